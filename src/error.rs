@@ -1,0 +1,46 @@
+//! The one error type of the runtime: what a caller can get wrong.
+//!
+//! Layer: bottom of the runtime; plain data.
+
+use core::fmt;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum Error {
+    /// The arena is smaller than the graph's planned `arena_bytes`.
+    ArenaTooSmall { needed: u32, got: usize },
+    /// The arena does not start on a 16-byte boundary.
+    ArenaMisaligned,
+    /// The weights do not start on a 16-byte boundary.
+    WeightsMisaligned,
+    /// No model input or output with this index.
+    NoSuchTensor { index: usize },
+    /// Input data of the wrong length (in bytes).
+    InputLength { index: usize, expected: usize, got: usize },
+    /// Input data of the wrong element type.
+    InputType { index: usize },
+    /// An op's spans, shapes or params do not fit together: the graph was not
+    /// made by this version of the codegen, or was corrupted.
+    InvalidGraph { op: usize, reason: &'static str },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Error::ArenaTooSmall { needed, got } => {
+                write!(f, "arena too small: the model needs {needed} bytes, got {got}")
+            }
+            Error::ArenaMisaligned => f.write_str("arena is not 16-byte aligned"),
+            Error::WeightsMisaligned => f.write_str("weights are not 16-byte aligned"),
+            Error::NoSuchTensor { index } => write!(f, "the model has no input or output #{index}"),
+            Error::InputLength { index, expected, got } => {
+                write!(f, "input #{index} must be {expected} bytes, got {got}")
+            }
+            Error::InputType { index } => write!(f, "input #{index} has a different element type"),
+            Error::InvalidGraph { op, reason } => write!(f, "invalid graph at op #{op}: {reason}"),
+        }
+    }
+}
+
+impl core::error::Error for Error {}

@@ -1,0 +1,526 @@
+//! Binding a graph to an arena, and running it.
+//!
+//! Layer: exec, the top of the runtime; uses `graph`, `kernels`, `tensor`.
+//! `Executor::new` checks every span, shape and alignment once ("check once,
+//! then run"); after that `run` does no fallible work. Each op's `run` is
+//! also what generated code calls directly, one line per op, so that firmware
+//! links only the kernels its model uses and does no dispatch.
+
+use crate::error::Error;
+use crate::graph::*;
+use crate::kernels::{
+    activation, concatenation, conv2d, depthwise_conv2d, elementwise, fully_connected, mean, pad,
+    pooling, quantize, softmax,
+};
+use crate::tensor::{DType, Span};
+
+/// The arena around one op's output: the bytes before and after it, which
+/// hold the op's inputs.
+struct Around<'a> {
+    before: &'a [u8],
+    after: &'a [u8],
+    after_start: usize,
+}
+
+impl Around<'_> {
+    fn bytes(&self, s: Span) -> &[u8] {
+        if (s.offset as usize) < self.after_start {
+            &self.before[s.range()]
+        } else {
+            &self.after[s.offset as usize - self.after_start..][..s.len as usize]
+        }
+    }
+    fn i8(&self, s: Span) -> &[i8] {
+        bytemuck::cast_slice(self.bytes(s))
+    }
+}
+
+/// Splits the arena into an op's output and the (read-only) rest.
+fn split(arena: &mut [u8], output: Span) -> (Around<'_>, &mut [u8]) {
+    let (before, rest) = arena.split_at_mut(output.offset as usize);
+    let (out, after) = rest.split_at_mut(output.len as usize);
+    let after_start = output.end() as usize;
+    (Around { before, after, after_start }, out)
+}
+
+fn weights_i8(w: &[u8], s: Span) -> &[i8] {
+    bytemuck::cast_slice(&w[s.range()])
+}
+
+fn weights_i32(w: &[u8], s: Span) -> &[i32] {
+    bytemuck::cast_slice(&w[s.range()])
+}
+
+macro_rules! out_i8 {
+    ($o:expr) => {
+        bytemuck::cast_slice_mut::<u8, i8>($o)
+    };
+}
+
+impl Conv2dOp {
+    pub fn run(&self, arena: &mut [u8], weights: &[u8]) {
+        let (io, out) = split(arena, self.output);
+        conv2d::conv2d_s8(
+            &self.params,
+            io.i8(self.input),
+            weights_i8(weights, self.filter),
+            weights_i32(weights, self.bias),
+            weights_i32(weights, self.multiplier),
+            weights_i32(weights, self.shift),
+            out_i8!(out),
+        );
+    }
+}
+
+impl DepthwiseConv2dOp {
+    pub fn run(&self, arena: &mut [u8], weights: &[u8]) {
+        let (io, out) = split(arena, self.output);
+        depthwise_conv2d::depthwise_conv2d_s8(
+            &self.params,
+            io.i8(self.input),
+            weights_i8(weights, self.filter),
+            weights_i32(weights, self.bias),
+            weights_i32(weights, self.multiplier),
+            weights_i32(weights, self.shift),
+            out_i8!(out),
+        );
+    }
+}
+
+impl FullyConnectedOp {
+    pub fn run(&self, arena: &mut [u8], weights: &[u8]) {
+        let (io, out) = split(arena, self.output);
+        fully_connected::fully_connected_s8(
+            &self.params,
+            io.i8(self.input),
+            weights_i8(weights, self.filter),
+            weights_i32(weights, self.bias),
+            weights_i32(weights, self.multiplier),
+            weights_i32(weights, self.shift),
+            out_i8!(out),
+        );
+    }
+}
+
+impl PoolOp {
+    pub fn run_average(&self, arena: &mut [u8]) {
+        let (io, out) = split(arena, self.output);
+        pooling::average_pool_s8(&self.params, io.i8(self.input), out_i8!(out));
+    }
+    pub fn run_max(&self, arena: &mut [u8]) {
+        let (io, out) = split(arena, self.output);
+        pooling::max_pool_s8(&self.params, io.i8(self.input), out_i8!(out));
+    }
+}
+
+impl AddOp {
+    pub fn run(&self, arena: &mut [u8]) {
+        let (io, out) = split(arena, self.output);
+        elementwise::add_s8(&self.params, io.i8(self.input1), io.i8(self.input2), out_i8!(out));
+    }
+}
+
+impl MulOp {
+    pub fn run(&self, arena: &mut [u8]) {
+        let (io, out) = split(arena, self.output);
+        elementwise::mul_s8(&self.params, io.i8(self.input1), io.i8(self.input2), out_i8!(out));
+    }
+}
+
+impl SoftmaxOp {
+    pub fn run(&self, arena: &mut [u8]) {
+        let (io, out) = split(arena, self.output);
+        softmax::softmax_s8(&self.params, io.i8(self.input), out_i8!(out));
+    }
+}
+
+impl SigmoidOp {
+    pub fn run_logistic(&self, arena: &mut [u8]) {
+        let (io, out) = split(arena, self.output);
+        activation::logistic_s8(&self.params, io.i8(self.input), out_i8!(out));
+    }
+    pub fn run_tanh(&self, arena: &mut [u8]) {
+        let (io, out) = split(arena, self.output);
+        activation::tanh_s8(&self.params, io.i8(self.input), out_i8!(out));
+    }
+}
+
+impl RequantizeOp {
+    pub fn run(&self, arena: &mut [u8]) {
+        let (io, out) = split(arena, self.output);
+        activation::requantize_s8(&self.params, io.i8(self.input), out_i8!(out));
+    }
+}
+
+impl ConcatenationOp<'_> {
+    pub fn run(&self, arena: &mut [u8]) {
+        let (io, out) = split(arena, self.output);
+        let mut column = 0;
+        for &input in self.inputs {
+            let bytes = io.bytes(input);
+            concatenation::concatenate_into(self.outer as usize, bytes, out, column);
+            column += bytes.len() / (self.outer.max(1) as usize);
+        }
+    }
+}
+
+impl PadOp {
+    pub fn run(&self, arena: &mut [u8]) {
+        let (io, out) = split(arena, self.output);
+        pad::pad_s8(&self.params, io.i8(self.input), out_i8!(out));
+    }
+}
+
+impl MeanOp {
+    pub fn run(&self, arena: &mut [u8]) {
+        let (io, out) = split(arena, self.output);
+        mean::mean_s8(&self.params, io.i8(self.input), out_i8!(out));
+    }
+}
+
+impl AffineOp {
+    pub fn run_quantize(&self, arena: &mut [u8]) {
+        let (io, out) = split(arena, self.output);
+        quantize::quantize_f32_to_s8(&self.params, bytemuck::cast_slice(io.bytes(self.input)), out_i8!(out));
+    }
+    pub fn run_dequantize(&self, arena: &mut [u8]) {
+        let (io, out) = split(arena, self.output);
+        quantize::dequantize_s8_to_f32(&self.params, io.i8(self.input), bytemuck::cast_slice_mut(out));
+    }
+}
+
+impl Op<'_> {
+    /// Runs this op on an arena and weights that `validate` accepted.
+    pub fn run(&self, arena: &mut [u8], weights: &[u8]) {
+        match self {
+            Op::Conv2d(op) => op.run(arena, weights),
+            Op::DepthwiseConv2d(op) => op.run(arena, weights),
+            Op::FullyConnected(op) => op.run(arena, weights),
+            Op::AveragePool2d(op) => op.run_average(arena),
+            Op::MaxPool2d(op) => op.run_max(arena),
+            Op::Add(op) => op.run(arena),
+            Op::Mul(op) => op.run(arena),
+            Op::Softmax(op) => op.run(arena),
+            Op::Logistic(op) => op.run_logistic(arena),
+            Op::Tanh(op) => op.run_tanh(arena),
+            Op::Requantize(op) => op.run(arena),
+            Op::Concatenation(op) => op.run(arena),
+            Op::Pad(op) => op.run(arena),
+            Op::Mean(op) => op.run(arena),
+            Op::Quantize(op) => op.run_quantize(arena),
+            Op::Dequantize(op) => op.run_dequantize(arena),
+        }
+    }
+}
+
+/// The checks of one op against the arena size and the weights.
+struct Checker<'w> {
+    op: usize,
+    arena_bytes: u64,
+    weights: &'w [u8],
+}
+
+impl Checker<'_> {
+    fn fail(&self, reason: &'static str) -> Error {
+        Error::InvalidGraph { op: self.op, reason }
+    }
+
+    fn ensure(&self, ok: bool, reason: &'static str) -> Result<(), Error> {
+        if ok {
+            Ok(())
+        } else {
+            Err(self.fail(reason))
+        }
+    }
+
+    /// An arena tensor of `elements` values of `dtype`.
+    fn arena(&self, s: Span, elements: u64, dtype: DType) -> Result<(), Error> {
+        self.ensure(s.end() <= self.arena_bytes, "tensor outside the arena")?;
+        self.ensure(u64::from(s.len) == elements * dtype.size() as u64, "tensor size does not match its shape")?;
+        self.ensure(s.offset as usize % dtype.size() == 0, "tensor misaligned for its type")
+    }
+
+    /// An output that must not share bytes with the op's inputs.
+    fn output(&self, out: Span, elements: u64, dtype: DType, inputs: &[Span]) -> Result<(), Error> {
+        self.arena(out, elements, dtype)?;
+        for i in inputs {
+            self.ensure(!out.overlaps(i), "output overlaps an input")?;
+        }
+        Ok(())
+    }
+
+    /// A constant of `count` values of `dtype` in the weights; `optional`
+    /// allows an empty span (an absent bias).
+    fn constant(&self, s: Span, count: u64, dtype: DType, optional: bool) -> Result<(), Error> {
+        if optional && s.is_empty() {
+            return Ok(());
+        }
+        self.ensure(s.end() <= self.weights.len() as u64, "constant outside the weights")?;
+        self.ensure(u64::from(s.len) == count * dtype.size() as u64, "constant size does not match its shape")?;
+        let address = self.weights.as_ptr() as usize + s.offset as usize;
+        self.ensure(address % dtype.size() == 0, "constant misaligned for its type")
+    }
+
+    fn range(&self, min: i32, max: i32) -> Result<(), Error> {
+        self.ensure(-128 <= min && min <= max && max <= 127, "activation range outside int8")
+    }
+
+    fn shift(&self, shift: i32) -> Result<(), Error> {
+        self.ensure((-31..=30).contains(&shift), "requantization shift out of range")
+    }
+
+    fn shifts(&self, s: Span) -> Result<(), Error> {
+        for &v in weights_i32(self.weights, s) {
+            self.shift(v)?;
+        }
+        Ok(())
+    }
+
+    fn positive(&self, values: &[u32]) -> Result<(), Error> {
+        self.ensure(values.iter().all(|&v| v > 0), "zero stride, dilation or size")
+    }
+}
+
+impl Op<'_> {
+    /// Checks that running this op can neither index out of bounds nor
+    /// overflow a shift, whatever the arena holds.
+    fn validate(&self, c: &Checker) -> Result<(), Error> {
+        use DType::{F32, I32, I8};
+        match self {
+            Op::Conv2d(op) => {
+                let p = &op.params;
+                c.positive(&[p.stride_height, p.stride_width, p.dilation_height, p.dilation_width, p.filter_channels])?;
+                c.ensure(p.input.channels % p.filter_channels == 0, "input channels not a multiple of filter channels")?;
+                let groups = p.input.channels / p.filter_channels;
+                c.ensure(p.output.channels % groups == 0, "output channels not a multiple of groups")?;
+                c.ensure(p.input.batches == p.output.batches, "batch mismatch")?;
+                check_window(c, p.output.height, p.stride_height, p.dilation_height, p.filter_height, p.input.height, p.padding_top)?;
+                check_window(c, p.output.width, p.stride_width, p.dilation_width, p.filter_width, p.input.width, p.padding_left)?;
+                let oc = u64::from(p.output.channels);
+                c.arena(op.input, p.input.elements(), I8)?;
+                c.constant(op.filter, oc * u64::from(p.filter_height * p.filter_width * p.filter_channels), I8, false)?;
+                c.constant(op.bias, oc, I32, true)?;
+                c.constant(op.multiplier, oc, I32, false)?;
+                c.constant(op.shift, oc, I32, false)?;
+                c.shifts(op.shift)?;
+                c.range(p.activation_min, p.activation_max)?;
+                c.output(op.output, p.output.elements(), I8, &[op.input])
+            }
+            Op::DepthwiseConv2d(op) => {
+                let p = &op.params;
+                c.positive(&[p.stride_height, p.stride_width, p.dilation_height, p.dilation_width, p.depth_multiplier])?;
+                c.ensure(p.output.channels == p.input.channels * p.depth_multiplier, "output channels != input channels * depth multiplier")?;
+                c.ensure(p.input.batches == p.output.batches, "batch mismatch")?;
+                check_window(c, p.output.height, p.stride_height, p.dilation_height, p.filter_height, p.input.height, p.padding_top)?;
+                check_window(c, p.output.width, p.stride_width, p.dilation_width, p.filter_width, p.input.width, p.padding_left)?;
+                let oc = u64::from(p.output.channels);
+                c.arena(op.input, p.input.elements(), I8)?;
+                c.constant(op.filter, oc * u64::from(p.filter_height * p.filter_width), I8, false)?;
+                c.constant(op.bias, oc, I32, true)?;
+                c.constant(op.multiplier, oc, I32, false)?;
+                c.constant(op.shift, oc, I32, false)?;
+                c.shifts(op.shift)?;
+                c.range(p.activation_min, p.activation_max)?;
+                c.output(op.output, p.output.elements(), I8, &[op.input])
+            }
+            Op::FullyConnected(op) => {
+                let p = &op.params;
+                let (b, d, o) = (u64::from(p.batches), u64::from(p.input_depth), u64::from(p.output_depth));
+                c.arena(op.input, b * d, I8)?;
+                c.constant(op.filter, o * d, I8, false)?;
+                c.constant(op.bias, o, I32, true)?;
+                let per_channel = op.multiplier.len as u64 == 4 * o && o > 1;
+                let n = if per_channel { o } else { 1 };
+                c.constant(op.multiplier, n, I32, false)?;
+                c.constant(op.shift, n, I32, false)?;
+                c.shifts(op.shift)?;
+                c.range(p.activation_min, p.activation_max)?;
+                c.output(op.output, b * o, I8, &[op.input])
+            }
+            Op::AveragePool2d(op) | Op::MaxPool2d(op) => {
+                let p = &op.params;
+                c.positive(&[p.stride_height, p.stride_width, p.filter_height, p.filter_width])?;
+                c.ensure(p.input.batches == p.output.batches && p.input.channels == p.output.channels, "pool changes batches or channels")?;
+                check_window(c, p.output.height, p.stride_height, 1, p.filter_height, p.input.height, p.padding_top)?;
+                check_window(c, p.output.width, p.stride_width, 1, p.filter_width, p.input.width, p.padding_left)?;
+                c.range(p.activation_min, p.activation_max)?;
+                c.arena(op.input, p.input.elements(), I8)?;
+                c.output(op.output, p.output.elements(), I8, &[op.input])
+            }
+            Op::Add(op) => {
+                let p = &op.params;
+                check_broadcast(c, &p.broadcast, op.input1, op.input2)?;
+                c.ensure((0..=30).contains(&p.left_shift), "left shift out of range")?;
+                for s in [p.input1_shift, p.input2_shift, p.output_shift] {
+                    c.shift(s)?;
+                }
+                c.range(p.activation_min, p.activation_max)?;
+                c.output(op.output, p.broadcast.elements(), I8, &[op.input1, op.input2])
+            }
+            Op::Mul(op) => {
+                let p = &op.params;
+                check_broadcast(c, &p.broadcast, op.input1, op.input2)?;
+                c.shift(p.output_shift)?;
+                c.range(p.activation_min, p.activation_max)?;
+                c.output(op.output, p.broadcast.elements(), I8, &[op.input1, op.input2])
+            }
+            Op::Softmax(op) => {
+                let p = &op.params;
+                let n = u64::from(p.outer) * u64::from(p.depth);
+                c.ensure((0..=31).contains(&p.input_left_shift), "softmax shift out of range")?;
+                c.arena(op.input, n, I8)?;
+                c.output(op.output, n, I8, &[op.input])
+            }
+            Op::Logistic(op) | Op::Tanh(op) => {
+                c.shift(op.params.input_left_shift)?;
+                c.arena(op.input, u64::from(op.input.len), I8)?;
+                c.output(op.output, u64::from(op.input.len), I8, &[op.input])
+            }
+            Op::Requantize(op) => {
+                c.shift(op.params.shift)?;
+                c.range(op.params.activation_min, op.params.activation_max)?;
+                c.arena(op.input, u64::from(op.input.len), I8)?;
+                c.output(op.output, u64::from(op.input.len), I8, &[op.input])
+            }
+            Op::Concatenation(op) => {
+                c.ensure(op.outer > 0, "zero rows")?;
+                let mut total = 0u64;
+                for &input in op.inputs {
+                    c.ensure(input.len % op.outer == 0, "input does not split into rows")?;
+                    c.arena(input, u64::from(input.len), I8)?;
+                    total += u64::from(input.len);
+                }
+                c.output(op.output, total, I8, op.inputs)
+            }
+            Op::Pad(op) => {
+                let p = &op.params;
+                let input: u64 = p.input_dims.iter().map(|&d| u64::from(d)).product();
+                let output: u64 = p.input_dims.iter().zip(p.before).zip(p.after).map(|((&d, b), a)| u64::from(d) + u64::from(b) + u64::from(a)).product();
+                c.arena(op.input, input, I8)?;
+                c.output(op.output, output, I8, &[op.input])
+            }
+            Op::Mean(op) => {
+                let p = &op.params;
+                let input: u64 = p.input_dims.iter().map(|&d| u64::from(d)).product();
+                let reduced = p.reduced_elements();
+                c.ensure(reduced > 0 && reduced < 1 << 23, "reduction size out of range")?;
+                c.shift(p.shift)?;
+                c.arena(op.input, input, I8)?;
+                c.output(op.output, input / reduced, I8, &[op.input])
+            }
+            Op::Quantize(op) => {
+                let n = u64::from(op.output.len);
+                c.arena(op.input, n, F32)?;
+                c.output(op.output, n, I8, &[op.input])
+            }
+            Op::Dequantize(op) => {
+                let n = u64::from(op.input.len);
+                c.arena(op.input, n, I8)?;
+                c.output(op.output, n, F32, &[op.input])
+            }
+        }
+    }
+}
+
+/// Every output position's window origin must be reachable with the given
+/// padding, and the output no larger than the input allows.
+fn check_window(c: &Checker, out: u32, stride: u32, dilation: u32, filter: u32, input: u32, pad: u32) -> Result<(), Error> {
+    c.ensure(filter > 0 && input > 0 && out > 0, "empty window dimension")?;
+    let last_origin = u64::from(out - 1) * u64::from(stride);
+    let effective = u64::from(filter - 1) * u64::from(dilation) + 1;
+    c.ensure(last_origin < u64::from(input) + 2 * u64::from(pad) + effective, "output larger than the input allows")?;
+    c.ensure(pad < effective.max(1) as u32 + input, "padding larger than the window")
+}
+
+fn check_broadcast(c: &Checker, b: &elementwise::Broadcast, input1: Span, input2: Span) -> Result<(), Error> {
+    use DType::I8;
+    let reach = |strides: &[u32; crate::tensor::MAX_RANK]| -> u64 {
+        b.output_dims.iter().zip(strides).map(|(&d, &s)| u64::from(d.saturating_sub(1)) * u64::from(s)).sum::<u64>() + 1
+    };
+    c.arena(input1, u64::from(input1.len), I8)?;
+    c.arena(input2, u64::from(input2.len), I8)?;
+    if b.same_shape {
+        c.ensure(u64::from(input1.len) == b.elements() && u64::from(input2.len) == b.elements(), "inputs do not match the output shape")
+    } else {
+        c.ensure(b.elements() > 0, "empty output")?;
+        c.ensure(reach(&b.input1_strides) <= u64::from(input1.len), "first input smaller than its strides reach")?;
+        c.ensure(reach(&b.input2_strides) <= u64::from(input2.len), "second input smaller than its strides reach")
+    }
+}
+
+/// Checks a whole graph: every op, every input and output span, and the
+/// alignment of the weights. The codegen runs this before it emits a model.
+pub fn validate(graph: &Graph) -> Result<(), Error> {
+    if graph.weights.as_ptr() as usize % ALIGNMENT != 0 && !graph.weights.is_empty() {
+        return Err(Error::WeightsMisaligned);
+    }
+    let arena_bytes = u64::from(graph.arena_bytes);
+    for (i, op) in graph.ops.iter().enumerate() {
+        op.validate(&Checker { op: i, arena_bytes, weights: graph.weights })?;
+    }
+    let c = Checker { op: graph.ops.len(), arena_bytes, weights: graph.weights };
+    for t in graph.inputs.iter().chain(graph.outputs) {
+        let elements: u64 = t.shape.iter().map(|&d| u64::from(d)).product();
+        c.arena(t.span, elements, t.dtype)?;
+    }
+    Ok(())
+}
+
+/// A graph bound to an arena: checked once, then run any number of times.
+pub struct Executor<'g, 'a> {
+    graph: &'g Graph<'g>,
+    arena: &'a mut [u8],
+}
+
+impl<'g, 'a> Executor<'g, 'a> {
+    /// Checks the arena's size and alignment and the whole graph.
+    pub fn new(graph: &'g Graph<'g>, arena: &'a mut [u8]) -> Result<Self, Error> {
+        if arena.len() < graph.arena_bytes as usize {
+            return Err(Error::ArenaTooSmall { needed: graph.arena_bytes, got: arena.len() });
+        }
+        if arena.as_ptr() as usize % ALIGNMENT != 0 {
+            return Err(Error::ArenaMisaligned);
+        }
+        validate(graph)?;
+        Ok(Executor { graph, arena })
+    }
+
+    pub fn graph(&self) -> &Graph<'g> {
+        self.graph
+    }
+
+    fn io<'t>(list: &[TensorIo<'t>], index: usize) -> Result<TensorIo<'t>, Error> {
+        list.get(index).copied().ok_or(Error::NoSuchTensor { index })
+    }
+
+    /// Copies raw bytes (little-endian for multi-byte types) into input `index`.
+    pub fn set_input(&mut self, index: usize, bytes: &[u8]) -> Result<(), Error> {
+        let t = Self::io(self.graph.inputs, index)?;
+        if bytes.len() != t.span.len as usize {
+            return Err(Error::InputLength { index, expected: t.span.len as usize, got: bytes.len() });
+        }
+        self.arena[t.span.range()].copy_from_slice(bytes);
+        Ok(())
+    }
+
+    pub fn set_input_i8(&mut self, index: usize, values: &[i8]) -> Result<(), Error> {
+        let t = Self::io(self.graph.inputs, index)?;
+        if t.dtype != DType::I8 {
+            return Err(Error::InputType { index });
+        }
+        self.set_input(index, bytemuck::cast_slice(values))
+    }
+
+    /// Runs every op in order. Infallible: everything was checked in `new`.
+    pub fn run(&mut self) {
+        for op in self.graph.ops {
+            op.run(self.arena, self.graph.weights);
+        }
+    }
+
+    /// The raw bytes of output `index` after `run`.
+    pub fn output(&self, index: usize) -> Result<&[u8], Error> {
+        let t = Self::io(self.graph.outputs, index)?;
+        Ok(&self.arena[t.span.range()])
+    }
+}

@@ -1,0 +1,214 @@
+//! The graph a model compiles to: plain, const-constructible data that the
+//! firmware keeps in flash and the host builds at run time. Each op names the
+//! arena spans it reads and writes, the weight spans of its constants, and the
+//! params struct of its kernel; nothing is resolved at run time.
+//!
+//! Layer: graph; uses `tensor` and the params structs of `kernels`.
+
+use crate::kernels::activation::{RequantizeParams, SigmoidParams};
+use crate::kernels::conv2d::Conv2dParams;
+use crate::kernels::depthwise_conv2d::DepthwiseConv2dParams;
+use crate::kernels::elementwise::{AddParams, MulParams};
+use crate::kernels::fully_connected::FullyConnectedParams;
+use crate::kernels::mean::MeanParams;
+use crate::kernels::pad::PadParams;
+use crate::kernels::pooling::PoolParams;
+use crate::kernels::quantize::AffineParams;
+use crate::kernels::softmax::SoftmaxParams;
+use crate::tensor::{DType, Quantization, Span};
+
+/// A convolution-like op: activations in the arena, filter, bias and
+/// per-channel requantization (`multiplier`, `shift`: i32 arrays) in the
+/// weights. `bias` may be empty.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Conv2dOp {
+    pub params: Conv2dParams,
+    pub input: Span,
+    pub filter: Span,
+    pub bias: Span,
+    pub multiplier: Span,
+    pub shift: Span,
+    pub output: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DepthwiseConv2dOp {
+    pub params: DepthwiseConv2dParams,
+    pub input: Span,
+    pub filter: Span,
+    pub bias: Span,
+    pub multiplier: Span,
+    pub shift: Span,
+    pub output: Span,
+}
+
+/// `multiplier` and `shift` hold one i32 (per-tensor) or one per output channel.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FullyConnectedOp {
+    pub params: FullyConnectedParams,
+    pub input: Span,
+    pub filter: Span,
+    pub bias: Span,
+    pub multiplier: Span,
+    pub shift: Span,
+    pub output: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PoolOp {
+    pub params: PoolParams,
+    pub input: Span,
+    pub output: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AddOp {
+    pub params: AddParams,
+    pub input1: Span,
+    pub input2: Span,
+    pub output: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MulOp {
+    pub params: MulParams,
+    pub input1: Span,
+    pub input2: Span,
+    pub output: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SoftmaxOp {
+    pub params: SoftmaxParams,
+    pub input: Span,
+    pub output: Span,
+}
+
+/// LOGISTIC or TANH.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SigmoidOp {
+    pub params: SigmoidParams,
+    pub input: Span,
+    pub output: Span,
+}
+
+/// int8 to int8 rescaling with a clamp: QUANTIZE between int8 scales and
+/// the standalone RELU family.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RequantizeOp {
+    pub params: RequantizeParams,
+    pub input: Span,
+    pub output: Span,
+}
+
+/// Inputs are copied, in order, into `outer` rows of the output.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ConcatenationOp<'a> {
+    pub outer: u32,
+    pub inputs: &'a [Span],
+    pub output: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PadOp {
+    pub params: PadParams,
+    pub input: Span,
+    pub output: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MeanOp {
+    pub params: MeanParams,
+    pub input: Span,
+    pub output: Span,
+}
+
+/// float32 to int8 (QUANTIZE) or int8 to float32 (DEQUANTIZE).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AffineOp {
+    pub params: AffineParams,
+    pub input: Span,
+    pub output: Span,
+}
+
+/// One step of a graph. RESHAPE and SQUEEZE have no variant: the planner
+/// gives their output the input's bytes, so they cost nothing.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Op<'a> {
+    Conv2d(Conv2dOp),
+    DepthwiseConv2d(DepthwiseConv2dOp),
+    FullyConnected(FullyConnectedOp),
+    AveragePool2d(PoolOp),
+    MaxPool2d(PoolOp),
+    Add(AddOp),
+    Mul(MulOp),
+    Softmax(SoftmaxOp),
+    Logistic(SigmoidOp),
+    Tanh(SigmoidOp),
+    Requantize(RequantizeOp),
+    Concatenation(ConcatenationOp<'a>),
+    Pad(PadOp),
+    Mean(MeanOp),
+    Quantize(AffineOp),
+    Dequantize(AffineOp),
+}
+
+impl Op<'_> {
+    /// The op's name as TFLite spells it, for reports and errors.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::Conv2d(_) => "CONV_2D",
+            Op::DepthwiseConv2d(_) => "DEPTHWISE_CONV_2D",
+            Op::FullyConnected(_) => "FULLY_CONNECTED",
+            Op::AveragePool2d(_) => "AVERAGE_POOL_2D",
+            Op::MaxPool2d(_) => "MAX_POOL_2D",
+            Op::Add(_) => "ADD",
+            Op::Mul(_) => "MUL",
+            Op::Softmax(_) => "SOFTMAX",
+            Op::Logistic(_) => "LOGISTIC",
+            Op::Tanh(_) => "TANH",
+            Op::Requantize(_) => "REQUANTIZE",
+            Op::Concatenation(_) => "CONCATENATION",
+            Op::Pad(_) => "PAD",
+            Op::Mean(_) => "MEAN",
+            Op::Quantize(_) => "QUANTIZE",
+            Op::Dequantize(_) => "DEQUANTIZE",
+        }
+    }
+}
+
+/// A model input or output: where it lives in the arena and how to read it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TensorIo<'a> {
+    pub span: Span,
+    pub dtype: DType,
+    pub shape: &'a [u32],
+    pub quantization: Quantization,
+}
+
+impl TensorIo<'_> {
+    pub fn elements(&self) -> usize {
+        self.span.len as usize / self.dtype.size()
+    }
+}
+
+/// A compiled model: ops in execution order over one arena of `arena_bytes`
+/// bytes, and the constant bytes they reference (`weights`, in flash on a
+/// microcontroller, 16-byte aligned).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Graph<'a> {
+    pub ops: &'a [Op<'a>],
+    pub inputs: &'a [TensorIo<'a>],
+    pub outputs: &'a [TensorIo<'a>],
+    pub arena_bytes: u32,
+    pub weights: &'a [u8],
+}
+
+/// 16-byte aligned storage, for the weights of a generated model
+/// (`static W: &Aligned<[u8]> = &Aligned(*include_bytes!(..))`) and for arenas.
+#[repr(C, align(16))]
+#[derive(Debug)]
+pub struct Aligned<T: ?Sized>(pub T);
+
+/// The alignment the planner gives every arena tensor and constant.
+pub const ALIGNMENT: usize = 16;

@@ -1,0 +1,193 @@
+//! ADD and MUL, int8 with broadcasting (TFLM reference semantics).
+//!
+//! Layer: kernels; pure functions over slices, uses `quant` and `tensor`.
+
+use crate::quant::multiply_by_quantized_multiplier;
+use crate::tensor::MAX_RANK;
+
+/// How two inputs map onto the output: the output shape padded on the left
+/// to `MAX_RANK` dimensions and, for each input, the element stride along
+/// each output dimension (zero where that input is broadcast).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Broadcast {
+    pub output_dims: [u32; MAX_RANK],
+    pub input1_strides: [u32; MAX_RANK],
+    pub input2_strides: [u32; MAX_RANK],
+    /// Both inputs have the output's shape: a flat loop suffices.
+    pub same_shape: bool,
+}
+
+impl Broadcast {
+    /// Number of output elements.
+    pub fn elements(&self) -> u64 {
+        self.output_dims.iter().map(|&d| u64::from(d)).product()
+    }
+
+    /// Calls `f(output_index, input1_index, input2_index)` for every output
+    /// element in order.
+    #[inline(always)]
+    pub fn for_each(&self, mut f: impl FnMut(usize, usize, usize)) {
+        if self.same_shape {
+            for i in 0..self.elements() as usize {
+                f(i, i, i);
+            }
+            return;
+        }
+        let d = self.output_dims.map(|v| v as usize);
+        let s1 = self.input1_strides.map(|v| v as usize);
+        let s2 = self.input2_strides.map(|v| v as usize);
+        let mut out = 0;
+        for i0 in 0..d[0] {
+            for i1 in 0..d[1] {
+                for i2 in 0..d[2] {
+                    for i3 in 0..d[3] {
+                        for i4 in 0..d[4] {
+                            let a = i0 * s1[0] + i1 * s1[1] + i2 * s1[2] + i3 * s1[3] + i4 * s1[4];
+                            let b = i0 * s2[0] + i1 * s2[1] + i2 * s2[2] + i3 * s2[3] + i4 * s2[4];
+                            for i5 in 0..d[5] {
+                                f(out, a + i5 * s1[5], b + i5 * s2[5]);
+                                out += 1;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Requantization of ADD: both inputs are brought to a common scale with
+/// `left_shift` bits of headroom, summed, then scaled to the output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct AddParams {
+    pub broadcast: Broadcast,
+    pub input1_offset: i32,
+    pub input2_offset: i32,
+    pub left_shift: i32,
+    pub input1_multiplier: i32,
+    pub input1_shift: i32,
+    pub input2_multiplier: i32,
+    pub input2_shift: i32,
+    pub output_multiplier: i32,
+    pub output_shift: i32,
+    pub output_offset: i32,
+    pub activation_min: i32,
+    pub activation_max: i32,
+}
+
+pub fn add_s8(p: &AddParams, input1: &[i8], input2: &[i8], output: &mut [i8]) {
+    p.broadcast.for_each(|o, a, b| {
+        let x1 = (i32::from(input1[a]) + p.input1_offset) * (1 << p.left_shift);
+        let x2 = (i32::from(input2[b]) + p.input2_offset) * (1 << p.left_shift);
+        let s1 = multiply_by_quantized_multiplier(x1, p.input1_multiplier, p.input1_shift);
+        let s2 = multiply_by_quantized_multiplier(x2, p.input2_multiplier, p.input2_shift);
+        let sum = multiply_by_quantized_multiplier(s1 + s2, p.output_multiplier, p.output_shift) + p.output_offset;
+        output[o] = sum.clamp(p.activation_min, p.activation_max) as i8;
+    });
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct MulParams {
+    pub broadcast: Broadcast,
+    pub input1_offset: i32,
+    pub input2_offset: i32,
+    pub output_multiplier: i32,
+    pub output_shift: i32,
+    pub output_offset: i32,
+    pub activation_min: i32,
+    pub activation_max: i32,
+}
+
+pub fn mul_s8(p: &MulParams, input1: &[i8], input2: &[i8], output: &mut [i8]) {
+    p.broadcast.for_each(|o, a, b| {
+        let product = (i32::from(input1[a]) + p.input1_offset) * (i32::from(input2[b]) + p.input2_offset);
+        let v = multiply_by_quantized_multiplier(product, p.output_multiplier, p.output_shift) + p.output_offset;
+        output[o] = v.clamp(p.activation_min, p.activation_max) as i8;
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn broadcast_2x3_by_row() -> Broadcast {
+        // output [2, 3]; input1 [2, 3]; input2 [1, 3] repeated along rows
+        Broadcast {
+            output_dims: [1, 1, 1, 1, 2, 3],
+            input1_strides: [0, 0, 0, 0, 3, 1],
+            input2_strides: [0, 0, 0, 0, 0, 1],
+            same_shape: false,
+        }
+    }
+
+    fn unit_add(broadcast: Broadcast) -> AddParams {
+        // All scales equal: inputs scaled by 1/2 each (after left shift 20),
+        // the sum by 2 / 2^20.
+        AddParams {
+            broadcast,
+            left_shift: 20,
+            input1_multiplier: 1 << 30,
+            input1_shift: 0,
+            input2_multiplier: 1 << 30,
+            input2_shift: 0,
+            output_multiplier: 1 << 30,
+            output_shift: -18,
+            activation_min: -128,
+            activation_max: 127,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn add_broadcasts_a_row_over_a_matrix() {
+        let p = unit_add(broadcast_2x3_by_row());
+        let mut out = [0i8; 6];
+        add_s8(&p, &[1, 2, 3, 4, 5, 6], &[10, 20, 30], &mut out);
+        assert_eq!(out, [11, 22, 33, 14, 25, 36]);
+    }
+
+    #[test]
+    fn add_broadcasts_a_scalar_and_saturates() {
+        let b = Broadcast { output_dims: [1, 1, 1, 1, 1, 3], input1_strides: [0, 0, 0, 0, 0, 1], ..Default::default() };
+        let p = unit_add(b);
+        let mut out = [0i8; 3];
+        add_s8(&p, &[100, -100, 0], &[100], &mut out);
+        assert_eq!(out, [127, 0, 100]);
+        add_s8(&p, &[-100, -128, 0], &[-100], &mut out);
+        assert_eq!(out, [-128, -128, -100]);
+    }
+
+    #[test]
+    fn same_shape_flat_path_equals_strided_path() {
+        let flat = Broadcast { output_dims: [1, 1, 1, 2, 2, 2], same_shape: true, ..Default::default() };
+        let strided = Broadcast {
+            input1_strides: [0, 0, 0, 4, 2, 1],
+            input2_strides: [0, 0, 0, 4, 2, 1],
+            same_shape: false,
+            ..flat
+        };
+        let a = [1, -2, 3, -4, 5, -6, 7, -8];
+        let b = [-9, 10, -11, 12, -13, 14, -15, 16];
+        let (mut o1, mut o2) = ([0i8; 8], [0i8; 8]);
+        let p = MulParams { output_multiplier: 1 << 30, output_shift: -2, activation_min: -128, activation_max: 127, ..Default::default() };
+        mul_s8(&MulParams { broadcast: flat, ..p }, &a, &b, &mut o1);
+        mul_s8(&MulParams { broadcast: strided, ..p }, &a, &b, &mut o2);
+        assert_eq!(o1, o2);
+        assert_eq!(o1[0], -1); // 1 * -9 / 8 = -1.125 -> -1
+    }
+
+    #[test]
+    fn mul_broadcasts_a_column() {
+        // output [3, 2]; input2 [3, 1]
+        let b = Broadcast {
+            output_dims: [1, 1, 1, 1, 3, 2],
+            input1_strides: [0, 0, 0, 0, 2, 1],
+            input2_strides: [0, 0, 0, 0, 1, 0],
+            same_shape: false,
+        };
+        let p = MulParams { broadcast: b, input2_offset: 1, output_multiplier: 1 << 30, output_shift: 1, activation_min: -128, activation_max: 127, ..Default::default() };
+        let mut out = [0i8; 6];
+        mul_s8(&p, &[1, 2, 3, 4, 50, 60], &[0, 1, 2], &mut out);
+        assert_eq!(out, [1, 2, 6, 8, 127, 127]);
+    }
+}

@@ -1,0 +1,99 @@
+//! FULLY_CONNECTED, int8 with per-tensor or per-channel requantization (TFLM
+//! reference semantics).
+//!
+//! Layer: kernels; a pure function over slices, uses `quant`.
+
+use crate::quant::multiply_by_quantized_multiplier;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct FullyConnectedParams {
+    pub batches: u32,
+    /// Length of each input row (the accumulation depth).
+    pub input_depth: u32,
+    pub output_depth: u32,
+    pub input_offset: i32,
+    /// Minus the filter zero point (zero for symmetric weights).
+    pub filter_offset: i32,
+    pub output_offset: i32,
+    pub activation_min: i32,
+    pub activation_max: i32,
+}
+
+/// Filter layout `[output_depth, input_depth]`. `multiplier`/`shift` hold one
+/// entry (per-tensor) or one per output channel (per-channel).
+pub fn fully_connected_s8(
+    p: &FullyConnectedParams,
+    input: &[i8],
+    filter: &[i8],
+    bias: &[i32],
+    multiplier: &[i32],
+    shift: &[i32],
+    output: &mut [i8],
+) {
+    let depth = p.input_depth as usize;
+    let out_depth = p.output_depth as usize;
+    let per_channel = multiplier.len() > 1;
+    for b in 0..p.batches as usize {
+        let x = &input[b * depth..][..depth];
+        for oc in 0..out_depth {
+            let w = &filter[oc * depth..][..depth];
+            let mut acc: i32 = 0;
+            for (&xv, &wv) in x.iter().zip(w) {
+                acc += (i32::from(wv) + p.filter_offset) * (i32::from(xv) + p.input_offset);
+            }
+            if !bias.is_empty() {
+                acc += bias[oc];
+            }
+            let q = if per_channel { oc } else { 0 };
+            let acc = multiply_by_quantized_multiplier(acc, multiplier[q], shift[q]) + p.output_offset;
+            output[b * out_depth + oc] = acc.clamp(p.activation_min, p.activation_max) as i8;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(batches: u32, input_depth: u32, output_depth: u32) -> FullyConnectedParams {
+        FullyConnectedParams {
+            batches,
+            input_depth,
+            output_depth,
+            activation_min: -128,
+            activation_max: 127,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn computes_dot_products_with_offsets_and_bias() {
+        let p = FullyConnectedParams { input_offset: 1, output_offset: -2, ..params(2, 3, 2) };
+        let mut out = [0i8; 4];
+        // rows (x+1): [2,3,4] and [0,-1,1]; weights [1,1,1] and [1,0,-1]; bias [1, 0]
+        fully_connected_s8(&p, &[1, 2, 3, -1, -2, 0], &[1, 1, 1, 1, 0, -1], &[1, 0], &[1 << 30], &[1], &mut out);
+        assert_eq!(out, [2 + 3 + 4 + 1 - 2, 2 - 4 - 2, 1 - 2, -1 - 2]);
+    }
+
+    #[test]
+    fn per_channel_uses_each_channels_multiplier() {
+        let p = params(1, 1, 2);
+        let mut out = [0i8; 2];
+        // channel 0 scale 1.0, channel 1 scale 0.25
+        fully_connected_s8(&p, &[40], &[1, 1], &[], &[1 << 30, 1 << 30], &[1, -1], &mut out);
+        assert_eq!(out, [40, 10]);
+    }
+
+    #[test]
+    fn saturates_and_applies_activation_range() {
+        let p = params(1, 2, 1);
+        let mut out = [0i8; 1];
+        fully_connected_s8(&p, &[127, 127], &[127, 127], &[], &[1 << 30], &[1], &mut out);
+        assert_eq!(out, [127]);
+        fully_connected_s8(&p, &[-128, -128], &[127, 127], &[], &[1 << 30], &[1], &mut out);
+        assert_eq!(out, [-128]);
+        let relu = FullyConnectedParams { activation_min: 0, ..p };
+        fully_connected_s8(&relu, &[-128, -128], &[127, 127], &[], &[1 << 30], &[1], &mut out);
+        assert_eq!(out, [0]);
+    }
+}

@@ -1,0 +1,110 @@
+//! MEAN over any set of axes, int8 (TFLM reference semantics).
+//!
+//! Layer: kernels; a pure function over slices, uses `quant` and `tensor`.
+
+use crate::quant::multiply_by_quantized_multiplier;
+use crate::tensor::MAX_RANK;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct MeanParams {
+    /// Input shape, padded on the left with ones to `MAX_RANK` dimensions.
+    pub input_dims: [u32; MAX_RANK],
+    /// Which of those dimensions are averaged away.
+    pub reduce: [bool; MAX_RANK],
+    pub input_zero_point: i32,
+    pub output_zero_point: i32,
+    /// `input_scale / output_scale` with the division by the number of
+    /// reduced elements folded in, as TFLM folds it.
+    pub multiplier: i32,
+    pub shift: i32,
+    /// Input and output share scale and zero point: TFLM then divides the
+    /// integer sum with truncation instead of requantizing.
+    pub same_quantization: bool,
+}
+
+impl MeanParams {
+    pub fn reduced_elements(&self) -> u64 {
+        (0..MAX_RANK).filter(|&d| self.reduce[d]).map(|d| u64::from(self.input_dims[d])).product()
+    }
+}
+
+pub fn mean_s8(p: &MeanParams, input: &[i8], output: &mut [i8]) {
+    let dims = p.input_dims.map(|d| d as usize);
+    let mut strides = [1usize; MAX_RANK];
+    for i in (0..MAX_RANK - 1).rev() {
+        strides[i] = strides[i + 1] * dims[i + 1];
+    }
+    let count = p.reduced_elements() as i32;
+    // Odometers over the kept dimensions (outer) and the reduced ones (inner).
+    let mut kept = [0usize; MAX_RANK];
+    for o in output.iter_mut() {
+        let base: usize = (0..MAX_RANK).map(|d| kept[d] * strides[d]).sum();
+        let mut sum: i32 = 0;
+        let mut red = [0usize; MAX_RANK];
+        loop {
+            let off: usize = (0..MAX_RANK).map(|d| red[d] * strides[d]).sum();
+            sum += i32::from(input[base + off]);
+            if !advance(&mut red, &dims, |d| p.reduce[d]) {
+                break;
+            }
+        }
+        let v = if p.same_quantization {
+            sum / count.max(1)
+        } else {
+            multiply_by_quantized_multiplier(sum - p.input_zero_point * count, p.multiplier, p.shift) + p.output_zero_point
+        };
+        *o = v.clamp(-128, 127) as i8;
+        advance(&mut kept, &dims, |d| !p.reduce[d]);
+    }
+}
+
+/// Steps an odometer over the dimensions `selected` picks; false once it wraps.
+fn advance(index: &mut [usize; MAX_RANK], dims: &[usize; MAX_RANK], selected: impl Fn(usize) -> bool) -> bool {
+    for d in (0..MAX_RANK).rev() {
+        if !selected(d) {
+            continue;
+        }
+        index[d] += 1;
+        if index[d] < dims[d] {
+            return true;
+        }
+        index[d] = 0;
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn averages_spatial_axes_per_channel_with_truncation() {
+        // [1, 2, 2, 2] over axes 1 and 2, same quantization.
+        let p = MeanParams {
+            input_dims: [1, 1, 1, 2, 2, 2],
+            reduce: [false, false, false, true, true, false],
+            same_quantization: true,
+            ..Default::default()
+        };
+        let mut out = [0i8; 2];
+        mean_s8(&p, &[1, -1, 2, -2, 3, -3, 5, -5], &mut out);
+        assert_eq!(out, [2, -2]); // 11/4 = 2.75 -> 2, -2.75 -> -2
+    }
+
+    #[test]
+    fn requantizes_when_scales_differ() {
+        // Sum of 4 elements times (0.5 * 2^1 / 4) = mean, with output zp 3.
+        let p = MeanParams {
+            input_dims: [1, 1, 1, 1, 1, 4],
+            reduce: [false, false, false, false, false, true],
+            input_zero_point: 1,
+            output_zero_point: 3,
+            multiplier: 1 << 30,
+            shift: -1,
+            same_quantization: false,
+        };
+        let mut out = [0i8; 1];
+        mean_s8(&p, &[5, 5, 5, 5], &mut out);
+        assert_eq!(out, [3 + 4]);
+    }
+}

@@ -1,0 +1,19 @@
+//! Reference kernels: one op family per file, each a pure function over
+//! slices with a small params struct, in the style of TFLite Micro's
+//! `reference/integer_ops`. They compute exactly TFLM's int8 bytes.
+//!
+//! Layer: kernels; uses `quant`, `fixed_point` and `tensor`, nothing above.
+//! Kernels do not check their arguments: `exec` validates every shape and
+//! span once, when a graph is bound to an arena.
+
+pub mod activation;
+pub mod concatenation;
+pub mod conv2d;
+pub mod depthwise_conv2d;
+pub mod elementwise;
+pub mod fully_connected;
+pub mod mean;
+pub mod pad;
+pub mod pooling;
+pub mod quantize;
+pub mod softmax;

@@ -1,0 +1,77 @@
+//! PAD (constant), int8: the padding value is the output zero point, which
+//! represents real zero.
+//!
+//! Layer: kernels; a pure function over slices, uses `tensor`.
+
+use crate::tensor::MAX_RANK;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct PadParams {
+    /// Input shape, padded on the left with ones to `MAX_RANK` dimensions.
+    pub input_dims: [u32; MAX_RANK],
+    pub before: [u32; MAX_RANK],
+    pub after: [u32; MAX_RANK],
+    pub pad_value: i8,
+}
+
+impl PadParams {
+    pub fn output_dims(&self) -> [u32; MAX_RANK] {
+        core::array::from_fn(|i| self.input_dims[i] + self.before[i] + self.after[i])
+    }
+}
+
+pub fn pad_s8(p: &PadParams, input: &[i8], output: &mut [i8]) {
+    let out_dims = p.output_dims().map(|d| d as usize);
+    let mut in_strides = [1usize; MAX_RANK];
+    for i in (0..MAX_RANK - 1).rev() {
+        in_strides[i] = in_strides[i + 1] * p.input_dims[i + 1] as usize;
+    }
+    let mut index = [0usize; MAX_RANK];
+    for o in output.iter_mut() {
+        let mut inside = true;
+        let mut src = 0;
+        for d in 0..MAX_RANK {
+            let i = index[d] as isize - p.before[d] as isize;
+            if i < 0 || i >= p.input_dims[d] as isize {
+                inside = false;
+                break;
+            }
+            src += i as usize * in_strides[d];
+        }
+        *o = if inside { input[src] } else { p.pad_value };
+        // Advance the output odometer.
+        for d in (0..MAX_RANK).rev() {
+            index[d] += 1;
+            if index[d] < out_dims[d] {
+                break;
+            }
+            index[d] = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pads_a_matrix_on_all_sides() {
+        let p = PadParams {
+            input_dims: [1, 1, 1, 1, 2, 2],
+            before: [0, 0, 0, 0, 1, 0],
+            after: [0, 0, 0, 0, 0, 1],
+            pad_value: -5,
+        };
+        let mut out = [0i8; 9];
+        pad_s8(&p, &[1, 2, 3, 4], &mut out);
+        assert_eq!(out, [-5, -5, -5, 1, 2, -5, 3, 4, -5]);
+    }
+
+    #[test]
+    fn no_padding_is_a_copy() {
+        let p = PadParams { input_dims: [1, 1, 1, 2, 1, 3], ..Default::default() };
+        let mut out = [0i8; 6];
+        pad_s8(&p, &[1, 2, 3, 4, 5, 6], &mut out);
+        assert_eq!(out, [1, 2, 3, 4, 5, 6]);
+    }
+}

@@ -1,0 +1,119 @@
+//! AVERAGE_POOL_2D and MAX_POOL_2D, int8 (TFLM reference semantics: the
+//! average counts only the taps inside the image and rounds half away from
+//! zero).
+//!
+//! Layer: kernels; pure functions over slices, uses `tensor`.
+
+use crate::tensor::Nhwc;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct PoolParams {
+    pub input: Nhwc,
+    pub output: Nhwc,
+    pub filter_height: u32,
+    pub filter_width: u32,
+    pub stride_height: u32,
+    pub stride_width: u32,
+    pub padding_top: u32,
+    pub padding_left: u32,
+    pub activation_min: i32,
+    pub activation_max: i32,
+}
+
+/// The window of input rows (or columns) under one output position.
+#[inline(always)]
+fn window(out: usize, stride: u32, pad: u32, filter: u32, extent: u32) -> (usize, usize) {
+    let origin = (out * stride as usize) as isize - pad as isize;
+    let start = origin.max(0) as usize;
+    let end = (origin + filter as isize).clamp(0, extent as isize) as usize;
+    (start, end.max(start))
+}
+
+fn pool(p: &PoolParams, input: &[i8], output: &mut [i8], reduce: impl Fn(&mut dyn Iterator<Item = i8>) -> i32) {
+    for b in 0..p.input.batches as usize {
+        for out_y in 0..p.output.height as usize {
+            let (y0, y1) = window(out_y, p.stride_height, p.padding_top, p.filter_height, p.input.height);
+            for out_x in 0..p.output.width as usize {
+                let (x0, x1) = window(out_x, p.stride_width, p.padding_left, p.filter_width, p.input.width);
+                for c in 0..p.output.channels as usize {
+                    let mut taps = (y0..y1).flat_map(|y| (x0..x1).map(move |x| (y, x))).map(|(y, x)| input[p.input.index(b, y, x, c)]);
+                    let v = reduce(&mut taps);
+                    output[p.output.index(b, out_y, out_x, c)] = v.clamp(p.activation_min, p.activation_max) as i8;
+                }
+            }
+        }
+    }
+}
+
+pub fn average_pool_s8(p: &PoolParams, input: &[i8], output: &mut [i8]) {
+    pool(p, input, output, |taps| {
+        let (sum, count) = taps.fold((0i32, 0i32), |(s, n), v| (s + i32::from(v), n + 1));
+        if count == 0 {
+            return 0;
+        }
+        // Round half away from zero, with C++ truncating division.
+        if sum > 0 {
+            (sum + count / 2) / count
+        } else {
+            (sum - count / 2) / count
+        }
+    })
+}
+
+pub fn max_pool_s8(p: &PoolParams, input: &[i8], output: &mut [i8]) {
+    pool(p, input, output, |taps| taps.map(i32::from).max().unwrap_or(i32::from(i8::MIN)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(h: u32, w: u32, f: u32, stride: u32, pad: u32, out: (u32, u32)) -> PoolParams {
+        PoolParams {
+            input: Nhwc::new(1, h, w, 1),
+            output: Nhwc::new(1, out.0, out.1, 1),
+            filter_height: f,
+            filter_width: f,
+            stride_height: stride,
+            stride_width: stride,
+            padding_top: pad,
+            padding_left: pad,
+            activation_min: -128,
+            activation_max: 127,
+        }
+    }
+
+    #[test]
+    fn average_rounds_half_away_from_zero() {
+        let p = params(1, 2, 2, 2, 0, (1, 1));
+        let p = PoolParams { filter_height: 1, ..p };
+        let mut out = [0i8];
+        average_pool_s8(&p, &[1, 2], &mut out);
+        assert_eq!(out, [2]); // 1.5 -> 2
+        average_pool_s8(&p, &[-1, -2], &mut out);
+        assert_eq!(out, [-2]); // -1.5 -> -2
+        average_pool_s8(&p, &[127, 127], &mut out);
+        assert_eq!(out, [127]);
+    }
+
+    #[test]
+    fn average_at_border_counts_only_inside_taps() {
+        // 3x3 window, stride 2, pad 1 over a 3x3 image: the corner window sees 4 values.
+        let p = params(3, 3, 3, 2, 1, (2, 2));
+        let input = [10, 20, 30, 40, 50, 60, 70, 80, 90];
+        let mut out = [0i8; 4];
+        average_pool_s8(&p, &input, &mut out);
+        assert_eq!(out, [30, 40, 60, 70]);
+    }
+
+    #[test]
+    fn max_pool_with_stride_and_activation() {
+        let p = params(2, 4, 2, 2, 0, (1, 2));
+        let mut out = [0i8; 2];
+        max_pool_s8(&p, &[1, -5, 7, 2, -128, 3, 0, 9], &mut out);
+        assert_eq!(out, [3, 9]);
+        let relu6 = PoolParams { activation_min: 0, activation_max: 6, ..p };
+        max_pool_s8(&relu6, &[-1, -5, 7, 2, -128, -3, 0, 9], &mut out);
+        assert_eq!(out, [0, 6]);
+    }
+}

@@ -1,0 +1,99 @@
+//! # kiln: int8 neural networks on microcontrollers, bit-exact with TFLite Micro
+//!
+//! `kiln` is the runtime half of Kiln. The host tool `kiln-codegen` turns a
+//! trained model into a [`Graph`]: ops in execution order, each naming the
+//! bytes it reads and writes in one caller-supplied arena and the constants it
+//! uses in flash. This crate runs that graph. It is `#![no_std]`, never
+//! allocates, and contains no `unsafe` code; weights stay in flash.
+//!
+//! ## Layers
+//!
+//! From the bottom up; each layer uses only the ones above it in this list.
+//!
+//! - [`quant`], [`fixed_point`], [`tensor`], [`error`]: TFLite's integer
+//!   arithmetic (Q31 multipliers, rounding shifts, gemmlowp fixed point),
+//!   spans, shapes and the error type. Plain `core`.
+//! - [`kernels`]: one op family per file, pure functions over slices with a
+//!   params struct, computing exactly TFLite Micro's reference int8 bytes.
+//! - [`graph`]: the op descriptors and [`Graph`], const-constructible data.
+//! - [`exec`]: validates a graph against an arena once ([`Executor::new`]),
+//!   then runs it with no fallible work ([`Executor::run`]).
+//!
+//! ## Two ways to run a model
+//!
+//! Generated code (from `kiln_codegen::Builder` in a `build.rs`) calls each
+//! op's `run` directly, in order, on a [`Arena`] whose size is a generated
+//! const: no dispatch, no checks at run time, only the kernels the model uses
+//! are linked. The host CLI and tests build the same ops at run time and use
+//! [`Executor`]; both paths execute the same op code.
+//!
+//! ```
+//! use kiln::{Executor, Graph};
+//! // An empty graph: a real one comes from kiln-codegen.
+//! let graph = Graph { ops: &[], inputs: &[], outputs: &[], arena_bytes: 64, weights: &[] };
+//! let mut arena = kiln::Arena::<64>::new();
+//! let mut exec = Executor::new(&graph, arena.bytes_mut()).unwrap();
+//! exec.run();
+//! ```
+
+#![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_code)]
+
+pub mod error;
+pub mod exec;
+pub mod fixed_point;
+pub mod graph;
+pub mod kernels;
+pub mod quant;
+pub mod tensor;
+
+pub use error::Error;
+pub use exec::Executor;
+pub use graph::{Aligned, Graph, Op, TensorIo};
+pub use tensor::{DType, Quantization, Span};
+
+/// A 16-byte aligned arena of `N` bytes, the only RAM an inference uses
+/// besides its stack. Generated models take `&mut Arena<ARENA_BYTES>`, so a
+/// wrong size is a compile error.
+#[repr(C, align(16))]
+pub struct Arena<const N: usize>(pub [u8; N]);
+
+impl<const N: usize> Arena<N> {
+    pub const fn new() -> Self {
+        Arena([0; N])
+    }
+
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        &mut self.0
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl<const N: usize> Default for Arena<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Index of the largest score (the first one on ties): the predicted class.
+pub fn argmax<T: PartialOrd + Copy>(scores: &[T]) -> usize {
+    let mut best = 0;
+    for (i, &s) in scores.iter().enumerate() {
+        if s > scores[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn argmax_picks_first_maximum() {
+        assert_eq!(super::argmax(&[1i8, 5, 5, -3]), 1);
+        assert_eq!(super::argmax::<i8>(&[]), 0);
+    }
+}

@@ -1,0 +1,110 @@
+//! Integer arithmetic of the TFLite int8 quantization spec.
+//!
+//! Layer: bottom of the runtime; uses nothing but `core`. Every kernel that
+//! requantizes goes through these functions, so that all of them round the
+//! way TensorFlow Lite Micro rounds: a Q31 multiplier applied with the classic
+//! two-step rounding (a rounding doubling high multiply, then a rounding right
+//! shift). The multipliers themselves are computed on the host by the codegen
+//! and stored in flash.
+
+/// `round(a * b / 2^31)` (ties toward +infinity), saturating the one case
+/// that overflows (`i32::MIN * i32::MIN`).
+#[inline(always)]
+pub fn saturating_rounding_doubling_high_mul(a: i32, b: i32) -> i32 {
+    if a == i32::MIN && b == i32::MIN {
+        return i32::MAX;
+    }
+    let ab = i64::from(a) * i64::from(b);
+    let nudge: i64 = if ab >= 0 { 1 << 30 } else { 1 - (1 << 30) };
+    // Division (not a shift) so that it truncates toward zero, as in C++.
+    ((ab + nudge) / (1i64 << 31)) as i32
+}
+
+/// `x / 2^exponent`, rounding half away from zero. `exponent` is in 0..=31.
+#[inline(always)]
+pub fn rounding_divide_by_pot(x: i32, exponent: i32) -> i32 {
+    debug_assert!((0..=31).contains(&exponent));
+    let mask: i32 = ((1i64 << exponent) - 1) as i32;
+    let remainder = x & mask;
+    let threshold = (mask >> 1) + i32::from(x < 0);
+    (x >> exponent) + i32::from(remainder > threshold)
+}
+
+/// Scales `x` by `multiplier * 2^shift / 2^31`: the requantization step of
+/// every int8 kernel. A positive `shift` is a left shift applied before the
+/// multiply, a negative one a rounding right shift after it.
+#[inline(always)]
+pub fn multiply_by_quantized_multiplier(x: i32, multiplier: i32, shift: i32) -> i32 {
+    let left_shift = if shift > 0 { shift } else { 0 };
+    let right_shift = if shift > 0 { 0 } else { -shift };
+    rounding_divide_by_pot(
+        saturating_rounding_doubling_high_mul(x.wrapping_mul(1 << left_shift), multiplier),
+        right_shift,
+    )
+}
+
+/// The variant used where the real multiplier is known to be at least one
+/// (softmax input scaling): a plain left shift, then the high multiply.
+#[inline(always)]
+pub fn multiply_by_quantized_multiplier_greater_than_one(
+    x: i32,
+    multiplier: i32,
+    left_shift: i32,
+) -> i32 {
+    saturating_rounding_doubling_high_mul(x.wrapping_mul(1 << left_shift), multiplier)
+}
+
+/// Clamps an accumulator into `[min, max]` and narrows it to int8.
+#[inline(always)]
+pub fn clamp_to_i8(x: i32, min: i32, max: i32) -> i8 {
+    x.clamp(min, max) as i8
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn doubling_high_mul_rounds_half_away_from_zero() {
+        // 0.5 * 0.5 = 0.25 in Q31.
+        assert_eq!(saturating_rounding_doubling_high_mul(1 << 30, 1 << 30), 1 << 29);
+        assert_eq!(saturating_rounding_doubling_high_mul(3, 1 << 30), 2); // 1.5 -> 2
+        // Negative ties go toward zero: the nudge is 1 - 2^30, then C++ truncation.
+        assert_eq!(saturating_rounding_doubling_high_mul(-3, 1 << 30), -1); // -1.5 -> -1
+        assert_eq!(saturating_rounding_doubling_high_mul(i32::MIN, i32::MIN), i32::MAX);
+    }
+
+    #[test]
+    fn rounding_divide_by_pot_matches_round_half_away() {
+        for x in -1000..1000 {
+            for e in 0..6 {
+                let exact = f64::from(x) / f64::from(1 << e);
+                let expected = exact.round() as i32;
+                assert_eq!(rounding_divide_by_pot(x, e), expected, "x={x} e={e}");
+            }
+        }
+        assert_eq!(rounding_divide_by_pot(i32::MIN, 31), -1);
+        assert_eq!(rounding_divide_by_pot(i32::MAX, 31), 1);
+    }
+
+    #[test]
+    fn requantize_is_two_step_rounding() {
+        // multiplier 0.5 (Q31), shift -1: x * 0.25 with two roundings.
+        let m = 1 << 30;
+        assert_eq!(multiply_by_quantized_multiplier(10, m, -1), 3); // 10*.5=5 -> 5/2=2.5 -> 3
+        assert_eq!(multiply_by_quantized_multiplier(-10, m, -1), -3);
+        // Two-step rounding differs from single rounding here: 5 * 0.5 = 2.5
+        // rounds to 3 first, then 3 / 2 = 1.5 rounds to 2 (single rounding of
+        // 1.25 would give 1).
+        assert_eq!(multiply_by_quantized_multiplier(5, m, -1), 2);
+        // Positive shift is applied before the multiply.
+        assert_eq!(multiply_by_quantized_multiplier(3, m, 2), 6);
+    }
+
+    #[test]
+    fn clamp_saturates_at_int8_range() {
+        assert_eq!(clamp_to_i8(500, -128, 127), 127);
+        assert_eq!(clamp_to_i8(-500, -128, 127), -128);
+        assert_eq!(clamp_to_i8(5, 0, 3), 3);
+    }
+}

@@ -1,0 +1,95 @@
+//! Where tensors live and how they are described: byte spans in the arena or
+//! in flash, element types, NHWC shapes and quantization parameters.
+//!
+//! Layer: bottom of the runtime; plain data, uses only `core`.
+
+/// A byte range: in the arena for activations, in the weights for constants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Span {
+    pub offset: u32,
+    pub len: u32,
+}
+
+impl Span {
+    pub const EMPTY: Span = Span { offset: 0, len: 0 };
+
+    pub const fn new(offset: u32, len: u32) -> Span {
+        Span { offset, len }
+    }
+
+    /// One past the last byte, computed without overflow.
+    pub const fn end(&self) -> u64 {
+        self.offset as u64 + self.len as u64
+    }
+
+    pub const fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn range(&self) -> core::ops::Range<usize> {
+        self.offset as usize..self.offset as usize + self.len as usize
+    }
+
+    /// Whether two non-empty spans share a byte.
+    pub const fn overlaps(&self, other: &Span) -> bool {
+        !self.is_empty()
+            && !other.is_empty()
+            && (self.offset as u64) < other.end()
+            && (other.offset as u64) < self.end()
+    }
+}
+
+/// Element type of a tensor at run time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DType {
+    I8,
+    I16,
+    I32,
+    F32,
+}
+
+impl DType {
+    pub const fn size(self) -> usize {
+        match self {
+            DType::I8 => 1,
+            DType::I16 => 2,
+            DType::I32 | DType::F32 => 4,
+        }
+    }
+}
+
+/// A 4-D activation shape in TFLite's NHWC layout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Nhwc {
+    pub batches: u32,
+    pub height: u32,
+    pub width: u32,
+    pub channels: u32,
+}
+
+impl Nhwc {
+    pub const fn new(batches: u32, height: u32, width: u32, channels: u32) -> Nhwc {
+        Nhwc { batches, height, width, channels }
+    }
+
+    /// Number of elements, widened so that it cannot overflow.
+    pub const fn elements(&self) -> u64 {
+        self.batches as u64 * self.height as u64 * self.width as u64 * self.channels as u64
+    }
+
+    /// Flat index of element `[b, y, x, c]`.
+    #[inline(always)]
+    pub fn index(&self, b: usize, y: usize, x: usize, c: usize) -> usize {
+        ((b * self.height as usize + y) * self.width as usize + x) * self.channels as usize + c
+    }
+}
+
+/// Per-tensor affine quantization: `real = scale * (q - zero_point)`.
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
+pub struct Quantization {
+    pub scale: f32,
+    pub zero_point: i32,
+}
+
+/// The most dimensions a broadcasting or padding kernel handles.
+pub const MAX_RANK: usize = 6;
