@@ -17,7 +17,11 @@ pub enum Error {
     /// No model input or output with this index.
     NoSuchTensor { index: usize },
     /// Input data of the wrong length (in bytes).
-    InputLength { index: usize, expected: usize, got: usize },
+    InputLength {
+        index: usize,
+        expected: usize,
+        got: usize,
+    },
     /// Input data of the wrong element type.
     InputType { index: usize },
     /// An op's spans, shapes or params do not fit together: the graph was not
@@ -29,12 +33,19 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             Error::ArenaTooSmall { needed, got } => {
-                write!(f, "arena too small: the model needs {needed} bytes, got {got}")
+                write!(
+                    f,
+                    "arena too small: the model needs {needed} bytes, got {got}"
+                )
             }
             Error::ArenaMisaligned => f.write_str("arena is not 16-byte aligned"),
             Error::WeightsMisaligned => f.write_str("weights are not 16-byte aligned"),
             Error::NoSuchTensor { index } => write!(f, "the model has no input or output #{index}"),
-            Error::InputLength { index, expected, got } => {
+            Error::InputLength {
+                index,
+                expected,
+                got,
+            } => {
                 write!(f, "input #{index} must be {expected} bytes, got {got}")
             }
             Error::InputType { index } => write!(f, "input #{index} has a different element type"),

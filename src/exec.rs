@@ -40,7 +40,14 @@ fn split(arena: &mut [u8], output: Span) -> (Around<'_>, &mut [u8]) {
     let (before, rest) = arena.split_at_mut(output.offset as usize);
     let (out, after) = rest.split_at_mut(output.len as usize);
     let after_start = output.end() as usize;
-    (Around { before, after, after_start }, out)
+    (
+        Around {
+            before,
+            after,
+            after_start,
+        },
+        out,
+    )
 }
 
 fn weights_i8(w: &[u8], s: Span) -> &[i8] {
@@ -116,14 +123,24 @@ impl PoolOp {
 impl AddOp {
     pub fn run(&self, arena: &mut [u8]) {
         let (io, out) = split(arena, self.output);
-        elementwise::add_s8(&self.params, io.i8(self.input1), io.i8(self.input2), out_i8!(out));
+        elementwise::add_s8(
+            &self.params,
+            io.i8(self.input1),
+            io.i8(self.input2),
+            out_i8!(out),
+        );
     }
 }
 
 impl MulOp {
     pub fn run(&self, arena: &mut [u8]) {
         let (io, out) = split(arena, self.output);
-        elementwise::mul_s8(&self.params, io.i8(self.input1), io.i8(self.input2), out_i8!(out));
+        elementwise::mul_s8(
+            &self.params,
+            io.i8(self.input1),
+            io.i8(self.input2),
+            out_i8!(out),
+        );
     }
 }
 
@@ -152,11 +169,11 @@ impl RequantizeOp {
     }
 }
 
-impl ConcatenationOp<'_> {
+impl ConcatenationOp {
     pub fn run(&self, arena: &mut [u8]) {
         let (io, out) = split(arena, self.output);
         let mut column = 0;
-        for &input in self.inputs {
+        for &input in self.inputs() {
             let bytes = io.bytes(input);
             concatenation::concatenate_into(self.outer as usize, bytes, out, column);
             column += bytes.len() / (self.outer.max(1) as usize);
@@ -181,15 +198,23 @@ impl MeanOp {
 impl AffineOp {
     pub fn run_quantize(&self, arena: &mut [u8]) {
         let (io, out) = split(arena, self.output);
-        quantize::quantize_f32_to_s8(&self.params, bytemuck::cast_slice(io.bytes(self.input)), out_i8!(out));
+        quantize::quantize_f32_to_s8(
+            &self.params,
+            bytemuck::cast_slice(io.bytes(self.input)),
+            out_i8!(out),
+        );
     }
     pub fn run_dequantize(&self, arena: &mut [u8]) {
         let (io, out) = split(arena, self.output);
-        quantize::dequantize_s8_to_f32(&self.params, io.i8(self.input), bytemuck::cast_slice_mut(out));
+        quantize::dequantize_s8_to_f32(
+            &self.params,
+            io.i8(self.input),
+            bytemuck::cast_slice_mut(out),
+        );
     }
 }
 
-impl Op<'_> {
+impl Op {
     /// Runs this op on an arena and weights that `validate` accepted.
     pub fn run(&self, arena: &mut [u8], weights: &[u8]) {
         match self {
@@ -222,7 +247,10 @@ struct Checker<'w> {
 
 impl Checker<'_> {
     fn fail(&self, reason: &'static str) -> Error {
-        Error::InvalidGraph { op: self.op, reason }
+        Error::InvalidGraph {
+            op: self.op,
+            reason,
+        }
     }
 
     fn ensure(&self, ok: bool, reason: &'static str) -> Result<(), Error> {
@@ -236,8 +264,14 @@ impl Checker<'_> {
     /// An arena tensor of `elements` values of `dtype`.
     fn arena(&self, s: Span, elements: u64, dtype: DType) -> Result<(), Error> {
         self.ensure(s.end() <= self.arena_bytes, "tensor outside the arena")?;
-        self.ensure(u64::from(s.len) == elements * dtype.size() as u64, "tensor size does not match its shape")?;
-        self.ensure(s.offset as usize % dtype.size() == 0, "tensor misaligned for its type")
+        self.ensure(
+            u64::from(s.len) == elements * dtype.size() as u64,
+            "tensor size does not match its shape",
+        )?;
+        self.ensure(
+            s.offset as usize % dtype.size() == 0,
+            "tensor misaligned for its type",
+        )
     }
 
     /// An output that must not share bytes with the op's inputs.
@@ -255,18 +289,33 @@ impl Checker<'_> {
         if optional && s.is_empty() {
             return Ok(());
         }
-        self.ensure(s.end() <= self.weights.len() as u64, "constant outside the weights")?;
-        self.ensure(u64::from(s.len) == count * dtype.size() as u64, "constant size does not match its shape")?;
+        self.ensure(
+            s.end() <= self.weights.len() as u64,
+            "constant outside the weights",
+        )?;
+        self.ensure(
+            u64::from(s.len) == count * dtype.size() as u64,
+            "constant size does not match its shape",
+        )?;
         let address = self.weights.as_ptr() as usize + s.offset as usize;
-        self.ensure(address % dtype.size() == 0, "constant misaligned for its type")
+        self.ensure(
+            address % dtype.size() == 0,
+            "constant misaligned for its type",
+        )
     }
 
     fn range(&self, min: i32, max: i32) -> Result<(), Error> {
-        self.ensure(-128 <= min && min <= max && max <= 127, "activation range outside int8")
+        self.ensure(
+            -128 <= min && min <= max && max <= 127,
+            "activation range outside int8",
+        )
     }
 
     fn shift(&self, shift: i32) -> Result<(), Error> {
-        self.ensure((-31..=30).contains(&shift), "requantization shift out of range")
+        self.ensure(
+            (-31..=30).contains(&shift),
+            "requantization shift out of range",
+        )
     }
 
     fn shifts(&self, s: Span) -> Result<(), Error> {
@@ -277,11 +326,14 @@ impl Checker<'_> {
     }
 
     fn positive(&self, values: &[u32]) -> Result<(), Error> {
-        self.ensure(values.iter().all(|&v| v > 0), "zero stride, dilation or size")
+        self.ensure(
+            values.iter().all(|&v| v > 0),
+            "zero stride, dilation or size",
+        )
     }
 }
 
-impl Op<'_> {
+impl Op {
     /// Checks that running this op can neither index out of bounds nor
     /// overflow a shift, whatever the arena holds.
     fn validate(&self, c: &Checker) -> Result<(), Error> {
@@ -289,16 +341,49 @@ impl Op<'_> {
         match self {
             Op::Conv2d(op) => {
                 let p = &op.params;
-                c.positive(&[p.stride_height, p.stride_width, p.dilation_height, p.dilation_width, p.filter_channels])?;
-                c.ensure(p.input.channels % p.filter_channels == 0, "input channels not a multiple of filter channels")?;
+                c.positive(&[
+                    p.stride_height,
+                    p.stride_width,
+                    p.dilation_height,
+                    p.dilation_width,
+                    p.filter_channels,
+                ])?;
+                c.ensure(
+                    p.input.channels % p.filter_channels == 0,
+                    "input channels not a multiple of filter channels",
+                )?;
                 let groups = p.input.channels / p.filter_channels;
-                c.ensure(p.output.channels % groups == 0, "output channels not a multiple of groups")?;
+                c.ensure(
+                    p.output.channels % groups == 0,
+                    "output channels not a multiple of groups",
+                )?;
                 c.ensure(p.input.batches == p.output.batches, "batch mismatch")?;
-                check_window(c, p.output.height, p.stride_height, p.dilation_height, p.filter_height, p.input.height, p.padding_top)?;
-                check_window(c, p.output.width, p.stride_width, p.dilation_width, p.filter_width, p.input.width, p.padding_left)?;
+                check_window(
+                    c,
+                    p.output.height,
+                    p.stride_height,
+                    p.dilation_height,
+                    p.filter_height,
+                    p.input.height,
+                    p.padding_top,
+                )?;
+                check_window(
+                    c,
+                    p.output.width,
+                    p.stride_width,
+                    p.dilation_width,
+                    p.filter_width,
+                    p.input.width,
+                    p.padding_left,
+                )?;
                 let oc = u64::from(p.output.channels);
                 c.arena(op.input, p.input.elements(), I8)?;
-                c.constant(op.filter, oc * u64::from(p.filter_height * p.filter_width * p.filter_channels), I8, false)?;
+                c.constant(
+                    op.filter,
+                    oc * u64::from(p.filter_height * p.filter_width * p.filter_channels),
+                    I8,
+                    false,
+                )?;
                 c.constant(op.bias, oc, I32, true)?;
                 c.constant(op.multiplier, oc, I32, false)?;
                 c.constant(op.shift, oc, I32, false)?;
@@ -308,14 +393,44 @@ impl Op<'_> {
             }
             Op::DepthwiseConv2d(op) => {
                 let p = &op.params;
-                c.positive(&[p.stride_height, p.stride_width, p.dilation_height, p.dilation_width, p.depth_multiplier])?;
-                c.ensure(p.output.channels == p.input.channels * p.depth_multiplier, "output channels != input channels * depth multiplier")?;
+                c.positive(&[
+                    p.stride_height,
+                    p.stride_width,
+                    p.dilation_height,
+                    p.dilation_width,
+                    p.depth_multiplier,
+                ])?;
+                c.ensure(
+                    p.output.channels == p.input.channels * p.depth_multiplier,
+                    "output channels != input channels * depth multiplier",
+                )?;
                 c.ensure(p.input.batches == p.output.batches, "batch mismatch")?;
-                check_window(c, p.output.height, p.stride_height, p.dilation_height, p.filter_height, p.input.height, p.padding_top)?;
-                check_window(c, p.output.width, p.stride_width, p.dilation_width, p.filter_width, p.input.width, p.padding_left)?;
+                check_window(
+                    c,
+                    p.output.height,
+                    p.stride_height,
+                    p.dilation_height,
+                    p.filter_height,
+                    p.input.height,
+                    p.padding_top,
+                )?;
+                check_window(
+                    c,
+                    p.output.width,
+                    p.stride_width,
+                    p.dilation_width,
+                    p.filter_width,
+                    p.input.width,
+                    p.padding_left,
+                )?;
                 let oc = u64::from(p.output.channels);
                 c.arena(op.input, p.input.elements(), I8)?;
-                c.constant(op.filter, oc * u64::from(p.filter_height * p.filter_width), I8, false)?;
+                c.constant(
+                    op.filter,
+                    oc * u64::from(p.filter_height * p.filter_width),
+                    I8,
+                    false,
+                )?;
                 c.constant(op.bias, oc, I32, true)?;
                 c.constant(op.multiplier, oc, I32, false)?;
                 c.constant(op.shift, oc, I32, false)?;
@@ -325,7 +440,11 @@ impl Op<'_> {
             }
             Op::FullyConnected(op) => {
                 let p = &op.params;
-                let (b, d, o) = (u64::from(p.batches), u64::from(p.input_depth), u64::from(p.output_depth));
+                let (b, d, o) = (
+                    u64::from(p.batches),
+                    u64::from(p.input_depth),
+                    u64::from(p.output_depth),
+                );
                 c.arena(op.input, b * d, I8)?;
                 c.constant(op.filter, o * d, I8, false)?;
                 c.constant(op.bias, o, I32, true)?;
@@ -339,10 +458,34 @@ impl Op<'_> {
             }
             Op::AveragePool2d(op) | Op::MaxPool2d(op) => {
                 let p = &op.params;
-                c.positive(&[p.stride_height, p.stride_width, p.filter_height, p.filter_width])?;
-                c.ensure(p.input.batches == p.output.batches && p.input.channels == p.output.channels, "pool changes batches or channels")?;
-                check_window(c, p.output.height, p.stride_height, 1, p.filter_height, p.input.height, p.padding_top)?;
-                check_window(c, p.output.width, p.stride_width, 1, p.filter_width, p.input.width, p.padding_left)?;
+                c.positive(&[
+                    p.stride_height,
+                    p.stride_width,
+                    p.filter_height,
+                    p.filter_width,
+                ])?;
+                c.ensure(
+                    p.input.batches == p.output.batches && p.input.channels == p.output.channels,
+                    "pool changes batches or channels",
+                )?;
+                check_window(
+                    c,
+                    p.output.height,
+                    p.stride_height,
+                    1,
+                    p.filter_height,
+                    p.input.height,
+                    p.padding_top,
+                )?;
+                check_window(
+                    c,
+                    p.output.width,
+                    p.stride_width,
+                    1,
+                    p.filter_width,
+                    p.input.width,
+                    p.padding_left,
+                )?;
                 c.range(p.activation_min, p.activation_max)?;
                 c.arena(op.input, p.input.elements(), I8)?;
                 c.output(op.output, p.output.elements(), I8, &[op.input])
@@ -355,19 +498,32 @@ impl Op<'_> {
                     c.shift(s)?;
                 }
                 c.range(p.activation_min, p.activation_max)?;
-                c.output(op.output, p.broadcast.elements(), I8, &[op.input1, op.input2])
+                c.output(
+                    op.output,
+                    p.broadcast.elements(),
+                    I8,
+                    &[op.input1, op.input2],
+                )
             }
             Op::Mul(op) => {
                 let p = &op.params;
                 check_broadcast(c, &p.broadcast, op.input1, op.input2)?;
                 c.shift(p.output_shift)?;
                 c.range(p.activation_min, p.activation_max)?;
-                c.output(op.output, p.broadcast.elements(), I8, &[op.input1, op.input2])
+                c.output(
+                    op.output,
+                    p.broadcast.elements(),
+                    I8,
+                    &[op.input1, op.input2],
+                )
             }
             Op::Softmax(op) => {
                 let p = &op.params;
                 let n = u64::from(p.outer) * u64::from(p.depth);
-                c.ensure((0..=31).contains(&p.input_left_shift), "softmax shift out of range")?;
+                c.ensure(
+                    (0..=31).contains(&p.input_left_shift),
+                    "softmax shift out of range",
+                )?;
                 c.arena(op.input, n, I8)?;
                 c.output(op.output, n, I8, &[op.input])
             }
@@ -384,18 +540,25 @@ impl Op<'_> {
             }
             Op::Concatenation(op) => {
                 c.ensure(op.outer > 0, "zero rows")?;
+                c.ensure(op.count as usize <= MAX_CONCAT_INPUTS, "too many inputs")?;
                 let mut total = 0u64;
-                for &input in op.inputs {
+                for &input in op.inputs() {
                     c.ensure(input.len % op.outer == 0, "input does not split into rows")?;
                     c.arena(input, u64::from(input.len), I8)?;
                     total += u64::from(input.len);
                 }
-                c.output(op.output, total, I8, op.inputs)
+                c.output(op.output, total, I8, op.inputs())
             }
             Op::Pad(op) => {
                 let p = &op.params;
                 let input: u64 = p.input_dims.iter().map(|&d| u64::from(d)).product();
-                let output: u64 = p.input_dims.iter().zip(p.before).zip(p.after).map(|((&d, b), a)| u64::from(d) + u64::from(b) + u64::from(a)).product();
+                let output: u64 = p
+                    .input_dims
+                    .iter()
+                    .zip(p.before)
+                    .zip(p.after)
+                    .map(|((&d, b), a)| u64::from(d) + u64::from(b) + u64::from(a))
+                    .product();
                 c.arena(op.input, input, I8)?;
                 c.output(op.output, output, I8, &[op.input])
             }
@@ -403,7 +566,10 @@ impl Op<'_> {
                 let p = &op.params;
                 let input: u64 = p.input_dims.iter().map(|&d| u64::from(d)).product();
                 let reduced = p.reduced_elements();
-                c.ensure(reduced > 0 && reduced < 1 << 23, "reduction size out of range")?;
+                c.ensure(
+                    reduced > 0 && reduced < 1 << 23,
+                    "reduction size out of range",
+                )?;
                 c.shift(p.shift)?;
                 c.arena(op.input, input, I8)?;
                 c.output(op.output, input / reduced, I8, &[op.input])
@@ -424,27 +590,60 @@ impl Op<'_> {
 
 /// Every output position's window origin must be reachable with the given
 /// padding, and the output no larger than the input allows.
-fn check_window(c: &Checker, out: u32, stride: u32, dilation: u32, filter: u32, input: u32, pad: u32) -> Result<(), Error> {
+fn check_window(
+    c: &Checker,
+    out: u32,
+    stride: u32,
+    dilation: u32,
+    filter: u32,
+    input: u32,
+    pad: u32,
+) -> Result<(), Error> {
     c.ensure(filter > 0 && input > 0 && out > 0, "empty window dimension")?;
     let last_origin = u64::from(out - 1) * u64::from(stride);
     let effective = u64::from(filter - 1) * u64::from(dilation) + 1;
-    c.ensure(last_origin < u64::from(input) + 2 * u64::from(pad) + effective, "output larger than the input allows")?;
-    c.ensure(pad < effective.max(1) as u32 + input, "padding larger than the window")
+    c.ensure(
+        last_origin < u64::from(input) + 2 * u64::from(pad) + effective,
+        "output larger than the input allows",
+    )?;
+    c.ensure(
+        pad < effective.max(1) as u32 + input,
+        "padding larger than the window",
+    )
 }
 
-fn check_broadcast(c: &Checker, b: &elementwise::Broadcast, input1: Span, input2: Span) -> Result<(), Error> {
+fn check_broadcast(
+    c: &Checker,
+    b: &elementwise::Broadcast,
+    input1: Span,
+    input2: Span,
+) -> Result<(), Error> {
     use DType::I8;
     let reach = |strides: &[u32; crate::tensor::MAX_RANK]| -> u64 {
-        b.output_dims.iter().zip(strides).map(|(&d, &s)| u64::from(d.saturating_sub(1)) * u64::from(s)).sum::<u64>() + 1
+        b.output_dims
+            .iter()
+            .zip(strides)
+            .map(|(&d, &s)| u64::from(d.saturating_sub(1)) * u64::from(s))
+            .sum::<u64>()
+            + 1
     };
     c.arena(input1, u64::from(input1.len), I8)?;
     c.arena(input2, u64::from(input2.len), I8)?;
     if b.same_shape {
-        c.ensure(u64::from(input1.len) == b.elements() && u64::from(input2.len) == b.elements(), "inputs do not match the output shape")
+        c.ensure(
+            u64::from(input1.len) == b.elements() && u64::from(input2.len) == b.elements(),
+            "inputs do not match the output shape",
+        )
     } else {
         c.ensure(b.elements() > 0, "empty output")?;
-        c.ensure(reach(&b.input1_strides) <= u64::from(input1.len), "first input smaller than its strides reach")?;
-        c.ensure(reach(&b.input2_strides) <= u64::from(input2.len), "second input smaller than its strides reach")
+        c.ensure(
+            reach(&b.input1_strides) <= u64::from(input1.len),
+            "first input smaller than its strides reach",
+        )?;
+        c.ensure(
+            reach(&b.input2_strides) <= u64::from(input2.len),
+            "second input smaller than its strides reach",
+        )
     }
 }
 
@@ -456,11 +655,23 @@ pub fn validate(graph: &Graph) -> Result<(), Error> {
     }
     let arena_bytes = u64::from(graph.arena_bytes);
     for (i, op) in graph.ops.iter().enumerate() {
-        op.validate(&Checker { op: i, arena_bytes, weights: graph.weights })?;
+        op.validate(&Checker {
+            op: i,
+            arena_bytes,
+            weights: graph.weights,
+        })?;
     }
-    let c = Checker { op: graph.ops.len(), arena_bytes, weights: graph.weights };
+    let c = Checker {
+        op: graph.ops.len(),
+        arena_bytes,
+        weights: graph.weights,
+    };
     for t in graph.inputs.iter().chain(graph.outputs) {
-        let elements: u64 = t.shape.iter().map(|&d| u64::from(d)).product();
+        c.ensure(
+            t.rank as usize <= crate::tensor::MAX_RANK,
+            "input or output rank too large",
+        )?;
+        let elements: u64 = t.shape().iter().map(|&d| u64::from(d)).product();
         c.arena(t.span, elements, t.dtype)?;
     }
     Ok(())
@@ -476,7 +687,10 @@ impl<'g, 'a> Executor<'g, 'a> {
     /// Checks the arena's size and alignment and the whole graph.
     pub fn new(graph: &'g Graph<'g>, arena: &'a mut [u8]) -> Result<Self, Error> {
         if arena.len() < graph.arena_bytes as usize {
-            return Err(Error::ArenaTooSmall { needed: graph.arena_bytes, got: arena.len() });
+            return Err(Error::ArenaTooSmall {
+                needed: graph.arena_bytes,
+                got: arena.len(),
+            });
         }
         if arena.as_ptr() as usize % ALIGNMENT != 0 {
             return Err(Error::ArenaMisaligned);
@@ -489,15 +703,21 @@ impl<'g, 'a> Executor<'g, 'a> {
         self.graph
     }
 
-    fn io<'t>(list: &[TensorIo<'t>], index: usize) -> Result<TensorIo<'t>, Error> {
-        list.get(index).copied().ok_or(Error::NoSuchTensor { index })
+    fn io(list: &[TensorIo], index: usize) -> Result<TensorIo, Error> {
+        list.get(index)
+            .copied()
+            .ok_or(Error::NoSuchTensor { index })
     }
 
     /// Copies raw bytes (little-endian for multi-byte types) into input `index`.
     pub fn set_input(&mut self, index: usize, bytes: &[u8]) -> Result<(), Error> {
         let t = Self::io(self.graph.inputs, index)?;
         if bytes.len() != t.span.len as usize {
-            return Err(Error::InputLength { index, expected: t.span.len as usize, got: bytes.len() });
+            return Err(Error::InputLength {
+                index,
+                expected: t.span.len as usize,
+                got: bytes.len(),
+            });
         }
         self.arena[t.span.range()].copy_from_slice(bytes);
         Ok(())
@@ -522,5 +742,24 @@ impl<'g, 'a> Executor<'g, 'a> {
     pub fn output(&self, index: usize) -> Result<&[u8], Error> {
         let t = Self::io(self.graph.outputs, index)?;
         Ok(&self.arena[t.span.range()])
+    }
+}
+
+/// Copies `values` into the arena at byte `offset`: how generated code feeds
+/// a model its input.
+pub fn write_input<T: bytemuck::Pod>(arena: &mut [u8], offset: usize, values: &[T]) {
+    let bytes: &[u8] = bytemuck::cast_slice(values);
+    arena[offset..offset + bytes.len()].copy_from_slice(bytes);
+}
+
+/// A typed view of `N` values at byte `offset` of the arena: how generated
+/// code returns a model's output. Generated code asserts at compile time that
+/// the span lies inside the arena, so the failure branch is never taken.
+pub fn output_array<T: bytemuck::Pod, const N: usize>(arena: &[u8], offset: usize) -> &[T; N] {
+    let bytes = &arena[offset..offset + N * core::mem::size_of::<T>()];
+    let values: &[T] = bytemuck::cast_slice(bytes);
+    match values.first_chunk::<N>() {
+        Some(array) => array,
+        None => panic!("output outside the arena"),
     }
 }

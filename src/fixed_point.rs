@@ -162,10 +162,8 @@ pub fn logistic(a: i32, integer_bits: i32) -> i32 {
         return 1 << 30;
     }
     let abs = if a > 0 { a } else { a.wrapping_neg() };
-    let positive = one_over_one_plus_x_for_x_in_0_1(exp_on_negative_values(
-        abs.wrapping_neg(),
-        integer_bits,
-    ));
+    let positive =
+        one_over_one_plus_x_for_x_in_0_1(exp_on_negative_values(abs.wrapping_neg(), integer_bits));
     if a > 0 {
         positive
     } else {
@@ -243,7 +241,10 @@ mod tests {
             let x = i as f64 / 100.0;
             let a = from_f64(x, 4);
             let l = to_f64(logistic(a, 4), 0);
-            assert!((l - 1.0 / (1.0 + (-x).exp())).abs() < 1e-6, "logistic({x}) = {l}");
+            assert!(
+                (l - 1.0 / (1.0 + (-x).exp())).abs() < 1e-6,
+                "logistic({x}) = {l}"
+            );
             let t = to_f64(tanh(a, 4), 0);
             assert!((t - x.tanh()).abs() < 1e-6, "tanh({x}) = {t}");
             assert_eq!(tanh(a, 4), tanh(-a, 4).wrapping_neg());

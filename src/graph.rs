@@ -15,7 +15,7 @@ use crate::kernels::pad::PadParams;
 use crate::kernels::pooling::PoolParams;
 use crate::kernels::quantize::AffineParams;
 use crate::kernels::softmax::SoftmaxParams;
-use crate::tensor::{DType, Quantization, Span};
+use crate::tensor::{DType, Quantization, Span, MAX_RANK};
 
 /// A convolution-like op: activations in the arena, filter, bias and
 /// per-channel requantization (`multiplier`, `shift`: i32 arrays) in the
@@ -101,12 +101,23 @@ pub struct RequantizeOp {
     pub output: Span,
 }
 
-/// Inputs are copied, in order, into `outer` rows of the output.
+/// The most inputs one CONCATENATION takes; the codegen rejects more.
+pub const MAX_CONCAT_INPUTS: usize = 8;
+
+/// The first `count` of `inputs` are copied, in order, into `outer` rows of
+/// the output. A fixed array keeps ops free of borrowed data.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct ConcatenationOp<'a> {
+pub struct ConcatenationOp {
     pub outer: u32,
-    pub inputs: &'a [Span],
+    pub count: u32,
+    pub inputs: [Span; MAX_CONCAT_INPUTS],
     pub output: Span,
+}
+
+impl ConcatenationOp {
+    pub fn inputs(&self) -> &[Span] {
+        &self.inputs[..(self.count as usize).min(MAX_CONCAT_INPUTS)]
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -134,7 +145,7 @@ pub struct AffineOp {
 /// One step of a graph. RESHAPE and SQUEEZE have no variant: the planner
 /// gives their output the input's bytes, so they cost nothing.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Op<'a> {
+pub enum Op {
     Conv2d(Conv2dOp),
     DepthwiseConv2d(DepthwiseConv2dOp),
     FullyConnected(FullyConnectedOp),
@@ -146,14 +157,14 @@ pub enum Op<'a> {
     Logistic(SigmoidOp),
     Tanh(SigmoidOp),
     Requantize(RequantizeOp),
-    Concatenation(ConcatenationOp<'a>),
+    Concatenation(ConcatenationOp),
     Pad(PadOp),
     Mean(MeanOp),
     Quantize(AffineOp),
     Dequantize(AffineOp),
 }
 
-impl Op<'_> {
+impl Op {
     /// The op's name as TFLite spells it, for reports and errors.
     pub fn name(&self) -> &'static str {
         match self {
@@ -179,14 +190,20 @@ impl Op<'_> {
 
 /// A model input or output: where it lives in the arena and how to read it.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct TensorIo<'a> {
+pub struct TensorIo {
     pub span: Span,
     pub dtype: DType,
-    pub shape: &'a [u32],
+    /// The first `rank` entries are the shape.
+    pub dims: [u32; MAX_RANK],
+    pub rank: u32,
     pub quantization: Quantization,
 }
 
-impl TensorIo<'_> {
+impl TensorIo {
+    pub fn shape(&self) -> &[u32] {
+        &self.dims[..(self.rank as usize).min(MAX_RANK)]
+    }
+
     pub fn elements(&self) -> usize {
         self.span.len as usize / self.dtype.size()
     }
@@ -197,9 +214,9 @@ impl TensorIo<'_> {
 /// microcontroller, 16-byte aligned).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Graph<'a> {
-    pub ops: &'a [Op<'a>],
-    pub inputs: &'a [TensorIo<'a>],
-    pub outputs: &'a [TensorIo<'a>],
+    pub ops: &'a [Op],
+    pub inputs: &'a [TensorIo],
+    pub outputs: &'a [TensorIo],
     pub arena_bytes: u32,
     pub weights: &'a [u8],
 }

@@ -67,11 +67,17 @@ mod tests {
     #[test]
     fn doubling_high_mul_rounds_half_away_from_zero() {
         // 0.5 * 0.5 = 0.25 in Q31.
-        assert_eq!(saturating_rounding_doubling_high_mul(1 << 30, 1 << 30), 1 << 29);
+        assert_eq!(
+            saturating_rounding_doubling_high_mul(1 << 30, 1 << 30),
+            1 << 29
+        );
         assert_eq!(saturating_rounding_doubling_high_mul(3, 1 << 30), 2); // 1.5 -> 2
-        // Negative ties go toward zero: the nudge is 1 - 2^30, then C++ truncation.
+                                                                          // Negative ties go toward zero: the nudge is 1 - 2^30, then C++ truncation.
         assert_eq!(saturating_rounding_doubling_high_mul(-3, 1 << 30), -1); // -1.5 -> -1
-        assert_eq!(saturating_rounding_doubling_high_mul(i32::MIN, i32::MIN), i32::MAX);
+        assert_eq!(
+            saturating_rounding_doubling_high_mul(i32::MIN, i32::MIN),
+            i32::MAX
+        );
     }
 
     #[test]

@@ -69,7 +69,12 @@ pub struct Nhwc {
 
 impl Nhwc {
     pub const fn new(batches: u32, height: u32, width: u32, channels: u32) -> Nhwc {
-        Nhwc { batches, height, width, channels }
+        Nhwc {
+            batches,
+            height,
+            width,
+            channels,
+        }
     }
 
     /// Number of elements, widened so that it cannot overflow.

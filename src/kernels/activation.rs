@@ -21,7 +21,14 @@ const INPUT_INTEGER_BITS: i32 = 4;
 
 /// `f` maps Q4.27 to Q0.31; the result is taken to `output_bits` fractional
 /// bits and offset by the output zero point.
-fn sigmoid_like(p: &SigmoidParams, input: &[i8], output: &mut [i8], f: fn(i32, i32) -> i32, output_bits: i32, output_offset: i32) {
+fn sigmoid_like(
+    p: &SigmoidParams,
+    input: &[i8],
+    output: &mut [i8],
+    f: fn(i32, i32) -> i32,
+    output_bits: i32,
+    output_offset: i32,
+) {
     for (o, &v) in output.iter_mut().zip(input) {
         let x = i32::from(v) - p.input_zero_point;
         *o = if x <= -p.input_range_radius {
@@ -60,7 +67,11 @@ pub struct RequantizeParams {
 
 pub fn requantize_s8(p: &RequantizeParams, input: &[i8], output: &mut [i8]) {
     for (o, &v) in output.iter_mut().zip(input) {
-        let x = multiply_by_quantized_multiplier(i32::from(v) - p.input_zero_point, p.multiplier, p.shift) + p.output_zero_point;
+        let x = multiply_by_quantized_multiplier(
+            i32::from(v) - p.input_zero_point,
+            p.multiplier,
+            p.shift,
+        ) + p.output_zero_point;
         *o = x.clamp(p.activation_min, p.activation_max) as i8;
     }
 }
@@ -72,7 +83,12 @@ mod tests {
     /// Input scale 1/16, zero point 0: multiplier for 2^27/16 = 2^23.
     fn params() -> SigmoidParams {
         // frexp(2^23) = 0.5 * 2^24
-        SigmoidParams { input_zero_point: 0, input_range_radius: 120, input_multiplier: 1 << 30, input_left_shift: 24 }
+        SigmoidParams {
+            input_zero_point: 0,
+            input_range_radius: 120,
+            input_multiplier: 1 << 30,
+            input_left_shift: 24,
+        }
     }
 
     #[test]
@@ -100,7 +116,14 @@ mod tests {
     #[test]
     fn requantize_clamps_to_relu6_range() {
         // scale unchanged, zero point 10 -> 0, clamp to [0, 6]
-        let p = RequantizeParams { input_zero_point: 10, output_zero_point: 0, multiplier: 1 << 30, shift: 1, activation_min: 0, activation_max: 6 };
+        let p = RequantizeParams {
+            input_zero_point: 10,
+            output_zero_point: 0,
+            multiplier: 1 << 30,
+            shift: 1,
+            activation_min: 0,
+            activation_max: 6,
+        };
         let mut out = [0i8; 4];
         requantize_s8(&p, &[10, 12, 20, -128], &mut out);
         assert_eq!(out, [0, 2, 6, 0]);

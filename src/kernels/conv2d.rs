@@ -34,10 +34,23 @@ pub struct Conv2dParams {
 /// lands inside `0..extent`. Hoisting this out of the inner loops skips the
 /// padding without a per-tap test; the sum is the same.
 #[inline(always)]
-pub(crate) fn valid_taps(origin: isize, dilation: usize, taps: usize, extent: usize) -> (usize, usize) {
+pub(crate) fn valid_taps(
+    origin: isize,
+    dilation: usize,
+    taps: usize,
+    extent: usize,
+) -> (usize, usize) {
     let d = dilation as isize;
-    let first = if origin >= 0 { 0 } else { ((-origin) + d - 1) / d };
-    let last = if extent as isize > origin { (extent as isize - origin + d - 1) / d } else { 0 };
+    let first = if origin >= 0 {
+        0
+    } else {
+        ((-origin) + d - 1) / d
+    };
+    let last = if extent as isize > origin {
+        (extent as isize - origin + d - 1) / d
+    } else {
+        0
+    };
     let first = (first as usize).min(taps);
     (first, (last as usize).clamp(first, taps))
 }
@@ -54,9 +67,21 @@ pub fn conv2d_s8(
     shift: &[i32],
     output: &mut [i8],
 ) {
-    let (in_h, in_w, in_c) = (p.input.height as usize, p.input.width as usize, p.input.channels as usize);
-    let (out_h, out_w, out_c) = (p.output.height as usize, p.output.width as usize, p.output.channels as usize);
-    let (f_h, f_w, f_c) = (p.filter_height as usize, p.filter_width as usize, p.filter_channels as usize);
+    let (in_h, in_w, in_c) = (
+        p.input.height as usize,
+        p.input.width as usize,
+        p.input.channels as usize,
+    );
+    let (out_h, out_w, out_c) = (
+        p.output.height as usize,
+        p.output.width as usize,
+        p.output.channels as usize,
+    );
+    let (f_h, f_w, f_c) = (
+        p.filter_height as usize,
+        p.filter_width as usize,
+        p.filter_channels as usize,
+    );
     let groups = in_c / f_c.max(1);
     let filters_per_group = out_c / groups.max(1);
     for b in 0..p.input.batches as usize {
@@ -84,7 +109,8 @@ pub fn conv2d_s8(
                     if !bias.is_empty() {
                         acc += bias[oc];
                     }
-                    let acc = multiply_by_quantized_multiplier(acc, multiplier[oc], shift[oc]) + p.output_offset;
+                    let acc = multiply_by_quantized_multiplier(acc, multiplier[oc], shift[oc])
+                        + p.output_offset;
                     output[out_base + oc] = acc.clamp(p.activation_min, p.activation_max) as i8;
                 }
             }
@@ -98,7 +124,14 @@ mod tests {
 
     /// Straightforward per-tap version, with the bounds test inside the loop,
     /// as the TFLM reference writes it.
-    fn conv_naive(p: &Conv2dParams, input: &[i8], filter: &[i8], bias: &[i32], m: &[i32], s: &[i32]) -> Vec<i8> {
+    fn conv_naive(
+        p: &Conv2dParams,
+        input: &[i8],
+        filter: &[i8],
+        bias: &[i32],
+        m: &[i32],
+        s: &[i32],
+    ) -> Vec<i8> {
         let mut out = vec![0i8; p.output.elements() as usize];
         let f_c = p.filter_channels as usize;
         let fpg = p.output.channels as usize / (p.input.channels as usize / f_c);
@@ -109,14 +142,33 @@ mod tests {
                         let mut acc = 0i32;
                         for fy in 0..p.filter_height as usize {
                             for fx in 0..p.filter_width as usize {
-                                let iy = (oy * p.stride_height as usize + fy * p.dilation_height as usize) as isize - p.padding_top as isize;
-                                let ix = (ox * p.stride_width as usize + fx * p.dilation_width as usize) as isize - p.padding_left as isize;
-                                if iy < 0 || ix < 0 || iy >= p.input.height as isize || ix >= p.input.width as isize {
+                                let iy = (oy * p.stride_height as usize
+                                    + fy * p.dilation_height as usize)
+                                    as isize
+                                    - p.padding_top as isize;
+                                let ix = (ox * p.stride_width as usize
+                                    + fx * p.dilation_width as usize)
+                                    as isize
+                                    - p.padding_left as isize;
+                                if iy < 0
+                                    || ix < 0
+                                    || iy >= p.input.height as isize
+                                    || ix >= p.input.width as isize
+                                {
                                     continue;
                                 }
                                 for ic in 0..f_c {
-                                    let x = input[p.input.index(b, iy as usize, ix as usize, (oc / fpg) * f_c + ic)];
-                                    let w = filter[((oc * p.filter_height as usize + fy) * p.filter_width as usize + fx) * f_c + ic];
+                                    let x = input[p.input.index(
+                                        b,
+                                        iy as usize,
+                                        ix as usize,
+                                        (oc / fpg) * f_c + ic,
+                                    )];
+                                    let w = filter[((oc * p.filter_height as usize + fy)
+                                        * p.filter_width as usize
+                                        + fx)
+                                        * f_c
+                                        + ic];
                                     acc += i32::from(w) * (i32::from(x) + p.input_offset);
                                 }
                             }
@@ -124,8 +176,10 @@ mod tests {
                         if !bias.is_empty() {
                             acc += bias[oc];
                         }
-                        let v = multiply_by_quantized_multiplier(acc, m[oc], s[oc]) + p.output_offset;
-                        out[p.output.index(b, oy, ox, oc)] = v.clamp(p.activation_min, p.activation_max) as i8;
+                        let v =
+                            multiply_by_quantized_multiplier(acc, m[oc], s[oc]) + p.output_offset;
+                        out[p.output.index(b, oy, ox, oc)] =
+                            v.clamp(p.activation_min, p.activation_max) as i8;
                     }
                 }
             }
@@ -213,8 +267,20 @@ mod tests {
         let mut out = [0i8; 2];
         conv2d_s8(&p, &[127, -128], &[127], &[0], &[1 << 30], &[1], &mut out);
         assert_eq!(out, [127, -128]);
-        let relu6ish = Conv2dParams { activation_min: 0, activation_max: 6, ..p };
-        conv2d_s8(&relu6ish, &[127, -128], &[127], &[0], &[1 << 30], &[1], &mut out);
+        let relu6ish = Conv2dParams {
+            activation_min: 0,
+            activation_max: 6,
+            ..p
+        };
+        conv2d_s8(
+            &relu6ish,
+            &[127, -128],
+            &[127],
+            &[0],
+            &[1 << 30],
+            &[1],
+            &mut out,
+        );
         assert_eq!(out, [6, 0]);
     }
 
@@ -252,11 +318,17 @@ mod tests {
             let input = pseudo_random(p.input.elements() as usize, i as u32);
             let filter = pseudo_random((oc * fh * fw * fc) as usize, 100 + i as u32);
             let bias: Vec<i32> = (0..oc as i32).map(|c| c * 37 - 50).collect();
-            let m: Vec<i32> = (0..oc as i32).map(|c| 1_500_000_000 - c * 10_000_000).collect();
+            let m: Vec<i32> = (0..oc as i32)
+                .map(|c| 1_500_000_000 - c * 10_000_000)
+                .collect();
             let s: Vec<i32> = (0..oc as i32).map(|c| -8 - c % 3).collect();
             let mut out = vec![0i8; p.output.elements() as usize];
             conv2d_s8(&p, &input, &filter, &bias, &m, &s, &mut out);
-            assert_eq!(out, conv_naive(&p, &input, &filter, &bias, &m, &s), "case {i}");
+            assert_eq!(
+                out,
+                conv_naive(&p, &input, &filter, &bias, &m, &s),
+                "case {i}"
+            );
         }
     }
 }

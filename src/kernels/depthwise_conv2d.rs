@@ -39,8 +39,16 @@ pub fn depthwise_conv2d_s8(
     shift: &[i32],
     output: &mut [i8],
 ) {
-    let (in_h, in_w, in_c) = (p.input.height as usize, p.input.width as usize, p.input.channels as usize);
-    let (out_h, out_w, out_c) = (p.output.height as usize, p.output.width as usize, p.output.channels as usize);
+    let (in_h, in_w, in_c) = (
+        p.input.height as usize,
+        p.input.width as usize,
+        p.input.channels as usize,
+    );
+    let (out_h, out_w, out_c) = (
+        p.output.height as usize,
+        p.output.width as usize,
+        p.output.channels as usize,
+    );
     let (f_h, f_w) = (p.filter_height as usize, p.filter_width as usize);
     let dm = p.depth_multiplier as usize;
     for b in 0..p.input.batches as usize {
@@ -56,9 +64,11 @@ pub fn depthwise_conv2d_s8(
                         let oc = ic * dm + m;
                         let mut acc: i32 = 0;
                         for fy in fy0..fy1 {
-                            let in_y = (in_y0 + (fy * p.dilation_height as usize) as isize) as usize;
+                            let in_y =
+                                (in_y0 + (fy * p.dilation_height as usize) as isize) as usize;
                             for fx in fx0..fx1 {
-                                let in_x = (in_x0 + (fx * p.dilation_width as usize) as isize) as usize;
+                                let in_x =
+                                    (in_x0 + (fx * p.dilation_width as usize) as isize) as usize;
                                 let x = input[p.input.index(b, in_y, in_x, ic)];
                                 let w = filter[(fy * f_w + fx) * out_c + oc];
                                 acc += i32::from(w) * (i32::from(x) + p.input_offset);
@@ -67,7 +77,8 @@ pub fn depthwise_conv2d_s8(
                         if !bias.is_empty() {
                             acc += bias[oc];
                         }
-                        let acc = multiply_by_quantized_multiplier(acc, multiplier[oc], shift[oc]) + p.output_offset;
+                        let acc = multiply_by_quantized_multiplier(acc, multiplier[oc], shift[oc])
+                            + p.output_offset;
                         output[out_base + oc] = acc.clamp(p.activation_min, p.activation_max) as i8;
                     }
                 }
@@ -80,7 +91,14 @@ pub fn depthwise_conv2d_s8(
 mod tests {
     use super::*;
 
-    fn params(in_hw: (u32, u32), channels: u32, dm: u32, filter: (u32, u32), stride: u32, pad: u32) -> DepthwiseConv2dParams {
+    fn params(
+        in_hw: (u32, u32),
+        channels: u32,
+        dm: u32,
+        filter: (u32, u32),
+        stride: u32,
+        pad: u32,
+    ) -> DepthwiseConv2dParams {
         let out_h = (in_hw.0 + 2 * pad - filter.0) / stride + 1;
         let out_w = (in_hw.1 + 2 * pad - filter.1) / stride + 1;
         DepthwiseConv2dParams {
@@ -130,7 +148,15 @@ mod tests {
         assert_eq!(out, [127, -128]);
     }
 
-    fn conv(p: &DepthwiseConv2dParams, i: &[i8], f: &[i8], b: &[i32], m: &[i32], s: &[i32], o: &mut [i8]) {
+    fn conv(
+        p: &DepthwiseConv2dParams,
+        i: &[i8],
+        f: &[i8],
+        b: &[i32],
+        m: &[i32],
+        s: &[i32],
+        o: &mut [i8],
+    ) {
         depthwise_conv2d_s8(p, i, f, b, m, s, o)
     }
 }

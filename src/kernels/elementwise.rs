@@ -81,7 +81,8 @@ pub fn add_s8(p: &AddParams, input1: &[i8], input2: &[i8], output: &mut [i8]) {
         let x2 = (i32::from(input2[b]) + p.input2_offset) * (1 << p.left_shift);
         let s1 = multiply_by_quantized_multiplier(x1, p.input1_multiplier, p.input1_shift);
         let s2 = multiply_by_quantized_multiplier(x2, p.input2_multiplier, p.input2_shift);
-        let sum = multiply_by_quantized_multiplier(s1 + s2, p.output_multiplier, p.output_shift) + p.output_offset;
+        let sum = multiply_by_quantized_multiplier(s1 + s2, p.output_multiplier, p.output_shift)
+            + p.output_offset;
         output[o] = sum.clamp(p.activation_min, p.activation_max) as i8;
     });
 }
@@ -100,8 +101,10 @@ pub struct MulParams {
 
 pub fn mul_s8(p: &MulParams, input1: &[i8], input2: &[i8], output: &mut [i8]) {
     p.broadcast.for_each(|o, a, b| {
-        let product = (i32::from(input1[a]) + p.input1_offset) * (i32::from(input2[b]) + p.input2_offset);
-        let v = multiply_by_quantized_multiplier(product, p.output_multiplier, p.output_shift) + p.output_offset;
+        let product =
+            (i32::from(input1[a]) + p.input1_offset) * (i32::from(input2[b]) + p.input2_offset);
+        let v = multiply_by_quantized_multiplier(product, p.output_multiplier, p.output_shift)
+            + p.output_offset;
         output[o] = v.clamp(p.activation_min, p.activation_max) as i8;
     });
 }
@@ -148,7 +151,11 @@ mod tests {
 
     #[test]
     fn add_broadcasts_a_scalar_and_saturates() {
-        let b = Broadcast { output_dims: [1, 1, 1, 1, 1, 3], input1_strides: [0, 0, 0, 0, 0, 1], ..Default::default() };
+        let b = Broadcast {
+            output_dims: [1, 1, 1, 1, 1, 3],
+            input1_strides: [0, 0, 0, 0, 0, 1],
+            ..Default::default()
+        };
         let p = unit_add(b);
         let mut out = [0i8; 3];
         add_s8(&p, &[100, -100, 0], &[100], &mut out);
@@ -159,7 +166,11 @@ mod tests {
 
     #[test]
     fn same_shape_flat_path_equals_strided_path() {
-        let flat = Broadcast { output_dims: [1, 1, 1, 2, 2, 2], same_shape: true, ..Default::default() };
+        let flat = Broadcast {
+            output_dims: [1, 1, 1, 2, 2, 2],
+            same_shape: true,
+            ..Default::default()
+        };
         let strided = Broadcast {
             input1_strides: [0, 0, 0, 4, 2, 1],
             input2_strides: [0, 0, 0, 4, 2, 1],
@@ -169,9 +180,31 @@ mod tests {
         let a = [1, -2, 3, -4, 5, -6, 7, -8];
         let b = [-9, 10, -11, 12, -13, 14, -15, 16];
         let (mut o1, mut o2) = ([0i8; 8], [0i8; 8]);
-        let p = MulParams { output_multiplier: 1 << 30, output_shift: -2, activation_min: -128, activation_max: 127, ..Default::default() };
-        mul_s8(&MulParams { broadcast: flat, ..p }, &a, &b, &mut o1);
-        mul_s8(&MulParams { broadcast: strided, ..p }, &a, &b, &mut o2);
+        let p = MulParams {
+            output_multiplier: 1 << 30,
+            output_shift: -2,
+            activation_min: -128,
+            activation_max: 127,
+            ..Default::default()
+        };
+        mul_s8(
+            &MulParams {
+                broadcast: flat,
+                ..p
+            },
+            &a,
+            &b,
+            &mut o1,
+        );
+        mul_s8(
+            &MulParams {
+                broadcast: strided,
+                ..p
+            },
+            &a,
+            &b,
+            &mut o2,
+        );
         assert_eq!(o1, o2);
         assert_eq!(o1[0], -1); // 1 * -9 / 8 = -1.125 -> -1
     }
@@ -185,7 +218,15 @@ mod tests {
             input2_strides: [0, 0, 0, 0, 1, 0],
             same_shape: false,
         };
-        let p = MulParams { broadcast: b, input2_offset: 1, output_multiplier: 1 << 30, output_shift: 1, activation_min: -128, activation_max: 127, ..Default::default() };
+        let p = MulParams {
+            broadcast: b,
+            input2_offset: 1,
+            output_multiplier: 1 << 30,
+            output_shift: 1,
+            activation_min: -128,
+            activation_max: 127,
+            ..Default::default()
+        };
         let mut out = [0i8; 6];
         mul_s8(&p, &[1, 2, 3, 4, 50, 60], &[0, 1, 2], &mut out);
         assert_eq!(out, [1, 2, 6, 8, 127, 127]);

@@ -45,7 +45,8 @@ pub fn fully_connected_s8(
                 acc += bias[oc];
             }
             let q = if per_channel { oc } else { 0 };
-            let acc = multiply_by_quantized_multiplier(acc, multiplier[q], shift[q]) + p.output_offset;
+            let acc =
+                multiply_by_quantized_multiplier(acc, multiplier[q], shift[q]) + p.output_offset;
             output[b * out_depth + oc] = acc.clamp(p.activation_min, p.activation_max) as i8;
         }
     }
@@ -68,10 +69,22 @@ mod tests {
 
     #[test]
     fn computes_dot_products_with_offsets_and_bias() {
-        let p = FullyConnectedParams { input_offset: 1, output_offset: -2, ..params(2, 3, 2) };
+        let p = FullyConnectedParams {
+            input_offset: 1,
+            output_offset: -2,
+            ..params(2, 3, 2)
+        };
         let mut out = [0i8; 4];
         // rows (x+1): [2,3,4] and [0,-1,1]; weights [1,1,1] and [1,0,-1]; bias [1, 0]
-        fully_connected_s8(&p, &[1, 2, 3, -1, -2, 0], &[1, 1, 1, 1, 0, -1], &[1, 0], &[1 << 30], &[1], &mut out);
+        fully_connected_s8(
+            &p,
+            &[1, 2, 3, -1, -2, 0],
+            &[1, 1, 1, 1, 0, -1],
+            &[1, 0],
+            &[1 << 30],
+            &[1],
+            &mut out,
+        );
         assert_eq!(out, [2 + 3 + 4 + 1 - 2, 2 - 4 - 2, 1 - 2, -1 - 2]);
     }
 
@@ -80,7 +93,15 @@ mod tests {
         let p = params(1, 1, 2);
         let mut out = [0i8; 2];
         // channel 0 scale 1.0, channel 1 scale 0.25
-        fully_connected_s8(&p, &[40], &[1, 1], &[], &[1 << 30, 1 << 30], &[1, -1], &mut out);
+        fully_connected_s8(
+            &p,
+            &[40],
+            &[1, 1],
+            &[],
+            &[1 << 30, 1 << 30],
+            &[1, -1],
+            &mut out,
+        );
         assert_eq!(out, [40, 10]);
     }
 
@@ -88,12 +109,39 @@ mod tests {
     fn saturates_and_applies_activation_range() {
         let p = params(1, 2, 1);
         let mut out = [0i8; 1];
-        fully_connected_s8(&p, &[127, 127], &[127, 127], &[], &[1 << 30], &[1], &mut out);
+        fully_connected_s8(
+            &p,
+            &[127, 127],
+            &[127, 127],
+            &[],
+            &[1 << 30],
+            &[1],
+            &mut out,
+        );
         assert_eq!(out, [127]);
-        fully_connected_s8(&p, &[-128, -128], &[127, 127], &[], &[1 << 30], &[1], &mut out);
+        fully_connected_s8(
+            &p,
+            &[-128, -128],
+            &[127, 127],
+            &[],
+            &[1 << 30],
+            &[1],
+            &mut out,
+        );
         assert_eq!(out, [-128]);
-        let relu = FullyConnectedParams { activation_min: 0, ..p };
-        fully_connected_s8(&relu, &[-128, -128], &[127, 127], &[], &[1 << 30], &[1], &mut out);
+        let relu = FullyConnectedParams {
+            activation_min: 0,
+            ..p
+        };
+        fully_connected_s8(
+            &relu,
+            &[-128, -128],
+            &[127, 127],
+            &[],
+            &[1 << 30],
+            &[1],
+            &mut out,
+        );
         assert_eq!(out, [0]);
     }
 }

@@ -24,7 +24,10 @@ pub struct MeanParams {
 
 impl MeanParams {
     pub fn reduced_elements(&self) -> u64 {
-        (0..MAX_RANK).filter(|&d| self.reduce[d]).map(|d| u64::from(self.input_dims[d])).product()
+        (0..MAX_RANK)
+            .filter(|&d| self.reduce[d])
+            .map(|d| u64::from(self.input_dims[d]))
+            .product()
     }
 }
 
@@ -51,7 +54,11 @@ pub fn mean_s8(p: &MeanParams, input: &[i8], output: &mut [i8]) {
         let v = if p.same_quantization {
             sum / count.max(1)
         } else {
-            multiply_by_quantized_multiplier(sum - p.input_zero_point * count, p.multiplier, p.shift) + p.output_zero_point
+            multiply_by_quantized_multiplier(
+                sum - p.input_zero_point * count,
+                p.multiplier,
+                p.shift,
+            ) + p.output_zero_point
         };
         *o = v.clamp(-128, 127) as i8;
         advance(&mut kept, &dims, |d| !p.reduce[d]);
@@ -59,7 +66,11 @@ pub fn mean_s8(p: &MeanParams, input: &[i8], output: &mut [i8]) {
 }
 
 /// Steps an odometer over the dimensions `selected` picks; false once it wraps.
-fn advance(index: &mut [usize; MAX_RANK], dims: &[usize; MAX_RANK], selected: impl Fn(usize) -> bool) -> bool {
+fn advance(
+    index: &mut [usize; MAX_RANK],
+    dims: &[usize; MAX_RANK],
+    selected: impl Fn(usize) -> bool,
+) -> bool {
     for d in (0..MAX_RANK).rev() {
         if !selected(d) {
             continue;

@@ -69,7 +69,10 @@ mod tests {
 
     #[test]
     fn no_padding_is_a_copy() {
-        let p = PadParams { input_dims: [1, 1, 1, 2, 1, 3], ..Default::default() };
+        let p = PadParams {
+            input_dims: [1, 1, 1, 2, 1, 3],
+            ..Default::default()
+        };
         let mut out = [0i8; 6];
         pad_s8(&p, &[1, 2, 3, 4, 5, 6], &mut out);
         assert_eq!(out, [1, 2, 3, 4, 5, 6]);

@@ -29,16 +29,36 @@ fn window(out: usize, stride: u32, pad: u32, filter: u32, extent: u32) -> (usize
     (start, end.max(start))
 }
 
-fn pool(p: &PoolParams, input: &[i8], output: &mut [i8], reduce: impl Fn(&mut dyn Iterator<Item = i8>) -> i32) {
+fn pool(
+    p: &PoolParams,
+    input: &[i8],
+    output: &mut [i8],
+    reduce: impl Fn(&mut dyn Iterator<Item = i8>) -> i32,
+) {
     for b in 0..p.input.batches as usize {
         for out_y in 0..p.output.height as usize {
-            let (y0, y1) = window(out_y, p.stride_height, p.padding_top, p.filter_height, p.input.height);
+            let (y0, y1) = window(
+                out_y,
+                p.stride_height,
+                p.padding_top,
+                p.filter_height,
+                p.input.height,
+            );
             for out_x in 0..p.output.width as usize {
-                let (x0, x1) = window(out_x, p.stride_width, p.padding_left, p.filter_width, p.input.width);
+                let (x0, x1) = window(
+                    out_x,
+                    p.stride_width,
+                    p.padding_left,
+                    p.filter_width,
+                    p.input.width,
+                );
                 for c in 0..p.output.channels as usize {
-                    let mut taps = (y0..y1).flat_map(|y| (x0..x1).map(move |x| (y, x))).map(|(y, x)| input[p.input.index(b, y, x, c)]);
+                    let mut taps = (y0..y1)
+                        .flat_map(|y| (x0..x1).map(move |x| (y, x)))
+                        .map(|(y, x)| input[p.input.index(b, y, x, c)]);
                     let v = reduce(&mut taps);
-                    output[p.output.index(b, out_y, out_x, c)] = v.clamp(p.activation_min, p.activation_max) as i8;
+                    output[p.output.index(b, out_y, out_x, c)] =
+                        v.clamp(p.activation_min, p.activation_max) as i8;
                 }
             }
         }
@@ -61,7 +81,9 @@ pub fn average_pool_s8(p: &PoolParams, input: &[i8], output: &mut [i8]) {
 }
 
 pub fn max_pool_s8(p: &PoolParams, input: &[i8], output: &mut [i8]) {
-    pool(p, input, output, |taps| taps.map(i32::from).max().unwrap_or(i32::from(i8::MIN)))
+    pool(p, input, output, |taps| {
+        taps.map(i32::from).max().unwrap_or(i32::from(i8::MIN))
+    })
 }
 
 #[cfg(test)]
@@ -86,7 +108,10 @@ mod tests {
     #[test]
     fn average_rounds_half_away_from_zero() {
         let p = params(1, 2, 2, 2, 0, (1, 1));
-        let p = PoolParams { filter_height: 1, ..p };
+        let p = PoolParams {
+            filter_height: 1,
+            ..p
+        };
         let mut out = [0i8];
         average_pool_s8(&p, &[1, 2], &mut out);
         assert_eq!(out, [2]); // 1.5 -> 2
@@ -112,7 +137,11 @@ mod tests {
         let mut out = [0i8; 2];
         max_pool_s8(&p, &[1, -5, 7, 2, -128, 3, 0, 9], &mut out);
         assert_eq!(out, [3, 9]);
-        let relu6 = PoolParams { activation_min: 0, activation_max: 6, ..p };
+        let relu6 = PoolParams {
+            activation_min: 0,
+            activation_max: 6,
+            ..p
+        };
         max_pool_s8(&relu6, &[-1, -5, 7, 2, -128, -3, 0, 9], &mut out);
         assert_eq!(out, [0, 6]);
     }

@@ -33,7 +33,10 @@ mod tests {
 
     #[test]
     fn quantize_rounds_half_away_and_saturates() {
-        let p = AffineParams { scale: 0.5, zero_point: -1 };
+        let p = AffineParams {
+            scale: 0.5,
+            zero_point: -1,
+        };
         let mut out = [0i8; 5];
         quantize_f32_to_s8(&p, &[0.25, -0.25, 1.0, 1000.0, -1000.0], &mut out);
         assert_eq!(out, [0, -2, 1, 127, -128]);
@@ -41,7 +44,10 @@ mod tests {
 
     #[test]
     fn dequantize_inverts_quantize_on_the_grid() {
-        let p = AffineParams { scale: 0.1, zero_point: 5 };
+        let p = AffineParams {
+            scale: 0.1,
+            zero_point: 5,
+        };
         let mut f = [0f32; 3];
         dequantize_s8_to_f32(&p, &[5, 15, -128], &mut f);
         assert_eq!(f[0], 0.0);

@@ -32,7 +32,11 @@ pub fn softmax_s8(p: &SoftmaxParams, input: &[i8], output: &mut [i8]) {
         let scaled_exp = |v: i8| -> Option<i32> {
             let diff = i32::from(v) - i32::from(max);
             (diff >= p.diff_min).then(|| {
-                let rescaled = multiply_by_quantized_multiplier_greater_than_one(diff, p.input_multiplier, p.input_left_shift);
+                let rescaled = multiply_by_quantized_multiplier_greater_than_one(
+                    diff,
+                    p.input_multiplier,
+                    p.input_left_shift,
+                );
                 exp_on_negative_values(rescaled, SCALED_DIFF_INTEGER_BITS)
             })
         };
@@ -42,7 +46,8 @@ pub fn softmax_s8(p: &SoftmaxParams, input: &[i8], output: &mut [i8]) {
                 sum_of_exps = sum_of_exps.wrapping_add(rescale(e, 0, ACCUMULATION_INTEGER_BITS));
             }
         }
-        let (shifted_scale, num_bits_over_unit) = reciprocal(sum_of_exps, ACCUMULATION_INTEGER_BITS);
+        let (shifted_scale, num_bits_over_unit) =
+            reciprocal(sum_of_exps, ACCUMULATION_INTEGER_BITS);
         for (o, &v) in y.iter_mut().zip(x) {
             *o = match scaled_exp(v) {
                 Some(e) => {
@@ -65,7 +70,13 @@ mod tests {
     /// Parameters for input scale 1/16 and beta 1, as the codegen computes them.
     fn params(depth: u32) -> SoftmaxParams {
         // beta * scale * 2^(31-5) = 2^22 -> multiplier 2^30, left shift 23.
-        SoftmaxParams { outer: 1, depth, input_multiplier: 1 << 30, input_left_shift: 23, diff_min: -248 }
+        SoftmaxParams {
+            outer: 1,
+            depth,
+            input_multiplier: 1 << 30,
+            input_left_shift: 23,
+            diff_min: -248,
+        }
     }
 
     #[test]
@@ -93,7 +104,10 @@ mod tests {
 
     #[test]
     fn rows_are_independent() {
-        let p = SoftmaxParams { outer: 2, ..params(2) };
+        let p = SoftmaxParams {
+            outer: 2,
+            ..params(2)
+        };
         let mut out = [0i8; 4];
         softmax_s8(&p, &[0, 0, 100, 100], &mut out);
         assert_eq!(out[..2], out[2..]);

@@ -1,0 +1,118 @@
+//! `Builder`: compile a model from a firmware's `build.rs` into `OUT_DIR`.
+//!
+//! Layer: top of kiln-codegen; uses `import`, `lower` and `emit`.
+//!
+//! ```no_run
+//! // build.rs
+//! kiln_codegen::Builder::new("models/kws.tflite").module("kws").generate().unwrap();
+//! // src/main.rs: mod kws { include!(concat!(env!("OUT_DIR"), "/kws.rs")); }
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::lower::CompiledModel;
+
+pub struct Builder {
+    model: PathBuf,
+    module: Option<String>,
+    out_dir: Option<PathBuf>,
+}
+
+/// What `generate` wrote.
+pub struct Generated {
+    pub module_file: PathBuf,
+    pub weights_file: PathBuf,
+    pub arena_bytes: usize,
+    pub weights_bytes: usize,
+}
+
+/// A Rust identifier from a file stem: `kws-ref.model` becomes `kws_ref_model`.
+pub fn module_name(path: &Path) -> String {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "model".into());
+    let mut name: String = stem
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if name.is_empty() || name.starts_with(|c: char| c.is_ascii_digit()) {
+        name.insert_str(0, "model_");
+    }
+    name
+}
+
+impl Builder {
+    pub fn new(model: impl AsRef<Path>) -> Self {
+        Builder {
+            model: model.as_ref().to_owned(),
+            module: None,
+            out_dir: None,
+        }
+    }
+
+    /// Name of the generated module file (`NAME.rs`); defaults to the model's file stem.
+    pub fn module(mut self, name: &str) -> Self {
+        self.module = Some(name.to_owned());
+        self
+    }
+
+    /// Where to write; defaults to `$OUT_DIR`.
+    pub fn out_dir(mut self, dir: impl AsRef<Path>) -> Self {
+        self.out_dir = Some(dir.as_ref().to_owned());
+        self
+    }
+
+    pub fn generate(self) -> Result<Generated> {
+        let out_dir = match self.out_dir {
+            Some(d) => d,
+            None => PathBuf::from(std::env::var_os("OUT_DIR").ok_or_else(|| Error::Io {
+                path: PathBuf::from("$OUT_DIR"),
+                source: std::io::Error::other(
+                    "OUT_DIR is not set: call out_dir() outside build scripts",
+                ),
+            })?),
+        };
+        if std::env::var_os("OUT_DIR").is_some() {
+            println!("cargo:rerun-if-changed={}", self.model.display());
+        }
+        let name = self.module.unwrap_or_else(|| module_name(&self.model));
+        let model = crate::compile_file(&self.model)?;
+        write_module(&model, &out_dir, &name)
+    }
+}
+
+/// Writes `NAME.rs` and `NAME.weights.bin` into `dir`.
+pub fn write_module(model: &CompiledModel, dir: &Path, name: &str) -> Result<Generated> {
+    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+        path: dir.to_owned(),
+        source,
+    })?;
+    let weights_name = format!("{name}.weights.bin");
+    let weights_file = dir.join(&weights_name);
+    let module_file = dir.join(format!("{name}.rs"));
+    let write = |path: &Path, bytes: &[u8]| {
+        std::fs::write(path, bytes).map_err(|source| Error::Io {
+            path: path.to_owned(),
+            source,
+        })
+    };
+    write(&weights_file, model.weights())?;
+    write(
+        &module_file,
+        crate::emit::rust::module(model, &weights_name).as_bytes(),
+    )?;
+    Ok(Generated {
+        module_file,
+        weights_file,
+        arena_bytes: model.arena_bytes(),
+        weights_bytes: model.weights().len(),
+    })
+}

@@ -1,0 +1,5 @@
+//! Emitters: a compiled model written out for a firmware build.
+//!
+//! Layer: emit; uses `lower`.
+
+pub mod rust;

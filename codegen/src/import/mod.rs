@@ -1,0 +1,30 @@
+//! Importers: model files to the IR.
+//!
+//! Layer: import; uses `ir` and `error`.
+
+mod flatbuffer;
+pub mod tflite;
+
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::ir::Graph;
+
+/// Reads a model file, choosing the importer by its contents.
+pub fn import(path: &Path) -> Result<Graph> {
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    if bytes.len() >= 8 && &bytes[4..8] == b"TFL3" {
+        return tflite::import_bytes(&bytes, path);
+    }
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+    if ext.eq_ignore_ascii_case("onnx") {
+        return Err(Error::Malformed {
+            path: path.to_owned(),
+            detail: "ONNX import is not available yet; convert the model to .tflite".into(),
+        });
+    }
+    tflite::import_bytes(&bytes, path)
+}

@@ -1,0 +1,626 @@
+//! TFLite flatbuffer importer: `.tflite` bytes to the IR.
+//!
+//! Layer: import; uses `flatbuffer` (the bounds-checked reader), `ir` and
+//! `error`. Field slot numbers follow the TFLite schema (`schema.fbs`, schema
+//! version 3). Every read is checked, so a truncated or corrupted file is an
+//! error, never a panic. All unsupported operators and options are collected
+//! and reported together.
+
+use std::path::Path;
+
+use super::flatbuffer::{FbError, Table};
+use crate::error::{Error, Result, Unsupported};
+use crate::ir::*;
+
+// Builtin operator codes (enum BuiltinOperator).
+const ADD: i32 = 0;
+const AVERAGE_POOL_2D: i32 = 1;
+const CONCATENATION: i32 = 2;
+const CONV_2D: i32 = 3;
+const DEPTHWISE_CONV_2D: i32 = 4;
+const DEQUANTIZE: i32 = 6;
+const FULLY_CONNECTED: i32 = 9;
+const LOGISTIC: i32 = 14;
+const MAX_POOL_2D: i32 = 17;
+const MUL: i32 = 18;
+const RELU: i32 = 19;
+const RELU_N1_TO_1: i32 = 20;
+const RELU6: i32 = 21;
+const RESHAPE: i32 = 22;
+const SOFTMAX: i32 = 25;
+const TANH: i32 = 28;
+const CUSTOM: i32 = 32;
+const PAD: i32 = 34;
+const MEAN: i32 = 40;
+const SQUEEZE: i32 = 43;
+const QUANTIZE: i32 = 114;
+
+/// Names of the builtin operators, for messages about unsupported ones.
+const BUILTIN_NAMES: &[&str] = &[
+    "ADD",
+    "AVERAGE_POOL_2D",
+    "CONCATENATION",
+    "CONV_2D",
+    "DEPTHWISE_CONV_2D",
+    "DEPTH_TO_SPACE",
+    "DEQUANTIZE",
+    "EMBEDDING_LOOKUP",
+    "FLOOR",
+    "FULLY_CONNECTED",
+    "HASHTABLE_LOOKUP",
+    "L2_NORMALIZATION",
+    "L2_POOL_2D",
+    "LOCAL_RESPONSE_NORMALIZATION",
+    "LOGISTIC",
+    "LSH_PROJECTION",
+    "LSTM",
+    "MAX_POOL_2D",
+    "MUL",
+    "RELU",
+    "RELU_N1_TO_1",
+    "RELU6",
+    "RESHAPE",
+    "RESIZE_BILINEAR",
+    "RNN",
+    "SOFTMAX",
+    "SPACE_TO_DEPTH",
+    "SVDF",
+    "TANH",
+    "CONCAT_EMBEDDINGS",
+    "SKIP_GRAM",
+    "CALL",
+    "CUSTOM",
+    "EMBEDDING_LOOKUP_SPARSE",
+    "PAD",
+    "UNIDIRECTIONAL_SEQUENCE_RNN",
+    "GATHER",
+    "BATCH_TO_SPACE_ND",
+    "SPACE_TO_BATCH_ND",
+    "TRANSPOSE",
+    "MEAN",
+    "SUB",
+    "DIV",
+    "SQUEEZE",
+    "UNIDIRECTIONAL_SEQUENCE_LSTM",
+    "STRIDED_SLICE",
+    "BIDIRECTIONAL_SEQUENCE_RNN",
+    "EXP",
+    "TOPK_V2",
+    "SPLIT",
+    "LOG_SOFTMAX",
+    "DELEGATE",
+    "BIDIRECTIONAL_SEQUENCE_LSTM",
+    "CAST",
+    "PRELU",
+    "MAXIMUM",
+    "ARG_MAX",
+    "MINIMUM",
+    "LESS",
+    "NEG",
+    "PADV2",
+    "GREATER",
+    "GREATER_EQUAL",
+    "LESS_EQUAL",
+    "SELECT",
+    "SLICE",
+    "SIN",
+    "TRANSPOSE_CONV",
+    "SPARSE_TO_DENSE",
+    "TILE",
+    "EXPAND_DIMS",
+    "EQUAL",
+    "NOT_EQUAL",
+    "LOG",
+    "SUM",
+    "SQRT",
+    "RSQRT",
+    "SHAPE",
+    "POW",
+    "ARG_MIN",
+    "FAKE_QUANT",
+    "REDUCE_PROD",
+    "REDUCE_MAX",
+    "PACK",
+    "LOGICAL_OR",
+    "ONE_HOT",
+    "LOGICAL_AND",
+    "LOGICAL_NOT",
+    "UNPACK",
+    "REDUCE_MIN",
+    "FLOOR_DIV",
+    "REDUCE_ANY",
+    "SQUARE",
+    "ZEROS_LIKE",
+    "FILL",
+    "FLOOR_MOD",
+    "RANGE",
+    "RESIZE_NEAREST_NEIGHBOR",
+    "LEAKY_RELU",
+    "SQUARED_DIFFERENCE",
+    "MIRROR_PAD",
+    "ABS",
+    "SPLIT_V",
+    "UNIQUE",
+    "CEIL",
+    "REVERSE_V2",
+    "ADD_N",
+    "GATHER_ND",
+    "COS",
+    "WHERE",
+    "RANK",
+    "ELU",
+    "REVERSE_SEQUENCE",
+    "MATRIX_DIAG",
+    "QUANTIZE",
+    "MATRIX_SET_DIAG",
+    "ROUND",
+    "HARD_SWISH",
+    "IF",
+    "WHILE",
+    "NON_MAX_SUPPRESSION_V4",
+    "NON_MAX_SUPPRESSION_V5",
+    "SCATTER_ND",
+    "SELECT_V2",
+    "DENSIFY",
+    "SEGMENT_SUM",
+    "BATCH_MATMUL",
+];
+
+fn builtin_name(code: i32, custom: Option<&str>) -> String {
+    if code == CUSTOM {
+        return format!("CUSTOM({})", custom.unwrap_or("?"));
+    }
+    match usize::try_from(code)
+        .ok()
+        .and_then(|c| BUILTIN_NAMES.get(c))
+    {
+        Some(name) => (*name).to_string(),
+        None => format!("BUILTIN_{code}"),
+    }
+}
+
+fn data_type(code: i8) -> DataType {
+    match code {
+        0 => DataType::F32,
+        1 => DataType::F16,
+        2 => DataType::I32,
+        3 => DataType::U8,
+        4 => DataType::I64,
+        5 => DataType::Other("string"),
+        6 => DataType::Bool,
+        7 => DataType::I16,
+        8 => DataType::Other("complex64"),
+        9 => DataType::I8,
+        10 => DataType::F64,
+        17 => DataType::Other("int4"),
+        _ => DataType::Other("unknown"),
+    }
+}
+
+/// Reads a `.tflite` file into the IR.
+pub fn import_file(path: &Path) -> Result<Graph> {
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    import_bytes(&bytes, path)
+}
+
+/// Imports a TFLite model held in memory; `path` is used in messages.
+pub fn import_bytes(bytes: &[u8], path: &Path) -> Result<Graph> {
+    let malformed = |e: FbError| Error::Malformed {
+        path: path.to_owned(),
+        detail: e.to_string(),
+    };
+    if bytes.len() >= 8 && &bytes[4..8] != b"TFL3" {
+        return Err(Error::Malformed {
+            path: path.to_owned(),
+            detail: "missing the TFLite file identifier \"TFL3\" (is this a .tflite file?)".into(),
+        });
+    }
+    let mut reader = Reader {
+        path,
+        bytes,
+        problems: Vec::new(),
+    };
+    let graph = reader.model().map_err(|e| match e {
+        ReadError::Fb(e) => malformed(e),
+        ReadError::Invalid(detail) => Error::Invalid {
+            path: path.to_owned(),
+            detail,
+        },
+    })?;
+    if !reader.problems.is_empty() {
+        return Err(Error::Unsupported {
+            path: path.to_owned(),
+            problems: reader.problems,
+        });
+    }
+    Ok(graph)
+}
+
+enum ReadError {
+    Fb(FbError),
+    Invalid(String),
+}
+
+impl From<FbError> for ReadError {
+    fn from(e: FbError) -> Self {
+        ReadError::Fb(e)
+    }
+}
+
+type ReadResult<T> = std::result::Result<T, ReadError>;
+
+fn invalid<T>(detail: impl Into<String>) -> ReadResult<T> {
+    Err(ReadError::Invalid(detail.into()))
+}
+
+struct Reader<'a> {
+    path: &'a Path,
+    bytes: &'a [u8],
+    problems: Vec<Unsupported>,
+}
+
+impl Reader<'_> {
+    fn model(&mut self) -> ReadResult<Graph> {
+        let model = Table::root(self.bytes)?;
+        let version = model.u32(0, 0)?;
+        if version != 3 {
+            return invalid(format!("schema version {version}, expected 3"));
+        }
+        let Some(subgraphs) = model.vector(2, 4)? else {
+            return invalid("no subgraphs");
+        };
+        if subgraphs.is_empty() {
+            return invalid("no subgraphs");
+        }
+        if subgraphs.len() > 1 {
+            self.problems.push(Unsupported {
+                op_index: None,
+                op_name: "model".into(),
+                tensors: vec![],
+                reason: format!(
+                    "{} subgraphs (control flow); kiln runs single-subgraph models",
+                    subgraphs.len()
+                ),
+            });
+        }
+        let buffers = model.vector(4, 4)?;
+        let opcodes = match model.vector(1, 4)? {
+            Some(v) => v
+                .tables()
+                .map(|t| self.opcode(t?))
+                .collect::<ReadResult<Vec<_>>>()?,
+            None => vec![],
+        };
+        let sg = subgraphs.table(0)?;
+
+        let mut tensors = Vec::new();
+        if let Some(ts) = sg.vector(0, 4)? {
+            for (i, t) in ts.tables().enumerate() {
+                tensors.push(self.tensor(i, t?, buffers)?);
+            }
+        }
+        let index = |v: i32, what: &str| -> ReadResult<TensorId> {
+            match usize::try_from(v) {
+                Ok(i) if i < tensors.len() => Ok(i),
+                _ => invalid(format!(
+                    "{what} refers to tensor {v}, but there are {}",
+                    tensors.len()
+                )),
+            }
+        };
+        let inputs = sg.vector(1, 4)?.map(|v| v.i32s()).unwrap_or_default();
+        let outputs = sg.vector(2, 4)?.map(|v| v.i32s()).unwrap_or_default();
+        let inputs = inputs
+            .iter()
+            .map(|&i| index(i, "a subgraph input"))
+            .collect::<ReadResult<Vec<_>>>()?;
+        let outputs = outputs
+            .iter()
+            .map(|&i| index(i, "a subgraph output"))
+            .collect::<ReadResult<Vec<_>>>()?;
+
+        let mut nodes = Vec::new();
+        if let Some(ops) = sg.vector(3, 4)? {
+            for (op_index, op) in ops.tables().enumerate() {
+                let op = op?;
+                let opcode_index = op.u32(0, 0)? as usize;
+                let Some(&(code, ref custom)) = opcodes.get(opcode_index) else {
+                    return invalid(format!(
+                        "op #{op_index} uses opcode {opcode_index}, but there are {}",
+                        opcodes.len()
+                    ));
+                };
+                let op_inputs = op.vector(1, 4)?.map(|v| v.i32s()).unwrap_or_default();
+                let op_outputs = op.vector(2, 4)?.map(|v| v.i32s()).unwrap_or_default();
+                let op_inputs = op_inputs
+                    .iter()
+                    .map(|&i| {
+                        if i < 0 {
+                            Ok(None)
+                        } else {
+                            index(i, &format!("op #{op_index}")).map(Some)
+                        }
+                    })
+                    .collect::<ReadResult<Vec<_>>>()?;
+                let op_outputs = op_outputs
+                    .iter()
+                    .map(|&i| index(i, &format!("op #{op_index}")))
+                    .collect::<ReadResult<Vec<_>>>()?;
+                let name = builtin_name(code, custom.as_deref());
+                let tensor_names: Vec<String> = op_inputs
+                    .iter()
+                    .flatten()
+                    .chain(&op_outputs)
+                    .map(|&t| tensors[t].name.clone())
+                    .collect();
+                let mut unsupported = |reason: String| {
+                    self.problems.push(Unsupported {
+                        op_index: Some(op_index),
+                        op_name: name.clone(),
+                        tensors: tensor_names.clone(),
+                        reason,
+                    })
+                };
+                match op_kind(code, op.table(4)?, &mut unsupported)? {
+                    Some(kind) => {
+                        nodes.push(Node {
+                            kind,
+                            inputs: op_inputs,
+                            outputs: op_outputs,
+                            source_name: name.clone(),
+                        });
+                    }
+                    None => continue,
+                }
+            }
+        }
+        let _ = self.path;
+        Ok(Graph {
+            source: self.path.to_owned(),
+            tensors,
+            nodes,
+            inputs,
+            outputs,
+        })
+    }
+
+    fn opcode(&self, t: Table) -> ReadResult<(i32, Option<String>)> {
+        let deprecated = i32::from(t.i8(0, 0)?);
+        let builtin = t.i32(3, 0)?;
+        Ok((deprecated.max(builtin), t.string(1)?.map(str::to_owned)))
+    }
+
+    fn tensor(
+        &mut self,
+        index: usize,
+        t: Table,
+        buffers: Option<super::flatbuffer::Vector>,
+    ) -> ReadResult<Tensor> {
+        let name = t.string(3)?.unwrap_or("").to_owned();
+        let name = if name.is_empty() {
+            format!("tensor{index}")
+        } else {
+            name
+        };
+        let raw_shape = t.vector(0, 4)?.map(|v| v.i32s()).unwrap_or_default();
+        let mut shape = Vec::with_capacity(raw_shape.len());
+        for &d in &raw_shape {
+            match usize::try_from(d) {
+                Ok(d) => shape.push(d),
+                Err(_) => {
+                    return invalid(format!("tensor '{name}' has dynamic shape {raw_shape:?}"))
+                }
+            }
+        }
+        let dtype = data_type(t.i8(1, 0)?);
+        let quantization = match t.table(4)? {
+            Some(q) => {
+                let scale = q.vector(2, 4)?.map(|v| v.f32s()).unwrap_or_default();
+                let zero_point = q.vector(3, 8)?.map(|v| v.i64s()).unwrap_or_default();
+                let axis = q.i32(6, 0)?;
+                // Real files carry quantized_dimension values that do not fit
+                // the tensor (3 on a 1-D bias); TFLM ignores them, and so do we
+                // unless there is more than one scale.
+                let axis = if scale.len() > 1 {
+                    usize::try_from(axis).unwrap_or(0)
+                } else {
+                    0
+                };
+                (!scale.is_empty()).then_some(Quantization {
+                    scale,
+                    zero_point,
+                    axis,
+                })
+            }
+            None => None,
+        };
+        let buffer = t.u32(2, 0)? as usize;
+        let data = match buffers {
+            Some(b) if buffer != 0 => {
+                if buffer >= b.len() {
+                    return invalid(format!(
+                        "tensor '{name}' refers to buffer {buffer}, but there are {}",
+                        b.len()
+                    ));
+                }
+                let bt = b.table(buffer)?;
+                let offset = bt.u64(1, 0)?;
+                let bytes = if offset > 1 {
+                    let size = bt.u64(2, 0)?;
+                    let end = offset
+                        .checked_add(size)
+                        .filter(|&e| e <= self.bytes.len() as u64);
+                    match end {
+                        Some(end) => Some(self.bytes[offset as usize..end as usize].to_vec()),
+                        None => {
+                            return invalid(format!(
+                                "tensor '{name}': external buffer lies outside the file"
+                            ))
+                        }
+                    }
+                } else {
+                    bt.vector(0, 1)?.map(|v| v.bytes().to_vec())
+                };
+                bytes.filter(|b| !b.is_empty())
+            }
+            _ => None,
+        };
+        let tensor = Tensor {
+            name,
+            shape,
+            dtype,
+            quantization,
+            data,
+        };
+        if let Some(data) = &tensor.data {
+            if dtype.size() != 0 && data.len() != tensor.bytes() {
+                return invalid(format!(
+                    "constant '{}' holds {} bytes, but shape {:?} of {} needs {}",
+                    tensor.name,
+                    data.len(),
+                    tensor.shape,
+                    dtype.name(),
+                    tensor.bytes()
+                ));
+            }
+        }
+        Ok(tensor)
+    }
+}
+
+fn activation(code: i8, unsupported: &mut dyn FnMut(String)) -> Activation {
+    match code {
+        0 => Activation::None,
+        1 => Activation::Relu,
+        2 => Activation::ReluN1To1,
+        3 => Activation::Relu6,
+        4 => {
+            unsupported("fused TANH activation".into());
+            Activation::None
+        }
+        5 => {
+            unsupported("fused SIGN_BIT activation".into());
+            Activation::None
+        }
+        other => {
+            unsupported(format!("unknown fused activation {other}"));
+            Activation::None
+        }
+    }
+}
+
+fn padding(code: i8, unsupported: &mut dyn FnMut(String)) -> Padding {
+    match code {
+        0 => Padding::Same,
+        1 => Padding::Valid,
+        other => {
+            unsupported(format!("unknown padding {other}"));
+            Padding::Valid
+        }
+    }
+}
+
+fn positive(v: i32, what: &str) -> ReadResult<usize> {
+    match usize::try_from(v) {
+        Ok(v) if v > 0 => Ok(v),
+        _ => invalid(format!("{what} is {v}, must be positive")),
+    }
+}
+
+/// Translates one operator; `None` when it is unsupported (recorded).
+fn op_kind(
+    code: i32,
+    options: Option<Table>,
+    unsupported: &mut dyn FnMut(String),
+) -> ReadResult<Option<OpKind>> {
+    // Options tables may be absent; every field then takes its default.
+    let o = options;
+    let i8_ = |slot, d| o.map_or(Ok(d), |t| t.i8(slot, d));
+    let i32_ = |slot, d| o.map_or(Ok(d), |t| t.i32(slot, d));
+    let bool_ = |slot| o.map_or(Ok(false), |t| t.bool(slot, false));
+    Ok(Some(match code {
+        CONV_2D | DEPTHWISE_CONV_2D => {
+            let depthwise = code == DEPTHWISE_CONV_2D;
+            // Depthwise has depth_multiplier in slot 3, shifting the rest by one;
+            // it is redundant with the shapes and is not read.
+            let (act_slot, dil_w, dil_h) = if depthwise { (4, 5, 6) } else { (3, 4, 5) };
+            let attrs = Conv2dAttrs {
+                padding: padding(i8_(0, 0)?, unsupported),
+                stride: [
+                    positive(i32_(2, 0)?, "stride_h")?,
+                    positive(i32_(1, 0)?, "stride_w")?,
+                ],
+                dilation: [
+                    positive(i32_(dil_h, 1)?, "dilation_h")?,
+                    positive(i32_(dil_w, 1)?, "dilation_w")?,
+                ],
+                activation: activation(i8_(act_slot, 0)?, unsupported),
+            };
+            if depthwise {
+                OpKind::DepthwiseConv2d(attrs)
+            } else {
+                OpKind::Conv2d(attrs)
+            }
+        }
+        AVERAGE_POOL_2D | MAX_POOL_2D => {
+            let attrs = Pool2dAttrs {
+                padding: padding(i8_(0, 0)?, unsupported),
+                stride: [
+                    positive(i32_(2, 0)?, "stride_h")?,
+                    positive(i32_(1, 0)?, "stride_w")?,
+                ],
+                filter: [
+                    positive(i32_(4, 0)?, "filter_height")?,
+                    positive(i32_(3, 0)?, "filter_width")?,
+                ],
+                activation: activation(i8_(5, 0)?, unsupported),
+            };
+            if code == AVERAGE_POOL_2D {
+                OpKind::AveragePool2d(attrs)
+            } else {
+                OpKind::MaxPool2d(attrs)
+            }
+        }
+        FULLY_CONNECTED => {
+            if i8_(1, 0)? != 0 {
+                unsupported("shuffled weights format".into());
+            }
+            OpKind::FullyConnected {
+                activation: activation(i8_(0, 0)?, unsupported),
+                keep_num_dims: bool_(2)?,
+            }
+        }
+        ADD => OpKind::Add {
+            activation: activation(i8_(0, 0)?, unsupported),
+        },
+        MUL => OpKind::Mul {
+            activation: activation(i8_(0, 0)?, unsupported),
+        },
+        SOFTMAX => OpKind::Softmax {
+            beta: o.map_or(Ok(1.0), |t| t.f32(0, 0.0))?,
+        },
+        LOGISTIC => OpKind::Logistic,
+        TANH => OpKind::Tanh,
+        RELU => OpKind::Relu(Activation::Relu),
+        RELU6 => OpKind::Relu(Activation::Relu6),
+        RELU_N1_TO_1 => OpKind::Relu(Activation::ReluN1To1),
+        CONCATENATION => OpKind::Concatenation {
+            axis: i32_(0, 0)?,
+            activation: activation(i8_(1, 0)?, unsupported),
+        },
+        PAD => OpKind::Pad,
+        MEAN => OpKind::Mean {
+            keep_dims: bool_(0)?,
+        },
+        RESHAPE | SQUEEZE => OpKind::Reshape,
+        QUANTIZE => OpKind::Quantize,
+        DEQUANTIZE => OpKind::Dequantize,
+        _ => {
+            unsupported("operator not supported by kiln".into());
+            return Ok(None);
+        }
+    }))
+}

@@ -1,0 +1,243 @@
+//! The one graph IR every importer produces and every later stage reads:
+//! tensors (shape, type, quantization, constant data) and nodes in
+//! execution order.
+//!
+//! Layer: ir; plain data, uses only `std`.
+
+use std::path::PathBuf;
+
+pub type TensorId = usize;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DataType {
+    F32,
+    F16,
+    F64,
+    I8,
+    U8,
+    I16,
+    I32,
+    I64,
+    Bool,
+    /// Any other type, by its name in the source format.
+    Other(&'static str),
+}
+
+impl DataType {
+    /// Size of one element in bytes (0 for types kiln cannot store).
+    pub fn size(self) -> usize {
+        match self {
+            DataType::I8 | DataType::U8 | DataType::Bool => 1,
+            DataType::F16 | DataType::I16 => 2,
+            DataType::F32 | DataType::I32 => 4,
+            DataType::F64 | DataType::I64 => 8,
+            DataType::Other(_) => 0,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            DataType::F32 => "float32",
+            DataType::F16 => "float16",
+            DataType::F64 => "float64",
+            DataType::I8 => "int8",
+            DataType::U8 => "uint8",
+            DataType::I16 => "int16",
+            DataType::I32 => "int32",
+            DataType::I64 => "int64",
+            DataType::Bool => "bool",
+            DataType::Other(name) => name,
+        }
+    }
+}
+
+/// Affine quantization: per tensor (one scale) or per channel along `axis`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Quantization {
+    pub scale: Vec<f32>,
+    pub zero_point: Vec<i64>,
+    pub axis: usize,
+}
+
+impl Quantization {
+    /// The per-tensor scale and zero point (the first entries).
+    pub fn scale0(&self) -> f32 {
+        self.scale.first().copied().unwrap_or(0.0)
+    }
+
+    pub fn zero_point0(&self) -> i32 {
+        self.zero_point.first().copied().unwrap_or(0) as i32
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tensor {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub dtype: DataType,
+    pub quantization: Option<Quantization>,
+    /// Constant contents (little-endian), for weights, biases and shapes.
+    pub data: Option<Vec<u8>>,
+}
+
+impl Tensor {
+    pub fn elements(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.elements() * self.dtype.size()
+    }
+
+    pub fn is_constant(&self) -> bool {
+        self.data.is_some()
+    }
+
+    /// Constant contents as i32 (for int32 biases, axes, paddings and shapes).
+    pub fn data_i32(&self) -> Option<Vec<i32>> {
+        let data = self.data.as_ref()?;
+        match self.dtype {
+            DataType::I32 => Some(
+                data.chunks_exact(4)
+                    .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect(),
+            ),
+            DataType::I64 => Some(
+                data.chunks_exact(8)
+                    .map(|c| {
+                        i64::from_le_bytes(c.try_into().expect("8 bytes"))
+                            .clamp(i32::MIN.into(), i32::MAX.into()) as i32
+                    })
+                    .collect(),
+            ),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Activation {
+    None,
+    Relu,
+    ReluN1To1,
+    Relu6,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Padding {
+    Same,
+    Valid,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conv2dAttrs {
+    pub padding: Padding,
+    pub stride: [usize; 2],
+    pub dilation: [usize; 2],
+    pub activation: Activation,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pool2dAttrs {
+    pub padding: Padding,
+    pub stride: [usize; 2],
+    pub filter: [usize; 2],
+    pub activation: Activation,
+}
+
+/// What a node computes. Inputs follow TFLite's order for each op.
+#[derive(Clone, Debug, PartialEq)]
+pub enum OpKind {
+    /// Inputs: data, filter `[O, KH, KW, I]`, optional bias.
+    Conv2d(Conv2dAttrs),
+    /// Inputs: data, filter `[1, KH, KW, O]`, optional bias.
+    DepthwiseConv2d(Conv2dAttrs),
+    /// Inputs: data, filter `[O, I]`, optional bias.
+    FullyConnected {
+        activation: Activation,
+        keep_num_dims: bool,
+    },
+    AveragePool2d(Pool2dAttrs),
+    MaxPool2d(Pool2dAttrs),
+    Add {
+        activation: Activation,
+    },
+    Mul {
+        activation: Activation,
+    },
+    Softmax {
+        beta: f32,
+    },
+    Logistic,
+    Tanh,
+    /// Standalone activations.
+    Relu(Activation),
+    Concatenation {
+        axis: i32,
+        activation: Activation,
+    },
+    /// Inputs: data, paddings `[rank, 2]`.
+    Pad,
+    /// Inputs: data, axes.
+    Mean {
+        keep_dims: bool,
+    },
+    /// Reshape and squeeze: same bytes, another shape.
+    Reshape,
+    Quantize,
+    Dequantize,
+}
+
+impl OpKind {
+    /// TFLite's name for the op.
+    pub fn name(&self) -> &'static str {
+        match self {
+            OpKind::Conv2d(_) => "CONV_2D",
+            OpKind::DepthwiseConv2d(_) => "DEPTHWISE_CONV_2D",
+            OpKind::FullyConnected { .. } => "FULLY_CONNECTED",
+            OpKind::AveragePool2d(_) => "AVERAGE_POOL_2D",
+            OpKind::MaxPool2d(_) => "MAX_POOL_2D",
+            OpKind::Add { .. } => "ADD",
+            OpKind::Mul { .. } => "MUL",
+            OpKind::Softmax { .. } => "SOFTMAX",
+            OpKind::Logistic => "LOGISTIC",
+            OpKind::Tanh => "TANH",
+            OpKind::Relu(Activation::Relu6) => "RELU6",
+            OpKind::Relu(Activation::ReluN1To1) => "RELU_N1_TO_1",
+            OpKind::Relu(_) => "RELU",
+            OpKind::Concatenation { .. } => "CONCATENATION",
+            OpKind::Pad => "PAD",
+            OpKind::Mean { .. } => "MEAN",
+            OpKind::Reshape => "RESHAPE",
+            OpKind::Quantize => "QUANTIZE",
+            OpKind::Dequantize => "DEQUANTIZE",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Node {
+    pub kind: OpKind,
+    /// `None` for an optional input that is absent (TFLite's -1).
+    pub inputs: Vec<Option<TensorId>>,
+    pub outputs: Vec<TensorId>,
+    /// The op's name in the source file (for example `SQUEEZE` for a node
+    /// imported as `Reshape`).
+    pub source_name: String,
+}
+
+impl Node {
+    pub fn input(&self, i: usize) -> Option<TensorId> {
+        self.inputs.get(i).copied().flatten()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Graph {
+    /// The file the graph was imported from, for messages.
+    pub source: PathBuf,
+    pub tensors: Vec<Tensor>,
+    pub nodes: Vec<Node>,
+    pub inputs: Vec<TensorId>,
+    pub outputs: Vec<TensorId>,
+}

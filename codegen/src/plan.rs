@@ -1,0 +1,279 @@
+//! Arena planning: every activation tensor gets a byte offset in one arena,
+//! from tensor lifetimes, so that tensors alive at the same time never share
+//! bytes and the arena is as small as the greedy strategy finds.
+//!
+//! Layer: plan; uses `ir`. RESHAPE outputs share their input's bytes (no
+//! copy). Placement is greedy by decreasing size, each buffer at the lowest
+//! 16-byte aligned offset that no overlapping-lifetime buffer occupies, the
+//! same strategy as TFLM's greedy planner, so the arena never exceeds TFLM's
+//! head for the same graph; sharing reshaped buffers makes it smaller.
+
+use crate::ir::{Graph, OpKind, TensorId};
+
+pub const ALIGNMENT: usize = kiln::graph::ALIGNMENT;
+
+fn align(x: usize) -> usize {
+    x.div_ceil(ALIGNMENT) * ALIGNMENT
+}
+
+/// One buffer in the arena: a tensor and every tensor that aliases it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Buffer {
+    /// The tensor whose bytes these are (the others alias it).
+    pub root: TensorId,
+    pub bytes: usize,
+    pub offset: usize,
+    /// First and last op index (inclusive) at which the buffer is alive;
+    /// graph inputs are born before op 0, outputs live past the last op.
+    pub first: usize,
+    pub last: usize,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ArenaPlan {
+    pub buffers: Vec<Buffer>,
+    /// For each tensor, the buffer holding it (`None` for constants).
+    pub buffer_of: Vec<Option<usize>>,
+    pub arena_bytes: usize,
+    /// What the arena would need if no two tensors shared bytes.
+    pub unshared_bytes: usize,
+}
+
+impl ArenaPlan {
+    /// Byte offset of a tensor in the arena.
+    pub fn offset(&self, t: TensorId) -> Option<usize> {
+        self.buffer_of
+            .get(t)
+            .copied()
+            .flatten()
+            .map(|b| self.buffers[b].offset)
+    }
+}
+
+/// Plans the arena of `graph`.
+pub fn plan(graph: &Graph) -> ArenaPlan {
+    let n = graph.tensors.len();
+    // Storage root of each tensor: RESHAPE outputs alias their input.
+    let mut root: Vec<TensorId> = (0..n).collect();
+    for node in &graph.nodes {
+        if node.kind == OpKind::Reshape {
+            if let (Some(input), Some(&output)) = (node.input(0), node.outputs.first()) {
+                if !graph.tensors[input].is_constant() {
+                    root[output] = root[input];
+                }
+            }
+        }
+    }
+
+    // Lifetimes, in op indices, per root.
+    let end = graph.nodes.len();
+    let mut life: Vec<Option<(usize, usize)>> = vec![None; n];
+    let mut touch = |t: TensorId, at: usize| {
+        if graph.tensors[t].is_constant() {
+            return;
+        }
+        let r = root[t];
+        life[r] = Some(match life[r] {
+            Some((a, b)) => (a.min(at), b.max(at)),
+            None => (at, at),
+        });
+    };
+    for &t in &graph.inputs {
+        touch(t, 0);
+    }
+    for (i, node) in graph.nodes.iter().enumerate() {
+        for t in node.inputs.iter().flatten() {
+            touch(*t, i);
+        }
+        for &t in &node.outputs {
+            touch(t, i);
+        }
+    }
+    for &t in &graph.outputs {
+        touch(t, end);
+    }
+
+    let mut buffers: Vec<Buffer> = Vec::new();
+    let mut buffer_of_root = vec![None; n];
+    for r in 0..n {
+        if let Some((first, last)) = life[r] {
+            // A buffer is as large as the largest tensor it holds.
+            let bytes = (0..n)
+                .filter(|&t| root[t] == r)
+                .map(|t| graph.tensors[t].bytes())
+                .max()
+                .unwrap_or(0);
+            buffer_of_root[r] = Some(buffers.len());
+            buffers.push(Buffer {
+                root: r,
+                bytes,
+                offset: 0,
+                first,
+                last,
+            });
+        }
+    }
+
+    // Greedy placement, largest first.
+    let mut order: Vec<usize> = (0..buffers.len()).collect();
+    order.sort_by_key(|&b| (std::cmp::Reverse(buffers[b].bytes), buffers[b].first));
+    let mut placed: Vec<usize> = Vec::new();
+    let mut arena_bytes = 0;
+    for b in order {
+        let (first, last) = (buffers[b].first, buffers[b].last);
+        let mut busy: Vec<(usize, usize)> = placed
+            .iter()
+            .filter(|&&p| buffers[p].first <= last && first <= buffers[p].last)
+            .map(|&p| (buffers[p].offset, buffers[p].offset + buffers[p].bytes))
+            .collect();
+        busy.sort();
+        let mut offset = 0;
+        for (start, stop) in busy {
+            if offset + buffers[b].bytes <= start {
+                break;
+            }
+            offset = offset.max(align(stop));
+        }
+        buffers[b].offset = offset;
+        arena_bytes = arena_bytes.max(offset + buffers[b].bytes);
+        placed.push(b);
+    }
+
+    let buffer_of = (0..n)
+        .map(|t| {
+            if life[root[t]].is_some() {
+                buffer_of_root[root[t]]
+            } else {
+                None
+            }
+        })
+        .collect();
+    let unshared_bytes = (0..n)
+        .filter(|&t| !graph.tensors[t].is_constant() && life[root[t]].is_some())
+        .map(|t| align(graph.tensors[t].bytes()))
+        .sum();
+    ArenaPlan {
+        buffers,
+        buffer_of,
+        arena_bytes: align(arena_bytes),
+        unshared_bytes,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::*;
+
+    fn tensor(name: &str, elements: usize) -> Tensor {
+        Tensor {
+            name: name.into(),
+            shape: vec![elements],
+            dtype: DataType::I8,
+            quantization: None,
+            data: None,
+        }
+    }
+
+    fn node(kind: OpKind, inputs: &[usize], outputs: &[usize]) -> Node {
+        Node {
+            kind,
+            inputs: inputs.iter().map(|&i| Some(i)).collect(),
+            outputs: outputs.to_vec(),
+            source_name: String::new(),
+        }
+    }
+
+    /// A chain a -> b -> c -> d through three ops.
+    fn chain(sizes: [usize; 4]) -> Graph {
+        Graph {
+            source: "test".into(),
+            tensors: vec![
+                tensor("a", sizes[0]),
+                tensor("b", sizes[1]),
+                tensor("c", sizes[2]),
+                tensor("d", sizes[3]),
+            ],
+            nodes: vec![
+                node(OpKind::Logistic, &[0], &[1]),
+                node(OpKind::Logistic, &[1], &[2]),
+                node(OpKind::Logistic, &[2], &[3]),
+            ],
+            inputs: vec![0],
+            outputs: vec![3],
+        }
+    }
+
+    fn assert_no_live_overlap(g: &Graph, p: &ArenaPlan) {
+        for (i, a) in p.buffers.iter().enumerate() {
+            assert_eq!(a.offset % ALIGNMENT, 0);
+            assert!(a.offset + a.bytes <= p.arena_bytes);
+            for b in &p.buffers[i + 1..] {
+                let live_together = a.first <= b.last && b.first <= a.last;
+                let share_bytes = a.offset < b.offset + b.bytes && b.offset < a.offset + a.bytes;
+                assert!(
+                    !(live_together && share_bytes),
+                    "{a:?} and {b:?} collide in {g:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn chain_reuses_dead_buffers() {
+        let g = chain([100, 200, 100, 50]);
+        let p = plan(&g);
+        assert_no_live_overlap(&g, &p);
+        // At most two tensors are alive at once: 208 + 112.
+        assert_eq!(p.arena_bytes, 320);
+        assert_eq!(p.unshared_bytes, 112 + 208 + 112 + 64);
+    }
+
+    #[test]
+    fn reshape_shares_its_input_bytes() {
+        let mut g = chain([64, 64, 64, 64]);
+        g.nodes[1].kind = OpKind::Reshape;
+        let p = plan(&g);
+        assert_no_live_overlap(&g, &p);
+        assert_eq!(p.offset(1), p.offset(2));
+        assert_eq!(p.arena_bytes, 128);
+    }
+
+    #[test]
+    fn random_graphs_never_collide() {
+        let mut seed = 12345u64;
+        let mut next = |m: usize| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) as usize % m
+        };
+        for _ in 0..200 {
+            let count = 2 + next(12);
+            let tensors: Vec<Tensor> = (0..count)
+                .map(|i| tensor(&format!("t{i}"), 1 + next(300)))
+                .collect();
+            let mut nodes = Vec::new();
+            for out in 1..count {
+                let a = next(out);
+                let b = next(out);
+                nodes.push(node(
+                    OpKind::Add {
+                        activation: Activation::None,
+                    },
+                    &[a, b],
+                    &[out],
+                ));
+            }
+            let g = Graph {
+                source: "r".into(),
+                tensors,
+                nodes,
+                inputs: vec![0],
+                outputs: vec![count - 1],
+            };
+            let p = plan(&g);
+            assert_no_live_overlap(&g, &p);
+        }
+    }
+}

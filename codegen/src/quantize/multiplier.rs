@@ -1,0 +1,207 @@
+//! Real-valued scale factors to TFLite's (Q31 multiplier, shift) pairs, and
+//! the other derived constants of TFLM's kernel `Prepare` functions. Double
+//! precision and rounding exactly as TFLite's `quantization_util.cc`, since a
+//! one-ulp difference here changes output bytes.
+//!
+//! Layer: quantize; uses `ir`.
+
+use crate::ir::Activation;
+
+/// `(mantissa, exponent)` with `x = mantissa * 2^exponent`, mantissa in
+/// `[0.5, 1)` (C's `frexp`).
+pub fn frexp(x: f64) -> (f64, i32) {
+    if x == 0.0 || !x.is_finite() {
+        return (x, 0);
+    }
+    let bits = x.to_bits();
+    let exponent = ((bits >> 52) & 0x7ff) as i32;
+    if exponent == 0 {
+        // Subnormal: scale into the normal range first.
+        let (m, e) = frexp(x * f64::powi(2.0, 54));
+        return (m, e - 54);
+    }
+    let mantissa = f64::from_bits((bits & !(0x7ffu64 << 52)) | (1022u64 << 52));
+    (mantissa, exponent - 1022)
+}
+
+/// TFLite's `QuantizeMultiplier`: a Q31 multiplier and a shift (positive
+/// means left) with `multiplier * 2^shift / 2^31 ~= real`.
+pub fn quantize_multiplier(real: f64) -> (i32, i32) {
+    if real == 0.0 {
+        return (0, 0);
+    }
+    let (q, mut shift) = frexp(real);
+    let mut q_fixed = (q * (1i64 << 31) as f64).round() as i64;
+    if q_fixed == 1i64 << 31 {
+        q_fixed /= 2;
+        shift += 1;
+    }
+    if shift < -31 {
+        shift = 0;
+        q_fixed = 0;
+    }
+    (q_fixed as i32, shift)
+}
+
+/// Conv and depthwise conv (and per-channel FC): each channel's
+/// `input_scale * filter_scale / output_scale`, all in double.
+pub fn per_channel_multipliers(
+    input_scale: f32,
+    filter_scales: &[f32],
+    output_scale: f32,
+    channels: usize,
+) -> (Vec<i32>, Vec<i32>) {
+    (0..channels)
+        .map(|c| {
+            let filter_scale = if filter_scales.len() > 1 {
+                filter_scales[c]
+            } else {
+                filter_scales[0]
+            };
+            quantize_multiplier(
+                f64::from(input_scale) * f64::from(filter_scale) / f64::from(output_scale),
+            )
+        })
+        .unzip()
+}
+
+/// Per-tensor FULLY_CONNECTED: TFLM multiplies the two scales in single
+/// precision before widening (`GetQuantizedConvolutionMultipler`).
+pub fn fully_connected_multiplier(
+    input_scale: f32,
+    filter_scale: f32,
+    output_scale: f32,
+) -> (i32, i32) {
+    let product = f64::from(input_scale * filter_scale);
+    quantize_multiplier(product / f64::from(output_scale))
+}
+
+/// `CalculateActivationRangeQuantized` for int8: the fused activation's
+/// clamp in the output's quantized domain.
+pub fn activation_range(activation: Activation, scale: f32, zero_point: i32) -> (i32, i32) {
+    let quantize = |f: f32| zero_point + (f / scale).round() as i32;
+    let (qmin, qmax) = (-128, 127);
+    match activation {
+        Activation::None => (qmin, qmax),
+        Activation::Relu => (qmin.max(quantize(0.0)), qmax),
+        Activation::Relu6 => (qmin.max(quantize(0.0)), qmax.min(quantize(6.0))),
+        Activation::ReluN1To1 => (qmin.max(quantize(-1.0)), qmax.min(quantize(1.0))),
+    }
+}
+
+/// `CalculateInputRadius`: the largest input magnitude that does not
+/// saturate a fixed-point function with `integer_bits` integer bits.
+pub fn input_radius(integer_bits: i32, left_shift: i32) -> i32 {
+    let max = f64::from((1 << integer_bits) - 1) * (1u64 << (31 - integer_bits)) as f64
+        / (1u64 << left_shift) as f64;
+    max.floor() as i32
+}
+
+/// SOFTMAX (int8): `(input_multiplier, input_left_shift, diff_min)`.
+pub fn softmax_params(beta: f32, input_scale: f32) -> (i32, i32, i32) {
+    const SCALED_DIFF_INTEGER_BITS: i32 = 5;
+    let real = (f64::from(beta)
+        * f64::from(input_scale)
+        * f64::from(1u32 << (31 - SCALED_DIFF_INTEGER_BITS)))
+    .min((1u64 << 31) as f64 - 1.0);
+    let (multiplier, shift) = quantize_multiplier(real);
+    let diff_min = -input_radius(SCALED_DIFF_INTEGER_BITS, shift);
+    (multiplier, shift, diff_min)
+}
+
+/// LOGISTIC and TANH (int8): `(input_multiplier, input_left_shift,
+/// input_range_radius)`. TFLM rounds the mantissa itself here, without
+/// `QuantizeMultiplier`'s overflow adjustment.
+pub fn sigmoid_params(input_scale: f32) -> (i32, i32, i32) {
+    const INPUT_INTEGER_BITS: i32 = 4;
+    let real = f64::from(input_scale) * f64::from(1u32 << (31 - INPUT_INTEGER_BITS));
+    let (q, shift) = frexp(real);
+    let multiplier = (q * (1i64 << 31) as f64).round().min(i32::MAX as f64) as i32;
+    (multiplier, shift, input_radius(INPUT_INTEGER_BITS, shift))
+}
+
+/// ADD (int8): both inputs to a common scale with 20 bits of headroom.
+pub struct AddMultipliers {
+    pub left_shift: i32,
+    pub input1: (i32, i32),
+    pub input2: (i32, i32),
+    pub output: (i32, i32),
+}
+
+pub fn add_multipliers(input1_scale: f32, input2_scale: f32, output_scale: f32) -> AddMultipliers {
+    const LEFT_SHIFT: i32 = 20;
+    let twice_max_input_scale = 2.0 * f64::from(input1_scale.max(input2_scale));
+    AddMultipliers {
+        left_shift: LEFT_SHIFT,
+        input1: quantize_multiplier(f64::from(input1_scale) / twice_max_input_scale),
+        input2: quantize_multiplier(f64::from(input2_scale) / twice_max_input_scale),
+        output: quantize_multiplier(
+            twice_max_input_scale / ((1i64 << LEFT_SHIFT) as f64 * f64::from(output_scale)),
+        ),
+    }
+}
+
+/// MEAN (int8): `input_scale / output_scale` with the division by the number
+/// of reduced elements folded into the multiplier, as TFLM's
+/// `QuantizedMeanOrSum` does.
+pub fn mean_multiplier(input_scale: f32, output_scale: f32, reduced: u64) -> (i32, i32) {
+    let (multiplier, shift) = quantize_multiplier(f64::from(input_scale) / f64::from(output_scale));
+    let bits = 63 - reduced.leading_zeros() as i32;
+    let bits = bits.min(32).min(31 + shift);
+    let multiplier = ((i64::from(multiplier) << bits) / reduced as i64) as i32;
+    (multiplier, shift - bits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frexp_matches_c() {
+        assert_eq!(frexp(1.0), (0.5, 1));
+        assert_eq!(frexp(0.75), (0.75, 0));
+        assert_eq!(frexp(-3.0), (-0.75, 2));
+        let (m, e) = frexp(1e-310);
+        assert!((0.5..1.0).contains(&m) && (m * 2f64.powi(e) - 1e-310).abs() < 1e-320);
+    }
+
+    #[test]
+    fn quantize_multiplier_round_trips() {
+        assert_eq!(quantize_multiplier(0.5), (1 << 30, 0));
+        assert_eq!(quantize_multiplier(1.0), (1 << 30, 1));
+        assert_eq!(quantize_multiplier(0.0), (0, 0));
+        // A mantissa that rounds up to 1.0 moves to the next exponent.
+        assert_eq!(quantize_multiplier(1.0 - 1e-12), (1 << 30, 1));
+        for real in [0.0003, 0.1234, 0.99, 3.7, 1e-9] {
+            let (m, s) = quantize_multiplier(real);
+            let back = f64::from(m) * 2f64.powi(s) / 2f64.powi(31);
+            assert!((back - real).abs() / real < 1e-9, "{real} -> {back}");
+        }
+        // Below 2^-31 * 2^-31 the multiplier flushes to zero.
+        assert_eq!(quantize_multiplier(1e-20), (0, 0));
+    }
+
+    #[test]
+    fn activation_ranges() {
+        assert_eq!(activation_range(Activation::None, 0.1, 5), (-128, 127));
+        assert_eq!(activation_range(Activation::Relu, 0.1, -128), (-128, 127));
+        assert_eq!(activation_range(Activation::Relu, 0.1, -10), (-10, 127));
+        assert_eq!(activation_range(Activation::Relu6, 0.1, -128), (-128, -68));
+        assert_eq!(
+            activation_range(Activation::ReluN1To1, 0.01, 0),
+            (-100, 100)
+        );
+    }
+
+    #[test]
+    fn softmax_and_sigmoid_params_for_scale_one_sixteenth() {
+        assert_eq!(softmax_params(1.0, 1.0 / 16.0), (1 << 30, 23, -248));
+        assert_eq!(sigmoid_params(1.0 / 16.0), (1 << 30, 24, 120));
+    }
+
+    #[test]
+    fn mean_folds_the_count() {
+        // scale ratio 1 -> (2^30, 1); 4 elements -> 2^30 with shift -1.
+        assert_eq!(mean_multiplier(0.5, 0.5, 4), (1 << 30, -1));
+    }
+}
