@@ -29,6 +29,10 @@ use crate::ir::{self, Activation, DataType, Graph, Node, OpKind, Padding, Tensor
 use crate::plan::{self, ArenaPlan};
 use crate::quantize::multiplier::*;
 
+/// Larger arenas are rejected: no microcontroller has them, and the arena
+/// must be addressable with `u32` offsets.
+pub const MAX_ARENA_BYTES: usize = 1 << 30;
+
 /// A model ready to run or emit.
 pub struct CompiledModel {
     pub graph: Graph,
@@ -72,6 +76,15 @@ impl CompiledModel {
 /// over all nodes and reported together.
 pub fn compile(graph: Graph) -> Result<CompiledModel> {
     let plan = plan::plan(&graph);
+    if plan.arena_bytes > MAX_ARENA_BYTES {
+        return Err(Error::Invalid {
+            path: graph.source.clone(),
+            detail: format!(
+                "the arena would need {} bytes (over {MAX_ARENA_BYTES})",
+                plan.arena_bytes
+            ),
+        });
+    }
     let mut lowering = Lowering {
         g: &graph,
         plan: &plan,

@@ -415,6 +415,18 @@ impl Reader<'_> {
                 }
             }
         }
+        // Reject sizes that could overflow arithmetic later (more than 2^31 elements).
+        if shape
+            .iter()
+            .try_fold(1u64, |acc, &d| {
+                acc.checked_mul(d as u64).filter(|&n| n <= i32::MAX as u64)
+            })
+            .is_none()
+        {
+            return invalid(format!(
+                "tensor '{name}' has shape {raw_shape:?}, too large"
+            ));
+        }
         let dtype = data_type(t.i8(1, 0)?);
         let quantization = match t.table(4)? {
             Some(q) => {

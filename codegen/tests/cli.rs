@@ -1,0 +1,154 @@
+//! The `kiln` binary end to end: `run` on the project's example and on every
+//! shared golden sample gives TFLite Micro's bytes; `inspect --json` has the
+//! documented fields; `compile` writes a module and its weights.
+
+#[path = "../../tests/common/mod.rs"]
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use kiln_codegen::npy;
+
+fn kiln(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .args(args)
+        .output()
+        .expect("run kiln");
+    assert!(
+        out.status.success(),
+        "kiln {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn temp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("kiln-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+/// Runs `kiln run` on one sample and returns the written output bytes.
+fn run_cli(model: &Path, inputs: &[PathBuf], out: &Path) -> (String, Vec<u8>) {
+    let mut args = vec!["run".to_string(), model.display().to_string()];
+    for i in inputs {
+        args.push("--input".into());
+        args.push(i.display().to_string());
+    }
+    args.push("--output".into());
+    args.push(out.display().to_string());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let stdout = kiln(&args);
+    (stdout, npy::read(out).unwrap().data)
+}
+
+#[test]
+fn run_matches_tflm_on_the_example_model() {
+    let dir = repo().join("examples/digits");
+    for k in 0..8 {
+        let (stdout, got) = run_cli(
+            &dir.join("digits_int8.tflite"),
+            &[dir.join(format!("samples/input_{k}.npy"))],
+            &temp(&format!("digit{k}.npy")),
+        );
+        let expected = npy::read(&dir.join(format!("samples/tflm_output_{k}.npy")))
+            .unwrap()
+            .data;
+        assert_eq!(got, expected, "sample {k}");
+        assert!(stdout.contains("top class: "), "{stdout}");
+    }
+}
+
+#[test]
+fn run_matches_tflm_on_every_shared_golden() {
+    let Some(shared) = common::shared_dir(&repo()) else {
+        return;
+    };
+    let mut total = 0;
+    for &(name, file) in common::INT8_MODELS {
+        for case in common::cases(&shared, name) {
+            let (_, got) = run_cli(
+                &shared.join("models").join(file),
+                &case.inputs,
+                &temp(&format!("{name}.npy")),
+            );
+            assert_eq!(
+                got,
+                npy::read(&case.output).unwrap().data,
+                "{}",
+                case.output.display()
+            );
+            total += 1;
+        }
+    }
+    println!("kiln run: {total} samples bit-exact");
+}
+
+#[test]
+fn inspect_json_has_the_documented_fields() {
+    let out = kiln(&[
+        "inspect",
+        "--json",
+        repo()
+            .join("examples/digits/digits_int8.tflite")
+            .to_str()
+            .unwrap(),
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let ops = v["ops"].as_array().unwrap();
+    assert_eq!(ops.len(), 8);
+    let macs: u64 = ops.iter().map(|o| o["macs"].as_u64().unwrap()).sum();
+    assert_eq!(v["macs"].as_u64().unwrap(), macs);
+    assert!(v["macs"].as_u64().unwrap() > 0);
+    assert!(v["arena_bytes"].as_u64().unwrap() <= v["unshared_activation_bytes"].as_u64().unwrap());
+    assert!(v["weight_bytes"].as_u64().unwrap() > 0);
+    assert_eq!(ops[0]["op"], "CONV_2D");
+    assert!(ops[0]["params"].as_str().unwrap().contains("Conv2dParams"));
+    let text = kiln(&[
+        "inspect",
+        repo()
+            .join("examples/digits/digits_int8.tflite")
+            .to_str()
+            .unwrap(),
+    ]);
+    assert!(
+        text.contains("arena (planned):") && text.contains("DEPTHWISE_CONV_2D"),
+        "{text}"
+    );
+}
+
+#[test]
+fn compile_writes_a_module_and_its_weights() {
+    let dir = temp("compiled");
+    let out = kiln(&[
+        "compile",
+        repo()
+            .join("examples/digits/digits_int8.tflite")
+            .to_str()
+            .unwrap(),
+        "-o",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(out.contains("arena: "), "{out}");
+    let module = std::fs::read_to_string(dir.join("digits_int8.rs")).unwrap();
+    assert!(module.contains("pub const ARENA_BYTES: usize = "));
+    assert!(module.contains("include_bytes!(\"digits_int8.weights.bin\")"));
+    let weights = std::fs::metadata(dir.join("digits_int8.weights.bin"))
+        .unwrap()
+        .len();
+    assert!(module.contains(&format!("pub const WEIGHTS_BYTES: usize = {weights};")));
+}
+
+#[test]
+fn help_explains_every_command() {
+    let help = kiln(&["--help"]);
+    for cmd in ["inspect", "compile", "run"] {
+        assert!(help.contains(cmd), "{help}");
+    }
+    assert!(kiln(&["run", "--help"]).contains("--input"));
+}

@@ -1,0 +1,340 @@
+//! Bad input gets a clear error, never a panic: truncated files, random
+//! bytes, flipped bytes in the flatbuffer tables, unsupported operators, and
+//! wrong input data. Each is checked through the library and through the
+//! `kiln` binary (non-zero exit, a message, no panic).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use flatbuffers::{FlatBufferBuilder, WIPOffset};
+use kiln_codegen::{npy, Error};
+
+fn kiln(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .args(args)
+        .output()
+        .expect("run kiln");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("kiln-test-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The project's own example model: always present, no `../shared` needed.
+fn example_model() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/digits/digits_int8.tflite")
+}
+
+/// Imports, compiles and runs `bytes` as a model; returns the first error.
+/// Panics propagate and fail the test.
+fn load_and_run(bytes: &[u8]) -> Result<(), Error> {
+    let graph = kiln_codegen::import::tflite::import_bytes(bytes, Path::new("corrupt.tflite"))?;
+    let model = kiln_codegen::lower::compile(graph)?;
+    let inputs: Vec<npy::NpyArray> = model
+        .inputs
+        .iter()
+        .map(|io| npy::NpyArray {
+            dtype: npy::NpyType::I8,
+            shape: vec![io.elements()],
+            data: vec![1; io.elements()],
+        })
+        .collect();
+    if model.inputs.iter().all(|io| io.dtype == kiln::DType::I8) {
+        kiln_codegen::run::HostRunner::new(&model).run(&inputs)?;
+    }
+    Ok(())
+}
+
+fn assert_cli_error(args: &[&str], expect: &str) {
+    let (ok, _, stderr) = kiln(args);
+    assert!(!ok, "kiln {args:?} succeeded");
+    assert!(stderr.starts_with("error: "), "kiln {args:?}: {stderr}");
+    assert!(
+        stderr.contains(expect),
+        "kiln {args:?}: expected '{expect}' in: {stderr}"
+    );
+    assert!(
+        !stderr.contains("panicked"),
+        "kiln {args:?} panicked: {stderr}"
+    );
+}
+
+#[test]
+fn every_truncation_is_rejected_without_panic() {
+    let bytes = std::fs::read(example_model()).unwrap();
+    for n in (0..bytes.len()).step_by(7).chain([bytes.len() - 1]) {
+        assert!(
+            load_and_run(&bytes[..n]).is_err(),
+            "truncated to {n} bytes was accepted"
+        );
+    }
+    let dir = temp_dir("truncated");
+    let path = dir.join("truncated.tflite");
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    assert_cli_error(
+        &["inspect", path.to_str().unwrap()],
+        "not a valid model file",
+    );
+}
+
+#[test]
+fn random_bytes_are_rejected() {
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    for len in [0usize, 3, 8, 64, 1000, 4096] {
+        let bytes: Vec<u8> = (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        assert!(load_and_run(&bytes).is_err());
+        // The same with the right identifier, so the flatbuffer parser is exercised.
+        let mut tagged = bytes.clone();
+        if tagged.len() >= 8 {
+            tagged[4..8].copy_from_slice(b"TFL3");
+            assert!(
+                load_and_run(&tagged).is_err(),
+                "random bytes tagged TFL3 accepted ({len})"
+            );
+        }
+    }
+    let dir = temp_dir("random");
+    let path = dir.join("random.tflite");
+    std::fs::write(&path, b"definitely not a flatbuffer, just some text").unwrap();
+    assert_cli_error(
+        &[
+            "run",
+            path.to_str().unwrap(),
+            "--input",
+            path.to_str().unwrap(),
+        ],
+        "not a valid model file",
+    );
+}
+
+/// Flip each byte of the flatbuffer tables in turn (every byte before the
+/// first large weight buffer): each variant is either rejected with an
+/// error or, where the flip only changes a value, still compiles and runs.
+/// Nothing may panic.
+#[test]
+fn flipped_bytes_never_panic() {
+    let bytes = std::fs::read(example_model()).unwrap();
+    let mut rejected = 0;
+    for i in 0..bytes.len() {
+        let mut b = bytes.clone();
+        b[i] ^= 0xff;
+        if load_and_run(&b).is_err() {
+            rejected += 1;
+        }
+    }
+    assert!(rejected > 0, "no flipped byte was detected");
+    // A flip in the root offset always breaks the file.
+    let mut b = bytes.clone();
+    b[0] ^= 0xff;
+    assert!(matches!(load_and_run(&b), Err(Error::Malformed { .. })));
+    let dir = temp_dir("flipped");
+    let path = dir.join("flipped.tflite");
+    std::fs::write(&path, &b).unwrap();
+    assert_cli_error(
+        &[
+            "compile",
+            path.to_str().unwrap(),
+            "-o",
+            dir.to_str().unwrap(),
+        ],
+        "flipped.tflite",
+    );
+}
+
+/// A TFLite file built here with the official builder: `input -> SVDF ->
+/// CUSTOM(MyOp) -> FULLY_CONNECTED -> output`, to check that every
+/// unsupported op is named at once.
+fn model_with_unsupported_ops() -> Vec<u8> {
+    let mut b = FlatBufferBuilder::new();
+    let mut tensors = Vec::new();
+    for name in ["input", "svdf_out", "custom_out"] {
+        let n = b.create_string(name);
+        let shape = b.create_vector(&[1i32, 4]);
+        let t = b.start_table();
+        b.push_slot_always::<WIPOffset<_>>(4, shape);
+        b.push_slot::<i8>(6, 9, 0); // INT8
+        b.push_slot_always::<WIPOffset<_>>(10, n);
+        tensors.push(b.end_table(t));
+    }
+    let tensors = b.create_vector(&tensors);
+    let mut codes = Vec::new();
+    for (code, custom) in [(27i32, None), (32, Some("MyOp"))] {
+        let custom = custom.map(|c| b.create_string(c));
+        let t = b.start_table();
+        b.push_slot::<i8>(4, code as i8, 0);
+        if let Some(c) = custom {
+            b.push_slot_always::<WIPOffset<_>>(6, c);
+        }
+        b.push_slot::<i32>(10, code, 0);
+        codes.push(b.end_table(t));
+    }
+    let codes = b.create_vector(&codes);
+    let mut ops = Vec::new();
+    for (opcode, input, output) in [(0u32, 0i32, 1i32), (1, 1, 2)] {
+        let inputs = b.create_vector(&[input]);
+        let outputs = b.create_vector(&[output]);
+        let t = b.start_table();
+        b.push_slot::<u32>(4, opcode, 0);
+        b.push_slot_always::<WIPOffset<_>>(6, inputs);
+        b.push_slot_always::<WIPOffset<_>>(8, outputs);
+        ops.push(b.end_table(t));
+    }
+    let ops = b.create_vector(&ops);
+    let (inputs, outputs) = (b.create_vector(&[0i32]), b.create_vector(&[2i32]));
+    let sg = b.start_table();
+    b.push_slot_always::<WIPOffset<_>>(4, tensors);
+    b.push_slot_always::<WIPOffset<_>>(6, inputs);
+    b.push_slot_always::<WIPOffset<_>>(8, outputs);
+    b.push_slot_always::<WIPOffset<_>>(10, ops);
+    let sg = b.end_table(sg);
+    let subgraphs = b.create_vector(&[sg]);
+    let empty = b.start_table();
+    let empty = b.end_table(empty);
+    let buffers = b.create_vector(&[empty]);
+    let m = b.start_table();
+    b.push_slot::<u32>(4, 3, 0);
+    b.push_slot_always::<WIPOffset<_>>(6, codes);
+    b.push_slot_always::<WIPOffset<_>>(8, subgraphs);
+    b.push_slot_always::<WIPOffset<_>>(12, buffers);
+    let m = b.end_table(m);
+    b.finish(m, Some("TFL3"));
+    b.finished_data().to_vec()
+}
+
+#[test]
+fn unsupported_ops_are_all_named_with_index_and_tensors() {
+    let bytes = model_with_unsupported_ops();
+    let err =
+        kiln_codegen::import::tflite::import_bytes(&bytes, Path::new("zoo.tflite")).unwrap_err();
+    let Error::Unsupported { problems, .. } = &err else {
+        panic!("expected Unsupported, got {err}")
+    };
+    assert_eq!(problems.len(), 2, "{err}");
+    assert_eq!(
+        (problems[0].op_index, problems[0].op_name.as_str()),
+        (Some(0), "SVDF")
+    );
+    assert_eq!(
+        (problems[1].op_index, problems[1].op_name.as_str()),
+        (Some(1), "CUSTOM(MyOp)")
+    );
+    assert_eq!(problems[1].tensors, vec!["svdf_out", "custom_out"]);
+
+    let dir = temp_dir("unsupported");
+    let path = dir.join("zoo.tflite");
+    std::fs::write(&path, &bytes).unwrap();
+    let (ok, _, stderr) = kiln(&[
+        "compile",
+        path.to_str().unwrap(),
+        "-o",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(!ok);
+    for needle in [
+        "zoo.tflite",
+        "2 unsupported",
+        "op #0 SVDF",
+        "op #1 CUSTOM(MyOp)",
+        "svdf_out",
+        "custom_out",
+    ] {
+        assert!(stderr.contains(needle), "missing '{needle}' in: {stderr}");
+    }
+}
+
+#[test]
+fn wrong_input_data_is_a_clear_error() {
+    let model = example_model();
+    let dir = temp_dir("inputs");
+    let wrong_len = dir.join("wrong_len.npy");
+    npy::write(
+        &wrong_len,
+        &npy::NpyArray {
+            dtype: npy::NpyType::I8,
+            shape: vec![3],
+            data: vec![0; 3],
+        },
+    )
+    .unwrap();
+    assert_cli_error(
+        &[
+            "run",
+            model.to_str().unwrap(),
+            "--input",
+            wrong_len.to_str().unwrap(),
+        ],
+        "input #0: 3 values",
+    );
+    let wrong_type = dir.join("wrong_type.npy");
+    npy::write(
+        &wrong_type,
+        &npy::NpyArray {
+            dtype: npy::NpyType::I32,
+            shape: vec![64],
+            data: vec![0; 256],
+        },
+    )
+    .unwrap();
+    assert_cli_error(
+        &[
+            "run",
+            model.to_str().unwrap(),
+            "--input",
+            wrong_type.to_str().unwrap(),
+        ],
+        "I32 data",
+    );
+    let not_npy = dir.join("not.npy");
+    std::fs::write(&not_npy, b"1,2,3").unwrap();
+    assert_cli_error(
+        &[
+            "run",
+            model.to_str().unwrap(),
+            "--input",
+            not_npy.to_str().unwrap(),
+        ],
+        "not a usable .npy file",
+    );
+    assert_cli_error(
+        &[
+            "run",
+            model.to_str().unwrap(),
+            "--input",
+            dir.join("missing.npy").to_str().unwrap(),
+        ],
+        "missing.npy",
+    );
+    let right = dir.join("right.npy");
+    npy::write(
+        &right,
+        &npy::NpyArray {
+            dtype: npy::NpyType::I8,
+            shape: vec![1, 8, 8, 1],
+            data: vec![0; 64],
+        },
+    )
+    .unwrap();
+    let args = [
+        "run",
+        model.to_str().unwrap(),
+        "--input",
+        right.to_str().unwrap(),
+        "--input",
+        right.to_str().unwrap(),
+    ];
+    assert_cli_error(&args, "takes 1 input(s), 2 given");
+}

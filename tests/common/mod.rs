@@ -1,0 +1,72 @@
+//! Shared test helpers: finding `../shared`, and enumerating the golden
+//! cases TFLite Micro produced for each int8 model.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+#[path = "models.rs"]
+mod models;
+pub use models::INT8_MODELS;
+
+/// `../shared` (or `$KILN_SHARED`). Missing: a failure when `CI` is set,
+/// otherwise `None` after saying that the test is skipped.
+pub fn shared_dir(repo_root: &Path) -> Option<PathBuf> {
+    let dir = std::env::var_os("KILN_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root.join("../shared"));
+    if dir.join("models").is_dir() {
+        return Some(dir);
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!(
+            "{} is missing and CI is set: the shared models and goldens are required",
+            dir.display()
+        );
+    }
+    eprintln!("skipped: {} not found (set KILN_SHARED)", dir.display());
+    None
+}
+
+/// One golden sample: input files in model-input order, and TFLM's output.
+pub struct Case {
+    pub inputs: Vec<PathBuf>,
+    pub output: PathBuf,
+}
+
+/// Every `input_k.npy` (or `input_k_i.npy` for several inputs) with its
+/// `output_k.npy`, in `golden/<model>` and `golden/<model>/real`.
+pub fn cases(shared: &Path, model: &str) -> Vec<Case> {
+    let mut cases = Vec::new();
+    for dir in [
+        shared.join("golden").join(model),
+        shared.join("golden").join(model).join("real"),
+    ] {
+        for k in 0.. {
+            let output = dir.join(format!("output_{k}.npy"));
+            if !output.exists() {
+                break;
+            }
+            let single = dir.join(format!("input_{k}.npy"));
+            let inputs = if single.exists() {
+                vec![single]
+            } else {
+                (0..)
+                    .map(|i| dir.join(format!("input_{k}_{i}.npy")))
+                    .take_while(|p| p.exists())
+                    .collect()
+            };
+            assert!(!inputs.is_empty(), "no inputs for {}", output.display());
+            cases.push(Case { inputs, output });
+        }
+    }
+    cases
+}
+
+/// TFLite Micro's arena head for a model, from its golden summary.
+pub fn tflm_head(shared: &Path, model: &str) -> u64 {
+    let text = std::fs::read_to_string(shared.join("golden").join(model).join("summary.json"))
+        .expect("summary.json");
+    let v: serde_json::Value = serde_json::from_str(&text).expect("summary.json is JSON");
+    v["tflm_arena"]["head"].as_u64().expect("tflm_arena.head")
+}
