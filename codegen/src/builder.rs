@@ -25,6 +25,9 @@ pub struct Generated {
     pub weights_file: PathBuf,
     pub arena_bytes: usize,
     pub weights_bytes: usize,
+    /// The model's inputs and outputs, for code that calls `Model::run`.
+    pub inputs: Vec<kiln::TensorIo>,
+    pub outputs: Vec<kiln::TensorIo>,
 }
 
 /// A Rust identifier from a file stem: `kws-ref.model` becomes `kws_ref_model`.
@@ -114,5 +117,7 @@ pub fn write_module(model: &CompiledModel, dir: &Path, name: &str) -> Result<Gen
         weights_file,
         arena_bytes: model.arena_bytes(),
         weights_bytes: model.weights().len(),
+        inputs: model.inputs.clone(),
+        outputs: model.outputs.clone(),
     })
 }

@@ -184,7 +184,7 @@ fn out_size_and_padding(
 ) -> (usize, usize) {
     let effective = (filter - 1) * dilation + 1;
     let out = match padding {
-        Padding::Same => (input + stride - 1) / stride,
+        Padding::Same => input.div_ceil(stride),
         Padding::Valid => (input + stride).saturating_sub(effective) / stride,
     };
     let total = ((out.max(1) - 1) * stride + effective).saturating_sub(input);
@@ -455,10 +455,36 @@ impl Lowering<'_> {
                     Op::Tanh(op)
                 }
             }
-            OpKind::Relu(activation) => {
+            OpKind::Relu(Activation::Relu6) => {
+                // TFLM's RELU6 clamps the input bytes to the input's own 0
+                // and 6 without rescaling, whatever the output's quantization.
                 let input = self.input(node, 0)?;
                 self.same_elements(input, out)?;
-                Op::Requantize(self.requantize(input, out, *activation)?)
+                let (scale, zp) = self.quant(input)?;
+                let six = (zp + (6.0 / scale).round() as i32).clamp(-128, 127);
+                Op::Requantize(RequantizeOp {
+                    params: RequantizeParams {
+                        input_zero_point: 0,
+                        output_zero_point: 0,
+                        // 2^30 with a left shift of one multiplies by exactly 1.
+                        multiplier: 1 << 30,
+                        shift: 1,
+                        activation_min: zp,
+                        activation_max: six,
+                    },
+                    input: self.i8_activation(input)?,
+                    output: self.i8_activation(out)?,
+                })
+            }
+            OpKind::Relu(Activation::Relu) => {
+                let input = self.input(node, 0)?;
+                self.same_elements(input, out)?;
+                Op::Requantize(self.requantize(input, out, Activation::Relu)?)
+            }
+            OpKind::Relu(other) => {
+                return unsupported(format!(
+                    "standalone {other:?} (TFLite Micro has no kernel to match)"
+                ))
             }
             OpKind::Quantize => {
                 let input = self.input(node, 0)?;

@@ -14,12 +14,9 @@ pub struct MeanParams {
     pub input_zero_point: i32,
     pub output_zero_point: i32,
     /// `input_scale / output_scale` with the division by the number of
-    /// reduced elements folded in, as TFLM folds it.
+    /// reduced elements folded in, as TFLM's `QuantizedMeanOrSum` folds it.
     pub multiplier: i32,
     pub shift: i32,
-    /// Input and output share scale and zero point: TFLM then divides the
-    /// integer sum with truncation instead of requantizing.
-    pub same_quantization: bool,
 }
 
 impl MeanParams {
@@ -51,15 +48,11 @@ pub fn mean_s8(p: &MeanParams, input: &[i8], output: &mut [i8]) {
                 break;
             }
         }
-        let v = if p.same_quantization {
-            sum / count.max(1)
-        } else {
-            multiply_by_quantized_multiplier(
-                sum - p.input_zero_point * count,
-                p.multiplier,
-                p.shift,
-            ) + p.output_zero_point
-        };
+        let v = multiply_by_quantized_multiplier(
+            sum - p.input_zero_point * count,
+            p.multiplier,
+            p.shift,
+        ) + p.output_zero_point;
         *o = v.clamp(-128, 127) as i8;
         advance(&mut kept, &dims, |d| !p.reduce[d]);
     }
@@ -89,17 +82,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn averages_spatial_axes_per_channel_with_truncation() {
-        // [1, 2, 2, 2] over axes 1 and 2, same quantization.
+    fn averages_spatial_axes_per_channel() {
+        // [1, 2, 2, 2] over axes 1 and 2; scale ratio 1 folded with 1/4.
         let p = MeanParams {
             input_dims: [1, 1, 1, 2, 2, 2],
             reduce: [false, false, false, true, true, false],
-            same_quantization: true,
+            multiplier: 1 << 30,
+            shift: -1,
             ..Default::default()
         };
         let mut out = [0i8; 2];
         mean_s8(&p, &[1, -1, 2, -2, 3, -3, 5, -5], &mut out);
-        assert_eq!(out, [2, -2]); // 11/4 = 2.75 -> 2, -2.75 -> -2
+        assert_eq!(out, [3, -3]); // 11/4 = 2.75 -> 3, -2.75 -> -3
     }
 
     #[test]
@@ -112,7 +106,6 @@ mod tests {
             output_zero_point: 3,
             multiplier: 1 << 30,
             shift: -1,
-            same_quantization: false,
         };
         let mut out = [0i8; 1];
         mean_s8(&p, &[5, 5, 5, 5], &mut out);

@@ -1,0 +1,51 @@
+//! The ops the shared models do not use (MUL, LOGISTIC, TANH, MEAN,
+//! broadcast ADD with fused RELU6, PAD, CONCATENATION, standalone RELU and
+//! RELU6, float QUANTIZE/DEQUANTIZE at the edges) against TFLite Micro's
+//! outputs for the fixtures made by `tests/fixtures/op_zoo/make_op_zoo.py`.
+
+use std::path::Path;
+
+use kiln_codegen::npy;
+use kiln_codegen::run::HostRunner;
+
+#[test]
+fn op_zoo_matches_tflite_micro_byte_for_byte() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/op_zoo");
+    for name in ["elementwise", "reductions"] {
+        let model = kiln_codegen::compile_file(&dir.join(format!("{name}.tflite"))).unwrap();
+        let ops: Vec<&str> = model.ops.iter().map(kiln::Op::name).collect();
+        println!("{name}: {ops:?}");
+        let mut runner = HostRunner::new(&model);
+        for k in 0..8 {
+            let input = npy::read(&dir.join(name).join(format!("input_{k}.npy"))).unwrap();
+            let expected = npy::read(&dir.join(name).join(format!("output_{k}.npy"))).unwrap();
+            let got = runner.run(&[input]).unwrap();
+            assert_eq!(got[0].dtype, npy::NpyType::F32);
+            assert_eq!(got[0].data, expected.data, "{name} sample {k}");
+        }
+    }
+}
+
+#[test]
+fn example_digits_match_tflite_micro() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/digits");
+    let model = kiln_codegen::compile_file(&dir.join("digits_int8.tflite")).unwrap();
+    let mut runner = HostRunner::new(&model);
+    let mut correct = 0;
+    for k in 0..8 {
+        let input = npy::read(&dir.join(format!("samples/input_{k}.npy"))).unwrap();
+        let expected = npy::read(&dir.join(format!("samples/tflm_output_{k}.npy"))).unwrap();
+        let got = runner.run(&[input]).unwrap();
+        assert_eq!(got[0].data, expected.data, "digit sample {k}");
+        let label: usize = std::fs::read_to_string(dir.join(format!("samples/label_{k}.txt")))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        correct += usize::from(kiln::argmax(&got[0].to_f64()) == label);
+    }
+    assert!(
+        correct >= 6,
+        "only {correct} of 8 digits classified correctly"
+    );
+}
