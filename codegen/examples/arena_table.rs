@@ -1,0 +1,38 @@
+//! Prints the arena table of `docs/arena.md`: for each int8 shared model,
+//! kiln's planned arena, TFLite Micro's arena head (from the golden
+//! summaries) and their ratio.
+//!
+//! cargo run --release -p kiln-codegen --example arena_table [-- SHARED_DIR]
+
+use std::path::PathBuf;
+
+#[path = "../../tests/common/models.rs"]
+mod models;
+
+fn main() {
+    let shared = std::env::args()
+        .nth(1)
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("KILN_SHARED").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
+    println!("| model | kiln arena (bytes) | TFLM head (bytes) | kiln / TFLM | all activations unshared (bytes) |");
+    println!("| --- | ---: | ---: | ---: | ---: |");
+    for &(name, file) in models::INT8_MODELS {
+        let model = match kiln_codegen::compile_file(&shared.join("models").join(file)) {
+            Ok(m) => m,
+            Err(e) => {
+                eprintln!("error: {e}");
+                std::process::exit(1);
+            }
+        };
+        let summary = std::fs::read_to_string(shared.join("golden").join(name).join("summary.json")).expect("summary.json");
+        let summary: serde_json::Value = serde_json::from_str(&summary).expect("summary.json is JSON");
+        let head = summary["tflm_arena"]["head"].as_u64().expect("tflm_arena.head");
+        let ours = model.arena_bytes() as u64;
+        println!(
+            "| {name} | {ours} | {head} | {:.3} | {} |",
+            ours as f64 / head as f64,
+            model.plan.unshared_bytes
+        );
+    }
+}
