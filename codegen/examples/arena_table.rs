@@ -25,9 +25,14 @@ fn main() {
                 std::process::exit(1);
             }
         };
-        let summary = std::fs::read_to_string(shared.join("golden").join(name).join("summary.json")).expect("summary.json");
-        let summary: serde_json::Value = serde_json::from_str(&summary).expect("summary.json is JSON");
-        let head = summary["tflm_arena"]["head"].as_u64().expect("tflm_arena.head");
+        let summary =
+            std::fs::read_to_string(shared.join("golden").join(name).join("summary.json"))
+                .expect("summary.json");
+        let summary: serde_json::Value =
+            serde_json::from_str(&summary).expect("summary.json is JSON");
+        let head = summary["tflm_arena"]["head"]
+            .as_u64()
+            .expect("tflm_arena.head");
         let ours = model.arena_bytes() as u64;
         println!(
             "| {name} | {ours} | {head} | {:.3} | {} |",
