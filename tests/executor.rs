@@ -1,0 +1,125 @@
+//! What a caller of the runtime can get wrong is a `kiln::Error`, checked
+//! once when binding: an arena too small or misaligned, input of the wrong
+//! length or type, a tensor index that does not exist, and a corrupted graph.
+
+use std::path::Path;
+
+use kiln::{Error, Executor, Op, Span};
+
+fn digits() -> kiln_codegen::CompiledModel {
+    kiln_codegen::compile_file(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/digits/digits_int8.tflite"),
+    )
+    .unwrap()
+}
+
+fn arena(bytes: usize) -> Vec<u128> {
+    vec![0; bytes.div_ceil(16) + 1]
+}
+
+#[test]
+fn arena_too_small_is_an_error() {
+    let model = digits();
+    let graph = model.runtime_graph();
+    let mut a = arena(model.arena_bytes());
+    let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut a);
+    let short = model.arena_bytes() - 1;
+    assert_eq!(
+        Executor::new(&graph, &mut bytes[..short]).err(),
+        Some(Error::ArenaTooSmall {
+            needed: model.arena_bytes() as u32,
+            got: short
+        })
+    );
+    assert!(Executor::new(&graph, &mut bytes[..model.arena_bytes()]).is_ok());
+}
+
+#[test]
+fn misaligned_arena_is_an_error() {
+    let model = digits();
+    let graph = model.runtime_graph();
+    let mut a = arena(model.arena_bytes());
+    let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut a);
+    assert_eq!(
+        Executor::new(&graph, &mut bytes[1..]).err(),
+        Some(Error::ArenaMisaligned)
+    );
+}
+
+#[test]
+fn wrong_inputs_are_errors() {
+    let model = digits();
+    let graph = model.runtime_graph();
+    let mut a = arena(model.arena_bytes());
+    let mut exec = Executor::new(&graph, bytemuck::cast_slice_mut(&mut a)).unwrap();
+    assert_eq!(
+        exec.set_input(0, &[0; 63]),
+        Err(Error::InputLength {
+            index: 0,
+            expected: 64,
+            got: 63
+        })
+    );
+    assert_eq!(
+        exec.set_input(1, &[0; 64]),
+        Err(Error::NoSuchTensor { index: 1 })
+    );
+    assert_eq!(exec.output(3).err(), Some(Error::NoSuchTensor { index: 3 }));
+    assert!(exec.set_input_i8(0, &[0; 64]).is_ok());
+    exec.run();
+    assert_eq!(exec.output(0).unwrap().len(), 10);
+    let message = Error::InputLength {
+        index: 0,
+        expected: 64,
+        got: 63,
+    }
+    .to_string();
+    assert_eq!(message, "input #0 must be 64 bytes, got 63");
+}
+
+#[test]
+fn corrupted_graphs_are_rejected_when_binding() {
+    let model = digits();
+    let mut a = arena(model.arena_bytes());
+    let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut a);
+
+    // An op reading past the arena.
+    let mut ops = model.ops.clone();
+    let Op::Conv2d(conv) = &mut ops[0] else {
+        panic!("digits starts with CONV_2D")
+    };
+    conv.input = Span::new(model.arena_bytes() as u32, conv.input.len);
+    let graph = kiln::Graph {
+        ops: &ops,
+        ..model.runtime_graph()
+    };
+    assert!(matches!(
+        Executor::new(&graph, bytes),
+        Err(Error::InvalidGraph { op: 0, .. })
+    ));
+
+    // Weights shorter than the filter.
+    let ops = model.ops.clone();
+    let graph = kiln::Graph {
+        ops: &ops,
+        weights: &model.weights()[..16],
+        ..model.runtime_graph()
+    };
+    assert!(matches!(
+        Executor::new(&graph, bytes),
+        Err(Error::InvalidGraph { .. })
+    ));
+
+    // An output written over its own input.
+    let mut ops = model.ops.clone();
+    let Op::Conv2d(conv) = &mut ops[0] else {
+        unreachable!()
+    };
+    conv.output = Span::new(conv.input.offset, conv.output.len);
+    let graph = kiln::Graph {
+        ops: &ops,
+        ..model.runtime_graph()
+    };
+    let err = Executor::new(&graph, bytes).err().unwrap();
+    assert!(err.to_string().contains("invalid graph at op #0"), "{err}");
+}
