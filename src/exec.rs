@@ -752,14 +752,15 @@ pub fn write_input<T: bytemuck::Pod>(arena: &mut [u8], offset: usize, values: &[
     arena[offset..offset + bytes.len()].copy_from_slice(bytes);
 }
 
-/// A typed view of `N` values at byte `offset` of the arena: how generated
-/// code returns a model's output. Generated code asserts at compile time that
-/// the span lies inside the arena, so the failure branch is never taken.
-pub fn output_array<T: bytemuck::Pod, const N: usize>(arena: &[u8], offset: usize) -> &[T; N] {
-    let bytes = &arena[offset..offset + N * core::mem::size_of::<T>()];
+/// A typed view of `N` values at byte `offset` of `bytes` (an arena, or
+/// aligned constant data): how generated code returns a model's output.
+/// Generated code asserts at compile time that the span lies inside the
+/// arena, so the failure branch is never taken.
+pub fn array_at<T: bytemuck::Pod, const N: usize>(bytes: &[u8], offset: usize) -> &[T; N] {
+    let bytes = &bytes[offset..offset + N * core::mem::size_of::<T>()];
     let values: &[T] = bytemuck::cast_slice(bytes);
     match values.first_chunk::<N>() {
         Some(array) => array,
-        None => panic!("output outside the arena"),
+        None => panic!("array outside the buffer"),
     }
 }

@@ -34,7 +34,7 @@ fn example_digits_match_tflite_micro() {
     let mut correct = 0;
     for k in 0..8 {
         let input = npy::read(&dir.join(format!("samples/input_{k}.npy"))).unwrap();
-        let expected = npy::read(&dir.join(format!("samples/tflm_output_{k}.npy"))).unwrap();
+        let expected = npy::read(&dir.join(format!("samples/output_{k}.npy"))).unwrap();
         let got = runner.run(&[input]).unwrap();
         assert_eq!(got[0].data, expected.data, "digit sample {k}");
         let label: usize = std::fs::read_to_string(dir.join(format!("samples/label_{k}.txt")))

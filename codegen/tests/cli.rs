@@ -56,7 +56,7 @@ fn run_matches_tflm_on_the_example_model() {
             &[dir.join(format!("samples/input_{k}.npy"))],
             &temp(&format!("digit{k}.npy")),
         );
-        let expected = npy::read(&dir.join(format!("samples/tflm_output_{k}.npy")))
+        let expected = npy::read(&dir.join(format!("samples/output_{k}.npy")))
             .unwrap()
             .data;
         assert_eq!(got, expected, "sample {k}");

@@ -236,7 +236,7 @@ pub fn module(model: &CompiledModel, weights_file: &str) -> String {
         let t = &model.outputs[0];
         (
             format!(" -> &[{}; OUTPUT_LEN]", rust_type(t.dtype)),
-            "        kiln::exec::output_array(arena, OUTPUT_OFFSET)\n".to_string(),
+            "        kiln::exec::array_at(arena, OUTPUT_OFFSET)\n".to_string(),
         )
     } else {
         (String::new(), String::new())
@@ -255,7 +255,7 @@ pub fn module(model: &CompiledModel, weights_file: &str) -> String {
         let p = out_prefix(i);
         let _ = writeln!(
             s,
-            "\n    /// Output #{i} of the last run.\n    pub fn output{i}(&self) -> &[{ty}; {p}_LEN] {{\n        kiln::exec::output_array(self.arena.bytes(), {p}_OFFSET)\n    }}",
+            "\n    /// Output #{i} of the last run.\n    pub fn output{i}(&self) -> &[{ty}; {p}_LEN] {{\n        kiln::exec::array_at(self.arena.bytes(), {p}_OFFSET)\n    }}",
             ty = rust_type(t.dtype)
         );
     }

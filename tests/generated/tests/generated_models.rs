@@ -47,7 +47,7 @@ fn generated_project_models_match_tflite_micro() {
         check(
             "digits_int8",
             &[digits.join(format!("input_{k}.npy"))],
-            &digits.join(format!("tflm_output_{k}.npy")),
+            &digits.join(format!("output_{k}.npy")),
         );
     }
     for zoo in ["elementwise", "reductions"] {
