@@ -1,0 +1,102 @@
+//! RISC-V boards under QEMU: instructions from the `minstret` counter (with
+//! `-icount` QEMU derives it from its virtual clock, so it is calibrated at
+//! start-up on a loop of known length like the Cortex-M SysTick), stack
+//! painting between the end of the statics and the stack pointer, and
+//! semihosting for output and exit.
+
+use riscv_semihosting::{debug, hio};
+
+extern "C" {
+    // From riscv-rt's link.x: the end of the statics and the stack top.
+    static __sheap: u32;
+    static _stack_start: u32;
+}
+
+pub struct Riscv {
+    calib_instructions: u64,
+    calib_counts: u64,
+    stdout: Option<hio::HostStream>,
+}
+
+impl Riscv {
+    pub fn new() -> Self {
+        let mut this = Riscv {
+            calib_instructions: 1,
+            calib_counts: 1,
+            stdout: hio::hstdout().ok(),
+        };
+        const ITERATIONS: u32 = 1 << 20;
+        let start = riscv::register::minstret::read64();
+        // SAFETY: a register-only countdown loop; touches no memory.
+        unsafe {
+            core::arch::asm!(
+                "2:",
+                "addi {n}, {n}, -1",
+                "bnez {n}, 2b",
+                n = inout(reg) ITERATIONS => _,
+                options(nomem, nostack),
+            );
+        }
+        let counts = riscv::register::minstret::read64() - start;
+        this.calib_instructions = 2 * u64::from(ITERATIONS);
+        this.calib_counts = counts.max(1);
+        this
+    }
+
+    fn stack_bounds() -> (usize, usize) {
+        // Only the addresses of the linker symbols are taken, never their values.
+        (
+            core::ptr::addr_of!(__sheap) as usize,
+            core::ptr::addr_of!(_stack_start) as usize,
+        )
+    }
+}
+
+impl Default for Riscv {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn stack_pointer() -> usize {
+    let sp: usize;
+    // SAFETY: reads the stack pointer register only.
+    unsafe { core::arch::asm!("mv {0}, sp", out(reg) sp, options(nomem, nostack)) };
+    sp
+}
+
+impl crate::Platform for Riscv {
+    fn instructions(&mut self) -> u64 {
+        riscv::register::minstret::read64() * self.calib_instructions / self.calib_counts
+    }
+
+    fn paint_stack(&mut self) {
+        let (bottom, _) = Self::stack_bounds();
+        // SAFETY: from the end of the statics to 256 bytes below the current
+        // stack pointer is unused stack (nothing else lives between them).
+        unsafe { crate::stack::paint((bottom + 3) & !3, stack_pointer() - 256) };
+    }
+
+    fn stack_used(&mut self) -> usize {
+        let (bottom, top) = Self::stack_bounds();
+        // SAFETY: the range is the RAM between the statics and the stack top.
+        unsafe { crate::stack::used((bottom + 3) & !3, top) }
+    }
+
+    fn write_str(&mut self, s: &str) {
+        if let Some(out) = self.stdout.as_mut() {
+            let _ = out.write_all(s.as_bytes());
+        }
+    }
+
+    fn exit(&mut self, pass: bool) -> ! {
+        debug::exit(if pass {
+            debug::EXIT_SUCCESS
+        } else {
+            debug::EXIT_FAILURE
+        });
+        loop {
+            riscv::asm::wfi();
+        }
+    }
+}

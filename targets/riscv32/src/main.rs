@@ -1,0 +1,23 @@
+//! kiln on RV32IMAC (`riscv32imac-unknown-none-elf`, QEMU `virt`): runs the
+//! model chosen at build time (`KILN_MODEL`, default the digits example) on
+//! its embedded reference samples (`KILN_CASES`) and exits 0 when every
+//! output equals TensorFlow Lite Micro's. `cargo run --release` in this
+//! folder builds it and runs it in QEMU.
+
+#![no_std]
+#![no_main]
+
+use panic_halt as _;
+
+include!(concat!(env!("OUT_DIR"), "/suite.rs"));
+
+static mut ARENA: kiln::Arena<{ model::ARENA_BYTES }> = kiln::Arena::new();
+
+#[riscv_rt::entry]
+fn main() -> ! {
+    let mut platform = kiln_target_common::riscv::Riscv::new();
+    // SAFETY: the only reference to ARENA, taken once before anything runs.
+    let arena = unsafe { &mut *core::ptr::addr_of_mut!(ARENA) };
+    let mut suite = ModelSuite::new(arena);
+    kiln_target_common::run(&mut suite, &mut platform, "riscv32")
+}

@@ -1,0 +1,197 @@
+//! Build-script side of the firmware test suites.
+//!
+//! Layer: host tooling for `targets/`; uses `kiln-codegen`. A firmware's
+//! `build.rs` calls [`generate`], which compiles the model named by
+//! `KILN_MODEL` with `kiln_codegen::Builder` and embeds the reference samples
+//! found in `KILN_CASES` (folders of `input_K.npy` or `input_K_I.npy` with
+//! `output_K.npy`, as `../shared/golden` and `examples/digits/samples` hold
+//! them). Without the variables it uses the project's digits example. The
+//! result is `$OUT_DIR/suite.rs`: the model module, the samples, and a
+//! `Suite` implementation that `kiln_target_common::run` drives.
+
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+
+use kiln::DType;
+use kiln_codegen::npy;
+
+struct Case {
+    inputs: Vec<PathBuf>,
+    output: PathBuf,
+}
+
+fn cases_in(dir: &Path) -> Vec<Case> {
+    let mut cases = Vec::new();
+    for k in 0.. {
+        let output = dir.join(format!("output_{k}.npy"));
+        if !output.exists() {
+            break;
+        }
+        let single = dir.join(format!("input_{k}.npy"));
+        let inputs = if single.exists() {
+            vec![single]
+        } else {
+            (0..)
+                .map(|i| dir.join(format!("input_{k}_{i}.npy")))
+                .take_while(|p| p.exists())
+                .collect()
+        };
+        cases.push(Case { inputs, output });
+    }
+    cases
+}
+
+fn rust_type(d: DType) -> &'static str {
+    match d {
+        DType::I8 => "i8",
+        DType::I16 => "i16",
+        DType::I32 => "i32",
+        DType::F32 => "f32",
+    }
+}
+
+/// Generates `$OUT_DIR/suite.rs`. Panics with the codegen's message on any
+/// error: a build script has no better way to fail.
+pub fn generate() {
+    let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("OUT_DIR"));
+    let manifest =
+        PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
+    let repo = manifest.join("../..");
+    for var in ["KILN_MODEL", "KILN_CASES", "KILN_MAX_CASES"] {
+        println!("cargo:rerun-if-env-changed={var}");
+    }
+    let model_path = std::env::var_os("KILN_MODEL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo.join("examples/digits/digits_int8.tflite"));
+    let case_dirs: Vec<PathBuf> = match std::env::var_os("KILN_CASES") {
+        Some(v) => std::env::split_paths(&v).collect(),
+        None => vec![repo.join("examples/digits/samples")],
+    };
+    let max_cases: usize = std::env::var("KILN_MAX_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(usize::MAX);
+    println!("cargo:rerun-if-changed={}", model_path.display());
+
+    let generated = kiln_codegen::Builder::new(&model_path)
+        .module("model")
+        .out_dir(&out)
+        .generate()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut cases: Vec<Case> = case_dirs.iter().flat_map(|d| cases_in(d)).collect();
+    cases.truncate(max_cases);
+    assert!(!cases.is_empty(), "no reference samples in {case_dirs:?}");
+
+    // One binary file per model input with every case's data back to back,
+    // and one with the expected outputs.
+    let n_inputs = generated.inputs.len();
+    for i in 0..n_inputs {
+        let mut bytes = Vec::new();
+        for c in &cases {
+            let path = c
+                .inputs
+                .get(i)
+                .unwrap_or_else(|| panic!("{}: missing input #{i}", c.output.display()));
+            bytes.extend(npy::read(path).unwrap_or_else(|e| panic!("{e}")).data);
+            println!("cargo:rerun-if-changed={}", path.display());
+        }
+        assert_eq!(
+            bytes.len(),
+            cases.len() * generated.inputs[i].span.len as usize,
+            "input #{i} sizes differ from the model's"
+        );
+        std::fs::write(out.join(format!("input{i}.bin")), bytes).unwrap();
+    }
+    let mut expected = Vec::new();
+    for c in &cases {
+        expected.extend(npy::read(&c.output).unwrap_or_else(|e| panic!("{e}")).data);
+        println!("cargo:rerun-if-changed={}", c.output.display());
+    }
+    let out_bytes = generated.outputs[0].span.len as usize;
+    assert_eq!(
+        expected.len(),
+        cases.len() * out_bytes,
+        "output sizes differ from the model's"
+    );
+    std::fs::write(out.join("expected.bin"), &expected).unwrap();
+
+    let name = model_path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut s = String::new();
+    writeln!(
+        s,
+        "pub mod model {{ include!(concat!(env!(\"OUT_DIR\"), \"/model.rs\")); }}"
+    )
+    .unwrap();
+    writeln!(s, "pub const CASES: usize = {};", cases.len()).unwrap();
+    let single = n_inputs == 1;
+    let mut args = Vec::new();
+    for (i, io) in generated.inputs.iter().enumerate() {
+        let len = if single {
+            "INPUT_LEN".to_string()
+        } else {
+            format!("INPUT{i}_LEN")
+        };
+        let ty = rust_type(io.dtype);
+        writeln!(s, "static INPUT{i}: kiln::Aligned<[u8; CASES * model::{len} * {}]> = kiln::Aligned(*include_bytes!(concat!(env!(\"OUT_DIR\"), \"/input{i}.bin\")));", io.dtype.size()).unwrap();
+        args.push(format!("kiln::exec::array_at::<{ty}, {{ model::{len} }}>(&INPUT{i}.0, case * model::{len} * {})", io.dtype.size()));
+    }
+    writeln!(s, "static EXPECTED: [u8; CASES * {out_bytes}] = *include_bytes!(concat!(env!(\"OUT_DIR\"), \"/expected.bin\"));").unwrap();
+    let out_prefix = if generated.outputs.len() == 1 {
+        "output0"
+    } else {
+        "output0"
+    };
+    writeln!(
+        s,
+        r#"
+pub struct ModelSuite<'a> {{
+    model: model::Model<'a>,
+}}
+
+impl<'a> ModelSuite<'a> {{
+    pub fn new(arena: &'a mut kiln::Arena<{{ model::ARENA_BYTES }}>) -> Self {{
+        ModelSuite {{ model: model::Model::new(arena) }}
+    }}
+}}
+
+impl kiln_target_common::Suite for ModelSuite<'_> {{
+    fn name(&self) -> &'static str {{
+        "{name}"
+    }}
+    fn cases(&self) -> usize {{
+        CASES
+    }}
+    fn arena_bytes(&self) -> usize {{
+        model::ARENA_BYTES
+    }}
+    fn weights_bytes(&self) -> usize {{
+        model::WEIGHTS_BYTES
+    }}
+    fn macs(&self) -> u64 {{
+        model::MACS
+    }}
+    #[inline(never)]
+    fn run(&mut self, case: usize) {{
+        self.model.run({args});
+    }}
+    fn output_matches(&self, case: usize) -> bool {{
+        let got: &[u8] = kiln_target_common::bytes_of(self.model.{out_prefix}());
+        got == &EXPECTED[case * {out_bytes}..(case + 1) * {out_bytes}]
+    }}
+}}"#,
+        args = args.join(", ")
+    )
+    .unwrap();
+    std::fs::write(out.join("suite.rs"), s).unwrap();
+}
+
+/// Copies the firmware's `memory.x` where the linker finds it.
+pub fn memory_x() {
+    let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("OUT_DIR"));
+    std::fs::copy("memory.x", out.join("memory.x")).expect("memory.x");
+    println!("cargo:rustc-link-search={}", out.display());
+    println!("cargo:rerun-if-changed=memory.x");
+}
