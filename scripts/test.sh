@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Runs every check and test of the repository: formatting, clippy, the
-# no_std runtime cross-compiled for Cortex-M4F and Cortex-M0, and the whole
-# test suite (goldens need ../shared or $KILN_SHARED; with CI set they are
-# required). Installs the Rust targets it needs.
+# no_std runtime cross-compiled for Cortex-M4F and Cortex-M0, every firmware
+# target, and the whole test suite, which includes running the generated
+# models on emulated Cortex-M4F/M33/M0 and RV32 cores in QEMU (goldens need
+# ../shared or $KILN_SHARED; with CI set they are required). Installs what it
+# needs: the Rust targets and components, and QEMU (Debian, as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+./scripts/install-qemu.sh
 
-targets=(thumbv7em-none-eabihf thumbv6m-none-eabi)
+targets=(thumbv7em-none-eabihf thumbv6m-none-eabi thumbv8m.main-none-eabihf riscv32imac-unknown-none-elf)
 installed=$(rustup target list --installed)
 for t in "${targets[@]}"; do
   grep -qx "$t" <<<"$installed" || rustup target add "$t"
@@ -18,8 +21,12 @@ echo "== format and lints"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+for fw in targets/cortex-m4 targets/cortex-m33 targets/cortex-m0 targets/riscv32; do
+  (cd "$fw" && cargo fmt --all -- --check && cargo clippy --release --locked -q -- -D warnings)
+done
+
 echo "== runtime builds with no std and no alloc"
-for t in "${targets[@]}"; do
+for t in thumbv7em-none-eabihf thumbv6m-none-eabi; do
   cargo build -p kiln --target "$t" --locked
   cargo build -p kiln --target "$t" --release --features defmt --locked
 done

@@ -259,6 +259,7 @@ pub fn module(model: &CompiledModel, weights_file: &str) -> String {
             ty = rust_type(t.dtype)
         );
     }
+    s += "\n    /// The arena's bytes, for other uses between inferences (nothing in it\n    /// survives from one `run` to the next).\n    pub fn arena_bytes_mut(&mut self) -> &mut [u8] {\n        self.arena.bytes_mut()\n    }\n";
     s += "}\n";
     s
 }

@@ -98,18 +98,32 @@ impl crate::Platform for CortexM {
         self.ticks() * self.calib_instructions / self.calib_ticks
     }
 
+    #[inline(always)]
     fn paint_stack(&mut self) {
         let (bottom, _) = Self::stack_bounds();
         let sp = cortex_m::register::msp::read() as usize;
-        // SAFETY: from the end of the statics to 256 bytes below the current
-        // stack pointer is unused stack (nothing else lives between them).
-        unsafe { crate::stack::paint((bottom + 3) & !3, sp - 256) };
+        // SAFETY: from the end of the statics to 64 bytes below the current
+        // stack pointer is unused stack (nothing else lives between them; the
+        // margin holds the painting loop's own frame and exception entry).
+        unsafe { crate::stack::paint((bottom + 3) & !3, sp - 64) };
     }
 
     fn stack_used(&mut self) -> usize {
         let (bottom, top) = Self::stack_bounds();
         // SAFETY: the range is the RAM between the statics and the stack top.
         unsafe { crate::stack::used((bottom + 3) & !3, top) }
+    }
+
+    fn stack_pointer(&self) -> usize {
+        cortex_m::register::msp::read() as usize
+    }
+
+    fn stack_top(&self) -> usize {
+        Self::stack_bounds().1
+    }
+
+    fn calibration(&self) -> (u64, u64) {
+        (self.calib_ticks, self.calib_instructions)
     }
 
     fn write_str(&mut self, s: &str) {

@@ -28,6 +28,12 @@ pub trait Suite {
     fn run(&mut self, case: usize);
     /// Whether the last output equals TFLM's for `case`, byte for byte.
     fn output_matches(&self, case: usize) -> bool;
+    /// The class the last output points at (its largest value).
+    fn top_class(&self) -> usize;
+    /// Misuse through `kiln::Executor` is refused with `kiln::Error`: an
+    /// arena one byte short, and an input one byte short. Returns whether
+    /// both were refused as expected.
+    fn misuse_is_refused(&mut self) -> bool;
 }
 
 /// What a board provides.
@@ -38,6 +44,12 @@ pub trait Platform {
     fn paint_stack(&mut self);
     /// Bytes of stack used since the entry point (high water mark).
     fn stack_used(&mut self) -> usize;
+    /// The current stack pointer, and the top of the stack.
+    fn stack_pointer(&self) -> usize;
+    fn stack_top(&self) -> usize;
+    /// How the instruction counter was calibrated: counter units measured
+    /// over a loop of this many instructions.
+    fn calibration(&self) -> (u64, u64);
     fn write_str(&mut self, s: &str);
     fn exit(&mut self, pass: bool) -> !;
 }
@@ -62,33 +74,55 @@ impl<P: Platform> Write for Out<'_, P> {
 /// Output format (parsed by `tests/firmware.rs` and the benchmark):
 /// `RESULT PASS model=NAME target=T cases=N instructions=I macs=M arena_bytes=A stack_bytes=S weights_bytes=W`
 pub fn run<S: Suite, P: Platform>(suite: &mut S, platform: &mut P, target: &str) -> ! {
+    let (units, instructions) = platform.calibration();
     let _ = writeln!(
         Out(platform),
-        "kiln: {} on {target}, {} samples",
+        "kiln: {} on {target}, {} samples (instruction counter: {units} units per {instructions} instructions)",
         suite.name(),
         suite.cases()
     );
     let mut failures = 0;
     let mut instructions = 0u64;
     let mut stack = 0usize;
+    let mut inference_stack = 0usize;
     for case in 0..suite.cases() {
         platform.paint_stack();
+        let sp = platform.stack_pointer();
         let start = platform.instructions();
         suite.run(case);
         let end = platform.instructions();
-        stack = stack.max(platform.stack_used());
+        let used = platform.stack_used();
+        stack = stack.max(used);
+        // The part below this frame is what the inference itself used.
+        inference_stack =
+            inference_stack.max(used.saturating_sub(platform_top_distance(platform, sp)));
         let count = end.saturating_sub(start);
         // Every sample takes the same path through the kernels; report the last.
         instructions = count;
         let ok = suite.output_matches(case);
         failures += usize::from(!ok);
         let verdict = if ok { "PASS" } else { "FAIL" };
-        let _ = writeln!(Out(platform), "case {case}: {verdict} {count} instructions");
+        let class = suite.top_class();
+        let _ = writeln!(
+            Out(platform),
+            "case {case}: {verdict} class {class}, {count} instructions"
+        );
     }
+    let misuse = suite.misuse_is_refused();
+    let _ = writeln!(
+        Out(platform),
+        "misuse (arena 1 byte short, input 1 byte short): {}",
+        if misuse {
+            "refused with kiln::Error"
+        } else {
+            "NOT REFUSED"
+        }
+    );
+    failures += usize::from(!misuse);
     let verdict = if failures == 0 { "PASS" } else { "FAIL" };
     let _ = writeln!(
         Out(platform),
-        "RESULT {verdict} model={} target={target} cases={} failed={failures} instructions={instructions} macs={} arena_bytes={} stack_bytes={stack} weights_bytes={}",
+        "RESULT {verdict} model={} target={target} cases={} failed={failures} instructions={instructions} macs={} arena_bytes={} inference_stack_bytes={inference_stack} stack_bytes={stack} weights_bytes={}",
         suite.name(),
         suite.cases(),
         suite.macs(),
@@ -96,6 +130,11 @@ pub fn run<S: Suite, P: Platform>(suite: &mut S, platform: &mut P, target: &str)
         suite.weights_bytes(),
     );
     platform.exit(failures == 0)
+}
+
+/// Bytes from the stack top down to `sp`.
+fn platform_top_distance<P: Platform>(platform: &mut P, sp: usize) -> usize {
+    platform.stack_top().saturating_sub(sp)
 }
 
 /// Stack painting shared by the architectures: fill `[bottom, top)` with a

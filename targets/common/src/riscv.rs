@@ -70,17 +70,31 @@ impl crate::Platform for Riscv {
         riscv::register::minstret::read64() * self.calib_instructions / self.calib_counts
     }
 
+    #[inline(always)]
     fn paint_stack(&mut self) {
         let (bottom, _) = Self::stack_bounds();
-        // SAFETY: from the end of the statics to 256 bytes below the current
-        // stack pointer is unused stack (nothing else lives between them).
-        unsafe { crate::stack::paint((bottom + 3) & !3, stack_pointer() - 256) };
+        // SAFETY: from the end of the statics to 64 bytes below the current
+        // stack pointer is unused stack (nothing else lives between them; the
+        // margin holds the painting loop's own frame and exception entry).
+        unsafe { crate::stack::paint((bottom + 3) & !3, stack_pointer() - 64) };
     }
 
     fn stack_used(&mut self) -> usize {
         let (bottom, top) = Self::stack_bounds();
         // SAFETY: the range is the RAM between the statics and the stack top.
         unsafe { crate::stack::used((bottom + 3) & !3, top) }
+    }
+
+    fn stack_pointer(&self) -> usize {
+        stack_pointer()
+    }
+
+    fn stack_top(&self) -> usize {
+        Self::stack_bounds().1
+    }
+
+    fn calibration(&self) -> (u64, u64) {
+        (self.calib_counts, self.calib_instructions)
     }
 
     fn write_str(&mut self, s: &str) {

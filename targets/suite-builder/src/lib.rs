@@ -135,15 +135,12 @@ pub fn generate() {
             format!("INPUT{i}_LEN")
         };
         let ty = rust_type(io.dtype);
-        writeln!(s, "static INPUT{i}: kiln::Aligned<[u8; CASES * model::{len} * {}]> = kiln::Aligned(*include_bytes!(concat!(env!(\"OUT_DIR\"), \"/input{i}.bin\")));", io.dtype.size()).unwrap();
-        args.push(format!("kiln::exec::array_at::<{ty}, {{ model::{len} }}>(&INPUT{i}.0, case * model::{len} * {})", io.dtype.size()));
+        writeln!(s, "static INPUT{i}: kiln::Aligned<[u8; CASES * model::{len} * core::mem::size_of::<{ty}>()]> = kiln::Aligned(*include_bytes!(concat!(env!(\"OUT_DIR\"), \"/input{i}.bin\")));").unwrap();
+        args.push(format!("kiln::exec::array_at::<{ty}, {{ model::{len} }}>(&INPUT{i}.0, case * model::{len} * core::mem::size_of::<{ty}>())"));
     }
     writeln!(s, "static EXPECTED: [u8; CASES * {out_bytes}] = *include_bytes!(concat!(env!(\"OUT_DIR\"), \"/expected.bin\"));").unwrap();
-    let out_prefix = if generated.outputs.len() == 1 {
-        "output0"
-    } else {
-        "output0"
-    };
+    // The first output is the one compared (every shipped model has one).
+    let out_prefix = "output0";
     writeln!(
         s,
         r#"
@@ -180,6 +177,26 @@ impl kiln_target_common::Suite for ModelSuite<'_> {{
     fn output_matches(&self, case: usize) -> bool {{
         let got: &[u8] = kiln_target_common::bytes_of(self.model.{out_prefix}());
         got == &EXPECTED[case * {out_bytes}..(case + 1) * {out_bytes}]
+    }}
+    fn top_class(&self) -> usize {{
+        kiln::argmax(self.model.{out_prefix}())
+    }}
+    fn misuse_is_refused(&mut self) -> bool {{
+        // The model's own arena, borrowed through the suite: misuse checks
+        // run after the samples.
+        let arena = self.model.arena_bytes_mut();
+        let short = kiln::Executor::new(&model::GRAPH, &mut arena[..model::ARENA_BYTES - 1]).err();
+        let too_small = matches!(short, Some(kiln::Error::ArenaTooSmall {{ .. }}));
+        let wrong_input = match kiln::Executor::new(&model::GRAPH, arena) {{
+            Ok(mut exec) => {{
+                let len = model::GRAPH.inputs[0].span.len as usize;
+                let zeros = [0u8; 1];
+                let input: &[u8] = if len > 1 {{ &INPUT0.0[..len - 1] }} else {{ &zeros[..0] }};
+                matches!(exec.set_input(0, input), Err(kiln::Error::InputLength {{ .. }}))
+            }}
+            Err(_) => false,
+        }};
+        too_small && wrong_input
     }}
 }}"#,
         args = args.join(", ")

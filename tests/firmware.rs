@@ -1,0 +1,181 @@
+//! Generated models on emulated microcontrollers: for every target in
+//! `targets/` and every model that fits it, build the firmware with the model
+//! and its reference samples embedded, run it in QEMU, and require that the
+//! device reports every output equal to TensorFlow Lite Micro's (and exits 0).
+//!
+//! Needs QEMU (`qemu-system-arm`, `qemu-system-riscv32`) and the Rust
+//! targets; `scripts/test.sh` installs both. Without them the test fails when
+//! `CI` is set and is skipped otherwise.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `(target folder, QEMU binary, Rust target)`.
+const TARGETS: &[(&str, &str, &str)] = &[
+    ("cortex-m4", "qemu-system-arm", "thumbv7em-none-eabihf"),
+    ("cortex-m33", "qemu-system-arm", "thumbv8m.main-none-eabihf"),
+    ("cortex-m0", "qemu-system-arm", "thumbv6m-none-eabi"),
+    (
+        "riscv32",
+        "qemu-system-riscv32",
+        "riscv32imac-unknown-none-elf",
+    ),
+];
+
+/// Models whose arena, weights and samples fit the Cortex-M0's 16 KiB of RAM
+/// and 256 KiB of flash.
+const FITS_CORTEX_M0: &[&str] = &[
+    "hello_world_int8",
+    "micro_speech_quantized",
+    "digits_int8",
+    "elementwise",
+    "reductions",
+];
+
+fn tools_present() -> bool {
+    let have = |cmd: &str, arg: &str| {
+        Command::new(cmd)
+            .arg(arg)
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    };
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output();
+    let targets_ok = installed
+        .map(|o| {
+            let list = String::from_utf8_lossy(&o.stdout).into_owned();
+            TARGETS
+                .iter()
+                .all(|(_, _, t)| list.lines().any(|l| l == *t))
+        })
+        .unwrap_or(false);
+    let ok = have("qemu-system-arm", "--version")
+        && have("qemu-system-riscv32", "--version")
+        && targets_ok;
+    if !ok {
+        if std::env::var_os("CI").is_some() {
+            panic!("QEMU or the Rust targets are missing and CI is set (scripts/test.sh installs them)");
+        }
+        eprintln!("skipped: QEMU or the Rust targets are missing (scripts/test.sh installs them)");
+    }
+    ok
+}
+
+/// Builds and runs one firmware; returns its `RESULT` line or why it failed.
+fn run_on_device(target: &str, model: &Path, cases: &[PathBuf]) -> Result<String, String> {
+    let cases = std::env::join_paths(cases).unwrap();
+    let out = Command::new("timeout")
+        .args(["900", "cargo", "run", "--release", "--locked", "-q"])
+        .current_dir(repo().join("targets").join(target))
+        .env("KILN_MODEL", model)
+        .env("KILN_CASES", cases)
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("CARGO_BUILD_TARGET")
+        .env_remove("RUSTFLAGS")
+        .output()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let result = stdout
+        .lines()
+        .find(|l| l.starts_with("RESULT "))
+        .map(str::to_owned);
+    match (out.status.success(), result) {
+        (true, Some(r)) if r.starts_with("RESULT PASS") => Ok(r),
+        (_, r) => Err(format!(
+            "{} on {target}: exit {:?}, {}\n{stdout}\n{}",
+            model.display(),
+            out.status.code(),
+            r.unwrap_or_else(|| "no RESULT line".into()),
+            String::from_utf8_lossy(&out.stderr)
+        )),
+    }
+}
+
+/// Every model to try: the project's own, then the shared int8 models.
+fn models(shared: Option<&Path>) -> Vec<(String, PathBuf, Vec<PathBuf>)> {
+    let zoo = repo().join("tests/fixtures/op_zoo");
+    let mut list = vec![
+        (
+            "digits_int8".to_string(),
+            repo().join("examples/digits/digits_int8.tflite"),
+            vec![repo().join("examples/digits/samples")],
+        ),
+        (
+            "elementwise".to_string(),
+            zoo.join("elementwise.tflite"),
+            vec![zoo.join("elementwise")],
+        ),
+        (
+            "reductions".to_string(),
+            zoo.join("reductions.tflite"),
+            vec![zoo.join("reductions")],
+        ),
+    ];
+    if let Some(shared) = shared {
+        for &(name, file) in common::INT8_MODELS {
+            let golden = shared.join("golden").join(name);
+            list.push((
+                name.to_string(),
+                shared.join("models").join(file),
+                vec![golden.clone(), golden.join("real")],
+            ));
+        }
+    }
+    list
+}
+
+fn check_target(target: &str) {
+    if !tools_present() {
+        return;
+    }
+    let shared = common::shared_dir(&repo());
+    let mut failures = Vec::new();
+    let mut passed = 0;
+    for (name, model, cases) in models(shared.as_deref()) {
+        if target == "cortex-m0" && !FITS_CORTEX_M0.contains(&name.as_str()) {
+            continue;
+        }
+        match run_on_device(target, &model, &cases) {
+            Ok(result) => {
+                println!("{result}");
+                passed += 1;
+            }
+            Err(e) => failures.push(e),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} model(s) failed on {target}:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    println!("{passed} models bit-exact on {target}");
+}
+
+#[test]
+fn cortex_m4_runs_every_model_bit_exact() {
+    check_target("cortex-m4");
+}
+
+#[test]
+fn cortex_m33_runs_every_model_bit_exact() {
+    check_target("cortex-m33");
+}
+
+#[test]
+fn cortex_m0_runs_the_models_that_fit_bit_exact() {
+    check_target("cortex-m0");
+}
+
+#[test]
+fn riscv32_runs_every_model_bit_exact() {
+    check_target("riscv32");
+}
