@@ -24,6 +24,8 @@ pub trait Suite {
     fn arena_bytes(&self) -> usize;
     fn weights_bytes(&self) -> usize;
     fn macs(&self) -> u64;
+    /// Bytes of embedded reference data (inputs and expected outputs).
+    fn sample_bytes(&self) -> usize;
     /// One inference on sample `case`.
     fn run(&mut self, case: usize);
     /// Whether the last output equals TFLM's for `case`, byte for byte.
@@ -122,12 +124,13 @@ pub fn run<S: Suite, P: Platform>(suite: &mut S, platform: &mut P, target: &str)
     let verdict = if failures == 0 { "PASS" } else { "FAIL" };
     let _ = writeln!(
         Out(platform),
-        "RESULT {verdict} model={} target={target} cases={} failed={failures} instructions={instructions} macs={} arena_bytes={} inference_stack_bytes={inference_stack} stack_bytes={stack} weights_bytes={}",
+        "RESULT {verdict} model={} target={target} cases={} failed={failures} instructions={instructions} macs={} arena_bytes={} inference_stack_bytes={inference_stack} stack_bytes={stack} weights_bytes={} sample_bytes={}",
         suite.name(),
         suite.cases(),
         suite.macs(),
         suite.arena_bytes(),
         suite.weights_bytes(),
+        suite.sample_bytes(),
     );
     platform.exit(failures == 0)
 }

@@ -170,6 +170,9 @@ impl kiln_target_common::Suite for ModelSuite<'_> {{
     fn macs(&self) -> u64 {{
         model::MACS
     }}
+    fn sample_bytes(&self) -> usize {{
+        {sample_bytes}
+    }}
     #[inline(never)]
     fn run(&mut self, case: usize) {{
         self.model.run({args});
@@ -199,7 +202,12 @@ impl kiln_target_common::Suite for ModelSuite<'_> {{
         too_small && wrong_input
     }}
 }}"#,
-        args = args.join(", ")
+        args = args.join(", "),
+        sample_bytes = (0..n_inputs)
+            .map(|i| format!("INPUT{i}.0.len()"))
+            .chain(["EXPECTED.len()".to_string()])
+            .collect::<Vec<_>>()
+            .join(" + "),
     )
     .unwrap();
     std::fs::write(out.join("suite.rs"), s).unwrap();

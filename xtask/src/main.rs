@@ -1,0 +1,301 @@
+//! `cargo xtask bench [--shared DIR] [--write]`
+//!
+//! Measures kiln on the emulated Cortex-M4F (QEMU `mps2-an386`, `-icount
+//! shift=6`, SysTick): for every int8 model of `../shared` and the project's
+//! digits example, instructions per inference, MACs per instruction, arena,
+//! stack and flash; in the same run, the peer engine microflow 0.1.3 on its
+//! own sine and speech models (speech is byte-identical to
+//! micro_speech_quantized, sine is its hello_world); and beside them TFLite
+//! Micro's figures from `../shared/README.md` ("Figures to beat", measured
+//! with the same QEMU method). Prints the tables as Markdown; `--write` also
+//! writes them to `docs/benchmarks.md`.
+//!
+//! Instructions come from the `release` profile (opt-level 3), flash from the
+//! `flash` profile (opt-level "s"), as TFLM's instruction figures are -O2 and
+//! its flash figures -Os. Flash is the whole image (text + data) minus the
+//! model's constants and the embedded test vectors, as TFLM's is.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const MODELS: &[(&str, &str)] = &[
+    ("kws_ref_model", "mlperf-tiny/kws_ref_model.tflite"),
+    ("vww_96_int8", "mlperf-tiny/vww_96_int8.tflite"),
+    (
+        "pretrainedResnet_quant",
+        "mlperf-tiny/pretrainedResnet_quant.tflite",
+    ),
+    ("ad01_int8", "mlperf-tiny/ad01_int8.tflite"),
+    ("str_ww_ref_model", "mlperf-tiny/str_ww_ref_model.tflite"),
+    ("hello_world_int8", "tflm/hello_world_int8.tflite"),
+    (
+        "micro_speech_quantized",
+        "tflm/micro_speech_quantized.tflite",
+    ),
+    ("simple_add_model", "tflm/simple_add_model.tflite"),
+];
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn fail(msg: impl std::fmt::Display) -> ! {
+    eprintln!("error: {msg}");
+    std::process::exit(1)
+}
+
+/// `key=value` pairs of the line starting with `prefix` in `text`.
+fn fields(text: &str, prefix: &str) -> BTreeMap<String, String> {
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(prefix))
+        .unwrap_or_else(|| fail(format!("no '{prefix}' line in:\n{text}")));
+    line.split_whitespace()
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn num(f: &BTreeMap<String, String>, key: &str) -> u64 {
+    f.get(key)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| fail(format!("missing {key} in {f:?}")))
+}
+
+/// Runs `cargo run` in a firmware folder with `envs`; returns stdout.
+fn cargo_run(folder: &str, profile: &str, envs: &[(&str, &str)]) -> String {
+    let mut cmd = Command::new("cargo");
+    cmd.args(["run", "--locked", "-q", "--profile", profile])
+        .current_dir(repo().join("targets").join(folder));
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap_or_else(|e| fail(format!("cargo: {e}")));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    if !out.status.success() {
+        fail(format!(
+            "{folder} {envs:?} failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    stdout
+}
+
+/// text + data of a firmware image, in bytes.
+fn flash_of(folder_binary: &str, profile: &str) -> u64 {
+    let elf = repo()
+        .join("targets/target/thumbv7em-none-eabihf")
+        .join(profile)
+        .join(folder_binary);
+    let out = Command::new("arm-none-eabi-size")
+        .arg(&elf)
+        .output()
+        .unwrap_or_else(|e| fail(format!("arm-none-eabi-size: {e}")));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let row: Vec<u64> = text
+        .lines()
+        .nth(1)
+        .unwrap_or("")
+        .split_whitespace()
+        .take(2)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    if row.len() != 2 {
+        fail(format!("cannot read the size of {}: {text}", elf.display()));
+    }
+    row[0] + row[1]
+}
+
+/// TFLM's row of "Figures to beat": (reference instructions, CMSIS-NN
+/// instructions, arena, reference flash, CMSIS-NN flash).
+fn tflm_figures(readme: &str, model: &str) -> Option<(u64, u64, u64, u64, u64)> {
+    let row = readme
+        .lines()
+        .find(|l| l.starts_with(&format!("| {model} |")) && l.matches('|').count() >= 8)?;
+    let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+    let n = |s: &str| s.replace(',', "").trim().parse::<u64>().ok();
+    let (fr, fc) = cells.get(7)?.split_once('/')?;
+    Some((n(cells[3])?, n(cells[4])?, n(cells[6])?, n(fr)?, n(fc)?))
+}
+
+struct Kiln {
+    name: String,
+    macs: u64,
+    instructions: u64,
+    arena: u64,
+    stack: u64,
+    flash: u64,
+    flash_beyond_weights: u64,
+}
+
+fn measure_kiln(name: &str, model: &Path, cases: &Path) -> Kiln {
+    let envs = [
+        ("KILN_MODEL", model.to_str().unwrap()),
+        ("KILN_CASES", cases.to_str().unwrap()),
+        ("KILN_MAX_CASES", "1"),
+    ];
+    let run = fields(&cargo_run("cortex-m4", "release", &envs), "RESULT ");
+    if !run.get("model").is_some()
+        || !cargo_run("cortex-m4", "flash", &envs).contains("RESULT PASS")
+    {
+        fail(format!("{name} did not pass on the device"));
+    }
+    let flash = flash_of("kiln-cortex-m4", "flash");
+    let constants = num(&run, "weights_bytes") + num(&run, "sample_bytes");
+    Kiln {
+        name: name.to_string(),
+        macs: num(&run, "macs"),
+        instructions: num(&run, "instructions"),
+        arena: num(&run, "arena_bytes"),
+        stack: num(&run, "inference_stack_bytes"),
+        flash,
+        flash_beyond_weights: flash - constants,
+    }
+}
+
+fn ratio(a: u64, b: u64) -> String {
+    format!("{:.2}", a as f64 / b as f64)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) != Some("bench") {
+        eprintln!("usage: cargo xtask bench [--shared DIR] [--write]");
+        std::process::exit(2);
+    }
+    let write = args.iter().any(|a| a == "--write");
+    let shared = args
+        .iter()
+        .position(|a| a == "--shared")
+        .and_then(|i| args.get(i + 1))
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("KILN_SHARED").map(PathBuf::from))
+        .unwrap_or_else(|| repo().join("../shared"));
+    let readme = std::fs::read_to_string(shared.join("README.md"))
+        .unwrap_or_else(|e| fail(format!("{}: {e}", shared.display())));
+
+    let mut results = Vec::new();
+    for &(name, file) in MODELS {
+        eprintln!("measuring {name} ...");
+        results.push(measure_kiln(
+            name,
+            &shared.join("models").join(file),
+            &shared.join("golden").join(name),
+        ));
+    }
+    let digits = repo().join("examples/digits");
+    results.push(measure_kiln(
+        "digits_int8 (example)",
+        &digits.join("digits_int8.tflite"),
+        &digits.join("samples"),
+    ));
+
+    eprintln!("measuring microflow ...");
+    let mut microflow = BTreeMap::new();
+    for (model, twin) in [
+        ("sine", "hello_world_int8"),
+        ("speech", "micro_speech_quantized"),
+    ] {
+        let run = fields(
+            &cargo_run("microflow-m4", "release", &[("MICROFLOW_MODEL", model)]),
+            "MICROFLOW ",
+        );
+        cargo_run("microflow-m4", "flash", &[("MICROFLOW_MODEL", model)]);
+        let flash = flash_of("kiln-microflow-m4", "flash");
+        microflow.insert(
+            twin,
+            (
+                model,
+                num(&run, "instructions"),
+                num(&run, "inference_stack_bytes"),
+                flash,
+            ),
+        );
+    }
+
+    let mut md = String::new();
+    let _ = writeln!(
+        md,
+        "### kiln on Cortex-M4F (QEMU mps2-an386, -icount shift=6)\n"
+    );
+    let _ = writeln!(md, "| model | MACs | instructions / inference | MACs / instruction | arena (bytes) | stack (bytes) | flash (bytes) | flash beyond weights (bytes) |");
+    let _ = writeln!(
+        md,
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    );
+    for k in &results {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {:.3} | {} | {} | {} | {} |",
+            k.name,
+            k.macs,
+            k.instructions,
+            k.macs as f64 / k.instructions as f64,
+            k.arena,
+            k.stack,
+            k.flash,
+            k.flash_beyond_weights
+        );
+    }
+    let _ = writeln!(md, "\n### Against TensorFlow Lite Micro (figures from `../shared/README.md`, same QEMU method)\n");
+    let _ = writeln!(md, "| model | kiln instructions | TFLM reference | kiln / reference | TFLM + CMSIS-NN | kiln / CMSIS-NN | kiln arena + stack | TFLM arena | kiln / TFLM | kiln flash beyond weights | TFLM flash (reference) | kiln / TFLM |");
+    let _ = writeln!(
+        md,
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    );
+    for k in &results {
+        if let Some((reference, cmsis, arena, flash_ref, _)) = tflm_figures(&readme, &k.name) {
+            let ram = k.arena + k.stack;
+            let _ = writeln!(
+                md,
+                "| {} | {} | {reference} | {} | {cmsis} | {} | {ram} | {arena} | {} | {} | {flash_ref} | {} |",
+                k.name,
+                k.instructions,
+                ratio(k.instructions, reference),
+                ratio(k.instructions, cmsis),
+                ratio(ram, arena),
+                k.flash_beyond_weights,
+                ratio(k.flash_beyond_weights, flash_ref)
+            );
+        }
+    }
+    let _ = writeln!(
+        md,
+        "\n### Against microflow 0.1.3 (same run, same counter)\n"
+    );
+    let _ = writeln!(md, "| kiln model | microflow model | kiln instructions | microflow instructions | kiln / microflow | kiln stack | microflow stack | kiln flash | microflow flash |");
+    let _ = writeln!(
+        md,
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    );
+    for k in &results {
+        if let Some(&(model, instructions, stack, flash)) = microflow.get(k.name.as_str()) {
+            let _ = writeln!(
+                md,
+                "| {} | {model} | {} | {instructions} | {} | {} | {stack} | {} | {flash} |",
+                k.name,
+                k.instructions,
+                ratio(k.instructions, instructions),
+                k.stack,
+                k.flash
+            );
+        }
+    }
+    print!("{md}");
+    if write {
+        let path = repo().join("docs/benchmarks.md");
+        let doc = std::fs::read_to_string(&path).unwrap_or_default();
+        let (start, end) = ("<!-- bench:start -->", "<!-- bench:end -->");
+        let new = match (doc.find(start), doc.find(end)) {
+            (Some(s), Some(e)) => format!("{}{start}\n{md}{}", &doc[..s], &doc[e..]),
+            _ => fail(format!(
+                "{} has no {start} ... {end} markers",
+                path.display()
+            )),
+        };
+        std::fs::write(&path, new).unwrap_or_else(|e| fail(format!("{}: {e}", path.display())));
+        eprintln!("wrote {}", path.display());
+    }
+}
