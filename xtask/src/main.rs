@@ -136,12 +136,13 @@ fn measure_kiln(name: &str, model: &Path, cases: &Path) -> Kiln {
         ("KILN_CASES", cases.to_str().unwrap()),
         ("KILN_MAX_CASES", "1"),
     ];
-    let run = fields(&cargo_run("cortex-m4", "release", &envs), "RESULT ");
-    if !run.get("model").is_some()
+    let text = cargo_run("cortex-m4", "release", &envs);
+    if !text.contains("RESULT PASS")
         || !cargo_run("cortex-m4", "flash", &envs).contains("RESULT PASS")
     {
-        fail(format!("{name} did not pass on the device"));
+        fail(format!("{name} did not pass on the device:\n{text}"));
     }
+    let run = fields(&text, "RESULT ");
     let flash = flash_of("kiln-cortex-m4", "flash");
     let constants = num(&run, "weights_bytes") + num(&run, "sample_bytes");
     Kiln {
