@@ -27,6 +27,29 @@ pub enum Error {
     /// An op's spans, shapes or params do not fit together: the graph was not
     /// made by this version of the codegen, or was corrupted.
     InvalidGraph { op: usize, reason: &'static str },
+    /// A model blob that cannot be loaded.
+    Blob(BlobError),
+}
+
+/// Why a model blob was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum BlobError {
+    /// It does not start with the blob magic.
+    NotABlob,
+    /// It was written in a format version this runtime does not read.
+    Version { found: u32 },
+    /// Its declared length is not its length (truncated or padded).
+    Length { declared: usize, actual: usize },
+    /// Its bytes do not match their checksum (corrupted in storage or transit).
+    Checksum,
+    /// Its contents do not decode to a graph.
+    Corrupted,
+    /// More ops than the loader was given room for.
+    TooManyOps { max: usize, count: usize },
+    /// More inputs and outputs than the loader has room for.
+    TooManyTensors,
 }
 
 impl fmt::Display for Error {
@@ -50,8 +73,29 @@ impl fmt::Display for Error {
             }
             Error::InputType { index } => write!(f, "input #{index} has a different element type"),
             Error::InvalidGraph { op, reason } => write!(f, "invalid graph at op #{op}: {reason}"),
+            Error::Blob(e) => write!(f, "model blob refused: {e}"),
         }
     }
 }
 
 impl core::error::Error for Error {}
+
+impl fmt::Display for BlobError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            BlobError::NotABlob => f.write_str("not a kiln model blob"),
+            BlobError::Version { found } => write!(
+                f,
+                "format version {found}, this runtime reads version {}",
+                crate::BLOB_VERSION
+            ),
+            BlobError::Length { declared, actual } => {
+                write!(f, "declares {declared} bytes but has {actual}")
+            }
+            BlobError::Checksum => f.write_str("checksum mismatch (corrupted)"),
+            BlobError::Corrupted => f.write_str("contents do not decode to a graph"),
+            BlobError::TooManyOps { max, count } => write!(f, "{count} ops, room for {max}"),
+            BlobError::TooManyTensors => f.write_str("too many inputs and outputs"),
+        }
+    }
+}

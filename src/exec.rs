@@ -325,6 +325,24 @@ impl Checker<'_> {
         Ok(())
     }
 
+    /// A zero point, or its negation used as an offset: within int8 range
+    /// (plus one for the negated -128), which keeps every accumulator in i32.
+    fn offsets(&self, values: &[i32]) -> Result<(), Error> {
+        self.ensure(
+            values.iter().all(|v| (-128..=128).contains(v)),
+            "zero point outside int8",
+        )
+    }
+
+    /// A reduction over `taps` products of two offset int8 values (each at
+    /// most 2^15 in magnitude) stays in i32.
+    fn taps(&self, taps: u64) -> Result<(), Error> {
+        self.ensure(
+            taps < 1 << 16,
+            "too many products per output for an i32 accumulator",
+        )
+    }
+
     fn positive(&self, values: &[u32]) -> Result<(), Error> {
         self.ensure(
             values.iter().all(|&v| v > 0),
@@ -349,8 +367,15 @@ impl Op {
                     p.filter_channels,
                 ])?;
                 c.ensure(
-                    p.input.channels % p.filter_channels == 0,
+                    p.input.channels >= p.filter_channels
+                        && p.input.channels % p.filter_channels == 0,
                     "input channels not a multiple of filter channels",
+                )?;
+                c.offsets(&[p.input_offset, p.output_offset])?;
+                c.taps(
+                    u64::from(p.filter_height)
+                        * u64::from(p.filter_width)
+                        * u64::from(p.filter_channels),
                 )?;
                 let groups = p.input.channels / p.filter_channels;
                 c.ensure(
@@ -393,6 +418,8 @@ impl Op {
             }
             Op::DepthwiseConv2d(op) => {
                 let p = &op.params;
+                c.offsets(&[p.input_offset, p.output_offset])?;
+                c.taps(u64::from(p.filter_height) * u64::from(p.filter_width))?;
                 c.positive(&[
                     p.stride_height,
                     p.stride_width,
@@ -440,6 +467,11 @@ impl Op {
             }
             Op::FullyConnected(op) => {
                 let p = &op.params;
+                c.offsets(&[p.input_offset, p.filter_offset, p.output_offset])?;
+                c.ensure(
+                    p.input_depth < 1 << 15,
+                    "input depth too large for an i32 accumulator",
+                )?;
                 let (b, d, o) = (
                     u64::from(p.batches),
                     u64::from(p.input_depth),
@@ -458,6 +490,10 @@ impl Op {
             }
             Op::AveragePool2d(op) | Op::MaxPool2d(op) => {
                 let p = &op.params;
+                c.ensure(
+                    u64::from(p.filter_height) * u64::from(p.filter_width) <= 1 << 20,
+                    "pooling window too large",
+                )?;
                 c.positive(&[
                     p.stride_height,
                     p.stride_width,
@@ -492,8 +528,9 @@ impl Op {
             }
             Op::Add(op) => {
                 let p = &op.params;
+                c.offsets(&[p.input1_offset, p.input2_offset, p.output_offset])?;
                 check_broadcast(c, &p.broadcast, op.input1, op.input2)?;
-                c.ensure((0..=30).contains(&p.left_shift), "left shift out of range")?;
+                c.ensure((0..=22).contains(&p.left_shift), "left shift out of range")?;
                 for s in [p.input1_shift, p.input2_shift, p.output_shift] {
                     c.shift(s)?;
                 }
@@ -507,6 +544,7 @@ impl Op {
             }
             Op::Mul(op) => {
                 let p = &op.params;
+                c.offsets(&[p.input1_offset, p.input2_offset, p.output_offset])?;
                 check_broadcast(c, &p.broadcast, op.input1, op.input2)?;
                 c.shift(p.output_shift)?;
                 c.range(p.activation_min, p.activation_max)?;
@@ -519,6 +557,8 @@ impl Op {
             }
             Op::Softmax(op) => {
                 let p = &op.params;
+                // A row's sum of exponentials (each at most 2^19 in Q12.19) stays in i32.
+                c.ensure(p.depth < 1 << 12 && p.diff_min <= 0, "softmax row too long")?;
                 let n = u64::from(p.outer) * u64::from(p.depth);
                 c.ensure(
                     (0..=31).contains(&p.input_left_shift),
@@ -528,11 +568,13 @@ impl Op {
                 c.output(op.output, n, I8, &[op.input])
             }
             Op::Logistic(op) | Op::Tanh(op) => {
+                c.offsets(&[op.params.input_zero_point])?;
                 c.shift(op.params.input_left_shift)?;
                 c.arena(op.input, u64::from(op.input.len), I8)?;
                 c.output(op.output, u64::from(op.input.len), I8, &[op.input])
             }
             Op::Requantize(op) => {
+                c.offsets(&[op.params.input_zero_point, op.params.output_zero_point])?;
                 c.shift(op.params.shift)?;
                 c.range(op.params.activation_min, op.params.activation_max)?;
                 c.arena(op.input, u64::from(op.input.len), I8)?;
@@ -564,10 +606,11 @@ impl Op {
             }
             Op::Mean(op) => {
                 let p = &op.params;
+                c.offsets(&[p.input_zero_point, p.output_zero_point])?;
                 let input: u64 = p.input_dims.iter().map(|&d| u64::from(d)).product();
                 let reduced = p.reduced_elements();
                 c.ensure(
-                    reduced > 0 && reduced < 1 << 23,
+                    reduced > 0 && reduced < 1 << 22,
                     "reduction size out of range",
                 )?;
                 c.shift(p.shift)?;
@@ -603,12 +646,12 @@ fn check_window(
     let last_origin = u64::from(out - 1) * u64::from(stride);
     let effective = u64::from(filter - 1) * u64::from(dilation) + 1;
     c.ensure(
-        last_origin < u64::from(input) + 2 * u64::from(pad) + effective,
-        "output larger than the input allows",
+        last_origin < 1 << 31 && effective < 1 << 31 && u64::from(pad) < 1 << 31,
+        "window geometry out of range",
     )?;
     c.ensure(
-        pad < effective.max(1) as u32 + input,
-        "padding larger than the window",
+        last_origin < u64::from(input) + 2 * u64::from(pad) + effective,
+        "output larger than the input allows",
     )
 }
 

@@ -20,6 +20,7 @@ use crate::tensor::{DType, Quantization, Span, MAX_RANK};
 /// A convolution-like op: activations in the arena, filter, bias and
 /// per-channel requantization (`multiplier`, `shift`: i32 arrays) in the
 /// weights. `bias` may be empty.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Conv2dOp {
     pub params: Conv2dParams,
@@ -31,6 +32,7 @@ pub struct Conv2dOp {
     pub output: Span,
 }
 
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct DepthwiseConv2dOp {
     pub params: DepthwiseConv2dParams,
@@ -43,6 +45,7 @@ pub struct DepthwiseConv2dOp {
 }
 
 /// `multiplier` and `shift` hold one i32 (per-tensor) or one per output channel.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct FullyConnectedOp {
     pub params: FullyConnectedParams,
@@ -54,6 +57,7 @@ pub struct FullyConnectedOp {
     pub output: Span,
 }
 
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PoolOp {
     pub params: PoolParams,
@@ -61,6 +65,7 @@ pub struct PoolOp {
     pub output: Span,
 }
 
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AddOp {
     pub params: AddParams,
@@ -69,6 +74,7 @@ pub struct AddOp {
     pub output: Span,
 }
 
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct MulOp {
     pub params: MulParams,
@@ -77,6 +83,7 @@ pub struct MulOp {
     pub output: Span,
 }
 
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SoftmaxOp {
     pub params: SoftmaxParams,
@@ -85,6 +92,7 @@ pub struct SoftmaxOp {
 }
 
 /// LOGISTIC or TANH.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SigmoidOp {
     pub params: SigmoidParams,
@@ -94,6 +102,7 @@ pub struct SigmoidOp {
 
 /// int8 to int8 rescaling with a clamp: QUANTIZE between int8 scales and
 /// the standalone RELU family.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RequantizeOp {
     pub params: RequantizeParams,
@@ -106,6 +115,7 @@ pub const MAX_CONCAT_INPUTS: usize = 8;
 
 /// The first `count` of `inputs` are copied, in order, into `outer` rows of
 /// the output. A fixed array keeps ops free of borrowed data.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ConcatenationOp {
     pub outer: u32,
@@ -120,6 +130,7 @@ impl ConcatenationOp {
     }
 }
 
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PadOp {
     pub params: PadParams,
@@ -127,6 +138,7 @@ pub struct PadOp {
     pub output: Span,
 }
 
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct MeanOp {
     pub params: MeanParams,
@@ -135,6 +147,7 @@ pub struct MeanOp {
 }
 
 /// float32 to int8 (QUANTIZE) or int8 to float32 (DEQUANTIZE).
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AffineOp {
     pub params: AffineParams,
@@ -144,6 +157,7 @@ pub struct AffineOp {
 
 /// One step of a graph. RESHAPE and SQUEEZE have no variant: the planner
 /// gives their output the input's bytes, so they cost nothing.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Op {
     Conv2d(Conv2dOp),
@@ -189,6 +203,7 @@ impl Op {
 }
 
 /// A model input or output: where it lives in the arena and how to read it.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct TensorIo {
     pub span: Span,

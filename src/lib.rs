@@ -18,6 +18,8 @@
 //! - [`graph`]: the op descriptors and [`Graph`], const-constructible data.
 //! - [`exec`]: validates a graph against an arena once ([`Executor::new`]),
 //!   then runs it with no fallible work ([`Executor::run`]).
+//! - `blob` (feature `blob`): loads a graph from a postcard model blob,
+//!   borrowing its weights, validated before anything runs.
 //!
 //! ## Two ways to run a model
 //!
@@ -39,6 +41,8 @@
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "blob")]
+pub mod blob;
 pub mod error;
 pub mod exec;
 pub mod fixed_point;
@@ -47,7 +51,10 @@ pub mod kernels;
 pub mod quant;
 pub mod tensor;
 
-pub use error::Error;
+pub use error::{BlobError, Error};
+
+/// The blob format version this runtime reads.
+pub const BLOB_VERSION: u32 = 1;
 pub use exec::Executor;
 pub use graph::{Aligned, Graph, Op, TensorIo};
 pub use tensor::{DType, Quantization, Span};

@@ -4,6 +4,7 @@
 //! Layer: bottom of the runtime; plain data, uses only `core`.
 
 /// A byte range: in the arena for activations, in the weights for constants.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Span {
     pub offset: u32,
@@ -40,6 +41,7 @@ impl Span {
 }
 
 /// Element type of a tensor at run time.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DType {
     I8,
@@ -59,6 +61,7 @@ impl DType {
 }
 
 /// A 4-D activation shape in TFLite's NHWC layout.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Nhwc {
     pub batches: u32,
@@ -90,6 +93,7 @@ impl Nhwc {
 }
 
 /// Per-tensor affine quantization: `real = scale * (q - zero_point)`.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, PartialEq, Default)]
 pub struct Quantization {
     pub scale: f32,

@@ -17,6 +17,7 @@ pub struct Builder {
     model: PathBuf,
     module: Option<String>,
     out_dir: Option<PathBuf>,
+    blob: bool,
 }
 
 /// What `generate` wrote.
@@ -58,6 +59,7 @@ impl Builder {
             model: model.as_ref().to_owned(),
             module: None,
             out_dir: None,
+            blob: false,
         }
     }
 
@@ -70,6 +72,12 @@ impl Builder {
     /// Where to write; defaults to `$OUT_DIR`.
     pub fn out_dir(mut self, dir: impl AsRef<Path>) -> Self {
         self.out_dir = Some(dir.as_ref().to_owned());
+        self
+    }
+
+    /// Also write the model as a postcard blob, `NAME.kiln` (see `kiln::blob`).
+    pub fn blob(mut self, yes: bool) -> Self {
+        self.blob = yes;
         self
     }
 
@@ -88,6 +96,9 @@ impl Builder {
         }
         let name = self.module.unwrap_or_else(|| module_name(&self.model));
         let model = crate::compile_file(&self.model)?;
+        if self.blob {
+            write_blob(&model, &out_dir, &name)?;
+        }
         write_module(&model, &out_dir, &name)
     }
 }
@@ -120,4 +131,18 @@ pub fn write_module(model: &CompiledModel, dir: &Path, name: &str) -> Result<Gen
         inputs: model.inputs.clone(),
         outputs: model.outputs.clone(),
     })
+}
+
+/// Writes `NAME.kiln`, the model as a postcard blob, into `dir`.
+pub fn write_blob(model: &CompiledModel, dir: &Path, name: &str) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+        path: dir.to_owned(),
+        source,
+    })?;
+    let path = dir.join(format!("{name}.kiln"));
+    std::fs::write(&path, crate::emit::blob::blob(model)).map_err(|source| Error::Io {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(path)
 }

@@ -44,6 +44,10 @@ enum Command {
         /// Module name; defaults to the model's file stem
         #[arg(long)]
         name: Option<String>,
+        /// Also write NAME.kiln: the graph and weights as one postcard blob,
+        /// for kiln::blob::load (models stored in a flash partition)
+        #[arg(long)]
+        blob: bool,
     },
     /// Run the model on the host through the kiln runtime
     Run {
@@ -91,6 +95,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             model,
             output,
             name,
+            blob,
         } => {
             let compiled = kiln_codegen::compile_file(&model)?;
             let name = name.unwrap_or_else(|| kiln_codegen::builder::module_name(&model));
@@ -104,6 +109,11 @@ fn run(cli: Cli) -> Result<(), Error> {
                 "arena: {} bytes, constants in flash: {} bytes",
                 g.arena_bytes, g.weights_bytes
             );
+            if blob {
+                let path = kiln_codegen::builder::write_blob(&compiled, &output, &name)?;
+                let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+                println!("wrote {} ({bytes} bytes)", path.display());
+            }
         }
         Command::Run {
             model,

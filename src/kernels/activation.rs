@@ -9,6 +9,7 @@ use crate::quant::{multiply_by_quantized_multiplier, rounding_divide_by_pot};
 
 /// Input scaling of LOGISTIC and TANH: inputs are brought to Q4.27; beyond
 /// `input_range_radius` the output saturates.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct SigmoidParams {
     pub input_zero_point: i32,
@@ -55,6 +56,7 @@ pub fn tanh_s8(p: &SigmoidParams, input: &[i8], output: &mut [i8]) {
 
 /// Requantization from one int8 scale to another followed by a clamp: the
 /// standalone RELU family, and QUANTIZE from int8 to int8.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct RequantizeParams {
     pub input_zero_point: i32,
@@ -71,7 +73,8 @@ pub fn requantize_s8(p: &RequantizeParams, input: &[i8], output: &mut [i8]) {
             i32::from(v) - p.input_zero_point,
             p.multiplier,
             p.shift,
-        ) + p.output_zero_point;
+        )
+        .saturating_add(p.output_zero_point);
         *o = x.clamp(p.activation_min, p.activation_max) as i8;
     }
 }

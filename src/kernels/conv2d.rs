@@ -7,6 +7,7 @@ use crate::tensor::Nhwc;
 
 /// Geometry and quantization of one 2-D convolution. Padding is the
 /// top/left amount; the bottom/right amount follows from the shapes.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Conv2dParams {
     pub input: Nhwc,
@@ -107,10 +108,10 @@ pub fn conv2d_s8(
                         }
                     }
                     if !bias.is_empty() {
-                        acc += bias[oc];
+                        acc = acc.wrapping_add(bias[oc]);
                     }
                     let acc = multiply_by_quantized_multiplier(acc, multiplier[oc], shift[oc])
-                        + p.output_offset;
+                        .saturating_add(p.output_offset);
                     output[out_base + oc] = acc.clamp(p.activation_min, p.activation_max) as i8;
                 }
             }
@@ -174,10 +175,10 @@ mod tests {
                             }
                         }
                         if !bias.is_empty() {
-                            acc += bias[oc];
+                            acc = acc.wrapping_add(bias[oc]);
                         }
-                        let v =
-                            multiply_by_quantized_multiplier(acc, m[oc], s[oc]) + p.output_offset;
+                        let v = multiply_by_quantized_multiplier(acc, m[oc], s[oc])
+                            .saturating_add(p.output_offset);
                         out[p.output.index(b, oy, ox, oc)] =
                             v.clamp(p.activation_min, p.activation_max) as i8;
                     }

@@ -10,6 +10,7 @@ use crate::tensor::Nhwc;
 
 /// Geometry and quantization of one depthwise convolution. Output channel
 /// `c * depth_multiplier + m` reads input channel `c`.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct DepthwiseConv2dParams {
     pub input: Nhwc,
@@ -75,10 +76,10 @@ pub fn depthwise_conv2d_s8(
                             }
                         }
                         if !bias.is_empty() {
-                            acc += bias[oc];
+                            acc = acc.wrapping_add(bias[oc]);
                         }
                         let acc = multiply_by_quantized_multiplier(acc, multiplier[oc], shift[oc])
-                            + p.output_offset;
+                            .saturating_add(p.output_offset);
                         output[out_base + oc] = acc.clamp(p.activation_min, p.activation_max) as i8;
                     }
                 }

@@ -8,6 +8,7 @@ use crate::tensor::MAX_RANK;
 /// How two inputs map onto the output: the output shape padded on the left
 /// to `MAX_RANK` dimensions and, for each input, the element stride along
 /// each output dimension (zero where that input is broadcast).
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Broadcast {
     pub output_dims: [u32; MAX_RANK],
@@ -58,6 +59,7 @@ impl Broadcast {
 
 /// Requantization of ADD: both inputs are brought to a common scale with
 /// `left_shift` bits of headroom, summed, then scaled to the output.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct AddParams {
     pub broadcast: Broadcast,
@@ -81,12 +83,17 @@ pub fn add_s8(p: &AddParams, input1: &[i8], input2: &[i8], output: &mut [i8]) {
         let x2 = (i32::from(input2[b]) + p.input2_offset) * (1 << p.left_shift);
         let s1 = multiply_by_quantized_multiplier(x1, p.input1_multiplier, p.input1_shift);
         let s2 = multiply_by_quantized_multiplier(x2, p.input2_multiplier, p.input2_shift);
-        let sum = multiply_by_quantized_multiplier(s1 + s2, p.output_multiplier, p.output_shift)
-            + p.output_offset;
+        let sum = multiply_by_quantized_multiplier(
+            s1.wrapping_add(s2),
+            p.output_multiplier,
+            p.output_shift,
+        )
+        .saturating_add(p.output_offset);
         output[o] = sum.clamp(p.activation_min, p.activation_max) as i8;
     });
 }
 
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct MulParams {
     pub broadcast: Broadcast,
@@ -104,7 +111,7 @@ pub fn mul_s8(p: &MulParams, input1: &[i8], input2: &[i8], output: &mut [i8]) {
         let product =
             (i32::from(input1[a]) + p.input1_offset) * (i32::from(input2[b]) + p.input2_offset);
         let v = multiply_by_quantized_multiplier(product, p.output_multiplier, p.output_shift)
-            + p.output_offset;
+            .saturating_add(p.output_offset);
         output[o] = v.clamp(p.activation_min, p.activation_max) as i8;
     });
 }

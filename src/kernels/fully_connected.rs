@@ -5,6 +5,7 @@
 
 use crate::quant::multiply_by_quantized_multiplier;
 
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct FullyConnectedParams {
     pub batches: u32,
@@ -42,11 +43,11 @@ pub fn fully_connected_s8(
                 acc += (i32::from(wv) + p.filter_offset) * (i32::from(xv) + p.input_offset);
             }
             if !bias.is_empty() {
-                acc += bias[oc];
+                acc = acc.wrapping_add(bias[oc]);
             }
             let q = if per_channel { oc } else { 0 };
-            let acc =
-                multiply_by_quantized_multiplier(acc, multiplier[q], shift[q]) + p.output_offset;
+            let acc = multiply_by_quantized_multiplier(acc, multiplier[q], shift[q])
+                .saturating_add(p.output_offset);
             output[b * out_depth + oc] = acc.clamp(p.activation_min, p.activation_max) as i8;
         }
     }

@@ -5,6 +5,7 @@
 use crate::quant::multiply_by_quantized_multiplier;
 use crate::tensor::MAX_RANK;
 
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct MeanParams {
     /// Input shape, padded on the left with ones to `MAX_RANK` dimensions.
@@ -52,7 +53,8 @@ pub fn mean_s8(p: &MeanParams, input: &[i8], output: &mut [i8]) {
             sum - p.input_zero_point * count,
             p.multiplier,
             p.shift,
-        ) + p.output_zero_point;
+        )
+        .saturating_add(p.output_zero_point);
         *o = v.clamp(-128, 127) as i8;
         advance(&mut kept, &dims, |d| !p.reduce[d]);
     }

@@ -5,6 +5,7 @@
 
 use crate::tensor::MAX_RANK;
 
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct PadParams {
     /// Input shape, padded on the left with ones to `MAX_RANK` dimensions.

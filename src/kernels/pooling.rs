@@ -6,6 +6,7 @@
 
 use crate::tensor::Nhwc;
 
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct PoolParams {
     pub input: Nhwc,

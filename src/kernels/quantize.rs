@@ -4,6 +4,7 @@
 //!
 //! Layer: kernels; pure functions over slices, uses `libm` for rounding.
 
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, PartialEq, Default)]
 pub struct AffineParams {
     pub scale: f32,

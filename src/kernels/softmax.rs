@@ -10,6 +10,7 @@ use crate::quant::{multiply_by_quantized_multiplier_greater_than_one, rounding_d
 const SCALED_DIFF_INTEGER_BITS: i32 = 5;
 const ACCUMULATION_INTEGER_BITS: i32 = 12;
 
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct SoftmaxParams {
     /// Number of rows; softmax runs over each row of `depth` elements.

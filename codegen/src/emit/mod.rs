@@ -2,4 +2,5 @@
 //!
 //! Layer: emit; uses `lower`.
 
+pub mod blob;
 pub mod rust;
