@@ -70,13 +70,19 @@ fn tools_present() -> bool {
 }
 
 /// Builds and runs one firmware; returns its `RESULT` line or why it failed.
-fn run_on_device(target: &str, model: &Path, cases: &[PathBuf]) -> Result<String, String> {
+fn run_on_device(
+    target: &str,
+    model: &Path,
+    cases: &[PathBuf],
+    from_blob: bool,
+) -> Result<String, String> {
     let cases = std::env::join_paths(cases).unwrap();
     let out = Command::new("timeout")
         .args(["900", "cargo", "run", "--release", "--locked", "-q"])
         .current_dir(repo().join("targets").join(target))
         .env("KILN_MODEL", model)
         .env("KILN_CASES", cases)
+        .env("KILN_BLOB", if from_blob { "1" } else { "0" })
         .env_remove("CARGO_TARGET_DIR")
         .env_remove("CARGO_BUILD_TARGET")
         .env_remove("RUSTFLAGS")
@@ -133,6 +139,10 @@ fn models(shared: Option<&Path>) -> Vec<(String, PathBuf, Vec<PathBuf>)> {
 }
 
 fn check_target(target: &str) {
+    check(target, false)
+}
+
+fn check(target: &str, from_blob: bool) {
     if !tools_present() {
         return;
     }
@@ -143,7 +153,7 @@ fn check_target(target: &str) {
         if target == "cortex-m0" && !FITS_CORTEX_M0.contains(&name.as_str()) {
             continue;
         }
-        match run_on_device(target, &model, &cases) {
+        match run_on_device(target, &model, &cases, from_blob) {
             Ok(result) => {
                 println!("{result}");
                 passed += 1;
@@ -178,4 +188,12 @@ fn cortex_m0_runs_the_models_that_fit_bit_exact() {
 #[test]
 fn riscv32_runs_every_model_bit_exact() {
     check_target("riscv32");
+}
+
+/// The same models loaded at run time from postcard blobs
+/// (`kiln::blob::load` + `kiln::Executor`) give the same bytes as the
+/// generated code: TFLM's.
+#[test]
+fn cortex_m4_runs_every_model_from_its_blob_bit_exact() {
+    check("cortex-m4", true);
 }

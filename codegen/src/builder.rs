@@ -26,6 +26,8 @@ pub struct Generated {
     pub weights_file: PathBuf,
     pub arena_bytes: usize,
     pub weights_bytes: usize,
+    /// Number of ops (the room `kiln::blob::load` needs for this model).
+    pub op_count: usize,
     /// The model's inputs and outputs, for code that calls `Model::run`.
     pub inputs: Vec<kiln::TensorIo>,
     pub outputs: Vec<kiln::TensorIo>,
@@ -128,6 +130,7 @@ pub fn write_module(model: &CompiledModel, dir: &Path, name: &str) -> Result<Gen
         weights_file,
         arena_bytes: model.arena_bytes(),
         weights_bytes: model.weights().len(),
+        op_count: model.ops.len(),
         inputs: model.inputs.clone(),
         outputs: model.outputs.clone(),
     })

@@ -140,6 +140,16 @@ fn platform_top_distance<P: Platform>(platform: &mut P, sp: usize) -> usize {
     platform.stack_top().saturating_sub(sp)
 }
 
+/// Reports an error that stopped the suite before it started (for example
+/// a model blob refused by `kiln::blob::load`) and exits with failure.
+pub fn refuse<P: Platform>(platform: &mut P, target: &str, error: kiln::Error) -> ! {
+    let _ = writeln!(
+        Out(platform),
+        "RESULT FAIL target={target} error=\"{error}\""
+    );
+    platform.exit(false)
+}
+
 /// Stack painting shared by the architectures: fill `[bottom, top)` with a
 /// pattern, then find the lowest word that changed.
 pub mod stack {

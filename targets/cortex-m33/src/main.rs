@@ -20,7 +20,10 @@ fn main() -> ! {
     let mut platform = kiln_target_common::cortex_m::CortexM::new(peripherals.SYST);
     // SAFETY: the only reference to ARENA, taken once before anything runs.
     let arena = unsafe { &mut *core::ptr::addr_of_mut!(ARENA) };
-    let mut suite = ModelSuite::new(arena);
+    let mut suite = match ModelSuite::new(arena) {
+        Ok(suite) => suite,
+        Err(e) => kiln_target_common::refuse(&mut platform, "cortex-m33", e),
+    };
     kiln_target_common::run(&mut suite, &mut platform, "cortex-m33")
 }
 

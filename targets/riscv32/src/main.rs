@@ -18,6 +18,9 @@ fn main() -> ! {
     let mut platform = kiln_target_common::riscv::Riscv::new();
     // SAFETY: the only reference to ARENA, taken once before anything runs.
     let arena = unsafe { &mut *core::ptr::addr_of_mut!(ARENA) };
-    let mut suite = ModelSuite::new(arena);
+    let mut suite = match ModelSuite::new(arena) {
+        Ok(suite) => suite,
+        Err(e) => kiln_target_common::refuse(&mut platform, "riscv32", e),
+    };
     kiln_target_common::run(&mut suite, &mut platform, "riscv32")
 }

@@ -57,7 +57,7 @@ pub fn generate() {
     let manifest =
         PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
     let repo = manifest.join("../..");
-    for var in ["KILN_MODEL", "KILN_CASES", "KILN_MAX_CASES"] {
+    for var in ["KILN_MODEL", "KILN_CASES", "KILN_MAX_CASES", "KILN_BLOB"] {
         println!("cargo:rerun-if-env-changed={var}");
     }
     let model_path = std::env::var_os("KILN_MODEL")
@@ -73,8 +73,14 @@ pub fn generate() {
         .unwrap_or(usize::MAX);
     println!("cargo:rerun-if-changed={}", model_path.display());
 
+    // KILN_BLOB=1: run the model from its postcard blob through
+    // kiln::blob::load and kiln::Executor instead of the generated Model::run.
+    let from_blob = std::env::var("KILN_BLOB")
+        .map(|v| v == "1")
+        .unwrap_or(false);
     let generated = kiln_codegen::Builder::new(&model_path)
         .module("model")
+        .blob(from_blob)
         .out_dir(&out)
         .generate()
         .unwrap_or_else(|e| panic!("{e}"));
@@ -141,21 +147,14 @@ pub fn generate() {
     writeln!(s, "static EXPECTED: [u8; CASES * {out_bytes}] = *include_bytes!(concat!(env!(\"OUT_DIR\"), \"/expected.bin\"));").unwrap();
     // The first output is the one compared (every shipped model has one).
     let out_prefix = "output0";
-    writeln!(
-        s,
-        r#"
-pub struct ModelSuite<'a> {{
-    model: model::Model<'a>,
-}}
-
-impl<'a> ModelSuite<'a> {{
-    pub fn new(arena: &'a mut kiln::Arena<{{ model::ARENA_BYTES }}>) -> Self {{
-        ModelSuite {{ model: model::Model::new(arena) }}
-    }}
-}}
-
-impl kiln_target_common::Suite for ModelSuite<'_> {{
-    fn name(&self) -> &'static str {{
+    let sample_bytes = (0..n_inputs)
+        .map(|i| format!("INPUT{i}.0.len()"))
+        .chain(["EXPECTED.len()".to_string()])
+        .collect::<Vec<_>>()
+        .join(" + ");
+    let expected_case = format!("&EXPECTED[case * {out_bytes}..(case + 1) * {out_bytes}]");
+    let common = format!(
+        r#"    fn name(&self) -> &'static str {{
         "{name}"
     }}
     fn cases(&self) -> usize {{
@@ -172,17 +171,93 @@ impl kiln_target_common::Suite for ModelSuite<'_> {{
     }}
     fn sample_bytes(&self) -> usize {{
         {sample_bytes}
+    }}"#
+    );
+    if from_blob {
+        let out_ty = rust_type(generated.outputs[0].dtype);
+        let input_args: Vec<String> = generated
+            .inputs
+            .iter()
+            .enumerate()
+            .map(|(i, io)| {
+                let len = io.span.len;
+                format!("let _ = self.exec.set_input({i}, &INPUT{i}.0[case * {len}..(case + 1) * {len}]);")
+            })
+            .collect();
+        writeln!(
+            s,
+            r#"
+static BLOB: kiln::Aligned<[u8; include_bytes!(concat!(env!("OUT_DIR"), "/model.kiln")).len()]> =
+    kiln::Aligned(*include_bytes!(concat!(env!("OUT_DIR"), "/model.kiln")));
+// Room for exactly this model's ops: load returns the graph by value.
+static BLOB_GRAPH: static_cell::StaticCell<kiln::blob::BlobGraph<'static, {op_count}>> = static_cell::StaticCell::new();
+static GRAPH: static_cell::StaticCell<kiln::Graph<'static>> = static_cell::StaticCell::new();
+
+/// The model loaded from its blob (KILN_BLOB=1), run through kiln::Executor.
+pub struct ModelSuite<'a> {{
+    exec: kiln::Executor<'static, 'a>,
+}}
+
+impl<'a> ModelSuite<'a> {{
+    pub fn new(arena: &'a mut kiln::Arena<{{ model::ARENA_BYTES }}>) -> Result<Self, kiln::Error> {{
+        let loaded = BLOB_GRAPH.init(kiln::blob::load(&BLOB.0)?);
+        let graph = GRAPH.init(loaded.graph());
+        Ok(ModelSuite {{ exec: kiln::Executor::new(graph, arena.bytes_mut())? }})
     }}
+}}
+
+impl kiln_target_common::Suite for ModelSuite<'_> {{
+{common}
+    #[inline(never)]
+    fn run(&mut self, case: usize) {{
+        {inputs}
+        self.exec.run();
+    }}
+    fn output_matches(&self, case: usize) -> bool {{
+        self.exec.output(0).map(|got| got == {expected_case}).unwrap_or(false)
+    }}
+    fn top_class(&self) -> usize {{
+        let bytes = self.exec.output(0).unwrap_or(&[]);
+        kiln::argmax::<{out_ty}>(bytemuck::cast_slice(bytes))
+    }}
+    fn misuse_is_refused(&mut self) -> bool {{
+        let truncated = kiln::blob::load::<{op_count}>(&BLOB.0[..BLOB.0.len() - 1]).err();
+        let short = matches!(truncated, Some(kiln::Error::Blob(kiln::BlobError::Length {{ .. }})));
+        let len = self.exec.graph().inputs[0].span.len as usize;
+        let wrong_input = matches!(self.exec.set_input(0, &INPUT0.0[..len.saturating_sub(1)]), Err(kiln::Error::InputLength {{ .. }}));
+        short && wrong_input
+    }}
+}}"#,
+            inputs = input_args.join("\n        "),
+            op_count = generated.op_count,
+        )
+        .unwrap();
+    } else {
+        writeln!(
+            s,
+            r#"
+pub struct ModelSuite<'a> {{
+    model: model::Model<'a>,
+}}
+
+impl<'a> ModelSuite<'a> {{
+    pub fn new(arena: &'a mut kiln::Arena<{{ model::ARENA_BYTES }}>) -> Result<Self, kiln::Error> {{
+        Ok(ModelSuite {{ model: model::Model::new(arena) }})
+    }}
+}}
+
+impl kiln_target_common::Suite for ModelSuite<'_> {{
+{common}
     #[inline(never)]
     fn run(&mut self, case: usize) {{
         self.model.run({args});
     }}
     fn output_matches(&self, case: usize) -> bool {{
-        let got: &[u8] = kiln_target_common::bytes_of(self.model.{out_prefix}());
-        got == &EXPECTED[case * {out_bytes}..(case + 1) * {out_bytes}]
+        let got: &[u8] = kiln_target_common::bytes_of(self.model.output0());
+        got == {expected_case}
     }}
     fn top_class(&self) -> usize {{
-        kiln::argmax(self.model.{out_prefix}())
+        kiln::argmax(self.model.output0())
     }}
     fn misuse_is_refused(&mut self) -> bool {{
         // The model's own arena, borrowed through the suite: misuse checks
@@ -202,14 +277,10 @@ impl kiln_target_common::Suite for ModelSuite<'_> {{
         too_small && wrong_input
     }}
 }}"#,
-        args = args.join(", "),
-        sample_bytes = (0..n_inputs)
-            .map(|i| format!("INPUT{i}.0.len()"))
-            .chain(["EXPECTED.len()".to_string()])
-            .collect::<Vec<_>>()
-            .join(" + "),
-    )
-    .unwrap();
+            args = args.join(", "),
+        )
+        .unwrap();
+    }
     std::fs::write(out.join("suite.rs"), s).unwrap();
 }
 
