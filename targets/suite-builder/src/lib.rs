@@ -145,8 +145,6 @@ pub fn generate() {
         args.push(format!("kiln::exec::array_at::<{ty}, {{ model::{len} }}>(&INPUT{i}.0, case * model::{len} * core::mem::size_of::<{ty}>())"));
     }
     writeln!(s, "static EXPECTED: [u8; CASES * {out_bytes}] = *include_bytes!(concat!(env!(\"OUT_DIR\"), \"/expected.bin\"));").unwrap();
-    // The first output is the one compared (every shipped model has one).
-    let out_prefix = "output0";
     let sample_bytes = (0..n_inputs)
         .map(|i| format!("INPUT{i}.0.len()"))
         .chain(["EXPECTED.len()".to_string()])
