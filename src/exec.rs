@@ -4,7 +4,10 @@
 //! `Executor::new` checks every span, shape and alignment once ("check once,
 //! then run"); after that `run` does no fallible work. Each op's `run` is
 //! also what generated code calls directly, one line per op, so that firmware
-//! links only the kernels its model uses and does no dispatch.
+//! links only the kernels its model uses and does no dispatch. The op `run`
+//! functions are never inlined: one call per op costs nothing measurable,
+//! and it keeps each kernel's stack frame the same in every model, which is
+//! what lets `kiln inspect` predict the stack an inference needs.
 
 use crate::error::Error;
 use crate::graph::*;
@@ -65,6 +68,7 @@ macro_rules! out_i8 {
 }
 
 impl Conv2dOp {
+    #[inline(never)]
     pub fn run(&self, arena: &mut [u8], weights: &[u8]) {
         let (io, out) = split(arena, self.output);
         conv2d::conv2d_s8(
@@ -80,6 +84,7 @@ impl Conv2dOp {
 }
 
 impl DepthwiseConv2dOp {
+    #[inline(never)]
     pub fn run(&self, arena: &mut [u8], weights: &[u8]) {
         let (io, out) = split(arena, self.output);
         depthwise_conv2d::depthwise_conv2d_s8(
@@ -95,6 +100,7 @@ impl DepthwiseConv2dOp {
 }
 
 impl FullyConnectedOp {
+    #[inline(never)]
     pub fn run(&self, arena: &mut [u8], weights: &[u8]) {
         let (io, out) = split(arena, self.output);
         fully_connected::fully_connected_s8(
@@ -110,10 +116,12 @@ impl FullyConnectedOp {
 }
 
 impl PoolOp {
+    #[inline(never)]
     pub fn run_average(&self, arena: &mut [u8]) {
         let (io, out) = split(arena, self.output);
         pooling::average_pool_s8(&self.params, io.i8(self.input), out_i8!(out));
     }
+    #[inline(never)]
     pub fn run_max(&self, arena: &mut [u8]) {
         let (io, out) = split(arena, self.output);
         pooling::max_pool_s8(&self.params, io.i8(self.input), out_i8!(out));
@@ -121,6 +129,7 @@ impl PoolOp {
 }
 
 impl AddOp {
+    #[inline(never)]
     pub fn run(&self, arena: &mut [u8]) {
         let (io, out) = split(arena, self.output);
         elementwise::add_s8(
@@ -133,6 +142,7 @@ impl AddOp {
 }
 
 impl MulOp {
+    #[inline(never)]
     pub fn run(&self, arena: &mut [u8]) {
         let (io, out) = split(arena, self.output);
         elementwise::mul_s8(
@@ -145,6 +155,7 @@ impl MulOp {
 }
 
 impl SoftmaxOp {
+    #[inline(never)]
     pub fn run(&self, arena: &mut [u8]) {
         let (io, out) = split(arena, self.output);
         softmax::softmax_s8(&self.params, io.i8(self.input), out_i8!(out));
@@ -152,10 +163,12 @@ impl SoftmaxOp {
 }
 
 impl SigmoidOp {
+    #[inline(never)]
     pub fn run_logistic(&self, arena: &mut [u8]) {
         let (io, out) = split(arena, self.output);
         activation::logistic_s8(&self.params, io.i8(self.input), out_i8!(out));
     }
+    #[inline(never)]
     pub fn run_tanh(&self, arena: &mut [u8]) {
         let (io, out) = split(arena, self.output);
         activation::tanh_s8(&self.params, io.i8(self.input), out_i8!(out));
@@ -163,6 +176,7 @@ impl SigmoidOp {
 }
 
 impl RequantizeOp {
+    #[inline(never)]
     pub fn run(&self, arena: &mut [u8]) {
         let (io, out) = split(arena, self.output);
         activation::requantize_s8(&self.params, io.i8(self.input), out_i8!(out));
@@ -170,6 +184,7 @@ impl RequantizeOp {
 }
 
 impl ConcatenationOp {
+    #[inline(never)]
     pub fn run(&self, arena: &mut [u8]) {
         let (io, out) = split(arena, self.output);
         let mut column = 0;
@@ -182,6 +197,7 @@ impl ConcatenationOp {
 }
 
 impl PadOp {
+    #[inline(never)]
     pub fn run(&self, arena: &mut [u8]) {
         let (io, out) = split(arena, self.output);
         pad::pad_s8(&self.params, io.i8(self.input), out_i8!(out));
@@ -189,6 +205,7 @@ impl PadOp {
 }
 
 impl MeanOp {
+    #[inline(never)]
     pub fn run(&self, arena: &mut [u8]) {
         let (io, out) = split(arena, self.output);
         mean::mean_s8(&self.params, io.i8(self.input), out_i8!(out));
@@ -196,6 +213,7 @@ impl MeanOp {
 }
 
 impl AffineOp {
+    #[inline(never)]
     pub fn run_quantize(&self, arena: &mut [u8]) {
         let (io, out) = split(arena, self.output);
         quantize::quantize_f32_to_s8(
@@ -204,6 +222,7 @@ impl AffineOp {
             out_i8!(out),
         );
     }
+    #[inline(never)]
     pub fn run_dequantize(&self, arena: &mut [u8]) {
         let (io, out) = split(arena, self.output);
         quantize::dequantize_s8_to_f32(

@@ -138,6 +138,36 @@ fn models(shared: Option<&Path>) -> Vec<(String, PathBuf, Vec<PathBuf>)> {
     list
 }
 
+/// Arena + stack measured on the device is within 10% of what `kiln
+/// inspect` predicts (`ram_bytes_estimate`).
+fn ram_matches_the_prediction(model: &Path, result: &str) -> Result<(), String> {
+    let field = |key: &str| -> u64 {
+        result
+            .split_whitespace()
+            .find_map(|kv| kv.strip_prefix(&format!("{key}=")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    let measured = field("arena_bytes") + field("inference_stack_bytes");
+    let graph = kiln_codegen::import::import(model).map_err(|e| e.to_string())?;
+    let compiled = kiln_codegen::lower::compile(graph.clone()).map_err(|e| e.to_string())?;
+    let report = kiln_codegen::report::inspect_json(&graph, Some(&compiled), None);
+    let predicted = report["ram_bytes_estimate"].as_u64().unwrap();
+    let error = (measured as f64 - predicted as f64).abs() / measured as f64;
+    println!(
+        "{}: RAM measured {measured} bytes, predicted {predicted} ({:.1}%)",
+        model.display(),
+        error * 100.0
+    );
+    if error > 0.10 {
+        return Err(format!(
+            "{}: arena + stack {measured} bytes on the device, kiln inspect predicts {predicted}",
+            model.display()
+        ));
+    }
+    Ok(())
+}
+
 fn check_target(target: &str) {
     check(target, false)
 }
@@ -157,6 +187,11 @@ fn check(target: &str, from_blob: bool) {
             Ok(result) => {
                 println!("{result}");
                 passed += 1;
+                if target == "cortex-m4" && !from_blob {
+                    if let Err(e) = ram_matches_the_prediction(&model, &result) {
+                        failures.push(e);
+                    }
+                }
             }
             Err(e) => failures.push(e),
         }

@@ -35,6 +35,27 @@ pub fn macs(g: &Graph, node: &crate::ir::Node) -> u64 {
     }
 }
 
+/// Stack an inference needs on a Cortex-M4 (thumbv7em, opt-level 3 with LTO,
+/// as `targets/cortex-m4` builds): the deepest kernel's frame plus the call
+/// chain above it. Op `run`s are never inlined, so each kernel's frame is the
+/// same in every model; these figures are the frames measured by stack
+/// painting on the emulated M4, rounded up to 8 bytes. `tests/firmware.rs`
+/// checks arena + this estimate against every model's measurement.
+pub fn stack_estimate_cortex_m4(g: &Graph) -> usize {
+    g.nodes
+        .iter()
+        .map(|n| match n.kind {
+            OpKind::Conv2d(_)
+            | OpKind::DepthwiseConv2d(_)
+            | OpKind::AveragePool2d(_)
+            | OpKind::MaxPool2d(_) => 448,
+            OpKind::Reshape => 0,
+            _ => 192,
+        })
+        .max()
+        .unwrap_or(0)
+}
+
 fn tensor_json(t: &Tensor, id: usize, plan: &ArenaPlan) -> Value {
     json!({
         "id": id,
@@ -135,6 +156,8 @@ pub fn inspect_json(
         "arena_bytes": plan.arena_bytes,
         "unshared_activation_bytes": plan.unshared_bytes,
         "weight_bytes": weight_bytes,
+        "stack_bytes_estimate": stack_estimate_cortex_m4(g),
+        "ram_bytes_estimate": plan.arena_bytes + stack_estimate_cortex_m4(g),
         "flash_bytes": compiled.map(|c| c.weights().len()),
         "compilable": problems.is_none(),
         "problems": problems,
