@@ -20,6 +20,8 @@
 //!   then runs it with no fallible work ([`Executor::run`]).
 //! - `blob` (feature `blob`): loads a graph from a postcard model blob,
 //!   borrowing its weights, validated before anything runs.
+//! - `sensor` (feature `sensor`): sliding windows of sensor samples,
+//!   quantized into model inputs, and an `embedded-hal` accelerometer driver.
 //!
 //! ## Two ways to run a model
 //!
@@ -49,6 +51,8 @@ pub mod fixed_point;
 pub mod graph;
 pub mod kernels;
 pub mod quant;
+#[cfg(feature = "sensor")]
+pub mod sensor;
 pub mod tensor;
 
 pub use error::{BlobError, Error};
