@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-qemu.sh
 
-targets=(thumbv7em-none-eabihf thumbv6m-none-eabi thumbv8m.main-none-eabihf riscv32imac-unknown-none-elf)
+targets=(thumbv7em-none-eabihf thumbv6m-none-eabi thumbv8m.main-none-eabihf riscv32imac-unknown-none-elf riscv32imc-unknown-none-elf)
 installed=$(rustup target list --installed)
 for t in "${targets[@]}"; do
   grep -qx "$t" <<<"$installed" || rustup target add "$t"
@@ -21,8 +21,13 @@ echo "== format and lints"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-for fw in targets/cortex-m4 targets/cortex-m33 targets/cortex-m0 targets/riscv32; do
+for fw in targets/cortex-m4 targets/cortex-m33 targets/cortex-m0 targets/riscv32 targets/microflow-m4; do
   (cd "$fw" && cargo fmt --all -- --check && cargo clippy --release --locked -q -- -D warnings)
+done
+
+echo "== real boards cross-compile (flash them with probe-rs: cargo run --release in the folder)"
+for board in targets/boards/nrf52840-dk targets/boards/stm32f411 targets/boards/rp-pico targets/boards/esp32c3; do
+  (cd "$board" && cargo fmt --all -- --check && cargo clippy --release --locked -q -- -D warnings && cargo build --release --locked -q)
 done
 
 echo "== runtime builds with no std and no alloc"

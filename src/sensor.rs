@@ -23,7 +23,11 @@ pub struct Window<const CHANNELS: usize, const LEN: usize> {
 impl<const CHANNELS: usize, const LEN: usize> Window<CHANNELS, LEN> {
     /// A window that is ready every `hop` samples once full (`hop` of 0 is 1).
     pub const fn new(hop: usize) -> Self {
-        Window { samples: HistoryBuf::new(), hop: if hop == 0 { 1 } else { hop }, since_ready: 0 }
+        Window {
+            samples: HistoryBuf::new(),
+            hop: if hop == 0 { 1 } else { hop },
+            since_ready: 0,
+        }
     }
 
     /// Adds a sample; returns whether the window is now ready for the model.
@@ -99,14 +103,17 @@ impl<I2C: I2c> Lis3dh<I2C> {
     /// Checks the device's identity and starts measuring.
     pub fn new(mut i2c: I2C, address: u8) -> Result<Self, SensorError<I2C::Error>> {
         let mut id = [0u8];
-        i2c.write_read(address, &[Self::WHO_AM_I], &mut id).map_err(SensorError::Bus)?;
+        i2c.write_read(address, &[Self::WHO_AM_I], &mut id)
+            .map_err(SensorError::Bus)?;
         if id[0] != Self::IDENTITY {
             return Err(SensorError::WrongDevice { found: id[0] });
         }
         // 100 Hz, normal power, X/Y/Z enabled.
-        i2c.write(address, &[Self::CTRL_REG1, 0x57]).map_err(SensorError::Bus)?;
+        i2c.write(address, &[Self::CTRL_REG1, 0x57])
+            .map_err(SensorError::Bus)?;
         // Block data update, ±2 g, high resolution.
-        i2c.write(address, &[Self::CTRL_REG4, 0x88]).map_err(SensorError::Bus)?;
+        i2c.write(address, &[Self::CTRL_REG4, 0x88])
+            .map_err(SensorError::Bus)?;
         Ok(Lis3dh { i2c, address })
     }
 
@@ -114,10 +121,16 @@ impl<I2C: I2c> Lis3dh<I2C> {
     pub fn read(&mut self) -> Result<[i16; 3], SensorError<I2C::Error>> {
         let mut raw = [0u8; 6];
         self.i2c
-            .write_read(self.address, &[Self::OUT_X_L | Self::AUTO_INCREMENT], &mut raw)
+            .write_read(
+                self.address,
+                &[Self::OUT_X_L | Self::AUTO_INCREMENT],
+                &mut raw,
+            )
             .map_err(SensorError::Bus)?;
         // Left-justified 12-bit values: shift the 4 unused bits out.
-        Ok(core::array::from_fn(|i| i16::from_le_bytes([raw[2 * i], raw[2 * i + 1]]) >> 4))
+        Ok(core::array::from_fn(|i| {
+            i16::from_le_bytes([raw[2 * i], raw[2 * i + 1]]) >> 4
+        }))
     }
 
     /// Gives the bus back.
@@ -146,7 +159,10 @@ mod tests {
     fn hop_spaces_the_ready_windows() {
         let mut w = Window::<1, 4>::new(2);
         let ready: Vec<bool> = (0..10).map(|i| w.push([i])).collect();
-        assert_eq!(ready, vec![false, false, false, true, false, true, false, true, false, true]);
+        assert_eq!(
+            ready,
+            vec![false, false, false, true, false, true, false, true, false, true]
+        );
     }
 
     #[test]
@@ -156,7 +172,14 @@ mod tests {
         w.push([500, 30_000, -30_000]);
         let mut out = [0i8; 6];
         // 1 mg per count; input scale 1/64 g, zero point -10.
-        let n = w.quantize_into(0.001, Quantization { scale: 1.0 / 64.0, zero_point: -10 }, &mut out);
+        let n = w.quantize_into(
+            0.001,
+            Quantization {
+                scale: 1.0 / 64.0,
+                zero_point: -10,
+            },
+            &mut out,
+        );
         assert_eq!(n, 6);
         assert_eq!(out, [54, -74, -10, 22, 127, -128]);
     }
@@ -189,7 +212,8 @@ mod tests {
     #[test]
     fn lis3dh_reports_bus_errors() {
         use embedded_hal::i2c::ErrorKind;
-        let expectations = [Transaction::write_read(0x18, vec![0x0F], vec![0x00]).with_error(ErrorKind::Other)];
+        let expectations =
+            [Transaction::write_read(0x18, vec![0x0F], vec![0x00]).with_error(ErrorKind::Other)];
         let i2c = Mock::new(&expectations);
         let err = Lis3dh::new(i2c.clone(), 0x18).err();
         assert_eq!(err, Some(SensorError::Bus(ErrorKind::Other)));

@@ -1,3 +1,6 @@
+//! The project's own models against TFLite Micro: the examples, and the
+//! op-coverage fixtures.
+//!
 //! The ops the shared models do not use (MUL, LOGISTIC, TANH, MEAN,
 //! broadcast ADD with fused RELU6, PAD, CONCATENATION, standalone RELU and
 //! RELU6, float QUANTIZE/DEQUANTIZE at the edges) against TFLite Micro's
@@ -28,15 +31,27 @@ fn op_zoo_matches_tflite_micro_byte_for_byte() {
 
 #[test]
 fn example_digits_match_tflite_micro() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/digits");
-    let model = kiln_codegen::compile_file(&dir.join("digits_int8.tflite")).unwrap();
+    check_example("digits", "digits_int8.tflite");
+}
+
+#[test]
+fn example_motion_matches_tflite_micro() {
+    check_example("motion", "motion_int8.tflite");
+}
+
+/// A project example's samples give TFLM's bytes, and mostly the true label.
+fn check_example(folder: &str, file: &str) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples")
+        .join(folder);
+    let model = kiln_codegen::compile_file(&dir.join(file)).unwrap();
     let mut runner = HostRunner::new(&model);
     let mut correct = 0;
     for k in 0..8 {
         let input = npy::read(&dir.join(format!("samples/input_{k}.npy"))).unwrap();
         let expected = npy::read(&dir.join(format!("samples/output_{k}.npy"))).unwrap();
         let got = runner.run(&[input]).unwrap();
-        assert_eq!(got[0].data, expected.data, "digit sample {k}");
+        assert_eq!(got[0].data, expected.data, "{folder} sample {k}");
         let label: usize = std::fs::read_to_string(dir.join(format!("samples/label_{k}.txt")))
             .unwrap()
             .trim()
