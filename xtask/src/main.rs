@@ -20,22 +20,9 @@ use std::fmt::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const MODELS: &[(&str, &str)] = &[
-    ("kws_ref_model", "mlperf-tiny/kws_ref_model.tflite"),
-    ("vww_96_int8", "mlperf-tiny/vww_96_int8.tflite"),
-    (
-        "pretrainedResnet_quant",
-        "mlperf-tiny/pretrainedResnet_quant.tflite",
-    ),
-    ("ad01_int8", "mlperf-tiny/ad01_int8.tflite"),
-    ("str_ww_ref_model", "mlperf-tiny/str_ww_ref_model.tflite"),
-    ("hello_world_int8", "tflm/hello_world_int8.tflite"),
-    (
-        "micro_speech_quantized",
-        "tflm/micro_speech_quantized.tflite",
-    ),
-    ("simple_add_model", "tflm/simple_add_model.tflite"),
-];
+#[path = "../../tests/common/models.rs"]
+mod models;
+use models::INT8_MODELS as MODELS;
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")

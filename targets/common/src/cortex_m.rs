@@ -83,43 +83,23 @@ impl CortexM {
             }
         }
     }
+}
 
-    fn stack_bounds() -> (usize, usize) {
+impl crate::Platform for CortexM {
+    fn stack_bounds(&self) -> (usize, usize) {
         // Only the addresses of the linker symbols are taken, never their values.
         (
             core::ptr::addr_of!(__sheap) as usize,
             core::ptr::addr_of!(_stack_start) as usize,
         )
     }
-}
-
-impl crate::Platform for CortexM {
-    fn instructions(&mut self) -> u64 {
-        self.ticks() * self.calib_instructions / self.calib_ticks
-    }
-
-    #[inline(always)]
-    fn paint_stack(&mut self) {
-        let (bottom, _) = Self::stack_bounds();
-        let sp = cortex_m::register::msp::read() as usize;
-        // SAFETY: from the end of the statics to 64 bytes below the current
-        // stack pointer is unused stack (nothing else lives between them; the
-        // margin holds the painting loop's own frame and exception entry).
-        unsafe { crate::stack::paint((bottom + 3) & !3, sp - 64) };
-    }
-
-    fn stack_used(&mut self) -> usize {
-        let (bottom, top) = Self::stack_bounds();
-        // SAFETY: the range is the RAM between the statics and the stack top.
-        unsafe { crate::stack::used((bottom + 3) & !3, top) }
-    }
 
     fn stack_pointer(&self) -> usize {
         cortex_m::register::msp::read() as usize
     }
 
-    fn stack_top(&self) -> usize {
-        Self::stack_bounds().1
+    fn instructions(&mut self) -> u64 {
+        self.ticks() * self.calib_instructions / self.calib_ticks
     }
 
     fn calibration(&self) -> (u64, u64) {
@@ -142,4 +122,37 @@ impl crate::Platform for CortexM {
             cortex_m::asm::wfi();
         }
     }
+}
+
+/// The body of every Cortex-M test firmware's `main.rs`: the generated
+/// suite, the arena, the entry point and the SysTick handler. The firmware
+/// crate depends on `cortex-m`, `cortex-m-rt` and `panic-semihosting`, and
+/// its build script runs `kiln_suite_builder::generate`.
+#[macro_export]
+macro_rules! cortex_m_firmware {
+    ($target:literal) => {
+        use panic_semihosting as _;
+
+        include!(concat!(env!("OUT_DIR"), "/suite.rs"));
+
+        static mut ARENA: kiln::Arena<{ model::ARENA_BYTES }> = kiln::Arena::new();
+
+        #[cortex_m_rt::entry]
+        fn main() -> ! {
+            let peripherals = cortex_m::Peripherals::take().unwrap();
+            let mut platform = $crate::cortex_m::CortexM::new(peripherals.SYST);
+            // SAFETY: the only reference to ARENA, taken once before anything runs.
+            let arena = unsafe { &mut *core::ptr::addr_of_mut!(ARENA) };
+            let mut suite = match ModelSuite::new(arena) {
+                Ok(suite) => suite,
+                Err(e) => $crate::refuse(&mut platform, $target, e),
+            };
+            $crate::run(&mut suite, &mut platform, $target)
+        }
+
+        #[cortex_m_rt::exception]
+        fn SysTick() {
+            $crate::cortex_m::on_systick();
+        }
+    };
 }

@@ -42,16 +42,32 @@ pub trait Suite {
 pub trait Platform {
     /// Instructions retired since an arbitrary origin.
     fn instructions(&mut self) -> u64;
-    /// Fills the unused stack with a pattern, for [`Platform::stack_used`].
-    fn paint_stack(&mut self);
-    /// Bytes of stack used since the entry point (high water mark).
-    fn stack_used(&mut self) -> usize;
-    /// The current stack pointer, and the top of the stack.
+    /// The end of the statics (lowest stack address) and the stack's top.
+    fn stack_bounds(&self) -> (usize, usize);
+    /// The current stack pointer.
     fn stack_pointer(&self) -> usize;
-    fn stack_top(&self) -> usize;
     /// How the instruction counter was calibrated: counter units measured
     /// over a loop of this many instructions.
     fn calibration(&self) -> (u64, u64);
+    /// Fills the unused stack with a pattern, for [`Platform::stack_used`]:
+    /// from the end of the statics to 64 bytes below the stack pointer.
+    #[inline(always)]
+    fn paint_stack(&mut self) {
+        let (bottom, _) = self.stack_bounds();
+        // SAFETY: between the end of the statics and 64 bytes below the
+        // current stack pointer nothing lives (the margin holds the painting
+        // loop's own frame and an exception entry).
+        unsafe { stack::paint((bottom + 3) & !3, self.stack_pointer() - 64) };
+    }
+    /// Bytes of stack used since the entry point (high water mark).
+    fn stack_used(&mut self) -> usize {
+        let (bottom, top) = self.stack_bounds();
+        // SAFETY: the range is the RAM between the statics and the stack top.
+        unsafe { stack::used((bottom + 3) & !3, top) }
+    }
+    fn stack_top(&self) -> usize {
+        self.stack_bounds().1
+    }
     fn write_str(&mut self, s: &str);
     fn exit(&mut self, pass: bool) -> !;
 }

@@ -42,14 +42,6 @@ impl Riscv {
         this.calib_counts = counts.max(1);
         this
     }
-
-    fn stack_bounds() -> (usize, usize) {
-        // Only the addresses of the linker symbols are taken, never their values.
-        (
-            core::ptr::addr_of!(__sheap) as usize,
-            core::ptr::addr_of!(_stack_start) as usize,
-        )
-    }
 }
 
 impl Default for Riscv {
@@ -66,31 +58,20 @@ fn stack_pointer() -> usize {
 }
 
 impl crate::Platform for Riscv {
-    fn instructions(&mut self) -> u64 {
-        riscv::register::minstret::read64() * self.calib_instructions / self.calib_counts
-    }
-
-    #[inline(always)]
-    fn paint_stack(&mut self) {
-        let (bottom, _) = Self::stack_bounds();
-        // SAFETY: from the end of the statics to 64 bytes below the current
-        // stack pointer is unused stack (nothing else lives between them; the
-        // margin holds the painting loop's own frame and exception entry).
-        unsafe { crate::stack::paint((bottom + 3) & !3, stack_pointer() - 64) };
-    }
-
-    fn stack_used(&mut self) -> usize {
-        let (bottom, top) = Self::stack_bounds();
-        // SAFETY: the range is the RAM between the statics and the stack top.
-        unsafe { crate::stack::used((bottom + 3) & !3, top) }
+    fn stack_bounds(&self) -> (usize, usize) {
+        // Only the addresses of the linker symbols are taken, never their values.
+        (
+            core::ptr::addr_of!(__sheap) as usize,
+            core::ptr::addr_of!(_stack_start) as usize,
+        )
     }
 
     fn stack_pointer(&self) -> usize {
         stack_pointer()
     }
 
-    fn stack_top(&self) -> usize {
-        Self::stack_bounds().1
+    fn instructions(&mut self) -> u64 {
+        riscv::register::minstret::read64() * self.calib_instructions / self.calib_counts
     }
 
     fn calibration(&self) -> (u64, u64) {
