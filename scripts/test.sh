@@ -4,7 +4,8 @@
 # target, and the whole test suite, which includes running the generated
 # models on emulated Cortex-M4F/M33/M0 and RV32 cores in QEMU (goldens need
 # ../shared or $KILN_SHARED; with CI set they are required). Installs what it
-# needs: the Rust targets and components, and QEMU (Debian, as root).
+# needs: the Rust targets and components, QEMU (Debian, as root) and NVRTC
+# (PyPI, into .venv-nvrtc).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-qemu.sh
@@ -37,4 +38,7 @@ for t in thumbv7em-none-eabihf thumbv6m-none-eabi; do
 done
 
 echo "== tests"
+# NVRTC for the CUDA kernel tests (they compile every kernel to PTX).
+LD_LIBRARY_PATH="$(./scripts/install-nvrtc.sh)${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export LD_LIBRARY_PATH
 cargo test --workspace --locked

@@ -4,7 +4,8 @@
 //! trained model into a [`Graph`]: ops in execution order, each naming the
 //! bytes it reads and writes in one caller-supplied arena and the constants it
 //! uses in flash. This crate runs that graph. It is `#![no_std]`, never
-//! allocates, and contains no `unsafe` code; weights stay in flash.
+//! allocates, and contains no `unsafe` code outside the host-only CUDA
+//! backend; weights stay in flash.
 //!
 //! ## Layers
 //!
@@ -22,6 +23,8 @@
 //!   borrowing its weights, validated before anything runs.
 //! - `sensor` (feature `sensor`): sliding windows of sensor samples,
 //!   quantized into model inputs, and an `embedded-hal` accelerometer driver.
+//! - `host` (feature `host`, std): batch runs over data sets on every CPU
+//!   core and on CUDA GPUs, with the firmware's exact bytes.
 //!
 //! ## Two ways to run a model
 //!
@@ -41,7 +44,11 @@
 //! ```
 
 #![cfg_attr(not(test), no_std)]
-#![forbid(unsafe_code)]
+#![cfg_attr(not(feature = "host"), forbid(unsafe_code))]
+#![cfg_attr(feature = "host", deny(unsafe_code))]
+
+#[cfg(any(test, feature = "host"))]
+extern crate std;
 
 #[cfg(feature = "blob")]
 pub mod blob;
@@ -49,6 +56,9 @@ pub mod error;
 pub mod exec;
 pub mod fixed_point;
 pub mod graph;
+#[cfg(feature = "host")]
+#[allow(unsafe_code)]
+pub mod host;
 pub mod kernels;
 pub mod quant;
 #[cfg(feature = "sensor")]

@@ -8,7 +8,8 @@
 //! - [`quantize`]: TFLite's derived quantization constants;
 //! - [`lower`]: IR to the runtime's op descriptors ([`lower::CompiledModel`]);
 //! - [`emit`]: a Rust module and its weights file; [`Builder`] for `build.rs`;
-//! - [`report`], [`run`], [`npy`]: what the CLI shows, runs and reads.
+//! - [`report`], [`run`], [`npy`]: what the CLI shows, runs and reads;
+//!   `validate` (feature `host`): whole data sets on the CPU or CUDA.
 
 pub mod builder;
 pub mod emit;
@@ -21,6 +22,8 @@ pub mod plan;
 pub mod quantize;
 pub mod report;
 pub mod run;
+#[cfg(feature = "host")]
+pub mod validate;
 
 pub use builder::Builder;
 pub use error::{Error, Result};

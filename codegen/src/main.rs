@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use kiln_codegen::npy::{self, NpyArray};
-use kiln_codegen::{import, lower, report, Error};
+use kiln_codegen::{import, lower, report, validate, Error};
 
 #[derive(Parser)]
 #[command(
@@ -49,6 +49,35 @@ enum Command {
         #[arg(long)]
         blob: bool,
     },
+    /// Run the model over a data set on the CPU (all cores) or a CUDA GPU:
+    /// accuracy or output statistics, throughput, and GPU-vs-CPU mismatches
+    Validate {
+        /// The model (.tflite)
+        model: PathBuf,
+        /// Samples stacked on a new first axis (.npy): [N, ...input shape],
+        /// with or without the input's leading batch dimension of 1; float
+        /// data is quantized with the input's parameters when the model
+        /// takes int8
+        #[arg(long, value_name = "NPY")]
+        data: PathBuf,
+        /// Integer class labels, one per sample (.npy); gives top-1 accuracy
+        #[arg(long, value_name = "NPY")]
+        labels: Option<PathBuf>,
+        /// Where to run
+        #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
+        device: DeviceArg,
+        /// Samples per GPU launch (and per progress step)
+        #[arg(long, default_value_t = 1024)]
+        batch: usize,
+        /// With --device cuda: also run on the CPU and count the samples
+        /// whose output bytes differ (must be 0)
+        #[arg(long)]
+        check: bool,
+        /// Print the summary as JSON (samples, inferences_per_second,
+        /// accuracy, mismatches, ...)
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the model on the host through the kiln runtime
     Run {
         /// The model (.tflite)
@@ -61,6 +90,12 @@ enum Command {
         #[arg(short, long, value_name = "NPY")]
         output: Option<PathBuf>,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum DeviceArg {
+    Cpu,
+    Cuda,
 }
 
 fn main() -> ExitCode {
@@ -113,6 +148,57 @@ fn run(cli: Cli) -> Result<(), Error> {
                 let path = kiln_codegen::builder::write_blob(&compiled, &output, &name)?;
                 let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
                 println!("wrote {} ({bytes} bytes)", path.display());
+            }
+        }
+        Command::Validate {
+            model,
+            data,
+            labels,
+            device,
+            batch,
+            check,
+            json,
+        } => {
+            let compiled = kiln_codegen::compile_file(&model)?;
+            let device = match device {
+                DeviceArg::Cpu => validate::Device::Cpu,
+                DeviceArg::Cuda => validate::Device::Cuda,
+            };
+            let bar = indicatif::ProgressBar::new(0);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{bar:40} {pos}/{len} samples {per_sec} eta {eta}",
+                )
+                .expect("static template"),
+            );
+            let mut progress = |done: usize, total: usize| {
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+            };
+            let options = validate::Options {
+                device,
+                batch,
+                check,
+            };
+            let summary =
+                validate::validate(&compiled, &data, labels.as_deref(), &options, &mut progress)?;
+            bar.finish_and_clear();
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&summary).expect("JSON values serialize")
+                );
+            } else {
+                print_summary(&summary);
+            }
+            if summary["mismatches"].as_u64().unwrap_or(0) > 0 {
+                return Err(Error::Data {
+                    path: model,
+                    detail: format!(
+                        "{} samples differ between the GPU and the CPU",
+                        summary["mismatches"]
+                    ),
+                });
             }
         }
         Command::Run {
@@ -170,5 +256,29 @@ fn print_output(index: usize, out: &NpyArray, q: &kiln::Quantization) {
                 f64::from(q.scale) * (v - f64::from(q.zero_point))
             );
         }
+    }
+}
+
+fn print_summary(s: &serde_json::Value) {
+    println!("model:      {}", s["model"].as_str().unwrap_or(""));
+    println!("device:     {}", s["device"].as_str().unwrap_or(""));
+    println!("samples:    {}", s["samples"]);
+    println!(
+        "throughput: {:.1} inferences/s",
+        s["inferences_per_second"].as_f64().unwrap_or(0.0)
+    );
+    if let Some(a) = s["accuracy"].as_f64() {
+        println!("accuracy:   {:.4} (top-1, {} correct)", a, s["correct"]);
+    }
+    if let Some(m) = s["output_mean"].as_f64() {
+        println!(
+            "outputs:    mean {m:.6}, std {:.6}, min {:.6}, max {:.6} (dequantized)",
+            s["output_std"].as_f64().unwrap_or(0.0),
+            s["output_min"].as_f64().unwrap_or(0.0),
+            s["output_max"].as_f64().unwrap_or(0.0)
+        );
+    }
+    if let Some(m) = s["mismatches"].as_u64() {
+        println!("GPU vs CPU: {m} samples differ");
     }
 }

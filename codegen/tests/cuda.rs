@@ -1,0 +1,459 @@
+//! The CUDA backend: every kernel compiles to PTX with NVRTC for sm_80 and
+//! sm_90 (needs NVRTC, not a GPU); the same CUDA C, run on the CPU through
+//! `tests/cuda/host_driver.cpp`, gives the Rust kernels' bytes for every model
+//! on golden and random inputs; and on a machine with a GPU, the GPU gives
+//! the CPU's bytes. `kiln validate` is exercised on both devices.
+
+#[path = "../../tests/common/mod.rs"]
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use kiln::host::{batch, cuda, HostError};
+use kiln_codegen::npy;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn in_ci() -> bool {
+    std::env::var_os("CI").is_some()
+}
+
+/// Every model this test can reach: the project's own, and the shared ones.
+fn models() -> Vec<(String, PathBuf, Vec<PathBuf>)> {
+    let zoo = repo().join("tests/fixtures/op_zoo");
+    let mut list = vec![
+        (
+            "digits".to_string(),
+            repo().join("examples/digits/digits_int8.tflite"),
+            vec![repo().join("examples/digits/samples")],
+        ),
+        (
+            "motion".to_string(),
+            repo().join("examples/motion/motion_int8.tflite"),
+            vec![repo().join("examples/motion/samples")],
+        ),
+        (
+            "elementwise".to_string(),
+            zoo.join("elementwise.tflite"),
+            vec![zoo.join("elementwise")],
+        ),
+        (
+            "reductions".to_string(),
+            zoo.join("reductions.tflite"),
+            vec![zoo.join("reductions")],
+        ),
+    ];
+    if let Some(shared) = common::shared_dir(&repo()) {
+        for &(name, file) in common::INT8_MODELS {
+            let g = shared.join("golden").join(name);
+            list.push((
+                name.to_string(),
+                shared.join("models").join(file),
+                vec![g.clone(), g.join("real")],
+            ));
+        }
+    }
+    list
+}
+
+/// `count` samples for the model's single input: the golden ones, then
+/// pseudo-random ones (int8 uniform, or float32 in [-3, 3]).
+fn samples(
+    model: &kiln_codegen::CompiledModel,
+    dirs: &[PathBuf],
+    count: usize,
+    seed: u64,
+) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let n_inputs = model.inputs.len();
+    for dir in dirs {
+        for k in 0.. {
+            let single = dir.join(format!("input_{k}.npy"));
+            let files: Vec<PathBuf> = if single.exists() {
+                vec![single]
+            } else {
+                (0..n_inputs)
+                    .map(|i| dir.join(format!("input_{k}_{i}.npy")))
+                    .take_while(|p| p.exists())
+                    .collect()
+            };
+            if files.len() != n_inputs || files.is_empty() {
+                break;
+            }
+            out.push(
+                files
+                    .iter()
+                    .flat_map(|f| npy::read(f).unwrap().data)
+                    .collect(),
+            );
+        }
+    }
+    let mut x = seed | 1;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    while out.len() < count {
+        let mut sample = Vec::new();
+        for io in &model.inputs {
+            for _ in 0..io.elements() {
+                match io.dtype {
+                    kiln::DType::F32 => {
+                        sample.extend(((next() % 6001) as f32 / 1000.0 - 3.0).to_le_bytes())
+                    }
+                    _ => sample.push(next() as u8),
+                }
+            }
+        }
+        out.push(sample);
+    }
+    out.truncate(count);
+    out
+}
+
+/// Per model input, every sample's bytes back to back.
+fn stacked(model: &kiln_codegen::CompiledModel, samples: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    let mut per_input = vec![Vec::new(); model.inputs.len()];
+    for s in samples {
+        let mut at = 0;
+        for (i, io) in model.inputs.iter().enumerate() {
+            per_input[i].extend_from_slice(&s[at..at + io.span.len as usize]);
+            at += io.span.len as usize;
+        }
+    }
+    per_input
+}
+
+#[test]
+fn every_kernel_compiles_to_ptx_for_sm_80_and_sm_90() {
+    if !cuda::compiler_available() {
+        assert!(!in_ci(), "NVRTC is missing and CI is set: .ci/run installs nvidia-cuda-nvrtc-cu12 and sets LD_LIBRARY_PATH");
+        eprintln!("skipped: NVRTC not found (pip install nvidia-cuda-nvrtc-cu12; add nvidia/cuda_nvrtc/lib to LD_LIBRARY_PATH)");
+        return;
+    }
+    for arch in ["sm_80", "sm_90"] {
+        let ptx = cuda::compile(arch)
+            .unwrap_or_else(|e| panic!("{arch}: {e}"))
+            .to_src();
+        for name in cuda::plan::KERNEL_NAMES {
+            assert!(
+                ptx.contains(&format!(".entry {name}(")),
+                "{arch}: no entry {name} in the PTX"
+            );
+        }
+        println!(
+            "{arch}: {} kernels, {} bytes of PTX",
+            cuda::plan::KERNEL_NAMES.len(),
+            ptx.len()
+        );
+    }
+}
+
+fn build_host_driver(dir: &Path) -> Option<PathBuf> {
+    let exe = dir.join("host_driver");
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cuda/host_driver.cpp");
+    let include = repo().join("src/host/cuda");
+    let status = Command::new("g++")
+        .args(["-O2", "-std=c++17", "-fwrapv", "-o"])
+        .arg(&exe)
+        .arg(&source)
+        .arg("-I")
+        .arg(&include)
+        .status();
+    match status {
+        Ok(s) if s.success() => Some(exe),
+        Ok(s) => panic!("g++ failed to build the kernels for the CPU ({s})"),
+        Err(e) => {
+            assert!(!in_ci(), "g++ is missing and CI is set: {e}");
+            eprintln!("skipped: g++ not found ({e})");
+            None
+        }
+    }
+}
+
+/// Runs a graph's CUDA plan through the CPU build of `kernels.cu`.
+fn run_kernels_on_cpu(
+    exe: &Path,
+    dir: &Path,
+    graph: &kiln::Graph,
+    inputs: &[&[u8]],
+    samples: usize,
+) -> Vec<Vec<u8>> {
+    let plan = cuda::plan::plan(graph);
+    let arena_bytes = (graph.arena_bytes as usize).div_ceil(16) * 16;
+    let mut job = Vec::new();
+    let u64le = |v: usize| (v as u64).to_le_bytes();
+    job.extend(u64le(arena_bytes));
+    job.extend(u64le(samples));
+    job.extend(u64le(plan.params.len()));
+    job.extend(plan.params.iter().flat_map(|p| p.to_le_bytes()));
+    job.extend(u64le(graph.weights.len()));
+    job.extend(graph.weights);
+    job.extend(u64le(plan.launches.len()));
+    for l in &plan.launches {
+        job.extend(u64le(l.kernel.len()));
+        job.extend(l.kernel.as_bytes());
+        job.extend(u64le(l.params.start));
+    }
+    let mut image = vec![0u8; arena_bytes * samples];
+    for (i, data) in inputs.iter().enumerate() {
+        let span = graph.inputs[i].span;
+        let len = span.len as usize;
+        for k in 0..samples {
+            let at = k * arena_bytes + span.offset as usize;
+            image[at..at + len].copy_from_slice(&data[k * len..(k + 1) * len]);
+        }
+    }
+    job.extend(&image);
+    let (job_path, out_path) = (dir.join("job.bin"), dir.join("out.bin"));
+    std::fs::write(&job_path, job).unwrap();
+    let status = Command::new(exe)
+        .arg(&job_path)
+        .arg(&out_path)
+        .status()
+        .unwrap();
+    assert!(status.success(), "host driver failed: {status}");
+    let image = std::fs::read(&out_path).unwrap();
+    graph
+        .outputs
+        .iter()
+        .map(|o| {
+            let len = o.span.len as usize;
+            (0..samples)
+                .flat_map(|k| image[k * arena_bytes + o.span.offset as usize..][..len].to_vec())
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn cuda_kernels_run_on_the_cpu_match_the_rust_kernels() {
+    let dir = std::env::temp_dir().join(format!("kiln-cuda-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let Some(exe) = build_host_driver(&dir) else {
+        return;
+    };
+    for (name, path, golden) in models() {
+        let model = kiln_codegen::compile_file(&path).unwrap();
+        let graph = model.runtime_graph();
+        let count = if model.inputs.iter().map(|i| i.span.len).sum::<u32>() > 20_000 {
+            12
+        } else {
+            64
+        };
+        let samples = samples(&model, &golden, count, 0x9E37_79B9_7F4A_7C15);
+        let per_input = stacked(&model, &samples);
+        let refs: Vec<&[u8]> = per_input.iter().map(Vec::as_slice).collect();
+        let cpu = batch::run_batch(&graph, &refs, samples.len(), 0).unwrap();
+        let emulated = run_kernels_on_cpu(&exe, &dir, &graph, &refs, samples.len());
+        assert_eq!(
+            emulated, cpu,
+            "{name}: the CUDA kernels disagree with the Rust kernels"
+        );
+        println!("{name}: {} samples, CUDA C == Rust", samples.len());
+    }
+}
+
+#[test]
+fn gpu_matches_cpu_on_ten_thousand_random_inputs_per_model() {
+    let no_gpu = |why: String| eprintln!("skipped: no CUDA device ({why})");
+    if !cuda::driver_available() {
+        return no_gpu("no driver".into());
+    }
+    for (name, path, golden) in models() {
+        let model = kiln_codegen::compile_file(&path).unwrap();
+        let graph = model.runtime_graph();
+        let runner = match cuda::CudaRunner::new(&graph) {
+            Ok(r) => r,
+            Err(e @ (HostError::NoDevice(_) | HostError::NoDriver)) => {
+                return no_gpu(e.to_string())
+            }
+            Err(e) => panic!("{name}: {e}"),
+        };
+        let samples = samples(&model, &golden, 10_000, 0x2545_F491_4F6C_DD1D);
+        let per_input = stacked(&model, &samples);
+        let refs: Vec<&[u8]> = per_input.iter().map(Vec::as_slice).collect();
+        let cpu = batch::run_batch(&graph, &refs, samples.len(), 0).unwrap();
+        let gpu = runner.run_batch(&refs, samples.len(), 1024).unwrap();
+        let out_len = graph.outputs[0].span.len as usize;
+        let differing = (0..samples.len())
+            .filter(|&s| {
+                cpu[0][s * out_len..(s + 1) * out_len] != gpu[0][s * out_len..(s + 1) * out_len]
+            })
+            .count();
+        assert_eq!(
+            differing,
+            0,
+            "{name}: {differing} of {} samples differ between GPU and CPU",
+            samples.len()
+        );
+        println!(
+            "{name}: {} samples byte-identical on {} and the CPU",
+            samples.len(),
+            runner.device()
+        );
+    }
+}
+
+#[test]
+fn missing_cuda_is_an_error_not_a_panic() {
+    if cuda::driver_available() {
+        eprintln!("skipped: a CUDA driver is present");
+        return;
+    }
+    let model =
+        kiln_codegen::compile_file(&repo().join("examples/digits/digits_int8.tflite")).unwrap();
+    let graph = model.runtime_graph();
+    assert_eq!(
+        cuda::CudaRunner::new(&graph).err(),
+        Some(HostError::NoDriver)
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .args([
+            "validate",
+            repo()
+                .join("examples/digits/digits_int8.tflite")
+                .to_str()
+                .unwrap(),
+            "--data",
+        ])
+        .arg(validate_data())
+        .args(["--device", "cuda"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && stderr.contains("no CUDA driver found")
+            && !stderr.contains("panicked"),
+        "{stderr}"
+    );
+}
+
+/// The digits samples stacked as `kiln validate` takes them, with labels.
+fn validate_data() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("kiln-validate-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let samples = repo().join("examples/digits/samples");
+    let mut data = Vec::new();
+    let mut labels = Vec::new();
+    for k in 0..8 {
+        data.extend(
+            npy::read(&samples.join(format!("input_{k}.npy")))
+                .unwrap()
+                .data,
+        );
+        let label: i64 = std::fs::read_to_string(samples.join(format!("label_{k}.txt")))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        labels.extend(label.to_le_bytes());
+    }
+    npy::write(
+        &dir.join("x.npy"),
+        &npy::NpyArray {
+            dtype: npy::NpyType::I8,
+            shape: vec![8, 8, 8, 1],
+            data,
+        },
+    )
+    .unwrap();
+    npy::write(
+        &dir.join("y.npy"),
+        &npy::NpyArray {
+            dtype: npy::NpyType::I64,
+            shape: vec![8],
+            data: labels,
+        },
+    )
+    .unwrap();
+    dir.join("x.npy")
+}
+
+#[test]
+fn validate_reports_accuracy_and_throughput_on_the_cpu() {
+    let x = validate_data();
+    let y = x.with_file_name("y.npy");
+    let model = repo().join("examples/digits/digits_int8.tflite");
+    let out = Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .args([
+            "validate",
+            model.to_str().unwrap(),
+            "--data",
+            x.to_str().unwrap(),
+            "--labels",
+            y.to_str().unwrap(),
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["samples"], 8);
+    assert!(v["inferences_per_second"].as_f64().unwrap() > 0.0);
+    // The accuracy is the labels' agreement with TFLM's own outputs' classes.
+    let tflm_correct = (0..8)
+        .filter(|k| {
+            let out = npy::read(&repo().join(format!("examples/digits/samples/output_{k}.npy")))
+                .unwrap()
+                .to_f64();
+            let label: usize = std::fs::read_to_string(
+                repo().join(format!("examples/digits/samples/label_{k}.txt")),
+            )
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+            kiln::argmax(&out) == label
+        })
+        .count();
+    assert_eq!(v["accuracy"].as_f64().unwrap(), tflm_correct as f64 / 8.0);
+
+    // Wrong shapes and label counts are clear errors.
+    let bad = x.with_file_name("bad.npy");
+    npy::write(
+        &bad,
+        &npy::NpyArray {
+            dtype: npy::NpyType::I8,
+            shape: vec![2, 7],
+            data: vec![0; 14],
+        },
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .args([
+            "validate",
+            model.to_str().unwrap(),
+            "--data",
+            bad.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("expected [N, 8, 8, 1]"),
+        "{stderr}"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .args([
+            "validate",
+            model.to_str().unwrap(),
+            "--data",
+            x.to_str().unwrap(),
+            "--labels",
+            bad.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("14 labels for 8 samples"));
+}

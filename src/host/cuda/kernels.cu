@@ -1,0 +1,503 @@
+// kiln's int8 kernels in CUDA C: the arithmetic of src/kernels/*.rs (TFLite
+// Micro's reference semantics) bit for bit, batched: every launch runs one op
+// for every sample, one thread per output element (per row for SOFTMAX).
+//
+// Memory: W holds the model's weights (uploaded once); A holds one arena of
+// `arena_bytes` per sample, back to back. Each op's parameters are an int32
+// array P whose layout is written by src/host/cuda/plan.rs (the two files
+// must agree; tests/cuda.rs runs this file on the CPU to check them).
+
+typedef signed char i8;
+typedef unsigned char u8;
+typedef int i32;
+typedef unsigned int u32;
+typedef long long i64;
+
+#define KILN_I32_MAX 2147483647
+#define KILN_I32_MIN (-2147483647 - 1)
+
+#define FOR_EACH(idx, total) \
+    for (i64 idx = (i64)blockIdx.x * blockDim.x + threadIdx.x; idx < (total); idx += (i64)blockDim.x * gridDim.x)
+
+__device__ __forceinline__ i32 wadd(i32 a, i32 b) { return (i32)((u32)a + (u32)b); }
+__device__ __forceinline__ i32 wsub(i32 a, i32 b) { return (i32)((u32)a - (u32)b); }
+__device__ __forceinline__ i32 wneg(i32 a) { return (i32)(0u - (u32)a); }
+__device__ __forceinline__ i32 clamp_i32(i32 x, i32 lo, i32 hi) { return x < lo ? lo : (x > hi ? hi : x); }
+__device__ __forceinline__ i32 sat_add(i32 a, i32 b) {
+    i64 s = (i64)a + (i64)b;
+    return s > KILN_I32_MAX ? KILN_I32_MAX : (s < KILN_I32_MIN ? KILN_I32_MIN : (i32)s);
+}
+
+// quant.rs
+__device__ __forceinline__ i32 srdhm(i32 a, i32 b) {
+    if (a == KILN_I32_MIN && b == KILN_I32_MIN) return KILN_I32_MAX;
+    i64 ab = (i64)a * (i64)b;
+    i64 nudge = ab >= 0 ? (1LL << 30) : (1LL - (1LL << 30));
+    return (i32)((ab + nudge) / (1LL << 31));
+}
+__device__ __forceinline__ i32 rdbp(i32 x, i32 e) {
+    i32 mask = (i32)((1LL << e) - 1);
+    i32 rem = x & mask;
+    i32 thr = (mask >> 1) + (x < 0 ? 1 : 0);
+    return (x >> e) + (rem > thr ? 1 : 0);
+}
+__device__ __forceinline__ i32 mbqm(i32 x, i32 m, i32 s) {
+    i32 ls = s > 0 ? s : 0;
+    i32 rs = s > 0 ? 0 : -s;
+    return rdbp(srdhm((i32)((u32)x * (1u << ls)), m), rs);
+}
+
+// fixed_point.rs
+__device__ __forceinline__ i32 sat_mul_pot(i32 x, i32 e) {
+    if (e > 0) {
+        i32 thr = (i32)((1LL << (31 - e)) - 1);
+        if (x > thr) return KILN_I32_MAX;
+        if (x < -thr) return KILN_I32_MIN;
+        return (i32)((u32)x << e);
+    }
+    if (e < 0) return rdbp(x, -e);
+    return x;
+}
+__device__ __forceinline__ i32 rescale(i32 x, i32 src, i32 dst) { return sat_mul_pot(x, src - dst); }
+__device__ __forceinline__ i32 fp_one(i32 ib) { return ib == 0 ? KILN_I32_MAX : (1 << (31 - ib)); }
+__device__ __forceinline__ i32 constant_pot(i32 ib, i32 e) { return (i32)(1u << (31 - ib + e)); }
+__device__ __forceinline__ i32 rounding_half_sum(i32 a, i32 b) {
+    i64 sum = (i64)a + (i64)b;
+    i64 sign = sum >= 0 ? 1 : -1;
+    return (i32)((sum + sign) / 2);
+}
+__device__ i32 exp_interval(i32 a) {
+    const i32 c = 1895147668;
+    const i32 third = 715827883;
+    i32 x = wadd(a, constant_pot(0, -3));
+    i32 x2 = srdhm(x, x);
+    i32 x3 = srdhm(x2, x);
+    i32 x4 = srdhm(x2, x2);
+    i32 x4_over_4 = sat_mul_pot(x4, -2);
+    i32 poly = sat_mul_pot(wadd(srdhm(wadd(x4_over_4, x3), third), x2), -1);
+    return wadd(c, srdhm(c, wadd(x, poly)));
+}
+__device__ i32 exp_on_negative_values(i32 a, i32 ib) {
+    i32 fb = 31 - ib;
+    i32 quarter = constant_pot(ib, -2);
+    i32 mask = quarter - 1;
+    i32 r = wsub(a & mask, quarter);
+    i32 result = exp_interval(rescale(r, ib, 0));
+    i32 remainder = wsub(r, a);
+    const i32 exps[7] = {-2, -1, 0, 1, 2, 3, 4};
+    const i32 mults[7] = {1672461947, 1302514674, 790015084, 290630308, 39332535, 720401, 242};
+    for (int k = 0; k < 7; k++) {
+        if (ib > exps[k]) {
+            i32 shift = fb + exps[k];
+            if (remainder & (i32)(1u << shift)) result = srdhm(result, mults[k]);
+        }
+    }
+    if (ib > 5) {
+        i32 clampv = -(1 << (36 - ib));
+        if (a < clampv) result = 0;
+    }
+    if (a == 0) result = fp_one(0);
+    return result;
+}
+__device__ i32 newton_reciprocal_q2(i32 half_denominator) {
+    i32 x = wadd(1515870810, srdhm(half_denominator, -1010580540));
+    for (int i = 0; i < 3; i++) {
+        i32 hx = srdhm(half_denominator, x);
+        i32 one_minus = wsub(fp_one(2), hx);
+        x = wadd(x, rescale(srdhm(x, one_minus), 4, 2));
+    }
+    return x;
+}
+__device__ i32 one_over_one_plus_x(i32 a) {
+    return rescale(newton_reciprocal_q2(rounding_half_sum(a, fp_one(0))), 1, 0);
+}
+__device__ i32 one_minus_x_over_one_plus_x(i32 a) {
+    i32 x = newton_reciprocal_q2(rounding_half_sum(a, fp_one(0)));
+    return rescale(wsub(x, fp_one(2)), 2, 0);
+}
+__device__ i32 fp_logistic(i32 a, i32 ib) {
+    if (a == 0) return 1 << 30;
+    i32 abs_a = a > 0 ? a : wneg(a);
+    i32 positive = one_over_one_plus_x(exp_on_negative_values(wneg(abs_a), ib));
+    return a > 0 ? positive : wsub(fp_one(0), positive);
+}
+__device__ i32 fp_tanh(i32 a, i32 ib) {
+    if (a == 0) return 0;
+    i32 negative_abs = a < 0 ? a : wneg(a);
+    i32 t = one_minus_x_over_one_plus_x(exp_on_negative_values(negative_abs, ib + 1));
+    return a < 0 ? wneg(t) : t;
+}
+
+__device__ __forceinline__ const i32* weights_i32(const u8* W, i32 at) { return (const i32*)(W + at); }
+
+extern "C" __global__ void kiln_conv2d(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
+    const i32 batches = P[0], in_h = P[1], in_w = P[2], in_c = P[3], out_h = P[4], out_w = P[5], out_c = P[6];
+    const i32 fh = P[7], fw = P[8], fc = P[9], sh = P[10], sw = P[11], dh = P[12], dw = P[13], pt = P[14], pl = P[15];
+    const i32 in_off = P[16], out_off = P[17], act_min = P[18], act_max = P[19];
+    const i8* filter = (const i8*)(W + P[21]);
+    const i32* bias = P[22] >= 0 ? weights_i32(W, P[22]) : 0;
+    const i32* mult = weights_i32(W, P[23]);
+    const i32* shift = weights_i32(W, P[24]);
+    const i32 groups = in_c / fc;
+    const i32 per_group = out_c / groups;
+    const i64 per_sample = (i64)batches * out_h * out_w * out_c;
+    FOR_EACH(idx, per_sample * samples) {
+        const i64 s = idx / per_sample;
+        i64 e = idx % per_sample;
+        const i32 oc = (i32)(e % out_c); e /= out_c;
+        const i32 ox = (i32)(e % out_w); e /= out_w;
+        const i32 oy = (i32)(e % out_h);
+        const i32 b = (i32)(e / out_h);
+        const i8* input = (const i8*)(A + s * arena_bytes + P[20]);
+        i8* output = (i8*)(A + s * arena_bytes + P[25]);
+        const i32 ic0 = (oc / per_group) * fc;
+        i32 acc = 0;
+        for (i32 ky = 0; ky < fh; ky++) {
+            const i32 iy = oy * sh - pt + ky * dh;
+            if (iy < 0 || iy >= in_h) continue;
+            for (i32 kx = 0; kx < fw; kx++) {
+                const i32 ix = ox * sw - pl + kx * dw;
+                if (ix < 0 || ix >= in_w) continue;
+                const i8* x = input + (((i64)b * in_h + iy) * in_w + ix) * in_c + ic0;
+                const i8* w = filter + (((i64)oc * fh + ky) * fw + kx) * fc;
+                for (i32 c = 0; c < fc; c++) acc += (i32)w[c] * ((i32)x[c] + in_off);
+            }
+        }
+        if (bias) acc = wadd(acc, bias[oc]);
+        const i32 v = sat_add(mbqm(acc, mult[oc], shift[oc]), out_off);
+        output[(((i64)b * out_h + oy) * out_w + ox) * out_c + oc] = (i8)clamp_i32(v, act_min, act_max);
+    }
+}
+
+extern "C" __global__ void kiln_depthwise_conv2d(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
+    const i32 batches = P[0], in_h = P[1], in_w = P[2], in_c = P[3], out_h = P[4], out_w = P[5], out_c = P[6];
+    const i32 fh = P[7], fw = P[8], dm = P[9], sh = P[10], sw = P[11], dh = P[12], dw = P[13], pt = P[14], pl = P[15];
+    const i32 in_off = P[16], out_off = P[17], act_min = P[18], act_max = P[19];
+    const i8* filter = (const i8*)(W + P[21]);
+    const i32* bias = P[22] >= 0 ? weights_i32(W, P[22]) : 0;
+    const i32* mult = weights_i32(W, P[23]);
+    const i32* shift = weights_i32(W, P[24]);
+    const i64 per_sample = (i64)batches * out_h * out_w * out_c;
+    FOR_EACH(idx, per_sample * samples) {
+        const i64 s = idx / per_sample;
+        i64 e = idx % per_sample;
+        const i32 oc = (i32)(e % out_c); e /= out_c;
+        const i32 ox = (i32)(e % out_w); e /= out_w;
+        const i32 oy = (i32)(e % out_h);
+        const i32 b = (i32)(e / out_h);
+        const i32 ic = oc / dm;
+        const i8* input = (const i8*)(A + s * arena_bytes + P[20]);
+        i8* output = (i8*)(A + s * arena_bytes + P[25]);
+        i32 acc = 0;
+        for (i32 ky = 0; ky < fh; ky++) {
+            const i32 iy = oy * sh - pt + ky * dh;
+            if (iy < 0 || iy >= in_h) continue;
+            for (i32 kx = 0; kx < fw; kx++) {
+                const i32 ix = ox * sw - pl + kx * dw;
+                if (ix < 0 || ix >= in_w) continue;
+                const i32 x = input[(((i64)b * in_h + iy) * in_w + ix) * in_c + ic];
+                const i32 w = filter[((i64)ky * fw + kx) * out_c + oc];
+                acc += w * (x + in_off);
+            }
+        }
+        if (bias) acc = wadd(acc, bias[oc]);
+        const i32 v = sat_add(mbqm(acc, mult[oc], shift[oc]), out_off);
+        output[(((i64)b * out_h + oy) * out_w + ox) * out_c + oc] = (i8)clamp_i32(v, act_min, act_max);
+    }
+}
+
+extern "C" __global__ void kiln_fully_connected(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
+    const i32 batches = P[0], depth = P[1], out_depth = P[2], in_off = P[3], f_off = P[4], out_off = P[5];
+    const i32 act_min = P[6], act_max = P[7], per_channel = P[13];
+    const i8* filter = (const i8*)(W + P[9]);
+    const i32* bias = P[10] >= 0 ? weights_i32(W, P[10]) : 0;
+    const i32* mult = weights_i32(W, P[11]);
+    const i32* shift = weights_i32(W, P[12]);
+    const i64 per_sample = (i64)batches * out_depth;
+    FOR_EACH(idx, per_sample * samples) {
+        const i64 s = idx / per_sample;
+        const i64 e = idx % per_sample;
+        const i32 oc = (i32)(e % out_depth);
+        const i32 b = (i32)(e / out_depth);
+        const i8* x = (const i8*)(A + s * arena_bytes + P[8]) + (i64)b * depth;
+        const i8* w = filter + (i64)oc * depth;
+        i32 acc = 0;
+        for (i32 d = 0; d < depth; d++) acc += ((i32)w[d] + f_off) * ((i32)x[d] + in_off);
+        if (bias) acc = wadd(acc, bias[oc]);
+        const i32 q = per_channel ? oc : 0;
+        const i32 v = sat_add(mbqm(acc, mult[q], shift[q]), out_off);
+        ((i8*)(A + s * arena_bytes + P[14]))[e] = (i8)clamp_i32(v, act_min, act_max);
+    }
+}
+
+__device__ void pool(const i32* P, u8* A, i64 arena_bytes, i32 samples, int average) {
+    const i32 batches = P[0], in_h = P[1], in_w = P[2], c = P[3], out_h = P[4], out_w = P[5];
+    const i32 fh = P[6], fw = P[7], sh = P[8], sw = P[9], pt = P[10], pl = P[11], act_min = P[12], act_max = P[13];
+    const i64 per_sample = (i64)batches * out_h * out_w * c;
+    FOR_EACH(idx, per_sample * samples) {
+        const i64 s = idx / per_sample;
+        i64 e = idx % per_sample;
+        const i32 ch = (i32)(e % c); e /= c;
+        const i32 ox = (i32)(e % out_w); e /= out_w;
+        const i32 oy = (i32)(e % out_h);
+        const i32 b = (i32)(e / out_h);
+        const i8* input = (const i8*)(A + s * arena_bytes + P[14]);
+        i8* output = (i8*)(A + s * arena_bytes + P[15]);
+        const i32 y_origin = oy * sh - pt, x_origin = ox * sw - pl;
+        const i32 y0 = y_origin < 0 ? 0 : y_origin;
+        const i32 x0 = x_origin < 0 ? 0 : x_origin;
+        i32 y1 = y_origin + fh; y1 = y1 < 0 ? 0 : (y1 > in_h ? in_h : y1); if (y1 < y0) y1 = y0;
+        i32 x1 = x_origin + fw; x1 = x1 < 0 ? 0 : (x1 > in_w ? in_w : x1); if (x1 < x0) x1 = x0;
+        i32 sum = 0, count = 0, best = -2147483647;
+        int any = 0;
+        for (i32 y = y0; y < y1; y++) {
+            for (i32 x = x0; x < x1; x++) {
+                const i32 v = input[(((i64)b * in_h + y) * in_w + x) * c + ch];
+                sum += v;
+                count++;
+                if (!any || v > best) best = v;
+                any = 1;
+            }
+        }
+        i32 v;
+        if (average) {
+            v = count == 0 ? 0 : (sum > 0 ? (sum + count / 2) / count : (sum - count / 2) / count);
+        } else {
+            v = any ? best : -128;
+        }
+        output[(((i64)b * out_h + oy) * out_w + ox) * c + ch] = (i8)clamp_i32(v, act_min, act_max);
+    }
+}
+
+extern "C" __global__ void kiln_average_pool2d(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
+    pool(P, A, arena_bytes, samples, 1);
+}
+
+extern "C" __global__ void kiln_max_pool2d(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
+    pool(P, A, arena_bytes, samples, 0);
+}
+
+// Output index to the two inputs' indices through the broadcast strides.
+__device__ void broadcast_indices(const i32* P, i64 e, i64* a, i64* b) {
+    i64 ia = 0, ib = 0;
+    for (int d = 5; d >= 0; d--) {
+        const i64 coord = e % P[d];
+        e /= P[d];
+        ia += coord * P[6 + d];
+        ib += coord * P[12 + d];
+    }
+    *a = ia;
+    *b = ib;
+}
+
+__device__ i64 broadcast_elements(const i32* P) {
+    i64 n = 1;
+    for (int d = 0; d < 6; d++) n *= P[d];
+    return n;
+}
+
+extern "C" __global__ void kiln_add(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
+    const i64 per_sample = broadcast_elements(P);
+    FOR_EACH(idx, per_sample * samples) {
+        const i64 s = idx / per_sample;
+        const i64 e = idx % per_sample;
+        i64 ia, ib;
+        broadcast_indices(P, e, &ia, &ib);
+        const u8* arena = A + s * arena_bytes;
+        const i32 x1 = ((i32)((const i8*)(arena + P[18]))[ia] + P[21]) * (1 << P[23]);
+        const i32 x2 = ((i32)((const i8*)(arena + P[19]))[ib] + P[22]) * (1 << P[23]);
+        const i32 s1 = mbqm(x1, P[24], P[25]);
+        const i32 s2 = mbqm(x2, P[26], P[27]);
+        const i32 v = sat_add(mbqm(wadd(s1, s2), P[28], P[29]), P[30]);
+        ((i8*)(A + s * arena_bytes + P[20]))[e] = (i8)clamp_i32(v, P[31], P[32]);
+    }
+}
+
+extern "C" __global__ void kiln_mul(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
+    const i64 per_sample = broadcast_elements(P);
+    FOR_EACH(idx, per_sample * samples) {
+        const i64 s = idx / per_sample;
+        const i64 e = idx % per_sample;
+        i64 ia, ib;
+        broadcast_indices(P, e, &ia, &ib);
+        const u8* arena = A + s * arena_bytes;
+        const i32 product = ((i32)((const i8*)(arena + P[18]))[ia] + P[21]) * ((i32)((const i8*)(arena + P[19]))[ib] + P[22]);
+        const i32 v = sat_add(mbqm(product, P[23], P[24]), P[25]);
+        ((i8*)(A + s * arena_bytes + P[20]))[e] = (i8)clamp_i32(v, P[26], P[27]);
+    }
+}
+
+extern "C" __global__ void kiln_softmax(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
+    const i32 outer = P[0], depth = P[1], multiplier = P[2], left_shift = P[3], diff_min = P[4];
+    FOR_EACH(idx, (i64)outer * samples) {
+        const i64 s = idx / outer;
+        const i64 row = idx % outer;
+        const i8* x = (const i8*)(A + s * arena_bytes + P[5]) + row * depth;
+        i8* y = (i8*)(A + s * arena_bytes + P[6]) + row * depth;
+        i32 max = -128;
+        for (i32 c = 0; c < depth; c++) max = x[c] > max ? x[c] : max;
+        i32 sum = 0;
+        for (i32 c = 0; c < depth; c++) {
+            const i32 diff = (i32)x[c] - max;
+            if (diff >= diff_min) {
+                const i32 scaled = srdhm((i32)((u32)diff * (1u << left_shift)), multiplier);
+                sum = wadd(sum, rescale(exp_on_negative_values(scaled, 5), 0, 12));
+            }
+        }
+        const i32 headroom = sum == 0 ? 32 : __clz(sum);
+        const i32 bits_over_unit = 12 - headroom;
+        const i32 shifted_minus_one = (i32)(((u32)sum << (headroom & 31)) - (1u << 31));
+        const i32 scale = one_over_one_plus_x(shifted_minus_one);
+        for (i32 c = 0; c < depth; c++) {
+            const i32 diff = (i32)x[c] - max;
+            if (diff >= diff_min) {
+                const i32 scaled = srdhm((i32)((u32)diff * (1u << left_shift)), multiplier);
+                const i32 e = exp_on_negative_values(scaled, 5);
+                const i32 unsat = rdbp(srdhm(scale, e), bits_over_unit + 31 - 8);
+                y[c] = (i8)clamp_i32(unsat - 128, -128, 127);
+            } else {
+                y[c] = -128;
+            }
+        }
+    }
+}
+
+__device__ void sigmoid_like(const i32* P, u8* A, i64 arena_bytes, i32 samples, int is_tanh) {
+    const i32 n = P[0], zp = P[1], radius = P[2], multiplier = P[3], shift = P[4];
+    FOR_EACH(idx, (i64)n * samples) {
+        const i64 s = idx / n;
+        const i64 e = idx % n;
+        const i32 x = (i32)((const i8*)(A + s * arena_bytes + P[5]))[e] - zp;
+        i32 v;
+        if (x <= -radius) {
+            v = -128;
+        } else if (x >= radius) {
+            v = 127;
+        } else {
+            const i32 q4 = mbqm(x, multiplier, shift);
+            v = is_tanh ? clamp_i32(rdbp(fp_tanh(q4, 4), 31 - 7), -128, 127)
+                        : clamp_i32(rdbp(fp_logistic(q4, 4), 31 - 8) - 128, -128, 127);
+        }
+        ((i8*)(A + s * arena_bytes + P[6]))[e] = (i8)v;
+    }
+}
+
+extern "C" __global__ void kiln_logistic(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
+    sigmoid_like(P, A, arena_bytes, samples, 0);
+}
+
+extern "C" __global__ void kiln_tanh(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
+    sigmoid_like(P, A, arena_bytes, samples, 1);
+}
+
+extern "C" __global__ void kiln_requantize(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
+    const i32 n = P[0];
+    FOR_EACH(idx, (i64)n * samples) {
+        const i64 s = idx / n;
+        const i64 e = idx % n;
+        const i32 x = (i32)((const i8*)(A + s * arena_bytes + P[7]))[e];
+        const i32 v = sat_add(mbqm(x - P[1], P[3], P[4]), P[2]);
+        ((i8*)(A + s * arena_bytes + P[8]))[e] = (i8)clamp_i32(v, P[5], P[6]);
+    }
+}
+
+extern "C" __global__ void kiln_concatenation(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
+    const i32 outer = P[0], count = P[1], out_len = P[3];
+    const i32 out_row = out_len / outer;
+    FOR_EACH(idx, (i64)out_len * samples) {
+        const i64 s = idx / out_len;
+        const i32 e = (i32)(idx % out_len);
+        const i32 row = e / out_row;
+        i32 col = e % out_row;
+        for (i32 k = 0; k < count; k++) {
+            const i32 in_row = P[5 + 2 * k] / outer;
+            if (col < in_row) {
+                (A + s * arena_bytes + P[2])[e] = (A + s * arena_bytes + P[4 + 2 * k])[(i64)row * in_row + col];
+                break;
+            }
+            col -= in_row;
+        }
+    }
+}
+
+extern "C" __global__ void kiln_pad(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
+    const i32 out_elements = P[21];
+    FOR_EACH(idx, (i64)out_elements * samples) {
+        const i64 s = idx / out_elements;
+        i64 e = idx % out_elements;
+        const i64 out_index = e;
+        i64 src = 0, stride = 1;
+        int inside = 1;
+        for (int d = 5; d >= 0; d--) {
+            const i32 out_dim = P[d] + P[6 + d] + P[12 + d];
+            const i32 coord = (i32)(e % out_dim) - P[6 + d];
+            e /= out_dim;
+            if (coord < 0 || coord >= P[d]) inside = 0;
+            src += (i64)coord * stride;
+            stride *= P[d];
+        }
+        const i8 v = inside ? ((const i8*)(A + s * arena_bytes + P[19]))[src] : (i8)P[18];
+        ((i8*)(A + s * arena_bytes + P[20]))[out_index] = v;
+    }
+}
+
+extern "C" __global__ void kiln_mean(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
+    const i32 out_elements = P[18];
+    i64 strides[6];
+    i64 st = 1;
+    for (int d = 5; d >= 0; d--) {
+        strides[d] = st;
+        st *= P[d];
+    }
+    i32 count = 1;
+    for (int d = 0; d < 6; d++) if (P[6 + d]) count *= P[d];
+    FOR_EACH(idx, (i64)out_elements * samples) {
+        const i64 s = idx / out_elements;
+        i64 e = idx % out_elements;
+        const i64 out_index = e;
+        // Coordinates of the kept dimensions, last dimension fastest.
+        i64 base = 0;
+        for (int d = 5; d >= 0; d--) {
+            if (P[6 + d]) continue;
+            base += (e % P[d]) * strides[d];
+            e /= P[d];
+        }
+        const i8* x = (const i8*)(A + s * arena_bytes + P[16]);
+        i32 sum = 0;
+        for (i32 r = 0; r < count; r++) {
+            i64 rem = r, off = 0;
+            for (int d = 5; d >= 0; d--) {
+                if (!P[6 + d]) continue;
+                off += (rem % P[d]) * strides[d];
+                rem /= P[d];
+            }
+            sum += x[base + off];
+        }
+        const i32 v = sat_add(mbqm(sum - P[12] * count, P[14], P[15]), P[13]);
+        ((i8*)(A + s * arena_bytes + P[17]))[out_index] = (i8)clamp_i32(v, -128, 127);
+    }
+}
+
+extern "C" __global__ void kiln_quantize(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
+    const i32 n = P[0], zp = P[2];
+    const double scale = (double)__int_as_float(P[1]);
+    FOR_EACH(idx, (i64)n * samples) {
+        const i64 s = idx / n;
+        const i64 e = idx % n;
+        const float v = ((const float*)(A + s * arena_bytes + P[3]))[e];
+        const double q = round((double)v / scale);
+        i32 qi = q != q ? 0 : (q >= 2147483647.0 ? KILN_I32_MAX : (q <= -2147483648.0 ? KILN_I32_MIN : (i32)q));
+        ((i8*)(A + s * arena_bytes + P[4]))[e] = (i8)clamp_i32(sat_add(qi, zp), -128, 127);
+    }
+}
+
+extern "C" __global__ void kiln_dequantize(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
+    const i32 n = P[0], zp = P[2];
+    const double scale = (double)__int_as_float(P[1]);
+    FOR_EACH(idx, (i64)n * samples) {
+        const i64 s = idx / n;
+        const i64 e = idx % n;
+        const i32 v = ((const i8*)(A + s * arena_bytes + P[3]))[e];
+        ((float*)(A + s * arena_bytes + P[4]))[e] = (float)(scale * (double)(v - zp));
+    }
+}

@@ -1,0 +1,384 @@
+//! How a graph runs on the CUDA kernels: each op becomes one launch of a
+//! kernel in `kernels.cu` with its parameters packed into int32 words, in
+//! the layout that kernel reads. Pure data, no CUDA: the GPU backend uploads
+//! it, and tests run `kernels.cu` on the CPU from the same plan.
+//!
+//! Layer: host (std); uses `graph`.
+
+use std::vec;
+use std::vec::Vec;
+
+use crate::graph::{Graph, Op};
+use crate::tensor::{Span, MAX_RANK};
+
+/// One kernel launch: every sample's `items` outputs (elements, or rows for
+/// SOFTMAX) computed by `kernel` from `params[params.start..params.end]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Launch {
+    pub kernel: &'static str,
+    pub params: core::ops::Range<usize>,
+    pub items: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CudaPlan {
+    pub params: Vec<i32>,
+    pub launches: Vec<Launch>,
+}
+
+/// Every kernel `kernels.cu` defines.
+pub const KERNEL_NAMES: &[&str] = &[
+    "kiln_conv2d",
+    "kiln_depthwise_conv2d",
+    "kiln_fully_connected",
+    "kiln_average_pool2d",
+    "kiln_max_pool2d",
+    "kiln_add",
+    "kiln_mul",
+    "kiln_softmax",
+    "kiln_logistic",
+    "kiln_tanh",
+    "kiln_requantize",
+    "kiln_concatenation",
+    "kiln_pad",
+    "kiln_mean",
+    "kiln_quantize",
+    "kiln_dequantize",
+];
+
+fn at(s: Span) -> i32 {
+    s.offset as i32
+}
+
+fn opt_at(s: Span) -> i32 {
+    if s.is_empty() {
+        -1
+    } else {
+        s.offset as i32
+    }
+}
+
+fn u(v: u32) -> i32 {
+    v as i32
+}
+
+/// Contiguous element strides of a 6-D shape, or zero where broadcast.
+fn contiguous(dims: &[u32; MAX_RANK]) -> [u32; MAX_RANK] {
+    let mut s = [0u32; MAX_RANK];
+    let mut stride = 1u32;
+    for d in (0..MAX_RANK).rev() {
+        s[d] = if dims[d] == 1 { 0 } else { stride };
+        stride = stride.saturating_mul(dims[d]);
+    }
+    s
+}
+
+impl CudaPlan {
+    fn push(&mut self, kernel: &'static str, items: u64, words: &[i32]) {
+        let start = self.params.len();
+        self.params.extend_from_slice(words);
+        self.launches.push(Launch {
+            kernel,
+            params: start..self.params.len(),
+            items,
+        });
+    }
+
+    fn broadcast(
+        &mut self,
+        kernel: &'static str,
+        b: &crate::kernels::elementwise::Broadcast,
+        spans: [Span; 3],
+        tail: &[i32],
+    ) {
+        let (s1, s2) = if b.same_shape {
+            (contiguous(&b.output_dims), contiguous(&b.output_dims))
+        } else {
+            (b.input1_strides, b.input2_strides)
+        };
+        let mut words: Vec<i32> = b
+            .output_dims
+            .iter()
+            .chain(&s1)
+            .chain(&s2)
+            .map(|&v| u(v))
+            .collect();
+        words.extend([at(spans[0]), at(spans[1]), at(spans[2])]);
+        words.extend_from_slice(tail);
+        self.push(kernel, b.elements(), &words);
+    }
+}
+
+/// The launches of a validated graph, in execution order.
+pub fn plan(graph: &Graph) -> CudaPlan {
+    let mut plan = CudaPlan::default();
+    for op in graph.ops {
+        match op {
+            Op::Conv2d(o) => {
+                let p = &o.params;
+                let words = [
+                    u(p.input.batches),
+                    u(p.input.height),
+                    u(p.input.width),
+                    u(p.input.channels),
+                    u(p.output.height),
+                    u(p.output.width),
+                    u(p.output.channels),
+                    u(p.filter_height),
+                    u(p.filter_width),
+                    u(p.filter_channels),
+                    u(p.stride_height),
+                    u(p.stride_width),
+                    u(p.dilation_height),
+                    u(p.dilation_width),
+                    u(p.padding_top),
+                    u(p.padding_left),
+                    p.input_offset,
+                    p.output_offset,
+                    p.activation_min,
+                    p.activation_max,
+                    at(o.input),
+                    at(o.filter),
+                    opt_at(o.bias),
+                    at(o.multiplier),
+                    at(o.shift),
+                    at(o.output),
+                ];
+                plan.push("kiln_conv2d", p.output.elements(), &words);
+            }
+            Op::DepthwiseConv2d(o) => {
+                let p = &o.params;
+                let words = [
+                    u(p.input.batches),
+                    u(p.input.height),
+                    u(p.input.width),
+                    u(p.input.channels),
+                    u(p.output.height),
+                    u(p.output.width),
+                    u(p.output.channels),
+                    u(p.filter_height),
+                    u(p.filter_width),
+                    u(p.depth_multiplier),
+                    u(p.stride_height),
+                    u(p.stride_width),
+                    u(p.dilation_height),
+                    u(p.dilation_width),
+                    u(p.padding_top),
+                    u(p.padding_left),
+                    p.input_offset,
+                    p.output_offset,
+                    p.activation_min,
+                    p.activation_max,
+                    at(o.input),
+                    at(o.filter),
+                    opt_at(o.bias),
+                    at(o.multiplier),
+                    at(o.shift),
+                    at(o.output),
+                ];
+                plan.push("kiln_depthwise_conv2d", p.output.elements(), &words);
+            }
+            Op::FullyConnected(o) => {
+                let p = &o.params;
+                let per_channel = i32::from(o.multiplier.len > 4);
+                let words = [
+                    u(p.batches),
+                    u(p.input_depth),
+                    u(p.output_depth),
+                    p.input_offset,
+                    p.filter_offset,
+                    p.output_offset,
+                    p.activation_min,
+                    p.activation_max,
+                    at(o.input),
+                    at(o.filter),
+                    opt_at(o.bias),
+                    at(o.multiplier),
+                    at(o.shift),
+                    per_channel,
+                    at(o.output),
+                ];
+                plan.push(
+                    "kiln_fully_connected",
+                    u64::from(p.batches) * u64::from(p.output_depth),
+                    &words,
+                );
+            }
+            Op::AveragePool2d(o) | Op::MaxPool2d(o) => {
+                let p = &o.params;
+                let words = [
+                    u(p.input.batches),
+                    u(p.input.height),
+                    u(p.input.width),
+                    u(p.input.channels),
+                    u(p.output.height),
+                    u(p.output.width),
+                    u(p.filter_height),
+                    u(p.filter_width),
+                    u(p.stride_height),
+                    u(p.stride_width),
+                    u(p.padding_top),
+                    u(p.padding_left),
+                    p.activation_min,
+                    p.activation_max,
+                    at(o.input),
+                    at(o.output),
+                ];
+                let kernel = if matches!(op, Op::AveragePool2d(_)) {
+                    "kiln_average_pool2d"
+                } else {
+                    "kiln_max_pool2d"
+                };
+                plan.push(kernel, p.output.elements(), &words);
+            }
+            Op::Add(o) => {
+                let p = &o.params;
+                let tail = [
+                    p.input1_offset,
+                    p.input2_offset,
+                    p.left_shift,
+                    p.input1_multiplier,
+                    p.input1_shift,
+                    p.input2_multiplier,
+                    p.input2_shift,
+                    p.output_multiplier,
+                    p.output_shift,
+                    p.output_offset,
+                    p.activation_min,
+                    p.activation_max,
+                ];
+                plan.broadcast(
+                    "kiln_add",
+                    &p.broadcast,
+                    [o.input1, o.input2, o.output],
+                    &tail,
+                );
+            }
+            Op::Mul(o) => {
+                let p = &o.params;
+                let tail = [
+                    p.input1_offset,
+                    p.input2_offset,
+                    p.output_multiplier,
+                    p.output_shift,
+                    p.output_offset,
+                    p.activation_min,
+                    p.activation_max,
+                ];
+                plan.broadcast(
+                    "kiln_mul",
+                    &p.broadcast,
+                    [o.input1, o.input2, o.output],
+                    &tail,
+                );
+            }
+            Op::Softmax(o) => {
+                let p = &o.params;
+                let words = [
+                    u(p.outer),
+                    u(p.depth),
+                    p.input_multiplier,
+                    p.input_left_shift,
+                    p.diff_min,
+                    at(o.input),
+                    at(o.output),
+                ];
+                plan.push("kiln_softmax", u64::from(p.outer), &words);
+            }
+            Op::Logistic(o) | Op::Tanh(o) => {
+                let p = &o.params;
+                let words = [
+                    u(o.input.len),
+                    p.input_zero_point,
+                    p.input_range_radius,
+                    p.input_multiplier,
+                    p.input_left_shift,
+                    at(o.input),
+                    at(o.output),
+                ];
+                let kernel = if matches!(op, Op::Logistic(_)) {
+                    "kiln_logistic"
+                } else {
+                    "kiln_tanh"
+                };
+                plan.push(kernel, u64::from(o.input.len), &words);
+            }
+            Op::Requantize(o) => {
+                let p = &o.params;
+                let words = [
+                    u(o.input.len),
+                    p.input_zero_point,
+                    p.output_zero_point,
+                    p.multiplier,
+                    p.shift,
+                    p.activation_min,
+                    p.activation_max,
+                    at(o.input),
+                    at(o.output),
+                ];
+                plan.push("kiln_requantize", u64::from(o.input.len), &words);
+            }
+            Op::Concatenation(o) => {
+                let mut words = vec![u(o.outer), u(o.count), at(o.output), u(o.output.len)];
+                for s in o.inputs() {
+                    words.extend([at(*s), u(s.len)]);
+                }
+                plan.push("kiln_concatenation", u64::from(o.output.len), &words);
+            }
+            Op::Pad(o) => {
+                let p = &o.params;
+                let mut words: Vec<i32> = p
+                    .input_dims
+                    .iter()
+                    .chain(&p.before)
+                    .chain(&p.after)
+                    .map(|&v| u(v))
+                    .collect();
+                words.extend([
+                    i32::from(p.pad_value),
+                    at(o.input),
+                    at(o.output),
+                    u(o.output.len),
+                ]);
+                plan.push("kiln_pad", u64::from(o.output.len), &words);
+            }
+            Op::Mean(o) => {
+                let p = &o.params;
+                let mut words: Vec<i32> = p.input_dims.iter().map(|&v| u(v)).collect();
+                words.extend(p.reduce.iter().map(|&r| i32::from(r)));
+                words.extend([
+                    p.input_zero_point,
+                    p.output_zero_point,
+                    p.multiplier,
+                    p.shift,
+                    at(o.input),
+                    at(o.output),
+                    u(o.output.len),
+                ]);
+                plan.push("kiln_mean", u64::from(o.output.len), &words);
+            }
+            Op::Quantize(o) | Op::Dequantize(o) => {
+                let p = &o.params;
+                let n = if matches!(op, Op::Quantize(_)) {
+                    o.output.len
+                } else {
+                    o.input.len
+                };
+                let words = [
+                    u(n),
+                    p.scale.to_bits() as i32,
+                    p.zero_point,
+                    at(o.input),
+                    at(o.output),
+                ];
+                let kernel = if matches!(op, Op::Quantize(_)) {
+                    "kiln_quantize"
+                } else {
+                    "kiln_dequantize"
+                };
+                plan.push(kernel, u64::from(n), &words);
+            }
+        }
+    }
+    plan
+}
