@@ -73,6 +73,9 @@ enum Command {
         /// whose output bytes differ (must be 0)
         #[arg(long)]
         check: bool,
+        /// CPU threads (default: every core)
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
         /// Print the summary as JSON (samples, inferences_per_second,
         /// accuracy, mismatches, ...)
         #[arg(long)]
@@ -157,6 +160,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             device,
             batch,
             check,
+            threads,
             json,
         } => {
             let compiled = kiln_codegen::compile_file(&model)?;
@@ -179,6 +183,7 @@ fn run(cli: Cli) -> Result<(), Error> {
                 device,
                 batch,
                 check,
+                threads,
             };
             let summary =
                 validate::validate(&compiled, &data, labels.as_deref(), &options, &mut progress)?;

@@ -29,6 +29,8 @@ pub struct Options {
     pub batch: usize,
     /// With CUDA: also run on the CPU and count differing samples.
     pub check: bool,
+    /// CPU threads (0: every core).
+    pub threads: usize,
 }
 
 /// Called after each chunk with (samples done, total).
@@ -152,7 +154,7 @@ pub fn validate(
         let slice = &inputs[first * in_len..(first + n) * in_len];
         let out = match &runner {
             Some(r) => r.run_batch(&[slice], n, n),
-            None => batch::run_batch(&graph, &[slice], n, 0),
+            None => batch::run_batch(&graph, &[slice], n, options.threads),
         }
         .map_err(|e| host_err(&source, e))?;
         outputs.extend_from_slice(&out[0]);
@@ -165,7 +167,8 @@ pub fn validate(
     let out_len = out_io.span.len as usize;
     let mut summary = json!({
         "model": source.display().to_string(),
-        "device": match (&runner, options.device) { (Some(r), _) => r.device().to_string(), _ => "cpu".to_string() },
+        "device": match &runner { Some(r) => r.device().to_string(), None => "cpu".to_string() },
+        "threads": if runner.is_some() { 0 } else if options.threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { options.threads },
         "samples": samples,
         "seconds": seconds,
         "inferences_per_second": samples as f64 / seconds.max(1e-9),

@@ -1,4 +1,5 @@
 //! `cargo xtask bench [--shared DIR] [--write]`
+//! `cargo xtask bench-host [--shared DIR] [--samples N] [--write]`
 //!
 //! Measures kiln on the emulated Cortex-M4F (QEMU `mps2-an386`, `-icount
 //! shift=6`, SysTick): for every int8 model of `../shared` and the project's
@@ -149,18 +150,171 @@ fn ratio(a: u64, b: u64) -> String {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) != Some("bench") {
-        eprintln!("usage: cargo xtask bench [--shared DIR] [--write]");
-        std::process::exit(2);
+    match args.first().map(String::as_str) {
+        Some("bench") => bench(&args),
+        Some("bench-host") => bench_host(&args),
+        _ => {
+            eprintln!("usage: cargo xtask bench [--shared DIR] [--write]\n       cargo xtask bench-host [--shared DIR] [--samples N] [--write]");
+            std::process::exit(2);
+        }
     }
-    let write = args.iter().any(|a| a == "--write");
-    let shared = args
-        .iter()
+}
+
+fn shared_arg(args: &[String]) -> PathBuf {
+    args.iter()
         .position(|a| a == "--shared")
         .and_then(|i| args.get(i + 1))
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("KILN_SHARED").map(PathBuf::from))
-        .unwrap_or_else(|| repo().join("../shared"));
+        .unwrap_or_else(|| repo().join("../shared"))
+}
+
+/// Replaces the text between `<!-- NAME:start -->` and `<!-- NAME:end -->`
+/// in docs/benchmarks.md.
+fn write_section(name: &str, md: &str) {
+    let path = repo().join("docs/benchmarks.md");
+    let doc = std::fs::read_to_string(&path).unwrap_or_default();
+    let (start, end) = (
+        format!("<!-- {name}:start -->"),
+        format!("<!-- {name}:end -->"),
+    );
+    let new = match (doc.find(&start), doc.find(&end)) {
+        (Some(s), Some(e)) => format!("{}{start}\n{md}{}", &doc[..s], &doc[e..]),
+        _ => fail(format!(
+            "{} has no {start} ... {end} markers",
+            path.display()
+        )),
+    };
+    std::fs::write(&path, new).unwrap_or_else(|e| fail(format!("{}: {e}", path.display())));
+    eprintln!("wrote {}", path.display());
+}
+
+/// Host CPU throughput on vww_96_int8: `kiln validate` (every core, and one
+/// thread) against TFLite Micro's Python interpreter on the same inputs.
+fn bench_host(args: &[String]) {
+    let write = args.iter().any(|a| a == "--write");
+    let samples: usize = args
+        .iter()
+        .position(|a| a == "--samples")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
+    let model = shared_arg(args).join("models/mlperf-tiny/vww_96_int8.tflite");
+    let dir = repo().join("target/bench-host");
+    std::fs::create_dir_all(&dir).unwrap();
+    // Seeded uniform int8 inputs, as an .npy of [N, 96, 96, 3].
+    let elements = 96 * 96 * 3;
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let data: Vec<u8> = (0..samples * elements)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let header =
+        format!("{{'descr': '|i1', 'fortran_order': False, 'shape': ({samples}, 96, 96, 3), }}");
+    let mut header = header.into_bytes();
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(b' ');
+    }
+    header.push(b'\n');
+    let mut npy = b"\x93NUMPY\x01\x00".to_vec();
+    npy.extend((header.len() as u16).to_le_bytes());
+    npy.extend(header);
+    npy.extend(&data);
+    let data_path = dir.join("vww_inputs.npy");
+    std::fs::write(&data_path, npy).unwrap();
+
+    let kiln_bin = repo().join("target/release/kiln");
+    let status = Command::new("cargo")
+        .args(["build", "--release", "--locked", "-q", "-p", "kiln-codegen"])
+        .current_dir(repo())
+        .status();
+    if !status.map(|s| s.success()).unwrap_or(false) {
+        fail("cannot build the kiln CLI");
+    }
+    let validate = |threads: usize| -> f64 {
+        let out = Command::new(&kiln_bin)
+            .args([
+                "validate",
+                model.to_str().unwrap(),
+                "--data",
+                data_path.to_str().unwrap(),
+                "--json",
+                "--threads",
+                &threads.to_string(),
+            ])
+            .output()
+            .unwrap_or_else(|e| fail(format!("kiln: {e}")));
+        if !out.status.success() {
+            fail(String::from_utf8_lossy(&out.stderr));
+        }
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["inferences_per_second"].as_f64().unwrap()
+    };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let kiln_all = validate(0);
+    let kiln_one = validate(1);
+
+    // TFLM's Python interpreter, in a venv of its own.
+    let venv = repo().join(".venv-bench");
+    if !venv.join("bin/python").exists() {
+        let ok = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+            && Command::new(venv.join("bin/pip"))
+                .args(["install", "-q", "tflite-micro", "numpy"])
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false);
+        if !ok {
+            fail("cannot create .venv-bench with tflite-micro");
+        }
+    }
+    let out = Command::new(venv.join("bin/python"))
+        .arg(repo().join("scripts/tflm_throughput.py"))
+        .arg(&model)
+        .arg(&data_path)
+        .output()
+        .unwrap_or_else(|e| fail(format!("python: {e}")));
+    if !out.status.success() {
+        fail(String::from_utf8_lossy(&out.stderr));
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let tflm = v["inferences_per_second"].as_f64().unwrap();
+
+    let mut md = String::new();
+    let _ = writeln!(md, "| engine | threads | inferences / s | kiln / this |");
+    let _ = writeln!(md, "| --- | ---: | ---: | ---: |");
+    let _ = writeln!(
+        md,
+        "| kiln `validate --device cpu` | {cores} (all cores) | {kiln_all:.1} | 1.00 |"
+    );
+    let _ = writeln!(
+        md,
+        "| kiln `validate --device cpu --threads 1` | 1 | {kiln_one:.1} | {:.2} |",
+        kiln_all / kiln_one
+    );
+    let _ = writeln!(md, "| TFLite Micro Python interpreter (tflite-micro, reference kernels) | 1 | {tflm:.1} | {:.2} |", kiln_all / tflm);
+    let _ = writeln!(
+        md,
+        "\nvww_96_int8, {samples} seeded random int8 inputs; kiln single-threaded / TFLM: {:.2}.",
+        kiln_one / tflm
+    );
+    print!("{md}");
+    if write {
+        write_section("host", &md);
+    }
+}
+
+fn bench(args: &[String]) {
+    let write = args.iter().any(|a| a == "--write");
+    let shared = shared_arg(args);
     let readme = std::fs::read_to_string(shared.join("README.md"))
         .unwrap_or_else(|e| fail(format!("{}: {e}", shared.display())));
 
@@ -273,17 +427,6 @@ fn main() {
     }
     print!("{md}");
     if write {
-        let path = repo().join("docs/benchmarks.md");
-        let doc = std::fs::read_to_string(&path).unwrap_or_default();
-        let (start, end) = ("<!-- bench:start -->", "<!-- bench:end -->");
-        let new = match (doc.find(start), doc.find(end)) {
-            (Some(s), Some(e)) => format!("{}{start}\n{md}{}", &doc[..s], &doc[e..]),
-            _ => fail(format!(
-                "{} has no {start} ... {end} markers",
-                path.display()
-            )),
-        };
-        std::fs::write(&path, new).unwrap_or_else(|e| fail(format!("{}: {e}", path.display())));
-        eprintln!("wrote {}", path.display());
+        write_section("bench", &md);
     }
 }
