@@ -233,6 +233,143 @@ impl AffineOp {
     }
 }
 
+fn f32s<'a>(io: &'a Around<'_>, s: Span) -> &'a [f32] {
+    bytemuck::cast_slice(io.bytes(s))
+}
+
+fn weights_f32(w: &[u8], s: Span) -> &[f32] {
+    bytemuck::cast_slice(&w[s.range()])
+}
+
+impl Conv2dF32Op {
+    #[inline(never)]
+    pub fn run(&self, arena: &mut [u8], weights: &[u8]) {
+        let (io, out) = split(arena, self.output);
+        conv2d::conv2d_f32(
+            &self.params,
+            self.activation,
+            f32s(&io, self.input),
+            weights_f32(weights, self.filter),
+            weights_f32(weights, self.bias),
+            bytemuck::cast_slice_mut(out),
+        );
+    }
+}
+
+impl DepthwiseConv2dF32Op {
+    #[inline(never)]
+    pub fn run(&self, arena: &mut [u8], weights: &[u8]) {
+        let (io, out) = split(arena, self.output);
+        depthwise_conv2d::depthwise_conv2d_f32(
+            &self.params,
+            self.activation,
+            f32s(&io, self.input),
+            weights_f32(weights, self.filter),
+            weights_f32(weights, self.bias),
+            bytemuck::cast_slice_mut(out),
+        );
+    }
+}
+
+impl FullyConnectedF32Op {
+    #[inline(never)]
+    pub fn run(&self, arena: &mut [u8], weights: &[u8]) {
+        let (io, out) = split(arena, self.output);
+        fully_connected::fully_connected_f32(
+            &self.params,
+            self.activation,
+            f32s(&io, self.input),
+            weights_f32(weights, self.filter),
+            weights_f32(weights, self.bias),
+            bytemuck::cast_slice_mut(out),
+        );
+    }
+}
+
+impl PoolF32Op {
+    #[inline(never)]
+    pub fn run_average(&self, arena: &mut [u8]) {
+        let (io, out) = split(arena, self.output);
+        pooling::average_pool_f32(
+            &self.params,
+            self.activation,
+            f32s(&io, self.input),
+            bytemuck::cast_slice_mut(out),
+        );
+    }
+    #[inline(never)]
+    pub fn run_max(&self, arena: &mut [u8]) {
+        let (io, out) = split(arena, self.output);
+        pooling::max_pool_f32(
+            &self.params,
+            self.activation,
+            f32s(&io, self.input),
+            bytemuck::cast_slice_mut(out),
+        );
+    }
+}
+
+impl BinaryF32Op {
+    #[inline(never)]
+    pub fn run_add(&self, arena: &mut [u8]) {
+        let (io, out) = split(arena, self.output);
+        elementwise::add_f32(
+            &self.broadcast,
+            self.activation,
+            f32s(&io, self.input1),
+            f32s(&io, self.input2),
+            bytemuck::cast_slice_mut(out),
+        );
+    }
+    #[inline(never)]
+    pub fn run_mul(&self, arena: &mut [u8]) {
+        let (io, out) = split(arena, self.output);
+        elementwise::mul_f32(
+            &self.broadcast,
+            self.activation,
+            f32s(&io, self.input1),
+            f32s(&io, self.input2),
+            bytemuck::cast_slice_mut(out),
+        );
+    }
+}
+
+impl SoftmaxF32Op {
+    #[inline(never)]
+    pub fn run(&self, arena: &mut [u8]) {
+        let (io, out) = split(arena, self.output);
+        softmax::softmax_f32(
+            self.outer as usize,
+            self.depth as usize,
+            self.beta,
+            f32s(&io, self.input),
+            bytemuck::cast_slice_mut(out),
+        );
+    }
+}
+
+impl UnaryF32Op {
+    #[inline(never)]
+    pub fn run_logistic(&self, arena: &mut [u8]) {
+        let (io, out) = split(arena, self.output);
+        activation::logistic_f32(f32s(&io, self.input), bytemuck::cast_slice_mut(out));
+    }
+    #[inline(never)]
+    pub fn run_tanh(&self, arena: &mut [u8]) {
+        let (io, out) = split(arena, self.output);
+        activation::tanh_f32(f32s(&io, self.input), bytemuck::cast_slice_mut(out));
+    }
+    #[inline(never)]
+    pub fn run_clamp(&self, arena: &mut [u8]) {
+        let (io, out) = split(arena, self.output);
+        activation::clamp_f32(
+            self.activation,
+            f32s(&io, self.input),
+            bytemuck::cast_slice_mut(out),
+        );
+    }
+}
+
 impl Op {
     /// Runs this op on an arena and weights that `validate` accepted.
     pub fn run(&self, arena: &mut [u8], weights: &[u8]) {
@@ -253,6 +390,17 @@ impl Op {
             Op::Mean(op) => op.run(arena),
             Op::Quantize(op) => op.run_quantize(arena),
             Op::Dequantize(op) => op.run_dequantize(arena),
+            Op::Conv2dF32(op) => op.run(arena, weights),
+            Op::DepthwiseConv2dF32(op) => op.run(arena, weights),
+            Op::FullyConnectedF32(op) => op.run(arena, weights),
+            Op::AveragePool2dF32(op) => op.run_average(arena),
+            Op::MaxPool2dF32(op) => op.run_max(arena),
+            Op::AddF32(op) => op.run_add(arena),
+            Op::MulF32(op) => op.run_mul(arena),
+            Op::SoftmaxF32(op) => op.run(arena),
+            Op::LogisticF32(op) => op.run_logistic(arena),
+            Op::TanhF32(op) => op.run_tanh(arena),
+            Op::ClampF32(op) => op.run_clamp(arena),
         }
     }
 }
@@ -548,7 +696,7 @@ impl Op {
             Op::Add(op) => {
                 let p = &op.params;
                 c.offsets(&[p.input1_offset, p.input2_offset, p.output_offset])?;
-                check_broadcast(c, &p.broadcast, op.input1, op.input2)?;
+                check_broadcast(c, &p.broadcast, op.input1, op.input2, I8)?;
                 c.ensure((0..=22).contains(&p.left_shift), "left shift out of range")?;
                 for s in [p.input1_shift, p.input2_shift, p.output_shift] {
                     c.shift(s)?;
@@ -564,7 +712,7 @@ impl Op {
             Op::Mul(op) => {
                 let p = &op.params;
                 c.offsets(&[p.input1_offset, p.input2_offset, p.output_offset])?;
-                check_broadcast(c, &p.broadcast, op.input1, op.input2)?;
+                check_broadcast(c, &p.broadcast, op.input1, op.input2, I8)?;
                 c.shift(p.output_shift)?;
                 c.range(p.activation_min, p.activation_max)?;
                 c.output(
@@ -646,6 +794,163 @@ impl Op {
                 c.arena(op.input, n, I8)?;
                 c.output(op.output, n, F32, &[op.input])
             }
+            Op::Conv2dF32(op) => {
+                let p = &op.params;
+                c.positive(&[
+                    p.stride_height,
+                    p.stride_width,
+                    p.dilation_height,
+                    p.dilation_width,
+                    p.filter_channels,
+                ])?;
+                c.ensure(
+                    p.input.channels >= p.filter_channels
+                        && p.input.channels % p.filter_channels == 0,
+                    "input channels not a multiple of filter channels",
+                )?;
+                c.ensure(
+                    p.output.channels % (p.input.channels / p.filter_channels) == 0,
+                    "output channels not a multiple of groups",
+                )?;
+                c.ensure(p.input.batches == p.output.batches, "batch mismatch")?;
+                check_window(
+                    c,
+                    p.output.height,
+                    p.stride_height,
+                    p.dilation_height,
+                    p.filter_height,
+                    p.input.height,
+                    p.padding_top,
+                )?;
+                check_window(
+                    c,
+                    p.output.width,
+                    p.stride_width,
+                    p.dilation_width,
+                    p.filter_width,
+                    p.input.width,
+                    p.padding_left,
+                )?;
+                let oc = u64::from(p.output.channels);
+                c.arena(op.input, p.input.elements(), F32)?;
+                c.constant(
+                    op.filter,
+                    oc * u64::from(p.filter_height)
+                        * u64::from(p.filter_width)
+                        * u64::from(p.filter_channels),
+                    F32,
+                    false,
+                )?;
+                c.constant(op.bias, oc, F32, true)?;
+                c.output(op.output, p.output.elements(), F32, &[op.input])
+            }
+            Op::DepthwiseConv2dF32(op) => {
+                let p = &op.params;
+                c.positive(&[
+                    p.stride_height,
+                    p.stride_width,
+                    p.dilation_height,
+                    p.dilation_width,
+                    p.depth_multiplier,
+                ])?;
+                c.ensure(
+                    p.output.channels == p.input.channels * p.depth_multiplier,
+                    "output channels != input channels * depth multiplier",
+                )?;
+                c.ensure(p.input.batches == p.output.batches, "batch mismatch")?;
+                check_window(
+                    c,
+                    p.output.height,
+                    p.stride_height,
+                    p.dilation_height,
+                    p.filter_height,
+                    p.input.height,
+                    p.padding_top,
+                )?;
+                check_window(
+                    c,
+                    p.output.width,
+                    p.stride_width,
+                    p.dilation_width,
+                    p.filter_width,
+                    p.input.width,
+                    p.padding_left,
+                )?;
+                let oc = u64::from(p.output.channels);
+                c.arena(op.input, p.input.elements(), F32)?;
+                c.constant(
+                    op.filter,
+                    oc * u64::from(p.filter_height) * u64::from(p.filter_width),
+                    F32,
+                    false,
+                )?;
+                c.constant(op.bias, oc, F32, true)?;
+                c.output(op.output, p.output.elements(), F32, &[op.input])
+            }
+            Op::FullyConnectedF32(op) => {
+                let p = &op.params;
+                let (b, d, o) = (
+                    u64::from(p.batches),
+                    u64::from(p.input_depth),
+                    u64::from(p.output_depth),
+                );
+                c.arena(op.input, b * d, F32)?;
+                c.constant(op.filter, o * d, F32, false)?;
+                c.constant(op.bias, o, F32, true)?;
+                c.output(op.output, b * o, F32, &[op.input])
+            }
+            Op::AveragePool2dF32(op) | Op::MaxPool2dF32(op) => {
+                let p = &op.params;
+                c.positive(&[
+                    p.stride_height,
+                    p.stride_width,
+                    p.filter_height,
+                    p.filter_width,
+                ])?;
+                c.ensure(
+                    p.input.batches == p.output.batches && p.input.channels == p.output.channels,
+                    "pool changes batches or channels",
+                )?;
+                check_window(
+                    c,
+                    p.output.height,
+                    p.stride_height,
+                    1,
+                    p.filter_height,
+                    p.input.height,
+                    p.padding_top,
+                )?;
+                check_window(
+                    c,
+                    p.output.width,
+                    p.stride_width,
+                    1,
+                    p.filter_width,
+                    p.input.width,
+                    p.padding_left,
+                )?;
+                c.arena(op.input, p.input.elements(), F32)?;
+                c.output(op.output, p.output.elements(), F32, &[op.input])
+            }
+            Op::AddF32(op) | Op::MulF32(op) => {
+                check_broadcast(c, &op.broadcast, op.input1, op.input2, F32)?;
+                c.output(
+                    op.output,
+                    op.broadcast.elements(),
+                    F32,
+                    &[op.input1, op.input2],
+                )
+            }
+            Op::SoftmaxF32(op) => {
+                let n = u64::from(op.outer) * u64::from(op.depth);
+                c.arena(op.input, n, F32)?;
+                c.output(op.output, n, F32, &[op.input])
+            }
+            Op::LogisticF32(op) | Op::TanhF32(op) | Op::ClampF32(op) => {
+                let n = u64::from(op.input.len) / 4;
+                c.arena(op.input, n, F32)?;
+                c.output(op.output, n, F32, &[op.input])
+            }
         }
     }
 }
@@ -679,8 +984,8 @@ fn check_broadcast(
     b: &elementwise::Broadcast,
     input1: Span,
     input2: Span,
+    dtype: DType,
 ) -> Result<(), Error> {
-    use DType::I8;
     let reach = |strides: &[u32; crate::tensor::MAX_RANK]| -> u64 {
         b.output_dims
             .iter()
@@ -689,21 +994,23 @@ fn check_broadcast(
             .sum::<u64>()
             + 1
     };
-    c.arena(input1, u64::from(input1.len), I8)?;
-    c.arena(input2, u64::from(input2.len), I8)?;
+    let size = dtype.size() as u64;
+    let (n1, n2) = (u64::from(input1.len) / size, u64::from(input2.len) / size);
+    c.arena(input1, n1, dtype)?;
+    c.arena(input2, n2, dtype)?;
     if b.same_shape {
         c.ensure(
-            u64::from(input1.len) == b.elements() && u64::from(input2.len) == b.elements(),
+            n1 == b.elements() && n2 == b.elements(),
             "inputs do not match the output shape",
         )
     } else {
         c.ensure(b.elements() > 0, "empty output")?;
         c.ensure(
-            reach(&b.input1_strides) <= u64::from(input1.len),
+            reach(&b.input1_strides) <= n1,
             "first input smaller than its strides reach",
         )?;
         c.ensure(
-            reach(&b.input2_strides) <= u64::from(input2.len),
+            reach(&b.input2_strides) <= n2,
             "second input smaller than its strides reach",
         )
     }

@@ -8,14 +8,14 @@
 use crate::kernels::activation::{RequantizeParams, SigmoidParams};
 use crate::kernels::conv2d::Conv2dParams;
 use crate::kernels::depthwise_conv2d::DepthwiseConv2dParams;
-use crate::kernels::elementwise::{AddParams, MulParams};
+use crate::kernels::elementwise::{AddParams, Broadcast, MulParams};
 use crate::kernels::fully_connected::FullyConnectedParams;
 use crate::kernels::mean::MeanParams;
 use crate::kernels::pad::PadParams;
 use crate::kernels::pooling::PoolParams;
 use crate::kernels::quantize::AffineParams;
 use crate::kernels::softmax::SoftmaxParams;
-use crate::tensor::{DType, Quantization, Span, MAX_RANK};
+use crate::tensor::{DType, FloatRange, Quantization, Span, MAX_RANK};
 
 /// A convolution-like op: activations in the arena, filter, bias and
 /// per-channel requantization (`multiplier`, `shift`: i32 arrays) in the
@@ -155,6 +155,79 @@ pub struct AffineOp {
     pub output: Span,
 }
 
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Conv2dF32Op {
+    /// Geometry; the int8 offsets are unused.
+    pub params: Conv2dParams,
+    pub activation: FloatRange,
+    pub input: Span,
+    pub filter: Span,
+    pub bias: Span,
+    pub output: Span,
+}
+
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DepthwiseConv2dF32Op {
+    pub params: DepthwiseConv2dParams,
+    pub activation: FloatRange,
+    pub input: Span,
+    pub filter: Span,
+    pub bias: Span,
+    pub output: Span,
+}
+
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FullyConnectedF32Op {
+    pub params: FullyConnectedParams,
+    pub activation: FloatRange,
+    pub input: Span,
+    pub filter: Span,
+    pub bias: Span,
+    pub output: Span,
+}
+
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PoolF32Op {
+    pub params: PoolParams,
+    pub activation: FloatRange,
+    pub input: Span,
+    pub output: Span,
+}
+
+/// Float32 ADD or MUL.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BinaryF32Op {
+    pub broadcast: Broadcast,
+    pub activation: FloatRange,
+    pub input1: Span,
+    pub input2: Span,
+    pub output: Span,
+}
+
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SoftmaxF32Op {
+    pub outer: u32,
+    pub depth: u32,
+    pub beta: f32,
+    pub input: Span,
+    pub output: Span,
+}
+
+/// Float32 LOGISTIC, TANH, or a clamp (standalone RELU family).
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct UnaryF32Op {
+    pub activation: FloatRange,
+    pub input: Span,
+    pub output: Span,
+}
+
 /// One step of a graph. RESHAPE and SQUEEZE have no variant: the planner
 /// gives their output the input's bytes, so they cost nothing.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -176,6 +249,17 @@ pub enum Op {
     Mean(MeanOp),
     Quantize(AffineOp),
     Dequantize(AffineOp),
+    Conv2dF32(Conv2dF32Op),
+    DepthwiseConv2dF32(DepthwiseConv2dF32Op),
+    FullyConnectedF32(FullyConnectedF32Op),
+    AveragePool2dF32(PoolF32Op),
+    MaxPool2dF32(PoolF32Op),
+    AddF32(BinaryF32Op),
+    MulF32(BinaryF32Op),
+    SoftmaxF32(SoftmaxF32Op),
+    LogisticF32(UnaryF32Op),
+    TanhF32(UnaryF32Op),
+    ClampF32(UnaryF32Op),
 }
 
 impl Op {
@@ -198,6 +282,17 @@ impl Op {
             Op::Mean(_) => "MEAN",
             Op::Quantize(_) => "QUANTIZE",
             Op::Dequantize(_) => "DEQUANTIZE",
+            Op::Conv2dF32(_) => "CONV_2D (float32)",
+            Op::DepthwiseConv2dF32(_) => "DEPTHWISE_CONV_2D (float32)",
+            Op::FullyConnectedF32(_) => "FULLY_CONNECTED (float32)",
+            Op::AveragePool2dF32(_) => "AVERAGE_POOL_2D (float32)",
+            Op::MaxPool2dF32(_) => "MAX_POOL_2D (float32)",
+            Op::AddF32(_) => "ADD (float32)",
+            Op::MulF32(_) => "MUL (float32)",
+            Op::SoftmaxF32(_) => "SOFTMAX (float32)",
+            Op::LogisticF32(_) => "LOGISTIC (float32)",
+            Op::TanhF32(_) => "TANH (float32)",
+            Op::ClampF32(_) => "RELU (float32)",
         }
     }
 }

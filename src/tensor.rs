@@ -100,5 +100,32 @@ pub struct Quantization {
     pub zero_point: i32,
 }
 
+/// The clamp of a float32 op's fused activation (`min > max` never occurs).
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
+pub struct FloatRange {
+    pub min: f32,
+    pub max: f32,
+}
+
+impl FloatRange {
+    /// No clamp.
+    pub const NONE: FloatRange = FloatRange {
+        min: f32::MIN,
+        max: f32::MAX,
+    };
+
+    #[inline(always)]
+    pub fn apply(&self, v: f32) -> f32 {
+        if v < self.min {
+            self.min
+        } else if v > self.max {
+            self.max
+        } else {
+            v
+        }
+    }
+}
+
 /// The most dimensions a broadcasting or padding kernel handles.
 pub const MAX_RANK: usize = 6;

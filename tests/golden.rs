@@ -108,3 +108,42 @@ fn mac_counts_match_the_published_figures() {
     }
     assert!(checked >= 5, "found figures for only {checked} models");
 }
+
+/// Float32 models match TFLM's outputs within 1e-4 relative (1e-5 absolute
+/// near zero) on every golden sample.
+#[test]
+fn float_models_match_tflite_micro_within_tolerance() {
+    let Some(shared) = common::shared_dir(repo()) else {
+        return;
+    };
+    for &(name, file) in common::FLOAT_MODELS {
+        let model = kiln_codegen::compile_file(&shared.join("models").join(file))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut runner = HostRunner::new(&model);
+        let cases = common::cases(&shared, name);
+        assert!(!cases.is_empty(), "{name}: no golden cases");
+        let mut worst = 0f32;
+        for case in &cases {
+            let inputs: Vec<_> = case.inputs.iter().map(|p| npy::read(p).unwrap()).collect();
+            let expected = npy::read(&case.output).unwrap();
+            let got = runner
+                .run(&inputs)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            let (g, w) = (common::f32s(&got[0].data), common::f32s(&expected.data));
+            worst = g
+                .iter()
+                .zip(&w)
+                .map(|(a, b)| (a - b).abs() / b.abs().max(1e-6))
+                .fold(worst, f32::max);
+            assert!(
+                common::floats_close(&g, &w),
+                "{}: {g:?} vs {w:?}",
+                case.output.display()
+            );
+        }
+        println!(
+            "{name}: {} samples within tolerance (worst relative difference {worst:e})",
+            cases.len()
+        );
+    }
+}

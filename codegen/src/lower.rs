@@ -21,7 +21,7 @@ use kiln::kernels::pad::PadParams;
 use kiln::kernels::pooling::PoolParams;
 use kiln::kernels::quantize::AffineParams;
 use kiln::kernels::softmax::SoftmaxParams;
-use kiln::tensor::{Nhwc, MAX_RANK};
+use kiln::tensor::{FloatRange, Nhwc, MAX_RANK};
 use kiln::{DType, Span};
 
 use crate::error::{Error, Result, Unsupported};
@@ -400,6 +400,12 @@ impl Lowering<'_> {
 
     fn node(&mut self, node: &Node) -> Lowered<Option<Op>> {
         let out = self.output(node)?;
+        let float_input = node
+            .input(0)
+            .is_some_and(|t| self.tensor(t).dtype == DataType::F32);
+        if float_input && !matches!(node.kind, OpKind::Quantize | OpKind::Reshape) {
+            return self.float_node(node, out).map(Some);
+        }
         Ok(Some(match &node.kind {
             OpKind::Conv2d(a) => Op::Conv2d(self.conv(node, a)?),
             OpKind::DepthwiseConv2d(a) => Op::DepthwiseConv2d(self.depthwise(node, a)?),
@@ -1035,6 +1041,311 @@ impl Lowering<'_> {
             params,
             input: self.i8_activation(input)?,
             output: self.i8_activation(out)?,
+        })
+    }
+}
+
+fn float_range(a: Activation) -> FloatRange {
+    match a {
+        Activation::None => FloatRange::NONE,
+        Activation::Relu => FloatRange {
+            min: 0.0,
+            max: f32::MAX,
+        },
+        Activation::Relu6 => FloatRange { min: 0.0, max: 6.0 },
+        Activation::ReluN1To1 => FloatRange {
+            min: -1.0,
+            max: 1.0,
+        },
+    }
+}
+
+impl Lowering<'_> {
+    fn f32_activation(&self, t: TensorId) -> Lowered<Span> {
+        self.activation(t, DataType::F32)
+    }
+
+    fn f32_constant(&mut self, t: TensorId) -> Lowered<Span> {
+        let data = self.weight_data(t, DataType::F32)?.to_vec();
+        self.constant(&data)
+    }
+
+    fn f32_bias(&mut self, node: &Node, channels: usize) -> Lowered<Span> {
+        let Some(t) = node.input(2) else {
+            return Ok(Span::EMPTY);
+        };
+        if self.tensor(t).elements() != channels {
+            return invalid(format!(
+                "bias has {} values for {channels} channels",
+                self.tensor(t).elements()
+            ));
+        }
+        self.f32_constant(t)
+    }
+
+    /// float32 ops: the same geometry as the int8 ones, no quantization.
+    fn float_node(&mut self, node: &Node, out: TensorId) -> Lowered<Op> {
+        let input = self.input(node, 0)?;
+        Ok(match &node.kind {
+            OpKind::Conv2d(a) => {
+                let filter = self.input(node, 1)?;
+                let fshape = self.tensor(filter).shape.clone();
+                let [oc, kh, kw, fc] = fshape[..] else {
+                    return invalid(format!("filter shape {fshape:?} is not [O, KH, KW, I]"));
+                };
+                let (in_s, out_s) = (self.nhwc(input)?, self.nhwc(out)?);
+                let (oh, pad_top) = out_size_and_padding(
+                    a.padding,
+                    in_s.height as usize,
+                    kh,
+                    a.stride[0],
+                    a.dilation[0],
+                );
+                let (ow, pad_left) = out_size_and_padding(
+                    a.padding,
+                    in_s.width as usize,
+                    kw,
+                    a.stride[1],
+                    a.dilation[1],
+                );
+                if (oh, ow, oc)
+                    != (
+                        out_s.height as usize,
+                        out_s.width as usize,
+                        out_s.channels as usize,
+                    )
+                    || fc == 0
+                    || in_s.channels as usize % fc != 0
+                {
+                    return invalid(format!("output shape {out_s:?} does not follow from input {in_s:?} and filter {fshape:?}"));
+                }
+                Op::Conv2dF32(Conv2dF32Op {
+                    params: Conv2dParams {
+                        input: in_s,
+                        output: out_s,
+                        filter_height: to_u32(kh)?,
+                        filter_width: to_u32(kw)?,
+                        filter_channels: to_u32(fc)?,
+                        stride_height: to_u32(a.stride[0])?,
+                        stride_width: to_u32(a.stride[1])?,
+                        dilation_height: to_u32(a.dilation[0])?,
+                        dilation_width: to_u32(a.dilation[1])?,
+                        padding_top: to_u32(pad_top)?,
+                        padding_left: to_u32(pad_left)?,
+                        activation_min: -128,
+                        activation_max: 127,
+                        ..Default::default()
+                    },
+                    activation: float_range(a.activation),
+                    input: self.f32_activation(input)?,
+                    filter: self.f32_constant(filter)?,
+                    bias: self.f32_bias(node, oc)?,
+                    output: self.f32_activation(out)?,
+                })
+            }
+            OpKind::DepthwiseConv2d(a) => {
+                let filter = self.input(node, 1)?;
+                let fshape = self.tensor(filter).shape.clone();
+                let [1, kh, kw, oc] = fshape[..] else {
+                    return invalid(format!("filter shape {fshape:?} is not [1, KH, KW, O]"));
+                };
+                let (in_s, out_s) = (self.nhwc(input)?, self.nhwc(out)?);
+                let (oh, pad_top) = out_size_and_padding(
+                    a.padding,
+                    in_s.height as usize,
+                    kh,
+                    a.stride[0],
+                    a.dilation[0],
+                );
+                let (ow, pad_left) = out_size_and_padding(
+                    a.padding,
+                    in_s.width as usize,
+                    kw,
+                    a.stride[1],
+                    a.dilation[1],
+                );
+                let in_c = in_s.channels as usize;
+                if (oh, ow, oc)
+                    != (
+                        out_s.height as usize,
+                        out_s.width as usize,
+                        out_s.channels as usize,
+                    )
+                    || in_c == 0
+                    || oc % in_c != 0
+                {
+                    return invalid(format!("output shape {out_s:?} does not follow from input {in_s:?} and filter {fshape:?}"));
+                }
+                Op::DepthwiseConv2dF32(DepthwiseConv2dF32Op {
+                    params: DepthwiseConv2dParams {
+                        input: in_s,
+                        output: out_s,
+                        filter_height: to_u32(kh)?,
+                        filter_width: to_u32(kw)?,
+                        depth_multiplier: to_u32(oc / in_c)?,
+                        stride_height: to_u32(a.stride[0])?,
+                        stride_width: to_u32(a.stride[1])?,
+                        dilation_height: to_u32(a.dilation[0])?,
+                        dilation_width: to_u32(a.dilation[1])?,
+                        padding_top: to_u32(pad_top)?,
+                        padding_left: to_u32(pad_left)?,
+                        activation_min: -128,
+                        activation_max: 127,
+                        ..Default::default()
+                    },
+                    activation: float_range(a.activation),
+                    input: self.f32_activation(input)?,
+                    filter: self.f32_constant(filter)?,
+                    bias: self.f32_bias(node, oc)?,
+                    output: self.f32_activation(out)?,
+                })
+            }
+            OpKind::FullyConnected { activation, .. } => {
+                let filter = self.input(node, 1)?;
+                let fshape = self.tensor(filter).shape.clone();
+                let [out_depth, depth] = fshape[..] else {
+                    return invalid(format!("filter shape {fshape:?} is not [O, I]"));
+                };
+                let in_elements = self.tensor(input).elements();
+                if depth == 0
+                    || in_elements % depth != 0
+                    || self.tensor(out).elements() != in_elements / depth * out_depth
+                {
+                    return invalid("input and output sizes do not fit the filter");
+                }
+                Op::FullyConnectedF32(FullyConnectedF32Op {
+                    params: FullyConnectedParams {
+                        batches: to_u32(in_elements / depth)?,
+                        input_depth: to_u32(depth)?,
+                        output_depth: to_u32(out_depth)?,
+                        activation_min: -128,
+                        activation_max: 127,
+                        ..Default::default()
+                    },
+                    activation: float_range(*activation),
+                    input: self.f32_activation(input)?,
+                    filter: self.f32_constant(filter)?,
+                    bias: self.f32_bias(node, out_depth)?,
+                    output: self.f32_activation(out)?,
+                })
+            }
+            OpKind::AveragePool2d(a) | OpKind::MaxPool2d(a) => {
+                let (in_s, out_s) = (self.nhwc(input)?, self.nhwc(out)?);
+                let (oh, pad_top) = out_size_and_padding(
+                    a.padding,
+                    in_s.height as usize,
+                    a.filter[0],
+                    a.stride[0],
+                    1,
+                );
+                let (ow, pad_left) = out_size_and_padding(
+                    a.padding,
+                    in_s.width as usize,
+                    a.filter[1],
+                    a.stride[1],
+                    1,
+                );
+                if (oh, ow) != (out_s.height as usize, out_s.width as usize)
+                    || in_s.channels != out_s.channels
+                {
+                    return invalid(format!(
+                        "output shape {out_s:?} does not follow from input {in_s:?}"
+                    ));
+                }
+                let op = PoolF32Op {
+                    params: PoolParams {
+                        input: in_s,
+                        output: out_s,
+                        filter_height: to_u32(a.filter[0])?,
+                        filter_width: to_u32(a.filter[1])?,
+                        stride_height: to_u32(a.stride[0])?,
+                        stride_width: to_u32(a.stride[1])?,
+                        padding_top: to_u32(pad_top)?,
+                        padding_left: to_u32(pad_left)?,
+                        activation_min: -128,
+                        activation_max: 127,
+                    },
+                    activation: float_range(a.activation),
+                    input: self.f32_activation(input)?,
+                    output: self.f32_activation(out)?,
+                };
+                if matches!(node.kind, OpKind::AveragePool2d(_)) {
+                    Op::AveragePool2dF32(op)
+                } else {
+                    Op::MaxPool2dF32(op)
+                }
+            }
+            OpKind::Add { activation } | OpKind::Mul { activation } => {
+                let other = self.input(node, 1)?;
+                let op = BinaryF32Op {
+                    broadcast: self.broadcast(input, other, out)?,
+                    activation: float_range(*activation),
+                    input1: self.f32_activation(input)?,
+                    input2: self.f32_activation(other)?,
+                    output: self.f32_activation(out)?,
+                };
+                if matches!(node.kind, OpKind::Add { .. }) {
+                    Op::AddF32(op)
+                } else {
+                    Op::MulF32(op)
+                }
+            }
+            OpKind::Softmax { beta } => {
+                let shape = &self.tensor(input).shape;
+                let depth = *shape.last().unwrap_or(&1);
+                let outer = self.tensor(input).elements() / depth.max(1);
+                Op::SoftmaxF32(SoftmaxF32Op {
+                    outer: to_u32(outer)?,
+                    depth: to_u32(depth)?,
+                    beta: *beta,
+                    input: self.f32_activation(input)?,
+                    output: self.f32_activation(out)?,
+                })
+            }
+            OpKind::Logistic | OpKind::Tanh | OpKind::Relu(_) => {
+                self.same_elements(input, out)?;
+                let activation = match node.kind {
+                    OpKind::Relu(a) => float_range(a),
+                    _ => FloatRange::NONE,
+                };
+                let op = UnaryF32Op {
+                    activation,
+                    input: self.f32_activation(input)?,
+                    output: self.f32_activation(out)?,
+                };
+                match node.kind {
+                    OpKind::Logistic => Op::LogisticF32(op),
+                    OpKind::Tanh => Op::TanhF32(op),
+                    _ => Op::ClampF32(op),
+                }
+            }
+            OpKind::Concatenation { axis, activation } => {
+                let shape = self.tensor(out).shape.clone();
+                let rank = shape.len() as i32;
+                let axis = if *axis < 0 { axis + rank } else { *axis };
+                if !(0..rank).contains(&axis) || *activation != Activation::None {
+                    return unsupported("this CONCATENATION (axis or fused activation)");
+                }
+                let inputs: Vec<TensorId> = node.inputs.iter().flatten().copied().collect();
+                if inputs.len() > MAX_CONCAT_INPUTS {
+                    return unsupported(format!(
+                        "{} inputs (at most {MAX_CONCAT_INPUTS})",
+                        inputs.len()
+                    ));
+                }
+                let mut spans = [Span::EMPTY; MAX_CONCAT_INPUTS];
+                for (slot, &t) in spans.iter_mut().zip(&inputs) {
+                    *slot = self.f32_activation(t)?;
+                }
+                let outer: usize = shape[..axis as usize].iter().product();
+                Op::Concatenation(ConcatenationOp {
+                    outer: to_u32(outer)?,
+                    count: inputs.len() as u32,
+                    inputs: spans,
+                    output: self.f32_activation(out)?,
+                })
+            }
+            other => return unsupported(format!("float32 {} (not yet)", other.name())),
         })
     }
 }

@@ -184,7 +184,7 @@ fn run_kernels_on_cpu(
     inputs: &[&[u8]],
     samples: usize,
 ) -> Vec<Vec<u8>> {
-    let plan = cuda::plan::plan(graph);
+    let plan = cuda::plan::plan(graph).expect("an int8 graph");
     let arena_bytes = (graph.arena_bytes as usize).div_ceil(16) * 16;
     let mut job = Vec::new();
     let u64le = |v: usize| (v as u64).to_le_bytes();

@@ -6,6 +6,7 @@
 
 use crate::fixed_point::{logistic, tanh};
 use crate::quant::{multiply_by_quantized_multiplier, rounding_divide_by_pot};
+use crate::tensor::FloatRange;
 
 /// Input scaling of LOGISTIC and TANH: inputs are brought to Q4.27; beyond
 /// `input_range_radius` the output saturates.
@@ -76,6 +77,25 @@ pub fn requantize_s8(p: &RequantizeParams, input: &[i8], output: &mut [i8]) {
         )
         .saturating_add(p.output_zero_point);
         *o = x.clamp(p.activation_min, p.activation_max) as i8;
+    }
+}
+
+/// Float32 logistic, tanh, and clamps (RELU family), element by element.
+pub fn logistic_f32(input: &[f32], output: &mut [f32]) {
+    for (o, &v) in output.iter_mut().zip(input) {
+        *o = 1.0 / (1.0 + libm::expf(-v));
+    }
+}
+
+pub fn tanh_f32(input: &[f32], output: &mut [f32]) {
+    for (o, &v) in output.iter_mut().zip(input) {
+        *o = libm::tanhf(v);
+    }
+}
+
+pub fn clamp_f32(act: FloatRange, input: &[f32], output: &mut [f32]) {
+    for (o, &v) in output.iter_mut().zip(input) {
+        *o = act.apply(v);
     }
 }
 

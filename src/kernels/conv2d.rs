@@ -3,7 +3,7 @@
 //! Layer: kernels; a pure function over slices, uses `quant` and `tensor`.
 
 use crate::quant::multiply_by_quantized_multiplier;
-use crate::tensor::Nhwc;
+use crate::tensor::{FloatRange, Nhwc};
 
 /// Geometry and quantization of one 2-D convolution. Padding is the
 /// top/left amount; the bottom/right amount follows from the shapes.
@@ -113,6 +113,63 @@ pub fn conv2d_s8(
                     let acc = multiply_by_quantized_multiplier(acc, multiplier[oc], shift[oc])
                         .saturating_add(p.output_offset);
                     output[out_base + oc] = acc.clamp(p.activation_min, p.activation_max) as i8;
+                }
+            }
+        }
+    }
+}
+
+/// The float32 convolution (TFLM's float reference): products summed in the
+/// same order, then bias, then the activation clamp. `p`'s int8 offsets are
+/// unused.
+pub fn conv2d_f32(
+    p: &Conv2dParams,
+    act: FloatRange,
+    input: &[f32],
+    filter: &[f32],
+    bias: &[f32],
+    output: &mut [f32],
+) {
+    let (in_h, in_w, in_c) = (
+        p.input.height as usize,
+        p.input.width as usize,
+        p.input.channels as usize,
+    );
+    let (out_h, out_w, out_c) = (
+        p.output.height as usize,
+        p.output.width as usize,
+        p.output.channels as usize,
+    );
+    let (f_h, f_w, f_c) = (
+        p.filter_height as usize,
+        p.filter_width as usize,
+        p.filter_channels as usize,
+    );
+    let groups = in_c / f_c.max(1);
+    let filters_per_group = out_c / groups.max(1);
+    for b in 0..p.input.batches as usize {
+        for out_y in 0..out_h {
+            let in_y0 = (out_y * p.stride_height as usize) as isize - p.padding_top as isize;
+            let (fy0, fy1) = valid_taps(in_y0, p.dilation_height as usize, f_h, in_h);
+            for out_x in 0..out_w {
+                let in_x0 = (out_x * p.stride_width as usize) as isize - p.padding_left as isize;
+                let (fx0, fx1) = valid_taps(in_x0, p.dilation_width as usize, f_w, in_w);
+                for oc in 0..out_c {
+                    let ic0 = (oc / filters_per_group) * f_c;
+                    let mut total = 0f32;
+                    for fy in fy0..fy1 {
+                        let in_y = (in_y0 + (fy * p.dilation_height as usize) as isize) as usize;
+                        for fx in fx0..fx1 {
+                            let in_x = (in_x0 + (fx * p.dilation_width as usize) as isize) as usize;
+                            let x = &input[p.input.index(b, in_y, in_x, ic0)..][..f_c];
+                            let w = &filter[((oc * f_h + fy) * f_w + fx) * f_c..][..f_c];
+                            for (&xv, &wv) in x.iter().zip(w) {
+                                total += xv * wv;
+                            }
+                        }
+                    }
+                    let bias = if bias.is_empty() { 0.0 } else { bias[oc] };
+                    output[p.output.index(b, out_y, out_x, oc)] = act.apply(total + bias);
                 }
             }
         }

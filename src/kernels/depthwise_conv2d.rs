@@ -6,7 +6,7 @@
 
 use super::conv2d::valid_taps;
 use crate::quant::multiply_by_quantized_multiplier;
-use crate::tensor::Nhwc;
+use crate::tensor::{FloatRange, Nhwc};
 
 /// Geometry and quantization of one depthwise convolution. Output channel
 /// `c * depth_multiplier + m` reads input channel `c`.
@@ -81,6 +81,57 @@ pub fn depthwise_conv2d_s8(
                         let acc = multiply_by_quantized_multiplier(acc, multiplier[oc], shift[oc])
                             .saturating_add(p.output_offset);
                         output[out_base + oc] = acc.clamp(p.activation_min, p.activation_max) as i8;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The float32 depthwise convolution (TFLM's float reference).
+pub fn depthwise_conv2d_f32(
+    p: &DepthwiseConv2dParams,
+    act: FloatRange,
+    input: &[f32],
+    filter: &[f32],
+    bias: &[f32],
+    output: &mut [f32],
+) {
+    let (in_h, in_w, in_c) = (
+        p.input.height as usize,
+        p.input.width as usize,
+        p.input.channels as usize,
+    );
+    let (out_h, out_w, out_c) = (
+        p.output.height as usize,
+        p.output.width as usize,
+        p.output.channels as usize,
+    );
+    let (f_h, f_w) = (p.filter_height as usize, p.filter_width as usize);
+    let dm = p.depth_multiplier as usize;
+    for b in 0..p.input.batches as usize {
+        for out_y in 0..out_h {
+            let in_y0 = (out_y * p.stride_height as usize) as isize - p.padding_top as isize;
+            let (fy0, fy1) = valid_taps(in_y0, p.dilation_height as usize, f_h, in_h);
+            for out_x in 0..out_w {
+                let in_x0 = (out_x * p.stride_width as usize) as isize - p.padding_left as isize;
+                let (fx0, fx1) = valid_taps(in_x0, p.dilation_width as usize, f_w, in_w);
+                for ic in 0..in_c {
+                    for m in 0..dm {
+                        let oc = ic * dm + m;
+                        let mut total = 0f32;
+                        for fy in fy0..fy1 {
+                            let in_y =
+                                (in_y0 + (fy * p.dilation_height as usize) as isize) as usize;
+                            for fx in fx0..fx1 {
+                                let in_x =
+                                    (in_x0 + (fx * p.dilation_width as usize) as isize) as usize;
+                                total += input[p.input.index(b, in_y, in_x, ic)]
+                                    * filter[(fy * f_w + fx) * out_c + oc];
+                            }
+                        }
+                        let bias = if bias.is_empty() { 0.0 } else { bias[oc] };
+                        output[p.output.index(b, out_y, out_x, oc)] = act.apply(total + bias);
                     }
                 }
             }

@@ -3,7 +3,7 @@
 //! Layer: kernels; pure functions over slices, uses `quant` and `tensor`.
 
 use crate::quant::multiply_by_quantized_multiplier;
-use crate::tensor::MAX_RANK;
+use crate::tensor::{FloatRange, MAX_RANK};
 
 /// How two inputs map onto the output: the output shape padded on the left
 /// to `MAX_RANK` dimensions and, for each input, the element stride along
@@ -114,6 +114,15 @@ pub fn mul_s8(p: &MulParams, input1: &[i8], input2: &[i8], output: &mut [i8]) {
             .saturating_add(p.output_offset);
         output[o] = v.clamp(p.activation_min, p.activation_max) as i8;
     });
+}
+
+/// Float32 ADD and MUL with broadcasting and an activation clamp.
+pub fn add_f32(b: &Broadcast, act: FloatRange, input1: &[f32], input2: &[f32], output: &mut [f32]) {
+    b.for_each(|o, i, j| output[o] = act.apply(input1[i] + input2[j]));
+}
+
+pub fn mul_f32(b: &Broadcast, act: FloatRange, input1: &[f32], input2: &[f32], output: &mut [f32]) {
+    b.for_each(|o, i, j| output[o] = act.apply(input1[i] * input2[j]));
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! Layer: kernels; a pure function over slices, uses `quant`.
 
 use crate::quant::multiply_by_quantized_multiplier;
+use crate::tensor::FloatRange;
 
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -49,6 +50,32 @@ pub fn fully_connected_s8(
             let acc = multiply_by_quantized_multiplier(acc, multiplier[q], shift[q])
                 .saturating_add(p.output_offset);
             output[b * out_depth + oc] = acc.clamp(p.activation_min, p.activation_max) as i8;
+        }
+    }
+}
+
+/// The float32 fully connected layer (TFLM's float reference). `p`'s int8
+/// offsets are unused.
+pub fn fully_connected_f32(
+    p: &FullyConnectedParams,
+    act: FloatRange,
+    input: &[f32],
+    filter: &[f32],
+    bias: &[f32],
+    output: &mut [f32],
+) {
+    let depth = p.input_depth as usize;
+    let out_depth = p.output_depth as usize;
+    for b in 0..p.batches as usize {
+        let x = &input[b * depth..][..depth];
+        for oc in 0..out_depth {
+            let w = &filter[oc * depth..][..depth];
+            let mut total = 0f32;
+            for (&xv, &wv) in x.iter().zip(w) {
+                total += xv * wv;
+            }
+            let bias = if bias.is_empty() { 0.0 } else { bias[oc] };
+            output[b * out_depth + oc] = act.apply(total + bias);
         }
     }
 }

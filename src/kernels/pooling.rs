@@ -4,7 +4,7 @@
 //!
 //! Layer: kernels; pure functions over slices, uses `tensor`.
 
-use crate::tensor::Nhwc;
+use crate::tensor::{FloatRange, Nhwc};
 
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -85,6 +85,57 @@ pub fn max_pool_s8(p: &PoolParams, input: &[i8], output: &mut [i8]) {
     pool(p, input, output, |taps| {
         taps.map(i32::from).max().unwrap_or(i32::from(i8::MIN))
     })
+}
+
+fn pool_f32(p: &PoolParams, act: FloatRange, input: &[f32], output: &mut [f32], average: bool) {
+    for b in 0..p.input.batches as usize {
+        for out_y in 0..p.output.height as usize {
+            let (y0, y1) = window(
+                out_y,
+                p.stride_height,
+                p.padding_top,
+                p.filter_height,
+                p.input.height,
+            );
+            for out_x in 0..p.output.width as usize {
+                let (x0, x1) = window(
+                    out_x,
+                    p.stride_width,
+                    p.padding_left,
+                    p.filter_width,
+                    p.input.width,
+                );
+                for c in 0..p.output.channels as usize {
+                    let mut total = 0f32;
+                    let mut max = f32::MIN;
+                    let mut count = 0u32;
+                    for y in y0..y1 {
+                        for x in x0..x1 {
+                            let v = input[p.input.index(b, y, x, c)];
+                            total += v;
+                            max = if v > max { v } else { max };
+                            count += 1;
+                        }
+                    }
+                    let v = if average {
+                        total / count.max(1) as f32
+                    } else {
+                        max
+                    };
+                    output[p.output.index(b, out_y, out_x, c)] = act.apply(v);
+                }
+            }
+        }
+    }
+}
+
+/// Float32 average pooling over the taps inside the image (TFLM's float reference).
+pub fn average_pool_f32(p: &PoolParams, act: FloatRange, input: &[f32], output: &mut [f32]) {
+    pool_f32(p, act, input, output, true)
+}
+
+pub fn max_pool_f32(p: &PoolParams, act: FloatRange, input: &[f32], output: &mut [f32]) {
+    pool_f32(p, act, input, output, false)
 }
 
 #[cfg(test)]

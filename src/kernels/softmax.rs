@@ -64,6 +64,24 @@ pub fn softmax_s8(p: &SoftmaxParams, input: &[i8], output: &mut [i8]) {
     }
 }
 
+/// Float32 softmax over rows (TFLM's float reference: exponentials of the
+/// differences from the row maximum, scaled by `beta`, then normalized).
+pub fn softmax_f32(outer: usize, depth: usize, beta: f32, input: &[f32], output: &mut [f32]) {
+    for row in 0..outer {
+        let x = &input[row * depth..][..depth];
+        let y = &mut output[row * depth..][..depth];
+        let max = x.iter().copied().fold(f32::MIN, f32::max);
+        let mut sum = 0f32;
+        for (o, &v) in y.iter_mut().zip(x) {
+            *o = libm::expf((v - max) * beta);
+            sum += *o;
+        }
+        for o in y.iter_mut() {
+            *o /= sum;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,7 @@
 //! The int8 models of `../shared` kiln runs bit-exact (shared by the tests
 //! and the generated-code build script).
 
+#![allow(dead_code)]
 /// The int8 models kiln must run bit-exact, with their file under `models/`.
 pub const INT8_MODELS: &[(&str, &str)] = &[
     ("kws_ref_model", "mlperf-tiny/kws_ref_model.tflite"),
@@ -18,3 +19,28 @@ pub const INT8_MODELS: &[(&str, &str)] = &[
     ),
     ("simple_add_model", "tflm/simple_add_model.tflite"),
 ];
+
+/// Float32 models, compared with TFLM within a relative tolerance.
+pub const FLOAT_MODELS: &[(&str, &str)] = &[
+    ("hello_world_float", "tflm/hello_world_float.tflite"),
+    ("ad01_fp32", "mlperf-tiny/ad01_fp32.tflite"),
+    ("vww_96_float", "mlperf-tiny/vww_96_float.tflite"),
+    ("pretrainedResnet", "mlperf-tiny/pretrainedResnet.tflite"),
+];
+
+/// Float outputs agree when |got - want| <= 1e-5 + 1e-4 |want|.
+pub fn floats_close(got: &[f32], want: &[f32]) -> bool {
+    got.len() == want.len()
+        && got
+            .iter()
+            .zip(want)
+            .all(|(g, w)| (g - w).abs() <= 1e-5 + 1e-4 * w.abs())
+}
+
+/// Little-endian float32 values of a byte buffer of any alignment.
+pub fn f32s(bytes: &[u8]) -> Vec<f32> {
+    bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}

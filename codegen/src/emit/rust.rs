@@ -43,6 +43,21 @@ fn describe(op: &Op) -> (&'static str, String, &'static str) {
         Op::Mean(o) => ("Mean", format!("{o:?}"), "run(arena)"),
         Op::Quantize(o) => ("Quantize", format!("{o:?}"), "run_quantize(arena)"),
         Op::Dequantize(o) => ("Dequantize", format!("{o:?}"), "run_dequantize(arena)"),
+        Op::Conv2dF32(o) => ("Conv2dF32", format!("{o:?}"), "run(arena, weights)"),
+        Op::DepthwiseConv2dF32(o) => (
+            "DepthwiseConv2dF32",
+            format!("{o:?}"),
+            "run(arena, weights)",
+        ),
+        Op::FullyConnectedF32(o) => ("FullyConnectedF32", format!("{o:?}"), "run(arena, weights)"),
+        Op::AveragePool2dF32(o) => ("AveragePool2dF32", format!("{o:?}"), "run_average(arena)"),
+        Op::MaxPool2dF32(o) => ("MaxPool2dF32", format!("{o:?}"), "run_max(arena)"),
+        Op::AddF32(o) => ("AddF32", format!("{o:?}"), "run_add(arena)"),
+        Op::MulF32(o) => ("MulF32", format!("{o:?}"), "run_mul(arena)"),
+        Op::SoftmaxF32(o) => ("SoftmaxF32", format!("{o:?}"), "run(arena)"),
+        Op::LogisticF32(o) => ("LogisticF32", format!("{o:?}"), "run_logistic(arena)"),
+        Op::TanhF32(o) => ("TanhF32", format!("{o:?}"), "run_tanh(arena)"),
+        Op::ClampF32(o) => ("ClampF32", format!("{o:?}"), "run_clamp(arena)"),
     }
 }
 

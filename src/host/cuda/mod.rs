@@ -91,7 +91,9 @@ impl<'g> CudaRunner<'g> {
         let ptx = compile("compute_80")?;
         let module = ctx.load_module(ptx).map_err(cuda)?;
         let stream = ctx.default_stream();
-        let plan = plan::plan(graph);
+        let plan = plan::plan(graph).map_err(|op| {
+            HostError::Cuda(format!("{op} has no CUDA kernel yet; use --device cpu"))
+        })?;
         let functions = plan
             .launches
             .iter()

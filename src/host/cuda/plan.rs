@@ -109,8 +109,9 @@ impl CudaPlan {
     }
 }
 
-/// The launches of a validated graph, in execution order.
-pub fn plan(graph: &Graph) -> CudaPlan {
+/// The launches of a validated graph, in execution order; or the first op
+/// the CUDA backend has no kernel for (the float32 ops, for now).
+pub fn plan(graph: &Graph) -> Result<CudaPlan, &'static str> {
     let mut plan = CudaPlan::default();
     for op in graph.ops {
         match op {
@@ -378,7 +379,18 @@ pub fn plan(graph: &Graph) -> CudaPlan {
                 };
                 plan.push(kernel, u64::from(n), &words);
             }
+            Op::Conv2dF32(_)
+            | Op::DepthwiseConv2dF32(_)
+            | Op::FullyConnectedF32(_)
+            | Op::AveragePool2dF32(_)
+            | Op::MaxPool2dF32(_)
+            | Op::AddF32(_)
+            | Op::MulF32(_)
+            | Op::SoftmaxF32(_)
+            | Op::LogisticF32(_)
+            | Op::TanhF32(_)
+            | Op::ClampF32(_) => return Err(op.name()),
         }
     }
-    plan
+    Ok(plan)
 }

@@ -72,6 +72,24 @@ pub trait Platform {
     fn exit(&mut self, pass: bool) -> !;
 }
 
+/// Whether an output equals the reference: byte for byte for integer
+/// outputs; for float32 ones within 1e-4 relative (1e-5 absolute near zero),
+/// the tolerance float kernels are held to against TFLM.
+pub fn outputs_match(got: &[u8], want: &[u8], float: bool) -> bool {
+    if !float {
+        return got == want;
+    }
+    let value = |c: &[u8]| f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+    got.len() == want.len()
+        && got.chunks_exact(4).zip(want.chunks_exact(4)).all(|(g, w)| {
+            let (g, w) = (value(g), value(w));
+            let diff = g - w;
+            let diff = if diff < 0.0 { -diff } else { diff };
+            let scale = if w < 0.0 { -w } else { w };
+            diff <= 1e-5 + 1e-4 * scale
+        })
+}
+
 /// The bytes of any plain-data slice (an output of a generated model).
 pub fn bytes_of<T: bytemuck::Pod>(values: &[T]) -> &[u8] {
     bytemuck::cast_slice(values)

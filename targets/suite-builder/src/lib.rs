@@ -212,7 +212,7 @@ impl kiln_target_common::Suite for ModelSuite<'_> {{
         self.exec.run();
     }}
     fn output_matches(&self, case: usize) -> bool {{
-        self.exec.output(0).map(|got| got == {expected_case}).unwrap_or(false)
+        self.exec.output(0).map(|got| kiln_target_common::outputs_match(got, {expected_case}, {float_output})).unwrap_or(false)
     }}
     fn top_class(&self) -> usize {{
         let bytes = self.exec.output(0).unwrap_or(&[]);
@@ -227,6 +227,7 @@ impl kiln_target_common::Suite for ModelSuite<'_> {{
     }}
 }}"#,
             inputs = input_args.join("\n        "),
+            float_output = generated.outputs[0].dtype == DType::F32,
             op_count = generated.op_count,
         )
         .unwrap();
@@ -252,7 +253,7 @@ impl kiln_target_common::Suite for ModelSuite<'_> {{
     }}
     fn output_matches(&self, case: usize) -> bool {{
         let got: &[u8] = kiln_target_common::bytes_of(self.model.output0());
-        got == {expected_case}
+        kiln_target_common::outputs_match(got, {expected_case}, {float_output})
     }}
     fn top_class(&self) -> usize {{
         kiln::argmax(self.model.output0())
@@ -276,6 +277,7 @@ impl kiln_target_common::Suite for ModelSuite<'_> {{
     }}
 }}"#,
             args = args.join(", "),
+            float_output = generated.outputs[0].dtype == DType::F32,
         )
         .unwrap();
     }
