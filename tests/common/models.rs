@@ -2,6 +2,7 @@
 //! and the generated-code build script).
 
 #![allow(dead_code)]
+
 /// The int8 models kiln must run bit-exact, with their file under `models/`.
 pub const INT8_MODELS: &[(&str, &str)] = &[
     ("kws_ref_model", "mlperf-tiny/kws_ref_model.tflite"),
