@@ -33,3 +33,44 @@ pub use lower::CompiledModel;
 pub fn compile_file(path: &std::path::Path) -> Result<CompiledModel> {
     lower::compile(import::import(path)?)
 }
+
+/// Imports a float32 model and quantizes it to int8 with calibration data:
+/// `calibration` stacks float32 samples of the model's single input on a
+/// new first axis (with or without the input's leading batch dimension of 1).
+pub fn quantize_file(
+    path: &std::path::Path,
+    calibration: &npy::NpyArray,
+    observer: quantize::observer::ObserverKind,
+) -> Result<CompiledModel> {
+    let float_graph = import::import(path)?;
+    let float = lower::compile(float_graph.clone())?;
+    let [io] = &float.inputs[..] else {
+        return Err(Error::Data {
+            path: path.to_owned(),
+            detail: "calibration takes single-input models".into(),
+        });
+    };
+    let shape: Vec<usize> = io.shape().iter().map(|&d| d as usize).collect();
+    let without_batch = if shape.first() == Some(&1) {
+        &shape[1..]
+    } else {
+        &shape[..]
+    };
+    let ok = !calibration.shape.is_empty()
+        && (calibration.shape[1..] == shape[..] || calibration.shape[1..] == *without_batch);
+    if !ok || io.dtype != kiln::DType::F32 {
+        return Err(Error::Data {
+            path: path.to_owned(),
+            detail: format!("calibration data of shape {:?} does not fit a float32 input of shape {shape:?} (expected [N, ...])", calibration.shape),
+        });
+    }
+    let count = calibration.shape[0];
+    let samples: Vec<u8> = calibration
+        .to_f64()
+        .into_iter()
+        .flat_map(|v| (v as f32).to_le_bytes())
+        .collect();
+    let calib = quantize::calibrate::calibrate(&float, &samples, count, observer)?;
+    let int8 = quantize::ptq::quantize(&float_graph, &calib, observer)?;
+    lower::compile(int8)
+}

@@ -48,6 +48,13 @@ enum Command {
         /// for kiln::blob::load (models stored in a flash partition)
         #[arg(long)]
         blob: bool,
+        /// Quantize a float32 model to int8 first, calibrated on these
+        /// samples (.npy stacking float32 inputs on a new first axis)
+        #[arg(long, value_name = "NPY")]
+        calibrate: Option<PathBuf>,
+        /// How calibration picks each activation's range
+        #[arg(long, value_enum, default_value_t = ObserverArg::MinMax)]
+        observer: ObserverArg,
     },
     /// Run the model over a data set on the CPU (all cores) or a CUDA GPU:
     /// accuracy or output statistics, throughput, and GPU-vs-CPU mismatches
@@ -96,6 +103,16 @@ enum Command {
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
+enum ObserverArg {
+    /// The extremes seen (as TFLite's converter)
+    MinMax,
+    /// The central 99.99% (clips outliers)
+    Percentile,
+    /// The clipping that minimizes the mean squared quantization error
+    Mse,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
 enum DeviceArg {
     Cpu,
     Cuda,
@@ -134,8 +151,35 @@ fn run(cli: Cli) -> Result<(), Error> {
             output,
             name,
             blob,
+            calibrate,
+            observer,
         } => {
-            let compiled = kiln_codegen::compile_file(&model)?;
+            let compiled = match calibrate {
+                Some(calibration) => {
+                    use kiln_codegen::quantize::observer::ObserverKind;
+                    let kind = match observer {
+                        ObserverArg::MinMax => ObserverKind::MinMax,
+                        ObserverArg::Percentile => ObserverKind::Percentile,
+                        ObserverArg::Mse => ObserverKind::Mse,
+                    };
+                    let data = npy::read(&calibration)?;
+                    let spinner = indicatif::ProgressBar::new_spinner();
+                    spinner.set_message(format!(
+                        "calibrating on {} samples",
+                        data.shape.first().copied().unwrap_or(0)
+                    ));
+                    spinner.enable_steady_tick(std::time::Duration::from_millis(100));
+                    let q = kiln_codegen::quantize_file(&model, &data, kind);
+                    spinner.finish_and_clear();
+                    let q = q?;
+                    println!(
+                        "quantized to int8 with {} calibration samples",
+                        data.shape.first().copied().unwrap_or(0)
+                    );
+                    q
+                }
+                None => kiln_codegen::compile_file(&model)?,
+            };
             let name = name.unwrap_or_else(|| kiln_codegen::builder::module_name(&model));
             let g = kiln_codegen::builder::write_module(&compiled, &output, &name)?;
             println!(

@@ -152,3 +152,66 @@ fn help_explains_every_command() {
     }
     assert!(kiln(&["run", "--help"]).contains("--input"));
 }
+
+#[test]
+fn compile_calibrate_quantizes_a_float_model() {
+    let Some(shared) = common::shared_dir(&repo()) else {
+        return;
+    };
+    let model = shared.join("models/tflm/hello_world_float.tflite");
+    let calib = temp("calib.npy");
+    let data: Vec<u8> = (0..100)
+        .flat_map(|i| (i as f32 * 0.0628).to_le_bytes())
+        .collect();
+    npy::write(
+        &calib,
+        &npy::NpyArray {
+            dtype: npy::NpyType::F32,
+            shape: vec![100, 1],
+            data,
+        },
+    )
+    .unwrap();
+    for observer in ["min-max", "percentile", "mse"] {
+        let dir = temp(&format!("quantized-{observer}"));
+        let out = kiln(&[
+            "compile",
+            model.to_str().unwrap(),
+            "--calibrate",
+            calib.to_str().unwrap(),
+            "--observer",
+            observer,
+            "-o",
+            dir.to_str().unwrap(),
+        ]);
+        assert!(
+            out.contains("quantized to int8 with 100 calibration samples"),
+            "{out}"
+        );
+        let module = std::fs::read_to_string(dir.join("hello_world_float.rs")).unwrap();
+        assert!(
+            module.contains("FullyConnectedOp {"),
+            "int8 fully connected layers expected"
+        );
+        assert!(
+            module.contains("Op::Quantize(") && module.contains("Op::Dequantize("),
+            "float interface expected"
+        );
+    }
+    // sin(x) on the golden input, through the quantized model, is close to the float model's.
+    let golden_in = shared.join("golden/hello_world_float/input_0.npy");
+    let float_out = npy::read(&shared.join("golden/hello_world_float/output_0.npy"))
+        .unwrap()
+        .to_f64()[0];
+    let q = kiln_codegen::quantize_file(
+        &model,
+        &npy::read(&calib).unwrap(),
+        kiln_codegen::quantize::observer::ObserverKind::MinMax,
+    )
+    .unwrap();
+    let got = kiln_codegen::run::HostRunner::new(&q)
+        .run(&[npy::read(&golden_in).unwrap()])
+        .unwrap()[0]
+        .to_f64()[0];
+    assert!((got - float_out).abs() < 0.05, "{got} vs {float_out}");
+}

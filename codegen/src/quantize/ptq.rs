@@ -1,0 +1,213 @@
+//! Post-training quantization: a float32 graph and its calibrated ranges
+//! become the int8 graph an int8 TFLite model would be, following the TFLite
+//! int8 spec: weights symmetric per output channel, activations asymmetric
+//! per tensor, int32 biases at input scale times weight scale, fixed output
+//! parameters for SOFTMAX/LOGISTIC/TANH, shared parameters where TFLM
+//! requires them (pooling, reshape, pad, concatenation), and float32 model
+//! inputs and outputs through QUANTIZE and DEQUANTIZE.
+//!
+//! Layer: quantize; uses `ir` and `observer`.
+
+use crate::error::{Error, Result};
+use crate::ir::{DataType, Graph, Node, OpKind, Quantization, Tensor, TensorId};
+use crate::quantize::calibrate::Calibration;
+use crate::quantize::observer::{asymmetric_params, ObserverKind};
+
+fn per_tensor(scale: f32, zero_point: i64) -> Option<Quantization> {
+    Some(Quantization {
+        scale: vec![scale],
+        zero_point: vec![zero_point],
+        axis: 0,
+    })
+}
+
+fn f32_values(t: &Tensor) -> Vec<f32> {
+    t.data
+        .as_deref()
+        .unwrap_or(&[])
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+/// Symmetric per-channel int8 weights along `axis`: returns the data and
+/// the quantization.
+fn quantize_weights(t: &Tensor, axis: usize) -> (Vec<u8>, Quantization) {
+    let values = f32_values(t);
+    let channels = t.shape[axis];
+    let inner: usize = t.shape[axis + 1..].iter().product();
+    let channel_of = |i: usize| (i / inner) % channels;
+    let mut max_abs = vec![0f32; channels];
+    for (i, &v) in values.iter().enumerate() {
+        max_abs[channel_of(i)] = max_abs[channel_of(i)].max(v.abs());
+    }
+    let scales: Vec<f32> = max_abs
+        .iter()
+        .map(|&m| if m > 0.0 { m / 127.0 } else { 1.0 })
+        .collect();
+    let data = values
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| ((v / scales[channel_of(i)]).round().clamp(-127.0, 127.0) as i8) as u8)
+        .collect();
+    (
+        data,
+        Quantization {
+            scale: scales,
+            zero_point: vec![0; channels],
+            axis,
+        },
+    )
+}
+
+/// Quantizes `float` with the calibrated intervals.
+pub fn quantize(float: &Graph, calibration: &Calibration, kind: ObserverKind) -> Result<Graph> {
+    let mut g = float.clone();
+    let invalid = |detail: String| Error::Invalid {
+        path: float.source.clone(),
+        detail,
+    };
+
+    // Activations: per-tensor parameters from the observed interval.
+    for (t, tensor) in g.tensors.iter_mut().enumerate() {
+        if let Some(Some(o)) = calibration.observers.get(t) {
+            let (lo, hi) = o.interval(kind);
+            let (scale, zero_point) = asymmetric_params(lo, hi);
+            tensor.dtype = DataType::I8;
+            tensor.quantization = per_tensor(scale, zero_point);
+        }
+    }
+    let nodes = g.nodes.clone();
+    for (index, node) in nodes.iter().enumerate() {
+        let out = node.outputs.first().copied();
+        let input = node.input(0);
+        let quant_of =
+            |g: &Graph, t: Option<TensorId>| t.and_then(|t| g.tensors[t].quantization.clone());
+        match &node.kind {
+            OpKind::Conv2d(_) | OpKind::DepthwiseConv2d(_) | OpKind::FullyConnected { .. } => {
+                let filter = node
+                    .input(1)
+                    .ok_or_else(|| invalid(format!("op #{index} has no filter")))?;
+                if g.tensors[filter].dtype != DataType::F32 || !g.tensors[filter].is_constant() {
+                    return Err(invalid(format!(
+                        "op #{index}: filter must be a float32 constant"
+                    )));
+                }
+                let axis = if matches!(node.kind, OpKind::DepthwiseConv2d(_)) {
+                    3
+                } else {
+                    0
+                };
+                let (data, q) = quantize_weights(&g.tensors[filter], axis);
+                let input_scale = quant_of(&g, input)
+                    .map(|q| q.scale[0])
+                    .ok_or_else(|| invalid(format!("op #{index}: input not calibrated")))?;
+                if let Some(bias) = node.input(2) {
+                    let values = f32_values(&g.tensors[bias]);
+                    let scales: Vec<f32> = q.scale.iter().map(|&s| input_scale * s).collect();
+                    let data: Vec<u8> = values
+                        .iter()
+                        .enumerate()
+                        .flat_map(|(c, &b)| {
+                            ((f64::from(b) / f64::from(scales[c]))
+                                .round()
+                                .clamp(i32::MIN.into(), i32::MAX.into())
+                                as i32)
+                                .to_le_bytes()
+                        })
+                        .collect();
+                    let bt = &mut g.tensors[bias];
+                    bt.dtype = DataType::I32;
+                    bt.data = Some(data);
+                    bt.quantization = Some(Quantization {
+                        zero_point: vec![0; scales.len()],
+                        scale: scales,
+                        axis: 0,
+                    });
+                }
+                let ft = &mut g.tensors[filter];
+                ft.dtype = DataType::I8;
+                ft.data = Some(data);
+                ft.quantization = Some(q);
+            }
+            OpKind::Softmax { .. } | OpKind::Logistic => {
+                if let Some(o) = out {
+                    g.tensors[o].quantization = per_tensor(1.0 / 256.0, -128);
+                }
+            }
+            OpKind::Tanh => {
+                if let Some(o) = out {
+                    g.tensors[o].quantization = per_tensor(1.0 / 128.0, 0);
+                }
+            }
+            // TFLM runs these with the input's parameters on the output.
+            OpKind::AveragePool2d(_) | OpKind::MaxPool2d(_) | OpKind::Reshape | OpKind::Pad => {
+                if let (Some(o), Some(q)) = (out, quant_of(&g, input)) {
+                    g.tensors[o].quantization = Some(q);
+                }
+            }
+            OpKind::Concatenation { .. } => {
+                // One interval covering every input and the output.
+                let members: Vec<TensorId> =
+                    node.inputs.iter().flatten().copied().chain(out).collect();
+                let (mut lo, mut hi) = (0f32, 0f32);
+                for &t in &members {
+                    if let Some(Some(o)) = calibration.observers.get(t) {
+                        let (l, h) = o.interval(kind);
+                        lo = lo.min(l);
+                        hi = hi.max(h);
+                    }
+                }
+                let (scale, zero_point) = asymmetric_params(lo, hi);
+                for t in members {
+                    g.tensors[t].quantization = per_tensor(scale, zero_point);
+                }
+            }
+            OpKind::Add { .. } | OpKind::Mul { .. } | OpKind::Relu(_) | OpKind::Mean { .. } => {}
+            OpKind::Quantize | OpKind::Dequantize => {
+                return Err(invalid(format!(
+                    "op #{index} {}: the model is already quantized",
+                    node.source_name
+                )));
+            }
+        }
+    }
+
+    // Float interface: QUANTIZE after each input, DEQUANTIZE before each output.
+    let mut prologue = Vec::new();
+    for i in 0..g.inputs.len() {
+        let original = g.inputs[i];
+        let mut float = g.tensors[original].clone();
+        float.dtype = DataType::F32;
+        float.quantization = None;
+        float.name = format!("{} (float)", float.name);
+        g.tensors.push(float);
+        let new_input = g.tensors.len() - 1;
+        g.inputs[i] = new_input;
+        prologue.push(Node {
+            kind: OpKind::Quantize,
+            inputs: vec![Some(new_input)],
+            outputs: vec![original],
+            source_name: "QUANTIZE".into(),
+        });
+    }
+    for i in 0..g.outputs.len() {
+        let original = g.outputs[i];
+        let mut float = g.tensors[original].clone();
+        float.dtype = DataType::F32;
+        float.quantization = None;
+        float.name = format!("{} (float)", float.name);
+        g.tensors.push(float);
+        let new_output = g.tensors.len() - 1;
+        g.outputs[i] = new_output;
+        g.nodes.push(Node {
+            kind: OpKind::Dequantize,
+            inputs: vec![Some(original)],
+            outputs: vec![new_output],
+            source_name: "DEQUANTIZE".into(),
+        });
+    }
+    prologue.append(&mut g.nodes);
+    g.nodes = prologue;
+    Ok(g)
+}
