@@ -501,3 +501,186 @@ extern "C" __global__ void kiln_dequantize(const i32* P, const u8* W, u8* A, i64
         ((float*)(A + s * arena_bytes + P[4]))[e] = (float)(scale * (double)(v - zp));
     }
 }
+
+// ---- float32 kernels: the order of operations of src/kernels/*_f32 (and
+// TFLM's float reference); compiled without FMA contraction so products and
+// sums round as on the CPU.
+
+__device__ __forceinline__ float clampf(float v, const i32* range) {
+    const float lo = __int_as_float(range[0]), hi = __int_as_float(range[1]);
+    return v < lo ? lo : (v > hi ? hi : v);
+}
+
+// Same parameter layout as kiln_conv2d, with the activation range as float
+// bits in words 18 and 19, and float32 weights, bias and activations.
+extern "C" __global__ void kiln_conv2d_f32(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
+    const i32 batches = P[0], in_h = P[1], in_w = P[2], in_c = P[3], out_h = P[4], out_w = P[5], out_c = P[6];
+    const i32 fh = P[7], fw = P[8], fc = P[9], sh = P[10], sw = P[11], dh = P[12], dw = P[13], pt = P[14], pl = P[15];
+    const float* filter = (const float*)(W + P[21]);
+    const float* bias = P[22] >= 0 ? (const float*)(W + P[22]) : 0;
+    const i32 per_group = out_c / (in_c / fc);
+    const i64 per_sample = (i64)batches * out_h * out_w * out_c;
+    FOR_EACH(idx, per_sample * samples) {
+        const i64 s = idx / per_sample;
+        i64 e = idx % per_sample;
+        const i32 oc = (i32)(e % out_c); e /= out_c;
+        const i32 ox = (i32)(e % out_w); e /= out_w;
+        const i32 oy = (i32)(e % out_h);
+        const i32 b = (i32)(e / out_h);
+        const float* input = (const float*)(A + s * arena_bytes + P[20]);
+        const i32 ic0 = (oc / per_group) * fc;
+        float total = 0.0f;
+        for (i32 ky = 0; ky < fh; ky++) {
+            const i32 iy = oy * sh - pt + ky * dh;
+            if (iy < 0 || iy >= in_h) continue;
+            for (i32 kx = 0; kx < fw; kx++) {
+                const i32 ix = ox * sw - pl + kx * dw;
+                if (ix < 0 || ix >= in_w) continue;
+                const float* x = input + (((i64)b * in_h + iy) * in_w + ix) * in_c + ic0;
+                const float* w = filter + (((i64)oc * fh + ky) * fw + kx) * fc;
+                for (i32 c = 0; c < fc; c++) total += x[c] * w[c];
+            }
+        }
+        const float v = total + (bias ? bias[oc] : 0.0f);
+        ((float*)(A + s * arena_bytes + P[25]))[(((i64)b * out_h + oy) * out_w + ox) * out_c + oc] = clampf(v, P + 18);
+    }
+}
+
+extern "C" __global__ void kiln_depthwise_conv2d_f32(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
+    const i32 batches = P[0], in_h = P[1], in_w = P[2], in_c = P[3], out_h = P[4], out_w = P[5], out_c = P[6];
+    const i32 fh = P[7], fw = P[8], dm = P[9], sh = P[10], sw = P[11], dh = P[12], dw = P[13], pt = P[14], pl = P[15];
+    const float* filter = (const float*)(W + P[21]);
+    const float* bias = P[22] >= 0 ? (const float*)(W + P[22]) : 0;
+    const i64 per_sample = (i64)batches * out_h * out_w * out_c;
+    FOR_EACH(idx, per_sample * samples) {
+        const i64 s = idx / per_sample;
+        i64 e = idx % per_sample;
+        const i32 oc = (i32)(e % out_c); e /= out_c;
+        const i32 ox = (i32)(e % out_w); e /= out_w;
+        const i32 oy = (i32)(e % out_h);
+        const i32 b = (i32)(e / out_h);
+        const i32 ic = oc / dm;
+        const float* input = (const float*)(A + s * arena_bytes + P[20]);
+        float total = 0.0f;
+        for (i32 ky = 0; ky < fh; ky++) {
+            const i32 iy = oy * sh - pt + ky * dh;
+            if (iy < 0 || iy >= in_h) continue;
+            for (i32 kx = 0; kx < fw; kx++) {
+                const i32 ix = ox * sw - pl + kx * dw;
+                if (ix < 0 || ix >= in_w) continue;
+                total += input[(((i64)b * in_h + iy) * in_w + ix) * in_c + ic] * filter[((i64)ky * fw + kx) * out_c + oc];
+            }
+        }
+        const float v = total + (bias ? bias[oc] : 0.0f);
+        ((float*)(A + s * arena_bytes + P[25]))[(((i64)b * out_h + oy) * out_w + ox) * out_c + oc] = clampf(v, P + 18);
+    }
+}
+
+// Same layout as kiln_fully_connected; words 6 and 7 hold the float range.
+extern "C" __global__ void kiln_fully_connected_f32(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
+    const i32 batches = P[0], depth = P[1], out_depth = P[2];
+    const float* filter = (const float*)(W + P[9]);
+    const float* bias = P[10] >= 0 ? (const float*)(W + P[10]) : 0;
+    const i64 per_sample = (i64)batches * out_depth;
+    FOR_EACH(idx, per_sample * samples) {
+        const i64 s = idx / per_sample;
+        const i64 e = idx % per_sample;
+        const i32 oc = (i32)(e % out_depth);
+        const i32 b = (i32)(e / out_depth);
+        const float* x = (const float*)(A + s * arena_bytes + P[8]) + (i64)b * depth;
+        const float* w = filter + (i64)oc * depth;
+        float total = 0.0f;
+        for (i32 d = 0; d < depth; d++) total += x[d] * w[d];
+        const float v = total + (bias ? bias[oc] : 0.0f);
+        ((float*)(A + s * arena_bytes + P[14]))[e] = clampf(v, P + 6);
+    }
+}
+
+// Same layout as the int8 pools; words 12 and 13 hold the float range.
+__device__ void pool_f32(const i32* P, u8* A, i64 arena_bytes, i32 samples, int average) {
+    const i32 batches = P[0], in_h = P[1], in_w = P[2], c = P[3], out_h = P[4], out_w = P[5];
+    const i32 fh = P[6], fw = P[7], sh = P[8], sw = P[9], pt = P[10], pl = P[11];
+    const i64 per_sample = (i64)batches * out_h * out_w * c;
+    FOR_EACH(idx, per_sample * samples) {
+        const i64 s = idx / per_sample;
+        i64 e = idx % per_sample;
+        const i32 ch = (i32)(e % c); e /= c;
+        const i32 ox = (i32)(e % out_w); e /= out_w;
+        const i32 oy = (i32)(e % out_h);
+        const i32 b = (i32)(e / out_h);
+        const float* input = (const float*)(A + s * arena_bytes + P[14]);
+        const i32 y_origin = oy * sh - pt, x_origin = ox * sw - pl;
+        const i32 y0 = y_origin < 0 ? 0 : y_origin;
+        const i32 x0 = x_origin < 0 ? 0 : x_origin;
+        i32 y1 = y_origin + fh; y1 = y1 < 0 ? 0 : (y1 > in_h ? in_h : y1); if (y1 < y0) y1 = y0;
+        i32 x1 = x_origin + fw; x1 = x1 < 0 ? 0 : (x1 > in_w ? in_w : x1); if (x1 < x0) x1 = x0;
+        float total = 0.0f, best = -3.402823466e38f;
+        u32 count = 0;
+        for (i32 y = y0; y < y1; y++) {
+            for (i32 x = x0; x < x1; x++) {
+                const float v = input[(((i64)b * in_h + y) * in_w + x) * c + ch];
+                total += v;
+                best = v > best ? v : best;
+                count++;
+            }
+        }
+        const float v = average ? total / (float)(count > 0 ? count : 1) : best;
+        ((float*)(A + s * arena_bytes + P[15]))[(((i64)b * out_h + oy) * out_w + ox) * c + ch] = clampf(v, P + 12);
+    }
+}
+
+extern "C" __global__ void kiln_average_pool2d_f32(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
+    pool_f32(P, A, arena_bytes, samples, 1);
+}
+
+extern "C" __global__ void kiln_max_pool2d_f32(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
+    pool_f32(P, A, arena_bytes, samples, 0);
+}
+
+// Broadcast layout as kiln_add; word 21 is 0 for ADD, 1 for MUL; 22 and 23
+// hold the float range.
+extern "C" __global__ void kiln_binary_f32(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
+    const i64 per_sample = broadcast_elements(P);
+    FOR_EACH(idx, per_sample * samples) {
+        const i64 s = idx / per_sample;
+        const i64 e = idx % per_sample;
+        i64 ia, ib;
+        broadcast_indices(P, e, &ia, &ib);
+        const u8* arena = A + s * arena_bytes;
+        const float a = ((const float*)(arena + P[18]))[ia];
+        const float b = ((const float*)(arena + P[19]))[ib];
+        ((float*)(A + s * arena_bytes + P[20]))[e] = clampf(P[21] ? a * b : a + b, P + 22);
+    }
+}
+
+// Words: outer, depth, beta (float bits), input, output.
+extern "C" __global__ void kiln_softmax_f32(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
+    const i32 outer = P[0], depth = P[1];
+    const float beta = __int_as_float(P[2]);
+    FOR_EACH(idx, (i64)outer * samples) {
+        const i64 s = idx / outer;
+        const i64 row = idx % outer;
+        const float* x = (const float*)(A + s * arena_bytes + P[3]) + row * depth;
+        float* y = (float*)(A + s * arena_bytes + P[4]) + row * depth;
+        float max = -3.402823466e38f;
+        for (i32 c = 0; c < depth; c++) max = x[c] > max ? x[c] : max;
+        float sum = 0.0f;
+        for (i32 c = 0; c < depth; c++) {
+            y[c] = expf((x[c] - max) * beta);
+            sum += y[c];
+        }
+        for (i32 c = 0; c < depth; c++) y[c] /= sum;
+    }
+}
+
+// Words: n, kind (0 logistic, 1 tanh, 2 clamp), range (2 float bits), input, output.
+extern "C" __global__ void kiln_unary_f32(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
+    const i32 n = P[0], kind = P[1];
+    FOR_EACH(idx, (i64)n * samples) {
+        const i64 s = idx / n;
+        const i64 e = idx % n;
+        const float v = ((const float*)(A + s * arena_bytes + P[4]))[e];
+        const float r = kind == 0 ? 1.0f / (1.0f + expf(-v)) : (kind == 1 ? tanhf(v) : clampf(v, P + 2));
+        ((float*)(A + s * arena_bytes + P[5]))[e] = r;
+    }
+}

@@ -44,7 +44,19 @@ pub const KERNEL_NAMES: &[&str] = &[
     "kiln_mean",
     "kiln_quantize",
     "kiln_dequantize",
+    "kiln_conv2d_f32",
+    "kiln_depthwise_conv2d_f32",
+    "kiln_fully_connected_f32",
+    "kiln_average_pool2d_f32",
+    "kiln_max_pool2d_f32",
+    "kiln_binary_f32",
+    "kiln_softmax_f32",
+    "kiln_unary_f32",
 ];
+
+fn bits(v: f32) -> i32 {
+    v.to_bits() as i32
+}
 
 fn at(s: Span) -> i32 {
     s.offset as i32
@@ -110,7 +122,7 @@ impl CudaPlan {
 }
 
 /// The launches of a validated graph, in execution order; or the first op
-/// the CUDA backend has no kernel for (the float32 ops, for now).
+/// the CUDA backend has no kernel for.
 pub fn plan(graph: &Graph) -> Result<CudaPlan, &'static str> {
     let mut plan = CudaPlan::default();
     for op in graph.ops {
@@ -379,17 +391,164 @@ pub fn plan(graph: &Graph) -> Result<CudaPlan, &'static str> {
                 };
                 plan.push(kernel, u64::from(n), &words);
             }
-            Op::Conv2dF32(_)
-            | Op::DepthwiseConv2dF32(_)
-            | Op::FullyConnectedF32(_)
-            | Op::AveragePool2dF32(_)
-            | Op::MaxPool2dF32(_)
-            | Op::AddF32(_)
-            | Op::MulF32(_)
-            | Op::SoftmaxF32(_)
-            | Op::LogisticF32(_)
-            | Op::TanhF32(_)
-            | Op::ClampF32(_) => return Err(op.name()),
+            Op::Conv2dF32(o) => {
+                let p = &o.params;
+                let (lo, hi) = (bits(o.activation.min), bits(o.activation.max));
+                let words = [
+                    u(p.input.batches),
+                    u(p.input.height),
+                    u(p.input.width),
+                    u(p.input.channels),
+                    u(p.output.height),
+                    u(p.output.width),
+                    u(p.output.channels),
+                    u(p.filter_height),
+                    u(p.filter_width),
+                    u(p.filter_channels),
+                    u(p.stride_height),
+                    u(p.stride_width),
+                    u(p.dilation_height),
+                    u(p.dilation_width),
+                    u(p.padding_top),
+                    u(p.padding_left),
+                    0,
+                    0,
+                    lo,
+                    hi,
+                    at(o.input),
+                    at(o.filter),
+                    opt_at(o.bias),
+                    0,
+                    0,
+                    at(o.output),
+                ];
+                plan.push("kiln_conv2d_f32", p.output.elements(), &words);
+            }
+            Op::DepthwiseConv2dF32(o) => {
+                let p = &o.params;
+                let (lo, hi) = (bits(o.activation.min), bits(o.activation.max));
+                let words = [
+                    u(p.input.batches),
+                    u(p.input.height),
+                    u(p.input.width),
+                    u(p.input.channels),
+                    u(p.output.height),
+                    u(p.output.width),
+                    u(p.output.channels),
+                    u(p.filter_height),
+                    u(p.filter_width),
+                    u(p.depth_multiplier),
+                    u(p.stride_height),
+                    u(p.stride_width),
+                    u(p.dilation_height),
+                    u(p.dilation_width),
+                    u(p.padding_top),
+                    u(p.padding_left),
+                    0,
+                    0,
+                    lo,
+                    hi,
+                    at(o.input),
+                    at(o.filter),
+                    opt_at(o.bias),
+                    0,
+                    0,
+                    at(o.output),
+                ];
+                plan.push("kiln_depthwise_conv2d_f32", p.output.elements(), &words);
+            }
+            Op::FullyConnectedF32(o) => {
+                let p = &o.params;
+                let words = [
+                    u(p.batches),
+                    u(p.input_depth),
+                    u(p.output_depth),
+                    0,
+                    0,
+                    0,
+                    bits(o.activation.min),
+                    bits(o.activation.max),
+                    at(o.input),
+                    at(o.filter),
+                    opt_at(o.bias),
+                    0,
+                    0,
+                    0,
+                    at(o.output),
+                ];
+                plan.push(
+                    "kiln_fully_connected_f32",
+                    u64::from(p.batches) * u64::from(p.output_depth),
+                    &words,
+                );
+            }
+            Op::AveragePool2dF32(o) | Op::MaxPool2dF32(o) => {
+                let p = &o.params;
+                let words = [
+                    u(p.input.batches),
+                    u(p.input.height),
+                    u(p.input.width),
+                    u(p.input.channels),
+                    u(p.output.height),
+                    u(p.output.width),
+                    u(p.filter_height),
+                    u(p.filter_width),
+                    u(p.stride_height),
+                    u(p.stride_width),
+                    u(p.padding_top),
+                    u(p.padding_left),
+                    bits(o.activation.min),
+                    bits(o.activation.max),
+                    at(o.input),
+                    at(o.output),
+                ];
+                let kernel = if matches!(op, Op::AveragePool2dF32(_)) {
+                    "kiln_average_pool2d_f32"
+                } else {
+                    "kiln_max_pool2d_f32"
+                };
+                plan.push(kernel, p.output.elements(), &words);
+            }
+            Op::AddF32(o) | Op::MulF32(o) => {
+                let tail = [
+                    i32::from(matches!(op, Op::MulF32(_))),
+                    bits(o.activation.min),
+                    bits(o.activation.max),
+                ];
+                plan.broadcast(
+                    "kiln_binary_f32",
+                    &o.broadcast,
+                    [o.input1, o.input2, o.output],
+                    &tail,
+                );
+            }
+            Op::SoftmaxF32(o) => {
+                let words = [
+                    u(o.outer),
+                    u(o.depth),
+                    bits(o.beta),
+                    at(o.input),
+                    at(o.output),
+                ];
+                plan.push("kiln_softmax_f32", u64::from(o.outer), &words);
+            }
+            Op::LogisticF32(o) | Op::TanhF32(o) | Op::ClampF32(o) => {
+                let kind = match op {
+                    Op::LogisticF32(_) => 0,
+                    Op::TanhF32(_) => 1,
+                    _ => 2,
+                };
+                let n = o.input.len / 4;
+                let words = [
+                    u(n),
+                    kind,
+                    bits(o.activation.min),
+                    bits(o.activation.max),
+                    at(o.input),
+                    at(o.output),
+                ];
+                plan.push("kiln_unary_f32", u64::from(n), &words);
+            }
         }
     }
     Ok(plan)
