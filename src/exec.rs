@@ -13,7 +13,7 @@ use crate::error::Error;
 use crate::graph::*;
 use crate::kernels::{
     activation, concatenation, conv2d, depthwise_conv2d, elementwise, fully_connected, mean, pad,
-    pooling, quantize, softmax,
+    pooling, quantize, softmax, transpose,
 };
 use crate::tensor::{DType, Span};
 
@@ -370,6 +370,14 @@ impl UnaryF32Op {
     }
 }
 
+impl TransposeOp {
+    #[inline(never)]
+    pub fn run(&self, arena: &mut [u8]) {
+        let (io, out) = split(arena, self.output);
+        transpose::transpose(&self.params, io.bytes(self.input), out);
+    }
+}
+
 impl Op {
     /// Runs this op on an arena and weights that `validate` accepted.
     pub fn run(&self, arena: &mut [u8], weights: &[u8]) {
@@ -401,6 +409,7 @@ impl Op {
             Op::LogisticF32(op) => op.run_logistic(arena),
             Op::TanhF32(op) => op.run_tanh(arena),
             Op::ClampF32(op) => op.run_clamp(arena),
+            Op::Transpose(op) => op.run(arena),
         }
     }
 }
@@ -950,6 +959,25 @@ impl Op {
                 let n = u64::from(op.input.len) / 4;
                 c.arena(op.input, n, F32)?;
                 c.output(op.output, n, F32, &[op.input])
+            }
+            Op::Transpose(op) => {
+                let p = &op.params;
+                c.ensure(
+                    p.element_size == 1 || p.element_size == 4,
+                    "element size must be 1 or 4",
+                )?;
+                let mut seen = [false; crate::tensor::MAX_RANK];
+                for &d in &p.perm {
+                    c.ensure(
+                        usize::from(d) < crate::tensor::MAX_RANK && !seen[usize::from(d)],
+                        "not a permutation",
+                    )?;
+                    seen[usize::from(d)] = true;
+                }
+                let elements: u64 = p.input_dims.iter().map(|&d| u64::from(d)).product();
+                let dtype = if p.element_size == 4 { F32 } else { I8 };
+                c.arena(op.input, elements, dtype)?;
+                c.output(op.output, elements, dtype, &[op.input])
             }
         }
     }

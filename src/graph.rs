@@ -15,6 +15,7 @@ use crate::kernels::pad::PadParams;
 use crate::kernels::pooling::PoolParams;
 use crate::kernels::quantize::AffineParams;
 use crate::kernels::softmax::SoftmaxParams;
+use crate::kernels::transpose::TransposeParams;
 use crate::tensor::{DType, FloatRange, Quantization, Span, MAX_RANK};
 
 /// A convolution-like op: activations in the arena, filter, bias and
@@ -228,6 +229,15 @@ pub struct UnaryF32Op {
     pub output: Span,
 }
 
+/// A permutation of dimensions, for any element type.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TransposeOp {
+    pub params: TransposeParams,
+    pub input: Span,
+    pub output: Span,
+}
+
 /// One step of a graph. RESHAPE and SQUEEZE have no variant: the planner
 /// gives their output the input's bytes, so they cost nothing.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -260,6 +270,7 @@ pub enum Op {
     LogisticF32(UnaryF32Op),
     TanhF32(UnaryF32Op),
     ClampF32(UnaryF32Op),
+    Transpose(TransposeOp),
 }
 
 impl Op {
@@ -293,6 +304,7 @@ impl Op {
             Op::LogisticF32(_) => "LOGISTIC (float32)",
             Op::TanhF32(_) => "TANH (float32)",
             Op::ClampF32(_) => "RELU (float32)",
+            Op::Transpose(_) => "TRANSPOSE",
         }
     }
 }

@@ -125,8 +125,11 @@ pub enum Activation {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Padding {
+    /// TFLite's SAME (ONNX SAME_UPPER): the extra padding at the end.
     Same,
     Valid,
+    /// Explicit amounts (ONNX `pads`): top, left, bottom, right.
+    Explicit([usize; 4]),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -172,6 +175,11 @@ pub enum OpKind {
     Tanh,
     /// Standalone activations.
     Relu(Activation),
+    /// A clamp to any interval (ONNX Clip), float32 only.
+    Clip {
+        min: f32,
+        max: f32,
+    },
     Concatenation {
         axis: i32,
         activation: Activation,
@@ -186,6 +194,10 @@ pub enum OpKind {
     Reshape,
     Quantize,
     Dequantize,
+    /// Output dimension `d` is input dimension `perm[d]`.
+    Transpose {
+        perm: Vec<usize>,
+    },
 }
 
 impl OpKind {
@@ -205,12 +217,14 @@ impl OpKind {
             OpKind::Relu(Activation::Relu6) => "RELU6",
             OpKind::Relu(Activation::ReluN1To1) => "RELU_N1_TO_1",
             OpKind::Relu(_) => "RELU",
+            OpKind::Clip { .. } => "CLIP",
             OpKind::Concatenation { .. } => "CONCATENATION",
             OpKind::Pad => "PAD",
             OpKind::Mean { .. } => "MEAN",
             OpKind::Reshape => "RESHAPE",
             OpKind::Quantize => "QUANTIZE",
             OpKind::Dequantize => "DEQUANTIZE",
+            OpKind::Transpose { .. } => "TRANSPOSE",
         }
     }
 }

@@ -21,6 +21,7 @@ use kiln::kernels::pad::PadParams;
 use kiln::kernels::pooling::PoolParams;
 use kiln::kernels::quantize::AffineParams;
 use kiln::kernels::softmax::SoftmaxParams;
+use kiln::kernels::transpose::TransposeParams;
 use kiln::tensor::{FloatRange, Nhwc, MAX_RANK};
 use kiln::{DType, Span};
 
@@ -182,10 +183,28 @@ fn out_size_and_padding(
     stride: usize,
     dilation: usize,
 ) -> (usize, usize) {
+    out_size_and_padding_axis(padding, 0, input, filter, stride, dilation)
+}
+
+/// The same for axis `axis` (0: height, 1: width), which picks the explicit
+/// amounts.
+fn out_size_and_padding_axis(
+    padding: Padding,
+    axis: usize,
+    input: usize,
+    filter: usize,
+    stride: usize,
+    dilation: usize,
+) -> (usize, usize) {
     let effective = (filter - 1) * dilation + 1;
+    if let Padding::Explicit(p) = padding {
+        let (before, after) = (p[axis], p[axis + 2]);
+        let out = (input + before + after).saturating_sub(effective) / stride + 1;
+        return (out, before);
+    }
     let out = match padding {
         Padding::Same => input.div_ceil(stride),
-        Padding::Valid => (input + stride).saturating_sub(effective) / stride,
+        _ => (input + stride).saturating_sub(effective) / stride,
     };
     let total = ((out.max(1) - 1) * stride + effective).saturating_sub(input);
     (out, total / 2)
@@ -487,6 +506,7 @@ impl Lowering<'_> {
                 self.same_elements(input, out)?;
                 Op::Requantize(self.requantize(input, out, Activation::Relu)?)
             }
+            OpKind::Clip { .. } => return unsupported("CLIP on int8 (quantize the model first)"),
             OpKind::Relu(other) => {
                 return unsupported(format!(
                     "standalone {other:?} (TFLite Micro has no kernel to match)"
@@ -538,6 +558,7 @@ impl Lowering<'_> {
                 // Shares its input's bytes (see plan): nothing to run.
                 return Ok(None);
             }
+            OpKind::Transpose { perm } => self.transpose(node, perm, out)?,
         }))
     }
 
@@ -622,8 +643,9 @@ impl Lowering<'_> {
             a.stride[0],
             a.dilation[0],
         );
-        let (ow, pad_left) = out_size_and_padding(
+        let (ow, pad_left) = out_size_and_padding_axis(
             a.padding,
+            1,
             input.width as usize,
             kw,
             a.stride[1],
@@ -685,8 +707,9 @@ impl Lowering<'_> {
             a.stride[0],
             a.dilation[0],
         );
-        let (ow, pad_left) = out_size_and_padding(
+        let (ow, pad_left) = out_size_and_padding_axis(
             a.padding,
+            1,
             input.width as usize,
             kw,
             a.stride[1],
@@ -791,8 +814,14 @@ impl Lowering<'_> {
         }
         let (oh, pad_top) =
             out_size_and_padding(a.padding, in_s.height as usize, a.filter[0], a.stride[0], 1);
-        let (ow, pad_left) =
-            out_size_and_padding(a.padding, in_s.width as usize, a.filter[1], a.stride[1], 1);
+        let (ow, pad_left) = out_size_and_padding_axis(
+            a.padding,
+            1,
+            in_s.width as usize,
+            a.filter[1],
+            a.stride[1],
+            1,
+        );
         if (oh, ow) != (out_s.height as usize, out_s.width as usize)
             || in_s.channels != out_s.channels
         {
@@ -1101,8 +1130,9 @@ impl Lowering<'_> {
                     a.stride[0],
                     a.dilation[0],
                 );
-                let (ow, pad_left) = out_size_and_padding(
+                let (ow, pad_left) = out_size_and_padding_axis(
                     a.padding,
+                    1,
                     in_s.width as usize,
                     kw,
                     a.stride[1],
@@ -1157,8 +1187,9 @@ impl Lowering<'_> {
                     a.stride[0],
                     a.dilation[0],
                 );
-                let (ow, pad_left) = out_size_and_padding(
+                let (ow, pad_left) = out_size_and_padding_axis(
                     a.padding,
+                    1,
                     in_s.width as usize,
                     kw,
                     a.stride[1],
@@ -1238,8 +1269,9 @@ impl Lowering<'_> {
                     a.stride[0],
                     1,
                 );
-                let (ow, pad_left) = out_size_and_padding(
+                let (ow, pad_left) = out_size_and_padding_axis(
                     a.padding,
+                    1,
                     in_s.width as usize,
                     a.filter[1],
                     a.stride[1],
@@ -1302,10 +1334,11 @@ impl Lowering<'_> {
                     output: self.f32_activation(out)?,
                 })
             }
-            OpKind::Logistic | OpKind::Tanh | OpKind::Relu(_) => {
+            OpKind::Logistic | OpKind::Tanh | OpKind::Relu(_) | OpKind::Clip { .. } => {
                 self.same_elements(input, out)?;
                 let activation = match node.kind {
                     OpKind::Relu(a) => float_range(a),
+                    OpKind::Clip { min, max } => FloatRange { min, max },
                     _ => FloatRange::NONE,
                 };
                 let op = UnaryF32Op {
@@ -1347,6 +1380,39 @@ impl Lowering<'_> {
             }
             other => return unsupported(format!("float32 {} (not yet)", other.name())),
         })
+    }
+}
+
+impl Lowering<'_> {
+    fn transpose(&mut self, node: &Node, perm: &[usize], out: TensorId) -> Lowered<Op> {
+        let input = self.input(node, 0)?;
+        let shape = self.tensor(input).shape.clone();
+        let dtype = self.tensor(input).dtype;
+        let rank = shape.len();
+        if rank > MAX_RANK || perm.len() != rank || (0..rank).any(|d| !perm.contains(&d)) {
+            return invalid(format!("permutation {perm:?} does not fit shape {shape:?}"));
+        }
+        if dtype != DataType::I8 && dtype != DataType::F32 {
+            return unsupported(format!("TRANSPOSE of {}", dtype.name()));
+        }
+        let lead = MAX_RANK - rank;
+        let mut params = TransposeParams {
+            input_dims: [1; MAX_RANK],
+            perm: core::array::from_fn(|d| d as u8),
+            element_size: dtype.size() as u32,
+        };
+        for (d, &s) in shape.iter().enumerate() {
+            params.input_dims[lead + d] = to_u32(s)?;
+            params.perm[lead + d] = (lead + perm[d]) as u8;
+        }
+        if self.tensor(out).elements() != self.tensor(input).elements() {
+            return invalid("output size differs from the input's");
+        }
+        Ok(Op::Transpose(TransposeOp {
+            params,
+            input: self.activation(input, dtype)?,
+            output: self.activation(out, dtype)?,
+        }))
     }
 }
 

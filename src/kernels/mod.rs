@@ -17,3 +17,4 @@ pub mod pad;
 pub mod pooling;
 pub mod quantize;
 pub mod softmax;
+pub mod transpose;

@@ -58,6 +58,7 @@ fn describe(op: &Op) -> (&'static str, String, &'static str) {
         Op::LogisticF32(o) => ("LogisticF32", format!("{o:?}"), "run_logistic(arena)"),
         Op::TanhF32(o) => ("TanhF32", format!("{o:?}"), "run_tanh(arena)"),
         Op::ClampF32(o) => ("ClampF32", format!("{o:?}"), "run_clamp(arena)"),
+        Op::Transpose(o) => ("Transpose", format!("{o:?}"), "run(arena)"),
     }
 }
 
@@ -129,7 +130,7 @@ pub fn module(model: &CompiledModel, weights_file: &str) -> String {
         s,
         "// one inference in the caller's arena; `GRAPH` is the same model as data."
     );
-    s += "#[allow(unused_imports)]\nuse kiln::graph::*;\n#[allow(unused_imports)]\nuse kiln::kernels::{activation::*, conv2d::*, depthwise_conv2d::*, elementwise::*, fully_connected::*, mean::*, pad::*, pooling::*, quantize::*, softmax::*};\n#[allow(unused_imports)]\nuse kiln::tensor::*;\n\n";
+    s += "#[allow(unused_imports)]\nuse kiln::graph::*;\n#[allow(unused_imports)]\nuse kiln::kernels::{activation::*, conv2d::*, depthwise_conv2d::*, elementwise::*, fully_connected::*, mean::*, pad::*, pooling::*, quantize::*, softmax::*, transpose::*};\n#[allow(unused_imports)]\nuse kiln::tensor::*;\n\n";
     let macs: u64 = model
         .graph
         .nodes

@@ -3,6 +3,7 @@
 //! Layer: import; uses `ir` and `error`.
 
 mod flatbuffer;
+pub mod protobuf;
 pub mod tflite;
 
 use std::path::Path;

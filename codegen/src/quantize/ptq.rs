@@ -141,7 +141,11 @@ pub fn quantize(float: &Graph, calibration: &Calibration, kind: ObserverKind) ->
                 }
             }
             // TFLM runs these with the input's parameters on the output.
-            OpKind::AveragePool2d(_) | OpKind::MaxPool2d(_) | OpKind::Reshape | OpKind::Pad => {
+            OpKind::AveragePool2d(_)
+            | OpKind::MaxPool2d(_)
+            | OpKind::Reshape
+            | OpKind::Pad
+            | OpKind::Transpose { .. } => {
                 if let (Some(o), Some(q)) = (out, quant_of(&g, input)) {
                     g.tensors[o].quantization = Some(q);
                 }
@@ -164,6 +168,11 @@ pub fn quantize(float: &Graph, calibration: &Calibration, kind: ObserverKind) ->
                 }
             }
             OpKind::Add { .. } | OpKind::Mul { .. } | OpKind::Relu(_) | OpKind::Mean { .. } => {}
+            OpKind::Clip { .. } => {
+                return Err(invalid(format!(
+                    "op #{index}: CLIP cannot be quantized yet"
+                )))
+            }
             OpKind::Quantize | OpKind::Dequantize => {
                 return Err(invalid(format!(
                     "op #{index} {}: the model is already quantized",

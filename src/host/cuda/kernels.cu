@@ -684,3 +684,30 @@ extern "C" __global__ void kiln_unary_f32(const i32* P, const u8* W, u8* A, i64 
         ((float*)(A + s * arena_bytes + P[5]))[e] = r;
     }
 }
+
+// Words: input dims (6), perm (6), element size, input, output, elements.
+extern "C" __global__ void kiln_transpose(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
+    const i32 size = P[12];
+    const i64 elements = P[15];
+    i64 in_strides[6];
+    i64 st = size;
+    for (int d = 5; d >= 0; d--) {
+        in_strides[d] = st;
+        st *= P[d];
+    }
+    FOR_EACH(idx, elements * samples) {
+        const i64 s = idx / elements;
+        i64 e = idx % elements;
+        const i64 out_index = e;
+        i64 src = 0;
+        for (int d = 5; d >= 0; d--) {
+            const i32 in_dim = P[6 + d];
+            const i64 out_dim = P[in_dim];
+            src += (e % out_dim) * in_strides[in_dim];
+            e /= out_dim;
+        }
+        const u8* in = A + s * arena_bytes + P[13] + src;
+        u8* out = A + s * arena_bytes + P[14] + out_index * size;
+        for (i32 b = 0; b < size; b++) out[b] = in[b];
+    }
+}

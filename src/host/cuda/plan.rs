@@ -52,6 +52,7 @@ pub const KERNEL_NAMES: &[&str] = &[
     "kiln_binary_f32",
     "kiln_softmax_f32",
     "kiln_unary_f32",
+    "kiln_transpose",
 ];
 
 fn bits(v: f32) -> i32 {
@@ -531,6 +532,19 @@ pub fn plan(graph: &Graph) -> Result<CudaPlan, &'static str> {
                     at(o.output),
                 ];
                 plan.push("kiln_softmax_f32", u64::from(o.outer), &words);
+            }
+            Op::Transpose(o) => {
+                let p = &o.params;
+                let elements: u64 = p.input_dims.iter().map(|&d| u64::from(d)).product();
+                let mut words: Vec<i32> = p.input_dims.iter().map(|&d| u(d)).collect();
+                words.extend(p.perm.iter().map(|&d| i32::from(d)));
+                words.extend([
+                    u(p.element_size),
+                    at(o.input),
+                    at(o.output),
+                    elements as i32,
+                ]);
+                plan.push("kiln_transpose", elements, &words);
             }
             Op::LogisticF32(o) | Op::TanhF32(o) | Op::ClampF32(o) => {
                 let kind = match op {
