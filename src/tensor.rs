@@ -115,11 +115,12 @@ impl FloatRange {
         max: f32::MAX,
     };
 
+    /// `min(max(v, min), max)`, as TFLM's `ActivationFunctionWithMinMax`
+    /// and ONNX's Clip compute it (so `max` wins if `min > max`).
     #[inline(always)]
     pub fn apply(&self, v: f32) -> f32 {
-        if v < self.min {
-            self.min
-        } else if v > self.max {
+        let v = if v < self.min { self.min } else { v };
+        if v > self.max {
             self.max
         } else {
             v

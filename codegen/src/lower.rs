@@ -422,7 +422,12 @@ impl Lowering<'_> {
         let float_input = node
             .input(0)
             .is_some_and(|t| self.tensor(t).dtype == DataType::F32);
-        if float_input && !matches!(node.kind, OpKind::Quantize | OpKind::Reshape) {
+        if float_input
+            && !matches!(
+                node.kind,
+                OpKind::Quantize | OpKind::Reshape | OpKind::Transpose { .. }
+            )
+        {
             return self.float_node(node, out).map(Some);
         }
         Ok(Some(match &node.kind {

@@ -83,6 +83,14 @@ enum Command {
         /// CPU threads (default: every core)
         #[arg(long, default_value_t = 0)]
         threads: usize,
+        /// For a float32 model: quantize it with these calibration samples
+        /// and compare the float and int8 models (accuracy, top-1
+        /// agreement, per-layer SQNR)
+        #[arg(long, value_name = "NPY")]
+        calibrate: Option<PathBuf>,
+        /// How calibration picks each activation's range
+        #[arg(long, value_enum, default_value_t = ObserverArg::MinMax)]
+        observer: ObserverArg,
         /// Print the summary as JSON (samples, inferences_per_second,
         /// accuracy, mismatches, ...)
         #[arg(long)]
@@ -156,12 +164,7 @@ fn run(cli: Cli) -> Result<(), Error> {
         } => {
             let compiled = match calibrate {
                 Some(calibration) => {
-                    use kiln_codegen::quantize::observer::ObserverKind;
-                    let kind = match observer {
-                        ObserverArg::MinMax => ObserverKind::MinMax,
-                        ObserverArg::Percentile => ObserverKind::Percentile,
-                        ObserverArg::Mse => ObserverKind::Mse,
-                    };
+                    let kind = observer_kind(observer);
                     let data = npy::read(&calibration)?;
                     let spinner = indicatif::ProgressBar::new_spinner();
                     spinner.set_message(format!(
@@ -206,8 +209,31 @@ fn run(cli: Cli) -> Result<(), Error> {
             check,
             threads,
             json,
+            calibrate,
+            observer,
         } => {
             let compiled = kiln_codegen::compile_file(&model)?;
+            if let Some(calibration) = calibrate {
+                let kind = observer_kind(observer);
+                let int8 = kiln_codegen::quantize_file(&model, &npy::read(&calibration)?, kind)?;
+                let bar = indicatif::ProgressBar::new(0);
+                let mut progress = |done: usize, total: usize| {
+                    bar.set_length(total as u64);
+                    bar.set_position(done as u64);
+                };
+                let summary =
+                    validate::compare(&compiled, &int8, &data, labels.as_deref(), &mut progress)?;
+                bar.finish_and_clear();
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&summary).expect("JSON values serialize")
+                    );
+                } else {
+                    print_comparison(&summary);
+                }
+                return Ok(());
+            }
             let device = match device {
                 DeviceArg::Cpu => validate::Device::Cpu,
                 DeviceArg::Cuda => validate::Device::Cuda,
@@ -329,5 +355,38 @@ fn print_summary(s: &serde_json::Value) {
     }
     if let Some(m) = s["mismatches"].as_u64() {
         println!("GPU vs CPU: {m} samples differ");
+    }
+}
+
+fn observer_kind(o: ObserverArg) -> kiln_codegen::quantize::observer::ObserverKind {
+    use kiln_codegen::quantize::observer::ObserverKind;
+    match o {
+        ObserverArg::MinMax => ObserverKind::MinMax,
+        ObserverArg::Percentile => ObserverKind::Percentile,
+        ObserverArg::Mse => ObserverKind::Mse,
+    }
+}
+
+fn print_comparison(s: &serde_json::Value) {
+    println!("model:      {}", s["model"].as_str().unwrap_or(""));
+    println!("samples:    {}", s["samples"]);
+    if let (Some(f), Some(q)) = (s["float_accuracy"].as_f64(), s["int8_accuracy"].as_f64()) {
+        println!(
+            "accuracy:   float {f:.4}, int8 {q:.4} ({:+.2} points)",
+            (q - f) * 100.0
+        );
+    }
+    println!(
+        "agreement:  {:.4} (top-1, float vs int8)",
+        s["agreement"].as_f64().unwrap_or(0.0)
+    );
+    println!("\nper-layer SQNR of the int8 activations (worst first):");
+    for row in s["sqnr"].as_array().into_iter().flatten() {
+        println!(
+            "  {:>7.2} dB  {:<20} {}",
+            row["db"].as_f64().unwrap_or(0.0),
+            row["op"].as_str().unwrap_or(""),
+            row["tensor"].as_str().unwrap_or("")
+        );
     }
 }

@@ -222,3 +222,78 @@ pub fn validate(
     }
     Ok(summary)
 }
+
+/// Float model against its int8 quantization on the same data (CPU): the
+/// accuracy of each (with labels), how often their top-1 agree, and the
+/// per-layer SQNR of the int8 activations over the first samples, worst
+/// first.
+pub fn compare(
+    float: &CompiledModel,
+    int8: &CompiledModel,
+    data_path: &Path,
+    labels_path: Option<&Path>,
+    progress: Progress,
+) -> Result<Value> {
+    let data = crate::npy::read(data_path)?;
+    let (inputs, samples) = samples_from(float, &data, data_path)?;
+    let labels = match labels_path {
+        Some(p) => {
+            let values: Vec<i64> = crate::npy::read(p)?
+                .to_f64()
+                .into_iter()
+                .map(|v| v as i64)
+                .collect();
+            if values.len() != samples {
+                return Err(Error::Data {
+                    path: p.to_owned(),
+                    detail: format!("{} labels for {samples} samples", values.len()),
+                });
+            }
+            Some(values)
+        }
+        None => None,
+    };
+    let source = float.source().clone();
+    let run = |m: &CompiledModel| -> Result<Vec<f64>> {
+        let graph = m.runtime_graph();
+        let out =
+            batch::run_batch(&graph, &[&inputs], samples, 0).map_err(|e| host_err(&source, e))?;
+        let io = graph.outputs[0];
+        let array = NpyArray {
+            dtype: if io.dtype == DType::F32 {
+                NpyType::F32
+            } else {
+                NpyType::I8
+            },
+            shape: vec![out[0].len() / io.dtype.size()],
+            data: out[0].clone(),
+        };
+        Ok(array.to_f64())
+    };
+    let f = run(float)?;
+    progress(samples / 2, samples);
+    let q = run(int8)?;
+    progress(samples, samples);
+    let per = f.len() / samples.max(1);
+    let top = |v: &[f64], s: usize| kiln::argmax(&v[s * per..(s + 1) * per]) as i64;
+    let agreement =
+        (0..samples).filter(|&s| top(&f, s) == top(&q, s)).count() as f64 / samples.max(1) as f64;
+    let in_len = inputs.len() / samples.max(1);
+    let probe = samples.min(32);
+    let mut sqnr = crate::quantize::sqnr::layer_sqnr(float, int8, &inputs[..probe * in_len], probe);
+    sqnr.sort_by(|a, b| a.2.partial_cmp(&b.2).unwrap_or(std::cmp::Ordering::Equal));
+    let mut summary = json!({
+        "model": source.display().to_string(),
+        "samples": samples,
+        "agreement": agreement,
+        "sqnr": sqnr.iter().map(|(op, tensor, db)| json!({"op": op, "tensor": tensor, "db": db})).collect::<Vec<_>>(),
+    });
+    if let Some(labels) = labels {
+        let acc = |v: &[f64]| {
+            (0..samples).filter(|&s| top(v, s) == labels[s]).count() as f64 / samples.max(1) as f64
+        };
+        summary["float_accuracy"] = json!(acc(&f));
+        summary["int8_accuracy"] = json!(acc(&q));
+    }
+    Ok(summary)
+}

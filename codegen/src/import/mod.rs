@@ -3,6 +3,7 @@
 //! Layer: import; uses `ir` and `error`.
 
 mod flatbuffer;
+pub mod onnx;
 pub mod protobuf;
 pub mod tflite;
 
@@ -22,10 +23,7 @@ pub fn import(path: &Path) -> Result<Graph> {
     }
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
     if ext.eq_ignore_ascii_case("onnx") {
-        return Err(Error::Malformed {
-            path: path.to_owned(),
-            detail: "ONNX import is not available yet; convert the model to .tflite".into(),
-        });
+        return onnx::import_bytes(&bytes, path);
     }
     tflite::import_bytes(&bytes, path)
 }

@@ -508,7 +508,8 @@ extern "C" __global__ void kiln_dequantize(const i32* P, const u8* W, u8* A, i64
 
 __device__ __forceinline__ float clampf(float v, const i32* range) {
     const float lo = __int_as_float(range[0]), hi = __int_as_float(range[1]);
-    return v < lo ? lo : (v > hi ? hi : v);
+    const float w = v < lo ? lo : v;
+    return w > hi ? hi : w;
 }
 
 // Same parameter layout as kiln_conv2d, with the activation range as float

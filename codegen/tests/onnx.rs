@@ -1,0 +1,237 @@
+//! ONNX import end to end: the project's ONNX examples (PyTorch-style NCHW
+//! graphs with an unfused BatchNormalization) run in float32 and quantized to
+//! int8 within one point of accuracy on their held-out split; malformed
+//! files (truncated, random, wrong types, missing initializers, cycles,
+//! unknown ops) are clear errors, never panics.
+
+use std::path::{Path, PathBuf};
+
+use kiln_codegen::import::onnx;
+use kiln_codegen::quantize::observer::ObserverKind;
+use kiln_codegen::{npy, validate, Error};
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/onnx")
+}
+
+fn accuracies(model: &str, data: &str, calibration: &str) -> (f64, f64) {
+    let dir = examples();
+    let float = kiln_codegen::compile_file(&dir.join(model)).unwrap();
+    let int8 = kiln_codegen::quantize_file(
+        &dir.join(model),
+        &npy::read(&dir.join(calibration)).unwrap(),
+        ObserverKind::MinMax,
+    )
+    .unwrap();
+    let summary = validate::compare(
+        &float,
+        &int8,
+        &dir.join(data),
+        Some(&dir.join("data/test_y.npy")),
+        &mut |_, _| {},
+    )
+    .unwrap();
+    (
+        summary["float_accuracy"].as_f64().unwrap(),
+        summary["int8_accuracy"].as_f64().unwrap(),
+    )
+}
+
+#[test]
+fn onnx_cnn_with_batch_norm_quantizes_within_one_point() {
+    let (float, int8) = accuracies("digits_cnn.onnx", "data/test_x.npy", "data/calibration.npy");
+    println!("digits_cnn: float {float:.4}, int8 {int8:.4}");
+    assert!(float > 0.95, "float accuracy {float}");
+    assert!(float - int8 <= 0.01, "int8 {int8} vs float {float}");
+}
+
+#[test]
+fn onnx_mlp_quantizes_within_one_point() {
+    let (float, int8) = accuracies(
+        "digits_mlp.onnx",
+        "data/test_x_flat.npy",
+        "data/calibration_flat.npy",
+    );
+    println!("digits_mlp: float {float:.4}, int8 {int8:.4}");
+    assert!(float > 0.95, "float accuracy {float}");
+    assert!(float - int8 <= 0.01, "int8 {int8} vs float {float}");
+}
+
+#[test]
+fn batch_norm_is_folded_and_layout_handled() {
+    let g = kiln_codegen::import::import(&examples().join("digits_cnn.onnx")).unwrap();
+    let names: Vec<&str> = g.nodes.iter().map(|n| n.kind.name()).collect();
+    assert!(!names.iter().any(|n| n.contains("BATCH")), "{names:?}");
+    // NCHW input, NHWC inside: a transpose right after the input.
+    assert_eq!(g.tensors[g.inputs[0]].shape, vec![1, 1, 8, 8]);
+    assert_eq!(names[0], "TRANSPOSE");
+}
+
+/// A minimal protobuf writer for hand-made broken models.
+fn field(out: &mut Vec<u8>, number: u64, payload: &[u8]) {
+    varint(out, (number << 3) | 2);
+    varint(out, payload.len() as u64);
+    out.extend(payload);
+}
+
+fn varint(out: &mut Vec<u8>, mut v: u64) {
+    loop {
+        let b = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(b);
+            return;
+        }
+        out.push(b | 0x80);
+    }
+}
+
+fn node(op: &str, inputs: &[&str], outputs: &[&str]) -> Vec<u8> {
+    let mut n = Vec::new();
+    for i in inputs {
+        field(&mut n, 1, i.as_bytes());
+    }
+    for o in outputs {
+        field(&mut n, 2, o.as_bytes());
+    }
+    field(&mut n, 4, op.as_bytes());
+    n
+}
+
+fn value_info(name: &str, elem: u64, dims: &[u64]) -> Vec<u8> {
+    let mut shape = Vec::new();
+    for &d in dims {
+        let mut dim = vec![0x08];
+        varint(&mut dim, d);
+        field(&mut shape, 1, &dim);
+    }
+    let mut tensor = vec![0x08];
+    varint(&mut tensor, elem);
+    field(&mut tensor, 2, &shape);
+    let mut ty = Vec::new();
+    field(&mut ty, 1, &tensor);
+    let mut vi = Vec::new();
+    field(&mut vi, 1, name.as_bytes());
+    field(&mut vi, 2, &ty);
+    vi
+}
+
+fn model(nodes: &[Vec<u8>], input: Vec<u8>, output: Vec<u8>) -> Vec<u8> {
+    let mut g = Vec::new();
+    for n in nodes {
+        field(&mut g, 1, n);
+    }
+    field(&mut g, 11, &input);
+    field(&mut g, 12, &output);
+    let mut m = vec![0x08, 0x08]; // ir_version 8
+    field(&mut m, 7, &g);
+    let mut opset = vec![0x10, 17];
+    opset.splice(0..0, [0x0a, 0x00]); // domain ""
+    field(&mut m, 8, &opset);
+    m
+}
+
+fn import(bytes: &[u8]) -> Result<kiln_codegen::ir::Graph, Error> {
+    onnx::import_bytes(bytes, Path::new("broken.onnx"))
+}
+
+#[test]
+fn a_hand_made_model_imports_and_runs() {
+    let m = model(
+        &[node("Relu", &["x"], &["y"])],
+        value_info("x", 1, &[1, 4]),
+        value_info("y", 1, &[1, 4]),
+    );
+    let g = import(&m).unwrap();
+    let compiled = kiln_codegen::lower::compile(g).unwrap();
+    let input = npy::NpyArray {
+        dtype: npy::NpyType::F32,
+        shape: vec![1, 4],
+        data: [-1f32, 2.0, -3.0, 4.0]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect(),
+    };
+    let out = kiln_codegen::run::HostRunner::new(&compiled)
+        .run(&[input])
+        .unwrap();
+    assert_eq!(out[0].to_f64(), vec![0.0, 2.0, 0.0, 4.0]);
+}
+
+#[test]
+fn malformed_onnx_files_are_errors_not_panics() {
+    let good = std::fs::read(examples().join("digits_cnn.onnx")).unwrap();
+    // Truncated anywhere.
+    for n in (0..good.len()).step_by(97) {
+        assert!(
+            import(&good[..n]).is_err(),
+            "truncated to {n} bytes was accepted"
+        );
+    }
+    // Random bytes, and every byte flipped in the first kilobyte: errors or
+    // (for flips in weight values) a model; never a panic.
+    let mut x = 0x1234_5678_9abc_def0u64;
+    let random: Vec<u8> = (0..4096)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    assert!(import(&random).is_err());
+    for i in 0..good.len().min(1024) {
+        let mut b = good.clone();
+        b[i] ^= 0xff;
+        if let Ok(g) = import(&b) {
+            let _ = kiln_codegen::lower::compile(g);
+        }
+    }
+    // Unknown ops, all named at once.
+    let m = model(
+        &[
+            node("Frobnicate", &["x"], &["h"]),
+            node("Relu", &["h"], &["i"]),
+            node("Zap", &["i"], &["y"]),
+        ],
+        value_info("x", 1, &[1, 4]),
+        value_info("y", 1, &[1, 4]),
+    );
+    match import(&m) {
+        Err(Error::Unsupported { problems, .. }) => {
+            let ops: Vec<&str> = problems.iter().map(|p| p.op_name.as_str()).collect();
+            assert!(
+                ops.contains(&"Frobnicate") && ops.contains(&"Zap"),
+                "{ops:?}"
+            );
+        }
+        other => panic!("expected Unsupported, got {other:?}"),
+    }
+    // A missing initializer: Conv weights that nothing defines.
+    let m = model(
+        &[node("Conv", &["x", "w"], &["y"])],
+        value_info("x", 1, &[1, 1, 4, 4]),
+        value_info("y", 1, &[1, 1, 4, 4]),
+    );
+    let err = import(&m).unwrap_err().to_string();
+    assert!(err.contains("'w' must be a constant"), "{err}");
+    // A cycle: a node reading its own output.
+    let m = model(
+        &[node("Add", &["x", "y"], &["y"])],
+        value_info("x", 1, &[1, 4]),
+        value_info("y", 1, &[1, 4]),
+    );
+    let err = import(&m).unwrap_err().to_string();
+    assert!(err.contains("'y' is not computed"), "{err}");
+    // Wrong types: a string input.
+    let m = model(
+        &[node("Relu", &["x"], &["y"])],
+        value_info("x", 8, &[1, 4]),
+        value_info("y", 8, &[1, 4]),
+    );
+    let err = kiln_codegen::lower::compile(import(&m).unwrap())
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(!err.is_empty(), "a string model was compiled");
+}

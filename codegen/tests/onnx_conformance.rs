@@ -1,0 +1,173 @@
+//! ONNX backend node tests (`../shared/onnx-node`): every case is imported,
+//! compiled and run through kiln's float32 kernels and compared with ONNX's
+//! reference outputs at rtol 1e-4 / atol 1e-5. Weights the cases pass as
+//! graph inputs become constants (kiln compiles weights as constants). A case
+//! kiln refuses (an op, attribute or type it does not support) is listed as
+//! unsupported; a case that runs must pass.
+
+#[path = "../../tests/common/mod.rs"]
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use kiln_codegen::import::onnx;
+use kiln_codegen::npy::{NpyArray, NpyType};
+use kiln_codegen::run::HostRunner;
+
+enum Outcome {
+    Pass,
+    Fail(String),
+    Unsupported(String),
+}
+
+fn run_case(dir: &Path) -> Outcome {
+    let model = dir.join("model.onnx");
+    let data = dir.join("test_data_set_0");
+    let inputs: Vec<PathBuf> = (0..)
+        .map(|i| data.join(format!("input_{i}.pb")))
+        .take_while(|p| p.exists())
+        .collect();
+    let outputs: Vec<PathBuf> = (0..)
+        .map(|i| data.join(format!("output_{i}.pb")))
+        .take_while(|p| p.exists())
+        .collect();
+    // First as is; if kiln needs constants, bind every input but the first.
+    let graph = match onnx::import_with_constants(&model, &[]) {
+        Ok(g) => Ok(g),
+        Err(_) if inputs.len() > 1 => {
+            let names = input_names(&model);
+            let bound: Vec<(String, Vec<u8>)> = inputs
+                .iter()
+                .zip(&names)
+                .skip(1)
+                .map(|(p, n)| (n.clone(), std::fs::read(p).unwrap()))
+                .collect();
+            onnx::import_with_constants(&model, &bound)
+        }
+        Err(e) => Err(e),
+    };
+    let graph = match graph {
+        Ok(g) => g,
+        Err(e) => return Outcome::Unsupported(e.to_string()),
+    };
+    let runtime_inputs = graph.inputs.len();
+    let compiled = match kiln_codegen::lower::compile(graph) {
+        Ok(c) => c,
+        Err(e) => return Outcome::Unsupported(e.to_string()),
+    };
+    let mut arrays = Vec::new();
+    for p in inputs.iter().take(runtime_inputs) {
+        match onnx::read_tensor_file(p) {
+            Ok((shape, values)) => arrays.push(NpyArray {
+                dtype: NpyType::F32,
+                shape,
+                data: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            }),
+            Err(e) => return Outcome::Unsupported(e.to_string()),
+        }
+    }
+    let got = match HostRunner::new(&compiled).run(&arrays) {
+        Ok(g) => g,
+        Err(e) => return Outcome::Fail(e.to_string()),
+    };
+    for (i, p) in outputs.iter().enumerate() {
+        let Ok((_, want)) = onnx::read_tensor_file(p) else {
+            return Outcome::Unsupported("non-float output".into());
+        };
+        let Some(g) = got.get(i) else {
+            return Outcome::Fail(format!("output #{i} missing"));
+        };
+        let g = common::f32s(&g.data);
+        if g.len() != want.len() {
+            return Outcome::Fail(format!(
+                "output #{i}: {} values, expected {}",
+                g.len(),
+                want.len()
+            ));
+        }
+        if let Some((k, (a, b))) = g
+            .iter()
+            .zip(&want)
+            .enumerate()
+            .find(|(_, (a, b))| (*a - *b).abs() > 1e-5 + 1e-4 * b.abs())
+        {
+            return Outcome::Fail(format!("output #{i}[{k}] = {a}, expected {b}"));
+        }
+    }
+    Outcome::Pass
+}
+
+/// The graph input names of a model, in order (its ValueInfos, field 11 of
+/// the graph), read with the importer's protobuf reader.
+fn input_names(model: &Path) -> Vec<String> {
+    use kiln_codegen::import::protobuf::{fields, Value};
+    let bytes = std::fs::read(model).unwrap();
+    let mut names = Vec::new();
+    for f in fields(&bytes).flatten() {
+        if let (7, Value::Bytes(g)) = f {
+            for h in fields(g).flatten() {
+                if let (11, Value::Bytes(vi)) = h {
+                    for x in fields(vi).flatten() {
+                        if let (1, v) = x {
+                            names.push(v.as_str().unwrap_or("").to_string());
+                        }
+                    }
+                }
+            }
+        }
+    }
+    names
+}
+
+#[test]
+fn onnx_node_tests_pass_for_every_supported_case() {
+    let Some(shared) = common::shared_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("..")) else {
+        return;
+    };
+    let root = shared.join("onnx-node");
+    let index: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("INDEX.json")).unwrap()).unwrap();
+    let mut table: BTreeMap<String, (usize, usize, usize)> = BTreeMap::new();
+    let mut failures = Vec::new();
+    let mut unsupported = Vec::new();
+    for (op, cases) in index.as_object().unwrap() {
+        for case in cases.as_array().unwrap() {
+            let case = case.as_str().unwrap();
+            let row = table.entry(op.clone()).or_default();
+            match run_case(&root.join(case)) {
+                Outcome::Pass => row.0 += 1,
+                Outcome::Fail(why) => {
+                    row.1 += 1;
+                    failures.push(format!("{op} {case}: {why}"));
+                }
+                Outcome::Unsupported(why) => {
+                    row.2 += 1;
+                    unsupported.push(format!(
+                        "{op} {case}: {}",
+                        why.lines().last().unwrap_or("").trim()
+                    ));
+                }
+            }
+        }
+    }
+    println!(
+        "{:<20} {:>6} {:>6} {:>12}",
+        "op", "passed", "failed", "unsupported"
+    );
+    for (op, (p, f, u)) in &table {
+        println!("{op:<20} {p:>6} {f:>6} {u:>12}");
+    }
+    println!("\nunsupported cases:");
+    for u in &unsupported {
+        println!("  {u}");
+    }
+    assert!(
+        failures.is_empty(),
+        "{} cases ran and differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    let passed: usize = table.values().map(|r| r.0).sum();
+    assert!(passed >= 40, "only {passed} cases pass");
+}
