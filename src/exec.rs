@@ -15,7 +15,7 @@ use crate::kernels::{
     activation, concatenation, conv2d, depthwise_conv2d, elementwise, fully_connected, mean, pad,
     pooling, quantize, softmax, transpose,
 };
-use crate::tensor::{DType, Span};
+use crate::tensor::{DType, FloatRange, Span};
 
 /// The arena around one op's output: the bytes before and after it, which
 /// hold the op's inputs.
@@ -309,26 +309,41 @@ impl PoolF32Op {
     }
 }
 
+/// The shape every float32 binary kernel shares.
+type BinaryF32Kernel = fn(&elementwise::Broadcast, FloatRange, &[f32], &[f32], &mut [f32]);
+
 impl BinaryF32Op {
     #[inline(never)]
-    pub fn run_add(&self, arena: &mut [u8]) {
-        let (io, out) = split(arena, self.output);
-        elementwise::add_f32(
-            &self.broadcast,
-            self.activation,
-            f32s(&io, self.input1),
-            f32s(&io, self.input2),
-            bytemuck::cast_slice_mut(out),
-        );
+    pub fn run_add(&self, arena: &mut [u8], weights: &[u8]) {
+        self.run(elementwise::add_f32, arena, weights);
     }
     #[inline(never)]
-    pub fn run_mul(&self, arena: &mut [u8]) {
+    pub fn run_mul(&self, arena: &mut [u8], weights: &[u8]) {
+        self.run(elementwise::mul_f32, arena, weights);
+    }
+    #[inline(never)]
+    pub fn run_sub(&self, arena: &mut [u8], weights: &[u8]) {
+        self.run(elementwise::sub_f32, arena, weights);
+    }
+    #[inline(never)]
+    pub fn run_div(&self, arena: &mut [u8], weights: &[u8]) {
+        self.run(elementwise::div_f32, arena, weights);
+    }
+
+    fn run(&self, kernel: BinaryF32Kernel, arena: &mut [u8], weights: &[u8]) {
         let (io, out) = split(arena, self.output);
-        elementwise::mul_f32(
+        let operand = |span: Span, constant: bool| {
+            if constant {
+                weights_f32(weights, span)
+            } else {
+                f32s(&io, span)
+            }
+        };
+        kernel(
             &self.broadcast,
             self.activation,
-            f32s(&io, self.input1),
-            f32s(&io, self.input2),
+            operand(self.input1, self.constant == ConstantOperand::First),
+            operand(self.input2, self.constant == ConstantOperand::Second),
             bytemuck::cast_slice_mut(out),
         );
     }
@@ -358,6 +373,26 @@ impl UnaryF32Op {
     pub fn run_tanh(&self, arena: &mut [u8]) {
         let (io, out) = split(arena, self.output);
         activation::tanh_f32(f32s(&io, self.input), bytemuck::cast_slice_mut(out));
+    }
+    #[inline(never)]
+    pub fn run_leaky_relu(&self, arena: &mut [u8]) {
+        let (io, out) = split(arena, self.output);
+        activation::leaky_relu_f32(
+            self.alpha,
+            f32s(&io, self.input),
+            bytemuck::cast_slice_mut(out),
+        );
+    }
+    #[inline(never)]
+    pub fn run_hard_sigmoid(&self, arena: &mut [u8], times_input: bool) {
+        let (io, out) = split(arena, self.output);
+        activation::hard_sigmoid_f32(
+            self.alpha,
+            self.beta,
+            times_input,
+            f32s(&io, self.input),
+            bytemuck::cast_slice_mut(out),
+        );
     }
     #[inline(never)]
     pub fn run_clamp(&self, arena: &mut [u8]) {
@@ -403,13 +438,18 @@ impl Op {
             Op::FullyConnectedF32(op) => op.run(arena, weights),
             Op::AveragePool2dF32(op) => op.run_average(arena),
             Op::MaxPool2dF32(op) => op.run_max(arena),
-            Op::AddF32(op) => op.run_add(arena),
-            Op::MulF32(op) => op.run_mul(arena),
+            Op::AddF32(op) => op.run_add(arena, weights),
+            Op::MulF32(op) => op.run_mul(arena, weights),
             Op::SoftmaxF32(op) => op.run(arena),
             Op::LogisticF32(op) => op.run_logistic(arena),
             Op::TanhF32(op) => op.run_tanh(arena),
             Op::ClampF32(op) => op.run_clamp(arena),
             Op::Transpose(op) => op.run(arena),
+            Op::SubF32(op) => op.run_sub(arena, weights),
+            Op::DivF32(op) => op.run_div(arena, weights),
+            Op::LeakyReluF32(op) => op.run_leaky_relu(arena),
+            Op::HardSigmoidF32(op) => op.run_hard_sigmoid(arena, false),
+            Op::HardSwishF32(op) => op.run_hard_sigmoid(arena, true),
         }
     }
 }
@@ -705,7 +745,14 @@ impl Op {
             Op::Add(op) => {
                 let p = &op.params;
                 c.offsets(&[p.input1_offset, p.input2_offset, p.output_offset])?;
-                check_broadcast(c, &p.broadcast, op.input1, op.input2, I8)?;
+                check_broadcast(
+                    c,
+                    &p.broadcast,
+                    op.input1,
+                    op.input2,
+                    I8,
+                    ConstantOperand::Neither,
+                )?;
                 c.ensure((0..=22).contains(&p.left_shift), "left shift out of range")?;
                 for s in [p.input1_shift, p.input2_shift, p.output_shift] {
                     c.shift(s)?;
@@ -721,7 +768,14 @@ impl Op {
             Op::Mul(op) => {
                 let p = &op.params;
                 c.offsets(&[p.input1_offset, p.input2_offset, p.output_offset])?;
-                check_broadcast(c, &p.broadcast, op.input1, op.input2, I8)?;
+                check_broadcast(
+                    c,
+                    &p.broadcast,
+                    op.input1,
+                    op.input2,
+                    I8,
+                    ConstantOperand::Neither,
+                )?;
                 c.shift(p.output_shift)?;
                 c.range(p.activation_min, p.activation_max)?;
                 c.output(
@@ -941,21 +995,27 @@ impl Op {
                 c.arena(op.input, p.input.elements(), F32)?;
                 c.output(op.output, p.output.elements(), F32, &[op.input])
             }
-            Op::AddF32(op) | Op::MulF32(op) => {
-                check_broadcast(c, &op.broadcast, op.input1, op.input2, F32)?;
-                c.output(
-                    op.output,
-                    op.broadcast.elements(),
-                    F32,
-                    &[op.input1, op.input2],
-                )
+            Op::AddF32(op) | Op::MulF32(op) | Op::SubF32(op) | Op::DivF32(op) => {
+                check_broadcast(c, &op.broadcast, op.input1, op.input2, F32, op.constant)?;
+                // Only arena operands can overlap the output.
+                let arena_inputs = match op.constant {
+                    ConstantOperand::Neither => [op.input1, op.input2],
+                    ConstantOperand::First => [op.input2, op.input2],
+                    ConstantOperand::Second => [op.input1, op.input1],
+                };
+                c.output(op.output, op.broadcast.elements(), F32, &arena_inputs)
             }
             Op::SoftmaxF32(op) => {
                 let n = u64::from(op.outer) * u64::from(op.depth);
                 c.arena(op.input, n, F32)?;
                 c.output(op.output, n, F32, &[op.input])
             }
-            Op::LogisticF32(op) | Op::TanhF32(op) | Op::ClampF32(op) => {
+            Op::LogisticF32(op)
+            | Op::TanhF32(op)
+            | Op::ClampF32(op)
+            | Op::LeakyReluF32(op)
+            | Op::HardSigmoidF32(op)
+            | Op::HardSwishF32(op) => {
                 let n = u64::from(op.input.len) / 4;
                 c.arena(op.input, n, F32)?;
                 c.output(op.output, n, F32, &[op.input])
@@ -1013,6 +1073,7 @@ fn check_broadcast(
     input1: Span,
     input2: Span,
     dtype: DType,
+    constant: ConstantOperand,
 ) -> Result<(), Error> {
     let reach = |strides: &[u32; crate::tensor::MAX_RANK]| -> u64 {
         b.output_dims
@@ -1024,8 +1085,15 @@ fn check_broadcast(
     };
     let size = dtype.size() as u64;
     let (n1, n2) = (u64::from(input1.len) / size, u64::from(input2.len) / size);
-    c.arena(input1, n1, dtype)?;
-    c.arena(input2, n2, dtype)?;
+    let operand = |span: Span, elements: u64, is_constant: bool| {
+        if is_constant {
+            c.constant(span, elements, dtype, false)
+        } else {
+            c.arena(span, elements, dtype)
+        }
+    };
+    operand(input1, n1, constant == ConstantOperand::First)?;
+    operand(input2, n2, constant == ConstantOperand::Second)?;
     if b.same_shape {
         c.ensure(
             n1 == b.elements() && n2 == b.elements(),

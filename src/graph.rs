@@ -199,12 +199,40 @@ pub struct PoolF32Op {
     pub output: Span,
 }
 
-/// Float32 ADD or MUL.
+/// Which operand of a float32 binary op is a constant in the weights rather
+/// than a value in the arena. PyTorch exports `(x - mean) / std` that way,
+/// and a constant stays in flash instead of being copied into RAM.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+pub enum ConstantOperand {
+    /// Both operands are arena values.
+    #[default]
+    Neither,
+    /// `input1` is a span of the weights.
+    First,
+    /// `input2` is a span of the weights.
+    Second,
+}
+
+/// Written as a path, so that the codegen can print ops with `Debug` and get
+/// Rust that compiles (a bare `Second` would not resolve).
+impl core::fmt::Debug for ConstantOperand {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            ConstantOperand::Neither => "ConstantOperand::Neither",
+            ConstantOperand::First => "ConstantOperand::First",
+            ConstantOperand::Second => "ConstantOperand::Second",
+        })
+    }
+}
+
+/// Float32 ADD, MUL, SUB or DIV.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct BinaryF32Op {
     pub broadcast: Broadcast,
     pub activation: FloatRange,
+    pub constant: ConstantOperand,
     pub input1: Span,
     pub input2: Span,
     pub output: Span,
@@ -220,11 +248,14 @@ pub struct SoftmaxF32Op {
     pub output: Span,
 }
 
-/// Float32 LOGISTIC, TANH, or a clamp (standalone RELU family).
+/// Float32 LOGISTIC, TANH, a clamp (standalone RELU family), LeakyRelu
+/// (`alpha`), HardSigmoid and HardSwish (`alpha`, `beta`).
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct UnaryF32Op {
     pub activation: FloatRange,
+    pub alpha: f32,
+    pub beta: f32,
     pub input: Span,
     pub output: Span,
 }
@@ -271,6 +302,11 @@ pub enum Op {
     TanhF32(UnaryF32Op),
     ClampF32(UnaryF32Op),
     Transpose(TransposeOp),
+    SubF32(BinaryF32Op),
+    DivF32(BinaryF32Op),
+    LeakyReluF32(UnaryF32Op),
+    HardSigmoidF32(UnaryF32Op),
+    HardSwishF32(UnaryF32Op),
 }
 
 impl Op {
@@ -305,6 +341,11 @@ impl Op {
             Op::TanhF32(_) => "TANH (float32)",
             Op::ClampF32(_) => "RELU (float32)",
             Op::Transpose(_) => "TRANSPOSE",
+            Op::SubF32(_) => "SUB (float32)",
+            Op::DivF32(_) => "DIV (float32)",
+            Op::LeakyReluF32(_) => "LEAKY_RELU (float32)",
+            Op::HardSigmoidF32(_) => "HARD_SIGMOID (float32)",
+            Op::HardSwishF32(_) => "HARD_SWISH (float32)",
         }
     }
 }

@@ -173,6 +173,17 @@ pub enum OpKind {
     },
     Logistic,
     Tanh,
+    /// Float32 only: ONNX Sub, Div, LeakyRelu, HardSigmoid, HardSwish.
+    Sub,
+    Div,
+    LeakyRelu {
+        alpha: f32,
+    },
+    HardSigmoid {
+        alpha: f32,
+        beta: f32,
+    },
+    HardSwish,
     /// Standalone activations.
     Relu(Activation),
     /// A clamp to any interval (ONNX Clip), float32 only.
@@ -218,6 +229,11 @@ impl OpKind {
             OpKind::Relu(Activation::ReluN1To1) => "RELU_N1_TO_1",
             OpKind::Relu(_) => "RELU",
             OpKind::Clip { .. } => "CLIP",
+            OpKind::Sub => "SUB",
+            OpKind::Div => "DIV",
+            OpKind::LeakyRelu { .. } => "LEAKY_RELU",
+            OpKind::HardSigmoid { .. } => "HARD_SIGMOID",
+            OpKind::HardSwish => "HARD_SWISH",
             OpKind::Concatenation { .. } => "CONCATENATION",
             OpKind::Pad => "PAD",
             OpKind::Mean { .. } => "MEAN",

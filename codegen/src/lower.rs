@@ -512,6 +512,13 @@ impl Lowering<'_> {
                 Op::Requantize(self.requantize(input, out, Activation::Relu)?)
             }
             OpKind::Clip { .. } => return unsupported("CLIP on int8 (quantize the model first)"),
+            OpKind::Sub
+            | OpKind::Div
+            | OpKind::LeakyRelu { .. }
+            | OpKind::HardSigmoid { .. }
+            | OpKind::HardSwish => {
+                return unsupported(format!("int8 {} (float32 only for now)", node.kind.name()))
+            }
             OpKind::Relu(other) => {
                 return unsupported(format!(
                     "standalone {other:?} (TFLite Micro has no kernel to match)"
@@ -1104,6 +1111,49 @@ impl Lowering<'_> {
         self.constant(&data)
     }
 
+    /// A float32 binary op; either operand (not both) may be a constant,
+    /// which then stays in the weights.
+    fn binary_f32(
+        &mut self,
+        node: &Node,
+        input: TensorId,
+        out: TensorId,
+        activation: FloatRange,
+    ) -> Lowered<BinaryF32Op> {
+        let other = self.input(node, 1)?;
+        let is_constant = |t: TensorId| self.tensor(t).data.is_some();
+        let (constant, input1, input2) = match (is_constant(input), is_constant(other)) {
+            (false, false) => (
+                ConstantOperand::Neither,
+                self.f32_activation(input)?,
+                self.f32_activation(other)?,
+            ),
+            (true, false) => (
+                ConstantOperand::First,
+                self.f32_constant(input)?,
+                self.f32_activation(other)?,
+            ),
+            (false, true) => (
+                ConstantOperand::Second,
+                self.f32_activation(input)?,
+                self.f32_constant(other)?,
+            ),
+            (true, true) => {
+                return unsupported(
+                    "both operands are constants (fold them before converting the model)",
+                )
+            }
+        };
+        Ok(BinaryF32Op {
+            broadcast: self.broadcast(input, other, out)?,
+            activation,
+            constant,
+            input1,
+            input2,
+            output: self.f32_activation(out)?,
+        })
+    }
+
     fn f32_bias(&mut self, node: &Node, channels: usize) -> Lowered<Span> {
         let Some(t) = node.input(2) else {
             return Ok(Span::EMPTY);
@@ -1312,15 +1362,46 @@ impl Lowering<'_> {
                     Op::MaxPool2dF32(op)
                 }
             }
-            OpKind::Add { activation } | OpKind::Mul { activation } => {
-                let other = self.input(node, 1)?;
-                let op = BinaryF32Op {
-                    broadcast: self.broadcast(input, other, out)?,
-                    activation: float_range(*activation),
-                    input1: self.f32_activation(input)?,
-                    input2: self.f32_activation(other)?,
+            OpKind::Sub | OpKind::Div => {
+                let op = self.binary_f32(node, input, out, FloatRange::NONE)?;
+                if node.kind == OpKind::Sub {
+                    Op::SubF32(op)
+                } else {
+                    Op::DivF32(op)
+                }
+            }
+            OpKind::LeakyRelu { alpha } => {
+                self.same_elements(input, out)?;
+                Op::LeakyReluF32(UnaryF32Op {
+                    activation: FloatRange::NONE,
+                    alpha: *alpha,
+                    beta: 0.0,
+                    input: self.f32_activation(input)?,
                     output: self.f32_activation(out)?,
-                };
+                })
+            }
+            OpKind::HardSigmoid { alpha, beta } => {
+                self.same_elements(input, out)?;
+                Op::HardSigmoidF32(UnaryF32Op {
+                    activation: FloatRange::NONE,
+                    alpha: *alpha,
+                    beta: *beta,
+                    input: self.f32_activation(input)?,
+                    output: self.f32_activation(out)?,
+                })
+            }
+            OpKind::HardSwish => {
+                self.same_elements(input, out)?;
+                Op::HardSwishF32(UnaryF32Op {
+                    activation: FloatRange::NONE,
+                    alpha: 1.0 / 6.0,
+                    beta: 0.5,
+                    input: self.f32_activation(input)?,
+                    output: self.f32_activation(out)?,
+                })
+            }
+            OpKind::Add { activation } | OpKind::Mul { activation } => {
+                let op = self.binary_f32(node, input, out, float_range(*activation))?;
                 if matches!(node.kind, OpKind::Add { .. }) {
                     Op::AddF32(op)
                 } else {
@@ -1348,6 +1429,8 @@ impl Lowering<'_> {
                 };
                 let op = UnaryF32Op {
                     activation,
+                    alpha: 0.0,
+                    beta: 0.0,
                     input: self.f32_activation(input)?,
                     output: self.f32_activation(out)?,
                 };

@@ -45,6 +45,11 @@ fn models() -> Vec<(String, PathBuf, Vec<PathBuf>)> {
             zoo.join("reductions.tflite"),
             vec![zoo.join("reductions")],
         ),
+        (
+            "onnx_ops".to_string(),
+            repo().join("tests/fixtures/onnx_ops/onnx_ops.onnx"),
+            vec![repo().join("tests/fixtures/onnx_ops/onnx_ops")],
+        ),
     ];
     if let Some(shared) = common::shared_dir(&repo()) {
         for &(name, file) in common::INT8_MODELS.iter().chain(common::FLOAT_MODELS) {

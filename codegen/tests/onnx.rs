@@ -67,6 +67,32 @@ fn batch_norm_is_folded_and_layout_handled() {
     assert_eq!(names[0], "TRANSPOSE");
 }
 
+/// Sub, Div, LeakyRelu, HardSigmoid, HardSwish and Clip, with per-channel
+/// broadcasting, against ONNX's reference evaluator
+/// (`tests/fixtures/onnx_ops/make_onnx_ops.py`).
+#[test]
+fn float_only_onnx_ops_match_the_onnx_reference_evaluator() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/onnx_ops");
+    let compiled = kiln_codegen::compile_file(&dir.join("onnx_ops.onnx")).unwrap();
+    let kinds: Vec<&str> = compiled.graph.nodes.iter().map(|n| n.kind.name()).collect();
+    for op in ["SUB", "DIV", "LEAKY_RELU", "HARD_SIGMOID", "HARD_SWISH"] {
+        assert!(kinds.contains(&op), "{op} not in {kinds:?}");
+    }
+    let mut runner = kiln_codegen::run::HostRunner::new(&compiled);
+    for i in 0..8 {
+        let input = npy::read(&dir.join(format!("onnx_ops/input_{i}.npy"))).unwrap();
+        let expected = npy::read(&dir.join(format!("onnx_ops/output_{i}.npy"))).unwrap();
+        let got = runner.run(&[input]).unwrap();
+        assert_eq!(got[0].shape, expected.shape);
+        for (j, (g, e)) in got[0].to_f64().iter().zip(expected.to_f64()).enumerate() {
+            assert!(
+                (g - e).abs() <= 1e-5 * e.abs().max(1.0),
+                "case {i} element {j}: kiln {g}, ONNX reference {e}"
+            );
+        }
+    }
+}
+
 /// A minimal protobuf writer for hand-made broken models.
 fn field(out: &mut Vec<u8>, number: u64, payload: &[u8]) {
     varint(out, (number << 3) | 2);

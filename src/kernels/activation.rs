@@ -93,6 +93,28 @@ pub fn tanh_f32(input: &[f32], output: &mut [f32]) {
     }
 }
 
+/// `x` if `x >= 0`, else `alpha * x` (ONNX LeakyRelu).
+pub fn leaky_relu_f32(alpha: f32, input: &[f32], output: &mut [f32]) {
+    for (o, &v) in output.iter_mut().zip(input) {
+        *o = if v >= 0.0 { v } else { alpha * v };
+    }
+}
+
+/// `clamp(alpha * x + beta, 0, 1)` (ONNX HardSigmoid), and `x` times it
+/// (ONNX HardSwish, with alpha 1/6 and beta 1/2).
+pub fn hard_sigmoid_f32(
+    alpha: f32,
+    beta: f32,
+    times_input: bool,
+    input: &[f32],
+    output: &mut [f32],
+) {
+    for (o, &v) in output.iter_mut().zip(input) {
+        let s = (alpha * v + beta).clamp(0.0, 1.0);
+        *o = if times_input { v * s } else { s };
+    }
+}
+
 pub fn clamp_f32(act: FloatRange, input: &[f32], output: &mut [f32]) {
     for (o, &v) in output.iter_mut().zip(input) {
         *o = act.apply(v);

@@ -125,6 +125,14 @@ pub fn mul_f32(b: &Broadcast, act: FloatRange, input1: &[f32], input2: &[f32], o
     b.for_each(|o, i, j| output[o] = act.apply(input1[i] * input2[j]));
 }
 
+pub fn sub_f32(b: &Broadcast, act: FloatRange, input1: &[f32], input2: &[f32], output: &mut [f32]) {
+    b.for_each(|o, i, j| output[o] = act.apply(input1[i] - input2[j]));
+}
+
+pub fn div_f32(b: &Broadcast, act: FloatRange, input1: &[f32], input2: &[f32], output: &mut [f32]) {
+    b.for_each(|o, i, j| output[o] = act.apply(input1[i] / input2[j]));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

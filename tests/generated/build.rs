@@ -2,7 +2,7 @@
 //! script would, and writes `models.rs`: one module per model, a `run`
 //! function that calls its generated `Model::run` on raw input bytes, and
 //! `graph` giving its generated `GRAPH`. The project's own models (the
-//! digits example and the op-coverage fixtures) are always built; the shared
+//! digits example and the op-coverage fixtures, TFLite and ONNX) are always built; the shared
 //! int8 models when `../shared` is present.
 
 use std::fmt::Write;
@@ -33,6 +33,10 @@ fn main() {
         (
             "op_zoo_reductions".into(),
             repo.join("tests/fixtures/op_zoo/reductions.tflite"),
+        ),
+        (
+            "onnx_ops".into(),
+            repo.join("tests/fixtures/onnx_ops/onnx_ops.onnx"),
         ),
     ];
     let available = shared.join("models").is_dir();

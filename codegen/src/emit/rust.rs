@@ -52,13 +52,26 @@ fn describe(op: &Op) -> (&'static str, String, &'static str) {
         Op::FullyConnectedF32(o) => ("FullyConnectedF32", format!("{o:?}"), "run(arena, weights)"),
         Op::AveragePool2dF32(o) => ("AveragePool2dF32", format!("{o:?}"), "run_average(arena)"),
         Op::MaxPool2dF32(o) => ("MaxPool2dF32", format!("{o:?}"), "run_max(arena)"),
-        Op::AddF32(o) => ("AddF32", format!("{o:?}"), "run_add(arena)"),
-        Op::MulF32(o) => ("MulF32", format!("{o:?}"), "run_mul(arena)"),
+        Op::AddF32(o) => ("AddF32", format!("{o:?}"), "run_add(arena, weights)"),
+        Op::MulF32(o) => ("MulF32", format!("{o:?}"), "run_mul(arena, weights)"),
         Op::SoftmaxF32(o) => ("SoftmaxF32", format!("{o:?}"), "run(arena)"),
         Op::LogisticF32(o) => ("LogisticF32", format!("{o:?}"), "run_logistic(arena)"),
         Op::TanhF32(o) => ("TanhF32", format!("{o:?}"), "run_tanh(arena)"),
         Op::ClampF32(o) => ("ClampF32", format!("{o:?}"), "run_clamp(arena)"),
         Op::Transpose(o) => ("Transpose", format!("{o:?}"), "run(arena)"),
+        Op::SubF32(o) => ("SubF32", format!("{o:?}"), "run_sub(arena, weights)"),
+        Op::DivF32(o) => ("DivF32", format!("{o:?}"), "run_div(arena, weights)"),
+        Op::LeakyReluF32(o) => ("LeakyReluF32", format!("{o:?}"), "run_leaky_relu(arena)"),
+        Op::HardSigmoidF32(o) => (
+            "HardSigmoidF32",
+            format!("{o:?}"),
+            "run_hard_sigmoid(arena, false)",
+        ),
+        Op::HardSwishF32(o) => (
+            "HardSwishF32",
+            format!("{o:?}"),
+            "run_hard_sigmoid(arena, true)",
+        ),
     }
 }
 

@@ -376,6 +376,47 @@ impl Importer<'_> {
         v
     }
 
+    /// The operands of an elementwise binary op. One of them may be an
+    /// initializer (PyTorch's `(x - mean) / std`): it becomes an IR constant
+    /// in the other operand's layout, permuted to NHWC when that one is.
+    fn binary_operands(&mut self, first: &str, second: &str) -> Step<(Val, Val)> {
+        match (self.values.get(first), self.values.get(second)) {
+            (Some(&a), Some(&b)) => Ok((a, b)),
+            (Some(&a), None) => Ok((a, self.constant_like(second, a)?)),
+            (None, Some(&b)) => Ok((self.constant_like(first, b)?, b)),
+            (None, None) => Err(format!(
+                "both operands ('{first}', '{second}') are constants; fold them before export"
+            )),
+        }
+    }
+
+    fn constant_like(&mut self, name: &str, other: Val) -> Step<Val> {
+        let Some(t) = self.constants.get(name) else {
+            // Neither computed nor an initializer: say so (a cycle, a typo).
+            return self.value(name);
+        };
+        let values = t
+            .f32s()
+            .ok_or_else(|| format!("constant '{name}' must be float32"))?;
+        let shape = t.shape().ok_or("negative dimension")?;
+        if !other.nhwc {
+            let id = self.f32_constant(name.to_string(), shape, &values);
+            return Ok(Val { id, nhwc: false });
+        }
+        if shape.len() > 4 {
+            return Err(format!(
+                "constant '{name}' of rank {} against a 4-D value",
+                shape.len()
+            ));
+        }
+        let mut nchw = [1usize; 4];
+        nchw[4 - shape.len()..].copy_from_slice(&shape);
+        let nhwc_shape = TO_NHWC.iter().map(|&d| nchw[d]).collect();
+        let data = nchw_to_nhwc(&values, nchw);
+        let id = self.f32_constant(name.to_string(), nhwc_shape, &data);
+        Ok(Val { id, nhwc: true })
+    }
+
     fn f32_constant(&mut self, name: String, shape: Vec<usize>, values: &[f32]) -> TensorId {
         let data = values.iter().flat_map(|v| v.to_le_bytes()).collect();
         self.tensor(name, shape, DataType::F32, Some(data))
@@ -388,7 +429,7 @@ impl Importer<'_> {
         }
         // Inputs every converter below reads without further checks.
         let needed = match op {
-            "Conv" | "Gemm" | "MatMul" | "Add" | "Mul" | "Reshape" => 2,
+            "Conv" | "Gemm" | "MatMul" | "Add" | "Mul" | "Sub" | "Div" | "Reshape" => 2,
             "BatchNormalization" => 5,
             _ => 1,
         };
@@ -438,8 +479,23 @@ impl Importer<'_> {
                 let out = self.new_output(n, self.shape(x), x.nhwc);
                 self.push(kind, vec![Some(x.id)], vec![out.id], op);
             }
-            "Add" | "Mul" => {
-                let (a, b) = (self.value(&n.inputs[0])?, self.value(&n.inputs[1])?);
+            "LeakyRelu" | "HardSigmoid" | "HardSwish" => {
+                let x = self.value(&n.inputs[0])?;
+                let kind = match op {
+                    "LeakyRelu" => OpKind::LeakyRelu {
+                        alpha: n.float("alpha", 0.01),
+                    },
+                    "HardSigmoid" => OpKind::HardSigmoid {
+                        alpha: n.float("alpha", 0.2),
+                        beta: n.float("beta", 0.5),
+                    },
+                    _ => OpKind::HardSwish,
+                };
+                let out = self.new_output(n, self.shape(x), x.nhwc);
+                self.push(kind, vec![Some(x.id)], vec![out.id], op);
+            }
+            "Add" | "Mul" | "Sub" | "Div" => {
+                let (a, b) = self.binary_operands(&n.inputs[0], &n.inputs[1])?;
                 let (a, b) = if a.nhwc == b.nhwc {
                     (a, b)
                 } else {
@@ -462,14 +518,15 @@ impl Importer<'_> {
                     out_shape.push(*x.max(y));
                 }
                 let out = self.new_output(n, out_shape, a.nhwc);
-                let kind = if op == "Add" {
-                    OpKind::Add {
+                let kind = match op {
+                    "Add" => OpKind::Add {
                         activation: Activation::None,
-                    }
-                } else {
-                    OpKind::Mul {
+                    },
+                    "Mul" => OpKind::Mul {
                         activation: Activation::None,
-                    }
+                    },
+                    "Sub" => OpKind::Sub,
+                    _ => OpKind::Div,
                 };
                 self.push(kind, vec![Some(a.id), Some(b.id)], vec![out.id], op);
             }
@@ -622,18 +679,8 @@ impl Importer<'_> {
                 OpKind::DepthwiseConv2d(attrs),
             )
         } else {
-            // [O, I, KH, KW] -> [O, KH, KW, I]
-            let mut f = vec![0f32; values.len()];
-            for oc in 0..o {
-                for ic in 0..i_per_group {
-                    for y in 0..kh {
-                        for xx in 0..kw {
-                            f[((oc * kh + y) * kw + xx) * i_per_group + ic] =
-                                values[((oc * i_per_group + ic) * kh + y) * kw + xx];
-                        }
-                    }
-                }
-            }
+            // [O, I, KH, KW] -> [O, KH, KW, I]: the NCHW-to-NHWC permutation.
+            let f = nchw_to_nhwc(&values, [o, i_per_group, kh, kw]);
             (
                 self.f32_constant(w.name.clone(), vec![o, kh, kw, i_per_group], &f),
                 OpKind::Conv2d(attrs),
@@ -1014,6 +1061,21 @@ impl Importer<'_> {
 }
 
 /// A 2-D attribute of positive integers (strides, dilations), default 1s.
+/// 4-D values permuted from `[n, c, h, w]` order to `[n, h, w, c]`.
+fn nchw_to_nhwc(values: &[f32], [n, c, h, w]: [usize; 4]) -> Vec<f32> {
+    let mut out = vec![0f32; values.len()];
+    for b in 0..n {
+        for ch in 0..c {
+            for y in 0..h {
+                for x in 0..w {
+                    out[((b * h + y) * w + x) * c + ch] = values[((b * c + ch) * h + y) * w + x];
+                }
+            }
+        }
+    }
+    out
+}
+
 fn pair(n: &OnnxNode, name: &str) -> Step<[i64; 2]> {
     match n.ints(name) {
         None => Ok([1, 1]),

@@ -168,10 +168,16 @@ pub fn quantize(float: &Graph, calibration: &Calibration, kind: ObserverKind) ->
                 }
             }
             OpKind::Add { .. } | OpKind::Mul { .. } | OpKind::Relu(_) | OpKind::Mean { .. } => {}
-            OpKind::Clip { .. } => {
+            OpKind::Clip { .. }
+            | OpKind::Sub
+            | OpKind::Div
+            | OpKind::LeakyRelu { .. }
+            | OpKind::HardSigmoid { .. }
+            | OpKind::HardSwish => {
                 return Err(invalid(format!(
-                    "op #{index}: CLIP cannot be quantized yet"
-                )))
+                    "op #{index}: {} cannot be quantized yet",
+                    node.kind.name()
+                )));
             }
             OpKind::Quantize | OpKind::Dequantize => {
                 return Err(invalid(format!(

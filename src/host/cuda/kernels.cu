@@ -638,8 +638,9 @@ extern "C" __global__ void kiln_max_pool2d_f32(const i32* P, const u8* W, u8* A,
     pool_f32(P, A, arena_bytes, samples, 0);
 }
 
-// Broadcast layout as kiln_add; word 21 is 0 for ADD, 1 for MUL; 22 and 23
-// hold the float range.
+// Broadcast layout as kiln_add; word 21 is the operation (0 ADD, 1 MUL,
+// 2 SUB, 3 DIV); 22 and 23 hold the float range; 24 says which operand, if
+// any, is a constant in the weights (0 neither, 1 first, 2 second).
 extern "C" __global__ void kiln_binary_f32(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
     const i64 per_sample = broadcast_elements(P);
     FOR_EACH(idx, per_sample * samples) {
@@ -648,9 +649,11 @@ extern "C" __global__ void kiln_binary_f32(const i32* P, const u8* W, u8* A, i64
         i64 ia, ib;
         broadcast_indices(P, e, &ia, &ib);
         const u8* arena = A + s * arena_bytes;
-        const float a = ((const float*)(arena + P[18]))[ia];
-        const float b = ((const float*)(arena + P[19]))[ib];
-        ((float*)(A + s * arena_bytes + P[20]))[e] = clampf(P[21] ? a * b : a + b, P + 22);
+        // P[24]: 1 when the first operand is a constant in the weights, 2 the second.
+        const float a = ((const float*)((P[24] == 1 ? W : arena) + P[18]))[ia];
+        const float b = ((const float*)((P[24] == 2 ? W : arena) + P[19]))[ib];
+        const float r = P[21] == 0 ? a + b : (P[21] == 1 ? a * b : (P[21] == 2 ? a - b : a / b));
+        ((float*)(A + s * arena_bytes + P[20]))[e] = clampf(r, P + 22);
     }
 }
 
@@ -674,14 +677,26 @@ extern "C" __global__ void kiln_softmax_f32(const i32* P, const u8* W, u8* A, i6
     }
 }
 
-// Words: n, kind (0 logistic, 1 tanh, 2 clamp), range (2 float bits), input, output.
+// Words: n, kind (0 logistic, 1 tanh, 2 clamp, 3 leaky relu, 4 hard sigmoid,
+// 5 hard swish), range (2 float bits), input, output, alpha, beta.
 extern "C" __global__ void kiln_unary_f32(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
     const i32 n = P[0], kind = P[1];
     FOR_EACH(idx, (i64)n * samples) {
         const i64 s = idx / n;
         const i64 e = idx % n;
         const float v = ((const float*)(A + s * arena_bytes + P[4]))[e];
-        const float r = kind == 0 ? 1.0f / (1.0f + expf(-v)) : (kind == 1 ? tanhf(v) : clampf(v, P + 2));
+        const float alpha = __int_as_float(P[6]), beta = __int_as_float(P[7]);
+        float hs = alpha * v + beta;
+        hs = hs < 0.0f ? 0.0f : (hs > 1.0f ? 1.0f : hs);
+        float r;
+        switch (kind) {
+            case 0: r = 1.0f / (1.0f + expf(-v)); break;
+            case 1: r = tanhf(v); break;
+            case 2: r = clampf(v, P + 2); break;
+            case 3: r = v >= 0.0f ? v : alpha * v; break;
+            case 4: r = hs; break;
+            default: r = v * hs; break;
+        }
         ((float*)(A + s * arena_bytes + P[5]))[e] = r;
     }
 }

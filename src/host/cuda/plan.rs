@@ -8,7 +8,7 @@
 use std::vec;
 use std::vec::Vec;
 
-use crate::graph::{Graph, Op};
+use crate::graph::{ConstantOperand, Graph, Op};
 use crate::tensor::{Span, MAX_RANK};
 
 /// One kernel launch: every sample's `items` outputs (elements, or rows for
@@ -510,11 +510,23 @@ pub fn plan(graph: &Graph) -> Result<CudaPlan, &'static str> {
                 };
                 plan.push(kernel, p.output.elements(), &words);
             }
-            Op::AddF32(o) | Op::MulF32(o) => {
+            Op::AddF32(o) | Op::MulF32(o) | Op::SubF32(o) | Op::DivF32(o) => {
+                let kind = match op {
+                    Op::AddF32(_) => 0,
+                    Op::MulF32(_) => 1,
+                    Op::SubF32(_) => 2,
+                    _ => 3,
+                };
+                let constant = match o.constant {
+                    ConstantOperand::Neither => 0,
+                    ConstantOperand::First => 1,
+                    ConstantOperand::Second => 2,
+                };
                 let tail = [
-                    i32::from(matches!(op, Op::MulF32(_))),
+                    kind,
                     bits(o.activation.min),
                     bits(o.activation.max),
+                    constant,
                 ];
                 plan.broadcast(
                     "kiln_binary_f32",
@@ -546,11 +558,19 @@ pub fn plan(graph: &Graph) -> Result<CudaPlan, &'static str> {
                 ]);
                 plan.push("kiln_transpose", elements, &words);
             }
-            Op::LogisticF32(o) | Op::TanhF32(o) | Op::ClampF32(o) => {
+            Op::LogisticF32(o)
+            | Op::TanhF32(o)
+            | Op::ClampF32(o)
+            | Op::LeakyReluF32(o)
+            | Op::HardSigmoidF32(o)
+            | Op::HardSwishF32(o) => {
                 let kind = match op {
                     Op::LogisticF32(_) => 0,
                     Op::TanhF32(_) => 1,
-                    _ => 2,
+                    Op::ClampF32(_) => 2,
+                    Op::LeakyReluF32(_) => 3,
+                    Op::HardSigmoidF32(_) => 4,
+                    _ => 5,
                 };
                 let n = o.input.len / 4;
                 let words = [
@@ -560,6 +580,8 @@ pub fn plan(graph: &Graph) -> Result<CudaPlan, &'static str> {
                     bits(o.activation.max),
                     at(o.input),
                     at(o.output),
+                    bits(o.alpha),
+                    bits(o.beta),
                 ];
                 plan.push("kiln_unary_f32", u64::from(n), &words);
             }
