@@ -329,6 +329,10 @@ impl BinaryF32Op {
     pub fn run_div(&self, arena: &mut [u8], weights: &[u8]) {
         self.run(elementwise::div_f32, arena, weights);
     }
+    #[inline(never)]
+    pub fn run_prelu(&self, arena: &mut [u8], weights: &[u8]) {
+        self.run(elementwise::prelu_f32, arena, weights);
+    }
 
     fn run(&self, kernel: BinaryF32Kernel, arena: &mut [u8], weights: &[u8]) {
         let (io, out) = split(arena, self.output);
@@ -446,6 +450,7 @@ impl Op {
             Op::ClampF32(op) => op.run_clamp(arena),
             Op::Transpose(op) => op.run(arena),
             Op::SubF32(op) => op.run_sub(arena, weights),
+            Op::PReluF32(op) => op.run_prelu(arena, weights),
             Op::DivF32(op) => op.run_div(arena, weights),
             Op::LeakyReluF32(op) => op.run_leaky_relu(arena),
             Op::HardSigmoidF32(op) => op.run_hard_sigmoid(arena, false),
@@ -995,7 +1000,11 @@ impl Op {
                 c.arena(op.input, p.input.elements(), F32)?;
                 c.output(op.output, p.output.elements(), F32, &[op.input])
             }
-            Op::AddF32(op) | Op::MulF32(op) | Op::SubF32(op) | Op::DivF32(op) => {
+            Op::AddF32(op)
+            | Op::MulF32(op)
+            | Op::SubF32(op)
+            | Op::DivF32(op)
+            | Op::PReluF32(op) => {
                 check_broadcast(c, &op.broadcast, op.input1, op.input2, F32, op.constant)?;
                 // Only arena operands can overlap the output.
                 let arena_inputs = match op.constant {

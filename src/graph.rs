@@ -307,6 +307,8 @@ pub enum Op {
     LeakyReluF32(UnaryF32Op),
     HardSigmoidF32(UnaryF32Op),
     HardSwishF32(UnaryF32Op),
+    /// ONNX PRelu: `input2` holds the slopes.
+    PReluF32(BinaryF32Op),
 }
 
 impl Op {
@@ -346,6 +348,7 @@ impl Op {
             Op::LeakyReluF32(_) => "LEAKY_RELU (float32)",
             Op::HardSigmoidF32(_) => "HARD_SIGMOID (float32)",
             Op::HardSwishF32(_) => "HARD_SWISH (float32)",
+            Op::PReluF32(_) => "PRELU (float32)",
         }
     }
 }

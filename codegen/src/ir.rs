@@ -173,8 +173,10 @@ pub enum OpKind {
     },
     Logistic,
     Tanh,
-    /// Float32 only: ONNX Sub, Div, LeakyRelu, HardSigmoid, HardSwish.
+    /// Float32 only: ONNX Sub, Div, PRelu, LeakyRelu, HardSigmoid, HardSwish.
     Sub,
+    /// `x < 0 ? x * slope : x`; the slope (input 1) broadcasts.
+    PRelu,
     Div,
     LeakyRelu {
         alpha: f32,
@@ -230,6 +232,7 @@ impl OpKind {
             OpKind::Relu(_) => "RELU",
             OpKind::Clip { .. } => "CLIP",
             OpKind::Sub => "SUB",
+            OpKind::PRelu => "PRELU",
             OpKind::Div => "DIV",
             OpKind::LeakyRelu { .. } => "LEAKY_RELU",
             OpKind::HardSigmoid { .. } => "HARD_SIGMOID",

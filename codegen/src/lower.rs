@@ -513,6 +513,7 @@ impl Lowering<'_> {
             }
             OpKind::Clip { .. } => return unsupported("CLIP on int8 (quantize the model first)"),
             OpKind::Sub
+            | OpKind::PRelu
             | OpKind::Div
             | OpKind::LeakyRelu { .. }
             | OpKind::HardSigmoid { .. }
@@ -1362,12 +1363,12 @@ impl Lowering<'_> {
                     Op::MaxPool2dF32(op)
                 }
             }
-            OpKind::Sub | OpKind::Div => {
+            OpKind::Sub | OpKind::Div | OpKind::PRelu => {
                 let op = self.binary_f32(node, input, out, FloatRange::NONE)?;
-                if node.kind == OpKind::Sub {
-                    Op::SubF32(op)
-                } else {
-                    Op::DivF32(op)
+                match node.kind {
+                    OpKind::Sub => Op::SubF32(op),
+                    OpKind::Div => Op::DivF32(op),
+                    _ => Op::PReluF32(op),
                 }
             }
             OpKind::LeakyRelu { alpha } => {

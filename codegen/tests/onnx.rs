@@ -67,15 +67,22 @@ fn batch_norm_is_folded_and_layout_handled() {
     assert_eq!(names[0], "TRANSPOSE");
 }
 
-/// Sub, Div, LeakyRelu, HardSigmoid, HardSwish and Clip, with per-channel
-/// broadcasting, against ONNX's reference evaluator
-/// (`tests/fixtures/onnx_ops/make_onnx_ops.py`).
+/// Sub, Div, PRelu, LeakyRelu, HardSigmoid, HardSwish, Clip and an unfolded
+/// BatchNormalization, with per-channel broadcasting of constants, against
+/// ONNX's reference evaluator (`tests/fixtures/onnx_ops/make_onnx_ops.py`).
 #[test]
 fn float_only_onnx_ops_match_the_onnx_reference_evaluator() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/onnx_ops");
     let compiled = kiln_codegen::compile_file(&dir.join("onnx_ops.onnx")).unwrap();
     let kinds: Vec<&str> = compiled.graph.nodes.iter().map(|n| n.kind.name()).collect();
-    for op in ["SUB", "DIV", "LEAKY_RELU", "HARD_SIGMOID", "HARD_SWISH"] {
+    for op in [
+        "SUB",
+        "DIV",
+        "PRELU",
+        "LEAKY_RELU",
+        "HARD_SIGMOID",
+        "HARD_SWISH",
+    ] {
         assert!(kinds.contains(&op), "{op} not in {kinds:?}");
     }
     let mut runner = kiln_codegen::run::HostRunner::new(&compiled);

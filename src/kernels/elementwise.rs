@@ -133,6 +133,15 @@ pub fn div_f32(b: &Broadcast, act: FloatRange, input1: &[f32], input2: &[f32], o
     b.for_each(|o, i, j| output[o] = act.apply(input1[i] / input2[j]));
 }
 
+/// ONNX PRelu: `x` where it is not negative, `x * slope` where it is; the
+/// slope broadcasts (per channel, usually).
+pub fn prelu_f32(b: &Broadcast, act: FloatRange, x: &[f32], slope: &[f32], output: &mut [f32]) {
+    b.for_each(|o, i, j| {
+        let v = x[i];
+        output[o] = act.apply(if v < 0.0 { v * slope[j] } else { v });
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -254,5 +263,14 @@ mod tests {
         let mut out = [0i8; 6];
         mul_s8(&p, &[1, 2, 3, 4, 50, 60], &[0, 1, 2], &mut out);
         assert_eq!(out, [1, 2, 6, 8, 127, 127]);
+    }
+
+    #[test]
+    fn prelu_scales_only_negative_values_by_their_channel_slope() {
+        let b = broadcast_2x3_by_row();
+        let x = [-1.0f32, 2.0, -3.0, 4.0, -5.0, 0.0];
+        let mut out = [0f32; 6];
+        prelu_f32(&b, FloatRange::NONE, &x, &[0.5, 0.25, 0.1], &mut out);
+        assert_eq!(out, [-0.5, 2.0, -0.3, 4.0, -1.25, 0.0]);
     }
 }

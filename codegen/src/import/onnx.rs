@@ -369,11 +369,53 @@ impl Importer<'_> {
 
     fn new_output(&mut self, node: &OnnxNode, shape: Vec<usize>, nhwc: bool) -> Val {
         let name = node.outputs.first().cloned().unwrap_or_default();
-        let dtype = DataType::F32;
-        let id = self.tensor(name.clone(), shape, dtype, None);
+        self.new_value(name, shape, nhwc)
+    }
+
+    fn new_value(&mut self, name: String, shape: Vec<usize>, nhwc: bool) -> Val {
+        let id = self.tensor(name.clone(), shape, DataType::F32, None);
         let v = Val { id, nhwc };
         self.values.insert(name, v);
         v
+    }
+
+    /// Add, Mul, Sub, Div or PRelu of two values with ONNX (numpy) broadcasting,
+    /// producing the value `name`.
+    fn elementwise(&mut self, op: &str, a: Val, b: Val, name: String) -> Step<Val> {
+        let (a, b) = if a.nhwc == b.nhwc {
+            (a, b)
+        } else {
+            (self.onnx_layout(a, op), self.onnx_layout(b, op))
+        };
+        let (sa, sb) = (self.shape(a), self.shape(b));
+        let rank = sa.len().max(sb.len());
+        let pad = |s: &[usize]| -> Vec<usize> {
+            std::iter::repeat_n(1, rank - s.len())
+                .chain(s.iter().copied())
+                .collect()
+        };
+        let (pa, pb) = (pad(&sa), pad(&sb));
+        let mut out_shape = Vec::with_capacity(rank);
+        for (x, y) in pa.iter().zip(&pb) {
+            if x != y && *x != 1 && *y != 1 {
+                return Err(format!("shapes {sa:?} and {sb:?} do not broadcast"));
+            }
+            out_shape.push(*x.max(y));
+        }
+        let out = self.new_value(name, out_shape, a.nhwc);
+        let kind = match op {
+            "Add" => OpKind::Add {
+                activation: Activation::None,
+            },
+            "Mul" => OpKind::Mul {
+                activation: Activation::None,
+            },
+            "Sub" => OpKind::Sub,
+            "PRelu" => OpKind::PRelu,
+            _ => OpKind::Div,
+        };
+        self.push(kind, vec![Some(a.id), Some(b.id)], vec![out.id], op);
+        Ok(out)
     }
 
     /// The operands of an elementwise binary op. One of them may be an
@@ -399,8 +441,19 @@ impl Importer<'_> {
             .f32s()
             .ok_or_else(|| format!("constant '{name}' must be float32"))?;
         let shape = t.shape().ok_or("negative dimension")?;
+        self.f32_constant_like(name.to_string(), shape, &values, other)
+    }
+
+    /// A float32 constant (shape in ONNX's layout) in `other`'s layout.
+    fn f32_constant_like(
+        &mut self,
+        name: String,
+        shape: Vec<usize>,
+        values: &[f32],
+        other: Val,
+    ) -> Step<Val> {
         if !other.nhwc {
-            let id = self.f32_constant(name.to_string(), shape, &values);
+            let id = self.f32_constant(name, shape, values);
             return Ok(Val { id, nhwc: false });
         }
         if shape.len() > 4 {
@@ -412,8 +465,8 @@ impl Importer<'_> {
         let mut nchw = [1usize; 4];
         nchw[4 - shape.len()..].copy_from_slice(&shape);
         let nhwc_shape = TO_NHWC.iter().map(|&d| nchw[d]).collect();
-        let data = nchw_to_nhwc(&values, nchw);
-        let id = self.f32_constant(name.to_string(), nhwc_shape, &data);
+        let data = nchw_to_nhwc(values, nchw);
+        let id = self.f32_constant(name, nhwc_shape, &data);
         Ok(Val { id, nhwc: true })
     }
 
@@ -429,7 +482,7 @@ impl Importer<'_> {
         }
         // Inputs every converter below reads without further checks.
         let needed = match op {
-            "Conv" | "Gemm" | "MatMul" | "Add" | "Mul" | "Sub" | "Div" | "Reshape" => 2,
+            "Conv" | "Gemm" | "MatMul" | "Add" | "Mul" | "Sub" | "Div" | "PRelu" | "Reshape" => 2,
             "BatchNormalization" => 5,
             _ => 1,
         };
@@ -494,41 +547,10 @@ impl Importer<'_> {
                 let out = self.new_output(n, self.shape(x), x.nhwc);
                 self.push(kind, vec![Some(x.id)], vec![out.id], op);
             }
-            "Add" | "Mul" | "Sub" | "Div" => {
+            "Add" | "Mul" | "Sub" | "Div" | "PRelu" => {
                 let (a, b) = self.binary_operands(&n.inputs[0], &n.inputs[1])?;
-                let (a, b) = if a.nhwc == b.nhwc {
-                    (a, b)
-                } else {
-                    let (a2, b2) = (self.onnx_layout(a, op), self.onnx_layout(b, op));
-                    (a2, b2)
-                };
-                let (sa, sb) = (self.shape(a), self.shape(b));
-                let rank = sa.len().max(sb.len());
-                let pad = |s: &[usize]| -> Vec<usize> {
-                    std::iter::repeat_n(1, rank - s.len())
-                        .chain(s.iter().copied())
-                        .collect()
-                };
-                let (pa, pb) = (pad(&sa), pad(&sb));
-                let mut out_shape = Vec::with_capacity(rank);
-                for (x, y) in pa.iter().zip(&pb) {
-                    if x != y && *x != 1 && *y != 1 {
-                        return Err(format!("shapes {sa:?} and {sb:?} do not broadcast"));
-                    }
-                    out_shape.push(*x.max(y));
-                }
-                let out = self.new_output(n, out_shape, a.nhwc);
-                let kind = match op {
-                    "Add" => OpKind::Add {
-                        activation: Activation::None,
-                    },
-                    "Mul" => OpKind::Mul {
-                        activation: Activation::None,
-                    },
-                    "Sub" => OpKind::Sub,
-                    _ => OpKind::Div,
-                };
-                self.push(kind, vec![Some(a.id), Some(b.id)], vec![out.id], op);
+                let name = n.outputs.first().cloned().unwrap_or_default();
+                self.elementwise(op, a, b, name)?;
             }
             "Softmax" => {
                 let x = self.value(&n.inputs[0])?;
@@ -823,6 +845,13 @@ impl Importer<'_> {
     }
 
     fn batch_norm(&mut self, n: &OnnxNode) -> Step<()> {
+        if n.int("training_mode", 0) != 0 || n.outputs.iter().skip(1).any(|o| !o.is_empty()) {
+            return Err(
+                "training-mode batch normalization (running statistics as outputs); \
+                 export the model in eval mode"
+                    .into(),
+            );
+        }
         let x = self.value(&n.inputs[0])?;
         let params: Vec<Vec<f32>> = n.inputs[1..5]
             .iter()
@@ -832,27 +861,25 @@ impl Importer<'_> {
             })
             .collect::<Step<_>>()?;
         let eps = n.float("epsilon", 1e-5);
-        let Some(&node_index) = self.producer.get(&x.id) else {
-            return Err(
-                "only batch normalization right after a Conv or Gemm is supported (folded)".into(),
-            );
-        };
-        let single_reader = self.readers.get(&n.inputs[0]).copied().unwrap_or(0) == 1;
-        let node = self.g.nodes[node_index].clone();
         let channels = params[0].len();
-        if !single_reader
-            || !matches!(
-                node.kind,
-                OpKind::Conv2d(_) | OpKind::DepthwiseConv2d(_) | OpKind::FullyConnected { .. }
-            )
-        {
-            return Err(
-                "only batch normalization right after a Conv or Gemm is supported (folded)".into(),
-            );
+        if params.iter().any(|p| p.len() != channels) {
+            return Err("batch-norm parameters differ in length".into());
         }
         let scale: Vec<f32> = (0..channels)
             .map(|c| params[0][c] / (params[3][c] + eps).sqrt())
             .collect();
+        let single_reader = self.readers.get(&n.inputs[0]).copied().unwrap_or(0) == 1;
+        let foldable = self.producer.get(&x.id).filter(|&&i| {
+            single_reader
+                && matches!(
+                    self.g.nodes[i].kind,
+                    OpKind::Conv2d(_) | OpKind::DepthwiseConv2d(_) | OpKind::FullyConnected { .. }
+                )
+        });
+        let Some(&node_index) = foldable else {
+            return self.batch_norm_unfolded(n, x, &scale, &params);
+        };
+        let node = self.g.nodes[node_index].clone();
         let filter = node.input(1).ok_or("no filter")?;
         let f = &mut self.g.tensors[filter];
         let out_channels = match node.kind {
@@ -899,6 +926,47 @@ impl Importer<'_> {
         node.inputs.resize(3, None);
         node.inputs[2] = Some(bias_id);
         self.values.insert(n.outputs[0].clone(), x);
+        Ok(())
+    }
+
+    /// Batch normalization with nothing to fold into: `x * scale + shift`
+    /// per channel (axis 1), two float ops with constants in flash.
+    fn batch_norm_unfolded(
+        &mut self,
+        n: &OnnxNode,
+        x: Val,
+        scale: &[f32],
+        params: &[Vec<f32>],
+    ) -> Step<()> {
+        let rank = self.shape(x).len();
+        let channels = scale.len();
+        if rank < 2 {
+            return Err(format!("batch norm of a rank-{rank} input"));
+        }
+        let channel_axis_len = if x.nhwc {
+            self.shape(x)[3]
+        } else {
+            self.shape(x)[1]
+        };
+        if channel_axis_len != channels {
+            return Err(format!(
+                "{channels} batch-norm channels for an input of shape {:?}",
+                self.shape(x)
+            ));
+        }
+        let shift: Vec<f32> = (0..channels)
+            .map(|c| params[1][c] - params[2][c] * scale[c])
+            .collect();
+        // [C, 1, ..., 1]: broadcasts over axis 1 of an [N, C, ...] input.
+        let shape: Vec<usize> = std::iter::once(channels)
+            .chain(std::iter::repeat_n(1, rank - 2))
+            .collect();
+        let scale =
+            self.f32_constant_like(format!("{} (scale)", n.name), shape.clone(), scale, x)?;
+        let shift = self.f32_constant_like(format!("{} (shift)", n.name), shape, &shift, x)?;
+        let scaled = self.elementwise("Mul", x, scale, format!("{} (scaled)", n.name))?;
+        let name = n.outputs.first().cloned().unwrap_or_default();
+        self.elementwise("Add", scaled, shift, name)?;
         Ok(())
     }
 

@@ -639,7 +639,7 @@ extern "C" __global__ void kiln_max_pool2d_f32(const i32* P, const u8* W, u8* A,
 }
 
 // Broadcast layout as kiln_add; word 21 is the operation (0 ADD, 1 MUL,
-// 2 SUB, 3 DIV); 22 and 23 hold the float range; 24 says which operand, if
+// 2 SUB, 3 DIV, 4 PRELU); 22 and 23 hold the float range; 24 says which operand, if
 // any, is a constant in the weights (0 neither, 1 first, 2 second).
 extern "C" __global__ void kiln_binary_f32(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
     const i64 per_sample = broadcast_elements(P);
@@ -652,7 +652,14 @@ extern "C" __global__ void kiln_binary_f32(const i32* P, const u8* W, u8* A, i64
         // P[24]: 1 when the first operand is a constant in the weights, 2 the second.
         const float a = ((const float*)((P[24] == 1 ? W : arena) + P[18]))[ia];
         const float b = ((const float*)((P[24] == 2 ? W : arena) + P[19]))[ib];
-        const float r = P[21] == 0 ? a + b : (P[21] == 1 ? a * b : (P[21] == 2 ? a - b : a / b));
+        float r;
+        switch (P[21]) {
+            case 0: r = a + b; break;
+            case 1: r = a * b; break;
+            case 2: r = a - b; break;
+            case 3: r = a / b; break;
+            default: r = a < 0.0f ? a * b : a; break;  // PRelu: b is the slope
+        }
         ((float*)(A + s * arena_bytes + P[20]))[e] = clampf(r, P + 22);
     }
 }

@@ -510,12 +510,13 @@ pub fn plan(graph: &Graph) -> Result<CudaPlan, &'static str> {
                 };
                 plan.push(kernel, p.output.elements(), &words);
             }
-            Op::AddF32(o) | Op::MulF32(o) | Op::SubF32(o) | Op::DivF32(o) => {
+            Op::AddF32(o) | Op::MulF32(o) | Op::SubF32(o) | Op::DivF32(o) | Op::PReluF32(o) => {
                 let kind = match op {
                     Op::AddF32(_) => 0,
                     Op::MulF32(_) => 1,
                     Op::SubF32(_) => 2,
-                    _ => 3,
+                    Op::DivF32(_) => 3,
+                    _ => 4,
                 };
                 let constant = match o.constant {
                     ConstantOperand::Neither => 0,
