@@ -100,6 +100,23 @@ fn float_only_onnx_ops_match_the_onnx_reference_evaluator() {
     }
 }
 
+/// Quantizing a graph with float-only ops is a clear error, not a panic or
+/// a silently float layer.
+#[test]
+fn float_only_ops_refuse_int8_quantization_clearly() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/onnx_ops");
+    let calibration = npy::read(&dir.join("onnx_ops/input_0.npy")).unwrap();
+    let Err(err) = kiln_codegen::quantize_file(
+        &dir.join("onnx_ops.onnx"),
+        &calibration,
+        ObserverKind::MinMax,
+    ) else {
+        panic!("float-only ops were quantized");
+    };
+    let err = err.to_string();
+    assert!(err.contains("cannot be quantized yet"), "{err}");
+}
+
 /// A minimal protobuf writer for hand-made broken models.
 fn field(out: &mut Vec<u8>, number: u64, payload: &[u8]) {
     varint(out, (number << 3) | 2);

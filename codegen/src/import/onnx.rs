@@ -961,12 +961,12 @@ impl Importer<'_> {
         let shape: Vec<usize> = std::iter::once(channels)
             .chain(std::iter::repeat_n(1, rank - 2))
             .collect();
-        let scale =
-            self.f32_constant_like(format!("{} (scale)", n.name), shape.clone(), scale, x)?;
-        let shift = self.f32_constant_like(format!("{} (shift)", n.name), shape, &shift, x)?;
-        let scaled = self.elementwise("Mul", x, scale, format!("{} (scaled)", n.name))?;
-        let name = n.outputs.first().cloned().unwrap_or_default();
-        self.elementwise("Add", scaled, shift, name)?;
+        // Named after the output: exporters often leave node names empty.
+        let base = n.outputs.first().cloned().unwrap_or_default();
+        let scale = self.f32_constant_like(format!("{base} (scale)"), shape.clone(), scale, x)?;
+        let shift = self.f32_constant_like(format!("{base} (shift)"), shape, &shift, x)?;
+        let scaled = self.elementwise("Mul", x, scale, format!("{base} (scaled)"))?;
+        self.elementwise("Add", scaled, shift, base)?;
         Ok(())
     }
 

@@ -167,6 +167,19 @@ pub fn quantize(float: &Graph, calibration: &Calibration, kind: ObserverKind) ->
                     g.tensors[t].quantization = per_tensor(scale, zero_point);
                 }
             }
+            OpKind::Add { .. } | OpKind::Mul { .. }
+                if node
+                    .inputs
+                    .iter()
+                    .flatten()
+                    .any(|&t| g.tensors[t].data.is_some()) =>
+            {
+                return Err(invalid(format!(
+                    "op #{index}: {} with a constant operand cannot be quantized yet \
+                     (an ONNX initializer, or a batch norm with no conv to fold into)",
+                    node.kind.name()
+                )));
+            }
             OpKind::Add { .. } | OpKind::Mul { .. } | OpKind::Relu(_) | OpKind::Mean { .. } => {}
             OpKind::Clip { .. }
             | OpKind::Sub
