@@ -67,14 +67,33 @@ fn batch_norm_is_folded_and_layout_handled() {
     assert_eq!(names[0], "TRANSPOSE");
 }
 
+/// Runs `tests/fixtures/onnx_ops/<name>.onnx` on its eight cases (written by
+/// ONNX's reference evaluator, see the scripts beside them) and compares
+/// within float rounding. Returns the kinds of the compiled graph's nodes.
+fn matches_onnx_reference(name: &str) -> Vec<&'static str> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/onnx_ops");
+    let compiled = kiln_codegen::compile_file(&dir.join(format!("{name}.onnx"))).unwrap();
+    let mut runner = kiln_codegen::run::HostRunner::new(&compiled);
+    for i in 0..8 {
+        let input = npy::read(&dir.join(format!("{name}/input_{i}.npy"))).unwrap();
+        let expected = npy::read(&dir.join(format!("{name}/output_{i}.npy"))).unwrap();
+        let got = runner.run(&[input]).unwrap();
+        assert_eq!(got[0].shape, expected.shape);
+        for (j, (g, e)) in got[0].to_f64().iter().zip(expected.to_f64()).enumerate() {
+            assert!(
+                (g - e).abs() <= 1e-5 * e.abs().max(1.0),
+                "{name} case {i} element {j}: kiln {g}, ONNX reference {e}"
+            );
+        }
+    }
+    compiled.graph.nodes.iter().map(|n| n.kind.name()).collect()
+}
+
 /// Sub, Div, PRelu, LeakyRelu, HardSigmoid, HardSwish, Clip and an unfolded
-/// BatchNormalization, with per-channel broadcasting of constants, against
-/// ONNX's reference evaluator (`tests/fixtures/onnx_ops/make_onnx_ops.py`).
+/// BatchNormalization, with per-channel broadcasting of constants.
 #[test]
 fn float_only_onnx_ops_match_the_onnx_reference_evaluator() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/onnx_ops");
-    let compiled = kiln_codegen::compile_file(&dir.join("onnx_ops.onnx")).unwrap();
-    let kinds: Vec<&str> = compiled.graph.nodes.iter().map(|n| n.kind.name()).collect();
+    let kinds = matches_onnx_reference("onnx_ops");
     for op in [
         "SUB",
         "DIV",
@@ -85,19 +104,24 @@ fn float_only_onnx_ops_match_the_onnx_reference_evaluator() {
     ] {
         assert!(kinds.contains(&op), "{op} not in {kinds:?}");
     }
-    let mut runner = kiln_codegen::run::HostRunner::new(&compiled);
-    for i in 0..8 {
-        let input = npy::read(&dir.join(format!("onnx_ops/input_{i}.npy"))).unwrap();
-        let expected = npy::read(&dir.join(format!("onnx_ops/output_{i}.npy"))).unwrap();
-        let got = runner.run(&[input]).unwrap();
-        assert_eq!(got[0].shape, expected.shape);
-        for (j, (g, e)) in got[0].to_f64().iter().zip(expected.to_f64()).enumerate() {
-            assert!(
-                (g - e).abs() <= 1e-5 * e.abs().max(1.0),
-                "case {i} element {j}: kiln {g}, ONNX reference {e}"
-            );
-        }
-    }
+}
+
+/// PyTorch's `x.view(x.size(0), -1)` as exported: Shape, Gather, Slice,
+/// Mul, Cast, Unsqueeze and Concat on int64 fold away at import, leaving
+/// the Reshape they feed.
+#[test]
+fn shape_arithmetic_folds_into_constants() {
+    let kinds = matches_onnx_reference("shape_arith");
+    assert_eq!(
+        kinds,
+        [
+            "TRANSPOSE",
+            "RELU",
+            "TRANSPOSE",
+            "RESHAPE",
+            "FULLY_CONNECTED"
+        ]
+    );
 }
 
 /// Quantizing a graph with float-only ops is a clear error, not a panic or
