@@ -204,6 +204,19 @@ impl PadOp {
     }
 }
 
+impl PadF32Op {
+    #[inline(never)]
+    pub fn run(&self, arena: &mut [u8]) {
+        let (io, out) = split(arena, self.output);
+        pad::pad_f32(
+            &self.params,
+            self.value,
+            f32s(&io, self.input),
+            bytemuck::cast_slice_mut(out),
+        );
+    }
+}
+
 impl MeanOp {
     #[inline(never)]
     pub fn run(&self, arena: &mut [u8]) {
@@ -451,6 +464,7 @@ impl Op {
             Op::Transpose(op) => op.run(arena),
             Op::SubF32(op) => op.run_sub(arena, weights),
             Op::PReluF32(op) => op.run_prelu(arena, weights),
+            Op::PadF32(op) => op.run(arena),
             Op::DivF32(op) => op.run_div(arena, weights),
             Op::LeakyReluF32(op) => op.run_leaky_relu(arena),
             Op::HardSigmoidF32(op) => op.run_hard_sigmoid(arena, false),
@@ -826,19 +840,8 @@ impl Op {
                 }
                 c.output(op.output, total, I8, op.inputs())
             }
-            Op::Pad(op) => {
-                let p = &op.params;
-                let input: u64 = p.input_dims.iter().map(|&d| u64::from(d)).product();
-                let output: u64 = p
-                    .input_dims
-                    .iter()
-                    .zip(p.before)
-                    .zip(p.after)
-                    .map(|((&d, b), a)| u64::from(d) + u64::from(b) + u64::from(a))
-                    .product();
-                c.arena(op.input, input, I8)?;
-                c.output(op.output, output, I8, &[op.input])
-            }
+            Op::Pad(op) => check_pad(c, &op.params, op.input, op.output, I8),
+            Op::PadF32(op) => check_pad(c, &op.params, op.input, op.output, F32),
             Op::Mean(op) => {
                 let p = &op.params;
                 c.offsets(&[p.input_zero_point, p.output_zero_point])?;
@@ -1074,6 +1077,25 @@ fn check_window(
         last_origin < u64::from(input) + 2 * u64::from(pad) + effective,
         "output larger than the input allows",
     )
+}
+
+fn check_pad(
+    c: &Checker,
+    p: &pad::PadParams,
+    input: Span,
+    output: Span,
+    dtype: DType,
+) -> Result<(), Error> {
+    let elements: u64 = p.input_dims.iter().map(|&d| u64::from(d)).product();
+    let padded: u64 = p
+        .input_dims
+        .iter()
+        .zip(p.before)
+        .zip(p.after)
+        .map(|((&d, b), a)| u64::from(d) + u64::from(b) + u64::from(a))
+        .product();
+    c.arena(input, elements, dtype)?;
+    c.output(output, padded, dtype, &[input])
 }
 
 fn check_broadcast(

@@ -139,6 +139,16 @@ pub struct PadOp {
     pub output: Span,
 }
 
+/// Float32 constant-mode PAD; `params.pad_value` is unused.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PadF32Op {
+    pub params: PadParams,
+    pub value: f32,
+    pub input: Span,
+    pub output: Span,
+}
+
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct MeanOp {
@@ -309,6 +319,7 @@ pub enum Op {
     HardSwishF32(UnaryF32Op),
     /// ONNX PRelu: `input2` holds the slopes.
     PReluF32(BinaryF32Op),
+    PadF32(PadF32Op),
 }
 
 impl Op {
@@ -349,6 +360,7 @@ impl Op {
             Op::HardSigmoidF32(_) => "HARD_SIGMOID (float32)",
             Op::HardSwishF32(_) => "HARD_SWISH (float32)",
             Op::PReluF32(_) => "PRELU (float32)",
+            Op::PadF32(_) => "PAD (float32)",
         }
     }
 }

@@ -1004,14 +1004,51 @@ impl Lowering<'_> {
     }
 
     fn pad(&mut self, node: &Node) -> Lowered<PadOp> {
+        let (input, out) = (self.input(node, 0)?, self.output(node)?);
+        if self.quant(input)? != self.quant(out)? {
+            return unsupported("PAD with different input and output quantization");
+        }
+        if node.input(2).is_some() {
+            return unsupported(
+                "int8 PAD with an explicit pad value (TFLM pads with the zero point)",
+            );
+        }
+        let params = PadParams {
+            pad_value: self.quant(out)?.1 as i8,
+            ..self.pad_params(node)?
+        };
+        Ok(PadOp {
+            params,
+            input: self.i8_activation(input)?,
+            output: self.i8_activation(out)?,
+        })
+    }
+
+    /// Float32 constant-mode PAD; the value is input 2 (a scalar), or zero.
+    fn pad_f32(&mut self, node: &Node) -> Lowered<PadF32Op> {
+        let (input, out) = (self.input(node, 0)?, self.output(node)?);
+        let value = match node.input(2) {
+            Some(v) => match self.weight_data(v, DataType::F32)? {
+                [a, b, c, d] => f32::from_le_bytes([*a, *b, *c, *d]),
+                _ => return invalid("the pad value must be one float32"),
+            },
+            None => 0.0,
+        };
+        Ok(PadF32Op {
+            params: self.pad_params(node)?,
+            value,
+            input: self.f32_activation(input)?,
+            output: self.f32_activation(out)?,
+        })
+    }
+
+    /// The geometry of a PAD (input 1: int32 paddings, `[rank, 2]`).
+    fn pad_params(&self, node: &Node) -> Lowered<PadParams> {
         let (input, paddings, out) = (
             self.input(node, 0)?,
             self.input(node, 1)?,
             self.output(node)?,
         );
-        if self.quant(input)? != self.quant(out)? {
-            return unsupported("PAD with different input and output quantization");
-        }
         let Some(p) = self.tensor(paddings).data_i32() else {
             return unsupported("paddings must be a constant int32 tensor");
         };
@@ -1019,10 +1056,7 @@ impl Lowering<'_> {
         if p.len() != 2 * shape.len() || shape.len() > MAX_RANK || p.iter().any(|&v| v < 0) {
             return invalid(format!("paddings {p:?} do not fit shape {shape:?}"));
         }
-        let mut params = PadParams {
-            pad_value: self.quant(out)?.1 as i8,
-            ..Default::default()
-        };
+        let mut params = PadParams::default();
         let lead = MAX_RANK - shape.len();
         params.input_dims = [1; MAX_RANK];
         for (i, &d) in shape.iter().enumerate() {
@@ -1034,11 +1068,7 @@ impl Lowering<'_> {
         if expected != self.tensor(out).elements() as u64 {
             return invalid("output shape does not match the paddings");
         }
-        Ok(PadOp {
-            params,
-            input: self.i8_activation(input)?,
-            output: self.i8_activation(out)?,
-        })
+        Ok(params)
     }
 
     fn mean(&mut self, node: &Node) -> Lowered<MeanOp> {
@@ -1467,6 +1497,7 @@ impl Lowering<'_> {
                     output: self.f32_activation(out)?,
                 })
             }
+            OpKind::Pad => Op::PadF32(self.pad_f32(node)?),
             other => return unsupported(format!("float32 {} (not yet)", other.name())),
         })
     }

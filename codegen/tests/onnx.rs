@@ -106,17 +106,18 @@ fn float_only_onnx_ops_match_the_onnx_reference_evaluator() {
     }
 }
 
-/// PyTorch's `x.view(x.size(0), -1)` as exported: Shape, Gather, Slice,
-/// Mul, Cast, Unsqueeze and Concat on int64 fold away at import, leaving
-/// the Reshape they feed.
+/// A constant-mode Pad (value 0.5), then PyTorch's `x.view(x.size(0), -1)`
+/// as exported: Shape, Gather, Slice, Mul, Cast, Unsqueeze and Concat on
+/// int64 fold away at import, leaving the Reshape they feed.
 #[test]
-fn shape_arithmetic_folds_into_constants() {
+fn pad_and_shape_arithmetic_folded_into_constants() {
     let kinds = matches_onnx_reference("shape_arith");
     assert_eq!(
         kinds,
         [
             "TRANSPOSE",
             "RELU",
+            "PAD",
             "TRANSPOSE",
             "RESHAPE",
             "FULLY_CONNECTED"

@@ -22,6 +22,16 @@ impl PadParams {
 }
 
 pub fn pad_s8(p: &PadParams, input: &[i8], output: &mut [i8]) {
+    pad(p, p.pad_value, input, output);
+}
+
+/// Float32 constant-mode padding with `value` (ONNX Pad, TFLite PADV2).
+pub fn pad_f32(p: &PadParams, value: f32, input: &[f32], output: &mut [f32]) {
+    pad(p, value, input, output);
+}
+
+/// Padding moves values without arithmetic, so one body serves every type.
+fn pad<T: Copy>(p: &PadParams, pad_value: T, input: &[T], output: &mut [T]) {
     let out_dims = p.output_dims().map(|d| d as usize);
     let mut in_strides = [1usize; MAX_RANK];
     for i in (0..MAX_RANK - 1).rev() {
@@ -39,7 +49,7 @@ pub fn pad_s8(p: &PadParams, input: &[i8], output: &mut [i8]) {
             }
             src += i as usize * in_strides[d];
         }
-        *o = if inside { input[src] } else { p.pad_value };
+        *o = if inside { input[src] } else { pad_value };
         // Advance the output odometer.
         for d in (0..MAX_RANK).rev() {
             index[d] += 1;
@@ -77,5 +87,18 @@ mod tests {
         let mut out = [0i8; 6];
         pad_s8(&p, &[1, 2, 3, 4, 5, 6], &mut out);
         assert_eq!(out, [1, 2, 3, 4, 5, 6]);
+    }
+
+    #[test]
+    fn pads_floats_with_the_given_value() {
+        let p = PadParams {
+            input_dims: [1, 1, 1, 1, 1, 2],
+            before: [0, 0, 0, 0, 1, 0],
+            after: [0, 0, 0, 0, 0, 1],
+            pad_value: 0,
+        };
+        let mut out = [0f32; 6];
+        pad_f32(&p, 0.5, &[1.0, 2.0], &mut out);
+        assert_eq!(out, [0.5, 0.5, 0.5, 1.0, 2.0, 0.5]);
     }
 }

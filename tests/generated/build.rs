@@ -38,6 +38,10 @@ fn main() {
             "onnx_ops".into(),
             repo.join("tests/fixtures/onnx_ops/onnx_ops.onnx"),
         ),
+        (
+            "shape_arith".into(),
+            repo.join("tests/fixtures/onnx_ops/shape_arith.onnx"),
+        ),
     ];
     let available = shared.join("models").is_dir();
     if available {

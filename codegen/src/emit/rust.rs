@@ -60,6 +60,7 @@ fn describe(op: &Op) -> (&'static str, String, &'static str) {
         Op::ClampF32(o) => ("ClampF32", format!("{o:?}"), "run_clamp(arena)"),
         Op::Transpose(o) => ("Transpose", format!("{o:?}"), "run(arena)"),
         Op::SubF32(o) => ("SubF32", format!("{o:?}"), "run_sub(arena, weights)"),
+        Op::PadF32(o) => ("PadF32", format!("{o:?}"), "run(arena)"),
         Op::PReluF32(o) => ("PReluF32", format!("{o:?}"), "run_prelu(arena, weights)"),
         Op::DivF32(o) => ("DivF32", format!("{o:?}"), "run_div(arena, weights)"),
         Op::LeakyReluF32(o) => ("LeakyReluF32", format!("{o:?}"), "run_leaky_relu(arena)"),
@@ -74,6 +75,31 @@ fn describe(op: &Op) -> (&'static str, String, &'static str) {
             "run_hard_sigmoid(arena, true)",
         ),
     }
+}
+
+/// `Debug` prints non-finite floats as `inf`, `-inf` and `NaN`, which are
+/// not Rust; a model may carry them (an unbounded Clip, an infinite pad).
+fn finite_literals(debug: &str) -> String {
+    let mut out = String::with_capacity(debug.len());
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        out.push_str(match word.as_str() {
+            "inf" => "f32::INFINITY",
+            "NaN" => "f32::NAN",
+            w => w,
+        });
+        word.clear();
+    };
+    for ch in debug.chars() {
+        if ch.is_alphanumeric() || ch == '_' || ch == '.' {
+            word.push(ch);
+        } else {
+            flush(&mut word, &mut out);
+            out.push(ch);
+        }
+    }
+    flush(&mut word, &mut out);
+    out
 }
 
 fn struct_name(literal: &str) -> &str {
@@ -188,6 +214,7 @@ pub fn module(model: &CompiledModel, weights_file: &str) -> String {
     for (k, op) in model.ops.iter().enumerate() {
         let node = &model.graph.nodes[model.op_nodes[k]];
         let (variant, literal, call) = describe(op);
+        let literal = finite_literals(&literal);
         let _ = writeln!(s, "/// #{} {}", model.op_nodes[k], node.source_name);
         let _ = writeln!(s, "const OP_{k}: {} = {literal};", struct_name(&literal));
         variants.push(format!("Op::{variant}(OP_{k})"));
@@ -292,4 +319,31 @@ pub fn module(model: &CompiledModel, weights_file: &str) -> String {
     s += "\n    /// The arena's bytes, for other uses between inferences (nothing in it\n    /// survives from one `run` to the next).\n    pub fn arena_bytes_mut(&mut self) -> &mut [u8] {\n        self.arena.bytes_mut()\n    }\n";
     s += "}\n";
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_finite_floats_become_rust_constants() {
+        let op = kiln::graph::UnaryF32Op {
+            activation: kiln::tensor::FloatRange {
+                min: f32::NEG_INFINITY,
+                max: f32::INFINITY,
+            },
+            alpha: f32::NAN,
+            beta: 0.5,
+            input: kiln::tensor::Span::new(0, 4),
+            output: kiln::tensor::Span::new(16, 4),
+        };
+        let text = finite_literals(&format!("{op:?}"));
+        assert!(text.contains("min: -f32::INFINITY"), "{text}");
+        assert!(text.contains("max: f32::INFINITY"), "{text}");
+        assert!(text.contains("alpha: f32::NAN"), "{text}");
+        assert!(
+            text.contains("beta: 0.5") && text.contains("input: Span"),
+            "{text}"
+        );
+    }
 }

@@ -140,6 +140,12 @@ pub fn quantize(float: &Graph, calibration: &Calibration, kind: ObserverKind) ->
                     g.tensors[o].quantization = per_tensor(1.0 / 128.0, 0);
                 }
             }
+            OpKind::Pad if node.input(2).is_some() => {
+                return Err(invalid(format!(
+                    "op #{index}: PAD with an explicit pad value cannot be quantized yet \
+                     (TFLM pads int8 with the zero point)"
+                )));
+            }
             // TFLM runs these with the input's parameters on the output.
             OpKind::AveragePool2d(_)
             | OpKind::MaxPool2d(_)

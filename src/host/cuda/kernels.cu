@@ -420,6 +420,8 @@ extern "C" __global__ void kiln_concatenation(const i32* P, const u8* W, u8* A, 
     }
 }
 
+// Words: input dims, before, after (6 each), pad value (int8, or float bits),
+// input, output, output elements, element size (1 or 4).
 extern "C" __global__ void kiln_pad(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
     const i32 out_elements = P[21];
     FOR_EACH(idx, (i64)out_elements * samples) {
@@ -436,8 +438,13 @@ extern "C" __global__ void kiln_pad(const i32* P, const u8* W, u8* A, i64 arena_
             src += (i64)coord * stride;
             stride *= P[d];
         }
-        const i8 v = inside ? ((const i8*)(A + s * arena_bytes + P[19]))[src] : (i8)P[18];
-        ((i8*)(A + s * arena_bytes + P[20]))[out_index] = v;
+        const u8* in = A + s * arena_bytes + P[19];
+        u8* out = A + s * arena_bytes + P[20];
+        if (P[22] == 4) {  // float32; P[18] holds the pad value's bits
+            ((float*)out)[out_index] = inside ? ((const float*)in)[src] : __int_as_float(P[18]);
+        } else {
+            ((i8*)out)[out_index] = inside ? ((const i8*)in)[src] : (i8)P[18];
+        }
     }
 }
 

@@ -97,6 +97,28 @@ impl CudaPlan {
         });
     }
 
+    /// `value` is the int8 pad value or the float's bits; `size` the
+    /// element size in bytes.
+    fn pad(
+        &mut self,
+        p: &crate::kernels::pad::PadParams,
+        value: i32,
+        size: u32,
+        input: Span,
+        output: Span,
+    ) {
+        let elements = output.len / size;
+        let mut words: Vec<i32> = p
+            .input_dims
+            .iter()
+            .chain(&p.before)
+            .chain(&p.after)
+            .map(|&v| u(v))
+            .collect();
+        words.extend([value, at(input), at(output), u(elements), u(size)]);
+        self.push("kiln_pad", u64::from(elements), &words);
+    }
+
     fn broadcast(
         &mut self,
         kernel: &'static str,
@@ -339,23 +361,14 @@ pub fn plan(graph: &Graph) -> Result<CudaPlan, &'static str> {
                 }
                 plan.push("kiln_concatenation", u64::from(o.output.len), &words);
             }
-            Op::Pad(o) => {
-                let p = &o.params;
-                let mut words: Vec<i32> = p
-                    .input_dims
-                    .iter()
-                    .chain(&p.before)
-                    .chain(&p.after)
-                    .map(|&v| u(v))
-                    .collect();
-                words.extend([
-                    i32::from(p.pad_value),
-                    at(o.input),
-                    at(o.output),
-                    u(o.output.len),
-                ]);
-                plan.push("kiln_pad", u64::from(o.output.len), &words);
-            }
+            Op::Pad(o) => plan.pad(
+                &o.params,
+                i32::from(o.params.pad_value),
+                1,
+                o.input,
+                o.output,
+            ),
+            Op::PadF32(o) => plan.pad(&o.params, bits(o.value), 4, o.input, o.output),
             Op::Mean(o) => {
                 let p = &o.params;
                 let mut words: Vec<i32> = p.input_dims.iter().map(|&v| u(v)).collect();

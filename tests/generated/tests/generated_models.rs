@@ -62,32 +62,35 @@ fn generated_project_models_match_tflite_micro() {
     }
 }
 
-/// The float ONNX fixture (constants in flash as binary-op operands):
-/// generated code within float rounding of ONNX's reference evaluator, and
-/// bit-identical to the Executor on the same generated graph.
+/// The float ONNX fixtures (constants in flash as binary-op operands, PAD
+/// with a value): generated code within float rounding of ONNX's reference
+/// evaluator, and bit-identical to the Executor on the same generated graph.
 #[test]
 fn generated_onnx_float_ops_match_the_onnx_reference() {
-    let dir = repo().join("tests/fixtures/onnx_ops/onnx_ops");
-    for k in 0..8 {
-        let input = npy::read(&dir.join(format!("input_{k}.npy"))).unwrap().data;
-        let got = kiln_generated_tests::run("onnx_ops", &[&input]).unwrap();
-        let expected = npy::read(&dir.join(format!("output_{k}.npy"))).unwrap();
-        let got = common::f32s(&got);
-        let want = common::f32s(&expected.data);
-        assert_eq!(got.len(), want.len());
-        for (j, (g, e)) in got.iter().zip(&want).enumerate() {
-            assert!(
-                (g - e).abs() <= 1e-5 * e.abs().max(1.0),
-                "case {k} element {j}: generated {g}, ONNX reference {e}"
-            );
-        }
+    for name in ["onnx_ops", "shape_arith"] {
+        let dir = repo().join("tests/fixtures/onnx_ops").join(name);
+        for k in 0..8 {
+            let input = npy::read(&dir.join(format!("input_{k}.npy"))).unwrap().data;
+            let got = kiln_generated_tests::run(name, &[&input]).unwrap();
+            let expected = npy::read(&dir.join(format!("output_{k}.npy"))).unwrap();
+            let got = common::f32s(&got);
+            let want = common::f32s(&expected.data);
+            assert_eq!(got.len(), want.len());
+            for (j, (g, e)) in got.iter().zip(&want).enumerate() {
+                assert!(
+                    (g - e).abs() <= 1e-5 * e.abs().max(1.0),
+                    "{name} case {k} element {j}: generated {g}, ONNX reference {e}"
+                );
+            }
 
-        let graph = kiln_generated_tests::graph("onnx_ops").unwrap();
-        let mut arena = vec![0u128; (graph.arena_bytes as usize).div_ceil(16)];
-        let mut exec = kiln::Executor::new(graph, bytemuck::cast_slice_mut(&mut arena)).unwrap();
-        exec.set_input(0, &input).unwrap();
-        exec.run();
-        assert_eq!(common::f32s(exec.output(0).unwrap()), got);
+            let graph = kiln_generated_tests::graph(name).unwrap();
+            let mut arena = vec![0u128; (graph.arena_bytes as usize).div_ceil(16)];
+            let mut exec =
+                kiln::Executor::new(graph, bytemuck::cast_slice_mut(&mut arena)).unwrap();
+            exec.set_input(0, &input).unwrap();
+            exec.run();
+            assert_eq!(common::f32s(exec.output(0).unwrap()), got);
+        }
     }
 }
 
