@@ -219,6 +219,15 @@ impl PadF32Op {
 
 impl MeanOp {
     #[inline(never)]
+    pub fn run_f32(&self, arena: &mut [u8]) {
+        let (io, out) = split(arena, self.output);
+        mean::mean_f32(
+            &self.params,
+            f32s(&io, self.input),
+            bytemuck::cast_slice_mut(out),
+        );
+    }
+    #[inline(never)]
     pub fn run(&self, arena: &mut [u8]) {
         let (io, out) = split(arena, self.output);
         mean::mean_s8(&self.params, io.i8(self.input), out_i8!(out));
@@ -465,6 +474,7 @@ impl Op {
             Op::SubF32(op) => op.run_sub(arena, weights),
             Op::PReluF32(op) => op.run_prelu(arena, weights),
             Op::PadF32(op) => op.run(arena),
+            Op::MeanF32(op) => op.run_f32(arena),
             Op::DivF32(op) => op.run_div(arena, weights),
             Op::LeakyReluF32(op) => op.run_leaky_relu(arena),
             Op::HardSigmoidF32(op) => op.run_hard_sigmoid(arena, false),
@@ -854,6 +864,14 @@ impl Op {
                 c.shift(p.shift)?;
                 c.arena(op.input, input, I8)?;
                 c.output(op.output, input / reduced, I8, &[op.input])
+            }
+            Op::MeanF32(op) => {
+                let p = &op.params;
+                let input: u64 = p.input_dims.iter().map(|&d| u64::from(d)).product();
+                let reduced = p.reduced_elements();
+                c.ensure(reduced > 0, "empty reduction")?;
+                c.arena(op.input, input, F32)?;
+                c.output(op.output, input / reduced, F32, &[op.input])
             }
             Op::Quantize(op) => {
                 let n = u64::from(op.output.len);

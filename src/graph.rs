@@ -320,6 +320,8 @@ pub enum Op {
     /// ONNX PRelu: `input2` holds the slopes.
     PReluF32(BinaryF32Op),
     PadF32(PadF32Op),
+    /// Float32 MEAN; the quantization fields of the params are unused.
+    MeanF32(MeanOp),
 }
 
 impl Op {
@@ -361,6 +363,7 @@ impl Op {
             Op::HardSwishF32(_) => "HARD_SWISH (float32)",
             Op::PReluF32(_) => "PRELU (float32)",
             Op::PadF32(_) => "PAD (float32)",
+            Op::MeanF32(_) => "MEAN (float32)",
         }
     }
 }

@@ -1072,6 +1072,32 @@ impl Lowering<'_> {
     }
 
     fn mean(&mut self, node: &Node) -> Lowered<MeanOp> {
+        let (input, out) = (self.input(node, 0)?, self.output(node)?);
+        let mut params = self.mean_params(node)?;
+        let ((si, zi), (so, zo)) = (self.quant(input)?, self.quant(out)?);
+        let (multiplier, shift) = mean_multiplier(si, so, params.reduced_elements().max(1));
+        params.input_zero_point = zi;
+        params.output_zero_point = zo;
+        params.multiplier = multiplier;
+        params.shift = shift;
+        Ok(MeanOp {
+            params,
+            input: self.i8_activation(input)?,
+            output: self.i8_activation(out)?,
+        })
+    }
+
+    fn mean_f32(&mut self, node: &Node) -> Lowered<MeanOp> {
+        let (input, out) = (self.input(node, 0)?, self.output(node)?);
+        Ok(MeanOp {
+            params: self.mean_params(node)?,
+            input: self.f32_activation(input)?,
+            output: self.f32_activation(out)?,
+        })
+    }
+
+    /// The geometry of a MEAN (input 1: int32 axes); no quantization.
+    fn mean_params(&self, node: &Node) -> Lowered<MeanParams> {
         let (input, axes, out) = (
             self.input(node, 0)?,
             self.input(node, 1)?,
@@ -1099,21 +1125,11 @@ impl Lowering<'_> {
             }
             params.reduce[lead + a as usize] = true;
         }
-        let ((si, zi), (so, zo)) = (self.quant(input)?, self.quant(out)?);
         let reduced = params.reduced_elements();
-        let (multiplier, shift) = mean_multiplier(si, so, reduced.max(1));
-        params.input_zero_point = zi;
-        params.output_zero_point = zo;
-        params.multiplier = multiplier;
-        params.shift = shift;
         if self.tensor(out).elements() as u64 * reduced != self.tensor(input).elements() as u64 {
             return invalid("output size does not match the reduced axes");
         }
-        Ok(MeanOp {
-            params,
-            input: self.i8_activation(input)?,
-            output: self.i8_activation(out)?,
-        })
+        Ok(params)
     }
 }
 
@@ -1498,6 +1514,7 @@ impl Lowering<'_> {
                 })
             }
             OpKind::Pad => Op::PadF32(self.pad_f32(node)?),
+            OpKind::Mean { .. } => Op::MeanF32(self.mean_f32(node)?),
             other => return unsupported(format!("float32 {} (not yet)", other.name())),
         })
     }

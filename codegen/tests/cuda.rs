@@ -55,6 +55,11 @@ fn models() -> Vec<(String, PathBuf, Vec<PathBuf>)> {
             repo().join("tests/fixtures/onnx_ops/shape_arith.onnx"),
             vec![repo().join("tests/fixtures/onnx_ops/shape_arith")],
         ),
+        (
+            "reduce_mean".to_string(),
+            repo().join("tests/fixtures/onnx_ops/reduce_mean.onnx"),
+            vec![repo().join("tests/fixtures/onnx_ops/reduce_mean")],
+        ),
     ];
     if let Some(shared) = common::shared_dir(&repo()) {
         for &(name, file) in common::INT8_MODELS.iter().chain(common::FLOAT_MODELS) {

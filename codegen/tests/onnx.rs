@@ -125,6 +125,18 @@ fn pad_and_shape_arithmetic_folded_into_constants() {
     );
 }
 
+/// ReduceMean over channels (keepdims), over H and W, and over the last
+/// axis (which needs the NCHW order back before dimensions drop).
+#[test]
+fn reduce_mean_matches_in_every_layout() {
+    let kinds = matches_onnx_reference("reduce_mean");
+    assert_eq!(
+        kinds.iter().filter(|&&k| k == "MEAN").count(),
+        3,
+        "{kinds:?}"
+    );
+}
+
 /// Quantizing a graph with float-only ops is a clear error, not a panic or
 /// a silently float layer.
 #[test]

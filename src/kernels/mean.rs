@@ -30,32 +30,61 @@ impl MeanParams {
 }
 
 pub fn mean_s8(p: &MeanParams, input: &[i8], output: &mut [i8]) {
+    let count = p.reduced_elements() as i32;
+    reduce(
+        p,
+        input,
+        output,
+        0i32,
+        |sum, x| sum + i32::from(x),
+        |sum| {
+            let v = multiply_by_quantized_multiplier(
+                sum - p.input_zero_point * count,
+                p.multiplier,
+                p.shift,
+            )
+            .saturating_add(p.output_zero_point);
+            v.clamp(-128, 127) as i8
+        },
+    );
+}
+
+/// Float32 mean: the sum in input order divided by the count, as TFLM's
+/// reference Mean computes it. The quantization fields of `p` are unused.
+pub fn mean_f32(p: &MeanParams, input: &[f32], output: &mut [f32]) {
+    let count = p.reduced_elements() as f32;
+    reduce(p, input, output, 0f32, |sum, x| sum + x, |sum| sum / count);
+}
+
+/// Folds each output's reduced elements with `add` from `zero` (innermost
+/// dimension fastest), then `finish` turns the total into the output.
+fn reduce<T: Copy, S: Copy, O>(
+    p: &MeanParams,
+    input: &[T],
+    output: &mut [O],
+    zero: S,
+    add: impl Fn(S, T) -> S,
+    finish: impl Fn(S) -> O,
+) {
     let dims = p.input_dims.map(|d| d as usize);
     let mut strides = [1usize; MAX_RANK];
     for i in (0..MAX_RANK - 1).rev() {
         strides[i] = strides[i + 1] * dims[i + 1];
     }
-    let count = p.reduced_elements() as i32;
     // Odometers over the kept dimensions (outer) and the reduced ones (inner).
     let mut kept = [0usize; MAX_RANK];
     for o in output.iter_mut() {
         let base: usize = (0..MAX_RANK).map(|d| kept[d] * strides[d]).sum();
-        let mut sum: i32 = 0;
+        let mut sum = zero;
         let mut red = [0usize; MAX_RANK];
         loop {
             let off: usize = (0..MAX_RANK).map(|d| red[d] * strides[d]).sum();
-            sum += i32::from(input[base + off]);
+            sum = add(sum, input[base + off]);
             if !advance(&mut red, &dims, |d| p.reduce[d]) {
                 break;
             }
         }
-        let v = multiply_by_quantized_multiplier(
-            sum - p.input_zero_point * count,
-            p.multiplier,
-            p.shift,
-        )
-        .saturating_add(p.output_zero_point);
-        *o = v.clamp(-128, 127) as i8;
+        *o = finish(sum);
         advance(&mut kept, &dims, |d| !p.reduce[d]);
     }
 }
@@ -112,5 +141,18 @@ mod tests {
         let mut out = [0i8; 1];
         mean_s8(&p, &[5, 5, 5, 5], &mut out);
         assert_eq!(out, [3 + 4]);
+    }
+
+    #[test]
+    fn float_mean_over_the_middle_axis() {
+        let p = MeanParams {
+            input_dims: [1, 1, 1, 2, 3, 2],
+            reduce: [false, false, false, false, true, false],
+            ..Default::default()
+        };
+        let x: [f32; 12] = [1., 2., 3., 4., 5., 6., 7., 8., 9., 10., 11., 12.];
+        let mut out = [0f32; 4];
+        mean_f32(&p, &x, &mut out);
+        assert_eq!(out, [3.0, 4.0, 9.0, 10.0]);
     }
 }

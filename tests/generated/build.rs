@@ -42,6 +42,10 @@ fn main() {
             "shape_arith".into(),
             repo.join("tests/fixtures/onnx_ops/shape_arith.onnx"),
         ),
+        (
+            "reduce_mean".into(),
+            repo.join("tests/fixtures/onnx_ops/reduce_mean.onnx"),
+        ),
     ];
     let available = shared.join("models").is_dir();
     if available {

@@ -585,6 +585,7 @@ impl Importer<'_> {
             }
             "MaxPool" | "AveragePool" | "GlobalAveragePool" => self.pool(n)?,
             "Flatten" | "Reshape" | "Squeeze" | "Unsqueeze" => self.reshape(n)?,
+            "ReduceMean" => self.reduce_mean(n)?,
             "Pad" => self.pad(n)?,
             "Concat" => {
                 let inputs: Vec<Val> = n
@@ -1104,6 +1105,77 @@ impl Importer<'_> {
             }
         };
         Ok(Some(folded))
+    }
+
+    /// ReduceMean over constant axes (attribute before opset 18, input 1
+    /// since), as an IR MEAN with int32 axes in the value's layout.
+    fn reduce_mean(&mut self, n: &OnnxNode) -> Step<()> {
+        let mut x = self.value(&n.inputs[0])?;
+        let axes: Vec<i64> = match (n.ints("axes"), n.inputs.get(1).filter(|s| !s.is_empty())) {
+            (Some(a), _) => a.to_vec(),
+            (None, Some(name)) => self
+                .constant(name)?
+                .i64s()
+                .ok_or("axes must be an integer constant")?,
+            (None, None) => vec![],
+        };
+        let keep_dims = n.int("keepdims", 1) != 0;
+        let rank = self.shape(x).len() as i64;
+        let mut axes: Vec<usize> = axes
+            .iter()
+            .map(|&a| if a < 0 { a + rank } else { a })
+            .map(|a| usize::try_from(a).ok().filter(|&a| (a as i64) < rank))
+            .collect::<Option<_>>()
+            .ok_or_else(|| format!("axes out of range for rank {rank}"))?;
+        if axes.is_empty() {
+            if n.int("noop_with_empty_axes", 0) != 0 {
+                self.values.insert(n.outputs[0].clone(), x);
+                return Ok(());
+            }
+            axes = (0..rank as usize).collect();
+        }
+        axes.sort_unstable();
+        axes.dedup();
+        // Dropping dimensions of an NHWC value keeps NHWC order, which is
+        // ONNX's order only when H and W both go; otherwise reduce in NCHW.
+        if x.nhwc && !keep_dims && !(axes.contains(&2) && axes.contains(&3)) {
+            x = self.onnx_layout(x, "ReduceMean");
+        }
+        let layout_axes: Vec<usize> = if x.nhwc {
+            let mut a: Vec<usize> = axes.iter().map(|&a| TO_NCHW[a]).collect();
+            a.sort_unstable();
+            a
+        } else {
+            axes
+        };
+        let shape = self.shape(x);
+        let out_shape: Vec<usize> = shape
+            .iter()
+            .enumerate()
+            .filter_map(|(d, &len)| match (layout_axes.contains(&d), keep_dims) {
+                (false, _) => Some(len),
+                (true, true) => Some(1),
+                (true, false) => None,
+            })
+            .collect();
+        let axes_bytes: Vec<u8> = layout_axes
+            .iter()
+            .flat_map(|&a| (a as i32).to_le_bytes())
+            .collect();
+        let axes_id = self.tensor(
+            format!("{} (axes)", n.outputs[0]),
+            vec![layout_axes.len()],
+            DataType::I32,
+            Some(axes_bytes),
+        );
+        let out = self.new_output(n, out_shape, x.nhwc && keep_dims);
+        self.push(
+            OpKind::Mean { keep_dims },
+            vec![Some(x.id), Some(axes_id)],
+            vec![out.id],
+            "ReduceMean",
+        );
+        Ok(())
     }
 
     /// Constant-mode Pad (pads from input 1, or the attribute before opset

@@ -448,6 +448,9 @@ extern "C" __global__ void kiln_pad(const i32* P, const u8* W, u8* A, i64 arena_
     }
 }
 
+// Words: input dims (6), reduced flags (6), input and output zero points,
+// multiplier, shift, input, output, output elements, element size (1 for
+// int8, 4 for float32, which sums in float and divides by the count).
 extern "C" __global__ void kiln_mean(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
     const i32 out_elements = P[18];
     i64 strides[6];
@@ -469,8 +472,9 @@ extern "C" __global__ void kiln_mean(const i32* P, const u8* W, u8* A, i64 arena
             base += (e % P[d]) * strides[d];
             e /= P[d];
         }
-        const i8* x = (const i8*)(A + s * arena_bytes + P[16]);
+        const u8* x = A + s * arena_bytes + P[16];
         i32 sum = 0;
+        float fsum = 0.0f;
         for (i32 r = 0; r < count; r++) {
             i64 rem = r, off = 0;
             for (int d = 5; d >= 0; d--) {
@@ -478,10 +482,17 @@ extern "C" __global__ void kiln_mean(const i32* P, const u8* W, u8* A, i64 arena
                 off += (rem % P[d]) * strides[d];
                 rem /= P[d];
             }
-            sum += x[base + off];
+            // The same order as the Rust kernel: r counts the innermost
+            // reduced dimension fastest.
+            if (P[19] == 4) fsum += ((const float*)x)[base + off];
+            else sum += ((const i8*)x)[base + off];
         }
-        const i32 v = sat_add(mbqm(sum - P[12] * count, P[14], P[15]), P[13]);
-        ((i8*)(A + s * arena_bytes + P[17]))[out_index] = (i8)clamp_i32(v, -128, 127);
+        if (P[19] == 4) {
+            ((float*)(A + s * arena_bytes + P[17]))[out_index] = fsum / (float)count;
+        } else {
+            const i32 v = sat_add(mbqm(sum - P[12] * count, P[14], P[15]), P[13]);
+            ((i8*)(A + s * arena_bytes + P[17]))[out_index] = (i8)clamp_i32(v, -128, 127);
+        }
     }
 }
 

@@ -369,7 +369,8 @@ pub fn plan(graph: &Graph) -> Result<CudaPlan, &'static str> {
                 o.output,
             ),
             Op::PadF32(o) => plan.pad(&o.params, bits(o.value), 4, o.input, o.output),
-            Op::Mean(o) => {
+            Op::Mean(o) | Op::MeanF32(o) => {
+                let size = if matches!(op, Op::MeanF32(_)) { 4 } else { 1 };
                 let p = &o.params;
                 let mut words: Vec<i32> = p.input_dims.iter().map(|&v| u(v)).collect();
                 words.extend(p.reduce.iter().map(|&r| i32::from(r)));
@@ -380,9 +381,10 @@ pub fn plan(graph: &Graph) -> Result<CudaPlan, &'static str> {
                     p.shift,
                     at(o.input),
                     at(o.output),
-                    u(o.output.len),
+                    u(o.output.len / size),
+                    u(size),
                 ]);
-                plan.push("kiln_mean", u64::from(o.output.len), &words);
+                plan.push("kiln_mean", u64::from(o.output.len / size), &words);
             }
             Op::Quantize(o) | Op::Dequantize(o) => {
                 let p = &o.params;
