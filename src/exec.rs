@@ -13,7 +13,7 @@ use crate::error::Error;
 use crate::graph::*;
 use crate::kernels::{
     activation, concatenation, conv2d, depthwise_conv2d, elementwise, fully_connected, mean, pad,
-    pooling, quantize, softmax, transpose,
+    pooling, quantize, softmax, transpose, transpose_conv2d,
 };
 use crate::tensor::{DType, FloatRange, Span};
 
@@ -265,6 +265,18 @@ fn weights_f32(w: &[u8], s: Span) -> &[f32] {
 
 impl Conv2dF32Op {
     #[inline(never)]
+    pub fn run_transposed(&self, arena: &mut [u8], weights: &[u8]) {
+        let (io, out) = split(arena, self.output);
+        transpose_conv2d::transpose_conv2d_f32(
+            &self.params,
+            self.activation,
+            f32s(&io, self.input),
+            weights_f32(weights, self.filter),
+            weights_f32(weights, self.bias),
+            bytemuck::cast_slice_mut(out),
+        );
+    }
+    #[inline(never)]
     pub fn run(&self, arena: &mut [u8], weights: &[u8]) {
         let (io, out) = split(arena, self.output);
         conv2d::conv2d_f32(
@@ -475,6 +487,7 @@ impl Op {
             Op::PReluF32(op) => op.run_prelu(arena, weights),
             Op::PadF32(op) => op.run(arena),
             Op::MeanF32(op) => op.run_f32(arena),
+            Op::TransposeConv2dF32(op) => op.run_transposed(arena, weights),
             Op::DivF32(op) => op.run_div(arena, weights),
             Op::LeakyReluF32(op) => op.run_leaky_relu(arena),
             Op::HardSigmoidF32(op) => op.run_hard_sigmoid(arena, false),
@@ -882,6 +895,56 @@ impl Op {
                 let n = u64::from(op.input.len);
                 c.arena(op.input, n, I8)?;
                 c.output(op.output, n, F32, &[op.input])
+            }
+            Op::TransposeConv2dF32(op) => {
+                let p = &op.params;
+                c.positive(&[
+                    p.stride_height,
+                    p.stride_width,
+                    p.dilation_height,
+                    p.dilation_width,
+                    p.filter_channels,
+                ])?;
+                c.ensure(
+                    p.input.channels >= p.filter_channels
+                        && p.input.channels % p.filter_channels == 0,
+                    "input channels not a multiple of filter channels",
+                )?;
+                c.ensure(
+                    p.output.channels % (p.input.channels / p.filter_channels) == 0,
+                    "output channels not a multiple of groups",
+                )?;
+                c.ensure(p.input.batches == p.output.batches, "batch mismatch")?;
+                // Coordinates stay far from overflow on 32-bit targets.
+                let reach = |out: u32, pad: u32, f: u32, d: u32| {
+                    u64::from(out) + u64::from(pad) + u64::from(f) * u64::from(d) < 1 << 30
+                };
+                c.ensure(
+                    reach(
+                        p.output.height,
+                        p.padding_top,
+                        p.filter_height,
+                        p.dilation_height,
+                    ) && reach(
+                        p.output.width,
+                        p.padding_left,
+                        p.filter_width,
+                        p.dilation_width,
+                    ),
+                    "transposed convolution too large",
+                )?;
+                let oc = u64::from(p.output.channels);
+                c.arena(op.input, p.input.elements(), F32)?;
+                c.constant(
+                    op.filter,
+                    oc * u64::from(p.filter_height)
+                        * u64::from(p.filter_width)
+                        * u64::from(p.filter_channels),
+                    F32,
+                    false,
+                )?;
+                c.constant(op.bias, oc, F32, true)?;
+                c.output(op.output, p.output.elements(), F32, &[op.input])
             }
             Op::Conv2dF32(op) => {
                 let p = &op.params;

@@ -322,6 +322,8 @@ pub enum Op {
     PadF32(PadF32Op),
     /// Float32 MEAN; the quantization fields of the params are unused.
     MeanF32(MeanOp),
+    /// Float32 transposed convolution (see `kernels::transpose_conv2d`).
+    TransposeConv2dF32(Conv2dF32Op),
 }
 
 impl Op {
@@ -364,6 +366,7 @@ impl Op {
             Op::PReluF32(_) => "PRELU (float32)",
             Op::PadF32(_) => "PAD (float32)",
             Op::MeanF32(_) => "MEAN (float32)",
+            Op::TransposeConv2dF32(_) => "TRANSPOSE_CONV (float32)",
         }
     }
 }

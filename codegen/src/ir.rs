@@ -155,6 +155,10 @@ pub enum OpKind {
     Conv2d(Conv2dAttrs),
     /// Inputs: data, filter `[1, KH, KW, O]`, optional bias.
     DepthwiseConv2d(Conv2dAttrs),
+    /// Float32 only. Inputs: data, filter `[O, KH, KW, I / groups]`,
+    /// optional bias; padding is `Explicit` and only its start is used (the
+    /// output shape fixes the rest).
+    TransposeConv2d(Conv2dAttrs),
     /// Inputs: data, filter `[O, I]`, optional bias.
     FullyConnected {
         activation: Activation,
@@ -218,6 +222,7 @@ impl OpKind {
     pub fn name(&self) -> &'static str {
         match self {
             OpKind::Conv2d(_) => "CONV_2D",
+            OpKind::TransposeConv2d(_) => "TRANSPOSE_CONV",
             OpKind::DepthwiseConv2d(_) => "DEPTHWISE_CONV_2D",
             OpKind::FullyConnected { .. } => "FULLY_CONNECTED",
             OpKind::AveragePool2d(_) => "AVERAGE_POOL_2D",

@@ -513,6 +513,7 @@ impl Lowering<'_> {
             }
             OpKind::Clip { .. } => return unsupported("CLIP on int8 (quantize the model first)"),
             OpKind::Sub
+            | OpKind::TransposeConv2d(_)
             | OpKind::PRelu
             | OpKind::Div
             | OpKind::LeakyRelu { .. }
@@ -1252,6 +1253,49 @@ impl Lowering<'_> {
                     return invalid(format!("output shape {out_s:?} does not follow from input {in_s:?} and filter {fshape:?}"));
                 }
                 Op::Conv2dF32(Conv2dF32Op {
+                    params: Conv2dParams {
+                        input: in_s,
+                        output: out_s,
+                        filter_height: to_u32(kh)?,
+                        filter_width: to_u32(kw)?,
+                        filter_channels: to_u32(fc)?,
+                        stride_height: to_u32(a.stride[0])?,
+                        stride_width: to_u32(a.stride[1])?,
+                        dilation_height: to_u32(a.dilation[0])?,
+                        dilation_width: to_u32(a.dilation[1])?,
+                        padding_top: to_u32(pad_top)?,
+                        padding_left: to_u32(pad_left)?,
+                        activation_min: -128,
+                        activation_max: 127,
+                        ..Default::default()
+                    },
+                    activation: float_range(a.activation),
+                    input: self.f32_activation(input)?,
+                    filter: self.f32_constant(filter)?,
+                    bias: self.f32_bias(node, oc)?,
+                    output: self.f32_activation(out)?,
+                })
+            }
+            OpKind::TransposeConv2d(a) => {
+                let filter = self.input(node, 1)?;
+                let fshape = self.tensor(filter).shape.clone();
+                let [oc, kh, kw, fc] = fshape[..] else {
+                    return invalid(format!("filter shape {fshape:?} is not [O, KH, KW, I]"));
+                };
+                let Padding::Explicit([pad_top, pad_left, _, _]) = a.padding else {
+                    return invalid("transposed convolution without explicit padding");
+                };
+                let (in_s, out_s) = (self.nhwc(input)?, self.nhwc(out)?);
+                if out_s.channels as usize != oc
+                    || fc == 0
+                    || in_s.channels as usize % fc != 0
+                    || oc % (in_s.channels as usize / fc) != 0
+                {
+                    return invalid(format!(
+                        "filter {fshape:?} does not fit input {in_s:?} and output {out_s:?}"
+                    ));
+                }
+                Op::TransposeConv2dF32(Conv2dF32Op {
                     params: Conv2dParams {
                         input: in_s,
                         output: out_s,

@@ -24,6 +24,13 @@ pub fn macs(g: &Graph, node: &crate::ir::Node) -> u64 {
             let f = shape(1);
             out_elements * f.iter().skip(1).product::<usize>() as u64
         }
+        OpKind::TransposeConv2d(_) => {
+            // Every input pixel meets every filter tap (taps that land in the
+            // padding are counted too).
+            let (x, f) = (shape(0), shape(1));
+            let pixels: usize = x.iter().take(x.len().saturating_sub(1)).product();
+            (pixels * f.iter().product::<usize>()) as u64
+        }
         OpKind::DepthwiseConv2d(_) => {
             let f = shape(1);
             out_elements * f.get(1..3).map_or(0, |s| s.iter().product::<usize>()) as u64
@@ -46,6 +53,7 @@ pub fn stack_estimate_cortex_m4(g: &Graph) -> usize {
         .iter()
         .map(|n| match n.kind {
             OpKind::Conv2d(_)
+            | OpKind::TransposeConv2d(_)
             | OpKind::DepthwiseConv2d(_)
             | OpKind::AveragePool2d(_)
             | OpKind::MaxPool2d(_) => 448,

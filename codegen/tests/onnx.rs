@@ -106,11 +106,12 @@ fn float_only_onnx_ops_match_the_onnx_reference_evaluator() {
     }
 }
 
-/// A constant-mode Pad (value 0.5), then PyTorch's `x.view(x.size(0), -1)`
-/// as exported: Shape, Gather, Slice, Mul, Cast, Unsqueeze and Concat on
-/// int64 fold away at import, leaving the Reshape they feed.
+/// A constant-mode Pad (value 0.5), a stride-2 ConvTranspose with pads and
+/// output_padding, then PyTorch's `x.view(x.size(0), -1)` as exported:
+/// Shape, Gather, Slice, Mul, Cast, Unsqueeze and Concat on int64 fold away
+/// at import, leaving the Reshape they feed.
 #[test]
-fn pad_and_shape_arithmetic_folded_into_constants() {
+fn pad_conv_transpose_and_shape_arithmetic_folded_into_constants() {
     let kinds = matches_onnx_reference("shape_arith");
     assert_eq!(
         kinds,
@@ -118,6 +119,7 @@ fn pad_and_shape_arithmetic_folded_into_constants() {
             "TRANSPOSE",
             "RELU",
             "PAD",
+            "TRANSPOSE_CONV",
             "TRANSPOSE",
             "RESHAPE",
             "FULLY_CONNECTED"

@@ -18,3 +18,4 @@ pub mod pooling;
 pub mod quantize;
 pub mod softmax;
 pub mod transpose;
+pub mod transpose_conv2d;

@@ -60,6 +60,11 @@ fn describe(op: &Op) -> (&'static str, String, &'static str) {
         Op::ClampF32(o) => ("ClampF32", format!("{o:?}"), "run_clamp(arena)"),
         Op::Transpose(o) => ("Transpose", format!("{o:?}"), "run(arena)"),
         Op::SubF32(o) => ("SubF32", format!("{o:?}"), "run_sub(arena, weights)"),
+        Op::TransposeConv2dF32(o) => (
+            "TransposeConv2dF32",
+            format!("{o:?}"),
+            "run_transposed(arena, weights)",
+        ),
         Op::MeanF32(o) => ("MeanF32", format!("{o:?}"), "run_f32(arena)"),
         Op::PadF32(o) => ("PadF32", format!("{o:?}"), "run(arena)"),
         Op::PReluF32(o) => ("PReluF32", format!("{o:?}"), "run_prelu(arena, weights)"),

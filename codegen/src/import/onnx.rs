@@ -482,7 +482,8 @@ impl Importer<'_> {
         }
         // Inputs every converter below reads without further checks.
         let needed = match op {
-            "Conv" | "Gemm" | "MatMul" | "Add" | "Mul" | "Sub" | "Div" | "PRelu" | "Reshape" => 2,
+            "Conv" | "ConvTranspose" | "Gemm" | "MatMul" | "Add" | "Mul" | "Sub" | "Div"
+            | "PRelu" | "Reshape" => 2,
             "BatchNormalization" => 5,
             _ => 1,
         };
@@ -508,6 +509,7 @@ impl Importer<'_> {
                 self.values.insert(n.outputs[0].clone(), v);
             }
             "Conv" => self.conv(n)?,
+            "ConvTranspose" => self.conv_transpose(n)?,
             "Gemm" | "MatMul" => self.gemm(n)?,
             "BatchNormalization" => self.batch_norm(n)?,
             "Relu" | "Sigmoid" | "Tanh" | "Clip" => {
@@ -650,6 +652,133 @@ impl Importer<'_> {
             }
             _ => return Err("operator not supported by kiln".into()),
         }
+        Ok(())
+    }
+
+    /// 2-D ConvTranspose in float32. Padding and output size follow ONNX's
+    /// reference (`auto_pad`, `pads`, `output_padding`, `output_shape`);
+    /// weights `[C, M / group, KH, KW]` become the grouped-conv filter
+    /// layout `[M, KH, KW, C / group]` the kernel reads.
+    fn conv_transpose(&mut self, n: &OnnxNode) -> Step<()> {
+        let x = self.value(&n.inputs[0])?;
+        if self.shape(x).len() != 4 {
+            return Err("only 2-D transposed convolutions (4-D input)".into());
+        }
+        let x = self.nhwc(x, "ConvTranspose")?;
+        let w = self.constant(&n.inputs[1])?.clone();
+        let ws = w
+            .shape()
+            .filter(|s| s.len() == 4)
+            .ok_or("only 2-D transposed convolutions (4-D weights)")?;
+        let [c, m_per_group, kh, kw] = [ws[0], ws[1], ws[2], ws[3]];
+        let values = w.f32s().ok_or("weights must be float32")?;
+        let xs = self.shape(x);
+        let (batches, in_hw, in_c) = (xs[0], [xs[1], xs[2]], xs[3]);
+        let group = n.int("group", 1).max(1) as usize;
+        if c != in_c || c % group != 0 || kh == 0 || kw == 0 {
+            return Err(format!(
+                "weights {ws:?} with group {group} do not fit {in_c} input channels"
+            ));
+        }
+        let (c_per_group, m) = (c / group, m_per_group * group);
+        let strides = pair(n, "strides")?;
+        let dilations = pair(n, "dilations")?;
+        let output_padding = n
+            .ints("output_padding")
+            .map(<[i64]>::to_vec)
+            .unwrap_or_else(|| vec![0, 0]);
+        let given_shape: Option<Vec<i64>> = n.ints("output_shape").map(|s| {
+            // Spatial only, though some exporters write all four dims.
+            s[s.len().saturating_sub(2)..].to_vec()
+        });
+        if output_padding.len() != 2 || given_shape.as_ref().is_some_and(|s| s.len() != 2) {
+            return Err("output_padding and output_shape must be 2-D".into());
+        }
+        let kernel = [kh as i64, kw as i64];
+        let natural = |a: usize| {
+            strides[a] * (in_hw[a] as i64 - 1)
+                + output_padding[a]
+                + (kernel[a] - 1) * dilations[a]
+                + 1
+        };
+        let auto_pad = n.string("auto_pad").unwrap_or("NOTSET");
+        let mut begin = [0i64; 2];
+        let mut out_hw = [0i64; 2];
+        match (auto_pad, n.ints("pads")) {
+            ("SAME_UPPER" | "SAME_LOWER", None) => {
+                for a in 0..2 {
+                    out_hw[a] = given_shape
+                        .as_ref()
+                        .map_or(in_hw[a] as i64 * strides[a], |s| s[a]);
+                    let total = natural(a) - out_hw[a];
+                    begin[a] = if auto_pad == "SAME_UPPER" {
+                        total.div_euclid(2)
+                    } else {
+                        total - total.div_euclid(2)
+                    };
+                }
+            }
+            ("NOTSET" | "SAME_UPPER" | "SAME_LOWER", pads) => {
+                let pads = pads.map(<[i64]>::to_vec).unwrap_or_else(|| vec![0; 4]);
+                if pads.len() != 4 {
+                    return Err(format!("pads {pads:?} (kiln: 2-D)"));
+                }
+                for a in 0..2 {
+                    begin[a] = pads[a];
+                    out_hw[a] = given_shape
+                        .as_ref()
+                        .map_or(natural(a) - pads[a] - pads[a + 2], |s| s[a]);
+                }
+            }
+            (other, _) => return Err(format!("auto_pad {other}")),
+        }
+        if begin.iter().any(|&p| p < 0) || out_hw.iter().any(|&d| d <= 0) {
+            return Err(format!(
+                "padding {begin:?} and output {out_hw:?} (kiln: non-negative padding)"
+            ));
+        }
+        // [C, M/g, KH, KW] -> [M, KH, KW, C/g]
+        let mut f = vec![0f32; values.len()];
+        for ic in 0..c {
+            let (g, icg) = (ic / c_per_group, ic % c_per_group);
+            for mg in 0..m_per_group {
+                let oc = g * m_per_group + mg;
+                for y in 0..kh {
+                    for xx in 0..kw {
+                        f[((oc * kh + y) * kw + xx) * c_per_group + icg] =
+                            values[((ic * m_per_group + mg) * kh + y) * kw + xx];
+                    }
+                }
+            }
+        }
+        let filter = self.f32_constant(w.name.clone(), vec![m, kh, kw, c_per_group], &f);
+        let bias = match n.inputs.get(2).filter(|s| !s.is_empty()) {
+            Some(b) => {
+                let b = self.constant(b)?.f32s().ok_or("bias must be float32")?;
+                if b.len() != m {
+                    return Err(format!("bias of {} for {m} output channels", b.len()));
+                }
+                Some(self.f32_constant(format!("{} (bias)", n.outputs[0]), vec![m], &b))
+            }
+            None => None,
+        };
+        let attrs = Conv2dAttrs {
+            padding: Padding::Explicit([begin[0] as usize, begin[1] as usize, 0, 0]),
+            stride: [strides[0] as usize, strides[1] as usize],
+            dilation: [dilations[0] as usize, dilations[1] as usize],
+            activation: Activation::None,
+        };
+        let out = self.new_output(
+            n,
+            vec![batches, out_hw[0] as usize, out_hw[1] as usize, m],
+            true,
+        );
+        self.push(
+            OpKind::TransposeConv2d(attrs),
+            vec![Some(x.id), Some(filter), bias],
+            vec![out.id],
+            "ConvTranspose",
+        );
         Ok(())
     }
 

@@ -189,6 +189,7 @@ pub fn quantize(float: &Graph, calibration: &Calibration, kind: ObserverKind) ->
             OpKind::Add { .. } | OpKind::Mul { .. } | OpKind::Relu(_) | OpKind::Mean { .. } => {}
             OpKind::Clip { .. }
             | OpKind::Sub
+            | OpKind::TransposeConv2d(_)
             | OpKind::PRelu
             | OpKind::Div
             | OpKind::LeakyRelu { .. }

@@ -42,7 +42,7 @@ int main(int argc, char** argv) {
         {"kiln_softmax", kiln_softmax}, {"kiln_logistic", kiln_logistic}, {"kiln_tanh", kiln_tanh},
         {"kiln_requantize", kiln_requantize}, {"kiln_concatenation", kiln_concatenation}, {"kiln_pad", kiln_pad},
         {"kiln_mean", kiln_mean}, {"kiln_quantize", kiln_quantize}, {"kiln_dequantize", kiln_dequantize},
-        {"kiln_conv2d_f32", kiln_conv2d_f32}, {"kiln_depthwise_conv2d_f32", kiln_depthwise_conv2d_f32},
+        {"kiln_conv2d_f32", kiln_conv2d_f32}, {"kiln_transpose_conv2d_f32", kiln_transpose_conv2d_f32}, {"kiln_depthwise_conv2d_f32", kiln_depthwise_conv2d_f32},
         {"kiln_fully_connected_f32", kiln_fully_connected_f32}, {"kiln_average_pool2d_f32", kiln_average_pool2d_f32},
         {"kiln_max_pool2d_f32", kiln_max_pool2d_f32}, {"kiln_binary_f32", kiln_binary_f32},
         {"kiln_softmax_f32", kiln_softmax_f32}, {"kiln_unary_f32", kiln_unary_f32},

@@ -45,6 +45,7 @@ pub const KERNEL_NAMES: &[&str] = &[
     "kiln_quantize",
     "kiln_dequantize",
     "kiln_conv2d_f32",
+    "kiln_transpose_conv2d_f32",
     "kiln_depthwise_conv2d_f32",
     "kiln_fully_connected_f32",
     "kiln_average_pool2d_f32",
@@ -407,7 +408,7 @@ pub fn plan(graph: &Graph) -> Result<CudaPlan, &'static str> {
                 };
                 plan.push(kernel, u64::from(n), &words);
             }
-            Op::Conv2dF32(o) => {
+            Op::Conv2dF32(o) | Op::TransposeConv2dF32(o) => {
                 let p = &o.params;
                 let (lo, hi) = (bits(o.activation.min), bits(o.activation.max));
                 let words = [
@@ -438,7 +439,12 @@ pub fn plan(graph: &Graph) -> Result<CudaPlan, &'static str> {
                     0,
                     at(o.output),
                 ];
-                plan.push("kiln_conv2d_f32", p.output.elements(), &words);
+                let kernel = if matches!(op, Op::TransposeConv2dF32(_)) {
+                    "kiln_transpose_conv2d_f32"
+                } else {
+                    "kiln_conv2d_f32"
+                };
+                plan.push(kernel, p.output.elements(), &words);
             }
             Op::DepthwiseConv2dF32(o) => {
                 let p = &o.params;
