@@ -13,7 +13,7 @@ use crate::error::Error;
 use crate::graph::*;
 use crate::kernels::{
     activation, concatenation, conv2d, depthwise_conv2d, elementwise, fully_connected, mean, pad,
-    pooling, quantize, softmax, transpose, transpose_conv2d,
+    pooling, quantize, slice, softmax, transpose, transpose_conv2d,
 };
 use crate::tensor::{DType, FloatRange, Span};
 
@@ -201,6 +201,14 @@ impl PadOp {
     pub fn run(&self, arena: &mut [u8]) {
         let (io, out) = split(arena, self.output);
         pad::pad_s8(&self.params, io.i8(self.input), out_i8!(out));
+    }
+}
+
+impl SliceOp {
+    #[inline(never)]
+    pub fn run(&self, arena: &mut [u8]) {
+        let (io, out) = split(arena, self.output);
+        slice::slice(&self.params, io.bytes(self.input), out);
     }
 }
 
@@ -488,6 +496,7 @@ impl Op {
             Op::PadF32(op) => op.run(arena),
             Op::MeanF32(op) => op.run_f32(arena),
             Op::TransposeConv2dF32(op) => op.run_transposed(arena, weights),
+            Op::Slice(op) => op.run(arena),
             Op::DivF32(op) => op.run_div(arena, weights),
             Op::LeakyReluF32(op) => op.run_leaky_relu(arena),
             Op::HardSigmoidF32(op) => op.run_hard_sigmoid(arena, false),
@@ -1131,6 +1140,25 @@ impl Op {
                 let dtype = if p.element_size == 4 { F32 } else { I8 };
                 c.arena(op.input, elements, dtype)?;
                 c.output(op.output, elements, dtype, &[op.input])
+            }
+            Op::Slice(op) => {
+                let p = &op.params;
+                c.ensure(
+                    p.element_size == 1 || p.element_size == 4,
+                    "element size must be 1 or 4",
+                )?;
+                for d in 0..crate::tensor::MAX_RANK {
+                    c.ensure(p.step[d] > 0, "slice step must be positive")?;
+                    c.ensure(
+                        p.last_read(d)
+                            .is_none_or(|last| last < u64::from(p.input_dims[d])),
+                        "slice reads past the input",
+                    )?;
+                }
+                let dtype = if p.element_size == 4 { F32 } else { I8 };
+                let count = |dims: &[u32]| dims.iter().map(|&d| u64::from(d)).product::<u64>();
+                c.arena(op.input, count(&p.input_dims), dtype)?;
+                c.output(op.output, count(&p.output_dims), dtype, &[op.input])
             }
         }
     }

@@ -14,6 +14,7 @@ use crate::kernels::mean::MeanParams;
 use crate::kernels::pad::PadParams;
 use crate::kernels::pooling::PoolParams;
 use crate::kernels::quantize::AffineParams;
+use crate::kernels::slice::SliceParams;
 use crate::kernels::softmax::SoftmaxParams;
 use crate::kernels::transpose::TransposeParams;
 use crate::tensor::{DType, FloatRange, Quantization, Span, MAX_RANK};
@@ -279,6 +280,15 @@ pub struct TransposeOp {
     pub output: Span,
 }
 
+/// SLICE of int8 or float32 values (see `kernels::slice`).
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SliceOp {
+    pub params: SliceParams,
+    pub input: Span,
+    pub output: Span,
+}
+
 /// One step of a graph. RESHAPE and SQUEEZE have no variant: the planner
 /// gives their output the input's bytes, so they cost nothing.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -324,6 +334,7 @@ pub enum Op {
     MeanF32(MeanOp),
     /// Float32 transposed convolution (see `kernels::transpose_conv2d`).
     TransposeConv2dF32(Conv2dF32Op),
+    Slice(SliceOp),
 }
 
 impl Op {
@@ -367,6 +378,7 @@ impl Op {
             Op::PadF32(_) => "PAD (float32)",
             Op::MeanF32(_) => "MEAN (float32)",
             Op::TransposeConv2dF32(_) => "TRANSPOSE_CONV (float32)",
+            Op::Slice(_) => "SLICE",
         }
     }
 }

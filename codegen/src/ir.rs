@@ -212,6 +212,12 @@ pub enum OpKind {
     Quantize,
     Dequantize,
     /// Output dimension `d` is input dimension `perm[d]`.
+    /// Takes `begin[d] + k * step[d]` for every output coordinate `k` of
+    /// each dimension (the output shape gives the count); steps positive.
+    Slice {
+        begin: Vec<usize>,
+        step: Vec<usize>,
+    },
     Transpose {
         perm: Vec<usize>,
     },
@@ -249,6 +255,7 @@ impl OpKind {
             OpKind::Quantize => "QUANTIZE",
             OpKind::Dequantize => "DEQUANTIZE",
             OpKind::Transpose { .. } => "TRANSPOSE",
+            OpKind::Slice { .. } => "SLICE",
         }
     }
 }

@@ -20,6 +20,7 @@ use kiln::kernels::mean::MeanParams;
 use kiln::kernels::pad::PadParams;
 use kiln::kernels::pooling::PoolParams;
 use kiln::kernels::quantize::AffineParams;
+use kiln::kernels::slice::SliceParams;
 use kiln::kernels::softmax::SoftmaxParams;
 use kiln::kernels::transpose::TransposeParams;
 use kiln::tensor::{FloatRange, Nhwc, MAX_RANK};
@@ -425,7 +426,10 @@ impl Lowering<'_> {
         if float_input
             && !matches!(
                 node.kind,
-                OpKind::Quantize | OpKind::Reshape | OpKind::Transpose { .. }
+                OpKind::Quantize
+                    | OpKind::Reshape
+                    | OpKind::Transpose { .. }
+                    | OpKind::Slice { .. }
             )
         {
             return self.float_node(node, out).map(Some);
@@ -573,6 +577,7 @@ impl Lowering<'_> {
                 return Ok(None);
             }
             OpKind::Transpose { perm } => self.transpose(node, perm, out)?,
+            OpKind::Slice { begin, step } => self.slice(node, begin, step, out)?,
         }))
     }
 
@@ -1565,6 +1570,57 @@ impl Lowering<'_> {
 }
 
 impl Lowering<'_> {
+    /// SLICE of int8 (quantization unchanged) or float32 values.
+    fn slice(
+        &mut self,
+        node: &Node,
+        begin: &[usize],
+        step: &[usize],
+        out: TensorId,
+    ) -> Lowered<Op> {
+        let input = self.input(node, 0)?;
+        let (in_shape, out_shape) = (
+            self.tensor(input).shape.clone(),
+            self.tensor(out).shape.clone(),
+        );
+        let dtype = self.tensor(input).dtype;
+        let rank = in_shape.len();
+        if rank > MAX_RANK || out_shape.len() != rank || begin.len() != rank || step.len() != rank {
+            return invalid(format!("slice of {in_shape:?} to {out_shape:?}"));
+        }
+        if dtype != DataType::I8 && dtype != DataType::F32 {
+            return unsupported(format!("SLICE of {}", dtype.name()));
+        }
+        if dtype == DataType::I8 && self.quant(input)? != self.quant(out)? {
+            return unsupported("SLICE with different input and output quantization");
+        }
+        let lead = MAX_RANK - rank;
+        let mut params = SliceParams {
+            input_dims: [1; MAX_RANK],
+            output_dims: [1; MAX_RANK],
+            begin: [0; MAX_RANK],
+            step: [1; MAX_RANK],
+            element_size: dtype.size() as u32,
+        };
+        for d in 0..rank {
+            params.input_dims[lead + d] = to_u32(in_shape[d])?;
+            params.output_dims[lead + d] = to_u32(out_shape[d])?;
+            params.begin[lead + d] = to_u32(begin[d])?;
+            params.step[lead + d] = to_u32(step[d])?;
+            let fits = params
+                .last_read(lead + d)
+                .is_none_or(|last| last < in_shape[d] as u64);
+            if step[d] == 0 || !fits {
+                return invalid(format!("slice of {in_shape:?} reads past axis {d}"));
+            }
+        }
+        Ok(Op::Slice(SliceOp {
+            params,
+            input: self.activation(input, dtype)?,
+            output: self.activation(out, dtype)?,
+        }))
+    }
+
     fn transpose(&mut self, node: &Node, perm: &[usize], out: TensorId) -> Lowered<Op> {
         let input = self.input(node, 0)?;
         let shape = self.tensor(input).shape.clone();

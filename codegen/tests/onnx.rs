@@ -128,15 +128,17 @@ fn pad_conv_transpose_and_shape_arithmetic_folded_into_constants() {
 }
 
 /// ReduceMean over channels (keepdims), over H and W, and over the last
-/// axis (which needs the NCHW order back before dimensions drop).
+/// axis (which needs the NCHW order back before dimensions drop); a strided
+/// Slice with a negative start and an end past the axis.
 #[test]
-fn reduce_mean_matches_in_every_layout() {
+fn reduce_mean_and_slice_match_in_every_layout() {
     let kinds = matches_onnx_reference("reduce_mean");
     assert_eq!(
         kinds.iter().filter(|&&k| k == "MEAN").count(),
         3,
         "{kinds:?}"
     );
+    assert!(kinds.contains(&"SLICE"), "{kinds:?}");
 }
 
 /// Quantizing a graph with float-only ops is a clear error, not a panic or

@@ -16,6 +16,7 @@ pub mod mean;
 pub mod pad;
 pub mod pooling;
 pub mod quantize;
+pub mod slice;
 pub mod softmax;
 pub mod transpose;
 pub mod transpose_conv2d;

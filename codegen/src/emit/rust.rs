@@ -65,6 +65,7 @@ fn describe(op: &Op) -> (&'static str, String, &'static str) {
             format!("{o:?}"),
             "run_transposed(arena, weights)",
         ),
+        Op::Slice(o) => ("Slice", format!("{o:?}"), "run(arena)"),
         Op::MeanF32(o) => ("MeanF32", format!("{o:?}"), "run_f32(arena)"),
         Op::PadF32(o) => ("PadF32", format!("{o:?}"), "run(arena)"),
         Op::PReluF32(o) => ("PReluF32", format!("{o:?}"), "run_prelu(arena, weights)"),
@@ -176,7 +177,7 @@ pub fn module(model: &CompiledModel, weights_file: &str) -> String {
         s,
         "// one inference in the caller's arena; `GRAPH` is the same model as data."
     );
-    s += "#[allow(unused_imports)]\nuse kiln::graph::*;\n#[allow(unused_imports)]\nuse kiln::kernels::{activation::*, conv2d::*, depthwise_conv2d::*, elementwise::*, fully_connected::*, mean::*, pad::*, pooling::*, quantize::*, softmax::*, transpose::*};\n#[allow(unused_imports)]\nuse kiln::tensor::*;\n\n";
+    s += "#[allow(unused_imports)]\nuse kiln::graph::*;\n#[allow(unused_imports)]\nuse kiln::kernels::{activation::*, conv2d::*, depthwise_conv2d::*, elementwise::*, fully_connected::*, mean::*, pad::*, pooling::*, quantize::*, slice::*, softmax::*, transpose::*};\n#[allow(unused_imports)]\nuse kiln::tensor::*;\n\n";
     let macs: u64 = model
         .graph
         .nodes

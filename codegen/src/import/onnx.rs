@@ -588,6 +588,7 @@ impl Importer<'_> {
             "MaxPool" | "AveragePool" | "GlobalAveragePool" => self.pool(n)?,
             "Flatten" | "Reshape" | "Squeeze" | "Unsqueeze" => self.reshape(n)?,
             "ReduceMean" => self.reduce_mean(n)?,
+            "Slice" => self.slice(n)?,
             "Pad" => self.pad(n)?,
             "Concat" => {
                 let inputs: Vec<Val> = n
@@ -1234,6 +1235,80 @@ impl Importer<'_> {
             }
         };
         Ok(Some(folded))
+    }
+
+    /// Slice of a computed value with constant starts, ends, axes and
+    /// (positive) steps, as an IR SLICE in the value's layout.
+    fn slice(&mut self, n: &OnnxNode) -> Step<()> {
+        let x = self.value(&n.inputs[0])?;
+        let ints = |i: usize, attr: &str| -> Step<Option<Vec<i64>>> {
+            match n.inputs.get(i).filter(|s| !s.is_empty()) {
+                Some(name) => {
+                    Ok(Some(self.constant(name)?.i64s().ok_or_else(|| {
+                        format!("Slice input {i} must be an integer constant")
+                    })?))
+                }
+                None => Ok(n.ints(attr).map(<[i64]>::to_vec)),
+            }
+        };
+        let starts = ints(1, "starts")?.ok_or("Slice without starts")?;
+        let ends = ints(2, "ends")?.ok_or("Slice without ends")?;
+        let shape = self.shape(x);
+        let rank = shape.len();
+        // ONNX order: the value's shape as ONNX sees it.
+        let onnx_shape: Vec<usize> = if x.nhwc {
+            TO_NCHW.iter().map(|&d| shape[d]).collect()
+        } else {
+            shape.clone()
+        };
+        let axes = ints(3, "axes")?.unwrap_or_else(|| (0..starts.len() as i64).collect());
+        let steps = ints(4, "steps")?.unwrap_or_else(|| vec![1; starts.len()]);
+        if ends.len() != starts.len() || axes.len() != starts.len() || steps.len() != starts.len() {
+            return Err("starts, ends, axes and steps differ in length".into());
+        }
+        let mut begin = vec![0usize; rank];
+        let mut step = vec![1usize; rank];
+        let mut out = onnx_shape.clone();
+        for k in 0..starts.len() {
+            let a = if axes[k] < 0 {
+                axes[k] + rank as i64
+            } else {
+                axes[k]
+            };
+            let a = usize::try_from(a)
+                .ok()
+                .filter(|&a| a < rank)
+                .ok_or_else(|| format!("axis {} out of range", axes[k]))?;
+            if steps[k] <= 0 {
+                return Err(format!("Slice step {} (kiln: positive steps)", steps[k]));
+            }
+            let dim = onnx_shape[a] as i64;
+            let clamp = |v: i64| (if v < 0 { v.saturating_add(dim) } else { v }).clamp(0, dim);
+            let (s, e) = (clamp(starts[k]), clamp(ends[k]));
+            let count = if e > s { (e - s - 1) / steps[k] + 1 } else { 0 };
+            if count == 0 {
+                return Err(format!("Slice of axis {a} is empty"));
+            }
+            begin[a] = s as usize;
+            step[a] = steps[k] as usize;
+            out[a] = count as usize;
+        }
+        let to_layout = |v: &[usize]| -> Vec<usize> {
+            if x.nhwc {
+                TO_NHWC.iter().map(|&d| v[d]).collect()
+            } else {
+                v.to_vec()
+            }
+        };
+        let (begin, step, out_shape) = (to_layout(&begin), to_layout(&step), to_layout(&out));
+        let out = self.new_output(n, out_shape, x.nhwc);
+        self.push(
+            OpKind::Slice { begin, step },
+            vec![Some(x.id)],
+            vec![out.id],
+            "Slice",
+        );
+        Ok(())
     }
 
     /// ReduceMean over constant axes (attribute before opset 18, input 1

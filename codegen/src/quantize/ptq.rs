@@ -151,6 +151,7 @@ pub fn quantize(float: &Graph, calibration: &Calibration, kind: ObserverKind) ->
             | OpKind::MaxPool2d(_)
             | OpKind::Reshape
             | OpKind::Pad
+            | OpKind::Slice { .. }
             | OpKind::Transpose { .. } => {
                 if let (Some(o), Some(q)) = (out, quant_of(&g, input)) {
                     g.tensors[o].quantization = Some(q);

@@ -46,7 +46,7 @@ int main(int argc, char** argv) {
         {"kiln_fully_connected_f32", kiln_fully_connected_f32}, {"kiln_average_pool2d_f32", kiln_average_pool2d_f32},
         {"kiln_max_pool2d_f32", kiln_max_pool2d_f32}, {"kiln_binary_f32", kiln_binary_f32},
         {"kiln_softmax_f32", kiln_softmax_f32}, {"kiln_unary_f32", kiln_unary_f32},
-        {"kiln_transpose", kiln_transpose},
+        {"kiln_transpose", kiln_transpose}, {"kiln_slice", kiln_slice},
     };
     FILE* in = fopen(argv[1], "rb");
     if (!in) return 4;

@@ -764,6 +764,33 @@ extern "C" __global__ void kiln_unary_f32(const i32* P, const u8* W, u8* A, i64 
 }
 
 // Words: input dims (6), perm (6), element size, input, output, elements.
+// Words: input dims, output dims, begin, step (6 each), element size,
+// input, output, output elements.
+extern "C" __global__ void kiln_slice(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
+    const i32 size = P[24];
+    const i64 elements = P[27];
+    i64 in_strides[6];
+    i64 st = size;
+    for (int d = 5; d >= 0; d--) {
+        in_strides[d] = st;
+        st *= P[d];
+    }
+    FOR_EACH(idx, elements * samples) {
+        const i64 s = idx / elements;
+        i64 e = idx % elements;
+        const i64 out_index = e;
+        i64 src = 0;
+        for (int d = 5; d >= 0; d--) {
+            const i64 coord = e % P[6 + d];
+            e /= P[6 + d];
+            src += ((i64)P[12 + d] + coord * P[18 + d]) * in_strides[d];
+        }
+        const u8* in = A + s * arena_bytes + P[25] + src;
+        u8* out = A + s * arena_bytes + P[26] + out_index * size;
+        for (i32 b = 0; b < size; b++) out[b] = in[b];
+    }
+}
+
 extern "C" __global__ void kiln_transpose(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
     const i32 size = P[12];
     const i64 elements = P[15];

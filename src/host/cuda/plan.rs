@@ -46,6 +46,7 @@ pub const KERNEL_NAMES: &[&str] = &[
     "kiln_dequantize",
     "kiln_conv2d_f32",
     "kiln_transpose_conv2d_f32",
+    "kiln_slice",
     "kiln_depthwise_conv2d_f32",
     "kiln_fully_connected_f32",
     "kiln_average_pool2d_f32",
@@ -579,6 +580,22 @@ pub fn plan(graph: &Graph) -> Result<CudaPlan, &'static str> {
                     elements as i32,
                 ]);
                 plan.push("kiln_transpose", elements, &words);
+            }
+            Op::Slice(o) => {
+                let p = &o.params;
+                let elements: u64 = p.output_dims.iter().map(|&d| u64::from(d)).product();
+                let words: Vec<i32> = [p.input_dims, p.output_dims, p.begin, p.step]
+                    .iter()
+                    .flatten()
+                    .map(|&v| u(v))
+                    .chain([
+                        u(p.element_size),
+                        at(o.input),
+                        at(o.output),
+                        elements as i32,
+                    ])
+                    .collect();
+                plan.push("kiln_slice", elements, &words);
             }
             Op::LogisticF32(o)
             | Op::TanhF32(o)
