@@ -141,6 +141,36 @@ fn reduce_mean_and_slice_match_in_every_layout() {
     assert!(kinds.contains(&"SLICE"), "{kinds:?}");
 }
 
+/// int8 through Concat: inputs that reach it through reshapes, transposes
+/// and slices share its parameters, so every layer keeps its precision
+/// (before, the concatenated output fell to 11 dB).
+#[test]
+fn quantized_concat_of_reshaped_inputs_keeps_its_precision() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/onnx_ops");
+    let model = dir.join("reduce_mean.onnx");
+    let cases: Vec<npy::NpyArray> = (0..8)
+        .map(|i| npy::read(&dir.join(format!("reduce_mean/input_{i}.npy"))).unwrap())
+        .collect();
+    let stacked = npy::NpyArray {
+        dtype: npy::NpyType::F32,
+        shape: [cases.len()]
+            .into_iter()
+            .chain(cases[0].shape.iter().copied())
+            .collect(),
+        data: cases.iter().flat_map(|c| c.data.iter().copied()).collect(),
+    };
+    let data = std::env::temp_dir().join(format!("kiln-concat-{}.npy", std::process::id()));
+    npy::write(&data, &stacked).unwrap();
+    let float = kiln_codegen::compile_file(&model).unwrap();
+    let int8 = kiln_codegen::quantize_file(&model, &stacked, ObserverKind::MinMax).unwrap();
+    let summary = validate::compare(&float, &int8, &data, None, &mut |_, _| {}).unwrap();
+    std::fs::remove_file(&data).ok();
+    for layer in summary["sqnr"].as_array().unwrap() {
+        let db = layer["db"].as_f64().unwrap();
+        assert!(db > 30.0, "{layer}");
+    }
+}
+
 /// Quantizing a graph with float-only ops is a clear error, not a panic or
 /// a silently float layer.
 #[test]

@@ -158,9 +158,27 @@ pub fn quantize(float: &Graph, calibration: &Calibration, kind: ObserverKind) ->
                 }
             }
             OpKind::Concatenation { .. } => {
-                // One interval covering every input and the output.
-                let members: Vec<TensorId> =
+                // One interval covering every input and the output. An input
+                // that comes through ops which keep their input's parameters
+                // (a reshape shares the very bytes) takes the chain with it,
+                // or those ops would read it with the wrong scale.
+                let mut members: Vec<TensorId> =
                     node.inputs.iter().flatten().copied().chain(out).collect();
+                let mut i = 0;
+                while i < members.len() {
+                    let producer = nodes.iter().find(|n| n.outputs.contains(&members[i]));
+                    if let Some(p) = producer.filter(|p| {
+                        matches!(
+                            p.kind,
+                            OpKind::Reshape | OpKind::Transpose { .. } | OpKind::Slice { .. }
+                        )
+                    }) {
+                        if let Some(src) = p.input(0).filter(|t| !members.contains(t)) {
+                            members.push(src);
+                        }
+                    }
+                    i += 1;
+                }
                 let (mut lo, mut hi) = (0f32, 0f32);
                 for &t in &members {
                     if let Some(Some(o)) = calibration.observers.get(t) {
