@@ -336,6 +336,14 @@ fn malformed_onnx_files_are_errors_not_panics() {
     );
     let err = import(&m).unwrap_err().to_string();
     assert!(err.contains("'w' must be a constant"), "{err}");
+    // A pre-quantized (QDQ) model: says what to do instead.
+    let m = model(
+        &[node("QuantizeLinear", &["x", "s", "z"], &["y"])],
+        value_info("x", 1, &[1, 4]),
+        value_info("y", 3, &[1, 4]),
+    );
+    let err = import(&m).unwrap_err().to_string();
+    assert!(err.contains("--calibrate"), "{err}");
     // A cycle: a node reading its own output.
     let m = model(
         &[node("Add", &["x", "y"], &["y"])],

@@ -651,6 +651,13 @@ impl Importer<'_> {
                     op,
                 );
             }
+            "QuantizeLinear" | "DequantizeLinear" | "QLinearConv" | "QLinearMatMul" => {
+                return Err(
+                    "pre-quantized (QDQ) ONNX is not imported yet: give kiln the \
+                     float model and calibration data (kiln compile MODEL --calibrate X.npy)"
+                        .into(),
+                )
+            }
             _ => return Err("operator not supported by kiln".into()),
         }
         Ok(())
