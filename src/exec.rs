@@ -907,23 +907,6 @@ impl Op {
             }
             Op::TransposeConv2dF32(op) => {
                 let p = &op.params;
-                c.positive(&[
-                    p.stride_height,
-                    p.stride_width,
-                    p.dilation_height,
-                    p.dilation_width,
-                    p.filter_channels,
-                ])?;
-                c.ensure(
-                    p.input.channels >= p.filter_channels
-                        && p.input.channels % p.filter_channels == 0,
-                    "input channels not a multiple of filter channels",
-                )?;
-                c.ensure(
-                    p.output.channels % (p.input.channels / p.filter_channels) == 0,
-                    "output channels not a multiple of groups",
-                )?;
-                c.ensure(p.input.batches == p.output.batches, "batch mismatch")?;
                 // Coordinates stay far from overflow on 32-bit targets.
                 let reach = |out: u32, pad: u32, f: u32, d: u32| {
                     u64::from(out) + u64::from(pad) + u64::from(f) * u64::from(d) < 1 << 30
@@ -942,38 +925,10 @@ impl Op {
                     ),
                     "transposed convolution too large",
                 )?;
-                let oc = u64::from(p.output.channels);
-                c.arena(op.input, p.input.elements(), F32)?;
-                c.constant(
-                    op.filter,
-                    oc * u64::from(p.filter_height)
-                        * u64::from(p.filter_width)
-                        * u64::from(p.filter_channels),
-                    F32,
-                    false,
-                )?;
-                c.constant(op.bias, oc, F32, true)?;
-                c.output(op.output, p.output.elements(), F32, &[op.input])
+                check_conv_f32(c, op)
             }
             Op::Conv2dF32(op) => {
                 let p = &op.params;
-                c.positive(&[
-                    p.stride_height,
-                    p.stride_width,
-                    p.dilation_height,
-                    p.dilation_width,
-                    p.filter_channels,
-                ])?;
-                c.ensure(
-                    p.input.channels >= p.filter_channels
-                        && p.input.channels % p.filter_channels == 0,
-                    "input channels not a multiple of filter channels",
-                )?;
-                c.ensure(
-                    p.output.channels % (p.input.channels / p.filter_channels) == 0,
-                    "output channels not a multiple of groups",
-                )?;
-                c.ensure(p.input.batches == p.output.batches, "batch mismatch")?;
                 check_window(
                     c,
                     p.output.height,
@@ -992,18 +947,7 @@ impl Op {
                     p.input.width,
                     p.padding_left,
                 )?;
-                let oc = u64::from(p.output.channels);
-                c.arena(op.input, p.input.elements(), F32)?;
-                c.constant(
-                    op.filter,
-                    oc * u64::from(p.filter_height)
-                        * u64::from(p.filter_width)
-                        * u64::from(p.filter_channels),
-                    F32,
-                    false,
-                )?;
-                c.constant(op.bias, oc, F32, true)?;
-                c.output(op.output, p.output.elements(), F32, &[op.input])
+                check_conv_f32(c, op)
             }
             Op::DepthwiseConv2dF32(op) => {
                 let p = &op.params;
@@ -1186,6 +1130,38 @@ fn check_window(
         last_origin < u64::from(input) + 2 * u64::from(pad) + effective,
         "output larger than the input allows",
     )
+}
+
+/// What a float32 convolution and a transposed one share: the grouping,
+/// the batch, and every span.
+fn check_conv_f32(c: &Checker, op: &Conv2dF32Op) -> Result<(), Error> {
+    let p = &op.params;
+    c.positive(&[
+        p.stride_height,
+        p.stride_width,
+        p.dilation_height,
+        p.dilation_width,
+        p.filter_channels,
+    ])?;
+    c.ensure(
+        p.input.channels >= p.filter_channels && p.input.channels % p.filter_channels == 0,
+        "input channels not a multiple of filter channels",
+    )?;
+    c.ensure(
+        p.output.channels % (p.input.channels / p.filter_channels) == 0,
+        "output channels not a multiple of groups",
+    )?;
+    c.ensure(p.input.batches == p.output.batches, "batch mismatch")?;
+    let oc = u64::from(p.output.channels);
+    c.arena(op.input, p.input.elements(), DType::F32)?;
+    c.constant(
+        op.filter,
+        oc * u64::from(p.filter_height) * u64::from(p.filter_width) * u64::from(p.filter_channels),
+        DType::F32,
+        false,
+    )?;
+    c.constant(op.bias, oc, DType::F32, true)?;
+    c.output(op.output, p.output.elements(), DType::F32, &[op.input])
 }
 
 fn check_pad(

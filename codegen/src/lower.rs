@@ -1164,6 +1164,46 @@ impl Lowering<'_> {
         self.constant(&data)
     }
 
+    /// A float32 convolution's op (plain or transposed, the same geometry):
+    /// filter `[O, kh, kw, fc]` from input 1, optional bias from input 2.
+    fn conv_f32(
+        &mut self,
+        node: &Node,
+        a: &crate::ir::Conv2dAttrs,
+        (input_shape, output_shape): (Nhwc, Nhwc),
+        [kh, kw, fc]: [usize; 3],
+        [pad_top, pad_left]: [usize; 2],
+    ) -> Lowered<Conv2dF32Op> {
+        let (input, filter, out) = (
+            self.input(node, 0)?,
+            self.input(node, 1)?,
+            self.output(node)?,
+        );
+        Ok(Conv2dF32Op {
+            params: Conv2dParams {
+                input: input_shape,
+                output: output_shape,
+                filter_height: to_u32(kh)?,
+                filter_width: to_u32(kw)?,
+                filter_channels: to_u32(fc)?,
+                stride_height: to_u32(a.stride[0])?,
+                stride_width: to_u32(a.stride[1])?,
+                dilation_height: to_u32(a.dilation[0])?,
+                dilation_width: to_u32(a.dilation[1])?,
+                padding_top: to_u32(pad_top)?,
+                padding_left: to_u32(pad_left)?,
+                activation_min: -128,
+                activation_max: 127,
+                ..Default::default()
+            },
+            activation: float_range(a.activation),
+            input: self.f32_activation(input)?,
+            filter: self.f32_constant(filter)?,
+            bias: self.f32_bias(node, output_shape.channels as usize)?,
+            output: self.f32_activation(out)?,
+        })
+    }
+
     /// A float32 binary op; either operand (not both) may be a constant,
     /// which then stays in the weights.
     fn binary_f32(
@@ -1257,29 +1297,13 @@ impl Lowering<'_> {
                 {
                     return invalid(format!("output shape {out_s:?} does not follow from input {in_s:?} and filter {fshape:?}"));
                 }
-                Op::Conv2dF32(Conv2dF32Op {
-                    params: Conv2dParams {
-                        input: in_s,
-                        output: out_s,
-                        filter_height: to_u32(kh)?,
-                        filter_width: to_u32(kw)?,
-                        filter_channels: to_u32(fc)?,
-                        stride_height: to_u32(a.stride[0])?,
-                        stride_width: to_u32(a.stride[1])?,
-                        dilation_height: to_u32(a.dilation[0])?,
-                        dilation_width: to_u32(a.dilation[1])?,
-                        padding_top: to_u32(pad_top)?,
-                        padding_left: to_u32(pad_left)?,
-                        activation_min: -128,
-                        activation_max: 127,
-                        ..Default::default()
-                    },
-                    activation: float_range(a.activation),
-                    input: self.f32_activation(input)?,
-                    filter: self.f32_constant(filter)?,
-                    bias: self.f32_bias(node, oc)?,
-                    output: self.f32_activation(out)?,
-                })
+                Op::Conv2dF32(self.conv_f32(
+                    node,
+                    a,
+                    (in_s, out_s),
+                    [kh, kw, fc],
+                    [pad_top, pad_left],
+                )?)
             }
             OpKind::TransposeConv2d(a) => {
                 let filter = self.input(node, 1)?;
@@ -1300,29 +1324,13 @@ impl Lowering<'_> {
                         "filter {fshape:?} does not fit input {in_s:?} and output {out_s:?}"
                     ));
                 }
-                Op::TransposeConv2dF32(Conv2dF32Op {
-                    params: Conv2dParams {
-                        input: in_s,
-                        output: out_s,
-                        filter_height: to_u32(kh)?,
-                        filter_width: to_u32(kw)?,
-                        filter_channels: to_u32(fc)?,
-                        stride_height: to_u32(a.stride[0])?,
-                        stride_width: to_u32(a.stride[1])?,
-                        dilation_height: to_u32(a.dilation[0])?,
-                        dilation_width: to_u32(a.dilation[1])?,
-                        padding_top: to_u32(pad_top)?,
-                        padding_left: to_u32(pad_left)?,
-                        activation_min: -128,
-                        activation_max: 127,
-                        ..Default::default()
-                    },
-                    activation: float_range(a.activation),
-                    input: self.f32_activation(input)?,
-                    filter: self.f32_constant(filter)?,
-                    bias: self.f32_bias(node, oc)?,
-                    output: self.f32_activation(out)?,
-                })
+                Op::TransposeConv2dF32(self.conv_f32(
+                    node,
+                    a,
+                    (in_s, out_s),
+                    [kh, kw, fc],
+                    [pad_top, pad_left],
+                )?)
             }
             OpKind::DepthwiseConv2d(a) => {
                 let filter = self.input(node, 1)?;

@@ -1,7 +1,8 @@
-//! MEAN over any set of axes, int8 (TFLM reference semantics).
+//! MEAN over any set of axes: int8 (TFLM reference semantics) and float32.
 //!
 //! Layer: kernels; a pure function over slices, uses `quant` and `tensor`.
 
+use crate::kernels::odometer::{advance, strides};
 use crate::quant::multiply_by_quantized_multiplier;
 use crate::tensor::MAX_RANK;
 
@@ -67,10 +68,7 @@ fn reduce<T: Copy, S: Copy, O>(
     finish: impl Fn(S) -> O,
 ) {
     let dims = p.input_dims.map(|d| d as usize);
-    let mut strides = [1usize; MAX_RANK];
-    for i in (0..MAX_RANK - 1).rev() {
-        strides[i] = strides[i + 1] * dims[i + 1];
-    }
+    let strides = strides(&p.input_dims, 1);
     // Odometers over the kept dimensions (outer) and the reduced ones (inner).
     let mut kept = [0usize; MAX_RANK];
     for o in output.iter_mut() {
@@ -87,25 +85,6 @@ fn reduce<T: Copy, S: Copy, O>(
         *o = finish(sum);
         advance(&mut kept, &dims, |d| !p.reduce[d]);
     }
-}
-
-/// Steps an odometer over the dimensions `selected` picks; false once it wraps.
-fn advance(
-    index: &mut [usize; MAX_RANK],
-    dims: &[usize; MAX_RANK],
-    selected: impl Fn(usize) -> bool,
-) -> bool {
-    for d in (0..MAX_RANK).rev() {
-        if !selected(d) {
-            continue;
-        }
-        index[d] += 1;
-        if index[d] < dims[d] {
-            return true;
-        }
-        index[d] = 0;
-    }
-    false
 }
 
 #[cfg(test)]

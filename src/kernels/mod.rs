@@ -13,6 +13,7 @@ pub mod depthwise_conv2d;
 pub mod elementwise;
 pub mod fully_connected;
 pub mod mean;
+mod odometer;
 pub mod pad;
 pub mod pooling;
 pub mod quantize;

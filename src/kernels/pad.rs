@@ -3,6 +3,7 @@
 //!
 //! Layer: kernels; a pure function over slices, uses `tensor`.
 
+use crate::kernels::odometer::{advance, strides};
 use crate::tensor::MAX_RANK;
 
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -33,10 +34,7 @@ pub fn pad_f32(p: &PadParams, value: f32, input: &[f32], output: &mut [f32]) {
 /// Padding moves values without arithmetic, so one body serves every type.
 fn pad<T: Copy>(p: &PadParams, pad_value: T, input: &[T], output: &mut [T]) {
     let out_dims = p.output_dims().map(|d| d as usize);
-    let mut in_strides = [1usize; MAX_RANK];
-    for i in (0..MAX_RANK - 1).rev() {
-        in_strides[i] = in_strides[i + 1] * p.input_dims[i + 1] as usize;
-    }
+    let in_strides = strides(&p.input_dims, 1);
     let mut index = [0usize; MAX_RANK];
     for o in output.iter_mut() {
         let mut inside = true;
@@ -51,13 +49,7 @@ fn pad<T: Copy>(p: &PadParams, pad_value: T, input: &[T], output: &mut [T]) {
         }
         *o = if inside { input[src] } else { pad_value };
         // Advance the output odometer.
-        for d in (0..MAX_RANK).rev() {
-            index[d] += 1;
-            if index[d] < out_dims[d] {
-                break;
-            }
-            index[d] = 0;
-        }
+        advance(&mut index, &out_dims, |_| true);
     }
 }
 

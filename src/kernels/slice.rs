@@ -3,6 +3,7 @@
 //!
 //! Layer: kernels; a pure function over byte slices, uses `tensor`.
 
+use crate::kernels::odometer::{advance, strides};
 use crate::tensor::MAX_RANK;
 
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -31,12 +32,7 @@ impl SliceParams {
 
 pub fn slice(p: &SliceParams, input: &[u8], output: &mut [u8]) {
     let size = p.element_size as usize;
-    let mut in_strides = [0usize; MAX_RANK];
-    let mut stride = size;
-    for d in (0..MAX_RANK).rev() {
-        in_strides[d] = stride;
-        stride *= p.input_dims[d] as usize;
-    }
+    let in_strides = strides(&p.input_dims, size);
     let out_dims = p.output_dims.map(|d| d as usize);
     let mut index = [0usize; MAX_RANK];
     for out in output.chunks_exact_mut(size.max(1)) {
@@ -44,13 +40,7 @@ pub fn slice(p: &SliceParams, input: &[u8], output: &mut [u8]) {
             .map(|d| (p.begin[d] as usize + index[d] * p.step[d] as usize) * in_strides[d])
             .sum();
         out.copy_from_slice(&input[src..src + size]);
-        for d in (0..MAX_RANK).rev() {
-            index[d] += 1;
-            if index[d] < out_dims[d] {
-                break;
-            }
-            index[d] = 0;
-        }
+        advance(&mut index, &out_dims, |_| true);
     }
 }
 

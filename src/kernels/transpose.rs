@@ -4,6 +4,7 @@
 //!
 //! Layer: kernels; a pure function over byte slices, uses `tensor`.
 
+use crate::kernels::odometer::{advance, strides};
 use crate::tensor::MAX_RANK;
 
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -25,12 +26,7 @@ impl TransposeParams {
 
 pub fn transpose(p: &TransposeParams, input: &[u8], output: &mut [u8]) {
     let size = p.element_size as usize;
-    let mut in_strides = [0usize; MAX_RANK];
-    let mut stride = size;
-    for d in (0..MAX_RANK).rev() {
-        in_strides[d] = stride;
-        stride *= p.input_dims[d] as usize;
-    }
+    let in_strides = strides(&p.input_dims, size);
     let out_dims = p.output_dims().map(|d| d as usize);
     // Input stride of each output dimension.
     let strides: [usize; MAX_RANK] =
@@ -39,13 +35,7 @@ pub fn transpose(p: &TransposeParams, input: &[u8], output: &mut [u8]) {
     for out in output.chunks_exact_mut(size.max(1)) {
         let src: usize = (0..MAX_RANK).map(|d| index[d] * strides[d]).sum();
         out.copy_from_slice(&input[src..src + size]);
-        for d in (0..MAX_RANK).rev() {
-            index[d] += 1;
-            if index[d] < out_dims[d] {
-                break;
-            }
-            index[d] = 0;
-        }
+        advance(&mut index, &out_dims, |_| true);
     }
 }
 
