@@ -126,7 +126,12 @@ fn measure_kiln(name: &str, model: &Path, cases: &Path) -> Kiln {
     ];
     let text = cargo_run("cortex-m4", "release", &envs);
     if !text.contains("RESULT PASS")
-        || !cargo_run("cortex-m4", "flash", &envs).contains("RESULT PASS")
+        || !cargo_run(
+            "cortex-m4",
+            "flash",
+            &[&envs[..], &[("KILN_FLASH_IMAGE", "1")]].concat(),
+        )
+        .contains("RESULT PASS")
     {
         fail(format!("{name} did not pass on the device:\n{text}"));
     }

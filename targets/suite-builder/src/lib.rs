@@ -57,7 +57,13 @@ pub fn generate() {
     let manifest =
         PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
     let repo = manifest.join("../..");
-    for var in ["KILN_MODEL", "KILN_CASES", "KILN_MAX_CASES", "KILN_BLOB"] {
+    for var in [
+        "KILN_MODEL",
+        "KILN_CASES",
+        "KILN_MAX_CASES",
+        "KILN_BLOB",
+        "KILN_FLASH_IMAGE",
+    ] {
         println!("cargo:rerun-if-env-changed={var}");
     }
     let model_path = std::env::var_os("KILN_MODEL")
@@ -76,6 +82,11 @@ pub fn generate() {
     // KILN_BLOB=1: run the model from its postcard blob through
     // kiln::blob::load and kiln::Executor instead of the generated Model::run.
     let from_blob = std::env::var("KILN_BLOB")
+        .map(|v| v == "1")
+        .unwrap_or(false);
+    // KILN_FLASH_IMAGE=1: leave the misuse check (and with it the
+    // Executor's validation code) out of the image whose flash is measured.
+    let flash_image = std::env::var("KILN_FLASH_IMAGE")
         .map(|v| v == "1")
         .unwrap_or(false);
     let generated = kiln_codegen::Builder::new(&model_path)
@@ -218,12 +229,12 @@ impl kiln_target_common::Suite for ModelSuite<'_> {{
         let bytes = self.exec.output(0).unwrap_or(&[]);
         kiln::argmax::<{out_ty}>(bytemuck::cast_slice(bytes))
     }}
-    fn misuse_is_refused(&mut self) -> bool {{
+    fn misuse_is_refused(&mut self) -> Option<bool> {{
         let truncated = kiln::blob::load::<{op_count}>(&BLOB.0[..BLOB.0.len() - 1]).err();
         let short = matches!(truncated, Some(kiln::Error::Blob(kiln::BlobError::Length {{ .. }})));
         let len = self.exec.graph().inputs[0].span.len as usize;
         let wrong_input = matches!(self.exec.set_input(0, &INPUT0.0[..len.saturating_sub(1)]), Err(kiln::Error::InputLength {{ .. }}));
-        short && wrong_input
+        Some(short && wrong_input)
     }}
 }}"#,
             inputs = input_args.join("\n        "),
@@ -258,31 +269,35 @@ impl kiln_target_common::Suite for ModelSuite<'_> {{
     fn top_class(&self) -> usize {{
         kiln::argmax(self.model.output0())
     }}
-    fn misuse_is_refused(&mut self) -> bool {{
-        // The model's own arena, borrowed through the suite: misuse checks
-        // run after the samples.
-        let arena = self.model.arena_bytes_mut();
-        let short = kiln::Executor::new(&model::GRAPH, &mut arena[..model::ARENA_BYTES - 1]).err();
-        let too_small = matches!(short, Some(kiln::Error::ArenaTooSmall {{ .. }}));
-        let wrong_input = match kiln::Executor::new(&model::GRAPH, arena) {{
-            Ok(mut exec) => {{
-                let len = model::GRAPH.inputs[0].span.len as usize;
-                let zeros = [0u8; 1];
-                let input: &[u8] = if len > 1 {{ &INPUT0.0[..len - 1] }} else {{ &zeros[..0] }};
-                matches!(exec.set_input(0, input), Err(kiln::Error::InputLength {{ .. }}))
-            }}
-            Err(_) => false,
-        }};
-        too_small && wrong_input
+    fn misuse_is_refused(&mut self) -> Option<bool> {{
+        {misuse_body}
     }}
 }}"#,
             args = args.join(", "),
             float_output = generated.outputs[0].dtype == DType::F32,
+            misuse_body = if flash_image { "None" } else { MISUSE_CHECK },
         )
         .unwrap();
     }
     std::fs::write(out.join("suite.rs"), s).unwrap();
 }
+
+/// The generated `misuse_is_refused` body of the static variant. The
+/// model's own arena is borrowed through the suite: misuse checks run after
+/// the samples.
+const MISUSE_CHECK: &str = r#"let arena = self.model.arena_bytes_mut();
+        let short = kiln::Executor::new(&model::GRAPH, &mut arena[..model::ARENA_BYTES - 1]).err();
+        let too_small = matches!(short, Some(kiln::Error::ArenaTooSmall { .. }));
+        let wrong_input = match kiln::Executor::new(&model::GRAPH, arena) {
+            Ok(mut exec) => {
+                let len = model::GRAPH.inputs[0].span.len as usize;
+                let zeros = [0u8; 1];
+                let input: &[u8] = if len > 1 { &INPUT0.0[..len - 1] } else { &zeros[..0] };
+                matches!(exec.set_input(0, input), Err(kiln::Error::InputLength { .. }))
+            }
+            Err(_) => false,
+        };
+        Some(too_small && wrong_input)"#;
 
 /// Copies the firmware's `memory.x` where the linker finds it.
 pub fn memory_x() {
