@@ -81,7 +81,7 @@ fn tensor_json(t: &Tensor, id: usize, plan: &ArenaPlan) -> Value {
 fn attrs(kind: &OpKind) -> String {
     let pad = |p: crate::ir::Padding| format!("{p:?}").to_uppercase();
     match kind {
-        OpKind::Conv2d(a) | OpKind::DepthwiseConv2d(a) => {
+        OpKind::Conv2d(a) | OpKind::DepthwiseConv2d(a) | OpKind::TransposeConv2d(a) => {
             format!(
                 "stride {}x{} dilation {}x{} {} {:?}",
                 a.stride[0],
@@ -109,6 +109,10 @@ fn attrs(kind: &OpKind) -> String {
         OpKind::Softmax { beta } => format!("beta {beta}"),
         OpKind::Concatenation { axis, activation } => format!("axis {axis} {activation:?}"),
         OpKind::Mean { keep_dims } => format!("keep_dims {keep_dims}"),
+        OpKind::Slice { begin, step } => format!("begin {begin:?} step {step:?}"),
+        OpKind::LeakyRelu { alpha } => format!("alpha {alpha}"),
+        OpKind::HardSigmoid { alpha, beta } => format!("alpha {alpha} beta {beta}"),
+        OpKind::Transpose { perm } => format!("perm {perm:?}"),
         _ => String::new(),
     }
 }
