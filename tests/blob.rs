@@ -44,7 +44,8 @@ fn run(graph: &kiln::Graph, inputs: &[Vec<u8>]) -> Vec<u8> {
     exec.output(0).unwrap().to_vec()
 }
 
-fn check_round_trip(model_path: &Path, cases: &[(Vec<PathBuf>, PathBuf)]) {
+/// `cases`: input files and TFLM's output bytes.
+fn check_round_trip(model_path: &Path, cases: &[(Vec<PathBuf>, Vec<u8>)]) {
     let model = kiln_codegen::compile_file(model_path).unwrap();
     let blob = Aligned::new(&kiln_codegen::emit::blob::blob(&model));
     let loaded = kiln::blob::load::<128>(blob.bytes())
@@ -52,30 +53,24 @@ fn check_round_trip(model_path: &Path, cases: &[(Vec<PathBuf>, PathBuf)]) {
     let graph = loaded.graph();
     assert_eq!(graph.ops, &model.ops[..]);
     assert_eq!(graph.weights, model.weights());
-    for (inputs, output) in cases {
+    for (k, (inputs, expected)) in cases.iter().enumerate() {
         let inputs: Vec<Vec<u8>> = inputs.iter().map(|p| npy::read(p).unwrap().data).collect();
         let from_blob = run(&graph, &inputs);
         assert_eq!(from_blob, run(&model.runtime_graph(), &inputs));
-        assert_eq!(
-            from_blob,
-            npy::read(output).unwrap().data,
-            "{}",
-            output.display()
-        );
+        assert_eq!(&from_blob, expected, "{}: case {k}", model_path.display());
     }
 }
 
 #[test]
 fn blobs_run_to_the_same_bytes_as_compiled_graphs() {
     let digits = repo().join("examples/digits/samples");
-    let cases: Vec<_> = (0..8)
-        .map(|k| {
-            (
-                vec![digits.join(format!("input_{k}.npy"))],
-                digits.join(format!("output_{k}.npy")),
-            )
-        })
+    let cases: Vec<_> = npy::read_outputs(&digits)
+        .unwrap()
+        .into_iter()
+        .enumerate()
+        .map(|(k, out)| (vec![digits.join(format!("input_{k}.npy"))], out.data))
         .collect();
+    assert_eq!(cases.len(), 8);
     check_round_trip(&repo().join("examples/digits/digits_int8.tflite"), &cases);
     let Some(shared) = common::shared_dir(&repo()) else {
         return;
@@ -83,7 +78,7 @@ fn blobs_run_to_the_same_bytes_as_compiled_graphs() {
     for &(name, file) in common::INT8_MODELS {
         let cases: Vec<_> = common::cases(&shared, name)
             .into_iter()
-            .map(|c| (c.inputs, c.output))
+            .map(|c| (c.inputs, npy::read(&c.output).unwrap().data))
             .collect();
         check_round_trip(&shared.join("models").join(file), &cases);
     }

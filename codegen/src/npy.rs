@@ -110,6 +110,39 @@ pub fn read(path: &Path) -> Result<NpyArray> {
     })
 }
 
+/// The reference outputs of a samples folder, in case order: row `k` of a
+/// stacked `outputs.npy` (the project's own examples keep theirs that way,
+/// one file per set), or else `output_0.npy`, `output_1.npy`, ... as
+/// `../shared/golden` holds them. Empty when the folder has neither.
+pub fn read_outputs(dir: &Path) -> Result<Vec<NpyArray>> {
+    let stacked = dir.join("outputs.npy");
+    if stacked.exists() {
+        let all = read(&stacked)?;
+        let rows = all.shape.first().copied().unwrap_or(0);
+        if rows == 0 || all.data.len() % rows != 0 {
+            return Err(Error::Data {
+                path: stacked,
+                detail: "expected a stack of outputs on the first axis".into(),
+            });
+        }
+        let row_bytes = all.data.len() / rows;
+        return Ok(all
+            .data
+            .chunks_exact(row_bytes)
+            .map(|row| NpyArray {
+                dtype: all.dtype,
+                shape: all.shape[1..].to_vec(),
+                data: row.to_vec(),
+            })
+            .collect());
+    }
+    (0..)
+        .map(|k| dir.join(format!("output_{k}.npy")))
+        .take_while(|p| p.exists())
+        .map(|p| read(&p))
+        .collect()
+}
+
 pub fn parse(bytes: &[u8]) -> std::result::Result<NpyArray, String> {
     if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
         return Err("missing the NumPy magic bytes".into());

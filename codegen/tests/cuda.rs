@@ -443,11 +443,10 @@ fn validate_reports_accuracy_and_throughput_on_the_cpu() {
     assert_eq!(v["samples"], 8);
     assert!(v["inferences_per_second"].as_f64().unwrap() > 0.0);
     // The accuracy is the labels' agreement with TFLM's own outputs' classes.
+    let outputs = npy::read_outputs(&repo().join("examples/digits/samples")).unwrap();
     let tflm_correct = (0..8)
         .filter(|k| {
-            let out = npy::read(&repo().join(format!("examples/digits/samples/output_{k}.npy")))
-                .unwrap()
-                .to_f64();
+            let out = outputs[*k].to_f64();
             let label: usize = std::fs::read_to_string(
                 repo().join(format!("examples/digits/samples/label_{k}.txt")),
             )

@@ -9,7 +9,7 @@ converter, and writes beside itself:
   digits_int8.tflite          the model (committed)
   samples/input_K.npy         a few held-out test digits, quantized (int8)
   samples/label_K.txt         their true labels
-  samples/output_K.npy   TensorFlow Lite Micro's output for each
+  samples/outputs.npy    TensorFlow Lite Micro's output for each, stacked
 
 TFLM's outputs come from the `tflite-micro` package's interpreter (the
 reference kernels kiln is bit-exact with); kiln's tests compare against them.
@@ -96,7 +96,9 @@ def main():
     for k in range(SAMPLES):
         np.save(samples / f"input_{k}.npy", quantized[k : k + 1])
         (samples / f"label_{k}.txt").write_text(f"{y_test[k]}\n")
-        np.save(samples / f"output_{k}.npy", tflm(quantized[k : k + 1]))
+    # TFLM's outputs stacked in one file: a saturated one-hot output on its
+    # own would be byte-identical to goldens of unrelated models.
+    np.save(samples / "outputs.npy", np.stack([tflm(quantized[k : k + 1]) for k in range(SAMPLES)]))
     print(f"float accuracy {float_acc:.4f}, int8 (TFLM) accuracy {int8_acc:.4f} on {len(y_test)} held-out digits")
     print(f"wrote {HERE / 'digits_int8.tflite'} ({len(tflite)} bytes) and {SAMPLES} samples")
 

@@ -4,8 +4,8 @@
 //! `build.rs` calls [`generate`], which compiles the model named by
 //! `KILN_MODEL` with `kiln_codegen::Builder` and embeds the reference samples
 //! found in `KILN_CASES` (folders of `input_K.npy` or `input_K_I.npy` with
-//! `output_K.npy`, as `../shared/golden` and `examples/digits/samples` hold
-//! them). Without the variables it uses the project's digits example. The
+//! `output_K.npy` as `../shared/golden` holds them, or with one stacked
+//! `outputs.npy` as the project's examples do: see `npy::read_outputs`). Without the variables it uses the project's digits example. The
 //! result is `$OUT_DIR/suite.rs`: the model module, the samples, and a
 //! `Suite` implementation that `kiln_target_common::run` drives.
 
@@ -17,16 +17,19 @@ use kiln_codegen::npy;
 
 struct Case {
     inputs: Vec<PathBuf>,
-    output: PathBuf,
+    /// TFLM's output bytes.
+    expected: Vec<u8>,
+    /// Where the case came from, for messages.
+    name: String,
 }
 
 fn cases_in(dir: &Path) -> Vec<Case> {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        println!("cargo:rerun-if-changed={}", entry.path().display());
+    }
+    let outputs = npy::read_outputs(dir).unwrap_or_else(|e| panic!("{e}"));
     let mut cases = Vec::new();
-    for k in 0.. {
-        let output = dir.join(format!("output_{k}.npy"));
-        if !output.exists() {
-            break;
-        }
+    for (k, output) in outputs.into_iter().enumerate() {
         let single = dir.join(format!("input_{k}.npy"));
         let inputs = if single.exists() {
             vec![single]
@@ -36,7 +39,11 @@ fn cases_in(dir: &Path) -> Vec<Case> {
                 .take_while(|p| p.exists())
                 .collect()
         };
-        cases.push(Case { inputs, output });
+        cases.push(Case {
+            inputs,
+            expected: output.data,
+            name: format!("{} case {k}", dir.display()),
+        });
     }
     cases
 }
@@ -108,7 +115,7 @@ pub fn generate() {
             let path = c
                 .inputs
                 .get(i)
-                .unwrap_or_else(|| panic!("{}: missing input #{i}", c.output.display()));
+                .unwrap_or_else(|| panic!("{}: missing input #{i}", c.name));
             bytes.extend(npy::read(path).unwrap_or_else(|e| panic!("{e}")).data);
             println!("cargo:rerun-if-changed={}", path.display());
         }
@@ -121,8 +128,7 @@ pub fn generate() {
     }
     let mut expected = Vec::new();
     for c in &cases {
-        expected.extend(npy::read(&c.output).unwrap_or_else(|e| panic!("{e}")).data);
-        println!("cargo:rerun-if-changed={}", c.output.display());
+        expected.extend_from_slice(&c.expected);
     }
     let out_bytes = generated.outputs[0].span.len as usize;
     assert_eq!(

@@ -13,18 +13,14 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// Runs one sample both ways and checks both against TFLM's output.
-fn check(name: &str, inputs: &[PathBuf], expected: &Path) {
+/// Runs one sample both ways and checks both against TFLM's output bytes
+/// (`what` names the sample in failures).
+fn check(name: &str, inputs: &[PathBuf], expected: &[u8], what: &str) {
     let inputs: Vec<Vec<u8>> = inputs.iter().map(|p| npy::read(p).unwrap().data).collect();
     let refs: Vec<&[u8]> = inputs.iter().map(Vec::as_slice).collect();
     let got = kiln_generated_tests::run(name, &refs)
         .unwrap_or_else(|| panic!("{name}: not built or input size mismatch"));
-    assert_eq!(
-        got,
-        npy::read(expected).unwrap().data,
-        "{name}: {} differs from TFLM",
-        expected.display()
-    );
+    assert_eq!(got, expected, "{name}: {what} differs from TFLM");
 
     let graph = kiln_generated_tests::graph(name).unwrap();
     let mut arena = vec![0u128; (graph.arena_bytes as usize).div_ceil(16)];
@@ -43,20 +39,26 @@ fn check(name: &str, inputs: &[PathBuf], expected: &Path) {
 #[test]
 fn generated_project_models_match_tflite_micro() {
     let digits = repo().join("examples/digits/samples");
-    for k in 0..8 {
+    let outputs = npy::read_outputs(&digits).unwrap();
+    assert_eq!(outputs.len(), 8);
+    for (k, expected) in outputs.iter().enumerate() {
         check(
             "digits_int8",
             &[digits.join(format!("input_{k}.npy"))],
-            &digits.join(format!("output_{k}.npy")),
+            &expected.data,
+            &format!("sample {k}"),
         );
     }
     for zoo in ["elementwise", "reductions"] {
         let dir = repo().join("tests/fixtures/op_zoo").join(zoo);
-        for k in 0..8 {
+        let outputs = npy::read_outputs(&dir).unwrap();
+        assert_eq!(outputs.len(), 8);
+        for (k, expected) in outputs.iter().enumerate() {
             check(
                 &format!("op_zoo_{zoo}"),
                 &[dir.join(format!("input_{k}.npy"))],
-                &dir.join(format!("output_{k}.npy")),
+                &expected.data,
+                &format!("sample {k}"),
             );
         }
     }
@@ -106,7 +108,13 @@ fn generated_shared_models_match_tflite_micro() {
     let mut total = 0;
     for &(name, _) in common::INT8_MODELS {
         for case in common::cases(&shared, name) {
-            check(name, &case.inputs, &case.output);
+            let expected = npy::read(&case.output).unwrap().data;
+            check(
+                name,
+                &case.inputs,
+                &expected,
+                &case.output.display().to_string(),
+            );
             total += 1;
         }
     }
