@@ -9,6 +9,8 @@ use std::vec;
 use std::vec::Vec;
 
 use crate::graph::{ConstantOperand, Graph, Op};
+use crate::kernels::conv2d::Conv2dParams;
+use crate::kernels::depthwise_conv2d::DepthwiseConv2dParams;
 use crate::tensor::{Span, MAX_RANK};
 
 /// One kernel launch: every sample's `items` outputs (elements, or rows for
@@ -146,6 +148,74 @@ impl CudaPlan {
     }
 }
 
+/// The 26 words every convolution kernel reads: 16 of geometry, 4 of
+/// arithmetic (the int8 offsets and range, or 0, 0 and the float range's
+/// bits), then the spans of input, filter, bias, multiplier, shift and
+/// output (the bias -1 when absent; float kernels have no multiplier or
+/// shift, and read 0 there).
+fn conv_words(geometry: [u32; 16], arithmetic: [i32; 4], spans: [Span; 6]) -> [i32; 26] {
+    let [input, filter, bias, multiplier, shift, output] = spans;
+    let mut words = [0i32; 26];
+    for (w, &g) in words.iter_mut().zip(&geometry) {
+        *w = u(g);
+    }
+    words[16..20].copy_from_slice(&arithmetic);
+    words[20..].copy_from_slice(&[
+        at(input),
+        at(filter),
+        opt_at(bias),
+        at(multiplier),
+        at(shift),
+        at(output),
+    ]);
+    words
+}
+
+/// Input and output NHWC, filter height and width, filter channels,
+/// strides, dilations, padding (top, left).
+fn conv_geometry(p: &Conv2dParams) -> [u32; 16] {
+    [
+        p.input.batches,
+        p.input.height,
+        p.input.width,
+        p.input.channels,
+        p.output.height,
+        p.output.width,
+        p.output.channels,
+        p.filter_height,
+        p.filter_width,
+        p.filter_channels,
+        p.stride_height,
+        p.stride_width,
+        p.dilation_height,
+        p.dilation_width,
+        p.padding_top,
+        p.padding_left,
+    ]
+}
+
+/// As [`conv_geometry`], with the depth multiplier in the filter-channels word.
+fn depthwise_geometry(p: &DepthwiseConv2dParams) -> [u32; 16] {
+    [
+        p.input.batches,
+        p.input.height,
+        p.input.width,
+        p.input.channels,
+        p.output.height,
+        p.output.width,
+        p.output.channels,
+        p.filter_height,
+        p.filter_width,
+        p.depth_multiplier,
+        p.stride_height,
+        p.stride_width,
+        p.dilation_height,
+        p.dilation_width,
+        p.padding_top,
+        p.padding_left,
+    ]
+}
+
 /// The launches of a validated graph, in execution order; or the first op
 /// the CUDA backend has no kernel for.
 pub fn plan(graph: &Graph) -> Result<CudaPlan, &'static str> {
@@ -154,66 +224,30 @@ pub fn plan(graph: &Graph) -> Result<CudaPlan, &'static str> {
         match op {
             Op::Conv2d(o) => {
                 let p = &o.params;
-                let words = [
-                    u(p.input.batches),
-                    u(p.input.height),
-                    u(p.input.width),
-                    u(p.input.channels),
-                    u(p.output.height),
-                    u(p.output.width),
-                    u(p.output.channels),
-                    u(p.filter_height),
-                    u(p.filter_width),
-                    u(p.filter_channels),
-                    u(p.stride_height),
-                    u(p.stride_width),
-                    u(p.dilation_height),
-                    u(p.dilation_width),
-                    u(p.padding_top),
-                    u(p.padding_left),
-                    p.input_offset,
-                    p.output_offset,
-                    p.activation_min,
-                    p.activation_max,
-                    at(o.input),
-                    at(o.filter),
-                    opt_at(o.bias),
-                    at(o.multiplier),
-                    at(o.shift),
-                    at(o.output),
-                ];
+                let words = conv_words(
+                    conv_geometry(p),
+                    [
+                        p.input_offset,
+                        p.output_offset,
+                        p.activation_min,
+                        p.activation_max,
+                    ],
+                    [o.input, o.filter, o.bias, o.multiplier, o.shift, o.output],
+                );
                 plan.push("kiln_conv2d", p.output.elements(), &words);
             }
             Op::DepthwiseConv2d(o) => {
                 let p = &o.params;
-                let words = [
-                    u(p.input.batches),
-                    u(p.input.height),
-                    u(p.input.width),
-                    u(p.input.channels),
-                    u(p.output.height),
-                    u(p.output.width),
-                    u(p.output.channels),
-                    u(p.filter_height),
-                    u(p.filter_width),
-                    u(p.depth_multiplier),
-                    u(p.stride_height),
-                    u(p.stride_width),
-                    u(p.dilation_height),
-                    u(p.dilation_width),
-                    u(p.padding_top),
-                    u(p.padding_left),
-                    p.input_offset,
-                    p.output_offset,
-                    p.activation_min,
-                    p.activation_max,
-                    at(o.input),
-                    at(o.filter),
-                    opt_at(o.bias),
-                    at(o.multiplier),
-                    at(o.shift),
-                    at(o.output),
-                ];
+                let words = conv_words(
+                    depthwise_geometry(p),
+                    [
+                        p.input_offset,
+                        p.output_offset,
+                        p.activation_min,
+                        p.activation_max,
+                    ],
+                    [o.input, o.filter, o.bias, o.multiplier, o.shift, o.output],
+                );
                 plan.push("kiln_depthwise_conv2d", p.output.elements(), &words);
             }
             Op::FullyConnected(o) => {
@@ -411,35 +445,18 @@ pub fn plan(graph: &Graph) -> Result<CudaPlan, &'static str> {
             }
             Op::Conv2dF32(o) | Op::TransposeConv2dF32(o) => {
                 let p = &o.params;
-                let (lo, hi) = (bits(o.activation.min), bits(o.activation.max));
-                let words = [
-                    u(p.input.batches),
-                    u(p.input.height),
-                    u(p.input.width),
-                    u(p.input.channels),
-                    u(p.output.height),
-                    u(p.output.width),
-                    u(p.output.channels),
-                    u(p.filter_height),
-                    u(p.filter_width),
-                    u(p.filter_channels),
-                    u(p.stride_height),
-                    u(p.stride_width),
-                    u(p.dilation_height),
-                    u(p.dilation_width),
-                    u(p.padding_top),
-                    u(p.padding_left),
-                    0,
-                    0,
-                    lo,
-                    hi,
-                    at(o.input),
-                    at(o.filter),
-                    opt_at(o.bias),
-                    0,
-                    0,
-                    at(o.output),
-                ];
+                let words = conv_words(
+                    conv_geometry(p),
+                    [0, 0, bits(o.activation.min), bits(o.activation.max)],
+                    [
+                        o.input,
+                        o.filter,
+                        o.bias,
+                        Span::EMPTY,
+                        Span::EMPTY,
+                        o.output,
+                    ],
+                );
                 let kernel = if matches!(op, Op::TransposeConv2dF32(_)) {
                     "kiln_transpose_conv2d_f32"
                 } else {
@@ -449,35 +466,18 @@ pub fn plan(graph: &Graph) -> Result<CudaPlan, &'static str> {
             }
             Op::DepthwiseConv2dF32(o) => {
                 let p = &o.params;
-                let (lo, hi) = (bits(o.activation.min), bits(o.activation.max));
-                let words = [
-                    u(p.input.batches),
-                    u(p.input.height),
-                    u(p.input.width),
-                    u(p.input.channels),
-                    u(p.output.height),
-                    u(p.output.width),
-                    u(p.output.channels),
-                    u(p.filter_height),
-                    u(p.filter_width),
-                    u(p.depth_multiplier),
-                    u(p.stride_height),
-                    u(p.stride_width),
-                    u(p.dilation_height),
-                    u(p.dilation_width),
-                    u(p.padding_top),
-                    u(p.padding_left),
-                    0,
-                    0,
-                    lo,
-                    hi,
-                    at(o.input),
-                    at(o.filter),
-                    opt_at(o.bias),
-                    0,
-                    0,
-                    at(o.output),
-                ];
+                let words = conv_words(
+                    depthwise_geometry(p),
+                    [0, 0, bits(o.activation.min), bits(o.activation.max)],
+                    [
+                        o.input,
+                        o.filter,
+                        o.bias,
+                        Span::EMPTY,
+                        Span::EMPTY,
+                        o.output,
+                    ],
+                );
                 plan.push("kiln_depthwise_conv2d_f32", p.output.elements(), &words);
             }
             Op::FullyConnectedF32(o) => {
