@@ -75,6 +75,11 @@ pub struct Tensor {
     pub name: String,
     pub shape: Vec<usize>,
     pub dtype: DataType,
+    /// On an integer tensor, how its values map to reals. On a float32
+    /// tensor, the parameters the source model chose for it (a pre-quantized
+    /// ONNX model's QuantizeLinear/DequantizeLinear pairs, the scales of its
+    /// dequantized weights): post-training quantization takes them instead of
+    /// calibrated ones, and float execution ignores them.
     pub quantization: Option<Quantization>,
     /// Constant contents (little-endian), for weights, biases and shapes.
     pub data: Option<Vec<u8>>,
@@ -285,4 +290,25 @@ pub struct Graph {
     pub nodes: Vec<Node>,
     pub inputs: Vec<TensorId>,
     pub outputs: Vec<TensorId>,
+}
+
+impl Graph {
+    /// Whether the source model was pre-quantized: some float32 activation
+    /// carries the model's own quantization parameters.
+    pub fn is_prequantized(&self) -> bool {
+        self.tensors
+            .iter()
+            .any(|t| t.dtype == DataType::F32 && !t.is_constant() && t.quantization.is_some())
+    }
+
+    /// The float model alone: the source model's quantization parameters on
+    /// float32 tensors dropped.
+    pub fn without_quantization_hints(mut self) -> Graph {
+        for t in &mut self.tensors {
+            if t.dtype == DataType::F32 {
+                t.quantization = None;
+            }
+        }
+        self
+    }
 }

@@ -29,21 +29,38 @@ pub use builder::Builder;
 pub use error::{Error, Result};
 pub use lower::CompiledModel;
 
-/// Imports and compiles a model file.
+/// Imports and compiles a model file. A pre-quantized model (QDQ ONNX)
+/// compiles to int8 with its own quantization parameters.
 pub fn compile_file(path: &std::path::Path) -> Result<CompiledModel> {
-    lower::compile(import::import(path)?)
+    compile(import::import(path)?)
+}
+
+/// Compiles an imported graph, as [`compile_file`].
+pub fn compile(graph: ir::Graph) -> Result<CompiledModel> {
+    if graph.is_prequantized() {
+        let int8 = quantize::ptq::quantize(&graph, None, quantize::observer::ObserverKind::MinMax)?;
+        return lower::compile(int8);
+    }
+    lower::compile(graph)
+}
+
+/// Imports and compiles a model file in float32: a pre-quantized model's
+/// float ops with its dequantized weights.
+pub fn compile_float_file(path: &std::path::Path) -> Result<CompiledModel> {
+    lower::compile(import::import(path)?.without_quantization_hints())
 }
 
 /// Imports a float32 model and quantizes it to int8 with calibration data:
 /// `calibration` stacks float32 samples of the model's single input on a
 /// new first axis (with or without the input's leading batch dimension of 1).
+/// A pre-quantized model keeps its own parameters where it has them.
 pub fn quantize_file(
     path: &std::path::Path,
     calibration: &npy::NpyArray,
     observer: quantize::observer::ObserverKind,
 ) -> Result<CompiledModel> {
     let float_graph = import::import(path)?;
-    let float = lower::compile(float_graph.clone())?;
+    let float = lower::compile(float_graph.clone().without_quantization_hints())?;
     let [io] = &float.inputs[..] else {
         return Err(Error::Data {
             path: path.to_owned(),
@@ -71,6 +88,6 @@ pub fn quantize_file(
         .flat_map(|v| (v as f32).to_le_bytes())
         .collect();
     let calib = quantize::calibrate::calibrate(&float, &samples, count, observer)?;
-    let int8 = quantize::ptq::quantize(&float_graph, &calib, observer)?;
+    let int8 = quantize::ptq::quantize(&float_graph, Some(&calib), observer)?;
     lower::compile(int8)
 }

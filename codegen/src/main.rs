@@ -28,7 +28,7 @@ struct Cli {
 enum Command {
     /// Show ops, shapes, types, quantization, MACs, the planned arena and flash use
     Inspect {
-        /// The model (.tflite)
+        /// The model (.tflite or .onnx)
         model: PathBuf,
         /// Print JSON (top level: arena_bytes, macs, weight_bytes, ops, ...)
         #[arg(long)]
@@ -36,7 +36,7 @@ enum Command {
     },
     /// Generate a Rust module (NAME.rs) and its weights (NAME.weights.bin)
     Compile {
-        /// The model (.tflite)
+        /// The model (.tflite or .onnx)
         model: PathBuf,
         /// Output directory (created if missing)
         #[arg(short, long, value_name = "DIR")]
@@ -49,7 +49,9 @@ enum Command {
         #[arg(long)]
         blob: bool,
         /// Quantize a float32 model to int8 first, calibrated on these
-        /// samples (.npy stacking float32 inputs on a new first axis)
+        /// samples (.npy stacking float32 inputs on a new first axis). A
+        /// pre-quantized (QDQ) ONNX model compiles to int8 without it, with
+        /// its own parameters; given, it calibrates what the model leaves out
         #[arg(long, value_name = "NPY")]
         calibrate: Option<PathBuf>,
         /// How calibration picks each activation's range
@@ -59,7 +61,7 @@ enum Command {
     /// Run the model over a data set on the CPU (all cores) or a CUDA GPU:
     /// accuracy or output statistics, throughput, and GPU-vs-CPU mismatches
     Validate {
-        /// The model (.tflite)
+        /// The model (.tflite or .onnx)
         model: PathBuf,
         /// Samples stacked on a new first axis (.npy): [N, ...input shape],
         /// with or without the input's leading batch dimension of 1; float
@@ -85,7 +87,8 @@ enum Command {
         threads: usize,
         /// For a float32 model: quantize it with these calibration samples
         /// and compare the float and int8 models (accuracy, top-1
-        /// agreement, per-layer SQNR)
+        /// agreement, per-layer SQNR). A pre-quantized (QDQ) ONNX model is
+        /// compared so without it: its float ops against its int8 model
         #[arg(long, value_name = "NPY")]
         calibrate: Option<PathBuf>,
         /// How calibration picks each activation's range
@@ -98,7 +101,7 @@ enum Command {
     },
     /// Run the model on the host through the kiln runtime
     Run {
-        /// The model (.tflite)
+        /// The model (.tflite or .onnx)
         model: PathBuf,
         /// Input as .npy, one per model input, in order (float data is
         /// quantized with the input's parameters when the model takes int8)
@@ -139,10 +142,25 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
         Command::Inspect { model, json } => {
-            let graph = import::import(&model)?;
-            let (compiled, problems) = match lower::compile(graph.clone()) {
-                Ok(c) => (Some(c), None),
-                Err(e) => (None, Some(e.to_string())),
+            let mut graph = import::import(&model)?;
+            let mut problems = None;
+            if graph.is_prequantized() {
+                // Show the int8 model the QDQ file describes.
+                let kind = kiln_codegen::quantize::observer::ObserverKind::MinMax;
+                match kiln_codegen::quantize::ptq::quantize(&graph, None, kind) {
+                    Ok(int8) => graph = int8,
+                    Err(e) => problems = Some(e.to_string()),
+                }
+            }
+            let compiled = match problems {
+                Some(_) => None,
+                None => match lower::compile(graph.clone()) {
+                    Ok(c) => Some(c),
+                    Err(e) => {
+                        problems = Some(e.to_string());
+                        None
+                    }
+                },
             };
             let value = report::inspect_json(&graph, compiled.as_ref(), problems);
             if json {
@@ -212,10 +230,18 @@ fn run(cli: Cli) -> Result<(), Error> {
             calibrate,
             observer,
         } => {
-            let compiled = kiln_codegen::compile_file(&model)?;
-            if let Some(calibration) = calibrate {
-                let kind = observer_kind(observer);
-                let int8 = kiln_codegen::quantize_file(&model, &npy::read(&calibration)?, kind)?;
+            let prequantized = import::import(&model)?.is_prequantized();
+            if calibrate.is_some() || prequantized {
+                // Float against int8: calibrated, or as the QDQ model says.
+                let compiled = kiln_codegen::compile_float_file(&model)?;
+                let int8 = match calibrate {
+                    Some(calibration) => kiln_codegen::quantize_file(
+                        &model,
+                        &npy::read(&calibration)?,
+                        observer_kind(observer),
+                    )?,
+                    None => kiln_codegen::compile_file(&model)?,
+                };
                 let bar = indicatif::ProgressBar::new(0);
                 let mut progress = |done: usize, total: usize| {
                     bar.set_length(total as u64);
@@ -234,6 +260,7 @@ fn run(cli: Cli) -> Result<(), Error> {
                 }
                 return Ok(());
             }
+            let compiled = kiln_codegen::compile_file(&model)?;
             let device = match device {
                 DeviceArg::Cpu => validate::Device::Cpu,
                 DeviceArg::Cuda => validate::Device::Cuda,

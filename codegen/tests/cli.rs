@@ -214,3 +214,49 @@ fn compile_calibrate_quantizes_a_float_model() {
         .to_f64()[0];
     assert!((got - float_out).abs() < 0.05, "{got} vs {float_out}");
 }
+
+/// A pre-quantized (QDQ) ONNX model: `compile` writes the int8 module
+/// without calibration data, `inspect` shows int8 ops, and `validate`
+/// compares its float ops with its int8 model.
+#[test]
+fn qdq_onnx_compiles_inspects_and_validates_as_int8() {
+    let examples = repo().join("examples/onnx");
+    let model = examples.join("digits_cnn_qdq.onnx");
+    let dir = temp("qdq");
+    let out = kiln(&[
+        "compile",
+        model.to_str().unwrap(),
+        "-o",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(out.contains("wrote"), "{out}");
+    let module = std::fs::read_to_string(dir.join("digits_cnn_qdq.rs")).unwrap();
+    assert!(
+        module.contains("Op::Conv2d(") && !module.contains("Op::Conv2dF32("),
+        "int8 convolutions expected"
+    );
+    assert!(
+        module.contains("Op::Quantize(") && module.contains("Op::Dequantize("),
+        "float interface expected"
+    );
+    let inspect: serde_json::Value =
+        serde_json::from_str(&kiln(&["inspect", model.to_str().unwrap(), "--json"])).unwrap();
+    let text = inspect.to_string();
+    assert!(
+        text.contains("\"int8\"") && inspect["compilable"] == true,
+        "{text}"
+    );
+    let summary: serde_json::Value = serde_json::from_str(&kiln(&[
+        "validate",
+        model.to_str().unwrap(),
+        "--data",
+        examples.join("data/test_x.npy").to_str().unwrap(),
+        "--labels",
+        examples.join("data/test_y.npy").to_str().unwrap(),
+        "--json",
+    ]))
+    .unwrap();
+    let float = summary["float_accuracy"].as_f64().unwrap();
+    let int8 = summary["int8_accuracy"].as_f64().unwrap();
+    assert!(float > 0.95 && float - int8 <= 0.01, "{summary}");
+}

@@ -1,8 +1,10 @@
 //! ONNX import end to end: the project's ONNX examples (PyTorch-style NCHW
 //! graphs with an unfused BatchNormalization) run in float32 and quantized to
-//! int8 within one point of accuracy on their held-out split; malformed
-//! files (truncated, random, wrong types, missing initializers, cycles,
-//! unknown ops) are clear errors, never panics.
+//! int8 within one point of accuracy on their held-out split; the same
+//! models pre-quantized by onnxruntime (QDQ) compile to int8 with their own
+//! parameters; malformed files (truncated, random, wrong types, missing
+//! initializers, cycles, unknown ops, QDQ forms kiln does not take) are
+//! clear errors, never panics.
 
 use std::path::{Path, PathBuf};
 
@@ -238,9 +240,35 @@ fn value_info(name: &str, elem: u64, dims: &[u64]) -> Vec<u8> {
 }
 
 fn model(nodes: &[Vec<u8>], input: Vec<u8>, output: Vec<u8>) -> Vec<u8> {
+    model_with(nodes, &[], input, output)
+}
+
+/// A TensorProto: `elem` is ONNX's element type, `raw` the little-endian data.
+fn initializer(name: &str, elem: u64, dims: &[u64], raw: &[u8]) -> Vec<u8> {
+    let mut t = Vec::new();
+    for &d in dims {
+        t.push(0x08);
+        varint(&mut t, d);
+    }
+    t.push(0x10);
+    varint(&mut t, elem);
+    field(&mut t, 8, name.as_bytes());
+    field(&mut t, 9, raw);
+    t
+}
+
+fn model_with(
+    nodes: &[Vec<u8>],
+    initializers: &[Vec<u8>],
+    input: Vec<u8>,
+    output: Vec<u8>,
+) -> Vec<u8> {
     let mut g = Vec::new();
     for n in nodes {
         field(&mut g, 1, n);
+    }
+    for t in initializers {
+        field(&mut g, 5, t);
     }
     field(&mut g, 11, &input);
     field(&mut g, 12, &output);
@@ -336,14 +364,6 @@ fn malformed_onnx_files_are_errors_not_panics() {
     );
     let err = import(&m).unwrap_err().to_string();
     assert!(err.contains("'w' must be a constant"), "{err}");
-    // A pre-quantized (QDQ) model: says what to do instead.
-    let m = model(
-        &[node("QuantizeLinear", &["x", "s", "z"], &["y"])],
-        value_info("x", 1, &[1, 4]),
-        value_info("y", 3, &[1, 4]),
-    );
-    let err = import(&m).unwrap_err().to_string();
-    assert!(err.contains("--calibrate"), "{err}");
     // A cycle: a node reading its own output.
     let m = model(
         &[node("Add", &["x", "y"], &["y"])],
@@ -363,4 +383,267 @@ fn malformed_onnx_files_are_errors_not_panics() {
         .map(|e| e.to_string())
         .unwrap_or_default();
     assert!(!err.is_empty(), "a string model was compiled");
+}
+
+/// Scale 0.5 and int8 zero point 0, as initializers.
+fn qdq_params() -> Vec<Vec<u8>> {
+    vec![
+        initializer("s", 1, &[], &0.5f32.to_le_bytes()),
+        initializer("z", 3, &[], &[0]),
+    ]
+}
+
+fn qdq_error(nodes: &[Vec<u8>], extra: &[Vec<u8>], output_type: u64) -> String {
+    let mut inits = qdq_params();
+    inits.extend_from_slice(extra);
+    let m = model_with(
+        nodes,
+        &inits,
+        value_info("x", 1, &[1, 4]),
+        value_info("y", output_type, &[1, 4]),
+    );
+    match import(&m).and_then(kiln_codegen::compile) {
+        Ok(_) => panic!("accepted: {nodes:?}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// QDQ forms kiln does not take are named, each with what to do instead.
+#[test]
+fn qdq_forms_kiln_does_not_take_are_clear_errors() {
+    // An integer model output.
+    let err = qdq_error(&[node("QuantizeLinear", &["x", "s", "z"], &["y"])], &[], 3);
+    assert!(err.contains("float32 outputs"), "{err}");
+    // An op reading QuantizeLinear's integers directly.
+    let err = qdq_error(
+        &[
+            node("QuantizeLinear", &["x", "s", "z"], &["q"]),
+            node("Relu", &["q"], &["y"]),
+        ],
+        &[],
+        1,
+    );
+    assert!(err.contains("integer output of a QuantizeLinear"), "{err}");
+    // A requantization: DequantizeLinear with other parameters.
+    let err = qdq_error(
+        &[
+            node("QuantizeLinear", &["x", "s", "z"], &["q"]),
+            node("DequantizeLinear", &["q", "s2", "z"], &["y"]),
+        ],
+        &[initializer("s2", 1, &[], &0.25f32.to_le_bytes())],
+        1,
+    );
+    assert!(err.contains("requantization"), "{err}");
+    // int16 activations.
+    let err = qdq_error(
+        &[
+            node("QuantizeLinear", &["x", "s", "z16"], &["q"]),
+            node("DequantizeLinear", &["q", "s", "z16"], &["y"]),
+        ],
+        &[initializer("z16", 5, &[], &[0, 0])],
+        1,
+    );
+    assert!(err.contains("int16 quantization"), "{err}");
+    // The operator form.
+    let err = qdq_error(
+        &[node(
+            "QLinearMatMul",
+            &["x", "s", "z", "x", "s", "z", "s", "z"],
+            &["y"],
+        )],
+        &[],
+        1,
+    );
+    assert!(err.contains("QuantFormat.QDQ"), "{err}");
+}
+
+/// A QDQ model that leaves an activation without parameters asks for
+/// calibration data, and takes it: the model's parameters where it has
+/// them, calibrated ones elsewhere.
+#[test]
+fn qdq_gaps_are_named_and_calibration_fills_them() {
+    let m = model_with(
+        &[
+            node("QuantizeLinear", &["x", "s", "z"], &["q"]),
+            node("DequantizeLinear", &["q", "s", "z"], &["d"]),
+            node("Sigmoid", &["d"], &["h"]),
+            node("Relu", &["h"], &["y"]),
+        ],
+        &qdq_params(),
+        value_info("x", 1, &[1, 4]),
+        value_info("y", 1, &[1, 4]),
+    );
+    let err = import(&m)
+        .and_then(kiln_codegen::compile)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(err.contains("'y'") && err.contains("--calibrate"), "{err}");
+
+    let path = std::env::temp_dir().join(format!("kiln-qdq-gap-{}.onnx", std::process::id()));
+    std::fs::write(&path, &m).unwrap();
+    let calibration = npy::NpyArray {
+        dtype: npy::NpyType::F32,
+        shape: vec![2, 1, 4],
+        data: [-3f32, -1.0, 1.0, 3.0, -2.0, 0.0, 2.0, 4.0]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect(),
+    };
+    let int8 = kiln_codegen::quantize_file(&path, &calibration, ObserverKind::MinMax);
+    std::fs::remove_file(&path).ok();
+    let int8 = int8.unwrap();
+    let input = int8.graph.tensors.iter().find(|t| t.name == "x").unwrap();
+    // The model's scale, not the calibrated one (the data spans [-3, 4]).
+    let q = input.quantization.as_ref().unwrap();
+    assert_eq!((q.scale0(), q.zero_point0()), (0.5, 0));
+}
+
+fn qdq_summary(model: &str, data: &str) -> serde_json::Value {
+    let dir = examples();
+    let float = kiln_codegen::compile_float_file(&dir.join(model)).unwrap();
+    let int8 = kiln_codegen::compile_file(&dir.join(model)).unwrap();
+    assert!(
+        int8.graph
+            .tensors
+            .iter()
+            .any(|t| t.dtype == kiln_codegen::ir::DataType::I8 && !t.is_constant()),
+        "{model} did not compile to int8"
+    );
+    validate::compare(
+        &float,
+        &int8,
+        &dir.join(data),
+        Some(&dir.join("data/test_y.npy")),
+        &mut |_, _| {},
+    )
+    .unwrap()
+}
+
+/// onnxruntime's QDQ models of the examples compile to int8 without
+/// calibration data, within one point of their float ops, and agree with
+/// onnxruntime's own int8 predictions.
+#[test]
+fn onnxruntime_qdq_models_compile_to_int8_within_one_point() {
+    let dir = examples();
+    for (model, data) in [
+        ("digits_cnn_qdq", "data/test_x.npy"),
+        ("digits_cnn_qdq_unfused", "data/test_x.npy"),
+        ("digits_mlp_qdq", "data/test_x_flat.npy"),
+    ] {
+        let summary = qdq_summary(&format!("{model}.onnx"), data);
+        let float = summary["float_accuracy"].as_f64().unwrap();
+        let int8 = summary["int8_accuracy"].as_f64().unwrap();
+        let int8_model = kiln_codegen::compile_file(&dir.join(format!("{model}.onnx"))).unwrap();
+        let options = validate::Options {
+            device: validate::Device::Cpu,
+            batch: 64,
+            check: false,
+            threads: 0,
+        };
+        let ort = dir.join(format!("data/{model}_ort_top1.npy"));
+        let against_ort = validate::validate(
+            &int8_model,
+            &dir.join(data),
+            Some(&ort),
+            &options,
+            &mut |_, _| {},
+        )
+        .unwrap()["accuracy"]
+            .as_f64()
+            .unwrap();
+        println!("{model}: float {float:.4}, int8 {int8:.4}, top-1 agreement with onnxruntime {against_ort:.4}");
+        assert!(float > 0.95, "{model}: float accuracy {float}");
+        assert!(
+            float - int8 <= 0.01,
+            "{model}: int8 {int8} vs float {float}"
+        );
+        assert!(
+            against_ort >= 0.98,
+            "{model}: agreement with onnxruntime {against_ort}"
+        );
+    }
+}
+
+/// The float ops of a QDQ model are the float model: onnxruntime dropped the
+/// Relus its int8 ranges imply, and the import puts them back.
+#[test]
+fn qdq_float_ops_match_the_float_model() {
+    for (qdq, float, data) in [
+        (
+            "digits_mlp_qdq.onnx",
+            "digits_mlp.onnx",
+            "data/test_x_flat.npy",
+        ),
+        ("digits_cnn_qdq.onnx", "digits_cnn.onnx", "data/test_x.npy"),
+    ] {
+        let from_qdq = qdq_summary(qdq, data)["float_accuracy"].as_f64().unwrap();
+        let (original, _) = accuracies(float, data, &data.replace("test_x", "calibration"));
+        println!("{qdq}: float ops {from_qdq:.4}, float model {original:.4}");
+        assert!(
+            (from_qdq - original).abs() <= 0.01,
+            "{qdq}: {from_qdq} vs {original}"
+        );
+    }
+}
+
+/// Whether TFLM fixes the int8 parameters of tensor `t`: SOFTMAX outputs,
+/// and the outputs of ops that keep their input's (pooling, reshape).
+fn fixed_by_tflm(g: &kiln_codegen::ir::Graph, t: usize) -> bool {
+    use kiln_codegen::ir::OpKind;
+    g.nodes.iter().any(|n| {
+        n.outputs.contains(&t)
+            && matches!(
+                n.kind,
+                OpKind::Softmax { .. }
+                    | OpKind::AveragePool2d(_)
+                    | OpKind::MaxPool2d(_)
+                    | OpKind::Reshape
+                    | OpKind::Transpose { .. }
+            )
+    })
+}
+
+/// The int8 model uses the QDQ model's parameters: its weight scales and
+/// each activation's scale and zero point (where TFLM fixes none), and the
+/// input's follow from the data's range [0, 1].
+#[test]
+fn qdq_parameters_are_kept() {
+    let path = examples().join("digits_cnn_qdq.onnx");
+    let float = kiln_codegen::import::import(&path).unwrap();
+    assert!(float.is_prequantized());
+    let kind = ObserverKind::MinMax;
+    let int8 = kiln_codegen::quantize::ptq::quantize(&float, None, kind).unwrap();
+    let input = float
+        .tensors
+        .iter()
+        .find(|t| t.name == "input (NHWC)")
+        .and_then(|t| t.quantization.clone())
+        .unwrap();
+    assert!((input.scale0() - 1.0 / 255.0).abs() < 1e-7, "{input:?}");
+    assert_eq!(input.zero_point0(), -128);
+    let (mut weights, mut activations) = (0, 0);
+    for (t, tensor) in float.tensors.iter().enumerate() {
+        let Some(q) = &tensor.quantization else {
+            continue;
+        };
+        let kept = int8.tensors[t].quantization.as_ref().unwrap();
+        if tensor.is_constant() {
+            assert_eq!(kept.scale, q.scale, "{}", tensor.name);
+            weights += 1;
+        } else if !fixed_by_tflm(&int8, t) {
+            assert_eq!(
+                (kept.scale0(), kept.zero_point0()),
+                (q.scale0(), q.zero_point0()),
+                "{}",
+                tensor.name
+            );
+            activations += 1;
+        }
+    }
+    assert_eq!(weights, 3, "conv1 (batch norm fused), conv2, fc");
+    assert!(
+        activations >= 3,
+        "{activations} activations: r1, r2, logits"
+    );
 }

@@ -17,6 +17,8 @@ use super::protobuf::{fields, push_floats, push_ints, PbError, Value};
 use crate::error::{Error, Result, Unsupported};
 use crate::ir::*;
 
+mod qdq;
+
 /// NHWC dimension `d` is NCHW dimension `TO_NHWC[d]`.
 const TO_NHWC: [usize; 4] = [0, 2, 3, 1];
 /// NCHW dimension `d` is NHWC dimension `TO_NCHW[d]`.
@@ -266,6 +268,11 @@ struct Importer<'a> {
     readers: HashMap<String, usize>,
     /// The IR node that produced each tensor.
     producer: HashMap<TensorId, usize>,
+    /// QuantizeLinear outputs (integer values in the model; the float
+    /// activation here) and their scale and int8 zero point.
+    quantized: HashMap<String, (f32, i64)>,
+    /// The scales of dequantized integer constants, by the float constant's name.
+    weight_quantization: HashMap<String, Quantization>,
     problems: Vec<Unsupported>,
 }
 
@@ -470,9 +477,13 @@ impl Importer<'_> {
         Ok(Val { id, nhwc: true })
     }
 
+    /// A float32 constant; one dequantized from integers keeps their scales.
     fn f32_constant(&mut self, name: String, shape: Vec<usize>, values: &[f32]) -> TensorId {
         let data = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-        self.tensor(name, shape, DataType::F32, Some(data))
+        let quantization = self.weight_quantization.get(&name).cloned();
+        let id = self.tensor(name, shape, DataType::F32, Some(data));
+        self.g.tensors[id].quantization = quantization;
+        id
     }
 
     fn node(&mut self, n: &OnnxNode) -> Step<()> {
@@ -483,7 +494,7 @@ impl Importer<'_> {
         // Inputs every converter below reads without further checks.
         let needed = match op {
             "Conv" | "ConvTranspose" | "Gemm" | "MatMul" | "Add" | "Mul" | "Sub" | "Div"
-            | "PRelu" | "Reshape" => 2,
+            | "PRelu" | "Reshape" | "QuantizeLinear" | "DequantizeLinear" => 2,
             "BatchNormalization" => 5,
             _ => 1,
         };
@@ -496,6 +507,14 @@ impl Importer<'_> {
                 n.inputs.len(),
                 n.outputs.len()
             ));
+        }
+        if op != "DequantizeLinear" {
+            if let Some(q) = n.inputs.iter().find(|i| self.quantized.contains_key(*i)) {
+                return Err(format!(
+                    "reads '{q}', the integer output of a QuantizeLinear; kiln imports \
+                     QDQ models, where a DequantizeLinear follows each QuantizeLinear"
+                ));
+            }
         }
         if let Some(folded) = self.fold_shape_arithmetic(n)? {
             let name = n.outputs[0].clone();
@@ -651,10 +670,14 @@ impl Importer<'_> {
                     op,
                 );
             }
-            "QuantizeLinear" | "DequantizeLinear" | "QLinearConv" | "QLinearMatMul" => {
+            "QuantizeLinear" => self.quantize_linear(n)?,
+            "DequantizeLinear" => self.dequantize_linear(n)?,
+            "QLinearConv" | "QLinearMatMul" | "QLinearAdd" | "QLinearMul" | "ConvInteger"
+            | "MatMulInteger" => {
                 return Err(
-                    "pre-quantized (QDQ) ONNX is not imported yet: give kiln the \
-                     float model and calibration data (kiln compile MODEL --calibrate X.npy)"
+                    "quantized ONNX in operator form (QOperator) is not imported: quantize \
+                     with onnxruntime's QuantFormat.QDQ, or give kiln the float model and \
+                     calibration data (kiln compile MODEL --calibrate X.npy)"
                         .into(),
                 )
             }
@@ -1015,10 +1038,21 @@ impl Importer<'_> {
             .collect();
         let single_reader = self.readers.get(&n.inputs[0]).copied().unwrap_or(0) == 1;
         let foldable = self.producer.get(&x.id).filter(|&&i| {
+            // A fused activation (a QDQ model's dropped Relu) comes after
+            // the batch norm, so it blocks folding.
             single_reader
                 && matches!(
                     self.g.nodes[i].kind,
-                    OpKind::Conv2d(_) | OpKind::DepthwiseConv2d(_) | OpKind::FullyConnected { .. }
+                    OpKind::Conv2d(Conv2dAttrs {
+                        activation: Activation::None,
+                        ..
+                    }) | OpKind::DepthwiseConv2d(Conv2dAttrs {
+                        activation: Activation::None,
+                        ..
+                    }) | OpKind::FullyConnected {
+                        activation: Activation::None,
+                        ..
+                    }
                 )
         });
         let Some(&node_index) = foldable else {
@@ -1803,6 +1837,8 @@ pub fn import_bytes(bytes: &[u8], path: &Path) -> Result<Graph> {
             .collect(),
         readers: HashMap::new(),
         producer: HashMap::new(),
+        quantized: HashMap::new(),
+        weight_quantization: HashMap::new(),
         problems: vec![],
     };
     // Constant nodes become constants.
@@ -1886,6 +1922,19 @@ pub fn import_bytes(bytes: &[u8], path: &Path) -> Result<Graph> {
         });
     }
     for (name, _, _) in &outputs {
+        if imp.quantized.contains_key(name) {
+            return Err(Error::Unsupported {
+                path: path.to_owned(),
+                problems: vec![Unsupported {
+                    op_index: None,
+                    op_name: "model output".into(),
+                    tensors: vec![name.clone()],
+                    reason: "integer output of a QuantizeLinear (kiln imports QDQ models \
+                             with float32 outputs: end with DequantizeLinear)"
+                        .into(),
+                }],
+            });
+        }
         let v = imp
             .values
             .get(name)

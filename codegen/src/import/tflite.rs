@@ -480,6 +480,9 @@ impl Reader<'_> {
             }
             _ => None,
         };
+        // TFLM ignores parameters on float tensors; in the IR they would
+        // read as the model's own choice for quantizing them (see `Tensor`).
+        let quantization = quantization.filter(|_| dtype != DataType::F32);
         let tensor = Tensor {
             name,
             shape,

@@ -6,6 +6,11 @@
 //! requires them (pooling, reshape, pad, concatenation), and float32 model
 //! inputs and outputs through QUANTIZE and DEQUANTIZE.
 //!
+//! A pre-quantized model brings its own parameters (float32 tensors with a
+//! `quantization`, see `ir::Tensor`): they win over calibrated ranges, and
+//! its weights keep their integers where they fit the spec. With a
+//! parameter for every activation no calibration is needed.
+//!
 //! Layer: quantize; uses `ir` and `observer`.
 
 use crate::error::{Error, Result};
@@ -31,20 +36,28 @@ fn f32_values(t: &Tensor) -> Vec<f32> {
 }
 
 /// Symmetric per-channel int8 weights along `axis`: returns the data and
-/// the quantization.
+/// the quantization. The model's own scales (a QDQ model's dequantized
+/// weights) are kept when every value is one of their int8 steps; otherwise
+/// (a batch norm folded into the weights since) each channel's largest
+/// magnitude maps to 127.
 fn quantize_weights(t: &Tensor, axis: usize) -> (Vec<u8>, Quantization) {
     let values = f32_values(t);
     let channels = t.shape[axis];
     let inner: usize = t.shape[axis + 1..].iter().product();
     let channel_of = |i: usize| (i / inner) % channels;
-    let mut max_abs = vec![0f32; channels];
-    for (i, &v) in values.iter().enumerate() {
-        max_abs[channel_of(i)] = max_abs[channel_of(i)].max(v.abs());
-    }
-    let scales: Vec<f32> = max_abs
-        .iter()
-        .map(|&m| if m > 0.0 { m / 127.0 } else { 1.0 })
-        .collect();
+    let scales = match model_weight_scales(t, &values, channels, channel_of) {
+        Some(scales) => scales,
+        None => {
+            let mut max_abs = vec![0f32; channels];
+            for (i, &v) in values.iter().enumerate() {
+                max_abs[channel_of(i)] = max_abs[channel_of(i)].max(v.abs());
+            }
+            max_abs
+                .iter()
+                .map(|&m| if m > 0.0 { m / 127.0 } else { 1.0 })
+                .collect()
+        }
+    };
     let data = values
         .iter()
         .enumerate()
@@ -60,20 +73,96 @@ fn quantize_weights(t: &Tensor, axis: usize) -> (Vec<u8>, Quantization) {
     )
 }
 
-/// Quantizes `float` with the calibrated intervals.
-pub fn quantize(float: &Graph, calibration: &Calibration, kind: ObserverKind) -> Result<Graph> {
+/// The model's per-channel weight scales (one per channel, or one for all),
+/// if it has them, they are symmetric, and every value is an int8 step of
+/// its channel's scale within [-127, 127].
+fn model_weight_scales(
+    t: &Tensor,
+    values: &[f32],
+    channels: usize,
+    channel_of: impl Fn(usize) -> usize,
+) -> Option<Vec<f32>> {
+    let q = t.quantization.as_ref()?;
+    if q.zero_point.iter().any(|&z| z != 0) {
+        return None;
+    }
+    let scales = match q.scale.len() {
+        1 => vec![q.scale[0]; channels],
+        n if n == channels => q.scale.clone(),
+        _ => return None,
+    };
+    let on_grid = values.iter().enumerate().all(|(i, &v)| {
+        let steps = v / scales[channel_of(i)];
+        (steps - steps.round()).abs() < 1e-3 && steps.abs() <= 127.0 + 1e-3
+    });
+    on_grid.then_some(scales)
+}
+
+/// The interval a tensor's int8 parameters cover.
+fn represented_interval(q: &Quantization) -> (f32, f32) {
+    let (scale, zero_point) = (q.scale0(), q.zero_point0() as f32);
+    ((-128.0 - zero_point) * scale, (127.0 - zero_point) * scale)
+}
+
+/// Ops whose int8 output has their input's parameters in TFLM.
+fn keeps_parameters(kind: &OpKind) -> bool {
+    matches!(
+        kind,
+        OpKind::AveragePool2d(_)
+            | OpKind::MaxPool2d(_)
+            | OpKind::Reshape
+            | OpKind::Pad
+            | OpKind::Slice { .. }
+            | OpKind::Transpose { .. }
+    )
+}
+
+/// Quantizes `float` with the model's own parameters where it has them and
+/// the calibrated intervals elsewhere; without `calibration` every
+/// activation must have the model's.
+pub fn quantize(
+    float: &Graph,
+    calibration: Option<&Calibration>,
+    kind: ObserverKind,
+) -> Result<Graph> {
     let mut g = float.clone();
     let invalid = |detail: String| Error::Invalid {
         path: float.source.clone(),
         detail,
     };
+    let activation = |t: &Tensor| t.dtype == DataType::F32 && !t.is_constant();
 
-    // Activations: per-tensor parameters from the observed interval.
+    // The model's parameters reach back through ops that keep them (a
+    // QDQ model quantizes after the input's transpose or flatten).
+    for node in g.nodes.clone().iter().rev() {
+        if let (true, Some(i), Some(&o)) = (
+            keeps_parameters(&node.kind),
+            node.input(0),
+            node.outputs.first(),
+        ) {
+            if activation(&g.tensors[i]) && g.tensors[i].quantization.is_none() {
+                g.tensors[i].quantization = g.tensors[o].quantization.clone();
+            }
+        }
+    }
+    let model_params: Vec<Option<Quantization>> = g
+        .tensors
+        .iter()
+        .map(|t| t.quantization.clone().filter(|_| activation(t)))
+        .collect();
+    // Activations: per-tensor parameters from the model or the observed interval.
+    let observed = |t: TensorId| {
+        calibration
+            .and_then(|c| c.observers.get(t))
+            .and_then(Option::as_ref)
+            .map(|o| o.interval(kind))
+    };
     for (t, tensor) in g.tensors.iter_mut().enumerate() {
-        if let Some(Some(o)) = calibration.observers.get(t) {
-            let (lo, hi) = o.interval(kind);
+        if !activation(tensor) || tensor.quantization.is_some() {
+            continue;
+        }
+        if let Some((lo, hi)) = observed(t) {
             let (scale, zero_point) = asymmetric_params(lo, hi);
-            tensor.dtype = DataType::I8;
             tensor.quantization = per_tensor(scale, zero_point);
         }
     }
@@ -181,8 +270,11 @@ pub fn quantize(float: &Graph, calibration: &Calibration, kind: ObserverKind) ->
                 }
                 let (mut lo, mut hi) = (0f32, 0f32);
                 for &t in &members {
-                    if let Some(Some(o)) = calibration.observers.get(t) {
-                        let (l, h) = o.interval(kind);
+                    let interval = match &model_params[t] {
+                        Some(q) => Some(represented_interval(q)),
+                        None => observed(t),
+                    };
+                    if let Some((l, h)) = interval {
                         lo = lo.min(l);
                         hi = hi.max(h);
                     }
@@ -226,6 +318,22 @@ pub fn quantize(float: &Graph, calibration: &Calibration, kind: ObserverKind) ->
                 )));
             }
         }
+    }
+
+    // Every activation is int8 now, or the model left one out.
+    let mut missing = Vec::new();
+    for tensor in g.tensors.iter_mut().filter(|t| activation(t)) {
+        match tensor.quantization {
+            Some(_) => tensor.dtype = DataType::I8,
+            None => missing.push(format!("'{}'", tensor.name)),
+        }
+    }
+    if !missing.is_empty() {
+        return Err(invalid(format!(
+            "the model gives no quantization parameters for {} (no QuantizeLinear \
+             after it); calibrate the rest with --calibrate DATA.npy",
+            missing.join(", ")
+        )));
     }
 
     // Float interface: QUANTIZE after each input, DEQUANTIZE before each output.
