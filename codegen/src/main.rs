@@ -197,9 +197,14 @@ fn run(cli: Cli) -> Result<(), Error> {
                         "quantized to int8 with {} calibration samples",
                         data.shape.first().copied().unwrap_or(0)
                     );
+                    print_float_ops(&q.graph);
                     q
                 }
-                None => kiln_codegen::compile_file(&model)?,
+                None => {
+                    let compiled = kiln_codegen::compile_file(&model)?;
+                    print_float_ops(&compiled.graph);
+                    compiled
+                }
             };
             let name = name.unwrap_or_else(|| kiln_codegen::builder::module_name(&model));
             let g = kiln_codegen::builder::write_module(&compiled, &output, &name)?;
@@ -382,6 +387,22 @@ fn print_summary(s: &serde_json::Value) {
     }
     if let Some(m) = s["mismatches"].as_u64() {
         println!("GPU vs CPU: {m} samples differ");
+    }
+}
+
+/// Says which ops of an int8 model run in float32 (none in a float model).
+fn print_float_ops(g: &kiln_codegen::ir::Graph) {
+    let int8 = g
+        .tensors
+        .iter()
+        .any(|t| t.dtype == kiln_codegen::ir::DataType::I8);
+    let float = kiln_codegen::quantize::ptq::float_ops(g);
+    if int8 && !float.is_empty() {
+        let list: Vec<String> = float.iter().map(|(op, n)| format!("{op} x{n}")).collect();
+        println!(
+            "kept in float32 (no int8 kernel yet), between DEQUANTIZE and QUANTIZE: {}",
+            list.join(", ")
+        );
     }
 }
 

@@ -6,6 +6,9 @@
 //! requires them (pooling, reshape, pad, concatenation), and float32 model
 //! inputs and outputs through QUANTIZE and DEQUANTIZE.
 //!
+//! An op with no int8 kernel stays float32 between DEQUANTIZE and QUANTIZE
+//! (as TFLite runs such ops), consecutive float ops without a round trip.
+//!
 //! A pre-quantized model brings its own parameters (float32 tensors with a
 //! `quantization`, see `ir::Tensor`): they win over calibrated ranges, and
 //! its weights keep their integers where they fit the spec. With a
@@ -167,6 +170,8 @@ pub fn quantize(
         }
     }
     let nodes = g.nodes.clone();
+    // Ops kiln has no int8 kernel for: they stay float32 (see `keep_float`).
+    let mut float_ops = vec![false; nodes.len()];
     for (index, node) in nodes.iter().enumerate() {
         let out = node.outputs.first().copied();
         let input = node.input(0);
@@ -229,12 +234,8 @@ pub fn quantize(
                     g.tensors[o].quantization = per_tensor(1.0 / 128.0, 0);
                 }
             }
-            OpKind::Pad if node.input(2).is_some() => {
-                return Err(invalid(format!(
-                    "op #{index}: PAD with an explicit pad value cannot be quantized yet \
-                     (TFLM pads int8 with the zero point)"
-                )));
-            }
+            // TFLM pads int8 with the zero point only.
+            OpKind::Pad if node.input(2).is_some() => float_ops[index] = true,
             // TFLM runs these with the input's parameters on the output.
             OpKind::AveragePool2d(_)
             | OpKind::MaxPool2d(_)
@@ -291,11 +292,7 @@ pub fn quantize(
                     .flatten()
                     .any(|&t| g.tensors[t].data.is_some()) =>
             {
-                return Err(invalid(format!(
-                    "op #{index}: {} with a constant operand cannot be quantized yet \
-                     (an ONNX initializer, or a batch norm with no conv to fold into)",
-                    node.kind.name()
-                )));
+                float_ops[index] = true
             }
             OpKind::Add { .. } | OpKind::Mul { .. } | OpKind::Relu(_) | OpKind::Mean { .. } => {}
             OpKind::Clip { .. }
@@ -305,12 +302,7 @@ pub fn quantize(
             | OpKind::Div
             | OpKind::LeakyRelu { .. }
             | OpKind::HardSigmoid { .. }
-            | OpKind::HardSwish => {
-                return Err(invalid(format!(
-                    "op #{index}: {} cannot be quantized yet",
-                    node.kind.name()
-                )));
-            }
+            | OpKind::HardSwish => float_ops[index] = true,
             OpKind::Quantize | OpKind::Dequantize => {
                 return Err(invalid(format!(
                     "op #{index} {}: the model is already quantized",
@@ -320,9 +312,18 @@ pub fn quantize(
         }
     }
 
-    // Every activation is int8 now, or the model left one out.
+    // Every activation is int8 now, or stays float32 between float ops, or
+    // the model left one out.
+    let stays_float = float_only_tensors(&g, &float_ops);
     let mut missing = Vec::new();
-    for tensor in g.tensors.iter_mut().filter(|t| activation(t)) {
+    for (t, tensor) in g.tensors.iter_mut().enumerate() {
+        if !activation(tensor) {
+            continue;
+        }
+        if stays_float[t] {
+            tensor.quantization = None;
+            continue;
+        }
         match tensor.quantization {
             Some(_) => tensor.dtype = DataType::I8,
             None => missing.push(format!("'{}'", tensor.name)),
@@ -335,6 +336,8 @@ pub fn quantize(
             missing.join(", ")
         )));
     }
+
+    keep_float(&mut g, &float_ops);
 
     // Float interface: QUANTIZE after each input, DEQUANTIZE before each output.
     let mut prologue = Vec::new();
@@ -373,4 +376,95 @@ pub fn quantize(
     prologue.append(&mut g.nodes);
     g.nodes = prologue;
     Ok(g)
+}
+
+/// The ops of a quantized graph that run in float32 (no int8 kernel), by
+/// name with their count, in order of first appearance.
+pub fn float_ops(g: &Graph) -> Vec<(&'static str, usize)> {
+    let mut counts: Vec<(&'static str, usize)> = Vec::new();
+    for node in &g.nodes {
+        let float = node
+            .outputs
+            .first()
+            .is_some_and(|&o| g.tensors[o].dtype == DataType::F32);
+        if float && !matches!(node.kind, OpKind::Dequantize) {
+            match counts
+                .iter_mut()
+                .find(|(name, _)| *name == node.kind.name())
+            {
+                Some((_, n)) => *n += 1,
+                None => counts.push((node.kind.name(), 1)),
+            }
+        }
+    }
+    counts
+}
+
+/// Tensors that only float ops touch: made by one and read only by them
+/// (and not a model output), so they need no int8 round trip.
+fn float_only_tensors(g: &Graph, float_ops: &[bool]) -> Vec<bool> {
+    let mut only_float = vec![false; g.tensors.len()];
+    for (i, node) in g.nodes.iter().enumerate() {
+        for &o in &node.outputs {
+            only_float[o] = float_ops[i];
+        }
+    }
+    for (i, node) in g.nodes.iter().enumerate() {
+        for &t in node.inputs.iter().flatten() {
+            only_float[t] &= float_ops[i];
+        }
+    }
+    for &o in &g.outputs {
+        only_float[o] = false;
+    }
+    only_float
+}
+
+/// Runs the ops marked in `float_ops` in float32, as TFLite does for an op
+/// with no int8 kernel: DEQUANTIZE before each int8 input, QUANTIZE after
+/// each output that int8 ops read. Their constants stay float32.
+fn keep_float(g: &mut Graph, float_ops: &[bool]) {
+    let float_twin = |g: &mut Graph, t: TensorId, what: &str| {
+        let mut twin = g.tensors[t].clone();
+        twin.dtype = DataType::F32;
+        twin.quantization = None;
+        twin.name = format!("{} ({what})", twin.name);
+        g.tensors.push(twin);
+        g.tensors.len() - 1
+    };
+    let mut nodes = Vec::with_capacity(g.nodes.len());
+    for (index, mut node) in std::mem::take(&mut g.nodes).into_iter().enumerate() {
+        if !float_ops[index] {
+            nodes.push(node);
+            continue;
+        }
+        for input in node.inputs.iter_mut().flatten() {
+            if g.tensors[*input].dtype == DataType::I8 && !g.tensors[*input].is_constant() {
+                let float = float_twin(g, *input, "dequantized");
+                nodes.push(Node {
+                    kind: OpKind::Dequantize,
+                    inputs: vec![Some(*input)],
+                    outputs: vec![float],
+                    source_name: "DEQUANTIZE".into(),
+                });
+                *input = float;
+            }
+        }
+        let mut after = Vec::new();
+        for out in node.outputs.iter_mut() {
+            if g.tensors[*out].dtype == DataType::I8 {
+                let float = float_twin(g, *out, "float32");
+                after.push(Node {
+                    kind: OpKind::Quantize,
+                    inputs: vec![Some(float)],
+                    outputs: vec![*out],
+                    source_name: "QUANTIZE".into(),
+                });
+                *out = float;
+            }
+        }
+        nodes.push(node);
+        nodes.append(&mut after);
+    }
+    g.nodes = nodes;
 }
