@@ -183,6 +183,19 @@ impl RequantizeOp {
     }
 }
 
+impl LeakyReluOp {
+    #[inline(never)]
+    pub fn run(&self, arena: &mut [u8]) {
+        let (io, out) = split(arena, self.output);
+        activation::leaky_relu_s8(
+            &self.positive,
+            &self.negative,
+            io.i8(self.input),
+            out_i8!(out),
+        );
+    }
+}
+
 impl ConcatenationOp {
     #[inline(never)]
     pub fn run(&self, arena: &mut [u8]) {
@@ -474,6 +487,7 @@ impl Op {
             Op::Logistic(op) => op.run_logistic(arena),
             Op::Tanh(op) => op.run_tanh(arena),
             Op::Requantize(op) => op.run(arena),
+            Op::LeakyRelu(op) => op.run(arena),
             Op::Concatenation(op) => op.run(arena),
             Op::Pad(op) => op.run(arena),
             Op::Mean(op) => op.run(arena),
@@ -583,6 +597,13 @@ impl Checker<'_> {
             (-31..=30).contains(&shift),
             "requantization shift out of range",
         )
+    }
+
+    /// Zero points, shift and clamp of one int8 rescaling.
+    fn requantize(&self, p: &activation::RequantizeParams) -> Result<(), Error> {
+        self.offsets(&[p.input_zero_point, p.output_zero_point])?;
+        self.shift(p.shift)?;
+        self.range(p.activation_min, p.activation_max)
     }
 
     fn shifts(&self, s: Span) -> Result<(), Error> {
@@ -855,9 +876,17 @@ impl Op {
                 c.output(op.output, u64::from(op.input.len), I8, &[op.input])
             }
             Op::Requantize(op) => {
-                c.offsets(&[op.params.input_zero_point, op.params.output_zero_point])?;
-                c.shift(op.params.shift)?;
-                c.range(op.params.activation_min, op.params.activation_max)?;
+                c.requantize(&op.params)?;
+                c.arena(op.input, u64::from(op.input.len), I8)?;
+                c.output(op.output, u64::from(op.input.len), I8, &[op.input])
+            }
+            Op::LeakyRelu(op) => {
+                c.requantize(&op.positive)?;
+                c.requantize(&op.negative)?;
+                c.ensure(
+                    op.positive.input_zero_point == op.negative.input_zero_point,
+                    "the two rescalings read different zero points",
+                )?;
                 c.arena(op.input, u64::from(op.input.len), I8)?;
                 c.output(op.output, u64::from(op.input.len), I8, &[op.input])
             }

@@ -112,6 +112,17 @@ pub struct RequantizeOp {
     pub output: Span,
 }
 
+/// LEAKY_RELU: `positive` rescales inputs at or above the zero point,
+/// `negative` (alpha folded into its multiplier) those below.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LeakyReluOp {
+    pub positive: RequantizeParams,
+    pub negative: RequantizeParams,
+    pub input: Span,
+    pub output: Span,
+}
+
 /// The most inputs one CONCATENATION takes; the codegen rejects more.
 pub const MAX_CONCAT_INPUTS: usize = 8;
 
@@ -335,6 +346,7 @@ pub enum Op {
     /// Float32 transposed convolution (see `kernels::transpose_conv2d`).
     TransposeConv2dF32(Conv2dF32Op),
     Slice(SliceOp),
+    LeakyRelu(LeakyReluOp),
 }
 
 impl Op {
@@ -352,6 +364,7 @@ impl Op {
             Op::Logistic(_) => "LOGISTIC",
             Op::Tanh(_) => "TANH",
             Op::Requantize(_) => "REQUANTIZE",
+            Op::LeakyRelu(_) => "LEAKY_RELU",
             Op::Concatenation(_) => "CONCATENATION",
             Op::Pad(_) => "PAD",
             Op::Mean(_) => "MEAN",

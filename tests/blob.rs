@@ -149,6 +149,7 @@ fn forged_contents_with_valid_checksums_never_panic() {
         repo().join("examples/digits/digits_int8.tflite"),
         zoo.join("elementwise.tflite"),
         zoo.join("reductions.tflite"),
+        zoo.join("activations.tflite"),
     ] {
         let model = kiln_codegen::compile_file(&path).unwrap();
         let blob = kiln_codegen::emit::blob::blob(&model);

@@ -37,6 +37,7 @@ const FITS_CORTEX_M0: &[&str] = &[
     "digits_int8",
     "elementwise",
     "reductions",
+    "activations",
 ];
 
 fn tools_present() -> bool {
@@ -124,6 +125,11 @@ fn models(shared: Option<&Path>) -> Vec<(String, PathBuf, Vec<PathBuf>)> {
             "reductions".to_string(),
             zoo.join("reductions.tflite"),
             vec![zoo.join("reductions")],
+        ),
+        (
+            "activations".to_string(),
+            zoo.join("activations.tflite"),
+            vec![zoo.join("activations")],
         ),
     ];
     if let Some(shared) = shared {

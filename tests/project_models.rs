@@ -2,7 +2,7 @@
 //! op-coverage fixtures.
 //!
 //! The ops the shared models do not use (MUL, LOGISTIC, TANH, MEAN,
-//! broadcast ADD with fused RELU6, PAD, CONCATENATION, standalone RELU and
+//! broadcast ADD with fused RELU6, PAD, CONCATENATION, LEAKY_RELU, standalone RELU and
 //! RELU6, float QUANTIZE/DEQUANTIZE at the edges) against TFLite Micro's
 //! outputs for the fixtures made by `tests/fixtures/op_zoo/make_op_zoo.py`.
 
@@ -14,7 +14,7 @@ use kiln_codegen::run::HostRunner;
 #[test]
 fn op_zoo_matches_tflite_micro_byte_for_byte() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/op_zoo");
-    for name in ["elementwise", "reductions"] {
+    for name in ["elementwise", "reductions", "activations"] {
         let model = kiln_codegen::compile_file(&dir.join(format!("{name}.tflite"))).unwrap();
         let ops: Vec<&str> = model.ops.iter().map(kiln::Op::name).collect();
         println!("{name}: {ops:?}");

@@ -516,11 +516,31 @@ impl Lowering<'_> {
                 Op::Requantize(self.requantize(input, out, Activation::Relu)?)
             }
             OpKind::Clip { .. } => return unsupported("CLIP on int8 (quantize the model first)"),
+            OpKind::LeakyRelu { alpha } => {
+                let input = self.input(node, 0)?;
+                self.same_elements(input, out)?;
+                let positive = self.requantize(input, out, Activation::None)?;
+                // TFLM: alpha enters the multiplier in double precision.
+                let (in_scale, _) = self.quant(input)?;
+                let (out_scale, _) = self.quant(out)?;
+                let (multiplier, shift) = quantize_multiplier(
+                    f64::from(in_scale) * f64::from(*alpha) / f64::from(out_scale),
+                );
+                Op::LeakyRelu(LeakyReluOp {
+                    positive: positive.params,
+                    negative: RequantizeParams {
+                        multiplier,
+                        shift,
+                        ..positive.params
+                    },
+                    input: positive.input,
+                    output: positive.output,
+                })
+            }
             OpKind::Sub
             | OpKind::TransposeConv2d(_)
             | OpKind::PRelu
             | OpKind::Div
-            | OpKind::LeakyRelu { .. }
             | OpKind::HardSigmoid { .. }
             | OpKind::HardSwish => {
                 return unsupported(format!("int8 {} (float32 only for now)", node.kind.name()))

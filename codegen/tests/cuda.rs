@@ -46,6 +46,11 @@ fn models() -> Vec<(String, PathBuf, Vec<PathBuf>)> {
             vec![zoo.join("reductions")],
         ),
         (
+            "activations".to_string(),
+            zoo.join("activations.tflite"),
+            vec![zoo.join("activations")],
+        ),
+        (
             "onnx_ops".to_string(),
             repo().join("tests/fixtures/onnx_ops/onnx_ops.onnx"),
             vec![repo().join("tests/fixtures/onnx_ops/onnx_ops")],

@@ -1,5 +1,5 @@
-//! LOGISTIC, TANH and standalone RELU/RELU6/RELU_N1_TO_1, int8 (TFLM reference
-//! semantics). The fused activations of other ops are their
+//! LOGISTIC, TANH, LEAKY_RELU and standalone RELU/RELU6/RELU_N1_TO_1, int8
+//! (TFLM reference semantics). The fused activations of other ops are their
 //! `activation_min`/`activation_max` clamps.
 //!
 //! Layer: kernels; pure functions over slices, uses `quant` and `fixed_point`.
@@ -68,15 +68,38 @@ pub struct RequantizeParams {
     pub activation_max: i32,
 }
 
+impl RequantizeParams {
+    /// One value, already offset by the input zero point.
+    #[inline]
+    fn apply(&self, centred: i32) -> i8 {
+        multiply_by_quantized_multiplier(centred, self.multiplier, self.shift)
+            .saturating_add(self.output_zero_point)
+            .clamp(self.activation_min, self.activation_max) as i8
+    }
+}
+
 pub fn requantize_s8(p: &RequantizeParams, input: &[i8], output: &mut [i8]) {
     for (o, &v) in output.iter_mut().zip(input) {
-        let x = multiply_by_quantized_multiplier(
-            i32::from(v) - p.input_zero_point,
-            p.multiplier,
-            p.shift,
-        )
-        .saturating_add(p.output_zero_point);
-        *o = x.clamp(p.activation_min, p.activation_max) as i8;
+        *o = p.apply(i32::from(v) - p.input_zero_point);
+    }
+}
+
+/// LEAKY_RELU: the input rescaled by `positive` (the identity) where it is
+/// at or above its zero point, by `negative` (alpha) below it. Both share
+/// the zero points and the int8 clamp.
+pub fn leaky_relu_s8(
+    positive: &RequantizeParams,
+    negative: &RequantizeParams,
+    input: &[i8],
+    output: &mut [i8],
+) {
+    for (o, &v) in output.iter_mut().zip(input) {
+        let centred = i32::from(v) - positive.input_zero_point;
+        *o = if centred >= 0 {
+            positive.apply(centred)
+        } else {
+            negative.apply(centred)
+        };
     }
 }
 
@@ -172,5 +195,26 @@ mod tests {
         let mut out = [0i8; 4];
         requantize_s8(&p, &[10, 12, 20, -128], &mut out);
         assert_eq!(out, [0, 2, 6, 0]);
+    }
+
+    #[test]
+    fn leaky_relu_scales_below_the_zero_point_only() {
+        // Same scale in and out (multiplier 0.5 * 2^1), alpha 0.25.
+        let positive = RequantizeParams {
+            input_zero_point: -3,
+            output_zero_point: -3,
+            multiplier: 1 << 30,
+            shift: 1,
+            activation_min: -128,
+            activation_max: 127,
+        };
+        let negative = RequantizeParams {
+            shift: -1,
+            ..positive
+        };
+        let mut out = [0i8; 5];
+        leaky_relu_s8(&positive, &negative, &[-3, 9, -11, -128, 127], &mut out);
+        // -11 is -8 from the zero point: -2 after alpha; -128 is -125: -31.25.
+        assert_eq!(out, [-3, 9, -5, -34, 127]);
     }
 }

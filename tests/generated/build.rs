@@ -35,6 +35,10 @@ fn main() {
             repo.join("tests/fixtures/op_zoo/reductions.tflite"),
         ),
         (
+            "op_zoo_activations".into(),
+            repo.join("tests/fixtures/op_zoo/activations.tflite"),
+        ),
+        (
             "onnx_ops".into(),
             repo.join("tests/fixtures/onnx_ops/onnx_ops.onnx"),
         ),

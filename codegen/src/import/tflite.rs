@@ -33,6 +33,7 @@ const CUSTOM: i32 = 32;
 const PAD: i32 = 34;
 const MEAN: i32 = 40;
 const SQUEEZE: i32 = 43;
+const LEAKY_RELU: i32 = 98;
 const QUANTIZE: i32 = 114;
 
 /// Names of the builtin operators, for messages about unsupported ones.
@@ -619,6 +620,9 @@ fn op_kind(
         },
         LOGISTIC => OpKind::Logistic,
         TANH => OpKind::Tanh,
+        LEAKY_RELU => OpKind::LeakyRelu {
+            alpha: o.map_or(Ok(0.0), |t| t.f32(0, 0.0))?,
+        },
         RELU => OpKind::Relu(Activation::Relu),
         RELU6 => OpKind::Relu(Activation::Relu6),
         RELU_N1_TO_1 => OpKind::Relu(Activation::ReluN1To1),

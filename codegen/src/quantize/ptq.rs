@@ -294,13 +294,16 @@ pub fn quantize(
             {
                 float_ops[index] = true
             }
-            OpKind::Add { .. } | OpKind::Mul { .. } | OpKind::Relu(_) | OpKind::Mean { .. } => {}
+            OpKind::Add { .. }
+            | OpKind::Mul { .. }
+            | OpKind::Relu(_)
+            | OpKind::Mean { .. }
+            | OpKind::LeakyRelu { .. } => {}
             OpKind::Clip { .. }
             | OpKind::Sub
             | OpKind::TransposeConv2d(_)
             | OpKind::PRelu
             | OpKind::Div
-            | OpKind::LeakyRelu { .. }
             | OpKind::HardSigmoid { .. }
             | OpKind::HardSwish => float_ops[index] = true,
             OpKind::Quantize | OpKind::Dequantize => {

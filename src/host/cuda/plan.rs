@@ -41,6 +41,7 @@ pub const KERNEL_NAMES: &[&str] = &[
     "kiln_logistic",
     "kiln_tanh",
     "kiln_requantize",
+    "kiln_leaky_relu",
     "kiln_concatenation",
     "kiln_pad",
     "kiln_mean",
@@ -389,6 +390,23 @@ pub fn plan(graph: &Graph) -> Result<CudaPlan, &'static str> {
                     at(o.output),
                 ];
                 plan.push("kiln_requantize", u64::from(o.input.len), &words);
+            }
+            Op::LeakyRelu(o) => {
+                let (p, n) = (&o.positive, &o.negative);
+                let words = [
+                    u(o.input.len),
+                    p.input_zero_point,
+                    p.output_zero_point,
+                    p.multiplier,
+                    p.shift,
+                    n.multiplier,
+                    n.shift,
+                    at(o.input),
+                    at(o.output),
+                    p.activation_min,
+                    p.activation_max,
+                ];
+                plan.push("kiln_leaky_relu", u64::from(o.input.len), &words);
             }
             Op::Concatenation(o) => {
                 let mut words = vec![u(o.outer), u(o.count), at(o.output), u(o.output.len)];
