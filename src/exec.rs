@@ -196,6 +196,14 @@ impl LeakyReluOp {
     }
 }
 
+impl HardSwishOp {
+    #[inline(never)]
+    pub fn run(&self, arena: &mut [u8]) {
+        let (io, out) = split(arena, self.output);
+        activation::hard_swish_s8(&self.params, io.i8(self.input), out_i8!(out));
+    }
+}
+
 impl ConcatenationOp {
     #[inline(never)]
     pub fn run(&self, arena: &mut [u8]) {
@@ -488,6 +496,7 @@ impl Op {
             Op::Tanh(op) => op.run_tanh(arena),
             Op::Requantize(op) => op.run(arena),
             Op::LeakyRelu(op) => op.run(arena),
+            Op::HardSwish(op) => op.run(arena),
             Op::Concatenation(op) => op.run(arena),
             Op::Pad(op) => op.run(arena),
             Op::Mean(op) => op.run(arena),
@@ -877,6 +886,22 @@ impl Op {
             }
             Op::Requantize(op) => {
                 c.requantize(&op.params)?;
+                c.arena(op.input, u64::from(op.input.len), I8)?;
+                c.output(op.output, u64::from(op.input.len), I8, &[op.input])
+            }
+            Op::HardSwish(op) => {
+                let p = &op.params;
+                c.offsets(&[p.input_zero_point, p.output_zero_point])?;
+                c.ensure(
+                    (0..=i32::from(i16::MAX)).contains(&p.reluish_multiplier)
+                        && (0..=i32::from(i16::MAX)).contains(&p.output_multiplier),
+                    "HARD_SWISH multiplier outside Q15",
+                )?;
+                c.ensure(
+                    (-15..=15).contains(&p.reluish_exponent)
+                        && (-15..=0).contains(&p.output_exponent),
+                    "HARD_SWISH exponent out of range",
+                )?;
                 c.arena(op.input, u64::from(op.input.len), I8)?;
                 c.output(op.output, u64::from(op.input.len), I8, &[op.input])
             }

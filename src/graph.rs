@@ -5,7 +5,7 @@
 //!
 //! Layer: graph; uses `tensor` and the params structs of `kernels`.
 
-use crate::kernels::activation::{RequantizeParams, SigmoidParams};
+use crate::kernels::activation::{HardSwishParams, RequantizeParams, SigmoidParams};
 use crate::kernels::conv2d::Conv2dParams;
 use crate::kernels::depthwise_conv2d::DepthwiseConv2dParams;
 use crate::kernels::elementwise::{AddParams, Broadcast, MulParams};
@@ -119,6 +119,15 @@ pub struct RequantizeOp {
 pub struct LeakyReluOp {
     pub positive: RequantizeParams,
     pub negative: RequantizeParams,
+    pub input: Span,
+    pub output: Span,
+}
+
+/// HARD_SWISH.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct HardSwishOp {
+    pub params: HardSwishParams,
     pub input: Span,
     pub output: Span,
 }
@@ -347,6 +356,7 @@ pub enum Op {
     TransposeConv2dF32(Conv2dF32Op),
     Slice(SliceOp),
     LeakyRelu(LeakyReluOp),
+    HardSwish(HardSwishOp),
 }
 
 impl Op {
@@ -365,6 +375,7 @@ impl Op {
             Op::Tanh(_) => "TANH",
             Op::Requantize(_) => "REQUANTIZE",
             Op::LeakyRelu(_) => "LEAKY_RELU",
+            Op::HardSwish(_) => "HARD_SWISH",
             Op::Concatenation(_) => "CONCATENATION",
             Op::Pad(_) => "PAD",
             Op::Mean(_) => "MEAN",

@@ -11,7 +11,7 @@
 use std::path::PathBuf;
 
 use kiln::graph::*;
-use kiln::kernels::activation::{RequantizeParams, SigmoidParams};
+use kiln::kernels::activation::{HardSwishParams, RequantizeParams, SigmoidParams};
 use kiln::kernels::conv2d::Conv2dParams;
 use kiln::kernels::depthwise_conv2d::DepthwiseConv2dParams;
 use kiln::kernels::elementwise::{AddParams, Broadcast, MulParams};
@@ -537,12 +537,37 @@ impl Lowering<'_> {
                     output: positive.output,
                 })
             }
+            OpKind::HardSwish => {
+                let input = self.input(node, 0)?;
+                self.same_elements(input, out)?;
+                let (in_scale, input_zero_point) = self.quant(input)?;
+                let (out_scale, output_zero_point) = self.quant(out)?;
+                let (reluish_multiplier, reluish_exponent, output_multiplier, output_exponent) =
+                    hard_swish_multipliers(in_scale, out_scale);
+                if output_exponent > 0 || !(-15..=15).contains(&reluish_exponent) {
+                    return unsupported(format!(
+                        "HARD_SWISH with input scale {in_scale} and output scale {out_scale} \
+                         (TFLM needs the output no coarser than 1/128 of the input)"
+                    ));
+                }
+                Op::HardSwish(HardSwishOp {
+                    params: HardSwishParams {
+                        input_zero_point,
+                        output_zero_point,
+                        reluish_multiplier,
+                        reluish_exponent,
+                        output_multiplier,
+                        output_exponent,
+                    },
+                    input: self.i8_activation(input)?,
+                    output: self.i8_activation(out)?,
+                })
+            }
             OpKind::Sub
             | OpKind::TransposeConv2d(_)
             | OpKind::PRelu
             | OpKind::Div
-            | OpKind::HardSigmoid { .. }
-            | OpKind::HardSwish => {
+            | OpKind::HardSigmoid { .. } => {
                 return unsupported(format!("int8 {} (float32 only for now)", node.kind.name()))
             }
             OpKind::Relu(other) => {

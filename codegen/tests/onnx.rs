@@ -180,8 +180,7 @@ fn quantize_fixture(dir: &Path, name: &str) -> (kiln_codegen::CompiledModel, ser
     (int8, summary)
 }
 
-/// Ops with no int8 kernel (Sub, Div, PRelu, HardSigmoid,
-/// HardSwish, Clip, Add with a constant operand, an unfolded batch norm)
+/// Ops with no int8 kernel (Sub, Div, PRelu, HardSigmoid, Clip, Add with a constant operand, an unfolded batch norm)
 /// stay float32 in the quantized model, between DEQUANTIZE and QUANTIZE,
 /// float ops feeding float ops directly; the rest is int8.
 #[test]

@@ -1,5 +1,5 @@
-//! LOGISTIC, TANH, LEAKY_RELU and standalone RELU/RELU6/RELU_N1_TO_1, int8
-//! (TFLM reference semantics). The fused activations of other ops are their
+//! LOGISTIC, TANH, LEAKY_RELU, HARD_SWISH and standalone
+//! RELU/RELU6/RELU_N1_TO_1, int8 (TFLM reference semantics). The fused activations of other ops are their
 //! `activation_min`/`activation_max` clamps.
 //!
 //! Layer: kernels; pure functions over slices, uses `quant` and `fixed_point`.
@@ -103,6 +103,72 @@ pub fn leaky_relu_s8(
     }
 }
 
+/// HARD_SWISH (`x * relu6(x + 3) / 6`) in TFLM's 16-bit fixed point: the
+/// input on a scale 2^7 finer (`hires`), rescaled once to the output scale
+/// and once to the "reluish" scale where 3.0 is 2^15; the reluish value,
+/// mapped from [-1, 1] to [0, 1], multiplies the rescaled input.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct HardSwishParams {
+    pub input_zero_point: i32,
+    pub output_zero_point: i32,
+    /// Q15 multipliers and their power-of-two exponents; the output's is
+    /// at most 0 (a right shift).
+    pub reluish_multiplier: i32,
+    pub reluish_exponent: i32,
+    pub output_multiplier: i32,
+    pub output_exponent: i32,
+}
+
+/// gemmlowp's int16 `SaturatingRoundingDoublingHighMul`.
+fn rounding_high_mul_i16(a: i16, b: i16) -> i16 {
+    if a == i16::MIN && b == i16::MIN {
+        return i16::MAX;
+    }
+    let ab = i32::from(a) * i32::from(b);
+    let nudge = if ab >= 0 { 1 << 14 } else { 1 - (1 << 14) };
+    ((ab + nudge) / (1 << 15)) as i16
+}
+
+/// The same without rounding (toward zero), as TFLite's hard-swish uses.
+fn truncating_high_mul_i16(a: i16, b: i16) -> i16 {
+    if a == i16::MIN && b == i16::MIN {
+        return i16::MAX;
+    }
+    ((i32::from(a) * i32::from(b)) / (1 << 15)) as i16
+}
+
+fn saturating_left_shift_i16(v: i16, amount: i32) -> i16 {
+    (i64::from(v) << amount).clamp(i16::MIN.into(), i16::MAX.into()) as i16
+}
+
+pub fn hard_swish_s8(p: &HardSwishParams, input: &[i8], output: &mut [i8]) {
+    let (reluish_multiplier, output_multiplier) =
+        (p.reluish_multiplier as i16, p.output_multiplier as i16);
+    for (o, &v) in output.iter_mut().zip(input) {
+        // |v - zero point| <= 256, so the hires value fits 16 bits.
+        let hires = ((i32::from(v) - p.input_zero_point) * (1 << 7)) as i16;
+        let on_output_scale = rounding_high_mul_i16(hires, output_multiplier);
+        let mut reluish = hires;
+        if p.reluish_exponent > 0 {
+            reluish = saturating_left_shift_i16(reluish, p.reluish_exponent - 1);
+        }
+        reluish = rounding_high_mul_i16(reluish, reluish_multiplier);
+        if p.reluish_exponent > 0 {
+            reluish = saturating_left_shift_i16(reluish, 1);
+        }
+        if p.reluish_exponent < 0 {
+            reluish = rounding_divide_by_pot(reluish.into(), -p.reluish_exponent) as i16;
+        }
+        // [-1, 1] to [0, 1].
+        let reluish = ((i32::from(reluish) + (1 << 15)) >> 1) as i16;
+        let scaled = truncating_high_mul_i16(reluish, on_output_scale);
+        let out = (rounding_divide_by_pot(scaled.into(), -p.output_exponent) as i16)
+            .wrapping_add(p.output_zero_point as i16);
+        *o = out.clamp(i8::MIN.into(), i8::MAX.into()) as i8;
+    }
+}
+
 /// Float32 logistic, tanh, and clamps (RELU family), element by element.
 pub fn logistic_f32(input: &[f32], output: &mut [f32]) {
     for (o, &v) in output.iter_mut().zip(input) {
@@ -195,6 +261,30 @@ mod tests {
         let mut out = [0i8; 4];
         requantize_s8(&p, &[10, 12, 20, -128], &mut out);
         assert_eq!(out, [0, 2, 6, 0]);
+    }
+
+    /// Input scale 1/32 (one unit: 1/32), output scale 1/32, zero points 0:
+    /// hires scale 1/4096, output multiplier 1/128 = 0.5 * 2^-6 (Q15 16384),
+    /// reluish multiplier (1/4096) / (3/32768) = 8/3 = 0.667 * 2^2.
+    #[test]
+    fn hard_swish_follows_x_relu6_x_plus_3_over_6() {
+        let p = HardSwishParams {
+            input_zero_point: 0,
+            output_zero_point: 0,
+            reluish_multiplier: 21845,
+            reluish_exponent: 2,
+            output_multiplier: 16384,
+            output_exponent: -6,
+        };
+        let input: [i8; 6] = [0, 32, -32, 127, -128, 64];
+        let mut out = [0i8; 6];
+        hard_swish_s8(&p, &input, &mut out);
+        for (&x, &y) in input.iter().zip(&out) {
+            let real = f64::from(x) / 32.0;
+            let expect = real * (real + 3.0).clamp(0.0, 6.0) / 6.0 * 32.0;
+            assert!((f64::from(y) - expect).abs() <= 1.0, "{x}: {y} vs {expect}");
+        }
+        assert_eq!(out[0], 0);
     }
 
     #[test]

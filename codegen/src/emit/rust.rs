@@ -39,6 +39,7 @@ fn describe(op: &Op) -> (&'static str, String, &'static str) {
         Op::Tanh(o) => ("Tanh", format!("{o:?}"), "run_tanh(arena)"),
         Op::Requantize(o) => ("Requantize", format!("{o:?}"), "run(arena)"),
         Op::LeakyRelu(o) => ("LeakyRelu", format!("{o:?}"), "run(arena)"),
+        Op::HardSwish(o) => ("HardSwish", format!("{o:?}"), "run(arena)"),
         Op::Concatenation(o) => ("Concatenation", format!("{o:?}"), "run(arena)"),
         Op::Pad(o) => ("Pad", format!("{o:?}"), "run(arena)"),
         Op::Mean(o) => ("Mean", format!("{o:?}"), "run(arena)"),

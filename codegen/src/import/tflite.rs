@@ -35,6 +35,7 @@ const MEAN: i32 = 40;
 const SQUEEZE: i32 = 43;
 const LEAKY_RELU: i32 = 98;
 const QUANTIZE: i32 = 114;
+const HARD_SWISH: i32 = 117;
 
 /// Names of the builtin operators, for messages about unsupported ones.
 const BUILTIN_NAMES: &[&str] = &[
@@ -620,6 +621,7 @@ fn op_kind(
         },
         LOGISTIC => OpKind::Logistic,
         TANH => OpKind::Tanh,
+        HARD_SWISH => OpKind::HardSwish,
         LEAKY_RELU => OpKind::LeakyRelu {
             alpha: o.map_or(Ok(0.0), |t| t.f32(0, 0.0))?,
         },

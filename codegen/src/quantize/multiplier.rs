@@ -43,6 +43,34 @@ pub fn quantize_multiplier(real: f64) -> (i32, i32) {
     (q_fixed as i32, shift)
 }
 
+/// A Q31 multiplier rounded to Q15 (TFLite's
+/// `DownScaleInt32ToInt16Multiplier`), saturating at the top.
+pub fn downscale_to_q15(multiplier: i32) -> i32 {
+    const ROUNDING: i32 = 1 << 15;
+    if multiplier >= i32::MAX - ROUNDING {
+        return i32::from(i16::MAX);
+    }
+    (multiplier + ROUNDING) >> 16
+}
+
+/// HARD_SWISH's two Q15 multipliers, computed as TFLM does (single
+/// precision, then `QuantizeMultiplier` in double): `(reluish multiplier,
+/// reluish exponent, output multiplier, output exponent)`.
+pub fn hard_swish_multipliers(input_scale: f32, output_scale: f32) -> (i32, i32, i32, i32) {
+    let hires_input_scale = (1.0f32 / 128.0) * input_scale;
+    let reluish_scale = 3.0f32 / 32768.0;
+    let (output, output_exponent) =
+        quantize_multiplier(f64::from(hires_input_scale / output_scale));
+    let (reluish, reluish_exponent) =
+        quantize_multiplier(f64::from(hires_input_scale / reluish_scale));
+    (
+        downscale_to_q15(reluish),
+        reluish_exponent,
+        downscale_to_q15(output),
+        output_exponent,
+    )
+}
+
 /// Conv and depthwise conv (and per-channel FC): each channel's
 /// `input_scale * filter_scale / output_scale`, all in double.
 pub fn per_channel_multipliers(

@@ -298,14 +298,14 @@ pub fn quantize(
             | OpKind::Mul { .. }
             | OpKind::Relu(_)
             | OpKind::Mean { .. }
-            | OpKind::LeakyRelu { .. } => {}
+            | OpKind::LeakyRelu { .. }
+            | OpKind::HardSwish => {}
             OpKind::Clip { .. }
             | OpKind::Sub
             | OpKind::TransposeConv2d(_)
             | OpKind::PRelu
             | OpKind::Div
-            | OpKind::HardSigmoid { .. }
-            | OpKind::HardSwish => float_ops[index] = true,
+            | OpKind::HardSigmoid { .. } => float_ops[index] = true,
             OpKind::Quantize | OpKind::Dequantize => {
                 return Err(invalid(format!(
                     "op #{index} {}: the model is already quantized",

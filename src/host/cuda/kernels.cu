@@ -414,6 +414,38 @@ extern "C" __global__ void kiln_leaky_relu(const i32* P, const u8* W, u8* A, i64
     }
 }
 
+// HARD_SWISH in TFLM's 16-bit fixed point. Words: n, input zero point,
+// output zero point, reluish multiplier, reluish exponent, output
+// multiplier, output exponent, input, output.
+__device__ __forceinline__ i32 hi_mul_i16(i32 a, i32 b, bool round) {
+    if (a == -32768 && b == -32768) return 32767;
+    const i32 ab = a * b;
+    const i32 nudge = round ? (ab >= 0 ? (1 << 14) : 1 - (1 << 14)) : 0;
+    return (i32)(short)((ab + nudge) / (1 << 15));
+}
+__device__ __forceinline__ i32 sat_shl_i16(i32 v, i32 amount) {
+    const long long r = (long long)v * (1ll << amount);
+    return (i32)(r > 32767 ? 32767 : (r < -32768 ? -32768 : r));
+}
+extern "C" __global__ void kiln_hard_swish(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
+    const i32 n = P[0], rexp = P[4], oexp = P[6];
+    FOR_EACH(idx, (i64)n * samples) {
+        const i64 s = idx / n;
+        const i64 e = idx % n;
+        const i32 hires = (i32)(short)((((const i8*)(A + s * arena_bytes + P[7]))[e] - P[1]) * 128);
+        const i32 on_output = hi_mul_i16(hires, P[5], true);
+        i32 r = hires;
+        if (rexp > 0) r = sat_shl_i16(r, rexp - 1);
+        r = hi_mul_i16(r, P[3], true);
+        if (rexp > 0) r = sat_shl_i16(r, 1);
+        if (rexp < 0) r = (i32)(short)rdbp(r, -rexp);
+        r = (i32)(short)((r + (1 << 15)) >> 1);
+        const i32 scaled = hi_mul_i16(r, on_output, false);
+        const i32 out = (i32)(short)((short)rdbp(scaled, -oexp) + (short)P[2]);
+        ((i8*)(A + s * arena_bytes + P[8]))[e] = (i8)clamp_i32(out, -128, 127);
+    }
+}
+
 extern "C" __global__ void kiln_concatenation(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
     const i32 outer = P[0], count = P[1], out_len = P[3];
     const i32 out_row = out_len / outer;

@@ -42,6 +42,7 @@ pub const KERNEL_NAMES: &[&str] = &[
     "kiln_tanh",
     "kiln_requantize",
     "kiln_leaky_relu",
+    "kiln_hard_swish",
     "kiln_concatenation",
     "kiln_pad",
     "kiln_mean",
@@ -407,6 +408,21 @@ pub fn plan(graph: &Graph) -> Result<CudaPlan, &'static str> {
                     p.activation_max,
                 ];
                 plan.push("kiln_leaky_relu", u64::from(o.input.len), &words);
+            }
+            Op::HardSwish(o) => {
+                let p = &o.params;
+                let words = [
+                    u(o.input.len),
+                    p.input_zero_point,
+                    p.output_zero_point,
+                    p.reluish_multiplier,
+                    p.reluish_exponent,
+                    p.output_multiplier,
+                    p.output_exponent,
+                    at(o.input),
+                    at(o.output),
+                ];
+                plan.push("kiln_hard_swish", u64::from(o.input.len), &words);
             }
             Op::Concatenation(o) => {
                 let mut words = vec![u(o.outer), u(o.count), at(o.output), u(o.output.len)];
