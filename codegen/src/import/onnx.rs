@@ -1871,15 +1871,12 @@ pub fn import_bytes(bytes: &[u8], path: &Path) -> Result<Graph> {
             .map(|(i, d)| d.unwrap_or(if i == 0 { 1 } else { 0 }))
             .collect();
         if shape.contains(&0) || dims.is_empty() {
-            return Err(Error::Unsupported {
-                path: path.to_owned(),
-                problems: vec![Unsupported {
-                    op_index: None,
-                    op_name: "model input".into(),
-                    tensors: vec![name.clone()],
-                    reason: format!("dynamic or unknown shape {dims:?}"),
-                }],
-            });
+            return Err(unsupported_io(
+                path,
+                "model input",
+                name,
+                format!("dynamic or unknown shape {dims:?}"),
+            ));
         }
         let dtype = data_type(*elem);
         let id = imp.tensor(name.clone(), shape.clone(), dtype, None);
@@ -1923,17 +1920,14 @@ pub fn import_bytes(bytes: &[u8], path: &Path) -> Result<Graph> {
     }
     for (name, _, _) in &outputs {
         if imp.quantized.contains_key(name) {
-            return Err(Error::Unsupported {
-                path: path.to_owned(),
-                problems: vec![Unsupported {
-                    op_index: None,
-                    op_name: "model output".into(),
-                    tensors: vec![name.clone()],
-                    reason: "integer output of a QuantizeLinear (kiln imports QDQ models \
-                             with float32 outputs: end with DequantizeLinear)"
-                        .into(),
-                }],
-            });
+            return Err(unsupported_io(
+                path,
+                "model output",
+                name,
+                "integer output of a QuantizeLinear (kiln imports QDQ models with float32 \
+                 outputs: end with DequantizeLinear)"
+                    .into(),
+            ));
         }
         let v = imp
             .values
@@ -1948,6 +1942,19 @@ pub fn import_bytes(bytes: &[u8], path: &Path) -> Result<Graph> {
     }
     let _ = imp.path;
     Ok(imp.g)
+}
+
+/// A model input or output kiln cannot take.
+fn unsupported_io(path: &Path, what: &str, name: &str, reason: String) -> Error {
+    Error::Unsupported {
+        path: path.to_owned(),
+        problems: vec![Unsupported {
+            op_index: None,
+            op_name: what.into(),
+            tensors: vec![name.to_string()],
+            reason,
+        }],
+    }
 }
 
 /// Reads an ONNX file, turning the graph inputs named in `bound` into

@@ -401,16 +401,16 @@ extern "C" __global__ void kiln_requantize(const i32* P, const u8* W, u8* A, i64
     }
 }
 
-// LEAKY_RELU: words as kiln_requantize's, with the alpha rescaling's
-// multiplier and shift at 5 and 6 (the clamp moves to 9 and 10).
+// LEAKY_RELU: kiln_requantize's words (its rescaling for inputs at or above
+// the zero point), then the multiplier and shift for those below.
 extern "C" __global__ void kiln_leaky_relu(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
     const i32 n = P[0];
     FOR_EACH(idx, (i64)n * samples) {
         const i64 s = idx / n;
         const i64 e = idx % n;
         const i32 x = (i32)((const i8*)(A + s * arena_bytes + P[7]))[e] - P[1];
-        const i32 v = x >= 0 ? mbqm(x, P[3], P[4]) : mbqm(x, P[5], P[6]);
-        ((i8*)(A + s * arena_bytes + P[8]))[e] = (i8)clamp_i32(sat_add(v, P[2]), P[9], P[10]);
+        const i32 v = x >= 0 ? mbqm(x, P[3], P[4]) : mbqm(x, P[9], P[10]);
+        ((i8*)(A + s * arena_bytes + P[8]))[e] = (i8)clamp_i32(sat_add(v, P[2]), P[5], P[6]);
     }
 }
 

@@ -9,6 +9,7 @@ use std::vec;
 use std::vec::Vec;
 
 use crate::graph::{ConstantOperand, Graph, Op};
+use crate::kernels::activation::RequantizeParams;
 use crate::kernels::conv2d::Conv2dParams;
 use crate::kernels::depthwise_conv2d::DepthwiseConv2dParams;
 use crate::tensor::{Span, MAX_RANK};
@@ -60,6 +61,21 @@ pub const KERNEL_NAMES: &[&str] = &[
     "kiln_unary_f32",
     "kiln_transpose",
 ];
+
+/// `kiln_requantize`'s words, which `kiln_leaky_relu` starts with.
+fn requantize_words(p: &RequantizeParams, input: Span, output: Span) -> [i32; 9] {
+    [
+        u(input.len),
+        p.input_zero_point,
+        p.output_zero_point,
+        p.multiplier,
+        p.shift,
+        p.activation_min,
+        p.activation_max,
+        at(input),
+        at(output),
+    ]
+}
 
 fn bits(v: f32) -> i32 {
     v.to_bits() as i32
@@ -378,35 +394,12 @@ pub fn plan(graph: &Graph) -> Result<CudaPlan, &'static str> {
                 plan.push(kernel, u64::from(o.input.len), &words);
             }
             Op::Requantize(o) => {
-                let p = &o.params;
-                let words = [
-                    u(o.input.len),
-                    p.input_zero_point,
-                    p.output_zero_point,
-                    p.multiplier,
-                    p.shift,
-                    p.activation_min,
-                    p.activation_max,
-                    at(o.input),
-                    at(o.output),
-                ];
+                let words = requantize_words(&o.params, o.input, o.output);
                 plan.push("kiln_requantize", u64::from(o.input.len), &words);
             }
             Op::LeakyRelu(o) => {
-                let (p, n) = (&o.positive, &o.negative);
-                let words = [
-                    u(o.input.len),
-                    p.input_zero_point,
-                    p.output_zero_point,
-                    p.multiplier,
-                    p.shift,
-                    n.multiplier,
-                    n.shift,
-                    at(o.input),
-                    at(o.output),
-                    p.activation_min,
-                    p.activation_max,
-                ];
+                let mut words = requantize_words(&o.positive, o.input, o.output).to_vec();
+                words.extend([o.negative.multiplier, o.negative.shift]);
                 plan.push("kiln_leaky_relu", u64::from(o.input.len), &words);
             }
             Op::HardSwish(o) => {
