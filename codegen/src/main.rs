@@ -5,6 +5,29 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// `println!` and `print!` that end the program quietly when stdout is
+/// closed early (`kiln inspect MODEL | head`) instead of panicking.
+macro_rules! println {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        quiet_on_closed_pipe(writeln!(std::io::stdout(), $($arg)*));
+    }};
+}
+macro_rules! print {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        quiet_on_closed_pipe(write!(std::io::stdout(), $($arg)*));
+    }};
+}
+
+fn quiet_on_closed_pipe(written: std::io::Result<()>) {
+    if let Err(e) = written {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+    }
+}
+
 use clap::{Parser, Subcommand};
 use kiln_codegen::npy::{self, NpyArray};
 use kiln_codegen::{import, lower, report, validate, Error};
@@ -13,11 +36,13 @@ use kiln_codegen::{import, lower, report, validate, Error};
 #[command(
     name = "kiln",
     version,
-    about = "Compile trained neural networks (.tflite) into static Rust for microcontrollers",
-    long_about = "Compile trained neural networks (.tflite) into static Rust for microcontrollers.\n\n\
-        kiln reads an int8 TFLite model, plans one fixed arena for all activations, and writes a Rust \
-        module whose weights live in flash. The same graph runs on the host with `kiln run`, bit-exact \
-        with TensorFlow Lite Micro."
+    about = "Compile trained neural networks (.tflite, .onnx) into static Rust for microcontrollers",
+    long_about = "Compile trained neural networks (.tflite, .onnx) into static Rust for microcontrollers.\n\n\
+        kiln reads a TFLite or ONNX model (int8; float32, kept float or quantized to int8 with \
+        --calibrate; or pre-quantized QDQ ONNX), plans one fixed arena for all activations, and \
+        writes a Rust module whose weights live in flash. The same graph runs on the host with \
+        `kiln run` and over whole data sets with `kiln validate` (CPU or CUDA), bit-exact with \
+        TensorFlow Lite Micro on int8 models."
 )]
 struct Cli {
     #[command(subcommand)]

@@ -260,3 +260,22 @@ fn qdq_onnx_compiles_inspects_and_validates_as_int8() {
     let int8 = summary["int8_accuracy"].as_f64().unwrap();
     assert!(float > 0.95 && float - int8 <= 0.01, "{summary}");
 }
+
+/// `kiln inspect MODEL | head`: a reader that stops early ends kiln
+/// quietly, with no panic message.
+#[test]
+fn closed_stdout_is_not_a_panic() {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader); // every write now fails with a broken pipe
+    let model = repo().join("examples/digits/digits_int8.tflite");
+    let out = Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .args(["inspect", model.to_str().unwrap()])
+        .stdout(writer)
+        .output()
+        .expect("run kiln");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && !stderr.contains("panicked"),
+        "{stderr}"
+    );
+}
