@@ -128,29 +128,54 @@ impl PoolOp {
     }
 }
 
+/// The two operands of a binary op, one of them possibly in the weights.
+fn operands<'a, T: bytemuck::Pod>(
+    io: &'a Around<'_>,
+    weights: &'a [u8],
+    (input1, input2): (Span, Span),
+    constant: ConstantOperand,
+) -> (&'a [T], &'a [T]) {
+    let pick = |s: Span, in_weights: bool| -> &'a [T] {
+        bytemuck::cast_slice(if in_weights {
+            &weights[s.range()]
+        } else {
+            io.bytes(s)
+        })
+    };
+    (
+        pick(input1, constant == ConstantOperand::First),
+        pick(input2, constant == ConstantOperand::Second),
+    )
+}
+
 impl AddOp {
     #[inline(never)]
-    pub fn run(&self, arena: &mut [u8]) {
+    pub fn run(&self, arena: &mut [u8], weights: &[u8]) {
+        self.run_kernel(elementwise::add_s8, arena, weights);
+    }
+    #[inline(never)]
+    pub fn run_sub(&self, arena: &mut [u8], weights: &[u8]) {
+        self.run_kernel(elementwise::sub_s8, arena, weights);
+    }
+
+    fn run_kernel(
+        &self,
+        kernel: fn(&elementwise::AddParams, &[i8], &[i8], &mut [i8]),
+        arena: &mut [u8],
+        weights: &[u8],
+    ) {
         let (io, out) = split(arena, self.output);
-        elementwise::add_s8(
-            &self.params,
-            io.i8(self.input1),
-            io.i8(self.input2),
-            out_i8!(out),
-        );
+        let (a, b) = operands(&io, weights, (self.input1, self.input2), self.constant);
+        kernel(&self.params, a, b, out_i8!(out));
     }
 }
 
 impl MulOp {
     #[inline(never)]
-    pub fn run(&self, arena: &mut [u8]) {
+    pub fn run(&self, arena: &mut [u8], weights: &[u8]) {
         let (io, out) = split(arena, self.output);
-        elementwise::mul_s8(
-            &self.params,
-            io.i8(self.input1),
-            io.i8(self.input2),
-            out_i8!(out),
-        );
+        let (a, b) = operands(&io, weights, (self.input1, self.input2), self.constant);
+        elementwise::mul_s8(&self.params, a, b, out_i8!(out));
     }
 }
 
@@ -399,18 +424,12 @@ impl BinaryF32Op {
 
     fn run(&self, kernel: BinaryF32Kernel, arena: &mut [u8], weights: &[u8]) {
         let (io, out) = split(arena, self.output);
-        let operand = |span: Span, constant: bool| {
-            if constant {
-                weights_f32(weights, span)
-            } else {
-                f32s(&io, span)
-            }
-        };
+        let (a, b) = operands(&io, weights, (self.input1, self.input2), self.constant);
         kernel(
             &self.broadcast,
             self.activation,
-            operand(self.input1, self.constant == ConstantOperand::First),
-            operand(self.input2, self.constant == ConstantOperand::Second),
+            a,
+            b,
             bytemuck::cast_slice_mut(out),
         );
     }
@@ -489,8 +508,9 @@ impl Op {
             Op::FullyConnected(op) => op.run(arena, weights),
             Op::AveragePool2d(op) => op.run_average(arena),
             Op::MaxPool2d(op) => op.run_max(arena),
-            Op::Add(op) => op.run(arena),
-            Op::Mul(op) => op.run(arena),
+            Op::Add(op) => op.run(arena, weights),
+            Op::Sub(op) => op.run_sub(arena, weights),
+            Op::Mul(op) => op.run(arena, weights),
             Op::Softmax(op) => op.run(arena),
             Op::Logistic(op) => op.run_logistic(arena),
             Op::Tanh(op) => op.run_tanh(arena),
@@ -823,48 +843,26 @@ impl Op {
                 c.arena(op.input, p.input.elements(), I8)?;
                 c.output(op.output, p.output.elements(), I8, &[op.input])
             }
-            Op::Add(op) => {
+            Op::Add(op) | Op::Sub(op) => {
                 let p = &op.params;
                 c.offsets(&[p.input1_offset, p.input2_offset, p.output_offset])?;
-                check_broadcast(
-                    c,
-                    &p.broadcast,
-                    op.input1,
-                    op.input2,
-                    I8,
-                    ConstantOperand::Neither,
-                )?;
+                check_broadcast(c, &p.broadcast, op.input1, op.input2, I8, op.constant)?;
                 c.ensure((0..=22).contains(&p.left_shift), "left shift out of range")?;
                 for s in [p.input1_shift, p.input2_shift, p.output_shift] {
                     c.shift(s)?;
                 }
                 c.range(p.activation_min, p.activation_max)?;
-                c.output(
-                    op.output,
-                    p.broadcast.elements(),
-                    I8,
-                    &[op.input1, op.input2],
-                )
+                let arena = arena_operands(op.input1, op.input2, op.constant);
+                c.output(op.output, p.broadcast.elements(), I8, &arena)
             }
             Op::Mul(op) => {
                 let p = &op.params;
                 c.offsets(&[p.input1_offset, p.input2_offset, p.output_offset])?;
-                check_broadcast(
-                    c,
-                    &p.broadcast,
-                    op.input1,
-                    op.input2,
-                    I8,
-                    ConstantOperand::Neither,
-                )?;
+                check_broadcast(c, &p.broadcast, op.input1, op.input2, I8, op.constant)?;
                 c.shift(p.output_shift)?;
                 c.range(p.activation_min, p.activation_max)?;
-                c.output(
-                    op.output,
-                    p.broadcast.elements(),
-                    I8,
-                    &[op.input1, op.input2],
-                )
+                let arena = arena_operands(op.input1, op.input2, op.constant);
+                c.output(op.output, p.broadcast.elements(), I8, &arena)
             }
             Op::Softmax(op) => {
                 let p = &op.params;
@@ -1097,13 +1095,8 @@ impl Op {
             | Op::DivF32(op)
             | Op::PReluF32(op) => {
                 check_broadcast(c, &op.broadcast, op.input1, op.input2, F32, op.constant)?;
-                // Only arena operands can overlap the output.
-                let arena_inputs = match op.constant {
-                    ConstantOperand::Neither => [op.input1, op.input2],
-                    ConstantOperand::First => [op.input2, op.input2],
-                    ConstantOperand::Second => [op.input1, op.input1],
-                };
-                c.output(op.output, op.broadcast.elements(), F32, &arena_inputs)
+                let arena = arena_operands(op.input1, op.input2, op.constant);
+                c.output(op.output, op.broadcast.elements(), F32, &arena)
             }
             Op::SoftmaxF32(op) => {
                 let n = u64::from(op.outer) * u64::from(op.depth);
@@ -1235,6 +1228,16 @@ fn check_pad(
         .product();
     c.arena(input, elements, dtype)?;
     c.output(output, padded, dtype, &[input])
+}
+
+/// The operands of a binary op that live in the arena (the only ones that
+/// can overlap its output), the other repeated when one is a constant.
+fn arena_operands(input1: Span, input2: Span, constant: ConstantOperand) -> [Span; 2] {
+    match constant {
+        ConstantOperand::Neither => [input1, input2],
+        ConstantOperand::First => [input2, input2],
+        ConstantOperand::Second => [input1, input1],
+    }
 }
 
 fn check_broadcast(

@@ -67,19 +67,23 @@ pub struct PoolOp {
     pub output: Span,
 }
 
+/// int8 ADD or SUB; one operand may be a constant in the weights.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AddOp {
     pub params: AddParams,
+    pub constant: ConstantOperand,
     pub input1: Span,
     pub input2: Span,
     pub output: Span,
 }
 
+/// int8 MUL; one operand may be a constant in the weights.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct MulOp {
     pub params: MulParams,
+    pub constant: ConstantOperand,
     pub input1: Span,
     pub input2: Span,
     pub output: Span,
@@ -230,9 +234,10 @@ pub struct PoolF32Op {
     pub output: Span,
 }
 
-/// Which operand of a float32 binary op is a constant in the weights rather
-/// than a value in the arena. PyTorch exports `(x - mean) / std` that way,
-/// and a constant stays in flash instead of being copied into RAM.
+/// Which operand of a binary op is a constant in the weights rather than a
+/// value in the arena. PyTorch exports `(x - mean) / std` that way, Keras'
+/// Rescaling and Normalization layers too, and a constant stays in flash
+/// instead of being copied into RAM.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Default, PartialEq, Eq)]
 pub enum ConstantOperand {
@@ -357,6 +362,7 @@ pub enum Op {
     Slice(SliceOp),
     LeakyRelu(LeakyReluOp),
     HardSwish(HardSwishOp),
+    Sub(AddOp),
 }
 
 impl Op {
@@ -376,6 +382,7 @@ impl Op {
             Op::Requantize(_) => "REQUANTIZE",
             Op::LeakyRelu(_) => "LEAKY_RELU",
             Op::HardSwish(_) => "HARD_SWISH",
+            Op::Sub(_) => "SUB",
             Op::Concatenation(_) => "CONCATENATION",
             Op::Pad(_) => "PAD",
             Op::Mean(_) => "MEAN",

@@ -67,8 +67,9 @@ pub mod tensor;
 
 pub use error::{BlobError, Error};
 
-/// The blob format version this runtime reads.
-pub const BLOB_VERSION: u32 = 1;
+/// The blob format version this runtime reads (2: int8 ADD and MUL name a
+/// constant operand, and SUB exists).
+pub const BLOB_VERSION: u32 = 2;
 pub use exec::Executor;
 pub use graph::{Aligned, Graph, Op, TensorIo};
 pub use tensor::{DType, Quantization, Span};

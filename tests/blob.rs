@@ -150,6 +150,7 @@ fn forged_contents_with_valid_checksums_never_panic() {
         zoo.join("elementwise.tflite"),
         zoo.join("reductions.tflite"),
         zoo.join("activations.tflite"),
+        zoo.join("constants.tflite"),
     ] {
         let model = kiln_codegen::compile_file(&path).unwrap();
         let blob = kiln_codegen::emit::blob::blob(&model);

@@ -38,6 +38,7 @@ const FITS_CORTEX_M0: &[&str] = &[
     "elementwise",
     "reductions",
     "activations",
+    "constants",
 ];
 
 fn tools_present() -> bool {
@@ -130,6 +131,11 @@ fn models(shared: Option<&Path>) -> Vec<(String, PathBuf, Vec<PathBuf>)> {
             "activations".to_string(),
             zoo.join("activations.tflite"),
             vec![zoo.join("activations")],
+        ),
+        (
+            "constants".to_string(),
+            zoo.join("constants.tflite"),
+            vec![zoo.join("constants")],
         ),
     ];
     if let Some(shared) = shared {

@@ -182,8 +182,10 @@ pub enum OpKind {
     },
     Logistic,
     Tanh,
-    /// Float32 only: ONNX Sub, Div, PRelu, LeakyRelu, HardSigmoid, HardSwish.
-    Sub,
+    Sub {
+        activation: Activation,
+    },
+    /// Float32 only (as Div, HardSigmoid, Clip and TransposeConv2d):
     /// `x < 0 ? x * slope : x`; the slope (input 1) broadcasts.
     PRelu,
     Div,
@@ -247,7 +249,7 @@ impl OpKind {
             OpKind::Relu(Activation::ReluN1To1) => "RELU_N1_TO_1",
             OpKind::Relu(_) => "RELU",
             OpKind::Clip { .. } => "CLIP",
-            OpKind::Sub => "SUB",
+            OpKind::Sub { .. } => "SUB",
             OpKind::PRelu => "PRELU",
             OpKind::Div => "DIV",
             OpKind::LeakyRelu { .. } => "LEAKY_RELU",

@@ -443,6 +443,7 @@ impl Lowering<'_> {
             OpKind::AveragePool2d(a) => Op::AveragePool2d(self.pool(node, a)?),
             OpKind::MaxPool2d(a) => Op::MaxPool2d(self.pool(node, a)?),
             OpKind::Add { activation } => Op::Add(self.add(node, *activation)?),
+            OpKind::Sub { activation } => Op::Sub(self.add(node, *activation)?),
             OpKind::Mul { activation } => Op::Mul(self.mul(node, *activation)?),
             OpKind::Softmax { beta } => {
                 let input = self.input(node, 0)?;
@@ -563,8 +564,7 @@ impl Lowering<'_> {
                     output: self.i8_activation(out)?,
                 })
             }
-            OpKind::Sub
-            | OpKind::TransposeConv2d(_)
+            OpKind::TransposeConv2d(_)
             | OpKind::PRelu
             | OpKind::Div
             | OpKind::HardSigmoid { .. } => {
@@ -956,6 +956,40 @@ impl Lowering<'_> {
         })
     }
 
+    /// The operands of a binary op: arena values, or one constant copied
+    /// into the weights.
+    fn binary_operands(
+        &mut self,
+        a: TensorId,
+        b: TensorId,
+        dtype: DataType,
+    ) -> Lowered<(ConstantOperand, Span, Span)> {
+        let is_constant = |t: TensorId| self.tensor(t).data.is_some();
+        Ok(match (is_constant(a), is_constant(b)) {
+            (false, false) => (
+                ConstantOperand::Neither,
+                self.activation(a, dtype)?,
+                self.activation(b, dtype)?,
+            ),
+            (true, false) => (
+                ConstantOperand::First,
+                self.copied_constant(a, dtype)?,
+                self.activation(b, dtype)?,
+            ),
+            (false, true) => (
+                ConstantOperand::Second,
+                self.activation(a, dtype)?,
+                self.copied_constant(b, dtype)?,
+            ),
+            (true, true) => {
+                return unsupported(
+                    "both operands are constants (fold them before converting the model)",
+                )
+            }
+        })
+    }
+
+    /// ADD or SUB (TFLM prepares both alike).
     fn add(&mut self, node: &Node, activation: Activation) -> Lowered<AddOp> {
         let (a, b, out) = (
             self.input(node, 0)?,
@@ -965,6 +999,7 @@ impl Lowering<'_> {
         let ((sa, za), (sb, zb), (so, zo)) = (self.quant(a)?, self.quant(b)?, self.quant(out)?);
         let m = add_multipliers(sa, sb, so);
         let (activation_min, activation_max) = activation_range(activation, so, zo);
+        let (constant, input1, input2) = self.binary_operands(a, b, DataType::I8)?;
         Ok(AddOp {
             params: AddParams {
                 broadcast: self.broadcast(a, b, out)?,
@@ -981,8 +1016,9 @@ impl Lowering<'_> {
                 activation_min,
                 activation_max,
             },
-            input1: self.i8_activation(a)?,
-            input2: self.i8_activation(b)?,
+            constant,
+            input1,
+            input2,
             output: self.i8_activation(out)?,
         })
     }
@@ -997,6 +1033,7 @@ impl Lowering<'_> {
         let (output_multiplier, output_shift) =
             quantize_multiplier(f64::from(sa) * f64::from(sb) / f64::from(so));
         let (activation_min, activation_max) = activation_range(activation, so, zo);
+        let (constant, input1, input2) = self.binary_operands(a, b, DataType::I8)?;
         Ok(MulOp {
             params: MulParams {
                 broadcast: self.broadcast(a, b, out)?,
@@ -1008,8 +1045,9 @@ impl Lowering<'_> {
                 activation_min,
                 activation_max,
             },
-            input1: self.i8_activation(a)?,
-            input2: self.i8_activation(b)?,
+            constant,
+            input1,
+            input2,
             output: self.i8_activation(out)?,
         })
     }
@@ -1205,7 +1243,12 @@ impl Lowering<'_> {
     }
 
     fn f32_constant(&mut self, t: TensorId) -> Lowered<Span> {
-        let data = self.weight_data(t, DataType::F32)?.to_vec();
+        self.copied_constant(t, DataType::F32)
+    }
+
+    /// Constant tensor `t` of type `dtype`, copied into the weights.
+    fn copied_constant(&mut self, t: TensorId, dtype: DataType) -> Lowered<Span> {
+        let data = self.weight_data(t, dtype)?.to_vec();
         self.constant(&data)
     }
 
@@ -1259,29 +1302,7 @@ impl Lowering<'_> {
         activation: FloatRange,
     ) -> Lowered<BinaryF32Op> {
         let other = self.input(node, 1)?;
-        let is_constant = |t: TensorId| self.tensor(t).data.is_some();
-        let (constant, input1, input2) = match (is_constant(input), is_constant(other)) {
-            (false, false) => (
-                ConstantOperand::Neither,
-                self.f32_activation(input)?,
-                self.f32_activation(other)?,
-            ),
-            (true, false) => (
-                ConstantOperand::First,
-                self.f32_constant(input)?,
-                self.f32_activation(other)?,
-            ),
-            (false, true) => (
-                ConstantOperand::Second,
-                self.f32_activation(input)?,
-                self.f32_constant(other)?,
-            ),
-            (true, true) => {
-                return unsupported(
-                    "both operands are constants (fold them before converting the model)",
-                )
-            }
-        };
+        let (constant, input1, input2) = self.binary_operands(input, other, DataType::F32)?;
         Ok(BinaryF32Op {
             broadcast: self.broadcast(input, other, out)?,
             activation,
@@ -1511,10 +1532,9 @@ impl Lowering<'_> {
                     Op::MaxPool2dF32(op)
                 }
             }
-            OpKind::Sub | OpKind::Div | OpKind::PRelu => {
+            OpKind::Div | OpKind::PRelu => {
                 let op = self.binary_f32(node, input, out, FloatRange::NONE)?;
                 match node.kind {
-                    OpKind::Sub => Op::SubF32(op),
                     OpKind::Div => Op::DivF32(op),
                     _ => Op::PReluF32(op),
                 }
@@ -1549,12 +1569,14 @@ impl Lowering<'_> {
                     output: self.f32_activation(out)?,
                 })
             }
-            OpKind::Add { activation } | OpKind::Mul { activation } => {
+            OpKind::Add { activation }
+            | OpKind::Mul { activation }
+            | OpKind::Sub { activation } => {
                 let op = self.binary_f32(node, input, out, float_range(*activation))?;
-                if matches!(node.kind, OpKind::Add { .. }) {
-                    Op::AddF32(op)
-                } else {
-                    Op::MulF32(op)
+                match node.kind {
+                    OpKind::Add { .. } => Op::AddF32(op),
+                    OpKind::Mul { .. } => Op::MulF32(op),
+                    _ => Op::SubF32(op),
                 }
             }
             OpKind::Softmax { beta } => {

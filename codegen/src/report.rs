@@ -105,6 +105,7 @@ fn attrs(kind: &OpKind) -> String {
         }
         OpKind::FullyConnected { activation, .. }
         | OpKind::Add { activation }
+        | OpKind::Sub { activation }
         | OpKind::Mul { activation } => format!("{activation:?}"),
         OpKind::Softmax { beta } => format!("beta {beta}"),
         OpKind::Concatenation { axis, activation } => format!("axis {axis} {activation:?}"),

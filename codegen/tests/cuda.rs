@@ -51,6 +51,11 @@ fn models() -> Vec<(String, PathBuf, Vec<PathBuf>)> {
             vec![zoo.join("activations")],
         ),
         (
+            "constants".to_string(),
+            zoo.join("constants.tflite"),
+            vec![zoo.join("constants")],
+        ),
+        (
             "onnx_ops".to_string(),
             repo().join("tests/fixtures/onnx_ops/onnx_ops.onnx"),
             vec![repo().join("tests/fixtures/onnx_ops/onnx_ops")],

@@ -180,9 +180,10 @@ fn quantize_fixture(dir: &Path, name: &str) -> (kiln_codegen::CompiledModel, ser
     (int8, summary)
 }
 
-/// Ops with no int8 kernel (Sub, Div, PRelu, HardSigmoid, Clip, Add with a constant operand, an unfolded batch norm)
-/// stay float32 in the quantized model, between DEQUANTIZE and QUANTIZE,
-/// float ops feeding float ops directly; the rest is int8.
+/// Ops with no int8 kernel (Div, PRelu, HardSigmoid, Clip) stay float32 in
+/// the quantized model, between DEQUANTIZE and QUANTIZE, float ops feeding
+/// float ops directly; the rest is int8, SUB and the constant-operand ADD
+/// and MUL (an unfolded batch norm) included.
 #[test]
 fn float_only_ops_stay_float_between_int8_ops() {
     use kiln_codegen::ir::{DataType, OpKind};
@@ -208,14 +209,35 @@ fn float_only_ops_stay_float_between_int8_ops() {
         quantize >= 5 && dequantize >= 3,
         "{quantize} QUANTIZE, {dequantize} DEQUANTIZE"
     );
-    // Float results read only by float ops stay float (Sub -> Div).
-    let sub = g.nodes.iter().find(|n| n.kind == OpKind::Sub).unwrap();
-    let after_sub = g
+    // Float results read only by float ops stay float (the second Div feeds
+    // the Clip directly).
+    let clip = g
         .nodes
         .iter()
-        .find(|n| n.inputs.contains(&Some(sub.outputs[0])))
+        .find(|n| matches!(n.kind, OpKind::Clip { .. }))
         .unwrap();
-    assert_eq!(after_sub.kind, OpKind::Div);
+    let before_clip = g
+        .nodes
+        .iter()
+        .find(|n| {
+            n.outputs
+                == clip.inputs[..1]
+                    .iter()
+                    .flatten()
+                    .copied()
+                    .collect::<Vec<_>>()
+        })
+        .unwrap();
+    assert_eq!(before_clip.kind, OpKind::Div);
+    // SUB, and ADD and MUL with a constant operand, run in int8.
+    for n in g.nodes.iter().filter(|n| {
+        matches!(
+            n.kind,
+            OpKind::Sub { .. } | OpKind::Add { .. } | OpKind::Mul { .. }
+        )
+    }) {
+        assert_eq!(g.tensors[n.outputs[0]].dtype, DataType::I8, "{:?}", n.kind);
+    }
     let rows = summary["sqnr"].as_array().unwrap();
     let y = rows.iter().find(|r| r["tensor"] == "y").unwrap();
     println!("onnx_ops quantized: output SQNR {y}");

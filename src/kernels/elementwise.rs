@@ -57,8 +57,9 @@ impl Broadcast {
     }
 }
 
-/// Requantization of ADD: both inputs are brought to a common scale with
-/// `left_shift` bits of headroom, summed, then scaled to the output.
+/// Requantization of ADD and SUB: both inputs are brought to a common scale
+/// with `left_shift` bits of headroom, summed (or subtracted), then scaled to
+/// the output.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct AddParams {
@@ -78,17 +79,29 @@ pub struct AddParams {
 }
 
 pub fn add_s8(p: &AddParams, input1: &[i8], input2: &[i8], output: &mut [i8]) {
+    add_or_sub_s8(p, input1, input2, output, i32::wrapping_add);
+}
+
+/// SUB: TFLM computes its parameters exactly as ADD's.
+pub fn sub_s8(p: &AddParams, input1: &[i8], input2: &[i8], output: &mut [i8]) {
+    add_or_sub_s8(p, input1, input2, output, i32::wrapping_sub);
+}
+
+fn add_or_sub_s8(
+    p: &AddParams,
+    input1: &[i8],
+    input2: &[i8],
+    output: &mut [i8],
+    combine: fn(i32, i32) -> i32,
+) {
     p.broadcast.for_each(|o, a, b| {
         let x1 = (i32::from(input1[a]) + p.input1_offset) * (1 << p.left_shift);
         let x2 = (i32::from(input2[b]) + p.input2_offset) * (1 << p.left_shift);
         let s1 = multiply_by_quantized_multiplier(x1, p.input1_multiplier, p.input1_shift);
         let s2 = multiply_by_quantized_multiplier(x2, p.input2_multiplier, p.input2_shift);
-        let sum = multiply_by_quantized_multiplier(
-            s1.wrapping_add(s2),
-            p.output_multiplier,
-            p.output_shift,
-        )
-        .saturating_add(p.output_offset);
+        let sum =
+            multiply_by_quantized_multiplier(combine(s1, s2), p.output_multiplier, p.output_shift)
+                .saturating_add(p.output_offset);
         output[o] = sum.clamp(p.activation_min, p.activation_max) as i8;
     });
 }

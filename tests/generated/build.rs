@@ -39,6 +39,10 @@ fn main() {
             repo.join("tests/fixtures/op_zoo/activations.tflite"),
         ),
         (
+            "op_zoo_constants".into(),
+            repo.join("tests/fixtures/op_zoo/constants.tflite"),
+        ),
+        (
             "onnx_ops".into(),
             repo.join("tests/fixtures/onnx_ops/onnx_ops.onnx"),
         ),

@@ -417,7 +417,9 @@ impl Importer<'_> {
             "Mul" => OpKind::Mul {
                 activation: Activation::None,
             },
-            "Sub" => OpKind::Sub,
+            "Sub" => OpKind::Sub {
+                activation: Activation::None,
+            },
             "PRelu" => OpKind::PRelu,
             _ => OpKind::Div,
         };

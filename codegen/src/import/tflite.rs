@@ -32,6 +32,7 @@ const TANH: i32 = 28;
 const CUSTOM: i32 = 32;
 const PAD: i32 = 34;
 const MEAN: i32 = 40;
+const SUB: i32 = 41;
 const SQUEEZE: i32 = 43;
 const LEAKY_RELU: i32 = 98;
 const QUANTIZE: i32 = 114;
@@ -614,6 +615,9 @@ fn op_kind(
             activation: activation(i8_(0, 0)?, unsupported),
         },
         MUL => OpKind::Mul {
+            activation: activation(i8_(0, 0)?, unsupported),
+        },
+        SUB => OpKind::Sub {
             activation: activation(i8_(0, 0)?, unsupported),
         },
         SOFTMAX => OpKind::Softmax {

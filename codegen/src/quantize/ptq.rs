@@ -101,6 +101,25 @@ fn model_weight_scales(
     on_grid.then_some(scales)
 }
 
+/// An elementwise op's constant operand as int8, asymmetric per tensor
+/// over its values' range.
+fn quantize_constant(t: &mut Tensor) {
+    let values = f32_values(t);
+    let lo = values.iter().copied().fold(0f32, f32::min);
+    let hi = values.iter().copied().fold(0f32, f32::max);
+    // All zeros: any scale represents them.
+    let hi = if hi == lo { lo + 1.0 } else { hi };
+    let (scale, zero_point) = asymmetric_params(lo, hi);
+    t.data = Some(
+        values
+            .iter()
+            .map(|&v| ((v / scale).round() + zero_point as f32).clamp(-128.0, 127.0) as i8 as u8)
+            .collect(),
+    );
+    t.dtype = DataType::I8;
+    t.quantization = per_tensor(scale, zero_point);
+}
+
 /// The interval a tensor's int8 parameters cover.
 fn represented_interval(q: &Quantization) -> (f32, f32) {
     let (scale, zero_point) = (q.scale0(), q.zero_point0() as f32);
@@ -285,23 +304,21 @@ pub fn quantize(
                     g.tensors[t].quantization = per_tensor(scale, zero_point);
                 }
             }
-            OpKind::Add { .. } | OpKind::Mul { .. }
-                if node
-                    .inputs
-                    .iter()
-                    .flatten()
-                    .any(|&t| g.tensors[t].data.is_some()) =>
-            {
-                float_ops[index] = true
+            OpKind::Add { .. } | OpKind::Mul { .. } | OpKind::Sub { .. } => {
+                // A constant operand (an ONNX initializer, a batch norm with
+                // nothing to fold into) is quantized per tensor, as TFLite's
+                // converter does.
+                for &t in node.inputs.iter().flatten() {
+                    if g.tensors[t].dtype == DataType::F32 && g.tensors[t].is_constant() {
+                        quantize_constant(&mut g.tensors[t]);
+                    }
+                }
             }
-            OpKind::Add { .. }
-            | OpKind::Mul { .. }
-            | OpKind::Relu(_)
+            OpKind::Relu(_)
             | OpKind::Mean { .. }
             | OpKind::LeakyRelu { .. }
             | OpKind::HardSwish => {}
             OpKind::Clip { .. }
-            | OpKind::Sub
             | OpKind::TransposeConv2d(_)
             | OpKind::PRelu
             | OpKind::Div

@@ -296,6 +296,8 @@ __device__ i64 broadcast_elements(const i32* P) {
     return n;
 }
 
+// ADD, or SUB when word 34 is 1; word 33 says which operand, if any, is a
+// constant in the weights (as kiln_binary_f32's word 24).
 extern "C" __global__ void kiln_add(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
     const i64 per_sample = broadcast_elements(P);
     FOR_EACH(idx, per_sample * samples) {
@@ -304,11 +306,11 @@ extern "C" __global__ void kiln_add(const i32* P, const u8* W, u8* A, i64 arena_
         i64 ia, ib;
         broadcast_indices(P, e, &ia, &ib);
         const u8* arena = A + s * arena_bytes;
-        const i32 x1 = ((i32)((const i8*)(arena + P[18]))[ia] + P[21]) * (1 << P[23]);
-        const i32 x2 = ((i32)((const i8*)(arena + P[19]))[ib] + P[22]) * (1 << P[23]);
+        const i32 x1 = ((i32)((const i8*)((P[33] == 1 ? W : arena) + P[18]))[ia] + P[21]) * (1 << P[23]);
+        const i32 x2 = ((i32)((const i8*)((P[33] == 2 ? W : arena) + P[19]))[ib] + P[22]) * (1 << P[23]);
         const i32 s1 = mbqm(x1, P[24], P[25]);
         const i32 s2 = mbqm(x2, P[26], P[27]);
-        const i32 v = sat_add(mbqm(wadd(s1, s2), P[28], P[29]), P[30]);
+        const i32 v = sat_add(mbqm(P[34] ? wsub(s1, s2) : wadd(s1, s2), P[28], P[29]), P[30]);
         ((i8*)(A + s * arena_bytes + P[20]))[e] = (i8)clamp_i32(v, P[31], P[32]);
     }
 }
@@ -321,7 +323,9 @@ extern "C" __global__ void kiln_mul(const i32* P, const u8* W, u8* A, i64 arena_
         i64 ia, ib;
         broadcast_indices(P, e, &ia, &ib);
         const u8* arena = A + s * arena_bytes;
-        const i32 product = ((i32)((const i8*)(arena + P[18]))[ia] + P[21]) * ((i32)((const i8*)(arena + P[19]))[ib] + P[22]);
+        // Word 28: the constant operand, as kiln_add's word 33.
+        const i32 product = ((i32)((const i8*)((P[28] == 1 ? W : arena) + P[18]))[ia] + P[21])
+                          * ((i32)((const i8*)((P[28] == 2 ? W : arena) + P[19]))[ib] + P[22]);
         const i32 v = sat_add(mbqm(product, P[23], P[24]), P[25]);
         ((i8*)(A + s * arena_bytes + P[20]))[e] = (i8)clamp_i32(v, P[26], P[27]);
     }

@@ -77,6 +77,16 @@ fn requantize_words(p: &RequantizeParams, input: Span, output: Span) -> [i32; 9]
     ]
 }
 
+/// Which operand of a binary op the kernel reads from the weights: 0 neither,
+/// 1 the first, 2 the second.
+fn constant_word(c: ConstantOperand) -> i32 {
+    match c {
+        ConstantOperand::Neither => 0,
+        ConstantOperand::First => 1,
+        ConstantOperand::Second => 2,
+    }
+}
+
 fn bits(v: f32) -> i32 {
     v.to_bits() as i32
 }
@@ -321,7 +331,7 @@ pub fn plan(graph: &Graph) -> Result<CudaPlan, &'static str> {
                 };
                 plan.push(kernel, p.output.elements(), &words);
             }
-            Op::Add(o) => {
+            Op::Add(o) | Op::Sub(o) => {
                 let p = &o.params;
                 let tail = [
                     p.input1_offset,
@@ -336,6 +346,8 @@ pub fn plan(graph: &Graph) -> Result<CudaPlan, &'static str> {
                     p.output_offset,
                     p.activation_min,
                     p.activation_max,
+                    constant_word(o.constant),
+                    i32::from(matches!(op, Op::Sub(_))),
                 ];
                 plan.broadcast(
                     "kiln_add",
@@ -354,6 +366,7 @@ pub fn plan(graph: &Graph) -> Result<CudaPlan, &'static str> {
                     p.output_offset,
                     p.activation_min,
                     p.activation_max,
+                    constant_word(o.constant),
                 ];
                 plan.broadcast(
                     "kiln_mul",
@@ -567,11 +580,7 @@ pub fn plan(graph: &Graph) -> Result<CudaPlan, &'static str> {
                     Op::DivF32(_) => 3,
                     _ => 4,
                 };
-                let constant = match o.constant {
-                    ConstantOperand::Neither => 0,
-                    ConstantOperand::First => 1,
-                    ConstantOperand::Second => 2,
-                };
+                let constant = constant_word(o.constant);
                 let tail = [
                     kind,
                     bits(o.activation.min),
