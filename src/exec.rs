@@ -160,7 +160,7 @@ impl AddOp {
 
     fn run_kernel(
         &self,
-        kernel: fn(&elementwise::AddParams, &[i8], &[i8], &mut [i8]),
+        kernel: impl Fn(&elementwise::AddParams, &[i8], &[i8], &mut [i8]),
         arena: &mut [u8],
         weights: &[u8],
     ) {

@@ -92,7 +92,7 @@ fn add_or_sub_s8(
     input1: &[i8],
     input2: &[i8],
     output: &mut [i8],
-    combine: fn(i32, i32) -> i32,
+    combine: impl Fn(i32, i32) -> i32,
 ) {
     p.broadcast.for_each(|o, a, b| {
         let x1 = (i32::from(input1[a]) + p.input1_offset) * (1 << p.left_shift);
