@@ -64,9 +64,26 @@ fn batch_norm_is_folded_and_layout_handled() {
     let g = kiln_codegen::import::import(&examples().join("digits_cnn.onnx")).unwrap();
     let names: Vec<&str> = g.nodes.iter().map(|n| n.kind.name()).collect();
     assert!(!names.iter().any(|n| n.contains("BATCH")), "{names:?}");
-    // NCHW input, NHWC inside: a transpose right after the input.
+    // NCHW input, NHWC inside: with one channel the layout change moves
+    // only a dimension of size 1, so it is a reshape (no copy).
     assert_eq!(g.tensors[g.inputs[0]].shape, vec![1, 1, 8, 8]);
-    assert_eq!(names[0], "TRANSPOSE");
+    assert_eq!(names[0], "RESHAPE");
+    // Each Relu is the conv's fused activation: no standalone RELU.
+    assert!(!names.contains(&"RELU"), "{names:?}");
+    let fused = g
+        .nodes
+        .iter()
+        .filter(|n| {
+            matches!(
+                n.kind,
+                kiln_codegen::ir::OpKind::Conv2d(kiln_codegen::ir::Conv2dAttrs {
+                    activation: kiln_codegen::ir::Activation::Relu,
+                    ..
+                })
+            )
+        })
+        .count();
+    assert_eq!(fused, 2, "{names:?}");
 }
 
 /// Runs `tests/fixtures/onnx_ops/<name>.onnx` on its eight cases (written by

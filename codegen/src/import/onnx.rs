@@ -340,9 +340,7 @@ impl Importer<'_> {
         let name = format!("{} (NCHW)", self.g.tensors[v.id].name);
         let t = self.tensor(name, shape, dtype, None);
         self.push(
-            OpKind::Transpose {
-                perm: TO_NCHW.to_vec(),
-            },
+            layout_change(&s, &TO_NCHW),
             vec![Some(v.id)],
             vec![t],
             source,
@@ -364,9 +362,7 @@ impl Importer<'_> {
         let name = format!("{} (NHWC)", self.g.tensors[v.id].name);
         let t = self.tensor(name, shape, dtype, None);
         self.push(
-            OpKind::Transpose {
-                perm: TO_NHWC.to_vec(),
-            },
+            layout_change(&s, &TO_NHWC),
             vec![Some(v.id)],
             vec![t],
             source,
@@ -1712,6 +1708,20 @@ impl Importer<'_> {
 
 /// A 2-D attribute of positive integers (strides, dilations), default 1s.
 /// An int64 constant (a folded shape computation).
+/// The op that permutes `shape` by `perm`: a RESHAPE (the same bytes) when
+/// only dimensions of size 1 move, as with one channel or a 1x1 image,
+/// else a TRANSPOSE.
+fn layout_change(shape: &[usize], perm: &[usize]) -> OpKind {
+    let moved: Vec<usize> = perm.iter().copied().filter(|&d| shape[d] != 1).collect();
+    if moved.windows(2).all(|w| w[0] < w[1]) {
+        OpKind::Reshape
+    } else {
+        OpKind::Transpose {
+            perm: perm.to_vec(),
+        }
+    }
+}
+
 fn int_tensor(dims: Vec<i64>, values: Vec<i64>) -> OnnxTensor {
     OnnxTensor {
         dims,
@@ -1943,7 +1953,59 @@ pub fn import_bytes(bytes: &[u8], path: &Path) -> Result<Graph> {
         imp.g.outputs.push(v.id);
     }
     let _ = imp.path;
+    fuse_activations(&mut imp.g);
     Ok(imp.g)
+}
+
+/// A Relu or Relu6 right after a conv, Gemm, Add, Sub or Mul becomes that
+/// op's fused activation, as TFLite's converter does: one op and one
+/// buffer fewer, and int8 ranges that start at zero. Only where the Relu is
+/// the producer's sole reader and the pre-activation value is no model output.
+fn fuse_activations(g: &mut Graph) {
+    let mut readers = vec![0usize; g.tensors.len()];
+    for node in &g.nodes {
+        for &t in node.inputs.iter().flatten() {
+            readers[t] += 1;
+        }
+    }
+    for &t in &g.outputs {
+        readers[t] += 1;
+    }
+    let mut removed = vec![false; g.nodes.len()];
+    for r in 0..g.nodes.len() {
+        let (OpKind::Relu(act @ (Activation::Relu | Activation::Relu6)), Some(x), Some(&y)) = (
+            g.nodes[r].kind.clone(),
+            g.nodes[r].input(0),
+            g.nodes[r].outputs.first(),
+        ) else {
+            continue;
+        };
+        let Some(p) = g.nodes.iter().position(|n| n.outputs.contains(&x)) else {
+            continue;
+        };
+        if readers[x] != 1 || g.nodes[p].outputs.len() != 1 {
+            continue;
+        }
+        let slot = match &mut g.nodes[p].kind {
+            OpKind::Conv2d(a) | OpKind::DepthwiseConv2d(a) => &mut a.activation,
+            OpKind::FullyConnected { activation, .. }
+            | OpKind::Add { activation }
+            | OpKind::Sub { activation }
+            | OpKind::Mul { activation } => activation,
+            _ => continue,
+        };
+        if *slot != Activation::None {
+            continue;
+        }
+        *slot = act;
+        g.nodes[p].outputs[0] = y;
+        removed[r] = true;
+    }
+    let mut index = 0;
+    g.nodes.retain(|_| {
+        index += 1;
+        !removed[index - 1]
+    });
 }
 
 /// A model input or output kiln cannot take.

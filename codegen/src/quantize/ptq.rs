@@ -335,9 +335,19 @@ pub fn quantize(
     // Every activation is int8 now, or stays float32 between float ops, or
     // the model left one out.
     let stays_float = float_only_tensors(&g, &float_ops);
+    let mut used = vec![false; g.tensors.len()];
+    for node in &g.nodes {
+        for &t in node.inputs.iter().flatten().chain(&node.outputs) {
+            used[t] = true;
+        }
+    }
+    for &t in g.inputs.iter().chain(&g.outputs) {
+        used[t] = true;
+    }
     let mut missing = Vec::new();
     for (t, tensor) in g.tensors.iter_mut().enumerate() {
-        if !activation(tensor) {
+        // Unused tensors (left behind by import passes) stay as they are.
+        if !activation(tensor) || !used[t] {
             continue;
         }
         if stays_float[t] {
