@@ -1971,7 +1971,7 @@ fn fuse_activations(g: &mut Graph) {
     for &t in &g.outputs {
         readers[t] += 1;
     }
-    let mut removed = vec![false; g.nodes.len()];
+    let mut fused = Vec::new();
     for r in 0..g.nodes.len() {
         let (OpKind::Relu(act @ (Activation::Relu | Activation::Relu6)), Some(x), Some(&y)) = (
             g.nodes[r].kind.clone(),
@@ -1999,13 +1999,15 @@ fn fuse_activations(g: &mut Graph) {
         }
         *slot = act;
         g.nodes[p].outputs[0] = y;
-        removed[r] = true;
+        fused.push(r);
     }
-    let mut index = 0;
-    g.nodes.retain(|_| {
-        index += 1;
-        !removed[index - 1]
-    });
+    let nodes = std::mem::take(&mut g.nodes);
+    g.nodes = nodes
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| !fused.contains(i))
+        .map(|(_, n)| n)
+        .collect();
 }
 
 /// A model input or output kiln cannot take.
