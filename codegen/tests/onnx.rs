@@ -718,3 +718,39 @@ fn qdq_parameters_are_kept() {
         "{activations} activations: r1, r2, logits"
     );
 }
+
+/// A QDQ model's dequantized constant operand keeps its integers and
+/// parameters in the int8 ADD.
+#[test]
+fn qdq_constant_operand_keeps_its_parameters() {
+    let mut inits = qdq_params();
+    inits.extend([
+        initializer("c_q", 3, &[4], &[1, 2, 3, 4]),
+        initializer("cs", 1, &[], &0.25f32.to_le_bytes()),
+        initializer("cz", 3, &[], &[3]),
+    ]);
+    let m = model_with(
+        &[
+            node("QuantizeLinear", &["x", "s", "z"], &["q"]),
+            node("DequantizeLinear", &["q", "s", "z"], &["d"]),
+            node("DequantizeLinear", &["c_q", "cs", "cz"], &["c"]),
+            node("Add", &["d", "c"], &["a"]),
+            node("QuantizeLinear", &["a", "s", "z"], &["qa"]),
+            node("DequantizeLinear", &["qa", "s", "z"], &["y"]),
+        ],
+        &inits,
+        value_info("x", 1, &[1, 4]),
+        value_info("y", 1, &[1, 4]),
+    );
+    let int8 = import(&m).and_then(kiln_codegen::compile).unwrap();
+    let add = int8
+        .graph
+        .nodes
+        .iter()
+        .find(|n| matches!(n.kind, kiln_codegen::ir::OpKind::Add { .. }))
+        .unwrap();
+    let c = &int8.graph.tensors[add.input(1).unwrap()];
+    let q = c.quantization.as_ref().unwrap();
+    assert_eq!((q.scale0(), q.zero_point0()), (0.25, 3));
+    assert_eq!(c.data.as_deref(), Some(&[1u8, 2, 3, 4][..]));
+}

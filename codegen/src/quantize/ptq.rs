@@ -101,15 +101,28 @@ fn model_weight_scales(
     on_grid.then_some(scales)
 }
 
-/// An elementwise op's constant operand as int8, asymmetric per tensor
-/// over its values' range.
+/// An elementwise op's constant operand as int8: with the model's own
+/// per-tensor parameters when every value is one of their steps (a QDQ
+/// model's dequantized constant), else asymmetric over its values' range.
 fn quantize_constant(t: &mut Tensor) {
     let values = f32_values(t);
-    let lo = values.iter().copied().fold(0f32, f32::min);
-    let hi = values.iter().copied().fold(0f32, f32::max);
-    // All zeros: any scale represents them.
-    let hi = if hi == lo { lo + 1.0 } else { hi };
-    let (scale, zero_point) = asymmetric_params(lo, hi);
+    let model = t
+        .quantization
+        .as_ref()
+        .filter(|q| q.scale.len() == 1 && q.zero_point.len() == 1)
+        .map(|q| (q.scale0(), i64::from(q.zero_point0())))
+        .filter(|&(scale, zero_point)| {
+            values.iter().all(|&v| {
+                let q = v / scale + zero_point as f32;
+                (q - q.round()).abs() < 1e-3 && (-128.0..=127.0).contains(&q.round())
+            })
+        });
+    let (scale, zero_point) = model.unwrap_or_else(|| {
+        let lo = values.iter().copied().fold(0f32, f32::min);
+        let hi = values.iter().copied().fold(0f32, f32::max);
+        // All zeros: any scale represents them.
+        asymmetric_params(lo, if hi == lo { lo + 1.0 } else { hi })
+    });
     t.data = Some(
         values
             .iter()
