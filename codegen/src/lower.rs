@@ -490,33 +490,23 @@ impl Lowering<'_> {
                     Op::Tanh(op)
                 }
             }
-            OpKind::Relu(Activation::Relu6) => {
-                // TFLM's RELU6 clamps the input bytes to the input's own 0
-                // and 6 without rescaling, whatever the output's quantization.
+            // TFLM's RELU6 clamps the input bytes to the input's own 0
+            // and 6 without rescaling, whatever the output's quantization.
+            OpKind::Relu(Activation::Relu6) => Op::Requantize(self.clamp_bytes(node, 0.0, 6.0)?),
+            // ONNX Clip, which TFLM has no kernel for: the same clamp, with
+            // the output sharing the input's parameters (PTQ makes it so).
+            OpKind::Clip { min, max } => {
                 let input = self.input(node, 0)?;
-                self.same_elements(input, out)?;
-                let (scale, zp) = self.quant(input)?;
-                let six = (zp + (6.0 / scale).round() as i32).clamp(-128, 127);
-                Op::Requantize(RequantizeOp {
-                    params: RequantizeParams {
-                        input_zero_point: 0,
-                        output_zero_point: 0,
-                        // 2^30 with a left shift of one multiplies by exactly 1.
-                        multiplier: 1 << 30,
-                        shift: 1,
-                        activation_min: zp,
-                        activation_max: six,
-                    },
-                    input: self.i8_activation(input)?,
-                    output: self.i8_activation(out)?,
-                })
+                if self.quant(input)? != self.quant(out)? {
+                    return unsupported("CLIP with different input and output quantization");
+                }
+                Op::Requantize(self.clamp_bytes(node, *min, *max)?)
             }
             OpKind::Relu(Activation::Relu) => {
                 let input = self.input(node, 0)?;
                 self.same_elements(input, out)?;
                 Op::Requantize(self.requantize(input, out, Activation::Relu)?)
             }
-            OpKind::Clip { .. } => return unsupported("CLIP on int8 (quantize the model first)"),
             OpKind::LeakyRelu { alpha } => {
                 let input = self.input(node, 0)?;
                 self.same_elements(input, out)?;
@@ -640,6 +630,32 @@ impl Lowering<'_> {
             return unsupported(format!("output quantization (scale {s}, zero point {z}); TFLM requires scale {scale}, zero point {zero_point}"));
         }
         Ok(())
+    }
+
+    /// An int8 clamp of the input's bytes to the reals `[lo, hi]` on the
+    /// input's scale, with no rescaling.
+    fn clamp_bytes(&self, node: &Node, lo: f32, hi: f32) -> Lowered<RequantizeOp> {
+        let out = self.output(node)?;
+        let input = self.input(node, 0)?;
+        self.same_elements(input, out)?;
+        let (scale, zp) = self.quant(input)?;
+        let bound = |b: f32| {
+            zp.saturating_add((b / scale).round() as i32)
+                .clamp(-128, 127)
+        };
+        Ok(RequantizeOp {
+            params: RequantizeParams {
+                input_zero_point: 0,
+                output_zero_point: 0,
+                // 2^30 with a left shift of one multiplies by exactly 1.
+                multiplier: 1 << 30,
+                shift: 1,
+                activation_min: bound(lo),
+                activation_max: bound(hi),
+            },
+            input: self.i8_activation(input)?,
+            output: self.i8_activation(out)?,
+        })
     }
 
     fn requantize(

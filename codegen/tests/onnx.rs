@@ -197,10 +197,10 @@ fn quantize_fixture(dir: &Path, name: &str) -> (kiln_codegen::CompiledModel, ser
     (int8, summary)
 }
 
-/// Ops with no int8 kernel (Div, PRelu, HardSigmoid, Clip) stay float32 in
-/// the quantized model, between DEQUANTIZE and QUANTIZE, float ops feeding
-/// float ops directly; the rest is int8, SUB and the constant-operand ADD
-/// and MUL (an unfolded batch norm) included.
+/// Ops with no int8 kernel (Div, PRelu, HardSigmoid) stay float32 in the
+/// quantized model, between DEQUANTIZE and QUANTIZE; the rest is int8, SUB,
+/// CLIP and the constant-operand ADD and MUL (an unfolded batch norm)
+/// included.
 #[test]
 fn float_only_ops_stay_float_between_int8_ops() {
     use kiln_codegen::ir::{DataType, OpKind};
@@ -226,26 +226,19 @@ fn float_only_ops_stay_float_between_int8_ops() {
         quantize >= 5 && dequantize >= 3,
         "{quantize} QUANTIZE, {dequantize} DEQUANTIZE"
     );
-    // Float results read only by float ops stay float (the second Div feeds
-    // the Clip directly).
-    let clip = g
-        .nodes
-        .iter()
-        .find(|n| matches!(n.kind, OpKind::Clip { .. }))
-        .unwrap();
-    let before_clip = g
-        .nodes
-        .iter()
-        .find(|n| {
-            n.outputs
-                == clip.inputs[..1]
-                    .iter()
-                    .flatten()
-                    .copied()
-                    .collect::<Vec<_>>()
-        })
-        .unwrap();
-    assert_eq!(before_clip.kind, OpKind::Div);
+    // Each float op reads dequantized values and its result is quantized
+    // for the int8 ops after it.
+    for n in g.nodes.iter().filter(|n| n.kind == OpKind::Div) {
+        let x = n.input(0).unwrap();
+        let producer = g.nodes.iter().find(|p| p.outputs.contains(&x)).unwrap();
+        assert_eq!(producer.kind, OpKind::Dequantize);
+        let reader = g
+            .nodes
+            .iter()
+            .find(|r| r.inputs.contains(&Some(n.outputs[0])))
+            .unwrap();
+        assert_eq!(reader.kind, OpKind::Quantize);
+    }
     // SUB, and ADD and MUL with a constant operand, run in int8.
     for n in g.nodes.iter().filter(|n| {
         matches!(
@@ -753,4 +746,56 @@ fn qdq_constant_operand_keeps_its_parameters() {
     let q = c.quantization.as_ref().unwrap();
     assert_eq!((q.scale0(), q.zero_point0()), (0.25, 3));
     assert_eq!(c.data.as_deref(), Some(&[1u8, 2, 3, 4][..]));
+}
+
+/// Consecutive float ops pass float32 to each other: no QUANTIZE and
+/// DEQUANTIZE between a Div and the PRelu after it.
+#[test]
+fn consecutive_float_ops_skip_the_int8_round_trip() {
+    use kiln_codegen::ir::{DataType, OpKind};
+    let m = model_with(
+        &[
+            node("Relu", &["x"], &["r"]),
+            node("Div", &["r", "c"], &["d"]),
+            node("PRelu", &["d", "slope"], &["p"]),
+            node("Relu", &["p"], &["y"]),
+        ],
+        &[
+            initializer(
+                "c",
+                1,
+                &[4],
+                &[2f32, 4.0, 8.0, 16.0].map(f32::to_le_bytes).concat(),
+            ),
+            initializer(
+                "slope",
+                1,
+                &[4],
+                &[0.5f32; 4].map(f32::to_le_bytes).concat(),
+            ),
+        ],
+        value_info("x", 1, &[1, 4]),
+        value_info("y", 1, &[1, 4]),
+    );
+    let path = std::env::temp_dir().join(format!("kiln-float-chain-{}.onnx", std::process::id()));
+    std::fs::write(&path, &m).unwrap();
+    let calibration = npy::NpyArray {
+        dtype: npy::NpyType::F32,
+        shape: vec![2, 1, 4],
+        data: [-3f32, -1.0, 1.0, 3.0, -2.0, 0.5, 2.0, 4.0]
+            .map(f32::to_le_bytes)
+            .concat(),
+    };
+    let int8 = kiln_codegen::quantize_file(&path, &calibration, ObserverKind::MinMax);
+    std::fs::remove_file(&path).ok();
+    let g = int8.unwrap().graph;
+    let div = g.nodes.iter().find(|n| n.kind == OpKind::Div).unwrap();
+    let d = div.outputs[0];
+    assert_eq!(g.tensors[d].dtype, DataType::F32);
+    let reader = g
+        .nodes
+        .iter()
+        .find(|n| n.inputs.contains(&Some(d)))
+        .unwrap();
+    assert_eq!(reader.kind, OpKind::PRelu);
 }

@@ -145,6 +145,7 @@ fn keeps_parameters(kind: &OpKind) -> bool {
         kind,
         OpKind::AveragePool2d(_)
             | OpKind::MaxPool2d(_)
+            | OpKind::Clip { .. }
             | OpKind::Reshape
             | OpKind::Pad
             | OpKind::Slice { .. }
@@ -268,9 +269,11 @@ pub fn quantize(
             }
             // TFLM pads int8 with the zero point only.
             OpKind::Pad if node.input(2).is_some() => float_ops[index] = true,
-            // TFLM runs these with the input's parameters on the output.
+            // TFLM runs these with the input's parameters on the output
+            // (CLIP is kiln's: a clamp of the input's bytes).
             OpKind::AveragePool2d(_)
             | OpKind::MaxPool2d(_)
+            | OpKind::Clip { .. }
             | OpKind::Reshape
             | OpKind::Pad
             | OpKind::Slice { .. }
@@ -290,10 +293,8 @@ pub fn quantize(
                 while i < members.len() {
                     let producer = nodes.iter().find(|n| n.outputs.contains(&members[i]));
                     if let Some(p) = producer.filter(|p| {
-                        matches!(
-                            p.kind,
-                            OpKind::Reshape | OpKind::Transpose { .. } | OpKind::Slice { .. }
-                        )
+                        keeps_parameters(&p.kind)
+                            && !matches!(p.kind, OpKind::Pad if p.input(2).is_some())
                     }) {
                         if let Some(src) = p.input(0).filter(|t| !members.contains(t)) {
                             members.push(src);
@@ -331,8 +332,7 @@ pub fn quantize(
             | OpKind::Mean { .. }
             | OpKind::LeakyRelu { .. }
             | OpKind::HardSwish => {}
-            OpKind::Clip { .. }
-            | OpKind::TransposeConv2d(_)
+            OpKind::TransposeConv2d(_)
             | OpKind::PRelu
             | OpKind::Div
             | OpKind::HardSigmoid { .. } => float_ops[index] = true,
