@@ -170,6 +170,15 @@ impl AddOp {
     }
 }
 
+impl PReluOp {
+    #[inline(never)]
+    pub fn run(&self, arena: &mut [u8], weights: &[u8]) {
+        let (io, out) = split(arena, self.output);
+        let (x, alpha) = operands(&io, weights, (self.input, self.alpha), self.constant);
+        elementwise::prelu_s8(&self.params, x, alpha, out_i8!(out));
+    }
+}
+
 impl MulOp {
     #[inline(never)]
     pub fn run(&self, arena: &mut [u8], weights: &[u8]) {
@@ -510,6 +519,7 @@ impl Op {
             Op::MaxPool2d(op) => op.run_max(arena),
             Op::Add(op) => op.run(arena, weights),
             Op::Sub(op) => op.run_sub(arena, weights),
+            Op::PRelu(op) => op.run(arena, weights),
             Op::Mul(op) => op.run(arena, weights),
             Op::Softmax(op) => op.run(arena),
             Op::Logistic(op) => op.run_logistic(arena),
@@ -853,6 +863,19 @@ impl Op {
                 }
                 c.range(p.activation_min, p.activation_max)?;
                 let arena = arena_operands(op.input1, op.input2, op.constant);
+                c.output(op.output, p.broadcast.elements(), I8, &arena)
+            }
+            Op::PRelu(op) => {
+                let p = &op.params;
+                c.offsets(&[p.input_offset, p.alpha_offset, p.output_offset])?;
+                c.ensure(
+                    op.constant != ConstantOperand::First,
+                    "PRELU's input is a constant",
+                )?;
+                check_broadcast(c, &p.broadcast, op.input, op.alpha, I8, op.constant)?;
+                c.shift(p.identity_shift)?;
+                c.shift(p.alpha_shift)?;
+                let arena = arena_operands(op.input, op.alpha, op.constant);
                 c.output(op.output, p.broadcast.elements(), I8, &arena)
             }
             Op::Mul(op) => {

@@ -8,7 +8,7 @@
 use crate::kernels::activation::{HardSwishParams, RequantizeParams, SigmoidParams};
 use crate::kernels::conv2d::Conv2dParams;
 use crate::kernels::depthwise_conv2d::DepthwiseConv2dParams;
-use crate::kernels::elementwise::{AddParams, Broadcast, MulParams};
+use crate::kernels::elementwise::{AddParams, Broadcast, MulParams, PReluParams};
 use crate::kernels::fully_connected::FullyConnectedParams;
 use crate::kernels::mean::MeanParams;
 use crate::kernels::pad::PadParams;
@@ -124,6 +124,17 @@ pub struct LeakyReluOp {
     pub positive: RequantizeParams,
     pub negative: RequantizeParams,
     pub input: Span,
+    pub output: Span,
+}
+
+/// PRELU: `alpha` (the slopes) may be a constant in the weights.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PReluOp {
+    pub params: PReluParams,
+    pub constant: ConstantOperand,
+    pub input: Span,
+    pub alpha: Span,
     pub output: Span,
 }
 
@@ -363,6 +374,7 @@ pub enum Op {
     LeakyRelu(LeakyReluOp),
     HardSwish(HardSwishOp),
     Sub(AddOp),
+    PRelu(PReluOp),
 }
 
 impl Op {
@@ -383,6 +395,7 @@ impl Op {
             Op::LeakyRelu(_) => "LEAKY_RELU",
             Op::HardSwish(_) => "HARD_SWISH",
             Op::Sub(_) => "SUB",
+            Op::PRelu(_) => "PRELU",
             Op::Concatenation(_) => "CONCATENATION",
             Op::Pad(_) => "PAD",
             Op::Mean(_) => "MEAN",

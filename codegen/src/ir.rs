@@ -185,8 +185,8 @@ pub enum OpKind {
     Sub {
         activation: Activation,
     },
-    /// Float32 only (as Div, HardSigmoid, Clip and TransposeConv2d):
-    /// `x < 0 ? x * slope : x`; the slope (input 1) broadcasts.
+    /// `x < 0 ? x * slope : x`; the slope (input 1) broadcasts. (Div,
+    /// HardSigmoid and TransposeConv2d are float32 only.)
     PRelu,
     Div,
     LeakyRelu {

@@ -14,7 +14,7 @@ use kiln::graph::*;
 use kiln::kernels::activation::{HardSwishParams, RequantizeParams, SigmoidParams};
 use kiln::kernels::conv2d::Conv2dParams;
 use kiln::kernels::depthwise_conv2d::DepthwiseConv2dParams;
-use kiln::kernels::elementwise::{AddParams, Broadcast, MulParams};
+use kiln::kernels::elementwise::{AddParams, Broadcast, MulParams, PReluParams};
 use kiln::kernels::fully_connected::FullyConnectedParams;
 use kiln::kernels::mean::MeanParams;
 use kiln::kernels::pad::PadParams;
@@ -554,10 +554,8 @@ impl Lowering<'_> {
                     output: self.i8_activation(out)?,
                 })
             }
-            OpKind::TransposeConv2d(_)
-            | OpKind::PRelu
-            | OpKind::Div
-            | OpKind::HardSigmoid { .. } => {
+            OpKind::PRelu => Op::PRelu(self.prelu(node)?),
+            OpKind::TransposeConv2d(_) | OpKind::Div | OpKind::HardSigmoid { .. } => {
                 return unsupported(format!("int8 {} (float32 only for now)", node.kind.name()))
             }
             OpKind::Relu(other) => {
@@ -1002,6 +1000,40 @@ impl Lowering<'_> {
                     "both operands are constants (fold them before converting the model)",
                 )
             }
+        })
+    }
+
+    /// PRELU; the slopes (input 1) broadcast and may be a constant.
+    fn prelu(&mut self, node: &Node) -> Lowered<PReluOp> {
+        let (x, alpha, out) = (
+            self.input(node, 0)?,
+            self.input(node, 1)?,
+            self.output(node)?,
+        );
+        let ((sx, zx), (sa, za), (so, zo)) = (self.quant(x)?, self.quant(alpha)?, self.quant(out)?);
+        let (identity_multiplier, identity_shift) =
+            quantize_multiplier(f64::from(sx) / f64::from(so));
+        let (alpha_multiplier, alpha_shift) =
+            quantize_multiplier(f64::from(sx) * f64::from(sa) / f64::from(so));
+        let (constant, input, alpha_span) = self.binary_operands(x, alpha, DataType::I8)?;
+        if constant == ConstantOperand::First {
+            return unsupported("PRELU of a constant input");
+        }
+        Ok(PReluOp {
+            params: PReluParams {
+                broadcast: self.broadcast(x, alpha, out)?,
+                input_offset: -zx,
+                alpha_offset: -za,
+                identity_multiplier,
+                identity_shift,
+                alpha_multiplier,
+                alpha_shift,
+                output_offset: zo,
+            },
+            constant,
+            input,
+            alpha: alpha_span,
+            output: self.i8_activation(out)?,
         })
     }
 

@@ -129,6 +129,35 @@ pub fn mul_s8(p: &MulParams, input1: &[i8], input2: &[i8], output: &mut [i8]) {
     });
 }
 
+/// PRELU: inputs at or above their zero point are rescaled by the identity
+/// multiplier, those below multiplied by their slope (`alpha`, input 2,
+/// broadcast) and rescaled by the alpha multiplier.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct PReluParams {
+    pub broadcast: Broadcast,
+    pub input_offset: i32,
+    pub alpha_offset: i32,
+    pub identity_multiplier: i32,
+    pub identity_shift: i32,
+    pub alpha_multiplier: i32,
+    pub alpha_shift: i32,
+    pub output_offset: i32,
+}
+
+pub fn prelu_s8(p: &PReluParams, input: &[i8], alpha: &[i8], output: &mut [i8]) {
+    p.broadcast.for_each(|o, a, b| {
+        let x = i32::from(input[a]) + p.input_offset;
+        let v = if x >= 0 {
+            multiply_by_quantized_multiplier(x, p.identity_multiplier, p.identity_shift)
+        } else {
+            let slope = i32::from(alpha[b]) + p.alpha_offset;
+            multiply_by_quantized_multiplier(x * slope, p.alpha_multiplier, p.alpha_shift)
+        };
+        output[o] = v.saturating_add(p.output_offset).clamp(-128, 127) as i8;
+    });
+}
+
 /// Float32 ADD and MUL with broadcasting and an activation clamp.
 pub fn add_f32(b: &Broadcast, act: FloatRange, input1: &[f32], input2: &[f32], output: &mut [f32]) {
     b.for_each(|o, i, j| output[o] = act.apply(input1[i] + input2[j]));

@@ -34,6 +34,7 @@ fn describe(op: &Op) -> (&'static str, String, &'static str) {
         Op::MaxPool2d(o) => ("MaxPool2d", format!("{o:?}"), "run_max(arena)"),
         Op::Add(o) => ("Add", format!("{o:?}"), "run(arena, weights)"),
         Op::Sub(o) => ("Sub", format!("{o:?}"), "run_sub(arena, weights)"),
+        Op::PRelu(o) => ("PRelu", format!("{o:?}"), "run(arena, weights)"),
         Op::Mul(o) => ("Mul", format!("{o:?}"), "run(arena, weights)"),
         Op::Softmax(o) => ("Softmax", format!("{o:?}"), "run(arena)"),
         Op::Logistic(o) => ("Logistic", format!("{o:?}"), "run_logistic(arena)"),

@@ -33,6 +33,7 @@ const CUSTOM: i32 = 32;
 const PAD: i32 = 34;
 const MEAN: i32 = 40;
 const SUB: i32 = 41;
+const PRELU: i32 = 54;
 const SQUEEZE: i32 = 43;
 const LEAKY_RELU: i32 = 98;
 const QUANTIZE: i32 = 114;
@@ -626,6 +627,7 @@ fn op_kind(
         LOGISTIC => OpKind::Logistic,
         TANH => OpKind::Tanh,
         HARD_SWISH => OpKind::HardSwish,
+        PRELU => OpKind::PRelu,
         LEAKY_RELU => OpKind::LeakyRelu {
             alpha: o.map_or(Ok(0.0), |t| t.f32(0, 0.0))?,
         },

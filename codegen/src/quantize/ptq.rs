@@ -318,7 +318,7 @@ pub fn quantize(
                     g.tensors[t].quantization = per_tensor(scale, zero_point);
                 }
             }
-            OpKind::Add { .. } | OpKind::Mul { .. } | OpKind::Sub { .. } => {
+            OpKind::Add { .. } | OpKind::Mul { .. } | OpKind::Sub { .. } | OpKind::PRelu => {
                 // A constant operand (an ONNX initializer, a batch norm with
                 // nothing to fold into) is quantized per tensor, as TFLite's
                 // converter does.
@@ -332,10 +332,9 @@ pub fn quantize(
             | OpKind::Mean { .. }
             | OpKind::LeakyRelu { .. }
             | OpKind::HardSwish => {}
-            OpKind::TransposeConv2d(_)
-            | OpKind::PRelu
-            | OpKind::Div
-            | OpKind::HardSigmoid { .. } => float_ops[index] = true,
+            OpKind::TransposeConv2d(_) | OpKind::Div | OpKind::HardSigmoid { .. } => {
+                float_ops[index] = true
+            }
             OpKind::Quantize | OpKind::Dequantize => {
                 return Err(invalid(format!(
                     "op #{index} {}: the model is already quantized",

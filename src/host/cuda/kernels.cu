@@ -331,6 +331,29 @@ extern "C" __global__ void kiln_mul(const i32* P, const u8* W, u8* A, i64 arena_
     }
 }
 
+// PRELU, in kiln_mul's broadcast layout: words 21 to 27 the input, alpha
+// and output offsets and the identity and alpha rescalings; word 28 the
+// constant operand, as kiln_mul's.
+extern "C" __global__ void kiln_prelu(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
+    const i64 per_sample = broadcast_elements(P);
+    FOR_EACH(idx, per_sample * samples) {
+        const i64 s = idx / per_sample;
+        const i64 e = idx % per_sample;
+        i64 ia, ib;
+        broadcast_indices(P, e, &ia, &ib);
+        const u8* arena = A + s * arena_bytes;
+        const i32 x = (i32)((const i8*)((P[28] == 1 ? W : arena) + P[18]))[ia] + P[21];
+        i32 v;
+        if (x >= 0) {
+            v = mbqm(x, P[23], P[24]);
+        } else {
+            const i32 slope = (i32)((const i8*)((P[28] == 2 ? W : arena) + P[19]))[ib] + P[22];
+            v = mbqm(x * slope, P[25], P[26]);
+        }
+        ((i8*)(A + s * arena_bytes + P[20]))[e] = (i8)clamp_i32(sat_add(v, P[27]), -128, 127);
+    }
+}
+
 extern "C" __global__ void kiln_softmax(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
     const i32 outer = P[0], depth = P[1], multiplier = P[2], left_shift = P[3], diff_min = P[4];
     FOR_EACH(idx, (i64)outer * samples) {

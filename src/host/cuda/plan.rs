@@ -44,6 +44,7 @@ pub const KERNEL_NAMES: &[&str] = &[
     "kiln_requantize",
     "kiln_leaky_relu",
     "kiln_hard_swish",
+    "kiln_prelu",
     "kiln_concatenation",
     "kiln_pad",
     "kiln_mean",
@@ -353,6 +354,25 @@ pub fn plan(graph: &Graph) -> Result<CudaPlan, &'static str> {
                     "kiln_add",
                     &p.broadcast,
                     [o.input1, o.input2, o.output],
+                    &tail,
+                );
+            }
+            Op::PRelu(o) => {
+                let p = &o.params;
+                let tail = [
+                    p.input_offset,
+                    p.alpha_offset,
+                    p.identity_multiplier,
+                    p.identity_shift,
+                    p.alpha_multiplier,
+                    p.alpha_shift,
+                    p.output_offset,
+                    constant_word(o.constant),
+                ];
+                plan.broadcast(
+                    "kiln_prelu",
+                    &p.broadcast,
+                    [o.input, o.alpha, o.output],
                     &tail,
                 );
             }
