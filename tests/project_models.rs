@@ -2,7 +2,8 @@
 //! op-coverage fixtures.
 //!
 //! The ops the shared models do not use (MUL, LOGISTIC, TANH, MEAN,
-//! broadcast ADD with fused RELU6, PAD, CONCATENATION, LEAKY_RELU, HARD_SWISH, PRELU, standalone RELU and
+//! broadcast ADD with fused RELU6, ADD/MUL/SUB with a constant operand, SUB,
+//! PAD, CONCATENATION, LEAKY_RELU, HARD_SWISH, PRELU, standalone RELU and
 //! RELU6, float QUANTIZE/DEQUANTIZE at the edges) against TFLite Micro's
 //! outputs for the fixtures made by `tests/fixtures/op_zoo/make_op_zoo.py`.
 
