@@ -81,6 +81,19 @@ impl Conv2dOp {
             out_i8!(out),
         );
     }
+    #[inline(never)]
+    pub fn run_transposed(&self, arena: &mut [u8], weights: &[u8]) {
+        let (io, out) = split(arena, self.output);
+        transpose_conv2d::transpose_conv2d_s8(
+            &self.params,
+            io.i8(self.input),
+            weights_i8(weights, self.filter),
+            weights_i32(weights, self.bias),
+            weights_i32(weights, self.multiplier),
+            weights_i32(weights, self.shift),
+            out_i8!(out),
+        );
+    }
 }
 
 impl DepthwiseConv2dOp {
@@ -129,6 +142,7 @@ impl PoolOp {
 }
 
 /// The two operands of a binary op, one of them possibly in the weights.
+#[inline(always)]
 fn operands<'a, T: bytemuck::Pod>(
     io: &'a Around<'_>,
     weights: &'a [u8],
@@ -158,6 +172,7 @@ impl AddOp {
         self.run_kernel(elementwise::sub_s8, arena, weights);
     }
 
+    #[inline(always)]
     fn run_kernel(
         &self,
         kernel: impl Fn(&elementwise::AddParams, &[i8], &[i8], &mut [i8]),
@@ -513,6 +528,7 @@ impl Op {
     pub fn run(&self, arena: &mut [u8], weights: &[u8]) {
         match self {
             Op::Conv2d(op) => op.run(arena, weights),
+            Op::TransposeConv2d(op) => op.run_transposed(arena, weights),
             Op::DepthwiseConv2d(op) => op.run(arena, weights),
             Op::FullyConnected(op) => op.run(arena, weights),
             Op::AveragePool2d(op) => op.run_average(arena),
@@ -685,63 +701,12 @@ impl Op {
         use DType::{F32, I32, I8};
         match self {
             Op::Conv2d(op) => {
-                let p = &op.params;
-                c.positive(&[
-                    p.stride_height,
-                    p.stride_width,
-                    p.dilation_height,
-                    p.dilation_width,
-                    p.filter_channels,
-                ])?;
-                c.ensure(
-                    p.input.channels >= p.filter_channels
-                        && p.input.channels % p.filter_channels == 0,
-                    "input channels not a multiple of filter channels",
-                )?;
-                c.offsets(&[p.input_offset, p.output_offset])?;
-                c.taps(
-                    u64::from(p.filter_height)
-                        * u64::from(p.filter_width)
-                        * u64::from(p.filter_channels),
-                )?;
-                let groups = p.input.channels / p.filter_channels;
-                c.ensure(
-                    p.output.channels % groups == 0,
-                    "output channels not a multiple of groups",
-                )?;
-                c.ensure(p.input.batches == p.output.batches, "batch mismatch")?;
-                check_window(
-                    c,
-                    p.output.height,
-                    p.stride_height,
-                    p.dilation_height,
-                    p.filter_height,
-                    p.input.height,
-                    p.padding_top,
-                )?;
-                check_window(
-                    c,
-                    p.output.width,
-                    p.stride_width,
-                    p.dilation_width,
-                    p.filter_width,
-                    p.input.width,
-                    p.padding_left,
-                )?;
-                let oc = u64::from(p.output.channels);
-                c.arena(op.input, p.input.elements(), I8)?;
-                c.constant(
-                    op.filter,
-                    oc * u64::from(p.filter_height * p.filter_width * p.filter_channels),
-                    I8,
-                    false,
-                )?;
-                c.constant(op.bias, oc, I32, true)?;
-                c.constant(op.multiplier, oc, I32, false)?;
-                c.constant(op.shift, oc, I32, false)?;
-                c.shifts(op.shift)?;
-                c.range(p.activation_min, p.activation_max)?;
-                c.output(op.output, p.output.elements(), I8, &[op.input])
+                check_conv_windows(c, &op.params)?;
+                check_conv_s8(c, op)
+            }
+            Op::TransposeConv2d(op) => {
+                check_transposed_reach(c, &op.params)?;
+                check_conv_s8(c, op)
             }
             Op::DepthwiseConv2d(op) => {
                 let p = &op.params;
@@ -981,47 +946,11 @@ impl Op {
                 c.output(op.output, n, F32, &[op.input])
             }
             Op::TransposeConv2dF32(op) => {
-                let p = &op.params;
-                // Coordinates stay far from overflow on 32-bit targets.
-                let reach = |out: u32, pad: u32, f: u32, d: u32| {
-                    u64::from(out) + u64::from(pad) + u64::from(f) * u64::from(d) < 1 << 30
-                };
-                c.ensure(
-                    reach(
-                        p.output.height,
-                        p.padding_top,
-                        p.filter_height,
-                        p.dilation_height,
-                    ) && reach(
-                        p.output.width,
-                        p.padding_left,
-                        p.filter_width,
-                        p.dilation_width,
-                    ),
-                    "transposed convolution too large",
-                )?;
+                check_transposed_reach(c, &op.params)?;
                 check_conv_f32(c, op)
             }
             Op::Conv2dF32(op) => {
-                let p = &op.params;
-                check_window(
-                    c,
-                    p.output.height,
-                    p.stride_height,
-                    p.dilation_height,
-                    p.filter_height,
-                    p.input.height,
-                    p.padding_top,
-                )?;
-                check_window(
-                    c,
-                    p.output.width,
-                    p.stride_width,
-                    p.dilation_width,
-                    p.filter_width,
-                    p.input.width,
-                    p.padding_left,
-                )?;
+                check_conv_windows(c, &op.params)?;
                 check_conv_f32(c, op)
             }
             Op::DepthwiseConv2dF32(op) => {
@@ -1204,8 +1133,52 @@ fn check_window(
 
 /// What a float32 convolution and a transposed one share: the grouping,
 /// the batch, and every span.
-fn check_conv_f32(c: &Checker, op: &Conv2dF32Op) -> Result<(), Error> {
-    let p = &op.params;
+/// A convolution's output extents follow from its input's, window by window.
+fn check_conv_windows(c: &Checker, p: &conv2d::Conv2dParams) -> Result<(), Error> {
+    check_window(
+        c,
+        p.output.height,
+        p.stride_height,
+        p.dilation_height,
+        p.filter_height,
+        p.input.height,
+        p.padding_top,
+    )?;
+    check_window(
+        c,
+        p.output.width,
+        p.stride_width,
+        p.dilation_width,
+        p.filter_width,
+        p.input.width,
+        p.padding_left,
+    )
+}
+
+/// A transposed convolution's coordinates stay far from overflow on 32-bit
+/// targets (the gather checks every tap against the input's extent).
+fn check_transposed_reach(c: &Checker, p: &conv2d::Conv2dParams) -> Result<(), Error> {
+    let reach = |out: u32, pad: u32, f: u32, d: u32| {
+        u64::from(out) + u64::from(pad) + u64::from(f) * u64::from(d) < 1 << 30
+    };
+    c.ensure(
+        reach(
+            p.output.height,
+            p.padding_top,
+            p.filter_height,
+            p.dilation_height,
+        ) && reach(
+            p.output.width,
+            p.padding_left,
+            p.filter_width,
+            p.dilation_width,
+        ),
+        "transposed convolution too large",
+    )
+}
+
+/// Strides, dilations, groups and batches of any convolution.
+fn check_conv_shape(c: &Checker, p: &conv2d::Conv2dParams) -> Result<(), Error> {
     c.positive(&[
         p.stride_height,
         p.stride_width,
@@ -1221,7 +1194,34 @@ fn check_conv_f32(c: &Checker, op: &Conv2dF32Op) -> Result<(), Error> {
         p.output.channels % (p.input.channels / p.filter_channels) == 0,
         "output channels not a multiple of groups",
     )?;
-    c.ensure(p.input.batches == p.output.batches, "batch mismatch")?;
+    c.ensure(p.input.batches == p.output.batches, "batch mismatch")
+}
+
+/// An int8 convolution's (plain or transposed) operands and requantization.
+fn check_conv_s8(c: &Checker, op: &Conv2dOp) -> Result<(), Error> {
+    let p = &op.params;
+    check_conv_shape(c, p)?;
+    c.offsets(&[p.input_offset, p.output_offset])?;
+    c.taps(u64::from(p.filter_height) * u64::from(p.filter_width) * u64::from(p.filter_channels))?;
+    let oc = u64::from(p.output.channels);
+    c.arena(op.input, p.input.elements(), DType::I8)?;
+    c.constant(
+        op.filter,
+        oc * u64::from(p.filter_height) * u64::from(p.filter_width) * u64::from(p.filter_channels),
+        DType::I8,
+        false,
+    )?;
+    c.constant(op.bias, oc, DType::I32, true)?;
+    c.constant(op.multiplier, oc, DType::I32, false)?;
+    c.constant(op.shift, oc, DType::I32, false)?;
+    c.shifts(op.shift)?;
+    c.range(p.activation_min, p.activation_max)?;
+    c.output(op.output, p.output.elements(), DType::I8, &[op.input])
+}
+
+fn check_conv_f32(c: &Checker, op: &Conv2dF32Op) -> Result<(), Error> {
+    let p = &op.params;
+    check_conv_shape(c, p)?;
     let oc = u64::from(p.output.channels);
     c.arena(op.input, p.input.elements(), DType::F32)?;
     c.constant(

@@ -375,6 +375,8 @@ pub enum Op {
     HardSwish(HardSwishOp),
     Sub(AddOp),
     PRelu(PReluOp),
+    /// int8 transposed convolution (see `kernels::transpose_conv2d`).
+    TransposeConv2d(Conv2dOp),
 }
 
 impl Op {
@@ -396,6 +398,7 @@ impl Op {
             Op::HardSwish(_) => "HARD_SWISH",
             Op::Sub(_) => "SUB",
             Op::PRelu(_) => "PRELU",
+            Op::TransposeConv2d(_) => "TRANSPOSE_CONV",
             Op::Concatenation(_) => "CONCATENATION",
             Op::Pad(_) => "PAD",
             Op::Mean(_) => "MEAN",

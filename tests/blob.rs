@@ -151,6 +151,7 @@ fn forged_contents_with_valid_checksums_never_panic() {
         zoo.join("reductions.tflite"),
         zoo.join("activations.tflite"),
         zoo.join("constants.tflite"),
+        zoo.join("transposed.tflite"),
     ] {
         let model = kiln_codegen::compile_file(&path).unwrap();
         let blob = kiln_codegen::emit::blob::blob(&model);

@@ -39,6 +39,7 @@ const FITS_CORTEX_M0: &[&str] = &[
     "reductions",
     "activations",
     "constants",
+    "transposed",
 ];
 
 fn tools_present() -> bool {
@@ -136,6 +137,11 @@ fn models(shared: Option<&Path>) -> Vec<(String, PathBuf, Vec<PathBuf>)> {
             "constants".to_string(),
             zoo.join("constants.tflite"),
             vec![zoo.join("constants")],
+        ),
+        (
+            "transposed".to_string(),
+            zoo.join("transposed.tflite"),
+            vec![zoo.join("transposed")],
         ),
     ];
     if let Some(shared) = shared {

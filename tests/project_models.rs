@@ -3,7 +3,7 @@
 //!
 //! The ops the shared models do not use (MUL, LOGISTIC, TANH, MEAN,
 //! broadcast ADD with fused RELU6, ADD/MUL/SUB with a constant operand, SUB,
-//! PAD, CONCATENATION, LEAKY_RELU, HARD_SWISH, PRELU, standalone RELU and
+//! PAD, CONCATENATION, LEAKY_RELU, HARD_SWISH, PRELU, TRANSPOSE_CONV, standalone RELU and
 //! RELU6, float QUANTIZE/DEQUANTIZE at the edges) against TFLite Micro's
 //! outputs for the fixtures made by `tests/fixtures/op_zoo/make_op_zoo.py`.
 
@@ -15,7 +15,13 @@ use kiln_codegen::run::HostRunner;
 #[test]
 fn op_zoo_matches_tflite_micro_byte_for_byte() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/op_zoo");
-    for name in ["elementwise", "reductions", "activations", "constants"] {
+    for name in [
+        "elementwise",
+        "reductions",
+        "activations",
+        "constants",
+        "transposed",
+    ] {
         let model = kiln_codegen::compile_file(&dir.join(format!("{name}.tflite"))).unwrap();
         let ops: Vec<&str> = model.ops.iter().map(kiln::Op::name).collect();
         println!("{name}: {ops:?}");

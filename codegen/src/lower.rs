@@ -436,6 +436,7 @@ impl Lowering<'_> {
         }
         Ok(Some(match &node.kind {
             OpKind::Conv2d(a) => Op::Conv2d(self.conv(node, a)?),
+            OpKind::TransposeConv2d(a) => Op::TransposeConv2d(self.transpose_conv(node, a)?),
             OpKind::DepthwiseConv2d(a) => Op::DepthwiseConv2d(self.depthwise(node, a)?),
             OpKind::FullyConnected { activation, .. } => {
                 Op::FullyConnected(self.fully_connected(node, *activation)?)
@@ -555,7 +556,7 @@ impl Lowering<'_> {
                 })
             }
             OpKind::PRelu => Op::PRelu(self.prelu(node)?),
-            OpKind::TransposeConv2d(_) | OpKind::Div | OpKind::HardSigmoid { .. } => {
+            OpKind::Div | OpKind::HardSigmoid { .. } => {
                 return unsupported(format!("int8 {} (float32 only for now)", node.kind.name()))
             }
             OpKind::Relu(other) => {
@@ -740,6 +741,44 @@ impl Lowering<'_> {
         {
             return invalid(format!("output shape {output:?} does not follow from input {input:?} and filter {fshape:?}"));
         }
+        self.conv_s8(c, a, (input, output), [kh, kw, fc], [pad_top, pad_left])
+    }
+
+    /// int8 TRANSPOSE_CONV: the filter `[O, KH, KW, I / groups]`, padding
+    /// explicit (its start), the output shape given.
+    fn transpose_conv(&mut self, node: &Node, a: &ir::Conv2dAttrs) -> Lowered<Conv2dOp> {
+        let filter = self.input(node, 1)?;
+        let fshape = self.tensor(filter).shape.clone();
+        let [oc, kh, kw, fc] = fshape[..] else {
+            return invalid(format!("filter shape {fshape:?} is not [O, KH, KW, I]"));
+        };
+        let Padding::Explicit([pad_top, pad_left, _, _]) = a.padding else {
+            return invalid("transposed convolution without explicit padding");
+        };
+        let c = self.conv_common(node, oc)?;
+        let (input, output) = (self.nhwc(c.input)?, self.nhwc(c.out)?);
+        if output.channels as usize != oc
+            || fc == 0
+            || input.channels as usize % fc != 0
+            || oc % (input.channels as usize / fc) != 0
+        {
+            return invalid(format!(
+                "filter {fshape:?} does not fit input {input:?} and output {output:?}"
+            ));
+        }
+        self.conv_s8(c, a, (input, output), [kh, kw, fc], [pad_top, pad_left])
+    }
+
+    /// The int8 op of a convolution, plain or transposed, with its geometry.
+    fn conv_s8(
+        &mut self,
+        c: ConvCommon,
+        a: &ir::Conv2dAttrs,
+        (input, output): (Nhwc, Nhwc),
+        [kh, kw, fc]: [usize; 3],
+        [pad_top, pad_left]: [usize; 2],
+    ) -> Lowered<Conv2dOp> {
+        let oc = output.channels as usize;
         let (multipliers, shifts) = per_channel_multipliers(c.in_scale, &c.scales, c.out_scale, oc);
         let (activation_min, activation_max) =
             activation_range(a.activation, c.out_scale, c.out_zp);

@@ -53,10 +53,12 @@ pub fn stack_estimate_cortex_m4(g: &Graph) -> usize {
         .iter()
         .map(|n| match n.kind {
             OpKind::Conv2d(_)
-            | OpKind::TransposeConv2d(_)
             | OpKind::DepthwiseConv2d(_)
             | OpKind::AveragePool2d(_)
             | OpKind::MaxPool2d(_) => 448,
+            OpKind::TransposeConv2d(_) => 304,
+            OpKind::Sub { .. } => 288,
+            OpKind::Add { .. } => 208,
             OpKind::Reshape => 0,
             _ => 192,
         })

@@ -56,6 +56,11 @@ fn models() -> Vec<(String, PathBuf, Vec<PathBuf>)> {
             vec![zoo.join("constants")],
         ),
         (
+            "transposed".to_string(),
+            zoo.join("transposed.tflite"),
+            vec![zoo.join("transposed")],
+        ),
+        (
             "onnx_ops".to_string(),
             repo().join("tests/fixtures/onnx_ops/onnx_ops.onnx"),
             vec![repo().join("tests/fixtures/onnx_ops/onnx_ops")],

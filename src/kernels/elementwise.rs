@@ -87,6 +87,9 @@ pub fn sub_s8(p: &AddParams, input1: &[i8], input2: &[i8], output: &mut [i8]) {
     add_or_sub_s8(p, input1, input2, output, i32::wrapping_sub);
 }
 
+// Inlined into ADD and SUB so that each keeps one stack frame, as before
+// they shared it (the Cortex-M4 RAM estimate counts frames).
+#[inline(always)]
 fn add_or_sub_s8(
     p: &AddParams,
     input1: &[i8],

@@ -1,11 +1,12 @@
-//! Float32 transposed convolution (ONNX ConvTranspose, TFLite
-//! TRANSPOSE_CONV), written as a gather: each output sums the input pixels
-//! whose scattered taps land on it, so every output is one independent sum
-//! in a fixed order (the CUDA kernel computes the same sums).
+//! Transposed convolution (ONNX ConvTranspose, TFLite TRANSPOSE_CONV), float32
+//! and int8, written as a gather: each output sums the input pixels whose
+//! scattered taps land on it, so every output is one independent sum in a
+//! fixed order (the CUDA kernels compute the same sums).
 //!
-//! Layer: kernels; uses `tensor` and the conv geometry of `conv2d`.
+//! Layer: kernels; uses `quant`, `tensor` and the conv geometry of `conv2d`.
 
 use crate::kernels::conv2d::Conv2dParams;
+use crate::quant::multiply_by_quantized_multiplier;
 use crate::tensor::FloatRange;
 
 /// The input coordinate tap `k` of output coordinate `out` reads: input `i`
@@ -26,17 +27,15 @@ fn source(
         .filter(|&i| i < extent)
 }
 
-/// `p` describes the equivalent convolution's geometry: `input` and
-/// `output` are this op's, the filter is `[out_c, fh, fw, filter_channels]`
-/// (grouped like `conv2d_f32`), padding is what ONNX's `pads` removes from
-/// the start of each axis. The int8 fields are unused.
-pub fn transpose_conv2d_f32(
+/// Visits every output of a transposed convolution in NHWC order:
+/// `tap(acc, input_start, filter_start)` for each filter tap that lands on
+/// it (each covering `filter_channels` values), then `finish(acc,
+/// output_index, channel)`. Float and int8 share this walk; only the
+/// arithmetic differs.
+fn gather<A: Default>(
     p: &Conv2dParams,
-    act: FloatRange,
-    input: &[f32],
-    filter: &[f32],
-    bias: &[f32],
-    output: &mut [f32],
+    mut tap: impl FnMut(&mut A, usize, usize),
+    mut finish: impl FnMut(A, usize, usize),
 ) {
     let (in_h, in_w, in_c) = (
         p.input.height as usize,
@@ -62,8 +61,8 @@ pub fn transpose_conv2d_f32(
         for out_y in 0..out_h {
             for out_x in 0..out_w {
                 for oc in 0..out_c {
-                    let ic0 = (oc / filters_per_group) * f_c;
-                    let mut total = 0f32;
+                    let ic0 = (oc / filters_per_group.max(1)) * f_c;
+                    let mut acc = A::default();
                     for fy in 0..f_h {
                         let Some(in_y) = source(out_y, fy, sh, dh, pt, in_h) else {
                             continue;
@@ -72,19 +71,75 @@ pub fn transpose_conv2d_f32(
                             let Some(in_x) = source(out_x, fx, sw, dw, pl, in_w) else {
                                 continue;
                             };
-                            let x = &input[p.input.index(b, in_y, in_x, ic0)..][..f_c];
-                            let w = &filter[((oc * f_h + fy) * f_w + fx) * f_c..][..f_c];
-                            for (&xv, &wv) in x.iter().zip(w) {
-                                total += xv * wv;
-                            }
+                            tap(
+                                &mut acc,
+                                p.input.index(b, in_y, in_x, ic0),
+                                ((oc * f_h + fy) * f_w + fx) * f_c,
+                            );
                         }
                     }
-                    let bias = if bias.is_empty() { 0.0 } else { bias[oc] };
-                    output[p.output.index(b, out_y, out_x, oc)] = act.apply(total + bias);
+                    finish(acc, p.output.index(b, out_y, out_x, oc), oc);
                 }
             }
         }
     }
+}
+
+/// `p` describes the equivalent convolution's geometry: `input` and
+/// `output` are this op's, the filter is `[out_c, fh, fw, filter_channels]`
+/// (grouped like `conv2d_f32`), padding is what ONNX's `pads` removes from
+/// the start of each axis. The int8 fields are unused.
+pub fn transpose_conv2d_f32(
+    p: &Conv2dParams,
+    act: FloatRange,
+    input: &[f32],
+    filter: &[f32],
+    bias: &[f32],
+    output: &mut [f32],
+) {
+    let f_c = p.filter_channels as usize;
+    gather(
+        p,
+        |total: &mut f32, i, w| {
+            for (&xv, &wv) in input[i..][..f_c].iter().zip(&filter[w..][..f_c]) {
+                *total += xv * wv;
+            }
+        },
+        |total, o, oc| {
+            let bias = if bias.is_empty() { 0.0 } else { bias[oc] };
+            output[o] = act.apply(total + bias);
+        },
+    );
+}
+
+/// int8 TRANSPOSE_CONV (TFLM's reference: per-channel weights, int32
+/// accumulation, per-channel requantization). TFLM scatters into an int32
+/// scratch buffer; the gather adds the same integers, so the sums, and the
+/// outputs, are identical.
+pub fn transpose_conv2d_s8(
+    p: &Conv2dParams,
+    input: &[i8],
+    filter: &[i8],
+    bias: &[i32],
+    multiplier: &[i32],
+    shift: &[i32],
+    output: &mut [i8],
+) {
+    let f_c = p.filter_channels as usize;
+    gather(
+        p,
+        |acc: &mut i32, i, w| {
+            for (&xv, &wv) in input[i..][..f_c].iter().zip(&filter[w..][..f_c]) {
+                *acc += (i32::from(xv) + p.input_offset) * i32::from(wv);
+            }
+        },
+        |acc, o, oc| {
+            let acc = acc + if bias.is_empty() { 0 } else { bias[oc] };
+            let v = multiply_by_quantized_multiplier(acc, multiplier[oc], shift[oc])
+                .saturating_add(p.output_offset);
+            output[o] = v.clamp(p.activation_min, p.activation_max) as i8;
+        },
+    );
 }
 
 #[cfg(test)]

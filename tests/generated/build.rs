@@ -43,6 +43,10 @@ fn main() {
             repo.join("tests/fixtures/op_zoo/constants.tflite"),
         ),
         (
+            "op_zoo_transposed".into(),
+            repo.join("tests/fixtures/op_zoo/transposed.tflite"),
+        ),
+        (
             "onnx_ops".into(),
             repo.join("tests/fixtures/onnx_ops/onnx_ops.onnx"),
         ),

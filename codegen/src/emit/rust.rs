@@ -28,6 +28,11 @@ fn rust_type(dtype: DType) -> &'static str {
 fn describe(op: &Op) -> (&'static str, String, &'static str) {
     match op {
         Op::Conv2d(o) => ("Conv2d", format!("{o:?}"), "run(arena, weights)"),
+        Op::TransposeConv2d(o) => (
+            "TransposeConv2d",
+            format!("{o:?}"),
+            "run_transposed(arena, weights)",
+        ),
         Op::DepthwiseConv2d(o) => ("DepthwiseConv2d", format!("{o:?}"), "run(arena, weights)"),
         Op::FullyConnected(o) => ("FullyConnected", format!("{o:?}"), "run(arena, weights)"),
         Op::AveragePool2d(o) => ("AveragePool2d", format!("{o:?}"), "run_average(arena)"),

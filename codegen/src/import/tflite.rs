@@ -34,6 +34,7 @@ const PAD: i32 = 34;
 const MEAN: i32 = 40;
 const SUB: i32 = 41;
 const PRELU: i32 = 54;
+const TRANSPOSE_CONV: i32 = 67;
 const SQUEEZE: i32 = 43;
 const LEAKY_RELU: i32 = 98;
 const QUANTIZE: i32 = 114;
@@ -369,6 +370,16 @@ impl Reader<'_> {
                     })
                 };
                 match op_kind(code, op.table(4)?, &mut unsupported)? {
+                    Some(OpKind::TransposeConv2d(attrs)) => {
+                        let (attrs, inputs) =
+                            transpose_conv_inputs(attrs, &op_inputs, &op_outputs, &tensors)?;
+                        nodes.push(Node {
+                            kind: OpKind::TransposeConv2d(attrs),
+                            inputs,
+                            outputs: op_outputs,
+                            source_name: name.clone(),
+                        });
+                    }
                     Some(kind) => {
                         nodes.push(Node {
                             kind,
@@ -549,6 +560,47 @@ fn positive(v: i32, what: &str) -> ReadResult<usize> {
     }
 }
 
+/// TFLite's TRANSPOSE_CONV reads (output shape, filter, input, bias); the
+/// IR reads (input, filter, bias) with explicit padding, which TFLM computes
+/// as a forward convolution over the output's extent would pad it (the
+/// first half of the total; the output shape fixes the rest).
+fn transpose_conv_inputs(
+    attrs: Conv2dAttrs,
+    inputs: &[Option<TensorId>],
+    outputs: &[TensorId],
+    tensors: &[Tensor],
+) -> ReadResult<(Conv2dAttrs, Vec<Option<TensorId>>)> {
+    let (Some(Some(filter)), Some(Some(input)), Some(&out)) =
+        (inputs.get(1), inputs.get(2), outputs.first())
+    else {
+        return invalid("TRANSPOSE_CONV needs an output shape, a filter and an input");
+    };
+    let (fs, os) = (&tensors[*filter].shape, &tensors[out].shape);
+    let (&[_, fh, fw, _], &[_, oh, ow, _]) = (&fs[..], &os[..]) else {
+        return invalid(format!(
+            "TRANSPOSE_CONV filter {fs:?} and output {os:?} must be 4-D"
+        ));
+    };
+    let pad = |extent: usize, filter: usize, stride: usize| {
+        let forward_out = match attrs.padding {
+            Padding::Same => extent.div_ceil(stride),
+            _ => (extent + stride).saturating_sub(filter) / stride,
+        };
+        ((forward_out.saturating_sub(1) * stride + filter).saturating_sub(extent)) / 2
+    };
+    let padding = Padding::Explicit([
+        pad(oh, fh, attrs.stride[0]),
+        pad(ow, fw, attrs.stride[1]),
+        0,
+        0,
+    ]);
+    let bias = inputs.get(3).copied().flatten();
+    Ok((
+        Conv2dAttrs { padding, ..attrs },
+        vec![Some(*input), Some(*filter), bias],
+    ))
+}
+
 /// Translates one operator; `None` when it is unsupported (recorded).
 fn op_kind(
     code: i32,
@@ -627,6 +679,15 @@ fn op_kind(
         LOGISTIC => OpKind::Logistic,
         TANH => OpKind::Tanh,
         HARD_SWISH => OpKind::HardSwish,
+        TRANSPOSE_CONV => OpKind::TransposeConv2d(Conv2dAttrs {
+            padding: padding(i8_(0, 0)?, unsupported),
+            stride: [
+                positive(i32_(2, 0)?, "stride_h")?,
+                positive(i32_(1, 0)?, "stride_w")?,
+            ],
+            dilation: [1, 1],
+            activation: activation(i8_(3, 0)?, unsupported),
+        }),
         PRELU => OpKind::PRelu,
         LEAKY_RELU => OpKind::LeakyRelu {
             alpha: o.map_or(Ok(0.0), |t| t.f32(0, 0.0))?,

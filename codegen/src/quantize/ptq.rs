@@ -211,7 +211,10 @@ pub fn quantize(
         let quant_of =
             |g: &Graph, t: Option<TensorId>| t.and_then(|t| g.tensors[t].quantization.clone());
         match &node.kind {
-            OpKind::Conv2d(_) | OpKind::DepthwiseConv2d(_) | OpKind::FullyConnected { .. } => {
+            OpKind::Conv2d(_)
+            | OpKind::DepthwiseConv2d(_)
+            | OpKind::TransposeConv2d(_)
+            | OpKind::FullyConnected { .. } => {
                 let filter = node
                     .input(1)
                     .ok_or_else(|| invalid(format!("op #{index} has no filter")))?;
@@ -332,9 +335,7 @@ pub fn quantize(
             | OpKind::Mean { .. }
             | OpKind::LeakyRelu { .. }
             | OpKind::HardSwish => {}
-            OpKind::TransposeConv2d(_) | OpKind::Div | OpKind::HardSigmoid { .. } => {
-                float_ops[index] = true
-            }
+            OpKind::Div | OpKind::HardSigmoid { .. } => float_ops[index] = true,
             OpKind::Quantize | OpKind::Dequantize => {
                 return Err(invalid(format!(
                     "op #{index} {}: the model is already quantized",

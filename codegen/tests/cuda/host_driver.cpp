@@ -40,7 +40,7 @@ int main(int argc, char** argv) {
         {"kiln_fully_connected", kiln_fully_connected}, {"kiln_average_pool2d", kiln_average_pool2d},
         {"kiln_max_pool2d", kiln_max_pool2d}, {"kiln_add", kiln_add}, {"kiln_mul", kiln_mul},
         {"kiln_softmax", kiln_softmax}, {"kiln_logistic", kiln_logistic}, {"kiln_tanh", kiln_tanh},
-        {"kiln_requantize", kiln_requantize}, {"kiln_leaky_relu", kiln_leaky_relu}, {"kiln_hard_swish", kiln_hard_swish}, {"kiln_prelu", kiln_prelu}, {"kiln_concatenation", kiln_concatenation}, {"kiln_pad", kiln_pad},
+        {"kiln_requantize", kiln_requantize}, {"kiln_leaky_relu", kiln_leaky_relu}, {"kiln_hard_swish", kiln_hard_swish}, {"kiln_prelu", kiln_prelu}, {"kiln_transpose_conv2d", kiln_transpose_conv2d}, {"kiln_concatenation", kiln_concatenation}, {"kiln_pad", kiln_pad},
         {"kiln_mean", kiln_mean}, {"kiln_quantize", kiln_quantize}, {"kiln_dequantize", kiln_dequantize},
         {"kiln_conv2d_f32", kiln_conv2d_f32}, {"kiln_transpose_conv2d_f32", kiln_transpose_conv2d_f32}, {"kiln_depthwise_conv2d_f32", kiln_depthwise_conv2d_f32},
         {"kiln_fully_connected_f32", kiln_fully_connected_f32}, {"kiln_average_pool2d_f32", kiln_average_pool2d_f32},

@@ -169,6 +169,48 @@ extern "C" __global__ void kiln_conv2d(const i32* P, const u8* W, u8* A, i64 are
     }
 }
 
+// int8 TRANSPOSE_CONV: kiln_conv2d's words, summed in the gather form of
+// kernels/transpose_conv2d.rs (input pixel i scatters to i * stride - pad +
+// k * dilation), then kiln_conv2d's requantization.
+extern "C" __global__ void kiln_transpose_conv2d(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
+    const i32 batches = P[0], in_h = P[1], in_w = P[2], in_c = P[3], out_h = P[4], out_w = P[5], out_c = P[6];
+    const i32 fh = P[7], fw = P[8], fc = P[9], sh = P[10], sw = P[11], dh = P[12], dw = P[13], pt = P[14], pl = P[15];
+    const i32 in_off = P[16], out_off = P[17], act_min = P[18], act_max = P[19];
+    const i8* filter = (const i8*)(W + P[21]);
+    const i32* bias = P[22] >= 0 ? weights_i32(W, P[22]) : 0;
+    const i32* mult = weights_i32(W, P[23]);
+    const i32* shift = weights_i32(W, P[24]);
+    const i32 per_group = out_c / (in_c / fc);
+    const i64 per_sample = (i64)batches * out_h * out_w * out_c;
+    FOR_EACH(idx, per_sample * samples) {
+        const i64 s = idx / per_sample;
+        i64 e = idx % per_sample;
+        const i32 oc = (i32)(e % out_c); e /= out_c;
+        const i32 ox = (i32)(e % out_w); e /= out_w;
+        const i32 oy = (i32)(e % out_h);
+        const i32 b = (i32)(e / out_h);
+        const i8* input = (const i8*)(A + s * arena_bytes + P[20]);
+        const i32 ic0 = (oc / per_group) * fc;
+        i32 acc = 0;
+        for (i32 ky = 0; ky < fh; ky++) {
+            const i32 ty = oy + pt - ky * dh;
+            if (ty < 0 || ty % sh != 0 || ty / sh >= in_h) continue;
+            const i32 iy = ty / sh;
+            for (i32 kx = 0; kx < fw; kx++) {
+                const i32 tx = ox + pl - kx * dw;
+                if (tx < 0 || tx % sw != 0 || tx / sw >= in_w) continue;
+                const i32 ix = tx / sw;
+                const i8* x = input + (((i64)b * in_h + iy) * in_w + ix) * in_c + ic0;
+                const i8* w = filter + (((i64)oc * fh + ky) * fw + kx) * fc;
+                for (i32 c = 0; c < fc; c++) acc += (i32)w[c] * ((i32)x[c] + in_off);
+            }
+        }
+        if (bias) acc = wadd(acc, bias[oc]);
+        const i32 v = sat_add(mbqm(acc, mult[oc], shift[oc]), out_off);
+        ((i8*)(A + s * arena_bytes + P[25]))[(((i64)b * out_h + oy) * out_w + ox) * out_c + oc] = (i8)clamp_i32(v, act_min, act_max);
+    }
+}
+
 extern "C" __global__ void kiln_depthwise_conv2d(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
     const i32 batches = P[0], in_h = P[1], in_w = P[2], in_c = P[3], out_h = P[4], out_w = P[5], out_c = P[6];
     const i32 fh = P[7], fw = P[8], dm = P[9], sh = P[10], sw = P[11], dh = P[12], dw = P[13], pt = P[14], pl = P[15];

@@ -45,6 +45,7 @@ pub const KERNEL_NAMES: &[&str] = &[
     "kiln_leaky_relu",
     "kiln_hard_swish",
     "kiln_prelu",
+    "kiln_transpose_conv2d",
     "kiln_concatenation",
     "kiln_pad",
     "kiln_mean",
@@ -251,7 +252,7 @@ pub fn plan(graph: &Graph) -> Result<CudaPlan, &'static str> {
     let mut plan = CudaPlan::default();
     for op in graph.ops {
         match op {
-            Op::Conv2d(o) => {
+            Op::Conv2d(o) | Op::TransposeConv2d(o) => {
                 let p = &o.params;
                 let words = conv_words(
                     conv_geometry(p),
@@ -263,7 +264,12 @@ pub fn plan(graph: &Graph) -> Result<CudaPlan, &'static str> {
                     ],
                     [o.input, o.filter, o.bias, o.multiplier, o.shift, o.output],
                 );
-                plan.push("kiln_conv2d", p.output.elements(), &words);
+                let kernel = if matches!(op, Op::TransposeConv2d(_)) {
+                    "kiln_transpose_conv2d"
+                } else {
+                    "kiln_conv2d"
+                };
+                plan.push(kernel, p.output.elements(), &words);
             }
             Op::DepthwiseConv2d(o) => {
                 let p = &o.params;
