@@ -17,6 +17,34 @@ use crate::kernels::{
 };
 use crate::tensor::{DType, FloatRange, Span};
 
+/// Both axes of a windowed op's geometry (`check_window`): convolutions,
+/// depthwise convolutions and pools name their fields alike; `dilation` is
+/// `[height, width]`.
+macro_rules! check_windows {
+    ($c:expr, $p:expr, [$dh:expr, $dw:expr]) => {
+        check_window(
+            $c,
+            $p.output.height,
+            $p.stride_height,
+            $dh,
+            $p.filter_height,
+            $p.input.height,
+            $p.padding_top,
+        )
+        .and_then(|()| {
+            check_window(
+                $c,
+                $p.output.width,
+                $p.stride_width,
+                $dw,
+                $p.filter_width,
+                $p.input.width,
+                $p.padding_left,
+            )
+        })
+    };
+}
+
 /// The arena around one op's output: the bytes before and after it, which
 /// hold the op's inputs.
 struct Around<'a> {
@@ -724,24 +752,7 @@ impl Op {
                     "output channels != input channels * depth multiplier",
                 )?;
                 c.ensure(p.input.batches == p.output.batches, "batch mismatch")?;
-                check_window(
-                    c,
-                    p.output.height,
-                    p.stride_height,
-                    p.dilation_height,
-                    p.filter_height,
-                    p.input.height,
-                    p.padding_top,
-                )?;
-                check_window(
-                    c,
-                    p.output.width,
-                    p.stride_width,
-                    p.dilation_width,
-                    p.filter_width,
-                    p.input.width,
-                    p.padding_left,
-                )?;
+                check_windows!(c, p, [p.dilation_height, p.dilation_width])?;
                 let oc = u64::from(p.output.channels);
                 c.arena(op.input, p.input.elements(), I8)?;
                 c.constant(
@@ -796,24 +807,7 @@ impl Op {
                     p.input.batches == p.output.batches && p.input.channels == p.output.channels,
                     "pool changes batches or channels",
                 )?;
-                check_window(
-                    c,
-                    p.output.height,
-                    p.stride_height,
-                    1,
-                    p.filter_height,
-                    p.input.height,
-                    p.padding_top,
-                )?;
-                check_window(
-                    c,
-                    p.output.width,
-                    p.stride_width,
-                    1,
-                    p.filter_width,
-                    p.input.width,
-                    p.padding_left,
-                )?;
+                check_windows!(c, p, [1, 1])?;
                 c.range(p.activation_min, p.activation_max)?;
                 c.arena(op.input, p.input.elements(), I8)?;
                 c.output(op.output, p.output.elements(), I8, &[op.input])
@@ -967,24 +961,7 @@ impl Op {
                     "output channels != input channels * depth multiplier",
                 )?;
                 c.ensure(p.input.batches == p.output.batches, "batch mismatch")?;
-                check_window(
-                    c,
-                    p.output.height,
-                    p.stride_height,
-                    p.dilation_height,
-                    p.filter_height,
-                    p.input.height,
-                    p.padding_top,
-                )?;
-                check_window(
-                    c,
-                    p.output.width,
-                    p.stride_width,
-                    p.dilation_width,
-                    p.filter_width,
-                    p.input.width,
-                    p.padding_left,
-                )?;
+                check_windows!(c, p, [p.dilation_height, p.dilation_width])?;
                 let oc = u64::from(p.output.channels);
                 c.arena(op.input, p.input.elements(), F32)?;
                 c.constant(
@@ -1020,24 +997,7 @@ impl Op {
                     p.input.batches == p.output.batches && p.input.channels == p.output.channels,
                     "pool changes batches or channels",
                 )?;
-                check_window(
-                    c,
-                    p.output.height,
-                    p.stride_height,
-                    1,
-                    p.filter_height,
-                    p.input.height,
-                    p.padding_top,
-                )?;
-                check_window(
-                    c,
-                    p.output.width,
-                    p.stride_width,
-                    1,
-                    p.filter_width,
-                    p.input.width,
-                    p.padding_left,
-                )?;
+                check_windows!(c, p, [1, 1])?;
                 c.arena(op.input, p.input.elements(), F32)?;
                 c.output(op.output, p.output.elements(), F32, &[op.input])
             }
@@ -1131,28 +1091,9 @@ fn check_window(
     )
 }
 
-/// What a float32 convolution and a transposed one share: the grouping,
-/// the batch, and every span.
 /// A convolution's output extents follow from its input's, window by window.
 fn check_conv_windows(c: &Checker, p: &conv2d::Conv2dParams) -> Result<(), Error> {
-    check_window(
-        c,
-        p.output.height,
-        p.stride_height,
-        p.dilation_height,
-        p.filter_height,
-        p.input.height,
-        p.padding_top,
-    )?;
-    check_window(
-        c,
-        p.output.width,
-        p.stride_width,
-        p.dilation_width,
-        p.filter_width,
-        p.input.width,
-        p.padding_left,
-    )
+    check_windows!(c, p, [p.dilation_height, p.dilation_width])
 }
 
 /// A transposed convolution's coordinates stay far from overflow on 32-bit
@@ -1219,6 +1160,7 @@ fn check_conv_s8(c: &Checker, op: &Conv2dOp) -> Result<(), Error> {
     c.output(op.output, p.output.elements(), DType::I8, &[op.input])
 }
 
+/// A float32 convolution's (plain or transposed) operands.
 fn check_conv_f32(c: &Checker, op: &Conv2dF32Op) -> Result<(), Error> {
     let p = &op.params;
     check_conv_shape(c, p)?;

@@ -30,17 +30,8 @@ const TARGETS: &[(&str, &str, &str)] = &[
 ];
 
 /// Models whose arena, weights and samples fit the Cortex-M0's 16 KiB of RAM
-/// and 256 KiB of flash.
-const FITS_CORTEX_M0: &[&str] = &[
-    "hello_world_int8",
-    "micro_speech_quantized",
-    "digits_int8",
-    "elementwise",
-    "reductions",
-    "activations",
-    "constants",
-    "transposed",
-];
+/// and 256 KiB of flash (and every op-coverage fixture, which all do).
+const FITS_CORTEX_M0: &[&str] = &["hello_world_int8", "micro_speech_quantized", "digits_int8"];
 
 fn tools_present() -> bool {
     let have = |cmd: &str, arg: &str| {
@@ -112,38 +103,18 @@ fn run_on_device(
 /// Every model to try: the project's own, then the shared int8 models.
 fn models(shared: Option<&Path>) -> Vec<(String, PathBuf, Vec<PathBuf>)> {
     let zoo = repo().join("tests/fixtures/op_zoo");
-    let mut list = vec![
+    let mut list = vec![(
+        "digits_int8".to_string(),
+        repo().join("examples/digits/digits_int8.tflite"),
+        vec![repo().join("examples/digits/samples")],
+    )];
+    list.extend(common::OP_ZOO.iter().map(|&z| {
         (
-            "digits_int8".to_string(),
-            repo().join("examples/digits/digits_int8.tflite"),
-            vec![repo().join("examples/digits/samples")],
-        ),
-        (
-            "elementwise".to_string(),
-            zoo.join("elementwise.tflite"),
-            vec![zoo.join("elementwise")],
-        ),
-        (
-            "reductions".to_string(),
-            zoo.join("reductions.tflite"),
-            vec![zoo.join("reductions")],
-        ),
-        (
-            "activations".to_string(),
-            zoo.join("activations.tflite"),
-            vec![zoo.join("activations")],
-        ),
-        (
-            "constants".to_string(),
-            zoo.join("constants.tflite"),
-            vec![zoo.join("constants")],
-        ),
-        (
-            "transposed".to_string(),
-            zoo.join("transposed.tflite"),
-            vec![zoo.join("transposed")],
-        ),
-    ];
+            z.to_string(),
+            zoo.join(format!("{z}.tflite")),
+            vec![zoo.join(z)],
+        )
+    }));
     if let Some(shared) = shared {
         for &(name, file) in common::INT8_MODELS {
             let golden = shared.join("golden").join(name);
@@ -199,7 +170,9 @@ fn check(target: &str, from_blob: bool) {
     let mut failures = Vec::new();
     let mut passed = 0;
     for (name, model, cases) in models(shared.as_deref()) {
-        if target == "cortex-m0" && !FITS_CORTEX_M0.contains(&name.as_str()) {
+        let fits_m0 =
+            FITS_CORTEX_M0.contains(&name.as_str()) || common::OP_ZOO.contains(&name.as_str());
+        if target == "cortex-m0" && !fits_m0 {
             continue;
         }
         match run_on_device(target, &model, &cases, from_blob) {

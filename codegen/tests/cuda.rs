@@ -36,31 +36,6 @@ fn models() -> Vec<(String, PathBuf, Vec<PathBuf>)> {
             vec![repo().join("examples/motion/samples")],
         ),
         (
-            "elementwise".to_string(),
-            zoo.join("elementwise.tflite"),
-            vec![zoo.join("elementwise")],
-        ),
-        (
-            "reductions".to_string(),
-            zoo.join("reductions.tflite"),
-            vec![zoo.join("reductions")],
-        ),
-        (
-            "activations".to_string(),
-            zoo.join("activations.tflite"),
-            vec![zoo.join("activations")],
-        ),
-        (
-            "constants".to_string(),
-            zoo.join("constants.tflite"),
-            vec![zoo.join("constants")],
-        ),
-        (
-            "transposed".to_string(),
-            zoo.join("transposed.tflite"),
-            vec![zoo.join("transposed")],
-        ),
-        (
             "onnx_ops".to_string(),
             repo().join("tests/fixtures/onnx_ops/onnx_ops.onnx"),
             vec![repo().join("tests/fixtures/onnx_ops/onnx_ops")],
@@ -76,6 +51,13 @@ fn models() -> Vec<(String, PathBuf, Vec<PathBuf>)> {
             vec![repo().join("tests/fixtures/onnx_ops/reduce_mean")],
         ),
     ];
+    list.extend(common::OP_ZOO.iter().map(|&z| {
+        (
+            z.to_string(),
+            zoo.join(format!("{z}.tflite")),
+            vec![zoo.join(z)],
+        )
+    }));
     if let Some(shared) = common::shared_dir(&repo()) {
         for &(name, file) in common::INT8_MODELS.iter().chain(common::FLOAT_MODELS) {
             let g = shared.join("golden").join(name);

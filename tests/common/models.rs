@@ -3,6 +3,16 @@
 
 #![allow(dead_code)]
 
+/// The project's op-coverage fixtures: `tests/fixtures/op_zoo/NAME.tflite`
+/// with TFLM's outputs in `NAME/` (made by `make_op_zoo.py`).
+pub const OP_ZOO: &[&str] = &[
+    "elementwise",
+    "reductions",
+    "activations",
+    "constants",
+    "transposed",
+];
+
 /// The int8 models kiln must run bit-exact, with their file under `models/`.
 pub const INT8_MODELS: &[(&str, &str)] = &[
     ("kws_ref_model", "mlperf-tiny/kws_ref_model.tflite"),

@@ -27,26 +27,6 @@ fn main() {
             repo.join("examples/digits/digits_int8.tflite"),
         ),
         (
-            "op_zoo_elementwise".into(),
-            repo.join("tests/fixtures/op_zoo/elementwise.tflite"),
-        ),
-        (
-            "op_zoo_reductions".into(),
-            repo.join("tests/fixtures/op_zoo/reductions.tflite"),
-        ),
-        (
-            "op_zoo_activations".into(),
-            repo.join("tests/fixtures/op_zoo/activations.tflite"),
-        ),
-        (
-            "op_zoo_constants".into(),
-            repo.join("tests/fixtures/op_zoo/constants.tflite"),
-        ),
-        (
-            "op_zoo_transposed".into(),
-            repo.join("tests/fixtures/op_zoo/transposed.tflite"),
-        ),
-        (
             "onnx_ops".into(),
             repo.join("tests/fixtures/onnx_ops/onnx_ops.onnx"),
         ),
@@ -59,6 +39,12 @@ fn main() {
             repo.join("tests/fixtures/onnx_ops/reduce_mean.onnx"),
         ),
     ];
+    list.extend(models::OP_ZOO.iter().map(|zoo| {
+        (
+            format!("op_zoo_{zoo}"),
+            repo.join(format!("tests/fixtures/op_zoo/{zoo}.tflite")),
+        )
+    }));
     let available = shared.join("models").is_dir();
     if available {
         list.extend(

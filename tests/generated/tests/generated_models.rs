@@ -49,13 +49,7 @@ fn generated_project_models_match_tflite_micro() {
             &format!("sample {k}"),
         );
     }
-    for zoo in [
-        "elementwise",
-        "reductions",
-        "activations",
-        "constants",
-        "transposed",
-    ] {
+    for &zoo in common::OP_ZOO {
         let dir = repo().join("tests/fixtures/op_zoo").join(zoo);
         let outputs = npy::read_outputs(&dir).unwrap();
         assert_eq!(outputs.len(), 8);
