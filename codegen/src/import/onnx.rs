@@ -602,7 +602,8 @@ impl Importer<'_> {
                     op,
                 );
             }
-            "MaxPool" | "AveragePool" | "GlobalAveragePool" => self.pool(n)?,
+            "MaxPool" | "AveragePool" => self.pool(n)?,
+            "GlobalAveragePool" => self.global_average_pool(n)?,
             "Flatten" | "Reshape" | "Squeeze" | "Unsqueeze" => self.reshape(n)?,
             "ReduceMean" => self.reduce_mean(n)?,
             "Slice" => self.slice(n)?,
@@ -1350,6 +1351,26 @@ impl Importer<'_> {
         Ok(())
     }
 
+    /// GlobalAveragePool as TFLite's converter writes Keras'
+    /// GlobalAveragePooling2D: a MEAN over the spatial axes, keeping them.
+    /// Unlike AVERAGE_POOL_2D its int8 output has parameters of its own (a
+    /// QDQ model's included).
+    fn global_average_pool(&mut self, n: &OnnxNode) -> Step<()> {
+        let rank = self.shape(self.value(&n.inputs[0])?).len() as i64;
+        let mut mean = n.clone();
+        mean.inputs.truncate(1);
+        let attribute = |ints: Vec<i64>, i: Option<i64>| Attribute {
+            ints,
+            i,
+            ..Attribute::default()
+        };
+        mean.attributes
+            .insert("axes".into(), attribute((2..rank).collect(), None));
+        mean.attributes
+            .insert("keepdims".into(), attribute(vec![], Some(1)));
+        self.reduce_mean(&mean)
+    }
+
     /// ReduceMean over constant axes (attribute before opset 18, input 1
     /// since), as an IR MEAN with int32 axes in the value's layout.
     fn reduce_mean(&mut self, n: &OnnxNode) -> Step<()> {
@@ -1382,7 +1403,7 @@ impl Importer<'_> {
         // Dropping dimensions of an NHWC value keeps NHWC order, which is
         // ONNX's order only when H and W both go; otherwise reduce in NCHW.
         if x.nhwc && !keep_dims && !(axes.contains(&2) && axes.contains(&3)) {
-            x = self.onnx_layout(x, "ReduceMean");
+            x = self.onnx_layout(x, &n.op_type);
         }
         let layout_axes: Vec<usize> = if x.nhwc {
             let mut a: Vec<usize> = axes.iter().map(|&a| TO_NCHW[a]).collect();
@@ -1416,7 +1437,7 @@ impl Importer<'_> {
             OpKind::Mean { keep_dims },
             vec![Some(x.id), Some(axes_id)],
             vec![out.id],
-            "ReduceMean",
+            &n.op_type,
         );
         Ok(())
     }
@@ -1553,15 +1574,7 @@ impl Importer<'_> {
         let x = self.value(&n.inputs[0])?;
         let x = self.nhwc(x, op)?;
         let xs = self.shape(x);
-        let (kind, attrs) = if op == "GlobalAveragePool" {
-            let attrs = Pool2dAttrs {
-                padding: Padding::Valid,
-                stride: [1, 1],
-                filter: [xs[1], xs[2]],
-                activation: Activation::None,
-            };
-            (OpKind::AveragePool2d(attrs), attrs)
-        } else {
+        let (kind, attrs) = {
             let k = n
                 .ints("kernel_shape")
                 .filter(|k| k.len() == 2)
