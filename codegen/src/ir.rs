@@ -137,6 +137,47 @@ pub enum Padding {
     Explicit([usize; 4]),
 }
 
+impl Padding {
+    /// A window (conv, pool) sliding over an `input`-long axis (0: height,
+    /// 1: width): its output extent and the padding before the first
+    /// position. SAME and VALID follow TFLite (the padding is the first
+    /// half of the total), explicit amounts ONNX.
+    pub fn window(
+        self,
+        axis: usize,
+        input: usize,
+        filter: usize,
+        stride: usize,
+        dilation: usize,
+    ) -> (usize, usize) {
+        let effective = (filter.max(1) - 1) * dilation + 1;
+        if let Padding::Explicit(p) = self {
+            let (before, after) = (p[axis], p[axis + 2]);
+            let out = (input + before + after).saturating_sub(effective) / stride.max(1) + 1;
+            return (out, before);
+        }
+        let out = match self {
+            Padding::Same => input.div_ceil(stride.max(1)),
+            _ => (input + stride).saturating_sub(effective) / stride.max(1),
+        };
+        let total = ((out.max(1) - 1) * stride + effective).saturating_sub(input);
+        (out, total / 2)
+    }
+
+    /// Both axes: `([out_height, out_width], [pad_top, pad_left])`.
+    pub fn windows(
+        self,
+        input: [usize; 2],
+        filter: [usize; 2],
+        stride: [usize; 2],
+        dilation: [usize; 2],
+    ) -> ([usize; 2], [usize; 2]) {
+        let (h, top) = self.window(0, input[0], filter[0], stride[0], dilation[0]);
+        let (w, left) = self.window(1, input[1], filter[1], stride[1], dilation[1]);
+        ([h, w], [top, left])
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Conv2dAttrs {
     pub padding: Padding,

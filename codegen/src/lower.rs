@@ -175,42 +175,6 @@ fn to_u32(v: usize) -> Lowered<u32> {
     u32::try_from(v).or_else(|_| invalid(format!("dimension {v} too large")))
 }
 
-/// TFLM's `ComputeOutSize` and `ComputePaddingWithOffset`: the output extent
-/// and the leading padding of one spatial axis.
-fn out_size_and_padding(
-    padding: Padding,
-    input: usize,
-    filter: usize,
-    stride: usize,
-    dilation: usize,
-) -> (usize, usize) {
-    out_size_and_padding_axis(padding, 0, input, filter, stride, dilation)
-}
-
-/// The same for axis `axis` (0: height, 1: width), which picks the explicit
-/// amounts.
-fn out_size_and_padding_axis(
-    padding: Padding,
-    axis: usize,
-    input: usize,
-    filter: usize,
-    stride: usize,
-    dilation: usize,
-) -> (usize, usize) {
-    let effective = (filter - 1) * dilation + 1;
-    if let Padding::Explicit(p) = padding {
-        let (before, after) = (p[axis], p[axis + 2]);
-        let out = (input + before + after).saturating_sub(effective) / stride + 1;
-        return (out, before);
-    }
-    let out = match padding {
-        Padding::Same => input.div_ceil(stride),
-        _ => (input + stride).saturating_sub(effective) / stride,
-    };
-    let total = ((out.max(1) - 1) * stride + effective).saturating_sub(input);
-    (out, total / 2)
-}
-
 struct Lowering<'g> {
     g: &'g Graph,
     plan: &'g ArenaPlan,
@@ -715,20 +679,11 @@ impl Lowering<'_> {
         };
         let c = self.conv_common(node, oc)?;
         let (input, output) = (self.nhwc(c.input)?, self.nhwc(c.out)?);
-        let (oh, pad_top) = out_size_and_padding(
-            a.padding,
-            input.height as usize,
-            kh,
-            a.stride[0],
-            a.dilation[0],
-        );
-        let (ow, pad_left) = out_size_and_padding_axis(
-            a.padding,
-            1,
-            input.width as usize,
-            kw,
-            a.stride[1],
-            a.dilation[1],
+        let ([oh, ow], [pad_top, pad_left]) = a.padding.windows(
+            [input.height as usize, input.width as usize],
+            [kh, kw],
+            [a.stride[0], a.stride[1]],
+            [a.dilation[0], a.dilation[1]],
         );
         if (oh, ow, oc)
             != (
@@ -817,20 +772,11 @@ impl Lowering<'_> {
         };
         let c = self.conv_common(node, oc)?;
         let (input, output) = (self.nhwc(c.input)?, self.nhwc(c.out)?);
-        let (oh, pad_top) = out_size_and_padding(
-            a.padding,
-            input.height as usize,
-            kh,
-            a.stride[0],
-            a.dilation[0],
-        );
-        let (ow, pad_left) = out_size_and_padding_axis(
-            a.padding,
-            1,
-            input.width as usize,
-            kw,
-            a.stride[1],
-            a.dilation[1],
+        let ([oh, ow], [pad_top, pad_left]) = a.padding.windows(
+            [input.height as usize, input.width as usize],
+            [kh, kw],
+            [a.stride[0], a.stride[1]],
+            [a.dilation[0], a.dilation[1]],
         );
         let in_c = input.channels as usize;
         if (oh, ow, oc)
@@ -929,15 +875,11 @@ impl Lowering<'_> {
         if self.quant(input)? != self.quant(out)? {
             return unsupported("pooling with different input and output quantization");
         }
-        let (oh, pad_top) =
-            out_size_and_padding(a.padding, in_s.height as usize, a.filter[0], a.stride[0], 1);
-        let (ow, pad_left) = out_size_and_padding_axis(
-            a.padding,
-            1,
-            in_s.width as usize,
-            a.filter[1],
-            a.stride[1],
-            1,
+        let ([oh, ow], [pad_top, pad_left]) = a.padding.windows(
+            [in_s.height as usize, in_s.width as usize],
+            [a.filter[0], a.filter[1]],
+            [a.stride[0], a.stride[1]],
+            [1, 1],
         );
         if (oh, ow) != (out_s.height as usize, out_s.width as usize)
             || in_s.channels != out_s.channels
@@ -1424,20 +1366,11 @@ impl Lowering<'_> {
                     return invalid(format!("filter shape {fshape:?} is not [O, KH, KW, I]"));
                 };
                 let (in_s, out_s) = (self.nhwc(input)?, self.nhwc(out)?);
-                let (oh, pad_top) = out_size_and_padding(
-                    a.padding,
-                    in_s.height as usize,
-                    kh,
-                    a.stride[0],
-                    a.dilation[0],
-                );
-                let (ow, pad_left) = out_size_and_padding_axis(
-                    a.padding,
-                    1,
-                    in_s.width as usize,
-                    kw,
-                    a.stride[1],
-                    a.dilation[1],
+                let ([oh, ow], [pad_top, pad_left]) = a.padding.windows(
+                    [in_s.height as usize, in_s.width as usize],
+                    [kh, kw],
+                    [a.stride[0], a.stride[1]],
+                    [a.dilation[0], a.dilation[1]],
                 );
                 if (oh, ow, oc)
                     != (
@@ -1492,20 +1425,11 @@ impl Lowering<'_> {
                     return invalid(format!("filter shape {fshape:?} is not [1, KH, KW, O]"));
                 };
                 let (in_s, out_s) = (self.nhwc(input)?, self.nhwc(out)?);
-                let (oh, pad_top) = out_size_and_padding(
-                    a.padding,
-                    in_s.height as usize,
-                    kh,
-                    a.stride[0],
-                    a.dilation[0],
-                );
-                let (ow, pad_left) = out_size_and_padding_axis(
-                    a.padding,
-                    1,
-                    in_s.width as usize,
-                    kw,
-                    a.stride[1],
-                    a.dilation[1],
+                let ([oh, ow], [pad_top, pad_left]) = a.padding.windows(
+                    [in_s.height as usize, in_s.width as usize],
+                    [kh, kw],
+                    [a.stride[0], a.stride[1]],
+                    [a.dilation[0], a.dilation[1]],
                 );
                 let in_c = in_s.channels as usize;
                 if (oh, ow, oc)
@@ -1574,20 +1498,11 @@ impl Lowering<'_> {
             }
             OpKind::AveragePool2d(a) | OpKind::MaxPool2d(a) => {
                 let (in_s, out_s) = (self.nhwc(input)?, self.nhwc(out)?);
-                let (oh, pad_top) = out_size_and_padding(
-                    a.padding,
-                    in_s.height as usize,
-                    a.filter[0],
-                    a.stride[0],
-                    1,
-                );
-                let (ow, pad_left) = out_size_and_padding_axis(
-                    a.padding,
-                    1,
-                    in_s.width as usize,
-                    a.filter[1],
-                    a.stride[1],
-                    1,
+                let ([oh, ow], [pad_top, pad_left]) = a.padding.windows(
+                    [in_s.height as usize, in_s.width as usize],
+                    [a.filter[0], a.filter[1]],
+                    [a.stride[0], a.stride[1]],
+                    [1, 1],
                 );
                 if (oh, ow) != (out_s.height as usize, out_s.width as usize)
                     || in_s.channels != out_s.channels

@@ -876,10 +876,7 @@ impl Importer<'_> {
             )
         };
         let bias = bias.map(|b| self.f32_constant(format!("{} (bias)", n.name), vec![o], &b));
-        let (oh, ow) = (
-            conv_out(padding, 0, in_h, kh, attrs.stride[0], attrs.dilation[0]),
-            conv_out(padding, 1, in_w, kw, attrs.stride[1], attrs.dilation[1]),
-        );
+        let ([oh, ow], _) = padding.windows([in_h, in_w], [kh, kw], attrs.stride, attrs.dilation);
         let out = self.new_output(n, vec![xs[0], oh, ow, o], true);
         self.push(
             kind,
@@ -1615,8 +1612,10 @@ impl Importer<'_> {
                 attrs,
             )
         };
-        let oh = conv_out(attrs.padding, 0, xs[1], attrs.filter[0], attrs.stride[0], 1);
-        let ow = conv_out(attrs.padding, 1, xs[2], attrs.filter[1], attrs.stride[1], 1);
+        let ([oh, ow], _) =
+            attrs
+                .padding
+                .windows([xs[1], xs[2]], attrs.filter, attrs.stride, [1, 1]);
         let out = self.new_output(n, vec![xs[0], oh, ow, xs[3]], true);
         self.push(kind, vec![Some(x.id)], vec![out.id], op);
         Ok(())
@@ -1764,25 +1763,6 @@ fn pair(n: &OnnxNode, name: &str) -> Step<[i64; 2]> {
         None => Ok([1, 1]),
         Some(&[a, b]) if a >= 1 && b >= 1 => Ok([a, b]),
         Some(v) => Err(format!("{name} {v:?} (kiln: two positive values)")),
-    }
-}
-
-/// Output extent of a conv or pool along `axis` (0: height, 1: width).
-fn conv_out(
-    padding: Padding,
-    axis: usize,
-    input: usize,
-    filter: usize,
-    stride: usize,
-    dilation: usize,
-) -> usize {
-    let effective = (filter - 1) * dilation + 1;
-    match padding {
-        Padding::Same => input.div_ceil(stride),
-        Padding::Valid => (input + stride).saturating_sub(effective) / stride,
-        Padding::Explicit(p) => {
-            (input + p[axis] + p[axis + 2]).saturating_sub(effective) / stride + 1
-        }
     }
 }
 

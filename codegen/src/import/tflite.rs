@@ -581,19 +581,10 @@ fn transpose_conv_inputs(
             "TRANSPOSE_CONV filter {fs:?} and output {os:?} must be 4-D"
         ));
     };
-    let pad = |extent: usize, filter: usize, stride: usize| {
-        let forward_out = match attrs.padding {
-            Padding::Same => extent.div_ceil(stride),
-            _ => (extent + stride).saturating_sub(filter) / stride,
-        };
-        ((forward_out.saturating_sub(1) * stride + filter).saturating_sub(extent)) / 2
-    };
-    let padding = Padding::Explicit([
-        pad(oh, fh, attrs.stride[0]),
-        pad(ow, fw, attrs.stride[1]),
-        0,
-        0,
-    ]);
+    let (_, [top, left]) = attrs
+        .padding
+        .windows([oh, ow], [fh, fw], attrs.stride, [1, 1]);
+    let padding = Padding::Explicit([top, left, 0, 0]);
     let bias = inputs.get(3).copied().flatten();
     Ok((
         Conv2dAttrs { padding, ..attrs },
