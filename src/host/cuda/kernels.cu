@@ -130,56 +130,32 @@ __device__ i32 fp_tanh(i32 a, i32 ib) {
 
 __device__ __forceinline__ const i32* weights_i32(const u8* W, i32 at) { return (const i32*)(W + at); }
 
-extern "C" __global__ void kiln_conv2d(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
-    const i32 batches = P[0], in_h = P[1], in_w = P[2], in_c = P[3], out_h = P[4], out_w = P[5], out_c = P[6];
-    const i32 fh = P[7], fw = P[8], fc = P[9], sh = P[10], sw = P[11], dh = P[12], dw = P[13], pt = P[14], pl = P[15];
-    const i32 in_off = P[16], out_off = P[17], act_min = P[18], act_max = P[19];
-    const i8* filter = (const i8*)(W + P[21]);
-    const i32* bias = P[22] >= 0 ? weights_i32(W, P[22]) : 0;
-    const i32* mult = weights_i32(W, P[23]);
-    const i32* shift = weights_i32(W, P[24]);
-    const i32 groups = in_c / fc;
-    const i32 per_group = out_c / groups;
-    const i64 per_sample = (i64)batches * out_h * out_w * out_c;
-    FOR_EACH(idx, per_sample * samples) {
-        const i64 s = idx / per_sample;
-        i64 e = idx % per_sample;
-        const i32 oc = (i32)(e % out_c); e /= out_c;
-        const i32 ox = (i32)(e % out_w); e /= out_w;
-        const i32 oy = (i32)(e % out_h);
-        const i32 b = (i32)(e / out_h);
-        const i8* input = (const i8*)(A + s * arena_bytes + P[20]);
-        i8* output = (i8*)(A + s * arena_bytes + P[25]);
-        const i32 ic0 = (oc / per_group) * fc;
-        i32 acc = 0;
-        for (i32 ky = 0; ky < fh; ky++) {
-            const i32 iy = oy * sh - pt + ky * dh;
-            if (iy < 0 || iy >= in_h) continue;
-            for (i32 kx = 0; kx < fw; kx++) {
-                const i32 ix = ox * sw - pl + kx * dw;
-                if (ix < 0 || ix >= in_w) continue;
-                const i8* x = input + (((i64)b * in_h + iy) * in_w + ix) * in_c + ic0;
-                const i8* w = filter + (((i64)oc * fh + ky) * fw + kx) * fc;
-                for (i32 c = 0; c < fc; c++) acc += (i32)w[c] * ((i32)x[c] + in_off);
-            }
-        }
-        if (bias) acc = wadd(acc, bias[oc]);
-        const i32 v = sat_add(mbqm(acc, mult[oc], shift[oc]), out_off);
-        output[(((i64)b * out_h + oy) * out_w + ox) * out_c + oc] = (i8)clamp_i32(v, act_min, act_max);
+// The input coordinate filter tap `k` of output coordinate `o` reads, if any:
+// `o * stride - pad + k * dilation` for a convolution; for a transposed one
+// the input pixel whose scatter `i * stride - pad + k * dilation` lands on
+// `o` (the gather form of kernels/transpose_conv2d.rs).
+template <bool Transposed>
+__device__ __forceinline__ bool conv_source(i32 o, i32 k, i32 stride, i32 dilation, i32 pad, i32 extent, i32* i) {
+    if (!Transposed) {
+        *i = o * stride - pad + k * dilation;
+        return *i >= 0 && *i < extent;
     }
+    const i32 t = o + pad - k * dilation;
+    if (t < 0 || t % stride != 0 || t / stride >= extent) return false;
+    *i = t / stride;
+    return true;
 }
 
-// int8 TRANSPOSE_CONV: kiln_conv2d's words, summed in the gather form of
-// kernels/transpose_conv2d.rs (input pixel i scatters to i * stride - pad +
-// k * dilation), then kiln_conv2d's requantization.
-extern "C" __global__ void kiln_transpose_conv2d(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
+// Every (grouped, plain or transposed) convolution kernel's walk over the
+// words of plan.rs's conv_words: one thread per output element;
+// `dot(acc, x, w, fc)` adds one tap's channels, `finish(output, index, oc,
+// acc)` writes the output. Taps are visited in the Rust kernels' order, so
+// float sums round alike.
+template <bool Transposed, typename T, typename Acc, typename Dot, typename Finish>
+__device__ __forceinline__ void conv_gather(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples, Dot dot, Finish finish) {
     const i32 batches = P[0], in_h = P[1], in_w = P[2], in_c = P[3], out_h = P[4], out_w = P[5], out_c = P[6];
     const i32 fh = P[7], fw = P[8], fc = P[9], sh = P[10], sw = P[11], dh = P[12], dw = P[13], pt = P[14], pl = P[15];
-    const i32 in_off = P[16], out_off = P[17], act_min = P[18], act_max = P[19];
-    const i8* filter = (const i8*)(W + P[21]);
-    const i32* bias = P[22] >= 0 ? weights_i32(W, P[22]) : 0;
-    const i32* mult = weights_i32(W, P[23]);
-    const i32* shift = weights_i32(W, P[24]);
+    const T* filter = (const T*)(W + P[21]);
     const i32 per_group = out_c / (in_c / fc);
     const i64 per_sample = (i64)batches * out_h * out_w * out_c;
     FOR_EACH(idx, per_sample * samples) {
@@ -189,26 +165,48 @@ extern "C" __global__ void kiln_transpose_conv2d(const i32* P, const u8* W, u8* 
         const i32 ox = (i32)(e % out_w); e /= out_w;
         const i32 oy = (i32)(e % out_h);
         const i32 b = (i32)(e / out_h);
-        const i8* input = (const i8*)(A + s * arena_bytes + P[20]);
+        const T* input = (const T*)(A + s * arena_bytes + P[20]);
         const i32 ic0 = (oc / per_group) * fc;
-        i32 acc = 0;
+        Acc acc = 0;
         for (i32 ky = 0; ky < fh; ky++) {
-            const i32 ty = oy + pt - ky * dh;
-            if (ty < 0 || ty % sh != 0 || ty / sh >= in_h) continue;
-            const i32 iy = ty / sh;
+            i32 iy;
+            if (!conv_source<Transposed>(oy, ky, sh, dh, pt, in_h, &iy)) continue;
             for (i32 kx = 0; kx < fw; kx++) {
-                const i32 tx = ox + pl - kx * dw;
-                if (tx < 0 || tx % sw != 0 || tx / sw >= in_w) continue;
-                const i32 ix = tx / sw;
-                const i8* x = input + (((i64)b * in_h + iy) * in_w + ix) * in_c + ic0;
-                const i8* w = filter + (((i64)oc * fh + ky) * fw + kx) * fc;
-                for (i32 c = 0; c < fc; c++) acc += (i32)w[c] * ((i32)x[c] + in_off);
+                i32 ix;
+                if (!conv_source<Transposed>(ox, kx, sw, dw, pl, in_w, &ix)) continue;
+                dot(acc, input + (((i64)b * in_h + iy) * in_w + ix) * in_c + ic0,
+                    filter + (((i64)oc * fh + ky) * fw + kx) * fc, fc);
             }
         }
-        if (bias) acc = wadd(acc, bias[oc]);
-        const i32 v = sat_add(mbqm(acc, mult[oc], shift[oc]), out_off);
-        ((i8*)(A + s * arena_bytes + P[25]))[(((i64)b * out_h + oy) * out_w + ox) * out_c + oc] = (i8)clamp_i32(v, act_min, act_max);
+        finish(A + s * arena_bytes + P[25], (((i64)b * out_h + oy) * out_w + ox) * out_c + oc, oc, acc);
     }
+}
+
+// int8 CONV_2D and TRANSPOSE_CONV: int32 sums of (input + offset) * filter,
+// then the per-channel requantization.
+template <bool Transposed>
+__device__ __forceinline__ void conv_s8(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
+    const i32 in_off = P[16], out_off = P[17], act_min = P[18], act_max = P[19];
+    const i32* bias = P[22] >= 0 ? weights_i32(W, P[22]) : 0;
+    const i32* mult = weights_i32(W, P[23]);
+    const i32* shift = weights_i32(W, P[24]);
+    conv_gather<Transposed, i8, i32>(P, W, A, arena_bytes, samples,
+        [=](i32& acc, const i8* x, const i8* w, i32 fc) {
+            for (i32 c = 0; c < fc; c++) acc += (i32)w[c] * ((i32)x[c] + in_off);
+        },
+        [=](u8* output, i64 at, i32 oc, i32 acc) {
+            if (bias) acc = wadd(acc, bias[oc]);
+            const i32 v = sat_add(mbqm(acc, mult[oc], shift[oc]), out_off);
+            ((i8*)output)[at] = (i8)clamp_i32(v, act_min, act_max);
+        });
+}
+
+extern "C" __global__ void kiln_conv2d(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
+    conv_s8<false>(P, W, A, arena_bytes, samples);
+}
+
+extern "C" __global__ void kiln_transpose_conv2d(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
+    conv_s8<true>(P, W, A, arena_bytes, samples);
 }
 
 extern "C" __global__ void kiln_depthwise_conv2d(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
@@ -644,76 +642,26 @@ __device__ __forceinline__ float clampf(float v, const i32* range) {
     return w > hi ? hi : w;
 }
 
-// Same parameter layout as kiln_conv2d, with the activation range as float
-// bits in words 18 and 19, and float32 weights, bias and activations.
-extern "C" __global__ void kiln_conv2d_f32(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
-    const i32 batches = P[0], in_h = P[1], in_w = P[2], in_c = P[3], out_h = P[4], out_w = P[5], out_c = P[6];
-    const i32 fh = P[7], fw = P[8], fc = P[9], sh = P[10], sw = P[11], dh = P[12], dw = P[13], pt = P[14], pl = P[15];
-    const float* filter = (const float*)(W + P[21]);
+// Float32 convolutions: kiln_conv2d's words, with the activation range as
+// float bits in words 18 and 19, and float32 weights, bias and activations.
+template <bool Transposed>
+__device__ __forceinline__ void conv_f32(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
     const float* bias = P[22] >= 0 ? (const float*)(W + P[22]) : 0;
-    const i32 per_group = out_c / (in_c / fc);
-    const i64 per_sample = (i64)batches * out_h * out_w * out_c;
-    FOR_EACH(idx, per_sample * samples) {
-        const i64 s = idx / per_sample;
-        i64 e = idx % per_sample;
-        const i32 oc = (i32)(e % out_c); e /= out_c;
-        const i32 ox = (i32)(e % out_w); e /= out_w;
-        const i32 oy = (i32)(e % out_h);
-        const i32 b = (i32)(e / out_h);
-        const float* input = (const float*)(A + s * arena_bytes + P[20]);
-        const i32 ic0 = (oc / per_group) * fc;
-        float total = 0.0f;
-        for (i32 ky = 0; ky < fh; ky++) {
-            const i32 iy = oy * sh - pt + ky * dh;
-            if (iy < 0 || iy >= in_h) continue;
-            for (i32 kx = 0; kx < fw; kx++) {
-                const i32 ix = ox * sw - pl + kx * dw;
-                if (ix < 0 || ix >= in_w) continue;
-                const float* x = input + (((i64)b * in_h + iy) * in_w + ix) * in_c + ic0;
-                const float* w = filter + (((i64)oc * fh + ky) * fw + kx) * fc;
-                for (i32 c = 0; c < fc; c++) total += x[c] * w[c];
-            }
-        }
-        const float v = total + (bias ? bias[oc] : 0.0f);
-        ((float*)(A + s * arena_bytes + P[25]))[(((i64)b * out_h + oy) * out_w + ox) * out_c + oc] = clampf(v, P + 18);
-    }
+    conv_gather<Transposed, float, float>(P, W, A, arena_bytes, samples,
+        [](float& total, const float* x, const float* w, i32 fc) {
+            for (i32 c = 0; c < fc; c++) total += x[c] * w[c];
+        },
+        [=](u8* output, i64 at, i32 oc, float total) {
+            ((float*)output)[at] = clampf(total + (bias ? bias[oc] : 0.0f), P + 18);
+        });
 }
 
-// Same words as kiln_conv2d_f32; the gather form of kernels/transpose_conv2d.rs:
-// input pixel i scatters to i * stride - pad + k * dilation.
+extern "C" __global__ void kiln_conv2d_f32(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
+    conv_f32<false>(P, W, A, arena_bytes, samples);
+}
+
 extern "C" __global__ void kiln_transpose_conv2d_f32(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
-    const i32 batches = P[0], in_h = P[1], in_w = P[2], in_c = P[3], out_h = P[4], out_w = P[5], out_c = P[6];
-    const i32 fh = P[7], fw = P[8], fc = P[9], sh = P[10], sw = P[11], dh = P[12], dw = P[13], pt = P[14], pl = P[15];
-    const float* filter = (const float*)(W + P[21]);
-    const float* bias = P[22] >= 0 ? (const float*)(W + P[22]) : 0;
-    const i32 per_group = out_c / (in_c / fc);
-    const i64 per_sample = (i64)batches * out_h * out_w * out_c;
-    FOR_EACH(idx, per_sample * samples) {
-        const i64 s = idx / per_sample;
-        i64 e = idx % per_sample;
-        const i32 oc = (i32)(e % out_c); e /= out_c;
-        const i32 ox = (i32)(e % out_w); e /= out_w;
-        const i32 oy = (i32)(e % out_h);
-        const i32 b = (i32)(e / out_h);
-        const float* input = (const float*)(A + s * arena_bytes + P[20]);
-        const i32 ic0 = (oc / per_group) * fc;
-        float total = 0.0f;
-        for (i32 ky = 0; ky < fh; ky++) {
-            const i32 ty = oy + pt - ky * dh;
-            if (ty < 0 || ty % sh != 0 || ty / sh >= in_h) continue;
-            const i32 iy = ty / sh;
-            for (i32 kx = 0; kx < fw; kx++) {
-                const i32 tx = ox + pl - kx * dw;
-                if (tx < 0 || tx % sw != 0 || tx / sw >= in_w) continue;
-                const i32 ix = tx / sw;
-                const float* x = input + (((i64)b * in_h + iy) * in_w + ix) * in_c + ic0;
-                const float* w = filter + (((i64)oc * fh + ky) * fw + kx) * fc;
-                for (i32 c = 0; c < fc; c++) total += x[c] * w[c];
-            }
-        }
-        const float v = total + (bias ? bias[oc] : 0.0f);
-        ((float*)(A + s * arena_bytes + P[25]))[(((i64)b * out_h + oy) * out_w + ox) * out_c + oc] = clampf(v, P + 18);
-    }
+    conv_f32<true>(P, W, A, arena_bytes, samples);
 }
 
 extern "C" __global__ void kiln_depthwise_conv2d_f32(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
