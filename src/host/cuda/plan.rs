@@ -12,6 +12,7 @@ use crate::graph::{ConstantOperand, Graph, Op};
 use crate::kernels::activation::RequantizeParams;
 use crate::kernels::conv2d::Conv2dParams;
 use crate::kernels::depthwise_conv2d::DepthwiseConv2dParams;
+use crate::kernels::pooling::PoolParams;
 use crate::tensor::{Span, MAX_RANK};
 
 /// One kernel launch: every sample's `items` outputs (elements, or rows for
@@ -63,6 +64,29 @@ pub const KERNEL_NAMES: &[&str] = &[
     "kiln_unary_f32",
     "kiln_transpose",
 ];
+
+/// The pooling kernels' words: geometry, the clamp (int8 values or float
+/// bits), input and output.
+fn pool_words(p: &PoolParams, range: [i32; 2], input: Span, output: Span) -> [i32; 16] {
+    [
+        u(p.input.batches),
+        u(p.input.height),
+        u(p.input.width),
+        u(p.input.channels),
+        u(p.output.height),
+        u(p.output.width),
+        u(p.filter_height),
+        u(p.filter_width),
+        u(p.stride_height),
+        u(p.stride_width),
+        u(p.padding_top),
+        u(p.padding_left),
+        range[0],
+        range[1],
+        at(input),
+        at(output),
+    ]
+}
 
 /// `kiln_requantize`'s words, which `kiln_leaky_relu` starts with.
 fn requantize_words(p: &RequantizeParams, input: Span, output: Span) -> [i32; 9] {
@@ -313,24 +337,7 @@ pub fn plan(graph: &Graph) -> Result<CudaPlan, &'static str> {
             }
             Op::AveragePool2d(o) | Op::MaxPool2d(o) => {
                 let p = &o.params;
-                let words = [
-                    u(p.input.batches),
-                    u(p.input.height),
-                    u(p.input.width),
-                    u(p.input.channels),
-                    u(p.output.height),
-                    u(p.output.width),
-                    u(p.filter_height),
-                    u(p.filter_width),
-                    u(p.stride_height),
-                    u(p.stride_width),
-                    u(p.padding_top),
-                    u(p.padding_left),
-                    p.activation_min,
-                    p.activation_max,
-                    at(o.input),
-                    at(o.output),
-                ];
+                let words = pool_words(p, [p.activation_min, p.activation_max], o.input, o.output);
                 let kernel = if matches!(op, Op::AveragePool2d(_)) {
                     "kiln_average_pool2d"
                 } else {
@@ -573,24 +580,8 @@ pub fn plan(graph: &Graph) -> Result<CudaPlan, &'static str> {
             }
             Op::AveragePool2dF32(o) | Op::MaxPool2dF32(o) => {
                 let p = &o.params;
-                let words = [
-                    u(p.input.batches),
-                    u(p.input.height),
-                    u(p.input.width),
-                    u(p.input.channels),
-                    u(p.output.height),
-                    u(p.output.width),
-                    u(p.filter_height),
-                    u(p.filter_width),
-                    u(p.stride_height),
-                    u(p.stride_width),
-                    u(p.padding_top),
-                    u(p.padding_left),
-                    bits(o.activation.min),
-                    bits(o.activation.max),
-                    at(o.input),
-                    at(o.output),
-                ];
+                let range = [bits(o.activation.min), bits(o.activation.max)];
+                let words = pool_words(p, range, o.input, o.output);
                 let kernel = if matches!(op, Op::AveragePool2dF32(_)) {
                     "kiln_average_pool2d_f32"
                 } else {
