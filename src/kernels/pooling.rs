@@ -30,11 +30,13 @@ fn window(out: usize, stride: u32, pad: u32, filter: u32, extent: u32) -> (usize
     (start, end.max(start))
 }
 
-fn pool(
+/// Every output of a pool: `reduce` turns the values under its window
+/// (row by row) into the output value. Shared by int8 and float32.
+fn pool<T: Copy, O>(
     p: &PoolParams,
-    input: &[i8],
-    output: &mut [i8],
-    reduce: impl Fn(&mut dyn Iterator<Item = i8>) -> i32,
+    input: &[T],
+    output: &mut [O],
+    reduce: impl Fn(&mut dyn Iterator<Item = T>) -> O,
 ) {
     for b in 0..p.input.batches as usize {
         for out_y in 0..p.output.height as usize {
@@ -57,9 +59,7 @@ fn pool(
                     let mut taps = (y0..y1)
                         .flat_map(|y| (x0..x1).map(move |x| (y, x)))
                         .map(|(y, x)| input[p.input.index(b, y, x, c)]);
-                    let v = reduce(&mut taps);
-                    output[p.output.index(b, out_y, out_x, c)] =
-                        v.clamp(p.activation_min, p.activation_max) as i8;
+                    output[p.output.index(b, out_y, out_x, c)] = reduce(&mut taps);
                 }
             }
         }
@@ -69,64 +69,37 @@ fn pool(
 pub fn average_pool_s8(p: &PoolParams, input: &[i8], output: &mut [i8]) {
     pool(p, input, output, |taps| {
         let (sum, count) = taps.fold((0i32, 0i32), |(s, n), v| (s + i32::from(v), n + 1));
-        if count == 0 {
-            return 0;
-        }
         // Round half away from zero, with C++ truncating division.
-        if sum > 0 {
-            (sum + count / 2) / count
-        } else {
-            (sum - count / 2) / count
-        }
+        let average = match count {
+            0 => 0,
+            _ if sum > 0 => (sum + count / 2) / count,
+            _ => (sum - count / 2) / count,
+        };
+        average.clamp(p.activation_min, p.activation_max) as i8
     })
 }
 
 pub fn max_pool_s8(p: &PoolParams, input: &[i8], output: &mut [i8]) {
     pool(p, input, output, |taps| {
-        taps.map(i32::from).max().unwrap_or(i32::from(i8::MIN))
+        let max = taps.map(i32::from).max().unwrap_or(i32::from(i8::MIN));
+        max.clamp(p.activation_min, p.activation_max) as i8
     })
 }
 
 fn pool_f32(p: &PoolParams, act: FloatRange, input: &[f32], output: &mut [f32], average: bool) {
-    for b in 0..p.input.batches as usize {
-        for out_y in 0..p.output.height as usize {
-            let (y0, y1) = window(
-                out_y,
-                p.stride_height,
-                p.padding_top,
-                p.filter_height,
-                p.input.height,
-            );
-            for out_x in 0..p.output.width as usize {
-                let (x0, x1) = window(
-                    out_x,
-                    p.stride_width,
-                    p.padding_left,
-                    p.filter_width,
-                    p.input.width,
-                );
-                for c in 0..p.output.channels as usize {
-                    let mut total = 0f32;
-                    let mut max = f32::MIN;
-                    let mut count = 0u32;
-                    for y in y0..y1 {
-                        for x in x0..x1 {
-                            let v = input[p.input.index(b, y, x, c)];
-                            total += v;
-                            max = if v > max { v } else { max };
-                            count += 1;
-                        }
-                    }
-                    let v = if average {
-                        total / count.max(1) as f32
-                    } else {
-                        max
-                    };
-                    output[p.output.index(b, out_y, out_x, c)] = act.apply(v);
-                }
-            }
+    pool(p, input, output, |taps| {
+        let (mut total, mut max, mut count) = (0f32, f32::MIN, 0u32);
+        for v in taps {
+            total += v;
+            max = if v > max { v } else { max };
+            count += 1;
         }
-    }
+        act.apply(if average {
+            total / count.max(1) as f32
+        } else {
+            max
+        })
+    })
 }
 
 /// Float32 average pooling over the taps inside the image (TFLM's float reference).
