@@ -386,35 +386,14 @@ pub fn quantize(
     let mut prologue = Vec::new();
     for i in 0..g.inputs.len() {
         let original = g.inputs[i];
-        let mut float = g.tensors[original].clone();
-        float.dtype = DataType::F32;
-        float.quantization = None;
-        float.name = format!("{} (float)", float.name);
-        g.tensors.push(float);
-        let new_input = g.tensors.len() - 1;
-        g.inputs[i] = new_input;
-        prologue.push(Node {
-            kind: OpKind::Quantize,
-            inputs: vec![Some(new_input)],
-            outputs: vec![original],
-            source_name: "QUANTIZE".into(),
-        });
+        g.inputs[i] = float_twin(&mut g, original, "float");
+        prologue.push(conversion(OpKind::Quantize, g.inputs[i], original));
     }
     for i in 0..g.outputs.len() {
         let original = g.outputs[i];
-        let mut float = g.tensors[original].clone();
-        float.dtype = DataType::F32;
-        float.quantization = None;
-        float.name = format!("{} (float)", float.name);
-        g.tensors.push(float);
-        let new_output = g.tensors.len() - 1;
-        g.outputs[i] = new_output;
-        g.nodes.push(Node {
-            kind: OpKind::Dequantize,
-            inputs: vec![Some(original)],
-            outputs: vec![new_output],
-            source_name: "DEQUANTIZE".into(),
-        });
+        g.outputs[i] = float_twin(&mut g, original, "float");
+        g.nodes
+            .push(conversion(OpKind::Dequantize, original, g.outputs[i]));
     }
     prologue.append(&mut g.nodes);
     g.nodes = prologue;
@@ -463,18 +442,30 @@ fn float_only_tensors(g: &Graph, float_ops: &[bool]) -> Vec<bool> {
     only_float
 }
 
+/// A float32 copy of tensor `t` (its name marked with `what`), appended.
+fn float_twin(g: &mut Graph, t: TensorId, what: &str) -> TensorId {
+    let mut twin = g.tensors[t].clone();
+    twin.dtype = DataType::F32;
+    twin.quantization = None;
+    twin.name = format!("{} ({what})", twin.name);
+    g.tensors.push(twin);
+    g.tensors.len() - 1
+}
+
+/// A QUANTIZE or DEQUANTIZE node from `from` to `to`.
+fn conversion(kind: OpKind, from: TensorId, to: TensorId) -> Node {
+    Node {
+        source_name: kind.name().into(),
+        kind,
+        inputs: vec![Some(from)],
+        outputs: vec![to],
+    }
+}
+
 /// Runs the ops marked in `float_ops` in float32, as TFLite does for an op
 /// with no int8 kernel: DEQUANTIZE before each int8 input, QUANTIZE after
 /// each output that int8 ops read. Their constants stay float32.
 fn keep_float(g: &mut Graph, float_ops: &[bool]) {
-    let float_twin = |g: &mut Graph, t: TensorId, what: &str| {
-        let mut twin = g.tensors[t].clone();
-        twin.dtype = DataType::F32;
-        twin.quantization = None;
-        twin.name = format!("{} ({what})", twin.name);
-        g.tensors.push(twin);
-        g.tensors.len() - 1
-    };
     let mut nodes = Vec::with_capacity(g.nodes.len());
     for (index, mut node) in std::mem::take(&mut g.nodes).into_iter().enumerate() {
         if !float_ops[index] {
@@ -484,12 +475,7 @@ fn keep_float(g: &mut Graph, float_ops: &[bool]) {
         for input in node.inputs.iter_mut().flatten() {
             if g.tensors[*input].dtype == DataType::I8 && !g.tensors[*input].is_constant() {
                 let float = float_twin(g, *input, "dequantized");
-                nodes.push(Node {
-                    kind: OpKind::Dequantize,
-                    inputs: vec![Some(*input)],
-                    outputs: vec![float],
-                    source_name: "DEQUANTIZE".into(),
-                });
+                nodes.push(conversion(OpKind::Dequantize, *input, float));
                 *input = float;
             }
         }
@@ -497,12 +483,7 @@ fn keep_float(g: &mut Graph, float_ops: &[bool]) {
         for out in node.outputs.iter_mut() {
             if g.tensors[*out].dtype == DataType::I8 {
                 let float = float_twin(g, *out, "float32");
-                after.push(Node {
-                    kind: OpKind::Quantize,
-                    inputs: vec![Some(float)],
-                    outputs: vec![*out],
-                    source_name: "QUANTIZE".into(),
-                });
+                after.push(conversion(OpKind::Quantize, float, *out));
                 *out = float;
             }
         }
