@@ -1950,6 +1950,24 @@ pub fn import_bytes(bytes: &[u8], path: &Path) -> Result<Graph> {
     Ok(imp.g)
 }
 
+/// Makes `act` the fused activation of an op that has none and can take one
+/// (conv, depthwise, Gemm, Add, Sub, Mul); false for any other.
+fn fuse_activation(kind: &mut OpKind, act: Activation) -> bool {
+    let slot = match kind {
+        OpKind::Conv2d(a) | OpKind::DepthwiseConv2d(a) => &mut a.activation,
+        OpKind::FullyConnected { activation, .. }
+        | OpKind::Add { activation }
+        | OpKind::Sub { activation }
+        | OpKind::Mul { activation } => activation,
+        _ => return false,
+    };
+    let free = *slot == Activation::None;
+    if free {
+        *slot = act;
+    }
+    free
+}
+
 /// A Relu or Relu6 right after a conv, Gemm, Add, Sub or Mul becomes that
 /// op's fused activation, as TFLite's converter does: one op and one
 /// buffer fewer, and int8 ranges that start at zero. Only where the Relu is
@@ -1979,20 +1997,10 @@ fn fuse_activations(g: &mut Graph) {
         if readers[x] != 1 || g.nodes[p].outputs.len() != 1 {
             continue;
         }
-        let slot = match &mut g.nodes[p].kind {
-            OpKind::Conv2d(a) | OpKind::DepthwiseConv2d(a) => &mut a.activation,
-            OpKind::FullyConnected { activation, .. }
-            | OpKind::Add { activation }
-            | OpKind::Sub { activation }
-            | OpKind::Mul { activation } => activation,
-            _ => continue,
-        };
-        if *slot != Activation::None {
-            continue;
+        if fuse_activation(&mut g.nodes[p].kind, act) {
+            g.nodes[p].outputs[0] = y;
+            fused.push(r);
         }
-        *slot = act;
-        g.nodes[p].outputs[0] = y;
-        fused.push(r);
     }
     let nodes = std::mem::take(&mut g.nodes);
     g.nodes = nodes

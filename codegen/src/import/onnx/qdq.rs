@@ -120,21 +120,8 @@ impl Importer<'_> {
     /// the Relu there. Fused into the producer it costs nothing in int8 and
     /// keeps the float graph right.
     fn restore_relu(&mut self, t: TensorId) {
-        let Some(&i) = self.producer.get(&t) else {
-            return;
-        };
-        match &mut self.g.nodes[i].kind {
-            OpKind::Conv2d(a) | OpKind::DepthwiseConv2d(a) if a.activation == Activation::None => {
-                a.activation = Activation::Relu
-            }
-            OpKind::FullyConnected { activation, .. }
-            | OpKind::Add { activation }
-            | OpKind::Mul { activation }
-                if *activation == Activation::None =>
-            {
-                *activation = Activation::Relu
-            }
-            _ => {}
+        if let Some(&i) = self.producer.get(&t) {
+            fuse_activation(&mut self.g.nodes[i].kind, Activation::Relu);
         }
     }
 
