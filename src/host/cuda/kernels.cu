@@ -336,62 +336,51 @@ __device__ i64 broadcast_elements(const i32* P) {
     return n;
 }
 
-// ADD, or SUB when word 34 is 1; word 33 says which operand, if any, is a
-// constant in the weights (as kiln_binary_f32's word 24).
+// Every broadcasting binary kernel's walk: operands at words 18 and 19, the
+// output at 20 (plan.rs's broadcast layout); `constant` says which operand,
+// if any, lies in the weights (0 neither, 1 the first, 2 the second);
+// `f(a, b)` is the output element.
+template <typename T, typename F>
+__device__ __forceinline__ void broadcast_binary(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples, i32 constant, F f) {
+    const i64 per_sample = broadcast_elements(P);
+    FOR_EACH(idx, per_sample * samples) {
+        const i64 s = idx / per_sample;
+        const i64 e = idx % per_sample;
+        i64 ia, ib;
+        broadcast_indices(P, e, &ia, &ib);
+        const u8* arena = A + s * arena_bytes;
+        const T a = ((const T*)((constant == 1 ? W : arena) + P[18]))[ia];
+        const T b = ((const T*)((constant == 2 ? W : arena) + P[19]))[ib];
+        ((T*)(A + s * arena_bytes + P[20]))[e] = f(a, b);
+    }
+}
+
+// ADD, or SUB when word 34 is 1; word 33 the constant operand.
 extern "C" __global__ void kiln_add(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
-    const i64 per_sample = broadcast_elements(P);
-    FOR_EACH(idx, per_sample * samples) {
-        const i64 s = idx / per_sample;
-        const i64 e = idx % per_sample;
-        i64 ia, ib;
-        broadcast_indices(P, e, &ia, &ib);
-        const u8* arena = A + s * arena_bytes;
-        const i32 x1 = ((i32)((const i8*)((P[33] == 1 ? W : arena) + P[18]))[ia] + P[21]) * (1 << P[23]);
-        const i32 x2 = ((i32)((const i8*)((P[33] == 2 ? W : arena) + P[19]))[ib] + P[22]) * (1 << P[23]);
-        const i32 s1 = mbqm(x1, P[24], P[25]);
-        const i32 s2 = mbqm(x2, P[26], P[27]);
+    broadcast_binary<i8>(P, W, A, arena_bytes, samples, P[33], [=](i8 a, i8 b) {
+        const i32 s1 = mbqm(((i32)a + P[21]) * (1 << P[23]), P[24], P[25]);
+        const i32 s2 = mbqm(((i32)b + P[22]) * (1 << P[23]), P[26], P[27]);
         const i32 v = sat_add(mbqm(P[34] ? wsub(s1, s2) : wadd(s1, s2), P[28], P[29]), P[30]);
-        ((i8*)(A + s * arena_bytes + P[20]))[e] = (i8)clamp_i32(v, P[31], P[32]);
-    }
+        return (i8)clamp_i32(v, P[31], P[32]);
+    });
 }
 
+// MUL; word 28 the constant operand.
 extern "C" __global__ void kiln_mul(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
-    const i64 per_sample = broadcast_elements(P);
-    FOR_EACH(idx, per_sample * samples) {
-        const i64 s = idx / per_sample;
-        const i64 e = idx % per_sample;
-        i64 ia, ib;
-        broadcast_indices(P, e, &ia, &ib);
-        const u8* arena = A + s * arena_bytes;
-        // Word 28: the constant operand, as kiln_add's word 33.
-        const i32 product = ((i32)((const i8*)((P[28] == 1 ? W : arena) + P[18]))[ia] + P[21])
-                          * ((i32)((const i8*)((P[28] == 2 ? W : arena) + P[19]))[ib] + P[22]);
-        const i32 v = sat_add(mbqm(product, P[23], P[24]), P[25]);
-        ((i8*)(A + s * arena_bytes + P[20]))[e] = (i8)clamp_i32(v, P[26], P[27]);
-    }
+    broadcast_binary<i8>(P, W, A, arena_bytes, samples, P[28], [=](i8 a, i8 b) {
+        const i32 product = ((i32)a + P[21]) * ((i32)b + P[22]);
+        return (i8)clamp_i32(sat_add(mbqm(product, P[23], P[24]), P[25]), P[26], P[27]);
+    });
 }
 
-// PRELU, in kiln_mul's broadcast layout: words 21 to 27 the input, alpha
-// and output offsets and the identity and alpha rescalings; word 28 the
-// constant operand, as kiln_mul's.
+// PRELU: words 21 to 27 the input, alpha and output offsets and the
+// identity and alpha rescalings; word 28 the constant operand.
 extern "C" __global__ void kiln_prelu(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
-    const i64 per_sample = broadcast_elements(P);
-    FOR_EACH(idx, per_sample * samples) {
-        const i64 s = idx / per_sample;
-        const i64 e = idx % per_sample;
-        i64 ia, ib;
-        broadcast_indices(P, e, &ia, &ib);
-        const u8* arena = A + s * arena_bytes;
-        const i32 x = (i32)((const i8*)((P[28] == 1 ? W : arena) + P[18]))[ia] + P[21];
-        i32 v;
-        if (x >= 0) {
-            v = mbqm(x, P[23], P[24]);
-        } else {
-            const i32 slope = (i32)((const i8*)((P[28] == 2 ? W : arena) + P[19]))[ib] + P[22];
-            v = mbqm(x * slope, P[25], P[26]);
-        }
-        ((i8*)(A + s * arena_bytes + P[20]))[e] = (i8)clamp_i32(sat_add(v, P[27]), -128, 127);
-    }
+    broadcast_binary<i8>(P, W, A, arena_bytes, samples, P[28], [=](i8 input, i8 alpha) {
+        const i32 x = (i32)input + P[21];
+        const i32 v = x >= 0 ? mbqm(x, P[23], P[24]) : mbqm(x * ((i32)alpha + P[22]), P[25], P[26]);
+        return (i8)clamp_i32(sat_add(v, P[27]), -128, 127);
+    });
 }
 
 extern "C" __global__ void kiln_softmax(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
@@ -759,16 +748,7 @@ extern "C" __global__ void kiln_max_pool2d_f32(const i32* P, const u8* W, u8* A,
 // 2 SUB, 3 DIV, 4 PRELU); 22 and 23 hold the float range; 24 says which operand, if
 // any, is a constant in the weights (0 neither, 1 first, 2 second).
 extern "C" __global__ void kiln_binary_f32(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
-    const i64 per_sample = broadcast_elements(P);
-    FOR_EACH(idx, per_sample * samples) {
-        const i64 s = idx / per_sample;
-        const i64 e = idx % per_sample;
-        i64 ia, ib;
-        broadcast_indices(P, e, &ia, &ib);
-        const u8* arena = A + s * arena_bytes;
-        // P[24]: 1 when the first operand is a constant in the weights, 2 the second.
-        const float a = ((const float*)((P[24] == 1 ? W : arena) + P[18]))[ia];
-        const float b = ((const float*)((P[24] == 2 ? W : arena) + P[19]))[ib];
+    broadcast_binary<float>(P, W, A, arena_bytes, samples, P[24], [=](float a, float b) {
         float r;
         switch (P[21]) {
             case 0: r = a + b; break;
@@ -777,8 +757,8 @@ extern "C" __global__ void kiln_binary_f32(const i32* P, const u8* W, u8* A, i64
             case 3: r = a / b; break;
             default: r = a < 0.0f ? a * b : a; break;  // PRelu: b is the slope
         }
-        ((float*)(A + s * arena_bytes + P[20]))[e] = clampf(r, P + 22);
-    }
+        return clampf(r, P + 22);
+    });
 }
 
 // Words: outer, depth, beta (float bits), input, output.
