@@ -21,6 +21,7 @@
 
 use crate::error::{BlobError, Error};
 use crate::graph::{Graph, Op, TensorIo};
+use crate::wire::wire_struct;
 
 pub const MAGIC: [u8; 8] = *b"KILNBLOB";
 pub const VERSION: u32 = crate::BLOB_VERSION;
@@ -29,15 +30,17 @@ pub const PREFIX: usize = 20;
 /// The most inputs plus outputs a blob model may have.
 pub const MAX_IO: usize = 8;
 
-/// What follows the fixed prefix.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct BlobHeader {
-    pub arena_bytes: u32,
-    pub op_count: u32,
-    pub input_count: u32,
-    pub output_count: u32,
-    pub weights_offset: u32,
-    pub weights_len: u32,
+wire_struct! {
+    /// What follows the fixed prefix.
+    #[derive(Eq)]
+    pub struct BlobHeader {
+        pub arena_bytes: u32,
+        pub op_count: u32,
+        pub input_count: u32,
+        pub output_count: u32,
+        pub weights_offset: u32,
+        pub weights_len: u32,
+    }
 }
 
 /// CRC-32 (IEEE 802.3, reflected, as zlib computes it), bit by bit: small

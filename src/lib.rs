@@ -11,12 +11,16 @@
 //!
 //! From the bottom up; each layer uses only the ones above it in this list.
 //!
-//! - [`quant`], [`fixed_point`], [`tensor`], [`error`]: TFLite's integer
-//!   arithmetic (Q31 multipliers, rounding shifts, gemmlowp fixed point),
-//!   spans, shapes and the error type. Plain `core`.
+//! - [`quant`], [`fixed_point`], [`tensor`], [`wire`], [`error`]: TFLite's
+//!   integer arithmetic (Q31 multipliers, rounding shifts, gemmlowp fixed
+//!   point), spans, shapes, the plain-data structs that cross into blobs,
+//!   generated Rust and CUDA C, and the error type. Plain `core`.
 //! - [`kernels`]: one op family per file, pure functions over slices with a
 //!   params struct, computing exactly TFLite Micro's reference int8 bytes.
-//! - [`graph`]: the op descriptors and [`Graph`], const-constructible data.
+//! - [`ops`]: one file per op (or family): its descriptor, its one-time
+//!   check and the kernel it calls; one list defines the op set ([`Op`]).
+//! - [`graph`]: [`Graph`], ops in order with their arena and weights,
+//!   const-constructible data.
 //! - [`exec`]: validates a graph against an arena once ([`Executor::new`]),
 //!   then runs it with no fallible work ([`Executor::run`]).
 //! - `blob` (feature `blob`): loads a graph from a postcard model blob,
@@ -60,16 +64,18 @@ pub mod graph;
 #[allow(unsafe_code)]
 pub mod host;
 pub mod kernels;
+pub mod ops;
 pub mod quant;
 #[cfg(feature = "sensor")]
 pub mod sensor;
 pub mod tensor;
+pub mod wire;
 
 pub use error::{BlobError, Error};
 
-/// The blob format version this runtime reads (2: int8 ADD and MUL name a
-/// constant operand, and SUB exists).
-pub const BLOB_VERSION: u32 = 2;
+/// The blob format version this runtime reads (3: one descriptor per op,
+/// float ops without int8 fields; `tests/blob_format.rs` pins it).
+pub const BLOB_VERSION: u32 = 3;
 pub use exec::Executor;
 pub use graph::{Aligned, Graph, Op, TensorIo};
 pub use tensor::{DType, Quantization, Span};

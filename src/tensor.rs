@@ -1,14 +1,17 @@
 //! Where tensors live and how they are described: byte spans in the arena or
 //! in flash, element types, NHWC shapes and quantization parameters.
 //!
-//! Layer: bottom of the runtime; plain data, uses only `core`.
+//! Layer: bottom of the runtime; plain data, uses `core` and `wire`.
 
-/// A byte range: in the arena for activations, in the weights for constants.
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub struct Span {
-    pub offset: u32,
-    pub len: u32,
+use crate::wire::{wire_enum, wire_struct};
+
+wire_struct! {
+    /// A byte range: in the arena for activations, in the weights for constants.
+    #[derive(Eq)]
+    pub struct Span {
+        pub offset: u32,
+        pub len: u32,
+    }
 }
 
 impl Span {
@@ -40,14 +43,15 @@ impl Span {
     }
 }
 
-/// Element type of a tensor at run time.
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DType {
-    I8,
-    I16,
-    I32,
-    F32,
+wire_enum! {
+    /// Element type of a tensor at run time.
+    pub enum DType {
+        #[default]
+        I8 = 0,
+        I16 = 1,
+        I32 = 2,
+        F32 = 3,
+    }
 }
 
 impl DType {
@@ -60,14 +64,15 @@ impl DType {
     }
 }
 
-/// A 4-D activation shape in TFLite's NHWC layout.
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub struct Nhwc {
-    pub batches: u32,
-    pub height: u32,
-    pub width: u32,
-    pub channels: u32,
+wire_struct! {
+    /// A 4-D activation shape in TFLite's NHWC layout.
+    #[derive(Eq)]
+    pub struct Nhwc {
+        pub batches: u32,
+        pub height: u32,
+        pub width: u32,
+        pub channels: u32,
+    }
 }
 
 impl Nhwc {
@@ -92,20 +97,20 @@ impl Nhwc {
     }
 }
 
-/// Per-tensor affine quantization: `real = scale * (q - zero_point)`.
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(Clone, Copy, Debug, PartialEq, Default)]
-pub struct Quantization {
-    pub scale: f32,
-    pub zero_point: i32,
+wire_struct! {
+    /// Per-tensor affine quantization: `real = scale * (q - zero_point)`.
+    pub struct Quantization {
+        pub scale: f32,
+        pub zero_point: i32,
+    }
 }
 
-/// The clamp of a float32 op's fused activation (`min > max` never occurs).
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(Clone, Copy, Debug, PartialEq, Default)]
-pub struct FloatRange {
-    pub min: f32,
-    pub max: f32,
+wire_struct! {
+    /// The clamp of a float32 op's fused activation (`min > max` never occurs).
+    pub struct FloatRange {
+        pub min: f32,
+        pub max: f32,
+    }
 }
 
 impl FloatRange {

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use kiln::ops::Conv2dOp;
 use kiln::{Error, Executor, Op, Span};
 
 fn digits() -> kiln_codegen::CompiledModel {
@@ -85,7 +86,7 @@ fn corrupted_graphs_are_rejected_when_binding() {
 
     // An op reading past the arena.
     let mut ops = model.ops.clone();
-    let Op::Conv2d(conv) = &mut ops[0] else {
+    let Op::Conv2d(Conv2dOp { conv }) = &mut ops[0] else {
         panic!("digits starts with CONV_2D")
     };
     conv.input = Span::new(model.arena_bytes() as u32, conv.input.len);
@@ -112,7 +113,7 @@ fn corrupted_graphs_are_rejected_when_binding() {
 
     // An output written over its own input.
     let mut ops = model.ops.clone();
-    let Op::Conv2d(conv) = &mut ops[0] else {
+    let Op::Conv2d(Conv2dOp { conv }) = &mut ops[0] else {
         unreachable!()
     };
     conv.output = Span::new(conv.input.offset, conv.output.len);

@@ -2,9 +2,12 @@
 //! tensors (shape, type, quantization, constant data) and nodes in
 //! execution order.
 //!
-//! Layer: ir; plain data, uses only `std`.
+//! Layer: ir; plain data, uses `std`; the op kinds (`OpKind`) are defined
+//! with their ops, in `ops`.
 
 use std::path::PathBuf;
+
+pub use crate::ops::OpKind;
 
 pub type TensorId = usize;
 
@@ -138,6 +141,11 @@ pub enum Padding {
 }
 
 impl Padding {
+    /// As `kiln inspect` shows it: `SAME`, `VALID`, `EXPLICIT([..])`.
+    pub fn describe(self) -> String {
+        format!("{self:?}").to_uppercase()
+    }
+
     /// A window (conv, pool) sliding over an `input`-long axis (0: height,
     /// 1: width): its output extent and the padding before the first
     /// position. SAME and VALID follow TFLite (the padding is the first
@@ -178,6 +186,7 @@ impl Padding {
     }
 }
 
+/// The attributes every 2-D convolution has (plain, depthwise, transposed).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Conv2dAttrs {
     pub padding: Padding,
@@ -186,6 +195,22 @@ pub struct Conv2dAttrs {
     pub activation: Activation,
 }
 
+impl Conv2dAttrs {
+    /// As `kiln inspect` shows them.
+    pub fn describe(&self) -> String {
+        format!(
+            "stride {}x{} dilation {}x{} {} {:?}",
+            self.stride[0],
+            self.stride[1],
+            self.dilation[0],
+            self.dilation[1],
+            self.padding.describe(),
+            self.activation
+        )
+    }
+}
+
+/// The attributes of a 2-D pool (average or max).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Pool2dAttrs {
     pub padding: Padding,
@@ -194,117 +219,18 @@ pub struct Pool2dAttrs {
     pub activation: Activation,
 }
 
-/// What a node computes. Inputs follow TFLite's order for each op.
-#[derive(Clone, Debug, PartialEq)]
-pub enum OpKind {
-    /// Inputs: data, filter `[O, KH, KW, I]`, optional bias.
-    Conv2d(Conv2dAttrs),
-    /// Inputs: data, filter `[1, KH, KW, O]`, optional bias.
-    DepthwiseConv2d(Conv2dAttrs),
-    /// Float32 only. Inputs: data, filter `[O, KH, KW, I / groups]`,
-    /// optional bias; padding is `Explicit` and only its start is used (the
-    /// output shape fixes the rest).
-    TransposeConv2d(Conv2dAttrs),
-    /// Inputs: data, filter `[O, I]`, optional bias.
-    FullyConnected {
-        activation: Activation,
-        keep_num_dims: bool,
-    },
-    AveragePool2d(Pool2dAttrs),
-    MaxPool2d(Pool2dAttrs),
-    Add {
-        activation: Activation,
-    },
-    Mul {
-        activation: Activation,
-    },
-    Softmax {
-        beta: f32,
-    },
-    Logistic,
-    Tanh,
-    Sub {
-        activation: Activation,
-    },
-    /// `x < 0 ? x * slope : x`; the slope (input 1) broadcasts. (Div,
-    /// HardSigmoid and TransposeConv2d are float32 only.)
-    PRelu,
-    Div,
-    LeakyRelu {
-        alpha: f32,
-    },
-    HardSigmoid {
-        alpha: f32,
-        beta: f32,
-    },
-    HardSwish,
-    /// Standalone activations.
-    Relu(Activation),
-    /// A clamp to any interval (ONNX Clip), float32 only.
-    Clip {
-        min: f32,
-        max: f32,
-    },
-    Concatenation {
-        axis: i32,
-        activation: Activation,
-    },
-    /// Inputs: data, paddings `[rank, 2]`.
-    Pad,
-    /// Inputs: data, axes.
-    Mean {
-        keep_dims: bool,
-    },
-    /// Reshape and squeeze: same bytes, another shape.
-    Reshape,
-    Quantize,
-    Dequantize,
-    /// Output dimension `d` is input dimension `perm[d]`.
-    /// Takes `begin[d] + k * step[d]` for every output coordinate `k` of
-    /// each dimension (the output shape gives the count); steps positive.
-    Slice {
-        begin: Vec<usize>,
-        step: Vec<usize>,
-    },
-    Transpose {
-        perm: Vec<usize>,
-    },
-}
-
-impl OpKind {
-    /// TFLite's name for the op.
-    pub fn name(&self) -> &'static str {
-        match self {
-            OpKind::Conv2d(_) => "CONV_2D",
-            OpKind::TransposeConv2d(_) => "TRANSPOSE_CONV",
-            OpKind::DepthwiseConv2d(_) => "DEPTHWISE_CONV_2D",
-            OpKind::FullyConnected { .. } => "FULLY_CONNECTED",
-            OpKind::AveragePool2d(_) => "AVERAGE_POOL_2D",
-            OpKind::MaxPool2d(_) => "MAX_POOL_2D",
-            OpKind::Add { .. } => "ADD",
-            OpKind::Mul { .. } => "MUL",
-            OpKind::Softmax { .. } => "SOFTMAX",
-            OpKind::Logistic => "LOGISTIC",
-            OpKind::Tanh => "TANH",
-            OpKind::Relu(Activation::Relu6) => "RELU6",
-            OpKind::Relu(Activation::ReluN1To1) => "RELU_N1_TO_1",
-            OpKind::Relu(_) => "RELU",
-            OpKind::Clip { .. } => "CLIP",
-            OpKind::Sub { .. } => "SUB",
-            OpKind::PRelu => "PRELU",
-            OpKind::Div => "DIV",
-            OpKind::LeakyRelu { .. } => "LEAKY_RELU",
-            OpKind::HardSigmoid { .. } => "HARD_SIGMOID",
-            OpKind::HardSwish => "HARD_SWISH",
-            OpKind::Concatenation { .. } => "CONCATENATION",
-            OpKind::Pad => "PAD",
-            OpKind::Mean { .. } => "MEAN",
-            OpKind::Reshape => "RESHAPE",
-            OpKind::Quantize => "QUANTIZE",
-            OpKind::Dequantize => "DEQUANTIZE",
-            OpKind::Transpose { .. } => "TRANSPOSE",
-            OpKind::Slice { .. } => "SLICE",
-        }
+impl Pool2dAttrs {
+    /// As `kiln inspect` shows them.
+    pub fn describe(&self) -> String {
+        format!(
+            "filter {}x{} stride {}x{} {} {:?}",
+            self.filter[0],
+            self.filter[1],
+            self.stride[0],
+            self.stride[1],
+            self.padding.describe(),
+            self.activation
+        )
     }
 }
 

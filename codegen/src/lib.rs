@@ -18,6 +18,7 @@ pub mod import;
 pub mod ir;
 pub mod lower;
 pub mod npy;
+pub mod ops;
 pub mod plan;
 pub mod quantize;
 pub mod report;

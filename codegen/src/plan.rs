@@ -56,7 +56,7 @@ pub fn plan(graph: &Graph) -> ArenaPlan {
     // Storage root of each tensor: RESHAPE outputs alias their input.
     let mut root: Vec<TensorId> = (0..n).collect();
     for node in &graph.nodes {
-        if node.kind == OpKind::Reshape {
+        if matches!(node.kind, OpKind::Reshape(_)) {
             if let (Some(input), Some(&output)) = (node.input(0), node.outputs.first()) {
                 if !graph.tensors[input].is_constant() {
                     root[output] = root[input];
@@ -195,9 +195,9 @@ mod tests {
                 tensor("d", sizes[3]),
             ],
             nodes: vec![
-                node(OpKind::Logistic, &[0], &[1]),
-                node(OpKind::Logistic, &[1], &[2]),
-                node(OpKind::Logistic, &[2], &[3]),
+                node(OpKind::Logistic(crate::ops::Logistic), &[0], &[1]),
+                node(OpKind::Logistic(crate::ops::Logistic), &[1], &[2]),
+                node(OpKind::Logistic(crate::ops::Logistic), &[2], &[3]),
             ],
             inputs: vec![0],
             outputs: vec![3],
@@ -232,7 +232,7 @@ mod tests {
     #[test]
     fn reshape_shares_its_input_bytes() {
         let mut g = chain([64, 64, 64, 64]);
-        g.nodes[1].kind = OpKind::Reshape;
+        g.nodes[1].kind = OpKind::Reshape(crate::ops::Reshape);
         let p = plan(&g);
         assert_no_live_overlap(&g, &p);
         assert_eq!(p.offset(1), p.offset(2));
@@ -258,9 +258,9 @@ mod tests {
                 let a = next(out);
                 let b = next(out);
                 nodes.push(node(
-                    OpKind::Add {
+                    OpKind::Add(crate::ops::Add {
                         activation: Activation::None,
-                    },
+                    }),
                     &[a, b],
                     &[out],
                 ));

@@ -6,62 +6,22 @@
 
 use serde_json::{json, Value};
 
-use crate::ir::{Graph, OpKind, Tensor};
+use crate::ir::{Graph, Tensor};
 use crate::lower::CompiledModel;
 use crate::plan::{self, ArenaPlan};
 
 /// Multiply-accumulates of one node (convolutions and fully connected layers;
 /// other ops count zero, as is customary).
 pub fn macs(g: &Graph, node: &crate::ir::Node) -> u64 {
-    let shape = |i: usize| {
-        node.input(i)
-            .map(|t| g.tensors[t].shape.clone())
-            .unwrap_or_default()
-    };
-    let out_elements = node.outputs.first().map_or(0, |&t| g.tensors[t].elements()) as u64;
-    match &node.kind {
-        OpKind::Conv2d(_) => {
-            let f = shape(1);
-            out_elements * f.iter().skip(1).product::<usize>() as u64
-        }
-        OpKind::TransposeConv2d(_) => {
-            // Every input pixel meets every filter tap (taps that land in the
-            // padding are counted too).
-            let (x, f) = (shape(0), shape(1));
-            let pixels: usize = x.iter().take(x.len().saturating_sub(1)).product();
-            (pixels * f.iter().product::<usize>()) as u64
-        }
-        OpKind::DepthwiseConv2d(_) => {
-            let f = shape(1);
-            out_elements * f.get(1..3).map_or(0, |s| s.iter().product::<usize>()) as u64
-        }
-        OpKind::FullyConnected { .. } => {
-            out_elements * shape(1).get(1).copied().unwrap_or(0) as u64
-        }
-        _ => 0,
-    }
+    node.kind.op().macs(g, node)
 }
 
-/// Stack an inference needs on a Cortex-M4 (thumbv7em, opt-level 3 with LTO,
-/// as `targets/cortex-m4` builds): the deepest kernel's frame plus the call
-/// chain above it. Op `run`s are never inlined, so each kernel's frame is the
-/// same in every model; these figures are the frames measured by stack
-/// painting on the emulated M4, rounded up to 8 bytes. `tests/firmware.rs`
-/// checks arena + this estimate against every model's measurement.
+/// Stack an inference needs on a Cortex-M4: the deepest op's frame and the
+/// call chain above it (see `IrOp::stack_cortex_m4`).
 pub fn stack_estimate_cortex_m4(g: &Graph) -> usize {
     g.nodes
         .iter()
-        .map(|n| match n.kind {
-            OpKind::Conv2d(_)
-            | OpKind::DepthwiseConv2d(_)
-            | OpKind::AveragePool2d(_)
-            | OpKind::MaxPool2d(_) => 448,
-            OpKind::TransposeConv2d(_) => 304,
-            OpKind::Sub { .. } => 288,
-            OpKind::Add { .. } => 208,
-            OpKind::Reshape => 0,
-            _ => 192,
-        })
+        .map(|n| n.kind.op().stack_cortex_m4())
         .max()
         .unwrap_or(0)
 }
@@ -78,46 +38,6 @@ fn tensor_json(t: &Tensor, id: usize, plan: &ArenaPlan) -> Value {
         "scale": t.quantization.as_ref().map(|q| if q.scale.len() == 1 { json!(q.scale[0]) } else { json!(format!("{} per-channel scales", q.scale.len())) }),
         "zero_point": t.quantization.as_ref().map(|q| q.zero_point0()),
     })
-}
-
-fn attrs(kind: &OpKind) -> String {
-    let pad = |p: crate::ir::Padding| format!("{p:?}").to_uppercase();
-    match kind {
-        OpKind::Conv2d(a) | OpKind::DepthwiseConv2d(a) | OpKind::TransposeConv2d(a) => {
-            format!(
-                "stride {}x{} dilation {}x{} {} {:?}",
-                a.stride[0],
-                a.stride[1],
-                a.dilation[0],
-                a.dilation[1],
-                pad(a.padding),
-                a.activation
-            )
-        }
-        OpKind::AveragePool2d(a) | OpKind::MaxPool2d(a) => {
-            format!(
-                "filter {}x{} stride {}x{} {} {:?}",
-                a.filter[0],
-                a.filter[1],
-                a.stride[0],
-                a.stride[1],
-                pad(a.padding),
-                a.activation
-            )
-        }
-        OpKind::FullyConnected { activation, .. }
-        | OpKind::Add { activation }
-        | OpKind::Sub { activation }
-        | OpKind::Mul { activation } => format!("{activation:?}"),
-        OpKind::Softmax { beta } => format!("beta {beta}"),
-        OpKind::Concatenation { axis, activation } => format!("axis {axis} {activation:?}"),
-        OpKind::Mean { keep_dims } => format!("keep_dims {keep_dims}"),
-        OpKind::Slice { begin, step } => format!("begin {begin:?} step {step:?}"),
-        OpKind::LeakyRelu { alpha } => format!("alpha {alpha}"),
-        OpKind::HardSigmoid { alpha, beta } => format!("alpha {alpha} beta {beta}"),
-        OpKind::Transpose { perm } => format!("perm {perm:?}"),
-        _ => String::new(),
-    }
 }
 
 /// The report as JSON; `compiled` adds the requantization params of each op
@@ -147,7 +67,7 @@ pub fn inspect_json(
             json!({
                 "index": i,
                 "op": node.source_name,
-                "attributes": attrs(&node.kind),
+                "attributes": node.kind.op().attributes(),
                 "inputs": node.inputs.iter().flatten().map(|&t| tensor_json(&g.tensors[t], t, plan)).collect::<Vec<_>>(),
                 "outputs": node.outputs.iter().map(|&t| tensor_json(&g.tensors[t], t, plan)).collect::<Vec<_>>(),
                 "macs": m,

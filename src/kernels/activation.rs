@@ -7,16 +7,18 @@
 use crate::fixed_point::{logistic, tanh};
 use crate::quant::{multiply_by_quantized_multiplier, rounding_divide_by_pot};
 use crate::tensor::FloatRange;
+use crate::wire::wire_struct;
 
-/// Input scaling of LOGISTIC and TANH: inputs are brought to Q4.27; beyond
-/// `input_range_radius` the output saturates.
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub struct SigmoidParams {
-    pub input_zero_point: i32,
-    pub input_range_radius: i32,
-    pub input_multiplier: i32,
-    pub input_left_shift: i32,
+wire_struct! {
+    /// Input scaling of LOGISTIC and TANH: inputs are brought to Q4.27; beyond
+    /// `input_range_radius` the output saturates.
+    #[derive(Eq)]
+    pub struct SigmoidParams {
+        pub input_zero_point: i32,
+        pub input_range_radius: i32,
+        pub input_multiplier: i32,
+        pub input_left_shift: i32,
+    }
 }
 
 const INPUT_INTEGER_BITS: i32 = 4;
@@ -55,17 +57,18 @@ pub fn tanh_s8(p: &SigmoidParams, input: &[i8], output: &mut [i8]) {
     sigmoid_like(p, input, output, tanh, 7, 0)
 }
 
-/// Requantization from one int8 scale to another followed by a clamp: the
-/// standalone RELU family, and QUANTIZE from int8 to int8.
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub struct RequantizeParams {
-    pub input_zero_point: i32,
-    pub output_zero_point: i32,
-    pub multiplier: i32,
-    pub shift: i32,
-    pub activation_min: i32,
-    pub activation_max: i32,
+wire_struct! {
+    /// Requantization from one int8 scale to another followed by a clamp: the
+    /// standalone RELU family, and QUANTIZE from int8 to int8.
+    #[derive(Eq)]
+    pub struct RequantizeParams {
+        pub input_zero_point: i32,
+        pub output_zero_point: i32,
+        pub multiplier: i32,
+        pub shift: i32,
+        pub activation_min: i32,
+        pub activation_max: i32,
+    }
 }
 
 impl RequantizeParams {
@@ -103,21 +106,22 @@ pub fn leaky_relu_s8(
     }
 }
 
-/// HARD_SWISH (`x * relu6(x + 3) / 6`) in TFLM's 16-bit fixed point: the
-/// input on a scale 2^7 finer (`hires`), rescaled once to the output scale
-/// and once to the "reluish" scale where 3.0 is 2^15; the reluish value,
-/// mapped from [-1, 1] to [0, 1], multiplies the rescaled input.
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub struct HardSwishParams {
-    pub input_zero_point: i32,
-    pub output_zero_point: i32,
-    /// Q15 multipliers and their power-of-two exponents; the output's is
-    /// at most 0 (a right shift).
-    pub reluish_multiplier: i32,
-    pub reluish_exponent: i32,
-    pub output_multiplier: i32,
-    pub output_exponent: i32,
+wire_struct! {
+    /// HARD_SWISH (`x * relu6(x + 3) / 6`) in TFLM's 16-bit fixed point: the
+    /// input on a scale 2^7 finer (`hires`), rescaled once to the output scale
+    /// and once to the "reluish" scale where 3.0 is 2^15; the reluish value,
+    /// mapped from [-1, 1] to [0, 1], multiplies the rescaled input.
+    #[derive(Eq)]
+    pub struct HardSwishParams {
+        pub input_zero_point: i32,
+        pub output_zero_point: i32,
+        /// Q15 multipliers and their power-of-two exponents; the output's is
+        /// at most 0 (a right shift).
+        pub reluish_multiplier: i32,
+        pub reluish_exponent: i32,
+        pub output_multiplier: i32,
+        pub output_exponent: i32,
+    }
 }
 
 /// gemmlowp's int16 `SaturatingRoundingDoublingHighMul`.

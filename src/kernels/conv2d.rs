@@ -1,34 +1,50 @@
-//! CONV_2D, int8 with per-channel requantization (TFLM reference semantics).
+//! Convolutions, int8 with per-channel requantization (TFLM reference
+//! semantics) and float32: CONV_2D (grouped), and TRANSPOSE_CONV (ONNX
+//! ConvTranspose) written as a gather: each output sums the input pixels
+//! whose scattered taps land on it, so every output is one independent sum
+//! in a fixed order (the CUDA kernels compute the same sums).
 //!
-//! Layer: kernels; a pure function over slices, uses `quant` and `tensor`.
+//! Layer: kernels; pure functions over slices, uses `quant` and `tensor`.
 
 use crate::quant::multiply_by_quantized_multiplier;
 use crate::tensor::{FloatRange, Nhwc};
+use crate::wire::wire_struct;
 
-/// Geometry and quantization of one 2-D convolution. Padding is the
-/// top/left amount; the bottom/right amount follows from the shapes.
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub struct Conv2dParams {
-    pub input: Nhwc,
-    pub output: Nhwc,
-    pub filter_height: u32,
-    pub filter_width: u32,
-    /// Input channels each filter sees; less than `input.channels` for a
-    /// grouped convolution.
-    pub filter_channels: u32,
-    pub stride_height: u32,
-    pub stride_width: u32,
-    pub dilation_height: u32,
-    pub dilation_width: u32,
-    pub padding_top: u32,
-    pub padding_left: u32,
-    /// Minus the input zero point.
-    pub input_offset: i32,
-    /// The output zero point.
-    pub output_offset: i32,
-    pub activation_min: i32,
-    pub activation_max: i32,
+wire_struct! {
+    /// Where the windows of a 2-D convolution lie: plain, depthwise
+    /// (`filter_channels` 1, each output channel reading input channel
+    /// `channel / (output.channels / input.channels)`) or transposed, int8 or
+    /// float32. Padding is the top/left amount; the bottom/right amount
+    /// follows from the shapes.
+    pub struct ConvGeometry {
+        pub input: Nhwc,
+        pub output: Nhwc,
+        pub filter_height: u32,
+        pub filter_width: u32,
+        /// Input channels each filter sees; less than `input.channels` for a
+        /// grouped convolution, 1 for a depthwise one.
+        pub filter_channels: u32,
+        pub stride_height: u32,
+        pub stride_width: u32,
+        pub dilation_height: u32,
+        pub dilation_width: u32,
+        pub padding_top: u32,
+        pub padding_left: u32,
+    }
+}
+
+wire_struct! {
+    /// An int8 convolution (plain, depthwise or transposed): its geometry and
+    /// the per-tensor part of its requantization.
+    pub struct Conv2dParams {
+        pub geometry: ConvGeometry,
+        /// Minus the input zero point.
+        pub input_offset: i32,
+        /// The output zero point.
+        pub output_offset: i32,
+        pub activation_min: i32,
+        pub activation_max: i32,
+    }
 }
 
 /// Range of filter taps `k` in `0..taps` for which `origin + k * dilation`
@@ -68,39 +84,40 @@ pub fn conv2d_s8(
     shift: &[i32],
     output: &mut [i8],
 ) {
+    let g = &p.geometry;
     let (in_h, in_w, in_c) = (
-        p.input.height as usize,
-        p.input.width as usize,
-        p.input.channels as usize,
+        g.input.height as usize,
+        g.input.width as usize,
+        g.input.channels as usize,
     );
     let (out_h, out_w, out_c) = (
-        p.output.height as usize,
-        p.output.width as usize,
-        p.output.channels as usize,
+        g.output.height as usize,
+        g.output.width as usize,
+        g.output.channels as usize,
     );
     let (f_h, f_w, f_c) = (
-        p.filter_height as usize,
-        p.filter_width as usize,
-        p.filter_channels as usize,
+        g.filter_height as usize,
+        g.filter_width as usize,
+        g.filter_channels as usize,
     );
     let groups = in_c / f_c.max(1);
     let filters_per_group = out_c / groups.max(1);
-    for b in 0..p.input.batches as usize {
+    for b in 0..g.input.batches as usize {
         for out_y in 0..out_h {
-            let in_y0 = (out_y * p.stride_height as usize) as isize - p.padding_top as isize;
-            let (fy0, fy1) = valid_taps(in_y0, p.dilation_height as usize, f_h, in_h);
+            let in_y0 = (out_y * g.stride_height as usize) as isize - g.padding_top as isize;
+            let (fy0, fy1) = valid_taps(in_y0, g.dilation_height as usize, f_h, in_h);
             for out_x in 0..out_w {
-                let in_x0 = (out_x * p.stride_width as usize) as isize - p.padding_left as isize;
-                let (fx0, fx1) = valid_taps(in_x0, p.dilation_width as usize, f_w, in_w);
-                let out_base = p.output.index(b, out_y, out_x, 0);
+                let in_x0 = (out_x * g.stride_width as usize) as isize - g.padding_left as isize;
+                let (fx0, fx1) = valid_taps(in_x0, g.dilation_width as usize, f_w, in_w);
+                let out_base = g.output.index(b, out_y, out_x, 0);
                 for oc in 0..out_c {
                     let ic0 = (oc / filters_per_group) * f_c;
                     let mut acc: i32 = 0;
                     for fy in fy0..fy1 {
-                        let in_y = (in_y0 + (fy * p.dilation_height as usize) as isize) as usize;
+                        let in_y = (in_y0 + (fy * g.dilation_height as usize) as isize) as usize;
                         for fx in fx0..fx1 {
-                            let in_x = (in_x0 + (fx * p.dilation_width as usize) as isize) as usize;
-                            let x = &input[p.input.index(b, in_y, in_x, ic0)..][..f_c];
+                            let in_x = (in_x0 + (fx * g.dilation_width as usize) as isize) as usize;
+                            let x = &input[g.input.index(b, in_y, in_x, ic0)..][..f_c];
                             let w = &filter[((oc * f_h + fy) * f_w + fx) * f_c..][..f_c];
                             for (&xv, &wv) in x.iter().zip(w) {
                                 acc += i32::from(wv) * (i32::from(xv) + p.input_offset);
@@ -120,10 +137,9 @@ pub fn conv2d_s8(
 }
 
 /// The float32 convolution (TFLM's float reference): products summed in the
-/// same order, then bias, then the activation clamp. `p`'s int8 offsets are
-/// unused.
+/// same order, then bias, then the activation clamp.
 pub fn conv2d_f32(
-    p: &Conv2dParams,
+    g: &ConvGeometry,
     act: FloatRange,
     input: &[f32],
     filter: &[f32],
@@ -131,37 +147,37 @@ pub fn conv2d_f32(
     output: &mut [f32],
 ) {
     let (in_h, in_w, in_c) = (
-        p.input.height as usize,
-        p.input.width as usize,
-        p.input.channels as usize,
+        g.input.height as usize,
+        g.input.width as usize,
+        g.input.channels as usize,
     );
     let (out_h, out_w, out_c) = (
-        p.output.height as usize,
-        p.output.width as usize,
-        p.output.channels as usize,
+        g.output.height as usize,
+        g.output.width as usize,
+        g.output.channels as usize,
     );
     let (f_h, f_w, f_c) = (
-        p.filter_height as usize,
-        p.filter_width as usize,
-        p.filter_channels as usize,
+        g.filter_height as usize,
+        g.filter_width as usize,
+        g.filter_channels as usize,
     );
     let groups = in_c / f_c.max(1);
     let filters_per_group = out_c / groups.max(1);
-    for b in 0..p.input.batches as usize {
+    for b in 0..g.input.batches as usize {
         for out_y in 0..out_h {
-            let in_y0 = (out_y * p.stride_height as usize) as isize - p.padding_top as isize;
-            let (fy0, fy1) = valid_taps(in_y0, p.dilation_height as usize, f_h, in_h);
+            let in_y0 = (out_y * g.stride_height as usize) as isize - g.padding_top as isize;
+            let (fy0, fy1) = valid_taps(in_y0, g.dilation_height as usize, f_h, in_h);
             for out_x in 0..out_w {
-                let in_x0 = (out_x * p.stride_width as usize) as isize - p.padding_left as isize;
-                let (fx0, fx1) = valid_taps(in_x0, p.dilation_width as usize, f_w, in_w);
+                let in_x0 = (out_x * g.stride_width as usize) as isize - g.padding_left as isize;
+                let (fx0, fx1) = valid_taps(in_x0, g.dilation_width as usize, f_w, in_w);
                 for oc in 0..out_c {
                     let ic0 = (oc / filters_per_group) * f_c;
                     let mut total = 0f32;
                     for fy in fy0..fy1 {
-                        let in_y = (in_y0 + (fy * p.dilation_height as usize) as isize) as usize;
+                        let in_y = (in_y0 + (fy * g.dilation_height as usize) as isize) as usize;
                         for fx in fx0..fx1 {
-                            let in_x = (in_x0 + (fx * p.dilation_width as usize) as isize) as usize;
-                            let x = &input[p.input.index(b, in_y, in_x, ic0)..][..f_c];
+                            let in_x = (in_x0 + (fx * g.dilation_width as usize) as isize) as usize;
+                            let x = &input[g.input.index(b, in_y, in_x, ic0)..][..f_c];
                             let w = &filter[((oc * f_h + fy) * f_w + fx) * f_c..][..f_c];
                             for (&xv, &wv) in x.iter().zip(w) {
                                 total += xv * wv;
@@ -169,11 +185,144 @@ pub fn conv2d_f32(
                         }
                     }
                     let bias = if bias.is_empty() { 0.0 } else { bias[oc] };
-                    output[p.output.index(b, out_y, out_x, oc)] = act.apply(total + bias);
+                    output[g.output.index(b, out_y, out_x, oc)] = act.apply(total + bias);
                 }
             }
         }
     }
+}
+
+/// The input coordinate tap `k` of output coordinate `out` reads: input `i`
+/// scatters to `i * stride - padding + k * dilation`, so `i` is that solved
+/// for, when it is a whole coordinate inside the input.
+#[inline(always)]
+fn source(
+    out: usize,
+    k: usize,
+    stride: usize,
+    dilation: usize,
+    padding: usize,
+    extent: usize,
+) -> Option<usize> {
+    let shifted = (out + padding).checked_sub(k * dilation)?;
+    (shifted % stride == 0)
+        .then_some(shifted / stride)
+        .filter(|&i| i < extent)
+}
+
+/// Visits every output of a transposed convolution in NHWC order:
+/// `tap(acc, input_start, filter_start)` for each filter tap that lands on
+/// it (each covering `filter_channels` values), then `finish(acc,
+/// output_index, channel)`. Float and int8 share this walk; only the
+/// arithmetic differs.
+fn gather<A: Default>(
+    g: &ConvGeometry,
+    mut tap: impl FnMut(&mut A, usize, usize),
+    mut finish: impl FnMut(A, usize, usize),
+) {
+    let (in_h, in_w, in_c) = (
+        g.input.height as usize,
+        g.input.width as usize,
+        g.input.channels as usize,
+    );
+    let (out_h, out_w, out_c) = (
+        g.output.height as usize,
+        g.output.width as usize,
+        g.output.channels as usize,
+    );
+    let (f_h, f_w, f_c) = (
+        g.filter_height as usize,
+        g.filter_width as usize,
+        g.filter_channels as usize,
+    );
+    let groups = in_c / f_c.max(1);
+    let filters_per_group = out_c / groups.max(1);
+    let (sh, sw) = (g.stride_height as usize, g.stride_width as usize);
+    let (dh, dw) = (g.dilation_height as usize, g.dilation_width as usize);
+    let (pt, pl) = (g.padding_top as usize, g.padding_left as usize);
+    for b in 0..g.input.batches as usize {
+        for out_y in 0..out_h {
+            for out_x in 0..out_w {
+                for oc in 0..out_c {
+                    let ic0 = (oc / filters_per_group.max(1)) * f_c;
+                    let mut acc = A::default();
+                    for fy in 0..f_h {
+                        let Some(in_y) = source(out_y, fy, sh, dh, pt, in_h) else {
+                            continue;
+                        };
+                        for fx in 0..f_w {
+                            let Some(in_x) = source(out_x, fx, sw, dw, pl, in_w) else {
+                                continue;
+                            };
+                            tap(
+                                &mut acc,
+                                g.input.index(b, in_y, in_x, ic0),
+                                ((oc * f_h + fy) * f_w + fx) * f_c,
+                            );
+                        }
+                    }
+                    finish(acc, g.output.index(b, out_y, out_x, oc), oc);
+                }
+            }
+        }
+    }
+}
+
+/// Transposed convolution in float32. `g` describes the equivalent
+/// convolution's geometry: `input` and `output` are this op's, the filter is
+/// `[out_c, fh, fw, filter_channels]` (grouped like `conv2d_f32`), padding is
+/// what ONNX's `pads` removes from the start of each axis.
+pub fn transpose_conv2d_f32(
+    g: &ConvGeometry,
+    act: FloatRange,
+    input: &[f32],
+    filter: &[f32],
+    bias: &[f32],
+    output: &mut [f32],
+) {
+    let f_c = g.filter_channels as usize;
+    gather(
+        g,
+        |total: &mut f32, i, w| {
+            for (&xv, &wv) in input[i..][..f_c].iter().zip(&filter[w..][..f_c]) {
+                *total += xv * wv;
+            }
+        },
+        |total, o, oc| {
+            let bias = if bias.is_empty() { 0.0 } else { bias[oc] };
+            output[o] = act.apply(total + bias);
+        },
+    );
+}
+
+/// int8 TRANSPOSE_CONV (TFLM's reference: per-channel weights, int32
+/// accumulation, per-channel requantization). TFLM scatters into an int32
+/// scratch buffer; the gather adds the same integers, so the sums, and the
+/// outputs, are identical.
+pub fn transpose_conv2d_s8(
+    p: &Conv2dParams,
+    input: &[i8],
+    filter: &[i8],
+    bias: &[i32],
+    multiplier: &[i32],
+    shift: &[i32],
+    output: &mut [i8],
+) {
+    let f_c = p.geometry.filter_channels as usize;
+    gather(
+        &p.geometry,
+        |acc: &mut i32, i, w| {
+            for (&xv, &wv) in input[i..][..f_c].iter().zip(&filter[w..][..f_c]) {
+                *acc += (i32::from(xv) + p.input_offset) * i32::from(wv);
+            }
+        },
+        |acc, o, oc| {
+            let acc = acc + if bias.is_empty() { 0 } else { bias[oc] };
+            let v = multiply_by_quantized_multiplier(acc, multiplier[oc], shift[oc])
+                .saturating_add(p.output_offset);
+            output[o] = v.clamp(p.activation_min, p.activation_max) as i8;
+        },
+    );
 }
 
 #[cfg(test)]
@@ -190,40 +339,40 @@ mod tests {
         m: &[i32],
         s: &[i32],
     ) -> Vec<i8> {
-        let mut out = vec![0i8; p.output.elements() as usize];
-        let f_c = p.filter_channels as usize;
-        let fpg = p.output.channels as usize / (p.input.channels as usize / f_c);
-        for b in 0..p.input.batches as usize {
-            for oy in 0..p.output.height as usize {
-                for ox in 0..p.output.width as usize {
-                    for oc in 0..p.output.channels as usize {
+        let mut out = vec![0i8; p.geometry.output.elements() as usize];
+        let f_c = p.geometry.filter_channels as usize;
+        let fpg = p.geometry.output.channels as usize / (p.geometry.input.channels as usize / f_c);
+        for b in 0..p.geometry.input.batches as usize {
+            for oy in 0..p.geometry.output.height as usize {
+                for ox in 0..p.geometry.output.width as usize {
+                    for oc in 0..p.geometry.output.channels as usize {
                         let mut acc = 0i32;
-                        for fy in 0..p.filter_height as usize {
-                            for fx in 0..p.filter_width as usize {
-                                let iy = (oy * p.stride_height as usize
-                                    + fy * p.dilation_height as usize)
+                        for fy in 0..p.geometry.filter_height as usize {
+                            for fx in 0..p.geometry.filter_width as usize {
+                                let iy = (oy * p.geometry.stride_height as usize
+                                    + fy * p.geometry.dilation_height as usize)
                                     as isize
-                                    - p.padding_top as isize;
-                                let ix = (ox * p.stride_width as usize
-                                    + fx * p.dilation_width as usize)
+                                    - p.geometry.padding_top as isize;
+                                let ix = (ox * p.geometry.stride_width as usize
+                                    + fx * p.geometry.dilation_width as usize)
                                     as isize
-                                    - p.padding_left as isize;
+                                    - p.geometry.padding_left as isize;
                                 if iy < 0
                                     || ix < 0
-                                    || iy >= p.input.height as isize
-                                    || ix >= p.input.width as isize
+                                    || iy >= p.geometry.input.height as isize
+                                    || ix >= p.geometry.input.width as isize
                                 {
                                     continue;
                                 }
                                 for ic in 0..f_c {
-                                    let x = input[p.input.index(
+                                    let x = input[p.geometry.input.index(
                                         b,
                                         iy as usize,
                                         ix as usize,
                                         (oc / fpg) * f_c + ic,
                                     )];
-                                    let w = filter[((oc * p.filter_height as usize + fy)
-                                        * p.filter_width as usize
+                                    let w = filter[((oc * p.geometry.filter_height as usize + fy)
+                                        * p.geometry.filter_width as usize
                                         + fx)
                                         * f_c
                                         + ic];
@@ -236,7 +385,7 @@ mod tests {
                         }
                         let v = multiply_by_quantized_multiplier(acc, m[oc], s[oc])
                             .saturating_add(p.output_offset);
-                        out[p.output.index(b, oy, ox, oc)] =
+                        out[p.geometry.output.index(b, oy, ox, oc)] =
                             v.clamp(p.activation_min, p.activation_max) as i8;
                     }
                 }
@@ -260,15 +409,18 @@ mod tests {
     #[test]
     fn one_by_one_identity_filter_copies_input() {
         let p = Conv2dParams {
-            input: Nhwc::new(1, 2, 2, 1),
-            output: Nhwc::new(1, 2, 2, 1),
-            filter_height: 1,
-            filter_width: 1,
-            filter_channels: 1,
-            stride_height: 1,
-            stride_width: 1,
-            dilation_height: 1,
-            dilation_width: 1,
+            geometry: ConvGeometry {
+                input: Nhwc::new(1, 2, 2, 1),
+                output: Nhwc::new(1, 2, 2, 1),
+                filter_height: 1,
+                filter_width: 1,
+                filter_channels: 1,
+                stride_height: 1,
+                stride_width: 1,
+                dilation_height: 1,
+                dilation_width: 1,
+                ..Default::default()
+            },
             activation_min: -128,
             activation_max: 127,
             ..Default::default()
@@ -284,17 +436,19 @@ mod tests {
         // 3x3 all-ones filter over a 3x3 image of ones with zero point -1
         // (input_offset 1): each output is 2 * (number of taps inside).
         let p = Conv2dParams {
-            input: Nhwc::new(1, 3, 3, 1),
-            output: Nhwc::new(1, 3, 3, 1),
-            filter_height: 3,
-            filter_width: 3,
-            filter_channels: 1,
-            stride_height: 1,
-            stride_width: 1,
-            dilation_height: 1,
-            dilation_width: 1,
-            padding_top: 1,
-            padding_left: 1,
+            geometry: ConvGeometry {
+                input: Nhwc::new(1, 3, 3, 1),
+                output: Nhwc::new(1, 3, 3, 1),
+                filter_height: 3,
+                filter_width: 3,
+                filter_channels: 1,
+                stride_height: 1,
+                stride_width: 1,
+                dilation_height: 1,
+                dilation_width: 1,
+                padding_top: 1,
+                padding_left: 1,
+            },
             input_offset: 1,
             activation_min: -128,
             activation_max: 127,
@@ -308,15 +462,18 @@ mod tests {
     #[test]
     fn saturates_at_int8_limits_and_activation_range() {
         let p = Conv2dParams {
-            input: Nhwc::new(1, 1, 2, 1),
-            output: Nhwc::new(1, 1, 2, 1),
-            filter_height: 1,
-            filter_width: 1,
-            filter_channels: 1,
-            stride_height: 1,
-            stride_width: 1,
-            dilation_height: 1,
-            dilation_width: 1,
+            geometry: ConvGeometry {
+                input: Nhwc::new(1, 1, 2, 1),
+                output: Nhwc::new(1, 1, 2, 1),
+                filter_height: 1,
+                filter_width: 1,
+                filter_channels: 1,
+                stride_height: 1,
+                stride_width: 1,
+                dilation_height: 1,
+                dilation_width: 1,
+                ..Default::default()
+            },
             output_offset: 0,
             activation_min: -128,
             activation_max: 127,
@@ -357,36 +514,99 @@ mod tests {
             let oh = (ih + 2 * pad - eff_h) / st + 1;
             let ow = (iw + 2 * pad - eff_w) / st + 1;
             let p = Conv2dParams {
-                input: Nhwc::new(2, ih, iw, ic),
-                output: Nhwc::new(2, oh, ow, oc),
-                filter_height: fh,
-                filter_width: fw,
-                filter_channels: fc,
-                stride_height: st,
-                stride_width: st,
-                dilation_height: dil,
-                dilation_width: dil,
-                padding_top: pad,
-                padding_left: pad,
+                geometry: ConvGeometry {
+                    input: Nhwc::new(2, ih, iw, ic),
+                    output: Nhwc::new(2, oh, ow, oc),
+                    filter_height: fh,
+                    filter_width: fw,
+                    filter_channels: fc,
+                    stride_height: st,
+                    stride_width: st,
+                    dilation_height: dil,
+                    dilation_width: dil,
+                    padding_top: pad,
+                    padding_left: pad,
+                },
                 input_offset: 7,
                 output_offset: -3,
                 activation_min: -100,
                 activation_max: 120,
             };
-            let input = pseudo_random(p.input.elements() as usize, i as u32);
+            let input = pseudo_random(p.geometry.input.elements() as usize, i as u32);
             let filter = pseudo_random((oc * fh * fw * fc) as usize, 100 + i as u32);
             let bias: Vec<i32> = (0..oc as i32).map(|c| c * 37 - 50).collect();
             let m: Vec<i32> = (0..oc as i32)
                 .map(|c| 1_500_000_000 - c * 10_000_000)
                 .collect();
             let s: Vec<i32> = (0..oc as i32).map(|c| -8 - c % 3).collect();
-            let mut out = vec![0i8; p.output.elements() as usize];
+            let mut out = vec![0i8; p.geometry.output.elements() as usize];
             conv2d_s8(&p, &input, &filter, &bias, &m, &s, &mut out);
             assert_eq!(
                 out,
                 conv_naive(&p, &input, &filter, &bias, &m, &s),
                 "case {i}"
             );
+        }
+    }
+
+    /// The scatter form, as the operator is defined.
+    #[test]
+    fn gather_equals_scatter_with_stride_padding_and_groups() {
+        let (in_h, in_w, in_c, out_c, f, stride, pad, groups) = (3, 4, 4, 6, 3, 2, 1, 2);
+        let f_c = in_c / groups;
+        let out_h = stride * (in_h - 1) + f - 2 * pad + 1; // output_padding 1
+        let out_w = stride * (in_w - 1) + f - 2 * pad;
+        let input: Vec<f32> = (0..in_h * in_w * in_c)
+            .map(|i| (i as f32 * 0.37).sin())
+            .collect();
+        let filter: Vec<f32> = (0..out_c * f * f * f_c)
+            .map(|i| (i as f32 * 0.11).cos())
+            .collect();
+        let bias: Vec<f32> = (0..out_c).map(|i| i as f32 * 0.1).collect();
+        let mut expected = vec![0f32; out_h * out_w * out_c];
+        for iy in 0..in_h {
+            for ix in 0..in_w {
+                for oc in 0..out_c {
+                    let ic0 = (oc / (out_c / groups)) * f_c;
+                    for ky in 0..f {
+                        for kx in 0..f {
+                            let (oy, ox) = (
+                                (iy * stride + ky) as isize - pad as isize,
+                                (ix * stride + kx) as isize - pad as isize,
+                            );
+                            if oy < 0 || ox < 0 || oy as usize >= out_h || ox as usize >= out_w {
+                                continue;
+                            }
+                            for c in 0..f_c {
+                                expected[(oy as usize * out_w + ox as usize) * out_c + oc] += input
+                                    [(iy * in_w + ix) * in_c + ic0 + c]
+                                    * filter[((oc * f + ky) * f + kx) * f_c + c];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for (i, e) in expected.iter_mut().enumerate() {
+            *e += bias[i % out_c];
+        }
+        let g = ConvGeometry {
+            input: Nhwc::new(1, in_h as u32, in_w as u32, in_c as u32),
+            output: Nhwc::new(1, out_h as u32, out_w as u32, out_c as u32),
+            filter_height: f as u32,
+            filter_width: f as u32,
+            filter_channels: f_c as u32,
+            stride_height: stride as u32,
+            stride_width: stride as u32,
+            dilation_height: 1,
+            dilation_width: 1,
+            padding_top: pad as u32,
+            padding_left: pad as u32,
+        };
+        let mut out = vec![0f32; expected.len()];
+        transpose_conv2d_f32(&g, FloatRange::NONE, &input, &filter, &bias, &mut out);
+        for (g, e) in out.iter().zip(&expected) {
+            assert!((g - e).abs() <= 1e-5 * e.abs().max(1.0), "{g} vs {e}");
         }
     }
 }

@@ -4,35 +4,15 @@
 //! Layer: kernels; a pure function over slices, uses `quant`, `tensor` and
 //! the tap-range helper of `conv2d`.
 
-use super::conv2d::valid_taps;
+use super::conv2d::{valid_taps, Conv2dParams, ConvGeometry};
 use crate::quant::multiply_by_quantized_multiplier;
-use crate::tensor::{FloatRange, Nhwc};
+use crate::tensor::FloatRange;
 
-/// Geometry and quantization of one depthwise convolution. Output channel
-/// `c * depth_multiplier + m` reads input channel `c`.
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub struct DepthwiseConv2dParams {
-    pub input: Nhwc,
-    pub output: Nhwc,
-    pub filter_height: u32,
-    pub filter_width: u32,
-    pub depth_multiplier: u32,
-    pub stride_height: u32,
-    pub stride_width: u32,
-    pub dilation_height: u32,
-    pub dilation_width: u32,
-    pub padding_top: u32,
-    pub padding_left: u32,
-    pub input_offset: i32,
-    pub output_offset: i32,
-    pub activation_min: i32,
-    pub activation_max: i32,
-}
-
-/// Filter layout `[1, filter_height, filter_width, output_channels]`.
+/// Filter layout `[1, filter_height, filter_width, output_channels]`; output
+/// channel `c * depth_multiplier + m` reads input channel `c`, where the
+/// depth multiplier is `output.channels / input.channels`.
 pub fn depthwise_conv2d_s8(
-    p: &DepthwiseConv2dParams,
+    p: &Conv2dParams,
     input: &[i8],
     filter: &[i8],
     bias: &[i32],
@@ -40,37 +20,38 @@ pub fn depthwise_conv2d_s8(
     shift: &[i32],
     output: &mut [i8],
 ) {
+    let g = &p.geometry;
     let (in_h, in_w, in_c) = (
-        p.input.height as usize,
-        p.input.width as usize,
-        p.input.channels as usize,
+        g.input.height as usize,
+        g.input.width as usize,
+        g.input.channels as usize,
     );
     let (out_h, out_w, out_c) = (
-        p.output.height as usize,
-        p.output.width as usize,
-        p.output.channels as usize,
+        g.output.height as usize,
+        g.output.width as usize,
+        g.output.channels as usize,
     );
-    let (f_h, f_w) = (p.filter_height as usize, p.filter_width as usize);
-    let dm = p.depth_multiplier as usize;
-    for b in 0..p.input.batches as usize {
+    let (f_h, f_w) = (g.filter_height as usize, g.filter_width as usize);
+    let dm = out_c / in_c.max(1);
+    for b in 0..g.input.batches as usize {
         for out_y in 0..out_h {
-            let in_y0 = (out_y * p.stride_height as usize) as isize - p.padding_top as isize;
-            let (fy0, fy1) = valid_taps(in_y0, p.dilation_height as usize, f_h, in_h);
+            let in_y0 = (out_y * g.stride_height as usize) as isize - g.padding_top as isize;
+            let (fy0, fy1) = valid_taps(in_y0, g.dilation_height as usize, f_h, in_h);
             for out_x in 0..out_w {
-                let in_x0 = (out_x * p.stride_width as usize) as isize - p.padding_left as isize;
-                let (fx0, fx1) = valid_taps(in_x0, p.dilation_width as usize, f_w, in_w);
-                let out_base = p.output.index(b, out_y, out_x, 0);
+                let in_x0 = (out_x * g.stride_width as usize) as isize - g.padding_left as isize;
+                let (fx0, fx1) = valid_taps(in_x0, g.dilation_width as usize, f_w, in_w);
+                let out_base = g.output.index(b, out_y, out_x, 0);
                 for ic in 0..in_c {
                     for m in 0..dm {
                         let oc = ic * dm + m;
                         let mut acc: i32 = 0;
                         for fy in fy0..fy1 {
                             let in_y =
-                                (in_y0 + (fy * p.dilation_height as usize) as isize) as usize;
+                                (in_y0 + (fy * g.dilation_height as usize) as isize) as usize;
                             for fx in fx0..fx1 {
                                 let in_x =
-                                    (in_x0 + (fx * p.dilation_width as usize) as isize) as usize;
-                                let x = input[p.input.index(b, in_y, in_x, ic)];
+                                    (in_x0 + (fx * g.dilation_width as usize) as isize) as usize;
+                                let x = input[g.input.index(b, in_y, in_x, ic)];
                                 let w = filter[(fy * f_w + fx) * out_c + oc];
                                 acc += i32::from(w) * (i32::from(x) + p.input_offset);
                             }
@@ -90,7 +71,7 @@ pub fn depthwise_conv2d_s8(
 
 /// The float32 depthwise convolution (TFLM's float reference).
 pub fn depthwise_conv2d_f32(
-    p: &DepthwiseConv2dParams,
+    g: &ConvGeometry,
     act: FloatRange,
     input: &[f32],
     filter: &[f32],
@@ -98,40 +79,40 @@ pub fn depthwise_conv2d_f32(
     output: &mut [f32],
 ) {
     let (in_h, in_w, in_c) = (
-        p.input.height as usize,
-        p.input.width as usize,
-        p.input.channels as usize,
+        g.input.height as usize,
+        g.input.width as usize,
+        g.input.channels as usize,
     );
     let (out_h, out_w, out_c) = (
-        p.output.height as usize,
-        p.output.width as usize,
-        p.output.channels as usize,
+        g.output.height as usize,
+        g.output.width as usize,
+        g.output.channels as usize,
     );
-    let (f_h, f_w) = (p.filter_height as usize, p.filter_width as usize);
-    let dm = p.depth_multiplier as usize;
-    for b in 0..p.input.batches as usize {
+    let (f_h, f_w) = (g.filter_height as usize, g.filter_width as usize);
+    let dm = out_c / in_c.max(1);
+    for b in 0..g.input.batches as usize {
         for out_y in 0..out_h {
-            let in_y0 = (out_y * p.stride_height as usize) as isize - p.padding_top as isize;
-            let (fy0, fy1) = valid_taps(in_y0, p.dilation_height as usize, f_h, in_h);
+            let in_y0 = (out_y * g.stride_height as usize) as isize - g.padding_top as isize;
+            let (fy0, fy1) = valid_taps(in_y0, g.dilation_height as usize, f_h, in_h);
             for out_x in 0..out_w {
-                let in_x0 = (out_x * p.stride_width as usize) as isize - p.padding_left as isize;
-                let (fx0, fx1) = valid_taps(in_x0, p.dilation_width as usize, f_w, in_w);
+                let in_x0 = (out_x * g.stride_width as usize) as isize - g.padding_left as isize;
+                let (fx0, fx1) = valid_taps(in_x0, g.dilation_width as usize, f_w, in_w);
                 for ic in 0..in_c {
                     for m in 0..dm {
                         let oc = ic * dm + m;
                         let mut total = 0f32;
                         for fy in fy0..fy1 {
                             let in_y =
-                                (in_y0 + (fy * p.dilation_height as usize) as isize) as usize;
+                                (in_y0 + (fy * g.dilation_height as usize) as isize) as usize;
                             for fx in fx0..fx1 {
                                 let in_x =
-                                    (in_x0 + (fx * p.dilation_width as usize) as isize) as usize;
-                                total += input[p.input.index(b, in_y, in_x, ic)]
+                                    (in_x0 + (fx * g.dilation_width as usize) as isize) as usize;
+                                total += input[g.input.index(b, in_y, in_x, ic)]
                                     * filter[(fy * f_w + fx) * out_c + oc];
                             }
                         }
                         let bias = if bias.is_empty() { 0.0 } else { bias[oc] };
-                        output[p.output.index(b, out_y, out_x, oc)] = act.apply(total + bias);
+                        output[g.output.index(b, out_y, out_x, oc)] = act.apply(total + bias);
                     }
                 }
             }
@@ -142,6 +123,7 @@ pub fn depthwise_conv2d_f32(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tensor::Nhwc;
 
     fn params(
         in_hw: (u32, u32),
@@ -150,21 +132,23 @@ mod tests {
         filter: (u32, u32),
         stride: u32,
         pad: u32,
-    ) -> DepthwiseConv2dParams {
+    ) -> Conv2dParams {
         let out_h = (in_hw.0 + 2 * pad - filter.0) / stride + 1;
         let out_w = (in_hw.1 + 2 * pad - filter.1) / stride + 1;
-        DepthwiseConv2dParams {
-            input: Nhwc::new(1, in_hw.0, in_hw.1, channels),
-            output: Nhwc::new(1, out_h, out_w, channels * dm),
-            filter_height: filter.0,
-            filter_width: filter.1,
-            depth_multiplier: dm,
-            stride_height: stride,
-            stride_width: stride,
-            dilation_height: 1,
-            dilation_width: 1,
-            padding_top: pad,
-            padding_left: pad,
+        Conv2dParams {
+            geometry: ConvGeometry {
+                input: Nhwc::new(1, in_hw.0, in_hw.1, channels),
+                output: Nhwc::new(1, out_h, out_w, channels * dm),
+                filter_height: filter.0,
+                filter_width: filter.1,
+                filter_channels: 1,
+                stride_height: stride,
+                stride_width: stride,
+                dilation_height: 1,
+                dilation_width: 1,
+                padding_top: pad,
+                padding_left: pad,
+            },
             input_offset: 0,
             output_offset: 0,
             activation_min: -128,
@@ -200,15 +184,7 @@ mod tests {
         assert_eq!(out, [127, -128]);
     }
 
-    fn conv(
-        p: &DepthwiseConv2dParams,
-        i: &[i8],
-        f: &[i8],
-        b: &[i32],
-        m: &[i32],
-        s: &[i32],
-        o: &mut [i8],
-    ) {
+    fn conv(p: &Conv2dParams, i: &[i8], f: &[i8], b: &[i32], m: &[i32], s: &[i32], o: &mut [i8]) {
         depthwise_conv2d_s8(p, i, f, b, m, s, o)
     }
 }

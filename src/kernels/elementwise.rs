@@ -4,18 +4,20 @@
 
 use crate::quant::multiply_by_quantized_multiplier;
 use crate::tensor::{FloatRange, MAX_RANK};
+use crate::wire::wire_struct;
 
-/// How two inputs map onto the output: the output shape padded on the left
-/// to `MAX_RANK` dimensions and, for each input, the element stride along
-/// each output dimension (zero where that input is broadcast).
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub struct Broadcast {
-    pub output_dims: [u32; MAX_RANK],
-    pub input1_strides: [u32; MAX_RANK],
-    pub input2_strides: [u32; MAX_RANK],
-    /// Both inputs have the output's shape: a flat loop suffices.
-    pub same_shape: bool,
+wire_struct! {
+    /// How two inputs map onto the output: the output shape padded on the left
+    /// to `MAX_RANK` dimensions and, for each input, the element stride along
+    /// each output dimension (zero where that input is broadcast).
+    #[derive(Eq)]
+    pub struct Broadcast {
+        pub output_dims: [u32; MAX_RANK],
+        pub input1_strides: [u32; MAX_RANK],
+        pub input2_strides: [u32; MAX_RANK],
+        /// Both inputs have the output's shape: a flat loop suffices.
+        pub same_shape: bool,
+    }
 }
 
 impl Broadcast {
@@ -57,25 +59,26 @@ impl Broadcast {
     }
 }
 
-/// Requantization of ADD and SUB: both inputs are brought to a common scale
-/// with `left_shift` bits of headroom, summed (or subtracted), then scaled to
-/// the output.
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub struct AddParams {
-    pub broadcast: Broadcast,
-    pub input1_offset: i32,
-    pub input2_offset: i32,
-    pub left_shift: i32,
-    pub input1_multiplier: i32,
-    pub input1_shift: i32,
-    pub input2_multiplier: i32,
-    pub input2_shift: i32,
-    pub output_multiplier: i32,
-    pub output_shift: i32,
-    pub output_offset: i32,
-    pub activation_min: i32,
-    pub activation_max: i32,
+wire_struct! {
+    /// Requantization of ADD and SUB: both inputs are brought to a common scale
+    /// with `left_shift` bits of headroom, summed (or subtracted), then scaled to
+    /// the output.
+    #[derive(Eq)]
+    pub struct AddParams {
+        pub broadcast: Broadcast,
+        pub input1_offset: i32,
+        pub input2_offset: i32,
+        pub left_shift: i32,
+        pub input1_multiplier: i32,
+        pub input1_shift: i32,
+        pub input2_multiplier: i32,
+        pub input2_shift: i32,
+        pub output_multiplier: i32,
+        pub output_shift: i32,
+        pub output_offset: i32,
+        pub activation_min: i32,
+        pub activation_max: i32,
+    }
 }
 
 pub fn add_s8(p: &AddParams, input1: &[i8], input2: &[i8], output: &mut [i8]) {
@@ -109,17 +112,18 @@ fn add_or_sub_s8(
     });
 }
 
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub struct MulParams {
-    pub broadcast: Broadcast,
-    pub input1_offset: i32,
-    pub input2_offset: i32,
-    pub output_multiplier: i32,
-    pub output_shift: i32,
-    pub output_offset: i32,
-    pub activation_min: i32,
-    pub activation_max: i32,
+wire_struct! {
+    #[derive(Eq)]
+    pub struct MulParams {
+        pub broadcast: Broadcast,
+        pub input1_offset: i32,
+        pub input2_offset: i32,
+        pub output_multiplier: i32,
+        pub output_shift: i32,
+        pub output_offset: i32,
+        pub activation_min: i32,
+        pub activation_max: i32,
+    }
 }
 
 pub fn mul_s8(p: &MulParams, input1: &[i8], input2: &[i8], output: &mut [i8]) {
@@ -132,20 +136,21 @@ pub fn mul_s8(p: &MulParams, input1: &[i8], input2: &[i8], output: &mut [i8]) {
     });
 }
 
-/// PRELU: inputs at or above their zero point are rescaled by the identity
-/// multiplier, those below multiplied by their slope (`alpha`, input 2,
-/// broadcast) and rescaled by the alpha multiplier.
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub struct PReluParams {
-    pub broadcast: Broadcast,
-    pub input_offset: i32,
-    pub alpha_offset: i32,
-    pub identity_multiplier: i32,
-    pub identity_shift: i32,
-    pub alpha_multiplier: i32,
-    pub alpha_shift: i32,
-    pub output_offset: i32,
+wire_struct! {
+    /// PRELU: inputs at or above their zero point are rescaled by the identity
+    /// multiplier, those below multiplied by their slope (`alpha`, input 2,
+    /// broadcast) and rescaled by the alpha multiplier.
+    #[derive(Eq)]
+    pub struct PReluParams {
+        pub broadcast: Broadcast,
+        pub input_offset: i32,
+        pub alpha_offset: i32,
+        pub identity_multiplier: i32,
+        pub identity_shift: i32,
+        pub alpha_multiplier: i32,
+        pub alpha_shift: i32,
+        pub output_offset: i32,
+    }
 }
 
 pub fn prelu_s8(p: &PReluParams, input: &[i8], alpha: &[i8], output: &mut [i8]) {
@@ -180,10 +185,10 @@ pub fn div_f32(b: &Broadcast, act: FloatRange, input1: &[f32], input2: &[f32], o
 
 /// ONNX PRelu: `x` where it is not negative, `x * slope` where it is; the
 /// slope broadcasts (per channel, usually).
-pub fn prelu_f32(b: &Broadcast, act: FloatRange, x: &[f32], slope: &[f32], output: &mut [f32]) {
+pub fn prelu_f32(b: &Broadcast, x: &[f32], slope: &[f32], output: &mut [f32]) {
     b.for_each(|o, i, j| {
         let v = x[i];
-        output[o] = act.apply(if v < 0.0 { v * slope[j] } else { v });
+        output[o] = if v < 0.0 { v * slope[j] } else { v };
     });
 }
 
@@ -315,7 +320,7 @@ mod tests {
         let b = broadcast_2x3_by_row();
         let x = [-1.0f32, 2.0, -3.0, 4.0, -5.0, 0.0];
         let mut out = [0f32; 6];
-        prelu_f32(&b, FloatRange::NONE, &x, &[0.5, 0.25, 0.1], &mut out);
+        prelu_f32(&b, &x, &[0.5, 0.25, 0.1], &mut out);
         assert_eq!(out, [-0.5, 2.0, -0.3, 4.0, -1.25, 0.0]);
     }
 }

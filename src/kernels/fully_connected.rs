@@ -5,20 +5,31 @@
 
 use crate::quant::multiply_by_quantized_multiplier;
 use crate::tensor::FloatRange;
+use crate::wire::wire_struct;
 
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub struct FullyConnectedParams {
-    pub batches: u32,
-    /// Length of each input row (the accumulation depth).
-    pub input_depth: u32,
-    pub output_depth: u32,
-    pub input_offset: i32,
-    /// Minus the filter zero point (zero for symmetric weights).
-    pub filter_offset: i32,
-    pub output_offset: i32,
-    pub activation_min: i32,
-    pub activation_max: i32,
+wire_struct! {
+    /// The matrix of a fully connected layer: `batches` rows of
+    /// `input_depth` values, each giving `output_depth` dot products.
+    pub struct FullyConnectedShape {
+        pub batches: u32,
+        /// Length of each input row (the accumulation depth).
+        pub input_depth: u32,
+        pub output_depth: u32,
+    }
+}
+
+wire_struct! {
+    /// An int8 fully connected layer: its shape and the per-tensor part of
+    /// its requantization.
+    pub struct FullyConnectedParams {
+        pub shape: FullyConnectedShape,
+        pub input_offset: i32,
+        /// Minus the filter zero point (zero for symmetric weights).
+        pub filter_offset: i32,
+        pub output_offset: i32,
+        pub activation_min: i32,
+        pub activation_max: i32,
+    }
 }
 
 /// Filter layout `[output_depth, input_depth]`. `multiplier`/`shift` hold one
@@ -32,10 +43,10 @@ pub fn fully_connected_s8(
     shift: &[i32],
     output: &mut [i8],
 ) {
-    let depth = p.input_depth as usize;
-    let out_depth = p.output_depth as usize;
+    let depth = p.shape.input_depth as usize;
+    let out_depth = p.shape.output_depth as usize;
     let per_channel = multiplier.len() > 1;
-    for b in 0..p.batches as usize {
+    for b in 0..p.shape.batches as usize {
         let x = &input[b * depth..][..depth];
         for oc in 0..out_depth {
             let w = &filter[oc * depth..][..depth];
@@ -54,10 +65,9 @@ pub fn fully_connected_s8(
     }
 }
 
-/// The float32 fully connected layer (TFLM's float reference). `p`'s int8
-/// offsets are unused.
+/// The float32 fully connected layer (TFLM's float reference).
 pub fn fully_connected_f32(
-    p: &FullyConnectedParams,
+    p: &FullyConnectedShape,
     act: FloatRange,
     input: &[f32],
     filter: &[f32],
@@ -86,9 +96,11 @@ mod tests {
 
     fn params(batches: u32, input_depth: u32, output_depth: u32) -> FullyConnectedParams {
         FullyConnectedParams {
-            batches,
-            input_depth,
-            output_depth,
+            shape: FullyConnectedShape {
+                batches,
+                input_depth,
+                output_depth,
+            },
             activation_min: -128,
             activation_max: 127,
             ..Default::default()

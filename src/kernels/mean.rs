@@ -5,23 +5,19 @@
 use crate::kernels::odometer::{advance, strides};
 use crate::quant::multiply_by_quantized_multiplier;
 use crate::tensor::MAX_RANK;
+use crate::wire::wire_struct;
 
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub struct MeanParams {
-    /// Input shape, padded on the left with ones to `MAX_RANK` dimensions.
-    pub input_dims: [u32; MAX_RANK],
-    /// Which of those dimensions are averaged away.
-    pub reduce: [bool; MAX_RANK],
-    pub input_zero_point: i32,
-    pub output_zero_point: i32,
-    /// `input_scale / output_scale` with the division by the number of
-    /// reduced elements folded in, as TFLM's `QuantizedMeanOrSum` folds it.
-    pub multiplier: i32,
-    pub shift: i32,
+wire_struct! {
+    /// Which axes of a tensor a reduction folds away, int8 or float32.
+    pub struct Reduction {
+        /// Input shape, padded on the left with ones to `MAX_RANK` dimensions.
+        pub input_dims: [u32; MAX_RANK],
+        /// Which of those dimensions are reduced.
+        pub reduce: [bool; MAX_RANK],
+    }
 }
 
-impl MeanParams {
+impl Reduction {
     pub fn reduced_elements(&self) -> u64 {
         (0..MAX_RANK)
             .filter(|&d| self.reduce[d])
@@ -30,10 +26,23 @@ impl MeanParams {
     }
 }
 
+wire_struct! {
+    /// An int8 MEAN: its reduction and requantization.
+    pub struct MeanParams {
+        pub reduction: Reduction,
+        pub input_zero_point: i32,
+        pub output_zero_point: i32,
+        /// `input_scale / output_scale` with the division by the number of
+        /// reduced elements folded in, as TFLM's `QuantizedMeanOrSum` folds it.
+        pub multiplier: i32,
+        pub shift: i32,
+    }
+}
+
 pub fn mean_s8(p: &MeanParams, input: &[i8], output: &mut [i8]) {
-    let count = p.reduced_elements() as i32;
+    let count = p.reduction.reduced_elements() as i32;
     reduce(
-        p,
+        &p.reduction,
         input,
         output,
         0i32,
@@ -51,8 +60,8 @@ pub fn mean_s8(p: &MeanParams, input: &[i8], output: &mut [i8]) {
 }
 
 /// Float32 mean: the sum in input order divided by the count, as TFLM's
-/// reference Mean computes it. The quantization fields of `p` are unused.
-pub fn mean_f32(p: &MeanParams, input: &[f32], output: &mut [f32]) {
+/// reference Mean computes it.
+pub fn mean_f32(p: &Reduction, input: &[f32], output: &mut [f32]) {
     let count = p.reduced_elements() as f32;
     reduce(p, input, output, 0f32, |sum, x| sum + x, |sum| sum / count);
 }
@@ -60,7 +69,7 @@ pub fn mean_f32(p: &MeanParams, input: &[f32], output: &mut [f32]) {
 /// Folds each output's reduced elements with `add` from `zero` (innermost
 /// dimension fastest), then `finish` turns the total into the output.
 fn reduce<T: Copy, S: Copy, O>(
-    p: &MeanParams,
+    p: &Reduction,
     input: &[T],
     output: &mut [O],
     zero: S,
@@ -95,8 +104,10 @@ mod tests {
     fn averages_spatial_axes_per_channel() {
         // [1, 2, 2, 2] over axes 1 and 2; scale ratio 1 folded with 1/4.
         let p = MeanParams {
-            input_dims: [1, 1, 1, 2, 2, 2],
-            reduce: [false, false, false, true, true, false],
+            reduction: Reduction {
+                input_dims: [1, 1, 1, 2, 2, 2],
+                reduce: [false, false, false, true, true, false],
+            },
             multiplier: 1 << 30,
             shift: -1,
             ..Default::default()
@@ -110,8 +121,10 @@ mod tests {
     fn requantizes_when_scales_differ() {
         // Sum of 4 elements times (0.5 * 2^1 / 4) = mean, with output zp 3.
         let p = MeanParams {
-            input_dims: [1, 1, 1, 1, 1, 4],
-            reduce: [false, false, false, false, false, true],
+            reduction: Reduction {
+                input_dims: [1, 1, 1, 1, 1, 4],
+                reduce: [false, false, false, false, false, true],
+            },
             input_zero_point: 1,
             output_zero_point: 3,
             multiplier: 1 << 30,
@@ -124,10 +137,9 @@ mod tests {
 
     #[test]
     fn float_mean_over_the_middle_axis() {
-        let p = MeanParams {
+        let p = Reduction {
             input_dims: [1, 1, 1, 2, 3, 2],
             reduce: [false, false, false, false, true, false],
-            ..Default::default()
         };
         let x: [f32; 12] = [1., 2., 3., 4., 5., 6., 7., 8., 9., 10., 11., 12.];
         let mut out = [0f32; 4];

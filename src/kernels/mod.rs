@@ -20,4 +20,3 @@ pub mod quantize;
 pub mod slice;
 pub mod softmax;
 pub mod transpose;
-pub mod transpose_conv2d;

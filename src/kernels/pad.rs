@@ -5,15 +5,16 @@
 
 use crate::kernels::odometer::{advance, strides};
 use crate::tensor::MAX_RANK;
+use crate::wire::wire_struct;
 
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub struct PadParams {
-    /// Input shape, padded on the left with ones to `MAX_RANK` dimensions.
-    pub input_dims: [u32; MAX_RANK],
-    pub before: [u32; MAX_RANK],
-    pub after: [u32; MAX_RANK],
-    pub pad_value: i8,
+wire_struct! {
+    /// Where a constant PAD puts its input, for any element type.
+    pub struct PadParams {
+        /// Input shape, padded on the left with ones to `MAX_RANK` dimensions.
+        pub input_dims: [u32; MAX_RANK],
+        pub before: [u32; MAX_RANK],
+        pub after: [u32; MAX_RANK],
+    }
 }
 
 impl PadParams {
@@ -22,8 +23,9 @@ impl PadParams {
     }
 }
 
-pub fn pad_s8(p: &PadParams, input: &[i8], output: &mut [i8]) {
-    pad(p, p.pad_value, input, output);
+/// int8 PAD: TFLM pads with the output zero point, `pad_value`.
+pub fn pad_s8(p: &PadParams, pad_value: i8, input: &[i8], output: &mut [i8]) {
+    pad(p, pad_value, input, output);
 }
 
 /// Float32 constant-mode padding with `value` (ONNX Pad, TFLite PADV2).
@@ -63,10 +65,9 @@ mod tests {
             input_dims: [1, 1, 1, 1, 2, 2],
             before: [0, 0, 0, 0, 1, 0],
             after: [0, 0, 0, 0, 0, 1],
-            pad_value: -5,
         };
         let mut out = [0i8; 9];
-        pad_s8(&p, &[1, 2, 3, 4], &mut out);
+        pad_s8(&p, -5, &[1, 2, 3, 4], &mut out);
         assert_eq!(out, [-5, -5, -5, 1, 2, -5, 3, 4, -5]);
     }
 
@@ -77,7 +78,7 @@ mod tests {
             ..Default::default()
         };
         let mut out = [0i8; 6];
-        pad_s8(&p, &[1, 2, 3, 4, 5, 6], &mut out);
+        pad_s8(&p, 0, &[1, 2, 3, 4, 5, 6], &mut out);
         assert_eq!(out, [1, 2, 3, 4, 5, 6]);
     }
 
@@ -87,7 +88,6 @@ mod tests {
             input_dims: [1, 1, 1, 1, 1, 2],
             before: [0, 0, 0, 0, 1, 0],
             after: [0, 0, 0, 0, 0, 1],
-            pad_value: 0,
         };
         let mut out = [0f32; 6];
         pad_f32(&p, 0.5, &[1.0, 2.0], &mut out);

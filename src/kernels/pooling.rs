@@ -5,20 +5,31 @@
 //! Layer: kernels; pure functions over slices, uses `tensor`.
 
 use crate::tensor::{FloatRange, Nhwc};
+use crate::wire::wire_struct;
 
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub struct PoolParams {
-    pub input: Nhwc,
-    pub output: Nhwc,
-    pub filter_height: u32,
-    pub filter_width: u32,
-    pub stride_height: u32,
-    pub stride_width: u32,
-    pub padding_top: u32,
-    pub padding_left: u32,
-    pub activation_min: i32,
-    pub activation_max: i32,
+wire_struct! {
+    /// Where the windows of a 2-D pool lie, int8 or float32. Padding is the
+    /// top/left amount; the bottom/right amount follows from the shapes.
+    pub struct PoolGeometry {
+        pub input: Nhwc,
+        pub output: Nhwc,
+        pub filter_height: u32,
+        pub filter_width: u32,
+        pub stride_height: u32,
+        pub stride_width: u32,
+        pub padding_top: u32,
+        pub padding_left: u32,
+    }
+}
+
+wire_struct! {
+    /// An int8 pool: its geometry and the clamp of its fused activation
+    /// (input and output share their quantization).
+    pub struct PoolParams {
+        pub geometry: PoolGeometry,
+        pub activation_min: i32,
+        pub activation_max: i32,
+    }
 }
 
 /// The window of input rows (or columns) under one output position.
@@ -33,7 +44,7 @@ fn window(out: usize, stride: u32, pad: u32, filter: u32, extent: u32) -> (usize
 /// Every output of a pool: `reduce` turns the values under its window
 /// (row by row) into the output value. Shared by int8 and float32.
 fn pool<T: Copy, O>(
-    p: &PoolParams,
+    p: &PoolGeometry,
     input: &[T],
     output: &mut [O],
     reduce: impl Fn(&mut dyn Iterator<Item = T>) -> O,
@@ -67,7 +78,7 @@ fn pool<T: Copy, O>(
 }
 
 pub fn average_pool_s8(p: &PoolParams, input: &[i8], output: &mut [i8]) {
-    pool(p, input, output, |taps| {
+    pool(&p.geometry, input, output, |taps| {
         let (sum, count) = taps.fold((0i32, 0i32), |(s, n), v| (s + i32::from(v), n + 1));
         // Round half away from zero, with C++ truncating division.
         let average = match count {
@@ -80,13 +91,13 @@ pub fn average_pool_s8(p: &PoolParams, input: &[i8], output: &mut [i8]) {
 }
 
 pub fn max_pool_s8(p: &PoolParams, input: &[i8], output: &mut [i8]) {
-    pool(p, input, output, |taps| {
+    pool(&p.geometry, input, output, |taps| {
         let max = taps.map(i32::from).max().unwrap_or(i32::from(i8::MIN));
         max.clamp(p.activation_min, p.activation_max) as i8
     })
 }
 
-fn pool_f32(p: &PoolParams, act: FloatRange, input: &[f32], output: &mut [f32], average: bool) {
+fn pool_f32(p: &PoolGeometry, act: FloatRange, input: &[f32], output: &mut [f32], average: bool) {
     pool(p, input, output, |taps| {
         let (mut total, mut max, mut count) = (0f32, f32::MIN, 0u32);
         for v in taps {
@@ -103,11 +114,11 @@ fn pool_f32(p: &PoolParams, act: FloatRange, input: &[f32], output: &mut [f32], 
 }
 
 /// Float32 average pooling over the taps inside the image (TFLM's float reference).
-pub fn average_pool_f32(p: &PoolParams, act: FloatRange, input: &[f32], output: &mut [f32]) {
+pub fn average_pool_f32(p: &PoolGeometry, act: FloatRange, input: &[f32], output: &mut [f32]) {
     pool_f32(p, act, input, output, true)
 }
 
-pub fn max_pool_f32(p: &PoolParams, act: FloatRange, input: &[f32], output: &mut [f32]) {
+pub fn max_pool_f32(p: &PoolGeometry, act: FloatRange, input: &[f32], output: &mut [f32]) {
     pool_f32(p, act, input, output, false)
 }
 
@@ -117,14 +128,16 @@ mod tests {
 
     fn params(h: u32, w: u32, f: u32, stride: u32, pad: u32, out: (u32, u32)) -> PoolParams {
         PoolParams {
-            input: Nhwc::new(1, h, w, 1),
-            output: Nhwc::new(1, out.0, out.1, 1),
-            filter_height: f,
-            filter_width: f,
-            stride_height: stride,
-            stride_width: stride,
-            padding_top: pad,
-            padding_left: pad,
+            geometry: PoolGeometry {
+                input: Nhwc::new(1, h, w, 1),
+                output: Nhwc::new(1, out.0, out.1, 1),
+                filter_height: f,
+                filter_width: f,
+                stride_height: stride,
+                stride_width: stride,
+                padding_top: pad,
+                padding_left: pad,
+            },
             activation_min: -128,
             activation_max: 127,
         }
@@ -134,7 +147,10 @@ mod tests {
     fn average_rounds_half_away_from_zero() {
         let p = params(1, 2, 2, 2, 0, (1, 1));
         let p = PoolParams {
-            filter_height: 1,
+            geometry: PoolGeometry {
+                filter_height: 1,
+                ..p.geometry
+            },
             ..p
         };
         let mut out = [0i8];

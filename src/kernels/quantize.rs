@@ -4,11 +4,13 @@
 //!
 //! Layer: kernels; pure functions over slices, uses `libm` for rounding.
 
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(Clone, Copy, Debug, PartialEq, Default)]
-pub struct AffineParams {
-    pub scale: f32,
-    pub zero_point: i32,
+use crate::wire::wire_struct;
+
+wire_struct! {
+    pub struct AffineParams {
+        pub scale: f32,
+        pub zero_point: i32,
+    }
 }
 
 pub fn quantize_f32_to_s8(p: &AffineParams, input: &[f32], output: &mut [i8]) {

@@ -5,20 +5,22 @@
 
 use crate::kernels::odometer::{advance, strides};
 use crate::tensor::MAX_RANK;
+use crate::wire::wire_struct;
 
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub struct SliceParams {
-    /// Input shape, padded on the left with ones to `MAX_RANK` dimensions.
-    pub input_dims: [u32; MAX_RANK],
-    /// Output shape, padded the same way.
-    pub output_dims: [u32; MAX_RANK],
-    /// First input coordinate taken in each dimension.
-    pub begin: [u32; MAX_RANK],
-    /// Input coordinates between two taken ones (at least 1).
-    pub step: [u32; MAX_RANK],
-    /// Bytes per element.
-    pub element_size: u32,
+wire_struct! {
+    #[derive(Eq)]
+    pub struct SliceParams {
+        /// Input shape, padded on the left with ones to `MAX_RANK` dimensions.
+        pub input_dims: [u32; MAX_RANK],
+        /// Output shape, padded the same way.
+        pub output_dims: [u32; MAX_RANK],
+        /// First input coordinate taken in each dimension.
+        pub begin: [u32; MAX_RANK],
+        /// Input coordinates between two taken ones (at least 1).
+        pub step: [u32; MAX_RANK],
+        /// Bytes per element.
+        pub element_size: u32,
+    }
 }
 
 impl SliceParams {

@@ -6,21 +6,23 @@
 
 use crate::fixed_point::{exp_on_negative_values, reciprocal, rescale};
 use crate::quant::{multiply_by_quantized_multiplier_greater_than_one, rounding_divide_by_pot};
+use crate::wire::wire_struct;
 
 const SCALED_DIFF_INTEGER_BITS: i32 = 5;
 const ACCUMULATION_INTEGER_BITS: i32 = 12;
 
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub struct SoftmaxParams {
-    /// Number of rows; softmax runs over each row of `depth` elements.
-    pub outer: u32,
-    pub depth: u32,
-    /// `beta * input_scale` as a Q31 multiplier with a left shift.
-    pub input_multiplier: i32,
-    pub input_left_shift: i32,
-    /// Differences from the row maximum below this contribute nothing.
-    pub diff_min: i32,
+wire_struct! {
+    #[derive(Eq)]
+    pub struct SoftmaxParams {
+        /// Number of rows; softmax runs over each row of `depth` elements.
+        pub outer: u32,
+        pub depth: u32,
+        /// `beta * input_scale` as a Q31 multiplier with a left shift.
+        pub input_multiplier: i32,
+        pub input_left_shift: i32,
+        /// Differences from the row maximum below this contribute nothing.
+        pub diff_min: i32,
+    }
 }
 
 /// Output quantization is fixed by the spec: scale 1/256, zero point -128.

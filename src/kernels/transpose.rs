@@ -6,16 +6,18 @@
 
 use crate::kernels::odometer::{advance, strides};
 use crate::tensor::MAX_RANK;
+use crate::wire::wire_struct;
 
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub struct TransposeParams {
-    /// Input shape, padded on the left with ones to `MAX_RANK` dimensions.
-    pub input_dims: [u32; MAX_RANK],
-    /// Output dimension `d` is input dimension `perm[d]`.
-    pub perm: [u8; MAX_RANK],
-    /// Bytes per element.
-    pub element_size: u32,
+wire_struct! {
+    #[derive(Eq)]
+    pub struct TransposeParams {
+        /// Input shape, padded on the left with ones to `MAX_RANK` dimensions.
+        pub input_dims: [u32; MAX_RANK],
+        /// Output dimension `d` is input dimension `perm[d]`.
+        pub perm: [u8; MAX_RANK],
+        /// Bytes per element.
+        pub element_size: u32,
+    }
 }
 
 impl TransposeParams {

@@ -3,13 +3,13 @@
 //! descriptor, the same graph as `kiln::Graph` data, and a `Model` whose
 //! `run` calls the ops in order with no dispatch and no run-time checks.
 //!
-//! Layer: emit; uses `lower` and the runtime's `graph`. Op descriptors are
-//! printed with their `Debug` form, which is valid Rust for these plain
-//! structs; the integration tests compile every generated module.
+//! Layer: emit; uses `lower` and the runtime's `graph` and `ops`. Op
+//! descriptors are printed with their `Debug` form, which is valid Rust for
+//! these plain structs; the integration tests compile every generated
+//! module.
 
 use std::fmt::Write;
 
-use kiln::graph::Op;
 use kiln::{DType, TensorIo};
 
 use crate::lower::CompiledModel;
@@ -21,75 +21,6 @@ fn rust_type(dtype: DType) -> &'static str {
         DType::I16 => "i16",
         DType::I32 => "i32",
         DType::F32 => "f32",
-    }
-}
-
-/// `(variant, struct literal, run call)` of one op.
-fn describe(op: &Op) -> (&'static str, String, &'static str) {
-    match op {
-        Op::Conv2d(o) => ("Conv2d", format!("{o:?}"), "run(arena, weights)"),
-        Op::TransposeConv2d(o) => (
-            "TransposeConv2d",
-            format!("{o:?}"),
-            "run_transposed(arena, weights)",
-        ),
-        Op::DepthwiseConv2d(o) => ("DepthwiseConv2d", format!("{o:?}"), "run(arena, weights)"),
-        Op::FullyConnected(o) => ("FullyConnected", format!("{o:?}"), "run(arena, weights)"),
-        Op::AveragePool2d(o) => ("AveragePool2d", format!("{o:?}"), "run_average(arena)"),
-        Op::MaxPool2d(o) => ("MaxPool2d", format!("{o:?}"), "run_max(arena)"),
-        Op::Add(o) => ("Add", format!("{o:?}"), "run(arena, weights)"),
-        Op::Sub(o) => ("Sub", format!("{o:?}"), "run_sub(arena, weights)"),
-        Op::PRelu(o) => ("PRelu", format!("{o:?}"), "run(arena, weights)"),
-        Op::Mul(o) => ("Mul", format!("{o:?}"), "run(arena, weights)"),
-        Op::Softmax(o) => ("Softmax", format!("{o:?}"), "run(arena)"),
-        Op::Logistic(o) => ("Logistic", format!("{o:?}"), "run_logistic(arena)"),
-        Op::Tanh(o) => ("Tanh", format!("{o:?}"), "run_tanh(arena)"),
-        Op::Requantize(o) => ("Requantize", format!("{o:?}"), "run(arena)"),
-        Op::LeakyRelu(o) => ("LeakyRelu", format!("{o:?}"), "run(arena)"),
-        Op::HardSwish(o) => ("HardSwish", format!("{o:?}"), "run(arena)"),
-        Op::Concatenation(o) => ("Concatenation", format!("{o:?}"), "run(arena)"),
-        Op::Pad(o) => ("Pad", format!("{o:?}"), "run(arena)"),
-        Op::Mean(o) => ("Mean", format!("{o:?}"), "run(arena)"),
-        Op::Quantize(o) => ("Quantize", format!("{o:?}"), "run_quantize(arena)"),
-        Op::Dequantize(o) => ("Dequantize", format!("{o:?}"), "run_dequantize(arena)"),
-        Op::Conv2dF32(o) => ("Conv2dF32", format!("{o:?}"), "run(arena, weights)"),
-        Op::DepthwiseConv2dF32(o) => (
-            "DepthwiseConv2dF32",
-            format!("{o:?}"),
-            "run(arena, weights)",
-        ),
-        Op::FullyConnectedF32(o) => ("FullyConnectedF32", format!("{o:?}"), "run(arena, weights)"),
-        Op::AveragePool2dF32(o) => ("AveragePool2dF32", format!("{o:?}"), "run_average(arena)"),
-        Op::MaxPool2dF32(o) => ("MaxPool2dF32", format!("{o:?}"), "run_max(arena)"),
-        Op::AddF32(o) => ("AddF32", format!("{o:?}"), "run_add(arena, weights)"),
-        Op::MulF32(o) => ("MulF32", format!("{o:?}"), "run_mul(arena, weights)"),
-        Op::SoftmaxF32(o) => ("SoftmaxF32", format!("{o:?}"), "run(arena)"),
-        Op::LogisticF32(o) => ("LogisticF32", format!("{o:?}"), "run_logistic(arena)"),
-        Op::TanhF32(o) => ("TanhF32", format!("{o:?}"), "run_tanh(arena)"),
-        Op::ClampF32(o) => ("ClampF32", format!("{o:?}"), "run_clamp(arena)"),
-        Op::Transpose(o) => ("Transpose", format!("{o:?}"), "run(arena)"),
-        Op::SubF32(o) => ("SubF32", format!("{o:?}"), "run_sub(arena, weights)"),
-        Op::TransposeConv2dF32(o) => (
-            "TransposeConv2dF32",
-            format!("{o:?}"),
-            "run_transposed(arena, weights)",
-        ),
-        Op::Slice(o) => ("Slice", format!("{o:?}"), "run(arena)"),
-        Op::MeanF32(o) => ("MeanF32", format!("{o:?}"), "run_f32(arena)"),
-        Op::PadF32(o) => ("PadF32", format!("{o:?}"), "run(arena)"),
-        Op::PReluF32(o) => ("PReluF32", format!("{o:?}"), "run_prelu(arena, weights)"),
-        Op::DivF32(o) => ("DivF32", format!("{o:?}"), "run_div(arena, weights)"),
-        Op::LeakyReluF32(o) => ("LeakyReluF32", format!("{o:?}"), "run_leaky_relu(arena)"),
-        Op::HardSigmoidF32(o) => (
-            "HardSigmoidF32",
-            format!("{o:?}"),
-            "run_hard_sigmoid(arena, false)",
-        ),
-        Op::HardSwishF32(o) => (
-            "HardSwishF32",
-            format!("{o:?}"),
-            "run_hard_sigmoid(arena, true)",
-        ),
     }
 }
 
@@ -118,15 +49,8 @@ fn finite_literals(debug: &str) -> String {
     out
 }
 
-fn struct_name(literal: &str) -> &str {
-    literal.split([' ', '{']).next().unwrap_or("")
-}
-
 fn tensor_io(t: &TensorIo) -> String {
-    format!(
-        "TensorIo {{ span: {:?}, dtype: DType::{:?}, dims: {:?}, rank: {}, quantization: {:?} }}",
-        t.span, t.dtype, t.dims, t.rank, t.quantization
-    )
+    finite_literals(&format!("{t:?}"))
 }
 
 /// Writes one I/O tensor's constants: `{PREFIX}_LEN`, `_SHAPE`, `_SCALE`,
@@ -186,7 +110,7 @@ pub fn module(model: &CompiledModel, weights_file: &str) -> String {
         s,
         "// one inference in the caller's arena; `GRAPH` is the same model as data."
     );
-    s += "#[allow(unused_imports)]\nuse kiln::graph::*;\n#[allow(unused_imports)]\nuse kiln::kernels::{activation::*, conv2d::*, depthwise_conv2d::*, elementwise::*, fully_connected::*, mean::*, pad::*, pooling::*, quantize::*, slice::*, softmax::*, transpose::*};\n#[allow(unused_imports)]\nuse kiln::tensor::*;\n\n";
+    s += "#[allow(unused_imports)]\nuse kiln::graph::{Graph, TensorIo};\n#[allow(unused_imports)]\nuse kiln::ops::*;\n#[allow(unused_imports)]\nuse kiln::tensor::*;\n\n";
     let macs: u64 = model
         .graph
         .nodes
@@ -229,12 +153,15 @@ pub fn module(model: &CompiledModel, weights_file: &str) -> String {
     let mut calls = String::new();
     for (k, op) in model.ops.iter().enumerate() {
         let node = &model.graph.nodes[model.op_nodes[k]];
-        let (variant, literal, call) = describe(op);
-        let literal = finite_literals(&literal);
+        let literal = finite_literals(&format!("{:?}", op.descriptor()));
         let _ = writeln!(s, "/// #{} {}", model.op_nodes[k], node.source_name);
-        let _ = writeln!(s, "const OP_{k}: {} = {literal};", struct_name(&literal));
-        variants.push(format!("Op::{variant}(OP_{k})"));
-        let _ = writeln!(calls, "        OP_{k}.{call}; // {}", node.source_name);
+        let _ = writeln!(s, "const OP_{k}: {} = {literal};", op.descriptor_type());
+        variants.push(format!("Op::{}(OP_{k})", op.variant()));
+        let _ = writeln!(
+            calls,
+            "        OP_{k}.run(arena, weights); // {}",
+            node.source_name
+        );
     }
     let _ = writeln!(
         s,
@@ -265,7 +192,7 @@ pub fn module(model: &CompiledModel, weights_file: &str) -> String {
     );
     let _ = writeln!(
         s,
-        "pub static GRAPH: kiln::Graph<'static> = kiln::Graph {{ ops: &OPS, inputs: &INPUTS, outputs: &OUTPUTS, arena_bytes: {}, weights: &WEIGHTS.0 }};\n",
+        "pub static GRAPH: Graph<'static> = Graph {{ ops: &OPS, inputs: &INPUTS, outputs: &OUTPUTS, arena_bytes: {}, weights: &WEIGHTS.0 }};\n",
         model.arena_bytes()
     );
 
@@ -343,22 +270,26 @@ mod tests {
 
     #[test]
     fn non_finite_floats_become_rust_constants() {
-        let op = kiln::graph::UnaryF32Op {
-            activation: kiln::tensor::FloatRange {
+        let clamp = kiln::ops::ClampF32Op {
+            range: kiln::tensor::FloatRange {
                 min: f32::NEG_INFINITY,
                 max: f32::INFINITY,
             },
-            alpha: f32::NAN,
-            beta: 0.5,
             input: kiln::tensor::Span::new(0, 4),
             output: kiln::tensor::Span::new(16, 4),
         };
-        let text = finite_literals(&format!("{op:?}"));
+        let text = finite_literals(&format!("{clamp:?}"));
         assert!(text.contains("min: -f32::INFINITY"), "{text}");
         assert!(text.contains("max: f32::INFINITY"), "{text}");
-        assert!(text.contains("alpha: f32::NAN"), "{text}");
+        assert!(text.contains("input: Span"), "{text}");
+        let sigmoid = kiln::ops::HardSigmoidF32Op {
+            alpha: f32::NAN,
+            beta: 0.5,
+            ..Default::default()
+        };
+        let text = finite_literals(&format!("{sigmoid:?}"));
         assert!(
-            text.contains("beta: 0.5") && text.contains("input: Span"),
+            text.contains("alpha: f32::NAN") && text.contains("beta: 0.5"),
             "{text}"
         );
     }

@@ -16,6 +16,7 @@ use std::path::Path;
 use super::protobuf::{fields, push_floats, push_ints, PbError, Value};
 use crate::error::{Error, Result, Unsupported};
 use crate::ir::*;
+use crate::ops::*;
 
 mod qdq;
 
@@ -407,17 +408,17 @@ impl Importer<'_> {
         }
         let out = self.new_value(name, out_shape, a.nhwc);
         let kind = match op {
-            "Add" => OpKind::Add {
+            "Add" => OpKind::Add(Add {
                 activation: Activation::None,
-            },
-            "Mul" => OpKind::Mul {
+            }),
+            "Mul" => OpKind::Mul(Mul {
                 activation: Activation::None,
-            },
-            "Sub" => OpKind::Sub {
+            }),
+            "Sub" => OpKind::Sub(Sub {
                 activation: Activation::None,
-            },
-            "PRelu" => OpKind::PRelu,
-            _ => OpKind::Div,
+            }),
+            "PRelu" => OpKind::PRelu(PRelu),
+            _ => OpKind::Div(Div),
         };
         self.push(kind, vec![Some(a.id), Some(b.id)], vec![out.id], op);
         Ok(out)
@@ -532,9 +533,9 @@ impl Importer<'_> {
             "Relu" | "Sigmoid" | "Tanh" | "Clip" => {
                 let x = self.value(&n.inputs[0])?;
                 let kind = match op {
-                    "Relu" => OpKind::Relu(Activation::Relu),
-                    "Sigmoid" => OpKind::Logistic,
-                    "Tanh" => OpKind::Tanh,
+                    "Relu" => OpKind::Relu(Relu(Activation::Relu)),
+                    "Sigmoid" => OpKind::Logistic(Logistic),
+                    "Tanh" => OpKind::Tanh(Tanh),
                     _ => {
                         let bound = |i: usize, attr: &str, default: f32| -> Step<f32> {
                             match n.inputs.get(i).filter(|s| !s.is_empty()) {
@@ -548,9 +549,9 @@ impl Importer<'_> {
                         };
                         let (min, max) = (bound(1, "min", f32::MIN)?, bound(2, "max", f32::MAX)?);
                         if min == 0.0 && max == 6.0 {
-                            OpKind::Relu(Activation::Relu6)
+                            OpKind::Relu(Relu(Activation::Relu6))
                         } else {
-                            OpKind::Clip { min, max }
+                            OpKind::Clip(Clip { min, max })
                         }
                     }
                 };
@@ -560,14 +561,14 @@ impl Importer<'_> {
             "LeakyRelu" | "HardSigmoid" | "HardSwish" => {
                 let x = self.value(&n.inputs[0])?;
                 let kind = match op {
-                    "LeakyRelu" => OpKind::LeakyRelu {
+                    "LeakyRelu" => OpKind::LeakyRelu(LeakyRelu {
                         alpha: n.float("alpha", 0.01),
-                    },
-                    "HardSigmoid" => OpKind::HardSigmoid {
+                    }),
+                    "HardSigmoid" => OpKind::HardSigmoid(HardSigmoid {
                         alpha: n.float("alpha", 0.2),
                         beta: n.float("beta", 0.5),
-                    },
-                    _ => OpKind::HardSwish,
+                    }),
+                    _ => OpKind::HardSwish(HardSwish),
                 };
                 let out = self.new_output(n, self.shape(x), x.nhwc);
                 self.push(kind, vec![Some(x.id)], vec![out.id], op);
@@ -596,7 +597,7 @@ impl Importer<'_> {
                 }
                 let out = self.new_output(n, self.shape(x), x.nhwc);
                 self.push(
-                    OpKind::Softmax { beta: 1.0 },
+                    OpKind::Softmax(Softmax { beta: 1.0 }),
                     vec![Some(x.id)],
                     vec![out.id],
                     op,
@@ -641,10 +642,10 @@ impl Importer<'_> {
                     .sum();
                 let out = self.new_output(n, shape, nhwc);
                 self.push(
-                    OpKind::Concatenation {
+                    OpKind::Concatenation(Concatenation {
                         axis: axis as i32,
                         activation: Activation::None,
-                    },
+                    }),
                     inputs.iter().map(|v| Some(v.id)).collect(),
                     vec![out.id],
                     op,
@@ -663,7 +664,7 @@ impl Importer<'_> {
                 }
                 let out = self.new_output(n, perm.iter().map(|&d| s[d]).collect(), false);
                 self.push(
-                    OpKind::Transpose { perm },
+                    OpKind::Transpose(Transpose { perm }),
                     vec![Some(x.id)],
                     vec![out.id],
                     op,
@@ -804,7 +805,7 @@ impl Importer<'_> {
             true,
         );
         self.push(
-            OpKind::TransposeConv2d(attrs),
+            OpKind::TransposeConv2d(TransposeConv2d(attrs)),
             vec![Some(x.id), Some(filter), bias],
             vec![out.id],
             "ConvTranspose",
@@ -865,14 +866,14 @@ impl Importer<'_> {
             }
             (
                 self.f32_constant(w.name.clone(), vec![1, kh, kw, o], &f),
-                OpKind::DepthwiseConv2d(attrs),
+                OpKind::DepthwiseConv2d(DepthwiseConv2d(attrs)),
             )
         } else {
             // [O, I, KH, KW] -> [O, KH, KW, I]: the NCHW-to-NHWC permutation.
             let f = nchw_to_nhwc(&values, [o, i_per_group, kh, kw]);
             (
                 self.f32_constant(w.name.clone(), vec![o, kh, kw, i_per_group], &f),
-                OpKind::Conv2d(attrs),
+                OpKind::Conv2d(Conv2d(attrs)),
             )
         };
         let bias = bias.map(|b| self.f32_constant(format!("{} (bias)", n.name), vec![o], &b));
@@ -997,10 +998,10 @@ impl Importer<'_> {
         *out_shape.last_mut().expect("rank >= 1") = nn;
         let out = self.new_output(n, out_shape, false);
         self.push(
-            OpKind::FullyConnected {
+            OpKind::FullyConnected(FullyConnected {
                 activation: Activation::None,
                 keep_num_dims: true,
-            },
+            }),
             vec![Some(a.id), Some(filter), bias],
             vec![out.id],
             op,
@@ -1039,16 +1040,16 @@ impl Importer<'_> {
             single_reader
                 && matches!(
                     self.g.nodes[i].kind,
-                    OpKind::Conv2d(Conv2dAttrs {
+                    OpKind::Conv2d(Conv2d(Conv2dAttrs {
                         activation: Activation::None,
                         ..
-                    }) | OpKind::DepthwiseConv2d(Conv2dAttrs {
+                    })) | OpKind::DepthwiseConv2d(DepthwiseConv2d(Conv2dAttrs {
                         activation: Activation::None,
                         ..
-                    }) | OpKind::FullyConnected {
+                    })) | OpKind::FullyConnected(FullyConnected {
                         activation: Activation::None,
                         ..
-                    }
+                    })
                 )
         });
         let Some(&node_index) = foldable else {
@@ -1340,7 +1341,7 @@ impl Importer<'_> {
         let (begin, step, out_shape) = (to_layout(&begin), to_layout(&step), to_layout(&out));
         let out = self.new_output(n, out_shape, x.nhwc);
         self.push(
-            OpKind::Slice { begin, step },
+            OpKind::Slice(Slice { begin, step }),
             vec![Some(x.id)],
             vec![out.id],
             "Slice",
@@ -1431,7 +1432,7 @@ impl Importer<'_> {
         );
         let out = self.new_output(n, out_shape, x.nhwc && keep_dims);
         self.push(
-            OpKind::Mean { keep_dims },
+            OpKind::Mean(Mean { keep_dims }),
             vec![Some(x.id), Some(axes_id)],
             vec![out.id],
             &n.op_type,
@@ -1521,7 +1522,7 @@ impl Importer<'_> {
             )));
         }
         let out = self.new_output(n, out_shape, x.nhwc);
-        self.push(OpKind::Pad, inputs, vec![out.id], "Pad");
+        self.push(OpKind::Pad(Pad), inputs, vec![out.id], "Pad");
         Ok(())
     }
 
@@ -1605,9 +1606,9 @@ impl Importer<'_> {
             };
             (
                 if op == "MaxPool" {
-                    OpKind::MaxPool2d(attrs)
+                    OpKind::MaxPool2d(MaxPool2d(attrs))
                 } else {
-                    OpKind::AveragePool2d(attrs)
+                    OpKind::AveragePool2d(AveragePool2d(attrs))
                 },
                 attrs,
             )
@@ -1713,7 +1714,7 @@ impl Importer<'_> {
             return Err(format!("cannot reshape {s:?} to {shape:?}"));
         }
         let out = self.new_output(n, shape, false);
-        self.push(OpKind::Reshape, vec![Some(x.id)], vec![out.id], op);
+        self.push(OpKind::Reshape(Reshape), vec![Some(x.id)], vec![out.id], op);
         Ok(())
     }
 }
@@ -1726,11 +1727,11 @@ impl Importer<'_> {
 fn layout_change(shape: &[usize], perm: &[usize]) -> OpKind {
     let moved: Vec<usize> = perm.iter().copied().filter(|&d| shape[d] != 1).collect();
     if moved.windows(2).all(|w| w[0] < w[1]) {
-        OpKind::Reshape
+        OpKind::Reshape(Reshape)
     } else {
-        OpKind::Transpose {
+        OpKind::Transpose(Transpose {
             perm: perm.to_vec(),
-        }
+        })
     }
 }
 
@@ -1954,11 +1955,13 @@ pub fn import_bytes(bytes: &[u8], path: &Path) -> Result<Graph> {
 /// (conv, depthwise, Gemm, Add, Sub, Mul); false for any other.
 fn fuse_activation(kind: &mut OpKind, act: Activation) -> bool {
     let slot = match kind {
-        OpKind::Conv2d(a) | OpKind::DepthwiseConv2d(a) => &mut a.activation,
-        OpKind::FullyConnected { activation, .. }
-        | OpKind::Add { activation }
-        | OpKind::Sub { activation }
-        | OpKind::Mul { activation } => activation,
+        OpKind::Conv2d(Conv2d(a)) | OpKind::DepthwiseConv2d(DepthwiseConv2d(a)) => {
+            &mut a.activation
+        }
+        OpKind::FullyConnected(FullyConnected { activation, .. })
+        | OpKind::Add(Add { activation })
+        | OpKind::Sub(Sub { activation })
+        | OpKind::Mul(Mul { activation }) => activation,
         _ => return false,
     };
     let free = *slot == Activation::None;
@@ -1984,7 +1987,7 @@ fn fuse_activations(g: &mut Graph) {
     }
     let mut fused = Vec::new();
     for r in 0..g.nodes.len() {
-        let (OpKind::Relu(act @ (Activation::Relu | Activation::Relu6)), Some(x), Some(&y)) = (
+        let (OpKind::Relu(Relu(act @ (Activation::Relu | Activation::Relu6))), Some(x), Some(&y)) = (
             g.nodes[r].kind.clone(),
             g.nodes[r].input(0),
             g.nodes[r].outputs.first(),

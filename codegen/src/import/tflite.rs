@@ -11,6 +11,7 @@ use std::path::Path;
 use super::flatbuffer::{FbError, Table};
 use crate::error::{Error, Result, Unsupported};
 use crate::ir::*;
+use crate::ops::*;
 
 // Builtin operator codes (enum BuiltinOperator).
 const ADD: i32 = 0;
@@ -370,11 +371,11 @@ impl Reader<'_> {
                     })
                 };
                 match op_kind(code, op.table(4)?, &mut unsupported)? {
-                    Some(OpKind::TransposeConv2d(attrs)) => {
+                    Some(OpKind::TransposeConv2d(TransposeConv2d(attrs))) => {
                         let (attrs, inputs) =
                             transpose_conv_inputs(attrs, &op_inputs, &op_outputs, &tensors)?;
                         nodes.push(Node {
-                            kind: OpKind::TransposeConv2d(attrs),
+                            kind: OpKind::TransposeConv2d(TransposeConv2d(attrs)),
                             inputs,
                             outputs: op_outputs,
                             source_name: name.clone(),
@@ -622,9 +623,9 @@ fn op_kind(
                 activation: activation(i8_(act_slot, 0)?, unsupported),
             };
             if depthwise {
-                OpKind::DepthwiseConv2d(attrs)
+                OpKind::DepthwiseConv2d(DepthwiseConv2d(attrs))
             } else {
-                OpKind::Conv2d(attrs)
+                OpKind::Conv2d(Conv2d(attrs))
             }
         }
         AVERAGE_POOL_2D | MAX_POOL_2D => {
@@ -641,36 +642,36 @@ fn op_kind(
                 activation: activation(i8_(5, 0)?, unsupported),
             };
             if code == AVERAGE_POOL_2D {
-                OpKind::AveragePool2d(attrs)
+                OpKind::AveragePool2d(AveragePool2d(attrs))
             } else {
-                OpKind::MaxPool2d(attrs)
+                OpKind::MaxPool2d(MaxPool2d(attrs))
             }
         }
         FULLY_CONNECTED => {
             if i8_(1, 0)? != 0 {
                 unsupported("shuffled weights format".into());
             }
-            OpKind::FullyConnected {
+            OpKind::FullyConnected(FullyConnected {
                 activation: activation(i8_(0, 0)?, unsupported),
                 keep_num_dims: bool_(2)?,
-            }
+            })
         }
-        ADD => OpKind::Add {
+        ADD => OpKind::Add(Add {
             activation: activation(i8_(0, 0)?, unsupported),
-        },
-        MUL => OpKind::Mul {
+        }),
+        MUL => OpKind::Mul(Mul {
             activation: activation(i8_(0, 0)?, unsupported),
-        },
-        SUB => OpKind::Sub {
+        }),
+        SUB => OpKind::Sub(Sub {
             activation: activation(i8_(0, 0)?, unsupported),
-        },
-        SOFTMAX => OpKind::Softmax {
+        }),
+        SOFTMAX => OpKind::Softmax(Softmax {
             beta: o.map_or(Ok(1.0), |t| t.f32(0, 0.0))?,
-        },
-        LOGISTIC => OpKind::Logistic,
-        TANH => OpKind::Tanh,
-        HARD_SWISH => OpKind::HardSwish,
-        TRANSPOSE_CONV => OpKind::TransposeConv2d(Conv2dAttrs {
+        }),
+        LOGISTIC => OpKind::Logistic(Logistic),
+        TANH => OpKind::Tanh(Tanh),
+        HARD_SWISH => OpKind::HardSwish(HardSwish),
+        TRANSPOSE_CONV => OpKind::TransposeConv2d(TransposeConv2d(Conv2dAttrs {
             padding: padding(i8_(0, 0)?, unsupported),
             stride: [
                 positive(i32_(2, 0)?, "stride_h")?,
@@ -678,25 +679,25 @@ fn op_kind(
             ],
             dilation: [1, 1],
             activation: activation(i8_(3, 0)?, unsupported),
-        }),
-        PRELU => OpKind::PRelu,
-        LEAKY_RELU => OpKind::LeakyRelu {
+        })),
+        PRELU => OpKind::PRelu(PRelu),
+        LEAKY_RELU => OpKind::LeakyRelu(LeakyRelu {
             alpha: o.map_or(Ok(0.0), |t| t.f32(0, 0.0))?,
-        },
-        RELU => OpKind::Relu(Activation::Relu),
-        RELU6 => OpKind::Relu(Activation::Relu6),
-        RELU_N1_TO_1 => OpKind::Relu(Activation::ReluN1To1),
-        CONCATENATION => OpKind::Concatenation {
+        }),
+        RELU => OpKind::Relu(Relu(Activation::Relu)),
+        RELU6 => OpKind::Relu(Relu(Activation::Relu6)),
+        RELU_N1_TO_1 => OpKind::Relu(Relu(Activation::ReluN1To1)),
+        CONCATENATION => OpKind::Concatenation(Concatenation {
             axis: i32_(0, 0)?,
             activation: activation(i8_(1, 0)?, unsupported),
-        },
-        PAD => OpKind::Pad,
-        MEAN => OpKind::Mean {
+        }),
+        PAD => OpKind::Pad(Pad),
+        MEAN => OpKind::Mean(Mean {
             keep_dims: bool_(0)?,
-        },
-        RESHAPE | SQUEEZE => OpKind::Reshape,
-        QUANTIZE => OpKind::Quantize,
-        DEQUANTIZE => OpKind::Dequantize,
+        }),
+        RESHAPE | SQUEEZE => OpKind::Reshape(Reshape),
+        QUANTIZE => OpKind::Quantize(Quantize),
+        DEQUANTIZE => OpKind::Dequantize(Dequantize),
         _ => {
             unsupported("operator not supported by kiln".into());
             return Ok(None);

@@ -93,7 +93,7 @@ pub fn calibrate(
     }
     // RESHAPE outputs hold their input's bytes: same values, same observer.
     for node in &g.nodes {
-        if node.kind == OpKind::Reshape {
+        if matches!(node.kind, OpKind::Reshape(_)) {
             if let (Some(i), Some(&o)) = (node.input(0), node.outputs.first()) {
                 observers[o] = observers[i].clone();
             }

@@ -53,24 +53,6 @@ pub fn downscale_to_q15(multiplier: i32) -> i32 {
     (multiplier + ROUNDING) >> 16
 }
 
-/// HARD_SWISH's two Q15 multipliers, computed as TFLM does (single
-/// precision, then `QuantizeMultiplier` in double): `(reluish multiplier,
-/// reluish exponent, output multiplier, output exponent)`.
-pub fn hard_swish_multipliers(input_scale: f32, output_scale: f32) -> (i32, i32, i32, i32) {
-    let hires_input_scale = (1.0f32 / 128.0) * input_scale;
-    let reluish_scale = 3.0f32 / 32768.0;
-    let (output, output_exponent) =
-        quantize_multiplier(f64::from(hires_input_scale / output_scale));
-    let (reluish, reluish_exponent) =
-        quantize_multiplier(f64::from(hires_input_scale / reluish_scale));
-    (
-        downscale_to_q15(reluish),
-        reluish_exponent,
-        downscale_to_q15(output),
-        output_exponent,
-    )
-}
-
 /// Conv and depthwise conv (and per-channel FC): each channel's
 /// `input_scale * filter_scale / output_scale`, all in double.
 pub fn per_channel_multipliers(
@@ -125,61 +107,6 @@ pub fn input_radius(integer_bits: i32, left_shift: i32) -> i32 {
     max.floor() as i32
 }
 
-/// SOFTMAX (int8): `(input_multiplier, input_left_shift, diff_min)`.
-pub fn softmax_params(beta: f32, input_scale: f32) -> (i32, i32, i32) {
-    const SCALED_DIFF_INTEGER_BITS: i32 = 5;
-    let real = (f64::from(beta)
-        * f64::from(input_scale)
-        * f64::from(1u32 << (31 - SCALED_DIFF_INTEGER_BITS)))
-    .min((1u64 << 31) as f64 - 1.0);
-    let (multiplier, shift) = quantize_multiplier(real);
-    let diff_min = -input_radius(SCALED_DIFF_INTEGER_BITS, shift);
-    (multiplier, shift, diff_min)
-}
-
-/// LOGISTIC and TANH (int8): `(input_multiplier, input_left_shift,
-/// input_range_radius)`. TFLM rounds the mantissa itself here, without
-/// `QuantizeMultiplier`'s overflow adjustment.
-pub fn sigmoid_params(input_scale: f32) -> (i32, i32, i32) {
-    const INPUT_INTEGER_BITS: i32 = 4;
-    let real = f64::from(input_scale) * f64::from(1u32 << (31 - INPUT_INTEGER_BITS));
-    let (q, shift) = frexp(real);
-    let multiplier = (q * (1i64 << 31) as f64).round().min(i32::MAX as f64) as i32;
-    (multiplier, shift, input_radius(INPUT_INTEGER_BITS, shift))
-}
-
-/// ADD (int8): both inputs to a common scale with 20 bits of headroom.
-pub struct AddMultipliers {
-    pub left_shift: i32,
-    pub input1: (i32, i32),
-    pub input2: (i32, i32),
-    pub output: (i32, i32),
-}
-
-pub fn add_multipliers(input1_scale: f32, input2_scale: f32, output_scale: f32) -> AddMultipliers {
-    const LEFT_SHIFT: i32 = 20;
-    let twice_max_input_scale = 2.0 * f64::from(input1_scale.max(input2_scale));
-    AddMultipliers {
-        left_shift: LEFT_SHIFT,
-        input1: quantize_multiplier(f64::from(input1_scale) / twice_max_input_scale),
-        input2: quantize_multiplier(f64::from(input2_scale) / twice_max_input_scale),
-        output: quantize_multiplier(
-            twice_max_input_scale / ((1i64 << LEFT_SHIFT) as f64 * f64::from(output_scale)),
-        ),
-    }
-}
-
-/// MEAN (int8): `input_scale / output_scale` with the division by the number
-/// of reduced elements folded into the multiplier, as TFLM's
-/// `QuantizedMeanOrSum` does.
-pub fn mean_multiplier(input_scale: f32, output_scale: f32, reduced: u64) -> (i32, i32) {
-    let (multiplier, shift) = quantize_multiplier(f64::from(input_scale) / f64::from(output_scale));
-    let bits = 63 - reduced.leading_zeros() as i32;
-    let bits = bits.min(32).min(31 + shift);
-    let multiplier = ((i64::from(multiplier) << bits) / reduced as i64) as i32;
-    (multiplier, shift - bits)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,17 +147,5 @@ mod tests {
             activation_range(Activation::ReluN1To1, 0.01, 0),
             (-100, 100)
         );
-    }
-
-    #[test]
-    fn softmax_and_sigmoid_params_for_scale_one_sixteenth() {
-        assert_eq!(softmax_params(1.0, 1.0 / 16.0), (1 << 30, 23, -248));
-        assert_eq!(sigmoid_params(1.0 / 16.0), (1 << 30, 24, 120));
-    }
-
-    #[test]
-    fn mean_folds_the_count() {
-        // scale ratio 1 -> (2^30, 1); 4 elements -> 2^30 with shift -1.
-        assert_eq!(mean_multiplier(0.5, 0.5, 4), (1 << 30, -1));
     }
 }

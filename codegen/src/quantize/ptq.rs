@@ -18,6 +18,7 @@
 
 use crate::error::{Error, Result};
 use crate::ir::{DataType, Graph, Node, OpKind, Quantization, Tensor, TensorId};
+use crate::ops::{Dequantize, QuantRule, Quantize};
 use crate::quantize::calibrate::Calibration;
 use crate::quantize::observer::{asymmetric_params, ObserverKind};
 
@@ -139,18 +140,9 @@ fn represented_interval(q: &Quantization) -> (f32, f32) {
     ((-128.0 - zero_point) * scale, (127.0 - zero_point) * scale)
 }
 
-/// Ops whose int8 output has their input's parameters in TFLM.
-fn keeps_parameters(kind: &OpKind) -> bool {
-    matches!(
-        kind,
-        OpKind::AveragePool2d(_)
-            | OpKind::MaxPool2d(_)
-            | OpKind::Clip { .. }
-            | OpKind::Reshape
-            | OpKind::Pad
-            | OpKind::Slice { .. }
-            | OpKind::Transpose { .. }
-    )
+/// Whether the op's int8 output has its input's parameters (in TFLM).
+fn keeps_parameters(node: &Node) -> bool {
+    node.kind.op().quantization(node) == QuantRule::KeepsInputParameters
 }
 
 /// Quantizes `float` with the model's own parameters where it has them and
@@ -171,11 +163,9 @@ pub fn quantize(
     // The model's parameters reach back through ops that keep them (a
     // QDQ model quantizes after the input's transpose or flatten).
     for node in g.nodes.clone().iter().rev() {
-        if let (true, Some(i), Some(&o)) = (
-            keeps_parameters(&node.kind),
-            node.input(0),
-            node.outputs.first(),
-        ) {
+        if let (true, Some(i), Some(&o)) =
+            (keeps_parameters(node), node.input(0), node.outputs.first())
+        {
             if activation(&g.tensors[i]) && g.tensors[i].quantization.is_none() {
                 g.tensors[i].quantization = g.tensors[o].quantization.clone();
             }
@@ -210,11 +200,8 @@ pub fn quantize(
         let input = node.input(0);
         let quant_of =
             |g: &Graph, t: Option<TensorId>| t.and_then(|t| g.tensors[t].quantization.clone());
-        match &node.kind {
-            OpKind::Conv2d(_)
-            | OpKind::DepthwiseConv2d(_)
-            | OpKind::TransposeConv2d(_)
-            | OpKind::FullyConnected { .. } => {
+        match node.kind.op().quantization(node) {
+            QuantRule::Weights { axis } => {
                 let filter = node
                     .input(1)
                     .ok_or_else(|| invalid(format!("op #{index} has no filter")))?;
@@ -223,11 +210,6 @@ pub fn quantize(
                         "op #{index}: filter must be a float32 constant"
                     )));
                 }
-                let axis = if matches!(node.kind, OpKind::DepthwiseConv2d(_)) {
-                    3
-                } else {
-                    0
-                };
                 let (data, q) = quantize_weights(&g.tensors[filter], axis);
                 let input_scale = quant_of(&g, input)
                     .map(|q| q.scale[0])
@@ -260,32 +242,19 @@ pub fn quantize(
                 ft.data = Some(data);
                 ft.quantization = Some(q);
             }
-            OpKind::Softmax { .. } | OpKind::Logistic => {
+            QuantRule::FixedOutput { scale, zero_point } => {
                 if let Some(o) = out {
-                    g.tensors[o].quantization = per_tensor(1.0 / 256.0, -128);
+                    g.tensors[o].quantization = per_tensor(scale, zero_point);
                 }
             }
-            OpKind::Tanh => {
-                if let Some(o) = out {
-                    g.tensors[o].quantization = per_tensor(1.0 / 128.0, 0);
-                }
-            }
-            // TFLM pads int8 with the zero point only.
-            OpKind::Pad if node.input(2).is_some() => float_ops[index] = true,
             // TFLM runs these with the input's parameters on the output
             // (CLIP is kiln's: a clamp of the input's bytes).
-            OpKind::AveragePool2d(_)
-            | OpKind::MaxPool2d(_)
-            | OpKind::Clip { .. }
-            | OpKind::Reshape
-            | OpKind::Pad
-            | OpKind::Slice { .. }
-            | OpKind::Transpose { .. } => {
+            QuantRule::KeepsInputParameters => {
                 if let (Some(o), Some(q)) = (out, quant_of(&g, input)) {
                     g.tensors[o].quantization = Some(q);
                 }
             }
-            OpKind::Concatenation { .. } => {
+            QuantRule::SharedInterval => {
                 // One interval covering every input and the output. An input
                 // that comes through ops which keep their input's parameters
                 // (a reshape shares the very bytes) takes the chain with it,
@@ -295,10 +264,7 @@ pub fn quantize(
                 let mut i = 0;
                 while i < members.len() {
                     let producer = nodes.iter().find(|n| n.outputs.contains(&members[i]));
-                    if let Some(p) = producer.filter(|p| {
-                        keeps_parameters(&p.kind)
-                            && !matches!(p.kind, OpKind::Pad if p.input(2).is_some())
-                    }) {
+                    if let Some(p) = producer.filter(|p| keeps_parameters(p)) {
                         if let Some(src) = p.input(0).filter(|t| !members.contains(t)) {
                             members.push(src);
                         }
@@ -321,7 +287,7 @@ pub fn quantize(
                     g.tensors[t].quantization = per_tensor(scale, zero_point);
                 }
             }
-            OpKind::Add { .. } | OpKind::Mul { .. } | OpKind::Sub { .. } | OpKind::PRelu => {
+            QuantRule::ConstantOperands => {
                 // A constant operand (an ONNX initializer, a batch norm with
                 // nothing to fold into) is quantized per tensor, as TFLite's
                 // converter does.
@@ -331,12 +297,9 @@ pub fn quantize(
                     }
                 }
             }
-            OpKind::Relu(_)
-            | OpKind::Mean { .. }
-            | OpKind::LeakyRelu { .. }
-            | OpKind::HardSwish => {}
-            OpKind::Div | OpKind::HardSigmoid { .. } => float_ops[index] = true,
-            OpKind::Quantize | OpKind::Dequantize => {
+            QuantRule::Calibrated => {}
+            QuantRule::Float => float_ops[index] = true,
+            QuantRule::QuantizedOnly => {
                 return Err(invalid(format!(
                     "op #{index} {}: the model is already quantized",
                     node.source_name
@@ -387,13 +350,20 @@ pub fn quantize(
     for i in 0..g.inputs.len() {
         let original = g.inputs[i];
         g.inputs[i] = float_twin(&mut g, original, "float");
-        prologue.push(conversion(OpKind::Quantize, g.inputs[i], original));
+        prologue.push(conversion(
+            OpKind::Quantize(Quantize),
+            g.inputs[i],
+            original,
+        ));
     }
     for i in 0..g.outputs.len() {
         let original = g.outputs[i];
         g.outputs[i] = float_twin(&mut g, original, "float");
-        g.nodes
-            .push(conversion(OpKind::Dequantize, original, g.outputs[i]));
+        g.nodes.push(conversion(
+            OpKind::Dequantize(Dequantize),
+            original,
+            g.outputs[i],
+        ));
     }
     prologue.append(&mut g.nodes);
     g.nodes = prologue;
@@ -409,7 +379,7 @@ pub fn float_ops(g: &Graph) -> Vec<(&'static str, usize)> {
             .outputs
             .first()
             .is_some_and(|&o| g.tensors[o].dtype == DataType::F32);
-        if float && !matches!(node.kind, OpKind::Dequantize) {
+        if float && !matches!(node.kind, OpKind::Dequantize(_)) {
             match counts
                 .iter_mut()
                 .find(|(name, _)| *name == node.kind.name())
@@ -475,7 +445,7 @@ fn keep_float(g: &mut Graph, float_ops: &[bool]) {
         for input in node.inputs.iter_mut().flatten() {
             if g.tensors[*input].dtype == DataType::I8 && !g.tensors[*input].is_constant() {
                 let float = float_twin(g, *input, "dequantized");
-                nodes.push(conversion(OpKind::Dequantize, *input, float));
+                nodes.push(conversion(OpKind::Dequantize(Dequantize), *input, float));
                 *input = float;
             }
         }
@@ -483,7 +453,7 @@ fn keep_float(g: &mut Graph, float_ops: &[bool]) {
         for out in node.outputs.iter_mut() {
             if g.tensors[*out].dtype == DataType::I8 {
                 let float = float_twin(g, *out, "float32");
-                after.push(conversion(OpKind::Quantize, float, *out));
+                after.push(conversion(OpKind::Quantize(Quantize), float, *out));
                 *out = float;
             }
         }

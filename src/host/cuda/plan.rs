@@ -8,12 +8,12 @@
 use std::vec;
 use std::vec::Vec;
 
-use crate::graph::{ConstantOperand, Graph, Op};
+use crate::graph::{Graph, Op};
 use crate::kernels::activation::RequantizeParams;
-use crate::kernels::conv2d::Conv2dParams;
-use crate::kernels::depthwise_conv2d::DepthwiseConv2dParams;
-use crate::kernels::pooling::PoolParams;
-use crate::tensor::{Span, MAX_RANK};
+use crate::kernels::conv2d::ConvGeometry;
+use crate::kernels::pooling::PoolGeometry;
+use crate::ops::ConstantOperand;
+use crate::tensor::{FloatRange, Span, MAX_RANK};
 
 /// One kernel launch: every sample's `items` outputs (elements, or rows for
 /// SOFTMAX) computed by `kernel` from `params[params.start..params.end]`.
@@ -67,7 +67,7 @@ pub const KERNEL_NAMES: &[&str] = &[
 
 /// The pooling kernels' words: geometry, the clamp (int8 values or float
 /// bits), input and output.
-fn pool_words(p: &PoolParams, range: [i32; 2], input: Span, output: Span) -> [i32; 16] {
+fn pool_words(p: &PoolGeometry, range: [i32; 2], input: Span, output: Span) -> [i32; 16] {
     [
         u(p.input.batches),
         u(p.input.height),
@@ -227,7 +227,7 @@ fn conv_words(geometry: [u32; 16], arithmetic: [i32; 4], spans: [Span; 6]) -> [i
 
 /// Input and output NHWC, filter height and width, filter channels,
 /// strides, dilations, padding (top, left).
-fn conv_geometry(p: &Conv2dParams) -> [u32; 16] {
+fn conv_geometry(p: &ConvGeometry) -> [u32; 16] {
     [
         p.input.batches,
         p.input.height,
@@ -249,25 +249,178 @@ fn conv_geometry(p: &Conv2dParams) -> [u32; 16] {
 }
 
 /// As [`conv_geometry`], with the depth multiplier in the filter-channels word.
-fn depthwise_geometry(p: &DepthwiseConv2dParams) -> [u32; 16] {
-    [
-        p.input.batches,
-        p.input.height,
-        p.input.width,
-        p.input.channels,
-        p.output.height,
-        p.output.width,
-        p.output.channels,
-        p.filter_height,
-        p.filter_width,
-        p.depth_multiplier,
-        p.stride_height,
-        p.stride_width,
-        p.dilation_height,
-        p.dilation_width,
-        p.padding_top,
-        p.padding_left,
-    ]
+fn depthwise_geometry(p: &ConvGeometry) -> [u32; 16] {
+    let mut words = conv_geometry(p);
+    words[9] = p.output.channels / p.input.channels.max(1);
+    words
+}
+
+impl CudaPlan {
+    fn conv_s8(
+        &mut self,
+        kernel: &'static str,
+        o: &crate::ops::Conv2dS8,
+        geometry: fn(&ConvGeometry) -> [u32; 16],
+    ) {
+        let p = &o.params;
+        let words = conv_words(
+            geometry(&p.geometry),
+            [
+                p.input_offset,
+                p.output_offset,
+                p.activation_min,
+                p.activation_max,
+            ],
+            [o.input, o.filter, o.bias, o.multiplier, o.shift, o.output],
+        );
+        self.push(kernel, p.geometry.output.elements(), &words);
+    }
+
+    fn conv_f32(
+        &mut self,
+        kernel: &'static str,
+        o: &crate::ops::Conv2dF32,
+        geometry: fn(&ConvGeometry) -> [u32; 16],
+    ) {
+        let words = conv_words(
+            geometry(&o.geometry),
+            [0, 0, bits(o.activation.min), bits(o.activation.max)],
+            [
+                o.input,
+                o.filter,
+                o.bias,
+                Span::EMPTY,
+                Span::EMPTY,
+                o.output,
+            ],
+        );
+        self.push(kernel, o.geometry.output.elements(), &words);
+    }
+
+    fn pool_s8(&mut self, kernel: &'static str, o: &crate::ops::Pool2dS8) {
+        let p = &o.params;
+        let words = pool_words(
+            &p.geometry,
+            [p.activation_min, p.activation_max],
+            o.input,
+            o.output,
+        );
+        self.push(kernel, p.geometry.output.elements(), &words);
+    }
+
+    fn pool_f32(&mut self, kernel: &'static str, o: &crate::ops::Pool2dF32) {
+        let range = [bits(o.activation.min), bits(o.activation.max)];
+        let words = pool_words(&o.geometry, range, o.input, o.output);
+        self.push(kernel, o.geometry.output.elements(), &words);
+    }
+
+    fn add_s8(&mut self, o: &crate::ops::AddSubS8, sub: bool) {
+        let p = &o.params;
+        let tail = [
+            p.input1_offset,
+            p.input2_offset,
+            p.left_shift,
+            p.input1_multiplier,
+            p.input1_shift,
+            p.input2_multiplier,
+            p.input2_shift,
+            p.output_multiplier,
+            p.output_shift,
+            p.output_offset,
+            p.activation_min,
+            p.activation_max,
+            constant_word(o.constant),
+            i32::from(sub),
+        ];
+        self.broadcast(
+            "kiln_add",
+            &p.broadcast,
+            [o.input1, o.input2, o.output],
+            &tail,
+        );
+    }
+
+    fn binary_f32(&mut self, o: &crate::ops::BinaryF32, kind: i32) {
+        let tail = [
+            kind,
+            bits(o.activation.min),
+            bits(o.activation.max),
+            constant_word(o.constant),
+        ];
+        self.broadcast(
+            "kiln_binary_f32",
+            &o.broadcast,
+            [o.input1, o.input2, o.output],
+            &tail,
+        );
+    }
+
+    fn sigmoid(&mut self, kernel: &'static str, o: &crate::ops::SigmoidS8) {
+        let p = &o.params;
+        let words = [
+            u(o.input.len),
+            p.input_zero_point,
+            p.input_range_radius,
+            p.input_multiplier,
+            p.input_left_shift,
+            at(o.input),
+            at(o.output),
+        ];
+        self.push(kernel, u64::from(o.input.len), &words);
+    }
+
+    fn affine(
+        &mut self,
+        kernel: &'static str,
+        p: &crate::kernels::quantize::AffineParams,
+        (input, output): (Span, Span),
+        n: u32,
+    ) {
+        let words = [
+            u(n),
+            p.scale.to_bits() as i32,
+            p.zero_point,
+            at(input),
+            at(output),
+        ];
+        self.push(kernel, u64::from(n), &words);
+    }
+
+    fn mean(
+        &mut self,
+        r: &crate::kernels::mean::Reduction,
+        arithmetic: [i32; 4],
+        (input, output): (Span, Span),
+        size: u32,
+    ) {
+        let mut words: Vec<i32> = r.input_dims.iter().map(|&v| u(v)).collect();
+        words.extend(r.reduce.iter().map(|&r| i32::from(r)));
+        words.extend(arithmetic);
+        words.extend([at(input), at(output), u(output.len / size), u(size)]);
+        self.push("kiln_mean", u64::from(output.len / size), &words);
+    }
+
+    /// `kiln_unary_f32`: `kind` picks the function, `range` a clamp.
+    fn unary_f32(
+        &mut self,
+        kind: i32,
+        range: FloatRange,
+        [alpha, beta]: [f32; 2],
+        (input, output): (Span, Span),
+    ) {
+        let n = input.len / 4;
+        let words = [
+            u(n),
+            kind,
+            bits(range.min),
+            bits(range.max),
+            at(input),
+            at(output),
+            bits(alpha),
+            bits(beta),
+        ];
+        self.push("kiln_unary_f32", u64::from(n), &words);
+    }
 }
 
 /// The launches of a validated graph, in execution order; or the first op
@@ -276,46 +429,25 @@ pub fn plan(graph: &Graph) -> Result<CudaPlan, &'static str> {
     let mut plan = CudaPlan::default();
     for op in graph.ops {
         match op {
-            Op::Conv2d(o) | Op::TransposeConv2d(o) => {
-                let p = &o.params;
-                let words = conv_words(
-                    conv_geometry(p),
-                    [
-                        p.input_offset,
-                        p.output_offset,
-                        p.activation_min,
-                        p.activation_max,
-                    ],
-                    [o.input, o.filter, o.bias, o.multiplier, o.shift, o.output],
-                );
-                let kernel = if matches!(op, Op::TransposeConv2d(_)) {
-                    "kiln_transpose_conv2d"
-                } else {
-                    "kiln_conv2d"
-                };
-                plan.push(kernel, p.output.elements(), &words);
-            }
+            Op::Conv2d(o) => plan.conv_s8("kiln_conv2d", &o.conv, conv_geometry),
+            Op::TransposeConv2d(o) => plan.conv_s8("kiln_transpose_conv2d", &o.conv, conv_geometry),
             Op::DepthwiseConv2d(o) => {
-                let p = &o.params;
-                let words = conv_words(
-                    depthwise_geometry(p),
-                    [
-                        p.input_offset,
-                        p.output_offset,
-                        p.activation_min,
-                        p.activation_max,
-                    ],
-                    [o.input, o.filter, o.bias, o.multiplier, o.shift, o.output],
-                );
-                plan.push("kiln_depthwise_conv2d", p.output.elements(), &words);
+                plan.conv_s8("kiln_depthwise_conv2d", &o.conv, depthwise_geometry)
+            }
+            Op::Conv2dF32(o) => plan.conv_f32("kiln_conv2d_f32", &o.conv, conv_geometry),
+            Op::TransposeConv2dF32(o) => {
+                plan.conv_f32("kiln_transpose_conv2d_f32", &o.conv, conv_geometry)
+            }
+            Op::DepthwiseConv2dF32(o) => {
+                plan.conv_f32("kiln_depthwise_conv2d_f32", &o.conv, depthwise_geometry)
             }
             Op::FullyConnected(o) => {
                 let p = &o.params;
                 let per_channel = i32::from(o.multiplier.len > 4);
                 let words = [
-                    u(p.batches),
-                    u(p.input_depth),
-                    u(p.output_depth),
+                    u(p.shape.batches),
+                    u(p.shape.input_depth),
+                    u(p.shape.output_depth),
                     p.input_offset,
                     p.filter_offset,
                     p.output_offset,
@@ -331,45 +463,41 @@ pub fn plan(graph: &Graph) -> Result<CudaPlan, &'static str> {
                 ];
                 plan.push(
                     "kiln_fully_connected",
+                    u64::from(p.shape.batches) * u64::from(p.shape.output_depth),
+                    &words,
+                );
+            }
+            Op::FullyConnectedF32(o) => {
+                let p = &o.shape;
+                let words = [
+                    u(p.batches),
+                    u(p.input_depth),
+                    u(p.output_depth),
+                    0,
+                    0,
+                    0,
+                    bits(o.activation.min),
+                    bits(o.activation.max),
+                    at(o.input),
+                    at(o.filter),
+                    opt_at(o.bias),
+                    0,
+                    0,
+                    0,
+                    at(o.output),
+                ];
+                plan.push(
+                    "kiln_fully_connected_f32",
                     u64::from(p.batches) * u64::from(p.output_depth),
                     &words,
                 );
             }
-            Op::AveragePool2d(o) | Op::MaxPool2d(o) => {
-                let p = &o.params;
-                let words = pool_words(p, [p.activation_min, p.activation_max], o.input, o.output);
-                let kernel = if matches!(op, Op::AveragePool2d(_)) {
-                    "kiln_average_pool2d"
-                } else {
-                    "kiln_max_pool2d"
-                };
-                plan.push(kernel, p.output.elements(), &words);
-            }
-            Op::Add(o) | Op::Sub(o) => {
-                let p = &o.params;
-                let tail = [
-                    p.input1_offset,
-                    p.input2_offset,
-                    p.left_shift,
-                    p.input1_multiplier,
-                    p.input1_shift,
-                    p.input2_multiplier,
-                    p.input2_shift,
-                    p.output_multiplier,
-                    p.output_shift,
-                    p.output_offset,
-                    p.activation_min,
-                    p.activation_max,
-                    constant_word(o.constant),
-                    i32::from(matches!(op, Op::Sub(_))),
-                ];
-                plan.broadcast(
-                    "kiln_add",
-                    &p.broadcast,
-                    [o.input1, o.input2, o.output],
-                    &tail,
-                );
-            }
+            Op::AveragePool2d(o) => plan.pool_s8("kiln_average_pool2d", &o.pool),
+            Op::MaxPool2d(o) => plan.pool_s8("kiln_max_pool2d", &o.pool),
+            Op::AveragePool2dF32(o) => plan.pool_f32("kiln_average_pool2d_f32", &o.pool),
+            Op::MaxPool2dF32(o) => plan.pool_f32("kiln_max_pool2d_f32", &o.pool),
+            Op::Add(o) => plan.add_s8(&o.add, false),
+            Op::Sub(o) => plan.add_s8(&o.add, true),
             Op::PRelu(o) => {
                 let p = &o.params;
                 let tail = [
@@ -421,24 +549,8 @@ pub fn plan(graph: &Graph) -> Result<CudaPlan, &'static str> {
                 ];
                 plan.push("kiln_softmax", u64::from(p.outer), &words);
             }
-            Op::Logistic(o) | Op::Tanh(o) => {
-                let p = &o.params;
-                let words = [
-                    u(o.input.len),
-                    p.input_zero_point,
-                    p.input_range_radius,
-                    p.input_multiplier,
-                    p.input_left_shift,
-                    at(o.input),
-                    at(o.output),
-                ];
-                let kernel = if matches!(op, Op::Logistic(_)) {
-                    "kiln_logistic"
-                } else {
-                    "kiln_tanh"
-                };
-                plan.push(kernel, u64::from(o.input.len), &words);
-            }
+            Op::Logistic(o) => plan.sigmoid("kiln_logistic", &o.sigmoid),
+            Op::Tanh(o) => plan.sigmoid("kiln_tanh", &o.sigmoid),
             Op::Requantize(o) => {
                 let words = requantize_words(&o.params, o.input, o.output);
                 plan.push("kiln_requantize", u64::from(o.input.len), &words);
@@ -470,144 +582,41 @@ pub fn plan(graph: &Graph) -> Result<CudaPlan, &'static str> {
                 }
                 plan.push("kiln_concatenation", u64::from(o.output.len), &words);
             }
-            Op::Pad(o) => plan.pad(
-                &o.params,
-                i32::from(o.params.pad_value),
-                1,
-                o.input,
-                o.output,
-            ),
+            Op::Pad(o) => plan.pad(&o.params, i32::from(o.value), 1, o.input, o.output),
             Op::PadF32(o) => plan.pad(&o.params, bits(o.value), 4, o.input, o.output),
-            Op::Mean(o) | Op::MeanF32(o) => {
-                let size = if matches!(op, Op::MeanF32(_)) { 4 } else { 1 };
+            Op::Mean(o) => {
                 let p = &o.params;
-                let mut words: Vec<i32> = p.input_dims.iter().map(|&v| u(v)).collect();
-                words.extend(p.reduce.iter().map(|&r| i32::from(r)));
-                words.extend([
+                let arithmetic = [
                     p.input_zero_point,
                     p.output_zero_point,
                     p.multiplier,
                     p.shift,
-                    at(o.input),
-                    at(o.output),
-                    u(o.output.len / size),
-                    u(size),
-                ]);
-                plan.push("kiln_mean", u64::from(o.output.len / size), &words);
-            }
-            Op::Quantize(o) | Op::Dequantize(o) => {
-                let p = &o.params;
-                let n = if matches!(op, Op::Quantize(_)) {
-                    o.output.len
-                } else {
-                    o.input.len
-                };
-                let words = [
-                    u(n),
-                    p.scale.to_bits() as i32,
-                    p.zero_point,
-                    at(o.input),
-                    at(o.output),
                 ];
-                let kernel = if matches!(op, Op::Quantize(_)) {
-                    "kiln_quantize"
-                } else {
-                    "kiln_dequantize"
-                };
-                plan.push(kernel, u64::from(n), &words);
+                plan.mean(&p.reduction, arithmetic, (o.input, o.output), 1);
             }
-            Op::Conv2dF32(o) | Op::TransposeConv2dF32(o) => {
-                let p = &o.params;
-                let words = conv_words(
-                    conv_geometry(p),
-                    [0, 0, bits(o.activation.min), bits(o.activation.max)],
-                    [
-                        o.input,
-                        o.filter,
-                        o.bias,
-                        Span::EMPTY,
-                        Span::EMPTY,
-                        o.output,
-                    ],
-                );
-                let kernel = if matches!(op, Op::TransposeConv2dF32(_)) {
-                    "kiln_transpose_conv2d_f32"
-                } else {
-                    "kiln_conv2d_f32"
-                };
-                plan.push(kernel, p.output.elements(), &words);
-            }
-            Op::DepthwiseConv2dF32(o) => {
-                let p = &o.params;
-                let words = conv_words(
-                    depthwise_geometry(p),
-                    [0, 0, bits(o.activation.min), bits(o.activation.max)],
-                    [
-                        o.input,
-                        o.filter,
-                        o.bias,
-                        Span::EMPTY,
-                        Span::EMPTY,
-                        o.output,
-                    ],
-                );
-                plan.push("kiln_depthwise_conv2d_f32", p.output.elements(), &words);
-            }
-            Op::FullyConnectedF32(o) => {
-                let p = &o.params;
-                let words = [
-                    u(p.batches),
-                    u(p.input_depth),
-                    u(p.output_depth),
-                    0,
-                    0,
-                    0,
-                    bits(o.activation.min),
-                    bits(o.activation.max),
-                    at(o.input),
-                    at(o.filter),
-                    opt_at(o.bias),
-                    0,
-                    0,
-                    0,
-                    at(o.output),
-                ];
-                plan.push(
-                    "kiln_fully_connected_f32",
-                    u64::from(p.batches) * u64::from(p.output_depth),
-                    &words,
-                );
-            }
-            Op::AveragePool2dF32(o) | Op::MaxPool2dF32(o) => {
-                let p = &o.params;
-                let range = [bits(o.activation.min), bits(o.activation.max)];
-                let words = pool_words(p, range, o.input, o.output);
-                let kernel = if matches!(op, Op::AveragePool2dF32(_)) {
-                    "kiln_average_pool2d_f32"
-                } else {
-                    "kiln_max_pool2d_f32"
-                };
-                plan.push(kernel, p.output.elements(), &words);
-            }
-            Op::AddF32(o) | Op::MulF32(o) | Op::SubF32(o) | Op::DivF32(o) | Op::PReluF32(o) => {
-                let kind = match op {
-                    Op::AddF32(_) => 0,
-                    Op::MulF32(_) => 1,
-                    Op::SubF32(_) => 2,
-                    Op::DivF32(_) => 3,
-                    _ => 4,
-                };
-                let constant = constant_word(o.constant);
-                let tail = [
-                    kind,
-                    bits(o.activation.min),
-                    bits(o.activation.max),
-                    constant,
-                ];
+            Op::MeanF32(o) => plan.mean(&o.reduction, [0; 4], (o.input, o.output), 4),
+            Op::Quantize(o) => plan.affine(
+                "kiln_quantize",
+                &o.params,
+                (o.input, o.output),
+                o.output.len,
+            ),
+            Op::Dequantize(o) => plan.affine(
+                "kiln_dequantize",
+                &o.params,
+                (o.input, o.output),
+                o.input.len,
+            ),
+            Op::AddF32(o) => plan.binary_f32(&o.binary, 0),
+            Op::MulF32(o) => plan.binary_f32(&o.binary, 1),
+            Op::SubF32(o) => plan.binary_f32(&o.binary, 2),
+            Op::DivF32(o) => plan.binary_f32(&o.binary, 3),
+            Op::PReluF32(o) => {
+                let tail = [4, bits(f32::MIN), bits(f32::MAX), constant_word(o.constant)];
                 plan.broadcast(
                     "kiln_binary_f32",
                     &o.broadcast,
-                    [o.input1, o.input2, o.output],
+                    [o.input, o.alpha, o.output],
                     &tail,
                 );
             }
@@ -650,32 +659,19 @@ pub fn plan(graph: &Graph) -> Result<CudaPlan, &'static str> {
                     .collect();
                 plan.push("kiln_slice", elements, &words);
             }
-            Op::LogisticF32(o)
-            | Op::TanhF32(o)
-            | Op::ClampF32(o)
-            | Op::LeakyReluF32(o)
-            | Op::HardSigmoidF32(o)
-            | Op::HardSwishF32(o) => {
-                let kind = match op {
-                    Op::LogisticF32(_) => 0,
-                    Op::TanhF32(_) => 1,
-                    Op::ClampF32(_) => 2,
-                    Op::LeakyReluF32(_) => 3,
-                    Op::HardSigmoidF32(_) => 4,
-                    _ => 5,
-                };
-                let n = o.input.len / 4;
-                let words = [
-                    u(n),
-                    kind,
-                    bits(o.activation.min),
-                    bits(o.activation.max),
-                    at(o.input),
-                    at(o.output),
-                    bits(o.alpha),
-                    bits(o.beta),
-                ];
-                plan.push("kiln_unary_f32", u64::from(n), &words);
+            Op::LogisticF32(o) => {
+                plan.unary_f32(0, FloatRange::NONE, [0.0; 2], (o.input, o.output))
+            }
+            Op::TanhF32(o) => plan.unary_f32(1, FloatRange::NONE, [0.0; 2], (o.input, o.output)),
+            Op::ClampF32(o) => plan.unary_f32(2, o.range, [0.0; 2], (o.input, o.output)),
+            Op::LeakyReluF32(o) => {
+                plan.unary_f32(3, FloatRange::NONE, [o.alpha, 0.0], (o.input, o.output))
+            }
+            Op::HardSigmoidF32(o) => {
+                plan.unary_f32(4, FloatRange::NONE, [o.alpha, o.beta], (o.input, o.output))
+            }
+            Op::HardSwishF32(o) => {
+                plan.unary_f32(5, FloatRange::NONE, [1.0 / 6.0, 0.5], (o.input, o.output))
             }
         }
     }

@@ -1,0 +1,76 @@
+//! CONCATENATION along any axis, of int8 values sharing one quantization
+//! (TFLM requires it) or of float32 values: a strided copy of bytes.
+//!
+//! Layer: ops; uses `lower`.
+
+use kiln::graph::Op;
+use kiln::ops::{ConcatenationOp, MAX_CONCAT_INPUTS};
+use kiln::Span;
+
+use super::{IrOp, QuantRule};
+use crate::ir::{Activation, DataType, Node, TensorId};
+use crate::lower::{invalid, to_u32, unsupported, Lowered, Lowering};
+
+/// CONCATENATION of every input along `axis` (negative: from the end).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Concatenation {
+    pub axis: i32,
+    pub activation: Activation,
+}
+
+impl IrOp for Concatenation {
+    fn name(&self) -> &'static str {
+        "CONCATENATION"
+    }
+
+    fn attributes(&self) -> String {
+        format!("axis {} {:?}", self.axis, self.activation)
+    }
+
+    fn quantization(&self, _node: &Node) -> QuantRule {
+        QuantRule::SharedInterval
+    }
+
+    fn lower(&self, cx: &mut Lowering, node: &Node) -> Lowered<Option<Op>> {
+        let out = cx.output(node)?;
+        let dtype = if cx.is_float(node) {
+            DataType::F32
+        } else {
+            DataType::I8
+        };
+        let shape = cx.shape(out).to_vec();
+        let rank = shape.len() as i32;
+        let axis = if self.axis < 0 {
+            self.axis + rank
+        } else {
+            self.axis
+        };
+        if !(0..rank).contains(&axis) {
+            return invalid(format!("axis {axis} out of range for rank {rank}"));
+        }
+        if self.activation != Activation::None {
+            return unsupported("fused activation on CONCATENATION");
+        }
+        let inputs: Vec<TensorId> = node.inputs.iter().flatten().copied().collect();
+        if inputs.len() > MAX_CONCAT_INPUTS {
+            return unsupported(format!(
+                "{} inputs (at most {MAX_CONCAT_INPUTS})",
+                inputs.len()
+            ));
+        }
+        let mut spans = [Span::EMPTY; MAX_CONCAT_INPUTS];
+        for (slot, &t) in spans.iter_mut().zip(&inputs) {
+            if dtype == DataType::I8 && cx.quant(t)? != cx.quant(out)? {
+                return unsupported("inputs quantized differently from the output (TFLM requires equal scales for int8)");
+            }
+            *slot = cx.activation(t, dtype)?;
+        }
+        let outer: usize = shape[..axis as usize].iter().product();
+        Ok(Some(Op::Concatenation(ConcatenationOp {
+            outer: to_u32(outer)?,
+            count: inputs.len() as u32,
+            inputs: spans,
+            output: cx.activation(out, dtype)?,
+        })))
+    }
+}

@@ -1,0 +1,223 @@
+//! CONV_2D (grouped convolutions included), and what every weighted op
+//! shares: the int8 requantization of a convolution or fully connected
+//! layer (per-channel filter scales, int32 bias, Q31 multipliers) and the
+//! descriptors of int8 and float32 convolutions.
+//!
+//! Layer: ops; uses `lower` and `quantize::multiplier`.
+
+use kiln::graph::Op;
+use kiln::kernels::conv2d::{Conv2dParams, ConvGeometry};
+use kiln::ops::{Conv2dF32, Conv2dF32Op, Conv2dOp, Conv2dS8};
+use kiln::tensor::Nhwc;
+use kiln::Span;
+
+use super::{IrOp, QuantRule};
+use crate::ir::{Activation, Conv2dAttrs, DataType, Graph, Node, TensorId};
+use crate::lower::{float_range, invalid, to_u32, unsupported, Lowered, Lowering};
+use crate::quantize::multiplier::{activation_range, per_channel_multipliers};
+
+/// CONV_2D. Inputs: data, filter `[O, KH, KW, I / groups]`, optional bias.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Conv2d(pub Conv2dAttrs);
+
+impl IrOp for Conv2d {
+    fn name(&self) -> &'static str {
+        "CONV_2D"
+    }
+
+    fn attributes(&self) -> String {
+        self.0.describe()
+    }
+
+    fn quantization(&self, _node: &Node) -> QuantRule {
+        QuantRule::Weights { axis: 0 }
+    }
+
+    fn lower(&self, cx: &mut Lowering, node: &Node) -> Lowered<Option<Op>> {
+        let (input, out) = cx.input_output(node)?;
+        let filter = cx.input(node, 1)?;
+        let fshape = cx.shape(filter).to_vec();
+        let [oc, kh, kw, fc] = fshape[..] else {
+            return invalid(format!("filter shape {fshape:?} is not [O, KH, KW, I]"));
+        };
+        let (in_s, out_s) = (cx.nhwc(input)?, cx.nhwc(out)?);
+        let fits = fc != 0 && in_s.channels as usize % fc == 0;
+        let geometry = forward_geometry(&self.0, (in_s, out_s), [kh, kw, fc], oc, fits)?;
+        Ok(Some(match lower_conv(cx, node, geometry, self.0.activation)? {
+            ConvDescriptor::S8(conv) => Op::Conv2d(Conv2dOp { conv }),
+            ConvDescriptor::F32(conv) => Op::Conv2dF32(Conv2dF32Op { conv }),
+        }))
+    }
+
+    fn macs(&self, g: &Graph, node: &Node) -> u64 {
+        let filter = node.input(1).map_or(&[][..], |t| &g.tensors[t].shape[..]);
+        output_elements(g, node) * filter.iter().skip(1).product::<usize>() as u64
+    }
+
+    fn stack_cortex_m4(&self) -> usize {
+        448
+    }
+}
+
+/// Elements of a node's first output.
+pub(crate) fn output_elements(g: &Graph, node: &Node) -> u64 {
+    node.outputs.first().map_or(0, |&t| g.tensors[t].elements()) as u64
+}
+
+/// A forward convolution's (plain or depthwise) geometry: windows from its
+/// attributes over the input, which must give the output's extents and
+/// `output_channels`; `fits` says whether the channels fit the filter.
+pub(crate) fn forward_geometry(
+    a: &Conv2dAttrs,
+    (input, output): (Nhwc, Nhwc),
+    [kh, kw, fc]: [usize; 3],
+    output_channels: usize,
+    fits: bool,
+) -> Lowered<ConvGeometry> {
+    let ([oh, ow], padding) = a.padding.windows(
+        [input.height as usize, input.width as usize],
+        [kh, kw],
+        a.stride,
+        a.dilation,
+    );
+    let extents = (
+        output.height as usize,
+        output.width as usize,
+        output.channels as usize,
+    );
+    if (oh, ow, output_channels) != extents || !fits {
+        return invalid(format!(
+            "output shape {output:?} does not follow from input {input:?} and filter {:?}",
+            [output_channels, kh, kw, fc]
+        ));
+    }
+    geometry(a, (input, output), [kh, kw, fc], padding)
+}
+
+/// The geometry of any convolution, from its attributes, shapes, filter
+/// taps and channels, and padding before the first row and column.
+pub(crate) fn geometry(
+    a: &Conv2dAttrs,
+    (input, output): (Nhwc, Nhwc),
+    [kh, kw, fc]: [usize; 3],
+    [pad_top, pad_left]: [usize; 2],
+) -> Lowered<ConvGeometry> {
+    Ok(ConvGeometry {
+        input,
+        output,
+        filter_height: to_u32(kh)?,
+        filter_width: to_u32(kw)?,
+        filter_channels: to_u32(fc)?,
+        stride_height: to_u32(a.stride[0])?,
+        stride_width: to_u32(a.stride[1])?,
+        dilation_height: to_u32(a.dilation[0])?,
+        dilation_width: to_u32(a.dilation[1])?,
+        padding_top: to_u32(pad_top)?,
+        padding_left: to_u32(pad_left)?,
+    })
+}
+
+/// A convolution's runtime descriptor, by its input's type.
+pub(crate) enum ConvDescriptor {
+    S8(Conv2dS8),
+    F32(Conv2dF32),
+}
+
+/// The descriptor of a convolution (plain, depthwise or transposed) with
+/// `geometry`: filter from input 1, optional bias from input 2, in int8
+/// (with per-channel requantization) or float32.
+pub(crate) fn lower_conv(
+    cx: &mut Lowering,
+    node: &Node,
+    geometry: ConvGeometry,
+    activation: Activation,
+) -> Lowered<ConvDescriptor> {
+    let (input, out) = cx.input_output(node)?;
+    let channels = geometry.output.channels as usize;
+    if cx.is_float(node) {
+        let filter = cx.input(node, 1)?;
+        return Ok(ConvDescriptor::F32(Conv2dF32 {
+            geometry,
+            activation: float_range(activation),
+            input: cx.activation(input, DataType::F32)?,
+            filter: cx.copied_constant(filter, DataType::F32)?,
+            bias: cx.optional_constant(node.input(2), DataType::F32, channels)?,
+            output: cx.activation(out, DataType::F32)?,
+        }));
+    }
+    let w = WeightsS8::lower(cx, node, channels)?;
+    let (multipliers, shifts) = per_channel_multipliers(w.input_scale, &w.scales, w.output_scale, channels);
+    let (activation_min, activation_max) = activation_range(activation, w.output_scale, w.output_zero_point);
+    Ok(ConvDescriptor::S8(Conv2dS8 {
+        params: Conv2dParams {
+            geometry,
+            input_offset: -w.input_zero_point,
+            output_offset: w.output_zero_point,
+            activation_min,
+            activation_max,
+        },
+        input: cx.activation(input, DataType::I8)?,
+        filter: w.filter,
+        bias: w.bias,
+        multiplier: cx.i32s(&multipliers)?,
+        shift: cx.i32s(&shifts)?,
+        output: cx.activation(out, DataType::I8)?,
+    }))
+}
+
+/// The int8 quantities of a weighted op (convolution or fully connected):
+/// the input's and output's parameters, the filter's scales, and the
+/// filter (input 1) and optional int32 bias (input 2) copied to the weights.
+pub(crate) struct WeightsS8 {
+    pub input_scale: f32,
+    pub input_zero_point: i32,
+    pub output_scale: f32,
+    pub output_zero_point: i32,
+    /// One per output channel, or one for all.
+    pub scales: Vec<f32>,
+    pub filter: Span,
+    pub bias: Span,
+}
+
+impl WeightsS8 {
+    pub(crate) fn lower(cx: &mut Lowering, node: &Node, channels: usize) -> Lowered<WeightsS8> {
+        let (input, out) = cx.input_output(node)?;
+        let filter = cx.input(node, 1)?;
+        let (input_scale, input_zero_point) = cx.quant(input)?;
+        let (output_scale, output_zero_point) = cx.quant(out)?;
+        let scales = filter_scales(cx, filter, channels)?;
+        let filter = cx.copied_constant(filter, DataType::I8)?;
+        let bias = cx.optional_constant(node.input(2), DataType::I32, channels)?;
+        Ok(WeightsS8 {
+            input_scale,
+            input_zero_point,
+            output_scale,
+            output_zero_point,
+            scales,
+            filter,
+            bias,
+        })
+    }
+}
+
+/// A symmetric int8 filter's scales: one, or one per output channel.
+fn filter_scales(cx: &Lowering, t: TensorId, channels: usize) -> Lowered<Vec<f32>> {
+    let tensor = cx.tensor(t);
+    let Some(q) = &tensor.quantization else {
+        return unsupported(format!("filter '{}' is not quantized", tensor.name));
+    };
+    if q.zero_point.iter().any(|&z| z != 0) {
+        return unsupported(format!(
+            "filter '{}' is asymmetric (non-zero zero point)",
+            tensor.name
+        ));
+    }
+    if q.scale.len() != 1 && q.scale.len() != channels {
+        return invalid(format!(
+            "filter '{}' has {} scales for {channels} channels",
+            tensor.name,
+            q.scale.len()
+        ));
+    }
+    Ok(q.scale.clone())
+}

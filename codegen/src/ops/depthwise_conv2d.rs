@@ -1,0 +1,56 @@
+//! DEPTHWISE_CONV_2D: one input channel per filter, any depth multiplier.
+//!
+//! Layer: ops; uses the convolution lowering of `ops::conv2d`.
+
+use kiln::graph::Op;
+use kiln::ops::{DepthwiseConv2dF32Op, DepthwiseConv2dOp};
+
+use super::conv2d::{forward_geometry, lower_conv, output_elements, ConvDescriptor};
+use super::{IrOp, QuantRule};
+use crate::ir::{Conv2dAttrs, Graph, Node};
+use crate::lower::{invalid, Lowered, Lowering};
+
+/// DEPTHWISE_CONV_2D. Inputs: data, filter `[1, KH, KW, O]`, optional bias.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DepthwiseConv2d(pub Conv2dAttrs);
+
+impl IrOp for DepthwiseConv2d {
+    fn name(&self) -> &'static str {
+        "DEPTHWISE_CONV_2D"
+    }
+
+    fn attributes(&self) -> String {
+        self.0.describe()
+    }
+
+    fn quantization(&self, _node: &Node) -> QuantRule {
+        QuantRule::Weights { axis: 3 }
+    }
+
+    fn lower(&self, cx: &mut Lowering, node: &Node) -> Lowered<Option<Op>> {
+        let (input, out) = cx.input_output(node)?;
+        let filter = cx.input(node, 1)?;
+        let fshape = cx.shape(filter).to_vec();
+        let [1, kh, kw, oc] = fshape[..] else {
+            return invalid(format!("filter shape {fshape:?} is not [1, KH, KW, O]"));
+        };
+        let (in_s, out_s) = (cx.nhwc(input)?, cx.nhwc(out)?);
+        let in_c = in_s.channels as usize;
+        let fits = in_c != 0 && oc % in_c == 0;
+        let geometry = forward_geometry(&self.0, (in_s, out_s), [kh, kw, 1], oc, fits)?;
+        Ok(Some(match lower_conv(cx, node, geometry, self.0.activation)? {
+            ConvDescriptor::S8(conv) => Op::DepthwiseConv2d(DepthwiseConv2dOp { conv }),
+            ConvDescriptor::F32(conv) => Op::DepthwiseConv2dF32(DepthwiseConv2dF32Op { conv }),
+        }))
+    }
+
+    fn macs(&self, g: &Graph, node: &Node) -> u64 {
+        let filter = node.input(1).map_or(&[][..], |t| &g.tensors[t].shape[..]);
+        let taps = filter.get(1..3).map_or(0, |s| s.iter().product::<usize>());
+        output_elements(g, node) * taps as u64
+    }
+
+    fn stack_cortex_m4(&self) -> usize {
+        448
+    }
+}

@@ -1,0 +1,281 @@
+//! The broadcasting binary ops: ADD, SUB and MUL (int8 and float32) and DIV
+//! (float32), and what every binary op shares: numpy broadcasting onto the
+//! output, and an operand that may be a constant kept in the weights.
+//!
+//! Layer: ops; uses `lower` and `quantize::multiplier`.
+
+use kiln::graph::Op;
+use kiln::kernels::elementwise::{AddParams, Broadcast, MulParams};
+use kiln::ops::{
+    AddF32Op, AddOp, AddSubS8, BinaryF32, ConstantOperand, DivF32Op, MulF32Op, MulOp, SubF32Op,
+    SubOp,
+};
+use kiln::tensor::MAX_RANK;
+use kiln::Span;
+
+use super::{IrOp, QuantRule};
+use crate::ir::{Activation, DataType, Node, TensorId};
+use crate::lower::{float_range, invalid, to_u32, unsupported, Lowered, Lowering};
+use crate::quantize::multiplier::{activation_range, quantize_multiplier};
+
+/// ADD.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Add {
+    pub activation: Activation,
+}
+
+/// SUB.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Sub {
+    pub activation: Activation,
+}
+
+/// MUL.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Mul {
+    pub activation: Activation,
+}
+
+/// DIV (float32 only).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Div;
+
+impl IrOp for Add {
+    fn name(&self) -> &'static str {
+        "ADD"
+    }
+
+    fn attributes(&self) -> String {
+        format!("{:?}", self.activation)
+    }
+
+    fn quantization(&self, _node: &Node) -> QuantRule {
+        QuantRule::ConstantOperands
+    }
+
+    fn lower(&self, cx: &mut Lowering, node: &Node) -> Lowered<Option<Op>> {
+        if cx.is_float(node) {
+            let binary = binary_f32(cx, node, self.activation)?;
+            return Ok(Some(Op::AddF32(AddF32Op { binary })));
+        }
+        let add = add_s8(cx, node, self.activation)?;
+        Ok(Some(Op::Add(AddOp { add })))
+    }
+
+    fn stack_cortex_m4(&self) -> usize {
+        208
+    }
+}
+
+impl IrOp for Sub {
+    fn name(&self) -> &'static str {
+        "SUB"
+    }
+
+    fn attributes(&self) -> String {
+        format!("{:?}", self.activation)
+    }
+
+    fn quantization(&self, _node: &Node) -> QuantRule {
+        QuantRule::ConstantOperands
+    }
+
+    fn lower(&self, cx: &mut Lowering, node: &Node) -> Lowered<Option<Op>> {
+        if cx.is_float(node) {
+            let binary = binary_f32(cx, node, self.activation)?;
+            return Ok(Some(Op::SubF32(SubF32Op { binary })));
+        }
+        let add = add_s8(cx, node, self.activation)?;
+        Ok(Some(Op::Sub(SubOp { add })))
+    }
+
+    fn stack_cortex_m4(&self) -> usize {
+        288
+    }
+}
+
+impl IrOp for Mul {
+    fn name(&self) -> &'static str {
+        "MUL"
+    }
+
+    fn attributes(&self) -> String {
+        format!("{:?}", self.activation)
+    }
+
+    fn quantization(&self, _node: &Node) -> QuantRule {
+        QuantRule::ConstantOperands
+    }
+
+    fn lower(&self, cx: &mut Lowering, node: &Node) -> Lowered<Option<Op>> {
+        if cx.is_float(node) {
+            let binary = binary_f32(cx, node, self.activation)?;
+            return Ok(Some(Op::MulF32(MulF32Op { binary })));
+        }
+        let (a, b, out) = (cx.input(node, 0)?, cx.input(node, 1)?, cx.output(node)?);
+        let ((sa, za), (sb, zb), (so, zo)) = (cx.quant(a)?, cx.quant(b)?, cx.quant(out)?);
+        let (output_multiplier, output_shift) =
+            quantize_multiplier(f64::from(sa) * f64::from(sb) / f64::from(so));
+        let (activation_min, activation_max) = activation_range(self.activation, so, zo);
+        let (constant, input1, input2) = binary_operands(cx, a, b, DataType::I8)?;
+        Ok(Some(Op::Mul(MulOp {
+            params: MulParams {
+                broadcast: broadcast(cx, a, b, out)?,
+                input1_offset: -za,
+                input2_offset: -zb,
+                output_multiplier,
+                output_shift,
+                output_offset: zo,
+                activation_min,
+                activation_max,
+            },
+            constant,
+            input1,
+            input2,
+            output: cx.activation(out, DataType::I8)?,
+        })))
+    }
+}
+
+impl IrOp for Div {
+    fn name(&self) -> &'static str {
+        "DIV"
+    }
+
+    fn quantization(&self, _node: &Node) -> QuantRule {
+        QuantRule::Float
+    }
+
+    fn lower(&self, cx: &mut Lowering, node: &Node) -> Lowered<Option<Op>> {
+        if !cx.is_float(node) {
+            return unsupported("int8 DIV (float32 only for now)");
+        }
+        let binary = binary_f32(cx, node, Activation::None)?;
+        Ok(Some(Op::DivF32(DivF32Op { binary })))
+    }
+}
+
+/// int8 ADD or SUB, which TFLM prepares alike: both inputs brought to a
+/// common scale with 20 bits of headroom.
+fn add_s8(cx: &mut Lowering, node: &Node, activation: Activation) -> Lowered<AddSubS8> {
+    const LEFT_SHIFT: i32 = 20;
+    let (a, b, out) = (cx.input(node, 0)?, cx.input(node, 1)?, cx.output(node)?);
+    let ((sa, za), (sb, zb), (so, zo)) = (cx.quant(a)?, cx.quant(b)?, cx.quant(out)?);
+    let twice_max_input_scale = 2.0 * f64::from(sa.max(sb));
+    let (input1_multiplier, input1_shift) =
+        quantize_multiplier(f64::from(sa) / twice_max_input_scale);
+    let (input2_multiplier, input2_shift) =
+        quantize_multiplier(f64::from(sb) / twice_max_input_scale);
+    let (output_multiplier, output_shift) = quantize_multiplier(
+        twice_max_input_scale / ((1i64 << LEFT_SHIFT) as f64 * f64::from(so)),
+    );
+    let (activation_min, activation_max) = activation_range(activation, so, zo);
+    let (constant, input1, input2) = binary_operands(cx, a, b, DataType::I8)?;
+    Ok(AddSubS8 {
+        params: AddParams {
+            broadcast: broadcast(cx, a, b, out)?,
+            input1_offset: -za,
+            input2_offset: -zb,
+            left_shift: LEFT_SHIFT,
+            input1_multiplier,
+            input1_shift,
+            input2_multiplier,
+            input2_shift,
+            output_multiplier,
+            output_shift,
+            output_offset: zo,
+            activation_min,
+            activation_max,
+        },
+        constant,
+        input1,
+        input2,
+        output: cx.activation(out, DataType::I8)?,
+    })
+}
+
+/// A float32 binary op on inputs 0 and 1.
+fn binary_f32(cx: &mut Lowering, node: &Node, activation: Activation) -> Lowered<BinaryF32> {
+    let (a, b, out) = (cx.input(node, 0)?, cx.input(node, 1)?, cx.output(node)?);
+    let (constant, input1, input2) = binary_operands(cx, a, b, DataType::F32)?;
+    Ok(BinaryF32 {
+        broadcast: broadcast(cx, a, b, out)?,
+        activation: float_range(activation),
+        constant,
+        input1,
+        input2,
+        output: cx.activation(out, DataType::F32)?,
+    })
+}
+
+/// Numpy-style broadcasting of two inputs onto the output shape.
+pub(crate) fn broadcast(cx: &Lowering, a: TensorId, b: TensorId, out: TensorId) -> Lowered<Broadcast> {
+    let (sa, sb, so) = (cx.shape(a), cx.shape(b), cx.shape(out));
+    if so.len() > MAX_RANK || sa.len() > so.len() || sb.len() > so.len() {
+        return unsupported(format!("broadcasting {sa:?} and {sb:?} to {so:?}"));
+    }
+    let pad = |s: &[usize]| -> [usize; MAX_RANK] {
+        let mut d = [1; MAX_RANK];
+        d[MAX_RANK - s.len()..].copy_from_slice(s);
+        d
+    };
+    let (da, db, dout) = (pad(sa), pad(sb), pad(so));
+    let strides = |d: &[usize; MAX_RANK]| -> Lowered<[u32; MAX_RANK]> {
+        let mut s = [0u32; MAX_RANK];
+        let mut stride = 1usize;
+        for i in (0..MAX_RANK).rev() {
+            if d[i] == dout[i] {
+                s[i] = if d[i] == 1 { 0 } else { to_u32(stride)? };
+            } else if d[i] == 1 {
+                s[i] = 0;
+            } else {
+                return invalid(format!("cannot broadcast {sa:?} and {sb:?} to {so:?}"));
+            }
+            stride *= d[i];
+        }
+        Ok(s)
+    };
+    let mut output_dims = [0u32; MAX_RANK];
+    for (o, &d) in output_dims.iter_mut().zip(&dout) {
+        *o = to_u32(d)?;
+    }
+    Ok(Broadcast {
+        output_dims,
+        input1_strides: strides(&da)?,
+        input2_strides: strides(&db)?,
+        same_shape: sa == so && sb == so,
+    })
+}
+
+/// The operands of a binary op: arena values, or one constant copied into
+/// the weights.
+pub(crate) fn binary_operands(
+    cx: &mut Lowering,
+    a: TensorId,
+    b: TensorId,
+    dtype: DataType,
+) -> Lowered<(ConstantOperand, Span, Span)> {
+    let is_constant = |t: TensorId| cx.tensor(t).is_constant();
+    Ok(match (is_constant(a), is_constant(b)) {
+        (false, false) => (
+            ConstantOperand::Neither,
+            cx.activation(a, dtype)?,
+            cx.activation(b, dtype)?,
+        ),
+        (true, false) => (
+            ConstantOperand::First,
+            cx.copied_constant(a, dtype)?,
+            cx.activation(b, dtype)?,
+        ),
+        (false, true) => (
+            ConstantOperand::Second,
+            cx.activation(a, dtype)?,
+            cx.copied_constant(b, dtype)?,
+        ),
+        (true, true) => {
+            return unsupported(
+                "both operands are constants (fold them before converting the model)",
+            )
+        }
+    })
+}

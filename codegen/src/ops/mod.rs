@@ -1,0 +1,164 @@
+//! The ops the codegen knows. Each file holds one op (or one family that
+//! shares its preparation): its attributes in the IR, how post-training
+//! quantization treats it, its lowering to the runtime's op for int8 and
+//! float32 (one description, the arithmetic picked by the tensors' types),
+//! its multiply-accumulates and the stack its runtime op needs. The list at
+//! the bottom of this file is the IR's op set: [`OpKind`] and its dispatch
+//! come from it.
+//!
+//! Layer: ops; uses `ir`, `lower` (the lowering context), `quantize`
+//! (TFLite's parameter derivations) and the runtime's `ops`.
+
+use std::fmt::Debug;
+
+use kiln::graph::Op;
+
+use crate::ir::{Graph, Node};
+use crate::lower::{Lowered, Lowering};
+
+/// What the codegen knows about one IR op.
+pub trait IrOp: Debug {
+    /// The op's name as TFLite spells it.
+    fn name(&self) -> &'static str;
+
+    /// Its attributes as `kiln inspect` shows them.
+    fn attributes(&self) -> String {
+        String::new()
+    }
+
+    /// How post-training quantization treats it.
+    fn quantization(&self, node: &Node) -> QuantRule;
+
+    /// The runtime op, int8 or float32 by its tensors' types; `None` for an
+    /// op that costs nothing at run time.
+    fn lower(&self, cx: &mut Lowering, node: &Node) -> Lowered<Option<Op>>;
+
+    /// Multiply-accumulates of one node (convolutions and fully connected
+    /// layers; other ops count zero, as is customary).
+    fn macs(&self, _g: &Graph, _node: &Node) -> u64 {
+        0
+    }
+
+    /// Bytes of stack its runtime op needs on a Cortex-M4 (thumbv7em,
+    /// opt-level 3 with LTO, as `targets/cortex-m4` builds): the kernel's
+    /// frame and the call chain above it, as measured by stack painting on
+    /// the emulated core and rounded up to 8 bytes. Op `run`s are never
+    /// inlined, so the figure is the same in every model; `tests/firmware.rs`
+    /// checks the estimate against every model's measurement.
+    fn stack_cortex_m4(&self) -> usize {
+        192
+    }
+}
+
+/// How post-training quantization (`quantize::ptq`) treats an op.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum QuantRule {
+    /// Calibrated (or the model's own) parameters on every activation.
+    Calibrated,
+    /// Weights (input 1) symmetric per channel along `axis`, the optional
+    /// bias (input 2) int32 at input scale times weight scale.
+    Weights { axis: usize },
+    /// TFLM fixes the output's parameters.
+    FixedOutput { scale: f32, zero_point: i64 },
+    /// The output has the input's parameters (TFLM requires it).
+    KeepsInputParameters,
+    /// Every input and the output share one interval (CONCATENATION).
+    SharedInterval,
+    /// A constant operand is quantized per tensor, as TFLite's converter does.
+    ConstantOperands,
+    /// No int8 kernel: the op runs in float32 between DEQUANTIZE and QUANTIZE.
+    Float,
+    /// The op only exists in quantized models.
+    QuantizedOnly,
+}
+
+/// Defines [`OpKind`] from the list of `Variant(Attributes)` pairs; each
+/// attributes type implements [`IrOp`].
+macro_rules! op_list {
+    ($( $variant:ident($attrs:ty), )*) => {
+        /// What an IR node computes. Inputs follow TFLite's order for each op.
+        #[derive(Clone, Debug, PartialEq)]
+        pub enum OpKind {
+            $( $variant($attrs), )*
+        }
+
+        impl OpKind {
+            /// The op behind this kind.
+            pub fn op(&self) -> &dyn IrOp {
+                match self {
+                    $( OpKind::$variant(a) => a, )*
+                }
+            }
+
+            /// TFLite's name for the op.
+            pub fn name(&self) -> &'static str {
+                self.op().name()
+            }
+        }
+
+        $( impl From<$attrs> for OpKind {
+            fn from(a: $attrs) -> Self {
+                OpKind::$variant(a)
+            }
+        } )*
+    };
+}
+
+/// Declares the op files and re-exports their attribute types.
+macro_rules! op_files {
+    ($($file:ident),* $(,)?) => {
+        $( mod $file; pub use $file::*; )*
+    };
+}
+
+op_files!(
+    concatenation,
+    conv2d,
+    depthwise_conv2d,
+    elementwise,
+    fully_connected,
+    hard_swish,
+    leaky_relu,
+    mean,
+    pad,
+    pool2d,
+    prelu,
+    quantize,
+    relu,
+    reshape,
+    sigmoid,
+    slice,
+    softmax,
+    transpose,
+    transpose_conv2d,
+);
+
+op_list! {
+    Conv2d(Conv2d),
+    DepthwiseConv2d(DepthwiseConv2d),
+    TransposeConv2d(TransposeConv2d),
+    FullyConnected(FullyConnected),
+    AveragePool2d(AveragePool2d),
+    MaxPool2d(MaxPool2d),
+    Add(Add),
+    Mul(Mul),
+    Sub(Sub),
+    Div(Div),
+    PRelu(PRelu),
+    Softmax(Softmax),
+    Logistic(Logistic),
+    Tanh(Tanh),
+    LeakyRelu(LeakyRelu),
+    HardSigmoid(HardSigmoid),
+    HardSwish(HardSwish),
+    Relu(Relu),
+    Clip(Clip),
+    Concatenation(Concatenation),
+    Pad(Pad),
+    Mean(Mean),
+    Reshape(Reshape),
+    Quantize(Quantize),
+    Dequantize(Dequantize),
+    Slice(Slice),
+    Transpose(Transpose),
+}

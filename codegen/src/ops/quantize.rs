@@ -1,0 +1,97 @@
+//! QUANTIZE and DEQUANTIZE: float32 to int8 and back at the edges of a
+//! model and around ops that run in float32, and int8 to int8 rescaling
+//! (QUANTIZE between two int8 scales), which the RELU family shares.
+//!
+//! Layer: ops; uses `lower` and `quantize::multiplier`.
+
+use kiln::graph::Op;
+use kiln::kernels::activation::RequantizeParams;
+use kiln::kernels::quantize::AffineParams;
+use kiln::ops::{DequantizeOp, QuantizeOp, RequantizeOp};
+
+use super::{IrOp, QuantRule};
+use crate::ir::{Activation, DataType, Node, TensorId};
+use crate::lower::{unsupported, Lowered, Lowering};
+use crate::quantize::multiplier::{activation_range, quantize_multiplier};
+
+/// QUANTIZE: float32 to int8, or int8 to int8 with another scale.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Quantize;
+
+/// DEQUANTIZE: int8 to float32.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Dequantize;
+
+impl IrOp for Quantize {
+    fn name(&self) -> &'static str {
+        "QUANTIZE"
+    }
+
+    fn quantization(&self, _node: &Node) -> QuantRule {
+        QuantRule::QuantizedOnly
+    }
+
+    fn lower(&self, cx: &mut Lowering, node: &Node) -> Lowered<Option<Op>> {
+        let (input, out) = cx.input_output(node)?;
+        cx.same_elements(input, out)?;
+        Ok(Some(match cx.dtype(input) {
+            DataType::F32 => {
+                let (scale, zero_point) = cx.quant(out)?;
+                Op::Quantize(QuantizeOp {
+                    params: AffineParams { scale, zero_point },
+                    input: cx.activation(input, DataType::F32)?,
+                    output: cx.activation(out, DataType::I8)?,
+                })
+            }
+            DataType::I8 => Op::Requantize(requantize(cx, input, out, Activation::None)?),
+            other => return unsupported(format!("QUANTIZE from {}", other.name())),
+        }))
+    }
+}
+
+impl IrOp for Dequantize {
+    fn name(&self) -> &'static str {
+        "DEQUANTIZE"
+    }
+
+    fn quantization(&self, _node: &Node) -> QuantRule {
+        QuantRule::QuantizedOnly
+    }
+
+    fn lower(&self, cx: &mut Lowering, node: &Node) -> Lowered<Option<Op>> {
+        let (input, out) = cx.input_output(node)?;
+        cx.same_elements(input, out)?;
+        let (scale, zero_point) = cx.quant(input)?;
+        Ok(Some(Op::Dequantize(DequantizeOp {
+            params: AffineParams { scale, zero_point },
+            input: cx.activation(input, DataType::I8)?,
+            output: cx.activation(out, DataType::F32)?,
+        })))
+    }
+}
+
+/// int8 `input` rescaled to `out`'s parameters and clamped by `activation`.
+pub(crate) fn requantize(
+    cx: &Lowering,
+    input: TensorId,
+    out: TensorId,
+    activation: Activation,
+) -> Lowered<RequantizeOp> {
+    let (in_scale, in_zp) = cx.quant(input)?;
+    let (out_scale, out_zp) = cx.quant(out)?;
+    let (multiplier, shift) = quantize_multiplier(f64::from(in_scale) / f64::from(out_scale));
+    let (activation_min, activation_max) = activation_range(activation, out_scale, out_zp);
+    let (input, output) = cx.spans((input, out), DataType::I8)?;
+    Ok(RequantizeOp {
+        params: RequantizeParams {
+            input_zero_point: in_zp,
+            output_zero_point: out_zp,
+            multiplier,
+            shift,
+            activation_min,
+            activation_max,
+        },
+        input,
+        output,
+    })
+}

@@ -1,0 +1,127 @@
+//! The standalone RELU family and ONNX Clip: in int8 a rescaling with a
+//! clamp (RELU) or a clamp of the input's bytes (RELU6 and CLIP, as TFLM's
+//! RELU6 computes it), in float32 a clamp.
+//!
+//! Layer: ops; uses `lower` and the rescaling of `ops::quantize`.
+
+use kiln::graph::Op;
+use kiln::kernels::activation::RequantizeParams;
+use kiln::ops::{ClampF32Op, RequantizeOp};
+use kiln::tensor::FloatRange;
+
+use super::quantize::requantize;
+use super::{IrOp, QuantRule};
+use crate::ir::{Activation, DataType, Node};
+use crate::lower::{float_range, unsupported, Lowered, Lowering};
+
+/// A standalone RELU, RELU6 or RELU_N1_TO_1.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Relu(pub Activation);
+
+/// A clamp to any interval (ONNX Clip).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Clip {
+    pub min: f32,
+    pub max: f32,
+}
+
+impl IrOp for Relu {
+    fn name(&self) -> &'static str {
+        match self.0 {
+            Activation::Relu6 => "RELU6",
+            Activation::ReluN1To1 => "RELU_N1_TO_1",
+            _ => "RELU",
+        }
+    }
+
+    fn quantization(&self, _node: &Node) -> QuantRule {
+        QuantRule::Calibrated
+    }
+
+    fn lower(&self, cx: &mut Lowering, node: &Node) -> Lowered<Option<Op>> {
+        if cx.is_float(node) {
+            return clamp_f32(cx, node, float_range(self.0));
+        }
+        Ok(Some(Op::Requantize(match self.0 {
+            // TFLM's RELU6 clamps the input bytes to the input's own 0
+            // and 6 without rescaling, whatever the output's quantization.
+            Activation::Relu6 => clamp_bytes(cx, node, 0.0, 6.0)?,
+            Activation::Relu => {
+                let (input, out) = cx.input_output(node)?;
+                cx.same_elements(input, out)?;
+                requantize(cx, input, out, Activation::Relu)?
+            }
+            other => {
+                return unsupported(format!(
+                    "standalone {other:?} (TFLite Micro has no kernel to match)"
+                ))
+            }
+        })))
+    }
+}
+
+impl IrOp for Clip {
+    fn name(&self) -> &'static str {
+        "CLIP"
+    }
+
+    fn quantization(&self, _node: &Node) -> QuantRule {
+        QuantRule::KeepsInputParameters
+    }
+
+    fn lower(&self, cx: &mut Lowering, node: &Node) -> Lowered<Option<Op>> {
+        if cx.is_float(node) {
+            let range = FloatRange {
+                min: self.min,
+                max: self.max,
+            };
+            return clamp_f32(cx, node, range);
+        }
+        // TFLM has no CLIP kernel: the same clamp as RELU6, with the output
+        // sharing the input's parameters (PTQ makes it so).
+        let (input, out) = cx.input_output(node)?;
+        if cx.quant(input)? != cx.quant(out)? {
+            return unsupported("CLIP with different input and output quantization");
+        }
+        Ok(Some(Op::Requantize(clamp_bytes(
+            cx, node, self.min, self.max,
+        )?)))
+    }
+}
+
+fn clamp_f32(cx: &mut Lowering, node: &Node, range: FloatRange) -> Lowered<Option<Op>> {
+    let (input, out) = cx.input_output(node)?;
+    cx.same_elements(input, out)?;
+    let (input, output) = cx.spans((input, out), DataType::F32)?;
+    Ok(Some(Op::ClampF32(ClampF32Op {
+        range,
+        input,
+        output,
+    })))
+}
+
+/// An int8 clamp of the input's bytes to the reals `[lo, hi]` on the
+/// input's scale, with no rescaling.
+fn clamp_bytes(cx: &mut Lowering, node: &Node, lo: f32, hi: f32) -> Lowered<RequantizeOp> {
+    let (input, out) = cx.input_output(node)?;
+    cx.same_elements(input, out)?;
+    let (scale, zp) = cx.quant(input)?;
+    let bound = |b: f32| {
+        zp.saturating_add((b / scale).round() as i32)
+            .clamp(-128, 127)
+    };
+    let (input, output) = cx.spans((input, out), DataType::I8)?;
+    Ok(RequantizeOp {
+        params: RequantizeParams {
+            input_zero_point: 0,
+            output_zero_point: 0,
+            // 2^30 with a left shift of one multiplies by exactly 1.
+            multiplier: 1 << 30,
+            shift: 1,
+            activation_min: bound(lo),
+            activation_max: bound(hi),
+        },
+        input,
+        output,
+    })
+}

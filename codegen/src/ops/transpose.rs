@@ -1,0 +1,66 @@
+//! TRANSPOSE of int8 or float32 values (a permutation of bytes); the ONNX
+//! importer uses it to move between ONNX's NCHW and the kernels' NHWC.
+//!
+//! Layer: ops; uses `lower`.
+
+use kiln::graph::Op;
+use kiln::kernels::transpose::TransposeParams;
+use kiln::ops::TransposeOp;
+use kiln::tensor::MAX_RANK;
+
+use super::{IrOp, QuantRule};
+use crate::ir::{DataType, Node};
+use crate::lower::{invalid, to_u32, unsupported, Lowered, Lowering};
+
+/// Output dimension `d` is input dimension `perm[d]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Transpose {
+    pub perm: Vec<usize>,
+}
+
+impl IrOp for Transpose {
+    fn name(&self) -> &'static str {
+        "TRANSPOSE"
+    }
+
+    fn attributes(&self) -> String {
+        format!("perm {:?}", self.perm)
+    }
+
+    fn quantization(&self, _node: &Node) -> QuantRule {
+        QuantRule::KeepsInputParameters
+    }
+
+    fn lower(&self, cx: &mut Lowering, node: &Node) -> Lowered<Option<Op>> {
+        let (input, out) = cx.input_output(node)?;
+        let shape = cx.shape(input).to_vec();
+        let dtype = cx.dtype(input);
+        let rank = shape.len();
+        let perm = &self.perm;
+        if rank > MAX_RANK || perm.len() != rank || (0..rank).any(|d| !perm.contains(&d)) {
+            return invalid(format!("permutation {perm:?} does not fit shape {shape:?}"));
+        }
+        if dtype != DataType::I8 && dtype != DataType::F32 {
+            return unsupported(format!("TRANSPOSE of {}", dtype.name()));
+        }
+        let lead = MAX_RANK - rank;
+        let mut params = TransposeParams {
+            input_dims: [1; MAX_RANK],
+            perm: core::array::from_fn(|d| d as u8),
+            element_size: dtype.size() as u32,
+        };
+        for (d, &s) in shape.iter().enumerate() {
+            params.input_dims[lead + d] = to_u32(s)?;
+            params.perm[lead + d] = (lead + perm[d]) as u8;
+        }
+        if cx.tensor(out).elements() != cx.tensor(input).elements() {
+            return invalid("output size differs from the input's");
+        }
+        let (input, output) = cx.spans((input, out), dtype)?;
+        Ok(Some(Op::Transpose(TransposeOp {
+            params,
+            input,
+            output,
+        })))
+    }
+}

@@ -1,0 +1,112 @@
+//! How an op sees memory while it runs: its output as the one mutable span
+//! of the arena, every other arena byte read-only, and its constants in the
+//! weights. `exec::validate` has checked every span an op names, so the
+//! slicing here never fails on a validated graph.
+//!
+//! Layer: ops; uses `tensor` and `wire`.
+
+use crate::tensor::Span;
+use crate::wire::wire_enum;
+
+/// The arena around one op's output: the bytes before and after it, which
+/// hold the op's inputs.
+pub(crate) struct Inputs<'a> {
+    before: &'a [u8],
+    after: &'a [u8],
+    after_start: usize,
+}
+
+impl Inputs<'_> {
+    pub(crate) fn bytes(&self, s: Span) -> &[u8] {
+        if (s.offset as usize) < self.after_start {
+            &self.before[s.range()]
+        } else {
+            &self.after[s.offset as usize - self.after_start..][..s.len as usize]
+        }
+    }
+
+    pub(crate) fn i8(&self, s: Span) -> &[i8] {
+        bytemuck::cast_slice(self.bytes(s))
+    }
+
+    pub(crate) fn f32(&self, s: Span) -> &[f32] {
+        bytemuck::cast_slice(self.bytes(s))
+    }
+}
+
+/// Splits the arena into an op's output and the (read-only) rest.
+pub(crate) fn split(arena: &mut [u8], output: Span) -> (Inputs<'_>, &mut [u8]) {
+    let (before, rest) = arena.split_at_mut(output.offset as usize);
+    let (out, after) = rest.split_at_mut(output.len as usize);
+    let after_start = output.end() as usize;
+    (
+        Inputs {
+            before,
+            after,
+            after_start,
+        },
+        out,
+    )
+}
+
+/// A typed view of a constant in the weights.
+pub(crate) fn constant<T: bytemuck::Pod>(weights: &[u8], s: Span) -> &[T] {
+    bytemuck::cast_slice(&weights[s.range()])
+}
+
+pub(crate) fn out_i8(out: &mut [u8]) -> &mut [i8] {
+    bytemuck::cast_slice_mut(out)
+}
+
+pub(crate) fn out_f32(out: &mut [u8]) -> &mut [f32] {
+    bytemuck::cast_slice_mut(out)
+}
+
+wire_enum! {
+    /// Which operand of a binary op is a constant in the weights rather than
+    /// a value in the arena. PyTorch exports `(x - mean) / std` that way,
+    /// Keras' Rescaling and Normalization layers too, and a constant stays in
+    /// flash instead of being copied into RAM.
+    pub enum ConstantOperand {
+        /// Both operands are arena values.
+        #[default]
+        Neither = 0,
+        /// The first operand is a span of the weights.
+        First = 1,
+        /// The second operand is a span of the weights.
+        Second = 2,
+    }
+}
+
+impl ConstantOperand {
+    /// The operands that live in the arena (the only ones that can overlap
+    /// the output), the other repeated when one is a constant.
+    pub(crate) fn arena_operands(self, first: Span, second: Span) -> [Span; 2] {
+        match self {
+            ConstantOperand::Neither => [first, second],
+            ConstantOperand::First => [second, second],
+            ConstantOperand::Second => [first, first],
+        }
+    }
+}
+
+/// The two operands of a binary op, one of them possibly in the weights.
+#[inline(always)]
+pub(crate) fn operands<'a, T: bytemuck::Pod>(
+    inputs: &'a Inputs<'_>,
+    weights: &'a [u8],
+    (first, second): (Span, Span),
+    constant: ConstantOperand,
+) -> (&'a [T], &'a [T]) {
+    let pick = |s: Span, in_weights: bool| -> &'a [T] {
+        bytemuck::cast_slice(if in_weights {
+            &weights[s.range()]
+        } else {
+            inputs.bytes(s)
+        })
+    };
+    (
+        pick(first, constant == ConstantOperand::First),
+        pick(second, constant == ConstantOperand::Second),
+    )
+}

@@ -1,0 +1,148 @@
+//! CONV_2D, int8 and float32 (grouped convolutions included), and the
+//! descriptors every convolution shares: an int8 convolution's params and
+//! operands ([`Conv2dS8`]) and a float32 one's ([`Conv2dF32`]).
+//!
+//! Layer: ops; uses `kernels::conv2d`.
+
+use super::arena::{constant, out_f32, out_i8, split};
+use super::{Checker, OpDescriptor};
+use crate::error::Error;
+use crate::kernels::conv2d::{conv2d_f32, conv2d_s8};
+pub use crate::kernels::conv2d::{Conv2dParams, ConvGeometry};
+use crate::tensor::{DType, FloatRange, Span};
+use crate::wire::wire_struct;
+
+wire_struct! {
+    /// An int8 convolution (plain, depthwise or transposed): activations in
+    /// the arena; filter, bias and per-channel requantization (`multiplier`,
+    /// `shift`: i32 arrays) in the weights. `bias` may be empty.
+    pub struct Conv2dS8 {
+        pub params: Conv2dParams,
+        pub input: Span,
+        pub filter: Span,
+        pub bias: Span,
+        pub multiplier: Span,
+        pub shift: Span,
+        pub output: Span,
+    }
+}
+
+wire_struct! {
+    /// A float32 convolution (plain, depthwise or transposed): its geometry,
+    /// its fused activation's clamp, and its operands. `bias` may be empty.
+    pub struct Conv2dF32 {
+        pub geometry: ConvGeometry,
+        pub activation: FloatRange,
+        pub input: Span,
+        pub filter: Span,
+        pub bias: Span,
+        pub output: Span,
+    }
+}
+
+impl Conv2dS8 {
+    /// Offsets, operands and requantization of any int8 convolution whose
+    /// filter holds `filter_channels` values per tap and output channel.
+    pub(crate) fn check_operands(&self, c: &Checker) -> Result<(), Error> {
+        let p = &self.params;
+        let g = &p.geometry;
+        c.conv_shape(g)?;
+        c.offsets(&[p.input_offset, p.output_offset])?;
+        let taps = u64::from(g.filter_height) * u64::from(g.filter_width);
+        c.taps(taps * u64::from(g.filter_channels))?;
+        let oc = u64::from(g.output.channels);
+        c.arena(self.input, g.input.elements(), DType::I8)?;
+        c.constant(
+            self.filter,
+            oc * taps * u64::from(g.filter_channels),
+            DType::I8,
+            false,
+        )?;
+        c.constant(self.bias, oc, DType::I32, true)?;
+        c.constant(self.multiplier, oc, DType::I32, false)?;
+        c.constant(self.shift, oc, DType::I32, false)?;
+        c.shifts(self.shift)?;
+        c.range(p.activation_min, p.activation_max)?;
+        c.output(self.output, g.output.elements(), DType::I8, &[self.input])
+    }
+}
+
+impl Conv2dF32 {
+    /// Operands of any float32 convolution, as [`Conv2dS8::check_operands`].
+    pub(crate) fn check_operands(&self, c: &Checker) -> Result<(), Error> {
+        let g = &self.geometry;
+        c.conv_shape(g)?;
+        let oc = u64::from(g.output.channels);
+        let taps = u64::from(g.filter_height) * u64::from(g.filter_width);
+        c.arena(self.input, g.input.elements(), DType::F32)?;
+        c.constant(
+            self.filter,
+            oc * taps * u64::from(g.filter_channels),
+            DType::F32,
+            false,
+        )?;
+        c.constant(self.bias, oc, DType::F32, true)?;
+        c.output(self.output, g.output.elements(), DType::F32, &[self.input])
+    }
+}
+
+wire_struct! {
+    /// int8 CONV_2D.
+    pub struct Conv2dOp {
+        pub conv: Conv2dS8,
+    }
+}
+
+impl OpDescriptor for Conv2dOp {
+    const NAME: &'static str = "CONV_2D";
+
+    fn check(&self, c: &Checker) -> Result<(), Error> {
+        c.conv_windows(&self.conv.params.geometry)?;
+        self.conv.check_operands(c)
+    }
+
+    #[inline(never)]
+    fn run(&self, arena: &mut [u8], weights: &[u8]) {
+        let o = &self.conv;
+        let (io, out) = split(arena, o.output);
+        conv2d_s8(
+            &o.params,
+            io.i8(o.input),
+            constant(weights, o.filter),
+            constant(weights, o.bias),
+            constant(weights, o.multiplier),
+            constant(weights, o.shift),
+            out_i8(out),
+        );
+    }
+}
+
+wire_struct! {
+    /// float32 CONV_2D.
+    pub struct Conv2dF32Op {
+        pub conv: Conv2dF32,
+    }
+}
+
+impl OpDescriptor for Conv2dF32Op {
+    const NAME: &'static str = "CONV_2D (float32)";
+
+    fn check(&self, c: &Checker) -> Result<(), Error> {
+        c.conv_windows(&self.conv.geometry)?;
+        self.conv.check_operands(c)
+    }
+
+    #[inline(never)]
+    fn run(&self, arena: &mut [u8], weights: &[u8]) {
+        let o = &self.conv;
+        let (io, out) = split(arena, o.output);
+        conv2d_f32(
+            &o.geometry,
+            o.activation,
+            io.f32(o.input),
+            constant(weights, o.filter),
+            constant(weights, o.bias),
+            out_f32(out),
+        );
+    }
+}

@@ -1,0 +1,84 @@
+//! DEPTHWISE_CONV_2D, int8 and float32: a convolution with one input
+//! channel per filter (`filter_channels` 1) and any depth multiplier.
+//!
+//! Layer: ops; uses `kernels::depthwise_conv2d` and the convolution
+//! descriptors of `ops::conv2d`.
+
+use super::arena::{constant, out_f32, out_i8, split};
+use super::conv2d::{Conv2dF32, Conv2dS8};
+use super::{Checker, OpDescriptor};
+use crate::error::Error;
+use crate::kernels::conv2d::ConvGeometry;
+use crate::kernels::depthwise_conv2d::{depthwise_conv2d_f32, depthwise_conv2d_s8};
+use crate::wire::wire_struct;
+
+/// The depthwise rules on top of a convolution's: one input channel per
+/// filter, and the forward windows.
+fn check_depthwise(c: &Checker, g: &ConvGeometry) -> Result<(), Error> {
+    c.ensure(
+        g.filter_channels == 1,
+        "a depthwise filter reads one input channel",
+    )?;
+    c.conv_windows(g)
+}
+
+wire_struct! {
+    /// int8 DEPTHWISE_CONV_2D; the filter is `[1, KH, KW, output channels]`.
+    pub struct DepthwiseConv2dOp {
+        pub conv: Conv2dS8,
+    }
+}
+
+impl OpDescriptor for DepthwiseConv2dOp {
+    const NAME: &'static str = "DEPTHWISE_CONV_2D";
+
+    fn check(&self, c: &Checker) -> Result<(), Error> {
+        check_depthwise(c, &self.conv.params.geometry)?;
+        self.conv.check_operands(c)
+    }
+
+    #[inline(never)]
+    fn run(&self, arena: &mut [u8], weights: &[u8]) {
+        let o = &self.conv;
+        let (io, out) = split(arena, o.output);
+        depthwise_conv2d_s8(
+            &o.params,
+            io.i8(o.input),
+            constant(weights, o.filter),
+            constant(weights, o.bias),
+            constant(weights, o.multiplier),
+            constant(weights, o.shift),
+            out_i8(out),
+        );
+    }
+}
+
+wire_struct! {
+    /// float32 DEPTHWISE_CONV_2D.
+    pub struct DepthwiseConv2dF32Op {
+        pub conv: Conv2dF32,
+    }
+}
+
+impl OpDescriptor for DepthwiseConv2dF32Op {
+    const NAME: &'static str = "DEPTHWISE_CONV_2D (float32)";
+
+    fn check(&self, c: &Checker) -> Result<(), Error> {
+        check_depthwise(c, &self.conv.geometry)?;
+        self.conv.check_operands(c)
+    }
+
+    #[inline(never)]
+    fn run(&self, arena: &mut [u8], weights: &[u8]) {
+        let o = &self.conv;
+        let (io, out) = split(arena, o.output);
+        depthwise_conv2d_f32(
+            &o.geometry,
+            o.activation,
+            io.f32(o.input),
+            constant(weights, o.filter),
+            constant(weights, o.bias),
+            out_f32(out),
+        );
+    }
+}

@@ -1,0 +1,205 @@
+//! The broadcasting binary ops: ADD, SUB and MUL in int8, ADD, SUB, MUL and
+//! DIV in float32. Either operand may be a constant in the weights.
+//!
+//! Layer: ops; uses `kernels::elementwise`.
+
+use super::arena::{operands, out_f32, out_i8, split, ConstantOperand};
+use super::{Checker, OpDescriptor};
+use crate::error::Error;
+use crate::kernels::elementwise::{add_f32, add_s8, div_f32, mul_f32, mul_s8, sub_f32, sub_s8};
+pub use crate::kernels::elementwise::{AddParams, Broadcast, MulParams};
+use crate::tensor::{DType, FloatRange, Span};
+use crate::wire::wire_struct;
+
+wire_struct! {
+    /// int8 ADD or SUB (TFLM prepares both alike); one operand may be a
+    /// constant in the weights.
+    pub struct AddSubS8 {
+        pub params: AddParams,
+        pub constant: ConstantOperand,
+        pub input1: Span,
+        pub input2: Span,
+        pub output: Span,
+    }
+}
+
+impl AddSubS8 {
+    fn check(&self, c: &Checker) -> Result<(), Error> {
+        let p = &self.params;
+        c.offsets(&[p.input1_offset, p.input2_offset, p.output_offset])?;
+        c.broadcast(
+            &p.broadcast,
+            (self.input1, self.input2),
+            DType::I8,
+            self.constant,
+        )?;
+        c.ensure((0..=22).contains(&p.left_shift), "left shift out of range")?;
+        for s in [p.input1_shift, p.input2_shift, p.output_shift] {
+            c.shift(s)?;
+        }
+        c.range(p.activation_min, p.activation_max)?;
+        let arena = self.constant.arena_operands(self.input1, self.input2);
+        c.output(self.output, p.broadcast.elements(), DType::I8, &arena)
+    }
+
+    #[inline(always)]
+    fn run_kernel(
+        &self,
+        kernel: impl Fn(&AddParams, &[i8], &[i8], &mut [i8]),
+        arena: &mut [u8],
+        weights: &[u8],
+    ) {
+        let (io, out) = split(arena, self.output);
+        let (a, b) = operands(&io, weights, (self.input1, self.input2), self.constant);
+        kernel(&self.params, a, b, out_i8(out));
+    }
+}
+
+wire_struct! {
+    /// int8 ADD.
+    pub struct AddOp {
+        pub add: AddSubS8,
+    }
+}
+
+impl OpDescriptor for AddOp {
+    const NAME: &'static str = "ADD";
+
+    fn check(&self, c: &Checker) -> Result<(), Error> {
+        self.add.check(c)
+    }
+
+    #[inline(never)]
+    fn run(&self, arena: &mut [u8], weights: &[u8]) {
+        self.add.run_kernel(add_s8, arena, weights);
+    }
+}
+
+wire_struct! {
+    /// int8 SUB.
+    pub struct SubOp {
+        pub add: AddSubS8,
+    }
+}
+
+impl OpDescriptor for SubOp {
+    const NAME: &'static str = "SUB";
+
+    fn check(&self, c: &Checker) -> Result<(), Error> {
+        self.add.check(c)
+    }
+
+    #[inline(never)]
+    fn run(&self, arena: &mut [u8], weights: &[u8]) {
+        self.add.run_kernel(sub_s8, arena, weights);
+    }
+}
+
+wire_struct! {
+    /// int8 MUL; one operand may be a constant in the weights.
+    pub struct MulOp {
+        pub params: MulParams,
+        pub constant: ConstantOperand,
+        pub input1: Span,
+        pub input2: Span,
+        pub output: Span,
+    }
+}
+
+impl OpDescriptor for MulOp {
+    const NAME: &'static str = "MUL";
+
+    fn check(&self, c: &Checker) -> Result<(), Error> {
+        let p = &self.params;
+        c.offsets(&[p.input1_offset, p.input2_offset, p.output_offset])?;
+        c.broadcast(
+            &p.broadcast,
+            (self.input1, self.input2),
+            DType::I8,
+            self.constant,
+        )?;
+        c.shift(p.output_shift)?;
+        c.range(p.activation_min, p.activation_max)?;
+        let arena = self.constant.arena_operands(self.input1, self.input2);
+        c.output(self.output, p.broadcast.elements(), DType::I8, &arena)
+    }
+
+    #[inline(never)]
+    fn run(&self, arena: &mut [u8], weights: &[u8]) {
+        let (io, out) = split(arena, self.output);
+        let (a, b) = operands(&io, weights, (self.input1, self.input2), self.constant);
+        mul_s8(&self.params, a, b, out_i8(out));
+    }
+}
+
+wire_struct! {
+    /// A float32 binary op with broadcasting and a fused activation's clamp;
+    /// one operand may be a constant in the weights.
+    pub struct BinaryF32 {
+        pub broadcast: Broadcast,
+        pub activation: FloatRange,
+        pub constant: ConstantOperand,
+        pub input1: Span,
+        pub input2: Span,
+        pub output: Span,
+    }
+}
+
+/// The shape every float32 binary kernel shares.
+type BinaryF32Kernel = fn(&Broadcast, FloatRange, &[f32], &[f32], &mut [f32]);
+
+impl BinaryF32 {
+    fn check(&self, c: &Checker) -> Result<(), Error> {
+        c.broadcast(
+            &self.broadcast,
+            (self.input1, self.input2),
+            DType::F32,
+            self.constant,
+        )?;
+        let arena = self.constant.arena_operands(self.input1, self.input2);
+        c.output(self.output, self.broadcast.elements(), DType::F32, &arena)
+    }
+
+    fn run_kernel(&self, kernel: BinaryF32Kernel, arena: &mut [u8], weights: &[u8]) {
+        let (io, out) = split(arena, self.output);
+        let (a, b) = operands(&io, weights, (self.input1, self.input2), self.constant);
+        kernel(&self.broadcast, self.activation, a, b, out_f32(out));
+    }
+}
+
+/// The float32 binary ops: a descriptor holding a [`BinaryF32`], its name
+/// and its kernel.
+macro_rules! binary_f32 {
+    ($($(#[$doc:meta])* $op:ident $name:literal => $kernel:ident;)*) => {$(
+        wire_struct! {
+            $(#[$doc])*
+            pub struct $op {
+                pub binary: BinaryF32,
+            }
+        }
+
+        impl OpDescriptor for $op {
+            const NAME: &'static str = $name;
+
+            fn check(&self, c: &Checker) -> Result<(), Error> {
+                self.binary.check(c)
+            }
+
+            #[inline(never)]
+            fn run(&self, arena: &mut [u8], weights: &[u8]) {
+                self.binary.run_kernel($kernel, arena, weights);
+            }
+        }
+    )*};
+}
+
+binary_f32! {
+    /// float32 ADD.
+    AddF32Op "ADD (float32)" => add_f32;
+    /// float32 SUB.
+    SubF32Op "SUB (float32)" => sub_f32;
+    /// float32 MUL.
+    MulF32Op "MUL (float32)" => mul_f32;
+    /// float32 DIV (ONNX Div).
+    DivF32Op "DIV (float32)" => div_f32;
+}

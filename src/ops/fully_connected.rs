@@ -1,0 +1,116 @@
+//! FULLY_CONNECTED, int8 (per-tensor or per-channel requantization) and
+//! float32.
+//!
+//! Layer: ops; uses `kernels::fully_connected`.
+
+use super::arena::{constant, out_f32, out_i8, split};
+use super::{Checker, OpDescriptor};
+use crate::error::Error;
+use crate::kernels::fully_connected::{fully_connected_f32, fully_connected_s8};
+pub use crate::kernels::fully_connected::{FullyConnectedParams, FullyConnectedShape};
+use crate::tensor::{DType, FloatRange, Span};
+use crate::wire::wire_struct;
+
+/// The spans every fully connected layer shares: input rows, filter
+/// `[output_depth, input_depth]`, optional bias, output rows.
+fn check_matrix(
+    c: &Checker,
+    shape: &FullyConnectedShape,
+    [input, filter, bias, output]: [Span; 4],
+    values: DType,
+    bias_type: DType,
+) -> Result<(), Error> {
+    let (b, d, o) = (
+        u64::from(shape.batches),
+        u64::from(shape.input_depth),
+        u64::from(shape.output_depth),
+    );
+    c.arena(input, b * d, values)?;
+    c.constant(filter, o * d, values, false)?;
+    c.constant(bias, o, bias_type, true)?;
+    c.output(output, b * o, values, &[input])
+}
+
+wire_struct! {
+    /// int8 FULLY_CONNECTED: `multiplier` and `shift` hold one i32
+    /// (per-tensor) or one per output channel.
+    pub struct FullyConnectedOp {
+        pub params: FullyConnectedParams,
+        pub input: Span,
+        pub filter: Span,
+        pub bias: Span,
+        pub multiplier: Span,
+        pub shift: Span,
+        pub output: Span,
+    }
+}
+
+impl OpDescriptor for FullyConnectedOp {
+    const NAME: &'static str = "FULLY_CONNECTED";
+
+    fn check(&self, c: &Checker) -> Result<(), Error> {
+        let p = &self.params;
+        c.offsets(&[p.input_offset, p.filter_offset, p.output_offset])?;
+        c.ensure(
+            p.shape.input_depth < 1 << 15,
+            "input depth too large for an i32 accumulator",
+        )?;
+        let o = u64::from(p.shape.output_depth);
+        let per_channel = self.multiplier.len as u64 == 4 * o && o > 1;
+        let n = if per_channel { o } else { 1 };
+        c.constant(self.multiplier, n, DType::I32, false)?;
+        c.constant(self.shift, n, DType::I32, false)?;
+        c.shifts(self.shift)?;
+        c.range(p.activation_min, p.activation_max)?;
+        let spans = [self.input, self.filter, self.bias, self.output];
+        check_matrix(c, &p.shape, spans, DType::I8, DType::I32)
+    }
+
+    #[inline(never)]
+    fn run(&self, arena: &mut [u8], weights: &[u8]) {
+        let (io, out) = split(arena, self.output);
+        fully_connected_s8(
+            &self.params,
+            io.i8(self.input),
+            constant(weights, self.filter),
+            constant(weights, self.bias),
+            constant(weights, self.multiplier),
+            constant(weights, self.shift),
+            out_i8(out),
+        );
+    }
+}
+
+wire_struct! {
+    /// float32 FULLY_CONNECTED.
+    pub struct FullyConnectedF32Op {
+        pub shape: FullyConnectedShape,
+        pub activation: FloatRange,
+        pub input: Span,
+        pub filter: Span,
+        pub bias: Span,
+        pub output: Span,
+    }
+}
+
+impl OpDescriptor for FullyConnectedF32Op {
+    const NAME: &'static str = "FULLY_CONNECTED (float32)";
+
+    fn check(&self, c: &Checker) -> Result<(), Error> {
+        let spans = [self.input, self.filter, self.bias, self.output];
+        check_matrix(c, &self.shape, spans, DType::F32, DType::F32)
+    }
+
+    #[inline(never)]
+    fn run(&self, arena: &mut [u8], weights: &[u8]) {
+        let (io, out) = split(arena, self.output);
+        fully_connected_f32(
+            &self.shape,
+            self.activation,
+            io.f32(self.input),
+            constant(weights, self.filter),
+            constant(weights, self.bias),
+            out_f32(out),
+        );
+    }
+}

@@ -1,0 +1,82 @@
+//! MEAN over any set of axes, int8 (TFLM's requantized sum) and float32.
+//!
+//! Layer: ops; uses `kernels::mean`.
+
+use super::arena::{out_f32, out_i8, split};
+use super::{Checker, OpDescriptor};
+use crate::error::Error;
+use crate::kernels::mean::{mean_f32, mean_s8};
+pub use crate::kernels::mean::{MeanParams, Reduction};
+use crate::tensor::{DType, Span};
+use crate::wire::wire_struct;
+
+/// The input and output of a reduction; `max_reduced` bounds how many
+/// elements one output may sum.
+fn check_reduction(
+    c: &Checker,
+    r: &Reduction,
+    (input, output): (Span, Span),
+    dtype: DType,
+    max_reduced: u64,
+) -> Result<(), Error> {
+    let elements: u64 = r.input_dims.iter().map(|&d| u64::from(d)).product();
+    let reduced = r.reduced_elements();
+    c.ensure(
+        reduced > 0 && reduced < max_reduced,
+        "reduction size out of range",
+    )?;
+    c.arena(input, elements, dtype)?;
+    c.output(output, elements / reduced, dtype, &[input])
+}
+
+wire_struct! {
+    /// int8 MEAN.
+    pub struct MeanOp {
+        pub params: MeanParams,
+        pub input: Span,
+        pub output: Span,
+    }
+}
+
+impl OpDescriptor for MeanOp {
+    const NAME: &'static str = "MEAN";
+
+    fn check(&self, c: &Checker) -> Result<(), Error> {
+        let p = &self.params;
+        c.offsets(&[p.input_zero_point, p.output_zero_point])?;
+        c.shift(p.shift)?;
+        // The int32 sum of the reduced values stays exact.
+        let spans = (self.input, self.output);
+        check_reduction(c, &p.reduction, spans, DType::I8, 1 << 22)
+    }
+
+    #[inline(never)]
+    fn run(&self, arena: &mut [u8], _weights: &[u8]) {
+        let (io, out) = split(arena, self.output);
+        mean_s8(&self.params, io.i8(self.input), out_i8(out));
+    }
+}
+
+wire_struct! {
+    /// float32 MEAN.
+    pub struct MeanF32Op {
+        pub reduction: Reduction,
+        pub input: Span,
+        pub output: Span,
+    }
+}
+
+impl OpDescriptor for MeanF32Op {
+    const NAME: &'static str = "MEAN (float32)";
+
+    fn check(&self, c: &Checker) -> Result<(), Error> {
+        let spans = (self.input, self.output);
+        check_reduction(c, &self.reduction, spans, DType::F32, u64::MAX)
+    }
+
+    #[inline(never)]
+    fn run(&self, arena: &mut [u8], _weights: &[u8]) {
+        let (io, out) = split(arena, self.output);
+        mean_f32(&self.reduction, io.f32(self.input), out_f32(out));
+    }
+}

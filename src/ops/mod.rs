@@ -1,0 +1,194 @@
+//! The runtime's ops. Each file holds one op, or one family that shares its
+//! arithmetic: the op's descriptor (its params and the arena and weight spans
+//! it reads and writes), its one-time check, and the kernel it calls. The
+//! list at the bottom of this file is the op set: [`Op`], its dispatch, its
+//! names and its checks come from it, and its order is the blob wire format
+//! (append new ops at the end, and bump [`crate::BLOB_VERSION`] whenever a
+//! descriptor changes; `tests/blob_format.rs` holds the format to it).
+//!
+//! Descriptors are [`wire_struct!`](crate::wire) plain data, so the same
+//! value is a `const` in generated Rust, a record in a model blob and the
+//! parameter block of a CUDA kernel. A float32 op and its int8 twin share
+//! their geometry struct; each carries only the arithmetic it uses.
+//!
+//! Layer: ops; uses `kernels`, `tensor`, `wire` and `error`.
+
+use crate::error::Error;
+use crate::wire::{Wire, WireType};
+
+mod arena;
+mod check;
+
+pub use arena::ConstantOperand;
+pub use check::Checker;
+
+/// Declares the op files and re-exports their descriptors (and the kernel
+/// params they hold), so that generated code finds every type in `kiln::ops`.
+macro_rules! op_files {
+    ($($file:ident),* $(,)?) => {
+        $( mod $file; pub use $file::*; )*
+    };
+}
+
+op_files!(
+    concatenation,
+    conv2d,
+    depthwise_conv2d,
+    elementwise,
+    fully_connected,
+    hard_swish,
+    leaky_relu,
+    mean,
+    pad,
+    pool2d,
+    prelu,
+    quantize,
+    requantize,
+    sigmoid,
+    slice,
+    softmax,
+    transpose,
+    transpose_conv2d,
+);
+
+/// What every op descriptor provides. Generated code calls `run` on each
+/// op's `const` descriptor directly, in order; [`Op`] dispatches to the same
+/// functions for the interpreter, the blob loader and the host.
+pub trait OpDescriptor: Wire {
+    /// The op's name as TFLite spells it (float variants add " (float32)"),
+    /// for reports and errors.
+    const NAME: &'static str;
+
+    /// Checks, once, that running this op can neither index out of bounds
+    /// nor overflow, whatever the arena holds.
+    fn check(&self, c: &Checker) -> Result<(), Error>;
+
+    /// Runs the op on an arena and weights its `check` accepted. Never
+    /// inlined: one call per op costs nothing measurable, and it keeps each
+    /// kernel's stack frame the same in every model, which is what lets
+    /// `kiln inspect` predict the stack an inference needs.
+    fn run(&self, arena: &mut [u8], weights: &[u8]);
+}
+
+/// Defines [`Op`] from the list of `Variant(Descriptor)` pairs.
+macro_rules! op_list {
+    ($( $(#[$doc:meta])* $variant:ident($descriptor:ty), )*) => {
+        /// One step of a graph. RESHAPE and SQUEEZE have no variant: the
+        /// planner gives their output the input's bytes, so they cost nothing.
+        /// The variant order is the blob wire format.
+        #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+        #[derive(Clone, Copy, Debug, PartialEq)]
+        pub enum Op {
+            $( $(#[$doc])* $variant($descriptor), )*
+        }
+
+        impl Op {
+            /// Every variant in wire order, with its descriptor's layout.
+            pub const VARIANTS: &'static [(&'static str, fn() -> WireType)] = &[
+                $( (stringify!($variant), <$descriptor as Wire>::wire_type), )*
+            ];
+
+            /// The op's name as TFLite spells it, for reports and errors.
+            pub fn name(&self) -> &'static str {
+                match self {
+                    $( Op::$variant(_) => <$descriptor as OpDescriptor>::NAME, )*
+                }
+            }
+
+            /// The variant's name, as generated Rust writes it.
+            pub fn variant(&self) -> &'static str {
+                match self {
+                    $( Op::$variant(_) => stringify!($variant), )*
+                }
+            }
+
+            /// The descriptor's type name, as generated Rust writes it.
+            pub fn descriptor_type(&self) -> &'static str {
+                match self {
+                    $( Op::$variant(_) => stringify!($descriptor), )*
+                }
+            }
+
+            /// The descriptor; its `Debug` form is a Rust struct literal.
+            pub fn descriptor(&self) -> &dyn core::fmt::Debug {
+                match self {
+                    $( Op::$variant(o) => o, )*
+                }
+            }
+
+            /// Writes the descriptor as C lays it out (for the CUDA kernels).
+            pub fn write_c(&self, out: &mut [u8]) {
+                match self {
+                    $( Op::$variant(o) => o.write_c(out), )*
+                }
+            }
+
+            /// The descriptor's layout.
+            pub fn wire_type(&self) -> WireType {
+                match self {
+                    $( Op::$variant(_) => <$descriptor as Wire>::wire_type(), )*
+                }
+            }
+
+            /// Runs this op on an arena and weights that `validate` accepted.
+            pub fn run(&self, arena: &mut [u8], weights: &[u8]) {
+                match self {
+                    $( Op::$variant(o) => o.run(arena, weights), )*
+                }
+            }
+
+            /// The op's one-time check (see [`OpDescriptor::check`]).
+            pub fn check(&self, c: &Checker) -> Result<(), Error> {
+                match self {
+                    $( Op::$variant(o) => o.check(c), )*
+                }
+            }
+        }
+    };
+}
+
+op_list! {
+    Conv2d(Conv2dOp),
+    DepthwiseConv2d(DepthwiseConv2dOp),
+    FullyConnected(FullyConnectedOp),
+    AveragePool2d(AveragePool2dOp),
+    MaxPool2d(MaxPool2dOp),
+    Add(AddOp),
+    Mul(MulOp),
+    Softmax(SoftmaxOp),
+    Logistic(LogisticOp),
+    Tanh(TanhOp),
+    Requantize(RequantizeOp),
+    Concatenation(ConcatenationOp),
+    Pad(PadOp),
+    Mean(MeanOp),
+    Quantize(QuantizeOp),
+    Dequantize(DequantizeOp),
+    Conv2dF32(Conv2dF32Op),
+    DepthwiseConv2dF32(DepthwiseConv2dF32Op),
+    FullyConnectedF32(FullyConnectedF32Op),
+    AveragePool2dF32(AveragePool2dF32Op),
+    MaxPool2dF32(MaxPool2dF32Op),
+    AddF32(AddF32Op),
+    MulF32(MulF32Op),
+    SoftmaxF32(SoftmaxF32Op),
+    LogisticF32(LogisticF32Op),
+    TanhF32(TanhF32Op),
+    ClampF32(ClampF32Op),
+    Transpose(TransposeOp),
+    SubF32(SubF32Op),
+    DivF32(DivF32Op),
+    LeakyReluF32(LeakyReluF32Op),
+    HardSigmoidF32(HardSigmoidF32Op),
+    HardSwishF32(HardSwishF32Op),
+    PReluF32(PReluF32Op),
+    PadF32(PadF32Op),
+    MeanF32(MeanF32Op),
+    TransposeConv2dF32(TransposeConv2dF32Op),
+    Slice(SliceOp),
+    LeakyRelu(LeakyReluOp),
+    HardSwish(HardSwishOp),
+    Sub(SubOp),
+    PRelu(PReluOp),
+    TransposeConv2d(TransposeConv2dOp),
+}

@@ -1,0 +1,89 @@
+//! PRELU, int8 and float32: `x` where it is not negative, `x * alpha` where
+//! it is; `alpha` (the slopes) broadcasts and may be a constant.
+//!
+//! Layer: ops; uses `kernels::elementwise`.
+
+use super::arena::{operands, out_f32, out_i8, split, ConstantOperand};
+use super::{Checker, OpDescriptor};
+use crate::error::Error;
+use super::elementwise::Broadcast;
+use crate::kernels::elementwise::{prelu_f32, prelu_s8};
+pub use crate::kernels::elementwise::PReluParams;
+use crate::tensor::{DType, Span};
+use crate::wire::wire_struct;
+
+/// The operands of either PRELU: the input in the arena, the slopes in the
+/// arena or the weights, broadcast onto the output.
+fn check_operands(
+    c: &Checker,
+    broadcast: &Broadcast,
+    (input, alpha, output): (Span, Span, Span),
+    dtype: DType,
+    constant: ConstantOperand,
+) -> Result<(), Error> {
+    c.ensure(
+        constant != ConstantOperand::First,
+        "PRELU's input is a constant",
+    )?;
+    c.broadcast(broadcast, (input, alpha), dtype, constant)?;
+    let arena = constant.arena_operands(input, alpha);
+    c.output(output, broadcast.elements(), dtype, &arena)
+}
+
+wire_struct! {
+    /// int8 PRELU.
+    pub struct PReluOp {
+        pub params: PReluParams,
+        pub constant: ConstantOperand,
+        pub input: Span,
+        pub alpha: Span,
+        pub output: Span,
+    }
+}
+
+impl OpDescriptor for PReluOp {
+    const NAME: &'static str = "PRELU";
+
+    fn check(&self, c: &Checker) -> Result<(), Error> {
+        let p = &self.params;
+        c.offsets(&[p.input_offset, p.alpha_offset, p.output_offset])?;
+        c.shift(p.identity_shift)?;
+        c.shift(p.alpha_shift)?;
+        let spans = (self.input, self.alpha, self.output);
+        check_operands(c, &p.broadcast, spans, DType::I8, self.constant)
+    }
+
+    #[inline(never)]
+    fn run(&self, arena: &mut [u8], weights: &[u8]) {
+        let (io, out) = split(arena, self.output);
+        let (x, alpha) = operands(&io, weights, (self.input, self.alpha), self.constant);
+        prelu_s8(&self.params, x, alpha, out_i8(out));
+    }
+}
+
+wire_struct! {
+    /// float32 PRELU (ONNX PRelu).
+    pub struct PReluF32Op {
+        pub broadcast: Broadcast,
+        pub constant: ConstantOperand,
+        pub input: Span,
+        pub alpha: Span,
+        pub output: Span,
+    }
+}
+
+impl OpDescriptor for PReluF32Op {
+    const NAME: &'static str = "PRELU (float32)";
+
+    fn check(&self, c: &Checker) -> Result<(), Error> {
+        let spans = (self.input, self.alpha, self.output);
+        check_operands(c, &self.broadcast, spans, DType::F32, self.constant)
+    }
+
+    #[inline(never)]
+    fn run(&self, arena: &mut [u8], weights: &[u8]) {
+        let (io, out) = split(arena, self.output);
+        let (x, alpha) = operands(&io, weights, (self.input, self.alpha), self.constant);
+        prelu_f32(&self.broadcast, x, alpha, out_f32(out));
+    }
+}

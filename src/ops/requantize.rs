@@ -1,0 +1,67 @@
+//! REQUANTIZE: int8 to int8 rescaling with a clamp, which runs QUANTIZE
+//! between int8 scales and the standalone RELU family in int8; and CLAMP,
+//! the standalone RELU family (and ONNX Clip) in float32.
+//!
+//! Layer: ops; uses `kernels::activation`.
+
+use super::arena::{out_f32, out_i8, split};
+use super::{Checker, OpDescriptor};
+use crate::error::Error;
+use crate::kernels::activation::{clamp_f32, requantize_s8};
+pub use crate::kernels::activation::RequantizeParams;
+use crate::tensor::{DType, FloatRange, Span};
+use crate::wire::wire_struct;
+
+/// Zero points, shift and clamp of one int8 rescaling.
+pub(crate) fn check_requantize(c: &Checker, p: &RequantizeParams) -> Result<(), Error> {
+    c.offsets(&[p.input_zero_point, p.output_zero_point])?;
+    c.shift(p.shift)?;
+    c.range(p.activation_min, p.activation_max)
+}
+
+wire_struct! {
+    /// int8 to int8 rescaling with a clamp.
+    pub struct RequantizeOp {
+        pub params: RequantizeParams,
+        pub input: Span,
+        pub output: Span,
+    }
+}
+
+impl OpDescriptor for RequantizeOp {
+    const NAME: &'static str = "REQUANTIZE";
+
+    fn check(&self, c: &Checker) -> Result<(), Error> {
+        check_requantize(c, &self.params)?;
+        c.elementwise(self.input, DType::I8, self.output, DType::I8)
+    }
+
+    #[inline(never)]
+    fn run(&self, arena: &mut [u8], _weights: &[u8]) {
+        let (io, out) = split(arena, self.output);
+        requantize_s8(&self.params, io.i8(self.input), out_i8(out));
+    }
+}
+
+wire_struct! {
+    /// float32 clamp to `range` (standalone RELU, RELU6, RELU_N1_TO_1, Clip).
+    pub struct ClampF32Op {
+        pub range: FloatRange,
+        pub input: Span,
+        pub output: Span,
+    }
+}
+
+impl OpDescriptor for ClampF32Op {
+    const NAME: &'static str = "RELU (float32)";
+
+    fn check(&self, c: &Checker) -> Result<(), Error> {
+        c.elementwise(self.input, DType::F32, self.output, DType::F32)
+    }
+
+    #[inline(never)]
+    fn run(&self, arena: &mut [u8], _weights: &[u8]) {
+        let (io, out) = split(arena, self.output);
+        clamp_f32(self.range, io.f32(self.input), out_f32(out));
+    }
+}

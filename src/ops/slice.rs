@@ -1,0 +1,48 @@
+//! SLICE with positive steps, of int8 or float32 values (quantization
+//! unchanged: it only moves bytes).
+//!
+//! Layer: ops; uses `kernels::slice`.
+
+use super::arena::split;
+use super::transpose::element_type;
+use super::{Checker, OpDescriptor};
+use crate::error::Error;
+use crate::kernels::slice::slice;
+pub use crate::kernels::slice::SliceParams;
+use crate::tensor::{Span, MAX_RANK};
+use crate::wire::wire_struct;
+
+wire_struct! {
+    /// SLICE of int8 or float32 values (see `kernels::slice`).
+    pub struct SliceOp {
+        pub params: SliceParams,
+        pub input: Span,
+        pub output: Span,
+    }
+}
+
+impl OpDescriptor for SliceOp {
+    const NAME: &'static str = "SLICE";
+
+    fn check(&self, c: &Checker) -> Result<(), Error> {
+        let p = &self.params;
+        let dtype = element_type(c, p.element_size)?;
+        for d in 0..MAX_RANK {
+            c.ensure(p.step[d] > 0, "slice step must be positive")?;
+            c.ensure(
+                p.last_read(d)
+                    .is_none_or(|last| last < u64::from(p.input_dims[d])),
+                "slice reads past the input",
+            )?;
+        }
+        let count = |dims: &[u32]| dims.iter().map(|&d| u64::from(d)).product::<u64>();
+        c.arena(self.input, count(&p.input_dims), dtype)?;
+        c.output(self.output, count(&p.output_dims), dtype, &[self.input])
+    }
+
+    #[inline(never)]
+    fn run(&self, arena: &mut [u8], _weights: &[u8]) {
+        let (io, out) = split(arena, self.output);
+        slice(&self.params, io.bytes(self.input), out);
+    }
+}

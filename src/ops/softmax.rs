@@ -1,0 +1,76 @@
+//! SOFTMAX over the last axis, int8 (TFLM's fixed point) and float32.
+//!
+//! Layer: ops; uses `kernels::softmax`.
+
+use super::arena::{out_f32, out_i8, split};
+use super::{Checker, OpDescriptor};
+use crate::error::Error;
+use crate::kernels::softmax::{softmax_f32, softmax_s8};
+pub use crate::kernels::softmax::SoftmaxParams;
+use crate::tensor::{DType, Span};
+use crate::wire::wire_struct;
+
+wire_struct! {
+    /// int8 SOFTMAX (output scale 1/256, zero point -128).
+    pub struct SoftmaxOp {
+        pub params: SoftmaxParams,
+        pub input: Span,
+        pub output: Span,
+    }
+}
+
+impl OpDescriptor for SoftmaxOp {
+    const NAME: &'static str = "SOFTMAX";
+
+    fn check(&self, c: &Checker) -> Result<(), Error> {
+        let p = &self.params;
+        // A row's sum of exponentials (each at most 2^19 in Q12.19) stays in i32.
+        c.ensure(p.depth < 1 << 12 && p.diff_min <= 0, "softmax row too long")?;
+        c.ensure(
+            (0..=31).contains(&p.input_left_shift),
+            "softmax shift out of range",
+        )?;
+        let n = u64::from(p.outer) * u64::from(p.depth);
+        c.arena(self.input, n, DType::I8)?;
+        c.output(self.output, n, DType::I8, &[self.input])
+    }
+
+    #[inline(never)]
+    fn run(&self, arena: &mut [u8], _weights: &[u8]) {
+        let (io, out) = split(arena, self.output);
+        softmax_s8(&self.params, io.i8(self.input), out_i8(out));
+    }
+}
+
+wire_struct! {
+    /// float32 SOFTMAX: `outer` rows of `depth` values, with `beta`.
+    pub struct SoftmaxF32Op {
+        pub outer: u32,
+        pub depth: u32,
+        pub beta: f32,
+        pub input: Span,
+        pub output: Span,
+    }
+}
+
+impl OpDescriptor for SoftmaxF32Op {
+    const NAME: &'static str = "SOFTMAX (float32)";
+
+    fn check(&self, c: &Checker) -> Result<(), Error> {
+        let n = u64::from(self.outer) * u64::from(self.depth);
+        c.arena(self.input, n, DType::F32)?;
+        c.output(self.output, n, DType::F32, &[self.input])
+    }
+
+    #[inline(never)]
+    fn run(&self, arena: &mut [u8], _weights: &[u8]) {
+        let (io, out) = split(arena, self.output);
+        softmax_f32(
+            self.outer as usize,
+            self.depth as usize,
+            self.beta,
+            io.f32(self.input),
+            out_f32(out),
+        );
+    }
+}

@@ -1,0 +1,95 @@
+//! TRANSPOSE_CONV (ONNX ConvTranspose), int8 and float32, on the
+//! convolution descriptors of `ops::conv2d`: the geometry is that of the
+//! equivalent forward convolution read backwards (see `kernels::conv2d`).
+//!
+//! Layer: ops; uses `kernels::conv2d`.
+
+use super::arena::{constant, out_f32, out_i8, split};
+use super::conv2d::{Conv2dF32, Conv2dS8};
+use super::{Checker, OpDescriptor};
+use crate::error::Error;
+use crate::kernels::conv2d::{transpose_conv2d_f32, transpose_conv2d_s8, ConvGeometry};
+use crate::wire::wire_struct;
+
+/// A transposed convolution's coordinates stay far from overflow on 32-bit
+/// targets (the gather checks every tap against the input's extent).
+fn check_reach(c: &Checker, g: &ConvGeometry) -> Result<(), Error> {
+    let reach = |out: u32, pad: u32, f: u32, d: u32| {
+        u64::from(out) + u64::from(pad) + u64::from(f) * u64::from(d) < 1 << 30
+    };
+    c.ensure(
+        reach(
+            g.output.height,
+            g.padding_top,
+            g.filter_height,
+            g.dilation_height,
+        ) && reach(
+            g.output.width,
+            g.padding_left,
+            g.filter_width,
+            g.dilation_width,
+        ),
+        "transposed convolution too large",
+    )
+}
+
+wire_struct! {
+    /// int8 TRANSPOSE_CONV.
+    pub struct TransposeConv2dOp {
+        pub conv: Conv2dS8,
+    }
+}
+
+impl OpDescriptor for TransposeConv2dOp {
+    const NAME: &'static str = "TRANSPOSE_CONV";
+
+    fn check(&self, c: &Checker) -> Result<(), Error> {
+        check_reach(c, &self.conv.params.geometry)?;
+        self.conv.check_operands(c)
+    }
+
+    #[inline(never)]
+    fn run(&self, arena: &mut [u8], weights: &[u8]) {
+        let o = &self.conv;
+        let (io, out) = split(arena, o.output);
+        transpose_conv2d_s8(
+            &o.params,
+            io.i8(o.input),
+            constant(weights, o.filter),
+            constant(weights, o.bias),
+            constant(weights, o.multiplier),
+            constant(weights, o.shift),
+            out_i8(out),
+        );
+    }
+}
+
+wire_struct! {
+    /// float32 TRANSPOSE_CONV.
+    pub struct TransposeConv2dF32Op {
+        pub conv: Conv2dF32,
+    }
+}
+
+impl OpDescriptor for TransposeConv2dF32Op {
+    const NAME: &'static str = "TRANSPOSE_CONV (float32)";
+
+    fn check(&self, c: &Checker) -> Result<(), Error> {
+        check_reach(c, &self.conv.geometry)?;
+        self.conv.check_operands(c)
+    }
+
+    #[inline(never)]
+    fn run(&self, arena: &mut [u8], weights: &[u8]) {
+        let o = &self.conv;
+        let (io, out) = split(arena, o.output);
+        transpose_conv2d_f32(
+            &o.geometry,
+            o.activation,
+            io.f32(o.input),
+            constant(weights, o.filter),
+            constant(weights, o.bias),
+            out_f32(out),
+        );
+    }
+}
