@@ -19,6 +19,7 @@ pub mod ir;
 pub mod lower;
 pub mod npy;
 pub mod ops;
+pub mod passes;
 pub mod plan;
 pub mod quantize;
 pub mod report;

@@ -11,37 +11,13 @@ use std::path::Path;
 use super::flatbuffer::{FbError, Table};
 use crate::error::{Error, Result, Unsupported};
 use crate::ir::*;
-use crate::ops::*;
 
-// Builtin operator codes (enum BuiltinOperator).
-const ADD: i32 = 0;
-const AVERAGE_POOL_2D: i32 = 1;
-const CONCATENATION: i32 = 2;
-const CONV_2D: i32 = 3;
-const DEPTHWISE_CONV_2D: i32 = 4;
-const DEQUANTIZE: i32 = 6;
-const FULLY_CONNECTED: i32 = 9;
-const LOGISTIC: i32 = 14;
-const MAX_POOL_2D: i32 = 17;
-const MUL: i32 = 18;
-const RELU: i32 = 19;
-const RELU_N1_TO_1: i32 = 20;
-const RELU6: i32 = 21;
-const RESHAPE: i32 = 22;
-const SOFTMAX: i32 = 25;
-const TANH: i32 = 28;
+/// The builtin code of a custom operator.
 const CUSTOM: i32 = 32;
-const PAD: i32 = 34;
-const MEAN: i32 = 40;
-const SUB: i32 = 41;
-const PRELU: i32 = 54;
-const TRANSPOSE_CONV: i32 = 67;
-const SQUEEZE: i32 = 43;
-const LEAKY_RELU: i32 = 98;
-const QUANTIZE: i32 = 114;
-const HARD_SWISH: i32 = 117;
 
-/// Names of the builtin operators, for messages about unsupported ones.
+/// The builtin operators by code (enum BuiltinOperator): the names each op
+/// file registers its TFLite converter under (`ops::Formats`), and the names
+/// messages about unsupported operators use.
 const BUILTIN_NAMES: &[&str] = &[
     "ADD",
     "AVERAGE_POOL_2D",
@@ -245,7 +221,7 @@ pub fn import_bytes(bytes: &[u8], path: &Path) -> Result<Graph> {
     Ok(graph)
 }
 
-enum ReadError {
+pub enum ReadError {
     Fb(FbError),
     Invalid(String),
 }
@@ -256,9 +232,9 @@ impl From<FbError> for ReadError {
     }
 }
 
-type ReadResult<T> = std::result::Result<T, ReadError>;
+pub type ReadResult<T> = std::result::Result<T, ReadError>;
 
-fn invalid<T>(detail: impl Into<String>) -> ReadResult<T> {
+pub fn invalid<T>(detail: impl Into<String>) -> ReadResult<T> {
     Err(ReadError::Invalid(detail.into()))
 }
 
@@ -362,35 +338,37 @@ impl Reader<'_> {
                     .chain(&op_outputs)
                     .map(|&t| tensors[t].name.clone())
                     .collect();
-                let mut unsupported = |reason: String| {
+                let Some(convert) = crate::ops::tflite_converter(&name) else {
+                    self.problems.push(Unsupported {
+                        op_index: Some(op_index),
+                        op_name: name.clone(),
+                        tensors: tensor_names,
+                        reason: "operator not supported by kiln".into(),
+                    });
+                    continue;
+                };
+                let mut reading = TfliteOp {
+                    options: op.table(4)?,
+                    inputs: op_inputs,
+                    outputs: op_outputs,
+                    tensors: &tensors,
+                    problems: Vec::new(),
+                };
+                let kind = convert(&mut reading)?;
+                for reason in reading.problems {
                     self.problems.push(Unsupported {
                         op_index: Some(op_index),
                         op_name: name.clone(),
                         tensors: tensor_names.clone(),
                         reason,
-                    })
-                };
-                match op_kind(code, op.table(4)?, &mut unsupported)? {
-                    Some(OpKind::TransposeConv2d(TransposeConv2d(attrs))) => {
-                        let (attrs, inputs) =
-                            transpose_conv_inputs(attrs, &op_inputs, &op_outputs, &tensors)?;
-                        nodes.push(Node {
-                            kind: OpKind::TransposeConv2d(TransposeConv2d(attrs)),
-                            inputs,
-                            outputs: op_outputs,
-                            source_name: name.clone(),
-                        });
-                    }
-                    Some(kind) => {
-                        nodes.push(Node {
-                            kind,
-                            inputs: op_inputs,
-                            outputs: op_outputs,
-                            source_name: name.clone(),
-                        });
-                    }
-                    None => continue,
+                    });
                 }
+                nodes.push(Node {
+                    kind,
+                    inputs: reading.inputs,
+                    outputs: reading.outputs,
+                    source_name: name,
+                });
             }
         }
         let _ = self.path;
@@ -522,185 +500,87 @@ impl Reader<'_> {
     }
 }
 
-fn activation(code: i8, unsupported: &mut dyn FnMut(String)) -> Activation {
-    match code {
-        0 => Activation::None,
-        1 => Activation::Relu,
-        2 => Activation::ReluN1To1,
-        3 => Activation::Relu6,
-        4 => {
-            unsupported("fused TANH activation".into());
-            Activation::None
-        }
-        5 => {
-            unsupported("fused SIGN_BIT activation".into());
-            Activation::None
-        }
-        other => {
-            unsupported(format!("unknown fused activation {other}"));
-            Activation::None
+/// One TFLite operator as its converter (in its op's file under `ops/`)
+/// sees it: its options table (when absent every field takes its default),
+/// its inputs and outputs, and the model's tensors. A converter returns the
+/// IR op and may rearrange `inputs` into the IR's order; options kiln cannot
+/// honour are recorded with [`TfliteOp::unsupported`] and reported with every
+/// other problem of the model.
+pub struct TfliteOp<'a> {
+    options: Option<Table<'a>>,
+    /// `None` for an optional input that is absent (TFLite's -1).
+    pub inputs: Vec<Option<TensorId>>,
+    pub outputs: Vec<TensorId>,
+    pub tensors: &'a [Tensor],
+    problems: Vec<String>,
+}
+
+/// Converts one TFLite operator to the IR.
+pub type TfliteConverter = fn(&mut TfliteOp) -> ReadResult<OpKind>;
+
+impl TfliteOp<'_> {
+    /// Whether the operator has an options table.
+    pub fn has_options(&self) -> bool {
+        self.options.is_some()
+    }
+
+    pub fn i8(&self, slot: usize, default: i8) -> ReadResult<i8> {
+        Ok(self.options.map_or(Ok(default), |t| t.i8(slot, default))?)
+    }
+
+    pub fn i32(&self, slot: usize, default: i32) -> ReadResult<i32> {
+        Ok(self.options.map_or(Ok(default), |t| t.i32(slot, default))?)
+    }
+
+    pub fn f32(&self, slot: usize, default: f32) -> ReadResult<f32> {
+        Ok(self.options.map_or(Ok(default), |t| t.f32(slot, default))?)
+    }
+
+    pub fn bool(&self, slot: usize) -> ReadResult<bool> {
+        Ok(self.options.map_or(Ok(false), |t| t.bool(slot, false))?)
+    }
+
+    /// A strictly positive integer option (a stride, a filter size).
+    pub fn positive(&self, slot: usize, default: i32, what: &str) -> ReadResult<usize> {
+        let v = self.i32(slot, default)?;
+        match usize::try_from(v) {
+            Ok(v) if v > 0 => Ok(v),
+            _ => invalid(format!("{what} is {v}, must be positive")),
         }
     }
-}
 
-fn padding(code: i8, unsupported: &mut dyn FnMut(String)) -> Padding {
-    match code {
-        0 => Padding::Same,
-        1 => Padding::Valid,
-        other => {
-            unsupported(format!("unknown padding {other}"));
-            Padding::Valid
-        }
+    /// A fused activation option (enum ActivationFunctionType).
+    pub fn activation(&mut self, slot: usize) -> ReadResult<Activation> {
+        Ok(match self.i8(slot, 0)? {
+            0 => Activation::None,
+            1 => Activation::Relu,
+            2 => Activation::ReluN1To1,
+            3 => Activation::Relu6,
+            4 => self.unsupported_activation("fused TANH activation".into()),
+            5 => self.unsupported_activation("fused SIGN_BIT activation".into()),
+            other => self.unsupported_activation(format!("unknown fused activation {other}")),
+        })
     }
-}
 
-fn positive(v: i32, what: &str) -> ReadResult<usize> {
-    match usize::try_from(v) {
-        Ok(v) if v > 0 => Ok(v),
-        _ => invalid(format!("{what} is {v}, must be positive")),
+    fn unsupported_activation(&mut self, reason: String) -> Activation {
+        self.unsupported(reason);
+        Activation::None
     }
-}
 
-/// TFLite's TRANSPOSE_CONV reads (output shape, filter, input, bias); the
-/// IR reads (input, filter, bias) with explicit padding, which TFLM computes
-/// as a forward convolution over the output's extent would pad it (the
-/// first half of the total; the output shape fixes the rest).
-fn transpose_conv_inputs(
-    attrs: Conv2dAttrs,
-    inputs: &[Option<TensorId>],
-    outputs: &[TensorId],
-    tensors: &[Tensor],
-) -> ReadResult<(Conv2dAttrs, Vec<Option<TensorId>>)> {
-    let (Some(Some(filter)), Some(Some(input)), Some(&out)) =
-        (inputs.get(1), inputs.get(2), outputs.first())
-    else {
-        return invalid("TRANSPOSE_CONV needs an output shape, a filter and an input");
-    };
-    let (fs, os) = (&tensors[*filter].shape, &tensors[out].shape);
-    let (&[_, fh, fw, _], &[_, oh, ow, _]) = (&fs[..], &os[..]) else {
-        return invalid(format!(
-            "TRANSPOSE_CONV filter {fs:?} and output {os:?} must be 4-D"
-        ));
-    };
-    let (_, [top, left]) = attrs
-        .padding
-        .windows([oh, ow], [fh, fw], attrs.stride, [1, 1]);
-    let padding = Padding::Explicit([top, left, 0, 0]);
-    let bias = inputs.get(3).copied().flatten();
-    Ok((
-        Conv2dAttrs { padding, ..attrs },
-        vec![Some(*input), Some(*filter), bias],
-    ))
-}
+    /// A padding option (enum Padding).
+    pub fn padding(&mut self, slot: usize) -> ReadResult<Padding> {
+        Ok(match self.i8(slot, 0)? {
+            0 => Padding::Same,
+            1 => Padding::Valid,
+            other => {
+                self.unsupported(format!("unknown padding {other}"));
+                Padding::Valid
+            }
+        })
+    }
 
-/// Translates one operator; `None` when it is unsupported (recorded).
-fn op_kind(
-    code: i32,
-    options: Option<Table>,
-    unsupported: &mut dyn FnMut(String),
-) -> ReadResult<Option<OpKind>> {
-    // Options tables may be absent; every field then takes its default.
-    let o = options;
-    let i8_ = |slot, d| o.map_or(Ok(d), |t| t.i8(slot, d));
-    let i32_ = |slot, d| o.map_or(Ok(d), |t| t.i32(slot, d));
-    let bool_ = |slot| o.map_or(Ok(false), |t| t.bool(slot, false));
-    Ok(Some(match code {
-        CONV_2D | DEPTHWISE_CONV_2D => {
-            let depthwise = code == DEPTHWISE_CONV_2D;
-            // Depthwise has depth_multiplier in slot 3, shifting the rest by one;
-            // it is redundant with the shapes and is not read.
-            let (act_slot, dil_w, dil_h) = if depthwise { (4, 5, 6) } else { (3, 4, 5) };
-            let attrs = Conv2dAttrs {
-                padding: padding(i8_(0, 0)?, unsupported),
-                stride: [
-                    positive(i32_(2, 0)?, "stride_h")?,
-                    positive(i32_(1, 0)?, "stride_w")?,
-                ],
-                dilation: [
-                    positive(i32_(dil_h, 1)?, "dilation_h")?,
-                    positive(i32_(dil_w, 1)?, "dilation_w")?,
-                ],
-                activation: activation(i8_(act_slot, 0)?, unsupported),
-            };
-            if depthwise {
-                OpKind::DepthwiseConv2d(DepthwiseConv2d(attrs))
-            } else {
-                OpKind::Conv2d(Conv2d(attrs))
-            }
-        }
-        AVERAGE_POOL_2D | MAX_POOL_2D => {
-            let attrs = Pool2dAttrs {
-                padding: padding(i8_(0, 0)?, unsupported),
-                stride: [
-                    positive(i32_(2, 0)?, "stride_h")?,
-                    positive(i32_(1, 0)?, "stride_w")?,
-                ],
-                filter: [
-                    positive(i32_(4, 0)?, "filter_height")?,
-                    positive(i32_(3, 0)?, "filter_width")?,
-                ],
-                activation: activation(i8_(5, 0)?, unsupported),
-            };
-            if code == AVERAGE_POOL_2D {
-                OpKind::AveragePool2d(AveragePool2d(attrs))
-            } else {
-                OpKind::MaxPool2d(MaxPool2d(attrs))
-            }
-        }
-        FULLY_CONNECTED => {
-            if i8_(1, 0)? != 0 {
-                unsupported("shuffled weights format".into());
-            }
-            OpKind::FullyConnected(FullyConnected {
-                activation: activation(i8_(0, 0)?, unsupported),
-                keep_num_dims: bool_(2)?,
-            })
-        }
-        ADD => OpKind::Add(Add {
-            activation: activation(i8_(0, 0)?, unsupported),
-        }),
-        MUL => OpKind::Mul(Mul {
-            activation: activation(i8_(0, 0)?, unsupported),
-        }),
-        SUB => OpKind::Sub(Sub {
-            activation: activation(i8_(0, 0)?, unsupported),
-        }),
-        SOFTMAX => OpKind::Softmax(Softmax {
-            beta: o.map_or(Ok(1.0), |t| t.f32(0, 0.0))?,
-        }),
-        LOGISTIC => OpKind::Logistic(Logistic),
-        TANH => OpKind::Tanh(Tanh),
-        HARD_SWISH => OpKind::HardSwish(HardSwish),
-        TRANSPOSE_CONV => OpKind::TransposeConv2d(TransposeConv2d(Conv2dAttrs {
-            padding: padding(i8_(0, 0)?, unsupported),
-            stride: [
-                positive(i32_(2, 0)?, "stride_h")?,
-                positive(i32_(1, 0)?, "stride_w")?,
-            ],
-            dilation: [1, 1],
-            activation: activation(i8_(3, 0)?, unsupported),
-        })),
-        PRELU => OpKind::PRelu(PRelu),
-        LEAKY_RELU => OpKind::LeakyRelu(LeakyRelu {
-            alpha: o.map_or(Ok(0.0), |t| t.f32(0, 0.0))?,
-        }),
-        RELU => OpKind::Relu(Relu(Activation::Relu)),
-        RELU6 => OpKind::Relu(Relu(Activation::Relu6)),
-        RELU_N1_TO_1 => OpKind::Relu(Relu(Activation::ReluN1To1)),
-        CONCATENATION => OpKind::Concatenation(Concatenation {
-            axis: i32_(0, 0)?,
-            activation: activation(i8_(1, 0)?, unsupported),
-        }),
-        PAD => OpKind::Pad(Pad),
-        MEAN => OpKind::Mean(Mean {
-            keep_dims: bool_(0)?,
-        }),
-        RESHAPE | SQUEEZE => OpKind::Reshape(Reshape),
-        QUANTIZE => OpKind::Quantize(Quantize),
-        DEQUANTIZE => OpKind::Dequantize(Dequantize),
-        _ => {
-            unsupported("operator not supported by kiln".into());
-            return Ok(None);
-        }
-    }))
+    /// Records an option kiln cannot honour.
+    pub fn unsupported(&mut self, reason: String) {
+        self.problems.push(reason);
+    }
 }

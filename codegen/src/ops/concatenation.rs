@@ -7,15 +7,32 @@ use kiln::graph::Op;
 use kiln::ops::{ConcatenationOp, MAX_CONCAT_INPUTS};
 use kiln::Span;
 
-use super::{IrOp, QuantRule};
-use crate::ir::{Activation, DataType, Node, TensorId};
-use crate::lower::{invalid, to_u32, unsupported, Lowered, Lowering};
+use super::{Formats, IrOp, OnnxConverter, QuantRule};
+use crate::ir::{Activation, DataType, Node, OpKind, TensorId};
+use crate::lower::{Lowered, Lowering, invalid, to_u32, unsupported};
+use crate::import::onnx::{Importer, OnnxNode, Step, TO_NCHW, Val};
 
 /// CONCATENATION of every input along `axis` (negative: from the end).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Concatenation {
     pub axis: i32,
     pub activation: Activation,
+}
+
+impl Concatenation {
+    pub(crate) const FORMATS: Formats = Formats {
+        tflite: &[("CONCATENATION", |op| {
+            Ok(OpKind::Concatenation(Concatenation {
+                axis: op.i32(0, 0)?,
+                activation: op.activation(1)?,
+            }))
+        })],
+        onnx: &[OnnxConverter {
+            op_type: "Concat",
+            inputs: 1,
+            convert: concat_from_onnx,
+        }],
+    };
 }
 
 impl IrOp for Concatenation {
@@ -73,4 +90,50 @@ impl IrOp for Concatenation {
             output: cx.activation(out, dtype)?,
         })))
     }
+}
+
+/// ONNX Concat: in NHWC when every input is, else in ONNX's layout.
+fn concat_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
+    let op = n.op_type.as_str();
+    let inputs: Vec<Val> = n
+        .inputs
+        .iter()
+        .map(|i| cx.value(i))
+        .collect::<Step<_>>()?;
+    let nhwc = inputs.iter().all(|v| v.nhwc);
+    let inputs: Vec<Val> = if nhwc {
+        inputs
+    } else {
+        inputs
+            .into_iter()
+            .map(|v| cx.onnx_layout(v, op))
+            .collect()
+    };
+    let rank = cx.shape(inputs[0]).len() as i64;
+    let axis = n.int("axis", 0);
+    let axis = if axis < 0 { axis + rank } else { axis };
+    if !(0..rank).contains(&axis) {
+        return Err(format!("axis {axis} out of range"));
+    }
+    let axis = if nhwc {
+        TO_NCHW[axis as usize]
+    } else {
+        axis as usize
+    };
+    let mut shape = cx.shape(inputs[0]);
+    shape[axis] = inputs
+        .iter()
+        .map(|v| cx.g.tensors[v.id].shape.get(axis).copied().unwrap_or(0))
+        .sum();
+    let out = cx.new_output(n, shape, nhwc);
+    cx.push(
+        OpKind::Concatenation(Concatenation {
+            axis: axis as i32,
+            activation: Activation::None,
+        }),
+        inputs.iter().map(|v| Some(v.id)).collect(),
+        vec![out.id],
+        op,
+    );
+    Ok(())
 }

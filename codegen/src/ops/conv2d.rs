@@ -11,14 +11,27 @@ use kiln::ops::{Conv2dF32, Conv2dF32Op, Conv2dOp, Conv2dS8};
 use kiln::tensor::Nhwc;
 use kiln::Span;
 
-use super::{IrOp, QuantRule};
-use crate::ir::{Activation, Conv2dAttrs, DataType, Graph, Node, TensorId};
-use crate::lower::{float_range, invalid, to_u32, unsupported, Lowered, Lowering};
+use super::{DepthwiseConv2d, Formats, IrOp, OnnxConverter, QuantRule};
+use crate::ir::{Activation, Conv2dAttrs, DataType, Graph, Node, OpKind, TensorId};
+use crate::lower::{Lowered, Lowering, float_range, invalid, to_u32, unsupported};
 use crate::quantize::multiplier::{activation_range, per_channel_multipliers};
+use crate::import::onnx::{Importer, OnnxNode, Step, nchw_to_nhwc, pair};
+use crate::import::tflite::{ReadResult, TfliteOp};
 
 /// CONV_2D. Inputs: data, filter `[O, KH, KW, I / groups]`, optional bias.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Conv2d(pub Conv2dAttrs);
+
+impl Conv2d {
+    pub(crate) const FORMATS: Formats = Formats {
+        tflite: &[("CONV_2D", |op| Ok(OpKind::Conv2d(Conv2d(tflite_attrs(op, [3, 4, 5])?))))],
+        onnx: &[OnnxConverter {
+            op_type: "Conv",
+            inputs: 2,
+            convert: conv_from_onnx,
+        }],
+    };
+}
 
 impl IrOp for Conv2d {
     fn name(&self) -> &'static str {
@@ -52,6 +65,10 @@ impl IrOp for Conv2d {
     fn macs(&self, g: &Graph, node: &Node) -> u64 {
         let filter = node.input(1).map_or(&[][..], |t| &g.tensors[t].shape[..]);
         output_elements(g, node) * filter.iter().skip(1).product::<usize>() as u64
+    }
+
+    fn fused_activation(&mut self) -> Option<&mut Activation> {
+        Some(&mut self.0.activation)
     }
 
     fn stack_cortex_m4(&self) -> usize {
@@ -220,4 +237,100 @@ fn filter_scales(cx: &Lowering, t: TensorId, channels: usize) -> Lowered<Vec<f32
         ));
     }
     Ok(q.scale.clone())
+}
+
+/// A TFLite convolution's options: padding, strides, then the activation
+/// and dilations in the given slots (a depthwise convolution has its depth
+/// multiplier before them, which the shapes already give).
+pub(crate) fn tflite_attrs(
+    op: &mut TfliteOp,
+    [activation, dilation_w, dilation_h]: [usize; 3],
+) -> ReadResult<Conv2dAttrs> {
+    Ok(Conv2dAttrs {
+        padding: op.padding(0)?,
+        stride: [op.positive(2, 0, "stride_h")?, op.positive(1, 0, "stride_w")?],
+        dilation: [
+            op.positive(dilation_h, 1, "dilation_h")?,
+            op.positive(dilation_w, 1, "dilation_w")?,
+        ],
+        activation: op.activation(activation)?,
+    })
+}
+
+/// ONNX Conv (2-D, grouped): a depthwise convolution when every group is
+/// one input channel. Weights `[O, I / group, KH, KW]` become `[O, KH, KW,
+/// I / group]` (or `[1, KH, KW, O]` for depthwise).
+fn conv_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
+    let x = cx.value(&n.inputs[0])?;
+    let x = cx.nhwc(x, "Conv")?;
+    let w = cx.constant(&n.inputs[1])?.clone();
+    let ws = w
+        .shape()
+        .filter(|s| s.len() == 4)
+        .ok_or("only 2-D convolutions (4-D weights)")?;
+    let [o, i_per_group, kh, kw] = [ws[0], ws[1], ws[2], ws[3]];
+    let values = w.f32s().ok_or("weights must be float32")?;
+    let xs = cx.shape(x);
+    let (in_h, in_w, in_c) = (xs[1], xs[2], xs[3]);
+    let group = n.int("group", 1).max(1) as usize;
+    if i_per_group * group != in_c || o % group != 0 {
+        return Err(format!(
+            "weights {ws:?} with group {group} do not fit {in_c} input channels"
+        ));
+    }
+    let strides = pair(n, "strides")?;
+    let dilations = pair(n, "dilations")?;
+    if kh == 0 || kw == 0 {
+        return Err(format!("empty kernel {ws:?}"));
+    }
+    let padding = cx.padding(
+        n,
+        [in_h, in_w],
+        [kh, kw],
+        [strides[0] as usize, strides[1] as usize],
+        [dilations[0] as usize, dilations[1] as usize],
+    )?;
+    let attrs = Conv2dAttrs {
+        padding,
+        stride: [strides[0] as usize, strides[1] as usize],
+        dilation: [dilations[0] as usize, dilations[1] as usize],
+        activation: Activation::None,
+    };
+    let bias = match n.inputs.get(2).filter(|s| !s.is_empty()) {
+        Some(b) => Some(cx.constant(b)?.f32s().ok_or("bias must be float32")?),
+        None => None,
+    };
+    let depthwise = group == in_c && group > 1 && i_per_group == 1;
+    let (filter, kind) = if depthwise {
+        // [O, 1, KH, KW] -> [1, KH, KW, O]
+        let mut f = vec![0f32; values.len()];
+        for oc in 0..o {
+            for y in 0..kh {
+                for xx in 0..kw {
+                    f[(y * kw + xx) * o + oc] = values[(oc * kh + y) * kw + xx];
+                }
+            }
+        }
+        (
+            cx.f32_constant(w.name.clone(), vec![1, kh, kw, o], &f),
+            OpKind::DepthwiseConv2d(DepthwiseConv2d(attrs)),
+        )
+    } else {
+        // [O, I, KH, KW] -> [O, KH, KW, I]: the NCHW-to-NHWC permutation.
+        let f = nchw_to_nhwc(&values, [o, i_per_group, kh, kw]);
+        (
+            cx.f32_constant(w.name.clone(), vec![o, kh, kw, i_per_group], &f),
+            OpKind::Conv2d(Conv2d(attrs)),
+        )
+    };
+    let bias = bias.map(|b| cx.f32_constant(format!("{} (bias)", n.name), vec![o], &b));
+    let ([oh, ow], _) = padding.windows([in_h, in_w], [kh, kw], attrs.stride, attrs.dilation);
+    let out = cx.new_output(n, vec![xs[0], oh, ow, o], true);
+    cx.push(
+        kind,
+        vec![Some(x.id), Some(filter), bias],
+        vec![out.id],
+        "Conv",
+    );
+    Ok(())
 }

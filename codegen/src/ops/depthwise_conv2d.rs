@@ -5,14 +5,27 @@
 use kiln::graph::Op;
 use kiln::ops::{DepthwiseConv2dF32Op, DepthwiseConv2dOp};
 
-use super::conv2d::{forward_geometry, lower_conv, output_elements, ConvDescriptor};
-use super::{IrOp, QuantRule};
-use crate::ir::{Conv2dAttrs, Graph, Node};
-use crate::lower::{invalid, Lowered, Lowering};
+use super::conv2d::{ConvDescriptor, forward_geometry, lower_conv, output_elements, tflite_attrs};
+use super::{Formats, IrOp, QuantRule};
+use crate::ir::{Conv2dAttrs, Graph, Node, OpKind};
+use crate::lower::{Lowered, Lowering, invalid};
 
 /// DEPTHWISE_CONV_2D. Inputs: data, filter `[1, KH, KW, O]`, optional bias.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct DepthwiseConv2d(pub Conv2dAttrs);
+
+impl DepthwiseConv2d {
+    pub(crate) const FORMATS: Formats = Formats {
+        tflite: &[("DEPTHWISE_CONV_2D", |op| {
+            Ok(OpKind::DepthwiseConv2d(DepthwiseConv2d(tflite_attrs(
+                op,
+                [4, 5, 6],
+            )?)))
+        })],
+        // ONNX writes a depthwise convolution as a grouped Conv (`ops::conv2d`).
+        onnx: &[],
+    };
+}
 
 impl IrOp for DepthwiseConv2d {
     fn name(&self) -> &'static str {
@@ -48,6 +61,10 @@ impl IrOp for DepthwiseConv2d {
         let filter = node.input(1).map_or(&[][..], |t| &g.tensors[t].shape[..]);
         let taps = filter.get(1..3).map_or(0, |s| s.iter().product::<usize>());
         output_elements(g, node) * taps as u64
+    }
+
+    fn fused_activation(&mut self) -> Option<&mut crate::ir::Activation> {
+        Some(&mut self.0.activation)
     }
 
     fn stack_cortex_m4(&self) -> usize {

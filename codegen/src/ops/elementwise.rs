@@ -13,9 +13,9 @@ use kiln::ops::{
 use kiln::tensor::MAX_RANK;
 use kiln::Span;
 
-use super::{IrOp, QuantRule};
-use crate::ir::{Activation, DataType, Node, TensorId};
-use crate::lower::{float_range, invalid, to_u32, unsupported, Lowered, Lowering};
+use super::{Formats, IrOp, OnnxConverter, QuantRule};
+use crate::ir::{Activation, DataType, Node, OpKind, TensorId};
+use crate::lower::{Lowered, Lowering, float_range, invalid, to_u32, unsupported};
 use crate::quantize::multiplier::{activation_range, quantize_multiplier};
 
 /// ADD.
@@ -40,7 +40,86 @@ pub struct Mul {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Div;
 
+impl Add {
+    pub(crate) const FORMATS: Formats = Formats {
+        tflite: &[("ADD", |op| {
+            Ok(OpKind::Add(Add {
+                activation: op.activation(0)?,
+            }))
+        })],
+        onnx: &[OnnxConverter {
+            op_type: "Add",
+            inputs: 2,
+            convert: |cx, n| {
+                let kind = OpKind::Add(Add {
+                    activation: Activation::None,
+                });
+                cx.binary_node(n, kind)
+            },
+        }],
+    };
+}
+
+impl Sub {
+    pub(crate) const FORMATS: Formats = Formats {
+        tflite: &[("SUB", |op| {
+            Ok(OpKind::Sub(Sub {
+                activation: op.activation(0)?,
+            }))
+        })],
+        onnx: &[OnnxConverter {
+            op_type: "Sub",
+            inputs: 2,
+            convert: |cx, n| {
+                let kind = OpKind::Sub(Sub {
+                    activation: Activation::None,
+                });
+                cx.binary_node(n, kind)
+            },
+        }],
+    };
+}
+
+impl Mul {
+    pub(crate) const FORMATS: Formats = Formats {
+        tflite: &[("MUL", |op| {
+            Ok(OpKind::Mul(Mul {
+                activation: op.activation(0)?,
+            }))
+        })],
+        onnx: &[OnnxConverter {
+            op_type: "Mul",
+            inputs: 2,
+            convert: |cx, n| {
+                let kind = OpKind::Mul(Mul {
+                    activation: Activation::None,
+                });
+                cx.binary_node(n, kind)
+            },
+        }],
+    };
+}
+
+impl Div {
+    pub(crate) const FORMATS: Formats = Formats {
+        tflite: &[],
+        onnx: &[OnnxConverter {
+            op_type: "Div",
+            inputs: 2,
+            convert: |cx, n| cx.binary_node(n, OpKind::Div(Div)),
+        }],
+    };
+}
+
 impl IrOp for Add {
+    fn fused_activation(&mut self) -> Option<&mut Activation> {
+        Some(&mut self.activation)
+    }
+
+    fn elementwise(&self) -> bool {
+        true
+    }
+
     fn name(&self) -> &'static str {
         "ADD"
     }
@@ -68,6 +147,14 @@ impl IrOp for Add {
 }
 
 impl IrOp for Sub {
+    fn fused_activation(&mut self) -> Option<&mut Activation> {
+        Some(&mut self.activation)
+    }
+
+    fn elementwise(&self) -> bool {
+        true
+    }
+
     fn name(&self) -> &'static str {
         "SUB"
     }
@@ -95,6 +182,14 @@ impl IrOp for Sub {
 }
 
 impl IrOp for Mul {
+    fn fused_activation(&mut self) -> Option<&mut Activation> {
+        Some(&mut self.activation)
+    }
+
+    fn elementwise(&self) -> bool {
+        true
+    }
+
     fn name(&self) -> &'static str {
         "MUL"
     }
@@ -138,6 +233,10 @@ impl IrOp for Mul {
 }
 
 impl IrOp for Div {
+    fn elementwise(&self) -> bool {
+        true
+    }
+
     fn name(&self) -> &'static str {
         "DIV"
     }

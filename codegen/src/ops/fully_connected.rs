@@ -8,10 +8,12 @@ use kiln::graph::Op;
 use kiln::kernels::fully_connected::{FullyConnectedParams, FullyConnectedShape};
 use kiln::ops::{FullyConnectedF32Op, FullyConnectedOp};
 
-use super::conv2d::{output_elements, WeightsS8};
-use super::{IrOp, QuantRule};
-use crate::ir::{Activation, DataType, Graph, Node};
-use crate::lower::{float_range, invalid, to_u32, Lowered, Lowering};
+use super::conv2d::{WeightsS8, output_elements};
+use super::{Formats, IrOp, OnnxConverter, QuantRule};
+use crate::ir::{Activation, DataType, Graph, Node, OpKind};
+use crate::lower::{Lowered, Lowering, float_range, invalid, to_u32};
+use crate::import::onnx::{Importer, OnnxNode, Step};
+use crate::import::tflite::{ReadResult, TfliteOp};
 use crate::quantize::multiplier::{
     activation_range, fully_connected_multiplier, per_channel_multipliers,
 };
@@ -21,6 +23,24 @@ use crate::quantize::multiplier::{
 pub struct FullyConnected {
     pub activation: Activation,
     pub keep_num_dims: bool,
+}
+
+impl FullyConnected {
+    pub(crate) const FORMATS: Formats = Formats {
+        tflite: &[("FULLY_CONNECTED", from_tflite)],
+        onnx: &[
+            OnnxConverter {
+                op_type: "Gemm",
+                inputs: 2,
+                convert: gemm_from_onnx,
+            },
+            OnnxConverter {
+                op_type: "MatMul",
+                inputs: 2,
+                convert: gemm_from_onnx,
+            },
+        ],
+    };
 }
 
 impl IrOp for FullyConnected {
@@ -99,4 +119,99 @@ impl IrOp for FullyConnected {
         let filter = node.input(1).map_or(&[][..], |t| &g.tensors[t].shape[..]);
         output_elements(g, node) * filter.get(1).copied().unwrap_or(0) as u64
     }
+
+    fn fused_activation(&mut self) -> Option<&mut Activation> {
+        Some(&mut self.activation)
+    }
+}
+
+fn from_tflite(op: &mut TfliteOp) -> ReadResult<OpKind> {
+    if op.i8(1, 0)? != 0 {
+        op.unsupported("shuffled weights format".into());
+    }
+    Ok(OpKind::FullyConnected(FullyConnected {
+        activation: op.activation(0)?,
+        keep_num_dims: op.bool(2)?,
+    }))
+}
+
+/// ONNX Gemm and MatMul with a constant 2-D weight: `alpha` folds into the
+/// weights, `beta` into the bias, and the weights become `[N, K]`.
+fn gemm_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
+    let op = n.op_type.as_str();
+    let a = cx.value(&n.inputs[0])?;
+    let a = cx.onnx_layout(a, op);
+    let sa = cx.shape(a);
+    let b = cx.constant(&n.inputs[1])?.clone();
+    let sb = b
+        .shape()
+        .filter(|s| s.len() == 2)
+        .ok_or("the weight must be a 2-D constant")?;
+    let values = b.f32s().ok_or("weights must be float32")?;
+    let (trans_a, trans_b) = (
+        n.int("transA", 0),
+        if op == "Gemm" { n.int("transB", 0) } else { 0 },
+    );
+    if trans_a != 0 {
+        return Err("transA".into());
+    }
+    let (alpha, beta) = (n.float("alpha", 1.0), n.float("beta", 1.0));
+    // The filter is [N, K].
+    let (k, nn) = if trans_b != 0 {
+        (sb[1], sb[0])
+    } else {
+        (sb[0], sb[1])
+    };
+    if sa.last() != Some(&k) || (op == "Gemm" && sa.len() != 2) {
+        return Err(format!("input {sa:?} does not fit weights {sb:?}"));
+    }
+    let mut filter = vec![0f32; k * nn];
+    for o in 0..nn {
+        for i in 0..k {
+            filter[o * k + i] = alpha
+                * if trans_b != 0 {
+                    values[o * k + i]
+                } else {
+                    values[i * nn + o]
+                };
+        }
+    }
+    let filter = cx.f32_constant(b.name.clone(), vec![nn, k], &filter);
+    let bias = match n.inputs.get(2).filter(|s| !s.is_empty()) {
+        Some(c) => {
+            let c = cx.constant(c)?.clone();
+            let v = c.f32s().ok_or("bias must be float32")?;
+            let full: Vec<f32> = match v.len() {
+                1 => vec![v[0] * beta; nn],
+                len if len == nn
+                    && c.shape().is_some_and(|s| {
+                        s.iter().product::<usize>() == nn && s.last() == Some(&nn)
+                    }) =>
+                {
+                    v.iter().map(|x| x * beta).collect()
+                }
+                _ => {
+                    return Err(format!(
+                        "bias of shape {:?} (kiln: a vector or a scalar)",
+                        c.dims
+                    ))
+                }
+            };
+            Some(cx.f32_constant(format!("{} (bias)", n.name), vec![nn], &full))
+        }
+        None => None,
+    };
+    let mut out_shape = sa.clone();
+    *out_shape.last_mut().expect("rank >= 1") = nn;
+    let out = cx.new_output(n, out_shape, false);
+    cx.push(
+        OpKind::FullyConnected(FullyConnected {
+            activation: Activation::None,
+            keep_num_dims: true,
+        }),
+        vec![Some(a.id), Some(filter), bias],
+        vec![out.id],
+        op,
+    );
+    Ok(())
 }

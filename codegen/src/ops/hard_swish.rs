@@ -7,9 +7,9 @@ use kiln::graph::Op;
 use kiln::kernels::activation::HardSwishParams;
 use kiln::ops::{HardSigmoidF32Op, HardSwishF32Op, HardSwishOp};
 
-use super::{IrOp, QuantRule};
-use crate::ir::{DataType, Node};
-use crate::lower::{unsupported, Lowered, Lowering};
+use super::{Formats, IrOp, OnnxConverter, QuantRule};
+use crate::ir::{DataType, Node, OpKind};
+use crate::lower::{Lowered, Lowering, unsupported};
 use crate::quantize::multiplier::{downscale_to_q15, quantize_multiplier};
 
 /// HARD_SWISH.
@@ -23,7 +23,39 @@ pub struct HardSigmoid {
     pub beta: f32,
 }
 
+impl HardSwish {
+    pub(crate) const FORMATS: Formats = Formats {
+        tflite: &[("HARD_SWISH", |_| Ok(OpKind::HardSwish(HardSwish)))],
+        onnx: &[OnnxConverter {
+            op_type: "HardSwish",
+            inputs: 1,
+            convert: |cx, n| cx.unary_node(n, OpKind::HardSwish(HardSwish)),
+        }],
+    };
+}
+
+impl HardSigmoid {
+    pub(crate) const FORMATS: Formats = Formats {
+        tflite: &[],
+        onnx: &[OnnxConverter {
+            op_type: "HardSigmoid",
+            inputs: 1,
+            convert: |cx, n| {
+                let kind = OpKind::HardSigmoid(HardSigmoid {
+                    alpha: n.float("alpha", 0.2),
+                    beta: n.float("beta", 0.5),
+                });
+                cx.unary_node(n, kind)
+            },
+        }],
+    };
+}
+
 impl IrOp for HardSwish {
+    fn elementwise(&self) -> bool {
+        true
+    }
+
     fn name(&self) -> &'static str {
         "HARD_SWISH"
     }
@@ -84,6 +116,10 @@ fn multipliers(input_scale: f32, output_scale: f32) -> (i32, i32, i32, i32) {
 }
 
 impl IrOp for HardSigmoid {
+    fn elementwise(&self) -> bool {
+        true
+    }
+
     fn name(&self) -> &'static str {
         "HARD_SIGMOID"
     }

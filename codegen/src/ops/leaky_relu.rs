@@ -10,8 +10,8 @@ use kiln::kernels::activation::RequantizeParams;
 use kiln::ops::{LeakyReluF32Op, LeakyReluOp};
 
 use super::quantize::requantize;
-use super::{IrOp, QuantRule};
-use crate::ir::{Activation, DataType, Node};
+use super::{Formats, IrOp, OnnxConverter, QuantRule};
+use crate::ir::{Activation, DataType, Node, OpKind};
 use crate::lower::{Lowered, Lowering};
 use crate::quantize::multiplier::quantize_multiplier;
 
@@ -21,7 +21,29 @@ pub struct LeakyRelu {
     pub alpha: f32,
 }
 
+impl LeakyRelu {
+    pub(crate) const FORMATS: Formats = Formats {
+        tflite: &[("LEAKY_RELU", |op| {
+            Ok(OpKind::LeakyRelu(LeakyRelu {
+                alpha: op.f32(0, 0.0)?,
+            }))
+        })],
+        onnx: &[OnnxConverter {
+            op_type: "LeakyRelu",
+            inputs: 1,
+            convert: |cx, n| {
+                let alpha = n.float("alpha", 0.01);
+                cx.unary_node(n, OpKind::LeakyRelu(LeakyRelu { alpha }))
+            },
+        }],
+    };
+}
+
 impl IrOp for LeakyRelu {
+    fn elementwise(&self) -> bool {
+        true
+    }
+
     fn name(&self) -> &'static str {
         "LEAKY_RELU"
     }

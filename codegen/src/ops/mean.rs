@@ -7,15 +7,38 @@ use kiln::graph::Op;
 use kiln::kernels::mean::{MeanParams, Reduction};
 use kiln::ops::{MeanF32Op, MeanOp};
 
-use super::{IrOp, QuantRule};
-use crate::ir::{DataType, Node};
-use crate::lower::{invalid, padded_dims, unsupported, Lowered, Lowering};
+use super::{Formats, IrOp, OnnxConverter, QuantRule};
+use crate::ir::{DataType, Node, OpKind};
+use crate::lower::{Lowered, Lowering, invalid, padded_dims, unsupported};
 use crate::quantize::multiplier::quantize_multiplier;
+use crate::import::onnx::{Attribute, Importer, OnnxNode, Step, TO_NCHW};
 
 /// MEAN. Inputs: data, axes (an int32 constant).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Mean {
     pub keep_dims: bool,
+}
+
+impl Mean {
+    pub(crate) const FORMATS: Formats = Formats {
+        tflite: &[("MEAN", |op| {
+            Ok(OpKind::Mean(Mean {
+                keep_dims: op.bool(0)?,
+            }))
+        })],
+        onnx: &[
+            OnnxConverter {
+                op_type: "ReduceMean",
+                inputs: 1,
+                convert: reduce_mean_from_onnx,
+            },
+            OnnxConverter {
+                op_type: "GlobalAveragePool",
+                inputs: 1,
+                convert: global_average_pool_from_onnx,
+            },
+        ],
+    };
 }
 
 impl IrOp for Mean {
@@ -95,6 +118,97 @@ fn mean_multiplier(input_scale: f32, output_scale: f32, reduced: u64) -> (i32, i
     let bits = bits.min(32).min(31 + shift);
     let multiplier = ((i64::from(multiplier) << bits) / reduced as i64) as i32;
     (multiplier, shift - bits)
+}
+
+/// GlobalAveragePool as TFLite's converter writes Keras'
+/// GlobalAveragePooling2D: a MEAN over the spatial axes, keeping them.
+/// Unlike AVERAGE_POOL_2D its int8 output has parameters of its own (a
+/// QDQ model's included).
+fn global_average_pool_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
+    let rank = cx.shape(cx.value(&n.inputs[0])?).len() as i64;
+    let mut mean = n.clone();
+    mean.inputs.truncate(1);
+    let attribute = |ints: Vec<i64>, i: Option<i64>| Attribute {
+        ints,
+        i,
+        ..Attribute::default()
+    };
+    mean.attributes
+        .insert("axes".into(), attribute((2..rank).collect(), None));
+    mean.attributes
+        .insert("keepdims".into(), attribute(vec![], Some(1)));
+    reduce_mean_from_onnx(cx, &mean)
+}
+
+/// ReduceMean over constant axes (attribute before opset 18, input 1
+/// since), as an IR MEAN with int32 axes in the value's layout.
+fn reduce_mean_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
+    let mut x = cx.value(&n.inputs[0])?;
+    let axes: Vec<i64> = match (n.ints("axes"), n.inputs.get(1).filter(|s| !s.is_empty())) {
+        (Some(a), _) => a.to_vec(),
+        (None, Some(name)) => cx
+            .constant(name)?
+            .i64s()
+            .ok_or("axes must be an integer constant")?,
+        (None, None) => vec![],
+    };
+    let keep_dims = n.int("keepdims", 1) != 0;
+    let rank = cx.shape(x).len() as i64;
+    let mut axes: Vec<usize> = axes
+        .iter()
+        .map(|&a| if a < 0 { a + rank } else { a })
+        .map(|a| usize::try_from(a).ok().filter(|&a| (a as i64) < rank))
+        .collect::<Option<_>>()
+        .ok_or_else(|| format!("axes out of range for rank {rank}"))?;
+    if axes.is_empty() {
+        if n.int("noop_with_empty_axes", 0) != 0 {
+            cx.values.insert(n.outputs[0].clone(), x);
+            return Ok(());
+        }
+        axes = (0..rank as usize).collect();
+    }
+    axes.sort_unstable();
+    axes.dedup();
+    // Dropping dimensions of an NHWC value keeps NHWC order, which is
+    // ONNX's order only when H and W both go; otherwise reduce in NCHW.
+    if x.nhwc && !keep_dims && !(axes.contains(&2) && axes.contains(&3)) {
+        x = cx.onnx_layout(x, &n.op_type);
+    }
+    let layout_axes: Vec<usize> = if x.nhwc {
+        let mut a: Vec<usize> = axes.iter().map(|&a| TO_NCHW[a]).collect();
+        a.sort_unstable();
+        a
+    } else {
+        axes
+    };
+    let shape = cx.shape(x);
+    let out_shape: Vec<usize> = shape
+        .iter()
+        .enumerate()
+        .filter_map(|(d, &len)| match (layout_axes.contains(&d), keep_dims) {
+            (false, _) => Some(len),
+            (true, true) => Some(1),
+            (true, false) => None,
+        })
+        .collect();
+    let axes_bytes: Vec<u8> = layout_axes
+        .iter()
+        .flat_map(|&a| (a as i32).to_le_bytes())
+        .collect();
+    let axes_id = cx.tensor(
+        format!("{} (axes)", n.outputs[0]),
+        vec![layout_axes.len()],
+        DataType::I32,
+        Some(axes_bytes),
+    );
+    let out = cx.new_output(n, out_shape, x.nhwc && keep_dims);
+    cx.push(
+        OpKind::Mean(Mean { keep_dims }),
+        vec![Some(x.id), Some(axes_id)],
+        vec![out.id],
+        &n.op_type,
+    );
+    Ok(())
 }
 
 #[cfg(test)]

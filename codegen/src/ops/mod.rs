@@ -1,20 +1,42 @@
 //! The ops the codegen knows. Each file holds one op (or one family that
-//! shares its preparation): its attributes in the IR, how post-training
-//! quantization treats it, its lowering to the runtime's op for int8 and
-//! float32 (one description, the arithmetic picked by the tensors' types),
-//! its multiply-accumulates and the stack its runtime op needs. The list at
-//! the bottom of this file is the IR's op set: [`OpKind`] and its dispatch
-//! come from it.
+//! shares its preparation): its attributes in the IR, how TFLite and ONNX
+//! spell it and the converters that read it ([`Formats`]), how
+//! post-training quantization treats it, its lowering to the runtime's op
+//! for int8 and float32 (one description, the arithmetic picked by the
+//! tensors' types), its multiply-accumulates and the stack its runtime op
+//! needs. The list at the bottom of this file is the IR's op set: [`OpKind`],
+//! its dispatch and both importers' tables come from it.
 //!
 //! Layer: ops; uses `ir`, `lower` (the lowering context), `quantize`
-//! (TFLite's parameter derivations) and the runtime's `ops`.
+//! (TFLite's parameter derivations), the importers' converter contexts
+//! (`import::tflite::TfliteOp`, `import::onnx::Importer`) and the runtime's
+//! `ops`.
 
 use std::fmt::Debug;
 
 use kiln::graph::Op;
 
-use crate::ir::{Graph, Node};
+use crate::import::onnx::{Importer, OnnxNode, Step};
+use crate::import::tflite::TfliteConverter;
+use crate::ir::{Activation, Graph, Node};
 use crate::lower::{Lowered, Lowering};
+
+/// How the file formats spell an op, and the converters that read it into
+/// the IR. The importers look converters up by name in these tables.
+pub(crate) struct Formats {
+    /// TFLite builtin operator names (as `schema.fbs` spells them).
+    pub tflite: &'static [(&'static str, TfliteConverter)],
+    /// ONNX op types.
+    pub onnx: &'static [OnnxConverter],
+}
+
+/// Converts one ONNX node, which has at least `inputs` non-empty inputs and
+/// one output, pushing its IR nodes through the importer.
+pub(crate) struct OnnxConverter {
+    pub op_type: &'static str,
+    pub inputs: usize,
+    pub convert: fn(&mut Importer, &OnnxNode) -> Step<()>,
+}
 
 /// What the codegen knows about one IR op.
 pub trait IrOp: Debug {
@@ -37,6 +59,18 @@ pub trait IrOp: Debug {
     /// layers; other ops count zero, as is customary).
     fn macs(&self, _g: &Graph, _node: &Node) -> u64 {
         0
+    }
+
+    /// Whether the op maps every element on its own, whatever its position
+    /// (so it gives the same values in any layout).
+    fn elementwise(&self) -> bool {
+        false
+    }
+
+    /// The op's fused activation, if it has one (conv, fully connected and
+    /// the binary arithmetic ops): fusion passes write to it.
+    fn fused_activation(&mut self) -> Option<&mut Activation> {
+        None
     }
 
     /// Bytes of stack its runtime op needs on a Cortex-M4 (thumbv7em,
@@ -90,6 +124,13 @@ macro_rules! op_list {
                 }
             }
 
+            /// The op behind this kind, to change its attributes.
+            pub fn op_mut(&mut self) -> &mut dyn IrOp {
+                match self {
+                    $( OpKind::$variant(a) => a, )*
+                }
+            }
+
             /// TFLite's name for the op.
             pub fn name(&self) -> &'static str {
                 self.op().name()
@@ -101,7 +142,27 @@ macro_rules! op_list {
                 OpKind::$variant(a)
             }
         } )*
+
+        /// Every op's file formats, in list order.
+        const FORMATS: &[&Formats] = &[$( &<$attrs>::FORMATS, )*];
     };
+}
+
+/// The converter of TFLite builtin operator `name`, if kiln reads it.
+pub(crate) fn tflite_converter(name: &str) -> Option<TfliteConverter> {
+    FORMATS
+        .iter()
+        .flat_map(|f| f.tflite)
+        .find(|(n, _)| *n == name)
+        .map(|&(_, convert)| convert)
+}
+
+/// The converter of ONNX op type `op_type`, if kiln reads it.
+pub(crate) fn onnx_converter(op_type: &str) -> Option<&'static OnnxConverter> {
+    FORMATS
+        .iter()
+        .flat_map(|f| f.onnx)
+        .find(|c| c.op_type == op_type)
 }
 
 /// Declares the op files and re-exports their attribute types.
@@ -112,6 +173,7 @@ macro_rules! op_files {
 }
 
 op_files!(
+    batch_norm,
     concatenation,
     conv2d,
     depthwise_conv2d,
@@ -161,4 +223,5 @@ op_list! {
     Dequantize(Dequantize),
     Slice(Slice),
     Transpose(Transpose),
+    BatchNorm(BatchNorm),
 }

@@ -7,14 +7,26 @@ use kiln::graph::Op;
 use kiln::kernels::pad::PadParams;
 use kiln::ops::{PadF32Op, PadOp};
 
-use super::{IrOp, QuantRule};
-use crate::ir::{DataType, Node};
-use crate::lower::{invalid, padded_dims, unsupported, Lowered, Lowering};
+use super::{Formats, IrOp, OnnxConverter, QuantRule};
+use crate::ir::{DataType, Node, OpKind};
+use crate::lower::{Lowered, Lowering, invalid, padded_dims, unsupported};
+use crate::import::onnx::{Importer, OnnxNode, Step, TO_NHWC};
 
 /// PAD. Inputs: data, paddings `[rank, 2]` (int32 constant), optional
 /// value (a float32 scalar).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Pad;
+
+impl Pad {
+    pub(crate) const FORMATS: Formats = Formats {
+        tflite: &[("PAD", |_| Ok(OpKind::Pad(Pad)))],
+        onnx: &[OnnxConverter {
+            op_type: "Pad",
+            inputs: 1,
+            convert: pad_from_onnx,
+        }],
+    };
+}
 
 impl IrOp for Pad {
     fn name(&self) -> &'static str {
@@ -92,4 +104,90 @@ fn pad_params(cx: &Lowering, node: &Node) -> Lowered<PadParams> {
         return invalid("output shape does not match the paddings");
     }
     Ok(params)
+}
+
+/// Constant-mode Pad (pads from input 1, or the attribute before opset
+/// 11), as an IR PAD with int32 `[rank, 2]` paddings in the value's
+/// layout and the pad value as input 2.
+fn pad_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
+    let x = cx.value(&n.inputs[0])?;
+    let mode = n.string("mode").unwrap_or("constant");
+    if mode != "constant" {
+        return Err(format!("Pad mode '{mode}' (only constant padding)"));
+    }
+    let optional = |i: usize| n.inputs.get(i).filter(|s| !s.is_empty());
+    let pads: Vec<i64> = match optional(1) {
+        Some(name) => cx
+            .constant(name)?
+            .i64s()
+            .ok_or("pads must be an integer constant")?,
+        None => n.ints("pads").ok_or("Pad without pads")?.to_vec(),
+    };
+    let value = match optional(2) {
+        Some(name) => *cx
+            .constant(name)?
+            .f32s()
+            .ok_or("the pad value must be float32")?
+            .first()
+            .unwrap_or(&0.0),
+        None => n.float("value", 0.0),
+    };
+    let shape = cx.shape(x);
+    let rank = shape.len();
+    // Axes given (opset 18) select which dimensions `pads` covers.
+    let axes: Vec<usize> = match optional(3) {
+        Some(name) => cx
+            .constant(name)?
+            .i64s()
+            .ok_or("axes must be an integer constant")?
+            .iter()
+            .map(|&a| (if a < 0 { a + rank as i64 } else { a }) as usize)
+            .collect(),
+        None => (0..rank).collect(),
+    };
+    if pads.len() != 2 * axes.len() || axes.iter().any(|&a| a >= rank) {
+        return Err(format!("pads {pads:?} do not fit a rank-{rank} input"));
+    }
+    if pads.iter().any(|&p| p < 0) {
+        return Err("negative pads (cropping) are not supported".into());
+    }
+    // Per ONNX dimension: (before, after).
+    let mut onnx_pads = vec![(0i64, 0i64); rank];
+    for (k, &a) in axes.iter().enumerate() {
+        onnx_pads[a] = (pads[k], pads[k + axes.len()]);
+    }
+    let layout_pads: Vec<(i64, i64)> = if x.nhwc {
+        TO_NHWC.iter().map(|&d| onnx_pads[d]).collect()
+    } else {
+        onnx_pads
+    };
+    let out_shape: Vec<usize> = shape
+        .iter()
+        .zip(&layout_pads)
+        .map(|(&d, &(b, a))| d + b as usize + a as usize)
+        .collect();
+    let bytes: Vec<u8> = layout_pads
+        .iter()
+        .flat_map(|&(b, a)| [b as i32, a as i32])
+        .flat_map(i32::to_le_bytes)
+        .collect();
+    let base = n.outputs[0].clone();
+    let paddings = cx.tensor(
+        format!("{base} (paddings)"),
+        vec![rank, 2],
+        DataType::I32,
+        Some(bytes),
+    );
+    let mut inputs = vec![Some(x.id), Some(paddings)];
+    // Zero padding needs no value: int8 then pads with the zero point.
+    if value != 0.0 {
+        inputs.push(Some(cx.f32_constant(
+            format!("{base} (pad value)"),
+            vec![],
+            &[value],
+        )));
+    }
+    let out = cx.new_output(n, out_shape, x.nhwc);
+    cx.push(OpKind::Pad(Pad), inputs, vec![out.id], "Pad");
+    Ok(())
 }

@@ -9,10 +9,12 @@ use kiln::ops::{
     AveragePool2dF32Op, AveragePool2dOp, MaxPool2dF32Op, MaxPool2dOp, Pool2dF32, Pool2dS8,
 };
 
-use super::{IrOp, QuantRule};
-use crate::ir::{DataType, Node, Pool2dAttrs};
-use crate::lower::{float_range, invalid, to_u32, Lowered, Lowering};
+use super::{Formats, IrOp, OnnxConverter, QuantRule};
+use crate::ir::{Activation, DataType, Node, OpKind, Pool2dAttrs};
+use crate::lower::{Lowered, Lowering, float_range, invalid, to_u32};
 use crate::quantize::multiplier::activation_range;
+use crate::import::onnx::{Importer, OnnxNode, Step, pair};
+use crate::import::tflite::{ReadResult, TfliteOp};
 
 /// AVERAGE_POOL_2D.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -77,6 +79,32 @@ fn lower_pool(cx: &mut Lowering, node: &Node, a: &Pool2dAttrs) -> Lowered<PoolDe
     }))
 }
 
+impl AveragePool2d {
+    pub(crate) const FORMATS: Formats = Formats {
+        tflite: &[("AVERAGE_POOL_2D", |op| {
+            Ok(OpKind::AveragePool2d(AveragePool2d(tflite_attrs(op)?)))
+        })],
+        onnx: &[OnnxConverter {
+            op_type: "AveragePool",
+            inputs: 1,
+            convert: pool_from_onnx,
+        }],
+    };
+}
+
+impl MaxPool2d {
+    pub(crate) const FORMATS: Formats = Formats {
+        tflite: &[("MAX_POOL_2D", |op| {
+            Ok(OpKind::MaxPool2d(MaxPool2d(tflite_attrs(op)?)))
+        })],
+        onnx: &[OnnxConverter {
+            op_type: "MaxPool",
+            inputs: 1,
+            convert: pool_from_onnx,
+        }],
+    };
+}
+
 impl IrOp for AveragePool2d {
     fn name(&self) -> &'static str {
         "AVERAGE_POOL_2D"
@@ -125,4 +153,74 @@ impl IrOp for MaxPool2d {
     fn stack_cortex_m4(&self) -> usize {
         448
     }
+}
+
+/// A TFLite pool's options (Pool2DOptions).
+fn tflite_attrs(op: &mut TfliteOp) -> ReadResult<Pool2dAttrs> {
+    Ok(Pool2dAttrs {
+        padding: op.padding(0)?,
+        stride: [op.positive(2, 0, "stride_h")?, op.positive(1, 0, "stride_w")?],
+        filter: [
+            op.positive(4, 0, "filter_height")?,
+            op.positive(3, 0, "filter_width")?,
+        ],
+        activation: op.activation(5)?,
+    })
+}
+
+/// ONNX MaxPool and AveragePool, 2-D, without ceil mode, dilations or
+/// padded taps in the average.
+fn pool_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
+    let op = n.op_type.as_str();
+    let x = cx.value(&n.inputs[0])?;
+    let x = cx.nhwc(x, op)?;
+    let xs = cx.shape(x);
+    let (kind, attrs) = {
+        let k = n
+            .ints("kernel_shape")
+            .filter(|k| k.len() == 2)
+            .ok_or("only 2-D pooling")?;
+        if n.int("ceil_mode", 0) != 0 {
+            return Err("ceil_mode".into());
+        }
+        if n.ints("dilations")
+            .is_some_and(|d| d.iter().any(|&v| v != 1))
+        {
+            return Err("dilated pooling".into());
+        }
+        if op == "AveragePool" && n.int("count_include_pad", 0) != 0 {
+            return Err("count_include_pad".into());
+        }
+        if n.outputs.len() > 1 {
+            return Err("the indices output".into());
+        }
+        if k.iter().any(|&v| v < 1) {
+            return Err(format!("kernel_shape {k:?}"));
+        }
+        let kernel = [k[0] as usize, k[1] as usize];
+        let strides = pair(n, "strides")?;
+        let strides = [strides[0] as usize, strides[1] as usize];
+        let padding = cx.padding(n, [xs[1], xs[2]], kernel, strides, [1, 1])?;
+        let attrs = Pool2dAttrs {
+            padding,
+            stride: strides,
+            filter: kernel,
+            activation: Activation::None,
+        };
+        (
+            if op == "MaxPool" {
+                OpKind::MaxPool2d(MaxPool2d(attrs))
+            } else {
+                OpKind::AveragePool2d(AveragePool2d(attrs))
+            },
+            attrs,
+        )
+    };
+    let ([oh, ow], _) =
+        attrs
+            .padding
+            .windows([xs[1], xs[2]], attrs.filter, attrs.stride, [1, 1]);
+    let out = cx.new_output(n, vec![xs[0], oh, ow, xs[3]], true);
+    cx.push(kind, vec![Some(x.id)], vec![out.id], op);
+    Ok(())
 }

@@ -9,14 +9,25 @@ use kiln::kernels::elementwise::PReluParams;
 use kiln::ops::{ConstantOperand, PReluF32Op, PReluOp};
 
 use super::elementwise::{binary_operands, broadcast};
-use super::{IrOp, QuantRule};
-use crate::ir::{DataType, Node};
-use crate::lower::{unsupported, Lowered, Lowering};
+use super::{Formats, IrOp, OnnxConverter, QuantRule};
+use crate::ir::{DataType, Node, OpKind};
+use crate::lower::{Lowered, Lowering, unsupported};
 use crate::quantize::multiplier::quantize_multiplier;
 
 /// PRELU. Inputs: data, slopes.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PRelu;
+
+impl PRelu {
+    pub(crate) const FORMATS: Formats = Formats {
+        tflite: &[("PRELU", |_| Ok(OpKind::PRelu(PRelu)))],
+        onnx: &[OnnxConverter {
+            op_type: "PRelu",
+            inputs: 2,
+            convert: |cx, n| cx.binary_node(n, OpKind::PRelu(PRelu)),
+        }],
+    };
+}
 
 impl IrOp for PRelu {
     fn name(&self) -> &'static str {

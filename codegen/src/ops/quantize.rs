@@ -9,9 +9,9 @@ use kiln::kernels::activation::RequantizeParams;
 use kiln::kernels::quantize::AffineParams;
 use kiln::ops::{DequantizeOp, QuantizeOp, RequantizeOp};
 
-use super::{IrOp, QuantRule};
-use crate::ir::{Activation, DataType, Node, TensorId};
-use crate::lower::{unsupported, Lowered, Lowering};
+use super::{Formats, IrOp, QuantRule};
+use crate::ir::{Activation, DataType, Node, OpKind, TensorId};
+use crate::lower::{Lowered, Lowering, unsupported};
 use crate::quantize::multiplier::{activation_range, quantize_multiplier};
 
 /// QUANTIZE: float32 to int8, or int8 to int8 with another scale.
@@ -21,6 +21,22 @@ pub struct Quantize;
 /// DEQUANTIZE: int8 to float32.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Dequantize;
+
+impl Quantize {
+    /// ONNX's QuantizeLinear is read by the importer's QDQ support
+    /// (`import::onnx::qdq`), which turns it into the model's parameters.
+    pub(crate) const FORMATS: Formats = Formats {
+        tflite: &[("QUANTIZE", |_| Ok(OpKind::Quantize(Quantize)))],
+        onnx: &[],
+    };
+}
+
+impl Dequantize {
+    pub(crate) const FORMATS: Formats = Formats {
+        tflite: &[("DEQUANTIZE", |_| Ok(OpKind::Dequantize(Dequantize)))],
+        onnx: &[],
+    };
+}
 
 impl IrOp for Quantize {
     fn name(&self) -> &'static str {

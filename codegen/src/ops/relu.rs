@@ -10,9 +10,10 @@ use kiln::ops::{ClampF32Op, RequantizeOp};
 use kiln::tensor::FloatRange;
 
 use super::quantize::requantize;
-use super::{IrOp, QuantRule};
-use crate::ir::{Activation, DataType, Node};
-use crate::lower::{float_range, unsupported, Lowered, Lowering};
+use super::{Formats, IrOp, OnnxConverter, QuantRule};
+use crate::ir::{Activation, DataType, Node, OpKind};
+use crate::lower::{Lowered, Lowering, float_range, unsupported};
+use crate::import::onnx::{Importer, OnnxNode, Step};
 
 /// A standalone RELU, RELU6 or RELU_N1_TO_1.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -25,7 +26,37 @@ pub struct Clip {
     pub max: f32,
 }
 
+impl Relu {
+    pub(crate) const FORMATS: Formats = Formats {
+        tflite: &[
+            ("RELU", |_| Ok(OpKind::Relu(Relu(Activation::Relu)))),
+            ("RELU6", |_| Ok(OpKind::Relu(Relu(Activation::Relu6)))),
+            ("RELU_N1_TO_1", |_| Ok(OpKind::Relu(Relu(Activation::ReluN1To1)))),
+        ],
+        onnx: &[OnnxConverter {
+            op_type: "Relu",
+            inputs: 1,
+            convert: |cx, n| cx.unary_node(n, OpKind::Relu(Relu(Activation::Relu))),
+        }],
+    };
+}
+
+impl Clip {
+    pub(crate) const FORMATS: Formats = Formats {
+        tflite: &[],
+        onnx: &[OnnxConverter {
+            op_type: "Clip",
+            inputs: 1,
+            convert: clip_from_onnx,
+        }],
+    };
+}
+
 impl IrOp for Relu {
+    fn elementwise(&self) -> bool {
+        true
+    }
+
     fn name(&self) -> &'static str {
         match self.0 {
             Activation::Relu6 => "RELU6",
@@ -61,6 +92,10 @@ impl IrOp for Relu {
 }
 
 impl IrOp for Clip {
+    fn elementwise(&self) -> bool {
+        true
+    }
+
     fn name(&self) -> &'static str {
         "CLIP"
     }
@@ -124,4 +159,26 @@ fn clamp_bytes(cx: &mut Lowering, node: &Node, lo: f32, hi: f32) -> Lowered<Requ
         input,
         output,
     })
+}
+
+/// ONNX Clip: bounds from inputs 1 and 2 (attributes before opset 11);
+/// `[0, 6]` is RELU6, which TFLM has a kernel for.
+fn clip_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
+    let bound = |i: usize, attr: &str, default: f32| -> Step<f32> {
+        match n.inputs.get(i).filter(|s| !s.is_empty()) {
+            Some(name) => cx
+                .constant(name)?
+                .f32s()
+                .and_then(|v| v.first().copied())
+                .ok_or_else(|| "Clip bounds must be float scalars".to_string()),
+            None => Ok(n.float(attr, default)),
+        }
+    };
+    let (min, max) = (bound(1, "min", f32::MIN)?, bound(2, "max", f32::MAX)?);
+    let kind = if min == 0.0 && max == 6.0 {
+        OpKind::Relu(Relu(Activation::Relu6))
+    } else {
+        OpKind::Clip(Clip { min, max })
+    };
+    cx.unary_node(n, kind)
 }

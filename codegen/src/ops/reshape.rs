@@ -6,13 +6,45 @@
 
 use kiln::graph::Op;
 
-use super::{IrOp, QuantRule};
-use crate::ir::Node;
-use crate::lower::{invalid, unsupported, Lowered, Lowering};
+use super::{Formats, IrOp, OnnxConverter, QuantRule};
+use crate::ir::{Node, OpKind};
+use crate::lower::{Lowered, Lowering, invalid, unsupported};
+use crate::import::onnx::{Importer, OnnxNode, Step};
 
 /// RESHAPE (SQUEEZE imports as one).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Reshape;
+
+impl Reshape {
+    pub(crate) const FORMATS: Formats = Formats {
+        tflite: &[
+            ("RESHAPE", |_| Ok(OpKind::Reshape(Reshape))),
+            ("SQUEEZE", |_| Ok(OpKind::Reshape(Reshape))),
+        ],
+        onnx: &[
+            OnnxConverter {
+                op_type: "Flatten",
+                inputs: 1,
+                convert: reshape_from_onnx,
+            },
+            OnnxConverter {
+                op_type: "Reshape",
+                inputs: 2,
+                convert: reshape_from_onnx,
+            },
+            OnnxConverter {
+                op_type: "Squeeze",
+                inputs: 1,
+                convert: reshape_from_onnx,
+            },
+            OnnxConverter {
+                op_type: "Unsqueeze",
+                inputs: 1,
+                convert: reshape_from_onnx,
+            },
+        ],
+    };
+}
 
 impl IrOp for Reshape {
     fn name(&self) -> &'static str {
@@ -38,4 +70,102 @@ impl IrOp for Reshape {
     fn stack_cortex_m4(&self) -> usize {
         0
     }
+}
+
+/// ONNX Flatten, Reshape, Squeeze and Unsqueeze: a RESHAPE of the value in
+/// ONNX's layout (their shapes are ONNX's).
+fn reshape_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
+    let op = n.op_type.as_str();
+    let x = cx.value(&n.inputs[0])?;
+    let x = cx.onnx_layout(x, op);
+    let s = cx.shape(x);
+    let total: usize = s.iter().product();
+    let axes = |i: usize, attr: &str| -> Step<Vec<i64>> {
+        match n.inputs.get(i).filter(|s| !s.is_empty()) {
+            Some(name) => cx
+                .constant(name)?
+                .i64s()
+                .ok_or_else(|| "axes must be an integer constant".to_string()),
+            None => Ok(n.ints(attr).map(|v| v.to_vec()).unwrap_or_default()),
+        }
+    };
+    let shape: Vec<usize> = match op {
+        "Flatten" => {
+            let axis = n.int("axis", 1);
+            let axis = if axis < 0 {
+                axis + s.len() as i64
+            } else {
+                axis
+            } as usize;
+            let outer: usize = s[..axis.min(s.len())].iter().product();
+            vec![outer, total / outer.max(1)]
+        }
+        "Reshape" => {
+            let target = cx
+                .constant(&n.inputs[1])?
+                .i64s()
+                .ok_or("the shape must be an integer constant")?;
+            let allow_zero = n.int("allowzero", 0) != 0;
+            let mut out: Vec<usize> = target
+                .iter()
+                .enumerate()
+                .map(|(i, &d)| {
+                    if d == 0 && !allow_zero {
+                        s.get(i).copied().unwrap_or(0)
+                    } else {
+                        d.max(0) as usize
+                    }
+                })
+                .collect();
+            if let Some(p) = target.iter().position(|&d| d == -1) {
+                let known: usize = out
+                    .iter()
+                    .enumerate()
+                    .filter(|&(i, _)| i != p)
+                    .map(|(_, &d)| d)
+                    .product();
+                out[p] = total.checked_div(known).unwrap_or(0);
+            }
+            out
+        }
+        "Squeeze" => {
+            let a = axes(1, "axes")?;
+            let rank = s.len() as i64;
+            let a: Vec<usize> = a
+                .iter()
+                .map(|&d| (if d < 0 { d + rank } else { d }) as usize)
+                .collect();
+            s.iter()
+                .enumerate()
+                .filter(|&(i, &d)| {
+                    if a.is_empty() {
+                        d != 1
+                    } else {
+                        !a.contains(&i)
+                    }
+                })
+                .map(|(_, &d)| d)
+                .collect()
+        }
+        _ => {
+            let a = axes(1, "axes")?;
+            let rank = (s.len() + a.len()) as i64;
+            let mut a: Vec<usize> = a
+                .iter()
+                .map(|&d| (if d < 0 { d + rank } else { d }) as usize)
+                .collect();
+            a.sort();
+            let mut out = s.clone();
+            for d in a {
+                out.insert(d.min(out.len()), 1);
+            }
+            out
+        }
+    };
+    if shape.iter().product::<usize>() != total {
+        return Err(format!("cannot reshape {s:?} to {shape:?}"));
+    }
+    let out = cx.new_output(n, shape, false);
+    cx.push(OpKind::Reshape(Reshape), vec![Some(x.id)], vec![out.id], op);
+    Ok(())
 }

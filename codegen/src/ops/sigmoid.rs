@@ -8,8 +8,8 @@ use kiln::kernels::activation::SigmoidParams;
 use kiln::ops::{LogisticF32Op, LogisticOp, SigmoidS8, TanhF32Op, TanhOp};
 use kiln::Span;
 
-use super::{IrOp, QuantRule};
-use crate::ir::{DataType, Node};
+use super::{Formats, IrOp, OnnxConverter, QuantRule};
+use crate::ir::{DataType, Node, OpKind};
 use crate::lower::{Lowered, Lowering};
 use crate::quantize::multiplier::{frexp, input_radius};
 
@@ -67,7 +67,33 @@ fn sigmoid_params(input_scale: f32) -> (i32, i32, i32) {
     (multiplier, shift, input_radius(INPUT_INTEGER_BITS, shift))
 }
 
+impl Logistic {
+    pub(crate) const FORMATS: Formats = Formats {
+        tflite: &[("LOGISTIC", |_| Ok(OpKind::Logistic(Logistic)))],
+        onnx: &[OnnxConverter {
+            op_type: "Sigmoid",
+            inputs: 1,
+            convert: |cx, n| cx.unary_node(n, OpKind::Logistic(Logistic)),
+        }],
+    };
+}
+
+impl Tanh {
+    pub(crate) const FORMATS: Formats = Formats {
+        tflite: &[("TANH", |_| Ok(OpKind::Tanh(Tanh)))],
+        onnx: &[OnnxConverter {
+            op_type: "Tanh",
+            inputs: 1,
+            convert: |cx, n| cx.unary_node(n, OpKind::Tanh(Tanh)),
+        }],
+    };
+}
+
 impl IrOp for Logistic {
+    fn elementwise(&self) -> bool {
+        true
+    }
+
     fn name(&self) -> &'static str {
         "LOGISTIC"
     }
@@ -90,6 +116,10 @@ impl IrOp for Logistic {
 }
 
 impl IrOp for Tanh {
+    fn elementwise(&self) -> bool {
+        true
+    }
+
     fn name(&self) -> &'static str {
         "TANH"
     }

@@ -8,9 +8,10 @@ use kiln::kernels::slice::SliceParams;
 use kiln::ops::SliceOp;
 use kiln::tensor::MAX_RANK;
 
-use super::{IrOp, QuantRule};
-use crate::ir::{DataType, Node};
-use crate::lower::{invalid, to_u32, unsupported, Lowered, Lowering};
+use super::{Formats, IrOp, OnnxConverter, QuantRule};
+use crate::ir::{DataType, Node, OpKind};
+use crate::lower::{Lowered, Lowering, invalid, to_u32, unsupported};
+use crate::import::onnx::{Importer, OnnxNode, Step, TO_NCHW, TO_NHWC};
 
 /// Takes `begin[d] + k * step[d]` for every output coordinate `k` of each
 /// dimension (the output shape gives the count); steps positive.
@@ -18,6 +19,17 @@ use crate::lower::{invalid, to_u32, unsupported, Lowered, Lowering};
 pub struct Slice {
     pub begin: Vec<usize>,
     pub step: Vec<usize>,
+}
+
+impl Slice {
+    pub(crate) const FORMATS: Formats = Formats {
+        tflite: &[],
+        onnx: &[OnnxConverter {
+            op_type: "Slice",
+            inputs: 1,
+            convert: slice_from_onnx,
+        }],
+    };
 }
 
 impl IrOp for Slice {
@@ -78,4 +90,78 @@ impl IrOp for Slice {
             output,
         })))
     }
+}
+
+/// Slice of a computed value with constant starts, ends, axes and
+/// (positive) steps, as an IR SLICE in the value's layout.
+fn slice_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
+    let x = cx.value(&n.inputs[0])?;
+    let ints = |i: usize, attr: &str| -> Step<Option<Vec<i64>>> {
+        match n.inputs.get(i).filter(|s| !s.is_empty()) {
+            Some(name) => {
+                Ok(Some(cx.constant(name)?.i64s().ok_or_else(|| {
+                    format!("Slice input {i} must be an integer constant")
+                })?))
+            }
+            None => Ok(n.ints(attr).map(<[i64]>::to_vec)),
+        }
+    };
+    let starts = ints(1, "starts")?.ok_or("Slice without starts")?;
+    let ends = ints(2, "ends")?.ok_or("Slice without ends")?;
+    let shape = cx.shape(x);
+    let rank = shape.len();
+    // ONNX order: the value's shape as ONNX sees it.
+    let onnx_shape: Vec<usize> = if x.nhwc {
+        TO_NCHW.iter().map(|&d| shape[d]).collect()
+    } else {
+        shape.clone()
+    };
+    let axes = ints(3, "axes")?.unwrap_or_else(|| (0..starts.len() as i64).collect());
+    let steps = ints(4, "steps")?.unwrap_or_else(|| vec![1; starts.len()]);
+    if ends.len() != starts.len() || axes.len() != starts.len() || steps.len() != starts.len() {
+        return Err("starts, ends, axes and steps differ in length".into());
+    }
+    let mut begin = vec![0usize; rank];
+    let mut step = vec![1usize; rank];
+    let mut out = onnx_shape.clone();
+    for k in 0..starts.len() {
+        let a = if axes[k] < 0 {
+            axes[k] + rank as i64
+        } else {
+            axes[k]
+        };
+        let a = usize::try_from(a)
+            .ok()
+            .filter(|&a| a < rank)
+            .ok_or_else(|| format!("axis {} out of range", axes[k]))?;
+        if steps[k] <= 0 {
+            return Err(format!("Slice step {} (kiln: positive steps)", steps[k]));
+        }
+        let dim = onnx_shape[a] as i64;
+        let clamp = |v: i64| (if v < 0 { v.saturating_add(dim) } else { v }).clamp(0, dim);
+        let (s, e) = (clamp(starts[k]), clamp(ends[k]));
+        let count = if e > s { (e - s - 1) / steps[k] + 1 } else { 0 };
+        if count == 0 {
+            return Err(format!("Slice of axis {a} is empty"));
+        }
+        begin[a] = s as usize;
+        step[a] = steps[k] as usize;
+        out[a] = count as usize;
+    }
+    let to_layout = |v: &[usize]| -> Vec<usize> {
+        if x.nhwc {
+            TO_NHWC.iter().map(|&d| v[d]).collect()
+        } else {
+            v.to_vec()
+        }
+    };
+    let (begin, step, out_shape) = (to_layout(&begin), to_layout(&step), to_layout(&out));
+    let out = cx.new_output(n, out_shape, x.nhwc);
+    cx.push(
+        OpKind::Slice(Slice { begin, step }),
+        vec![Some(x.id)],
+        vec![out.id],
+        "Slice",
+    );
+    Ok(())
 }

@@ -7,15 +7,31 @@ use kiln::graph::Op;
 use kiln::kernels::softmax::SoftmaxParams;
 use kiln::ops::{SoftmaxF32Op, SoftmaxOp};
 
-use super::{IrOp, QuantRule};
-use crate::ir::{DataType, Node};
-use crate::lower::{to_u32, Lowered, Lowering};
+use super::{Formats, IrOp, OnnxConverter, QuantRule};
+use crate::ir::{DataType, Node, OpKind};
+use crate::lower::{Lowered, Lowering, to_u32};
 use crate::quantize::multiplier::{input_radius, quantize_multiplier};
+use crate::import::onnx::{Importer, OnnxNode, Step};
 
 /// SOFTMAX with `beta`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Softmax {
     pub beta: f32,
+}
+
+impl Softmax {
+    pub(crate) const FORMATS: Formats = Formats {
+        tflite: &[("SOFTMAX", |op| {
+            // Without an options table beta is 1, as the converter writes it.
+            let beta = if op.has_options() { op.f32(0, 0.0)? } else { 1.0 };
+            Ok(OpKind::Softmax(Softmax { beta }))
+        })],
+        onnx: &[OnnxConverter {
+            op_type: "Softmax",
+            inputs: 1,
+            convert: softmax_from_onnx,
+        }],
+    };
 }
 
 impl IrOp for Softmax {
@@ -78,6 +94,29 @@ fn softmax_params(beta: f32, input_scale: f32) -> (i32, i32, i32) {
     let (multiplier, shift) = quantize_multiplier(real);
     let diff_min = -input_radius(SCALED_DIFF_INTEGER_BITS, shift);
     (multiplier, shift, diff_min)
+}
+
+/// ONNX Softmax over the last axis (or the channel axis of an NHWC value).
+fn softmax_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
+    let x = cx.value(&n.inputs[0])?;
+    let rank = cx.shape(x).len() as i64;
+    // Before opset 13 Softmax flattens from `axis` on (default 1): that is
+    // a softmax over the last axis only when `axis` is last.
+    let axis = n.int("axis", if cx.opset < 13 { 1 } else { -1 });
+    let axis = if axis < 0 { axis + rank } else { axis };
+    let last = if cx.opset < 13 {
+        axis == rank - 1 && !x.nhwc
+    } else if x.nhwc {
+        axis == 1
+    } else {
+        axis == rank - 1
+    };
+    if !last {
+        return Err(format!(
+            "Softmax over axis {axis} of a rank-{rank} tensor (kiln: the last or channel axis)"
+        ));
+    }
+    cx.unary_node(n, OpKind::Softmax(Softmax { beta: 1.0 }))
 }
 
 #[cfg(test)]

@@ -8,14 +8,26 @@ use kiln::kernels::transpose::TransposeParams;
 use kiln::ops::TransposeOp;
 use kiln::tensor::MAX_RANK;
 
-use super::{IrOp, QuantRule};
-use crate::ir::{DataType, Node};
-use crate::lower::{invalid, to_u32, unsupported, Lowered, Lowering};
+use super::{Formats, IrOp, OnnxConverter, QuantRule};
+use crate::ir::{DataType, Node, OpKind};
+use crate::lower::{Lowered, Lowering, invalid, to_u32, unsupported};
+use crate::import::onnx::{Importer, OnnxNode, Step};
 
 /// Output dimension `d` is input dimension `perm[d]`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Transpose {
     pub perm: Vec<usize>,
+}
+
+impl Transpose {
+    pub(crate) const FORMATS: Formats = Formats {
+        tflite: &[],
+        onnx: &[OnnxConverter {
+            op_type: "Transpose",
+            inputs: 1,
+            convert: transpose_from_onnx,
+        }],
+    };
 }
 
 impl IrOp for Transpose {
@@ -63,4 +75,27 @@ impl IrOp for Transpose {
             output,
         })))
     }
+}
+
+/// ONNX Transpose, of the value in ONNX's layout (`perm` is ONNX's).
+fn transpose_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
+    let op = n.op_type.as_str();
+    let x = cx.value(&n.inputs[0])?;
+    let x = cx.onnx_layout(x, op);
+    let s = cx.shape(x);
+    let perm: Vec<usize> = match n.ints("perm") {
+        Some(p) => p.iter().map(|&d| d as usize).collect(),
+        None => (0..s.len()).rev().collect(),
+    };
+    if perm.len() != s.len() || (0..s.len()).any(|d| !perm.contains(&d)) {
+        return Err(format!("perm {perm:?} does not fit shape {s:?}"));
+    }
+    let out = cx.new_output(n, perm.iter().map(|&d| s[d]).collect(), false);
+    cx.push(
+        OpKind::Transpose(Transpose { perm }),
+        vec![Some(x.id)],
+        vec![out.id],
+        op,
+    );
+    Ok(())
 }

@@ -15,7 +15,9 @@
 //!
 //! Layer: import (part of the ONNX importer); uses `ir`.
 
-use super::*;
+use super::context::{Importer, Step};
+use super::proto::{data_type, OnnxNode, OnnxTensor};
+use crate::ir::{Activation, Quantization, TensorId};
 
 const UINT8: i32 = 2;
 const INT8: i32 = 3;
@@ -121,7 +123,7 @@ impl Importer<'_> {
     /// keeps the float graph right.
     fn restore_relu(&mut self, t: TensorId) {
         if let Some(&i) = self.producer.get(&t) {
-            fuse_activation(&mut self.g.nodes[i].kind, Activation::Relu);
+            crate::passes::fuse_activations::fuse(&mut self.g.nodes[i].kind, Activation::Relu);
         }
     }
 

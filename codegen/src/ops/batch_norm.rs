@@ -1,0 +1,102 @@
+//! BATCH_NORM (ONNX BatchNormalization in inference mode): per channel
+//! along `axis`, `(x - mean) * gamma / sqrt(variance + epsilon) + beta`.
+//! It exists only between import and the passes: `passes::fold_batch_norm`
+//! folds it into the op before it or turns it into MUL and ADD, so it never
+//! reaches lowering.
+//!
+//! Layer: ops; uses `ir` and the ONNX importer's context.
+
+use kiln::graph::Op;
+
+use super::{Formats, IrOp, OnnxConverter, QuantRule};
+use crate::import::onnx::{Importer, OnnxNode, Step};
+use crate::ir::{Activation, Node, OpKind};
+use crate::lower::{Lowered, Lowering, unsupported};
+
+/// BATCH_NORM. Inputs: data, gamma, beta, mean, variance (float32
+/// constants, one value per channel).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BatchNorm {
+    pub epsilon: f32,
+    /// The channel axis of the data.
+    pub axis: usize,
+    /// A Relu after it (a QDQ model's, restored), which folding hands on.
+    pub activation: Activation,
+}
+
+impl BatchNorm {
+    pub(crate) const FORMATS: Formats = Formats {
+        tflite: &[],
+        onnx: &[OnnxConverter {
+            op_type: "BatchNormalization",
+            inputs: 5,
+            convert: from_onnx,
+        }],
+    };
+}
+
+impl IrOp for BatchNorm {
+    fn name(&self) -> &'static str {
+        "BATCH_NORM"
+    }
+
+    fn attributes(&self) -> String {
+        format!("epsilon {} axis {} {:?}", self.epsilon, self.axis, self.activation)
+    }
+
+    fn quantization(&self, _node: &Node) -> QuantRule {
+        QuantRule::Calibrated
+    }
+
+    fn lower(&self, _cx: &mut Lowering, _node: &Node) -> Lowered<Option<Op>> {
+        unsupported("batch normalization left unfolded (the ONNX passes fold it)")
+    }
+
+    fn fused_activation(&mut self) -> Option<&mut Activation> {
+        Some(&mut self.activation)
+    }
+}
+
+fn from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
+    if n.int("training_mode", 0) != 0 || n.outputs.iter().skip(1).any(|o| !o.is_empty()) {
+        return Err(
+            "training-mode batch normalization (running statistics as outputs); \
+             export the model in eval mode"
+                .into(),
+        );
+    }
+    let x = cx.value(&n.inputs[0])?;
+    let params: Vec<Vec<f32>> = n.inputs[1..5]
+        .iter()
+        .map(|name| {
+            cx.constant(name)
+                .and_then(|t| t.f32s().ok_or_else(|| "parameters must be float32".into()))
+        })
+        .collect::<Step<_>>()?;
+    let channels = params[0].len();
+    if params.iter().any(|p| p.len() != channels) {
+        return Err("batch-norm parameters differ in length".into());
+    }
+    let shape = cx.shape(x);
+    if shape.len() < 2 {
+        return Err(format!("batch norm of a rank-{} input", shape.len()));
+    }
+    let axis = if x.nhwc { 3 } else { 1 };
+    if shape[axis] != channels {
+        return Err(format!(
+            "{channels} batch-norm channels for an input of shape {shape:?}"
+        ));
+    }
+    let mut inputs = vec![Some(x.id)];
+    for (name, values) in n.inputs[1..5].iter().zip(&params) {
+        inputs.push(Some(cx.f32_constant(name.clone(), vec![channels], values)));
+    }
+    let out = cx.new_output(n, shape, x.nhwc);
+    let kind = OpKind::BatchNorm(BatchNorm {
+        epsilon: n.float("epsilon", 1e-5),
+        axis,
+        activation: Activation::None,
+    });
+    cx.push(kind, inputs, vec![out.id], &n.op_type);
+    Ok(())
+}

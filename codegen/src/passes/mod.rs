@@ -1,0 +1,44 @@
+//! Graph rewrites on the IR, one per file, each a function from a graph to
+//! a graph that computes the same values.
+//!
+//! Layer: passes; uses `ir` and the op facts of `ops` (which ops take a
+//! fused activation, which are elementwise, which hold per-channel weights).
+//! They run on imported ONNX graphs (`after_onnx_import`); a TFLite graph is
+//! already in the form TFLite Micro runs, and must stay so to stay
+//! bit-exact with it.
+
+pub mod cancel_transposes;
+pub mod fold_batch_norm;
+pub mod fuse_activations;
+
+use crate::error::Result;
+use crate::ir::Graph;
+
+/// The rewrites an imported ONNX graph goes through, in order: batch norms
+/// fold into the op before them (which must not have an activation yet),
+/// then Relus fuse, then inverse transposes around elementwise ops cancel.
+pub fn after_onnx_import(g: &mut Graph) -> Result<()> {
+    fold_batch_norm::run(g)?;
+    fuse_activations::run(g);
+    cancel_transposes::run(g);
+    Ok(())
+}
+
+/// How many nodes read each tensor, counting a model output as a reader.
+pub(crate) fn readers(g: &Graph) -> Vec<usize> {
+    let mut readers = vec![0usize; g.tensors.len()];
+    for node in &g.nodes {
+        for &t in node.inputs.iter().flatten() {
+            readers[t] += 1;
+        }
+    }
+    for &t in &g.outputs {
+        readers[t] += 1;
+    }
+    readers
+}
+
+/// The index of the node that writes tensor `t`, if any.
+pub(crate) fn producer(g: &Graph, t: usize) -> Option<usize> {
+    g.nodes.iter().position(|n| n.outputs.contains(&t))
+}
