@@ -22,6 +22,7 @@ use super::batch::check_inputs;
 use super::HostError;
 use crate::Graph;
 
+pub mod header;
 pub mod plan;
 
 /// The kernels' CUDA C source.
