@@ -273,9 +273,11 @@ fn cuda_kernels_run_on_the_cpu_match_the_rust_kernels() {
     let Some(exe) = build_host_driver(&dir) else {
         return;
     };
+    let mut used = std::collections::BTreeSet::new();
     for (name, path, golden) in models() {
         let model = kiln_codegen::compile_file(&path).unwrap();
         let graph = model.runtime_graph();
+        used.extend(graph.ops.iter().map(Op::cuda_kernel));
         let count = if model.inputs.iter().map(|i| i.span.len).sum::<u32>() > 20_000 {
             12
         } else {
@@ -292,6 +294,107 @@ fn cuda_kernels_run_on_the_cpu_match_the_rust_kernels() {
         );
         println!("{name}: {} samples, CUDA C == Rust", samples.len());
     }
+    let unused: Vec<_> = Op::CUDA_KERNELS
+        .iter()
+        .filter(|k| !used.contains(*k))
+        .collect();
+    println!(
+        "{} of {} kernels run by these models; not run: {unused:?}",
+        used.len(),
+        Op::CUDA_KERNELS.len()
+    );
+}
+
+/// The kernels no model above runs (float32 LOGISTIC, TANH and MAX_POOL_2D),
+/// on a graph built by hand: the CUDA C run on the CPU gives the Rust
+/// kernels' outputs.
+#[test]
+fn kernels_no_model_runs_match_the_rust_kernels_on_a_graph_built_by_hand() {
+    use kiln::ops::{LogisticF32Op, MaxPool2dF32Op, Pool2dF32, PoolGeometry, TanhF32Op};
+    use kiln::tensor::{DType, FloatRange, Nhwc, Quantization, Span};
+
+    let dir = std::env::temp_dir().join(format!("kiln-cuda-by-hand-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let Some(exe) = build_host_driver(&dir) else {
+        return;
+    };
+    // A [1, 4, 4, 2] float32 input at 0; each op writes its own output.
+    let (input, logistic, tanh, pooled) = (
+        Span::new(0, 128),
+        Span::new(128, 128),
+        Span::new(256, 128),
+        Span::new(384, 32),
+    );
+    let ops = [
+        Op::LogisticF32(LogisticF32Op {
+            input,
+            output: logistic,
+        }),
+        Op::TanhF32(TanhF32Op {
+            input,
+            output: tanh,
+        }),
+        Op::MaxPool2dF32(MaxPool2dF32Op {
+            pool: Pool2dF32 {
+                geometry: PoolGeometry {
+                    input: Nhwc::new(1, 4, 4, 2),
+                    output: Nhwc::new(1, 2, 2, 2),
+                    filter_height: 2,
+                    filter_width: 2,
+                    stride_height: 2,
+                    stride_width: 2,
+                    padding_top: 0,
+                    padding_left: 0,
+                },
+                activation: FloatRange {
+                    min: -1.0,
+                    max: 2.5,
+                },
+                input,
+                output: pooled,
+            },
+        }),
+    ];
+    let io = |span: Span, dims: [u32; 4]| kiln::TensorIo {
+        span,
+        dtype: DType::F32,
+        dims: [dims[0], dims[1], dims[2], dims[3], 0, 0],
+        rank: 4,
+        quantization: Quantization::default(),
+    };
+    let inputs = [io(input, [1, 4, 4, 2])];
+    let outputs = [
+        io(logistic, [1, 4, 4, 2]),
+        io(tanh, [1, 4, 4, 2]),
+        io(pooled, [1, 2, 2, 2]),
+    ];
+    let graph = kiln::Graph {
+        ops: &ops,
+        inputs: &inputs,
+        outputs: &outputs,
+        arena_bytes: 416,
+        weights: &[],
+    };
+    // Values in [-8, 8], past both functions' saturation.
+    let samples = 64;
+    let mut x = 0x2545_F491_4F6C_DD1Du64;
+    let data: Vec<u8> = (0..samples * 32)
+        .flat_map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            ((x % 16001) as f32 / 1000.0 - 8.0).to_le_bytes()
+        })
+        .collect();
+    let cpu = batch::run_batch(&graph, &[&data], samples, 0).unwrap();
+    let emulated = run_kernels_on_cpu(&exe, &dir, &graph, &[&data], samples);
+    assert!(
+        same_outputs(&graph, &emulated, &cpu),
+        "the CUDA kernels disagree with the Rust kernels"
+    );
+    assert_eq!(emulated[2], cpu[2], "MAX_POOL_2D (float32) is exact");
+    let kernels: Vec<_> = ops.iter().map(Op::cuda_kernel).collect();
+    println!("{kernels:?}: {samples} samples, CUDA C == Rust");
 }
 
 #[test]
