@@ -305,12 +305,17 @@ fn cuda_kernels_run_on_the_cpu_match_the_rust_kernels() {
     );
 }
 
-/// The kernels no model above runs (float32 LOGISTIC, TANH and MAX_POOL_2D),
-/// on a graph built by hand: the CUDA C run on the CPU gives the Rust
-/// kernels' outputs.
+/// On a graph built by hand, the CUDA C run on the CPU gives the Rust
+/// kernels' outputs for the kernels no model above runs (float32 LOGISTIC,
+/// TANH and MAX_POOL_2D) and for cases no model reaches: PRELU (float32) on
+/// infinities, and a LEAKY_RELU whose two rescalings differ in output zero
+/// point and clamp.
 #[test]
-fn kernels_no_model_runs_match_the_rust_kernels_on_a_graph_built_by_hand() {
-    use kiln::ops::{LogisticF32Op, MaxPool2dF32Op, Pool2dF32, PoolGeometry, TanhF32Op};
+fn kernels_match_the_rust_kernels_on_a_graph_built_by_hand() {
+    use kiln::ops::{
+        Broadcast, ConstantOperand, LeakyReluOp, LogisticF32Op, MaxPool2dF32Op, PReluF32Op,
+        Pool2dF32, PoolGeometry, RequantizeParams, TanhF32Op,
+    };
     use kiln::tensor::{DType, FloatRange, Nhwc, Quantization, Span};
 
     let dir = std::env::temp_dir().join(format!("kiln-cuda-by-hand-{}", std::process::id()));
@@ -318,13 +323,24 @@ fn kernels_no_model_runs_match_the_rust_kernels_on_a_graph_built_by_hand() {
     let Some(exe) = build_host_driver(&dir) else {
         return;
     };
-    // A [1, 4, 4, 2] float32 input at 0; each op writes its own output.
-    let (input, logistic, tanh, pooled) = (
+    // A [1, 4, 4, 2] float32 input at 0 and 32 int8 values at 544; each op
+    // writes its own output.
+    let (input, logistic, tanh, pooled, prelu) = (
         Span::new(0, 128),
         Span::new(128, 128),
         Span::new(256, 128),
         Span::new(384, 32),
+        Span::new(416, 128),
     );
+    let (input_s8, leaky) = (Span::new(544, 32), Span::new(576, 32));
+    let rescaling = RequantizeParams {
+        input_zero_point: 3,
+        output_zero_point: -5,
+        multiplier: 1 << 30,
+        shift: 1,
+        activation_min: -128,
+        activation_max: 127,
+    };
     let ops = [
         Op::LogisticF32(LogisticF32Op {
             input,
@@ -354,45 +370,99 @@ fn kernels_no_model_runs_match_the_rust_kernels_on_a_graph_built_by_hand() {
                 output: pooled,
             },
         }),
+        // Each value is its own slope.
+        Op::PReluF32(PReluF32Op {
+            broadcast: Broadcast {
+                output_dims: [1, 1, 1, 1, 1, 32],
+                input1_strides: [0, 0, 0, 0, 0, 1],
+                input2_strides: [0, 0, 0, 0, 0, 1],
+                same_shape: true,
+            },
+            constant: ConstantOperand::Neither,
+            input,
+            alpha: input,
+            output: prelu,
+        }),
+        Op::LeakyRelu(LeakyReluOp {
+            positive: rescaling,
+            negative: RequantizeParams {
+                output_zero_point: 7,
+                multiplier: 1 << 29,
+                shift: -1,
+                activation_min: -100,
+                activation_max: 50,
+                ..rescaling
+            },
+            input: input_s8,
+            output: leaky,
+        }),
     ];
-    let io = |span: Span, dims: [u32; 4]| kiln::TensorIo {
+    let io = |span: Span, dtype: DType, dims: [u32; 4]| kiln::TensorIo {
         span,
-        dtype: DType::F32,
+        dtype,
         dims: [dims[0], dims[1], dims[2], dims[3], 0, 0],
         rank: 4,
         quantization: Quantization::default(),
     };
-    let inputs = [io(input, [1, 4, 4, 2])];
+    let inputs = [
+        io(input, DType::F32, [1, 4, 4, 2]),
+        io(input_s8, DType::I8, [1, 1, 1, 32]),
+    ];
     let outputs = [
-        io(logistic, [1, 4, 4, 2]),
-        io(tanh, [1, 4, 4, 2]),
-        io(pooled, [1, 2, 2, 2]),
+        io(logistic, DType::F32, [1, 4, 4, 2]),
+        io(tanh, DType::F32, [1, 4, 4, 2]),
+        io(pooled, DType::F32, [1, 2, 2, 2]),
+        io(prelu, DType::F32, [1, 4, 4, 2]),
+        io(leaky, DType::I8, [1, 1, 1, 32]),
     ];
     let graph = kiln::Graph {
         ops: &ops,
         inputs: &inputs,
         outputs: &outputs,
-        arena_bytes: 416,
+        arena_bytes: 608,
         weights: &[],
     };
-    // Values in [-8, 8], past both functions' saturation.
+    // Floats in [-8, 8] (past both functions' saturation) and one infinity
+    // per sample; int8 values of every kind.
     let samples = 64;
     let mut x = 0x2545_F491_4F6C_DD1Du64;
-    let data: Vec<u8> = (0..samples * 32)
-        .flat_map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            ((x % 16001) as f32 / 1000.0 - 8.0).to_le_bytes()
-        })
-        .collect();
-    let cpu = batch::run_batch(&graph, &[&data], samples, 0).unwrap();
-    let emulated = run_kernels_on_cpu(&exe, &dir, &graph, &[&data], samples);
-    assert!(
-        same_outputs(&graph, &emulated, &cpu),
-        "the CUDA kernels disagree with the Rust kernels"
-    );
-    assert_eq!(emulated[2], cpu[2], "MAX_POOL_2D (float32) is exact");
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let mut floats = Vec::new();
+    let mut ints = Vec::new();
+    for s in 0..samples {
+        for e in 0..32 {
+            let v = match (e == s % 32, s % 2) {
+                (true, 0) => f32::INFINITY,
+                (true, _) => f32::NEG_INFINITY,
+                _ => (next() % 16001) as f32 / 1000.0 - 8.0,
+            };
+            floats.extend(v.to_le_bytes());
+            ints.push(next() as u8);
+        }
+    }
+    let data: [&[u8]; 2] = [&floats, &ints];
+    let cpu = batch::run_batch(&graph, &data, samples, 0).unwrap();
+    let emulated = run_kernels_on_cpu(&exe, &dir, &graph, &data, samples);
+    // exp and tanh come from different math libraries; the rest is exact.
+    for o in 0..2 {
+        assert!(
+            common::floats_close(&common::f32s(&emulated[o]), &common::f32s(&cpu[o])),
+            "{}: the CUDA kernel disagrees with the Rust kernel",
+            ops[o].name()
+        );
+    }
+    for o in 2..5 {
+        assert!(
+            emulated[o] == cpu[o],
+            "{}: the CUDA kernel disagrees with the Rust kernel",
+            ops[o].name()
+        );
+    }
     let kernels: Vec<_> = ops.iter().map(Op::cuda_kernel).collect();
     println!("{kernels:?}: {samples} samples, CUDA C == Rust");
 }

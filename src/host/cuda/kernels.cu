@@ -525,17 +525,17 @@ KILN_KERNEL(kiln_requantize) {
 }
 
 // LEAKY_RELU: the `positive` rescaling for inputs at or above the zero
-// point, the multiplier and shift of `negative` for those below.
+// point, the `negative` one for those below (both read the same input zero
+// point).
 KILN_KERNEL(kiln_leaky_relu) {
-    const RequantizeParams& p = op.positive;
-    const RequantizeParams& q = op.negative;
-    const i32 n = op.input.len;
+    const i32 n = op.input.len, zp = op.positive.input_zero_point;
     FOR_EACH(idx, (i64)n * samples) {
         const i64 s = idx / n;
         const i64 e = idx % n;
-        const i32 x = (i32)((const i8*)arena(A, arena_bytes, s, op.input))[e] - p.input_zero_point;
-        const i32 v = x >= 0 ? mbqm(x, p.multiplier, p.shift) : mbqm(x, q.multiplier, q.shift);
-        ((i8*)arena(A, arena_bytes, s, op.output))[e] = (i8)clamp_i32(sat_add(v, p.output_zero_point), p.activation_min, p.activation_max);
+        const i32 x = (i32)((const i8*)arena(A, arena_bytes, s, op.input))[e] - zp;
+        const RequantizeParams& r = x >= 0 ? op.positive : op.negative;
+        const i32 v = sat_add(mbqm(x, r.multiplier, r.shift), r.output_zero_point);
+        ((i8*)arena(A, arena_bytes, s, op.output))[e] = (i8)clamp_i32(v, r.activation_min, r.activation_max);
     }
 }
 
@@ -859,9 +859,8 @@ KILN_KERNEL(kiln_div_f32) {
 
 // PRELU in float32: `alpha` is the (broadcast) slope of negative inputs.
 KILN_KERNEL(kiln_prelu_f32) {
-    const FloatRange finite = {-3.402823466e38f, 3.402823466e38f};
     broadcast_binary<float>(op.broadcast, op.constant, op.input, op.alpha, op.output, W, A, arena_bytes, samples,
-                            [=](float a, float b) { return clampf(a < 0.0f ? a * b : a, finite); });
+                            [](float a, float b) { return a < 0.0f ? a * b : a; });
 }
 
 KILN_KERNEL(kiln_softmax_f32) {
