@@ -33,6 +33,14 @@ impl ConcatenationOp {
 impl OpDescriptor for ConcatenationOp {
     const NAME: &'static str = "CONCATENATION";
 
+    #[cfg(feature = "host")]
+    const CUDA_KERNEL: &'static str = "kiln_concatenation";
+
+    #[cfg(feature = "host")]
+    fn cuda_items(&self) -> u64 {
+        u64::from(self.output.len)
+    }
+
     fn check(&self, c: &Checker) -> Result<(), Error> {
         c.ensure(self.outer > 0, "zero rows")?;
         c.ensure(

@@ -96,6 +96,14 @@ wire_struct! {
 impl OpDescriptor for Conv2dOp {
     const NAME: &'static str = "CONV_2D";
 
+    #[cfg(feature = "host")]
+    const CUDA_KERNEL: &'static str = "kiln_conv2d";
+
+    #[cfg(feature = "host")]
+    fn cuda_items(&self) -> u64 {
+        self.conv.params.geometry.output.elements()
+    }
+
     fn check(&self, c: &Checker) -> Result<(), Error> {
         c.conv_windows(&self.conv.params.geometry)?;
         self.conv.check_operands(c)
@@ -126,6 +134,14 @@ wire_struct! {
 
 impl OpDescriptor for Conv2dF32Op {
     const NAME: &'static str = "CONV_2D (float32)";
+
+    #[cfg(feature = "host")]
+    const CUDA_KERNEL: &'static str = "kiln_conv2d_f32";
+
+    #[cfg(feature = "host")]
+    fn cuda_items(&self) -> u64 {
+        self.conv.geometry.output.elements()
+    }
 
     fn check(&self, c: &Checker) -> Result<(), Error> {
         c.conv_windows(&self.conv.geometry)?;

@@ -32,6 +32,14 @@ wire_struct! {
 impl OpDescriptor for DepthwiseConv2dOp {
     const NAME: &'static str = "DEPTHWISE_CONV_2D";
 
+    #[cfg(feature = "host")]
+    const CUDA_KERNEL: &'static str = "kiln_depthwise_conv2d";
+
+    #[cfg(feature = "host")]
+    fn cuda_items(&self) -> u64 {
+        self.conv.params.geometry.output.elements()
+    }
+
     fn check(&self, c: &Checker) -> Result<(), Error> {
         check_depthwise(c, &self.conv.params.geometry)?;
         self.conv.check_operands(c)
@@ -62,6 +70,14 @@ wire_struct! {
 
 impl OpDescriptor for DepthwiseConv2dF32Op {
     const NAME: &'static str = "DEPTHWISE_CONV_2D (float32)";
+
+    #[cfg(feature = "host")]
+    const CUDA_KERNEL: &'static str = "kiln_depthwise_conv2d_f32";
+
+    #[cfg(feature = "host")]
+    fn cuda_items(&self) -> u64 {
+        self.conv.geometry.output.elements()
+    }
 
     fn check(&self, c: &Checker) -> Result<(), Error> {
         check_depthwise(c, &self.conv.geometry)?;

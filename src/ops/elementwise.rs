@@ -65,6 +65,14 @@ wire_struct! {
 impl OpDescriptor for AddOp {
     const NAME: &'static str = "ADD";
 
+    #[cfg(feature = "host")]
+    const CUDA_KERNEL: &'static str = "kiln_add";
+
+    #[cfg(feature = "host")]
+    fn cuda_items(&self) -> u64 {
+        self.add.params.broadcast.elements()
+    }
+
     fn check(&self, c: &Checker) -> Result<(), Error> {
         self.add.check(c)
     }
@@ -84,6 +92,14 @@ wire_struct! {
 
 impl OpDescriptor for SubOp {
     const NAME: &'static str = "SUB";
+
+    #[cfg(feature = "host")]
+    const CUDA_KERNEL: &'static str = "kiln_sub";
+
+    #[cfg(feature = "host")]
+    fn cuda_items(&self) -> u64 {
+        self.add.params.broadcast.elements()
+    }
 
     fn check(&self, c: &Checker) -> Result<(), Error> {
         self.add.check(c)
@@ -108,6 +124,14 @@ wire_struct! {
 
 impl OpDescriptor for MulOp {
     const NAME: &'static str = "MUL";
+
+    #[cfg(feature = "host")]
+    const CUDA_KERNEL: &'static str = "kiln_mul";
+
+    #[cfg(feature = "host")]
+    fn cuda_items(&self) -> u64 {
+        self.params.broadcast.elements()
+    }
 
     fn check(&self, c: &Checker) -> Result<(), Error> {
         let p = &self.params;
@@ -167,10 +191,10 @@ impl BinaryF32 {
     }
 }
 
-/// The float32 binary ops: a descriptor holding a [`BinaryF32`], its name
-/// and its kernel.
+/// The float32 binary ops: a descriptor holding a [`BinaryF32`], its name,
+/// its kernel and its CUDA kernel.
 macro_rules! binary_f32 {
-    ($($(#[$doc:meta])* $op:ident $name:literal => $kernel:ident;)*) => {$(
+    ($($(#[$doc:meta])* $op:ident $name:literal => $kernel:ident, $cuda:literal;)*) => {$(
         wire_struct! {
             $(#[$doc])*
             pub struct $op {
@@ -180,6 +204,14 @@ macro_rules! binary_f32 {
 
         impl OpDescriptor for $op {
             const NAME: &'static str = $name;
+
+            #[cfg(feature = "host")]
+            const CUDA_KERNEL: &'static str = $cuda;
+
+            #[cfg(feature = "host")]
+            fn cuda_items(&self) -> u64 {
+                self.binary.broadcast.elements()
+            }
 
             fn check(&self, c: &Checker) -> Result<(), Error> {
                 self.binary.check(c)
@@ -195,11 +227,11 @@ macro_rules! binary_f32 {
 
 binary_f32! {
     /// float32 ADD.
-    AddF32Op "ADD (float32)" => add_f32;
+    AddF32Op "ADD (float32)" => add_f32, "kiln_add_f32";
     /// float32 SUB.
-    SubF32Op "SUB (float32)" => sub_f32;
+    SubF32Op "SUB (float32)" => sub_f32, "kiln_sub_f32";
     /// float32 MUL.
-    MulF32Op "MUL (float32)" => mul_f32;
+    MulF32Op "MUL (float32)" => mul_f32, "kiln_mul_f32";
     /// float32 DIV (ONNX Div).
-    DivF32Op "DIV (float32)" => div_f32;
+    DivF32Op "DIV (float32)" => div_f32, "kiln_div_f32";
 }

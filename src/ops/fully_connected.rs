@@ -48,6 +48,14 @@ wire_struct! {
 impl OpDescriptor for FullyConnectedOp {
     const NAME: &'static str = "FULLY_CONNECTED";
 
+    #[cfg(feature = "host")]
+    const CUDA_KERNEL: &'static str = "kiln_fully_connected";
+
+    #[cfg(feature = "host")]
+    fn cuda_items(&self) -> u64 {
+        u64::from(self.params.shape.batches) * u64::from(self.params.shape.output_depth)
+    }
+
     fn check(&self, c: &Checker) -> Result<(), Error> {
         let p = &self.params;
         c.offsets(&[p.input_offset, p.filter_offset, p.output_offset])?;
@@ -95,6 +103,14 @@ wire_struct! {
 
 impl OpDescriptor for FullyConnectedF32Op {
     const NAME: &'static str = "FULLY_CONNECTED (float32)";
+
+    #[cfg(feature = "host")]
+    const CUDA_KERNEL: &'static str = "kiln_fully_connected_f32";
+
+    #[cfg(feature = "host")]
+    fn cuda_items(&self) -> u64 {
+        u64::from(self.shape.batches) * u64::from(self.shape.output_depth)
+    }
 
     fn check(&self, c: &Checker) -> Result<(), Error> {
         let spans = [self.input, self.filter, self.bias, self.output];

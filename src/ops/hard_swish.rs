@@ -23,6 +23,14 @@ wire_struct! {
 impl OpDescriptor for HardSwishOp {
     const NAME: &'static str = "HARD_SWISH";
 
+    #[cfg(feature = "host")]
+    const CUDA_KERNEL: &'static str = "kiln_hard_swish";
+
+    #[cfg(feature = "host")]
+    fn cuda_items(&self) -> u64 {
+        u64::from(self.input.len)
+    }
+
     fn check(&self, c: &Checker) -> Result<(), Error> {
         let p = &self.params;
         c.offsets(&[p.input_zero_point, p.output_zero_point])?;
@@ -56,6 +64,14 @@ wire_struct! {
 impl OpDescriptor for HardSwishF32Op {
     const NAME: &'static str = "HARD_SWISH (float32)";
 
+    #[cfg(feature = "host")]
+    const CUDA_KERNEL: &'static str = "kiln_hard_swish_f32";
+
+    #[cfg(feature = "host")]
+    fn cuda_items(&self) -> u64 {
+        u64::from(self.input.len / 4)
+    }
+
     fn check(&self, c: &Checker) -> Result<(), Error> {
         c.elementwise(self.input, DType::F32, self.output, DType::F32)
     }
@@ -79,6 +95,14 @@ wire_struct! {
 
 impl OpDescriptor for HardSigmoidF32Op {
     const NAME: &'static str = "HARD_SIGMOID (float32)";
+
+    #[cfg(feature = "host")]
+    const CUDA_KERNEL: &'static str = "kiln_hard_sigmoid_f32";
+
+    #[cfg(feature = "host")]
+    fn cuda_items(&self) -> u64 {
+        u64::from(self.input.len / 4)
+    }
 
     fn check(&self, c: &Checker) -> Result<(), Error> {
         c.elementwise(self.input, DType::F32, self.output, DType::F32)

@@ -25,6 +25,14 @@ wire_struct! {
 impl OpDescriptor for LeakyReluOp {
     const NAME: &'static str = "LEAKY_RELU";
 
+    #[cfg(feature = "host")]
+    const CUDA_KERNEL: &'static str = "kiln_leaky_relu";
+
+    #[cfg(feature = "host")]
+    fn cuda_items(&self) -> u64 {
+        u64::from(self.input.len)
+    }
+
     fn check(&self, c: &Checker) -> Result<(), Error> {
         check_requantize(c, &self.positive)?;
         check_requantize(c, &self.negative)?;
@@ -58,6 +66,14 @@ wire_struct! {
 
 impl OpDescriptor for LeakyReluF32Op {
     const NAME: &'static str = "LEAKY_RELU (float32)";
+
+    #[cfg(feature = "host")]
+    const CUDA_KERNEL: &'static str = "kiln_leaky_relu_f32";
+
+    #[cfg(feature = "host")]
+    fn cuda_items(&self) -> u64 {
+        u64::from(self.input.len / 4)
+    }
 
     fn check(&self, c: &Checker) -> Result<(), Error> {
         c.elementwise(self.input, DType::F32, self.output, DType::F32)

@@ -41,6 +41,14 @@ wire_struct! {
 impl OpDescriptor for MeanOp {
     const NAME: &'static str = "MEAN";
 
+    #[cfg(feature = "host")]
+    const CUDA_KERNEL: &'static str = "kiln_mean";
+
+    #[cfg(feature = "host")]
+    fn cuda_items(&self) -> u64 {
+        u64::from(self.output.len)
+    }
+
     fn check(&self, c: &Checker) -> Result<(), Error> {
         let p = &self.params;
         c.offsets(&[p.input_zero_point, p.output_zero_point])?;
@@ -68,6 +76,14 @@ wire_struct! {
 
 impl OpDescriptor for MeanF32Op {
     const NAME: &'static str = "MEAN (float32)";
+
+    #[cfg(feature = "host")]
+    const CUDA_KERNEL: &'static str = "kiln_mean_f32";
+
+    #[cfg(feature = "host")]
+    fn cuda_items(&self) -> u64 {
+        u64::from(self.output.len / 4)
+    }
 
     fn check(&self, c: &Checker) -> Result<(), Error> {
         let spans = (self.input, self.output);

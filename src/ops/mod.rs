@@ -59,6 +59,17 @@ pub trait OpDescriptor: Wire {
     /// for reports and errors.
     const NAME: &'static str;
 
+    /// The `kernels.cu` function that runs this op on a GPU. Every op has
+    /// its own, which reads this descriptor as the C struct
+    /// `host::cuda::header` declares for it, and nothing else.
+    #[cfg(feature = "host")]
+    const CUDA_KERNEL: &'static str;
+
+    /// How many threads that kernel needs per sample: one per output
+    /// element (per row for SOFTMAX).
+    #[cfg(feature = "host")]
+    fn cuda_items(&self) -> u64;
+
     /// Checks, once, that running this op can neither index out of bounds
     /// nor overflow, whatever the arena holds.
     fn check(&self, c: &Checker) -> Result<(), Error>;
@@ -141,6 +152,28 @@ macro_rules! op_list {
             pub fn check(&self, c: &Checker) -> Result<(), Error> {
                 match self {
                     $( Op::$variant(o) => o.check(c), )*
+                }
+            }
+        }
+
+        #[cfg(feature = "host")]
+        impl Op {
+            /// Every CUDA kernel, one per variant, in wire order.
+            pub const CUDA_KERNELS: &'static [&'static str] = &[
+                $( <$descriptor as OpDescriptor>::CUDA_KERNEL, )*
+            ];
+
+            /// The CUDA kernel that runs this op (see [`OpDescriptor::CUDA_KERNEL`]).
+            pub fn cuda_kernel(&self) -> &'static str {
+                match self {
+                    $( Op::$variant(_) => <$descriptor as OpDescriptor>::CUDA_KERNEL, )*
+                }
+            }
+
+            /// Its threads per sample (see [`OpDescriptor::cuda_items`]).
+            pub fn cuda_items(&self) -> u64 {
+                match self {
+                    $( Op::$variant(o) => o.cuda_items(), )*
                 }
             }
         }

@@ -42,6 +42,14 @@ wire_struct! {
 impl OpDescriptor for PadOp {
     const NAME: &'static str = "PAD";
 
+    #[cfg(feature = "host")]
+    const CUDA_KERNEL: &'static str = "kiln_pad";
+
+    #[cfg(feature = "host")]
+    fn cuda_items(&self) -> u64 {
+        u64::from(self.output.len)
+    }
+
     fn check(&self, c: &Checker) -> Result<(), Error> {
         check_pad(c, &self.params, (self.input, self.output), DType::I8)
     }
@@ -65,6 +73,14 @@ wire_struct! {
 
 impl OpDescriptor for PadF32Op {
     const NAME: &'static str = "PAD (float32)";
+
+    #[cfg(feature = "host")]
+    const CUDA_KERNEL: &'static str = "kiln_pad_f32";
+
+    #[cfg(feature = "host")]
+    fn cuda_items(&self) -> u64 {
+        u64::from(self.output.len / 4)
+    }
 
     fn check(&self, c: &Checker) -> Result<(), Error> {
         check_pad(c, &self.params, (self.input, self.output), DType::F32)

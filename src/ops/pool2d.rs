@@ -100,6 +100,14 @@ wire_struct! {
 impl OpDescriptor for AveragePool2dOp {
     const NAME: &'static str = "AVERAGE_POOL_2D";
 
+    #[cfg(feature = "host")]
+    const CUDA_KERNEL: &'static str = "kiln_average_pool2d";
+
+    #[cfg(feature = "host")]
+    fn cuda_items(&self) -> u64 {
+        self.pool.params.geometry.output.elements()
+    }
+
     fn check(&self, c: &Checker) -> Result<(), Error> {
         self.pool.check(c)
     }
@@ -121,6 +129,14 @@ wire_struct! {
 
 impl OpDescriptor for MaxPool2dOp {
     const NAME: &'static str = "MAX_POOL_2D";
+
+    #[cfg(feature = "host")]
+    const CUDA_KERNEL: &'static str = "kiln_max_pool2d";
+
+    #[cfg(feature = "host")]
+    fn cuda_items(&self) -> u64 {
+        self.pool.params.geometry.output.elements()
+    }
 
     fn check(&self, c: &Checker) -> Result<(), Error> {
         self.pool.check(c)
@@ -144,6 +160,14 @@ wire_struct! {
 impl OpDescriptor for AveragePool2dF32Op {
     const NAME: &'static str = "AVERAGE_POOL_2D (float32)";
 
+    #[cfg(feature = "host")]
+    const CUDA_KERNEL: &'static str = "kiln_average_pool2d_f32";
+
+    #[cfg(feature = "host")]
+    fn cuda_items(&self) -> u64 {
+        self.pool.geometry.output.elements()
+    }
+
     fn check(&self, c: &Checker) -> Result<(), Error> {
         self.pool.check(c)
     }
@@ -165,6 +189,14 @@ wire_struct! {
 
 impl OpDescriptor for MaxPool2dF32Op {
     const NAME: &'static str = "MAX_POOL_2D (float32)";
+
+    #[cfg(feature = "host")]
+    const CUDA_KERNEL: &'static str = "kiln_max_pool2d_f32";
+
+    #[cfg(feature = "host")]
+    fn cuda_items(&self) -> u64 {
+        self.pool.geometry.output.elements()
+    }
 
     fn check(&self, c: &Checker) -> Result<(), Error> {
         self.pool.check(c)

@@ -44,6 +44,14 @@ wire_struct! {
 impl OpDescriptor for PReluOp {
     const NAME: &'static str = "PRELU";
 
+    #[cfg(feature = "host")]
+    const CUDA_KERNEL: &'static str = "kiln_prelu";
+
+    #[cfg(feature = "host")]
+    fn cuda_items(&self) -> u64 {
+        self.params.broadcast.elements()
+    }
+
     fn check(&self, c: &Checker) -> Result<(), Error> {
         let p = &self.params;
         c.offsets(&[p.input_offset, p.alpha_offset, p.output_offset])?;
@@ -74,6 +82,14 @@ wire_struct! {
 
 impl OpDescriptor for PReluF32Op {
     const NAME: &'static str = "PRELU (float32)";
+
+    #[cfg(feature = "host")]
+    const CUDA_KERNEL: &'static str = "kiln_prelu_f32";
+
+    #[cfg(feature = "host")]
+    fn cuda_items(&self) -> u64 {
+        self.broadcast.elements()
+    }
 
     fn check(&self, c: &Checker) -> Result<(), Error> {
         let spans = (self.input, self.alpha, self.output);

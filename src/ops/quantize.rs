@@ -23,6 +23,14 @@ wire_struct! {
 impl OpDescriptor for QuantizeOp {
     const NAME: &'static str = "QUANTIZE";
 
+    #[cfg(feature = "host")]
+    const CUDA_KERNEL: &'static str = "kiln_quantize";
+
+    #[cfg(feature = "host")]
+    fn cuda_items(&self) -> u64 {
+        u64::from(self.output.len)
+    }
+
     fn check(&self, c: &Checker) -> Result<(), Error> {
         c.elementwise(self.input, DType::F32, self.output, DType::I8)
     }
@@ -45,6 +53,14 @@ wire_struct! {
 
 impl OpDescriptor for DequantizeOp {
     const NAME: &'static str = "DEQUANTIZE";
+
+    #[cfg(feature = "host")]
+    const CUDA_KERNEL: &'static str = "kiln_dequantize";
+
+    #[cfg(feature = "host")]
+    fn cuda_items(&self) -> u64 {
+        u64::from(self.input.len)
+    }
 
     fn check(&self, c: &Checker) -> Result<(), Error> {
         c.elementwise(self.input, DType::I8, self.output, DType::F32)

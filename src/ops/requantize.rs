@@ -31,6 +31,14 @@ wire_struct! {
 impl OpDescriptor for RequantizeOp {
     const NAME: &'static str = "REQUANTIZE";
 
+    #[cfg(feature = "host")]
+    const CUDA_KERNEL: &'static str = "kiln_requantize";
+
+    #[cfg(feature = "host")]
+    fn cuda_items(&self) -> u64 {
+        u64::from(self.input.len)
+    }
+
     fn check(&self, c: &Checker) -> Result<(), Error> {
         check_requantize(c, &self.params)?;
         c.elementwise(self.input, DType::I8, self.output, DType::I8)
@@ -54,6 +62,14 @@ wire_struct! {
 
 impl OpDescriptor for ClampF32Op {
     const NAME: &'static str = "RELU (float32)";
+
+    #[cfg(feature = "host")]
+    const CUDA_KERNEL: &'static str = "kiln_clamp_f32";
+
+    #[cfg(feature = "host")]
+    fn cuda_items(&self) -> u64 {
+        u64::from(self.input.len / 4)
+    }
 
     fn check(&self, c: &Checker) -> Result<(), Error> {
         c.elementwise(self.input, DType::F32, self.output, DType::F32)

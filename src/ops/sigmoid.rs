@@ -38,6 +38,14 @@ wire_struct! {
 impl OpDescriptor for LogisticOp {
     const NAME: &'static str = "LOGISTIC";
 
+    #[cfg(feature = "host")]
+    const CUDA_KERNEL: &'static str = "kiln_logistic";
+
+    #[cfg(feature = "host")]
+    fn cuda_items(&self) -> u64 {
+        u64::from(self.sigmoid.input.len)
+    }
+
     fn check(&self, c: &Checker) -> Result<(), Error> {
         self.sigmoid.check(c)
     }
@@ -59,6 +67,14 @@ wire_struct! {
 
 impl OpDescriptor for TanhOp {
     const NAME: &'static str = "TANH";
+
+    #[cfg(feature = "host")]
+    const CUDA_KERNEL: &'static str = "kiln_tanh";
+
+    #[cfg(feature = "host")]
+    fn cuda_items(&self) -> u64 {
+        u64::from(self.sigmoid.input.len)
+    }
 
     fn check(&self, c: &Checker) -> Result<(), Error> {
         self.sigmoid.check(c)
@@ -83,6 +99,14 @@ wire_struct! {
 impl OpDescriptor for LogisticF32Op {
     const NAME: &'static str = "LOGISTIC (float32)";
 
+    #[cfg(feature = "host")]
+    const CUDA_KERNEL: &'static str = "kiln_logistic_f32";
+
+    #[cfg(feature = "host")]
+    fn cuda_items(&self) -> u64 {
+        u64::from(self.input.len / 4)
+    }
+
     fn check(&self, c: &Checker) -> Result<(), Error> {
         c.elementwise(self.input, DType::F32, self.output, DType::F32)
     }
@@ -104,6 +128,14 @@ wire_struct! {
 
 impl OpDescriptor for TanhF32Op {
     const NAME: &'static str = "TANH (float32)";
+
+    #[cfg(feature = "host")]
+    const CUDA_KERNEL: &'static str = "kiln_tanh_f32";
+
+    #[cfg(feature = "host")]
+    fn cuda_items(&self) -> u64 {
+        u64::from(self.input.len / 4)
+    }
 
     fn check(&self, c: &Checker) -> Result<(), Error> {
         c.elementwise(self.input, DType::F32, self.output, DType::F32)

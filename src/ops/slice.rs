@@ -24,6 +24,14 @@ wire_struct! {
 impl OpDescriptor for SliceOp {
     const NAME: &'static str = "SLICE";
 
+    #[cfg(feature = "host")]
+    const CUDA_KERNEL: &'static str = "kiln_slice";
+
+    #[cfg(feature = "host")]
+    fn cuda_items(&self) -> u64 {
+        self.params.output_dims.iter().map(|&d| u64::from(d)).product()
+    }
+
     fn check(&self, c: &Checker) -> Result<(), Error> {
         let p = &self.params;
         let dtype = element_type(c, p.element_size)?;

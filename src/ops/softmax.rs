@@ -22,6 +22,14 @@ wire_struct! {
 impl OpDescriptor for SoftmaxOp {
     const NAME: &'static str = "SOFTMAX";
 
+    #[cfg(feature = "host")]
+    const CUDA_KERNEL: &'static str = "kiln_softmax";
+
+    #[cfg(feature = "host")]
+    fn cuda_items(&self) -> u64 {
+        u64::from(self.params.outer)
+    }
+
     fn check(&self, c: &Checker) -> Result<(), Error> {
         let p = &self.params;
         // A row's sum of exponentials (each at most 2^19 in Q12.19) stays in i32.
@@ -55,6 +63,14 @@ wire_struct! {
 
 impl OpDescriptor for SoftmaxF32Op {
     const NAME: &'static str = "SOFTMAX (float32)";
+
+    #[cfg(feature = "host")]
+    const CUDA_KERNEL: &'static str = "kiln_softmax_f32";
+
+    #[cfg(feature = "host")]
+    fn cuda_items(&self) -> u64 {
+        u64::from(self.outer)
+    }
 
     fn check(&self, c: &Checker) -> Result<(), Error> {
         let n = u64::from(self.outer) * u64::from(self.depth);

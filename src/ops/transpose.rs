@@ -35,6 +35,14 @@ wire_struct! {
 impl OpDescriptor for TransposeOp {
     const NAME: &'static str = "TRANSPOSE";
 
+    #[cfg(feature = "host")]
+    const CUDA_KERNEL: &'static str = "kiln_transpose";
+
+    #[cfg(feature = "host")]
+    fn cuda_items(&self) -> u64 {
+        self.params.input_dims.iter().map(|&d| u64::from(d)).product()
+    }
+
     fn check(&self, c: &Checker) -> Result<(), Error> {
         let p = &self.params;
         let dtype = element_type(c, p.element_size)?;

@@ -43,6 +43,14 @@ wire_struct! {
 impl OpDescriptor for TransposeConv2dOp {
     const NAME: &'static str = "TRANSPOSE_CONV";
 
+    #[cfg(feature = "host")]
+    const CUDA_KERNEL: &'static str = "kiln_transpose_conv2d";
+
+    #[cfg(feature = "host")]
+    fn cuda_items(&self) -> u64 {
+        self.conv.params.geometry.output.elements()
+    }
+
     fn check(&self, c: &Checker) -> Result<(), Error> {
         check_reach(c, &self.conv.params.geometry)?;
         self.conv.check_operands(c)
@@ -73,6 +81,14 @@ wire_struct! {
 
 impl OpDescriptor for TransposeConv2dF32Op {
     const NAME: &'static str = "TRANSPOSE_CONV (float32)";
+
+    #[cfg(feature = "host")]
+    const CUDA_KERNEL: &'static str = "kiln_transpose_conv2d_f32";
+
+    #[cfg(feature = "host")]
+    fn cuda_items(&self) -> u64 {
+        self.conv.geometry.output.elements()
+    }
 
     fn check(&self, c: &Checker) -> Result<(), Error> {
         check_reach(c, &self.conv.geometry)?;

@@ -2,12 +2,16 @@
 // launch becomes a loop over all its threads (one block of one thread; the
 // kernels' grid-stride loops then visit every index). Used by
 // codegen/tests/cuda.rs to check the CUDA arithmetic against the Rust
-// kernels on machines without a GPU.
+// kernels on machines without a GPU. The test writes kiln_wire.h (the C
+// declarations src/host/cuda/header.rs generates) into a folder on the
+// include path, so g++ also checks every descriptor's size and offsets.
 //
 // Job file (little-endian): u64 arena_bytes, u64 samples, u64 n_params,
-// i32 params[n_params], u64 n_weights, u8 weights[n_weights], u64 n_launches,
-// then per launch: u64 name_len, name, u64 param_start; then the arenas
-// (samples * arena_bytes bytes). The arenas are written back to the output.
+// u8 params[n_params] (every op's descriptor, as plan.rs lays them out),
+// u64 n_weights, u8 weights[n_weights], u64 n_launches, then per launch:
+// u64 name_len, name, u64 params_offset (where its descriptor starts); then
+// the arenas (samples * arena_bytes bytes). The arenas are written back to
+// the output.
 
 #include <cmath>
 #include <cstdint>
@@ -23,36 +27,26 @@ static Dim3 blockIdx = {0}, threadIdx = {0}, blockDim = {1}, gridDim = {1};
 #define __global__
 #define __device__
 #define __forceinline__ inline
-static inline float __int_as_float(int i) { float f; std::memcpy(&f, &i, 4); return f; }
 static inline int __clz(int x) { return x == 0 ? 32 : __builtin_clz((unsigned)x); }
 using std::round;
 
+#include "kiln_wire.h"
 #include "kernels.cu"
 
-typedef void (*Kernel)(const i32*, const u8*, u8*, i64, i32);
+typedef void (*Kernel)(const u8*, const u8*, u8*, i64, i32);
 
 static uint64_t read_u64(FILE* f) { uint64_t v = 0; if (fread(&v, 8, 1, f) != 1) exit(3); return v; }
 
 int main(int argc, char** argv) {
     if (argc != 3) return 2;
-    std::map<std::string, Kernel> kernels = {
-        {"kiln_conv2d", kiln_conv2d}, {"kiln_depthwise_conv2d", kiln_depthwise_conv2d},
-        {"kiln_fully_connected", kiln_fully_connected}, {"kiln_average_pool2d", kiln_average_pool2d},
-        {"kiln_max_pool2d", kiln_max_pool2d}, {"kiln_add", kiln_add}, {"kiln_mul", kiln_mul},
-        {"kiln_softmax", kiln_softmax}, {"kiln_logistic", kiln_logistic}, {"kiln_tanh", kiln_tanh},
-        {"kiln_requantize", kiln_requantize}, {"kiln_leaky_relu", kiln_leaky_relu}, {"kiln_hard_swish", kiln_hard_swish}, {"kiln_prelu", kiln_prelu}, {"kiln_transpose_conv2d", kiln_transpose_conv2d}, {"kiln_concatenation", kiln_concatenation}, {"kiln_pad", kiln_pad},
-        {"kiln_mean", kiln_mean}, {"kiln_quantize", kiln_quantize}, {"kiln_dequantize", kiln_dequantize},
-        {"kiln_conv2d_f32", kiln_conv2d_f32}, {"kiln_transpose_conv2d_f32", kiln_transpose_conv2d_f32}, {"kiln_depthwise_conv2d_f32", kiln_depthwise_conv2d_f32},
-        {"kiln_fully_connected_f32", kiln_fully_connected_f32}, {"kiln_average_pool2d_f32", kiln_average_pool2d_f32},
-        {"kiln_max_pool2d_f32", kiln_max_pool2d_f32}, {"kiln_binary_f32", kiln_binary_f32},
-        {"kiln_softmax_f32", kiln_softmax_f32}, {"kiln_unary_f32", kiln_unary_f32},
-        {"kiln_transpose", kiln_transpose}, {"kiln_slice", kiln_slice},
-    };
+#define KILN_KERNEL_ENTRY(name) {#name, name},
+    const std::map<std::string, Kernel> kernels = {KILN_FOR_EACH_KERNEL(KILN_KERNEL_ENTRY)};
     FILE* in = fopen(argv[1], "rb");
     if (!in) return 4;
     const uint64_t arena_bytes = read_u64(in), samples = read_u64(in), n_params = read_u64(in);
-    std::vector<int32_t> params(n_params + 1);
-    if (n_params && fread(params.data(), 4, n_params, in) != n_params) return 5;
+    std::vector<uint64_t> param_words(n_params / 8 + 1);  // 8-byte aligned storage
+    u8* params = reinterpret_cast<u8*>(param_words.data());
+    if (n_params && fread(params, 1, n_params, in) != n_params) return 5;
     const uint64_t n_weights = read_u64(in);
     std::vector<uint32_t> weight_words(n_weights / 4 + 4);  // 4-byte aligned storage
     u8* weights = reinterpret_cast<u8*>(weight_words.data());
@@ -64,14 +58,16 @@ int main(int argc, char** argv) {
         std::string name(len, '\0');
         if (fread(&name[0], 1, len, in) != len) return 7;
         const uint64_t start = read_u64(in);
-        if (!kernels.count(name)) { fprintf(stderr, "unknown kernel %s\n", name.c_str()); return 8; }
-        launches.push_back({kernels[name], start});
+        const auto kernel = kernels.find(name);
+        if (kernel == kernels.end()) { fprintf(stderr, "unknown kernel %s\n", name.c_str()); return 8; }
+        if (start % 16 != 0 || start >= n_params) { fprintf(stderr, "%s: bad params offset %llu\n", name.c_str(), (unsigned long long)start); return 8; }
+        launches.push_back({kernel->second, start});
     }
     std::vector<uint32_t> arena_words(arena_bytes * samples / 4 + 4);
     u8* arenas = reinterpret_cast<u8*>(arena_words.data());
     if (fread(arenas, 1, arena_bytes * samples, in) != arena_bytes * samples) return 9;
     fclose(in);
-    for (auto& l : launches) l.first(params.data() + l.second, weights, arenas, (i64)arena_bytes, (i32)samples);
+    for (auto& l : launches) l.first(params + l.second, weights, arenas, (i64)arena_bytes, (i32)samples);
     FILE* out = fopen(argv[2], "wb");
     if (!out || fwrite(arenas, 1, arena_bytes * samples, out) != arena_bytes * samples) return 10;
     fclose(out);

@@ -1,11 +1,20 @@
-// kiln's int8 kernels in CUDA C: the arithmetic of src/kernels/*.rs (TFLite
+// kiln's kernels in CUDA C: the arithmetic of src/kernels/*.rs (TFLite
 // Micro's reference semantics) bit for bit, batched: every launch runs one op
 // for every sample, one thread per output element (per row for SOFTMAX).
 //
-// Memory: W holds the model's weights (uploaded once); A holds one arena of
-// `arena_bytes` per sample, back to back. Each op's parameters are an int32
-// array P whose layout is written by src/host/cuda/plan.rs (the two files
-// must agree; tests/cuda.rs runs this file on the CPU to check them).
+// Every op has its own kernel, named by its descriptor's CUDA_KERNEL in
+// src/ops. A kernel is declared with KILN_KERNEL(name) and receives
+// (P, W, A, arena_bytes, samples): P points at its op's descriptor, which
+// its body sees as `op`, of the C struct src/host/cuda/header.rs generates
+// from the Rust type (typedef'd as name##_descriptor); plan.rs writes the
+// descriptor's bytes with Op::write_c, 16-byte aligned. W holds the model's
+// weights (uploaded once); A holds one arena of `arena_bytes` per sample,
+// back to back. Spans are byte offsets into an arena (activations) or W
+// (constants); an empty span is an absent operand (no bias). The header's
+// static_asserts check that C lays every struct out as Rust does, and
+// codegen/tests/cuda.rs runs this file on the CPU against the Rust kernels.
+// Read u32 fields into i32 locals before doing arithmetic with them, as the
+// Rust kernels' index math is signed.
 
 typedef signed char i8;
 typedef unsigned char u8;
@@ -128,7 +137,21 @@ __device__ i32 fp_tanh(i32 a, i32 ib) {
     return a < 0 ? wneg(t) : t;
 }
 
-__device__ __forceinline__ const i32* weights_i32(const u8* W, i32 at) { return (const i32*)(W + at); }
+
+__device__ __forceinline__ const i32* weights_i32(const u8* W, u32 at) { return (const i32*)(W + at); }
+
+// The bytes at `span` in sample `s`'s arena.
+__device__ __forceinline__ u8* arena(u8* A, i64 arena_bytes, i64 s, Span span) { return A + s * arena_bytes + span.offset; }
+
+// A kernel: its body sees its op's descriptor as `op`.
+#define KILN_KERNEL(name)                                                                                          \
+    __device__ __forceinline__ void name##_body(const name##_descriptor& op, const u8* W, u8* A, i64 arena_bytes, \
+                                                i32 samples);                                                      \
+    extern "C" __global__ void name(const u8* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {             \
+        name##_body(*(const name##_descriptor*)P, W, A, arena_bytes, samples);                                     \
+    }                                                                                                              \
+    __device__ __forceinline__ void name##_body(const name##_descriptor& op, const u8* W, u8* A, i64 arena_bytes, \
+                                                i32 samples)
 
 // The input coordinate filter tap `k` of output coordinate `o` reads, if any:
 // `o * stride - pad + k * dilation` for a convolution; for a transposed one
@@ -146,16 +169,18 @@ __device__ __forceinline__ bool conv_source(i32 o, i32 k, i32 stride, i32 dilati
     return true;
 }
 
-// Every (grouped, plain or transposed) convolution kernel's walk over the
-// words of plan.rs's conv_words: one thread per output element;
-// `dot(acc, x, w, fc)` adds one tap's channels, `finish(output, index, oc,
-// acc)` writes the output. Taps are visited in the Rust kernels' order, so
-// float sums round alike.
-template <bool Transposed, typename T, typename Acc, typename Dot, typename Finish>
-__device__ __forceinline__ void conv_gather(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples, Dot dot, Finish finish) {
-    const i32 batches = P[0], in_h = P[1], in_w = P[2], in_c = P[3], out_h = P[4], out_w = P[5], out_c = P[6];
-    const i32 fh = P[7], fw = P[8], fc = P[9], sh = P[10], sw = P[11], dh = P[12], dw = P[13], pt = P[14], pl = P[15];
-    const T* filter = (const T*)(W + P[21]);
+// Every (grouped, plain or transposed) convolution kernel's walk over
+// geometry `g` with the operands of `o` (a Conv2dS8 or Conv2dF32): one
+// thread per output element; `dot(acc, x, w, fc)` adds one tap's channels,
+// `finish(output, index, oc, acc)` writes the output. Taps are visited in
+// the Rust kernels' order, so float sums round alike.
+template <bool Transposed, typename T, typename Acc, typename Conv, typename Dot, typename Finish>
+__device__ __forceinline__ void conv_gather(const ConvGeometry& g, const Conv& o, const u8* W, u8* A, i64 arena_bytes, i32 samples, Dot dot, Finish finish) {
+    const i32 batches = g.input.batches, in_h = g.input.height, in_w = g.input.width, in_c = g.input.channels;
+    const i32 out_h = g.output.height, out_w = g.output.width, out_c = g.output.channels;
+    const i32 fh = g.filter_height, fw = g.filter_width, fc = g.filter_channels, sh = g.stride_height, sw = g.stride_width;
+    const i32 dh = g.dilation_height, dw = g.dilation_width, pt = g.padding_top, pl = g.padding_left;
+    const T* filter = (const T*)(W + o.filter.offset);
     const i32 per_group = out_c / (in_c / fc);
     const i64 per_sample = (i64)batches * out_h * out_w * out_c;
     FOR_EACH(idx, per_sample * samples) {
@@ -165,7 +190,7 @@ __device__ __forceinline__ void conv_gather(const i32* P, const u8* W, u8* A, i6
         const i32 ox = (i32)(e % out_w); e /= out_w;
         const i32 oy = (i32)(e % out_h);
         const i32 b = (i32)(e / out_h);
-        const T* input = (const T*)(A + s * arena_bytes + P[20]);
+        const T* input = (const T*)arena(A, arena_bytes, s, o.input);
         const i32 ic0 = (oc / per_group) * fc;
         Acc acc = 0;
         for (i32 ky = 0; ky < fh; ky++) {
@@ -178,19 +203,20 @@ __device__ __forceinline__ void conv_gather(const i32* P, const u8* W, u8* A, i6
                     filter + (((i64)oc * fh + ky) * fw + kx) * fc, fc);
             }
         }
-        finish(A + s * arena_bytes + P[25], (((i64)b * out_h + oy) * out_w + ox) * out_c + oc, oc, acc);
+        finish(arena(A, arena_bytes, s, o.output), (((i64)b * out_h + oy) * out_w + ox) * out_c + oc, oc, acc);
     }
 }
 
 // int8 CONV_2D and TRANSPOSE_CONV: int32 sums of (input + offset) * filter,
 // then the per-channel requantization.
 template <bool Transposed>
-__device__ __forceinline__ void conv_s8(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
-    const i32 in_off = P[16], out_off = P[17], act_min = P[18], act_max = P[19];
-    const i32* bias = P[22] >= 0 ? weights_i32(W, P[22]) : 0;
-    const i32* mult = weights_i32(W, P[23]);
-    const i32* shift = weights_i32(W, P[24]);
-    conv_gather<Transposed, i8, i32>(P, W, A, arena_bytes, samples,
+__device__ __forceinline__ void conv_s8(const Conv2dS8& o, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
+    const i32 in_off = o.params.input_offset, out_off = o.params.output_offset;
+    const i32 act_min = o.params.activation_min, act_max = o.params.activation_max;
+    const i32* bias = o.bias.len ? weights_i32(W, o.bias.offset) : 0;
+    const i32* mult = weights_i32(W, o.multiplier.offset);
+    const i32* shift = weights_i32(W, o.shift.offset);
+    conv_gather<Transposed, i8, i32>(o.params.geometry, o, W, A, arena_bytes, samples,
         [=](i32& acc, const i8* x, const i8* w, i32 fc) {
             for (i32 c = 0; c < fc; c++) acc += (i32)w[c] * ((i32)x[c] + in_off);
         },
@@ -201,22 +227,30 @@ __device__ __forceinline__ void conv_s8(const i32* P, const u8* W, u8* A, i64 ar
         });
 }
 
-extern "C" __global__ void kiln_conv2d(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
-    conv_s8<false>(P, W, A, arena_bytes, samples);
+KILN_KERNEL(kiln_conv2d) {
+    conv_s8<false>(op.conv, W, A, arena_bytes, samples);
 }
 
-extern "C" __global__ void kiln_transpose_conv2d(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
-    conv_s8<true>(P, W, A, arena_bytes, samples);
+KILN_KERNEL(kiln_transpose_conv2d) {
+    conv_s8<true>(op.conv, W, A, arena_bytes, samples);
 }
 
-extern "C" __global__ void kiln_depthwise_conv2d(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
-    const i32 batches = P[0], in_h = P[1], in_w = P[2], in_c = P[3], out_h = P[4], out_w = P[5], out_c = P[6];
-    const i32 fh = P[7], fw = P[8], dm = P[9], sh = P[10], sw = P[11], dh = P[12], dw = P[13], pt = P[14], pl = P[15];
-    const i32 in_off = P[16], out_off = P[17], act_min = P[18], act_max = P[19];
-    const i8* filter = (const i8*)(W + P[21]);
-    const i32* bias = P[22] >= 0 ? weights_i32(W, P[22]) : 0;
-    const i32* mult = weights_i32(W, P[23]);
-    const i32* shift = weights_i32(W, P[24]);
+// Depthwise: the geometry's filter_channels is 1; the depth multiplier is
+// output channels / input channels.
+KILN_KERNEL(kiln_depthwise_conv2d) {
+    const Conv2dS8& o = op.conv;
+    const ConvGeometry& g = o.params.geometry;
+    const i32 batches = g.input.batches, in_h = g.input.height, in_w = g.input.width, in_c = g.input.channels;
+    const i32 out_h = g.output.height, out_w = g.output.width, out_c = g.output.channels;
+    const i32 fh = g.filter_height, fw = g.filter_width, dm = out_c / (in_c > 1 ? in_c : 1);
+    const i32 sh = g.stride_height, sw = g.stride_width, dh = g.dilation_height, dw = g.dilation_width;
+    const i32 pt = g.padding_top, pl = g.padding_left;
+    const i32 in_off = o.params.input_offset, out_off = o.params.output_offset;
+    const i32 act_min = o.params.activation_min, act_max = o.params.activation_max;
+    const i8* filter = (const i8*)(W + o.filter.offset);
+    const i32* bias = o.bias.len ? weights_i32(W, o.bias.offset) : 0;
+    const i32* mult = weights_i32(W, o.multiplier.offset);
+    const i32* shift = weights_i32(W, o.shift.offset);
     const i64 per_sample = (i64)batches * out_h * out_w * out_c;
     FOR_EACH(idx, per_sample * samples) {
         const i64 s = idx / per_sample;
@@ -226,8 +260,8 @@ extern "C" __global__ void kiln_depthwise_conv2d(const i32* P, const u8* W, u8* 
         const i32 oy = (i32)(e % out_h);
         const i32 b = (i32)(e / out_h);
         const i32 ic = oc / dm;
-        const i8* input = (const i8*)(A + s * arena_bytes + P[20]);
-        i8* output = (i8*)(A + s * arena_bytes + P[25]);
+        const i8* input = (const i8*)arena(A, arena_bytes, s, o.input);
+        i8* output = (i8*)arena(A, arena_bytes, s, o.output);
         i32 acc = 0;
         for (i32 ky = 0; ky < fh; ky++) {
             const i32 iy = oy * sh - pt + ky * dh;
@@ -246,33 +280,41 @@ extern "C" __global__ void kiln_depthwise_conv2d(const i32* P, const u8* W, u8* 
     }
 }
 
-extern "C" __global__ void kiln_fully_connected(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
-    const i32 batches = P[0], depth = P[1], out_depth = P[2], in_off = P[3], f_off = P[4], out_off = P[5];
-    const i32 act_min = P[6], act_max = P[7], per_channel = P[13];
-    const i8* filter = (const i8*)(W + P[9]);
-    const i32* bias = P[10] >= 0 ? weights_i32(W, P[10]) : 0;
-    const i32* mult = weights_i32(W, P[11]);
-    const i32* shift = weights_i32(W, P[12]);
+// Per-tensor requantization (one multiplier and shift) unless the
+// multiplier span holds more than one.
+KILN_KERNEL(kiln_fully_connected) {
+    const FullyConnectedParams& p = op.params;
+    const i32 batches = p.shape.batches, depth = p.shape.input_depth, out_depth = p.shape.output_depth;
+    const i32 in_off = p.input_offset, f_off = p.filter_offset, out_off = p.output_offset;
+    const i32 act_min = p.activation_min, act_max = p.activation_max, per_channel = op.multiplier.len > 4;
+    const i8* filter = (const i8*)(W + op.filter.offset);
+    const i32* bias = op.bias.len ? weights_i32(W, op.bias.offset) : 0;
+    const i32* mult = weights_i32(W, op.multiplier.offset);
+    const i32* shift = weights_i32(W, op.shift.offset);
     const i64 per_sample = (i64)batches * out_depth;
     FOR_EACH(idx, per_sample * samples) {
         const i64 s = idx / per_sample;
         const i64 e = idx % per_sample;
         const i32 oc = (i32)(e % out_depth);
         const i32 b = (i32)(e / out_depth);
-        const i8* x = (const i8*)(A + s * arena_bytes + P[8]) + (i64)b * depth;
+        const i8* x = (const i8*)arena(A, arena_bytes, s, op.input) + (i64)b * depth;
         const i8* w = filter + (i64)oc * depth;
         i32 acc = 0;
         for (i32 d = 0; d < depth; d++) acc += ((i32)w[d] + f_off) * ((i32)x[d] + in_off);
         if (bias) acc = wadd(acc, bias[oc]);
         const i32 q = per_channel ? oc : 0;
         const i32 v = sat_add(mbqm(acc, mult[q], shift[q]), out_off);
-        ((i8*)(A + s * arena_bytes + P[14]))[e] = (i8)clamp_i32(v, act_min, act_max);
+        ((i8*)arena(A, arena_bytes, s, op.output))[e] = (i8)clamp_i32(v, act_min, act_max);
     }
 }
 
-__device__ void pool(const i32* P, u8* A, i64 arena_bytes, i32 samples, int average) {
-    const i32 batches = P[0], in_h = P[1], in_w = P[2], c = P[3], out_h = P[4], out_w = P[5];
-    const i32 fh = P[6], fw = P[7], sh = P[8], sw = P[9], pt = P[10], pl = P[11], act_min = P[12], act_max = P[13];
+__device__ void pool(const Pool2dS8& o, u8* A, i64 arena_bytes, i32 samples, int average) {
+    const PoolGeometry& g = o.params.geometry;
+    const i32 batches = g.input.batches, in_h = g.input.height, in_w = g.input.width, c = g.input.channels;
+    const i32 out_h = g.output.height, out_w = g.output.width;
+    const i32 fh = g.filter_height, fw = g.filter_width, sh = g.stride_height, sw = g.stride_width;
+    const i32 pt = g.padding_top, pl = g.padding_left;
+    const i32 act_min = o.params.activation_min, act_max = o.params.activation_max;
     const i64 per_sample = (i64)batches * out_h * out_w * c;
     FOR_EACH(idx, per_sample * samples) {
         const i64 s = idx / per_sample;
@@ -281,8 +323,8 @@ __device__ void pool(const i32* P, u8* A, i64 arena_bytes, i32 samples, int aver
         const i32 ox = (i32)(e % out_w); e /= out_w;
         const i32 oy = (i32)(e % out_h);
         const i32 b = (i32)(e / out_h);
-        const i8* input = (const i8*)(A + s * arena_bytes + P[14]);
-        i8* output = (i8*)(A + s * arena_bytes + P[15]);
+        const i8* input = (const i8*)arena(A, arena_bytes, s, o.input);
+        i8* output = (i8*)arena(A, arena_bytes, s, o.output);
         const i32 y_origin = oy * sh - pt, x_origin = ox * sw - pl;
         const i32 y0 = y_origin < 0 ? 0 : y_origin;
         const i32 x0 = x_origin < 0 ? 0 : x_origin;
@@ -309,87 +351,109 @@ __device__ void pool(const i32* P, u8* A, i64 arena_bytes, i32 samples, int aver
     }
 }
 
-extern "C" __global__ void kiln_average_pool2d(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
-    pool(P, A, arena_bytes, samples, 1);
+KILN_KERNEL(kiln_average_pool2d) {
+    pool(op.pool, A, arena_bytes, samples, 1);
 }
 
-extern "C" __global__ void kiln_max_pool2d(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
-    pool(P, A, arena_bytes, samples, 0);
+KILN_KERNEL(kiln_max_pool2d) {
+    pool(op.pool, A, arena_bytes, samples, 0);
 }
 
-// Output index to the two inputs' indices through the broadcast strides.
-__device__ void broadcast_indices(const i32* P, i64 e, i64* a, i64* b) {
-    i64 ia = 0, ib = 0;
+// Output index to the two inputs' indices through the broadcast strides
+// (the output index itself when both inputs have the output's shape).
+__device__ void broadcast_indices(const Broadcast& b, i64 e, i64* a, i64* c) {
+    if (b.same_shape) {
+        *a = e;
+        *c = e;
+        return;
+    }
+    i64 ia = 0, ic = 0;
     for (int d = 5; d >= 0; d--) {
-        const i64 coord = e % P[d];
-        e /= P[d];
-        ia += coord * P[6 + d];
-        ib += coord * P[12 + d];
+        const i64 coord = e % (i32)b.output_dims[d];
+        e /= (i32)b.output_dims[d];
+        ia += coord * (i32)b.input1_strides[d];
+        ic += coord * (i32)b.input2_strides[d];
     }
     *a = ia;
-    *b = ib;
+    *c = ic;
 }
 
-__device__ i64 broadcast_elements(const i32* P) {
+__device__ i64 broadcast_elements(const Broadcast& b) {
     i64 n = 1;
-    for (int d = 0; d < 6; d++) n *= P[d];
+    for (int d = 0; d < 6; d++) n *= (i32)b.output_dims[d];
     return n;
 }
 
-// Every broadcasting binary kernel's walk: operands at words 18 and 19, the
-// output at 20 (plan.rs's broadcast layout); `constant` says which operand,
-// if any, lies in the weights (0 neither, 1 the first, 2 the second);
-// `f(a, b)` is the output element.
+// Every broadcasting binary kernel's walk: `first` and `second` are the
+// operands, one of which may lie in the weights (`constant`); `f(a, b)` is
+// the output element.
 template <typename T, typename F>
-__device__ __forceinline__ void broadcast_binary(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples, i32 constant, F f) {
-    const i64 per_sample = broadcast_elements(P);
+__device__ __forceinline__ void broadcast_binary(const Broadcast& b, ConstantOperand constant, Span first, Span second, Span output,
+                                                 const u8* W, u8* A, i64 arena_bytes, i32 samples, F f) {
+    const i64 per_sample = broadcast_elements(b);
     FOR_EACH(idx, per_sample * samples) {
         const i64 s = idx / per_sample;
         const i64 e = idx % per_sample;
         i64 ia, ib;
-        broadcast_indices(P, e, &ia, &ib);
-        const u8* arena = A + s * arena_bytes;
-        const T a = ((const T*)((constant == 1 ? W : arena) + P[18]))[ia];
-        const T b = ((const T*)((constant == 2 ? W : arena) + P[19]))[ib];
-        ((T*)(A + s * arena_bytes + P[20]))[e] = f(a, b);
+        broadcast_indices(b, e, &ia, &ib);
+        const u8* sample = A + s * arena_bytes;
+        const T x = ((const T*)((constant == ConstantOperand_First ? W : sample) + first.offset))[ia];
+        const T y = ((const T*)((constant == ConstantOperand_Second ? W : sample) + second.offset))[ib];
+        ((T*)(A + s * arena_bytes + output.offset))[e] = f(x, y);
     }
 }
 
-// ADD, or SUB when word 34 is 1; word 33 the constant operand.
-extern "C" __global__ void kiln_add(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
-    broadcast_binary<i8>(P, W, A, arena_bytes, samples, P[33], [=](i8 a, i8 b) {
-        const i32 s1 = mbqm(((i32)a + P[21]) * (1 << P[23]), P[24], P[25]);
-        const i32 s2 = mbqm(((i32)b + P[22]) * (1 << P[23]), P[26], P[27]);
-        const i32 v = sat_add(mbqm(P[34] ? wsub(s1, s2) : wadd(s1, s2), P[28], P[29]), P[30]);
-        return (i8)clamp_i32(v, P[31], P[32]);
+// int8 ADD and SUB: both inputs rescaled to a common scale, added or
+// subtracted, rescaled to the output.
+template <bool Sub>
+__device__ __forceinline__ void add_sub_s8(const AddSubS8& o, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
+    const AddParams* p = &o.params;
+    broadcast_binary<i8>(p->broadcast, o.constant, o.input1, o.input2, o.output, W, A, arena_bytes, samples, [=](i8 a, i8 b) {
+        const i32 s1 = mbqm(((i32)a + p->input1_offset) * (1 << p->left_shift), p->input1_multiplier, p->input1_shift);
+        const i32 s2 = mbqm(((i32)b + p->input2_offset) * (1 << p->left_shift), p->input2_multiplier, p->input2_shift);
+        const i32 v = sat_add(mbqm(Sub ? wsub(s1, s2) : wadd(s1, s2), p->output_multiplier, p->output_shift), p->output_offset);
+        return (i8)clamp_i32(v, p->activation_min, p->activation_max);
     });
 }
 
-// MUL; word 28 the constant operand.
-extern "C" __global__ void kiln_mul(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
-    broadcast_binary<i8>(P, W, A, arena_bytes, samples, P[28], [=](i8 a, i8 b) {
-        const i32 product = ((i32)a + P[21]) * ((i32)b + P[22]);
-        return (i8)clamp_i32(sat_add(mbqm(product, P[23], P[24]), P[25]), P[26], P[27]);
+KILN_KERNEL(kiln_add) {
+    add_sub_s8<false>(op.add, W, A, arena_bytes, samples);
+}
+
+KILN_KERNEL(kiln_sub) {
+    add_sub_s8<true>(op.add, W, A, arena_bytes, samples);
+}
+
+KILN_KERNEL(kiln_mul) {
+    const MulParams* p = &op.params;
+    broadcast_binary<i8>(p->broadcast, op.constant, op.input1, op.input2, op.output, W, A, arena_bytes, samples, [=](i8 a, i8 b) {
+        const i32 product = ((i32)a + p->input1_offset) * ((i32)b + p->input2_offset);
+        return (i8)clamp_i32(sat_add(mbqm(product, p->output_multiplier, p->output_shift), p->output_offset),
+                             p->activation_min, p->activation_max);
     });
 }
 
-// PRELU: words 21 to 27 the input, alpha and output offsets and the
-// identity and alpha rescalings; word 28 the constant operand.
-extern "C" __global__ void kiln_prelu(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
-    broadcast_binary<i8>(P, W, A, arena_bytes, samples, P[28], [=](i8 input, i8 alpha) {
-        const i32 x = (i32)input + P[21];
-        const i32 v = x >= 0 ? mbqm(x, P[23], P[24]) : mbqm(x * ((i32)alpha + P[22]), P[25], P[26]);
-        return (i8)clamp_i32(sat_add(v, P[27]), -128, 127);
+// PRELU: the identity rescaling where the input is not negative, the input
+// times the (broadcast) slope rescaled where it is.
+KILN_KERNEL(kiln_prelu) {
+    const PReluParams* p = &op.params;
+    broadcast_binary<i8>(p->broadcast, op.constant, op.input, op.alpha, op.output, W, A, arena_bytes, samples, [=](i8 input, i8 alpha) {
+        const i32 x = (i32)input + p->input_offset;
+        const i32 v = x >= 0 ? mbqm(x, p->identity_multiplier, p->identity_shift)
+                             : mbqm(x * ((i32)alpha + p->alpha_offset), p->alpha_multiplier, p->alpha_shift);
+        return (i8)clamp_i32(sat_add(v, p->output_offset), -128, 127);
     });
 }
 
-extern "C" __global__ void kiln_softmax(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
-    const i32 outer = P[0], depth = P[1], multiplier = P[2], left_shift = P[3], diff_min = P[4];
+KILN_KERNEL(kiln_softmax) {
+    const SoftmaxParams& p = op.params;
+    const i32 outer = p.outer, depth = p.depth, multiplier = p.input_multiplier, left_shift = p.input_left_shift;
+    const i32 diff_min = p.diff_min;
     FOR_EACH(idx, (i64)outer * samples) {
         const i64 s = idx / outer;
         const i64 row = idx % outer;
-        const i8* x = (const i8*)(A + s * arena_bytes + P[5]) + row * depth;
-        i8* y = (i8*)(A + s * arena_bytes + P[6]) + row * depth;
+        const i8* x = (const i8*)arena(A, arena_bytes, s, op.input) + row * depth;
+        i8* y = (i8*)arena(A, arena_bytes, s, op.output) + row * depth;
         i32 max = -128;
         for (i32 c = 0; c < depth; c++) max = x[c] > max ? x[c] : max;
         i32 sum = 0;
@@ -418,12 +482,14 @@ extern "C" __global__ void kiln_softmax(const i32* P, const u8* W, u8* A, i64 ar
     }
 }
 
-__device__ void sigmoid_like(const i32* P, u8* A, i64 arena_bytes, i32 samples, int is_tanh) {
-    const i32 n = P[0], zp = P[1], radius = P[2], multiplier = P[3], shift = P[4];
+__device__ void sigmoid_like(const SigmoidS8& o, u8* A, i64 arena_bytes, i32 samples, int is_tanh) {
+    const SigmoidParams& p = o.params;
+    const i32 n = o.input.len, zp = p.input_zero_point, radius = p.input_range_radius;
+    const i32 multiplier = p.input_multiplier, shift = p.input_left_shift;
     FOR_EACH(idx, (i64)n * samples) {
         const i64 s = idx / n;
         const i64 e = idx % n;
-        const i32 x = (i32)((const i8*)(A + s * arena_bytes + P[5]))[e] - zp;
+        const i32 x = (i32)((const i8*)arena(A, arena_bytes, s, o.input))[e] - zp;
         i32 v;
         if (x <= -radius) {
             v = -128;
@@ -434,45 +500,46 @@ __device__ void sigmoid_like(const i32* P, u8* A, i64 arena_bytes, i32 samples, 
             v = is_tanh ? clamp_i32(rdbp(fp_tanh(q4, 4), 31 - 7), -128, 127)
                         : clamp_i32(rdbp(fp_logistic(q4, 4), 31 - 8) - 128, -128, 127);
         }
-        ((i8*)(A + s * arena_bytes + P[6]))[e] = (i8)v;
+        ((i8*)arena(A, arena_bytes, s, o.output))[e] = (i8)v;
     }
 }
 
-extern "C" __global__ void kiln_logistic(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
-    sigmoid_like(P, A, arena_bytes, samples, 0);
+KILN_KERNEL(kiln_logistic) {
+    sigmoid_like(op.sigmoid, A, arena_bytes, samples, 0);
 }
 
-extern "C" __global__ void kiln_tanh(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
-    sigmoid_like(P, A, arena_bytes, samples, 1);
+KILN_KERNEL(kiln_tanh) {
+    sigmoid_like(op.sigmoid, A, arena_bytes, samples, 1);
 }
 
-extern "C" __global__ void kiln_requantize(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
-    const i32 n = P[0];
+KILN_KERNEL(kiln_requantize) {
+    const RequantizeParams& p = op.params;
+    const i32 n = op.input.len;
     FOR_EACH(idx, (i64)n * samples) {
         const i64 s = idx / n;
         const i64 e = idx % n;
-        const i32 x = (i32)((const i8*)(A + s * arena_bytes + P[7]))[e];
-        const i32 v = sat_add(mbqm(x - P[1], P[3], P[4]), P[2]);
-        ((i8*)(A + s * arena_bytes + P[8]))[e] = (i8)clamp_i32(v, P[5], P[6]);
+        const i32 x = (i32)((const i8*)arena(A, arena_bytes, s, op.input))[e];
+        const i32 v = sat_add(mbqm(x - p.input_zero_point, p.multiplier, p.shift), p.output_zero_point);
+        ((i8*)arena(A, arena_bytes, s, op.output))[e] = (i8)clamp_i32(v, p.activation_min, p.activation_max);
     }
 }
 
-// LEAKY_RELU: kiln_requantize's words (its rescaling for inputs at or above
-// the zero point), then the multiplier and shift for those below.
-extern "C" __global__ void kiln_leaky_relu(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
-    const i32 n = P[0];
+// LEAKY_RELU: the `positive` rescaling for inputs at or above the zero
+// point, the `negative` one for those below (both read the same input zero
+// point).
+KILN_KERNEL(kiln_leaky_relu) {
+    const i32 n = op.input.len, zp = op.positive.input_zero_point;
     FOR_EACH(idx, (i64)n * samples) {
         const i64 s = idx / n;
         const i64 e = idx % n;
-        const i32 x = (i32)((const i8*)(A + s * arena_bytes + P[7]))[e] - P[1];
-        const i32 v = x >= 0 ? mbqm(x, P[3], P[4]) : mbqm(x, P[9], P[10]);
-        ((i8*)(A + s * arena_bytes + P[8]))[e] = (i8)clamp_i32(sat_add(v, P[2]), P[5], P[6]);
+        const i32 x = (i32)((const i8*)arena(A, arena_bytes, s, op.input))[e] - zp;
+        const RequantizeParams& r = x >= 0 ? op.positive : op.negative;
+        const i32 v = sat_add(mbqm(x, r.multiplier, r.shift), r.output_zero_point);
+        ((i8*)arena(A, arena_bytes, s, op.output))[e] = (i8)clamp_i32(v, r.activation_min, r.activation_max);
     }
 }
 
-// HARD_SWISH in TFLM's 16-bit fixed point. Words: n, input zero point,
-// output zero point, reluish multiplier, reluish exponent, output
-// multiplier, output exponent, input, output.
+// HARD_SWISH in TFLM's 16-bit fixed point.
 __device__ __forceinline__ i32 hi_mul_i16(i32 a, i32 b, bool round) {
     if (a == -32768 && b == -32768) return 32767;
     const i32 ab = a * b;
@@ -483,27 +550,29 @@ __device__ __forceinline__ i32 sat_shl_i16(i32 v, i32 amount) {
     const long long r = (long long)v * (1ll << amount);
     return (i32)(r > 32767 ? 32767 : (r < -32768 ? -32768 : r));
 }
-extern "C" __global__ void kiln_hard_swish(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
-    const i32 n = P[0], rexp = P[4], oexp = P[6];
+KILN_KERNEL(kiln_hard_swish) {
+    const HardSwishParams& p = op.params;
+    const i32 n = op.input.len, rexp = p.reluish_exponent, oexp = p.output_exponent;
     FOR_EACH(idx, (i64)n * samples) {
         const i64 s = idx / n;
         const i64 e = idx % n;
-        const i32 hires = (i32)(short)((((const i8*)(A + s * arena_bytes + P[7]))[e] - P[1]) * 128);
-        const i32 on_output = hi_mul_i16(hires, P[5], true);
+        const i32 hires = (i32)(short)((((const i8*)arena(A, arena_bytes, s, op.input))[e] - p.input_zero_point) * 128);
+        const i32 on_output = hi_mul_i16(hires, p.output_multiplier, true);
         i32 r = hires;
         if (rexp > 0) r = sat_shl_i16(r, rexp - 1);
-        r = hi_mul_i16(r, P[3], true);
+        r = hi_mul_i16(r, p.reluish_multiplier, true);
         if (rexp > 0) r = sat_shl_i16(r, 1);
         if (rexp < 0) r = (i32)(short)rdbp(r, -rexp);
         r = (i32)(short)((r + (1 << 15)) >> 1);
         const i32 scaled = hi_mul_i16(r, on_output, false);
-        const i32 out = (i32)(short)((short)rdbp(scaled, -oexp) + (short)P[2]);
-        ((i8*)(A + s * arena_bytes + P[8]))[e] = (i8)clamp_i32(out, -128, 127);
+        const i32 out = (i32)(short)((short)rdbp(scaled, -oexp) + (short)p.output_zero_point);
+        ((i8*)arena(A, arena_bytes, s, op.output))[e] = (i8)clamp_i32(out, -128, 127);
     }
 }
 
-extern "C" __global__ void kiln_concatenation(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
-    const i32 outer = P[0], count = P[1], out_len = P[3];
+// Rows of the first `count` inputs side by side, byte by byte.
+KILN_KERNEL(kiln_concatenation) {
+    const i32 outer = op.outer, count = op.count, out_len = op.output.len;
     const i32 out_row = out_len / outer;
     FOR_EACH(idx, (i64)out_len * samples) {
         const i64 s = idx / out_len;
@@ -511,9 +580,9 @@ extern "C" __global__ void kiln_concatenation(const i32* P, const u8* W, u8* A, 
         const i32 row = e / out_row;
         i32 col = e % out_row;
         for (i32 k = 0; k < count; k++) {
-            const i32 in_row = P[5 + 2 * k] / outer;
+            const i32 in_row = (i32)op.inputs[k].len / outer;
             if (col < in_row) {
-                (A + s * arena_bytes + P[2])[e] = (A + s * arena_bytes + P[4 + 2 * k])[(i64)row * in_row + col];
+                arena(A, arena_bytes, s, op.output)[e] = arena(A, arena_bytes, s, op.inputs[k])[(i64)row * in_row + col];
                 break;
             }
             col -= in_row;
@@ -521,10 +590,10 @@ extern "C" __global__ void kiln_concatenation(const i32* P, const u8* W, u8* A, 
     }
 }
 
-// Words: input dims, before, after (6 each), pad value (int8, or float bits),
-// input, output, output elements, element size (1 or 4).
-extern "C" __global__ void kiln_pad(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
-    const i32 out_elements = P[21];
+// PAD of int8 or float32 values with `value`.
+template <typename T>
+__device__ __forceinline__ void pad(const PadParams& p, T value, Span input, Span output, u8* A, i64 arena_bytes, i32 samples) {
+    const i32 out_elements = output.len / sizeof(T);
     FOR_EACH(idx, (i64)out_elements * samples) {
         const i64 s = idx / out_elements;
         i64 e = idx % out_elements;
@@ -532,36 +601,41 @@ extern "C" __global__ void kiln_pad(const i32* P, const u8* W, u8* A, i64 arena_
         i64 src = 0, stride = 1;
         int inside = 1;
         for (int d = 5; d >= 0; d--) {
-            const i32 out_dim = P[d] + P[6 + d] + P[12 + d];
-            const i32 coord = (i32)(e % out_dim) - P[6 + d];
+            const i32 in_dim = p.input_dims[d], before = p.before[d];
+            const i32 out_dim = in_dim + before + (i32)p.after[d];
+            const i32 coord = (i32)(e % out_dim) - before;
             e /= out_dim;
-            if (coord < 0 || coord >= P[d]) inside = 0;
+            if (coord < 0 || coord >= in_dim) inside = 0;
             src += (i64)coord * stride;
-            stride *= P[d];
+            stride *= in_dim;
         }
-        const u8* in = A + s * arena_bytes + P[19];
-        u8* out = A + s * arena_bytes + P[20];
-        if (P[22] == 4) {  // float32; P[18] holds the pad value's bits
-            ((float*)out)[out_index] = inside ? ((const float*)in)[src] : __int_as_float(P[18]);
-        } else {
-            ((i8*)out)[out_index] = inside ? ((const i8*)in)[src] : (i8)P[18];
-        }
+        const T* in = (const T*)arena(A, arena_bytes, s, input);
+        T* out = (T*)arena(A, arena_bytes, s, output);
+        out[out_index] = inside ? in[src] : value;
     }
 }
 
-// Words: input dims (6), reduced flags (6), input and output zero points,
-// multiplier, shift, input, output, output elements, element size (1 for
-// int8, 4 for float32, which sums in float and divides by the count).
-extern "C" __global__ void kiln_mean(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
-    const i32 out_elements = P[18];
+KILN_KERNEL(kiln_pad) {
+    pad<i8>(op.params, op.value, op.input, op.output, A, arena_bytes, samples);
+}
+
+KILN_KERNEL(kiln_pad_f32) {
+    pad<float>(op.params, op.value, op.input, op.output, A, arena_bytes, samples);
+}
+
+// MEAN over the reduced dimensions of `r`: int8 (`q` its requantization)
+// or float32 (q null), which sums in float and divides by the count.
+template <bool Float>
+__device__ __forceinline__ void mean(const Reduction& r, const MeanParams* q, Span input, Span output, u8* A, i64 arena_bytes, i32 samples) {
+    const i32 out_elements = output.len / (Float ? 4 : 1);
     i64 strides[6];
     i64 st = 1;
     for (int d = 5; d >= 0; d--) {
         strides[d] = st;
-        st *= P[d];
+        st *= (i32)r.input_dims[d];
     }
     i32 count = 1;
-    for (int d = 0; d < 6; d++) if (P[6 + d]) count *= P[d];
+    for (int d = 0; d < 6; d++) if (r.reduce[d]) count *= (i32)r.input_dims[d];
     FOR_EACH(idx, (i64)out_elements * samples) {
         const i64 s = idx / out_elements;
         i64 e = idx % out_elements;
@@ -569,55 +643,63 @@ extern "C" __global__ void kiln_mean(const i32* P, const u8* W, u8* A, i64 arena
         // Coordinates of the kept dimensions, last dimension fastest.
         i64 base = 0;
         for (int d = 5; d >= 0; d--) {
-            if (P[6 + d]) continue;
-            base += (e % P[d]) * strides[d];
-            e /= P[d];
+            if (r.reduce[d]) continue;
+            base += (e % (i32)r.input_dims[d]) * strides[d];
+            e /= (i32)r.input_dims[d];
         }
-        const u8* x = A + s * arena_bytes + P[16];
+        const u8* x = arena(A, arena_bytes, s, input);
         i32 sum = 0;
         float fsum = 0.0f;
-        for (i32 r = 0; r < count; r++) {
-            i64 rem = r, off = 0;
+        for (i32 k = 0; k < count; k++) {
+            i64 rem = k, off = 0;
             for (int d = 5; d >= 0; d--) {
-                if (!P[6 + d]) continue;
-                off += (rem % P[d]) * strides[d];
-                rem /= P[d];
+                if (!r.reduce[d]) continue;
+                off += (rem % (i32)r.input_dims[d]) * strides[d];
+                rem /= (i32)r.input_dims[d];
             }
-            // The same order as the Rust kernel: r counts the innermost
+            // The same order as the Rust kernel: k counts the innermost
             // reduced dimension fastest.
-            if (P[19] == 4) fsum += ((const float*)x)[base + off];
+            if (Float) fsum += ((const float*)x)[base + off];
             else sum += ((const i8*)x)[base + off];
         }
-        if (P[19] == 4) {
-            ((float*)(A + s * arena_bytes + P[17]))[out_index] = fsum / (float)count;
+        if (Float) {
+            ((float*)arena(A, arena_bytes, s, output))[out_index] = fsum / (float)count;
         } else {
-            const i32 v = sat_add(mbqm(sum - P[12] * count, P[14], P[15]), P[13]);
-            ((i8*)(A + s * arena_bytes + P[17]))[out_index] = (i8)clamp_i32(v, -128, 127);
+            const i32 v = sat_add(mbqm(sum - q->input_zero_point * count, q->multiplier, q->shift), q->output_zero_point);
+            ((i8*)arena(A, arena_bytes, s, output))[out_index] = (i8)clamp_i32(v, -128, 127);
         }
     }
 }
 
-extern "C" __global__ void kiln_quantize(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
-    const i32 n = P[0], zp = P[2];
-    const double scale = (double)__int_as_float(P[1]);
+KILN_KERNEL(kiln_mean) {
+    mean<false>(op.params.reduction, &op.params, op.input, op.output, A, arena_bytes, samples);
+}
+
+KILN_KERNEL(kiln_mean_f32) {
+    mean<true>(op.reduction, 0, op.input, op.output, A, arena_bytes, samples);
+}
+
+KILN_KERNEL(kiln_quantize) {
+    const i32 n = op.output.len, zp = op.params.zero_point;
+    const double scale = (double)op.params.scale;
     FOR_EACH(idx, (i64)n * samples) {
         const i64 s = idx / n;
         const i64 e = idx % n;
-        const float v = ((const float*)(A + s * arena_bytes + P[3]))[e];
+        const float v = ((const float*)arena(A, arena_bytes, s, op.input))[e];
         const double q = round((double)v / scale);
         i32 qi = q != q ? 0 : (q >= 2147483647.0 ? KILN_I32_MAX : (q <= -2147483648.0 ? KILN_I32_MIN : (i32)q));
-        ((i8*)(A + s * arena_bytes + P[4]))[e] = (i8)clamp_i32(sat_add(qi, zp), -128, 127);
+        ((i8*)arena(A, arena_bytes, s, op.output))[e] = (i8)clamp_i32(sat_add(qi, zp), -128, 127);
     }
 }
 
-extern "C" __global__ void kiln_dequantize(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
-    const i32 n = P[0], zp = P[2];
-    const double scale = (double)__int_as_float(P[1]);
+KILN_KERNEL(kiln_dequantize) {
+    const i32 n = op.input.len, zp = op.params.zero_point;
+    const double scale = (double)op.params.scale;
     FOR_EACH(idx, (i64)n * samples) {
         const i64 s = idx / n;
         const i64 e = idx % n;
-        const i32 v = ((const i8*)(A + s * arena_bytes + P[3]))[e];
-        ((float*)(A + s * arena_bytes + P[4]))[e] = (float)(scale * (double)(v - zp));
+        const i32 v = ((const i8*)arena(A, arena_bytes, s, op.input))[e];
+        ((float*)arena(A, arena_bytes, s, op.output))[e] = (float)(scale * (double)(v - zp));
     }
 }
 
@@ -625,39 +707,45 @@ extern "C" __global__ void kiln_dequantize(const i32* P, const u8* W, u8* A, i64
 // TFLM's float reference); compiled without FMA contraction so products and
 // sums round as on the CPU.
 
-__device__ __forceinline__ float clampf(float v, const i32* range) {
-    const float lo = __int_as_float(range[0]), hi = __int_as_float(range[1]);
+__device__ __forceinline__ float clampf(float v, FloatRange range) {
+    const float lo = range.min, hi = range.max;
     const float w = v < lo ? lo : v;
     return w > hi ? hi : w;
 }
 
-// Float32 convolutions: kiln_conv2d's words, with the activation range as
-// float bits in words 18 and 19, and float32 weights, bias and activations.
+// Float32 convolutions: float32 weights, bias and activations, then the
+// activation's clamp.
 template <bool Transposed>
-__device__ __forceinline__ void conv_f32(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
-    const float* bias = P[22] >= 0 ? (const float*)(W + P[22]) : 0;
-    conv_gather<Transposed, float, float>(P, W, A, arena_bytes, samples,
+__device__ __forceinline__ void conv_f32(const Conv2dF32& o, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
+    const float* bias = o.bias.len ? (const float*)(W + o.bias.offset) : 0;
+    const FloatRange activation = o.activation;
+    conv_gather<Transposed, float, float>(o.geometry, o, W, A, arena_bytes, samples,
         [](float& total, const float* x, const float* w, i32 fc) {
             for (i32 c = 0; c < fc; c++) total += x[c] * w[c];
         },
         [=](u8* output, i64 at, i32 oc, float total) {
-            ((float*)output)[at] = clampf(total + (bias ? bias[oc] : 0.0f), P + 18);
+            ((float*)output)[at] = clampf(total + (bias ? bias[oc] : 0.0f), activation);
         });
 }
 
-extern "C" __global__ void kiln_conv2d_f32(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
-    conv_f32<false>(P, W, A, arena_bytes, samples);
+KILN_KERNEL(kiln_conv2d_f32) {
+    conv_f32<false>(op.conv, W, A, arena_bytes, samples);
 }
 
-extern "C" __global__ void kiln_transpose_conv2d_f32(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
-    conv_f32<true>(P, W, A, arena_bytes, samples);
+KILN_KERNEL(kiln_transpose_conv2d_f32) {
+    conv_f32<true>(op.conv, W, A, arena_bytes, samples);
 }
 
-extern "C" __global__ void kiln_depthwise_conv2d_f32(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
-    const i32 batches = P[0], in_h = P[1], in_w = P[2], in_c = P[3], out_h = P[4], out_w = P[5], out_c = P[6];
-    const i32 fh = P[7], fw = P[8], dm = P[9], sh = P[10], sw = P[11], dh = P[12], dw = P[13], pt = P[14], pl = P[15];
-    const float* filter = (const float*)(W + P[21]);
-    const float* bias = P[22] >= 0 ? (const float*)(W + P[22]) : 0;
+KILN_KERNEL(kiln_depthwise_conv2d_f32) {
+    const Conv2dF32& o = op.conv;
+    const ConvGeometry& g = o.geometry;
+    const i32 batches = g.input.batches, in_h = g.input.height, in_w = g.input.width, in_c = g.input.channels;
+    const i32 out_h = g.output.height, out_w = g.output.width, out_c = g.output.channels;
+    const i32 fh = g.filter_height, fw = g.filter_width, dm = out_c / (in_c > 1 ? in_c : 1);
+    const i32 sh = g.stride_height, sw = g.stride_width, dh = g.dilation_height, dw = g.dilation_width;
+    const i32 pt = g.padding_top, pl = g.padding_left;
+    const float* filter = (const float*)(W + o.filter.offset);
+    const float* bias = o.bias.len ? (const float*)(W + o.bias.offset) : 0;
     const i64 per_sample = (i64)batches * out_h * out_w * out_c;
     FOR_EACH(idx, per_sample * samples) {
         const i64 s = idx / per_sample;
@@ -667,7 +755,7 @@ extern "C" __global__ void kiln_depthwise_conv2d_f32(const i32* P, const u8* W, 
         const i32 oy = (i32)(e % out_h);
         const i32 b = (i32)(e / out_h);
         const i32 ic = oc / dm;
-        const float* input = (const float*)(A + s * arena_bytes + P[20]);
+        const float* input = (const float*)arena(A, arena_bytes, s, o.input);
         float total = 0.0f;
         for (i32 ky = 0; ky < fh; ky++) {
             const i32 iy = oy * sh - pt + ky * dh;
@@ -679,34 +767,35 @@ extern "C" __global__ void kiln_depthwise_conv2d_f32(const i32* P, const u8* W, 
             }
         }
         const float v = total + (bias ? bias[oc] : 0.0f);
-        ((float*)(A + s * arena_bytes + P[25]))[(((i64)b * out_h + oy) * out_w + ox) * out_c + oc] = clampf(v, P + 18);
+        ((float*)arena(A, arena_bytes, s, o.output))[(((i64)b * out_h + oy) * out_w + ox) * out_c + oc] = clampf(v, o.activation);
     }
 }
 
-// Same layout as kiln_fully_connected; words 6 and 7 hold the float range.
-extern "C" __global__ void kiln_fully_connected_f32(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
-    const i32 batches = P[0], depth = P[1], out_depth = P[2];
-    const float* filter = (const float*)(W + P[9]);
-    const float* bias = P[10] >= 0 ? (const float*)(W + P[10]) : 0;
+KILN_KERNEL(kiln_fully_connected_f32) {
+    const i32 batches = op.shape.batches, depth = op.shape.input_depth, out_depth = op.shape.output_depth;
+    const float* filter = (const float*)(W + op.filter.offset);
+    const float* bias = op.bias.len ? (const float*)(W + op.bias.offset) : 0;
     const i64 per_sample = (i64)batches * out_depth;
     FOR_EACH(idx, per_sample * samples) {
         const i64 s = idx / per_sample;
         const i64 e = idx % per_sample;
         const i32 oc = (i32)(e % out_depth);
         const i32 b = (i32)(e / out_depth);
-        const float* x = (const float*)(A + s * arena_bytes + P[8]) + (i64)b * depth;
+        const float* x = (const float*)arena(A, arena_bytes, s, op.input) + (i64)b * depth;
         const float* w = filter + (i64)oc * depth;
         float total = 0.0f;
         for (i32 d = 0; d < depth; d++) total += x[d] * w[d];
         const float v = total + (bias ? bias[oc] : 0.0f);
-        ((float*)(A + s * arena_bytes + P[14]))[e] = clampf(v, P + 6);
+        ((float*)arena(A, arena_bytes, s, op.output))[e] = clampf(v, op.activation);
     }
 }
 
-// Same layout as the int8 pools; words 12 and 13 hold the float range.
-__device__ void pool_f32(const i32* P, u8* A, i64 arena_bytes, i32 samples, int average) {
-    const i32 batches = P[0], in_h = P[1], in_w = P[2], c = P[3], out_h = P[4], out_w = P[5];
-    const i32 fh = P[6], fw = P[7], sh = P[8], sw = P[9], pt = P[10], pl = P[11];
+__device__ void pool_f32(const Pool2dF32& o, u8* A, i64 arena_bytes, i32 samples, int average) {
+    const PoolGeometry& g = o.geometry;
+    const i32 batches = g.input.batches, in_h = g.input.height, in_w = g.input.width, c = g.input.channels;
+    const i32 out_h = g.output.height, out_w = g.output.width;
+    const i32 fh = g.filter_height, fw = g.filter_width, sh = g.stride_height, sw = g.stride_width;
+    const i32 pt = g.padding_top, pl = g.padding_left;
     const i64 per_sample = (i64)batches * out_h * out_w * c;
     FOR_EACH(idx, per_sample * samples) {
         const i64 s = idx / per_sample;
@@ -715,7 +804,7 @@ __device__ void pool_f32(const i32* P, u8* A, i64 arena_bytes, i32 samples, int 
         const i32 ox = (i32)(e % out_w); e /= out_w;
         const i32 oy = (i32)(e % out_h);
         const i32 b = (i32)(e / out_h);
-        const float* input = (const float*)(A + s * arena_bytes + P[14]);
+        const float* input = (const float*)arena(A, arena_bytes, s, o.input);
         const i32 y_origin = oy * sh - pt, x_origin = ox * sw - pl;
         const i32 y0 = y_origin < 0 ? 0 : y_origin;
         const i32 x0 = x_origin < 0 ? 0 : x_origin;
@@ -732,44 +821,56 @@ __device__ void pool_f32(const i32* P, u8* A, i64 arena_bytes, i32 samples, int 
             }
         }
         const float v = average ? total / (float)(count > 0 ? count : 1) : best;
-        ((float*)(A + s * arena_bytes + P[15]))[(((i64)b * out_h + oy) * out_w + ox) * c + ch] = clampf(v, P + 12);
+        ((float*)arena(A, arena_bytes, s, o.output))[(((i64)b * out_h + oy) * out_w + ox) * c + ch] = clampf(v, o.activation);
     }
 }
 
-extern "C" __global__ void kiln_average_pool2d_f32(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
-    pool_f32(P, A, arena_bytes, samples, 1);
+KILN_KERNEL(kiln_average_pool2d_f32) {
+    pool_f32(op.pool, A, arena_bytes, samples, 1);
 }
 
-extern "C" __global__ void kiln_max_pool2d_f32(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
-    pool_f32(P, A, arena_bytes, samples, 0);
+KILN_KERNEL(kiln_max_pool2d_f32) {
+    pool_f32(op.pool, A, arena_bytes, samples, 0);
 }
 
-// Broadcast layout as kiln_add; word 21 is the operation (0 ADD, 1 MUL,
-// 2 SUB, 3 DIV, 4 PRELU); 22 and 23 hold the float range; 24 says which operand, if
-// any, is a constant in the weights (0 neither, 1 first, 2 second).
-extern "C" __global__ void kiln_binary_f32(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
-    broadcast_binary<float>(P, W, A, arena_bytes, samples, P[24], [=](float a, float b) {
-        float r;
-        switch (P[21]) {
-            case 0: r = a + b; break;
-            case 1: r = a * b; break;
-            case 2: r = a - b; break;
-            case 3: r = a / b; break;
-            default: r = a < 0.0f ? a * b : a; break;  // PRelu: b is the slope
-        }
-        return clampf(r, P + 22);
-    });
+// ADD, SUB, MUL and DIV in float32: `f(a, b)`, then the activation's clamp.
+template <typename F>
+__device__ __forceinline__ void binary_f32(const BinaryF32& o, const u8* W, u8* A, i64 arena_bytes, i32 samples, F f) {
+    const FloatRange activation = o.activation;
+    broadcast_binary<float>(o.broadcast, o.constant, o.input1, o.input2, o.output, W, A, arena_bytes, samples,
+                            [=](float a, float b) { return clampf(f(a, b), activation); });
 }
 
-// Words: outer, depth, beta (float bits), input, output.
-extern "C" __global__ void kiln_softmax_f32(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
-    const i32 outer = P[0], depth = P[1];
-    const float beta = __int_as_float(P[2]);
+KILN_KERNEL(kiln_add_f32) {
+    binary_f32(op.binary, W, A, arena_bytes, samples, [](float a, float b) { return a + b; });
+}
+
+KILN_KERNEL(kiln_sub_f32) {
+    binary_f32(op.binary, W, A, arena_bytes, samples, [](float a, float b) { return a - b; });
+}
+
+KILN_KERNEL(kiln_mul_f32) {
+    binary_f32(op.binary, W, A, arena_bytes, samples, [](float a, float b) { return a * b; });
+}
+
+KILN_KERNEL(kiln_div_f32) {
+    binary_f32(op.binary, W, A, arena_bytes, samples, [](float a, float b) { return a / b; });
+}
+
+// PRELU in float32: `alpha` is the (broadcast) slope of negative inputs.
+KILN_KERNEL(kiln_prelu_f32) {
+    broadcast_binary<float>(op.broadcast, op.constant, op.input, op.alpha, op.output, W, A, arena_bytes, samples,
+                            [](float a, float b) { return a < 0.0f ? a * b : a; });
+}
+
+KILN_KERNEL(kiln_softmax_f32) {
+    const i32 outer = op.outer, depth = op.depth;
+    const float beta = op.beta;
     FOR_EACH(idx, (i64)outer * samples) {
         const i64 s = idx / outer;
         const i64 row = idx % outer;
-        const float* x = (const float*)(A + s * arena_bytes + P[3]) + row * depth;
-        float* y = (float*)(A + s * arena_bytes + P[4]) + row * depth;
+        const float* x = (const float*)arena(A, arena_bytes, s, op.input) + row * depth;
+        float* y = (float*)arena(A, arena_bytes, s, op.output) + row * depth;
         float max = -3.402823466e38f;
         for (i32 c = 0; c < depth; c++) max = x[c] > max ? x[c] : max;
         float sum = 0.0f;
@@ -781,41 +882,64 @@ extern "C" __global__ void kiln_softmax_f32(const i32* P, const u8* W, u8* A, i6
     }
 }
 
-// Words: n, kind (0 logistic, 1 tanh, 2 clamp, 3 leaky relu, 4 hard sigmoid,
-// 5 hard swish), range (2 float bits), input, output, alpha, beta.
-extern "C" __global__ void kiln_unary_f32(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
-    const i32 n = P[0], kind = P[1];
+// The float32 elementwise functions: `f(v)` of every input value.
+template <typename F>
+__device__ __forceinline__ void unary_f32(Span input, Span output, u8* A, i64 arena_bytes, i32 samples, F f) {
+    const i32 n = input.len / 4;
     FOR_EACH(idx, (i64)n * samples) {
         const i64 s = idx / n;
         const i64 e = idx % n;
-        const float v = ((const float*)(A + s * arena_bytes + P[4]))[e];
-        const float alpha = __int_as_float(P[6]), beta = __int_as_float(P[7]);
-        float hs = alpha * v + beta;
-        hs = hs < 0.0f ? 0.0f : (hs > 1.0f ? 1.0f : hs);
-        float r;
-        switch (kind) {
-            case 0: r = 1.0f / (1.0f + expf(-v)); break;
-            case 1: r = tanhf(v); break;
-            case 2: r = clampf(v, P + 2); break;
-            case 3: r = v >= 0.0f ? v : alpha * v; break;
-            case 4: r = hs; break;
-            default: r = v * hs; break;
-        }
-        ((float*)(A + s * arena_bytes + P[5]))[e] = r;
+        const float v = ((const float*)arena(A, arena_bytes, s, input))[e];
+        ((float*)arena(A, arena_bytes, s, output))[e] = f(v);
     }
 }
 
-// Words: input dims (6), perm (6), element size, input, output, elements.
-// Words: input dims, output dims, begin, step (6 each), element size,
-// input, output, output elements.
-extern "C" __global__ void kiln_slice(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
-    const i32 size = P[24];
-    const i64 elements = P[27];
+// clamp(alpha * v + beta, 0, 1).
+__device__ __forceinline__ float hard_sigmoid(float v, float alpha, float beta) {
+    float hs = alpha * v + beta;
+    return hs < 0.0f ? 0.0f : (hs > 1.0f ? 1.0f : hs);
+}
+
+KILN_KERNEL(kiln_logistic_f32) {
+    unary_f32(op.input, op.output, A, arena_bytes, samples, [](float v) { return 1.0f / (1.0f + expf(-v)); });
+}
+
+KILN_KERNEL(kiln_tanh_f32) {
+    unary_f32(op.input, op.output, A, arena_bytes, samples, [](float v) { return tanhf(v); });
+}
+
+KILN_KERNEL(kiln_clamp_f32) {
+    const FloatRange range = op.range;
+    unary_f32(op.input, op.output, A, arena_bytes, samples, [=](float v) { return clampf(v, range); });
+}
+
+KILN_KERNEL(kiln_leaky_relu_f32) {
+    const float alpha = op.alpha;
+    unary_f32(op.input, op.output, A, arena_bytes, samples, [=](float v) { return v >= 0.0f ? v : alpha * v; });
+}
+
+KILN_KERNEL(kiln_hard_sigmoid_f32) {
+    const float alpha = op.alpha, beta = op.beta;
+    unary_f32(op.input, op.output, A, arena_bytes, samples, [=](float v) { return hard_sigmoid(v, alpha, beta); });
+}
+
+// ONNX HardSwish: v * hard_sigmoid(v) with alpha 1/6 and beta 1/2.
+KILN_KERNEL(kiln_hard_swish_f32) {
+    unary_f32(op.input, op.output, A, arena_bytes, samples, [](float v) { return v * hard_sigmoid(v, 1.0f / 6.0f, 0.5f); });
+}
+
+// SLICE: every output element copied from input coordinate
+// begin + coordinate * step, `element_size` bytes each.
+KILN_KERNEL(kiln_slice) {
+    const SliceParams& p = op.params;
+    const i32 size = p.element_size;
+    i64 elements = 1;
+    for (int d = 0; d < 6; d++) elements *= p.output_dims[d];
     i64 in_strides[6];
     i64 st = size;
     for (int d = 5; d >= 0; d--) {
         in_strides[d] = st;
-        st *= P[d];
+        st *= (i32)p.input_dims[d];
     }
     FOR_EACH(idx, elements * samples) {
         const i64 s = idx / elements;
@@ -823,24 +947,27 @@ extern "C" __global__ void kiln_slice(const i32* P, const u8* W, u8* A, i64 aren
         const i64 out_index = e;
         i64 src = 0;
         for (int d = 5; d >= 0; d--) {
-            const i64 coord = e % P[6 + d];
-            e /= P[6 + d];
-            src += ((i64)P[12 + d] + coord * P[18 + d]) * in_strides[d];
+            const i64 coord = e % (i32)p.output_dims[d];
+            e /= (i32)p.output_dims[d];
+            src += ((i64)p.begin[d] + coord * (i32)p.step[d]) * in_strides[d];
         }
-        const u8* in = A + s * arena_bytes + P[25] + src;
-        u8* out = A + s * arena_bytes + P[26] + out_index * size;
+        const u8* in = arena(A, arena_bytes, s, op.input) + src;
+        u8* out = arena(A, arena_bytes, s, op.output) + out_index * size;
         for (i32 b = 0; b < size; b++) out[b] = in[b];
     }
 }
 
-extern "C" __global__ void kiln_transpose(const i32* P, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
-    const i32 size = P[12];
-    const i64 elements = P[15];
+// TRANSPOSE: output dimension d walks input dimension perm[d].
+KILN_KERNEL(kiln_transpose) {
+    const TransposeParams& p = op.params;
+    const i32 size = p.element_size;
+    i64 elements = 1;
+    for (int d = 0; d < 6; d++) elements *= p.input_dims[d];
     i64 in_strides[6];
     i64 st = size;
     for (int d = 5; d >= 0; d--) {
         in_strides[d] = st;
-        st *= P[d];
+        st *= (i32)p.input_dims[d];
     }
     FOR_EACH(idx, elements * samples) {
         const i64 s = idx / elements;
@@ -848,13 +975,13 @@ extern "C" __global__ void kiln_transpose(const i32* P, const u8* W, u8* A, i64 
         const i64 out_index = e;
         i64 src = 0;
         for (int d = 5; d >= 0; d--) {
-            const i32 in_dim = P[6 + d];
-            const i64 out_dim = P[in_dim];
+            const i32 in_dim = p.perm[d];
+            const i64 out_dim = (i32)p.input_dims[in_dim];
             src += (e % out_dim) * in_strides[in_dim];
             e /= out_dim;
         }
-        const u8* in = A + s * arena_bytes + P[13] + src;
-        u8* out = A + s * arena_bytes + P[14] + out_index * size;
+        const u8* in = arena(A, arena_bytes, s, op.input) + src;
+        u8* out = arena(A, arena_bytes, s, op.output) + out_index * size;
         for (i32 b = 0; b < size; b++) out[b] = in[b];
     }
 }

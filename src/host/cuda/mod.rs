@@ -1,9 +1,12 @@
-//! The CUDA backend: every int8 kernel kiln supports, in CUDA C
+//! The CUDA backend: a kernel for every op kiln supports, in CUDA C
 //! (`kernels.cu`), compiled at run time by NVRTC through `cudarc`, batched
 //! (one launch runs an op for every sample), with weights uploaded once.
-//! Outputs are byte-identical to the CPU kernels.
+//! Each kernel reads its op's descriptor, uploaded as the bytes C lays it
+//! out in ([`plan`]), through the C struct [`header`] generates from the
+//! Rust type. Outputs are byte-identical to the CPU kernels.
 //!
-//! Layer: host (std); uses `graph`, `exec::validate`, [`plan`] and `cudarc`.
+//! Layer: host (std); uses `graph`, `exec::validate`, [`header`], [`plan`]
+//! and `cudarc`.
 //! cudarc panics when a CUDA library is absent, so every entry point first
 //! checks that the library can be loaded and returns [`HostError`] if not.
 
@@ -22,10 +25,17 @@ use super::batch::check_inputs;
 use super::HostError;
 use crate::Graph;
 
+pub mod header;
 pub mod plan;
 
-/// The kernels' CUDA C source.
+/// The kernels' CUDA C, which needs [`header::header`] in front of it.
 pub const SOURCE: &str = include_str!("kernels.cu");
+
+/// What NVRTC compiles: the generated declarations, then `kernels.cu`
+/// (whose line numbers the compiler's messages keep).
+pub fn source() -> String {
+    format!("{}\n#line 1 \"kernels.cu\"\n{SOURCE}", header::header())
+}
 
 /// Whether NVRTC (libnvrtc) can be loaded.
 pub fn compiler_available() -> bool {
@@ -50,7 +60,7 @@ pub fn compile(arch: &'static str) -> Result<Ptx, HostError> {
         name: Some("kiln_kernels.cu".into()),
         ..Default::default()
     };
-    compile_ptx_with_opts(SOURCE, options).map_err(|e| HostError::Compile(format!("{e:?}")))
+    compile_ptx_with_opts(source(), options).map_err(|e| HostError::Compile(format!("{e:?}")))
 }
 
 fn cuda(e: DriverError) -> HostError {
@@ -69,7 +79,7 @@ pub struct CudaRunner<'g> {
     plan: plan::CudaPlan,
     functions: Vec<CudaFunction>,
     weights: CudaSlice<u8>,
-    params: CudaSlice<i32>,
+    params: CudaSlice<u8>,
     device: String,
 }
 
@@ -91,9 +101,7 @@ impl<'g> CudaRunner<'g> {
         let ptx = compile("compute_80")?;
         let module = ctx.load_module(ptx).map_err(cuda)?;
         let stream = ctx.default_stream();
-        let plan = plan::plan(graph).map_err(|op| {
-            HostError::Cuda(format!("{op} has no CUDA kernel yet; use --device cpu"))
-        })?;
+        let plan = plan::plan(graph);
         let functions = plan
             .launches
             .iter()
@@ -106,7 +114,7 @@ impl<'g> CudaRunner<'g> {
             graph.weights.to_vec()
         };
         let params = if plan.params.is_empty() {
-            vec![0i32]
+            vec![0u8; 16]
         } else {
             plan.params.clone()
         };
@@ -177,10 +185,13 @@ impl<'g> CudaRunner<'g> {
                     .arg(&mut arenas)
                     .arg(&stride)
                     .arg(&count);
-                // SAFETY: the kernel's parameters are (const int*, const u8*,
-                // u8*, long long, int) as pushed; every index it computes was
-                // bounded by `exec::validate` on this graph, for `count`
-                // arenas of `stride` bytes, which `arenas` holds.
+                // SAFETY: the kernel's parameters are (const u8*, const u8*,
+                // u8*, long long, int) as pushed; the first points at this
+                // op's descriptor, written by `Op::write_c` as the struct the
+                // kernel reads (the generated header asserts their layouts
+                // agree), 16-byte aligned; every index the kernel computes
+                // from it was bounded by `exec::validate` on this graph, for
+                // `count` arenas of `stride` bytes, which `arenas` holds.
                 unsafe { builder.launch(config) }.map_err(cuda)?;
             }
             let image = self.stream.clone_dtoh(&arenas).map_err(cuda)?;
