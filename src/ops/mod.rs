@@ -59,7 +59,7 @@ pub trait OpDescriptor: Wire {
     /// for reports and errors.
     const NAME: &'static str;
 
-    /// The `kernels.cu` function that runs this op on a GPU. Every op has
+    /// The CUDA kernel (in `host/cuda/*.cu`) that runs this op on a GPU. Every op has
     /// its own, which reads this descriptor as the C struct
     /// `host::cuda::header` declares for it, and nothing else.
     #[cfg(feature = "host")]

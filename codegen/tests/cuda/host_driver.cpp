@@ -1,10 +1,11 @@
-// Runs kiln's CUDA kernels (src/host/cuda/kernels.cu) on the CPU: every
+// Runs kiln's CUDA kernels (src/host/cuda/*.cu) on the CPU: every
 // launch becomes a loop over all its threads (one block of one thread; the
 // kernels' grid-stride loops then visit every index). Used by
 // codegen/tests/cuda.rs to check the CUDA arithmetic against the Rust
-// kernels on machines without a GPU. The test writes kiln_wire.h (the C
-// declarations src/host/cuda/header.rs generates) into a folder on the
-// include path, so g++ also checks every descriptor's size and offsets.
+// kernels on machines without a GPU. The test writes kiln_kernels.cu (what
+// NVRTC compiles: the C declarations src/host/cuda/header.rs generates, then
+// every kernel file) into a folder on the include path, so g++ also checks
+// every descriptor's size and field offsets.
 //
 // Job file (little-endian): u64 arena_bytes, u64 samples, u64 n_params,
 // u8 params[n_params] (every op's descriptor, as plan.rs lays them out),
@@ -30,8 +31,7 @@ static Dim3 blockIdx = {0}, threadIdx = {0}, blockDim = {1}, gridDim = {1};
 static inline int __clz(int x) { return x == 0 ? 32 : __builtin_clz((unsigned)x); }
 using std::round;
 
-#include "kiln_wire.h"
-#include "kernels.cu"
+#include "kiln_kernels.cu"
 
 typedef void (*Kernel)(const u8*, const u8*, u8*, i64, i32);
 

@@ -5,7 +5,7 @@
 //! Rust does; then, per kernel, the descriptor it reads
 //! (`typedef Conv2dOp kiln_conv2d_descriptor;`) and the X-macro
 //! `KILN_FOR_EACH_KERNEL` over [`Op::CUDA_KERNELS`]. NVRTC compiles it in
-//! front of `kernels.cu` ([`super::source`]); the CPU build of the kernels
+//! front of the kernel files ([`super::source`]); the CPU build of the kernels
 //! (`codegen/tests/cuda`) includes it, so g++ checks the layout on every
 //! test run. NVRTC 12 has no `__builtin_offsetof`, so it checks only the
 //! sizes; g++ checks every field's offset too.

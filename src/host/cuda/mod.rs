@@ -1,5 +1,5 @@
 //! The CUDA backend: a kernel for every op kiln supports, in CUDA C
-//! (`kernels.cu`), compiled at run time by NVRTC through `cudarc`, batched
+//! ([`SOURCES`]), compiled at run time by NVRTC through `cudarc`, batched
 //! (one launch runs an op for every sample), with weights uploaded once.
 //! Each kernel reads its op's descriptor, uploaded as the bytes C lays it
 //! out in ([`plan`]), through the C struct [`header`] generates from the
@@ -28,13 +28,23 @@ use crate::Graph;
 pub mod header;
 pub mod plan;
 
-/// The kernels' CUDA C, which needs [`header::header`] in front of it.
-pub const SOURCE: &str = include_str!("kernels.cu");
+/// The kernels' CUDA C, by file, in the order they are compiled; they need
+/// [`header::header`] in front of them.
+pub const SOURCES: &[(&str, &str)] = &[
+    ("common.cu", include_str!("common.cu")),
+    ("conv.cu", include_str!("conv.cu")),
+    ("elementwise.cu", include_str!("elementwise.cu")),
+    ("layout.cu", include_str!("layout.cu")),
+];
 
-/// What NVRTC compiles: the generated declarations, then `kernels.cu`
-/// (whose line numbers the compiler's messages keep).
+/// What NVRTC compiles: the generated declarations, then every file of
+/// [`SOURCES`] (whose line numbers the compiler's messages keep).
 pub fn source() -> String {
-    format!("{}\n#line 1 \"kernels.cu\"\n{SOURCE}", header::header())
+    let mut text = header::header();
+    for (name, code) in SOURCES {
+        text += &format!("\n#line 1 \"{name}\"\n{code}");
+    }
+    text
 }
 
 /// Whether NVRTC (libnvrtc) can be loaded.
@@ -58,6 +68,9 @@ pub fn compile(arch: &'static str) -> Result<Ptx, HostError> {
     let options = CompileOptions {
         arch: Some(arch),
         name: Some("kiln_kernels.cu".into()),
+        // No fused multiply-adds: float products and sums round as the CPU
+        // kernels round them.
+        fmad: Some(false),
         ..Default::default()
     };
     compile_ptx_with_opts(source(), options).map_err(|e| HostError::Compile(format!("{e:?}")))

@@ -3,7 +3,7 @@
 //! params buffer, written as C lays it out ([`Op::write_c`]) and read
 //! through the struct `header.rs` declares for it. Nothing here knows any
 //! op: adding one to the op list gives it a launch. Pure data, no CUDA: the
-//! GPU backend uploads it, and tests run `kernels.cu` on the CPU from the
+//! GPU backend uploads it, and tests run the kernels on the CPU from the
 //! same plan.
 //!
 //! Layer: host (std); uses `graph`, `ops` and `wire`.

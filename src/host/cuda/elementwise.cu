@@ -1,0 +1,280 @@
+// kiln's CUDA kernels: elementwise ops (broadcasting arithmetic, activations, requantization), int8 and float32. Compiled after the generated declarations
+// and common.cu (see common.cu for the contract every kernel keeps).
+
+// Output index to the two inputs' indices through the broadcast strides
+// (the output index itself when both inputs have the output's shape).
+__device__ void broadcast_indices(const Broadcast& b, i64 e, i64* a, i64* c) {
+    if (b.same_shape) {
+        *a = e;
+        *c = e;
+        return;
+    }
+    i64 ia = 0, ic = 0;
+    for (int d = 5; d >= 0; d--) {
+        const i64 coord = e % (i32)b.output_dims[d];
+        e /= (i32)b.output_dims[d];
+        ia += coord * (i32)b.input1_strides[d];
+        ic += coord * (i32)b.input2_strides[d];
+    }
+    *a = ia;
+    *c = ic;
+}
+
+__device__ i64 broadcast_elements(const Broadcast& b) {
+    i64 n = 1;
+    for (int d = 0; d < 6; d++) n *= (i32)b.output_dims[d];
+    return n;
+}
+
+// Every broadcasting binary kernel's walk: `first` and `second` are the
+// operands, one of which may lie in the weights (`constant`); `f(a, b)` is
+// the output element.
+template <typename T, typename F>
+__device__ __forceinline__ void broadcast_binary(const Broadcast& b, ConstantOperand constant, Span first, Span second, Span output,
+                                                 const u8* W, u8* A, i64 arena_bytes, i32 samples, F f) {
+    const i64 per_sample = broadcast_elements(b);
+    FOR_EACH(idx, per_sample * samples) {
+        const i64 s = idx / per_sample;
+        const i64 e = idx % per_sample;
+        i64 ia, ib;
+        broadcast_indices(b, e, &ia, &ib);
+        const u8* sample = A + s * arena_bytes;
+        const T x = ((const T*)((constant == ConstantOperand_First ? W : sample) + first.offset))[ia];
+        const T y = ((const T*)((constant == ConstantOperand_Second ? W : sample) + second.offset))[ib];
+        ((T*)(A + s * arena_bytes + output.offset))[e] = f(x, y);
+    }
+}
+
+// int8 ADD and SUB: both inputs rescaled to a common scale, added or
+// subtracted, rescaled to the output.
+template <bool Sub>
+__device__ __forceinline__ void add_sub_s8(const AddSubS8& o, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
+    const AddParams* p = &o.params;
+    broadcast_binary<i8>(p->broadcast, o.constant, o.input1, o.input2, o.output, W, A, arena_bytes, samples, [=](i8 a, i8 b) {
+        const i32 s1 = mbqm(((i32)a + p->input1_offset) * (1 << p->left_shift), p->input1_multiplier, p->input1_shift);
+        const i32 s2 = mbqm(((i32)b + p->input2_offset) * (1 << p->left_shift), p->input2_multiplier, p->input2_shift);
+        const i32 v = sat_add(mbqm(Sub ? wsub(s1, s2) : wadd(s1, s2), p->output_multiplier, p->output_shift), p->output_offset);
+        return (i8)clamp_i32(v, p->activation_min, p->activation_max);
+    });
+}
+
+KILN_KERNEL(kiln_add) {
+    add_sub_s8<false>(op.add, W, A, arena_bytes, samples);
+}
+
+KILN_KERNEL(kiln_sub) {
+    add_sub_s8<true>(op.add, W, A, arena_bytes, samples);
+}
+
+KILN_KERNEL(kiln_mul) {
+    const MulParams* p = &op.params;
+    broadcast_binary<i8>(p->broadcast, op.constant, op.input1, op.input2, op.output, W, A, arena_bytes, samples, [=](i8 a, i8 b) {
+        const i32 product = ((i32)a + p->input1_offset) * ((i32)b + p->input2_offset);
+        return (i8)clamp_i32(sat_add(mbqm(product, p->output_multiplier, p->output_shift), p->output_offset),
+                             p->activation_min, p->activation_max);
+    });
+}
+
+// PRELU: the identity rescaling where the input is not negative, the input
+// times the (broadcast) slope rescaled where it is.
+KILN_KERNEL(kiln_prelu) {
+    const PReluParams* p = &op.params;
+    broadcast_binary<i8>(p->broadcast, op.constant, op.input, op.alpha, op.output, W, A, arena_bytes, samples, [=](i8 input, i8 alpha) {
+        const i32 x = (i32)input + p->input_offset;
+        const i32 v = x >= 0 ? mbqm(x, p->identity_multiplier, p->identity_shift)
+                             : mbqm(x * ((i32)alpha + p->alpha_offset), p->alpha_multiplier, p->alpha_shift);
+        return (i8)clamp_i32(sat_add(v, p->output_offset), -128, 127);
+    });
+}
+
+
+__device__ void sigmoid_like(const SigmoidS8& o, u8* A, i64 arena_bytes, i32 samples, int is_tanh) {
+    const SigmoidParams& p = o.params;
+    const i32 n = o.input.len, zp = p.input_zero_point, radius = p.input_range_radius;
+    const i32 multiplier = p.input_multiplier, shift = p.input_left_shift;
+    FOR_EACH(idx, (i64)n * samples) {
+        const i64 s = idx / n;
+        const i64 e = idx % n;
+        const i32 x = (i32)((const i8*)arena(A, arena_bytes, s, o.input))[e] - zp;
+        i32 v;
+        if (x <= -radius) {
+            v = -128;
+        } else if (x >= radius) {
+            v = 127;
+        } else {
+            const i32 q4 = mbqm(x, multiplier, shift);
+            v = is_tanh ? clamp_i32(rdbp(fp_tanh(q4, 4), 31 - 7), -128, 127)
+                        : clamp_i32(rdbp(fp_logistic(q4, 4), 31 - 8) - 128, -128, 127);
+        }
+        ((i8*)arena(A, arena_bytes, s, o.output))[e] = (i8)v;
+    }
+}
+
+KILN_KERNEL(kiln_logistic) {
+    sigmoid_like(op.sigmoid, A, arena_bytes, samples, 0);
+}
+
+KILN_KERNEL(kiln_tanh) {
+    sigmoid_like(op.sigmoid, A, arena_bytes, samples, 1);
+}
+
+KILN_KERNEL(kiln_requantize) {
+    const RequantizeParams& p = op.params;
+    const i32 n = op.input.len;
+    FOR_EACH(idx, (i64)n * samples) {
+        const i64 s = idx / n;
+        const i64 e = idx % n;
+        const i32 x = (i32)((const i8*)arena(A, arena_bytes, s, op.input))[e];
+        const i32 v = sat_add(mbqm(x - p.input_zero_point, p.multiplier, p.shift), p.output_zero_point);
+        ((i8*)arena(A, arena_bytes, s, op.output))[e] = (i8)clamp_i32(v, p.activation_min, p.activation_max);
+    }
+}
+
+// LEAKY_RELU: the `positive` rescaling for inputs at or above the zero
+// point, the `negative` one for those below (both read the same input zero
+// point).
+KILN_KERNEL(kiln_leaky_relu) {
+    const i32 n = op.input.len, zp = op.positive.input_zero_point;
+    FOR_EACH(idx, (i64)n * samples) {
+        const i64 s = idx / n;
+        const i64 e = idx % n;
+        const i32 x = (i32)((const i8*)arena(A, arena_bytes, s, op.input))[e] - zp;
+        const RequantizeParams& r = x >= 0 ? op.positive : op.negative;
+        const i32 v = sat_add(mbqm(x, r.multiplier, r.shift), r.output_zero_point);
+        ((i8*)arena(A, arena_bytes, s, op.output))[e] = (i8)clamp_i32(v, r.activation_min, r.activation_max);
+    }
+}
+
+// HARD_SWISH in TFLM's 16-bit fixed point.
+__device__ __forceinline__ i32 hi_mul_i16(i32 a, i32 b, bool round) {
+    if (a == -32768 && b == -32768) return 32767;
+    const i32 ab = a * b;
+    const i32 nudge = round ? (ab >= 0 ? (1 << 14) : 1 - (1 << 14)) : 0;
+    return (i32)(short)((ab + nudge) / (1 << 15));
+}
+__device__ __forceinline__ i32 sat_shl_i16(i32 v, i32 amount) {
+    const long long r = (long long)v * (1ll << amount);
+    return (i32)(r > 32767 ? 32767 : (r < -32768 ? -32768 : r));
+}
+KILN_KERNEL(kiln_hard_swish) {
+    const HardSwishParams& p = op.params;
+    const i32 n = op.input.len, rexp = p.reluish_exponent, oexp = p.output_exponent;
+    FOR_EACH(idx, (i64)n * samples) {
+        const i64 s = idx / n;
+        const i64 e = idx % n;
+        const i32 hires = (i32)(short)((((const i8*)arena(A, arena_bytes, s, op.input))[e] - p.input_zero_point) * 128);
+        const i32 on_output = hi_mul_i16(hires, p.output_multiplier, true);
+        i32 r = hires;
+        if (rexp > 0) r = sat_shl_i16(r, rexp - 1);
+        r = hi_mul_i16(r, p.reluish_multiplier, true);
+        if (rexp > 0) r = sat_shl_i16(r, 1);
+        if (rexp < 0) r = (i32)(short)rdbp(r, -rexp);
+        r = (i32)(short)((r + (1 << 15)) >> 1);
+        const i32 scaled = hi_mul_i16(r, on_output, false);
+        const i32 out = (i32)(short)((short)rdbp(scaled, -oexp) + (short)p.output_zero_point);
+        ((i8*)arena(A, arena_bytes, s, op.output))[e] = (i8)clamp_i32(out, -128, 127);
+    }
+}
+
+
+KILN_KERNEL(kiln_quantize) {
+    const i32 n = op.output.len, zp = op.params.zero_point;
+    const double scale = (double)op.params.scale;
+    FOR_EACH(idx, (i64)n * samples) {
+        const i64 s = idx / n;
+        const i64 e = idx % n;
+        const float v = ((const float*)arena(A, arena_bytes, s, op.input))[e];
+        const double q = round((double)v / scale);
+        i32 qi = q != q ? 0 : (q >= 2147483647.0 ? KILN_I32_MAX : (q <= -2147483648.0 ? KILN_I32_MIN : (i32)q));
+        ((i8*)arena(A, arena_bytes, s, op.output))[e] = (i8)clamp_i32(sat_add(qi, zp), -128, 127);
+    }
+}
+
+KILN_KERNEL(kiln_dequantize) {
+    const i32 n = op.input.len, zp = op.params.zero_point;
+    const double scale = (double)op.params.scale;
+    FOR_EACH(idx, (i64)n * samples) {
+        const i64 s = idx / n;
+        const i64 e = idx % n;
+        const i32 v = ((const i8*)arena(A, arena_bytes, s, op.input))[e];
+        ((float*)arena(A, arena_bytes, s, op.output))[e] = (float)(scale * (double)(v - zp));
+    }
+}
+
+
+// ADD, SUB, MUL and DIV in float32: `f(a, b)`, then the activation's clamp.
+template <typename F>
+__device__ __forceinline__ void binary_f32(const BinaryF32& o, const u8* W, u8* A, i64 arena_bytes, i32 samples, F f) {
+    const FloatRange activation = o.activation;
+    broadcast_binary<float>(o.broadcast, o.constant, o.input1, o.input2, o.output, W, A, arena_bytes, samples,
+                            [=](float a, float b) { return clampf(f(a, b), activation); });
+}
+
+KILN_KERNEL(kiln_add_f32) {
+    binary_f32(op.binary, W, A, arena_bytes, samples, [](float a, float b) { return a + b; });
+}
+
+KILN_KERNEL(kiln_sub_f32) {
+    binary_f32(op.binary, W, A, arena_bytes, samples, [](float a, float b) { return a - b; });
+}
+
+KILN_KERNEL(kiln_mul_f32) {
+    binary_f32(op.binary, W, A, arena_bytes, samples, [](float a, float b) { return a * b; });
+}
+
+KILN_KERNEL(kiln_div_f32) {
+    binary_f32(op.binary, W, A, arena_bytes, samples, [](float a, float b) { return a / b; });
+}
+
+// PRELU in float32: `alpha` is the (broadcast) slope of negative inputs.
+KILN_KERNEL(kiln_prelu_f32) {
+    broadcast_binary<float>(op.broadcast, op.constant, op.input, op.alpha, op.output, W, A, arena_bytes, samples,
+                            [](float a, float b) { return a < 0.0f ? a * b : a; });
+}
+
+
+// The float32 elementwise functions: `f(v)` of every input value.
+template <typename F>
+__device__ __forceinline__ void unary_f32(Span input, Span output, u8* A, i64 arena_bytes, i32 samples, F f) {
+    const i32 n = input.len / 4;
+    FOR_EACH(idx, (i64)n * samples) {
+        const i64 s = idx / n;
+        const i64 e = idx % n;
+        const float v = ((const float*)arena(A, arena_bytes, s, input))[e];
+        ((float*)arena(A, arena_bytes, s, output))[e] = f(v);
+    }
+}
+
+// clamp(alpha * v + beta, 0, 1).
+__device__ __forceinline__ float hard_sigmoid(float v, float alpha, float beta) {
+    float hs = alpha * v + beta;
+    return hs < 0.0f ? 0.0f : (hs > 1.0f ? 1.0f : hs);
+}
+
+KILN_KERNEL(kiln_logistic_f32) {
+    unary_f32(op.input, op.output, A, arena_bytes, samples, [](float v) { return 1.0f / (1.0f + expf(-v)); });
+}
+
+KILN_KERNEL(kiln_tanh_f32) {
+    unary_f32(op.input, op.output, A, arena_bytes, samples, [](float v) { return tanhf(v); });
+}
+
+KILN_KERNEL(kiln_clamp_f32) {
+    const FloatRange range = op.range;
+    unary_f32(op.input, op.output, A, arena_bytes, samples, [=](float v) { return clampf(v, range); });
+}
+
+KILN_KERNEL(kiln_leaky_relu_f32) {
+    const float alpha = op.alpha;
+    unary_f32(op.input, op.output, A, arena_bytes, samples, [=](float v) { return v >= 0.0f ? v : alpha * v; });
+}
+
+KILN_KERNEL(kiln_hard_sigmoid_f32) {
+    const float alpha = op.alpha, beta = op.beta;
+    unary_f32(op.input, op.output, A, arena_bytes, samples, [=](float v) { return hard_sigmoid(v, alpha, beta); });
+}
+
+// ONNX HardSwish: v * hard_sigmoid(v) with alpha 1/6 and beta 1/2.
+KILN_KERNEL(kiln_hard_swish_f32) {
+    unary_f32(op.input, op.output, A, arena_bytes, samples, [](float v) { return v * hard_sigmoid(v, 1.0f / 6.0f, 0.5f); });
+}

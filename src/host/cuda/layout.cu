@@ -1,0 +1,324 @@
+// kiln's CUDA kernels: pools, softmax, and ops that move values (concatenation, pad, mean, slice, transpose), int8 and float32. Compiled after the generated declarations
+// and common.cu (see common.cu for the contract every kernel keeps).
+
+__device__ void pool(const Pool2dS8& o, u8* A, i64 arena_bytes, i32 samples, int average) {
+    const PoolGeometry& g = o.params.geometry;
+    const i32 batches = g.input.batches, in_h = g.input.height, in_w = g.input.width, c = g.input.channels;
+    const i32 out_h = g.output.height, out_w = g.output.width;
+    const i32 fh = g.filter_height, fw = g.filter_width, sh = g.stride_height, sw = g.stride_width;
+    const i32 pt = g.padding_top, pl = g.padding_left;
+    const i32 act_min = o.params.activation_min, act_max = o.params.activation_max;
+    const i64 per_sample = (i64)batches * out_h * out_w * c;
+    FOR_EACH(idx, per_sample * samples) {
+        const i64 s = idx / per_sample;
+        i64 e = idx % per_sample;
+        const i32 ch = (i32)(e % c); e /= c;
+        const i32 ox = (i32)(e % out_w); e /= out_w;
+        const i32 oy = (i32)(e % out_h);
+        const i32 b = (i32)(e / out_h);
+        const i8* input = (const i8*)arena(A, arena_bytes, s, o.input);
+        i8* output = (i8*)arena(A, arena_bytes, s, o.output);
+        const i32 y_origin = oy * sh - pt, x_origin = ox * sw - pl;
+        const i32 y0 = y_origin < 0 ? 0 : y_origin;
+        const i32 x0 = x_origin < 0 ? 0 : x_origin;
+        i32 y1 = y_origin + fh; y1 = y1 < 0 ? 0 : (y1 > in_h ? in_h : y1); if (y1 < y0) y1 = y0;
+        i32 x1 = x_origin + fw; x1 = x1 < 0 ? 0 : (x1 > in_w ? in_w : x1); if (x1 < x0) x1 = x0;
+        i32 sum = 0, count = 0, best = -2147483647;
+        int any = 0;
+        for (i32 y = y0; y < y1; y++) {
+            for (i32 x = x0; x < x1; x++) {
+                const i32 v = input[(((i64)b * in_h + y) * in_w + x) * c + ch];
+                sum += v;
+                count++;
+                if (!any || v > best) best = v;
+                any = 1;
+            }
+        }
+        i32 v;
+        if (average) {
+            v = count == 0 ? 0 : (sum > 0 ? (sum + count / 2) / count : (sum - count / 2) / count);
+        } else {
+            v = any ? best : -128;
+        }
+        output[(((i64)b * out_h + oy) * out_w + ox) * c + ch] = (i8)clamp_i32(v, act_min, act_max);
+    }
+}
+
+KILN_KERNEL(kiln_average_pool2d) {
+    pool(op.pool, A, arena_bytes, samples, 1);
+}
+
+KILN_KERNEL(kiln_max_pool2d) {
+    pool(op.pool, A, arena_bytes, samples, 0);
+}
+
+
+KILN_KERNEL(kiln_softmax) {
+    const SoftmaxParams& p = op.params;
+    const i32 outer = p.outer, depth = p.depth, multiplier = p.input_multiplier, left_shift = p.input_left_shift;
+    const i32 diff_min = p.diff_min;
+    FOR_EACH(idx, (i64)outer * samples) {
+        const i64 s = idx / outer;
+        const i64 row = idx % outer;
+        const i8* x = (const i8*)arena(A, arena_bytes, s, op.input) + row * depth;
+        i8* y = (i8*)arena(A, arena_bytes, s, op.output) + row * depth;
+        i32 max = -128;
+        for (i32 c = 0; c < depth; c++) max = x[c] > max ? x[c] : max;
+        i32 sum = 0;
+        for (i32 c = 0; c < depth; c++) {
+            const i32 diff = (i32)x[c] - max;
+            if (diff >= diff_min) {
+                const i32 scaled = srdhm((i32)((u32)diff * (1u << left_shift)), multiplier);
+                sum = wadd(sum, rescale(exp_on_negative_values(scaled, 5), 0, 12));
+            }
+        }
+        const i32 headroom = sum == 0 ? 32 : __clz(sum);
+        const i32 bits_over_unit = 12 - headroom;
+        const i32 shifted_minus_one = (i32)(((u32)sum << (headroom & 31)) - (1u << 31));
+        const i32 scale = one_over_one_plus_x(shifted_minus_one);
+        for (i32 c = 0; c < depth; c++) {
+            const i32 diff = (i32)x[c] - max;
+            if (diff >= diff_min) {
+                const i32 scaled = srdhm((i32)((u32)diff * (1u << left_shift)), multiplier);
+                const i32 e = exp_on_negative_values(scaled, 5);
+                const i32 unsat = rdbp(srdhm(scale, e), bits_over_unit + 31 - 8);
+                y[c] = (i8)clamp_i32(unsat - 128, -128, 127);
+            } else {
+                y[c] = -128;
+            }
+        }
+    }
+}
+
+
+// Rows of the first `count` inputs side by side, byte by byte.
+KILN_KERNEL(kiln_concatenation) {
+    const i32 outer = op.outer, count = op.count, out_len = op.output.len;
+    const i32 out_row = out_len / outer;
+    FOR_EACH(idx, (i64)out_len * samples) {
+        const i64 s = idx / out_len;
+        const i32 e = (i32)(idx % out_len);
+        const i32 row = e / out_row;
+        i32 col = e % out_row;
+        for (i32 k = 0; k < count; k++) {
+            const i32 in_row = (i32)op.inputs[k].len / outer;
+            if (col < in_row) {
+                arena(A, arena_bytes, s, op.output)[e] = arena(A, arena_bytes, s, op.inputs[k])[(i64)row * in_row + col];
+                break;
+            }
+            col -= in_row;
+        }
+    }
+}
+
+// PAD of int8 or float32 values with `value`.
+template <typename T>
+__device__ __forceinline__ void pad(const PadParams& p, T value, Span input, Span output, u8* A, i64 arena_bytes, i32 samples) {
+    const i32 out_elements = output.len / sizeof(T);
+    FOR_EACH(idx, (i64)out_elements * samples) {
+        const i64 s = idx / out_elements;
+        i64 e = idx % out_elements;
+        const i64 out_index = e;
+        i64 src = 0, stride = 1;
+        int inside = 1;
+        for (int d = 5; d >= 0; d--) {
+            const i32 in_dim = p.input_dims[d], before = p.before[d];
+            const i32 out_dim = in_dim + before + (i32)p.after[d];
+            const i32 coord = (i32)(e % out_dim) - before;
+            e /= out_dim;
+            if (coord < 0 || coord >= in_dim) inside = 0;
+            src += (i64)coord * stride;
+            stride *= in_dim;
+        }
+        const T* in = (const T*)arena(A, arena_bytes, s, input);
+        T* out = (T*)arena(A, arena_bytes, s, output);
+        out[out_index] = inside ? in[src] : value;
+    }
+}
+
+KILN_KERNEL(kiln_pad) {
+    pad<i8>(op.params, op.value, op.input, op.output, A, arena_bytes, samples);
+}
+
+KILN_KERNEL(kiln_pad_f32) {
+    pad<float>(op.params, op.value, op.input, op.output, A, arena_bytes, samples);
+}
+
+// MEAN over the reduced dimensions of `r`: int8 (`q` its requantization)
+// or float32 (q null), which sums in float and divides by the count.
+template <bool Float>
+__device__ __forceinline__ void mean(const Reduction& r, const MeanParams* q, Span input, Span output, u8* A, i64 arena_bytes, i32 samples) {
+    const i32 out_elements = output.len / (Float ? 4 : 1);
+    i64 strides[6];
+    i64 st = 1;
+    for (int d = 5; d >= 0; d--) {
+        strides[d] = st;
+        st *= (i32)r.input_dims[d];
+    }
+    i32 count = 1;
+    for (int d = 0; d < 6; d++) if (r.reduce[d]) count *= (i32)r.input_dims[d];
+    FOR_EACH(idx, (i64)out_elements * samples) {
+        const i64 s = idx / out_elements;
+        i64 e = idx % out_elements;
+        const i64 out_index = e;
+        // Coordinates of the kept dimensions, last dimension fastest.
+        i64 base = 0;
+        for (int d = 5; d >= 0; d--) {
+            if (r.reduce[d]) continue;
+            base += (e % (i32)r.input_dims[d]) * strides[d];
+            e /= (i32)r.input_dims[d];
+        }
+        const u8* x = arena(A, arena_bytes, s, input);
+        i32 sum = 0;
+        float fsum = 0.0f;
+        for (i32 k = 0; k < count; k++) {
+            i64 rem = k, off = 0;
+            for (int d = 5; d >= 0; d--) {
+                if (!r.reduce[d]) continue;
+                off += (rem % (i32)r.input_dims[d]) * strides[d];
+                rem /= (i32)r.input_dims[d];
+            }
+            // The same order as the Rust kernel: k counts the innermost
+            // reduced dimension fastest.
+            if (Float) fsum += ((const float*)x)[base + off];
+            else sum += ((const i8*)x)[base + off];
+        }
+        if (Float) {
+            ((float*)arena(A, arena_bytes, s, output))[out_index] = fsum / (float)count;
+        } else {
+            const i32 v = sat_add(mbqm(sum - q->input_zero_point * count, q->multiplier, q->shift), q->output_zero_point);
+            ((i8*)arena(A, arena_bytes, s, output))[out_index] = (i8)clamp_i32(v, -128, 127);
+        }
+    }
+}
+
+KILN_KERNEL(kiln_mean) {
+    mean<false>(op.params.reduction, &op.params, op.input, op.output, A, arena_bytes, samples);
+}
+
+KILN_KERNEL(kiln_mean_f32) {
+    mean<true>(op.reduction, 0, op.input, op.output, A, arena_bytes, samples);
+}
+
+
+__device__ void pool_f32(const Pool2dF32& o, u8* A, i64 arena_bytes, i32 samples, int average) {
+    const PoolGeometry& g = o.geometry;
+    const i32 batches = g.input.batches, in_h = g.input.height, in_w = g.input.width, c = g.input.channels;
+    const i32 out_h = g.output.height, out_w = g.output.width;
+    const i32 fh = g.filter_height, fw = g.filter_width, sh = g.stride_height, sw = g.stride_width;
+    const i32 pt = g.padding_top, pl = g.padding_left;
+    const i64 per_sample = (i64)batches * out_h * out_w * c;
+    FOR_EACH(idx, per_sample * samples) {
+        const i64 s = idx / per_sample;
+        i64 e = idx % per_sample;
+        const i32 ch = (i32)(e % c); e /= c;
+        const i32 ox = (i32)(e % out_w); e /= out_w;
+        const i32 oy = (i32)(e % out_h);
+        const i32 b = (i32)(e / out_h);
+        const float* input = (const float*)arena(A, arena_bytes, s, o.input);
+        const i32 y_origin = oy * sh - pt, x_origin = ox * sw - pl;
+        const i32 y0 = y_origin < 0 ? 0 : y_origin;
+        const i32 x0 = x_origin < 0 ? 0 : x_origin;
+        i32 y1 = y_origin + fh; y1 = y1 < 0 ? 0 : (y1 > in_h ? in_h : y1); if (y1 < y0) y1 = y0;
+        i32 x1 = x_origin + fw; x1 = x1 < 0 ? 0 : (x1 > in_w ? in_w : x1); if (x1 < x0) x1 = x0;
+        float total = 0.0f, best = -3.402823466e38f;
+        u32 count = 0;
+        for (i32 y = y0; y < y1; y++) {
+            for (i32 x = x0; x < x1; x++) {
+                const float v = input[(((i64)b * in_h + y) * in_w + x) * c + ch];
+                total += v;
+                best = v > best ? v : best;
+                count++;
+            }
+        }
+        const float v = average ? total / (float)(count > 0 ? count : 1) : best;
+        ((float*)arena(A, arena_bytes, s, o.output))[(((i64)b * out_h + oy) * out_w + ox) * c + ch] = clampf(v, o.activation);
+    }
+}
+
+KILN_KERNEL(kiln_average_pool2d_f32) {
+    pool_f32(op.pool, A, arena_bytes, samples, 1);
+}
+
+KILN_KERNEL(kiln_max_pool2d_f32) {
+    pool_f32(op.pool, A, arena_bytes, samples, 0);
+}
+
+
+KILN_KERNEL(kiln_softmax_f32) {
+    const i32 outer = op.outer, depth = op.depth;
+    const float beta = op.beta;
+    FOR_EACH(idx, (i64)outer * samples) {
+        const i64 s = idx / outer;
+        const i64 row = idx % outer;
+        const float* x = (const float*)arena(A, arena_bytes, s, op.input) + row * depth;
+        float* y = (float*)arena(A, arena_bytes, s, op.output) + row * depth;
+        float max = -3.402823466e38f;
+        for (i32 c = 0; c < depth; c++) max = x[c] > max ? x[c] : max;
+        float sum = 0.0f;
+        for (i32 c = 0; c < depth; c++) {
+            y[c] = expf((x[c] - max) * beta);
+            sum += y[c];
+        }
+        for (i32 c = 0; c < depth; c++) y[c] /= sum;
+    }
+}
+
+
+// SLICE: every output element copied from input coordinate
+// begin + coordinate * step, `element_size` bytes each.
+KILN_KERNEL(kiln_slice) {
+    const SliceParams& p = op.params;
+    const i32 size = p.element_size;
+    i64 elements = 1;
+    for (int d = 0; d < 6; d++) elements *= p.output_dims[d];
+    i64 in_strides[6];
+    i64 st = size;
+    for (int d = 5; d >= 0; d--) {
+        in_strides[d] = st;
+        st *= (i32)p.input_dims[d];
+    }
+    FOR_EACH(idx, elements * samples) {
+        const i64 s = idx / elements;
+        i64 e = idx % elements;
+        const i64 out_index = e;
+        i64 src = 0;
+        for (int d = 5; d >= 0; d--) {
+            const i64 coord = e % (i32)p.output_dims[d];
+            e /= (i32)p.output_dims[d];
+            src += ((i64)p.begin[d] + coord * (i32)p.step[d]) * in_strides[d];
+        }
+        const u8* in = arena(A, arena_bytes, s, op.input) + src;
+        u8* out = arena(A, arena_bytes, s, op.output) + out_index * size;
+        for (i32 b = 0; b < size; b++) out[b] = in[b];
+    }
+}
+
+// TRANSPOSE: output dimension d walks input dimension perm[d].
+KILN_KERNEL(kiln_transpose) {
+    const TransposeParams& p = op.params;
+    const i32 size = p.element_size;
+    i64 elements = 1;
+    for (int d = 0; d < 6; d++) elements *= p.input_dims[d];
+    i64 in_strides[6];
+    i64 st = size;
+    for (int d = 5; d >= 0; d--) {
+        in_strides[d] = st;
+        st *= (i32)p.input_dims[d];
+    }
+    FOR_EACH(idx, elements * samples) {
+        const i64 s = idx / elements;
+        i64 e = idx % elements;
+        const i64 out_index = e;
+        i64 src = 0;
+        for (int d = 5; d >= 0; d--) {
+            const i32 in_dim = p.perm[d];
+            const i64 out_dim = (i32)p.input_dims[in_dim];
+            src += (e % out_dim) * in_strides[in_dim];
+            e /= out_dim;
+        }
+        const u8* in = arena(A, arena_bytes, s, op.input) + src;
+        u8* out = arena(A, arena_bytes, s, op.output) + out_index * size;
+        for (i32 b = 0; b < size; b++) out[b] = in[b];
+    }
+}
