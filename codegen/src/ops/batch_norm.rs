@@ -10,8 +10,9 @@ use kiln::graph::Op;
 
 use super::{Formats, IrOp, OnnxConverter, QuantRule};
 use crate::import::onnx::{Importer, OnnxNode, Step};
-use crate::ir::{Activation, Node, OpKind};
+use crate::ir::{Activation, Graph, Node, OpKind};
 use crate::lower::{Lowered, Lowering, unsupported};
+use crate::passes::nchw_to_nhwc::Permuted;
 
 /// BATCH_NORM. Inputs: data, gamma, beta, mean, variance (float32
 /// constants, one value per channel).
@@ -36,6 +37,18 @@ impl BatchNorm {
 }
 
 impl IrOp for BatchNorm {
+    fn permuted(&self, _node: &Node, to_new: &[usize], _g: &mut Graph) -> Option<Permuted> {
+        Some(Permuted {
+            kind: OpKind::BatchNorm(BatchNorm {
+                axis: *to_new.get(self.axis)?,
+                ..*self
+            }),
+            data_inputs: vec![0],
+            params: vec![],
+            output: to_new.to_vec(),
+        })
+    }
+
     fn name(&self) -> &'static str {
         "BATCH_NORM"
     }
@@ -81,22 +94,23 @@ fn from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
     if shape.len() < 2 {
         return Err(format!("batch norm of a rank-{} input", shape.len()));
     }
-    let axis = if x.nhwc { 3 } else { 1 };
+    // ONNX's channel axis.
+    let axis = 1;
     if shape[axis] != channels {
         return Err(format!(
             "{channels} batch-norm channels for an input of shape {shape:?}"
         ));
     }
-    let mut inputs = vec![Some(x.id)];
+    let mut inputs = vec![Some(x)];
     for (name, values) in n.inputs[1..5].iter().zip(&params) {
         inputs.push(Some(cx.f32_constant(name.clone(), vec![channels], values)));
     }
-    let out = cx.new_output(n, shape, x.nhwc);
+    let out = cx.new_output(n, shape);
     let kind = OpKind::BatchNorm(BatchNorm {
         epsilon: n.float("epsilon", 1e-5),
         axis,
         activation: Activation::None,
     });
-    cx.push(kind, inputs, vec![out.id], &n.op_type);
+    cx.push(kind, inputs, vec![out], &n.op_type);
     Ok(())
 }

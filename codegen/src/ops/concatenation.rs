@@ -8,9 +8,10 @@ use kiln::ops::{ConcatenationOp, MAX_CONCAT_INPUTS};
 use kiln::Span;
 
 use super::{Formats, IrOp, OnnxConverter, QuantRule};
-use crate::ir::{Activation, DataType, Node, OpKind, TensorId};
+use crate::ir::{Activation, DataType, Graph, Node, OpKind, TensorId};
 use crate::lower::{Lowered, Lowering, invalid, to_u32, unsupported};
-use crate::import::onnx::{Importer, OnnxNode, Step, TO_NCHW, Val};
+use crate::import::onnx::{Importer, OnnxNode, Step};
+use crate::passes::nchw_to_nhwc::Permuted;
 
 /// CONCATENATION of every input along `axis` (negative: from the end).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -36,6 +37,20 @@ impl Concatenation {
 }
 
 impl IrOp for Concatenation {
+    fn permuted(&self, node: &Node, to_new: &[usize], _g: &mut Graph) -> Option<Permuted> {
+        let rank = to_new.len() as i32;
+        let axis = if self.axis < 0 { self.axis + rank } else { self.axis };
+        Some(Permuted {
+            kind: OpKind::Concatenation(Concatenation {
+                axis: *to_new.get(usize::try_from(axis).ok()?)? as i32,
+                ..*self
+            }),
+            data_inputs: (0..node.inputs.len()).collect(),
+            params: vec![],
+            output: to_new.to_vec(),
+        })
+    }
+
     fn name(&self) -> &'static str {
         "CONCATENATION"
     }
@@ -92,48 +107,33 @@ impl IrOp for Concatenation {
     }
 }
 
-/// ONNX Concat: in NHWC when every input is, else in ONNX's layout.
+/// ONNX Concat.
 fn concat_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
-    let op = n.op_type.as_str();
-    let inputs: Vec<Val> = n
+    let inputs: Vec<TensorId> = n
         .inputs
         .iter()
         .map(|i| cx.value(i))
         .collect::<Step<_>>()?;
-    let nhwc = inputs.iter().all(|v| v.nhwc);
-    let inputs: Vec<Val> = if nhwc {
-        inputs
-    } else {
-        inputs
-            .into_iter()
-            .map(|v| cx.onnx_layout(v, op))
-            .collect()
-    };
     let rank = cx.shape(inputs[0]).len() as i64;
     let axis = n.int("axis", 0);
     let axis = if axis < 0 { axis + rank } else { axis };
     if !(0..rank).contains(&axis) {
         return Err(format!("axis {axis} out of range"));
     }
-    let axis = if nhwc {
-        TO_NCHW[axis as usize]
-    } else {
-        axis as usize
-    };
     let mut shape = cx.shape(inputs[0]);
-    shape[axis] = inputs
+    shape[axis as usize] = inputs
         .iter()
-        .map(|v| cx.g.tensors[v.id].shape.get(axis).copied().unwrap_or(0))
+        .map(|&v| cx.shape(v).get(axis as usize).copied().unwrap_or(0))
         .sum();
-    let out = cx.new_output(n, shape, nhwc);
+    let out = cx.new_output(n, shape);
     cx.push(
         OpKind::Concatenation(Concatenation {
             axis: axis as i32,
             activation: Activation::None,
         }),
-        inputs.iter().map(|v| Some(v.id)).collect(),
-        vec![out.id],
-        op,
+        inputs.iter().map(|&v| Some(v)).collect(),
+        vec![out],
+        &n.op_type,
     );
     Ok(())
 }

@@ -262,7 +262,7 @@ pub(crate) fn tflite_attrs(
 /// I / group]` (or `[1, KH, KW, O]` for depthwise).
 fn conv_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
     let x = cx.value(&n.inputs[0])?;
-    let x = cx.nhwc(x, "Conv")?;
+    let x = cx.transposed_to_nhwc(x)?;
     let w = cx.constant(&n.inputs[1])?.clone();
     let ws = w
         .shape()
@@ -325,12 +325,13 @@ fn conv_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
     };
     let bias = bias.map(|b| cx.f32_constant(format!("{} (bias)", n.name), vec![o], &b));
     let ([oh, ow], _) = padding.windows([in_h, in_w], [kh, kw], attrs.stride, attrs.dilation);
-    let out = cx.new_output(n, vec![xs[0], oh, ow, o], true);
+    let out = cx.nhwc_output(n, vec![xs[0], oh, ow, o]);
     cx.push(
         kind,
-        vec![Some(x.id), Some(filter), bias],
-        vec![out.id],
+        vec![Some(x), Some(filter), bias],
+        vec![out],
         "Conv",
     );
+    cx.transposed_to_nchw(out, n.outputs[0].clone());
     Ok(())
 }

@@ -116,7 +116,7 @@ impl IrOp for Add {
         Some(&mut self.activation)
     }
 
-    fn elementwise(&self) -> bool {
+    fn broadcasting(&self) -> bool {
         true
     }
 
@@ -151,7 +151,7 @@ impl IrOp for Sub {
         Some(&mut self.activation)
     }
 
-    fn elementwise(&self) -> bool {
+    fn broadcasting(&self) -> bool {
         true
     }
 
@@ -186,7 +186,7 @@ impl IrOp for Mul {
         Some(&mut self.activation)
     }
 
-    fn elementwise(&self) -> bool {
+    fn broadcasting(&self) -> bool {
         true
     }
 
@@ -233,7 +233,7 @@ impl IrOp for Mul {
 }
 
 impl IrOp for Div {
-    fn elementwise(&self) -> bool {
+    fn broadcasting(&self) -> bool {
         true
     }
 

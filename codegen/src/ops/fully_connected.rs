@@ -140,7 +140,6 @@ fn from_tflite(op: &mut TfliteOp) -> ReadResult<OpKind> {
 fn gemm_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
     let op = n.op_type.as_str();
     let a = cx.value(&n.inputs[0])?;
-    let a = cx.onnx_layout(a, op);
     let sa = cx.shape(a);
     let b = cx.constant(&n.inputs[1])?.clone();
     let sb = b
@@ -203,14 +202,14 @@ fn gemm_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
     };
     let mut out_shape = sa.clone();
     *out_shape.last_mut().expect("rank >= 1") = nn;
-    let out = cx.new_output(n, out_shape, false);
+    let out = cx.new_output(n, out_shape);
     cx.push(
         OpKind::FullyConnected(FullyConnected {
             activation: Activation::None,
             keep_num_dims: true,
         }),
-        vec![Some(a.id), Some(filter), bias],
-        vec![out.id],
+        vec![Some(a), Some(filter), bias],
+        vec![out],
         op,
     );
     Ok(())

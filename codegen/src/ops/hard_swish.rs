@@ -52,7 +52,7 @@ impl HardSigmoid {
 }
 
 impl IrOp for HardSwish {
-    fn elementwise(&self) -> bool {
+    fn broadcasting(&self) -> bool {
         true
     }
 
@@ -116,7 +116,7 @@ fn multipliers(input_scale: f32, output_scale: f32) -> (i32, i32, i32, i32) {
 }
 
 impl IrOp for HardSigmoid {
-    fn elementwise(&self) -> bool {
+    fn broadcasting(&self) -> bool {
         true
     }
 

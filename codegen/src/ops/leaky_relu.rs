@@ -40,7 +40,7 @@ impl LeakyRelu {
 }
 
 impl IrOp for LeakyRelu {
-    fn elementwise(&self) -> bool {
+    fn broadcasting(&self) -> bool {
         true
     }
 

@@ -8,10 +8,11 @@ use kiln::kernels::mean::{MeanParams, Reduction};
 use kiln::ops::{MeanF32Op, MeanOp};
 
 use super::{Formats, IrOp, OnnxConverter, QuantRule};
-use crate::ir::{DataType, Node, OpKind};
+use crate::ir::{DataType, Graph, Node, OpKind};
 use crate::lower::{Lowered, Lowering, invalid, padded_dims, unsupported};
 use crate::quantize::multiplier::quantize_multiplier;
-use crate::import::onnx::{Attribute, Importer, OnnxNode, Step, TO_NCHW};
+use crate::import::onnx::{Attribute, Importer, OnnxNode, Step};
+use crate::passes::nchw_to_nhwc::Permuted;
 
 /// MEAN. Inputs: data, axes (an int32 constant).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -42,6 +43,44 @@ impl Mean {
 }
 
 impl IrOp for Mean {
+    /// The reduced axes follow their dimensions (a new int32 constant);
+    /// without `keep_dims` the kept dimensions keep their new order.
+    fn permuted(&self, node: &Node, to_new: &[usize], g: &mut Graph) -> Option<Permuted> {
+        let axes_input = node.input(1)?;
+        let rank = to_new.len();
+        let axes: Vec<usize> = g.tensors[axes_input]
+            .data_i32()?
+            .iter()
+            .map(|&a| usize::try_from(if a < 0 { a + rank as i32 } else { a }).ok())
+            .collect::<Option<_>>()?;
+        if axes.iter().any(|&a| a >= rank) {
+            return None;
+        }
+        let new_axes: Vec<i32> = axes.iter().map(|&a| to_new[a] as i32).collect();
+        let output = if self.keep_dims {
+            to_new.to_vec()
+        } else {
+            let kept: Vec<usize> = (0..rank).filter(|d| !axes.contains(d)).collect();
+            let mut new_kept: Vec<usize> = kept.iter().map(|&d| to_new[d]).collect();
+            new_kept.sort_unstable();
+            kept.iter()
+                .map(|&d| new_kept.iter().position(|&n| n == to_new[d]))
+                .collect::<Option<_>>()?
+        };
+        let mut tensor = g.tensors[axes_input].clone();
+        tensor.name = format!("{} (permuted)", tensor.name);
+        tensor.dtype = DataType::I32;
+        tensor.shape = vec![new_axes.len()];
+        tensor.data = Some(new_axes.iter().flat_map(|v| v.to_le_bytes()).collect());
+        g.tensors.push(tensor);
+        Some(Permuted {
+            kind: OpKind::Mean(*self),
+            data_inputs: vec![0],
+            params: vec![(1, g.tensors.len() - 1)],
+            output,
+        })
+    }
+
     fn name(&self) -> &'static str {
         "MEAN"
     }
@@ -141,9 +180,9 @@ fn global_average_pool_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
 }
 
 /// ReduceMean over constant axes (attribute before opset 18, input 1
-/// since), as an IR MEAN with int32 axes in the value's layout.
+/// since), as an IR MEAN with int32 axes.
 fn reduce_mean_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
-    let mut x = cx.value(&n.inputs[0])?;
+    let x = cx.value(&n.inputs[0])?;
     let axes: Vec<i64> = match (n.ints("axes"), n.inputs.get(1).filter(|s| !s.is_empty())) {
         (Some(a), _) => a.to_vec(),
         (None, Some(name)) => cx
@@ -169,43 +208,31 @@ fn reduce_mean_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
     }
     axes.sort_unstable();
     axes.dedup();
-    // Dropping dimensions of an NHWC value keeps NHWC order, which is
-    // ONNX's order only when H and W both go; otherwise reduce in NCHW.
-    if x.nhwc && !keep_dims && !(axes.contains(&2) && axes.contains(&3)) {
-        x = cx.onnx_layout(x, &n.op_type);
-    }
-    let layout_axes: Vec<usize> = if x.nhwc {
-        let mut a: Vec<usize> = axes.iter().map(|&a| TO_NCHW[a]).collect();
-        a.sort_unstable();
-        a
-    } else {
-        axes
-    };
     let shape = cx.shape(x);
     let out_shape: Vec<usize> = shape
         .iter()
         .enumerate()
-        .filter_map(|(d, &len)| match (layout_axes.contains(&d), keep_dims) {
+        .filter_map(|(d, &len)| match (axes.contains(&d), keep_dims) {
             (false, _) => Some(len),
             (true, true) => Some(1),
             (true, false) => None,
         })
         .collect();
-    let axes_bytes: Vec<u8> = layout_axes
+    let axes_bytes: Vec<u8> = axes
         .iter()
         .flat_map(|&a| (a as i32).to_le_bytes())
         .collect();
     let axes_id = cx.tensor(
         format!("{} (axes)", n.outputs[0]),
-        vec![layout_axes.len()],
+        vec![axes.len()],
         DataType::I32,
         Some(axes_bytes),
     );
-    let out = cx.new_output(n, out_shape, x.nhwc && keep_dims);
+    let out = cx.new_output(n, out_shape);
     cx.push(
         OpKind::Mean(Mean { keep_dims }),
-        vec![Some(x.id), Some(axes_id)],
-        vec![out.id],
+        vec![Some(x), Some(axes_id)],
+        vec![out],
         &n.op_type,
     );
     Ok(())

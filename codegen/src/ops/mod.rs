@@ -20,6 +20,7 @@ use crate::import::onnx::{Importer, OnnxNode, Step};
 use crate::import::tflite::TfliteConverter;
 use crate::ir::{Activation, Graph, Node};
 use crate::lower::{Lowered, Lowering};
+use crate::passes::nchw_to_nhwc::Permuted;
 
 /// How the file formats spell an op, and the converters that read it into
 /// the IR. The importers look converters up by name in these tables.
@@ -61,10 +62,19 @@ pub trait IrOp: Debug {
         0
     }
 
-    /// Whether the op maps every element on its own, whatever its position
-    /// (so it gives the same values in any layout).
-    fn elementwise(&self) -> bool {
+    /// Whether every output element is a function of the input elements at
+    /// the same position, after numpy broadcasting: such an op computes the
+    /// same values in any layout, given its constant operands permuted
+    /// likewise (`passes::nchw_to_nhwc`).
+    fn broadcasting(&self) -> bool {
         false
+    }
+
+    /// The op run on inputs whose dimensions were permuted (old dimension
+    /// `d` is new dimension `to_new[d]`), for an op that has axes to
+    /// rewrite (`passes::nchw_to_nhwc`); `None` if it cannot.
+    fn permuted(&self, _node: &Node, _to_new: &[usize], _g: &mut Graph) -> Option<Permuted> {
+        None
     }
 
     /// The op's fused activation, if it has one (conv, fully connected and

@@ -8,9 +8,10 @@ use kiln::kernels::pad::PadParams;
 use kiln::ops::{PadF32Op, PadOp};
 
 use super::{Formats, IrOp, OnnxConverter, QuantRule};
-use crate::ir::{DataType, Node, OpKind};
+use crate::ir::{DataType, Graph, Node, OpKind};
 use crate::lower::{Lowered, Lowering, invalid, padded_dims, unsupported};
-use crate::import::onnx::{Importer, OnnxNode, Step, TO_NHWC};
+use crate::import::onnx::{Importer, OnnxNode, Step};
+use crate::passes::nchw_to_nhwc::Permuted;
 
 /// PAD. Inputs: data, paddings `[rank, 2]` (int32 constant), optional
 /// value (a float32 scalar).
@@ -29,6 +30,31 @@ impl Pad {
 }
 
 impl IrOp for Pad {
+    /// The paddings' rows follow their dimensions (a new int32 constant).
+    fn permuted(&self, node: &Node, to_new: &[usize], g: &mut Graph) -> Option<Permuted> {
+        let paddings = node.input(1)?;
+        let p = g.tensors[paddings].data_i32()?;
+        if p.len() != 2 * to_new.len() {
+            return None;
+        }
+        let mut rows = vec![0i32; p.len()];
+        for (d, &n) in to_new.iter().enumerate() {
+            rows[2 * n] = p[2 * d];
+            rows[2 * n + 1] = p[2 * d + 1];
+        }
+        let mut tensor = g.tensors[paddings].clone();
+        tensor.name = format!("{} (permuted)", tensor.name);
+        tensor.dtype = DataType::I32;
+        tensor.data = Some(rows.iter().flat_map(|v| v.to_le_bytes()).collect());
+        g.tensors.push(tensor);
+        Some(Permuted {
+            kind: OpKind::Pad(Pad),
+            data_inputs: vec![0],
+            params: vec![(1, g.tensors.len() - 1)],
+            output: to_new.to_vec(),
+        })
+    }
+
     fn name(&self) -> &'static str {
         "PAD"
     }
@@ -107,8 +133,8 @@ fn pad_params(cx: &Lowering, node: &Node) -> Lowered<PadParams> {
 }
 
 /// Constant-mode Pad (pads from input 1, or the attribute before opset
-/// 11), as an IR PAD with int32 `[rank, 2]` paddings in the value's
-/// layout and the pad value as input 2.
+/// 11), as an IR PAD with int32 `[rank, 2]` paddings and the pad value as
+/// input 2.
 fn pad_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
     let x = cx.value(&n.inputs[0])?;
     let mode = n.string("mode").unwrap_or("constant");
@@ -151,22 +177,17 @@ fn pad_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
     if pads.iter().any(|&p| p < 0) {
         return Err("negative pads (cropping) are not supported".into());
     }
-    // Per ONNX dimension: (before, after).
-    let mut onnx_pads = vec![(0i64, 0i64); rank];
+    // Per dimension: (before, after).
+    let mut per_dim = vec![(0i64, 0i64); rank];
     for (k, &a) in axes.iter().enumerate() {
-        onnx_pads[a] = (pads[k], pads[k + axes.len()]);
+        per_dim[a] = (pads[k], pads[k + axes.len()]);
     }
-    let layout_pads: Vec<(i64, i64)> = if x.nhwc {
-        TO_NHWC.iter().map(|&d| onnx_pads[d]).collect()
-    } else {
-        onnx_pads
-    };
     let out_shape: Vec<usize> = shape
         .iter()
-        .zip(&layout_pads)
+        .zip(&per_dim)
         .map(|(&d, &(b, a))| d + b as usize + a as usize)
         .collect();
-    let bytes: Vec<u8> = layout_pads
+    let bytes: Vec<u8> = per_dim
         .iter()
         .flat_map(|&(b, a)| [b as i32, a as i32])
         .flat_map(i32::to_le_bytes)
@@ -178,7 +199,7 @@ fn pad_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
         DataType::I32,
         Some(bytes),
     );
-    let mut inputs = vec![Some(x.id), Some(paddings)];
+    let mut inputs = vec![Some(x), Some(paddings)];
     // Zero padding needs no value: int8 then pads with the zero point.
     if value != 0.0 {
         inputs.push(Some(cx.f32_constant(
@@ -187,7 +208,7 @@ fn pad_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
             &[value],
         )));
     }
-    let out = cx.new_output(n, out_shape, x.nhwc);
-    cx.push(OpKind::Pad(Pad), inputs, vec![out.id], "Pad");
+    let out = cx.new_output(n, out_shape);
+    cx.push(OpKind::Pad(Pad), inputs, vec![out], "Pad");
     Ok(())
 }

@@ -173,7 +173,7 @@ fn tflite_attrs(op: &mut TfliteOp) -> ReadResult<Pool2dAttrs> {
 fn pool_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
     let op = n.op_type.as_str();
     let x = cx.value(&n.inputs[0])?;
-    let x = cx.nhwc(x, op)?;
+    let x = cx.transposed_to_nhwc(x)?;
     let xs = cx.shape(x);
     let (kind, attrs) = {
         let k = n
@@ -220,7 +220,8 @@ fn pool_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
         attrs
             .padding
             .windows([xs[1], xs[2]], attrs.filter, attrs.stride, [1, 1]);
-    let out = cx.new_output(n, vec![xs[0], oh, ow, xs[3]], true);
-    cx.push(kind, vec![Some(x.id)], vec![out.id], op);
+    let out = cx.nhwc_output(n, vec![xs[0], oh, ow, xs[3]]);
+    cx.push(kind, vec![Some(x)], vec![out], op);
+    cx.transposed_to_nchw(out, n.outputs[0].clone());
     Ok(())
 }

@@ -30,6 +30,10 @@ impl PRelu {
 }
 
 impl IrOp for PRelu {
+    fn broadcasting(&self) -> bool {
+        true
+    }
+
     fn name(&self) -> &'static str {
         "PRELU"
     }

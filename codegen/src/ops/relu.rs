@@ -53,7 +53,7 @@ impl Clip {
 }
 
 impl IrOp for Relu {
-    fn elementwise(&self) -> bool {
+    fn broadcasting(&self) -> bool {
         true
     }
 
@@ -92,7 +92,7 @@ impl IrOp for Relu {
 }
 
 impl IrOp for Clip {
-    fn elementwise(&self) -> bool {
+    fn broadcasting(&self) -> bool {
         true
     }
 

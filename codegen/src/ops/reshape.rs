@@ -72,12 +72,11 @@ impl IrOp for Reshape {
     }
 }
 
-/// ONNX Flatten, Reshape, Squeeze and Unsqueeze: a RESHAPE of the value in
-/// ONNX's layout (their shapes are ONNX's).
+/// ONNX Flatten, Reshape, Squeeze and Unsqueeze: a RESHAPE (the same bytes
+/// under another shape).
 fn reshape_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
     let op = n.op_type.as_str();
     let x = cx.value(&n.inputs[0])?;
-    let x = cx.onnx_layout(x, op);
     let s = cx.shape(x);
     let total: usize = s.iter().product();
     let axes = |i: usize, attr: &str| -> Step<Vec<i64>> {
@@ -165,7 +164,7 @@ fn reshape_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
     if shape.iter().product::<usize>() != total {
         return Err(format!("cannot reshape {s:?} to {shape:?}"));
     }
-    let out = cx.new_output(n, shape, false);
-    cx.push(OpKind::Reshape(Reshape), vec![Some(x.id)], vec![out.id], op);
+    let out = cx.new_output(n, shape);
+    cx.push(OpKind::Reshape(Reshape), vec![Some(x)], vec![out], op);
     Ok(())
 }

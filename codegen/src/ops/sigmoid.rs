@@ -90,7 +90,7 @@ impl Tanh {
 }
 
 impl IrOp for Logistic {
-    fn elementwise(&self) -> bool {
+    fn broadcasting(&self) -> bool {
         true
     }
 
@@ -116,7 +116,7 @@ impl IrOp for Logistic {
 }
 
 impl IrOp for Tanh {
-    fn elementwise(&self) -> bool {
+    fn broadcasting(&self) -> bool {
         true
     }
 

@@ -9,9 +9,10 @@ use kiln::ops::SliceOp;
 use kiln::tensor::MAX_RANK;
 
 use super::{Formats, IrOp, OnnxConverter, QuantRule};
-use crate::ir::{DataType, Node, OpKind};
+use crate::ir::{DataType, Graph, Node, OpKind};
 use crate::lower::{Lowered, Lowering, invalid, to_u32, unsupported};
-use crate::import::onnx::{Importer, OnnxNode, Step, TO_NCHW, TO_NHWC};
+use crate::import::onnx::{Importer, OnnxNode, Step};
+use crate::passes::nchw_to_nhwc::{Permuted, permute_shape};
 
 /// Takes `begin[d] + k * step[d]` for every output coordinate `k` of each
 /// dimension (the output shape gives the count); steps positive.
@@ -33,6 +34,21 @@ impl Slice {
 }
 
 impl IrOp for Slice {
+    fn permuted(&self, _node: &Node, to_new: &[usize], _g: &mut Graph) -> Option<Permuted> {
+        if self.begin.len() != to_new.len() || self.step.len() != to_new.len() {
+            return None;
+        }
+        Some(Permuted {
+            kind: OpKind::Slice(Slice {
+                begin: permute_shape(&self.begin, to_new),
+                step: permute_shape(&self.step, to_new),
+            }),
+            data_inputs: vec![0],
+            params: vec![],
+            output: to_new.to_vec(),
+        })
+    }
+
     fn name(&self) -> &'static str {
         "SLICE"
     }
@@ -93,7 +109,7 @@ impl IrOp for Slice {
 }
 
 /// Slice of a computed value with constant starts, ends, axes and
-/// (positive) steps, as an IR SLICE in the value's layout.
+/// (positive) steps.
 fn slice_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
     let x = cx.value(&n.inputs[0])?;
     let ints = |i: usize, attr: &str| -> Step<Option<Vec<i64>>> {
@@ -110,12 +126,6 @@ fn slice_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
     let ends = ints(2, "ends")?.ok_or("Slice without ends")?;
     let shape = cx.shape(x);
     let rank = shape.len();
-    // ONNX order: the value's shape as ONNX sees it.
-    let onnx_shape: Vec<usize> = if x.nhwc {
-        TO_NCHW.iter().map(|&d| shape[d]).collect()
-    } else {
-        shape.clone()
-    };
     let axes = ints(3, "axes")?.unwrap_or_else(|| (0..starts.len() as i64).collect());
     let steps = ints(4, "steps")?.unwrap_or_else(|| vec![1; starts.len()]);
     if ends.len() != starts.len() || axes.len() != starts.len() || steps.len() != starts.len() {
@@ -123,7 +133,7 @@ fn slice_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
     }
     let mut begin = vec![0usize; rank];
     let mut step = vec![1usize; rank];
-    let mut out = onnx_shape.clone();
+    let mut out = shape.clone();
     for k in 0..starts.len() {
         let a = if axes[k] < 0 {
             axes[k] + rank as i64
@@ -137,7 +147,7 @@ fn slice_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
         if steps[k] <= 0 {
             return Err(format!("Slice step {} (kiln: positive steps)", steps[k]));
         }
-        let dim = onnx_shape[a] as i64;
+        let dim = shape[a] as i64;
         let clamp = |v: i64| (if v < 0 { v.saturating_add(dim) } else { v }).clamp(0, dim);
         let (s, e) = (clamp(starts[k]), clamp(ends[k]));
         let count = if e > s { (e - s - 1) / steps[k] + 1 } else { 0 };
@@ -148,19 +158,11 @@ fn slice_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
         step[a] = steps[k] as usize;
         out[a] = count as usize;
     }
-    let to_layout = |v: &[usize]| -> Vec<usize> {
-        if x.nhwc {
-            TO_NHWC.iter().map(|&d| v[d]).collect()
-        } else {
-            v.to_vec()
-        }
-    };
-    let (begin, step, out_shape) = (to_layout(&begin), to_layout(&step), to_layout(&out));
-    let out = cx.new_output(n, out_shape, x.nhwc);
+    let out = cx.new_output(n, out);
     cx.push(
         OpKind::Slice(Slice { begin, step }),
-        vec![Some(x.id)],
-        vec![out.id],
+        vec![Some(x)],
+        vec![out],
         "Slice",
     );
     Ok(())

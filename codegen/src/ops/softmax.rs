@@ -8,10 +8,11 @@ use kiln::kernels::softmax::SoftmaxParams;
 use kiln::ops::{SoftmaxF32Op, SoftmaxOp};
 
 use super::{Formats, IrOp, OnnxConverter, QuantRule};
-use crate::ir::{DataType, Node, OpKind};
+use crate::ir::{DataType, Graph, Node, OpKind};
 use crate::lower::{Lowered, Lowering, to_u32};
 use crate::quantize::multiplier::{input_radius, quantize_multiplier};
 use crate::import::onnx::{Importer, OnnxNode, Step};
+use crate::passes::nchw_to_nhwc::Permuted;
 
 /// SOFTMAX with `beta`.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -35,6 +36,17 @@ impl Softmax {
 }
 
 impl IrOp for Softmax {
+    /// Over the last axis: only where the last axis stays last.
+    fn permuted(&self, _node: &Node, to_new: &[usize], _g: &mut Graph) -> Option<Permuted> {
+        let last = to_new.len().checked_sub(1)?;
+        (to_new[last] == last).then(|| Permuted {
+            kind: OpKind::Softmax(*self),
+            data_inputs: vec![0],
+            params: vec![],
+            output: to_new.to_vec(),
+        })
+    }
+
     fn name(&self) -> &'static str {
         "SOFTMAX"
     }
@@ -96,7 +108,8 @@ fn softmax_params(beta: f32, input_scale: f32) -> (i32, i32, i32) {
     (multiplier, shift, diff_min)
 }
 
-/// ONNX Softmax over the last axis (or the channel axis of an NHWC value).
+/// ONNX Softmax over the last axis; over the channel axis of a 4-D value
+/// (opset 13 on), as a softmax over the last axis in NHWC.
 fn softmax_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
     let x = cx.value(&n.inputs[0])?;
     let rank = cx.shape(x).len() as i64;
@@ -104,25 +117,18 @@ fn softmax_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
     // a softmax over the last axis only when `axis` is last.
     let axis = n.int("axis", if cx.opset < 13 { 1 } else { -1 });
     let axis = if axis < 0 { axis + rank } else { axis };
-    let last = if cx.opset < 13 {
-        axis == rank - 1 && !x.nhwc
-    } else if x.nhwc {
-        axis == 1
-    } else {
-        axis == rank - 1
-    };
-    if !last {
+    let kind = OpKind::Softmax(Softmax { beta: 1.0 });
+    if axis == rank - 1 {
+        return cx.unary_node(n, kind);
+    }
+    if cx.opset < 13 || rank != 4 || axis != 1 {
         return Err(format!(
             "Softmax over axis {axis} of a rank-{rank} tensor (kiln: the last or channel axis)"
         ));
     }
-    cx.unary_node(n, OpKind::Softmax(Softmax { beta: 1.0 }))
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn params_for_scale_one_sixteenth() {
-        assert_eq!(super::softmax_params(1.0, 1.0 / 16.0), (1 << 30, 23, -248));
-    }
+    let x = cx.transposed_to_nhwc(x)?;
+    let out = cx.nhwc_output(n, cx.shape(x));
+    cx.push(kind, vec![Some(x)], vec![out], &n.op_type);
+    cx.transposed_to_nchw(out, n.outputs[0].clone());
+    Ok(())
 }

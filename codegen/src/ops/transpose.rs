@@ -77,11 +77,10 @@ impl IrOp for Transpose {
     }
 }
 
-/// ONNX Transpose, of the value in ONNX's layout (`perm` is ONNX's).
+/// ONNX Transpose.
 fn transpose_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
     let op = n.op_type.as_str();
     let x = cx.value(&n.inputs[0])?;
-    let x = cx.onnx_layout(x, op);
     let s = cx.shape(x);
     let perm: Vec<usize> = match n.ints("perm") {
         Some(p) => p.iter().map(|&d| d as usize).collect(),
@@ -90,11 +89,11 @@ fn transpose_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
     if perm.len() != s.len() || (0..s.len()).any(|d| !perm.contains(&d)) {
         return Err(format!("perm {perm:?} does not fit shape {s:?}"));
     }
-    let out = cx.new_output(n, perm.iter().map(|&d| s[d]).collect(), false);
+    let out = cx.new_output(n, perm.iter().map(|&d| s[d]).collect());
     cx.push(
         OpKind::Transpose(Transpose { perm }),
-        vec![Some(x.id)],
-        vec![out.id],
+        vec![Some(x)],
+        vec![out],
         op,
     );
     Ok(())

@@ -125,7 +125,7 @@ fn conv_transpose_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
     if cx.shape(x).len() != 4 {
         return Err("only 2-D transposed convolutions (4-D input)".into());
     }
-    let x = cx.nhwc(x, "ConvTranspose")?;
+    let x = cx.transposed_to_nhwc(x)?;
     let w = cx.constant(&n.inputs[1])?.clone();
     let ws = w
         .shape()
@@ -229,16 +229,13 @@ fn conv_transpose_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
         dilation: [dilations[0] as usize, dilations[1] as usize],
         activation: Activation::None,
     };
-    let out = cx.new_output(
-        n,
-        vec![batches, out_hw[0] as usize, out_hw[1] as usize, m],
-        true,
-    );
+    let out = cx.nhwc_output(n, vec![batches, out_hw[0] as usize, out_hw[1] as usize, m]);
     cx.push(
         OpKind::TransposeConv2d(TransposeConv2d(attrs)),
-        vec![Some(x.id), Some(filter), bias],
-        vec![out.id],
+        vec![Some(x), Some(filter), bias],
+        vec![out],
         "ConvTranspose",
     );
+    cx.transposed_to_nchw(out, n.outputs[0].clone());
     Ok(())
 }

@@ -1,121 +1,92 @@
-//! Transpose cancellation: a TRANSPOSE, a chain of elementwise ops, then
-//! the inverse TRANSPOSE compute the chain on the untransposed values. The
-//! ONNX importer produces this shape when a value goes back to ONNX's NCHW
-//! for an op that needs it and an activation sits between that op and the
-//! next convolution; each pair removed saves two copies of the tensor and
-//! their RAM.
+//! Transpose cancellation: a TRANSPOSE of a TRANSPOSE is one TRANSPOSE (of
+//! the composed permutation), one that permutes nothing is no op at all,
+//! and one whose output nobody reads is gone. With `nchw_to_nhwc` moving
+//! transposes down the graph, this is what removes the layout changes the
+//! ONNX importer puts around each convolution: each pair removed saves two
+//! copies of a tensor and their RAM.
 //!
-//! Layer: passes; uses `ir` and `IrOp::elementwise`.
+//! Layer: passes; uses `ir`.
 
-use super::readers;
-use crate::ir::{Graph, OpKind, TensorId};
+use crate::ir::{Graph, OpKind};
+use crate::ops::Transpose;
 
-/// Whether `node`'s inputs other than `value` are all one-element constants
-/// (which broadcast the same way in any layout).
-fn only_scalars_besides(g: &Graph, node: &crate::ir::Node, value: TensorId) -> bool {
-    node.inputs
-        .iter()
-        .flatten()
-        .filter(|&&t| t != value)
-        .all(|&t| g.tensors[t].is_constant() && g.tensors[t].elements() == 1)
-}
-
-/// One cancellable pattern: the two transposes' node indices, the chain's
-/// node indices in order, and the tensors it starts from and ends in.
-struct Pattern {
-    first: usize,
-    second: usize,
-    chain: Vec<usize>,
-    input: TensorId,
-    output: TensorId,
-}
-
-fn find(g: &Graph) -> Option<Pattern> {
-    let readers = readers(g);
-    let reader_of = |t: TensorId| {
-        g.nodes
-            .iter()
-            .position(|n| n.inputs.iter().flatten().any(|&i| i == t))
-    };
-    for (first, node) in g.nodes.iter().enumerate() {
-        let OpKind::Transpose(t1) = &node.kind else {
+/// One cancellation, if any applies: true if the graph changed.
+fn cancel_one(g: &mut Graph) -> bool {
+    for r in 0..g.nodes.len() {
+        let OpKind::Transpose(Transpose { perm: q }) = &g.nodes[r].kind else {
             continue;
         };
-        let (Some(input), Some(&y)) = (node.input(0), node.outputs.first()) else {
+        let (Some(y), Some(&z)) = (g.nodes[r].input(0), g.nodes[r].outputs.first()) else {
             continue;
         };
-        let mut chain = Vec::new();
-        let mut value = y;
-        while readers[value] == 1 {
-            let Some(r) = reader_of(value) else {
-                break;
+        let read = g.outputs.contains(&z) || g.nodes.iter().any(|n| n.inputs.contains(&Some(z)));
+        if !read {
+            g.nodes.remove(r);
+            return true;
+        }
+        // A transpose of a transpose: `z[d] = y[q[d]] = x[p[q[d]]]`.
+        let producer = g.nodes.iter().find(|n| n.outputs.contains(&y));
+        if let Some((OpKind::Transpose(Transpose { perm: p }), Some(x))) =
+            producer.map(|n| (&n.kind, n.input(0)))
+        {
+            let perm: Vec<usize> = q.iter().map(|&d| p[d]).collect();
+            g.nodes[r].kind = OpKind::Transpose(Transpose { perm });
+            g.nodes[r].inputs = vec![Some(x)];
+            // The model's own parameters (a QDQ model's) stay with the values.
+            if g.tensors[x].quantization.is_none() {
+                g.tensors[x].quantization = g.tensors[y].quantization.clone();
+            }
+            return true;
+        }
+        // A transpose that permutes nothing: its input's producer writes
+        // its output (which keeps its name, a model output's included), or,
+        // for a model input, its readers read that input.
+        let identity = q.iter().enumerate().all(|(d, &p)| d == p);
+        if identity && !(g.inputs.contains(&y) && g.outputs.contains(&z)) {
+            let producer = g.nodes.iter().position(|n| n.outputs == [y]);
+            let (from, to) = match producer {
+                Some(p) if !g.outputs.contains(&y) => {
+                    g.nodes[p].outputs = vec![z];
+                    (y, z)
+                }
+                _ => (z, y),
             };
-            let next = &g.nodes[r];
-            if let OpKind::Transpose(t2) = &next.kind {
-                let inverse = t2.perm.len() == t1.perm.len()
-                    && (0..t2.perm.len()).all(|d| t1.perm.get(t2.perm[d]) == Some(&d));
-                if inverse && !chain.is_empty() {
-                    return Some(Pattern {
-                        first,
-                        second: r,
-                        chain,
-                        input,
-                        output: next.outputs[0],
-                    });
+            if g.tensors[to].quantization.is_none() {
+                g.tensors[to].quantization = g.tensors[from].quantization.clone();
+            }
+            for node in &mut g.nodes {
+                for slot in node.inputs.iter_mut().flatten() {
+                    if *slot == from {
+                        *slot = to;
+                    }
                 }
-                break;
             }
-            let elementwise = next.kind.op().elementwise()
-                && next.outputs.len() == 1
-                && only_scalars_besides(g, next, value);
-            if !elementwise {
-                break;
+            for output in &mut g.outputs {
+                if *output == from {
+                    *output = to;
+                }
             }
-            chain.push(r);
-            value = next.outputs[0];
+            g.nodes.remove(r);
+            return true;
         }
     }
-    None
+    false
 }
 
-pub fn run(g: &mut Graph) {
-    while let Some(p) = find(g) {
-        let y = g.nodes[p.first].outputs[0];
-        let input_shape = g.tensors[p.input].shape.clone();
-        // The model's own parameters (a QDQ model's) move with the values.
-        if g.tensors[p.input].quantization.is_none() {
-            g.tensors[p.input].quantization = g.tensors[y].quantization.clone();
-        }
-        let mut value = y;
-        for (k, &c) in p.chain.iter().enumerate() {
-            let node = &mut g.nodes[c];
-            for slot in node.inputs.iter_mut().flatten() {
-                if *slot == value {
-                    *slot = if k == 0 { p.input } else { value };
-                }
-            }
-            let out = node.outputs[0];
-            if k + 1 == p.chain.len() {
-                if g.tensors[p.output].quantization.is_none() {
-                    g.tensors[p.output].quantization = g.tensors[out].quantization.clone();
-                }
-                g.nodes[c].outputs[0] = p.output;
-            } else {
-                g.tensors[out].shape = input_shape.clone();
-            }
-            value = out;
-        }
-        let (a, b) = (p.first.max(p.second), p.first.min(p.second));
-        g.nodes.remove(a);
-        g.nodes.remove(b);
+/// Cancels until nothing more cancels; true if anything did.
+pub fn run(g: &mut Graph) -> bool {
+    let mut changed = false;
+    while cancel_one(g) {
+        changed = true;
     }
+    changed
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::ir::{Activation, DataType, Node, Tensor};
-    use crate::ops::{Relu, Tanh, Transpose};
+    use crate::ops::Relu;
 
     fn tensor(name: &str, shape: &[usize]) -> Tensor {
         Tensor {
@@ -136,53 +107,50 @@ mod tests {
         }
     }
 
-    fn graph(middle: OpKind, second_perm: Vec<usize>) -> Graph {
-        let to_nchw = OpKind::Transpose(Transpose {
-            perm: vec![0, 3, 1, 2],
-        });
+    fn transpose(perm: &[usize]) -> OpKind {
+        OpKind::Transpose(Transpose {
+            perm: perm.to_vec(),
+        })
+    }
+
+    /// x -> TRANSPOSE(first) -> TRANSPOSE(second) -> RELU -> y.
+    fn graph(first: &[usize], second: &[usize]) -> Graph {
         Graph {
             source: "t".into(),
             tensors: vec![
                 tensor("x", &[1, 4, 5, 3]),
-                tensor("x nchw", &[1, 3, 4, 5]),
-                tensor("relu", &[1, 3, 4, 5]),
-                tensor("tanh", &[1, 3, 4, 5]),
+                tensor("a", &[1, 3, 4, 5]),
+                tensor("b", &[1, 4, 5, 3]),
                 tensor("y", &[1, 4, 5, 3]),
             ],
             nodes: vec![
-                node(to_nchw, 0, 1),
-                node(OpKind::Relu(Relu(Activation::Relu)), 1, 2),
-                node(middle, 2, 3),
-                node(OpKind::Transpose(Transpose { perm: second_perm }), 3, 4),
+                node(transpose(first), 0, 1),
+                node(transpose(second), 1, 2),
+                node(OpKind::Relu(Relu(Activation::Relu)), 2, 3),
             ],
             inputs: vec![0],
-            outputs: vec![4],
+            outputs: vec![3],
         }
     }
 
     #[test]
-    fn inverse_transposes_around_elementwise_ops_cancel() {
-        let mut g = graph(OpKind::Tanh(Tanh), vec![0, 2, 3, 1]);
-        run(&mut g);
+    fn inverse_transposes_cancel() {
+        let mut g = graph(&[0, 3, 1, 2], &[0, 2, 3, 1]);
+        assert!(run(&mut g));
         let kinds: Vec<&str> = g.nodes.iter().map(|n| n.kind.name()).collect();
-        assert_eq!(kinds, ["RELU", "TANH"]);
+        assert_eq!(kinds, ["RELU"]);
         assert_eq!(g.nodes[0].inputs, [Some(0)]);
-        assert_eq!(g.nodes[1].outputs, [4]);
-        assert_eq!(g.tensors[g.nodes[0].outputs[0]].shape, [1, 4, 5, 3]);
     }
 
     #[test]
-    fn other_transposes_and_layout_sensitive_ops_stay() {
-        // Not the inverse permutation.
-        let mut g = graph(OpKind::Tanh(Tanh), vec![0, 1, 2, 3]);
-        run(&mut g);
-        assert_eq!(g.nodes.len(), 4);
-        // A softmax depends on the layout (its axis).
-        let mut g = graph(
-            OpKind::Softmax(crate::ops::Softmax { beta: 1.0 }),
-            vec![0, 2, 3, 1],
-        );
-        run(&mut g);
-        assert_eq!(g.nodes.len(), 4);
+    fn other_transposes_compose_into_one() {
+        let mut g = graph(&[0, 3, 1, 2], &[0, 1, 3, 2]);
+        assert!(run(&mut g));
+        let kinds: Vec<&str> = g.nodes.iter().map(|n| n.kind.name()).collect();
+        assert_eq!(kinds, ["TRANSPOSE", "RELU"]);
+        // b[d] = a[q[d]] = x[p[q[d]]]: [0, 3, 2, 1].
+        assert_eq!(g.nodes[0].kind, transpose(&[0, 3, 2, 1]));
+        assert_eq!(g.nodes[0].inputs, [Some(0)]);
+        assert!(!run(&mut g));
     }
 }

@@ -2,7 +2,8 @@
 //! a graph that computes the same values.
 //!
 //! Layer: passes; uses `ir` and the op facts of `ops` (which ops take a
-//! fused activation, which are elementwise, which hold per-channel weights).
+//! fused activation, which broadcast elementwise, how an op runs in another
+//! layout, which hold per-channel weights).
 //! They run on imported ONNX graphs (`after_onnx_import`); a TFLite graph is
 //! already in the form TFLite Micro runs, and must stay so to stay
 //! bit-exact with it.
@@ -10,17 +11,19 @@
 pub mod cancel_transposes;
 pub mod fold_batch_norm;
 pub mod fuse_activations;
+pub mod nchw_to_nhwc;
 
 use crate::error::Result;
 use crate::ir::Graph;
 
-/// The rewrites an imported ONNX graph goes through, in order: batch norms
-/// fold into the op before them (which must not have an activation yet),
-/// then Relus fuse, then inverse transposes around elementwise ops cancel.
+/// The rewrites an imported ONNX graph goes through, in order: the layout
+/// changes around convolutions move down and cancel (so that a batch norm
+/// or a Relu sits right after its convolution), batch norms fold into the
+/// op before them (which must not have an activation yet), then Relus fuse.
 pub fn after_onnx_import(g: &mut Graph) -> Result<()> {
+    nchw_to_nhwc::run(g);
     fold_batch_norm::run(g)?;
     fuse_activations::run(g);
-    cancel_transposes::run(g);
     Ok(())
 }
 

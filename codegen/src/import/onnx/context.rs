@@ -1,11 +1,11 @@
 //! The ONNX importer's working state and the vocabulary its converters
-//! share. ONNX is NCHW, kiln's kernels NHWC: every ONNX value is an IR
-//! tensor that remembers whether a 4-D value is stored transposed to NHWC
-//! ([`Val`]); converters ask for the layout they need ([`Importer::nhwc`],
-//! [`Importer::onnx_layout`]) and a TRANSPOSE (or a RESHAPE, when only
-//! size-1 dimensions move) is added where it changes. Values stay NHWC as
-//! long as the ops reading them can work in it, so a chain of convolutions
-//! and elementwise ops needs no transposes between them.
+//! share. Every ONNX value is an IR tensor in ONNX's own layout (NCHW for
+//! 4-D values); an op that only runs in NHWC (convolutions and pools) gets
+//! its input through a TRANSPOSE to NHWC and gives its output back through
+//! one to NCHW ([`Importer::transposed_to_nhwc`], [`Importer::transposed_to_nchw`]). The
+//! `nchw_to_nhwc` pass then moves those transposes through the ops that can
+//! run in NHWC, so that a chain of convolutions and elementwise ops ends up
+//! with none between them.
 //!
 //! Layer: import (part of the ONNX importer); uses `proto`, `ir` and the op
 //! kinds of `ops`.
@@ -16,30 +16,22 @@ use std::path::Path;
 use super::proto::{OnnxNode, OnnxTensor};
 use crate::error::Unsupported;
 use crate::ir::*;
-use crate::ops::{Reshape, Transpose};
+use crate::ops::Transpose;
 
 /// NHWC dimension `d` is NCHW dimension `TO_NHWC[d]`.
 pub(crate) const TO_NHWC: [usize; 4] = [0, 2, 3, 1];
 /// NCHW dimension `d` is NHWC dimension `TO_NCHW[d]`.
 pub(crate) const TO_NCHW: [usize; 4] = [0, 3, 1, 2];
 
-/// An ONNX value in the IR: its tensor, and whether a 4-D NCHW value is
-/// stored transposed to NHWC.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Val {
-    pub id: TensorId,
-    pub nhwc: bool,
-}
-
 /// The ONNX importer's state while it converts a graph node by node: the IR
-/// built so far, and every ONNX value's IR tensor and layout. Converters (in
-/// each op's file under `ops/`) read constants and values and push IR nodes
-/// through it.
+/// built so far, and every ONNX value's IR tensor. Converters (in each op's
+/// file under `ops/`) read constants and values and push IR nodes through
+/// it.
 pub(crate) struct Importer<'a> {
     pub path: &'a Path,
     pub opset: i64,
     pub g: Graph,
-    pub values: HashMap<String, Val>,
+    pub values: HashMap<String, TensorId>,
     pub constants: HashMap<String, OnnxTensor>,
     /// The IR node that produced each tensor.
     pub producer: HashMap<TensorId, usize>,
@@ -89,7 +81,7 @@ impl Importer<'_> {
         });
     }
 
-    pub(crate) fn value(&self, name: &str) -> Step<Val> {
+    pub(crate) fn value(&self, name: &str) -> Step<TensorId> {
         self.values.get(name).copied().ok_or_else(|| format!("input '{name}' is not computed by the graph (a constant where kiln needs an activation?)"))
     }
 
@@ -99,79 +91,71 @@ impl Importer<'_> {
             .ok_or_else(|| format!("'{name}' must be a constant (an initializer)"))
     }
 
-    pub(crate) fn shape(&self, v: Val) -> Vec<usize> {
-        self.g.tensors[v.id].shape.clone()
+    pub(crate) fn shape(&self, v: TensorId) -> Vec<usize> {
+        self.g.tensors[v].shape.clone()
     }
 
-    /// The value in ONNX's layout (NCHW for 4-D values), adding a TRANSPOSE
-    /// if it is stored NHWC.
-    pub(crate) fn onnx_layout(&mut self, v: Val, source: &str) -> Val {
-        if !v.nhwc {
-            return v;
-        }
-        let s = self.shape(v);
-        let shape = TO_NCHW.iter().map(|&d| s[d]).collect();
-        let dtype = self.g.tensors[v.id].dtype;
-        let name = format!("{} (NCHW)", self.g.tensors[v.id].name);
-        let t = self.tensor(name, shape, dtype, None);
-        self.push(
-            layout_change(&s, &TO_NCHW),
-            vec![Some(v.id)],
-            vec![t],
-            source,
-        );
-        Val { id: t, nhwc: false }
-    }
-
-    /// A 4-D value in NHWC, adding a TRANSPOSE if it is in ONNX's layout.
-    pub(crate) fn nhwc(&mut self, v: Val, source: &str) -> Step<Val> {
-        if v.nhwc {
-            return Ok(v);
-        }
+    /// A 4-D value in NHWC: a layout change to a new tensor.
+    pub(crate) fn transposed_to_nhwc(&mut self, v: TensorId) -> Step<TensorId> {
         let s = self.shape(v);
         if s.len() != 4 {
             return Err(format!("expected a 4-D NCHW input, got shape {s:?}"));
         }
-        let shape = TO_NHWC.iter().map(|&d| s[d]).collect();
-        let dtype = self.g.tensors[v.id].dtype;
-        let name = format!("{} (NHWC)", self.g.tensors[v.id].name);
+        let name = format!("{} (NHWC)", self.g.tensors[v].name);
+        Ok(self.relayout(v, &TO_NHWC, name, "NCHW to NHWC"))
+    }
+
+    /// An NHWC op's 4-D output back in ONNX's layout, as the ONNX value
+    /// `name`.
+    pub(crate) fn transposed_to_nchw(&mut self, v: TensorId, name: String) -> TensorId {
+        let t = self.relayout(v, &TO_NCHW, name.clone(), "NHWC to NCHW");
+        self.values.insert(name, t);
+        t
+    }
+
+    /// `v` permuted by `perm` into a new tensor `name`.
+    fn relayout(&mut self, v: TensorId, perm: &[usize], name: String, source: &str) -> TensorId {
+        let s = self.shape(v);
+        let shape = perm.iter().map(|&d| s[d]).collect();
+        let dtype = self.g.tensors[v].dtype;
         let t = self.tensor(name, shape, dtype, None);
-        self.push(
-            layout_change(&s, &TO_NHWC),
-            vec![Some(v.id)],
-            vec![t],
-            source,
-        );
-        Ok(Val { id: t, nhwc: true })
+        let kind = OpKind::Transpose(Transpose {
+            perm: perm.to_vec(),
+        });
+        self.push(kind, vec![Some(v)], vec![t], source);
+        t
     }
 
-    pub(crate) fn new_output(&mut self, node: &OnnxNode, shape: Vec<usize>, nhwc: bool) -> Val {
+    /// A float32 tensor for the node's first output, registered as its value.
+    pub(crate) fn new_output(&mut self, node: &OnnxNode, shape: Vec<usize>) -> TensorId {
         let name = node.outputs.first().cloned().unwrap_or_default();
-        self.new_value(name, shape, nhwc)
+        self.new_value(name, shape)
     }
 
-    pub(crate) fn new_value(&mut self, name: String, shape: Vec<usize>, nhwc: bool) -> Val {
+    /// A float32 tensor for the ONNX value `name`.
+    pub(crate) fn new_value(&mut self, name: String, shape: Vec<usize>) -> TensorId {
         let id = self.tensor(name.clone(), shape, DataType::F32, None);
-        let v = Val { id, nhwc };
-        self.values.insert(name, v);
-        v
+        self.values.insert(name, id);
+        id
+    }
+
+    /// A float32 tensor for an NHWC op's output, which `transposed_to_nchw` then
+    /// turns into the ONNX value.
+    pub(crate) fn nhwc_output(&mut self, node: &OnnxNode, shape: Vec<usize>) -> TensorId {
+        let name = node.outputs.first().cloned().unwrap_or_default();
+        self.tensor(format!("{name} (NHWC)"), shape, DataType::F32, None)
     }
 
     /// A binary elementwise op (`kind`) of two values with ONNX (numpy)
-    /// broadcasting, producing the value `name`; both operands in one layout.
+    /// broadcasting, producing the value `name`.
     pub(crate) fn binary(
         &mut self,
         kind: OpKind,
-        a: Val,
-        b: Val,
+        a: TensorId,
+        b: TensorId,
         name: String,
         source: &str,
-    ) -> Step<Val> {
-        let (a, b) = if a.nhwc == b.nhwc {
-            (a, b)
-        } else {
-            (self.onnx_layout(a, source), self.onnx_layout(b, source))
-        };
+    ) -> Step<TensorId> {
         let (sa, sb) = (self.shape(a), self.shape(b));
         let rank = sa.len().max(sb.len());
         let pad = |s: &[usize]| -> Vec<usize> {
@@ -187,8 +171,8 @@ impl Importer<'_> {
             }
             out_shape.push(*x.max(y));
         }
-        let out = self.new_value(name, out_shape, a.nhwc);
-        self.push(kind, vec![Some(a.id), Some(b.id)], vec![out.id], source);
+        let out = self.new_value(name, out_shape);
+        self.push(kind, vec![Some(a), Some(b)], vec![out], source);
         Ok(out)
     }
 
@@ -201,29 +185,34 @@ impl Importer<'_> {
         Ok(())
     }
 
-    /// A unary ONNX node whose output has its input's shape and layout.
+    /// A unary ONNX node whose output has its input's shape.
     pub(crate) fn unary_node(&mut self, n: &OnnxNode, kind: OpKind) -> Step<()> {
         let x = self.value(&n.inputs[0])?;
-        let out = self.new_output(n, self.shape(x), x.nhwc);
-        self.push(kind, vec![Some(x.id)], vec![out.id], &n.op_type);
+        let out = self.new_output(n, self.shape(x));
+        self.push(kind, vec![Some(x)], vec![out], &n.op_type);
         Ok(())
     }
 
     /// The operands of an elementwise binary op. One of them may be an
-    /// initializer (PyTorch's `(x - mean) / std`): it becomes an IR constant
-    /// in the other operand's layout, permuted to NHWC when that one is.
-    pub(crate) fn binary_operands(&mut self, first: &str, second: &str) -> Step<(Val, Val)> {
+    /// initializer (PyTorch's `(x - mean) / std`): it becomes an IR
+    /// constant.
+    pub(crate) fn binary_operands(
+        &mut self,
+        first: &str,
+        second: &str,
+    ) -> Step<(TensorId, TensorId)> {
         match (self.values.get(first), self.values.get(second)) {
             (Some(&a), Some(&b)) => Ok((a, b)),
-            (Some(&a), None) => Ok((a, self.constant_like(second, a)?)),
-            (None, Some(&b)) => Ok((self.constant_like(first, b)?, b)),
+            (Some(&a), None) => Ok((a, self.float_constant(second)?)),
+            (None, Some(&b)) => Ok((self.float_constant(first)?, b)),
             (None, None) => Err(format!(
                 "both operands ('{first}', '{second}') are constants; fold them before export"
             )),
         }
     }
 
-    pub(crate) fn constant_like(&mut self, name: &str, other: Val) -> Step<Val> {
+    /// The float32 initializer `name` as an IR constant.
+    fn float_constant(&mut self, name: &str) -> Step<TensorId> {
         let Some(t) = self.constants.get(name) else {
             // Neither computed nor an initializer: say so (a cycle, a typo).
             return self.value(name);
@@ -232,33 +221,7 @@ impl Importer<'_> {
             .f32s()
             .ok_or_else(|| format!("constant '{name}' must be float32"))?;
         let shape = t.shape().ok_or("negative dimension")?;
-        self.f32_constant_like(name.to_string(), shape, &values, other)
-    }
-
-    /// A float32 constant (shape in ONNX's layout) in `other`'s layout.
-    pub(crate) fn f32_constant_like(
-        &mut self,
-        name: String,
-        shape: Vec<usize>,
-        values: &[f32],
-        other: Val,
-    ) -> Step<Val> {
-        if !other.nhwc {
-            let id = self.f32_constant(name, shape, values);
-            return Ok(Val { id, nhwc: false });
-        }
-        if shape.len() > 4 {
-            return Err(format!(
-                "constant '{name}' of rank {} against a 4-D value",
-                shape.len()
-            ));
-        }
-        let mut nchw = [1usize; 4];
-        nchw[4 - shape.len()..].copy_from_slice(&shape);
-        let nhwc_shape = TO_NHWC.iter().map(|&d| nchw[d]).collect();
-        let data = nchw_to_nhwc(values, nchw);
-        let id = self.f32_constant(name, nhwc_shape, &data);
-        Ok(Val { id, nhwc: true })
+        Ok(self.f32_constant(name.to_string(), shape, &values))
     }
 
     /// A float32 constant; one dequantized from integers keeps their scales.
@@ -315,20 +278,6 @@ impl Importer<'_> {
             }
             other => Err(format!("auto_pad {other}")),
         }
-    }
-}
-
-/// The op that permutes `shape` by `perm`: a RESHAPE (the same bytes) when
-/// only dimensions of size 1 move, as with one channel or a 1x1 image,
-/// else a TRANSPOSE.
-pub(crate) fn layout_change(shape: &[usize], perm: &[usize]) -> OpKind {
-    let moved: Vec<usize> = perm.iter().copied().filter(|&d| shape[d] != 1).collect();
-    if moved.windows(2).all(|w| w[0] < w[1]) {
-        OpKind::Reshape(Reshape)
-    } else {
-        OpKind::Transpose(Transpose {
-            perm: perm.to_vec(),
-        })
     }
 }
 

@@ -1,18 +1,16 @@
-//! ONNX importer: `.onnx` (opsets 11 to 21) to the IR, in the NHWC layout
-//! the kernels use.
+//! ONNX importer: `.onnx` (opsets 11 to 21) to the IR.
 //!
 //! Layer: import; uses `protobuf` (the bounds-checked reader), `ir`, the op
-//! converters of `ops` and the `passes` that clean the imported graph.
+//! converters of `ops` and the `passes` that finish the imported graph.
 //! Field numbers follow `onnx.proto`. The files: `proto` decodes the
-//! messages; `context` holds the importer's state and the layout rules
-//! (ONNX is NCHW, kiln's kernels NHWC: a TRANSPOSE at each 4-D model input
-//! and output keeps the model's interface in ONNX's layout, and values stay
-//! NHWC in between); `shape_arith` folds integer shape computations into
-//! constants; `qdq` reads pre-quantized models. Each op's converter lives in
-//! its file under `ops/`, registered by ONNX op type. After import, the
-//! passes fold batch normalization into the conv or Gemm before it, fuse
-//! Relu into the op before it and cancel transposes. Every unsupported op
-//! or attribute is reported at once.
+//! messages; `context` holds the importer's state (every value in ONNX's
+//! layout; an op that only runs in NHWC is wrapped in transposes);
+//! `shape_arith` folds integer shape computations into constants; `qdq`
+//! reads pre-quantized models. Each op's converter lives in its file under
+//! `ops/`, registered by ONNX op type. After import the passes move the
+//! transposes until they cancel (NCHW to NHWC), fold batch normalization
+//! into the conv or Gemm before it and fuse Relus. Every unsupported op or
+//! attribute is reported at once.
 
 mod context;
 mod proto;
@@ -22,7 +20,7 @@ mod shape_arith;
 use std::collections::HashMap;
 use std::path::Path;
 
-pub(crate) use context::{nchw_to_nhwc, pair, Importer, Step, Val, TO_NCHW, TO_NHWC};
+pub(crate) use context::{nchw_to_nhwc, pair, Importer, Step};
 pub use proto::read_tensor_file;
 pub(crate) use proto::{Attribute, OnnxNode, OnnxTensor};
 
@@ -207,18 +205,9 @@ pub fn import_bytes(bytes: &[u8], path: &Path) -> Result<Graph> {
             ));
         }
         let dtype = data_type(*elem);
-        let id = imp.tensor(name.clone(), shape.clone(), dtype, None);
+        let id = imp.tensor(name.clone(), shape, dtype, None);
         imp.g.inputs.push(id);
-        let v = Val { id, nhwc: false };
-        let v = if shape.len() == 4 {
-            imp.nhwc(v, "input").map_err(|d| Error::Invalid {
-                path: path.to_owned(),
-                detail: d,
-            })?
-        } else {
-            v
-        };
-        imp.values.insert(name.clone(), v);
+        imp.values.insert(name.clone(), id);
     }
     for (index, n) in nodes.iter().enumerate() {
         if n.op_type == "Constant" {
@@ -265,8 +254,7 @@ pub fn import_bytes(bytes: &[u8], path: &Path) -> Result<Graph> {
                 path: path.to_owned(),
                 detail: format!("output '{name}' is not computed"),
             })?;
-        let v = imp.onnx_layout(v, "output");
-        imp.g.outputs.push(v.id);
+        imp.g.outputs.push(v);
     }
     let _ = imp.path;
     let mut graph = imp.g;

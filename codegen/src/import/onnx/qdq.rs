@@ -17,7 +17,7 @@
 
 use super::context::{Importer, Step};
 use super::proto::{data_type, OnnxNode, OnnxTensor};
-use crate::ir::{Activation, Quantization, TensorId};
+use crate::ir::{Activation, OpKind, Quantization, TensorId};
 
 const UINT8: i32 = 2;
 const INT8: i32 = 3;
@@ -104,13 +104,13 @@ impl Importer<'_> {
         };
         // A tensor quantized twice (a batch norm folded into the conv before
         // it) ends up with its last parameters: the folded op's output.
-        self.g.tensors[x.id].quantization = Some(Quantization {
+        self.g.tensors[x].quantization = Some(Quantization {
             scale: vec![scale],
             zero_point: vec![zero_point],
             axis: 0,
         });
         if zero_point == -128 {
-            self.restore_relu(x.id);
+            self.restore_relu(x);
         }
         self.values.insert(n.outputs[0].clone(), x);
         self.quantized
@@ -120,10 +120,20 @@ impl Importer<'_> {
 
     /// An int8 range starting at 0 clamps like a Relu; onnxruntime drops
     /// the Relu there. Fused into the producer it costs nothing in int8 and
-    /// keeps the float graph right.
-    fn restore_relu(&mut self, t: TensorId) {
-        if let Some(&i) = self.producer.get(&t) {
-            crate::passes::fuse_activations::fuse(&mut self.g.nodes[i].kind, Activation::Relu);
+    /// keeps the float graph right. A layout change (the transpose back to
+    /// NCHW after a convolution) commutes with a Relu, so the Relu goes to
+    /// the op before it.
+    fn restore_relu(&mut self, mut t: TensorId) {
+        while let Some(&i) = self.producer.get(&t) {
+            let node = &mut self.g.nodes[i];
+            if let (OpKind::Transpose(_) | OpKind::Reshape(_), Some(input)) =
+                (&node.kind, node.input(0))
+            {
+                t = input;
+                continue;
+            }
+            crate::passes::fuse_activations::fuse(&mut node.kind, Activation::Relu);
+            return;
         }
     }
 

@@ -8,7 +8,7 @@
 //!
 //! Layer: import (part of the ONNX importer); uses `proto` and `context`.
 
-use super::context::{Importer, Step, TO_NCHW};
+use super::context::{Importer, Step};
 use super::proto::{OnnxNode, OnnxTensor};
 
 /// Shape arithmetic as exporters write it (PyTorch's `x.view(x.size(0),
@@ -21,12 +21,7 @@ pub(crate) fn fold_shape_arithmetic(cx: &Importer, n: &OnnxNode) -> Step<Option<
         let Some(&x) = cx.values.get(&n.inputs[0]) else {
             return Ok(None);
         };
-        let s = cx.shape(x);
-        let dims: Vec<i64> = if x.nhwc {
-            TO_NCHW.iter().map(|&d| s[d] as i64).collect()
-        } else {
-            s.iter().map(|&d| d as i64).collect()
-        };
+        let dims: Vec<i64> = cx.shape(x).iter().map(|&d| d as i64).collect();
         let rank = dims.len() as i64;
         let clamp = |v: i64| (if v < 0 { v + rank } else { v }).clamp(0, rank) as usize;
         let (start, end) = (clamp(n.int("start", 0)), clamp(n.int("end", rank)));
