@@ -1,149 +1,16 @@
-//! Lowering: IR nodes to the runtime's op descriptors. The driver walks the
-//! nodes in order and asks each node's op (`ops/`) for its runtime op; the
-//! [`Lowering`] context gives an op what every op needs: its tensors' arena
-//! spans and quantization, and a place for its constants in one 16-byte
-//! aligned weights blob.
+//! The lowering context: what an op sees while it lowers itself (its
+//! tensors, their arena spans and quantization, the weights being laid
+//! out), and the vocabulary of lowering errors.
 //!
-//! Layer: lower; uses `ir`, `plan`, `ops` and the runtime's `graph`.
-//! The resulting [`CompiledModel`] is what the emitter prints as Rust and
-//! what the host CLI runs through `kiln::Executor`: the same ops either way.
+//! Layer: lower; uses `ir`, `plan` and the runtime's `tensor`.
 
-use std::path::PathBuf;
-
-use kiln::graph::{Op, TensorIo};
+use kiln::graph::TensorIo;
 use kiln::tensor::{FloatRange, Nhwc, MAX_RANK};
 use kiln::{DType, Span};
 
-use crate::error::{Error, Result, Unsupported};
+use crate::error::Unsupported;
 use crate::ir::{self, DataType, Graph, Node, TensorId};
 use crate::plan::{self, ArenaPlan};
-
-/// Larger arenas are rejected: no microcontroller has them, and the arena
-/// must be addressable with `u32` offsets.
-pub const MAX_ARENA_BYTES: usize = 1 << 30;
-
-/// A model ready to run or emit.
-pub struct CompiledModel {
-    pub graph: Graph,
-    pub plan: ArenaPlan,
-    pub ops: Vec<Op>,
-    /// The IR node each op came from.
-    pub op_nodes: Vec<usize>,
-    pub inputs: Vec<TensorIo>,
-    pub outputs: Vec<TensorIo>,
-    /// Backing store of the weights; `u128` for 16-byte alignment.
-    weights: Vec<u128>,
-    weights_len: usize,
-}
-
-impl CompiledModel {
-    pub fn source(&self) -> &PathBuf {
-        &self.graph.source
-    }
-
-    pub fn weights(&self) -> &[u8] {
-        &bytemuck::cast_slice(&self.weights)[..self.weights_len]
-    }
-
-    pub fn arena_bytes(&self) -> usize {
-        self.plan.arena_bytes
-    }
-
-    /// The runtime view, borrowing this model's ops and weights.
-    pub fn runtime_graph(&self) -> kiln::Graph<'_> {
-        kiln::Graph {
-            ops: &self.ops,
-            inputs: &self.inputs,
-            outputs: &self.outputs,
-            arena_bytes: self.plan.arena_bytes as u32,
-            weights: self.weights(),
-        }
-    }
-}
-
-/// Lowers an imported graph. Unsupported types and options are collected
-/// over all nodes and reported together.
-pub fn compile(graph: Graph) -> Result<CompiledModel> {
-    let plan = plan::plan(&graph);
-    if plan.arena_bytes > MAX_ARENA_BYTES {
-        return Err(Error::Invalid {
-            path: graph.source.clone(),
-            detail: format!(
-                "the arena would need {} bytes (over {MAX_ARENA_BYTES})",
-                plan.arena_bytes
-            ),
-        });
-    }
-    let mut cx = Lowering {
-        g: &graph,
-        plan: &plan,
-        weights: Vec::new(),
-        problems: Vec::new(),
-    };
-    let mut ops = Vec::new();
-    let mut op_nodes = Vec::new();
-    for (i, node) in graph.nodes.iter().enumerate() {
-        match cx
-            .output(node)
-            .and_then(|_| node.kind.op().lower(&mut cx, node))
-        {
-            Ok(Some(op)) => {
-                ops.push(op);
-                op_nodes.push(i);
-            }
-            Ok(None) => {}
-            Err(Problem::Unsupported(reason)) => cx.unsupported(i, node, reason),
-            Err(Problem::Invalid(detail)) => {
-                return Err(Error::Invalid {
-                    path: graph.source.clone(),
-                    detail: format!("op #{i} {}: {detail}", node.source_name),
-                })
-            }
-        }
-    }
-    let io = |ids: &[TensorId], cx: &mut Lowering| -> Vec<TensorIo> {
-        ids.iter()
-            .filter_map(|&t| match cx.tensor_io(t) {
-                Ok(io) => Some(io),
-                Err(Problem::Unsupported(reason)) | Err(Problem::Invalid(reason)) => {
-                    cx.problems.push(Unsupported {
-                        op_index: None,
-                        op_name: "model input/output".into(),
-                        tensors: vec![graph.tensors[t].name.clone()],
-                        reason,
-                    });
-                    None
-                }
-            })
-            .collect()
-    };
-    let inputs = io(&graph.inputs, &mut cx);
-    let outputs = io(&graph.outputs, &mut cx);
-    if !cx.problems.is_empty() {
-        return Err(Error::Unsupported {
-            path: graph.source.clone(),
-            problems: cx.problems,
-        });
-    }
-    let weights_len = cx.weights.len();
-    let mut weights = vec![0u128; weights_len.div_ceil(16)];
-    bytemuck::cast_slice_mut::<u128, u8>(&mut weights)[..weights_len].copy_from_slice(&cx.weights);
-    let model = CompiledModel {
-        graph,
-        plan,
-        ops,
-        op_nodes,
-        inputs,
-        outputs,
-        weights,
-        weights_len,
-    };
-    kiln::exec::validate(&model.runtime_graph()).map_err(|error| Error::Runtime {
-        path: model.graph.source.clone(),
-        error,
-    })?;
-    Ok(model)
-}
 
 /// Why a node cannot be lowered: something kiln does not support (collected
 /// and reported with every other), or a model that contradicts itself.
@@ -203,8 +70,27 @@ pub struct Lowering<'g> {
     problems: Vec<Unsupported>,
 }
 
-impl Lowering<'_> {
-    fn unsupported(&mut self, index: usize, node: &Node, reason: String) {
+impl<'g> Lowering<'g> {
+    pub(super) fn new(g: &'g Graph, plan: &'g ArenaPlan) -> Self {
+        Lowering {
+            g,
+            plan,
+            weights: Vec::new(),
+            problems: Vec::new(),
+        }
+    }
+
+    /// The weights laid out, and every problem recorded.
+    pub(super) fn finish(self) -> (Vec<u8>, Vec<Unsupported>) {
+        (self.weights, self.problems)
+    }
+
+    pub(super) fn record(&mut self, problem: Unsupported) {
+        self.problems.push(problem);
+    }
+
+    /// Records that node `index` cannot be lowered, naming its tensors.
+    pub(super) fn unsupported_node(&mut self, index: usize, node: &Node, reason: String) {
         let tensors = node
             .inputs
             .iter()
@@ -212,7 +98,7 @@ impl Lowering<'_> {
             .chain(&node.outputs)
             .map(|&t| self.g.tensors[t].name.clone())
             .collect();
-        self.problems.push(Unsupported {
+        self.record(Unsupported {
             op_index: Some(index),
             op_name: node.source_name.clone(),
             tensors,
@@ -412,7 +298,7 @@ impl Lowering<'_> {
         }
     }
 
-    fn tensor_io(&self, t: TensorId) -> Lowered<TensorIo> {
+    pub(super) fn tensor_io(&self, t: TensorId) -> Lowered<TensorIo> {
         let tensor = self.tensor(t);
         let dtype = match tensor.dtype {
             DataType::I8 => DType::I8,
