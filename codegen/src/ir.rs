@@ -101,6 +101,16 @@ impl Tensor {
         self.data.is_some()
     }
 
+    /// Constant contents as f32 (empty for a tensor without data).
+    pub fn data_f32(&self) -> Vec<f32> {
+        self.data
+            .as_deref()
+            .unwrap_or(&[])
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()
+    }
+
     /// Constant contents as i32 (for int32 biases, axes, paddings and shapes).
     pub fn data_i32(&self) -> Option<Vec<i32>> {
         let data = self.data.as_ref()?;

@@ -8,7 +8,7 @@
 //! same strategy as TFLM's greedy planner, so the arena never exceeds TFLM's
 //! head for the same graph; sharing reshaped buffers makes it smaller.
 
-use crate::ir::{Graph, OpKind, TensorId};
+use crate::ir::{Graph, TensorId};
 
 pub const ALIGNMENT: usize = kiln::graph::ALIGNMENT;
 
@@ -56,7 +56,7 @@ pub fn plan(graph: &Graph) -> ArenaPlan {
     // Storage root of each tensor: RESHAPE outputs alias their input.
     let mut root: Vec<TensorId> = (0..n).collect();
     for node in &graph.nodes {
-        if matches!(node.kind, OpKind::Reshape(_)) {
+        if node.kind.op().aliases_input() {
             if let (Some(input), Some(&output)) = (node.input(0), node.outputs.first()) {
                 if !graph.tensors[input].is_constant() {
                     root[output] = root[input];

@@ -43,10 +43,7 @@ impl OpDescriptor for ConcatenationOp {
 
     fn check(&self, c: &Checker) -> Result<(), Error> {
         c.ensure(self.outer > 0, "zero rows")?;
-        c.ensure(
-            self.count as usize <= MAX_CONCAT_INPUTS,
-            "too many inputs",
-        )?;
+        c.ensure(self.count as usize <= MAX_CONCAT_INPUTS, "too many inputs")?;
         let mut total = 0u64;
         for &input in self.inputs() {
             c.ensure(

@@ -65,6 +65,27 @@ impl Conv2dS8 {
         c.range(p.activation_min, p.activation_max)?;
         c.output(self.output, g.output.elements(), DType::I8, &[self.input])
     }
+
+    /// Runs `kernel`, one of the int8 convolution kernels, on this
+    /// descriptor's operands (inlined: each op keeps a direct call).
+    #[inline(always)]
+    pub(crate) fn run_with(
+        &self,
+        arena: &mut [u8],
+        weights: &[u8],
+        kernel: impl FnOnce(&Conv2dParams, &[i8], &[i8], &[i32], &[i32], &[i32], &mut [i8]),
+    ) {
+        let (io, out) = split(arena, self.output);
+        kernel(
+            &self.params,
+            io.i8(self.input),
+            constant(weights, self.filter),
+            constant(weights, self.bias),
+            constant(weights, self.multiplier),
+            constant(weights, self.shift),
+            out_i8(out),
+        );
+    }
 }
 
 impl Conv2dF32 {
@@ -83,6 +104,26 @@ impl Conv2dF32 {
         )?;
         c.constant(self.bias, oc, DType::F32, true)?;
         c.output(self.output, g.output.elements(), DType::F32, &[self.input])
+    }
+
+    /// Runs `kernel`, one of the float32 convolution kernels, on this
+    /// descriptor's operands, as [`Conv2dS8::run_with`].
+    #[inline(always)]
+    pub(crate) fn run_with(
+        &self,
+        arena: &mut [u8],
+        weights: &[u8],
+        kernel: impl FnOnce(&ConvGeometry, FloatRange, &[f32], &[f32], &[f32], &mut [f32]),
+    ) {
+        let (io, out) = split(arena, self.output);
+        kernel(
+            &self.geometry,
+            self.activation,
+            io.f32(self.input),
+            constant(weights, self.filter),
+            constant(weights, self.bias),
+            out_f32(out),
+        );
     }
 }
 
@@ -111,17 +152,7 @@ impl OpDescriptor for Conv2dOp {
 
     #[inline(never)]
     fn run(&self, arena: &mut [u8], weights: &[u8]) {
-        let o = &self.conv;
-        let (io, out) = split(arena, o.output);
-        conv2d_s8(
-            &o.params,
-            io.i8(o.input),
-            constant(weights, o.filter),
-            constant(weights, o.bias),
-            constant(weights, o.multiplier),
-            constant(weights, o.shift),
-            out_i8(out),
-        );
+        self.conv.run_with(arena, weights, conv2d_s8);
     }
 }
 
@@ -150,15 +181,6 @@ impl OpDescriptor for Conv2dF32Op {
 
     #[inline(never)]
     fn run(&self, arena: &mut [u8], weights: &[u8]) {
-        let o = &self.conv;
-        let (io, out) = split(arena, o.output);
-        conv2d_f32(
-            &o.geometry,
-            o.activation,
-            io.f32(o.input),
-            constant(weights, o.filter),
-            constant(weights, o.bias),
-            out_f32(out),
-        );
+        self.conv.run_with(arena, weights, conv2d_f32);
     }
 }

@@ -4,7 +4,6 @@
 //! Layer: ops; uses `kernels::depthwise_conv2d` and the convolution
 //! descriptors of `ops::conv2d`.
 
-use super::arena::{constant, out_f32, out_i8, split};
 use super::conv2d::{Conv2dF32, Conv2dS8};
 use super::{Checker, OpDescriptor};
 use crate::error::Error;
@@ -47,17 +46,7 @@ impl OpDescriptor for DepthwiseConv2dOp {
 
     #[inline(never)]
     fn run(&self, arena: &mut [u8], weights: &[u8]) {
-        let o = &self.conv;
-        let (io, out) = split(arena, o.output);
-        depthwise_conv2d_s8(
-            &o.params,
-            io.i8(o.input),
-            constant(weights, o.filter),
-            constant(weights, o.bias),
-            constant(weights, o.multiplier),
-            constant(weights, o.shift),
-            out_i8(out),
-        );
+        self.conv.run_with(arena, weights, depthwise_conv2d_s8);
     }
 }
 
@@ -86,15 +75,6 @@ impl OpDescriptor for DepthwiseConv2dF32Op {
 
     #[inline(never)]
     fn run(&self, arena: &mut [u8], weights: &[u8]) {
-        let o = &self.conv;
-        let (io, out) = split(arena, o.output);
-        depthwise_conv2d_f32(
-            &o.geometry,
-            o.activation,
-            io.f32(o.input),
-            constant(weights, o.filter),
-            constant(weights, o.bias),
-            out_f32(out),
-        );
+        self.conv.run_with(arena, weights, depthwise_conv2d_f32);
     }
 }

@@ -6,8 +6,8 @@
 use super::arena::{out_f32, out_i8, split};
 use super::{Checker, OpDescriptor};
 use crate::error::Error;
-use crate::kernels::activation::{hard_sigmoid_f32, hard_swish_s8};
 pub use crate::kernels::activation::HardSwishParams;
+use crate::kernels::activation::{hard_sigmoid_f32, hard_swish_s8};
 use crate::tensor::{DType, Span};
 use crate::wire::wire_struct;
 

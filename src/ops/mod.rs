@@ -22,34 +22,45 @@ mod check;
 pub use arena::ConstantOperand;
 pub use check::Checker;
 
-/// Declares the op files and re-exports their descriptors (and the kernel
-/// params they hold), so that generated code finds every type in `kiln::ops`.
-macro_rules! op_files {
-    ($($file:ident),* $(,)?) => {
-        $( mod $file; pub use $file::*; )*
-    };
-}
+// The op files; each re-exports its types, so that generated code (and
+// every other module) finds them in `ops`.
+mod concatenation;
+mod conv2d;
+mod depthwise_conv2d;
+mod elementwise;
+mod fully_connected;
+mod hard_swish;
+mod leaky_relu;
+mod mean;
+mod pad;
+mod pool2d;
+mod prelu;
+mod quantize;
+mod requantize;
+mod sigmoid;
+mod slice;
+mod softmax;
+mod transpose;
+mod transpose_conv2d;
 
-op_files!(
-    concatenation,
-    conv2d,
-    depthwise_conv2d,
-    elementwise,
-    fully_connected,
-    hard_swish,
-    leaky_relu,
-    mean,
-    pad,
-    pool2d,
-    prelu,
-    quantize,
-    requantize,
-    sigmoid,
-    slice,
-    softmax,
-    transpose,
-    transpose_conv2d,
-);
+pub use concatenation::*;
+pub use conv2d::*;
+pub use depthwise_conv2d::*;
+pub use elementwise::*;
+pub use fully_connected::*;
+pub use hard_swish::*;
+pub use leaky_relu::*;
+pub use mean::*;
+pub use pad::*;
+pub use pool2d::*;
+pub use prelu::*;
+pub use quantize::*;
+pub use requantize::*;
+pub use sigmoid::*;
+pub use slice::*;
+pub use softmax::*;
+pub use transpose::*;
+pub use transpose_conv2d::*;
 
 /// What every op descriptor provides. Generated code calls `run` on each
 /// op's `const` descriptor directly, in order; [`Op`] dispatches to the same

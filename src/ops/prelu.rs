@@ -4,16 +4,16 @@
 //! Layer: ops; uses `kernels::elementwise`.
 
 use super::arena::{operands, out_f32, out_i8, split, ConstantOperand};
+use super::elementwise::Broadcast;
 use super::{Checker, OpDescriptor};
 use crate::error::Error;
-use super::elementwise::Broadcast;
-use crate::kernels::elementwise::{prelu_f32, prelu_s8};
 pub use crate::kernels::elementwise::PReluParams;
+use crate::kernels::elementwise::{prelu_f32, prelu_s8};
 use crate::tensor::{DType, Span};
 use crate::wire::wire_struct;
 
-/// The operands of either PRELU: the input in the arena, the slopes in the
-/// arena or the weights, broadcast onto the output.
+/// The operands of either PRELU: the input and the slopes, either of them
+/// possibly in the weights, broadcast onto the output.
 fn check_operands(
     c: &Checker,
     broadcast: &Broadcast,
@@ -21,10 +21,6 @@ fn check_operands(
     dtype: DType,
     constant: ConstantOperand,
 ) -> Result<(), Error> {
-    c.ensure(
-        constant != ConstantOperand::First,
-        "PRELU's input is a constant",
-    )?;
     c.broadcast(broadcast, (input, alpha), dtype, constant)?;
     let arena = constant.arena_operands(input, alpha);
     c.output(output, broadcast.elements(), dtype, &arena)
@@ -57,6 +53,11 @@ impl OpDescriptor for PReluOp {
         c.offsets(&[p.input_offset, p.alpha_offset, p.output_offset])?;
         c.shift(p.identity_shift)?;
         c.shift(p.alpha_shift)?;
+        // The codegen never makes one; TFLM has no kernel for it either.
+        c.ensure(
+            self.constant != ConstantOperand::First,
+            "PRELU's input is a constant",
+        )?;
         let spans = (self.input, self.alpha, self.output);
         check_operands(c, &p.broadcast, spans, DType::I8, self.constant)
     }

@@ -7,8 +7,8 @@
 use super::arena::{out_f32, out_i8, split};
 use super::{Checker, OpDescriptor};
 use crate::error::Error;
-use crate::kernels::activation::{clamp_f32, requantize_s8};
 pub use crate::kernels::activation::RequantizeParams;
+use crate::kernels::activation::{clamp_f32, requantize_s8};
 use crate::tensor::{DType, FloatRange, Span};
 use crate::wire::wire_struct;
 

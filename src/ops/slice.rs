@@ -29,7 +29,11 @@ impl OpDescriptor for SliceOp {
 
     #[cfg(feature = "host")]
     fn cuda_items(&self) -> u64 {
-        self.params.output_dims.iter().map(|&d| u64::from(d)).product()
+        self.params
+            .output_dims
+            .iter()
+            .map(|&d| u64::from(d))
+            .product()
     }
 
     fn check(&self, c: &Checker) -> Result<(), Error> {

@@ -5,8 +5,8 @@
 use super::arena::{out_f32, out_i8, split};
 use super::{Checker, OpDescriptor};
 use crate::error::Error;
-use crate::kernels::softmax::{softmax_f32, softmax_s8};
 pub use crate::kernels::softmax::SoftmaxParams;
+use crate::kernels::softmax::{softmax_f32, softmax_s8};
 use crate::tensor::{DType, Span};
 use crate::wire::wire_struct;
 

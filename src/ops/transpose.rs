@@ -40,7 +40,11 @@ impl OpDescriptor for TransposeOp {
 
     #[cfg(feature = "host")]
     fn cuda_items(&self) -> u64 {
-        self.params.input_dims.iter().map(|&d| u64::from(d)).product()
+        self.params
+            .input_dims
+            .iter()
+            .map(|&d| u64::from(d))
+            .product()
     }
 
     fn check(&self, c: &Checker) -> Result<(), Error> {

@@ -4,7 +4,6 @@
 //!
 //! Layer: ops; uses `kernels::conv2d`.
 
-use super::arena::{constant, out_f32, out_i8, split};
 use super::conv2d::{Conv2dF32, Conv2dS8};
 use super::{Checker, OpDescriptor};
 use crate::error::Error;
@@ -58,17 +57,7 @@ impl OpDescriptor for TransposeConv2dOp {
 
     #[inline(never)]
     fn run(&self, arena: &mut [u8], weights: &[u8]) {
-        let o = &self.conv;
-        let (io, out) = split(arena, o.output);
-        transpose_conv2d_s8(
-            &o.params,
-            io.i8(o.input),
-            constant(weights, o.filter),
-            constant(weights, o.bias),
-            constant(weights, o.multiplier),
-            constant(weights, o.shift),
-            out_i8(out),
-        );
+        self.conv.run_with(arena, weights, transpose_conv2d_s8);
     }
 }
 
@@ -97,15 +86,6 @@ impl OpDescriptor for TransposeConv2dF32Op {
 
     #[inline(never)]
     fn run(&self, arena: &mut [u8], weights: &[u8]) {
-        let o = &self.conv;
-        let (io, out) = split(arena, o.output);
-        transpose_conv2d_f32(
-            &o.geometry,
-            o.activation,
-            io.f32(o.input),
-            constant(weights, o.filter),
-            constant(weights, o.bias),
-            out_f32(out),
-        );
+        self.conv.run_with(arena, weights, transpose_conv2d_f32);
     }
 }

@@ -18,7 +18,7 @@ const CUSTOM: i32 = 32;
 /// The builtin operators by code (enum BuiltinOperator): the names each op
 /// file registers its TFLite converter under (`ops::Formats`), and the names
 /// messages about unsupported operators use.
-const BUILTIN_NAMES: &[&str] = &[
+pub(crate) const BUILTIN_NAMES: &[&str] = &[
     "ADD",
     "AVERAGE_POOL_2D",
     "CONCATENATION",

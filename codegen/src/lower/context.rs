@@ -277,13 +277,14 @@ impl<'g> Lowering<'g> {
         let Some(t) = t else {
             return Ok(Span::EMPTY);
         };
-        if self.tensor(t).elements() != channels {
+        let data = self.weight_data(t, dtype)?.to_vec();
+        if data.len() != channels * dtype.size() {
             return invalid(format!(
                 "bias has {} values for {channels} channels",
-                self.tensor(t).elements()
+                data.len() / dtype.size().max(1)
             ));
         }
-        self.copied_constant(t, dtype)
+        self.constant(&data)
     }
 
     /// An activation tensor's 4-D NHWC shape.

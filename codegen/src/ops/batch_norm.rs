@@ -8,11 +8,10 @@
 
 use kiln::graph::Op;
 
-use super::{Formats, IrOp, OnnxConverter, QuantRule};
+use super::{Formats, IrOp, OnnxConverter, Permuted, QuantRule};
 use crate::import::onnx::{Importer, OnnxNode, Step};
 use crate::ir::{Activation, Graph, Node, OpKind};
-use crate::lower::{Lowered, Lowering, unsupported};
-use crate::passes::nchw_to_nhwc::Permuted;
+use crate::lower::{unsupported, Lowered, Lowering};
 
 /// BATCH_NORM. Inputs: data, gamma, beta, mean, variance (float32
 /// constants, one value per channel).
@@ -54,7 +53,10 @@ impl IrOp for BatchNorm {
     }
 
     fn attributes(&self) -> String {
-        format!("epsilon {} axis {} {:?}", self.epsilon, self.axis, self.activation)
+        format!(
+            "epsilon {} axis {} {:?}",
+            self.epsilon, self.axis, self.activation
+        )
     }
 
     fn quantization(&self, _node: &Node) -> QuantRule {

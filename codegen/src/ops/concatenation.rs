@@ -7,11 +7,10 @@ use kiln::graph::Op;
 use kiln::ops::{ConcatenationOp, MAX_CONCAT_INPUTS};
 use kiln::Span;
 
-use super::{Formats, IrOp, OnnxConverter, QuantRule};
-use crate::ir::{Activation, DataType, Graph, Node, OpKind, TensorId};
-use crate::lower::{Lowered, Lowering, invalid, to_u32, unsupported};
+use super::{Formats, IrOp, OnnxConverter, Permuted, QuantRule};
 use crate::import::onnx::{Importer, OnnxNode, Step};
-use crate::passes::nchw_to_nhwc::Permuted;
+use crate::ir::{Activation, DataType, Graph, Node, OpKind, TensorId};
+use crate::lower::{invalid, to_u32, unsupported, Lowered, Lowering};
 
 /// CONCATENATION of every input along `axis` (negative: from the end).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -39,7 +38,11 @@ impl Concatenation {
 impl IrOp for Concatenation {
     fn permuted(&self, node: &Node, to_new: &[usize], _g: &mut Graph) -> Option<Permuted> {
         let rank = to_new.len() as i32;
-        let axis = if self.axis < 0 { self.axis + rank } else { self.axis };
+        let axis = if self.axis < 0 {
+            self.axis + rank
+        } else {
+            self.axis
+        };
         Some(Permuted {
             kind: OpKind::Concatenation(Concatenation {
                 axis: *to_new.get(usize::try_from(axis).ok()?)? as i32,
@@ -109,11 +112,7 @@ impl IrOp for Concatenation {
 
 /// ONNX Concat.
 fn concat_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
-    let inputs: Vec<TensorId> = n
-        .inputs
-        .iter()
-        .map(|i| cx.value(i))
-        .collect::<Step<_>>()?;
+    let inputs: Vec<TensorId> = n.inputs.iter().map(|i| cx.value(i)).collect::<Step<_>>()?;
     let rank = cx.shape(inputs[0]).len() as i64;
     let axis = n.int("axis", 0);
     let axis = if axis < 0 { axis + rank } else { axis };

@@ -12,11 +12,11 @@ use kiln::tensor::Nhwc;
 use kiln::Span;
 
 use super::{DepthwiseConv2d, Formats, IrOp, OnnxConverter, QuantRule};
-use crate::ir::{Activation, Conv2dAttrs, DataType, Graph, Node, OpKind, TensorId};
-use crate::lower::{Lowered, Lowering, float_range, invalid, to_u32, unsupported};
-use crate::quantize::multiplier::{activation_range, per_channel_multipliers};
-use crate::import::onnx::{Importer, OnnxNode, Step, nchw_to_nhwc, pair};
+use crate::import::onnx::{nchw_to_nhwc, pair, Importer, OnnxNode, Step};
 use crate::import::tflite::{ReadResult, TfliteOp};
+use crate::ir::{Activation, Conv2dAttrs, DataType, Graph, Node, OpKind, TensorId};
+use crate::lower::{float_range, invalid, to_u32, unsupported, Lowered, Lowering};
+use crate::quantize::multiplier::{activation_range, per_channel_multipliers};
 
 /// CONV_2D. Inputs: data, filter `[O, KH, KW, I / groups]`, optional bias.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -24,7 +24,9 @@ pub struct Conv2d(pub Conv2dAttrs);
 
 impl Conv2d {
     pub(crate) const FORMATS: Formats = Formats {
-        tflite: &[("CONV_2D", |op| Ok(OpKind::Conv2d(Conv2d(tflite_attrs(op, [3, 4, 5])?))))],
+        tflite: &[("CONV_2D", |op| {
+            Ok(OpKind::Conv2d(Conv2d(tflite_attrs(op, [3, 4, 5])?)))
+        })],
         onnx: &[OnnxConverter {
             op_type: "Conv",
             inputs: 2,
@@ -55,11 +57,13 @@ impl IrOp for Conv2d {
         };
         let (in_s, out_s) = (cx.nhwc(input)?, cx.nhwc(out)?);
         let fits = fc != 0 && in_s.channels as usize % fc == 0;
-        let geometry = forward_geometry(&self.0, (in_s, out_s), [kh, kw, fc], oc, fits)?;
-        Ok(Some(match lower_conv(cx, node, geometry, self.0.activation)? {
-            ConvDescriptor::S8(conv) => Op::Conv2d(Conv2dOp { conv }),
-            ConvDescriptor::F32(conv) => Op::Conv2dF32(Conv2dF32Op { conv }),
-        }))
+        let geometry = forward_geometry(&self.0, (in_s, out_s), &fshape, [kh, kw, fc], oc, fits)?;
+        Ok(Some(
+            match lower_conv(cx, node, geometry, self.0.activation)? {
+                ConvDescriptor::S8(conv) => Op::Conv2d(Conv2dOp { conv }),
+                ConvDescriptor::F32(conv) => Op::Conv2dF32(Conv2dF32Op { conv }),
+            },
+        ))
     }
 
     fn macs(&self, g: &Graph, node: &Node) -> u64 {
@@ -83,10 +87,12 @@ pub(crate) fn output_elements(g: &Graph, node: &Node) -> u64 {
 
 /// A forward convolution's (plain or depthwise) geometry: windows from its
 /// attributes over the input, which must give the output's extents and
-/// `output_channels`; `fits` says whether the channels fit the filter.
+/// `output_channels`; `fits` says whether the channels fit the filter
+/// (of shape `filter`, named in the error).
 pub(crate) fn forward_geometry(
     a: &Conv2dAttrs,
     (input, output): (Nhwc, Nhwc),
+    filter: &[usize],
     [kh, kw, fc]: [usize; 3],
     output_channels: usize,
     fits: bool,
@@ -104,8 +110,7 @@ pub(crate) fn forward_geometry(
     );
     if (oh, ow, output_channels) != extents || !fits {
         return invalid(format!(
-            "output shape {output:?} does not follow from input {input:?} and filter {:?}",
-            [output_channels, kh, kw, fc]
+            "output shape {output:?} does not follow from input {input:?} and filter {filter:?}"
         ));
     }
     geometry(a, (input, output), [kh, kw, fc], padding)
@@ -163,8 +168,10 @@ pub(crate) fn lower_conv(
         }));
     }
     let w = WeightsS8::lower(cx, node, channels)?;
-    let (multipliers, shifts) = per_channel_multipliers(w.input_scale, &w.scales, w.output_scale, channels);
-    let (activation_min, activation_max) = activation_range(activation, w.output_scale, w.output_zero_point);
+    let (multipliers, shifts) =
+        per_channel_multipliers(w.input_scale, &w.scales, w.output_scale, channels);
+    let (activation_min, activation_max) =
+        activation_range(activation, w.output_scale, w.output_zero_point);
     Ok(ConvDescriptor::S8(Conv2dS8 {
         params: Conv2dParams {
             geometry,
@@ -248,7 +255,10 @@ pub(crate) fn tflite_attrs(
 ) -> ReadResult<Conv2dAttrs> {
     Ok(Conv2dAttrs {
         padding: op.padding(0)?,
-        stride: [op.positive(2, 0, "stride_h")?, op.positive(1, 0, "stride_w")?],
+        stride: [
+            op.positive(2, 0, "stride_h")?,
+            op.positive(1, 0, "stride_w")?,
+        ],
         dilation: [
             op.positive(dilation_h, 1, "dilation_h")?,
             op.positive(dilation_w, 1, "dilation_w")?,
@@ -297,7 +307,13 @@ fn conv_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
         activation: Activation::None,
     };
     let bias = match n.inputs.get(2).filter(|s| !s.is_empty()) {
-        Some(b) => Some(cx.constant(b)?.f32s().ok_or("bias must be float32")?),
+        Some(b) => {
+            let b = cx.constant(b)?.f32s().ok_or("bias must be float32")?;
+            if b.len() != o {
+                return Err(format!("bias of {} for {o} output channels", b.len()));
+            }
+            Some(b)
+        }
         None => None,
     };
     let depthwise = group == in_c && group > 1 && i_per_group == 1;
@@ -326,12 +342,7 @@ fn conv_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
     let bias = bias.map(|b| cx.f32_constant(format!("{} (bias)", n.name), vec![o], &b));
     let ([oh, ow], _) = padding.windows([in_h, in_w], [kh, kw], attrs.stride, attrs.dilation);
     let out = cx.nhwc_output(n, vec![xs[0], oh, ow, o]);
-    cx.push(
-        kind,
-        vec![Some(x), Some(filter), bias],
-        vec![out],
-        "Conv",
-    );
+    cx.push(kind, vec![Some(x), Some(filter), bias], vec![out], "Conv");
     cx.transposed_to_nchw(out, n.outputs[0].clone());
     Ok(())
 }

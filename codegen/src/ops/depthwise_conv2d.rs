@@ -5,10 +5,10 @@
 use kiln::graph::Op;
 use kiln::ops::{DepthwiseConv2dF32Op, DepthwiseConv2dOp};
 
-use super::conv2d::{ConvDescriptor, forward_geometry, lower_conv, output_elements, tflite_attrs};
+use super::conv2d::{forward_geometry, lower_conv, output_elements, tflite_attrs, ConvDescriptor};
 use super::{Formats, IrOp, QuantRule};
 use crate::ir::{Conv2dAttrs, Graph, Node, OpKind};
-use crate::lower::{Lowered, Lowering, invalid};
+use crate::lower::{invalid, Lowered, Lowering};
 
 /// DEPTHWISE_CONV_2D. Inputs: data, filter `[1, KH, KW, O]`, optional bias.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -50,11 +50,13 @@ impl IrOp for DepthwiseConv2d {
         let (in_s, out_s) = (cx.nhwc(input)?, cx.nhwc(out)?);
         let in_c = in_s.channels as usize;
         let fits = in_c != 0 && oc % in_c == 0;
-        let geometry = forward_geometry(&self.0, (in_s, out_s), [kh, kw, 1], oc, fits)?;
-        Ok(Some(match lower_conv(cx, node, geometry, self.0.activation)? {
-            ConvDescriptor::S8(conv) => Op::DepthwiseConv2d(DepthwiseConv2dOp { conv }),
-            ConvDescriptor::F32(conv) => Op::DepthwiseConv2dF32(DepthwiseConv2dF32Op { conv }),
-        }))
+        let geometry = forward_geometry(&self.0, (in_s, out_s), &fshape, [kh, kw, 1], oc, fits)?;
+        Ok(Some(
+            match lower_conv(cx, node, geometry, self.0.activation)? {
+                ConvDescriptor::S8(conv) => Op::DepthwiseConv2d(DepthwiseConv2dOp { conv }),
+                ConvDescriptor::F32(conv) => Op::DepthwiseConv2dF32(DepthwiseConv2dF32Op { conv }),
+            },
+        ))
     }
 
     fn macs(&self, g: &Graph, node: &Node) -> u64 {

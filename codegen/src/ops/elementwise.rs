@@ -15,7 +15,7 @@ use kiln::Span;
 
 use super::{Formats, IrOp, OnnxConverter, QuantRule};
 use crate::ir::{Activation, DataType, Node, OpKind, TensorId};
-use crate::lower::{Lowered, Lowering, float_range, invalid, to_u32, unsupported};
+use crate::lower::{float_range, invalid, to_u32, unsupported, Lowered, Lowering};
 use crate::quantize::multiplier::{activation_range, quantize_multiplier};
 
 /// ADD.
@@ -265,9 +265,8 @@ fn add_s8(cx: &mut Lowering, node: &Node, activation: Activation) -> Lowered<Add
         quantize_multiplier(f64::from(sa) / twice_max_input_scale);
     let (input2_multiplier, input2_shift) =
         quantize_multiplier(f64::from(sb) / twice_max_input_scale);
-    let (output_multiplier, output_shift) = quantize_multiplier(
-        twice_max_input_scale / ((1i64 << LEFT_SHIFT) as f64 * f64::from(so)),
-    );
+    let (output_multiplier, output_shift) =
+        quantize_multiplier(twice_max_input_scale / ((1i64 << LEFT_SHIFT) as f64 * f64::from(so)));
     let (activation_min, activation_max) = activation_range(activation, so, zo);
     let (constant, input1, input2) = binary_operands(cx, a, b, DataType::I8)?;
     Ok(AddSubS8 {
@@ -308,7 +307,12 @@ fn binary_f32(cx: &mut Lowering, node: &Node, activation: Activation) -> Lowered
 }
 
 /// Numpy-style broadcasting of two inputs onto the output shape.
-pub(crate) fn broadcast(cx: &Lowering, a: TensorId, b: TensorId, out: TensorId) -> Lowered<Broadcast> {
+pub(crate) fn broadcast(
+    cx: &Lowering,
+    a: TensorId,
+    b: TensorId,
+    out: TensorId,
+) -> Lowered<Broadcast> {
     let (sa, sb, so) = (cx.shape(a), cx.shape(b), cx.shape(out));
     if so.len() > MAX_RANK || sa.len() > so.len() || sb.len() > so.len() {
         return unsupported(format!("broadcasting {sa:?} and {sb:?} to {so:?}"));

@@ -8,12 +8,12 @@ use kiln::graph::Op;
 use kiln::kernels::fully_connected::{FullyConnectedParams, FullyConnectedShape};
 use kiln::ops::{FullyConnectedF32Op, FullyConnectedOp};
 
-use super::conv2d::{WeightsS8, output_elements};
+use super::conv2d::{output_elements, WeightsS8};
 use super::{Formats, IrOp, OnnxConverter, QuantRule};
-use crate::ir::{Activation, DataType, Graph, Node, OpKind};
-use crate::lower::{Lowered, Lowering, float_range, invalid, to_u32};
 use crate::import::onnx::{Importer, OnnxNode, Step};
 use crate::import::tflite::{ReadResult, TfliteOp};
+use crate::ir::{Activation, DataType, Graph, Node, OpKind};
+use crate::lower::{float_range, invalid, to_u32, Lowered, Lowering};
 use crate::quantize::multiplier::{
     activation_range, fully_connected_multiplier, per_channel_multipliers,
 };

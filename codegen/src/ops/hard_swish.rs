@@ -9,7 +9,7 @@ use kiln::ops::{HardSigmoidF32Op, HardSwishF32Op, HardSwishOp};
 
 use super::{Formats, IrOp, OnnxConverter, QuantRule};
 use crate::ir::{DataType, Node, OpKind};
-use crate::lower::{Lowered, Lowering, unsupported};
+use crate::lower::{unsupported, Lowered, Lowering};
 use crate::quantize::multiplier::{downscale_to_q15, quantize_multiplier};
 
 /// HARD_SWISH.

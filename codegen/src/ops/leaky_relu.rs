@@ -71,9 +71,8 @@ impl IrOp for LeakyRelu {
         // TFLM: alpha enters the multiplier in double precision.
         let (in_scale, _) = cx.quant(input)?;
         let (out_scale, _) = cx.quant(out)?;
-        let (multiplier, shift) = quantize_multiplier(
-            f64::from(in_scale) * f64::from(self.alpha) / f64::from(out_scale),
-        );
+        let (multiplier, shift) =
+            quantize_multiplier(f64::from(in_scale) * f64::from(self.alpha) / f64::from(out_scale));
         Ok(Some(Op::LeakyRelu(LeakyReluOp {
             positive: positive.params,
             negative: RequantizeParams {

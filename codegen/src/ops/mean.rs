@@ -7,12 +7,11 @@ use kiln::graph::Op;
 use kiln::kernels::mean::{MeanParams, Reduction};
 use kiln::ops::{MeanF32Op, MeanOp};
 
-use super::{Formats, IrOp, OnnxConverter, QuantRule};
-use crate::ir::{DataType, Graph, Node, OpKind};
-use crate::lower::{Lowered, Lowering, invalid, padded_dims, unsupported};
-use crate::quantize::multiplier::quantize_multiplier;
+use super::{Formats, IrOp, OnnxConverter, Permuted, QuantRule};
 use crate::import::onnx::{Attribute, Importer, OnnxNode, Step};
-use crate::passes::nchw_to_nhwc::Permuted;
+use crate::ir::{DataType, Graph, Node, OpKind};
+use crate::lower::{invalid, padded_dims, unsupported, Lowered, Lowering};
+use crate::quantize::multiplier::quantize_multiplier;
 
 /// MEAN. Inputs: data, axes (an int32 constant).
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -18,9 +18,8 @@ use kiln::graph::Op;
 
 use crate::import::onnx::{Importer, OnnxNode, Step};
 use crate::import::tflite::TfliteConverter;
-use crate::ir::{Activation, Graph, Node};
+use crate::ir::{Activation, Graph, Node, TensorId};
 use crate::lower::{Lowered, Lowering};
-use crate::passes::nchw_to_nhwc::Permuted;
 
 /// How the file formats spell an op, and the converters that read it into
 /// the IR. The importers look converters up by name in these tables.
@@ -77,8 +76,16 @@ pub trait IrOp: Debug {
         None
     }
 
-    /// The op's fused activation, if it has one (conv, fully connected and
-    /// the binary arithmetic ops): fusion passes write to it.
+    /// Whether the op's output is its input's bytes under another shape
+    /// (RESHAPE): the planner gives both one buffer, nothing runs, and
+    /// calibration observes one tensor for both.
+    fn aliases_input(&self) -> bool {
+        false
+    }
+
+    /// The op's fused activation, if it has one (conv, depthwise, fully
+    /// connected, ADD, SUB, MUL, a batch norm before folding): fusion passes
+    /// write to it.
     fn fused_activation(&mut self) -> Option<&mut Activation> {
         None
     }
@@ -92,6 +99,28 @@ pub trait IrOp: Debug {
     fn stack_cortex_m4(&self) -> usize {
         192
     }
+}
+
+/// How an op runs on inputs whose dimensions were permuted: its new
+/// attributes, replacements for its parameter inputs, and where each
+/// dimension of its output went.
+pub struct Permuted {
+    pub kind: OpKind,
+    /// Inputs that follow the layout (the others are parameters).
+    pub data_inputs: Vec<usize>,
+    /// New constants for parameter inputs: `(input index, tensor)`.
+    pub params: Vec<(usize, TensorId)>,
+    /// Output dimension `d` becomes dimension `output[d]`.
+    pub output: Vec<usize>,
+}
+
+/// `shape` (in the old layout) in the new layout.
+pub fn permute_shape<T: Copy + Default>(shape: &[T], to_new: &[usize]) -> Vec<T> {
+    let mut out = vec![T::default(); shape.len()];
+    for (d, &len) in shape.iter().enumerate() {
+        out[to_new[d]] = len;
+    }
+    out
 }
 
 /// How post-training quantization (`quantize::ptq`) treats an op.
@@ -175,35 +204,49 @@ pub(crate) fn onnx_converter(op_type: &str) -> Option<&'static OnnxConverter> {
         .find(|c| c.op_type == op_type)
 }
 
-/// Declares the op files and re-exports their attribute types.
-macro_rules! op_files {
-    ($($file:ident),* $(,)?) => {
-        $( mod $file; pub use $file::*; )*
-    };
-}
+// The op files; each re-exports its types, so that generated code (and
+// every other module) finds them in `ops`.
+mod batch_norm;
+mod concatenation;
+mod conv2d;
+mod depthwise_conv2d;
+mod elementwise;
+mod fully_connected;
+mod hard_swish;
+mod leaky_relu;
+mod mean;
+mod pad;
+mod pool2d;
+mod prelu;
+mod quantize;
+mod relu;
+mod reshape;
+mod sigmoid;
+mod slice;
+mod softmax;
+mod transpose;
+mod transpose_conv2d;
 
-op_files!(
-    batch_norm,
-    concatenation,
-    conv2d,
-    depthwise_conv2d,
-    elementwise,
-    fully_connected,
-    hard_swish,
-    leaky_relu,
-    mean,
-    pad,
-    pool2d,
-    prelu,
-    quantize,
-    relu,
-    reshape,
-    sigmoid,
-    slice,
-    softmax,
-    transpose,
-    transpose_conv2d,
-);
+pub use batch_norm::*;
+pub use concatenation::*;
+pub use conv2d::*;
+pub use depthwise_conv2d::*;
+pub use elementwise::*;
+pub use fully_connected::*;
+pub use hard_swish::*;
+pub use leaky_relu::*;
+pub use mean::*;
+pub use pad::*;
+pub use pool2d::*;
+pub use prelu::*;
+pub use quantize::*;
+pub use relu::*;
+pub use reshape::*;
+pub use sigmoid::*;
+pub use slice::*;
+pub use softmax::*;
+pub use transpose::*;
+pub use transpose_conv2d::*;
 
 op_list! {
     Conv2d(Conv2d),
@@ -234,4 +277,36 @@ op_list! {
     Slice(Slice),
     Transpose(Transpose),
     BatchNorm(BatchNorm),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FORMATS;
+    use crate::import::tflite::BUILTIN_NAMES;
+
+    #[test]
+    fn every_format_name_is_registered_once_and_exists() {
+        let tflite: Vec<&str> = FORMATS
+            .iter()
+            .flat_map(|f| f.tflite)
+            .map(|(n, _)| *n)
+            .collect();
+        let onnx: Vec<&str> = FORMATS
+            .iter()
+            .flat_map(|f| f.onnx)
+            .map(|c| c.op_type)
+            .collect();
+        for names in [&tflite, &onnx] {
+            for (i, name) in names.iter().enumerate() {
+                assert!(!names[..i].contains(name), "{name} registered twice");
+            }
+        }
+        for name in &tflite {
+            assert!(BUILTIN_NAMES.contains(name), "{name} is no TFLite builtin");
+        }
+        assert!(
+            tflite.len() >= 25 && onnx.len() >= 30,
+            "{tflite:?} {onnx:?}"
+        );
+    }
 }

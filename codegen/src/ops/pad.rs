@@ -7,11 +7,10 @@ use kiln::graph::Op;
 use kiln::kernels::pad::PadParams;
 use kiln::ops::{PadF32Op, PadOp};
 
-use super::{Formats, IrOp, OnnxConverter, QuantRule};
-use crate::ir::{DataType, Graph, Node, OpKind};
-use crate::lower::{Lowered, Lowering, invalid, padded_dims, unsupported};
+use super::{Formats, IrOp, OnnxConverter, Permuted, QuantRule};
 use crate::import::onnx::{Importer, OnnxNode, Step};
-use crate::passes::nchw_to_nhwc::Permuted;
+use crate::ir::{DataType, Graph, Node, OpKind};
+use crate::lower::{invalid, padded_dims, unsupported, Lowered, Lowering};
 
 /// PAD. Inputs: data, paddings `[rank, 2]` (int32 constant), optional
 /// value (a float32 scalar).

@@ -10,11 +10,11 @@ use kiln::ops::{
 };
 
 use super::{Formats, IrOp, OnnxConverter, QuantRule};
-use crate::ir::{Activation, DataType, Node, OpKind, Pool2dAttrs};
-use crate::lower::{Lowered, Lowering, float_range, invalid, to_u32};
-use crate::quantize::multiplier::activation_range;
-use crate::import::onnx::{Importer, OnnxNode, Step, pair};
+use crate::import::onnx::{pair, Importer, OnnxNode, Step};
 use crate::import::tflite::{ReadResult, TfliteOp};
+use crate::ir::{Activation, DataType, Node, OpKind, Pool2dAttrs};
+use crate::lower::{float_range, invalid, to_u32, Lowered, Lowering};
+use crate::quantize::multiplier::activation_range;
 
 /// AVERAGE_POOL_2D.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -159,7 +159,10 @@ impl IrOp for MaxPool2d {
 fn tflite_attrs(op: &mut TfliteOp) -> ReadResult<Pool2dAttrs> {
     Ok(Pool2dAttrs {
         padding: op.padding(0)?,
-        stride: [op.positive(2, 0, "stride_h")?, op.positive(1, 0, "stride_w")?],
+        stride: [
+            op.positive(2, 0, "stride_h")?,
+            op.positive(1, 0, "stride_w")?,
+        ],
         filter: [
             op.positive(4, 0, "filter_height")?,
             op.positive(3, 0, "filter_width")?,
@@ -216,10 +219,9 @@ fn pool_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
             attrs,
         )
     };
-    let ([oh, ow], _) =
-        attrs
-            .padding
-            .windows([xs[1], xs[2]], attrs.filter, attrs.stride, [1, 1]);
+    let ([oh, ow], _) = attrs
+        .padding
+        .windows([xs[1], xs[2]], attrs.filter, attrs.stride, [1, 1]);
     let out = cx.nhwc_output(n, vec![xs[0], oh, ow, xs[3]]);
     cx.push(kind, vec![Some(x)], vec![out], op);
     cx.transposed_to_nchw(out, n.outputs[0].clone());

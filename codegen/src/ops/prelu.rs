@@ -11,7 +11,7 @@ use kiln::ops::{ConstantOperand, PReluF32Op, PReluOp};
 use super::elementwise::{binary_operands, broadcast};
 use super::{Formats, IrOp, OnnxConverter, QuantRule};
 use crate::ir::{DataType, Node, OpKind};
-use crate::lower::{Lowered, Lowering, unsupported};
+use crate::lower::{unsupported, Lowered, Lowering};
 use crate::quantize::multiplier::quantize_multiplier;
 
 /// PRELU. Inputs: data, slopes.

@@ -11,7 +11,7 @@ use kiln::ops::{DequantizeOp, QuantizeOp, RequantizeOp};
 
 use super::{Formats, IrOp, QuantRule};
 use crate::ir::{Activation, DataType, Node, OpKind, TensorId};
-use crate::lower::{Lowered, Lowering, unsupported};
+use crate::lower::{unsupported, Lowered, Lowering};
 use crate::quantize::multiplier::{activation_range, quantize_multiplier};
 
 /// QUANTIZE: float32 to int8, or int8 to int8 with another scale.

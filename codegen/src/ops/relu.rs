@@ -11,9 +11,9 @@ use kiln::tensor::FloatRange;
 
 use super::quantize::requantize;
 use super::{Formats, IrOp, OnnxConverter, QuantRule};
-use crate::ir::{Activation, DataType, Node, OpKind};
-use crate::lower::{Lowered, Lowering, float_range, unsupported};
 use crate::import::onnx::{Importer, OnnxNode, Step};
+use crate::ir::{Activation, DataType, Node, OpKind};
+use crate::lower::{float_range, unsupported, Lowered, Lowering};
 
 /// A standalone RELU, RELU6 or RELU_N1_TO_1.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -31,7 +31,9 @@ impl Relu {
         tflite: &[
             ("RELU", |_| Ok(OpKind::Relu(Relu(Activation::Relu)))),
             ("RELU6", |_| Ok(OpKind::Relu(Relu(Activation::Relu6)))),
-            ("RELU_N1_TO_1", |_| Ok(OpKind::Relu(Relu(Activation::ReluN1To1)))),
+            ("RELU_N1_TO_1", |_| {
+                Ok(OpKind::Relu(Relu(Activation::ReluN1To1)))
+            }),
         ],
         onnx: &[OnnxConverter {
             op_type: "Relu",

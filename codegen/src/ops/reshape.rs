@@ -7,9 +7,9 @@
 use kiln::graph::Op;
 
 use super::{Formats, IrOp, OnnxConverter, QuantRule};
-use crate::ir::{Node, OpKind};
-use crate::lower::{Lowered, Lowering, invalid, unsupported};
 use crate::import::onnx::{Importer, OnnxNode, Step};
+use crate::ir::{Node, OpKind};
+use crate::lower::{invalid, unsupported, Lowered, Lowering};
 
 /// RESHAPE (SQUEEZE imports as one).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -47,6 +47,10 @@ impl Reshape {
 }
 
 impl IrOp for Reshape {
+    fn aliases_input(&self) -> bool {
+        true
+    }
+
     fn name(&self) -> &'static str {
         "RESHAPE"
     }
@@ -60,8 +64,7 @@ impl IrOp for Reshape {
         if cx.tensor(input).is_constant() {
             return unsupported("RESHAPE of a constant");
         }
-        if cx.tensor(input).bytes() != cx.tensor(out).bytes() || cx.dtype(input) != cx.dtype(out)
-        {
+        if cx.tensor(input).bytes() != cx.tensor(out).bytes() || cx.dtype(input) != cx.dtype(out) {
             return invalid("RESHAPE changes the number of bytes");
         }
         Ok(None)

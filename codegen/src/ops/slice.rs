@@ -8,11 +8,10 @@ use kiln::kernels::slice::SliceParams;
 use kiln::ops::SliceOp;
 use kiln::tensor::MAX_RANK;
 
-use super::{Formats, IrOp, OnnxConverter, QuantRule};
-use crate::ir::{DataType, Graph, Node, OpKind};
-use crate::lower::{Lowered, Lowering, invalid, to_u32, unsupported};
+use super::{permute_shape, Formats, IrOp, OnnxConverter, Permuted, QuantRule};
 use crate::import::onnx::{Importer, OnnxNode, Step};
-use crate::passes::nchw_to_nhwc::{Permuted, permute_shape};
+use crate::ir::{DataType, Graph, Node, OpKind};
+use crate::lower::{invalid, to_u32, unsupported, Lowered, Lowering};
 
 /// Takes `begin[d] + k * step[d]` for every output coordinate `k` of each
 /// dimension (the output shape gives the count); steps positive.

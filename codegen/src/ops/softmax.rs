@@ -7,12 +7,11 @@ use kiln::graph::Op;
 use kiln::kernels::softmax::SoftmaxParams;
 use kiln::ops::{SoftmaxF32Op, SoftmaxOp};
 
-use super::{Formats, IrOp, OnnxConverter, QuantRule};
-use crate::ir::{DataType, Graph, Node, OpKind};
-use crate::lower::{Lowered, Lowering, to_u32};
-use crate::quantize::multiplier::{input_radius, quantize_multiplier};
+use super::{Formats, IrOp, OnnxConverter, Permuted, QuantRule};
 use crate::import::onnx::{Importer, OnnxNode, Step};
-use crate::passes::nchw_to_nhwc::Permuted;
+use crate::ir::{DataType, Graph, Node, OpKind};
+use crate::lower::{to_u32, Lowered, Lowering};
+use crate::quantize::multiplier::{input_radius, quantize_multiplier};
 
 /// SOFTMAX with `beta`.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -24,7 +23,11 @@ impl Softmax {
     pub(crate) const FORMATS: Formats = Formats {
         tflite: &[("SOFTMAX", |op| {
             // Without an options table beta is 1, as the converter writes it.
-            let beta = if op.has_options() { op.f32(0, 0.0)? } else { 1.0 };
+            let beta = if op.has_options() {
+                op.f32(0, 0.0)?
+            } else {
+                1.0
+            };
             Ok(OpKind::Softmax(Softmax { beta }))
         })],
         onnx: &[OnnxConverter {

@@ -9,9 +9,9 @@ use kiln::ops::TransposeOp;
 use kiln::tensor::MAX_RANK;
 
 use super::{Formats, IrOp, OnnxConverter, QuantRule};
-use crate::ir::{DataType, Node, OpKind};
-use crate::lower::{Lowered, Lowering, invalid, to_u32, unsupported};
 use crate::import::onnx::{Importer, OnnxNode, Step};
+use crate::ir::{DataType, Node, OpKind};
+use crate::lower::{invalid, to_u32, unsupported, Lowered, Lowering};
 
 /// Output dimension `d` is input dimension `perm[d]`.
 #[derive(Clone, Debug, PartialEq)]

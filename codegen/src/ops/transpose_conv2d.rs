@@ -6,13 +6,13 @@
 use kiln::graph::Op;
 use kiln::ops::{TransposeConv2dF32Op, TransposeConv2dOp};
 
-use super::conv2d::{ConvDescriptor, geometry, lower_conv};
+use super::conv2d::{geometry, lower_conv, ConvDescriptor};
 use super::{Formats, IrOp, OnnxConverter, QuantRule};
-use crate::ir::{Activation, Conv2dAttrs, Graph, Node, OpKind, Padding};
-use crate::lower::{Lowered, Lowering, invalid};
-use crate::import::onnx::{Importer, OnnxNode, Step, pair};
-use crate::import::tflite::{ReadResult, TfliteOp};
+use crate::import::onnx::{pair, Importer, OnnxNode, Step};
 use crate::import::tflite::invalid as read_invalid;
+use crate::import::tflite::{ReadResult, TfliteOp};
+use crate::ir::{Activation, Conv2dAttrs, Graph, Node, OpKind, Padding};
+use crate::lower::{invalid, Lowered, Lowering};
 
 /// TRANSPOSE_CONV. Inputs: data, filter `[O, KH, KW, I / groups]`,
 /// optional bias; padding is `Explicit` and only its start is used (the
@@ -62,10 +62,12 @@ impl IrOp for TransposeConv2d {
             ));
         }
         let geometry = geometry(&self.0, (in_s, out_s), [kh, kw, fc], [pad_top, pad_left])?;
-        Ok(Some(match lower_conv(cx, node, geometry, self.0.activation)? {
-            ConvDescriptor::S8(conv) => Op::TransposeConv2d(TransposeConv2dOp { conv }),
-            ConvDescriptor::F32(conv) => Op::TransposeConv2dF32(TransposeConv2dF32Op { conv }),
-        }))
+        Ok(Some(
+            match lower_conv(cx, node, geometry, self.0.activation)? {
+                ConvDescriptor::S8(conv) => Op::TransposeConv2d(TransposeConv2dOp { conv }),
+                ConvDescriptor::F32(conv) => Op::TransposeConv2dF32(TransposeConv2dF32Op { conv }),
+            },
+        ))
     }
 
     /// Every input pixel meets every filter tap (taps that land in the
@@ -89,7 +91,10 @@ impl IrOp for TransposeConv2d {
 fn from_tflite(op: &mut TfliteOp) -> ReadResult<OpKind> {
     let attrs = Conv2dAttrs {
         padding: op.padding(0)?,
-        stride: [op.positive(2, 0, "stride_h")?, op.positive(1, 0, "stride_w")?],
+        stride: [
+            op.positive(2, 0, "stride_h")?,
+            op.positive(1, 0, "stride_w")?,
+        ],
         dilation: [1, 1],
         activation: op.activation(3)?,
     };
@@ -157,10 +162,7 @@ fn conv_transpose_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
     }
     let kernel = [kh as i64, kw as i64];
     let natural = |a: usize| {
-        strides[a] * (in_hw[a] as i64 - 1)
-            + output_padding[a]
-            + (kernel[a] - 1) * dilations[a]
-            + 1
+        strides[a] * (in_hw[a] as i64 - 1) + output_padding[a] + (kernel[a] - 1) * dilations[a] + 1
     };
     let auto_pad = n.string("auto_pad").unwrap_or("NOTSET");
     let mut begin = [0i64; 2];

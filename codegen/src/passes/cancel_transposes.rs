@@ -7,6 +7,7 @@
 //!
 //! Layer: passes; uses `ir`.
 
+use super::carry_quantization;
 use crate::ir::{Graph, OpKind};
 use crate::ops::Transpose;
 
@@ -33,9 +34,7 @@ fn cancel_one(g: &mut Graph) -> bool {
             g.nodes[r].kind = OpKind::Transpose(Transpose { perm });
             g.nodes[r].inputs = vec![Some(x)];
             // The model's own parameters (a QDQ model's) stay with the values.
-            if g.tensors[x].quantization.is_none() {
-                g.tensors[x].quantization = g.tensors[y].quantization.clone();
-            }
+            carry_quantization(g, y, x);
             return true;
         }
         // A transpose that permutes nothing: its input's producer writes
@@ -51,9 +50,7 @@ fn cancel_one(g: &mut Graph) -> bool {
                 }
                 _ => (z, y),
             };
-            if g.tensors[to].quantization.is_none() {
-                g.tensors[to].quantization = g.tensors[from].quantization.clone();
-            }
+            carry_quantization(g, from, to);
             for node in &mut g.nodes {
                 for slot in node.inputs.iter_mut().flatten() {
                     if *slot == from {

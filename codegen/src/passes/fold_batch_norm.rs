@@ -13,15 +13,6 @@ use crate::error::{Error, Result};
 use crate::ir::{DataType, Graph, Node, OpKind, Tensor, TensorId};
 use crate::ops::{Add, BatchNorm, Mul, QuantRule};
 
-fn f32s(t: &Tensor) -> Vec<f32> {
-    t.data
-        .as_deref()
-        .unwrap_or(&[])
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect()
-}
-
 fn constant(g: &mut Graph, name: String, shape: Vec<usize>, values: &[f32]) -> TensorId {
     g.tensors.push(Tensor {
         name,
@@ -66,7 +57,7 @@ pub fn run(g: &mut Graph) -> Result<()> {
         };
         let [gamma, beta, mean, variance] = [1, 2, 3, 4].map(|k| {
             node.input(k)
-                .map(|t| f32s(&g.tensors[t]))
+                .map(|t| g.tensors[t].data_f32())
                 .unwrap_or_default()
         });
         let channels = gamma.len();
@@ -74,9 +65,12 @@ pub fn run(g: &mut Graph) -> Result<()> {
             .map(|c| gamma[c] / (variance[c] + bn.epsilon).sqrt())
             .collect();
         let readers = readers(g);
+        // Weighted ops write their output channels last (NHWC, or `[.., O]`
+        // for a fully connected layer): the batch norm must scale that axis.
+        let last_axis = bn.axis + 1 == g.tensors[x].shape.len();
         let target = producer(g, x).and_then(|p| {
             let axis = absorbing_axis(&g.nodes[p])?;
-            (readers[x] == 0).then_some((p, axis))
+            (readers[x] == 0 && last_axis).then_some((p, axis))
         });
         match target {
             Some((p, axis)) => {
@@ -129,17 +123,18 @@ impl Folded<'_> {
         let out_channels = f.shape.get(axis).copied().unwrap_or(0);
         if out_channels != channels {
             return Err(format!(
-                "{channels} batch-norm channels for {out_channels} outputs"
+                "batch norm '{}': {channels} channels for {out_channels} outputs",
+                g.tensors[out].name
             ));
         }
         let inner: usize = f.shape[axis + 1..].iter().product();
-        let mut w = f32s(f);
+        let mut w = f.data_f32();
         for (i, v) in w.iter_mut().enumerate() {
             *v *= self.scale[(i / inner.max(1)) % channels];
         }
         g.tensors[filter].data = Some(w.iter().flat_map(|v| v.to_le_bytes()).collect());
         let old_bias = match g.nodes[p].input(2) {
-            Some(b) => f32s(&g.tensors[b]),
+            Some(b) => g.tensors[b].data_f32(),
             None => vec![0.0; channels],
         };
         let bias: Vec<f32> = (0..channels)

@@ -41,6 +41,14 @@ pub(crate) fn readers(g: &Graph) -> Vec<usize> {
     readers
 }
 
+/// Tensor `to` takes the place of `from`: it keeps the model's own
+/// quantization parameters (a QDQ model's) if it has none of its own.
+pub(crate) fn carry_quantization(g: &mut Graph, from: usize, to: usize) {
+    if g.tensors[to].quantization.is_none() {
+        g.tensors[to].quantization = g.tensors[from].quantization.clone();
+    }
+}
+
 /// The index of the node that writes tensor `t`, if any.
 pub(crate) fn producer(g: &Graph, t: usize) -> Option<usize> {
     g.nodes.iter().position(|n| n.outputs.contains(&t))

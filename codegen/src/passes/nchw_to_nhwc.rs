@@ -13,31 +13,9 @@
 //! Layer: passes; uses `ir`, `cancel_transposes` and the op facts of `ops`
 //! (`IrOp::broadcasting`, `IrOp::permuted`).
 
-use super::cancel_transposes;
+use super::{cancel_transposes, carry_quantization};
 use crate::ir::{Graph, Node, OpKind, Tensor, TensorId};
-use crate::ops::{Reshape, Transpose};
-
-/// How an op runs on inputs whose dimensions were permuted: its new
-/// attributes, replacements for its parameter inputs, and where each
-/// dimension of its output went.
-pub struct Permuted {
-    pub kind: OpKind,
-    /// Inputs that follow the layout (the others are parameters).
-    pub data_inputs: Vec<usize>,
-    /// New constants for parameter inputs: `(input index, tensor)`.
-    pub params: Vec<(usize, TensorId)>,
-    /// Output dimension `d` becomes dimension `output[d]`.
-    pub output: Vec<usize>,
-}
-
-/// `shape` (in the old layout) in the new layout.
-pub fn permute_shape(shape: &[usize], to_new: &[usize]) -> Vec<usize> {
-    let mut out = vec![0; shape.len()];
-    for (d, &len) in shape.iter().enumerate() {
-        out[to_new[d]] = len;
-    }
-    out
-}
+use crate::ops::{permute_shape, Permuted, Reshape, Transpose};
 
 /// A constant of `rank` dimensions or fewer (right-aligned, numpy style),
 /// in the new layout of a rank-`rank` value: a new tensor, or `t` itself
@@ -98,6 +76,16 @@ fn transposed(g: &Graph, t: TensorId) -> Option<(TensorId, Vec<usize>)> {
     }
 }
 
+/// A reader of a transposed value rewritten to run in the layout before
+/// the transpose.
+struct Rewritten {
+    node: Node,
+    /// Where each dimension of its output went.
+    output: Vec<usize>,
+    /// The transposed values it no longer reads, and what it reads instead.
+    bypassed: Vec<(TensorId, TensorId)>,
+}
+
 /// Node `r` rewritten to read the values before the layout change
 /// `to_new` (its data inputs: `y` itself, or values transposed the same way,
 /// or constants permuted), or `None` if it cannot run in that layout.
@@ -107,7 +95,7 @@ fn rewrite(
     y: TensorId,
     x: TensorId,
     to_new: &[usize],
-) -> Option<(Node, Vec<usize>)> {
+) -> Option<Rewritten> {
     let node = g.nodes[r].clone();
     if node.outputs.len() != 1 {
         return None;
@@ -130,11 +118,12 @@ fn rewrite(
         return None;
     }
     let mut inputs = node.inputs.clone();
+    let mut bypassed = Vec::new();
     for &i in &permuted.data_inputs {
         let Some(t) = node.input(i) else {
             continue;
         };
-        inputs[i] = Some(if t == y {
+        let source = if t == y {
             x
         } else if g.tensors[t].is_constant() {
             permute_constant(g, t, to_new)?
@@ -143,7 +132,11 @@ fn rewrite(
                 Some((source, same)) if same == to_new => source,
                 _ => return None,
             }
-        });
+        };
+        if !g.tensors[t].is_constant() {
+            bypassed.push((t, source));
+        }
+        inputs[i] = Some(source);
     }
     for &(i, t) in &permuted.params {
         inputs[i] = Some(t);
@@ -153,7 +146,11 @@ fn rewrite(
         inputs,
         ..node
     };
-    Some((node, permuted.output))
+    Some(Rewritten {
+        node,
+        output: permuted.output,
+        bypassed,
+    })
 }
 
 /// Moves one TRANSPOSE past its readers, if it can: true if it did.
@@ -178,9 +175,9 @@ fn sink_one(g: &mut Graph) -> bool {
             continue;
         }
         let saved = g.tensors.len();
-        let rewritten: Option<Vec<(usize, Node, Vec<usize>)>> = readers
+        let rewritten: Option<Vec<(usize, Rewritten)>> = readers
             .iter()
-            .map(|&r| rewrite(g, r, y, x, &to_new).map(|(n, o)| (r, n, o)))
+            .map(|&r| rewrite(g, r, y, x, &to_new).map(|w| (r, w)))
             .collect();
         let Some(rewritten) = rewritten else {
             g.tensors.truncate(saved);
@@ -188,7 +185,15 @@ fn sink_one(g: &mut Graph) -> bool {
         };
         // Each reader now writes its output in the new layout; a TRANSPOSE
         // after it gives the old tensor, for its own readers to move on.
-        for (r, mut node, output) in rewritten.into_iter().rev() {
+        for (r, w) in rewritten.into_iter().rev() {
+            let Rewritten {
+                mut node,
+                output,
+                bypassed,
+            } = w;
+            for (from, to) in bypassed {
+                carry_quantization(g, from, to);
+            }
             let old = node.outputs[0];
             let mut new = g.tensors[old].clone();
             new.name = format!("{} (moved)", new.name);
@@ -204,9 +209,6 @@ fn sink_one(g: &mut Graph) -> bool {
             };
             g.nodes[r] = node;
             g.nodes.insert(r + 1, back);
-        }
-        if g.tensors[x].quantization.is_none() {
-            g.tensors[x].quantization = g.tensors[y].quantization.clone();
         }
         return true;
     }
@@ -310,6 +312,56 @@ mod tests {
         assert_eq!(bias.shape, [1, 1, 1, 3]);
         assert_eq!(bias.data, f32s(&[1.0, 2.0, 3.0]));
         assert_eq!(g.tensors[g.nodes[0].outputs[0]].shape, [1, 4, 5, 3]);
+    }
+
+    #[test]
+    fn both_operands_keep_the_models_parameters() {
+        // Two NHWC values to NCHW (a QDQ model quantized each there), added,
+        // and back: the ADD runs in NHWC on tensors that keep the parameters.
+        let per_tensor = |scale: f32| {
+            Some(crate::ir::Quantization {
+                scale: vec![scale],
+                zero_point: vec![0],
+                axis: 0,
+            })
+        };
+        let mut g = Graph {
+            source: "t".into(),
+            tensors: vec![
+                tensor("x1", &[1, 4, 5, 3], None),
+                tensor("x2", &[1, 4, 5, 3], None),
+                Tensor {
+                    quantization: per_tensor(0.5),
+                    ..tensor("a", &[1, 3, 4, 5], None)
+                },
+                Tensor {
+                    quantization: per_tensor(0.25),
+                    ..tensor("b", &[1, 3, 4, 5], None)
+                },
+                tensor("c", &[1, 3, 4, 5], None),
+                tensor("y", &[1, 4, 5, 3], None),
+            ],
+            nodes: vec![
+                node(transpose(&[0, 3, 1, 2]), &[0], 2),
+                node(transpose(&[0, 3, 1, 2]), &[1], 3),
+                node(
+                    OpKind::Add(Add {
+                        activation: Activation::None,
+                    }),
+                    &[2, 3],
+                    4,
+                ),
+                node(transpose(&[0, 2, 3, 1]), &[4], 5),
+            ],
+            inputs: vec![0, 1],
+            outputs: vec![5],
+        };
+        run(&mut g);
+        let kinds: Vec<&str> = g.nodes.iter().map(|n| n.kind.name()).collect();
+        assert_eq!(kinds, ["ADD"]);
+        assert_eq!(g.nodes[0].inputs, [Some(0), Some(1)]);
+        let scale = |t: usize| g.tensors[t].quantization.as_ref().map(|q| q.scale0());
+        assert_eq!((scale(0), scale(1)), (Some(0.5), Some(0.25)));
     }
 
     #[test]

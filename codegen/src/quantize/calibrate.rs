@@ -5,7 +5,7 @@
 //! `observer`.
 
 use crate::error::{Error, Result};
-use crate::ir::{DataType, OpKind, TensorId};
+use crate::ir::{DataType, TensorId};
 use crate::lower::CompiledModel;
 use crate::quantize::observer::{Observer, ObserverKind};
 
@@ -93,7 +93,7 @@ pub fn calibrate(
     }
     // RESHAPE outputs hold their input's bytes: same values, same observer.
     for node in &g.nodes {
-        if matches!(node.kind, OpKind::Reshape(_)) {
+        if node.kind.op().aliases_input() {
             if let (Some(i), Some(&o)) = (node.input(0), node.outputs.first()) {
                 observers[o] = observers[i].clone();
             }

@@ -30,22 +30,13 @@ fn per_tensor(scale: f32, zero_point: i64) -> Option<Quantization> {
     })
 }
 
-fn f32_values(t: &Tensor) -> Vec<f32> {
-    t.data
-        .as_deref()
-        .unwrap_or(&[])
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect()
-}
-
 /// Symmetric per-channel int8 weights along `axis`: returns the data and
 /// the quantization. The model's own scales (a QDQ model's dequantized
 /// weights) are kept when every value is one of their int8 steps; otherwise
 /// (a batch norm folded into the weights since) each channel's largest
 /// magnitude maps to 127.
 fn quantize_weights(t: &Tensor, axis: usize) -> (Vec<u8>, Quantization) {
-    let values = f32_values(t);
+    let values = t.data_f32();
     let channels = t.shape[axis];
     let inner: usize = t.shape[axis + 1..].iter().product();
     let channel_of = |i: usize| (i / inner) % channels;
@@ -106,7 +97,7 @@ fn model_weight_scales(
 /// per-tensor parameters when every value is one of their steps (a QDQ
 /// model's dequantized constant), else asymmetric over its values' range.
 fn quantize_constant(t: &mut Tensor) {
-    let values = f32_values(t);
+    let values = t.data_f32();
     let model = t
         .quantization
         .as_ref()
@@ -215,7 +206,7 @@ pub fn quantize(
                     .map(|q| q.scale[0])
                     .ok_or_else(|| invalid(format!("op #{index}: input not calibrated")))?;
                 if let Some(bias) = node.input(2) {
-                    let values = f32_values(&g.tensors[bias]);
+                    let values = g.tensors[bias].data_f32();
                     let scales: Vec<f32> = q.scale.iter().map(|&s| input_scale * s).collect();
                     let data: Vec<u8> = values
                         .iter()

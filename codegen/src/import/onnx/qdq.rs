@@ -120,17 +120,19 @@ impl Importer<'_> {
 
     /// An int8 range starting at 0 clamps like a Relu; onnxruntime drops
     /// the Relu there. Fused into the producer it costs nothing in int8 and
-    /// keeps the float graph right. A layout change (the transpose back to
-    /// NCHW after a convolution) commutes with a Relu, so the Relu goes to
-    /// the op before it.
+    /// keeps the float graph right. The transpose back to NCHW that the
+    /// importer puts after a convolution commutes with a Relu and reads a
+    /// tensor nothing else reads, so the Relu goes to the convolution.
     fn restore_relu(&mut self, mut t: TensorId) {
         while let Some(&i) = self.producer.get(&t) {
             let node = &mut self.g.nodes[i];
-            if let (OpKind::Transpose(_) | OpKind::Reshape(_), Some(input)) =
-                (&node.kind, node.input(0))
-            {
-                t = input;
-                continue;
+            let input = node.input(0);
+            if let (OpKind::Transpose(_), Some(input)) = (&node.kind, input) {
+                // The importer's own NHWC tensor has no ONNX name.
+                if !self.values.values().any(|&v| v == input) {
+                    t = input;
+                    continue;
+                }
             }
             crate::passes::fuse_activations::fuse(&mut node.kind, Activation::Relu);
             return;
