@@ -72,12 +72,9 @@ pub mod tensor;
 pub mod wire;
 
 pub use error::{BlobError, Error};
-
-/// The blob format version this runtime reads (3: one descriptor per op,
-/// float ops without int8 fields; `tests/blob_format.rs` pins it).
-pub const BLOB_VERSION: u32 = 3;
 pub use exec::Executor;
 pub use graph::{Aligned, Graph, Op, TensorIo};
+pub use ops::BLOB_VERSION;
 pub use tensor::{DType, Quantization, Span};
 
 /// A 16-byte aligned arena of `N` bytes, the only RAM an inference uses

@@ -3,7 +3,7 @@
 //! it reads and writes), its one-time check, and the kernel it calls. The
 //! list at the bottom of this file is the op set: [`Op`], its dispatch, its
 //! names and its checks come from it, and its order is the blob wire format
-//! (append new ops at the end, and bump [`crate::BLOB_VERSION`] whenever a
+//! (append new ops at the end, and bump [`BLOB_VERSION`] whenever a
 //! descriptor changes; `tests/blob_format.rs` holds the format to it).
 //!
 //! Descriptors are [`wire_struct!`](crate::wire) plain data, so the same
@@ -190,6 +190,11 @@ macro_rules! op_list {
         }
     };
 }
+
+/// The blob format version this runtime reads (3: one descriptor per op,
+/// float ops without int8 fields; `tests/blob_format.rs` pins it). It
+/// lives beside the list because appending an op is the usual bump.
+pub const BLOB_VERSION: u32 = 3;
 
 op_list! {
     Conv2d(Conv2dOp),
