@@ -117,8 +117,24 @@ fn golden_models() -> Vec<(&'static str, PathBuf, PathBuf)> {
     models
 }
 
-fn golden_blob(name: &str) -> PathBuf {
-    fixtures().join(format!("blob/v{BLOB_VERSION}/{name}.kiln"))
+/// The committed golden blob of `name` for this format version. When
+/// blessing and it is missing, it is compiled from `model` first (written
+/// whole, then renamed, because both tests below may ask for it at once).
+fn golden_blob(name: &str, model: &Path) -> Vec<u8> {
+    let path = fixtures().join(format!("blob/v{BLOB_VERSION}/{name}.kiln"));
+    if !path.exists() && blessing() {
+        let compiled = kiln_codegen::compile_file(model).unwrap();
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let partial = path.with_extension(format!("{:?}.partial", std::thread::current().id()));
+        std::fs::write(&partial, kiln_codegen::emit::blob::blob(&compiled)).unwrap();
+        std::fs::rename(&partial, &path).unwrap();
+    }
+    std::fs::read(&path).unwrap_or_else(|_| {
+        panic!(
+            "{} is missing: write it with `KILN_BLESS=1 cargo test --test blob_format`",
+            path.display()
+        )
+    })
 }
 
 /// Blob bytes in a 16-byte aligned buffer, as flash would hold them.
@@ -162,18 +178,7 @@ fn run(graph: &kiln::Graph, input: &Path) -> Vec<u8> {
 #[test]
 fn golden_blobs_decode_reencode_and_run_to_tflm_outputs() {
     for (name, model, samples) in golden_models() {
-        let path = golden_blob(name);
-        if !path.exists() && blessing() {
-            let compiled = kiln_codegen::compile_file(&model).unwrap();
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(&path, kiln_codegen::emit::blob::blob(&compiled)).unwrap();
-        }
-        let bytes = std::fs::read(&path).unwrap_or_else(|_| {
-            panic!(
-                "{} is missing: write it with `KILN_BLESS=1 cargo test --test blob_format`",
-                path.display()
-            )
-        });
+        let bytes = golden_blob(name, &model);
         assert_eq!(
             u32::from_le_bytes(bytes[8..12].try_into().unwrap()),
             BLOB_VERSION,
@@ -199,10 +204,8 @@ fn the_golden_blobs_cover_most_op_kinds() {
     // fixtures); the format text covers them all. This keeps the goldens
     // from silently shrinking to a single op.
     let mut seen = std::collections::BTreeSet::new();
-    for (name, ..) in golden_models() {
-        let Ok(bytes) = std::fs::read(golden_blob(name)) else {
-            continue;
-        };
+    for (name, model, _) in golden_models() {
+        let bytes = golden_blob(name, &model);
         let storage = aligned(&bytes);
         let blob = &bytemuck::cast_slice::<u128, u8>(&storage)[..bytes.len()];
         if let Ok(loaded) = kiln::blob::load::<64>(blob) {
