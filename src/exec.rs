@@ -14,7 +14,7 @@ use crate::tensor::{DType, MAX_RANK};
 /// Checks a whole graph: every op, every input and output span, and the
 /// alignment of the weights. The codegen runs this before it emits a model.
 pub fn validate(graph: &Graph) -> Result<(), Error> {
-    if graph.weights.as_ptr() as usize % ALIGNMENT != 0 && !graph.weights.is_empty() {
+    if !(graph.weights.as_ptr() as usize).is_multiple_of(ALIGNMENT) && !graph.weights.is_empty() {
         return Err(Error::WeightsMisaligned);
     }
     let arena_bytes = u64::from(graph.arena_bytes);
@@ -48,7 +48,7 @@ impl<'g, 'a> Executor<'g, 'a> {
                 got: arena.len(),
             });
         }
-        if arena.as_ptr() as usize % ALIGNMENT != 0 {
+        if !(arena.as_ptr() as usize).is_multiple_of(ALIGNMENT) {
             return Err(Error::ArenaMisaligned);
         }
         validate(graph)?;
@@ -90,6 +90,14 @@ impl<'g, 'a> Executor<'g, 'a> {
     /// Runs every op in order. Infallible: everything was checked in `new`.
     pub fn run(&mut self) {
         for op in self.graph.ops {
+            op.run(self.arena, self.graph.weights);
+        }
+    }
+
+    /// Runs op `index` alone (for profiling; `run` runs them all). An
+    /// index past the last op does nothing.
+    pub fn run_op(&mut self, index: usize) {
+        if let Some(op) = self.graph.ops.get(index) {
             op.run(self.arena, self.graph.weights);
         }
     }

@@ -4,8 +4,9 @@
 //! trained model into a [`Graph`]: ops in execution order, each naming the
 //! bytes it reads and writes in one caller-supplied arena and the constants it
 //! uses in flash. This crate runs that graph. It is `#![no_std]`, never
-//! allocates, and contains no `unsafe` code outside the host-only CUDA
-//! backend; weights stay in flash.
+//! allocates, and contains no `unsafe` code outside the Cortex-M DSP
+//! micro-kernels (`arch`) and the host-only CUDA backend; weights stay in
+//! flash.
 //!
 //! ## Layers
 //!
@@ -17,6 +18,9 @@
 //!   generated Rust and CUDA C, and the error type. Plain `core`.
 //! - [`kernels`]: one op family per file, pure functions over slices with a
 //!   params struct, computing exactly TFLite Micro's reference int8 bytes.
+//! - [`arch`]: fast paths with the reference kernels' bytes (matrix
+//!   products over widened columns, Cortex-M DSP micro-kernels), chosen
+//!   per layer by the codegen and per target at compile time.
 //! - [`ops`]: one file per op (or family): its descriptor, its one-time
 //!   check and the kernel it calls; one list defines the op set ([`Op`]).
 //! - [`graph`]: [`Graph`], ops in order with their arena and weights,
@@ -48,12 +52,12 @@
 //! ```
 
 #![cfg_attr(not(test), no_std)]
-#![cfg_attr(not(feature = "host"), forbid(unsafe_code))]
-#![cfg_attr(feature = "host", deny(unsafe_code))]
+#![deny(unsafe_code)]
 
 #[cfg(any(test, feature = "host"))]
 extern crate std;
 
+pub mod arch;
 #[cfg(feature = "blob")]
 pub mod blob;
 pub mod error;

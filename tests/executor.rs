@@ -86,7 +86,7 @@ fn corrupted_graphs_are_rejected_when_binding() {
 
     // An op reading past the arena.
     let mut ops = model.ops.clone();
-    let Op::Conv2d(Conv2dOp { conv }) = &mut ops[0] else {
+    let Op::Conv2d(Conv2dOp { conv, .. }) = &mut ops[0] else {
         panic!("digits starts with CONV_2D")
     };
     conv.input = Span::new(model.arena_bytes() as u32, conv.input.len);
@@ -113,7 +113,7 @@ fn corrupted_graphs_are_rejected_when_binding() {
 
     // An output written over its own input.
     let mut ops = model.ops.clone();
-    let Op::Conv2d(Conv2dOp { conv }) = &mut ops[0] else {
+    let Op::Conv2d(Conv2dOp { conv, .. }) = &mut ops[0] else {
         unreachable!()
     };
     conv.output = Span::new(conv.input.offset, conv.output.len);
@@ -123,4 +123,44 @@ fn corrupted_graphs_are_rejected_when_binding() {
     };
     let err = Executor::new(&graph, bytes).err().unwrap();
     assert!(err.to_string().contains("invalid graph at op #0"), "{err}");
+}
+
+/// The kernel a layer names is checked with its own needs: scratch that is
+/// large enough and shares no byte with the operands, non-negative
+/// multipliers, one group.
+#[test]
+fn fast_kernels_refuse_what_they_cannot_run() {
+    let model = digits();
+    let mut a = arena(model.arena_bytes());
+    let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut a);
+    let mut refused = |change: &dyn Fn(&mut Conv2dOp), reason: &str| {
+        let mut ops = model.ops.clone();
+        let Op::Conv2d(conv) = &mut ops[0] else {
+            panic!("digits starts with CONV_2D")
+        };
+        assert_eq!(
+            conv.kernel,
+            kiln::arch::KernelChoice::Gemm,
+            "the codegen picks gemm"
+        );
+        change(conv);
+        let graph = kiln::Graph {
+            ops: &ops,
+            ..model.runtime_graph()
+        };
+        let err = Executor::new(&graph, &mut bytes[..]).err();
+        let text = err.map(|e| e.to_string()).unwrap_or_default();
+        assert!(text.contains(reason), "{reason}: got {text:?}");
+    };
+    refused(&|c| c.scratch.len = 2, "scratch too small");
+    refused(
+        &|c| c.scratch = Span::new(c.conv.input.offset, c.scratch.len),
+        "scratch overlaps",
+    );
+    refused(
+        &|c| c.kernel = kiln::arch::KernelChoice::DepthwiseBlocked,
+        "kernel not available",
+    );
+    // The unchanged graph binds.
+    assert!(Executor::new(&model.runtime_graph(), bytes).is_ok());
 }

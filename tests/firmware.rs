@@ -225,3 +225,47 @@ fn riscv32_runs_every_model_bit_exact() {
 fn cortex_m4_runs_every_model_from_its_blob_bit_exact() {
     check("cortex-m4", true);
 }
+
+/// The fast kernels against the reference ones on seeded random cases
+/// (`kiln::arch::selftest`), built for the core and run in QEMU: the DSP
+/// micro-kernels on the M4, the portable ones on the M33.
+fn selftest_on(target: &str) {
+    if !tools_present() {
+        return;
+    }
+    let out = Command::new("timeout")
+        .args([
+            "900",
+            "cargo",
+            "run",
+            "--release",
+            "--locked",
+            "-q",
+            "--bin",
+            "selftest",
+        ])
+        .current_dir(repo().join("targets").join(target))
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("CARGO_BUILD_TARGET")
+        .env_remove("RUSTFLAGS")
+        .output()
+        .expect("cargo runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let result = stdout.lines().find(|l| l.starts_with("SELFTEST "));
+    assert!(
+        out.status.success() && result.is_some_and(|r| r.starts_with("SELFTEST PASS")),
+        "{target}: {result:?}\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("{}", result.unwrap_or_default());
+}
+
+#[test]
+fn cortex_m4_fast_kernels_match_the_reference_kernels() {
+    selftest_on("cortex-m4");
+}
+
+#[test]
+fn cortex_m33_fast_kernels_match_the_reference_kernels() {
+    selftest_on("cortex-m33");
+}

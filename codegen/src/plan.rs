@@ -2,11 +2,14 @@
 //! from tensor lifetimes, so that tensors alive at the same time never share
 //! bytes and the arena is as small as the greedy strategy finds.
 //!
-//! Layer: plan; uses `ir`. RESHAPE outputs share their input's bytes (no
-//! copy). Placement is greedy by decreasing size, each buffer at the lowest
-//! 16-byte aligned offset that no overlapping-lifetime buffer occupies, the
-//! same strategy as TFLM's greedy planner, so the arena never exceeds TFLM's
-//! head for the same graph; sharing reshaped buffers makes it smaller.
+//! Layer: plan; uses `ir` and each op's scratch figure (`ops`). RESHAPE
+//! outputs share their input's bytes (no copy); an op's scratch is a
+//! buffer alive during that op only. Placement is greedy by decreasing
+//! size, each buffer at the lowest 16-byte aligned offset that no
+//! overlapping-lifetime buffer occupies, the same strategy as TFLM's greedy
+//! planner, so the activations never need more than TFLM's head for the
+//! same graph; sharing reshaped buffers makes them smaller. The fast
+//! kernels' scratch comes on top, as CMSIS-NN's does in TFLM.
 
 use crate::ir::{Graph, TensorId};
 
@@ -16,11 +19,13 @@ fn align(x: usize) -> usize {
     x.div_ceil(ALIGNMENT) * ALIGNMENT
 }
 
-/// One buffer in the arena: a tensor and every tensor that aliases it.
+/// One buffer in the arena: a tensor and every tensor that aliases it, or
+/// one op's scratch.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Buffer {
-    /// The tensor whose bytes these are (the others alias it).
-    pub root: TensorId,
+    /// The tensor whose bytes these are (the others alias it); `None` for
+    /// an op's scratch.
+    pub root: Option<TensorId>,
     pub bytes: usize,
     pub offset: usize,
     /// First and last op index (inclusive) at which the buffer is alive;
@@ -34,7 +39,12 @@ pub struct ArenaPlan {
     pub buffers: Vec<Buffer>,
     /// For each tensor, the buffer holding it (`None` for constants).
     pub buffer_of: Vec<Option<usize>>,
+    /// For each node, the buffer of its scratch (`None` when it needs none).
+    pub scratch_of: Vec<Option<usize>>,
     pub arena_bytes: usize,
+    /// The arena the activations alone would need, planned without any
+    /// op's scratch.
+    pub activation_bytes: usize,
     /// What the arena would need if no two tensors shared bytes.
     pub unshared_bytes: usize,
 }
@@ -47,6 +57,12 @@ impl ArenaPlan {
             .copied()
             .flatten()
             .map(|b| self.buffers[b].offset)
+    }
+
+    /// Byte offset and size of a node's scratch.
+    pub fn scratch(&self, node: usize) -> Option<(usize, usize)> {
+        let b = self.scratch_of.get(node).copied().flatten()?;
+        Some((self.buffers[b].offset, self.buffers[b].bytes))
     }
 }
 
@@ -105,7 +121,7 @@ pub fn plan(graph: &Graph) -> ArenaPlan {
                 .unwrap_or(0);
             buffer_of_root[r] = Some(buffers.len());
             buffers.push(Buffer {
-                root: r,
+                root: Some(r),
                 bytes,
                 offset: 0,
                 first,
@@ -114,7 +130,64 @@ pub fn plan(graph: &Graph) -> ArenaPlan {
         }
     }
 
-    // Greedy placement, largest first.
+    let mut scratch_of = vec![None; graph.nodes.len()];
+    for (i, node) in graph.nodes.iter().enumerate() {
+        let bytes = node.kind.op().scratch_bytes(graph, node);
+        if bytes > 0 {
+            scratch_of[i] = Some(buffers.len());
+            buffers.push(Buffer {
+                root: None,
+                bytes,
+                offset: 0,
+                first: i,
+                last: i,
+            });
+        }
+    }
+
+    // What the activations alone take (TFLM's reference kernels need no
+    // scratch, so this is the figure to hold against TFLM's head).
+    let mut activations: Vec<Buffer> = buffers
+        .iter()
+        .filter(|b| b.root.is_some())
+        .cloned()
+        .collect();
+    let activation_bytes = align(place(&mut activations));
+    let arena_bytes = place(&mut buffers);
+
+    let buffer_of = (0..n)
+        .map(|t| {
+            if life[root[t]].is_some() {
+                buffer_of_root[root[t]]
+            } else {
+                None
+            }
+        })
+        .collect();
+    let scratch_bytes: usize = scratch_of
+        .iter()
+        .flatten()
+        .map(|&b| align(buffers[b].bytes))
+        .sum();
+    let unshared_bytes = scratch_bytes
+        + (0..n)
+            .filter(|&t| !graph.tensors[t].is_constant() && life[root[t]].is_some())
+            .map(|t| align(graph.tensors[t].bytes()))
+            .sum::<usize>();
+    ArenaPlan {
+        buffers,
+        buffer_of,
+        scratch_of,
+        arena_bytes: align(arena_bytes),
+        activation_bytes,
+        unshared_bytes,
+    }
+}
+
+/// Greedy placement, largest first, each buffer at the lowest aligned
+/// offset no buffer with an overlapping lifetime occupies; returns the end
+/// of the highest buffer.
+fn place(buffers: &mut [Buffer]) -> usize {
     let mut order: Vec<usize> = (0..buffers.len()).collect();
     order.sort_by_key(|&b| (std::cmp::Reverse(buffers[b].bytes), buffers[b].first));
     let mut placed: Vec<usize> = Vec::new();
@@ -138,26 +211,7 @@ pub fn plan(graph: &Graph) -> ArenaPlan {
         arena_bytes = arena_bytes.max(offset + buffers[b].bytes);
         placed.push(b);
     }
-
-    let buffer_of = (0..n)
-        .map(|t| {
-            if life[root[t]].is_some() {
-                buffer_of_root[root[t]]
-            } else {
-                None
-            }
-        })
-        .collect();
-    let unshared_bytes = (0..n)
-        .filter(|&t| !graph.tensors[t].is_constant() && life[root[t]].is_some())
-        .map(|t| align(graph.tensors[t].bytes()))
-        .sum();
-    ArenaPlan {
-        buffers,
-        buffer_of,
-        arena_bytes: align(arena_bytes),
-        unshared_bytes,
-    }
+    arena_bytes
 }
 
 #[cfg(test)]

@@ -63,7 +63,10 @@ pub fn inspect_json(
         .map(|(i, node)| {
             let m = macs(g, node);
             total_macs += m;
-            let params = compiled.and_then(|c| c.op_nodes.iter().position(|&n| n == i).map(|k| format!("{:?}", c.ops[k])));
+            let op = compiled.and_then(|c| c.op_nodes.iter().position(|&n| n == i).map(|k| &c.ops[k]));
+            let params = op.map(|op| format!("{op:?}"));
+            let kernel = op.map(|op| op.kernel().name());
+            let scratch = plan.scratch(i).map_or(0, |(_, bytes)| bytes);
             json!({
                 "index": i,
                 "op": node.source_name,
@@ -71,6 +74,8 @@ pub fn inspect_json(
                 "inputs": node.inputs.iter().flatten().map(|&t| tensor_json(&g.tensors[t], t, plan)).collect::<Vec<_>>(),
                 "outputs": node.outputs.iter().map(|&t| tensor_json(&g.tensors[t], t, plan)).collect::<Vec<_>>(),
                 "macs": m,
+                "kernel": kernel,
+                "scratch_bytes": scratch,
                 "params": params,
             })
         })
@@ -128,8 +133,8 @@ pub fn inspect_text(report: &Value) -> String {
         s += &format!("{label}: {}\n", list.join("; "));
     }
     s += &format!(
-        "\n{:>3}  {:<18} {:<34} {:<24} {:>12}\n",
-        "#", "op", "attributes", "output", "MACs"
+        "\n{:>3}  {:<18} {:<34} {:<24} {:>12}  {}\n",
+        "#", "op", "attributes", "output", "MACs", "kernel (scratch)"
     );
     for op in report["ops"].as_array().into_iter().flatten() {
         let out = op["outputs"]
@@ -137,8 +142,13 @@ pub fn inspect_text(report: &Value) -> String {
             .and_then(|o| o.first())
             .map(shape)
             .unwrap_or_default();
+        let kernel = match (op["kernel"].as_str(), num(&op["scratch_bytes"])) {
+            (Some(k), 0) => k.to_string(),
+            (Some(k), bytes) => format!("{k} ({bytes} B)"),
+            (None, _) => String::new(),
+        };
         s += &format!(
-            "{:>3}  {:<18} {:<34} {:<24} {:>12}\n",
+            "{:>3}  {:<18} {:<34} {:<24} {:>12}  {kernel}\n",
             num(&op["index"]),
             op["op"].as_str().unwrap_or(""),
             op["attributes"].as_str().unwrap_or(""),

@@ -108,6 +108,12 @@ fn inspect_json_has_the_documented_fields() {
     assert!(v["weight_bytes"].as_u64().unwrap() > 0);
     assert_eq!(ops[0]["op"], "CONV_2D");
     assert!(ops[0]["params"].as_str().unwrap().contains("Conv2dParams"));
+    // Each layer names its kernel; the matrix-product convolution takes
+    // scratch from the arena, the blocked depthwise one none.
+    assert_eq!(ops[0]["kernel"], "gemm");
+    assert!(ops[0]["scratch_bytes"].as_u64().unwrap() > 0);
+    assert_eq!(ops[1]["kernel"], "depthwise blocked");
+    assert_eq!(ops[1]["scratch_bytes"], 0);
     let text = kiln(&[
         "inspect",
         repo()
@@ -116,7 +122,9 @@ fn inspect_json_has_the_documented_fields() {
             .unwrap(),
     ]);
     assert!(
-        text.contains("arena (planned):") && text.contains("DEPTHWISE_CONV_2D"),
+        text.contains("arena (planned):")
+            && text.contains("DEPTHWISE_CONV_2D")
+            && text.contains("gemm ("),
         "{text}"
     );
 }

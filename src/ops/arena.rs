@@ -8,21 +8,23 @@
 use crate::tensor::Span;
 use crate::wire::wire_enum;
 
-/// The arena around one op's output: the bytes before and after it, which
-/// hold the op's inputs.
+/// The arena around one op's output (and scratch): the bytes before,
+/// between and after them, which hold the op's inputs.
 pub(crate) struct Inputs<'a> {
-    before: &'a [u8],
-    after: &'a [u8],
-    after_start: usize,
+    /// Each read-only piece and the arena offset it starts at.
+    pieces: [(&'a [u8], usize); 3],
 }
 
 impl Inputs<'_> {
     pub(crate) fn bytes(&self, s: Span) -> &[u8] {
-        if (s.offset as usize) < self.after_start {
-            &self.before[s.range()]
-        } else {
-            &self.after[s.offset as usize - self.after_start..][..s.len as usize]
-        }
+        let offset = s.offset as usize;
+        let (piece, start) = self
+            .pieces
+            .iter()
+            .rev()
+            .find(|(_, start)| *start <= offset)
+            .unwrap_or(&self.pieces[0]);
+        &piece[offset - start..][..s.len as usize]
     }
 
     pub(crate) fn i8(&self, s: Span) -> &[i8] {
@@ -39,14 +41,42 @@ pub(crate) fn split(arena: &mut [u8], output: Span) -> (Inputs<'_>, &mut [u8]) {
     let (before, rest) = arena.split_at_mut(output.offset as usize);
     let (out, after) = rest.split_at_mut(output.len as usize);
     let after_start = output.end() as usize;
-    (
-        Inputs {
-            before,
-            after,
-            after_start,
-        },
-        out,
-    )
+    let inputs = Inputs {
+        pieces: [(before, 0), (&[], after_start), (after, after_start)],
+    };
+    (inputs, out)
+}
+
+/// Splits the arena into an op's output, its scratch (as i16, which
+/// `Checker::scratch` has aligned) and the read-only rest. The two spans do
+/// not overlap (checked), in either order.
+pub(crate) fn split_with_scratch(
+    arena: &mut [u8],
+    output: Span,
+    scratch: Span,
+) -> (Inputs<'_>, &mut [u8], &mut [i16]) {
+    let (first, second) = if output.offset <= scratch.offset {
+        (output, scratch)
+    } else {
+        (scratch, output)
+    };
+    let (before, rest) = arena.split_at_mut(first.offset as usize);
+    let (a, rest) = rest.split_at_mut(first.len as usize);
+    let (between, rest) = rest.split_at_mut((u64::from(second.offset) - first.end()) as usize);
+    let (b, after) = rest.split_at_mut(second.len as usize);
+    let inputs = Inputs {
+        pieces: [
+            (before, 0),
+            (between, first.end() as usize),
+            (after, second.end() as usize),
+        ],
+    };
+    let (out, scratch) = if output.offset <= scratch.offset {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    (inputs, out, bytemuck::cast_slice_mut(scratch))
 }
 
 /// A typed view of a constant in the weights.

@@ -54,7 +54,7 @@ impl<'w> Checker<'w> {
             "tensor size does not match its shape",
         )?;
         self.ensure(
-            s.offset as usize % dtype.size() == 0,
+            (s.offset as usize).is_multiple_of(dtype.size()),
             "tensor misaligned for its type",
         )
     }
@@ -110,8 +110,36 @@ impl<'w> Checker<'w> {
         )?;
         let address = self.weights.as_ptr() as usize + s.offset as usize;
         self.ensure(
-            address % dtype.size() == 0,
+            address.is_multiple_of(dtype.size()),
             "constant misaligned for its type",
+        )
+    }
+
+    /// Scratch of at least `bytes` bytes in the arena, word-aligned (the
+    /// DSP micro-kernels load words from it), sharing no byte with the
+    /// op's inputs and output.
+    pub(crate) fn scratch(&self, s: Span, bytes: usize, operands: &[Span]) -> Result<(), Error> {
+        self.ensure(s.end() <= self.arena_bytes, "scratch outside the arena")?;
+        self.ensure(
+            u64::from(s.len) >= bytes as u64
+                && s.len.is_multiple_of(4)
+                && s.offset.is_multiple_of(4),
+            "scratch too small or misaligned",
+        )?;
+        for o in operands {
+            self.ensure(!s.overlaps(o), "scratch overlaps an operand")?;
+        }
+        Ok(())
+    }
+
+    /// Every requantization multiplier at `s` is non-negative, as
+    /// `quantize_multiplier` writes them (the fast paths rely on it).
+    pub(crate) fn multipliers(&self, s: Span) -> Result<(), Error> {
+        self.ensure(
+            super::arena::constant::<i32>(self.weights, s)
+                .iter()
+                .all(|&m| m >= 0),
+            "negative requantization multiplier",
         )
     }
 
@@ -201,11 +229,14 @@ impl<'w> Checker<'w> {
             g.filter_channels,
         ])?;
         self.ensure(
-            g.input.channels >= g.filter_channels && g.input.channels % g.filter_channels == 0,
+            g.input.channels >= g.filter_channels
+                && g.input.channels.is_multiple_of(g.filter_channels),
             "input channels not a multiple of filter channels",
         )?;
         self.ensure(
-            g.output.channels % (g.input.channels / g.filter_channels) == 0,
+            g.output
+                .channels
+                .is_multiple_of(g.input.channels / g.filter_channels),
             "output channels not a multiple of groups",
         )?;
         self.ensure(g.input.batches == g.output.batches, "batch mismatch")

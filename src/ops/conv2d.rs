@@ -4,8 +4,9 @@
 //!
 //! Layer: ops; uses `kernels::conv2d`.
 
-use super::arena::{constant, out_f32, out_i8, split};
+use super::arena::{constant, out_f32, out_i8, split, split_with_scratch};
 use super::{Checker, OpDescriptor};
+use crate::arch::{conv2d_s8_gemm, conv2d_scratch_bytes, KernelChoice};
 use crate::error::Error;
 use crate::kernels::conv2d::{conv2d_f32, conv2d_s8};
 pub use crate::kernels::conv2d::{Conv2dParams, ConvGeometry};
@@ -128,9 +129,13 @@ impl Conv2dF32 {
 }
 
 wire_struct! {
-    /// int8 CONV_2D.
+    /// int8 CONV_2D, with the implementation the codegen chose: the
+    /// reference kernel, or a matrix product over widened columns
+    /// (`KernelChoice::Gemm`, one group only) in `scratch`.
     pub struct Conv2dOp {
         pub conv: Conv2dS8,
+        pub kernel: KernelChoice,
+        pub scratch: Span,
     }
 }
 
@@ -145,14 +150,51 @@ impl OpDescriptor for Conv2dOp {
         self.conv.params.geometry.output.elements()
     }
 
+    fn kernel(&self) -> KernelChoice {
+        self.kernel
+    }
+
     fn check(&self, c: &Checker) -> Result<(), Error> {
-        c.conv_windows(&self.conv.params.geometry)?;
-        self.conv.check_operands(c)
+        let g = &self.conv.params.geometry;
+        c.conv_windows(g)?;
+        self.conv.check_operands(c)?;
+        match self.kernel {
+            KernelChoice::Reference => Ok(()),
+            KernelChoice::DepthwiseBlocked => Err(c.fail("kernel not available for this op")),
+            KernelChoice::Gemm => {
+                c.ensure(
+                    g.filter_channels == g.input.channels,
+                    "the gemm kernel takes one group",
+                )?;
+                c.multipliers(self.conv.multiplier)?;
+                let operands = [self.conv.input, self.conv.output];
+                c.scratch(self.scratch, conv2d_scratch_bytes(g), &operands)
+            }
+        }
     }
 
     #[inline(never)]
     fn run(&self, arena: &mut [u8], weights: &[u8]) {
-        self.conv.run_with(arena, weights, conv2d_s8);
+        let o = &self.conv;
+        match self.kernel {
+            // `check` refuses the kernels this op does not have.
+            KernelChoice::Reference | KernelChoice::DepthwiseBlocked => {
+                o.run_with(arena, weights, conv2d_s8)
+            }
+            KernelChoice::Gemm => {
+                let (io, out, scratch) = split_with_scratch(arena, o.output, self.scratch);
+                conv2d_s8_gemm(
+                    &o.params,
+                    io.i8(o.input),
+                    constant(weights, o.filter),
+                    constant(weights, o.bias),
+                    constant(weights, o.multiplier),
+                    constant(weights, o.shift),
+                    scratch,
+                    out_i8(out),
+                );
+            }
+        }
     }
 }
 

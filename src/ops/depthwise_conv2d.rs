@@ -6,6 +6,7 @@
 
 use super::conv2d::{Conv2dF32, Conv2dS8};
 use super::{Checker, OpDescriptor};
+use crate::arch::{self, KernelChoice};
 use crate::error::Error;
 use crate::kernels::conv2d::ConvGeometry;
 use crate::kernels::depthwise_conv2d::{depthwise_conv2d_f32, depthwise_conv2d_s8};
@@ -23,8 +24,12 @@ fn check_depthwise(c: &Checker, g: &ConvGeometry) -> Result<(), Error> {
 
 wire_struct! {
     /// int8 DEPTHWISE_CONV_2D; the filter is `[1, KH, KW, output channels]`.
+    /// `kernel` is the implementation the codegen chose: the reference
+    /// kernel, or four channels at a time (`KernelChoice::DepthwiseBlocked`,
+    /// depth multiplier 1).
     pub struct DepthwiseConv2dOp {
         pub conv: Conv2dS8,
+        pub kernel: KernelChoice,
     }
 }
 
@@ -39,14 +44,39 @@ impl OpDescriptor for DepthwiseConv2dOp {
         self.conv.params.geometry.output.elements()
     }
 
+    fn kernel(&self) -> KernelChoice {
+        self.kernel
+    }
+
     fn check(&self, c: &Checker) -> Result<(), Error> {
-        check_depthwise(c, &self.conv.params.geometry)?;
-        self.conv.check_operands(c)
+        let g = &self.conv.params.geometry;
+        check_depthwise(c, g)?;
+        self.conv.check_operands(c)?;
+        match self.kernel {
+            KernelChoice::Reference => Ok(()),
+            KernelChoice::DepthwiseBlocked => {
+                c.ensure(
+                    g.output.channels == g.input.channels,
+                    "the blocked depthwise kernel takes depth multiplier 1",
+                )?;
+                c.multipliers(self.conv.multiplier)
+            }
+            KernelChoice::Gemm => Err(c.fail("kernel not available for this op")),
+        }
     }
 
     #[inline(never)]
     fn run(&self, arena: &mut [u8], weights: &[u8]) {
-        self.conv.run_with(arena, weights, depthwise_conv2d_s8);
+        match self.kernel {
+            // `check` refuses the kernels this op does not have.
+            KernelChoice::Reference | KernelChoice::Gemm => {
+                self.conv.run_with(arena, weights, depthwise_conv2d_s8)
+            }
+            KernelChoice::DepthwiseBlocked => {
+                self.conv
+                    .run_with(arena, weights, arch::depthwise_conv2d_s8)
+            }
+        }
     }
 }
 

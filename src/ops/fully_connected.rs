@@ -3,8 +3,9 @@
 //!
 //! Layer: ops; uses `kernels::fully_connected`.
 
-use super::arena::{constant, out_f32, out_i8, split};
+use super::arena::{constant, out_f32, out_i8, split, split_with_scratch};
 use super::{Checker, OpDescriptor};
+use crate::arch::{fully_connected_s8_gemm, fully_connected_scratch_bytes, KernelChoice};
 use crate::error::Error;
 use crate::kernels::fully_connected::{fully_connected_f32, fully_connected_s8};
 pub use crate::kernels::fully_connected::{FullyConnectedParams, FullyConnectedShape};
@@ -33,7 +34,10 @@ fn check_matrix(
 
 wire_struct! {
     /// int8 FULLY_CONNECTED: `multiplier` and `shift` hold one i32
-    /// (per-tensor) or one per output channel.
+    /// (per-tensor) or one per output channel. `kernel` is the
+    /// implementation the codegen chose: the reference kernel, or a matrix
+    /// product over a widened input row (`KernelChoice::Gemm`, symmetric weights
+    /// only) in `scratch`.
     pub struct FullyConnectedOp {
         pub params: FullyConnectedParams,
         pub input: Span,
@@ -42,6 +46,8 @@ wire_struct! {
         pub multiplier: Span,
         pub shift: Span,
         pub output: Span,
+        pub kernel: KernelChoice,
+        pub scratch: Span,
     }
 }
 
@@ -54,6 +60,10 @@ impl OpDescriptor for FullyConnectedOp {
     #[cfg(feature = "host")]
     fn cuda_items(&self) -> u64 {
         u64::from(self.params.shape.batches) * u64::from(self.params.shape.output_depth)
+    }
+
+    fn kernel(&self) -> KernelChoice {
+        self.kernel
     }
 
     fn check(&self, c: &Checker) -> Result<(), Error> {
@@ -71,21 +81,42 @@ impl OpDescriptor for FullyConnectedOp {
         c.shifts(self.shift)?;
         c.range(p.activation_min, p.activation_max)?;
         let spans = [self.input, self.filter, self.bias, self.output];
-        check_matrix(c, &p.shape, spans, DType::I8, DType::I32)
+        check_matrix(c, &p.shape, spans, DType::I8, DType::I32)?;
+        match self.kernel {
+            KernelChoice::Reference => Ok(()),
+            KernelChoice::DepthwiseBlocked => Err(c.fail("kernel not available for this op")),
+            KernelChoice::Gemm => {
+                c.ensure(
+                    p.filter_offset == 0,
+                    "the gemm kernel takes symmetric weights",
+                )?;
+                c.multipliers(self.multiplier)?;
+                let bytes = fully_connected_scratch_bytes(p.shape.input_depth);
+                c.scratch(self.scratch, bytes, &[self.input, self.output])
+            }
+        }
     }
 
     #[inline(never)]
     fn run(&self, arena: &mut [u8], weights: &[u8]) {
-        let (io, out) = split(arena, self.output);
-        fully_connected_s8(
-            &self.params,
-            io.i8(self.input),
-            constant(weights, self.filter),
-            constant(weights, self.bias),
+        let (w, b) = (constant(weights, self.filter), constant(weights, self.bias));
+        let (m, s) = (
             constant(weights, self.multiplier),
             constant(weights, self.shift),
-            out_i8(out),
         );
+        match self.kernel {
+            // `check` refuses the kernels this op does not have.
+            KernelChoice::Reference | KernelChoice::DepthwiseBlocked => {
+                let (io, out) = split(arena, self.output);
+                let x = io.i8(self.input);
+                fully_connected_s8(&self.params, x, w, b, m, s, out_i8(out));
+            }
+            KernelChoice::Gemm => {
+                let (io, out, scratch) = split_with_scratch(arena, self.output, self.scratch);
+                let x = io.i8(self.input);
+                fully_connected_s8_gemm(&self.params, x, w, b, m, s, scratch, out_i8(out));
+            }
+        }
     }
 }
 

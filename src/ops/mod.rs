@@ -19,6 +19,7 @@ use crate::wire::{Wire, WireType};
 mod arena;
 mod check;
 
+pub use crate::arch::KernelChoice;
 pub use arena::ConstantOperand;
 pub use check::Checker;
 
@@ -84,6 +85,12 @@ pub trait OpDescriptor: Wire {
     /// Checks, once, that running this op can neither index out of bounds
     /// nor overflow, whatever the arena holds.
     fn check(&self, c: &Checker) -> Result<(), Error>;
+
+    /// The implementation the codegen chose for this layer (ops with one
+    /// implementation: the reference kernel).
+    fn kernel(&self) -> KernelChoice {
+        KernelChoice::Reference
+    }
 
     /// Runs the op on an arena and weights its `check` accepted. Never
     /// inlined: one call per op costs nothing measurable, and it keeps each
@@ -165,6 +172,14 @@ macro_rules! op_list {
                     $( Op::$variant(o) => o.check(c), )*
                 }
             }
+
+            /// The implementation chosen for this layer (see
+            /// [`OpDescriptor::kernel`]).
+            pub fn kernel(&self) -> KernelChoice {
+                match self {
+                    $( Op::$variant(o) => o.kernel(), )*
+                }
+            }
         }
 
         #[cfg(feature = "host")]
@@ -192,9 +207,10 @@ macro_rules! op_list {
 }
 
 /// The blob format version this runtime reads (3: one descriptor per op,
-/// float ops without int8 fields; `tests/blob_format.rs` pins it). It
-/// lives beside the list because appending an op is the usual bump.
-pub const BLOB_VERSION: u32 = 3;
+/// float ops without int8 fields; 4: int8 CONV_2D and FULLY_CONNECTED name
+/// their kernel and scratch; `tests/blob_format.rs` pins it). It lives
+/// beside the list because appending an op is the usual bump.
+pub const BLOB_VERSION: u32 = 4;
 
 op_list! {
     Conv2d(Conv2dOp),

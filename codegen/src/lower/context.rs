@@ -66,6 +66,8 @@ pub fn padded_dims(shape: &[usize]) -> Lowered<[u32; MAX_RANK]> {
 pub struct Lowering<'g> {
     g: &'g Graph,
     plan: &'g ArenaPlan,
+    /// Index of the node being lowered.
+    node: usize,
     weights: Vec<u8>,
     problems: Vec<Unsupported>,
 }
@@ -75,6 +77,7 @@ impl<'g> Lowering<'g> {
         Lowering {
             g,
             plan,
+            node: 0,
             weights: Vec::new(),
             problems: Vec::new(),
         }
@@ -167,6 +170,25 @@ impl<'g> Lowering<'g> {
             ));
         };
         Ok(Span::new(to_u32(offset)?, to_u32(tensor.bytes())?))
+    }
+
+    /// The graph being lowered.
+    pub fn graph(&self) -> &'g Graph {
+        self.g
+    }
+
+    /// Says which node is lowered next (the driver calls it).
+    pub(super) fn start_node(&mut self, index: usize) {
+        self.node = index;
+    }
+
+    /// The arena span of the scratch the planner gave the node being
+    /// lowered (`IrOp::scratch_bytes`); empty when it asked for none.
+    pub fn scratch(&self) -> Lowered<Span> {
+        match self.plan.scratch(self.node) {
+            Some((offset, bytes)) => Ok(Span::new(to_u32(offset)?, to_u32(bytes)?)),
+            None => Ok(Span::EMPTY),
+        }
     }
 
     /// The arena spans of a same-type op's input and output, of `dtype`.

@@ -82,6 +82,7 @@ pub fn compile(graph: Graph) -> Result<CompiledModel> {
     let mut ops = Vec::new();
     let mut op_nodes = Vec::new();
     for (i, node) in graph.nodes.iter().enumerate() {
+        cx.start_node(i);
         match cx
             .output(node)
             .and_then(|_| node.kind.op().lower(&mut cx, node))

@@ -5,6 +5,7 @@
 //!
 //! Layer: ops; uses `lower` and `quantize::multiplier`.
 
+use kiln::arch::{conv2d_scratch_bytes, KernelChoice};
 use kiln::graph::Op;
 use kiln::kernels::conv2d::{Conv2dParams, ConvGeometry};
 use kiln::ops::{Conv2dF32, Conv2dF32Op, Conv2dOp, Conv2dS8};
@@ -56,11 +57,15 @@ impl IrOp for Conv2d {
             return invalid(format!("filter shape {fshape:?} is not [O, KH, KW, I]"));
         };
         let (in_s, out_s) = (cx.nhwc(input)?, cx.nhwc(out)?);
-        let fits = fc != 0 && in_s.channels as usize % fc == 0;
+        let fits = fc != 0 && (in_s.channels as usize).is_multiple_of(fc);
         let geometry = forward_geometry(&self.0, (in_s, out_s), &fshape, [kh, kw, fc], oc, fits)?;
         Ok(Some(
             match lower_conv(cx, node, geometry, self.0.activation)? {
-                ConvDescriptor::S8(conv) => Op::Conv2d(Conv2dOp { conv }),
+                ConvDescriptor::S8(conv) => Op::Conv2d(Conv2dOp {
+                    conv,
+                    kernel: int8_kernel(cx.graph(), node).0,
+                    scratch: cx.scratch()?,
+                }),
                 ConvDescriptor::F32(conv) => Op::Conv2dF32(Conv2dF32Op { conv }),
             },
         ))
@@ -71,12 +76,38 @@ impl IrOp for Conv2d {
         output_elements(g, node) * filter.iter().skip(1).product::<usize>() as u64
     }
 
+    fn scratch_bytes(&self, g: &Graph, node: &Node) -> usize {
+        int8_kernel(g, node).1
+    }
+
     fn fused_activation(&mut self) -> Option<&mut Activation> {
         Some(&mut self.0.activation)
     }
 
     fn stack_cortex_m4(&self) -> usize {
         448
+    }
+}
+
+/// The implementation of an int8 CONV_2D and the scratch bytes it takes:
+/// a matrix product over widened columns (`kiln::arch`) when the
+/// convolution has one group, the reference kernel otherwise.
+fn int8_kernel(g: &Graph, node: &Node) -> (KernelChoice, usize) {
+    let tensor = |i| node.input(i).map(|t| &g.tensors[t]);
+    let (Some(input), Some(filter)) = (tensor(0), tensor(1)) else {
+        return (KernelChoice::Reference, 0);
+    };
+    match filter.shape[..] {
+        [_, kh, kw, fc] if input.dtype == DataType::I8 && input.shape.last() == Some(&fc) => {
+            let geometry = ConvGeometry {
+                filter_height: kh as u32,
+                filter_width: kw as u32,
+                filter_channels: fc as u32,
+                ..ConvGeometry::default()
+            };
+            (KernelChoice::Gemm, conv2d_scratch_bytes(&geometry))
+        }
+        _ => (KernelChoice::Reference, 0),
     }
 }
 

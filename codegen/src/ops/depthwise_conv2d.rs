@@ -2,6 +2,7 @@
 //!
 //! Layer: ops; uses the convolution lowering of `ops::conv2d`.
 
+use kiln::arch::KernelChoice;
 use kiln::graph::Op;
 use kiln::ops::{DepthwiseConv2dF32Op, DepthwiseConv2dOp};
 
@@ -53,7 +54,16 @@ impl IrOp for DepthwiseConv2d {
         let geometry = forward_geometry(&self.0, (in_s, out_s), &fshape, [kh, kw, 1], oc, fits)?;
         Ok(Some(
             match lower_conv(cx, node, geometry, self.0.activation)? {
-                ConvDescriptor::S8(conv) => Op::DepthwiseConv2d(DepthwiseConv2dOp { conv }),
+                ConvDescriptor::S8(conv) => {
+                    // Depth multiplier 1 (MobileNets, DS-CNNs): four
+                    // channels at a time; other multipliers: the reference.
+                    let kernel = if oc == in_c {
+                        KernelChoice::DepthwiseBlocked
+                    } else {
+                        KernelChoice::Reference
+                    };
+                    Op::DepthwiseConv2d(DepthwiseConv2dOp { conv, kernel })
+                }
                 ConvDescriptor::F32(conv) => Op::DepthwiseConv2dF32(DepthwiseConv2dF32Op { conv }),
             },
         ))

@@ -4,6 +4,7 @@
 //! Layer: ops; uses `lower`, the weighted-op lowering of `ops::conv2d` and
 //! `quantize::multiplier`.
 
+use kiln::arch::{fully_connected_scratch_bytes, KernelChoice};
 use kiln::graph::Op;
 use kiln::kernels::fully_connected::{FullyConnectedParams, FullyConnectedShape};
 use kiln::ops::{FullyConnectedF32Op, FullyConnectedOp};
@@ -64,7 +65,7 @@ impl IrOp for FullyConnected {
             return invalid(format!("filter shape {fshape:?} is not [O, I]"));
         };
         let in_elements = cx.tensor(input).elements();
-        if depth == 0 || in_elements % depth != 0 {
+        if depth == 0 || !in_elements.is_multiple_of(depth) {
             return invalid(format!(
                 "input of {in_elements} values does not split into rows of {depth}"
             ));
@@ -112,7 +113,13 @@ impl IrOp for FullyConnected {
             multiplier: cx.i32s(&multipliers)?,
             shift: cx.i32s(&shifts)?,
             output: cx.activation(out, DataType::I8)?,
+            kernel: int8_kernel(cx.graph(), node).0,
+            scratch: cx.scratch()?,
         })))
+    }
+
+    fn scratch_bytes(&self, g: &Graph, node: &Node) -> usize {
+        int8_kernel(g, node).1
     }
 
     fn macs(&self, g: &Graph, node: &Node) -> u64 {
@@ -123,7 +130,35 @@ impl IrOp for FullyConnected {
     fn fused_activation(&mut self) -> Option<&mut Activation> {
         Some(&mut self.activation)
     }
+
+    fn stack_cortex_m4(&self) -> usize {
+        360
+    }
 }
+
+/// The implementation of an int8 FULLY_CONNECTED and the scratch bytes it
+/// takes: a matrix product over the input row widened once (`kiln::arch`;
+/// the codegen writes symmetric weights only) when each input value feeds
+/// at least [`GEMM_MIN_OUTPUTS`] outputs, the reference kernel otherwise,
+/// where widening would cost RAM (two bytes per input value) for little.
+fn int8_kernel(g: &Graph, node: &Node) -> (KernelChoice, usize) {
+    let input = node.input(0).map(|t| &g.tensors[t]);
+    let filter = node.input(1).map(|t| &g.tensors[t].shape[..]);
+    match (input, filter) {
+        (Some(x), Some(&[outputs, depth]))
+            if x.dtype == DataType::I8 && outputs >= GEMM_MIN_OUTPUTS =>
+        {
+            (
+                KernelChoice::Gemm,
+                fully_connected_scratch_bytes(depth as u32),
+            )
+        }
+        _ => (KernelChoice::Reference, 0),
+    }
+}
+
+/// Outputs per input value from which the widened-row kernel pays off.
+const GEMM_MIN_OUTPUTS: usize = 8;
 
 fn from_tflite(op: &mut TfliteOp) -> ReadResult<OpKind> {
     if op.i8(1, 0)? != 0 {

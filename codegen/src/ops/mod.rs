@@ -61,6 +61,14 @@ pub trait IrOp: Debug {
         0
     }
 
+    /// Arena bytes the op's runtime kernel works in while it runs (its
+    /// scratch, for example the columns of a matrix-product convolution):
+    /// the planner gives them a buffer alive during this op only, and
+    /// `Lowering::scratch` hands its span to `lower`.
+    fn scratch_bytes(&self, _g: &Graph, _node: &Node) -> usize {
+        0
+    }
+
     /// Whether every output element is a function of the input elements at
     /// the same position, after numpy broadcasting: such an op computes the
     /// same values in any layout, given its constant operands permuted

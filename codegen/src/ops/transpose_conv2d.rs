@@ -56,7 +56,11 @@ impl IrOp for TransposeConv2d {
         };
         let (in_s, out_s) = (cx.nhwc(input)?, cx.nhwc(out)?);
         let in_c = in_s.channels as usize;
-        if out_s.channels as usize != oc || fc == 0 || in_c % fc != 0 || oc % (in_c / fc) != 0 {
+        if out_s.channels as usize != oc
+            || fc == 0
+            || !in_c.is_multiple_of(fc)
+            || oc % (in_c / fc) != 0
+        {
             return invalid(format!(
                 "filter {fshape:?} does not fit input {in_s:?} and output {out_s:?}"
             ));

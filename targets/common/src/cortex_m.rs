@@ -156,3 +156,29 @@ macro_rules! cortex_m_firmware {
         }
     };
 }
+
+/// The body of a Cortex-M self-test firmware's `src/bin/selftest.rs`: the
+/// fast kernels against the reference ones (`kiln::arch::selftest`).
+#[macro_export]
+macro_rules! cortex_m_selftest {
+    ($target:literal) => {
+        use panic_semihosting as _;
+
+        static mut WORKSPACE: kiln::arch::selftest::Workspace =
+            kiln::arch::selftest::Workspace::new();
+
+        #[cortex_m_rt::entry]
+        fn main() -> ! {
+            let peripherals = cortex_m::Peripherals::take().unwrap();
+            let mut platform = $crate::cortex_m::CortexM::new(peripherals.SYST);
+            // SAFETY: the only reference to WORKSPACE, taken once.
+            let workspace = unsafe { &mut *core::ptr::addr_of_mut!(WORKSPACE) };
+            $crate::selftest(workspace, &mut platform, $target)
+        }
+
+        #[cortex_m_rt::exception]
+        fn SysTick() {
+            $crate::cortex_m::on_systick();
+        }
+    };
+}

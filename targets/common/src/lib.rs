@@ -39,6 +39,12 @@ pub trait Suite {
     /// counts only what a product links (the check pulls in the Executor's
     /// validation of every op kind).
     fn misuse_is_refused(&mut self) -> Option<bool>;
+    /// Runs op `index` alone on the current arena and returns its name:
+    /// for profiling (`bin/opprof.rs`). Only a model run from its blob
+    /// (`KILN_BLOB=1`) has separate ops; the generated code returns `None`.
+    fn run_op(&mut self, _index: usize) -> Option<&'static str> {
+        None
+    }
 }
 
 /// What a board provides.
@@ -170,6 +176,44 @@ pub fn run<S: Suite, P: Platform>(suite: &mut S, platform: &mut P, target: &str)
         suite.sample_bytes(),
     );
     platform.exit(failures == 0)
+}
+
+/// Runs kiln's fast-path self-test (`kiln::arch::selftest`: the fast
+/// kernels against the reference ones on seeded random cases) and exits: 0
+/// when every byte matched.
+///
+/// Output format (parsed by `tests/firmware.rs`):
+/// `SELFTEST PASS target=T cases=N instructions=I` or
+/// `SELFTEST FAIL target=T kernel=K case=C index=I`
+pub fn selftest<P: Platform>(
+    workspace: &mut kiln::arch::selftest::Workspace,
+    platform: &mut P,
+    target: &str,
+) -> ! {
+    const SEED: u64 = 2026;
+    const CASES: u32 = 1000;
+    let start = platform.instructions();
+    let result = kiln::arch::selftest::run(SEED, CASES, workspace);
+    let instructions = platform.instructions().saturating_sub(start);
+    match result {
+        Ok(()) => {
+            let _ = writeln!(
+                Out(platform),
+                "SELFTEST PASS target={target} cases={CASES} instructions={instructions}"
+            );
+            platform.exit(true)
+        }
+        Err(m) => {
+            let _ = writeln!(
+                Out(platform),
+                "SELFTEST FAIL target={target} kernel=\"{}\" case={} index={}",
+                m.kernel,
+                m.case,
+                m.index
+            );
+            platform.exit(false)
+        }
+    }
 }
 
 /// Bytes from the stack top down to `sp`.

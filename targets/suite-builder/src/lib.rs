@@ -242,6 +242,11 @@ impl kiln_target_common::Suite for ModelSuite<'_> {{
         let wrong_input = matches!(self.exec.set_input(0, &INPUT0.0[..len.saturating_sub(1)]), Err(kiln::Error::InputLength {{ .. }}));
         Some(short && wrong_input)
     }}
+    fn run_op(&mut self, index: usize) -> Option<&'static str> {{
+        let name = self.exec.graph().ops.get(index)?.name();
+        self.exec.run_op(index);
+        Some(name)
+    }}
 }}"#,
             inputs = input_args.join("\n        "),
             float_output = generated.outputs[0].dtype == DType::F32,

@@ -1,0 +1,239 @@
+//! CONV_2D and FULLY_CONNECTED (int8) as matrix products, with TFLM's
+//! reference bytes. The input offset is added as values are widened to i16
+//! into a small scratch buffer of "columns" (for a convolution, the
+//! receptive field of one output pixel: im2col, padding as zero), so the
+//! inner loop is a plain dot product of i16 columns with the int8 filter
+//! rows as TFLite stores them. A convolution fills two columns at a time and
+//! takes two filter rows per step (2×2 register blocking); a fully connected
+//! layer takes one column and four rows. The micro-kernels come from
+//! `micro` (the Cortex-M DSP ones or the portable ones); everything else,
+//! the gathering, the tails and the requantization, is shared.
+//!
+//! Layer: arch; uses `kernels` (param types), `quant` and the micro-kernels.
+
+use super::micro::{self, ORDER};
+use super::requant::to_output;
+use crate::kernels::conv2d::{valid_taps, Conv2dParams, ConvGeometry};
+use crate::kernels::fully_connected::FullyConnectedParams;
+
+/// Values per column, rounded up to whole groups of four.
+const fn padded(values: usize) -> usize {
+    values.div_ceil(4) * 4
+}
+
+/// Scratch bytes [`conv2d_s8`] needs: two columns of i16.
+pub const fn conv2d_scratch_bytes(g: &ConvGeometry) -> usize {
+    let k = g.filter_height as usize * g.filter_width as usize * g.filter_channels as usize;
+    2 * padded(k) * 2
+}
+
+/// Scratch bytes [`fully_connected_s8`] needs: one column of i16.
+pub const fn fully_connected_scratch_bytes(input_depth: u32) -> usize {
+    padded(input_depth as usize) * 2
+}
+
+/// `C` interleaved columns: group `k / 4` of column `c` is the four slots
+/// from `(k / 4) * 4 * C + 4 * c`, in the micro-kernels' `ORDER`.
+struct Columns<'a, const C: usize> {
+    slots: &'a mut [i16],
+}
+
+impl<const C: usize> Columns<'_, C> {
+    #[inline(always)]
+    fn put(&mut self, col: usize, k: usize, value: i32) {
+        self.slots[(k / 4) * 4 * C + 4 * col + ORDER[k % 4]] = value as i16;
+    }
+
+    /// Values `k0..` of column `col`: `src` plus `offset`, four at a time
+    /// once `k` is a multiple of four.
+    fn expand(&mut self, col: usize, k0: usize, src: &[i8], offset: i32) {
+        let head = ((4 - k0 % 4) % 4).min(src.len());
+        for (i, &x) in src[..head].iter().enumerate() {
+            self.put(col, k0 + i, i32::from(x) + offset);
+        }
+        let mut k = k0 + head;
+        let mut groups = src[head..].chunks_exact(4);
+        for group in &mut groups {
+            let at = (k / 4) * 4 * C + 4 * col;
+            let slots: &mut [i16; 4] = (&mut self.slots[at..at + 4]).try_into().unwrap();
+            micro::expand4(group.try_into().unwrap(), offset, slots);
+            k += 4;
+        }
+        for (i, &x) in groups.remainder().iter().enumerate() {
+            self.put(col, k + i, i32::from(x) + offset);
+        }
+    }
+
+    /// Values `k0..k0 + len` of column `col`: padding, zero once offset.
+    fn zero(&mut self, col: usize, k0: usize, len: usize) {
+        for k in k0..k0 + len {
+            self.put(col, k, 0);
+        }
+    }
+
+    /// The products of the values past the last whole group (`k` from
+    /// `4 * groups` to `4 * groups + w.len()`) with `w`, for column `col`.
+    fn tail(&self, col: usize, groups: usize, w: &[i8]) -> i32 {
+        let at = groups * 4 * C + 4 * col;
+        w.iter().enumerate().fold(0i32, |acc, (j, &wv)| {
+            acc.wrapping_add(i32::from(self.slots[at + ORDER[j]]) * i32::from(wv))
+        })
+    }
+}
+
+/// CONV_2D (one group: `filter_channels == input.channels`), the same bytes
+/// as `kernels::conv2d::conv2d_s8`; `scratch` holds at least
+/// [`conv2d_scratch_bytes`] bytes.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_s8(
+    p: &Conv2dParams,
+    input: &[i8],
+    filter: &[i8],
+    bias: &[i32],
+    multiplier: &[i32],
+    shift: &[i32],
+    scratch: &mut [i16],
+    output: &mut [i8],
+) {
+    let g = &p.geometry;
+    let (out_w, out_c) = (g.output.width as usize, g.output.channels as usize);
+    let pixels = g.output.height as usize * out_w;
+    let k = g.filter_height as usize * g.filter_width as usize * g.filter_channels as usize;
+    let (groups, tail) = (k / 4, k % 4);
+    let mut cols = Columns::<2> {
+        slots: &mut scratch[..2 * padded(k)],
+    };
+    let range = (p.activation_min, p.activation_max);
+    for b in 0..g.input.batches as usize {
+        for px in (0..pixels).step_by(2) {
+            // An odd last pixel is computed twice; the copy is not stored.
+            let pair = [px, (px + 1).min(pixels - 1)];
+            for (col, &q) in pair.iter().enumerate() {
+                gather(p, input, b, (q / out_w, q % out_w), col, &mut cols);
+            }
+            let out = [
+                (b * pixels + pair[0]) * out_c,
+                (b * pixels + pair[1]) * out_c,
+            ];
+            for oc in (0..out_c).step_by(2) {
+                let rows = [oc, (oc + 1).min(out_c - 1)];
+                let w = rows.map(|r| &filter[r * k..][..k]);
+                let mut acc = micro::dot_2x2(cols.slots, w[0], w[1], groups);
+                if tail > 0 {
+                    for (i, a) in acc.iter_mut().enumerate() {
+                        let tail_w = &w[i / 2][groups * 4..];
+                        *a = a.wrapping_add(cols.tail(i % 2, groups, tail_w));
+                    }
+                }
+                for (i, &a) in acc.iter().enumerate() {
+                    let (r, col) = (rows[i / 2], i % 2);
+                    if (col == 1 && pair[1] == pair[0]) || (i >= 2 && rows[1] == rows[0]) {
+                        continue;
+                    }
+                    let a = if bias.is_empty() {
+                        a
+                    } else {
+                        a.wrapping_add(bias[r])
+                    };
+                    output[out[col] + r] =
+                        to_output(a, multiplier[r], shift[r], p.output_offset, range);
+                }
+            }
+        }
+    }
+}
+
+/// Fills column `col` with the receptive field of output pixel `(y, x)` of
+/// batch `b`, in the filter's `[KH, KW, C]` order.
+#[inline(always)]
+fn gather(
+    p: &Conv2dParams,
+    input: &[i8],
+    b: usize,
+    (y, x): (usize, usize),
+    col: usize,
+    cols: &mut Columns<'_, 2>,
+) {
+    let g = &p.geometry;
+    let (in_h, in_w, in_c) = (
+        g.input.height as usize,
+        g.input.width as usize,
+        g.input.channels as usize,
+    );
+    let (f_h, f_w) = (g.filter_height as usize, g.filter_width as usize);
+    let (d_h, d_w) = (g.dilation_height as usize, g.dilation_width as usize);
+    let in_y0 = (y * g.stride_height as usize) as isize - g.padding_top as isize;
+    let in_x0 = (x * g.stride_width as usize) as isize - g.padding_left as isize;
+    let (fx0, fx1) = valid_taps(in_x0, d_w, f_w, in_w);
+    for fy in 0..f_h {
+        let row = fy * f_w * in_c;
+        let in_y = in_y0 + (fy * d_h) as isize;
+        if in_y < 0 || in_y >= in_h as isize || fx0 == fx1 {
+            cols.zero(col, row, f_w * in_c);
+            continue;
+        }
+        let in_y = in_y as usize;
+        cols.zero(col, row, fx0 * in_c);
+        if d_w == 1 {
+            // The valid taps of a row are one run of the input.
+            let start = g.input.index(b, in_y, (in_x0 + fx0 as isize) as usize, 0);
+            let src = &input[start..][..(fx1 - fx0) * in_c];
+            cols.expand(col, row + fx0 * in_c, src, p.input_offset);
+        } else {
+            for fx in fx0..fx1 {
+                let in_x = (in_x0 + (fx * d_w) as isize) as usize;
+                let src = &input[g.input.index(b, in_y, in_x, 0)..][..in_c];
+                cols.expand(col, row + fx * in_c, src, p.input_offset);
+            }
+        }
+        cols.zero(col, row + fx1 * in_c, (f_w - fx1) * in_c);
+    }
+}
+
+/// FULLY_CONNECTED with symmetric weights (`filter_offset == 0`), the same
+/// bytes as `kernels::fully_connected::fully_connected_s8`; `scratch` holds
+/// at least [`fully_connected_scratch_bytes`] bytes.
+#[allow(clippy::too_many_arguments)]
+pub fn fully_connected_s8(
+    p: &FullyConnectedParams,
+    input: &[i8],
+    filter: &[i8],
+    bias: &[i32],
+    multiplier: &[i32],
+    shift: &[i32],
+    scratch: &mut [i16],
+    output: &mut [i8],
+) {
+    let depth = p.shape.input_depth as usize;
+    let out_depth = p.shape.output_depth as usize;
+    let (groups, tail) = (depth / 4, depth % 4);
+    let per_channel = multiplier.len() > 1;
+    let mut col = Columns::<1> {
+        slots: &mut scratch[..padded(depth)],
+    };
+    let range = (p.activation_min, p.activation_max);
+    for b in 0..p.shape.batches as usize {
+        col.expand(0, 0, &input[b * depth..][..depth], p.input_offset);
+        for oc in (0..out_depth).step_by(4) {
+            let rows = [0, 1, 2, 3].map(|i| (oc + i).min(out_depth - 1));
+            let w = rows.map(|r| &filter[r * depth..][..depth]);
+            let mut acc = micro::dot_1x4(col.slots, w, groups);
+            if tail > 0 {
+                for (a, w) in acc.iter_mut().zip(w) {
+                    *a = a.wrapping_add(col.tail(0, groups, &w[groups * 4..]));
+                }
+            }
+            for (i, &a) in acc.iter().enumerate().take(out_depth - oc) {
+                let r = rows[i];
+                let q = if per_channel { r } else { 0 };
+                let a = if bias.is_empty() {
+                    a
+                } else {
+                    a.wrapping_add(bias[r])
+                };
+                output[b * out_depth + r] =
+                    to_output(a, multiplier[q], shift[q], p.output_offset, range);
+            }
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! Fast paths: the same bytes as [`crate::kernels`], in fewer instructions.
+//! The reference kernels stay the oracle; every function here is tested
+//! against them on thousands of seeded random cases ([`selftest`], run by
+//! the host tests and by the self-test firmware on the emulated Cortex-M
+//! cores).
+//!
+//! What runs is chosen twice. The codegen picks a [`KernelChoice`] per layer and
+//! records it in the op's descriptor (with the scratch bytes it takes from
+//! the arena); the target picks the micro-kernels at compile time: the
+//! Cortex-M DSP ones (`dsp`, SMLAD on SXTB16-unpacked weights) where the
+//! core has the DSP extension, the portable ones (`portable`) elsewhere.
+//!
+//! Layer: arch; uses `kernels` (param types), `quant` and `wire`. The only
+//! runtime layer besides `host` where `unsafe` is allowed (the DSP
+//! micro-kernels), each block with a `// SAFETY:` comment.
+
+mod depthwise;
+mod gemm;
+mod requant;
+pub mod selftest;
+
+#[cfg(kiln_dsp)]
+#[allow(unsafe_code)]
+mod dsp;
+#[cfg(not(kiln_dsp))]
+mod portable;
+
+#[cfg(kiln_dsp)]
+use dsp as micro;
+#[cfg(not(kiln_dsp))]
+use portable as micro;
+
+pub use depthwise::depthwise_conv2d_s8;
+pub use gemm::{
+    conv2d_s8 as conv2d_s8_gemm, conv2d_scratch_bytes,
+    fully_connected_s8 as fully_connected_s8_gemm, fully_connected_scratch_bytes,
+};
+pub use requant::{requantize, to_output};
+
+use crate::wire::wire_enum;
+
+wire_enum! {
+    /// The implementation the codegen chose for one layer.
+    pub enum KernelChoice {
+        /// The reference kernel of `kernels`, which accepts every case.
+        #[default]
+        Reference = 0,
+        /// A matrix product over widened columns (`gemm`), with scratch.
+        Gemm = 1,
+        /// Depthwise with depth multiplier 1, four channels at a time
+        /// (`depthwise`).
+        DepthwiseBlocked = 2,
+    }
+}
+
+impl KernelChoice {
+    /// The name reports use.
+    pub const fn name(self) -> &'static str {
+        match self {
+            KernelChoice::Reference => "reference",
+            KernelChoice::Gemm => "gemm",
+            KernelChoice::DepthwiseBlocked => "depthwise blocked",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::selftest::{run, Workspace};
+
+    #[test]
+    fn fast_paths_give_the_reference_bytes_on_random_cases() {
+        let mut w = std::boxed::Box::new(Workspace::new());
+        run(1, 3000, &mut w).unwrap();
+    }
+}

@@ -1,0 +1,60 @@
+//! The micro-kernels of the GEMM paths in plain Rust: the fallback on cores
+//! without a DSP extension (Cortex-M0, RISC-V) and on the host. Register
+//! blocking (two columns by two filter rows, or one column by four rows)
+//! and iterators over exact chunks keep bounds checks out of the inner
+//! loops.
+//!
+//! Layer: arch; safe code only.
+
+/// Where value `k % 4` of a group of four sits among the group's slots:
+/// in order.
+pub const ORDER: [usize; 4] = [0, 1, 2, 3];
+
+/// Writes `src + offset` into the four slots of one group.
+#[inline(always)]
+pub fn expand4(src: &[i8; 4], offset: i32, slots: &mut [i16; 4]) {
+    for (slot, &x) in slots.iter_mut().zip(src) {
+        *slot = (i32::from(x) + offset) as i16;
+    }
+}
+
+/// Dot products of two interleaved columns (`groups` groups of eight
+/// slots: four of column 0, four of column 1) with two filter rows:
+/// `[col0·w0, col1·w0, col0·w1, col1·w1]`.
+#[inline(always)]
+pub fn dot_2x2(cols: &[i16], w0: &[i8], w1: &[i8], groups: usize) -> [i32; 4] {
+    let mut acc = [0i32; 4];
+    let slots = cols.chunks_exact(8).take(groups);
+    for ((c, a), b) in slots.zip(w0.chunks_exact(4)).zip(w1.chunks_exact(4)) {
+        for j in 0..4 {
+            let (x0, x1) = (i32::from(c[j]), i32::from(c[4 + j]));
+            let (a, b) = (i32::from(a[j]), i32::from(b[j]));
+            acc[0] = acc[0].wrapping_add(x0 * a);
+            acc[1] = acc[1].wrapping_add(x1 * a);
+            acc[2] = acc[2].wrapping_add(x0 * b);
+            acc[3] = acc[3].wrapping_add(x1 * b);
+        }
+    }
+    acc
+}
+
+/// Dot products of one column (`groups` groups of four slots) with four
+/// filter rows.
+#[inline(always)]
+pub fn dot_1x4(col: &[i16], w: [&[i8]; 4], groups: usize) -> [i32; 4] {
+    let mut acc = [0i32; 4];
+    let rows = w[0]
+        .chunks_exact(4)
+        .zip(w[1].chunks_exact(4))
+        .zip(w[2].chunks_exact(4).zip(w[3].chunks_exact(4)));
+    for (c, ((a, b), (d, e))) in col.chunks_exact(4).take(groups).zip(rows) {
+        for j in 0..4 {
+            let x = i32::from(c[j]);
+            acc[0] = acc[0].wrapping_add(x * i32::from(a[j]));
+            acc[1] = acc[1].wrapping_add(x * i32::from(b[j]));
+            acc[2] = acc[2].wrapping_add(x * i32::from(d[j]));
+            acc[3] = acc[3].wrapping_add(x * i32::from(e[j]));
+        }
+    }
+    acc
+}

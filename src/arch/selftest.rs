@@ -1,0 +1,319 @@
+//! The fast paths against the reference kernels on seeded random cases:
+//! odd channel counts, depths that are no multiple of four, padding on
+//! every side, strides, dilations, extreme multipliers and shifts, every
+//! activation range. Host tests run it on the portable micro-kernels; the
+//! Cortex-M self-test firmware (`targets/*/src/bin/selftest.rs`) runs it on
+//! the DSP ones, in QEMU, in CI. A user can run it on their own silicon.
+//!
+//! Layer: arch; uses `kernels` (the oracle) and the fast paths. No
+//! allocation: the caller lends a [`Workspace`].
+
+use crate::kernels::conv2d::{conv2d_s8, Conv2dParams, ConvGeometry};
+use crate::kernels::depthwise_conv2d::depthwise_conv2d_s8;
+use crate::kernels::fully_connected::{
+    fully_connected_s8, FullyConnectedParams, FullyConnectedShape,
+};
+use crate::tensor::Nhwc;
+
+/// Buffers for one case at a time.
+pub struct Workspace {
+    input: [i8; 2048],
+    filter: [i8; 4096],
+    bias: [i32; 64],
+    multiplier: [i32; 64],
+    shift: [i32; 64],
+    scratch: [i16; 1024],
+    reference: [i8; 2048],
+    fast: [i8; 2048],
+}
+
+impl Workspace {
+    pub const fn new() -> Workspace {
+        Workspace {
+            input: [0; 2048],
+            filter: [0; 4096],
+            bias: [0; 64],
+            multiplier: [0; 64],
+            shift: [0; 64],
+            scratch: [0; 1024],
+            reference: [0; 2048],
+            fast: [0; 2048],
+        }
+    }
+}
+
+impl Default for Workspace {
+    fn default() -> Self {
+        Workspace::new()
+    }
+}
+
+/// The first case whose bytes differ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mismatch {
+    pub kernel: &'static str,
+    pub case: u32,
+    /// Index of the first differing output byte.
+    pub index: usize,
+}
+
+/// A small deterministic generator (xorshift64*).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u32 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 32) as u32
+    }
+
+    /// A value in `lo..=hi`.
+    fn range(&mut self, lo: i32, hi: i32) -> i32 {
+        let n = (hi - lo) as u64 + 1;
+        lo + ((u64::from(self.next()) * n) >> 32) as i32
+    }
+
+    fn chance(&mut self, one_in: i32) -> bool {
+        self.range(1, one_in) == 1
+    }
+
+    fn fill_i8(&mut self, values: &mut [i8]) {
+        for v in values {
+            *v = self.next() as i8;
+        }
+    }
+
+    /// A zero point negated: the whole int8 range, its ends often.
+    fn offset(&mut self) -> i32 {
+        match self.range(0, 5) {
+            0 => -127,
+            1 => 128,
+            _ => self.range(-127, 128),
+        }
+    }
+
+    /// Requantization of one channel: mostly realistic (a Q31 multiplier
+    /// in `[2^30, 2^31)` and a small right shift), sometimes extreme.
+    fn requantization(&mut self) -> (i32, i32) {
+        if self.chance(4) {
+            let multiplier = match self.range(0, 4) {
+                0 => 0,
+                1 => 1,
+                2 => i32::MAX,
+                _ => (self.next() >> 1) as i32,
+            };
+            (multiplier, self.range(-31, 30))
+        } else {
+            ((1 << 30) + (self.next() >> 2) as i32, self.range(-12, 1))
+        }
+    }
+
+    fn activation(&mut self) -> (i32, i32) {
+        if self.chance(2) {
+            (-128, 127)
+        } else {
+            let a = self.range(-128, 127);
+            let b = self.range(-128, 127);
+            (a.min(b), a.max(b))
+        }
+    }
+
+    fn bias(&mut self, bias: &mut [i32]) -> bool {
+        let wide = self.chance(3);
+        for b in bias.iter_mut() {
+            *b = if wide {
+                self.next() as i32
+            } else {
+                self.range(-20_000, 20_000)
+            };
+        }
+        !self.chance(5)
+    }
+}
+
+fn first_difference(a: &[i8], b: &[i8]) -> Option<usize> {
+    a.iter().zip(b).position(|(x, y)| x != y)
+}
+
+/// Runs `cases` random convolutions and as many fully connected layers,
+/// from `seed`, through the fast paths and the reference kernels.
+pub fn run(seed: u64, cases: u32, w: &mut Workspace) -> Result<(), Mismatch> {
+    let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    for case in 0..cases {
+        conv_case(&mut rng, w).map_err(|index| Mismatch {
+            kernel: "CONV_2D (gemm)",
+            case,
+            index,
+        })?;
+        depthwise_case(&mut rng, w).map_err(|index| Mismatch {
+            kernel: "DEPTHWISE_CONV_2D (blocked)",
+            case,
+            index,
+        })?;
+        fully_connected_case(&mut rng, w).map_err(|index| Mismatch {
+            kernel: "FULLY_CONNECTED (gemm)",
+            case,
+            index,
+        })?;
+    }
+    Ok(())
+}
+
+/// One output extent from an input extent, a filter, a stride, a dilation
+/// and padding before and after; `None` when no window fits.
+fn extent(input: i32, filter: i32, stride: i32, dilation: i32, pad: (i32, i32)) -> Option<u32> {
+    let span = (filter - 1) * dilation + 1;
+    let room = input + pad.0 + pad.1 - span;
+    (room >= 0).then(|| (room / stride + 1) as u32)
+}
+
+/// Random convolution parameters whose input, filter (`[O, KH, KW, I]`,
+/// or `[1, KH, KW, C]` for a depthwise one) and output fit `w`.
+fn conv_params(rng: &mut Rng, w: &Workspace, depthwise: bool) -> (Conv2dParams, usize) {
+    loop {
+        let batches = rng.range(1, 2);
+        let (in_h, in_w, in_c) = (rng.range(1, 9), rng.range(1, 9), rng.range(1, 12));
+        let (f_h, f_w) = (rng.range(1, 4), rng.range(1, 4));
+        let (s_h, s_w) = (rng.range(1, 3), rng.range(1, 3));
+        let (d_h, d_w) = (rng.range(1, 2), rng.range(1, 2));
+        let pad_h = (rng.range(0, f_h - 1) * d_h, rng.range(0, f_h - 1) * d_h);
+        let pad_w = (rng.range(0, f_w - 1) * d_w, rng.range(0, f_w - 1) * d_w);
+        let out_c = if depthwise { in_c } else { rng.range(1, 9) };
+        let (Some(out_h), Some(out_w)) = (
+            extent(in_h, f_h, s_h, d_h, pad_h),
+            extent(in_w, f_w, s_w, d_w, pad_w),
+        ) else {
+            continue;
+        };
+        let out_len = batches as usize * out_h as usize * out_w as usize * out_c as usize;
+        if out_len > w.fast.len() {
+            continue;
+        }
+        let (activation_min, activation_max) = rng.activation();
+        let p = Conv2dParams {
+            geometry: ConvGeometry {
+                input: Nhwc::new(batches as u32, in_h as u32, in_w as u32, in_c as u32),
+                output: Nhwc::new(batches as u32, out_h, out_w, out_c as u32),
+                filter_height: f_h as u32,
+                filter_width: f_w as u32,
+                filter_channels: if depthwise { 1 } else { in_c as u32 },
+                stride_height: s_h as u32,
+                stride_width: s_w as u32,
+                dilation_height: d_h as u32,
+                dilation_width: d_w as u32,
+                padding_top: pad_h.0 as u32,
+                padding_left: pad_w.0 as u32,
+            },
+            input_offset: rng.offset(),
+            output_offset: rng.range(-128, 127),
+            activation_min,
+            activation_max,
+        };
+        break (p, out_len);
+    }
+}
+
+fn conv_case(rng: &mut Rng, w: &mut Workspace) -> Result<(), usize> {
+    let (p, out_len) = conv_params(rng, w, false);
+    let g = &p.geometry;
+    let oc = g.output.channels as usize;
+    let input = &mut w.input[..g.input.elements() as usize];
+    rng.fill_i8(input);
+    let k = (g.filter_height * g.filter_width * g.filter_channels) as usize;
+    let filter = &mut w.filter[..oc * k];
+    rng.fill_i8(filter);
+    let bias = if rng.bias(&mut w.bias[..oc]) {
+        &w.bias[..oc]
+    } else {
+        &[]
+    };
+    for c in 0..oc {
+        (w.multiplier[c], w.shift[c]) = rng.requantization();
+    }
+    let (m, s) = (&w.multiplier[..oc], &w.shift[..oc]);
+    let (reference, fast) = (&mut w.reference[..out_len], &mut w.fast[..out_len]);
+    conv2d_s8(&p, &w.input[..], &w.filter[..], bias, m, s, reference);
+    super::conv2d_s8_gemm(
+        &p,
+        &w.input[..],
+        &w.filter[..],
+        bias,
+        m,
+        s,
+        &mut w.scratch,
+        fast,
+    );
+    first_difference(reference, fast).map_or(Ok(()), Err)
+}
+
+fn depthwise_case(rng: &mut Rng, w: &mut Workspace) -> Result<(), usize> {
+    let (p, out_len) = conv_params(rng, w, true);
+    let g = &p.geometry;
+    let c = g.output.channels as usize;
+    rng.fill_i8(&mut w.input[..g.input.elements() as usize]);
+    rng.fill_i8(&mut w.filter[..(g.filter_height * g.filter_width) as usize * c]);
+    let bias = if rng.bias(&mut w.bias[..c]) {
+        &w.bias[..c]
+    } else {
+        &[]
+    };
+    for ch in 0..c {
+        (w.multiplier[ch], w.shift[ch]) = rng.requantization();
+    }
+    let (m, s) = (&w.multiplier[..c], &w.shift[..c]);
+    let (reference, fast) = (&mut w.reference[..out_len], &mut w.fast[..out_len]);
+    depthwise_conv2d_s8(&p, &w.input[..], &w.filter[..], bias, m, s, reference);
+    super::depthwise_conv2d_s8(&p, &w.input[..], &w.filter[..], bias, m, s, fast);
+    first_difference(reference, fast).map_or(Ok(()), Err)
+}
+
+fn fully_connected_case(rng: &mut Rng, w: &mut Workspace) -> Result<(), usize> {
+    let (batches, depth, out_depth) = loop {
+        let batches = rng.range(1, 3) as usize;
+        let depth = rng.range(1, 300) as usize;
+        let out_depth = rng.range(1, 20) as usize;
+        if depth * out_depth <= w.filter.len() && batches * depth <= w.input.len() {
+            break (batches, depth, out_depth);
+        }
+    };
+    let (activation_min, activation_max) = rng.activation();
+    let p = FullyConnectedParams {
+        shape: FullyConnectedShape {
+            batches: batches as u32,
+            input_depth: depth as u32,
+            output_depth: out_depth as u32,
+        },
+        input_offset: rng.offset(),
+        filter_offset: 0,
+        output_offset: rng.range(-128, 127),
+        activation_min,
+        activation_max,
+    };
+    rng.fill_i8(&mut w.input[..batches * depth]);
+    rng.fill_i8(&mut w.filter[..depth * out_depth]);
+    let bias = if rng.bias(&mut w.bias[..out_depth]) {
+        &w.bias[..out_depth]
+    } else {
+        &[]
+    };
+    let channels = if rng.chance(2) { out_depth } else { 1 };
+    for c in 0..channels {
+        (w.multiplier[c], w.shift[c]) = rng.requantization();
+    }
+    let (m, s) = (&w.multiplier[..channels], &w.shift[..channels]);
+    let out_len = batches * out_depth;
+    let (reference, fast) = (&mut w.reference[..out_len], &mut w.fast[..out_len]);
+    fully_connected_s8(&p, &w.input[..], &w.filter[..], bias, m, s, reference);
+    super::fully_connected_s8_gemm(
+        &p,
+        &w.input[..],
+        &w.filter[..],
+        bias,
+        m,
+        s,
+        &mut w.scratch,
+        fast,
+    );
+    first_difference(reference, fast).map_or(Ok(()), Err)
+}

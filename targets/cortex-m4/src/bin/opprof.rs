@@ -1,0 +1,64 @@
+//! Instructions per op of one model on the emulated Cortex-M4F: loads the
+//! model's blob (build with `KILN_BLOB=1`), runs each op once on its first
+//! reference sample and prints one line per op, then the total. For
+//! finding where an inference's instructions go:
+//!
+//! ```text
+//! KILN_BLOB=1 KILN_MODEL=path/to/model.tflite KILN_CASES=path/to/samples \
+//!     cargo run --release --bin opprof
+//! ```
+
+#![no_std]
+#![no_main]
+
+use core::fmt::Write;
+
+use kiln_target_common::cortex_m::CortexM;
+use kiln_target_common::{Platform, Suite};
+use panic_semihosting as _;
+
+include!(concat!(env!("OUT_DIR"), "/suite.rs"));
+
+static mut ARENA: kiln::Arena<{ model::ARENA_BYTES }> = kiln::Arena::new();
+
+struct Out<'a>(&'a mut CortexM);
+
+impl Write for Out<'_> {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        self.0.write_str(s);
+        Ok(())
+    }
+}
+
+#[cortex_m_rt::entry]
+fn main() -> ! {
+    let peripherals = cortex_m::Peripherals::take().unwrap();
+    let mut platform = CortexM::new(peripherals.SYST);
+    // SAFETY: the only reference to ARENA, taken once before anything runs.
+    let arena = unsafe { &mut *core::ptr::addr_of_mut!(ARENA) };
+    let mut suite = match ModelSuite::new(arena) {
+        Ok(suite) => suite,
+        Err(e) => kiln_target_common::refuse(&mut platform, "cortex-m4", e),
+    };
+    suite.run(0);
+    let mut total = 0;
+    for i in 0.. {
+        let start = platform.instructions();
+        let Some(name) = suite.run_op(i) else {
+            break;
+        };
+        let count = platform.instructions() - start;
+        total += count;
+        let _ = writeln!(Out(&mut platform), "op {i} {name}: {count}");
+    }
+    if total == 0 {
+        let _ = writeln!(Out(&mut platform), "no ops: build with KILN_BLOB=1");
+    }
+    let _ = writeln!(Out(&mut platform), "total {total}");
+    platform.exit(true)
+}
+
+#[cortex_m_rt::exception]
+fn SysTick() {
+    kiln_target_common::cortex_m::on_systick();
+}
