@@ -21,6 +21,8 @@ rustup component list --installed | grep -q '^clippy' || rustup component add cl
 echo "== format and lints"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The Cortex-M DSP fast paths (src/arch/dsp.rs) exist only on thumbv7em.
+cargo clippy -p kiln --target thumbv7em-none-eabihf --locked -- -D warnings
 
 for fw in targets/cortex-m4 targets/cortex-m33 targets/cortex-m0 targets/riscv32 targets/microflow-m4; do
   (cd "$fw" && cargo fmt --all -- --check && cargo clippy --release --locked -q -- -D warnings)

@@ -21,7 +21,7 @@ pub fn macs(g: &Graph, node: &crate::ir::Node) -> u64 {
 pub fn stack_estimate_cortex_m4(g: &Graph) -> usize {
     g.nodes
         .iter()
-        .map(|n| n.kind.op().stack_cortex_m4())
+        .map(|n| n.kind.op().stack_cortex_m4(g, n))
         .max()
         .unwrap_or(0)
 }

@@ -11,6 +11,9 @@
 
 use core::arch::{asm, naked_asm};
 
+use super::depthwise::TapWalk;
+use super::requant::SmallRun;
+
 /// Where value `k % 4` of a group of four sits among the group's slots:
 /// SXTB16's lane order.
 pub const ORDER: [usize; 4] = [0, 2, 1, 3];
@@ -55,7 +58,7 @@ pub fn dot_2x2(cols: &[i16], w0: &[i8], w1: &[i8], groups: usize) -> [i32; 4] {
         cols.len() >= 8 * groups
             && w0.len() >= 4 * groups
             && w1.len() >= 4 * groups
-            && cols.as_ptr() as usize % 4 == 0
+            && (cols.as_ptr() as usize).is_multiple_of(4)
     );
     let mut acc = [0i32; 4];
     if groups > 0 {
@@ -120,6 +123,106 @@ unsafe extern "C" fn dot_2x2_asm(
     )
 }
 
+/// `dot_2x2` for `acc.len() / 4` consecutive pairs of filter rows of `k`
+/// values each (rows `2j` and `2j + 1` from the start of `filter`, each
+/// read for `4 * groups` bytes): pair `j`'s four accumulators go to
+/// `acc[4j..4j + 4]`. One call per run of
+/// pairs keeps the call and the setup out of the per-channel cost.
+#[inline(always)]
+pub fn dot_2xn(cols: &[i16], filter: &[i8], k: usize, groups: usize, acc: &mut [i32]) {
+    let pairs = acc.len() / 4;
+    assert!(
+        cols.len() >= 8 * groups
+            && (pairs == 0 || filter.len() >= (2 * pairs - 1) * k + 4 * groups)
+            && (cols.as_ptr() as usize).is_multiple_of(4)
+    );
+    if groups > 0 && pairs > 0 {
+        // SAFETY: the assertion above: for each pair the kernel reads
+        // `8 * groups` i16 from the word-aligned `cols` and `4 * groups`
+        // bytes of rows `2j` and `2j + 1` (all inside `filter`), and writes
+        // `4 * pairs` accumulators into `acc`. It restores every
+        // callee-saved register and the stack pointer.
+        unsafe {
+            dot_2xn_asm(
+                cols.as_ptr(),
+                filter.as_ptr(),
+                k as u32,
+                groups as u32,
+                pairs as u32,
+                acc.as_mut_ptr(),
+            );
+        }
+    } else {
+        acc.fill(0);
+    }
+}
+
+/// r0 columns, r1 filter, r2 values per row (k), r3 groups (at least one),
+/// then on the stack the pairs (at least one) and the accumulators. The
+/// group loop is `dot_2x2_asm`'s; around it, per pair, the accumulators
+/// are cleared, stored (STM with writeback) and the filter pointer moved
+/// to the next pair of rows. Locals: [sp] the columns, [sp, #4] the pairs
+/// left, [sp, #8] the accumulator pointer, [sp, #12] the groups.
+#[unsafe(naked)]
+unsafe extern "C" fn dot_2xn_asm(
+    cols: *const i16,
+    filter: *const i8,
+    k: u32,
+    groups: u32,
+    pairs: u32,
+    acc: *mut i32,
+) {
+    naked_asm!(
+        "push {{r4-r11, lr}}",
+        "sub sp, sp, #16",
+        "str r0, [sp]",
+        "ldr r4, [sp, #52]",
+        "str r4, [sp, #4]",
+        "ldr r4, [sp, #56]",
+        "str r4, [sp, #8]",
+        "str r3, [sp, #12]",
+        "subs r2, r2, #4",
+        "3:",
+        "movs r4, #0",
+        "movs r5, #0",
+        "movs r6, #0",
+        "movs r7, #0",
+        "ldr r0, [sp]",
+        "ldr r3, [sp, #12]",
+        "2:",
+        "ldm r0!, {{r8, r9, r10, r11}}",
+        "ldr lr, [r1], #4",
+        "sxtb16 r12, lr",
+        "sxtb16 lr, lr, ror #8",
+        "smlad r4, r8, r12, r4",
+        "smlad r4, r9, lr, r4",
+        "smlad r5, r10, r12, r5",
+        "smlad r5, r11, lr, r5",
+        "ldr lr, [r1, r2]",
+        "sxtb16 r12, lr",
+        "sxtb16 lr, lr, ror #8",
+        "smlad r6, r8, r12, r6",
+        "smlad r6, r9, lr, r6",
+        "smlad r7, r10, r12, r7",
+        "smlad r7, r11, lr, r7",
+        "subs r3, r3, #1",
+        "bne 2b",
+        "ldr r12, [sp, #8]",
+        "stm r12!, {{r4, r5, r6, r7}}",
+        "str r12, [sp, #8]",
+        "ldr r12, [sp, #12]",
+        "sub r1, r1, r12, lsl #2",
+        "add r1, r1, r2, lsl #1",
+        "adds r1, r1, #8",
+        "ldr r12, [sp, #4]",
+        "subs r12, r12, #1",
+        "str r12, [sp, #4]",
+        "bne 3b",
+        "add sp, sp, #16",
+        "pop {{r4-r11, pc}}",
+    )
+}
+
 /// Dot products of one column (`groups` groups of four slots) with four
 /// filter rows.
 #[inline(always)]
@@ -127,7 +230,7 @@ pub fn dot_1x4(col: &[i16], w: [&[i8]; 4], groups: usize) -> [i32; 4] {
     assert!(
         col.len() >= 4 * groups
             && w.iter().all(|row| row.len() >= 4 * groups)
-            && col.as_ptr() as usize % 4 == 0
+            && (col.as_ptr() as usize).is_multiple_of(4)
     );
     let mut acc = [0i32; 4];
     if groups > 0 {
@@ -201,6 +304,184 @@ unsafe extern "C" fn dot_1x4_asm(
         "bne 2b",
         "ldr r12, [sp, #44]",
         "stm r12, {{r4, r5, r6, r7}}",
+        "pop {{r4-r11, pc}}",
+    )
+}
+
+/// Depthwise sums of `walk.blocks` blocks of four channels for
+/// `walk.pixels` pixels from `input` and `filter` (both at the first tap's
+/// first channel of the first pixel): pixel `p`'s block `j` goes to
+/// `acc[4(p * blocks + j)..][..4]`, `(x + offset) * w` summed over the
+/// taps.
+#[inline(always)]
+pub fn depthwise_blocks(input: &[i8], filter: &[i8], walk: &TapWalk, acc: &mut [i32]) {
+    assert!(walk.rows > 0 && walk.cols > 0 && walk.blocks > 0 && walk.pixels > 0);
+    let (input_reach, filter_reach) = walk.reach();
+    assert!(
+        input_reach < input.len()
+            && filter_reach < filter.len()
+            && acc.len() >= 4 * walk.blocks as usize * walk.pixels as usize
+    );
+    // SAFETY: the assertions above: every word the kernel loads lies inside
+    // `input` and `filter` (Cortex-M4 loads words at any alignment), and it
+    // writes `4 * blocks * pixels` accumulators into `acc`. It restores
+    // every callee-saved register and the stack pointer.
+    unsafe {
+        depthwise_blocks_asm(input.as_ptr(), filter.as_ptr(), walk, acc.as_mut_ptr());
+    }
+}
+
+/// r0 input, r1 filter, r2 the walk, r3 the accumulators. Registers in the
+/// tap loop: r0/r1 the tap pointers, r2 the step, r3 the column counter,
+/// r4-r7 four channels' sums, r8-r11 the unpacked input and filter pairs,
+/// r12 the walk, lr the offsets. Per tap: two loads, two pointer steps,
+/// four SXTB16, two SADD16 and four 16x16 multiply-accumulates (SMLABB and
+/// SMLATT: one channel each). Locals: [sp] the walk, [sp, #4] the
+/// accumulator pointer, [sp, #8] the blocks left, [sp, #12] the rows left,
+/// [sp, #16] and [sp, #20] the block's first input and filter byte,
+/// [sp, #24] the pixel's first input byte, [sp, #28] the pixels left,
+/// [sp, #32] the filter's first byte.
+#[unsafe(naked)]
+unsafe extern "C" fn depthwise_blocks_asm(
+    input: *const i8,
+    filter: *const i8,
+    walk: *const TapWalk,
+    acc: *mut i32,
+) {
+    naked_asm!(
+        "push {{r4-r11, lr}}",
+        "sub sp, sp, #40",
+        "str r2, [sp]",
+        "str r3, [sp, #4]",
+        "str r0, [sp, #24]",
+        "str r1, [sp, #32]",
+        "ldr r4, [r2, #28]",
+        "str r4, [sp, #28]",
+        "ldr lr, [r2, #20]",
+        "mov r12, r2",
+        "ldr r2, [r2, #8]",
+        "5:",
+        "ldr r4, [r12, #24]",
+        "str r4, [sp, #8]",
+        "ldr r0, [sp, #24]",
+        "str r0, [sp, #16]",
+        "ldr r1, [sp, #32]",
+        "str r1, [sp, #20]",
+        "4:",
+        "movs r4, #0",
+        "movs r5, #0",
+        "movs r6, #0",
+        "movs r7, #0",
+        "ldr r3, [r12]",
+        "str r3, [sp, #12]",
+        "3:",
+        "ldr r3, [r12, #4]",
+        "2:",
+        "ldr r9, [r0]",
+        "ldr r11, [r1]",
+        "add r0, r0, r2",
+        "add r1, r1, r2",
+        "sxtb16 r8, r9",
+        "sxtb16 r9, r9, ror #8",
+        "sadd16 r8, r8, lr",
+        "sadd16 r9, r9, lr",
+        "sxtb16 r10, r11",
+        "sxtb16 r11, r11, ror #8",
+        "smlabb r4, r8, r10, r4",
+        "smlatt r6, r8, r10, r6",
+        "smlabb r5, r9, r11, r5",
+        "smlatt r7, r9, r11, r7",
+        "subs r3, r3, #1",
+        "bne 2b",
+        "ldr r3, [r12, #12]",
+        "add r0, r0, r3",
+        "ldr r3, [r12, #16]",
+        "add r1, r1, r3",
+        "ldr r3, [sp, #12]",
+        "subs r3, r3, #1",
+        "str r3, [sp, #12]",
+        "bne 3b",
+        "ldr r3, [sp, #4]",
+        "stm r3!, {{r4, r5, r6, r7}}",
+        "str r3, [sp, #4]",
+        "ldr r0, [sp, #16]",
+        "adds r0, r0, #4",
+        "str r0, [sp, #16]",
+        "ldr r1, [sp, #20]",
+        "adds r1, r1, #4",
+        "str r1, [sp, #20]",
+        "ldr r3, [sp, #8]",
+        "subs r3, r3, #1",
+        "str r3, [sp, #8]",
+        "bne 4b",
+        "ldr r0, [sp, #24]",
+        "ldr r3, [r12, #32]",
+        "add r0, r0, r3",
+        "str r0, [sp, #24]",
+        "ldr r3, [sp, #28]",
+        "subs r3, r3, #1",
+        "str r3, [sp, #28]",
+        "bne 5b",
+        "add sp, sp, #40",
+        "pop {{r4-r11, pc}}",
+    )
+}
+
+/// `SmallRun::store` in assembly: per output three loads, the 64-bit
+/// multiply and TFLM's two roundings (the second one a nudge and a shift,
+/// skipped when the shift is zero), the zero point and the clamp: about
+/// 28 instructions where the compiled loop takes about 50.
+#[inline(always)]
+pub fn store_small(run: &SmallRun) {
+    if run.count > 0 {
+        // SAFETY: `SmallRun::new` checked that every pointer covers `count`
+        // values (the accumulators `count` steps of `acc_step` bytes). The
+        // kernel reads those, writes `count` bytes from `out`, and restores
+        // every callee-saved register.
+        unsafe { store_small_asm(run) }
+    }
+}
+
+/// r0 the run; its fields load into r0 (accumulators), r1 (bias), r2
+/// (multipliers), r3 (shifts), r4 (output), r5 (count), r6 (accumulator
+/// step), r7 (output zero point), r8 and r9 (clamp). r10-r12 and lr are
+/// the temporaries.
+#[unsafe(naked)]
+unsafe extern "C" fn store_small_asm(run: *const SmallRun) {
+    naked_asm!(
+        "push {{r4-r11, lr}}",
+        "mov r12, r0",
+        "ldm r12, {{r0-r9}}",
+        "2:",
+        "ldr r10, [r0]",
+        "add r0, r0, r6",
+        "ldr r11, [r1], #4",
+        "add r10, r10, r11",
+        "ldr r11, [r2], #4",
+        "smull r12, lr, r10, r11",
+        "ldr r11, [r3], #4",
+        "adds r12, r12, #0x40000000",
+        "adc lr, lr, #0",
+        "lsls lr, lr, #1",
+        "orr lr, lr, r12, lsr #31",
+        "rsbs r11, r11, #0",
+        "beq 3f",
+        "mov r12, #1",
+        "lsl r12, r12, r11",
+        "add lr, lr, lr, asr #31",
+        "add lr, lr, r12, lsr #1",
+        "asr lr, lr, r11",
+        "3:",
+        "qadd lr, lr, r7",
+        "cmp lr, r8",
+        "it lt",
+        "movlt lr, r8",
+        "cmp lr, r9",
+        "it gt",
+        "movgt lr, r9",
+        "strb lr, [r4], #1",
+        "subs r5, r5, #1",
+        "bne 2b",
         "pop {{r4-r11, pc}}",
     )
 }

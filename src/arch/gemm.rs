@@ -7,18 +7,35 @@
 //! takes two filter rows per step (2×2 register blocking); a fully connected
 //! layer takes one column and four rows. The micro-kernels come from
 //! `micro` (the Cortex-M DSP ones or the portable ones); everything else,
-//! the gathering, the tails and the requantization, is shared.
+//! the gathering and the requantization, is shared.
+//!
+//! Values come in groups of four. When a row's length `k` is no multiple of
+//! four, the columns' last group is padded with zeros and the last group of
+//! a filter row reads up to three bytes past it: the next row's first
+//! bytes, or for the last row the weights that follow the filter (the ops
+//! check that the weights reach that far: [`filter_reach`]). Those bytes
+//! meet zeros, so the sums are unchanged and no tail loop is needed.
 //!
 //! Layer: arch; uses `kernels` (param types), `quant` and the micro-kernels.
 
 use super::micro::{self, ORDER};
-use super::requant::to_output;
+use super::requant::{to_output, Requantization};
 use crate::kernels::conv2d::{valid_taps, Conv2dParams, ConvGeometry};
 use crate::kernels::fully_connected::FullyConnectedParams;
 
 /// Values per column, rounded up to whole groups of four.
 const fn padded(values: usize) -> usize {
     values.div_ceil(4) * 4
+}
+
+/// How many filter bytes from its start the matrix products read for
+/// `rows` rows of `k` values: the last row's last group reaches past it.
+pub const fn filter_reach(rows: usize, k: usize) -> usize {
+    if rows == 0 {
+        0
+    } else {
+        (rows - 1) * k + padded(k)
+    }
 }
 
 /// Scratch bytes [`conv2d_s8`] needs: two columns of i16.
@@ -70,20 +87,14 @@ impl<const C: usize> Columns<'_, C> {
             self.put(col, k, 0);
         }
     }
-
-    /// The products of the values past the last whole group (`k` from
-    /// `4 * groups` to `4 * groups + w.len()`) with `w`, for column `col`.
-    fn tail(&self, col: usize, groups: usize, w: &[i8]) -> i32 {
-        let at = groups * 4 * C + 4 * col;
-        w.iter().enumerate().fold(0i32, |acc, (j, &wv)| {
-            acc.wrapping_add(i32::from(self.slots[at + ORDER[j]]) * i32::from(wv))
-        })
-    }
 }
 
 /// CONV_2D (one group: `filter_channels == input.channels`), the same bytes
 /// as `kernels::conv2d::conv2d_s8`; `scratch` holds at least
-/// [`conv2d_scratch_bytes`] bytes.
+/// [`conv2d_scratch_bytes`] bytes and `filter` at least [`filter_reach`]
+/// bytes for its output channels.
+// Its own frame, so that the op's other kernel does not add to it.
+#[inline(never)]
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_s8(
     p: &Conv2dParams,
@@ -99,11 +110,15 @@ pub fn conv2d_s8(
     let (out_w, out_c) = (g.output.width as usize, g.output.channels as usize);
     let pixels = g.output.height as usize * out_w;
     let k = g.filter_height as usize * g.filter_width as usize * g.filter_channels as usize;
-    let (groups, tail) = (k / 4, k % 4);
+    let groups = k.div_ceil(4);
     let mut cols = Columns::<2> {
         slots: &mut scratch[..2 * padded(k)],
     };
+    // The padding of the last group stays zero: the gathering writes only
+    // values below `k`.
+    cols.slots.fill(0);
     let range = (p.activation_min, p.activation_max);
+    let q = Requantization::new(bias, multiplier, shift, p.output_offset, range, k);
     for b in 0..g.input.batches as usize {
         for px in (0..pixels).step_by(2) {
             // An odd last pixel is computed twice; the copy is not stored.
@@ -115,31 +130,60 @@ pub fn conv2d_s8(
                 (b * pixels + pair[0]) * out_c,
                 (b * pixels + pair[1]) * out_c,
             ];
-            for oc in (0..out_c).step_by(2) {
-                let rows = [oc, (oc + 1).min(out_c - 1)];
-                let w = rows.map(|r| &filter[r * k..][..k]);
-                let mut acc = micro::dot_2x2(cols.slots, w[0], w[1], groups);
-                if tail > 0 {
-                    for (i, a) in acc.iter_mut().enumerate() {
-                        let tail_w = &w[i / 2][groups * 4..];
-                        *a = a.wrapping_add(cols.tail(i % 2, groups, tail_w));
-                    }
-                }
-                for (i, &a) in acc.iter().enumerate() {
-                    let (r, col) = (rows[i / 2], i % 2);
-                    if (col == 1 && pair[1] == pair[0]) || (i >= 2 && rows[1] == rows[0]) {
-                        continue;
-                    }
-                    let a = if bias.is_empty() {
-                        a
-                    } else {
-                        a.wrapping_add(bias[r])
-                    };
-                    output[out[col] + r] =
-                        to_output(a, multiplier[r], shift[r], p.output_offset, range);
-                }
-            }
+            let (out0, out1) = if pair[1] == pair[0] {
+                (&mut output[out[0]..][..out_c], None)
+            } else {
+                let (first, second) = output.split_at_mut(out[1]);
+                (&mut first[out[0]..][..out_c], Some(&mut second[..out_c]))
+            };
+            product(&cols, filter, (k, groups), &q, out0, out1);
         }
+    }
+}
+
+/// Channel pairs per micro-kernel call: their accumulators live on the
+/// stack (4 per pair) until they are requantized.
+const PAIRS_PER_CALL: usize = 8;
+
+/// Every output channel of the two pixels in `cols`: the filter rows in
+/// runs of pairs through the micro-kernel, an odd last row on its own.
+fn product(
+    cols: &Columns<'_, 2>,
+    filter: &[i8],
+    (k, groups): (usize, usize),
+    q: &Requantization<'_>,
+    out0: &mut [i8],
+    mut out1: Option<&mut [i8]>,
+) {
+    let out_c = out0.len();
+    let mut acc = [0i32; 4 * PAIRS_PER_CALL];
+    let mut row = 0;
+    while row < out_c {
+        // Whole pairs, or the odd last row twice (its copy is not stored).
+        let (pairs, rows) = if row + 1 < out_c {
+            let pairs = ((out_c - row) / 2).min(PAIRS_PER_CALL);
+            (pairs, row..row + 2 * pairs)
+        } else {
+            (1, row..row + 1)
+        };
+        let acc = &mut acc[..4 * pairs];
+        if rows.len() == 1 {
+            let w = &filter[row * k..][..4 * groups];
+            acc.copy_from_slice(&micro::dot_2x2(cols.slots, w, w, groups));
+        } else {
+            let reach = filter_reach(rows.len(), k);
+            micro::dot_2xn(cols.slots, &filter[row * k..][..reach], k, groups, acc);
+        }
+        match out1.as_deref_mut() {
+            Some(out1) => q.store_pair(
+                acc,
+                rows.start,
+                &mut out0[rows.clone()],
+                &mut out1[rows.clone()],
+            ),
+            None => q.store(acc, 2, rows.start, &mut out0[rows.clone()]),
+        }
+        row = rows.end;
     }
 }
 
@@ -192,7 +236,10 @@ fn gather(
 
 /// FULLY_CONNECTED with symmetric weights (`filter_offset == 0`), the same
 /// bytes as `kernels::fully_connected::fully_connected_s8`; `scratch` holds
-/// at least [`fully_connected_scratch_bytes`] bytes.
+/// at least [`fully_connected_scratch_bytes`] bytes and `filter` at least
+/// [`filter_reach`] bytes for its output channels.
+// Its own frame, so that the op's other kernel does not add to it.
+#[inline(never)]
 #[allow(clippy::too_many_arguments)]
 pub fn fully_connected_s8(
     p: &FullyConnectedParams,
@@ -206,23 +253,19 @@ pub fn fully_connected_s8(
 ) {
     let depth = p.shape.input_depth as usize;
     let out_depth = p.shape.output_depth as usize;
-    let (groups, tail) = (depth / 4, depth % 4);
+    let groups = depth.div_ceil(4);
     let per_channel = multiplier.len() > 1;
     let mut col = Columns::<1> {
         slots: &mut scratch[..padded(depth)],
     };
+    col.slots.fill(0);
     let range = (p.activation_min, p.activation_max);
     for b in 0..p.shape.batches as usize {
         col.expand(0, 0, &input[b * depth..][..depth], p.input_offset);
         for oc in (0..out_depth).step_by(4) {
             let rows = [0, 1, 2, 3].map(|i| (oc + i).min(out_depth - 1));
-            let w = rows.map(|r| &filter[r * depth..][..depth]);
-            let mut acc = micro::dot_1x4(col.slots, w, groups);
-            if tail > 0 {
-                for (a, w) in acc.iter_mut().zip(w) {
-                    *a = a.wrapping_add(col.tail(0, groups, &w[groups * 4..]));
-                }
-            }
+            let w = rows.map(|r| &filter[r * depth..][..4 * groups]);
+            let acc = micro::dot_1x4(col.slots, w, groups);
             for (i, &a) in acc.iter().enumerate().take(out_depth - oc) {
                 let r = rows[i];
                 let q = if per_channel { r } else { 0 };

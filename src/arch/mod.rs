@@ -32,7 +32,7 @@ use portable as micro;
 
 pub use depthwise::depthwise_conv2d_s8;
 pub use gemm::{
-    conv2d_s8 as conv2d_s8_gemm, conv2d_scratch_bytes,
+    conv2d_s8 as conv2d_s8_gemm, conv2d_scratch_bytes, filter_reach,
     fully_connected_s8 as fully_connected_s8_gemm, fully_connected_scratch_bytes,
 };
 pub use requant::{requantize, to_output};

@@ -6,6 +6,8 @@
 //!
 //! Layer: arch; safe code only.
 
+use super::depthwise::TapWalk;
+
 /// Where value `k % 4` of a group of four sits among the group's slots:
 /// in order.
 pub const ORDER: [usize; 4] = [0, 1, 2, 3];
@@ -38,6 +40,18 @@ pub fn dot_2x2(cols: &[i16], w0: &[i8], w1: &[i8], groups: usize) -> [i32; 4] {
     acc
 }
 
+/// `dot_2x2` for `acc.len() / 4` consecutive pairs of filter rows of `k`
+/// values each (each row read for `4 * groups` bytes): pair `j`'s four
+/// accumulators go to `acc[4j..4j + 4]`.
+#[inline(always)]
+pub fn dot_2xn(cols: &[i16], filter: &[i8], k: usize, groups: usize, acc: &mut [i32]) {
+    for (j, quad) in acc.chunks_exact_mut(4).enumerate() {
+        let w0 = &filter[2 * j * k..][..4 * groups];
+        let w1 = &filter[(2 * j + 1) * k..][..4 * groups];
+        quad.copy_from_slice(&dot_2x2(cols, w0, w1, groups));
+    }
+}
+
 /// Dot products of one column (`groups` groups of four slots) with four
 /// filter rows.
 #[inline(always)]
@@ -57,4 +71,42 @@ pub fn dot_1x4(col: &[i16], w: [&[i8]; 4], groups: usize) -> [i32; 4] {
         }
     }
     acc
+}
+
+/// Depthwise sums of `walk.blocks` blocks of four channels from `input`
+/// and `filter` (both at the first tap's first channel): block `j`'s four
+/// accumulators go to `acc[4j..4j + 4]`, `(x + offset) * w` summed over the
+/// taps.
+#[inline(always)]
+pub fn depthwise_blocks(input: &[i8], filter: &[i8], walk: &TapWalk, acc: &mut [i32]) {
+    debug_assert!({
+        let (x, w) = walk.reach();
+        x < input.len() && w < filter.len()
+    });
+    let offset = i32::from(walk.offsets as u16 as i16);
+    let step = walk.step as usize;
+    let (x_row, w_row) = (
+        walk.cols as usize * step + walk.input_row_skip as usize,
+        walk.cols as usize * step + walk.filter_row_skip as usize,
+    );
+    let blocks = walk.blocks as usize;
+    for (i, quad) in acc
+        .chunks_exact_mut(4)
+        .take(blocks * walk.pixels as usize)
+        .enumerate()
+    {
+        let (pixel, j) = (i / blocks, i % blocks);
+        let input = &input[pixel * walk.pixel_step as usize..];
+        let mut sums = [0i32; 4];
+        for r in 0..walk.rows as usize {
+            for c in 0..walk.cols as usize {
+                let x = &input[4 * j + r * x_row + c * step..][..4];
+                let w = &filter[4 * j + r * w_row + c * step..][..4];
+                for ((s, &x), &w) in sums.iter_mut().zip(x).zip(w) {
+                    *s = s.wrapping_add((i32::from(x) + offset) * i32::from(w));
+                }
+            }
+        }
+        quad.copy_from_slice(&sums);
+    }
 }

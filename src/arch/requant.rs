@@ -5,25 +5,58 @@
 //!
 //! Layer: arch; uses `quant`.
 
-use crate::quant::rounding_divide_by_pot;
+#[cfg(kiln_dsp)]
+use core::marker::PhantomData;
 
-/// `multiply_by_quantized_multiplier(x, multiplier, shift)` for
-/// `multiplier >= 0` and `shift` in `-31..=30`.
+/// The requantization of one output channel, prepared once for all of
+/// its outputs: TFLM's `MultiplyByQuantizedMultiplier(x, multiplier,
+/// shift)` for `multiplier >= 0` and `shift` in `-31..=30`, then the output
+/// zero point and the activation clamp.
 ///
 /// TFLM's rounding doubling high multiply adds `2^30` to a non-negative
 /// product and `1 - 2^30` to a negative one, then divides by `2^31`
 /// truncating toward zero. For a negative product `p`,
 /// `trunc((p + 1 - 2^30) / 2^31) = floor((p + 2^30) / 2^31)`, which is also
-/// the non-negative case: one 64-bit add and shift, no branch. Saturation
-/// only happens for `i32::MIN * i32::MIN`, which a non-negative multiplier
-/// excludes.
+/// the non-negative case: one 64-bit multiply-accumulate and shift, no
+/// branch. Saturation only happens for `i32::MIN * i32::MIN`, which a
+/// non-negative multiplier excludes.
+#[derive(Clone, Copy)]
+pub struct Channel {
+    multiplier: i32,
+    left: u32,
+    right: u32,
+    /// `2^right - 1`: the bits the rounding right shift drops.
+    mask: i32,
+}
+
+impl Channel {
+    #[inline(always)]
+    pub fn new(multiplier: i32, shift: i32) -> Channel {
+        let right = (-shift).max(0) as u32;
+        Channel {
+            multiplier,
+            left: shift.max(0) as u32,
+            right,
+            mask: ((1u32 << right) - 1) as i32,
+        }
+    }
+
+    /// `multiply_by_quantized_multiplier(x, multiplier, shift)`.
+    #[inline(always)]
+    pub fn requantize(self, x: i32) -> i32 {
+        let scaled = x.wrapping_shl(self.left);
+        let high = ((i64::from(scaled) * i64::from(self.multiplier) + (1 << 30)) >> 31) as i32;
+        // TFLM's rounding right shift: half away from zero.
+        let threshold = (self.mask >> 1) + i32::from(high < 0);
+        (high >> self.right) + i32::from((high & self.mask) > threshold)
+    }
+}
+
+/// `multiply_by_quantized_multiplier(x, multiplier, shift)` for
+/// `multiplier >= 0` and `shift` in `-31..=30` (see [`Channel`]).
 #[inline(always)]
 pub fn requantize(x: i32, multiplier: i32, shift: i32) -> i32 {
-    let left = shift.max(0);
-    let right = (-shift).max(0);
-    let scaled = x.wrapping_shl(left as u32);
-    let high = ((i64::from(scaled) * i64::from(multiplier) + (1 << 30)) >> 31) as i32;
-    rounding_divide_by_pot(high, right)
+    Channel::new(multiplier, shift).requantize(x)
 }
 
 /// One int8 output: the accumulator with its bias, requantized, moved to
@@ -34,11 +67,245 @@ pub fn to_output(
     multiplier: i32,
     shift: i32,
     output_offset: i32,
-    (min, max): (i32, i32),
+    range: (i32, i32),
 ) -> i8 {
-    requantize(acc, multiplier, shift)
-        .saturating_add(output_offset)
-        .clamp(min, max) as i8
+    clamp(requantize(acc, multiplier, shift), output_offset, range)
+}
+
+/// The per-channel requantization of a layer: bias (empty for none),
+/// multiplier and shift per output channel, then the output zero point and
+/// the activation clamp.
+pub struct Requantization<'a> {
+    bias: &'a [i32],
+    multiplier: &'a [i32],
+    shift: &'a [i32],
+    output_offset: i32,
+    range: (i32, i32),
+    /// Whether every channel can take [`SmallChannel`]'s shorter rounding.
+    small: bool,
+}
+
+/// A bias of zeros for layers without one, as long as the longest run of
+/// channels requantized at once.
+static NO_BIAS: [i32; MAX_RUN] = [0; MAX_RUN];
+
+/// The most channels [`Requantization::store`] takes at once.
+pub const MAX_RUN: usize = 64;
+
+/// A channel's requantization when its shift is not positive and
+/// accumulators stay below `2^30` in magnitude ([`Requantization::small`]):
+/// TFLM's rounding right shift is then one add of a nudge and an
+/// arithmetic shift (`high + 2^(e-1)` cannot overflow), the nudge less one
+/// for a negative `high` when the shift is not zero.
+#[derive(Clone, Copy)]
+struct SmallChannel {
+    multiplier: i32,
+    right: u32,
+    nudge: i32,
+    /// All ones when `right > 0`: the negative correction applies.
+    sign_mask: i32,
+}
+
+impl SmallChannel {
+    #[inline(always)]
+    fn new(multiplier: i32, shift: i32) -> SmallChannel {
+        let right = shift.unsigned_abs().min(31);
+        SmallChannel {
+            multiplier,
+            right,
+            nudge: ((1u32 << right) >> 1) as i32,
+            sign_mask: -i32::from(right > 0),
+        }
+    }
+
+    #[inline(always)]
+    fn requantize(self, x: i32) -> i32 {
+        let high = ((i64::from(x) * i64::from(self.multiplier) + (1 << 30)) >> 31) as i32;
+        (high + self.nudge + ((high >> 31) & self.sign_mask)) >> self.right
+    }
+}
+
+/// One run of outputs for [`SmallChannel`]'s arithmetic, laid out for the
+/// DSP micro-kernel (`dsp::store_small`, which loads it with one LDM):
+/// `count` accumulators `acc_step` bytes apart, per-channel bias,
+/// multiplier and shift, and the output's zero point and clamp.
+#[cfg(kiln_dsp)]
+#[repr(C)]
+pub struct SmallRun {
+    acc: *const i32,
+    bias: *const i32,
+    multiplier: *const i32,
+    shift: *const i32,
+    out: *mut i8,
+    pub(super) count: u32,
+    acc_step: u32,
+    output_offset: i32,
+    min: i32,
+    max: i32,
+    // The borrows the raw pointers stand for.
+    _borrows: PhantomData<(&'static [i32], &'static mut [i8])>,
+}
+
+#[cfg(kiln_dsp)]
+impl SmallRun {
+    /// Every pointer is taken from a slice that covers the run, so
+    /// `store` stays inside them.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        acc: &[i32],
+        stride: usize,
+        bias: &[i32],
+        multiplier: &[i32],
+        shift: &[i32],
+        out: &mut [i8],
+        output_offset: i32,
+        (min, max): (i32, i32),
+    ) -> SmallRun {
+        let count = out.len();
+        assert!(
+            count == 0
+                || (acc.len() > (count - 1) * stride
+                    && bias.len() >= count
+                    && multiplier.len() >= count
+                    && shift.len() >= count)
+        );
+        SmallRun {
+            acc: acc.as_ptr(),
+            bias: bias.as_ptr(),
+            multiplier: multiplier.as_ptr(),
+            shift: shift.as_ptr(),
+            out: out.as_mut_ptr(),
+            count: count as u32,
+            acc_step: (4 * stride) as u32,
+            output_offset,
+            min,
+            max,
+            _borrows: PhantomData,
+        }
+    }
+}
+
+impl<'a> Requantization<'a> {
+    /// The requantization of a layer whose accumulators sum `taps`
+    /// products of at most `2^15` in magnitude. It takes
+    /// [`SmallChannel`]'s shorter rounding when no shift is positive and
+    /// the products plus any bias stay below `2^30`: a few instructions per
+    /// channel, once per run.
+    pub fn new(
+        bias: &'a [i32],
+        multiplier: &'a [i32],
+        shift: &'a [i32],
+        output_offset: i32,
+        range: (i32, i32),
+        taps: usize,
+    ) -> Requantization<'a> {
+        let reach = (taps as i64) << 15;
+        let small = shift.iter().all(|&s| s <= 0)
+            && bias.iter().all(|&b| reach + i64::from(b).abs() < 1 << 30);
+        Requantization {
+            bias,
+            multiplier,
+            shift,
+            output_offset,
+            range,
+            small,
+        }
+    }
+
+    /// Writes `out[i]` for channels `first..first + out.len()` (at most
+    /// [`MAX_RUN`]) from every `stride`-th accumulator of `acc`. Every slice
+    /// is cut to the run first, so the loop has no bounds checks.
+    #[inline(always)]
+    pub fn store(&self, acc: &[i32], stride: usize, first: usize, out: &mut [i8]) {
+        let n = out.len();
+        let bias = if self.bias.is_empty() {
+            &NO_BIAS[..n]
+        } else {
+            &self.bias[first..first + n]
+        };
+        let channels = self.multiplier[first..first + n]
+            .iter()
+            .zip(&self.shift[first..first + n])
+            .zip(bias);
+        let (offset, range) = (self.output_offset, self.range);
+        #[cfg(kiln_dsp)]
+        if self.small {
+            let (m, s) = (
+                &self.multiplier[first..first + n],
+                &self.shift[first..first + n],
+            );
+            let run = SmallRun::new(acc, stride, bias, m, s, out, offset, range);
+            super::micro::store_small(&run);
+            return;
+        }
+        let values = acc.iter().step_by(stride).zip(channels).zip(out);
+        if self.small {
+            for ((&a, ((&m, &s), &b)), o) in values {
+                *o = clamp(
+                    SmallChannel::new(m, s).requantize(a.wrapping_add(b)),
+                    offset,
+                    range,
+                );
+            }
+        } else {
+            for ((&a, ((&m, &s), &b)), o) in values {
+                *o = clamp(
+                    Channel::new(m, s).requantize(a.wrapping_add(b)),
+                    offset,
+                    range,
+                );
+            }
+        }
+    }
+}
+
+impl Requantization<'_> {
+    /// [`Requantization::store`] for two pixels at once: `out0[i]` from
+    /// `acc[2i]` and `out1[i]` from `acc[2i + 1]`, each channel's
+    /// requantization prepared once for both.
+    #[inline(always)]
+    pub fn store_pair(&self, acc: &[i32], first: usize, out0: &mut [i8], out1: &mut [i8]) {
+        #[cfg(kiln_dsp)]
+        if self.small {
+            // Two passes of the assembly loop beat one compiled pass.
+            self.store(acc, 2, first, out0);
+            self.store(&acc[1..], 2, first, out1);
+            return;
+        }
+        let n = out0.len();
+        let bias = if self.bias.is_empty() {
+            &NO_BIAS[..n]
+        } else {
+            &self.bias[first..first + n]
+        };
+        let channels = self.multiplier[first..first + n]
+            .iter()
+            .zip(&self.shift[first..first + n])
+            .zip(bias);
+        let (offset, range) = (self.output_offset, self.range);
+        let outs = out0.iter_mut().zip(out1);
+        let values = acc.chunks_exact(2).zip(channels).zip(outs);
+        if self.small {
+            for ((a, ((&m, &s), &b)), (o0, o1)) in values {
+                let channel = SmallChannel::new(m, s);
+                *o0 = clamp(channel.requantize(a[0].wrapping_add(b)), offset, range);
+                *o1 = clamp(channel.requantize(a[1].wrapping_add(b)), offset, range);
+            }
+        } else {
+            for ((a, ((&m, &s), &b)), (o0, o1)) in values {
+                let channel = Channel::new(m, s);
+                *o0 = clamp(channel.requantize(a[0].wrapping_add(b)), offset, range);
+                *o1 = clamp(channel.requantize(a[1].wrapping_add(b)), offset, range);
+            }
+        }
+    }
+}
+
+/// A requantized value moved to the output zero point and clamped.
+#[inline(always)]
+pub fn clamp(requantized: i32, output_offset: i32, (min, max): (i32, i32)) -> i8 {
+    requantized.saturating_add(output_offset).clamp(min, max) as i8
 }
 
 #[cfg(test)]
@@ -94,6 +361,60 @@ mod tests {
             let shift = ((r >> 40) % 62) as i32 - 31;
             assert_eq!(
                 requantize(x, m, shift),
+                multiply_by_quantized_multiplier(x, m, shift),
+                "x {x} m {m} shift {shift}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_short_rounding_equals_tflm_below_two_to_the_thirty() {
+        let edge = (1 << 30) - 1;
+        let xs = [
+            0,
+            1,
+            -1,
+            2,
+            -2,
+            edge,
+            -edge,
+            edge - 1,
+            -(edge - 1),
+            1 << 20,
+            -(1 << 20),
+        ];
+        let ms = [
+            0,
+            1,
+            1 << 30,
+            (1 << 30) + 1,
+            i32::MAX,
+            i32::MAX - 1,
+            1_518_500_250,
+        ];
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let random = (0..200_000).map(|_| {
+            let r = next();
+            let x = ((r as i32) >> 2) >> ((r >> 32) % 30);
+            (
+                x,
+                ((r >> 33) as u32 >> 1) as i32,
+                -(((r >> 40) % 32) as i32),
+            )
+        });
+        let edges = xs.iter().flat_map(|&x| {
+            ms.iter()
+                .flat_map(move |&m| (-31..=0).map(move |s| (x, m, s)))
+        });
+        for (x, m, shift) in edges.chain(random) {
+            assert_eq!(
+                SmallChannel::new(m, shift).requantize(x),
                 multiply_by_quantized_multiplier(x, m, shift),
                 "x {x} m {m} shift {shift}"
             );

@@ -273,7 +273,8 @@ fn fully_connected_case(rng: &mut Rng, w: &mut Workspace) -> Result<(), usize> {
         let batches = rng.range(1, 3) as usize;
         let depth = rng.range(1, 300) as usize;
         let out_depth = rng.range(1, 20) as usize;
-        if depth * out_depth <= w.filter.len() && batches * depth <= w.input.len() {
+        let reach = super::filter_reach(out_depth, depth);
+        if reach <= w.filter.len() && batches * depth <= w.input.len() {
             break (batches, depth, out_depth);
         }
     };

@@ -75,6 +75,8 @@ pub(crate) fn valid_taps(
 /// Filter layout `[output_channels, filter_height, filter_width, filter_channels]`.
 /// `bias` may be empty (no bias); `multiplier` and `shift` hold one entry per
 /// output channel.
+// Its own frame: an op that also has a fast kernel does not add them up.
+#[inline(never)]
 pub fn conv2d_s8(
     p: &Conv2dParams,
     input: &[i8],

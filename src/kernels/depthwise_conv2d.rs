@@ -11,6 +11,8 @@ use crate::tensor::FloatRange;
 /// Filter layout `[1, filter_height, filter_width, output_channels]`; output
 /// channel `c * depth_multiplier + m` reads input channel `c`, where the
 /// depth multiplier is `output.channels / input.channels`.
+// Its own frame: an op that also has a fast kernel does not add them up.
+#[inline(never)]
 pub fn depthwise_conv2d_s8(
     p: &Conv2dParams,
     input: &[i8],

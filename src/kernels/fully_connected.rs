@@ -34,6 +34,8 @@ wire_struct! {
 
 /// Filter layout `[output_depth, input_depth]`. `multiplier`/`shift` hold one
 /// entry (per-tensor) or one per output channel (per-channel).
+// Its own frame: an op that also has a fast kernel does not add them up.
+#[inline(never)]
 pub fn fully_connected_s8(
     p: &FullyConnectedParams,
     input: &[i8],

@@ -84,6 +84,12 @@ pub(crate) fn constant<T: bytemuck::Pod>(weights: &[u8], s: Span) -> &[T] {
     bytemuck::cast_slice(&weights[s.range()])
 }
 
+/// The weights from the start of `s` to their end, as int8: a filter for
+/// the fast kernels, which may read a few bytes past its span (checked).
+pub(crate) fn from_constant(weights: &[u8], s: Span) -> &[i8] {
+    bytemuck::cast_slice(&weights[s.offset as usize..])
+}
+
 pub(crate) fn out_i8(out: &mut [u8]) -> &mut [i8] {
     bytemuck::cast_slice_mut(out)
 }

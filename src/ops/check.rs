@@ -132,6 +132,15 @@ impl<'w> Checker<'w> {
         Ok(())
     }
 
+    /// The weights hold `bytes` bytes from the start of `s` (a fast kernel
+    /// reads a little past a filter's end: `arch::filter_reach`).
+    pub(crate) fn reach(&self, s: Span, bytes: usize) -> Result<(), Error> {
+        self.ensure(
+            u64::from(s.offset) + bytes as u64 <= self.weights.len() as u64,
+            "weights end too soon after a filter",
+        )
+    }
+
     /// Every requantization multiplier at `s` is non-negative, as
     /// `quantize_multiplier` writes them (the fast paths rely on it).
     pub(crate) fn multipliers(&self, s: Span) -> Result<(), Error> {

@@ -4,9 +4,9 @@
 //!
 //! Layer: ops; uses `kernels::conv2d`.
 
-use super::arena::{constant, out_f32, out_i8, split, split_with_scratch};
+use super::arena::{constant, from_constant, out_f32, out_i8, split, split_with_scratch};
 use super::{Checker, OpDescriptor};
-use crate::arch::{conv2d_s8_gemm, conv2d_scratch_bytes, KernelChoice};
+use crate::arch::{conv2d_s8_gemm, conv2d_scratch_bytes, filter_reach, KernelChoice};
 use crate::error::Error;
 use crate::kernels::conv2d::{conv2d_f32, conv2d_s8};
 pub use crate::kernels::conv2d::{Conv2dParams, ConvGeometry};
@@ -167,6 +167,11 @@ impl OpDescriptor for Conv2dOp {
                     "the gemm kernel takes one group",
                 )?;
                 c.multipliers(self.conv.multiplier)?;
+                let k = (g.filter_height * g.filter_width * g.filter_channels) as usize;
+                c.reach(
+                    self.conv.filter,
+                    filter_reach(g.output.channels as usize, k),
+                )?;
                 let operands = [self.conv.input, self.conv.output];
                 c.scratch(self.scratch, conv2d_scratch_bytes(g), &operands)
             }
@@ -186,7 +191,7 @@ impl OpDescriptor for Conv2dOp {
                 conv2d_s8_gemm(
                     &o.params,
                     io.i8(o.input),
-                    constant(weights, o.filter),
+                    from_constant(weights, o.filter),
                     constant(weights, o.bias),
                     constant(weights, o.multiplier),
                     constant(weights, o.shift),

@@ -3,9 +3,11 @@
 //!
 //! Layer: ops; uses `kernels::fully_connected`.
 
-use super::arena::{constant, out_f32, out_i8, split, split_with_scratch};
+use super::arena::{constant, from_constant, out_f32, out_i8, split, split_with_scratch};
 use super::{Checker, OpDescriptor};
-use crate::arch::{fully_connected_s8_gemm, fully_connected_scratch_bytes, KernelChoice};
+use crate::arch::{
+    filter_reach, fully_connected_s8_gemm, fully_connected_scratch_bytes, KernelChoice,
+};
 use crate::error::Error;
 use crate::kernels::fully_connected::{fully_connected_f32, fully_connected_s8};
 pub use crate::kernels::fully_connected::{FullyConnectedParams, FullyConnectedShape};
@@ -91,6 +93,8 @@ impl OpDescriptor for FullyConnectedOp {
                     "the gemm kernel takes symmetric weights",
                 )?;
                 c.multipliers(self.multiplier)?;
+                let (rows, depth) = (p.shape.output_depth, p.shape.input_depth);
+                c.reach(self.filter, filter_reach(rows as usize, depth as usize))?;
                 let bytes = fully_connected_scratch_bytes(p.shape.input_depth);
                 c.scratch(self.scratch, bytes, &[self.input, self.output])
             }
@@ -113,7 +117,7 @@ impl OpDescriptor for FullyConnectedOp {
             }
             KernelChoice::Gemm => {
                 let (io, out, scratch) = split_with_scratch(arena, self.output, self.scratch);
-                let x = io.i8(self.input);
+                let (x, w) = (io.i8(self.input), from_constant(weights, self.filter));
                 fully_connected_s8_gemm(&self.params, x, w, b, m, s, scratch, out_i8(out));
             }
         }

@@ -84,7 +84,12 @@ impl<'g> Lowering<'g> {
     }
 
     /// The weights laid out, and every problem recorded.
-    pub(super) fn finish(self) -> (Vec<u8>, Vec<Unsupported>) {
+    /// The weights, ending on a 16-byte boundary with at least three
+    /// bytes after the last constant: a fast kernel reads the last group of
+    /// four values of a filter row whole (`kiln::arch::filter_reach`).
+    pub(super) fn finish(mut self) -> (Vec<u8>, Vec<Unsupported>) {
+        let end = (self.weights.len() + 3).div_ceil(plan::ALIGNMENT) * plan::ALIGNMENT;
+        self.weights.resize(end, 0);
         (self.weights, self.problems)
     }
 

@@ -84,8 +84,11 @@ impl IrOp for Conv2d {
         Some(&mut self.0.activation)
     }
 
-    fn stack_cortex_m4(&self) -> usize {
-        448
+    fn stack_cortex_m4(&self, g: &Graph, node: &Node) -> usize {
+        match int8_kernel(g, node).0 {
+            KernelChoice::Gemm => 856,
+            _ => 448,
+        }
     }
 }
 

@@ -8,7 +8,7 @@ use kiln::ops::{DepthwiseConv2dF32Op, DepthwiseConv2dOp};
 
 use super::conv2d::{forward_geometry, lower_conv, output_elements, tflite_attrs, ConvDescriptor};
 use super::{Formats, IrOp, QuantRule};
-use crate::ir::{Conv2dAttrs, Graph, Node, OpKind};
+use crate::ir::{Conv2dAttrs, DataType, Graph, Node, OpKind};
 use crate::lower::{invalid, Lowered, Lowering};
 
 /// DEPTHWISE_CONV_2D. Inputs: data, filter `[1, KH, KW, O]`, optional bias.
@@ -55,13 +55,7 @@ impl IrOp for DepthwiseConv2d {
         Ok(Some(
             match lower_conv(cx, node, geometry, self.0.activation)? {
                 ConvDescriptor::S8(conv) => {
-                    // Depth multiplier 1 (MobileNets, DS-CNNs): four
-                    // channels at a time; other multipliers: the reference.
-                    let kernel = if oc == in_c {
-                        KernelChoice::DepthwiseBlocked
-                    } else {
-                        KernelChoice::Reference
-                    };
+                    let kernel = int8_kernel(cx.graph(), node);
                     Op::DepthwiseConv2d(DepthwiseConv2dOp { conv, kernel })
                 }
                 ConvDescriptor::F32(conv) => Op::DepthwiseConv2dF32(DepthwiseConv2dF32Op { conv }),
@@ -79,7 +73,26 @@ impl IrOp for DepthwiseConv2d {
         Some(&mut self.0.activation)
     }
 
-    fn stack_cortex_m4(&self) -> usize {
-        448
+    fn stack_cortex_m4(&self, g: &Graph, node: &Node) -> usize {
+        match int8_kernel(g, node) {
+            KernelChoice::DepthwiseBlocked => 976,
+            _ => 448,
+        }
+    }
+}
+
+/// The implementation of an int8 DEPTHWISE_CONV_2D: four channels at a time
+/// for depth multiplier 1 (MobileNets, DS-CNNs), the reference kernel for
+/// other multipliers.
+fn int8_kernel(g: &Graph, node: &Node) -> KernelChoice {
+    let tensor = |i| node.input(i).map(|t| &g.tensors[t]);
+    let channels = |t: Option<&crate::ir::Tensor>| t.and_then(|t| t.shape.last().copied());
+    let input = tensor(0);
+    let output = node.outputs.first().map(|&t| &g.tensors[t]);
+    match input {
+        Some(x) if x.dtype == DataType::I8 && channels(input) == channels(output) => {
+            KernelChoice::DepthwiseBlocked
+        }
+        _ => KernelChoice::Reference,
     }
 }

@@ -14,7 +14,7 @@ use kiln::tensor::MAX_RANK;
 use kiln::Span;
 
 use super::{Formats, IrOp, OnnxConverter, QuantRule};
-use crate::ir::{Activation, DataType, Node, OpKind, TensorId};
+use crate::ir::{Activation, DataType, Graph, Node, OpKind, TensorId};
 use crate::lower::{float_range, invalid, to_u32, unsupported, Lowered, Lowering};
 use crate::quantize::multiplier::{activation_range, quantize_multiplier};
 
@@ -141,7 +141,7 @@ impl IrOp for Add {
         Ok(Some(Op::Add(AddOp { add })))
     }
 
-    fn stack_cortex_m4(&self) -> usize {
+    fn stack_cortex_m4(&self, _g: &Graph, _node: &Node) -> usize {
         208
     }
 }
@@ -176,7 +176,7 @@ impl IrOp for Sub {
         Ok(Some(Op::Sub(SubOp { add })))
     }
 
-    fn stack_cortex_m4(&self) -> usize {
+    fn stack_cortex_m4(&self, _g: &Graph, _node: &Node) -> usize {
         288
     }
 }

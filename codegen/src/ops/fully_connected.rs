@@ -131,8 +131,11 @@ impl IrOp for FullyConnected {
         Some(&mut self.activation)
     }
 
-    fn stack_cortex_m4(&self) -> usize {
-        360
+    fn stack_cortex_m4(&self, g: &Graph, node: &Node) -> usize {
+        match int8_kernel(g, node).0 {
+            KernelChoice::Gemm => 400,
+            _ => 192,
+        }
     }
 }
 

@@ -104,7 +104,7 @@ pub trait IrOp: Debug {
     /// the emulated core and rounded up to 8 bytes. Op `run`s are never
     /// inlined, so the figure is the same in every model; `tests/firmware.rs`
     /// checks the estimate against every model's measurement.
-    fn stack_cortex_m4(&self) -> usize {
+    fn stack_cortex_m4(&self, _g: &Graph, _node: &Node) -> usize {
         192
     }
 }

@@ -12,7 +12,7 @@ use kiln::ops::{
 use super::{Formats, IrOp, OnnxConverter, QuantRule};
 use crate::import::onnx::{pair, Importer, OnnxNode, Step};
 use crate::import::tflite::{ReadResult, TfliteOp};
-use crate::ir::{Activation, DataType, Node, OpKind, Pool2dAttrs};
+use crate::ir::{Activation, DataType, Graph, Node, OpKind, Pool2dAttrs};
 use crate::lower::{float_range, invalid, to_u32, Lowered, Lowering};
 use crate::quantize::multiplier::activation_range;
 
@@ -125,7 +125,7 @@ impl IrOp for AveragePool2d {
         }))
     }
 
-    fn stack_cortex_m4(&self) -> usize {
+    fn stack_cortex_m4(&self, _g: &Graph, _node: &Node) -> usize {
         448
     }
 }
@@ -150,7 +150,7 @@ impl IrOp for MaxPool2d {
         }))
     }
 
-    fn stack_cortex_m4(&self) -> usize {
+    fn stack_cortex_m4(&self, _g: &Graph, _node: &Node) -> usize {
         448
     }
 }

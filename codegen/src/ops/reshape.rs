@@ -8,7 +8,7 @@ use kiln::graph::Op;
 
 use super::{Formats, IrOp, OnnxConverter, QuantRule};
 use crate::import::onnx::{Importer, OnnxNode, Step};
-use crate::ir::{Node, OpKind};
+use crate::ir::{Graph, Node, OpKind};
 use crate::lower::{invalid, unsupported, Lowered, Lowering};
 
 /// RESHAPE (SQUEEZE imports as one).
@@ -70,7 +70,7 @@ impl IrOp for Reshape {
         Ok(None)
     }
 
-    fn stack_cortex_m4(&self) -> usize {
+    fn stack_cortex_m4(&self, _g: &Graph, _node: &Node) -> usize {
         0
     }
 }

@@ -83,7 +83,7 @@ impl IrOp for TransposeConv2d {
         (pixels * f.iter().product::<usize>()) as u64
     }
 
-    fn stack_cortex_m4(&self) -> usize {
+    fn stack_cortex_m4(&self, _g: &Graph, _node: &Node) -> usize {
         304
     }
 }
