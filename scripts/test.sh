@@ -44,3 +44,4 @@ echo "== tests"
 LD_LIBRARY_PATH="$(./scripts/install-nvrtc.sh)${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export LD_LIBRARY_PATH
 cargo test --workspace --locked
+cargo test -p kiln --lib --locked --features fast-math

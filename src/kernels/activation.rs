@@ -2,8 +2,10 @@
 //! RELU/RELU6/RELU_N1_TO_1, int8 (TFLM reference semantics). The fused activations of other ops are their
 //! `activation_min`/`activation_max` clamps.
 //!
-//! Layer: kernels; pure functions over slices, uses `quant` and `fixed_point`.
+//! Layer: kernels; pure functions over slices, uses `quant` and
+//! `fixed_point`, and `float_math` for the float32 exp and tanh.
 
+use super::float_math;
 use crate::fixed_point::{logistic, tanh};
 use crate::quant::{multiply_by_quantized_multiplier, rounding_divide_by_pot};
 use crate::tensor::FloatRange;
@@ -176,13 +178,13 @@ pub fn hard_swish_s8(p: &HardSwishParams, input: &[i8], output: &mut [i8]) {
 /// Float32 logistic, tanh, and clamps (RELU family), element by element.
 pub fn logistic_f32(input: &[f32], output: &mut [f32]) {
     for (o, &v) in output.iter_mut().zip(input) {
-        *o = 1.0 / (1.0 + libm::expf(-v));
+        *o = 1.0 / (1.0 + float_math::exp(-v));
     }
 }
 
 pub fn tanh_f32(input: &[f32], output: &mut [f32]) {
     for (o, &v) in output.iter_mut().zip(input) {
-        *o = libm::tanhf(v);
+        *o = float_math::tanh(v);
     }
 }
 

@@ -4,13 +4,16 @@
 //!
 //! Layer: kernels; uses `quant`, `fixed_point` and `tensor`, nothing above.
 //! Kernels do not check their arguments: `exec` validates every shape and
-//! span once, when a graph is bound to an arena.
+//! span once, when a graph is bound to an arena. The float32 kernels take
+//! `exp` and `tanh` from `float_math`: libm's, or with the `fast-math`
+//! feature micromath's approximations.
 
 pub mod activation;
 pub mod concatenation;
 pub mod conv2d;
 pub mod depthwise_conv2d;
 pub mod elementwise;
+mod float_math;
 pub mod fully_connected;
 pub mod mean;
 mod odometer;

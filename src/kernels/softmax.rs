@@ -2,8 +2,10 @@
 //! reference kernel (gemmlowp exp and reciprocal, 5 integer bits for the
 //! scaled differences, 12 for the sum).
 //!
-//! Layer: kernels; a pure function over slices, uses `quant` and `fixed_point`.
+//! Layer: kernels; a pure function over slices, uses `quant` and
+//! `fixed_point`, and `float_math` for the float32 exp.
 
+use super::float_math;
 use crate::fixed_point::{exp_on_negative_values, reciprocal, rescale};
 use crate::quant::{multiply_by_quantized_multiplier_greater_than_one, rounding_divide_by_pot};
 use crate::wire::wire_struct;
@@ -75,7 +77,7 @@ pub fn softmax_f32(outer: usize, depth: usize, beta: f32, input: &[f32], output:
         let max = x.iter().copied().fold(f32::MIN, f32::max);
         let mut sum = 0f32;
         for (o, &v) in y.iter_mut().zip(x) {
-            *o = libm::expf((v - max) * beta);
+            *o = float_math::exp((v - max) * beta);
             sum += *o;
         }
         for o in y.iter_mut() {
