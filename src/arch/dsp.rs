@@ -12,7 +12,11 @@
 use core::arch::{asm, naked_asm};
 
 use super::depthwise::TapWalk;
-use super::requant::SmallRun;
+use super::requant::StoreRun;
+
+/// Channel pairs of a convolution per micro-kernel call (kept small: their
+/// accumulators wait on the stack).
+pub const PAIRS_PER_CALL: usize = 8;
 
 /// Where value `k % 4` of a group of four sits among the group's slots:
 /// SXTB16's lane order.
@@ -46,6 +50,16 @@ pub fn expand4(src: &[i8; 4], offset: i32, slots: &mut [i16; 4]) {
     unsafe {
         words.write_unaligned(even);
         words.add(1).write_unaligned(odd);
+    }
+}
+
+/// [`expand4`] for each group of four values of `src`, the groups'
+/// slots `stride` apart from the start of `slots`.
+#[inline(always)]
+pub fn expand_groups(src: &[i8], offset: i32, slots: &mut [i16], stride: usize) {
+    for (i, group) in src.chunks_exact(4).enumerate() {
+        let at = &mut slots[i * stride..][..4];
+        expand4(group.try_into().unwrap(), offset, at.try_into().unwrap());
     }
 }
 
@@ -427,39 +441,50 @@ unsafe extern "C" fn depthwise_blocks_asm(
     )
 }
 
-/// `SmallRun::store` in assembly: per output three loads, the 64-bit
-/// multiply and TFLM's two roundings (the second one a nudge and a shift,
-/// skipped when the shift is zero), the zero point and the clamp: about
-/// 28 instructions where the compiled loop takes about 50.
+/// A run of requantized outputs in assembly: per output three loads, the
+/// 64-bit multiply and TFLM's two roundings, the zero point and the clamp.
+/// The second rounding is a nudge and a shift when the shift is not
+/// positive and `|x| <= 2^30` (then `|high| < 2^30` and the nudge cannot
+/// overflow): about 28 instructions per output where the compiled loop
+/// takes about 50. When `run.short` says every channel qualifies (checked
+/// per run from the biases and the tap count), the loop does only that;
+/// otherwise it checks each output and sends the others (a positive shift,
+/// or the huge bias of a channel TFLite quantized to nothing) to TFLM's
+/// mask-and-threshold rounding, so every output is exact either way.
 #[inline(always)]
-pub fn store_small(run: &SmallRun) {
+pub fn store_run(run: &StoreRun) {
     if run.count > 0 {
-        // SAFETY: `SmallRun::new` checked that every pointer covers `count`
+        // SAFETY: `StoreRun::new` checked that every pointer covers `count`
         // values (the accumulators `count` steps of `acc_step` bytes). The
         // kernel reads those, writes `count` bytes from `out`, and restores
-        // every callee-saved register.
-        unsafe { store_small_asm(run) }
+        // every callee-saved register and the stack pointer.
+        unsafe { store_run_asm(run) }
     }
 }
 
 /// r0 the run; its fields load into r0 (accumulators), r1 (bias), r2
 /// (multipliers), r3 (shifts), r4 (output), r5 (count), r6 (accumulator
-/// step), r7 (output zero point), r8 and r9 (clamp). r10-r12 and lr are
-/// the temporaries.
+/// step), r7 (output zero point), r8 and r9 (clamp), then `short` decides
+/// the loop. r10-r12 and lr are the temporaries; the rare general branch
+/// borrows r0 and r1 on the stack.
 #[unsafe(naked)]
-unsafe extern "C" fn store_small_asm(run: *const SmallRun) {
+unsafe extern "C" fn store_run_asm(run: *const StoreRun) {
     naked_asm!(
         "push {{r4-r11, lr}}",
+        "ldr r10, [r0, #40]",
         "mov r12, r0",
         "ldm r12, {{r0-r9}}",
+        "cmp r10, #0",
+        "beq 6f",
+        // Every channel takes the short rounding.
         "2:",
         "ldr r10, [r0]",
         "add r0, r0, r6",
         "ldr r11, [r1], #4",
         "add r10, r10, r11",
-        "ldr r11, [r2], #4",
-        "smull r12, lr, r10, r11",
         "ldr r11, [r3], #4",
+        "ldr r12, [r2], #4",
+        "smull r12, lr, r10, r12",
         "adds r12, r12, #0x40000000",
         "adc lr, lr, #0",
         "lsls lr, lr, #1",
@@ -483,5 +508,70 @@ unsafe extern "C" fn store_small_asm(run: *const SmallRun) {
         "subs r5, r5, #1",
         "bne 2b",
         "pop {{r4-r11, pc}}",
+        // Each output checked: the short rounding needs shift <= 0 and
+        // |x| <= 2^30.
+        "6:",
+        "ldr r10, [r0]",
+        "add r0, r0, r6",
+        "ldr r11, [r1], #4",
+        "add r10, r10, r11",
+        "ldr r11, [r3], #4",
+        "cmp r11, #0",
+        "bgt 5f",
+        "eor r12, r10, r10, asr #31",
+        "lsrs r12, r12, #30",
+        "bne 5f",
+        "ldr r12, [r2], #4",
+        "smull r12, lr, r10, r12",
+        "adds r12, r12, #0x40000000",
+        "adc lr, lr, #0",
+        "lsls lr, lr, #1",
+        "orr lr, lr, r12, lsr #31",
+        "rsbs r11, r11, #0",
+        "beq 7f",
+        "mov r12, #1",
+        "lsl r12, r12, r11",
+        "add lr, lr, lr, asr #31",
+        "add lr, lr, r12, lsr #1",
+        "asr lr, lr, r11",
+        "7:",
+        "qadd lr, lr, r7",
+        "cmp lr, r8",
+        "it lt",
+        "movlt lr, r8",
+        "cmp lr, r9",
+        "it gt",
+        "movgt lr, r9",
+        "strb lr, [r4], #1",
+        "subs r5, r5, #1",
+        "bne 6b",
+        "pop {{r4-r11, pc}}",
+        // TFLM's rounding for any shift: x << max(shift, 0), the high
+        // multiply, then (high >> e) + ((high & mask) > (mask >> 1) + (high < 0))
+        // with e = max(-shift, 0) and mask = 2^e - 1.
+        "5:",
+        "push {{r0, r1}}",
+        "usat r12, #5, r11",
+        "lsl r10, r10, r12",
+        "ldr r12, [r2], #4",
+        "smull r12, lr, r10, r12",
+        "adds r12, r12, #0x40000000",
+        "adc lr, lr, #0",
+        "lsls lr, lr, #1",
+        "orr lr, lr, r12, lsr #31",
+        "rsb r11, r11, #0",
+        "usat r11, #5, r11",
+        "mov r12, #1",
+        "lsl r12, r12, r11",
+        "sub r12, r12, #1",
+        "and r0, lr, r12",
+        "lsr r12, r12, #1",
+        "add r12, r12, lr, lsr #31",
+        "asr lr, lr, r11",
+        "cmp r0, r12",
+        "it gt",
+        "addgt lr, lr, #1",
+        "pop {{r0, r1}}",
+        "b 7b",
     )
 }

@@ -68,15 +68,15 @@ impl<const C: usize> Columns<'_, C> {
         for (i, &x) in src[..head].iter().enumerate() {
             self.put(col, k0 + i, i32::from(x) + offset);
         }
-        let mut k = k0 + head;
-        let mut groups = src[head..].chunks_exact(4);
-        for group in &mut groups {
+        let k = k0 + head;
+        let whole = (src.len() - head) / 4;
+        if whole > 0 {
             let at = (k / 4) * 4 * C + 4 * col;
-            let slots: &mut [i16; 4] = (&mut self.slots[at..at + 4]).try_into().unwrap();
-            micro::expand4(group.try_into().unwrap(), offset, slots);
-            k += 4;
+            let slots = &mut self.slots[at..at + 4 * C * (whole - 1) + 4];
+            micro::expand_groups(&src[head..head + 4 * whole], offset, slots, 4 * C);
         }
-        for (i, &x) in groups.remainder().iter().enumerate() {
+        let k = k + 4 * whole;
+        for (i, &x) in src[head + 4 * whole..].iter().enumerate() {
             self.put(col, k + i, i32::from(x) + offset);
         }
     }
@@ -143,7 +143,7 @@ pub fn conv2d_s8(
 
 /// Channel pairs per micro-kernel call: their accumulators live on the
 /// stack (4 per pair) until they are requantized.
-const PAIRS_PER_CALL: usize = 8;
+const PAIRS_PER_CALL: usize = micro::PAIRS_PER_CALL;
 
 /// Every output channel of the two pixels in `cols`: the filter rows in
 /// runs of pairs through the micro-kernel, an odd last row on its own.

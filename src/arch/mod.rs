@@ -8,10 +8,12 @@
 //! records it in the op's descriptor (with the scratch bytes it takes from
 //! the arena); the target picks the micro-kernels at compile time: the
 //! Cortex-M DSP ones (`dsp`, SMLAD on SXTB16-unpacked weights) where the
-//! core has the DSP extension, the portable ones (`portable`) elsewhere.
+//! core has the DSP extension, AVX2 on x86-64 hosts (`x86`, checked at run
+//! time, feature `host`), the portable ones (`portable`) elsewhere and as
+//! the hosts' fallback.
 //!
 //! Layer: arch; uses `kernels` (param types), `quant` and `wire`. The only
-//! runtime layer besides `host` where `unsafe` is allowed (the DSP
+//! runtime layer besides `host` where `unsafe` is allowed (the DSP and AVX2
 //! micro-kernels), each block with a `// SAFETY:` comment.
 
 mod depthwise;
@@ -25,10 +27,19 @@ mod dsp;
 #[cfg(not(kiln_dsp))]
 mod portable;
 
+#[cfg(all(not(kiln_dsp), target_arch = "x86_64", any(test, feature = "host")))]
+#[allow(unsafe_code)]
+mod x86;
+
 #[cfg(kiln_dsp)]
 use dsp as micro;
-#[cfg(not(kiln_dsp))]
+#[cfg(all(
+    not(kiln_dsp),
+    not(all(target_arch = "x86_64", any(test, feature = "host")))
+))]
 use portable as micro;
+#[cfg(all(not(kiln_dsp), target_arch = "x86_64", any(test, feature = "host")))]
+use x86 as micro;
 
 pub use depthwise::depthwise_conv2d_s8;
 pub use gemm::{

@@ -8,6 +8,15 @@
 
 use super::depthwise::TapWalk;
 
+/// Channel pairs of a convolution per micro-kernel call (kept small: their
+/// accumulators wait on the stack). The x86 kernels, which fall back on
+/// these functions, take their own.
+#[cfg_attr(
+    all(target_arch = "x86_64", any(test, feature = "host")),
+    allow(dead_code)
+)]
+pub const PAIRS_PER_CALL: usize = 8;
+
 /// Where value `k % 4` of a group of four sits among the group's slots:
 /// in order.
 pub const ORDER: [usize; 4] = [0, 1, 2, 3];
@@ -17,6 +26,16 @@ pub const ORDER: [usize; 4] = [0, 1, 2, 3];
 pub fn expand4(src: &[i8; 4], offset: i32, slots: &mut [i16; 4]) {
     for (slot, &x) in slots.iter_mut().zip(src) {
         *slot = (i32::from(x) + offset) as i16;
+    }
+}
+
+/// [`expand4`] for each group of four values of `src`, the groups'
+/// slots `stride` apart from the start of `slots`.
+#[inline(always)]
+pub fn expand_groups(src: &[i8], offset: i32, slots: &mut [i16], stride: usize) {
+    for (i, group) in src.chunks_exact(4).enumerate() {
+        let at = &mut slots[i * stride..][..4];
+        expand4(group.try_into().unwrap(), offset, at.try_into().unwrap());
     }
 }
 
@@ -83,30 +102,42 @@ pub fn depthwise_blocks(input: &[i8], filter: &[i8], walk: &TapWalk, acc: &mut [
         let (x, w) = walk.reach();
         x < input.len() && w < filter.len()
     });
-    let offset = i32::from(walk.offsets as u16 as i16);
-    let step = walk.step as usize;
-    let (x_row, w_row) = (
-        walk.cols as usize * step + walk.input_row_skip as usize,
-        walk.cols as usize * step + walk.filter_row_skip as usize,
-    );
     let blocks = walk.blocks as usize;
     for (i, quad) in acc
         .chunks_exact_mut(4)
         .take(blocks * walk.pixels as usize)
         .enumerate()
     {
-        let (pixel, j) = (i / blocks, i % blocks);
-        let input = &input[pixel * walk.pixel_step as usize..];
-        let mut sums = [0i32; 4];
-        for r in 0..walk.rows as usize {
-            for c in 0..walk.cols as usize {
-                let x = &input[4 * j + r * x_row + c * step..][..4];
-                let w = &filter[4 * j + r * w_row + c * step..][..4];
-                for ((s, &x), &w) in sums.iter_mut().zip(x).zip(w) {
-                    *s = s.wrapping_add((i32::from(x) + offset) * i32::from(w));
-                }
+        quad.copy_from_slice(&block_sums(input, filter, walk, i / blocks, i % blocks));
+    }
+}
+
+/// The four sums of block `block` of pixel `pixel` of a walk.
+#[inline(always)]
+pub fn block_sums(
+    input: &[i8],
+    filter: &[i8],
+    walk: &TapWalk,
+    pixel: usize,
+    block: usize,
+) -> [i32; 4] {
+    let offset = i32::from(walk.offsets as u16 as i16);
+    let step = walk.step as usize;
+    let (x_row, w_row) = (
+        walk.cols as usize * step + walk.input_row_skip as usize,
+        walk.cols as usize * step + walk.filter_row_skip as usize,
+    );
+    let input = &input[pixel * walk.pixel_step as usize + 4 * block..];
+    let filter = &filter[4 * block..];
+    let mut sums = [0i32; 4];
+    for r in 0..walk.rows as usize {
+        for c in 0..walk.cols as usize {
+            let x = &input[r * x_row + c * step..][..4];
+            let w = &filter[r * w_row + c * step..][..4];
+            for ((s, &x), &w) in sums.iter_mut().zip(x).zip(w) {
+                *s = s.wrapping_add((i32::from(x) + offset) * i32::from(w));
             }
         }
-        quad.copy_from_slice(&sums);
     }
+    sums
 }

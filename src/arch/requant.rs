@@ -5,7 +5,7 @@
 //!
 //! Layer: arch; uses `quant`.
 
-#[cfg(kiln_dsp)]
+#[cfg(any(kiln_dsp, all(target_arch = "x86_64", any(test, feature = "host"))))]
 use core::marker::PhantomData;
 
 /// The requantization of one output channel, prepared once for all of
@@ -97,6 +97,7 @@ pub const MAX_RUN: usize = 64;
 /// TFLM's rounding right shift is then one add of a nudge and an
 /// arithmetic shift (`high + 2^(e-1)` cannot overflow), the nudge less one
 /// for a negative `high` when the shift is not zero.
+#[cfg(not(kiln_dsp))]
 #[derive(Clone, Copy)]
 struct SmallChannel {
     multiplier: i32,
@@ -106,6 +107,7 @@ struct SmallChannel {
     sign_mask: i32,
 }
 
+#[cfg(not(kiln_dsp))]
 impl SmallChannel {
     #[inline(always)]
     fn new(multiplier: i32, shift: i32) -> SmallChannel {
@@ -125,29 +127,35 @@ impl SmallChannel {
     }
 }
 
-/// One run of outputs for [`SmallChannel`]'s arithmetic, laid out for the
-/// DSP micro-kernel (`dsp::store_small`, which loads it with one LDM):
+/// One run of outputs for the DSP and AVX2 requantization loops, laid out
+/// for the DSP one (`dsp::store_run`, which loads it with one LDM):
 /// `count` accumulators `acc_step` bytes apart, per-channel bias,
 /// multiplier and shift, and the output's zero point and clamp.
-#[cfg(kiln_dsp)]
+#[cfg(any(kiln_dsp, all(target_arch = "x86_64", any(test, feature = "host"))))]
 #[repr(C)]
-pub struct SmallRun {
-    acc: *const i32,
-    bias: *const i32,
-    multiplier: *const i32,
-    shift: *const i32,
-    out: *mut i8,
+pub struct StoreRun {
+    pub(super) acc: *const i32,
+    pub(super) bias: *const i32,
+    pub(super) multiplier: *const i32,
+    pub(super) shift: *const i32,
+    pub(super) out: *mut i8,
     pub(super) count: u32,
-    acc_step: u32,
-    output_offset: i32,
-    min: i32,
-    max: i32,
+    pub(super) acc_step: u32,
+    pub(super) output_offset: i32,
+    pub(super) min: i32,
+    pub(super) max: i32,
+    /// Whether every channel takes the short rounding
+    /// ([`Requantization::new`]): the DSP loop then skips its checks.
+    pub(super) short: u32,
+    /// Accumulators readable from `acc` (past the last one used, for
+    /// vector loads).
+    pub(super) acc_len: u32,
     // The borrows the raw pointers stand for.
     _borrows: PhantomData<(&'static [i32], &'static mut [i8])>,
 }
 
-#[cfg(kiln_dsp)]
-impl SmallRun {
+#[cfg(any(kiln_dsp, all(target_arch = "x86_64", any(test, feature = "host"))))]
+impl StoreRun {
     /// Every pointer is taken from a slice that covers the run, so
     /// `store` stays inside them.
     #[inline(always)]
@@ -161,7 +169,8 @@ impl SmallRun {
         out: &mut [i8],
         output_offset: i32,
         (min, max): (i32, i32),
-    ) -> SmallRun {
+        short: bool,
+    ) -> StoreRun {
         let count = out.len();
         assert!(
             count == 0
@@ -170,7 +179,7 @@ impl SmallRun {
                     && multiplier.len() >= count
                     && shift.len() >= count)
         );
-        SmallRun {
+        StoreRun {
             acc: acc.as_ptr(),
             bias: bias.as_ptr(),
             multiplier: multiplier.as_ptr(),
@@ -181,6 +190,8 @@ impl SmallRun {
             output_offset,
             min,
             max,
+            short: u32::from(short),
+            acc_len: acc.len() as u32,
             _borrows: PhantomData,
         }
     }
@@ -224,37 +235,50 @@ impl<'a> Requantization<'a> {
         } else {
             &self.bias[first..first + n]
         };
-        let channels = self.multiplier[first..first + n]
-            .iter()
-            .zip(&self.shift[first..first + n])
-            .zip(bias);
+        let (m, s) = (
+            &self.multiplier[first..first + n],
+            &self.shift[first..first + n],
+        );
         let (offset, range) = (self.output_offset, self.range);
+        // The DSP loop is exact for every channel; the AVX2 one needs AVX2;
+        // the compiled loops serve the other cores and the fallback.
         #[cfg(kiln_dsp)]
-        if self.small {
-            let (m, s) = (
-                &self.multiplier[first..first + n],
-                &self.shift[first..first + n],
-            );
-            let run = SmallRun::new(acc, stride, bias, m, s, out, offset, range);
-            super::micro::store_small(&run);
-            return;
+        {
+            let run = StoreRun::new(acc, stride, bias, m, s, out, offset, range, self.small);
+            super::micro::store_run(&run);
         }
-        let values = acc.iter().step_by(stride).zip(channels).zip(out);
-        if self.small {
-            for ((&a, ((&m, &s), &b)), o) in values {
-                *o = clamp(
-                    SmallChannel::new(m, s).requantize(a.wrapping_add(b)),
-                    offset,
-                    range,
+        #[cfg(not(kiln_dsp))]
+        {
+            #[cfg(all(target_arch = "x86_64", any(test, feature = "host")))]
+            {
+                let run = StoreRun::new(
+                    acc, stride, bias, m, s, &mut *out, offset, range, self.small,
                 );
+                if super::micro::store_run(&run) {
+                    return;
+                }
             }
-        } else {
-            for ((&a, ((&m, &s), &b)), o) in values {
-                *o = clamp(
-                    Channel::new(m, s).requantize(a.wrapping_add(b)),
-                    offset,
-                    range,
-                );
+            let values = acc
+                .iter()
+                .step_by(stride)
+                .zip(m.iter().zip(s).zip(bias))
+                .zip(out);
+            if self.small {
+                for ((&a, ((&m, &s), &b)), o) in values {
+                    *o = clamp(
+                        SmallChannel::new(m, s).requantize(a.wrapping_add(b)),
+                        offset,
+                        range,
+                    );
+                }
+            } else {
+                for ((&a, ((&m, &s), &b)), o) in values {
+                    *o = clamp(
+                        Channel::new(m, s).requantize(a.wrapping_add(b)),
+                        offset,
+                        range,
+                    );
+                }
             }
         }
     }
@@ -266,37 +290,40 @@ impl Requantization<'_> {
     /// requantization prepared once for both.
     #[inline(always)]
     pub fn store_pair(&self, acc: &[i32], first: usize, out0: &mut [i8], out1: &mut [i8]) {
-        #[cfg(kiln_dsp)]
-        if self.small {
-            // Two passes of the assembly loop beat one compiled pass.
+        #[cfg(any(kiln_dsp, all(target_arch = "x86_64", any(test, feature = "host"))))]
+        {
+            // Two passes of the assembly (or AVX2) loop beat one compiled
+            // pass.
             self.store(acc, 2, first, out0);
             self.store(&acc[1..], 2, first, out1);
-            return;
         }
-        let n = out0.len();
-        let bias = if self.bias.is_empty() {
-            &NO_BIAS[..n]
-        } else {
-            &self.bias[first..first + n]
-        };
-        let channels = self.multiplier[first..first + n]
-            .iter()
-            .zip(&self.shift[first..first + n])
-            .zip(bias);
-        let (offset, range) = (self.output_offset, self.range);
-        let outs = out0.iter_mut().zip(out1);
-        let values = acc.chunks_exact(2).zip(channels).zip(outs);
-        if self.small {
-            for ((a, ((&m, &s), &b)), (o0, o1)) in values {
-                let channel = SmallChannel::new(m, s);
-                *o0 = clamp(channel.requantize(a[0].wrapping_add(b)), offset, range);
-                *o1 = clamp(channel.requantize(a[1].wrapping_add(b)), offset, range);
-            }
-        } else {
-            for ((a, ((&m, &s), &b)), (o0, o1)) in values {
-                let channel = Channel::new(m, s);
-                *o0 = clamp(channel.requantize(a[0].wrapping_add(b)), offset, range);
-                *o1 = clamp(channel.requantize(a[1].wrapping_add(b)), offset, range);
+        #[cfg(not(any(kiln_dsp, all(target_arch = "x86_64", any(test, feature = "host")))))]
+        {
+            let n = out0.len();
+            let bias = if self.bias.is_empty() {
+                &NO_BIAS[..n]
+            } else {
+                &self.bias[first..first + n]
+            };
+            let channels = self.multiplier[first..first + n]
+                .iter()
+                .zip(&self.shift[first..first + n])
+                .zip(bias);
+            let (offset, range) = (self.output_offset, self.range);
+            let outs = out0.iter_mut().zip(out1);
+            let values = acc.chunks_exact(2).zip(channels).zip(outs);
+            if self.small {
+                for ((a, ((&m, &s), &b)), (o0, o1)) in values {
+                    let channel = SmallChannel::new(m, s);
+                    *o0 = clamp(channel.requantize(a[0].wrapping_add(b)), offset, range);
+                    *o1 = clamp(channel.requantize(a[1].wrapping_add(b)), offset, range);
+                }
+            } else {
+                for ((a, ((&m, &s), &b)), (o0, o1)) in values {
+                    let channel = Channel::new(m, s);
+                    *o0 = clamp(channel.requantize(a[0].wrapping_add(b)), offset, range);
+                    *o1 = clamp(channel.requantize(a[1].wrapping_add(b)), offset, range);
+                }
             }
         }
     }

@@ -173,7 +173,9 @@ fn extent(input: i32, filter: i32, stride: i32, dilation: i32, pad: (i32, i32)) 
 fn conv_params(rng: &mut Rng, w: &Workspace, depthwise: bool) -> (Conv2dParams, usize) {
     loop {
         let batches = rng.range(1, 2);
-        let (in_h, in_w, in_c) = (rng.range(1, 9), rng.range(1, 9), rng.range(1, 12));
+        // Depthwise layers get wider: their fast paths take 16 channels at once.
+        let channels = if depthwise { 40 } else { 12 };
+        let (in_h, in_w, in_c) = (rng.range(1, 9), rng.range(1, 9), rng.range(1, channels));
         let (f_h, f_w) = (rng.range(1, 4), rng.range(1, 4));
         let (s_h, s_w) = (rng.range(1, 3), rng.range(1, 3));
         let (d_h, d_w) = (rng.range(1, 2), rng.range(1, 2));
@@ -187,7 +189,9 @@ fn conv_params(rng: &mut Rng, w: &Workspace, depthwise: bool) -> (Conv2dParams, 
             continue;
         };
         let out_len = batches as usize * out_h as usize * out_w as usize * out_c as usize;
-        if out_len > w.fast.len() {
+        let in_len = (batches * in_h * in_w * in_c) as usize;
+        let filter_len = (out_c * f_h * f_w) as usize * if depthwise { 1 } else { in_c as usize };
+        if out_len > w.fast.len() || in_len > w.input.len() || filter_len > w.filter.len() {
             continue;
         }
         let (activation_min, activation_max) = rng.activation();

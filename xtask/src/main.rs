@@ -263,35 +263,50 @@ fn bench_host(args: &[String]) {
     let kiln_all = validate(0);
     let kiln_one = validate(1);
 
-    // TFLM's Python interpreter, in a venv of its own.
+    // TFLM's Python interpreter and LiteRT, in a venv of their own.
     let venv = repo().join(".venv-bench");
-    if !venv.join("bin/python").exists() {
-        let ok = Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()
-            .map(|s| s.success())
+    let python = venv.join("bin/python");
+    let have = |module: &str| {
+        Command::new(&python)
+            .args(["-c", &format!("import {module}")])
+            .output()
+            .map(|o| o.status.success())
             .unwrap_or(false)
+    };
+    if !python.exists() || !have("tflite_micro") || !have("ai_edge_litert") {
+        let ok = (python.exists()
+            || Command::new("python3")
+                .args(["-m", "venv"])
+                .arg(&venv)
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false))
             && Command::new(venv.join("bin/pip"))
-                .args(["install", "-q", "tflite-micro", "numpy"])
+                .args(["install", "-q", "tflite-micro", "ai-edge-litert", "numpy"])
                 .status()
                 .map(|s| s.success())
                 .unwrap_or(false);
         if !ok {
-            fail("cannot create .venv-bench with tflite-micro");
+            fail("cannot create .venv-bench with tflite-micro and ai-edge-litert");
         }
     }
-    let out = Command::new(venv.join("bin/python"))
-        .arg(repo().join("scripts/tflm_throughput.py"))
-        .arg(&model)
-        .arg(&data_path)
-        .output()
-        .unwrap_or_else(|e| fail(format!("python: {e}")));
-    if !out.status.success() {
-        fail(String::from_utf8_lossy(&out.stderr));
-    }
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let tflm = v["inferences_per_second"].as_f64().unwrap();
+    let run_python = |script: &str, extra: &[String]| -> f64 {
+        let out = Command::new(&python)
+            .arg(repo().join("scripts").join(script))
+            .arg(&model)
+            .arg(&data_path)
+            .args(extra)
+            .output()
+            .unwrap_or_else(|e| fail(format!("python: {e}")));
+        if !out.status.success() {
+            fail(String::from_utf8_lossy(&out.stderr));
+        }
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["inferences_per_second"].as_f64().unwrap()
+    };
+    let tflm = run_python("tflm_throughput.py", &[]);
+    let litert_one = run_python("litert_throughput.py", &["1".to_string()]);
+    let litert_all = run_python("litert_throughput.py", &[cores.to_string()]);
 
     let mut md = String::new();
     let _ = writeln!(md, "| engine | threads | inferences / s | kiln / this |");
@@ -308,8 +323,20 @@ fn bench_host(args: &[String]) {
     let _ = writeln!(md, "| TFLite Micro Python interpreter (tflite-micro, reference kernels) | 1 | {tflm:.1} | {:.2} |", kiln_all / tflm);
     let _ = writeln!(
         md,
-        "\nvww_96_int8, {samples} seeded random int8 inputs; kiln single-threaded / TFLM: {:.2}.",
-        kiln_one / tflm
+        "| LiteRT (ai-edge-litert, XNNPACK; not bit-exact with TFLM) | 1 | {litert_one:.1} | {:.2} |",
+        kiln_all / litert_one
+    );
+    let _ = writeln!(
+        md,
+        "| LiteRT (ai-edge-litert, XNNPACK; not bit-exact with TFLM) | {cores} (all cores) | {litert_all:.1} | {:.2} |",
+        kiln_all / litert_all
+    );
+    let _ = writeln!(
+        md,
+        "\nvww_96_int8, {samples} seeded random int8 inputs. Per thread, kiln / TFLM: {:.2}; kiln / LiteRT: {:.2}. All cores, kiln / LiteRT: {:.2}.",
+        kiln_one / tflm,
+        kiln_one / litert_one,
+        kiln_all / litert_all
     );
     print!("{md}");
     if write {

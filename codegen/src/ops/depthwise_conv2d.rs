@@ -75,7 +75,7 @@ impl IrOp for DepthwiseConv2d {
 
     fn stack_cortex_m4(&self, g: &Graph, node: &Node) -> usize {
         match int8_kernel(g, node) {
-            KernelChoice::DepthwiseBlocked => 976,
+            KernelChoice::DepthwiseBlocked => 944,
             _ => 448,
         }
     }
