@@ -1,5 +1,6 @@
 //! `cargo xtask bench [--shared DIR] [--write]`
 //! `cargo xtask bench-host [--shared DIR] [--samples N] [--write]`
+//! `cargo xtask bench-cores [--shared DIR] [--baseline REV] [--write]`
 //!
 //! Measures kiln on the emulated Cortex-M4F (QEMU `mps2-an386`, `-icount
 //! shift=6`, SysTick): for every int8 model of `../shared` and the project's
@@ -54,9 +55,16 @@ fn num(f: &BTreeMap<String, String>, key: &str) -> u64 {
 
 /// Runs `cargo run` in a firmware folder with `envs`; returns stdout.
 fn cargo_run(folder: &str, profile: &str, envs: &[(&str, &str)]) -> String {
+    cargo_run_in(&repo(), folder, profile, envs)
+}
+
+/// `cargo_run` in the checkout at `root` (this one, or a baseline's).
+fn cargo_run_in(root: &Path, folder: &str, profile: &str, envs: &[(&str, &str)]) -> String {
     let mut cmd = Command::new("cargo");
     cmd.args(["run", "--locked", "-q", "--profile", profile])
-        .current_dir(repo().join("targets").join(folder));
+        .current_dir(root.join("targets").join(folder))
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("RUSTFLAGS");
     for (k, v) in envs {
         cmd.env(k, v);
     }
@@ -158,8 +166,9 @@ fn main() {
     match args.first().map(String::as_str) {
         Some("bench") => bench(&args),
         Some("bench-host") => bench_host(&args),
+        Some("bench-cores") => bench_cores(&args),
         _ => {
-            eprintln!("usage: cargo xtask bench [--shared DIR] [--write]\n       cargo xtask bench-host [--shared DIR] [--samples N] [--write]");
+            eprintln!("usage: cargo xtask bench [--shared DIR] [--write]\n       cargo xtask bench-host [--shared DIR] [--samples N] [--write]\n       cargo xtask bench-cores [--shared DIR] [--baseline REV] [--write]");
             std::process::exit(2);
         }
     }
@@ -460,5 +469,106 @@ fn bench(args: &[String]) {
     print!("{md}");
     if write {
         write_section("bench", &md);
+    }
+}
+
+/// The models that fit each core without a DSP extension (as
+/// `tests/firmware.rs` runs them).
+const FITS_CORTEX_M0: &[&str] = &["hello_world_int8", "micro_speech_quantized"];
+
+/// Instructions per inference on the emulated cores without a DSP
+/// extension (Cortex-M0, QEMU `microbit`; RV32IMAC, QEMU
+/// `virt`), for every model that fits, in this checkout and, with
+/// `--baseline REV`, in a worktree of revision REV built and run the same
+/// way (`target/bench-baseline/REV`), side by side.
+fn bench_cores(args: &[String]) {
+    let write = args.iter().any(|a| a == "--write");
+    let shared = shared_arg(args);
+    let baseline = args
+        .iter()
+        .position(|a| a == "--baseline")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
+    let baseline_root = baseline.as_ref().map(|rev| {
+        let dir = repo().join("target/bench-baseline").join(rev);
+        if !dir.join("targets").exists() {
+            let ok = Command::new("git")
+                .args(["worktree", "add", "--detach"])
+                .arg(&dir)
+                .arg(rev)
+                .current_dir(repo())
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false);
+            if !ok {
+                fail(format!("cannot check out {rev} into {}", dir.display()));
+            }
+        }
+        dir
+    });
+    let digits = repo().join("examples/digits");
+    let mut models: Vec<(String, PathBuf, PathBuf)> = MODELS
+        .iter()
+        .map(|&(name, file)| {
+            (
+                name.to_string(),
+                shared.join("models").join(file),
+                shared.join("golden").join(name),
+            )
+        })
+        .collect();
+    models.push((
+        "digits_int8".to_string(),
+        digits.join("digits_int8.tflite"),
+        digits.join("samples"),
+    ));
+    let instructions = |root: &Path, core: &str, model: &Path, cases: &Path| -> u64 {
+        let envs = [
+            ("KILN_MODEL", model.to_str().unwrap()),
+            ("KILN_CASES", cases.to_str().unwrap()),
+            ("KILN_MAX_CASES", "1"),
+        ];
+        let text = cargo_run_in(root, core, "release", &envs);
+        if !text.contains("RESULT PASS") {
+            fail(format!(
+                "{} did not pass on {core}:\n{text}",
+                model.display()
+            ));
+        }
+        num(&fields(&text, "RESULT "), "instructions")
+    };
+    let mut md = String::new();
+    let rev = baseline.clone().unwrap_or_default();
+    let _ = writeln!(
+        md,
+        "| model | core | instructions at {rev} | instructions now | now / {rev} |"
+    );
+    let _ = writeln!(md, "| --- | --- | ---: | ---: | ---: |");
+    for core in ["cortex-m0", "riscv32"] {
+        for (name, model, cases) in &models {
+            let fits = core != "cortex-m0"
+                || FITS_CORTEX_M0.contains(&name.as_str())
+                || name == "digits_int8";
+            if !fits {
+                continue;
+            }
+            eprintln!("measuring {name} on {core} ...");
+            let now = instructions(&repo(), core, model, cases);
+            let before = baseline_root
+                .as_ref()
+                .map(|root| instructions(root, core, model, cases));
+            let (before_cell, ratio_cell) = match before {
+                Some(b) => (b.to_string(), ratio(now, b)),
+                None => ("-".to_string(), "-".to_string()),
+            };
+            let _ = writeln!(
+                md,
+                "| {name} | {core} | {before_cell} | {now} | {ratio_cell} |"
+            );
+        }
+    }
+    print!("{md}");
+    if write {
+        write_section("cores", &md);
     }
 }

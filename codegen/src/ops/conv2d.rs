@@ -188,6 +188,26 @@ pub(crate) fn lower_conv(
     geometry: ConvGeometry,
     activation: Activation,
 ) -> Lowered<ConvDescriptor> {
+    lower_conv_laid_out(cx, node, geometry, activation, FilterLayout::AsStored)
+}
+
+/// How an int8 filter goes into the weights.
+#[derive(Clone, Copy, PartialEq)]
+pub(crate) enum FilterLayout {
+    AsStored,
+    /// A depthwise filter `[1, KH, KW, O]` of a one-channel input, written
+    /// as the convolution filter `[O, KH, KW, 1]` it equals.
+    DepthwiseAsConv,
+}
+
+/// [`lower_conv`] with the int8 filter written in `layout`.
+pub(crate) fn lower_conv_laid_out(
+    cx: &mut Lowering,
+    node: &Node,
+    geometry: ConvGeometry,
+    activation: Activation,
+    layout: FilterLayout,
+) -> Lowered<ConvDescriptor> {
     let (input, out) = cx.input_output(node)?;
     let channels = geometry.output.channels as usize;
     if cx.is_float(node) {
@@ -201,7 +221,7 @@ pub(crate) fn lower_conv(
             output: cx.activation(out, DataType::F32)?,
         }));
     }
-    let w = WeightsS8::lower(cx, node, channels)?;
+    let w = WeightsS8::lower_laid_out(cx, node, channels, layout)?;
     let (multipliers, shifts) =
         per_channel_multipliers(w.input_scale, &w.scales, w.output_scale, channels);
     let (activation_min, activation_max) =
@@ -239,12 +259,36 @@ pub(crate) struct WeightsS8 {
 
 impl WeightsS8 {
     pub(crate) fn lower(cx: &mut Lowering, node: &Node, channels: usize) -> Lowered<WeightsS8> {
+        Self::lower_laid_out(cx, node, channels, FilterLayout::AsStored)
+    }
+
+    /// [`WeightsS8::lower`] with the filter written in `layout`.
+    pub(crate) fn lower_laid_out(
+        cx: &mut Lowering,
+        node: &Node,
+        channels: usize,
+        layout: FilterLayout,
+    ) -> Lowered<WeightsS8> {
         let (input, out) = cx.input_output(node)?;
         let filter = cx.input(node, 1)?;
         let (input_scale, input_zero_point) = cx.quant(input)?;
         let (output_scale, output_zero_point) = cx.quant(out)?;
         let scales = filter_scales(cx, filter, channels)?;
-        let filter = cx.copied_constant(filter, DataType::I8)?;
+        let filter = match layout {
+            FilterLayout::AsStored => cx.copied_constant(filter, DataType::I8)?,
+            FilterLayout::DepthwiseAsConv => {
+                // [taps][O] to [O][taps].
+                let bytes = cx.weight_data(filter, DataType::I8)?.to_vec();
+                let taps = bytes.len() / channels.max(1);
+                let mut transposed = vec![0u8; bytes.len()];
+                for (t, row) in bytes.chunks_exact(channels).enumerate() {
+                    for (o, &b) in row.iter().enumerate() {
+                        transposed[o * taps + t] = b;
+                    }
+                }
+                cx.constant(&transposed)?
+            }
+        };
         let bias = cx.optional_constant(node.input(2), DataType::I32, channels)?;
         Ok(WeightsS8 {
             input_scale,

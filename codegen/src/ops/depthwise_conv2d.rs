@@ -2,11 +2,15 @@
 //!
 //! Layer: ops; uses the convolution lowering of `ops::conv2d`.
 
-use kiln::arch::KernelChoice;
+use kiln::arch::{conv2d_scratch_bytes, KernelChoice};
 use kiln::graph::Op;
-use kiln::ops::{DepthwiseConv2dF32Op, DepthwiseConv2dOp};
+use kiln::kernels::conv2d::ConvGeometry;
+use kiln::ops::{Conv2dOp, DepthwiseConv2dF32Op, DepthwiseConv2dOp};
 
-use super::conv2d::{forward_geometry, lower_conv, output_elements, tflite_attrs, ConvDescriptor};
+use super::conv2d::{
+    forward_geometry, lower_conv_laid_out, output_elements, tflite_attrs, ConvDescriptor,
+    FilterLayout,
+};
 use super::{Formats, IrOp, QuantRule};
 use crate::ir::{Conv2dAttrs, DataType, Graph, Node, OpKind};
 use crate::lower::{invalid, Lowered, Lowering};
@@ -52,12 +56,22 @@ impl IrOp for DepthwiseConv2d {
         let in_c = in_s.channels as usize;
         let fits = in_c != 0 && oc % in_c == 0;
         let geometry = forward_geometry(&self.0, (in_s, out_s), &fshape, [kh, kw, 1], oc, fits)?;
+        let kernel = int8_kernel(cx.graph(), node);
+        let layout = if kernel == KernelChoice::Gemm {
+            FilterLayout::DepthwiseAsConv
+        } else {
+            FilterLayout::AsStored
+        };
         Ok(Some(
-            match lower_conv(cx, node, geometry, self.0.activation)? {
-                ConvDescriptor::S8(conv) => {
-                    let kernel = int8_kernel(cx.graph(), node);
-                    Op::DepthwiseConv2d(DepthwiseConv2dOp { conv, kernel })
-                }
+            match lower_conv_laid_out(cx, node, geometry, self.0.activation, layout)? {
+                // One input channel: the layer is the convolution whose
+                // filters are the depthwise ones, a matrix product.
+                ConvDescriptor::S8(conv) if kernel == KernelChoice::Gemm => Op::Conv2d(Conv2dOp {
+                    conv,
+                    kernel,
+                    scratch: cx.scratch()?,
+                }),
+                ConvDescriptor::S8(conv) => Op::DepthwiseConv2d(DepthwiseConv2dOp { conv, kernel }),
                 ConvDescriptor::F32(conv) => Op::DepthwiseConv2dF32(DepthwiseConv2dF32Op { conv }),
             },
         ))
@@ -73,17 +87,36 @@ impl IrOp for DepthwiseConv2d {
         Some(&mut self.0.activation)
     }
 
+    fn scratch_bytes(&self, g: &Graph, node: &Node) -> usize {
+        match int8_kernel(g, node) {
+            KernelChoice::Gemm => {
+                let filter = node.input(1).map_or(&[][..], |t| &g.tensors[t].shape[..]);
+                let geometry = ConvGeometry {
+                    filter_height: filter.get(1).copied().unwrap_or(0) as u32,
+                    filter_width: filter.get(2).copied().unwrap_or(0) as u32,
+                    filter_channels: 1,
+                    ..ConvGeometry::default()
+                };
+                conv2d_scratch_bytes(&geometry)
+            }
+            _ => 0,
+        }
+    }
+
     fn stack_cortex_m4(&self, g: &Graph, node: &Node) -> usize {
         match int8_kernel(g, node) {
             KernelChoice::DepthwiseBlocked => 944,
-            _ => 448,
+            // The layer runs as CONV_2D's matrix product.
+            KernelChoice::Gemm => 856,
+            KernelChoice::Reference => 448,
         }
     }
 }
 
 /// The implementation of an int8 DEPTHWISE_CONV_2D: four channels at a time
-/// for depth multiplier 1 (MobileNets, DS-CNNs), the reference kernel for
-/// other multipliers.
+/// for depth multiplier 1 (MobileNets, DS-CNNs); with a one-channel input
+/// (micro_speech's first layer), the matrix product of the convolution it
+/// equals; the reference kernel for other multipliers.
 fn int8_kernel(g: &Graph, node: &Node) -> KernelChoice {
     let tensor = |i| node.input(i).map(|t| &g.tensors[t]);
     let channels = |t: Option<&crate::ir::Tensor>| t.and_then(|t| t.shape.last().copied());
@@ -93,6 +126,7 @@ fn int8_kernel(g: &Graph, node: &Node) -> KernelChoice {
         Some(x) if x.dtype == DataType::I8 && channels(input) == channels(output) => {
             KernelChoice::DepthwiseBlocked
         }
+        Some(x) if x.dtype == DataType::I8 && channels(input) == Some(1) => KernelChoice::Gemm,
         _ => KernelChoice::Reference,
     }
 }
