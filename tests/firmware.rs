@@ -228,7 +228,7 @@ fn cortex_m4_runs_every_model_from_its_blob_bit_exact() {
 
 /// The fast kernels against the reference ones on seeded random cases
 /// (`kiln::arch::selftest`), built for the core and run in QEMU: the DSP
-/// micro-kernels on the M4, the portable ones on the M33.
+/// micro-kernels on the M4 and the M33, the portable ones on RV32.
 fn selftest_on(target: &str) {
     if !tools_present() {
         return;
@@ -268,4 +268,9 @@ fn cortex_m4_fast_kernels_match_the_reference_kernels() {
 #[test]
 fn cortex_m33_fast_kernels_match_the_reference_kernels() {
     selftest_on("cortex-m33");
+}
+
+#[test]
+fn riscv32_fast_kernels_match_the_reference_kernels() {
+    selftest_on("riscv32");
 }

@@ -7,6 +7,10 @@
 //! which an `asm!` block may not name) to keep four accumulators, the
 //! column words and a filter word without spilling.
 //!
+//! Each assembly block starts with `.arch armv7e-m`: Armv8-M Mainline
+//! targets do not enable the DSP instructions by default, and the
+//! instructions used here are the same on both architectures.
+//!
 //! Layer: arch; `unsafe` for the assembly, each block with its `SAFETY`.
 
 use core::arch::{asm, naked_asm};
@@ -33,6 +37,7 @@ pub fn expand4(src: &[i8; 4], offset: i32, slots: &mut [i16; 4]) {
     // with the inputs read after the first write.
     unsafe {
         asm!(
+            ".arch armv7e-m",
             "sxtb16 {even}, {word}",
             "sxtb16 {odd}, {word}, ror #8",
             "sadd16 {even}, {even}, {offsets}",
@@ -107,6 +112,7 @@ unsafe extern "C" fn dot_2x2_asm(
     acc: *mut [i32; 4],
 ) {
     naked_asm!(
+        ".arch armv7e-m",
         "push {{r4-r11, lr}}",
         "movs r4, #0",
         "movs r5, #0",
@@ -187,6 +193,7 @@ unsafe extern "C" fn dot_2xn_asm(
     acc: *mut i32,
 ) {
     naked_asm!(
+        ".arch armv7e-m",
         "push {{r4-r11, lr}}",
         "sub sp, sp, #16",
         "str r0, [sp]",
@@ -285,6 +292,7 @@ unsafe extern "C" fn dot_1x4_asm(
     acc: *mut [i32; 4],
 ) {
     naked_asm!(
+        ".arch armv7e-m",
         "push {{r4-r11, lr}}",
         "ldr r12, [sp, #36]",
         "ldr lr, [sp, #40]",
@@ -363,6 +371,7 @@ unsafe extern "C" fn depthwise_blocks_asm(
     acc: *mut i32,
 ) {
     naked_asm!(
+        ".arch armv7e-m",
         "push {{r4-r11, lr}}",
         "sub sp, sp, #40",
         "str r2, [sp]",
@@ -470,6 +479,7 @@ pub fn store_run(run: &StoreRun) {
 #[unsafe(naked)]
 unsafe extern "C" fn store_run_asm(run: *const StoreRun) {
     naked_asm!(
+        ".arch armv7e-m",
         "push {{r4-r11, lr}}",
         "ldr r10, [r0, #40]",
         "mov r12, r0",

@@ -7,8 +7,9 @@
 //! What runs is chosen twice. The codegen picks a [`KernelChoice`] per layer and
 //! records it in the op's descriptor (with the scratch bytes it takes from
 //! the arena); the target picks the micro-kernels at compile time: the
-//! Cortex-M DSP ones (`dsp`, SMLAD on SXTB16-unpacked weights) where the
-//! core has the DSP extension, AVX2 on x86-64 hosts (`x86`, checked at run
+//! Cortex-M DSP ones (`dsp`, SMLAD on SXTB16-unpacked weights) on Armv7E-M
+//! and Armv8-M Mainline (`build.rs`; `KILN_NO_DSP=1` for an M33 without
+//! the extension), AVX2 on x86-64 hosts (`x86`, checked at run
 //! time, feature `host`), the portable ones (`portable`) elsewhere and as
 //! the hosts' fallback.
 //!

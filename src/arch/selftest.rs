@@ -1,9 +1,11 @@
 //! The fast paths against the reference kernels on seeded random cases:
 //! odd channel counts, depths that are no multiple of four, padding on
 //! every side, strides, dilations, extreme multipliers and shifts, every
-//! activation range. Host tests run it on the portable micro-kernels; the
-//! Cortex-M self-test firmware (`targets/*/src/bin/selftest.rs`) runs it on
-//! the DSP ones, in QEMU, in CI. A user can run it on their own silicon.
+//! activation range. Host tests run it on the AVX2 micro-kernels (x86-64)
+//! or the portable ones; the self-test firmware
+//! (`targets/{cortex-m4,cortex-m33,riscv32}/src/bin/selftest.rs`) runs it on
+//! the DSP ones and on the portable ones, in QEMU, in CI. A user can run it
+//! on their own silicon.
 //!
 //! Layer: arch; uses `kernels` (the oracle) and the fast paths. No
 //! allocation: the caller lends a [`Workspace`].
