@@ -18,7 +18,9 @@
 //! micro-kernels), each block with a `// SAFETY:` comment.
 
 mod depthwise;
+mod elementwise;
 mod gemm;
+mod pooling;
 mod requant;
 pub mod selftest;
 
@@ -43,10 +45,12 @@ use portable as micro;
 use x86 as micro;
 
 pub use depthwise::depthwise_conv2d_s8;
+pub use elementwise::{add_s8, sub_s8};
 pub use gemm::{
     conv2d_s8 as conv2d_s8_gemm, conv2d_scratch_bytes, filter_reach,
     fully_connected_s8 as fully_connected_s8_gemm, fully_connected_scratch_bytes,
 };
+pub use pooling::{average_pool_s8, max_pool_s8};
 pub use requant::{requantize, to_output};
 
 use crate::wire::wire_enum;

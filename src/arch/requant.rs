@@ -97,9 +97,8 @@ pub const MAX_RUN: usize = 64;
 /// TFLM's rounding right shift is then one add of a nudge and an
 /// arithmetic shift (`high + 2^(e-1)` cannot overflow), the nudge less one
 /// for a negative `high` when the shift is not zero.
-#[cfg(not(kiln_dsp))]
 #[derive(Clone, Copy)]
-struct SmallChannel {
+pub(super) struct SmallChannel {
     multiplier: i32,
     right: u32,
     nudge: i32,
@@ -107,10 +106,9 @@ struct SmallChannel {
     sign_mask: i32,
 }
 
-#[cfg(not(kiln_dsp))]
 impl SmallChannel {
     #[inline(always)]
-    fn new(multiplier: i32, shift: i32) -> SmallChannel {
+    pub(super) fn new(multiplier: i32, shift: i32) -> SmallChannel {
         let right = shift.unsigned_abs().min(31);
         SmallChannel {
             multiplier,
@@ -121,7 +119,7 @@ impl SmallChannel {
     }
 
     #[inline(always)]
-    fn requantize(self, x: i32) -> i32 {
+    pub(super) fn requantize(self, x: i32) -> i32 {
         let high = ((i64::from(x) * i64::from(self.multiplier) + (1 << 30)) >> 31) as i32;
         (high + self.nudge + ((high >> 31) & self.sign_mask)) >> self.right
     }

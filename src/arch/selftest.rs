@@ -12,18 +12,20 @@
 
 use crate::kernels::conv2d::{conv2d_s8, Conv2dParams, ConvGeometry};
 use crate::kernels::depthwise_conv2d::depthwise_conv2d_s8;
+use crate::kernels::elementwise::{add_s8, sub_s8, AddParams, Broadcast};
 use crate::kernels::fully_connected::{
     fully_connected_s8, FullyConnectedParams, FullyConnectedShape,
 };
+use crate::kernels::pooling::{average_pool_s8, max_pool_s8, PoolGeometry, PoolParams};
 use crate::tensor::Nhwc;
 
 /// Buffers for one case at a time.
 pub struct Workspace {
     input: [i8; 2048],
     filter: [i8; 4096],
-    bias: [i32; 64],
-    multiplier: [i32; 64],
-    shift: [i32; 64],
+    bias: [i32; 128],
+    multiplier: [i32; 128],
+    shift: [i32; 128],
     scratch: [i16; 1024],
     reference: [i8; 2048],
     fast: [i8; 2048],
@@ -34,9 +36,9 @@ impl Workspace {
         Workspace {
             input: [0; 2048],
             filter: [0; 4096],
-            bias: [0; 64],
-            multiplier: [0; 64],
-            shift: [0; 64],
+            bias: [0; 128],
+            multiplier: [0; 128],
+            shift: [0; 128],
             scratch: [0; 1024],
             reference: [0; 2048],
             fast: [0; 2048],
@@ -153,6 +155,16 @@ pub fn run(seed: u64, cases: u32, w: &mut Workspace) -> Result<(), Mismatch> {
             case,
             index,
         })?;
+        add_case(&mut rng, w).map_err(|index| Mismatch {
+            kernel: "ADD/SUB (same shape)",
+            case,
+            index,
+        })?;
+        pool_case(&mut rng, w).map_err(|index| Mismatch {
+            kernel: "AVERAGE_POOL_2D/MAX_POOL_2D",
+            case,
+            index,
+        })?;
         fully_connected_case(&mut rng, w).map_err(|index| Mismatch {
             kernel: "FULLY_CONNECTED (gemm)",
             case,
@@ -176,7 +188,7 @@ fn conv_params(rng: &mut Rng, w: &Workspace, depthwise: bool) -> (Conv2dParams, 
     loop {
         let batches = rng.range(1, 2);
         // Depthwise layers get wider: their fast paths take 16 channels at once.
-        let channels = if depthwise { 40 } else { 12 };
+        let channels = if depthwise { 80 } else { 12 };
         let (in_h, in_w, in_c) = (rng.range(1, 9), rng.range(1, 9), rng.range(1, channels));
         let (f_h, f_w) = (rng.range(1, 4), rng.range(1, 4));
         let (s_h, s_w) = (rng.range(1, 3), rng.range(1, 3));
@@ -271,6 +283,88 @@ fn depthwise_case(rng: &mut Rng, w: &mut Workspace) -> Result<(), usize> {
     let (reference, fast) = (&mut w.reference[..out_len], &mut w.fast[..out_len]);
     depthwise_conv2d_s8(&p, &w.input[..], &w.filter[..], bias, m, s, reference);
     super::depthwise_conv2d_s8(&p, &w.input[..], &w.filter[..], bias, m, s, fast);
+    first_difference(reference, fast).map_or(Ok(()), Err)
+}
+
+/// Same-shape ADD or SUB: TFLM's parameters (left shift 20, shifts not
+/// positive) most of the time, sometimes a positive output shift or a
+/// larger left shift, which the fast path hands to the reference.
+fn add_case(rng: &mut Rng, w: &mut Workspace) -> Result<(), usize> {
+    let n = rng.range(1, 600) as usize;
+    rng.fill_i8(&mut w.input[..n]);
+    rng.fill_i8(&mut w.filter[..n]);
+    let requantization = |rng: &mut Rng| {
+        let (m, s) = rng.requantization();
+        (m, if rng.chance(6) { s } else { s.min(0) })
+    };
+    let ((m1, s1), (m2, s2), (mo, so)) = (
+        requantization(rng),
+        requantization(rng),
+        requantization(rng),
+    );
+    let (activation_min, activation_max) = rng.activation();
+    let mut dims = [1u32; crate::tensor::MAX_RANK];
+    dims[crate::tensor::MAX_RANK - 1] = n as u32;
+    let p = AddParams {
+        broadcast: Broadcast {
+            output_dims: dims,
+            input1_strides: [0; crate::tensor::MAX_RANK],
+            input2_strides: [0; crate::tensor::MAX_RANK],
+            same_shape: true,
+        },
+        input1_offset: rng.offset(),
+        input2_offset: rng.offset(),
+        left_shift: if rng.chance(8) { rng.range(0, 22) } else { 20 },
+        input1_multiplier: m1,
+        input1_shift: s1,
+        input2_multiplier: m2,
+        input2_shift: s2,
+        output_multiplier: mo,
+        output_shift: so,
+        output_offset: rng.range(-128, 127),
+        activation_min,
+        activation_max,
+    };
+    let (x, y) = (&w.input[..n], &w.filter[..n]);
+    let (reference, fast) = (&mut w.reference[..n], &mut w.fast[..n]);
+    if rng.chance(2) {
+        add_s8(&p, x, y, reference);
+        super::add_s8(&p, x, y, fast);
+    } else {
+        sub_s8(&p, x, y, reference);
+        super::sub_s8(&p, x, y, fast);
+    }
+    first_difference(reference, fast).map_or(Ok(()), Err)
+}
+
+/// Average or max pooling, windows possibly over the padding, up to 80
+/// channels (more than one pass of the fast path's channels).
+fn pool_case(rng: &mut Rng, w: &mut Workspace) -> Result<(), usize> {
+    let (p, out_len) = conv_params(rng, w, true);
+    let g = &p.geometry;
+    let pool = PoolParams {
+        geometry: PoolGeometry {
+            input: g.input,
+            output: g.output,
+            filter_height: g.filter_height,
+            filter_width: g.filter_width,
+            stride_height: g.stride_height,
+            stride_width: g.stride_width,
+            padding_top: g.padding_top / g.dilation_height,
+            padding_left: g.padding_left / g.dilation_width,
+        },
+        activation_min: p.activation_min,
+        activation_max: p.activation_max,
+    };
+    rng.fill_i8(&mut w.input[..g.input.elements() as usize]);
+    let (reference, fast) = (&mut w.reference[..out_len], &mut w.fast[..out_len]);
+    if rng.chance(2) {
+        average_pool_s8(&pool, &w.input[..], reference);
+        super::average_pool_s8(&pool, &w.input[..], fast);
+    } else {
+        max_pool_s8(&pool, &w.input[..], reference);
+        super::max_pool_s8(&pool, &w.input[..], fast);
+    }
     first_difference(reference, fast).map_or(Ok(()), Err)
 }
 

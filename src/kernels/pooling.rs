@@ -34,7 +34,13 @@ wire_struct! {
 
 /// The window of input rows (or columns) under one output position.
 #[inline(always)]
-fn window(out: usize, stride: u32, pad: u32, filter: u32, extent: u32) -> (usize, usize) {
+pub(crate) fn window(
+    out: usize,
+    stride: u32,
+    pad: u32,
+    filter: u32,
+    extent: u32,
+) -> (usize, usize) {
     let origin = (out * stride as usize) as isize - pad as isize;
     let start = origin.max(0) as usize;
     let end = (origin + filter as isize).clamp(0, extent as isize) as usize;

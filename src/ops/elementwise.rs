@@ -5,8 +5,9 @@
 
 use super::arena::{operands, out_f32, out_i8, split, ConstantOperand};
 use super::{Checker, OpDescriptor};
+use crate::arch;
 use crate::error::Error;
-use crate::kernels::elementwise::{add_f32, add_s8, div_f32, mul_f32, mul_s8, sub_f32, sub_s8};
+use crate::kernels::elementwise::{add_f32, div_f32, mul_f32, mul_s8, sub_f32};
 pub use crate::kernels::elementwise::{AddParams, Broadcast, MulParams};
 use crate::tensor::{DType, FloatRange, Span};
 use crate::wire::wire_struct;
@@ -79,7 +80,7 @@ impl OpDescriptor for AddOp {
 
     #[inline(never)]
     fn run(&self, arena: &mut [u8], weights: &[u8]) {
-        self.add.run_kernel(add_s8, arena, weights);
+        self.add.run_kernel(arch::add_s8, arena, weights);
     }
 }
 
@@ -107,7 +108,7 @@ impl OpDescriptor for SubOp {
 
     #[inline(never)]
     fn run(&self, arena: &mut [u8], weights: &[u8]) {
-        self.add.run_kernel(sub_s8, arena, weights);
+        self.add.run_kernel(arch::sub_s8, arena, weights);
     }
 }
 

@@ -6,8 +6,9 @@
 use super::arena::{out_f32, out_i8, split};
 use super::check::Window;
 use super::{Checker, OpDescriptor};
+use crate::arch::{average_pool_s8, max_pool_s8};
 use crate::error::Error;
-use crate::kernels::pooling::{average_pool_f32, average_pool_s8, max_pool_f32, max_pool_s8};
+use crate::kernels::pooling::{average_pool_f32, max_pool_f32};
 pub use crate::kernels::pooling::{PoolGeometry, PoolParams};
 use crate::tensor::{DType, FloatRange, Span};
 use crate::wire::wire_struct;

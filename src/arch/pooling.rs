@@ -1,0 +1,99 @@
+//! AVERAGE_POOL_2D and MAX_POOL_2D (int8) with TFLM's bytes: for each
+//! output pixel the window's input pixels are read whole, their channels
+//! summed (or maxed) side by side, where the reference walks the window
+//! once per channel. Up to [`CHANNELS_PER_PASS`] channels per pass, their
+//! running values on the stack.
+//!
+//! Layer: arch; uses `kernels` (the params and the window helper).
+
+use crate::kernels::pooling::{window, PoolGeometry, PoolParams};
+
+/// Channels reduced per pass over a window.
+const CHANNELS_PER_PASS: usize = 64;
+
+/// `kernels::pooling::average_pool_s8`, the same bytes.
+pub fn average_pool_s8(p: &PoolParams, input: &[i8], output: &mut [i8]) {
+    let range = (p.activation_min, p.activation_max);
+    pool(
+        &p.geometry,
+        input,
+        output,
+        0,
+        |s, x| s + i32::from(x),
+        |sum, count| {
+            // Round half away from zero, with C++ truncating division.
+            let average = match count {
+                0 => 0,
+                _ if sum > 0 => (sum + count / 2) / count,
+                _ => (sum - count / 2) / count,
+            };
+            average.clamp(range.0, range.1) as i8
+        },
+    );
+}
+
+/// `kernels::pooling::max_pool_s8`, the same bytes.
+pub fn max_pool_s8(p: &PoolParams, input: &[i8], output: &mut [i8]) {
+    let range = (p.activation_min, p.activation_max);
+    pool(
+        &p.geometry,
+        input,
+        output,
+        i32::from(i8::MIN),
+        |m, x| m.max(i32::from(x)),
+        |max, _| max.clamp(range.0, range.1) as i8,
+    );
+}
+
+/// Every output of a pool: each channel's values under the window folded
+/// with `step` from `start`, then `finish(value, taps)`.
+#[inline(always)]
+fn pool(
+    g: &PoolGeometry,
+    input: &[i8],
+    output: &mut [i8],
+    start: i32,
+    step: impl Fn(i32, i8) -> i32,
+    finish: impl Fn(i32, i32) -> i8,
+) {
+    let c = g.input.channels as usize;
+    let mut values = [0i32; CHANNELS_PER_PASS];
+    for b in 0..g.input.batches as usize {
+        for out_y in 0..g.output.height as usize {
+            let (y0, y1) = window(
+                out_y,
+                g.stride_height,
+                g.padding_top,
+                g.filter_height,
+                g.input.height,
+            );
+            for out_x in 0..g.output.width as usize {
+                let (x0, x1) = window(
+                    out_x,
+                    g.stride_width,
+                    g.padding_left,
+                    g.filter_width,
+                    g.input.width,
+                );
+                let taps = ((y1 - y0) * (x1 - x0)) as i32;
+                let out = &mut output[g.output.index(b, out_y, out_x, 0)..][..c];
+                for first in (0..c).step_by(CHANNELS_PER_PASS) {
+                    let n = (c - first).min(CHANNELS_PER_PASS);
+                    let values = &mut values[..n];
+                    values.fill(start);
+                    for y in y0..y1 {
+                        for x in x0..x1 {
+                            let pixel = &input[g.input.index(b, y, x, first)..][..n];
+                            for (v, &x) in values.iter_mut().zip(pixel) {
+                                *v = step(*v, x);
+                            }
+                        }
+                    }
+                    for (o, &v) in out[first..first + n].iter_mut().zip(values.iter()) {
+                        *o = finish(v, taps);
+                    }
+                }
+            }
+        }
+    }
+}
