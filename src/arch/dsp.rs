@@ -81,66 +81,26 @@ pub fn dot_2x2(cols: &[i16], w0: &[i8], w1: &[i8], groups: usize) -> [i32; 4] {
     );
     let mut acc = [0i32; 4];
     if groups > 0 {
+        // One pair of rows `row_distance` apart: `dot_2xn_asm` reads its
+        // second row at that distance from the first, whatever it is.
         let row_distance = (w1.as_ptr() as isize).wrapping_sub(w0.as_ptr() as isize);
         // SAFETY: the assertion above: the kernel reads `8 * groups` i16
         // from the word-aligned `cols` (LDM needs the alignment) and
-        // `4 * groups` bytes from each row, and writes the four
-        // accumulators of `acc`. It restores every callee-saved register.
+        // `4 * groups` bytes from `w0` and from `w0 + row_distance` (`w1`),
+        // and writes the four accumulators of `acc`. It restores every
+        // callee-saved register and the stack pointer.
         unsafe {
-            dot_2x2_asm(
+            dot_2xn_asm(
                 cols.as_ptr(),
                 w0.as_ptr(),
-                row_distance,
+                row_distance as u32,
                 groups as u32,
-                &mut acc,
+                1,
+                acc.as_mut_ptr(),
             );
         }
     }
     acc
-}
-
-/// r0 columns, r1 row 0 (post-incremented), r2 the distance to row 1 (less
-/// four once r1 has moved), r3 groups (at least one), [sp] the four
-/// accumulators. Per group: one LDM of both columns' four words, then per
-/// row a load, two SXTB16 and four SMLAD.
-#[unsafe(naked)]
-unsafe extern "C" fn dot_2x2_asm(
-    cols: *const i16,
-    w0: *const i8,
-    row_distance: isize,
-    groups: u32,
-    acc: *mut [i32; 4],
-) {
-    naked_asm!(
-        ".arch armv7e-m",
-        "push {{r4-r11, lr}}",
-        "movs r4, #0",
-        "movs r5, #0",
-        "movs r6, #0",
-        "movs r7, #0",
-        "subs r2, r2, #4",
-        "2:",
-        "ldm r0!, {{r8, r9, r10, r11}}",
-        "ldr lr, [r1], #4",
-        "sxtb16 r12, lr",
-        "sxtb16 lr, lr, ror #8",
-        "smlad r4, r8, r12, r4",
-        "smlad r4, r9, lr, r4",
-        "smlad r5, r10, r12, r5",
-        "smlad r5, r11, lr, r5",
-        "ldr lr, [r1, r2]",
-        "sxtb16 r12, lr",
-        "sxtb16 lr, lr, ror #8",
-        "smlad r6, r8, r12, r6",
-        "smlad r6, r9, lr, r6",
-        "smlad r7, r10, r12, r7",
-        "smlad r7, r11, lr, r7",
-        "subs r3, r3, #1",
-        "bne 2b",
-        "ldr r12, [sp, #36]",
-        "stm r12, {{r4, r5, r6, r7}}",
-        "pop {{r4-r11, pc}}",
-    )
 }
 
 /// `dot_2x2` for `acc.len() / 4` consecutive pairs of filter rows of `k`
@@ -177,9 +137,11 @@ pub fn dot_2xn(cols: &[i16], filter: &[i8], k: usize, groups: usize, acc: &mut [
     }
 }
 
-/// r0 columns, r1 filter, r2 values per row (k), r3 groups (at least one),
-/// then on the stack the pairs (at least one) and the accumulators. The
-/// group loop is `dot_2x2_asm`'s; around it, per pair, the accumulators
+/// r0 columns, r1 filter, r2 the distance from a pair's first row to its
+/// second (`k`, or any distance for one pair: the arithmetic wraps), r3
+/// groups (at least one), then on the stack the pairs (at least one) and
+/// the accumulators. Per group: one LDM of both columns' four words, then
+/// per row a load, two SXTB16 and four SMLAD. Per pair, the accumulators
 /// are cleared, stored (STM with writeback) and the filter pointer moved
 /// to the next pair of rows. Locals: [sp] the columns, [sp, #4] the pairs
 /// left, [sp, #8] the accumulator pointer, [sp, #12] the groups.
