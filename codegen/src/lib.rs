@@ -4,7 +4,7 @@
 //! `kiln` CLI. The pipeline, one module per stage:
 //!
 //! - [`import`]: model files to the [`ir`] (TFLite flatbuffers);
-//! - [`plan`]: arena offsets from tensor lifetimes;
+//! - [`plan`]: arena offsets from tensor lifetimes ([`plan_svg`] draws them);
 //! - [`quantize`]: TFLite's derived quantization constants;
 //! - [`lower`]: IR to the runtime's op descriptors ([`lower::CompiledModel`]);
 //! - [`emit`]: a Rust module and its weights file; [`Builder`] for `build.rs`;
@@ -21,6 +21,7 @@ pub mod npy;
 pub mod ops;
 pub mod passes;
 pub mod plan;
+pub mod plan_svg;
 pub mod quantize;
 pub mod report;
 pub mod run;

@@ -58,6 +58,10 @@ enum Command {
         /// Print JSON (top level: arena_bytes, macs, weight_bytes, ops, ...)
         #[arg(long)]
         json: bool,
+        /// Also draw the arena plan as an SVG picture in this file: every
+        /// tensor a rectangle (offset against lifetime), the peak marked
+        #[arg(long, value_name = "FILE")]
+        memory_svg: Option<PathBuf>,
     },
     /// Generate a Rust module (NAME.rs) and its weights (NAME.weights.bin)
     Compile {
@@ -166,7 +170,11 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
-        Command::Inspect { model, json } => {
+        Command::Inspect {
+            model,
+            json,
+            memory_svg,
+        } => {
             let mut graph = import::import(&model)?;
             let mut problems = None;
             if graph.is_prequantized() {
@@ -187,6 +195,18 @@ fn run(cli: Cli) -> Result<(), Error> {
                     }
                 },
             };
+            if let Some(path) = &memory_svg {
+                let plan = match &compiled {
+                    Some(c) => c.plan.clone(),
+                    None => kiln_codegen::plan::plan(&graph),
+                };
+                let svg = kiln_codegen::plan_svg::plan_svg(&graph, &plan);
+                std::fs::write(path, svg).map_err(|e| Error::Io {
+                    path: path.clone(),
+                    source: e,
+                })?;
+                eprintln!("wrote {}", path.display());
+            }
             let value = report::inspect_json(&graph, compiled.as_ref(), problems);
             if json {
                 println!(

@@ -45,6 +45,12 @@ pub struct ArenaPlan {
     /// The arena the activations alone would need, planned without any
     /// op's scratch.
     pub activation_bytes: usize,
+    /// No plan can do with less: the most bytes alive at once (at any op,
+    /// scratch included), before alignment.
+    pub lower_bound_bytes: usize,
+    /// Where that happens: the op index (the model's outputs, alive after
+    /// the last op, count as index `nodes.len()`).
+    pub peak_op: usize,
     /// What the arena would need if no two tensors shared bytes.
     pub unshared_bytes: usize,
 }
@@ -154,6 +160,17 @@ pub fn plan(graph: &Graph) -> ArenaPlan {
         .collect();
     let activation_bytes = align(place(&mut activations));
     let arena_bytes = place(&mut buffers);
+    let live = |at: usize| -> usize {
+        buffers
+            .iter()
+            .filter(|b| b.first <= at && at <= b.last)
+            .map(|b| b.bytes)
+            .sum()
+    };
+    let (peak_op, lower_bound_bytes) = (0..=end)
+        .map(|at| (at, live(at)))
+        .max_by_key(|&(at, bytes)| (bytes, std::cmp::Reverse(at)))
+        .unwrap_or((0, 0));
 
     let buffer_of = (0..n)
         .map(|t| {
@@ -180,6 +197,8 @@ pub fn plan(graph: &Graph) -> ArenaPlan {
         scratch_of,
         arena_bytes: align(arena_bytes),
         activation_bytes,
+        lower_bound_bytes,
+        peak_op,
         unshared_bytes,
     }
 }
@@ -328,6 +347,15 @@ mod tests {
             };
             let p = plan(&g);
             assert_no_live_overlap(&g, &p);
+            // The lower bound is what some op has alive, and no plan beats it.
+            assert!(p.lower_bound_bytes <= p.arena_bytes);
+            let live_at_peak: usize = p
+                .buffers
+                .iter()
+                .filter(|b| b.first <= p.peak_op && p.peak_op <= b.last)
+                .map(|b| b.bytes)
+                .sum();
+            assert_eq!(live_at_peak, p.lower_bound_bytes);
         }
     }
 }

@@ -94,6 +94,7 @@ pub fn inspect_json(
         "outputs": g.outputs.iter().map(|&t| tensor_json(&g.tensors[t], t, plan)).collect::<Vec<_>>(),
         "macs": total_macs,
         "arena_bytes": plan.arena_bytes,
+        "arena_lower_bound_bytes": plan.lower_bound_bytes,
         "unshared_activation_bytes": plan.unshared_bytes,
         "weight_bytes": weight_bytes,
         "stack_bytes_estimate": stack_estimate_cortex_m4(g),
@@ -158,8 +159,9 @@ pub fn inspect_text(report: &Value) -> String {
     }
     s += &format!("\nMACs per inference:    {}\n", num(&report["macs"]));
     s += &format!(
-        "arena (planned):       {} bytes  (all activations unshared: {} bytes)\n",
+        "arena (planned):       {} bytes  (lower bound {} bytes; all activations unshared: {} bytes)\n",
         num(&report["arena_bytes"]),
+        num(&report["arena_lower_bound_bytes"]),
         num(&report["unshared_activation_bytes"])
     );
     s += &format!(
