@@ -1,23 +1,41 @@
 //! `Builder`: compile a model from a firmware's `build.rs` into `OUT_DIR`.
 //!
-//! Layer: top of kiln-codegen; uses `import`, `lower` and `emit`.
+//! Layer: top of kiln-codegen; uses `import`, `quantize`, `lower` and `emit`.
 //!
 //! ```no_run
 //! // build.rs
 //! kiln_codegen::Builder::new("models/kws.tflite").module("kws").generate().unwrap();
 //! // src/main.rs: mod kws { include!(concat!(env!("OUT_DIR"), "/kws.rs")); }
 //! ```
+//!
+//! A float model is quantized to int8 here as `kiln compile --calibrate`
+//! does, byte for byte (`codegen/tests/cli.rs` checks it):
+//!
+//! ```no_run
+//! use kiln_codegen::{Builder, ObserverKind};
+//! Builder::new("models/cnn.onnx")
+//!     .calibrate("models/calibration.npy")
+//!     .observer(ObserverKind::Mse)
+//!     .generate()
+//!     .unwrap();
+//! ```
 
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::lower::CompiledModel;
+use crate::quantize::observer::ObserverKind;
 
+/// Compiles one model into `OUT_DIR` (see the module docs). Errors name the
+/// model file, the op and the reason, as the CLI prints them; their `Debug`
+/// form is that same text, so `.unwrap()` in a build script reads well.
 pub struct Builder {
     model: PathBuf,
     module: Option<String>,
     out_dir: Option<PathBuf>,
     blob: bool,
+    calibration: Option<PathBuf>,
+    observer: ObserverKind,
 }
 
 /// What `generate` wrote.
@@ -62,7 +80,25 @@ impl Builder {
             module: None,
             out_dir: None,
             blob: false,
+            calibration: None,
+            observer: ObserverKind::MinMax,
         }
+    }
+
+    /// Quantizes a float32 model to int8 first, calibrated on these samples
+    /// (`.npy`, float32 inputs stacked on a new first axis), as `kiln compile
+    /// --calibrate`. A pre-quantized (QDQ) ONNX model needs none; given, it
+    /// fills only the parameters the model leaves out.
+    pub fn calibrate(mut self, samples: impl AsRef<Path>) -> Self {
+        self.calibration = Some(samples.as_ref().to_owned());
+        self
+    }
+
+    /// How calibration picks each activation's range (`--observer`);
+    /// defaults to the extremes seen, as TFLite's converter does.
+    pub fn observer(mut self, kind: ObserverKind) -> Self {
+        self.observer = kind;
+        self
     }
 
     /// Name of the generated module file (`NAME.rs`); defaults to the model's file stem.
@@ -94,10 +130,17 @@ impl Builder {
             })?),
         };
         if std::env::var_os("OUT_DIR").is_some() {
-            println!("cargo:rerun-if-changed={}", self.model.display());
+            for input in std::iter::once(&self.model).chain(&self.calibration) {
+                println!("cargo:rerun-if-changed={}", input.display());
+            }
         }
         let name = self.module.unwrap_or_else(|| module_name(&self.model));
-        let model = crate::compile_file(&self.model)?;
+        let model = match &self.calibration {
+            Some(samples) => {
+                crate::quantize_file(&self.model, &crate::npy::read(samples)?, self.observer)?
+            }
+            None => crate::compile_file(&self.model)?,
+        };
         if self.blob {
             write_blob(&model, &out_dir, &name)?;
         }

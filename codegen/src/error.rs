@@ -31,7 +31,9 @@ impl fmt::Display for Unsupported {
     }
 }
 
-#[derive(Debug)]
+/// What went wrong, naming the file. `Debug` prints the same text as
+/// `Display`, so that `.unwrap()` in a build script shows the model file,
+/// the op and the reason as the CLI does, not a struct dump.
 pub enum Error {
     /// The file could not be read or written.
     Io {
@@ -53,6 +55,12 @@ pub enum Error {
     Data { path: PathBuf, detail: String },
     /// The runtime rejected the compiled graph or its inputs.
     Runtime { path: PathBuf, error: kiln::Error },
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
 }
 
 impl fmt::Display for Error {

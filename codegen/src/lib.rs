@@ -31,6 +31,7 @@ pub mod validate;
 pub use builder::Builder;
 pub use error::{Error, Result};
 pub use lower::CompiledModel;
+pub use quantize::observer::ObserverKind;
 
 /// Imports and compiles a model file. A pre-quantized model (QDQ ONNX)
 /// compiles to int8 with its own quantization parameters.

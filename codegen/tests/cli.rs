@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use kiln_codegen::npy;
+use kiln_codegen::ObserverKind;
 
 fn kiln(args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_kiln"))
@@ -221,6 +222,58 @@ fn compile_calibrate_quantizes_a_float_model() {
         .unwrap()[0]
         .to_f64()[0];
     assert!((got - float_out).abs() < 0.05, "{got} vs {float_out}");
+}
+
+/// `Builder` in a build script and `kiln compile` give the same files, byte
+/// for byte: a float ONNX model quantized from calibration samples (with
+/// each observer) and a pre-quantized (QDQ) one.
+#[test]
+fn builder_writes_what_compile_writes() {
+    let onnx = repo().join("examples/onnx");
+    let calibration = onnx.join("data/calibration.npy");
+    let cases = [
+        ("digits_cnn.onnx", Some(("min-max", ObserverKind::MinMax))),
+        ("digits_cnn.onnx", Some(("mse", ObserverKind::Mse))),
+        (
+            "digits_cnn.onnx",
+            Some(("percentile", ObserverKind::Percentile)),
+        ),
+        ("digits_cnn_qdq.onnx", None),
+    ];
+    for (k, (model, observer)) in cases.into_iter().enumerate() {
+        let model = onnx.join(model);
+        let cli_dir = temp(&format!("builder-cli-{k}"));
+        let builder_dir = temp(&format!("builder-lib-{k}"));
+        let mut args = vec![
+            "compile".to_string(),
+            model.display().to_string(),
+            "-o".into(),
+            cli_dir.display().to_string(),
+            "--name".into(),
+            "net".into(),
+        ];
+        let mut builder = kiln_codegen::Builder::new(&model)
+            .module("net")
+            .out_dir(&builder_dir);
+        if let Some((flag, kind)) = observer {
+            args.extend([
+                "--calibrate".into(),
+                calibration.display().to_string(),
+                "--observer".into(),
+                flag.into(),
+            ]);
+            builder = builder.calibrate(&calibration).observer(kind);
+        }
+        kiln(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        builder.generate().unwrap();
+        for file in ["net.rs", "net.weights.bin"] {
+            let cli = std::fs::read(cli_dir.join(file)).unwrap();
+            let lib = std::fs::read(builder_dir.join(file)).unwrap();
+            assert!(cli == lib, "{file} differs for case {k} ({model:?})");
+        }
+        let module = std::fs::read_to_string(builder_dir.join("net.rs")).unwrap();
+        assert!(module.contains("Conv2dOp {"), "an int8 model expected");
+    }
 }
 
 /// A pre-quantized (QDQ) ONNX model: `compile` writes the int8 module

@@ -254,6 +254,16 @@ fn unsupported_ops_are_all_named_with_index_and_tensors() {
     ] {
         assert!(stderr.contains(needle), "missing '{needle}' in: {stderr}");
     }
+    // A build script's `.unwrap()` prints the error's Debug form: the same
+    // text as the CLI's, not a struct dump.
+    let err = kiln_codegen::Builder::new(&path)
+        .out_dir(dir.join("generated"))
+        .generate()
+        .err()
+        .expect("an unsupported model does not build");
+    let debug = format!("{err:?}");
+    assert_eq!(debug, err.to_string());
+    assert!(stderr.contains(&debug), "{debug} vs CLI: {stderr}");
 }
 
 #[test]

@@ -49,6 +49,12 @@ fn finite_literals(debug: &str) -> String {
     out
 }
 
+/// Put before every generated item: a crate that includes the module and
+/// uses only part of it (often only `Model::new` and `run`) must build with
+/// `-D warnings`, as firmware CI does. `include!` takes no inner attribute,
+/// so the allowance goes on each item.
+const UNUSED_OK: &str = "#[allow(dead_code)]\n";
+
 fn tensor_io(t: &TensorIo) -> String {
     finite_literals(&format!("{t:?}"))
 }
@@ -58,10 +64,15 @@ fn tensor_io(t: &TensorIo) -> String {
 fn io_consts(s: &mut String, prefix: &str, what: &str, t: &TensorIo) {
     let shape: Vec<String> = t.shape().iter().map(|d| d.to_string()).collect();
     let _ = writeln!(s, "/// Number of {} values in {what}.", rust_type(t.dtype));
-    let _ = writeln!(s, "pub const {prefix}_LEN: usize = {};", t.elements());
     let _ = writeln!(
         s,
-        "pub const {prefix}_SHAPE: [usize; {}] = [{}];",
+        "{UNUSED_OK}pub const {prefix}_LEN: usize = {};",
+        t.elements()
+    );
+    let _ = writeln!(s, "/// Shape of {what}.");
+    let _ = writeln!(
+        s,
+        "{UNUSED_OK}pub const {prefix}_SHAPE: [usize; {}] = [{}];",
         shape.len(),
         shape.join(", ")
     );
@@ -71,15 +82,19 @@ fn io_consts(s: &mut String, prefix: &str, what: &str, t: &TensorIo) {
     );
     let _ = writeln!(
         s,
-        "pub const {prefix}_SCALE: f32 = {:?};",
+        "{UNUSED_OK}pub const {prefix}_SCALE: f32 = {:?};",
         t.quantization.scale
     );
     let _ = writeln!(
         s,
-        "pub const {prefix}_ZERO_POINT: i32 = {};",
+        "{UNUSED_OK}pub const {prefix}_ZERO_POINT: i32 = {};",
         t.quantization.zero_point
     );
-    let _ = writeln!(s, "const {prefix}_OFFSET: usize = {};", t.span.offset);
+    let _ = writeln!(
+        s,
+        "{UNUSED_OK}const {prefix}_OFFSET: usize = {};",
+        t.span.offset
+    );
     let _ = writeln!(
         s,
         "const _: () = assert!({prefix}_OFFSET + {prefix}_LEN * core::mem::size_of::<{}>() <= ARENA_BYTES);\n",
@@ -118,18 +133,22 @@ pub fn module(model: &CompiledModel, weights_file: &str) -> String {
         .map(|n| crate::report::macs(&model.graph, n))
         .sum();
     let _ = writeln!(s, "/// Bytes of working memory (RAM) one inference needs.");
-    let _ = writeln!(s, "pub const ARENA_BYTES: usize = {};", model.arena_bytes());
+    let _ = writeln!(
+        s,
+        "{UNUSED_OK}pub const ARENA_BYTES: usize = {};",
+        model.arena_bytes()
+    );
     let _ = writeln!(
         s,
         "/// Bytes of constants (weights, biases, requantization params) in flash."
     );
     let _ = writeln!(
         s,
-        "pub const WEIGHTS_BYTES: usize = {};",
+        "{UNUSED_OK}pub const WEIGHTS_BYTES: usize = {};",
         model.weights().len()
     );
     let _ = writeln!(s, "/// Multiply-accumulates per inference.");
-    let _ = writeln!(s, "pub const MACS: u64 = {macs};\n");
+    let _ = writeln!(s, "{UNUSED_OK}pub const MACS: u64 = {macs};\n");
     let single = |list: &[TensorIo]| list.len() == 1;
     for (i, t) in model.inputs.iter().enumerate() {
         let prefix = if single(&model.inputs) {
@@ -147,7 +166,7 @@ pub fn module(model: &CompiledModel, weights_file: &str) -> String {
         };
         io_consts(&mut s, &prefix, &format!("output #{i}"), t);
     }
-    let _ = writeln!(s, "static WEIGHTS: kiln::Aligned<[u8; WEIGHTS_BYTES]> = kiln::Aligned(*include_bytes!(\"{weights_file}\"));\n");
+    let _ = writeln!(s, "{UNUSED_OK}static WEIGHTS: kiln::Aligned<[u8; WEIGHTS_BYTES]> = kiln::Aligned(*include_bytes!(\"{weights_file}\"));\n");
 
     let mut variants = Vec::new();
     let mut calls = String::new();
@@ -155,7 +174,11 @@ pub fn module(model: &CompiledModel, weights_file: &str) -> String {
         let node = &model.graph.nodes[model.op_nodes[k]];
         let literal = finite_literals(&format!("{:?}", op.descriptor()));
         let _ = writeln!(s, "/// #{} {}", model.op_nodes[k], node.source_name);
-        let _ = writeln!(s, "const OP_{k}: {} = {literal};", op.descriptor_type());
+        let _ = writeln!(
+            s,
+            "{UNUSED_OK}const OP_{k}: {} = {literal};",
+            op.descriptor_type()
+        );
         variants.push(format!("Op::{}(OP_{k})", op.variant()));
         let _ = writeln!(
             calls,
@@ -169,20 +192,28 @@ pub fn module(model: &CompiledModel, weights_file: &str) -> String {
     );
     let _ = writeln!(
         s,
-        "pub static OPS: [Op; {}] = [{}];",
+        "{UNUSED_OK}pub static OPS: [Op; {}] = [{}];",
         variants.len(),
         variants.join(", ")
     );
     let ios = |l: &[TensorIo]| l.iter().map(tensor_io).collect::<Vec<_>>().join(", ");
     let _ = writeln!(
         s,
-        "pub static INPUTS: [TensorIo; {}] = [{}];",
+        "/// The inputs' places and quantization (for `kiln::Executor`)."
+    );
+    let _ = writeln!(
+        s,
+        "{UNUSED_OK}pub static INPUTS: [TensorIo; {}] = [{}];",
         model.inputs.len(),
         ios(&model.inputs)
     );
     let _ = writeln!(
         s,
-        "pub static OUTPUTS: [TensorIo; {}] = [{}];",
+        "/// The outputs' places and quantization (for `kiln::Executor`)."
+    );
+    let _ = writeln!(
+        s,
+        "{UNUSED_OK}pub static OUTPUTS: [TensorIo; {}] = [{}];",
         model.outputs.len(),
         ios(&model.outputs)
     );
@@ -192,7 +223,7 @@ pub fn module(model: &CompiledModel, weights_file: &str) -> String {
     );
     let _ = writeln!(
         s,
-        "pub static GRAPH: Graph<'static> = Graph {{ ops: &OPS, inputs: &INPUTS, outputs: &OUTPUTS, arena_bytes: {}, weights: &WEIGHTS.0 }};\n",
+        "{UNUSED_OK}pub static GRAPH: Graph<'static> = Graph {{ ops: &OPS, inputs: &INPUTS, outputs: &OUTPUTS, arena_bytes: {}, weights: &WEIGHTS.0 }};\n",
         model.arena_bytes()
     );
 
@@ -230,8 +261,11 @@ pub fn module(model: &CompiledModel, weights_file: &str) -> String {
             format!("OUTPUT{i}")
         }
     };
-    s += "/// One model bound to its arena. Construction checks nothing: the arena's\n/// type fixes its size and alignment, and the graph was validated when it\n/// was generated.\npub struct Model<'a> {\n    arena: &'a mut kiln::Arena<ARENA_BYTES>,\n}\n\n";
-    s += "impl<'a> Model<'a> {\n    pub fn new(arena: &'a mut kiln::Arena<ARENA_BYTES>) -> Self {\n        Model { arena }\n    }\n\n";
+    s += "/// One model bound to its arena. Construction checks nothing: the arena's\n/// type fixes its size and alignment, and the graph was validated when it\n/// was generated.\n";
+    s += UNUSED_OK;
+    s += "pub struct Model<'a> {\n    arena: &'a mut kiln::Arena<ARENA_BYTES>,\n}\n\n";
+    s += UNUSED_OK;
+    s += "impl<'a> Model<'a> {\n    /// Binds the model to `arena`.\n    pub fn new(arena: &'a mut kiln::Arena<ARENA_BYTES>) -> Self {\n        Model { arena }\n    }\n\n";
     let (ret, tail) = if single(&model.outputs) {
         let t = &model.outputs[0];
         (
