@@ -135,14 +135,14 @@ macro_rules! cortex_m_firmware {
 
         include!(concat!(env!("OUT_DIR"), "/suite.rs"));
 
-        static mut ARENA: kiln::Arena<{ model::ARENA_BYTES }> = kiln::Arena::new();
+        static ARENA: $crate::static_cell::ConstStaticCell<kiln::Arena<{ model::ARENA_BYTES }>> =
+            $crate::static_cell::ConstStaticCell::new(kiln::Arena::new());
 
         #[cortex_m_rt::entry]
         fn main() -> ! {
             let peripherals = cortex_m::Peripherals::take().unwrap();
             let mut platform = $crate::cortex_m::CortexM::new(peripherals.SYST);
-            // SAFETY: the only reference to ARENA, taken once before anything runs.
-            let arena = unsafe { &mut *core::ptr::addr_of_mut!(ARENA) };
+            let arena = ARENA.take();
             let mut suite = match ModelSuite::new(arena) {
                 Ok(suite) => suite,
                 Err(e) => $crate::refuse(&mut platform, $target, e),
@@ -164,15 +164,14 @@ macro_rules! cortex_m_selftest {
     ($target:literal) => {
         use panic_semihosting as _;
 
-        static mut WORKSPACE: kiln::arch::selftest::Workspace =
-            kiln::arch::selftest::Workspace::new();
+        static WORKSPACE: $crate::static_cell::ConstStaticCell<kiln::arch::selftest::Workspace> =
+            $crate::static_cell::ConstStaticCell::new(kiln::arch::selftest::Workspace::new());
 
         #[cortex_m_rt::entry]
         fn main() -> ! {
             let peripherals = cortex_m::Peripherals::take().unwrap();
             let mut platform = $crate::cortex_m::CortexM::new(peripherals.SYST);
-            // SAFETY: the only reference to WORKSPACE, taken once.
-            let workspace = unsafe { &mut *core::ptr::addr_of_mut!(WORKSPACE) };
+            let workspace = WORKSPACE.take();
             $crate::selftest(workspace, &mut platform, $target)
         }
 

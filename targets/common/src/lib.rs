@@ -12,6 +12,9 @@
 
 use core::fmt::Write;
 
+/// For the images' entry macros: their arena is a `ConstStaticCell`.
+pub use static_cell;
+
 #[cfg(feature = "cortex-m")]
 pub mod cortex_m;
 #[cfg(feature = "riscv")]

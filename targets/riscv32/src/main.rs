@@ -10,14 +10,15 @@
 use panic_halt as _;
 
 include!(concat!(env!("OUT_DIR"), "/suite.rs"));
+use kiln_target_common::static_cell::ConstStaticCell;
 
-static mut ARENA: kiln::Arena<{ model::ARENA_BYTES }> = kiln::Arena::new();
+static ARENA: ConstStaticCell<kiln::Arena<{ model::ARENA_BYTES }>> =
+    ConstStaticCell::new(kiln::Arena::new());
 
 #[riscv_rt::entry]
 fn main() -> ! {
     let mut platform = kiln_target_common::riscv::Riscv::new();
-    // SAFETY: the only reference to ARENA, taken once before anything runs.
-    let arena = unsafe { &mut *core::ptr::addr_of_mut!(ARENA) };
+    let arena = ARENA.take();
     let mut suite = match ModelSuite::new(arena) {
         Ok(suite) => suite,
         Err(e) => kiln_target_common::refuse(&mut platform, "riscv32", e),

@@ -10,10 +10,14 @@ use defmt_rtt as _;
 use esp_hal::delay::Delay;
 use esp_hal::i2c::master::{Config, I2c};
 use esp_hal::time::Rate;
+use static_cell::ConstStaticCell;
 
 esp_bootloader_esp_idf::esp_app_desc!();
 
-static mut ARENA: kiln::Arena<{ kiln_motion_app::motion::ARENA_BYTES }> = kiln::Arena::new();
+/// The model's arena: a `static`, so the linker places and counts it;
+/// `take()` hands it out once.
+static ARENA: ConstStaticCell<kiln::Arena<{ kiln_motion_app::motion::ARENA_BYTES }>> =
+    ConstStaticCell::new(kiln::Arena::new());
 
 #[esp_hal::main]
 fn main() -> ! {
@@ -27,8 +31,7 @@ fn main() -> ! {
         "kiln motion demo: arena {} bytes",
         kiln_motion_app::motion::ARENA_BYTES
     );
-    // SAFETY: the only reference to ARENA, taken once before anything runs.
-    let arena = unsafe { &mut *core::ptr::addr_of_mut!(ARENA) };
+    let arena = ARENA.take();
     kiln_motion_app::run(i2c, Delay::new(), arena)
 }
 

@@ -9,8 +9,12 @@ use cortex_m_rt::entry;
 use defmt_rtt as _;
 use nrf52840_hal::{gpio::p0, pac, twim, Delay, Twim};
 use panic_probe as _;
+use static_cell::ConstStaticCell;
 
-static mut ARENA: kiln::Arena<{ kiln_motion_app::motion::ARENA_BYTES }> = kiln::Arena::new();
+/// The model's arena: a `static`, so the linker places and counts it;
+/// `take()` hands it out once.
+static ARENA: ConstStaticCell<kiln::Arena<{ kiln_motion_app::motion::ARENA_BYTES }>> =
+    ConstStaticCell::new(kiln::Arena::new());
 
 #[entry]
 fn main() -> ! {
@@ -27,7 +31,6 @@ fn main() -> ! {
         "kiln motion demo: arena {} bytes",
         kiln_motion_app::motion::ARENA_BYTES
     );
-    // SAFETY: the only reference to ARENA, taken once before anything runs.
-    let arena = unsafe { &mut *core::ptr::addr_of_mut!(ARENA) };
+    let arena = ARENA.take();
     kiln_motion_app::run(i2c, delay, arena)
 }

@@ -9,6 +9,7 @@ use defmt_rtt as _;
 use fugit::RateExtU32;
 use panic_probe as _;
 use rp2040_hal::{self as hal, pac, Clock};
+use static_cell::ConstStaticCell;
 
 /// The RP2040's second-stage bootloader, for the Pico's W25Q080 flash.
 #[link_section = ".boot2"]
@@ -17,7 +18,10 @@ pub static BOOT2_FIRMWARE: [u8; 256] = rp2040_boot2::BOOT_LOADER_W25Q080;
 
 const XOSC_HZ: u32 = 12_000_000;
 
-static mut ARENA: kiln::Arena<{ kiln_motion_app::motion::ARENA_BYTES }> = kiln::Arena::new();
+/// The model's arena: a `static`, so the linker places and counts it;
+/// `take()` hands it out once.
+static ARENA: ConstStaticCell<kiln::Arena<{ kiln_motion_app::motion::ARENA_BYTES }>> =
+    ConstStaticCell::new(kiln::Arena::new());
 
 #[hal::entry]
 fn main() -> ! {
@@ -52,7 +56,6 @@ fn main() -> ! {
         "kiln motion demo: arena {} bytes",
         kiln_motion_app::motion::ARENA_BYTES
     );
-    // SAFETY: the only reference to ARENA, taken once before anything runs.
-    let arena = unsafe { &mut *core::ptr::addr_of_mut!(ARENA) };
+    let arena = ARENA.take();
     kiln_motion_app::run(i2c, timer, arena)
 }

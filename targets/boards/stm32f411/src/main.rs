@@ -8,9 +8,13 @@
 use cortex_m_rt::entry;
 use defmt_rtt as _;
 use panic_probe as _;
+use static_cell::ConstStaticCell;
 use stm32f4xx_hal::{i2c::I2c, pac, prelude::*};
 
-static mut ARENA: kiln::Arena<{ kiln_motion_app::motion::ARENA_BYTES }> = kiln::Arena::new();
+/// The model's arena: a `static`, so the linker places and counts it;
+/// `take()` hands it out once.
+static ARENA: ConstStaticCell<kiln::Arena<{ kiln_motion_app::motion::ARENA_BYTES }>> =
+    ConstStaticCell::new(kiln::Arena::new());
 
 #[entry]
 fn main() -> ! {
@@ -24,7 +28,6 @@ fn main() -> ! {
         "kiln motion demo: arena {} bytes",
         kiln_motion_app::motion::ARENA_BYTES
     );
-    // SAFETY: the only reference to ARENA, taken once before anything runs.
-    let arena = unsafe { &mut *core::ptr::addr_of_mut!(ARENA) };
+    let arena = ARENA.take();
     kiln_motion_app::run(i2c, delay, arena)
 }

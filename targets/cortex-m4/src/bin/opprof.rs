@@ -18,8 +18,10 @@ use kiln_target_common::{Platform, Suite};
 use panic_semihosting as _;
 
 include!(concat!(env!("OUT_DIR"), "/suite.rs"));
+use kiln_target_common::static_cell::ConstStaticCell;
 
-static mut ARENA: kiln::Arena<{ model::ARENA_BYTES }> = kiln::Arena::new();
+static ARENA: ConstStaticCell<kiln::Arena<{ model::ARENA_BYTES }>> =
+    ConstStaticCell::new(kiln::Arena::new());
 
 struct Out<'a>(&'a mut CortexM);
 
@@ -34,8 +36,7 @@ impl Write for Out<'_> {
 fn main() -> ! {
     let peripherals = cortex_m::Peripherals::take().unwrap();
     let mut platform = CortexM::new(peripherals.SYST);
-    // SAFETY: the only reference to ARENA, taken once before anything runs.
-    let arena = unsafe { &mut *core::ptr::addr_of_mut!(ARENA) };
+    let arena = ARENA.take();
     let mut suite = match ModelSuite::new(arena) {
         Ok(suite) => suite,
         Err(e) => kiln_target_common::refuse(&mut platform, "cortex-m4", e),

@@ -6,14 +6,15 @@
 #![no_std]
 #![no_main]
 
+use kiln_target_common::static_cell::ConstStaticCell;
 use panic_halt as _;
 
-static mut WORKSPACE: kiln::arch::selftest::Workspace = kiln::arch::selftest::Workspace::new();
+static WORKSPACE: ConstStaticCell<kiln::arch::selftest::Workspace> =
+    ConstStaticCell::new(kiln::arch::selftest::Workspace::new());
 
 #[riscv_rt::entry]
 fn main() -> ! {
     let mut platform = kiln_target_common::riscv::Riscv::new();
-    // SAFETY: the only reference to WORKSPACE, taken once.
-    let workspace = unsafe { &mut *core::ptr::addr_of_mut!(WORKSPACE) };
+    let workspace = WORKSPACE.take();
     kiln_target_common::selftest(workspace, &mut platform, "riscv32")
 }
