@@ -9,8 +9,10 @@
 //! - [`lower`]: IR to the runtime's op descriptors ([`lower::CompiledModel`]);
 //! - [`emit`]: a Rust module and its weights file; [`Builder`] for `build.rs`;
 //! - [`report`], [`run`], [`npy`]: what the CLI shows, runs and reads;
+//!   [`blob_file`]: a `.kiln` blob inspected and run on the host;
 //!   `validate` (feature `host`): whole data sets on the CPU or CUDA.
 
+pub mod blob_file;
 pub mod builder;
 pub mod emit;
 pub mod error;

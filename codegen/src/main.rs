@@ -30,7 +30,8 @@ fn quiet_on_closed_pipe(written: std::io::Result<()>) {
 
 use clap::{Parser, Subcommand};
 use kiln_codegen::npy::{self, NpyArray};
-use kiln_codegen::{import, lower, report, validate, Error};
+use kiln_codegen::run::HostRunner;
+use kiln_codegen::{blob_file, import, lower, report, validate, Error};
 
 #[derive(Parser)]
 #[command(
@@ -53,7 +54,9 @@ struct Cli {
 enum Command {
     /// Show ops, shapes, types, quantization, MACs, the planned arena and flash use
     Inspect {
-        /// The model (.tflite or .onnx)
+        /// The model (.tflite or .onnx), or a compiled blob (.kiln: its ops,
+        /// kernels, inputs, outputs, arena and constants, checked as the
+        /// device checks them)
         model: PathBuf,
         /// Print JSON (top level: arena_bytes, macs, weight_bytes, ops, ...)
         #[arg(long)]
@@ -130,7 +133,8 @@ enum Command {
     },
     /// Run the model on the host through the kiln runtime
     Run {
-        /// The model (.tflite or .onnx)
+        /// The model (.tflite or .onnx), or a compiled blob (.kiln), loaded
+        /// and run as the device would: the same bytes as its model
         model: PathBuf,
         /// Input as .npy, one per model input, in order (float data is
         /// quantized with the input's parameters when the model takes int8)
@@ -175,6 +179,9 @@ fn run(cli: Cli) -> Result<(), Error> {
             json,
             memory_svg,
         } => {
+            if blob_file::is_blob(&model) {
+                return inspect_blob(&model, json, memory_svg.is_some());
+            }
             let mut graph = import::import(&model)?;
             let mut problems = None;
             if graph.is_prequantized() {
@@ -358,20 +365,56 @@ fn run(cli: Cli) -> Result<(), Error> {
             inputs,
             output,
         } => {
-            let compiled = kiln_codegen::compile_file(&model)?;
             let arrays = inputs
                 .iter()
                 .map(|p| npy::read(p))
                 .collect::<Result<Vec<NpyArray>, Error>>()?;
-            let outputs = kiln_codegen::run::HostRunner::new(&compiled).run(&arrays)?;
-            for (i, out) in outputs.iter().enumerate() {
-                print_output(i, out, &compiled.outputs[i].quantization);
+            // A blob runs as the device would load it; a model file as compiled.
+            let (outputs, quantization) = if blob_file::is_blob(&model) {
+                let file = blob_file::BlobFile::read(&model)?;
+                let loaded = file.load()?;
+                let graph = loaded.graph();
+                let outputs = HostRunner::for_graph(graph, &model).run(&arrays)?;
+                (
+                    outputs,
+                    graph.outputs.iter().map(|o| o.quantization).collect(),
+                )
+            } else {
+                let compiled = kiln_codegen::compile_file(&model)?;
+                let outputs = HostRunner::new(&compiled).run(&arrays)?;
+                let q: Vec<_> = compiled.outputs.iter().map(|o| o.quantization).collect();
+                (outputs, q)
+            };
+            for (i, (out, q)) in outputs.iter().zip(&quantization).enumerate() {
+                print_output(i, out, q);
             }
             if let (Some(path), Some(first)) = (output, outputs.first()) {
                 npy::write(&path, first)?;
                 println!("wrote {}", path.display());
             }
         }
+    }
+    Ok(())
+}
+
+/// `kiln inspect` of a compiled blob: what the device will run.
+fn inspect_blob(path: &std::path::Path, json: bool, memory_svg: bool) -> Result<(), Error> {
+    if memory_svg {
+        return Err(Error::Data {
+            path: path.to_owned(),
+            detail: "a blob keeps no tensor lifetimes to draw: give --memory-svg the model it was compiled from".into(),
+        });
+    }
+    let file = blob_file::BlobFile::read(path)?;
+    let loaded = file.load()?;
+    let value = blob_file::inspect_json(&file, &loaded.graph());
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&value).expect("JSON values serialize")
+        );
+    } else {
+        print!("{}", blob_file::inspect_text(&value));
     }
     Ok(())
 }

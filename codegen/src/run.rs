@@ -2,7 +2,10 @@
 //! `.npy` arrays in and out: the `kiln run` command and the tests.
 //!
 //! Layer: top of kiln-codegen; uses `lower`, `npy` and `kiln::Executor`
-//! (the same executor and op code the firmware runs).
+//! (the same executor and op code the firmware runs). A blob's graph
+//! (`blob_file`) runs through it the same way.
+
+use std::path::{Path, PathBuf};
 
 use kiln::{DType, Executor, TensorIo};
 
@@ -12,15 +15,23 @@ use crate::npy::{NpyArray, NpyType};
 
 /// A reusable host arena for one model (16-byte aligned).
 pub struct HostRunner<'m> {
-    model: &'m CompiledModel,
+    graph: kiln::Graph<'m>,
+    path: PathBuf,
     arena: Vec<u128>,
 }
 
 impl<'m> HostRunner<'m> {
     pub fn new(model: &'m CompiledModel) -> Self {
+        Self::for_graph(model.runtime_graph(), model.source())
+    }
+
+    /// Runs a graph that did not come from the compiler (a blob's);
+    /// `path` names it in errors.
+    pub fn for_graph(graph: kiln::Graph<'m>, path: &Path) -> Self {
         HostRunner {
-            model,
-            arena: vec![0; model.arena_bytes().div_ceil(16).max(1)],
+            graph,
+            path: path.to_owned(),
+            arena: vec![0; (graph.arena_bytes as usize).div_ceil(16).max(1)],
         }
     }
 
@@ -29,9 +40,8 @@ impl<'m> HostRunner<'m> {
     /// input's scale and zero point. A missing leading batch dimension of 1
     /// is accepted.
     pub fn run(&mut self, inputs: &[NpyArray]) -> Result<Vec<NpyArray>> {
-        let model = self.model;
-        let path = model.source().clone();
-        let graph = model.runtime_graph();
+        let path = self.path.clone();
+        let graph = &self.graph;
         if inputs.len() != graph.inputs.len() {
             return Err(Error::Data {
                 path,
@@ -43,7 +53,7 @@ impl<'m> HostRunner<'m> {
             });
         }
         let arena: &mut [u8] = bytemuck::cast_slice_mut(&mut self.arena);
-        let mut exec = Executor::new(&graph, arena).map_err(|error| Error::Runtime {
+        let mut exec = Executor::new(graph, arena).map_err(|error| Error::Runtime {
             path: path.clone(),
             error,
         })?;

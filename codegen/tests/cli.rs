@@ -89,6 +89,144 @@ fn run_matches_tflm_on_every_shared_golden() {
     println!("kiln run: {total} samples bit-exact");
 }
 
+/// Compiles `model` with `--blob` and returns the blob's path.
+fn compile_blob(model: &Path, name: &str) -> PathBuf {
+    let dir = temp(&format!("blob-{name}"));
+    kiln(&[
+        "compile",
+        model.to_str().unwrap(),
+        "-o",
+        dir.to_str().unwrap(),
+        "--name",
+        name,
+        "--blob",
+    ]);
+    dir.join(format!("{name}.kiln"))
+}
+
+/// `kiln run model.kiln` gives the bytes (and prints the lines) of `kiln run`
+/// on the model it came from: the project's int8 and float models and, with
+/// `../shared`, the first sample of every shared int8 model.
+#[test]
+fn run_on_a_blob_gives_its_model_bytes() {
+    let examples = repo().join("examples");
+    let float_input = temp("float_digit.npy");
+    let image = npy::read(&examples.join("onnx/data/test_x.npy")).unwrap();
+    npy::write(
+        &float_input,
+        &npy::NpyArray {
+            dtype: image.dtype,
+            shape: vec![1, 1, 8, 8],
+            data: image.data[..image.data.len() / image.shape[0]].to_vec(),
+        },
+    )
+    .unwrap();
+    let mut cases = vec![
+        (
+            examples.join("digits/digits_int8.tflite"),
+            vec![examples.join("digits/samples/input_5.npy")],
+        ),
+        (
+            examples.join("motion/motion_int8.tflite"),
+            vec![examples.join("motion/samples/input_0.npy")],
+        ),
+        (examples.join("onnx/digits_cnn.onnx"), vec![float_input]),
+    ];
+    if let Some(shared) = common::shared_dir(&repo()) {
+        for &(name, file) in common::INT8_MODELS {
+            let case = common::cases(&shared, name).swap_remove(0);
+            cases.push((shared.join("models").join(file), case.inputs));
+        }
+    }
+    for (k, (model, inputs)) in cases.iter().enumerate() {
+        let blob = compile_blob(model, &format!("model{k}"));
+        let (model_stdout, model_bytes) = run_cli(model, inputs, &temp("from-model.npy"));
+        let (blob_stdout, blob_bytes) = run_cli(&blob, inputs, &temp("from-blob.npy"));
+        assert_eq!(blob_bytes, model_bytes, "{model:?}");
+        assert_eq!(blob_stdout.lines().next(), model_stdout.lines().next());
+    }
+}
+
+/// `kiln inspect` of a blob shows the ops, kernels and compiled params,
+/// inputs, outputs, arena and constants of its model's `inspect`.
+#[test]
+fn inspect_on_a_blob_shows_what_its_model_compiled_to() {
+    let model = repo().join("examples/digits/digits_int8.tflite");
+    let blob = compile_blob(&model, "digits");
+    let json = |path: &Path| -> serde_json::Value {
+        serde_json::from_str(&kiln(&["inspect", "--json", path.to_str().unwrap()])).unwrap()
+    };
+    let (from_model, from_blob) = (json(&model), json(&blob));
+    // RESHAPE compiles to nothing: the blob has every other op.
+    let compiled: Vec<_> = from_model["ops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|op| op["params"].is_string())
+        .collect();
+    let blob_ops = from_blob["ops"].as_array().unwrap();
+    assert_eq!(blob_ops.len(), compiled.len());
+    assert_eq!(blob_ops.len(), 7);
+    for (b, m) in blob_ops.iter().zip(&compiled) {
+        for key in ["op", "kernel", "params"] {
+            assert_eq!(b[key], m[key], "{key}");
+        }
+    }
+    assert_eq!(from_blob["arena_bytes"], from_model["arena_bytes"]);
+    assert_eq!(from_blob["flash_bytes"], from_model["flash_bytes"]);
+    for list in ["inputs", "outputs"] {
+        let (b, m) = (&from_blob[list][0], &from_model[list][0]);
+        for key in ["shape", "dtype", "scale", "zero_point", "arena_offset"] {
+            assert_eq!(b[key], m[key], "{list} {key}");
+        }
+    }
+    let text = kiln(&["inspect", blob.to_str().unwrap()]);
+    assert!(
+        text.contains("kiln blob") && text.contains("depthwise blocked"),
+        "{text}"
+    );
+}
+
+/// A damaged blob is refused with the loader's reason, and `run` writes no
+/// output file.
+#[test]
+fn a_damaged_blob_is_a_clear_error() {
+    let blob = compile_blob(
+        &repo().join("examples/digits/digits_int8.tflite"),
+        "damaged",
+    );
+    let mut bytes = std::fs::read(&blob).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x10;
+    std::fs::write(&blob, &bytes).unwrap();
+    let input = repo().join("examples/digits/samples/input_0.npy");
+    let output = temp("never-written.npy");
+    let _ = std::fs::remove_file(&output);
+    for args in [
+        vec!["inspect", blob.to_str().unwrap()],
+        vec![
+            "run",
+            blob.to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            output.to_str().unwrap(),
+        ],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_kiln"))
+            .args(&args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(
+            stderr.contains("damaged.kiln") && stderr.contains("checksum"),
+            "{stderr}"
+        );
+    }
+    assert!(!output.exists());
+}
+
 #[test]
 fn inspect_json_has_the_documented_fields() {
     let out = kiln(&[

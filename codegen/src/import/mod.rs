@@ -25,5 +25,14 @@ pub fn import(path: &Path) -> Result<Graph> {
     if ext.eq_ignore_ascii_case("onnx") {
         return onnx::import_bytes(&bytes, path);
     }
+    if bytes.starts_with(&kiln::blob::MAGIC) {
+        return Err(Error::Malformed {
+            path: path.to_owned(),
+            detail: "this is a compiled kiln blob, not a TFLite or ONNX model: \
+                `kiln inspect` and `kiln run` take it; compiling, quantizing \
+                and validating start from the model it was compiled from"
+                .into(),
+        });
+    }
     tflite::import_bytes(&bytes, path)
 }
