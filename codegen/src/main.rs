@@ -365,23 +365,24 @@ fn run(cli: Cli) -> Result<(), Error> {
             inputs,
             output,
         } => {
-            let arrays = inputs
-                .iter()
-                .map(|p| npy::read(p))
-                .collect::<Result<Vec<NpyArray>, Error>>()?;
+            // The model first, so that its errors come before the inputs'.
+            let read_inputs = || {
+                inputs
+                    .iter()
+                    .map(|p| npy::read(p))
+                    .collect::<Result<Vec<NpyArray>, Error>>()
+            };
             // A blob runs as the device would load it; a model file as compiled.
             let (outputs, quantization) = if blob_file::is_blob(&model) {
                 let file = blob_file::BlobFile::read(&model)?;
                 let loaded = file.load()?;
                 let graph = loaded.graph();
-                let outputs = HostRunner::for_graph(graph, &model).run(&arrays)?;
-                (
-                    outputs,
-                    graph.outputs.iter().map(|o| o.quantization).collect(),
-                )
+                let outputs = HostRunner::for_graph(graph, &model).run(&read_inputs()?)?;
+                let q: Vec<_> = graph.outputs.iter().map(|o| o.quantization).collect();
+                (outputs, q)
             } else {
                 let compiled = kiln_codegen::compile_file(&model)?;
-                let outputs = HostRunner::new(&compiled).run(&arrays)?;
+                let outputs = HostRunner::new(&compiled).run(&read_inputs()?)?;
                 let q: Vec<_> = compiled.outputs.iter().map(|o| o.quantization).collect();
                 (outputs, q)
             };
