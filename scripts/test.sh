@@ -37,6 +37,8 @@ echo "== runtime builds with no std and no alloc"
 for t in thumbv7em-none-eabihf thumbv6m-none-eabi; do
   cargo build -p kiln --target "$t" --locked
   cargo build -p kiln --target "$t" --release --features defmt --locked
+  # Signed blobs: Ed25519 verification without std or alloc.
+  cargo build -p kiln --target "$t" --release --features blob-signing --locked
 done
 
 echo "== tests"

@@ -18,10 +18,19 @@
 //! | 16 | 4 | CRC-32 (IEEE) of bytes `20..total` |
 //! | 20 | .. | postcard: [`BlobHeader`], then each input and output [`TensorIo`], then each [`Op`] |
 //! | `weights_offset` | `weights_len` | the weights, 16-byte aligned within the blob |
+//!
+//! With the `blob-signing` feature, [`load_signed`] accepts only a blob
+//! signed with the owner's Ed25519 key (`kiln keygen`, `kiln compile --blob
+//! --sign KEY`), checking the signature before reading any field.
 
 use crate::error::{BlobError, Error};
 use crate::graph::{Graph, Op, TensorIo};
 use crate::wire::wire_struct;
+
+#[cfg(feature = "blob-signing")]
+mod signed;
+#[cfg(feature = "blob-signing")]
+pub use signed::{load_signed, SIGNED_MAGIC, SIGNED_PREFIX, SIGNED_VERSION};
 
 pub const MAGIC: [u8; 8] = *b"KILNBLOB";
 pub const VERSION: u32 = crate::BLOB_VERSION;

@@ -50,6 +50,14 @@ pub enum BlobError {
     TooManyOps { max: usize, count: usize },
     /// More inputs and outputs than the loader has room for.
     TooManyTensors,
+    /// `load_signed` was given bytes that are not a signed blob (an unsigned
+    /// blob, or fewer bytes than a signature envelope).
+    Unsigned,
+    /// A signed blob in an envelope version this runtime does not read.
+    SignedVersion { found: u32 },
+    /// The signature does not verify with the key (tampered, truncated, or
+    /// signed by another key), or the key is not a valid Ed25519 key.
+    BadSignature,
 }
 
 impl fmt::Display for Error {
@@ -96,6 +104,14 @@ impl fmt::Display for BlobError {
             BlobError::Corrupted => f.write_str("contents do not decode to a graph"),
             BlobError::TooManyOps { max, count } => write!(f, "{count} ops, room for {max}"),
             BlobError::TooManyTensors => f.write_str("too many inputs and outputs"),
+            BlobError::Unsigned => f.write_str("not a signed blob (no KILNSIGN envelope)"),
+            BlobError::SignedVersion { found } => write!(
+                f,
+                "signed envelope version {found}, which this runtime does not read"
+            ),
+            BlobError::BadSignature => {
+                f.write_str("signature does not verify with this public key")
+            }
         }
     }
 }

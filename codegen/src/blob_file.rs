@@ -16,14 +16,25 @@ use crate::error::{Error, Result};
 /// its own bound). `load` builds the graph on the stack: about 160 KiB.
 pub const HOST_MAX_OPS: usize = 1024;
 
-/// Whether the file starts as a blob does (the `KILNBLOB` magic), so a blob
-/// is recognized whatever its extension.
+/// Whether the file starts as a blob or a signed blob does (the `KILNBLOB`
+/// or `KILNSIGN` magic), so a blob is recognized whatever its extension.
 pub fn is_blob(path: &Path) -> bool {
     use std::io::Read as _;
     let mut magic = [0u8; 8];
     std::fs::File::open(path)
         .and_then(|mut f| f.read_exact(&mut magic))
-        .is_ok_and(|()| magic == kiln::blob::MAGIC)
+        .is_ok_and(|()| magic == kiln::blob::MAGIC || magic == kiln::blob::SIGNED_MAGIC)
+}
+
+/// What was established about a blob's signature.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Signature {
+    /// The blob carries none.
+    Unsigned,
+    /// It carries one, checked with the given public key.
+    Verified,
+    /// It carries one, not checked (no public key given).
+    NotChecked,
 }
 
 /// A blob's bytes, 16-byte aligned as `kiln::blob::load` requires.
@@ -56,14 +67,38 @@ impl BlobFile {
         &bytemuck::cast_slice(&self.words)[..self.len]
     }
 
+    pub fn is_signed(&self) -> bool {
+        self.bytes().starts_with(&kiln::blob::SIGNED_MAGIC)
+    }
+
     /// Decodes and validates the blob as the firmware does; anything wrong
     /// (a flipped bit, a truncated file, another format version) is an error
-    /// naming the file.
-    pub fn load(&self) -> Result<kiln::blob::BlobGraph<'_, HOST_MAX_OPS>> {
-        kiln::blob::load(self.bytes()).map_err(|error| Error::Runtime {
+    /// naming the file. With `public_key`, the blob must be signed with its
+    /// secret key (`kiln::blob::load_signed`); without, a signed blob's
+    /// signature is skipped and the report says so.
+    pub fn load(
+        &self,
+        public_key: Option<&[u8; 32]>,
+    ) -> Result<(kiln::blob::BlobGraph<'_, HOST_MAX_OPS>, Signature)> {
+        let error = |error| Error::Runtime {
             path: self.path.clone(),
             error,
-        })
+        };
+        let bytes = self.bytes();
+        match (public_key, self.is_signed()) {
+            (Some(key), _) => Ok((
+                kiln::blob::load_signed(bytes, key).map_err(error)?,
+                Signature::Verified,
+            )),
+            (None, true) => {
+                let blob = bytes.get(kiln::blob::SIGNED_PREFIX..).unwrap_or(&[]);
+                Ok((
+                    kiln::blob::load(blob).map_err(error)?,
+                    Signature::NotChecked,
+                ))
+            }
+            (None, false) => Ok((kiln::blob::load(bytes).map_err(error)?, Signature::Unsigned)),
+        }
     }
 }
 
@@ -92,7 +127,7 @@ fn io_json(index: usize, t: &kiln::TensorIo) -> Value {
 /// `kiln inspect` of a blob, as JSON: the ops the device runs, in order,
 /// with their kernels and compiled params (as `inspect` of the source model
 /// prints them), the inputs and outputs, the arena and the constants.
-pub fn inspect_json(file: &BlobFile, graph: &kiln::Graph) -> Value {
+pub fn inspect_json(file: &BlobFile, graph: &kiln::Graph, signature: Signature) -> Value {
     let ops: Vec<Value> = graph
         .ops
         .iter()
@@ -117,6 +152,11 @@ pub fn inspect_json(file: &BlobFile, graph: &kiln::Graph) -> Value {
         "format": "kiln blob",
         "blob_version": kiln::blob::VERSION,
         "blob_bytes": file.bytes().len(),
+        "signature": match signature {
+            Signature::Unsigned => "none",
+            Signature::Verified => "verified",
+            Signature::NotChecked => "not checked (no public key given)",
+        },
         "ops": ops,
         "op_count": graph.ops.len(),
         "inputs": ios(graph.inputs),
@@ -134,6 +174,10 @@ pub fn inspect_text(report: &Value) -> String {
         report["model"].as_str().unwrap_or(""),
         report["blob_version"],
         report["blob_bytes"]
+    );
+    s += &format!(
+        "signature: {}\n",
+        report["signature"].as_str().unwrap_or("")
     );
     for key in ["inputs", "outputs"] {
         let list: Vec<String> = report[key]

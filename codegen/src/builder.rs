@@ -34,6 +34,7 @@ pub struct Builder {
     module: Option<String>,
     out_dir: Option<PathBuf>,
     blob: bool,
+    signing_key: Option<PathBuf>,
     calibration: Option<PathBuf>,
     observer: ObserverKind,
 }
@@ -80,6 +81,7 @@ impl Builder {
             module: None,
             out_dir: None,
             blob: false,
+            signing_key: None,
             calibration: None,
             observer: ObserverKind::MinMax,
         }
@@ -119,6 +121,14 @@ impl Builder {
         self
     }
 
+    /// Writes the blob signed with the secret key in `key` (`kiln keygen`'s
+    /// `NAME.key`), for `kiln::blob::load_signed`; implies `blob(true)`.
+    pub fn sign(mut self, key: impl AsRef<Path>) -> Self {
+        self.blob = true;
+        self.signing_key = Some(key.as_ref().to_owned());
+        self
+    }
+
     pub fn generate(self) -> Result<Generated> {
         let out_dir = match self.out_dir {
             Some(d) => d,
@@ -130,7 +140,8 @@ impl Builder {
             })?),
         };
         if std::env::var_os("OUT_DIR").is_some() {
-            for input in std::iter::once(&self.model).chain(&self.calibration) {
+            let inputs = [&self.calibration, &self.signing_key];
+            for input in std::iter::once(&self.model).chain(inputs.into_iter().flatten()) {
                 println!("cargo:rerun-if-changed={}", input.display());
             }
         }
@@ -142,7 +153,7 @@ impl Builder {
             None => crate::compile_file(&self.model)?,
         };
         if self.blob {
-            write_blob(&model, &out_dir, &name)?;
+            write_blob(&model, &out_dir, &name, self.signing_key.as_deref())?;
         }
         write_module(&model, &out_dir, &name)
     }
@@ -179,14 +190,24 @@ pub fn write_module(model: &CompiledModel, dir: &Path, name: &str) -> Result<Gen
     })
 }
 
-/// Writes `NAME.kiln`, the model as a postcard blob, into `dir`.
-pub fn write_blob(model: &CompiledModel, dir: &Path, name: &str) -> Result<PathBuf> {
+/// Writes `NAME.kiln`, the model as a postcard blob, into `dir`; signed with
+/// the secret key in `signing_key` if given.
+pub fn write_blob(
+    model: &CompiledModel,
+    dir: &Path,
+    name: &str,
+    signing_key: Option<&Path>,
+) -> Result<PathBuf> {
     std::fs::create_dir_all(dir).map_err(|source| Error::Io {
         path: dir.to_owned(),
         source,
     })?;
     let path = dir.join(format!("{name}.kiln"));
-    std::fs::write(&path, crate::emit::blob::blob(model)).map_err(|source| Error::Io {
+    let mut bytes = crate::emit::blob::blob(model);
+    if let Some(key) = signing_key {
+        bytes = crate::signing::sign_blob(&bytes, key)?;
+    }
+    std::fs::write(&path, bytes).map_err(|source| Error::Io {
         path: path.clone(),
         source,
     })?;

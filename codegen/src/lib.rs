@@ -27,6 +27,7 @@ pub mod plan_svg;
 pub mod quantize;
 pub mod report;
 pub mod run;
+pub mod signing;
 #[cfg(feature = "host")]
 pub mod validate;
 

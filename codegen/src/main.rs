@@ -65,6 +65,10 @@ enum Command {
         /// tensor a rectangle (offset against lifetime), the peak marked
         #[arg(long, value_name = "FILE")]
         memory_svg: Option<PathBuf>,
+        /// For a blob: check its signature with this public key (NAME.pub
+        /// from `kiln keygen`); an unsigned or wrongly signed blob is an error
+        #[arg(long, value_name = "PUB")]
+        public_key: Option<PathBuf>,
     },
     /// Generate a Rust module (NAME.rs) and its weights (NAME.weights.bin)
     Compile {
@@ -80,6 +84,10 @@ enum Command {
         /// for kiln::blob::load (models stored in a flash partition)
         #[arg(long)]
         blob: bool,
+        /// Sign the blob with this secret key (NAME.key from `kiln keygen`),
+        /// for kiln::blob::load_signed on the device
+        #[arg(long, value_name = "KEY", requires = "blob")]
+        sign: Option<PathBuf>,
         /// Quantize a float32 model to int8 first, calibrated on these
         /// samples (.npy stacking float32 inputs on a new first axis). A
         /// pre-quantized (QDQ) ONNX model compiles to int8 without it, with
@@ -143,6 +151,20 @@ enum Command {
         /// Write the first output to this .npy file
         #[arg(short, long, value_name = "NPY")]
         output: Option<PathBuf>,
+        /// For a blob: check its signature with this public key first
+        #[arg(long, value_name = "PUB")]
+        public_key: Option<PathBuf>,
+    },
+    /// Write a new Ed25519 key pair for signed blobs: NAME.key (secret, keep
+    /// it off the device) and NAME.pub (the public key, also printed as the
+    /// Rust constant kiln::blob::load_signed takes)
+    Keygen {
+        /// Directory for the key files (created if missing)
+        #[arg(short, long, value_name = "DIR", default_value = ".")]
+        output: PathBuf,
+        /// File name of the pair
+        #[arg(long, default_value = "kiln")]
+        name: String,
     },
 }
 
@@ -178,9 +200,10 @@ fn run(cli: Cli) -> Result<(), Error> {
             model,
             json,
             memory_svg,
+            public_key,
         } => {
             if blob_file::is_blob(&model) {
-                return inspect_blob(&model, json, memory_svg.is_some());
+                return inspect_blob(&model, json, memory_svg.is_some(), public_key.as_deref());
             }
             let mut graph = import::import(&model)?;
             let mut problems = None;
@@ -229,6 +252,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             output,
             name,
             blob,
+            sign,
             calibrate,
             observer,
         } => {
@@ -270,9 +294,11 @@ fn run(cli: Cli) -> Result<(), Error> {
                 g.arena_bytes, g.weights_bytes
             );
             if blob {
-                let path = kiln_codegen::builder::write_blob(&compiled, &output, &name)?;
+                let path =
+                    kiln_codegen::builder::write_blob(&compiled, &output, &name, sign.as_deref())?;
                 let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-                println!("wrote {} ({bytes} bytes)", path.display());
+                let signed = if sign.is_some() { ", signed" } else { "" };
+                println!("wrote {} ({bytes} bytes{signed})", path.display());
             }
         }
         Command::Validate {
@@ -360,10 +386,21 @@ fn run(cli: Cli) -> Result<(), Error> {
                 });
             }
         }
+        Command::Keygen { output, name } => {
+            let pair = kiln_codegen::signing::keygen(&output, &name)?;
+            println!(
+                "wrote {} (secret: keep it off the device and out of version control)",
+                pair.secret_file.display()
+            );
+            println!("wrote {}", pair.public_file.display());
+            println!("for the firmware (kiln::blob::load_signed(blob, &PUBLIC_KEY)):");
+            println!("{}", kiln_codegen::signing::rust_constant(&pair.public_key));
+        }
         Command::Run {
             model,
             inputs,
             output,
+            public_key,
         } => {
             // The model first, so that its errors come before the inputs'.
             let read_inputs = || {
@@ -375,7 +412,8 @@ fn run(cli: Cli) -> Result<(), Error> {
             // A blob runs as the device would load it; a model file as compiled.
             let (outputs, quantization) = if blob_file::is_blob(&model) {
                 let file = blob_file::BlobFile::read(&model)?;
-                let loaded = file.load()?;
+                let key = read_public_key(public_key.as_deref())?;
+                let (loaded, _) = file.load(key.as_ref())?;
                 let graph = loaded.graph();
                 let outputs = HostRunner::for_graph(graph, &model).run(&read_inputs()?)?;
                 let q: Vec<_> = graph.outputs.iter().map(|o| o.quantization).collect();
@@ -398,8 +436,17 @@ fn run(cli: Cli) -> Result<(), Error> {
     Ok(())
 }
 
+fn read_public_key(path: Option<&std::path::Path>) -> Result<Option<[u8; 32]>, Error> {
+    path.map(kiln_codegen::signing::read_key).transpose()
+}
+
 /// `kiln inspect` of a compiled blob: what the device will run.
-fn inspect_blob(path: &std::path::Path, json: bool, memory_svg: bool) -> Result<(), Error> {
+fn inspect_blob(
+    path: &std::path::Path,
+    json: bool,
+    memory_svg: bool,
+    public_key: Option<&std::path::Path>,
+) -> Result<(), Error> {
     if memory_svg {
         return Err(Error::Data {
             path: path.to_owned(),
@@ -407,8 +454,9 @@ fn inspect_blob(path: &std::path::Path, json: bool, memory_svg: bool) -> Result<
         });
     }
     let file = blob_file::BlobFile::read(path)?;
-    let loaded = file.load()?;
-    let value = blob_file::inspect_json(&file, &loaded.graph());
+    let key = read_public_key(public_key)?;
+    let (loaded, signature) = file.load(key.as_ref())?;
+    let value = blob_file::inspect_json(&file, &loaded.graph(), signature);
     if json {
         println!(
             "{}",

@@ -227,6 +227,81 @@ fn a_damaged_blob_is_a_clear_error() {
     assert!(!output.exists());
 }
 
+/// `kiln keygen`, `kiln compile --blob --sign`, then `inspect` and `run`
+/// with `--public-key`: the signed blob verifies with its key, gives the
+/// model's bytes, and is refused with another key.
+#[test]
+fn signed_blobs_verify_with_their_key_only() {
+    let dir = temp("signing");
+    let _ = std::fs::remove_dir_all(&dir);
+    let keygen = kiln(&["keygen", "-o", dir.to_str().unwrap()]);
+    assert!(
+        keygen.contains("pub const PUBLIC_KEY: [u8; 32] = [0x"),
+        "{keygen}"
+    );
+    kiln(&["keygen", "-o", dir.to_str().unwrap(), "--name", "other"]);
+    let model = repo().join("examples/digits/digits_int8.tflite");
+    let secret = dir.join("kiln.key");
+    let compiled = kiln(&[
+        "compile",
+        model.to_str().unwrap(),
+        "-o",
+        dir.to_str().unwrap(),
+        "--blob",
+        "--sign",
+        secret.to_str().unwrap(),
+    ]);
+    assert!(compiled.contains("signed"), "{compiled}");
+    let blob = dir.join("digits_int8.kiln");
+    assert!(std::fs::read(&blob).unwrap().starts_with(b"KILNSIGN"));
+    let public = dir.join("kiln.pub");
+    let report = kiln(&[
+        "inspect",
+        blob.to_str().unwrap(),
+        "--public-key",
+        public.to_str().unwrap(),
+    ]);
+    assert!(report.contains("signature: verified"), "{report}");
+    let unchecked = kiln(&["inspect", blob.to_str().unwrap()]);
+    assert!(unchecked.contains("signature: not checked"), "{unchecked}");
+
+    let input = repo().join("examples/digits/samples/input_6.npy");
+    let out = temp("signed-out.npy");
+    kiln(&[
+        "run",
+        blob.to_str().unwrap(),
+        "--public-key",
+        public.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    let (_, from_model) = run_cli(&model, &[input.clone()], &temp("model-out.npy"));
+    assert_eq!(npy::read(&out).unwrap().data, from_model);
+
+    let other = dir.join("other.pub");
+    let refused = Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .args(["inspect", blob.to_str().unwrap(), "--public-key"])
+        .arg(&other)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("signature does not verify"), "{stderr}");
+    // A second keygen into the same place must not destroy the first key.
+    let again = Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .args(["keygen", "-o"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert_eq!(
+        kiln_codegen::signing::public_key_of(&secret).unwrap(),
+        kiln_codegen::signing::read_key(&public).unwrap()
+    );
+}
+
 #[test]
 fn inspect_json_has_the_documented_fields() {
     let out = kiln(&[
