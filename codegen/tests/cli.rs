@@ -277,7 +277,7 @@ fn signed_blobs_verify_with_their_key_only() {
         "--output",
         out.to_str().unwrap(),
     ]);
-    let (_, from_model) = run_cli(&model, &[input.clone()], &temp("model-out.npy"));
+    let (_, from_model) = run_cli(&model, std::slice::from_ref(&input), &temp("model-out.npy"));
     assert_eq!(npy::read(&out).unwrap().data, from_model);
 
     let other = dir.join("other.pub");
