@@ -176,6 +176,30 @@ fn every_kernel_compiles_to_ptx_for_sm_80_and_sm_90() {
                 "{arch}: no entry {name} in the PTX"
             );
         }
+        // Compiled with --fmad=false: a fused multiply-add rounds once where
+        // the CPU kernels round twice, so no kernel's own arithmetic may be
+        // contracted into one. The only fused ops left are inside CUDA's
+        // expf and tanhf (explicit fmaf in its math library), which float
+        // LOGISTIC, SOFTMAX and TANH call; their outputs are compared with a
+        // tolerance (`same_outputs`), as glibc's exp differs from libm's too.
+        let mut function = "";
+        let mut fused = std::collections::BTreeSet::new();
+        for line in ptx.lines() {
+            if let Some(name) = line.split(".entry ").nth(1).or(line.split(".func ").nth(1)) {
+                function = name;
+            }
+            if line.contains("fma.") {
+                fused.insert(function);
+            }
+        }
+        let math_library: std::collections::BTreeSet<&str> =
+            ["kiln_logistic_f32(", "kiln_softmax_f32(", "kiln_tanh_f32("].into();
+        let contracted: Vec<_> = fused.difference(&math_library).collect();
+        assert!(
+            contracted.is_empty(),
+            "{arch}: fused float ops in: {contracted:?}"
+        );
+        assert!(ptx.contains("mul.rn.f32") && ptx.contains("add.rn.f32"));
         println!(
             "{arch}: {} kernels, {} bytes of PTX",
             Op::CUDA_KERNELS.len(),

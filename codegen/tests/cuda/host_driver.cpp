@@ -1,6 +1,8 @@
 // Runs kiln's CUDA kernels (src/host/cuda/*.cu) on the CPU: every
-// launch becomes a loop over all its threads (one block of one thread; the
-// kernels' grid-stride loops then visit every index). Used by
+// launch becomes a loop over all its threads, one after the other, in a grid
+// of 3 blocks of 5 threads, so that the kernels' grid-stride loops split
+// every index range among several thread and block indices as on a GPU
+// (sequentially: this checks the index arithmetic, not races). Used by
 // codegen/tests/cuda.rs to check the CUDA arithmetic against the Rust
 // kernels on machines without a GPU. The test writes kiln_kernels.cu (what
 // NVRTC compiles: the C declarations src/host/cuda/header.rs generates, then
@@ -24,7 +26,7 @@
 #include <vector>
 
 struct Dim3 { unsigned x; };
-static Dim3 blockIdx = {0}, threadIdx = {0}, blockDim = {1}, gridDim = {1};
+static Dim3 blockIdx = {0}, threadIdx = {0}, blockDim = {5}, gridDim = {3};
 #define __global__
 #define __device__
 #define __forceinline__ inline
@@ -67,7 +69,10 @@ int main(int argc, char** argv) {
     u8* arenas = reinterpret_cast<u8*>(arena_words.data());
     if (fread(arenas, 1, arena_bytes * samples, in) != arena_bytes * samples) return 9;
     fclose(in);
-    for (auto& l : launches) l.first(params + l.second, weights, arenas, (i64)arena_bytes, (i32)samples);
+    for (auto& l : launches)
+        for (blockIdx.x = 0; blockIdx.x < gridDim.x; blockIdx.x++)
+            for (threadIdx.x = 0; threadIdx.x < blockDim.x; threadIdx.x++)
+                l.first(params + l.second, weights, arenas, (i64)arena_bytes, (i32)samples);
     FILE* out = fopen(argv[2], "wb");
     if (!out || fwrite(arenas, 1, arena_bytes * samples, out) != arena_bytes * samples) return 10;
     fclose(out);
