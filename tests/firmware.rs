@@ -71,6 +71,17 @@ fn run_on_device(
     cases: &[PathBuf],
     from_blob: bool,
 ) -> Result<String, String> {
+    // Every sample the folders hold must run: the image reports how many.
+    let embedded: usize = cases
+        .iter()
+        .filter(|d| d.is_dir())
+        .map(|d| kiln_codegen::npy::read_outputs(d).map_or(0, |o| o.len()))
+        .sum();
+    assert!(
+        embedded > 0,
+        "no samples for {} in {cases:?}",
+        model.display()
+    );
     let cases = std::env::join_paths(cases).unwrap();
     let out = Command::new("timeout")
         .args(["900", "cargo", "run", "--release", "--locked", "-q"])
@@ -78,6 +89,8 @@ fn run_on_device(
         .env("KILN_MODEL", model)
         .env("KILN_CASES", cases)
         .env("KILN_BLOB", if from_blob { "1" } else { "0" })
+        // A cap left in the environment would shrink the run unnoticed.
+        .env_remove("KILN_MAX_CASES")
         .env_remove("CARGO_TARGET_DIR")
         .env_remove("CARGO_BUILD_TARGET")
         .env_remove("RUSTFLAGS")
@@ -88,10 +101,15 @@ fn run_on_device(
         .lines()
         .find(|l| l.starts_with("RESULT "))
         .map(str::to_owned);
+    let reported = result.as_deref().and_then(|r| {
+        r.split_whitespace()
+            .find_map(|kv| kv.strip_prefix("cases="))
+            .and_then(|v| v.parse::<usize>().ok())
+    });
     match (out.status.success(), result) {
-        (true, Some(r)) if r.starts_with("RESULT PASS") => Ok(r),
+        (true, Some(r)) if r.starts_with("RESULT PASS") && reported == Some(embedded) => Ok(r),
         (_, r) => Err(format!(
-            "{} on {target}: exit {:?}, {}\n{stdout}\n{}",
+            "{} on {target}: exit {:?}, {} ({embedded} samples embedded)\n{stdout}\n{}",
             model.display(),
             out.status.code(),
             r.unwrap_or_else(|| "no RESULT line".into()),

@@ -36,7 +36,8 @@ pub struct Case {
 }
 
 /// Every `input_k.npy` (or `input_k_i.npy` for several inputs) with its
-/// `output_k.npy`, in `golden/<model>` and `golden/<model>/real`.
+/// `output_k.npy`, in `golden/<model>` and `golden/<model>/real`; at least
+/// one, or the test fails.
 pub fn cases(shared: &Path, model: &str) -> Vec<Case> {
     let mut cases = Vec::new();
     for dir in [
@@ -61,6 +62,12 @@ pub fn cases(shared: &Path, model: &str) -> Vec<Case> {
             cases.push(Case { inputs, output });
         }
     }
+    // A loop over no cases would pass without checking anything.
+    assert!(
+        !cases.is_empty(),
+        "no golden cases for {model} in {}",
+        shared.join("golden").join(model).display()
+    );
     cases
 }
 
