@@ -45,5 +45,15 @@ echo "== tests"
 # NVRTC for the CUDA kernel tests (they compile every kernel to PTX).
 LD_LIBRARY_PATH="$(./scripts/install-nvrtc.sh)${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export LD_LIBRARY_PATH
-cargo test --workspace --locked
-cargo test -p kiln --lib --locked --features fast-math
+# The last line adds up every test binary's "test result" (pass or fail).
+results=$(mktemp)
+summary() {
+  local rc=$?
+  awk '/^test result:/ { passed += $4; failed += $6 }
+       END { printf "%d passed, %d failed\n", passed, failed }' "$results"
+  rm -f "$results"
+  exit "$rc"
+}
+trap summary EXIT
+cargo test --workspace --locked 2>&1 | tee -a "$results"
+cargo test -p kiln --lib --locked --features fast-math 2>&1 | tee -a "$results"
