@@ -88,13 +88,28 @@ pub struct Tensor {
     pub data: Option<Vec<u8>>,
 }
 
+/// The most elements a tensor may have (as many as TFLite's `int32`
+/// sizes allow), so that element and byte counts, and their sums in the
+/// planner, never overflow. Both importers refuse larger tensors.
+pub const MAX_ELEMENTS: usize = i32::MAX as usize;
+
+/// The element count of `shape`, or `None` when it exceeds [`MAX_ELEMENTS`]
+/// (however far: the product is checked at every step).
+pub fn checked_elements(shape: &[usize]) -> Option<usize> {
+    shape
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .filter(|&n| n <= MAX_ELEMENTS)
+}
+
 impl Tensor {
+    /// Saturating, so that a shape no importer would accept cannot wrap.
     pub fn elements(&self) -> usize {
-        self.shape.iter().product()
+        self.shape.iter().fold(1usize, |n, &d| n.saturating_mul(d))
     }
 
     pub fn bytes(&self) -> usize {
-        self.elements() * self.dtype.size()
+        self.elements().saturating_mul(self.dtype.size())
     }
 
     pub fn is_constant(&self) -> bool {

@@ -373,6 +373,40 @@ fn a_hand_made_model_imports_and_runs() {
     assert_eq!(out[0].to_f64(), vec![0.0, 2.0, 0.0, 4.0]);
 }
 
+/// Shapes whose element counts overflow (or come near) 64-bit arithmetic
+/// are refused as too large, never wrapped or a panic.
+#[test]
+fn hostile_shapes_are_refused_not_wrapped() {
+    let huge = 1u64 << 40;
+    for dims in [
+        vec![huge, huge],
+        vec![huge, huge, huge],
+        vec![1, i64::MAX as u64],
+        vec![1 << 16, 1 << 16],
+    ] {
+        let m = model(
+            &[node("Relu", &["x"], &["y"])],
+            value_info("x", 1, &dims),
+            value_info("y", 1, &dims),
+        );
+        match import(&m) {
+            Err(Error::Invalid { detail, .. }) => {
+                assert!(detail.contains("too large"), "{dims:?}: {detail}")
+            }
+            Err(e) => panic!("{dims:?}: expected a too-large error, got {e}"),
+            Ok(_) => panic!("{dims:?}: accepted"),
+        }
+    }
+    // A weight whose dims multiply past 2^64, with a few bytes of data.
+    let m = model_with(
+        &[node("Add", &["x", "w"], &["y"])],
+        &[initializer("w", 1, &[huge, huge, huge], &[0; 16])],
+        value_info("x", 1, &[1, 4]),
+        value_info("y", 1, &[1, 4]),
+    );
+    assert!(import(&m).is_err());
+}
+
 #[test]
 fn malformed_onnx_files_are_errors_not_panics() {
     let good = std::fs::read(examples().join("digits_cnn.onnx")).unwrap();

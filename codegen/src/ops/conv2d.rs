@@ -361,7 +361,7 @@ fn conv_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
     let xs = cx.shape(x);
     let (in_h, in_w, in_c) = (xs[1], xs[2], xs[3]);
     let group = n.int("group", 1).max(1) as usize;
-    if i_per_group * group != in_c || o % group != 0 {
+    if i_per_group.checked_mul(group) != Some(in_c) || o % group != 0 {
         return Err(format!(
             "weights {ws:?} with group {group} do not fit {in_c} input channels"
         ));

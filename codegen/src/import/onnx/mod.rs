@@ -150,6 +150,23 @@ pub fn import_bytes(bytes: &[u8], path: &Path) -> Result<Graph> {
             _ => {}
         }
     }
+    // Sizes first: no later arithmetic on a shape may overflow.
+    let too_large = |name: &str, shape: &dyn std::fmt::Debug| Error::Invalid {
+        path: path.to_owned(),
+        detail: format!(
+            "tensor '{name}' has shape {shape:?}, too large (more than {} elements)",
+            crate::ir::MAX_ELEMENTS
+        ),
+    };
+    for t in &initializers {
+        if let Some(shape) = t.shape() {
+            crate::ir::checked_elements(&shape).ok_or_else(|| too_large(&t.name, &t.dims))?;
+        }
+    }
+    for (name, _, dims) in inputs.iter().chain(&outputs) {
+        let known: Vec<usize> = dims.iter().map(|d| d.unwrap_or(1)).collect();
+        crate::ir::checked_elements(&known).ok_or_else(|| too_large(name, dims))?;
+    }
     let mut imp = Importer {
         path,
         opset,
@@ -258,6 +275,9 @@ pub fn import_bytes(bytes: &[u8], path: &Path) -> Result<Graph> {
     }
     let _ = imp.path;
     let mut graph = imp.g;
+    for t in &graph.tensors {
+        crate::ir::checked_elements(&t.shape).ok_or_else(|| too_large(&t.name, &t.shape))?;
+    }
     crate::passes::after_onnx_import(&mut graph)?;
     Ok(graph)
 }

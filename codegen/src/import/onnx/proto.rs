@@ -27,8 +27,11 @@ impl OnnxTensor {
         self.dims.iter().map(|&d| usize::try_from(d).ok()).collect()
     }
 
+    /// Saturating: the importer refuses shapes past `ir::MAX_ELEMENTS`
+    /// before using their data, and a hostile one must not wrap first.
     pub fn elements(&self) -> usize {
-        self.shape().map_or(0, |s| s.iter().product())
+        self.shape()
+            .map_or(0, |s| s.iter().fold(1usize, |n, &d| n.saturating_mul(d)))
     }
 
     /// Values as f32 (float tensors).
