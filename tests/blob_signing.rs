@@ -32,7 +32,11 @@ impl Aligned {
 
 /// A key pair in a temporary directory (fresh randomness, as `kiln keygen`).
 fn keys(name: &str) -> (PathBuf, [u8; 32]) {
-    let dir = std::env::temp_dir().join(format!("kiln-signing-{}-{name}", std::process::id()));
+    // One folder per call: the tests run in parallel.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir =
+        std::env::temp_dir().join(format!("kiln-signing-{}-{call}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let pair = kiln_codegen::signing::keygen(&dir, name).unwrap();
     assert_eq!(
