@@ -1,7 +1,9 @@
 //! Prints the arena table of `docs/arena.md`: for each int8 shared model,
 //! kiln's planned activations, TFLite Micro's arena head (from the golden
 //! summaries), their ratio, kiln's whole arena with the fast kernels'
-//! scratch and the lower bound of that arena (the most bytes alive at once).
+//! scratch and the lower bound of that arena (the most bytes alive at once);
+//! then the RAM of one inference (arena plus the Cortex-M4 stack estimate,
+//! `kiln inspect`'s `ram_bytes_estimate`) against TFLM's whole arena.
 //!
 //! cargo run --release -p kiln-codegen --example arena_table [-- SHARED_DIR]
 
@@ -18,6 +20,7 @@ fn main() {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
     println!("| model | kiln activations (bytes) | TFLM head (bytes) | kiln / TFLM | kiln arena with scratch (bytes) | its lower bound (bytes) | all activations unshared (bytes) |");
     println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+    let mut ram_rows = Vec::new();
     for &(name, file) in models::INT8_MODELS {
         let model = match kiln_codegen::compile_file(&shared.join("models").join(file)) {
             Ok(m) => m,
@@ -42,5 +45,21 @@ fn main() {
             model.plan.lower_bound_bytes,
             model.plan.unshared_bytes
         );
+        let total = summary["tflm_arena"]["total"]
+            .as_u64()
+            .expect("tflm_arena.total");
+        let stack = kiln_codegen::report::stack_estimate_cortex_m4(&model.graph);
+        let ram = (model.arena_bytes() + stack) as u64;
+        ram_rows.push(format!(
+            "| {name} | {} | {stack} | {ram} | {total} | {:.2} |",
+            model.arena_bytes(),
+            ram as f64 / total as f64
+        ));
+    }
+    println!();
+    println!("| model | kiln arena (bytes) | stack estimate, M4 (bytes) | kiln RAM (bytes) | TFLM arena, head + tail (bytes) | kiln / TFLM |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+    for row in ram_rows {
+        println!("{row}");
     }
 }

@@ -206,51 +206,58 @@ unsafe extern "C" fn dot_2xn_asm(
     )
 }
 
-/// Dot products of one column (`groups` groups of four slots) with four
-/// filter rows.
+/// `portable::dot_1x4_s8`: whole groups of four values in assembly (the
+/// input word unpacked with SXTB16 as the filter's are), the last `n % 4`
+/// values in Rust.
 #[inline(always)]
-pub fn dot_1x4(col: &[i16], w: [&[i8]; 4], groups: usize) -> [i32; 4] {
-    assert!(
-        col.len() >= 4 * groups
-            && w.iter().all(|row| row.len() >= 4 * groups)
-            && (col.as_ptr() as usize).is_multiple_of(4)
-    );
+pub fn dot_1x4_s8(x: &[i8], w: [&[i8]; 4], n: usize) -> [i32; 4] {
+    let (x, w) = (&x[..n], w.map(|row| &row[..n]));
+    // Two groups of four per loop turn: the loop's own two instructions
+    // are then 4 % of the work, not 8 %.
+    let groups = 2 * (n / 8);
     let mut acc = [0i32; 4];
     if groups > 0 {
         let base = w[0].as_ptr() as isize;
         let distance = |row: &[i8]| (row.as_ptr() as isize).wrapping_sub(base);
-        // SAFETY: the assertion above: the kernel reads `4 * groups` i16
-        // from the word-aligned `col` (LDRD needs the alignment) and
-        // `4 * groups` bytes from each row, and writes the four
-        // accumulators of `acc`. It restores every callee-saved register.
+        // SAFETY: `x` and every row hold `n >= 4 * groups` bytes (sliced
+        // above); the kernel reads `4 * groups` bytes from each (LDR takes
+        // unaligned words on these cores) and writes the four accumulators
+        // of `acc`. It restores every callee-saved register.
         unsafe {
-            dot_1x4_asm(
-                col.as_ptr(),
+            dot_1x4_s8_asm(
+                x.as_ptr(),
                 w[0].as_ptr(),
                 distance(w[1]),
                 distance(w[2]),
                 distance(w[3]),
-                groups as u32,
+                (groups / 2) as u32,
                 &mut acc,
             );
+        }
+    }
+    let done = 4 * groups;
+    for (k, &v) in x.iter().enumerate().skip(done) {
+        for (a, row) in acc.iter_mut().zip(w) {
+            *a = a.wrapping_add(i32::from(v) * i32::from(row[k]));
         }
     }
     acc
 }
 
-/// r0 column, r1 row 0 (post-incremented, so rows 1 to 3 are read first),
+/// r0 input, r1 row 0 (post-incremented, so rows 1 to 3 are read first),
 /// r2 and r3 the distances to rows 1 and 2, then on the stack the distance
-/// to row 3, the groups (at least one) and the four accumulators. Per
-/// group: one LDRD of the column's two words, then per row a load, two
-/// SXTB16 and two SMLAD.
+/// to row 3, the pairs of groups (at least one) and the four accumulators.
+/// Per group: one LDR of four input values and two SXTB16 (lanes `x0, x2`
+/// and `x1, x3`, as the filter's), then per row a load, two SXTB16 and two
+/// SMLAD; two groups per loop turn.
 #[unsafe(naked)]
-unsafe extern "C" fn dot_1x4_asm(
-    col: *const i16,
+unsafe extern "C" fn dot_1x4_s8_asm(
+    x: *const i8,
     w0: *const i8,
     distance1: isize,
     distance2: isize,
     distance3: isize,
-    groups: u32,
+    pairs: u32,
     acc: *mut [i32; 4],
 ) {
     naked_asm!(
@@ -263,7 +270,32 @@ unsafe extern "C" fn dot_1x4_asm(
         "movs r6, #0",
         "movs r7, #0",
         "2:",
-        "ldrd r8, r9, [r0], #8",
+        "ldr r9, [r0], #4",
+        "sxtb16 r8, r9",
+        "sxtb16 r9, r9, ror #8",
+        "ldr r10, [r1, r2]",
+        "sxtb16 r11, r10",
+        "sxtb16 r10, r10, ror #8",
+        "smlad r5, r8, r11, r5",
+        "smlad r5, r9, r10, r5",
+        "ldr r10, [r1, r3]",
+        "sxtb16 r11, r10",
+        "sxtb16 r10, r10, ror #8",
+        "smlad r6, r8, r11, r6",
+        "smlad r6, r9, r10, r6",
+        "ldr r10, [r1, r12]",
+        "sxtb16 r11, r10",
+        "sxtb16 r10, r10, ror #8",
+        "smlad r7, r8, r11, r7",
+        "smlad r7, r9, r10, r7",
+        "ldr r10, [r1], #4",
+        "sxtb16 r11, r10",
+        "sxtb16 r10, r10, ror #8",
+        "smlad r4, r8, r11, r4",
+        "smlad r4, r9, r10, r4",
+        "ldr r9, [r0], #4",
+        "sxtb16 r8, r9",
+        "sxtb16 r9, r9, ror #8",
         "ldr r10, [r1, r2]",
         "sxtb16 r11, r10",
         "sxtb16 r10, r10, ror #8",

@@ -1,11 +1,12 @@
 //! CONV_2D and FULLY_CONNECTED (int8) as matrix products, with TFLM's
-//! reference bytes. The input offset is added as values are widened to i16
-//! into a small scratch buffer of "columns" (for a convolution, the
+//! reference bytes. For a convolution the input offset is added as values
+//! are widened to i16 into a small scratch buffer of "columns" (the
 //! receptive field of one output pixel: im2col, padding as zero), so the
 //! inner loop is a plain dot product of i16 columns with the int8 filter
-//! rows as TFLite stores them. A convolution fills two columns at a time and
-//! takes two filter rows per step (2×2 register blocking); a fully connected
-//! layer takes one column and four rows. The micro-kernels come from
+//! rows as TFLite stores them; it fills two columns at a time and takes two
+//! filter rows per step (2×2 register blocking). A fully connected layer
+//! reads its input row as stored, four filter rows per step, with the input
+//! offset folded into the bias at code generation ([`folded_bias`]). The micro-kernels come from
 //! `micro` (the Cortex-M DSP ones or the portable ones); everything else,
 //! the gathering and the requantization, is shared.
 //!
@@ -42,11 +43,6 @@ pub const fn filter_reach(rows: usize, k: usize) -> usize {
 pub const fn conv2d_scratch_bytes(g: &ConvGeometry) -> usize {
     let k = g.filter_height as usize * g.filter_width as usize * g.filter_channels as usize;
     2 * padded(k) * 2
-}
-
-/// Scratch bytes [`fully_connected_s8`] needs: one column of i16.
-pub const fn fully_connected_scratch_bytes(input_depth: u32) -> usize {
-    padded(input_depth as usize) * 2
 }
 
 /// `C` interleaved columns: group `k / 4` of column `c` is the four slots
@@ -234,48 +230,57 @@ fn gather(
     }
 }
 
+/// The bias [`fully_connected_s8`] takes: `bias + input_offset × Σ row`
+/// for each of the filter's rows of `depth` values (wrapping, as the i32
+/// accumulator of TFLM's kernel wraps), so that the input is multiplied as
+/// stored, with no widened copy. `bias` is empty when the layer has none.
+/// The codegen writes it into the weights; the self-test computes it too.
+pub fn folded_bias(filter: &[i8], bias: &[i32], depth: usize, input_offset: i32, out: &mut [i32]) {
+    for (r, folded) in out.iter_mut().enumerate() {
+        let row = &filter[r * depth..][..depth];
+        let sum = row.iter().fold(0i32, |s, &w| s.wrapping_add(i32::from(w)));
+        let b = bias.get(r).copied().unwrap_or(0);
+        *folded = b.wrapping_add(input_offset.wrapping_mul(sum));
+    }
+}
+
 /// FULLY_CONNECTED with symmetric weights (`filter_offset == 0`), the same
-/// bytes as `kernels::fully_connected::fully_connected_s8`; `scratch` holds
-/// at least [`fully_connected_scratch_bytes`] bytes and `filter` at least
-/// [`filter_reach`] bytes for its output channels.
+/// bytes as `kernels::fully_connected::fully_connected_s8`, given the
+/// [`folded_bias`]: four filter rows at a time against the input row as
+/// stored (CMSIS-NN's way: no scratch, so the arena holds only the
+/// activations).
 // Its own frame, so that the op's other kernel does not add to it.
 #[inline(never)]
-#[allow(clippy::too_many_arguments)]
 pub fn fully_connected_s8(
     p: &FullyConnectedParams,
     input: &[i8],
     filter: &[i8],
-    bias: &[i32],
+    folded_bias: &[i32],
     multiplier: &[i32],
     shift: &[i32],
-    scratch: &mut [i16],
     output: &mut [i8],
 ) {
     let depth = p.shape.input_depth as usize;
     let out_depth = p.shape.output_depth as usize;
-    let groups = depth.div_ceil(4);
     let per_channel = multiplier.len() > 1;
-    let mut col = Columns::<1> {
-        slots: &mut scratch[..padded(depth)],
-    };
-    col.slots.fill(0);
     let range = (p.activation_min, p.activation_max);
     for b in 0..p.shape.batches as usize {
-        col.expand(0, 0, &input[b * depth..][..depth], p.input_offset);
+        let x = &input[b * depth..][..depth];
         for oc in (0..out_depth).step_by(4) {
+            // A last group of fewer than four rows repeats its last row.
             let rows = [0, 1, 2, 3].map(|i| (oc + i).min(out_depth - 1));
-            let w = rows.map(|r| &filter[r * depth..][..4 * groups]);
-            let acc = micro::dot_1x4(col.slots, w, groups);
+            let w = rows.map(|r| &filter[r * depth..][..depth]);
+            let acc = micro::dot_1x4_s8(x, w, depth);
             for (i, &a) in acc.iter().enumerate().take(out_depth - oc) {
                 let r = rows[i];
                 let q = if per_channel { r } else { 0 };
-                let a = if bias.is_empty() {
-                    a
-                } else {
-                    a.wrapping_add(bias[r])
-                };
-                output[b * out_depth + r] =
-                    to_output(a, multiplier[q], shift[q], p.output_offset, range);
+                output[b * out_depth + r] = to_output(
+                    a.wrapping_add(folded_bias[r]),
+                    multiplier[q],
+                    shift[q],
+                    p.output_offset,
+                    range,
+                );
             }
         }
     }

@@ -71,22 +71,17 @@ pub fn dot_2xn(cols: &[i16], filter: &[i8], k: usize, groups: usize, acc: &mut [
     }
 }
 
-/// Dot products of one column (`groups` groups of four slots) with four
-/// filter rows.
+/// Dot products of the first `n` int8 values of `x` with those of four
+/// filter rows, read straight from the input (no widened copy: the input
+/// offset is in the bias, folded at code generation).
 #[inline(always)]
-pub fn dot_1x4(col: &[i16], w: [&[i8]; 4], groups: usize) -> [i32; 4] {
+pub fn dot_1x4_s8(x: &[i8], w: [&[i8]; 4], n: usize) -> [i32; 4] {
     let mut acc = [0i32; 4];
-    let rows = w[0]
-        .chunks_exact(4)
-        .zip(w[1].chunks_exact(4))
-        .zip(w[2].chunks_exact(4).zip(w[3].chunks_exact(4)));
-    for (c, ((a, b), (d, e))) in col.chunks_exact(4).take(groups).zip(rows) {
-        for j in 0..4 {
-            let x = i32::from(c[j]);
-            acc[0] = acc[0].wrapping_add(x * i32::from(a[j]));
-            acc[1] = acc[1].wrapping_add(x * i32::from(b[j]));
-            acc[2] = acc[2].wrapping_add(x * i32::from(d[j]));
-            acc[3] = acc[3].wrapping_add(x * i32::from(e[j]));
+    let rows = w.map(|row| &row[..n]);
+    for (k, &x) in x[..n].iter().enumerate() {
+        let x = i32::from(x);
+        for (a, row) in acc.iter_mut().zip(rows) {
+            *a = a.wrapping_add(x * i32::from(row[k]));
         }
     }
     acc

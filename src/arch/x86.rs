@@ -150,32 +150,32 @@ fn dot_2xn_avx2(cols: &[i16], filter: &[i8], k: usize, groups: usize, acc: &mut 
     }
 }
 
-/// `portable::dot_1x4`, 64 products per step with AVX2.
+/// `portable::dot_1x4_s8`, 64 products per step with AVX2 (input and
+/// filter widened with VPMOVSXBW, multiplied with VPMADDWD: exact).
 #[inline(always)]
-pub fn dot_1x4(col: &[i16], w: [&[i8]; 4], groups: usize) -> [i32; 4] {
+pub fn dot_1x4_s8(x: &[i8], w: [&[i8]; 4], n: usize) -> [i32; 4] {
     if !avx2() {
-        return portable::dot_1x4(col, w, groups);
+        return portable::dot_1x4_s8(x, w, n);
     }
-    let col = &col[..4 * groups];
-    let w = w.map(|row| &row[..4 * groups]);
+    let (x, w) = (&x[..n], w.map(|row| &row[..n]));
     // SAFETY: AVX2 is present (checked above); the slices were cut to what
     // the kernel reads.
-    unsafe { dot_1x4_avx2(col, w, groups) }
+    unsafe { dot_1x4_s8_avx2(x, w) }
 }
 
 #[target_feature(enable = "avx2")]
-fn dot_1x4_avx2(col: &[i16], w: [&[i8]; 4], groups: usize) -> [i32; 4] {
-    let blocks = groups / 4;
+fn dot_1x4_s8_avx2(x: &[i8], w: [&[i8]; 4]) -> [i32; 4] {
+    let blocks = x.len() / 16;
     let mut s = [_mm256_setzero_si256(); 4];
     for b in 0..blocks {
-        let c = &col[16 * b..][..16];
-        // SAFETY: reads exactly the 32 bytes of `c`.
-        let x = unsafe { _mm256_loadu_si256(c.as_ptr().cast()) };
+        let xs = &x[16 * b..][..16];
+        // SAFETY: reads exactly the 16 bytes of `xs`.
+        let xs = unsafe { _mm256_cvtepi8_epi16(_mm_loadu_si128(xs.as_ptr().cast())) };
         for (s, row) in s.iter_mut().zip(w) {
             let r = &row[16 * b..][..16];
             // SAFETY: reads exactly the 16 bytes of `r`.
             let r = unsafe { _mm256_cvtepi8_epi16(_mm_loadu_si128(r.as_ptr().cast())) };
-            *s = _mm256_add_epi32(*s, _mm256_madd_epi16(x, r));
+            *s = _mm256_add_epi32(*s, _mm256_madd_epi16(xs, r));
         }
     }
     let fold =
@@ -187,12 +187,8 @@ fn dot_1x4_avx2(col: &[i16], w: [&[i8]; 4], groups: usize) -> [i32; 4] {
     let mut out = [0i32; 4];
     // SAFETY: `out` has room for the four i32 of `sums`.
     unsafe { _mm_storeu_si128(out.as_mut_ptr().cast(), sums) };
-    let done = 4 * blocks;
-    let rest = portable::dot_1x4(
-        &col[4 * done..],
-        w.map(|row| &row[4 * done..]),
-        groups - done,
-    );
+    let done = 16 * blocks;
+    let rest = portable::dot_1x4_s8(&x[done..], w.map(|row| &row[done..]), x.len() - done);
     for (o, r) in out.iter_mut().zip(rest) {
         *o = o.wrapping_add(r);
     }

@@ -3,11 +3,9 @@
 //!
 //! Layer: ops; uses `kernels::fully_connected`.
 
-use super::arena::{constant, from_constant, out_f32, out_i8, split, split_with_scratch};
+use super::arena::{constant, from_constant, out_f32, out_i8, split};
 use super::{Checker, OpDescriptor};
-use crate::arch::{
-    filter_reach, fully_connected_s8_gemm, fully_connected_scratch_bytes, KernelChoice,
-};
+use crate::arch::{fully_connected_s8_gemm, KernelChoice};
 use crate::error::Error;
 use crate::kernels::fully_connected::{fully_connected_f32, fully_connected_s8};
 pub use crate::kernels::fully_connected::{FullyConnectedParams, FullyConnectedShape};
@@ -38,8 +36,10 @@ wire_struct! {
     /// int8 FULLY_CONNECTED: `multiplier` and `shift` hold one i32
     /// (per-tensor) or one per output channel. `kernel` is the
     /// implementation the codegen chose: the reference kernel, or a matrix
-    /// product over a widened input row (`KernelChoice::Gemm`, symmetric weights
-    /// only) in `scratch`.
+    /// product over the input as stored (`KernelChoice::Gemm`, symmetric
+    /// weights only), which takes `folded_bias` (one i32 per output
+    /// channel in the weights: `kiln::arch::folded_bias`) instead of
+    /// `bias`.
     pub struct FullyConnectedOp {
         pub params: FullyConnectedParams,
         pub input: Span,
@@ -49,7 +49,7 @@ wire_struct! {
         pub shift: Span,
         pub output: Span,
         pub kernel: KernelChoice,
-        pub scratch: Span,
+        pub folded_bias: Span,
     }
 }
 
@@ -93,10 +93,7 @@ impl OpDescriptor for FullyConnectedOp {
                     "the gemm kernel takes symmetric weights",
                 )?;
                 c.multipliers(self.multiplier)?;
-                let (rows, depth) = (p.shape.output_depth, p.shape.input_depth);
-                c.reach(self.filter, filter_reach(rows as usize, depth as usize))?;
-                let bytes = fully_connected_scratch_bytes(p.shape.input_depth);
-                c.scratch(self.scratch, bytes, &[self.input, self.output])
+                c.constant(self.folded_bias, o, DType::I32, false)
             }
         }
     }
@@ -116,9 +113,10 @@ impl OpDescriptor for FullyConnectedOp {
                 fully_connected_s8(&self.params, x, w, b, m, s, out_i8(out));
             }
             KernelChoice::Gemm => {
-                let (io, out, scratch) = split_with_scratch(arena, self.output, self.scratch);
+                let (io, out) = split(arena, self.output);
                 let (x, w) = (io.i8(self.input), from_constant(weights, self.filter));
-                fully_connected_s8_gemm(&self.params, x, w, b, m, s, scratch, out_i8(out));
+                let folded = constant(weights, self.folded_bias);
+                fully_connected_s8_gemm(&self.params, x, w, folded, m, s, out_i8(out));
             }
         }
     }

@@ -208,9 +208,10 @@ macro_rules! op_list {
 
 /// The blob format version this runtime reads (3: one descriptor per op,
 /// float ops without int8 fields; 4: int8 CONV_2D and FULLY_CONNECTED name
-/// their kernel and scratch; `tests/blob_format.rs` pins it). It lives
-/// beside the list because appending an op is the usual bump.
-pub const BLOB_VERSION: u32 = 4;
+/// their kernel and scratch; 5: int8 FULLY_CONNECTED takes a folded bias
+/// instead of scratch; `tests/blob_format.rs` pins it). It lives beside the
+/// list because appending an op is the usual bump.
+pub const BLOB_VERSION: u32 = 5;
 
 op_list! {
     Conv2d(Conv2dOp),

@@ -4,7 +4,7 @@
 //! Layer: ops; uses `lower`, the weighted-op lowering of `ops::conv2d` and
 //! `quantize::multiplier`.
 
-use kiln::arch::{fully_connected_scratch_bytes, KernelChoice};
+use kiln::arch::{folded_bias, KernelChoice};
 use kiln::graph::Op;
 use kiln::kernels::fully_connected::{FullyConnectedParams, FullyConnectedShape};
 use kiln::ops::{FullyConnectedF32Op, FullyConnectedOp};
@@ -98,6 +98,25 @@ impl IrOp for FullyConnected {
         };
         let (activation_min, activation_max) =
             activation_range(self.activation, w.output_scale, w.output_zero_point);
+        let kernel = int8_kernel(cx.graph(), node);
+        let folded = match kernel {
+            KernelChoice::Gemm => {
+                let filter: Vec<i8> =
+                    bytemuck::cast_slice(cx.weight_data(filter, DataType::I8)?).to_vec();
+                let bias: Vec<i32> = match node.input(2) {
+                    Some(b) => cx
+                        .weight_data(b, DataType::I32)?
+                        .chunks_exact(4)
+                        .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                        .collect(),
+                    None => Vec::new(),
+                };
+                let mut folded = vec![0i32; output_depth];
+                folded_bias(&filter, &bias, depth, -w.input_zero_point, &mut folded);
+                cx.i32s(&folded)?
+            }
+            _ => kiln::tensor::Span::default(),
+        };
         Ok(Some(Op::FullyConnected(FullyConnectedOp {
             params: FullyConnectedParams {
                 shape,
@@ -113,13 +132,9 @@ impl IrOp for FullyConnected {
             multiplier: cx.i32s(&multipliers)?,
             shift: cx.i32s(&shifts)?,
             output: cx.activation(out, DataType::I8)?,
-            kernel: int8_kernel(cx.graph(), node).0,
-            scratch: cx.scratch()?,
+            kernel,
+            folded_bias: folded,
         })))
-    }
-
-    fn scratch_bytes(&self, g: &Graph, node: &Node) -> usize {
-        int8_kernel(g, node).1
     }
 
     fn macs(&self, g: &Graph, node: &Node) -> u64 {
@@ -132,36 +147,34 @@ impl IrOp for FullyConnected {
     }
 
     fn stack_cortex_m4(&self, g: &Graph, node: &Node) -> usize {
-        match int8_kernel(g, node).0 {
+        match int8_kernel(g, node) {
             KernelChoice::Gemm => 400,
             _ => 192,
         }
     }
 }
 
-/// The implementation of an int8 FULLY_CONNECTED and the scratch bytes it
-/// takes: a matrix product over the input row widened once (`kiln::arch`;
-/// the codegen writes symmetric weights only) when each input value feeds
-/// at least [`GEMM_MIN_OUTPUTS`] outputs, the reference kernel otherwise,
-/// where widening would cost RAM (two bytes per input value) for little.
-fn int8_kernel(g: &Graph, node: &Node) -> (KernelChoice, usize) {
+/// The implementation of an int8 FULLY_CONNECTED: four filter rows at a
+/// time against the input as stored, the input offset folded into the bias
+/// (`kiln::arch`; the codegen writes symmetric weights only), when the layer
+/// has at least [`GEMM_MIN_OUTPUTS`] outputs; the reference kernel for
+/// narrower ones, where the repeated rows of a last group would be most of
+/// the work. Neither takes scratch.
+fn int8_kernel(g: &Graph, node: &Node) -> KernelChoice {
     let input = node.input(0).map(|t| &g.tensors[t]);
     let filter = node.input(1).map(|t| &g.tensors[t].shape[..]);
     match (input, filter) {
-        (Some(x), Some(&[outputs, depth]))
+        (Some(x), Some(&[outputs, _]))
             if x.dtype == DataType::I8 && outputs >= GEMM_MIN_OUTPUTS =>
         {
-            (
-                KernelChoice::Gemm,
-                fully_connected_scratch_bytes(depth as u32),
-            )
+            KernelChoice::Gemm
         }
-        _ => (KernelChoice::Reference, 0),
+        _ => KernelChoice::Reference,
     }
 }
 
-/// Outputs per input value from which the widened-row kernel pays off.
-const GEMM_MIN_OUTPUTS: usize = 8;
+/// Outputs from which the four-row kernel pays off.
+const GEMM_MIN_OUTPUTS: usize = 4;
 
 fn from_tflite(op: &mut TfliteOp) -> ReadResult<OpKind> {
     if op.i8(1, 0)? != 0 {
