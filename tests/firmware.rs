@@ -146,8 +146,8 @@ fn models(shared: Option<&Path>) -> Vec<(String, PathBuf, Vec<PathBuf>)> {
     list
 }
 
-/// Arena + stack measured on the device is within 10% of what `kiln
-/// inspect` predicts (`ram_bytes_estimate`).
+/// Arena + stack measured on the device is what `kiln inspect` predicts
+/// (`ram_bytes_estimate`): at most 10 % more, at most 15 % less.
 fn ram_matches_the_prediction(model: &Path, result: &str) -> Result<(), String> {
     let field = |key: &str| -> u64 {
         result
@@ -167,7 +167,13 @@ fn ram_matches_the_prediction(model: &Path, result: &str) -> Result<(), String> 
         model.display(),
         error * 100.0
     );
-    if error > 0.10 {
+    // Under-predicting would leave a user's stack too small: at most 10 %.
+    // Over-predicting is safe, and happens on small models: with LTO, a
+    // kernel that only one layer calls gets specialized for that layer's
+    // constants, with a smaller frame (the digits example's one depthwise
+    // layer takes 270 bytes less than the per-kernel figure); at most 15 %.
+    let limit = if predicted >= measured { 0.15 } else { 0.10 };
+    if error > limit {
         return Err(format!(
             "{}: arena + stack {measured} bytes on the device, kiln inspect predicts {predicted}",
             model.display()

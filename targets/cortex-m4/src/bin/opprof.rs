@@ -1,7 +1,8 @@
-//! Instructions per op of one model on the emulated Cortex-M4F: loads the
-//! model's blob (build with `KILN_BLOB=1`), runs each op once on its first
-//! reference sample and prints one line per op, then the total. For
-//! finding where an inference's instructions go:
+//! Instructions and stack per op of one model on the emulated Cortex-M4F:
+//! loads the model's blob (build with `KILN_BLOB=1`), runs each op once on
+//! its first reference sample and prints one line per op (instructions, and
+//! the stack the op took below the caller), then
+//! the total. For finding where an inference's instructions and stack go:
 //!
 //! ```text
 //! KILN_BLOB=1 KILN_MODEL=path/to/model.tflite KILN_CASES=path/to/samples \
@@ -44,13 +45,22 @@ fn main() -> ! {
     suite.run(0);
     let mut total = 0;
     for i in 0.. {
+        platform.paint_stack();
+        let sp = platform.stack_pointer();
         let start = platform.instructions();
         let Some(name) = suite.run_op(i) else {
             break;
         };
         let count = platform.instructions() - start;
+        // Below this frame: what the op (and the executor's call) used.
+        let stack = platform
+            .stack_used()
+            .saturating_sub(platform.stack_top() - sp);
         total += count;
-        let _ = writeln!(Out(&mut platform), "op {i} {name}: {count}");
+        let _ = writeln!(
+            Out(&mut platform),
+            "op {i} {name}: {count} instructions, stack {stack} bytes"
+        );
     }
     if total == 0 {
         let _ = writeln!(Out(&mut platform), "no ops: build with KILN_BLOB=1");
