@@ -5,7 +5,8 @@
 # models on emulated Cortex-M4F/M33/M0 and RV32 cores in QEMU (goldens need
 # ../shared or $KILN_SHARED; with CI set they are required). Installs what it
 # needs: the Rust targets and components, QEMU (Debian, as root) and NVRTC
-# (PyPI, into .venv-nvrtc).
+# (PyPI, into .venv-nvrtc); fuzzing needs nightly Rust and cargo-fuzz
+# (installed when missing; skipped, saying so, when they cannot be).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-qemu.sh
@@ -57,3 +58,6 @@ summary() {
 trap summary EXIT
 cargo test --workspace --locked 2>&1 | tee -a "$results"
 cargo test -p kiln --lib --locked --features fast-math 2>&1 | tee -a "$results"
+
+echo "== fuzzing, 20 s per target (needs nightly Rust; says so and goes on without it)"
+./scripts/fuzz.sh --time 20

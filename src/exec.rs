@@ -27,7 +27,7 @@ pub fn validate(graph: &Graph) -> Result<(), Error> {
             t.rank as usize <= MAX_RANK,
             "input or output rank too large",
         )?;
-        let elements: u64 = t.shape().iter().map(|&d| u64::from(d)).product();
+        let elements = crate::tensor::element_count(t.shape().iter().map(|&d| u64::from(d)));
         c.arena(t.span, elements, t.dtype)?;
     }
     Ok(())

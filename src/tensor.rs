@@ -43,6 +43,13 @@ impl Span {
     }
 }
 
+/// The product of `dims`, saturating at `u64::MAX`: a blob's dimensions
+/// (six of up to 2^32 each) must not wrap or panic before the checks compare
+/// the count with a span, which no saturated count fits.
+pub fn element_count(dims: impl IntoIterator<Item = u64>) -> u64 {
+    dims.into_iter().fold(1u64, |n, d| n.saturating_mul(d))
+}
+
 wire_enum! {
     /// Element type of a tensor at run time.
     pub enum DType {

@@ -66,7 +66,17 @@ pub fn quantize_file(
     calibration: &npy::NpyArray,
     observer: quantize::observer::ObserverKind,
 ) -> Result<CompiledModel> {
-    let float_graph = import::import(path)?;
+    quantize_graph(import::import(path)?, calibration, observer)
+}
+
+/// [`quantize_file`] of an imported graph.
+pub fn quantize_graph(
+    float_graph: ir::Graph,
+    calibration: &npy::NpyArray,
+    observer: quantize::observer::ObserverKind,
+) -> Result<CompiledModel> {
+    let path = float_graph.source.clone();
+    let path = path.as_path();
     let float = lower::compile(float_graph.clone().without_quantization_hints())?;
     let [io] = &float.inputs[..] else {
         return Err(Error::Data {

@@ -23,7 +23,7 @@ wire_struct! {
 impl Broadcast {
     /// Number of output elements.
     pub fn elements(&self) -> u64 {
-        self.output_dims.iter().map(|&d| u64::from(d)).product()
+        crate::tensor::element_count(self.output_dims.iter().map(|&d| u64::from(d)))
     }
 
     /// Calls `f(output_index, input1_index, input2_index)` for every output

@@ -19,10 +19,11 @@ wire_struct! {
 
 impl Reduction {
     pub fn reduced_elements(&self) -> u64 {
-        (0..MAX_RANK)
-            .filter(|&d| self.reduce[d])
-            .map(|d| u64::from(self.input_dims[d]))
-            .product()
+        crate::tensor::element_count(
+            (0..MAX_RANK)
+                .filter(|&d| self.reduce[d])
+                .map(|d| u64::from(self.input_dims[d])),
+        )
     }
 }
 

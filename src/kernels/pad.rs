@@ -19,7 +19,13 @@ wire_struct! {
 
 impl PadParams {
     pub fn output_dims(&self) -> [u32; MAX_RANK] {
-        core::array::from_fn(|i| self.input_dims[i] + self.before[i] + self.after[i])
+        // Saturating: a hostile blob's paddings must not wrap before the
+        // op's check compares the sizes.
+        core::array::from_fn(|i| {
+            self.input_dims[i]
+                .saturating_add(self.before[i])
+                .saturating_add(self.after[i])
+        })
     }
 }
 

@@ -19,7 +19,7 @@ fn check_reduction(
     dtype: DType,
     max_reduced: u64,
 ) -> Result<(), Error> {
-    let elements: u64 = r.input_dims.iter().map(|&d| u64::from(d)).product();
+    let elements = crate::tensor::element_count(r.input_dims.iter().map(|&d| u64::from(d)));
     let reduced = r.reduced_elements();
     c.ensure(
         reduced > 0 && reduced < max_reduced,

@@ -17,14 +17,14 @@ fn check_pad(
     (input, output): (Span, Span),
     dtype: DType,
 ) -> Result<(), Error> {
-    let elements: u64 = p.input_dims.iter().map(|&d| u64::from(d)).product();
-    let padded: u64 = p
-        .input_dims
-        .iter()
-        .zip(p.before)
-        .zip(p.after)
-        .map(|((&d, b), a)| u64::from(d) + u64::from(b) + u64::from(a))
-        .product();
+    let elements = crate::tensor::element_count(p.input_dims.iter().map(|&d| u64::from(d)));
+    let padded = crate::tensor::element_count(
+        p.input_dims
+            .iter()
+            .zip(p.before)
+            .zip(p.after)
+            .map(|((&d, b), a)| u64::from(d) + u64::from(b) + u64::from(a)),
+    );
     c.arena(input, elements, dtype)?;
     c.output(output, padded, dtype, &[input])
 }

@@ -29,11 +29,7 @@ impl OpDescriptor for SliceOp {
 
     #[cfg(feature = "host")]
     fn cuda_items(&self) -> u64 {
-        self.params
-            .output_dims
-            .iter()
-            .map(|&d| u64::from(d))
-            .product()
+        crate::tensor::element_count(self.params.output_dims.iter().map(|&d| u64::from(d)))
     }
 
     fn check(&self, c: &Checker) -> Result<(), Error> {

@@ -40,11 +40,7 @@ impl OpDescriptor for TransposeOp {
 
     #[cfg(feature = "host")]
     fn cuda_items(&self) -> u64 {
-        self.params
-            .input_dims
-            .iter()
-            .map(|&d| u64::from(d))
-            .product()
+        crate::tensor::element_count(self.params.input_dims.iter().map(|&d| u64::from(d)))
     }
 
     fn check(&self, c: &Checker) -> Result<(), Error> {
@@ -58,7 +54,7 @@ impl OpDescriptor for TransposeOp {
             )?;
             seen[usize::from(d)] = true;
         }
-        let elements: u64 = p.input_dims.iter().map(|&d| u64::from(d)).product();
+        let elements = crate::tensor::element_count(p.input_dims.iter().map(|&d| u64::from(d)));
         c.arena(self.input, elements, dtype)?;
         c.output(self.output, elements, dtype, &[self.input])
     }

@@ -124,8 +124,11 @@ fn pad_params(cx: &Lowering, node: &Node) -> Lowered<PadParams> {
         params.before[lead + i] = p[2 * i] as u32;
         params.after[lead + i] = p[2 * i + 1] as u32;
     }
-    let expected: u64 = params.output_dims().iter().map(|&d| u64::from(d)).product();
-    if expected != cx.tensor(out).elements() as u64 {
+    let expected = params
+        .output_dims()
+        .iter()
+        .try_fold(1u64, |n, &d| n.checked_mul(u64::from(d)));
+    if expected != Some(cx.tensor(out).elements() as u64) {
         return invalid("output shape does not match the paddings");
     }
     Ok(params)
