@@ -102,10 +102,17 @@ pub fn checked_elements(shape: &[usize]) -> Option<usize> {
         .filter(|&n| n <= MAX_ELEMENTS)
 }
 
+/// The element count of `shape`, saturating at `usize::MAX`: shapes that
+/// converters compute from a model's attributes and constants may be
+/// hostile, and must be compared, not wrapped.
+pub fn saturating_elements(shape: &[usize]) -> usize {
+    shape.iter().fold(1usize, |n, &d| n.saturating_mul(d))
+}
+
 impl Tensor {
     /// Saturating, so that a shape no importer would accept cannot wrap.
     pub fn elements(&self) -> usize {
-        self.shape.iter().fold(1usize, |n, &d| n.saturating_mul(d))
+        saturating_elements(&self.shape)
     }
 
     pub fn bytes(&self) -> usize {

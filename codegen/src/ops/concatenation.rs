@@ -100,7 +100,7 @@ impl IrOp for Concatenation {
             }
             *slot = cx.activation(t, dtype)?;
         }
-        let outer: usize = shape[..axis as usize].iter().product();
+        let outer = crate::ir::saturating_elements(&shape[..axis as usize]);
         Ok(Some(Op::Concatenation(ConcatenationOp {
             outer: to_u32(outer)?,
             count: inputs.len() as u32,

@@ -81,7 +81,7 @@ fn reshape_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
     let op = n.op_type.as_str();
     let x = cx.value(&n.inputs[0])?;
     let s = cx.shape(x);
-    let total: usize = s.iter().product();
+    let total = crate::ir::saturating_elements(&s);
     let axes = |i: usize, attr: &str| -> Step<Vec<i64>> {
         match n.inputs.get(i).filter(|s| !s.is_empty()) {
             Some(name) => cx
@@ -99,7 +99,7 @@ fn reshape_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
             } else {
                 axis
             } as usize;
-            let outer: usize = s[..axis.min(s.len())].iter().product();
+            let outer = crate::ir::saturating_elements(&s[..axis.min(s.len())]);
             vec![outer, total / outer.max(1)]
         }
         "Reshape" => {
@@ -120,12 +120,11 @@ fn reshape_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
                 })
                 .collect();
             if let Some(p) = target.iter().position(|&d| d == -1) {
-                let known: usize = out
+                let known = out
                     .iter()
                     .enumerate()
                     .filter(|&(i, _)| i != p)
-                    .map(|(_, &d)| d)
-                    .product();
+                    .fold(1usize, |n, (_, &d)| n.saturating_mul(d));
                 out[p] = total.checked_div(known).unwrap_or(0);
             }
             out
@@ -164,7 +163,7 @@ fn reshape_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
             out
         }
     };
-    if shape.iter().product::<usize>() != total {
+    if crate::ir::saturating_elements(&shape) != total {
         return Err(format!("cannot reshape {s:?} to {shape:?}"));
     }
     let out = cx.new_output(n, shape);

@@ -79,7 +79,7 @@ impl IrOp for TransposeConv2d {
     fn macs(&self, g: &Graph, node: &Node) -> u64 {
         let shape = |i: usize| node.input(i).map_or(&[][..], |t| &g.tensors[t].shape[..]);
         let (x, f) = (shape(0), shape(1));
-        let pixels: usize = x.iter().take(x.len().saturating_sub(1)).product();
+        let pixels = crate::ir::saturating_elements(&x[..x.len().saturating_sub(1)]);
         (pixels * f.iter().product::<usize>()) as u64
     }
 

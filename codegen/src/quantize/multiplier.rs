@@ -101,9 +101,11 @@ pub fn activation_range(activation: Activation, scale: f32, zero_point: i32) -> 
 
 /// `CalculateInputRadius`: the largest input magnitude that does not
 /// saturate a fixed-point function with `integer_bits` integer bits.
+/// Powers of two as `f64`: exact, and defined for any shift a hostile
+/// model's scales produce (TFLM's integer shifts are not).
 pub fn input_radius(integer_bits: i32, left_shift: i32) -> i32 {
-    let max = f64::from((1 << integer_bits) - 1) * (1u64 << (31 - integer_bits)) as f64
-        / (1u64 << left_shift) as f64;
+    let max =
+        (2f64.powi(integer_bits) - 1.0) * 2f64.powi(31 - integer_bits) / 2f64.powi(left_shift);
     max.floor() as i32
 }
 

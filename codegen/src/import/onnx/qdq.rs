@@ -175,7 +175,7 @@ impl Importer<'_> {
         let inner: usize = if channels == 1 {
             1
         } else if (0..rank).contains(&axis) && shape[axis as usize] == channels {
-            shape[axis as usize + 1..].iter().product()
+            crate::ir::saturating_elements(&shape[axis as usize + 1..])
         } else {
             return Err(format!(
                 "{channels} scales along axis {axis} of shape {shape:?}"
