@@ -41,7 +41,20 @@ pub fn onnx_quantize(bytes: &[u8]) {
     };
     let shape: Vec<usize> = io.shape().iter().map(|&d| d as usize).collect();
     let elements: usize = shape.iter().product();
-    if io.dtype != kiln::DType::F32 || elements == 0 || elements > 1 << 12 {
+    // Bounded work: no big arenas or MAC counts (a batch of 260,000 makes
+    // a valid model whose calibration takes minutes).
+    let macs: u64 = float
+        .graph
+        .nodes
+        .iter()
+        .map(|n| kiln_codegen::report::macs(&float.graph, n))
+        .sum();
+    if io.dtype != kiln::DType::F32
+        || elements == 0
+        || elements > 1 << 12
+        || float.arena_bytes() > 1 << 20
+        || macs > 1 << 22
+    {
         return;
     }
     let mut stacked = vec![3];
@@ -66,9 +79,18 @@ const ARENA_WORDS: usize = 4096;
 pub fn blob_run(bytes: &[u8]) {
     // Blobs live 16-byte aligned, as in a flash partition.
     let mut words = vec![0u128; bytes.len().div_ceil(16)];
-    bytemuck::cast_slice_mut::<u128, u8>(&mut words)[..bytes.len()].copy_from_slice(bytes);
-    let aligned = &bytemuck::cast_slice::<u128, u8>(&words)[..bytes.len()];
-    let _ = kiln::blob::load_signed::<64>(aligned, &[7; 32]);
+    let blob = &mut bytemuck::cast_slice_mut::<u128, u8>(&mut words)[..bytes.len()];
+    blob.copy_from_slice(bytes);
+    let _ = kiln::blob::load_signed::<64>(blob, &[7; 32]);
+    // The length and CRC stop random changes; anyone can recompute them, so
+    // do, and let the changes reach the decoder and the graph's checks.
+    if blob.len() >= kiln::blob::PREFIX {
+        let total = blob.len() as u32;
+        blob[12..16].copy_from_slice(&total.to_le_bytes());
+        let crc = kiln::blob::crc32(&blob[kiln::blob::PREFIX..]);
+        blob[16..20].copy_from_slice(&crc.to_le_bytes());
+    }
+    let aligned: &[u8] = blob;
     let Ok(loaded) = kiln::blob::load::<64>(aligned) else {
         return;
     };

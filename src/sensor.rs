@@ -62,7 +62,8 @@ impl<const CHANNELS: usize, const LEN: usize> Window<CHANNELS, LEN> {
         let mut written = 0;
         for (o, &raw) in out.iter_mut().zip(values) {
             let real = f32::from(raw) * units_per_lsb;
-            let q = libm::roundf(real / input.scale) as i32 + input.zero_point;
+            // Saturating: any zero point and scale clamp as the exact sum would.
+            let q = (libm::roundf(real / input.scale) as i32).saturating_add(input.zero_point);
             *o = q.clamp(-128, 127) as i8;
             written += 1;
         }

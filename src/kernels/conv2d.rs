@@ -314,12 +314,14 @@ pub fn transpose_conv2d_s8(
     gather(
         &p.geometry,
         |acc: &mut i32, i, w| {
+            // Wrapping, as TFLM's int32 accumulator does (a blob may carry
+            // any bias and depth).
             for (&xv, &wv) in input[i..][..f_c].iter().zip(&filter[w..][..f_c]) {
-                *acc += (i32::from(xv) + p.input_offset) * i32::from(wv);
+                *acc = acc.wrapping_add((i32::from(xv) + p.input_offset) * i32::from(wv));
             }
         },
         |acc, o, oc| {
-            let acc = acc + if bias.is_empty() { 0 } else { bias[oc] };
+            let acc = acc.wrapping_add(if bias.is_empty() { 0 } else { bias[oc] });
             let v = multiply_by_quantized_multiplier(acc, multiplier[oc], shift[oc])
                 .saturating_add(p.output_offset);
             output[o] = v.clamp(p.activation_min, p.activation_max) as i8;

@@ -50,7 +50,7 @@ impl<'w> Checker<'w> {
     pub(crate) fn arena(&self, s: Span, elements: u64, dtype: DType) -> Result<(), Error> {
         self.ensure(s.end() <= self.arena_bytes, "tensor outside the arena")?;
         self.ensure(
-            u64::from(s.len) == elements * dtype.size() as u64,
+            u64::from(s.len) == elements.saturating_mul(dtype.size() as u64),
             "tensor size does not match its shape",
         )?;
         self.ensure(
@@ -105,7 +105,7 @@ impl<'w> Checker<'w> {
             "constant outside the weights",
         )?;
         self.ensure(
-            u64::from(s.len) == count * dtype.size() as u64,
+            u64::from(s.len) == count.saturating_mul(dtype.size() as u64),
             "constant size does not match its shape",
         )?;
         let address = self.weights.as_ptr() as usize + s.offset as usize;
@@ -285,9 +285,9 @@ impl<'w> Checker<'w> {
             b.output_dims
                 .iter()
                 .zip(strides)
-                .map(|(&d, &s)| u64::from(d.saturating_sub(1)) * u64::from(s))
-                .sum::<u64>()
-                + 1
+                .fold(1u64, |sum, (&d, &s)| {
+                    sum.saturating_add(u64::from(d.saturating_sub(1)) * u64::from(s))
+                })
         };
         let size = dtype.size() as u64;
         let (n1, n2) = (u64::from(first.len) / size, u64::from(second.len) / size);

@@ -13,7 +13,7 @@ use kiln::tensor::Nhwc;
 use kiln::Span;
 
 use super::{DepthwiseConv2d, Formats, IrOp, OnnxConverter, QuantRule};
-use crate::import::onnx::{nchw_to_nhwc, pair, Importer, OnnxNode, Step};
+use crate::import::onnx::{bounded_attribute, nchw_to_nhwc, pair, Importer, OnnxNode, Step};
 use crate::import::tflite::{ReadResult, TfliteOp};
 use crate::ir::{Activation, Conv2dAttrs, DataType, Graph, Node, OpKind, TensorId};
 use crate::lower::{float_range, invalid, to_u32, unsupported, Lowered, Lowering};
@@ -360,7 +360,8 @@ fn conv_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
     let values = w.f32s().ok_or("weights must be float32")?;
     let xs = cx.shape(x);
     let (in_h, in_w, in_c) = (xs[1], xs[2], xs[3]);
-    let group = n.int("group", 1).max(1) as usize;
+    bounded_attribute("group", &[n.int("group", 1)], 1)?;
+    let group = n.int("group", 1) as usize;
     if i_per_group.checked_mul(group) != Some(in_c) || o % group != 0 {
         return Err(format!(
             "weights {ws:?} with group {group} do not fit {in_c} input channels"

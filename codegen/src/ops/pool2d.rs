@@ -10,7 +10,7 @@ use kiln::ops::{
 };
 
 use super::{Formats, IrOp, OnnxConverter, QuantRule};
-use crate::import::onnx::{pair, Importer, OnnxNode, Step};
+use crate::import::onnx::{bounded_attribute, pair, Importer, OnnxNode, Step};
 use crate::import::tflite::{ReadResult, TfliteOp};
 use crate::ir::{Activation, DataType, Graph, Node, OpKind, Pool2dAttrs};
 use crate::lower::{float_range, invalid, to_u32, Lowered, Lowering};
@@ -197,9 +197,7 @@ fn pool_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
         if n.outputs.len() > 1 {
             return Err("the indices output".into());
         }
-        if k.iter().any(|&v| v < 1) {
-            return Err(format!("kernel_shape {k:?}"));
-        }
+        bounded_attribute("kernel_shape", k, 1)?;
         let kernel = [k[0] as usize, k[1] as usize];
         let strides = pair(n, "strides")?;
         let strides = [strides[0] as usize, strides[1] as usize];

@@ -8,7 +8,7 @@ use kiln::ops::{TransposeConv2dF32Op, TransposeConv2dOp};
 
 use super::conv2d::{geometry, lower_conv, ConvDescriptor};
 use super::{Formats, IrOp, OnnxConverter, QuantRule};
-use crate::import::onnx::{pair, Importer, OnnxNode, Step};
+use crate::import::onnx::{bounded_attribute, pair, Importer, OnnxNode, Step, MAX_GEOMETRY};
 use crate::import::tflite::invalid as read_invalid;
 use crate::import::tflite::{ReadResult, TfliteOp};
 use crate::ir::{Activation, Conv2dAttrs, Graph, Node, OpKind, Padding};
@@ -164,6 +164,10 @@ fn conv_transpose_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
     if output_padding.len() != 2 || given_shape.as_ref().is_some_and(|s| s.len() != 2) {
         return Err("output_padding and output_shape must be 2-D".into());
     }
+    bounded_attribute("output_padding", &output_padding, 0)?;
+    bounded_attribute("output_shape", given_shape.as_deref().unwrap_or(&[]), 1)?;
+    bounded_attribute("group", &[n.int("group", 1)], 1)?;
+    bounded_attribute("pads", n.ints("pads").unwrap_or(&[]), -MAX_GEOMETRY)?;
     let kernel = [kh as i64, kw as i64];
     let natural = |a: usize| {
         strides[a] * (in_hw[a] as i64 - 1) + output_padding[a] + (kernel[a] - 1) * dilations[a] + 1

@@ -269,6 +269,7 @@ impl Importer<'_> {
                 if pads.len() != 4 || pads.iter().any(|&p| p < 0) {
                     return Err(format!("pads {pads:?} (kiln: 2-D, non-negative)"));
                 }
+                bounded_attribute("pads", &pads, 0)?;
                 Ok(Padding::Explicit([
                     pads[0] as usize,
                     pads[1] as usize,
@@ -296,11 +297,28 @@ pub(crate) fn nchw_to_nhwc(values: &[f32], [n, c, h, w]: [usize; 4]) -> Vec<f32>
     out
 }
 
+/// The largest stride, dilation, pad, kernel size, group count or output
+/// size kiln accepts from an attribute: no microcontroller model comes
+/// near it, and every size computed from such values stays far inside
+/// `i64` and `usize` (a hostile file's cannot overflow them).
+pub(crate) const MAX_GEOMETRY: i64 = 1 << 16;
+
+/// Refuses any of `values` outside `min..=MAX_GEOMETRY`.
+pub(crate) fn bounded_attribute(name: &str, values: &[i64], min: i64) -> Step<()> {
+    match values.iter().find(|&&v| !(min..=MAX_GEOMETRY).contains(&v)) {
+        Some(v) => Err(format!("{name} {v} (kiln: {min} to {MAX_GEOMETRY})")),
+        None => Ok(()),
+    }
+}
+
 /// A 2-D attribute of positive integers (strides, dilations), default 1s.
 pub(crate) fn pair(n: &OnnxNode, name: &str) -> Step<[i64; 2]> {
     match n.ints(name) {
         None => Ok([1, 1]),
-        Some(&[a, b]) if a >= 1 && b >= 1 => Ok([a, b]),
+        Some(&[a, b]) => {
+            bounded_attribute(name, &[a, b], 1)?;
+            Ok([a, b])
+        }
         Some(v) => Err(format!("{name} {v:?} (kiln: two positive values)")),
     }
 }

@@ -20,7 +20,7 @@ mod shape_arith;
 use std::collections::HashMap;
 use std::path::Path;
 
-pub(crate) use context::{nchw_to_nhwc, pair, Importer, Step};
+pub(crate) use context::{bounded_attribute, nchw_to_nhwc, pair, Importer, Step, MAX_GEOMETRY};
 pub use proto::read_tensor_file;
 pub(crate) use proto::{Attribute, OnnxNode, OnnxTensor};
 
@@ -230,7 +230,14 @@ pub fn import_bytes(bytes: &[u8], path: &Path) -> Result<Graph> {
         if n.op_type == "Constant" {
             continue;
         }
-        if let Err(reason) = convert(&mut imp, n) {
+        let known = imp.g.tensors.len();
+        let converted = convert(&mut imp, n);
+        // A shape computed from hostile attributes stops here, before the
+        // next converter does arithmetic on it.
+        for t in &imp.g.tensors[known..] {
+            crate::ir::checked_elements(&t.shape).ok_or_else(|| too_large(&t.name, &t.shape))?;
+        }
+        if let Err(reason) = converted {
             let tensors = n
                 .inputs
                 .iter()
