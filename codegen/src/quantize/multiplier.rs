@@ -89,7 +89,8 @@ pub fn fully_connected_multiplier(
 /// `CalculateActivationRangeQuantized` for int8: the fused activation's
 /// clamp in the output's quantized domain.
 pub fn activation_range(activation: Activation, scale: f32, zero_point: i32) -> (i32, i32) {
-    let quantize = |f: f32| zero_point + (f / scale).round() as i32;
+    // Saturating: a hostile scale and zero point clamp as the exact sum.
+    let quantize = |f: f32| ((f / scale).round() as i32).saturating_add(zero_point);
     let (qmin, qmax) = (-128, 127);
     match activation {
         Activation::None => (qmin, qmax),
