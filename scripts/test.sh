@@ -59,5 +59,8 @@ trap summary EXIT
 cargo test --workspace --locked 2>&1 | tee -a "$results"
 cargo test -p kiln --lib --locked --features fast-math 2>&1 | tee -a "$results"
 
+echo "== Miri: the runtime's unit tests, the AVX2 kernels included (needs nightly Rust)"
+./scripts/miri.sh 2>&1 | tee -a "$results"
+
 echo "== fuzzing, 20 s per target (needs nightly Rust; says so and goes on without it)"
 ./scripts/fuzz.sh --time 20

@@ -135,6 +135,8 @@ mod tests {
     use std::format;
 
     #[test]
+    // Text generation with no `unsafe`: too slow to interpret for nothing.
+    #[cfg_attr(miri, ignore)]
     fn declares_every_descriptor_with_its_rust_size() {
         let h = header();
         assert!(!h.contains("#error"), "{h}");
@@ -152,6 +154,8 @@ mod tests {
     }
 
     #[test]
+    // Text generation with no `unsafe`: too slow to interpret for nothing.
+    #[cfg_attr(miri, ignore)]
     fn declares_each_type_once_and_before_its_use() {
         let h = header();
         let declared: Vec<(&str, usize)> = h
@@ -190,6 +194,8 @@ mod tests {
     }
 
     #[test]
+    // Text generation with no `unsafe`: too slow to interpret for nothing.
+    #[cfg_attr(miri, ignore)]
     fn names_one_kernel_per_op_and_its_descriptor() {
         let h = header();
         assert_eq!(Op::CUDA_KERNELS.len(), Op::VARIANTS.len());
