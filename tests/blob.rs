@@ -6,25 +6,12 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
+use common::Aligned;
 use kiln::{BlobError, Error, Executor};
 use kiln_codegen::npy;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Blob bytes copied to a 16-byte aligned buffer, as flash would hold them.
-struct Aligned(Vec<u128>, usize);
-
-impl Aligned {
-    fn new(bytes: &[u8]) -> Self {
-        let mut v = vec![0u128; bytes.len().div_ceil(16)];
-        bytemuck::cast_slice_mut::<u128, u8>(&mut v)[..bytes.len()].copy_from_slice(bytes);
-        Aligned(v, bytes.len())
-    }
-    fn bytes(&self) -> &[u8] {
-        &bytemuck::cast_slice(&self.0)[..self.1]
-    }
 }
 
 fn digits_blob() -> (kiln_codegen::CompiledModel, Vec<u8>) {

@@ -6,28 +6,17 @@
 //! signature, a truncated signature, every prefix (a partly written flash
 //! partition), an unsigned blob, another envelope version.
 
+mod common;
+
 use std::path::PathBuf;
 
+use common::Aligned;
 use kiln::{BlobError, Error, Executor};
 
 const MAX_OPS: usize = 16;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Bytes in a 16-byte aligned buffer, as flash would hold them.
-struct Aligned(Vec<u128>, usize);
-
-impl Aligned {
-    fn new(bytes: &[u8]) -> Self {
-        let mut v = vec![0u128; bytes.len().div_ceil(16)];
-        bytemuck::cast_slice_mut::<u128, u8>(&mut v)[..bytes.len()].copy_from_slice(bytes);
-        Aligned(v, bytes.len())
-    }
-    fn bytes(&self) -> &[u8] {
-        &bytemuck::cast_slice(&self.0)[..self.1]
-    }
 }
 
 /// A key pair in a temporary directory (fresh randomness, as `kiln keygen`).

@@ -238,14 +238,7 @@ fn run(cli: Cli) -> Result<(), Error> {
                 eprintln!("wrote {}", path.display());
             }
             let value = report::inspect_json(&graph, compiled.as_ref(), problems);
-            if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&value).expect("JSON values serialize")
-                );
-            } else {
-                print!("{}", report::inspect_text(&value));
-            }
+            print_report(&value, json, report::inspect_text);
         }
         Command::Compile {
             model,
@@ -457,15 +450,20 @@ fn inspect_blob(
     let key = read_public_key(public_key)?;
     let (loaded, signature) = file.load(key.as_ref())?;
     let value = blob_file::inspect_json(&file, &loaded.graph(), signature);
+    print_report(&value, json, blob_file::inspect_text);
+    Ok(())
+}
+
+/// An `inspect` report as JSON, or as the text `table` makes of it.
+fn print_report(value: &serde_json::Value, json: bool, table: fn(&serde_json::Value) -> String) {
     if json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&value).expect("JSON values serialize")
+            serde_json::to_string_pretty(value).expect("JSON values serialize")
         );
     } else {
-        print!("{}", blob_file::inspect_text(&value));
+        print!("{}", table(value));
     }
-    Ok(())
 }
 
 fn print_output(index: usize, out: &NpyArray, q: &kiln::Quantization) {

@@ -78,3 +78,18 @@ pub fn tflm_head(shared: &Path, model: &str) -> u64 {
     let v: serde_json::Value = serde_json::from_str(&text).expect("summary.json is JSON");
     v["tflm_arena"]["head"].as_u64().expect("tflm_arena.head")
 }
+
+/// Bytes copied to a 16-byte aligned buffer, as flash holds a blob.
+pub struct Aligned(Vec<u128>, usize);
+
+impl Aligned {
+    pub fn new(bytes: &[u8]) -> Self {
+        let mut v = vec![0u128; bytes.len().div_ceil(16)];
+        bytemuck::cast_slice_mut::<u128, u8>(&mut v)[..bytes.len()].copy_from_slice(bytes);
+        Aligned(v, bytes.len())
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        &bytemuck::cast_slice(&self.0)[..self.1]
+    }
+}
