@@ -81,11 +81,6 @@ pub(crate) fn split_with_scratch(
 
 /// A typed view of a constant in the weights.
 pub(crate) fn constant<T: bytemuck::Pod>(weights: &[u8], s: Span) -> &[T] {
-    // An absent optional constant (no bias) is empty wherever it points:
-    // its offset is not checked for alignment, so it is not cast.
-    if s.is_empty() {
-        return &[];
-    }
     bytemuck::cast_slice(&weights[s.range()])
 }
 

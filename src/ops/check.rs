@@ -97,15 +97,15 @@ impl<'w> Checker<'w> {
         dtype: DType,
         optional: bool,
     ) -> Result<(), Error> {
-        if optional && s.is_empty() {
-            return Ok(());
-        }
+        // An absent constant is empty, but still sliced and cast at run
+        // time: it too must lie in the weights, aligned.
         self.ensure(
             s.end() <= self.weights.len() as u64,
             "constant outside the weights",
         )?;
         self.ensure(
-            u64::from(s.len) == count.saturating_mul(dtype.size() as u64),
+            (optional && s.is_empty())
+                || u64::from(s.len) == count.saturating_mul(dtype.size() as u64),
             "constant size does not match its shape",
         )?;
         let address = self.weights.as_ptr() as usize + s.offset as usize;
