@@ -338,6 +338,19 @@ mod tests {
     use super::*;
     use crate::quant::multiply_by_quantized_multiplier;
 
+    /// Random values per test; Miri interprets, so fewer there.
+    const RANDOM_VALUES: usize = if cfg!(miri) { 2_000 } else { 200_000 };
+
+    /// A seeded xorshift64 stream.
+    fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
+        move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        }
+    }
+
     #[test]
     fn requantize_equals_tflm_on_edges_and_random_values() {
         let xs = [
@@ -372,15 +385,8 @@ mod tests {
                 }
             }
         }
-        let mut state = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
-        // Miri interprets: fewer random values there.
-        for _ in 0..if cfg!(miri) { 2_000 } else { 200_000 } {
+        let mut next = xorshift(0x2545_F491_4F6C_DD1D);
+        for _ in 0..RANDOM_VALUES {
             let r = next();
             let x = (r as i32) >> ((r >> 32) % 32);
             let m = ((r >> 33) as u32 >> 1) as i32;
@@ -418,14 +424,8 @@ mod tests {
             i32::MAX - 1,
             1_518_500_250,
         ];
-        let mut state = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
-        let random = (0..if cfg!(miri) { 2_000 } else { 200_000 }).map(|_| {
+        let mut next = xorshift(0x9E37_79B9_7F4A_7C15);
+        let random = (0..RANDOM_VALUES).map(|_| {
             let r = next();
             let x = ((r as i32) >> 2) >> ((r >> 32) % 30);
             (
