@@ -64,7 +64,14 @@ fn sigmoid_params(input_scale: f32) -> (i32, i32, i32) {
     let real = f64::from(input_scale) * f64::from(1u32 << (31 - INPUT_INTEGER_BITS));
     let (q, shift) = frexp(real);
     let multiplier = (q * (1i64 << 31) as f64).round().min(i32::MAX as f64) as i32;
-    (multiplier, shift, input_radius(INPUT_INTEGER_BITS, shift))
+    let radius = input_radius(INPUT_INTEGER_BITS, shift);
+    if radius == 0 {
+        // An input scale of 8 or more (shift 31 and up): every input
+        // saturates, TFLM never multiplies, and the multiplier and its
+        // shift, out of the kernels' range, are never used.
+        return (0, 0, 0);
+    }
+    (multiplier, shift, radius)
 }
 
 impl Logistic {
@@ -144,5 +151,13 @@ mod tests {
     #[test]
     fn params_for_scale_one_sixteenth() {
         assert_eq!(super::sigmoid_params(1.0 / 16.0), (1 << 30, 24, 120));
+    }
+
+    /// Found by `cargo xtask difftest` (LOGISTIC seed 7, input scale 9.97):
+    /// TFLM accepts it and saturates every input.
+    #[test]
+    fn saturating_scale_needs_no_multiplier() {
+        assert_eq!(super::sigmoid_params(9.97), (0, 0, 0));
+        assert_ne!(super::sigmoid_params(7.9).2, 0);
     }
 }
