@@ -250,6 +250,63 @@ fn cortex_m4_runs_every_model_from_its_blob_bit_exact() {
     check("cortex-m4", true);
 }
 
+/// The first committed random differential cases (tests/fixtures/
+/// differential) of every op kind, each built into the Cortex-M4F image
+/// with its random input and TFLM's output, bit-exact: the DSP kernels on
+/// random shapes, strides, dilations and quantizations.
+#[test]
+fn cortex_m4_runs_random_differential_cases_bit_exact() {
+    const PER_OP: usize = 4;
+    if !tools_present() {
+        return;
+    }
+    let work = std::env::temp_dir().join(format!("kiln-differential-m4-{}", std::process::id()));
+    let mut failures = Vec::new();
+    let mut passed = 0;
+    for op in kiln_differential::OPS {
+        let name = op.name;
+        let path = kiln_differential::fixture_dir().join(format!("{name}.cases"));
+        for expected in kiln_differential::fixture::read(&path)
+            .unwrap()
+            .iter()
+            .take(PER_OP)
+        {
+            let c = kiln_differential::case(op, expected.seed);
+            let dir = work.join(format!("{name}_{}", expected.seed));
+            std::fs::create_dir_all(&dir).unwrap();
+            let model = dir.join("model.tflite");
+            std::fs::write(&model, &c.model).unwrap();
+            for (i, input) in c.inputs.iter().enumerate() {
+                let file = if c.inputs.len() == 1 {
+                    "input_0.npy".to_string()
+                } else {
+                    format!("input_0_{i}.npy")
+                };
+                kiln_codegen::npy::write(&dir.join(file), input).unwrap();
+            }
+            let dtype = if name == "DEQUANTIZE" {
+                kiln_codegen::npy::NpyType::F32
+            } else {
+                kiln_codegen::npy::NpyType::I8
+            };
+            let output = kiln_codegen::npy::NpyArray {
+                dtype,
+                shape: vec![expected.output.len() / dtype.size()],
+                data: expected.output.clone(),
+            };
+            kiln_codegen::npy::write(&dir.join("output_0.npy"), &output).unwrap();
+            match run_on_device("cortex-m4", &model, &[dir], false) {
+                Ok(_) => passed += 1,
+                Err(e) => failures.push(format!("{name} seed {}: {e}", expected.seed)),
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&work);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert_eq!(passed, PER_OP * kiln_differential::OPS.len());
+    println!("{passed} random differential cases bit-exact on cortex-m4");
+}
+
 /// The fast kernels against the reference ones on seeded random cases
 /// (`kiln::arch::selftest`), built for the core and run in QEMU: the DSP
 /// micro-kernels on the M4 and the M33, the portable ones on RV32.

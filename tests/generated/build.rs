@@ -2,8 +2,9 @@
 //! script would, and writes `models.rs`: one module per model, a `run`
 //! function that calls its generated `Model::run` on raw input bytes, and
 //! `graph` giving its generated `GRAPH`. The project's own models (the
-//! digits example and the op-coverage fixtures, TFLite and ONNX) are always built; the shared
-//! int8 models when `../shared` is present.
+//! digits example, the op-coverage fixtures, TFLite and ONNX, and every
+//! committed random differential case) are always built; the shared int8
+//! models when `../shared` is present.
 
 use std::fmt::Write;
 use std::path::PathBuf;
@@ -45,6 +46,24 @@ fn main() {
             repo.join(format!("tests/fixtures/op_zoo/{zoo}.tflite")),
         )
     }));
+    // Every committed random differential case (tests/fixtures/differential),
+    // its model rebuilt from its seed.
+    let cases_dir = out.join("differential");
+    std::fs::create_dir_all(&cases_dir).unwrap();
+    println!(
+        "cargo:rerun-if-changed={}",
+        kiln_differential::fixture_dir().display()
+    );
+    for op in kiln_differential::OPS {
+        let path = kiln_differential::fixture_dir().join(format!("{}.cases", op.name));
+        let expected = kiln_differential::fixture::read(&path).unwrap_or_else(|e| panic!("{e}"));
+        for e in expected {
+            let name = kiln_differential::generated_name(op, e.seed);
+            let file = cases_dir.join(format!("{name}.tflite"));
+            std::fs::write(&file, kiln_differential::case(op, e.seed).model).unwrap();
+            list.push((name, file));
+        }
+    }
     let available = shared.join("models").is_dir();
     if available {
         list.extend(
@@ -62,11 +81,6 @@ fn main() {
             .generate()
             .unwrap_or_else(|e| panic!("{e}"));
         let module = name.to_lowercase();
-        writeln!(
-            src,
-            "pub mod {module} {{ include!(concat!(env!(\"OUT_DIR\"), \"/{name}.rs\")); }}"
-        )
-        .unwrap();
         let single = g.inputs.len() == 1;
         let args: Vec<String> = g
             .inputs
@@ -82,15 +96,18 @@ fn main() {
                     kiln::DType::F32 => "f32",
                     _ => "i8",
                 };
-                format!("&typed::<{ty}, {{ {module}::{len} }}>(inputs[{i}])?")
+                format!("&typed::<{ty}, {{ {len} }}>(inputs[{i}])?")
             })
             .collect();
+        // Each module runs itself: one function per model keeps the stack
+        // frame of `run` small with thousands of models.
         writeln!(
-            arms,
-            "        \"{name}\" => {{\n            let mut arena = Box::new(kiln::Arena::<{{ {module}::ARENA_BYTES }}>::new());\n            let mut model = {module}::Model::new(&mut arena);\n            Some(bytemuck::cast_slice(model.run({})).to_vec())\n        }}",
+            src,
+            "pub mod {module} {{\n    include!(concat!(env!(\"OUT_DIR\"), \"/{name}.rs\"));\n    #[allow(unused_imports)]\n    use super::typed;\n    pub fn run_bytes(inputs: &[&[u8]]) -> Option<Vec<u8>> {{\n        let mut arena = Box::new(kiln::Arena::<ARENA_BYTES>::new());\n        let mut model = Model::new(&mut arena);\n        Some(bytemuck::cast_slice(model.run({})).to_vec())\n    }}\n}}",
             args.join(", ")
         )
         .unwrap();
+        writeln!(arms, "        \"{name}\" => {module}::run_bytes(inputs),").unwrap();
         writeln!(graphs, "        \"{name}\" => Some(&{module}::GRAPH),").unwrap();
     }
     writeln!(src, "/// Whether the shared models were found when this crate was built.\npub static SHARED_AVAILABLE: bool = {available};").unwrap();

@@ -1,6 +1,8 @@
 //! `cargo xtask bench [--shared DIR] [--write]`
 //! `cargo xtask bench-host [--shared DIR] [--samples N] [--write]`
 //! `cargo xtask bench-cores [--shared DIR] [--baseline REV] [--write]`
+//! `cargo xtask difftest [--write] [--keep] [--cases N] [--first SEED] [OP ...]`
+//! (random differential testing against TFLite Micro: see `difftest.rs`)
 //!
 //! Measures kiln on the emulated Cortex-M4F (QEMU `mps2-an386`, `-icount
 //! shift=6`, SysTick): for every int8 model of `../shared` and the project's
@@ -21,6 +23,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+mod difftest;
 
 #[path = "../../tests/common/models.rs"]
 mod models;
@@ -167,8 +171,9 @@ fn main() {
         Some("bench") => bench(&args),
         Some("bench-host") => bench_host(&args),
         Some("bench-cores") => bench_cores(&args),
+        Some("difftest") => difftest::main(&args),
         _ => {
-            eprintln!("usage: cargo xtask bench [--shared DIR] [--write]\n       cargo xtask bench-host [--shared DIR] [--samples N] [--write]\n       cargo xtask bench-cores [--shared DIR] [--baseline REV] [--write]");
+            eprintln!("usage: cargo xtask bench [--shared DIR] [--write]\n       cargo xtask bench-host [--shared DIR] [--samples N] [--write]\n       cargo xtask bench-cores [--shared DIR] [--baseline REV] [--write]\n       cargo xtask difftest [--write] [--keep] [--cases N] [--first SEED] [OP ...]");
             std::process::exit(2);
         }
     }
@@ -201,6 +206,38 @@ fn write_section(name: &str, md: &str) {
     };
     std::fs::write(&path, new).unwrap_or_else(|e| fail(format!("{}: {e}", path.display())));
     eprintln!("wrote {}", path.display());
+}
+
+/// The Python of `.venv-bench`, created or completed (tflite-micro,
+/// ai-edge-litert, numpy from PyPI) when one of `modules` does not import.
+fn bench_python(modules: &[&str]) -> PathBuf {
+    let venv = repo().join(".venv-bench");
+    let python = venv.join("bin/python");
+    let have = |module: &str| {
+        Command::new(&python)
+            .args(["-c", &format!("import {module}")])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    };
+    if !python.exists() || !modules.iter().all(|m| have(m)) {
+        let ok = (python.exists()
+            || Command::new("python3")
+                .args(["-m", "venv"])
+                .arg(&venv)
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false))
+            && Command::new(venv.join("bin/pip"))
+                .args(["install", "-q", "tflite-micro", "ai-edge-litert", "numpy"])
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false);
+        if !ok {
+            fail("cannot create .venv-bench with tflite-micro and ai-edge-litert");
+        }
+    }
+    python
 }
 
 /// Host CPU throughput on vww_96_int8: `kiln validate` (every core, and one
@@ -273,32 +310,7 @@ fn bench_host(args: &[String]) {
     let kiln_one = validate(1);
 
     // TFLM's Python interpreter and LiteRT, in a venv of their own.
-    let venv = repo().join(".venv-bench");
-    let python = venv.join("bin/python");
-    let have = |module: &str| {
-        Command::new(&python)
-            .args(["-c", &format!("import {module}")])
-            .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false)
-    };
-    if !python.exists() || !have("tflite_micro") || !have("ai_edge_litert") {
-        let ok = (python.exists()
-            || Command::new("python3")
-                .args(["-m", "venv"])
-                .arg(&venv)
-                .status()
-                .map(|s| s.success())
-                .unwrap_or(false))
-            && Command::new(venv.join("bin/pip"))
-                .args(["install", "-q", "tflite-micro", "ai-edge-litert", "numpy"])
-                .status()
-                .map(|s| s.success())
-                .unwrap_or(false);
-        if !ok {
-            fail("cannot create .venv-bench with tflite-micro and ai-edge-litert");
-        }
-    }
+    let python = bench_python(&["tflite_micro", "ai_edge_litert"]);
     let run_python = |script: &str, extra: &[String]| -> f64 {
         let out = Command::new(&python)
             .arg(repo().join("scripts").join(script))

@@ -18,7 +18,12 @@ fn repo() -> PathBuf {
 fn check(name: &str, inputs: &[PathBuf], expected: &[u8], what: &str) {
     let inputs: Vec<Vec<u8>> = inputs.iter().map(|p| npy::read(p).unwrap().data).collect();
     let refs: Vec<&[u8]> = inputs.iter().map(Vec::as_slice).collect();
-    let got = kiln_generated_tests::run(name, &refs)
+    check_bytes(name, &refs, expected, what);
+}
+
+/// [`check`] on input bytes.
+fn check_bytes(name: &str, inputs: &[&[u8]], expected: &[u8], what: &str) {
+    let got = kiln_generated_tests::run(name, inputs)
         .unwrap_or_else(|| panic!("{name}: not built or input size mismatch"));
     assert_eq!(got, expected, "{name}: {what} differs from TFLM");
 
@@ -119,4 +124,23 @@ fn generated_shared_models_match_tflite_micro() {
         }
     }
     println!("{total} samples bit-exact through generated code");
+}
+
+/// Every committed random differential case, compiled by the build script
+/// into its own module: generated code and the Executor give TFLM's bytes.
+#[test]
+fn generated_differential_cases_match_tflite_micro() {
+    use kiln_differential::{case, fixture, fixture_dir, generated_name, OPS};
+    let mut checked = 0;
+    for op in OPS {
+        let path = fixture_dir().join(format!("{}.cases", op.name));
+        for expected in fixture::read(&path).unwrap() {
+            let name = generated_name(op, expected.seed);
+            let c = case(op, expected.seed);
+            let inputs: Vec<&[u8]> = c.inputs.iter().map(|i| i.data.as_slice()).collect();
+            check_bytes(&name, &inputs, &expected.output, "its random inputs");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 200 * OPS.len(), "only {checked} cases ran");
 }
