@@ -923,3 +923,117 @@ pub fn squeeze(g: &mut Gen) -> Vec<i32> {
     g.operator(code::SQUEEZE, &[input], &[output], o);
     vec![output]
 }
+
+/// One convolution layer of a multi-op model, on `input` (NHWC `shape`,
+/// quantization `q`): 1x1 CONV_2D to `channels`, or 3x3 DEPTHWISE_CONV_2D
+/// (SAME, stride 1) when `depthwise`. Returns the output tensor and its
+/// quantization.
+fn layer(
+    g: &mut Gen,
+    input: i32,
+    shape: [usize; 4],
+    q: &Quant,
+    channels: usize,
+    depthwise: bool,
+) -> (i32, Quant) {
+    let [n, h, w, c] = shape;
+    let (filter, scales, taps) = if depthwise {
+        let (t, s) = g.weights(&[1, 3, 3, c], Some(3), c);
+        (t, s, 9)
+    } else {
+        let (t, s) = g.weights(&[channels, 1, 1, c], Some(0), channels);
+        (t, s, c)
+    };
+    let bias = g.bias(q.scales[0], &scales, taps, false);
+    let out_q = g.accumulator_output(q.scales[0], &scales, taps);
+    let output = g.output_i8(&[n, h, w, channels], out_q.clone());
+    let act = g.activation();
+    let o = if depthwise {
+        opts(
+            options::DEPTHWISE_CONV_2D,
+            vec![
+                Field::I8(0, SAME),
+                Field::I32(1, 1),
+                Field::I32(2, 1),
+                Field::I32(3, 1),
+                Field::I8(4, act),
+            ],
+        )
+    } else {
+        opts(
+            options::CONV_2D,
+            vec![
+                Field::I8(0, SAME),
+                Field::I32(1, 1),
+                Field::I32(2, 1),
+                Field::I8(3, act),
+            ],
+        )
+    };
+    let code = if depthwise {
+        code::DEPTHWISE_CONV_2D
+    } else {
+        code::CONV_2D
+    };
+    g.operator(code, &[input, filter, bias], &[output], o);
+    (output, out_q)
+}
+
+/// A MobileNetV2 inverted residual block: 1x1 expansion, 3x3 depthwise,
+/// 1x1 projection, and ADD of the block's input. Four ops whose buffers
+/// the planner may share or overlap.
+pub fn inverted_residual(g: &mut Gen) -> Vec<i32> {
+    let (h, w, c) = (g.rng.size(1, 8), g.rng.size(1, 8), g.rng.size(1, 8));
+    let expanded = c * g.rng.size(1, 4);
+    let q = g.quant();
+    let x = g.input_i8(&[1, h, w, c], q.clone());
+    let (e, qe) = layer(g, x, [1, h, w, c], &q, expanded, false);
+    let (d, qd) = layer(g, e, [1, h, w, expanded], &qe, expanded, true);
+    let (p, qp) = layer(g, d, [1, h, w, expanded], &qd, c, false);
+    let big = q.scales[0].max(qp.scales[0]) as f64;
+    let out_q = g.near(big, 1.0);
+    let output = g.output_i8(&[1, h, w, c], out_q);
+    g.operator(
+        code::ADD,
+        &[x, p],
+        &[output],
+        opts(options::ADD, vec![Field::I8(0, 0)]),
+    );
+    vec![output]
+}
+
+/// A classifier head: MEAN over height and width, FULLY_CONNECTED to the
+/// classes, SOFTMAX.
+pub fn classifier_head(g: &mut Gen) -> Vec<i32> {
+    let (h, w, c) = (g.rng.size(1, 6), g.rng.size(1, 6), g.rng.size(1, 32));
+    let classes = g.rng.size(2, 12);
+    let q = g.quant();
+    let x = g.input_i8(&[1, h, w, c], q.clone());
+    let axes = g.model.constant_i32(&[2], None, &[1, 2]);
+    let pooled_q = g.near(q.scales[0] as f64, 0.5);
+    let pooled = g.output_i8(&[1, c], pooled_q.clone());
+    g.operator(
+        code::MEAN,
+        &[x, axes],
+        &[pooled],
+        opts(options::REDUCER, vec![Field::Bool(0, false)]),
+    );
+    let (filter, scales) = g.weights(&[classes, c], None, classes);
+    let bias = g.bias(pooled_q.scales[0], &scales, c, true);
+    let logits_q = g.accumulator_output(pooled_q.scales[0], &scales, c);
+    let logits = g.output_i8(&[1, classes], logits_q);
+    g.operator(
+        code::FULLY_CONNECTED,
+        &[pooled, filter, bias],
+        &[logits],
+        opts(options::FULLY_CONNECTED, vec![Field::I8(0, 0)]),
+    );
+    let output = g.output_i8(&[1, classes], Quant::tensor(1.0 / 256.0, -128));
+    g.operator(
+        code::SOFTMAX,
+        &[logits],
+        &[output],
+        opts(options::SOFTMAX, vec![Field::F32(0, 1.0)]),
+    );
+    vec![output]
+}

@@ -3,8 +3,9 @@
 //! Layer: test tooling (host only); uses `kiln-codegen` to import, compile
 //! and run on the host, and `flatbuffers` to write models.
 //!
-//! [`case`] turns an op name and a seed into a single-op int8 TFLite model
-//! and its random inputs ([`generate`] holds one generator per op kind);
+//! [`case`] turns an op name and a seed into a single-op (or small
+//! multi-op) int8 TFLite model and its random inputs ([`generate`] holds
+//! one generator per op kind);
 //! the same op and seed give the same bytes on every machine. TFLM's
 //! outputs for the committed seeds live in `tests/fixtures/differential`
 //! ([`fixture`]); `cargo xtask difftest` regenerates them with TFLM's
@@ -25,13 +26,15 @@ use generate::Gen;
 
 /// One op kind's generator.
 pub struct OpKind {
-    /// The TFLite operator's name (the fixture file's name too).
+    /// The TFLite operator's name, or a small multi-op model's (the
+    /// fixture file's name too).
     pub name: &'static str,
     /// Builds the op's model in `Gen`; returns the model's outputs.
     pub generate: fn(&mut Gen) -> Vec<i32>,
 }
 
-/// Every int8 TFLite op kind kiln supports, with its generator, except
+/// Every int8 TFLite op kind kiln supports, with its generator, and two
+/// small multi-op models; all but
 /// RELU_N1_TO_1: TFLM has no kernel for it as an op of its own (it is
 /// covered as the fused activation of the ops that take one).
 pub const OPS: &[OpKind] = &[
@@ -130,6 +133,15 @@ pub const OPS: &[OpKind] = &[
     OpKind {
         name: "TRANSPOSE_CONV",
         generate: generate::transpose_conv,
+    },
+    // Small multi-op models.
+    OpKind {
+        name: "INVERTED_RESIDUAL",
+        generate: generate::inverted_residual,
+    },
+    OpKind {
+        name: "CLASSIFIER_HEAD",
+        generate: generate::classifier_head,
     },
 ];
 
