@@ -109,10 +109,13 @@ impl<const N: usize> Default for Arena<N> {
 
 /// Index of the largest score (the first one on ties): the predicted class.
 pub fn argmax<T: PartialOrd + Copy>(scores: &[T]) -> usize {
-    let mut best = 0;
+    let (mut best, mut top) = match scores.first() {
+        Some(&s) => (0, s),
+        None => return 0,
+    };
     for (i, &s) in scores.iter().enumerate() {
-        if s > scores[best] {
-            best = i;
+        if s > top {
+            (best, top) = (i, s);
         }
     }
     best

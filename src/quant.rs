@@ -57,7 +57,9 @@ pub fn multiply_by_quantized_multiplier_greater_than_one(
 /// Clamps an accumulator into `[min, max]` and narrows it to int8.
 #[inline(always)]
 pub fn clamp_to_i8(x: i32, min: i32, max: i32) -> i8 {
-    x.clamp(min, max) as i8
+    // `max` then `min` rather than `clamp`, which panics when min > max
+    // (a range the checks exclude).
+    x.max(min).min(max) as i8
 }
 
 #[cfg(test)]

@@ -79,7 +79,8 @@ impl RequantizeParams {
     fn apply(&self, centred: i32) -> i8 {
         multiply_by_quantized_multiplier(centred, self.multiplier, self.shift)
             .saturating_add(self.output_zero_point)
-            .clamp(self.activation_min, self.activation_max) as i8
+            .max(self.activation_min)
+            .min(self.activation_max) as i8
     }
 }
 

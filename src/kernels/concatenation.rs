@@ -14,7 +14,10 @@ pub fn concatenate_into(outer: usize, input: &[u8], output: &mut [u8], column: u
     let in_row = input.len() / outer;
     let out_row = output.len() / outer;
     for (row, chunk) in input.chunks_exact(in_row.max(1)).take(outer).enumerate() {
-        output[row * out_row + column..][..in_row].copy_from_slice(chunk);
+        super::copy(
+            super::part_mut(output, row * out_row + column, in_row),
+            chunk,
+        );
     }
 }
 

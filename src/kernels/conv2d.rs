@@ -6,6 +6,7 @@
 //!
 //! Layer: kernels; pure functions over slices, uses `quant` and `tensor`.
 
+use super::{at, part, part_mut};
 use crate::quant::multiply_by_quantized_multiplier;
 use crate::tensor::{FloatRange, Nhwc};
 use crate::wire::wire_struct;
@@ -57,7 +58,9 @@ pub(crate) fn valid_taps(
     taps: usize,
     extent: usize,
 ) -> (usize, usize) {
-    let d = dilation as isize;
+    // At least 1 (checked), and positive as an isize: the divisions below
+    // can neither divide by zero nor overflow.
+    let d = dilation.clamp(1, isize::MAX as usize) as isize;
     let first = if origin >= 0 {
         0
     } else {
@@ -69,7 +72,7 @@ pub(crate) fn valid_taps(
         0
     };
     let first = (first as usize).min(taps);
-    (first, (last as usize).clamp(first, taps))
+    (first, (last as usize).max(first).min(taps))
 }
 
 /// Filter layout `[output_channels, filter_height, filter_width, filter_channels]`.
@@ -112,26 +115,29 @@ pub fn conv2d_s8(
                 let in_x0 = (out_x * g.stride_width as usize) as isize - g.padding_left as isize;
                 let (fx0, fx1) = valid_taps(in_x0, g.dilation_width as usize, f_w, in_w);
                 let out_base = g.output.index(b, out_y, out_x, 0);
-                for oc in 0..out_c {
-                    let ic0 = (oc / filters_per_group) * f_c;
+                let out_pixel = part_mut(output, out_base, out_c);
+                for (oc, out) in out_pixel.iter_mut().enumerate() {
+                    let ic0 = (oc / filters_per_group.max(1)) * f_c;
                     let mut acc: i32 = 0;
                     for fy in fy0..fy1 {
                         let in_y = (in_y0 + (fy * g.dilation_height as usize) as isize) as usize;
                         for fx in fx0..fx1 {
                             let in_x = (in_x0 + (fx * g.dilation_width as usize) as isize) as usize;
-                            let x = &input[g.input.index(b, in_y, in_x, ic0)..][..f_c];
-                            let w = &filter[((oc * f_h + fy) * f_w + fx) * f_c..][..f_c];
+                            let x = part(input, g.input.index(b, in_y, in_x, ic0), f_c);
+                            let w = part(filter, ((oc * f_h + fy) * f_w + fx) * f_c, f_c);
                             for (&xv, &wv) in x.iter().zip(w) {
                                 acc += i32::from(wv) * (i32::from(xv) + p.input_offset);
                             }
                         }
                     }
-                    if !bias.is_empty() {
-                        acc = acc.wrapping_add(bias[oc]);
-                    }
-                    let acc = multiply_by_quantized_multiplier(acc, multiplier[oc], shift[oc])
-                        .saturating_add(p.output_offset);
-                    output[out_base + oc] = acc.clamp(p.activation_min, p.activation_max) as i8;
+                    acc = acc.wrapping_add(at(bias, oc, 0));
+                    let acc = multiply_by_quantized_multiplier(
+                        acc,
+                        at(multiplier, oc, 0),
+                        at(shift, oc, 0),
+                    )
+                    .saturating_add(p.output_offset);
+                    *out = acc.max(p.activation_min).min(p.activation_max) as i8;
                 }
             }
         }
@@ -172,22 +178,22 @@ pub fn conv2d_f32(
             for out_x in 0..out_w {
                 let in_x0 = (out_x * g.stride_width as usize) as isize - g.padding_left as isize;
                 let (fx0, fx1) = valid_taps(in_x0, g.dilation_width as usize, f_w, in_w);
-                for oc in 0..out_c {
-                    let ic0 = (oc / filters_per_group) * f_c;
+                let out_pixel = part_mut(output, g.output.index(b, out_y, out_x, 0), out_c);
+                for (oc, out) in out_pixel.iter_mut().enumerate() {
+                    let ic0 = (oc / filters_per_group.max(1)) * f_c;
                     let mut total = 0f32;
                     for fy in fy0..fy1 {
                         let in_y = (in_y0 + (fy * g.dilation_height as usize) as isize) as usize;
                         for fx in fx0..fx1 {
                             let in_x = (in_x0 + (fx * g.dilation_width as usize) as isize) as usize;
-                            let x = &input[g.input.index(b, in_y, in_x, ic0)..][..f_c];
-                            let w = &filter[((oc * f_h + fy) * f_w + fx) * f_c..][..f_c];
+                            let x = part(input, g.input.index(b, in_y, in_x, ic0), f_c);
+                            let w = part(filter, ((oc * f_h + fy) * f_w + fx) * f_c, f_c);
                             for (&xv, &wv) in x.iter().zip(w) {
                                 total += xv * wv;
                             }
                         }
                     }
-                    let bias = if bias.is_empty() { 0.0 } else { bias[oc] };
-                    output[g.output.index(b, out_y, out_x, oc)] = act.apply(total + bias);
+                    *out = act.apply(total + at(bias, oc, 0.0));
                 }
             }
         }
@@ -207,6 +213,8 @@ fn source(
     extent: usize,
 ) -> Option<usize> {
     let shifted = (out + padding).checked_sub(k * dilation)?;
+    // At least 1 (checked): the division cannot fail.
+    let stride = stride.max(1);
     (shifted % stride == 0)
         .then_some(shifted / stride)
         .filter(|&i| i < extent)
@@ -286,13 +294,14 @@ pub fn transpose_conv2d_f32(
     gather(
         g,
         |total: &mut f32, i, w| {
-            for (&xv, &wv) in input[i..][..f_c].iter().zip(&filter[w..][..f_c]) {
+            for (&xv, &wv) in part(input, i, f_c).iter().zip(part(filter, w, f_c)) {
                 *total += xv * wv;
             }
         },
         |total, o, oc| {
-            let bias = if bias.is_empty() { 0.0 } else { bias[oc] };
-            output[o] = act.apply(total + bias);
+            if let Some(out) = output.get_mut(o) {
+                *out = act.apply(total + at(bias, oc, 0.0));
+            }
         },
     );
 }
@@ -316,15 +325,17 @@ pub fn transpose_conv2d_s8(
         |acc: &mut i32, i, w| {
             // Wrapping, as TFLM's int32 accumulator does (a blob may carry
             // any bias and depth).
-            for (&xv, &wv) in input[i..][..f_c].iter().zip(&filter[w..][..f_c]) {
+            for (&xv, &wv) in part(input, i, f_c).iter().zip(part(filter, w, f_c)) {
                 *acc = acc.wrapping_add((i32::from(xv) + p.input_offset) * i32::from(wv));
             }
         },
         |acc, o, oc| {
-            let acc = acc.wrapping_add(if bias.is_empty() { 0 } else { bias[oc] });
-            let v = multiply_by_quantized_multiplier(acc, multiplier[oc], shift[oc])
+            let acc = acc.wrapping_add(at(bias, oc, 0));
+            let v = multiply_by_quantized_multiplier(acc, at(multiplier, oc, 0), at(shift, oc, 0))
                 .saturating_add(p.output_offset);
-            output[o] = v.clamp(p.activation_min, p.activation_max) as i8;
+            if let Some(out) = output.get_mut(o) {
+                *out = v.max(p.activation_min).min(p.activation_max) as i8;
+            }
         },
     );
 }
@@ -390,7 +401,7 @@ mod tests {
                         let v = multiply_by_quantized_multiplier(acc, m[oc], s[oc])
                             .saturating_add(p.output_offset);
                         out[p.geometry.output.index(b, oy, ox, oc)] =
-                            v.clamp(p.activation_min, p.activation_max) as i8;
+                            v.max(p.activation_min).min(p.activation_max) as i8;
                     }
                 }
             }

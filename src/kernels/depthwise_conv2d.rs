@@ -4,6 +4,7 @@
 //! Layer: kernels; a pure function over slices, uses `quant`, `tensor` and
 //! the tap-range helper of `conv2d`.
 
+use super::at;
 use super::conv2d::{valid_taps, Conv2dParams, ConvGeometry};
 use crate::quant::multiply_by_quantized_multiplier;
 use crate::tensor::FloatRange;
@@ -53,17 +54,21 @@ pub fn depthwise_conv2d_s8(
                             for fx in fx0..fx1 {
                                 let in_x =
                                     (in_x0 + (fx * g.dilation_width as usize) as isize) as usize;
-                                let x = input[g.input.index(b, in_y, in_x, ic)];
-                                let w = filter[(fy * f_w + fx) * out_c + oc];
+                                let x = at(input, g.input.index(b, in_y, in_x, ic), 0);
+                                let w = at(filter, (fy * f_w + fx) * out_c + oc, 0);
                                 acc += i32::from(w) * (i32::from(x) + p.input_offset);
                             }
                         }
-                        if !bias.is_empty() {
-                            acc = acc.wrapping_add(bias[oc]);
+                        acc = acc.wrapping_add(at(bias, oc, 0));
+                        let acc = multiply_by_quantized_multiplier(
+                            acc,
+                            at(multiplier, oc, 0),
+                            at(shift, oc, 0),
+                        )
+                        .saturating_add(p.output_offset);
+                        if let Some(out) = output.get_mut(out_base + oc) {
+                            *out = acc.max(p.activation_min).min(p.activation_max) as i8;
                         }
-                        let acc = multiply_by_quantized_multiplier(acc, multiplier[oc], shift[oc])
-                            .saturating_add(p.output_offset);
-                        output[out_base + oc] = acc.clamp(p.activation_min, p.activation_max) as i8;
                     }
                 }
             }
@@ -109,12 +114,13 @@ pub fn depthwise_conv2d_f32(
                             for fx in fx0..fx1 {
                                 let in_x =
                                     (in_x0 + (fx * g.dilation_width as usize) as isize) as usize;
-                                total += input[g.input.index(b, in_y, in_x, ic)]
-                                    * filter[(fy * f_w + fx) * out_c + oc];
+                                total += at(input, g.input.index(b, in_y, in_x, ic), 0.0)
+                                    * at(filter, (fy * f_w + fx) * out_c + oc, 0.0);
                             }
                         }
-                        let bias = if bias.is_empty() { 0.0 } else { bias[oc] };
-                        output[g.output.index(b, out_y, out_x, oc)] = act.apply(total + bias);
+                        if let Some(out) = output.get_mut(g.output.index(b, out_y, out_x, oc)) {
+                            *out = act.apply(total + at(bias, oc, 0.0));
+                        }
                     }
                 }
             }

@@ -26,20 +26,28 @@ impl Broadcast {
         crate::tensor::element_count(self.output_dims.iter().map(|&d| u64::from(d)))
     }
 
-    /// Calls `f(output_index, input1_index, input2_index)` for every output
-    /// element in order.
+    /// Writes every output element in order: `f(x, y)` of the input
+    /// elements the broadcast maps onto it. An index outside a slice
+    /// (which the checks exclude) skips that element: no panic path.
     #[inline(always)]
-    pub fn for_each(&self, mut f: impl FnMut(usize, usize, usize)) {
+    pub fn map<A: Copy, B: Copy, O>(
+        &self,
+        input1: &[A],
+        input2: &[B],
+        output: &mut [O],
+        mut f: impl FnMut(A, B) -> O,
+    ) {
         if self.same_shape {
-            for i in 0..self.elements() as usize {
-                f(i, i, i);
+            let n = self.elements() as usize;
+            for ((o, &x), &y) in output.iter_mut().take(n).zip(input1).zip(input2) {
+                *o = f(x, y);
             }
             return;
         }
         let d = self.output_dims.map(|v| v as usize);
         let s1 = self.input1_strides.map(|v| v as usize);
         let s2 = self.input2_strides.map(|v| v as usize);
-        let mut out = 0;
+        let mut out = output.iter_mut();
         for i0 in 0..d[0] {
             for i1 in 0..d[1] {
                 for i2 in 0..d[2] {
@@ -48,8 +56,12 @@ impl Broadcast {
                             let a = i0 * s1[0] + i1 * s1[1] + i2 * s1[2] + i3 * s1[3] + i4 * s1[4];
                             let b = i0 * s2[0] + i1 * s2[1] + i2 * s2[2] + i3 * s2[3] + i4 * s2[4];
                             for i5 in 0..d[5] {
-                                f(out, a + i5 * s1[5], b + i5 * s2[5]);
-                                out += 1;
+                                let o = out.next();
+                                let x = input1.get(a + i5 * s1[5]);
+                                let y = input2.get(b + i5 * s2[5]);
+                                if let (Some(o), Some(&x), Some(&y)) = (o, x, y) {
+                                    *o = f(x, y);
+                                }
                             }
                         }
                     }
@@ -100,15 +112,15 @@ fn add_or_sub_s8(
     output: &mut [i8],
     combine: impl Fn(i32, i32) -> i32,
 ) {
-    p.broadcast.for_each(|o, a, b| {
-        let x1 = (i32::from(input1[a]) + p.input1_offset) * (1 << p.left_shift);
-        let x2 = (i32::from(input2[b]) + p.input2_offset) * (1 << p.left_shift);
+    p.broadcast.map(input1, input2, output, |a, b| {
+        let x1 = (i32::from(a) + p.input1_offset) * (1 << p.left_shift);
+        let x2 = (i32::from(b) + p.input2_offset) * (1 << p.left_shift);
         let s1 = multiply_by_quantized_multiplier(x1, p.input1_multiplier, p.input1_shift);
         let s2 = multiply_by_quantized_multiplier(x2, p.input2_multiplier, p.input2_shift);
         let sum =
             multiply_by_quantized_multiplier(combine(s1, s2), p.output_multiplier, p.output_shift)
                 .saturating_add(p.output_offset);
-        output[o] = sum.clamp(p.activation_min, p.activation_max) as i8;
+        sum.max(p.activation_min).min(p.activation_max) as i8
     });
 }
 
@@ -127,12 +139,11 @@ wire_struct! {
 }
 
 pub fn mul_s8(p: &MulParams, input1: &[i8], input2: &[i8], output: &mut [i8]) {
-    p.broadcast.for_each(|o, a, b| {
-        let product =
-            (i32::from(input1[a]) + p.input1_offset) * (i32::from(input2[b]) + p.input2_offset);
+    p.broadcast.map(input1, input2, output, |a, b| {
+        let product = (i32::from(a) + p.input1_offset) * (i32::from(b) + p.input2_offset);
         let v = multiply_by_quantized_multiplier(product, p.output_multiplier, p.output_shift)
             .saturating_add(p.output_offset);
-        output[o] = v.clamp(p.activation_min, p.activation_max) as i8;
+        v.max(p.activation_min).min(p.activation_max) as i8
     });
 }
 
@@ -154,42 +165,44 @@ wire_struct! {
 }
 
 pub fn prelu_s8(p: &PReluParams, input: &[i8], alpha: &[i8], output: &mut [i8]) {
-    p.broadcast.for_each(|o, a, b| {
-        let x = i32::from(input[a]) + p.input_offset;
+    p.broadcast.map(input, alpha, output, |x, alpha| {
+        let x = i32::from(x) + p.input_offset;
         let v = if x >= 0 {
             multiply_by_quantized_multiplier(x, p.identity_multiplier, p.identity_shift)
         } else {
-            let slope = i32::from(alpha[b]) + p.alpha_offset;
+            let slope = i32::from(alpha) + p.alpha_offset;
             multiply_by_quantized_multiplier(x * slope, p.alpha_multiplier, p.alpha_shift)
         };
-        output[o] = v.saturating_add(p.output_offset).clamp(-128, 127) as i8;
+        v.saturating_add(p.output_offset).clamp(-128, 127) as i8
     });
 }
 
 /// Float32 ADD and MUL with broadcasting and an activation clamp.
 pub fn add_f32(b: &Broadcast, act: FloatRange, input1: &[f32], input2: &[f32], output: &mut [f32]) {
-    b.for_each(|o, i, j| output[o] = act.apply(input1[i] + input2[j]));
+    b.map(input1, input2, output, |x, y| act.apply(x + y));
 }
 
 pub fn mul_f32(b: &Broadcast, act: FloatRange, input1: &[f32], input2: &[f32], output: &mut [f32]) {
-    b.for_each(|o, i, j| output[o] = act.apply(input1[i] * input2[j]));
+    b.map(input1, input2, output, |x, y| act.apply(x * y));
 }
 
 pub fn sub_f32(b: &Broadcast, act: FloatRange, input1: &[f32], input2: &[f32], output: &mut [f32]) {
-    b.for_each(|o, i, j| output[o] = act.apply(input1[i] - input2[j]));
+    b.map(input1, input2, output, |x, y| act.apply(x - y));
 }
 
 pub fn div_f32(b: &Broadcast, act: FloatRange, input1: &[f32], input2: &[f32], output: &mut [f32]) {
-    b.for_each(|o, i, j| output[o] = act.apply(input1[i] / input2[j]));
+    b.map(input1, input2, output, |x, y| act.apply(x / y));
 }
 
 /// ONNX PRelu: `x` where it is not negative, `x * slope` where it is; the
 /// slope broadcasts (per channel, usually).
 pub fn prelu_f32(b: &Broadcast, x: &[f32], slope: &[f32], output: &mut [f32]) {
-    b.for_each(|o, i, j| {
-        let v = x[i];
-        output[o] = if v < 0.0 { v * slope[j] } else { v };
-    });
+    b.map(
+        x,
+        slope,
+        output,
+        |v, slope| if v < 0.0 { v * slope } else { v },
+    );
 }
 
 #[cfg(test)]

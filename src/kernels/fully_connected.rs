@@ -3,6 +3,7 @@
 //!
 //! Layer: kernels; a pure function over slices, uses `quant`.
 
+use super::{at, part, part_mut};
 use crate::quant::multiply_by_quantized_multiplier;
 use crate::tensor::FloatRange;
 use crate::wire::wire_struct;
@@ -49,20 +50,19 @@ pub fn fully_connected_s8(
     let out_depth = p.shape.output_depth as usize;
     let per_channel = multiplier.len() > 1;
     for b in 0..p.shape.batches as usize {
-        let x = &input[b * depth..][..depth];
-        for oc in 0..out_depth {
-            let w = &filter[oc * depth..][..depth];
+        let x = part(input, b * depth, depth);
+        let out = part_mut(output, b * out_depth, out_depth);
+        for (oc, o) in out.iter_mut().enumerate() {
+            let w = part(filter, oc * depth, depth);
             let mut acc: i32 = 0;
             for (&xv, &wv) in x.iter().zip(w) {
                 acc += (i32::from(wv) + p.filter_offset) * (i32::from(xv) + p.input_offset);
             }
-            if !bias.is_empty() {
-                acc = acc.wrapping_add(bias[oc]);
-            }
+            acc = acc.wrapping_add(at(bias, oc, 0));
             let q = if per_channel { oc } else { 0 };
-            let acc = multiply_by_quantized_multiplier(acc, multiplier[q], shift[q])
+            let acc = multiply_by_quantized_multiplier(acc, at(multiplier, q, 0), at(shift, q, 0))
                 .saturating_add(p.output_offset);
-            output[b * out_depth + oc] = acc.clamp(p.activation_min, p.activation_max) as i8;
+            *o = acc.max(p.activation_min).min(p.activation_max) as i8;
         }
     }
 }
@@ -79,15 +79,15 @@ pub fn fully_connected_f32(
     let depth = p.input_depth as usize;
     let out_depth = p.output_depth as usize;
     for b in 0..p.batches as usize {
-        let x = &input[b * depth..][..depth];
-        for oc in 0..out_depth {
-            let w = &filter[oc * depth..][..depth];
+        let x = part(input, b * depth, depth);
+        let out = part_mut(output, b * out_depth, out_depth);
+        for (oc, o) in out.iter_mut().enumerate() {
+            let w = part(filter, oc * depth, depth);
             let mut total = 0f32;
             for (&xv, &wv) in x.iter().zip(w) {
                 total += xv * wv;
             }
-            let bias = if bias.is_empty() { 0.0 } else { bias[oc] };
-            output[b * out_depth + oc] = act.apply(total + bias);
+            *o = act.apply(total + at(bias, oc, 0.0));
         }
     }
 }

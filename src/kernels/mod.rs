@@ -4,7 +4,10 @@
 //!
 //! Layer: kernels; uses `quant`, `fixed_point` and `tensor`, nothing above.
 //! Kernels do not check their arguments: `exec` validates every shape and
-//! span once, when a graph is bound to an arena. The float32 kernels take
+//! span once, when a graph is bound to an arena. Still, no kernel can
+//! panic: slices are taken with [`part`] and friends, which give an empty
+//! slice where a range falls outside (never, on a checked graph), and
+//! divisors are kept nonzero, so firmware links no panic path. The float32 kernels take
 //! `exp` and `tanh` from `float_math`: libm's, or with the `fast-math`
 //! feature micromath's approximations.
 
@@ -23,3 +26,31 @@ pub mod quantize;
 pub mod slice;
 pub mod softmax;
 pub mod transpose;
+
+/// `len` values of `s` from `start`, or none if they do not all lie in `s`.
+#[inline(always)]
+pub(crate) fn part<T>(s: &[T], start: usize, len: usize) -> &[T] {
+    // A wrapped end lies before `start`: an empty range, not a panic.
+    s.get(start..start.wrapping_add(len)).unwrap_or(&[])
+}
+
+/// [`part`], mutable.
+#[inline(always)]
+pub(crate) fn part_mut<T>(s: &mut [T], start: usize, len: usize) -> &mut [T] {
+    s.get_mut(start..start.wrapping_add(len)).unwrap_or(&mut [])
+}
+
+/// `s[i]`, or `fallback` past its end.
+#[inline(always)]
+pub(crate) fn at<T: Copy>(s: &[T], i: usize, fallback: T) -> T {
+    s.get(i).copied().unwrap_or(fallback)
+}
+
+/// Copies `src` into `dst` as far as both reach: `copy_from_slice` without
+/// its panic on unequal lengths (which the checks exclude).
+#[inline(always)]
+pub(crate) fn copy<T: Copy>(dst: &mut [T], src: &[T]) {
+    for (d, &s) in dst.iter_mut().zip(src) {
+        *d = s;
+    }
+}

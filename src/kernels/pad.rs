@@ -55,7 +55,10 @@ fn pad<T: Copy>(p: &PadParams, pad_value: T, input: &[T], output: &mut [T]) {
             }
             src += i as usize * in_strides[d];
         }
-        *o = if inside { input[src] } else { pad_value };
+        *o = match input.get(src) {
+            Some(&x) if inside => x,
+            _ => pad_value,
+        };
         // Advance the output odometer.
         advance(&mut index, &out_dims, |_| true);
     }

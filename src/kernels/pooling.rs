@@ -43,7 +43,7 @@ pub(crate) fn window(
 ) -> (usize, usize) {
     let origin = (out * stride as usize) as isize - pad as isize;
     let start = origin.max(0) as usize;
-    let end = (origin + filter as isize).clamp(0, extent as isize) as usize;
+    let end = (origin + filter as isize).min(extent as isize).max(0) as usize;
     (start, end.max(start))
 }
 
@@ -73,10 +73,15 @@ fn pool<T: Copy, O>(
                     p.input.width,
                 );
                 for c in 0..p.output.channels as usize {
+                    // Every tap lies in the input (checked); a stray one
+                    // would be left out.
                     let mut taps = (y0..y1)
                         .flat_map(|y| (x0..x1).map(move |x| (y, x)))
-                        .map(|(y, x)| input[p.input.index(b, y, x, c)]);
-                    output[p.output.index(b, out_y, out_x, c)] = reduce(&mut taps);
+                        .filter_map(|(y, x)| input.get(p.input.index(b, y, x, c)).copied());
+                    let value = reduce(&mut taps);
+                    if let Some(o) = output.get_mut(p.output.index(b, out_y, out_x, c)) {
+                        *o = value;
+                    }
                 }
             }
         }
@@ -88,18 +93,18 @@ pub fn average_pool_s8(p: &PoolParams, input: &[i8], output: &mut [i8]) {
         let (sum, count) = taps.fold((0i32, 0i32), |(s, n), v| (s + i32::from(v), n + 1));
         // Round half away from zero, with C++ truncating division.
         let average = match count {
-            0 => 0,
+            ..=0 => 0,
             _ if sum > 0 => (sum + count / 2) / count,
             _ => (sum - count / 2) / count,
         };
-        average.clamp(p.activation_min, p.activation_max) as i8
+        average.max(p.activation_min).min(p.activation_max) as i8
     })
 }
 
 pub fn max_pool_s8(p: &PoolParams, input: &[i8], output: &mut [i8]) {
     pool(&p.geometry, input, output, |taps| {
         let max = taps.map(i32::from).max().unwrap_or(i32::from(i8::MIN));
-        max.clamp(p.activation_min, p.activation_max) as i8
+        max.max(p.activation_min).min(p.activation_max) as i8
     })
 }
 

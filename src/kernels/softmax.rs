@@ -31,8 +31,8 @@ wire_struct! {
 pub fn softmax_s8(p: &SoftmaxParams, input: &[i8], output: &mut [i8]) {
     let depth = p.depth as usize;
     for row in 0..p.outer as usize {
-        let x = &input[row * depth..][..depth];
-        let y = &mut output[row * depth..][..depth];
+        let x = super::part(input, row * depth, depth);
+        let y = super::part_mut(output, row * depth, depth);
         let max = x.iter().copied().max().unwrap_or(i8::MIN);
         let scaled_exp = |v: i8| -> Option<i32> {
             let diff = i32::from(v) - i32::from(max);
@@ -72,8 +72,8 @@ pub fn softmax_s8(p: &SoftmaxParams, input: &[i8], output: &mut [i8]) {
 /// differences from the row maximum, scaled by `beta`, then normalized).
 pub fn softmax_f32(outer: usize, depth: usize, beta: f32, input: &[f32], output: &mut [f32]) {
     for row in 0..outer {
-        let x = &input[row * depth..][..depth];
-        let y = &mut output[row * depth..][..depth];
+        let x = super::part(input, row * depth, depth);
+        let y = super::part_mut(output, row * depth, depth);
         let max = x.iter().copied().fold(f32::MIN, f32::max);
         let mut sum = 0f32;
         for (o, &v) in y.iter_mut().zip(x) {
