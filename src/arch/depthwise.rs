@@ -10,6 +10,7 @@
 use super::micro;
 use super::requant::{Requantization, MAX_RUN};
 use crate::kernels::conv2d::{valid_taps, Conv2dParams};
+use crate::kernels::{at, part_mut};
 
 /// The taps of a depthwise window, walked over the input and the filter
 /// together (dilation 1, so one step serves both): `rows` by `cols` taps,
@@ -80,7 +81,7 @@ pub fn depthwise_conv2d_s8(
     let blocks = if d_w == 1 { c / 4 } else { 0 };
     // Pixels per call when all of a pixel's blocks fit in one.
     let pixels_per_call = if blocks > 0 && 4 * blocks <= SUMS_PER_CALL {
-        SUMS_PER_CALL / (4 * blocks)
+        SUMS_PER_CALL / 4 / blocks
     } else {
         1
     };
@@ -104,7 +105,9 @@ pub fn depthwise_conv2d_s8(
                 }
                 let (rows, cols) = (fy1 - fy0, fx1 - fx0);
                 let out_base = ((b * out_h + out_y) * out_w + out_x) * c;
-                let out = &mut output[out_base..][..run * c];
+                let Some(out) = output.get_mut(out_base..out_base + run * c) else {
+                    return;
+                };
                 // Blocks the micro-kernel sums (none when no tap is valid).
                 let walked = if rows > 0 && cols > 0 { blocks } else { 0 };
                 if walked > 0 {
@@ -113,7 +116,7 @@ pub fn depthwise_conv2d_s8(
                     let in_x = (in_x0(out_x) + fx0 as isize) as usize;
                     let first_input = ((b * in_h + in_y) * in_w + in_x) * c;
                     let first_filter = (fy0 * f_w + fx0) * c;
-                    let per_call = blocks.min(SUMS_PER_CALL / 4);
+                    let per_call = blocks.clamp(1, SUMS_PER_CALL / 4);
                     for first in (0..blocks).step_by(per_call) {
                         let n = (blocks - first).min(per_call);
                         let walk = TapWalk {
@@ -128,15 +131,20 @@ pub fn depthwise_conv2d_s8(
                             pixel_step: (stride_w * c) as u32,
                         };
                         let ch = 4 * first;
-                        let sums = &mut sums[..4 * n * run];
-                        micro::depthwise_blocks(
-                            &input[first_input + ch..],
-                            &filter[first_filter + ch..],
-                            &walk,
-                            sums,
-                        );
-                        for (pixel, sums) in sums.chunks_exact(4 * n).enumerate() {
-                            q.store(sums, 1, ch, &mut out[pixel * c + ch..][..4 * n]);
+                        let (Some(sums), Some(input), Some(filter)) = (
+                            sums.get_mut(..4 * n * run),
+                            input.get(first_input + ch..),
+                            filter.get(first_filter + ch..),
+                        ) else {
+                            return;
+                        };
+                        micro::depthwise_blocks(input, filter, &walk, sums);
+                        for (pixel, sums) in sums.chunks_exact((4 * n).max(1)).enumerate() {
+                            let at = pixel * c + ch;
+                            let Some(out) = out.get_mut(at..at + 4 * n) else {
+                                return;
+                            };
+                            q.store(sums, 1, ch, out);
                         }
                     }
                 }
@@ -150,12 +158,12 @@ pub fn depthwise_conv2d_s8(
                             let in_y = (in_y0 + (fy * d_h) as isize) as usize;
                             for fx in fx0..fx1 {
                                 let in_x = (x0 + (fx * d_w) as isize) as usize;
-                                let x = input[((b * in_h + in_y) * in_w + in_x) * c + oc];
-                                let w = filter[(fy * f_w + fx) * c + oc];
+                                let x = at(input, ((b * in_h + in_y) * in_w + in_x) * c + oc, 0);
+                                let w = at(filter, (fy * f_w + fx) * c + oc, 0);
                                 acc = acc.wrapping_add((i32::from(x) + offset) * i32::from(w));
                             }
                         }
-                        q.store(&[acc], 1, oc, &mut out[pixel * c + oc..][..1]);
+                        q.store(&[acc], 1, oc, part_mut(out, pixel * c + oc, 1));
                     }
                 }
                 out_x += run;

@@ -62,9 +62,14 @@ pub fn expand4(src: &[i8; 4], offset: i32, slots: &mut [i16; 4]) {
 /// slots `stride` apart from the start of `slots`.
 #[inline(always)]
 pub fn expand_groups(src: &[i8], offset: i32, slots: &mut [i16], stride: usize) {
-    for (i, group) in src.chunks_exact(4).enumerate() {
-        let at = &mut slots[i * stride..][..4];
-        expand4(group.try_into().unwrap(), offset, at.try_into().unwrap());
+    let (groups, _) = src.as_chunks::<4>();
+    for (i, group) in groups.iter().enumerate() {
+        let at = slots
+            .get_mut(i * stride..)
+            .and_then(|s| s.first_chunk_mut::<4>());
+        if let Some(at) = at {
+            expand4(group, offset, at);
+        }
     }
 }
 
@@ -73,18 +78,18 @@ pub fn expand_groups(src: &[i8], offset: i32, slots: &mut [i16], stride: usize) 
 /// `[col0·w0, col1·w0, col0·w1, col1·w1]`.
 #[inline(always)]
 pub fn dot_2x2(cols: &[i16], w0: &[i8], w1: &[i8], groups: usize) -> [i32; 4] {
-    assert!(
-        cols.len() >= 8 * groups
-            && w0.len() >= 4 * groups
-            && w1.len() >= 4 * groups
-            && (cols.as_ptr() as usize).is_multiple_of(4)
-    );
+    let covered = cols.len() >= 8 * groups
+        && w0.len() >= 4 * groups
+        && w1.len() >= 4 * groups
+        && (cols.as_ptr() as usize).is_multiple_of(4);
     let mut acc = [0i32; 4];
-    if groups > 0 {
+    // Slices that do not cover the groups (which the ops' checks exclude)
+    // give zeros rather than a panic.
+    if groups > 0 && covered {
         // One pair of rows `row_distance` apart: `dot_2xn_asm` reads its
         // second row at that distance from the first, whatever it is.
         let row_distance = (w1.as_ptr() as isize).wrapping_sub(w0.as_ptr() as isize);
-        // SAFETY: the assertion above: the kernel reads `8 * groups` i16
+        // SAFETY: `covered`: the kernel reads `8 * groups` i16
         // from the word-aligned `cols` (LDM needs the alignment) and
         // `4 * groups` bytes from `w0` and from `w0 + row_distance` (`w1`),
         // and writes the four accumulators of `acc`. It restores every
@@ -111,13 +116,13 @@ pub fn dot_2x2(cols: &[i16], w0: &[i8], w1: &[i8], groups: usize) -> [i32; 4] {
 #[inline(always)]
 pub fn dot_2xn(cols: &[i16], filter: &[i8], k: usize, groups: usize, acc: &mut [i32]) {
     let pairs = acc.len() / 4;
-    assert!(
-        cols.len() >= 8 * groups
-            && (pairs == 0 || filter.len() >= (2 * pairs - 1) * k + 4 * groups)
-            && (cols.as_ptr() as usize).is_multiple_of(4)
-    );
-    if groups > 0 && pairs > 0 {
-        // SAFETY: the assertion above: for each pair the kernel reads
+    let covered = cols.len() >= 8 * groups
+        && (pairs == 0 || filter.len() >= (2 * pairs - 1) * k + 4 * groups)
+        && (cols.as_ptr() as usize).is_multiple_of(4);
+    // Slices that do not cover the rows (which the ops' checks exclude)
+    // give zeros rather than a panic.
+    if groups > 0 && pairs > 0 && covered {
+        // SAFETY: `covered`: for each pair the kernel reads
         // `8 * groups` i16 from the word-aligned `cols` and `4 * groups`
         // bytes of rows `2j` and `2j + 1` (all inside `filter`), and writes
         // `4 * pairs` accumulators into `acc`. It restores every
@@ -211,7 +216,13 @@ unsafe extern "C" fn dot_2xn_asm(
 /// values in Rust.
 #[inline(always)]
 pub fn dot_1x4_s8(x: &[i8], w: [&[i8]; 4], n: usize) -> [i32; 4] {
-    let (x, w) = (&x[..n], w.map(|row| &row[..n]));
+    // Rows shorter than `n` (which the ops' checks exclude) give zeros
+    // rather than a panic.
+    let (Some(x), [Some(w0), Some(w1), Some(w2), Some(w3)]) = (x.get(..n), w.map(|r| r.get(..n)))
+    else {
+        return [0; 4];
+    };
+    let w = [w0, w1, w2, w3];
     // Two groups of four per loop turn: the loop's own two instructions
     // are then 4 % of the work, not 8 %.
     let groups = 2 * (n / 8);
@@ -236,9 +247,9 @@ pub fn dot_1x4_s8(x: &[i8], w: [&[i8]; 4], n: usize) -> [i32; 4] {
         }
     }
     let done = 4 * groups;
-    for (k, &v) in x.iter().enumerate().skip(done) {
-        for (a, row) in acc.iter_mut().zip(w) {
-            *a = a.wrapping_add(i32::from(v) * i32::from(row[k]));
+    for (a, row) in acc.iter_mut().zip(w) {
+        for (&v, &r) in x.iter().zip(row).skip(done) {
+            *a = a.wrapping_add(i32::from(v) * i32::from(r));
         }
     }
     acc
@@ -311,14 +322,19 @@ unsafe extern "C" fn dot_1x4_s8_asm(
 /// taps.
 #[inline(always)]
 pub fn depthwise_blocks(input: &[i8], filter: &[i8], walk: &TapWalk, acc: &mut [i32]) {
-    assert!(walk.rows > 0 && walk.cols > 0 && walk.blocks > 0 && walk.pixels > 0);
-    let (input_reach, filter_reach) = walk.reach();
-    assert!(
+    let counted = walk.rows > 0 && walk.cols > 0 && walk.blocks > 0 && walk.pixels > 0;
+    let covered = counted && {
+        let (input_reach, filter_reach) = walk.reach();
         input_reach < input.len()
             && filter_reach < filter.len()
             && acc.len() >= 4 * walk.blocks as usize * walk.pixels as usize
-    );
-    // SAFETY: the assertions above: every word the kernel loads lies inside
+    };
+    // A walk the slices do not cover (which the ops' checks exclude) sums
+    // nothing rather than panic.
+    if !covered {
+        return;
+    }
+    // SAFETY: `covered`: every word the kernel loads lies inside
     // `input` and `filter` (Cortex-M4 loads words at any alignment), and it
     // writes `4 * blocks * pixels` accumulators into `acc`. It restores
     // every callee-saved register and the stack pointer.

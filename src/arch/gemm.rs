@@ -23,6 +23,7 @@ use super::micro::{self, ORDER};
 use super::requant::{to_output, Requantization};
 use crate::kernels::conv2d::{valid_taps, Conv2dParams, ConvGeometry};
 use crate::kernels::fully_connected::FullyConnectedParams;
+use crate::kernels::{at, part, part_mut};
 
 /// Values per column, rounded up to whole groups of four.
 const fn padded(values: usize) -> usize {
@@ -54,25 +55,27 @@ struct Columns<'a, const C: usize> {
 impl<const C: usize> Columns<'_, C> {
     #[inline(always)]
     fn put(&mut self, col: usize, k: usize, value: i32) {
-        self.slots[(k / 4) * 4 * C + 4 * col + ORDER[k % 4]] = value as i16;
+        if let Some(slot) = self.slots.get_mut((k / 4) * 4 * C + 4 * col + ORDER[k % 4]) {
+            *slot = value as i16;
+        }
     }
 
     /// Values `k0..` of column `col`: `src` plus `offset`, four at a time
     /// once `k` is a multiple of four.
     fn expand(&mut self, col: usize, k0: usize, src: &[i8], offset: i32) {
-        let head = ((4 - k0 % 4) % 4).min(src.len());
-        for (i, &x) in src[..head].iter().enumerate() {
+        let (head, rest) = src.split_at(((4 - k0 % 4) % 4).min(src.len()));
+        for (i, &x) in head.iter().enumerate() {
             self.put(col, k0 + i, i32::from(x) + offset);
         }
-        let k = k0 + head;
-        let whole = (src.len() - head) / 4;
-        if whole > 0 {
+        let k = k0 + head.len();
+        let (groups, tail) = rest.split_at(rest.len() / 4 * 4);
+        if !groups.is_empty() {
             let at = (k / 4) * 4 * C + 4 * col;
-            let slots = &mut self.slots[at..at + 4 * C * (whole - 1) + 4];
-            micro::expand_groups(&src[head..head + 4 * whole], offset, slots, 4 * C);
+            let slots = part_mut(self.slots, at, 4 * C * (groups.len() / 4 - 1) + 4);
+            micro::expand_groups(groups, offset, slots, 4 * C);
         }
-        let k = k + 4 * whole;
-        for (i, &x) in src[head + 4 * whole..].iter().enumerate() {
+        let k = k + groups.len();
+        for (i, &x) in tail.iter().enumerate() {
             self.put(col, k + i, i32::from(x) + offset);
         }
     }
@@ -105,10 +108,12 @@ pub fn conv2d_s8(
     let g = &p.geometry;
     let (out_w, out_c) = (g.output.width as usize, g.output.channels as usize);
     let pixels = g.output.height as usize * out_w;
+    // The output row length as a divisor the compiler knows is not zero.
+    let row_len = out_w.max(1);
     let k = g.filter_height as usize * g.filter_width as usize * g.filter_channels as usize;
     let groups = k.div_ceil(4);
     let mut cols = Columns::<2> {
-        slots: &mut scratch[..2 * padded(k)],
+        slots: part_mut(scratch, 0, 2 * padded(k)),
     };
     // The padding of the last group stays zero: the gathering writes only
     // values below `k`.
@@ -120,17 +125,28 @@ pub fn conv2d_s8(
             // An odd last pixel is computed twice; the copy is not stored.
             let pair = [px, (px + 1).min(pixels - 1)];
             for (col, &q) in pair.iter().enumerate() {
-                gather(p, input, b, (q / out_w, q % out_w), col, &mut cols);
+                gather(p, input, b, (q / row_len, q % row_len), col, &mut cols);
             }
             let out = [
                 (b * pixels + pair[0]) * out_c,
                 (b * pixels + pair[1]) * out_c,
             ];
             let (out0, out1) = if pair[1] == pair[0] {
-                (&mut output[out[0]..][..out_c], None)
+                let Some(out0) = output.get_mut(out[0]..out[0] + out_c) else {
+                    return;
+                };
+                (out0, None)
             } else {
-                let (first, second) = output.split_at_mut(out[1]);
-                (&mut first[out[0]..][..out_c], Some(&mut second[..out_c]))
+                let Some((first, second)) = output.split_at_mut_checked(out[1]) else {
+                    return;
+                };
+                let (Some(out0), Some(out1)) = (
+                    first.get_mut(out[0]..out[0] + out_c),
+                    second.get_mut(..out_c),
+                ) else {
+                    return;
+                };
+                (out0, Some(out1))
             };
             product(&cols, filter, (k, groups), &q, out0, out1);
         }
@@ -162,22 +178,33 @@ fn product(
         } else {
             (1, row..row + 1)
         };
-        let acc = &mut acc[..4 * pairs];
+        // Slices the checks guarantee; were one short, the layer would
+        // stop here rather than panic (a branch as cheap as a bounds check).
+        let (Some(acc), Some(out0)) = (acc.get_mut(..4 * pairs), out0.get_mut(rows.clone())) else {
+            return;
+        };
         if rows.len() == 1 {
-            let w = &filter[row * k..][..4 * groups];
-            acc.copy_from_slice(&micro::dot_2x2(cols.slots, w, w, groups));
+            let Some(w) = filter.get(row * k..row * k + 4 * groups) else {
+                return;
+            };
+            if let Some(acc) = acc.first_chunk_mut::<4>() {
+                *acc = micro::dot_2x2(cols.slots, w, w, groups);
+            }
         } else {
             let reach = filter_reach(rows.len(), k);
-            micro::dot_2xn(cols.slots, &filter[row * k..][..reach], k, groups, acc);
+            let Some(w) = filter.get(row * k..row * k + reach) else {
+                return;
+            };
+            micro::dot_2xn(cols.slots, w, k, groups, acc);
         }
         match out1.as_deref_mut() {
-            Some(out1) => q.store_pair(
-                acc,
-                rows.start,
-                &mut out0[rows.clone()],
-                &mut out1[rows.clone()],
-            ),
-            None => q.store(acc, 2, rows.start, &mut out0[rows.clone()]),
+            Some(out1) => {
+                let Some(out1) = out1.get_mut(rows.clone()) else {
+                    return;
+                };
+                q.store_pair(acc, rows.start, out0, out1)
+            }
+            None => q.store(acc, 2, rows.start, out0),
         }
         row = rows.end;
     }
@@ -217,12 +244,17 @@ fn gather(
         if d_w == 1 {
             // The valid taps of a row are one run of the input.
             let start = g.input.index(b, in_y, (in_x0 + fx0 as isize) as usize, 0);
-            let src = &input[start..][..(fx1 - fx0) * in_c];
+            let Some(src) = input.get(start..start + (fx1 - fx0) * in_c) else {
+                return;
+            };
             cols.expand(col, row + fx0 * in_c, src, p.input_offset);
         } else {
             for fx in fx0..fx1 {
                 let in_x = (in_x0 + (fx * d_w) as isize) as usize;
-                let src = &input[g.input.index(b, in_y, in_x, 0)..][..in_c];
+                let at = g.input.index(b, in_y, in_x, 0);
+                let Some(src) = input.get(at..at + in_c) else {
+                    return;
+                };
                 cols.expand(col, row + fx * in_c, src, p.input_offset);
             }
         }
@@ -237,7 +269,7 @@ fn gather(
 /// The codegen writes it into the weights; the self-test computes it too.
 pub fn folded_bias(filter: &[i8], bias: &[i32], depth: usize, input_offset: i32, out: &mut [i32]) {
     for (r, folded) in out.iter_mut().enumerate() {
-        let row = &filter[r * depth..][..depth];
+        let row = part(filter, r * depth, depth);
         let sum = row.iter().fold(0i32, |s, &w| s.wrapping_add(i32::from(w)));
         let b = bias.get(r).copied().unwrap_or(0);
         *folded = b.wrapping_add(input_offset.wrapping_mul(sum));
@@ -264,23 +296,41 @@ pub fn fully_connected_s8(
     let out_depth = p.shape.output_depth as usize;
     let per_channel = multiplier.len() > 1;
     let range = (p.activation_min, p.activation_max);
+    // Slices the checks guarantee; were one short, the layer would stop
+    // rather than panic, and with them cut to size the indexing below is
+    // visibly in bounds.
+    let Some(bias) = folded_bias.get(..out_depth) else {
+        return;
+    };
     for b in 0..p.shape.batches as usize {
-        let x = &input[b * depth..][..depth];
+        let x_at = b * depth;
+        let out_at = b * out_depth;
+        let (Some(x), Some(out)) = (
+            input.get(x_at..x_at + depth),
+            output.get_mut(out_at..out_at + out_depth),
+        ) else {
+            return;
+        };
         for oc in (0..out_depth).step_by(4) {
             // A last group of fewer than four rows repeats its last row.
             let rows = [0, 1, 2, 3].map(|i| (oc + i).min(out_depth - 1));
-            let w = rows.map(|r| &filter[r * depth..][..depth]);
-            let acc = micro::dot_1x4_s8(x, w, depth);
-            for (i, &a) in acc.iter().enumerate().take(out_depth - oc) {
-                let r = rows[i];
+            let [Some(w0), Some(w1), Some(w2), Some(w3)] =
+                rows.map(|r| filter.get(r * depth..r * depth + depth))
+            else {
+                return;
+            };
+            let acc = micro::dot_1x4_s8(x, [w0, w1, w2, w3], depth);
+            for (&r, &a) in rows.iter().zip(&acc).take(out_depth - oc) {
                 let q = if per_channel { r } else { 0 };
-                output[b * out_depth + r] = to_output(
-                    a.wrapping_add(folded_bias[r]),
-                    multiplier[q],
-                    shift[q],
-                    p.output_offset,
-                    range,
-                );
+                if let (Some(o), Some(&folded)) = (out.get_mut(r), bias.get(r)) {
+                    *o = to_output(
+                        a.wrapping_add(folded),
+                        at(multiplier, q, 0),
+                        at(shift, q, 0),
+                        p.output_offset,
+                        range,
+                    );
+                }
             }
         }
     }

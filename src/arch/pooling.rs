@@ -7,6 +7,7 @@
 //! Layer: arch; uses `kernels` (the params and the window helper).
 
 use crate::kernels::pooling::{window, PoolGeometry, PoolParams};
+use crate::kernels::{part, part_mut};
 
 /// Channels reduced per pass over a window.
 const CHANNELS_PER_PASS: usize = 64;
@@ -22,12 +23,14 @@ pub fn average_pool_s8(p: &PoolParams, input: &[i8], output: &mut [i8]) {
         |s, x| s + i32::from(x),
         |sum, count| {
             // Round half away from zero, with C++ truncating division.
+            // `count` is the taps of a non-empty window; a positive
+            // divisor can neither be zero nor overflow the division.
             let average = match count {
-                0 => 0,
+                ..=0 => 0,
                 _ if sum > 0 => (sum + count / 2) / count,
                 _ => (sum - count / 2) / count,
             };
-            average.clamp(range.0, range.1) as i8
+            average.max(range.0).min(range.1) as i8
         },
     );
 }
@@ -41,7 +44,7 @@ pub fn max_pool_s8(p: &PoolParams, input: &[i8], output: &mut [i8]) {
         output,
         i32::from(i8::MIN),
         |m, x| m.max(i32::from(x)),
-        |max, _| max.clamp(range.0, range.1) as i8,
+        |max, _| max.max(range.0).min(range.1) as i8,
     );
 }
 
@@ -76,20 +79,20 @@ fn pool(
                     g.input.width,
                 );
                 let taps = ((y1 - y0) * (x1 - x0)) as i32;
-                let out = &mut output[g.output.index(b, out_y, out_x, 0)..][..c];
+                let out = part_mut(output, g.output.index(b, out_y, out_x, 0), c);
                 for first in (0..c).step_by(CHANNELS_PER_PASS) {
                     let n = (c - first).min(CHANNELS_PER_PASS);
-                    let values = &mut values[..n];
+                    let values = part_mut(&mut values, 0, n);
                     values.fill(start);
                     for y in y0..y1 {
                         for x in x0..x1 {
-                            let pixel = &input[g.input.index(b, y, x, first)..][..n];
+                            let pixel = part(input, g.input.index(b, y, x, first), n);
                             for (v, &x) in values.iter_mut().zip(pixel) {
                                 *v = step(*v, x);
                             }
                         }
                     }
-                    for (o, &v) in out[first..first + n].iter_mut().zip(values.iter()) {
+                    for (o, &v) in part_mut(out, first, n).iter_mut().zip(values.iter()) {
                         *o = finish(v, taps);
                     }
                 }

@@ -169,14 +169,14 @@ impl StoreRun {
         (min, max): (i32, i32),
         short: bool,
     ) -> StoreRun {
-        let count = out.len();
-        assert!(
-            count == 0
-                || (acc.len() > (count - 1) * stride
-                    && bias.len() >= count
-                    && multiplier.len() >= count
-                    && shift.len() >= count)
-        );
+        // A run the slices do not cover (which the ops' checks exclude)
+        // stores nothing rather than panic.
+        let covered = out.is_empty()
+            || (acc.len() > (out.len() - 1) * stride
+                && bias.len() >= out.len()
+                && multiplier.len() >= out.len()
+                && shift.len() >= out.len());
+        let count = if covered { out.len() } else { 0 };
         StoreRun {
             acc: acc.as_ptr(),
             bias: bias.as_ptr(),
@@ -229,14 +229,17 @@ impl<'a> Requantization<'a> {
     pub fn store(&self, acc: &[i32], stride: usize, first: usize, out: &mut [i8]) {
         let n = out.len();
         let bias = if self.bias.is_empty() {
-            &NO_BIAS[..n]
+            NO_BIAS.get(..n)
         } else {
-            &self.bias[first..first + n]
+            self.bias.get(first..first + n)
         };
-        let (m, s) = (
-            &self.multiplier[first..first + n],
-            &self.shift[first..first + n],
-        );
+        let channel = |v: &'a [i32]| v.get(first..first + n);
+        // Slices the checks guarantee; were one short, the run would be
+        // left alone rather than panic (a branch as cheap as a bounds check).
+        let (Some(bias), Some(m), Some(s)) = (bias, channel(self.multiplier), channel(self.shift))
+        else {
+            return;
+        };
         let (offset, range) = (self.output_offset, self.range);
         // The DSP loop is exact for every channel; the AVX2 one needs AVX2;
         // the compiled loops serve the other cores and the fallback.
@@ -282,7 +285,7 @@ impl<'a> Requantization<'a> {
     }
 }
 
-impl Requantization<'_> {
+impl<'a> Requantization<'a> {
     /// [`Requantization::store`] for two pixels at once: `out0[i]` from
     /// `acc[2i]` and `out1[i]` from `acc[2i + 1]`, each channel's
     /// requantization prepared once for both.
@@ -293,20 +296,24 @@ impl Requantization<'_> {
             // Two passes of the assembly (or AVX2) loop beat one compiled
             // pass.
             self.store(acc, 2, first, out0);
-            self.store(&acc[1..], 2, first, out1);
+            self.store(acc.get(1..).unwrap_or(&[]), 2, first, out1);
         }
         #[cfg(not(any(kiln_dsp, all(target_arch = "x86_64", any(test, feature = "host")))))]
         {
             let n = out0.len();
             let bias = if self.bias.is_empty() {
-                &NO_BIAS[..n]
+                NO_BIAS.get(..n)
             } else {
-                &self.bias[first..first + n]
+                self.bias.get(first..first + n)
             };
-            let channels = self.multiplier[first..first + n]
-                .iter()
-                .zip(&self.shift[first..first + n])
-                .zip(bias);
+            let channel = |v: &'a [i32]| v.get(first..first + n);
+            // As in `store`: short slices leave the run alone.
+            let (Some(bias), Some(m), Some(s)) =
+                (bias, channel(self.multiplier), channel(self.shift))
+            else {
+                return;
+            };
+            let channels = m.iter().zip(s).zip(bias);
             let (offset, range) = (self.output_offset, self.range);
             let outs = out0.iter_mut().zip(out1);
             let values = acc.chunks_exact(2).zip(channels).zip(outs);
@@ -330,7 +337,7 @@ impl Requantization<'_> {
 /// A requantized value moved to the output zero point and clamped.
 #[inline(always)]
 pub fn clamp(requantized: i32, output_offset: i32, (min, max): (i32, i32)) -> i8 {
-    requantized.saturating_add(output_offset).clamp(min, max) as i8
+    requantized.saturating_add(output_offset).max(min).min(max) as i8
 }
 
 #[cfg(test)]
