@@ -75,8 +75,14 @@ impl<'g, 'a> Executor<'g, 'a> {
                 got: bytes.len(),
             });
         }
-        self.arena[t.span.range()].copy_from_slice(bytes);
-        Ok(())
+        match self.arena.get_mut(t.span.range()) {
+            Some(place) if place.len() == bytes.len() => {
+                place.copy_from_slice(bytes);
+                Ok(())
+            }
+            // Not reached: `new` checked every input span against the arena.
+            _ => Err(Error::NoSuchTensor { index }),
+        }
     }
 
     pub fn set_input_i8(&mut self, index: usize, values: &[i8]) -> Result<(), Error> {
@@ -105,26 +111,34 @@ impl<'g, 'a> Executor<'g, 'a> {
     /// The raw bytes of output `index` after `run`.
     pub fn output(&self, index: usize) -> Result<&[u8], Error> {
         let t = Self::io(self.graph.outputs, index)?;
-        Ok(&self.arena[t.span.range()])
+        // `new` checked every output span against the arena.
+        self.arena
+            .get(t.span.range())
+            .ok_or(Error::NoSuchTensor { index })
     }
 }
 
 /// Copies `values` into the arena at byte `offset`: how generated code feeds
-/// a model its input.
+/// a model its input. Generated code asserts at compile time that the span
+/// lies inside the arena; a span outside it copies nothing.
 pub fn write_input<T: bytemuck::Pod>(arena: &mut [u8], offset: usize, values: &[T]) {
     let bytes: &[u8] = bytemuck::cast_slice(values);
-    arena[offset..offset + bytes.len()].copy_from_slice(bytes);
+    let place = offset
+        .checked_add(bytes.len())
+        .and_then(|end| arena.get_mut(offset..end));
+    if let Some(place) = place {
+        for (to, &from) in place.iter_mut().zip(bytes) {
+            *to = from;
+        }
+    }
 }
 
 /// A typed view of `N` values at byte `offset` of `bytes` (an arena, or
 /// aligned constant data): how generated code returns a model's output.
-/// Generated code asserts at compile time that the span lies inside the
-/// arena, so the failure branch is never taken.
-pub fn array_at<T: bytemuck::Pod, const N: usize>(bytes: &[u8], offset: usize) -> &[T; N] {
-    let bytes = &bytes[offset..offset + N * core::mem::size_of::<T>()];
-    let values: &[T] = bytemuck::cast_slice(bytes);
-    match values.first_chunk::<N>() {
-        Some(array) => array,
-        None => panic!("array outside the buffer"),
-    }
+/// `None` if they lie outside `bytes` or are misaligned, which generated
+/// code excludes at compile time (so the optimizer removes the branch).
+pub fn array_at<T: bytemuck::Pod, const N: usize>(bytes: &[u8], offset: usize) -> Option<&[T; N]> {
+    let end = offset.checked_add(N.checked_mul(core::mem::size_of::<T>())?)?;
+    let values: &[T] = bytemuck::try_cast_slice(bytes.get(offset..end)?).ok()?;
+    values.first_chunk::<N>()
 }

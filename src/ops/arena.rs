@@ -1,7 +1,10 @@
 //! How an op sees memory while it runs: its output as the one mutable span
 //! of the arena, every other arena byte read-only, and its constants in the
 //! weights. `exec::validate` has checked every span an op names, so the
-//! slicing here never fails on a validated graph.
+//! slicing here never fails on a validated graph; still, every accessor is
+//! total (a span outside its buffer, or misaligned for its type, reads as
+//! empty) so that no panic path is linked into firmware, and the kernels
+//! do nothing on slices shorter than their shapes need.
 //!
 //! Layer: ops; uses `tensor` and `wire`.
 
@@ -18,13 +21,18 @@ pub(crate) struct Inputs<'a> {
 impl Inputs<'_> {
     pub(crate) fn bytes(&self, s: Span) -> &[u8] {
         let offset = s.offset as usize;
+        let [first, ..] = &self.pieces;
         let (piece, start) = self
             .pieces
             .iter()
             .rev()
             .find(|(_, start)| *start <= offset)
-            .unwrap_or(&self.pieces[0]);
-        &piece[offset - start..][..s.len as usize]
+            .unwrap_or(first);
+        offset
+            .checked_sub(*start)
+            .and_then(|at| piece.get(at..))
+            .and_then(|rest| rest.get(..s.len as usize))
+            .unwrap_or(&[])
     }
 
     pub(crate) fn i8(&self, s: Span) -> &[i8] {
@@ -32,14 +40,34 @@ impl Inputs<'_> {
     }
 
     pub(crate) fn f32(&self, s: Span) -> &[f32] {
-        bytemuck::cast_slice(self.bytes(s))
+        typed(self.bytes(s))
+    }
+}
+
+/// `bytes` as `T`s, or empty if they are misaligned or not a whole number
+/// of `T`s (which the checks exclude).
+fn typed<T: bytemuck::Pod>(bytes: &[u8]) -> &[T] {
+    bytemuck::try_cast_slice(bytes).unwrap_or(&[])
+}
+
+/// [`typed`], mutable.
+fn typed_mut<T: bytemuck::Pod>(bytes: &mut [u8]) -> &mut [T] {
+    bytemuck::try_cast_slice_mut(bytes).unwrap_or(&mut [])
+}
+
+/// `slice` split at `at`, or all of it and nothing if `at` is past its end.
+fn split_at(slice: &mut [u8], at: usize) -> (&mut [u8], &mut [u8]) {
+    if at <= slice.len() {
+        slice.split_at_mut(at)
+    } else {
+        (slice, &mut [])
     }
 }
 
 /// Splits the arena into an op's output and the (read-only) rest.
 pub(crate) fn split(arena: &mut [u8], output: Span) -> (Inputs<'_>, &mut [u8]) {
-    let (before, rest) = arena.split_at_mut(output.offset as usize);
-    let (out, after) = rest.split_at_mut(output.len as usize);
+    let (before, rest) = split_at(arena, output.offset as usize);
+    let (out, after) = split_at(rest, output.len as usize);
     let after_start = output.end() as usize;
     let inputs = Inputs {
         pieces: [(before, 0), (&[], after_start), (after, after_start)],
@@ -60,10 +88,11 @@ pub(crate) fn split_with_scratch(
     } else {
         (scratch, output)
     };
-    let (before, rest) = arena.split_at_mut(first.offset as usize);
-    let (a, rest) = rest.split_at_mut(first.len as usize);
-    let (between, rest) = rest.split_at_mut((u64::from(second.offset) - first.end()) as usize);
-    let (b, after) = rest.split_at_mut(second.len as usize);
+    let (before, rest) = split_at(arena, first.offset as usize);
+    let (a, rest) = split_at(rest, first.len as usize);
+    let gap = u64::from(second.offset).saturating_sub(first.end());
+    let (between, rest) = split_at(rest, gap as usize);
+    let (b, after) = split_at(rest, second.len as usize);
     let inputs = Inputs {
         pieces: [
             (before, 0),
@@ -76,18 +105,18 @@ pub(crate) fn split_with_scratch(
     } else {
         (b, a)
     };
-    (inputs, out, bytemuck::cast_slice_mut(scratch))
+    (inputs, out, typed_mut(scratch))
 }
 
 /// A typed view of a constant in the weights.
 pub(crate) fn constant<T: bytemuck::Pod>(weights: &[u8], s: Span) -> &[T] {
-    bytemuck::cast_slice(&weights[s.range()])
+    typed(weights.get(s.range()).unwrap_or(&[]))
 }
 
 /// The weights from the start of `s` to their end, as int8: a filter for
 /// the fast kernels, which may read a few bytes past its span (checked).
 pub(crate) fn from_constant(weights: &[u8], s: Span) -> &[i8] {
-    bytemuck::cast_slice(&weights[s.offset as usize..])
+    bytemuck::cast_slice(weights.get(s.offset as usize..).unwrap_or(&[]))
 }
 
 pub(crate) fn out_i8(out: &mut [u8]) -> &mut [i8] {
@@ -95,7 +124,7 @@ pub(crate) fn out_i8(out: &mut [u8]) -> &mut [i8] {
 }
 
 pub(crate) fn out_f32(out: &mut [u8]) -> &mut [f32] {
-    bytemuck::cast_slice_mut(out)
+    typed_mut(out)
 }
 
 wire_enum! {
@@ -135,11 +164,11 @@ pub(crate) fn operands<'a, T: bytemuck::Pod>(
     constant: ConstantOperand,
 ) -> (&'a [T], &'a [T]) {
     let pick = |s: Span, in_weights: bool| -> &'a [T] {
-        bytemuck::cast_slice(if in_weights {
-            &weights[s.range()]
+        if in_weights {
+            self::constant(weights, s)
         } else {
-            inputs.bytes(s)
-        })
+            typed(inputs.bytes(s))
+        }
     };
     (
         pick(first, constant == ConstantOperand::First),

@@ -24,6 +24,15 @@ fn rust_type(dtype: DType) -> &'static str {
     }
 }
 
+/// A zero of `dtype` as a literal: the fallback of `kiln::exec::array_at`,
+/// a branch the generated compile-time span checks rule out.
+fn zero_literal(dtype: DType) -> &'static str {
+    match dtype {
+        DType::F32 => "0.0",
+        _ => "0",
+    }
+}
+
 /// `Debug` prints non-finite floats as `inf`, `-inf` and `NaN`, which are
 /// not Rust; a model may carry them (an unbounded Clip, an infinite pad).
 fn finite_literals(debug: &str) -> String {
@@ -270,7 +279,10 @@ pub fn module(model: &CompiledModel, weights_file: &str) -> String {
         let t = &model.outputs[0];
         (
             format!(" -> &[{}; OUTPUT_LEN]", rust_type(t.dtype)),
-            "        kiln::exec::array_at(arena, OUTPUT_OFFSET)\n".to_string(),
+            format!(
+                "        kiln::exec::array_at(arena, OUTPUT_OFFSET).unwrap_or(&[{}; OUTPUT_LEN])\n",
+                zero_literal(t.dtype)
+            ),
         )
     } else {
         (String::new(), String::new())
@@ -289,8 +301,9 @@ pub fn module(model: &CompiledModel, weights_file: &str) -> String {
         let p = out_prefix(i);
         let _ = writeln!(
             s,
-            "\n    /// Output #{i} of the last run.\n    pub fn output{i}(&self) -> &[{ty}; {p}_LEN] {{\n        kiln::exec::array_at(self.arena.bytes(), {p}_OFFSET)\n    }}",
-            ty = rust_type(t.dtype)
+            "\n    /// Output #{i} of the last run.\n    pub fn output{i}(&self) -> &[{ty}; {p}_LEN] {{\n        kiln::exec::array_at(self.arena.bytes(), {p}_OFFSET).unwrap_or(&[{zero}; {p}_LEN])\n    }}",
+            ty = rust_type(t.dtype),
+            zero = zero_literal(t.dtype)
         );
     }
     s += "\n    /// The arena's bytes, for other uses between inferences (nothing in it\n    /// survives from one `run` to the next).\n    pub fn arena_bytes_mut(&mut self) -> &mut [u8] {\n        self.arena.bytes_mut()\n    }\n";
