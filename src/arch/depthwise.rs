@@ -139,9 +139,11 @@ pub fn depthwise_conv2d_s8(
                             return;
                         };
                         micro::depthwise_blocks(input, filter, &walk, sums);
-                        for (pixel, sums) in sums.chunks_exact((4 * n).max(1)).enumerate() {
-                            let at = pixel * c + ch;
-                            let Some(out) = out.get_mut(at..at + 4 * n) else {
+                        for pixel in 0..run {
+                            let (from, to) = (pixel * 4 * n, pixel * c + ch);
+                            let (Some(sums), Some(out)) =
+                                (sums.get(from..from + 4 * n), out.get_mut(to..to + 4 * n))
+                            else {
                                 return;
                             };
                             q.store(sums, 1, ch, out);

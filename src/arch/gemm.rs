@@ -53,10 +53,17 @@ struct Columns<'a, const C: usize> {
 }
 
 impl<const C: usize> Columns<'_, C> {
+    /// Writes `values` into slots `k0, k0 + 1, ...` of column `col`. A slot
+    /// outside the columns (which the checks exclude) ends the writing: an
+    /// exit from the loop, like the panic of plain indexing, so the
+    /// compiler can still check the loop's range once instead of each slot.
     #[inline(always)]
-    fn put(&mut self, col: usize, k: usize, value: i32) {
-        if let Some(slot) = self.slots.get_mut((k / 4) * 4 * C + 4 * col + ORDER[k % 4]) {
-            *slot = value as i16;
+    fn set(&mut self, col: usize, k0: usize, values: impl Iterator<Item = i32>) {
+        for (k, v) in (k0..).zip(values) {
+            let Some(slot) = self.slots.get_mut((k / 4) * 4 * C + 4 * col + ORDER[k % 4]) else {
+                return;
+            };
+            *slot = v as i16;
         }
     }
 
@@ -64,9 +71,7 @@ impl<const C: usize> Columns<'_, C> {
     /// once `k` is a multiple of four.
     fn expand(&mut self, col: usize, k0: usize, src: &[i8], offset: i32) {
         let (head, rest) = src.split_at(((4 - k0 % 4) % 4).min(src.len()));
-        for (i, &x) in head.iter().enumerate() {
-            self.put(col, k0 + i, i32::from(x) + offset);
-        }
+        self.set(col, k0, head.iter().map(|&x| i32::from(x) + offset));
         let k = k0 + head.len();
         let (groups, tail) = rest.split_at(rest.len() / 4 * 4);
         if !groups.is_empty() {
@@ -75,16 +80,12 @@ impl<const C: usize> Columns<'_, C> {
             micro::expand_groups(groups, offset, slots, 4 * C);
         }
         let k = k + groups.len();
-        for (i, &x) in tail.iter().enumerate() {
-            self.put(col, k + i, i32::from(x) + offset);
-        }
+        self.set(col, k, tail.iter().map(|&x| i32::from(x) + offset));
     }
 
     /// Values `k0..k0 + len` of column `col`: padding, zero once offset.
     fn zero(&mut self, col: usize, k0: usize, len: usize) {
-        for k in k0..k0 + len {
-            self.put(col, k, 0);
-        }
+        self.set(col, k0, core::iter::repeat_n(0, len));
     }
 }
 

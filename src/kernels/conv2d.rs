@@ -58,21 +58,20 @@ pub(crate) fn valid_taps(
     taps: usize,
     extent: usize,
 ) -> (usize, usize) {
-    // At least 1 (checked), and positive as an isize: the divisions below
-    // can neither divide by zero nor overflow.
-    let d = dilation.clamp(1, isize::MAX as usize) as isize;
+    // Unsigned division by at least 1 (checked): it cannot fail.
+    let d = dilation.max(1);
     let first = if origin >= 0 {
         0
     } else {
-        ((-origin) + d - 1) / d
+        (origin.unsigned_abs() + d - 1) / d
     };
     let last = if extent as isize > origin {
-        (extent as isize - origin + d - 1) / d
+        ((extent as isize - origin) as usize + d - 1) / d
     } else {
         0
     };
-    let first = (first as usize).min(taps);
-    (first, (last as usize).max(first).min(taps))
+    let first = first.min(taps);
+    (first, last.max(first).min(taps))
 }
 
 /// Filter layout `[output_channels, filter_height, filter_width, filter_channels]`.
