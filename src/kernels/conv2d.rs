@@ -63,10 +63,10 @@ pub(crate) fn valid_taps(
     let first = if origin >= 0 {
         0
     } else {
-        (origin.unsigned_abs() + d - 1) / d
+        origin.unsigned_abs().div_ceil(d)
     };
     let last = if extent as isize > origin {
-        ((extent as isize - origin) as usize + d - 1) / d
+        ((extent as isize - origin) as usize).div_ceil(d)
     } else {
         0
     };
