@@ -7,7 +7,7 @@
 //! Layer: kernels; pure functions over slices, uses `quant` and `tensor`.
 
 use super::{at, part, part_mut};
-use crate::quant::multiply_by_quantized_multiplier;
+use crate::quant::{clamp_to_i8, multiply_by_quantized_multiplier};
 use crate::tensor::{FloatRange, Nhwc};
 use crate::wire::wire_struct;
 
@@ -45,6 +45,27 @@ wire_struct! {
         pub output_offset: i32,
         pub activation_min: i32,
         pub activation_max: i32,
+    }
+}
+
+impl Conv2dParams {
+    /// Output channel `oc`'s int8 value from its accumulator: TFLM's
+    /// per-channel epilogue (bias, requantization, output zero point,
+    /// activation clamp), shared by the reference convolutions. `bias` may
+    /// be empty.
+    #[inline(always)]
+    pub(crate) fn channel_output(
+        &self,
+        acc: i32,
+        oc: usize,
+        bias: &[i32],
+        multiplier: &[i32],
+        shift: &[i32],
+    ) -> i8 {
+        let acc = acc.wrapping_add(at(bias, oc, 0));
+        let v = multiply_by_quantized_multiplier(acc, at(multiplier, oc, 0), at(shift, oc, 0))
+            .saturating_add(self.output_offset);
+        clamp_to_i8(v, self.activation_min, self.activation_max)
     }
 }
 
@@ -129,14 +150,7 @@ pub fn conv2d_s8(
                             }
                         }
                     }
-                    acc = acc.wrapping_add(at(bias, oc, 0));
-                    let acc = multiply_by_quantized_multiplier(
-                        acc,
-                        at(multiplier, oc, 0),
-                        at(shift, oc, 0),
-                    )
-                    .saturating_add(p.output_offset);
-                    *out = acc.max(p.activation_min).min(p.activation_max) as i8;
+                    *out = p.channel_output(acc, oc, bias, multiplier, shift);
                 }
             }
         }
@@ -329,11 +343,8 @@ pub fn transpose_conv2d_s8(
             }
         },
         |acc, o, oc| {
-            let acc = acc.wrapping_add(at(bias, oc, 0));
-            let v = multiply_by_quantized_multiplier(acc, at(multiplier, oc, 0), at(shift, oc, 0))
-                .saturating_add(p.output_offset);
             if let Some(out) = output.get_mut(o) {
-                *out = v.max(p.activation_min).min(p.activation_max) as i8;
+                *out = p.channel_output(acc, oc, bias, multiplier, shift);
             }
         },
     );

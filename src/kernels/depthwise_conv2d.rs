@@ -6,7 +6,6 @@
 
 use super::at;
 use super::conv2d::{valid_taps, Conv2dParams, ConvGeometry};
-use crate::quant::multiply_by_quantized_multiplier;
 use crate::tensor::FloatRange;
 
 /// Filter layout `[1, filter_height, filter_width, output_channels]`; output
@@ -59,15 +58,8 @@ pub fn depthwise_conv2d_s8(
                                 acc += i32::from(w) * (i32::from(x) + p.input_offset);
                             }
                         }
-                        acc = acc.wrapping_add(at(bias, oc, 0));
-                        let acc = multiply_by_quantized_multiplier(
-                            acc,
-                            at(multiplier, oc, 0),
-                            at(shift, oc, 0),
-                        )
-                        .saturating_add(p.output_offset);
                         if let Some(out) = output.get_mut(out_base + oc) {
-                            *out = acc.max(p.activation_min).min(p.activation_max) as i8;
+                            *out = p.channel_output(acc, oc, bias, multiplier, shift);
                         }
                     }
                 }
