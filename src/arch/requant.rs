@@ -222,22 +222,27 @@ impl<'a> Requantization<'a> {
         }
     }
 
+    /// Bias (zeros when the layer has none), multipliers and shifts of
+    /// channels `first..first + n`. `None` only for a run the checks
+    /// exclude: the caller then leaves it alone rather than panic, a
+    /// branch as cheap as the bounds check it replaces.
+    #[inline(always)]
+    fn channels(&self, first: usize, n: usize) -> Option<(&'a [i32], &'a [i32], &'a [i32])> {
+        let bias = if self.bias.is_empty() {
+            NO_BIAS.get(..n)?
+        } else {
+            self.bias.get(first..first + n)?
+        };
+        let multiplier = self.multiplier.get(first..first + n)?;
+        Some((bias, multiplier, self.shift.get(first..first + n)?))
+    }
+
     /// Writes `out[i]` for channels `first..first + out.len()` (at most
     /// [`MAX_RUN`]) from every `stride`-th accumulator of `acc`. Every slice
     /// is cut to the run first, so the loop has no bounds checks.
     #[inline(always)]
     pub fn store(&self, acc: &[i32], stride: usize, first: usize, out: &mut [i8]) {
-        let n = out.len();
-        let bias = if self.bias.is_empty() {
-            NO_BIAS.get(..n)
-        } else {
-            self.bias.get(first..first + n)
-        };
-        let channel = |v: &'a [i32]| v.get(first..first + n);
-        // Slices the checks guarantee; were one short, the run would be
-        // left alone rather than panic (a branch as cheap as a bounds check).
-        let (Some(bias), Some(m), Some(s)) = (bias, channel(self.multiplier), channel(self.shift))
-        else {
+        let Some((bias, m, s)) = self.channels(first, out.len()) else {
             return;
         };
         let (offset, range) = (self.output_offset, self.range);
@@ -300,17 +305,7 @@ impl<'a> Requantization<'a> {
         }
         #[cfg(not(any(kiln_dsp, all(target_arch = "x86_64", any(test, feature = "host")))))]
         {
-            let n = out0.len();
-            let bias = if self.bias.is_empty() {
-                NO_BIAS.get(..n)
-            } else {
-                self.bias.get(first..first + n)
-            };
-            let channel = |v: &'a [i32]| v.get(first..first + n);
-            // As in `store`: short slices leave the run alone.
-            let (Some(bias), Some(m), Some(s)) =
-                (bias, channel(self.multiplier), channel(self.shift))
-            else {
+            let Some((bias, m, s)) = self.channels(first, out0.len()) else {
                 return;
             };
             let channels = m.iter().zip(s).zip(bias);
