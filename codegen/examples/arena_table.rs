@@ -48,7 +48,7 @@ fn main() {
         let total = summary["tflm_arena"]["total"]
             .as_u64()
             .expect("tflm_arena.total");
-        let stack = kiln_codegen::report::stack_estimate_cortex_m4(&model.graph);
+        let stack = kiln_codegen::report::stack_estimate_cortex_m4(&model.graph, &model.plan);
         let ram = (model.arena_bytes() + stack) as u64;
         ram_rows.push(format!(
             "| {name} | {} | {stack} | {ram} | {total} | {:.2} |",

@@ -10,6 +10,14 @@
 //! planner, so the activations never need more than TFLM's head for the
 //! same graph; sharing reshaped buffers makes them smaller. The fast
 //! kernels' scratch comes on top, as CMSIS-NN's does in TFLM.
+//!
+//! In place: an int8 convolution whose input dies with it may write its
+//! output over that input, a band of output rows at a time
+//! (`kiln::ops::Bands`). Its output then shares the input's buffer at a
+//! fixed byte distance, and the buffer grows to hold both; [`plan_in_place`]
+//! chooses the layers for which that lowers the arena.
+
+use kiln::kernels::conv2d::ConvGeometry;
 
 use crate::ir::{Graph, TensorId};
 
@@ -32,6 +40,24 @@ pub struct Buffer {
     /// graph inputs are born before op 0, outputs live past the last op.
     pub first: usize,
     pub last: usize,
+    /// Buffers that run in place share a group: each sits at a fixed
+    /// distance (`rel`) from the group's origin, and only a buffer and the
+    /// one written over it (at the op where one dies and the other is
+    /// born) share bytes while alive. Every other buffer is a group alone
+    /// (`rel` 0).
+    pub group: usize,
+    pub rel: isize,
+}
+
+/// How a convolution runs in place: bands of `rows` output rows with a
+/// lag of `lag` bands (see `kiln::ops::Bands`), its output `delta` bytes
+/// from its input's start, and the buffer its bands are computed into.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct InPlace {
+    pub rows: u32,
+    pub lag: u32,
+    pub delta: isize,
+    pub buffer_bytes: usize,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -41,6 +67,8 @@ pub struct ArenaPlan {
     pub buffer_of: Vec<Option<usize>>,
     /// For each node, the buffer of its scratch (`None` when it needs none).
     pub scratch_of: Vec<Option<usize>>,
+    /// For each node that runs in place, how, and the buffer of its bands.
+    pub in_place: Vec<Option<(InPlace, usize)>>,
     pub arena_bytes: usize,
     /// The arena the activations alone would need, planned without any
     /// op's scratch.
@@ -65,6 +93,13 @@ impl ArenaPlan {
             .map(|b| self.buffers[b].offset)
     }
 
+    /// How node `node` runs in place, and the arena offset of its bands'
+    /// buffer.
+    pub fn bands(&self, node: usize) -> Option<(InPlace, usize)> {
+        let (how, b) = self.in_place.get(node).copied().flatten()?;
+        Some((how, self.buffers[b].offset))
+    }
+
     /// Byte offset and size of a node's scratch.
     pub fn scratch(&self, node: usize) -> Option<(usize, usize)> {
         let b = self.scratch_of.get(node).copied().flatten()?;
@@ -72,8 +107,123 @@ impl ArenaPlan {
     }
 }
 
-/// Plans the arena of `graph`.
+/// Plans the arena of `graph`, every op out of place.
 pub fn plan(graph: &Graph) -> ArenaPlan {
+    plan_with(graph, &vec![None; graph.nodes.len()])
+}
+
+/// Plans the arena of `graph`, running in place the convolutions among
+/// `candidates` (per node: its geometry, for int8 convolutions of one
+/// batch) for which that lowers the arena: each in turn is kept if the
+/// arena does not grow, then each is toggled while that lowers the arena or
+/// keeps it with fewer layers in place.
+pub fn plan_in_place(graph: &Graph, candidates: &[Option<ConvGeometry>]) -> ArenaPlan {
+    let mut chosen: Vec<Option<InPlace>> = vec![None; graph.nodes.len()];
+    let mut best = plan_with(graph, &chosen);
+    let options: Vec<(usize, InPlace)> = candidates
+        .iter()
+        .enumerate()
+        .filter_map(|(i, g)| Some((i, band_walk(g.as_ref()?)?)))
+        .filter(|&(i, _)| i < chosen.len())
+        .collect();
+    for &(i, how) in &options {
+        chosen[i] = Some(how);
+        let p = plan_with(graph, &chosen);
+        if p.in_place[i].is_some() && p.arena_bytes <= best.arena_bytes {
+            best = p;
+        } else {
+            chosen[i] = None;
+        }
+    }
+    // Then toggle each one while that helps: a smaller arena, or the same
+    // arena with one layer fewer in place (a band walk costs a little
+    // time). Each pass is one plan per candidate; a few settle it.
+    for _ in 0..4 {
+        let mut changed = false;
+        for &(i, how) in options.iter().rev() {
+            let was = chosen[i];
+            chosen[i] = if was.is_some() { None } else { Some(how) };
+            let p = plan_with(graph, &chosen);
+            let better = p.arena_bytes < best.arena_bytes
+                || (p.arena_bytes == best.arena_bytes && was.is_some());
+            if better {
+                best = p;
+                changed = true;
+            } else {
+                chosen[i] = was;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    best
+}
+
+/// The cheapest band walk for a convolution of one batch: bands of one
+/// or two output rows, the lag (0 to 2) and output placement for which the input,
+/// the output and the band buffer together take the fewest bytes (ties:
+/// the output nearest the input's start, so that a chain of layers does
+/// not drift).
+pub fn band_walk(g: &ConvGeometry) -> Option<InPlace> {
+    if g.input.batches != 1 || g.output.batches != 1 {
+        return None;
+    }
+    // One output row per band, or two where a row has an odd number of
+    // pixels: the matrix-product kernel computes pixels in pairs, and an
+    // odd band would cost a whole extra pixel.
+    let rows = if g.output.width % 2 == 1 && g.output.height > 1 {
+        2
+    } else {
+        1
+    };
+    let count = g.output.height.div_ceil(rows);
+    let row_in = (g.input.width * g.input.channels) as isize;
+    let row_out = (g.output.width * g.output.channels) as isize;
+    let (in_bytes, out_bytes) = (
+        row_in * g.input.height as isize,
+        row_out * g.output.height as isize,
+    );
+    let first_row = |k: u32| g.input_rows(k * rows..((k + 1) * rows).min(g.output.height));
+    // Every band must read some input (the runtime checks the same).
+    for k in 0..count {
+        first_row(k)?;
+    }
+    let mut best: Option<(isize, isize, InPlace)> = None;
+    for lag in 0..3u32.min(count) {
+        // Band j is copied out after band j + lag: it must end below the
+        // input band j + lag + 1 reads first.
+        let mut delta = 0isize;
+        for j in 0..count {
+            let next = j + lag + 1;
+            if next >= count {
+                break;
+            }
+            let input_rows = first_row(next)?;
+            let limit = input_rows.start as isize * row_in - ((j + 1) * rows) as isize * row_out;
+            delta = delta.min(limit);
+        }
+        let delta = delta.div_euclid(ALIGNMENT as isize) * ALIGNMENT as isize;
+        let buffer_bytes = align((lag as usize + 1) * rows as usize * row_out as usize);
+        let extent = in_bytes.max(delta + out_bytes) - delta.min(0);
+        let cost = extent + buffer_bytes as isize;
+        let how = InPlace {
+            rows,
+            lag,
+            delta,
+            buffer_bytes,
+        };
+        if best.is_none_or(|(c, d, _)| (cost, delta.abs()) < (c, d)) {
+            best = Some((cost, delta.abs(), how));
+        }
+    }
+    best.map(|(_, _, how)| how)
+}
+
+/// Plans the arena with the in-place walks `in_place` (per node); a walk
+/// whose input does not die at its node, or whose input is a constant, is
+/// dropped (`ArenaPlan::in_place` says which ran).
+fn plan_with(graph: &Graph, in_place: &[Option<InPlace>]) -> ArenaPlan {
     let n = graph.tensors.len();
     // Storage root of each tensor: RESHAPE outputs alias their input.
     let mut root: Vec<TensorId> = (0..n).collect();
@@ -115,6 +265,29 @@ pub fn plan(graph: &Graph) -> ArenaPlan {
         touch(t, end);
     }
 
+    // In-place groups: an output root joins its input root's group, `delta`
+    // bytes on, when the input's buffer dies at that op.
+    let mut group: Vec<usize> = (0..n).collect();
+    let mut rel: Vec<isize> = vec![0; n];
+    let mut ran_in_place = vec![None; graph.nodes.len()];
+    for (i, node) in graph.nodes.iter().enumerate() {
+        let (Some(how), Some(input), Some(&output)) = (
+            in_place.get(i).copied().flatten(),
+            node.input(0),
+            node.outputs.first(),
+        ) else {
+            continue;
+        };
+        let (ri, ro) = (root[input], root[output]);
+        let dies_here = life[ri].is_some_and(|(_, last)| last == i);
+        let born_here = life[ro].is_some_and(|(first, _)| first == i) && ro == output;
+        if !graph.tensors[input].is_constant() && dies_here && born_here && ri != ro {
+            group[ro] = group[ri];
+            rel[ro] = rel[ri] + how.delta;
+            ran_in_place[i] = Some(how);
+        }
+    }
+
     let mut buffers: Vec<Buffer> = Vec::new();
     let mut buffer_of_root = vec![None; n];
     for r in 0..n {
@@ -132,21 +305,34 @@ pub fn plan(graph: &Graph) -> ArenaPlan {
                 offset: 0,
                 first,
                 last,
+                group: group[r],
+                rel: rel[r],
             });
         }
     }
 
     let mut scratch_of = vec![None; graph.nodes.len()];
+    let mut bands_of = vec![None; graph.nodes.len()];
+    let alone = |bytes, i| Buffer {
+        root: None,
+        bytes,
+        offset: 0,
+        first: i,
+        last: i,
+        group: n + 2 * i,
+        rel: 0,
+    };
     for (i, node) in graph.nodes.iter().enumerate() {
         let bytes = node.kind.op().scratch_bytes(graph, node);
         if bytes > 0 {
             scratch_of[i] = Some(buffers.len());
+            buffers.push(alone(bytes, i));
+        }
+        if let Some(how) = ran_in_place[i] {
+            bands_of[i] = Some((how, buffers.len()));
             buffers.push(Buffer {
-                root: None,
-                bytes,
-                offset: 0,
-                first: i,
-                last: i,
+                group: n + 2 * i + 1,
+                ..alone(how.buffer_bytes, i)
             });
         }
     }
@@ -160,15 +346,8 @@ pub fn plan(graph: &Graph) -> ArenaPlan {
         .collect();
     let activation_bytes = align(place(&mut activations));
     let arena_bytes = place(&mut buffers);
-    let live = |at: usize| -> usize {
-        buffers
-            .iter()
-            .filter(|b| b.first <= at && at <= b.last)
-            .map(|b| b.bytes)
-            .sum()
-    };
     let (peak_op, lower_bound_bytes) = (0..=end)
-        .map(|at| (at, live(at)))
+        .map(|at| (at, live_bytes(&buffers, at)))
         .max_by_key(|&(at, bytes)| (bytes, std::cmp::Reverse(at)))
         .unwrap_or((0, 0));
 
@@ -195,6 +374,7 @@ pub fn plan(graph: &Graph) -> ArenaPlan {
         buffers,
         buffer_of,
         scratch_of,
+        in_place: bands_of,
         arena_bytes: align(arena_bytes),
         activation_bytes,
         lower_bound_bytes,
@@ -203,32 +383,88 @@ pub fn plan(graph: &Graph) -> ArenaPlan {
     }
 }
 
-/// Greedy placement, largest first, each buffer at the lowest aligned
-/// offset no buffer with an overlapping lifetime occupies; returns the end
-/// of the highest buffer.
+/// The bytes alive at op `at`: per group, the span its live buffers cover
+/// (a buffer and the one written over it count once).
+fn live_bytes(buffers: &[Buffer], at: usize) -> usize {
+    let mut spans: std::collections::BTreeMap<usize, (isize, isize)> = Default::default();
+    for b in buffers.iter().filter(|b| b.first <= at && at <= b.last) {
+        let (lo, hi) = (b.rel, b.rel + b.bytes as isize);
+        let span = spans.entry(b.group).or_insert((lo, hi));
+        *span = (span.0.min(lo), span.1.max(hi));
+    }
+    spans.values().map(|(lo, hi)| (hi - lo) as usize).sum()
+}
+
+/// Greedy placement: each group of buffers, in turn, at the lowest aligned
+/// offset where none of its buffers meets a placed buffer alive at the same
+/// time. Two orders are tried, largest group first (TFLM's) and in order of
+/// birth (which suits chains of in-place layers), and the smaller arena
+/// kept; returns the end of the highest buffer.
 fn place(buffers: &mut [Buffer]) -> usize {
-    let mut order: Vec<usize> = (0..buffers.len()).collect();
-    order.sort_by_key(|&b| (std::cmp::Reverse(buffers[b].bytes), buffers[b].first));
+    let mut groups: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
+    for (i, b) in buffers.iter().enumerate() {
+        groups.entry(b.group).or_default().push(i);
+    }
+    let groups: Vec<Vec<usize>> = groups.into_values().collect();
+    let largest = |g: &Vec<usize>| g.iter().map(|&b| buffers[b].bytes).max().unwrap_or(0);
+    let earliest = |g: &Vec<usize>| g.iter().map(|&b| buffers[b].first).min().unwrap_or(0);
+    let mut by_size = groups.clone();
+    by_size.sort_by_key(|g| (std::cmp::Reverse(largest(g)), earliest(g)));
+    let mut by_birth = groups;
+    by_birth.sort_by_key(|g| (earliest(g), std::cmp::Reverse(largest(g))));
+    let mut other = buffers.to_vec();
+    let (size_first, birth_first) = (
+        place_in_order(buffers, &by_size),
+        place_in_order(&mut other, &by_birth),
+    );
+    if birth_first < size_first {
+        buffers.clone_from_slice(&other);
+        birth_first
+    } else {
+        size_first
+    }
+}
+
+fn place_in_order(buffers: &mut [Buffer], order: &[Vec<usize>]) -> usize {
     let mut placed: Vec<usize> = Vec::new();
     let mut arena_bytes = 0;
-    for b in order {
-        let (first, last) = (buffers[b].first, buffers[b].last);
-        let mut busy: Vec<(usize, usize)> = placed
-            .iter()
-            .filter(|&&p| buffers[p].first <= last && first <= buffers[p].last)
-            .map(|&p| (buffers[p].offset, buffers[p].offset + buffers[p].bytes))
-            .collect();
+    for members in order {
+        // The group's origin may not put any member below offset 0.
+        let lowest = members.iter().map(|&m| -buffers[m].rel).max().unwrap_or(0);
+        // Origins at which a member would meet a placed, live buffer.
+        let mut busy: Vec<(isize, isize)> = Vec::new();
+        for &m in members {
+            let b = &buffers[m];
+            for &p in &placed {
+                let q = &buffers[p];
+                if q.first <= b.last && b.first <= q.last && b.bytes > 0 && q.bytes > 0 {
+                    let start = q.offset as isize - b.rel - b.bytes as isize;
+                    let stop = (q.offset + q.bytes) as isize - b.rel;
+                    busy.push((start, stop));
+                }
+            }
+        }
         busy.sort();
-        let mut offset = 0;
+        let step = ALIGNMENT as isize;
+        let mut origin = lowest.div_euclid(step) * step;
+        if origin < lowest {
+            origin += step;
+        }
+        // Each interval forbids the origins strictly between its ends.
         for (start, stop) in busy {
-            if offset + buffers[b].bytes <= start {
+            if origin <= start {
                 break;
             }
-            offset = offset.max(align(stop));
+            if origin < stop {
+                origin = (stop + step - 1).div_euclid(step) * step;
+            }
         }
-        buffers[b].offset = offset;
-        arena_bytes = arena_bytes.max(offset + buffers[b].bytes);
-        placed.push(b);
+        for &m in members {
+            let b = &mut buffers[m];
+            b.offset = (origin + b.rel) as usize;
+            arena_bytes = arena_bytes.max(b.offset + b.bytes);
+            placed.push(m);
+        }
     }
     arena_bytes
 }
@@ -282,7 +518,8 @@ mod tests {
             assert_eq!(a.offset % ALIGNMENT, 0);
             assert!(a.offset + a.bytes <= p.arena_bytes);
             for b in &p.buffers[i + 1..] {
-                let live_together = a.first <= b.last && b.first <= a.last;
+                let in_place = a.group == b.group && (a.last == b.first || b.last == a.first);
+                let live_together = a.first <= b.last && b.first <= a.last && !in_place;
                 let share_bytes = a.offset < b.offset + b.bytes && b.offset < a.offset + a.bytes;
                 assert!(
                     !(live_together && share_bytes),
@@ -310,6 +547,68 @@ mod tests {
         assert_no_live_overlap(&g, &p);
         assert_eq!(p.offset(1), p.offset(2));
         assert_eq!(p.arena_bytes, 128);
+    }
+
+    /// A 1x1 convolution's geometry over `pixels` pixels of `channels`
+    /// in and `out` channels out, one row.
+    fn pointwise(pixels: u32, channels: u32, out: u32) -> ConvGeometry {
+        ConvGeometry {
+            input: kiln::tensor::Nhwc::new(1, pixels, 1, channels),
+            output: kiln::tensor::Nhwc::new(1, pixels, 1, out),
+            filter_height: 1,
+            filter_width: 1,
+            filter_channels: channels,
+            stride_height: 1,
+            stride_width: 1,
+            dilation_height: 1,
+            dilation_width: 1,
+            ..ConvGeometry::default()
+        }
+    }
+
+    #[test]
+    fn in_place_chain_needs_one_buffer_and_bands() {
+        // a -> b -> c -> d, each 64 pixels of 4 channels.
+        let g = chain([256, 256, 256, 256]);
+        let geometry = pointwise(64, 4, 4);
+        let out_of_place = plan(&g);
+        assert_eq!(out_of_place.arena_bytes, 512);
+        let p = plan_in_place(&g, &[Some(geometry); 3]);
+        assert_no_live_overlap(&g, &p);
+        // One 256-byte buffer and one 16-byte band buffer at a time; each
+        // output at its input's offset.
+        assert_eq!(p.arena_bytes, 256 + 16, "{p:?}");
+        assert!(p.in_place.iter().all(Option::is_some));
+        assert_eq!(p.offset(0), p.offset(3));
+        assert_eq!(p.lower_bound_bytes, 272);
+    }
+
+    #[test]
+    fn a_growing_layer_writes_its_output_ending_past_its_input() {
+        // 8 pixels of 2 channels to 8 of 4: band k may overwrite input
+        // pixels up to k, so the output starts (8 - 1) * 2 bytes early,
+        // rounded down to 16.
+        let g = chain([16, 32, 32, 32]);
+        let walk = band_walk(&pointwise(8, 2, 4)).unwrap();
+        assert_eq!((walk.lag, walk.delta), (0, -16));
+        let p = plan_in_place(&g, &[Some(pointwise(8, 2, 4)), None, None]);
+        assert_no_live_overlap(&g, &p);
+        if p.in_place[0].is_some() {
+            assert_eq!(
+                p.offset(1).unwrap() as isize - p.offset(0).unwrap() as isize,
+                -16
+            );
+        }
+    }
+
+    #[test]
+    fn a_walk_whose_input_lives_on_is_dropped() {
+        // b is read by both later ops: the first may not write over it.
+        let mut g = chain([256, 256, 256, 256]);
+        g.nodes[2].inputs = vec![Some(1)];
+        let p = plan_in_place(&g, &[None, Some(pointwise(64, 4, 4)), None]);
+        assert!(p.in_place[1].is_none());
+        assert_no_live_overlap(&g, &p);
     }
 
     #[test]

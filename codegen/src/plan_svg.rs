@@ -75,11 +75,12 @@ pub fn plan_svg(g: &Graph, plan: &ArenaPlan) -> String {
         let (label, fill) = describe(g, plan, i, b);
         let _ = writeln!(
             s,
-            r##"<rect class="buffer" x="{x:.3}" y="{y:.3}" width="{w:.3}" height="{h:.3}" fill="{fill}" stroke="#333" stroke-width="0.5" data-offset="{}" data-bytes="{}" data-first="{}" data-last="{}"><title>{}: {} bytes at offset {}, ops #{} to #{}</title></rect>"##,
+            r##"<rect class="buffer" x="{x:.3}" y="{y:.3}" width="{w:.3}" height="{h:.3}" fill="{fill}" stroke="#333" stroke-width="0.5" data-offset="{}" data-bytes="{}" data-first="{}" data-last="{}" data-group="{}"><title>{}: {} bytes at offset {}, ops #{} to #{}</title></rect>"##,
             b.offset,
             b.bytes,
             b.first,
             b.last,
+            b.group,
             escape(&label),
             b.bytes,
             b.offset,
@@ -162,14 +163,32 @@ fn describe(g: &Graph, plan: &ArenaPlan, index: usize, b: &Buffer) -> (String, S
                 .filter(|(_, &buffer)| buffer == Some(index))
                 .map(|(t, _)| g.tensors[t].name.as_str())
                 .collect();
-            let hue = (index * 67) % 360;
-            (names.join(" = "), format!("hsl({hue}, 60%, 75%)"))
+            // Buffers written over one another in place share a hue.
+            let hue = (b.group * 67) % 360;
+            let mut label = names.join(" = ");
+            let written_in_place = (0..g.nodes.len()).find(|&op| {
+                plan.in_place[op].is_some()
+                    && g.nodes[op]
+                        .outputs
+                        .first()
+                        .is_some_and(|&t| plan.buffer_of[t] == Some(index))
+            });
+            if let Some(op) = written_in_place {
+                label += &format!(" (written over its input by #{op})");
+            }
+            (label, format!("hsl({hue}, 60%, 75%)"))
         }
         None => {
             let op = plan.scratch_of.iter().position(|&s| s == Some(index));
-            let label = op.map_or("scratch".to_string(), |op| {
-                format!("scratch of #{op} {}", g.nodes[op].source_name)
-            });
+            let bands = plan
+                .in_place
+                .iter()
+                .position(|p| p.is_some_and(|(_, b)| b == index));
+            let label = match (op, bands) {
+                (Some(op), _) => format!("scratch of #{op} {}", g.nodes[op].source_name),
+                (_, Some(op)) => format!("bands of #{op} {} (in place)", g.nodes[op].source_name),
+                _ => "scratch".to_string(),
+            };
             (label, "#ccc".to_string())
         }
     }

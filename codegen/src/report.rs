@@ -18,13 +18,22 @@ pub fn macs(g: &Graph, node: &crate::ir::Node) -> u64 {
 
 /// Stack an inference needs on a Cortex-M4: the deepest op's frame and the
 /// call chain above it (see `IrOp::stack_cortex_m4`).
-pub fn stack_estimate_cortex_m4(g: &Graph) -> usize {
+pub fn stack_estimate_cortex_m4(g: &Graph, plan: &ArenaPlan) -> usize {
     g.nodes
         .iter()
-        .map(|n| n.kind.op().stack_cortex_m4(g, n))
+        .enumerate()
+        .map(|(i, n)| {
+            let walk = plan.bands(i).map_or(0, |_| IN_PLACE_STACK_CORTEX_M4);
+            n.kind.op().stack_cortex_m4(g, n) + walk
+        })
         .max()
         .unwrap_or(0)
 }
+
+/// Stack an in-place op's band walk (`kiln::ops::Bands`) adds on a
+/// Cortex-M4 above its op's own: the walk's frame with a band's descriptor,
+/// measured by stack painting as `IrOp::stack_cortex_m4` is.
+pub const IN_PLACE_STACK_CORTEX_M4: usize = 96;
 
 fn tensor_json(t: &Tensor, id: usize, plan: &ArenaPlan) -> Value {
     json!({
@@ -67,6 +76,9 @@ pub fn inspect_json(
             let params = op.map(|op| format!("{op:?}"));
             let kernel = op.map(|op| op.kernel().name());
             let scratch = plan.scratch(i).map_or(0, |(_, bytes)| bytes);
+            let in_place = plan.bands(i).map(|(how, _)| {
+                json!({"band_rows": how.rows, "lag": how.lag, "output_offset_from_input": how.delta, "buffer_bytes": how.buffer_bytes})
+            });
             json!({
                 "index": i,
                 "op": node.source_name,
@@ -76,6 +88,7 @@ pub fn inspect_json(
                 "macs": m,
                 "kernel": kernel,
                 "scratch_bytes": scratch,
+                "in_place": in_place,
                 "params": params,
             })
         })
@@ -97,8 +110,8 @@ pub fn inspect_json(
         "arena_lower_bound_bytes": plan.lower_bound_bytes,
         "unshared_activation_bytes": plan.unshared_bytes,
         "weight_bytes": weight_bytes,
-        "stack_bytes_estimate": stack_estimate_cortex_m4(g),
-        "ram_bytes_estimate": plan.arena_bytes + stack_estimate_cortex_m4(g),
+        "stack_bytes_estimate": stack_estimate_cortex_m4(g, plan),
+        "ram_bytes_estimate": plan.arena_bytes + stack_estimate_cortex_m4(g, plan),
         "flash_bytes": compiled.map(|c| c.weights().len()),
         "compilable": problems.is_none(),
         "problems": problems,
@@ -147,6 +160,10 @@ pub fn inspect_text(report: &Value) -> String {
             (Some(k), 0) => k.to_string(),
             (Some(k), bytes) => format!("{k} ({bytes} B)"),
             (None, _) => String::new(),
+        };
+        let kernel = match op["in_place"]["buffer_bytes"].as_u64() {
+            Some(bytes) => format!("{kernel}, in place ({bytes} B bands)"),
+            None => kernel,
         };
         s += &format!(
             "{:>3}  {:<18} {:<34} {:<24} {:>12}  {kernel}\n",

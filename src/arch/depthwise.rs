@@ -7,6 +7,8 @@
 //!
 //! Layer: arch; uses `kernels` (param types), `quant` and the micro-kernels.
 
+use core::ops::Range;
+
 use super::micro;
 use super::requant::{Requantization, MAX_RUN};
 use crate::kernels::conv2d::{valid_taps, Conv2dParams};
@@ -54,10 +56,28 @@ const SUMS_PER_CALL: usize = MAX_RUN;
 
 /// DEPTHWISE_CONV_2D with as many output channels as input channels, the
 /// same bytes as `kernels::depthwise_conv2d::depthwise_conv2d_s8`.
-// Its own frame, so that the op's other kernel does not add to it.
-#[inline(never)]
+#[inline(always)]
 pub fn depthwise_conv2d_s8(
     p: &Conv2dParams,
+    input: &[i8],
+    filter: &[i8],
+    bias: &[i32],
+    multiplier: &[i32],
+    shift: &[i32],
+    output: &mut [i8],
+) {
+    let out_rows = p.geometry.all_rows();
+    depthwise_conv2d_s8_rows(p, out_rows, input, filter, bias, multiplier, shift, output)
+}
+
+/// [`depthwise_conv2d_s8`] for output rows `rows` only (see
+/// `ConvGeometry::band_index`).
+// Its own frame, so that the op's other kernel does not add to it.
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+pub fn depthwise_conv2d_s8_rows(
+    p: &Conv2dParams,
+    out_rows: Range<usize>,
     input: &[i8],
     filter: &[i8],
     bias: &[i32],
@@ -71,7 +91,7 @@ pub fn depthwise_conv2d_s8(
         g.input.width as usize,
         g.input.channels as usize,
     );
-    let (out_h, out_w) = (g.output.height as usize, g.output.width as usize);
+    let out_w = g.output.width as usize;
     let (f_h, f_w) = (g.filter_height as usize, g.filter_width as usize);
     let (d_h, d_w) = (g.dilation_height as usize, g.dilation_width as usize);
     let stride_w = g.stride_width as usize;
@@ -87,7 +107,7 @@ pub fn depthwise_conv2d_s8(
     };
     let mut sums = [0i32; SUMS_PER_CALL];
     for b in 0..g.input.batches as usize {
-        for out_y in 0..out_h {
+        for out_y in out_rows.clone() {
             let in_y0 = (out_y * g.stride_height as usize) as isize - g.padding_top as isize;
             let (fy0, fy1) = valid_taps(in_y0, d_h, f_h, in_h);
             let in_x0 = |out_x: usize| (out_x * stride_w) as isize - g.padding_left as isize;
@@ -104,7 +124,7 @@ pub fn depthwise_conv2d_s8(
                     run += 1;
                 }
                 let (rows, cols) = (fy1 - fy0, fx1 - fx0);
-                let out_base = ((b * out_h + out_y) * out_w + out_x) * c;
+                let out_base = g.band_index(&out_rows, b, out_y, out_x);
                 let Some(out) = output.get_mut(out_base..out_base + run * c) else {
                     return;
                 };

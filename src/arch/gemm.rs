@@ -19,6 +19,8 @@
 //!
 //! Layer: arch; uses `kernels` (param types), `quant` and the micro-kernels.
 
+use core::ops::Range;
+
 use super::micro::{self, ORDER};
 use super::requant::{to_output, Requantization};
 use crate::kernels::conv2d::{valid_taps, Conv2dParams, ConvGeometry};
@@ -93,8 +95,7 @@ impl<const C: usize> Columns<'_, C> {
 /// as `kernels::conv2d::conv2d_s8`; `scratch` holds at least
 /// [`conv2d_scratch_bytes`] bytes and `filter` at least [`filter_reach`]
 /// bytes for its output channels.
-// Its own frame, so that the op's other kernel does not add to it.
-#[inline(never)]
+#[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_s8(
     p: &Conv2dParams,
@@ -106,9 +107,33 @@ pub fn conv2d_s8(
     scratch: &mut [i16],
     output: &mut [i8],
 ) {
+    let rows = p.geometry.all_rows();
+    conv2d_s8_rows(
+        p, rows, input, filter, bias, multiplier, shift, scratch, output,
+    )
+}
+
+/// [`conv2d_s8`] for output rows `rows` only (see
+/// `ConvGeometry::band_index`): the pixels of those rows, in pairs.
+// Its own frame, so that the op's other kernel does not add to it.
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_s8_rows(
+    p: &Conv2dParams,
+    rows: Range<usize>,
+    input: &[i8],
+    filter: &[i8],
+    bias: &[i32],
+    multiplier: &[i32],
+    shift: &[i32],
+    scratch: &mut [i16],
+    output: &mut [i8],
+) {
     let g = &p.geometry;
     let (out_w, out_c) = (g.output.width as usize, g.output.channels as usize);
-    let pixels = g.output.height as usize * out_w;
+    // The band's pixels, numbered from the output's first.
+    let (first, end) = (rows.start * out_w, rows.end * out_w);
+    let pixels = end.saturating_sub(first);
     // The output row length as a divisor the compiler knows is not zero.
     let row_len = out_w.max(1);
     let k = g.filter_height as usize * g.filter_width as usize * g.filter_channels as usize;
@@ -126,6 +151,7 @@ pub fn conv2d_s8(
             // An odd last pixel is computed twice; the copy is not stored.
             let pair = [px, (px + 1).min(pixels - 1)];
             for (col, &q) in pair.iter().enumerate() {
+                let q = first + q;
                 gather(p, input, b, (q / row_len, q % row_len), col, &mut cols);
             }
             let out = [

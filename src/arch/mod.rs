@@ -44,11 +44,11 @@ use portable as micro;
 #[cfg(all(not(kiln_dsp), target_arch = "x86_64", any(test, feature = "host")))]
 use x86 as micro;
 
-pub use depthwise::depthwise_conv2d_s8;
+pub use depthwise::{depthwise_conv2d_s8, depthwise_conv2d_s8_rows};
 pub use elementwise::{add_s8, sub_s8};
 pub use gemm::{
-    conv2d_s8 as conv2d_s8_gemm, conv2d_scratch_bytes, filter_reach, folded_bias,
-    fully_connected_s8 as fully_connected_s8_gemm,
+    conv2d_s8 as conv2d_s8_gemm, conv2d_s8_rows as conv2d_s8_gemm_rows, conv2d_scratch_bytes,
+    filter_reach, folded_bias, fully_connected_s8 as fully_connected_s8_gemm,
 };
 pub use pooling::{average_pool_s8, max_pool_s8};
 pub use requant::{requantize, to_output};

@@ -6,6 +6,8 @@
 //!
 //! Layer: kernels; pure functions over slices, uses `quant` and `tensor`.
 
+use core::ops::Range;
+
 use super::{at, part, part_mut};
 use crate::quant::{clamp_to_i8, multiply_by_quantized_multiplier};
 use crate::tensor::{FloatRange, Nhwc};
@@ -31,6 +33,42 @@ wire_struct! {
         pub dilation_width: u32,
         pub padding_top: u32,
         pub padding_left: u32,
+    }
+}
+
+impl ConvGeometry {
+    /// Every output row.
+    pub fn all_rows(&self) -> Range<usize> {
+        0..self.output.height as usize
+    }
+
+    /// Where a kernel that computes output rows `rows` (of every batch)
+    /// stores pixel (`b`, `y`, `x`): the rows one after another from the
+    /// start of its output, which holds just those rows (the whole output
+    /// for [`all_rows`](Self::all_rows)). Row bands let an op write over its
+    /// own input (`ops::Bands`).
+    #[inline(always)]
+    pub fn band_index(&self, rows: &Range<usize>, b: usize, y: usize, x: usize) -> usize {
+        let band = rows.end.saturating_sub(rows.start);
+        ((b * band + y.wrapping_sub(rows.start)) * self.output.width as usize + x)
+            * self.output.channels as usize
+    }
+
+    /// The input rows that output rows `rows` read (of any batch), or
+    /// `None` if they read none (which TFLite's and ONNX's paddings never
+    /// give).
+    pub fn input_rows(&self, rows: Range<u32>) -> Option<Range<u32>> {
+        let (s, d) = (
+            i64::from(self.stride_height),
+            i64::from(self.dilation_height),
+        );
+        let top = i64::from(self.padding_top);
+        let span = (i64::from(self.filter_height) - 1) * d + 1;
+        let start = i64::from(rows.start) * s - top;
+        let end = (i64::from(rows.end) - 1) * s - top + span;
+        let first = start.max(0);
+        let last = end.min(i64::from(self.input.height));
+        (!rows.is_empty() && first < last).then_some(first as u32..last as u32)
     }
 }
 
@@ -98,10 +136,27 @@ pub(crate) fn valid_taps(
 /// Filter layout `[output_channels, filter_height, filter_width, filter_channels]`.
 /// `bias` may be empty (no bias); `multiplier` and `shift` hold one entry per
 /// output channel.
-// Its own frame: an op that also has a fast kernel does not add them up.
-#[inline(never)]
+#[inline(always)]
 pub fn conv2d_s8(
     p: &Conv2dParams,
+    input: &[i8],
+    filter: &[i8],
+    bias: &[i32],
+    multiplier: &[i32],
+    shift: &[i32],
+    output: &mut [i8],
+) {
+    let rows = p.geometry.all_rows();
+    conv2d_s8_rows(p, rows, input, filter, bias, multiplier, shift, output)
+}
+
+/// [`conv2d_s8`] for output rows `rows` only (see [`ConvGeometry::band_index`]).
+// Its own frame: an op that also has a fast kernel does not add them up.
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_s8_rows(
+    p: &Conv2dParams,
+    rows: Range<usize>,
     input: &[i8],
     filter: &[i8],
     bias: &[i32],
@@ -115,11 +170,7 @@ pub fn conv2d_s8(
         g.input.width as usize,
         g.input.channels as usize,
     );
-    let (out_h, out_w, out_c) = (
-        g.output.height as usize,
-        g.output.width as usize,
-        g.output.channels as usize,
-    );
+    let (out_w, out_c) = (g.output.width as usize, g.output.channels as usize);
     let (f_h, f_w, f_c) = (
         g.filter_height as usize,
         g.filter_width as usize,
@@ -128,13 +179,13 @@ pub fn conv2d_s8(
     let groups = in_c / f_c.max(1);
     let filters_per_group = out_c / groups.max(1);
     for b in 0..g.input.batches as usize {
-        for out_y in 0..out_h {
+        for out_y in rows.clone() {
             let in_y0 = (out_y * g.stride_height as usize) as isize - g.padding_top as isize;
             let (fy0, fy1) = valid_taps(in_y0, g.dilation_height as usize, f_h, in_h);
             for out_x in 0..out_w {
                 let in_x0 = (out_x * g.stride_width as usize) as isize - g.padding_left as isize;
                 let (fx0, fx1) = valid_taps(in_x0, g.dilation_width as usize, f_w, in_w);
-                let out_base = g.output.index(b, out_y, out_x, 0);
+                let out_base = g.band_index(&rows, b, out_y, out_x);
                 let out_pixel = part_mut(output, out_base, out_c);
                 for (oc, out) in out_pixel.iter_mut().enumerate() {
                     let ic0 = (oc / filters_per_group.max(1)) * f_c;

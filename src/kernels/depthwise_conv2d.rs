@@ -4,6 +4,8 @@
 //! Layer: kernels; a pure function over slices, uses `quant`, `tensor` and
 //! the tap-range helper of `conv2d`.
 
+use core::ops::Range;
+
 use super::at;
 use super::conv2d::{valid_taps, Conv2dParams, ConvGeometry};
 use crate::tensor::FloatRange;
@@ -11,10 +13,28 @@ use crate::tensor::FloatRange;
 /// Filter layout `[1, filter_height, filter_width, output_channels]`; output
 /// channel `c * depth_multiplier + m` reads input channel `c`, where the
 /// depth multiplier is `output.channels / input.channels`.
-// Its own frame: an op that also has a fast kernel does not add them up.
-#[inline(never)]
+#[inline(always)]
 pub fn depthwise_conv2d_s8(
     p: &Conv2dParams,
+    input: &[i8],
+    filter: &[i8],
+    bias: &[i32],
+    multiplier: &[i32],
+    shift: &[i32],
+    output: &mut [i8],
+) {
+    let rows = p.geometry.all_rows();
+    depthwise_conv2d_s8_rows(p, rows, input, filter, bias, multiplier, shift, output)
+}
+
+/// [`depthwise_conv2d_s8`] for output rows `rows` only (see
+/// [`ConvGeometry::band_index`]).
+// Its own frame: an op that also has a fast kernel does not add them up.
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+pub fn depthwise_conv2d_s8_rows(
+    p: &Conv2dParams,
+    rows: Range<usize>,
     input: &[i8],
     filter: &[i8],
     bias: &[i32],
@@ -28,21 +48,17 @@ pub fn depthwise_conv2d_s8(
         g.input.width as usize,
         g.input.channels as usize,
     );
-    let (out_h, out_w, out_c) = (
-        g.output.height as usize,
-        g.output.width as usize,
-        g.output.channels as usize,
-    );
+    let (out_w, out_c) = (g.output.width as usize, g.output.channels as usize);
     let (f_h, f_w) = (g.filter_height as usize, g.filter_width as usize);
     let dm = out_c / in_c.max(1);
     for b in 0..g.input.batches as usize {
-        for out_y in 0..out_h {
+        for out_y in rows.clone() {
             let in_y0 = (out_y * g.stride_height as usize) as isize - g.padding_top as isize;
             let (fy0, fy1) = valid_taps(in_y0, g.dilation_height as usize, f_h, in_h);
             for out_x in 0..out_w {
                 let in_x0 = (out_x * g.stride_width as usize) as isize - g.padding_left as isize;
                 let (fx0, fx1) = valid_taps(in_x0, g.dilation_width as usize, f_w, in_w);
-                let out_base = g.output.index(b, out_y, out_x, 0);
+                let out_base = g.band_index(&rows, b, out_y, out_x);
                 for ic in 0..in_c {
                     for m in 0..dm {
                         let oc = ic * dm + m;

@@ -8,6 +8,7 @@
 //!
 //! Layer: ops; uses `tensor` and `wire`.
 
+use crate::kernels::part_mut;
 use crate::tensor::Span;
 use crate::wire::wire_enum;
 
@@ -106,6 +107,28 @@ pub(crate) fn split_with_scratch(
         (b, a)
     };
     (inputs, out, typed_mut(scratch))
+}
+
+/// Copies the bytes of `from` to `to` in the arena (the two spans apart,
+/// which the checks ensure; overlapping ones copy nothing).
+pub(crate) fn move_bytes(arena: &mut [u8], from: Span, to: u32) {
+    let to = Span::new(to, from.len);
+    let (first, second) = if from.offset <= to.offset {
+        (from, to)
+    } else {
+        (to, from)
+    };
+    let (head, tail) = split_at(arena, second.offset as usize);
+    let first_bytes = part_mut(head, first.offset as usize, first.len as usize);
+    let second_bytes = part_mut(tail, 0, second.len as usize);
+    // `memcpy` (word copies), once the lengths are seen equal.
+    if first_bytes.len() == second_bytes.len() {
+        if from.offset <= to.offset {
+            second_bytes.copy_from_slice(first_bytes);
+        } else {
+            first_bytes.copy_from_slice(second_bytes);
+        }
+    }
 }
 
 /// A typed view of a constant in the weights.

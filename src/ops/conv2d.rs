@@ -6,9 +6,11 @@
 
 use super::arena::{constant, from_constant, out_f32, out_i8, split, split_with_scratch};
 use super::{Checker, OpDescriptor};
-use crate::arch::{conv2d_s8_gemm, conv2d_scratch_bytes, filter_reach, KernelChoice};
+use core::ops::Range;
+
+use crate::arch::{conv2d_s8_gemm_rows, conv2d_scratch_bytes, filter_reach, KernelChoice};
 use crate::error::Error;
-use crate::kernels::conv2d::{conv2d_f32, conv2d_s8};
+use crate::kernels::conv2d::{conv2d_f32, conv2d_s8_rows};
 pub use crate::kernels::conv2d::{Conv2dParams, ConvGeometry};
 use crate::tensor::{DType, FloatRange, Span};
 use crate::wire::wire_struct;
@@ -42,6 +44,11 @@ wire_struct! {
 }
 
 impl Conv2dS8 {
+    /// Every output row, into the descriptor's output.
+    pub(crate) fn all_rows(&self) -> (Range<usize>, Span) {
+        (self.params.geometry.all_rows(), self.output)
+    }
+
     /// Offsets, operands and requantization of any int8 convolution whose
     /// filter holds `filter_channels` values per tap and output channel.
     pub(crate) fn check_operands(&self, c: &Checker) -> Result<(), Error> {
@@ -67,18 +74,30 @@ impl Conv2dS8 {
         c.output(self.output, g.output.elements(), DType::I8, &[self.input])
     }
 
-    /// Runs `kernel`, one of the int8 convolution kernels, on this
-    /// descriptor's operands (inlined: each op keeps a direct call).
+    /// Runs `kernel`, one of the int8 convolution kernels, for output rows
+    /// `rows` into `output` (this descriptor's output for every row, or an
+    /// in-place op's band); inlined, so that each op keeps a direct call.
     #[inline(always)]
-    pub(crate) fn run_with(
+    pub(crate) fn run_rows(
         &self,
         arena: &mut [u8],
         weights: &[u8],
-        kernel: impl FnOnce(&Conv2dParams, &[i8], &[i8], &[i32], &[i32], &[i32], &mut [i8]),
+        (rows, output): (Range<usize>, Span),
+        kernel: impl FnOnce(
+            &Conv2dParams,
+            Range<usize>,
+            &[i8],
+            &[i8],
+            &[i32],
+            &[i32],
+            &[i32],
+            &mut [i8],
+        ),
     ) {
-        let (io, out) = split(arena, self.output);
+        let (io, out) = split(arena, output);
         kernel(
             &self.params,
+            rows,
             io.i8(self.input),
             constant(weights, self.filter),
             constant(weights, self.bias),
@@ -180,16 +199,26 @@ impl OpDescriptor for Conv2dOp {
 
     #[inline(never)]
     fn run(&self, arena: &mut [u8], weights: &[u8]) {
+        self.run_rows(arena, weights, self.conv.all_rows());
+    }
+}
+
+impl Conv2dOp {
+    /// Computes output rows `rows.0` into `rows.1` (see
+    /// [`Conv2dS8::run_rows`]).
+    #[inline(always)]
+    pub(crate) fn run_rows(&self, arena: &mut [u8], weights: &[u8], rows: (Range<usize>, Span)) {
         let o = &self.conv;
         match self.kernel {
             // `check` refuses the kernels this op does not have.
             KernelChoice::Reference | KernelChoice::DepthwiseBlocked => {
-                o.run_with(arena, weights, conv2d_s8)
+                o.run_rows(arena, weights, rows, conv2d_s8_rows)
             }
             KernelChoice::Gemm => {
-                let (io, out, scratch) = split_with_scratch(arena, o.output, self.scratch);
-                conv2d_s8_gemm(
+                let (io, out, scratch) = split_with_scratch(arena, rows.1, self.scratch);
+                conv2d_s8_gemm_rows(
                     &o.params,
+                    rows.0,
                     io.i8(o.input),
                     from_constant(weights, o.filter),
                     constant(weights, o.bias),

@@ -9,7 +9,10 @@ use super::{Checker, OpDescriptor};
 use crate::arch::{self, KernelChoice};
 use crate::error::Error;
 use crate::kernels::conv2d::ConvGeometry;
-use crate::kernels::depthwise_conv2d::{depthwise_conv2d_f32, depthwise_conv2d_s8};
+use core::ops::Range;
+
+use crate::kernels::depthwise_conv2d::{depthwise_conv2d_f32, depthwise_conv2d_s8_rows};
+use crate::tensor::Span;
 use crate::wire::wire_struct;
 
 /// The depthwise rules on top of a convolution's: one input channel per
@@ -67,14 +70,24 @@ impl OpDescriptor for DepthwiseConv2dOp {
 
     #[inline(never)]
     fn run(&self, arena: &mut [u8], weights: &[u8]) {
+        self.run_rows(arena, weights, self.conv.all_rows());
+    }
+}
+
+impl DepthwiseConv2dOp {
+    /// Computes output rows `rows.0` into `rows.1` (see
+    /// `Conv2dS8::run_rows`).
+    #[inline(always)]
+    pub(crate) fn run_rows(&self, arena: &mut [u8], weights: &[u8], rows: (Range<usize>, Span)) {
         match self.kernel {
             // `check` refuses the kernels this op does not have.
             KernelChoice::Reference | KernelChoice::Gemm => {
-                self.conv.run_with(arena, weights, depthwise_conv2d_s8)
+                self.conv
+                    .run_rows(arena, weights, rows, depthwise_conv2d_s8_rows)
             }
             KernelChoice::DepthwiseBlocked => {
                 self.conv
-                    .run_with(arena, weights, arch::depthwise_conv2d_s8)
+                    .run_rows(arena, weights, rows, arch::depthwise_conv2d_s8_rows)
             }
         }
     }

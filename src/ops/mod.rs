@@ -31,6 +31,7 @@ mod depthwise_conv2d;
 mod elementwise;
 mod fully_connected;
 mod hard_swish;
+mod in_place;
 mod leaky_relu;
 mod mean;
 mod pad;
@@ -50,6 +51,7 @@ pub use depthwise_conv2d::*;
 pub use elementwise::*;
 pub use fully_connected::*;
 pub use hard_swish::*;
+pub use in_place::*;
 pub use leaky_relu::*;
 pub use mean::*;
 pub use pad::*;
@@ -85,6 +87,14 @@ pub trait OpDescriptor: Wire {
     /// Checks, once, that running this op can neither index out of bounds
     /// nor overflow, whatever the arena holds.
     fn check(&self, c: &Checker) -> Result<(), Error>;
+
+    /// How a GPU runs this op when its own kernel cannot: an in-place op
+    /// runs out of place, its output spilled to `spill` (past the arena)
+    /// and copied back. `None`: the op's kernel runs it.
+    #[cfg(feature = "host")]
+    fn gpu_steps(&self, _spill: u32) -> Option<[Op; 2]> {
+        None
+    }
 
     /// The implementation the codegen chose for this layer (ops with one
     /// implementation: the reference kernel).
@@ -196,6 +206,13 @@ macro_rules! op_list {
                 }
             }
 
+            /// The ops a GPU runs instead (see [`OpDescriptor::gpu_steps`]).
+            pub fn gpu_steps(&self, spill: u32) -> Option<[Op; 2]> {
+                match self {
+                    $( Op::$variant(o) => o.gpu_steps(spill), )*
+                }
+            }
+
             /// Its threads per sample (see [`OpDescriptor::cuda_items`]).
             pub fn cuda_items(&self) -> u64 {
                 match self {
@@ -209,9 +226,10 @@ macro_rules! op_list {
 /// The blob format version this runtime reads (3: one descriptor per op,
 /// float ops without int8 fields; 4: int8 CONV_2D and FULLY_CONNECTED name
 /// their kernel and scratch; 5: int8 FULLY_CONNECTED takes a folded bias
-/// instead of scratch; `tests/blob_format.rs` pins it). It lives beside the
+/// instead of scratch; 6: in-place CONV_2D and DEPTHWISE_CONV_2D;
+/// `tests/blob_format.rs` pins it). It lives beside the
 /// list because appending an op is the usual bump.
-pub const BLOB_VERSION: u32 = 5;
+pub const BLOB_VERSION: u32 = 6;
 
 op_list! {
     Conv2d(Conv2dOp),
@@ -257,4 +275,6 @@ op_list! {
     Sub(SubOp),
     PRelu(PReluOp),
     TransposeConv2d(TransposeConv2dOp),
+    Conv2dInPlace(Conv2dInPlaceOp),
+    DepthwiseConv2dInPlace(DepthwiseConv2dInPlaceOp),
 }

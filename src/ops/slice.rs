@@ -21,6 +21,25 @@ wire_struct! {
     }
 }
 
+impl SliceOp {
+    /// A copy of the bytes of `from` to `to` (as long as `from`).
+    pub fn copy(from: Span, to: Span) -> SliceOp {
+        let mut dims = [1; MAX_RANK];
+        dims[MAX_RANK - 1] = from.len;
+        SliceOp {
+            params: SliceParams {
+                input_dims: dims,
+                output_dims: dims,
+                begin: [0; MAX_RANK],
+                step: [1; MAX_RANK],
+                element_size: 1,
+            },
+            input: from,
+            output: to,
+        }
+    }
+}
+
 impl OpDescriptor for SliceOp {
     const NAME: &'static str = "SLICE";
 

@@ -57,7 +57,12 @@ impl OpDescriptor for TransposeConv2dOp {
 
     #[inline(never)]
     fn run(&self, arena: &mut [u8], weights: &[u8]) {
-        self.conv.run_with(arena, weights, transpose_conv2d_s8);
+        let rows = self.conv.all_rows();
+        // A transposed convolution scatters rows: it runs whole.
+        self.conv
+            .run_rows(arena, weights, rows, |p, _, i, f, b, m, s, o| {
+                transpose_conv2d_s8(p, i, f, b, m, s, o)
+            });
     }
 }
 

@@ -17,6 +17,8 @@ pub use context::{
 use std::path::PathBuf;
 
 use kiln::graph::{Op, TensorIo};
+use kiln::ops::{Bands, Conv2dInPlaceOp, DepthwiseConv2dInPlaceOp};
+use kiln::tensor::Span;
 
 use crate::error::{Error, Result, Unsupported};
 use crate::ir::{Graph, TensorId};
@@ -66,9 +68,58 @@ impl CompiledModel {
 }
 
 /// Lowers an imported graph. Unsupported types and options are collected
-/// over all nodes and reported together.
+/// over all nodes and reported together. The arena is planned twice: once
+/// out of place, then with the convolutions the first lowering produced as
+/// candidates for running in place (`plan::plan_in_place`).
 pub fn compile(graph: Graph) -> Result<CompiledModel> {
     let plan = plan::plan(&graph);
+    check_arena(&graph, &plan)?;
+    let first = lower_nodes(&graph, &plan)?;
+    let mut candidates = vec![None; graph.nodes.len()];
+    for (op, &node) in first.ops.iter().zip(&first.op_nodes) {
+        candidates[node] = match op {
+            Op::Conv2d(o) => Some(o.conv.params.geometry),
+            Op::DepthwiseConv2d(o) => Some(o.conv.params.geometry),
+            _ => None,
+        };
+    }
+    let in_place = plan::plan_in_place(&graph, &candidates);
+    let (plan, lowered) = if in_place.in_place.iter().any(Option::is_some) {
+        check_arena(&graph, &in_place)?;
+        let lowered = lower_nodes(&graph, &in_place)?;
+        (in_place, lowered)
+    } else {
+        (plan, first)
+    };
+    let LoweredNodes {
+        ops,
+        op_nodes,
+        inputs,
+        outputs,
+        weight_bytes,
+    } = lowered;
+    let weights_len = weight_bytes.len();
+    let mut weights = vec![0u128; weights_len.div_ceil(16)];
+    bytemuck::cast_slice_mut::<u128, u8>(&mut weights)[..weights_len]
+        .copy_from_slice(&weight_bytes);
+    let model = CompiledModel {
+        graph,
+        plan,
+        ops,
+        op_nodes,
+        inputs,
+        outputs,
+        weights,
+        weights_len,
+    };
+    kiln::exec::validate(&model.runtime_graph()).map_err(|error| Error::Runtime {
+        path: model.graph.source.clone(),
+        error,
+    })?;
+    Ok(model)
+}
+
+fn check_arena(graph: &Graph, plan: &ArenaPlan) -> Result<()> {
     if plan.arena_bytes > MAX_ARENA_BYTES {
         return Err(Error::Invalid {
             path: graph.source.clone(),
@@ -78,7 +129,22 @@ pub fn compile(graph: Graph) -> Result<CompiledModel> {
             ),
         });
     }
-    let mut cx = Lowering::new(&graph, &plan);
+    Ok(())
+}
+
+/// What lowering every node against one plan gives.
+struct LoweredNodes {
+    ops: Vec<Op>,
+    op_nodes: Vec<usize>,
+    inputs: Vec<TensorIo>,
+    outputs: Vec<TensorIo>,
+    weight_bytes: Vec<u8>,
+}
+
+/// Lowers every node against `plan`; a node the plan runs in place
+/// becomes its op's in-place form.
+fn lower_nodes(graph: &Graph, plan: &ArenaPlan) -> Result<LoweredNodes> {
+    let mut cx = Lowering::new(graph, plan);
     let mut ops = Vec::new();
     let mut op_nodes = Vec::new();
     for (i, node) in graph.nodes.iter().enumerate() {
@@ -86,6 +152,7 @@ pub fn compile(graph: Graph) -> Result<CompiledModel> {
         match cx
             .output(node)
             .and_then(|_| node.kind.op().lower(&mut cx, node))
+            .and_then(|op| in_place(plan, i, op))
         {
             Ok(Some(op)) => {
                 ops.push(op);
@@ -126,23 +193,31 @@ pub fn compile(graph: Graph) -> Result<CompiledModel> {
             problems,
         });
     }
-    let weights_len = weight_bytes.len();
-    let mut weights = vec![0u128; weights_len.div_ceil(16)];
-    bytemuck::cast_slice_mut::<u128, u8>(&mut weights)[..weights_len]
-        .copy_from_slice(&weight_bytes);
-    let model = CompiledModel {
-        graph,
-        plan,
+    Ok(LoweredNodes {
         ops,
         op_nodes,
         inputs,
         outputs,
-        weights,
-        weights_len,
+        weight_bytes,
+    })
+}
+
+/// Node `node`'s op in the form the plan runs it: in place, its bands in
+/// the buffer the planner gave them.
+fn in_place(plan: &ArenaPlan, node: usize, op: Option<Op>) -> Lowered<Option<Op>> {
+    let Some((how, offset)) = plan.bands(node) else {
+        return Ok(op);
     };
-    kiln::exec::validate(&model.runtime_graph()).map_err(|error| Error::Runtime {
-        path: model.graph.source.clone(),
-        error,
-    })?;
-    Ok(model)
+    let bands = Bands {
+        buffer: Span::new(to_u32(offset)?, to_u32(how.buffer_bytes)?),
+        rows: how.rows,
+        lag: how.lag,
+    };
+    Ok(Some(match op {
+        Some(Op::Conv2d(op)) => Op::Conv2dInPlace(Conv2dInPlaceOp { op, bands }),
+        Some(Op::DepthwiseConv2d(op)) => {
+            Op::DepthwiseConv2dInPlace(DepthwiseConv2dInPlaceOp { op, bands })
+        }
+        _ => return invalid("the planner ran in place an op that has no in-place form"),
+    }))
 }

@@ -158,7 +158,7 @@ impl<'g> CudaRunner<'g> {
         batch: usize,
     ) -> Result<Vec<Vec<u8>>, HostError> {
         check_inputs(self.graph, inputs, samples)?;
-        let arena_bytes = (self.graph.arena_bytes as usize).div_ceil(16) * 16;
+        let arena_bytes = self.plan.arena_bytes;
         let mut outputs: Vec<Vec<u8>> = self
             .graph
             .outputs

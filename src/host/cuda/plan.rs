@@ -32,6 +32,9 @@ pub struct Launch {
 pub struct CudaPlan {
     pub params: Vec<u8>,
     pub launches: Vec<Launch>,
+    /// Bytes of each sample's arena: the graph's, and room past it where
+    /// in-place ops spill their output (`Op::gpu_steps`), a multiple of 16.
+    pub arena_bytes: usize,
 }
 
 /// The size of a descriptor's C struct.
@@ -46,19 +49,40 @@ fn c_size(op: &Op) -> usize {
 
 /// The launches of a validated graph, in execution order.
 pub fn plan(graph: &Graph) -> CudaPlan {
-    let mut plan = CudaPlan::default();
+    let spill = (graph.arena_bytes as usize).next_multiple_of(PARAMS_ALIGN);
+    let mut plan = CudaPlan {
+        arena_bytes: spill,
+        ..CudaPlan::default()
+    };
     for op in graph.ops {
-        let start = plan.params.len().next_multiple_of(PARAMS_ALIGN);
+        match op.gpu_steps(spill as u32) {
+            Some(steps) => {
+                for step in &steps {
+                    plan.launch(step);
+                }
+                let spilled = steps[1].cuda_items() as usize;
+                plan.arena_bytes = plan
+                    .arena_bytes
+                    .max((spill + spilled).next_multiple_of(PARAMS_ALIGN));
+            }
+            None => plan.launch(op),
+        }
+    }
+    plan
+}
+
+impl CudaPlan {
+    fn launch(&mut self, op: &Op) {
+        let start = self.params.len().next_multiple_of(PARAMS_ALIGN);
         let end = start + c_size(op);
-        plan.params.resize(end, 0);
-        op.write_c(&mut plan.params[start..end]);
-        plan.launches.push(Launch {
+        self.params.resize(end, 0);
+        op.write_c(&mut self.params[start..end]);
+        self.launches.push(Launch {
             kernel: op.cuda_kernel(),
             params: start..end,
             items: op.cuda_items(),
         });
     }
-    plan
 }
 
 #[cfg(test)]

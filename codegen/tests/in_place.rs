@@ -1,0 +1,319 @@
+//! In-place convolutions (`kiln::ops::Bands`) compute the bytes their
+//! out-of-place op computes, on random geometries and with every kernel the
+//! op has, with the output where the planner's walk (`plan::band_walk`)
+//! puts it over the input; and the one-time check refuses a walk that
+//! would overwrite input a later band reads.
+
+use kiln::arch::{conv2d_scratch_bytes, filter_reach, KernelChoice};
+use kiln::kernels::conv2d::{Conv2dParams, ConvGeometry};
+use kiln::ops::{
+    Bands, Conv2dInPlaceOp, Conv2dOp, Conv2dS8, DepthwiseConv2dInPlaceOp, DepthwiseConv2dOp,
+};
+use kiln::tensor::{Nhwc, Span};
+use kiln::{Graph, Op};
+use kiln_codegen::plan::{band_walk, InPlace};
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+    fn below(&mut self, n: u32) -> u32 {
+        (self.next() % u64::from(n)) as u32
+    }
+    fn range(&mut self, lo: i32, hi: i32) -> i32 {
+        lo + (self.next() % (hi - lo + 1) as u64) as i32
+    }
+}
+
+/// A random convolution (depthwise with multiplier 1, or plain), with
+/// TFLite's SAME or VALID padding, one batch.
+fn geometry(rng: &mut Rng, depthwise: bool) -> Option<ConvGeometry> {
+    let (h, w) = (1 + rng.below(12), 1 + rng.below(10));
+    let c = 1 + rng.below(9);
+    let oc = if depthwise { c } else { 1 + rng.below(9) };
+    let (kh, kw) = (
+        [1, 2, 3, 5][rng.below(4) as usize],
+        [1, 3][rng.below(2) as usize],
+    );
+    let (sh, sw) = (1 + rng.below(3), 1 + rng.below(2));
+    let (dh, dw) = (1 + rng.below(2), 1);
+    let (eh, ew) = ((kh - 1) * dh + 1, (kw - 1) * dw + 1);
+    let same = rng.below(2) == 0;
+    let axis = |n: u32, e: u32, s: u32| -> Option<(u32, u32)> {
+        if same {
+            let out = n.div_ceil(s);
+            let total = ((out - 1) * s + e).saturating_sub(n);
+            Some((out, total / 2))
+        } else {
+            (n >= e).then(|| ((n - e) / s + 1, 0))
+        }
+    };
+    let (oh, top) = axis(h, eh, sh)?;
+    let (ow, left) = axis(w, ew, sw)?;
+    Some(ConvGeometry {
+        input: Nhwc::new(1, h, w, c),
+        output: Nhwc::new(1, oh, ow, oc),
+        filter_height: kh,
+        filter_width: kw,
+        filter_channels: if depthwise { 1 } else { c },
+        stride_height: sh,
+        stride_width: sw,
+        dilation_height: dh,
+        dilation_width: dw,
+        padding_top: top,
+        padding_left: left,
+    })
+}
+
+fn align(x: usize) -> usize {
+    x.div_ceil(16) * 16
+}
+
+/// Random constants for a convolution, 16-byte aligned: the filter (plus
+/// what a fast kernel may read past it), bias, multipliers and shifts.
+fn constants(rng: &mut Rng, g: &ConvGeometry) -> (Vec<u128>, [Span; 4]) {
+    let oc = g.output.channels as usize;
+    let k = (g.filter_height * g.filter_width * g.filter_channels) as usize;
+    let filter = oc * k;
+    let mut bytes = vec![0u8; align(filter + filter_reach(oc, k))];
+    for b in &mut bytes[..filter] {
+        *b = rng.range(-128, 127) as u8;
+    }
+    let mut spans = [Span::new(0, filter as u32); 4];
+    let words = [(-5000, 5000), (1 << 29, i32::MAX), (-9, 1)];
+    for (i, (lo, hi)) in words.into_iter().enumerate() {
+        let start = align(bytes.len());
+        bytes.resize(start, 0);
+        for _ in 0..oc {
+            bytes.extend(rng.range(lo, hi).to_le_bytes());
+        }
+        spans[i + 1] = Span::new(start as u32, (4 * oc) as u32);
+    }
+    bytes.resize(align(bytes.len()), 0);
+    let mut words = vec![0u128; bytes.len() / 16];
+    bytemuck::cast_slice_mut::<u128, u8>(&mut words).copy_from_slice(&bytes);
+    (words, spans)
+}
+
+/// The op, out of place or (with `bands`) in place, for `conv`.
+fn op(
+    depthwise: bool,
+    conv: Conv2dS8,
+    kernel: KernelChoice,
+    scratch: Span,
+    bands: Option<Bands>,
+) -> Op {
+    match (depthwise, bands) {
+        (true, None) => Op::DepthwiseConv2d(DepthwiseConv2dOp { conv, kernel }),
+        (true, Some(bands)) => Op::DepthwiseConv2dInPlace(DepthwiseConv2dInPlaceOp {
+            op: DepthwiseConv2dOp { conv, kernel },
+            bands,
+        }),
+        (false, None) => Op::Conv2d(Conv2dOp {
+            conv,
+            kernel,
+            scratch,
+        }),
+        (false, Some(bands)) => Op::Conv2dInPlace(Conv2dInPlaceOp {
+            op: Conv2dOp {
+                conv,
+                kernel,
+                scratch,
+            },
+            bands,
+        }),
+    }
+}
+
+/// Validates and runs one op on `arena`, or says why it was refused.
+fn run(op: Op, arena: &mut [u8], weights: &[u128]) -> Result<(), kiln::Error> {
+    let ops = [op];
+    let graph = Graph {
+        ops: &ops,
+        inputs: &[],
+        outputs: &[],
+        arena_bytes: arena.len() as u32,
+        weights: bytemuck::cast_slice(weights),
+    };
+    kiln::exec::validate(&graph)?;
+    ops[0].run(arena, graph.weights);
+    Ok(())
+}
+
+/// The arena of an in-place run: the input at `base`, the output `delta`
+/// bytes on, then the band buffer and the scratch.
+struct Layout {
+    input: Span,
+    output: Span,
+    bands: Bands,
+    scratch: Span,
+    arena_bytes: usize,
+}
+
+fn layout(g: &ConvGeometry, walk: &InPlace, scratch_bytes: usize) -> Layout {
+    let (in_bytes, out_bytes) = (g.input.elements() as usize, g.output.elements() as usize);
+    let base = (-walk.delta).max(0) as usize;
+    let output_at = (base as isize + walk.delta) as usize;
+    let end = align((base + in_bytes).max(output_at + out_bytes));
+    let scratch_at = align(end + walk.buffer_bytes);
+    Layout {
+        input: Span::new(base as u32, in_bytes as u32),
+        output: Span::new(output_at as u32, out_bytes as u32),
+        bands: Bands {
+            buffer: Span::new(end as u32, walk.buffer_bytes as u32),
+            rows: walk.rows,
+            lag: walk.lag,
+        },
+        scratch: Span::new(scratch_at as u32, align(scratch_bytes) as u32),
+        arena_bytes: scratch_at + align(scratch_bytes),
+    }
+}
+
+#[test]
+fn in_place_convolutions_compute_the_out_of_place_bytes() {
+    let mut rng = Rng(0x1a2b_3c4d);
+    let (mut cases, mut refusals, mut overlapping) = (0, 0, 0);
+    while cases < 600 {
+        let depthwise = rng.below(2) == 0;
+        let Some(g) = geometry(&mut rng, depthwise) else {
+            continue;
+        };
+        let kernels: &[KernelChoice] = if depthwise {
+            &[KernelChoice::Reference, KernelChoice::DepthwiseBlocked]
+        } else {
+            &[KernelChoice::Reference, KernelChoice::Gemm]
+        };
+        let kernel = kernels[rng.below(2) as usize];
+        let walk = band_walk(&g).expect("TFLite paddings give a walk");
+        let (weights, [filter, bias, multiplier, shift]) = constants(&mut rng, &g);
+        let scratch_bytes = if kernel == KernelChoice::Gemm {
+            conv2d_scratch_bytes(&g)
+        } else {
+            0
+        };
+        let l = layout(&g, &walk, scratch_bytes);
+        let params = Conv2dParams {
+            geometry: g,
+            input_offset: rng.range(-127, 128),
+            output_offset: rng.range(-128, 127),
+            activation_min: -128,
+            activation_max: 127,
+        };
+        let input: Vec<u8> = (0..l.input.len).map(|_| rng.next() as u8).collect();
+
+        // Out of place: input, output and scratch apart.
+        let apart = |l: &Layout| {
+            let output = Span::new(align(l.input.end() as usize) as u32, l.output.len);
+            let scratch = Span::new(align(output.end() as usize) as u32, l.scratch.len);
+            (output, scratch)
+        };
+        let (out_apart, scratch_apart) = apart(&l);
+        let conv = |output: Span| Conv2dS8 {
+            params,
+            input: l.input,
+            filter,
+            bias,
+            multiplier,
+            shift,
+            output,
+        };
+        let mut arena = vec![0u8; scratch_apart.end() as usize];
+        arena[l.input.range()].copy_from_slice(&input);
+        run(
+            op(depthwise, conv(out_apart), kernel, scratch_apart, None),
+            &mut arena,
+            &weights,
+        )
+        .unwrap_or_else(|e| panic!("{g:?}: {e}"));
+        let expected = arena[out_apart.range()].to_vec();
+
+        // In place.
+        let mut arena = vec![0u8; l.arena_bytes];
+        arena[l.input.range()].copy_from_slice(&input);
+        let in_place = op(depthwise, conv(l.output), kernel, l.scratch, Some(l.bands));
+        run(in_place, &mut arena, &weights).unwrap_or_else(|e| panic!("{g:?} {walk:?}: {e}"));
+        assert_eq!(
+            arena[l.output.range()],
+            expected[..],
+            "{g:?} {kernel:?} {walk:?}"
+        );
+        if l.output.overlaps(&l.input) {
+            overlapping += 1;
+        }
+
+        // A walk that needed its output below the input's start is refused
+        // with the output at the start.
+        if walk.delta < 0 {
+            let mut arena = vec![0u8; l.arena_bytes];
+            let at_start = Span::new(l.input.offset, l.output.len);
+            let wrong = op(depthwise, conv(at_start), kernel, l.scratch, Some(l.bands));
+            let refused = run(wrong, &mut arena, &weights);
+            assert!(
+                refused.is_err(),
+                "{g:?} {walk:?}: output at the input's start accepted"
+            );
+            refusals += 1;
+        }
+        cases += 1;
+    }
+    assert!(
+        overlapping > 400,
+        "only {overlapping} cases wrote over their input"
+    );
+    assert!(refusals > 30, "only {refusals} misplaced walks tried");
+}
+
+#[test]
+fn a_walk_without_its_lag_is_refused() {
+    // 3x3, stride 1, SAME: band k reads input row k - 1, so writing band k
+    // over input row k needs a lag of one band.
+    let mut rng = Rng(7);
+    let g = ConvGeometry {
+        input: Nhwc::new(1, 6, 4, 4),
+        output: Nhwc::new(1, 6, 4, 4),
+        filter_height: 3,
+        filter_width: 3,
+        filter_channels: 1,
+        stride_height: 1,
+        stride_width: 1,
+        dilation_height: 1,
+        dilation_width: 1,
+        padding_top: 1,
+        padding_left: 1,
+    };
+    let walk = band_walk(&g).unwrap();
+    assert_eq!((walk.lag, walk.delta), (1, 0), "{walk:?}");
+    let (weights, [filter, bias, multiplier, shift]) = constants(&mut rng, &g);
+    let l = layout(&g, &walk, 0);
+    let conv = Conv2dS8 {
+        params: Conv2dParams {
+            geometry: g,
+            activation_min: -128,
+            activation_max: 127,
+            ..Conv2dParams::default()
+        },
+        input: l.input,
+        filter,
+        bias,
+        multiplier,
+        shift,
+        output: l.output,
+    };
+    let mut arena = vec![0u8; l.arena_bytes];
+    let kernel = KernelChoice::DepthwiseBlocked;
+    let good = op(true, conv, kernel, Span::EMPTY, Some(l.bands));
+    assert!(run(good, &mut arena, &weights).is_ok());
+    let no_lag = Bands { lag: 0, ..l.bands };
+    let bad = op(true, conv, kernel, Span::EMPTY, Some(no_lag));
+    let error = run(bad, &mut arena, &weights).unwrap_err().to_string();
+    assert!(
+        error.contains("overwrites input a later band reads"),
+        "{error}"
+    );
+}

@@ -1,0 +1,259 @@
+//! Convolutions that write over their own input. The output is computed a
+//! band of rows at a time into a small buffer, and each band is copied to
+//! its rows of the output once no later band reads the input bytes those
+//! rows cover. The planner puts the output over the input, so the layer
+//! needs the larger of the two plus the buffer instead of their sum: in a
+//! chain of depthwise and pointwise layers, the peak of the arena.
+//!
+//! A band runs the op's own kernel for its output rows (the kernels take a
+//! row range), on the op's own descriptor, so the bytes are the kernel's
+//! and the op's check covers the band's reads; the walk's check adds that
+//! no band is copied over input a later band reads.
+//!
+//! Layer: ops; uses `ops::conv2d`, `ops::depthwise_conv2d` and the
+//! convolution geometry of `kernels::conv2d`.
+
+use core::ops::Range;
+
+use super::arena::move_bytes;
+use super::conv2d::Conv2dS8;
+use super::{Checker, Conv2dOp, DepthwiseConv2dOp, OpDescriptor};
+use crate::arch::KernelChoice;
+use crate::error::Error;
+use crate::tensor::Span;
+use crate::wire::wire_struct;
+
+wire_struct! {
+    /// How an in-place convolution walks its output: bands of `rows`
+    /// output rows, each computed into one of `lag + 1` slots of `buffer`;
+    /// band `k` is copied to the output once band `k + lag` is computed (a
+    /// lag keeps input rows that the next bands still read).
+    pub struct Bands {
+        pub buffer: Span,
+        pub rows: u32,
+        pub lag: u32,
+    }
+}
+
+/// One band: its output rows, the slot it is computed into, and the output
+/// bytes it is copied to.
+struct Band {
+    rows: Range<usize>,
+    slot: Span,
+    output: Span,
+}
+
+impl Bands {
+    /// How many bands cover the output.
+    fn count(&self, conv: &Conv2dS8) -> u32 {
+        conv.params
+            .geometry
+            .output
+            .height
+            .div_ceil(self.rows.max(1))
+    }
+
+    /// Band `k` (`None` past `u32` offsets, which the checks refuse).
+    fn band(&self, conv: &Conv2dS8, k: u32) -> Option<Band> {
+        let g = &conv.params.geometry;
+        let first = k.checked_mul(self.rows)?;
+        let last = first.saturating_add(self.rows).min(g.output.height);
+        let row_bytes = g.output.width.checked_mul(g.output.channels)?;
+        let bytes = last.saturating_sub(first).checked_mul(row_bytes)?;
+        let slot =
+            (k % self.lag.saturating_add(1)).checked_mul(self.rows.checked_mul(row_bytes)?)?;
+        Some(Band {
+            rows: first as usize..last as usize,
+            slot: Span::new(self.buffer.offset.checked_add(slot)?, bytes),
+            output: Span::new(
+                conv.output
+                    .offset
+                    .checked_add(first.checked_mul(row_bytes)?)?,
+                bytes,
+            ),
+        })
+    }
+
+    /// The input bytes that bands `k` onward read (none past the last).
+    fn still_read(&self, conv: &Conv2dS8, k: u32) -> Span {
+        let g = &conv.params.geometry;
+        let row_bytes = u64::from(g.input.width) * u64::from(g.input.channels);
+        let rows = k.saturating_mul(self.rows)..g.output.height;
+        match g.input_rows(rows) {
+            Some(read) => {
+                let start = u64::from(conv.input.offset) + u64::from(read.start) * row_bytes;
+                Span::new(start as u32, conv.input.end().saturating_sub(start) as u32)
+            }
+            None => Span::default(),
+        }
+    }
+
+    /// Checks the walk once: `check_op`, the op's own check with an output
+    /// that may overlap its input, passes; the buffer holds every slot
+    /// apart from the input, the output and `others` (the op's scratch);
+    /// and no band is copied over input a band computed after it reads.
+    fn check(
+        &self,
+        c: &Checker,
+        conv: &Conv2dS8,
+        others: &[Span],
+        check_op: impl FnOnce(&Checker) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        check_op(&c.banded())?;
+        let g = &conv.params.geometry;
+        c.ensure(
+            g.input.batches == 1 && g.output.batches == 1,
+            "an in-place convolution takes one batch",
+        )?;
+        c.ensure(self.rows > 0, "bands of no rows")?;
+        let count = self.count(conv);
+        c.ensure(self.lag < count.max(1), "band lag past the last band")?;
+        let row_bytes = u64::from(g.output.width) * u64::from(g.output.channels);
+        let slots = u64::from(self.lag) + 1;
+        let buffer = (slots * u64::from(self.rows) * row_bytes).min(u64::from(u32::MAX));
+        c.scratch(self.buffer, buffer as usize, &[conv.output, conv.input])?;
+        for o in others {
+            c.ensure(
+                !o.overlaps(&self.buffer),
+                "scratch overlaps an in-place band buffer",
+            )?;
+        }
+        for j in 0..count {
+            let band = self
+                .band(conv, j)
+                .ok_or_else(|| c.fail("band outside the arena"))?;
+            c.ensure(
+                band.slot.end() <= self.buffer.end(),
+                "band outside its buffer",
+            )?;
+            // Copied after band `j + lag` is computed.
+            let later = self.still_read(conv, j.saturating_add(self.lag).saturating_add(1));
+            c.ensure(
+                !band.output.overlaps(&later),
+                "an in-place band overwrites input a later band reads",
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Runs the walk, `run_band` computing each band's rows into its slot.
+    #[inline(always)]
+    fn run(
+        &self,
+        conv: &Conv2dS8,
+        arena: &mut [u8],
+        mut run_band: impl FnMut(&mut [u8], (Range<usize>, Span)),
+    ) {
+        let count = self.count(conv);
+        for k in 0..count.saturating_add(self.lag) {
+            if k < count {
+                if let Some(band) = self.band(conv, k) {
+                    run_band(arena, (band.rows, band.slot));
+                }
+            }
+            if let Some(band) = k.checked_sub(self.lag).and_then(|j| self.band(conv, j)) {
+                move_bytes(arena, band.slot, band.output.offset);
+            }
+        }
+    }
+}
+
+wire_struct! {
+    /// int8 DEPTHWISE_CONV_2D whose output may overlap its input, computed
+    /// in `bands`.
+    pub struct DepthwiseConv2dInPlaceOp {
+        pub op: DepthwiseConv2dOp,
+        pub bands: Bands,
+    }
+}
+
+impl OpDescriptor for DepthwiseConv2dInPlaceOp {
+    const NAME: &'static str = "DEPTHWISE_CONV_2D";
+
+    // No kernel of its own: on a GPU it runs out of place (`gpu_steps`).
+    #[cfg(feature = "host")]
+    const CUDA_KERNEL: &'static str = "";
+
+    #[cfg(feature = "host")]
+    fn cuda_items(&self) -> u64 {
+        self.op.cuda_items()
+    }
+
+    #[cfg(feature = "host")]
+    fn gpu_steps(&self, spill: u32) -> Option<[super::Op; 2]> {
+        let mut op = self.op;
+        let copy = spill_copy(&mut op.conv, spill);
+        Some([super::Op::DepthwiseConv2d(op), copy])
+    }
+
+    fn kernel(&self) -> KernelChoice {
+        self.op.kernel
+    }
+
+    fn check(&self, c: &Checker) -> Result<(), Error> {
+        self.bands
+            .check(c, &self.op.conv, &[], |c| self.op.check(c))
+    }
+
+    #[inline(never)]
+    fn run(&self, arena: &mut [u8], weights: &[u8]) {
+        self.bands.run(&self.op.conv, arena, |arena, rows| {
+            self.op.run_rows(arena, weights, rows)
+        });
+    }
+}
+
+wire_struct! {
+    /// int8 CONV_2D whose output may overlap its input, computed in
+    /// `bands` (each band with the op's own scratch).
+    pub struct Conv2dInPlaceOp {
+        pub op: Conv2dOp,
+        pub bands: Bands,
+    }
+}
+
+impl OpDescriptor for Conv2dInPlaceOp {
+    const NAME: &'static str = "CONV_2D";
+
+    #[cfg(feature = "host")]
+    const CUDA_KERNEL: &'static str = "";
+
+    #[cfg(feature = "host")]
+    fn cuda_items(&self) -> u64 {
+        self.op.cuda_items()
+    }
+
+    #[cfg(feature = "host")]
+    fn gpu_steps(&self, spill: u32) -> Option<[super::Op; 2]> {
+        let mut op = self.op;
+        let copy = spill_copy(&mut op.conv, spill);
+        Some([super::Op::Conv2d(op), copy])
+    }
+
+    fn kernel(&self) -> KernelChoice {
+        self.op.kernel
+    }
+
+    fn check(&self, c: &Checker) -> Result<(), Error> {
+        let scratch = [self.op.scratch];
+        self.bands
+            .check(c, &self.op.conv, &scratch, |c| self.op.check(c))
+    }
+
+    #[inline(never)]
+    fn run(&self, arena: &mut [u8], weights: &[u8]) {
+        self.bands.run(&self.op.conv, arena, |arena, rows| {
+            self.op.run_rows(arena, weights, rows)
+        });
+    }
+}
+
+/// Points `conv`'s output at `spill` (past the arena) and returns the SLICE
+/// that copies it back to where it was: a GPU computes every output at
+/// once, so it cannot overwrite an input it is still reading.
+#[cfg(feature = "host")]
+fn spill_copy(conv: &mut Conv2dS8, spill: u32) -> super::Op {
+    let output = conv.output;
+    conv.output = Span::new(spill, output.len);
+    super::Op::Slice(super::SliceOp::copy(conv.output, output))
+}
