@@ -49,16 +49,40 @@ pub struct Buffer {
     pub rel: isize,
 }
 
-/// How a convolution runs in place: bands of `rows` output rows with a
-/// lag of `lag` bands (see `kiln::ops::Bands`), its output `delta` bytes
-/// from its input's start, and the buffer its bands are computed into.
+/// How an op runs in place: its walk, its output `delta` bytes from the
+/// start of the input it writes over, and the buffer the walk computes
+/// into.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct InPlace {
-    pub rows: u32,
-    pub lag: u32,
+    pub walk: Walk,
     pub delta: isize,
     pub buffer_bytes: usize,
 }
+
+/// The walk of an in-place op.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Walk {
+    /// A convolution: bands of `rows` output rows with a lag of `lag` bands
+    /// (`kiln::ops::Bands`), over its first input.
+    Bands { rows: u32, lag: u32 },
+    /// An elementwise op of one shape: chunks of `elements`
+    /// (`kiln::ops::Chunks`), over whichever operand dies with it.
+    Chunks { elements: u32 },
+}
+
+/// An op the planner may run in place.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Candidate {
+    /// An int8 convolution of one batch, with its geometry.
+    Convolution(ConvGeometry),
+    /// An int8 elementwise op whose operands have its output's shape, of
+    /// `elements` elements.
+    Elementwise { elements: u32 },
+}
+
+/// Elements per chunk of an in-place elementwise op: the buffer's size,
+/// and enough that the walk's per-chunk call costs little.
+const CHUNK_ELEMENTS: u32 = 256;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct ArenaPlan {
@@ -117,13 +141,26 @@ pub fn plan(graph: &Graph) -> ArenaPlan {
 /// batch) for which that lowers the arena: each in turn is kept if the
 /// arena does not grow, then each is toggled while that lowers the arena or
 /// keeps it with fewer layers in place.
-pub fn plan_in_place(graph: &Graph, candidates: &[Option<ConvGeometry>]) -> ArenaPlan {
+pub fn plan_in_place(graph: &Graph, candidates: &[Option<Candidate>]) -> ArenaPlan {
     let mut chosen: Vec<Option<InPlace>> = vec![None; graph.nodes.len()];
     let mut best = plan_with(graph, &chosen);
     let options: Vec<(usize, InPlace)> = candidates
         .iter()
         .enumerate()
-        .filter_map(|(i, g)| Some((i, band_walk(g.as_ref()?)?)))
+        .filter_map(|(i, c)| {
+            let how = match (*c)? {
+                Candidate::Convolution(g) => band_walk(&g)?,
+                Candidate::Elementwise { elements } => {
+                    let elements = elements.min(CHUNK_ELEMENTS);
+                    InPlace {
+                        walk: Walk::Chunks { elements },
+                        delta: 0,
+                        buffer_bytes: align(elements as usize),
+                    }
+                }
+            };
+            Some((i, how))
+        })
         .filter(|&(i, _)| i < chosen.len())
         .collect();
     for &(i, how) in &options {
@@ -160,8 +197,8 @@ pub fn plan_in_place(graph: &Graph, candidates: &[Option<ConvGeometry>]) -> Aren
     best
 }
 
-/// The cheapest band walk for a convolution of one batch: bands of one
-/// or two output rows, the lag (0 to 2) and output placement for which the input,
+/// The cheapest band walk for a convolution of one batch: bands of a few
+/// output rows, the lag (0 to 2) and output placement for which the input,
 /// the output and the band buffer together take the fewest bytes (ties:
 /// the output nearest the input's start, so that a chain of layers does
 /// not drift).
@@ -169,14 +206,14 @@ pub fn band_walk(g: &ConvGeometry) -> Option<InPlace> {
     if g.input.batches != 1 || g.output.batches != 1 {
         return None;
     }
-    // One output row per band, or two where a row has an odd number of
-    // pixels: the matrix-product kernel computes pixels in pairs, and an
-    // odd band would cost a whole extra pixel.
-    let rows = if g.output.width % 2 == 1 && g.output.height > 1 {
-        2
-    } else {
-        1
-    };
+    // The fewest rows that make a band of at least 8 pixels, an even
+    // number: each band is a kernel call, and the matrix-product kernel
+    // computes pixels in pairs (an odd band would cost a whole pixel more).
+    let width = g.output.width.max(1);
+    let mut rows = 1;
+    while rows < g.output.height && (rows * width < 8 || rows * width % 2 == 1) {
+        rows += 1;
+    }
     let count = g.output.height.div_ceil(rows);
     let row_in = (g.input.width * g.input.channels) as isize;
     let row_out = (g.output.width * g.output.channels) as isize;
@@ -208,8 +245,7 @@ pub fn band_walk(g: &ConvGeometry) -> Option<InPlace> {
         let extent = in_bytes.max(delta + out_bytes) - delta.min(0);
         let cost = extent + buffer_bytes as isize;
         let how = InPlace {
-            rows,
-            lag,
+            walk: Walk::Bands { rows, lag },
             delta,
             buffer_bytes,
         };
@@ -271,17 +307,36 @@ fn plan_with(graph: &Graph, in_place: &[Option<InPlace>]) -> ArenaPlan {
     let mut rel: Vec<isize> = vec![0; n];
     let mut ran_in_place = vec![None; graph.nodes.len()];
     for (i, node) in graph.nodes.iter().enumerate() {
-        let (Some(how), Some(input), Some(&output)) = (
-            in_place.get(i).copied().flatten(),
-            node.input(0),
-            node.outputs.first(),
-        ) else {
+        let (Some(how), Some(&output)) = (in_place.get(i).copied().flatten(), node.outputs.first())
+        else {
             continue;
         };
-        let (ri, ro) = (root[input], root[output]);
-        let dies_here = life[ri].is_some_and(|(_, last)| last == i);
+        // A convolution writes over its data input; an elementwise op over
+        // either operand, as large as its output.
+        let operands: &[usize] = match how.walk {
+            Walk::Bands { .. } => &[0],
+            Walk::Chunks { .. } => &[0, 1],
+        };
+        let ro = root[output];
         let born_here = life[ro].is_some_and(|(first, _)| first == i) && ro == output;
-        if !graph.tensors[input].is_constant() && dies_here && born_here && ri != ro {
+        let over = operands
+            .iter()
+            .filter_map(|&k| node.input(k))
+            .find(|&input| {
+                let ri = root[input];
+                let fits = match how.walk {
+                    Walk::Bands { .. } => true,
+                    Walk::Chunks { .. } => {
+                        graph.tensors[input].bytes() == graph.tensors[output].bytes()
+                    }
+                };
+                !graph.tensors[input].is_constant()
+                    && life[ri].is_some_and(|(_, last)| last == i)
+                    && ri != ro
+                    && fits
+            });
+        if let (Some(input), true) = (over, born_here) {
+            let ri = root[input];
             group[ro] = group[ri];
             rel[ro] = rel[ri] + how.delta;
             ran_in_place[i] = Some(how);
@@ -573,25 +628,35 @@ mod tests {
         let geometry = pointwise(64, 4, 4);
         let out_of_place = plan(&g);
         assert_eq!(out_of_place.arena_bytes, 512);
-        let p = plan_in_place(&g, &[Some(geometry); 3]);
+        let p = plan_in_place(&g, &[Some(Candidate::Convolution(geometry)); 3]);
         assert_no_live_overlap(&g, &p);
-        // One 256-byte buffer and one 16-byte band buffer at a time; each
-        // output at its input's offset.
-        assert_eq!(p.arena_bytes, 256 + 16, "{p:?}");
+        // One 256-byte buffer and one band buffer (8 one-pixel rows of 4
+        // bytes) at a time; each output at its input's offset.
+        assert_eq!(p.arena_bytes, 256 + 32, "{p:?}");
         assert!(p.in_place.iter().all(Option::is_some));
         assert_eq!(p.offset(0), p.offset(3));
-        assert_eq!(p.lower_bound_bytes, 272);
+        assert_eq!(p.lower_bound_bytes, 288);
     }
 
     #[test]
     fn a_growing_layer_writes_its_output_ending_past_its_input() {
-        // 8 pixels of 2 channels to 8 of 4: band k may overwrite input
-        // pixels up to k, so the output starts (8 - 1) * 2 bytes early,
-        // rounded down to 16.
-        let g = chain([16, 32, 32, 32]);
-        let walk = band_walk(&pointwise(8, 2, 4)).unwrap();
-        assert_eq!((walk.lag, walk.delta), (0, -16));
-        let p = plan_in_place(&g, &[Some(pointwise(8, 2, 4)), None, None]);
+        // 16 rows of one pixel, 2 channels to 4, in bands of 8 rows: band
+        // 0 may overwrite input rows up to 7, so the output starts
+        // (16 - 8) * 2 bytes early.
+        let g = chain([32, 64, 64, 64]);
+        let walk = band_walk(&pointwise(16, 2, 4)).unwrap();
+        assert_eq!(
+            (walk.walk, walk.delta),
+            (Walk::Bands { rows: 8, lag: 0 }, -16)
+        );
+        let p = plan_in_place(
+            &g,
+            &[
+                Some(Candidate::Convolution(pointwise(16, 2, 4))),
+                None,
+                None,
+            ],
+        );
         assert_no_live_overlap(&g, &p);
         if p.in_place[0].is_some() {
             assert_eq!(
@@ -606,9 +671,44 @@ mod tests {
         // b is read by both later ops: the first may not write over it.
         let mut g = chain([256, 256, 256, 256]);
         g.nodes[2].inputs = vec![Some(1)];
-        let p = plan_in_place(&g, &[None, Some(pointwise(64, 4, 4)), None]);
+        let p = plan_in_place(
+            &g,
+            &[
+                None,
+                Some(Candidate::Convolution(pointwise(64, 4, 4))),
+                None,
+            ],
+        );
         assert!(p.in_place[1].is_none());
         assert_no_live_overlap(&g, &p);
+    }
+
+    #[test]
+    fn an_elementwise_op_writes_over_the_operand_that_dies() {
+        // b = f(a), c = f(b), d = c + b, with b also a model output: the
+        // ADD may write over c (which dies there), not over b.
+        let mut g = chain([1024, 1024, 1024, 1024]);
+        g.nodes[2] = node(
+            OpKind::Add(crate::ops::Add {
+                activation: Activation::None,
+            }),
+            &[2, 1],
+            &[3],
+        );
+        g.outputs = vec![3, 1];
+        assert_eq!(plan(&g).arena_bytes, 3 * 1024);
+        let add = Candidate::Elementwise { elements: 1024 };
+        let p = plan_in_place(&g, &[None, None, Some(add)]);
+        assert_no_live_overlap(&g, &p);
+        assert!(p.in_place[2].is_some());
+        assert_eq!(p.offset(3), p.offset(2));
+        // b and c (then d) and one chunk's buffer.
+        assert_eq!(p.lower_bound_bytes, 2 * 1024 + CHUNK_ELEMENTS as usize);
+        assert_eq!(p.arena_bytes, p.lower_bound_bytes);
+        // With b as the first operand it still picks c.
+        g.nodes[2].inputs = vec![Some(1), Some(2)];
+        let p = plan_in_place(&g, &[None, None, Some(add)]);
+        assert_eq!(p.offset(3), p.offset(2));
     }
 
     #[test]

@@ -77,7 +77,11 @@ pub fn inspect_json(
             let kernel = op.map(|op| op.kernel().name());
             let scratch = plan.scratch(i).map_or(0, |(_, bytes)| bytes);
             let in_place = plan.bands(i).map(|(how, _)| {
-                json!({"band_rows": how.rows, "lag": how.lag, "output_offset_from_input": how.delta, "buffer_bytes": how.buffer_bytes})
+                let walk = match how.walk {
+                    crate::plan::Walk::Bands { rows, lag } => json!({"band_rows": rows, "lag": lag}),
+                    crate::plan::Walk::Chunks { elements } => json!({"chunk_elements": elements}),
+                };
+                json!({"walk": walk, "output_offset_from_input": how.delta, "buffer_bytes": how.buffer_bytes})
             });
             json!({
                 "index": i,

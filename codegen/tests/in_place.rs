@@ -2,16 +2,20 @@
 //! out-of-place op computes, on random geometries and with every kernel the
 //! op has, with the output where the planner's walk (`plan::band_walk`)
 //! puts it over the input; and the one-time check refuses a walk that
-//! would overwrite input a later band reads.
+//! would overwrite input a later band reads. In-place int8 ADD, SUB and
+//! MUL (`kiln::ops::Chunks`) compute their out-of-place bytes over either
+//! operand, and a partly overlapping output is refused.
 
 use kiln::arch::{conv2d_scratch_bytes, filter_reach, KernelChoice};
 use kiln::kernels::conv2d::{Conv2dParams, ConvGeometry};
 use kiln::ops::{
-    Bands, Conv2dInPlaceOp, Conv2dOp, Conv2dS8, DepthwiseConv2dInPlaceOp, DepthwiseConv2dOp,
+    AddInPlaceOp, AddOp, AddParams, AddSubS8, Bands, Broadcast, Chunks, ConstantOperand,
+    Conv2dInPlaceOp, Conv2dOp, Conv2dS8, DepthwiseConv2dInPlaceOp, DepthwiseConv2dOp, MulInPlaceOp,
+    MulOp, MulParams, SubInPlaceOp, SubOp,
 };
 use kiln::tensor::{Nhwc, Span};
 use kiln::{Graph, Op};
-use kiln_codegen::plan::{band_walk, InPlace};
+use kiln_codegen::plan::{band_walk, InPlace, Walk};
 
 struct Rng(u64);
 
@@ -158,6 +162,9 @@ struct Layout {
 
 fn layout(g: &ConvGeometry, walk: &InPlace, scratch_bytes: usize) -> Layout {
     let (in_bytes, out_bytes) = (g.input.elements() as usize, g.output.elements() as usize);
+    let Walk::Bands { rows, lag } = walk.walk else {
+        panic!("a convolution walks in bands: {walk:?}");
+    };
     let base = (-walk.delta).max(0) as usize;
     let output_at = (base as isize + walk.delta) as usize;
     let end = align((base + in_bytes).max(output_at + out_bytes));
@@ -167,8 +174,8 @@ fn layout(g: &ConvGeometry, walk: &InPlace, scratch_bytes: usize) -> Layout {
         output: Span::new(output_at as u32, out_bytes as u32),
         bands: Bands {
             buffer: Span::new(end as u32, walk.buffer_bytes as u32),
-            rows: walk.rows,
-            lag: walk.lag,
+            rows,
+            lag,
         },
         scratch: Span::new(scratch_at as u32, align(scratch_bytes) as u32),
         arena_bytes: scratch_at + align(scratch_bytes),
@@ -287,8 +294,20 @@ fn a_walk_without_its_lag_is_refused() {
         padding_top: 1,
         padding_left: 1,
     };
-    let walk = band_walk(&g).unwrap();
-    assert_eq!((walk.lag, walk.delta), (1, 0), "{walk:?}");
+    // The planner's walk: bands of two rows (eight pixels), the output a
+    // row early.
+    let planned = band_walk(&g).unwrap();
+    assert_eq!(
+        (planned.walk, planned.delta),
+        (Walk::Bands { rows: 2, lag: 0 }, -16),
+        "{planned:?}"
+    );
+    // Bands of one row, the output at the input's start, a lag of one.
+    let walk = InPlace {
+        walk: Walk::Bands { rows: 1, lag: 1 },
+        delta: 0,
+        buffer_bytes: 32,
+    };
     let (weights, [filter, bias, multiplier, shift]) = constants(&mut rng, &g);
     let l = layout(&g, &walk, 0);
     let conv = Conv2dS8 {
@@ -316,4 +335,121 @@ fn a_walk_without_its_lag_is_refused() {
         error.contains("overwrites input a later band reads"),
         "{error}"
     );
+}
+
+/// A same-shape broadcast of `n` elements.
+fn flat(n: u32) -> Broadcast {
+    let mut b = Broadcast {
+        same_shape: true,
+        ..Broadcast::default()
+    };
+    b.output_dims = [1, 1, 1, 1, 1, n];
+    b.input1_strides = [0, 0, 0, 0, 0, 1];
+    b.input2_strides = b.input1_strides;
+    b
+}
+
+/// A random int8 ADD, SUB or MUL of `n` elements between `input1`,
+/// `input2` and `output`, in place in `chunks` when given.
+fn elementwise(rng: &mut Rng, kind: u32, n: u32, spans: [Span; 3], chunks: Option<Chunks>) -> Op {
+    let [input1, input2, output] = spans;
+    let mut add = AddSubS8 {
+        params: AddParams {
+            broadcast: flat(n),
+            input1_offset: rng.range(-127, 128),
+            input2_offset: rng.range(-127, 128),
+            left_shift: 20,
+            input1_multiplier: rng.range(1 << 30, i32::MAX),
+            input1_shift: rng.range(-3, 0),
+            input2_multiplier: rng.range(1 << 30, i32::MAX),
+            input2_shift: rng.range(-3, 0),
+            output_multiplier: rng.range(1 << 30, i32::MAX),
+            output_shift: rng.range(-20, -17),
+            output_offset: rng.range(-128, 127),
+            activation_min: -128,
+            activation_max: 127,
+        },
+        constant: ConstantOperand::Neither,
+        input1,
+        input2,
+        output,
+    };
+    add.params.activation_min = rng.range(-128, -100);
+    let mul = MulOp {
+        params: MulParams {
+            broadcast: flat(n),
+            input1_offset: add.params.input1_offset,
+            input2_offset: add.params.input2_offset,
+            output_multiplier: rng.range(1 << 30, i32::MAX),
+            output_shift: rng.range(-9, -6),
+            output_offset: add.params.output_offset,
+            activation_min: -128,
+            activation_max: 127,
+        },
+        constant: ConstantOperand::Neither,
+        input1,
+        input2,
+        output,
+    };
+    match (kind, chunks) {
+        (0, None) => Op::Add(AddOp { add }),
+        (0, Some(chunks)) => Op::AddInPlace(AddInPlaceOp {
+            op: AddOp { add },
+            chunks,
+        }),
+        (1, None) => Op::Sub(SubOp { add }),
+        (1, Some(chunks)) => Op::SubInPlace(SubInPlaceOp {
+            op: SubOp { add },
+            chunks,
+        }),
+        (_, None) => Op::Mul(mul),
+        (_, Some(chunks)) => Op::MulInPlace(MulInPlaceOp { op: mul, chunks }),
+    }
+}
+
+#[test]
+fn in_place_elementwise_ops_compute_the_out_of_place_bytes() {
+    let mut rng = Rng(0x5eed);
+    let weights = vec![0u128; 1];
+    for case in 0..300 {
+        let kind = rng.below(3);
+        let n = 1 + rng.below(700);
+        let elements = 1 + rng.below(300);
+        let len = align(n as usize) as u32;
+        let (a, b, apart, buffer) = (0, len, 2 * len, 3 * len);
+        let arena_bytes = (buffer + align(elements as usize) as u32) as usize;
+        let fill: Vec<u8> = (0..2 * len).map(|_| rng.next() as u8).collect();
+        let seed = rng.0;
+        let spans = |out: u32| [Span::new(a, n), Span::new(b, n), Span::new(out, n)];
+
+        let mut arena = vec![0u8; arena_bytes];
+        arena[..2 * len as usize].copy_from_slice(&fill);
+        rng.0 = seed;
+        let op = elementwise(&mut rng, kind, n, spans(apart), None);
+        run(op, &mut arena, &weights).unwrap_or_else(|e| panic!("case {case}: {e}"));
+        let expected = arena[apart as usize..][..n as usize].to_vec();
+
+        // Over either operand.
+        let over = if rng.below(2) == 0 { a } else { b };
+        let chunks = Chunks {
+            buffer: Span::new(buffer, align(elements as usize) as u32),
+            elements,
+        };
+        let mut arena = vec![0u8; arena_bytes];
+        arena[..2 * len as usize].copy_from_slice(&fill);
+        rng.0 = seed;
+        let op = elementwise(&mut rng, kind, n, spans(over), Some(chunks));
+        run(op, &mut arena, &weights).unwrap_or_else(|e| panic!("case {case}: {e}"));
+        assert_eq!(
+            arena[over as usize..][..n as usize],
+            expected[..],
+            "case {case}: kind {kind}, {n} elements in {elements}"
+        );
+
+        // Starting one byte into an operand: refused.
+        rng.0 = seed;
+        let op = elementwise(&mut rng, kind, n, spans(over + 1), Some(chunks));
+        let error = run(op, &mut arena, &weights).unwrap_err().to_string();
+        assert!(error.contains("partly overlaps"), "{error}");
+    }
 }

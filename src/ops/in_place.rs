@@ -1,7 +1,9 @@
-//! Convolutions that write over their own input. The output is computed a
-//! band of rows at a time into a small buffer, and each band is copied to
+//! Ops that write over their own input. A convolution's output is computed
+//! a band of rows at a time into a small buffer, and each band is copied to
 //! its rows of the output once no later band reads the input bytes those
-//! rows cover. The planner puts the output over the input, so the layer
+//! rows cover; an elementwise op (int8 ADD, SUB, MUL of one shape) is
+//! computed a chunk of elements at a time over the operand its output
+//! replaces. The planner puts the output over the input, so the layer
 //! needs the larger of the two plus the buffer instead of their sum: in a
 //! chain of depthwise and pointwise layers, the peak of the arena.
 //!
@@ -15,11 +17,14 @@
 
 use core::ops::Range;
 
-use super::arena::move_bytes;
+use super::arena::{move_bytes, operands, out_i8, split};
 use super::conv2d::Conv2dS8;
-use super::{Checker, Conv2dOp, DepthwiseConv2dOp, OpDescriptor};
+use super::elementwise::{AddOp, AddSubS8, MulOp, SubOp};
+use super::{Checker, ConstantOperand, Conv2dOp, DepthwiseConv2dOp, OpDescriptor};
 use crate::arch::KernelChoice;
 use crate::error::Error;
+use crate::kernels::elementwise::Broadcast;
+use crate::kernels::part;
 use crate::tensor::Span;
 use crate::wire::wire_struct;
 
@@ -256,4 +261,179 @@ fn spill_copy(conv: &mut Conv2dS8, spill: u32) -> super::Op {
     let output = conv.output;
     conv.output = Span::new(spill, output.len);
     super::Op::Slice(super::SliceOp::copy(conv.output, output))
+}
+
+wire_struct! {
+    /// How an in-place elementwise op walks its elements: runs of
+    /// `elements` computed into `buffer`, each then copied over the output,
+    /// which is one of the operands or apart from both.
+    pub struct Chunks {
+        pub buffer: Span,
+        pub elements: u32,
+    }
+}
+
+/// An int8 elementwise op of one shape, whose kernel can run on any run of
+/// its elements: its broadcast, its operands (`[input1, input2, output]`)
+/// and its kernel.
+trait Elementwise: Copy + OpDescriptor {
+    fn broadcast(&mut self) -> &mut Broadcast;
+    fn spans(&mut self) -> [&mut Span; 3];
+    fn constant(&self) -> ConstantOperand;
+    /// The op's kernel on matching runs of its operands and output (the
+    /// kernels of one shape go by the slices' lengths).
+    fn run_chunk(&self, input1: &[i8], input2: &[i8], output: &mut [i8]);
+}
+
+impl Chunks {
+    /// Checks the walk once: the op's own check, with an output that may
+    /// overlap an operand, passes; its operands have the output's shape;
+    /// each operand in the arena is the output's bytes exactly or apart
+    /// from them; and the buffer holds a chunk apart from all three.
+    fn check<E: Elementwise>(&self, c: &Checker, op: &E) -> Result<(), Error> {
+        op.check(&c.banded())?;
+        let mut op = *op;
+        c.ensure(
+            op.broadcast().same_shape,
+            "an in-place elementwise op takes one shape",
+        )?;
+        c.ensure(self.elements > 0, "chunks of no elements")?;
+        let constant = op.constant();
+        let [input1, input2, output] = op.spans();
+        let (input1, input2, output) = (*input1, *input2, *output);
+        for s in constant.arena_operands(input1, input2) {
+            c.ensure(
+                s == output || !s.overlaps(&output),
+                "an in-place operand partly overlaps the output",
+            )?;
+        }
+        c.scratch(
+            self.buffer,
+            self.elements as usize,
+            &[input1, input2, output],
+        )
+    }
+
+    /// Runs the op's kernel a chunk at a time into the buffer, each chunk
+    /// then copied to its place in the output (over operand elements no
+    /// later chunk reads).
+    #[inline(always)]
+    fn run<E: Elementwise>(&self, op: &E, arena: &mut [u8], weights: &[u8]) {
+        let mut spans = *op;
+        let [input1, input2, output] = spans.spans().map(|s| *s);
+        let step = self.elements.max(1);
+        let mut first = 0;
+        while first < output.len {
+            let count = step.min(output.len - first);
+            let chunk = Span::new(self.buffer.offset, count);
+            let (io, buffer) = split(arena, chunk);
+            let (a, b) = operands::<i8>(&io, weights, (input1, input2), op.constant());
+            let (from, n) = (first as usize, count as usize);
+            op.run_chunk(part(a, from, n), part(b, from, n), out_i8(buffer));
+            move_bytes(arena, chunk, output.offset.saturating_add(first));
+            first += count;
+        }
+    }
+}
+
+impl Elementwise for AddOp {
+    fn broadcast(&mut self) -> &mut Broadcast {
+        &mut self.add.params.broadcast
+    }
+    fn spans(&mut self) -> [&mut Span; 3] {
+        add_spans(&mut self.add)
+    }
+    fn constant(&self) -> ConstantOperand {
+        self.add.constant
+    }
+    fn run_chunk(&self, input1: &[i8], input2: &[i8], output: &mut [i8]) {
+        crate::arch::add_s8(&self.add.params, input1, input2, output);
+    }
+}
+
+impl Elementwise for SubOp {
+    fn broadcast(&mut self) -> &mut Broadcast {
+        &mut self.add.params.broadcast
+    }
+    fn spans(&mut self) -> [&mut Span; 3] {
+        add_spans(&mut self.add)
+    }
+    fn constant(&self) -> ConstantOperand {
+        self.add.constant
+    }
+    fn run_chunk(&self, input1: &[i8], input2: &[i8], output: &mut [i8]) {
+        crate::arch::sub_s8(&self.add.params, input1, input2, output);
+    }
+}
+
+impl Elementwise for MulOp {
+    fn broadcast(&mut self) -> &mut Broadcast {
+        &mut self.params.broadcast
+    }
+    fn spans(&mut self) -> [&mut Span; 3] {
+        [&mut self.input1, &mut self.input2, &mut self.output]
+    }
+    fn constant(&self) -> ConstantOperand {
+        self.constant
+    }
+    fn run_chunk(&self, input1: &[i8], input2: &[i8], output: &mut [i8]) {
+        crate::kernels::elementwise::mul_s8(&self.params, input1, input2, output);
+    }
+}
+
+fn add_spans(a: &mut AddSubS8) -> [&mut Span; 3] {
+    [&mut a.input1, &mut a.input2, &mut a.output]
+}
+
+/// The in-place form of an int8 elementwise op.
+macro_rules! elementwise_in_place {
+    ($($(#[$doc:meta])* $name:ident($op:ident) $variant:ident;)*) => {$(
+        wire_struct! {
+            $(#[$doc])*
+            pub struct $name {
+                pub op: $op,
+                pub chunks: Chunks,
+            }
+        }
+
+        impl OpDescriptor for $name {
+            const NAME: &'static str = <$op as OpDescriptor>::NAME;
+
+            // No kernel of its own: on a GPU it runs out of place.
+            #[cfg(feature = "host")]
+            const CUDA_KERNEL: &'static str = "";
+
+            #[cfg(feature = "host")]
+            fn cuda_items(&self) -> u64 {
+                self.op.cuda_items()
+            }
+
+            #[cfg(feature = "host")]
+            fn gpu_steps(&self, spill: u32) -> Option<[super::Op; 2]> {
+                let mut op = self.op;
+                let output = *op.spans()[2];
+                *op.spans()[2] = Span::new(spill, output.len);
+                let copy = super::SliceOp::copy(Span::new(spill, output.len), output);
+                Some([super::Op::$variant(op), super::Op::Slice(copy)])
+            }
+
+            fn check(&self, c: &Checker) -> Result<(), Error> {
+                self.chunks.check(c, &self.op)
+            }
+
+            #[inline(never)]
+            fn run(&self, arena: &mut [u8], weights: &[u8]) {
+                self.chunks.run(&self.op, arena, weights);
+            }
+        }
+    )*};
+}
+
+elementwise_in_place! {
+    /// int8 ADD whose output may be one of its operands, computed in `chunks`.
+    AddInPlaceOp(AddOp) Add;
+    /// int8 SUB whose output may be one of its operands, computed in `chunks`.
+    SubInPlaceOp(SubOp) Sub;
+    /// int8 MUL whose output may be one of its operands, computed in `chunks`.
+    MulInPlaceOp(MulOp) Mul;
 }

@@ -226,7 +226,8 @@ macro_rules! op_list {
 /// The blob format version this runtime reads (3: one descriptor per op,
 /// float ops without int8 fields; 4: int8 CONV_2D and FULLY_CONNECTED name
 /// their kernel and scratch; 5: int8 FULLY_CONNECTED takes a folded bias
-/// instead of scratch; 6: in-place CONV_2D and DEPTHWISE_CONV_2D;
+/// instead of scratch; 6: in-place CONV_2D, DEPTHWISE_CONV_2D, ADD, SUB and
+/// MUL;
 /// `tests/blob_format.rs` pins it). It lives beside the
 /// list because appending an op is the usual bump.
 pub const BLOB_VERSION: u32 = 6;
@@ -277,4 +278,7 @@ op_list! {
     TransposeConv2d(TransposeConv2dOp),
     Conv2dInPlace(Conv2dInPlaceOp),
     DepthwiseConv2dInPlace(DepthwiseConv2dInPlaceOp),
+    AddInPlace(AddInPlaceOp),
+    SubInPlace(SubInPlaceOp),
+    MulInPlace(MulInPlaceOp),
 }

@@ -17,12 +17,15 @@ pub use context::{
 use std::path::PathBuf;
 
 use kiln::graph::{Op, TensorIo};
-use kiln::ops::{Bands, Conv2dInPlaceOp, DepthwiseConv2dInPlaceOp};
+use kiln::ops::{
+    AddInPlaceOp, Bands, Chunks, Conv2dInPlaceOp, DepthwiseConv2dInPlaceOp, MulInPlaceOp,
+    SubInPlaceOp,
+};
 use kiln::tensor::Span;
 
 use crate::error::{Error, Result, Unsupported};
 use crate::ir::{Graph, TensorId};
-use crate::plan::{self, ArenaPlan};
+use crate::plan::{self, ArenaPlan, Candidate, Walk};
 
 /// Larger arenas are rejected: no microcontroller has them, and the arena
 /// must be addressable with `u32` offsets.
@@ -77,9 +80,16 @@ pub fn compile(graph: Graph) -> Result<CompiledModel> {
     let first = lower_nodes(&graph, &plan)?;
     let mut candidates = vec![None; graph.nodes.len()];
     for (op, &node) in first.ops.iter().zip(&first.op_nodes) {
+        let elementwise = |b: &kiln::ops::Broadcast| {
+            let elements = u32::try_from(b.elements()).ok()?;
+            b.same_shape.then_some(Candidate::Elementwise { elements })
+        };
         candidates[node] = match op {
-            Op::Conv2d(o) => Some(o.conv.params.geometry),
-            Op::DepthwiseConv2d(o) => Some(o.conv.params.geometry),
+            Op::Conv2d(o) => Some(Candidate::Convolution(o.conv.params.geometry)),
+            Op::DepthwiseConv2d(o) => Some(Candidate::Convolution(o.conv.params.geometry)),
+            Op::Add(o) => elementwise(&o.add.params.broadcast),
+            Op::Sub(o) => elementwise(&o.add.params.broadcast),
+            Op::Mul(o) => elementwise(&o.params.broadcast),
             _ => None,
         };
     }
@@ -208,15 +218,27 @@ fn in_place(plan: &ArenaPlan, node: usize, op: Option<Op>) -> Lowered<Option<Op>
     let Some((how, offset)) = plan.bands(node) else {
         return Ok(op);
     };
-    let bands = Bands {
-        buffer: Span::new(to_u32(offset)?, to_u32(how.buffer_bytes)?),
-        rows: how.rows,
-        lag: how.lag,
-    };
-    Ok(Some(match op {
-        Some(Op::Conv2d(op)) => Op::Conv2dInPlace(Conv2dInPlaceOp { op, bands }),
-        Some(Op::DepthwiseConv2d(op)) => {
+    let buffer = Span::new(to_u32(offset)?, to_u32(how.buffer_bytes)?);
+    Ok(Some(match (op, how.walk) {
+        (Some(Op::Conv2d(op)), Walk::Bands { rows, lag }) => {
+            let bands = Bands { buffer, rows, lag };
+            Op::Conv2dInPlace(Conv2dInPlaceOp { op, bands })
+        }
+        (Some(Op::DepthwiseConv2d(op)), Walk::Bands { rows, lag }) => {
+            let bands = Bands { buffer, rows, lag };
             Op::DepthwiseConv2dInPlace(DepthwiseConv2dInPlaceOp { op, bands })
+        }
+        (Some(Op::Add(op)), Walk::Chunks { elements }) => {
+            let chunks = Chunks { buffer, elements };
+            Op::AddInPlace(AddInPlaceOp { op, chunks })
+        }
+        (Some(Op::Sub(op)), Walk::Chunks { elements }) => {
+            let chunks = Chunks { buffer, elements };
+            Op::SubInPlace(SubInPlaceOp { op, chunks })
+        }
+        (Some(Op::Mul(op)), Walk::Chunks { elements }) => {
+            let chunks = Chunks { buffer, elements };
+            Op::MulInPlace(MulInPlaceOp { op, chunks })
         }
         _ => return invalid("the planner ran in place an op that has no in-place form"),
     }))
