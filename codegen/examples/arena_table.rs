@@ -3,11 +3,15 @@
 //! summaries), their ratio, kiln's whole arena with the fast kernels'
 //! scratch and the lower bound of that arena (the most bytes alive at once);
 //! then the RAM of one inference (arena plus the Cortex-M4 stack estimate,
-//! `kiln inspect`'s `ram_bytes_estimate`) against TFLM's whole arena.
+//! `kiln inspect`'s `ram_bytes_estimate`) against TFLM's whole arena; then
+//! the arena under each in-place technique, against the arena that would
+//! make the RAM half of TFLM's.
 //!
 //! cargo run --release -p kiln-codegen --example arena_table [-- SHARED_DIR]
 
 use std::path::PathBuf;
+
+use kiln_codegen::plan;
 
 #[path = "../../tests/common/models.rs"]
 mod models;
@@ -21,6 +25,7 @@ fn main() {
     println!("| model | kiln activations (bytes) | TFLM head (bytes) | kiln / TFLM | kiln arena with scratch (bytes) | its lower bound (bytes) | all activations unshared (bytes) |");
     println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
     let mut ram_rows = Vec::new();
+    let mut technique_rows = Vec::new();
     for &(name, file) in models::INT8_MODELS {
         let model = match kiln_codegen::compile_file(&shared.join("models").join(file)) {
             Ok(m) => m,
@@ -55,11 +60,32 @@ fn main() {
             model.arena_bytes(),
             ram as f64 / total as f64
         ));
+        let g = &model.graph;
+        let all =
+            kiln_codegen::lower::in_place_candidates(g.nodes.len(), &model.ops, &model.op_nodes);
+        let convolutions: Vec<_> = all
+            .iter()
+            .map(|c| c.filter(|c| matches!(c, plan::Candidate::Convolution(_))))
+            .collect();
+        let half = (total / 2).saturating_sub(stack as u64);
+        technique_rows.push(format!(
+            "| {name} | {} | {} | {} | {} | {half} |",
+            plan::plan(g).arena_bytes,
+            plan::plan_in_place(g, &convolutions).arena_bytes,
+            model.arena_bytes(),
+            model.plan.lower_bound_bytes,
+        ));
     }
     println!();
     println!("| model | kiln arena (bytes) | stack estimate, M4 (bytes) | kiln RAM (bytes) | TFLM arena, head + tail (bytes) | kiln / TFLM |");
     println!("| --- | ---: | ---: | ---: | ---: | ---: |");
     for row in ram_rows {
+        println!("{row}");
+    }
+    println!();
+    println!("| model | out of place (bytes) | convolutions in place (bytes) | and ADD, SUB, MUL in place: the arena (bytes) | its lower bound (bytes) | arena for half of TFLM's RAM (bytes) |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+    for row in technique_rows {
         println!("{row}");
     }
 }

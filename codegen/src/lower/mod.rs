@@ -78,21 +78,7 @@ pub fn compile(graph: Graph) -> Result<CompiledModel> {
     let plan = plan::plan(&graph);
     check_arena(&graph, &plan)?;
     let first = lower_nodes(&graph, &plan)?;
-    let mut candidates = vec![None; graph.nodes.len()];
-    for (op, &node) in first.ops.iter().zip(&first.op_nodes) {
-        let elementwise = |b: &kiln::ops::Broadcast| {
-            let elements = u32::try_from(b.elements()).ok()?;
-            b.same_shape.then_some(Candidate::Elementwise { elements })
-        };
-        candidates[node] = match op {
-            Op::Conv2d(o) => Some(Candidate::Convolution(o.conv.params.geometry)),
-            Op::DepthwiseConv2d(o) => Some(Candidate::Convolution(o.conv.params.geometry)),
-            Op::Add(o) => elementwise(&o.add.params.broadcast),
-            Op::Sub(o) => elementwise(&o.add.params.broadcast),
-            Op::Mul(o) => elementwise(&o.params.broadcast),
-            _ => None,
-        };
-    }
+    let candidates = in_place_candidates(graph.nodes.len(), &first.ops, &first.op_nodes);
     let in_place = plan::plan_in_place(&graph, &candidates);
     let (plan, lowered) = if in_place.in_place.iter().any(Option::is_some) {
         check_arena(&graph, &in_place)?;
@@ -127,6 +113,38 @@ pub fn compile(graph: Graph) -> Result<CompiledModel> {
         error,
     })?;
     Ok(model)
+}
+
+/// Per node, whether the planner may run its op in place, from the ops
+/// a lowering gave (`ops`, from nodes `op_nodes`): int8 convolutions, and
+/// int8 ADD, SUB and MUL of one shape (an op already in place counts too).
+pub fn in_place_candidates(nodes: usize, ops: &[Op], op_nodes: &[usize]) -> Vec<Option<Candidate>> {
+    let elementwise = |b: &kiln::ops::Broadcast| {
+        let elements = u32::try_from(b.elements()).ok()?;
+        b.same_shape.then_some(Candidate::Elementwise { elements })
+    };
+    let mut candidates = vec![None; nodes];
+    for (op, &node) in ops.iter().zip(op_nodes) {
+        let candidate = match op {
+            Op::Conv2d(o) => Some(Candidate::Convolution(o.conv.params.geometry)),
+            Op::Conv2dInPlace(o) => Some(Candidate::Convolution(o.op.conv.params.geometry)),
+            Op::DepthwiseConv2d(o) => Some(Candidate::Convolution(o.conv.params.geometry)),
+            Op::DepthwiseConv2dInPlace(o) => {
+                Some(Candidate::Convolution(o.op.conv.params.geometry))
+            }
+            Op::Add(o) => elementwise(&o.add.params.broadcast),
+            Op::AddInPlace(o) => elementwise(&o.op.add.params.broadcast),
+            Op::Sub(o) => elementwise(&o.add.params.broadcast),
+            Op::SubInPlace(o) => elementwise(&o.op.add.params.broadcast),
+            Op::Mul(o) => elementwise(&o.params.broadcast),
+            Op::MulInPlace(o) => elementwise(&o.op.params.broadcast),
+            _ => None,
+        };
+        if let Some(slot) = candidates.get_mut(node) {
+            *slot = candidate;
+        }
+    }
+    candidates
 }
 
 fn check_arena(graph: &Graph, plan: &ArenaPlan) -> Result<()> {
