@@ -163,94 +163,80 @@ impl Bands {
     }
 }
 
-wire_struct! {
+/// A convolution op's scratch, which its bands share and which must lie
+/// apart from the band buffer.
+trait Scratch {
+    fn scratch(&self) -> &[Span];
+}
+
+impl Scratch for DepthwiseConv2dOp {
+    fn scratch(&self) -> &[Span] {
+        &[]
+    }
+}
+
+impl Scratch for Conv2dOp {
+    fn scratch(&self) -> &[Span] {
+        core::slice::from_ref(&self.scratch)
+    }
+}
+
+/// The in-place form of an int8 convolution op.
+macro_rules! convolution_in_place {
+    ($($(#[$doc:meta])* $name:ident($op:ident) $variant:ident;)*) => {$(
+        wire_struct! {
+            $(#[$doc])*
+            pub struct $name {
+                pub op: $op,
+                pub bands: Bands,
+            }
+        }
+
+        impl OpDescriptor for $name {
+            const NAME: &'static str = <$op as OpDescriptor>::NAME;
+
+            // No kernel of its own: on a GPU it runs out of place (`gpu_steps`).
+            #[cfg(feature = "host")]
+            const CUDA_KERNEL: &'static str = "";
+
+            #[cfg(feature = "host")]
+            fn cuda_items(&self) -> u64 {
+                self.op.cuda_items()
+            }
+
+            #[cfg(feature = "host")]
+            fn gpu_steps(&self, spill: u32) -> Option<[super::Op; 2]> {
+                let mut op = self.op;
+                let copy = spill_copy(&mut op.conv, spill);
+                Some([super::Op::$variant(op), copy])
+            }
+
+            fn kernel(&self) -> KernelChoice {
+                self.op.kernel
+            }
+
+            fn check(&self, c: &Checker) -> Result<(), Error> {
+                self.bands
+                    .check(c, &self.op.conv, self.op.scratch(), |c| self.op.check(c))
+            }
+
+            #[inline(never)]
+            fn run(&self, arena: &mut [u8], weights: &[u8]) {
+                self.bands.run(&self.op.conv, arena, |arena, rows| {
+                    self.op.run_rows(arena, weights, rows)
+                });
+            }
+        }
+    )*};
+}
+
+convolution_in_place! {
     /// int8 DEPTHWISE_CONV_2D whose output may overlap its input, computed
     /// in `bands`.
-    pub struct DepthwiseConv2dInPlaceOp {
-        pub op: DepthwiseConv2dOp,
-        pub bands: Bands,
-    }
-}
-
-impl OpDescriptor for DepthwiseConv2dInPlaceOp {
-    const NAME: &'static str = "DEPTHWISE_CONV_2D";
-
-    // No kernel of its own: on a GPU it runs out of place (`gpu_steps`).
-    #[cfg(feature = "host")]
-    const CUDA_KERNEL: &'static str = "";
-
-    #[cfg(feature = "host")]
-    fn cuda_items(&self) -> u64 {
-        self.op.cuda_items()
-    }
-
-    #[cfg(feature = "host")]
-    fn gpu_steps(&self, spill: u32) -> Option<[super::Op; 2]> {
-        let mut op = self.op;
-        let copy = spill_copy(&mut op.conv, spill);
-        Some([super::Op::DepthwiseConv2d(op), copy])
-    }
-
-    fn kernel(&self) -> KernelChoice {
-        self.op.kernel
-    }
-
-    fn check(&self, c: &Checker) -> Result<(), Error> {
-        self.bands
-            .check(c, &self.op.conv, &[], |c| self.op.check(c))
-    }
-
-    #[inline(never)]
-    fn run(&self, arena: &mut [u8], weights: &[u8]) {
-        self.bands.run(&self.op.conv, arena, |arena, rows| {
-            self.op.run_rows(arena, weights, rows)
-        });
-    }
-}
-
-wire_struct! {
+    DepthwiseConv2dInPlaceOp(DepthwiseConv2dOp) DepthwiseConv2d;
     /// int8 CONV_2D whose output may overlap its input, computed in
     /// `bands` (each band with the op's own scratch).
-    pub struct Conv2dInPlaceOp {
-        pub op: Conv2dOp,
-        pub bands: Bands,
-    }
-}
-
-impl OpDescriptor for Conv2dInPlaceOp {
-    const NAME: &'static str = "CONV_2D";
-
-    #[cfg(feature = "host")]
-    const CUDA_KERNEL: &'static str = "";
-
-    #[cfg(feature = "host")]
-    fn cuda_items(&self) -> u64 {
-        self.op.cuda_items()
-    }
-
-    #[cfg(feature = "host")]
-    fn gpu_steps(&self, spill: u32) -> Option<[super::Op; 2]> {
-        let mut op = self.op;
-        let copy = spill_copy(&mut op.conv, spill);
-        Some([super::Op::Conv2d(op), copy])
-    }
-
-    fn kernel(&self) -> KernelChoice {
-        self.op.kernel
-    }
-
-    fn check(&self, c: &Checker) -> Result<(), Error> {
-        let scratch = [self.op.scratch];
-        self.bands
-            .check(c, &self.op.conv, &scratch, |c| self.op.check(c))
-    }
-
-    #[inline(never)]
-    fn run(&self, arena: &mut [u8], weights: &[u8]) {
-        self.bands.run(&self.op.conv, arena, |arena, rows| {
-            self.op.run_rows(arena, weights, rows)
-        });
-    }
+    Conv2dInPlaceOp(Conv2dOp) Conv2d;
 }
 
 /// Points `conv`'s output at `spill` (past the arena) and returns the SLICE
