@@ -16,6 +16,12 @@
 //! (`kiln::ops::Bands`). Its output then shares the input's buffer at a
 //! fixed byte distance, and the buffer grows to hold both; [`plan_in_place`]
 //! chooses the layers for which that lowers the arena.
+//!
+//! Streamed: a convolution whose output only the next op, a fully
+//! connected layer, reads may pass that output to it a band of rows at a
+//! time (`kiln::ops::Stream`): the output then has no buffer, the
+//! convolution's input and scratch live on to the fully connected layer,
+//! and a buffer for one band and the layer's sums is alive there.
 
 use kiln::kernels::conv2d::ConvGeometry;
 
@@ -68,6 +74,11 @@ pub enum Walk {
     /// An elementwise op of one shape: chunks of `elements`
     /// (`kiln::ops::Chunks`), over whichever operand dies with it.
     Chunks { elements: u32 },
+    /// A fully connected layer that takes the output of the convolution
+    /// before it in bands of `rows` rows (`kiln::ops::Stream`), which
+    /// then is never stored; its buffer holds a band, then `sums_bytes`
+    /// of sums.
+    Stream { rows: u32, sums_bytes: u32 },
 }
 
 /// An op the planner may run in place.
@@ -78,6 +89,13 @@ pub enum Candidate {
     /// An int8 elementwise op whose operands have its output's shape, of
     /// `elements` elements.
     Elementwise { elements: u32 },
+    /// An int8 fully connected layer of one batch and `outputs` outputs
+    /// whose input is the output of the op before it, an int8 convolution
+    /// of one batch of geometry `producer`.
+    Stream {
+        producer: ConvGeometry,
+        outputs: u32,
+    },
 }
 
 /// Elements per chunk of an in-place elementwise op: the buffer's size,
@@ -93,6 +111,9 @@ pub struct ArenaPlan {
     pub scratch_of: Vec<Option<usize>>,
     /// For each node that runs in place, how, and the buffer of its bands.
     pub in_place: Vec<Option<(InPlace, usize)>>,
+    /// For each tensor, whether a stream passes it on in bands, so that it
+    /// is never stored (and has no buffer).
+    pub streamed: Vec<bool>,
     pub arena_bytes: usize,
     /// The arena the activations alone would need, planned without any
     /// op's scratch.
@@ -158,6 +179,7 @@ pub fn plan_in_place(graph: &Graph, candidates: &[Option<Candidate>]) -> ArenaPl
                         buffer_bytes: align(elements as usize),
                     }
                 }
+                Candidate::Stream { producer, outputs } => stream_walk(&producer, outputs),
             };
             Some((i, how))
         })
@@ -206,14 +228,7 @@ pub fn band_walk(g: &ConvGeometry) -> Option<InPlace> {
     if g.input.batches != 1 || g.output.batches != 1 {
         return None;
     }
-    // The fewest rows that make a band of at least 8 pixels, an even
-    // number: each band is a kernel call, and the matrix-product kernel
-    // computes pixels in pairs (an odd band would cost a whole pixel more).
-    let width = g.output.width.max(1);
-    let mut rows = 1;
-    while rows < g.output.height && (rows * width < 8 || rows * width % 2 == 1) {
-        rows += 1;
-    }
+    let rows = band_rows(g);
     let count = g.output.height.div_ceil(rows);
     let row_in = (g.input.width * g.input.channels) as isize;
     let row_out = (g.output.width * g.output.channels) as isize;
@@ -254,6 +269,31 @@ pub fn band_walk(g: &ConvGeometry) -> Option<InPlace> {
         }
     }
     best.map(|(_, _, how)| how)
+}
+
+/// The rows of a band: the fewest that make at least 8 pixels, an even
+/// number. Each band is a kernel call, and the matrix-product kernel
+/// computes pixels in pairs (an odd band would cost a whole pixel more).
+fn band_rows(g: &ConvGeometry) -> u32 {
+    let width = g.output.width.max(1);
+    let mut rows = 1;
+    while rows < g.output.height && (rows * width < 8 || rows * width % 2 == 1) {
+        rows += 1;
+    }
+    rows
+}
+
+/// A stream's walk: bands of [`band_rows`] rows of the convolution's
+/// output, and the fully connected layer's `outputs` sums.
+pub fn stream_walk(g: &ConvGeometry, outputs: u32) -> InPlace {
+    let rows = band_rows(g);
+    let band = align((rows * g.output.width * g.output.channels) as usize);
+    let sums_bytes = 4 * outputs;
+    InPlace {
+        walk: Walk::Stream { rows, sums_bytes },
+        delta: 0,
+        buffer_bytes: band + sums_bytes as usize,
+    }
 }
 
 /// Plans the arena with the in-place walks `in_place` (per node); a walk
@@ -301,11 +341,44 @@ fn plan_with(graph: &Graph, in_place: &[Option<InPlace>]) -> ArenaPlan {
         touch(t, end);
     }
 
+    // Streams: when the convolution's output is read by the fully
+    // connected layer after it alone, it gets no buffer, and the
+    // convolution's input and scratch live on to the layer.
+    let mut ran_in_place = vec![None; graph.nodes.len()];
+    let mut streamed = vec![false; n];
+    let mut scratch_at: Vec<usize> = (0..graph.nodes.len()).collect();
+    for (j, node) in graph.nodes.iter().enumerate() {
+        let Some(how) = in_place.get(j).copied().flatten() else {
+            continue;
+        };
+        let (Walk::Stream { .. }, Some(p)) = (how.walk, j.checked_sub(1)) else {
+            continue;
+        };
+        let producer = &graph.nodes[p];
+        let (Some(x), Some(&t), Some(read)) =
+            (producer.input(0), producer.outputs.first(), node.input(0))
+        else {
+            continue;
+        };
+        let (rt, rx) = (root[t], root[x]);
+        if root[read] == rt
+            && rt != rx
+            && !graph.tensors[x].is_constant()
+            && life[rt] == Some((p, j))
+            && node.kind.op().scratch_bytes(graph, node) == 0
+        {
+            life[rt] = None;
+            life[rx] = life[rx].map(|(first, last)| (first, last.max(j)));
+            streamed[rt] = true;
+            scratch_at[p] = j;
+            ran_in_place[j] = Some(how);
+        }
+    }
+
     // In-place groups: an output root joins its input root's group, `delta`
     // bytes on, when the input's buffer dies at that op.
     let mut group: Vec<usize> = (0..n).collect();
     let mut rel: Vec<isize> = vec![0; n];
-    let mut ran_in_place = vec![None; graph.nodes.len()];
     for (i, node) in graph.nodes.iter().enumerate() {
         let (Some(how), Some(&output)) = (in_place.get(i).copied().flatten(), node.outputs.first())
         else {
@@ -316,6 +389,7 @@ fn plan_with(graph: &Graph, in_place: &[Option<InPlace>]) -> ArenaPlan {
         let operands: &[usize] = match how.walk {
             Walk::Bands { .. } => &[0],
             Walk::Chunks { .. } => &[0, 1],
+            Walk::Stream { .. } => continue,
         };
         let ro = root[output];
         let born_here = life[ro].is_some_and(|(first, _)| first == i) && ro == output;
@@ -325,10 +399,10 @@ fn plan_with(graph: &Graph, in_place: &[Option<InPlace>]) -> ArenaPlan {
             .find(|&input| {
                 let ri = root[input];
                 let fits = match how.walk {
-                    Walk::Bands { .. } => true,
                     Walk::Chunks { .. } => {
                         graph.tensors[input].bytes() == graph.tensors[output].bytes()
                     }
+                    Walk::Bands { .. } | Walk::Stream { .. } => true,
                 };
                 !graph.tensors[input].is_constant()
                     && life[ri].is_some_and(|(_, last)| last == i)
@@ -381,7 +455,7 @@ fn plan_with(graph: &Graph, in_place: &[Option<InPlace>]) -> ArenaPlan {
         let bytes = node.kind.op().scratch_bytes(graph, node);
         if bytes > 0 {
             scratch_of[i] = Some(buffers.len());
-            buffers.push(alone(bytes, i));
+            buffers.push(alone(bytes, scratch_at[i]));
         }
         if let Some(how) = ran_in_place[i] {
             bands_of[i] = Some((how, buffers.len()));
@@ -430,6 +504,7 @@ fn plan_with(graph: &Graph, in_place: &[Option<InPlace>]) -> ArenaPlan {
         buffer_of,
         scratch_of,
         in_place: bands_of,
+        streamed: (0..n).map(|t| streamed[root[t]]).collect(),
         arena_bytes: align(arena_bytes),
         activation_bytes,
         lower_bound_bytes,
@@ -664,6 +739,39 @@ mod tests {
                 -16
             );
         }
+    }
+
+    #[test]
+    fn a_streamed_tensor_has_no_buffer() {
+        // a -> b (a 1x1 convolution, 4 channels to 16) -> c (fully
+        // connected, 16 outputs) -> d.
+        let g = chain([256, 1024, 16, 16]);
+        let stream = Candidate::Stream {
+            producer: pointwise(64, 4, 16),
+            outputs: 16,
+        };
+        let p = plan_in_place(&g, &[None, Some(stream), None]);
+        assert_no_live_overlap(&g, &p);
+        assert_eq!(p.offset(1), None);
+        assert!(p.streamed[1] && !p.streamed[0]);
+        // a, a band of 8 one-pixel rows of 16 channels and 16 sums, and c.
+        let (how, _) = p.bands(1).unwrap();
+        assert_eq!(
+            how.walk,
+            Walk::Stream {
+                rows: 8,
+                sums_bytes: 64
+            }
+        );
+        assert_eq!(p.arena_bytes, 256 + 128 + 64 + 16, "{p:?}");
+        assert_eq!(plan(&g).arena_bytes, 256 + 1024);
+
+        // Read by another op too, b is stored and the stream dropped.
+        let mut g = g;
+        g.nodes[2].inputs.push(Some(1));
+        let p = plan_in_place(&g, &[None, Some(stream), None]);
+        assert!(p.in_place[1].is_none() && p.offset(1).is_some());
+        assert_no_live_overlap(&g, &p);
     }
 
     #[test]

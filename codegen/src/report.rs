@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use crate::ir::{Graph, Tensor};
 use crate::lower::CompiledModel;
-use crate::plan::{self, ArenaPlan};
+use crate::plan::{self, ArenaPlan, Walk};
 
 /// Multiply-accumulates of one node (convolutions and fully connected layers;
 /// other ops count zero, as is customary).
@@ -17,17 +17,30 @@ pub fn macs(g: &Graph, node: &crate::ir::Node) -> u64 {
 }
 
 /// Stack an inference needs on a Cortex-M4: the deepest op's frame and the
-/// call chain above it (see `IrOp::stack_cortex_m4`).
+/// call chain above it (see `IrOp::stack_cortex_m4`). A stream runs its
+/// convolution's kernel inside the fully connected layer's op.
 pub fn stack_estimate_cortex_m4(g: &Graph, plan: &ArenaPlan) -> usize {
-    g.nodes
-        .iter()
-        .enumerate()
-        .map(|(i, n)| {
-            let walk = plan.bands(i).map_or(0, |_| IN_PLACE_STACK_CORTEX_M4);
-            n.kind.op().stack_cortex_m4(g, n) + walk
+    let frame = |i: usize| {
+        let n = &g.nodes[i];
+        n.kind.op().stack_cortex_m4(g, n)
+    };
+    (0..g.nodes.len())
+        .map(|i| match plan.bands(i) {
+            Some((how, _)) if matches!(how.walk, Walk::Stream { .. }) && i > 0 => {
+                frame(i).max(frame(i - 1)) + IN_PLACE_STACK_CORTEX_M4
+            }
+            Some(_) => frame(i) + IN_PLACE_STACK_CORTEX_M4,
+            None => frame(i),
         })
         .max()
         .unwrap_or(0)
+}
+
+/// The node whose op runs node `node`'s too: the fully connected layer a
+/// convolution streams into.
+fn streamed_into(plan: &ArenaPlan, node: usize) -> Option<usize> {
+    let (how, _) = plan.bands(node + 1)?;
+    matches!(how.walk, Walk::Stream { .. }).then_some(node + 1)
 }
 
 /// Stack an in-place op's band walk (`kiln::ops::Bands`) adds on a
@@ -78,8 +91,11 @@ pub fn inspect_json(
             let scratch = plan.scratch(i).map_or(0, |(_, bytes)| bytes);
             let in_place = plan.bands(i).map(|(how, _)| {
                 let walk = match how.walk {
-                    crate::plan::Walk::Bands { rows, lag } => json!({"band_rows": rows, "lag": lag}),
-                    crate::plan::Walk::Chunks { elements } => json!({"chunk_elements": elements}),
+                    Walk::Bands { rows, lag } => json!({"band_rows": rows, "lag": lag}),
+                    Walk::Chunks { elements } => json!({"chunk_elements": elements}),
+                    Walk::Stream { rows, sums_bytes } => {
+                        json!({"stream_rows": rows, "sums_bytes": sums_bytes, "from_op": i - 1})
+                    }
                 };
                 json!({"walk": walk, "output_offset_from_input": how.delta, "buffer_bytes": how.buffer_bytes})
             });
@@ -93,6 +109,7 @@ pub fn inspect_json(
                 "kernel": kernel,
                 "scratch_bytes": scratch,
                 "in_place": in_place,
+                "streamed_into": streamed_into(plan, i),
                 "params": params,
             })
         })
@@ -163,9 +180,18 @@ pub fn inspect_text(report: &Value) -> String {
         let kernel = match (op["kernel"].as_str(), num(&op["scratch_bytes"])) {
             (Some(k), 0) => k.to_string(),
             (Some(k), bytes) => format!("{k} ({bytes} B)"),
-            (None, _) => String::new(),
+            (None, bytes) => match op["streamed_into"].as_u64() {
+                Some(j) if bytes > 0 => format!("streamed into #{j} ({bytes} B)"),
+                Some(j) => format!("streamed into #{j}"),
+                None => String::new(),
+            },
         };
+        let walk = &op["in_place"]["walk"];
         let kernel = match op["in_place"]["buffer_bytes"].as_u64() {
+            Some(bytes) if walk["stream_rows"].is_u64() => format!(
+                "{kernel}, streamed from #{} ({bytes} B band and sums)",
+                num(&walk["from_op"])
+            ),
             Some(bytes) => format!("{kernel}, in place ({bytes} B bands)"),
             None => kernel,
         };

@@ -4,18 +4,21 @@
 //! puts it over the input; and the one-time check refuses a walk that
 //! would overwrite input a later band reads. In-place int8 ADD, SUB and
 //! MUL (`kiln::ops::Chunks`) compute their out-of-place bytes over either
-//! operand, and a partly overlapping output is refused.
+//! operand, and a partly overlapping output is refused. A convolution
+//! streamed into a fully connected layer (`kiln::ops::Stream`) computes the
+//! bytes of the two ops, and a misplaced stream is refused.
 
 use kiln::arch::{conv2d_scratch_bytes, filter_reach, KernelChoice};
 use kiln::kernels::conv2d::{Conv2dParams, ConvGeometry};
 use kiln::ops::{
     AddInPlaceOp, AddOp, AddParams, AddSubS8, Bands, Broadcast, Chunks, ConstantOperand,
-    Conv2dInPlaceOp, Conv2dOp, Conv2dS8, DepthwiseConv2dInPlaceOp, DepthwiseConv2dOp, MulInPlaceOp,
-    MulOp, MulParams, SubInPlaceOp, SubOp,
+    Conv2dInPlaceOp, Conv2dIntoFullyConnectedOp, Conv2dOp, Conv2dS8, DepthwiseConv2dInPlaceOp,
+    DepthwiseConv2dIntoFullyConnectedOp, DepthwiseConv2dOp, FullyConnectedOp, FullyConnectedParams,
+    FullyConnectedShape, MulInPlaceOp, MulOp, MulParams, Stream, SubInPlaceOp, SubOp,
 };
 use kiln::tensor::{Nhwc, Span};
 use kiln::{Graph, Op};
-use kiln_codegen::plan::{band_walk, InPlace, Walk};
+use kiln_codegen::plan::{band_walk, stream_walk, InPlace, Walk};
 
 struct Rng(u64);
 
@@ -452,4 +455,229 @@ fn in_place_elementwise_ops_compute_the_out_of_place_bytes() {
         let error = run(op, &mut arena, &weights).unwrap_err().to_string();
         assert!(error.contains("partly overlaps"), "{error}");
     }
+}
+
+/// A fully connected layer's constants appended to `weights` (16-byte
+/// aligned each): filter `[outputs, depth]`, bias, folded bias (for the
+/// matrix-product kernel), multipliers and shifts (one, or one per output).
+fn fc_constants(
+    rng: &mut Rng,
+    weights: &mut Vec<u128>,
+    depth: usize,
+    outputs: usize,
+    input_offset: i32,
+    per_channel: bool,
+) -> [Span; 5] {
+    let mut bytes: Vec<u8> = bytemuck::cast_slice(weights).to_vec();
+    let push = |bytes: &mut Vec<u8>, data: &[u8]| {
+        let start = align(bytes.len());
+        bytes.resize(start, 0);
+        bytes.extend_from_slice(data);
+        Span::new(start as u32, data.len() as u32)
+    };
+    let filter: Vec<i8> = (0..outputs * depth)
+        .map(|_| rng.range(-127, 127) as i8)
+        .collect();
+    let bias: Vec<i32> = (0..outputs).map(|_| rng.range(-5000, 5000)).collect();
+    let mut folded = vec![0i32; outputs];
+    kiln::arch::folded_bias(&filter, &bias, depth, input_offset, &mut folded);
+    let quantized = if per_channel { outputs } else { 1 };
+    let multiplier: Vec<i32> = (0..quantized)
+        .map(|_| rng.range(1 << 29, i32::MAX))
+        .collect();
+    let shift: Vec<i32> = (0..quantized).map(|_| rng.range(-12, 1)).collect();
+    let spans = [
+        push(&mut bytes, bytemuck::cast_slice(&filter)),
+        push(&mut bytes, bytemuck::cast_slice(&bias)),
+        push(&mut bytes, bytemuck::cast_slice(&folded)),
+        push(&mut bytes, bytemuck::cast_slice(&multiplier)),
+        push(&mut bytes, bytemuck::cast_slice(&shift)),
+    ];
+    bytes.resize(align(bytes.len()), 0);
+    *weights = vec![0u128; bytes.len() / 16];
+    bytemuck::cast_slice_mut::<u128, u8>(weights).copy_from_slice(&bytes);
+    spans
+}
+
+/// A convolution streamed into a fully connected layer (`kiln::ops::Stream`)
+/// computes the bytes of the two ops run one after the other, with every
+/// kernel of each, in the planner's bands (`plan::stream_walk`) and in
+/// others; its check refuses sums over the input, a buffer too small for a
+/// band, and a layer reading another tensor.
+#[test]
+fn streamed_convolutions_compute_the_bytes_of_their_two_ops() {
+    let mut rng = Rng(0x5eed_f00d);
+    let (mut cases, mut refusals) = (0, 0);
+    while cases < 300 {
+        let depthwise = rng.below(2) == 0;
+        let Some(g) = geometry(&mut rng, depthwise) else {
+            continue;
+        };
+        let kernel = match (depthwise, rng.below(2)) {
+            (true, 0) => KernelChoice::Reference,
+            (true, _) => KernelChoice::DepthwiseBlocked,
+            (false, 0) => KernelChoice::Reference,
+            (false, _) => KernelChoice::Gemm,
+        };
+        let fc_kernel = [KernelChoice::Reference, KernelChoice::Gemm][rng.below(2) as usize];
+        let (mut weights, [filter, bias, multiplier, shift]) = constants(&mut rng, &g);
+        let depth = g.output.elements() as usize;
+        let outputs = 1 + rng.below(9) as usize;
+        let fc_input_offset = rng.range(-127, 128);
+        let per_channel = rng.below(2) == 0;
+        let [fc_filter, fc_bias, folded, fc_multiplier, fc_shift] = fc_constants(
+            &mut rng,
+            &mut weights,
+            depth,
+            outputs,
+            fc_input_offset,
+            per_channel && outputs > 1,
+        );
+        let scratch_bytes = if kernel == KernelChoice::Gemm {
+            align(conv2d_scratch_bytes(&g))
+        } else {
+            0
+        };
+        let in_bytes = g.input.elements() as usize;
+        let params = Conv2dParams {
+            geometry: g,
+            input_offset: rng.range(-127, 128),
+            output_offset: rng.range(-128, 127),
+            activation_min: rng.range(-128, -100),
+            activation_max: 127,
+        };
+        let conv = |output: Span, scratch: Span| {
+            let conv = Conv2dS8 {
+                params,
+                input: Span::new(0, in_bytes as u32),
+                filter,
+                bias,
+                multiplier,
+                shift,
+                output,
+            };
+            (conv, kernel, scratch)
+        };
+        let fc = |input: Span, output: Span| FullyConnectedOp {
+            params: FullyConnectedParams {
+                shape: FullyConnectedShape {
+                    batches: 1,
+                    input_depth: depth as u32,
+                    output_depth: outputs as u32,
+                },
+                input_offset: fc_input_offset,
+                filter_offset: 0,
+                output_offset: rng_offset(outputs),
+                activation_min: -128,
+                activation_max: 127,
+            },
+            input,
+            filter: fc_filter,
+            bias: fc_bias,
+            multiplier: fc_multiplier,
+            shift: fc_shift,
+            output,
+            kernel: fc_kernel,
+            folded_bias: if fc_kernel == KernelChoice::Gemm {
+                folded
+            } else {
+                Span::EMPTY
+            },
+        };
+        let input: Vec<u8> = (0..in_bytes).map(|_| rng.next() as u8).collect();
+
+        // The two ops: input, the convolution's output, scratch, the
+        // layer's output.
+        let hidden = Span::new(align(in_bytes) as u32, depth as u32);
+        let scratch = Span::new(align(hidden.end() as usize) as u32, scratch_bytes as u32);
+        let out = Span::new(align(scratch.end() as usize) as u32, outputs as u32);
+        let mut arena = vec![0u8; out.end() as usize];
+        arena[..in_bytes].copy_from_slice(&input);
+        let (c, k, s) = conv(hidden, scratch);
+        run(op(depthwise, c, k, s, None), &mut arena, &weights)
+            .unwrap_or_else(|e| panic!("{g:?}: {e}"));
+        run(Op::FullyConnected(fc(hidden, out)), &mut arena, &weights)
+            .unwrap_or_else(|e| panic!("{g:?}: {e}"));
+        let expected = arena[out.range()].to_vec();
+
+        // Streamed: input, scratch, band buffer, sums, output; the
+        // convolution's output is never stored (its span lies past the
+        // arena's end half the time).
+        let walk = stream_walk(&g, outputs as u32);
+        let Walk::Stream { rows: planned, .. } = walk.walk else {
+            panic!("{walk:?}");
+        };
+        let rows = if rng.below(2) == 0 {
+            planned
+        } else {
+            1 + rng.below(g.output.height)
+        };
+        let band = align((rows.min(g.output.height) * g.output.width * g.output.channels) as usize);
+        let scratch = Span::new(align(in_bytes) as u32, scratch_bytes as u32);
+        let buffer = Span::new(scratch.end() as u32, band as u32);
+        let sums = Span::new(buffer.end() as u32, 4 * outputs as u32);
+        let out = Span::new(sums.end() as u32, outputs as u32);
+        let arena_bytes = align(out.end() as usize);
+        let unstored = Span::new([0, arena_bytes as u32][rng.below(2) as usize], depth as u32);
+        let streamed = |buffer: Span, sums: Span, read: Span| {
+            let stream = Stream { buffer, rows, sums };
+            let (c, k, s) = conv(unstored, scratch);
+            let fc = fc(read, out);
+            match op(depthwise, c, k, s, None) {
+                Op::Conv2d(conv) => {
+                    Op::Conv2dIntoFullyConnected(Conv2dIntoFullyConnectedOp { conv, fc, stream })
+                }
+                Op::DepthwiseConv2d(conv) => {
+                    Op::DepthwiseConv2dIntoFullyConnected(DepthwiseConv2dIntoFullyConnectedOp {
+                        conv,
+                        fc,
+                        stream,
+                    })
+                }
+                other => panic!("{other:?}"),
+            }
+        };
+        let mut arena = vec![0xa5u8; arena_bytes];
+        arena[..in_bytes].copy_from_slice(&input);
+        run(streamed(buffer, sums, unstored), &mut arena, &weights)
+            .unwrap_or_else(|e| panic!("{g:?} rows {rows}: {e}"));
+        assert_eq!(
+            arena[out.range()],
+            expected[..],
+            "{g:?} {kernel:?} {fc_kernel:?} rows {rows}"
+        );
+
+        // Refused: sums over the input, a buffer a band does not fit, a
+        // layer that reads another tensor.
+        let mut arena = vec![0u8; arena_bytes];
+        let over_input = Span::new(0, sums.len);
+        let short = Span::new(buffer.offset, (band as u32).saturating_sub(16).max(4) & !3);
+        let elsewhere = Span::new(unstored.offset + 16, unstored.len);
+        for (what, bad) in [
+            ("sums", streamed(buffer, over_input, unstored)),
+            ("buffer", streamed(short, sums, unstored)),
+            ("input", streamed(buffer, sums, elsewhere)),
+        ] {
+            if what == "buffer" && short.len as usize >= band_bytes(&g, rows) {
+                continue;
+            }
+            assert!(
+                run(bad, &mut arena, &weights).is_err(),
+                "{g:?} rows {rows}: a stream with a wrong {what} accepted"
+            );
+            refusals += 1;
+        }
+        cases += 1;
+    }
+    assert!(refusals > 800, "only {refusals} bad streams tried");
+}
+
+/// Bytes of one band of `rows` rows of the convolution's output.
+fn band_bytes(g: &ConvGeometry, rows: u32) -> usize {
+    (rows.min(g.output.height) * g.output.width * g.output.channels) as usize
+}
+
+/// A fixed output zero point per layer width (any value in range works).
+fn rng_offset(outputs: usize) -> i32 {
+    (outputs as i32 * 37) % 256 - 128
 }

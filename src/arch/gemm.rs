@@ -303,6 +303,35 @@ pub fn folded_bias(filter: &[i8], bias: &[i32], depth: usize, input_offset: i32,
     }
 }
 
+/// [`fully_connected_s8`]'s products in parts, four filter rows at a
+/// time: adds to `sums` (one per output channel) the products of `input`,
+/// values `first..first + input.len()` of the input row as stored, with
+/// the same columns of each filter row. The folded bias then finishes them
+/// (`kernels::fully_connected::fully_connected_s8_finish`).
+pub fn fully_connected_s8_accumulate(
+    p: &FullyConnectedParams,
+    input: &[i8],
+    first: usize,
+    filter: &[i8],
+    sums: &mut [i32],
+) {
+    let depth = p.shape.input_depth as usize;
+    let (n, outputs) = (input.len(), sums.len());
+    for oc in (0..outputs).step_by(4) {
+        // A last group of fewer than four rows repeats its last row.
+        let rows = [0, 1, 2, 3].map(|i| (oc + i).min(outputs - 1));
+        let [Some(w0), Some(w1), Some(w2), Some(w3)] =
+            rows.map(|r| filter.get(r * depth + first..r * depth + first + n))
+        else {
+            return;
+        };
+        let acc = micro::dot_1x4_s8(input, [w0, w1, w2, w3], n);
+        for (sum, a) in sums.iter_mut().skip(oc).zip(acc) {
+            *sum = sum.wrapping_add(a);
+        }
+    }
+}
+
 /// FULLY_CONNECTED with symmetric weights (`filter_offset == 0`), the same
 /// bytes as `kernels::fully_connected::fully_connected_s8`, given the
 /// [`folded_bias`]: four filter rows at a time against the input row as

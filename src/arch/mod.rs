@@ -49,6 +49,7 @@ pub use elementwise::{add_s8, sub_s8};
 pub use gemm::{
     conv2d_s8 as conv2d_s8_gemm, conv2d_s8_rows as conv2d_s8_gemm_rows, conv2d_scratch_bytes,
     filter_reach, folded_bias, fully_connected_s8 as fully_connected_s8_gemm,
+    fully_connected_s8_accumulate as fully_connected_s8_gemm_accumulate,
 };
 pub use pooling::{average_pool_s8, max_pool_s8};
 pub use requant::{requantize, to_output};

@@ -48,22 +48,78 @@ pub fn fully_connected_s8(
 ) {
     let depth = p.shape.input_depth as usize;
     let out_depth = p.shape.output_depth as usize;
-    let per_channel = multiplier.len() > 1;
     for b in 0..p.shape.batches as usize {
         let x = part(input, b * depth, depth);
         let out = part_mut(output, b * out_depth, out_depth);
         for (oc, o) in out.iter_mut().enumerate() {
             let w = part(filter, oc * depth, depth);
-            let mut acc: i32 = 0;
-            for (&xv, &wv) in x.iter().zip(w) {
-                acc += (i32::from(wv) + p.filter_offset) * (i32::from(xv) + p.input_offset);
-            }
-            acc = acc.wrapping_add(at(bias, oc, 0));
-            let q = if per_channel { oc } else { 0 };
-            let acc = multiply_by_quantized_multiplier(acc, at(multiplier, q, 0), at(shift, q, 0))
-                .saturating_add(p.output_offset);
-            *o = acc.max(p.activation_min).min(p.activation_max) as i8;
+            let acc = dot_with_offsets(p, x, w);
+            *o = output_value(p, oc, acc, bias, multiplier, shift);
         }
+    }
+}
+
+/// `Σ (w + filter_offset) × (x + input_offset)` over matching values.
+#[inline(always)]
+fn dot_with_offsets(p: &FullyConnectedParams, x: &[i8], w: &[i8]) -> i32 {
+    let mut acc: i32 = 0;
+    for (&xv, &wv) in x.iter().zip(w) {
+        acc += (i32::from(wv) + p.filter_offset) * (i32::from(xv) + p.input_offset);
+    }
+    acc
+}
+
+/// Output channel `oc` from its accumulated products: the bias added, then
+/// requantized, offset and clamped.
+#[inline(always)]
+fn output_value(
+    p: &FullyConnectedParams,
+    oc: usize,
+    acc: i32,
+    bias: &[i32],
+    multiplier: &[i32],
+    shift: &[i32],
+) -> i8 {
+    let acc = acc.wrapping_add(at(bias, oc, 0));
+    let q = if multiplier.len() > 1 { oc } else { 0 };
+    let acc = multiply_by_quantized_multiplier(acc, at(multiplier, q, 0), at(shift, q, 0))
+        .saturating_add(p.output_offset);
+    acc.max(p.activation_min).min(p.activation_max) as i8
+}
+
+/// One batch's products in parts: adds to `sums` (one per output channel)
+/// the products of `input`, the values `first..first + input.len()` of the
+/// input row, with the same columns of each filter row. Summed over parts
+/// that cover the row, then [`fully_connected_s8_finish`]ed, these are
+/// [`fully_connected_s8`]'s bytes (the checks keep the depth small enough
+/// that no partial sum overflows).
+pub fn fully_connected_s8_accumulate(
+    p: &FullyConnectedParams,
+    input: &[i8],
+    first: usize,
+    filter: &[i8],
+    sums: &mut [i32],
+) {
+    let depth = p.shape.input_depth as usize;
+    for (oc, sum) in sums.iter_mut().enumerate() {
+        let w = part(filter, oc * depth + first, input.len());
+        *sum = sum.wrapping_add(dot_with_offsets(p, input, w));
+    }
+}
+
+/// One batch's output from the `sums` that
+/// [`fully_connected_s8_accumulate`] gathered (with `bias`, or the folded
+/// bias of the matrix-product kernel whose sums leave out the offsets).
+pub fn fully_connected_s8_finish(
+    p: &FullyConnectedParams,
+    sums: &[i32],
+    bias: &[i32],
+    multiplier: &[i32],
+    shift: &[i32],
+    output: &mut [i8],
+) {
+    for (oc, (o, &acc)) in output.iter_mut().zip(sums).enumerate() {
+        *o = output_value(p, oc, acc, bias, multiplier, shift);
     }
 }
 

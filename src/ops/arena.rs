@@ -43,6 +43,10 @@ impl Inputs<'_> {
     pub(crate) fn f32(&self, s: Span) -> &[f32] {
         typed(self.bytes(s))
     }
+
+    pub(crate) fn i32(&self, s: Span) -> &[i32] {
+        typed(self.bytes(s))
+    }
 }
 
 /// `bytes` as `T`s, or empty if they are misaligned or not a whole number
@@ -147,6 +151,10 @@ pub(crate) fn out_i8(out: &mut [u8]) -> &mut [i8] {
 }
 
 pub(crate) fn out_f32(out: &mut [u8]) -> &mut [f32] {
+    typed_mut(out)
+}
+
+pub(crate) fn out_i32(out: &mut [u8]) -> &mut [i32] {
     typed_mut(out)
 }
 

@@ -23,6 +23,10 @@ pub struct Checker<'w> {
     /// The op writes its output through a band buffer (`ops::Bands`), so
     /// the output may overlap its input; the band walk is checked apart.
     banded: bool,
+    /// A tensor that is never stored whole (`ops::Stream`): a convolution's
+    /// output that a fully connected layer consumes band by band. It needs
+    /// no room in the arena and overlaps nothing.
+    unstored: Option<Span>,
 }
 
 impl<'w> Checker<'w> {
@@ -32,6 +36,7 @@ impl<'w> Checker<'w> {
             arena_bytes,
             weights,
             banded: false,
+            unstored: None,
         }
     }
 
@@ -43,6 +48,20 @@ impl<'w> Checker<'w> {
             banded: true,
             ..*self
         }
+    }
+
+    /// The same checks for the ops of a stream, whose tensor `unstored`
+    /// passes through a band buffer and is never stored (`ops::Stream::check`
+    /// checks the buffer).
+    pub(crate) fn streamed(&self, unstored: Span) -> Checker<'w> {
+        Checker {
+            unstored: Some(unstored),
+            ..*self
+        }
+    }
+
+    fn is_unstored(&self, s: &Span) -> bool {
+        self.unstored.as_ref() == Some(s)
     }
 
     pub(crate) fn fail(&self, reason: &'static str) -> Error {
@@ -62,7 +81,10 @@ impl<'w> Checker<'w> {
 
     /// An arena tensor of `elements` values of `dtype`.
     pub(crate) fn arena(&self, s: Span, elements: u64, dtype: DType) -> Result<(), Error> {
-        self.ensure(s.end() <= self.arena_bytes, "tensor outside the arena")?;
+        self.ensure(
+            s.end() <= self.arena_bytes || self.is_unstored(&s),
+            "tensor outside the arena",
+        )?;
         self.ensure(
             u64::from(s.len) == elements.saturating_mul(dtype.size() as u64),
             "tensor size does not match its shape",
@@ -82,8 +104,12 @@ impl<'w> Checker<'w> {
         inputs: &[Span],
     ) -> Result<(), Error> {
         self.arena(out, elements, dtype)?;
-        for i in inputs.iter().filter(|_| !self.banded) {
-            self.ensure(!out.overlaps(i), "output overlaps an input")?;
+        let stored = |s: &&Span| !self.is_unstored(s);
+        for i in inputs.iter().filter(stored).filter(|_| !self.banded) {
+            self.ensure(
+                self.is_unstored(&out) || !out.overlaps(i),
+                "output overlaps an input",
+            )?;
         }
         Ok(())
     }
@@ -140,7 +166,7 @@ impl<'w> Checker<'w> {
                 && s.offset.is_multiple_of(4),
             "scratch too small or misaligned",
         )?;
-        for o in operands {
+        for o in operands.iter().filter(|o| !self.is_unstored(o)) {
             self.ensure(!s.overlaps(o), "scratch overlaps an operand")?;
         }
         Ok(())

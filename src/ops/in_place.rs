@@ -165,7 +165,7 @@ impl Bands {
 
 /// A convolution op's scratch, which its bands share and which must lie
 /// apart from the band buffer.
-trait Scratch {
+pub(super) trait Scratch {
     fn scratch(&self) -> &[Span];
 }
 
@@ -205,10 +205,13 @@ macro_rules! convolution_in_place {
             }
 
             #[cfg(feature = "host")]
-            fn gpu_steps(&self, spill: u32) -> Option<[super::Op; 2]> {
+            fn gpu_steps(&self, spill: u32) -> Option<super::GpuSteps> {
                 let mut op = self.op;
                 let copy = spill_copy(&mut op.conv, spill);
-                Some([super::Op::$variant(op), copy])
+                Some(super::GpuSteps {
+                    ops: [super::Op::$variant(op), copy],
+                    spilled_bytes: op.conv.output.len,
+                })
             }
 
             fn kernel(&self) -> KernelChoice {
@@ -395,12 +398,15 @@ macro_rules! elementwise_in_place {
             }
 
             #[cfg(feature = "host")]
-            fn gpu_steps(&self, spill: u32) -> Option<[super::Op; 2]> {
+            fn gpu_steps(&self, spill: u32) -> Option<super::GpuSteps> {
                 let mut op = self.op;
                 let output = *op.spans()[2];
                 *op.spans()[2] = Span::new(spill, output.len);
                 let copy = super::SliceOp::copy(Span::new(spill, output.len), output);
-                Some([super::Op::$variant(op), super::Op::Slice(copy)])
+                Some(super::GpuSteps {
+                    ops: [super::Op::$variant(op), super::Op::Slice(copy)],
+                    spilled_bytes: output.len,
+                })
             }
 
             fn check(&self, c: &Checker) -> Result<(), Error> {

@@ -42,6 +42,7 @@ mod requantize;
 mod sigmoid;
 mod slice;
 mod softmax;
+mod streamed;
 mod transpose;
 mod transpose_conv2d;
 
@@ -62,8 +63,19 @@ pub use requantize::*;
 pub use sigmoid::*;
 pub use slice::*;
 pub use softmax::*;
+pub use streamed::*;
 pub use transpose::*;
 pub use transpose_conv2d::*;
+
+/// The two ops a GPU runs for one op that has no kernel of its own
+/// ([`OpDescriptor::gpu_steps`]), and how many bytes past the arena they
+/// use.
+#[cfg(feature = "host")]
+#[derive(Clone, Copy, Debug)]
+pub struct GpuSteps {
+    pub ops: [Op; 2],
+    pub spilled_bytes: u32,
+}
 
 /// What every op descriptor provides. Generated code calls `run` on each
 /// op's `const` descriptor directly, in order; [`Op`] dispatches to the same
@@ -90,9 +102,10 @@ pub trait OpDescriptor: Wire {
 
     /// How a GPU runs this op when its own kernel cannot: an in-place op
     /// runs out of place, its output spilled to `spill` (past the arena)
-    /// and copied back. `None`: the op's kernel runs it.
+    /// and copied back; a stream runs as its two ops, the tensor between
+    /// them spilled. `None`: the op's kernel runs it.
     #[cfg(feature = "host")]
-    fn gpu_steps(&self, _spill: u32) -> Option<[Op; 2]> {
+    fn gpu_steps(&self, _spill: u32) -> Option<GpuSteps> {
         None
     }
 
@@ -207,7 +220,7 @@ macro_rules! op_list {
             }
 
             /// The ops a GPU runs instead (see [`OpDescriptor::gpu_steps`]).
-            pub fn gpu_steps(&self, spill: u32) -> Option<[Op; 2]> {
+            pub fn gpu_steps(&self, spill: u32) -> Option<GpuSteps> {
                 match self {
                     $( Op::$variant(o) => o.gpu_steps(spill), )*
                 }
@@ -227,10 +240,10 @@ macro_rules! op_list {
 /// float ops without int8 fields; 4: int8 CONV_2D and FULLY_CONNECTED name
 /// their kernel and scratch; 5: int8 FULLY_CONNECTED takes a folded bias
 /// instead of scratch; 6: in-place CONV_2D, DEPTHWISE_CONV_2D, ADD, SUB and
-/// MUL;
+/// MUL; 7: a convolution streamed into a fully connected layer;
 /// `tests/blob_format.rs` pins it). It lives beside the
 /// list because appending an op is the usual bump.
-pub const BLOB_VERSION: u32 = 6;
+pub const BLOB_VERSION: u32 = 7;
 
 op_list! {
     Conv2d(Conv2dOp),
@@ -281,4 +294,6 @@ op_list! {
     AddInPlace(AddInPlaceOp),
     SubInPlace(SubInPlaceOp),
     MulInPlace(MulInPlaceOp),
+    Conv2dIntoFullyConnected(Conv2dIntoFullyConnectedOp),
+    DepthwiseConv2dIntoFullyConnected(DepthwiseConv2dIntoFullyConnectedOp),
 }

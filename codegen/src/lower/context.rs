@@ -168,11 +168,17 @@ impl<'g> Lowering<'g> {
                 dtype.name()
             ));
         }
-        let Some(offset) = self.plan.offset(t) else {
-            return invalid(format!(
-                "tensor '{}' has no place in the arena",
-                tensor.name
-            ));
+        // A streamed tensor is never stored: both ops of the stream name it
+        // by one span that the runtime checks as such (`kiln::ops::Stream`).
+        let offset = match self.plan.offset(t) {
+            Some(offset) => offset,
+            None if self.plan.streamed.get(t) == Some(&true) => 0,
+            None => {
+                return invalid(format!(
+                    "tensor '{}' has no place in the arena",
+                    tensor.name
+                ))
+            }
         };
         Ok(Span::new(to_u32(offset)?, to_u32(tensor.bytes())?))
     }

@@ -18,7 +18,8 @@ use std::path::PathBuf;
 
 use kiln::graph::{Op, TensorIo};
 use kiln::ops::{
-    AddInPlaceOp, Bands, Chunks, Conv2dInPlaceOp, DepthwiseConv2dInPlaceOp, MulInPlaceOp,
+    AddInPlaceOp, Bands, Chunks, Conv2dInPlaceOp, Conv2dIntoFullyConnectedOp,
+    DepthwiseConv2dInPlaceOp, DepthwiseConv2dIntoFullyConnectedOp, MulInPlaceOp, Stream,
     SubInPlaceOp,
 };
 use kiln::tensor::Span;
@@ -116,29 +117,48 @@ pub fn compile(graph: Graph) -> Result<CompiledModel> {
 }
 
 /// Per node, whether the planner may run its op in place, from the ops
-/// a lowering gave (`ops`, from nodes `op_nodes`): int8 convolutions, and
-/// int8 ADD, SUB and MUL of one shape (an op already in place counts too).
+/// a lowering gave (`ops`, from nodes `op_nodes`): int8 convolutions, int8
+/// ADD, SUB and MUL of one shape, and an int8 fully connected layer of one
+/// batch reading the output of the convolution just before it, a stream
+/// (an op already in place or streamed counts too).
 pub fn in_place_candidates(nodes: usize, ops: &[Op], op_nodes: &[usize]) -> Vec<Option<Candidate>> {
     let elementwise = |b: &kiln::ops::Broadcast| {
         let elements = u32::try_from(b.elements()).ok()?;
         b.same_shape.then_some(Candidate::Elementwise { elements })
     };
+    let stream = |producer: &kiln::ops::Conv2dS8, fc: &kiln::ops::FullyConnectedOp| {
+        let one_row = fc.params.shape.batches == 1 && producer.output == fc.input;
+        one_row.then_some(Candidate::Stream {
+            producer: producer.params.geometry,
+            outputs: fc.params.shape.output_depth,
+        })
+    };
     let mut candidates = vec![None; nodes];
-    for (op, &node) in ops.iter().zip(op_nodes) {
-        let candidate = match op {
-            Op::Conv2d(o) => Some(Candidate::Convolution(o.conv.params.geometry)),
-            Op::Conv2dInPlace(o) => Some(Candidate::Convolution(o.op.conv.params.geometry)),
-            Op::DepthwiseConv2d(o) => Some(Candidate::Convolution(o.conv.params.geometry)),
-            Op::DepthwiseConv2dInPlace(o) => {
-                Some(Candidate::Convolution(o.op.conv.params.geometry))
-            }
-            Op::Add(o) => elementwise(&o.add.params.broadcast),
-            Op::AddInPlace(o) => elementwise(&o.op.add.params.broadcast),
-            Op::Sub(o) => elementwise(&o.add.params.broadcast),
-            Op::SubInPlace(o) => elementwise(&o.op.add.params.broadcast),
-            Op::Mul(o) => elementwise(&o.params.broadcast),
-            Op::MulInPlace(o) => elementwise(&o.op.params.broadcast),
-            _ => None,
+    for (k, (op, &node)) in ops.iter().zip(op_nodes).enumerate() {
+        let before = k
+            .checked_sub(1)
+            .filter(|&b| op_nodes[b] + 1 == node)
+            .map(|b| &ops[b]);
+        let candidate = match (op, before) {
+            (Op::FullyConnected(fc), Some(Op::Conv2d(o))) => stream(&o.conv, fc),
+            (Op::FullyConnected(fc), Some(Op::DepthwiseConv2d(o))) => stream(&o.conv, fc),
+            (Op::Conv2dIntoFullyConnected(o), _) => stream(&o.conv.conv, &o.fc),
+            (Op::DepthwiseConv2dIntoFullyConnected(o), _) => stream(&o.conv.conv, &o.fc),
+            (op, _) => match op {
+                Op::Conv2d(o) => Some(Candidate::Convolution(o.conv.params.geometry)),
+                Op::Conv2dInPlace(o) => Some(Candidate::Convolution(o.op.conv.params.geometry)),
+                Op::DepthwiseConv2d(o) => Some(Candidate::Convolution(o.conv.params.geometry)),
+                Op::DepthwiseConv2dInPlace(o) => {
+                    Some(Candidate::Convolution(o.op.conv.params.geometry))
+                }
+                Op::Add(o) => elementwise(&o.add.params.broadcast),
+                Op::AddInPlace(o) => elementwise(&o.op.add.params.broadcast),
+                Op::Sub(o) => elementwise(&o.add.params.broadcast),
+                Op::SubInPlace(o) => elementwise(&o.op.add.params.broadcast),
+                Op::Mul(o) => elementwise(&o.params.broadcast),
+                Op::MulInPlace(o) => elementwise(&o.op.params.broadcast),
+                _ => None,
+            },
         };
         if let Some(slot) = candidates.get_mut(node) {
             *slot = candidate;
@@ -175,13 +195,19 @@ fn lower_nodes(graph: &Graph, plan: &ArenaPlan) -> Result<LoweredNodes> {
     let mut cx = Lowering::new(graph, plan);
     let mut ops = Vec::new();
     let mut op_nodes = Vec::new();
+    // The convolution of a stream, which its fully connected layer takes.
+    let mut producer = None;
     for (i, node) in graph.nodes.iter().enumerate() {
         cx.start_node(i);
+        let streams_on = plan
+            .bands(i + 1)
+            .is_some_and(|(how, _)| matches!(how.walk, Walk::Stream { .. }));
         match cx
             .output(node)
             .and_then(|_| node.kind.op().lower(&mut cx, node))
-            .and_then(|op| in_place(plan, i, op))
+            .and_then(|op| in_place(plan, i, op, producer.take()))
         {
+            Ok(Some(op)) if streams_on => producer = Some(op),
             Ok(Some(op)) => {
                 ops.push(op);
                 op_nodes.push(i);
@@ -231,12 +257,39 @@ fn lower_nodes(graph: &Graph, plan: &ArenaPlan) -> Result<LoweredNodes> {
 }
 
 /// Node `node`'s op in the form the plan runs it: in place, its bands in
-/// the buffer the planner gave them.
-fn in_place(plan: &ArenaPlan, node: usize, op: Option<Op>) -> Lowered<Option<Op>> {
+/// the buffer the planner gave them; or streamed from `producer`, the op
+/// before it.
+fn in_place(
+    plan: &ArenaPlan,
+    node: usize,
+    op: Option<Op>,
+    producer: Option<Op>,
+) -> Lowered<Option<Op>> {
     let Some((how, offset)) = plan.bands(node) else {
         return Ok(op);
     };
     let buffer = Span::new(to_u32(offset)?, to_u32(how.buffer_bytes)?);
+    if let (Some(Op::FullyConnected(fc)), Walk::Stream { rows, sums_bytes }) = (op, how.walk) {
+        let band = how.buffer_bytes - sums_bytes as usize;
+        let stream = Stream {
+            buffer: Span::new(buffer.offset, to_u32(band)?),
+            rows,
+            sums: Span::new(buffer.offset + to_u32(band)?, sums_bytes),
+        };
+        return Ok(Some(match producer {
+            Some(Op::Conv2d(conv)) => {
+                Op::Conv2dIntoFullyConnected(Conv2dIntoFullyConnectedOp { conv, fc, stream })
+            }
+            Some(Op::DepthwiseConv2d(conv)) => {
+                Op::DepthwiseConv2dIntoFullyConnected(DepthwiseConv2dIntoFullyConnectedOp {
+                    conv,
+                    fc,
+                    stream,
+                })
+            }
+            _ => return invalid("the planner streamed a layer from an op that cannot stream"),
+        }));
+    }
     Ok(Some(match (op, how.walk) {
         (Some(Op::Conv2d(op)), Walk::Bands { rows, lag }) => {
             let bands = Bands { buffer, rows, lag };

@@ -57,10 +57,10 @@ pub fn plan(graph: &Graph) -> CudaPlan {
     for op in graph.ops {
         match op.gpu_steps(spill as u32) {
             Some(steps) => {
-                for step in &steps {
+                for step in &steps.ops {
                     plan.launch(step);
                 }
-                let spilled = steps[1].cuda_items() as usize;
+                let spilled = steps.spilled_bytes as usize;
                 plan.arena_bytes = plan
                     .arena_bytes
                     .max((spill + spilled).next_multiple_of(PARAMS_ALIGN));
