@@ -4,8 +4,9 @@
 //! scratch and the lower bound of that arena (the most bytes alive at once);
 //! then the RAM of one inference (arena plus the Cortex-M4 stack estimate,
 //! `kiln inspect`'s `ram_bytes_estimate`) against TFLM's whole arena; then
-//! the arena under each in-place technique, against the arena that would
-//! make the RAM half of TFLM's.
+//! the arena under each technique (in place, streamed), against the arena
+//! that would make the RAM half of TFLM's; then the stack estimate on each
+//! core.
 //!
 //! cargo run --release -p kiln-codegen --example arena_table [-- SHARED_DIR]
 
@@ -26,6 +27,7 @@ fn main() {
     println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
     let mut ram_rows = Vec::new();
     let mut technique_rows = Vec::new();
+    let mut stack_rows = Vec::new();
     for &(name, file) in models::INT8_MODELS {
         let model = match kiln_codegen::compile_file(&shared.join("models").join(file)) {
             Ok(m) => m,
@@ -53,7 +55,13 @@ fn main() {
         let total = summary["tflm_arena"]["total"]
             .as_u64()
             .expect("tflm_arena.total");
-        let stack = kiln_codegen::report::stack_estimate_cortex_m4(&model.graph, &model.plan);
+        let stacks = kiln_codegen::stack::estimate(&model.graph, &model.plan);
+        let stack = stacks.cortex_m4;
+        let per_core: Vec<String> = kiln_codegen::stack::Core::ALL
+            .iter()
+            .map(|&core| stacks.on(core).to_string())
+            .collect();
+        stack_rows.push(format!("| {name} | {} |", per_core.join(" | ")));
         let ram = (model.arena_bytes() + stack) as u64;
         ram_rows.push(format!(
             "| {name} | {} | {stack} | {ram} | {total} | {:.2} |",
@@ -63,15 +71,17 @@ fn main() {
         let g = &model.graph;
         let all =
             kiln_codegen::lower::in_place_candidates(g.nodes.len(), &model.ops, &model.op_nodes);
-        let convolutions: Vec<_> = all
-            .iter()
-            .map(|c| c.filter(|c| matches!(c, plan::Candidate::Convolution(_))))
-            .collect();
+        let only = |keep: fn(&plan::Candidate) -> bool| -> Vec<_> {
+            all.iter().map(|c| c.filter(keep)).collect()
+        };
+        let convolutions = only(|c| matches!(c, plan::Candidate::Convolution(_)));
+        let in_place = only(|c| !matches!(c, plan::Candidate::Stream { .. }));
         let half = (total / 2).saturating_sub(stack as u64);
         technique_rows.push(format!(
-            "| {name} | {} | {} | {} | {} | {half} |",
+            "| {name} | {} | {} | {} | {} | {} | {half} |",
             plan::plan(g).arena_bytes,
             plan::plan_in_place(g, &convolutions).arena_bytes,
+            plan::plan_in_place(g, &in_place).arena_bytes,
             model.arena_bytes(),
             model.plan.lower_bound_bytes,
         ));
@@ -83,9 +93,19 @@ fn main() {
         println!("{row}");
     }
     println!();
-    println!("| model | out of place (bytes) | convolutions in place (bytes) | and ADD, SUB, MUL in place: the arena (bytes) | its lower bound (bytes) | arena for half of TFLM's RAM (bytes) |");
-    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+    println!("| model | out of place (bytes) | convolutions in place (bytes) | and ADD, SUB, MUL in place (bytes) | and streams: the arena (bytes) | its lower bound (bytes) | arena for half of TFLM's RAM (bytes) |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
     for row in technique_rows {
+        println!("{row}");
+    }
+    println!();
+    let cores: Vec<&str> = kiln_codegen::stack::Core::ALL
+        .iter()
+        .map(|c| c.name())
+        .collect();
+    println!("| model | stack estimate (bytes): {} |", cores.join(" | "));
+    println!("| --- |{}", " ---: |".repeat(cores.len()));
+    for row in stack_rows {
         println!("{row}");
     }
 }

@@ -28,6 +28,7 @@ pub mod quantize;
 pub mod report;
 pub mod run;
 pub mod signing;
+pub mod stack;
 #[cfg(feature = "host")]
 pub mod validate;
 

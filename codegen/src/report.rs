@@ -9,31 +9,12 @@ use serde_json::{json, Value};
 use crate::ir::{Graph, Tensor};
 use crate::lower::CompiledModel;
 use crate::plan::{self, ArenaPlan, Walk};
+use crate::stack::Core;
 
 /// Multiply-accumulates of one node (convolutions and fully connected layers;
 /// other ops count zero, as is customary).
 pub fn macs(g: &Graph, node: &crate::ir::Node) -> u64 {
     node.kind.op().macs(g, node)
-}
-
-/// Stack an inference needs on a Cortex-M4: the deepest op's frame and the
-/// call chain above it (see `IrOp::stack_cortex_m4`). A stream runs its
-/// convolution's kernel inside the fully connected layer's op.
-pub fn stack_estimate_cortex_m4(g: &Graph, plan: &ArenaPlan) -> usize {
-    let frame = |i: usize| {
-        let n = &g.nodes[i];
-        n.kind.op().stack_cortex_m4(g, n)
-    };
-    (0..g.nodes.len())
-        .map(|i| match plan.bands(i) {
-            Some((how, _)) if matches!(how.walk, Walk::Stream { .. }) && i > 0 => {
-                frame(i).max(frame(i - 1)) + IN_PLACE_STACK_CORTEX_M4
-            }
-            Some(_) => frame(i) + IN_PLACE_STACK_CORTEX_M4,
-            None => frame(i),
-        })
-        .max()
-        .unwrap_or(0)
 }
 
 /// The node whose op runs node `node`'s too: the fully connected layer a
@@ -42,11 +23,6 @@ fn streamed_into(plan: &ArenaPlan, node: usize) -> Option<usize> {
     let (how, _) = plan.bands(node + 1)?;
     matches!(how.walk, Walk::Stream { .. }).then_some(node + 1)
 }
-
-/// Stack an in-place op's band walk (`kiln::ops::Bands`) adds on a
-/// Cortex-M4 above its op's own: the walk's frame with a band's descriptor,
-/// measured by stack painting as `IrOp::stack_cortex_m4` is.
-pub const IN_PLACE_STACK_CORTEX_M4: usize = 96;
 
 fn tensor_json(t: &Tensor, id: usize, plan: &ArenaPlan) -> Value {
     json!({
@@ -120,6 +96,14 @@ pub fn inspect_json(
         .filter(|t| t.is_constant())
         .map(Tensor::bytes)
         .sum();
+    let stack = crate::stack::estimate(g, plan);
+    let by_core = |bytes: &dyn Fn(Core) -> usize| -> Value {
+        Core::ALL
+            .iter()
+            .map(|&core| (core.name().to_string(), json!(bytes(core))))
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    };
     json!({
         "model": g.source.display().to_string(),
         "ops": ops,
@@ -131,8 +115,10 @@ pub fn inspect_json(
         "arena_lower_bound_bytes": plan.lower_bound_bytes,
         "unshared_activation_bytes": plan.unshared_bytes,
         "weight_bytes": weight_bytes,
-        "stack_bytes_estimate": stack_estimate_cortex_m4(g, plan),
-        "ram_bytes_estimate": plan.arena_bytes + stack_estimate_cortex_m4(g, plan),
+        "stack_bytes_estimate": stack.cortex_m4,
+        "ram_bytes_estimate": plan.arena_bytes + stack.cortex_m4,
+        "stack_bytes_estimate_by_core": by_core(&|core| stack.on(core)),
+        "ram_bytes_estimate_by_core": by_core(&|core| plan.arena_bytes + stack.on(core)),
         "flash_bytes": compiled.map(|c| c.weights().len()),
         "compilable": problems.is_none(),
         "problems": problems,
@@ -211,6 +197,14 @@ pub fn inspect_text(report: &Value) -> String {
         num(&report["arena_lower_bound_bytes"]),
         num(&report["unshared_activation_bytes"])
     );
+    let stacks: Vec<String> = Core::ALL
+        .iter()
+        .map(|c| {
+            let bytes = num(&report["stack_bytes_estimate_by_core"][c.name()]);
+            format!("{} {bytes}", c.name())
+        })
+        .collect();
+    s += &format!("stack (estimate):      {} bytes\n", stacks.join(", "));
     s += &format!(
         "weights in the model:  {} bytes\n",
         num(&report["weight_bytes"])

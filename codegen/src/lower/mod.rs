@@ -163,6 +163,18 @@ pub fn in_place_candidates(nodes: usize, ops: &[Op], op_nodes: &[usize]) -> Vec<
         if let Some(slot) = candidates.get_mut(node) {
             *slot = candidate;
         }
+        // A streamed convolution may run in place instead.
+        let streamed = match op {
+            Op::Conv2dIntoFullyConnected(o) => Some(o.conv.conv.params.geometry),
+            Op::DepthwiseConv2dIntoFullyConnected(o) => Some(o.conv.conv.params.geometry),
+            _ => None,
+        };
+        if let (Some(g), Some(slot)) = (
+            streamed,
+            node.checked_sub(1).and_then(|p| candidates.get_mut(p)),
+        ) {
+            *slot = Some(Candidate::Convolution(g));
+        }
     }
     candidates
 }

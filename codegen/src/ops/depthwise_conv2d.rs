@@ -14,6 +14,7 @@ use super::conv2d::{
 use super::{Formats, IrOp, QuantRule};
 use crate::ir::{Conv2dAttrs, DataType, Graph, Node, OpKind};
 use crate::lower::{invalid, Lowered, Lowering};
+use crate::stack::Stack;
 
 /// DEPTHWISE_CONV_2D. Inputs: data, filter `[1, KH, KW, O]`, optional bias.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -103,12 +104,13 @@ impl IrOp for DepthwiseConv2d {
         }
     }
 
-    fn stack_cortex_m4(&self, g: &Graph, node: &Node) -> usize {
+    fn stack(&self, g: &Graph, node: &Node) -> Stack {
         match int8_kernel(g, node) {
-            KernelChoice::DepthwiseBlocked => 944,
+            KernelChoice::DepthwiseBlocked => Stack::new(1004, 944, 984, 756),
             // The layer runs as CONV_2D's matrix product.
-            KernelChoice::Gemm => 856,
-            KernelChoice::Reference => 448,
+            KernelChoice::Gemm => Stack::new(856, 856, 856, 652),
+            // Measured on the Cortex-M4 only: the others as a small op's.
+            KernelChoice::Reference => Stack::new(592, 448, 448, 424),
         }
     }
 }

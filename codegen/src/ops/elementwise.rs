@@ -17,6 +17,7 @@ use super::{Formats, IrOp, OnnxConverter, QuantRule};
 use crate::ir::{Activation, DataType, Graph, Node, OpKind, TensorId};
 use crate::lower::{float_range, invalid, to_u32, unsupported, Lowered, Lowering};
 use crate::quantize::multiplier::{activation_range, quantize_multiplier};
+use crate::stack::Stack;
 
 /// ADD.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -141,8 +142,8 @@ impl IrOp for Add {
         Ok(Some(Op::Add(AddOp { add })))
     }
 
-    fn stack_cortex_m4(&self, _g: &Graph, _node: &Node) -> usize {
-        208
+    fn stack(&self, _g: &Graph, _node: &Node) -> Stack {
+        Stack::new(332, 208, 208, 208)
     }
 }
 
@@ -176,8 +177,8 @@ impl IrOp for Sub {
         Ok(Some(Op::Sub(SubOp { add })))
     }
 
-    fn stack_cortex_m4(&self, _g: &Graph, _node: &Node) -> usize {
-        288
+    fn stack(&self, _g: &Graph, _node: &Node) -> Stack {
+        Stack::new(412, 288, 288, 288)
     }
 }
 

@@ -18,6 +18,7 @@ use crate::lower::{float_range, invalid, to_u32, Lowered, Lowering};
 use crate::quantize::multiplier::{
     activation_range, fully_connected_multiplier, per_channel_multipliers,
 };
+use crate::stack::Stack;
 
 /// FULLY_CONNECTED. Inputs: data, filter `[O, I]`, optional bias.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -146,10 +147,10 @@ impl IrOp for FullyConnected {
         Some(&mut self.activation)
     }
 
-    fn stack_cortex_m4(&self, g: &Graph, node: &Node) -> usize {
+    fn stack(&self, g: &Graph, node: &Node) -> Stack {
         match int8_kernel(g, node) {
-            KernelChoice::Gemm => 400,
-            _ => 192,
+            KernelChoice::Gemm => Stack::new(440, 400, 404, 244),
+            _ => Stack::new(296, 192, 192, 96),
         }
     }
 }

@@ -20,6 +20,7 @@ use crate::import::onnx::{Importer, OnnxNode, Step};
 use crate::import::tflite::TfliteConverter;
 use crate::ir::{Activation, Graph, Node, TensorId};
 use crate::lower::{Lowered, Lowering};
+use crate::stack::Stack;
 
 /// How the file formats spell an op, and the converters that read it into
 /// the IR. The importers look converters up by name in these tables.
@@ -98,14 +99,14 @@ pub trait IrOp: Debug {
         None
     }
 
-    /// Bytes of stack its runtime op needs on a Cortex-M4 (thumbv7em,
-    /// opt-level 3 with LTO, as `targets/cortex-m4` builds): the kernel's
+    /// Bytes of stack its runtime op needs on each core: the kernel's
     /// frame and the call chain above it, as measured by stack painting on
-    /// the emulated core and rounded up to 8 bytes. Op `run`s are never
-    /// inlined, so the figure is the same in every model; `tests/firmware.rs`
-    /// checks the estimate against every model's measurement.
-    fn stack_cortex_m4(&self, _g: &Graph, _node: &Node) -> usize {
-        192
+    /// the emulated cores (`crate::stack` says how). Op `run`s are never
+    /// inlined, so the figure is the same in every model;
+    /// `tests/firmware.rs` checks the estimate against every model's
+    /// measurement on every core.
+    fn stack(&self, _g: &Graph, _node: &Node) -> Stack {
+        crate::stack::SMALL_OP
     }
 }
 

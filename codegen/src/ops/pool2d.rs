@@ -15,6 +15,7 @@ use crate::import::tflite::{ReadResult, TfliteOp};
 use crate::ir::{Activation, DataType, Graph, Node, OpKind, Pool2dAttrs};
 use crate::lower::{float_range, invalid, to_u32, Lowered, Lowering};
 use crate::quantize::multiplier::activation_range;
+use crate::stack::Stack;
 
 /// AVERAGE_POOL_2D.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -125,8 +126,8 @@ impl IrOp for AveragePool2d {
         }))
     }
 
-    fn stack_cortex_m4(&self, _g: &Graph, _node: &Node) -> usize {
-        448
+    fn stack(&self, _g: &Graph, _node: &Node) -> Stack {
+        Stack::new(512, 448, 448, 388)
     }
 }
 
@@ -150,8 +151,8 @@ impl IrOp for MaxPool2d {
         }))
     }
 
-    fn stack_cortex_m4(&self, _g: &Graph, _node: &Node) -> usize {
-        448
+    fn stack(&self, _g: &Graph, _node: &Node) -> Stack {
+        Stack::new(480, 448, 448, 372)
     }
 }
 

@@ -10,6 +10,7 @@ use super::{Formats, IrOp, OnnxConverter, QuantRule};
 use crate::import::onnx::{Importer, OnnxNode, Step};
 use crate::ir::{Graph, Node, OpKind};
 use crate::lower::{invalid, unsupported, Lowered, Lowering};
+use crate::stack::Stack;
 
 /// RESHAPE (SQUEEZE imports as one).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -70,8 +71,8 @@ impl IrOp for Reshape {
         Ok(None)
     }
 
-    fn stack_cortex_m4(&self, _g: &Graph, _node: &Node) -> usize {
-        0
+    fn stack(&self, _g: &Graph, _node: &Node) -> Stack {
+        Stack::default()
     }
 }
 

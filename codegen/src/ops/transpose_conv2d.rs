@@ -13,6 +13,7 @@ use crate::import::tflite::invalid as read_invalid;
 use crate::import::tflite::{ReadResult, TfliteOp};
 use crate::ir::{Activation, Conv2dAttrs, Graph, Node, OpKind, Padding};
 use crate::lower::{invalid, Lowered, Lowering};
+use crate::stack::Stack;
 
 /// TRANSPOSE_CONV. Inputs: data, filter `[O, KH, KW, I / groups]`,
 /// optional bias; padding is `Explicit` and only its start is used (the
@@ -83,8 +84,8 @@ impl IrOp for TransposeConv2d {
         (pixels * f.iter().product::<usize>()) as u64
     }
 
-    fn stack_cortex_m4(&self, _g: &Graph, _node: &Node) -> usize {
-        304
+    fn stack(&self, _g: &Graph, _node: &Node) -> Stack {
+        Stack::new(380, 304, 304, 236)
     }
 }
 

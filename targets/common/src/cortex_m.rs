@@ -157,6 +157,37 @@ macro_rules! cortex_m_firmware {
     };
 }
 
+/// The body of a Cortex-M firmware's `src/bin/opprof.rs`: instructions and
+/// stack per op of a model run from its blob (`crate::profile_ops`).
+#[macro_export]
+macro_rules! cortex_m_opprof {
+    ($target:literal) => {
+        use panic_semihosting as _;
+
+        include!(concat!(env!("OUT_DIR"), "/suite.rs"));
+
+        static ARENA: $crate::static_cell::ConstStaticCell<kiln::Arena<{ model::ARENA_BYTES }>> =
+            $crate::static_cell::ConstStaticCell::new(kiln::Arena::new());
+
+        #[cortex_m_rt::entry]
+        fn main() -> ! {
+            let peripherals = cortex_m::Peripherals::take().unwrap();
+            let mut platform = $crate::cortex_m::CortexM::new(peripherals.SYST);
+            let arena = ARENA.take();
+            let mut suite = match ModelSuite::new(arena) {
+                Ok(suite) => suite,
+                Err(e) => $crate::refuse(&mut platform, $target, e),
+            };
+            $crate::profile_ops(&mut suite, &mut platform, $target)
+        }
+
+        #[cortex_m_rt::exception]
+        fn SysTick() {
+            $crate::cortex_m::on_systick();
+        }
+    };
+}
+
 /// The body of a Cortex-M self-test firmware's `src/bin/selftest.rs`: the
 /// fast kernels against the reference ones (`kiln::arch::selftest`).
 #[macro_export]

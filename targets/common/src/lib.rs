@@ -12,7 +12,9 @@
 
 use core::fmt::Write;
 
-/// For the images' entry macros: their arena is a `ConstStaticCell`.
+/// For the images' entry macros (their arena is a `ConstStaticCell`) and
+/// the generated suites of blob images (`KILN_BLOB=1`).
+pub use bytemuck;
 pub use static_cell;
 
 #[cfg(feature = "cortex-m")]
@@ -217,6 +219,42 @@ pub fn selftest<P: Platform>(
             platform.exit(false)
         }
     }
+}
+
+/// Runs each op of a model loaded from its blob (`KILN_BLOB=1`) once, on
+/// the first reference sample's arena, and prints one line per op: its
+/// instructions and the stack it took below the caller. Then the total, and
+/// exits. For finding where an inference's instructions and stack go, on
+/// every core (`bin/opprof.rs`).
+///
+/// Output format: `op I NAME: N instructions, stack S bytes`, then
+/// `total N`.
+pub fn profile_ops<S: Suite, P: Platform>(suite: &mut S, platform: &mut P, target: &str) -> ! {
+    suite.run(0);
+    let mut total = 0;
+    for i in 0.. {
+        platform.paint_stack();
+        let sp = platform.stack_pointer();
+        let start = platform.instructions();
+        let Some(name) = suite.run_op(i) else {
+            break;
+        };
+        let count = platform.instructions().saturating_sub(start);
+        // Below this frame: what the op (and the executor's call) used.
+        let stack = platform
+            .stack_used()
+            .saturating_sub(platform_top_distance(platform, sp));
+        total += count;
+        let _ = writeln!(
+            Out(platform),
+            "op {i} {name}: {count} instructions, stack {stack} bytes"
+        );
+    }
+    if total == 0 {
+        let _ = writeln!(Out(platform), "no ops: build with KILN_BLOB=1");
+    }
+    let _ = writeln!(Out(platform), "total {total} on {target}");
+    platform.exit(true)
 }
 
 /// Bytes from the stack top down to `sp`.

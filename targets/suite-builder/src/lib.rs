@@ -205,8 +205,8 @@ pub fn generate() {
 static BLOB: kiln::Aligned<[u8; include_bytes!(concat!(env!("OUT_DIR"), "/model.kiln")).len()]> =
     kiln::Aligned(*include_bytes!(concat!(env!("OUT_DIR"), "/model.kiln")));
 // Room for exactly this model's ops: load returns the graph by value.
-static BLOB_GRAPH: static_cell::StaticCell<kiln::blob::BlobGraph<'static, {op_count}>> = static_cell::StaticCell::new();
-static GRAPH: static_cell::StaticCell<kiln::Graph<'static>> = static_cell::StaticCell::new();
+static BLOB_GRAPH: kiln_target_common::static_cell::StaticCell<kiln::blob::BlobGraph<'static, {op_count}>> = kiln_target_common::static_cell::StaticCell::new();
+static GRAPH: kiln_target_common::static_cell::StaticCell<kiln::Graph<'static>> = kiln_target_common::static_cell::StaticCell::new();
 
 /// The model loaded from its blob (KILN_BLOB=1), run through kiln::Executor.
 pub struct ModelSuite<'a> {{
@@ -233,7 +233,7 @@ impl kiln_target_common::Suite for ModelSuite<'_> {{
     }}
     fn top_class(&self) -> usize {{
         let bytes = self.exec.output(0).unwrap_or(&[]);
-        kiln::argmax::<{out_ty}>(bytemuck::cast_slice(bytes))
+        kiln::argmax::<{out_ty}>(kiln_target_common::bytemuck::cast_slice(bytes))
     }}
     fn misuse_is_refused(&mut self) -> Option<bool> {{
         let truncated = kiln::blob::load::<{op_count}>(&BLOB.0[..BLOB.0.len() - 1]).err();

@@ -1,0 +1,130 @@
+//! The stack one inference needs on each core kiln's firmware targets:
+//! each op's frame (its `run`, its kernel, and the call chain above it) per
+//! core, and the estimate for a whole plan, the deepest op's.
+//!
+//! Layer: report; uses `ir`, `plan` and each op's figure (`ops`).
+//!
+//! The figures are measured by stack painting on the emulated cores, as
+//! `targets/` builds them (opt-level 3 with LTO): the Cortex-M4 ones on
+//! generated code, the others as the Cortex-M4 figure plus the difference
+//! the same op's frame shows between that core and the Cortex-M4 when each
+//! op runs alone from its blob (`cargo run --release --bin opprof` in each
+//! `targets/<core>` folder, `KILN_BLOB=1`). Op `run`s are never inlined, so
+//! a figure holds in every model; `tests/firmware.rs` checks each core's
+//! estimate against every model's painted stack on that core.
+
+use crate::ir::Graph;
+use crate::plan::{ArenaPlan, Walk};
+
+/// A core kiln's firmware targets run on (`targets/<name>`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Core {
+    CortexM0,
+    CortexM4,
+    CortexM33,
+    Riscv32,
+}
+
+impl Core {
+    pub const ALL: [Core; 4] = [
+        Core::CortexM0,
+        Core::CortexM4,
+        Core::CortexM33,
+        Core::Riscv32,
+    ];
+
+    /// Its name, as its firmware folder and reports spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Core::CortexM0 => "cortex-m0",
+            Core::CortexM4 => "cortex-m4",
+            Core::CortexM33 => "cortex-m33",
+            Core::Riscv32 => "riscv32",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Core> {
+        Core::ALL.into_iter().find(|c| c.name() == name)
+    }
+}
+
+/// Bytes of stack, one figure per core.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Stack {
+    pub cortex_m0: usize,
+    pub cortex_m4: usize,
+    pub cortex_m33: usize,
+    pub riscv32: usize,
+}
+
+impl Stack {
+    pub const fn new(
+        cortex_m0: usize,
+        cortex_m4: usize,
+        cortex_m33: usize,
+        riscv32: usize,
+    ) -> Self {
+        Stack {
+            cortex_m0,
+            cortex_m4,
+            cortex_m33,
+            riscv32,
+        }
+    }
+
+    pub fn on(self, core: Core) -> usize {
+        match core {
+            Core::CortexM0 => self.cortex_m0,
+            Core::CortexM4 => self.cortex_m4,
+            Core::CortexM33 => self.cortex_m33,
+            Core::Riscv32 => self.riscv32,
+        }
+    }
+
+    fn zip(self, other: Stack, f: impl Fn(usize, usize) -> usize) -> Stack {
+        Stack::new(
+            f(self.cortex_m0, other.cortex_m0),
+            f(self.cortex_m4, other.cortex_m4),
+            f(self.cortex_m33, other.cortex_m33),
+            f(self.riscv32, other.riscv32),
+        )
+    }
+
+    /// The deeper of two frames, per core.
+    pub fn max(self, other: Stack) -> Stack {
+        self.zip(other, usize::max)
+    }
+
+    /// A frame and another below it, per core.
+    pub fn plus(self, other: Stack) -> Stack {
+        self.zip(other, |a, b| a + b)
+    }
+}
+
+/// The frame of an op without a figure of its own: a kernel that keeps
+/// its loop state in registers.
+pub const SMALL_OP: Stack = Stack::new(336, 192, 192, 168);
+
+/// What an in-place op's walk (`kiln::ops::Bands`, `Chunks`) or a stream's
+/// (`kiln::ops::Stream`) adds below its op's own frame: the walk's frame
+/// with a band's descriptor.
+pub const WALK: Stack = Stack::new(112, 96, 112, 112);
+
+/// The stack an inference needs on each core: the deepest op's frame and
+/// the call chain above it. A stream runs its convolution's kernel inside
+/// the fully connected layer's op.
+pub fn estimate(g: &Graph, plan: &ArenaPlan) -> Stack {
+    let frame = |i: usize| {
+        let n = &g.nodes[i];
+        n.kind.op().stack(g, n)
+    };
+    (0..g.nodes.len())
+        .map(|i| match plan.bands(i) {
+            Some((how, _)) if matches!(how.walk, Walk::Stream { .. }) && i > 0 => {
+                frame(i).max(frame(i - 1)).plus(WALK)
+            }
+            Some(_) => frame(i).plus(WALK),
+            None => frame(i),
+        })
+        .fold(Stack::default(), Stack::max)
+}
