@@ -127,41 +127,15 @@ impl crate::Platform for CortexM {
 /// The body of every Cortex-M test firmware's `main.rs`: the generated
 /// suite, the arena, the entry point and the SysTick handler. The firmware
 /// crate depends on `cortex-m`, `cortex-m-rt` and `panic-semihosting`, and
-/// its build script runs `kiln_suite_builder::generate`.
+/// its build script runs `kiln_suite_builder::generate`. With a second
+/// argument, the entry point hands the suite to that function of this
+/// crate instead of [`crate::run`] (`profile_ops` for `bin/opprof.rs`).
 #[macro_export]
 macro_rules! cortex_m_firmware {
     ($target:literal) => {
-        use panic_semihosting as _;
-
-        include!(concat!(env!("OUT_DIR"), "/suite.rs"));
-
-        static ARENA: $crate::static_cell::ConstStaticCell<kiln::Arena<{ model::ARENA_BYTES }>> =
-            $crate::static_cell::ConstStaticCell::new(kiln::Arena::new());
-
-        #[cortex_m_rt::entry]
-        fn main() -> ! {
-            let peripherals = cortex_m::Peripherals::take().unwrap();
-            let mut platform = $crate::cortex_m::CortexM::new(peripherals.SYST);
-            let arena = ARENA.take();
-            let mut suite = match ModelSuite::new(arena) {
-                Ok(suite) => suite,
-                Err(e) => $crate::refuse(&mut platform, $target, e),
-            };
-            $crate::run(&mut suite, &mut platform, $target)
-        }
-
-        #[cortex_m_rt::exception]
-        fn SysTick() {
-            $crate::cortex_m::on_systick();
-        }
+        $crate::cortex_m_firmware!($target, run);
     };
-}
-
-/// The body of a Cortex-M firmware's `src/bin/opprof.rs`: instructions and
-/// stack per op of a model run from its blob (`crate::profile_ops`).
-#[macro_export]
-macro_rules! cortex_m_opprof {
-    ($target:literal) => {
+    ($target:literal, $runner:ident) => {
         use panic_semihosting as _;
 
         include!(concat!(env!("OUT_DIR"), "/suite.rs"));
@@ -178,7 +152,7 @@ macro_rules! cortex_m_opprof {
                 Ok(suite) => suite,
                 Err(e) => $crate::refuse(&mut platform, $target, e),
             };
-            $crate::profile_ops(&mut suite, &mut platform, $target)
+            $crate::$runner(&mut suite, &mut platform, $target)
         }
 
         #[cortex_m_rt::exception]

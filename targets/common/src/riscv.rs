@@ -95,3 +95,35 @@ impl crate::Platform for Riscv {
         }
     }
 }
+
+/// The body of every RISC-V test firmware's `main.rs`: the generated suite,
+/// the arena and the entry point. The firmware crate depends on `riscv-rt`
+/// and `panic-halt`, and its build script runs
+/// `kiln_suite_builder::generate`. With a second argument, the entry point
+/// hands the suite to that function of this crate instead of
+/// [`crate::run`] (`profile_ops` for `bin/opprof.rs`).
+#[macro_export]
+macro_rules! riscv_firmware {
+    ($target:literal) => {
+        $crate::riscv_firmware!($target, run);
+    };
+    ($target:literal, $runner:ident) => {
+        use panic_halt as _;
+
+        include!(concat!(env!("OUT_DIR"), "/suite.rs"));
+
+        static ARENA: $crate::static_cell::ConstStaticCell<kiln::Arena<{ model::ARENA_BYTES }>> =
+            $crate::static_cell::ConstStaticCell::new(kiln::Arena::new());
+
+        #[riscv_rt::entry]
+        fn main() -> ! {
+            let mut platform = $crate::riscv::Riscv::new();
+            let arena = ARENA.take();
+            let mut suite = match ModelSuite::new(arena) {
+                Ok(suite) => suite,
+                Err(e) => $crate::refuse(&mut platform, $target, e),
+            };
+            $crate::$runner(&mut suite, &mut platform, $target)
+        }
+    };
+}

@@ -13,4 +13,4 @@
 #![no_std]
 #![no_main]
 
-kiln_target_common::cortex_m_opprof!("cortex-m0");
+kiln_target_common::cortex_m_firmware!("cortex-m0", profile_ops);

@@ -13,4 +13,4 @@
 #![no_std]
 #![no_main]
 
-kiln_target_common::cortex_m_opprof!("cortex-m33");
+kiln_target_common::cortex_m_firmware!("cortex-m33", profile_ops);

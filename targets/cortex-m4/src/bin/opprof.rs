@@ -13,4 +13,4 @@
 #![no_std]
 #![no_main]
 
-kiln_target_common::cortex_m_opprof!("cortex-m4");
+kiln_target_common::cortex_m_firmware!("cortex-m4", profile_ops);

@@ -12,21 +12,4 @@
 #![no_std]
 #![no_main]
 
-use panic_halt as _;
-
-include!(concat!(env!("OUT_DIR"), "/suite.rs"));
-use kiln_target_common::static_cell::ConstStaticCell;
-
-static ARENA: ConstStaticCell<kiln::Arena<{ model::ARENA_BYTES }>> =
-    ConstStaticCell::new(kiln::Arena::new());
-
-#[riscv_rt::entry]
-fn main() -> ! {
-    let mut platform = kiln_target_common::riscv::Riscv::new();
-    let arena = ARENA.take();
-    let mut suite = match ModelSuite::new(arena) {
-        Ok(suite) => suite,
-        Err(e) => kiln_target_common::refuse(&mut platform, "riscv32", e),
-    };
-    kiln_target_common::profile_ops(&mut suite, &mut platform, "riscv32")
-}
+kiln_target_common::riscv_firmware!("riscv32", profile_ops);
