@@ -79,6 +79,16 @@ pub enum Walk {
     /// then is never stored; its buffer holds a band, then `sums_bytes`
     /// of sums.
     Stream { rows: u32, sums_bytes: u32 },
+    /// A residual block's ADD that runs its two convolutions (the two ops
+    /// before it) in bands of `rows` rows (`kiln::ops::ResidualBlockOp`),
+    /// their outputs never stored, its sum written over the block's input;
+    /// its buffer holds the window (`window_bytes`), then a band and a sum
+    /// of `band_bytes` each.
+    Residual {
+        rows: u32,
+        window_bytes: u32,
+        band_bytes: u32,
+    },
 }
 
 /// An op the planner may run in place.
@@ -96,6 +106,16 @@ pub enum Candidate {
         producer: ConvGeometry,
         outputs: u32,
     },
+    /// An int8 ADD of one shape and `elements` elements whose operands are
+    /// the output of the op before it, a convolution of geometry `second`
+    /// over the output of the op before that, a convolution of geometry
+    /// `first`, and that one's input: a residual block. It may also run in
+    /// place alone (as `Elementwise`).
+    Residual {
+        first: ConvGeometry,
+        second: ConvGeometry,
+        elements: u32,
+    },
 }
 
 /// Elements per chunk of an in-place elementwise op: the buffer's size,
@@ -111,9 +131,11 @@ pub struct ArenaPlan {
     pub scratch_of: Vec<Option<usize>>,
     /// For each node that runs in place, how, and the buffer of its bands.
     pub in_place: Vec<Option<(InPlace, usize)>>,
-    /// For each tensor, whether a stream passes it on in bands, so that it
-    /// is never stored (and has no buffer).
-    pub streamed: Vec<bool>,
+    /// For each tensor a stream passes on in bands, so that it is never
+    /// stored (and has no buffer), the offset past the arena's end that
+    /// names it: each such tensor its own, so that the ops of a stream can
+    /// tell them from stored tensors and from each other.
+    pub streamed: Vec<Option<usize>>,
     pub arena_bytes: usize,
     /// The arena the activations alone would need, planned without any
     /// op's scratch.
@@ -145,6 +167,20 @@ impl ArenaPlan {
         Some((how, self.buffers[b].offset))
     }
 
+    /// The node whose op runs node `node`'s too: the fully connected layer
+    /// a convolution streams into, or the ADD of a residual block that
+    /// runs its two convolutions.
+    pub fn fused_into(&self, node: usize) -> Option<usize> {
+        (node + 1..=node + 2).find(|&j| match self.bands(j) {
+            Some((how, _)) => match how.walk {
+                Walk::Stream { .. } => j == node + 1,
+                Walk::Residual { .. } => true,
+                Walk::Bands { .. } | Walk::Chunks { .. } => false,
+            },
+            None => false,
+        })
+    }
+
     /// Byte offset and size of a node's scratch.
     pub fn scratch(&self, node: usize) -> Option<(usize, usize)> {
         let b = self.scratch_of.get(node).copied().flatten()?;
@@ -165,51 +201,69 @@ pub fn plan(graph: &Graph) -> ArenaPlan {
 pub fn plan_in_place(graph: &Graph, candidates: &[Option<Candidate>]) -> ArenaPlan {
     let mut chosen: Vec<Option<InPlace>> = vec![None; graph.nodes.len()];
     let mut best = plan_with(graph, &chosen);
-    let options: Vec<(usize, InPlace)> = candidates
+    let chunks = |elements: u32| {
+        let elements = elements.min(CHUNK_ELEMENTS);
+        InPlace {
+            walk: Walk::Chunks { elements },
+            delta: 0,
+            buffer_bytes: align(elements as usize),
+        }
+    };
+    // Each candidate's ways to run, the better first.
+    let options: Vec<(usize, Vec<InPlace>)> = candidates
         .iter()
         .enumerate()
         .filter_map(|(i, c)| {
-            let how = match (*c)? {
-                Candidate::Convolution(g) => band_walk(&g)?,
-                Candidate::Elementwise { elements } => {
-                    let elements = elements.min(CHUNK_ELEMENTS);
-                    InPlace {
-                        walk: Walk::Chunks { elements },
-                        delta: 0,
-                        buffer_bytes: align(elements as usize),
-                    }
-                }
-                Candidate::Stream { producer, outputs } => stream_walk(&producer, outputs),
+            let ways = match (*c)? {
+                Candidate::Convolution(g) => band_walk(&g).into_iter().collect(),
+                Candidate::Elementwise { elements } => vec![chunks(elements)],
+                Candidate::Stream { producer, outputs } => vec![stream_walk(&producer, outputs)],
+                Candidate::Residual {
+                    first,
+                    second,
+                    elements,
+                } => residual_walk(&first, &second)
+                    .into_iter()
+                    .chain([chunks(elements)])
+                    .collect(),
             };
-            Some((i, how))
+            Some((i, ways))
         })
-        .filter(|&(i, _)| i < chosen.len())
+        .filter(|(i, ways)| *i < chosen.len() && !ways.is_empty())
         .collect();
-    for &(i, how) in &options {
-        chosen[i] = Some(how);
-        let p = plan_with(graph, &chosen);
-        if p.in_place[i].is_some() && p.arena_bytes <= best.arena_bytes {
-            best = p;
-        } else {
-            chosen[i] = None;
+    for (i, ways) in &options {
+        for &how in ways {
+            chosen[*i] = Some(how);
+            let p = plan_with(graph, &chosen);
+            if p.in_place[*i].is_some() && p.arena_bytes <= best.arena_bytes {
+                best = p;
+                break;
+            }
+            chosen[*i] = None;
         }
     }
-    // Then toggle each one while that helps: a smaller arena, or the same
-    // arena with one layer fewer in place (a band walk costs a little
-    // time). Each pass is one plan per candidate; a few settle it.
+    // Then try each other way (or none) for each while that helps: a
+    // smaller arena, or the same arena with one layer fewer in place (a
+    // walk costs a little time). Each pass is a few plans per candidate; a
+    // few settle it.
     for _ in 0..4 {
         let mut changed = false;
-        for &(i, how) in options.iter().rev() {
-            let was = chosen[i];
-            chosen[i] = if was.is_some() { None } else { Some(how) };
-            let p = plan_with(graph, &chosen);
-            let better = p.arena_bytes < best.arena_bytes
-                || (p.arena_bytes == best.arena_bytes && was.is_some());
-            if better {
-                best = p;
-                changed = true;
-            } else {
-                chosen[i] = was;
+        for (i, ways) in options.iter().rev() {
+            for way in std::iter::once(None).chain(ways.iter().copied().map(Some)) {
+                let was = chosen[*i];
+                if way == was {
+                    continue;
+                }
+                chosen[*i] = way;
+                let p = plan_with(graph, &chosen);
+                let better = p.arena_bytes < best.arena_bytes
+                    || (p.arena_bytes == best.arena_bytes && way.is_none());
+                if better {
+                    best = p;
+                    changed = true;
+                } else {
+                    chosen[*i] = was;
+                }
             }
         }
         if !changed {
@@ -296,6 +350,25 @@ pub fn stream_walk(g: &ConvGeometry, outputs: u32) -> InPlace {
     }
 }
 
+/// A residual block's walk: bands of [`band_rows`] rows of its output, and
+/// the window the first convolution's rows need then
+/// (`kiln::ops::window_rows`); `None` when the block cannot run in bands.
+pub fn residual_walk(first: &ConvGeometry, second: &ConvGeometry) -> Option<InPlace> {
+    let rows = band_rows(second);
+    let most = kiln::ops::window_rows(first, second, rows)?;
+    let window = align((most * second.input.width * second.input.channels) as usize);
+    let band = align((rows * second.output.width * second.output.channels) as usize);
+    Some(InPlace {
+        walk: Walk::Residual {
+            rows,
+            window_bytes: window as u32,
+            band_bytes: band as u32,
+        },
+        delta: 0,
+        buffer_bytes: window + 2 * band,
+    })
+}
+
 /// Plans the arena with the in-place walks `in_place` (per node); a walk
 /// whose input does not die at its node, or whose input is a constant, is
 /// dropped (`ArenaPlan::in_place` says which ran).
@@ -347,10 +420,56 @@ fn plan_with(graph: &Graph, in_place: &[Option<InPlace>]) -> ArenaPlan {
     let mut ran_in_place = vec![None; graph.nodes.len()];
     let mut streamed = vec![false; n];
     let mut scratch_at: Vec<usize> = (0..graph.nodes.len()).collect();
+    let mut group: Vec<usize> = (0..n).collect();
+    let mut rel: Vec<isize> = vec![0; n];
     for (j, node) in graph.nodes.iter().enumerate() {
         let Some(how) = in_place.get(j).copied().flatten() else {
             continue;
         };
+        if let Walk::Residual { .. } = how.walk {
+            // The first convolution's input is the ADD's other operand
+            // and dies there; the sum is written over it.
+            let (Some(p1), Some(p2)) = (j.checked_sub(2), j.checked_sub(1)) else {
+                continue;
+            };
+            let (first, second) = (&graph.nodes[p1], &graph.nodes[p2]);
+            let (Some(x), Some(&t1), Some(read), Some(&t2), Some(&d)) = (
+                first.input(0),
+                first.outputs.first(),
+                second.input(0),
+                second.outputs.first(),
+                node.outputs.first(),
+            ) else {
+                continue;
+            };
+            let operands = [node.input(0), node.input(1)].map(|t| t.map(|t| root[t]));
+            let (rx, r1, r2, rd) = (root[x], root[t1], root[t2], root[d]);
+            let wired = root[read] == r1
+                && (operands == [Some(rx), Some(r2)] || operands == [Some(r2), Some(rx)]);
+            if wired
+                && rx != r1
+                && rx != r2
+                && rd == d
+                && !graph.tensors[x].is_constant()
+                && graph.tensors[x].bytes() == graph.tensors[d].bytes()
+                && life[r1] == Some((p1, p2))
+                && life[r2] == Some((p2, j))
+                && life[rx].is_some_and(|(_, last)| last == j)
+                && life[rd].is_some_and(|(first, _)| first == j)
+                && node.kind.op().scratch_bytes(graph, node) == 0
+            {
+                life[r1] = None;
+                life[r2] = None;
+                streamed[r1] = true;
+                streamed[r2] = true;
+                scratch_at[p1] = j;
+                scratch_at[p2] = j;
+                group[rd] = group[rx];
+                rel[rd] = rel[rx];
+                ran_in_place[j] = Some(how);
+            }
+            continue;
+        }
         let (Walk::Stream { .. }, Some(p)) = (how.walk, j.checked_sub(1)) else {
             continue;
         };
@@ -377,8 +496,6 @@ fn plan_with(graph: &Graph, in_place: &[Option<InPlace>]) -> ArenaPlan {
 
     // In-place groups: an output root joins its input root's group, `delta`
     // bytes on, when the input's buffer dies at that op.
-    let mut group: Vec<usize> = (0..n).collect();
-    let mut rel: Vec<isize> = vec![0; n];
     for (i, node) in graph.nodes.iter().enumerate() {
         let (Some(how), Some(&output)) = (in_place.get(i).copied().flatten(), node.outputs.first())
         else {
@@ -389,7 +506,7 @@ fn plan_with(graph: &Graph, in_place: &[Option<InPlace>]) -> ArenaPlan {
         let operands: &[usize] = match how.walk {
             Walk::Bands { .. } => &[0],
             Walk::Chunks { .. } => &[0, 1],
-            Walk::Stream { .. } => continue,
+            Walk::Stream { .. } | Walk::Residual { .. } => continue,
         };
         let ro = root[output];
         let born_here = life[ro].is_some_and(|(first, _)| first == i) && ro == output;
@@ -402,7 +519,7 @@ fn plan_with(graph: &Graph, in_place: &[Option<InPlace>]) -> ArenaPlan {
                     Walk::Chunks { .. } => {
                         graph.tensors[input].bytes() == graph.tensors[output].bytes()
                     }
-                    Walk::Bands { .. } | Walk::Stream { .. } => true,
+                    Walk::Bands { .. } | Walk::Stream { .. } | Walk::Residual { .. } => true,
                 };
                 !graph.tensors[input].is_constant()
                     && life[ri].is_some_and(|(_, last)| last == i)
@@ -504,7 +621,15 @@ fn plan_with(graph: &Graph, in_place: &[Option<InPlace>]) -> ArenaPlan {
         buffer_of,
         scratch_of,
         in_place: bands_of,
-        streamed: (0..n).map(|t| streamed[root[t]]).collect(),
+        streamed: {
+            let mut next = align(arena_bytes);
+            let mut named = vec![None; n];
+            for r in (0..n).filter(|&r| streamed[r]) {
+                named[r] = Some(next);
+                next += align(graph.tensors[r].bytes());
+            }
+            (0..n).map(|t| named[root[t]]).collect()
+        },
         arena_bytes: align(arena_bytes),
         activation_bytes,
         lower_bound_bytes,
@@ -753,7 +878,8 @@ mod tests {
         let p = plan_in_place(&g, &[None, Some(stream), None]);
         assert_no_live_overlap(&g, &p);
         assert_eq!(p.offset(1), None);
-        assert!(p.streamed[1] && !p.streamed[0]);
+        assert!(p.streamed[1].is_some_and(|at| at >= p.arena_bytes));
+        assert_eq!(p.streamed[0], None);
         // a, a band of 8 one-pixel rows of 16 channels and 16 sums, and c.
         let (how, _) = p.bands(1).unwrap();
         assert_eq!(
@@ -772,6 +898,42 @@ mod tests {
         let p = plan_in_place(&g, &[None, Some(stream), None]);
         assert!(p.in_place[1].is_none() && p.offset(1).is_some());
         assert_no_live_overlap(&g, &p);
+    }
+
+    #[test]
+    fn a_residual_block_keeps_its_input_and_a_few_rows() {
+        // a -> b -> c, d = a + c: 64 one-pixel rows of 4 channels each,
+        // the convolutions 3x1 (each band of 8 rows reads 10 of b).
+        let mut g = chain([256, 256, 256, 256]);
+        g.nodes[2].inputs = vec![Some(0), Some(2)];
+        let conv = ConvGeometry {
+            filter_height: 3,
+            padding_top: 1,
+            ..pointwise(64, 4, 4)
+        };
+        let residual = Candidate::Residual {
+            first: conv,
+            second: conv,
+            elements: 256,
+        };
+        let p = plan_in_place(&g, &[None, None, Some(residual)]);
+        assert_no_live_overlap(&g, &p);
+        let (how, _) = p.bands(2).unwrap();
+        let Walk::Residual {
+            rows,
+            window_bytes,
+            band_bytes,
+        } = how.walk
+        else {
+            panic!("{how:?}");
+        };
+        assert_eq!((rows, window_bytes, band_bytes), (8, 48, 32));
+        assert_eq!((p.offset(1), p.offset(2)), (None, None));
+        assert_eq!(p.offset(3), p.offset(0));
+        assert_eq!(p.fused_into(0), Some(2));
+        assert_eq!(p.fused_into(1), Some(2));
+        // a (and d over it), the window, a band and a sum.
+        assert_eq!(p.arena_bytes, 256 + 48 + 32 + 32, "{p:?}");
     }
 
     #[test]

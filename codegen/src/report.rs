@@ -17,13 +17,6 @@ pub fn macs(g: &Graph, node: &crate::ir::Node) -> u64 {
     node.kind.op().macs(g, node)
 }
 
-/// The node whose op runs node `node`'s too: the fully connected layer a
-/// convolution streams into.
-fn streamed_into(plan: &ArenaPlan, node: usize) -> Option<usize> {
-    let (how, _) = plan.bands(node + 1)?;
-    matches!(how.walk, Walk::Stream { .. }).then_some(node + 1)
-}
-
 fn tensor_json(t: &Tensor, id: usize, plan: &ArenaPlan) -> Value {
     json!({
         "id": id,
@@ -72,6 +65,12 @@ pub fn inspect_json(
                     Walk::Stream { rows, sums_bytes } => {
                         json!({"stream_rows": rows, "sums_bytes": sums_bytes, "from_op": i - 1})
                     }
+                    Walk::Residual { rows, window_bytes, band_bytes } => json!({
+                        "residual_rows": rows,
+                        "window_bytes": window_bytes,
+                        "band_bytes": band_bytes,
+                        "from_op": i - 2,
+                    }),
                 };
                 json!({"walk": walk, "output_offset_from_input": how.delta, "buffer_bytes": how.buffer_bytes})
             });
@@ -85,7 +84,7 @@ pub fn inspect_json(
                 "kernel": kernel,
                 "scratch_bytes": scratch,
                 "in_place": in_place,
-                "streamed_into": streamed_into(plan, i),
+                "streamed_into": plan.fused_into(i),
                 "params": params,
             })
         })
@@ -176,6 +175,10 @@ pub fn inspect_text(report: &Value) -> String {
         let kernel = match op["in_place"]["buffer_bytes"].as_u64() {
             Some(bytes) if walk["stream_rows"].is_u64() => format!(
                 "{kernel}, streamed from #{} ({bytes} B band and sums)",
+                num(&walk["from_op"])
+            ),
+            Some(bytes) if walk["residual_rows"].is_u64() => format!(
+                "{kernel}, residual block from #{} in bands ({bytes} B window, band and sum)",
                 num(&walk["from_op"])
             ),
             Some(bytes) => format!("{kernel}, in place ({bytes} B bands)"),

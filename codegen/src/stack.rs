@@ -112,16 +112,18 @@ pub const WALK: Stack = Stack::new(112, 96, 112, 112);
 
 /// The stack an inference needs on each core: the deepest op's frame and
 /// the call chain above it. A stream runs its convolution's kernel inside
-/// the fully connected layer's op.
+/// the fully connected layer's op, a residual block its convolutions'
+/// inside the ADD's.
 pub fn estimate(g: &Graph, plan: &ArenaPlan) -> Stack {
     let frame = |i: usize| {
         let n = &g.nodes[i];
         n.kind.op().stack(g, n)
     };
     (0..g.nodes.len())
-        .map(|i| match plan.bands(i) {
-            Some((how, _)) if matches!(how.walk, Walk::Stream { .. }) && i > 0 => {
-                frame(i).max(frame(i - 1)).plus(WALK)
+        .map(|i| match plan.bands(i).map(|(how, _)| how.walk) {
+            Some(Walk::Stream { .. }) if i > 0 => frame(i).max(frame(i - 1)).plus(WALK),
+            Some(Walk::Residual { .. }) if i > 1 => {
+                frame(i).max(frame(i - 1)).max(frame(i - 2)).plus(WALK)
             }
             Some(_) => frame(i).plus(WALK),
             None => frame(i),

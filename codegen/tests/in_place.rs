@@ -6,7 +6,9 @@
 //! MUL (`kiln::ops::Chunks`) compute their out-of-place bytes over either
 //! operand, and a partly overlapping output is refused. A convolution
 //! streamed into a fully connected layer (`kiln::ops::Stream`) computes the
-//! bytes of the two ops, and a misplaced stream is refused.
+//! bytes of the two ops, and a misplaced stream is refused; a residual
+//! block streamed in bands (`kiln::ops::ResidualBlockOp`) computes the
+//! bytes of its three ops.
 
 use kiln::arch::{conv2d_scratch_bytes, filter_reach, KernelChoice};
 use kiln::kernels::conv2d::{Conv2dParams, ConvGeometry};
@@ -14,11 +16,12 @@ use kiln::ops::{
     AddInPlaceOp, AddOp, AddParams, AddSubS8, Bands, Broadcast, Chunks, ConstantOperand,
     Conv2dInPlaceOp, Conv2dIntoFullyConnectedOp, Conv2dOp, Conv2dS8, DepthwiseConv2dInPlaceOp,
     DepthwiseConv2dIntoFullyConnectedOp, DepthwiseConv2dOp, FullyConnectedOp, FullyConnectedParams,
-    FullyConnectedShape, MulInPlaceOp, MulOp, MulParams, Stream, SubInPlaceOp, SubOp,
+    FullyConnectedShape, MulInPlaceOp, MulOp, MulParams, Residual, ResidualBlockOp, Stream,
+    SubInPlaceOp, SubOp,
 };
 use kiln::tensor::{Nhwc, Span};
 use kiln::{Graph, Op};
-use kiln_codegen::plan::{band_walk, stream_walk, InPlace, Walk};
+use kiln_codegen::plan::{band_walk, residual_walk, stream_walk, InPlace, Walk};
 
 struct Rng(u64);
 
@@ -602,7 +605,7 @@ fn streamed_convolutions_compute_the_bytes_of_their_two_ops() {
 
         // Streamed: input, scratch, band buffer, sums, output; the
         // convolution's output is never stored (its span lies past the
-        // arena's end half the time).
+        // arena's end).
         let walk = stream_walk(&g, outputs as u32);
         let Walk::Stream { rows: planned, .. } = walk.walk else {
             panic!("{walk:?}");
@@ -618,7 +621,7 @@ fn streamed_convolutions_compute_the_bytes_of_their_two_ops() {
         let sums = Span::new(buffer.end() as u32, 4 * outputs as u32);
         let out = Span::new(sums.end() as u32, outputs as u32);
         let arena_bytes = align(out.end() as usize);
-        let unstored = Span::new([0, arena_bytes as u32][rng.below(2) as usize], depth as u32);
+        let unstored = Span::new(arena_bytes as u32, depth as u32);
         let streamed = |buffer: Span, sums: Span, read: Span| {
             let stream = Stream { buffer, rows, sums };
             let (c, k, s) = conv(unstored, scratch);
@@ -680,4 +683,202 @@ fn band_bytes(g: &ConvGeometry, rows: u32) -> usize {
 /// A fixed output zero point per layer width (any value in range works).
 fn rng_offset(outputs: usize) -> i32 {
     (outputs as i32 * 37) % 256 - 128
+}
+
+/// A random convolution of one batch that keeps its input's height and
+/// width (stride 1, TFLite's SAME padding): `channels` in, `out` out.
+fn same_size(rng: &mut Rng, h: u32, w: u32, channels: u32, out: u32) -> ConvGeometry {
+    let (kh, kw) = (
+        [1, 3, 5][rng.below(3) as usize],
+        [1, 3][rng.below(2) as usize],
+    );
+    let dh = 1 + rng.below(2);
+    let (eh, ew) = ((kh - 1) * dh + 1, kw);
+    ConvGeometry {
+        input: Nhwc::new(1, h, w, channels),
+        output: Nhwc::new(1, h, w, out),
+        filter_height: kh,
+        filter_width: kw,
+        filter_channels: channels,
+        stride_height: 1,
+        stride_width: 1,
+        dilation_height: dh,
+        dilation_width: 1,
+        padding_top: (eh - 1) / 2,
+        padding_left: (ew - 1) / 2,
+    }
+}
+
+/// Appends `more` (16-byte words) to `weights`, returning `spans` moved to
+/// where they now lie.
+fn append(weights: &mut Vec<u128>, more: Vec<u128>, spans: [Span; 4]) -> [Span; 4] {
+    let base = (weights.len() * 16) as u32;
+    weights.extend(more);
+    spans.map(|s| Span::new(s.offset + base, s.len))
+}
+
+/// A residual block streamed in bands (`kiln::ops::ResidualBlockOp`)
+/// computes the bytes of its three ops run one after the other, over the
+/// block's input, with every kernel of its convolutions, in the planner's
+/// bands (`plan::residual_walk`) and in others; its check refuses a
+/// window a row short and bands whose sum would overwrite input a later
+/// band reads. `ConvGeometry::rows_geometry` is what makes a band's
+/// second convolution the whole one's rows.
+#[test]
+fn streamed_residual_blocks_compute_the_bytes_of_their_three_ops() {
+    let mut rng = Rng(0x7e51_d0a1);
+    let (mut cases, mut refusals) = (0, 0);
+    while cases < 300 {
+        let (h, w, c) = (1 + rng.below(12), 1 + rng.below(9), 1 + rng.below(8));
+        let hidden_channels = 1 + rng.below(8);
+        let g1 = same_size(&mut rng, h, w, c, hidden_channels);
+        let g2 = same_size(&mut rng, h, w, hidden_channels, c);
+        let kernel =
+            |rng: &mut Rng| [KernelChoice::Reference, KernelChoice::Gemm][rng.below(2) as usize];
+        let (k1, k2) = (kernel(&mut rng), kernel(&mut rng));
+        let mut weights = Vec::new();
+        let (more, spans) = constants(&mut rng, &g1);
+        let [f1, b1, m1, s1] = append(&mut weights, more, spans);
+        let (more, spans) = constants(&mut rng, &g2);
+        let [f2, b2, m2, s2] = append(&mut weights, more, spans);
+        let scratch_bytes = |g: &ConvGeometry, k| match k {
+            KernelChoice::Gemm => align(conv2d_scratch_bytes(g)) as u32,
+            _ => 0,
+        };
+        let (n, hidden_bytes) = (g1.input.elements() as u32, g1.output.elements() as u32);
+        let params = |rng: &mut Rng, g: ConvGeometry| Conv2dParams {
+            geometry: g,
+            input_offset: rng.range(-127, 128),
+            output_offset: rng.range(-128, 127),
+            activation_min: rng.range(-128, -100),
+            activation_max: 127,
+        };
+        let (p1, p2) = (params(&mut rng, g1), params(&mut rng, g2));
+        let conv =
+            |p: Conv2dParams, [filter, bias, multiplier, shift]: [Span; 4], k, io: [Span; 3]| {
+                Conv2dOp {
+                    conv: Conv2dS8 {
+                        params: p,
+                        input: io[0],
+                        filter,
+                        bias,
+                        multiplier,
+                        shift,
+                        output: io[1],
+                    },
+                    kernel: k,
+                    scratch: io[2],
+                }
+            };
+        let input_first = rng.below(2) == 0;
+        let seed = rng.0;
+        let add = |rng: &mut Rng, input: Span, branch: Span, output: Span| {
+            rng.0 = seed;
+            let spans = if input_first {
+                [input, branch, output]
+            } else {
+                [branch, input, output]
+            };
+            match elementwise(rng, 0, n, spans, None) {
+                Op::Add(add) => add,
+                other => panic!("{other:?}"),
+            }
+        };
+        let fill: Vec<u8> = (0..n).map(|_| rng.next() as u8).collect();
+
+        // The three ops: input, hidden, branch, sum and scratch apart.
+        let mut at = 0u32;
+        let mut next = |bytes: u32| {
+            let s = Span::new(at, bytes);
+            at = align((at + bytes) as usize) as u32;
+            s
+        };
+        let (input, hidden, branch, sum) = (next(n), next(hidden_bytes), next(n), next(n));
+        let (sc1, sc2) = (next(scratch_bytes(&g1, k1)), next(scratch_bytes(&g2, k2)));
+        let mut arena = vec![0u8; at as usize];
+        arena[input.range()].copy_from_slice(&fill);
+        let first = conv(p1, [f1, b1, m1, s1], k1, [input, hidden, sc1]);
+        let second = conv(p2, [f2, b2, m2, s2], k2, [hidden, branch, sc2]);
+        for op in [
+            Op::Conv2d(first),
+            Op::Conv2d(second),
+            Op::Add(add(&mut rng, input, branch, sum)),
+        ] {
+            run(op, &mut arena, &weights).unwrap_or_else(|e| panic!("{g1:?} {g2:?}: {e}"));
+        }
+        let expected = arena[sum.range()].to_vec();
+
+        // Streamed: the input, scratch, window, band and sum; the two
+        // convolutions' outputs are never stored.
+        let rows = match (rng.below(2), residual_walk(&g1, &g2)) {
+            (0, Some(walk)) => match walk.walk {
+                Walk::Residual { rows, .. } => rows,
+                other => panic!("{other:?}"),
+            },
+            _ => 1 + rng.below(h),
+        };
+        let window_rows = kiln::ops::window_rows(&g1, &g2, rows);
+        let row = |channels: u32| w * channels;
+        let band_bytes = rows.min(h) * row(c);
+        let mut at = 0u32;
+        let mut next = |bytes: u32| {
+            let s = Span::new(at, bytes);
+            at = align((at + bytes) as usize) as u32;
+            s
+        };
+        let input = next(n);
+        let (sc1, sc2) = (next(scratch_bytes(&g1, k1)), next(scratch_bytes(&g2, k2)));
+        // Buffers are word-aligned and whole words (as the planner's are).
+        let words = |bytes: u32| bytes.div_ceil(4) * 4;
+        let window = next(words(window_rows.unwrap_or(h) * row(hidden_channels)));
+        let (band, sum) = (next(words(band_bytes)), next(words(band_bytes)));
+        let arena_bytes = at as usize;
+        // Never stored: named past the arena's end.
+        let (hidden, branch) = (
+            Span::new(arena_bytes as u32, hidden_bytes),
+            Span::new(align(arena_bytes + hidden_bytes as usize) as u32, n),
+        );
+        let block = |window: Span| {
+            Op::ResidualBlock(ResidualBlockOp {
+                first: conv(p1, [f1, b1, m1, s1], k1, [input, hidden, sc1]),
+                second: conv(p2, [f2, b2, m2, s2], k2, [hidden, branch, sc2]),
+                add: add(&mut Rng(0), input, branch, input),
+                walk: Residual {
+                    window,
+                    band,
+                    sum,
+                    rows,
+                },
+            })
+        };
+        let mut arena = vec![0x5au8; arena_bytes];
+        arena[input.range()].copy_from_slice(&fill);
+        let result = run(block(window), &mut arena, &weights);
+        let Some(window_rows) = window_rows else {
+            // Bands whose sum lands on input a later band reads.
+            assert!(result.is_err(), "{g1:?} {g2:?} rows {rows}: accepted");
+            refusals += 1;
+            continue;
+        };
+        result.unwrap_or_else(|e| panic!("{g1:?} {g2:?} rows {rows}: {e}"));
+        assert_eq!(
+            arena[input.range()],
+            expected[..],
+            "{g1:?} {g2:?} {k1:?} {k2:?} rows {rows}"
+        );
+        // A window a row short is refused.
+        let short = Span::new(
+            window.offset,
+            ((window_rows - 1) * row(hidden_channels)) / 4 * 4,
+        );
+        if short.len > 0 {
+            let mut arena = vec![0u8; arena_bytes];
+            assert!(
+                run(block(short), &mut arena, &weights).is_err(),
+                "{g1:?} {g2:?} rows {rows}: a short window accepted"
+            );
+        }
+        cases += 1;
+    }
+    assert!(refusals > 10, "only {refusals} overwriting walks tried");
 }

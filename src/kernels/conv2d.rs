@@ -70,6 +70,33 @@ impl ConvGeometry {
         let last = end.min(i64::from(self.input.height));
         (!rows.is_empty() && first < last).then_some(first as u32..last as u32)
     }
+
+    /// The convolution that computes output rows `rows` alone from the
+    /// input rows they read (`input_rows(rows)`), stored one after another
+    /// from the first: the same filter, the input and output cut to those
+    /// rows and the top padding moved, so that every output value is the
+    /// one this convolution computes (`ops::ResidualBlockOp` runs a layer
+    /// over a window of its input rows that way). `None` where the rows
+    /// read no input.
+    pub fn rows_geometry(&self, rows: Range<u32>) -> Option<ConvGeometry> {
+        let input = self.input_rows(rows.clone())?;
+        // The first row read is `rows.start * stride - padding_top`,
+        // clipped at 0: the new padding is what remains above it.
+        let top = i64::from(self.padding_top) + i64::from(input.start)
+            - i64::from(rows.start) * i64::from(self.stride_height);
+        Some(ConvGeometry {
+            input: Nhwc {
+                height: input.end - input.start,
+                ..self.input
+            },
+            output: Nhwc {
+                height: rows.end - rows.start,
+                ..self.output
+            },
+            padding_top: u32::try_from(top).ok()?,
+            ..*self
+        })
+    }
 }
 
 wire_struct! {

@@ -135,6 +135,29 @@ pub(crate) fn move_bytes(arena: &mut [u8], from: Span, to: u32) {
     }
 }
 
+/// Moves the `kept` bytes of `window` that start `shift` bytes in to its
+/// start (the two ranges may overlap): in pieces of `shift` bytes, each
+/// copied just below the piece after it. Out-of-range lengths copy
+/// nothing (the checks exclude them).
+pub(crate) fn slide(window: &mut [u8], shift: usize, kept: usize) {
+    if shift == 0 || shift.saturating_add(kept) > window.len() {
+        return;
+    }
+    let mut at = 0;
+    while at < kept {
+        let n = shift.min(kept - at);
+        let Some(rest) = window.get_mut(at..) else {
+            return;
+        };
+        let (below, from) = split_at(rest, shift);
+        let (to, from) = (part_mut(below, 0, n), part_mut(from, 0, n));
+        if to.len() == from.len() {
+            to.copy_from_slice(from);
+        }
+        at += n;
+    }
+}
+
 /// A typed view of a constant in the weights.
 pub(crate) fn constant<T: bytemuck::Pod>(weights: &[u8], s: Span) -> &[T] {
     typed(weights.get(s.range()).unwrap_or(&[]))

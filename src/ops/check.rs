@@ -23,10 +23,10 @@ pub struct Checker<'w> {
     /// The op writes its output through a band buffer (`ops::Bands`), so
     /// the output may overlap its input; the band walk is checked apart.
     banded: bool,
-    /// A tensor that is never stored whole (`ops::Stream`): a convolution's
-    /// output that a fully connected layer consumes band by band. It needs
-    /// no room in the arena and overlaps nothing.
-    unstored: Option<Span>,
+    /// Tensors that are never stored whole (`ops::Stream`,
+    /// `ops::ResidualBlockOp`): a layer's output that the next consumes
+    /// band by band. They need no room in the arena and overlap nothing.
+    unstored: [Option<Span>; 2],
 }
 
 impl<'w> Checker<'w> {
@@ -36,7 +36,7 @@ impl<'w> Checker<'w> {
             arena_bytes,
             weights,
             banded: false,
-            unstored: None,
+            unstored: [None; 2],
         }
     }
 
@@ -51,17 +51,23 @@ impl<'w> Checker<'w> {
     }
 
     /// The same checks for the ops of a stream, whose tensor `unstored`
-    /// passes through a band buffer and is never stored (`ops::Stream::check`
-    /// checks the buffer).
+    /// (one of two at most) passes through a band buffer and is never
+    /// stored (the stream's walk checks the buffer).
     pub(crate) fn streamed(&self, unstored: Span) -> Checker<'w> {
+        let mut spans = self.unstored;
+        let [first, second] = &mut spans;
+        match first {
+            None => *first = Some(unstored),
+            Some(_) => *second = Some(unstored),
+        }
         Checker {
-            unstored: Some(unstored),
+            unstored: spans,
             ..*self
         }
     }
 
     fn is_unstored(&self, s: &Span) -> bool {
-        self.unstored.as_ref() == Some(s)
+        self.unstored.contains(&Some(*s))
     }
 
     pub(crate) fn fail(&self, reason: &'static str) -> Error {

@@ -209,7 +209,7 @@ macro_rules! convolution_in_place {
                 let mut op = self.op;
                 let copy = spill_copy(&mut op.conv, spill);
                 Some(super::GpuSteps {
-                    ops: [super::Op::$variant(op), copy],
+                    ops: [super::Op::$variant(op), copy].into_iter().collect(),
                     spilled_bytes: op.conv.output.len,
                 })
             }
@@ -265,7 +265,7 @@ wire_struct! {
 /// An int8 elementwise op of one shape, whose kernel can run on any run of
 /// its elements: its broadcast, its operands (`[input1, input2, output]`)
 /// and its kernel.
-trait Elementwise: Copy + OpDescriptor {
+pub(super) trait Elementwise: Copy + OpDescriptor {
     fn broadcast(&mut self) -> &mut Broadcast;
     fn spans(&mut self) -> [&mut Span; 3];
     fn constant(&self) -> ConstantOperand;
@@ -404,7 +404,9 @@ macro_rules! elementwise_in_place {
                 *op.spans()[2] = Span::new(spill, output.len);
                 let copy = super::SliceOp::copy(Span::new(spill, output.len), output);
                 Some(super::GpuSteps {
-                    ops: [super::Op::$variant(op), super::Op::Slice(copy)],
+                    ops: [super::Op::$variant(op), super::Op::Slice(copy)]
+                        .into_iter()
+                        .collect(),
                     spilled_bytes: output.len,
                 })
             }

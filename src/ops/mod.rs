@@ -39,6 +39,7 @@ mod pool2d;
 mod prelu;
 mod quantize;
 mod requantize;
+mod residual;
 mod sigmoid;
 mod slice;
 mod softmax;
@@ -60,6 +61,7 @@ pub use pool2d::*;
 pub use prelu::*;
 pub use quantize::*;
 pub use requantize::*;
+pub use residual::*;
 pub use sigmoid::*;
 pub use slice::*;
 pub use softmax::*;
@@ -67,13 +69,13 @@ pub use streamed::*;
 pub use transpose::*;
 pub use transpose_conv2d::*;
 
-/// The two ops a GPU runs for one op that has no kernel of its own
+/// The ops a GPU runs for one op that has no kernel of its own
 /// ([`OpDescriptor::gpu_steps`]), and how many bytes past the arena they
 /// use.
 #[cfg(feature = "host")]
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct GpuSteps {
-    pub ops: [Op; 2],
+    pub ops: heapless::Vec<Op, 4>,
     pub spilled_bytes: u32,
 }
 
@@ -128,6 +130,10 @@ macro_rules! op_list {
         /// One step of a graph. RESHAPE and SQUEEZE have no variant: the
         /// planner gives their output the input's bytes, so they cost nothing.
         /// The variant order is the blob wire format.
+        // Every op is a value (in flash in generated code, in a blob
+        // graph's slots in RAM), with no heap to box the largest: a
+        // residual block, which holds its three ops, sets the size.
+        #[allow(clippy::large_enum_variant)]
         #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
         #[derive(Clone, Copy, Debug, PartialEq)]
         pub enum Op {
@@ -240,7 +246,8 @@ macro_rules! op_list {
 /// float ops without int8 fields; 4: int8 CONV_2D and FULLY_CONNECTED name
 /// their kernel and scratch; 5: int8 FULLY_CONNECTED takes a folded bias
 /// instead of scratch; 6: in-place CONV_2D, DEPTHWISE_CONV_2D, ADD, SUB and
-/// MUL; 7: a convolution streamed into a fully connected layer;
+/// MUL; 7: a convolution streamed into a fully connected layer, and a
+/// residual block streamed;
 /// `tests/blob_format.rs` pins it). It lives beside the
 /// list because appending an op is the usual bump.
 pub const BLOB_VERSION: u32 = 7;
@@ -296,4 +303,5 @@ op_list! {
     MulInPlace(MulInPlaceOp),
     Conv2dIntoFullyConnected(Conv2dIntoFullyConnectedOp),
     DepthwiseConv2dIntoFullyConnected(DepthwiseConv2dIntoFullyConnectedOp),
+    ResidualBlock(ResidualBlockOp),
 }

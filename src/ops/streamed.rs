@@ -57,6 +57,10 @@ impl Stream {
             fc.input == unstored,
             "a stream's fully connected layer reads another tensor",
         )?;
+        c.ensure(
+            unstored != conv.input && unstored != fc.output,
+            "a stream's tensor is also stored",
+        )?;
         let streamed = c.streamed(unstored);
         check_conv(&streamed)?;
         fc.check(&streamed)?;
@@ -170,7 +174,9 @@ macro_rules! streamed_into_fully_connected {
                 conv.conv.output = Span::new(spill, conv.conv.output.len);
                 fc.input = conv.conv.output;
                 Some(super::GpuSteps {
-                    ops: [super::Op::$variant(conv), super::Op::FullyConnected(fc)],
+                    ops: [super::Op::$variant(conv), super::Op::FullyConnected(fc)]
+                        .into_iter()
+                        .collect(),
                     spilled_bytes: fc.input.len,
                 })
             }

@@ -168,11 +168,12 @@ impl<'g> Lowering<'g> {
                 dtype.name()
             ));
         }
-        // A streamed tensor is never stored: both ops of the stream name it
-        // by one span that the runtime checks as such (`kiln::ops::Stream`).
-        let offset = match self.plan.offset(t) {
+        // A streamed tensor is never stored: the ops of the stream name it
+        // by a span past the arena, which the runtime checks as such
+        // (`kiln::ops::Stream`, `kiln::ops::ResidualBlockOp`).
+        let streamed = || self.plan.streamed.get(t).copied().flatten();
+        let offset = match self.plan.offset(t).or_else(streamed) {
             Some(offset) => offset,
-            None if self.plan.streamed.get(t) == Some(&true) => 0,
             None => {
                 return invalid(format!(
                     "tensor '{}' has no place in the arena",

@@ -18,9 +18,9 @@ use std::path::PathBuf;
 
 use kiln::graph::{Op, TensorIo};
 use kiln::ops::{
-    AddInPlaceOp, Bands, Chunks, Conv2dInPlaceOp, Conv2dIntoFullyConnectedOp,
-    DepthwiseConv2dInPlaceOp, DepthwiseConv2dIntoFullyConnectedOp, MulInPlaceOp, Stream,
-    SubInPlaceOp,
+    AddInPlaceOp, Bands, Chunks, Conv2dInPlaceOp, Conv2dIntoFullyConnectedOp, Conv2dOp,
+    DepthwiseConv2dInPlaceOp, DepthwiseConv2dIntoFullyConnectedOp, MulInPlaceOp, Residual,
+    ResidualBlockOp, Stream, SubInPlaceOp,
 };
 use kiln::tensor::Span;
 
@@ -133,12 +133,44 @@ pub fn in_place_candidates(nodes: usize, ops: &[Op], op_nodes: &[usize]) -> Vec<
             outputs: fc.params.shape.output_depth,
         })
     };
+    // A residual block: ADD(first's input, second(first(input))).
+    let residual = |first: &Conv2dOp, second: &Conv2dOp, add: &kiln::ops::AddOp| {
+        let (a, f, s) = (&add.add, &first.conv, &second.conv);
+        let wired = f.output == s.input
+            && ((a.input1 == f.input && a.input2 == s.output)
+                || (a.input2 == f.input && a.input1 == s.output));
+        let elements = u32::try_from(a.params.broadcast.elements()).ok()?;
+        (wired && a.params.broadcast.same_shape).then_some(Candidate::Residual {
+            first: f.params.geometry,
+            second: s.params.geometry,
+            elements,
+        })
+    };
     let mut candidates = vec![None; nodes];
     for (k, (op, &node)) in ops.iter().zip(op_nodes).enumerate() {
-        let before = k
-            .checked_sub(1)
-            .filter(|&b| op_nodes[b] + 1 == node)
-            .map(|b| &ops[b]);
+        let at = |back: usize| {
+            k.checked_sub(back)
+                .filter(|&b| op_nodes[b] + back == node)
+                .map(|b| &ops[b])
+        };
+        let before = at(1);
+        if let (Op::Add(add), Some(Op::Conv2d(second)), Some(Op::Conv2d(first))) =
+            (op, at(1), at(2))
+        {
+            if let Some(c) = residual(first, second, add) {
+                candidates[node] = Some(c);
+                continue;
+            }
+        }
+        if let Op::ResidualBlock(o) = op {
+            candidates[node] = residual(&o.first, &o.second, &o.add);
+            for (back, conv) in [(1, &o.second), (2, &o.first)] {
+                if let Some(slot) = node.checked_sub(back).and_then(|p| candidates.get_mut(p)) {
+                    *slot = Some(Candidate::Convolution(conv.conv.params.geometry));
+                }
+            }
+            continue;
+        }
         let candidate = match (op, before) {
             (Op::FullyConnected(fc), Some(Op::Conv2d(o))) => stream(&o.conv, fc),
             (Op::FullyConnected(fc), Some(Op::DepthwiseConv2d(o))) => stream(&o.conv, fc),
@@ -207,19 +239,20 @@ fn lower_nodes(graph: &Graph, plan: &ArenaPlan) -> Result<LoweredNodes> {
     let mut cx = Lowering::new(graph, plan);
     let mut ops = Vec::new();
     let mut op_nodes = Vec::new();
-    // The convolution of a stream, which its fully connected layer takes.
-    let mut producer = None;
+    // The ops a later node's op runs (a stream's convolution, a residual
+    // block's two), in order.
+    let mut fused = Vec::new();
     for (i, node) in graph.nodes.iter().enumerate() {
         cx.start_node(i);
-        let streams_on = plan
-            .bands(i + 1)
-            .is_some_and(|(how, _)| matches!(how.walk, Walk::Stream { .. }));
+        let runs_later = plan.fused_into(i).is_some();
         match cx
             .output(node)
             .and_then(|_| node.kind.op().lower(&mut cx, node))
-            .and_then(|op| in_place(plan, i, op, producer.take()))
-        {
-            Ok(Some(op)) if streams_on => producer = Some(op),
+            .and_then(|op| match runs_later {
+                true => Ok(op),
+                false => in_place(plan, i, op, std::mem::take(&mut fused)),
+            }) {
+            Ok(Some(op)) if runs_later => fused.push(op),
             Ok(Some(op)) => {
                 ops.push(op);
                 op_nodes.push(i);
@@ -269,14 +302,9 @@ fn lower_nodes(graph: &Graph, plan: &ArenaPlan) -> Result<LoweredNodes> {
 }
 
 /// Node `node`'s op in the form the plan runs it: in place, its bands in
-/// the buffer the planner gave them; or streamed from `producer`, the op
-/// before it.
-fn in_place(
-    plan: &ArenaPlan,
-    node: usize,
-    op: Option<Op>,
-    producer: Option<Op>,
-) -> Lowered<Option<Op>> {
+/// the buffer the planner gave them; or running `fused`, the ops before it
+/// (a stream's convolution, a residual block's two).
+fn in_place(plan: &ArenaPlan, node: usize, op: Option<Op>, fused: Vec<Op>) -> Lowered<Option<Op>> {
     let Some((how, offset)) = plan.bands(node) else {
         return Ok(op);
     };
@@ -288,7 +316,7 @@ fn in_place(
             rows,
             sums: Span::new(buffer.offset + to_u32(band)?, sums_bytes),
         };
-        return Ok(Some(match producer {
+        return Ok(Some(match fused.first().copied() {
             Some(Op::Conv2d(conv)) => {
                 Op::Conv2dIntoFullyConnected(Conv2dIntoFullyConnectedOp { conv, fc, stream })
             }
@@ -301,6 +329,32 @@ fn in_place(
             }
             _ => return invalid("the planner streamed a layer from an op that cannot stream"),
         }));
+    }
+    if let (
+        Some(Op::Add(add)),
+        Walk::Residual {
+            rows,
+            window_bytes,
+            band_bytes,
+        },
+    ) = (op, how.walk)
+    {
+        let [Op::Conv2d(first), Op::Conv2d(second)] = fused[..] else {
+            return invalid("the planner streamed a residual block of other ops");
+        };
+        let at = |bytes: u32| Span::new(buffer.offset + bytes, band_bytes);
+        let walk = Residual {
+            window: Span::new(buffer.offset, window_bytes),
+            band: at(window_bytes),
+            sum: at(window_bytes + band_bytes),
+            rows,
+        };
+        return Ok(Some(Op::ResidualBlock(ResidualBlockOp {
+            first,
+            second,
+            add,
+            walk,
+        })));
     }
     Ok(Some(match (op, how.walk) {
         (Some(Op::Conv2d(op)), Walk::Bands { rows, lag }) => {
