@@ -13,7 +13,9 @@ use serde_json::{json, Value};
 use crate::error::{Error, Result};
 
 /// The most ops a blob may have when loaded on the host (a firmware picks
-/// its own bound). `load` builds the graph on the stack: about 160 KiB.
+/// its own bound). `load` builds the graph on the stack: about 480 KiB (an
+/// op slot is as large as the largest op, a residual block's 468 bytes);
+/// the CLI runs on a thread with room for it.
 pub const HOST_MAX_OPS: usize = 1024;
 
 /// Whether the file starts as a blob or a signed blob does (the `KILNBLOB`

@@ -185,10 +185,23 @@ enum DeviceArg {
 }
 
 fn main() -> ExitCode {
-    match run(Cli::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
+    let cli = Cli::parse();
+    // A blob's graph is loaded by value (`kiln::blob::load`, as on a
+    // device): up to `blob_file::HOST_MAX_OPS` ops, half a megabyte, which
+    // an unoptimized build copies a few times. A thread of its own has
+    // room for that.
+    let worker = std::thread::Builder::new()
+        .stack_size(64 << 20)
+        .spawn(move || run(cli));
+    match worker.map(|w| w.join()) {
+        Ok(Ok(Ok(()))) => ExitCode::SUCCESS,
+        Ok(Ok(Err(e))) => {
             eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+        Ok(Err(_)) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("error: cannot start the worker thread: {e}");
             ExitCode::FAILURE
         }
     }
