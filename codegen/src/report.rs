@@ -33,11 +33,14 @@ fn tensor_json(t: &Tensor, id: usize, plan: &ArenaPlan) -> Value {
 
 /// The report as JSON; `compiled` adds the requantization params of each op
 /// and the compiled flash size, `problems` why the model cannot be compiled.
+/// A compiled model's own graph is reported (the compiler may have
+/// reordered its ops), `g` otherwise.
 pub fn inspect_json(
     g: &Graph,
     compiled: Option<&CompiledModel>,
     problems: Option<String>,
 ) -> Value {
+    let g = compiled.map_or(g, |c| &c.graph);
     let owned_plan;
     let plan = match compiled {
         Some(m) => &m.plan,

@@ -75,13 +75,21 @@ impl CompiledModel {
 /// over all nodes and reported together. The arena is planned twice: once
 /// out of place, then with the convolutions the first lowering produced as
 /// candidates for running in place (`plan::plan_in_place`).
-pub fn compile(graph: Graph) -> Result<CompiledModel> {
+pub fn compile(mut graph: Graph) -> Result<CompiledModel> {
     let plan = plan::plan(&graph);
     check_arena(&graph, &plan)?;
     let first = lower_nodes(&graph, &plan)?;
     let candidates = in_place_candidates(graph.nodes.len(), &first.ops, &first.op_nodes);
-    let in_place = plan::plan_in_place(&graph, &candidates);
-    let (plan, lowered) = if in_place.in_place.iter().any(Option::is_some) {
+    let (order, in_place) = plan::schedule(&graph, &candidates);
+    let reordered = order.iter().enumerate().any(|(k, &i)| k != i);
+    if reordered {
+        let mut nodes: Vec<Option<_>> = std::mem::take(&mut graph.nodes)
+            .into_iter()
+            .map(Some)
+            .collect();
+        graph.nodes = order.iter().filter_map(|&i| nodes[i].take()).collect();
+    }
+    let (plan, lowered) = if reordered || in_place.in_place.iter().any(Option::is_some) {
         check_arena(&graph, &in_place)?;
         let lowered = lower_nodes(&graph, &in_place)?;
         (in_place, lowered)
