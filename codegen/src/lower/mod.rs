@@ -72,9 +72,11 @@ impl CompiledModel {
 }
 
 /// Lowers an imported graph. Unsupported types and options are collected
-/// over all nodes and reported together. The arena is planned twice: once
-/// out of place, then with the convolutions the first lowering produced as
-/// candidates for running in place (`plan::plan_in_place`).
+/// over all nodes and reported together. The graph is lowered twice: once
+/// out of place, for the ops that may run in place, streamed or as a
+/// residual block (`in_place_candidates`); then, after the ops are
+/// scheduled and those walks chosen (`plan::schedule`), with the final
+/// plan.
 pub fn compile(mut graph: Graph) -> Result<CompiledModel> {
     let plan = plan::plan(&graph);
     check_arena(&graph, &plan)?;
