@@ -35,7 +35,10 @@ pub fn strides(dims: &[u32; MAX_RANK], element: usize) -> [usize; MAX_RANK] {
     let mut stride = element;
     for d in (0..MAX_RANK).rev() {
         strides[d] = stride;
-        stride *= dims[d] as usize;
+        // Saturating: a shape whose outer dimension is 0 may have inner
+        // ones whose product overflows (its tensor is empty, so no index
+        // is ever formed from these).
+        stride = stride.saturating_mul(dims[d] as usize);
     }
     strides
 }
