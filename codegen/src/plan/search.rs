@@ -1,0 +1,283 @@
+//! Which ops run in place, streamed or as a residual block, and in which
+//! order: the candidates a lowering offers, each one's walk (bands of a
+//! convolution, chunks of an elementwise op, a stream, a residual block's
+//! window), and the searches that keep those, and the op order, for which
+//! the planned arena shrinks.
+//!
+//! Layer: plan; uses `ir`, the runtime's convolution geometry and walk
+//! rules (`kiln::ops::window_rows`), and the planner ([`super::plan_with`]).
+
+use kiln::kernels::conv2d::ConvGeometry;
+
+use super::{align, plan_with, ArenaPlan, InPlace, Walk, ALIGNMENT};
+use crate::ir::Graph;
+
+/// An op the planner may run in place.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Candidate {
+    /// An int8 convolution of one batch, with its geometry.
+    Convolution(ConvGeometry),
+    /// An int8 elementwise op whose operands have its output's shape, of
+    /// `elements` elements.
+    Elementwise { elements: u32 },
+    /// An int8 fully connected layer of one batch and `outputs` outputs
+    /// whose input is the output of the op before it, an int8 convolution
+    /// of one batch of geometry `producer`.
+    Stream {
+        producer: ConvGeometry,
+        outputs: u32,
+    },
+    /// An int8 ADD of one shape and `elements` elements whose operands are
+    /// the output of the op before it, a convolution of geometry `second`
+    /// over the output of the op before that, a convolution of geometry
+    /// `first`, and that one's input: a residual block. It may also run in
+    /// place alone (as `Elementwise`).
+    Residual {
+        first: ConvGeometry,
+        second: ConvGeometry,
+        elements: u32,
+    },
+}
+
+/// Elements per chunk of an in-place elementwise op: the buffer's size,
+/// and enough that the walk's per-chunk call costs little.
+pub(super) const CHUNK_ELEMENTS: u32 = 256;
+
+/// Plans the arena of `graph`, running in place the convolutions among
+/// `candidates` (per node: its geometry, for int8 convolutions of one
+/// batch) for which that lowers the arena: each in turn is kept if the
+/// arena does not grow, then each is toggled while that lowers the arena or
+/// keeps it with fewer layers in place.
+pub fn plan_in_place(graph: &Graph, candidates: &[Option<Candidate>]) -> ArenaPlan {
+    let mut chosen: Vec<Option<InPlace>> = vec![None; graph.nodes.len()];
+    let mut best = plan_with(graph, &chosen);
+    let chunks = |elements: u32| {
+        let elements = elements.min(CHUNK_ELEMENTS);
+        InPlace {
+            walk: Walk::Chunks { elements },
+            delta: 0,
+            buffer_bytes: align(elements as usize),
+        }
+    };
+    // Each candidate's ways to run, the better first.
+    let options: Vec<(usize, Vec<InPlace>)> = candidates
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| {
+            let ways = match (*c)? {
+                Candidate::Convolution(g) => band_walk(&g).into_iter().collect(),
+                Candidate::Elementwise { elements } => vec![chunks(elements)],
+                Candidate::Stream { producer, outputs } => vec![stream_walk(&producer, outputs)],
+                Candidate::Residual {
+                    first,
+                    second,
+                    elements,
+                } => residual_walk(&first, &second)
+                    .into_iter()
+                    .chain([chunks(elements)])
+                    .collect(),
+            };
+            Some((i, ways))
+        })
+        .filter(|(i, ways)| *i < chosen.len() && !ways.is_empty())
+        .collect();
+    for (i, ways) in &options {
+        for &how in ways {
+            chosen[*i] = Some(how);
+            let p = plan_with(graph, &chosen);
+            if p.in_place[*i].is_some() && p.arena_bytes <= best.arena_bytes {
+                best = p;
+                break;
+            }
+            chosen[*i] = None;
+        }
+    }
+    // Then try each other way (or none) for each while that helps: a
+    // smaller arena, or the same arena with one layer fewer in place (a
+    // walk costs a little time). Each pass is a few plans per candidate; a
+    // few settle it.
+    for _ in 0..4 {
+        let mut changed = false;
+        for (i, ways) in options.iter().rev() {
+            for way in std::iter::once(None).chain(ways.iter().copied().map(Some)) {
+                let was = chosen[*i];
+                if way == was {
+                    continue;
+                }
+                chosen[*i] = way;
+                let p = plan_with(graph, &chosen);
+                let better = p.arena_bytes < best.arena_bytes
+                    || (p.arena_bytes == best.arena_bytes && way.is_none());
+                if better {
+                    best = p;
+                    changed = true;
+                } else {
+                    chosen[*i] = was;
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    best
+}
+
+/// Reorders ops where that lowers the arena: of two adjacent ops, the
+/// later moves before the earlier when it does not read the earlier's
+/// outputs and reads a tensor another op reads too (a residual block's
+/// shortcut, which, run before the block's second convolution, frees the
+/// block's input sooner), and the arena [`plan_in_place`] plans shrinks.
+/// The ops' results do not depend on their order. Returns the order of
+/// `graph`'s nodes (indices into them) and its plan.
+pub fn schedule(graph: &Graph, candidates: &[Option<Candidate>]) -> (Vec<usize>, ArenaPlan) {
+    let n = graph.nodes.len();
+    let mut readers = vec![0usize; graph.tensors.len()];
+    for t in graph
+        .nodes
+        .iter()
+        .flat_map(|node| node.inputs.iter().flatten())
+    {
+        readers[*t] += 1;
+    }
+    let shared = |i: usize| {
+        graph.nodes[i]
+            .inputs
+            .iter()
+            .flatten()
+            .any(|&t| readers[t] > 1 && !graph.tensors[t].is_constant())
+    };
+    let in_order = |order: &[usize]| {
+        let mut g = graph.clone();
+        g.nodes = order.iter().map(|&i| graph.nodes[i].clone()).collect();
+        let c: Vec<_> = order
+            .iter()
+            .map(|&i| candidates.get(i).copied().flatten())
+            .collect();
+        plan_in_place(&g, &c)
+    };
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut best = plan_in_place(graph, candidates);
+    for _ in 0..3 {
+        let mut improved = false;
+        for k in 1..n {
+            let (a, b) = (order[k - 1], order[k]);
+            let depends = graph.nodes[b]
+                .inputs
+                .iter()
+                .flatten()
+                .any(|t| graph.nodes[a].outputs.contains(t));
+            if depends || !shared(b) {
+                continue;
+            }
+            order.swap(k - 1, k);
+            let p = in_order(&order);
+            if p.arena_bytes < best.arena_bytes {
+                best = p;
+                improved = true;
+            } else {
+                order.swap(k - 1, k);
+            }
+        }
+        if !improved {
+            break;
+        }
+    }
+    (order, best)
+}
+
+/// The cheapest band walk for a convolution of one batch: bands of a few
+/// output rows, the lag (0 to 2) and output placement for which the input,
+/// the output and the band buffer together take the fewest bytes (ties:
+/// the output nearest the input's start, so that a chain of layers does
+/// not drift).
+pub fn band_walk(g: &ConvGeometry) -> Option<InPlace> {
+    if g.input.batches != 1 || g.output.batches != 1 {
+        return None;
+    }
+    let rows = band_rows(g);
+    let count = g.output.height.div_ceil(rows);
+    let row_in = (g.input.width * g.input.channels) as isize;
+    let row_out = (g.output.width * g.output.channels) as isize;
+    let (in_bytes, out_bytes) = (
+        row_in * g.input.height as isize,
+        row_out * g.output.height as isize,
+    );
+    let first_row = |k: u32| g.input_rows(k * rows..((k + 1) * rows).min(g.output.height));
+    // Every band must read some input (the runtime checks the same).
+    for k in 0..count {
+        first_row(k)?;
+    }
+    let mut best: Option<(isize, isize, InPlace)> = None;
+    for lag in 0..3u32.min(count) {
+        // Band j is copied out after band j + lag: it must end below the
+        // input band j + lag + 1 reads first.
+        let mut delta = 0isize;
+        for j in 0..count {
+            let next = j + lag + 1;
+            if next >= count {
+                break;
+            }
+            let input_rows = first_row(next)?;
+            let limit = input_rows.start as isize * row_in - ((j + 1) * rows) as isize * row_out;
+            delta = delta.min(limit);
+        }
+        let delta = delta.div_euclid(ALIGNMENT as isize) * ALIGNMENT as isize;
+        let buffer_bytes = align((lag as usize + 1) * rows as usize * row_out as usize);
+        let extent = in_bytes.max(delta + out_bytes) - delta.min(0);
+        let cost = extent + buffer_bytes as isize;
+        let how = InPlace {
+            walk: Walk::Bands { rows, lag },
+            delta,
+            buffer_bytes,
+        };
+        if best.is_none_or(|(c, d, _)| (cost, delta.abs()) < (c, d)) {
+            best = Some((cost, delta.abs(), how));
+        }
+    }
+    best.map(|(_, _, how)| how)
+}
+
+/// The rows of a band: the fewest that make at least 8 pixels, an even
+/// number. Each band is a kernel call, and the matrix-product kernel
+/// computes pixels in pairs (an odd band would cost a whole pixel more).
+fn band_rows(g: &ConvGeometry) -> u32 {
+    let width = g.output.width.max(1);
+    let mut rows = 1;
+    while rows < g.output.height && (rows * width < 8 || rows * width % 2 == 1) {
+        rows += 1;
+    }
+    rows
+}
+
+/// A stream's walk: bands of `band_rows` rows of the convolution's
+/// output, and the fully connected layer's `outputs` sums.
+pub fn stream_walk(g: &ConvGeometry, outputs: u32) -> InPlace {
+    let rows = band_rows(g);
+    let band = align((rows * g.output.width * g.output.channels) as usize);
+    let sums_bytes = 4 * outputs;
+    InPlace {
+        walk: Walk::Stream { rows, sums_bytes },
+        delta: 0,
+        buffer_bytes: band + sums_bytes as usize,
+    }
+}
+
+/// A residual block's walk: bands of `band_rows` rows of its output, and
+/// the window the first convolution's rows need then
+/// (`kiln::ops::window_rows`); `None` when the block cannot run in bands.
+pub fn residual_walk(first: &ConvGeometry, second: &ConvGeometry) -> Option<InPlace> {
+    let rows = band_rows(second);
+    let most = kiln::ops::window_rows(first, second, rows)?;
+    let window = align((most * second.input.width * second.input.channels) as usize);
+    let band = align((rows * second.output.width * second.output.channels) as usize);
+    Some(InPlace {
+        walk: Walk::Residual {
+            rows,
+            window_bytes: window as u32,
+            band_bytes: band as u32,
+        },
+        delta: 0,
+        buffer_bytes: window + 2 * band,
+    })
+}

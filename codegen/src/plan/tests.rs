@@ -1,0 +1,335 @@
+//! The planner's unit tests: placements, in-place groups, streams,
+//! residual blocks and the schedule on small hand-built graphs.
+
+use super::*;
+use crate::ir::*;
+use kiln::kernels::conv2d::ConvGeometry;
+use search::CHUNK_ELEMENTS;
+
+fn tensor(name: &str, elements: usize) -> Tensor {
+    Tensor {
+        name: name.into(),
+        shape: vec![elements],
+        dtype: DataType::I8,
+        quantization: None,
+        data: None,
+    }
+}
+
+fn node(kind: OpKind, inputs: &[usize], outputs: &[usize]) -> Node {
+    Node {
+        kind,
+        inputs: inputs.iter().map(|&i| Some(i)).collect(),
+        outputs: outputs.to_vec(),
+        source_name: String::new(),
+    }
+}
+
+/// A chain a -> b -> c -> d through three ops.
+fn chain(sizes: [usize; 4]) -> Graph {
+    Graph {
+        source: "test".into(),
+        tensors: vec![
+            tensor("a", sizes[0]),
+            tensor("b", sizes[1]),
+            tensor("c", sizes[2]),
+            tensor("d", sizes[3]),
+        ],
+        nodes: vec![
+            node(OpKind::Logistic(crate::ops::Logistic), &[0], &[1]),
+            node(OpKind::Logistic(crate::ops::Logistic), &[1], &[2]),
+            node(OpKind::Logistic(crate::ops::Logistic), &[2], &[3]),
+        ],
+        inputs: vec![0],
+        outputs: vec![3],
+    }
+}
+
+fn assert_no_live_overlap(g: &Graph, p: &ArenaPlan) {
+    for (i, a) in p.buffers.iter().enumerate() {
+        assert_eq!(a.offset % ALIGNMENT, 0);
+        assert!(a.offset + a.bytes <= p.arena_bytes);
+        for b in &p.buffers[i + 1..] {
+            let in_place = a.group == b.group && (a.last == b.first || b.last == a.first);
+            let live_together = a.first <= b.last && b.first <= a.last && !in_place;
+            let share_bytes = a.offset < b.offset + b.bytes && b.offset < a.offset + a.bytes;
+            assert!(
+                !(live_together && share_bytes),
+                "{a:?} and {b:?} collide in {g:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn chain_reuses_dead_buffers() {
+    let g = chain([100, 200, 100, 50]);
+    let p = plan(&g);
+    assert_no_live_overlap(&g, &p);
+    // At most two tensors are alive at once: 208 + 112.
+    assert_eq!(p.arena_bytes, 320);
+    assert_eq!(p.unshared_bytes, 112 + 208 + 112 + 64);
+}
+
+#[test]
+fn reshape_shares_its_input_bytes() {
+    let mut g = chain([64, 64, 64, 64]);
+    g.nodes[1].kind = OpKind::Reshape(crate::ops::Reshape);
+    let p = plan(&g);
+    assert_no_live_overlap(&g, &p);
+    assert_eq!(p.offset(1), p.offset(2));
+    assert_eq!(p.arena_bytes, 128);
+}
+
+/// A 1x1 convolution's geometry over `pixels` pixels of `channels`
+/// in and `out` channels out, one row.
+fn pointwise(pixels: u32, channels: u32, out: u32) -> ConvGeometry {
+    ConvGeometry {
+        input: kiln::tensor::Nhwc::new(1, pixels, 1, channels),
+        output: kiln::tensor::Nhwc::new(1, pixels, 1, out),
+        filter_height: 1,
+        filter_width: 1,
+        filter_channels: channels,
+        stride_height: 1,
+        stride_width: 1,
+        dilation_height: 1,
+        dilation_width: 1,
+        ..ConvGeometry::default()
+    }
+}
+
+#[test]
+fn in_place_chain_needs_one_buffer_and_bands() {
+    // a -> b -> c -> d, each 64 pixels of 4 channels.
+    let g = chain([256, 256, 256, 256]);
+    let geometry = pointwise(64, 4, 4);
+    let out_of_place = plan(&g);
+    assert_eq!(out_of_place.arena_bytes, 512);
+    let p = plan_in_place(&g, &[Some(Candidate::Convolution(geometry)); 3]);
+    assert_no_live_overlap(&g, &p);
+    // One 256-byte buffer and one band buffer (8 one-pixel rows of 4
+    // bytes) at a time; each output at its input's offset.
+    assert_eq!(p.arena_bytes, 256 + 32, "{p:?}");
+    assert!(p.in_place.iter().all(Option::is_some));
+    assert_eq!(p.offset(0), p.offset(3));
+    assert_eq!(p.lower_bound_bytes, 288);
+}
+
+#[test]
+fn a_growing_layer_writes_its_output_ending_past_its_input() {
+    // 16 rows of one pixel, 2 channels to 4, in bands of 8 rows: band
+    // 0 may overwrite input rows up to 7, so the output starts
+    // (16 - 8) * 2 bytes early.
+    let g = chain([32, 64, 64, 64]);
+    let walk = band_walk(&pointwise(16, 2, 4)).unwrap();
+    assert_eq!(
+        (walk.walk, walk.delta),
+        (Walk::Bands { rows: 8, lag: 0 }, -16)
+    );
+    let p = plan_in_place(
+        &g,
+        &[
+            Some(Candidate::Convolution(pointwise(16, 2, 4))),
+            None,
+            None,
+        ],
+    );
+    assert_no_live_overlap(&g, &p);
+    if p.in_place[0].is_some() {
+        assert_eq!(
+            p.offset(1).unwrap() as isize - p.offset(0).unwrap() as isize,
+            -16
+        );
+    }
+}
+
+#[test]
+fn a_streamed_tensor_has_no_buffer() {
+    // a -> b (a 1x1 convolution, 4 channels to 16) -> c (fully
+    // connected, 16 outputs) -> d.
+    let g = chain([256, 1024, 16, 16]);
+    let stream = Candidate::Stream {
+        producer: pointwise(64, 4, 16),
+        outputs: 16,
+    };
+    let p = plan_in_place(&g, &[None, Some(stream), None]);
+    assert_no_live_overlap(&g, &p);
+    assert_eq!(p.offset(1), None);
+    assert!(p.streamed[1].is_some_and(|at| at >= p.arena_bytes));
+    assert_eq!(p.streamed[0], None);
+    // a, a band of 8 one-pixel rows of 16 channels and 16 sums, and c.
+    let (how, _) = p.bands(1).unwrap();
+    assert_eq!(
+        how.walk,
+        Walk::Stream {
+            rows: 8,
+            sums_bytes: 64
+        }
+    );
+    assert_eq!(p.arena_bytes, 256 + 128 + 64 + 16, "{p:?}");
+    assert_eq!(plan(&g).arena_bytes, 256 + 1024);
+
+    // Read by another op too, b is stored and the stream dropped.
+    let mut g = g;
+    g.nodes[2].inputs.push(Some(1));
+    let p = plan_in_place(&g, &[None, Some(stream), None]);
+    assert!(p.in_place[1].is_none() && p.offset(1).is_some());
+    assert_no_live_overlap(&g, &p);
+}
+
+#[test]
+fn a_residual_block_keeps_its_input_and_a_few_rows() {
+    // a -> b -> c, d = a + c: 64 one-pixel rows of 4 channels each,
+    // the convolutions 3x1 (each band of 8 rows reads 10 of b).
+    let mut g = chain([256, 256, 256, 256]);
+    g.nodes[2].inputs = vec![Some(0), Some(2)];
+    let conv = ConvGeometry {
+        filter_height: 3,
+        padding_top: 1,
+        ..pointwise(64, 4, 4)
+    };
+    let residual = Candidate::Residual {
+        first: conv,
+        second: conv,
+        elements: 256,
+    };
+    let p = plan_in_place(&g, &[None, None, Some(residual)]);
+    assert_no_live_overlap(&g, &p);
+    let (how, _) = p.bands(2).unwrap();
+    let Walk::Residual {
+        rows,
+        window_bytes,
+        band_bytes,
+    } = how.walk
+    else {
+        panic!("{how:?}");
+    };
+    assert_eq!((rows, window_bytes, band_bytes), (8, 48, 32));
+    assert_eq!((p.offset(1), p.offset(2)), (None, None));
+    assert_eq!(p.offset(3), p.offset(0));
+    assert_eq!(p.fused_into(0), Some(2));
+    assert_eq!(p.fused_into(1), Some(2));
+    // a (and d over it), the window, a band and a sum.
+    assert_eq!(p.arena_bytes, 256 + 48 + 32 + 32, "{p:?}");
+}
+
+#[test]
+fn a_shortcut_runs_before_the_branch_that_outlives_its_input() {
+    // d -> e -> f on one branch, d -> g on the other, h = f + g. As
+    // ordered, d lives until g is made, beside e and f: 576 bytes.
+    // Making g before f frees d first: 384.
+    let op = || OpKind::Logistic(crate::ops::Logistic);
+    let g = Graph {
+        source: "test".into(),
+        tensors: [("d", 256), ("e", 64), ("f", 256), ("g", 64), ("h", 64)]
+            .map(|(name, n)| tensor(name, n))
+            .to_vec(),
+        nodes: vec![
+            node(op(), &[0], &[1]),
+            node(op(), &[1], &[2]),
+            node(op(), &[0], &[3]),
+            node(op(), &[2, 3], &[4]),
+        ],
+        inputs: vec![0],
+        outputs: vec![4],
+    };
+    assert_eq!(plan(&g).arena_bytes, 576);
+    let (order, p) = schedule(&g, &[None; 4]);
+    assert_eq!(order, [0, 2, 1, 3]);
+    assert_eq!(p.arena_bytes, 384);
+    // A chain has nothing to reorder.
+    let chain = chain([64, 64, 64, 64]);
+    assert_eq!(schedule(&chain, &[None; 3]).0, [0, 1, 2]);
+}
+
+#[test]
+fn a_walk_whose_input_lives_on_is_dropped() {
+    // b is read by both later ops: the first may not write over it.
+    let mut g = chain([256, 256, 256, 256]);
+    g.nodes[2].inputs = vec![Some(1)];
+    let p = plan_in_place(
+        &g,
+        &[
+            None,
+            Some(Candidate::Convolution(pointwise(64, 4, 4))),
+            None,
+        ],
+    );
+    assert!(p.in_place[1].is_none());
+    assert_no_live_overlap(&g, &p);
+}
+
+#[test]
+fn an_elementwise_op_writes_over_the_operand_that_dies() {
+    // b = f(a), c = f(b), d = c + b, with b also a model output: the
+    // ADD may write over c (which dies there), not over b.
+    let mut g = chain([1024, 1024, 1024, 1024]);
+    g.nodes[2] = node(
+        OpKind::Add(crate::ops::Add {
+            activation: Activation::None,
+        }),
+        &[2, 1],
+        &[3],
+    );
+    g.outputs = vec![3, 1];
+    assert_eq!(plan(&g).arena_bytes, 3 * 1024);
+    let add = Candidate::Elementwise { elements: 1024 };
+    let p = plan_in_place(&g, &[None, None, Some(add)]);
+    assert_no_live_overlap(&g, &p);
+    assert!(p.in_place[2].is_some());
+    assert_eq!(p.offset(3), p.offset(2));
+    // b and c (then d) and one chunk's buffer.
+    assert_eq!(p.lower_bound_bytes, 2 * 1024 + CHUNK_ELEMENTS as usize);
+    assert_eq!(p.arena_bytes, p.lower_bound_bytes);
+    // With b as the first operand it still picks c.
+    g.nodes[2].inputs = vec![Some(1), Some(2)];
+    let p = plan_in_place(&g, &[None, None, Some(add)]);
+    assert_eq!(p.offset(3), p.offset(2));
+}
+
+#[test]
+fn random_graphs_never_collide() {
+    let mut seed = 12345u64;
+    let mut next = |m: usize| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) as usize % m
+    };
+    for _ in 0..200 {
+        let count = 2 + next(12);
+        let tensors: Vec<Tensor> = (0..count)
+            .map(|i| tensor(&format!("t{i}"), 1 + next(300)))
+            .collect();
+        let mut nodes = Vec::new();
+        for out in 1..count {
+            let a = next(out);
+            let b = next(out);
+            nodes.push(node(
+                OpKind::Add(crate::ops::Add {
+                    activation: Activation::None,
+                }),
+                &[a, b],
+                &[out],
+            ));
+        }
+        let g = Graph {
+            source: "r".into(),
+            tensors,
+            nodes,
+            inputs: vec![0],
+            outputs: vec![count - 1],
+        };
+        let p = plan(&g);
+        assert_no_live_overlap(&g, &p);
+        // The lower bound is what some op has alive, and no plan beats it.
+        assert!(p.lower_bound_bytes <= p.arena_bytes);
+        let live_at_peak: usize = p
+            .buffers
+            .iter()
+            .filter(|b| b.first <= p.peak_op && p.peak_op <= b.last)
+            .map(|b| b.bytes)
+            .sum();
+        assert_eq!(live_at_peak, p.lower_bound_bytes);
+    }
+}
