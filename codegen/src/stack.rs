@@ -14,7 +14,7 @@
 //! estimate against every model's painted stack on that core.
 
 use crate::ir::Graph;
-use crate::plan::{ArenaPlan, Walk};
+use crate::plan::ArenaPlan;
 
 /// A core kiln's firmware targets run on (`targets/<name>`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,13 +120,15 @@ pub fn estimate(g: &Graph, plan: &ArenaPlan) -> Stack {
         n.kind.op().stack(g, n)
     };
     (0..g.nodes.len())
-        .map(|i| match plan.bands(i).map(|(how, _)| how.walk) {
-            Some(Walk::Stream { .. }) if i > 0 => frame(i).max(frame(i - 1)).plus(WALK),
-            Some(Walk::Residual { .. }) if i > 1 => {
-                frame(i).max(frame(i - 1)).max(frame(i - 2)).plus(WALK)
+        .map(|i| {
+            // The ops this one runs inside its own (`ArenaPlan::fused_into`).
+            let own = (i.saturating_sub(2)..i)
+                .filter(|&p| plan.fused_into(p) == Some(i))
+                .fold(frame(i), |f, p| f.max(frame(p)));
+            match plan.bands(i) {
+                Some(_) => own.plus(WALK),
+                None => own,
             }
-            Some(_) => frame(i).plus(WALK),
-            None => frame(i),
         })
         .fold(Stack::default(), Stack::max)
 }
