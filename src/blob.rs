@@ -16,7 +16,7 @@
 //! | 8 | 4 | format version ([`VERSION`]) |
 //! | 12 | 4 | total length of the blob in bytes |
 //! | 16 | 4 | CRC-32 (IEEE) of bytes `20..total` |
-//! | 20 | .. | postcard: [`BlobHeader`], then each input and output [`TensorIo`], then each [`Op`] |
+//! | 20 | .. | postcard: [`BlobHeader`], then each input and output [`TensorIo`], each [`StateTensor`], then each [`Op`] |
 //! | `weights_offset` | `weights_len` | the weights, 16-byte aligned within the blob |
 //!
 //! With the `blob-signing` feature, [`load_signed`] accepts only a blob
@@ -24,7 +24,7 @@
 //! --sign KEY`), checking the signature before reading any field.
 
 use crate::error::{BlobError, Error};
-use crate::graph::{Graph, Op, TensorIo};
+use crate::graph::{Graph, Op, StateTensor, TensorIo};
 use crate::wire::wire_struct;
 
 #[cfg(feature = "blob-signing")]
@@ -38,6 +38,9 @@ pub const VERSION: u32 = crate::BLOB_VERSION;
 pub const PREFIX: usize = 20;
 /// The most inputs plus outputs a blob model may have.
 pub const MAX_IO: usize = 8;
+/// The most variable tensors a blob model may have (a stateful layer has
+/// one or two).
+pub const MAX_STATE: usize = 32;
 
 wire_struct! {
     /// What follows the fixed prefix.
@@ -47,6 +50,7 @@ wire_struct! {
         pub op_count: u32,
         pub input_count: u32,
         pub output_count: u32,
+        pub state_count: u32,
         pub weights_offset: u32,
         pub weights_len: u32,
     }
@@ -71,6 +75,7 @@ pub struct BlobGraph<'a, const MAX_OPS: usize> {
     ops: heapless::Vec<Op, MAX_OPS>,
     inputs: heapless::Vec<TensorIo, MAX_IO>,
     outputs: heapless::Vec<TensorIo, MAX_IO>,
+    state: heapless::Vec<StateTensor, MAX_STATE>,
     arena_bytes: u32,
     weights: &'a [u8],
 }
@@ -81,6 +86,7 @@ impl<const MAX_OPS: usize> BlobGraph<'_, MAX_OPS> {
             ops: &self.ops,
             inputs: &self.inputs,
             outputs: &self.outputs,
+            state: &self.state,
             arena_bytes: self.arena_bytes,
             weights: self.weights,
         }
@@ -138,6 +144,7 @@ pub fn load<const MAX_OPS: usize>(blob: &[u8]) -> Result<BlobGraph<'_, MAX_OPS>,
         ops: heapless::Vec::new(),
         inputs: heapless::Vec::new(),
         outputs: heapless::Vec::new(),
+        state: heapless::Vec::new(),
         arena_bytes: header.arena_bytes,
         weights,
     };
@@ -151,6 +158,13 @@ pub fn load<const MAX_OPS: usize>(blob: &[u8]) -> Result<BlobGraph<'_, MAX_OPS>,
     for _ in 0..header.output_count {
         let t: TensorIo = take(&mut rest)?;
         let _ = graph.outputs.push(t);
+    }
+    if header.state_count as usize > MAX_STATE {
+        return blob_err(BlobError::TooManyTensors);
+    }
+    for _ in 0..header.state_count {
+        let t: StateTensor = take(&mut rest)?;
+        let _ = graph.state.push(t);
     }
     if header.op_count as usize > MAX_OPS {
         return blob_err(BlobError::TooManyOps {

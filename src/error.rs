@@ -103,7 +103,9 @@ impl fmt::Display for BlobError {
             BlobError::Checksum => f.write_str("checksum mismatch (corrupted)"),
             BlobError::Corrupted => f.write_str("contents do not decode to a graph"),
             BlobError::TooManyOps { max, count } => write!(f, "{count} ops, room for {max}"),
-            BlobError::TooManyTensors => f.write_str("too many inputs and outputs"),
+            BlobError::TooManyTensors => {
+                f.write_str("too many inputs, outputs or variable tensors")
+            }
             BlobError::Unsigned => f.write_str("not a signed blob (no KILNSIGN envelope)"),
             BlobError::SignedVersion { found } => write!(
                 f,

@@ -7,7 +7,7 @@
 //! links only the kernels its model uses and does no dispatch.
 
 use crate::error::Error;
-use crate::graph::{Graph, TensorIo, ALIGNMENT};
+use crate::graph::{reset_state, Graph, TensorIo, ALIGNMENT};
 use crate::ops::Checker;
 use crate::tensor::{DType, MAX_RANK};
 
@@ -30,10 +30,17 @@ pub fn validate(graph: &Graph) -> Result<(), Error> {
         let elements = crate::tensor::element_count(t.shape().iter().map(|&d| u64::from(d)));
         c.arena(t.span, elements, t.dtype)?;
     }
+    for (k, t) in graph.state.iter().enumerate() {
+        c.arena(t.span, u64::from(t.span.len), DType::I8)?;
+        let shared = graph.state[..k].iter().any(|s| s.span.overlaps(&t.span));
+        c.ensure(!shared, "two variable tensors share bytes")?;
+    }
     Ok(())
 }
 
 /// A graph bound to an arena: checked once, then run any number of times.
+/// A stateful model's variable tensors start from their reset values and
+/// carry over from one `run` to the next until [`Executor::reset_state`].
 pub struct Executor<'g, 'a> {
     graph: &'g Graph<'g>,
     arena: &'a mut [u8],
@@ -52,7 +59,15 @@ impl<'g, 'a> Executor<'g, 'a> {
             return Err(Error::ArenaMisaligned);
         }
         validate(graph)?;
+        reset_state(graph.state, arena);
         Ok(Executor { graph, arena })
+    }
+
+    /// Returns every variable tensor to its reset value, as a fresh
+    /// TFLite Micro interpreter starts: the next `run` remembers nothing
+    /// of earlier ones.
+    pub fn reset_state(&mut self) {
+        reset_state(self.graph.state, self.arena);
     }
 
     pub fn graph(&self) -> &Graph<'g> {

@@ -31,16 +31,46 @@ impl TensorIo {
     }
 }
 
+wire_struct! {
+    /// A variable tensor: state an op keeps from one inference to the next
+    /// (SVDF's memory of past frames, an LSTM's cell). Its bytes belong to
+    /// it alone for the whole life of the arena (the planner gives them no
+    /// other tensor), and a reset fills them with the byte `fill`, as
+    /// TFLite Micro's `ResetVariableTensors` does: an int8 tensor's zero
+    /// point, 0 for every other type.
+    #[derive(Eq)]
+    pub struct StateTensor {
+        pub span: Span,
+        pub fill: i8,
+    }
+}
+
 /// A compiled model: ops in execution order over one arena of `arena_bytes`
 /// bytes, and the constant bytes they reference (`weights`, in flash on a
-/// microcontroller, 16-byte aligned).
+/// microcontroller, 16-byte aligned). A stateful model (SVDF, LSTM) also
+/// names its variable tensors (`state`), which survive from one run to the
+/// next until [`reset_state`] clears them.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Graph<'a> {
     pub ops: &'a [Op],
     pub inputs: &'a [TensorIo],
     pub outputs: &'a [TensorIo],
+    pub state: &'a [StateTensor],
     pub arena_bytes: u32,
     pub weights: &'a [u8],
+}
+
+/// Fills every variable tensor of `state` with its reset value: what a
+/// fresh TFLite Micro interpreter starts from. Spans outside `arena` are
+/// skipped (`exec::validate` refuses them).
+pub fn reset_state(state: &[StateTensor], arena: &mut [u8]) {
+    for t in state {
+        let start = t.span.offset as usize;
+        let end = start.checked_add(t.span.len as usize);
+        if let Some(bytes) = end.and_then(|end| arena.get_mut(start..end)) {
+            bytes.fill(t.fill as u8);
+        }
+    }
 }
 
 /// 16-byte aligned storage, for the weights of a generated model

@@ -45,7 +45,7 @@
 //! ```
 //! use kiln::{Executor, Graph};
 //! // An empty graph: a real one comes from kiln-codegen.
-//! let graph = Graph { ops: &[], inputs: &[], outputs: &[], arena_bytes: 64, weights: &[] };
+//! let graph = Graph { ops: &[], inputs: &[], outputs: &[], state: &[], arena_bytes: 64, weights: &[] };
 //! let mut arena = kiln::Arena::<64>::new();
 //! let mut exec = Executor::new(&graph, arena.bytes_mut()).unwrap();
 //! exec.run();
@@ -77,7 +77,7 @@ pub mod wire;
 
 pub use error::{BlobError, Error};
 pub use exec::Executor;
-pub use graph::{Aligned, Graph, Op, TensorIo};
+pub use graph::{Aligned, Graph, Op, StateTensor, TensorIo};
 pub use ops::BLOB_VERSION;
 pub use tensor::{DType, Quantization, Span};
 

@@ -1,6 +1,6 @@
 //! The blob wire format is pinned. It is the order of `kiln::Op`'s variants
 //! (the op list in `src/ops/mod.rs`) and the layout of every descriptor, of
-//! `TensorIo` and of `BlobHeader`; `tests/fixtures/blob/format_vN.txt`
+//! `TensorIo`, of `StateTensor` and of `BlobHeader`; `tests/fixtures/blob/format_vN.txt`
 //! records it for format version N, and committed golden blobs of the
 //! project's own models must still decode, re-encode to the same bytes and
 //! run to TFLite Micro's outputs.
@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use kiln::blob::{BlobHeader, PREFIX};
 use kiln::wire::Wire;
-use kiln::{Op, TensorIo, BLOB_VERSION};
+use kiln::{Op, StateTensor, TensorIo, BLOB_VERSION};
 use kiln_codegen::npy;
 
 fn fixtures() -> PathBuf {
@@ -33,6 +33,8 @@ fn format_text() -> String {
     BlobHeader::wire_type().write_layout(&mut s, 1).unwrap();
     s += "\nTensorIo\n";
     TensorIo::wire_type().write_layout(&mut s, 1).unwrap();
+    s += "\nStateTensor\n";
+    StateTensor::wire_type().write_layout(&mut s, 1).unwrap();
     for (index, (variant, layout)) in Op::VARIANTS.iter().enumerate() {
         let ty = layout();
         let _ = write!(s, "\nop {index} {variant}(");

@@ -164,3 +164,56 @@ fn fast_kernels_refuse_what_they_cannot_run() {
     // The unchanged graph binds.
     assert!(Executor::new(&model.runtime_graph(), bytes).is_ok());
 }
+
+/// Variable tensors start from their reset value when an executor binds,
+/// and `reset_state` restores it; a state span past the arena, or two that
+/// share bytes, are refused.
+#[test]
+fn state_is_reset_when_binding_and_on_request() {
+    use kiln::StateTensor;
+    let model = digits();
+    let mut a = arena(model.arena_bytes());
+    let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut a);
+    bytes.fill(0x55);
+    let state = [
+        StateTensor {
+            span: Span::new(0, 6),
+            fill: -3,
+        },
+        StateTensor {
+            span: Span::new(16, 4),
+            fill: 0,
+        },
+    ];
+    let graph = kiln::Graph {
+        state: &state,
+        ..model.runtime_graph()
+    };
+    Executor::new(&graph, &mut bytes[..]).unwrap();
+    assert_eq!(bytes[..6], [0xFD; 6]);
+    assert_eq!(bytes[6..16], [0x55; 10], "bytes between states untouched");
+    assert_eq!(bytes[16..20], [0; 4]);
+    bytes[..20].fill(7);
+    Executor::new(&graph, &mut bytes[..]).unwrap().reset_state();
+    assert_eq!(bytes[..6], [0xFD; 6]);
+
+    let refused = |state: &[StateTensor], reason: &str| {
+        let graph = kiln::Graph {
+            state,
+            ..model.runtime_graph()
+        };
+        let err = kiln::exec::validate(&graph).err();
+        let text = err.map(|e| e.to_string()).unwrap_or_default();
+        assert!(text.contains(reason), "{reason}: got {text:?}");
+    };
+    let past = StateTensor {
+        span: Span::new(model.arena_bytes() as u32 - 2, 4),
+        fill: 0,
+    };
+    refused(&[past], "outside the arena");
+    let overlapping = StateTensor {
+        span: Span::new(4, 4),
+        fill: 0,
+    };
+    refused(&[state[0], overlapping], "share bytes");
+}

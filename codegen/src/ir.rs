@@ -291,6 +291,10 @@ pub struct Graph {
     pub nodes: Vec<Node>,
     pub inputs: Vec<TensorId>,
     pub outputs: Vec<TensorId>,
+    /// Variable tensors (TFLite's `is_variable`): state an op reads and
+    /// writes that persists from one inference to the next, such as SVDF's
+    /// memory. The planner keeps their bytes for them alone.
+    pub variables: Vec<TensorId>,
 }
 
 impl Graph {

@@ -441,6 +441,7 @@ fn kernels_match_the_rust_kernels_on_a_graph_built_by_hand() {
         ops: &ops,
         inputs: &inputs,
         outputs: &outputs,
+        state: &[],
         arena_bytes: 608,
         weights: &[],
     };

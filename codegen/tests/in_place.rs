@@ -148,6 +148,7 @@ fn run(op: Op, arena: &mut [u8], weights: &[u128]) -> Result<(), kiln::Error> {
         ops: &ops,
         inputs: &[],
         outputs: &[],
+        state: &[],
         arena_bytes: arena.len() as u32,
         weights: bytemuck::cast_slice(weights),
     };

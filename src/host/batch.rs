@@ -1,6 +1,7 @@
 //! Batch runs on the CPU: many samples through one graph with the same
 //! `Executor` the firmware uses, spread over all cores with
-//! `std::thread::scope`; each thread binds its own arena once.
+//! `std::thread::scope`; each thread binds its own arena once. Samples are
+//! independent: each starts from the model's reset state.
 //!
 //! Layer: host (std); uses `exec` and `graph`.
 
@@ -70,6 +71,9 @@ pub fn run_batch(
                 let first = t * per_thread;
                 let last = (first + per_thread).min(samples);
                 for (k, sample) in (first..last).enumerate() {
+                    // Samples are independent: each starts from the reset
+                    // state, as a fresh TFLM interpreter would.
+                    exec.reset_state();
                     for (i, data) in inputs.iter().enumerate() {
                         let len = graph.inputs[i].span.len as usize;
                         exec.set_input(i, &data[sample * len..(sample + 1) * len])?;

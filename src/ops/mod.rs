@@ -247,10 +247,10 @@ macro_rules! op_list {
 /// their kernel and scratch; 5: int8 FULLY_CONNECTED takes a folded bias
 /// instead of scratch; 6: in-place CONV_2D, DEPTHWISE_CONV_2D, ADD, SUB and
 /// MUL; 7: a convolution streamed into a fully connected layer, and a
-/// residual block streamed;
+/// residual block streamed; 8: variable tensors (state) in the header;
 /// `tests/blob_format.rs` pins it). It lives beside the
 /// list because appending an op is the usual bump.
-pub const BLOB_VERSION: u32 = 7;
+pub const BLOB_VERSION: u32 = 8;
 
 op_list! {
     Conv2d(Conv2dOp),

@@ -18,6 +18,9 @@ pub fn blob(model: &CompiledModel) -> Vec<u8> {
     for t in model.inputs.iter().chain(&model.outputs) {
         body.extend(postcard(t));
     }
+    for t in &model.state {
+        body.extend(postcard(t));
+    }
     for op in &model.ops {
         body.extend(postcard(op));
     }
@@ -27,6 +30,7 @@ pub fn blob(model: &CompiledModel) -> Vec<u8> {
         op_count: model.ops.len() as u32,
         input_count: model.inputs.len() as u32,
         output_count: model.outputs.len() as u32,
+        state_count: model.state.len() as u32,
         weights_offset: 0,
         weights_len: weights.len() as u32,
     };

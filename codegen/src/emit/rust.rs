@@ -134,7 +134,7 @@ pub fn module(model: &CompiledModel, weights_file: &str) -> String {
         s,
         "// one inference in the caller's arena; `GRAPH` is the same model as data."
     );
-    s += "#[allow(unused_imports)]\nuse kiln::graph::{Graph, TensorIo};\n#[allow(unused_imports)]\nuse kiln::ops::*;\n#[allow(unused_imports)]\nuse kiln::tensor::*;\n\n";
+    s += "#[allow(unused_imports)]\nuse kiln::graph::{Graph, StateTensor, TensorIo};\n#[allow(unused_imports)]\nuse kiln::ops::*;\n#[allow(unused_imports)]\nuse kiln::tensor::*;\n\n";
     let macs: u64 = model
         .graph
         .nodes
@@ -228,11 +228,26 @@ pub fn module(model: &CompiledModel, weights_file: &str) -> String {
     );
     let _ = writeln!(
         s,
+        "/// The variable tensors, which keep their values from one run to the next\n/// (`Model::reset_state` and `kiln::Executor` reset them)."
+    );
+    let _ = writeln!(
+        s,
+        "{UNUSED_OK}pub static STATE: [StateTensor; {}] = [{}];",
+        model.state.len(),
+        model
+            .state
+            .iter()
+            .map(|t| format!("{t:?}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let _ = writeln!(
+        s,
         "/// The whole model as data: what `Model::run` executes, for the interpreter."
     );
     let _ = writeln!(
         s,
-        "{UNUSED_OK}pub static GRAPH: Graph<'static> = Graph {{ ops: &OPS, inputs: &INPUTS, outputs: &OUTPUTS, arena_bytes: {}, weights: &WEIGHTS.0 }};\n",
+        "{UNUSED_OK}pub static GRAPH: Graph<'static> = Graph {{ ops: &OPS, inputs: &INPUTS, outputs: &OUTPUTS, state: &STATE, arena_bytes: {}, weights: &WEIGHTS.0 }};\n",
         model.arena_bytes()
     );
 
@@ -274,7 +289,11 @@ pub fn module(model: &CompiledModel, weights_file: &str) -> String {
     s += UNUSED_OK;
     s += "pub struct Model<'a> {\n    arena: &'a mut kiln::Arena<ARENA_BYTES>,\n}\n\n";
     s += UNUSED_OK;
-    s += "impl<'a> Model<'a> {\n    /// Binds the model to `arena`.\n    pub fn new(arena: &'a mut kiln::Arena<ARENA_BYTES>) -> Self {\n        Model { arena }\n    }\n\n";
+    if model.state.is_empty() {
+        s += "impl<'a> Model<'a> {\n    /// Binds the model to `arena`.\n    pub fn new(arena: &'a mut kiln::Arena<ARENA_BYTES>) -> Self {\n        Model { arena }\n    }\n\n";
+    } else {
+        s += "impl<'a> Model<'a> {\n    /// Binds the model to `arena`, its state reset.\n    pub fn new(arena: &'a mut kiln::Arena<ARENA_BYTES>) -> Self {\n        let mut model = Model { arena };\n        model.reset_state();\n        model\n    }\n\n    /// Returns the state (`STATE`) to its reset values: the next `run`\n    /// remembers nothing of earlier ones.\n    pub fn reset_state(&mut self) {\n        kiln::graph::reset_state(&STATE, self.arena.bytes_mut());\n    }\n\n";
+    }
     let (ret, tail) = if single(&model.outputs) {
         let t = &model.outputs[0];
         (
@@ -306,7 +325,11 @@ pub fn module(model: &CompiledModel, weights_file: &str) -> String {
             zero = zero_literal(t.dtype)
         );
     }
-    s += "\n    /// The arena's bytes, for other uses between inferences (nothing in it\n    /// survives from one `run` to the next).\n    pub fn arena_bytes_mut(&mut self) -> &mut [u8] {\n        self.arena.bytes_mut()\n    }\n";
+    s += if model.state.is_empty() {
+        "\n    /// The arena's bytes, for other uses between inferences (nothing in it\n    /// survives from one `run` to the next).\n    pub fn arena_bytes_mut(&mut self) -> &mut [u8] {\n        self.arena.bytes_mut()\n    }\n"
+    } else {
+        "\n    /// The arena's bytes, for other uses between inferences. The spans of\n    /// `STATE` carry the model's memory from one `run` to the next: write\n    /// over them and call `reset_state` before the next `run`.\n    pub fn arena_bytes_mut(&mut self) -> &mut [u8] {\n        self.arena.bytes_mut()\n    }\n"
+    };
     s += "}\n";
     s
 }

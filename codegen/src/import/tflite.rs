@@ -279,9 +279,18 @@ impl Reader<'_> {
         let sg = subgraphs.table(0)?;
 
         let mut tensors = Vec::new();
+        let mut variables = Vec::new();
         if let Some(ts) = sg.vector(0, 4)? {
             for (i, t) in ts.tables().enumerate() {
-                tensors.push(self.tensor(i, t?, buffers)?);
+                let t = t?;
+                let mut tensor = self.tensor(i, t, buffers)?;
+                // `is_variable`: state, whatever initial bytes the file
+                // holds (TFLM starts every variable from its reset value).
+                if t.bool(5, false)? {
+                    tensor.data = None;
+                    variables.push(i);
+                }
+                tensors.push(tensor);
             }
         }
         let index = |v: i32, what: &str| -> ReadResult<TensorId> {
@@ -378,6 +387,7 @@ impl Reader<'_> {
             nodes,
             inputs,
             outputs,
+            variables,
         })
     }
 

@@ -4,7 +4,7 @@
 //!
 //! Layer: lower; uses `ir`, `plan` and the runtime's `tensor`.
 
-use kiln::graph::TensorIo;
+use kiln::graph::{StateTensor, TensorIo};
 use kiln::tensor::{FloatRange, Nhwc, MAX_RANK};
 use kiln::{DType, Span};
 
@@ -331,6 +331,30 @@ impl<'g> Lowering<'g> {
                 tensor.name, tensor.shape
             )),
         }
+    }
+
+    /// Variable tensor `t`'s bytes and its reset value (`StateTensor`).
+    pub(super) fn state_tensor(&self, t: TensorId) -> Lowered<StateTensor> {
+        let tensor = self.tensor(t);
+        let Some(offset) = self.plan.offset(t) else {
+            return invalid(format!("'{}' has no place in the arena", tensor.name));
+        };
+        // TFLM resets an int8 variable to its zero point, any other to 0.
+        let zero_point = tensor.quantization.as_ref().map_or(0, |q| q.zero_point0());
+        let fill = match (tensor.dtype, i8::try_from(zero_point)) {
+            (DataType::I8, Ok(fill)) => fill,
+            (DataType::I8, Err(_)) => {
+                return invalid(format!(
+                    "int8 variable '{}' has zero point {zero_point}",
+                    tensor.name
+                ))
+            }
+            _ => 0,
+        };
+        Ok(StateTensor {
+            span: Span::new(to_u32(offset)?, to_u32(tensor.bytes())?),
+            fill,
+        })
     }
 
     pub(super) fn tensor_io(&self, t: TensorId) -> Lowered<TensorIo> {

@@ -16,7 +16,7 @@ pub use context::{
 
 use std::path::PathBuf;
 
-use kiln::graph::{Op, TensorIo};
+use kiln::graph::{Op, StateTensor, TensorIo};
 use kiln::ops::{
     AddInPlaceOp, Bands, Chunks, Conv2dInPlaceOp, Conv2dIntoFullyConnectedOp, Conv2dOp,
     DepthwiseConv2dInPlaceOp, DepthwiseConv2dIntoFullyConnectedOp, MulInPlaceOp, Residual,
@@ -41,6 +41,8 @@ pub struct CompiledModel {
     pub op_nodes: Vec<usize>,
     pub inputs: Vec<TensorIo>,
     pub outputs: Vec<TensorIo>,
+    /// The variable tensors, which persist from one run to the next.
+    pub state: Vec<StateTensor>,
     /// Backing store of the weights; `u128` for 16-byte alignment.
     weights: Vec<u128>,
     weights_len: usize,
@@ -65,6 +67,7 @@ impl CompiledModel {
             ops: &self.ops,
             inputs: &self.inputs,
             outputs: &self.outputs,
+            state: &self.state,
             arena_bytes: self.plan.arena_bytes as u32,
             weights: self.weights(),
         }
@@ -103,6 +106,7 @@ pub fn compile(mut graph: Graph) -> Result<CompiledModel> {
         op_nodes,
         inputs,
         outputs,
+        state,
         weight_bytes,
     } = lowered;
     let weights_len = weight_bytes.len();
@@ -116,6 +120,7 @@ pub fn compile(mut graph: Graph) -> Result<CompiledModel> {
         op_nodes,
         inputs,
         outputs,
+        state,
         weights,
         weights_len,
     };
@@ -240,6 +245,7 @@ struct LoweredNodes {
     op_nodes: Vec<usize>,
     inputs: Vec<TensorIo>,
     outputs: Vec<TensorIo>,
+    state: Vec<StateTensor>,
     weight_bytes: Vec<u8>,
 }
 
@@ -295,6 +301,16 @@ fn lower_nodes(graph: &Graph, plan: &ArenaPlan) -> Result<LoweredNodes> {
     };
     let inputs = io(&graph.inputs, &mut cx);
     let outputs = io(&graph.outputs, &mut cx);
+    let state = graph
+        .variables
+        .iter()
+        .map(|&t| cx.state_tensor(t))
+        .collect::<Lowered<Vec<_>>>()
+        .or_else(|p| match p {
+            Problem::Unsupported(reason) | Problem::Invalid(reason) => {
+                invalid(format!("a variable tensor: {reason}"))
+            }
+        });
     let (weight_bytes, problems) = cx.finish();
     if !problems.is_empty() {
         return Err(Error::Unsupported {
@@ -302,11 +318,18 @@ fn lower_nodes(graph: &Graph, plan: &ArenaPlan) -> Result<LoweredNodes> {
             problems,
         });
     }
+    let state = state.map_err(|p| Error::Invalid {
+        path: graph.source.clone(),
+        detail: match p {
+            Problem::Unsupported(d) | Problem::Invalid(d) => d,
+        },
+    })?;
     Ok(LoweredNodes {
         ops,
         op_nodes,
         inputs,
         outputs,
+        state,
         weight_bytes,
     })
 }

@@ -127,6 +127,7 @@ mod tests {
             ],
             inputs: vec![0],
             outputs: vec![3],
+            variables: vec![],
         }
     }
 

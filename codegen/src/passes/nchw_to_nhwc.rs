@@ -302,6 +302,7 @@ mod tests {
             ],
             inputs: vec![0],
             outputs: vec![5],
+            variables: vec![],
         };
         run(&mut g);
         let kinds: Vec<&str> = g.nodes.iter().map(|n| n.kind.name()).collect();
@@ -355,6 +356,7 @@ mod tests {
             ],
             inputs: vec![0, 1],
             outputs: vec![5],
+            variables: vec![],
         };
         run(&mut g);
         let kinds: Vec<&str> = g.nodes.iter().map(|n| n.kind.name()).collect();
@@ -385,6 +387,7 @@ mod tests {
             ],
             inputs: vec![0],
             outputs: vec![3],
+            variables: vec![],
         };
         run(&mut g);
         let kinds: Vec<&str> = g.nodes.iter().map(|n| n.kind.name()).collect();
@@ -410,6 +413,7 @@ mod tests {
             ],
             inputs: vec![0],
             outputs: vec![2],
+            variables: vec![],
         };
         run(&mut g);
         let kinds: Vec<&str> = g.nodes.iter().map(|n| n.kind.name()).collect();

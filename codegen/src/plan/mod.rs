@@ -212,6 +212,11 @@ fn plan_with(graph: &Graph, in_place: &[Option<InPlace>]) -> ArenaPlan {
     for &t in &graph.outputs {
         touch(t, end);
     }
+    // State lives through every op, and past the last into the next run.
+    for &t in &graph.variables {
+        touch(t, 0);
+        touch(t, end);
+    }
 
     // Streams: when the convolution's output is read by the fully
     // connected layer after it alone, it gets no buffer, and the
@@ -330,6 +335,18 @@ fn plan_with(graph: &Graph, in_place: &[Option<InPlace>]) -> ArenaPlan {
             group[ro] = group[ri];
             rel[ro] = rel[ri] + how.delta;
             ran_in_place[i] = Some(how);
+        }
+    }
+
+    // The state region: every variable tensor in one group, one after
+    // another, so that the state is one block no other tensor enters.
+    let mut next = 0;
+    for &t in &graph.variables {
+        let r = root[t];
+        if r == t && life[r].is_some() {
+            group[r] = n + 2 * graph.nodes.len();
+            rel[r] = next as isize;
+            next += align(graph.tensors[r].bytes());
         }
     }
 

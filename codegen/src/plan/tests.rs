@@ -42,6 +42,7 @@ fn chain(sizes: [usize; 4]) -> Graph {
         ],
         inputs: vec![0],
         outputs: vec![3],
+        variables: vec![],
     }
 }
 
@@ -59,6 +60,26 @@ fn assert_no_live_overlap(g: &Graph, p: &ArenaPlan) {
             );
         }
     }
+}
+
+/// Variable tensors live through every op and past the last (into the
+/// next run), side by side in one block that no other tensor enters.
+#[test]
+fn state_gets_a_region_of_its_own() {
+    let mut g = chain([100, 200, 100, 50]);
+    g.tensors.push(tensor("state_e", 30));
+    g.tensors.push(tensor("state_f", 20));
+    g.nodes[1].inputs.extend([Some(4), Some(5)]);
+    g.variables = vec![4, 5];
+    let p = plan(&g);
+    assert_no_live_overlap(&g, &p);
+    let (e, f) = (p.buffer_of[4].unwrap(), p.buffer_of[5].unwrap());
+    for b in [e, f] {
+        assert_eq!((p.buffers[b].first, p.buffers[b].last), (0, g.nodes.len()));
+    }
+    assert_eq!(p.buffers[f].offset, p.buffers[e].offset + 32);
+    // The chain's two live tensors (208 + 112) beside the state (32 + 32).
+    assert_eq!(p.arena_bytes, 320 + 64);
 }
 
 #[test]
@@ -232,6 +253,7 @@ fn a_shortcut_runs_before_the_branch_that_outlives_its_input() {
         ],
         inputs: vec![0],
         outputs: vec![4],
+        variables: vec![],
     };
     assert_eq!(plan(&g).arena_bytes, 576);
     let (order, p) = schedule(&g, &[None; 4]);
@@ -319,6 +341,7 @@ fn random_graphs_never_collide() {
             nodes,
             inputs: vec![0],
             outputs: vec![count - 1],
+            variables: vec![],
         };
         let p = plan(&g);
         assert_no_live_overlap(&g, &p);

@@ -170,6 +170,10 @@ impl<'g> CudaRunner<'g> {
         while first < samples {
             let n = batch.min(samples - first);
             let mut image = vec![0u8; n * arena_bytes];
+            // Every sample starts from the reset state, as on the CPU.
+            for arena in image.chunks_exact_mut(arena_bytes.max(1)) {
+                crate::graph::reset_state(self.graph.state, arena);
+            }
             for (i, data) in inputs.iter().enumerate() {
                 let span = self.graph.inputs[i].span;
                 let len = span.len as usize;

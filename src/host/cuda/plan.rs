@@ -111,6 +111,7 @@ mod tests {
             ops: &ops,
             inputs: &[],
             outputs: &[],
+            state: &[],
             arena_bytes: 128,
             weights: &[],
         };

@@ -176,6 +176,7 @@ pub fn import_bytes(bytes: &[u8], path: &Path) -> Result<Graph> {
             nodes: vec![],
             inputs: vec![],
             outputs: vec![],
+            variables: vec![],
         },
         values: HashMap::new(),
         constants: initializers
