@@ -25,6 +25,7 @@ pub mod pooling;
 pub mod quantize;
 pub mod slice;
 pub mod softmax;
+pub mod svdf;
 pub mod transpose;
 
 /// `len` values of `s` from `start`, or none if they do not all lie in `s`.

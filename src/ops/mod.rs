@@ -44,6 +44,7 @@ mod sigmoid;
 mod slice;
 mod softmax;
 mod streamed;
+mod svdf;
 mod transpose;
 mod transpose_conv2d;
 
@@ -66,6 +67,7 @@ pub use sigmoid::*;
 pub use slice::*;
 pub use softmax::*;
 pub use streamed::*;
+pub use svdf::*;
 pub use transpose::*;
 pub use transpose_conv2d::*;
 
@@ -248,9 +250,10 @@ macro_rules! op_list {
 /// instead of scratch; 6: in-place CONV_2D, DEPTHWISE_CONV_2D, ADD, SUB and
 /// MUL; 7: a convolution streamed into a fully connected layer, and a
 /// residual block streamed; 8: variable tensors (state) in the header;
+/// 9: SVDF;
 /// `tests/blob_format.rs` pins it). It lives beside the
 /// list because appending an op is the usual bump.
-pub const BLOB_VERSION: u32 = 8;
+pub const BLOB_VERSION: u32 = 9;
 
 op_list! {
     Conv2d(Conv2dOp),
@@ -304,4 +307,5 @@ op_list! {
     Conv2dIntoFullyConnected(Conv2dIntoFullyConnectedOp),
     DepthwiseConv2dIntoFullyConnected(DepthwiseConv2dIntoFullyConnectedOp),
     ResidualBlock(ResidualBlockOp),
+    Svdf(SvdfOp),
 }

@@ -233,6 +233,7 @@ mod reshape;
 mod sigmoid;
 mod slice;
 mod softmax;
+mod svdf;
 mod transpose;
 mod transpose_conv2d;
 
@@ -254,6 +255,7 @@ pub use reshape::*;
 pub use sigmoid::*;
 pub use slice::*;
 pub use softmax::*;
+pub use svdf::*;
 pub use transpose::*;
 pub use transpose_conv2d::*;
 
@@ -286,6 +288,7 @@ op_list! {
     Slice(Slice),
     Transpose(Transpose),
     BatchNorm(BatchNorm),
+    Svdf(Svdf),
 }
 
 #[cfg(test)]

@@ -3,7 +3,8 @@
 // for every sample, one thread per output element (per row for SOFTMAX).
 // This file holds what every kernel shares (types, the integer arithmetic of
 // quant.rs and fixed_point.rs, the kernel declaration); the kernels are in
-// conv.cu, elementwise.cu and layout.cu, compiled after it in one unit
+// conv.cu (convolutions, matrix products, SVDF), elementwise.cu and
+// layout.cu, compiled after it in one unit
 // (host::cuda::SOURCES).
 //
 // Every op has its own kernel, named by its descriptor's CUDA_KERNEL in
@@ -21,6 +22,7 @@
 // Rust kernels' index math is signed.
 
 typedef signed char i8;
+typedef short i16;
 typedef unsigned char u8;
 typedef int i32;
 typedef unsigned int u32;

@@ -157,6 +157,43 @@ KILN_KERNEL(kiln_fully_connected) {
 }
 
 
+// SVDF: one thread per row of each sample, which moves its state one step
+// back, writes each filter's projection of the new input as its newest
+// value, then sums each unit's time dot products (kernels::svdf).
+KILN_KERNEL(kiln_svdf) {
+    const SvdfParams& p = op.params;
+    const i32 batches = p.shape.batches, size = p.shape.input_size, filters = p.shape.filters;
+    const i32 rank = p.shape.rank, memory = p.shape.memory, units = filters / rank;
+    const i8* feature = (const i8*)(W + op.feature_weights.offset);
+    const i16* time = (const i16*)(W + op.time_weights.offset);
+    const i32* bias = op.bias.len ? weights_i32(W, op.bias.offset) : 0;
+    FOR_EACH(idx, (i64)batches * samples) {
+        const i64 s = idx / batches;
+        const i32 b = (i32)(idx % batches);
+        const i8* x = (const i8*)arena(A, arena_bytes, s, op.input) + (i64)b * size;
+        i16* rows = (i16*)arena(A, arena_bytes, s, op.state) + (i64)b * filters * memory;
+        // Within a row the whole-state shift is this row's shift: the value
+        // it would take from the next row lands in a newest slot, rewritten.
+        for (i64 k = 0; k + 1 < (i64)filters * memory; k++) rows[k] = rows[k + 1];
+        for (i32 f = 0; f < filters; f++) {
+            const i8* w = feature + (i64)f * size;
+            i32 acc = 0;
+            for (i32 c = 0; c < size; c++) acc = wadd(acc, (i32)w[c] * ((i32)x[c] + p.input_offset));
+            const i32 v = wadd(mbqm(acc, p.feature_multiplier, p.feature_shift), p.state_zero_point);
+            rows[(i64)f * memory + memory - 1] = (i16)clamp_i32(v, -32768, 32767);
+        }
+        i8* out = (i8*)arena(A, arena_bytes, s, op.output) + (i64)b * units;
+        for (i32 u = 0; u < units; u++) {
+            i32 acc = bias ? bias[u] : 0;
+            for (i32 f = u * rank; f < (u + 1) * rank; f++)
+                for (i32 m = 0; m < memory; m++)
+                    acc = wadd(acc, (i32)time[(i64)f * memory + m] * ((i32)rows[(i64)f * memory + m] - p.state_zero_point));
+            out[u] = (i8)clamp_i32(wadd(mbqm(acc, p.output_multiplier, p.output_shift), p.output_offset), -128, 127);
+        }
+    }
+}
+
+
 // Float32 convolutions: float32 weights, bias and activations, then the
 // activation's clamp.
 template <bool Transposed>

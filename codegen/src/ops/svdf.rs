@@ -1,0 +1,148 @@
+//! SVDF: int8 with int16 time weights and state, as TFLM's integer kernel
+//! computes it. Its state (input 4) is a variable tensor of the graph.
+//!
+//! Layer: ops; uses `lower` and `quantize::multiplier`.
+
+use kiln::graph::Op;
+use kiln::ops::{SvdfOp, SvdfParams, SvdfShape};
+
+use super::{Formats, IrOp, QuantRule};
+use crate::import::tflite::{ReadResult, TfliteOp};
+use crate::ir::{DataType, Graph, Node, OpKind};
+use crate::lower::{invalid, to_u32, unsupported, Lowered, Lowering};
+use crate::quantize::multiplier::quantize_multiplier;
+
+/// SVDF. Inputs: data `[batches, input_size]`, feature weights
+/// `[filters, input_size]`, time weights `[filters, memory]`, optional
+/// bias `[filters / rank]`, state `[batches, filters x memory]`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Svdf {
+    pub rank: usize,
+}
+
+impl Svdf {
+    pub(crate) const FORMATS: Formats = Formats {
+        tflite: &[("SVDF", from_tflite)],
+        onnx: &[],
+    };
+}
+
+/// `SVDFOptions`: rank, then the fused activation, which TFLM's integer
+/// kernel ignores (and so does kiln's).
+fn from_tflite(op: &mut TfliteOp) -> ReadResult<OpKind> {
+    Ok(OpKind::Svdf(Svdf {
+        rank: op.positive(0, 1, "SVDF rank")?,
+    }))
+}
+
+impl IrOp for Svdf {
+    fn name(&self) -> &'static str {
+        "SVDF"
+    }
+
+    fn attributes(&self) -> String {
+        format!("rank {}", self.rank)
+    }
+
+    fn quantization(&self, _node: &Node) -> QuantRule {
+        QuantRule::QuantizedOnly
+    }
+
+    fn lower(&self, cx: &mut Lowering, node: &Node) -> Lowered<Option<Op>> {
+        let (input, out) = cx.input_output(node)?;
+        let (feature, time, state) = (cx.input(node, 1)?, cx.input(node, 2)?, cx.input(node, 4)?);
+        if cx.dtype(input) != DataType::I8 {
+            return unsupported(format!(
+                "{} SVDF (kiln: int8 input, int16 state)",
+                cx.dtype(input).name()
+            ));
+        }
+        if !cx.graph().variables.contains(&state) {
+            return invalid("the SVDF state (input 4) is not a variable tensor");
+        }
+        let ([batches, input_size], [filters, feature_size], [time_filters, memory]) = (
+            dims2(cx.shape(input))?,
+            dims2(cx.shape(feature))?,
+            dims2(cx.shape(time))?,
+        );
+        let rank = self.rank;
+        let units = filters / rank.max(1);
+        if feature_size != input_size
+            || time_filters != filters
+            || !filters.is_multiple_of(rank)
+            || cx.tensor(state).elements() != batches * filters * memory
+            || cx.tensor(out).elements() != batches * units
+        {
+            return invalid(format!(
+                "SVDF shapes do not agree: input {:?}, feature weights {:?}, time weights {:?}, state {:?}, output {:?}, rank {rank}",
+                cx.shape(input),
+                cx.shape(feature),
+                cx.shape(time),
+                cx.shape(state),
+                cx.shape(out)
+            ));
+        }
+        if cx.dtype(time) != DataType::I16 || cx.dtype(state) != DataType::I16 {
+            return unsupported(format!(
+                "SVDF with {} time weights and {} state (kiln: int16)",
+                cx.dtype(time).name(),
+                cx.dtype(state).name()
+            ));
+        }
+        let (in_scale, in_zp) = cx.quant(input)?;
+        let (feature_scale, feature_zp) = cx.quant(feature)?;
+        let (time_scale, _) = cx.quant(time)?;
+        let (state_scale, state_zp) = cx.quant(state)?;
+        let (out_scale, out_zp) = cx.quant(out)?;
+        if feature_zp != 0 {
+            return unsupported("SVDF feature weights with a zero point");
+        }
+        // TFLM forms both scales in float32, then widens them.
+        let (feature_multiplier, feature_shift) =
+            quantize_multiplier(f64::from(in_scale * feature_scale / state_scale));
+        let (output_multiplier, output_shift) =
+            quantize_multiplier(f64::from(state_scale * time_scale / out_scale));
+        Ok(Some(Op::Svdf(SvdfOp {
+            params: SvdfParams {
+                shape: SvdfShape {
+                    batches: to_u32(batches)?,
+                    input_size: to_u32(input_size)?,
+                    filters: to_u32(filters)?,
+                    rank: to_u32(rank)?,
+                    memory: to_u32(memory)?,
+                },
+                input_offset: -in_zp,
+                state_zero_point: state_zp,
+                output_offset: out_zp,
+                feature_multiplier,
+                feature_shift,
+                output_multiplier,
+                output_shift,
+            },
+            input: cx.activation(input, DataType::I8)?,
+            feature_weights: cx.copied_constant(feature, DataType::I8)?,
+            time_weights: cx.copied_constant(time, DataType::I16)?,
+            bias: cx.optional_constant(node.input(3), DataType::I32, units)?,
+            state: cx.activation(state, DataType::I16)?,
+            output: cx.activation(out, DataType::I8)?,
+        })))
+    }
+
+    fn macs(&self, g: &Graph, node: &Node) -> u64 {
+        let dims = |i: usize| node.input(i).map_or(&[][..], |t| &g.tensors[t].shape[..]);
+        match (dims(0), dims(1), dims(2)) {
+            ([batches, size], [filters, _], [_, memory]) => {
+                (*batches * *filters * (*size + *memory)) as u64
+            }
+            _ => 0,
+        }
+    }
+}
+
+/// A rank-2 shape.
+fn dims2(shape: &[usize]) -> Lowered<[usize; 2]> {
+    match shape {
+        &[a, b] => Ok([a, b]),
+        _ => invalid(format!("SVDF tensor of shape {shape:?}, not rank 2")),
+    }
+}
