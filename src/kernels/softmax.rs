@@ -1,4 +1,4 @@
-//! SOFTMAX, int8 in and out, computed in fixed point exactly as TFLM's
+//! SOFTMAX, int8 in and int8 or int16 out, computed in fixed point exactly as TFLM's
 //! reference kernel (gemmlowp exp and reciprocal, 5 integer bits for the
 //! scaled differences, 12 for the sum).
 //!
@@ -27,8 +27,50 @@ wire_struct! {
     }
 }
 
-/// Output quantization is fixed by the spec: scale 1/256, zero point -128.
+/// An integer type SOFTMAX writes: its width and range. Its output
+/// quantization is fixed by the spec: scale `2^-BITS`, zero point its
+/// minimum (int8: 1/256 and -128; int16: 1/65536 and -32768).
+pub trait SoftmaxOutput: Copy {
+    const BITS: i32;
+    const MIN: i32;
+    const MAX: i32;
+    /// A value already within `MIN..=MAX`.
+    fn narrow(v: i32) -> Self;
+}
+
+impl SoftmaxOutput for i8 {
+    const BITS: i32 = 8;
+    const MIN: i32 = i8::MIN as i32;
+    const MAX: i32 = i8::MAX as i32;
+    fn narrow(v: i32) -> Self {
+        v as i8
+    }
+}
+
+impl SoftmaxOutput for i16 {
+    const BITS: i32 = 16;
+    const MIN: i32 = i16::MIN as i32;
+    const MAX: i32 = i16::MAX as i32;
+    fn narrow(v: i32) -> Self {
+        v as i16
+    }
+}
+
+/// int8 SOFTMAX to int8 (scale 1/256, zero point -128).
 pub fn softmax_s8(p: &SoftmaxParams, input: &[i8], output: &mut [i8]) {
+    softmax_from_s8(p, input, output);
+}
+
+/// int8 SOFTMAX to int16 (scale 1/65536, zero point -32768), as TFLM
+/// computes it for int16 models fed by int8 layers.
+pub fn softmax_s8_to_s16(p: &SoftmaxParams, input: &[i8], output: &mut [i16]) {
+    softmax_from_s8(p, input, output);
+}
+
+/// TFLM's `reference_ops::Softmax` for int8 input and output type `T`: the
+/// same fixed point for every `T`, which sets only the final rounding shift
+/// and offset.
+fn softmax_from_s8<T: SoftmaxOutput>(p: &SoftmaxParams, input: &[i8], output: &mut [T]) {
     let depth = p.depth as usize;
     for row in 0..p.outer as usize {
         let x = super::part(input, row * depth, depth);
@@ -54,16 +96,16 @@ pub fn softmax_s8(p: &SoftmaxParams, input: &[i8], output: &mut [i8]) {
         let (shifted_scale, num_bits_over_unit) =
             reciprocal(sum_of_exps, ACCUMULATION_INTEGER_BITS);
         for (o, &v) in y.iter_mut().zip(x) {
-            *o = match scaled_exp(v) {
+            *o = T::narrow(match scaled_exp(v) {
                 Some(e) => {
                     let unsat = rounding_divide_by_pot(
                         crate::quant::saturating_rounding_doubling_high_mul(shifted_scale, e),
-                        num_bits_over_unit + 31 - 8,
+                        num_bits_over_unit + 31 - T::BITS,
                     );
-                    (unsat - 128).clamp(-128, 127) as i8
+                    unsat.wrapping_add(T::MIN).max(T::MIN).min(T::MAX)
                 }
-                None => i8::MIN,
-            };
+                None => T::MIN,
+            });
         }
     }
 }

@@ -173,6 +173,10 @@ pub(crate) fn out_i8(out: &mut [u8]) -> &mut [i8] {
     bytemuck::cast_slice_mut(out)
 }
 
+pub(crate) fn out_i16(out: &mut [u8]) -> &mut [i16] {
+    typed_mut(out)
+}
+
 pub(crate) fn out_f32(out: &mut [u8]) -> &mut [f32] {
     typed_mut(out)
 }

@@ -250,10 +250,10 @@ macro_rules! op_list {
 /// instead of scratch; 6: in-place CONV_2D, DEPTHWISE_CONV_2D, ADD, SUB and
 /// MUL; 7: a convolution streamed into a fully connected layer, and a
 /// residual block streamed; 8: variable tensors (state) in the header;
-/// 9: SVDF;
+/// 9: SVDF; 10: SOFTMAX from int8 to int16;
 /// `tests/blob_format.rs` pins it). It lives beside the
 /// list because appending an op is the usual bump.
-pub const BLOB_VERSION: u32 = 9;
+pub const BLOB_VERSION: u32 = 10;
 
 op_list! {
     Conv2d(Conv2dOp),
@@ -308,4 +308,5 @@ op_list! {
     DepthwiseConv2dIntoFullyConnected(DepthwiseConv2dIntoFullyConnectedOp),
     ResidualBlock(ResidualBlockOp),
     Svdf(SvdfOp),
+    SoftmaxS16(SoftmaxS16Op),
 }

@@ -1,12 +1,13 @@
-//! SOFTMAX over the last axis, int8 (TFLM's fixed point) and float32.
+//! SOFTMAX over the last axis, int8 to int8 or int16 (TFLM's fixed point)
+//! and float32.
 //!
 //! Layer: ops; uses `kernels::softmax`.
 
-use super::arena::{out_f32, out_i8, split};
+use super::arena::{out_f32, out_i16, out_i8, split};
 use super::{Checker, OpDescriptor};
 use crate::error::Error;
 pub use crate::kernels::softmax::SoftmaxParams;
-use crate::kernels::softmax::{softmax_f32, softmax_s8};
+use crate::kernels::softmax::{softmax_f32, softmax_s8, softmax_s8_to_s16};
 use crate::tensor::{DType, Span};
 use crate::wire::wire_struct;
 
@@ -31,22 +32,64 @@ impl OpDescriptor for SoftmaxOp {
     }
 
     fn check(&self, c: &Checker) -> Result<(), Error> {
-        let p = &self.params;
-        // A row's sum of exponentials (each at most 2^19 in Q12.19) stays in i32.
-        c.ensure(p.depth < 1 << 12 && p.diff_min <= 0, "softmax row too long")?;
-        c.ensure(
-            (0..=31).contains(&p.input_left_shift),
-            "softmax shift out of range",
-        )?;
-        let n = u64::from(p.outer) * u64::from(p.depth);
-        c.arena(self.input, n, DType::I8)?;
-        c.output(self.output, n, DType::I8, &[self.input])
+        check_softmax(c, &self.params, self.input, self.output, DType::I8)
     }
 
     #[inline(never)]
     fn run(&self, arena: &mut [u8], _weights: &[u8]) {
         let (io, out) = split(arena, self.output);
         softmax_s8(&self.params, io.i8(self.input), out_i8(out));
+    }
+}
+
+/// The checks of an int8 SOFTMAX writing `output_type`.
+fn check_softmax(
+    c: &Checker,
+    p: &SoftmaxParams,
+    input: Span,
+    output: Span,
+    output_type: DType,
+) -> Result<(), Error> {
+    // A row's sum of exponentials (each at most 2^19 in Q12.19) stays in i32.
+    c.ensure(p.depth < 1 << 12 && p.diff_min <= 0, "softmax row too long")?;
+    c.ensure(
+        (0..=31).contains(&p.input_left_shift),
+        "softmax shift out of range",
+    )?;
+    let n = u64::from(p.outer) * u64::from(p.depth);
+    c.arena(input, n, DType::I8)?;
+    c.output(output, n, output_type, &[input])
+}
+
+wire_struct! {
+    /// int8 SOFTMAX to int16 (output scale 1/65536, zero point -32768):
+    /// where an int8 layer feeds an int16 model's output.
+    pub struct SoftmaxS16Op {
+        pub params: SoftmaxParams,
+        pub input: Span,
+        pub output: Span,
+    }
+}
+
+impl OpDescriptor for SoftmaxS16Op {
+    const NAME: &'static str = "SOFTMAX (int16 output)";
+
+    #[cfg(feature = "host")]
+    const CUDA_KERNEL: &'static str = "kiln_softmax_s16";
+
+    #[cfg(feature = "host")]
+    fn cuda_items(&self) -> u64 {
+        u64::from(self.params.outer)
+    }
+
+    fn check(&self, c: &Checker) -> Result<(), Error> {
+        check_softmax(c, &self.params, self.input, self.output, DType::I16)
+    }
+
+    #[inline(never)]
+    fn run(&self, arena: &mut [u8], _weights: &[u8]) {
+        let (io, out) = split(arena, self.output);
+        softmax_s8_to_s16(&self.params, io.i8(self.input), out_i16(out));
     }
 }
 

@@ -1,16 +1,16 @@
-//! SOFTMAX over the last axis: int8 (TFLM's fixed point, output scale 1/256
-//! and zero point -128) and float32.
+//! SOFTMAX over the last axis: int8 (TFLM's fixed point) to int8 (output
+//! scale 1/256, zero point -128) or to int16 (1/65536, -32768), and float32.
 //!
 //! Layer: ops; uses `lower` and `quantize::multiplier`.
 
 use kiln::graph::Op;
 use kiln::kernels::softmax::SoftmaxParams;
-use kiln::ops::{SoftmaxF32Op, SoftmaxOp};
+use kiln::ops::{SoftmaxF32Op, SoftmaxOp, SoftmaxS16Op};
 
 use super::{Formats, IrOp, OnnxConverter, Permuted, QuantRule};
 use crate::import::onnx::{Importer, OnnxNode, Step};
 use crate::ir::{DataType, Graph, Node, OpKind};
-use crate::lower::{to_u32, Lowered, Lowering};
+use crate::lower::{to_u32, unsupported, Lowered, Lowering};
 use crate::quantize::multiplier::{input_radius, quantize_multiplier};
 
 /// SOFTMAX with `beta`.
@@ -81,17 +81,31 @@ impl IrOp for Softmax {
             })));
         }
         let (input_scale, _) = cx.quant(input)?;
-        cx.fixed_output(out, 1.0 / 256.0, -128)?;
         let (input_multiplier, input_left_shift, diff_min) = softmax_params(self.beta, input_scale);
+        let params = SoftmaxParams {
+            outer,
+            depth,
+            input_multiplier,
+            input_left_shift,
+            diff_min,
+        };
+        if cx.dtype(out) == DataType::I16 {
+            // TFLM's int8 to int16 form: zero point -32768, scale 1/65536.
+            let q = cx.tensor(out).quantization.as_ref();
+            let (scale, zero_point) = q.map_or((0.0, 0), |q| (q.scale0(), q.zero_point0()));
+            if zero_point != -32768 || (scale - 1.0 / 65536.0).abs() > 1e-3 / 65536.0 {
+                return unsupported(format!("int16 SOFTMAX output with scale {scale}, zero point {zero_point}; TFLM requires 1/65536 and -32768"));
+            }
+            return Ok(Some(Op::SoftmaxS16(SoftmaxS16Op {
+                params,
+                input: cx.activation(input, DataType::I8)?,
+                output: cx.activation(out, DataType::I16)?,
+            })));
+        }
+        cx.fixed_output(out, 1.0 / 256.0, -128)?;
         let (input, output) = cx.spans((input, out), DataType::I8)?;
         Ok(Some(Op::Softmax(SoftmaxOp {
-            params: SoftmaxParams {
-                outer,
-                depth,
-                input_multiplier,
-                input_left_shift,
-                diff_min,
-            },
+            params,
             input,
             output,
         })))

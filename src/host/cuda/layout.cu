@@ -53,15 +53,17 @@ KILN_KERNEL(kiln_max_pool2d) {
 }
 
 
-KILN_KERNEL(kiln_softmax) {
-    const SoftmaxParams& p = op.params;
+// int8 SOFTMAX writing Out (int8 or int16): the output type sets only the
+// final rounding shift and the offset (kernels::softmax).
+template <typename Out, i32 Bits, i32 Min, i32 Max>
+__device__ __forceinline__ void softmax_from_s8(const SoftmaxParams& p, Span input, Span output, u8* A, i64 arena_bytes, i32 samples) {
     const i32 outer = p.outer, depth = p.depth, multiplier = p.input_multiplier, left_shift = p.input_left_shift;
     const i32 diff_min = p.diff_min;
     FOR_EACH(idx, (i64)outer * samples) {
         const i64 s = idx / outer;
         const i64 row = idx % outer;
-        const i8* x = (const i8*)arena(A, arena_bytes, s, op.input) + row * depth;
-        i8* y = (i8*)arena(A, arena_bytes, s, op.output) + row * depth;
+        const i8* x = (const i8*)arena(A, arena_bytes, s, input) + row * depth;
+        Out* y = (Out*)arena(A, arena_bytes, s, output) + row * depth;
         i32 max = -128;
         for (i32 c = 0; c < depth; c++) max = x[c] > max ? x[c] : max;
         i32 sum = 0;
@@ -81,13 +83,21 @@ KILN_KERNEL(kiln_softmax) {
             if (diff >= diff_min) {
                 const i32 scaled = srdhm((i32)((u32)diff * (1u << left_shift)), multiplier);
                 const i32 e = exp_on_negative_values(scaled, 5);
-                const i32 unsat = rdbp(srdhm(scale, e), bits_over_unit + 31 - 8);
-                y[c] = (i8)clamp_i32(unsat - 128, -128, 127);
+                const i32 unsat = rdbp(srdhm(scale, e), bits_over_unit + 31 - Bits);
+                y[c] = (Out)clamp_i32(wadd(unsat, Min), Min, Max);
             } else {
-                y[c] = -128;
+                y[c] = (Out)Min;
             }
         }
     }
+}
+
+KILN_KERNEL(kiln_softmax) {
+    softmax_from_s8<i8, 8, -128, 127>(op.params, op.input, op.output, A, arena_bytes, samples);
+}
+
+KILN_KERNEL(kiln_softmax_s16) {
+    softmax_from_s8<i16, 16, -32768, 32767>(op.params, op.input, op.output, A, arena_bytes, samples);
 }
 
 
