@@ -1,9 +1,12 @@
 //! QUANTIZE (float to int8) and DEQUANTIZE (int8 to float) at the edges of a
-//! model, with TFLM's rounding (half away from zero, in double precision).
-//! QUANTIZE from int8 to int8 is `activation::requantize_s8`.
+//! model, with TFLM's rounding (half away from zero, in double precision);
+//! and QUANTIZE between integer widths (int8, int16, int32), TFLM's
+//! `Requantize`. QUANTIZE from int8 to int8 is `activation::requantize_s8`.
 //!
-//! Layer: kernels; pure functions over slices, uses `libm` for rounding.
+//! Layer: kernels; pure functions over slices, uses `quant` and `libm`
+//! for rounding.
 
+use crate::quant::multiply_by_quantized_multiplier;
 use crate::wire::wire_struct;
 
 wire_struct! {
@@ -30,6 +33,58 @@ pub fn dequantize_s8_to_f32(p: &AffineParams, input: &[i8], output: &mut [f32]) 
     }
 }
 
+wire_struct! {
+    /// `output = clamp(MBQM(input - input_zero_point, multiplier, shift)
+    /// + output_zero_point)`, with `input_scale / output_scale` as the Q31
+    /// multiplier.
+    pub struct IntRequantizeParams {
+        pub input_zero_point: i32,
+        pub output_zero_point: i32,
+        pub multiplier: i32,
+        pub shift: i32,
+    }
+}
+
+/// An integer element type QUANTIZE reads or writes.
+pub trait IntElement: bytemuck::Pod {
+    const MIN: i32;
+    const MAX: i32;
+    fn widen(self) -> i32;
+    /// A value already within `MIN..=MAX`.
+    fn narrow(v: i32) -> Self;
+}
+
+macro_rules! int_element {
+    ($($t:ty),*) => {$(
+        impl IntElement for $t {
+            const MIN: i32 = <$t>::MIN as i32;
+            const MAX: i32 = <$t>::MAX as i32;
+            fn widen(self) -> i32 {
+                self as i32
+            }
+            fn narrow(v: i32) -> Self {
+                v as $t
+            }
+        }
+    )*};
+}
+int_element!(i8, i16, i32);
+
+/// QUANTIZE from one integer type to another, as TFLM's
+/// `reference_ops::Requantize` (int32 arithmetic that wraps as C's does).
+pub fn requantize_int<I: IntElement, O: IntElement>(
+    p: &IntRequantizeParams,
+    input: &[I],
+    output: &mut [O],
+) {
+    for (o, &v) in output.iter_mut().zip(input) {
+        let x = v.widen().wrapping_sub(p.input_zero_point);
+        let y = multiply_by_quantized_multiplier(x, p.multiplier, p.shift)
+            .wrapping_add(p.output_zero_point);
+        *o = O::narrow(y.max(O::MIN).min(O::MAX));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -43,6 +98,29 @@ mod tests {
         let mut out = [0i8; 5];
         quantize_f32_to_s8(&p, &[0.25, -0.25, 1.0, 1000.0, -1000.0], &mut out);
         assert_eq!(out, [0, -2, 1, 127, -128]);
+    }
+
+    #[test]
+    fn requantize_between_widths_rounds_and_saturates() {
+        // Half the scale: x / 2 with TFLM's rounding (ties up), then clamped.
+        let p = IntRequantizeParams {
+            input_zero_point: 0,
+            output_zero_point: 0,
+            multiplier: 1 << 30,
+            shift: 0,
+        };
+        let mut wide = [0i32; 4];
+        requantize_int(&p, &[-32768i16, -3, 3, 32767], &mut wide);
+        assert_eq!(wide, [-16384, -1, 2, 16384]);
+        let mut narrow = [0i8; 4];
+        requantize_int(&p, &[-32768i16, -3, 3, 250], &mut narrow);
+        assert_eq!(narrow, [-128, -1, 2, 125]);
+        let offset = IntRequantizeParams {
+            output_zero_point: 100,
+            ..p
+        };
+        requantize_int(&offset, &[100i16, 60, -300, 0], &mut narrow);
+        assert_eq!(narrow, [127, 127, -50, 100]);
     }
 
     #[test]

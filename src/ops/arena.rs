@@ -40,6 +40,10 @@ impl Inputs<'_> {
         bytemuck::cast_slice(self.bytes(s))
     }
 
+    pub(crate) fn i16(&self, s: Span) -> &[i16] {
+        typed(self.bytes(s))
+    }
+
     pub(crate) fn f32(&self, s: Span) -> &[f32] {
         typed(self.bytes(s))
     }

@@ -250,10 +250,11 @@ macro_rules! op_list {
 /// instead of scratch; 6: in-place CONV_2D, DEPTHWISE_CONV_2D, ADD, SUB and
 /// MUL; 7: a convolution streamed into a fully connected layer, and a
 /// residual block streamed; 8: variable tensors (state) in the header;
-/// 9: SVDF; 10: SOFTMAX from int8 to int16;
+/// 9: SVDF; 10: SOFTMAX from int8 to int16; 11: QUANTIZE between integer
+/// widths;
 /// `tests/blob_format.rs` pins it). It lives beside the
 /// list because appending an op is the usual bump.
-pub const BLOB_VERSION: u32 = 10;
+pub const BLOB_VERSION: u32 = 11;
 
 op_list! {
     Conv2d(Conv2dOp),
@@ -309,4 +310,5 @@ op_list! {
     ResidualBlock(ResidualBlockOp),
     Svdf(SvdfOp),
     SoftmaxS16(SoftmaxS16Op),
+    RequantizeInt(RequantizeIntOp),
 }

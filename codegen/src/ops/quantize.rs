@@ -1,17 +1,20 @@
 //! QUANTIZE and DEQUANTIZE: float32 to int8 and back at the edges of a
-//! model and around ops that run in float32, and int8 to int8 rescaling
-//! (QUANTIZE between two int8 scales), which the RELU family shares.
+//! model and around ops that run in float32, int8 to int8 rescaling
+//! (QUANTIZE between two int8 scales), which the RELU family shares, and
+//! QUANTIZE between integer widths (int8, int16, int32) at the edges of
+//! int16 layers.
 //!
 //! Layer: ops; uses `lower` and `quantize::multiplier`.
 
 use kiln::graph::Op;
 use kiln::kernels::activation::RequantizeParams;
-use kiln::kernels::quantize::AffineParams;
-use kiln::ops::{DequantizeOp, QuantizeOp, RequantizeOp};
+use kiln::kernels::quantize::{AffineParams, IntRequantizeParams};
+use kiln::ops::{DequantizeOp, QuantizeOp, RequantizeIntOp, RequantizeOp};
+use kiln::DType;
 
 use super::{Formats, IrOp, QuantRule};
 use crate::ir::{Activation, DataType, Node, OpKind, TensorId};
-use crate::lower::{unsupported, Lowered, Lowering};
+use crate::lower::{invalid, unsupported, Lowered, Lowering};
 use crate::quantize::multiplier::{activation_range, quantize_multiplier};
 
 /// QUANTIZE: float32 to int8, or int8 to int8 with another scale.
@@ -59,10 +62,76 @@ impl IrOp for Quantize {
                     output: cx.activation(out, DataType::I8)?,
                 })
             }
-            DataType::I8 => Op::Requantize(requantize(cx, input, out, Activation::None)?),
+            DataType::I8 if cx.dtype(out) == DataType::I8 => {
+                Op::Requantize(requantize(cx, input, out, Activation::None)?)
+            }
+            DataType::I8 | DataType::I16 | DataType::I32 => requantize_int(cx, input, out)?,
             other => return unsupported(format!("QUANTIZE from {}", other.name())),
         }))
     }
+}
+
+/// The runtime type of an integer tensor QUANTIZE converts.
+fn int_type(dtype: DataType) -> Option<DType> {
+    match dtype {
+        DataType::I8 => Some(DType::I8),
+        DataType::I16 => Some(DType::I16),
+        DataType::I32 => Some(DType::I32),
+        _ => None,
+    }
+}
+
+/// QUANTIZE between two integer types, as TFLM prepares it: the ratio of
+/// the scales, divided in double precision, as a Q31 multiplier.
+fn requantize_int(cx: &Lowering, input: TensorId, out: TensorId) -> Lowered<Op> {
+    let (in_type, out_type) = (cx.dtype(input), cx.dtype(out));
+    let (Some(input_type), Some(output_type)) = (int_type(in_type), int_type(out_type)) else {
+        return unsupported(format!(
+            "QUANTIZE from {} to {}",
+            in_type.name(),
+            out_type.name()
+        ));
+    };
+    let quant = |t: TensorId| -> Lowered<(f32, i32)> {
+        let tensor = cx.tensor(t);
+        match &tensor.quantization {
+            Some(q) if q.scale0() > 0.0 && q.scale0().is_finite() => {
+                let zp = q.zero_point0();
+                let fits = match tensor.dtype {
+                    DataType::I8 => i8::try_from(zp).is_ok(),
+                    DataType::I16 => i16::try_from(zp).is_ok(),
+                    _ => true,
+                };
+                if !fits {
+                    return invalid(format!(
+                        "tensor '{}' has zero point {zp} outside {}",
+                        tensor.name,
+                        tensor.dtype.name()
+                    ));
+                }
+                Ok((q.scale0(), zp))
+            }
+            _ => unsupported(format!(
+                "tensor '{}' has no usable quantization parameters",
+                tensor.name
+            )),
+        }
+    };
+    let (in_scale, input_zero_point) = quant(input)?;
+    let (out_scale, output_zero_point) = quant(out)?;
+    let (multiplier, shift) = quantize_multiplier(f64::from(in_scale) / f64::from(out_scale));
+    Ok(Op::RequantizeInt(RequantizeIntOp {
+        params: IntRequantizeParams {
+            input_zero_point,
+            output_zero_point,
+            multiplier,
+            shift,
+        },
+        input_type,
+        output_type,
+        input: cx.activation(input, in_type)?,
+        output: cx.activation(out, out_type)?,
+    }))
 }
 
 impl IrOp for Dequantize {

@@ -177,6 +177,31 @@ KILN_KERNEL(kiln_hard_swish) {
 }
 
 
+// QUANTIZE between integer widths (kernels::quantize::requantize_int): the
+// element read and written as the descriptor's types say.
+__device__ __forceinline__ i32 load_int(const u8* at, i64 e, DType t) {
+    return t == DType_I8 ? (i32)((const i8*)at)[e] : t == DType_I16 ? (i32)((const i16*)at)[e] : ((const i32*)at)[e];
+}
+
+KILN_KERNEL(kiln_requantize_int) {
+    const IntRequantizeParams& p = op.params;
+    const DType out_type = op.output_type;
+    const i32 size = out_type == DType_I8 ? 1 : out_type == DType_I16 ? 2 : 4;
+    const i64 n = op.output.len / size;
+    const i32 lo = out_type == DType_I8 ? -128 : out_type == DType_I16 ? -32768 : KILN_I32_MIN;
+    const i32 hi = out_type == DType_I8 ? 127 : out_type == DType_I16 ? 32767 : KILN_I32_MAX;
+    FOR_EACH(idx, n * samples) {
+        const i64 s = idx / n;
+        const i64 e = idx % n;
+        const i32 x = wsub(load_int(arena(A, arena_bytes, s, op.input), e, op.input_type), p.input_zero_point);
+        const i32 y = clamp_i32(wadd(mbqm(x, p.multiplier, p.shift), p.output_zero_point), lo, hi);
+        u8* out = arena(A, arena_bytes, s, op.output);
+        if (out_type == DType_I8) ((i8*)out)[e] = (i8)y;
+        else if (out_type == DType_I16) ((i16*)out)[e] = (i16)y;
+        else ((i32*)out)[e] = y;
+    }
+}
+
 KILN_KERNEL(kiln_quantize) {
     const i32 n = op.output.len, zp = op.params.zero_point;
     const double scale = (double)op.params.scale;
