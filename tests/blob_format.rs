@@ -112,6 +112,7 @@ fn golden_models() -> Vec<(&'static str, PathBuf, PathBuf)> {
         "activations",
         "constants",
         "transposed",
+        "svdf",
     ] {
         let zoo = fixtures().join("op_zoo");
         models.push((name, zoo.join(format!("{name}.tflite")), zoo.join(name)));
@@ -163,6 +164,9 @@ fn assert_reencodes(blob: &[u8], name: &str) {
     again::<BlobHeader>(&mut rest, name);
     for _ in 0..header.input_count + header.output_count {
         again::<TensorIo>(&mut rest, name);
+    }
+    for _ in 0..header.state_count {
+        again::<StateTensor>(&mut rest, name);
     }
     for _ in 0..header.op_count {
         again::<Op>(&mut rest, name);

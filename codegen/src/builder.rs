@@ -50,6 +50,9 @@ pub struct Generated {
     /// The model's inputs and outputs, for code that calls `Model::run`.
     pub inputs: Vec<kiln::TensorIo>,
     pub outputs: Vec<kiln::TensorIo>,
+    /// Its variable tensors: non-empty for a stateful model, whose
+    /// generated `Model` then has `reset_state`.
+    pub state: Vec<kiln::StateTensor>,
 }
 
 /// A Rust identifier from a file stem: `kws-ref.model` becomes `kws_ref_model`.
@@ -187,6 +190,7 @@ pub fn write_module(model: &CompiledModel, dir: &Path, name: &str) -> Result<Gen
         op_count: model.ops.len(),
         inputs: model.inputs.clone(),
         outputs: model.outputs.clone(),
+        state: model.state.clone(),
     })
 }
 

@@ -73,7 +73,7 @@ fn models() -> Vec<(String, PathBuf, Vec<PathBuf>)> {
 }
 
 /// `count` samples for the model's single input: the golden ones, then
-/// pseudo-random ones (int8 uniform, or float32 in [-3, 3]).
+/// pseudo-random ones (integers uniform, or float32 in [-3, 3]).
 fn samples(
     model: &kiln_codegen::CompiledModel,
     dirs: &[PathBuf],
@@ -119,7 +119,7 @@ fn samples(
                     kiln::DType::F32 => {
                         sample.extend(((next() % 6001) as f32 / 1000.0 - 3.0).to_le_bytes())
                     }
-                    _ => sample.push(next() as u8),
+                    other => sample.extend(&next().to_le_bytes()[..other.size()]),
                 }
             }
         }

@@ -79,6 +79,17 @@ pub fn tflm_head(shared: &Path, model: &str) -> u64 {
     v["tflm_arena"]["head"].as_u64().expect("tflm_arena.head")
 }
 
+/// The bytes TFLite Micro keeps for a model's variable tensors (state),
+/// outside its head, from the golden summary; 0 for a stateless model.
+pub fn tflm_variable_bytes(shared: &Path, model: &str) -> u64 {
+    let text = std::fs::read_to_string(shared.join("golden").join(model).join("summary.json"))
+        .expect("summary.json");
+    let v: serde_json::Value = serde_json::from_str(&text).expect("summary.json is JSON");
+    v["tflm_arena"]["breakdown"]["TfLiteTensor variable buffer data"]["used"]
+        .as_u64()
+        .unwrap_or(0)
+}
+
 /// Bytes copied to a 16-byte aligned buffer, as flash holds a blob.
 pub struct Aligned(Vec<u128>, usize);
 

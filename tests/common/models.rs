@@ -1,5 +1,5 @@
-//! The int8 models of `../shared` kiln runs bit-exact (shared by the tests
-//! and the generated-code build script).
+//! The quantized models of `../shared` kiln runs bit-exact (shared by the
+//! tests and the generated-code build script).
 
 #![allow(dead_code)]
 
@@ -11,9 +11,12 @@ pub const OP_ZOO: &[&str] = &[
     "activations",
     "constants",
     "transposed",
+    "svdf",
 ];
 
-/// The int8 models kiln must run bit-exact, with their file under `models/`.
+/// The quantized models kiln must run bit-exact, with their file under
+/// `models/`: int8, and keyword_scrambled, an int8 SVDF stack between
+/// int16 input and int32 output.
 pub const INT8_MODELS: &[(&str, &str)] = &[
     ("kws_ref_model", "mlperf-tiny/kws_ref_model.tflite"),
     ("vww_96_int8", "mlperf-tiny/vww_96_int8.tflite"),
@@ -29,6 +32,7 @@ pub const INT8_MODELS: &[(&str, &str)] = &[
         "tflm/micro_speech_quantized.tflite",
     ),
     ("simple_add_model", "tflm/simple_add_model.tflite"),
+    ("keyword_scrambled", "tflm/keyword_scrambled.tflite"),
 ];
 
 /// Float32 models, compared with TFLM within a relative tolerance.

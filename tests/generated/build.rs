@@ -74,6 +74,7 @@ fn main() {
     }
 
     let (mut src, mut arms, mut graphs) = (String::new(), String::new(), String::new());
+    let mut sequences = String::new();
     for (name, path) in &list {
         let g = kiln_codegen::Builder::new(path)
             .module(name)
@@ -94,7 +95,9 @@ fn main() {
                 };
                 let ty = match io.dtype {
                     kiln::DType::F32 => "f32",
-                    _ => "i8",
+                    kiln::DType::I8 => "i8",
+                    kiln::DType::I16 => "i16",
+                    kiln::DType::I32 => "i32",
                 };
                 format!("&typed::<{ty}, {{ {len} }}>(inputs[{i}])?")
             })
@@ -107,11 +110,28 @@ fn main() {
             args.join(", ")
         )
         .unwrap();
+        // A stateful model also runs a sequence on one `Model`, state
+        // carried from sample to sample, then the first sample again after
+        // `reset_state`.
+        if !g.state.is_empty() {
+            let sample_args = args.join(", ").replace("inputs[", "sample[");
+            writeln!(
+                src,
+                "pub mod {module}_sequence {{\n    use super::{module}::*;\n    #[allow(unused_imports)]\n    use super::typed;\n    pub fn run(samples: &[Vec<&[u8]>]) -> Option<Vec<Vec<u8>>> {{\n        let mut arena = Box::new(kiln::Arena::<ARENA_BYTES>::new());\n        let mut model = Model::new(&mut arena);\n        let mut outputs = Vec::new();\n        for sample in samples {{\n            outputs.push(bytemuck::cast_slice(model.run({sample_args})).to_vec());\n        }}\n        model.reset_state();\n        let sample = samples.first()?;\n        outputs.push(bytemuck::cast_slice(model.run({sample_args})).to_vec());\n        Some(outputs)\n    }}\n}}"
+            )
+            .unwrap();
+            writeln!(
+                sequences,
+                "        \"{name}\" => {module}_sequence::run(samples),"
+            )
+            .unwrap();
+        }
         writeln!(arms, "        \"{name}\" => {module}::run_bytes(inputs),").unwrap();
         writeln!(graphs, "        \"{name}\" => Some(&{module}::GRAPH),").unwrap();
     }
     writeln!(src, "/// Whether the shared models were found when this crate was built.\npub static SHARED_AVAILABLE: bool = {available};").unwrap();
     writeln!(src, "/// Runs a model's generated `Model::run` on raw little-endian input bytes.\npub fn run(name: &str, inputs: &[&[u8]]) -> Option<Vec<u8>> {{\n    match name {{\n{arms}        _ => None,\n    }}\n}}").unwrap();
+    writeln!(src, "/// Runs a stateful model's generated `Model::run` on each sample in turn,\n/// then on the first again after `reset_state`.\npub fn run_sequence(name: &str, samples: &[Vec<&[u8]>]) -> Option<Vec<Vec<u8>>> {{\n    match name {{\n{sequences}        _ => None,\n    }}\n}}").unwrap();
     writeln!(src, "/// A model's generated graph as data.\npub fn graph(name: &str) -> Option<&'static kiln::Graph<'static>> {{\n    match name {{\n{graphs}        _ => None,\n    }}\n}}").unwrap();
     std::fs::write(out.join("models.rs"), src).unwrap();
 }

@@ -11,6 +11,7 @@ use crate::import::tflite::{ReadResult, TfliteOp};
 use crate::ir::{DataType, Graph, Node, OpKind};
 use crate::lower::{invalid, to_u32, unsupported, Lowered, Lowering};
 use crate::quantize::multiplier::quantize_multiplier;
+use crate::stack::Stack;
 
 /// SVDF. Inputs: data `[batches, input_size]`, feature weights
 /// `[filters, input_size]`, time weights `[filters, memory]`, optional
@@ -136,6 +137,12 @@ impl IrOp for Svdf {
             }
             _ => 0,
         }
+    }
+
+    /// Painted on each emulated core in generated code, the SVDF fixture
+    /// (`tests/fixtures/op_zoo/svdf`), whose deepest op it is.
+    fn stack(&self, _g: &Graph, _node: &Node) -> Stack {
+        Stack::new(392, 360, 360, 224)
     }
 }
 

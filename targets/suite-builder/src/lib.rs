@@ -188,6 +188,12 @@ pub fn generate() {
         {sample_bytes}
     }}"#
     );
+    // The reference samples each come from a fresh TFLM interpreter: a
+    // stateful model starts every case from its reset state.
+    let reset = |on: &str| match generated.state.is_empty() {
+        true => String::new(),
+        false => format!("{on}.reset_state();\n        "),
+    };
     if from_blob {
         let out_ty = rust_type(generated.outputs[0].dtype);
         let input_args: Vec<String> = generated
@@ -226,7 +232,7 @@ impl kiln_target_common::Suite for ModelSuite<'_> {{
     #[inline(never)]
     fn run(&mut self, case: usize) {{
         {inputs}
-        self.exec.run();
+        {reset}self.exec.run();
     }}
     fn output_matches(&self, case: usize) -> bool {{
         self.exec.output(0).map(|got| kiln_target_common::outputs_match(got, {expected_case}, {float_output})).unwrap_or(false)
@@ -249,6 +255,7 @@ impl kiln_target_common::Suite for ModelSuite<'_> {{
     }}
 }}"#,
             inputs = input_args.join("\n        "),
+            reset = reset("self.exec"),
             float_output = generated.outputs[0].dtype == DType::F32,
             op_count = generated.op_count,
         )
@@ -271,7 +278,7 @@ impl kiln_target_common::Suite for ModelSuite<'_> {{
 {common}
     #[inline(never)]
     fn run(&mut self, case: usize) {{
-        self.model.run({args});
+        {reset}self.model.run({args});
     }}
     fn output_matches(&self, case: usize) -> bool {{
         let got: &[u8] = kiln_target_common::bytes_of(self.model.output0());
@@ -285,6 +292,7 @@ impl kiln_target_common::Suite for ModelSuite<'_> {{
     }}
 }}"#,
             args = args.join(", "),
+            reset = reset("self.model"),
             float_output = generated.outputs[0].dtype == DType::F32,
             misuse_body = if flash_image { "None" } else { MISUSE_CHECK },
         )

@@ -1,0 +1,95 @@
+//! A stateful model remembers: run as a sequence on one executor, its
+//! outputs are TensorFlow Lite Micro's for the same sequence on one
+//! interpreter (state carried from run to run), from the compiled graph and
+//! from its blob alike; `reset_state` forgets, and a graph bound afresh
+//! starts from the reset state.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use kiln::Executor;
+use kiln_codegen::npy;
+
+fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/op_zoo")
+}
+
+/// The sequence TFLM ran on one interpreter: inputs and outputs in order.
+fn sequence() -> Vec<(Vec<u8>, Vec<u8>)> {
+    let dir = fixture().join("svdf/sequence");
+    let outputs = npy::read_outputs(&dir).unwrap();
+    assert!(outputs.len() >= 8, "a sequence of {}", outputs.len());
+    outputs
+        .into_iter()
+        .enumerate()
+        .map(|(k, out)| {
+            let input = npy::read(&dir.join(format!("input_{k}.npy"))).unwrap();
+            (input.data, out.data)
+        })
+        .collect()
+}
+
+/// Runs the sequence on one executor of `graph` and checks every output,
+/// then that a reset (and a fresh executor) gives a fresh run's output.
+fn check_sequence(graph: &kiln::Graph, what: &str) {
+    let steps = sequence();
+    let mut arena = vec![0u128; (graph.arena_bytes as usize).div_ceil(16)];
+    let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut arena);
+    let mut exec = Executor::new(graph, bytes).unwrap();
+    for (k, (input, expected)) in steps.iter().enumerate() {
+        exec.set_input(0, input).unwrap();
+        exec.run();
+        assert_eq!(
+            exec.output(0).unwrap(),
+            &expected[..],
+            "{what}: step {k} of the sequence differs from TFLM"
+        );
+    }
+    // The last input again, after a reset: what a fresh interpreter gives,
+    // which is not what it gave at the end of the sequence.
+    let (last_input, last_output) = steps.last().unwrap();
+    exec.reset_state();
+    exec.set_input(0, last_input).unwrap();
+    exec.run();
+    let after_reset = exec.output(0).unwrap().to_vec();
+    assert_ne!(&after_reset, last_output, "{what}: the state had no effect");
+    let mut other = vec![0u128; arena.len()];
+    let mut exec = Executor::new(graph, bytemuck::cast_slice_mut(&mut other)).unwrap();
+    exec.set_input(0, last_input).unwrap();
+    exec.run();
+    assert_eq!(
+        exec.output(0).unwrap(),
+        &after_reset[..],
+        "{what}: reset_state is not a fresh start"
+    );
+}
+
+#[test]
+fn svdf_state_carries_over_a_sequence_as_in_tflite_micro() {
+    let model = kiln_codegen::compile_file(&fixture().join("svdf.tflite")).unwrap();
+    assert_eq!(model.state.len(), 2, "one state tensor per SVDF layer");
+    check_sequence(&model.runtime_graph(), "compiled graph");
+
+    let blob = kiln_codegen::emit::blob::blob(&model);
+    let blob = common::Aligned::new(&blob);
+    let loaded = kiln::blob::load::<8>(blob.bytes()).unwrap();
+    assert_eq!(loaded.graph().state, &model.state[..]);
+    check_sequence(&loaded.graph(), "blob");
+}
+
+/// The state is a region of its own: no other tensor of the plan shares
+/// its bytes, and the runs in between leave nothing but state there.
+#[test]
+fn state_spans_share_no_byte_with_any_other_tensor() {
+    let model = kiln_codegen::compile_file(&fixture().join("svdf.tflite")).unwrap();
+    let plan = &model.plan;
+    for s in &model.state {
+        let span = s.span.offset as usize..s.span.end() as usize;
+        for b in plan.buffers.iter() {
+            let is_state = b.offset == span.start && b.bytes == span.len();
+            let overlaps = b.offset < span.end && span.start < b.offset + b.bytes;
+            assert!(is_state || !overlaps, "{b:?} overlaps state {s:?}");
+        }
+    }
+}
