@@ -1,8 +1,8 @@
 //! A stateful model remembers: run as a sequence on one executor, its
 //! outputs are TensorFlow Lite Micro's for the same sequence on one
-//! interpreter (state carried from run to run), from the compiled graph and
-//! from its blob alike; `reset_state` forgets, and a graph bound afresh
-//! starts from the reset state.
+//! interpreter (state carried from run to run), int8 and float32, from the
+//! compiled graph and from its blob alike; `reset_state` forgets, and a
+//! graph bound afresh starts from the reset state.
 
 mod common;
 
@@ -15,9 +15,10 @@ fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/op_zoo")
 }
 
-/// The sequence TFLM ran on one interpreter: inputs and outputs in order.
-fn sequence() -> Vec<(Vec<u8>, Vec<u8>)> {
-    let dir = fixture().join("svdf/sequence");
+/// The sequence TFLM ran on one interpreter of fixture `name`: inputs and
+/// outputs in order.
+fn sequence(name: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let dir = fixture().join(name).join("sequence");
     let outputs = npy::read_outputs(&dir).unwrap();
     assert!(outputs.len() >= 8, "a sequence of {}", outputs.len());
     outputs
@@ -30,20 +31,28 @@ fn sequence() -> Vec<(Vec<u8>, Vec<u8>)> {
         .collect()
 }
 
-/// Runs the sequence on one executor of `graph` and checks every output,
-/// then that a reset (and a fresh executor) gives a fresh run's output.
-fn check_sequence(graph: &kiln::Graph, what: &str) {
-    let steps = sequence();
+/// int8 outputs are TFLM's bytes; float32 ones within 1e-5 + 1e-4 |x|.
+fn same(graph: &kiln::Graph, got: &[u8], want: &[u8]) -> bool {
+    match graph.outputs[0].dtype {
+        kiln::DType::F32 => common::floats_close(&common::f32s(got), &common::f32s(want)),
+        _ => got == want,
+    }
+}
+
+/// Runs fixture `name`'s sequence on one executor of `graph` and checks
+/// every output, then that a reset (and a fresh executor) gives a fresh
+/// run's output.
+fn check_sequence(name: &str, graph: &kiln::Graph, what: &str) {
+    let steps = sequence(name);
     let mut arena = vec![0u128; (graph.arena_bytes as usize).div_ceil(16)];
     let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut arena);
     let mut exec = Executor::new(graph, bytes).unwrap();
     for (k, (input, expected)) in steps.iter().enumerate() {
         exec.set_input(0, input).unwrap();
         exec.run();
-        assert_eq!(
-            exec.output(0).unwrap(),
-            &expected[..],
-            "{what}: step {k} of the sequence differs from TFLM"
+        assert!(
+            same(graph, exec.output(0).unwrap(), expected),
+            "{name}, {what}: step {k} of the sequence differs from TFLM"
         );
     }
     // The last input again, after a reset: what a fresh interpreter gives,
@@ -53,7 +62,10 @@ fn check_sequence(graph: &kiln::Graph, what: &str) {
     exec.set_input(0, last_input).unwrap();
     exec.run();
     let after_reset = exec.output(0).unwrap().to_vec();
-    assert_ne!(&after_reset, last_output, "{what}: the state had no effect");
+    assert!(
+        !same(graph, &after_reset, last_output),
+        "{name}, {what}: the state had no effect"
+    );
     let mut other = vec![0u128; arena.len()];
     let mut exec = Executor::new(graph, bytemuck::cast_slice_mut(&mut other)).unwrap();
     exec.set_input(0, last_input).unwrap();
@@ -61,21 +73,43 @@ fn check_sequence(graph: &kiln::Graph, what: &str) {
     assert_eq!(
         exec.output(0).unwrap(),
         &after_reset[..],
-        "{what}: reset_state is not a fresh start"
+        "{name}, {what}: reset_state is not a fresh start"
     );
 }
 
 #[test]
 fn svdf_state_carries_over_a_sequence_as_in_tflite_micro() {
-    let model = kiln_codegen::compile_file(&fixture().join("svdf.tflite")).unwrap();
-    assert_eq!(model.state.len(), 2, "one state tensor per SVDF layer");
-    check_sequence(&model.runtime_graph(), "compiled graph");
+    for name in ["svdf", "svdf_float"] {
+        let model = kiln_codegen::compile_file(&fixture().join(format!("{name}.tflite"))).unwrap();
+        assert_eq!(model.state.len(), 2, "{name}: one state tensor per layer");
+        check_sequence(name, &model.runtime_graph(), "compiled graph");
 
-    let blob = kiln_codegen::emit::blob::blob(&model);
-    let blob = common::Aligned::new(&blob);
-    let loaded = kiln::blob::load::<8>(blob.bytes()).unwrap();
-    assert_eq!(loaded.graph().state, &model.state[..]);
-    check_sequence(&loaded.graph(), "blob");
+        let blob = kiln_codegen::emit::blob::blob(&model);
+        let blob = common::Aligned::new(&blob);
+        let loaded = kiln::blob::load::<8>(blob.bytes()).unwrap();
+        assert_eq!(loaded.graph().state, &model.state[..]);
+        check_sequence(name, &loaded.graph(), "blob");
+    }
+}
+
+/// The float32 layers match TFLM's float reference on fresh interpreters
+/// (the int8 fixture is one of the op-coverage models every path checks).
+#[test]
+fn float_svdf_matches_tflite_micro() {
+    let model = kiln_codegen::compile_file(&fixture().join("svdf_float.tflite")).unwrap();
+    assert!(model.ops.iter().all(|op| op.name() == "SVDF (float32)"));
+    let mut runner = kiln_codegen::run::HostRunner::new(&model);
+    let dir = fixture().join("svdf_float");
+    let outputs = npy::read_outputs(&dir).unwrap();
+    assert_eq!(outputs.len(), 8);
+    for (k, want) in outputs.iter().enumerate() {
+        let input = npy::read(&dir.join(format!("input_{k}.npy"))).unwrap();
+        let got = runner.run(&[input]).unwrap();
+        assert!(
+            common::floats_close(&common::f32s(&got[0].data), &common::f32s(&want.data)),
+            "sample {k}"
+        );
+    }
 }
 
 /// The state is a region of its own: no other tensor of the plan shares

@@ -51,6 +51,11 @@ fn models() -> Vec<(String, PathBuf, Vec<PathBuf>)> {
             repo().join("tests/fixtures/onnx_ops/reduce_mean.onnx"),
             vec![repo().join("tests/fixtures/onnx_ops/reduce_mean")],
         ),
+        (
+            "svdf_float".to_string(),
+            zoo.join("svdf_float.tflite"),
+            vec![zoo.join("svdf_float")],
+        ),
     ];
     list.extend(common::OP_ZOO.iter().map(|&z| {
         (

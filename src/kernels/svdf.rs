@@ -2,13 +2,14 @@
 //! into a rank-`rank` product of a feature projection (applied to each new
 //! input) and a time filter (applied to the projections of the last
 //! `memory` inputs, which the layer keeps as state between inferences).
-//! TFLM's integer arithmetic: int8 input and feature weights, int16 time
-//! weights and state, int32 bias.
+//! TFLM's integer arithmetic (int8 input and feature weights, int16 time
+//! weights and state, int32 bias) and its float32 reference.
 //!
-//! Layer: kernels; a pure function over slices, uses `quant`.
+//! Layer: kernels; pure functions over slices, use `quant`.
 
 use super::{at, part, part_mut};
 use crate::quant::{clamp_to_i8, multiply_by_quantized_multiplier};
+use crate::tensor::FloatRange;
 use crate::wire::wire_struct;
 
 wire_struct! {
@@ -113,6 +114,59 @@ pub fn svdf_s8(
             let y = multiply_by_quantized_multiplier(acc, p.output_multiplier, p.output_shift)
                 .wrapping_add(p.output_offset);
             *o = clamp_to_i8(y, -128, 127);
+        }
+    }
+}
+
+/// One inference of a float32 SVDF layer, as TFLM's
+/// `EvalFloatSvdfReference` computes it, in its order of additions (so
+/// that the sums round alike): the state moves one step back in time, each
+/// filter's projection of the input becomes its newest value, and each
+/// output unit is its bias plus its filters' time dot products, then
+/// clamped by the fused activation. The layouts are [`svdf_s8`]'s.
+#[allow(clippy::too_many_arguments)]
+pub fn svdf_f32(
+    s: &SvdfShape,
+    activation: FloatRange,
+    input: &[f32],
+    feature_weights: &[f32],
+    time_weights: &[f32],
+    bias: &[f32],
+    state: &mut [f32],
+    output: &mut [f32],
+) {
+    let (input_size, filters, memory) =
+        (s.input_size as usize, s.filters as usize, s.memory as usize);
+    let (rank, units) = (s.rank as usize, s.units() as usize);
+    if !state.is_empty() {
+        state.copy_within(1.., 0);
+    }
+    for b in 0..s.batches as usize {
+        let x = part(input, b * input_size, input_size);
+        let rows = part_mut(state, b * filters * memory, filters * memory);
+        for f in 0..filters {
+            let w = part(feature_weights, f * input_size, input_size);
+            let mut dot = 0f32;
+            for (&xv, &wv) in x.iter().zip(w) {
+                dot += wv * xv;
+            }
+            if let Some(newest) = rows.get_mut((f * memory + memory).wrapping_sub(1)) {
+                *newest = dot;
+            }
+        }
+        let out = part_mut(output, b * units, units);
+        for (u, o) in out.iter_mut().enumerate() {
+            let mut acc = at(bias, u, 0.0);
+            for f in u * rank..(u + 1) * rank {
+                let w = part(time_weights, f * memory, memory);
+                let remembered = part(rows, f * memory, memory);
+                let mut dot = 0f32;
+                for (&wv, &sv) in w.iter().zip(remembered) {
+                    dot += wv * sv;
+                }
+                acc += dot;
+            }
+            *o = activation.apply(acc);
         }
     }
 }

@@ -84,18 +84,18 @@ pub(crate) fn split(arena: &mut [u8], output: Span) -> (Inputs<'_>, &mut [u8]) {
     (inputs, out)
 }
 
-/// Splits the arena into an op's output, its scratch (as i16, which
-/// `Checker::scratch` has aligned) and the read-only rest. The two spans do
-/// not overlap (checked), in either order.
-pub(crate) fn split_with_scratch(
+/// Splits the arena into an op's output, one more span it writes (its
+/// scratch, or its state) and the read-only rest. The two spans do not
+/// overlap (checked), in either order.
+pub(crate) fn split_two(
     arena: &mut [u8],
     output: Span,
-    scratch: Span,
-) -> (Inputs<'_>, &mut [u8], &mut [i16]) {
-    let (first, second) = if output.offset <= scratch.offset {
-        (output, scratch)
+    other: Span,
+) -> (Inputs<'_>, &mut [u8], &mut [u8]) {
+    let (first, second) = if output.offset <= other.offset {
+        (output, other)
     } else {
-        (scratch, output)
+        (other, output)
     };
     let (before, rest) = split_at(arena, first.offset as usize);
     let (a, rest) = split_at(rest, first.len as usize);
@@ -109,11 +109,21 @@ pub(crate) fn split_with_scratch(
             (after, second.end() as usize),
         ],
     };
-    let (out, scratch) = if output.offset <= scratch.offset {
-        (a, b)
+    if output.offset <= other.offset {
+        (inputs, a, b)
     } else {
-        (b, a)
-    };
+        (inputs, b, a)
+    }
+}
+
+/// [`split_two`] with the second span as scratch of i16 (which
+/// `Checker::scratch` has aligned).
+pub(crate) fn split_with_scratch(
+    arena: &mut [u8],
+    output: Span,
+    scratch: Span,
+) -> (Inputs<'_>, &mut [u8], &mut [i16]) {
+    let (inputs, out, scratch) = split_two(arena, output, scratch);
     (inputs, out, typed_mut(scratch))
 }
 

@@ -251,10 +251,10 @@ macro_rules! op_list {
 /// MUL; 7: a convolution streamed into a fully connected layer, and a
 /// residual block streamed; 8: variable tensors (state) in the header;
 /// 9: SVDF; 10: SOFTMAX from int8 to int16; 11: QUANTIZE between integer
-/// widths;
+/// widths; 12: float32 SVDF;
 /// `tests/blob_format.rs` pins it). It lives beside the
 /// list because appending an op is the usual bump.
-pub const BLOB_VERSION: u32 = 11;
+pub const BLOB_VERSION: u32 = 12;
 
 op_list! {
     Conv2d(Conv2dOp),
@@ -311,4 +311,5 @@ op_list! {
     Svdf(SvdfOp),
     SoftmaxS16(SoftmaxS16Op),
     RequantizeInt(RequantizeIntOp),
+    SvdfF32(SvdfF32Op),
 }

@@ -1,15 +1,16 @@
 //! SVDF: int8 with int16 time weights and state, as TFLM's integer kernel
-//! computes it. Its state (input 4) is a variable tensor of the graph.
+//! computes it, and float32. Its state (input 4) is a variable tensor of
+//! the graph.
 //!
 //! Layer: ops; uses `lower` and `quantize::multiplier`.
 
 use kiln::graph::Op;
-use kiln::ops::{SvdfOp, SvdfParams, SvdfShape};
+use kiln::ops::{SvdfF32Op, SvdfOp, SvdfParams, SvdfShape};
 
 use super::{Formats, IrOp, QuantRule};
 use crate::import::tflite::{ReadResult, TfliteOp};
-use crate::ir::{DataType, Graph, Node, OpKind};
-use crate::lower::{invalid, to_u32, unsupported, Lowered, Lowering};
+use crate::ir::{Activation, DataType, Graph, Node, OpKind};
+use crate::lower::{float_range, invalid, to_u32, unsupported, Lowered, Lowering};
 use crate::quantize::multiplier::quantize_multiplier;
 use crate::stack::Stack;
 
@@ -19,6 +20,10 @@ use crate::stack::Stack;
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Svdf {
     pub rank: usize,
+    /// The fused activation, which only the float32 kernel applies (TFLM's
+    /// integer kernel ignores it); `None` for one kiln cannot apply there
+    /// (TANH, SIGN_BIT).
+    pub activation: Option<Activation>,
 }
 
 impl Svdf {
@@ -31,8 +36,16 @@ impl Svdf {
 /// `SVDFOptions`: rank, then the fused activation, which TFLM's integer
 /// kernel ignores (and so does kiln's).
 fn from_tflite(op: &mut TfliteOp) -> ReadResult<OpKind> {
+    let activation = match op.i8(1, 0)? {
+        0 => Some(Activation::None),
+        1 => Some(Activation::Relu),
+        2 => Some(Activation::ReluN1To1),
+        3 => Some(Activation::Relu6),
+        _ => None,
+    };
     Ok(OpKind::Svdf(Svdf {
         rank: op.positive(0, 1, "SVDF rank")?,
+        activation,
     }))
 }
 
@@ -42,7 +55,10 @@ impl IrOp for Svdf {
     }
 
     fn attributes(&self) -> String {
-        format!("rank {}", self.rank)
+        match self.activation {
+            Some(a) => format!("rank {} {a:?}", self.rank),
+            None => format!("rank {} (fused TANH or SIGN_BIT)", self.rank),
+        }
     }
 
     fn quantization(&self, _node: &Node) -> QuantRule {
@@ -52,9 +68,9 @@ impl IrOp for Svdf {
     fn lower(&self, cx: &mut Lowering, node: &Node) -> Lowered<Option<Op>> {
         let (input, out) = cx.input_output(node)?;
         let (feature, time, state) = (cx.input(node, 1)?, cx.input(node, 2)?, cx.input(node, 4)?);
-        if cx.dtype(input) != DataType::I8 {
+        if !matches!(cx.dtype(input), DataType::I8 | DataType::F32) {
             return unsupported(format!(
-                "{} SVDF (kiln: int8 input, int16 state)",
+                "{} SVDF (kiln: int8 input with int16 state, or float32)",
                 cx.dtype(input).name()
             ));
         }
@@ -83,6 +99,28 @@ impl IrOp for Svdf {
                 cx.shape(out)
             ));
         }
+        let shape = SvdfShape {
+            batches: to_u32(batches)?,
+            input_size: to_u32(input_size)?,
+            filters: to_u32(filters)?,
+            rank: to_u32(rank)?,
+            memory: to_u32(memory)?,
+        };
+        if cx.is_float(node) {
+            let Some(activation) = self.activation else {
+                return unsupported("float32 SVDF with a fused TANH or SIGN_BIT");
+            };
+            return Ok(Some(Op::SvdfF32(SvdfF32Op {
+                shape,
+                activation: float_range(activation),
+                input: cx.activation(input, DataType::F32)?,
+                feature_weights: cx.copied_constant(feature, DataType::F32)?,
+                time_weights: cx.copied_constant(time, DataType::F32)?,
+                bias: cx.optional_constant(node.input(3), DataType::F32, units)?,
+                state: cx.activation(state, DataType::F32)?,
+                output: cx.activation(out, DataType::F32)?,
+            })));
+        }
         if cx.dtype(time) != DataType::I16 || cx.dtype(state) != DataType::I16 {
             return unsupported(format!(
                 "SVDF with {} time weights and {} state (kiln: int16)",
@@ -105,13 +143,7 @@ impl IrOp for Svdf {
             quantize_multiplier(f64::from(state_scale * time_scale / out_scale));
         Ok(Some(Op::Svdf(SvdfOp {
             params: SvdfParams {
-                shape: SvdfShape {
-                    batches: to_u32(batches)?,
-                    input_size: to_u32(input_size)?,
-                    filters: to_u32(filters)?,
-                    rank: to_u32(rank)?,
-                    memory: to_u32(memory)?,
-                },
+                shape,
                 input_offset: -in_zp,
                 state_zero_point: state_zp,
                 output_offset: out_zp,

@@ -194,6 +194,41 @@ KILN_KERNEL(kiln_svdf) {
 }
 
 
+// float32 SVDF: kiln_svdf's walk in float32, in TFLM's order of additions.
+KILN_KERNEL(kiln_svdf_f32) {
+    const SvdfShape& p = op.shape;
+    const i32 batches = p.batches, size = p.input_size, filters = p.filters;
+    const i32 rank = p.rank, memory = p.memory, units = filters / rank;
+    const float* feature = (const float*)(W + op.feature_weights.offset);
+    const float* time = (const float*)(W + op.time_weights.offset);
+    const float* bias = op.bias.len ? (const float*)(W + op.bias.offset) : 0;
+    const FloatRange activation = op.activation;
+    FOR_EACH(idx, (i64)batches * samples) {
+        const i64 s = idx / batches;
+        const i32 b = (i32)(idx % batches);
+        const float* x = (const float*)arena(A, arena_bytes, s, op.input) + (i64)b * size;
+        float* rows = (float*)arena(A, arena_bytes, s, op.state) + (i64)b * filters * memory;
+        for (i64 k = 0; k + 1 < (i64)filters * memory; k++) rows[k] = rows[k + 1];
+        for (i32 f = 0; f < filters; f++) {
+            const float* w = feature + (i64)f * size;
+            float dot = 0.0f;
+            for (i32 c = 0; c < size; c++) dot += w[c] * x[c];
+            rows[(i64)f * memory + memory - 1] = dot;
+        }
+        float* out = (float*)arena(A, arena_bytes, s, op.output) + (i64)b * units;
+        for (i32 u = 0; u < units; u++) {
+            float acc = bias ? bias[u] : 0.0f;
+            for (i32 f = u * rank; f < (u + 1) * rank; f++) {
+                float dot = 0.0f;
+                for (i32 m = 0; m < memory; m++) dot += time[(i64)f * memory + m] * rows[(i64)f * memory + m];
+                acc += dot;
+            }
+            out[u] = clampf(acc, activation);
+        }
+    }
+}
+
+
 // Float32 convolutions: float32 weights, bias and activations, then the
 // activation's clamp.
 template <bool Transposed>
