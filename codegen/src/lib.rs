@@ -29,6 +29,7 @@ pub mod report;
 pub mod run;
 pub mod signing;
 pub mod stack;
+pub mod support;
 #[cfg(feature = "host")]
 pub mod validate;
 

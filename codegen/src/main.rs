@@ -155,6 +155,15 @@ enum Command {
         #[arg(long, value_name = "PUB")]
         public_key: Option<PathBuf>,
     },
+    /// Print which operators kiln runs: every op TensorFlow Lite Micro
+    /// registers (builtins and its signal library), with kiln's status for
+    /// int8, int16 and float32 activations beside TFLM's (docs/ops.md is
+    /// this output)
+    Ops {
+        /// Print JSON (builtin and custom counts, and one entry per op)
+        #[arg(long)]
+        json: bool,
+    },
     /// Write a new Ed25519 key pair for signed blobs: NAME.key (secret, keep
     /// it off the device) and NAME.pub (the public key, also printed as the
     /// Rust constant kiln::blob::load_signed takes)
@@ -392,6 +401,14 @@ fn run(cli: Cli) -> Result<(), Error> {
                 });
             }
         }
+        Command::Ops { json } => match json {
+            true => println!(
+                "{}",
+                serde_json::to_string_pretty(&kiln_codegen::support::json())
+                    .expect("plain JSON values")
+            ),
+            false => print!("{}", kiln_codegen::support::markdown()),
+        },
         Command::Keygen { output, name } => {
             let pair = kiln_codegen::signing::keygen(&output, &name)?;
             println!(

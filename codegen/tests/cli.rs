@@ -553,3 +553,39 @@ fn closed_stdout_is_not_a_panic() {
         "{stderr}"
     );
 }
+
+/// `kiln ops` prints the support matrix that `docs/ops.md` shows (below
+/// its marker), and `--json` the same rows with their counts.
+#[test]
+fn ops_prints_the_matrix_docs_ops_md_holds() {
+    let table = kiln(&["ops"]);
+    let page = std::fs::read_to_string(repo().join("docs/ops.md")).unwrap();
+    let (_, shown) = page
+        .split_once("<!-- table -->\n")
+        .expect("docs/ops.md has the table marker");
+    assert!(
+        shown == table,
+        "docs/ops.md is not `kiln ops`'s output; regenerate it as the page says"
+    );
+    let json: serde_json::Value = serde_json::from_str(&kiln(&["ops", "--json"])).unwrap();
+    let ops = json["ops"].as_array().unwrap();
+    assert_eq!(
+        ops.len(),
+        table
+            .lines()
+            .filter(|l| l.starts_with("| ") && !l.starts_with("| op ") && !l.starts_with("| ---"))
+            .count()
+    );
+    let row = |name: &str| {
+        ops.iter()
+            .find(|o| o["name"] == name)
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert_eq!(row("SVDF")["int8"], "yes");
+    assert_eq!(row("CONV_2D")["float32"], "yes");
+    assert_eq!(row("UNIDIRECTIONAL_SEQUENCE_LSTM")["int8"], "no");
+    assert_eq!(row("SignalWindow")["kind"], "custom");
+    let supported = json["builtin"]["supported"].as_u64().unwrap();
+    assert!(table.starts_with(&format!("kiln runs {supported} of TFLM's")));
+}

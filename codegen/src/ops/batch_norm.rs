@@ -8,7 +8,7 @@
 
 use kiln::graph::Op;
 
-use super::{Formats, IrOp, OnnxConverter, Permuted, QuantRule};
+use super::{Dtypes, Formats, IrOp, OnnxConverter, Permuted, QuantRule};
 use crate::import::onnx::{Importer, OnnxNode, Step};
 use crate::ir::{Activation, Graph, Node, OpKind};
 use crate::lower::{unsupported, Lowered, Lowering};
@@ -32,6 +32,7 @@ impl BatchNorm {
             inputs: 5,
             convert: from_onnx,
         }],
+        dtypes: Dtypes::FLOAT32,
     };
 }
 

@@ -7,7 +7,7 @@ use kiln::graph::Op;
 use kiln::ops::{ConcatenationOp, MAX_CONCAT_INPUTS};
 use kiln::Span;
 
-use super::{Formats, IrOp, OnnxConverter, Permuted, QuantRule};
+use super::{Dtypes, Formats, IrOp, OnnxConverter, Permuted, QuantRule};
 use crate::import::onnx::{Importer, OnnxNode, Step};
 use crate::ir::{Activation, DataType, Graph, Node, OpKind, TensorId};
 use crate::lower::{invalid, to_u32, unsupported, Lowered, Lowering};
@@ -32,6 +32,7 @@ impl Concatenation {
             inputs: 1,
             convert: concat_from_onnx,
         }],
+        dtypes: Dtypes::INT8_FLOAT32,
     };
 }
 

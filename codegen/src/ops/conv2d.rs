@@ -12,7 +12,7 @@ use kiln::ops::{Conv2dF32, Conv2dF32Op, Conv2dOp, Conv2dS8};
 use kiln::tensor::Nhwc;
 use kiln::Span;
 
-use super::{DepthwiseConv2d, Formats, IrOp, OnnxConverter, QuantRule};
+use super::{DepthwiseConv2d, Dtypes, Formats, IrOp, OnnxConverter, QuantRule};
 use crate::import::onnx::{bounded_attribute, nchw_to_nhwc, pair, Importer, OnnxNode, Step};
 use crate::import::tflite::{ReadResult, TfliteOp};
 use crate::ir::{Activation, Conv2dAttrs, DataType, Graph, Node, OpKind, TensorId};
@@ -34,6 +34,7 @@ impl Conv2d {
             inputs: 2,
             convert: conv_from_onnx,
         }],
+        dtypes: Dtypes::INT8_FLOAT32,
     };
 }
 

@@ -11,7 +11,7 @@ use super::conv2d::{
     forward_geometry, lower_conv_laid_out, output_elements, tflite_attrs, ConvDescriptor,
     FilterLayout,
 };
-use super::{Formats, IrOp, QuantRule};
+use super::{Dtypes, Formats, IrOp, QuantRule};
 use crate::ir::{Conv2dAttrs, DataType, Graph, Node, OpKind};
 use crate::lower::{invalid, Lowered, Lowering};
 use crate::stack::Stack;
@@ -30,6 +30,7 @@ impl DepthwiseConv2d {
         })],
         // ONNX writes a depthwise convolution as a grouped Conv (`ops::conv2d`).
         onnx: &[],
+        dtypes: Dtypes::INT8_FLOAT32,
     };
 }
 

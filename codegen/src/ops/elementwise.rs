@@ -13,7 +13,7 @@ use kiln::ops::{
 use kiln::tensor::MAX_RANK;
 use kiln::Span;
 
-use super::{Formats, IrOp, OnnxConverter, QuantRule};
+use super::{Dtypes, Formats, IrOp, OnnxConverter, QuantRule};
 use crate::ir::{Activation, DataType, Graph, Node, OpKind, TensorId};
 use crate::lower::{float_range, invalid, to_u32, unsupported, Lowered, Lowering};
 use crate::quantize::multiplier::{activation_range, quantize_multiplier};
@@ -58,6 +58,7 @@ impl Add {
                 cx.binary_node(n, kind)
             },
         }],
+        dtypes: Dtypes::INT8_FLOAT32,
     };
 }
 
@@ -78,6 +79,7 @@ impl Sub {
                 cx.binary_node(n, kind)
             },
         }],
+        dtypes: Dtypes::INT8_FLOAT32,
     };
 }
 
@@ -98,6 +100,7 @@ impl Mul {
                 cx.binary_node(n, kind)
             },
         }],
+        dtypes: Dtypes::INT8_FLOAT32,
     };
 }
 
@@ -109,6 +112,7 @@ impl Div {
             inputs: 2,
             convert: |cx, n| cx.binary_node(n, OpKind::Div(Div)),
         }],
+        dtypes: Dtypes::FLOAT32_BETWEEN_QUANTIZE,
     };
 }
 

@@ -10,7 +10,7 @@ use kiln::kernels::fully_connected::{FullyConnectedParams, FullyConnectedShape};
 use kiln::ops::{FullyConnectedF32Op, FullyConnectedOp};
 
 use super::conv2d::{output_elements, WeightsS8};
-use super::{Formats, IrOp, OnnxConverter, QuantRule};
+use super::{Dtypes, Formats, IrOp, OnnxConverter, QuantRule};
 use crate::import::onnx::{Importer, OnnxNode, Step};
 use crate::import::tflite::{ReadResult, TfliteOp};
 use crate::ir::{Activation, DataType, Graph, Node, OpKind};
@@ -42,6 +42,7 @@ impl FullyConnected {
                 convert: gemm_from_onnx,
             },
         ],
+        dtypes: Dtypes::INT8_FLOAT32,
     };
 }
 

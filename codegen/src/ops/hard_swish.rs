@@ -7,7 +7,7 @@ use kiln::graph::Op;
 use kiln::kernels::activation::HardSwishParams;
 use kiln::ops::{HardSigmoidF32Op, HardSwishF32Op, HardSwishOp};
 
-use super::{Formats, IrOp, OnnxConverter, QuantRule};
+use super::{Dtypes, Formats, IrOp, OnnxConverter, QuantRule};
 use crate::ir::{DataType, Node, OpKind};
 use crate::lower::{unsupported, Lowered, Lowering};
 use crate::quantize::multiplier::{downscale_to_q15, quantize_multiplier};
@@ -31,6 +31,7 @@ impl HardSwish {
             inputs: 1,
             convert: |cx, n| cx.unary_node(n, OpKind::HardSwish(HardSwish)),
         }],
+        dtypes: Dtypes::INT8_FLOAT32,
     };
 }
 
@@ -48,6 +49,7 @@ impl HardSigmoid {
                 cx.unary_node(n, kind)
             },
         }],
+        dtypes: Dtypes::FLOAT32_BETWEEN_QUANTIZE,
     };
 }
 

@@ -10,7 +10,7 @@ use kiln::kernels::activation::RequantizeParams;
 use kiln::ops::{LeakyReluF32Op, LeakyReluOp};
 
 use super::quantize::requantize;
-use super::{Formats, IrOp, OnnxConverter, QuantRule};
+use super::{Dtypes, Formats, IrOp, OnnxConverter, QuantRule};
 use crate::ir::{Activation, DataType, Node, OpKind};
 use crate::lower::{Lowered, Lowering};
 use crate::quantize::multiplier::quantize_multiplier;
@@ -36,6 +36,7 @@ impl LeakyRelu {
                 cx.unary_node(n, OpKind::LeakyRelu(LeakyRelu { alpha }))
             },
         }],
+        dtypes: Dtypes::INT8_FLOAT32,
     };
 }
 

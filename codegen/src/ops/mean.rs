@@ -7,7 +7,7 @@ use kiln::graph::Op;
 use kiln::kernels::mean::{MeanParams, Reduction};
 use kiln::ops::{MeanF32Op, MeanOp};
 
-use super::{Formats, IrOp, OnnxConverter, Permuted, QuantRule};
+use super::{Dtypes, Formats, IrOp, OnnxConverter, Permuted, QuantRule};
 use crate::import::onnx::{Attribute, Importer, OnnxNode, Step};
 use crate::ir::{DataType, Graph, Node, OpKind};
 use crate::lower::{invalid, padded_dims, unsupported, Lowered, Lowering};
@@ -38,6 +38,7 @@ impl Mean {
                 convert: global_average_pool_from_onnx,
             },
         ],
+        dtypes: Dtypes::INT8_FLOAT32,
     };
 }
 

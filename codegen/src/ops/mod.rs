@@ -23,12 +23,52 @@ use crate::lower::{Lowered, Lowering};
 use crate::stack::Stack;
 
 /// How the file formats spell an op, and the converters that read it into
-/// the IR. The importers look converters up by name in these tables.
+/// the IR. The importers look converters up by name in these tables, and
+/// `kiln ops` prints the TFLite names with their `dtypes`.
 pub(crate) struct Formats {
     /// TFLite builtin operator names (as `schema.fbs` spells them).
     pub tflite: &'static [(&'static str, TfliteConverter)],
     /// ONNX op types.
     pub onnx: &'static [OnnxConverter],
+    /// The activation types the op's lowering takes.
+    pub dtypes: Dtypes,
+}
+
+/// The activation types an op runs in: what its `lower` accepts, which
+/// its fixtures check (`support` prints it beside TFLM's).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dtypes {
+    pub int8: bool,
+    pub int16: bool,
+    pub float32: bool,
+    /// What the three marks leave out, or an empty string.
+    pub note: &'static str,
+}
+
+impl Dtypes {
+    pub const INT8_FLOAT32: Dtypes = Dtypes {
+        int8: true,
+        int16: false,
+        float32: true,
+        note: "",
+    };
+
+    /// A float32 kernel only: in an int8 model the op runs in float32
+    /// between DEQUANTIZE and QUANTIZE.
+    pub const FLOAT32_BETWEEN_QUANTIZE: Dtypes = Dtypes {
+        int8: false,
+        int16: false,
+        float32: true,
+        note: "int8 models run it in float32 between DEQUANTIZE and QUANTIZE",
+    };
+
+    /// A float32 op that only ONNX models have (folded before lowering).
+    pub const FLOAT32: Dtypes = Dtypes {
+        int8: false,
+        int16: false,
+        float32: true,
+        note: "",
+    };
 }
 
 /// Converts one ONNX node, which has at least `inputs` non-empty inputs and
@@ -203,6 +243,19 @@ pub(crate) fn tflite_converter(name: &str) -> Option<TfliteConverter> {
         .flat_map(|f| f.tflite)
         .find(|(n, _)| *n == name)
         .map(|&(_, convert)| convert)
+}
+
+/// The activation types of TFLite builtin `name`, if kiln reads it.
+pub fn tflite_dtypes(name: &str) -> Option<Dtypes> {
+    FORMATS
+        .iter()
+        .find(|f| f.tflite.iter().any(|(n, _)| *n == name))
+        .map(|f| f.dtypes)
+}
+
+/// Every TFLite builtin name kiln reads.
+pub fn tflite_names() -> impl Iterator<Item = &'static str> {
+    FORMATS.iter().flat_map(|f| f.tflite).map(|(n, _)| *n)
 }
 
 /// The converter of ONNX op type `op_type`, if kiln reads it.

@@ -7,7 +7,7 @@ use kiln::graph::Op;
 use kiln::kernels::pad::PadParams;
 use kiln::ops::{PadF32Op, PadOp};
 
-use super::{Formats, IrOp, OnnxConverter, Permuted, QuantRule};
+use super::{Dtypes, Formats, IrOp, OnnxConverter, Permuted, QuantRule};
 use crate::import::onnx::{Importer, OnnxNode, Step};
 use crate::ir::{DataType, Graph, Node, OpKind};
 use crate::lower::{invalid, padded_dims, unsupported, Lowered, Lowering};
@@ -25,6 +25,7 @@ impl Pad {
             inputs: 1,
             convert: pad_from_onnx,
         }],
+        dtypes: Dtypes::INT8_FLOAT32,
     };
 }
 

@@ -9,7 +9,7 @@ use kiln::ops::{
     AveragePool2dF32Op, AveragePool2dOp, MaxPool2dF32Op, MaxPool2dOp, Pool2dF32, Pool2dS8,
 };
 
-use super::{Formats, IrOp, OnnxConverter, QuantRule};
+use super::{Dtypes, Formats, IrOp, OnnxConverter, QuantRule};
 use crate::import::onnx::{bounded_attribute, pair, Importer, OnnxNode, Step};
 use crate::import::tflite::{ReadResult, TfliteOp};
 use crate::ir::{Activation, DataType, Graph, Node, OpKind, Pool2dAttrs};
@@ -90,6 +90,7 @@ impl AveragePool2d {
             inputs: 1,
             convert: pool_from_onnx,
         }],
+        dtypes: Dtypes::INT8_FLOAT32,
     };
 }
 
@@ -103,6 +104,7 @@ impl MaxPool2d {
             inputs: 1,
             convert: pool_from_onnx,
         }],
+        dtypes: Dtypes::INT8_FLOAT32,
     };
 }
 

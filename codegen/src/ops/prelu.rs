@@ -9,7 +9,7 @@ use kiln::kernels::elementwise::PReluParams;
 use kiln::ops::{ConstantOperand, PReluF32Op, PReluOp};
 
 use super::elementwise::{binary_operands, broadcast};
-use super::{Formats, IrOp, OnnxConverter, QuantRule};
+use super::{Dtypes, Formats, IrOp, OnnxConverter, QuantRule};
 use crate::ir::{DataType, Node, OpKind};
 use crate::lower::{unsupported, Lowered, Lowering};
 use crate::quantize::multiplier::quantize_multiplier;
@@ -26,6 +26,7 @@ impl PRelu {
             inputs: 2,
             convert: |cx, n| cx.binary_node(n, OpKind::PRelu(PRelu)),
         }],
+        dtypes: Dtypes::INT8_FLOAT32,
     };
 }
 

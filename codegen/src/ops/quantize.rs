@@ -12,7 +12,7 @@ use kiln::kernels::quantize::{AffineParams, IntRequantizeParams};
 use kiln::ops::{DequantizeOp, QuantizeOp, RequantizeIntOp, RequantizeOp};
 use kiln::DType;
 
-use super::{Formats, IrOp, QuantRule};
+use super::{Dtypes, Formats, IrOp, QuantRule};
 use crate::ir::{Activation, DataType, Node, OpKind, TensorId};
 use crate::lower::{invalid, unsupported, Lowered, Lowering};
 use crate::quantize::multiplier::{activation_range, quantize_multiplier};
@@ -31,6 +31,12 @@ impl Quantize {
     pub(crate) const FORMATS: Formats = Formats {
         tflite: &[("QUANTIZE", |_| Ok(OpKind::Quantize(Quantize)))],
         onnx: &[],
+        dtypes: Dtypes {
+            int8: true,
+            int16: true,
+            float32: true,
+            note: "float32 to int8; between int8, int16 and int32",
+        },
     };
 }
 
@@ -38,6 +44,12 @@ impl Dequantize {
     pub(crate) const FORMATS: Formats = Formats {
         tflite: &[("DEQUANTIZE", |_| Ok(OpKind::Dequantize(Dequantize)))],
         onnx: &[],
+        dtypes: Dtypes {
+            int8: true,
+            int16: false,
+            float32: true,
+            note: "int8 to float32",
+        },
     };
 }
 

@@ -10,7 +10,7 @@ use kiln::ops::{ClampF32Op, RequantizeOp};
 use kiln::tensor::FloatRange;
 
 use super::quantize::requantize;
-use super::{Formats, IrOp, OnnxConverter, QuantRule};
+use super::{Dtypes, Formats, IrOp, OnnxConverter, QuantRule};
 use crate::import::onnx::{Importer, OnnxNode, Step};
 use crate::ir::{Activation, DataType, Node, OpKind};
 use crate::lower::{float_range, unsupported, Lowered, Lowering};
@@ -40,6 +40,7 @@ impl Relu {
             inputs: 1,
             convert: |cx, n| cx.unary_node(n, OpKind::Relu(Relu(Activation::Relu))),
         }],
+        dtypes: Dtypes::INT8_FLOAT32,
     };
 }
 
@@ -51,6 +52,7 @@ impl Clip {
             inputs: 1,
             convert: clip_from_onnx,
         }],
+        dtypes: Dtypes::INT8_FLOAT32,
     };
 }
 

@@ -6,7 +6,7 @@
 
 use kiln::graph::Op;
 
-use super::{Formats, IrOp, OnnxConverter, QuantRule};
+use super::{Dtypes, Formats, IrOp, OnnxConverter, QuantRule};
 use crate::import::onnx::{Importer, OnnxNode, Step};
 use crate::ir::{Graph, Node, OpKind};
 use crate::lower::{invalid, unsupported, Lowered, Lowering};
@@ -44,6 +44,12 @@ impl Reshape {
                 convert: reshape_from_onnx,
             },
         ],
+        dtypes: Dtypes {
+            int8: true,
+            int16: true,
+            float32: true,
+            note: "no copy: the output is the input's bytes",
+        },
     };
 }
 

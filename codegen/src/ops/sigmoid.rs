@@ -8,7 +8,7 @@ use kiln::kernels::activation::SigmoidParams;
 use kiln::ops::{LogisticF32Op, LogisticOp, SigmoidS8, TanhF32Op, TanhOp};
 use kiln::Span;
 
-use super::{Formats, IrOp, OnnxConverter, QuantRule};
+use super::{Dtypes, Formats, IrOp, OnnxConverter, QuantRule};
 use crate::ir::{DataType, Node, OpKind};
 use crate::lower::{Lowered, Lowering};
 use crate::quantize::multiplier::{frexp, input_radius};
@@ -82,6 +82,7 @@ impl Logistic {
             inputs: 1,
             convert: |cx, n| cx.unary_node(n, OpKind::Logistic(Logistic)),
         }],
+        dtypes: Dtypes::INT8_FLOAT32,
     };
 }
 
@@ -93,6 +94,7 @@ impl Tanh {
             inputs: 1,
             convert: |cx, n| cx.unary_node(n, OpKind::Tanh(Tanh)),
         }],
+        dtypes: Dtypes::INT8_FLOAT32,
     };
 }
 

@@ -8,7 +8,7 @@ use kiln::kernels::slice::SliceParams;
 use kiln::ops::SliceOp;
 use kiln::tensor::MAX_RANK;
 
-use super::{permute_shape, Formats, IrOp, OnnxConverter, Permuted, QuantRule};
+use super::{permute_shape, Dtypes, Formats, IrOp, OnnxConverter, Permuted, QuantRule};
 use crate::import::onnx::{Importer, OnnxNode, Step};
 use crate::ir::{DataType, Graph, Node, OpKind};
 use crate::lower::{invalid, to_u32, unsupported, Lowered, Lowering};
@@ -29,6 +29,7 @@ impl Slice {
             inputs: 1,
             convert: slice_from_onnx,
         }],
+        dtypes: Dtypes::INT8_FLOAT32,
     };
 }
 

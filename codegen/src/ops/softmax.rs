@@ -7,7 +7,7 @@ use kiln::graph::Op;
 use kiln::kernels::softmax::SoftmaxParams;
 use kiln::ops::{SoftmaxF32Op, SoftmaxOp, SoftmaxS16Op};
 
-use super::{Formats, IrOp, OnnxConverter, Permuted, QuantRule};
+use super::{Dtypes, Formats, IrOp, OnnxConverter, Permuted, QuantRule};
 use crate::import::onnx::{Importer, OnnxNode, Step};
 use crate::ir::{DataType, Graph, Node, OpKind};
 use crate::lower::{to_u32, unsupported, Lowered, Lowering};
@@ -35,6 +35,12 @@ impl Softmax {
             inputs: 1,
             convert: softmax_from_onnx,
         }],
+        dtypes: Dtypes {
+            int8: true,
+            int16: true,
+            float32: true,
+            note: "int16: the output of an int8 SOFTMAX",
+        },
     };
 }
 

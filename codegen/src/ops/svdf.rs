@@ -7,7 +7,7 @@
 use kiln::graph::Op;
 use kiln::ops::{SvdfF32Op, SvdfOp, SvdfParams, SvdfShape};
 
-use super::{Formats, IrOp, QuantRule};
+use super::{Dtypes, Formats, IrOp, QuantRule};
 use crate::import::tflite::{ReadResult, TfliteOp};
 use crate::ir::{Activation, DataType, Graph, Node, OpKind};
 use crate::lower::{float_range, invalid, to_u32, unsupported, Lowered, Lowering};
@@ -30,6 +30,12 @@ impl Svdf {
     pub(crate) const FORMATS: Formats = Formats {
         tflite: &[("SVDF", from_tflite)],
         onnx: &[],
+        dtypes: Dtypes {
+            int8: true,
+            int16: false,
+            float32: true,
+            note: "int8 with int16 time weights and state",
+        },
     };
 }
 

@@ -8,7 +8,7 @@ use kiln::kernels::transpose::TransposeParams;
 use kiln::ops::TransposeOp;
 use kiln::tensor::MAX_RANK;
 
-use super::{Formats, IrOp, OnnxConverter, QuantRule};
+use super::{Dtypes, Formats, IrOp, OnnxConverter, QuantRule};
 use crate::import::onnx::{Importer, OnnxNode, Step};
 use crate::ir::{DataType, Node, OpKind};
 use crate::lower::{invalid, to_u32, unsupported, Lowered, Lowering};
@@ -27,6 +27,7 @@ impl Transpose {
             inputs: 1,
             convert: transpose_from_onnx,
         }],
+        dtypes: Dtypes::INT8_FLOAT32,
     };
 }
 

@@ -7,7 +7,7 @@ use kiln::graph::Op;
 use kiln::ops::{TransposeConv2dF32Op, TransposeConv2dOp};
 
 use super::conv2d::{geometry, lower_conv, ConvDescriptor};
-use super::{Formats, IrOp, OnnxConverter, QuantRule};
+use super::{Dtypes, Formats, IrOp, OnnxConverter, QuantRule};
 use crate::import::onnx::{bounded_attribute, pair, Importer, OnnxNode, Step, MAX_GEOMETRY};
 use crate::import::tflite::invalid as read_invalid;
 use crate::import::tflite::{ReadResult, TfliteOp};
@@ -29,6 +29,7 @@ impl TransposeConv2d {
             inputs: 2,
             convert: conv_transpose_from_onnx,
         }],
+        dtypes: Dtypes::INT8_FLOAT32,
     };
 }
 
