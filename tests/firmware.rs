@@ -31,7 +31,12 @@ const TARGETS: &[(&str, &str, &str)] = &[
 
 /// Models whose arena, weights and samples fit the Cortex-M0's 16 KiB of RAM
 /// and 256 KiB of flash (and every op-coverage fixture, which all do).
-const FITS_CORTEX_M0: &[&str] = &["hello_world_int8", "micro_speech_quantized", "digits_int8"];
+const FITS_CORTEX_M0: &[&str] = &[
+    "hello_world_int8",
+    "micro_speech_quantized",
+    "digits_int8",
+    "keyword_scrambled",
+];
 
 fn tools_present() -> bool {
     let have = |cmd: &str, arg: &str| {

@@ -113,10 +113,15 @@ fn float_svdf_matches_tflite_micro() {
 }
 
 /// The state is a region of its own: no other tensor of the plan shares
-/// its bytes, and the runs in between leave nothing but state there.
+/// its bytes; `kiln inspect` reports its size.
 #[test]
 fn state_spans_share_no_byte_with_any_other_tensor() {
-    let model = kiln_codegen::compile_file(&fixture().join("svdf.tflite")).unwrap();
+    let path = fixture().join("svdf.tflite");
+    let model = kiln_codegen::compile_file(&path).unwrap();
+    let graph = kiln_codegen::import::import(&path).unwrap();
+    let report = kiln_codegen::report::inspect_json(&graph, Some(&model), None);
+    let state_bytes: u32 = model.state.iter().map(|s| s.span.len).sum();
+    assert_eq!(report["state_bytes"], u64::from(state_bytes));
     let plan = &model.plan;
     for s in &model.state {
         let span = s.span.offset as usize..s.span.end() as usize;

@@ -115,6 +115,7 @@ pub fn inspect_json(
         "macs": total_macs,
         "arena_bytes": plan.arena_bytes,
         "arena_lower_bound_bytes": plan.lower_bound_bytes,
+        "state_bytes": g.variables.iter().map(|&t| g.tensors[t].bytes()).sum::<usize>(),
         "unshared_activation_bytes": plan.unshared_bytes,
         "weight_bytes": weight_bytes,
         "stack_bytes_estimate": stack.cortex_m4,
@@ -203,6 +204,12 @@ pub fn inspect_text(report: &Value) -> String {
         num(&report["arena_lower_bound_bytes"]),
         num(&report["unshared_activation_bytes"])
     );
+    if report["state_bytes"].as_u64().is_some_and(|b| b > 0) {
+        s += &format!(
+            "state (in the arena):  {} bytes, kept from one inference to the next\n",
+            num(&report["state_bytes"])
+        );
+    }
     let stacks: Vec<String> = Core::ALL
         .iter()
         .map(|c| {

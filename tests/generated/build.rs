@@ -2,7 +2,8 @@
 //! script would, and writes `models.rs`: one module per model, a `run`
 //! function that calls its generated `Model::run` on raw input bytes, and
 //! `graph` giving its generated `GRAPH`. The project's own models (the
-//! digits example, the op-coverage fixtures, TFLite and ONNX, and every
+//! digits example, the op-coverage fixtures, TFLite and ONNX, the float32
+//! SVDF fixture, and every
 //! committed random differential case) are always built; the shared int8
 //! models when `../shared` is present.
 
@@ -40,6 +41,10 @@ fn main() {
             repo.join("tests/fixtures/onnx_ops/reduce_mean.onnx"),
         ),
     ];
+    list.push((
+        "op_zoo_svdf_float".into(),
+        repo.join("tests/fixtures/op_zoo/svdf_float.tflite"),
+    ));
     list.extend(models::OP_ZOO.iter().map(|zoo| {
         (
             format!("op_zoo_{zoo}"),

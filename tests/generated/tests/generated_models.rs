@@ -70,34 +70,54 @@ fn generated_project_models_match_tflite_micro() {
 }
 
 /// A stateful model's generated `Model` carries its state from run to run
-/// as TFLM's interpreter does over the same sequence, and `reset_state`
-/// forgets it.
+/// as TFLM's interpreter does over the same sequence (int8 bytes exactly,
+/// float32 within rounding), and `reset_state` forgets it.
 #[test]
 fn generated_stateful_models_remember_a_sequence_as_tflite_micro_does() {
-    let dir = repo().join("tests/fixtures/op_zoo/svdf/sequence");
-    let expected = npy::read_outputs(&dir).unwrap();
-    let inputs: Vec<Vec<u8>> = (0..expected.len())
-        .map(|k| npy::read(&dir.join(format!("input_{k}.npy"))).unwrap().data)
-        .collect();
-    let samples: Vec<Vec<&[u8]>> = inputs.iter().map(|i| vec![&i[..]]).collect();
-    let got = kiln_generated_tests::run_sequence("op_zoo_svdf", &samples)
-        .expect("op_zoo_svdf is built with a sequence runner");
-    assert_eq!(got.len(), expected.len() + 1);
-    for (k, want) in expected.iter().enumerate() {
-        assert_eq!(got[k], want.data, "step {k} differs from TFLM");
+    for fixture in ["svdf", "svdf_float"] {
+        let name = format!("op_zoo_{fixture}");
+        let same = |got: &[u8], want: &[u8]| match fixture {
+            "svdf_float" => common::floats_close(&common::f32s(got), &common::f32s(want)),
+            _ => got == want,
+        };
+        let dir = repo().join("tests/fixtures/op_zoo").join(fixture);
+        // Fresh samples first: each from the reset state.
+        for (k, want) in npy::read_outputs(&dir).unwrap().iter().enumerate() {
+            let input = npy::read(&dir.join(format!("input_{k}.npy"))).unwrap().data;
+            let got = kiln_generated_tests::run(&name, &[&input]).unwrap();
+            assert!(
+                same(&got, &want.data),
+                "{name}: sample {k} differs from TFLM"
+            );
+        }
+        let dir = dir.join("sequence");
+        let expected = npy::read_outputs(&dir).unwrap();
+        let inputs: Vec<Vec<u8>> = (0..expected.len())
+            .map(|k| npy::read(&dir.join(format!("input_{k}.npy"))).unwrap().data)
+            .collect();
+        let samples: Vec<Vec<&[u8]>> = inputs.iter().map(|i| vec![&i[..]]).collect();
+        let got = kiln_generated_tests::run_sequence(&name, &samples)
+            .expect("built with a sequence runner");
+        assert_eq!(got.len(), expected.len() + 1);
+        for (k, want) in expected.iter().enumerate() {
+            assert!(
+                same(&got[k], &want.data),
+                "{name}: step {k} differs from TFLM"
+            );
+        }
+        // After reset_state, the first sample gives what a fresh model gives.
+        let fresh = kiln_generated_tests::run(&name, &samples[0]).unwrap();
+        assert_eq!(got[expected.len()], fresh, "{name}");
+        assert_eq!(
+            got[0], fresh,
+            "{name}: the sequence starts from the reset state"
+        );
+        // Later steps depend on the state: run afresh, they differ.
+        let remembered = (1..samples.len())
+            .filter(|&k| kiln_generated_tests::run(&name, &samples[k]).unwrap() != got[k])
+            .count();
+        assert!(remembered > 0, "{name}: no step depends on the state");
     }
-    // After reset_state, the first sample gives what a fresh model gives.
-    let fresh = kiln_generated_tests::run("op_zoo_svdf", &samples[0]).unwrap();
-    assert_eq!(got[expected.len()], fresh);
-    assert_eq!(got[0], fresh, "the sequence starts from the reset state");
-    // Later steps depend on the state: run afresh, they differ.
-    let remembered = (1..samples.len())
-        .filter(|&k| kiln_generated_tests::run("op_zoo_svdf", &samples[k]).unwrap() != got[k])
-        .count();
-    assert!(
-        remembered > 0,
-        "no step of the sequence depends on the state"
-    );
 }
 
 /// The float ONNX fixtures (constants in flash as binary-op operands, PAD
