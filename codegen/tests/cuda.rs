@@ -262,16 +262,7 @@ fn run_kernels_on_cpu(
         job.extend(l.kernel.as_bytes());
         job.extend(u64le(l.params.start));
     }
-    let mut image = vec![0u8; arena_bytes * samples];
-    for (i, data) in inputs.iter().enumerate() {
-        let span = graph.inputs[i].span;
-        let len = span.len as usize;
-        for k in 0..samples {
-            let at = k * arena_bytes + span.offset as usize;
-            image[at..at + len].copy_from_slice(&data[k * len..(k + 1) * len]);
-        }
-    }
-    job.extend(&image);
+    job.extend(cuda::arena_image(graph, arena_bytes, inputs, 0, samples));
     let (job_path, out_path) = (dir.join("job.bin"), dir.join("out.bin"));
     std::fs::write(&job_path, job).unwrap();
     let status = Command::new(exe)

@@ -39,6 +39,32 @@ pub const SOURCES: &[(&str, &str)] = &[
 
 /// What NVRTC compiles: the generated declarations, then every file of
 /// [`SOURCES`] (whose line numbers the compiler's messages keep).
+/// The arenas of samples `first..first + n` back to back, `arena_bytes`
+/// each, as the kernels take them: every sample from the model's reset
+/// state (as on the CPU), its inputs in place (`inputs` as
+/// `batch::check_inputs` accepts them).
+pub fn arena_image(
+    graph: &Graph,
+    arena_bytes: usize,
+    inputs: &[&[u8]],
+    first: usize,
+    n: usize,
+) -> Vec<u8> {
+    let mut image = vec![0u8; n * arena_bytes];
+    for arena in image.chunks_exact_mut(arena_bytes.max(1)) {
+        crate::graph::reset_state(graph.state, arena);
+    }
+    for (i, data) in inputs.iter().enumerate() {
+        let span = graph.inputs[i].span;
+        let len = span.len as usize;
+        for k in 0..n {
+            let at = k * arena_bytes + span.offset as usize;
+            image[at..at + len].copy_from_slice(&data[(first + k) * len..(first + k + 1) * len]);
+        }
+    }
+    image
+}
+
 pub fn source() -> String {
     let mut text = header::header();
     for (name, code) in SOURCES {
@@ -169,20 +195,7 @@ impl<'g> CudaRunner<'g> {
         let mut first = 0;
         while first < samples {
             let n = batch.min(samples - first);
-            let mut image = vec![0u8; n * arena_bytes];
-            // Every sample starts from the reset state, as on the CPU.
-            for arena in image.chunks_exact_mut(arena_bytes.max(1)) {
-                crate::graph::reset_state(self.graph.state, arena);
-            }
-            for (i, data) in inputs.iter().enumerate() {
-                let span = self.graph.inputs[i].span;
-                let len = span.len as usize;
-                for k in 0..n {
-                    let at = k * arena_bytes + span.offset as usize;
-                    image[at..at + len]
-                        .copy_from_slice(&data[(first + k) * len..(first + k + 1) * len]);
-                }
-            }
+            let image = arena_image(self.graph, arena_bytes, inputs, first, n);
             let mut arenas = self.stream.clone_htod(&image).map_err(cuda)?;
             let stride = arena_bytes as i64;
             let count = n as i32;
