@@ -85,8 +85,8 @@ pub(crate) fn split(arena: &mut [u8], output: Span) -> (Inputs<'_>, &mut [u8]) {
 }
 
 /// Splits the arena into an op's output, one more span it writes (its
-/// scratch, or its state) and the read-only rest. The two spans do not
-/// overlap (checked), in either order.
+/// scratch) and the read-only rest. The two spans do not overlap
+/// (checked), in either order.
 pub(crate) fn split_two(
     arena: &mut [u8],
     output: Span,
@@ -125,6 +125,31 @@ pub(crate) fn split_with_scratch(
 ) -> (Inputs<'_>, &mut [u8], &mut [i16]) {
     let (inputs, out, scratch) = split_two(arena, output, scratch);
     (inputs, out, typed_mut(scratch))
+}
+
+/// Mutable views of `N` arena spans that share no byte (checked), in the
+/// order given: for an op that writes several tensors (an LSTM's output,
+/// its two states and its scratch). A span outside the arena, or one that
+/// overlaps another, comes back empty.
+pub(crate) fn disjoint<const N: usize>(arena: &mut [u8], spans: [Span; N]) -> [&mut [u8]; N] {
+    let mut order: [usize; N] = core::array::from_fn(|i| i);
+    order.sort_unstable_by_key(|&i| spans[i].offset);
+    let mut views: [Option<&mut [u8]>; N] = [const { None }; N];
+    let (mut rest, mut base) = (arena, 0u64);
+    for i in order {
+        let s = spans[i];
+        let Some(skip) = u64::from(s.offset).checked_sub(base) else {
+            continue;
+        };
+        let (_, tail) = split_at(core::mem::take(&mut rest), skip as usize);
+        let (view, tail) = split_at(tail, s.len as usize);
+        if view.len() == s.len as usize {
+            views[i] = Some(view);
+            base = s.end();
+        }
+        rest = tail;
+    }
+    views.map(|v| v.unwrap_or_default())
 }
 
 /// Copies the bytes of `from` to `to` in the arena (the two spans apart,

@@ -4,7 +4,7 @@
 //!
 //! Layer: ops; uses `kernels::svdf`.
 
-use super::arena::{constant, out_f32, out_i16, out_i8, split_two};
+use super::arena::{constant, disjoint, out_f32, out_i16, out_i8};
 use super::{Checker, OpDescriptor};
 use crate::error::Error;
 use crate::kernels::svdf::{svdf_f32, svdf_s8};
@@ -64,10 +64,10 @@ impl OpDescriptor for SvdfOp {
 
     #[inline(never)]
     fn run(&self, arena: &mut [u8], weights: &[u8]) {
-        let (io, out, state) = split_two(arena, self.output, self.state);
+        let [input, state, out] = disjoint(arena, [self.input, self.state, self.output]);
         svdf_s8(
             &self.params,
-            io.i8(self.input),
+            out_i8(input),
             constant(weights, self.feature_weights),
             constant(weights, self.time_weights),
             constant(weights, self.bias),
@@ -147,11 +147,11 @@ impl OpDescriptor for SvdfF32Op {
 
     #[inline(never)]
     fn run(&self, arena: &mut [u8], weights: &[u8]) {
-        let (io, out, state) = split_two(arena, self.output, self.state);
+        let [input, state, out] = disjoint(arena, [self.input, self.state, self.output]);
         svdf_f32(
             &self.shape,
             self.activation,
-            io.f32(self.input),
+            out_f32(input),
             constant(weights, self.feature_weights),
             constant(weights, self.time_weights),
             constant(weights, self.bias),
