@@ -18,6 +18,7 @@ pub mod depthwise_conv2d;
 pub mod elementwise;
 mod float_math;
 pub mod fully_connected;
+pub mod lstm;
 pub mod mean;
 mod odometer;
 pub mod pad;

@@ -33,6 +33,7 @@ mod fully_connected;
 mod hard_swish;
 mod in_place;
 mod leaky_relu;
+mod lstm;
 mod mean;
 mod pad;
 mod pool2d;
@@ -56,6 +57,7 @@ pub use fully_connected::*;
 pub use hard_swish::*;
 pub use in_place::*;
 pub use leaky_relu::*;
+pub use lstm::*;
 pub use mean::*;
 pub use pad::*;
 pub use pool2d::*;
@@ -251,10 +253,10 @@ macro_rules! op_list {
 /// MUL; 7: a convolution streamed into a fully connected layer, and a
 /// residual block streamed; 8: variable tensors (state) in the header;
 /// 9: SVDF; 10: SOFTMAX from int8 to int16; 11: QUANTIZE between integer
-/// widths; 12: float32 SVDF;
+/// widths; 12: float32 SVDF; 13: UNIDIRECTIONAL_SEQUENCE_LSTM;
 /// `tests/blob_format.rs` pins it). It lives beside the
 /// list because appending an op is the usual bump.
-pub const BLOB_VERSION: u32 = 12;
+pub const BLOB_VERSION: u32 = 13;
 
 op_list! {
     Conv2d(Conv2dOp),
@@ -312,4 +314,5 @@ op_list! {
     SoftmaxS16(SoftmaxS16Op),
     RequantizeInt(RequantizeIntOp),
     SvdfF32(SvdfF32Op),
+    Lstm(LstmOp),
 }

@@ -276,6 +276,7 @@ mod elementwise;
 mod fully_connected;
 mod hard_swish;
 mod leaky_relu;
+mod lstm;
 mod mean;
 mod pad;
 mod pool2d;
@@ -298,6 +299,7 @@ pub use elementwise::*;
 pub use fully_connected::*;
 pub use hard_swish::*;
 pub use leaky_relu::*;
+pub use lstm::*;
 pub use mean::*;
 pub use pad::*;
 pub use pool2d::*;
@@ -342,6 +344,7 @@ op_list! {
     Transpose(Transpose),
     BatchNorm(BatchNorm),
     Svdf(Svdf),
+    UnidirectionalSequenceLstm(UnidirectionalSequenceLstm),
 }
 
 #[cfg(test)]

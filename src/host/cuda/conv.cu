@@ -229,6 +229,122 @@ KILN_KERNEL(kiln_svdf_f32) {
 }
 
 
+// LSTM (kernels::lstm): one thread per sequence of each sample, stepping
+// through time; TFLite's sigmoid table for the int16 LOGISTIC and TANH.
+__device__ const unsigned short kiln_sigmoid_table[256] = {
+    32768, 33451, 34133, 34813, 35493, 36169, 36843, 37513, 38180, 38841, 39498, 40149, 40794, 41432, 42064, 42688,
+    43304, 43912, 44511, 45102, 45683, 46255, 46817, 47369, 47911, 48443, 48964, 49475, 49975, 50464, 50942, 51409,
+    51865, 52311, 52745, 53169, 53581, 53983, 54374, 54755, 55125, 55485, 55834, 56174, 56503, 56823, 57133, 57433,
+    57724, 58007, 58280, 58544, 58800, 59048, 59288, 59519, 59743, 59959, 60168, 60370, 60565, 60753, 60935, 61110,
+    61279, 61441, 61599, 61750, 61896, 62036, 62172, 62302, 62428, 62549, 62666, 62778, 62886, 62990, 63090, 63186,
+    63279, 63368, 63454, 63536, 63615, 63691, 63765, 63835, 63903, 63968, 64030, 64090, 64148, 64204, 64257, 64308,
+    64357, 64405, 64450, 64494, 64536, 64576, 64614, 64652, 64687, 64721, 64754, 64786, 64816, 64845, 64873, 64900,
+    64926, 64950, 64974, 64997, 65019, 65039, 65060, 65079, 65097, 65115, 65132, 65149, 65164, 65179, 65194, 65208,
+    65221, 65234, 65246, 65258, 65269, 65280, 65291, 65301, 65310, 65319, 65328, 65337, 65345, 65352, 65360, 65367,
+    65374, 65381, 65387, 65393, 65399, 65404, 65410, 65415, 65420, 65425, 65429, 65433, 65438, 65442, 65445, 65449,
+    65453, 65456, 65459, 65462, 65465, 65468, 65471, 65474, 65476, 65479, 65481, 65483, 65485, 65488, 65489, 65491,
+    65493, 65495, 65497, 65498, 65500, 65501, 65503, 65504, 65505, 65507, 65508, 65509, 65510, 65511, 65512, 65513,
+    65514, 65515, 65516, 65517, 65517, 65518, 65519, 65520, 65520, 65521, 65522, 65522, 65523, 65523, 65524, 65524,
+    65525, 65525, 65526, 65526, 65526, 65527, 65527, 65528, 65528, 65528, 65529, 65529, 65529, 65529, 65530, 65530,
+    65530, 65530, 65531, 65531, 65531, 65531, 65531, 65532, 65532, 65532, 65532, 65532, 65532, 65533, 65533, 65533,
+    65533, 65533, 65533, 65533, 65533, 65534, 65534, 65534, 65534, 65534, 65534, 65534, 65534, 65534, 65534, 65535,
+};
+
+__device__ __forceinline__ i32 sat16(i32 v) { return clamp_i32(v, -32768, 32767); }
+
+__device__ __forceinline__ i32 table_at(u32 k, i32* step) {
+    const u32 i = k < 254 ? k : 254;
+    const i32 a = kiln_sigmoid_table[i];
+    *step = (i32)kiln_sigmoid_table[i + 1] - a;
+    return a;
+}
+
+__device__ i32 lstm_sigmoid(i32 x) {
+    const i32 v = x * 3;
+    const u32 a = v < 0 ? (u32)(-v) : (u32)v;
+    const u32 k = a >> 9;
+    i32 step, r;
+    if (k >= 255) {
+        r = 0x7FFF << 10;
+    } else {
+        const i32 base = table_at(k, &step);
+        r = (base << 9) + (i32)(a & 0x1FF) * step;
+    }
+    r = v >= 0 ? r + (1 << 9) : (1 << 25) - r + (1 << 9) - 1;
+    return r >> 10;
+}
+
+__device__ i32 lstm_tanh(i32 x, i32 power) {
+    const i32 left = 12 + power;
+    const i32 mult = left >= 0 ? 3 << left : 3, shift = left >= 0 ? 0 : -left;
+    const i32 rounding = shift > 0 ? 1 << (shift - 1) : 0;
+    const i32 v = (x * mult + rounding) >> shift;
+    const u32 a = v < 0 ? (u32)(-v) : (u32)v;
+    const u32 k = a >> 8;
+    i32 step, r;
+    if (k >= 255) {
+        r = 0xFFFF << 8;
+    } else {
+        const i32 base = table_at(k, &step);
+        r = (base << 8) + (i32)(a & 0xFF) * step;
+    }
+    r = v >= 0 ? r - (1 << 23) + (1 << 7) : -r + (1 << 23) + (1 << 7) - 1;
+    return r >> 8;
+}
+
+__device__ void lstm_gate(const LstmParams& p, const i8* wx, const i8* wh, const i32* bias, i32 g,
+                          const i8* x, const i8* h, i16* out) {
+    const i32 size = p.shape.input_size, units = p.shape.units;
+    const LstmGate& q = p.gates[g];
+    for (i32 r = 0; r < units; r++) {
+        const i64 row = (i64)g * units + r;
+        i32 a = 0, b = 0;
+        for (i32 d = 0; d < size; d++) a = wadd(a, (i32)wx[row * size + d] * ((i32)x[d] + p.input_offset));
+        a = wadd(a, bias[row]);
+        for (i32 d = 0; d < units; d++) b = wadd(b, (i32)wh[row * units + d] * ((i32)h[d] - p.hidden_zero_point));
+        const i32 pre = sat16(sat16(mbqm(a, q.input_multiplier, q.input_shift)) + sat16(mbqm(b, q.recurrent_multiplier, q.recurrent_shift)));
+        out[r] = (i16)(g == 2 ? lstm_tanh(pre, -12) : lstm_sigmoid(pre));
+    }
+}
+
+KILN_KERNEL(kiln_lstm) {
+    const LstmParams& p = op.params;
+    const i32 batches = p.shape.batches, time = p.shape.time, size = p.shape.input_size, units = p.shape.units;
+    const i8* wx = (const i8*)(W + op.input_weights.offset);
+    const i8* wh = (const i8*)(W + op.recurrent_weights.offset);
+    const i32* bias = weights_i32(W, op.bias.offset);
+    FOR_EACH(idx, (i64)batches * samples) {
+        const i64 s = idx / batches;
+        const i32 b = (i32)(idx % batches);
+        i8* h = (i8*)arena(A, arena_bytes, s, op.hidden) + (i64)b * units;
+        i16* c = (i16*)arena(A, arena_bytes, s, op.cell) + (i64)b * units;
+        i16* gates = (i16*)arena(A, arena_bytes, s, op.scratch) + (i64)b * 4 * units;
+        i16 *forget = gates, *input = gates + units, *cell = gates + 2 * units, *output = gates + 3 * units;
+        for (i32 t = 0; t < time; t++) {
+            const i64 row = p.shape.time_major ? (i64)t * batches + b : (i64)b * time + t;
+            const i8* x = (const i8*)arena(A, arena_bytes, s, op.input) + row * size;
+            lstm_gate(p, wx, wh, bias, 1, x, h, forget);
+            lstm_gate(p, wx, wh, bias, 0, x, h, input);
+            lstm_gate(p, wx, wh, bias, 2, x, h, cell);
+            for (i32 r = 0; r < units; r++) {
+                const i32 kept = sat16(mbqm((i32)forget[r] * c[r], p.forget_multiplier, p.forget_shift));
+                const i32 added = sat16(mbqm((i32)input[r] * cell[r], p.input_multiplier, p.input_shift));
+                i32 v = sat16(kept + added);
+                if (p.cell_clip > 0) v = clamp_i32(v, -p.cell_clip, p.cell_clip);
+                c[r] = (i16)v;
+            }
+            lstm_gate(p, wx, wh, bias, 3, x, h, output);
+            i8* out = (i8*)arena(A, arena_bytes, s, op.output) + row * units;
+            for (i32 r = 0; r < units; r++) {
+                const i32 th = lstm_tanh(c[r], p.cell_scale_power);
+                h[r] = (i8)clamp_i32(wadd(mbqm(th * output[r], p.output_multiplier, p.output_shift), p.hidden_zero_point), -128, 127);
+                out[r] = h[r];
+            }
+        }
+    }
+}
+
+
 // Float32 convolutions: float32 weights, bias and activations, then the
 // activation's clamp.
 template <bool Transposed>

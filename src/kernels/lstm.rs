@@ -1,0 +1,322 @@
+//! UNIDIRECTIONAL_SEQUENCE_LSTM with TFLM's integer arithmetic (its 2023
+//! kernel, `lstm_eval.h`): int8 input, weights and hidden state, int16
+//! cell state, int32 bias. Each gate is two fully connected layers (of the
+//! input and of the hidden state) into int16 Q3.12, summed with
+//! saturation, then a table-based sigmoid or tanh into Q0.15; the cell and
+//! hidden updates are saturating elementwise products. No peephole, no
+//! projection, no layer norm, one scale per weight tensor.
+//!
+//! Layer: kernels; a pure function over slices, uses `quant`.
+
+use super::{at, part, part_mut};
+use crate::quant::{clamp_to_i8, multiply_by_quantized_multiplier};
+use crate::wire::wire_struct;
+
+wire_struct! {
+    /// The sizes of an LSTM layer: `batches` sequences of `time` steps of
+    /// `input_size` values, `units` cells; the input and output are
+    /// `[time, batches, ..]` when `time_major`, else `[batches, time, ..]`.
+    pub struct LstmShape {
+        pub batches: u32,
+        pub time: u32,
+        pub input_size: u32,
+        pub units: u32,
+        pub time_major: bool,
+    }
+}
+
+wire_struct! {
+    /// One gate's two fully connected layers into Q3.12: of the input,
+    /// and of the hidden state.
+    pub struct LstmGate {
+        pub input_multiplier: i32,
+        pub input_shift: i32,
+        pub recurrent_multiplier: i32,
+        pub recurrent_shift: i32,
+    }
+}
+
+wire_struct! {
+    /// An int8 LSTM layer: its shape, its gates in TFLite's order (input,
+    /// forget, cell, output), and the requantizations of the cell update
+    /// (forget gate x cell, input gate x cell gate) and of the hidden state
+    /// (output gate x tanh of the cell).
+    pub struct LstmParams {
+        pub shape: LstmShape,
+        /// Minus the input zero point.
+        pub input_offset: i32,
+        pub hidden_zero_point: i32,
+        pub gates: [LstmGate; 4],
+        pub forget_multiplier: i32,
+        pub forget_shift: i32,
+        pub input_multiplier: i32,
+        pub input_shift: i32,
+        pub output_multiplier: i32,
+        pub output_shift: i32,
+        /// The cell state's scale as a power of two (`2^cell_scale_power`).
+        pub cell_scale_power: i32,
+        /// The cell state is clipped to `[-cell_clip, cell_clip]`; 0: not at all.
+        pub cell_clip: i32,
+    }
+}
+
+impl LstmParams {
+    /// The scratch one run needs: four gates of `units` int16 values per
+    /// batch row.
+    pub const fn scratch_elements(&self) -> u64 {
+        4 * self.shape.batches as u64 * self.shape.units as u64
+    }
+}
+
+/// TFLite's `sigmoid_table_uint16`: sigmoid(k / 24) in 0.16 fixed point,
+/// which its int16 LOGISTIC and TANH interpolate.
+const SIGMOID_TABLE: [u16; 256] = [
+    32768, 33451, 34133, 34813, 35493, 36169, 36843, 37513, 38180, 38841, 39498, 40149, 40794,
+    41432, 42064, 42688, 43304, 43912, 44511, 45102, 45683, 46255, 46817, 47369, 47911, 48443,
+    48964, 49475, 49975, 50464, 50942, 51409, 51865, 52311, 52745, 53169, 53581, 53983, 54374,
+    54755, 55125, 55485, 55834, 56174, 56503, 56823, 57133, 57433, 57724, 58007, 58280, 58544,
+    58800, 59048, 59288, 59519, 59743, 59959, 60168, 60370, 60565, 60753, 60935, 61110, 61279,
+    61441, 61599, 61750, 61896, 62036, 62172, 62302, 62428, 62549, 62666, 62778, 62886, 62990,
+    63090, 63186, 63279, 63368, 63454, 63536, 63615, 63691, 63765, 63835, 63903, 63968, 64030,
+    64090, 64148, 64204, 64257, 64308, 64357, 64405, 64450, 64494, 64536, 64576, 64614, 64652,
+    64687, 64721, 64754, 64786, 64816, 64845, 64873, 64900, 64926, 64950, 64974, 64997, 65019,
+    65039, 65060, 65079, 65097, 65115, 65132, 65149, 65164, 65179, 65194, 65208, 65221, 65234,
+    65246, 65258, 65269, 65280, 65291, 65301, 65310, 65319, 65328, 65337, 65345, 65352, 65360,
+    65367, 65374, 65381, 65387, 65393, 65399, 65404, 65410, 65415, 65420, 65425, 65429, 65433,
+    65438, 65442, 65445, 65449, 65453, 65456, 65459, 65462, 65465, 65468, 65471, 65474, 65476,
+    65479, 65481, 65483, 65485, 65488, 65489, 65491, 65493, 65495, 65497, 65498, 65500, 65501,
+    65503, 65504, 65505, 65507, 65508, 65509, 65510, 65511, 65512, 65513, 65514, 65515, 65516,
+    65517, 65517, 65518, 65519, 65520, 65520, 65521, 65522, 65522, 65523, 65523, 65524, 65524,
+    65525, 65525, 65526, 65526, 65526, 65527, 65527, 65528, 65528, 65528, 65529, 65529, 65529,
+    65529, 65530, 65530, 65530, 65530, 65531, 65531, 65531, 65531, 65531, 65532, 65532, 65532,
+    65532, 65532, 65532, 65533, 65533, 65533, 65533, 65533, 65533, 65533, 65533, 65534, 65534,
+    65534, 65534, 65534, 65534, 65534, 65534, 65534, 65534, 65535,
+];
+
+/// The table at `k` and the step to `k + 1` (`k < 255`).
+#[inline(always)]
+fn table(k: u32) -> (i32, i32) {
+    let a = i32::from(SIGMOID_TABLE[(k as usize).min(254)]);
+    let b = i32::from(SIGMOID_TABLE[(k as usize).min(254) + 1]);
+    (a, b - a)
+}
+
+/// int16 LOGISTIC of a Q3.12 value into Q0.15, as TFLite's reference
+/// `integer_ops::Logistic` with multiplier 0 (the input scale a power of
+/// two): the table interpolated in steps of 1/512.
+pub fn sigmoid_q3_12(x: i16) -> i16 {
+    let v = i32::from(x) * 3;
+    let a = v.unsigned_abs();
+    let k = a >> 9;
+    let r = if k >= 255 {
+        0x7FFF << 10
+    } else {
+        let (base, step) = table(k);
+        (base << 9) + (a & 0x1FF) as i32 * step
+    };
+    let r = if v >= 0 {
+        r + (1 << 9)
+    } else {
+        (1 << 25) - r + (1 << 9) - 1
+    };
+    (r >> 10) as i16
+}
+
+/// int16 TANH of a value scaled `2^power` into Q0.15, as TFLite's
+/// reference `integer_ops::Tanh` called by TFLM's LSTM (`lstm_internal::
+/// Tanh`): the input brought to Q3.12 times 3 (rounding when it shifts
+/// right), then the table interpolated in steps of 1/256. `power` is
+/// within -27..=2 (checked), so nothing overflows.
+pub fn tanh_q(x: i16, power: i32) -> i16 {
+    let left = 12 + power;
+    let (multiplier, shift) = if left >= 0 {
+        (3 << left, 0)
+    } else {
+        (3, -left)
+    };
+    let rounding = if shift > 0 { 1 << (shift - 1) } else { 0 };
+    let v = (i32::from(x) * multiplier + rounding) >> shift;
+    let a = v.unsigned_abs();
+    let k = a >> 8;
+    let r = if k >= 255 {
+        0xFFFF << 8
+    } else {
+        let (base, step) = table(k);
+        (base << 8) + (a & 0xFF) as i32 * step
+    };
+    let r = if v >= 0 {
+        r - (1 << 23) + (1 << 7)
+    } else {
+        -r + (1 << 23) + (1 << 7) - 1
+    };
+    (r >> 8) as i16
+}
+
+fn saturate_i16(v: i32) -> i16 {
+    v.max(i16::MIN.into()).min(i16::MAX.into()) as i16
+}
+
+/// `Σ w (x + offset)`, wrapping as TFLM's int32 arithmetic does.
+#[inline(always)]
+fn dot(x: &[i8], offset: i32, w: &[i8]) -> i32 {
+    let mut acc: i32 = 0;
+    for (&xv, &wv) in x.iter().zip(w) {
+        acc = acc.wrapping_add(i32::from(wv).wrapping_mul(i32::from(xv) + offset));
+    }
+    acc
+}
+
+/// The weights of one layer: per gate (input, forget, cell, output), the
+/// input weights `[units, input_size]`, the recurrent weights `[units,
+/// units]` and the bias `[units]`, each kind back to back in gate order.
+pub struct LstmWeights<'w> {
+    pub input: &'w [i8],
+    pub recurrent: &'w [i8],
+    pub bias: &'w [i32],
+}
+
+/// Gate `g`'s values for input row `x` and hidden state `h` (before any
+/// update of this step), into `out` (Q0.15): sigmoid, or tanh for the cell
+/// gate.
+fn gate(p: &LstmParams, w: &LstmWeights, g: usize, x: &[i8], h: &[i8], out: &mut [i16]) {
+    let (size, units) = (p.shape.input_size as usize, p.shape.units as usize);
+    let q = &p.gates[g % 4];
+    for (r, o) in out.iter_mut().enumerate() {
+        let row = g * units + r;
+        let from_input = dot(x, p.input_offset, part(w.input, row * size, size))
+            .wrapping_add(at(w.bias, row, 0));
+        let from_input =
+            multiply_by_quantized_multiplier(from_input, q.input_multiplier, q.input_shift);
+        let from_hidden = dot(
+            h,
+            -p.hidden_zero_point,
+            part(w.recurrent, row * units, units),
+        );
+        let from_hidden = multiply_by_quantized_multiplier(
+            from_hidden,
+            q.recurrent_multiplier,
+            q.recurrent_shift,
+        );
+        let sum = i32::from(saturate_i16(from_input)) + i32::from(saturate_i16(from_hidden));
+        let pre = saturate_i16(sum);
+        *o = match g {
+            2 => tanh_q(pre, -12),
+            _ => sigmoid_q3_12(pre),
+        };
+    }
+}
+
+/// One time step of one sequence: input row `x`, hidden state `h` and
+/// cell state `c` (updated in place), the four gates' buffers in
+/// `scratch` (`4 x units`).
+fn step(
+    p: &LstmParams,
+    w: &LstmWeights,
+    x: &[i8],
+    h: &mut [i8],
+    c: &mut [i16],
+    scratch: &mut [i16],
+) {
+    let units = p.shape.units as usize;
+    let (forget, rest) = scratch.split_at_mut(units.min(scratch.len()));
+    let (input, rest) = rest.split_at_mut(units.min(rest.len()));
+    let (cell, rest) = rest.split_at_mut(units.min(rest.len()));
+    let output = part_mut(rest, 0, units);
+    gate(p, w, 1, x, h, forget);
+    gate(p, w, 0, x, h, input);
+    gate(p, w, 2, x, h, cell);
+    for (((cv, &f), &i), &g) in c.iter_mut().zip(&*forget).zip(&*input).zip(&*cell) {
+        let kept = multiply_by_quantized_multiplier(
+            i32::from(f) * i32::from(*cv),
+            p.forget_multiplier,
+            p.forget_shift,
+        );
+        let added = multiply_by_quantized_multiplier(
+            i32::from(i) * i32::from(g),
+            p.input_multiplier,
+            p.input_shift,
+        );
+        let mut v = saturate_i16(i32::from(saturate_i16(kept)) + i32::from(saturate_i16(added)));
+        if p.cell_clip > 0 {
+            v = i32::from(v).max(-p.cell_clip).min(p.cell_clip) as i16;
+        }
+        *cv = v;
+    }
+    // The output gate still reads the old hidden state.
+    gate(p, w, 3, x, h, output);
+    for ((hv, &cv), &o) in h.iter_mut().zip(&*c).zip(&*output) {
+        let t = tanh_q(cv, p.cell_scale_power);
+        let v = multiply_by_quantized_multiplier(
+            i32::from(t) * i32::from(o),
+            p.output_multiplier,
+            p.output_shift,
+        )
+        .wrapping_add(p.hidden_zero_point);
+        *hv = clamp_to_i8(v, -128, 127);
+    }
+}
+
+/// One inference of an int8 LSTM layer, as TFLM's `EvalLstm` computes it:
+/// each sequence row steps through time from the state it holds (`hidden`
+/// `[batches, units]`, `cell` `[batches, units]`, updated in place and
+/// kept for the next inference), each step's hidden state copied to the
+/// output. `scratch` holds `4 x units` int16 per batch row.
+#[allow(clippy::too_many_arguments)]
+pub fn lstm_s8(
+    p: &LstmParams,
+    input: &[i8],
+    weights: &LstmWeights,
+    hidden: &mut [i8],
+    cell: &mut [i16],
+    scratch: &mut [i16],
+    output: &mut [i8],
+) {
+    let s = &p.shape;
+    let (batches, time) = (s.batches as usize, s.time as usize);
+    let (size, units) = (s.input_size as usize, s.units as usize);
+    for b in 0..batches {
+        let h = part_mut(hidden, b * units, units);
+        let c = part_mut(cell, b * units, units);
+        let gates = part_mut(scratch, b * 4 * units, 4 * units);
+        for t in 0..time {
+            // Rows of the input and output: [batches, time] or [time, batches].
+            let row = if s.time_major {
+                t * batches + b
+            } else {
+                b * time + t
+            };
+            step(p, weights, part(input, row * size, size), h, c, gates);
+            let out = part_mut(output, row * units, units);
+            if out.len() == h.len() {
+                out.copy_from_slice(h);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Over every int16 input: sigmoid rises from 11 to 32757 (never
+    /// reaching 0 or 1) through 16384 at 0, and tanh of Q3.12 is odd.
+    #[test]
+    fn int16_sigmoid_and_tanh_keep_their_shape_over_every_input() {
+        let mut last = i16::MIN;
+        for x in i16::MIN..=i16::MAX {
+            let s = sigmoid_q3_12(x);
+            assert!(s >= last, "sigmoid falls at {x}");
+            last = s;
+            if x > i16::MIN {
+                assert_eq!(tanh_q(-x, -12), -tanh_q(x, -12), "tanh not odd at {x}");
+            }
+        }
+        assert_eq!(sigmoid_q3_12(i16::MIN), 11);
+        assert_eq!(sigmoid_q3_12(i16::MAX), 32757);
+        assert_eq!(sigmoid_q3_12(0), 16384);
+        assert_eq!(tanh_q(0, -12), 0);
+        assert_eq!(tanh_q(i16::MAX, -12), 32767);
+        // A cell scale of 2^-15 shifts right, rounding: TFLM gives 5 and -3.
+        assert_eq!((tanh_q(4, -15), tanh_q(-4, -15)), (5, -3));
+    }
+}
