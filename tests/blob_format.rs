@@ -113,6 +113,7 @@ fn golden_models() -> Vec<(&'static str, PathBuf, PathBuf)> {
         "constants",
         "transposed",
         "svdf",
+        "lstm",
     ] {
         let zoo = fixtures().join("op_zoo");
         models.push((name, zoo.join(format!("{name}.tflite")), zoo.join(name)));

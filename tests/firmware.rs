@@ -36,6 +36,7 @@ const FITS_CORTEX_M0: &[&str] = &[
     "micro_speech_quantized",
     "digits_int8",
     "keyword_scrambled",
+    "trained_lstm_int8",
 ];
 
 fn tools_present() -> bool {

@@ -12,11 +12,13 @@ pub const OP_ZOO: &[&str] = &[
     "constants",
     "transposed",
     "svdf",
+    "lstm",
 ];
 
 /// The quantized models kiln must run bit-exact, with their file under
-/// `models/`: int8, and keyword_scrambled, an int8 SVDF stack between
-/// int16 input and int32 output.
+/// `models/`: int8 (trained_lstm_int8 with an int16 LSTM cell state), and
+/// keyword_scrambled, an int8 SVDF stack between int16 input and int32
+/// output.
 pub const INT8_MODELS: &[(&str, &str)] = &[
     ("kws_ref_model", "mlperf-tiny/kws_ref_model.tflite"),
     ("vww_96_int8", "mlperf-tiny/vww_96_int8.tflite"),
@@ -33,6 +35,7 @@ pub const INT8_MODELS: &[(&str, &str)] = &[
     ),
     ("simple_add_model", "tflm/simple_add_model.tflite"),
     ("keyword_scrambled", "tflm/keyword_scrambled.tflite"),
+    ("trained_lstm_int8", "tflm/trained_lstm_int8.tflite"),
 ];
 
 /// Float32 models, compared with TFLM within a relative tolerance.

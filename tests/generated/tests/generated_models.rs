@@ -74,7 +74,7 @@ fn generated_project_models_match_tflite_micro() {
 /// float32 within rounding), and `reset_state` forgets it.
 #[test]
 fn generated_stateful_models_remember_a_sequence_as_tflite_micro_does() {
-    for fixture in ["svdf", "svdf_float"] {
+    for fixture in ["svdf", "svdf_float", "lstm"] {
         let name = format!("op_zoo_{fixture}");
         let same = |got: &[u8], want: &[u8]| match fixture {
             "svdf_float" => common::floats_close(&common::f32s(got), &common::f32s(want)),
