@@ -32,7 +32,7 @@ pub fn validate(graph: &Graph) -> Result<(), Error> {
     }
     for (k, t) in graph.state.iter().enumerate() {
         c.arena(t.span, u64::from(t.span.len), DType::I8)?;
-        let shared = graph.state[..k].iter().any(|s| s.span.overlaps(&t.span));
+        let shared = graph.state.iter().take(k).any(|s| s.span.overlaps(&t.span));
         c.ensure(!shared, "two variable tensors share bytes")?;
     }
     Ok(())

@@ -132,19 +132,34 @@ pub(crate) fn split_with_scratch(
 /// its two states and its scratch). A span outside the arena, or one that
 /// overlaps another, comes back empty.
 pub(crate) fn disjoint<const N: usize>(arena: &mut [u8], spans: [Span; N]) -> [&mut [u8]; N] {
-    let mut order: [usize; N] = core::array::from_fn(|i| i);
-    order.sort_unstable_by_key(|&i| spans[i].offset);
     let mut views: [Option<&mut [u8]>; N] = [const { None }; N];
+    let mut taken = [false; N];
     let (mut rest, mut base) = (arena, 0u64);
-    for i in order {
-        let s = spans[i];
+    for _ in 0..N {
+        // The lowest span not yet taken (N is a handful; no indexing, so
+        // no panic path).
+        let next = spans
+            .iter()
+            .zip(&taken)
+            .enumerate()
+            .filter(|(_, (_, &done))| !done)
+            .min_by_key(|(_, (s, _))| s.offset)
+            .map(|(i, (s, _))| (i, *s));
+        let Some((i, s)) = next else {
+            break;
+        };
+        if let Some(done) = taken.get_mut(i) {
+            *done = true;
+        }
         let Some(skip) = u64::from(s.offset).checked_sub(base) else {
             continue;
         };
         let (_, tail) = split_at(core::mem::take(&mut rest), skip as usize);
         let (view, tail) = split_at(tail, s.len as usize);
         if view.len() == s.len as usize {
-            views[i] = Some(view);
+            if let Some(slot) = views.get_mut(i) {
+                *slot = Some(view);
+            }
             base = s.end();
         }
         rest = tail;
