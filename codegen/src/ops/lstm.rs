@@ -13,6 +13,7 @@ use crate::import::tflite::{ReadResult, TfliteOp};
 use crate::ir::{DataType, Graph, Node, OpKind, TensorId};
 use crate::lower::{invalid, to_u32, unsupported, Lowered, Lowering};
 use crate::quantize::multiplier::quantize_multiplier;
+use crate::stack::Stack;
 
 /// UNIDIRECTIONAL_SEQUENCE_LSTM. Inputs in TFLite's order: data, the four
 /// input weights and four recurrent weights (input, forget, cell, output
@@ -231,6 +232,13 @@ impl IrOp for UnidirectionalSequenceLstm {
             ([d0, d1, size], [units, _]) => (d0 * d1 * 4 * units * (size + units)) as u64,
             _ => 0,
         }
+    }
+
+    /// Painted on each emulated core in generated code, the LSTM fixture
+    /// (`tests/fixtures/op_zoo/lstm`: two layers, so the kernel is not
+    /// specialized to one), whose deepest op it is.
+    fn stack(&self, _g: &Graph, _node: &Node) -> Stack {
+        Stack::new(644, 560, 560, 512)
     }
 }
 

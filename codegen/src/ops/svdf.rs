@@ -180,7 +180,7 @@ impl IrOp for Svdf {
     /// Painted on each emulated core in generated code, the SVDF fixture
     /// (`tests/fixtures/op_zoo/svdf`), whose deepest op it is.
     fn stack(&self, _g: &Graph, _node: &Node) -> Stack {
-        Stack::new(392, 360, 360, 224)
+        Stack::new(448, 408, 408, 288)
     }
 }
 
