@@ -6,6 +6,7 @@
 //! `fixed_point`, and `float_math` for the float32 exp.
 
 use super::float_math;
+use super::quantize::IntElement;
 use crate::fixed_point::{exp_on_negative_values, reciprocal, rescale};
 use crate::quant::{multiply_by_quantized_multiplier_greater_than_one, rounding_divide_by_pot};
 use crate::wire::wire_struct;
@@ -27,35 +28,6 @@ wire_struct! {
     }
 }
 
-/// An integer type SOFTMAX writes: its width and range. Its output
-/// quantization is fixed by the spec: scale `2^-BITS`, zero point its
-/// minimum (int8: 1/256 and -128; int16: 1/65536 and -32768).
-pub trait SoftmaxOutput: Copy {
-    const BITS: i32;
-    const MIN: i32;
-    const MAX: i32;
-    /// A value already within `MIN..=MAX`.
-    fn narrow(v: i32) -> Self;
-}
-
-impl SoftmaxOutput for i8 {
-    const BITS: i32 = 8;
-    const MIN: i32 = i8::MIN as i32;
-    const MAX: i32 = i8::MAX as i32;
-    fn narrow(v: i32) -> Self {
-        v as i8
-    }
-}
-
-impl SoftmaxOutput for i16 {
-    const BITS: i32 = 16;
-    const MIN: i32 = i16::MIN as i32;
-    const MAX: i32 = i16::MAX as i32;
-    fn narrow(v: i32) -> Self {
-        v as i16
-    }
-}
-
 /// int8 SOFTMAX to int8 (scale 1/256, zero point -128).
 pub fn softmax_s8(p: &SoftmaxParams, input: &[i8], output: &mut [i8]) {
     softmax_from_s8(p, input, output);
@@ -69,8 +41,10 @@ pub fn softmax_s8_to_s16(p: &SoftmaxParams, input: &[i8], output: &mut [i16]) {
 
 /// TFLM's `reference_ops::Softmax` for int8 input and output type `T`: the
 /// same fixed point for every `T`, which sets only the final rounding shift
-/// and offset.
-fn softmax_from_s8<T: SoftmaxOutput>(p: &SoftmaxParams, input: &[i8], output: &mut [T]) {
+/// (by its width) and the offset (its minimum, the output zero point: the
+/// output scale is `2^-width`).
+fn softmax_from_s8<T: IntElement>(p: &SoftmaxParams, input: &[i8], output: &mut [T]) {
+    let bits = (8 * core::mem::size_of::<T>()) as i32;
     let depth = p.depth as usize;
     for row in 0..p.outer as usize {
         let x = super::part(input, row * depth, depth);
@@ -100,7 +74,7 @@ fn softmax_from_s8<T: SoftmaxOutput>(p: &SoftmaxParams, input: &[i8], output: &m
                 Some(e) => {
                     let unsat = rounding_divide_by_pot(
                         crate::quant::saturating_rounding_doubling_high_mul(shifted_scale, e),
-                        num_bits_over_unit + 31 - T::BITS,
+                        num_bits_over_unit + 31 - bits,
                     );
                     unsat.wrapping_add(T::MIN).max(T::MIN).min(T::MAX)
                 }
