@@ -114,6 +114,7 @@ fn golden_models() -> Vec<(&'static str, PathBuf, PathBuf)> {
         "transposed",
         "svdf",
         "lstm",
+        "int16_edges",
     ] {
         let zoo = fixtures().join("op_zoo");
         models.push((name, zoo.join(format!("{name}.tflite")), zoo.join(name)));

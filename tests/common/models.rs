@@ -4,7 +4,8 @@
 #![allow(dead_code)]
 
 /// The project's op-coverage fixtures: `tests/fixtures/op_zoo/NAME.tflite`
-/// with TFLM's outputs in `NAME/` (made by `make_op_zoo.py`).
+/// with TFLM's outputs in `NAME/` (made by `make_op_zoo.py`, and by
+/// `make_stateful.py` for svdf, lstm and int16_edges).
 pub const OP_ZOO: &[&str] = &[
     "elementwise",
     "reductions",
@@ -13,6 +14,7 @@ pub const OP_ZOO: &[&str] = &[
     "transposed",
     "svdf",
     "lstm",
+    "int16_edges",
 ];
 
 /// The quantized models kiln must run bit-exact, with their file under
