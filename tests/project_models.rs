@@ -4,8 +4,10 @@
 //! The ops the shared models do not use (MUL, LOGISTIC, TANH, MEAN,
 //! broadcast ADD with fused RELU6, ADD/MUL/SUB with a constant operand, SUB,
 //! PAD, CONCATENATION, LEAKY_RELU, HARD_SWISH, PRELU, TRANSPOSE_CONV, standalone RELU and
-//! RELU6, float QUANTIZE/DEQUANTIZE at the edges) against TFLite Micro's
-//! outputs for the fixtures made by `tests/fixtures/op_zoo/make_op_zoo.py`.
+//! RELU6, float QUANTIZE/DEQUANTIZE at the edges; SVDF, LSTM, QUANTIZE
+//! between integer widths, SOFTMAX to int16) against TFLite Micro's outputs
+//! for the fixtures made by `tests/fixtures/op_zoo/make_op_zoo.py` and
+//! `make_stateful.py`, in the output type TFLM gives.
 
 use std::path::Path;
 
@@ -27,7 +29,7 @@ fn op_zoo_matches_tflite_micro_byte_for_byte() {
         for (k, expected) in outputs.iter().enumerate() {
             let input = npy::read(&dir.join(name).join(format!("input_{k}.npy"))).unwrap();
             let got = runner.run(&[input]).unwrap();
-            assert_eq!(got[0].dtype, npy::NpyType::F32);
+            assert_eq!(got[0].dtype, expected.dtype, "{name} sample {k}");
             assert_eq!(got[0].data, expected.data, "{name} sample {k}");
         }
     }
