@@ -105,6 +105,11 @@ impl Stack {
 /// its loop state in registers.
 pub const SMALL_OP: Stack = Stack::new(336, 192, 192, 168);
 
+/// QUANTIZE between integer widths and SOFTMAX to int16: the deepest of
+/// them on the `int16_edges` fixture, painted on each core (on the RV32,
+/// which the fixture's run holds within bounds, the small-op figure).
+pub const INT16_EDGES: Stack = Stack::new(188, 108, 108, 168);
+
 /// What an in-place op's walk (`kiln::ops::Bands`, `Chunks`) or a stream's
 /// (`kiln::ops::Stream`) adds below its op's own frame: the walk's frame
 /// with a band's descriptor.

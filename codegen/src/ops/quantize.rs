@@ -13,9 +13,10 @@ use kiln::ops::{DequantizeOp, QuantizeOp, RequantizeIntOp, RequantizeOp};
 use kiln::DType;
 
 use super::{Dtypes, Formats, IrOp, QuantRule};
-use crate::ir::{Activation, DataType, Node, OpKind, TensorId};
+use crate::ir::{Activation, DataType, Graph, Node, OpKind, TensorId};
 use crate::lower::{invalid, unsupported, Lowered, Lowering};
 use crate::quantize::multiplier::{activation_range, quantize_multiplier};
+use crate::stack::Stack;
 
 /// QUANTIZE: float32 to int8, or int8 to int8 with another scale.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -80,6 +81,16 @@ impl IrOp for Quantize {
             DataType::I8 | DataType::I16 | DataType::I32 => requantize_int(cx, input, out)?,
             other => return unsupported(format!("QUANTIZE from {}", other.name())),
         }))
+    }
+
+    fn stack(&self, g: &Graph, node: &Node) -> Stack {
+        let dtype = |t: Option<TensorId>| t.map(|t| g.tensors[t].dtype);
+        match (dtype(node.input(0)), dtype(node.outputs.first().copied())) {
+            (Some(DataType::F32), _) | (Some(DataType::I8), Some(DataType::I8)) => {
+                crate::stack::SMALL_OP
+            }
+            _ => crate::stack::INT16_EDGES,
+        }
     }
 }
 

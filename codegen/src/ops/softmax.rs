@@ -12,6 +12,7 @@ use crate::import::onnx::{Importer, OnnxNode, Step};
 use crate::ir::{DataType, Graph, Node, OpKind};
 use crate::lower::{to_u32, unsupported, Lowered, Lowering};
 use crate::quantize::multiplier::{input_radius, quantize_multiplier};
+use crate::stack::Stack;
 
 /// SOFTMAX with `beta`.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -115,6 +116,13 @@ impl IrOp for Softmax {
             input,
             output,
         })))
+    }
+
+    fn stack(&self, g: &Graph, node: &Node) -> Stack {
+        match node.outputs.first().map(|&t| g.tensors[t].dtype) {
+            Some(DataType::I16) => crate::stack::INT16_EDGES,
+            _ => crate::stack::SMALL_OP,
+        }
     }
 }
 
