@@ -21,6 +21,7 @@ impl Reshape {
         tflite: &[
             ("RESHAPE", |_| Ok(OpKind::Reshape(Reshape))),
             ("SQUEEZE", |_| Ok(OpKind::Reshape(Reshape))),
+            ("EXPAND_DIMS", |_| Ok(OpKind::Reshape(Reshape))),
         ],
         onnx: &[
             OnnxConverter {
