@@ -162,6 +162,44 @@ fn reduce_mean_and_slice_match_in_every_layout() {
     assert!(kinds.contains(&"SLICE"), "{kinds:?}");
 }
 
+/// PyTorch's 1-D layers (Conv1d, depthwise, dilated and strided, MaxPool1d,
+/// AvgPool1d, a SAME-padded pointwise Conv1d, ConvTranspose1d) on `[N, C,
+/// W]` values run as 2-D layers of height one, with no layout change left
+/// between them (one TRANSPOSE in, one out), and BatchNorm1d and the Relu
+/// folded into the convolution through the reshape between. Quantized, they run in int8.
+#[test]
+fn one_d_convolutions_and_pools_match_and_quantize() {
+    let kinds = matches_onnx_reference("conv1d");
+    let count = |k: &str| kinds.iter().filter(|&&x| x == k).count();
+    assert_eq!(count("CONV_2D"), 2, "{kinds:?}");
+    assert_eq!(count("DEPTHWISE_CONV_2D"), 1, "{kinds:?}");
+    assert_eq!(count("MAX_POOL_2D"), 1, "{kinds:?}");
+    assert_eq!(count("AVERAGE_POOL_2D"), 1, "{kinds:?}");
+    assert_eq!(count("TRANSPOSE_CONV"), 1, "{kinds:?}");
+    assert_eq!(count("TRANSPOSE"), 2, "{kinds:?}");
+    assert_eq!(count("RELU"), 0, "fused into the convolution: {kinds:?}");
+    assert_eq!(
+        count("MUL") + count("ADD"),
+        0,
+        "batch norm folded: {kinds:?}"
+    );
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/onnx_ops");
+    let (int8, summary) = quantize_fixture(&dir, "conv1d");
+    let conv = int8
+        .graph
+        .nodes
+        .iter()
+        .find(|n| n.kind.name() == "DEPTHWISE_CONV_2D")
+        .unwrap();
+    assert_eq!(
+        int8.graph.tensors[conv.outputs[0]].dtype,
+        kiln_codegen::ir::DataType::I8
+    );
+    for layer in summary["sqnr"].as_array().unwrap() {
+        assert!(layer["db"].as_f64().unwrap() > 30.0, "{layer}");
+    }
+}
+
 /// int8 through Concat: inputs that reach it through reshapes, transposes
 /// and slices share its parameters, so every layer keeps its precision
 /// (before, the concatenated output fell to 11 dB).

@@ -2,13 +2,14 @@
 //! per-channel `x * scale + shift`; right after an op with per-channel
 //! weights (conv, depthwise, fully connected) that has no activation yet and
 //! no other reader, it folds into that op's weights and bias, as exporters
-//! and TFLite's converter do. Anywhere else it becomes a MUL and an ADD with
+//! and TFLite's converter do (also through a RESHAPE of its output, as a
+//! 1-D convolution has). Anywhere else it becomes a MUL and an ADD with
 //! constant operands (kept in flash).
 //!
 //! Layer: passes; uses `ir` and the op facts of `ops`
 //! (`QuantRule::Weights` gives the axis of a weight's output channels).
 
-use super::{producer, readers};
+use super::{producer_through_reshape, readers};
 use crate::error::{Error, Result};
 use crate::ir::{DataType, Graph, Node, OpKind, Tensor, TensorId};
 use crate::ops::{Add, BatchNorm, Mul, QuantRule};
@@ -68,19 +69,19 @@ pub fn run(g: &mut Graph) -> Result<()> {
         // Weighted ops write their output channels last (NHWC, or `[.., O]`
         // for a fully connected layer): the batch norm must scale that axis.
         let last_axis = bn.axis + 1 == g.tensors[x].shape.len();
-        let target = producer(g, x).and_then(|p| {
+        let target = producer_through_reshape(g, x, &readers).and_then(|(p, last)| {
             let axis = absorbing_axis(&g.nodes[p])?;
-            (readers[x] == 0 && last_axis).then_some((p, axis))
+            (readers[x] == 0 && last_axis).then_some((p, last, axis))
         });
         match target {
-            Some((p, axis)) => {
+            Some((p, last, axis)) => {
                 let folded = Folded {
                     scale: &scale,
                     beta: &beta,
                     mean: &mean,
                 };
                 folded.apply_to(g, p, axis, out).map_err(invalid)?;
-                g.nodes[p].outputs[0] = out;
+                g.nodes[last].outputs[0] = out;
                 if let Some(slot) = g.nodes[p].kind.op_mut().fused_activation() {
                     *slot = bn.activation;
                 }

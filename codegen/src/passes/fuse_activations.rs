@@ -3,11 +3,13 @@
 //! not folded yet) becomes that op's activation, as TFLite's converter does:
 //! one op and one buffer fewer, and int8 ranges that start at zero. Only
 //! where the Relu is the producer's sole reader and the pre-activation value
-//! is no model output.
+//! is no model output. A RESHAPE between them (a 1-D layer run as a 2-D
+//! one gives its output back through one) does not stop it: the activation
+//! is elementwise, so it may as well apply before the reshape.
 //!
 //! Layer: passes; uses `ir` and `IrOp::fused_activation`.
 
-use super::{producer, readers};
+use super::{producer_through_reshape, readers};
 use crate::ir::{Activation, Graph, OpKind};
 use crate::ops::Relu;
 
@@ -34,14 +36,14 @@ pub fn run(g: &mut Graph) {
         ) else {
             continue;
         };
-        let Some(p) = producer(g, x) else {
+        let Some((p, last)) = producer_through_reshape(g, x, &readers) else {
             continue;
         };
         if readers[x] != 1 || g.nodes[p].outputs.len() != 1 {
             continue;
         }
         if fuse(&mut g.nodes[p].kind, act) {
-            g.nodes[p].outputs[0] = y;
+            g.nodes[last].outputs[0] = y;
             fused.push(r);
         }
     }

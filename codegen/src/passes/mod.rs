@@ -14,7 +14,7 @@ pub mod fuse_activations;
 pub mod nchw_to_nhwc;
 
 use crate::error::Result;
-use crate::ir::Graph;
+use crate::ir::{Graph, OpKind, TensorId};
 
 /// The rewrites an imported ONNX graph goes through, in order: the layout
 /// changes around convolutions move down and cancel (so that a batch norm
@@ -25,6 +25,25 @@ pub fn after_onnx_import(g: &mut Graph) -> Result<()> {
     fold_batch_norm::run(g)?;
     fuse_activations::run(g);
     Ok(())
+}
+
+/// The op that computes `x`, seen through a RESHAPE of its output when
+/// that output has no other reader (a 1-D layer gives its output back
+/// through one, `import::onnx`'s `one_d`): `(op, last)`, where `last`
+/// writes `x` (that RESHAPE, or the op itself).
+pub(crate) fn producer_through_reshape(
+    g: &Graph,
+    x: TensorId,
+    readers: &[usize],
+) -> Option<(usize, usize)> {
+    let last = producer(g, x)?;
+    match (&g.nodes[last].kind, g.nodes[last].input(0)) {
+        (OpKind::Reshape(_), Some(before)) if readers[before] == 1 => {
+            Some((producer(g, before)?, last))
+        }
+        (OpKind::Reshape(_), _) => None,
+        _ => Some((last, last)),
+    }
 }
 
 /// How many nodes read each tensor, counting a model output as a reader.

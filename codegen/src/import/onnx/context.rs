@@ -114,7 +114,13 @@ impl Importer<'_> {
     }
 
     /// `v` permuted by `perm` into a new tensor `name`.
-    fn relayout(&mut self, v: TensorId, perm: &[usize], name: String, source: &str) -> TensorId {
+    pub(crate) fn relayout(
+        &mut self,
+        v: TensorId,
+        perm: &[usize],
+        name: String,
+        source: &str,
+    ) -> TensorId {
         let s = self.shape(v);
         let shape = perm.iter().map(|&d| s[d]).collect();
         let dtype = self.g.tensors[v].dtype;

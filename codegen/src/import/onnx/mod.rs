@@ -5,7 +5,8 @@
 //! Field numbers follow `onnx.proto`. The files: `proto` decodes the
 //! messages; `context` holds the importer's state (every value in ONNX's
 //! layout; an op that only runs in NHWC is wrapped in transposes);
-//! `shape_arith` folds integer shape computations into constants; `qdq`
+//! `shape_arith` folds integer shape computations into constants; `one_d`
+//! runs 1-D convolutions and pools as 2-D ones of height one; `qdq`
 //! reads pre-quantized models. Each op's converter lives in its file under
 //! `ops/`, registered by ONNX op type. After import the passes move the
 //! transposes until they cancel (NCHW to NHWC), fold batch normalization
@@ -13,6 +14,7 @@
 //! attribute is reported at once.
 
 mod context;
+mod one_d;
 mod proto;
 mod qdq;
 mod shape_arith;
@@ -85,6 +87,13 @@ fn convert(imp: &mut Importer, n: &OnnxNode) -> Step<()> {
                 .into(),
         ),
         _ => match converter {
+            Some(c) if one_d::WINDOW_OPS.contains(&op) => {
+                let x = imp.value(&n.inputs[0])?;
+                match imp.shape(x).len() {
+                    3 => one_d::convert_lifted(imp, n, x, c.convert),
+                    _ => (c.convert)(imp, n),
+                }
+            }
             Some(c) => (c.convert)(imp, n),
             None => Err("operator not supported by kiln".into()),
         },
