@@ -200,6 +200,32 @@ fn one_d_convolutions_and_pools_match_and_quantize() {
     }
 }
 
+/// PyTorch's pooling options: `ceil_mode` (a last, partial window), and
+/// `count_include_pad` (an explicit zero PAD the average counts) with
+/// explicit and SAME padding, in 2-D and 1-D; quantized, they run in int8.
+#[test]
+fn ceil_mode_and_counted_pads_match_and_quantize() {
+    let kinds = matches_onnx_reference("pool_modes");
+    assert_eq!(
+        kinds.iter().filter(|&&k| k == "PAD").count(),
+        2,
+        "{kinds:?}"
+    );
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/onnx_ops");
+    let (int8, summary) = quantize_fixture(&dir, "pool_modes");
+    for n in &int8.graph.nodes {
+        if n.kind.name().ends_with("POOL_2D") {
+            assert_eq!(
+                int8.graph.tensors[n.outputs[0]].dtype,
+                kiln_codegen::ir::DataType::I8
+            );
+        }
+    }
+    for layer in summary["sqnr"].as_array().unwrap() {
+        assert!(layer["db"].as_f64().unwrap() > 30.0, "{layer}");
+    }
+}
+
 /// int8 through Concat: inputs that reach it through reshapes, transposes
 /// and slices share its parameters, so every layer keeps its precision
 /// (before, the concatenated output fell to 11 dB).

@@ -9,7 +9,7 @@ use kiln::ops::{PadF32Op, PadOp};
 
 use super::{Dtypes, Formats, IrOp, OnnxConverter, Permuted, QuantRule};
 use crate::import::onnx::{Importer, OnnxNode, Step};
-use crate::ir::{DataType, Graph, Node, OpKind};
+use crate::ir::{DataType, Graph, Node, OpKind, TensorId};
 use crate::lower::{invalid, padded_dims, unsupported, Lowered, Lowering};
 
 /// PAD. Inputs: data, paddings `[rank, 2]` (int32 constant), optional
@@ -185,33 +185,53 @@ fn pad_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
     for (k, &a) in axes.iter().enumerate() {
         per_dim[a] = (pads[k], pads[k + axes.len()]);
     }
+    let per_dim: Vec<(usize, usize)> = per_dim
+        .iter()
+        .map(|&(b, a)| (b as usize, a as usize))
+        .collect();
+    let out = padded(cx, x, &per_dim, value, &n.outputs[0], "Pad");
+    cx.values.insert(n.outputs[0].clone(), out);
+    Ok(())
+}
+
+/// `x` padded by `per_dim` (before, after) with `value`: an IR PAD into a
+/// new float32 tensor `name`, with int32 `[rank, 2]` paddings (and the
+/// value as input 2 unless it is zero, which int8 pads with the zero
+/// point).
+pub(crate) fn padded(
+    cx: &mut Importer,
+    x: TensorId,
+    per_dim: &[(usize, usize)],
+    value: f32,
+    name: &str,
+    source: &str,
+) -> TensorId {
+    let shape = cx.shape(x);
     let out_shape: Vec<usize> = shape
         .iter()
-        .zip(&per_dim)
-        .map(|(&d, &(b, a))| d + b as usize + a as usize)
+        .zip(per_dim)
+        .map(|(&d, &(b, a))| d + b + a)
         .collect();
     let bytes: Vec<u8> = per_dim
         .iter()
         .flat_map(|&(b, a)| [b as i32, a as i32])
         .flat_map(i32::to_le_bytes)
         .collect();
-    let base = n.outputs[0].clone();
     let paddings = cx.tensor(
-        format!("{base} (paddings)"),
-        vec![rank, 2],
+        format!("{name} (paddings)"),
+        vec![shape.len(), 2],
         DataType::I32,
         Some(bytes),
     );
     let mut inputs = vec![Some(x), Some(paddings)];
-    // Zero padding needs no value: int8 then pads with the zero point.
     if value != 0.0 {
         inputs.push(Some(cx.f32_constant(
-            format!("{base} (pad value)"),
+            format!("{name} (pad value)"),
             vec![],
             &[value],
         )));
     }
-    let out = cx.new_output(n, out_shape);
-    cx.push(OpKind::Pad(Pad), inputs, vec![out], "Pad");
-    Ok(())
+    let out = cx.tensor(name.to_string(), out_shape, DataType::F32, None);
+    cx.push(OpKind::Pad(Pad), inputs, vec![out], source);
+    out
 }

@@ -12,7 +12,7 @@ use kiln::ops::{
 use super::{Dtypes, Formats, IrOp, OnnxConverter, QuantRule};
 use crate::import::onnx::{bounded_attribute, pair, Importer, OnnxNode, Step};
 use crate::import::tflite::{ReadResult, TfliteOp};
-use crate::ir::{Activation, DataType, Graph, Node, OpKind, Pool2dAttrs};
+use crate::ir::{Activation, DataType, Graph, Node, OpKind, Padding, Pool2dAttrs};
 use crate::lower::{float_range, invalid, to_u32, Lowered, Lowering};
 use crate::quantize::multiplier::activation_range;
 use crate::stack::Stack;
@@ -174,57 +174,99 @@ fn tflite_attrs(op: &mut TfliteOp) -> ReadResult<Pool2dAttrs> {
     })
 }
 
-/// ONNX MaxPool and AveragePool, 2-D, without ceil mode, dilations or
-/// padded taps in the average.
+/// ONNX MaxPool and AveragePool, 2-D (1-D ones come lifted to 2-D), without
+/// dilations. `count_include_pad` pads with zeros first (an explicit PAD,
+/// so the average counts them), and `ceil_mode`'s last, partial window is
+/// padding past the end that the window skips, as TFLite's pools skip
+/// theirs; ONNX drops a last window that would start in the end padding.
 fn pool_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
     let op = n.op_type.as_str();
     let x = cx.value(&n.inputs[0])?;
-    let x = cx.transposed_to_nhwc(x)?;
+    let mut x = cx.transposed_to_nhwc(x)?;
+    let k = n
+        .ints("kernel_shape")
+        .filter(|k| k.len() == 2)
+        .ok_or("only 1-D and 2-D pooling")?;
+    if n.ints("dilations")
+        .is_some_and(|d| d.iter().any(|&v| v != 1))
+    {
+        return Err("dilated pooling".into());
+    }
+    if n.outputs.len() > 1 {
+        return Err("the indices output".into());
+    }
+    bounded_attribute("kernel_shape", k, 1)?;
+    let kernel = [k[0] as usize, k[1] as usize];
+    let strides = pair(n, "strides")?;
+    let stride = [strides[0] as usize, strides[1] as usize];
     let xs = cx.shape(x);
-    let (kind, attrs) = {
-        let k = n
-            .ints("kernel_shape")
-            .filter(|k| k.len() == 2)
-            .ok_or("only 2-D pooling")?;
-        if n.int("ceil_mode", 0) != 0 {
-            return Err("ceil_mode".into());
+    let padding = cx.padding(n, [xs[1], xs[2]], kernel, stride, [1, 1])?;
+    // [top, left, bottom, right], and the input they pad.
+    let mut pads = explicit_pads(padding, [xs[1], xs[2]], kernel, stride);
+    let mut input = [xs[1], xs[2]];
+    let ceil = n.int("ceil_mode", 0) != 0 && !matches!(padding, Padding::Same);
+    let out_hw: [usize; 2] = std::array::from_fn(|a| {
+        let padded = input[a] + pads[a] + pads[a + 2];
+        let over = padded.saturating_sub(kernel[a]);
+        if !ceil {
+            return over / stride[a] + 1;
         }
-        if n.ints("dilations")
-            .is_some_and(|d| d.iter().any(|&v| v != 1))
-        {
-            return Err("dilated pooling".into());
+        let out = over.div_ceil(stride[a]) + 1;
+        if (out - 1) * stride[a] >= input[a] + pads[a] {
+            out - 1
+        } else {
+            out
         }
-        if op == "AveragePool" && n.int("count_include_pad", 0) != 0 {
-            return Err("count_include_pad".into());
-        }
-        if n.outputs.len() > 1 {
-            return Err("the indices output".into());
-        }
-        bounded_attribute("kernel_shape", k, 1)?;
-        let kernel = [k[0] as usize, k[1] as usize];
-        let strides = pair(n, "strides")?;
-        let strides = [strides[0] as usize, strides[1] as usize];
-        let padding = cx.padding(n, [xs[1], xs[2]], kernel, strides, [1, 1])?;
-        let attrs = Pool2dAttrs {
-            padding,
-            stride: strides,
-            filter: kernel,
-            activation: Activation::None,
-        };
-        (
-            if op == "MaxPool" {
-                OpKind::MaxPool2d(MaxPool2d(attrs))
-            } else {
-                OpKind::AveragePool2d(AveragePool2d(attrs))
-            },
-            attrs,
-        )
+    });
+    if op == "AveragePool" && n.int("count_include_pad", 0) != 0 && pads != [0; 4] {
+        let per_dim = [(0, 0), (pads[0], pads[2]), (pads[1], pads[3]), (0, 0)];
+        let name = format!("{} (padded)", cx.g.tensors[x].name);
+        x = crate::ops::pad::padded(cx, x, &per_dim, 0.0, &name, op);
+        input = [input[0] + pads[0] + pads[2], input[1] + pads[1] + pads[3]];
+        pads = [0; 4];
+    }
+    // The end padding that gives `out_hw` windows (more than given in ceil
+    // mode; never less: the windows only reach further).
+    for a in 0..2 {
+        let reach = (out_hw[a] - 1) * stride[a] + kernel[a];
+        pads[a + 2] = pads[a + 2].max(reach.saturating_sub(input[a] + pads[a]));
+    }
+    let attrs = Pool2dAttrs {
+        padding: Padding::Explicit(pads),
+        stride,
+        filter: kernel,
+        activation: Activation::None,
     };
-    let ([oh, ow], _) = attrs
-        .padding
-        .windows([xs[1], xs[2]], attrs.filter, attrs.stride, [1, 1]);
+    let kind = if op == "MaxPool" {
+        OpKind::MaxPool2d(MaxPool2d(attrs))
+    } else {
+        OpKind::AveragePool2d(AveragePool2d(attrs))
+    };
+    let ([oh, ow], _) = attrs.padding.windows(input, kernel, stride, [1, 1]);
+    if [oh, ow] != out_hw {
+        return Err(format!(
+            "pooling to {out_hw:?}, padding gives {:?}",
+            [oh, ow]
+        ));
+    }
     let out = cx.nhwc_output(n, vec![xs[0], oh, ow, xs[3]]);
     cx.push(kind, vec![Some(x)], vec![out], op);
     cx.transposed_to_nchw(out, n.outputs[0].clone());
     Ok(())
+}
+
+/// `padding` as amounts `[top, left, bottom, right]` over `input`.
+fn explicit_pads(
+    padding: Padding,
+    input: [usize; 2],
+    kernel: [usize; 2],
+    stride: [usize; 2],
+) -> [usize; 4] {
+    if let Padding::Explicit(p) = padding {
+        return p;
+    }
+    let (out, before) = padding.windows(input, kernel, stride, [1, 1]);
+    let after =
+        |a: usize| ((out[a] - 1) * stride[a] + kernel[a]).saturating_sub(input[a] + before[a]);
+    [before[0], before[1], after(0), after(1)]
 }
