@@ -226,6 +226,38 @@ fn ceil_mode_and_counted_pads_match_and_quantize() {
     }
 }
 
+/// Softmax over an axis that is not last: between two transposes (opset
+/// 13 on), or over the values flattened from the axis on (before opset
+/// 13, a free reshape); quantized, the softmax runs in int8.
+#[test]
+fn softmax_over_any_axis_matches_and_quantizes() {
+    let kinds = matches_onnx_reference("softmax_axes");
+    assert_eq!(
+        kinds.iter().filter(|&&k| k == "SOFTMAX").count(),
+        2,
+        "{kinds:?}"
+    );
+    let kinds = matches_onnx_reference("softmax_flat");
+    assert_eq!(kinds, ["RESHAPE", "SOFTMAX", "RESHAPE"]);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/onnx_ops");
+    for name in ["softmax_axes", "softmax_flat"] {
+        let (int8, summary) = quantize_fixture(&dir, name);
+        let softmax = int8
+            .graph
+            .nodes
+            .iter()
+            .find(|n| n.kind.name() == "SOFTMAX")
+            .unwrap();
+        assert_eq!(
+            int8.graph.tensors[softmax.outputs[0]].dtype,
+            kiln_codegen::ir::DataType::I8
+        );
+        for layer in summary["sqnr"].as_array().unwrap() {
+            assert!(layer["db"].as_f64().unwrap() > 25.0, "{name}: {layer}");
+        }
+    }
+}
+
 /// int8 through Concat: inputs that reach it through reshapes, transposes
 /// and slices share its parameters, so every layer keeps its precision
 /// (before, the concatenated output fell to 11 dB).

@@ -139,27 +139,54 @@ fn softmax_params(beta: f32, input_scale: f32) -> (i32, i32, i32) {
     (multiplier, shift, diff_min)
 }
 
-/// ONNX Softmax over the last axis; over the channel axis of a 4-D value
-/// (opset 13 on), as a softmax over the last axis in NHWC.
+/// ONNX Softmax. Over the last axis it is TFLite's; over the channel axis
+/// of a 4-D value, a softmax over the last axis in NHWC (whose transposes
+/// cancel against a convolution's); over any other axis, between two
+/// transposes that move that axis last and back. Before opset 13 Softmax
+/// flattens from `axis` on (default 1): the value is reshaped to two
+/// dimensions, which costs nothing.
 fn softmax_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
     let x = cx.value(&n.inputs[0])?;
-    let rank = cx.shape(x).len() as i64;
-    // Before opset 13 Softmax flattens from `axis` on (default 1): that is
-    // a softmax over the last axis only when `axis` is last.
+    let shape = cx.shape(x);
+    let rank = shape.len();
     let axis = n.int("axis", if cx.opset < 13 { 1 } else { -1 });
-    let axis = if axis < 0 { axis + rank } else { axis };
+    let axis = if axis < 0 { axis + rank as i64 } else { axis };
+    if !(0..rank as i64).contains(&axis) {
+        return Err(format!("Softmax over axis {axis} of a rank-{rank} tensor"));
+    }
+    let axis = axis as usize;
     let kind = OpKind::Softmax(Softmax { beta: 1.0 });
-    if axis == rank - 1 {
+    if axis + 1 == rank {
         return cx.unary_node(n, kind);
     }
-    if cx.opset < 13 || rank != 4 || axis != 1 {
-        return Err(format!(
-            "Softmax over axis {axis} of a rank-{rank} tensor (kiln: the last or channel axis)"
-        ));
+    let name = n.outputs[0].clone();
+    if cx.opset < 13 {
+        let outer = shape[..axis].iter().product::<usize>();
+        let inner = shape[axis..].iter().product();
+        let flat = cx.reshaped(x, vec![outer, inner], format!("{name} (2-D input)"));
+        let out = cx.new_value(format!("{name} (2-D)"), vec![outer, inner]);
+        cx.push(kind, vec![Some(flat)], vec![out], &n.op_type);
+        let y = cx.reshaped(out, shape, name.clone());
+        cx.values.insert(name, y);
+        return Ok(());
     }
-    let x = cx.transposed_to_nhwc(x)?;
-    let out = cx.nhwc_output(n, cx.shape(x));
-    cx.push(kind, vec![Some(x)], vec![out], &n.op_type);
-    cx.transposed_to_nchw(out, n.outputs[0].clone());
+    if rank == 4 && axis == 1 {
+        let x = cx.transposed_to_nhwc(x)?;
+        let out = cx.nhwc_output(n, cx.shape(x));
+        cx.push(kind, vec![Some(x)], vec![out], &n.op_type);
+        cx.transposed_to_nchw(out, name);
+        return Ok(());
+    }
+    // `axis` moved last, and back.
+    let to_last: Vec<usize> = (0..rank).filter(|&d| d != axis).chain([axis]).collect();
+    let mut back = vec![0; rank];
+    for (new, &old) in to_last.iter().enumerate() {
+        back[old] = new;
+    }
+    let moved = cx.relayout(x, &to_last, format!("{name} (axis last)"), "Softmax");
+    let out = cx.new_value(format!("{name} (softmax, axis last)"), cx.shape(moved));
+    cx.push(kind, vec![Some(moved)], vec![out], &n.op_type);
+    let y = cx.relayout(out, &back, name.clone(), "Softmax");
+    cx.values.insert(name, y);
     Ok(())
 }

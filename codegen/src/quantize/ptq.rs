@@ -273,7 +273,26 @@ pub fn quantize(
                         hi = hi.max(h);
                     }
                 }
-                let (scale, zero_point) = asymmetric_params(lo, hi);
+                // An op with fixed output parameters (a softmax) pins the
+                // group to them where every member's interval fits.
+                let pinned = members.iter().find_map(|t| {
+                    let p = nodes.iter().find(|n| n.outputs.contains(t))?;
+                    match p.kind.op().quantization(p) {
+                        QuantRule::FixedOutput { scale, zero_point } => Some((scale, zero_point)),
+                        _ => None,
+                    }
+                });
+                let fits = |(scale, zero_point): (f32, i64)| {
+                    let (l, h) = (
+                        (-128 - zero_point) as f32 * scale,
+                        (127 - zero_point) as f32 * scale,
+                    );
+                    l <= lo && hi <= h + scale
+                };
+                let (scale, zero_point) = match pinned {
+                    Some(fixed) if fits(fixed) => fixed,
+                    _ => asymmetric_params(lo, hi),
+                };
                 for t in members {
                     g.tensors[t].quantization = per_tensor(scale, zero_point);
                 }

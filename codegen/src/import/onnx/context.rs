@@ -132,6 +132,15 @@ impl Importer<'_> {
         t
     }
 
+    /// `v`'s bytes under `shape`: a RESHAPE into a new tensor `name`.
+    pub(crate) fn reshaped(&mut self, v: TensorId, shape: Vec<usize>, name: String) -> TensorId {
+        let dtype = self.g.tensors[v].dtype;
+        let t = self.tensor(name, shape, dtype, None);
+        let kind = OpKind::Reshape(crate::ops::Reshape);
+        self.push(kind, vec![Some(v)], vec![t], "reshape");
+        t
+    }
+
     /// A float32 tensor for the node's first output, registered as its value.
     pub(crate) fn new_output(&mut self, node: &OnnxNode, shape: Vec<usize>) -> TensorId {
         let name = node.outputs.first().cloned().unwrap_or_default();

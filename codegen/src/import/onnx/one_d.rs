@@ -16,8 +16,7 @@
 
 use super::context::{Importer, Step, TO_NCHW, TO_NHWC};
 use super::proto::{OnnxNode, OnnxTensor};
-use crate::ir::{OpKind, TensorId};
-use crate::ops::Reshape;
+use crate::ir::TensorId;
 
 /// The ops over spatial windows that take a rank-3 input this way.
 pub(super) const WINDOW_OPS: [&str; 4] = ["Conv", "ConvTranspose", "MaxPool", "AveragePool"];
@@ -42,7 +41,11 @@ pub(super) fn convert_lifted(
         format!("{} (NWC)", lifted.inputs[0]),
         "1-D",
     );
-    let nhwc = reshape(imp, nwc, vec![s[0], 1, s[2], s[1]], &lifted.inputs[0]);
+    let nhwc = imp.reshaped(
+        nwc,
+        vec![s[0], 1, s[2], s[1]],
+        format!("{} (NHWC)", lifted.inputs[0]),
+    );
     let nchw = imp.relayout(nhwc, &TO_NCHW, lifted.inputs[0].clone(), "1-D");
     imp.values.insert(lifted.inputs[0].clone(), nchw);
     convert(imp, &lifted)?;
@@ -55,7 +58,11 @@ pub(super) fn convert_lifted(
         ));
     }
     let nhwc = imp.relayout(y, &TO_NHWC, format!("{} (NHWC)", lifted.outputs[0]), "1-D");
-    let nwc = reshape(imp, nhwc, vec![s[0], s[3], s[1]], &n.outputs[0]);
+    let nwc = imp.reshaped(
+        nhwc,
+        vec![s[0], s[3], s[1]],
+        format!("{} (NWC)", n.outputs[0]),
+    );
     let out = imp.relayout(nwc, &SWAP_LAST_TWO, n.outputs[0].clone(), "1-D");
     imp.values.insert(n.outputs[0].clone(), out);
     Ok(())
@@ -118,12 +125,4 @@ fn lift(imp: &mut Importer, n: &OnnxNode) -> Step<OnnxNode> {
     lifted.inputs[0] = format!("{} (2-D)", n.inputs[0]);
     lifted.outputs[0] = format!("{} (2-D)", n.outputs[0]);
     Ok(lifted)
-}
-
-/// `v`'s bytes under `shape`, as a new tensor.
-fn reshape(imp: &mut Importer, v: TensorId, shape: Vec<usize>, name: &str) -> TensorId {
-    let dtype = imp.g.tensors[v].dtype;
-    let t = imp.tensor(format!("{name} (reshaped)"), shape, dtype, None);
-    imp.push(OpKind::Reshape(Reshape), vec![Some(v)], vec![t], "1-D");
-    t
 }
