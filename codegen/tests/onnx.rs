@@ -258,6 +258,28 @@ fn softmax_over_any_axis_matches_and_quantizes() {
     }
 }
 
+/// Gemm with a transposed `A` (a TRANSPOSE before the layer) and with a
+/// matrix or column bias (an ADD after it); quantized, the layers run in
+/// int8.
+#[test]
+fn gemm_with_transposed_input_and_matrix_bias_matches_and_quantizes() {
+    let kinds = matches_onnx_reference("gemm");
+    let count = |k: &str| kinds.iter().filter(|&&x| x == k).count();
+    assert_eq!(count("FULLY_CONNECTED"), 2, "{kinds:?}");
+    assert_eq!(count("ADD"), 2, "{kinds:?}");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/onnx_ops");
+    let (int8, summary) = quantize_fixture(&dir, "gemm");
+    for n in &int8.graph.nodes {
+        if matches!(n.kind.name(), "FULLY_CONNECTED" | "ADD") {
+            let dtype = int8.graph.tensors[n.outputs[0]].dtype;
+            assert_eq!(dtype, kiln_codegen::ir::DataType::I8, "{}", n.kind.name());
+        }
+    }
+    for layer in summary["sqnr"].as_array().unwrap() {
+        assert!(layer["db"].as_f64().unwrap() > 30.0, "{layer}");
+    }
+}
+
 /// int8 through Concat: inputs that reach it through reshapes, transposes
 /// and slices share its parameters, so every layer keeps its precision
 /// (before, the concatenated output fell to 11 dB).

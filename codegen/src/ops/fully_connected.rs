@@ -189,11 +189,12 @@ fn from_tflite(op: &mut TfliteOp) -> ReadResult<OpKind> {
 }
 
 /// ONNX Gemm and MatMul with a constant 2-D weight: `alpha` folds into the
-/// weights, `beta` into the bias, and the weights become `[N, K]`.
+/// weights, `beta` into the bias, and the weights become `[N, K]`. A
+/// transposed `A` goes through a TRANSPOSE; a bias `C` that is not one
+/// value per output (a matrix, a column) is an ADD after the layer.
 fn gemm_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
     let op = n.op_type.as_str();
-    let a = cx.value(&n.inputs[0])?;
-    let sa = cx.shape(a);
+    let mut a = cx.value(&n.inputs[0])?;
     let b = cx.constant(&n.inputs[1])?.clone();
     let sb = b
         .shape()
@@ -204,9 +205,14 @@ fn gemm_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
         n.int("transA", 0),
         if op == "Gemm" { n.int("transB", 0) } else { 0 },
     );
+    // A transposed `A` ([K, M]) goes through a TRANSPOSE first.
     if trans_a != 0 {
-        return Err("transA".into());
+        if cx.shape(a).len() != 2 {
+            return Err(format!("transA of a rank-{} input", cx.shape(a).len()));
+        }
+        a = cx.relayout(a, &[1, 0], format!("{} (A transposed)", n.outputs[0]), op);
     }
+    let sa = cx.shape(a);
     let (alpha, beta) = (n.float("alpha", 1.0), n.float("beta", 1.0));
     // The filter is [N, K].
     let (k, nn) = if trans_b != 0 {
@@ -229,33 +235,40 @@ fn gemm_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
         }
     }
     let filter = cx.f32_constant(b.name.clone(), vec![nn, k], &filter);
+    let mut out_shape = sa.clone();
+    *out_shape.last_mut().expect("rank >= 1") = nn;
+    // `C` as the layer's bias where it is one value per output (or one
+    // value), or else added after the layer with broadcasting.
+    let mut matrix_bias = None;
     let bias = match n.inputs.get(2).filter(|s| !s.is_empty()) {
         Some(c) => {
             let c = cx.constant(c)?.clone();
             let v = c.f32s().ok_or("bias must be float32")?;
+            let shape = c.shape().unwrap_or_default();
             let full: Vec<f32> = match v.len() {
                 1 => vec![v[0] * beta; nn],
                 len if len == nn
-                    && c.shape().is_some_and(|s| {
-                        s.iter().product::<usize>() == nn && s.last() == Some(&nn)
-                    }) =>
+                    && shape.iter().product::<usize>() == nn
+                    && shape.last() == Some(&nn) =>
                 {
                     v.iter().map(|x| x * beta).collect()
                 }
                 _ => {
-                    return Err(format!(
-                        "bias of shape {:?} (kiln: a vector or a scalar)",
-                        c.dims
-                    ))
+                    let scaled: Vec<f32> = v.iter().map(|x| x * beta).collect();
+                    matrix_bias =
+                        Some(cx.f32_constant(format!("{} (C)", n.outputs[0]), shape, &scaled));
+                    vec![0.0; nn]
                 }
             };
             Some(cx.f32_constant(format!("{} (bias)", n.name), vec![nn], &full))
         }
         None => None,
     };
-    let mut out_shape = sa.clone();
-    *out_shape.last_mut().expect("rank >= 1") = nn;
-    let out = cx.new_output(n, out_shape);
+    let name = n.outputs[0].clone();
+    let out = match matrix_bias {
+        Some(_) => cx.new_value(format!("{name} (A B)"), out_shape),
+        None => cx.new_output(n, out_shape),
+    };
     cx.push(
         OpKind::FullyConnected(FullyConnected {
             activation: Activation::None,
@@ -265,5 +278,11 @@ fn gemm_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
         vec![out],
         op,
     );
+    if let Some(c) = matrix_bias {
+        let add = OpKind::Add(crate::ops::Add {
+            activation: Activation::None,
+        });
+        cx.binary(add, out, c, name, op)?;
+    }
     Ok(())
 }
