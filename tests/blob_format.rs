@@ -115,6 +115,7 @@ fn golden_models() -> Vec<(&'static str, PathBuf, PathBuf)> {
         "svdf",
         "lstm",
         "int16_edges",
+        "sum",
     ] {
         let zoo = fixtures().join("op_zoo");
         models.push((name, zoo.join(format!("{name}.tflite")), zoo.join(name)));

@@ -1,4 +1,5 @@
-//! MEAN over any set of axes: int8 (TFLM reference semantics) and float32.
+//! The reductions over any set of axes: MEAN and SUM, int8 (TFLM's
+//! requantized sum, one kernel for both) and float32.
 //!
 //! Layer: kernels; a pure function over slices, uses `quant` and `tensor`.
 
@@ -28,18 +29,21 @@ impl Reduction {
 }
 
 wire_struct! {
-    /// An int8 MEAN: its reduction and requantization.
+    /// An int8 MEAN or SUM: its reduction and requantization.
     pub struct MeanParams {
         pub reduction: Reduction,
         pub input_zero_point: i32,
         pub output_zero_point: i32,
-        /// `input_scale / output_scale` with the division by the number of
-        /// reduced elements folded in, as TFLM's `QuantizedMeanOrSum` folds it.
+        /// `input_scale / output_scale`, for a MEAN with the division by
+        /// the number of reduced elements folded in, as TFLM's
+        /// `QuantizedMeanOrSum` folds it.
         pub multiplier: i32,
         pub shift: i32,
     }
 }
 
+/// int8 MEAN and SUM: each output's sum of its reduced inputs, less the
+/// input zero point per element, requantized (TFLM computes SUM so too).
 pub fn mean_s8(p: &MeanParams, input: &[i8], output: &mut [i8]) {
     let count = p.reduction.reduced_elements() as i32;
     reduce(
@@ -65,6 +69,11 @@ pub fn mean_s8(p: &MeanParams, input: &[i8], output: &mut [i8]) {
 pub fn mean_f32(p: &Reduction, input: &[f32], output: &mut [f32]) {
     let count = p.reduced_elements() as f32;
     reduce(p, input, output, 0f32, |sum, x| sum + x, |sum| sum / count);
+}
+
+/// Float32 sum in input order, as TFLM's reference Sum adds.
+pub fn sum_f32(p: &Reduction, input: &[f32], output: &mut [f32]) {
+    reduce(p, input, output, 0f32, |sum, x| sum + x, |sum| sum);
 }
 
 /// Folds each output's reduced elements with `add` from `zero` (innermost
@@ -137,6 +146,21 @@ mod tests {
         let mut out = [0i8; 1];
         mean_s8(&p, &[5, 5, 5, 5], &mut out);
         assert_eq!(out, [3 + 4]);
+    }
+
+    #[test]
+    fn float_sum_over_the_first_and_last_axes() {
+        let p = Reduction {
+            input_dims: [1, 1, 1, 2, 3, 2],
+            reduce: [false, false, false, true, false, true],
+        };
+        let x: [f32; 12] = [1., 2., 3., 4., 5., 6., 7., 8., 9., 10., 11., 12.];
+        let mut out = [0f32; 3];
+        sum_f32(&p, &x, &mut out);
+        assert_eq!(
+            out,
+            [1. + 2. + 7. + 8., 3. + 4. + 9. + 10., 5. + 6. + 11. + 12.]
+        );
     }
 
     #[test]

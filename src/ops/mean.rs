@@ -1,11 +1,12 @@
-//! MEAN over any set of axes, int8 (TFLM's requantized sum) and float32.
+//! MEAN and SUM over any set of axes, int8 (TFLM's requantized sum, one
+//! op for both) and float32.
 //!
 //! Layer: ops; uses `kernels::mean`.
 
 use super::arena::{out_f32, out_i8, split};
 use super::{Checker, OpDescriptor};
 use crate::error::Error;
-use crate::kernels::mean::{mean_f32, mean_s8};
+use crate::kernels::mean::{mean_f32, mean_s8, sum_f32};
 pub use crate::kernels::mean::{MeanParams, Reduction};
 use crate::tensor::{DType, Span};
 use crate::wire::wire_struct;
@@ -30,7 +31,8 @@ fn check_reduction(
 }
 
 wire_struct! {
-    /// int8 MEAN.
+    /// int8 MEAN, and SUM (the same requantized sum, with a multiplier that
+    /// does not divide by the count).
     pub struct MeanOp {
         pub params: MeanParams,
         pub input: Span,
@@ -94,5 +96,37 @@ impl OpDescriptor for MeanF32Op {
     fn run(&self, arena: &mut [u8], _weights: &[u8]) {
         let (io, out) = split(arena, self.output);
         mean_f32(&self.reduction, io.f32(self.input), out_f32(out));
+    }
+}
+
+wire_struct! {
+    /// float32 SUM.
+    pub struct SumF32Op {
+        pub reduction: Reduction,
+        pub input: Span,
+        pub output: Span,
+    }
+}
+
+impl OpDescriptor for SumF32Op {
+    const NAME: &'static str = "SUM (float32)";
+
+    #[cfg(feature = "host")]
+    const CUDA_KERNEL: &'static str = "kiln_sum_f32";
+
+    #[cfg(feature = "host")]
+    fn cuda_items(&self) -> u64 {
+        u64::from(self.output.len / 4)
+    }
+
+    fn check(&self, c: &Checker) -> Result<(), Error> {
+        let spans = (self.input, self.output);
+        check_reduction(c, &self.reduction, spans, DType::F32, u64::MAX)
+    }
+
+    #[inline(never)]
+    fn run(&self, arena: &mut [u8], _weights: &[u8]) {
+        let (io, out) = split(arena, self.output);
+        sum_f32(&self.reduction, io.f32(self.input), out_f32(out));
     }
 }

@@ -253,10 +253,11 @@ macro_rules! op_list {
 /// MUL; 7: a convolution streamed into a fully connected layer, and a
 /// residual block streamed; 8: variable tensors (state) in the header;
 /// 9: SVDF; 10: SOFTMAX from int8 to int16; 11: QUANTIZE between integer
-/// widths; 12: float32 SVDF; 13: UNIDIRECTIONAL_SEQUENCE_LSTM;
+/// widths; 12: float32 SVDF; 13: UNIDIRECTIONAL_SEQUENCE_LSTM; 14: float32
+/// SUM;
 /// `tests/blob_format.rs` pins it). It lives beside the
 /// list because appending an op is the usual bump.
-pub const BLOB_VERSION: u32 = 13;
+pub const BLOB_VERSION: u32 = 14;
 
 op_list! {
     Conv2d(Conv2dOp),
@@ -315,4 +316,5 @@ op_list! {
     RequantizeInt(RequantizeIntOp),
     SvdfF32(SvdfF32Op),
     Lstm(LstmOp),
+    SumF32(SumF32Op),
 }

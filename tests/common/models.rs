@@ -5,7 +5,8 @@
 
 /// The project's op-coverage fixtures: `tests/fixtures/op_zoo/NAME.tflite`
 /// with TFLM's outputs in `NAME/` (made by `make_op_zoo.py`, and by
-/// `make_stateful.py` for svdf, lstm and int16_edges).
+/// `make_stateful.py` for svdf, lstm and int16_edges, `make_schema_ops.py`
+/// for sum).
 pub const OP_ZOO: &[&str] = &[
     "elementwise",
     "reductions",
@@ -15,6 +16,7 @@ pub const OP_ZOO: &[&str] = &[
     "svdf",
     "lstm",
     "int16_edges",
+    "sum",
 ];
 
 /// The quantized models kiln must run bit-exact, with their file under

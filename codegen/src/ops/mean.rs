@@ -1,11 +1,12 @@
-//! MEAN over any set of axes (and ONNX ReduceMean and GlobalAveragePool):
-//! int8 with TFLM's requantized sum, and float32.
+//! The reductions over any set of axes: MEAN (and ONNX ReduceMean and
+//! GlobalAveragePool) and SUM (ONNX ReduceSum), int8 with TFLM's
+//! requantized sum, and float32.
 //!
 //! Layer: ops; uses `lower` and `quantize::multiplier`.
 
 use kiln::graph::Op;
 use kiln::kernels::mean::{MeanParams, Reduction};
-use kiln::ops::{MeanF32Op, MeanOp};
+use kiln::ops::{MeanF32Op, MeanOp, SumF32Op};
 
 use super::{Dtypes, Formats, IrOp, OnnxConverter, Permuted, QuantRule};
 use crate::import::onnx::{Attribute, Importer, OnnxNode, Step};
@@ -30,7 +31,9 @@ impl Mean {
             OnnxConverter {
                 op_type: "ReduceMean",
                 inputs: 1,
-                convert: reduce_mean_from_onnx,
+                convert: |cx, n| {
+                    reduce_from_onnx(cx, n, |keep_dims| OpKind::Mean(Mean { keep_dims }))
+                },
             },
             OnnxConverter {
                 op_type: "GlobalAveragePool",
@@ -43,42 +46,8 @@ impl Mean {
 }
 
 impl IrOp for Mean {
-    /// The reduced axes follow their dimensions (a new int32 constant);
-    /// without `keep_dims` the kept dimensions keep their new order.
     fn permuted(&self, node: &Node, to_new: &[usize], g: &mut Graph) -> Option<Permuted> {
-        let axes_input = node.input(1)?;
-        let rank = to_new.len();
-        let axes: Vec<usize> = g.tensors[axes_input]
-            .data_i32()?
-            .iter()
-            .map(|&a| usize::try_from(if a < 0 { a + rank as i32 } else { a }).ok())
-            .collect::<Option<_>>()?;
-        if axes.iter().any(|&a| a >= rank) {
-            return None;
-        }
-        let new_axes: Vec<i32> = axes.iter().map(|&a| to_new[a] as i32).collect();
-        let output = if self.keep_dims {
-            to_new.to_vec()
-        } else {
-            let kept: Vec<usize> = (0..rank).filter(|d| !axes.contains(d)).collect();
-            let mut new_kept: Vec<usize> = kept.iter().map(|&d| to_new[d]).collect();
-            new_kept.sort_unstable();
-            kept.iter()
-                .map(|&d| new_kept.iter().position(|&n| n == to_new[d]))
-                .collect::<Option<_>>()?
-        };
-        let mut tensor = g.tensors[axes_input].clone();
-        tensor.name = format!("{} (permuted)", tensor.name);
-        tensor.dtype = DataType::I32;
-        tensor.shape = vec![new_axes.len()];
-        tensor.data = Some(new_axes.iter().flat_map(|v| v.to_le_bytes()).collect());
-        g.tensors.push(tensor);
-        Some(Permuted {
-            kind: OpKind::Mean(*self),
-            data_inputs: vec![0],
-            params: vec![(1, g.tensors.len() - 1)],
-            output,
-        })
+        permuted_reduction(node, to_new, g, self.keep_dims, OpKind::Mean(*self))
     }
 
     fn name(&self) -> &'static str {
@@ -121,7 +90,121 @@ impl IrOp for Mean {
     }
 }
 
-/// Which axes the MEAN reduces (input 1: int32 axes).
+/// A reduction in another layout: the reduced axes follow their dimensions
+/// (a new int32 constant); without `keep_dims` the kept dimensions keep
+/// their new order.
+fn permuted_reduction(
+    node: &Node,
+    to_new: &[usize],
+    g: &mut Graph,
+    keep_dims: bool,
+    kind: OpKind,
+) -> Option<Permuted> {
+    let axes_input = node.input(1)?;
+    let rank = to_new.len();
+    let axes: Vec<usize> = g.tensors[axes_input]
+        .data_i32()?
+        .iter()
+        .map(|&a| usize::try_from(if a < 0 { a + rank as i32 } else { a }).ok())
+        .collect::<Option<_>>()?;
+    if axes.iter().any(|&a| a >= rank) {
+        return None;
+    }
+    let new_axes: Vec<i32> = axes.iter().map(|&a| to_new[a] as i32).collect();
+    let output = if keep_dims {
+        to_new.to_vec()
+    } else {
+        let kept: Vec<usize> = (0..rank).filter(|d| !axes.contains(d)).collect();
+        let mut new_kept: Vec<usize> = kept.iter().map(|&d| to_new[d]).collect();
+        new_kept.sort_unstable();
+        kept.iter()
+            .map(|&d| new_kept.iter().position(|&n| n == to_new[d]))
+            .collect::<Option<_>>()?
+    };
+    let mut tensor = g.tensors[axes_input].clone();
+    tensor.name = format!("{} (permuted)", tensor.name);
+    tensor.dtype = DataType::I32;
+    tensor.shape = vec![new_axes.len()];
+    tensor.data = Some(new_axes.iter().flat_map(|v| v.to_le_bytes()).collect());
+    g.tensors.push(tensor);
+    Some(Permuted {
+        kind,
+        data_inputs: vec![0],
+        params: vec![(1, g.tensors.len() - 1)],
+        output,
+    })
+}
+
+/// SUM. Inputs: data, axes (an int32 constant).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Sum {
+    pub keep_dims: bool,
+}
+
+impl Sum {
+    pub(crate) const FORMATS: Formats = Formats {
+        tflite: &[("SUM", |op| {
+            Ok(OpKind::Sum(Sum {
+                keep_dims: op.bool(0)?,
+            }))
+        })],
+        onnx: &[OnnxConverter {
+            op_type: "ReduceSum",
+            inputs: 1,
+            convert: |cx, n| reduce_from_onnx(cx, n, |keep_dims| OpKind::Sum(Sum { keep_dims })),
+        }],
+        dtypes: Dtypes::INT8_FLOAT32,
+    };
+}
+
+impl IrOp for Sum {
+    fn permuted(&self, node: &Node, to_new: &[usize], g: &mut Graph) -> Option<Permuted> {
+        permuted_reduction(node, to_new, g, self.keep_dims, OpKind::Sum(*self))
+    }
+
+    fn name(&self) -> &'static str {
+        "SUM"
+    }
+
+    fn attributes(&self) -> String {
+        format!("keep_dims {}", self.keep_dims)
+    }
+
+    fn quantization(&self, _node: &Node) -> QuantRule {
+        QuantRule::Calibrated
+    }
+
+    /// int8: MEAN's requantized sum, with the scale ratio alone as the
+    /// multiplier (TFLM's SUM).
+    fn lower(&self, cx: &mut Lowering, node: &Node) -> Lowered<Option<Op>> {
+        let (input, out) = cx.input_output(node)?;
+        let reduction = reduction(cx, node)?;
+        if cx.is_float(node) {
+            let (input, output) = cx.spans((input, out), DataType::F32)?;
+            return Ok(Some(Op::SumF32(SumF32Op {
+                reduction,
+                input,
+                output,
+            })));
+        }
+        let ((si, zi), (so, zo)) = (cx.quant(input)?, cx.quant(out)?);
+        let (multiplier, shift) = quantize_multiplier(f64::from(si) / f64::from(so));
+        let (input, output) = cx.spans((input, out), DataType::I8)?;
+        Ok(Some(Op::Mean(MeanOp {
+            params: MeanParams {
+                reduction,
+                input_zero_point: zi,
+                output_zero_point: zo,
+                multiplier,
+                shift,
+            },
+            input,
+            output,
+        })))
+    }
+}
+
+/// Which axes a reduction reduces (input 1: int32 axes).
 fn reduction(cx: &Lowering, node: &Node) -> Lowered<Reduction> {
     let (input, out) = cx.input_output(node)?;
     let axes = cx.input(node, 1)?;
@@ -176,12 +259,13 @@ fn global_average_pool_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
         .insert("axes".into(), attribute((2..rank).collect(), None));
     mean.attributes
         .insert("keepdims".into(), attribute(vec![], Some(1)));
-    reduce_mean_from_onnx(cx, &mean)
+    reduce_from_onnx(cx, &mean, |keep_dims| OpKind::Mean(Mean { keep_dims }))
 }
 
-/// ReduceMean over constant axes (attribute before opset 18, input 1
-/// since), as an IR MEAN with int32 axes.
-fn reduce_mean_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
+/// ReduceMean, ReduceSum (and the like) over constant axes (an attribute
+/// in older opsets, input 1 since), as the IR reduction `kind` makes, with
+/// int32 axes.
+fn reduce_from_onnx(cx: &mut Importer, n: &OnnxNode, kind: fn(bool) -> OpKind) -> Step<()> {
     let x = cx.value(&n.inputs[0])?;
     let axes: Vec<i64> = match (n.ints("axes"), n.inputs.get(1).filter(|s| !s.is_empty())) {
         (Some(a), _) => a.to_vec(),
@@ -230,7 +314,7 @@ fn reduce_mean_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
     );
     let out = cx.new_output(n, out_shape);
     cx.push(
-        OpKind::Mean(Mean { keep_dims }),
+        kind(keep_dims),
         vec![Some(x), Some(axes_id)],
         vec![out],
         &n.op_type,

@@ -337,6 +337,7 @@ op_list! {
     Concatenation(Concatenation),
     Pad(Pad),
     Mean(Mean),
+    Sum(Sum),
     Reshape(Reshape),
     Quantize(Quantize),
     Dequantize(Dequantize),

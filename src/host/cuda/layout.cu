@@ -154,9 +154,10 @@ KILN_KERNEL(kiln_pad_f32) {
     pad<float>(op.params, op.value, op.input, op.output, A, arena_bytes, samples);
 }
 
-// MEAN over the reduced dimensions of `r`: int8 (`q` its requantization)
-// or float32 (q null), which sums in float and divides by the count.
-template <bool Float>
+// MEAN and SUM over the reduced dimensions of `r`: int8 (`q` its
+// requantization, one for both) or float32 (q null), which sums in float
+// and, for a MEAN (`Divide`), divides by the count.
+template <bool Float, bool Divide>
 __device__ __forceinline__ void mean(const Reduction& r, const MeanParams* q, Span input, Span output, u8* A, i64 arena_bytes, i32 samples) {
     const i32 out_elements = output.len / (Float ? 4 : 1);
     i64 strides[6];
@@ -194,7 +195,7 @@ __device__ __forceinline__ void mean(const Reduction& r, const MeanParams* q, Sp
             else sum += ((const i8*)x)[base + off];
         }
         if (Float) {
-            ((float*)arena(A, arena_bytes, s, output))[out_index] = fsum / (float)count;
+            ((float*)arena(A, arena_bytes, s, output))[out_index] = Divide ? fsum / (float)count : fsum;
         } else {
             const i32 v = sat_add(mbqm(sum - q->input_zero_point * count, q->multiplier, q->shift), q->output_zero_point);
             ((i8*)arena(A, arena_bytes, s, output))[out_index] = (i8)clamp_i32(v, -128, 127);
@@ -203,11 +204,15 @@ __device__ __forceinline__ void mean(const Reduction& r, const MeanParams* q, Sp
 }
 
 KILN_KERNEL(kiln_mean) {
-    mean<false>(op.params.reduction, &op.params, op.input, op.output, A, arena_bytes, samples);
+    mean<false, true>(op.params.reduction, &op.params, op.input, op.output, A, arena_bytes, samples);
 }
 
 KILN_KERNEL(kiln_mean_f32) {
-    mean<true>(op.reduction, 0, op.input, op.output, A, arena_bytes, samples);
+    mean<true, true>(op.reduction, 0, op.input, op.output, A, arena_bytes, samples);
+}
+
+KILN_KERNEL(kiln_sum_f32) {
+    mean<true, false>(op.reduction, 0, op.input, op.output, A, arena_bytes, samples);
 }
 
 
