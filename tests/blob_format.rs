@@ -116,6 +116,7 @@ fn golden_models() -> Vec<(&'static str, PathBuf, PathBuf)> {
         "lstm",
         "int16_edges",
         "sum",
+        "reduce_max",
     ] {
         let zoo = fixtures().join("op_zoo");
         models.push((name, zoo.join(format!("{name}.tflite")), zoo.join(name)));

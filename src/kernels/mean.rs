@@ -1,5 +1,5 @@
 //! The reductions over any set of axes: MEAN and SUM, int8 (TFLM's
-//! requantized sum, one kernel for both) and float32.
+//! requantized sum, one kernel for both) and float32, and REDUCE_MAX.
 //!
 //! Layer: kernels; a pure function over slices, uses `quant` and `tensor`.
 
@@ -74,6 +74,17 @@ pub fn mean_f32(p: &Reduction, input: &[f32], output: &mut [f32]) {
 /// Float32 sum in input order, as TFLM's reference Sum adds.
 pub fn sum_f32(p: &Reduction, input: &[f32], output: &mut [f32]) {
     reduce(p, input, output, 0f32, |sum, x| sum + x, |sum| sum);
+}
+
+/// int8 REDUCE_MAX: the largest reduced value (input and output share
+/// their parameters, as TFLM requires).
+pub fn reduce_max_s8(p: &Reduction, input: &[i8], output: &mut [i8]) {
+    reduce(p, input, output, i8::MIN, i8::max, |max| max);
+}
+
+/// Float32 REDUCE_MAX, from the lowest finite value as TFLM starts.
+pub fn reduce_max_f32(p: &Reduction, input: &[f32], output: &mut [f32]) {
+    reduce(p, input, output, f32::MIN, f32::max, |max| max);
 }
 
 /// Folds each output's reduced elements with `add` from `zero` (innermost
@@ -161,6 +172,20 @@ mod tests {
             out,
             [1. + 2. + 7. + 8., 3. + 4. + 9. + 10., 5. + 6. + 11. + 12.]
         );
+    }
+
+    #[test]
+    fn max_over_the_last_axis() {
+        let p = Reduction {
+            input_dims: [1, 1, 1, 1, 2, 3],
+            reduce: [false, false, false, false, false, true],
+        };
+        let mut out = [0i8; 2];
+        reduce_max_s8(&p, &[-128, -7, -9, 5, 127, -1], &mut out);
+        assert_eq!(out, [-7, 127]);
+        let mut out = [0f32; 2];
+        reduce_max_f32(&p, &[-1e30, -7.5, -9.0, 5.0, 1e3, -1.0], &mut out);
+        assert_eq!(out, [-7.5, 1e3]);
     }
 
     #[test]

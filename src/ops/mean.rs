@@ -1,12 +1,12 @@
 //! MEAN and SUM over any set of axes, int8 (TFLM's requantized sum, one
-//! op for both) and float32.
+//! op for both) and float32, and REDUCE_MAX, int8 and float32.
 //!
 //! Layer: ops; uses `kernels::mean`.
 
 use super::arena::{out_f32, out_i8, split};
 use super::{Checker, OpDescriptor};
 use crate::error::Error;
-use crate::kernels::mean::{mean_f32, mean_s8, sum_f32};
+use crate::kernels::mean::{mean_f32, mean_s8, reduce_max_f32, reduce_max_s8, sum_f32};
 pub use crate::kernels::mean::{MeanParams, Reduction};
 use crate::tensor::{DType, Span};
 use crate::wire::wire_struct;
@@ -128,5 +128,69 @@ impl OpDescriptor for SumF32Op {
     fn run(&self, arena: &mut [u8], _weights: &[u8]) {
         let (io, out) = split(arena, self.output);
         sum_f32(&self.reduction, io.f32(self.input), out_f32(out));
+    }
+}
+
+wire_struct! {
+    /// int8 REDUCE_MAX (the output has the input's parameters).
+    pub struct ReduceMaxOp {
+        pub reduction: Reduction,
+        pub input: Span,
+        pub output: Span,
+    }
+}
+
+impl OpDescriptor for ReduceMaxOp {
+    const NAME: &'static str = "REDUCE_MAX";
+
+    #[cfg(feature = "host")]
+    const CUDA_KERNEL: &'static str = "kiln_reduce_max";
+
+    #[cfg(feature = "host")]
+    fn cuda_items(&self) -> u64 {
+        u64::from(self.output.len)
+    }
+
+    fn check(&self, c: &Checker) -> Result<(), Error> {
+        let spans = (self.input, self.output);
+        check_reduction(c, &self.reduction, spans, DType::I8, u64::MAX)
+    }
+
+    #[inline(never)]
+    fn run(&self, arena: &mut [u8], _weights: &[u8]) {
+        let (io, out) = split(arena, self.output);
+        reduce_max_s8(&self.reduction, io.i8(self.input), out_i8(out));
+    }
+}
+
+wire_struct! {
+    /// float32 REDUCE_MAX.
+    pub struct ReduceMaxF32Op {
+        pub reduction: Reduction,
+        pub input: Span,
+        pub output: Span,
+    }
+}
+
+impl OpDescriptor for ReduceMaxF32Op {
+    const NAME: &'static str = "REDUCE_MAX (float32)";
+
+    #[cfg(feature = "host")]
+    const CUDA_KERNEL: &'static str = "kiln_reduce_max_f32";
+
+    #[cfg(feature = "host")]
+    fn cuda_items(&self) -> u64 {
+        u64::from(self.output.len / 4)
+    }
+
+    fn check(&self, c: &Checker) -> Result<(), Error> {
+        let spans = (self.input, self.output);
+        check_reduction(c, &self.reduction, spans, DType::F32, u64::MAX)
+    }
+
+    #[inline(never)]
+    fn run(&self, arena: &mut [u8], _weights: &[u8]) {
+        let (io, out) = split(arena, self.output);
+        reduce_max_f32(&self.reduction, io.f32(self.input), out_f32(out));
     }
 }

@@ -6,7 +6,7 @@
 /// The project's op-coverage fixtures: `tests/fixtures/op_zoo/NAME.tflite`
 /// with TFLM's outputs in `NAME/` (made by `make_op_zoo.py`, and by
 /// `make_stateful.py` for svdf, lstm and int16_edges, `make_schema_ops.py`
-/// for sum).
+/// for sum and reduce_max).
 pub const OP_ZOO: &[&str] = &[
     "elementwise",
     "reductions",
@@ -17,6 +17,7 @@ pub const OP_ZOO: &[&str] = &[
     "lstm",
     "int16_edges",
     "sum",
+    "reduce_max",
 ];
 
 /// The quantized models kiln must run bit-exact, with their file under

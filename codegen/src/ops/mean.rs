@@ -1,12 +1,13 @@
 //! The reductions over any set of axes: MEAN (and ONNX ReduceMean and
 //! GlobalAveragePool) and SUM (ONNX ReduceSum), int8 with TFLM's
-//! requantized sum, and float32.
+//! requantized sum, and float32; REDUCE_MAX (ONNX ReduceMax), int8 with
+//! the input's parameters, and float32.
 //!
 //! Layer: ops; uses `lower` and `quantize::multiplier`.
 
 use kiln::graph::Op;
 use kiln::kernels::mean::{MeanParams, Reduction};
-use kiln::ops::{MeanF32Op, MeanOp, SumF32Op};
+use kiln::ops::{MeanF32Op, MeanOp, ReduceMaxF32Op, ReduceMaxOp, SumF32Op};
 
 use super::{Dtypes, Formats, IrOp, OnnxConverter, Permuted, QuantRule};
 use crate::import::onnx::{Attribute, Importer, OnnxNode, Step};
@@ -198,6 +199,71 @@ impl IrOp for Sum {
                 multiplier,
                 shift,
             },
+            input,
+            output,
+        })))
+    }
+}
+
+/// REDUCE_MAX. Inputs: data, axes (an int32 constant).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ReduceMax {
+    pub keep_dims: bool,
+}
+
+impl ReduceMax {
+    pub(crate) const FORMATS: Formats = Formats {
+        tflite: &[("REDUCE_MAX", |op| {
+            Ok(OpKind::ReduceMax(ReduceMax {
+                keep_dims: op.bool(0)?,
+            }))
+        })],
+        onnx: &[OnnxConverter {
+            op_type: "ReduceMax",
+            inputs: 1,
+            convert: |cx, n| {
+                reduce_from_onnx(cx, n, |keep_dims| {
+                    OpKind::ReduceMax(ReduceMax { keep_dims })
+                })
+            },
+        }],
+        dtypes: Dtypes::INT8_FLOAT32,
+    };
+}
+
+impl IrOp for ReduceMax {
+    fn permuted(&self, node: &Node, to_new: &[usize], g: &mut Graph) -> Option<Permuted> {
+        permuted_reduction(node, to_new, g, self.keep_dims, OpKind::ReduceMax(*self))
+    }
+
+    fn name(&self) -> &'static str {
+        "REDUCE_MAX"
+    }
+
+    fn attributes(&self) -> String {
+        format!("keep_dims {}", self.keep_dims)
+    }
+
+    /// TFLM requires the input's parameters on the output.
+    fn quantization(&self, _node: &Node) -> QuantRule {
+        QuantRule::KeepsInputParameters
+    }
+
+    fn lower(&self, cx: &mut Lowering, node: &Node) -> Lowered<Option<Op>> {
+        let (input, out) = cx.input_output(node)?;
+        let reduction = reduction(cx, node)?;
+        if cx.is_float(node) {
+            let (input, output) = cx.spans((input, out), DataType::F32)?;
+            return Ok(Some(Op::ReduceMaxF32(ReduceMaxF32Op {
+                reduction,
+                input,
+                output,
+            })));
+        }
+        cx.same_quantization(input, out, "REDUCE_MAX")?;
+        let (input, output) = cx.spans((input, out), DataType::I8)?;
+        Ok(Some(Op::ReduceMax(ReduceMaxOp {
+            reduction,
             input,
             output,
         })))

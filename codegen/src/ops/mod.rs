@@ -338,6 +338,7 @@ op_list! {
     Pad(Pad),
     Mean(Mean),
     Sum(Sum),
+    ReduceMax(ReduceMax),
     Reshape(Reshape),
     Quantize(Quantize),
     Dequantize(Dequantize),

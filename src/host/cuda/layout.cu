@@ -154,11 +154,12 @@ KILN_KERNEL(kiln_pad_f32) {
     pad<float>(op.params, op.value, op.input, op.output, A, arena_bytes, samples);
 }
 
-// MEAN and SUM over the reduced dimensions of `r`: int8 (`q` its
-// requantization, one for both) or float32 (q null), which sums in float
-// and, for a MEAN (`Divide`), divides by the count.
-template <bool Float, bool Divide>
-__device__ __forceinline__ void mean(const Reduction& r, const MeanParams* q, Span input, Span output, u8* A, i64 arena_bytes, i32 samples) {
+// MEAN, SUM and REDUCE_MAX over the reduced dimensions of `r`: int8 (`q`
+// the requantization of MEAN and SUM, one for both) or float32 (q null),
+// which sums in float and, for a MEAN, divides by the count.
+enum Reducer { REDUCE_MEAN, REDUCE_SUM, REDUCE_MAX };
+template <bool Float, Reducer How>
+__device__ __forceinline__ void reduce(const Reduction& r, const MeanParams* q, Span input, Span output, u8* A, i64 arena_bytes, i32 samples) {
     const i32 out_elements = output.len / (Float ? 4 : 1);
     i64 strides[6];
     i64 st = 1;
@@ -180,8 +181,8 @@ __device__ __forceinline__ void mean(const Reduction& r, const MeanParams* q, Sp
             e /= (i32)r.input_dims[d];
         }
         const u8* x = arena(A, arena_bytes, s, input);
-        i32 sum = 0;
-        float fsum = 0.0f;
+        i32 sum = 0, imax = -128;
+        float fsum = 0.0f, fmax = -3.402823466e38f;
         for (i32 k = 0; k < count; k++) {
             i64 rem = k, off = 0;
             for (int d = 5; d >= 0; d--) {
@@ -191,11 +192,21 @@ __device__ __forceinline__ void mean(const Reduction& r, const MeanParams* q, Sp
             }
             // The same order as the Rust kernel: k counts the innermost
             // reduced dimension fastest.
-            if (Float) fsum += ((const float*)x)[base + off];
-            else sum += ((const i8*)x)[base + off];
+            if (Float) {
+                const float v = ((const float*)x)[base + off];
+                fsum += v;
+                fmax = v > fmax ? v : fmax;
+            } else {
+                const i32 v = ((const i8*)x)[base + off];
+                sum += v;
+                imax = v > imax ? v : imax;
+            }
         }
         if (Float) {
-            ((float*)arena(A, arena_bytes, s, output))[out_index] = Divide ? fsum / (float)count : fsum;
+            ((float*)arena(A, arena_bytes, s, output))[out_index] =
+                How == REDUCE_MAX ? fmax : (How == REDUCE_MEAN ? fsum / (float)count : fsum);
+        } else if (How == REDUCE_MAX) {
+            ((i8*)arena(A, arena_bytes, s, output))[out_index] = (i8)imax;
         } else {
             const i32 v = sat_add(mbqm(sum - q->input_zero_point * count, q->multiplier, q->shift), q->output_zero_point);
             ((i8*)arena(A, arena_bytes, s, output))[out_index] = (i8)clamp_i32(v, -128, 127);
@@ -204,15 +215,23 @@ __device__ __forceinline__ void mean(const Reduction& r, const MeanParams* q, Sp
 }
 
 KILN_KERNEL(kiln_mean) {
-    mean<false, true>(op.params.reduction, &op.params, op.input, op.output, A, arena_bytes, samples);
+    reduce<false, REDUCE_MEAN>(op.params.reduction, &op.params, op.input, op.output, A, arena_bytes, samples);
 }
 
 KILN_KERNEL(kiln_mean_f32) {
-    mean<true, true>(op.reduction, 0, op.input, op.output, A, arena_bytes, samples);
+    reduce<true, REDUCE_MEAN>(op.reduction, 0, op.input, op.output, A, arena_bytes, samples);
 }
 
 KILN_KERNEL(kiln_sum_f32) {
-    mean<true, false>(op.reduction, 0, op.input, op.output, A, arena_bytes, samples);
+    reduce<true, REDUCE_SUM>(op.reduction, 0, op.input, op.output, A, arena_bytes, samples);
+}
+
+KILN_KERNEL(kiln_reduce_max) {
+    reduce<false, REDUCE_MAX>(op.reduction, 0, op.input, op.output, A, arena_bytes, samples);
+}
+
+KILN_KERNEL(kiln_reduce_max_f32) {
+    reduce<true, REDUCE_MAX>(op.reduction, 0, op.input, op.output, A, arena_bytes, samples);
 }
 
 
