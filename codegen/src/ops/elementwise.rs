@@ -39,7 +39,9 @@ pub struct Mul {
 
 /// DIV (float32 only).
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Div;
+pub struct Div {
+    pub activation: Activation,
+}
 
 impl Add {
     pub(crate) const FORMATS: Formats = Formats {
@@ -106,11 +108,20 @@ impl Mul {
 
 impl Div {
     pub(crate) const FORMATS: Formats = Formats {
-        tflite: &[],
+        tflite: &[("DIV", |op| {
+            Ok(OpKind::Div(Div {
+                activation: op.activation(0)?,
+            }))
+        })],
         onnx: &[OnnxConverter {
             op_type: "Div",
             inputs: 2,
-            convert: |cx, n| cx.binary_node(n, OpKind::Div(Div)),
+            convert: |cx, n| {
+                let kind = OpKind::Div(Div {
+                    activation: Activation::None,
+                });
+                cx.binary_node(n, kind)
+            },
         }],
         dtypes: Dtypes::FLOAT32_BETWEEN_QUANTIZE,
     };
@@ -238,6 +249,10 @@ impl IrOp for Mul {
 }
 
 impl IrOp for Div {
+    fn fused_activation(&mut self) -> Option<&mut Activation> {
+        Some(&mut self.activation)
+    }
+
     fn broadcasting(&self) -> bool {
         true
     }
@@ -254,7 +269,7 @@ impl IrOp for Div {
         if !cx.is_float(node) {
             return unsupported("int8 DIV (float32 only for now)");
         }
-        let binary = binary_f32(cx, node, Activation::None)?;
+        let binary = binary_f32(cx, node, self.activation)?;
         Ok(Some(Op::DivF32(DivF32Op { binary })))
     }
 }
