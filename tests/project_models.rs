@@ -35,6 +35,27 @@ fn op_zoo_matches_tflite_micro_byte_for_byte() {
     }
 }
 
+/// The float32 fixtures (EXP, SUM and REDUCE_MAX among them) within float
+/// rounding of TFLM's float reference.
+#[test]
+fn float_op_zoo_matches_tflite_micro_within_rounding() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/op_zoo");
+    for &name in common::FLOAT_ZOO {
+        let model = kiln_codegen::compile_file(&dir.join(format!("{name}.tflite"))).unwrap();
+        let ops: Vec<&str> = model.ops.iter().map(kiln::Op::name).collect();
+        println!("{name}: {ops:?}");
+        let mut runner = HostRunner::new(&model);
+        let outputs = npy::read_outputs(&dir.join(name)).unwrap();
+        assert_eq!(outputs.len(), 8);
+        for (k, expected) in outputs.iter().enumerate() {
+            let input = npy::read(&dir.join(name).join(format!("input_{k}.npy"))).unwrap();
+            let got = runner.run(&[input]).unwrap();
+            let (got, want) = (common::f32s(&got[0].data), common::f32s(&expected.data));
+            assert!(common::floats_close(&got, &want), "{name} sample {k}");
+        }
+    }
+}
+
 #[test]
 fn example_digits_match_tflite_micro() {
     check_example("digits", "digits_int8.tflite");

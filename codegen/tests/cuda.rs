@@ -57,7 +57,7 @@ fn models() -> Vec<(String, PathBuf, Vec<PathBuf>)> {
             vec![zoo.join("svdf_float")],
         ),
     ];
-    list.extend(common::OP_ZOO.iter().map(|&z| {
+    list.extend(common::OP_ZOO.iter().chain(common::FLOAT_ZOO).map(|&z| {
         (
             z.to_string(),
             zoo.join(format!("{z}.tflite")),
@@ -185,7 +185,7 @@ fn every_kernel_compiles_to_ptx_for_sm_80_and_sm_90() {
         // the CPU kernels round twice, so no kernel's own arithmetic may be
         // contracted into one. The only fused ops left are inside CUDA's
         // expf and tanhf (explicit fmaf in its math library), which float
-        // LOGISTIC, SOFTMAX and TANH call; their outputs are compared with a
+        // EXP, LOGISTIC, SOFTMAX and TANH call; their outputs are compared with a
         // tolerance (`same_outputs`), as glibc's exp differs from libm's too.
         let mut function = "";
         let mut fused = std::collections::BTreeSet::new();
@@ -197,8 +197,13 @@ fn every_kernel_compiles_to_ptx_for_sm_80_and_sm_90() {
                 fused.insert(function);
             }
         }
-        let math_library: std::collections::BTreeSet<&str> =
-            ["kiln_logistic_f32(", "kiln_softmax_f32(", "kiln_tanh_f32("].into();
+        let math_library: std::collections::BTreeSet<&str> = [
+            "kiln_exp_f32(",
+            "kiln_logistic_f32(",
+            "kiln_softmax_f32(",
+            "kiln_tanh_f32(",
+        ]
+        .into();
         let contracted: Vec<_> = fused.difference(&math_library).collect();
         assert!(
             contracted.is_empty(),

@@ -254,10 +254,10 @@ macro_rules! op_list {
 /// residual block streamed; 8: variable tensors (state) in the header;
 /// 9: SVDF; 10: SOFTMAX from int8 to int16; 11: QUANTIZE between integer
 /// widths; 12: float32 SVDF; 13: UNIDIRECTIONAL_SEQUENCE_LSTM; 14: float32
-/// SUM; 15: REDUCE_MAX;
+/// SUM; 15: REDUCE_MAX; 16: float32 EXP;
 /// `tests/blob_format.rs` pins it). It lives beside the
 /// list because appending an op is the usual bump.
-pub const BLOB_VERSION: u32 = 15;
+pub const BLOB_VERSION: u32 = 16;
 
 op_list! {
     Conv2d(Conv2dOp),
@@ -319,4 +319,5 @@ op_list! {
     SumF32(SumF32Op),
     ReduceMax(ReduceMaxOp),
     ReduceMaxF32(ReduceMaxF32Op),
+    ExpF32(ExpF32Op),
 }

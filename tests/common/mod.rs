@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 #[path = "models.rs"]
 mod models;
 #[allow(unused_imports)]
-pub use models::{f32s, floats_close, FLOAT_MODELS, INT8_MODELS, OP_ZOO};
+pub use models::{f32s, floats_close, FLOAT_MODELS, FLOAT_ZOO, INT8_MODELS, OP_ZOO};
 
 /// `../shared` (or `$KILN_SHARED`). Missing: a failure when `CI` is set,
 /// otherwise `None` after saying that the test is skipped.

@@ -45,7 +45,7 @@ fn main() {
         "op_zoo_svdf_float".into(),
         repo.join("tests/fixtures/op_zoo/svdf_float.tflite"),
     ));
-    list.extend(models::OP_ZOO.iter().map(|zoo| {
+    list.extend(models::OP_ZOO.iter().chain(models::FLOAT_ZOO).map(|zoo| {
         (
             format!("op_zoo_{zoo}"),
             repo.join(format!("tests/fixtures/op_zoo/{zoo}.tflite")),

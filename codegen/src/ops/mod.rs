@@ -329,6 +329,7 @@ op_list! {
     Softmax(Softmax),
     Logistic(Logistic),
     Tanh(Tanh),
+    Exp(Exp),
     LeakyRelu(LeakyRelu),
     HardSigmoid(HardSigmoid),
     HardSwish(HardSwish),

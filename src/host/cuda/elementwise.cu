@@ -280,6 +280,10 @@ KILN_KERNEL(kiln_logistic_f32) {
     unary_f32(op.input, op.output, A, arena_bytes, samples, [](float v) { return 1.0f / (1.0f + expf(-v)); });
 }
 
+KILN_KERNEL(kiln_exp_f32) {
+    unary_f32(op.input, op.output, A, arena_bytes, samples, [](float v) { return expf(v); });
+}
+
 KILN_KERNEL(kiln_tanh_f32) {
     unary_f32(op.input, op.output, A, arena_bytes, samples, [](float v) { return tanhf(v); });
 }

@@ -152,6 +152,23 @@ fn generated_onnx_float_ops_match_the_onnx_reference() {
     }
 }
 
+/// The float32 op-coverage fixtures: generated code within float rounding
+/// of TFLM's float reference.
+#[test]
+fn generated_float_op_zoo_matches_tflite_micro_within_rounding() {
+    for &zoo in common::FLOAT_ZOO {
+        let dir = repo().join("tests/fixtures/op_zoo").join(zoo);
+        for (k, want) in npy::read_outputs(&dir).unwrap().iter().enumerate() {
+            let input = npy::read(&dir.join(format!("input_{k}.npy"))).unwrap().data;
+            let got = kiln_generated_tests::run(&format!("op_zoo_{zoo}"), &[&input]).unwrap();
+            assert!(
+                common::floats_close(&common::f32s(&got), &common::f32s(&want.data)),
+                "{zoo}: sample {k} differs from TFLM"
+            );
+        }
+    }
+}
+
 #[test]
 fn generated_shared_models_match_tflite_micro() {
     let Some(shared) = common::shared_dir(&repo()) else {
