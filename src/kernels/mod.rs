@@ -12,6 +12,7 @@
 //! feature micromath's approximations.
 
 pub mod activation;
+pub mod batch_matmul;
 pub mod concatenation;
 pub mod conv2d;
 pub mod depthwise_conv2d;
