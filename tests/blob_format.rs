@@ -117,6 +117,7 @@ fn golden_models() -> Vec<(&'static str, PathBuf, PathBuf)> {
         "int16_edges",
         "sum",
         "reduce_max",
+        "batch_matmul",
     ] {
         let zoo = fixtures().join("op_zoo");
         models.push((name, zoo.join(format!("{name}.tflite")), zoo.join(name)));

@@ -52,6 +52,11 @@ fn models() -> Vec<(String, PathBuf, Vec<PathBuf>)> {
             vec![repo().join("tests/fixtures/onnx_ops/reduce_mean")],
         ),
         (
+            "attention".to_string(),
+            repo().join("tests/fixtures/onnx_ops/attention.onnx"),
+            vec![repo().join("tests/fixtures/onnx_ops/attention")],
+        ),
+        (
             "svdf_float".to_string(),
             zoo.join("svdf_float.tflite"),
             vec![zoo.join("svdf_float")],

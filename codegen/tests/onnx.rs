@@ -280,6 +280,32 @@ fn gemm_with_transposed_input_and_matrix_bias_matches_and_quantizes() {
     }
 }
 
+/// One attention head: MatMul of two activations (scores, and their
+/// product with v) and with a batched constant are BATCH_MATMULs, the
+/// projections with 2-D weights FULLY_CONNECTED; quantized, every product
+/// runs in int8.
+#[test]
+fn attention_matmuls_match_and_quantize() {
+    let kinds = matches_onnx_reference("attention");
+    let count = |k: &str| kinds.iter().filter(|&&x| x == k).count();
+    assert_eq!(count("BATCH_MATMUL"), 3, "{kinds:?}");
+    assert_eq!(count("FULLY_CONNECTED"), 3, "{kinds:?}");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/onnx_ops");
+    let (int8, summary) = quantize_fixture(&dir, "attention");
+    for n in int8
+        .graph
+        .nodes
+        .iter()
+        .filter(|n| n.kind.name() == "BATCH_MATMUL")
+    {
+        let dtype = int8.graph.tensors[n.outputs[0]].dtype;
+        assert_eq!(dtype, kiln_codegen::ir::DataType::I8);
+    }
+    for layer in summary["sqnr"].as_array().unwrap() {
+        assert!(layer["db"].as_f64().unwrap() > 25.0, "{layer}");
+    }
+}
+
 /// int8 through Concat: inputs that reach it through reshapes, transposes
 /// and slices share its parameters, so every layer keeps its precision
 /// (before, the concatenated output fell to 11 dB).

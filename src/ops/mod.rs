@@ -25,6 +25,7 @@ pub use check::Checker;
 
 // The op files; each re-exports its types, so that generated code (and
 // every other module) finds them in `ops`.
+mod batch_matmul;
 mod concatenation;
 mod conv2d;
 mod depthwise_conv2d;
@@ -49,6 +50,7 @@ mod svdf;
 mod transpose;
 mod transpose_conv2d;
 
+pub use batch_matmul::*;
 pub use concatenation::*;
 pub use conv2d::*;
 pub use depthwise_conv2d::*;
@@ -254,10 +256,10 @@ macro_rules! op_list {
 /// residual block streamed; 8: variable tensors (state) in the header;
 /// 9: SVDF; 10: SOFTMAX from int8 to int16; 11: QUANTIZE between integer
 /// widths; 12: float32 SVDF; 13: UNIDIRECTIONAL_SEQUENCE_LSTM; 14: float32
-/// SUM; 15: REDUCE_MAX; 16: float32 EXP;
+/// SUM; 15: REDUCE_MAX; 16: float32 EXP; 17: BATCH_MATMUL;
 /// `tests/blob_format.rs` pins it). It lives beside the
 /// list because appending an op is the usual bump.
-pub const BLOB_VERSION: u32 = 16;
+pub const BLOB_VERSION: u32 = 17;
 
 op_list! {
     Conv2d(Conv2dOp),
@@ -320,4 +322,6 @@ op_list! {
     ReduceMax(ReduceMaxOp),
     ReduceMaxF32(ReduceMaxF32Op),
     ExpF32(ExpF32Op),
+    BatchMatMul(BatchMatMulOp),
+    BatchMatMulF32(BatchMatMulF32Op),
 }

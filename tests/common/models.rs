@@ -6,7 +6,7 @@
 /// The project's op-coverage fixtures: `tests/fixtures/op_zoo/NAME.tflite`
 /// with TFLM's outputs in `NAME/` (made by `make_op_zoo.py`, and by
 /// `make_stateful.py` for svdf, lstm and int16_edges, `make_schema_ops.py`
-/// for sum and reduce_max).
+/// for sum, reduce_max and batch_matmul).
 pub const OP_ZOO: &[&str] = &[
     "elementwise",
     "reductions",
@@ -18,11 +18,12 @@ pub const OP_ZOO: &[&str] = &[
     "int16_edges",
     "sum",
     "reduce_max",
+    "batch_matmul",
 ];
 
 /// The project's float32 op-coverage fixtures (`make_schema_ops.py`): kiln
 /// must match TFLM's outputs within float rounding (`floats_close`).
-pub const FLOAT_ZOO: &[&str] = &["softmax_parts"];
+pub const FLOAT_ZOO: &[&str] = &["softmax_parts", "batch_matmul_float"];
 
 /// The quantized models kiln must run bit-exact, with their file under
 /// `models/`: int8 (trained_lstm_int8 with an int16 LSTM cell state), and

@@ -191,9 +191,18 @@ fn from_tflite(op: &mut TfliteOp) -> ReadResult<OpKind> {
 /// ONNX Gemm and MatMul with a constant 2-D weight: `alpha` folds into the
 /// weights, `beta` into the bias, and the weights become `[N, K]`. A
 /// transposed `A` goes through a TRANSPOSE; a bias `C` that is not one
-/// value per output (a matrix, a column) is an ADD after the layer.
+/// value per output (a matrix, a column) is an ADD after the layer. Any
+/// other MatMul (two activations, a batched or 1-D constant) is a
+/// BATCH_MATMUL.
 fn gemm_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
     let op = n.op_type.as_str();
+    let weight_2d = cx
+        .constants
+        .get(&n.inputs[1])
+        .is_some_and(|b| b.dims.len() == 2);
+    if op == "MatMul" && (!weight_2d || !cx.values.contains_key(&n.inputs[0])) {
+        return super::batch_matmul::matmul_from_onnx(cx, n);
+    }
     let mut a = cx.value(&n.inputs[0])?;
     let b = cx.constant(&n.inputs[1])?.clone();
     let sb = b

@@ -268,6 +268,7 @@ pub(crate) fn onnx_converter(op_type: &str) -> Option<&'static OnnxConverter> {
 
 // The op files; each re-exports its types, so that generated code (and
 // every other module) finds them in `ops`.
+mod batch_matmul;
 mod batch_norm;
 mod concatenation;
 mod conv2d;
@@ -291,6 +292,7 @@ mod svdf;
 mod transpose;
 mod transpose_conv2d;
 
+pub use batch_matmul::*;
 pub use batch_norm::*;
 pub use concatenation::*;
 pub use conv2d::*;
@@ -319,6 +321,7 @@ op_list! {
     DepthwiseConv2d(DepthwiseConv2d),
     TransposeConv2d(TransposeConv2d),
     FullyConnected(FullyConnected),
+    BatchMatMul(BatchMatMul),
     AveragePool2d(AveragePool2d),
     MaxPool2d(MaxPool2d),
     Add(Add),

@@ -421,3 +421,51 @@ KILN_KERNEL(kiln_fully_connected_f32) {
         ((float*)arena(A, arena_bytes, s, op.output))[e] = clampf(v, op.activation);
     }
 }
+
+// BATCH_MATMUL: one thread per output value, the batch dimensions
+// broadcast through the operands' strides; int8 (`q` its zero points and
+// requantization) or float32 (q null), summed in depth order.
+template <bool Float>
+__device__ __forceinline__ void batch_matmul(const MatMulGeometry& g, const BatchMatMulParams* q, ConstantOperand constant, Span lhs, Span rhs, Span output,
+                                             const u8* W, u8* A, i64 arena_bytes, i32 samples) {
+    const i32 rows = g.rows, depth = g.depth, cols = g.cols;
+    const i32 b1 = g.batches[1], b2 = g.batches[2];
+    const i64 per_sample = (i64)g.batches[0] * b1 * b2 * rows * cols;
+    FOR_EACH(idx, per_sample * samples) {
+        const i64 s = idx / per_sample;
+        i64 e = idx % per_sample;
+        const i64 out_index = e;
+        const i32 c = (i32)(e % cols); e /= cols;
+        const i32 r = (i32)(e % rows); e /= rows;
+        const i32 k = (i32)(e % b2); e /= b2;
+        const i32 j = (i32)(e % b1);
+        const i32 i = (i32)(e / b1);
+        const i64 lhs_base = (i64)i * g.lhs_strides[0] + (i64)j * g.lhs_strides[1] + (i64)k * g.lhs_strides[2];
+        const i64 rhs_base = (i64)i * g.rhs_strides[0] + (i64)j * g.rhs_strides[1] + (i64)k * g.rhs_strides[2];
+        const u8* sample = A + s * arena_bytes;
+        const u8* l = (constant == ConstantOperand_First ? W : sample) + lhs.offset;
+        const u8* x = (constant == ConstantOperand_Second ? W : sample) + rhs.offset;
+        i32 total = 0;
+        float ftotal = 0.0f;
+        for (i32 d = 0; d < depth; d++) {
+            const i64 li = lhs_base + (g.adj_x ? (i64)d * rows + r : (i64)r * depth + d);
+            const i64 ri = rhs_base + (g.adj_y ? (i64)c * depth + d : (i64)d * cols + c);
+            if (Float) ftotal += ((const float*)l)[li] * ((const float*)x)[ri];
+            else total = wadd(total, ((i32)((const i8*)l)[li] - q->lhs_zero_point) * ((i32)((const i8*)x)[ri] - q->rhs_zero_point));
+        }
+        if (Float) {
+            ((float*)(A + s * arena_bytes + output.offset))[out_index] = ftotal;
+        } else {
+            const i32 v = sat_add(mbqm(total, q->multiplier, q->shift), q->output_zero_point);
+            ((i8*)(A + s * arena_bytes + output.offset))[out_index] = (i8)clamp_i32(v, -128, 127);
+        }
+    }
+}
+
+KILN_KERNEL(kiln_batch_matmul) {
+    batch_matmul<false>(op.params.geometry, &op.params, op.constant, op.lhs, op.rhs, op.output, W, A, arena_bytes, samples);
+}
+
+KILN_KERNEL(kiln_batch_matmul_f32) {
+    batch_matmul<true>(op.geometry, 0, op.constant, op.lhs, op.rhs, op.output, W, A, arena_bytes, samples);
+}
