@@ -12,9 +12,10 @@ use kiln::ops::{BatchMatMulF32Op, BatchMatMulOp};
 use super::elementwise::binary_operands;
 use super::{Dtypes, Formats, IrOp, QuantRule};
 use crate::import::onnx::{Importer, OnnxNode, Step};
-use crate::ir::{DataType, Node, OpKind};
+use crate::ir::{DataType, Graph, Node, OpKind};
 use crate::lower::{invalid, to_u32, unsupported, Lowered, Lowering};
 use crate::quantize::multiplier::fully_connected_multiplier;
+use crate::stack::Stack;
 
 /// BATCH_MATMUL: `lhs x rhs` per batch, either operand stored transposed
 /// (`adj_x`, `adj_y`).
@@ -50,6 +51,24 @@ impl IrOp for BatchMatMul {
 
     fn quantization(&self, _node: &Node) -> QuantRule {
         QuantRule::ConstantOperands
+    }
+
+    fn macs(&self, g: &Graph, node: &Node) -> u64 {
+        let (Some(a), Some(&out)) = (node.input(0), node.outputs.first()) else {
+            return 0;
+        };
+        let s = &g.tensors[a].shape;
+        let depth = match (self.adj_x, s.len()) {
+            (_, ..=1) => 1,
+            (false, n) => s[n - 1],
+            (true, n) => s[n - 2],
+        };
+        (g.tensors[out].elements() * depth) as u64
+    }
+
+    /// Painted on each core on the batch_matmul fixture.
+    fn stack(&self, _g: &Graph, _node: &Node) -> Stack {
+        Stack::new(256, 320, 320, 160)
     }
 
     fn lower(&self, cx: &mut Lowering, node: &Node) -> Lowered<Option<Op>> {

@@ -14,6 +14,7 @@ use crate::import::onnx::{Attribute, Importer, OnnxNode, Step};
 use crate::ir::{DataType, Graph, Node, OpKind};
 use crate::lower::{invalid, padded_dims, unsupported, Lowered, Lowering};
 use crate::quantize::multiplier::quantize_multiplier;
+use crate::stack::Stack;
 
 /// MEAN. Inputs: data, axes (an int32 constant).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -47,6 +48,10 @@ impl Mean {
 }
 
 impl IrOp for Mean {
+    fn stack(&self, g: &Graph, node: &Node) -> Stack {
+        reduction_stack(g, node)
+    }
+
     fn permuted(&self, node: &Node, to_new: &[usize], g: &mut Graph) -> Option<Permuted> {
         permuted_reduction(node, to_new, g, self.keep_dims, OpKind::Mean(*self))
     }
@@ -88,6 +93,16 @@ impl IrOp for Mean {
             input,
             output,
         })))
+    }
+}
+
+/// The frame of an int8 reduction (MEAN, SUM, REDUCE_MAX: the reduction
+/// walk keeps its odometers in registers), painted on each core on the
+/// sum and reduce_max fixtures; a float32 one takes the small-op figure.
+fn reduction_stack(g: &Graph, node: &Node) -> Stack {
+    match node.outputs.first().map(|&t| g.tensors[t].dtype) {
+        Some(DataType::F32) | None => crate::stack::SMALL_OP,
+        Some(_) => Stack::new(264, 208, 208, 176),
     }
 }
 
@@ -159,6 +174,10 @@ impl Sum {
 }
 
 impl IrOp for Sum {
+    fn stack(&self, g: &Graph, node: &Node) -> Stack {
+        reduction_stack(g, node)
+    }
+
     fn permuted(&self, node: &Node, to_new: &[usize], g: &mut Graph) -> Option<Permuted> {
         permuted_reduction(node, to_new, g, self.keep_dims, OpKind::Sum(*self))
     }
@@ -232,6 +251,10 @@ impl ReduceMax {
 }
 
 impl IrOp for ReduceMax {
+    fn stack(&self, g: &Graph, node: &Node) -> Stack {
+        reduction_stack(g, node)
+    }
+
     fn permuted(&self, node: &Node, to_new: &[usize], g: &mut Graph) -> Option<Permuted> {
         permuted_reduction(node, to_new, g, self.keep_dims, OpKind::ReduceMax(*self))
     }
