@@ -118,6 +118,8 @@ fn golden_models() -> Vec<(&'static str, PathBuf, PathBuf)> {
         "sum",
         "reduce_max",
         "batch_matmul",
+        "compare_select",
+        "comparisons",
     ] {
         let zoo = fixtures().join("op_zoo");
         models.push((name, zoo.join(format!("{name}.tflite")), zoo.join(name)));

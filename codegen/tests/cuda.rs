@@ -57,6 +57,11 @@ fn models() -> Vec<(String, PathBuf, Vec<PathBuf>)> {
             vec![repo().join("tests/fixtures/onnx_ops/attention")],
         ),
         (
+            "where".to_string(),
+            repo().join("tests/fixtures/onnx_ops/where.onnx"),
+            vec![repo().join("tests/fixtures/onnx_ops/where")],
+        ),
+        (
             "svdf_float".to_string(),
             zoo.join("svdf_float.tflite"),
             vec![zoo.join("svdf_float")],

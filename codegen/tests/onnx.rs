@@ -306,6 +306,30 @@ fn attention_matmuls_match_and_quantize() {
     }
 }
 
+/// Comparisons and selections as ONNX's function bodies write them (Less
+/// against a Constant, Where, Max and Min of two and three operands, a
+/// CastLike to the input's own type); quantized, they run in int8, the
+/// constants Where and Max take quantized with the values' parameters.
+#[test]
+fn where_max_min_and_comparisons_match_and_quantize() {
+    let kinds = matches_onnx_reference("where");
+    let count = |k: &str| kinds.iter().filter(|&&x| x == k).count();
+    assert_eq!(count("SELECT_V2"), 2, "{kinds:?}");
+    assert_eq!(count("LESS") + count("GREATER_EQUAL"), 2, "{kinds:?}");
+    assert_eq!(count("MAXIMUM") + count("MINIMUM"), 3, "{kinds:?}");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/onnx_ops");
+    let (int8, summary) = quantize_fixture(&dir, "where");
+    for n in &int8.graph.nodes {
+        if matches!(n.kind.name(), "SELECT_V2" | "MAXIMUM" | "MINIMUM") {
+            let dtype = int8.graph.tensors[n.outputs[0]].dtype;
+            assert_eq!(dtype, kiln_codegen::ir::DataType::I8, "{}", n.kind.name());
+        }
+    }
+    for layer in summary["sqnr"].as_array().unwrap() {
+        assert!(layer["db"].as_f64().unwrap() > 25.0, "{layer}");
+    }
+}
+
 /// int8 through Concat: inputs that reach it through reshapes, transposes
 /// and slices share its parameters, so every layer keeps its precision
 /// (before, the concatenated output fell to 11 dB).

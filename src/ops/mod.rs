@@ -26,6 +26,7 @@ pub use check::Checker;
 // The op files; each re-exports its types, so that generated code (and
 // every other module) finds them in `ops`.
 mod batch_matmul;
+mod compare;
 mod concatenation;
 mod conv2d;
 mod depthwise_conv2d;
@@ -51,6 +52,7 @@ mod transpose;
 mod transpose_conv2d;
 
 pub use batch_matmul::*;
+pub use compare::*;
 pub use concatenation::*;
 pub use conv2d::*;
 pub use depthwise_conv2d::*;
@@ -256,10 +258,11 @@ macro_rules! op_list {
 /// residual block streamed; 8: variable tensors (state) in the header;
 /// 9: SVDF; 10: SOFTMAX from int8 to int16; 11: QUANTIZE between integer
 /// widths; 12: float32 SVDF; 13: UNIDIRECTIONAL_SEQUENCE_LSTM; 14: float32
-/// SUM; 15: REDUCE_MAX; 16: float32 EXP; 17: BATCH_MATMUL;
+/// SUM; 15: REDUCE_MAX; 16: float32 EXP; 17: BATCH_MATMUL; 18: the
+/// comparisons, SELECT_V2, MAXIMUM and MINIMUM;
 /// `tests/blob_format.rs` pins it). It lives beside the
 /// list because appending an op is the usual bump.
-pub const BLOB_VERSION: u32 = 17;
+pub const BLOB_VERSION: u32 = 18;
 
 op_list! {
     Conv2d(Conv2dOp),
@@ -324,4 +327,9 @@ op_list! {
     ExpF32(ExpF32Op),
     BatchMatMul(BatchMatMulOp),
     BatchMatMulF32(BatchMatMulF32Op),
+    Compare(CompareOp),
+    CompareF32(CompareF32Op),
+    Select(SelectOp),
+    MaxMin(MaxMinOp),
+    MaxMinF32(MaxMinF32Op),
 }

@@ -6,7 +6,7 @@
 /// The project's op-coverage fixtures: `tests/fixtures/op_zoo/NAME.tflite`
 /// with TFLM's outputs in `NAME/` (made by `make_op_zoo.py`, and by
 /// `make_stateful.py` for svdf, lstm and int16_edges, `make_schema_ops.py`
-/// for sum, reduce_max and batch_matmul).
+/// for sum, reduce_max, batch_matmul, compare_select and comparisons).
 pub const OP_ZOO: &[&str] = &[
     "elementwise",
     "reductions",
@@ -19,11 +19,18 @@ pub const OP_ZOO: &[&str] = &[
     "sum",
     "reduce_max",
     "batch_matmul",
+    "compare_select",
+    "comparisons",
 ];
 
 /// The project's float32 op-coverage fixtures (`make_schema_ops.py`): kiln
 /// must match TFLM's outputs within float rounding (`floats_close`).
-pub const FLOAT_ZOO: &[&str] = &["softmax_parts", "batch_matmul_float"];
+pub const FLOAT_ZOO: &[&str] = &[
+    "softmax_parts",
+    "batch_matmul_float",
+    "compare_select_float",
+    "comparisons_float",
+];
 
 /// The quantized models kiln must run bit-exact, with their file under
 /// `models/`: int8 (trained_lstm_int8 with an int16 LSTM cell state), and

@@ -258,6 +258,12 @@ pub fn tflite_names() -> impl Iterator<Item = &'static str> {
     FORMATS.iter().flat_map(|f| f.tflite).map(|(n, _)| *n)
 }
 
+/// Every ONNX op type kiln reads through a converter (QuantizeLinear and
+/// DequantizeLinear are read as QDQ pairs, not as ops of their own).
+pub fn onnx_names() -> impl Iterator<Item = &'static str> {
+    FORMATS.iter().flat_map(|f| f.onnx).map(|c| c.op_type)
+}
+
 /// The converter of ONNX op type `op_type`, if kiln reads it.
 pub(crate) fn onnx_converter(op_type: &str) -> Option<&'static OnnxConverter> {
     FORMATS
@@ -270,6 +276,7 @@ pub(crate) fn onnx_converter(op_type: &str) -> Option<&'static OnnxConverter> {
 // every other module) finds them in `ops`.
 mod batch_matmul;
 mod batch_norm;
+mod compare;
 mod concatenation;
 mod conv2d;
 mod depthwise_conv2d;
@@ -294,6 +301,7 @@ mod transpose_conv2d;
 
 pub use batch_matmul::*;
 pub use batch_norm::*;
+pub use compare::*;
 pub use concatenation::*;
 pub use conv2d::*;
 pub use depthwise_conv2d::*;
@@ -322,6 +330,9 @@ op_list! {
     TransposeConv2d(TransposeConv2d),
     FullyConnected(FullyConnected),
     BatchMatMul(BatchMatMul),
+    Comparison(Comparison),
+    Select(Select),
+    MaxMin(MaxMin),
     AveragePool2d(AveragePool2d),
     MaxPool2d(MaxPool2d),
     Add(Add),

@@ -115,6 +115,12 @@ fn quantize_constant(t: &mut Tensor) {
         // All zeros: any scale represents them.
         asymmetric_params(lo, if hi == lo { lo + 1.0 } else { hi })
     });
+    quantize_with(t, scale, zero_point);
+}
+
+/// A float32 constant as int8 with the given per-tensor parameters.
+fn quantize_with(t: &mut Tensor, scale: f32, zero_point: i64) {
+    let values = t.data_f32();
     t.data = Some(
         values
             .iter()
@@ -250,8 +256,15 @@ pub fn quantize(
                 // that comes through ops which keep their input's parameters
                 // (a reshape shares the very bytes) takes the chain with it,
                 // or those ops would read it with the wrong scale.
-                let mut members: Vec<TensorId> =
-                    node.inputs.iter().flatten().copied().chain(out).collect();
+                // Only the values share it (not SELECT_V2's bool condition).
+                let mut members: Vec<TensorId> = node
+                    .inputs
+                    .iter()
+                    .flatten()
+                    .copied()
+                    .chain(out)
+                    .filter(|&t| g.tensors[t].dtype == DataType::F32)
+                    .collect();
                 let mut i = 0;
                 while i < members.len() {
                     let producer = nodes.iter().find(|n| n.outputs.contains(&members[i]));
@@ -266,6 +279,11 @@ pub fn quantize(
                 for &t in &members {
                     let interval = match &model_params[t] {
                         Some(q) => Some(represented_interval(q)),
+                        None if g.tensors[t].is_constant() => {
+                            let values = g.tensors[t].data_f32();
+                            let lo = values.iter().copied().fold(0f32, f32::min);
+                            Some((lo, values.iter().copied().fold(0f32, f32::max)))
+                        }
                         None => observed(t),
                     };
                     if let Some((l, h)) = interval {
@@ -294,7 +312,13 @@ pub fn quantize(
                     _ => asymmetric_params(lo, hi),
                 };
                 for t in members {
-                    g.tensors[t].quantization = per_tensor(scale, zero_point);
+                    if g.tensors[t].is_constant() {
+                        // A constant operand (SELECT_V2's, MAXIMUM's) is
+                        // quantized with the values' parameters.
+                        quantize_with(&mut g.tensors[t], scale, zero_point);
+                    } else {
+                        g.tensors[t].quantization = per_tensor(scale, zero_point);
+                    }
                 }
             }
             QuantRule::ConstantOperands => {

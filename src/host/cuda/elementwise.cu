@@ -28,8 +28,8 @@ __device__ i64 broadcast_elements(const Broadcast& b) {
 
 // Every broadcasting binary kernel's walk: `first` and `second` are the
 // operands, one of which may lie in the weights (`constant`); `f(a, b)` is
-// the output element.
-template <typename T, typename F>
+// the output element, of type Out (a comparison's bool byte) or T.
+template <typename T, typename Out = T, typename F>
 __device__ __forceinline__ void broadcast_binary(const Broadcast& b, ConstantOperand constant, Span first, Span second, Span output,
                                                  const u8* W, u8* A, i64 arena_bytes, i32 samples, F f) {
     const i64 per_sample = broadcast_elements(b);
@@ -41,7 +41,7 @@ __device__ __forceinline__ void broadcast_binary(const Broadcast& b, ConstantOpe
         const u8* sample = A + s * arena_bytes;
         const T x = ((const T*)((constant == ConstantOperand_First ? W : sample) + first.offset))[ia];
         const T y = ((const T*)((constant == ConstantOperand_Second ? W : sample) + second.offset))[ib];
-        ((T*)(A + s * arena_bytes + output.offset))[e] = f(x, y);
+        ((Out*)(A + s * arena_bytes + output.offset))[e] = f(x, y);
     }
 }
 
@@ -306,4 +306,83 @@ KILN_KERNEL(kiln_hard_sigmoid_f32) {
 // ONNX HardSwish: v * hard_sigmoid(v) with alpha 1/6 and beta 1/2.
 KILN_KERNEL(kiln_hard_swish_f32) {
     unary_f32(op.input, op.output, A, arena_bytes, samples, [](float v) { return v * hard_sigmoid(v, 1.0f / 6.0f, 0.5f); });
+}
+
+// ---- comparisons, SELECT_V2, MAXIMUM and MINIMUM (kernels::compare).
+
+__device__ __forceinline__ bool compare_holds(CompareKind kind, float a, float b) {
+    switch (kind) {
+    case CompareKind_Less: return a < b;
+    case CompareKind_LessEqual: return a <= b;
+    case CompareKind_Greater: return a > b;
+    case CompareKind_GreaterEqual: return a >= b;
+    case CompareKind_Equal: return a == b;
+    default: return a != b;
+    }
+}
+
+__device__ __forceinline__ bool compare_holds_i32(CompareKind kind, i32 a, i32 b) {
+    switch (kind) {
+    case CompareKind_Less: return a < b;
+    case CompareKind_LessEqual: return a <= b;
+    case CompareKind_Greater: return a > b;
+    case CompareKind_GreaterEqual: return a >= b;
+    case CompareKind_Equal: return a == b;
+    default: return a != b;
+    }
+}
+
+KILN_KERNEL(kiln_compare) {
+    const CompareParams p = op.params;
+    broadcast_binary<i8>(p.broadcast, op.constant, op.input1, op.input2, op.output, W, A, arena_bytes, samples, [=](i8 a, i8 b) {
+        const i32 x = mbqm((i32)((u32)(p.input1_offset + a) << p.left_shift), p.input1_multiplier, p.input1_shift);
+        const i32 y = mbqm((i32)((u32)(p.input2_offset + b) << p.left_shift), p.input2_multiplier, p.input2_shift);
+        return (i8)compare_holds_i32(p.kind, x, y);
+    });
+}
+
+KILN_KERNEL(kiln_compare_f32) {
+    const CompareKind kind = op.kind;
+    broadcast_binary<float, i8>(op.broadcast, op.constant, op.input1, op.input2, op.output, W, A, arena_bytes, samples,
+                                [=](float a, float b) { return (i8)compare_holds(kind, a, b); });
+}
+
+KILN_KERNEL(kiln_max_min) {
+    const bool maximum = op.maximum;
+    broadcast_binary<i8>(op.broadcast, op.constant, op.input1, op.input2, op.output, W, A, arena_bytes, samples,
+                         [=](i8 a, i8 b) { return (maximum ? a < b : b < a) ? b : a; });
+}
+
+KILN_KERNEL(kiln_max_min_f32) {
+    const bool maximum = op.maximum;
+    broadcast_binary<float>(op.broadcast, op.constant, op.input1, op.input2, op.output, W, A, arena_bytes, samples,
+                            [=](float a, float b) { return (maximum ? a < b : b < a) ? b : a; });
+}
+
+// SELECT_V2: the condition's index from the output's coordinates and its
+// own strides; the values through the broadcast of `values`.
+template <typename T>
+__device__ __forceinline__ void select_values(const SelectOp& o, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
+    const Broadcast& b = o.geometry.values;
+    const i64 per_sample = broadcast_elements(b);
+    FOR_EACH(idx, per_sample * samples) {
+        const i64 s = idx / per_sample;
+        const i64 e = idx % per_sample;
+        i64 ia, ib, ic = 0, rest = e;
+        broadcast_indices(b, e, &ia, &ib);
+        for (int d = 5; d >= 0; d--) {
+            ic += (rest % (i32)b.output_dims[d]) * (i32)o.geometry.condition_strides[d];
+            rest /= (i32)b.output_dims[d];
+        }
+        const u8* sample = A + s * arena_bytes;
+        const T x = ((const T*)((o.constant == ConstantOperand_First ? W : sample) + o.input1.offset))[ia];
+        const T y = ((const T*)((o.constant == ConstantOperand_Second ? W : sample) + o.input2.offset))[ib];
+        const i8 c = ((const i8*)(sample + o.condition.offset))[ic];
+        ((T*)(A + s * arena_bytes + o.output.offset))[e] = c ? x : y;
+    }
+}
+
+KILN_KERNEL(kiln_select) {
+    if (op.element == DType_F32) select_values<float>(op, W, A, arena_bytes, samples);
+    else select_values<i8>(op, W, A, arena_bytes, samples);
 }

@@ -31,8 +31,8 @@ use crate::error::{Error, Result, Unsupported};
 use crate::ir::*;
 use proto::{data_type, parse_node, parse_tensor, parse_value_info};
 
-/// Converts one node: shape arithmetic folds into constants, Identity and
-/// Dropout alias their input, QuantizeLinear and DequantizeLinear record a
+/// Converts one node: shape arithmetic folds into constants, Identity,
+/// Dropout and a CastLike to the same type alias their input, QuantizeLinear and DequantizeLinear record a
 /// QDQ model's parameters (`qdq`), and every other op type goes to the
 /// converter its op registers (`ops::Formats`).
 fn convert(imp: &mut Importer, n: &OnnxNode) -> Step<()> {
@@ -77,6 +77,7 @@ fn convert(imp: &mut Importer, n: &OnnxNode) -> Step<()> {
             imp.values.insert(n.outputs[0].clone(), v);
             Ok(())
         }
+        "CastLike" => cast_like(imp, n),
         "QuantizeLinear" => imp.quantize_linear(n),
         "DequantizeLinear" => imp.dequantize_linear(n),
         "QLinearConv" | "QLinearMatMul" | "QLinearAdd" | "QLinearMul" | "ConvInteger"
@@ -98,6 +99,73 @@ fn convert(imp: &mut Importer, n: &OnnxNode) -> Step<()> {
             None => Err("operator not supported by kiln".into()),
         },
     }
+}
+
+/// A Constant node's value: its `value` tensor, or `value_float(s)` or
+/// `value_int(s)` as one.
+fn constant_value(n: &OnnxNode) -> Option<OnnxTensor> {
+    let a = |name: &str| n.attributes.get(name);
+    let list = |data_type: i32, len: usize, scalar: bool| OnnxTensor {
+        dims: if scalar { vec![] } else { vec![len as i64] },
+        data_type,
+        ..OnnxTensor::default()
+    };
+    if let Some(t) = a("value").and_then(|a| a.t.clone()) {
+        return Some(t);
+    }
+    if let Some(f) = a("value_float").and_then(|a| a.f) {
+        return Some(OnnxTensor {
+            floats: vec![f],
+            ..list(1, 1, true)
+        });
+    }
+    if let Some(v) = a("value_floats") {
+        return Some(OnnxTensor {
+            floats: v.floats.clone(),
+            ..list(1, v.floats.len(), false)
+        });
+    }
+    if let Some(i) = a("value_int").and_then(|a| a.i) {
+        return Some(OnnxTensor {
+            ints: vec![i],
+            ..list(7, 1, true)
+        });
+    }
+    a("value_ints").map(|v| OnnxTensor {
+        ints: v.ints.clone(),
+        ..list(7, v.ints.len(), false)
+    })
+}
+
+/// CastLike to the type its input already has, as ONNX's function bodies
+/// cast their constants to the input's type: an alias of the constant or
+/// value. A real conversion is refused.
+fn cast_like(imp: &mut Importer, n: &OnnxNode) -> Step<()> {
+    let (Some(from), Some(like)) = (n.inputs.first(), n.inputs.get(1)) else {
+        return Err("CastLike needs two inputs".into());
+    };
+    let target = match imp.values.get(like) {
+        Some(&v) => imp.g.tensors[v].dtype,
+        None => data_type(imp.constant(like)?.data_type),
+    };
+    let out = n.outputs[0].clone();
+    if let Some(c) = imp.constants.get(from).cloned() {
+        if data_type(c.data_type) == target {
+            imp.constants
+                .insert(out.clone(), OnnxTensor { name: out, ..c });
+            return Ok(());
+        }
+    } else {
+        let v = imp.value(from)?;
+        if imp.g.tensors[v].dtype == target {
+            imp.values.insert(out, v);
+            return Ok(());
+        }
+    }
+    Err(format!(
+        "CastLike to {} (kiln: only to the type it has)",
+        target.name()
+    ))
 }
 
 /// Reads an `.onnx` file into the IR.
@@ -197,13 +265,11 @@ pub fn import_bytes(bytes: &[u8], path: &Path) -> Result<Graph> {
         weight_quantization: HashMap::new(),
         problems: vec![],
     };
-    // Constant nodes become constants.
+    // Constant nodes become constants (a tensor, or one of the scalar and
+    // list forms ONNX's function bodies write).
     for n in &nodes {
         if n.op_type == "Constant" {
-            if let (Some(t), Some(out)) = (
-                n.attributes.get("value").and_then(|a| a.t.clone()),
-                n.outputs.first(),
-            ) {
+            if let (Some(t), Some(out)) = (constant_value(n), n.outputs.first()) {
                 imp.constants.insert(
                     out.clone(),
                     OnnxTensor {
