@@ -28,7 +28,8 @@ fn check_matmul(
     c.ensure(depth < 1 << 16, "product depth out of range")?;
     let size = dtype.size() as u64;
     let operand = |span: Span, strides, matrix: u64, is_constant: bool| {
-        let elements = u64::from(span.len) / size;
+        // `checked_div`: no division fault reaches the firmware.
+        let elements = u64::from(span.len).checked_div(size).unwrap_or(0);
         if is_constant {
             c.constant(span, elements, dtype, false)?;
         } else {
