@@ -248,6 +248,8 @@ pub struct Pool2dAttrs {
     pub padding: Padding,
     pub stride: [usize; 2],
     pub filter: [usize; 2],
+    /// Input steps between taps (1 in TFLite; ONNX may dilate a pool).
+    pub dilation: [usize; 2],
     pub activation: Activation,
 }
 
@@ -255,13 +257,18 @@ impl Pool2dAttrs {
     /// As `kiln inspect` shows them.
     pub fn describe(&self) -> String {
         format!(
-            "filter {}x{} stride {}x{} {} {:?}",
+            "filter {}x{} stride {}x{} {} {:?}{}",
             self.filter[0],
             self.filter[1],
             self.stride[0],
             self.stride[1],
             self.padding.describe(),
-            self.activation
+            self.activation,
+            if self.dilation == [1, 1] {
+                String::new()
+            } else {
+                format!(" dilation {}x{}", self.dilation[0], self.dilation[1])
+            }
         )
     }
 }

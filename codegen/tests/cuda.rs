@@ -390,10 +390,13 @@ fn kernels_match_the_rust_kernels_on_a_graph_built_by_hand() {
                     output: Nhwc::new(1, 2, 2, 2),
                     filter_height: 2,
                     filter_width: 2,
-                    stride_height: 2,
-                    stride_width: 2,
+                    stride_height: 1,
+                    stride_width: 1,
                     padding_top: 0,
                     padding_left: 0,
+                    // Taps two apart: a 2x2 window reaching over 3x3.
+                    dilation_height: 2,
+                    dilation_width: 2,
                 },
                 activation: FloatRange {
                     min: -1.0,

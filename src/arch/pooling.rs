@@ -6,7 +6,7 @@
 //!
 //! Layer: arch; uses `kernels` (the params and the window helper).
 
-use crate::kernels::pooling::{window, PoolGeometry, PoolParams};
+use crate::kernels::pooling::{taps, PoolGeometry, PoolParams};
 use crate::kernels::{part, part_mut};
 
 /// Channels reduced per pass over a window.
@@ -61,31 +61,34 @@ fn pool(
 ) {
     let c = g.input.channels as usize;
     let mut values = [0i32; CHANNELS_PER_PASS];
+    let (dy, dx) = (g.dilation_height as usize, g.dilation_width as usize);
     for b in 0..g.input.batches as usize {
         for out_y in 0..g.output.height as usize {
-            let (y0, y1) = window(
+            let (y0, ny) = taps(
                 out_y,
                 g.stride_height,
                 g.padding_top,
                 g.filter_height,
+                g.dilation_height,
                 g.input.height,
             );
             for out_x in 0..g.output.width as usize {
-                let (x0, x1) = window(
+                let (x0, nx) = taps(
                     out_x,
                     g.stride_width,
                     g.padding_left,
                     g.filter_width,
+                    g.dilation_width,
                     g.input.width,
                 );
-                let taps = ((y1 - y0) * (x1 - x0)) as i32;
+                let taps = (ny * nx) as i32;
                 let out = part_mut(output, g.output.index(b, out_y, out_x, 0), c);
                 for first in (0..c).step_by(CHANNELS_PER_PASS) {
                     let n = (c - first).min(CHANNELS_PER_PASS);
                     let values = part_mut(&mut values, 0, n);
                     values.fill(start);
-                    for y in y0..y1 {
-                        for x in x0..x1 {
+                    for y in (0..ny).map(|i| y0 + i * dy) {
+                        for x in (0..nx).map(|j| x0 + j * dx) {
                             let pixel = part(input, g.input.index(b, y, x, first), n);
                             for (v, &x) in values.iter_mut().zip(pixel) {
                                 *v = step(*v, x);

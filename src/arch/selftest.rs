@@ -339,7 +339,7 @@ fn add_case(rng: &mut Rng, w: &mut Workspace) -> Result<(), usize> {
     first_difference(reference, fast).map_or(Ok(()), Err)
 }
 
-/// Average or max pooling, windows possibly over the padding, up to 80
+/// Average or max pooling, windows possibly dilated and over the padding, up to 80
 /// channels (more than one pass of the fast path's channels).
 fn pool_case(rng: &mut Rng, w: &mut Workspace) -> Result<(), usize> {
     let (p, out_len) = conv_params(rng, w, true);
@@ -352,8 +352,10 @@ fn pool_case(rng: &mut Rng, w: &mut Workspace) -> Result<(), usize> {
             filter_width: g.filter_width,
             stride_height: g.stride_height,
             stride_width: g.stride_width,
-            padding_top: g.padding_top / g.dilation_height,
-            padding_left: g.padding_left / g.dilation_width,
+            padding_top: g.padding_top,
+            padding_left: g.padding_left,
+            dilation_height: g.dilation_height,
+            dilation_width: g.dilation_width,
         },
         activation_min: p.activation_min,
         activation_max: p.activation_max,

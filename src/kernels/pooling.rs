@@ -19,6 +19,10 @@ wire_struct! {
         pub stride_width: u32,
         pub padding_top: u32,
         pub padding_left: u32,
+        /// Input steps between a window's taps (1 for TFLite's pools; ONNX
+        /// may dilate them).
+        pub dilation_height: u32,
+        pub dilation_width: u32,
     }
 }
 
@@ -32,19 +36,30 @@ wire_struct! {
     }
 }
 
-/// The window of input rows (or columns) under one output position.
+/// The taps of one output position's window along one axis that lie in
+/// the input: the first one's input row (or column), and how many there
+/// are, `dilation` apart.
 #[inline(always)]
-pub(crate) fn window(
+pub(crate) fn taps(
     out: usize,
     stride: u32,
     pad: u32,
     filter: u32,
+    dilation: u32,
     extent: u32,
 ) -> (usize, usize) {
-    let origin = (out * stride as usize) as isize - pad as isize;
-    let start = origin.max(0) as usize;
-    let end = (origin + filter as isize).min(extent as isize).max(0) as usize;
-    (start, end.max(start))
+    // In i64 with a step of at least 1, so the divisions cannot fault.
+    let step = i64::from(dilation.max(1));
+    let origin = out as i64 * i64::from(stride) - i64::from(pad);
+    // The first tap at or after row 0, and one past the last before `extent`.
+    let first = if origin < 0 {
+        (step - 1 - origin) / step
+    } else {
+        0
+    };
+    let end = ((i64::from(extent) - origin + step - 1) / step).clamp(0, i64::from(filter));
+    let count = (end - first).max(0) as usize;
+    ((origin + first * step).max(0) as usize, count)
 }
 
 /// Every output of a pool: `reduce` turns the values under its window
@@ -55,28 +70,32 @@ fn pool<T: Copy, O>(
     output: &mut [O],
     reduce: impl Fn(&mut dyn Iterator<Item = T>) -> O,
 ) {
+    let (dy, dx) = (p.dilation_height as usize, p.dilation_width as usize);
     for b in 0..p.input.batches as usize {
         for out_y in 0..p.output.height as usize {
-            let (y0, y1) = window(
+            let (y0, ny) = taps(
                 out_y,
                 p.stride_height,
                 p.padding_top,
                 p.filter_height,
+                p.dilation_height,
                 p.input.height,
             );
             for out_x in 0..p.output.width as usize {
-                let (x0, x1) = window(
+                let (x0, nx) = taps(
                     out_x,
                     p.stride_width,
                     p.padding_left,
                     p.filter_width,
+                    p.dilation_width,
                     p.input.width,
                 );
                 for c in 0..p.output.channels as usize {
                     // Every tap lies in the input (checked); a stray one
                     // would be left out.
-                    let mut taps = (y0..y1)
-                        .flat_map(|y| (x0..x1).map(move |x| (y, x)))
+                    let mut taps = (0..ny)
+                        .map(|i| y0 + i * dy)
+                        .flat_map(|y| (0..nx).map(move |j| (y, x0 + j * dx)))
                         .filter_map(|(y, x)| input.get(p.input.index(b, y, x, c)).copied());
                     let value = reduce(&mut taps);
                     if let Some(o) = output.get_mut(p.output.index(b, out_y, out_x, c)) {
@@ -148,6 +167,8 @@ mod tests {
                 stride_width: stride,
                 padding_top: pad,
                 padding_left: pad,
+                dilation_height: 1,
+                dilation_width: 1,
             },
             activation_min: -128,
             activation_max: 127,
@@ -181,6 +202,27 @@ mod tests {
         let mut out = [0i8; 4];
         average_pool_s8(&p, &input, &mut out);
         assert_eq!(out, [30, 40, 60, 70]);
+    }
+
+    #[test]
+    fn dilated_windows_skip_rows_and_columns() {
+        // 2x2 taps two apart over a 4x4 image: the windows at (0, 0) and
+        // (0, 1) see rows 0 and 2 and columns 0, 2 and 1, 3.
+        let p = PoolParams {
+            geometry: PoolGeometry {
+                dilation_height: 2,
+                dilation_width: 2,
+                ..params(4, 4, 2, 1, 0, (2, 2)).geometry
+            },
+            ..params(4, 4, 2, 1, 0, (2, 2))
+        };
+        let input: [i8; 16] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16];
+        let mut out = [0i8; 4];
+        max_pool_s8(&p, &input, &mut out);
+        assert_eq!(out, [11, 12, 15, 16]);
+        // Past the edge, a dilated tap is skipped, not clamped.
+        assert_eq!(taps(1, 1, 0, 3, 2, 4), (1, 2));
+        assert_eq!(taps(0, 1, 3, 3, 2, 4), (1, 1));
     }
 
     #[test]

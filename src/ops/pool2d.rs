@@ -48,6 +48,8 @@ fn check_pool(
         g.stride_width,
         g.filter_height,
         g.filter_width,
+        g.dilation_height,
+        g.dilation_width,
     ])?;
     c.ensure(
         g.input.batches == g.output.batches && g.input.channels == g.output.channels,
@@ -56,7 +58,7 @@ fn check_pool(
     c.window(Window {
         output: g.output.height,
         stride: g.stride_height,
-        dilation: 1,
+        dilation: g.dilation_height,
         filter: g.filter_height,
         input: g.input.height,
         padding: g.padding_top,
@@ -64,7 +66,7 @@ fn check_pool(
     c.window(Window {
         output: g.output.width,
         stride: g.stride_width,
-        dilation: 1,
+        dilation: g.dilation_width,
         filter: g.filter_width,
         input: g.input.width,
         padding: g.padding_left,

@@ -38,7 +38,7 @@ fn lower_pool(cx: &mut Lowering, node: &Node, a: &Pool2dAttrs) -> Lowered<PoolDe
         [in_s.height as usize, in_s.width as usize],
         a.filter,
         a.stride,
-        [1, 1],
+        a.dilation,
     );
     if (oh, ow) != (out_s.height as usize, out_s.width as usize) || in_s.channels != out_s.channels
     {
@@ -55,6 +55,8 @@ fn lower_pool(cx: &mut Lowering, node: &Node, a: &Pool2dAttrs) -> Lowered<PoolDe
         stride_width: to_u32(a.stride[1])?,
         padding_top: to_u32(pad_top)?,
         padding_left: to_u32(pad_left)?,
+        dilation_height: to_u32(a.dilation[0])?,
+        dilation_width: to_u32(a.dilation[1])?,
     };
     if cx.is_float(node) {
         let (input, output) = cx.spans((input, out), DataType::F32)?;
@@ -170,12 +172,13 @@ fn tflite_attrs(op: &mut TfliteOp) -> ReadResult<Pool2dAttrs> {
             op.positive(4, 0, "filter_height")?,
             op.positive(3, 0, "filter_width")?,
         ],
+        dilation: [1, 1],
         activation: op.activation(5)?,
     })
 }
 
-/// ONNX MaxPool and AveragePool, 2-D (1-D ones come lifted to 2-D), without
-/// dilations. `count_include_pad` pads with zeros first (an explicit PAD,
+/// ONNX MaxPool and AveragePool, 2-D (1-D ones come lifted to 2-D), their
+/// taps possibly dilated. `count_include_pad` pads with zeros first (an explicit PAD,
 /// so the average counts them), and `ceil_mode`'s last, partial window is
 /// padding past the end that the window skips, as TFLite's pools skip
 /// theirs; ONNX drops a last window that would start in the end padding.
@@ -187,11 +190,6 @@ fn pool_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
         .ints("kernel_shape")
         .filter(|k| k.len() == 2)
         .ok_or("only 1-D and 2-D pooling")?;
-    if n.ints("dilations")
-        .is_some_and(|d| d.iter().any(|&v| v != 1))
-    {
-        return Err("dilated pooling".into());
-    }
     if n.outputs.len() > 1 {
         return Err("the indices output".into());
     }
@@ -199,15 +197,19 @@ fn pool_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
     let kernel = [k[0] as usize, k[1] as usize];
     let strides = pair(n, "strides")?;
     let stride = [strides[0] as usize, strides[1] as usize];
+    let dilations = pair(n, "dilations")?;
+    let dilation = [dilations[0] as usize, dilations[1] as usize];
+    // The window's reach: taps `dilation` apart.
+    let reach = [0, 1].map(|a| (kernel[a] - 1) * dilation[a] + 1);
     let xs = cx.shape(x);
-    let padding = cx.padding(n, [xs[1], xs[2]], kernel, stride, [1, 1])?;
+    let padding = cx.padding(n, [xs[1], xs[2]], kernel, stride, dilation)?;
     // [top, left, bottom, right], and the input they pad.
-    let mut pads = explicit_pads(padding, [xs[1], xs[2]], kernel, stride);
+    let mut pads = explicit_pads(padding, [xs[1], xs[2]], reach, stride);
     let mut input = [xs[1], xs[2]];
     let ceil = n.int("ceil_mode", 0) != 0 && !matches!(padding, Padding::Same);
     let out_hw: [usize; 2] = std::array::from_fn(|a| {
         let padded = input[a] + pads[a] + pads[a + 2];
-        let over = padded.saturating_sub(kernel[a]);
+        let over = padded.saturating_sub(reach[a]);
         if !ceil {
             return over / stride[a] + 1;
         }
@@ -228,13 +230,14 @@ fn pool_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
     // The end padding that gives `out_hw` windows (more than given in ceil
     // mode; never less: the windows only reach further).
     for a in 0..2 {
-        let reach = (out_hw[a] - 1) * stride[a] + kernel[a];
-        pads[a + 2] = pads[a + 2].max(reach.saturating_sub(input[a] + pads[a]));
+        let end = (out_hw[a] - 1) * stride[a] + reach[a];
+        pads[a + 2] = pads[a + 2].max(end.saturating_sub(input[a] + pads[a]));
     }
     let attrs = Pool2dAttrs {
         padding: Padding::Explicit(pads),
         stride,
         filter: kernel,
+        dilation,
         activation: Activation::None,
     };
     let kind = if op == "MaxPool" {
@@ -242,7 +245,7 @@ fn pool_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
     } else {
         OpKind::AveragePool2d(AveragePool2d(attrs))
     };
-    let ([oh, ow], _) = attrs.padding.windows(input, kernel, stride, [1, 1]);
+    let ([oh, ow], _) = attrs.padding.windows(input, kernel, stride, dilation);
     if [oh, ow] != out_hw {
         return Err(format!(
             "pooling to {out_hw:?}, padding gives {:?}",
@@ -255,7 +258,8 @@ fn pool_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
     Ok(())
 }
 
-/// `padding` as amounts `[top, left, bottom, right]` over `input`.
+/// `padding` as amounts `[top, left, bottom, right]` over `input`, for
+/// windows of `kernel` input steps.
 fn explicit_pads(
     padding: Padding,
     input: [usize; 2],

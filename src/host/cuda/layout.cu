@@ -6,7 +6,7 @@ __device__ void pool(const Pool2dS8& o, u8* A, i64 arena_bytes, i32 samples, int
     const i32 batches = g.input.batches, in_h = g.input.height, in_w = g.input.width, c = g.input.channels;
     const i32 out_h = g.output.height, out_w = g.output.width;
     const i32 fh = g.filter_height, fw = g.filter_width, sh = g.stride_height, sw = g.stride_width;
-    const i32 pt = g.padding_top, pl = g.padding_left;
+    const i32 pt = g.padding_top, pl = g.padding_left, dh = g.dilation_height, dw = g.dilation_width;
     const i32 act_min = o.params.activation_min, act_max = o.params.activation_max;
     const i64 per_sample = (i64)batches * out_h * out_w * c;
     FOR_EACH(idx, per_sample * samples) {
@@ -19,14 +19,14 @@ __device__ void pool(const Pool2dS8& o, u8* A, i64 arena_bytes, i32 samples, int
         const i8* input = (const i8*)arena(A, arena_bytes, s, o.input);
         i8* output = (i8*)arena(A, arena_bytes, s, o.output);
         const i32 y_origin = oy * sh - pt, x_origin = ox * sw - pl;
-        const i32 y0 = y_origin < 0 ? 0 : y_origin;
-        const i32 x0 = x_origin < 0 ? 0 : x_origin;
-        i32 y1 = y_origin + fh; y1 = y1 < 0 ? 0 : (y1 > in_h ? in_h : y1); if (y1 < y0) y1 = y0;
-        i32 x1 = x_origin + fw; x1 = x1 < 0 ? 0 : (x1 > in_w ? in_w : x1); if (x1 < x0) x1 = x0;
         i32 sum = 0, count = 0, best = -2147483647;
         int any = 0;
-        for (i32 y = y0; y < y1; y++) {
-            for (i32 x = x0; x < x1; x++) {
+        for (i32 ky = 0; ky < fh; ky++) {
+            const i32 y = y_origin + ky * dh;
+            if (y < 0 || y >= in_h) continue;
+            for (i32 kx = 0; kx < fw; kx++) {
+                const i32 x = x_origin + kx * dw;
+                if (x < 0 || x >= in_w) continue;
                 const i32 v = input[(((i64)b * in_h + y) * in_w + x) * c + ch];
                 sum += v;
                 count++;
@@ -240,7 +240,7 @@ __device__ void pool_f32(const Pool2dF32& o, u8* A, i64 arena_bytes, i32 samples
     const i32 batches = g.input.batches, in_h = g.input.height, in_w = g.input.width, c = g.input.channels;
     const i32 out_h = g.output.height, out_w = g.output.width;
     const i32 fh = g.filter_height, fw = g.filter_width, sh = g.stride_height, sw = g.stride_width;
-    const i32 pt = g.padding_top, pl = g.padding_left;
+    const i32 pt = g.padding_top, pl = g.padding_left, dh = g.dilation_height, dw = g.dilation_width;
     const i64 per_sample = (i64)batches * out_h * out_w * c;
     FOR_EACH(idx, per_sample * samples) {
         const i64 s = idx / per_sample;
@@ -251,14 +251,14 @@ __device__ void pool_f32(const Pool2dF32& o, u8* A, i64 arena_bytes, i32 samples
         const i32 b = (i32)(e / out_h);
         const float* input = (const float*)arena(A, arena_bytes, s, o.input);
         const i32 y_origin = oy * sh - pt, x_origin = ox * sw - pl;
-        const i32 y0 = y_origin < 0 ? 0 : y_origin;
-        const i32 x0 = x_origin < 0 ? 0 : x_origin;
-        i32 y1 = y_origin + fh; y1 = y1 < 0 ? 0 : (y1 > in_h ? in_h : y1); if (y1 < y0) y1 = y0;
-        i32 x1 = x_origin + fw; x1 = x1 < 0 ? 0 : (x1 > in_w ? in_w : x1); if (x1 < x0) x1 = x0;
         float total = 0.0f, best = -3.402823466e38f;
         u32 count = 0;
-        for (i32 y = y0; y < y1; y++) {
-            for (i32 x = x0; x < x1; x++) {
+        for (i32 ky = 0; ky < fh; ky++) {
+            const i32 y = y_origin + ky * dh;
+            if (y < 0 || y >= in_h) continue;
+            for (i32 kx = 0; kx < fw; kx++) {
+                const i32 x = x_origin + kx * dw;
+                if (x < 0 || x >= in_w) continue;
                 const float v = input[(((i64)b * in_h + y) * in_w + x) * c + ch];
                 total += v;
                 best = v > best ? v : best;
