@@ -200,15 +200,18 @@ fn one_d_convolutions_and_pools_match_and_quantize() {
     }
 }
 
-/// PyTorch's pooling options: `ceil_mode` (a last, partial window), and
+/// PyTorch's pooling options: `ceil_mode` (a last, partial window),
 /// `count_include_pad` (an explicit zero PAD the average counts) with
-/// explicit and SAME padding, in 2-D and 1-D; quantized, they run in int8.
+/// explicit and SAME padding, and dilated taps, in 1-D, 2-D and 3-D (two
+/// 2-D pools); quantized, they run in int8.
 #[test]
 fn ceil_mode_and_counted_pads_match_and_quantize() {
     let kinds = matches_onnx_reference("pool_modes");
+    // Counted pads: the 2-D pair's two, and the 3-D pool's over H and W
+    // (its depth has none).
     assert_eq!(
         kinds.iter().filter(|&&k| k == "PAD").count(),
-        2,
+        3,
         "{kinds:?}"
     );
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/onnx_ops");

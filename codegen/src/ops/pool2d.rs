@@ -185,6 +185,9 @@ fn tflite_attrs(op: &mut TfliteOp) -> ReadResult<Pool2dAttrs> {
 fn pool_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
     let op = n.op_type.as_str();
     let x = cx.value(&n.inputs[0])?;
+    if cx.shape(x).len() == 5 {
+        return pool3d_from_onnx(cx, n);
+    }
     let mut x = cx.transposed_to_nhwc(x)?;
     let k = n
         .ints("kernel_shape")
@@ -255,6 +258,80 @@ fn pool_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
     let out = cx.nhwc_output(n, vec![xs[0], oh, ow, xs[3]]);
     cx.push(kind, vec![Some(x)], vec![out], op);
     cx.transposed_to_nchw(out, n.outputs[0].clone());
+    Ok(())
+}
+
+/// A 3-D pool (`[N, C, D, H, W]`) as two 2-D ones, which is exact because
+/// its window is a box: over H and W with the depth folded into the
+/// channels, then over D with H and W flattened into the width (a kernel
+/// of one there). Each stage of an average divides by its own count of
+/// taps, and their product is the box's, with the pads counted or not
+/// (`count_include_pad`) and `ceil_mode` alike. Explicit pads only.
+fn pool3d_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
+    let x = cx.value(&n.inputs[0])?;
+    let s = cx.shape(x);
+    if n.string("auto_pad").is_some_and(|p| p != "NOTSET") {
+        return Err("a 3-D pool with auto_pad (kiln: explicit pads)".into());
+    }
+    let triple = |name: &str, default: i64| -> Step<[i64; 3]> {
+        match n.ints(name) {
+            None => Ok([default; 3]),
+            Some(&[a, b, c]) => Ok([a, b, c]),
+            Some(v) => Err(format!("{name} {v:?} (a 3-D pool takes three)")),
+        }
+    };
+    let kernel = match n.ints("kernel_shape") {
+        Some(&[a, b, c]) => [a, b, c],
+        _ => return Err("a 3-D pool needs a kernel_shape of three".into()),
+    };
+    let (strides, dilations) = (triple("strides", 1)?, triple("dilations", 1)?);
+    let pads = match n.ints("pads") {
+        None => [0; 6],
+        Some(&[a, b, c, d, e, f]) => [a, b, c, d, e, f],
+        Some(v) => Err(format!("pads {v:?} (a 3-D pool takes six)"))?,
+    };
+    let name = &n.outputs[0];
+    let stage = |input: String, output: String, axes: [Option<usize>; 2]| {
+        let mut node = n.clone();
+        node.inputs = vec![input];
+        node.outputs = vec![output];
+        let pick = |values: &[i64], unit: i64| -> Vec<i64> {
+            axes.iter().map(|a| a.map_or(unit, |a| values[a])).collect()
+        };
+        let set = |node: &mut OnnxNode, key: &str, ints: Vec<i64>| {
+            node.attributes.insert(
+                key.into(),
+                crate::import::onnx::Attribute {
+                    ints,
+                    ..Default::default()
+                },
+            );
+        };
+        set(&mut node, "kernel_shape", pick(&kernel, 1));
+        set(&mut node, "strides", pick(&strides, 1));
+        set(&mut node, "dilations", pick(&dilations, 1));
+        let (begin, end) = (pick(&pads[..3], 0), pick(&pads[3..], 0));
+        set(&mut node, "pads", [begin, end].concat());
+        node
+    };
+    // Over H and W: [N, C * D, H, W].
+    let hw_in = format!("{name} (C*D, H, W)");
+    let t = cx.reshaped(x, vec![s[0], s[1] * s[2], s[3], s[4]], hw_in.clone());
+    cx.values.insert(hw_in.clone(), t);
+    let hw_out = format!("{name} (pooled over H, W)");
+    pool_from_onnx(cx, &stage(hw_in, hw_out.clone(), [Some(1), Some(2)]))?;
+    let mid = cx.value(&hw_out)?;
+    let ms = cx.shape(mid);
+    // Over D: [N, C, D, H' * W'].
+    let d_in = format!("{name} (C, D, H*W)");
+    let t = cx.reshaped(mid, vec![s[0], s[1], s[2], ms[2] * ms[3]], d_in.clone());
+    cx.values.insert(d_in.clone(), t);
+    let d_out = format!("{name} (pooled over D)");
+    pool_from_onnx(cx, &stage(d_in, d_out.clone(), [Some(0), None]))?;
+    let pooled = cx.value(&d_out)?;
+    let depth = cx.shape(pooled)[2];
+    let y = cx.reshaped(pooled, vec![s[0], s[1], depth, ms[2], ms[3]], name.clone());
+    cx.values.insert(name.clone(), y);
     Ok(())
 }
 
