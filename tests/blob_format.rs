@@ -120,6 +120,7 @@ fn golden_models() -> Vec<(&'static str, PathBuf, PathBuf)> {
         "batch_matmul",
         "compare_select",
         "comparisons",
+        "mirror_pad",
     ] {
         let zoo = fixtures().join("op_zoo");
         models.push((name, zoo.join(format!("{name}.tflite")), zoo.join(name)));

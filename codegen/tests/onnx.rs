@@ -333,6 +333,34 @@ fn where_max_min_and_comparisons_match_and_quantize() {
     }
 }
 
+/// Pad's border modes (reflect, edge, wrap) copy input values into the
+/// border; quantized, they keep the input's parameters and run in int8.
+#[test]
+fn pad_modes_match_and_quantize() {
+    let kinds = matches_onnx_reference("pad_modes");
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|&&k| k == "PAD" || k == "MIRROR_PAD")
+            .count(),
+        3
+    );
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/onnx_ops");
+    let (int8, summary) = quantize_fixture(&dir, "pad_modes");
+    for n in int8
+        .graph
+        .nodes
+        .iter()
+        .filter(|n| n.kind.name().ends_with("PAD"))
+    {
+        let dtype = int8.graph.tensors[n.outputs[0]].dtype;
+        assert_eq!(dtype, kiln_codegen::ir::DataType::I8);
+    }
+    for layer in summary["sqnr"].as_array().unwrap() {
+        assert!(layer["db"].as_f64().unwrap() > 30.0, "{layer}");
+    }
+}
+
 /// int8 through Concat: inputs that reach it through reshapes, transposes
 /// and slices share its parameters, so every layer keeps its precision
 /// (before, the concatenated output fell to 11 dB).

@@ -259,10 +259,11 @@ macro_rules! op_list {
 /// 9: SVDF; 10: SOFTMAX from int8 to int16; 11: QUANTIZE between integer
 /// widths; 12: float32 SVDF; 13: UNIDIRECTIONAL_SEQUENCE_LSTM; 14: float32
 /// SUM; 15: REDUCE_MAX; 16: float32 EXP; 17: BATCH_MATMUL; 18: the
-/// comparisons, SELECT_V2, MAXIMUM and MINIMUM; 19: dilated pools;
+/// comparisons, SELECT_V2, MAXIMUM and MINIMUM; 19: dilated pools; 20: PAD's
+/// modes (MIRROR_PAD, ONNX's edge and wrap);
 /// `tests/blob_format.rs` pins it). It lives beside the
 /// list because appending an op is the usual bump.
-pub const BLOB_VERSION: u32 = 19;
+pub const BLOB_VERSION: u32 = 20;
 
 op_list! {
     Conv2d(Conv2dOp),

@@ -6,8 +6,8 @@
 use super::arena::{out_f32, out_i8, split};
 use super::{Checker, OpDescriptor};
 use crate::error::Error;
-pub use crate::kernels::pad::PadParams;
 use crate::kernels::pad::{pad_f32, pad_s8};
+pub use crate::kernels::pad::{PadMode, PadParams};
 use crate::tensor::{DType, Span};
 use crate::wire::wire_struct;
 

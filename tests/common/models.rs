@@ -6,7 +6,8 @@
 /// The project's op-coverage fixtures: `tests/fixtures/op_zoo/NAME.tflite`
 /// with TFLM's outputs in `NAME/` (made by `make_op_zoo.py`, and by
 /// `make_stateful.py` for svdf, lstm and int16_edges, `make_schema_ops.py`
-/// for sum, reduce_max, batch_matmul, compare_select and comparisons).
+/// for sum, reduce_max, batch_matmul, compare_select, comparisons and
+/// mirror_pad).
 pub const OP_ZOO: &[&str] = &[
     "elementwise",
     "reductions",
@@ -21,6 +22,7 @@ pub const OP_ZOO: &[&str] = &[
     "batch_matmul",
     "compare_select",
     "comparisons",
+    "mirror_pad",
 ];
 
 /// The project's float32 op-coverage fixtures (`make_schema_ops.py`): kiln
@@ -30,6 +32,7 @@ pub const FLOAT_ZOO: &[&str] = &[
     "batch_matmul_float",
     "compare_select_float",
     "comparisons_float",
+    "mirror_pad_float",
 ];
 
 /// The quantized models kiln must run bit-exact, with their file under

@@ -4,22 +4,43 @@
 //! Layer: ops; uses `lower`.
 
 use kiln::graph::Op;
-use kiln::kernels::pad::PadParams;
+use kiln::kernels::pad::{PadMode, PadParams};
 use kiln::ops::{PadF32Op, PadOp};
 
 use super::{Dtypes, Formats, IrOp, OnnxConverter, Permuted, QuantRule};
 use crate::import::onnx::{Importer, OnnxNode, Step};
 use crate::ir::{DataType, Graph, Node, OpKind, TensorId};
 use crate::lower::{invalid, padded_dims, unsupported, Lowered, Lowering};
+use crate::stack::Stack;
 
-/// PAD. Inputs: data, paddings `[rank, 2]` (int32 constant), optional
-/// value (a float32 scalar).
+/// PAD, and MIRROR_PAD (`mode` REFLECT or SYMMETRIC). Inputs: data,
+/// paddings `[rank, 2]` (int32 constant), optional value (a float32
+/// scalar, constant mode only).
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Pad;
+pub struct Pad {
+    pub mode: PadMode,
+}
 
 impl Pad {
     pub(crate) const FORMATS: Formats = Formats {
-        tflite: &[("PAD", |_| Ok(OpKind::Pad(Pad)))],
+        tflite: &[
+            ("PAD", |_| {
+                Ok(OpKind::Pad(Pad {
+                    mode: PadMode::Constant,
+                }))
+            }),
+            ("MIRROR_PAD", |op| {
+                let mode = match op.i8(0, 0)? {
+                    0 => PadMode::Reflect,
+                    1 => PadMode::Symmetric,
+                    other => {
+                        op.unsupported(format!("MIRROR_PAD mode {other}"));
+                        PadMode::Reflect
+                    }
+                };
+                Ok(OpKind::Pad(Pad { mode }))
+            }),
+        ],
         onnx: &[OnnxConverter {
             op_type: "Pad",
             inputs: 1,
@@ -48,7 +69,7 @@ impl IrOp for Pad {
         tensor.data = Some(rows.iter().flat_map(|v| v.to_le_bytes()).collect());
         g.tensors.push(tensor);
         Some(Permuted {
-            kind: OpKind::Pad(Pad),
+            kind: OpKind::Pad(*self),
             data_inputs: vec![0],
             params: vec![(1, g.tensors.len() - 1)],
             output: to_new.to_vec(),
@@ -56,12 +77,30 @@ impl IrOp for Pad {
     }
 
     fn name(&self) -> &'static str {
-        "PAD"
+        match self.mode {
+            PadMode::Reflect | PadMode::Symmetric => "MIRROR_PAD",
+            _ => "PAD",
+        }
+    }
+
+    fn attributes(&self) -> String {
+        format!("mode {:?}", self.mode)
+    }
+
+    /// A border mode's frame, painted on each core on the mirror_pad
+    /// fixture (its source arithmetic); constant padding takes the
+    /// small-op figure.
+    fn stack(&self, _g: &Graph, _node: &Node) -> Stack {
+        match self.mode {
+            PadMode::Constant => crate::stack::SMALL_OP,
+            _ => Stack::new(356, 296, 296, 224),
+        }
     }
 
     /// TFLM pads int8 with the zero point only: a valued PAD stays float32.
+    /// The other modes copy input values, so keep its parameters.
     fn quantization(&self, node: &Node) -> QuantRule {
-        if node.input(2).is_some() {
+        if node.input(2).is_some() && self.mode == PadMode::Constant {
             QuantRule::Float
         } else {
             QuantRule::KeepsInputParameters
@@ -78,7 +117,7 @@ impl IrOp for Pad {
                 },
                 None => 0.0,
             };
-            let params = pad_params(cx, node)?;
+            let params = pad_params(cx, node, self.mode)?;
             let (input, output) = cx.spans((input, out), DataType::F32)?;
             return Ok(Some(Op::PadF32(PadF32Op {
                 params,
@@ -87,13 +126,13 @@ impl IrOp for Pad {
                 output,
             })));
         }
-        cx.same_quantization(input, out, "PAD")?;
-        if node.input(2).is_some() {
+        cx.same_quantization(input, out, self.name())?;
+        if node.input(2).is_some() && self.mode == PadMode::Constant {
             return unsupported(
                 "int8 PAD with an explicit pad value (TFLM pads with the zero point)",
             );
         }
-        let params = pad_params(cx, node)?;
+        let params = pad_params(cx, node, self.mode)?;
         let (input, output) = cx.spans((input, out), DataType::I8)?;
         Ok(Some(Op::Pad(PadOp {
             params,
@@ -104,8 +143,9 @@ impl IrOp for Pad {
     }
 }
 
-/// Where the input lands in the output (input 1: int32 paddings).
-fn pad_params(cx: &Lowering, node: &Node) -> Lowered<PadParams> {
+/// Where the input lands in the output (input 1: int32 paddings), and
+/// what fills the border.
+fn pad_params(cx: &Lowering, node: &Node, mode: PadMode) -> Lowered<PadParams> {
     let (input, out) = cx.input_output(node)?;
     let paddings = cx.input(node, 1)?;
     let Some(p) = cx.tensor(paddings).data_i32() else {
@@ -119,6 +159,7 @@ fn pad_params(cx: &Lowering, node: &Node) -> Lowered<PadParams> {
     let lead = input_dims.len() - shape.len();
     let mut params = PadParams {
         input_dims,
+        mode,
         ..Default::default()
     };
     for i in 0..shape.len() {
@@ -135,15 +176,19 @@ fn pad_params(cx: &Lowering, node: &Node) -> Lowered<PadParams> {
     Ok(params)
 }
 
-/// Constant-mode Pad (pads from input 1, or the attribute before opset
-/// 11), as an IR PAD with int32 `[rank, 2]` paddings and the pad value as
-/// input 2.
+/// ONNX Pad (pads from input 1, or the attribute before opset 11), as an
+/// IR PAD with int32 `[rank, 2]` paddings and, in constant mode, the pad
+/// value as input 2; reflect, edge and wrap fill the border from the
+/// input.
 fn pad_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
     let x = cx.value(&n.inputs[0])?;
-    let mode = n.string("mode").unwrap_or("constant");
-    if mode != "constant" {
-        return Err(format!("Pad mode '{mode}' (only constant padding)"));
-    }
+    let mode = match n.string("mode").unwrap_or("constant") {
+        "constant" => PadMode::Constant,
+        "reflect" => PadMode::Reflect,
+        "edge" => PadMode::Edge,
+        "wrap" => PadMode::Wrap,
+        other => return Err(format!("Pad mode '{other}'")),
+    };
     let optional = |i: usize| n.inputs.get(i).filter(|s| !s.is_empty());
     let pads: Vec<i64> = match optional(1) {
         Some(name) => cx
@@ -189,20 +234,20 @@ fn pad_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
         .iter()
         .map(|&(b, a)| (b as usize, a as usize))
         .collect();
-    let out = padded(cx, x, &per_dim, value, &n.outputs[0], "Pad");
+    let out = padded(cx, x, &per_dim, (mode, value), &n.outputs[0], "Pad");
     cx.values.insert(n.outputs[0].clone(), out);
     Ok(())
 }
 
-/// `x` padded by `per_dim` (before, after) with `value`: an IR PAD into a
-/// new float32 tensor `name`, with int32 `[rank, 2]` paddings (and the
-/// value as input 2 unless it is zero, which int8 pads with the zero
-/// point).
+/// `x` padded by `per_dim` (before, after) in `mode`, with `value` in
+/// constant mode: an IR PAD into a new float32 tensor `name`, with int32
+/// `[rank, 2]` paddings (and the value as input 2 unless it is zero,
+/// which int8 pads with the zero point).
 pub(crate) fn padded(
     cx: &mut Importer,
     x: TensorId,
     per_dim: &[(usize, usize)],
-    value: f32,
+    (mode, value): (PadMode, f32),
     name: &str,
     source: &str,
 ) -> TensorId {
@@ -224,7 +269,7 @@ pub(crate) fn padded(
         Some(bytes),
     );
     let mut inputs = vec![Some(x), Some(paddings)];
-    if value != 0.0 {
+    if value != 0.0 && mode == PadMode::Constant {
         inputs.push(Some(cx.f32_constant(
             format!("{name} (pad value)"),
             vec![],
@@ -232,6 +277,6 @@ pub(crate) fn padded(
         )));
     }
     let out = cx.tensor(name.to_string(), out_shape, DataType::F32, None);
-    cx.push(OpKind::Pad(Pad), inputs, vec![out], source);
+    cx.push(OpKind::Pad(Pad { mode }), inputs, vec![out], source);
     out
 }

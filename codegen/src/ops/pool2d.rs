@@ -226,7 +226,8 @@ fn pool_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
     if op == "AveragePool" && n.int("count_include_pad", 0) != 0 && pads != [0; 4] {
         let per_dim = [(0, 0), (pads[0], pads[2]), (pads[1], pads[3]), (0, 0)];
         let name = format!("{} (padded)", cx.g.tensors[x].name);
-        x = crate::ops::pad::padded(cx, x, &per_dim, 0.0, &name, op);
+        let zeros = (kiln::kernels::pad::PadMode::Constant, 0.0);
+        x = crate::ops::pad::padded(cx, x, &per_dim, zeros, &name, op);
         input = [input[0] + pads[0] + pads[2], input[1] + pads[1] + pads[3]];
         pads = [0; 4];
     }

@@ -122,6 +122,29 @@ KILN_KERNEL(kiln_concatenation) {
 }
 
 // PAD of int8 or float32 values with `value`.
+// The input coordinate border coordinate `i` copies along a dimension of
+// `n` values, or -1 for the pad value (kernels::pad::PadMode::source).
+__device__ __forceinline__ i32 pad_source(PadMode mode, i32 i, i32 n) {
+    if (i >= 0 && i < n) return i;
+    if (n <= 0) return -1;
+    switch (mode) {
+    case PadMode_Edge: return i < 0 ? 0 : n - 1;
+    case PadMode_Wrap: { const i32 m = i % n; return m < 0 ? m + n : m; }
+    case PadMode_Reflect: {
+        if (n == 1) return 0;
+        const i32 period = 2 * (n - 1);
+        i32 m = i % period; if (m < 0) m += period;
+        return m < n ? m : period - m;
+    }
+    case PadMode_Symmetric: {
+        const i32 period = 2 * n;
+        i32 m = i % period; if (m < 0) m += period;
+        return m < n ? m : period - 1 - m;
+    }
+    default: return -1;
+    }
+}
+
 template <typename T>
 __device__ __forceinline__ void pad(const PadParams& p, T value, Span input, Span output, u8* A, i64 arena_bytes, i32 samples) {
     const i32 out_elements = output.len / sizeof(T);
@@ -134,10 +157,10 @@ __device__ __forceinline__ void pad(const PadParams& p, T value, Span input, Spa
         for (int d = 5; d >= 0; d--) {
             const i32 in_dim = p.input_dims[d], before = p.before[d];
             const i32 out_dim = in_dim + before + (i32)p.after[d];
-            const i32 coord = (i32)(e % out_dim) - before;
+            const i32 coord = pad_source(p.mode, (i32)(e % out_dim) - before, in_dim);
             e /= out_dim;
-            if (coord < 0 || coord >= in_dim) inside = 0;
-            src += (i64)coord * stride;
+            if (coord < 0) inside = 0;
+            src += (i64)(coord < 0 ? 0 : coord) * stride;
             stride *= in_dim;
         }
         const T* in = (const T*)arena(A, arena_bytes, s, input);
