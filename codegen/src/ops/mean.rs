@@ -16,27 +16,56 @@ use crate::lower::{invalid, padded_dims, unsupported, Lowered, Lowering};
 use crate::quantize::multiplier::quantize_multiplier;
 use crate::stack::Stack;
 
-/// MEAN. Inputs: data, axes (an int32 constant).
+/// Which reduction: MEAN, SUM or REDUCE_MAX.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Mean {
+pub enum Reducer {
+    Mean,
+    Sum,
+    Max,
+}
+
+/// A reduction over constant axes. Inputs: data, axes (an int32
+/// constant).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Reduce {
+    pub reducer: Reducer,
     pub keep_dims: bool,
 }
 
-impl Mean {
-    pub(crate) const FORMATS: Formats = Formats {
-        tflite: &[("MEAN", |op| {
-            Ok(OpKind::Mean(Mean {
+/// The TFLite reader of `reducer`: its ReducerOptions' keep_dims.
+macro_rules! tflite_reduce {
+    ($reducer:ident) => {
+        |op| {
+            Ok(OpKind::Reduce(Reduce {
+                reducer: Reducer::$reducer,
                 keep_dims: op.bool(0)?,
             }))
-        })],
+        }
+    };
+}
+
+/// The ONNX converter of op type `$name` to `reducer`.
+macro_rules! onnx_reduce {
+    ($name:literal, $reducer:ident) => {
+        OnnxConverter {
+            op_type: $name,
+            inputs: 1,
+            convert: |cx, n| reduce_from_onnx(cx, n, Reducer::$reducer),
+        }
+    };
+}
+
+impl Reduce {
+    pub(crate) const FORMATS: Formats = Formats {
+        tflite: &[
+            ("MEAN", tflite_reduce!(Mean)),
+            ("SUM", tflite_reduce!(Sum)),
+            ("REDUCE_MAX", tflite_reduce!(Max)),
+        ],
         onnx: &[
-            OnnxConverter {
-                op_type: "ReduceMean",
-                inputs: 1,
-                convert: |cx, n| {
-                    reduce_from_onnx(cx, n, |keep_dims| OpKind::Mean(Mean { keep_dims }))
-                },
-            },
+            onnx_reduce!("ReduceMean", Mean),
+            onnx_reduce!("ReduceSum", Sum),
+            onnx_reduce!("ReduceMax", Max),
             OnnxConverter {
                 op_type: "GlobalAveragePool",
                 inputs: 1,
@@ -47,40 +76,75 @@ impl Mean {
     };
 }
 
-impl IrOp for Mean {
+impl IrOp for Reduce {
     fn stack(&self, g: &Graph, node: &Node) -> Stack {
         reduction_stack(g, node)
     }
 
     fn permuted(&self, node: &Node, to_new: &[usize], g: &mut Graph) -> Option<Permuted> {
-        permuted_reduction(node, to_new, g, self.keep_dims, OpKind::Mean(*self))
+        permuted_reduction(node, to_new, g, self.keep_dims, OpKind::Reduce(*self))
     }
 
     fn name(&self) -> &'static str {
-        "MEAN"
+        match self.reducer {
+            Reducer::Mean => "MEAN",
+            Reducer::Sum => "SUM",
+            Reducer::Max => "REDUCE_MAX",
+        }
     }
 
     fn attributes(&self) -> String {
         format!("keep_dims {}", self.keep_dims)
     }
 
+    /// MEAN and SUM requantize to parameters of their own; TFLM requires
+    /// REDUCE_MAX's output to have its input's.
     fn quantization(&self, _node: &Node) -> QuantRule {
-        QuantRule::Calibrated
+        match self.reducer {
+            Reducer::Max => QuantRule::KeepsInputParameters,
+            _ => QuantRule::Calibrated,
+        }
     }
 
+    /// int8 MEAN and SUM are one requantized sum (MEAN's multiplier has
+    /// the count folded in, SUM's is the scale ratio alone, as TFLM's).
     fn lower(&self, cx: &mut Lowering, node: &Node) -> Lowered<Option<Op>> {
         let (input, out) = cx.input_output(node)?;
         let reduction = reduction(cx, node)?;
         if cx.is_float(node) {
             let (input, output) = cx.spans((input, out), DataType::F32)?;
-            return Ok(Some(Op::MeanF32(MeanF32Op {
+            return Ok(Some(match self.reducer {
+                Reducer::Mean => Op::MeanF32(MeanF32Op {
+                    reduction,
+                    input,
+                    output,
+                }),
+                Reducer::Sum => Op::SumF32(SumF32Op {
+                    reduction,
+                    input,
+                    output,
+                }),
+                Reducer::Max => Op::ReduceMaxF32(ReduceMaxF32Op {
+                    reduction,
+                    input,
+                    output,
+                }),
+            }));
+        }
+        if self.reducer == Reducer::Max {
+            cx.same_quantization(input, out, "REDUCE_MAX")?;
+            let (input, output) = cx.spans((input, out), DataType::I8)?;
+            return Ok(Some(Op::ReduceMax(ReduceMaxOp {
                 reduction,
                 input,
                 output,
             })));
         }
         let ((si, zi), (so, zo)) = (cx.quant(input)?, cx.quant(out)?);
-        let (multiplier, shift) = mean_multiplier(si, so, reduction.reduced_elements().max(1));
+        let (multiplier, shift) = match self.reducer {
+            Reducer::Mean => mean_multiplier(si, so, reduction.reduced_elements().max(1)),
+            _ => quantize_multiplier(f64::from(si) / f64::from(so)),
+        };
         let (input, output) = cx.spans((input, out), DataType::I8)?;
         Ok(Some(Op::Mean(MeanOp {
             params: MeanParams {
@@ -151,148 +215,6 @@ fn permuted_reduction(
     })
 }
 
-/// SUM. Inputs: data, axes (an int32 constant).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Sum {
-    pub keep_dims: bool,
-}
-
-impl Sum {
-    pub(crate) const FORMATS: Formats = Formats {
-        tflite: &[("SUM", |op| {
-            Ok(OpKind::Sum(Sum {
-                keep_dims: op.bool(0)?,
-            }))
-        })],
-        onnx: &[OnnxConverter {
-            op_type: "ReduceSum",
-            inputs: 1,
-            convert: |cx, n| reduce_from_onnx(cx, n, |keep_dims| OpKind::Sum(Sum { keep_dims })),
-        }],
-        dtypes: Dtypes::INT8_FLOAT32,
-    };
-}
-
-impl IrOp for Sum {
-    fn stack(&self, g: &Graph, node: &Node) -> Stack {
-        reduction_stack(g, node)
-    }
-
-    fn permuted(&self, node: &Node, to_new: &[usize], g: &mut Graph) -> Option<Permuted> {
-        permuted_reduction(node, to_new, g, self.keep_dims, OpKind::Sum(*self))
-    }
-
-    fn name(&self) -> &'static str {
-        "SUM"
-    }
-
-    fn attributes(&self) -> String {
-        format!("keep_dims {}", self.keep_dims)
-    }
-
-    fn quantization(&self, _node: &Node) -> QuantRule {
-        QuantRule::Calibrated
-    }
-
-    /// int8: MEAN's requantized sum, with the scale ratio alone as the
-    /// multiplier (TFLM's SUM).
-    fn lower(&self, cx: &mut Lowering, node: &Node) -> Lowered<Option<Op>> {
-        let (input, out) = cx.input_output(node)?;
-        let reduction = reduction(cx, node)?;
-        if cx.is_float(node) {
-            let (input, output) = cx.spans((input, out), DataType::F32)?;
-            return Ok(Some(Op::SumF32(SumF32Op {
-                reduction,
-                input,
-                output,
-            })));
-        }
-        let ((si, zi), (so, zo)) = (cx.quant(input)?, cx.quant(out)?);
-        let (multiplier, shift) = quantize_multiplier(f64::from(si) / f64::from(so));
-        let (input, output) = cx.spans((input, out), DataType::I8)?;
-        Ok(Some(Op::Mean(MeanOp {
-            params: MeanParams {
-                reduction,
-                input_zero_point: zi,
-                output_zero_point: zo,
-                multiplier,
-                shift,
-            },
-            input,
-            output,
-        })))
-    }
-}
-
-/// REDUCE_MAX. Inputs: data, axes (an int32 constant).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct ReduceMax {
-    pub keep_dims: bool,
-}
-
-impl ReduceMax {
-    pub(crate) const FORMATS: Formats = Formats {
-        tflite: &[("REDUCE_MAX", |op| {
-            Ok(OpKind::ReduceMax(ReduceMax {
-                keep_dims: op.bool(0)?,
-            }))
-        })],
-        onnx: &[OnnxConverter {
-            op_type: "ReduceMax",
-            inputs: 1,
-            convert: |cx, n| {
-                reduce_from_onnx(cx, n, |keep_dims| {
-                    OpKind::ReduceMax(ReduceMax { keep_dims })
-                })
-            },
-        }],
-        dtypes: Dtypes::INT8_FLOAT32,
-    };
-}
-
-impl IrOp for ReduceMax {
-    fn stack(&self, g: &Graph, node: &Node) -> Stack {
-        reduction_stack(g, node)
-    }
-
-    fn permuted(&self, node: &Node, to_new: &[usize], g: &mut Graph) -> Option<Permuted> {
-        permuted_reduction(node, to_new, g, self.keep_dims, OpKind::ReduceMax(*self))
-    }
-
-    fn name(&self) -> &'static str {
-        "REDUCE_MAX"
-    }
-
-    fn attributes(&self) -> String {
-        format!("keep_dims {}", self.keep_dims)
-    }
-
-    /// TFLM requires the input's parameters on the output.
-    fn quantization(&self, _node: &Node) -> QuantRule {
-        QuantRule::KeepsInputParameters
-    }
-
-    fn lower(&self, cx: &mut Lowering, node: &Node) -> Lowered<Option<Op>> {
-        let (input, out) = cx.input_output(node)?;
-        let reduction = reduction(cx, node)?;
-        if cx.is_float(node) {
-            let (input, output) = cx.spans((input, out), DataType::F32)?;
-            return Ok(Some(Op::ReduceMaxF32(ReduceMaxF32Op {
-                reduction,
-                input,
-                output,
-            })));
-        }
-        cx.same_quantization(input, out, "REDUCE_MAX")?;
-        let (input, output) = cx.spans((input, out), DataType::I8)?;
-        Ok(Some(Op::ReduceMax(ReduceMaxOp {
-            reduction,
-            input,
-            output,
-        })))
-    }
-}
-
 /// Which axes a reduction reduces (input 1: int32 axes).
 fn reduction(cx: &Lowering, node: &Node) -> Lowered<Reduction> {
     let (input, out) = cx.input_output(node)?;
@@ -348,13 +270,12 @@ fn global_average_pool_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
         .insert("axes".into(), attribute((2..rank).collect(), None));
     mean.attributes
         .insert("keepdims".into(), attribute(vec![], Some(1)));
-    reduce_from_onnx(cx, &mean, |keep_dims| OpKind::Mean(Mean { keep_dims }))
+    reduce_from_onnx(cx, &mean, Reducer::Mean)
 }
 
-/// ReduceMean, ReduceSum (and the like) over constant axes (an attribute
-/// in older opsets, input 1 since), as the IR reduction `kind` makes, with
-/// int32 axes.
-fn reduce_from_onnx(cx: &mut Importer, n: &OnnxNode, kind: fn(bool) -> OpKind) -> Step<()> {
+/// ReduceMean, ReduceSum and ReduceMax over constant axes (an attribute in
+/// older opsets, input 1 since), as the IR reduction with int32 axes.
+fn reduce_from_onnx(cx: &mut Importer, n: &OnnxNode, reducer: Reducer) -> Step<()> {
     let x = cx.value(&n.inputs[0])?;
     let axes: Vec<i64> = match (n.ints("axes"), n.inputs.get(1).filter(|s| !s.is_empty())) {
         (Some(a), _) => a.to_vec(),
@@ -403,7 +324,7 @@ fn reduce_from_onnx(cx: &mut Importer, n: &OnnxNode, kind: fn(bool) -> OpKind) -
     );
     let out = cx.new_output(n, out_shape);
     cx.push(
-        kind(keep_dims),
+        OpKind::Reduce(Reduce { reducer, keep_dims }),
         vec![Some(x), Some(axes_id)],
         vec![out],
         &n.op_type,

@@ -244,7 +244,7 @@ pub fn run(g: &mut Graph) {
 mod tests {
     use super::*;
     use crate::ir::{Activation, DataType};
-    use crate::ops::{Add, Mean, Relu};
+    use crate::ops::{Add, Reduce, Reducer, Relu};
 
     fn tensor(name: &str, shape: &[usize], data: Option<Vec<u8>>) -> Tensor {
         Tensor {
@@ -383,7 +383,14 @@ mod tests {
             ],
             nodes: vec![
                 node(transpose(&[0, 3, 1, 2]), &[0], 1),
-                node(OpKind::Mean(Mean { keep_dims: false }), &[1, 2], 3),
+                node(
+                    OpKind::Reduce(Reduce {
+                        reducer: Reducer::Mean,
+                        keep_dims: false,
+                    }),
+                    &[1, 2],
+                    3,
+                ),
             ],
             inputs: vec![0],
             outputs: vec![3],
