@@ -167,8 +167,9 @@ fn runs_on(target: &str, name: &str) -> bool {
 }
 
 /// Arena + stack measured on the device is what `kiln inspect` predicts
-/// for its core (`ram_bytes_estimate_by_core`): at most 10 % more, at most
-/// 15 % less.
+/// for its core (`ram_bytes_estimate_by_core`): within 10 %, as the memory
+/// issue asks, on every model; an op-coverage fixture may be over-predicted
+/// by up to 25 %.
 fn ram_matches_the_prediction(target: &str, model: &Path, result: &str) -> Result<(), String> {
     let field = |key: &str| -> u64 {
         result
@@ -190,13 +191,19 @@ fn ram_matches_the_prediction(target: &str, model: &Path, result: &str) -> Resul
         model.display(),
         error * 100.0
     );
-    // Under-predicting would leave a user's stack too small: at most 10 %.
-    // Over-predicting is safe, and happens on small models, where the stack
-    // is most of the RAM: with LTO, a kernel that only one layer calls gets
-    // specialized for that layer's constants, with a smaller frame (the
-    // digits example's one depthwise layer takes 300 to 400 bytes less
-    // than the per-kernel figure on every core); at most 25 %.
-    let limit = if predicted >= measured { 0.25 } else { 0.10 };
+    // An op-coverage fixture is one or a few ops, each specialized by
+    // link-time optimization for its one call site, and its RAM is mostly
+    // stack: its frames come in under the per-op figure, which holds the
+    // frame of the same op with several callers. Over-predicting is safe;
+    // under-predicting would leave a user's stack too small.
+    let fixture = model
+        .file_stem()
+        .is_some_and(|stem| common::OP_ZOO.iter().any(|n| stem == *n));
+    let limit = if fixture && predicted >= measured {
+        0.25
+    } else {
+        0.10
+    };
     if error > limit {
         return Err(format!(
             "{} on {target}: arena + stack {measured} bytes on the device, kiln inspect predicts {predicted}",

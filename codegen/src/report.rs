@@ -50,6 +50,14 @@ pub fn inspect_json(
         }
     };
     let mut total_macs = 0u64;
+    let frames = crate::stack::op_frames(g, plan);
+    let by_core = |bytes: &dyn Fn(Core) -> usize| -> Value {
+        Core::ALL
+            .iter()
+            .map(|&core| (core.name().to_string(), json!(bytes(core))))
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    };
     let ops: Vec<Value> = g
         .nodes
         .iter()
@@ -88,6 +96,7 @@ pub fn inspect_json(
                 "scratch_bytes": scratch,
                 "in_place": in_place,
                 "streamed_into": plan.fused_into(i),
+                "stack_bytes_by_core": by_core(&|core| frames[i].on(core)),
                 "params": params,
             })
         })
@@ -99,13 +108,6 @@ pub fn inspect_json(
         .map(Tensor::bytes)
         .sum();
     let stack = crate::stack::estimate(g, plan);
-    let by_core = |bytes: &dyn Fn(Core) -> usize| -> Value {
-        Core::ALL
-            .iter()
-            .map(|&core| (core.name().to_string(), json!(bytes(core))))
-            .collect::<serde_json::Map<_, _>>()
-            .into()
-    };
     json!({
         "model": g.source.display().to_string(),
         "ops": ops,
@@ -217,7 +219,21 @@ pub fn inspect_text(report: &Value) -> String {
             format!("{} {bytes}", c.name())
         })
         .collect();
-    s += &format!("stack (estimate):      {} bytes\n", stacks.join(", "));
+    // The op that sets the Cortex-M4 figure: the one to look at first.
+    let deepest = report["ops"].as_array().and_then(|ops| {
+        // The first of equals: `max_by_key` keeps the last it sees.
+        ops.iter()
+            .rev()
+            .max_by_key(|op| op["stack_bytes_by_core"]["cortex-m4"].as_u64())
+    });
+    let at = deepest.map_or(String::new(), |op| {
+        format!(
+            " (deepest: op #{} {})",
+            num(&op["index"]),
+            op["op"].as_str().unwrap_or("?")
+        )
+    });
+    s += &format!("stack (estimate):      {} bytes{at}\n", stacks.join(", "));
     s += &format!(
         "weights in the model:  {} bytes\n",
         num(&report["weight_bytes"])

@@ -10,10 +10,15 @@
 //! the same op's frame shows between that core and the Cortex-M4 when each
 //! op runs alone from its blob (`cargo run --release --bin opprof` in each
 //! `targets/<core>` folder, `KILN_BLOB=1`). Op `run`s are never inlined, so
-//! a figure holds in every model; `tests/firmware.rs` checks each core's
-//! estimate against every model's painted stack on that core.
+//! a figure holds in every model, but for one effect: link-time
+//! optimization specializes a kernel that only one or two layers call for
+//! their constants, and the large convolution kernels then take hundreds
+//! of bytes less ([`FEW_CALLERS`]). `tests/firmware.rs` checks each core's
+//! estimate against every model's painted stack on that core. The estimate
+//! is for generated code: a blob's interpreter calls every kernel through
+//! its descriptor, unspecialized, with an op slot of its own on top.
 
-use crate::ir::Graph;
+use crate::ir::{Graph, Node};
 use crate::plan::ArenaPlan;
 
 /// A core kiln's firmware targets run on (`targets/<name>`).
@@ -110,16 +115,35 @@ pub const SMALL_OP: Stack = Stack::new(336, 192, 192, 168);
 /// which the fixture's run holds within bounds, the small-op figure).
 pub const INT16_EDGES: Stack = Stack::new(188, 108, 108, 168);
 
+/// A kernel that at most this many layers of a model call is specialized
+/// by link-time optimization for their constants (the geometry in each
+/// op's descriptor), which takes hundreds of bytes off the frame of the
+/// large convolution kernels: digits' one depthwise layer and two
+/// convolutions, micro_speech's one depthwise layer.
+pub const FEW_CALLERS: usize = 2;
+
+/// The frame of a convolution kernel (the matrix product, the blocked
+/// depthwise kernel) that few layers call: painted on the digits example,
+/// whose depthwise layer runs in place (its walk's frame is on top).
+pub const SPECIALIZED_CONV: Stack = Stack::new(600, 644, 628, 460);
+
+/// Whether at most [`FEW_CALLERS`] nodes of `g` match `calls`: the nodes
+/// that run one kernel.
+pub fn few_callers(g: &Graph, calls: impl Fn(&Node) -> bool) -> bool {
+    g.nodes.iter().filter(|n| calls(n)).count() <= FEW_CALLERS
+}
+
 /// What an in-place op's walk (`kiln::ops::Bands`, `Chunks`) or a stream's
 /// (`kiln::ops::Stream`) adds below its op's own frame: the walk's frame
 /// with a band's descriptor.
 pub const WALK: Stack = Stack::new(112, 96, 112, 112);
 
-/// The stack an inference needs on each core: the deepest op's frame and
+/// The stack each op of the plan needs on each core: its own frame and
 /// the call chain above it. A stream runs its convolution's kernel inside
 /// the fully connected layer's op, a residual block its convolutions'
-/// inside the ADD's.
-pub fn estimate(g: &Graph, plan: &ArenaPlan) -> Stack {
+/// inside the ADD's, so those frames count at the op that runs them (and
+/// the fused ops' own entries are theirs alone).
+pub fn op_frames(g: &Graph, plan: &ArenaPlan) -> Vec<Stack> {
     let frame = |i: usize| {
         let n = &g.nodes[i];
         n.kind.op().stack(g, n)
@@ -135,5 +159,13 @@ pub fn estimate(g: &Graph, plan: &ArenaPlan) -> Stack {
                 None => own,
             }
         })
+        .collect()
+}
+
+/// The stack an inference needs on each core: the deepest op's frame and
+/// the call chain above it.
+pub fn estimate(g: &Graph, plan: &ArenaPlan) -> Stack {
+    op_frames(g, plan)
+        .into_iter()
         .fold(Stack::default(), Stack::max)
 }

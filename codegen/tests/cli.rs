@@ -328,6 +328,14 @@ fn inspect_json_has_the_documented_fields() {
     assert!(ops[0]["scratch_bytes"].as_u64().unwrap() > 0);
     assert_eq!(ops[1]["kernel"], "depthwise blocked");
     assert_eq!(ops[1]["scratch_bytes"], 0);
+    // Each op's stack frame, per core; the estimate is the deepest.
+    for core in ["cortex-m0", "cortex-m4", "cortex-m33", "riscv32"] {
+        let deepest = ops
+            .iter()
+            .map(|o| o["stack_bytes_by_core"][core].as_u64().unwrap())
+            .max();
+        assert_eq!(deepest, v["stack_bytes_estimate_by_core"][core].as_u64());
+    }
     let text = kiln(&[
         "inspect",
         repo()
@@ -338,9 +346,36 @@ fn inspect_json_has_the_documented_fields() {
     assert!(
         text.contains("arena (planned):")
             && text.contains("DEPTHWISE_CONV_2D")
-            && text.contains("gemm ("),
+            && text.contains("gemm (")
+            && text.contains("(deepest: op #1 DEPTHWISE_CONV_2D)"),
         "{text}"
     );
+}
+
+/// With link-time optimization a convolution kernel that one or two layers
+/// call is specialized for their constants and takes less stack
+/// (`stack::FEW_CALLERS`): the digits example's one depthwise layer gets
+/// the smaller figure, and the same kernel in kws (four layers) the larger.
+#[test]
+fn a_kernel_few_layers_call_gets_the_specialized_stack_figure() {
+    let Some(shared) = common::shared_dir(&repo()) else {
+        return;
+    };
+    let depthwise_frame = |model: &Path| -> u64 {
+        let out = kiln(&["inspect", "--json", model.to_str().unwrap()]);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let ops = v["ops"].as_array().unwrap().clone();
+        let frames: Vec<u64> = ops
+            .iter()
+            .filter(|o| o["op"] == "DEPTHWISE_CONV_2D" && o["kernel"] == "depthwise blocked")
+            .map(|o| o["stack_bytes_by_core"]["cortex-m4"].as_u64().unwrap())
+            .collect();
+        assert!(!frames.is_empty(), "{}", model.display());
+        frames.into_iter().max().unwrap()
+    };
+    let few = depthwise_frame(&repo().join("examples/digits/digits_int8.tflite"));
+    let many = depthwise_frame(&shared.join("models/mlperf-tiny/kws_ref_model.tflite"));
+    assert!(few < many, "one layer {few} bytes, four layers {many}");
 }
 
 #[test]

@@ -86,12 +86,31 @@ impl IrOp for Conv2d {
         Some(&mut self.0.activation)
     }
 
+    fn int8_kernel(&self, g: &Graph, node: &Node) -> KernelChoice {
+        int8_kernel(g, node).0
+    }
+
     fn stack(&self, g: &Graph, node: &Node) -> Stack {
         match int8_kernel(g, node).0 {
-            KernelChoice::Gemm => Stack::new(856, 856, 856, 652),
+            KernelChoice::Gemm => conv_gemm_stack(g),
             // Measured on the Cortex-M4 only: the others as a small op's.
             _ => Stack::new(592, 448, 448, 424),
         }
+    }
+}
+
+/// The frame of the convolutions' matrix product (CONV_2D's, and a
+/// one-channel DEPTHWISE_CONV_2D's): specialized where few layers call it.
+pub(crate) fn conv_gemm_stack(g: &Graph) -> Stack {
+    let gemm = |n: &Node| {
+        let op = n.kind.op();
+        matches!(op.name(), "CONV_2D" | "DEPTHWISE_CONV_2D")
+            && op.int8_kernel(g, n) == KernelChoice::Gemm
+    };
+    if crate::stack::few_callers(g, gemm) {
+        crate::stack::SPECIALIZED_CONV
+    } else {
+        Stack::new(856, 856, 856, 652)
     }
 }
 

@@ -105,11 +105,23 @@ impl IrOp for DepthwiseConv2d {
         }
     }
 
+    fn int8_kernel(&self, g: &Graph, node: &Node) -> KernelChoice {
+        int8_kernel(g, node)
+    }
+
     fn stack(&self, g: &Graph, node: &Node) -> Stack {
+        let blocked = |n: &Node| {
+            let op = n.kind.op();
+            op.name() == "DEPTHWISE_CONV_2D"
+                && op.int8_kernel(g, n) == KernelChoice::DepthwiseBlocked
+        };
         match int8_kernel(g, node) {
+            KernelChoice::DepthwiseBlocked if crate::stack::few_callers(g, blocked) => {
+                crate::stack::SPECIALIZED_CONV
+            }
             KernelChoice::DepthwiseBlocked => Stack::new(1004, 944, 984, 756),
             // The layer runs as CONV_2D's matrix product.
-            KernelChoice::Gemm => Stack::new(856, 856, 856, 652),
+            KernelChoice::Gemm => super::conv2d::conv_gemm_stack(g),
             // Measured on the Cortex-M4 only: the others as a small op's.
             KernelChoice::Reference => Stack::new(592, 448, 448, 424),
         }

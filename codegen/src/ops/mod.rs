@@ -21,6 +21,7 @@ use crate::import::tflite::TfliteConverter;
 use crate::ir::{Activation, Graph, Node, TensorId};
 use crate::lower::{Lowered, Lowering};
 use crate::stack::Stack;
+use kiln::arch::KernelChoice;
 
 /// How the file formats spell an op, and the converters that read it into
 /// the IR. The importers look converters up by name in these tables, and
@@ -139,12 +140,19 @@ pub trait IrOp: Debug {
         None
     }
 
+    /// The kernel an int8 node of this op runs (`kiln::arch`), which the
+    /// stack figures depend on: `Reference` for ops without a fast one.
+    fn int8_kernel(&self, _g: &Graph, _node: &Node) -> KernelChoice {
+        KernelChoice::Reference
+    }
+
     /// Bytes of stack its runtime op needs on each core: the kernel's
     /// frame and the call chain above it, as measured by stack painting on
     /// the emulated cores (`crate::stack` says how). Op `run`s are never
-    /// inlined, so the figure is the same in every model;
-    /// `tests/firmware.rs` checks the estimate against every model's
-    /// measurement on every core.
+    /// inlined, so the figure holds in every model, except where link-time
+    /// optimization specializes a kernel that few layers call
+    /// (`crate::stack::FEW_CALLERS`); `tests/firmware.rs` checks the
+    /// estimate against every model's measurement on every core.
     fn stack(&self, _g: &Graph, _node: &Node) -> Stack {
         crate::stack::SMALL_OP
     }
