@@ -183,13 +183,6 @@ pub fn logistic_f32(input: &[f32], output: &mut [f32]) {
     }
 }
 
-/// `e^x` (EXP; TFLM has it in float32 only).
-pub fn exp_f32(input: &[f32], output: &mut [f32]) {
-    for (o, &v) in output.iter_mut().zip(input) {
-        *o = float_math::exp(v);
-    }
-}
-
 pub fn tanh_f32(input: &[f32], output: &mut [f32]) {
     for (o, &v) in output.iter_mut().zip(input) {
         *o = float_math::tanh(v);

@@ -30,6 +30,7 @@ pub mod slice;
 pub mod softmax;
 pub mod svdf;
 pub mod transpose;
+pub mod unary;
 
 /// `len` values of `s` from `start`, or none if they do not all lie in `s`.
 #[inline(always)]

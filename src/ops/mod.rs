@@ -50,6 +50,7 @@ mod streamed;
 mod svdf;
 mod transpose;
 mod transpose_conv2d;
+mod unary;
 
 pub use batch_matmul::*;
 pub use compare::*;
@@ -76,6 +77,7 @@ pub use streamed::*;
 pub use svdf::*;
 pub use transpose::*;
 pub use transpose_conv2d::*;
+pub use unary::*;
 
 /// The ops a GPU runs for one op that has no kernel of its own
 /// ([`OpDescriptor::gpu_steps`]), and how many bytes past the arena they
@@ -260,10 +262,11 @@ macro_rules! op_list {
 /// widths; 12: float32 SVDF; 13: UNIDIRECTIONAL_SEQUENCE_LSTM; 14: float32
 /// SUM; 15: REDUCE_MAX; 16: float32 EXP; 17: BATCH_MATMUL; 18: the
 /// comparisons, SELECT_V2, MAXIMUM and MINIMUM; 19: dilated pools; 20: PAD's
-/// modes (MIRROR_PAD, ONNX's edge and wrap);
+/// modes (MIRROR_PAD, ONNX's edge and wrap); 21: float32 EXP became one
+/// of the unary functions (SQRT, RSQRT, LOG, ABS, NEG, SQUARE, SIN, COS);
 /// `tests/blob_format.rs` pins it). It lives beside the
 /// list because appending an op is the usual bump.
-pub const BLOB_VERSION: u32 = 20;
+pub const BLOB_VERSION: u32 = 21;
 
 op_list! {
     Conv2d(Conv2dOp),
@@ -325,7 +328,7 @@ op_list! {
     SumF32(SumF32Op),
     ReduceMax(ReduceMaxOp),
     ReduceMaxF32(ReduceMaxF32Op),
-    ExpF32(ExpF32Op),
+    UnaryF32(UnaryF32Op),
     BatchMatMul(BatchMatMulOp),
     BatchMatMulF32(BatchMatMulF32Op),
     Compare(CompareOp),

@@ -1,5 +1,5 @@
 //! LOGISTIC and TANH, int8 (TFLM's gemmlowp fixed point, fixed output
-//! quantization) and float32; EXP, float32 (as in TFLM).
+//! quantization) and float32.
 //!
 //! Layer: ops; uses `kernels::activation`.
 
@@ -7,7 +7,7 @@ use super::arena::{out_f32, out_i8, split};
 use super::{Checker, OpDescriptor};
 use crate::error::Error;
 pub use crate::kernels::activation::SigmoidParams;
-use crate::kernels::activation::{exp_f32, logistic_f32, logistic_s8, tanh_f32, tanh_s8};
+use crate::kernels::activation::{logistic_f32, logistic_s8, tanh_f32, tanh_s8};
 use crate::tensor::{DType, Span};
 use crate::wire::wire_struct;
 
@@ -145,35 +145,5 @@ impl OpDescriptor for TanhF32Op {
     fn run(&self, arena: &mut [u8], _weights: &[u8]) {
         let (io, out) = split(arena, self.output);
         tanh_f32(io.f32(self.input), out_f32(out));
-    }
-}
-
-wire_struct! {
-    /// float32 EXP.
-    pub struct ExpF32Op {
-        pub input: Span,
-        pub output: Span,
-    }
-}
-
-impl OpDescriptor for ExpF32Op {
-    const NAME: &'static str = "EXP (float32)";
-
-    #[cfg(feature = "host")]
-    const CUDA_KERNEL: &'static str = "kiln_exp_f32";
-
-    #[cfg(feature = "host")]
-    fn cuda_items(&self) -> u64 {
-        u64::from(self.input.len / 4)
-    }
-
-    fn check(&self, c: &Checker) -> Result<(), Error> {
-        c.elementwise(self.input, DType::F32, self.output, DType::F32)
-    }
-
-    #[inline(never)]
-    fn run(&self, arena: &mut [u8], _weights: &[u8]) {
-        let (io, out) = split(arena, self.output);
-        exp_f32(io.f32(self.input), out_f32(out));
     }
 }

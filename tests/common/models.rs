@@ -33,6 +33,7 @@ pub const FLOAT_ZOO: &[&str] = &[
     "compare_select_float",
     "comparisons_float",
     "mirror_pad_float",
+    "float_unary",
 ];
 
 /// The quantized models kiln must run bit-exact, with their file under

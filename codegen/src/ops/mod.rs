@@ -306,6 +306,7 @@ mod softmax;
 mod svdf;
 mod transpose;
 mod transpose_conv2d;
+mod unary;
 
 pub use batch_matmul::*;
 pub use batch_norm::*;
@@ -331,6 +332,7 @@ pub use softmax::*;
 pub use svdf::*;
 pub use transpose::*;
 pub use transpose_conv2d::*;
+pub use unary::*;
 
 op_list! {
     Conv2d(Conv2d),
@@ -351,7 +353,7 @@ op_list! {
     Softmax(Softmax),
     Logistic(Logistic),
     Tanh(Tanh),
-    Exp(Exp),
+    Unary(Unary),
     LeakyRelu(LeakyRelu),
     HardSigmoid(HardSigmoid),
     HardSwish(HardSwish),

@@ -1,17 +1,16 @@
 //! LOGISTIC and TANH: int8 (TFLM's gemmlowp fixed point; output scale 1/256
-//! and zero point -128 for LOGISTIC, 1/128 and 0 for TANH) and float32;
-//! EXP (ONNX Exp), float32 only, as in TFLM.
+//! and zero point -128 for LOGISTIC, 1/128 and 0 for TANH) and float32.
 //!
 //! Layer: ops; uses `lower` and `quantize::multiplier`.
 
 use kiln::graph::Op;
 use kiln::kernels::activation::SigmoidParams;
-use kiln::ops::{ExpF32Op, LogisticF32Op, LogisticOp, SigmoidS8, TanhF32Op, TanhOp};
+use kiln::ops::{LogisticF32Op, LogisticOp, SigmoidS8, TanhF32Op, TanhOp};
 use kiln::Span;
 
 use super::{Dtypes, Formats, IrOp, OnnxConverter, QuantRule};
 use crate::ir::{DataType, Node, OpKind};
-use crate::lower::{unsupported, Lowered, Lowering};
+use crate::lower::{Lowered, Lowering};
 use crate::quantize::multiplier::{frexp, input_radius};
 
 /// LOGISTIC (ONNX Sigmoid).
@@ -21,47 +20,6 @@ pub struct Logistic;
 /// TANH.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Tanh;
-
-/// EXP, float32 only (TFLM has no integer kernel): an int8 model runs it
-/// in float32 between DEQUANTIZE and QUANTIZE.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Exp;
-
-impl Exp {
-    pub(crate) const FORMATS: Formats = Formats {
-        tflite: &[("EXP", |_| Ok(OpKind::Exp(Exp)))],
-        onnx: &[OnnxConverter {
-            op_type: "Exp",
-            inputs: 1,
-            convert: |cx, n| cx.unary_node(n, OpKind::Exp(Exp)),
-        }],
-        dtypes: Dtypes::FLOAT32_BETWEEN_QUANTIZE,
-    };
-}
-
-impl IrOp for Exp {
-    fn broadcasting(&self) -> bool {
-        true
-    }
-
-    fn name(&self) -> &'static str {
-        "EXP"
-    }
-
-    fn quantization(&self, _node: &Node) -> QuantRule {
-        QuantRule::Float
-    }
-
-    fn lower(&self, cx: &mut Lowering, node: &Node) -> Lowered<Option<Op>> {
-        let (input, out) = cx.input_output(node)?;
-        cx.same_elements(input, out)?;
-        if !cx.is_float(node) {
-            return unsupported("int8 EXP (TFLM has EXP in float32 only)");
-        }
-        let (input, output) = cx.spans((input, out), DataType::F32)?;
-        Ok(Some(Op::ExpF32(ExpF32Op { input, output })))
-    }
-}
 
 /// A sigmoid-like op's operands: float32 spans, or the int8 descriptor
 /// with the output quantization TFLM fixes (`scale`, `zero_point`).

@@ -280,8 +280,26 @@ KILN_KERNEL(kiln_logistic_f32) {
     unary_f32(op.input, op.output, A, arena_bytes, samples, [](float v) { return 1.0f / (1.0f + expf(-v)); });
 }
 
-KILN_KERNEL(kiln_exp_f32) {
-    unary_f32(op.input, op.output, A, arena_bytes, samples, [](float v) { return expf(v); });
+// kernels::unary::UnaryFunction::at, with the CUDA math library's
+// functions (within the float tolerance held against TFLM).
+__device__ __forceinline__ float unary_function(UnaryFunction f, float v) {
+    switch (f) {
+    case UnaryFunction_Exp: return expf(v);
+    case UnaryFunction_Sqrt: return sqrtf(v);
+    case UnaryFunction_Rsqrt: return 1.0f / sqrtf(v);
+    case UnaryFunction_Log: return logf(v);
+    case UnaryFunction_Abs: return fabsf(v);
+    case UnaryFunction_Neg: return -v;
+    case UnaryFunction_Square: return v * v;
+    case UnaryFunction_Sin: return sinf(v);
+    case UnaryFunction_Cos: return cosf(v);
+    default: return v;
+    }
+}
+
+KILN_KERNEL(kiln_unary_f32) {
+    const UnaryFunction f = op.function;
+    unary_f32(op.input, op.output, A, arena_bytes, samples, [=](float v) { return unary_function(f, v); });
 }
 
 KILN_KERNEL(kiln_tanh_f32) {

@@ -1,0 +1,87 @@
+//! The float32 functions of one value (EXP, SQRT, RSQRT, LOG, ABS, NEG,
+//! SQUARE, SIN, COS), which TFLM runs in float32 only (or, for ABS and
+//! RSQRT, with an int8 kernel kiln does not have yet): one kernel, the
+//! function a parameter.
+//!
+//! Layer: kernels; uses `float_math` (EXP follows the `fast-math` feature)
+//! and `libm`.
+
+use super::float_math;
+use crate::wire::wire_enum;
+
+wire_enum! {
+    /// Which function of one value a float32 unary op computes.
+    pub enum UnaryFunction {
+        /// `e^x` (EXP).
+        #[default]
+        Exp = 0,
+        /// `√x` (SQRT; NaN below zero).
+        Sqrt = 1,
+        /// `1/√x` (RSQRT).
+        Rsqrt = 2,
+        /// `ln x` (LOG).
+        Log = 3,
+        /// `|x|` (ABS).
+        Abs = 4,
+        /// `-x` (NEG).
+        Neg = 5,
+        /// `x·x` (SQUARE).
+        Square = 6,
+        /// `sin x` (SIN).
+        Sin = 7,
+        /// `cos x` (COS).
+        Cos = 8,
+    }
+}
+
+impl UnaryFunction {
+    /// The function at `x`, as TFLM's reference computes it in float32
+    /// (`std::sqrt`, `1.f / std::sqrt`, `std::log`, ...).
+    #[inline(always)]
+    pub fn at(self, x: f32) -> f32 {
+        match self {
+            UnaryFunction::Exp => float_math::exp(x),
+            UnaryFunction::Sqrt => libm::sqrtf(x),
+            UnaryFunction::Rsqrt => 1.0 / libm::sqrtf(x),
+            UnaryFunction::Log => libm::logf(x),
+            UnaryFunction::Abs => libm::fabsf(x),
+            UnaryFunction::Neg => -x,
+            UnaryFunction::Square => x * x,
+            UnaryFunction::Sin => libm::sinf(x),
+            UnaryFunction::Cos => libm::cosf(x),
+        }
+    }
+}
+
+/// `function` of every input value.
+pub fn unary_f32(function: UnaryFunction, input: &[f32], output: &mut [f32]) {
+    for (o, &v) in output.iter_mut().zip(input) {
+        *o = function.at(v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_function_computes_its_value() {
+        let cases = [
+            (UnaryFunction::Exp, 1.0, core::f32::consts::E),
+            (UnaryFunction::Sqrt, 9.0, 3.0),
+            (UnaryFunction::Rsqrt, 4.0, 0.5),
+            (UnaryFunction::Log, core::f32::consts::E, 1.0),
+            (UnaryFunction::Abs, -2.5, 2.5),
+            (UnaryFunction::Neg, 2.5, -2.5),
+            (UnaryFunction::Square, -3.0, 9.0),
+            (UnaryFunction::Sin, core::f32::consts::FRAC_PI_2, 1.0),
+            (UnaryFunction::Cos, 0.0, 1.0),
+        ];
+        for (f, x, want) in cases {
+            let mut out = [0.0];
+            unary_f32(f, &[x], &mut out);
+            assert!((out[0] - want).abs() < 1e-6, "{f:?}({x}) = {}", out[0]);
+        }
+        assert!(UnaryFunction::Sqrt.at(-1.0).is_nan());
+    }
+}
