@@ -144,6 +144,7 @@ fn golden_models() -> Vec<(&'static str, PathBuf, PathBuf)> {
         "compare_select",
         "comparisons",
         "mirror_pad",
+        "integer",
     ] {
         let zoo = fixtures().join("op_zoo");
         models.push((name, zoo.join(format!("{name}.tflite")), zoo.join(name)));

@@ -69,12 +69,13 @@ pub fn compare_s8(p: &CompareParams, input1: &[i8], input2: &[i8], output: &mut 
     });
 }
 
-/// float32 comparison.
-pub fn compare_f32(
+/// A comparison of the values themselves: float32, or plain (not
+/// quantized) integers.
+pub fn compare_values<T: Copy + PartialOrd>(
     b: &Broadcast,
     kind: CompareKind,
-    input1: &[f32],
-    input2: &[f32],
+    input1: &[T],
+    input2: &[T],
     output: &mut [i8],
 ) {
     b.map(input1, input2, output, |x, y| i8::from(kind.holds(x, y)));

@@ -81,18 +81,10 @@ impl PadParams {
     }
 }
 
-/// int8 PAD: TFLM pads with the output zero point, `pad_value`.
-pub fn pad_s8(p: &PadParams, pad_value: i8, input: &[i8], output: &mut [i8]) {
-    pad(p, pad_value, input, output);
-}
-
-/// Float32 constant-mode padding with `value` (ONNX Pad, TFLite PADV2).
-pub fn pad_f32(p: &PadParams, value: f32, input: &[f32], output: &mut [f32]) {
-    pad(p, value, input, output);
-}
-
-/// Padding moves values without arithmetic, so one body serves every type.
-fn pad<T: Copy>(p: &PadParams, pad_value: T, input: &[T], output: &mut [T]) {
+/// PAD of any values with `pad_value` in constant mode (int8: TFLM pads
+/// with the output zero point; float32 and plain integers with any value):
+/// padding moves values without arithmetic, so one body serves every type.
+pub fn pad<T: Copy>(p: &PadParams, pad_value: T, input: &[T], output: &mut [T]) {
     let out_dims = p.output_dims().map(|d| d as usize);
     let in_strides = strides(&p.input_dims, 1);
     let mut index = [0usize; MAX_RANK];
@@ -131,7 +123,7 @@ mod tests {
             mode: PadMode::Constant,
         };
         let mut out = [0i8; 9];
-        pad_s8(&p, -5, &[1, 2, 3, 4], &mut out);
+        pad(&p, -5, &[1, 2, 3, 4], &mut out);
         assert_eq!(out, [-5, -5, -5, 1, 2, -5, 3, 4, -5]);
     }
 
@@ -145,7 +137,7 @@ mod tests {
                 mode,
             };
             let mut out = [0i8; 7];
-            pad_s8(&p, -9, &[1, 2, 3], &mut out);
+            pad(&p, -9, &[1, 2, 3], &mut out);
             out
         };
         assert_eq!(at(PadMode::Constant), [-9, -9, 1, 2, 3, -9, -9]);
@@ -165,7 +157,7 @@ mod tests {
             ..Default::default()
         };
         let mut out = [0i8; 6];
-        pad_s8(&p, 0, &[1, 2, 3, 4, 5, 6], &mut out);
+        pad(&p, 0, &[1, 2, 3, 4, 5, 6], &mut out);
         assert_eq!(out, [1, 2, 3, 4, 5, 6]);
     }
 
@@ -178,7 +170,7 @@ mod tests {
             mode: PadMode::Constant,
         };
         let mut out = [0f32; 6];
-        pad_f32(&p, 0.5, &[1.0, 2.0], &mut out);
+        pad(&p, 0.5, &[1.0, 2.0], &mut out);
         assert_eq!(out, [0.5, 0.5, 0.5, 1.0, 2.0, 0.5]);
     }
 }

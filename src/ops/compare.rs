@@ -5,10 +5,10 @@
 //!
 //! Layer: ops; uses `kernels::compare`.
 
-use super::arena::{operands, out_f32, out_i8, split, ConstantOperand};
+use super::arena::{operands, out_f32, out_i16, out_i32, out_i8, split, ConstantOperand};
 use super::{Checker, OpDescriptor};
 use crate::error::Error;
-use crate::kernels::compare::{compare_f32, compare_s8, max_min, select};
+use crate::kernels::compare::{compare_s8, compare_values, max_min, select};
 pub use crate::kernels::compare::{CompareKind, CompareParams, SelectGeometry};
 use crate::kernels::elementwise::Broadcast;
 use crate::tensor::{DType, Span};
@@ -111,13 +111,14 @@ impl OpDescriptor for CompareF32Op {
     fn run(&self, arena: &mut [u8], weights: &[u8]) {
         let (io, out) = split(arena, self.output);
         let (a, b) = operands(&io, weights, (self.input1, self.input2), self.constant);
-        compare_f32(&self.broadcast, self.kind, a, b, out_i8(out));
+        compare_values::<f32>(&self.broadcast, self.kind, a, b, out_i8(out));
     }
 }
 
 wire_struct! {
-    /// SELECT_V2 of int8 (one quantization) or float32 values (`element`)
-    /// by a bool `condition` in the arena.
+    /// SELECT_V2 by a bool `condition` in the arena, of int8 (quantized
+    /// alike, or plain), int16 or int32 (plain) or float32 values
+    /// (`element`).
     pub struct SelectOp {
         pub geometry: SelectGeometry,
         pub element: DType,
@@ -143,8 +144,11 @@ impl OpDescriptor for SelectOp {
     fn check(&self, c: &Checker) -> Result<(), Error> {
         let g = &self.geometry;
         c.ensure(
-            matches!(self.element, DType::I8 | DType::F32),
-            "SELECT_V2 of int8 or float32 values",
+            matches!(
+                self.element,
+                DType::I8 | DType::I16 | DType::I32 | DType::F32
+            ),
+            "SELECT_V2 of int8, int16, int32 or float32 values",
         )?;
         let reach = g
             .values
@@ -176,12 +180,20 @@ impl OpDescriptor for SelectOp {
         let (io, out) = split(arena, self.output);
         let condition = io.i8(self.condition);
         let spans = (self.input1, self.input2);
-        if self.element == DType::F32 {
-            let (a, b) = operands(&io, weights, spans, self.constant);
-            select::<f32>(&self.geometry, condition, a, b, out_f32(out));
-        } else {
-            let (a, b) = operands(&io, weights, spans, self.constant);
-            select::<i8>(&self.geometry, condition, a, b, out_i8(out));
+        // It moves values: by their size (float32 as its 32 bits).
+        match self.element.size() {
+            1 => {
+                let (a, b) = operands(&io, weights, spans, self.constant);
+                select::<i8>(&self.geometry, condition, a, b, out_i8(out));
+            }
+            2 => {
+                let (a, b) = operands(&io, weights, spans, self.constant);
+                select::<i16>(&self.geometry, condition, a, b, out_i16(out));
+            }
+            _ => {
+                let (a, b) = operands(&io, weights, spans, self.constant);
+                select::<i32>(&self.geometry, condition, a, b, out_i32(out));
+            }
         }
     }
 }

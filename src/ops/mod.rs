@@ -34,6 +34,7 @@ mod elementwise;
 mod fully_connected;
 mod hard_swish;
 mod in_place;
+mod integer;
 mod leaky_relu;
 mod lstm;
 mod mean;
@@ -61,6 +62,7 @@ pub use elementwise::*;
 pub use fully_connected::*;
 pub use hard_swish::*;
 pub use in_place::*;
+pub use integer::*;
 pub use leaky_relu::*;
 pub use lstm::*;
 pub use mean::*;
@@ -264,9 +266,11 @@ macro_rules! op_list {
 /// comparisons, SELECT_V2, MAXIMUM and MINIMUM; 19: dilated pools; 20: PAD's
 /// modes (MIRROR_PAD, ONNX's edge and wrap); 21: float32 EXP became one
 /// of the unary functions (SQRT, RSQRT, LOG, ABS, NEG, SQUARE, SIN, COS);
+/// 22: plain-integer ADD, SUB, MUL, MAXIMUM, MINIMUM and comparisons, and
+/// SELECT_V2 and PAD of int16 and int32;
 /// `tests/blob_format.rs` pins it). It lives beside the
 /// list because appending an op is the usual bump.
-pub const BLOB_VERSION: u32 = 21;
+pub const BLOB_VERSION: u32 = 22;
 
 op_list! {
     Conv2d(Conv2dOp),
@@ -336,4 +340,6 @@ op_list! {
     Select(SelectOp),
     MaxMin(MaxMinOp),
     MaxMinF32(MaxMinF32Op),
+    IntegerBinary(IntegerBinaryOp),
+    IntegerCompare(IntegerCompareOp),
 }

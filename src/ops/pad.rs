@@ -1,12 +1,12 @@
-//! PAD (constant), int8 (with the output zero point, as TFLM) and float32
-//! (with any value).
+//! PAD in each border mode: int8 (the constant the output zero point, as
+//! TFLM), plain int16 and int32, and float32 (with any value).
 //!
 //! Layer: ops; uses `kernels::pad`.
 
-use super::arena::{out_f32, out_i8, split};
+use super::arena::{out_f32, out_i16, out_i32, out_i8, split};
 use super::{Checker, OpDescriptor};
 use crate::error::Error;
-use crate::kernels::pad::{pad_f32, pad_s8};
+use crate::kernels::pad::pad;
 pub use crate::kernels::pad::{PadMode, PadParams};
 use crate::tensor::{DType, Span};
 use crate::wire::wire_struct;
@@ -30,10 +30,12 @@ fn check_pad(
 }
 
 wire_struct! {
-    /// int8 PAD with `value`, the output zero point.
+    /// PAD of integers (`dtype`: int8, int16 or int32) with `value`: for
+    /// quantized int8 the output zero point.
     pub struct PadOp {
         pub params: PadParams,
-        pub value: i8,
+        pub dtype: DType,
+        pub value: i32,
         pub input: Span,
         pub output: Span,
     }
@@ -47,17 +49,31 @@ impl OpDescriptor for PadOp {
 
     #[cfg(feature = "host")]
     fn cuda_items(&self) -> u64 {
-        u64::from(self.output.len)
+        u64::from(self.output.len) / self.dtype.size() as u64
     }
 
     fn check(&self, c: &Checker) -> Result<(), Error> {
-        check_pad(c, &self.params, (self.input, self.output), DType::I8)
+        let fits = match self.dtype {
+            DType::I8 => i8::try_from(self.value).is_ok(),
+            DType::I16 => i16::try_from(self.value).is_ok(),
+            DType::I32 => true,
+            DType::F32 => false,
+        };
+        c.ensure(fits, "an integer PAD whose value is not of its type")?;
+        check_pad(c, &self.params, (self.input, self.output), self.dtype)
     }
 
     #[inline(never)]
     fn run(&self, arena: &mut [u8], _weights: &[u8]) {
         let (io, out) = split(arena, self.output);
-        pad_s8(&self.params, self.value, io.i8(self.input), out_i8(out));
+        let (p, v) = (&self.params, self.value);
+        match self.dtype {
+            DType::I8 => pad(p, v as i8, io.i8(self.input), out_i8(out)),
+            DType::I16 => pad(p, v as i16, io.i16(self.input), out_i16(out)),
+            DType::I32 => pad(p, v, io.i32(self.input), out_i32(out)),
+            // Refused by the check.
+            DType::F32 => {}
+        }
     }
 }
 
@@ -89,6 +105,6 @@ impl OpDescriptor for PadF32Op {
     #[inline(never)]
     fn run(&self, arena: &mut [u8], _weights: &[u8]) {
         let (io, out) = split(arena, self.output);
-        pad_f32(&self.params, self.value, io.f32(self.input), out_f32(out));
+        pad(&self.params, self.value, io.f32(self.input), out_f32(out));
     }
 }

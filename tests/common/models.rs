@@ -6,8 +6,8 @@
 /// The project's op-coverage fixtures: `tests/fixtures/op_zoo/NAME.tflite`
 /// with TFLM's outputs in `NAME/` (made by `make_op_zoo.py`, and by
 /// `make_stateful.py` for svdf, lstm and int16_edges, `make_schema_ops.py`
-/// for sum, reduce_max, batch_matmul, compare_select, comparisons and
-/// mirror_pad).
+/// for sum, reduce_max, batch_matmul, compare_select, comparisons,
+/// mirror_pad and integer, whose tensors are plain int32).
 pub const OP_ZOO: &[&str] = &[
     "elementwise",
     "reductions",
@@ -23,6 +23,7 @@ pub const OP_ZOO: &[&str] = &[
     "compare_select",
     "comparisons",
     "mirror_pad",
+    "integer",
 ];
 
 /// The project's float32 op-coverage fixtures (`make_schema_ops.py`): kiln

@@ -229,6 +229,17 @@ impl<'g> Lowering<'g> {
                 }
                 Ok((q.scale0(), zp))
             }
+            None if matches!(
+                tensor.dtype,
+                DataType::U8 | DataType::I64 | DataType::Other(_)
+            ) =>
+            {
+                unsupported(format!(
+                    "tensor '{}' holds plain {} values (kiln computes on plain int8, int16 and int32, and on quantized and float32 tensors)",
+                    tensor.name,
+                    tensor.dtype.name()
+                ))
+            }
             _ => unsupported(format!(
                 "tensor '{}' has no usable quantization parameters",
                 tensor.name

@@ -9,13 +9,15 @@
 
 use kiln::graph::Op;
 use kiln::kernels::compare::{CompareKind, CompareParams, SelectGeometry};
-use kiln::ops::{CompareF32Op, CompareOp, MaxMinF32Op, MaxMinOp, SelectOp};
+use kiln::ops::{
+    CompareF32Op, CompareOp, IntegerCompareOp, IntegerFunction, MaxMinF32Op, MaxMinOp, SelectOp,
+};
 use kiln::DType;
 
-use super::elementwise::{binary_operands, broadcast};
+use super::elementwise::{binary_operands, broadcast, runtime_integer};
 use super::{Dtypes, Formats, IrOp, OnnxConverter, QuantRule};
 use crate::import::onnx::{Importer, OnnxNode, Step};
-use crate::ir::{DataType, Graph, Node, OpKind};
+use crate::ir::{Activation, DataType, Graph, Node, OpKind};
 use crate::lower::{unsupported, Lowered, Lowering};
 use crate::quantize::multiplier::quantize_multiplier;
 use crate::stack::Stack;
@@ -142,6 +144,19 @@ impl IrOp for Comparison {
         let (a, b, out) = (cx.input(node, 0)?, cx.input(node, 1)?, cx.output(node)?);
         let b_cast = broadcast(cx, a, b, out)?;
         let output = cx.activation(out, DataType::Bool)?;
+        if super::elementwise::is_plain_integer(cx, node) {
+            let dtype = cx.dtype(a);
+            let (constant, input1, input2) = binary_operands(cx, a, b, dtype)?;
+            return Ok(Some(Op::IntegerCompare(IntegerCompareOp {
+                broadcast: b_cast,
+                kind: self.kind,
+                dtype: runtime_integer(dtype),
+                constant,
+                input1,
+                input2,
+                output,
+            })));
+        }
         if cx.dtype(a) == DataType::F32 {
             let (constant, input1, input2) = binary_operands(cx, a, b, DataType::F32)?;
             return Ok(Some(Op::CompareF32(CompareF32Op {
@@ -209,8 +224,12 @@ impl IrOp for Select {
         let values = broadcast(cx, a, b, out)?;
         let condition_strides = broadcast(cx, c, c, out)?.input1_strides;
         let condition = cx.activation(c, DataType::Bool)?;
+        let plain = |t| cx.tensor(t).quantization.is_none();
         let (element, dtype) = if cx.dtype(out) == DataType::F32 {
             (DType::F32, DataType::F32)
+        } else if [a, b, out].into_iter().all(plain) {
+            // Plain integers: the op moves them as they are.
+            (runtime_integer(cx.dtype(out)), cx.dtype(out))
         } else {
             cx.same_quantization(a, out, "SELECT_V2")?;
             cx.same_quantization(b, out, "SELECT_V2")?;
@@ -260,6 +279,15 @@ impl IrOp for MaxMin {
         let (a, b, out) = (cx.input(node, 0)?, cx.input(node, 1)?, cx.output(node)?);
         let b_cast = broadcast(cx, a, b, out)?;
         let maximum = self.maximum;
+        if super::elementwise::is_plain_integer(cx, node) {
+            let function = if maximum {
+                IntegerFunction::Max
+            } else {
+                IntegerFunction::Min
+            };
+            let op = super::elementwise::integer_binary(cx, node, function, Activation::None)?;
+            return Ok(Some(op));
+        }
         if cx.dtype(out) == DataType::F32 {
             let (constant, input1, input2) = binary_operands(cx, a, b, DataType::F32)?;
             return Ok(Some(Op::MaxMinF32(MaxMinF32Op {
@@ -314,6 +342,7 @@ fn select_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
         }
     }
     let out = cx.new_output(n, shape);
+    cx.g.tensors[out].dtype = cx.result_type(a);
     cx.push(
         OpKind::Select(Select),
         vec![Some(condition), Some(a), Some(b)],

@@ -7,9 +7,10 @@
 use kiln::graph::Op;
 use kiln::kernels::elementwise::{AddParams, Broadcast, MulParams};
 use kiln::ops::{
-    AddF32Op, AddOp, AddSubS8, BinaryF32, ConstantOperand, DivF32Op, MulF32Op, MulOp, SubF32Op,
-    SubOp,
+    AddF32Op, AddOp, AddSubS8, BinaryF32, ConstantOperand, DivF32Op, IntegerBinaryOp,
+    IntegerFunction, IntegerParams, MulF32Op, MulOp, SubF32Op, SubOp,
 };
+use kiln::tensor::DType;
 use kiln::tensor::MAX_RANK;
 use kiln::Span;
 
@@ -153,6 +154,10 @@ impl IrOp for Add {
             let binary = binary_f32(cx, node, self.activation)?;
             return Ok(Some(Op::AddF32(AddF32Op { binary })));
         }
+        if is_plain_integer(cx, node) {
+            let op = integer_binary(cx, node, IntegerFunction::Add, self.activation)?;
+            return Ok(Some(op));
+        }
         let add = add_s8(cx, node, self.activation)?;
         Ok(Some(Op::Add(AddOp { add })))
     }
@@ -188,6 +193,10 @@ impl IrOp for Sub {
             let binary = binary_f32(cx, node, self.activation)?;
             return Ok(Some(Op::SubF32(SubF32Op { binary })));
         }
+        if is_plain_integer(cx, node) {
+            let op = integer_binary(cx, node, IntegerFunction::Sub, self.activation)?;
+            return Ok(Some(op));
+        }
         let add = add_s8(cx, node, self.activation)?;
         Ok(Some(Op::Sub(SubOp { add })))
     }
@@ -222,6 +231,10 @@ impl IrOp for Mul {
         if cx.is_float(node) {
             let binary = binary_f32(cx, node, self.activation)?;
             return Ok(Some(Op::MulF32(MulF32Op { binary })));
+        }
+        if is_plain_integer(cx, node) {
+            let op = integer_binary(cx, node, IntegerFunction::Mul, self.activation)?;
+            return Ok(Some(op));
         }
         let (a, b, out) = (cx.input(node, 0)?, cx.input(node, 1)?, cx.output(node)?);
         let ((sa, za), (sb, zb), (so, zo)) = (cx.quant(a)?, cx.quant(b)?, cx.quant(out)?);
@@ -310,6 +323,67 @@ fn add_s8(cx: &mut Lowering, node: &Node, activation: Activation) -> Lowered<Add
         input2,
         output: cx.activation(out, DataType::I8)?,
     })
+}
+
+/// Whether a node computes on plain integers: its first input is an int8,
+/// int16 or int32 tensor without quantization parameters (TFLite's int32
+/// arithmetic, ONNX's integer tensors).
+pub(crate) fn is_plain_integer(cx: &Lowering, node: &Node) -> bool {
+    node.input(0).is_some_and(|t| {
+        let tensor = cx.tensor(t);
+        matches!(tensor.dtype, DataType::I8 | DataType::I16 | DataType::I32)
+            && tensor.quantization.is_none()
+    })
+}
+
+/// The runtime type of a plain-integer tensor (int8, int16, int32).
+pub(crate) fn runtime_integer(dtype: DataType) -> DType {
+    match dtype {
+        DataType::I8 => DType::I8,
+        DataType::I16 => DType::I16,
+        _ => DType::I32,
+    }
+}
+
+/// A plain-integer binary op on inputs 0 and 1 (`is_plain_integer`): the
+/// arithmetic wraps in the tensors' type, then the fused activation clamps
+/// (TFLM's CalculateActivationRange for integers).
+pub(crate) fn integer_binary(
+    cx: &mut Lowering,
+    node: &Node,
+    function: IntegerFunction,
+    activation: Activation,
+) -> Lowered<Op> {
+    let (a, b, out) = (cx.input(node, 0)?, cx.input(node, 1)?, cx.output(node)?);
+    let dtype = cx.dtype(a);
+    let (low, high) = match dtype {
+        DataType::I8 => (i32::from(i8::MIN), i32::from(i8::MAX)),
+        DataType::I16 => (i32::from(i16::MIN), i32::from(i16::MAX)),
+        _ => (i32::MIN, i32::MAX),
+    };
+    let (activation_min, activation_max) = match activation {
+        Activation::None => (low, high),
+        Activation::Relu => (0, high),
+        Activation::Relu6 => (0, 6.min(high)),
+        Activation::ReluN1To1 => (-1, 1),
+    };
+    if cx.tensor(b).quantization.is_some() || cx.tensor(out).quantization.is_some() {
+        return unsupported("a quantized operand of a plain-integer op");
+    }
+    let (constant, input1, input2) = binary_operands(cx, a, b, dtype)?;
+    Ok(Op::IntegerBinary(IntegerBinaryOp {
+        params: IntegerParams {
+            function,
+            broadcast: broadcast(cx, a, b, out)?,
+            activation_min,
+            activation_max,
+        },
+        dtype: runtime_integer(dtype),
+        constant,
+        input1,
+        input2,
+        output: cx.activation(out, dtype)?,
+    }))
 }
 
 /// A float32 binary op on inputs 0 and 1.

@@ -6,6 +6,7 @@
 use kiln::graph::Op;
 use kiln::kernels::pad::{PadMode, PadParams};
 use kiln::ops::{PadF32Op, PadOp};
+use kiln::tensor::DType;
 
 use super::{Dtypes, Formats, IrOp, OnnxConverter, Permuted, QuantRule};
 use crate::import::onnx::{Importer, OnnxNode, Step};
@@ -126,6 +127,29 @@ impl IrOp for Pad {
                 output,
             })));
         }
+        if super::elementwise::is_plain_integer(cx, node) {
+            let dtype = cx.dtype(input);
+            let value = match node
+                .input(2)
+                .map(|v| cx.weight_data(v, dtype))
+                .transpose()?
+            {
+                None => 0,
+                Some(&[b]) => i32::from(b as i8),
+                Some(&[a, b]) => i32::from(i16::from_le_bytes([a, b])),
+                Some(&[a, b, c, d]) => i32::from_le_bytes([a, b, c, d]),
+                Some(_) => return invalid("the pad value must be one value"),
+            };
+            let params = pad_params(cx, node, self.mode)?;
+            let (input, output) = cx.spans((input, out), dtype)?;
+            return Ok(Some(Op::Pad(PadOp {
+                params,
+                dtype: super::elementwise::runtime_integer(dtype),
+                value,
+                input,
+                output,
+            })));
+        }
         cx.same_quantization(input, out, self.name())?;
         if node.input(2).is_some() && self.mode == PadMode::Constant {
             return unsupported(
@@ -136,7 +160,8 @@ impl IrOp for Pad {
         let (input, output) = cx.spans((input, out), DataType::I8)?;
         Ok(Some(Op::Pad(PadOp {
             params,
-            value: cx.quant(out)?.1 as i8,
+            dtype: DType::I8,
+            value: cx.quant(out)?.1,
             input,
             output,
         })))
@@ -198,13 +223,16 @@ fn pad_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
         None => n.ints("pads").ok_or("Pad without pads")?.to_vec(),
     };
     let value = match optional(2) {
-        Some(name) => *cx
-            .constant(name)?
-            .f32s()
-            .ok_or("the pad value must be float32")?
-            .first()
-            .unwrap_or(&0.0),
-        None => n.float("value", 0.0),
+        Some(name) => {
+            let t = cx.constant(name)?;
+            match (t.f32s(), t.i64s()) {
+                (Some(v), _) => v.first().map_or(0.0, |&v| f64::from(v)),
+                // A plain-integer tensor's value: exact in f64.
+                (None, Some(v)) => v.first().map_or(0.0, |&v| v as f64),
+                (None, None) => return Err("the pad value must be float32 or an integer".into()),
+            }
+        }
+        None => f64::from(n.float("value", 0.0)),
     };
     let shape = cx.shape(x);
     let rank = shape.len();
@@ -240,14 +268,14 @@ fn pad_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
 }
 
 /// `x` padded by `per_dim` (before, after) in `mode`, with `value` in
-/// constant mode: an IR PAD into a new float32 tensor `name`, with int32
-/// `[rank, 2]` paddings (and the value as input 2 unless it is zero,
-/// which int8 pads with the zero point).
+/// constant mode: an IR PAD into a new tensor `name` of `x`'s type (float32,
+/// or a plain integer type), with int32 `[rank, 2]` paddings (and the value
+/// as input 2 unless it is zero, which int8 pads with the zero point).
 pub(crate) fn padded(
     cx: &mut Importer,
     x: TensorId,
     per_dim: &[(usize, usize)],
-    (mode, value): (PadMode, f32),
+    (mode, value): (PadMode, f64),
     name: &str,
     source: &str,
 ) -> TensorId {
@@ -269,14 +297,20 @@ pub(crate) fn padded(
         Some(bytes),
     );
     let mut inputs = vec![Some(x), Some(paddings)];
+    let dtype = cx.result_type(x);
     if value != 0.0 && mode == PadMode::Constant {
-        inputs.push(Some(cx.f32_constant(
-            format!("{name} (pad value)"),
-            vec![],
-            &[value],
-        )));
+        let value_name = format!("{name} (pad value)");
+        let constant = match dtype {
+            DataType::F32 => cx.f32_constant(value_name, vec![], &[value as f32]),
+            _ => {
+                // The integer's bytes in its own type (ONNX's value has it).
+                let bytes = (value as i64).to_le_bytes()[..dtype.size()].to_vec();
+                cx.tensor(value_name, vec![], dtype, Some(bytes))
+            }
+        };
+        inputs.push(Some(constant));
     }
-    let out = cx.tensor(name.to_string(), out_shape, DataType::F32, None);
+    let out = cx.tensor(name.to_string(), out_shape, dtype, None);
     cx.push(OpKind::Pad(Pad { mode }), inputs, vec![out], source);
     out
 }

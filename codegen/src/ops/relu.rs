@@ -10,9 +10,9 @@ use kiln::ops::{ClampF32Op, RequantizeOp};
 use kiln::tensor::FloatRange;
 
 use super::quantize::requantize;
-use super::{Dtypes, Formats, IrOp, OnnxConverter, QuantRule};
+use super::{Dtypes, Formats, IrOp, MaxMin, OnnxConverter, QuantRule};
 use crate::import::onnx::{Importer, OnnxNode, Step};
-use crate::ir::{Activation, DataType, Node, OpKind};
+use crate::ir::{Activation, DataType, Node, OpKind, TensorId};
 use crate::lower::{float_range, unsupported, Lowered, Lowering};
 
 /// A standalone RELU, RELU6 or RELU_N1_TO_1.
@@ -165,9 +165,39 @@ fn clamp_bytes(cx: &mut Lowering, node: &Node, lo: f32, hi: f32) -> Lowered<Requ
     })
 }
 
+/// ONNX Clip of a plain-integer tensor: MAXIMUM with the lower bound, then
+/// MINIMUM with the upper, each where given (both absent: the input).
+fn integer_clip(cx: &mut Importer, n: &OnnxNode, x: TensorId) -> Step<()> {
+    let bound = |i: usize| n.inputs.get(i).filter(|s| !s.is_empty());
+    let name = n.outputs[0].clone();
+    let mut value = x;
+    let bounds = [(bound(1), true), (bound(2), false)];
+    let last = bounds.iter().rposition(|(b, _)| b.is_some());
+    for (k, (b, maximum)) in bounds.into_iter().enumerate() {
+        let Some(b) = b else { continue };
+        let kind = OpKind::MaxMin(MaxMin { maximum });
+        let (a, c) = cx.binary_operands(&n.inputs[0], b)?;
+        let a = if k == 0 { a } else { value };
+        let out = if Some(k) == last {
+            name.clone()
+        } else {
+            format!("{name} (lower bound)")
+        };
+        value = cx.binary(kind, a, c, out, &n.op_type)?;
+    }
+    if last.is_none() {
+        cx.values.insert(name, x);
+    }
+    Ok(())
+}
+
 /// ONNX Clip: bounds from inputs 1 and 2 (attributes before opset 11);
 /// `[0, 6]` is RELU6, which TFLM has a kernel for.
 fn clip_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
+    let x = cx.value(&n.inputs[0])?;
+    if cx.result_type(x) != DataType::F32 {
+        return integer_clip(cx, n, x);
+    }
     let bound = |i: usize, attr: &str, default: f32| -> Step<f32> {
         match n.inputs.get(i).filter(|s| !s.is_empty()) {
             Some(name) => cx

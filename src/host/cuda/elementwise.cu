@@ -328,18 +328,9 @@ KILN_KERNEL(kiln_hard_swish_f32) {
 
 // ---- comparisons, SELECT_V2, MAXIMUM and MINIMUM (kernels::compare).
 
-__device__ __forceinline__ bool compare_holds(CompareKind kind, float a, float b) {
-    switch (kind) {
-    case CompareKind_Less: return a < b;
-    case CompareKind_LessEqual: return a <= b;
-    case CompareKind_Greater: return a > b;
-    case CompareKind_GreaterEqual: return a >= b;
-    case CompareKind_Equal: return a == b;
-    default: return a != b;
-    }
-}
-
-__device__ __forceinline__ bool compare_holds_i32(CompareKind kind, i32 a, i32 b) {
+// CompareKind::holds, for any value type.
+template <typename T>
+__device__ __forceinline__ bool compare_holds(CompareKind kind, T a, T b) {
     switch (kind) {
     case CompareKind_Less: return a < b;
     case CompareKind_LessEqual: return a <= b;
@@ -355,14 +346,14 @@ KILN_KERNEL(kiln_compare) {
     broadcast_binary<i8>(p.broadcast, op.constant, op.input1, op.input2, op.output, W, A, arena_bytes, samples, [=](i8 a, i8 b) {
         const i32 x = mbqm((i32)((u32)(p.input1_offset + a) << p.left_shift), p.input1_multiplier, p.input1_shift);
         const i32 y = mbqm((i32)((u32)(p.input2_offset + b) << p.left_shift), p.input2_multiplier, p.input2_shift);
-        return (i8)compare_holds_i32(p.kind, x, y);
+        return (i8)compare_holds<i32>(p.kind, x, y);
     });
 }
 
 KILN_KERNEL(kiln_compare_f32) {
     const CompareKind kind = op.kind;
     broadcast_binary<float, i8>(op.broadcast, op.constant, op.input1, op.input2, op.output, W, A, arena_bytes, samples,
-                                [=](float a, float b) { return (i8)compare_holds(kind, a, b); });
+                                [=](float a, float b) { return (i8)compare_holds<float>(kind, a, b); });
 }
 
 KILN_KERNEL(kiln_max_min) {
@@ -375,6 +366,56 @@ KILN_KERNEL(kiln_max_min_f32) {
     const bool maximum = op.maximum;
     broadcast_binary<float>(op.broadcast, op.constant, op.input1, op.input2, op.output, W, A, arena_bytes, samples,
                             [=](float a, float b) { return (maximum ? a < b : b < a) ? b : a; });
+}
+
+// Plain-integer ADD, SUB, MUL, MAXIMUM, MINIMUM (kernels::integer): the
+// exact result in 64 bits wrapped to the tensor's type, then clamped.
+template <typename T>
+__device__ __forceinline__ void integer_binary(const IntegerBinaryOp& o, const u8* W, u8* A, i64 arena_bytes,
+                                               i32 samples) {
+    const IntegerParams p = o.params;
+    broadcast_binary<T>(p.broadcast, o.constant, o.input1, o.input2, o.output, W, A, arena_bytes, samples,
+                        [=](T x, T y) {
+                            const i64 a = x, b = y;
+                            i64 v;
+                            switch (p.function) {
+                            case IntegerFunction_Add: v = (T)(a + b); break;
+                            case IntegerFunction_Sub: v = (T)(a - b); break;
+                            case IntegerFunction_Mul: v = (T)(a * b); break;
+                            case IntegerFunction_Max: v = a < b ? b : a; break;
+                            default: v = b < a ? b : a; break;
+                            }
+                            if (v < p.activation_min) v = p.activation_min;
+                            if (v > p.activation_max) v = p.activation_max;
+                            return (T)v;
+                        });
+}
+
+KILN_KERNEL(kiln_integer_binary) {
+    switch (op.dtype) {
+    case DType_I8: integer_binary<i8>(op, W, A, arena_bytes, samples); break;
+    case DType_I16: integer_binary<i16>(op, W, A, arena_bytes, samples); break;
+    case DType_I32: integer_binary<i32>(op, W, A, arena_bytes, samples); break;
+    default: break;
+    }
+}
+
+// A plain-integer comparison (kernels::compare::compare_values) to bool.
+template <typename T>
+__device__ __forceinline__ void integer_compare(const IntegerCompareOp& o, const u8* W, u8* A, i64 arena_bytes,
+                                                i32 samples) {
+    const CompareKind kind = o.kind;
+    broadcast_binary<T, i8>(o.broadcast, o.constant, o.input1, o.input2, o.output, W, A, arena_bytes, samples,
+                            [=](T a, T b) { return (i8)compare_holds<T>(kind, a, b); });
+}
+
+KILN_KERNEL(kiln_integer_compare) {
+    switch (op.dtype) {
+    case DType_I8: integer_compare<i8>(op, W, A, arena_bytes, samples); break;
+    case DType_I16: integer_compare<i16>(op, W, A, arena_bytes, samples); break;
+    case DType_I32: integer_compare<i32>(op, W, A, arena_bytes, samples); break;
+    default: break;
+    }
 }
 
 // SELECT_V2: the condition's index from the output's coordinates and its
@@ -401,6 +442,8 @@ __device__ __forceinline__ void select_values(const SelectOp& o, const u8* W, u8
 }
 
 KILN_KERNEL(kiln_select) {
-    if (op.element == DType_F32) select_values<float>(op, W, A, arena_bytes, samples);
+    // It moves values: by their size (float32 as its 32 bits).
+    if (op.element == DType_F32 || op.element == DType_I32) select_values<i32>(op, W, A, arena_bytes, samples);
+    else if (op.element == DType_I16) select_values<i16>(op, W, A, arena_bytes, samples);
     else select_values<i8>(op, W, A, arena_bytes, samples);
 }

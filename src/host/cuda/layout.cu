@@ -170,7 +170,12 @@ __device__ __forceinline__ void pad(const PadParams& p, T value, Span input, Spa
 }
 
 KILN_KERNEL(kiln_pad) {
-    pad<i8>(op.params, op.value, op.input, op.output, A, arena_bytes, samples);
+    switch (op.dtype) {
+    case DType_I8: pad<i8>(op.params, (i8)op.value, op.input, op.output, A, arena_bytes, samples); break;
+    case DType_I16: pad<i16>(op.params, (i16)op.value, op.input, op.output, A, arena_bytes, samples); break;
+    case DType_I32: pad<i32>(op.params, op.value, op.input, op.output, A, arena_bytes, samples); break;
+    default: break;
+    }
 }
 
 KILN_KERNEL(kiln_pad_f32) {

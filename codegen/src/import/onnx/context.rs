@@ -187,8 +187,19 @@ impl Importer<'_> {
             out_shape.push(*x.max(y));
         }
         let out = self.new_value(name, out_shape);
+        self.g.tensors[out].dtype = self.result_type(a);
         self.push(kind, vec![Some(a), Some(b)], vec![out], source);
         Ok(out)
+    }
+
+    /// The type of an elementwise op's result on `operand`: its own for a
+    /// plain-integer tensor (ONNX arithmetic on integers stays in their
+    /// type), float32 otherwise.
+    pub(crate) fn result_type(&self, operand: TensorId) -> DataType {
+        match self.g.tensors[operand].dtype {
+            t @ (DataType::I8 | DataType::I16 | DataType::I32) => t,
+            _ => DataType::F32,
+        }
     }
 
     /// A binary ONNX node (inputs 0 and 1, either of them possibly an
@@ -204,6 +215,7 @@ impl Importer<'_> {
     pub(crate) fn unary_node(&mut self, n: &OnnxNode, kind: OpKind) -> Step<()> {
         let x = self.value(&n.inputs[0])?;
         let out = self.new_output(n, self.shape(x));
+        self.g.tensors[out].dtype = self.result_type(x);
         self.push(kind, vec![Some(x)], vec![out], &n.op_type);
         Ok(())
     }
@@ -232,10 +244,15 @@ impl Importer<'_> {
             // Neither computed nor an initializer: say so (a cycle, a typo).
             return self.value(name);
         };
+        let shape = t.shape().ok_or("negative dimension")?;
+        if let Some((dtype, data)) = t.plain_integers() {
+            // An integer operand of integer arithmetic (ONNX's types
+            // match), kept in its type.
+            return Ok(self.tensor(name.to_string(), shape, dtype, Some(data)));
+        }
         let values = t
             .f32s()
             .ok_or_else(|| format!("constant '{name}' must be float32"))?;
-        let shape = t.shape().ok_or("negative dimension")?;
         Ok(self.f32_constant(name.to_string(), shape, &values))
     }
 

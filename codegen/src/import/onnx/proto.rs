@@ -69,6 +69,38 @@ impl OnnxTensor {
     }
 }
 
+impl OnnxTensor {
+    /// An int8, int16 or int32 tensor's type and values as little-endian
+    /// bytes of that type (from its raw data, or from `int32_data`, where
+    /// ONNX keeps the smaller types too); `None` for other types, or values
+    /// that do not fit their type.
+    pub fn plain_integers(&self) -> Option<(DataType, Vec<u8>)> {
+        let dtype = data_type(self.data_type);
+        let size = match dtype {
+            DataType::I8 | DataType::I16 | DataType::I32 => dtype.size(),
+            _ => return None,
+        };
+        let bytes = if self.raw.is_empty() {
+            let mut bytes = Vec::with_capacity(self.ints.len() * size);
+            for &v in &self.ints {
+                let fits = match dtype {
+                    DataType::I8 => i8::try_from(v).is_ok(),
+                    DataType::I16 => i16::try_from(v).is_ok(),
+                    _ => i32::try_from(v).is_ok(),
+                };
+                if !fits {
+                    return None;
+                }
+                bytes.extend_from_slice(&v.to_le_bytes()[..size]);
+            }
+            bytes
+        } else {
+            self.raw.clone()
+        };
+        (bytes.len() == self.elements().saturating_mul(size)).then_some((dtype, bytes))
+    }
+}
+
 pub fn parse_tensor(bytes: &[u8]) -> std::result::Result<OnnxTensor, PbError> {
     let mut t = OnnxTensor::default();
     for f in fields(bytes) {
@@ -107,6 +139,33 @@ pub fn read_tensor_file(path: &Path) -> Result<(Vec<usize>, Vec<f32>)> {
         .f32s()
         .ok_or_else(|| bad(format!("not a float32 tensor (data type {})", t.data_type)))?;
     Ok((shape, values))
+}
+
+/// A TensorProto file's shape, type and values as little-endian bytes of
+/// that type: float32, or a plain int8, int16 or int32 tensor (ONNX's test
+/// data for integer ops).
+pub fn read_tensor_data(path: &Path) -> Result<(Vec<usize>, DataType, Vec<u8>)> {
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let bad = |detail: String| Error::Data {
+        path: path.to_owned(),
+        detail,
+    };
+    let t = parse_tensor(&bytes).map_err(|e| bad(e.to_string()))?;
+    let shape = t.shape().ok_or_else(|| bad("negative dimension".into()))?;
+    if let Some(values) = t.f32s() {
+        let data = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        return Ok((shape, DataType::F32, data));
+    }
+    let (dtype, data) = t.plain_integers().ok_or_else(|| {
+        bad(format!(
+            "neither float32 nor int8, int16 or int32 (data type {})",
+            t.data_type
+        ))
+    })?;
+    Ok((shape, dtype, data))
 }
 
 #[derive(Clone, Debug, Default)]
@@ -237,6 +296,9 @@ pub fn data_type(code: i32) -> DataType {
         9 => DataType::Bool,
         10 => DataType::F16,
         11 => DataType::F64,
+        4 => DataType::Other("uint16"),
+        12 => DataType::Other("uint32"),
+        13 => DataType::Other("uint64"),
         _ => DataType::Other("onnx type"),
     }
 }
