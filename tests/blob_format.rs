@@ -145,6 +145,7 @@ fn golden_models() -> Vec<(&'static str, PathBuf, PathBuf)> {
         "comparisons",
         "mirror_pad",
         "integer",
+        "slices",
     ] {
         let zoo = fixtures().join("op_zoo");
         models.push((name, zoo.join(format!("{name}.tflite")), zoo.join(name)));

@@ -7,7 +7,7 @@
 /// with TFLM's outputs in `NAME/` (made by `make_op_zoo.py`, and by
 /// `make_stateful.py` for svdf, lstm and int16_edges, `make_schema_ops.py`
 /// for sum, reduce_max, batch_matmul, compare_select, comparisons,
-/// mirror_pad and integer, whose tensors are plain int32).
+/// mirror_pad, slices and integer, whose tensors are plain int32).
 pub const OP_ZOO: &[&str] = &[
     "elementwise",
     "reductions",
@@ -24,6 +24,7 @@ pub const OP_ZOO: &[&str] = &[
     "comparisons",
     "mirror_pad",
     "integer",
+    "slices",
 ];
 
 /// The project's float32 op-coverage fixtures (`make_schema_ops.py`): kiln
@@ -35,6 +36,7 @@ pub const FLOAT_ZOO: &[&str] = &[
     "comparisons_float",
     "mirror_pad_float",
     "float_unary",
+    "slices_float",
 ];
 
 /// The quantized models kiln must run bit-exact, with their file under

@@ -1,5 +1,6 @@
-//! SLICE with positive steps (ONNX Slice), of int8 (quantization unchanged)
-//! or float32 values.
+//! SLICE and STRIDED_SLICE with positive steps (ONNX Slice), of int8 or
+//! int16 (quantization unchanged), plain integer, bool or float32 values:
+//! the kernel moves elements of any size.
 //!
 //! Layer: ops; uses `lower`.
 
@@ -10,20 +11,27 @@ use kiln::tensor::MAX_RANK;
 
 use super::{permute_shape, Dtypes, Formats, IrOp, OnnxConverter, Permuted, QuantRule};
 use crate::import::onnx::{Importer, OnnxNode, Step};
+use crate::import::tflite::{invalid as invalid_model, ReadResult, TfliteOp};
 use crate::ir::{DataType, Graph, Node, OpKind};
 use crate::lower::{invalid, to_u32, unsupported, Lowered, Lowering};
 
 /// Takes `begin[d] + k * step[d]` for every output coordinate `k` of each
-/// dimension (the output shape gives the count); steps positive.
+/// dimension (the output shape gives the count); steps positive. The axes
+/// in `dropped` (a bit each: STRIDED_SLICE's shrink_axis_mask) take one
+/// element and are absent from the output's shape.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Slice {
     pub begin: Vec<usize>,
     pub step: Vec<usize>,
+    pub dropped: u32,
 }
 
 impl Slice {
     pub(crate) const FORMATS: Formats = Formats {
-        tflite: &[],
+        tflite: &[
+            ("SLICE", slice_from_tflite),
+            ("STRIDED_SLICE", strided_slice_from_tflite),
+        ],
         onnx: &[OnnxConverter {
             op_type: "Slice",
             inputs: 1,
@@ -35,13 +43,15 @@ impl Slice {
 
 impl IrOp for Slice {
     fn permuted(&self, _node: &Node, to_new: &[usize], _g: &mut Graph) -> Option<Permuted> {
-        if self.begin.len() != to_new.len() || self.step.len() != to_new.len() {
+        if self.begin.len() != to_new.len() || self.step.len() != to_new.len() || self.dropped != 0
+        {
             return None;
         }
         Some(Permuted {
             kind: OpKind::Slice(Slice {
                 begin: permute_shape(&self.begin, to_new),
                 step: permute_shape(&self.step, to_new),
+                dropped: 0,
             }),
             data_inputs: vec![0],
             params: vec![],
@@ -54,7 +64,10 @@ impl IrOp for Slice {
     }
 
     fn attributes(&self) -> String {
-        format!("begin {:?} step {:?}", self.begin, self.step)
+        format!(
+            "begin {:?} step {:?} dropped axes {:#b}",
+            self.begin, self.step, self.dropped
+        )
     }
 
     fn quantization(&self, _node: &Node) -> QuantRule {
@@ -63,20 +76,34 @@ impl IrOp for Slice {
 
     fn lower(&self, cx: &mut Lowering, node: &Node) -> Lowered<Option<Op>> {
         let (input, out) = cx.input_output(node)?;
-        let (in_shape, out_shape) = (cx.shape(input).to_vec(), cx.shape(out).to_vec());
+        let in_shape = cx.shape(input).to_vec();
         let dtype = cx.dtype(input);
         let rank = in_shape.len();
+        // The dropped axes, one element each, back in the output's shape.
+        let mut kept = cx.shape(out).iter().copied();
+        let out_shape: Vec<usize> = (0..rank.min(32))
+            .map(|d| {
+                if self.dropped & (1 << d) != 0 {
+                    Some(1)
+                } else {
+                    kept.next()
+                }
+            })
+            .collect::<Option<_>>()
+            .unwrap_or_default();
         if rank > MAX_RANK
             || out_shape.len() != rank
+            || kept.next().is_some()
             || self.begin.len() != rank
             || self.step.len() != rank
+            || cx.dtype(out) != dtype
         {
-            return invalid(format!("slice of {in_shape:?} to {out_shape:?}"));
+            return invalid(format!("slice of {in_shape:?} to {:?}", cx.shape(out)));
         }
-        if dtype != DataType::I8 && dtype != DataType::F32 {
+        if matches!(dtype.size(), 0 | 8) || dtype == DataType::F16 {
             return unsupported(format!("SLICE of {}", dtype.name()));
         }
-        if dtype == DataType::I8 {
+        if cx.tensor(input).quantization.is_some() || cx.tensor(out).quantization.is_some() {
             cx.same_quantization(input, out, "SLICE")?;
         }
         let lead = MAX_RANK - rank;
@@ -159,11 +186,128 @@ fn slice_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
         out[a] = count as usize;
     }
     let out = cx.new_output(n, out);
+    cx.g.tensors[out].dtype = cx.g.tensors[x].dtype;
     cx.push(
-        OpKind::Slice(Slice { begin, step }),
+        OpKind::Slice(Slice {
+            begin,
+            step,
+            dropped: 0,
+        }),
         vec![Some(x)],
         vec![out],
         "Slice",
     );
     Ok(())
+}
+
+/// The shape of a TFLite operator's input `i`, and the int32 values of
+/// its constant inputs `more` (begin, end, strides).
+fn tflite_operands(op: &TfliteOp, more: &[usize]) -> ReadResult<(Vec<usize>, Vec<Vec<i64>>)> {
+    let tensor = |i: usize| op.inputs.get(i).copied().flatten().map(|t| &op.tensors[t]);
+    let Some(input) = tensor(0) else {
+        return invalid_model("a slice without an input");
+    };
+    let mut values = Vec::new();
+    for &i in more {
+        match tensor(i).and_then(|t| t.data_i32()) {
+            Some(v) if v.len() == input.shape.len() => {
+                values.push(v.into_iter().map(i64::from).collect())
+            }
+            _ => {
+                return invalid_model(format!(
+                    "slice input {i} must be one constant int32 per axis"
+                ))
+            }
+        }
+    }
+    Ok((input.shape.clone(), values))
+}
+
+/// A Slice that takes the whole input: what a refused slice reads as, its
+/// reason recorded.
+fn refused(op: &mut TfliteOp, rank: usize, reason: String) -> OpKind {
+    op.unsupported(reason);
+    OpKind::Slice(Slice {
+        begin: vec![0; rank],
+        step: vec![1; rank],
+        dropped: 0,
+    })
+}
+
+/// TFLite SLICE: `begin` and `size` (-1: to the end) per axis, constants.
+fn slice_from_tflite(op: &mut TfliteOp) -> ReadResult<OpKind> {
+    let (shape, values) = tflite_operands(op, &[1, 2])?;
+    let (begin, size) = (&values[0], &values[1]);
+    for d in 0..shape.len() {
+        let end = if size[d] < 0 {
+            shape[d] as i64
+        } else {
+            begin[d] + size[d]
+        };
+        if begin[d] < 0 || end > shape[d] as i64 || end <= begin[d] {
+            return invalid_model(format!(
+                "SLICE of {shape:?} with begin {begin:?}, size {size:?}"
+            ));
+        }
+    }
+    Ok(OpKind::Slice(Slice {
+        begin: begin.iter().map(|&b| b as usize).collect(),
+        step: vec![1; shape.len()],
+        dropped: 0,
+    }))
+}
+
+/// TFLite STRIDED_SLICE with positive strides, as TFLM computes each
+/// axis's start and stop: a masked begin or end is the axis's start or end,
+/// a negative one counts from the end, both clamp to the axis; a shrunk
+/// axis takes the one element at its begin.
+fn strided_slice_from_tflite(op: &mut TfliteOp) -> ReadResult<OpKind> {
+    let (shape, values) = tflite_operands(op, &[1, 2, 3])?;
+    let (begin, end, strides) = (&values[0], &values[1], &values[2]);
+    let rank = shape.len();
+    let (begin_mask, end_mask) = (op.i32(0, 0)?, op.i32(1, 0)?);
+    let (ellipsis_mask, new_axis_mask, shrink_mask) = (op.i32(2, 0)?, op.i32(3, 0)?, op.i32(4, 0)?);
+    if ellipsis_mask != 0 || new_axis_mask != 0 {
+        let reason = "STRIDED_SLICE with an ellipsis or new axes (TFLM has neither)";
+        return Ok(refused(op, rank, reason.into()));
+    }
+    if op.bool(5)? {
+        let reason = "STRIDED_SLICE with offset (end relative to begin)";
+        return Ok(refused(op, rank, reason.into()));
+    }
+    if let Some(s) = strides.iter().find(|&&s| s <= 0) {
+        let reason = format!("STRIDED_SLICE stride {s} (kiln: positive strides)");
+        return Ok(refused(op, rank, reason));
+    }
+    let mut first = vec![0usize; rank];
+    let mut step = vec![1usize; rank];
+    for d in 0..rank.min(32) {
+        let dim = shape[d] as i64;
+        let clamped = |v: i64| (if v < 0 { v + dim } else { v }).clamp(0, dim);
+        let bit = |mask: i32| mask & (1 << d) != 0;
+        let start = if bit(begin_mask) && !bit(shrink_mask) {
+            0
+        } else {
+            clamped(begin[d])
+        };
+        let stop = if bit(shrink_mask) {
+            start + 1
+        } else if bit(end_mask) {
+            dim
+        } else {
+            clamped(end[d])
+        };
+        if stop <= start || start >= dim {
+            return invalid_model(format!(
+                "STRIDED_SLICE of {shape:?} is empty along axis {d}"
+            ));
+        }
+        first[d] = start as usize;
+        step[d] = strides[d] as usize;
+    }
+    Ok(OpKind::Slice(Slice {
+        begin: first,
+        step,
+        dropped: shrink_mask as u32,
+    }))
 }
