@@ -270,8 +270,12 @@ impl IrOp for MaxMin {
         QuantRule::SharedInterval
     }
 
-    /// Painted on each core on the compare_select fixture (its deepest op).
-    fn stack(&self, _g: &Graph, _node: &Node) -> Stack {
+    /// Painted on each core on the compare_select fixture (its deepest op);
+    /// plain integers on the integer fixture.
+    fn stack(&self, g: &Graph, node: &Node) -> Stack {
+        if super::elementwise::plain_integer_node(g, node) {
+            return super::elementwise::PLAIN_INTEGER_STACK;
+        }
         Stack::new(560, 532, 532, 256)
     }
 

@@ -162,7 +162,10 @@ impl IrOp for Add {
         Ok(Some(Op::Add(AddOp { add })))
     }
 
-    fn stack(&self, _g: &Graph, _node: &Node) -> Stack {
+    fn stack(&self, g: &Graph, node: &Node) -> Stack {
+        if plain_integer_node(g, node) {
+            return PLAIN_INTEGER_STACK;
+        }
         Stack::new(332, 208, 208, 208)
     }
 }
@@ -201,7 +204,10 @@ impl IrOp for Sub {
         Ok(Some(Op::Sub(SubOp { add })))
     }
 
-    fn stack(&self, _g: &Graph, _node: &Node) -> Stack {
+    fn stack(&self, g: &Graph, node: &Node) -> Stack {
+        if plain_integer_node(g, node) {
+            return PLAIN_INTEGER_STACK;
+        }
         Stack::new(412, 288, 288, 288)
     }
 }
@@ -209,6 +215,13 @@ impl IrOp for Sub {
 impl IrOp for Mul {
     fn fused_activation(&mut self) -> Option<&mut Activation> {
         Some(&mut self.activation)
+    }
+
+    fn stack(&self, g: &Graph, node: &Node) -> Stack {
+        if plain_integer_node(g, node) {
+            return PLAIN_INTEGER_STACK;
+        }
+        crate::stack::SMALL_OP
     }
 
     fn broadcasting(&self) -> bool {
@@ -329,12 +342,21 @@ fn add_s8(cx: &mut Lowering, node: &Node, activation: Activation) -> Lowered<Add
 /// int16 or int32 tensor without quantization parameters (TFLite's int32
 /// arithmetic, ONNX's integer tensors).
 pub(crate) fn is_plain_integer(cx: &Lowering, node: &Node) -> bool {
+    plain_integer_node(cx.graph(), node)
+}
+
+/// `is_plain_integer` on the graph (for the stack figures).
+pub(crate) fn plain_integer_node(g: &Graph, node: &Node) -> bool {
     node.input(0).is_some_and(|t| {
-        let tensor = cx.tensor(t);
+        let tensor = &g.tensors[t];
         matches!(tensor.dtype, DataType::I8 | DataType::I16 | DataType::I32)
             && tensor.quantization.is_none()
     })
 }
+
+/// The plain-integer ops' frame (their kernels keep the loop in
+/// registers), painted on each core on the integer fixture.
+pub(crate) const PLAIN_INTEGER_STACK: Stack = Stack::new(160, 88, 88, 64);
 
 /// The runtime type of a plain-integer tensor (int8, int16, int32).
 pub(crate) fn runtime_integer(dtype: DataType) -> DType {

@@ -90,9 +90,12 @@ impl IrOp for Pad {
 
     /// A border mode's frame, painted on each core on the mirror_pad
     /// fixture (its source arithmetic); constant padding takes the
-    /// small-op figure.
-    fn stack(&self, _g: &Graph, _node: &Node) -> Stack {
+    /// small-op figure (plain integers: the integer fixture's).
+    fn stack(&self, g: &Graph, node: &Node) -> Stack {
         match self.mode {
+            PadMode::Constant if super::elementwise::plain_integer_node(g, node) => {
+                super::elementwise::PLAIN_INTEGER_STACK
+            }
             PadMode::Constant => crate::stack::SMALL_OP,
             _ => Stack::new(356, 296, 296, 224),
         }
