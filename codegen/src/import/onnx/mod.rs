@@ -23,7 +23,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 pub(crate) use context::{bounded_attribute, nchw_to_nhwc, pair, Importer, Step, MAX_GEOMETRY};
-pub use proto::{read_tensor_data, read_tensor_file};
+pub use proto::read_tensor_data;
 pub(crate) use proto::{Attribute, OnnxNode, OnnxTensor};
 
 use super::protobuf::{fields, PbError, Value};

@@ -123,24 +123,6 @@ pub fn parse_tensor(bytes: &[u8]) -> std::result::Result<OnnxTensor, PbError> {
     Ok(t)
 }
 
-/// Reads a TensorProto file (the `.pb` data of ONNX's test cases).
-pub fn read_tensor_file(path: &Path) -> Result<(Vec<usize>, Vec<f32>)> {
-    let bytes = std::fs::read(path).map_err(|source| Error::Io {
-        path: path.to_owned(),
-        source,
-    })?;
-    let bad = |detail: String| Error::Data {
-        path: path.to_owned(),
-        detail,
-    };
-    let t = parse_tensor(&bytes).map_err(|e| bad(e.to_string()))?;
-    let shape = t.shape().ok_or_else(|| bad("negative dimension".into()))?;
-    let values = t
-        .f32s()
-        .ok_or_else(|| bad(format!("not a float32 tensor (data type {})", t.data_type)))?;
-    Ok((shape, values))
-}
-
 /// A TensorProto file's shape, type and values as little-endian bytes of
 /// that type: float32, or a plain int8, int16 or int32 tensor (ONNX's test
 /// data for integer ops).
