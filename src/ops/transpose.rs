@@ -1,4 +1,4 @@
-//! TRANSPOSE of int8 or float32 values (a permutation of bytes).
+//! TRANSPOSE of int8, int16 or float32 values (a permutation of bytes).
 //!
 //! Layer: ops; uses `kernels::transpose`.
 
@@ -10,17 +10,14 @@ pub use crate::kernels::transpose::TransposeParams;
 use crate::tensor::{DType, Span, MAX_RANK};
 use crate::wire::wire_struct;
 
-/// The element type of a byte-moving op's `element_size`: 1 or 4 bytes.
+/// The element type of a byte-moving op's `element_size`: 1, 2 or 4 bytes.
 pub(crate) fn element_type(c: &Checker, element_size: u32) -> Result<DType, Error> {
-    c.ensure(
-        element_size == 1 || element_size == 4,
-        "element size must be 1 or 4",
-    )?;
-    Ok(if element_size == 4 {
-        DType::F32
-    } else {
-        DType::I8
-    })
+    match element_size {
+        1 => Ok(DType::I8),
+        2 => Ok(DType::I16),
+        4 => Ok(DType::F32),
+        _ => Err(c.fail("element size must be 1, 2 or 4")),
+    }
 }
 
 wire_struct! {

@@ -7,7 +7,7 @@
 /// with TFLM's outputs in `NAME/` (made by `make_op_zoo.py`, and by
 /// `make_stateful.py` for svdf, lstm and int16_edges, `make_schema_ops.py`
 /// for sum, reduce_max, batch_matmul, compare_select, comparisons,
-/// mirror_pad, slices and integer, whose tensors are plain int32).
+/// mirror_pad, slices, layout and integer, whose tensors are plain int32).
 pub const OP_ZOO: &[&str] = &[
     "elementwise",
     "reductions",
@@ -25,6 +25,7 @@ pub const OP_ZOO: &[&str] = &[
     "mirror_pad",
     "integer",
     "slices",
+    "layout",
 ];
 
 /// The project's float32 op-coverage fixtures (`make_schema_ops.py`): kiln
@@ -37,6 +38,7 @@ pub const FLOAT_ZOO: &[&str] = &[
     "mirror_pad_float",
     "float_unary",
     "slices_float",
+    "layout_float",
 ];
 
 /// The quantized models kiln must run bit-exact, with their file under

@@ -54,6 +54,14 @@ impl Dtypes {
         note: "",
     };
 
+    /// A kernel that moves bytes: any quantized or float type.
+    pub const INT8_INT16_FLOAT32: Dtypes = Dtypes {
+        int8: true,
+        int16: true,
+        float32: true,
+        note: "",
+    };
+
     /// A float32 kernel only: in an int8 model the op runs in float32
     /// between DEQUANTIZE and QUANTIZE.
     pub const FLOAT32_BETWEEN_QUANTIZE: Dtypes = Dtypes {

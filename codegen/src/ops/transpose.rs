@@ -1,5 +1,6 @@
-//! TRANSPOSE of int8 or float32 values (a permutation of bytes); the ONNX
-//! importer uses it to move between ONNX's NCHW and the kernels' NHWC.
+//! TRANSPOSE of int8, int16 or float32 values (a permutation of bytes,
+//! quantization unchanged); the ONNX importer also uses it to move between
+//! ONNX's NCHW and the kernels' NHWC.
 //!
 //! Layer: ops; uses `lower`.
 
@@ -10,6 +11,7 @@ use kiln::tensor::MAX_RANK;
 
 use super::{Dtypes, Formats, IrOp, OnnxConverter, QuantRule};
 use crate::import::onnx::{Importer, OnnxNode, Step};
+use crate::import::tflite::{invalid as invalid_model, ReadResult, TfliteOp};
 use crate::ir::{DataType, Node, OpKind};
 use crate::lower::{invalid, to_u32, unsupported, Lowered, Lowering};
 
@@ -21,13 +23,13 @@ pub struct Transpose {
 
 impl Transpose {
     pub(crate) const FORMATS: Formats = Formats {
-        tflite: &[],
+        tflite: &[("TRANSPOSE", transpose_from_tflite)],
         onnx: &[OnnxConverter {
             op_type: "Transpose",
             inputs: 1,
             convert: transpose_from_onnx,
         }],
-        dtypes: Dtypes::INT8_FLOAT32,
+        dtypes: Dtypes::INT8_INT16_FLOAT32,
     };
 }
 
@@ -53,7 +55,7 @@ impl IrOp for Transpose {
         if rank > MAX_RANK || perm.len() != rank || (0..rank).any(|d| !perm.contains(&d)) {
             return invalid(format!("permutation {perm:?} does not fit shape {shape:?}"));
         }
-        if dtype != DataType::I8 && dtype != DataType::F32 {
+        if ![DataType::I8, DataType::I16, DataType::F32].contains(&dtype) {
             return unsupported(format!("TRANSPOSE of {}", dtype.name()));
         }
         let lead = MAX_RANK - rank;
@@ -76,6 +78,28 @@ impl IrOp for Transpose {
             output,
         })))
     }
+}
+
+/// TFLite TRANSPOSE: the permutation is a constant int32 input.
+fn transpose_from_tflite(op: &mut TfliteOp) -> ReadResult<OpKind> {
+    let tensor = |i: usize| op.inputs.get(i).copied().flatten().map(|t| &op.tensors[t]);
+    let (Some(input), Some(perm)) = (tensor(0), tensor(1)) else {
+        return invalid_model("TRANSPOSE needs an input and a permutation");
+    };
+    let rank = input.shape.len();
+    let perm: Vec<usize> = perm
+        .data_i32()
+        .unwrap_or_default()
+        .iter()
+        .map(|&d| usize::try_from(d).unwrap_or(usize::MAX))
+        .collect();
+    if perm.len() != rank || (0..rank).any(|d| !perm.contains(&d)) {
+        return invalid_model(format!(
+            "TRANSPOSE permutation {perm:?} is not a constant permutation of {rank} axes"
+        ));
+    }
+    op.inputs.truncate(1);
+    Ok(OpKind::Transpose(Transpose { perm }))
 }
 
 /// ONNX Transpose.
