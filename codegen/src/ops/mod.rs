@@ -311,6 +311,7 @@ mod reshape;
 mod sigmoid;
 mod slice;
 mod softmax;
+mod space_depth;
 mod svdf;
 mod transpose;
 mod transpose_conv2d;
@@ -337,6 +338,7 @@ pub use reshape::*;
 pub use sigmoid::*;
 pub use slice::*;
 pub use softmax::*;
+pub use space_depth::*;
 pub use svdf::*;
 pub use transpose::*;
 pub use transpose_conv2d::*;
@@ -375,6 +377,7 @@ op_list! {
     Dequantize(Dequantize),
     Slice(Slice),
     Transpose(Transpose),
+    SpaceDepth(SpaceDepth),
     BatchNorm(BatchNorm),
     Svdf(Svdf),
     UnidirectionalSequenceLstm(UnidirectionalSequenceLstm),

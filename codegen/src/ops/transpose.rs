@@ -12,7 +12,7 @@ use kiln::tensor::MAX_RANK;
 use super::{Dtypes, Formats, IrOp, OnnxConverter, QuantRule};
 use crate::import::onnx::{Importer, OnnxNode, Step};
 use crate::import::tflite::{invalid as invalid_model, ReadResult, TfliteOp};
-use crate::ir::{DataType, Node, OpKind};
+use crate::ir::{DataType, Node, OpKind, TensorId};
 use crate::lower::{invalid, to_u32, unsupported, Lowered, Lowering};
 
 /// Output dimension `d` is input dimension `perm[d]`.
@@ -49,35 +49,48 @@ impl IrOp for Transpose {
     fn lower(&self, cx: &mut Lowering, node: &Node) -> Lowered<Option<Op>> {
         let (input, out) = cx.input_output(node)?;
         let shape = cx.shape(input).to_vec();
-        let dtype = cx.dtype(input);
-        let rank = shape.len();
-        let perm = &self.perm;
-        if rank > MAX_RANK || perm.len() != rank || (0..rank).any(|d| !perm.contains(&d)) {
-            return invalid(format!("permutation {perm:?} does not fit shape {shape:?}"));
-        }
-        if ![DataType::I8, DataType::I16, DataType::F32].contains(&dtype) {
-            return unsupported(format!("TRANSPOSE of {}", dtype.name()));
-        }
-        let lead = MAX_RANK - rank;
-        let mut params = TransposeParams {
-            input_dims: [1; MAX_RANK],
-            perm: core::array::from_fn(|d| d as u8),
-            element_size: dtype.size() as u32,
-        };
-        for (d, &s) in shape.iter().enumerate() {
-            params.input_dims[lead + d] = to_u32(s)?;
-            params.perm[lead + d] = (lead + perm[d]) as u8;
-        }
-        if cx.tensor(out).elements() != cx.tensor(input).elements() {
-            return invalid("output size differs from the input's");
-        }
-        let (input, output) = cx.spans((input, out), dtype)?;
-        Ok(Some(Op::Transpose(TransposeOp {
-            params,
-            input,
-            output,
-        })))
+        transpose_op(cx, (input, out), &shape, &self.perm).map(Some)
     }
+}
+
+/// The TRANSPOSE descriptor that reads `input` as a tensor of shape `view`
+/// (its own shape, or one of the same elements with more axes) and writes
+/// output dimension `d` from view dimension `perm[d]`; shared with the ops
+/// that are a transpose of a reshaped view (DEPTH_TO_SPACE, SPACE_TO_DEPTH).
+pub(crate) fn transpose_op(
+    cx: &mut Lowering,
+    (input, out): (TensorId, TensorId),
+    view: &[usize],
+    perm: &[usize],
+) -> Lowered<Op> {
+    let dtype = cx.dtype(input);
+    let rank = view.len();
+    if rank > MAX_RANK || perm.len() != rank || (0..rank).any(|d| !perm.contains(&d)) {
+        return invalid(format!("permutation {perm:?} does not fit shape {view:?}"));
+    }
+    if ![DataType::I8, DataType::I16, DataType::F32].contains(&dtype) {
+        return unsupported(format!("TRANSPOSE of {}", dtype.name()));
+    }
+    let elements = cx.tensor(input).elements();
+    if crate::ir::saturating_elements(view) != elements || cx.tensor(out).elements() != elements {
+        return invalid("output size differs from the input's");
+    }
+    let lead = MAX_RANK - rank;
+    let mut params = TransposeParams {
+        input_dims: [1; MAX_RANK],
+        perm: core::array::from_fn(|d| d as u8),
+        element_size: dtype.size() as u32,
+    };
+    for (d, &s) in view.iter().enumerate() {
+        params.input_dims[lead + d] = to_u32(s)?;
+        params.perm[lead + d] = (lead + perm[d]) as u8;
+    }
+    let (input, output) = cx.spans((input, out), dtype)?;
+    Ok(Op::Transpose(TransposeOp {
+        params,
+        input,
+        output,
+    }))
 }
 
 /// TFLite TRANSPOSE: the permutation is a constant int32 input.
