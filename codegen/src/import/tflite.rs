@@ -362,6 +362,7 @@ impl Reader<'_> {
                     outputs: op_outputs,
                     tensors: &tensors,
                     problems: Vec::new(),
+                    per_output: Vec::new(),
                 };
                 let kind = convert(&mut reading)?;
                 for reason in reading.problems {
@@ -372,12 +373,23 @@ impl Reader<'_> {
                         reason,
                     });
                 }
-                nodes.push(Node {
-                    kind,
-                    inputs: reading.inputs,
-                    outputs: reading.outputs,
-                    source_name: name,
-                });
+                if reading.per_output.is_empty() {
+                    nodes.push(Node {
+                        kind,
+                        inputs: reading.inputs,
+                        outputs: reading.outputs,
+                        source_name: name,
+                    });
+                } else {
+                    for (kind, output) in reading.per_output.into_iter().zip(reading.outputs) {
+                        nodes.push(Node {
+                            kind,
+                            inputs: reading.inputs.clone(),
+                            outputs: vec![output],
+                            source_name: name.clone(),
+                        });
+                    }
+                }
             }
         }
         let _ = self.path;
@@ -523,6 +535,8 @@ pub struct TfliteOp<'a> {
     pub outputs: Vec<TensorId>,
     pub tensors: &'a [Tensor],
     problems: Vec<String>,
+    /// Set by [`TfliteOp::one_node_per_output`].
+    per_output: Vec<OpKind>,
 }
 
 /// Converts one TFLite operator to the IR.
@@ -587,6 +601,22 @@ impl TfliteOp<'_> {
                 Padding::Valid
             }
         })
+    }
+
+    /// The operator runs as one node per output, each reading the same
+    /// inputs (SPLIT and UNPACK: a slice each); `kinds[k]` computes output
+    /// `k`. Returns the first, which the converter returns (the reader then
+    /// uses `kinds` instead).
+    pub fn one_node_per_output(&mut self, kinds: Vec<OpKind>) -> ReadResult<OpKind> {
+        if kinds.len() != self.outputs.len() || kinds.is_empty() {
+            return invalid(format!(
+                "{} outputs where the options give {}",
+                self.outputs.len(),
+                kinds.len()
+            ));
+        }
+        self.per_output = kinds;
+        Ok(self.per_output[0].clone())
     }
 
     /// Records an option kiln cannot honour.

@@ -1,6 +1,7 @@
-//! SLICE and STRIDED_SLICE with positive steps (ONNX Slice), of int8 or
-//! int16 (quantization unchanged), plain integer, bool or float32 values:
-//! the kernel moves elements of any size.
+//! SLICE and STRIDED_SLICE with positive steps (ONNX Slice), and SPLIT,
+//! SPLIT_V and UNPACK as one slice per output, of int8 or int16
+//! (quantization unchanged), plain integer, bool or float32 values: the
+//! kernel moves elements of any size.
 //!
 //! Layer: ops; uses `lower`.
 
@@ -31,6 +32,9 @@ impl Slice {
         tflite: &[
             ("SLICE", slice_from_tflite),
             ("STRIDED_SLICE", strided_slice_from_tflite),
+            ("SPLIT", split_from_tflite),
+            ("SPLIT_V", split_v_from_tflite),
+            ("UNPACK", unpack_from_tflite),
         ],
         onnx: &[OnnxConverter {
             op_type: "Slice",
@@ -310,4 +314,124 @@ fn strided_slice_from_tflite(op: &mut TfliteOp) -> ReadResult<OpKind> {
         step,
         dropped: shrink_mask as u32,
     }))
+}
+
+/// The constant int32 scalar (or one-element vector) of a TFLite
+/// operator's input `i`.
+fn constant_scalar(op: &TfliteOp, i: usize, what: &str) -> ReadResult<i64> {
+    let value = op.inputs.get(i).copied().flatten().map(|t| &op.tensors[t]);
+    match value.and_then(|t| t.data_i32()).as_deref() {
+        Some(&[v]) => Ok(i64::from(v)),
+        _ => invalid_model(format!("{what} must be one constant int32")),
+    }
+}
+
+/// An operator that cuts input `input` along `axis` (negative: from the
+/// end) into consecutive parts of `sizes`, one per output, runs as one
+/// slice per output; `drop_axis` removes the axis from each part (UNPACK).
+/// The outputs' shapes must be the parts'.
+fn split_along(
+    op: &mut TfliteOp,
+    input: usize,
+    axis: i64,
+    sizes: &[usize],
+    drop_axis: bool,
+) -> ReadResult<OpKind> {
+    let Some(x) = op.inputs.get(input).copied().flatten() else {
+        return invalid_model("a split without an input");
+    };
+    let shape = op.tensors[x].shape.clone();
+    let rank = shape.len();
+    let a = if axis < 0 { axis + rank as i64 } else { axis };
+    let Some(a) = usize::try_from(a).ok().filter(|&a| a < rank.min(32)) else {
+        return invalid_model(format!("split axis {axis} out of range for rank {rank}"));
+    };
+    if sizes.iter().sum::<usize>() != shape[a] || sizes.contains(&0) {
+        return invalid_model(format!("parts {sizes:?} do not cut axis {a} of {shape:?}"));
+    }
+    let mut kinds = Vec::with_capacity(sizes.len());
+    let mut begin = 0;
+    for (k, &size) in sizes.iter().enumerate() {
+        let mut part = shape.clone();
+        part[a] = size;
+        if drop_axis {
+            part.remove(a);
+        }
+        if let Some(&out) = op.outputs.get(k) {
+            if op.tensors[out].shape != part {
+                return invalid_model(format!(
+                    "output {k} has shape {:?}, the part is {part:?}",
+                    op.tensors[out].shape
+                ));
+            }
+        }
+        let mut first = vec![0; rank];
+        first[a] = begin;
+        begin += size;
+        kinds.push(OpKind::Slice(Slice {
+            begin: first,
+            step: vec![1; rank],
+            dropped: if drop_axis { 1 << a } else { 0 },
+        }));
+    }
+    op.inputs = vec![Some(x)];
+    op.one_node_per_output(kinds)
+}
+
+/// The length of axis `axis` of input `input`, if both exist.
+fn axis_length(op: &TfliteOp, input: usize, axis: i64) -> Option<usize> {
+    let shape = &op.tensors[op.inputs.get(input).copied().flatten()?].shape;
+    let a = if axis < 0 {
+        axis + shape.len() as i64
+    } else {
+        axis
+    };
+    shape.get(usize::try_from(a).ok()?).copied()
+}
+
+/// TFLite SPLIT: the axis (input 0) cut into `num_splits` equal parts.
+fn split_from_tflite(op: &mut TfliteOp) -> ReadResult<OpKind> {
+    let axis = constant_scalar(op, 0, "SPLIT's axis")?;
+    let count = op.positive(0, 0, "num_splits")?;
+    let length = axis_length(op, 1, axis).unwrap_or(0);
+    if !length.is_multiple_of(count) {
+        return invalid_model(format!("SPLIT of {length} into {count} equal parts"));
+    }
+    split_along(op, 1, axis, &vec![length / count; count], false)
+}
+
+/// TFLite SPLIT_V: the axis (input 2) cut into the sizes of input 1, one
+/// of which may be -1 (the rest).
+fn split_v_from_tflite(op: &mut TfliteOp) -> ReadResult<OpKind> {
+    let axis = constant_scalar(op, 2, "SPLIT_V's axis")?;
+    let length = axis_length(op, 0, axis).unwrap_or(0) as i64;
+    let sizes = op
+        .inputs
+        .get(1)
+        .copied()
+        .flatten()
+        .and_then(|t| op.tensors[t].data_i32())
+        .unwrap_or_default();
+    let known: i64 = sizes
+        .iter()
+        .filter(|&&s| s >= 0)
+        .map(|&s| i64::from(s))
+        .sum();
+    let unknown = sizes.iter().filter(|&&s| s < 0).count();
+    let sizes: Vec<usize> = sizes
+        .iter()
+        .map(|&s| if s < 0 { length - known } else { i64::from(s) })
+        .map(|s| usize::try_from(s).unwrap_or(0))
+        .collect();
+    if sizes.is_empty() || unknown > 1 {
+        return invalid_model("SPLIT_V's sizes must be constant, with at most one -1");
+    }
+    split_along(op, 0, axis, &sizes, false)
+}
+
+/// TFLite UNPACK: one output per element of the axis, the axis removed.
+fn unpack_from_tflite(op: &mut TfliteOp) -> ReadResult<OpKind> {
+    let axis = i64::from(op.i32(1, 0)?);
+    let count = op.positive(0, 0, "num")?;
+    split_along(op, 0, axis, &vec![1; count], true)
 }
