@@ -1,5 +1,6 @@
-//! CONCATENATION along any axis, of int8 values sharing one quantization
-//! (TFLM requires it) or of float32 values: a strided copy of bytes.
+//! CONCATENATION along any axis, and PACK (a concatenation along a new
+//! axis), of int8 values sharing one quantization (TFLM requires it) or of
+//! float32 values: a strided copy of bytes.
 //!
 //! Layer: ops; uses `lower`.
 
@@ -9,6 +10,7 @@ use kiln::Span;
 
 use super::{Dtypes, Formats, IrOp, OnnxConverter, Permuted, QuantRule};
 use crate::import::onnx::{Importer, OnnxNode, Step};
+use crate::import::tflite::{invalid as invalid_model, ReadResult, TfliteOp};
 use crate::ir::{Activation, DataType, Graph, Node, OpKind, TensorId};
 use crate::lower::{invalid, to_u32, unsupported, Lowered, Lowering};
 
@@ -21,12 +23,15 @@ pub struct Concatenation {
 
 impl Concatenation {
     pub(crate) const FORMATS: Formats = Formats {
-        tflite: &[("CONCATENATION", |op| {
-            Ok(OpKind::Concatenation(Concatenation {
-                axis: op.i32(0, 0)?,
-                activation: op.activation(1)?,
-            }))
-        })],
+        tflite: &[
+            ("CONCATENATION", |op| {
+                Ok(OpKind::Concatenation(Concatenation {
+                    axis: op.i32(0, 0)?,
+                    activation: op.activation(1)?,
+                }))
+            }),
+            ("PACK", pack_from_tflite),
+        ],
         onnx: &[OnnxConverter {
             op_type: "Concat",
             inputs: 1,
@@ -136,4 +141,44 @@ fn concat_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
         &n.op_type,
     );
     Ok(())
+}
+
+/// TFLite PACK: inputs of one shape stacked along a new output axis. The
+/// concatenation lowering reads only the output's shape (the bytes before
+/// the axis) and each input's bytes, so stacking along a new axis is a
+/// concatenation along it.
+fn pack_from_tflite(op: &mut TfliteOp) -> ReadResult<OpKind> {
+    let count = op.positive(0, 0, "values_count")?;
+    let axis = i64::from(op.i32(1, 0)?);
+    let shapes: Vec<&Vec<usize>> = op
+        .inputs
+        .iter()
+        .flatten()
+        .map(|&t| &op.tensors[t].shape)
+        .collect();
+    let (Some(first), Some(&out)) = (shapes.first(), op.outputs.first()) else {
+        return invalid_model("PACK without inputs or an output");
+    };
+    let rank = first.len() as i64 + 1;
+    let a = if axis < 0 { axis + rank } else { axis };
+    let mut stacked = first.to_vec();
+    if let Ok(a) = usize::try_from(a) {
+        if a < stacked.len() + 1 {
+            stacked.insert(a, count);
+        }
+    }
+    if shapes.len() != count
+        || shapes.iter().any(|s| s != first)
+        || op.tensors[out].shape != stacked
+        || !(0..rank).contains(&a)
+    {
+        return invalid_model(format!(
+            "PACK of {count} inputs of shapes {shapes:?} along axis {axis} into {:?}",
+            op.tensors[out].shape
+        ));
+    }
+    Ok(OpKind::Concatenation(Concatenation {
+        axis: a as i32,
+        activation: Activation::None,
+    }))
 }
