@@ -1,5 +1,6 @@
-//! PAD (constant mode): int8 with the zero point, as TFLM pads (a real
-//! zero), and float32 with any value (input 2, a scalar, or zero).
+//! PAD and PADV2 (constant mode): int8 with the zero point, as TFLM pads
+//! (a real zero), or PADV2's int8 value; float32 with any value (input 2,
+//! a scalar, or zero).
 //!
 //! Layer: ops; uses `lower`.
 
@@ -26,6 +27,11 @@ impl Pad {
     pub(crate) const FORMATS: Formats = Formats {
         tflite: &[
             ("PAD", |_| {
+                Ok(OpKind::Pad(Pad {
+                    mode: PadMode::Constant,
+                }))
+            }),
+            ("PADV2", |_| {
                 Ok(OpKind::Pad(Pad {
                     mode: PadMode::Constant,
                 }))
@@ -154,17 +160,28 @@ impl IrOp for Pad {
             })));
         }
         cx.same_quantization(input, out, self.name())?;
-        if node.input(2).is_some() && self.mode == PadMode::Constant {
-            return unsupported(
-                "int8 PAD with an explicit pad value (TFLM pads with the zero point)",
-            );
-        }
+        // PADV2's value, an int8 already in the output's quantization, is
+        // used as stored (TFLM's pad.cc); a real-valued one (ONNX) is not.
+        let value = match node.input(2) {
+            Some(v) if self.mode == PadMode::Constant => {
+                if cx.dtype(v) != DataType::I8 {
+                    return unsupported(
+                        "int8 PAD with a float pad value (TFLM pads int8 with the zero point or PADV2's int8 value)",
+                    );
+                }
+                match cx.weight_data(v, DataType::I8)? {
+                    &[b] => i32::from(b as i8),
+                    _ => return invalid("the pad value must be one int8"),
+                }
+            }
+            _ => cx.quant(out)?.1,
+        };
         let params = pad_params(cx, node, self.mode)?;
         let (input, output) = cx.spans((input, out), DataType::I8)?;
         Ok(Some(Op::Pad(PadOp {
             params,
             dtype: DType::I8,
-            value: cx.quant(out)?.1,
+            value,
             input,
             output,
         })))
