@@ -146,6 +146,7 @@ fn golden_models() -> Vec<(&'static str, PathBuf, PathBuf)> {
         "mirror_pad",
         "integer",
         "slices",
+        "layout",
     ] {
         let zoo = fixtures().join("op_zoo");
         models.push((name, zoo.join(format!("{name}.tflite")), zoo.join(name)));

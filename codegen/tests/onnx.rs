@@ -1061,3 +1061,11 @@ fn consecutive_float_ops_skip_the_int8_round_trip() {
         reader.kind
     );
 }
+
+/// Slice with negative steps walks an axis backwards (starts and ends from
+/// the end, clamped past either end), on the slice kernel.
+#[test]
+fn slices_with_negative_steps_match_the_onnx_reference() {
+    let kinds = matches_onnx_reference("slices");
+    assert_eq!(kinds, ["SLICE", "SLICE"]);
+}

@@ -1,5 +1,7 @@
-//! SLICE with positive steps, of up to six dimensions, for any element size
-//! (it only moves bytes: int8 and float32 alike, quantization unchanged).
+//! SLICE with positive or negative steps (a negative one walks an axis
+//! backwards: REVERSE_V2, STRIDED_SLICE's negative strides), of up to six
+//! dimensions, for any element size (it only moves bytes: int8 and float32
+//! alike, quantization unchanged).
 //!
 //! Layer: kernels; a pure function over byte slices, uses `tensor`.
 
@@ -16,19 +18,34 @@ wire_struct! {
         pub output_dims: [u32; MAX_RANK],
         /// First input coordinate taken in each dimension.
         pub begin: [u32; MAX_RANK],
-        /// Input coordinates between two taken ones (at least 1).
-        pub step: [u32; MAX_RANK],
+        /// Input coordinates from one taken to the next (not 0; negative
+        /// walks the axis backwards from `begin`).
+        pub step: [i32; MAX_RANK],
         /// Bytes per element.
         pub element_size: u32,
     }
 }
 
 impl SliceParams {
-    /// The last input coordinate read in dimension `d`, if the output is not
-    /// empty there.
-    pub fn last_read(&self, d: usize) -> Option<u64> {
-        let n = u64::from(self.output_dims[d]);
-        (n > 0).then(|| u64::from(self.begin[d]) + (n - 1) * u64::from(self.step[d]))
+    /// The lowest and highest input coordinates read in dimension `d`, if
+    /// the output is not empty there (they may lie outside the input: the
+    /// check refuses such a slice).
+    pub fn reads(&self, d: usize) -> Option<(i64, i64)> {
+        let n = i64::from(self.output_dims[d]);
+        let first = i64::from(self.begin[d]);
+        let last = first + (n - 1) * i64::from(self.step[d]);
+        (n > 0).then_some((first.min(last), first.max(last)))
+    }
+
+    /// Whether every coordinate read lies inside the input, in every
+    /// dimension, with no zero step.
+    pub fn reads_inside(&self) -> bool {
+        (0..MAX_RANK).all(|d| {
+            self.step[d] != 0
+                && self
+                    .reads(d)
+                    .is_none_or(|(lo, hi)| lo >= 0 && hi < i64::from(self.input_dims[d]))
+        })
     }
 }
 
@@ -38,8 +55,13 @@ pub fn slice(p: &SliceParams, input: &[u8], output: &mut [u8]) {
     let out_dims = p.output_dims.map(|d| d as usize);
     let mut index = [0usize; MAX_RANK];
     for out in output.chunks_exact_mut(size.max(1)) {
+        // `reads_inside` (checked before any run) keeps every coordinate
+        // in 0..input_dims[d].
         let src: usize = (0..MAX_RANK)
-            .map(|d| (p.begin[d] as usize + index[d] * p.step[d] as usize) * in_strides[d])
+            .map(|d| {
+                let coordinate = p.begin[d] as isize + index[d] as isize * p.step[d] as isize;
+                coordinate as usize * in_strides[d]
+            })
             .sum();
         super::copy(out, super::part(input, src, size));
         advance(&mut index, &out_dims, |_| true);
@@ -64,6 +86,29 @@ mod tests {
         let mut out = [0u8; 4];
         slice(&p, &input, &mut out);
         assert_eq!(out, [4, 6, 8, 10]);
-        assert_eq!(p.last_read(5), Some(2));
+        assert_eq!(p.reads(5), Some((0, 2)));
+        assert!(p.reads_inside());
+    }
+
+    #[test]
+    fn a_negative_step_walks_backwards() {
+        // [2, 3] int8: rows reversed, every column from the last.
+        let p = SliceParams {
+            input_dims: [1, 1, 1, 1, 2, 3],
+            output_dims: [1, 1, 1, 1, 2, 3],
+            begin: [0, 0, 0, 0, 1, 2],
+            step: [1, 1, 1, 1, -1, -1],
+            element_size: 1,
+        };
+        let mut out = [0u8; 6];
+        slice(&p, &[0, 1, 2, 3, 4, 5], &mut out);
+        assert_eq!(out, [5, 4, 3, 2, 1, 0]);
+        assert_eq!(p.reads(5), Some((0, 2)));
+        assert!(p.reads_inside());
+        let past = SliceParams {
+            begin: [0, 0, 0, 0, 0, 2],
+            ..p
+        };
+        assert!(!past.reads_inside());
     }
 }

@@ -267,10 +267,11 @@ macro_rules! op_list {
 /// modes (MIRROR_PAD, ONNX's edge and wrap); 21: float32 EXP became one
 /// of the unary functions (SQRT, RSQRT, LOG, ABS, NEG, SQUARE, SIN, COS);
 /// 22: plain-integer ADD, SUB, MUL, MAXIMUM, MINIMUM and comparisons, and
-/// SELECT_V2 and PAD of int16 and int32;
+/// SELECT_V2 and PAD of int16 and int32; 23: SLICE's steps signed
+/// (REVERSE_V2, negative strides);
 /// `tests/blob_format.rs` pins it). It lives beside the
 /// list because appending an op is the usual bump.
-pub const BLOB_VERSION: u32 = 22;
+pub const BLOB_VERSION: u32 = 23;
 
 op_list! {
     Conv2d(Conv2dOp),

@@ -1,5 +1,5 @@
-//! SLICE with positive steps, of int8 or float32 values (quantization
-//! unchanged: it only moves bytes).
+//! SLICE with positive or negative steps, of 1-, 2- or 4-byte values
+//! (quantization unchanged: it only moves bytes).
 //!
 //! Layer: ops; uses `kernels::slice`.
 
@@ -13,7 +13,7 @@ use crate::tensor::{Span, MAX_RANK};
 use crate::wire::wire_struct;
 
 wire_struct! {
-    /// SLICE of int8 or float32 values (see `kernels::slice`).
+    /// SLICE of 1-, 2- or 4-byte values (see `kernels::slice`).
     pub struct SliceOp {
         pub params: SliceParams,
         pub input: Span,
@@ -54,14 +54,10 @@ impl OpDescriptor for SliceOp {
     fn check(&self, c: &Checker) -> Result<(), Error> {
         let p = &self.params;
         let dtype = element_type(c, p.element_size)?;
-        for d in 0..MAX_RANK {
-            c.ensure(p.step[d] > 0, "slice step must be positive")?;
-            c.ensure(
-                p.last_read(d)
-                    .is_none_or(|last| last < u64::from(p.input_dims[d])),
-                "slice reads past the input",
-            )?;
-        }
+        c.ensure(
+            p.reads_inside(),
+            "slice step is zero or reads outside the input",
+        )?;
         let count = |dims: &[u32]| dims.iter().map(|&d| u64::from(d)).product::<u64>();
         c.arena(self.input, count(&p.input_dims), dtype)?;
         c.output(self.output, count(&p.output_dims), dtype, &[self.input])

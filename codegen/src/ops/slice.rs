@@ -1,5 +1,5 @@
-//! SLICE and STRIDED_SLICE with positive steps (ONNX Slice), and SPLIT,
-//! SPLIT_V and UNPACK as one slice per output, of int8 or int16
+//! SLICE, STRIDED_SLICE (ONNX Slice) and REVERSE_V2 (negative steps), and
+//! SPLIT, SPLIT_V and UNPACK as one slice per output, of int8 or int16
 //! (quantization unchanged), plain integer, bool or float32 values: the
 //! kernel moves elements of any size.
 //!
@@ -17,13 +17,14 @@ use crate::ir::{DataType, Graph, Node, OpKind};
 use crate::lower::{invalid, to_u32, unsupported, Lowered, Lowering};
 
 /// Takes `begin[d] + k * step[d]` for every output coordinate `k` of each
-/// dimension (the output shape gives the count); steps positive. The axes
+/// dimension (the output shape gives the count); a negative step walks the
+/// axis backwards from `begin`. The axes
 /// in `dropped` (a bit each: STRIDED_SLICE's shrink_axis_mask) take one
 /// element and are absent from the output's shape.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Slice {
     pub begin: Vec<usize>,
-    pub step: Vec<usize>,
+    pub step: Vec<i64>,
     pub dropped: u32,
 }
 
@@ -35,6 +36,7 @@ impl Slice {
             ("SPLIT", split_from_tflite),
             ("SPLIT_V", split_v_from_tflite),
             ("UNPACK", unpack_from_tflite),
+            ("REVERSE_V2", reverse_from_tflite),
         ],
         onnx: &[OnnxConverter {
             op_type: "Slice",
@@ -122,13 +124,13 @@ impl IrOp for Slice {
             params.input_dims[lead + d] = to_u32(in_shape[d])?;
             params.output_dims[lead + d] = to_u32(out_shape[d])?;
             params.begin[lead + d] = to_u32(self.begin[d])?;
-            params.step[lead + d] = to_u32(self.step[d])?;
-            let fits = params
-                .last_read(lead + d)
-                .is_none_or(|last| last < in_shape[d] as u64);
-            if self.step[d] == 0 || !fits {
-                return invalid(format!("slice of {in_shape:?} reads past axis {d}"));
-            }
+            params.step[lead + d] = i32::try_from(self.step[d]).unwrap_or(0);
+        }
+        if !params.reads_inside() {
+            return invalid(format!(
+                "slice of {in_shape:?} from {:?} by {:?} reads outside it",
+                self.begin, self.step
+            ));
         }
         let (input, output) = cx.spans((input, out), dtype)?;
         Ok(Some(Op::Slice(SliceOp {
@@ -139,8 +141,8 @@ impl IrOp for Slice {
     }
 }
 
-/// Slice of a computed value with constant starts, ends, axes and
-/// (positive) steps.
+/// Slice of a computed value with constant starts, ends, axes and steps
+/// (a negative step walks from `starts` down to `ends`, exclusive).
 fn slice_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
     let x = cx.value(&n.inputs[0])?;
     let ints = |i: usize, attr: &str| -> Step<Option<Vec<i64>>> {
@@ -163,7 +165,7 @@ fn slice_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
         return Err("starts, ends, axes and steps differ in length".into());
     }
     let mut begin = vec![0usize; rank];
-    let mut step = vec![1usize; rank];
+    let mut step = vec![1i64; rank];
     let mut out = shape.clone();
     for k in 0..starts.len() {
         let a = if axes[k] < 0 {
@@ -175,19 +177,12 @@ fn slice_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
             .ok()
             .filter(|&a| a < rank)
             .ok_or_else(|| format!("axis {} out of range", axes[k]))?;
-        if steps[k] <= 0 {
-            return Err(format!("Slice step {} (kiln: positive steps)", steps[k]));
-        }
         let dim = shape[a] as i64;
-        let clamp = |v: i64| (if v < 0 { v.saturating_add(dim) } else { v }).clamp(0, dim);
-        let (s, e) = (clamp(starts[k]), clamp(ends[k]));
-        let count = if e > s { (e - s - 1) / steps[k] + 1 } else { 0 };
-        if count == 0 {
-            return Err(format!("Slice of axis {a} is empty"));
-        }
-        begin[a] = s as usize;
-        step[a] = steps[k] as usize;
-        out[a] = count as usize;
+        let (s, count) = axis_range(dim, starts[k], ends[k], steps[k])
+            .ok_or_else(|| format!("Slice of axis {a} is empty or has step 0"))?;
+        begin[a] = s;
+        step[a] = steps[k];
+        out[a] = count;
     }
     let out = cx.new_output(n, out);
     cx.g.tensors[out].dtype = cx.g.tensors[x].dtype;
@@ -261,10 +256,34 @@ fn slice_from_tflite(op: &mut TfliteOp) -> ReadResult<OpKind> {
     }))
 }
 
-/// TFLite STRIDED_SLICE with positive strides, as TFLM computes each
-/// axis's start and stop: a masked begin or end is the axis's start or end,
-/// a negative one counts from the end, both clamp to the axis; a shrunk
-/// axis takes the one element at its begin.
+/// The first coordinate and the count of a numpy-style range of an axis
+/// of `dim`: `start` and `end` (exclusive) count from the end when
+/// negative, and clamp to the axis (to `[-1, dim - 1]` walking backwards),
+/// as ONNX Slice and TFLM's STRIDED_SLICE compute them. `None` when the
+/// range is empty or the step is 0.
+fn axis_range(dim: i64, start: i64, end: i64, step: i64) -> Option<(usize, usize)> {
+    let from_end = |v: i64| if v < 0 { v.saturating_add(dim) } else { v };
+    let (start, end) = if step > 0 {
+        (from_end(start).clamp(0, dim), from_end(end).clamp(0, dim))
+    } else {
+        (
+            from_end(start).clamp(-1, dim - 1),
+            from_end(end).clamp(-1, dim - 1),
+        )
+    };
+    let span = match step {
+        0 => return None,
+        1.. => end - start,
+        _ => start - end,
+    };
+    (span > 0 && start >= 0 && start < dim)
+        .then(|| (start as usize, ((span - 1) / step.abs() + 1) as usize))
+}
+
+/// TFLite STRIDED_SLICE, as TFLM computes each axis's start and stop: a
+/// masked begin or end is the axis's first or last element in the
+/// stride's direction, a negative one counts from the end, both clamp to
+/// the axis; a shrunk axis takes the one element at its begin.
 fn strided_slice_from_tflite(op: &mut TfliteOp) -> ReadResult<OpKind> {
     let (shape, values) = tflite_operands(op, &[1, 2, 3])?;
     let (begin, end, strides) = (&values[0], &values[1], &values[2]);
@@ -279,40 +298,76 @@ fn strided_slice_from_tflite(op: &mut TfliteOp) -> ReadResult<OpKind> {
         let reason = "STRIDED_SLICE with offset (end relative to begin)";
         return Ok(refused(op, rank, reason.into()));
     }
-    if let Some(s) = strides.iter().find(|&&s| s <= 0) {
-        let reason = format!("STRIDED_SLICE stride {s} (kiln: positive strides)");
-        return Ok(refused(op, rank, reason));
-    }
     let mut first = vec![0usize; rank];
-    let mut step = vec![1usize; rank];
+    let mut step = vec![1i64; rank];
     for d in 0..rank.min(32) {
         let dim = shape[d] as i64;
-        let clamped = |v: i64| (if v < 0 { v + dim } else { v }).clamp(0, dim);
         let bit = |mask: i32| mask & (1 << d) != 0;
-        let start = if bit(begin_mask) && !bit(shrink_mask) {
-            0
+        let stride = strides[d];
+        if bit(shrink_mask) && stride < 0 {
+            let reason = "STRIDED_SLICE shrinking an axis with a negative stride";
+            return Ok(refused(op, rank, reason.into()));
+        }
+        let range = if bit(shrink_mask) {
+            // The one element at begin (TFLM's stop is start + 1).
+            let start = if bit(begin_mask) { 0 } else { begin[d] };
+            let start = (if start < 0 { start + dim } else { start }).clamp(0, dim);
+            (start < dim).then_some((start as usize, 1))
         } else {
-            clamped(begin[d])
+            // A masked end lies past the last element in the stride's
+            // direction; a masked begin is that direction's first.
+            let start = match (bit(begin_mask), stride > 0) {
+                (false, _) => begin[d],
+                (true, true) => 0,
+                (true, false) => dim - 1,
+            };
+            let stop = match (bit(end_mask), stride > 0) {
+                (false, _) => end[d],
+                (true, true) => dim,
+                (true, false) => -dim - 1,
+            };
+            axis_range(dim, start, stop, stride)
         };
-        let stop = if bit(shrink_mask) {
-            start + 1
-        } else if bit(end_mask) {
-            dim
-        } else {
-            clamped(end[d])
-        };
-        if stop <= start || start >= dim {
+        let Some((start, _)) = range else {
             return invalid_model(format!(
                 "STRIDED_SLICE of {shape:?} is empty along axis {d}"
             ));
-        }
-        first[d] = start as usize;
-        step[d] = strides[d] as usize;
+        };
+        first[d] = start;
+        step[d] = stride;
     }
     Ok(OpKind::Slice(Slice {
         begin: first,
         step,
         dropped: shrink_mask as u32,
+    }))
+}
+
+/// TFLite REVERSE_V2: the axes of input 1 (constant int32) walked
+/// backwards.
+fn reverse_from_tflite(op: &mut TfliteOp) -> ReadResult<OpKind> {
+    let tensor = |i: usize| op.inputs.get(i).copied().flatten().map(|t| &op.tensors[t]);
+    let (Some(input), Some(axes)) = (tensor(0), tensor(1)) else {
+        return invalid_model("REVERSE_V2 needs an input and its axes");
+    };
+    let shape = input.shape.clone();
+    let rank = shape.len() as i64;
+    let mut begin = vec![0usize; shape.len()];
+    let mut step = vec![1i64; shape.len()];
+    for axis in axes.data_i32().unwrap_or_default() {
+        let a = i64::from(axis);
+        let a = if a < 0 { a + rank } else { a };
+        let Some(a) = usize::try_from(a).ok().filter(|&a| a < shape.len()) else {
+            return invalid_model(format!("REVERSE_V2 axis {axis} of a rank-{rank} input"));
+        };
+        begin[a] = shape[a].saturating_sub(1);
+        step[a] = -1;
+    }
+    op.inputs.truncate(1);
+    Ok(OpKind::Slice(Slice {
+        begin,
+        step,
+        dropped: 0,
     }))
 }
 
