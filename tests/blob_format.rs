@@ -147,6 +147,7 @@ fn golden_models() -> Vec<(&'static str, PathBuf, PathBuf)> {
         "integer",
         "slices",
         "layout",
+        "embedding",
     ] {
         let zoo = fixtures().join("op_zoo");
         models.push((name, zoo.join(format!("{name}.tflite")), zoo.join(name)));

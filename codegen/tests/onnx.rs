@@ -1069,3 +1069,11 @@ fn slices_with_negative_steps_match_the_onnx_reference() {
     let kinds = matches_onnx_reference("slices");
     assert_eq!(kinds, ["SLICE", "SLICE"]);
 }
+
+/// Gather by constant indices (negative ones from the end of the axis, a
+/// scalar index dropping it) runs on the gather kernel.
+#[test]
+fn gather_by_constant_indices_matches_the_onnx_reference() {
+    let kinds = matches_onnx_reference("gather");
+    assert_eq!(kinds, ["GATHER", "GATHER"]);
+}

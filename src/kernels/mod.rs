@@ -20,6 +20,7 @@ pub mod depthwise_conv2d;
 pub mod elementwise;
 mod float_math;
 pub mod fully_connected;
+pub mod gather;
 pub mod integer;
 pub mod lstm;
 pub mod mean;

@@ -32,6 +32,7 @@ mod conv2d;
 mod depthwise_conv2d;
 mod elementwise;
 mod fully_connected;
+mod gather;
 mod hard_swish;
 mod in_place;
 mod integer;
@@ -60,6 +61,7 @@ pub use conv2d::*;
 pub use depthwise_conv2d::*;
 pub use elementwise::*;
 pub use fully_connected::*;
+pub use gather::*;
 pub use hard_swish::*;
 pub use in_place::*;
 pub use integer::*;
@@ -268,7 +270,7 @@ macro_rules! op_list {
 /// of the unary functions (SQRT, RSQRT, LOG, ABS, NEG, SQUARE, SIN, COS);
 /// 22: plain-integer ADD, SUB, MUL, MAXIMUM, MINIMUM and comparisons, and
 /// SELECT_V2 and PAD of int16 and int32; 23: SLICE's steps signed
-/// (REVERSE_V2, negative strides);
+/// (REVERSE_V2, negative strides), GATHER;
 /// `tests/blob_format.rs` pins it). It lives beside the
 /// list because appending an op is the usual bump.
 pub const BLOB_VERSION: u32 = 23;
@@ -343,4 +345,5 @@ op_list! {
     MaxMinF32(MaxMinF32Op),
     IntegerBinary(IntegerBinaryOp),
     IntegerCompare(IntegerCompareOp),
+    Gather(GatherOp),
 }

@@ -7,7 +7,8 @@
 /// with TFLM's outputs in `NAME/` (made by `make_op_zoo.py`, and by
 /// `make_stateful.py` for svdf, lstm and int16_edges, `make_schema_ops.py`
 /// for sum, reduce_max, batch_matmul, compare_select, comparisons,
-/// mirror_pad, slices, layout and integer, whose tensors are plain int32).
+/// mirror_pad, slices, layout, embedding (int32 input ids) and integer,
+/// whose tensors are plain int32).
 pub const OP_ZOO: &[&str] = &[
     "elementwise",
     "reductions",
@@ -26,6 +27,7 @@ pub const OP_ZOO: &[&str] = &[
     "integer",
     "slices",
     "layout",
+    "embedding",
 ];
 
 /// The project's float32 op-coverage fixtures (`make_schema_ops.py`): kiln

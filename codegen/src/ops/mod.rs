@@ -298,6 +298,7 @@ mod conv2d;
 mod depthwise_conv2d;
 mod elementwise;
 mod fully_connected;
+mod gather;
 mod hard_swish;
 mod leaky_relu;
 mod lstm;
@@ -325,6 +326,7 @@ pub use conv2d::*;
 pub use depthwise_conv2d::*;
 pub use elementwise::*;
 pub use fully_connected::*;
+pub use gather::*;
 pub use hard_swish::*;
 pub use leaky_relu::*;
 pub use lstm::*;
@@ -378,6 +380,7 @@ op_list! {
     Slice(Slice),
     Transpose(Transpose),
     SpaceDepth(SpaceDepth),
+    Gather(Gather),
     BatchNorm(BatchNorm),
     Svdf(Svdf),
     UnidirectionalSequenceLstm(UnidirectionalSequenceLstm),

@@ -384,3 +384,24 @@ KILN_KERNEL(kiln_transpose) {
         for (i32 b = 0; b < size; b++) out[b] = in[b];
     }
 }
+
+// GATHER: output slice (b, o, c) is table slice (b, o, indices[b, c]); an
+// index outside the axis writes zeros. The table or the indices may lie in
+// the weights (`constant`).
+KILN_KERNEL(kiln_gather) {
+    const GatherParams& p = op.params;
+    const i64 rows = (i64)p.batches * p.outer, per_sample = rows * p.indices;
+    const i32 inner = p.inner_bytes;
+    FOR_EACH(idx, per_sample * samples) {
+        const i64 s = idx / per_sample;
+        const i64 e = idx % per_sample;
+        const i64 row = e / p.indices, c = e % p.indices, b = row / p.outer;
+        u8* sample = A + s * arena_bytes;
+        const u8* table = (op.constant == ConstantOperand_First ? W : sample) + op.table.offset;
+        const i32* indices = (const i32*)((op.constant == ConstantOperand_Second ? W : sample) + op.indices.offset);
+        const i32 index = indices[b * p.indices + c];
+        u8* out = sample + op.output.offset + e * inner;
+        const bool inside = index >= 0 && (u32)index < p.axis;
+        for (i32 k = 0; k < inner; k++) out[k] = inside ? table[(row * p.axis + index) * inner + k] : 0;
+    }
+}

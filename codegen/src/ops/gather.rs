@@ -1,0 +1,175 @@
+//! GATHER (ONNX Gather) of int8 or int16 (quantization unchanged), plain
+//! integer or float32 values by int32 indices; the table or the indices may
+//! be a constant, copied into the weights.
+//!
+//! Layer: ops; uses `lower`.
+
+use kiln::graph::Op;
+use kiln::kernels::gather::GatherParams;
+use kiln::ops::{ConstantOperand, GatherOp};
+
+use super::{Dtypes, Formats, IrOp, OnnxConverter, QuantRule};
+use crate::import::onnx::{Importer, OnnxNode, Step};
+use crate::ir::{saturating_elements, DataType, Node, OpKind};
+use crate::lower::{invalid, to_u32, unsupported, Lowered, Lowering};
+
+/// Slices of input 0 along `axis` picked by input 1; the first
+/// `batch_dims` dimensions of both are shared (negative values count from
+/// the end, as TFLite's options do).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Gather {
+    pub axis: i64,
+    pub batch_dims: i64,
+}
+
+impl Gather {
+    pub(crate) const FORMATS: Formats = Formats {
+        tflite: &[("GATHER", |op| {
+            Ok(OpKind::Gather(Gather {
+                axis: op.i32(0, 0)?.into(),
+                batch_dims: op.i32(1, 0)?.into(),
+            }))
+        })],
+        onnx: &[OnnxConverter {
+            op_type: "Gather",
+            inputs: 2,
+            convert: gather_from_onnx,
+        }],
+        dtypes: Dtypes::INT8_FLOAT32,
+    };
+}
+
+impl IrOp for Gather {
+    fn name(&self) -> &'static str {
+        "GATHER"
+    }
+
+    fn attributes(&self) -> String {
+        format!("axis {} batch_dims {}", self.axis, self.batch_dims)
+    }
+
+    fn quantization(&self, _node: &Node) -> QuantRule {
+        QuantRule::KeepsInputParameters
+    }
+
+    fn lower(&self, cx: &mut Lowering, node: &Node) -> Lowered<Option<Op>> {
+        let (table, out) = cx.input_output(node)?;
+        let indices = cx.input(node, 1)?;
+        let (shape, index_shape) = (cx.shape(table).to_vec(), cx.shape(indices).to_vec());
+        let dtype = cx.dtype(table);
+        if ![1, 2, 4].contains(&dtype.size()) || dtype == DataType::F16 || cx.dtype(out) != dtype {
+            return unsupported(format!("GATHER of {}", dtype.name()));
+        }
+        if cx.dtype(indices) != DataType::I32 {
+            return unsupported(format!(
+                "GATHER indices of {} (kiln: int32)",
+                cx.dtype(indices).name()
+            ));
+        }
+        let from_end = |v: i64, rank: usize| if v < 0 { v + rank as i64 } else { v };
+        let axis = usize::try_from(from_end(self.axis, shape.len())).ok();
+        let batch = usize::try_from(from_end(self.batch_dims, index_shape.len())).ok();
+        let (Some(axis), Some(batch)) = (axis, batch) else {
+            return invalid(format!(
+                "axis {} or batch_dims {} out of range",
+                self.axis, self.batch_dims
+            ));
+        };
+        if axis >= shape.len()
+            || batch > axis
+            || shape[..batch] != index_shape[..batch.min(index_shape.len())]
+        {
+            return invalid(format!(
+                "GATHER of {shape:?} by {index_shape:?} along axis {axis} with {batch} batch dimensions"
+            ));
+        }
+        let expected: Vec<usize> =
+            [&shape[..axis], &index_shape[batch..], &shape[axis + 1..]].concat();
+        if cx.shape(out) != expected {
+            return invalid(format!(
+                "output shape {:?}, expected {expected:?}",
+                cx.shape(out)
+            ));
+        }
+        if cx.tensor(table).quantization.is_some() || cx.tensor(out).quantization.is_some() {
+            cx.same_quantization(table, out, "GATHER")?;
+        }
+        let params = GatherParams {
+            batches: to_u32(saturating_elements(&shape[..batch]))?,
+            outer: to_u32(saturating_elements(&shape[batch..axis]))?,
+            axis: to_u32(shape[axis])?,
+            indices: to_u32(saturating_elements(&index_shape[batch..]))?,
+            inner_bytes: to_u32(saturating_elements(&shape[axis + 1..]) * dtype.size())?,
+        };
+        let is_constant = |t| cx.tensor(t).is_constant();
+        let (constant, table, indices) = match (is_constant(table), is_constant(indices)) {
+            (false, false) => (
+                ConstantOperand::Neither,
+                cx.activation(table, dtype)?,
+                cx.activation(indices, DataType::I32)?,
+            ),
+            (true, false) => (
+                ConstantOperand::First,
+                cx.copied_constant(table, dtype)?,
+                cx.activation(indices, DataType::I32)?,
+            ),
+            (false, true) => (
+                ConstantOperand::Second,
+                cx.activation(table, dtype)?,
+                cx.copied_constant(indices, DataType::I32)?,
+            ),
+            (true, true) => {
+                return unsupported("GATHER of a constant by constants (fold it before converting)")
+            }
+        };
+        Ok(Some(Op::Gather(GatherOp {
+            params,
+            constant,
+            table,
+            indices,
+            output: cx.activation(out, dtype)?,
+        })))
+    }
+}
+
+/// ONNX Gather of a computed value by constant indices (negative ones
+/// count from the end of the axis), which become int32.
+fn gather_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
+    let x = cx.value(&n.inputs[0])?;
+    let shape = cx.shape(x);
+    let rank = shape.len() as i64;
+    let axis = n.int("axis", 0);
+    let a = if axis < 0 { axis + rank } else { axis };
+    let Some(&length) = usize::try_from(a).ok().and_then(|a| shape.get(a)) else {
+        return Err(format!("Gather axis {axis} out of range for rank {rank}"));
+    };
+    let indices = cx.constant(&n.inputs[1])?;
+    let values = indices
+        .i64s()
+        .ok_or("Gather indices must be an integer constant (kiln has no int64 values)")?;
+    let index_shape: Vec<usize> = indices.dims.iter().map(|&d| d as usize).collect();
+    let mut bytes = Vec::with_capacity(values.len() * 4);
+    for v in values {
+        let i = if v < 0 { v + length as i64 } else { v };
+        if !(0..length as i64).contains(&i) {
+            return Err(format!("Gather index {v} outside an axis of {length}"));
+        }
+        bytes.extend((i as i32).to_le_bytes());
+    }
+    let name = format!("{} (int32)", n.inputs[1]);
+    let picks = cx.tensor(name, index_shape.clone(), DataType::I32, Some(bytes));
+    let a = a as usize;
+    let out_shape = [&shape[..a], &index_shape, &shape[a + 1..]].concat();
+    let out = cx.new_output(n, out_shape);
+    cx.g.tensors[out].dtype = cx.g.tensors[x].dtype;
+    cx.push(
+        OpKind::Gather(Gather {
+            axis: a as i64,
+            batch_dims: 0,
+        }),
+        vec![Some(x), Some(picks)],
+        vec![out],
+        "Gather",
+    );
+    Ok(())
+}
