@@ -13,6 +13,7 @@
 
 pub mod activation;
 pub mod batch_matmul;
+pub mod cast;
 pub mod compare;
 pub mod concatenation;
 pub mod conv2d;

@@ -26,6 +26,7 @@ pub use check::Checker;
 // The op files; each re-exports its types, so that generated code (and
 // every other module) finds them in `ops`.
 mod batch_matmul;
+mod cast;
 mod compare;
 mod concatenation;
 mod conv2d;
@@ -55,6 +56,7 @@ mod transpose_conv2d;
 mod unary;
 
 pub use batch_matmul::*;
+pub use cast::*;
 pub use compare::*;
 pub use concatenation::*;
 pub use conv2d::*;
@@ -270,7 +272,7 @@ macro_rules! op_list {
 /// of the unary functions (SQRT, RSQRT, LOG, ABS, NEG, SQUARE, SIN, COS);
 /// 22: plain-integer ADD, SUB, MUL, MAXIMUM, MINIMUM and comparisons, and
 /// SELECT_V2 and PAD of int16 and int32; 23: SLICE's steps signed
-/// (REVERSE_V2, negative strides), GATHER;
+/// (REVERSE_V2, negative strides), GATHER, CAST;
 /// `tests/blob_format.rs` pins it). It lives beside the
 /// list because appending an op is the usual bump.
 pub const BLOB_VERSION: u32 = 23;
@@ -346,4 +348,5 @@ op_list! {
     IntegerBinary(IntegerBinaryOp),
     IntegerCompare(IntegerCompareOp),
     Gather(GatherOp),
+    Cast(CastOp),
 }

@@ -41,6 +41,7 @@ pub const FLOAT_ZOO: &[&str] = &[
     "float_unary",
     "slices_float",
     "layout_float",
+    "cast",
 ];
 
 /// The quantized models kiln must run bit-exact, with their file under

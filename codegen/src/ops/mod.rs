@@ -292,6 +292,7 @@ pub(crate) fn onnx_converter(op_type: &str) -> Option<&'static OnnxConverter> {
 // every other module) finds them in `ops`.
 mod batch_matmul;
 mod batch_norm;
+mod cast;
 mod compare;
 mod concatenation;
 mod conv2d;
@@ -320,6 +321,7 @@ mod unary;
 
 pub use batch_matmul::*;
 pub use batch_norm::*;
+pub use cast::*;
 pub use compare::*;
 pub use concatenation::*;
 pub use conv2d::*;
@@ -381,6 +383,7 @@ op_list! {
     Transpose(Transpose),
     SpaceDepth(SpaceDepth),
     Gather(Gather),
+    Cast(Cast),
     BatchNorm(BatchNorm),
     Svdf(Svdf),
     UnidirectionalSequenceLstm(UnidirectionalSequenceLstm),

@@ -447,3 +447,35 @@ KILN_KERNEL(kiln_select) {
     else if (op.element == DType_I16) select_values<i16>(op, W, A, arena_bytes, samples);
     else select_values<i8>(op, W, A, arena_bytes, samples);
 }
+
+// CAST as C++'s static_cast converts: integers wrap into a narrower type,
+// floats truncate toward zero (through int64, as the Rust kernel does, for
+// values out of range), anything nonzero is a true bool.
+KILN_KERNEL(kiln_cast) {
+    const i32 from_size = op.from == CastType_I16 ? 2 : (op.from == CastType_I32 || op.from == CastType_F32) ? 4 : 1;
+    const i32 to_size = op.to == CastType_I16 ? 2 : (op.to == CastType_I32 || op.to == CastType_F32) ? 4 : 1;
+    const i64 per_sample = op.input.len / from_size;
+    FOR_EACH(idx, per_sample * samples) {
+        const i64 s = idx / per_sample, e = idx % per_sample;
+        const u8* in = arena(A, arena_bytes, s, op.input) + e * from_size;
+        u8* out = arena(A, arena_bytes, s, op.output) + e * to_size;
+        bool is_float = op.from == CastType_F32;
+        float f = 0.0f;
+        long long v = 0;
+        if (op.from == CastType_I16) v = *(const short*)in;
+        else if (op.from == CastType_I32) v = *(const int*)in;
+        else if (is_float) f = *(const float*)in;
+        else v = (signed char)in[0];
+        if (op.to == CastType_F32) {
+            *(float*)out = is_float ? f : (float)v;
+        } else if (op.to == CastType_Bool) {
+            out[0] = is_float ? (f != 0.0f) : (v != 0);
+        } else {
+            // Saturating, NaN to 0, as Rust's `as` (C++ leaves it undefined).
+            if (is_float) v = f != f ? 0 : f >= 9.2233720e18f ? 9223372036854775807LL : f <= -9.2233720e18f ? (-9223372036854775807LL - 1) : (long long)f;
+            if (op.to == CastType_I8) out[0] = (u8)v;
+            else if (op.to == CastType_I16) *(short*)out = (short)v;
+            else *(int*)out = (int)v;
+        }
+    }
+}
