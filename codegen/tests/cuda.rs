@@ -347,8 +347,8 @@ fn cuda_kernels_run_on_the_cpu_match_the_rust_kernels() {
 #[test]
 fn kernels_match_the_rust_kernels_on_a_graph_built_by_hand() {
     use kiln::ops::{
-        Broadcast, ConstantOperand, LeakyReluOp, LogisticF32Op, MaxPool2dF32Op, PReluF32Op,
-        Pool2dF32, PoolGeometry, RequantizeParams, TanhF32Op,
+        Broadcast, ConstantOperand, LeakyReluOp, MaxPool2dF32Op, PReluF32Op, Pool2dF32,
+        PoolGeometry, RequantizeParams, UnaryF32Op, UnaryFunction,
     };
     use kiln::tensor::{DType, FloatRange, Nhwc, Quantization, Span};
 
@@ -376,11 +376,13 @@ fn kernels_match_the_rust_kernels_on_a_graph_built_by_hand() {
         activation_max: 127,
     };
     let ops = [
-        Op::LogisticF32(LogisticF32Op {
+        Op::UnaryF32(UnaryF32Op {
+            function: UnaryFunction::Logistic,
             input,
             output: logistic,
         }),
-        Op::TanhF32(TanhF32Op {
+        Op::UnaryF32(UnaryF32Op {
+            function: UnaryFunction::Tanh,
             input,
             output: tanh,
         }),

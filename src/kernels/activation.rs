@@ -5,7 +5,6 @@
 //! Layer: kernels; pure functions over slices, uses `quant` and
 //! `fixed_point`, and `float_math` for the float32 exp and tanh.
 
-use super::float_math;
 use crate::fixed_point::{logistic, tanh};
 use crate::quant::{multiply_by_quantized_multiplier, rounding_divide_by_pot};
 use crate::tensor::FloatRange;
@@ -176,18 +175,8 @@ pub fn hard_swish_s8(p: &HardSwishParams, input: &[i8], output: &mut [i8]) {
     }
 }
 
-/// Float32 logistic, tanh, and clamps (RELU family), element by element.
-pub fn logistic_f32(input: &[f32], output: &mut [f32]) {
-    for (o, &v) in output.iter_mut().zip(input) {
-        *o = 1.0 / (1.0 + float_math::exp(-v));
-    }
-}
-
-pub fn tanh_f32(input: &[f32], output: &mut [f32]) {
-    for (o, &v) in output.iter_mut().zip(input) {
-        *o = float_math::tanh(v);
-    }
-}
+// Float32 activations with parameters, element by element (float32
+// logistic and tanh are among `unary`'s functions of one value).
 
 /// `x` if `x >= 0`, else `alpha * x` (ONNX LeakyRelu).
 pub fn leaky_relu_f32(alpha: f32, input: &[f32], output: &mut [f32]) {

@@ -1,10 +1,10 @@
 //! The float32 functions of one value (EXP, SQRT, RSQRT, LOG, ABS, NEG,
-//! SQUARE, SIN, COS), which TFLM runs in float32 only (or, for ABS and
-//! RSQRT, with an int8 kernel kiln does not have yet): one kernel, the
-//! function a parameter.
+//! SQUARE, SIN, COS, and float32 LOGISTIC and TANH): one kernel, the
+//! function a parameter. (Their int8 kernels, where TFLM has them, are
+//! elsewhere: LOGISTIC and TANH in `activation`.)
 //!
-//! Layer: kernels; uses `float_math` (EXP follows the `fast-math` feature)
-//! and `libm`.
+//! Layer: kernels; uses `float_math` (EXP, LOGISTIC and TANH follow the
+//! `fast-math` feature) and `libm`.
 
 use super::float_math;
 use crate::wire::wire_enum;
@@ -31,6 +31,10 @@ wire_enum! {
         Sin = 7,
         /// `cos x` (COS).
         Cos = 8,
+        /// `1 / (1 + e^-x)` (LOGISTIC, ONNX Sigmoid).
+        Logistic = 9,
+        /// `tanh x` (TANH).
+        Tanh = 10,
     }
 }
 
@@ -49,6 +53,8 @@ impl UnaryFunction {
             UnaryFunction::Square => x * x,
             UnaryFunction::Sin => libm::sinf(x),
             UnaryFunction::Cos => libm::cosf(x),
+            UnaryFunction::Logistic => 1.0 / (1.0 + float_math::exp(-x)),
+            UnaryFunction::Tanh => float_math::tanh(x),
         }
     }
 }
@@ -79,6 +85,8 @@ mod tests {
             (UnaryFunction::Square, -3.0, 9.0),
             (UnaryFunction::Sin, core::f32::consts::FRAC_PI_2, 1.0),
             (UnaryFunction::Cos, 0.0, 1.0),
+            (UnaryFunction::Logistic, 0.0, 0.5),
+            (UnaryFunction::Tanh, 0.0, 0.0),
         ];
         for (f, x, want) in cases {
             let mut out = [0.0];

@@ -1,5 +1,5 @@
 //! The float32 functions of one value (EXP, SQRT, RSQRT, LOG, ABS, NEG,
-//! SQUARE, SIN, COS): one descriptor, the function a field.
+//! SQUARE, SIN, COS, LOGISTIC, TANH): one descriptor, the function a field.
 //!
 //! Layer: ops; uses `kernels::unary`.
 

@@ -1,11 +1,12 @@
 //! LOGISTIC and TANH: int8 (TFLM's gemmlowp fixed point; output scale 1/256
-//! and zero point -128 for LOGISTIC, 1/128 and 0 for TANH) and float32.
+//! and zero point -128 for LOGISTIC, 1/128 and 0 for TANH) and float32 (two
+//! of the unary functions).
 //!
 //! Layer: ops; uses `lower` and `quantize::multiplier`.
 
 use kiln::graph::Op;
 use kiln::kernels::activation::SigmoidParams;
-use kiln::ops::{LogisticF32Op, LogisticOp, SigmoidS8, TanhF32Op, TanhOp};
+use kiln::ops::{LogisticOp, SigmoidS8, TanhOp, UnaryF32Op, UnaryFunction};
 use kiln::Span;
 
 use super::{Dtypes, Formats, IrOp, OnnxConverter, QuantRule};
@@ -117,9 +118,11 @@ impl IrOp for Logistic {
     fn lower(&self, cx: &mut Lowering, node: &Node) -> Lowered<Option<Op>> {
         Ok(Some(match lower_sigmoid(cx, node, (1.0 / 256.0, -128))? {
             SigmoidDescriptor::S8(sigmoid) => Op::Logistic(LogisticOp { sigmoid }),
-            SigmoidDescriptor::F32(input, output) => {
-                Op::LogisticF32(LogisticF32Op { input, output })
-            }
+            SigmoidDescriptor::F32(input, output) => Op::UnaryF32(UnaryF32Op {
+                function: UnaryFunction::Logistic,
+                input,
+                output,
+            }),
         }))
     }
 }
@@ -143,7 +146,11 @@ impl IrOp for Tanh {
     fn lower(&self, cx: &mut Lowering, node: &Node) -> Lowered<Option<Op>> {
         Ok(Some(match lower_sigmoid(cx, node, (1.0 / 128.0, 0))? {
             SigmoidDescriptor::S8(sigmoid) => Op::Tanh(TanhOp { sigmoid }),
-            SigmoidDescriptor::F32(input, output) => Op::TanhF32(TanhF32Op { input, output }),
+            SigmoidDescriptor::F32(input, output) => Op::UnaryF32(UnaryF32Op {
+                function: UnaryFunction::Tanh,
+                input,
+                output,
+            }),
         }))
     }
 }

@@ -78,6 +78,10 @@ impl IrOp for Unary {
             UnaryFunction::Square => "SQUARE",
             UnaryFunction::Sin => "SIN",
             UnaryFunction::Cos => "COS",
+            // The IR's LOGISTIC and TANH ops, which have int8 kernels too,
+            // lower their float32 form to these two.
+            UnaryFunction::Logistic => "LOGISTIC",
+            UnaryFunction::Tanh => "TANH",
         }
     }
 

@@ -276,10 +276,6 @@ __device__ __forceinline__ float hard_sigmoid(float v, float alpha, float beta) 
     return hs < 0.0f ? 0.0f : (hs > 1.0f ? 1.0f : hs);
 }
 
-KILN_KERNEL(kiln_logistic_f32) {
-    unary_f32(op.input, op.output, A, arena_bytes, samples, [](float v) { return 1.0f / (1.0f + expf(-v)); });
-}
-
 // kernels::unary::UnaryFunction::at, with the CUDA math library's
 // functions (within the float tolerance held against TFLM).
 __device__ __forceinline__ float unary_function(UnaryFunction f, float v) {
@@ -293,6 +289,8 @@ __device__ __forceinline__ float unary_function(UnaryFunction f, float v) {
     case UnaryFunction_Square: return v * v;
     case UnaryFunction_Sin: return sinf(v);
     case UnaryFunction_Cos: return cosf(v);
+    case UnaryFunction_Logistic: return 1.0f / (1.0f + expf(-v));
+    case UnaryFunction_Tanh: return tanhf(v);
     default: return v;
     }
 }
@@ -300,10 +298,6 @@ __device__ __forceinline__ float unary_function(UnaryFunction f, float v) {
 KILN_KERNEL(kiln_unary_f32) {
     const UnaryFunction f = op.function;
     unary_f32(op.input, op.output, A, arena_bytes, samples, [=](float v) { return unary_function(f, v); });
-}
-
-KILN_KERNEL(kiln_tanh_f32) {
-    unary_f32(op.input, op.output, A, arena_bytes, samples, [](float v) { return tanhf(v); });
 }
 
 KILN_KERNEL(kiln_clamp_f32) {

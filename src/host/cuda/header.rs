@@ -215,6 +215,6 @@ mod tests {
         }
         assert!(h.contains("typedef Conv2dOp kiln_conv2d_descriptor;\n"));
         assert!(h.contains("typedef SubOp kiln_sub_descriptor;\n"));
-        assert!(h.contains("typedef LogisticF32Op kiln_logistic_f32_descriptor;\n"));
+        assert!(h.contains("typedef UnaryF32Op kiln_unary_f32_descriptor;\n"));
     }
 }

@@ -88,7 +88,7 @@ impl CudaPlan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::{AddOp, AddSubS8, LogisticF32Op, SubOp};
+    use crate::ops::{AddOp, AddSubS8, HardSwishF32Op, SubOp};
     use crate::tensor::Span;
 
     #[test]
@@ -100,7 +100,7 @@ mod tests {
         sub.add.params.left_shift = 20;
         sub.add.output = Span::new(64, 24);
         let ops = [
-            Op::LogisticF32(LogisticF32Op {
+            Op::HardSwishF32(HardSwishF32Op {
                 input: Span::new(0, 40),
                 output: Span::new(48, 40),
             }),
@@ -117,7 +117,7 @@ mod tests {
         };
         let plan = plan(&graph);
         let kernels: Vec<_> = plan.launches.iter().map(|l| l.kernel).collect();
-        assert_eq!(kernels, ["kiln_logistic_f32", "kiln_sub", "kiln_add"]);
+        assert_eq!(kernels, ["kiln_hard_swish_f32", "kiln_sub", "kiln_add"]);
         let items: Vec<_> = plan.launches.iter().map(|l| l.items).collect();
         assert_eq!(items, [10, 24, 24]);
         for (l, op) in plan.launches.iter().zip(&ops) {
@@ -127,7 +127,7 @@ mod tests {
             op.write_c(&mut bytes);
             assert_eq!(plan.params[l.params.clone()], bytes[..]);
         }
-        // LogisticF32Op is two spans: input at 0, output at 8.
+        // HardSwishF32Op is two spans: input at 0, output at 8.
         assert_eq!(plan.launches[0].params, 0..16);
         assert_eq!(plan.params[8..12], 48u32.to_le_bytes());
         assert_eq!(plan.params.len(), plan.launches[2].params.end);
