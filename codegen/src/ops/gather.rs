@@ -10,8 +10,9 @@ use kiln::ops::{ConstantOperand, GatherOp};
 
 use super::{Dtypes, Formats, IrOp, OnnxConverter, QuantRule};
 use crate::import::onnx::{Importer, OnnxNode, Step};
-use crate::ir::{saturating_elements, DataType, Node, OpKind};
+use crate::ir::{saturating_elements, DataType, Graph, Node, OpKind};
 use crate::lower::{invalid, to_u32, unsupported, Lowered, Lowering};
+use crate::stack::Stack;
 
 /// Slices of input 0 along `axis` picked by input 1; the first
 /// `batch_dims` dimensions of both are shared (negative values count from
@@ -50,6 +51,11 @@ impl IrOp for Gather {
 
     fn quantization(&self, _node: &Node) -> QuantRule {
         QuantRule::KeepsInputParameters
+    }
+
+    /// Painted on each core on the embedding fixture (two GATHERs).
+    fn stack(&self, _g: &Graph, _node: &Node) -> Stack {
+        Stack::new(160, 128, 128, 104)
     }
 
     fn lower(&self, cx: &mut Lowering, node: &Node) -> Lowered<Option<Op>> {
