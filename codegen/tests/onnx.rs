@@ -333,13 +333,16 @@ fn where_max_min_and_comparisons_match_and_quantize() {
     }
 }
 
-/// Abs, Sqrt, Log, Neg, Sin, Cos and Exp run as kiln's float32 unary op;
+/// Abs, Sqrt, Log, Neg, Sin, Cos, Exp, Floor, Ceil, Round and Elu run as
+/// kiln's float32 unary op;
 /// quantized, an int8 model runs them in float32 between DEQUANTIZE and
 /// QUANTIZE.
 #[test]
 fn unary_functions_match_and_quantize() {
     let kinds = matches_onnx_reference("unary");
-    for op in ["ABS", "SQRT", "LOG", "NEG", "SIN", "COS", "EXP"] {
+    for op in [
+        "ABS", "SQRT", "LOG", "NEG", "SIN", "COS", "EXP", "FLOOR", "CEIL", "ROUND", "ELU",
+    ] {
         assert!(kinds.contains(&op), "{op} not in {kinds:?}");
     }
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/onnx_ops");

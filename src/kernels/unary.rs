@@ -1,5 +1,6 @@
 //! The float32 functions of one value (EXP, SQRT, RSQRT, LOG, ABS, NEG,
-//! SQUARE, SIN, COS, and float32 LOGISTIC and TANH): one kernel, the
+//! SQUARE, SIN, COS, FLOOR, CEIL, ROUND, ELU, and float32 LOGISTIC and
+//! TANH): one kernel, the
 //! function a parameter. (Their int8 kernels, where TFLM has them, are
 //! elsewhere: LOGISTIC and TANH in `activation`.)
 //!
@@ -35,6 +36,14 @@ wire_enum! {
         Logistic = 9,
         /// `tanh x` (TANH).
         Tanh = 10,
+        /// `⌊x⌋` (FLOOR).
+        Floor = 11,
+        /// `⌈x⌉` (CEIL).
+        Ceil = 12,
+        /// `x` to the nearest integer, halves to even (ROUND).
+        Round = 13,
+        /// `x`, or `e^x - 1` below zero (ELU).
+        Elu = 14,
     }
 }
 
@@ -55,6 +64,13 @@ impl UnaryFunction {
             UnaryFunction::Cos => libm::cosf(x),
             UnaryFunction::Logistic => 1.0 / (1.0 + float_math::exp(-x)),
             UnaryFunction::Tanh => float_math::tanh(x),
+            UnaryFunction::Floor => libm::floorf(x),
+            UnaryFunction::Ceil => libm::ceilf(x),
+            // Round to nearest in the default mode: halves to even, as
+            // TFLM's RoundToNearest.
+            UnaryFunction::Round => libm::rintf(x),
+            UnaryFunction::Elu if x < 0.0 => libm::expm1f(x),
+            UnaryFunction::Elu => x,
         }
     }
 }
@@ -87,6 +103,12 @@ mod tests {
             (UnaryFunction::Cos, 0.0, 1.0),
             (UnaryFunction::Logistic, 0.0, 0.5),
             (UnaryFunction::Tanh, 0.0, 0.0),
+            (UnaryFunction::Floor, -1.5, -2.0),
+            (UnaryFunction::Ceil, -1.5, -1.0),
+            (UnaryFunction::Round, 2.5, 2.0),
+            (UnaryFunction::Round, -3.5, -4.0),
+            (UnaryFunction::Elu, -1.0, core::f32::consts::E.recip() - 1.0),
+            (UnaryFunction::Elu, 2.0, 2.0),
         ];
         for (f, x, want) in cases {
             let mut out = [0.0];

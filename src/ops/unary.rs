@@ -1,5 +1,6 @@
 //! The float32 functions of one value (EXP, SQRT, RSQRT, LOG, ABS, NEG,
-//! SQUARE, SIN, COS, LOGISTIC, TANH): one descriptor, the function a field.
+//! SQUARE, SIN, COS, FLOOR, CEIL, ROUND, ELU, LOGISTIC, TANH): one
+//! descriptor, the function a field.
 //!
 //! Layer: ops; uses `kernels::unary`.
 

@@ -1,6 +1,7 @@
 //! The float32 functions of one value: EXP, SQRT, RSQRT, LOG, ABS, NEG,
-//! SQUARE, SIN and COS (ONNX Exp, Sqrt, Log, Abs, Neg, Sin, Cos), one IR
-//! op with the function a field. TFLM runs them in float32 (ABS and RSQRT
+//! SQUARE, SIN, COS, FLOOR, CEIL, ROUND and ELU (ONNX Exp, Sqrt, Log, Abs,
+//! Neg, Sin, Cos, Floor, Ceil, Round, Elu with alpha 1), one IR op with the
+//! function a field. TFLM runs them in float32 (ABS and RSQRT
 //! also in int8, which kiln refuses for now); an int8 model runs them in
 //! float32 between DEQUANTIZE and QUANTIZE.
 //!
@@ -48,6 +49,10 @@ impl Unary {
             }),
             ("SIN", |_| Ok(OpKind::Unary(Unary(UnaryFunction::Sin)))),
             ("COS", |_| Ok(OpKind::Unary(Unary(UnaryFunction::Cos)))),
+            ("FLOOR", |_| Ok(OpKind::Unary(Unary(UnaryFunction::Floor)))),
+            ("CEIL", |_| Ok(OpKind::Unary(Unary(UnaryFunction::Ceil)))),
+            ("ROUND", |_| Ok(OpKind::Unary(Unary(UnaryFunction::Round)))),
+            ("ELU", |_| Ok(OpKind::Unary(Unary(UnaryFunction::Elu)))),
         ],
         onnx: &[
             onnx("Exp", |cx, n| node(cx, n, UnaryFunction::Exp)),
@@ -57,6 +62,13 @@ impl Unary {
             onnx("Neg", |cx, n| node(cx, n, UnaryFunction::Neg)),
             onnx("Sin", |cx, n| node(cx, n, UnaryFunction::Sin)),
             onnx("Cos", |cx, n| node(cx, n, UnaryFunction::Cos)),
+            onnx("Floor", |cx, n| node(cx, n, UnaryFunction::Floor)),
+            onnx("Ceil", |cx, n| node(cx, n, UnaryFunction::Ceil)),
+            onnx("Round", |cx, n| node(cx, n, UnaryFunction::Round)),
+            onnx("Elu", |cx, n| match n.float("alpha", 1.0) {
+                1.0 => node(cx, n, UnaryFunction::Elu),
+                alpha => Err(format!("Elu alpha {alpha} (kiln: 1, as TFLite's ELU)")),
+            }),
         ],
         dtypes: Dtypes::FLOAT32_BETWEEN_QUANTIZE,
     };
@@ -82,6 +94,10 @@ impl IrOp for Unary {
             // lower their float32 form to these two.
             UnaryFunction::Logistic => "LOGISTIC",
             UnaryFunction::Tanh => "TANH",
+            UnaryFunction::Floor => "FLOOR",
+            UnaryFunction::Ceil => "CEIL",
+            UnaryFunction::Round => "ROUND",
+            UnaryFunction::Elu => "ELU",
         }
     }
 

@@ -137,6 +137,74 @@ fn represented_interval(q: &Quantization) -> (f32, f32) {
     ((-128.0 - zero_point) * scale, (127.0 - zero_point) * scale)
 }
 
+/// The values that must share one interval, with the ops that require it.
+struct SharedGroup {
+    ops: Vec<usize>,
+    members: Vec<TensorId>,
+}
+
+impl SharedGroup {
+    fn contains(&self, op: &usize) -> bool {
+        self.ops.contains(op)
+    }
+}
+
+/// The float32 values of each `SharedInterval` op (CONCATENATION, the
+/// comparisons, SELECT_V2) that must share one interval: its inputs and
+/// output, and an input's chain back through ops that keep their input's
+/// parameters (a reshape shares the very bytes). Groups that share a value
+/// are one group (a CONCATENATION of a CONCATENATION), or the second op
+/// would give the shared value parameters the first does not have.
+/// SELECT_V2's bool condition is no member.
+fn shared_groups(g: &Graph) -> Vec<SharedGroup> {
+    let mut groups: Vec<SharedGroup> = Vec::new();
+    for (index, node) in g.nodes.iter().enumerate() {
+        if node.kind.op().quantization(node) != QuantRule::SharedInterval {
+            continue;
+        }
+        let mut members: Vec<TensorId> = node
+            .inputs
+            .iter()
+            .flatten()
+            .copied()
+            .chain(node.outputs.first().copied())
+            .filter(|&t| g.tensors[t].dtype == DataType::F32)
+            .collect();
+        let mut i = 0;
+        while i < members.len() {
+            let producer = g.nodes.iter().find(|n| n.outputs.contains(&members[i]));
+            if let Some(p) = producer.filter(|p| keeps_parameters(p)) {
+                if let Some(src) = p.input(0).filter(|t| !members.contains(t)) {
+                    members.push(src);
+                }
+            }
+            i += 1;
+        }
+        let mut group = SharedGroup {
+            ops: vec![index],
+            members,
+        };
+        // Absorb every earlier group that shares a value with this one.
+        let (joined, apart): (Vec<_>, Vec<_>) = groups.into_iter().partition(|other| {
+            other
+                .members
+                .iter()
+                .any(|t| !g.tensors[*t].is_constant() && group.members.contains(t))
+        });
+        for other in joined {
+            group.ops.extend(other.ops);
+            for t in other.members {
+                if !group.members.contains(&t) {
+                    group.members.push(t);
+                }
+            }
+        }
+        groups = apart;
+        groups.push(group);
+    }
+    groups
+}
+
 /// Whether the op's int8 output has its input's parameters (in TFLM).
 fn keeps_parameters(node: &Node) -> bool {
     node.kind.op().quantization(node) == QuantRule::KeepsInputParameters
@@ -190,6 +258,7 @@ pub fn quantize(
         }
     }
     let nodes = g.nodes.clone();
+    let shared = shared_groups(&g);
     // Ops kiln has no int8 kernel for: they stay float32 (see `keep_float`).
     let mut float_ops = vec![false; nodes.len()];
     for (index, node) in nodes.iter().enumerate() {
@@ -252,35 +321,24 @@ pub fn quantize(
                 }
             }
             QuantRule::SharedInterval => {
-                // One interval covering every input and the output. An input
-                // that comes through ops which keep their input's parameters
-                // (a reshape shares the very bytes) takes the chain with it,
-                // or those ops would read it with the wrong scale.
-                // Only the values share it (not SELECT_V2's bool condition).
-                let mut members: Vec<TensorId> = node
-                    .inputs
+                // The group this op's values belong to (`shared_groups`):
+                // computed from the float graph, so each op of a group
+                // assigns the same parameters.
+                let Some(members) = shared
                     .iter()
-                    .flatten()
-                    .copied()
-                    .chain(out)
-                    .filter(|&t| g.tensors[t].dtype == DataType::F32)
-                    .collect();
-                let mut i = 0;
-                while i < members.len() {
-                    let producer = nodes.iter().find(|n| n.outputs.contains(&members[i]));
-                    if let Some(p) = producer.filter(|p| keeps_parameters(p)) {
-                        if let Some(src) = p.input(0).filter(|t| !members.contains(t)) {
-                            members.push(src);
-                        }
-                    }
-                    i += 1;
-                }
+                    .find(|group| group.contains(&index))
+                    .map(|group| group.members.clone())
+                else {
+                    continue;
+                };
                 let (mut lo, mut hi) = (0f32, 0f32);
                 for &t in &members {
+                    // From the float graph: an earlier op of the group may
+                    // have quantized a constant member already.
                     let interval = match &model_params[t] {
                         Some(q) => Some(represented_interval(q)),
-                        None if g.tensors[t].is_constant() => {
-                            let values = g.tensors[t].data_f32();
+                        None if float.tensors[t].is_constant() => {
+                            let values = float.tensors[t].data_f32();
                             let lo = values.iter().copied().fold(0f32, f32::min);
                             Some((lo, values.iter().copied().fold(0f32, f32::max)))
                         }
@@ -314,8 +372,11 @@ pub fn quantize(
                 for t in members {
                     if g.tensors[t].is_constant() {
                         // A constant operand (SELECT_V2's, MAXIMUM's) is
-                        // quantized with the values' parameters.
-                        quantize_with(&mut g.tensors[t], scale, zero_point);
+                        // quantized with the values' parameters (once:
+                        // every op of its group assigns the same).
+                        if g.tensors[t].dtype == DataType::F32 {
+                            quantize_with(&mut g.tensors[t], scale, zero_point);
+                        }
                     } else {
                         g.tensors[t].quantization = per_tensor(scale, zero_point);
                     }

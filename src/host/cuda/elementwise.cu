@@ -291,6 +291,10 @@ __device__ __forceinline__ float unary_function(UnaryFunction f, float v) {
     case UnaryFunction_Cos: return cosf(v);
     case UnaryFunction_Logistic: return 1.0f / (1.0f + expf(-v));
     case UnaryFunction_Tanh: return tanhf(v);
+    case UnaryFunction_Floor: return floorf(v);
+    case UnaryFunction_Ceil: return ceilf(v);
+    case UnaryFunction_Round: return rintf(v);
+    case UnaryFunction_Elu: return v < 0.0f ? expm1f(v) : v;
     default: return v;
     }
 }
