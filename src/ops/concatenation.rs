@@ -10,8 +10,9 @@ use crate::kernels::concatenation::concatenate_into;
 use crate::tensor::{DType, Span};
 use crate::wire::wire_struct;
 
-/// The most inputs one CONCATENATION takes; the codegen rejects more.
-pub const MAX_CONCAT_INPUTS: usize = 8;
+/// The most inputs one CONCATENATION takes, TFLM's `kMaxInputNum`; the
+/// codegen rejects more.
+pub const MAX_CONCAT_INPUTS: usize = 10;
 
 wire_struct! {
     /// The first `count` of `inputs` are copied, in order, into `outer` rows

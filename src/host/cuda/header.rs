@@ -188,7 +188,7 @@ mod tests {
             }
         }
         // Spot checks of the C spelling.
-        assert!(h.contains("    Span inputs[8];\n"), "{h}");
+        assert!(h.contains("    Span inputs[10];\n"), "{h}");
         assert!(h.contains("    unsigned int output_dims[6];\n"));
         assert!(h.contains("    bool reduce[6];\n"));
         assert!(h.contains("    ConstantOperand constant;\n"));
