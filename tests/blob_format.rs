@@ -78,11 +78,14 @@ fn the_format_is_the_one_its_version_promises() {
 /// Variants that kept their slot under a new name, with the format version
 /// that renamed them: float32 EXP's descriptor became the unary-function
 /// family's (format 21); float32 LOGISTIC and TANH joined that family, and
-/// their slots took the new GATHER and CAST (format 23).
+/// their slots took the new GATHER and CAST, and REDUCE_MAX's descriptors
+/// serve REDUCE_MIN too (format 23).
 const RENAMED_IN_PLACE: &[(&str, &str, u32)] = &[
     ("ExpF32", "UnaryF32", 21),
     ("LogisticF32", "Gather", 23),
     ("TanhF32", "Cast", 23),
+    ("ReduceMax", "ReduceExtreme", 23),
+    ("ReduceMaxF32", "ReduceExtremeF32", 23),
 ];
 
 #[test]

@@ -160,6 +160,8 @@ fn reduce_mean_and_slice_match_in_every_layout() {
         "{kinds:?}"
     );
     assert!(kinds.contains(&"SLICE"), "{kinds:?}");
+    assert!(kinds.contains(&"REDUCE_MAX"), "{kinds:?}");
+    assert!(kinds.contains(&"REDUCE_MIN"), "{kinds:?}");
 }
 
 /// PyTorch's 1-D layers (Conv1d, depthwise, dilated and strided, MaxPool1d,

@@ -1,12 +1,13 @@
 //! The reductions over any set of axes: MEAN and SUM, int8 (TFLM's
-//! requantized sum, one kernel for both) and float32, and REDUCE_MAX.
+//! requantized sum, one kernel for both) and float32, and REDUCE_MAX and
+//! REDUCE_MIN (one kernel, the extreme a parameter).
 //!
 //! Layer: kernels; a pure function over slices, uses `quant` and `tensor`.
 
 use crate::kernels::odometer::{advance, strides};
 use crate::quant::multiply_by_quantized_multiplier;
 use crate::tensor::MAX_RANK;
-use crate::wire::wire_struct;
+use crate::wire::{wire_enum, wire_struct};
 
 wire_struct! {
     /// Which axes of a tensor a reduction folds away, int8 or float32.
@@ -76,15 +77,31 @@ pub fn sum_f32(p: &Reduction, input: &[f32], output: &mut [f32]) {
     reduce(p, input, output, 0f32, |sum, x| sum + x, |sum| sum);
 }
 
-/// int8 REDUCE_MAX: the largest reduced value (input and output share
-/// their parameters, as TFLM requires).
-pub fn reduce_max_s8(p: &Reduction, input: &[i8], output: &mut [i8]) {
-    reduce(p, input, output, i8::MIN, i8::max, |max| max);
+wire_enum! {
+    /// Which extreme a REDUCE_MAX or REDUCE_MIN keeps.
+    pub enum Extreme {
+        #[default]
+        Max = 0,
+        Min = 1,
+    }
 }
 
-/// Float32 REDUCE_MAX, from the lowest finite value as TFLM starts.
-pub fn reduce_max_f32(p: &Reduction, input: &[f32], output: &mut [f32]) {
-    reduce(p, input, output, f32::MIN, f32::max, |max| max);
+/// int8 REDUCE_MAX or REDUCE_MIN: the largest or smallest reduced value
+/// (input and output share their parameters, as TFLM requires).
+pub fn reduce_extreme_s8(p: &Reduction, extreme: Extreme, input: &[i8], output: &mut [i8]) {
+    match extreme {
+        Extreme::Max => reduce(p, input, output, i8::MIN, i8::max, |v| v),
+        Extreme::Min => reduce(p, input, output, i8::MAX, i8::min, |v| v),
+    }
+}
+
+/// Float32 REDUCE_MAX or REDUCE_MIN, from the lowest (highest) finite value
+/// as TFLM starts; a NaN is passed over, as TFLM's comparisons pass it.
+pub fn reduce_extreme_f32(p: &Reduction, extreme: Extreme, input: &[f32], output: &mut [f32]) {
+    match extreme {
+        Extreme::Max => reduce(p, input, output, f32::MIN, f32::max, |v| v),
+        Extreme::Min => reduce(p, input, output, f32::MAX, f32::min, |v| v),
+    }
 }
 
 /// Folds each output's reduced elements with `add` from `zero` (innermost
@@ -175,17 +192,22 @@ mod tests {
     }
 
     #[test]
-    fn max_over_the_last_axis() {
+    fn max_and_min_over_the_last_axis() {
         let p = Reduction {
             input_dims: [1, 1, 1, 1, 2, 3],
             reduce: [false, false, false, false, false, true],
         };
         let mut out = [0i8; 2];
-        reduce_max_s8(&p, &[-128, -7, -9, 5, 127, -1], &mut out);
+        reduce_extreme_s8(&p, Extreme::Max, &[-128, -7, -9, 5, 127, -1], &mut out);
         assert_eq!(out, [-7, 127]);
+        reduce_extreme_s8(&p, Extreme::Min, &[-128, -7, -9, 5, 127, -1], &mut out);
+        assert_eq!(out, [-128, -1]);
+        let x = [-1e30, -7.5, -9.0, 5.0, 1e3, -1.0];
         let mut out = [0f32; 2];
-        reduce_max_f32(&p, &[-1e30, -7.5, -9.0, 5.0, 1e3, -1.0], &mut out);
+        reduce_extreme_f32(&p, Extreme::Max, &x, &mut out);
         assert_eq!(out, [-7.5, 1e3]);
+        reduce_extreme_f32(&p, Extreme::Min, &x, &mut out);
+        assert_eq!(out, [-1e30, -1.0]);
     }
 
     #[test]

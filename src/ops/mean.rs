@@ -6,7 +6,8 @@
 use super::arena::{out_f32, out_i8, split};
 use super::{Checker, OpDescriptor};
 use crate::error::Error;
-use crate::kernels::mean::{mean_f32, mean_s8, reduce_max_f32, reduce_max_s8, sum_f32};
+pub use crate::kernels::mean::Extreme;
+use crate::kernels::mean::{mean_f32, mean_s8, reduce_extreme_f32, reduce_extreme_s8, sum_f32};
 pub use crate::kernels::mean::{MeanParams, Reduction};
 use crate::tensor::{DType, Span};
 use crate::wire::wire_struct;
@@ -132,19 +133,21 @@ impl OpDescriptor for SumF32Op {
 }
 
 wire_struct! {
-    /// int8 REDUCE_MAX (the output has the input's parameters).
-    pub struct ReduceMaxOp {
+    /// int8 REDUCE_MAX or REDUCE_MIN (the output has the input's
+    /// parameters).
+    pub struct ReduceExtremeOp {
         pub reduction: Reduction,
+        pub extreme: Extreme,
         pub input: Span,
         pub output: Span,
     }
 }
 
-impl OpDescriptor for ReduceMaxOp {
-    const NAME: &'static str = "REDUCE_MAX";
+impl OpDescriptor for ReduceExtremeOp {
+    const NAME: &'static str = "REDUCE_MAX/REDUCE_MIN";
 
     #[cfg(feature = "host")]
-    const CUDA_KERNEL: &'static str = "kiln_reduce_max";
+    const CUDA_KERNEL: &'static str = "kiln_reduce_extreme";
 
     #[cfg(feature = "host")]
     fn cuda_items(&self) -> u64 {
@@ -159,24 +162,30 @@ impl OpDescriptor for ReduceMaxOp {
     #[inline(never)]
     fn run(&self, arena: &mut [u8], _weights: &[u8]) {
         let (io, out) = split(arena, self.output);
-        reduce_max_s8(&self.reduction, io.i8(self.input), out_i8(out));
+        reduce_extreme_s8(
+            &self.reduction,
+            self.extreme,
+            io.i8(self.input),
+            out_i8(out),
+        );
     }
 }
 
 wire_struct! {
-    /// float32 REDUCE_MAX.
-    pub struct ReduceMaxF32Op {
+    /// float32 REDUCE_MAX or REDUCE_MIN.
+    pub struct ReduceExtremeF32Op {
         pub reduction: Reduction,
+        pub extreme: Extreme,
         pub input: Span,
         pub output: Span,
     }
 }
 
-impl OpDescriptor for ReduceMaxF32Op {
-    const NAME: &'static str = "REDUCE_MAX (float32)";
+impl OpDescriptor for ReduceExtremeF32Op {
+    const NAME: &'static str = "REDUCE_MAX/REDUCE_MIN (float32)";
 
     #[cfg(feature = "host")]
-    const CUDA_KERNEL: &'static str = "kiln_reduce_max_f32";
+    const CUDA_KERNEL: &'static str = "kiln_reduce_extreme_f32";
 
     #[cfg(feature = "host")]
     fn cuda_items(&self) -> u64 {
@@ -191,6 +200,11 @@ impl OpDescriptor for ReduceMaxF32Op {
     #[inline(never)]
     fn run(&self, arena: &mut [u8], _weights: &[u8]) {
         let (io, out) = split(arena, self.output);
-        reduce_max_f32(&self.reduction, io.f32(self.input), out_f32(out));
+        reduce_extreme_f32(
+            &self.reduction,
+            self.extreme,
+            io.f32(self.input),
+            out_f32(out),
+        );
     }
 }

@@ -273,7 +273,8 @@ macro_rules! op_list {
 /// 22: plain-integer ADD, SUB, MUL, MAXIMUM, MINIMUM and comparisons, and
 /// SELECT_V2 and PAD of int16 and int32; 23: SLICE's steps signed
 /// (REVERSE_V2, negative strides), GATHER and CAST in the slots float32
-/// LOGISTIC and TANH left when they became unary functions;
+/// LOGISTIC and TANH left when they became unary functions, REDUCE_MIN
+/// beside REDUCE_MAX;
 /// `tests/blob_format.rs` pins it). It lives beside the
 /// list because appending an op is the usual bump.
 pub const BLOB_VERSION: u32 = 23;
@@ -336,8 +337,8 @@ op_list! {
     SvdfF32(SvdfF32Op),
     Lstm(LstmOp),
     SumF32(SumF32Op),
-    ReduceMax(ReduceMaxOp),
-    ReduceMaxF32(ReduceMaxF32Op),
+    ReduceExtreme(ReduceExtremeOp),
+    ReduceExtremeF32(ReduceExtremeF32Op),
     UnaryF32(UnaryF32Op),
     BatchMatMul(BatchMatMulOp),
     BatchMatMulF32(BatchMatMulF32Op),

@@ -1,13 +1,14 @@
 //! The reductions over any set of axes: MEAN (and ONNX ReduceMean and
 //! GlobalAveragePool) and SUM (ONNX ReduceSum), int8 with TFLM's
-//! requantized sum, and float32; REDUCE_MAX (ONNX ReduceMax), int8 with
-//! the input's parameters, and float32.
+//! requantized sum, and float32; REDUCE_MAX and REDUCE_MIN (ONNX ReduceMax,
+//! ReduceMin), int8 with the input's parameters, and float32.
 //!
 //! Layer: ops; uses `lower` and `quantize::multiplier`.
 
 use kiln::graph::Op;
+use kiln::kernels::mean::Extreme;
 use kiln::kernels::mean::{MeanParams, Reduction};
-use kiln::ops::{MeanF32Op, MeanOp, ReduceMaxF32Op, ReduceMaxOp, SumF32Op};
+use kiln::ops::{MeanF32Op, MeanOp, ReduceExtremeF32Op, ReduceExtremeOp, SumF32Op};
 
 use super::{Dtypes, Formats, IrOp, OnnxConverter, Permuted, QuantRule};
 use crate::import::onnx::{Attribute, Importer, OnnxNode, Step};
@@ -16,12 +17,13 @@ use crate::lower::{invalid, padded_dims, unsupported, Lowered, Lowering};
 use crate::quantize::multiplier::quantize_multiplier;
 use crate::stack::Stack;
 
-/// Which reduction: MEAN, SUM or REDUCE_MAX.
+/// Which reduction: MEAN, SUM, REDUCE_MAX or REDUCE_MIN.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Reducer {
     Mean,
     Sum,
     Max,
+    Min,
 }
 
 /// A reduction over constant axes. Inputs: data, axes (an int32
@@ -61,11 +63,13 @@ impl Reduce {
             ("MEAN", tflite_reduce!(Mean)),
             ("SUM", tflite_reduce!(Sum)),
             ("REDUCE_MAX", tflite_reduce!(Max)),
+            ("REDUCE_MIN", tflite_reduce!(Min)),
         ],
         onnx: &[
             onnx_reduce!("ReduceMean", Mean),
             onnx_reduce!("ReduceSum", Sum),
             onnx_reduce!("ReduceMax", Max),
+            onnx_reduce!("ReduceMin", Min),
             OnnxConverter {
                 op_type: "GlobalAveragePool",
                 inputs: 1,
@@ -74,6 +78,16 @@ impl Reduce {
         ],
         dtypes: Dtypes::INT8_FLOAT32,
     };
+}
+
+impl Reduce {
+    /// The extreme a REDUCE_MAX or REDUCE_MIN keeps.
+    fn extreme(&self) -> Extreme {
+        match self.reducer {
+            Reducer::Min => Extreme::Min,
+            _ => Extreme::Max,
+        }
+    }
 }
 
 impl IrOp for Reduce {
@@ -90,6 +104,7 @@ impl IrOp for Reduce {
             Reducer::Mean => "MEAN",
             Reducer::Sum => "SUM",
             Reducer::Max => "REDUCE_MAX",
+            Reducer::Min => "REDUCE_MIN",
         }
     }
 
@@ -98,10 +113,10 @@ impl IrOp for Reduce {
     }
 
     /// MEAN and SUM requantize to parameters of their own; TFLM requires
-    /// REDUCE_MAX's output to have its input's.
+    /// REDUCE_MAX's and REDUCE_MIN's output to have their input's.
     fn quantization(&self, _node: &Node) -> QuantRule {
         match self.reducer {
-            Reducer::Max => QuantRule::KeepsInputParameters,
+            Reducer::Max | Reducer::Min => QuantRule::KeepsInputParameters,
             _ => QuantRule::Calibrated,
         }
     }
@@ -124,18 +139,20 @@ impl IrOp for Reduce {
                     input,
                     output,
                 }),
-                Reducer::Max => Op::ReduceMaxF32(ReduceMaxF32Op {
+                Reducer::Max | Reducer::Min => Op::ReduceExtremeF32(ReduceExtremeF32Op {
                     reduction,
+                    extreme: self.extreme(),
                     input,
                     output,
                 }),
             }));
         }
-        if self.reducer == Reducer::Max {
-            cx.same_quantization(input, out, "REDUCE_MAX")?;
+        if matches!(self.reducer, Reducer::Max | Reducer::Min) {
+            cx.same_quantization(input, out, self.name())?;
             let (input, output) = cx.spans((input, out), DataType::I8)?;
-            return Ok(Some(Op::ReduceMax(ReduceMaxOp {
+            return Ok(Some(Op::ReduceExtreme(ReduceExtremeOp {
                 reduction,
+                extreme: self.extreme(),
                 input,
                 output,
             })));
@@ -273,7 +290,7 @@ fn global_average_pool_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
     reduce_from_onnx(cx, &mean, Reducer::Mean)
 }
 
-/// ReduceMean, ReduceSum and ReduceMax over constant axes (an attribute in
+/// ReduceMean, ReduceSum, ReduceMax and ReduceMin over constant axes (an attribute in
 /// older opsets, input 1 since), as the IR reduction with int32 axes.
 fn reduce_from_onnx(cx: &mut Importer, n: &OnnxNode, reducer: Reducer) -> Step<()> {
     let x = cx.value(&n.inputs[0])?;

@@ -182,12 +182,13 @@ KILN_KERNEL(kiln_pad_f32) {
     pad<float>(op.params, op.value, op.input, op.output, A, arena_bytes, samples);
 }
 
-// MEAN, SUM and REDUCE_MAX over the reduced dimensions of `r`: int8 (`q`
+// MEAN, SUM and REDUCE_MAX/MIN over the reduced dimensions of `r`: int8 (`q`
 // the requantization of MEAN and SUM, one for both) or float32 (q null),
 // which sums in float and, for a MEAN, divides by the count.
 enum Reducer { REDUCE_MEAN, REDUCE_SUM, REDUCE_MAX };
 template <bool Float, Reducer How>
-__device__ __forceinline__ void reduce(const Reduction& r, const MeanParams* q, Span input, Span output, u8* A, i64 arena_bytes, i32 samples) {
+__device__ __forceinline__ void reduce(const Reduction& r, const MeanParams* q, Span input, Span output, u8* A, i64 arena_bytes, i32 samples,
+                                       bool smallest = false) {
     const i32 out_elements = output.len / (Float ? 4 : 1);
     i64 strides[6];
     i64 st = 1;
@@ -209,8 +210,10 @@ __device__ __forceinline__ void reduce(const Reduction& r, const MeanParams* q, 
             e /= (i32)r.input_dims[d];
         }
         const u8* x = arena(A, arena_bytes, s, input);
-        i32 sum = 0, imax = -128;
-        float fsum = 0.0f, fmax = -3.402823466e38f;
+        // REDUCE_MIN keeps the extreme as REDUCE_MAX does, of the negated
+        // order: `best` wins against `v` when it is larger (smaller).
+        i32 sum = 0, imax = smallest ? 127 : -128;
+        float fsum = 0.0f, fmax = smallest ? 3.402823466e38f : -3.402823466e38f;
         for (i32 k = 0; k < count; k++) {
             i64 rem = k, off = 0;
             for (int d = 5; d >= 0; d--) {
@@ -223,11 +226,11 @@ __device__ __forceinline__ void reduce(const Reduction& r, const MeanParams* q, 
             if (Float) {
                 const float v = ((const float*)x)[base + off];
                 fsum += v;
-                fmax = v > fmax ? v : fmax;
+                fmax = (smallest ? v < fmax : v > fmax) ? v : fmax;
             } else {
                 const i32 v = ((const i8*)x)[base + off];
                 sum += v;
-                imax = v > imax ? v : imax;
+                imax = (smallest ? v < imax : v > imax) ? v : imax;
             }
         }
         if (Float) {
@@ -254,12 +257,12 @@ KILN_KERNEL(kiln_sum_f32) {
     reduce<true, REDUCE_SUM>(op.reduction, 0, op.input, op.output, A, arena_bytes, samples);
 }
 
-KILN_KERNEL(kiln_reduce_max) {
-    reduce<false, REDUCE_MAX>(op.reduction, 0, op.input, op.output, A, arena_bytes, samples);
+KILN_KERNEL(kiln_reduce_extreme) {
+    reduce<false, REDUCE_MAX>(op.reduction, 0, op.input, op.output, A, arena_bytes, samples, op.extreme == Extreme_Min);
 }
 
-KILN_KERNEL(kiln_reduce_max_f32) {
-    reduce<true, REDUCE_MAX>(op.reduction, 0, op.input, op.output, A, arena_bytes, samples);
+KILN_KERNEL(kiln_reduce_extreme_f32) {
+    reduce<true, REDUCE_MAX>(op.reduction, 0, op.input, op.output, A, arena_bytes, samples, op.extreme == Extreme_Min);
 }
 
 
