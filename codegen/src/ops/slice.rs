@@ -38,11 +38,18 @@ impl Slice {
             ("UNPACK", unpack_from_tflite),
             ("REVERSE_V2", reverse_from_tflite),
         ],
-        onnx: &[OnnxConverter {
-            op_type: "Slice",
-            inputs: 1,
-            convert: slice_from_onnx,
-        }],
+        onnx: &[
+            OnnxConverter {
+                op_type: "Slice",
+                inputs: 1,
+                convert: slice_from_onnx,
+            },
+            OnnxConverter {
+                op_type: "Split",
+                inputs: 1,
+                convert: split_from_onnx,
+            },
+        ],
         dtypes: Dtypes::INT8_FLOAT32,
     };
 }
@@ -196,6 +203,64 @@ fn slice_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
         vec![out],
         "Slice",
     );
+    Ok(())
+}
+
+/// ONNX Split: consecutive parts of `axis`, their sizes from input 1 or
+/// the `split` attribute, or else as equal as `num_outputs` (the output
+/// count) allows, the last one smaller (opset 18); one slice per part.
+fn split_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
+    let x = cx.value(&n.inputs[0])?;
+    let shape = cx.shape(x);
+    let rank = shape.len() as i64;
+    let axis = n.int("axis", 0);
+    let a = if axis < 0 { axis + rank } else { axis };
+    let Some(a) = usize::try_from(a).ok().filter(|&a| a < shape.len()) else {
+        return Err(format!("Split axis {axis} out of range for rank {rank}"));
+    };
+    let given = match n.inputs.get(1).filter(|s| !s.is_empty()) {
+        Some(name) => Some(
+            cx.constant(name)?
+                .i64s()
+                .ok_or("Split sizes must be an integer constant")?,
+        ),
+        None => n.ints("split").map(<[i64]>::to_vec),
+    };
+    let count = n.outputs.len();
+    let sizes: Vec<usize> = match given {
+        Some(sizes) => sizes
+            .iter()
+            .map(|&v| usize::try_from(v).unwrap_or(0))
+            .collect(),
+        None => {
+            let part = shape[a].div_ceil(count.max(1));
+            (0..count)
+                .map(|k| part.min(shape[a].saturating_sub(k * part)))
+                .collect()
+        }
+    };
+    if sizes.len() != count || sizes.iter().sum::<usize>() != shape[a] || sizes.contains(&0) {
+        return Err(format!(
+            "Split of axis {a} ({}) into {sizes:?} for {count} outputs",
+            shape[a]
+        ));
+    }
+    let mut begin = 0;
+    for (name, &size) in n.outputs.iter().zip(&sizes) {
+        let mut part = shape.clone();
+        part[a] = size;
+        let out = cx.new_value(name.clone(), part);
+        cx.g.tensors[out].dtype = cx.g.tensors[x].dtype;
+        let mut first = vec![0; shape.len()];
+        first[a] = begin;
+        begin += size;
+        let kind = OpKind::Slice(Slice {
+            begin: first,
+            step: vec![1; shape.len()],
+            dropped: 0,
+        });
+        cx.push(kind, vec![Some(x)], vec![out], "Split");
+    }
     Ok(())
 }
 
