@@ -156,6 +156,7 @@ fn golden_models() -> Vec<(&'static str, PathBuf, PathBuf)> {
         "slices",
         "layout",
         "embedding",
+        "arg_extremes",
     ] {
         let zoo = fixtures().join("op_zoo");
         models.push((name, zoo.join(format!("{name}.tflite")), zoo.join(name)));

@@ -25,6 +25,7 @@ pub use check::Checker;
 
 // The op files; each re-exports its types, so that generated code (and
 // every other module) finds them in `ops`.
+mod arg_extreme;
 mod batch_matmul;
 mod cast;
 mod compare;
@@ -55,6 +56,7 @@ mod transpose;
 mod transpose_conv2d;
 mod unary;
 
+pub use arg_extreme::*;
 pub use batch_matmul::*;
 pub use cast::*;
 pub use compare::*;
@@ -274,7 +276,7 @@ macro_rules! op_list {
 /// SELECT_V2 and PAD of int16 and int32; 23: SLICE's steps signed
 /// (REVERSE_V2, negative strides), GATHER and CAST in the slots float32
 /// LOGISTIC and TANH left when they became unary functions, REDUCE_MIN
-/// beside REDUCE_MAX;
+/// beside REDUCE_MAX, ARG_MAX and ARG_MIN;
 /// `tests/blob_format.rs` pins it). It lives beside the
 /// list because appending an op is the usual bump.
 pub const BLOB_VERSION: u32 = 23;
@@ -349,4 +351,5 @@ op_list! {
     MaxMinF32(MaxMinF32Op),
     IntegerBinary(IntegerBinaryOp),
     IntegerCompare(IntegerCompareOp),
+    ArgExtreme(ArgExtremeOp),
 }

@@ -7,8 +7,9 @@
 /// with TFLM's outputs in `NAME/` (made by `make_op_zoo.py`, and by
 /// `make_stateful.py` for svdf, lstm and int16_edges, `make_schema_ops.py`
 /// for sum, reduce_max, batch_matmul, compare_select, comparisons,
-/// mirror_pad, slices, layout, embedding (int32 input ids) and integer,
-/// whose tensors are plain int32).
+/// mirror_pad, slices, layout, embedding (int32 input ids), arg_extremes
+/// (int32 indices out; its float twin too) and integer, whose tensors are
+/// plain int32).
 pub const OP_ZOO: &[&str] = &[
     "elementwise",
     "reductions",
@@ -28,6 +29,8 @@ pub const OP_ZOO: &[&str] = &[
     "slices",
     "layout",
     "embedding",
+    "arg_extremes",
+    "arg_extremes_float",
 ];
 
 /// The project's float32 op-coverage fixtures (`make_schema_ops.py`): kiln

@@ -290,6 +290,7 @@ pub(crate) fn onnx_converter(op_type: &str) -> Option<&'static OnnxConverter> {
 
 // The op files; each re-exports its types, so that generated code (and
 // every other module) finds them in `ops`.
+mod arg_extreme;
 mod batch_matmul;
 mod batch_norm;
 mod cast;
@@ -319,6 +320,7 @@ mod transpose;
 mod transpose_conv2d;
 mod unary;
 
+pub use arg_extreme::*;
 pub use batch_matmul::*;
 pub use batch_norm::*;
 pub use cast::*;
@@ -384,6 +386,7 @@ op_list! {
     SpaceDepth(SpaceDepth),
     Gather(Gather),
     Cast(Cast),
+    ArgExtreme(ArgExtreme),
     BatchNorm(BatchNorm),
     Svdf(Svdf),
     UnidirectionalSequenceLstm(UnidirectionalSequenceLstm),

@@ -408,3 +408,38 @@ KILN_KERNEL(kiln_gather) {
         for (i32 k = 0; k < inner; k++) out[k] = inside ? table[(row * p.axis + index) * inner + k] : 0;
     }
 }
+
+// ARG_MAX and ARG_MIN: the first index along the axis of the extreme value
+// (a later value wins only when strictly beyond, so ties and NaNs keep the
+// first), for each (outer, inner).
+template <typename T>
+__device__ __forceinline__ i32 arg_extreme(const T* x, const ArgExtremeParams& p, i64 base) {
+    T best = x[base];
+    i32 index = 0;
+    for (u32 k = 1; k < p.axis; k++) {
+        const T v = x[base + (i64)k * p.inner];
+        if (p.extreme == Extreme_Min ? v < best : v > best) {
+            best = v;
+            index = (i32)k;
+        }
+    }
+    return index;
+}
+
+KILN_KERNEL(kiln_arg_extreme) {
+    const ArgExtremeParams& p = op.params;
+    const i64 per_sample = (i64)p.outer * p.inner;
+    FOR_EACH(idx, per_sample * samples) {
+        const i64 s = idx / per_sample, e = idx % per_sample;
+        const i64 base = (e / p.inner) * p.axis * p.inner + e % p.inner;
+        const u8* x = arena(A, arena_bytes, s, op.input);
+        i32 index;
+        switch (op.dtype) {
+        case DType_I8: index = arg_extreme((const i8*)x, p, base); break;
+        case DType_I16: index = arg_extreme((const i16*)x, p, base); break;
+        case DType_I32: index = arg_extreme((const i32*)x, p, base); break;
+        default: index = arg_extreme((const float*)x, p, base); break;
+        }
+        ((i32*)arena(A, arena_bytes, s, op.output))[e] = index;
+    }
+}
