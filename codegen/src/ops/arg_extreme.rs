@@ -11,8 +11,9 @@ use kiln::ops::ArgExtremeOp;
 use kiln::tensor::DType;
 
 use super::{Dtypes, Formats, IrOp, QuantRule};
-use crate::ir::{saturating_elements, DataType, Node, OpKind};
+use crate::ir::{saturating_elements, DataType, Graph, Node, OpKind};
 use crate::lower::{invalid, to_u32, unsupported, Lowered, Lowering};
+use crate::stack::Stack;
 
 /// The index of the extreme value along the axis of input 1 (a constant).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -49,6 +50,12 @@ impl IrOp for ArgExtreme {
 
     fn quantization(&self, _node: &Node) -> QuantRule {
         QuantRule::QuantizedOnly
+    }
+
+    /// Painted on each core on the arg_extremes fixtures: the deeper of the
+    /// int8 and the float32 kernel.
+    fn stack(&self, _g: &Graph, _node: &Node) -> Stack {
+        Stack::new(208, 168, 168, 128)
     }
 
     fn lower(&self, cx: &mut Lowering, node: &Node) -> Lowered<Option<Op>> {
