@@ -474,22 +474,32 @@ pub(crate) fn binary_operands(
     b: TensorId,
     dtype: DataType,
 ) -> Lowered<(ConstantOperand, Span, Span)> {
+    two_operands(cx, (a, dtype), (b, dtype))
+}
+
+/// Two operands of their own types (GATHER's table and int32 indices), as
+/// [`binary_operands`] places them.
+pub(crate) fn two_operands(
+    cx: &mut Lowering,
+    (a, a_type): (TensorId, DataType),
+    (b, b_type): (TensorId, DataType),
+) -> Lowered<(ConstantOperand, Span, Span)> {
     let is_constant = |t: TensorId| cx.tensor(t).is_constant();
     Ok(match (is_constant(a), is_constant(b)) {
         (false, false) => (
             ConstantOperand::Neither,
-            cx.activation(a, dtype)?,
-            cx.activation(b, dtype)?,
+            cx.activation(a, a_type)?,
+            cx.activation(b, b_type)?,
         ),
         (true, false) => (
             ConstantOperand::First,
-            cx.copied_constant(a, dtype)?,
-            cx.activation(b, dtype)?,
+            cx.copied_constant(a, a_type)?,
+            cx.activation(b, b_type)?,
         ),
         (false, true) => (
             ConstantOperand::Second,
-            cx.activation(a, dtype)?,
-            cx.copied_constant(b, dtype)?,
+            cx.activation(a, a_type)?,
+            cx.copied_constant(b, b_type)?,
         ),
         (true, true) => {
             return unsupported(

@@ -6,7 +6,7 @@
 
 use kiln::graph::Op;
 use kiln::kernels::gather::GatherParams;
-use kiln::ops::{ConstantOperand, GatherOp};
+use kiln::ops::GatherOp;
 
 use super::{Dtypes, Formats, IrOp, OnnxConverter, QuantRule};
 use crate::import::onnx::{Importer, OnnxNode, Step};
@@ -107,27 +107,8 @@ impl IrOp for Gather {
             indices: to_u32(saturating_elements(&index_shape[batch..]))?,
             inner_bytes: to_u32(saturating_elements(&shape[axis + 1..]) * dtype.size())?,
         };
-        let is_constant = |t| cx.tensor(t).is_constant();
-        let (constant, table, indices) = match (is_constant(table), is_constant(indices)) {
-            (false, false) => (
-                ConstantOperand::Neither,
-                cx.activation(table, dtype)?,
-                cx.activation(indices, DataType::I32)?,
-            ),
-            (true, false) => (
-                ConstantOperand::First,
-                cx.copied_constant(table, dtype)?,
-                cx.activation(indices, DataType::I32)?,
-            ),
-            (false, true) => (
-                ConstantOperand::Second,
-                cx.activation(table, dtype)?,
-                cx.copied_constant(indices, DataType::I32)?,
-            ),
-            (true, true) => {
-                return unsupported("GATHER of a constant by constants (fold it before converting)")
-            }
-        };
+        let (constant, table, indices) =
+            super::elementwise::two_operands(cx, (table, dtype), (indices, DataType::I32))?;
         Ok(Some(Op::Gather(GatherOp {
             params,
             constant,
