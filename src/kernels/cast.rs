@@ -48,11 +48,13 @@ fn read(from: CastType, b: &[u8]) -> Value {
 }
 
 fn write(to: CastType, v: Value, out: &mut [u8]) {
-    // A float out of an integer type's range is undefined in C++; Rust's
-    // `as` saturates it (and NaN is 0), then the value wraps as integers do.
+    // A float out of an integer type's range is undefined in C++; the
+    // Cortex-M's conversion (VCVT, which TFLM's static_cast compiles to)
+    // saturates to int32, as Rust's `as` does (NaN is 0); a narrower type
+    // then wraps, as integers do.
     let int = match v {
         Value::Int(i) => i,
-        Value::Float(f) => f as i64,
+        Value::Float(f) => i64::from(f as i32),
     };
     let bytes: [u8; 4] = match to {
         CastType::I8 => [int as i8 as u8, 0, 0, 0],
@@ -110,8 +112,15 @@ mod tests {
             .chunks_exact(4)
             .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
             .collect();
-        // 1e10 is out of range (undefined in C++): saturated to i64, wrapped.
-        assert_eq!(got, [-2, 2, 10_000_000_000i64 as i32]);
+        // 1e10 is out of range (undefined in C++): saturated, as VCVT does.
+        assert_eq!(got, [-2, 2, i32::MAX]);
+        let mut narrow = [0u8; 3];
+        cast(CastType::F32, CastType::I8, &floats, &mut narrow);
+        assert_eq!(
+            narrow.map(|b| b as i8),
+            [-2, 2, -1],
+            "i32::MAX wrapped to int8"
+        );
         let mut halves = [0u8; 4];
         cast(CastType::Bool, CastType::I16, &[1, 0], &mut halves);
         assert_eq!(halves, [1, 0, 0, 0]);

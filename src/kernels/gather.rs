@@ -25,16 +25,24 @@ wire_struct! {
 }
 
 impl GatherParams {
+    /// Saturating, as every size a check compares: a descriptor whose
+    /// product overflows cannot match its span.
     pub fn table_bytes(&self) -> u64 {
-        self.rows() * u64::from(self.axis) * u64::from(self.inner_bytes)
+        crate::tensor::element_count([
+            u64::from(self.batches),
+            u64::from(self.outer),
+            u64::from(self.axis),
+            u64::from(self.inner_bytes),
+        ])
     }
 
     pub fn output_bytes(&self) -> u64 {
-        self.rows() * u64::from(self.indices) * u64::from(self.inner_bytes)
-    }
-
-    fn rows(&self) -> u64 {
-        u64::from(self.batches) * u64::from(self.outer)
+        crate::tensor::element_count([
+            u64::from(self.batches),
+            u64::from(self.outer),
+            u64::from(self.indices),
+            u64::from(self.inner_bytes),
+        ])
     }
 }
 
@@ -44,18 +52,17 @@ impl GatherParams {
 pub fn gather(p: &GatherParams, table: &[u8], indices: &[i32], output: &mut [u8]) {
     let inner = p.inner_bytes as usize;
     let (outer, axis, count) = (p.outer as usize, p.axis as usize, p.indices as usize);
-    for b in 0..p.batches as usize {
-        let picks = super::part(indices, b * count, count);
-        for o in 0..outer {
-            let row = b * outer + o;
-            for (c, &index) in picks.iter().enumerate() {
-                let out = super::part_mut(output, (row * count + c) * inner, inner);
-                match usize::try_from(index).ok().filter(|&i| i < axis) {
-                    Some(i) => {
-                        super::copy(out, super::part(table, (row * axis + i) * inner, inner))
-                    }
-                    None => out.fill(0),
-                }
+    // The output's rows bound the walk (an empty output walks nothing,
+    // whatever the counts say).
+    let Some(row_bytes) = count.checked_mul(inner).filter(|&n| n > 0) else {
+        return;
+    };
+    for (row, out_row) in output.chunks_exact_mut(row_bytes).enumerate() {
+        let picks = super::part(indices, row / outer.max(1) * count, count);
+        for (out, &index) in out_row.chunks_exact_mut(inner.max(1)).zip(picks) {
+            match usize::try_from(index).ok().filter(|&i| i < axis) {
+                Some(i) => super::copy(out, super::part(table, (row * axis + i) * inner, inner)),
+                None => out.fill(0),
             }
         }
     }
@@ -94,5 +101,21 @@ mod tests {
         let mut out = [0u8; 4];
         gather(&p, &[1, 2, 3, 4, 5, 6, 7, 8], &[1, -1], &mut out);
         assert_eq!(out, [3, 4, 0, 0]);
+    }
+
+    #[test]
+    fn the_output_bounds_the_walk() {
+        // Counts whose product is far beyond the (empty) spans: nothing is
+        // read or written, and the walk ends at once.
+        let p = GatherParams {
+            batches: u32::MAX,
+            outer: u32::MAX,
+            axis: 0,
+            indices: 1,
+            inner_bytes: 1,
+        };
+        gather(&p, &[], &[], &mut []);
+        assert_eq!(p.table_bytes(), 0);
+        assert_eq!(p.output_bytes(), u64::from(u32::MAX) * u64::from(u32::MAX));
     }
 }

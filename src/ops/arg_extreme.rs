@@ -35,8 +35,9 @@ impl OpDescriptor for ArgExtremeOp {
     fn check(&self, c: &Checker) -> Result<(), Error> {
         let p = &self.params;
         c.positive(&[p.axis])?;
-        let rows = u64::from(p.outer) * u64::from(p.inner);
-        c.arena(self.input, rows * u64::from(p.axis), self.dtype)?;
+        let rows = crate::tensor::element_count([u64::from(p.outer), u64::from(p.inner)]);
+        let elements = crate::tensor::element_count([rows, u64::from(p.axis)]);
+        c.arena(self.input, elements, self.dtype)?;
         c.output(self.output, rows, DType::I32, &[self.input])
     }
 

@@ -37,7 +37,8 @@ impl OpDescriptor for GatherOp {
 
     fn check(&self, c: &Checker) -> Result<(), Error> {
         let p = &self.params;
-        let index_count = u64::from(p.batches) * u64::from(p.indices);
+        let index_count =
+            crate::tensor::element_count([u64::from(p.batches), u64::from(p.indices)]);
         match self.constant {
             ConstantOperand::First => c.constant(self.table, p.table_bytes(), DType::I8, false)?,
             _ => c.arena(self.table, p.table_bytes(), DType::I8)?,

@@ -58,7 +58,7 @@ impl OpDescriptor for SliceOp {
             p.reads_inside(),
             "slice step is zero or reads outside the input",
         )?;
-        let count = |dims: &[u32]| dims.iter().map(|&d| u64::from(d)).product::<u64>();
+        let count = |dims: &[u32]| crate::tensor::element_count(dims.iter().map(|&d| u64::from(d)));
         c.arena(self.input, count(&p.input_dims), dtype)?;
         c.output(self.output, count(&p.output_dims), dtype, &[self.input])
     }

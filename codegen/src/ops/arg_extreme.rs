@@ -48,8 +48,10 @@ impl IrOp for ArgExtreme {
         }
     }
 
+    /// The int8 input keeps the reals' order; the int32 indices take no
+    /// parameters.
     fn quantization(&self, _node: &Node) -> QuantRule {
-        QuantRule::QuantizedOnly
+        QuantRule::Calibrated
     }
 
     /// Painted on each core on the arg_extremes fixtures: the deeper of the

@@ -169,6 +169,10 @@ impl IrOp for Pad {
                         "int8 PAD with a float pad value (TFLM pads int8 with the zero point or PADV2's int8 value)",
                     );
                 }
+                // TFLM requires the value in the output's quantization.
+                if cx.tensor(v).quantization.is_some() {
+                    cx.same_quantization(v, out, "PADV2's value")?;
+                }
                 match cx.weight_data(v, DataType::I8)? {
                     &[b] => i32::from(b as i8),
                     _ => return invalid("the pad value must be one int8"),

@@ -185,7 +185,8 @@ fn slice_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
             .filter(|&a| a < rank)
             .ok_or_else(|| format!("axis {} out of range", axes[k]))?;
         let dim = shape[a] as i64;
-        let (s, count) = axis_range(dim, starts[k], ends[k], steps[k])
+        let range = (starts[k], ends[k], steps[k]);
+        let (s, count) = axis_range(dim, range, BackwardStart::InsideAxis)
             .ok_or_else(|| format!("Slice of axis {a} is empty or has step 0"))?;
         begin[a] = s;
         step[a] = steps[k];
@@ -239,7 +240,8 @@ fn split_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
                 .collect()
         }
     };
-    if sizes.len() != count || sizes.iter().sum::<usize>() != shape[a] || sizes.contains(&0) {
+    let total = sizes.iter().try_fold(0usize, |t, &s| t.checked_add(s));
+    if sizes.len() != count || total != Some(shape[a]) || sizes.contains(&0) {
         return Err(format!(
             "Split of axis {a} ({}) into {sizes:?} for {count} outputs",
             shape[a]
@@ -287,6 +289,16 @@ fn tflite_operands(op: &TfliteOp, more: &[usize]) -> ReadResult<(Vec<usize>, Vec
     Ok((input.shape.clone(), values))
 }
 
+/// The operator's output must have `shape`, as TFLM's Prepare computes it.
+fn expect_output(op: &TfliteOp, shape: &[usize], what: &str) -> ReadResult<()> {
+    match op.outputs.first().map(|&o| &op.tensors[o].shape) {
+        Some(out) if out == shape => Ok(()),
+        out => invalid_model(format!(
+            "{what} computes shape {shape:?}, the model's output is {out:?}"
+        )),
+    }
+}
+
 /// A Slice that takes the whole input: what a refused slice reads as, its
 /// reason recorded.
 fn refused(op: &mut TfliteOp, rank: usize, reason: String) -> OpKind {
@@ -302,18 +314,21 @@ fn refused(op: &mut TfliteOp, rank: usize, reason: String) -> OpKind {
 fn slice_from_tflite(op: &mut TfliteOp) -> ReadResult<OpKind> {
     let (shape, values) = tflite_operands(op, &[1, 2])?;
     let (begin, size) = (&values[0], &values[1]);
+    let mut counts = Vec::with_capacity(shape.len());
     for d in 0..shape.len() {
         let end = if size[d] < 0 {
             shape[d] as i64
         } else {
-            begin[d] + size[d]
+            begin[d].saturating_add(size[d])
         };
         if begin[d] < 0 || end > shape[d] as i64 || end <= begin[d] {
             return invalid_model(format!(
                 "SLICE of {shape:?} with begin {begin:?}, size {size:?}"
             ));
         }
+        counts.push((end - begin[d]) as usize);
     }
+    expect_output(op, &counts, "SLICE")?;
     Ok(OpKind::Slice(Slice {
         begin: begin.iter().map(|&b| b as usize).collect(),
         step: vec![1; shape.len()],
@@ -321,18 +336,36 @@ fn slice_from_tflite(op: &mut TfliteOp) -> ReadResult<OpKind> {
     }))
 }
 
+/// Where a backward range's start may lie before clamping ends: ONNX clamps
+/// it into the axis, TFLM's STRIDED_SLICE to one before it (an empty
+/// range).
+#[derive(Clone, Copy, PartialEq)]
+enum BackwardStart {
+    InsideAxis,
+    BeforeAxis,
+}
+
 /// The first coordinate and the count of a numpy-style range of an axis
 /// of `dim`: `start` and `end` (exclusive) count from the end when
-/// negative, and clamp to the axis (to `[-1, dim - 1]` walking backwards),
-/// as ONNX Slice and TFLM's STRIDED_SLICE compute them. `None` when the
-/// range is empty or the step is 0.
-fn axis_range(dim: i64, start: i64, end: i64, step: i64) -> Option<(usize, usize)> {
+/// negative, and clamp to the axis (walking backwards, `end` to `[-1, dim -
+/// 1]` and `start` as `backward` says), as ONNX Slice and TFLM's
+/// STRIDED_SLICE compute them. `None` when the range is empty or the step
+/// is 0.
+fn axis_range(
+    dim: i64,
+    (start, end, step): (i64, i64, i64),
+    backward: BackwardStart,
+) -> Option<(usize, usize)> {
     let from_end = |v: i64| if v < 0 { v.saturating_add(dim) } else { v };
+    let lowest_start = match backward {
+        BackwardStart::InsideAxis => 0,
+        BackwardStart::BeforeAxis => -1,
+    };
     let (start, end) = if step > 0 {
         (from_end(start).clamp(0, dim), from_end(end).clamp(0, dim))
     } else {
         (
-            from_end(start).clamp(-1, dim - 1),
+            from_end(start).clamp(lowest_start, dim - 1),
             from_end(end).clamp(-1, dim - 1),
         )
     };
@@ -341,8 +374,8 @@ fn axis_range(dim: i64, start: i64, end: i64, step: i64) -> Option<(usize, usize
         1.. => end - start,
         _ => start - end,
     };
-    (span > 0 && start >= 0 && start < dim)
-        .then(|| (start as usize, ((span - 1) / step.abs() + 1) as usize))
+    let count = (span.unsigned_abs() - 1) / step.unsigned_abs() + 1;
+    (span > 0 && start >= 0 && start < dim).then_some((start as usize, count as usize))
 }
 
 /// TFLite STRIDED_SLICE, as TFLM computes each axis's start and stop: a
@@ -365,6 +398,7 @@ fn strided_slice_from_tflite(op: &mut TfliteOp) -> ReadResult<OpKind> {
     }
     let mut first = vec![0usize; rank];
     let mut step = vec![1i64; rank];
+    let mut counts = Vec::with_capacity(rank);
     for d in 0..rank.min(32) {
         let dim = shape[d] as i64;
         let bit = |mask: i32| mask & (1 << d) != 0;
@@ -391,16 +425,20 @@ fn strided_slice_from_tflite(op: &mut TfliteOp) -> ReadResult<OpKind> {
                 (true, true) => dim,
                 (true, false) => -dim - 1,
             };
-            axis_range(dim, start, stop, stride)
+            axis_range(dim, (start, stop, stride), BackwardStart::BeforeAxis)
         };
-        let Some((start, _)) = range else {
+        let Some((start, count)) = range else {
             return invalid_model(format!(
                 "STRIDED_SLICE of {shape:?} is empty along axis {d}"
             ));
         };
+        if !bit(shrink_mask) {
+            counts.push(count);
+        }
         first[d] = start;
         step[d] = stride;
     }
+    expect_output(op, &counts, "STRIDED_SLICE")?;
     Ok(OpKind::Slice(Slice {
         begin: first,
         step,
@@ -417,9 +455,12 @@ fn reverse_from_tflite(op: &mut TfliteOp) -> ReadResult<OpKind> {
     };
     let shape = input.shape.clone();
     let rank = shape.len() as i64;
+    let Some(axes) = axes.data_i32() else {
+        return invalid_model("REVERSE_V2's axes must be a constant int32 tensor");
+    };
     let mut begin = vec![0usize; shape.len()];
     let mut step = vec![1i64; shape.len()];
-    for axis in axes.data_i32().unwrap_or_default() {
+    for axis in axes {
         let a = i64::from(axis);
         let a = if a < 0 { a + rank } else { a };
         let Some(a) = usize::try_from(a).ok().filter(|&a| a < shape.len()) else {
@@ -554,4 +595,29 @@ fn unpack_from_tflite(op: &mut TfliteOp) -> ReadResult<OpKind> {
     let axis = i64::from(op.i32(1, 0)?);
     let count = op.positive(0, 0, "num")?;
     split_along(op, 0, axis, &vec![1; count], true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{axis_range, BackwardStart};
+
+    #[test]
+    fn ranges_clamp_as_onnx_and_tflm_do() {
+        use BackwardStart::{BeforeAxis, InsideAxis};
+        // Forward: ends past the axis clamp to it.
+        assert_eq!(axis_range(5, (1, 100, 2), InsideAxis), Some((1, 2)));
+        assert_eq!(axis_range(5, (-2, 5, 1), BeforeAxis), Some((3, 2)));
+        // Backward from the last element to past the start.
+        assert_eq!(axis_range(5, (-1, -100, -2), InsideAxis), Some((4, 3)));
+        // A start before the axis: ONNX clamps it to element 0, TFLM's
+        // STRIDED_SLICE to -1, an empty range.
+        assert_eq!(axis_range(5, (-9, -100, -1), InsideAxis), Some((0, 1)));
+        assert_eq!(axis_range(5, (-9, -100, -1), BeforeAxis), None);
+        assert_eq!(axis_range(5, (0, 5, 0), InsideAxis), None);
+        assert_eq!(
+            axis_range(5, (4, 0, i64::MIN), InsideAxis),
+            Some((4, 1)),
+            "the most negative step takes one element, no overflow"
+        );
+    }
 }

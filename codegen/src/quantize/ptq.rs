@@ -153,8 +153,9 @@ impl SharedGroup {
 /// comparisons, SELECT_V2) that must share one interval: its inputs and
 /// output, and an input's chain back through ops that keep their input's
 /// parameters (a reshape shares the very bytes). Groups that share a value
-/// are one group (a CONCATENATION of a CONCATENATION), or the second op
-/// would give the shared value parameters the first does not have.
+/// are one group (a CONCATENATION of a CONCATENATION; two SELECT_V2 of one
+/// constant), or the second op would give the shared value parameters the
+/// first does not have.
 /// SELECT_V2's bool condition is no member.
 fn shared_groups(g: &Graph) -> Vec<SharedGroup> {
     let mut groups: Vec<SharedGroup> = Vec::new();
@@ -184,13 +185,11 @@ fn shared_groups(g: &Graph) -> Vec<SharedGroup> {
             ops: vec![index],
             members,
         };
-        // Absorb every earlier group that shares a value with this one.
-        let (joined, apart): (Vec<_>, Vec<_>) = groups.into_iter().partition(|other| {
-            other
-                .members
-                .iter()
-                .any(|t| !g.tensors[*t].is_constant() && group.members.contains(t))
-        });
+        // Absorb every earlier group that shares a value with this one (a
+        // constant too: it is quantized once, with one group's parameters).
+        let (joined, apart): (Vec<_>, Vec<_>) = groups
+            .into_iter()
+            .partition(|other| other.members.iter().any(|t| group.members.contains(t)));
         for other in joined {
             group.ops.extend(other.ops);
             for t in other.members {

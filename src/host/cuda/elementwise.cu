@@ -447,8 +447,8 @@ KILN_KERNEL(kiln_select) {
 }
 
 // CAST as C++'s static_cast converts: integers wrap into a narrower type,
-// floats truncate toward zero (through int64, as the Rust kernel does, for
-// values out of range), anything nonzero is a true bool.
+// floats truncate toward zero (saturating to int32 out of range, as the
+// Cortex-M's VCVT and the Rust kernel do), anything nonzero is a true bool.
 KILN_KERNEL(kiln_cast) {
     const i32 from_size = op.from == CastType_I16 ? 2 : (op.from == CastType_I32 || op.from == CastType_F32) ? 4 : 1;
     const i32 to_size = op.to == CastType_I16 ? 2 : (op.to == CastType_I32 || op.to == CastType_F32) ? 4 : 1;
@@ -469,8 +469,8 @@ KILN_KERNEL(kiln_cast) {
         } else if (op.to == CastType_Bool) {
             out[0] = is_float ? (f != 0.0f) : (v != 0);
         } else {
-            // Saturating, NaN to 0, as Rust's `as` (C++ leaves it undefined).
-            if (is_float) v = f != f ? 0 : f >= 9.2233720e18f ? 9223372036854775807LL : f <= -9.2233720e18f ? (-9223372036854775807LL - 1) : (long long)f;
+            // Saturating to int32, NaN to 0, as Rust's `as` (C++ leaves it undefined).
+            if (is_float) v = f != f ? 0 : f >= 2147483647.0f ? 2147483647LL : f <= -2147483648.0f ? -2147483648LL : (long long)f;
             if (op.to == CastType_I8) out[0] = (u8)v;
             else if (op.to == CastType_I16) *(short*)out = (short)v;
             else *(int*)out = (int)v;
