@@ -619,6 +619,15 @@ impl TfliteOp<'_> {
         Ok(self.per_output[0].clone())
     }
 
+    /// The tensor of input `i`, if the operator has that input.
+    pub fn input_tensor(&self, i: usize) -> Option<&Tensor> {
+        self.inputs
+            .get(i)
+            .copied()
+            .flatten()
+            .map(|t| &self.tensors[t])
+    }
+
     /// Records an option kiln cannot honour.
     pub fn unsupported(&mut self, reason: String) {
         self.problems.push(reason);

@@ -269,7 +269,7 @@ fn split_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
 /// The shape of a TFLite operator's input `i`, and the int32 values of
 /// its constant inputs `more` (begin, end, strides).
 fn tflite_operands(op: &TfliteOp, more: &[usize]) -> ReadResult<(Vec<usize>, Vec<Vec<i64>>)> {
-    let tensor = |i: usize| op.inputs.get(i).copied().flatten().map(|t| &op.tensors[t]);
+    let tensor = |i: usize| op.input_tensor(i);
     let Some(input) = tensor(0) else {
         return invalid_model("a slice without an input");
     };
@@ -449,7 +449,7 @@ fn strided_slice_from_tflite(op: &mut TfliteOp) -> ReadResult<OpKind> {
 /// TFLite REVERSE_V2: the axes of input 1 (constant int32) walked
 /// backwards.
 fn reverse_from_tflite(op: &mut TfliteOp) -> ReadResult<OpKind> {
-    let tensor = |i: usize| op.inputs.get(i).copied().flatten().map(|t| &op.tensors[t]);
+    let tensor = |i: usize| op.input_tensor(i);
     let (Some(input), Some(axes)) = (tensor(0), tensor(1)) else {
         return invalid_model("REVERSE_V2 needs an input and its axes");
     };
@@ -480,7 +480,7 @@ fn reverse_from_tflite(op: &mut TfliteOp) -> ReadResult<OpKind> {
 /// The constant int32 scalar (or one-element vector) of a TFLite
 /// operator's input `i`.
 fn constant_scalar(op: &TfliteOp, i: usize, what: &str) -> ReadResult<i64> {
-    let value = op.inputs.get(i).copied().flatten().map(|t| &op.tensors[t]);
+    let value = op.input_tensor(i);
     match value.and_then(|t| t.data_i32()).as_deref() {
         Some(&[v]) => Ok(i64::from(v)),
         _ => invalid_model(format!("{what} must be one constant int32")),
@@ -541,7 +541,7 @@ fn split_along(
 
 /// The length of axis `axis` of input `input`, if both exist.
 fn axis_length(op: &TfliteOp, input: usize, axis: i64) -> Option<usize> {
-    let shape = &op.tensors[op.inputs.get(input).copied().flatten()?].shape;
+    let shape = &op.input_tensor(input)?.shape;
     let a = if axis < 0 {
         axis + shape.len() as i64
     } else {

@@ -95,7 +95,7 @@ pub(crate) fn transpose_op(
 
 /// TFLite TRANSPOSE: the permutation is a constant int32 input.
 fn transpose_from_tflite(op: &mut TfliteOp) -> ReadResult<OpKind> {
-    let tensor = |i: usize| op.inputs.get(i).copied().flatten().map(|t| &op.tensors[t]);
+    let tensor = |i: usize| op.input_tensor(i);
     let (Some(input), Some(perm)) = (tensor(0), tensor(1)) else {
         return invalid_model("TRANSPOSE needs an input and a permutation");
     };
