@@ -75,11 +75,23 @@ impl UnaryFunction {
     }
 }
 
-/// `function` of every input value.
+/// `function` of every input value. The match is outside the loop, so each
+/// function has a loop of its own, as a kernel per function would.
 pub fn unary_f32(function: UnaryFunction, input: &[f32], output: &mut [f32]) {
-    for (o, &v) in output.iter_mut().zip(input) {
-        *o = function.at(v);
+    macro_rules! each {
+        ($($f:ident),*) => {
+            match function {
+                $(UnaryFunction::$f => {
+                    for (o, &v) in output.iter_mut().zip(input) {
+                        *o = UnaryFunction::$f.at(v);
+                    }
+                })*
+            }
+        };
     }
+    each!(
+        Exp, Sqrt, Rsqrt, Log, Abs, Neg, Square, Sin, Cos, Logistic, Tanh, Floor, Ceil, Round, Elu
+    )
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! Instructions per element of kiln's float32 kernels built on `exp` and
-//! `tanh` (`logistic_f32`, `tanh_f32`, `softmax_f32`) on the Cortex-M0, a
+//! `tanh` (LOGISTIC and TANH, two of `unary_f32`'s functions, and
+//! `softmax_f32`) on the Cortex-M0, a
 //! core without an FPU, under QEMU: libm's functions by default, micromath's
 //! with kiln's `fast-math` feature (docs/fast-math.md).
 //!
@@ -14,8 +15,8 @@
 use core::fmt::Write;
 use core::hint::black_box;
 
-use kiln::kernels::activation::{logistic_f32, tanh_f32};
 use kiln::kernels::softmax::softmax_f32;
+use kiln::kernels::unary::{unary_f32, UnaryFunction};
 use kiln_target_common::cortex_m::CortexM;
 use kiln_target_common::Platform;
 use panic_semihosting as _;
@@ -65,7 +66,9 @@ fn main() -> ! {
     let mut output = [0f32; ELEMENTS];
 
     let x = black_box(inputs(-8.0, 8.0));
-    let logistic = per_element(&mut platform, || logistic_f32(&x, &mut output));
+    let logistic = per_element(&mut platform, || {
+        unary_f32(UnaryFunction::Logistic, &x, &mut output)
+    });
     black_box(&output);
     // LOGISTIC's arithmetic around its `exp` (`1 / (1 + e)`, e positive),
     // so that the difference is what `exp` costs.
@@ -77,7 +80,9 @@ fn main() -> ! {
     });
     black_box(&output);
     let x = black_box(inputs(-4.0, 4.0));
-    let tanh = per_element(&mut platform, || tanh_f32(&x, &mut output));
+    let tanh = per_element(&mut platform, || {
+        unary_f32(UnaryFunction::Tanh, &x, &mut output)
+    });
     black_box(&output);
     let x = black_box(inputs(-8.0, 8.0));
     let softmax = per_element(&mut platform, || {
