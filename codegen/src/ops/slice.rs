@@ -374,8 +374,10 @@ fn axis_range(
         1.. => end - start,
         _ => start - end,
     };
-    let count = (span.unsigned_abs() - 1) / step.unsigned_abs() + 1;
-    (span > 0 && start >= 0 && start < dim).then_some((start as usize, count as usize))
+    (span > 0 && start >= 0 && start < dim).then(|| {
+        let count = (span.unsigned_abs() - 1) / step.unsigned_abs() + 1;
+        (start as usize, count as usize)
+    })
 }
 
 /// TFLite STRIDED_SLICE, as TFLM computes each axis's start and stop: a
