@@ -52,6 +52,7 @@ mod slice;
 mod softmax;
 mod streamed;
 mod svdf;
+mod tiled;
 mod transpose;
 mod transpose_conv2d;
 mod unary;
@@ -83,6 +84,7 @@ pub use slice::*;
 pub use softmax::*;
 pub use streamed::*;
 pub use svdf::*;
+pub use tiled::*;
 pub use transpose::*;
 pub use transpose_conv2d::*;
 pub use unary::*;
@@ -276,10 +278,11 @@ macro_rules! op_list {
 /// SELECT_V2 and PAD of int16 and int32; 23: SLICE's steps signed
 /// (REVERSE_V2, negative strides), GATHER and CAST in the slots float32
 /// LOGISTIC and TANH left when they became unary functions, REDUCE_MIN
-/// beside REDUCE_MAX, ARG_MAX and ARG_MIN;
+/// beside REDUCE_MAX, ARG_MAX and ARG_MIN; 24: a tiled pair of
+/// convolutions;
 /// `tests/blob_format.rs` pins it). It lives beside the
 /// list because appending an op is the usual bump.
-pub const BLOB_VERSION: u32 = 23;
+pub const BLOB_VERSION: u32 = 24;
 
 op_list! {
     Conv2d(Conv2dOp),
@@ -352,4 +355,5 @@ op_list! {
     IntegerBinary(IntegerBinaryOp),
     IntegerCompare(IntegerCompareOp),
     ArgExtreme(ArgExtremeOp),
+    TiledPair(TiledPairOp),
 }

@@ -15,17 +15,14 @@
 //! computed twice, and the bytes are the three ops'.
 //!
 //! Layer: ops; uses `ops::conv2d`, `ops::elementwise`, the elementwise
-//! walk of `ops::in_place` and the convolution geometry of
-//! `kernels::conv2d`.
+//! walk of `ops::in_place` and the window walk of `ops::tiled`.
 
-use core::ops::Range;
-
-use super::arena::{move_bytes, operands, out_i8, slide, split};
+use super::arena::{move_bytes, operands, out_i8, split};
 use super::in_place::Elementwise;
+use super::tiled::{band, row_bytes, run_over_window, window_rows, RowWindow};
 use super::{AddOp, Checker, ConstantOperand, Conv2dOp, OpDescriptor};
 use crate::arch::KernelChoice;
 use crate::error::Error;
-use crate::kernels::conv2d::ConvGeometry;
 use crate::kernels::part;
 use crate::tensor::Span;
 use crate::wire::wire_struct;
@@ -57,13 +54,6 @@ wire_struct! {
     }
 }
 
-/// One band: the block's output rows it computes, and the rows of the
-/// first convolution's output the second reads for them.
-struct Band {
-    rows: Range<u32>,
-    reads: Range<u32>,
-}
-
 impl ResidualBlockOp {
     /// The ADD's operands in the order it takes them: which one is the
     /// block's input (its output's bytes), and the other, the second
@@ -75,26 +65,6 @@ impl ResidualBlockOp {
         } else {
             (a.input2, a.input1, false)
         }
-    }
-
-    /// Band `k` (`None` past the last, or where a band reads no input,
-    /// which the check refuses).
-    fn band(&self, k: u32) -> Option<Band> {
-        let g = &self.second.conv.params.geometry;
-        let first = k.checked_mul(self.walk.rows)?;
-        if first >= g.output.height {
-            return None;
-        }
-        let rows = first..first.saturating_add(self.walk.rows).min(g.output.height);
-        let reads = g.input_rows(rows.clone())?;
-        Some(Band { rows, reads })
-    }
-
-    fn row_bytes(g: &ConvGeometry) -> (u32, u32) {
-        (
-            g.input.width.saturating_mul(g.input.channels),
-            g.output.width.saturating_mul(g.output.channels),
-        )
     }
 }
 
@@ -172,7 +142,7 @@ impl OpDescriptor for ResidualBlockOp {
             "a residual block's ADD takes one shape",
         )?;
         c.ensure(self.walk.rows > 0, "bands of no rows")?;
-        let (window_row, row) = Self::row_bytes(g2);
+        let (window_row, row) = row_bytes(g2);
         let band = u64::from(self.walk.rows.min(g2.output.height)) * u64::from(row);
         let w = &self.walk;
         let scratch = [self.first.scratch, self.second.scratch];
@@ -186,7 +156,7 @@ impl OpDescriptor for ResidualBlockOp {
                 )?;
             }
         }
-        let most = window_rows(g1, g2, w.rows).ok_or_else(|| {
+        let most = window_rows(g1, g2, w.rows, true).ok_or_else(|| {
             c.fail("a residual band reads no input, or overwrites input a later band reads")
         })?;
         let window_bytes = u64::from(most) * u64::from(window_row);
@@ -197,52 +167,21 @@ impl OpDescriptor for ResidualBlockOp {
     fn run(&self, arena: &mut [u8], weights: &[u8]) {
         let (input, _, input_first) = self.add_operands();
         let g2 = self.second.conv.params.geometry;
-        let (window_row, row) = Self::row_bytes(&g2);
+        let (window_row, row) = row_bytes(&g2);
         let w = &self.walk;
-        let mut window = 0..0u32;
-        for k in 0.. {
-            let Some(b) = self.band(k) else {
-                break;
-            };
-            // Slide the rows still read to the window's start.
-            if b.reads.start > window.start {
-                let keep = b.reads.start.min(window.end);
-                let shift = (keep - window.start).saturating_mul(window_row);
-                let kept = (window.end - keep).saturating_mul(window_row);
-                let bytes = split(arena, w.window).1;
-                slide(bytes, shift as usize, kept as usize);
-                window = b.reads.start..window.end.max(b.reads.start);
-            }
-            // The first convolution's rows the band newly reads.
-            if b.reads.end > window.end {
-                let at = (window.end - window.start).saturating_mul(window_row);
-                let n = (b.reads.end - window.end).saturating_mul(window_row);
-                let slot = Span::new(w.window.offset.saturating_add(at), n);
-                let rows = window.end as usize..b.reads.end as usize;
-                self.first.run_rows(arena, weights, (rows, slot));
-                window.end = b.reads.end;
-            }
-            // The second over the window, as the convolution of its rows.
-            let Some(geometry) = g2.rows_geometry(b.rows.clone()) else {
-                return;
-            };
-            let mut second = self.second;
-            second.conv.params.geometry = geometry;
-            second.conv.input = Span::new(
-                w.window.offset,
-                (window.end - window.start).saturating_mul(window_row),
-            );
-            let bytes = (b.rows.end - b.rows.start).saturating_mul(row);
+        let mut window = RowWindow::new(w.window, window_row);
+        let mut k = 0;
+        while let Some((rows, reads)) = band(&g2, w.rows, k) {
+            k += 1;
+            let held = window.cover(arena, weights, &self.first, reads);
+            let bytes = (rows.end - rows.start).saturating_mul(row);
             let band = Span::new(w.band.offset, bytes);
-            let count = (b.rows.end - b.rows.start) as usize;
-            second.run_rows(arena, weights, (0..count, band));
             // The sum, over the input rows no later band reads.
             let at = Span::new(
-                input
-                    .offset
-                    .saturating_add(b.rows.start.saturating_mul(row)),
+                input.offset.saturating_add(rows.start.saturating_mul(row)),
                 bytes,
             );
+            run_over_window(&self.second, arena, weights, (held, rows, band));
             let sum = Span::new(w.sum.offset, bytes);
             let (io, out) = split(arena, sum);
             let pair = if input_first { (at, band) } else { (band, at) };
@@ -253,36 +192,4 @@ impl OpDescriptor for ResidualBlockOp {
             move_bytes(arena, sum, at.offset);
         }
     }
-}
-
-/// The most rows of the first convolution's output a residual block's
-/// window holds at once, walking the second's output in bands of `rows`
-/// rows (`first` and `second` the two convolutions' geometries); `None`
-/// when a band reads no input, or would write its sum over input rows the
-/// first convolution reads for a later band. The planner sizes the window
-/// with it, and the op's check refuses what it refuses.
-pub fn window_rows(first: &ConvGeometry, second: &ConvGeometry, rows: u32) -> Option<u32> {
-    let height = second.output.height;
-    let mut window = 0..0u32;
-    let mut most = 0;
-    let mut start = 0u32;
-    while start < height {
-        let band = start..start.saturating_add(rows.max(1)).min(height);
-        let reads = second.input_rows(band.clone())?;
-        if reads.start < window.start {
-            return None;
-        }
-        window = reads.start..window.end.max(reads.start);
-        if reads.end > window.end {
-            // Rows before this band's already hold the block's output.
-            let read = first.input_rows(window.end..reads.end)?;
-            if read.start < band.start {
-                return None;
-            }
-            window.end = reads.end;
-        }
-        most = most.max(window.end - window.start);
-        start = band.end;
-    }
-    Some(most)
 }
