@@ -82,6 +82,12 @@ pub fn inspect_json(
                         "band_bytes": band_bytes,
                         "from_op": i - 2,
                     }),
+                    Walk::Tiled { rows, window_bytes, over_input } => json!({
+                        "tiled_rows": rows,
+                        "window_bytes": window_bytes,
+                        "over_input": over_input,
+                        "from_op": i - 1,
+                    }),
                 };
                 json!({"walk": walk, "output_offset_from_input": how.delta, "buffer_bytes": how.buffer_bytes})
             });
@@ -186,6 +192,11 @@ pub fn inspect_text(report: &Value) -> String {
             Some(bytes) if walk["residual_rows"].is_u64() => format!(
                 "{kernel}, residual block from #{} in bands ({bytes} B window, band and sum)",
                 num(&walk["from_op"])
+            ),
+            Some(bytes) if walk["tiled_rows"].is_u64() => format!(
+                "{kernel}, tiled with #{} in bands of {} rows ({bytes} B window)",
+                num(&walk["from_op"]),
+                num(&walk["tiled_rows"])
             ),
             Some(bytes) => format!("{kernel}, in place ({bytes} B bands)"),
             None => kernel,

@@ -8,7 +8,8 @@
 //! streamed into a fully connected layer (`kiln::ops::Stream`) computes the
 //! bytes of the two ops, and a misplaced stream is refused; a residual
 //! block streamed in bands (`kiln::ops::ResidualBlockOp`) computes the
-//! bytes of its three ops.
+//! bytes of its three ops; and so does a tiled pair of convolutions
+//! (`kiln::ops::TiledPairOp`) the bytes of its two.
 
 use kiln::arch::{conv2d_scratch_bytes, filter_reach, KernelChoice};
 use kiln::kernels::conv2d::{Conv2dParams, ConvGeometry};
@@ -17,11 +18,11 @@ use kiln::ops::{
     Conv2dInPlaceOp, Conv2dIntoFullyConnectedOp, Conv2dOp, Conv2dS8, DepthwiseConv2dInPlaceOp,
     DepthwiseConv2dIntoFullyConnectedOp, DepthwiseConv2dOp, FullyConnectedOp, FullyConnectedParams,
     FullyConnectedShape, MulInPlaceOp, MulOp, MulParams, Residual, ResidualBlockOp, Stream,
-    SubInPlaceOp, SubOp,
+    SubInPlaceOp, SubOp, TiledLayer, TiledPairOp, Tiles,
 };
 use kiln::tensor::{Nhwc, Span};
 use kiln::{Graph, Op};
-use kiln_codegen::plan::{band_walk, residual_walk, stream_walk, InPlace, Walk};
+use kiln_codegen::plan::{band_walk, residual_walk, stream_walk, tiled_walk, InPlace, Walk};
 
 struct Rng(u64);
 
@@ -46,6 +47,12 @@ impl Rng {
 fn geometry(rng: &mut Rng, depthwise: bool) -> Option<ConvGeometry> {
     let (h, w) = (1 + rng.below(12), 1 + rng.below(10));
     let c = 1 + rng.below(9);
+    geometry_over(rng, Nhwc::new(1, h, w, c), depthwise)
+}
+
+/// A random convolution of `input` (as [`geometry`]).
+fn geometry_over(rng: &mut Rng, input: Nhwc, depthwise: bool) -> Option<ConvGeometry> {
+    let (h, w, c) = (input.height, input.width, input.channels);
     let oc = if depthwise { c } else { 1 + rng.below(9) };
     let (kh, kw) = (
         [1, 2, 3, 5][rng.below(4) as usize],
@@ -818,7 +825,7 @@ fn streamed_residual_blocks_compute_the_bytes_of_their_three_ops() {
             },
             _ => 1 + rng.below(h),
         };
-        let window_rows = kiln::ops::window_rows(&g1, &g2, rows);
+        let window_rows = kiln::ops::window_rows(&g1, &g2, rows, true);
         let row = |channels: u32| w * channels;
         let band_bytes = rows.min(h) * row(c);
         let mut at = 0u32;
@@ -882,4 +889,170 @@ fn streamed_residual_blocks_compute_the_bytes_of_their_three_ops() {
         cases += 1;
     }
     assert!(refusals > 10, "only {refusals} overwriting walks tried");
+}
+
+/// A tiled pair (`kiln::ops::TiledPairOp`: a convolution or depthwise
+/// convolution, then another over its output, run in bands) computes the
+/// bytes of its two ops run one after the other, on random geometries and
+/// with every kernel each layer has: with its output over the first
+/// layer's input where the walk allows (`window_rows`), and apart from it,
+/// in the planner's bands (`plan::tiled_walk`) and in others. Its check
+/// refuses an output over the input where a band would overwrite input a
+/// later band reads, and a window a row short.
+#[test]
+fn tiled_pairs_compute_the_bytes_of_their_two_ops() {
+    let mut rng = Rng(0x711e_d0a1);
+    let (mut cases, mut over, mut refusals) = (0, 0, 0);
+    while cases < 400 {
+        let (d1, d2) = (rng.below(2) == 0, rng.below(2) == 0);
+        let Some(g1) = geometry(&mut rng, d1) else {
+            continue;
+        };
+        let Some(g2) = geometry_over(&mut rng, g1.output, d2) else {
+            continue;
+        };
+        let kernel = |rng: &mut Rng, depthwise: bool| match (depthwise, rng.below(2)) {
+            (true, 0) => KernelChoice::Reference,
+            (true, _) => KernelChoice::DepthwiseBlocked,
+            (false, 0) => KernelChoice::Reference,
+            (false, _) => KernelChoice::Gemm,
+        };
+        let (k1, k2) = (kernel(&mut rng, d1), kernel(&mut rng, d2));
+        let mut weights = Vec::new();
+        let (more, spans) = constants(&mut rng, &g1);
+        let [f1, b1, m1, s1] = append(&mut weights, more, spans);
+        let (more, spans) = constants(&mut rng, &g2);
+        let [f2, b2, m2, s2] = append(&mut weights, more, spans);
+        let scratch_bytes = |g: &ConvGeometry, k| match k {
+            KernelChoice::Gemm => align(conv2d_scratch_bytes(g)) as u32,
+            _ => 0,
+        };
+        let (n, hidden_bytes, out_bytes) = (
+            g1.input.elements() as u32,
+            g1.output.elements() as u32,
+            g2.output.elements() as u32,
+        );
+        let params = |rng: &mut Rng, g: ConvGeometry| Conv2dParams {
+            geometry: g,
+            input_offset: rng.range(-127, 128),
+            output_offset: rng.range(-128, 127),
+            activation_min: rng.range(-128, -100),
+            activation_max: 127,
+        };
+        let (p1, p2) = (params(&mut rng, g1), params(&mut rng, g2));
+        let layer = |depthwise: bool,
+                     p: Conv2dParams,
+                     [filter, bias, multiplier, shift]: [Span; 4],
+                     kernel,
+                     io: [Span; 3]| TiledLayer {
+            depthwise,
+            op: Conv2dOp {
+                conv: Conv2dS8 {
+                    params: p,
+                    input: io[0],
+                    filter,
+                    bias,
+                    multiplier,
+                    shift,
+                    output: io[1],
+                },
+                kernel,
+                // A depthwise layer's is empty (its kernel takes none).
+                scratch: if depthwise { Span::default() } else { io[2] },
+            },
+        };
+        let alone = |l: TiledLayer| match l.depthwise {
+            true => Op::DepthwiseConv2d(DepthwiseConv2dOp {
+                conv: l.op.conv,
+                kernel: l.op.kernel,
+            }),
+            false => Op::Conv2d(l.op),
+        };
+        let fill: Vec<u8> = (0..n).map(|_| rng.next() as u8).collect();
+
+        // The two ops: input, hidden, output and scratch apart.
+        let mut at = 0u32;
+        let mut next = |bytes: u32| {
+            let s = Span::new(at, bytes);
+            at = align((at + bytes) as usize) as u32;
+            s
+        };
+        let (input, hidden, output) = (next(n), next(hidden_bytes), next(out_bytes));
+        let (sc1, sc2) = (next(scratch_bytes(&g1, k1)), next(scratch_bytes(&g2, k2)));
+        let mut arena = vec![0u8; at as usize];
+        arena[input.range()].copy_from_slice(&fill);
+        let first = layer(d1, p1, [f1, b1, m1, s1], k1, [input, hidden, sc1]);
+        let second = layer(d2, p2, [f2, b2, m2, s2], k2, [hidden, output, sc2]);
+        for op in [alone(first), alone(second)] {
+            run(op, &mut arena, &weights).unwrap_or_else(|e| panic!("{g1:?} {g2:?}: {e}"));
+        }
+        let expected = arena[output.range()].to_vec();
+
+        // Tiled: the input (the output over it, or apart), scratch and
+        // window; the first layer's output is never stored.
+        let over_input = rng.below(3) != 0;
+        let rows = match (rng.below(2), tiled_walk(&g1, &g2, over_input)) {
+            (0, Some(walk)) => match walk.walk {
+                Walk::Tiled { rows, .. } => rows,
+                other => panic!("{other:?}"),
+            },
+            _ => 1 + rng.below(g2.output.height),
+        };
+        let window_rows = kiln::ops::window_rows(&g1, &g2, rows, over_input);
+        let row = g1.output.width * g1.output.channels;
+        let mut at = 0u32;
+        let mut next = |bytes: u32| {
+            let s = Span::new(at, bytes);
+            at = align((at + bytes) as usize) as u32;
+            s
+        };
+        let input = next(if over_input { n.max(out_bytes) } else { n });
+        let input = Span::new(input.offset, n);
+        let output = match over_input {
+            true => Span::new(input.offset, out_bytes),
+            false => next(out_bytes),
+        };
+        let (sc1, sc2) = (next(scratch_bytes(&g1, k1)), next(scratch_bytes(&g2, k2)));
+        let words = |bytes: u32| bytes.div_ceil(4) * 4;
+        let window = next(words(window_rows.unwrap_or(g1.output.height) * row));
+        let arena_bytes = at as usize;
+        // Never stored: named past the arena's end.
+        let hidden = Span::new(arena_bytes as u32, hidden_bytes);
+        let pair = |window: Span| {
+            Op::TiledPair(TiledPairOp {
+                first: layer(d1, p1, [f1, b1, m1, s1], k1, [input, hidden, sc1]),
+                second: layer(d2, p2, [f2, b2, m2, s2], k2, [hidden, output, sc2]),
+                walk: Tiles { window, rows },
+            })
+        };
+        let mut arena = vec![0x5au8; arena_bytes];
+        arena[input.range()].copy_from_slice(&fill);
+        let result = run(pair(window), &mut arena, &weights);
+        let Some(window_rows) = window_rows else {
+            assert!(result.is_err(), "{g1:?} {g2:?} rows {rows}: accepted");
+            refusals += 1;
+            continue;
+        };
+        result.unwrap_or_else(|e| panic!("{g1:?} {g2:?} rows {rows}: {e}"));
+        assert_eq!(
+            arena[output.range()],
+            expected[..],
+            "{g1:?} {g2:?} {k1:?} {k2:?} rows {rows} over input {over_input}"
+        );
+        if over_input {
+            over += 1;
+        }
+        // A window a row short is refused.
+        let short = Span::new(window.offset, ((window_rows - 1) * row) / 4 * 4);
+        if short.len > 0 {
+            let mut arena = vec![0u8; arena_bytes];
+            assert!(
+                run(pair(short), &mut arena, &weights).is_err(),
+                "{g1:?} {g2:?} rows {rows}: a short window accepted"
+            );
+        }
+        cases += 1;
+    }
+    assert!(over > 150, "only {over} pairs wrote over their input");
+    assert!(refusals > 2, "only {refusals} overwriting walks tried");
 }

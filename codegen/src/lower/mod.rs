@@ -20,7 +20,7 @@ use kiln::graph::{Op, StateTensor, TensorIo};
 use kiln::ops::{
     AddInPlaceOp, Bands, Chunks, Conv2dInPlaceOp, Conv2dIntoFullyConnectedOp, Conv2dOp,
     DepthwiseConv2dInPlaceOp, DepthwiseConv2dIntoFullyConnectedOp, MulInPlaceOp, Residual,
-    ResidualBlockOp, Stream, SubInPlaceOp,
+    ResidualBlockOp, Stream, SubInPlaceOp, TiledLayer, TiledPairOp, Tiles,
 };
 use kiln::tensor::Span;
 
@@ -161,6 +161,18 @@ pub fn in_place_candidates(nodes: usize, ops: &[Op], op_nodes: &[usize]) -> Vec<
             elements,
         })
     };
+    // A tiled pair: a convolution over the output of the one before it.
+    let convolution = |op: &Op| match op {
+        Op::Conv2d(o) => Some(o.conv),
+        Op::DepthwiseConv2d(o) => Some(o.conv),
+        _ => None,
+    };
+    let pair = |first: &kiln::ops::Conv2dS8, second: &kiln::ops::Conv2dS8| {
+        (first.output == second.input).then_some(Candidate::Pair {
+            first: first.params.geometry,
+            second: second.params.geometry,
+        })
+    };
     let mut candidates = vec![None; nodes];
     for (k, (op, &node)) in ops.iter().zip(op_nodes).enumerate() {
         let at = |back: usize| {
@@ -186,7 +198,19 @@ pub fn in_place_candidates(nodes: usize, ops: &[Op], op_nodes: &[usize]) -> Vec<
             }
             continue;
         }
-        let candidate = match (op, before) {
+        if let Op::TiledPair(o) = op {
+            candidates[node] = pair(&o.first.op.conv, &o.second.op.conv);
+            if let Some(slot) = node.checked_sub(1).and_then(|p| candidates.get_mut(p)) {
+                *slot = Some(Candidate::Convolution(o.first.op.conv.params.geometry));
+            }
+            continue;
+        }
+        let candidate = match (op, before.and_then(convolution)) {
+            (Op::Conv2d(o), Some(first)) => pair(&first, &o.conv),
+            (Op::DepthwiseConv2d(o), Some(first)) => pair(&first, &o.conv),
+            _ => None,
+        };
+        let candidate = candidate.or_else(|| match (op, before) {
             (Op::FullyConnected(fc), Some(Op::Conv2d(o))) => stream(&o.conv, fc),
             (Op::FullyConnected(fc), Some(Op::DepthwiseConv2d(o))) => stream(&o.conv, fc),
             (Op::Conv2dIntoFullyConnected(o), _) => stream(&o.conv.conv, &o.fc),
@@ -206,7 +230,7 @@ pub fn in_place_candidates(nodes: usize, ops: &[Op], op_nodes: &[usize]) -> Vec<
                 Op::MulInPlace(o) => elementwise(&o.op.params.broadcast),
                 _ => None,
             },
-        };
+        });
         if let Some(slot) = candidates.get_mut(node) {
             *slot = candidate;
         }
@@ -389,6 +413,26 @@ fn in_place(plan: &ArenaPlan, node: usize, op: Option<Op>, fused: Vec<Op>) -> Lo
             walk,
         })));
     }
+    if let Walk::Tiled {
+        rows, window_bytes, ..
+    } = how.walk
+    {
+        let (Some(first), Some(second)) = (
+            fused.first().and_then(tiled_layer),
+            op.as_ref().and_then(tiled_layer),
+        ) else {
+            return invalid("the planner tiled a pair of ops that are not convolutions");
+        };
+        let walk = Tiles {
+            window: Span::new(buffer.offset, window_bytes),
+            rows,
+        };
+        return Ok(Some(Op::TiledPair(TiledPairOp {
+            first,
+            second,
+            walk,
+        })));
+    }
     Ok(Some(match (op, how.walk) {
         (Some(Op::Conv2d(op)), Walk::Bands { rows, lag }) => {
             let bands = Bands { buffer, rows, lag };
@@ -412,4 +456,23 @@ fn in_place(plan: &ArenaPlan, node: usize, op: Option<Op>, fused: Vec<Op>) -> Lo
         }
         _ => return invalid("the planner ran in place an op that has no in-place form"),
     }))
+}
+
+/// A convolution as one layer of a tiled pair.
+fn tiled_layer(op: &Op) -> Option<TiledLayer> {
+    match *op {
+        Op::Conv2d(op) => Some(TiledLayer {
+            depthwise: false,
+            op,
+        }),
+        Op::DepthwiseConv2d(o) => Some(TiledLayer {
+            depthwise: true,
+            op: Conv2dOp {
+                conv: o.conv,
+                kernel: o.kernel,
+                scratch: Span::default(),
+            },
+        }),
+        _ => None,
+    }
 }

@@ -95,6 +95,17 @@ pub enum Walk {
         window_bytes: u32,
         band_bytes: u32,
     },
+    /// A convolution that runs the convolution before it (whose output
+    /// only it reads) in bands of `rows` of its own output rows
+    /// (`kiln::ops::TiledPairOp`): the first output is never stored, its
+    /// rows kept in a window of `window_bytes` (the buffer) while read.
+    /// With `over_input`, the output may take the first layer's input's
+    /// place, where that input dies.
+    Tiled {
+        rows: u32,
+        window_bytes: u32,
+        over_input: bool,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -148,7 +159,7 @@ impl ArenaPlan {
     pub fn fused_into(&self, node: usize) -> Option<usize> {
         (node + 1..=node + 2).find(|&j| match self.bands(j) {
             Some((how, _)) => match how.walk {
-                Walk::Stream { .. } => j == node + 1,
+                Walk::Stream { .. } | Walk::Tiled { .. } => j == node + 1,
                 Walk::Residual { .. } => true,
                 Walk::Bands { .. } | Walk::Chunks { .. } => false,
             },
@@ -230,6 +241,45 @@ fn plan_with(graph: &Graph, in_place: &[Option<InPlace>]) -> ArenaPlan {
         let Some(how) = in_place.get(j).copied().flatten() else {
             continue;
         };
+        if let Walk::Tiled { over_input, .. } = how.walk {
+            // The first layer's output is never stored; its input lives
+            // on to here, and the output takes its place if it dies here.
+            let Some(p) = j.checked_sub(1) else {
+                continue;
+            };
+            let first = &graph.nodes[p];
+            let (Some(x), Some(&t1), Some(read), Some(&d)) = (
+                first.input(0),
+                first.outputs.first(),
+                node.input(0),
+                node.outputs.first(),
+            ) else {
+                continue;
+            };
+            let (rx, r1, rd) = (root[x], root[t1], root[d]);
+            if root[read] == r1
+                && rx != r1
+                && rd == d
+                && rd != rx
+                && !graph.tensors[x].is_constant()
+                && !streamed[rx]
+                && ran_in_place[p].is_none()
+                && life[r1] == Some((p, j))
+                && life[rd].is_some_and(|(first, _)| first == j)
+            {
+                life[r1] = None;
+                streamed[r1] = true;
+                scratch_at[p] = j;
+                let dies = life[rx].is_some_and(|(_, last)| last == p);
+                life[rx] = life[rx].map(|(first, last)| (first, last.max(j)));
+                if over_input && dies {
+                    group[rd] = group[rx];
+                    rel[rd] = rel[rx];
+                }
+                ran_in_place[j] = Some(how);
+            }
+            continue;
+        }
         if let Walk::Residual { .. } = how.walk {
             // The first convolution's input is the ADD's other operand
             // and dies there; the sum is written over it.
@@ -287,6 +337,7 @@ fn plan_with(graph: &Graph, in_place: &[Option<InPlace>]) -> ArenaPlan {
         if root[read] == rt
             && rt != rx
             && !graph.tensors[x].is_constant()
+            && ran_in_place[p].is_none()
             && life[rt] == Some((p, j))
             && node.kind.op().scratch_bytes(graph, node) == 0
         {
@@ -310,7 +361,7 @@ fn plan_with(graph: &Graph, in_place: &[Option<InPlace>]) -> ArenaPlan {
         let operands: &[usize] = match how.walk {
             Walk::Bands { .. } => &[0],
             Walk::Chunks { .. } => &[0, 1],
-            Walk::Stream { .. } | Walk::Residual { .. } => continue,
+            Walk::Stream { .. } | Walk::Residual { .. } | Walk::Tiled { .. } => continue,
         };
         let ro = root[output];
         let born_here = life[ro].is_some_and(|(first, _)| first == i) && ro == output;
@@ -323,7 +374,10 @@ fn plan_with(graph: &Graph, in_place: &[Option<InPlace>]) -> ArenaPlan {
                     Walk::Chunks { .. } => {
                         graph.tensors[input].bytes() == graph.tensors[output].bytes()
                     }
-                    Walk::Bands { .. } | Walk::Stream { .. } | Walk::Residual { .. } => true,
+                    Walk::Bands { .. }
+                    | Walk::Stream { .. }
+                    | Walk::Residual { .. }
+                    | Walk::Tiled { .. } => true,
                 };
                 !graph.tensors[input].is_constant()
                     && life[ri].is_some_and(|(_, last)| last == i)

@@ -1,8 +1,8 @@
-//! Which ops run in place, streamed or as a residual block, and in which
-//! order: the candidates a lowering offers, each one's walk (bands of a
-//! convolution, chunks of an elementwise op, a stream, a residual block's
-//! window), and the searches that keep those, and the op order, for which
-//! the planned arena shrinks.
+//! Which ops run in place, streamed, tiled or as a residual block, and in
+//! which order: the candidates a lowering offers, each one's walk (bands
+//! of a convolution, chunks of an elementwise op, a stream, a tiled pair's
+//! or a residual block's window), and the searches that keep those, and
+//! the op order, for which the planned arena shrinks.
 //!
 //! Layer: plan; uses `ir`, the runtime's convolution geometry and walk
 //! rules (`kiln::ops::window_rows`), and the planner ([`super::plan_with`]).
@@ -37,6 +37,14 @@ pub enum Candidate {
         second: ConvGeometry,
         elements: u32,
     },
+    /// An int8 convolution (plain or depthwise) of one batch, of geometry
+    /// `second`, over the output of the op before it, an int8 convolution
+    /// of one batch of geometry `first`: a pair that may run tiled. It
+    /// may also run in place alone (as `Convolution`).
+    Pair {
+        first: ConvGeometry,
+        second: ConvGeometry,
+    },
 }
 
 /// Elements per chunk of an in-place elementwise op: the buffer's size,
@@ -48,7 +56,34 @@ pub(super) const CHUNK_ELEMENTS: u32 = 256;
 /// batch) for which that lowers the arena: each in turn is kept if the
 /// arena does not grow, then each is toggled while that lowers the arena or
 /// keeps it with fewer layers in place.
+///
+/// The greedy search can settle on a worse arena when tiled pairs are
+/// offered (a pair taken early keeps later layers from running in place),
+/// so it also runs with each pair's second layer a plain convolution
+/// candidate, and the smaller arena wins (without pairs on a tie: tiling
+/// costs a little time).
 pub fn plan_in_place(graph: &Graph, candidates: &[Option<Candidate>]) -> ArenaPlan {
+    let untiled: Vec<Option<Candidate>> = candidates
+        .iter()
+        .map(|c| match c {
+            Some(Candidate::Pair { second, .. }) => Some(Candidate::Convolution(*second)),
+            c => *c,
+        })
+        .collect();
+    let without = search(graph, &untiled);
+    if untiled == candidates {
+        return without;
+    }
+    let with = search(graph, candidates);
+    if with.arena_bytes < without.arena_bytes {
+        with
+    } else {
+        without
+    }
+}
+
+/// The search [`plan_in_place`] runs.
+fn search(graph: &Graph, candidates: &[Option<Candidate>]) -> ArenaPlan {
     let mut chosen: Vec<Option<InPlace>> = vec![None; graph.nodes.len()];
     let mut best = plan_with(graph, &chosen);
     let chunks = |elements: u32| {
@@ -75,6 +110,11 @@ pub fn plan_in_place(graph: &Graph, candidates: &[Option<Candidate>]) -> ArenaPl
                 } => residual_walk(&first, &second)
                     .into_iter()
                     .chain([chunks(elements)])
+                    .collect(),
+                Candidate::Pair { first, second } => [true, false]
+                    .into_iter()
+                    .filter_map(|over| tiled_walk(&first, &second, over))
+                    .chain(band_walk(&second))
                     .collect(),
             };
             Some((i, ways))
@@ -268,7 +308,7 @@ pub fn stream_walk(g: &ConvGeometry, outputs: u32) -> InPlace {
 /// (`kiln::ops::window_rows`); `None` when the block cannot run in bands.
 pub fn residual_walk(first: &ConvGeometry, second: &ConvGeometry) -> Option<InPlace> {
     let rows = band_rows(second);
-    let most = kiln::ops::window_rows(first, second, rows)?;
+    let most = kiln::ops::window_rows(first, second, rows, true)?;
     let window = align((most * second.input.width * second.input.channels) as usize);
     let band = align((rows * second.output.width * second.output.channels) as usize);
     Some(InPlace {
@@ -279,5 +319,32 @@ pub fn residual_walk(first: &ConvGeometry, second: &ConvGeometry) -> Option<InPl
         },
         delta: 0,
         buffer_bytes: window + 2 * band,
+    })
+}
+
+/// A tiled pair's walk: bands of `band_rows` rows of the second layer's
+/// output, and the window the first layer's rows need then
+/// (`kiln::ops::window_rows`), with the output over the first layer's
+/// input (`over_input`) or apart from it; `None` when the pair cannot run
+/// in bands that way.
+pub fn tiled_walk(
+    first: &ConvGeometry,
+    second: &ConvGeometry,
+    over_input: bool,
+) -> Option<InPlace> {
+    if first.input.batches != 1 || second.input.batches != 1 {
+        return None;
+    }
+    let rows = band_rows(second);
+    let most = kiln::ops::window_rows(first, second, rows, over_input)?;
+    let window = align((most * second.input.width * second.input.channels) as usize);
+    Some(InPlace {
+        walk: Walk::Tiled {
+            rows,
+            window_bytes: window as u32,
+            over_input,
+        },
+        delta: 0,
+        buffer_bytes: window,
     })
 }

@@ -1,5 +1,6 @@
 //! The planner's unit tests: placements, in-place groups, streams,
-//! residual blocks and the schedule on small hand-built graphs.
+//! residual blocks, tiled pairs and the schedule on small hand-built
+//! graphs.
 
 use super::*;
 use crate::ir::*;
@@ -232,6 +233,49 @@ fn a_residual_block_keeps_its_input_and_a_few_rows() {
     assert_eq!(p.fused_into(1), Some(2));
     // a (and d over it), the window, a band and a sum.
     assert_eq!(p.arena_bytes, 256 + 48 + 32 + 32, "{p:?}");
+}
+
+#[test]
+fn a_tiled_pair_never_stores_its_widest_tensor() {
+    // a -> b -> c -> d: a pointwise layer widens 64 one-pixel rows from 4
+    // to 16 channels, then a 3x1 layer of stride 2 narrows them to 32
+    // rows of 4. Tiled, b is never stored: each band of 8 rows of c reads
+    // 17 rows of b at most (a 272-byte window), and c takes a's place.
+    let mut g = chain([256, 1024, 128, 128]);
+    g.nodes[1].kind = g.nodes[0].kind.clone();
+    let first = pointwise(64, 4, 16);
+    let second = ConvGeometry {
+        output: kiln::tensor::Nhwc::new(1, 32, 1, 4),
+        filter_height: 3,
+        stride_height: 2,
+        padding_top: 1,
+        ..pointwise(64, 16, 4)
+    };
+    let pair = Candidate::Pair { first, second };
+    let p = plan_in_place(&g, &[None, Some(pair), None]);
+    assert_no_live_overlap(&g, &p);
+    let (how, _) = p.bands(1).unwrap();
+    assert_eq!(
+        how.walk,
+        Walk::Tiled {
+            rows: 8,
+            window_bytes: 272,
+            over_input: true
+        }
+    );
+    assert_eq!(p.offset(1), None);
+    assert_eq!(p.offset(2), p.offset(0));
+    assert_eq!(p.fused_into(0), Some(1));
+    assert_eq!(p.fused_into(1), None);
+    // a (and c over it) and the window, against a and b in place (1024
+    // bytes and bands) without tiling.
+    assert_eq!(p.arena_bytes, 256 + 272, "{p:?}");
+    // A pair whose first input lives on keeps its output apart.
+    g.nodes[2].inputs.push(Some(0));
+    let p = plan_in_place(&g, &[None, Some(pair), None]);
+    assert_no_live_overlap(&g, &p);
+    assert!(p.bands(1).is_some());
+    assert_ne!(p.offset(2), p.offset(0));
 }
 
 #[test]
