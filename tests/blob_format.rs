@@ -157,6 +157,7 @@ fn golden_models() -> Vec<(&'static str, PathBuf, PathBuf)> {
         "layout",
         "embedding",
         "arg_extremes",
+        "in_place_chain",
     ] {
         let zoo = fixtures().join("op_zoo");
         models.push((name, zoo.join(format!("{name}.tflite")), zoo.join(name)));

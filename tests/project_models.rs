@@ -5,9 +5,10 @@
 //! broadcast ADD with fused RELU6, ADD/MUL/SUB with a constant operand, SUB,
 //! PAD, CONCATENATION, LEAKY_RELU, HARD_SWISH, PRELU, TRANSPOSE_CONV, standalone RELU and
 //! RELU6, float QUANTIZE/DEQUANTIZE at the edges; SVDF, LSTM, QUANTIZE
-//! between integer widths, SOFTMAX to int16) against TFLite Micro's outputs
-//! for the fixtures made by `tests/fixtures/op_zoo/make_op_zoo.py` and
-//! `make_stateful.py`, in the output type TFLM gives.
+//! between integer widths, SOFTMAX to int16; one-input ops in place)
+//! against TFLite Micro's outputs for the fixtures made by
+//! `tests/fixtures/op_zoo/make_op_zoo.py`, `make_stateful.py` and
+//! `make_schema_ops.py`, in the output type TFLM gives.
 
 use std::path::Path;
 
@@ -33,6 +34,33 @@ fn op_zoo_matches_tflite_micro_byte_for_byte() {
             assert_eq!(got[0].data, expected.data, "{name} sample {k}");
         }
     }
+}
+
+/// The one-input chain fixture runs every op over its input (the byte
+/// check above is then the in-place forms' against TFLM): one tensor and a
+/// chunk buffer, where out of place two tensors are alive at every op.
+#[test]
+fn a_chain_of_one_input_ops_runs_in_place() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/op_zoo");
+    let model = kiln_codegen::compile_file(&dir.join("in_place_chain.tflite")).unwrap();
+    for op in &model.ops {
+        assert!(
+            matches!(
+                op,
+                kiln::Op::RequantizeInPlace(_)
+                    | kiln::Op::LeakyReluInPlace(_)
+                    | kiln::Op::HardSwishInPlace(_)
+                    | kiln::Op::LogisticInPlace(_)
+                    | kiln::Op::TanhInPlace(_)
+            ),
+            "{} out of place",
+            op.name()
+        );
+    }
+    assert_eq!(model.ops.len(), 6);
+    let tensor = 16 * 16 * 8;
+    assert!(model.arena_bytes() < 2 * tensor, "{}", model.arena_bytes());
+    assert_eq!(model.arena_bytes(), model.plan.lower_bound_bytes);
 }
 
 /// The float32 fixtures (EXP, SUM and REDUCE_MAX among them) within float

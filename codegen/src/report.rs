@@ -198,6 +198,9 @@ pub fn inspect_text(report: &Value) -> String {
                 num(&walk["from_op"]),
                 num(&walk["tiled_rows"])
             ),
+            Some(bytes) if walk["chunk_elements"].is_u64() => {
+                format!("{kernel}, in place ({bytes} B chunks)")
+            }
             Some(bytes) => format!("{kernel}, in place ({bytes} B bands)"),
             None => kernel,
         };

@@ -4,7 +4,8 @@
 //! puts it over the input; and the one-time check refuses a walk that
 //! would overwrite input a later band reads. In-place int8 ADD, SUB and
 //! MUL (`kiln::ops::Chunks`) compute their out-of-place bytes over either
-//! operand, and a partly overlapping output is refused. A convolution
+//! operand, and so do REQUANTIZE, LOGISTIC, TANH, HARD_SWISH and
+//! LEAKY_RELU over their input; a partly overlapping output is refused. A convolution
 //! streamed into a fully connected layer (`kiln::ops::Stream`) computes the
 //! bytes of the two ops, and a misplaced stream is refused; a residual
 //! block streamed in bands (`kiln::ops::ResidualBlockOp`) computes the
@@ -17,8 +18,10 @@ use kiln::ops::{
     AddInPlaceOp, AddOp, AddParams, AddSubS8, Bands, Broadcast, Chunks, ConstantOperand,
     Conv2dInPlaceOp, Conv2dIntoFullyConnectedOp, Conv2dOp, Conv2dS8, DepthwiseConv2dInPlaceOp,
     DepthwiseConv2dIntoFullyConnectedOp, DepthwiseConv2dOp, FullyConnectedOp, FullyConnectedParams,
-    FullyConnectedShape, MulInPlaceOp, MulOp, MulParams, Residual, ResidualBlockOp, Stream,
-    SubInPlaceOp, SubOp, TiledLayer, TiledPairOp, Tiles,
+    FullyConnectedShape, HardSwishInPlaceOp, HardSwishOp, HardSwishParams, LeakyReluInPlaceOp,
+    LeakyReluOp, LogisticInPlaceOp, LogisticOp, MulInPlaceOp, MulOp, MulParams,
+    RequantizeInPlaceOp, RequantizeOp, RequantizeParams, Residual, ResidualBlockOp, SigmoidParams,
+    SigmoidS8, Stream, SubInPlaceOp, SubOp, TanhInPlaceOp, TanhOp, TiledLayer, TiledPairOp, Tiles,
 };
 use kiln::tensor::{Nhwc, Span};
 use kiln::{Graph, Op};
@@ -363,9 +366,18 @@ fn flat(n: u32) -> Broadcast {
     b
 }
 
-/// A random int8 ADD, SUB or MUL of `n` elements between `input1`,
-/// `input2` and `output`, in place in `chunks` when given.
+/// Kinds of [`elementwise`] op: ADD, SUB, MUL, then the ops of one input.
+const KINDS: u32 = 8;
+const ONE_INPUT: u32 = 3;
+
+/// A random int8 op of `n` elements: ADD, SUB or MUL between `input1`,
+/// `input2` and `output` (kinds 0 to 2), or REQUANTIZE, LOGISTIC, TANH,
+/// HARD_SWISH or LEAKY_RELU from `input1` to `output` (kinds 3 to 7); in
+/// place in `chunks` when given.
 fn elementwise(rng: &mut Rng, kind: u32, n: u32, spans: [Span; 3], chunks: Option<Chunks>) -> Op {
+    if kind >= ONE_INPUT {
+        return one_input(rng, kind, spans, chunks);
+    }
     let [input1, input2, output] = spans;
     let mut add = AddSubS8 {
         params: AddParams {
@@ -421,12 +433,90 @@ fn elementwise(rng: &mut Rng, kind: u32, n: u32, spans: [Span; 3], chunks: Optio
     }
 }
 
+/// A random int8 op of one input (kinds 3 to 7 of [`elementwise`]) from
+/// `spans[0]` to `spans[2]`.
+fn one_input(rng: &mut Rng, kind: u32, spans: [Span; 3], chunks: Option<Chunks>) -> Op {
+    let [input, _, output] = spans;
+    let mut rescale = || RequantizeParams {
+        input_zero_point: rng.range(-128, 127),
+        output_zero_point: rng.range(-128, 127),
+        multiplier: rng.range(1 << 30, i32::MAX),
+        shift: rng.range(-4, 1),
+        activation_min: rng.range(-128, -100),
+        activation_max: rng.range(100, 127),
+    };
+    let requantize = RequantizeOp {
+        params: rescale(),
+        input,
+        output,
+    };
+    let positive = rescale();
+    let leaky_relu = LeakyReluOp {
+        positive,
+        negative: RequantizeParams {
+            input_zero_point: positive.input_zero_point,
+            ..rescale()
+        },
+        input,
+        output,
+    };
+    let sigmoid = SigmoidS8 {
+        params: SigmoidParams {
+            input_zero_point: rng.range(-128, 127),
+            input_range_radius: rng.range(20, 255),
+            input_multiplier: rng.range(1 << 30, i32::MAX),
+            input_left_shift: rng.range(0, 6),
+        },
+        input,
+        output,
+    };
+    let hard_swish = HardSwishOp {
+        params: HardSwishParams {
+            input_zero_point: rng.range(-128, 127),
+            output_zero_point: rng.range(-128, 127),
+            reluish_multiplier: rng.range(0, 32767),
+            reluish_exponent: rng.range(-15, 15),
+            output_multiplier: rng.range(0, 32767),
+            output_exponent: rng.range(-15, 0),
+        },
+        input,
+        output,
+    };
+    match (kind, chunks) {
+        (3, None) => Op::Requantize(requantize),
+        (3, Some(chunks)) => Op::RequantizeInPlace(RequantizeInPlaceOp {
+            op: requantize,
+            chunks,
+        }),
+        (4, None) => Op::Logistic(LogisticOp { sigmoid }),
+        (4, Some(chunks)) => Op::LogisticInPlace(LogisticInPlaceOp {
+            op: LogisticOp { sigmoid },
+            chunks,
+        }),
+        (5, None) => Op::Tanh(TanhOp { sigmoid }),
+        (5, Some(chunks)) => Op::TanhInPlace(TanhInPlaceOp {
+            op: TanhOp { sigmoid },
+            chunks,
+        }),
+        (6, None) => Op::HardSwish(hard_swish),
+        (6, Some(chunks)) => Op::HardSwishInPlace(HardSwishInPlaceOp {
+            op: hard_swish,
+            chunks,
+        }),
+        (_, None) => Op::LeakyRelu(leaky_relu),
+        (_, Some(chunks)) => Op::LeakyReluInPlace(LeakyReluInPlaceOp {
+            op: leaky_relu,
+            chunks,
+        }),
+    }
+}
+
 #[test]
 fn in_place_elementwise_ops_compute_the_out_of_place_bytes() {
     let mut rng = Rng(0x5eed);
     let weights = vec![0u128; 1];
-    for case in 0..300 {
-        let kind = rng.below(3);
+    for case in 0..400 {
+        let kind = rng.below(KINDS);
         let n = 1 + rng.below(700);
         let elements = 1 + rng.below(300);
         let len = align(n as usize) as u32;
@@ -443,8 +533,12 @@ fn in_place_elementwise_ops_compute_the_out_of_place_bytes() {
         run(op, &mut arena, &weights).unwrap_or_else(|e| panic!("case {case}: {e}"));
         let expected = arena[apart as usize..][..n as usize].to_vec();
 
-        // Over either operand.
-        let over = if rng.below(2) == 0 { a } else { b };
+        // Over either operand (the first, of an op of one input).
+        let over = if kind < ONE_INPUT && rng.below(2) == 0 {
+            b
+        } else {
+            a
+        };
         let chunks = Chunks {
             buffer: Span::new(buffer, align(elements as usize) as u32),
             elements,

@@ -1,9 +1,10 @@
 //! Ops that write over their own input. A convolution's output is computed
 //! a band of rows at a time into a small buffer, and each band is copied to
 //! its rows of the output once no later band reads the input bytes those
-//! rows cover; an elementwise op (int8 ADD, SUB, MUL of one shape) is
-//! computed a chunk of elements at a time over the operand its output
-//! replaces. The planner puts the output over the input, so the layer
+//! rows cover; an elementwise op (int8 ADD, SUB, MUL of one shape, and the
+//! int8 activations and rescalings of one input: REQUANTIZE, LOGISTIC,
+//! TANH, HARD_SWISH, LEAKY_RELU) is computed a chunk of elements at a time
+//! over the operand its output replaces. The planner puts the output over the input, so the layer
 //! needs the larger of the two plus the buffer instead of their sum: in a
 //! chain of depthwise and pointwise layers, the peak of the arena.
 //!
@@ -12,18 +13,24 @@
 //! and the op's check covers the band's reads; the walk's check adds that
 //! no band is copied over input a later band reads.
 //!
-//! Layer: ops; uses `ops::conv2d`, `ops::depthwise_conv2d` and the
-//! convolution geometry of `kernels::conv2d`.
+//! Layer: ops; uses `ops::conv2d`, `ops::depthwise_conv2d`, the
+//! elementwise and activation ops and their kernels, and the convolution
+//! geometry of `kernels::conv2d`.
 
 use core::ops::Range;
 
-use super::arena::{move_bytes, operands, out_i8, split};
+use super::arena::{move_bytes, operands, out_i8, split, Inputs};
 use super::conv2d::Conv2dS8;
-use super::elementwise::{AddOp, AddSubS8, MulOp, SubOp};
-use super::{Checker, ConstantOperand, Conv2dOp, DepthwiseConv2dOp, OpDescriptor};
+use super::elementwise::{AddOp, MulOp, SubOp};
+use super::{
+    Checker, ConstantOperand, Conv2dOp, DepthwiseConv2dOp, HardSwishOp, LeakyReluOp, LogisticOp,
+    OpDescriptor, RequantizeOp, TanhOp,
+};
 use crate::arch::KernelChoice;
 use crate::error::Error;
-use crate::kernels::elementwise::Broadcast;
+use crate::kernels::activation::{
+    hard_swish_s8, leaky_relu_s8, logistic_s8, requantize_s8, tanh_s8,
+};
 use crate::kernels::part;
 use crate::tensor::Span;
 use crate::wire::wire_struct;
@@ -263,34 +270,33 @@ wire_struct! {
 }
 
 /// An int8 elementwise op of one shape, whose kernel can run on any run of
-/// its elements: its broadcast, its operands (`[input1, input2, output]`)
-/// and its kernel.
+/// its elements: ADD, SUB and MUL, and the ops of one input (the
+/// activations and rescalings), whose output element `i` depends on input
+/// element `i` alone.
 pub(super) trait Elementwise: Copy + OpDescriptor {
-    fn broadcast(&mut self) -> &mut Broadcast;
-    fn spans(&mut self) -> [&mut Span; 3];
-    fn constant(&self) -> ConstantOperand;
-    /// The op's kernel on matching runs of its operands and output (the
-    /// kernels of one shape go by the slices' lengths).
-    fn run_chunk(&self, input1: &[i8], input2: &[i8], output: &mut [i8]);
+    /// Whether every operand has the output's shape.
+    fn one_shape(&mut self) -> bool;
+    /// The operands in the arena (one of one-input ops, named twice).
+    fn arena_operands(&self) -> [Span; 2];
+    fn output(&mut self) -> &mut Span;
+    /// The op's kernel on elements `from..from + output.len()` of its
+    /// operands, into `output`.
+    fn run_chunk(&self, io: &Inputs, weights: &[u8], from: usize, output: &mut [i8]);
 }
 
 impl Chunks {
     /// Checks the walk once: the op's own check, with an output that may
     /// overlap an operand, passes; its operands have the output's shape;
     /// each operand in the arena is the output's bytes exactly or apart
-    /// from them; and the buffer holds a chunk apart from all three.
+    /// from them; and the buffer holds a chunk apart from all of them.
     fn check<E: Elementwise>(&self, c: &Checker, op: &E) -> Result<(), Error> {
         op.check(&c.banded())?;
         let mut op = *op;
-        c.ensure(
-            op.broadcast().same_shape,
-            "an in-place elementwise op takes one shape",
-        )?;
+        c.ensure(op.one_shape(), "an in-place elementwise op takes one shape")?;
         c.ensure(self.elements > 0, "chunks of no elements")?;
-        let constant = op.constant();
-        let [input1, input2, output] = op.spans();
-        let (input1, input2, output) = (*input1, *input2, *output);
-        for s in constant.arena_operands(input1, input2) {
+        let output = *op.output();
+        let [input1, input2] = op.arena_operands();
+        for s in [input1, input2] {
             c.ensure(
                 s == output || !s.overlaps(&output),
                 "an in-place operand partly overlaps the output",
@@ -308,70 +314,136 @@ impl Chunks {
     /// later chunk reads).
     #[inline(always)]
     fn run<E: Elementwise>(&self, op: &E, arena: &mut [u8], weights: &[u8]) {
-        let mut spans = *op;
-        let [input1, input2, output] = spans.spans().map(|s| *s);
+        let output = *{ *op }.output();
         let step = self.elements.max(1);
         let mut first = 0;
         while first < output.len {
             let count = step.min(output.len - first);
             let chunk = Span::new(self.buffer.offset, count);
             let (io, buffer) = split(arena, chunk);
-            let (a, b) = operands::<i8>(&io, weights, (input1, input2), op.constant());
-            let (from, n) = (first as usize, count as usize);
-            op.run_chunk(part(a, from, n), part(b, from, n), out_i8(buffer));
+            op.run_chunk(&io, weights, first as usize, out_i8(buffer));
             move_bytes(arena, chunk, output.offset.saturating_add(first));
             first += count;
         }
     }
 }
 
+/// Elements `from..from + n` of both operands of a binary op.
+#[inline(always)]
+fn operand_chunks<'a>(
+    io: &'a Inputs,
+    weights: &'a [u8],
+    (input1, input2): (Span, Span),
+    constant: ConstantOperand,
+    (from, n): (usize, usize),
+) -> (&'a [i8], &'a [i8]) {
+    let (a, b) = operands::<i8>(io, weights, (input1, input2), constant);
+    (part(a, from, n), part(b, from, n))
+}
+
 impl Elementwise for AddOp {
-    fn broadcast(&mut self) -> &mut Broadcast {
-        &mut self.add.params.broadcast
+    fn one_shape(&mut self) -> bool {
+        self.add.params.broadcast.same_shape
     }
-    fn spans(&mut self) -> [&mut Span; 3] {
-        add_spans(&mut self.add)
+    fn arena_operands(&self) -> [Span; 2] {
+        let a = &self.add;
+        a.constant.arena_operands(a.input1, a.input2)
     }
-    fn constant(&self) -> ConstantOperand {
-        self.add.constant
+    fn output(&mut self) -> &mut Span {
+        &mut self.add.output
     }
-    fn run_chunk(&self, input1: &[i8], input2: &[i8], output: &mut [i8]) {
-        crate::arch::add_s8(&self.add.params, input1, input2, output);
+    fn run_chunk(&self, io: &Inputs, weights: &[u8], from: usize, output: &mut [i8]) {
+        let a = &self.add;
+        let (x, y) = operand_chunks(
+            io,
+            weights,
+            (a.input1, a.input2),
+            a.constant,
+            (from, output.len()),
+        );
+        crate::arch::add_s8(&a.params, x, y, output);
     }
 }
 
 impl Elementwise for SubOp {
-    fn broadcast(&mut self) -> &mut Broadcast {
-        &mut self.add.params.broadcast
+    fn one_shape(&mut self) -> bool {
+        self.add.params.broadcast.same_shape
     }
-    fn spans(&mut self) -> [&mut Span; 3] {
-        add_spans(&mut self.add)
+    fn arena_operands(&self) -> [Span; 2] {
+        let a = &self.add;
+        a.constant.arena_operands(a.input1, a.input2)
     }
-    fn constant(&self) -> ConstantOperand {
-        self.add.constant
+    fn output(&mut self) -> &mut Span {
+        &mut self.add.output
     }
-    fn run_chunk(&self, input1: &[i8], input2: &[i8], output: &mut [i8]) {
-        crate::arch::sub_s8(&self.add.params, input1, input2, output);
+    fn run_chunk(&self, io: &Inputs, weights: &[u8], from: usize, output: &mut [i8]) {
+        let a = &self.add;
+        let (x, y) = operand_chunks(
+            io,
+            weights,
+            (a.input1, a.input2),
+            a.constant,
+            (from, output.len()),
+        );
+        crate::arch::sub_s8(&a.params, x, y, output);
     }
 }
 
 impl Elementwise for MulOp {
-    fn broadcast(&mut self) -> &mut Broadcast {
-        &mut self.params.broadcast
+    fn one_shape(&mut self) -> bool {
+        self.params.broadcast.same_shape
     }
-    fn spans(&mut self) -> [&mut Span; 3] {
-        [&mut self.input1, &mut self.input2, &mut self.output]
+    fn arena_operands(&self) -> [Span; 2] {
+        self.constant.arena_operands(self.input1, self.input2)
     }
-    fn constant(&self) -> ConstantOperand {
-        self.constant
+    fn output(&mut self) -> &mut Span {
+        &mut self.output
     }
-    fn run_chunk(&self, input1: &[i8], input2: &[i8], output: &mut [i8]) {
-        crate::kernels::elementwise::mul_s8(&self.params, input1, input2, output);
+    fn run_chunk(&self, io: &Inputs, weights: &[u8], from: usize, output: &mut [i8]) {
+        let (x, y) = operand_chunks(
+            io,
+            weights,
+            (self.input1, self.input2),
+            self.constant,
+            (from, output.len()),
+        );
+        crate::kernels::elementwise::mul_s8(&self.params, x, y, output);
     }
 }
 
-fn add_spans(a: &mut AddSubS8) -> [&mut Span; 3] {
-    [&mut a.input1, &mut a.input2, &mut a.output]
+/// The `Elementwise` of an int8 op of one input: the field holding its
+/// input and output spans (if not the op itself), and its kernel on a run
+/// of input elements.
+macro_rules! one_input {
+    ($($op:ident { $($path:ident .)? } => |$me:ident, $input:ident, $output:ident| $kernel:expr;)*) => {$(
+        impl Elementwise for $op {
+            fn one_shape(&mut self) -> bool {
+                true
+            }
+            fn arena_operands(&self) -> [Span; 2] {
+                let input = self.$($path.)?input;
+                [input, input]
+            }
+            fn output(&mut self) -> &mut Span {
+                &mut self.$($path.)?output
+            }
+            fn run_chunk(&self, io: &Inputs, _weights: &[u8], from: usize, $output: &mut [i8]) {
+                let $me = self;
+                let $input = part(io.i8($me.$($path.)?input), from, $output.len());
+                $kernel
+            }
+        }
+    )*};
+}
+
+one_input! {
+    RequantizeOp {} => |op, input, output| requantize_s8(&op.params, input, output);
+    LogisticOp { sigmoid. } => |op, input, output| logistic_s8(&op.sigmoid.params, input, output);
+    TanhOp { sigmoid. } => |op, input, output| tanh_s8(&op.sigmoid.params, input, output);
+    HardSwishOp {} => |op, input, output| hard_swish_s8(&op.params, input, output);
+    LeakyReluOp {} => |op, input, output| {
+        leaky_relu_s8(&op.positive, &op.negative, input, output)
+    };
 }
 
 /// The in-place form of an int8 elementwise op.
@@ -400,8 +472,8 @@ macro_rules! elementwise_in_place {
             #[cfg(feature = "host")]
             fn gpu_steps(&self, spill: u32) -> Option<super::GpuSteps> {
                 let mut op = self.op;
-                let output = *op.spans()[2];
-                *op.spans()[2] = Span::new(spill, output.len);
+                let output = *op.output();
+                *op.output() = Span::new(spill, output.len);
                 let copy = super::SliceOp::copy(Span::new(spill, output.len), output);
                 Some(super::GpuSteps {
                     ops: [super::Op::$variant(op), super::Op::Slice(copy)]
@@ -430,4 +502,15 @@ elementwise_in_place! {
     SubInPlaceOp(SubOp) Sub;
     /// int8 MUL whose output may be one of its operands, computed in `chunks`.
     MulInPlaceOp(MulOp) Mul;
+    /// int8 REQUANTIZE (QUANTIZE between int8 scales, a standalone RELU)
+    /// whose output may be its input, computed in `chunks`.
+    RequantizeInPlaceOp(RequantizeOp) Requantize;
+    /// int8 LOGISTIC whose output may be its input, computed in `chunks`.
+    LogisticInPlaceOp(LogisticOp) Logistic;
+    /// int8 TANH whose output may be its input, computed in `chunks`.
+    TanhInPlaceOp(TanhOp) Tanh;
+    /// int8 HARD_SWISH whose output may be its input, computed in `chunks`.
+    HardSwishInPlaceOp(HardSwishOp) HardSwish;
+    /// int8 LEAKY_RELU whose output may be its input, computed in `chunks`.
+    LeakyReluInPlaceOp(LeakyReluOp) LeakyRelu;
 }

@@ -279,10 +279,11 @@ macro_rules! op_list {
 /// (REVERSE_V2, negative strides), GATHER and CAST in the slots float32
 /// LOGISTIC and TANH left when they became unary functions, REDUCE_MIN
 /// beside REDUCE_MAX, ARG_MAX and ARG_MIN; 24: a tiled pair of
-/// convolutions;
+/// convolutions; 25: in-place int8 REQUANTIZE, LOGISTIC, TANH, HARD_SWISH
+/// and LEAKY_RELU;
 /// `tests/blob_format.rs` pins it). It lives beside the
 /// list because appending an op is the usual bump.
-pub const BLOB_VERSION: u32 = 24;
+pub const BLOB_VERSION: u32 = 25;
 
 op_list! {
     Conv2d(Conv2dOp),
@@ -356,4 +357,9 @@ op_list! {
     IntegerCompare(IntegerCompareOp),
     ArgExtreme(ArgExtremeOp),
     TiledPair(TiledPairOp),
+    RequantizeInPlace(RequantizeInPlaceOp),
+    LogisticInPlace(LogisticInPlaceOp),
+    TanhInPlace(TanhInPlaceOp),
+    HardSwishInPlace(HardSwishInPlaceOp),
+    LeakyReluInPlace(LeakyReluInPlaceOp),
 }

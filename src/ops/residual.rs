@@ -18,7 +18,6 @@
 //! walk of `ops::in_place` and the window walk of `ops::tiled`.
 
 use super::arena::{move_bytes, operands, out_i8, split};
-use super::in_place::Elementwise;
 use super::tiled::{band, row_bytes, run_over_window, window_rows, RowWindow};
 use super::{AddOp, Checker, ConstantOperand, Conv2dOp, OpDescriptor};
 use crate::arch::KernelChoice;
@@ -187,8 +186,12 @@ impl OpDescriptor for ResidualBlockOp {
             let pair = if input_first { (at, band) } else { (band, at) };
             let (x, y) = operands::<i8>(&io, weights, pair, ConstantOperand::Neither);
             let n = bytes as usize;
-            self.add
-                .run_chunk(part(x, 0, n), part(y, 0, n), out_i8(out));
+            crate::arch::add_s8(
+                &self.add.add.params,
+                part(x, 0, n),
+                part(y, 0, n),
+                out_i8(out),
+            );
             move_bytes(arena, sum, at.offset);
         }
     }

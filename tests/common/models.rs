@@ -8,8 +8,9 @@
 /// `make_stateful.py` for svdf, lstm and int16_edges, `make_schema_ops.py`
 /// for sum, reduce_max, batch_matmul, compare_select, comparisons,
 /// mirror_pad, slices, layout, embedding (int32 input ids), arg_extremes
-/// (int32 indices out; its float twin too) and integer, whose tensors are
-/// plain int32).
+/// (int32 indices out; its float twin too), in_place_chain (one-input ops
+/// kiln runs over their inputs) and integer, whose tensors are plain
+/// int32).
 pub const OP_ZOO: &[&str] = &[
     "elementwise",
     "reductions",
@@ -31,6 +32,7 @@ pub const OP_ZOO: &[&str] = &[
     "embedding",
     "arg_extremes",
     "arg_extremes_float",
+    "in_place_chain",
 ];
 
 /// The project's float32 op-coverage fixtures (`make_schema_ops.py`): kiln

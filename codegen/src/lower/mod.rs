@@ -19,8 +19,9 @@ use std::path::PathBuf;
 use kiln::graph::{Op, StateTensor, TensorIo};
 use kiln::ops::{
     AddInPlaceOp, Bands, Chunks, Conv2dInPlaceOp, Conv2dIntoFullyConnectedOp, Conv2dOp,
-    DepthwiseConv2dInPlaceOp, DepthwiseConv2dIntoFullyConnectedOp, MulInPlaceOp, Residual,
-    ResidualBlockOp, Stream, SubInPlaceOp, TiledLayer, TiledPairOp, Tiles,
+    DepthwiseConv2dInPlaceOp, DepthwiseConv2dIntoFullyConnectedOp, HardSwishInPlaceOp,
+    LeakyReluInPlaceOp, LogisticInPlaceOp, MulInPlaceOp, RequantizeInPlaceOp, Residual,
+    ResidualBlockOp, Stream, SubInPlaceOp, TanhInPlaceOp, TiledLayer, TiledPairOp, Tiles,
 };
 use kiln::tensor::Span;
 
@@ -133,13 +134,21 @@ pub fn compile(mut graph: Graph) -> Result<CompiledModel> {
 
 /// Per node, whether the planner may run its op in place, from the ops
 /// a lowering gave (`ops`, from nodes `op_nodes`): int8 convolutions, int8
-/// ADD, SUB and MUL of one shape, and an int8 fully connected layer of one
+/// ADD, SUB and MUL of one shape, the int8 ops of one input that run
+/// elementwise (REQUANTIZE, LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU), and
+/// an int8 fully connected layer of one
 /// batch reading the output of the convolution just before it, a stream
 /// (an op already in place or streamed counts too).
 pub fn in_place_candidates(nodes: usize, ops: &[Op], op_nodes: &[usize]) -> Vec<Option<Candidate>> {
     let elementwise = |b: &kiln::ops::Broadcast| {
         let elements = u32::try_from(b.elements()).ok()?;
         b.same_shape.then_some(Candidate::Elementwise { elements })
+    };
+    // An int8 op of one input: as many elements as input bytes.
+    let one_input = |input: Span| {
+        Some(Candidate::Elementwise {
+            elements: input.len,
+        })
     };
     let stream = |producer: &kiln::ops::Conv2dS8, fc: &kiln::ops::FullyConnectedOp| {
         let one_row = fc.params.shape.batches == 1 && producer.output == fc.input;
@@ -228,6 +237,16 @@ pub fn in_place_candidates(nodes: usize, ops: &[Op], op_nodes: &[usize]) -> Vec<
                 Op::SubInPlace(o) => elementwise(&o.op.add.params.broadcast),
                 Op::Mul(o) => elementwise(&o.params.broadcast),
                 Op::MulInPlace(o) => elementwise(&o.op.params.broadcast),
+                Op::Requantize(o) => one_input(o.input),
+                Op::RequantizeInPlace(o) => one_input(o.op.input),
+                Op::Logistic(o) => one_input(o.sigmoid.input),
+                Op::LogisticInPlace(o) => one_input(o.op.sigmoid.input),
+                Op::Tanh(o) => one_input(o.sigmoid.input),
+                Op::TanhInPlace(o) => one_input(o.op.sigmoid.input),
+                Op::HardSwish(o) => one_input(o.input),
+                Op::HardSwishInPlace(o) => one_input(o.op.input),
+                Op::LeakyRelu(o) => one_input(o.input),
+                Op::LeakyReluInPlace(o) => one_input(o.op.input),
                 _ => None,
             },
         });
@@ -453,6 +472,26 @@ fn in_place(plan: &ArenaPlan, node: usize, op: Option<Op>, fused: Vec<Op>) -> Lo
         (Some(Op::Mul(op)), Walk::Chunks { elements }) => {
             let chunks = Chunks { buffer, elements };
             Op::MulInPlace(MulInPlaceOp { op, chunks })
+        }
+        (Some(Op::Requantize(op)), Walk::Chunks { elements }) => {
+            let chunks = Chunks { buffer, elements };
+            Op::RequantizeInPlace(RequantizeInPlaceOp { op, chunks })
+        }
+        (Some(Op::Logistic(op)), Walk::Chunks { elements }) => {
+            let chunks = Chunks { buffer, elements };
+            Op::LogisticInPlace(LogisticInPlaceOp { op, chunks })
+        }
+        (Some(Op::Tanh(op)), Walk::Chunks { elements }) => {
+            let chunks = Chunks { buffer, elements };
+            Op::TanhInPlace(TanhInPlaceOp { op, chunks })
+        }
+        (Some(Op::HardSwish(op)), Walk::Chunks { elements }) => {
+            let chunks = Chunks { buffer, elements };
+            Op::HardSwishInPlace(HardSwishInPlaceOp { op, chunks })
+        }
+        (Some(Op::LeakyRelu(op)), Walk::Chunks { elements }) => {
+            let chunks = Chunks { buffer, elements };
+            Op::LeakyReluInPlace(LeakyReluInPlaceOp { op, chunks })
         }
         _ => return invalid("the planner ran in place an op that has no in-place form"),
     }))
