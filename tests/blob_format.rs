@@ -158,6 +158,7 @@ fn golden_models() -> Vec<(&'static str, PathBuf, PathBuf)> {
         "embedding",
         "arg_extremes",
         "in_place_chain",
+        "concat_slices",
     ] {
         let zoo = fixtures().join("op_zoo");
         models.push((name, zoo.join(format!("{name}.tflite")), zoo.join(name)));

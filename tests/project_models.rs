@@ -63,6 +63,21 @@ fn a_chain_of_one_input_ops_runs_in_place() {
     assert_eq!(model.arena_bytes(), model.plan.lower_bound_bytes);
 }
 
+/// The concatenation fixture plans each concatenation's inputs in its
+/// output, so that no op copies them (the byte check above is then of the
+/// producers writing into their slices): the arena holds the final
+/// output alone, where copies would need it beside both its inputs.
+#[test]
+fn concatenations_of_contiguous_slices_copy_nothing() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/op_zoo");
+    let model = kiln_codegen::compile_file(&dir.join("concat_slices.tflite")).unwrap();
+    let names: Vec<&str> = model.ops.iter().map(kiln::Op::name).collect();
+    assert_eq!(names, ["LEAKY_RELU", "HARD_SWISH", "LEAKY_RELU"]);
+    assert_eq!(model.plan.concatenated, [false, false, true, false, true]);
+    let output = 32 * 8 * 4;
+    assert_eq!(model.arena_bytes(), output);
+}
+
 /// The float32 fixtures (EXP, SUM and REDUCE_MAX among them) within float
 /// rounding of TFLM's float reference.
 #[test]

@@ -88,6 +88,7 @@ pub fn inspect_json(
                         "over_input": over_input,
                         "from_op": i - 1,
                     }),
+                    Walk::Slices => json!({}),
                 };
                 json!({"walk": walk, "output_offset_from_input": how.delta, "buffer_bytes": how.buffer_bytes})
             });
@@ -102,6 +103,7 @@ pub fn inspect_json(
                 "scratch_bytes": scratch,
                 "in_place": in_place,
                 "streamed_into": plan.fused_into(i),
+                "inputs_written_into_output": plan.concatenated.get(i).copied().unwrap_or(false),
                 "stack_bytes_by_core": by_core(&|core| frames[i].on(core)),
                 "params": params,
             })
@@ -202,6 +204,9 @@ pub fn inspect_text(report: &Value) -> String {
                 format!("{kernel}, in place ({bytes} B chunks)")
             }
             Some(bytes) => format!("{kernel}, in place ({bytes} B bands)"),
+            None if op["inputs_written_into_output"] == true => {
+                "none: its inputs are written into their slices".to_string()
+            }
             None => kernel,
         };
         s += &format!(

@@ -9,7 +9,8 @@
 /// for sum, reduce_max, batch_matmul, compare_select, comparisons,
 /// mirror_pad, slices, layout, embedding (int32 input ids), arg_extremes
 /// (int32 indices out; its float twin too), in_place_chain (one-input ops
-/// kiln runs over their inputs) and integer, whose tensors are plain
+/// kiln runs over their inputs), concat_slices (concatenations kiln plans
+/// in place) and integer, whose tensors are plain
 /// int32).
 pub const OP_ZOO: &[&str] = &[
     "elementwise",
@@ -33,6 +34,7 @@ pub const OP_ZOO: &[&str] = &[
     "arg_extremes",
     "arg_extremes_float",
     "in_place_chain",
+    "concat_slices",
 ];
 
 /// The project's float32 op-coverage fixtures (`make_schema_ops.py`): kiln

@@ -95,7 +95,8 @@ pub fn compile(mut graph: Graph) -> Result<CompiledModel> {
             .collect();
         graph.nodes = order.iter().filter_map(|&i| nodes[i].take()).collect();
     }
-    let (plan, lowered) = if reordered || in_place.in_place.iter().any(Option::is_some) {
+    let rewalked = in_place.in_place.iter().any(Option::is_some);
+    let (plan, lowered) = if reordered || rewalked || in_place.concatenated.contains(&true) {
         check_arena(&graph, &in_place)?;
         let lowered = lower_nodes(&graph, &in_place)?;
         (in_place, lowered)
@@ -135,7 +136,8 @@ pub fn compile(mut graph: Graph) -> Result<CompiledModel> {
 /// Per node, whether the planner may run its op in place, from the ops
 /// a lowering gave (`ops`, from nodes `op_nodes`): int8 convolutions, int8
 /// ADD, SUB and MUL of one shape, the int8 ops of one input that run
-/// elementwise (REQUANTIZE, LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU), and
+/// elementwise (REQUANTIZE, LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU), a
+/// concatenation of contiguous slices (nothing before its axis), and
 /// an int8 fully connected layer of one
 /// batch reading the output of the convolution just before it, a stream
 /// (an op already in place or streamed counts too).
@@ -247,6 +249,7 @@ pub fn in_place_candidates(nodes: usize, ops: &[Op], op_nodes: &[usize]) -> Vec<
                 Op::HardSwishInPlace(o) => one_input(o.op.input),
                 Op::LeakyRelu(o) => one_input(o.input),
                 Op::LeakyReluInPlace(o) => one_input(o.op.input),
+                Op::Concatenation(o) if o.outer == 1 => Some(Candidate::Concatenation),
                 _ => None,
             },
         });
@@ -379,8 +382,17 @@ fn lower_nodes(graph: &Graph, plan: &ArenaPlan) -> Result<LoweredNodes> {
 
 /// Node `node`'s op in the form the plan runs it: in place, its bands in
 /// the buffer the planner gave them; or running `fused`, the ops before it
-/// (a stream's convolution, a residual block's two).
+/// (a stream's convolution, a residual block's two); or nothing, a
+/// concatenation whose inputs were written into its output.
 fn in_place(plan: &ArenaPlan, node: usize, op: Option<Op>, fused: Vec<Op>) -> Lowered<Option<Op>> {
+    if plan.concatenated.get(node).copied().unwrap_or(false) {
+        return match op {
+            Some(Op::Concatenation(_)) => Ok(None),
+            _ => invalid(
+                "the planner wrote into slices the output of an op that is not a concatenation",
+            ),
+        };
+    }
     let Some((how, offset)) = plan.bands(node) else {
         return Ok(op);
     };

@@ -17,6 +17,11 @@
 //! fixed byte distance, and the buffer grows to hold both; [`plan_in_place`]
 //! chooses the layers for which that lowers the arena.
 //!
+//! Concatenated in place: a concatenation whose inputs each fill one
+//! contiguous run of its output has every input planned inside the output,
+//! at its slice ([`Walk::Slices`]); the producers write there and the
+//! concatenation runs no op.
+//!
 //! Streamed: a convolution whose output only the next op, a fully
 //! connected layer, reads may pass that output to it a band of rows at a
 //! time (`kiln::ops::Stream`): the output then has no buffer, the
@@ -106,6 +111,11 @@ pub enum Walk {
         window_bytes: u32,
         over_input: bool,
     },
+    /// A concatenation whose inputs each lie in one contiguous run of its
+    /// output's bytes (the axes before the concatenated one all of size
+    /// 1): each input is planned inside the output, at its slice, so that
+    /// its producer writes it there, and nothing runs (no buffer).
+    Slices,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -117,6 +127,9 @@ pub struct ArenaPlan {
     pub scratch_of: Vec<Option<usize>>,
     /// For each node that runs in place, how, and the buffer of its bands.
     pub in_place: Vec<Option<(InPlace, usize)>>,
+    /// For each node, whether it is a concatenation whose inputs are
+    /// planned in its output's bytes ([`Walk::Slices`]): it runs no op.
+    pub concatenated: Vec<bool>,
     /// For each tensor a stream passes on in bands, so that it is never
     /// stored (and has no buffer), the offset past the arena's end that
     /// names it: each such tensor its own, so that the ops of a stream can
@@ -161,7 +174,7 @@ impl ArenaPlan {
             Some((how, _)) => match how.walk {
                 Walk::Stream { .. } | Walk::Tiled { .. } => j == node + 1,
                 Walk::Residual { .. } => true,
-                Walk::Bands { .. } | Walk::Chunks { .. } => false,
+                Walk::Bands { .. } | Walk::Chunks { .. } | Walk::Slices => false,
             },
             None => false,
         })
@@ -237,6 +250,9 @@ fn plan_with(graph: &Graph, in_place: &[Option<InPlace>]) -> ArenaPlan {
     let mut scratch_at: Vec<usize> = (0..graph.nodes.len()).collect();
     let mut group: Vec<usize> = (0..n).collect();
     let mut rel: Vec<isize> = vec![0; n];
+    // Roots a tiled pair or a residual block writes over, or whose bytes
+    // it writes (a concatenation leaves those alone).
+    let mut grouped = vec![false; n];
     for (j, node) in graph.nodes.iter().enumerate() {
         let Some(how) = in_place.get(j).copied().flatten() else {
             continue;
@@ -275,6 +291,8 @@ fn plan_with(graph: &Graph, in_place: &[Option<InPlace>]) -> ArenaPlan {
                 if over_input && dies {
                     group[rd] = group[rx];
                     rel[rd] = rel[rx];
+                    grouped[rd] = true;
+                    grouped[rx] = true;
                 }
                 ran_in_place[j] = Some(how);
             }
@@ -320,6 +338,8 @@ fn plan_with(graph: &Graph, in_place: &[Option<InPlace>]) -> ArenaPlan {
                 scratch_at[p2] = j;
                 group[rd] = group[rx];
                 rel[rd] = rel[rx];
+                grouped[rd] = true;
+                grouped[rx] = true;
                 ran_in_place[j] = Some(how);
             }
             continue;
@@ -349,6 +369,80 @@ fn plan_with(graph: &Graph, in_place: &[Option<InPlace>]) -> ArenaPlan {
         }
     }
 
+    // Concatenations in place: each input's root joins the output's group
+    // at its slice (an input that is itself such an output brings its own
+    // inputs along), and lives until the concatenation only; the output
+    // lives from there on as long as any of them is read. The producers
+    // then write straight into the output, and the concatenation copies
+    // nothing. Every input must fill its root alone (no other tensor under
+    // another shape is larger), be stored, and be written over by no
+    // tiled pair or residual block.
+    let mut slice = vec![false; n];
+    let mut concatenated = vec![false; graph.nodes.len()];
+    let variable_root = |r: TensorId| graph.variables.iter().any(|&v| root[v] == r);
+    let root_bytes = |r: TensorId| {
+        (0..n)
+            .filter(|&t| root[t] == r)
+            .map(|t| graph.tensors[t].bytes())
+            .max()
+            .unwrap_or(0)
+    };
+    for (j, node) in graph.nodes.iter().enumerate() {
+        let Some(InPlace {
+            walk: Walk::Slices, ..
+        }) = in_place.get(j).copied().flatten()
+        else {
+            continue;
+        };
+        let (Some(&d), [_]) = (node.outputs.first(), &node.outputs[..]) else {
+            continue;
+        };
+        let mut members: Vec<(TensorId, isize)> = Vec::new();
+        let mut at = 0;
+        let mut fits = root[d] == d
+            && life[d].is_some_and(|(first, _)| first == j)
+            && group[d] == d
+            && !grouped[d]
+            && !variable_root(d);
+        for input in &node.inputs {
+            let Some(t) = *input else {
+                fits = false;
+                break;
+            };
+            let r = root[t];
+            fits &= !graph.tensors[t].is_constant()
+                && r != d
+                && life[r].is_some()
+                && !streamed[r]
+                && group[r] == r
+                && !grouped[r]
+                && !slice[r]
+                && !variable_root(r)
+                && root_bytes(r) == graph.tensors[t].bytes()
+                && members.iter().all(|&(m, _)| m != r);
+            members.push((r, at as isize));
+            at += graph.tensors[t].bytes();
+        }
+        if !fits || at != graph.tensors[d].bytes() {
+            continue;
+        }
+        let mut last = life[d].map_or(j, |(_, last)| last);
+        for &(m, offset) in &members {
+            let moved: Vec<TensorId> = (0..n).filter(|&r| group[r] == m).collect();
+            for r in moved {
+                group[r] = d;
+                rel[r] += offset;
+            }
+            slice[m] = true;
+            if let Some((first, end)) = life[m] {
+                last = last.max(end);
+                life[m] = Some((first, j));
+            }
+        }
+        life[d] = life[d].map(|(first, _)| (first, last));
+        concatenated[j] = true;
+    }
+
     // In-place groups: an output root joins its input root's group, `delta`
     // bytes on, when the input's buffer dies at that op.
     for (i, node) in graph.nodes.iter().enumerate() {
@@ -361,10 +455,20 @@ fn plan_with(graph: &Graph, in_place: &[Option<InPlace>]) -> ArenaPlan {
         let operands: &[usize] = match how.walk {
             Walk::Bands { .. } => &[0],
             Walk::Chunks { .. } => &[0, 1],
-            Walk::Stream { .. } | Walk::Residual { .. } | Walk::Tiled { .. } => continue,
+            Walk::Stream { .. } | Walk::Residual { .. } | Walk::Tiled { .. } | Walk::Slices => {
+                continue
+            }
         };
         let ro = root[output];
-        let born_here = life[ro].is_some_and(|(first, _)| first == i) && ro == output;
+        let born_here = life[ro].is_some_and(|(first, _)| first == i) && ro == output && !slice[ro];
+        // A concatenation's output may be written over where it dies, but
+        // not by an op that also reads one of its inputs (their bytes).
+        let reads_a_slice = |ri: TensorId| {
+            node.inputs
+                .iter()
+                .flatten()
+                .any(|&t| root[t] != ri && group[root[t]] == group[ri] && slice[root[t]])
+        };
         let over = operands
             .iter()
             .filter_map(|&k| node.input(k))
@@ -377,11 +481,14 @@ fn plan_with(graph: &Graph, in_place: &[Option<InPlace>]) -> ArenaPlan {
                     Walk::Bands { .. }
                     | Walk::Stream { .. }
                     | Walk::Residual { .. }
-                    | Walk::Tiled { .. } => true,
+                    | Walk::Tiled { .. }
+                    | Walk::Slices => true,
                 };
                 !graph.tensors[input].is_constant()
                     && life[ri].is_some_and(|(_, last)| last == i)
                     && ri != ro
+                    && !slice[ri]
+                    && !reads_a_slice(ri)
                     && fits
             });
         if let (Some(input), true) = (over, born_here) {
@@ -491,6 +598,7 @@ fn plan_with(graph: &Graph, in_place: &[Option<InPlace>]) -> ArenaPlan {
         buffer_of,
         scratch_of,
         in_place: bands_of,
+        concatenated,
         streamed: {
             let mut next = align(arena_bytes);
             let mut named = vec![None; n];

@@ -45,6 +45,9 @@ pub enum Candidate {
         first: ConvGeometry,
         second: ConvGeometry,
     },
+    /// A concatenation (a plain copy of bytes) whose inputs each fill one
+    /// contiguous run of its output: they may be planned in its output.
+    Concatenation,
 }
 
 /// Elements per chunk of an in-place elementwise op: the buffer's size,
@@ -116,6 +119,11 @@ fn search(graph: &Graph, candidates: &[Option<Candidate>]) -> ArenaPlan {
                     .filter_map(|over| tiled_walk(&first, &second, over))
                     .chain(band_walk(&second))
                     .collect(),
+                Candidate::Concatenation => vec![InPlace {
+                    walk: Walk::Slices,
+                    delta: 0,
+                    buffer_bytes: 0,
+                }],
             };
             Some((i, ways))
         })
@@ -125,7 +133,8 @@ fn search(graph: &Graph, candidates: &[Option<Candidate>]) -> ArenaPlan {
         for &how in ways {
             chosen[*i] = Some(how);
             let p = plan_with(graph, &chosen);
-            if p.in_place[*i].is_some() && p.arena_bytes <= best.arena_bytes {
+            let ran = p.in_place[*i].is_some() || p.concatenated[*i];
+            if ran && p.arena_bytes <= best.arena_bytes {
                 best = p;
                 break;
             }
@@ -134,8 +143,14 @@ fn search(graph: &Graph, candidates: &[Option<Candidate>]) -> ArenaPlan {
     }
     // Then try each other way (or none) for each while that helps: a
     // smaller arena, or the same arena with one layer fewer in place (a
-    // walk costs a little time). Each pass is a few plans per candidate; a
+    // walk costs a little time; a concatenation in place costs less than
+    // none, it copies nothing). Each pass is a few plans per candidate; a
     // few settle it.
+    let cost = |way: Option<InPlace>| match way.map(|how| how.walk) {
+        Some(Walk::Slices) => 0,
+        None => 1,
+        Some(_) => 2,
+    };
     for _ in 0..4 {
         let mut changed = false;
         for (i, ways) in options.iter().rev() {
@@ -147,7 +162,7 @@ fn search(graph: &Graph, candidates: &[Option<Candidate>]) -> ArenaPlan {
                 chosen[*i] = way;
                 let p = plan_with(graph, &chosen);
                 let better = p.arena_bytes < best.arena_bytes
-                    || (p.arena_bytes == best.arena_bytes && way.is_none());
+                    || (p.arena_bytes == best.arena_bytes && cost(way) < cost(was));
                 if better {
                     best = p;
                     changed = true;

@@ -400,3 +400,216 @@ fn random_graphs_never_collide() {
         assert_eq!(live_at_peak, p.lower_bound_bytes);
     }
 }
+
+fn concatenation() -> OpKind {
+    OpKind::Concatenation(crate::ops::Concatenation {
+        axis: 0,
+        activation: Activation::None,
+    })
+}
+
+const SLICES: Option<Candidate> = Some(Candidate::Concatenation);
+
+#[test]
+fn a_concatenation_plans_its_inputs_in_its_output() {
+    // b = f(a), c = f(a), d = concat(b, c): b and c are written at their
+    // slices of d, and the concatenation copies nothing.
+    let mut g = chain([64, 128, 128, 256]);
+    g.nodes = vec![
+        node(OpKind::Logistic(crate::ops::Logistic), &[0], &[1]),
+        node(OpKind::Logistic(crate::ops::Logistic), &[0], &[2]),
+        node(concatenation(), &[1, 2], &[3]),
+    ];
+    let copied = plan(&g);
+    let p = plan_in_place(&g, &[None, None, SLICES]);
+    assert_no_live_overlap(&g, &p);
+    assert!(p.concatenated[2] && !copied.concatenated[2]);
+    let d = p.offset(3).unwrap();
+    assert_eq!(p.offset(1), Some(d));
+    assert_eq!(p.offset(2), Some(d + 128));
+    // At the concatenation b, c and d were alive (512 bytes); now the peak
+    // is a, b and c (320).
+    assert_eq!(copied.lower_bound_bytes, 512);
+    assert_eq!(p.lower_bound_bytes, 320);
+    assert_eq!(p.arena_bytes, 320);
+}
+
+#[test]
+fn concatenations_in_place_refuse_what_they_cannot_hold() {
+    // d = concat(b, b): one tensor cannot sit in two slices.
+    let mut g = chain([64, 64, 64, 128]);
+    g.nodes[2] = node(concatenation(), &[1, 1], &[3]);
+    g.nodes[1] = node(OpKind::Logistic(crate::ops::Logistic), &[0], &[2]);
+    let p = plan_in_place(&g, &[None, None, SLICES]);
+    assert!(!p.concatenated[2]);
+    // A variable (state) input stays in the state region.
+    let mut g = chain([64, 64, 64, 128]);
+    g.nodes[2] = node(concatenation(), &[1, 2], &[3]);
+    g.nodes[1] = node(OpKind::Logistic(crate::ops::Logistic), &[0], &[2]);
+    g.variables = vec![1];
+    assert!(!plan_in_place(&g, &[None, None, SLICES]).concatenated[2]);
+    g.variables = vec![];
+    assert!(plan_in_place(&g, &[None, None, SLICES]).concatenated[2]);
+    // An input read again after the concatenation keeps the output alive
+    // until then (its bytes are the output's).
+    g.tensors.push(tensor("e", 64));
+    g.nodes
+        .push(node(OpKind::Logistic(crate::ops::Logistic), &[1], &[4]));
+    g.outputs = vec![3, 4];
+    let p = plan_in_place(&g, &[None, None, SLICES, None]);
+    assert!(p.concatenated[2]);
+    assert_no_live_overlap(&g, &p);
+    let b = &p.buffers[p.buffer_of[1].unwrap()];
+    let d = &p.buffers[p.buffer_of[3].unwrap()];
+    assert_eq!((b.last, d.first), (2, 2));
+}
+
+/// Random graphs of one-input ops, ADDs and concatenations, with every op
+/// a candidate, run on an arena of tags: each op checks that every input
+/// still holds its bytes (a concatenation's output, its inputs' bytes in
+/// order) and writes its output's tag; the model's outputs are checked at
+/// the end. An in-place elementwise op reads element by element before it
+/// writes, as its chunks do.
+#[test]
+fn random_plans_keep_every_tensor_until_it_is_read() {
+    let mut seed = 777u64;
+    let mut next = |m: usize| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) as usize % m
+    };
+    let mut concatenated = 0;
+    for _ in 0..300 {
+        let mut tensors = vec![tensor("t0", 16 * (1 + next(8)))];
+        let mut nodes = Vec::new();
+        let mut candidates = Vec::new();
+        for out in 1..2 + next(10) {
+            let (kind, inputs, bytes, candidate) = match next(3) {
+                0 => {
+                    let a = next(out);
+                    let bytes = tensors[a].bytes();
+                    let elements = bytes as u32;
+                    (
+                        OpKind::Logistic(crate::ops::Logistic),
+                        vec![a],
+                        bytes,
+                        Some(Candidate::Elementwise { elements }),
+                    )
+                }
+                1 => {
+                    let a = next(out);
+                    let same: Vec<usize> = (0..out)
+                        .filter(|&t| tensors[t].bytes() == tensors[a].bytes())
+                        .collect();
+                    let b = same[next(same.len())];
+                    let bytes = tensors[a].bytes();
+                    let add = OpKind::Add(crate::ops::Add {
+                        activation: Activation::None,
+                    });
+                    let elements = bytes as u32;
+                    (
+                        add,
+                        vec![a, b],
+                        bytes,
+                        Some(Candidate::Elementwise { elements }),
+                    )
+                }
+                _ => {
+                    let inputs: Vec<usize> = (0..1 + next(3)).map(|_| next(out)).collect();
+                    let bytes = inputs.iter().map(|&t| tensors[t].bytes()).sum();
+                    (concatenation(), inputs, bytes, SLICES)
+                }
+            };
+            tensors.push(tensor(&format!("t{out}"), bytes));
+            nodes.push(node(kind, &inputs, &[out]));
+            candidates.push(candidate);
+        }
+        let last = tensors.len() - 1;
+        let g = Graph {
+            source: "r".into(),
+            tensors,
+            nodes,
+            inputs: vec![0],
+            outputs: vec![last, next(last + 1)],
+            variables: vec![],
+        };
+        let p = plan_in_place(&g, &candidates);
+        concatenated += p.concatenated.iter().filter(|&&c| c).count();
+        simulate(&g, &p);
+        // And with every candidate asked to run in place, as the search
+        // may never combine them.
+        let every: Vec<Option<InPlace>> = candidates
+            .iter()
+            .map(|c| {
+                c.map(|c| InPlace {
+                    walk: match c {
+                        Candidate::Elementwise { elements } => Walk::Chunks {
+                            elements: elements.min(CHUNK_ELEMENTS),
+                        },
+                        _ => Walk::Slices,
+                    },
+                    delta: 0,
+                    buffer_bytes: 16,
+                })
+            })
+            .collect();
+        simulate(&g, &plan_with(&g, &every));
+    }
+    assert!(concatenated > 100, "{concatenated} concatenations in place");
+}
+
+/// Runs `p` on an arena of tags (see the test above).
+fn simulate(g: &Graph, p: &ArenaPlan) {
+    // The bytes each tensor holds, as tags: its own id, or for a
+    // concatenation in place its inputs' bytes.
+    let mut expected: Vec<Vec<usize>> = Vec::new();
+    for t in 0..g.tensors.len() {
+        let producer = g.nodes.iter().position(|n| n.outputs[0] == t);
+        let bytes = match producer.filter(|&i| p.concatenated[i]) {
+            Some(i) => g.nodes[i]
+                .inputs
+                .iter()
+                .flat_map(|s| expected[s.unwrap()].clone())
+                .collect(),
+            None => vec![t; g.tensors[t].bytes()],
+        };
+        expected.push(bytes);
+    }
+    let mut arena = vec![usize::MAX; p.arena_bytes];
+    let check = |arena: &[usize], t: usize, at: &str| {
+        let o = p.offset(t).unwrap();
+        assert_eq!(
+            arena[o..o + expected[t].len()],
+            expected[t][..],
+            "t{t} overwritten before {at} in {g:?}\n{p:?}"
+        );
+    };
+    let write = |arena: &mut [usize], t: usize| {
+        let o = p.offset(t).unwrap();
+        arena[o..o + expected[t].len()].copy_from_slice(&expected[t]);
+    };
+    write(&mut arena, 0);
+    for (i, n) in g.nodes.iter().enumerate() {
+        for s in &n.inputs {
+            check(&arena, s.unwrap(), &format!("op {i}"));
+        }
+        // Scratch and band buffers hold garbage while the op runs.
+        for b in p.in_place[i]
+            .map(|(_, b)| b)
+            .into_iter()
+            .chain(p.scratch_of[i])
+        {
+            let b = &p.buffers[b];
+            arena[b.offset..b.offset + b.bytes].fill(usize::MAX - 1);
+        }
+        // A concatenation in place runs nothing: its inputs are its bytes.
+        match p.concatenated[i] {
+            true => check(&arena, n.outputs[0], &format!("op {i} (in place)")),
+            false => write(&mut arena, n.outputs[0]),
+        }
+    }
+    for &t in &g.outputs {
+        check(&arena, t, "the end");
+    }
+}

@@ -44,10 +44,17 @@ pub fn activations(model: &CompiledModel, input: &[u8]) -> Vec<Option<Vec<f64>>>
         let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut arena);
         bytes[model.inputs[0].span.range()].copy_from_slice(input);
     }
-    for (k, op) in model.ops.iter().enumerate() {
+    // Each node's outputs are read once its op has run; a node that runs
+    // none (a reshape, a concatenation whose inputs were written into its
+    // output) has its output whole by then too.
+    let mut next = 0;
+    for (i, node) in g.nodes.iter().enumerate() {
         let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut arena);
-        op.run(bytes, graph.weights);
-        for &t in &g.nodes[model.op_nodes[k]].outputs {
+        while model.op_nodes.get(next) == Some(&i) {
+            model.ops[next].run(bytes, graph.weights);
+            next += 1;
+        }
+        for &t in &node.outputs {
             values[t] = read(bytes, t);
         }
     }
@@ -76,8 +83,13 @@ pub fn layer_sqnr(
         }
     }
     let mut rows = Vec::new();
-    for (k, _) in float.ops.iter().enumerate() {
-        let node = &float.graph.nodes[float.op_nodes[k]];
+    let computed = |i: usize| {
+        float.op_nodes.contains(&i) || float.plan.concatenated.get(i).copied().unwrap_or(false)
+    };
+    for (i, node) in float.graph.nodes.iter().enumerate() {
+        if !computed(i) {
+            continue;
+        }
         for &t in &node.outputs {
             if signal[t] > 0.0 || noise[t] > 0.0 {
                 let db = 10.0 * (signal[t].max(1e-30) / noise[t].max(1e-30)).log10();
