@@ -64,18 +64,29 @@ fn a_chain_of_one_input_ops_runs_in_place() {
 }
 
 /// The concatenation fixture plans each concatenation's inputs in its
-/// output, so that no op copies them (the byte check above is then of the
+/// output, and the layout fixture its contiguous slices in their inputs,
+/// so that no op copies them (the byte check above is then of the
 /// producers writing into their slices): the arena holds the final
 /// output alone, where copies would need it beside both its inputs.
 #[test]
-fn concatenations_of_contiguous_slices_copy_nothing() {
+fn concatenations_and_slices_of_contiguous_runs_copy_nothing() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/op_zoo");
     let model = kiln_codegen::compile_file(&dir.join("concat_slices.tflite")).unwrap();
     let names: Vec<&str> = model.ops.iter().map(kiln::Op::name).collect();
     assert_eq!(names, ["LEAKY_RELU", "HARD_SWISH", "LEAKY_RELU"]);
-    assert_eq!(model.plan.concatenated, [false, false, true, false, true]);
+    assert_eq!(model.plan.copies_nothing, [false, false, true, false, true]);
     let output = 32 * 8 * 4;
     assert_eq!(model.arena_bytes(), output);
+
+    // UNPACK along the first axis takes contiguous runs of its input: the
+    // layout fixture's two run as views, its SPLITs along inner axes copy.
+    let model = kiln_codegen::compile_file(&dir.join("layout.tflite")).unwrap();
+    let graph = &model.graph;
+    let views: Vec<&str> = (0..graph.nodes.len())
+        .filter(|&i| model.plan.copies_nothing[i])
+        .map(|i| graph.nodes[i].source_name.as_str())
+        .collect();
+    assert_eq!(views, ["UNPACK", "UNPACK"]);
 }
 
 /// The float32 fixtures (EXP, SUM and REDUCE_MAX among them) within float

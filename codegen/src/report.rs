@@ -88,7 +88,7 @@ pub fn inspect_json(
                         "over_input": over_input,
                         "from_op": i - 1,
                     }),
-                    Walk::Slices => json!({}),
+                    Walk::Slices | Walk::View => json!({}),
                 };
                 json!({"walk": walk, "output_offset_from_input": how.delta, "buffer_bytes": how.buffer_bytes})
             });
@@ -103,7 +103,12 @@ pub fn inspect_json(
                 "scratch_bytes": scratch,
                 "in_place": in_place,
                 "streamed_into": plan.fused_into(i),
-                "inputs_written_into_output": plan.concatenated.get(i).copied().unwrap_or(false),
+                "copies_nothing": plan.copies_nothing.get(i).copied().unwrap_or(false).then_some(
+                    match node.kind {
+                        crate::ir::OpKind::Concatenation(_) => "its inputs are written into their slices",
+                        _ => "its output is a view of its input's bytes",
+                    },
+                ),
                 "stack_bytes_by_core": by_core(&|core| frames[i].on(core)),
                 "params": params,
             })
@@ -204,8 +209,11 @@ pub fn inspect_text(report: &Value) -> String {
                 format!("{kernel}, in place ({bytes} B chunks)")
             }
             Some(bytes) => format!("{kernel}, in place ({bytes} B bands)"),
-            None if op["inputs_written_into_output"] == true => {
-                "none: its inputs are written into their slices".to_string()
+            None if op["copies_nothing"].is_string() => {
+                format!(
+                    "none: {}",
+                    op["copies_nothing"].as_str().unwrap_or_default()
+                )
             }
             None => kernel,
         };

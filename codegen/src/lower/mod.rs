@@ -96,7 +96,7 @@ pub fn compile(mut graph: Graph) -> Result<CompiledModel> {
         graph.nodes = order.iter().filter_map(|&i| nodes[i].take()).collect();
     }
     let rewalked = in_place.in_place.iter().any(Option::is_some);
-    let (plan, lowered) = if reordered || rewalked || in_place.concatenated.contains(&true) {
+    let (plan, lowered) = if reordered || rewalked || in_place.copies_nothing.contains(&true) {
         check_arena(&graph, &in_place)?;
         let lowered = lower_nodes(&graph, &in_place)?;
         (in_place, lowered)
@@ -137,7 +137,8 @@ pub fn compile(mut graph: Graph) -> Result<CompiledModel> {
 /// a lowering gave (`ops`, from nodes `op_nodes`): int8 convolutions, int8
 /// ADD, SUB and MUL of one shape, the int8 ops of one input that run
 /// elementwise (REQUANTIZE, LOGISTIC, TANH, HARD_SWISH, LEAKY_RELU), a
-/// concatenation of contiguous slices (nothing before its axis), and
+/// concatenation of contiguous slices (nothing before its axis), a slice
+/// that is one contiguous run of its input, and
 /// an int8 fully connected layer of one
 /// batch reading the output of the convolution just before it, a stream
 /// (an op already in place or streamed counts too).
@@ -250,6 +251,8 @@ pub fn in_place_candidates(nodes: usize, ops: &[Op], op_nodes: &[usize]) -> Vec<
                 Op::LeakyRelu(o) => one_input(o.input),
                 Op::LeakyReluInPlace(o) => one_input(o.op.input),
                 Op::Concatenation(o) if o.outer == 1 => Some(Candidate::Concatenation),
+                Op::Slice(o) => crate::ops::slice::contiguous_offset(&o.params)
+                    .map(|offset| Candidate::View { offset }),
                 _ => None,
             },
         });
@@ -383,14 +386,13 @@ fn lower_nodes(graph: &Graph, plan: &ArenaPlan) -> Result<LoweredNodes> {
 /// Node `node`'s op in the form the plan runs it: in place, its bands in
 /// the buffer the planner gave them; or running `fused`, the ops before it
 /// (a stream's convolution, a residual block's two); or nothing, a
-/// concatenation whose inputs were written into its output.
+/// concatenation whose inputs were written into its output or a slice
+/// planned inside its input.
 fn in_place(plan: &ArenaPlan, node: usize, op: Option<Op>, fused: Vec<Op>) -> Lowered<Option<Op>> {
-    if plan.concatenated.get(node).copied().unwrap_or(false) {
+    if plan.copies_nothing.get(node).copied().unwrap_or(false) {
         return match op {
-            Some(Op::Concatenation(_)) => Ok(None),
-            _ => invalid(
-                "the planner wrote into slices the output of an op that is not a concatenation",
-            ),
+            Some(Op::Concatenation(_) | Op::Slice(_)) => Ok(None),
+            _ => invalid("the planner planned in place an op that copies more than bytes"),
         };
     }
     let Some((how, offset)) = plan.bands(node) else {

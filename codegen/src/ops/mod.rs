@@ -312,7 +312,7 @@ mod quantize;
 mod relu;
 mod reshape;
 mod sigmoid;
-mod slice;
+pub(crate) mod slice;
 mod softmax;
 mod space_depth;
 mod svdf;

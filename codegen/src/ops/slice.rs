@@ -623,3 +623,92 @@ mod tests {
         );
     }
 }
+
+/// Where a slice's output lies in its input when it is one contiguous run
+/// of the input's bytes (steps of 1 where it takes more than one element,
+/// and every axis after the first it takes more than one element of taken
+/// whole): its byte offset there, so that the planner may place the output
+/// inside the input and copy nothing. `None` otherwise.
+pub(crate) fn contiguous_offset(p: &SliceParams) -> Option<u32> {
+    let first = (0..MAX_RANK)
+        .find(|&d| p.output_dims[d] > 1)
+        .unwrap_or(MAX_RANK - 1);
+    let forward = |d: usize| p.step[d] == 1 || p.output_dims[d] <= 1;
+    let whole = |d: usize| p.output_dims[d] == p.input_dims[d] && p.begin[d] == 0 && forward(d);
+    if !p.reads_inside()
+        || p.output_dims.contains(&0)
+        || !forward(first)
+        || !(first + 1..MAX_RANK).all(whole)
+    {
+        return None;
+    }
+    let mut stride = u64::from(p.element_size);
+    let mut offset = 0;
+    for d in (0..MAX_RANK).rev() {
+        offset += u64::from(p.begin[d]) * stride;
+        stride *= u64::from(p.input_dims[d]);
+    }
+    u32::try_from(offset).ok()
+}
+
+#[cfg(test)]
+mod contiguous_tests {
+    use super::*;
+
+    fn params(input: [u32; 3], output: [u32; 3], begin: [u32; 3], step: [i32; 3]) -> SliceParams {
+        let lead = MAX_RANK - 3;
+        let mut p = SliceParams {
+            input_dims: [1; MAX_RANK],
+            output_dims: [1; MAX_RANK],
+            begin: [0; MAX_RANK],
+            step: [1; MAX_RANK],
+            element_size: 2,
+        };
+        p.input_dims[lead..].copy_from_slice(&input);
+        p.output_dims[lead..].copy_from_slice(&output);
+        p.begin[lead..].copy_from_slice(&begin);
+        p.step[lead..].copy_from_slice(&step);
+        p
+    }
+
+    /// A view is found exactly where the kernel reads one run of bytes:
+    /// checked against the kernel's own reads on every small slice.
+    #[test]
+    fn contiguous_offsets_are_where_the_kernel_reads_one_run() {
+        let mut views = 0;
+        for shape in [[2, 3, 4], [1, 3, 4], [3, 1, 2], [4, 2, 1]] {
+            let count = shape.iter().product::<u32>() as usize;
+            // Input elements numbered; 2 bytes each.
+            let input: Vec<u8> = (0..count as u16).flat_map(u16::to_le_bytes).collect();
+            let ranges = |n: u32| {
+                (0..n).flat_map(move |b| {
+                    (1..=n - b).flat_map(move |len| [(b, len, 1), (b + len - 1, len, -1)])
+                })
+            };
+            for (b0, n0, s0) in ranges(shape[0]) {
+                for (b1, n1, s1) in ranges(shape[1]) {
+                    for (b2, n2, s2) in ranges(shape[2]) {
+                        let p = params(shape, [n0, n1, n2], [b0, b1, b2], [s0, s1, s2]);
+                        let mut out = vec![0u8; (n0 * n1 * n2) as usize * 2];
+                        kiln::kernels::slice::slice(&p, &input, &mut out);
+                        let run = input.windows(out.len()).position(|w| w == out.as_slice());
+                        match contiguous_offset(&p) {
+                            Some(offset) => {
+                                views += 1;
+                                let at = offset as usize;
+                                assert_eq!(&input[at..at + out.len()], &out[..], "{p:?}");
+                            }
+                            // Outside a view, no forward run of elements
+                            // that long starts at an element boundary.
+                            None => assert!(
+                                run.is_none_or(|at| at % 2 != 0),
+                                "{p:?} reads one run at {run:?}"
+                            ),
+                        }
+                    }
+                }
+            }
+        }
+        assert!(views > 50, "{views}");
+    }
+}

@@ -116,6 +116,10 @@ pub enum Walk {
     /// 1): each input is planned inside the output, at its slice, so that
     /// its producer writes it there, and nothing runs (no buffer).
     Slices,
+    /// A slice whose output is one contiguous run of its input's bytes,
+    /// `delta` bytes from the input's start: the output is planned there,
+    /// inside the input, and nothing runs (no buffer).
+    View,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -127,9 +131,10 @@ pub struct ArenaPlan {
     pub scratch_of: Vec<Option<usize>>,
     /// For each node that runs in place, how, and the buffer of its bands.
     pub in_place: Vec<Option<(InPlace, usize)>>,
-    /// For each node, whether it is a concatenation whose inputs are
-    /// planned in its output's bytes ([`Walk::Slices`]): it runs no op.
-    pub concatenated: Vec<bool>,
+    /// For each node, whether it runs no op: a concatenation whose inputs
+    /// are planned in its output's bytes ([`Walk::Slices`]), or a slice
+    /// planned in its input's ([`Walk::View`]).
+    pub copies_nothing: Vec<bool>,
     /// For each tensor a stream passes on in bands, so that it is never
     /// stored (and has no buffer), the offset past the arena's end that
     /// names it: each such tensor its own, so that the ops of a stream can
@@ -174,7 +179,7 @@ impl ArenaPlan {
             Some((how, _)) => match how.walk {
                 Walk::Stream { .. } | Walk::Tiled { .. } => j == node + 1,
                 Walk::Residual { .. } => true,
-                Walk::Bands { .. } | Walk::Chunks { .. } | Walk::Slices => false,
+                Walk::Bands { .. } | Walk::Chunks { .. } | Walk::Slices | Walk::View => false,
             },
             None => false,
         })
@@ -377,8 +382,17 @@ fn plan_with(graph: &Graph, in_place: &[Option<InPlace>]) -> ArenaPlan {
     // nothing. Every input must fill its root alone (no other tensor under
     // another shape is larger), be stored, and be written over by no
     // tiled pair or residual block.
+    //
+    // Views: a slice's output that is one contiguous run of its input is
+    // planned inside the input's buffer, `delta` bytes on, in its group,
+    // for its own lifetime; nothing may write over those bytes while it
+    // is read. Input and output then share bytes; no op runs.
+    //
+    // In place: an op writes its output over an input that dies there.
+    //
+    // `slice` marks the roots placed inside another's bytes.
     let mut slice = vec![false; n];
-    let mut concatenated = vec![false; graph.nodes.len()];
+    let mut copies_nothing = vec![false; graph.nodes.len()];
     let variable_root = |r: TensorId| graph.variables.iter().any(|&v| root[v] == r);
     let root_bytes = |r: TensorId| {
         (0..n)
@@ -387,115 +401,135 @@ fn plan_with(graph: &Graph, in_place: &[Option<InPlace>]) -> ArenaPlan {
             .max()
             .unwrap_or(0)
     };
-    for (j, node) in graph.nodes.iter().enumerate() {
-        let Some(InPlace {
-            walk: Walk::Slices, ..
-        }) = in_place.get(j).copied().flatten()
-        else {
-            continue;
-        };
-        let (Some(&d), [_]) = (node.outputs.first(), &node.outputs[..]) else {
-            continue;
-        };
-        let mut members: Vec<(TensorId, isize)> = Vec::new();
-        let mut at = 0;
-        let mut fits = root[d] == d
-            && life[d].is_some_and(|(first, _)| first == j)
-            && group[d] == d
-            && !grouped[d]
-            && !variable_root(d);
-        for input in &node.inputs {
-            let Some(t) = *input else {
-                fits = false;
-                break;
-            };
-            let r = root[t];
-            fits &= !graph.tensors[t].is_constant()
-                && r != d
-                && life[r].is_some()
-                && !streamed[r]
-                && group[r] == r
-                && !grouped[r]
-                && !slice[r]
-                && !variable_root(r)
-                && root_bytes(r) == graph.tensors[t].bytes()
-                && members.iter().all(|&(m, _)| m != r);
-            members.push((r, at as isize));
-            at += graph.tensors[t].bytes();
-        }
-        if !fits || at != graph.tensors[d].bytes() {
-            continue;
-        }
-        let mut last = life[d].map_or(j, |(_, last)| last);
-        for &(m, offset) in &members {
-            let moved: Vec<TensorId> = (0..n).filter(|&r| group[r] == m).collect();
-            for r in moved {
-                group[r] = d;
-                rel[r] += offset;
-            }
-            slice[m] = true;
-            if let Some((first, end)) = life[m] {
-                last = last.max(end);
-                life[m] = Some((first, j));
-            }
-        }
-        life[d] = life[d].map(|(first, _)| (first, last));
-        concatenated[j] = true;
-    }
-
-    // In-place groups: an output root joins its input root's group, `delta`
-    // bytes on, when the input's buffer dies at that op.
+    // Each in place, in node order, so that a root's group is settled
+    // before a later op places something relative to it.
     for (i, node) in graph.nodes.iter().enumerate() {
-        let (Some(how), Some(&output)) = (in_place.get(i).copied().flatten(), node.outputs.first())
-        else {
+        let Some(how) = in_place.get(i).copied().flatten() else {
             continue;
         };
-        // A convolution writes over its data input; an elementwise op over
-        // either operand, as large as its output.
-        let operands: &[usize] = match how.walk {
-            Walk::Bands { .. } => &[0],
-            Walk::Chunks { .. } => &[0, 1],
-            Walk::Stream { .. } | Walk::Residual { .. } | Walk::Tiled { .. } | Walk::Slices => {
-                continue
-            }
-        };
-        let ro = root[output];
-        let born_here = life[ro].is_some_and(|(first, _)| first == i) && ro == output && !slice[ro];
-        // A concatenation's output may be written over where it dies, but
-        // not by an op that also reads one of its inputs (their bytes).
-        let reads_a_slice = |ri: TensorId| {
-            node.inputs
-                .iter()
-                .flatten()
-                .any(|&t| root[t] != ri && group[root[t]] == group[ri] && slice[root[t]])
-        };
-        let over = operands
-            .iter()
-            .filter_map(|&k| node.input(k))
-            .find(|&input| {
-                let ri = root[input];
-                let fits = match how.walk {
-                    Walk::Chunks { .. } => {
-                        graph.tensors[input].bytes() == graph.tensors[output].bytes()
-                    }
-                    Walk::Bands { .. }
-                    | Walk::Stream { .. }
-                    | Walk::Residual { .. }
-                    | Walk::Tiled { .. }
-                    | Walk::Slices => true,
+        match how.walk {
+            // A view joins its input's group, `delta` bytes on.
+            Walk::View => {
+                let (Some(t), Some(&o)) = (node.input(0), node.outputs.first()) else {
+                    continue;
                 };
-                !graph.tensors[input].is_constant()
-                    && life[ri].is_some_and(|(_, last)| last == i)
-                    && ri != ro
-                    && !slice[ri]
-                    && !reads_a_slice(ri)
-                    && fits
-            });
-        if let (Some(input), true) = (over, born_here) {
-            let ri = root[input];
-            group[ro] = group[ri];
-            rel[ro] = rel[ri] + how.delta;
-            ran_in_place[i] = Some(how);
+                let r = root[t];
+                let fits = root[o] == o
+                    && life[o].is_some_and(|(first, _)| first == i)
+                    && group[o] == o
+                    && !grouped[o]
+                    && !slice[o]
+                    && !variable_root(o)
+                    && !graph.tensors[t].is_constant()
+                    && r != o
+                    && life[r].is_some()
+                    && !streamed[r]
+                    && !grouped[r]
+                    && !variable_root(r)
+                    && how.delta >= 0
+                    && how.delta as usize + graph.tensors[o].bytes() <= graph.tensors[t].bytes();
+                if fits {
+                    group[o] = group[r];
+                    rel[o] = rel[r] + how.delta;
+                    slice[o] = true;
+                    copies_nothing[i] = true;
+                }
+            }
+            // A concatenation's inputs join its output's group.
+            Walk::Slices => {
+                let (Some(&d), [_]) = (node.outputs.first(), &node.outputs[..]) else {
+                    continue;
+                };
+                let mut members: Vec<(TensorId, isize)> = Vec::new();
+                let mut at = 0;
+                let mut fits = root[d] == d
+                    && life[d].is_some_and(|(first, _)| first == i)
+                    && group[d] == d
+                    && !grouped[d]
+                    && !variable_root(d);
+                for input in &node.inputs {
+                    let Some(t) = *input else {
+                        fits = false;
+                        break;
+                    };
+                    let r = root[t];
+                    fits &= !graph.tensors[t].is_constant()
+                        && r != d
+                        && life[r].is_some()
+                        && !streamed[r]
+                        && group[r] == r
+                        && !grouped[r]
+                        && !slice[r]
+                        && !variable_root(r)
+                        && root_bytes(r) == graph.tensors[t].bytes()
+                        && members.iter().all(|&(m, _)| m != r);
+                    members.push((r, at as isize));
+                    at += graph.tensors[t].bytes();
+                }
+                if !fits || at != graph.tensors[d].bytes() {
+                    continue;
+                }
+                let mut last = life[d].map_or(i, |(_, last)| last);
+                for &(m, offset) in &members {
+                    // The input's group (its views, its own inputs) moves along.
+                    let moved: Vec<TensorId> = (0..n).filter(|&r| group[r] == m).collect();
+                    for r in moved {
+                        group[r] = d;
+                        rel[r] += offset;
+                    }
+                    slice[m] = true;
+                    if let Some((first, end)) = life[m] {
+                        last = last.max(end);
+                        life[m] = Some((first, i));
+                    }
+                }
+                life[d] = life[d].map(|(first, _)| (first, last));
+                copies_nothing[i] = true;
+            }
+            // An output root joins its input root's group, `delta` bytes
+            // on, when the input's buffer dies at that op: a convolution
+            // writes over its data input, an elementwise op over either
+            // operand as large as its output.
+            Walk::Bands { .. } | Walk::Chunks { .. } => {
+                let Some(&output) = node.outputs.first() else {
+                    continue;
+                };
+                let elementwise = matches!(how.walk, Walk::Chunks { .. });
+                let operands: &[usize] = if elementwise { &[0, 1] } else { &[0] };
+                let ro = root[output];
+                let born_here =
+                    life[ro].is_some_and(|(first, _)| first == i) && ro == output && !slice[ro];
+                // Not over a view or a concatenation's input, nor over a
+                // buffer while one placed in its group is still read.
+                let slices_alive = |ri: TensorId| {
+                    (0..n).any(|r| {
+                        r != ri
+                            && group[r] == group[ri]
+                            && slice[r]
+                            && life[r].is_some_and(|(_, last)| last >= i)
+                    })
+                };
+                let over = operands
+                    .iter()
+                    .filter_map(|&k| node.input(k))
+                    .find(|&input| {
+                        let ri = root[input];
+                        !graph.tensors[input].is_constant()
+                            && life[ri].is_some_and(|(_, last)| last == i)
+                            && ri != ro
+                            && !slice[ri]
+                            && !slices_alive(ri)
+                            && (!elementwise
+                                || graph.tensors[input].bytes() == graph.tensors[output].bytes())
+                    });
+                if let (Some(input), true) = (over, born_here) {
+                    let ri = root[input];
+                    group[ro] = group[ri];
+                    rel[ro] = rel[ri] + how.delta;
+                    ran_in_place[i] = Some(how);
+                }
+            }
+            Walk::Stream { .. } | Walk::Residual { .. } | Walk::Tiled { .. } => {}
         }
     }
 
@@ -598,7 +632,7 @@ fn plan_with(graph: &Graph, in_place: &[Option<InPlace>]) -> ArenaPlan {
         buffer_of,
         scratch_of,
         in_place: bands_of,
-        concatenated,
+        copies_nothing,
         streamed: {
             let mut next = align(arena_bytes);
             let mut named = vec![None; n];

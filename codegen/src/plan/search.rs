@@ -48,6 +48,9 @@ pub enum Candidate {
     /// A concatenation (a plain copy of bytes) whose inputs each fill one
     /// contiguous run of its output: they may be planned in its output.
     Concatenation,
+    /// A slice (a plain copy of bytes) whose output is one contiguous run
+    /// of its input, `offset` bytes from its start: it may be planned there.
+    View { offset: u32 },
 }
 
 /// Elements per chunk of an in-place elementwise op: the buffer's size,
@@ -124,6 +127,11 @@ fn search(graph: &Graph, candidates: &[Option<Candidate>]) -> ArenaPlan {
                     delta: 0,
                     buffer_bytes: 0,
                 }],
+                Candidate::View { offset } => vec![InPlace {
+                    walk: Walk::View,
+                    delta: offset as isize,
+                    buffer_bytes: 0,
+                }],
             };
             Some((i, ways))
         })
@@ -133,7 +141,7 @@ fn search(graph: &Graph, candidates: &[Option<Candidate>]) -> ArenaPlan {
         for &how in ways {
             chosen[*i] = Some(how);
             let p = plan_with(graph, &chosen);
-            let ran = p.in_place[*i].is_some() || p.concatenated[*i];
+            let ran = p.in_place[*i].is_some() || p.copies_nothing[*i];
             if ran && p.arena_bytes <= best.arena_bytes {
                 best = p;
                 break;
@@ -143,11 +151,11 @@ fn search(graph: &Graph, candidates: &[Option<Candidate>]) -> ArenaPlan {
     }
     // Then try each other way (or none) for each while that helps: a
     // smaller arena, or the same arena with one layer fewer in place (a
-    // walk costs a little time; a concatenation in place costs less than
-    // none, it copies nothing). Each pass is a few plans per candidate; a
+    // walk costs a little time; a concatenation or a slice planned in
+    // place costs less than none, it copies nothing). Each pass is a few plans per candidate; a
     // few settle it.
     let cost = |way: Option<InPlace>| match way.map(|how| how.walk) {
-        Some(Walk::Slices) => 0,
+        Some(Walk::Slices | Walk::View) => 0,
         None => 1,
         Some(_) => 2,
     };

@@ -84,7 +84,7 @@ pub fn layer_sqnr(
     }
     let mut rows = Vec::new();
     let computed = |i: usize| {
-        float.op_nodes.contains(&i) || float.plan.concatenated.get(i).copied().unwrap_or(false)
+        float.op_nodes.contains(&i) || float.plan.copies_nothing.get(i).copied().unwrap_or(false)
     };
     for (i, node) in float.graph.nodes.iter().enumerate() {
         if !computed(i) {
