@@ -176,6 +176,17 @@ fn describe(g: &Graph, plan: &ArenaPlan, index: usize, b: &Buffer) -> (String, S
             if let Some(op) = written_in_place {
                 label += &format!(" (written over its input by #{op})");
             }
+            // Copied by nothing: a slice inside its input, or an input
+            // inside a concatenation's output.
+            let holds = |t: &usize| plan.buffer_of[*t] == Some(index);
+            for op in (0..g.nodes.len()).filter(|&op| plan.copies_nothing[op]) {
+                let node = &g.nodes[op];
+                if node.outputs.iter().any(holds) && node.inputs.len() == 1 {
+                    label += &format!(" (inside its input, the slice #{op} copies nothing)");
+                } else if node.inputs.iter().flatten().any(holds) {
+                    label += &format!(" (inside the output of #{op}, which copies nothing)");
+                }
+            }
             (label, format!("hsl({hue}, 60%, 75%)"))
         }
         None => {

@@ -17,6 +17,26 @@ pub fn macs(g: &Graph, node: &crate::ir::Node) -> u64 {
     node.kind.op().macs(g, node)
 }
 
+/// The MACs tiled pairs compute beyond their two layers': each pair's
+/// first-layer rows computed (`kiln::ops::first_rows_computed`, the
+/// window's own moves) past the layer's height, at that layer's MACs per
+/// row.
+fn tiling_extra_macs(g: &Graph, compiled: &CompiledModel) -> u64 {
+    let pairs = compiled.ops.iter().zip(&compiled.op_nodes);
+    pairs
+        .filter_map(|(op, &node)| match op {
+            kiln::Op::TiledPair(o) => Some((o, node.checked_sub(1)?)),
+            _ => None,
+        })
+        .map(|(o, first)| {
+            let height = u64::from(o.first.op.conv.params.geometry.output.height.max(1));
+            let second = &o.second.op.conv.params.geometry;
+            let computed = u64::from(kiln::ops::first_rows_computed(second, o.walk.rows));
+            computed.saturating_sub(height) * (macs(g, &g.nodes[first]) / height)
+        })
+        .sum()
+}
+
 fn tensor_json(t: &Tensor, id: usize, plan: &ArenaPlan) -> Value {
     json!({
         "id": id,
@@ -130,6 +150,11 @@ pub fn inspect_json(
         "macs": total_macs,
         "arena_bytes": plan.arena_bytes,
         "arena_lower_bound_bytes": plan.lower_bound_bytes,
+        "tiling": plan.untiled_arena_bytes.map(|untiled| json!({
+            "untiled_arena_bytes": untiled,
+            "saved_bytes": untiled.saturating_sub(plan.arena_bytes),
+            "extra_macs": compiled.map(|c| tiling_extra_macs(g, c)),
+        })),
         "state_bytes": g.variables.iter().map(|&t| g.tensors[t].bytes()).sum::<usize>(),
         "unshared_activation_bytes": plan.unshared_bytes,
         "weight_bytes": weight_bytes,
@@ -233,6 +258,15 @@ pub fn inspect_text(report: &Value) -> String {
         num(&report["arena_lower_bound_bytes"]),
         num(&report["unshared_activation_bytes"])
     );
+    let tiling = &report["tiling"];
+    if tiling.is_object() {
+        s += &format!(
+            "tiled pairs:           {} bytes of arena saved ({} untiled), {} extra MACs (halo rows are kept, not recomputed)\n",
+            num(&tiling["saved_bytes"]),
+            num(&tiling["untiled_arena_bytes"]),
+            num(&tiling["extra_macs"])
+        );
+    }
     if report["state_bytes"].as_u64().is_some_and(|b| b > 0) {
         s += &format!(
             "state (in the arena):  {} bytes, kept from one inference to the next\n",

@@ -10,7 +10,8 @@
 //! bytes of the two ops, and a misplaced stream is refused; a residual
 //! block streamed in bands (`kiln::ops::ResidualBlockOp`) computes the
 //! bytes of its three ops; and so does a tiled pair of convolutions
-//! (`kiln::ops::TiledPairOp`) the bytes of its two.
+//! (`kiln::ops::TiledPairOp`) the bytes of its two, computing each row of
+//! the first layer's output once.
 
 use kiln::arch::{conv2d_scratch_bytes, filter_reach, KernelChoice};
 use kiln::kernels::conv2d::{Conv2dParams, ConvGeometry};
@@ -1136,6 +1137,16 @@ fn tiled_pairs_compute_the_bytes_of_their_two_ops() {
         if over_input {
             over += 1;
         }
+        // Each first-layer row a band reads is computed once: the window's
+        // moves count no row twice (no MAC recomputed), and never more
+        // rows than the layer has.
+        let read: std::collections::BTreeSet<u32> = (0..g2.output.height.div_ceil(rows))
+            .filter_map(|k| g2.input_rows(k * rows..((k + 1) * rows).min(g2.output.height)))
+            .flatten()
+            .collect();
+        let computed = kiln::ops::first_rows_computed(&g2, rows);
+        assert_eq!(computed, read.len() as u32, "{g2:?} rows {rows}");
+        assert!(computed <= g1.output.height);
         // A window a row short is refused.
         let short = Span::new(window.offset, ((window_rows - 1) * row) / 4 * 4);
         if short.len > 0 {

@@ -173,30 +173,72 @@ impl RowWindow {
         first: &impl RowLayer,
         reads: Range<u32>,
     ) -> Span {
-        let (row, held) = (self.row_bytes, &mut self.held);
-        if reads.start > held.start {
-            let keep = reads.start.min(held.end);
-            let shift = (keep - held.start).saturating_mul(row);
-            let kept = (held.end - keep).saturating_mul(row);
+        let row = self.row_bytes;
+        let s = step(self.held.clone(), reads);
+        if s.slid > 0 {
+            let (shift, kept) = (s.slid.saturating_mul(row), s.kept.saturating_mul(row));
             slide(split(arena, self.span).1, shift as usize, kept as usize);
-            *held = reads.start..held.end.max(reads.start);
         }
-        if reads.end > held.end {
-            let at = (held.end - held.start).saturating_mul(row);
-            let n = (reads.end - held.end).saturating_mul(row);
+        if !s.computed.is_empty() {
+            let at = (s.computed.start - s.held.start).saturating_mul(row);
+            let n = (s.computed.end - s.computed.start).saturating_mul(row);
             let slot = Span::new(self.span.offset.saturating_add(at), n);
-            first.run_rows(
-                arena,
-                weights,
-                (held.end as usize..reads.end as usize, slot),
-            );
-            held.end = reads.end;
+            let rows = s.computed.start as usize..s.computed.end as usize;
+            first.run_rows(arena, weights, (rows, slot));
         }
+        self.held = s.held;
         Span::new(
             self.span.offset,
-            (held.end - held.start).saturating_mul(row),
+            (self.held.end - self.held.start).saturating_mul(row),
         )
     }
+}
+
+/// One move of a window from holding rows `held` to holding `reads`.
+struct Step {
+    /// Rows slid out of its start, and rows kept (slid to the start).
+    slid: u32,
+    kept: u32,
+    /// Rows computed, past those kept.
+    computed: Range<u32>,
+    /// Rows held after.
+    held: Range<u32>,
+}
+
+/// The window's move to hold `reads` (rows only move forward: a row is
+/// computed once, when a band first reads it).
+fn step(held: Range<u32>, reads: Range<u32>) -> Step {
+    let (mut slid, mut kept, mut now) = (0, held.end - held.start, held.clone());
+    if reads.start > held.start {
+        let keep = reads.start.min(held.end);
+        (slid, kept) = (keep - held.start, held.end - keep);
+        now = reads.start..held.end.max(reads.start);
+    }
+    let computed = now.end..reads.end.max(now.end);
+    now.end = computed.end;
+    Step {
+        slid,
+        kept,
+        computed,
+        held: now,
+    }
+}
+
+/// How many rows of the first layer's output a tiled pair computes when
+/// the second (geometry `second`) walks its output in bands of `rows`
+/// rows: the window's own moves, summed. Never more than the first layer's output height: tiles keep
+/// their halo rows, so the pair computes no MAC twice; `kiln inspect`
+/// reports the difference as the extra MACs tiling costs.
+pub fn first_rows_computed(second: &ConvGeometry, rows: u32) -> u32 {
+    let (mut held, mut total) = (0..0, 0u32);
+    let mut k = 0;
+    while let Some((_, reads)) = band(second, rows, k) {
+        let s = step(held, reads);
+        total = total.saturating_add(s.computed.end - s.computed.start);
+        held = s.held;
+        k += 1;
+    }
+    total
 }
 
 /// Runs `second` for its output rows `rows` into `output`, over `window`,

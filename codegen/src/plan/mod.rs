@@ -152,6 +152,10 @@ pub struct ArenaPlan {
     pub peak_op: usize,
     /// What the arena would need if no two tensors shared bytes.
     pub unshared_bytes: usize,
+    /// Where convolution pairs run tiled: the arena the same search plans
+    /// without them (tiles keep their halo rows, so tiling computes no
+    /// MAC twice and this is all it trades).
+    pub untiled_arena_bytes: Option<usize>,
 }
 
 impl ArenaPlan {
@@ -647,6 +651,7 @@ fn plan_with(graph: &Graph, in_place: &[Option<InPlace>]) -> ArenaPlan {
         lower_bound_bytes,
         peak_op,
         unshared_bytes,
+        untiled_arena_bytes: None,
     }
 }
 

@@ -81,8 +81,16 @@ pub fn plan_in_place(graph: &Graph, candidates: &[Option<Candidate>]) -> ArenaPl
         return without;
     }
     let with = search(graph, candidates);
-    if with.arena_bytes < without.arena_bytes {
-        with
+    let tiled = with
+        .in_place
+        .iter()
+        .flatten()
+        .any(|(how, _)| matches!(how.walk, Walk::Tiled { .. }));
+    if with.arena_bytes < without.arena_bytes && tiled {
+        ArenaPlan {
+            untiled_arena_bytes: Some(without.arena_bytes),
+            ..with
+        }
     } else {
         without
     }
