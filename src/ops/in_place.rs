@@ -341,52 +341,34 @@ fn operand_chunks<'a>(
     (part(a, from, n), part(b, from, n))
 }
 
-impl Elementwise for AddOp {
-    fn one_shape(&mut self) -> bool {
-        self.add.params.broadcast.same_shape
-    }
-    fn arena_operands(&self) -> [Span; 2] {
-        let a = &self.add;
-        a.constant.arena_operands(a.input1, a.input2)
-    }
-    fn output(&mut self) -> &mut Span {
-        &mut self.add.output
-    }
-    fn run_chunk(&self, io: &Inputs, weights: &[u8], from: usize, output: &mut [i8]) {
-        let a = &self.add;
-        let (x, y) = operand_chunks(
-            io,
-            weights,
-            (a.input1, a.input2),
-            a.constant,
-            (from, output.len()),
-        );
-        crate::arch::add_s8(&a.params, x, y, output);
-    }
+/// The `Elementwise` of int8 ADD and SUB (one descriptor, `AddSubS8`,
+/// and their kernels).
+macro_rules! add_or_sub {
+    ($($op:ident => $kernel:path;)*) => {$(
+        impl Elementwise for $op {
+            fn one_shape(&mut self) -> bool {
+                self.add.params.broadcast.same_shape
+            }
+            fn arena_operands(&self) -> [Span; 2] {
+                let a = &self.add;
+                a.constant.arena_operands(a.input1, a.input2)
+            }
+            fn output(&mut self) -> &mut Span {
+                &mut self.add.output
+            }
+            fn run_chunk(&self, io: &Inputs, weights: &[u8], from: usize, output: &mut [i8]) {
+                let a = &self.add;
+                let run = (from, output.len());
+                let (x, y) = operand_chunks(io, weights, (a.input1, a.input2), a.constant, run);
+                $kernel(&a.params, x, y, output);
+            }
+        }
+    )*};
 }
 
-impl Elementwise for SubOp {
-    fn one_shape(&mut self) -> bool {
-        self.add.params.broadcast.same_shape
-    }
-    fn arena_operands(&self) -> [Span; 2] {
-        let a = &self.add;
-        a.constant.arena_operands(a.input1, a.input2)
-    }
-    fn output(&mut self) -> &mut Span {
-        &mut self.add.output
-    }
-    fn run_chunk(&self, io: &Inputs, weights: &[u8], from: usize, output: &mut [i8]) {
-        let a = &self.add;
-        let (x, y) = operand_chunks(
-            io,
-            weights,
-            (a.input1, a.input2),
-            a.constant,
-            (from, output.len()),
-        );
-        crate::arch::sub_s8(&a.params, x, y, output);
-    }
+add_or_sub! {
+    AddOp => crate::arch::add_s8;
+    SubOp => crate::arch::sub_s8;
 }
 
 impl Elementwise for MulOp {
