@@ -1083,3 +1083,30 @@ fn gather_by_constant_indices_matches_the_onnx_reference() {
     let kinds = matches_onnx_reference("gather");
     assert_eq!(kinds, ["GATHER", "GATHER"]);
 }
+
+/// Calibration observes every activation, including those no op writes:
+/// a concatenation whose inputs are planned inside its output (one of
+/// pool_modes' Concats) has its output's range observed, as when it copied.
+#[test]
+fn calibration_observes_a_concatenation_that_copies_nothing() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/onnx_ops");
+    let float = kiln_codegen::compile_file(&dir.join("pool_modes.onnx")).unwrap();
+    let g = &float.graph;
+    let concat = (0..g.nodes.len())
+        .find(|&i| {
+            matches!(g.nodes[i].kind, kiln_codegen::ir::OpKind::Concatenation(_))
+                && float.plan.copies_nothing[i]
+        })
+        .expect("a concatenation that copies nothing");
+    let input = npy::read(&dir.join("pool_modes/input_0.npy")).unwrap();
+    let bytes: Vec<u8> = input.data.clone();
+    let calibration =
+        kiln_codegen::quantize::calibrate::calibrate(&float, &bytes, 1, ObserverKind::MinMax)
+            .unwrap();
+    let out = g.nodes[concat].outputs[0];
+    let observer = calibration.observers[out].as_ref().unwrap();
+    assert!(
+        observer.min.is_finite() && observer.min < observer.max,
+        "{observer:?}"
+    );
+}

@@ -82,11 +82,21 @@ pub fn calibrate(
             let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut arena);
             bytes[input.span.range()].copy_from_slice(&samples[s * len..(s + 1) * len]);
             observe(&mut observers, g.inputs[0], bytes);
-            for (k, op) in model.ops.iter().enumerate() {
+            // Each node's outputs once its op has run; a node that runs
+            // none (a concatenation whose inputs were written into its
+            // output, a slice inside its input) has its output whole by
+            // then too.
+            let mut next = 0;
+            for (i, node) in g.nodes.iter().enumerate() {
                 let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut arena);
-                op.run(bytes, graph.weights);
-                for &t in &g.nodes[model.op_nodes[k]].outputs {
-                    observe(&mut observers, t, bytes);
+                while model.op_nodes.get(next) == Some(&i) {
+                    model.ops[next].run(bytes, graph.weights);
+                    next += 1;
+                }
+                if (next > 0 && model.op_nodes[next - 1] == i) || model.plan.copies_nothing[i] {
+                    for &t in &node.outputs {
+                        observe(&mut observers, t, bytes);
+                    }
                 }
             }
         }
