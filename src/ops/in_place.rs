@@ -430,7 +430,7 @@ one_input! {
 
 /// The in-place form of an int8 elementwise op.
 macro_rules! elementwise_in_place {
-    ($($(#[$doc:meta])* $name:ident($op:ident) $variant:ident;)*) => {$(
+    ($($(#[$doc:meta])* $name:ident($op:ident) $variant:ident => $in_place:ident;)*) => {$(
         wire_struct! {
             $(#[$doc])*
             pub struct $name {
@@ -474,25 +474,49 @@ macro_rules! elementwise_in_place {
                 self.chunks.run(&self.op, arena, weights);
             }
         }
-    )*};
+    )*
+
+        /// The int8 elementwise ops that may run in place in chunks: for
+        /// `op` (in either form) of one shape, its element count, which
+        /// the planner sizes the walk with.
+        pub fn chunked_elements(op: &super::Op) -> Option<u32> {
+            match *op {
+                $(
+                    super::Op::$variant(mut o) | super::Op::$in_place($name { op: mut o, .. }) => {
+                        o.one_shape().then_some(o.output().len)
+                    }
+                )*
+                _ => None,
+            }
+        }
+
+        /// `op` run over an operand that dies with it, in `chunks`; `None`
+        /// for an op with no such form.
+        pub fn in_chunks(op: super::Op, chunks: Chunks) -> Option<super::Op> {
+            match op {
+                $( super::Op::$variant(op) => Some(super::Op::$in_place($name { op, chunks })), )*
+                _ => None,
+            }
+        }
+    };
 }
 
 elementwise_in_place! {
     /// int8 ADD whose output may be one of its operands, computed in `chunks`.
-    AddInPlaceOp(AddOp) Add;
+    AddInPlaceOp(AddOp) Add => AddInPlace;
     /// int8 SUB whose output may be one of its operands, computed in `chunks`.
-    SubInPlaceOp(SubOp) Sub;
+    SubInPlaceOp(SubOp) Sub => SubInPlace;
     /// int8 MUL whose output may be one of its operands, computed in `chunks`.
-    MulInPlaceOp(MulOp) Mul;
+    MulInPlaceOp(MulOp) Mul => MulInPlace;
     /// int8 REQUANTIZE (QUANTIZE between int8 scales, a standalone RELU)
     /// whose output may be its input, computed in `chunks`.
-    RequantizeInPlaceOp(RequantizeOp) Requantize;
+    RequantizeInPlaceOp(RequantizeOp) Requantize => RequantizeInPlace;
     /// int8 LOGISTIC whose output may be its input, computed in `chunks`.
-    LogisticInPlaceOp(LogisticOp) Logistic;
+    LogisticInPlaceOp(LogisticOp) Logistic => LogisticInPlace;
     /// int8 TANH whose output may be its input, computed in `chunks`.
-    TanhInPlaceOp(TanhOp) Tanh;
+    TanhInPlaceOp(TanhOp) Tanh => TanhInPlace;
     /// int8 HARD_SWISH whose output may be its input, computed in `chunks`.
-    HardSwishInPlaceOp(HardSwishOp) HardSwish;
+    HardSwishInPlaceOp(HardSwishOp) HardSwish => HardSwishInPlace;
     /// int8 LEAKY_RELU whose output may be its input, computed in `chunks`.
-    LeakyReluInPlaceOp(LeakyReluOp) LeakyRelu;
+    LeakyReluInPlaceOp(LeakyReluOp) LeakyRelu => LeakyReluInPlace;
 }

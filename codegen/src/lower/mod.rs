@@ -18,10 +18,9 @@ use std::path::PathBuf;
 
 use kiln::graph::{Op, StateTensor, TensorIo};
 use kiln::ops::{
-    AddInPlaceOp, Bands, Chunks, Conv2dInPlaceOp, Conv2dIntoFullyConnectedOp, Conv2dOp,
-    DepthwiseConv2dInPlaceOp, DepthwiseConv2dIntoFullyConnectedOp, HardSwishInPlaceOp,
-    LeakyReluInPlaceOp, LogisticInPlaceOp, MulInPlaceOp, RequantizeInPlaceOp, Residual,
-    ResidualBlockOp, Stream, SubInPlaceOp, TanhInPlaceOp, TiledLayer, TiledPairOp, Tiles,
+    in_chunks, Bands, Chunks, Conv2dInPlaceOp, Conv2dIntoFullyConnectedOp, Conv2dOp,
+    DepthwiseConv2dInPlaceOp, DepthwiseConv2dIntoFullyConnectedOp, Residual, ResidualBlockOp,
+    Stream, TiledLayer, TiledPairOp, Tiles,
 };
 use kiln::tensor::Span;
 
@@ -143,16 +142,6 @@ pub fn compile(mut graph: Graph) -> Result<CompiledModel> {
 /// batch reading the output of the convolution just before it, a stream
 /// (an op already in place or streamed counts too).
 pub fn in_place_candidates(nodes: usize, ops: &[Op], op_nodes: &[usize]) -> Vec<Option<Candidate>> {
-    let elementwise = |b: &kiln::ops::Broadcast| {
-        let elements = u32::try_from(b.elements()).ok()?;
-        b.same_shape.then_some(Candidate::Elementwise { elements })
-    };
-    // An int8 op of one input: as many elements as input bytes.
-    let one_input = |input: Span| {
-        Some(Candidate::Elementwise {
-            elements: input.len,
-        })
-    };
     let stream = |producer: &kiln::ops::Conv2dS8, fc: &kiln::ops::FullyConnectedOp| {
         let one_row = fc.params.shape.batches == 1 && producer.output == fc.input;
         one_row.then_some(Candidate::Stream {
@@ -234,26 +223,11 @@ pub fn in_place_candidates(nodes: usize, ops: &[Op], op_nodes: &[usize]) -> Vec<
                 Op::DepthwiseConv2dInPlace(o) => {
                     Some(Candidate::Convolution(o.op.conv.params.geometry))
                 }
-                Op::Add(o) => elementwise(&o.add.params.broadcast),
-                Op::AddInPlace(o) => elementwise(&o.op.add.params.broadcast),
-                Op::Sub(o) => elementwise(&o.add.params.broadcast),
-                Op::SubInPlace(o) => elementwise(&o.op.add.params.broadcast),
-                Op::Mul(o) => elementwise(&o.params.broadcast),
-                Op::MulInPlace(o) => elementwise(&o.op.params.broadcast),
-                Op::Requantize(o) => one_input(o.input),
-                Op::RequantizeInPlace(o) => one_input(o.op.input),
-                Op::Logistic(o) => one_input(o.sigmoid.input),
-                Op::LogisticInPlace(o) => one_input(o.op.sigmoid.input),
-                Op::Tanh(o) => one_input(o.sigmoid.input),
-                Op::TanhInPlace(o) => one_input(o.op.sigmoid.input),
-                Op::HardSwish(o) => one_input(o.input),
-                Op::HardSwishInPlace(o) => one_input(o.op.input),
-                Op::LeakyRelu(o) => one_input(o.input),
-                Op::LeakyReluInPlace(o) => one_input(o.op.input),
                 Op::Concatenation(o) if o.outer == 1 => Some(Candidate::Concatenation),
                 Op::Slice(o) => crate::ops::slice::contiguous_offset(&o.params)
                     .map(|offset| Candidate::View { offset }),
-                _ => None,
+                op => kiln::ops::chunked_elements(op)
+                    .map(|elements| Candidate::Elementwise { elements }),
             },
         });
         if let Some(slot) = candidates.get_mut(node) {
@@ -475,38 +449,10 @@ fn in_place(plan: &ArenaPlan, node: usize, op: Option<Op>, fused: Vec<Op>) -> Lo
             let bands = Bands { buffer, rows, lag };
             Op::DepthwiseConv2dInPlace(DepthwiseConv2dInPlaceOp { op, bands })
         }
-        (Some(Op::Add(op)), Walk::Chunks { elements }) => {
-            let chunks = Chunks { buffer, elements };
-            Op::AddInPlace(AddInPlaceOp { op, chunks })
-        }
-        (Some(Op::Sub(op)), Walk::Chunks { elements }) => {
-            let chunks = Chunks { buffer, elements };
-            Op::SubInPlace(SubInPlaceOp { op, chunks })
-        }
-        (Some(Op::Mul(op)), Walk::Chunks { elements }) => {
-            let chunks = Chunks { buffer, elements };
-            Op::MulInPlace(MulInPlaceOp { op, chunks })
-        }
-        (Some(Op::Requantize(op)), Walk::Chunks { elements }) => {
-            let chunks = Chunks { buffer, elements };
-            Op::RequantizeInPlace(RequantizeInPlaceOp { op, chunks })
-        }
-        (Some(Op::Logistic(op)), Walk::Chunks { elements }) => {
-            let chunks = Chunks { buffer, elements };
-            Op::LogisticInPlace(LogisticInPlaceOp { op, chunks })
-        }
-        (Some(Op::Tanh(op)), Walk::Chunks { elements }) => {
-            let chunks = Chunks { buffer, elements };
-            Op::TanhInPlace(TanhInPlaceOp { op, chunks })
-        }
-        (Some(Op::HardSwish(op)), Walk::Chunks { elements }) => {
-            let chunks = Chunks { buffer, elements };
-            Op::HardSwishInPlace(HardSwishInPlaceOp { op, chunks })
-        }
-        (Some(Op::LeakyRelu(op)), Walk::Chunks { elements }) => {
-            let chunks = Chunks { buffer, elements };
-            Op::LeakyReluInPlace(LeakyReluInPlaceOp { op, chunks })
-        }
+        (Some(op), Walk::Chunks { elements }) => match in_chunks(op, Chunks { buffer, elements }) {
+            Some(op) => op,
+            None => return invalid("the planner ran in chunks an op that has no chunked form"),
+        },
         _ => return invalid("the planner ran in place an op that has no in-place form"),
     }))
 }
