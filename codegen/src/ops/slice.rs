@@ -557,7 +557,8 @@ fn split_from_tflite(op: &mut TfliteOp) -> ReadResult<OpKind> {
     let axis = constant_scalar(op, 0, "SPLIT's axis")?;
     let count = op.positive(0, 0, "num_splits")?;
     let length = axis_length(op, 1, axis).unwrap_or(0);
-    if !length.is_multiple_of(count) {
+    // Checked before the parts are listed: `num_splits` comes from the file.
+    if count > length || !length.is_multiple_of(count) {
         return invalid_model(format!("SPLIT of {length} into {count} equal parts"));
     }
     split_along(op, 1, axis, &vec![length / count; count], false)
@@ -596,6 +597,11 @@ fn split_v_from_tflite(op: &mut TfliteOp) -> ReadResult<OpKind> {
 fn unpack_from_tflite(op: &mut TfliteOp) -> ReadResult<OpKind> {
     let axis = i64::from(op.i32(1, 0)?);
     let count = op.positive(0, 0, "num")?;
+    // Checked before the parts are listed: `num` comes from the file.
+    let length = axis_length(op, 0, axis).unwrap_or(0);
+    if count != length {
+        return invalid_model(format!("UNPACK of {length} elements into {count} outputs"));
+    }
     split_along(op, 0, axis, &vec![1; count], true)
 }
 
