@@ -157,6 +157,7 @@ fn golden_models() -> Vec<(&'static str, PathBuf, PathBuf)> {
         "layout",
         "embedding",
         "arg_extremes",
+        "resize",
         "in_place_chain",
         "concat_slices",
     ] {

@@ -30,6 +30,7 @@ mod odometer;
 pub mod pad;
 pub mod pooling;
 pub mod quantize;
+pub mod resize;
 pub mod slice;
 pub mod softmax;
 pub mod svdf;

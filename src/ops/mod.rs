@@ -47,6 +47,7 @@ mod prelu;
 mod quantize;
 mod requantize;
 mod residual;
+mod resize;
 mod sigmoid;
 mod slice;
 mod softmax;
@@ -79,6 +80,7 @@ pub use prelu::*;
 pub use quantize::*;
 pub use requantize::*;
 pub use residual::*;
+pub use resize::*;
 pub use sigmoid::*;
 pub use slice::*;
 pub use softmax::*;
@@ -280,10 +282,10 @@ macro_rules! op_list {
 /// LOGISTIC and TANH left when they became unary functions, REDUCE_MIN
 /// beside REDUCE_MAX, ARG_MAX and ARG_MIN; 24: a tiled pair of
 /// convolutions; 25: in-place int8 REQUANTIZE, LOGISTIC, TANH, HARD_SWISH
-/// and LEAKY_RELU;
+/// and LEAKY_RELU; 26: RESIZE_NEAREST_NEIGHBOR;
 /// `tests/blob_format.rs` pins it). It lives beside the
 /// list because appending an op is the usual bump.
-pub const BLOB_VERSION: u32 = 25;
+pub const BLOB_VERSION: u32 = 26;
 
 op_list! {
     Conv2d(Conv2dOp),
@@ -362,4 +364,5 @@ op_list! {
     TanhInPlace(TanhInPlaceOp),
     HardSwishInPlace(HardSwishInPlaceOp),
     LeakyReluInPlace(LeakyReluInPlaceOp),
+    ResizeNearest(ResizeNearestOp),
 }

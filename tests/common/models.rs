@@ -10,7 +10,7 @@
 /// mirror_pad, slices, layout, embedding (int32 input ids), arg_extremes
 /// (int32 indices out; its float twin too), in_place_chain (one-input ops
 /// kiln runs over their inputs), concat_slices (concatenations kiln plans
-/// in place) and integer, whose tensors are plain
+/// in place), resize (its float twin too) and integer, whose tensors are plain
 /// int32).
 pub const OP_ZOO: &[&str] = &[
     "elementwise",
@@ -35,6 +35,7 @@ pub const OP_ZOO: &[&str] = &[
     "arg_extremes_float",
     "in_place_chain",
     "concat_slices",
+    "resize",
 ];
 
 /// The project's float32 op-coverage fixtures (`make_schema_ops.py`): kiln
@@ -49,6 +50,7 @@ pub const FLOAT_ZOO: &[&str] = &[
     "slices_float",
     "layout_float",
     "cast",
+    "resize_float",
 ];
 
 /// The quantized models kiln must run bit-exact, with their file under

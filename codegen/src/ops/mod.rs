@@ -311,6 +311,7 @@ mod prelu;
 mod quantize;
 mod relu;
 mod reshape;
+mod resize;
 mod sigmoid;
 pub(crate) mod slice;
 mod softmax;
@@ -341,6 +342,7 @@ pub use prelu::*;
 pub use quantize::*;
 pub use relu::*;
 pub use reshape::*;
+pub use resize::*;
 pub use sigmoid::*;
 pub use slice::*;
 pub use softmax::*;
@@ -379,6 +381,7 @@ op_list! {
     Pad(Pad),
     Reduce(Reduce),
     Reshape(Reshape),
+    Resize(Resize),
     Quantize(Quantize),
     Dequantize(Dequantize),
     Slice(Slice),

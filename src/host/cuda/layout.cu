@@ -443,3 +443,33 @@ KILN_KERNEL(kiln_arg_extreme) {
         ((i32*)arena(A, arena_bytes, s, op.output))[e] = index;
     }
 }
+
+// RESIZE_NEAREST_NEIGHBOR: the input row (or column) an output row copies,
+// in single precision as TFLM's GetNearestNeighbor: rounded with
+// align_corners, floored otherwise, clamped into the input.
+__device__ __forceinline__ i64 nearest_index(u32 index, u32 input, u32 output, const ResizeParams& p) {
+    const float scale = p.align_corners && output > 1 ? ((float)input - 1.0f) / (float)(output - 1)
+                                                      : (float)input / (float)(output > 1 ? output : 1);
+    const float position = ((float)index + (p.half_pixel_centers ? 0.5f : 0.0f)) * scale;
+    i64 picked = p.align_corners ? (i64)roundf(position) : (i64)floorf(position);
+    const i64 last = (i64)(input > 1 ? input : 1) - 1;
+    return picked < 0 ? 0 : picked > last ? last : picked;
+}
+
+// One output pixel per item: its depth values copied from the nearest input
+// pixel (values of 1, 2 or 4 bytes; the bytes move unchanged).
+KILN_KERNEL(kiln_resize_nearest) {
+    const ResizeParams& p = op.params;
+    const i64 per_sample = (i64)p.batches * p.output_height * p.output_width;
+    const i64 pixel = (i64)p.depth * (op.dtype == DType_I8 ? 1 : op.dtype == DType_I16 ? 2 : 4);
+    FOR_EACH(idx, per_sample * samples) {
+        const i64 s = idx / per_sample, e = idx % per_sample;
+        const i64 x = e % p.output_width, y = (e / p.output_width) % p.output_height;
+        const i64 b = e / ((i64)p.output_width * p.output_height);
+        const i64 in_y = nearest_index((u32)y, p.input_height, p.output_height, p);
+        const i64 in_x = nearest_index((u32)x, p.input_width, p.output_width, p);
+        const u8* from = arena(A, arena_bytes, s, op.input) + ((b * p.input_height + in_y) * p.input_width + in_x) * pixel;
+        u8* to = arena(A, arena_bytes, s, op.output) + e * pixel;
+        for (i64 k = 0; k < pixel; k++) to[k] = from[k];
+    }
+}

@@ -1,0 +1,61 @@
+//! RESIZE_NEAREST_NEIGHBOR of int8, int16 or float32 values.
+//!
+//! Layer: ops; uses `kernels::resize`.
+
+use super::arena::{out_f32, out_i16, out_i8, split};
+use super::{Checker, OpDescriptor};
+use crate::error::Error;
+use crate::kernels::resize::resize_nearest;
+pub use crate::kernels::resize::ResizeParams;
+use crate::tensor::{DType, Span};
+use crate::wire::wire_struct;
+
+wire_struct! {
+    /// RESIZE_NEAREST_NEIGHBOR of `dtype` values (int32 ones move as
+    /// float32's bytes do).
+    pub struct ResizeNearestOp {
+        pub params: ResizeParams,
+        pub dtype: DType,
+        pub input: Span,
+        pub output: Span,
+    }
+}
+
+impl OpDescriptor for ResizeNearestOp {
+    const NAME: &'static str = "RESIZE_NEAREST_NEIGHBOR";
+
+    #[cfg(feature = "host")]
+    const CUDA_KERNEL: &'static str = "kiln_resize_nearest";
+
+    #[cfg(feature = "host")]
+    fn cuda_items(&self) -> u64 {
+        let p = &self.params;
+        crate::tensor::element_count([
+            u64::from(p.batches),
+            u64::from(p.output_height),
+            u64::from(p.output_width),
+        ])
+    }
+
+    fn check(&self, c: &Checker) -> Result<(), Error> {
+        let p = &self.params;
+        c.positive(&[p.input_height, p.input_width])?;
+        c.ensure(
+            !(p.align_corners && p.half_pixel_centers),
+            "align_corners and half_pixel_centers both set",
+        )?;
+        c.arena(self.input, p.input_values(), self.dtype)?;
+        c.output(self.output, p.output_values(), self.dtype, &[self.input])
+    }
+
+    #[inline(never)]
+    fn run(&self, arena: &mut [u8], _weights: &[u8]) {
+        let (io, out) = split(arena, self.output);
+        let p = &self.params;
+        match self.dtype {
+            DType::I8 => resize_nearest(p, io.i8(self.input), out_i8(out)),
+            DType::I16 => resize_nearest(p, io.i16(self.input), out_i16(out)),
+            DType::I32 | DType::F32 => resize_nearest(p, io.f32(self.input), out_f32(out)),
+        }
+    }
+}
