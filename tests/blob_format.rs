@@ -158,6 +158,7 @@ fn golden_models() -> Vec<(&'static str, PathBuf, PathBuf)> {
         "embedding",
         "arg_extremes",
         "resize",
+        "resize_bilinear",
         "in_place_chain",
         "concat_slices",
     ] {

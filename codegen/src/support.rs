@@ -146,7 +146,8 @@ pub const TFLM_OPS: &[(&str, Kind, &str)] = &[
 ];
 
 /// One row of the matrix: per type, "yes" (kiln runs it), "no" (TFLM
-/// does, kiln not yet) or "-" (neither has such a kernel).
+/// does, kiln not yet) or "-" (TFLM has no such kernel, so there is
+/// nothing to match; or a TFLite op TFLM lacks, which kiln does not run).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Row {
     pub name: &'static str,
@@ -169,7 +170,7 @@ impl Row {
 pub fn matrix() -> Vec<Row> {
     let tflite_only = crate::ops::tflite_names()
         .filter(|n| !TFLM_OPS.iter().any(|(t, _, _)| t == n))
-        .map(|n| (n, Builtin, "nnn"));
+        .map(|n| (n, Builtin, "xxx"));
     TFLM_OPS
         .iter()
         .copied()
@@ -180,8 +181,11 @@ pub fn matrix() -> Vec<Row> {
                 kiln.as_ref().is_some_and(ours),
                 tflm.as_bytes().get(i),
             ) {
+                // TFLM's reference decides what a type means: where it has
+                // no kernel there is nothing to match.
+                (_, Some(b'n')) => "-",
                 (true, _) => "yes",
-                (false, Some(b'n')) => "-",
+                (false, Some(b'x')) => "-",
                 (false, _) => "no",
             };
             Row {
@@ -213,7 +217,7 @@ pub fn markdown() -> String {
     let (customs, all_customs) = counts(&rows, Custom);
     let mut s = format!(
         "kiln runs {builtins} of TFLM's {all_builtins} builtin ops and {customs} of its {all_customs} custom ops.\n\
-         yes: kiln runs it; no: TFLM does, kiln not yet; -: TFLM has no such kernel either.\n\n\
+         yes: kiln runs it; no: TFLM does, kiln not yet; -: TFLM has no such kernel.\n\n\
          | op | kind | int8 | int16 | float32 | note |\n| --- | --- | --- | --- | --- | --- |\n"
     );
     for r in &rows {

@@ -1,7 +1,11 @@
-//! RESIZE_NEAREST_NEIGHBOR: each output pixel is a copy of one input pixel,
-//! picked by TFLM's reference arithmetic (`resize_nearest_neighbor.h`,
-//! single-precision float like TFLM's), for values of any type: it only
-//! moves them, so quantization is unchanged.
+//! RESIZE_NEAREST_NEIGHBOR and RESIZE_BILINEAR. Nearest neighbor: each
+//! output pixel is a copy of one input pixel, picked by TFLM's reference
+//! arithmetic (`resize_nearest_neighbor.h`, single-precision float like
+//! TFLM's), for values of any type: it only moves them, so quantization is
+//! unchanged. Bilinear: each output value a weighted sum of the four input
+//! values around its sampled position, in TFLM's integer arithmetic for
+//! int8 (`ResizeBilinearInteger`: positions in 1/1024ths, rounded half away
+//! from zero) and in float for float32 (`ResizeBilinear`).
 //!
 //! Layer: kernels; a pure function over slices, uses `wire` and libm.
 
@@ -90,6 +94,139 @@ pub fn resize_nearest<T: Copy>(p: &ResizeParams, input: &[T], output: &mut [T]) 
     }
 }
 
+/// Where output row (or column) `index` samples the input in 1/1024ths of a
+/// pixel, and the rows below and above it (TFLM's
+/// `ComputeInterpolationValuesInteger`); `scale` is the input's size over
+/// the output's in 1/1024ths.
+fn sample_integer(
+    index: u32,
+    scale: i32,
+    half_pixel_centers: bool,
+    input: u32,
+) -> (i32, usize, usize) {
+    let index = index as i32;
+    let position = if half_pixel_centers {
+        index * scale + scale / 2 - (1 << 9)
+    } else {
+        index * scale
+    };
+    // C's division truncates toward zero, as Rust's does.
+    let lower = (position / (1 << 10)).max(0);
+    let upper = ((position + (1 << 10) - 1) / (1 << 10)).min(input as i32 - 1);
+    (position, lower.max(0) as usize, upper.max(0) as usize)
+}
+
+/// The input's size over the output's in 1/1024ths, rounded to nearest;
+/// with `align_corners`, of the sizes less one.
+fn scale_integer(input: u32, output: u32, align_corners: bool) -> i32 {
+    let (input, output) = (input as i32, output.max(1) as i32);
+    if align_corners && output > 1 {
+        ((1 << 10) * (input - 1) + (output - 1) / 2) / (output - 1)
+    } else {
+        ((1 << 10) * input + output / 2) / output
+    }
+}
+
+/// int8 RESIZE_BILINEAR: input and output share their quantization, so the
+/// interpolation runs on the stored values.
+pub fn resize_bilinear_i8(p: &ResizeParams, input: &[i8], output: &mut [i8]) {
+    let depth = p.depth as usize;
+    let (in_h, in_w) = (p.input_height as usize, p.input_width as usize);
+    let (out_h, out_w) = (p.output_height as usize, p.output_width as usize);
+    let height_scale = scale_integer(p.input_height, p.output_height, p.align_corners);
+    let width_scale = scale_integer(p.input_width, p.output_width, p.align_corners);
+    let mut out = output.iter_mut();
+    for b in 0..p.batches as usize {
+        for y in 0..out_h {
+            let (in_y, y0, y1) =
+                sample_integer(y as u32, height_scale, p.half_pixel_centers, p.input_height);
+            // The weights of the rows below and above (they may leave
+            // [0, 1024] where a position lies outside the input, as TFLM's do).
+            let dy = i64::from(in_y - (1 << 10) * y0 as i32);
+            for x in 0..out_w {
+                let (in_x, x0, x1) =
+                    sample_integer(x as u32, width_scale, p.half_pixel_centers, p.input_width);
+                let dx = i64::from(in_x - (1 << 10) * x0 as i32);
+                let at = |row: usize, col: usize, c: usize| {
+                    i64::from(super::at(
+                        input,
+                        ((b * in_h + row) * in_w + col) * depth + c,
+                        0,
+                    ))
+                };
+                for c in 0..depth {
+                    let sum = at(y0, x0, c) * ((1 << 10) - dy) * ((1 << 10) - dx)
+                        + at(y1, x0, c) * dy * ((1 << 10) - dx)
+                        + at(y0, x1, c) * ((1 << 10) - dy) * dx
+                        + at(y1, x1, c) * dy * dx;
+                    let round = if sum > 0 { 1 << 19 } else { -(1 << 19) };
+                    let Some(o) = out.next() else {
+                        return;
+                    };
+                    *o = ((sum + round) / (1 << 20)) as i8;
+                }
+            }
+        }
+    }
+}
+
+/// Where output row (or column) `index` samples the input, and the rows
+/// below and above it (TFLM's `ComputeInterpolationValues`).
+fn sample_f32(index: u32, scale: f32, half_pixel_centers: bool, input: u32) -> (f32, usize, usize) {
+    let position = if half_pixel_centers {
+        (index as f32 + 0.5) * scale - 0.5
+    } else {
+        index as f32 * scale
+    };
+    let lower = (libm::floorf(position) as i32).max(0);
+    let upper = (libm::ceilf(position) as i32).min(input as i32 - 1);
+    (position, lower as usize, upper.max(0) as usize)
+}
+
+/// The input's size over the output's; with `align_corners`, of the sizes
+/// less one.
+fn scale_f32(input: u32, output: u32, align_corners: bool) -> f32 {
+    if align_corners && output > 1 {
+        (input - 1) as f32 / (output - 1) as f32
+    } else {
+        input as f32 / output.max(1) as f32
+    }
+}
+
+/// float32 RESIZE_BILINEAR.
+pub fn resize_bilinear_f32(p: &ResizeParams, input: &[f32], output: &mut [f32]) {
+    let depth = p.depth as usize;
+    let (in_h, in_w) = (p.input_height as usize, p.input_width as usize);
+    let (out_h, out_w) = (p.output_height as usize, p.output_width as usize);
+    let height_scale = scale_f32(p.input_height, p.output_height, p.align_corners);
+    let width_scale = scale_f32(p.input_width, p.output_width, p.align_corners);
+    let mut out = output.iter_mut();
+    for b in 0..p.batches as usize {
+        for y in 0..out_h {
+            let (in_y, y0, y1) =
+                sample_f32(y as u32, height_scale, p.half_pixel_centers, p.input_height);
+            let dy = in_y - y0 as f32;
+            for x in 0..out_w {
+                let (in_x, x0, x1) =
+                    sample_f32(x as u32, width_scale, p.half_pixel_centers, p.input_width);
+                let dx = in_x - x0 as f32;
+                let at = |row: usize, col: usize, c: usize| {
+                    super::at(input, ((b * in_h + row) * in_w + col) * depth + c, 0.0)
+                };
+                for c in 0..depth {
+                    let Some(o) = out.next() else {
+                        return;
+                    };
+                    *o = at(y0, x0, c) * (1.0 - dy) * (1.0 - dx)
+                        + at(y1, x0, c) * dy * (1.0 - dx)
+                        + at(y0, x1, c) * (1.0 - dy) * dx
+                        + at(y1, x1, c) * dy * dx;
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,6 +270,27 @@ mod tests {
             picks(&params(3, 7, false, true))[..7],
             [0, 0, 1, 1, 1, 2, 2]
         );
+    }
+
+    #[test]
+    fn bilinear_int8_rounds_exact_halves_away_from_zero() {
+        // Doubling [-3, 0]: the column between samples halfway, -1.5 -> -2.
+        let p = ResizeParams {
+            batches: 1,
+            input_height: 1,
+            input_width: 2,
+            output_height: 1,
+            output_width: 4,
+            depth: 1,
+            align_corners: false,
+            half_pixel_centers: false,
+        };
+        let mut out = [0i8; 4];
+        resize_bilinear_i8(&p, &[-3, 0], &mut out);
+        assert_eq!(out, [-3, -2, 0, 0]);
+        let mut floats = [0f32; 4];
+        resize_bilinear_f32(&p, &[-3.0, 0.0], &mut floats);
+        assert_eq!(floats, [-3.0, -1.5, 0.0, 0.0]);
     }
 
     #[test]

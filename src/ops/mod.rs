@@ -282,7 +282,8 @@ macro_rules! op_list {
 /// LOGISTIC and TANH left when they became unary functions, REDUCE_MIN
 /// beside REDUCE_MAX, ARG_MAX and ARG_MIN; 24: a tiled pair of
 /// convolutions; 25: in-place int8 REQUANTIZE, LOGISTIC, TANH, HARD_SWISH
-/// and LEAKY_RELU; 26: RESIZE_NEAREST_NEIGHBOR;
+/// and LEAKY_RELU; 26: RESIZE_NEAREST_NEIGHBOR and
+/// RESIZE_BILINEAR;
 /// `tests/blob_format.rs` pins it). It lives beside the
 /// list because appending an op is the usual bump.
 pub const BLOB_VERSION: u32 = 26;
@@ -365,4 +366,5 @@ op_list! {
     HardSwishInPlace(HardSwishInPlaceOp),
     LeakyReluInPlace(LeakyReluInPlaceOp),
     ResizeNearest(ResizeNearestOp),
+    ResizeBilinear(ResizeBilinearOp),
 }

@@ -1,12 +1,13 @@
-//! RESIZE_NEAREST_NEIGHBOR of int8, int16 or float32 values.
+//! RESIZE_NEAREST_NEIGHBOR of int8, int16 or float32 values, and
+//! RESIZE_BILINEAR of int8 or float32 values.
 //!
 //! Layer: ops; uses `kernels::resize`.
 
 use super::arena::{out_f32, out_i16, out_i8, split};
 use super::{Checker, OpDescriptor};
 use crate::error::Error;
-use crate::kernels::resize::resize_nearest;
 pub use crate::kernels::resize::ResizeParams;
+use crate::kernels::resize::{resize_bilinear_f32, resize_bilinear_i8, resize_nearest};
 use crate::tensor::{DType, Span};
 use crate::wire::wire_struct;
 
@@ -56,6 +57,64 @@ impl OpDescriptor for ResizeNearestOp {
             DType::I8 => resize_nearest(p, io.i8(self.input), out_i8(out)),
             DType::I16 => resize_nearest(p, io.i16(self.input), out_i16(out)),
             DType::I32 | DType::F32 => resize_nearest(p, io.f32(self.input), out_f32(out)),
+        }
+    }
+}
+
+wire_struct! {
+    /// RESIZE_BILINEAR of `dtype` values (int8 or float32).
+    pub struct ResizeBilinearOp {
+        pub params: ResizeParams,
+        pub dtype: DType,
+        pub input: Span,
+        pub output: Span,
+    }
+}
+
+impl OpDescriptor for ResizeBilinearOp {
+    const NAME: &'static str = "RESIZE_BILINEAR";
+
+    #[cfg(feature = "host")]
+    const CUDA_KERNEL: &'static str = "kiln_resize_bilinear";
+
+    #[cfg(feature = "host")]
+    fn cuda_items(&self) -> u64 {
+        self.params.output_values()
+    }
+
+    fn check(&self, c: &Checker) -> Result<(), Error> {
+        let p = &self.params;
+        c.positive(&[p.input_height, p.input_width])?;
+        c.ensure(
+            !(p.align_corners && p.half_pixel_centers),
+            "align_corners and half_pixel_centers both set",
+        )?;
+        // Positions are 1/1024ths of a pixel in an int32, as TFLM's.
+        let sides = [
+            p.input_height,
+            p.input_width,
+            p.output_height,
+            p.output_width,
+        ];
+        c.ensure(
+            sides.iter().all(|&side| side < 1 << 20),
+            "a side of a million pixels or more",
+        )?;
+        c.ensure(
+            matches!(self.dtype, DType::I8 | DType::F32),
+            "RESIZE_BILINEAR of a type other than int8 or float32",
+        )?;
+        c.arena(self.input, p.input_values(), self.dtype)?;
+        c.output(self.output, p.output_values(), self.dtype, &[self.input])
+    }
+
+    #[inline(never)]
+    fn run(&self, arena: &mut [u8], _weights: &[u8]) {
+        let (io, out) = split(arena, self.output);
+        let p = &self.params;
+        match self.dtype {
+            DType::I8 => resize_bilinear_i8(p, io.i8(self.input), out_i8(out)),
+            _ => resize_bilinear_f32(p, io.f32(self.input), out_f32(out)),
         }
     }
 }

@@ -10,7 +10,8 @@
 /// mirror_pad, slices, layout, embedding (int32 input ids), arg_extremes
 /// (int32 indices out; its float twin too), in_place_chain (one-input ops
 /// kiln runs over their inputs), concat_slices (concatenations kiln plans
-/// in place), resize (its float twin too) and integer, whose tensors are plain
+/// in place), resize and resize_bilinear (their float
+/// twins too) and integer, whose tensors are plain
 /// int32).
 pub const OP_ZOO: &[&str] = &[
     "elementwise",
@@ -36,6 +37,7 @@ pub const OP_ZOO: &[&str] = &[
     "in_place_chain",
     "concat_slices",
     "resize",
+    "resize_bilinear",
 ];
 
 /// The project's float32 op-coverage fixtures (`make_schema_ops.py`): kiln
@@ -51,6 +53,7 @@ pub const FLOAT_ZOO: &[&str] = &[
     "layout_float",
     "cast",
     "resize_float",
+    "resize_bilinear_float",
 ];
 
 /// The quantized models kiln must run bit-exact, with their file under

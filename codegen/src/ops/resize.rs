@@ -1,11 +1,12 @@
-//! RESIZE_NEAREST_NEIGHBOR of an NHWC tensor to a constant size, for int8,
-//! int16 (quantization unchanged) and float32 values.
+//! RESIZE_NEAREST_NEIGHBOR (int8, int16, float32) and RESIZE_BILINEAR
+//! (int8, float32) of an NHWC tensor to a constant size, the output in the
+//! input's quantization.
 //!
 //! Layer: ops; uses `lower`.
 
 use kiln::graph::Op;
 use kiln::kernels::resize::ResizeParams;
-use kiln::ops::ResizeNearestOp;
+use kiln::ops::{ResizeBilinearOp, ResizeNearestOp};
 use kiln::tensor::DType;
 
 use super::{Dtypes, Formats, IrOp, QuantRule};
@@ -13,30 +14,56 @@ use crate::ir::{DataType, Graph, Node, OpKind};
 use crate::lower::{invalid, to_u32, unsupported, Lowered, Lowering};
 use crate::stack::Stack;
 
+/// How a resize computes an output value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResizeMethod {
+    /// A copy of the nearest input value.
+    Nearest,
+    /// The four input values around the sampled position, weighted.
+    Bilinear,
+}
+
 /// Input 0 (`[batches, height, width, depth]`) resized to the height and
 /// width of input 1, a constant int32 pair, with TFLite's options.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Resize {
+    pub method: ResizeMethod,
     pub align_corners: bool,
     pub half_pixel_centers: bool,
 }
 
 impl Resize {
     pub(crate) const FORMATS: Formats = Formats {
-        tflite: &[("RESIZE_NEAREST_NEIGHBOR", |op| {
-            Ok(OpKind::Resize(Resize {
-                align_corners: op.bool(0)?,
-                half_pixel_centers: op.bool(1)?,
-            }))
-        })],
+        tflite: &[
+            ("RESIZE_NEAREST_NEIGHBOR", |op| {
+                Ok(OpKind::Resize(Resize {
+                    method: ResizeMethod::Nearest,
+                    align_corners: op.bool(0)?,
+                    half_pixel_centers: op.bool(1)?,
+                }))
+            }),
+            // Slots 0 and 1 are the deprecated new_height and new_width.
+            ("RESIZE_BILINEAR", |op| {
+                Ok(OpKind::Resize(Resize {
+                    method: ResizeMethod::Bilinear,
+                    align_corners: op.bool(2)?,
+                    half_pixel_centers: op.bool(3)?,
+                }))
+            }),
+        ],
         onnx: &[],
+        // int16 is RESIZE_NEAREST_NEIGHBOR's only (TFLM has no int16
+        // RESIZE_BILINEAR, and `kiln ops` shows none).
         dtypes: Dtypes::INT8_INT16_FLOAT32,
     };
 }
 
 impl IrOp for Resize {
     fn name(&self) -> &'static str {
-        "RESIZE_NEAREST_NEIGHBOR"
+        match self.method {
+            ResizeMethod::Nearest => "RESIZE_NEAREST_NEIGHBOR",
+            ResizeMethod::Bilinear => "RESIZE_BILINEAR",
+        }
     }
 
     fn attributes(&self) -> String {
@@ -46,26 +73,31 @@ impl IrOp for Resize {
         )
     }
 
-    /// It copies values: the output keeps the input's parameters.
+    /// It copies or interpolates stored values: the output keeps the
+    /// input's parameters.
     fn quantization(&self, _node: &Node) -> QuantRule {
         QuantRule::KeepsInputParameters
     }
 
-    /// Painted on each core on the resize fixture (its float index
-    /// arithmetic calls libm's rounding on the M33 and the M0).
+    /// Painted on each core on the resize and resize_bilinear fixtures
+    /// (the nearest neighbor's float index arithmetic calls libm's rounding
+    /// on the M33 and the M0).
     fn stack(&self, _g: &Graph, _node: &Node) -> Stack {
-        Stack::new(200, 128, 216, 96)
+        match self.method {
+            ResizeMethod::Nearest => Stack::new(200, 128, 216, 96),
+            ResizeMethod::Bilinear => Stack::new(272, 208, 208, 176),
+        }
     }
 
     fn lower(&self, cx: &mut Lowering, node: &Node) -> Lowered<Option<Op>> {
         let (input, out) = cx.input_output(node)?;
         let params = resize_params(cx, node, *self)?;
-        let dtype = match cx.dtype(input) {
-            DataType::I8 => DType::I8,
-            DataType::I16 => DType::I16,
-            DataType::I32 => DType::I32,
-            DataType::F32 => DType::F32,
-            other => return unsupported(format!("{} of {}", self.name(), other.name())),
+        let dtype = match (self.method, cx.dtype(input)) {
+            (_, DataType::I8) => DType::I8,
+            (ResizeMethod::Nearest, DataType::I16) => DType::I16,
+            (ResizeMethod::Nearest, DataType::I32) => DType::I32,
+            (_, DataType::F32) => DType::F32,
+            (_, other) => return unsupported(format!("{} of {}", self.name(), other.name())),
         };
         if cx.dtype(out) != cx.dtype(input) {
             return invalid(format!(
@@ -78,12 +110,24 @@ impl IrOp for Resize {
         if cx.tensor(input).quantization.is_some() || cx.tensor(out).quantization.is_some() {
             cx.same_quantization(input, out, self.name())?;
         }
-        Ok(Some(Op::ResizeNearest(ResizeNearestOp {
-            params,
-            dtype,
-            input: cx.activation(input, cx.dtype(input))?,
-            output: cx.activation(out, cx.dtype(out))?,
-        })))
+        let (input, output) = (
+            cx.activation(input, cx.dtype(input))?,
+            cx.activation(out, cx.dtype(out))?,
+        );
+        Ok(Some(match self.method {
+            ResizeMethod::Nearest => Op::ResizeNearest(ResizeNearestOp {
+                params,
+                dtype,
+                input,
+                output,
+            }),
+            ResizeMethod::Bilinear => Op::ResizeBilinear(ResizeBilinearOp {
+                params,
+                dtype,
+                input,
+                output,
+            }),
+        }))
     }
 }
 
@@ -110,6 +154,15 @@ fn resize_params(cx: &Lowering, node: &Node, options: Resize) -> Lowered<ResizeP
     }
     if options.align_corners && options.half_pixel_centers {
         return invalid("align_corners and half_pixel_centers both set");
+    }
+    // Positions are 1/1024ths of a pixel in an int32 (TFLM's bilinear).
+    if [height, width, new_height, new_width]
+        .iter()
+        .any(|&side| side >= 1 << 20)
+    {
+        return unsupported(format!(
+            "a resize of {shape:?} to {new_height}x{new_width} (kiln: sides under a million)"
+        ));
     }
     if height == 0 || width == 0 {
         return invalid(format!("a resize of the empty {shape:?}"));

@@ -473,3 +473,68 @@ KILN_KERNEL(kiln_resize_nearest) {
         for (i64 k = 0; k < pixel; k++) to[k] = from[k];
     }
 }
+
+// RESIZE_BILINEAR, one output value per item. int8: TFLM's integer
+// arithmetic (positions in 1/1024ths of a pixel, the sum rounded half away
+// from zero); float32: TFLM's float one.
+__device__ __forceinline__ i32 bilinear_scale(u32 input, u32 output, bool align_corners) {
+    const i32 in = (i32)input, out = (i32)(output > 1 ? output : 1);
+    return align_corners && out > 1 ? ((1 << 10) * (in - 1) + (out - 1) / 2) / (out - 1)
+                                    : ((1 << 10) * in + out / 2) / out;
+}
+
+__device__ __forceinline__ void bilinear_sample(u32 index, i32 scale, bool half, u32 input, i32* position, i64* lo, i64* hi) {
+    *position = half ? (i32)index * scale + scale / 2 - (1 << 9) : (i32)index * scale;
+    const i32 l = *position / (1 << 10), h = (*position + (1 << 10) - 1) / (1 << 10);
+    *lo = l < 0 ? 0 : l;
+    *hi = h < (i32)input - 1 ? (h < 0 ? 0 : h) : (i32)input - 1;
+}
+
+__device__ __forceinline__ void bilinear_sample_f32(u32 index, float scale, bool half, u32 input, float* position, i64* lo, i64* hi) {
+    *position = half ? ((float)index + 0.5f) * scale - 0.5f : (float)index * scale;
+    const i32 l = (i32)floorf(*position), h = (i32)ceilf(*position);
+    *lo = l < 0 ? 0 : l;
+    *hi = h < (i32)input - 1 ? (h < 0 ? 0 : h) : (i32)input - 1;
+}
+
+KILN_KERNEL(kiln_resize_bilinear) {
+    const ResizeParams& p = op.params;
+    const i64 depth = p.depth;
+    const i64 per_sample = (i64)p.batches * p.output_height * p.output_width * depth;
+    FOR_EACH(idx, per_sample * samples) {
+        const i64 s = idx / per_sample, e = idx % per_sample;
+        const i64 c = e % depth, pixel = e / depth;
+        const u32 x = (u32)(pixel % p.output_width), y = (u32)((pixel / p.output_width) % p.output_height);
+        const i64 b = pixel / ((i64)p.output_width * p.output_height);
+        const u8* in = arena(A, arena_bytes, s, op.input);
+        u8* out = arena(A, arena_bytes, s, op.output);
+        i64 y0, y1, x0, x1;
+#define KILN_AT(T, row, col) ((T*)in)[((b * p.input_height + (row)) * p.input_width + (col)) * depth + c]
+        if (op.dtype == DType_I8) {
+            i32 in_y, in_x;
+            bilinear_sample(y, bilinear_scale(p.input_height, p.output_height, p.align_corners), p.half_pixel_centers,
+                            p.input_height, &in_y, &y0, &y1);
+            bilinear_sample(x, bilinear_scale(p.input_width, p.output_width, p.align_corners), p.half_pixel_centers,
+                            p.input_width, &in_x, &x0, &x1);
+            const i64 dy = in_y - (1 << 10) * y0, dx = in_x - (1 << 10) * x0;
+            const i64 sum = (i64)KILN_AT(const i8, y0, x0) * ((1 << 10) - dy) * ((1 << 10) - dx) +
+                            (i64)KILN_AT(const i8, y1, x0) * dy * ((1 << 10) - dx) +
+                            (i64)KILN_AT(const i8, y0, x1) * ((1 << 10) - dy) * dx +
+                            (i64)KILN_AT(const i8, y1, x1) * dy * dx;
+            ((i8*)out)[e] = (i8)((sum + (sum > 0 ? (1 << 19) : -(1 << 19))) / (1 << 20));
+        } else {
+            const float hs = p.align_corners && p.output_height > 1 ? (float)(p.input_height - 1) / (float)(p.output_height - 1)
+                                                                     : (float)p.input_height / (float)p.output_height;
+            const float ws = p.align_corners && p.output_width > 1 ? (float)(p.input_width - 1) / (float)(p.output_width - 1)
+                                                                    : (float)p.input_width / (float)p.output_width;
+            float in_y, in_x;
+            bilinear_sample_f32(y, hs, p.half_pixel_centers, p.input_height, &in_y, &y0, &y1);
+            bilinear_sample_f32(x, ws, p.half_pixel_centers, p.input_width, &in_x, &x0, &x1);
+            const float dy = in_y - (float)y0, dx = in_x - (float)x0;
+            ((float*)out)[e] = KILN_AT(const float, y0, x0) * (1.0f - dy) * (1.0f - dx) +
+                               KILN_AT(const float, y1, x0) * dy * (1.0f - dx) +
+                               KILN_AT(const float, y0, x1) * (1.0f - dy) * dx + KILN_AT(const float, y1, x1) * dy * dx;
+        }
+#undef KILN_AT
+    }
+}
