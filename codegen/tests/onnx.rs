@@ -393,6 +393,46 @@ fn pad_modes_match_and_quantize() {
     }
 }
 
+/// Resize as PyTorch exports nn.Upsample (nearest, asymmetric/floor) and
+/// bilinear interpolation (half_pixel, align_corners), ONNX's default
+/// nearest (half_pixel, round_prefer_floor) and asymmetric linear, by
+/// scales and by sizes, runs as TFLite's two resizes; quantized, in int8.
+/// Cubic, and a nearest whose picks no TFLite resize makes, are refused by
+/// name.
+#[test]
+fn resize_matches_and_quantizes() {
+    let kinds = matches_onnx_reference("resize");
+    let count = |k: &str| kinds.iter().filter(|&&x| x == k).count();
+    assert_eq!(count("RESIZE_NEAREST_NEIGHBOR"), 2, "{kinds:?}");
+    assert_eq!(count("RESIZE_BILINEAR"), 3, "{kinds:?}");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/onnx_ops");
+    let (int8, summary) = quantize_fixture(&dir, "resize");
+    for n in &int8.graph.nodes {
+        if n.kind.name().starts_with("RESIZE") {
+            let dtype = int8.graph.tensors[n.outputs[0]].dtype;
+            assert_eq!(dtype, kiln_codegen::ir::DataType::I8);
+        }
+    }
+    for layer in summary["sqnr"].as_array().unwrap() {
+        assert!(layer["db"].as_f64().unwrap() > 30.0, "{layer}");
+    }
+    for (name, reason) in [
+        ("resize_refused_cubic", "Resize mode cubic"),
+        (
+            "resize_refused_ceil",
+            "no TFLite resize picks the same pixels",
+        ),
+    ] {
+        match kiln_codegen::import::import(&dir.join(format!("{name}.onnx"))) {
+            Err(Error::Unsupported { problems, .. }) => {
+                let text = format!("{problems:?}");
+                assert!(text.contains(reason), "{name}: {text}");
+            }
+            other => panic!("{name}: expected Unsupported, got {other:?}"),
+        }
+    }
+}
+
 /// int8 through Concat: inputs that reach it through reshapes, transposes
 /// and slices share its parameters, so every layer keeps its precision
 /// (before, the concatenated output fell to 11 dB).

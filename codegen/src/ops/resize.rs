@@ -1,15 +1,18 @@
 //! RESIZE_NEAREST_NEIGHBOR (int8, int16, float32) and RESIZE_BILINEAR
 //! (int8, float32) of an NHWC tensor to a constant size, the output in the
-//! input's quantization.
+//! input's quantization. ONNX Resize maps onto them where its coordinate
+//! arithmetic picks the same input pixels (nearest) or samples the same
+//! positions (linear).
 //!
-//! Layer: ops; uses `lower`.
+//! Layer: ops; uses `lower` and the ONNX importer's context.
 
 use kiln::graph::Op;
 use kiln::kernels::resize::ResizeParams;
 use kiln::ops::{ResizeBilinearOp, ResizeNearestOp};
 use kiln::tensor::DType;
 
-use super::{Dtypes, Formats, IrOp, QuantRule};
+use super::{Dtypes, Formats, IrOp, OnnxConverter, QuantRule};
+use crate::import::onnx::{Importer, OnnxNode, Step};
 use crate::ir::{DataType, Graph, Node, OpKind};
 use crate::lower::{invalid, to_u32, unsupported, Lowered, Lowering};
 use crate::stack::Stack;
@@ -51,7 +54,11 @@ impl Resize {
                 }))
             }),
         ],
-        onnx: &[],
+        onnx: &[OnnxConverter {
+            op_type: "Resize",
+            inputs: 1,
+            convert: resize_from_onnx,
+        }],
         // int16 is RESIZE_NEAREST_NEIGHBOR's only (TFLM has no int16
         // RESIZE_BILINEAR, and `kiln ops` shows none).
         dtypes: Dtypes::INT8_INT16_FLOAT32,
@@ -176,5 +183,212 @@ fn resize_params(cx: &Lowering, node: &Node, options: Resize) -> Lowered<ResizeP
         depth: to_u32(depth)?,
         align_corners: options.align_corners,
         half_pixel_centers: options.half_pixel_centers,
+    })
+}
+
+/// ONNX Resize of a 4-D NCHW value over its height and width, as one of
+/// TFLite's resizes: `nearest` where, at these sizes, ONNX's coordinate
+/// transformation and rounding pick the input rows and columns one of
+/// TFLite's option settings picks (compared index by index); `linear`
+/// with `half_pixel`, `pytorch_half_pixel`, `align_corners` or
+/// `asymmetric` coordinates, whose sampled positions are TFLite's, where
+/// the scale is the ratio of the sizes.
+fn resize_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
+    let x = cx.value(&n.inputs[0])?;
+    let shape = cx.shape(x);
+    if shape.len() != 4 {
+        return Err(format!("Resize of rank {} (kiln: 4-D NCHW)", shape.len()));
+    }
+    let mode = n.string("mode").unwrap_or("nearest");
+    let coordinates = n
+        .string("coordinate_transformation_mode")
+        .unwrap_or("half_pixel");
+    if n.int("antialias", 0) != 0 {
+        return Err("Resize with antialias".into());
+    }
+    if n.ints("axes").is_some_and(|a| a != [2, 3] && a != [-2, -1]) {
+        return Err("Resize over axes other than height and width".into());
+    }
+    let optional = |i: usize| n.inputs.get(i).filter(|s| !s.is_empty());
+    // Opset 10 has (X, scales); later ones (X, roi, scales, sizes).
+    let (scales, sizes) = if cx.opset < 11 {
+        (optional(1), None)
+    } else {
+        (optional(2), optional(3))
+    };
+    let [in_h, in_w] = [shape[2], shape[3]];
+    let (out_hw, scale) = match (sizes, scales) {
+        (Some(sizes), _) => {
+            let sizes = cx
+                .constant(sizes)?
+                .i64s()
+                .ok_or("Resize sizes must be integers")?;
+            let hw = match sizes.as_slice() {
+                [n_, c, h, w] if [*n_, *c] == [shape[0] as i64, shape[1] as i64] => [*h, *w],
+                [h, w] => [*h, *w],
+                other => {
+                    return Err(format!(
+                        "Resize of {shape:?} to sizes {other:?} (kiln: height and width only)"
+                    ))
+                }
+            };
+            if n.string("keep_aspect_ratio_policy")
+                .is_some_and(|p| p != "stretch")
+            {
+                return Err("Resize keeping the aspect ratio".into());
+            }
+            let hw = hw.map(|v| usize::try_from(v).unwrap_or(0));
+            (hw, [hw[0] as f64 / in_h as f64, hw[1] as f64 / in_w as f64])
+        }
+        (None, Some(scales)) => {
+            let scales = cx
+                .constant(scales)?
+                .f32s()
+                .ok_or("Resize scales must be float")?;
+            let hw = match scales.as_slice() {
+                [1.0, 1.0, h, w] | [h, w] => [f64::from(*h), f64::from(*w)],
+                other => {
+                    return Err(format!(
+                        "Resize by scales {other:?} (kiln: height and width only)"
+                    ))
+                }
+            };
+            let out = [(in_h as f64 * hw[0]).floor(), (in_w as f64 * hw[1]).floor()];
+            (
+                out.map(|v| {
+                    if v.is_finite() && v >= 0.0 {
+                        v as usize
+                    } else {
+                        0
+                    }
+                }),
+                hw,
+            )
+        }
+        (None, None) => return Err("Resize without scales or sizes".into()),
+    };
+    let sides = [in_h, in_w, out_hw[0], out_hw[1]];
+    if sides.contains(&0) || sides.iter().any(|&s| s >= 1 << 20) {
+        return Err(format!("Resize of {shape:?} to {out_hw:?}"));
+    }
+    let resize = match mode {
+        "nearest" => {
+            let nearest_mode = n.string("nearest_mode").unwrap_or("round_prefer_floor");
+            let onnx = |axis: usize, input: usize| -> Step<Vec<u32>> {
+                (0..out_hw[axis])
+                    .map(|i| {
+                        let position =
+                            onnx_position(coordinates, i, input, out_hw[axis], scale[axis])?;
+                        let picked = match nearest_mode {
+                            "floor" => position.floor(),
+                            "ceil" => position.ceil(),
+                            // Halves to the lower or upper neighbor.
+                            "round_prefer_floor" => (position - 0.5).ceil(),
+                            "round_prefer_ceil" => (position + 0.5).floor(),
+                            other => return Err(format!("Resize nearest_mode {other}")),
+                        };
+                        Ok(picked.clamp(0.0, input as f64 - 1.0) as u32)
+                    })
+                    .collect()
+            };
+            let wanted = [onnx(0, in_h)?, onnx(1, in_w)?];
+            nearest_picking([in_h, in_w], out_hw, &wanted).ok_or_else(|| {
+                format!(
+                    "Resize nearest ({coordinates}, {nearest_mode}) of {in_h}x{in_w} to \
+                     {out_hw:?}: no TFLite resize picks the same pixels"
+                )
+            })?
+        }
+        "linear" => {
+            let exact = (0..2).all(|a| {
+                let ratio = out_hw[a] as f64 / [in_h, in_w][a] as f64;
+                (ratio - scale[a]).abs() <= 1e-6 * ratio
+            });
+            if !exact {
+                return Err(format!(
+                    "Resize linear by scales {scale:?} that are not the ratio of the sizes"
+                ));
+            }
+            let (align_corners, half_pixel_centers) = match coordinates {
+                "asymmetric" => (false, false),
+                "align_corners" => (true, false),
+                "half_pixel" => (false, true),
+                "pytorch_half_pixel" if out_hw.iter().all(|&s| s > 1) => (false, true),
+                other => return Err(format!("Resize linear with {other} coordinates")),
+            };
+            Resize {
+                method: ResizeMethod::Bilinear,
+                align_corners,
+                half_pixel_centers,
+            }
+        }
+        other => return Err(format!("Resize mode {other}")),
+    };
+    let nhwc = cx.transposed_to_nhwc(x)?;
+    let size: Vec<u8> = out_hw
+        .iter()
+        .flat_map(|&s| (s as i32).to_le_bytes())
+        .collect();
+    let name = format!("{} (size)", n.outputs[0]);
+    let size = cx.tensor(name, vec![2], DataType::I32, Some(size));
+    let out = cx.nhwc_output(n, vec![shape[0], out_hw[0], out_hw[1], shape[1]]);
+    cx.push(
+        OpKind::Resize(resize),
+        vec![Some(nhwc), Some(size)],
+        vec![out],
+        "Resize",
+    );
+    cx.transposed_to_nchw(out, n.outputs[0].clone());
+    Ok(())
+}
+
+/// The TFLite nearest-neighbor resize of `input` to `output` (height and
+/// width) that picks the rows and columns `wanted` lists, if one does.
+fn nearest_picking(
+    input: [usize; 2],
+    output: [usize; 2],
+    wanted: &[Vec<u32>; 2],
+) -> Option<Resize> {
+    let options = [(false, false), (false, true), (true, false)];
+    options
+        .into_iter()
+        .find_map(|(align_corners, half_pixel_centers)| {
+            let p = ResizeParams {
+                batches: 1,
+                input_height: input[0] as u32,
+                input_width: input[1] as u32,
+                output_height: output[0] as u32,
+                output_width: output[1] as u32,
+                depth: 1,
+                align_corners,
+                half_pixel_centers,
+            };
+            let picks = |axis: usize| -> Vec<u32> {
+                let (from, to) = (input[axis] as u32, output[axis] as u32);
+                (0..to)
+                    .map(|i| kiln::kernels::resize::nearest_index(i, from, to, &p))
+                    .collect()
+            };
+            (picks(0) == wanted[0] && picks(1) == wanted[1]).then_some(Resize {
+                method: ResizeMethod::Nearest,
+                align_corners,
+                half_pixel_centers,
+            })
+        })
+}
+
+/// The input coordinate ONNX's Resize samples for output index `i` along an
+/// axis of `input` values resized to `output` by `scale`.
+fn onnx_position(mode: &str, i: usize, input: usize, output: usize, scale: f64) -> Step<f64> {
+    let i = i as f64;
+    Ok(match mode {
+        "half_pixel" => (i + 0.5) / scale - 0.5,
+        "pytorch_half_pixel" if output > 1 => (i + 0.5) / scale - 0.5,
+        "pytorch_half_pixel" => 0.0,
+        "align_corners" if output > 1 => i * (input as f64 - 1.0) / (output as f64 - 1.0),
+        "align_corners" => 0.0,
+        "asymmetric" => i / scale,
+        "tf_half_pixel_for_nn" => (i + 0.5) / scale,
+        other => return Err(format!("Resize coordinate_transformation_mode {other}")),
     })
 }
