@@ -37,6 +37,7 @@ impl UnidirectionalSequenceLstm {
             int16: false,
             float32: false,
             note: "int8 with an int16 cell state; no peephole, projection or layer norm",
+            int8_names: &[],
         },
     };
 }

@@ -44,14 +44,31 @@ pub struct Dtypes {
     pub float32: bool,
     /// What the three marks leave out, or an empty string.
     pub note: &'static str,
+    /// Members of a family that share one IR op (the functions of one
+    /// value) that run in int8 although the family, `int8`, does not; the
+    /// note is the family's and does not apply to them.
+    pub int8_names: &'static [&'static str],
 }
 
 impl Dtypes {
+    /// The types of family member `name`.
+    pub fn of(self, name: &str) -> Dtypes {
+        if self.int8 || !self.int8_names.contains(&name) {
+            return self;
+        }
+        Dtypes {
+            int8: true,
+            note: "",
+            ..self
+        }
+    }
+
     pub const INT8_FLOAT32: Dtypes = Dtypes {
         int8: true,
         int16: false,
         float32: true,
         note: "",
+        int8_names: &[],
     };
 
     /// A kernel that moves bytes: any quantized or float type.
@@ -60,6 +77,7 @@ impl Dtypes {
         int16: true,
         float32: true,
         note: "",
+        int8_names: &[],
     };
 
     /// A float32 kernel only: in an int8 model the op runs in float32
@@ -69,6 +87,7 @@ impl Dtypes {
         int16: false,
         float32: true,
         note: "int8 models run it in float32 between DEQUANTIZE and QUANTIZE",
+        int8_names: &[],
     };
 
     /// A float32 op that only ONNX models have (folded before lowering).
@@ -77,6 +96,7 @@ impl Dtypes {
         int16: false,
         float32: true,
         note: "",
+        int8_names: &[],
     };
 }
 
@@ -266,7 +286,7 @@ pub fn tflite_dtypes(name: &str) -> Option<Dtypes> {
     FORMATS
         .iter()
         .find(|f| f.tflite.iter().any(|(n, _)| *n == name))
-        .map(|f| f.dtypes)
+        .map(|f| f.dtypes.of(name))
 }
 
 /// Every TFLite builtin name kiln reads.

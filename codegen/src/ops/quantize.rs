@@ -37,6 +37,7 @@ impl Quantize {
             int16: true,
             float32: true,
             note: "float32 to int8; between int8, int16 and int32",
+            int8_names: &[],
         },
     };
 }
@@ -50,6 +51,7 @@ impl Dequantize {
             int16: false,
             float32: true,
             note: "int8 to float32",
+            int8_names: &[],
         },
     };
 }

@@ -50,6 +50,7 @@ impl Reshape {
             int16: true,
             float32: true,
             note: "no copy: the output is the input's bytes",
+            int8_names: &[],
         },
     };
 }

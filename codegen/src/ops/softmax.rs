@@ -41,6 +41,7 @@ impl Softmax {
             int16: true,
             float32: true,
             note: "int16: the output of an int8 SOFTMAX",
+            int8_names: &[],
         },
     };
 }

@@ -35,6 +35,7 @@ impl Svdf {
             int16: false,
             float32: true,
             note: "int8 with int16 time weights and state",
+            int8_names: &[],
         },
     };
 }
