@@ -159,6 +159,7 @@ fn golden_models() -> Vec<(&'static str, PathBuf, PathBuf)> {
         "arg_extremes",
         "resize",
         "resize_bilinear",
+        "int8_unary",
         "in_place_chain",
         "concat_slices",
     ] {

@@ -39,6 +39,7 @@ mod hard_swish;
 mod in_place;
 mod integer;
 mod leaky_relu;
+mod lookup;
 mod lstm;
 mod mean;
 mod pad;
@@ -72,6 +73,7 @@ pub use hard_swish::*;
 pub use in_place::*;
 pub use integer::*;
 pub use leaky_relu::*;
+pub use lookup::*;
 pub use lstm::*;
 pub use mean::*;
 pub use pad::*;
@@ -282,8 +284,8 @@ macro_rules! op_list {
 /// LOGISTIC and TANH left when they became unary functions, REDUCE_MIN
 /// beside REDUCE_MAX, ARG_MAX and ARG_MIN; 24: a tiled pair of
 /// convolutions; 25: in-place int8 REQUANTIZE, LOGISTIC, TANH, HARD_SWISH
-/// and LEAKY_RELU; 26: RESIZE_NEAREST_NEIGHBOR and
-/// RESIZE_BILINEAR;
+/// and LEAKY_RELU; 26: RESIZE_NEAREST_NEIGHBOR,
+/// RESIZE_BILINEAR and the int8 LOOKUP table (ABS, ELU);
 /// `tests/blob_format.rs` pins it). It lives beside the
 /// list because appending an op is the usual bump.
 pub const BLOB_VERSION: u32 = 26;
@@ -367,4 +369,5 @@ op_list! {
     LeakyReluInPlace(LeakyReluInPlaceOp),
     ResizeNearest(ResizeNearestOp),
     ResizeBilinear(ResizeBilinearOp),
+    Lookup(LookupOp),
 }

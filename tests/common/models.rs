@@ -11,7 +11,7 @@
 /// (int32 indices out; its float twin too), in_place_chain (one-input ops
 /// kiln runs over their inputs), concat_slices (concatenations kiln plans
 /// in place), resize and resize_bilinear (their float
-/// twins too) and integer, whose tensors are plain
+/// twins too), int8_unary (every int8 value through ABS and ELU) and integer, whose tensors are plain
 /// int32).
 pub const OP_ZOO: &[&str] = &[
     "elementwise",
@@ -38,6 +38,7 @@ pub const OP_ZOO: &[&str] = &[
     "concat_slices",
     "resize",
     "resize_bilinear",
+    "int8_unary",
 ];
 
 /// The project's float32 op-coverage fixtures (`make_schema_ops.py`): kiln

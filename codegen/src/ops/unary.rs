@@ -1,19 +1,22 @@
 //! The float32 functions of one value: EXP, SQRT, RSQRT, LOG, ABS, NEG,
 //! SQUARE, SIN, COS, FLOOR, CEIL, ROUND and ELU (ONNX Exp, Sqrt, Log, Abs,
 //! Neg, Sin, Cos, Floor, Ceil, Round, Elu with alpha 1), one IR op with the
-//! function a field. TFLM runs them in float32 (ABS and RSQRT
-//! also in int8, which kiln refuses for now); an int8 model runs them in
-//! float32 between DEQUANTIZE and QUANTIZE.
+//! function a field. TFLM runs them in float32, and ABS, RSQRT and ELU
+//! also in int8: kiln runs int8 ABS and ELU as a 256-entry table filled
+//! with TFLM's arithmetic (int8 RSQRT it refuses for now). Post-training
+//! quantization keeps the others in float32, between DEQUANTIZE and
+//! QUANTIZE.
 //!
-//! Layer: ops; uses `lower`.
+//! Layer: ops; uses `lower` and `quantize::multiplier`.
 
 use kiln::graph::Op;
-use kiln::ops::{UnaryF32Op, UnaryFunction};
+use kiln::ops::{LookupOp, UnaryF32Op, UnaryFunction};
 
 use super::{Dtypes, Formats, IrOp, OnnxConverter, QuantRule};
 use crate::import::onnx::{Importer, OnnxNode, Step};
 use crate::ir::{DataType, Node, OpKind};
 use crate::lower::{unsupported, Lowered, Lowering};
+use crate::quantize::multiplier::quantize_multiplier;
 
 /// A float32 function of each value.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -70,7 +73,10 @@ impl Unary {
                 alpha => Err(format!("Elu alpha {alpha} (kiln: 1, as TFLite's ELU)")),
             }),
         ],
-        dtypes: Dtypes::FLOAT32_BETWEEN_QUANTIZE,
+        dtypes: Dtypes {
+            int8_names: &["ABS", "ELU"],
+            ..Dtypes::FLOAT32_BETWEEN_QUANTIZE
+        },
     };
 }
 
@@ -101,13 +107,28 @@ impl IrOp for Unary {
         }
     }
 
+    /// ABS and ELU have int8 tables; the rest stays float32.
     fn quantization(&self, _node: &Node) -> QuantRule {
-        QuantRule::Float
+        match self.0 {
+            UnaryFunction::Abs | UnaryFunction::Elu => QuantRule::Calibrated,
+            _ => QuantRule::Float,
+        }
     }
 
     fn lower(&self, cx: &mut Lowering, node: &Node) -> Lowered<Option<Op>> {
         let (input, out) = cx.input_output(node)?;
         cx.same_elements(input, out)?;
+        if cx.dtype(input) == DataType::I8 && cx.dtype(out) == DataType::I8 {
+            if let Some(table) = int8_table(self.0, cx.quant(input)?, cx.quant(out)?) {
+                let (input, output) = cx.spans((input, out), DataType::I8)?;
+                let table = cx.constant(&table.map(|v| v as u8))?;
+                return Ok(Some(Op::Lookup(LookupOp {
+                    table,
+                    input,
+                    output,
+                })));
+            }
+        }
         if !cx.is_float(node) {
             return unsupported(format!(
                 "int8 {} (kiln runs it in float32 only: quantize from the float model, which keeps it in float32)",
@@ -121,4 +142,47 @@ impl IrOp for Unary {
             output,
         })))
     }
+}
+
+/// The int8 results of `function` for every input byte (index `b` holds
+/// the result for input `b as i8`), computed as TFLM's int8 kernel does,
+/// for the functions kiln runs in int8. `(scale, zero point)` of the input
+/// and the output.
+fn int8_table(function: UnaryFunction, input: (f32, i32), output: (f32, i32)) -> Option<[i8; 256]> {
+    let ((in_scale, in_zero), (out_scale, out_zero)) = (input, output);
+    let clamp = |v: i64| v.clamp(-128, 127) as i8;
+    let result: Box<dyn Fn(i32) -> i8> = match function {
+        // TFLM's elementwise.cc: |x - zero point|, rescaled by the ratio
+        // of the scales (taken in single precision) when they differ.
+        UnaryFunction::Abs => {
+            let (multiplier, shift) = quantize_multiplier(f64::from(in_scale / out_scale));
+            Box::new(move |x| {
+                let value = (x - in_zero).abs();
+                let scaled = if in_scale == out_scale {
+                    value
+                } else {
+                    kiln::quant::multiply_by_quantized_multiplier(value, multiplier, shift)
+                };
+                clamp(i64::from(scaled) + i64::from(out_zero))
+            })
+        }
+        // TFLM's elu.cc builds this very table in single precision:
+        // dequantize, exp(x) - 1 below zero, requantize rounding half away
+        // from zero.
+        UnaryFunction::Elu => {
+            let inverse_scale = 1.0 / out_scale;
+            Box::new(move |x| {
+                let value = in_scale * (x - in_zero) as f32;
+                let elu = if value < 0.0 {
+                    value.exp() - 1.0
+                } else {
+                    value
+                };
+                let rescaled = (elu * inverse_scale).round();
+                clamp((rescaled + out_zero as f32) as i64)
+            })
+        }
+        _ => return None,
+    };
+    Some(std::array::from_fn(|b| result(i32::from(b as u8 as i8))))
 }

@@ -477,3 +477,15 @@ KILN_KERNEL(kiln_cast) {
         }
     }
 }
+
+// An int8 function of one value as a table of its 256 results (in the
+// weights), indexed by the input's byte.
+KILN_KERNEL(kiln_lookup) {
+    const i64 per_sample = op.output.len;
+    const i8* table = (const i8*)(W + op.table.offset);
+    FOR_EACH(idx, per_sample * samples) {
+        const i64 s = idx / per_sample, e = idx % per_sample;
+        const u8 x = arena(A, arena_bytes, s, op.input)[e];
+        ((i8*)arena(A, arena_bytes, s, op.output))[e] = table[x];
+    }
+}
