@@ -119,12 +119,15 @@ fn sample_integer(
 /// The input's size over the output's in 1/1024ths, rounded to nearest;
 /// with `align_corners`, of the sizes less one.
 fn scale_integer(input: u32, output: u32, align_corners: bool) -> i32 {
-    let (input, output) = (input as i32, output.max(1) as i32);
-    if align_corners && output > 1 {
+    // In 64 bits, so that no division can overflow; the checks keep sides
+    // under 2^20, where the result is TFLM's int32 one.
+    let (input, output) = (i64::from(input), i64::from(output.max(1)));
+    let scale = if align_corners && output > 1 {
         ((1 << 10) * (input - 1) + (output - 1) / 2) / (output - 1)
     } else {
         ((1 << 10) * input + output / 2) / output
-    }
+    };
+    scale as i32
 }
 
 /// int8 RESIZE_BILINEAR: input and output share their quantization, so the
