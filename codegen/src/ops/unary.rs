@@ -2,10 +2,9 @@
 //! SQUARE, SIN, COS, FLOOR, CEIL, ROUND and ELU (ONNX Exp, Sqrt, Log, Abs,
 //! Neg, Sin, Cos, Floor, Ceil, Round, Elu with alpha 1), one IR op with the
 //! function a field. TFLM runs them in float32, and ABS, RSQRT and ELU
-//! also in int8: kiln runs int8 ABS and ELU as a 256-entry table filled
-//! with TFLM's arithmetic (int8 RSQRT it refuses for now). Post-training
-//! quantization keeps the others in float32, between DEQUANTIZE and
-//! QUANTIZE.
+//! also in int8: kiln runs those as a 256-entry table filled with TFLM's
+//! arithmetic. Post-training quantization keeps the others in float32,
+//! between DEQUANTIZE and QUANTIZE.
 //!
 //! Layer: ops; uses `lower` and `quantize::multiplier`.
 
@@ -16,7 +15,8 @@ use super::{Dtypes, Formats, IrOp, OnnxConverter, QuantRule};
 use crate::import::onnx::{Importer, OnnxNode, Step};
 use crate::ir::{DataType, Node, OpKind};
 use crate::lower::{unsupported, Lowered, Lowering};
-use crate::quantize::multiplier::quantize_multiplier;
+use crate::quantize::multiplier::{inv_sqrt_quantized_multiplier_exp, quantize_multiplier};
+use kiln::quant::multiply_by_quantized_multiplier;
 
 /// A float32 function of each value.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -74,7 +74,7 @@ impl Unary {
             }),
         ],
         dtypes: Dtypes {
-            int8_names: &["ABS", "ELU"],
+            int8_names: &["ABS", "ELU", "RSQRT"],
             ..Dtypes::FLOAT32_BETWEEN_QUANTIZE
         },
     };
@@ -107,10 +107,10 @@ impl IrOp for Unary {
         }
     }
 
-    /// ABS and ELU have int8 tables; the rest stays float32.
+    /// ABS, ELU and RSQRT have int8 tables; the rest stays float32.
     fn quantization(&self, _node: &Node) -> QuantRule {
         match self.0 {
-            UnaryFunction::Abs | UnaryFunction::Elu => QuantRule::Calibrated,
+            UnaryFunction::Abs | UnaryFunction::Elu | UnaryFunction::Rsqrt => QuantRule::Calibrated,
             _ => QuantRule::Float,
         }
     }
@@ -161,7 +161,7 @@ fn int8_table(function: UnaryFunction, input: (f32, i32), output: (f32, i32)) ->
                 let scaled = if in_scale == out_scale {
                     value
                 } else {
-                    kiln::quant::multiply_by_quantized_multiplier(value, multiplier, shift)
+                    multiply_by_quantized_multiplier(value, multiplier, shift)
                 };
                 clamp(i64::from(scaled) + i64::from(out_zero))
             })
@@ -180,6 +180,26 @@ fn int8_table(function: UnaryFunction, input: (f32, i32), output: (f32, i32)) ->
                 };
                 let rescaled = (elu * inverse_scale).round();
                 clamp((rescaled + out_zero as f32) as i64)
+            })
+        }
+        // TFLM's elementwise.cc: 1 / sqrt(x - zero point) from TFLite's
+        // integer inverse square root, scaled by 1 / (sqrt(input scale) *
+        // output scale) (the square root and product in single precision).
+        // Zero gives the largest value; TFLM fails the inference on inputs
+        // below the zero point, which kiln cannot: they give it too.
+        UnaryFunction::Rsqrt => {
+            let real = 1.0 / f64::from(in_scale.sqrt() * out_scale);
+            let (multiplier, shift) = quantize_multiplier(real);
+            const SHIFT: i32 = 20;
+            Box::new(move |x| {
+                let value = x - in_zero;
+                if value <= 0 {
+                    return i8::MAX;
+                }
+                let (inv_sqrt, inv_shift) = inv_sqrt_quantized_multiplier_exp(value);
+                let data = multiply_by_quantized_multiplier(1, inv_sqrt, inv_shift + SHIFT);
+                let scaled = multiply_by_quantized_multiplier(data, multiplier, shift - SHIFT);
+                clamp(i64::from(scaled) + i64::from(out_zero))
             })
         }
         _ => return None,
