@@ -119,58 +119,82 @@ fn sample_integer(
 /// The input's size over the output's in 1/1024ths, rounded to nearest;
 /// with `align_corners`, of the sizes less one.
 fn scale_integer(input: u32, output: u32, align_corners: bool) -> i32 {
-    // In 64 bits, so that no division can overflow; the checks keep sides
-    // under 2^20, where the result is TFLM's int32 one.
-    let (input, output) = (i64::from(input), i64::from(output.max(1)));
+    // Unsigned, so that no division can overflow (and no 64-bit division
+    // routine is called); the checks keep sides under 2^20, where this is
+    // TFLM's int32 arithmetic.
+    let output = output.max(1);
     let scale = if align_corners && output > 1 {
-        ((1 << 10) * (input - 1) + (output - 1) / 2) / (output - 1)
+        ((input.wrapping_sub(1) << 10).wrapping_add((output - 1) / 2)) / (output - 1)
     } else {
-        ((1 << 10) * input + output / 2) / output
+        ((input << 10).wrapping_add(output / 2)) / output
     };
     scale as i32
 }
 
-/// int8 RESIZE_BILINEAR: input and output share their quantization, so the
-/// interpolation runs on the stored values.
-pub fn resize_bilinear_i8(p: &ResizeParams, input: &[i8], output: &mut [i8]) {
+/// The walk both bilinear kernels share: for every output value, the input
+/// values at the four corners around its sample (`[y0 x0, y1 x0, y0 x1,
+/// y1 x1]`) interpolated with the row and column weights; `sample(index,
+/// height)` gives an output row's (or column's) weight and its two input
+/// rows (or columns).
+#[inline(always)]
+fn bilinear<T: Copy + Default, W: Copy>(
+    p: &ResizeParams,
+    input: &[T],
+    output: &mut [T],
+    sample: impl Fn(u32, bool) -> (W, usize, usize),
+    interpolate: impl Fn([T; 4], W, W) -> T,
+) {
     let depth = p.depth as usize;
     let (in_h, in_w) = (p.input_height as usize, p.input_width as usize);
-    let (out_h, out_w) = (p.output_height as usize, p.output_width as usize);
-    let height_scale = scale_integer(p.input_height, p.output_height, p.align_corners);
-    let width_scale = scale_integer(p.input_width, p.output_width, p.align_corners);
     let mut out = output.iter_mut();
     for b in 0..p.batches as usize {
-        for y in 0..out_h {
-            let (in_y, y0, y1) =
-                sample_integer(y as u32, height_scale, p.half_pixel_centers, p.input_height);
-            // The weights of the rows below and above (they may leave
-            // [0, 1024] where a position lies outside the input, as TFLM's do).
-            let dy = i64::from(in_y - (1 << 10) * y0 as i32);
-            for x in 0..out_w {
-                let (in_x, x0, x1) =
-                    sample_integer(x as u32, width_scale, p.half_pixel_centers, p.input_width);
-                let dx = i64::from(in_x - (1 << 10) * x0 as i32);
+        for y in 0..p.output_height {
+            let (dy, y0, y1) = sample(y, true);
+            for x in 0..p.output_width {
+                let (dx, x0, x1) = sample(x, false);
                 let at = |row: usize, col: usize, c: usize| {
-                    i64::from(super::at(
+                    super::at(
                         input,
                         ((b * in_h + row) * in_w + col) * depth + c,
-                        0,
-                    ))
+                        T::default(),
+                    )
                 };
                 for c in 0..depth {
-                    let sum = at(y0, x0, c) * ((1 << 10) - dy) * ((1 << 10) - dx)
-                        + at(y1, x0, c) * dy * ((1 << 10) - dx)
-                        + at(y0, x1, c) * ((1 << 10) - dy) * dx
-                        + at(y1, x1, c) * dy * dx;
-                    let round = if sum > 0 { 1 << 19 } else { -(1 << 19) };
                     let Some(o) = out.next() else {
                         return;
                     };
-                    *o = ((sum + round) / (1 << 20)) as i8;
+                    let corners = [at(y0, x0, c), at(y1, x0, c), at(y0, x1, c), at(y1, x1, c)];
+                    *o = interpolate(corners, dy, dx);
                 }
             }
         }
     }
+}
+
+/// int8 RESIZE_BILINEAR: input and output share their quantization, so the
+/// interpolation runs on the stored values, with weights in 1/1024ths.
+pub fn resize_bilinear_i8(p: &ResizeParams, input: &[i8], output: &mut [i8]) {
+    let height_scale = scale_integer(p.input_height, p.output_height, p.align_corners);
+    let width_scale = scale_integer(p.input_width, p.output_width, p.align_corners);
+    let sample = |index: u32, height: bool| {
+        let (scale, size) = match height {
+            true => (height_scale, p.input_height),
+            false => (width_scale, p.input_width),
+        };
+        let (position, lower, upper) = sample_integer(index, scale, p.half_pixel_centers, size);
+        // The weight of the upper neighbor; it may leave [0, 1024] where a
+        // position lies outside the input, as TFLM's does.
+        (i64::from(position - (1 << 10) * lower as i32), lower, upper)
+    };
+    bilinear(p, input, output, sample, |[v00, v10, v01, v11], dy, dx| {
+        let v = |x: i8| i64::from(x);
+        let sum = v(v00) * ((1 << 10) - dy) * ((1 << 10) - dx)
+            + v(v10) * dy * ((1 << 10) - dx)
+            + v(v01) * ((1 << 10) - dy) * dx
+            + v(v11) * dy * dx;
+        let round = if sum > 0 { 1 << 19 } else { -(1 << 19) };
+        ((sum + round) / (1 << 20)) as i8
+    });
 }
 
 /// Where output row (or column) `index` samples the input, and the rows
@@ -198,36 +222,22 @@ fn scale_f32(input: u32, output: u32, align_corners: bool) -> f32 {
 
 /// float32 RESIZE_BILINEAR.
 pub fn resize_bilinear_f32(p: &ResizeParams, input: &[f32], output: &mut [f32]) {
-    let depth = p.depth as usize;
-    let (in_h, in_w) = (p.input_height as usize, p.input_width as usize);
-    let (out_h, out_w) = (p.output_height as usize, p.output_width as usize);
     let height_scale = scale_f32(p.input_height, p.output_height, p.align_corners);
     let width_scale = scale_f32(p.input_width, p.output_width, p.align_corners);
-    let mut out = output.iter_mut();
-    for b in 0..p.batches as usize {
-        for y in 0..out_h {
-            let (in_y, y0, y1) =
-                sample_f32(y as u32, height_scale, p.half_pixel_centers, p.input_height);
-            let dy = in_y - y0 as f32;
-            for x in 0..out_w {
-                let (in_x, x0, x1) =
-                    sample_f32(x as u32, width_scale, p.half_pixel_centers, p.input_width);
-                let dx = in_x - x0 as f32;
-                let at = |row: usize, col: usize, c: usize| {
-                    super::at(input, ((b * in_h + row) * in_w + col) * depth + c, 0.0)
-                };
-                for c in 0..depth {
-                    let Some(o) = out.next() else {
-                        return;
-                    };
-                    *o = at(y0, x0, c) * (1.0 - dy) * (1.0 - dx)
-                        + at(y1, x0, c) * dy * (1.0 - dx)
-                        + at(y0, x1, c) * (1.0 - dy) * dx
-                        + at(y1, x1, c) * dy * dx;
-                }
-            }
-        }
-    }
+    let sample = |index: u32, height: bool| {
+        let (scale, size) = match height {
+            true => (height_scale, p.input_height),
+            false => (width_scale, p.input_width),
+        };
+        let (position, lower, upper) = sample_f32(index, scale, p.half_pixel_centers, size);
+        (position - lower as f32, lower, upper)
+    };
+    bilinear(p, input, output, sample, |[v00, v10, v01, v11], dy, dx| {
+        v00 * (1.0 - dy) * (1.0 - dx)
+            + v10 * dy * (1.0 - dx)
+            + v01 * (1.0 - dy) * dx
+            + v11 * dy * dx
+    });
 }
 
 #[cfg(test)]

@@ -39,14 +39,7 @@ impl OpDescriptor for ResizeNearestOp {
     }
 
     fn check(&self, c: &Checker) -> Result<(), Error> {
-        let p = &self.params;
-        c.positive(&[p.input_height, p.input_width])?;
-        c.ensure(
-            !(p.align_corners && p.half_pixel_centers),
-            "align_corners and half_pixel_centers both set",
-        )?;
-        c.arena(self.input, p.input_values(), self.dtype)?;
-        c.output(self.output, p.output_values(), self.dtype, &[self.input])
+        check_resize(c, &self.params, self.dtype, self.input, self.output)
     }
 
     #[inline(never)]
@@ -84,11 +77,6 @@ impl OpDescriptor for ResizeBilinearOp {
 
     fn check(&self, c: &Checker) -> Result<(), Error> {
         let p = &self.params;
-        c.positive(&[p.input_height, p.input_width])?;
-        c.ensure(
-            !(p.align_corners && p.half_pixel_centers),
-            "align_corners and half_pixel_centers both set",
-        )?;
         // Positions are 1/1024ths of a pixel in an int32, as TFLM's.
         let sides = [
             p.input_height,
@@ -104,8 +92,7 @@ impl OpDescriptor for ResizeBilinearOp {
             matches!(self.dtype, DType::I8 | DType::F32),
             "RESIZE_BILINEAR of a type other than int8 or float32",
         )?;
-        c.arena(self.input, p.input_values(), self.dtype)?;
-        c.output(self.output, p.output_values(), self.dtype, &[self.input])
+        check_resize(c, p, self.dtype, self.input, self.output)
     }
 
     #[inline(never)]
@@ -117,4 +104,22 @@ impl OpDescriptor for ResizeBilinearOp {
             _ => resize_bilinear_f32(p, io.f32(self.input), out_f32(out)),
         }
     }
+}
+
+/// What both resizes require: an input to resize, at most one of TFLite's
+/// options, and spans of the sizes the geometry gives.
+fn check_resize(
+    c: &Checker,
+    p: &ResizeParams,
+    dtype: DType,
+    input: Span,
+    output: Span,
+) -> Result<(), Error> {
+    c.positive(&[p.input_height, p.input_width])?;
+    c.ensure(
+        !(p.align_corners && p.half_pixel_centers),
+        "align_corners and half_pixel_centers both set",
+    )?;
+    c.arena(input, p.input_values(), dtype)?;
+    c.output(output, p.output_values(), dtype, &[input])
 }

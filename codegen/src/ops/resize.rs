@@ -92,7 +92,7 @@ impl IrOp for Resize {
     fn stack(&self, _g: &Graph, _node: &Node) -> Stack {
         match self.method {
             ResizeMethod::Nearest => Stack::new(200, 128, 216, 96),
-            ResizeMethod::Bilinear => Stack::new(272, 208, 208, 176),
+            ResizeMethod::Bilinear => Stack::new(280, 224, 224, 176),
         }
     }
 
