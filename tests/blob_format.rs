@@ -160,6 +160,7 @@ fn golden_models() -> Vec<(&'static str, PathBuf, PathBuf)> {
         "resize",
         "resize_bilinear",
         "int8_unary",
+        "squared_difference",
         "in_place_chain",
         "concat_slices",
     ] {

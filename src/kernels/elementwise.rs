@@ -102,6 +102,16 @@ pub fn sub_s8(p: &AddParams, input1: &[i8], input2: &[i8], output: &mut [i8]) {
     add_or_sub_s8(p, input1, input2, output, i32::wrapping_sub);
 }
 
+/// SQUARED_DIFFERENCE: TFLM prepares it as ADD, with 7 bits of headroom
+/// instead of 20 (the square of a difference must fit 32 bits), and
+/// squares the difference before the output's rescale.
+pub fn squared_difference_s8(p: &AddParams, input1: &[i8], input2: &[i8], output: &mut [i8]) {
+    add_or_sub_s8(p, input1, input2, output, |a, b| {
+        let difference = a.wrapping_sub(b);
+        difference.wrapping_mul(difference)
+    });
+}
+
 // Inlined into ADD and SUB so that each keeps one stack frame, as before
 // they shared it (the Cortex-M4 RAM estimate counts frames).
 #[inline(always)]
@@ -188,6 +198,16 @@ pub fn mul_f32(b: &Broadcast, act: FloatRange, input1: &[f32], input2: &[f32], o
 
 pub fn sub_f32(b: &Broadcast, act: FloatRange, input1: &[f32], input2: &[f32], output: &mut [f32]) {
     b.map(input1, input2, output, |x, y| act.apply(x - y));
+}
+
+pub fn squared_difference_f32(
+    b: &Broadcast,
+    act: FloatRange,
+    input1: &[f32],
+    input2: &[f32],
+    output: &mut [f32],
+) {
+    b.map(input1, input2, output, |x, y| act.apply((x - y) * (x - y)));
 }
 
 pub fn div_f32(b: &Broadcast, act: FloatRange, input1: &[f32], input2: &[f32], output: &mut [f32]) {

@@ -7,7 +7,9 @@ use super::arena::{operands, out_f32, out_i8, split, ConstantOperand};
 use super::{Checker, OpDescriptor};
 use crate::arch;
 use crate::error::Error;
-use crate::kernels::elementwise::{add_f32, div_f32, mul_f32, mul_s8, sub_f32};
+use crate::kernels::elementwise::{
+    add_f32, div_f32, mul_f32, mul_s8, squared_difference_f32, squared_difference_s8, sub_f32,
+};
 pub use crate::kernels::elementwise::{AddParams, Broadcast, MulParams};
 use crate::tensor::{DType, FloatRange, Span};
 use crate::wire::wire_struct;
@@ -109,6 +111,34 @@ impl OpDescriptor for SubOp {
     #[inline(never)]
     fn run(&self, arena: &mut [u8], weights: &[u8]) {
         self.add.run_kernel(arch::sub_s8, arena, weights);
+    }
+}
+
+wire_struct! {
+    /// int8 SQUARED_DIFFERENCE (prepared as ADD, with 7 bits of headroom).
+    pub struct SquaredDifferenceOp {
+        pub add: AddSubS8,
+    }
+}
+
+impl OpDescriptor for SquaredDifferenceOp {
+    const NAME: &'static str = "SQUARED_DIFFERENCE";
+
+    #[cfg(feature = "host")]
+    const CUDA_KERNEL: &'static str = "kiln_squared_difference";
+
+    #[cfg(feature = "host")]
+    fn cuda_items(&self) -> u64 {
+        self.add.params.broadcast.elements()
+    }
+
+    fn check(&self, c: &Checker) -> Result<(), Error> {
+        self.add.check(c)
+    }
+
+    #[inline(never)]
+    fn run(&self, arena: &mut [u8], weights: &[u8]) {
+        self.add.run_kernel(squared_difference_s8, arena, weights);
     }
 }
 
@@ -235,4 +265,6 @@ binary_f32! {
     MulF32Op "MUL (float32)" => mul_f32, "kiln_mul_f32";
     /// float32 DIV (ONNX Div).
     DivF32Op "DIV (float32)" => div_f32, "kiln_div_f32";
+    /// float32 SQUARED_DIFFERENCE.
+    SquaredDifferenceF32Op "SQUARED_DIFFERENCE (float32)" => squared_difference_f32, "kiln_squared_difference_f32";
 }

@@ -285,7 +285,8 @@ macro_rules! op_list {
 /// beside REDUCE_MAX, ARG_MAX and ARG_MIN; 24: a tiled pair of
 /// convolutions; 25: in-place int8 REQUANTIZE, LOGISTIC, TANH, HARD_SWISH
 /// and LEAKY_RELU; 26: RESIZE_NEAREST_NEIGHBOR,
-/// RESIZE_BILINEAR and the int8 LOOKUP table (ABS, ELU);
+/// RESIZE_BILINEAR, the int8 LOOKUP table (ABS, ELU, RSQRT) and
+/// SQUARED_DIFFERENCE;
 /// `tests/blob_format.rs` pins it). It lives beside the
 /// list because appending an op is the usual bump.
 pub const BLOB_VERSION: u32 = 26;
@@ -370,4 +371,6 @@ op_list! {
     ResizeNearest(ResizeNearestOp),
     ResizeBilinear(ResizeBilinearOp),
     Lookup(LookupOp),
+    SquaredDifference(SquaredDifferenceOp),
+    SquaredDifferenceF32(SquaredDifferenceF32Op),
 }

@@ -11,7 +11,8 @@
 /// (int32 indices out; its float twin too), in_place_chain (one-input ops
 /// kiln runs over their inputs), concat_slices (concatenations kiln plans
 /// in place), resize and resize_bilinear (their float
-/// twins too), int8_unary (every int8 value through ABS and ELU) and integer, whose tensors are plain
+/// twins too), int8_unary (every int8 value through ABS, ELU and
+/// RSQRT), squared_difference (its float twin too) and integer, whose tensors are plain
 /// int32).
 pub const OP_ZOO: &[&str] = &[
     "elementwise",
@@ -39,6 +40,7 @@ pub const OP_ZOO: &[&str] = &[
     "resize",
     "resize_bilinear",
     "int8_unary",
+    "squared_difference",
 ];
 
 /// The project's float32 op-coverage fixtures (`make_schema_ops.py`): kiln
@@ -55,6 +57,7 @@ pub const FLOAT_ZOO: &[&str] = &[
     "cast",
     "resize_float",
     "resize_bilinear_float",
+    "squared_difference_float",
 ];
 
 /// The quantized models kiln must run bit-exact, with their file under

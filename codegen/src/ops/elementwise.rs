@@ -1,5 +1,5 @@
-//! The broadcasting binary ops: ADD, SUB and MUL (int8 and float32) and DIV
-//! (float32), and what every binary op shares: numpy broadcasting onto the
+//! The broadcasting binary ops: ADD, SUB, MUL and SQUARED_DIFFERENCE (int8
+//! and float32) and DIV (float32), and what every binary op shares: numpy broadcasting onto the
 //! output, and an operand that may be a constant kept in the weights.
 //!
 //! Layer: ops; uses `lower` and `quantize::multiplier`.
@@ -8,7 +8,8 @@ use kiln::graph::Op;
 use kiln::kernels::elementwise::{AddParams, Broadcast, MulParams};
 use kiln::ops::{
     AddF32Op, AddOp, AddSubS8, BinaryF32, ConstantOperand, DivF32Op, IntegerBinaryOp,
-    IntegerFunction, IntegerParams, MulF32Op, MulOp, SubF32Op, SubOp,
+    IntegerFunction, IntegerParams, MulF32Op, MulOp, SquaredDifferenceF32Op, SquaredDifferenceOp,
+    SubF32Op, SubOp,
 };
 use kiln::tensor::DType;
 use kiln::tensor::MAX_RANK;
@@ -36,6 +37,50 @@ pub struct Sub {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Mul {
     pub activation: Activation,
+}
+
+/// SQUARED_DIFFERENCE: `(x - y)²`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SquaredDifference;
+
+impl SquaredDifference {
+    pub(crate) const FORMATS: Formats = Formats {
+        tflite: &[("SQUARED_DIFFERENCE", |_| {
+            Ok(OpKind::SquaredDifference(SquaredDifference))
+        })],
+        onnx: &[],
+        dtypes: Dtypes::INT8_FLOAT32,
+    };
+}
+
+impl IrOp for SquaredDifference {
+    fn broadcasting(&self) -> bool {
+        true
+    }
+
+    fn name(&self) -> &'static str {
+        "SQUARED_DIFFERENCE"
+    }
+
+    /// Painted on each core on the squared_difference fixture.
+    fn stack(&self, _g: &Graph, _node: &Node) -> Stack {
+        Stack::new(340, 268, 268, 232)
+    }
+
+    fn quantization(&self, _node: &Node) -> QuantRule {
+        QuantRule::ConstantOperands
+    }
+
+    fn lower(&self, cx: &mut Lowering, node: &Node) -> Lowered<Option<Op>> {
+        if cx.is_float(node) {
+            let binary = binary_f32(cx, node, Activation::None)?;
+            return Ok(Some(Op::SquaredDifferenceF32(SquaredDifferenceF32Op {
+                binary,
+            })));
+        }
+        let add = add_like_s8(cx, node, Activation::None, Headroom::SquaredDifference)?;
+        Ok(Some(Op::SquaredDifference(SquaredDifferenceOp { add })))
+    }
 }
 
 /// DIV (float32 only).
@@ -300,10 +345,35 @@ impl IrOp for Div {
     }
 }
 
+/// How TFLM brings the two inputs of an ADD-like int8 op to a common scale.
+#[derive(Clone, Copy, PartialEq)]
+enum Headroom {
+    /// ADD and SUB: 20 bits.
+    Sum,
+    /// SQUARED_DIFFERENCE: 7 bits (the square of a difference must fit 32
+    /// bits), the output's multiplier taking the square of the common
+    /// scale and required below one.
+    SquaredDifference,
+}
+
 /// int8 ADD or SUB, which TFLM prepares alike: both inputs brought to a
 /// common scale with 20 bits of headroom.
 fn add_s8(cx: &mut Lowering, node: &Node, activation: Activation) -> Lowered<AddSubS8> {
-    const LEFT_SHIFT: i32 = 20;
+    add_like_s8(cx, node, activation, Headroom::Sum)
+}
+
+/// The parameters of an ADD-like int8 op (ADD, SUB, SQUARED_DIFFERENCE),
+/// as TFLM prepares each.
+fn add_like_s8(
+    cx: &mut Lowering,
+    node: &Node,
+    activation: Activation,
+    headroom: Headroom,
+) -> Lowered<AddSubS8> {
+    let left_shift: i32 = match headroom {
+        Headroom::Sum => 20,
+        Headroom::SquaredDifference => 7,
+    };
     let (a, b, out) = (cx.input(node, 0)?, cx.input(node, 1)?, cx.output(node)?);
     let ((sa, za), (sb, zb), (so, zo)) = (cx.quant(a)?, cx.quant(b)?, cx.quant(out)?);
     let twice_max_input_scale = 2.0 * f64::from(sa.max(sb));
@@ -311,8 +381,21 @@ fn add_s8(cx: &mut Lowering, node: &Node, activation: Activation) -> Lowered<Add
         quantize_multiplier(f64::from(sa) / twice_max_input_scale);
     let (input2_multiplier, input2_shift) =
         quantize_multiplier(f64::from(sb) / twice_max_input_scale);
-    let (output_multiplier, output_shift) =
-        quantize_multiplier(twice_max_input_scale / ((1i64 << LEFT_SHIFT) as f64 * f64::from(so)));
+    let headroom_scale = (1i64 << left_shift) as f64;
+    let output_real = match headroom {
+        Headroom::Sum => twice_max_input_scale / (headroom_scale * f64::from(so)),
+        Headroom::SquaredDifference => {
+            twice_max_input_scale * twice_max_input_scale
+                / (headroom_scale * headroom_scale * f64::from(so))
+        }
+    };
+    if headroom == Headroom::SquaredDifference && output_real >= 1.0 {
+        return invalid(format!(
+            "SQUARED_DIFFERENCE's output scale {so} is too small for input scales {sa} and {sb} \
+             (TFLM requires its multiplier below one)"
+        ));
+    }
+    let (output_multiplier, output_shift) = quantize_multiplier(output_real);
     let (activation_min, activation_max) = activation_range(activation, so, zo);
     let (constant, input1, input2) = binary_operands(cx, a, b, DataType::I8)?;
     Ok(AddSubS8 {
@@ -320,7 +403,7 @@ fn add_s8(cx: &mut Lowering, node: &Node, activation: Activation) -> Lowered<Add
             broadcast: broadcast(cx, a, b, out)?,
             input1_offset: -za,
             input2_offset: -zb,
-            left_shift: LEFT_SHIFT,
+            left_shift,
             input1_multiplier,
             input1_shift,
             input2_multiplier,

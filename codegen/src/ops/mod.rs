@@ -387,6 +387,7 @@ op_list! {
     Mul(Mul),
     Sub(Sub),
     Div(Div),
+    SquaredDifference(SquaredDifference),
     PRelu(PRelu),
     Softmax(Softmax),
     Logistic(Logistic),

@@ -45,25 +45,33 @@ __device__ __forceinline__ void broadcast_binary(const Broadcast& b, ConstantOpe
     }
 }
 
-// int8 ADD and SUB: both inputs rescaled to a common scale, added or
-// subtracted, rescaled to the output.
-template <bool Sub>
+// int8 ADD, SUB and SQUARED_DIFFERENCE: both inputs rescaled to a common
+// scale, added, subtracted or their difference squared, rescaled to the
+// output.
+enum AddSubMode { AddMode, SubMode, SquaredDifferenceMode };
+template <AddSubMode Mode>
 __device__ __forceinline__ void add_sub_s8(const AddSubS8& o, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
     const AddParams* p = &o.params;
     broadcast_binary<i8>(p->broadcast, o.constant, o.input1, o.input2, o.output, W, A, arena_bytes, samples, [=](i8 a, i8 b) {
         const i32 s1 = mbqm(((i32)a + p->input1_offset) * (1 << p->left_shift), p->input1_multiplier, p->input1_shift);
         const i32 s2 = mbqm(((i32)b + p->input2_offset) * (1 << p->left_shift), p->input2_multiplier, p->input2_shift);
-        const i32 v = sat_add(mbqm(Sub ? wsub(s1, s2) : wadd(s1, s2), p->output_multiplier, p->output_shift), p->output_offset);
+        const i32 d = wsub(s1, s2);
+        const i32 combined = Mode == AddMode ? wadd(s1, s2) : Mode == SubMode ? d : (i32)((u32)d * (u32)d);
+        const i32 v = sat_add(mbqm(combined, p->output_multiplier, p->output_shift), p->output_offset);
         return (i8)clamp_i32(v, p->activation_min, p->activation_max);
     });
 }
 
 KILN_KERNEL(kiln_add) {
-    add_sub_s8<false>(op.add, W, A, arena_bytes, samples);
+    add_sub_s8<AddMode>(op.add, W, A, arena_bytes, samples);
 }
 
 KILN_KERNEL(kiln_sub) {
-    add_sub_s8<true>(op.add, W, A, arena_bytes, samples);
+    add_sub_s8<SubMode>(op.add, W, A, arena_bytes, samples);
+}
+
+KILN_KERNEL(kiln_squared_difference) {
+    add_sub_s8<SquaredDifferenceMode>(op.add, W, A, arena_bytes, samples);
 }
 
 KILN_KERNEL(kiln_mul) {
@@ -245,6 +253,10 @@ KILN_KERNEL(kiln_sub_f32) {
 
 KILN_KERNEL(kiln_mul_f32) {
     binary_f32(op.binary, W, A, arena_bytes, samples, [](float a, float b) { return a * b; });
+}
+
+KILN_KERNEL(kiln_squared_difference_f32) {
+    binary_f32(op.binary, W, A, arena_bytes, samples, [](float a, float b) { return (a - b) * (a - b); });
 }
 
 KILN_KERNEL(kiln_div_f32) {
