@@ -146,3 +146,20 @@ fn check_example(folder: &str, file: &str) {
         "only {correct} of 8 digits classified correctly"
     );
 }
+
+/// An int8 SQUARED_DIFFERENCE whose output scale is so small that TFLM's
+/// output multiplier reaches one (TFLM aborts in Prepare) is refused by
+/// name at compile time, not run with a wrong multiplier.
+#[test]
+fn squared_difference_with_too_small_an_output_scale_is_refused() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/op_zoo");
+    let Err(err) = kiln_codegen::compile_file(&dir.join("squared_difference_refused.tflite"))
+    else {
+        panic!("compiled");
+    };
+    let err = err.to_string();
+    assert!(
+        err.contains("SQUARED_DIFFERENCE's output scale") && err.contains("too small"),
+        "{err}"
+    );
+}
