@@ -58,88 +58,47 @@ impl AddSubS8 {
     }
 }
 
-wire_struct! {
+/// The int8 ops TFLM prepares as ADD: a descriptor holding an
+/// [`AddSubS8`], its name, its kernel and its CUDA kernel.
+macro_rules! add_like_s8 {
+    ($($(#[$doc:meta])* $op:ident $name:literal => $kernel:path, $cuda:literal;)*) => {$(
+        wire_struct! {
+            $(#[$doc])*
+            pub struct $op {
+                pub add: AddSubS8,
+            }
+        }
+
+        impl OpDescriptor for $op {
+            const NAME: &'static str = $name;
+
+            #[cfg(feature = "host")]
+            const CUDA_KERNEL: &'static str = $cuda;
+
+            #[cfg(feature = "host")]
+            fn cuda_items(&self) -> u64 {
+                self.add.params.broadcast.elements()
+            }
+
+            fn check(&self, c: &Checker) -> Result<(), Error> {
+                self.add.check(c)
+            }
+
+            #[inline(never)]
+            fn run(&self, arena: &mut [u8], weights: &[u8]) {
+                self.add.run_kernel($kernel, arena, weights);
+            }
+        }
+    )*};
+}
+
+add_like_s8! {
     /// int8 ADD.
-    pub struct AddOp {
-        pub add: AddSubS8,
-    }
-}
-
-impl OpDescriptor for AddOp {
-    const NAME: &'static str = "ADD";
-
-    #[cfg(feature = "host")]
-    const CUDA_KERNEL: &'static str = "kiln_add";
-
-    #[cfg(feature = "host")]
-    fn cuda_items(&self) -> u64 {
-        self.add.params.broadcast.elements()
-    }
-
-    fn check(&self, c: &Checker) -> Result<(), Error> {
-        self.add.check(c)
-    }
-
-    #[inline(never)]
-    fn run(&self, arena: &mut [u8], weights: &[u8]) {
-        self.add.run_kernel(arch::add_s8, arena, weights);
-    }
-}
-
-wire_struct! {
+    AddOp "ADD" => arch::add_s8, "kiln_add";
     /// int8 SUB.
-    pub struct SubOp {
-        pub add: AddSubS8,
-    }
-}
-
-impl OpDescriptor for SubOp {
-    const NAME: &'static str = "SUB";
-
-    #[cfg(feature = "host")]
-    const CUDA_KERNEL: &'static str = "kiln_sub";
-
-    #[cfg(feature = "host")]
-    fn cuda_items(&self) -> u64 {
-        self.add.params.broadcast.elements()
-    }
-
-    fn check(&self, c: &Checker) -> Result<(), Error> {
-        self.add.check(c)
-    }
-
-    #[inline(never)]
-    fn run(&self, arena: &mut [u8], weights: &[u8]) {
-        self.add.run_kernel(arch::sub_s8, arena, weights);
-    }
-}
-
-wire_struct! {
+    SubOp "SUB" => arch::sub_s8, "kiln_sub";
     /// int8 SQUARED_DIFFERENCE (prepared as ADD, with 7 bits of headroom).
-    pub struct SquaredDifferenceOp {
-        pub add: AddSubS8,
-    }
-}
-
-impl OpDescriptor for SquaredDifferenceOp {
-    const NAME: &'static str = "SQUARED_DIFFERENCE";
-
-    #[cfg(feature = "host")]
-    const CUDA_KERNEL: &'static str = "kiln_squared_difference";
-
-    #[cfg(feature = "host")]
-    fn cuda_items(&self) -> u64 {
-        self.add.params.broadcast.elements()
-    }
-
-    fn check(&self, c: &Checker) -> Result<(), Error> {
-        self.add.check(c)
-    }
-
-    #[inline(never)]
-    fn run(&self, arena: &mut [u8], weights: &[u8]) {
-        self.add.run_kernel(squared_difference_s8, arena, weights);
-    }
+    SquaredDifferenceOp "SQUARED_DIFFERENCE" => squared_difference_s8, "kiln_squared_difference";
 }
 
 wire_struct! {
