@@ -156,6 +156,10 @@ fn int8_table(function: UnaryFunction, input: (f32, i32), output: (f32, i32)) ->
         // of the scales (taken in single precision) when they differ.
         UnaryFunction::Abs => {
             let (multiplier, shift) = quantize_multiplier(f64::from(in_scale / out_scale));
+            // Scales so far apart that no int32 shift holds their ratio.
+            if !(-31..=30).contains(&shift) {
+                return None;
+            }
             Box::new(move |x| {
                 let value = (x - in_zero).abs();
                 let scaled = if in_scale == out_scale {
@@ -191,6 +195,9 @@ fn int8_table(function: UnaryFunction, input: (f32, i32), output: (f32, i32)) ->
             let real = 1.0 / f64::from(in_scale.sqrt() * out_scale);
             let (multiplier, shift) = quantize_multiplier(real);
             const SHIFT: i32 = 20;
+            if !(-31 + SHIFT..=30).contains(&shift) {
+                return None;
+            }
             Box::new(move |x| {
                 let value = x - in_zero;
                 if value <= 0 {
