@@ -161,6 +161,7 @@ fn golden_models() -> Vec<(&'static str, PathBuf, PathBuf)> {
         "resize_bilinear",
         "int8_unary",
         "squared_difference",
+        "broadcast_to",
         "in_place_chain",
         "concat_slices",
     ] {

@@ -433,6 +433,26 @@ fn resize_matches_and_quantizes() {
     }
 }
 
+/// Expand to a higher rank and Expand whose target keeps an axis (ONNX
+/// broadcasts both ways) run as BROADCAST_TO, in float32 and in int8.
+#[test]
+fn expand_matches_and_quantizes() {
+    let kinds = matches_onnx_reference("expand");
+    let count = kinds.iter().filter(|&&k| k == "BROADCAST_TO").count();
+    assert_eq!(count, 2, "{kinds:?}");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/onnx_ops");
+    let (int8, summary) = quantize_fixture(&dir, "expand");
+    for n in &int8.graph.nodes {
+        if n.kind.name() == "BROADCAST_TO" {
+            let dtype = int8.graph.tensors[n.outputs[0]].dtype;
+            assert_eq!(dtype, kiln_codegen::ir::DataType::I8);
+        }
+    }
+    for layer in summary["sqnr"].as_array().unwrap() {
+        assert!(layer["db"].as_f64().unwrap() > 30.0, "{layer}");
+    }
+}
+
 /// int8 through Concat: inputs that reach it through reshapes, transposes
 /// and slices share its parameters, so every layer keeps its precision
 /// (before, the concatenated output fell to 11 dB).

@@ -1,5 +1,6 @@
-//! SLICE with positive or negative steps (a negative one walks an axis
-//! backwards: REVERSE_V2, STRIDED_SLICE's negative strides), of up to six
+//! SLICE with positive, negative or zero steps (a negative one walks an
+//! axis backwards: REVERSE_V2, STRIDED_SLICE's negative strides; a zero
+//! one repeats one coordinate: BROADCAST_TO), of up to six
 //! dimensions, for any element size (it only moves bytes: int8 and float32
 //! alike, quantization unchanged).
 //!
@@ -18,8 +19,8 @@ wire_struct! {
         pub output_dims: [u32; MAX_RANK],
         /// First input coordinate taken in each dimension.
         pub begin: [u32; MAX_RANK],
-        /// Input coordinates from one taken to the next (not 0; negative
-        /// walks the axis backwards from `begin`).
+        /// Input coordinates from one taken to the next (negative walks
+        /// the axis backwards from `begin`; 0 repeats `begin`).
         pub step: [i32; MAX_RANK],
         /// Bytes per element.
         pub element_size: u32,
@@ -38,13 +39,11 @@ impl SliceParams {
     }
 
     /// Whether every coordinate read lies inside the input, in every
-    /// dimension, with no zero step.
+    /// dimension.
     pub fn reads_inside(&self) -> bool {
         (0..MAX_RANK).all(|d| {
-            self.step[d] != 0
-                && self
-                    .reads(d)
-                    .is_none_or(|(lo, hi)| lo >= 0 && hi < i64::from(self.input_dims[d]))
+            self.reads(d)
+                .is_none_or(|(lo, hi)| lo >= 0 && hi < i64::from(self.input_dims[d]))
         })
     }
 }
@@ -107,6 +106,27 @@ mod tests {
         assert!(p.reads_inside());
         let past = SliceParams {
             begin: [0, 0, 0, 0, 0, 2],
+            ..p
+        };
+        assert!(!past.reads_inside());
+    }
+
+    #[test]
+    fn a_zero_step_repeats_one_coordinate() {
+        // [1, 3] int8 broadcast to [2, 3]: the row twice.
+        let p = SliceParams {
+            input_dims: [1, 1, 1, 1, 1, 3],
+            output_dims: [1, 1, 1, 1, 2, 3],
+            begin: [0; MAX_RANK],
+            step: [1, 1, 1, 1, 0, 1],
+            element_size: 1,
+        };
+        let mut out = [0u8; 6];
+        slice(&p, &[7, 8, 9], &mut out);
+        assert_eq!(out, [7, 8, 9, 7, 8, 9]);
+        assert!(p.reads_inside());
+        let past = SliceParams {
+            begin: [0, 0, 0, 0, 1, 0],
             ..p
         };
         assert!(!past.reads_inside());

@@ -12,8 +12,8 @@
 /// kiln runs over their inputs), concat_slices (concatenations kiln plans
 /// in place), resize and resize_bilinear (their float
 /// twins too), int8_unary (every int8 value through ABS, ELU and
-/// RSQRT), squared_difference (its float twin too) and integer, whose tensors are plain
-/// int32).
+/// RSQRT), squared_difference and broadcast_to (their float twins too) and
+/// integer, whose tensors are plain int32).
 pub const OP_ZOO: &[&str] = &[
     "elementwise",
     "reductions",
@@ -41,6 +41,7 @@ pub const OP_ZOO: &[&str] = &[
     "resize_bilinear",
     "int8_unary",
     "squared_difference",
+    "broadcast_to",
 ];
 
 /// The project's float32 op-coverage fixtures (`make_schema_ops.py`): kiln
@@ -58,6 +59,7 @@ pub const FLOAT_ZOO: &[&str] = &[
     "resize_float",
     "resize_bilinear_float",
     "squared_difference_float",
+    "broadcast_to_float",
 ];
 
 /// The quantized models kiln must run bit-exact, with their file under

@@ -313,6 +313,7 @@ pub(crate) fn onnx_converter(op_type: &str) -> Option<&'static OnnxConverter> {
 mod arg_extreme;
 mod batch_matmul;
 mod batch_norm;
+mod broadcast_to;
 mod cast;
 mod compare;
 mod concatenation;
@@ -344,6 +345,7 @@ mod unary;
 pub use arg_extreme::*;
 pub use batch_matmul::*;
 pub use batch_norm::*;
+pub use broadcast_to::*;
 pub use cast::*;
 pub use compare::*;
 pub use concatenation::*;
@@ -408,6 +410,7 @@ op_list! {
     Slice(Slice),
     Transpose(Transpose),
     SpaceDepth(SpaceDepth),
+    BroadcastTo(BroadcastTo),
     Gather(Gather),
     Cast(Cast),
     ArgExtreme(ArgExtreme),

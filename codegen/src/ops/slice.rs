@@ -13,7 +13,7 @@ use kiln::tensor::MAX_RANK;
 use super::{permute_shape, Dtypes, Formats, IrOp, OnnxConverter, Permuted, QuantRule};
 use crate::import::onnx::{Importer, OnnxNode, Step};
 use crate::import::tflite::{invalid as invalid_model, ReadResult, TfliteOp};
-use crate::ir::{DataType, Graph, Node, OpKind};
+use crate::ir::{DataType, Graph, Node, OpKind, TensorId};
 use crate::lower::{invalid, to_u32, unsupported, Lowered, Lowering};
 
 /// Takes `begin[d] + k * step[d]` for every output coordinate `k` of each
@@ -119,33 +119,58 @@ impl IrOp for Slice {
         if cx.tensor(input).quantization.is_some() || cx.tensor(out).quantization.is_some() {
             cx.same_quantization(input, out, "SLICE")?;
         }
-        let lead = MAX_RANK - rank;
-        let mut params = SliceParams {
-            input_dims: [1; MAX_RANK],
-            output_dims: [1; MAX_RANK],
-            begin: [0; MAX_RANK],
-            step: [1; MAX_RANK],
-            element_size: dtype.size() as u32,
-        };
-        for d in 0..rank {
-            params.input_dims[lead + d] = to_u32(in_shape[d])?;
-            params.output_dims[lead + d] = to_u32(out_shape[d])?;
-            params.begin[lead + d] = to_u32(self.begin[d])?;
-            params.step[lead + d] = i32::try_from(self.step[d]).unwrap_or(0);
-        }
-        if !params.reads_inside() {
-            return invalid(format!(
-                "slice of {in_shape:?} from {:?} by {:?} reads outside it",
-                self.begin, self.step
-            ));
-        }
-        let (input, output) = cx.spans((input, out), dtype)?;
-        Ok(Some(Op::Slice(SliceOp {
-            params,
-            input,
-            output,
-        })))
+        strided_read(
+            cx,
+            (input, out),
+            (&in_shape, &out_shape),
+            &self.begin,
+            &self.step,
+        )
+        .map(Some)
     }
+}
+
+/// The SLICE op that reads input coordinate `begin[d] + k * step[d]` for
+/// output coordinate `k` of each dimension (`in_shape`, `out_shape`,
+/// `begin` and `step` of one rank; a step of 0 repeats one coordinate,
+/// which is how BROADCAST_TO runs).
+pub(crate) fn strided_read(
+    cx: &mut Lowering,
+    (input, out): (TensorId, TensorId),
+    (in_shape, out_shape): (&[usize], &[usize]),
+    begin: &[usize],
+    step: &[i64],
+) -> Lowered<Op> {
+    let dtype = cx.dtype(input);
+    let rank = in_shape.len();
+    if rank > MAX_RANK || out_shape.len() != rank || begin.len() != rank || step.len() != rank {
+        return invalid(format!("slice of {in_shape:?} to {out_shape:?}"));
+    }
+    let lead = MAX_RANK - rank;
+    let mut params = SliceParams {
+        input_dims: [1; MAX_RANK],
+        output_dims: [1; MAX_RANK],
+        begin: [0; MAX_RANK],
+        step: [1; MAX_RANK],
+        element_size: dtype.size() as u32,
+    };
+    for d in 0..rank {
+        params.input_dims[lead + d] = to_u32(in_shape[d])?;
+        params.output_dims[lead + d] = to_u32(out_shape[d])?;
+        params.begin[lead + d] = to_u32(begin[d])?;
+        params.step[lead + d] = i32::try_from(step[d]).unwrap_or(i32::MAX);
+    }
+    if !params.reads_inside() {
+        return invalid(format!(
+            "slice of {in_shape:?} from {begin:?} by {step:?} reads outside it"
+        ));
+    }
+    let (input, output) = cx.spans((input, out), dtype)?;
+    Ok(Op::Slice(SliceOp {
+        params,
+        input,
+        output,
+    }))
 }
 
 /// Slice of a computed value with constant starts, ends, axes and steps
