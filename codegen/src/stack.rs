@@ -146,6 +146,10 @@ pub const WALK: Stack = Stack::new(112, 96, 112, 112);
 pub fn op_frames(g: &Graph, plan: &ArenaPlan) -> Vec<Stack> {
     let frame = |i: usize| {
         let n = &g.nodes[i];
+        if plan.copies_nothing.get(i).copied().unwrap_or(false) {
+            // A concatenation or slice planned in place runs no op.
+            return Stack::default();
+        }
         n.kind.op().stack(g, n)
     };
     (0..g.nodes.len())

@@ -10,8 +10,9 @@ use super::slice::strided_read;
 use super::{Dtypes, Formats, IrOp, OnnxConverter, QuantRule};
 use crate::import::onnx::{Importer, OnnxNode, Step};
 use crate::import::tflite::{invalid as invalid_model, ReadResult, TfliteOp};
-use crate::ir::{Node, OpKind};
+use crate::ir::{Graph, Node, OpKind};
 use crate::lower::{invalid, Lowered, Lowering};
+use crate::stack::Stack;
 
 /// The input, its shape padded on the left with ones to the output's
 /// rank, with every axis of length one repeated to the output's length
@@ -38,6 +39,12 @@ impl IrOp for BroadcastTo {
 
     fn quantization(&self, _node: &Node) -> QuantRule {
         QuantRule::KeepsInputParameters
+    }
+
+    /// Painted on the `broadcast_to` fixture on each core (its SLICE
+    /// kernel's frame is deeper than the small-op figure on the M4).
+    fn stack(&self, _g: &Graph, _node: &Node) -> Stack {
+        Stack::new(224, 208, 208, 160)
     }
 
     fn lower(&self, cx: &mut Lowering, node: &Node) -> Lowered<Option<Op>> {
