@@ -162,6 +162,7 @@ fn golden_models() -> Vec<(&'static str, PathBuf, PathBuf)> {
         "int8_unary",
         "squared_difference",
         "broadcast_to",
+        "space_batch",
         "in_place_chain",
         "concat_slices",
     ] {

@@ -163,3 +163,28 @@ fn squared_difference_with_too_small_an_output_scale_is_refused() {
         "{err}"
     );
 }
+
+/// SPACE_TO_BATCH_ND pads with the real value 0 (the int8 zero point), as
+/// TFLite's kernel does; TFLM's pads with a parameter it never sets, so its
+/// outputs cannot serve here. Each of the four 2×2 blocks of the padded
+/// 4×4 image holds one input pixel, at the corner facing the centre.
+#[test]
+fn space_to_batch_pads_with_the_zero_point() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/op_zoo");
+    let model = kiln_codegen::compile_file(&dir.join("space_batch_padded.tflite")).unwrap();
+    let mut runner = HostRunner::new(&model);
+    let input = npy::NpyArray {
+        dtype: npy::NpyType::I8,
+        shape: vec![1, 2, 2, 1],
+        data: [-100i8, -50, 50, 100].iter().map(|&v| v as u8).collect(),
+    };
+    let got = runner.run(&[input]).unwrap();
+    let zero_point = 3u8;
+    let mut expected = [zero_point; 16];
+    // Block (phase row, phase column) holds input (1 - phase row,
+    // 1 - phase column) at output pixel (1 - phase row, 1 - phase column).
+    for (k, &v) in [100i8, 50, -50, -100].iter().enumerate() {
+        expected[k * 4 + (3 - k)] = v as u8;
+    }
+    assert_eq!(got[0].data, expected);
+}

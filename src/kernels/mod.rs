@@ -34,6 +34,7 @@ pub mod quantize;
 pub mod resize;
 pub mod slice;
 pub mod softmax;
+pub mod space_batch;
 pub mod svdf;
 pub mod transpose;
 pub mod unary;

@@ -52,6 +52,7 @@ mod resize;
 mod sigmoid;
 mod slice;
 mod softmax;
+mod space_batch;
 mod streamed;
 mod svdf;
 mod tiled;
@@ -86,6 +87,7 @@ pub use resize::*;
 pub use sigmoid::*;
 pub use slice::*;
 pub use softmax::*;
+pub use space_batch::*;
 pub use streamed::*;
 pub use svdf::*;
 pub use tiled::*;
@@ -286,10 +288,11 @@ macro_rules! op_list {
 /// convolutions; 25: in-place int8 REQUANTIZE, LOGISTIC, TANH, HARD_SWISH
 /// and LEAKY_RELU; 26: RESIZE_NEAREST_NEIGHBOR,
 /// RESIZE_BILINEAR, the int8 LOOKUP table (ABS, ELU, RSQRT) and
-/// SQUARED_DIFFERENCE;
+/// SQUARED_DIFFERENCE; 27: SLICE's zero step (BROADCAST_TO),
+/// SPACE_TO_BATCH_ND and BATCH_TO_SPACE_ND;
 /// `tests/blob_format.rs` pins it). It lives beside the
 /// list because appending an op is the usual bump.
-pub const BLOB_VERSION: u32 = 26;
+pub const BLOB_VERSION: u32 = 27;
 
 op_list! {
     Conv2d(Conv2dOp),
@@ -373,4 +376,6 @@ op_list! {
     Lookup(LookupOp),
     SquaredDifference(SquaredDifferenceOp),
     SquaredDifferenceF32(SquaredDifferenceF32Op),
+    SpaceToBatch(SpaceToBatchOp),
+    BatchToSpace(BatchToSpaceOp),
 }

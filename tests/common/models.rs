@@ -12,7 +12,8 @@
 /// kiln runs over their inputs), concat_slices (concatenations kiln plans
 /// in place), resize and resize_bilinear (their float
 /// twins too), int8_unary (every int8 value through ABS, ELU and
-/// RSQRT), squared_difference and broadcast_to (their float twins too) and
+/// RSQRT), squared_difference, broadcast_to and space_batch (their float
+/// twins too) and
 /// integer, whose tensors are plain int32).
 pub const OP_ZOO: &[&str] = &[
     "elementwise",
@@ -42,6 +43,7 @@ pub const OP_ZOO: &[&str] = &[
     "int8_unary",
     "squared_difference",
     "broadcast_to",
+    "space_batch",
 ];
 
 /// The project's float32 op-coverage fixtures (`make_schema_ops.py`): kiln
@@ -60,6 +62,7 @@ pub const FLOAT_ZOO: &[&str] = &[
     "resize_bilinear_float",
     "squared_difference_float",
     "broadcast_to_float",
+    "space_batch_float",
 ];
 
 /// The quantized models kiln must run bit-exact, with their file under

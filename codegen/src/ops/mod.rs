@@ -336,6 +336,7 @@ mod resize;
 mod sigmoid;
 pub(crate) mod slice;
 mod softmax;
+mod space_batch;
 mod space_depth;
 mod svdf;
 mod transpose;
@@ -368,6 +369,7 @@ pub use resize::*;
 pub use sigmoid::*;
 pub use slice::*;
 pub use softmax::*;
+pub use space_batch::*;
 pub use space_depth::*;
 pub use svdf::*;
 pub use transpose::*;
@@ -411,6 +413,7 @@ op_list! {
     Transpose(Transpose),
     SpaceDepth(SpaceDepth),
     BroadcastTo(BroadcastTo),
+    SpaceBatch(SpaceBatch),
     Gather(Gather),
     Cast(Cast),
     ArgExtreme(ArgExtreme),

@@ -474,6 +474,46 @@ KILN_KERNEL(kiln_resize_nearest) {
     }
 }
 
+// SPACE_TO_BATCH_ND, one output pixel per item: the padded input pixel
+// of its phase (see kernels::space_batch), or the pad byte.
+KILN_KERNEL(kiln_space_to_batch) {
+    const SpaceBatchParams& p = op.params;
+    const i64 n = p.input_dims[0], h = p.input_dims[1], w = p.input_dims[2];
+    const i64 oh = p.output_dims[1], ow = p.output_dims[2];
+    const i64 per_sample = (i64)p.output_dims[0] * oh * ow, size = p.pixel_bytes;
+    FOR_EACH(idx, per_sample * samples) {
+        const i64 s = idx / per_sample, e = idx % per_sample;
+        const i64 column = e % ow, row = (e / ow) % oh, batch = e / (ow * oh);
+        const i64 phase = batch / n;
+        const i64 y = row * p.block[0] + phase / p.block[1] - p.before[0];
+        const i64 x = column * p.block[1] + phase % p.block[1] - p.before[1];
+        u8* to = arena(A, arena_bytes, s, op.output) + e * size;
+        if (y >= 0 && y < h && x >= 0 && x < w) {
+            const u8* from = arena(A, arena_bytes, s, op.input) + (((batch % n) * h + y) * w + x) * size;
+            for (i64 k = 0; k < size; k++) to[k] = from[k];
+        } else {
+            for (i64 k = 0; k < size; k++) to[k] = p.pad_byte;
+        }
+    }
+}
+
+// BATCH_TO_SPACE_ND, one output pixel per item, from the input batch of
+// its phase.
+KILN_KERNEL(kiln_batch_to_space) {
+    const SpaceBatchParams& p = op.params;
+    const i64 h = p.input_dims[1], w = p.input_dims[2];
+    const i64 on = p.output_dims[0], oh = p.output_dims[1], ow = p.output_dims[2];
+    const i64 bh = p.block[0], bw = p.block[1], per_sample = on * oh * ow, size = p.pixel_bytes;
+    FOR_EACH(idx, per_sample * samples) {
+        const i64 s = idx / per_sample, e = idx % per_sample;
+        const i64 y = (e / ow) % oh + p.before[0], x = e % ow + p.before[1];
+        const i64 batch = e / (ow * oh), phase = (y % bh) * bw + x % bw;
+        const u8* from = arena(A, arena_bytes, s, op.input) + (((phase * on + batch) * h + y / bh) * w + x / bw) * size;
+        u8* to = arena(A, arena_bytes, s, op.output) + e * size;
+        for (i64 k = 0; k < size; k++) to[k] = from[k];
+    }
+}
+
 // RESIZE_BILINEAR, one output value per item. int8: TFLM's integer
 // arithmetic (positions in 1/1024ths of a pixel, the sum rounded half away
 // from zero); float32: TFLM's float one.
