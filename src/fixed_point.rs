@@ -1,6 +1,7 @@
-//! Q-format fixed-point functions (exp, reciprocal, logistic, tanh) with the
-//! exact bit behaviour of gemmlowp's `fixedpoint.h`, which TFLite Micro's int8
-//! SOFTMAX, LOGISTIC and TANH are built on.
+//! Q-format fixed-point functions (exp, reciprocal, logistic, tanh, inverse
+//! square root) with the exact bit behaviour of gemmlowp's `fixedpoint.h`
+//! and TFLite's `GetInvSqrtQuantizedMultiplierExp`, which TFLite Micro's
+//! int8 SOFTMAX, LOGISTIC, TANH, RSQRT and L2_NORMALIZATION are built on.
 //!
 //! Layer: bottom of the runtime, beside `quant`; uses only `quant`. A value
 //! is a raw `i32` with `integer_bits` bits left of the binary point (Q`m`.`31-m`);
@@ -203,6 +204,42 @@ pub fn reciprocal(x: i32, x_integer_digits: i32) -> (i32, i32) {
     )
 }
 
+/// `1 / sqrt(input)` as a Q31 multiplier and a shift (TFLite's
+/// `GetInvSqrtQuantizedMultiplierExp` with `reverse_shift` -1: the shift
+/// returned is a left shift): five Newton-Raphson steps in gemmlowp's
+/// fixed point with three integer bits, from a starting guess of one.
+/// Inputs of 0 and 1 give the largest multiplier. int8 RSQRT's table
+/// and L2_NORMALIZATION (per row, at run time) use it.
+pub fn inv_sqrt_quantized_multiplier_exp(mut input: i32) -> (i32, i32) {
+    if input <= 1 {
+        return (i32::MAX, 0);
+    }
+    let mut shift = 11;
+    while input >= 1 << 29 {
+        input /= 4;
+        shift += 1;
+    }
+    let left_shift_bit_pairs = (input.leading_zeros() as i32 - 1) / 2 - 1;
+    shift -= left_shift_bit_pairs;
+    input <<= 2 * left_shift_bit_pairs;
+    // Q3.28 values: `input / 2^29` lies in [0.25, 1).
+    let half_input = saturating_rounding_multiply_by_pot(input >> 1, -1);
+    let half_three = (1 << 28) + (1 << 27);
+    let mut x = 1 << 28;
+    for _ in 0..5 {
+        // Products of two Q3.28 values are Q6.25; of three, Q9.22.
+        let x3 = rescale(mul(mul(x, x), x), 9, 3);
+        x = rescale(mul(half_three, x).wrapping_sub(mul(half_input, x3)), 6, 3);
+    }
+    // Times sqrt(2) / 2 in Q0.31: still Q3.28.
+    let mut multiplier = mul(x, 1_518_500_250);
+    if shift < 0 {
+        multiplier <<= -shift;
+        shift = 0;
+    }
+    (multiplier, -shift)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -252,5 +289,17 @@ mod tests {
             assert_eq!(tanh(a, 4), tanh(-a, 4).wrapping_neg());
         }
         assert_eq!(logistic(0, 4), 1 << 30);
+    }
+
+    #[test]
+    fn inverse_square_roots_are_close_to_the_real_ones() {
+        for input in [2, 3, 4, 100, 255, 65_536, 1 << 30, i32::MAX] {
+            let (multiplier, shift) = inv_sqrt_quantized_multiplier_exp(input);
+            let got = f64::from(multiplier) * 2f64.powi(shift - 31);
+            let want = 1.0 / f64::from(input).sqrt();
+            // Five Newton-Raphson steps from one: close, not exact.
+            assert!((got / want - 1.0).abs() < 1e-5, "{input}: {got} vs {want}");
+        }
+        assert_eq!(inv_sqrt_quantized_multiplier_exp(1), (i32::MAX, 0));
     }
 }

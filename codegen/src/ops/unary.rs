@@ -15,7 +15,8 @@ use super::{Dtypes, Formats, IrOp, OnnxConverter, QuantRule};
 use crate::import::onnx::{Importer, OnnxNode, Step};
 use crate::ir::{DataType, Node, OpKind};
 use crate::lower::{unsupported, Lowered, Lowering};
-use crate::quantize::multiplier::{inv_sqrt_quantized_multiplier_exp, quantize_multiplier};
+use crate::quantize::multiplier::quantize_multiplier;
+use kiln::fixed_point::inv_sqrt_quantized_multiplier_exp;
 use kiln::quant::multiply_by_quantized_multiplier;
 
 /// A float32 function of each value.

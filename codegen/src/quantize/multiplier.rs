@@ -110,58 +110,9 @@ pub fn input_radius(integer_bits: i32, left_shift: i32) -> i32 {
     max.floor() as i32
 }
 
-/// `1 / sqrt(input)` as a Q31 multiplier and a shift (TFLite's
-/// `GetInvSqrtQuantizedMultiplierExp` with `reverse_shift` -1: the shift
-/// returned is a left shift): five Newton-Raphson steps in gemmlowp's
-/// fixed point with three integer bits, from a starting guess of one.
-/// Inputs of 0 and 1 give the largest multiplier.
-pub fn inv_sqrt_quantized_multiplier_exp(mut input: i32) -> (i32, i32) {
-    use kiln::fixed_point::{rescale, saturating_rounding_multiply_by_pot};
-    use kiln::quant::saturating_rounding_doubling_high_mul as mul;
-    if input <= 1 {
-        return (i32::MAX, 0);
-    }
-    let mut shift = 11;
-    while input >= 1 << 29 {
-        input /= 4;
-        shift += 1;
-    }
-    let left_shift_bit_pairs = (input.leading_zeros() as i32 - 1) / 2 - 1;
-    shift -= left_shift_bit_pairs;
-    input <<= 2 * left_shift_bit_pairs;
-    // Q3.28 values: `input / 2^29` lies in [0.25, 1).
-    let half_input = saturating_rounding_multiply_by_pot(input >> 1, -1);
-    let half_three = (1 << 28) + (1 << 27);
-    let mut x = 1 << 28;
-    for _ in 0..5 {
-        // Products of two Q3.28 values are Q6.25; of three, Q9.22.
-        let x3 = rescale(mul(mul(x, x), x), 9, 3);
-        x = rescale(mul(half_three, x).wrapping_sub(mul(half_input, x3)), 6, 3);
-    }
-    // Times sqrt(2) / 2 in Q0.31: still Q3.28.
-    let mut multiplier = mul(x, 1_518_500_250);
-    if shift < 0 {
-        multiplier <<= -shift;
-        shift = 0;
-    }
-    (multiplier, -shift)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn inverse_square_roots_are_close_to_the_real_ones() {
-        for input in [2, 3, 4, 100, 255, 65_536, 1 << 30, i32::MAX] {
-            let (multiplier, shift) = super::inv_sqrt_quantized_multiplier_exp(input);
-            let got = f64::from(multiplier) * 2f64.powi(shift - 31);
-            let want = 1.0 / f64::from(input).sqrt();
-            // Five Newton-Raphson steps from one: close, not exact.
-            assert!((got / want - 1.0).abs() < 1e-5, "{input}: {got} vs {want}");
-        }
-        assert_eq!(super::inv_sqrt_quantized_multiplier_exp(1), (i32::MAX, 0));
-    }
 
     #[test]
     fn frexp_matches_c() {
