@@ -163,6 +163,7 @@ fn golden_models() -> Vec<(&'static str, PathBuf, PathBuf)> {
         "squared_difference",
         "broadcast_to",
         "space_batch",
+        "l2_norm",
         "in_place_chain",
         "concat_slices",
     ] {

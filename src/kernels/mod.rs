@@ -24,6 +24,7 @@ mod float_math;
 pub mod fully_connected;
 pub mod gather;
 pub mod integer;
+pub mod l2_norm;
 pub mod lookup;
 pub mod lstm;
 pub mod mean;

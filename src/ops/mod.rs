@@ -38,6 +38,7 @@ mod gather;
 mod hard_swish;
 mod in_place;
 mod integer;
+mod l2_norm;
 mod leaky_relu;
 mod lookup;
 mod lstm;
@@ -73,6 +74,7 @@ pub use gather::*;
 pub use hard_swish::*;
 pub use in_place::*;
 pub use integer::*;
+pub use l2_norm::*;
 pub use leaky_relu::*;
 pub use lookup::*;
 pub use lstm::*;
@@ -289,7 +291,7 @@ macro_rules! op_list {
 /// and LEAKY_RELU; 26: RESIZE_NEAREST_NEIGHBOR,
 /// RESIZE_BILINEAR, the int8 LOOKUP table (ABS, ELU, RSQRT) and
 /// SQUARED_DIFFERENCE; 27: SLICE's zero step (BROADCAST_TO),
-/// SPACE_TO_BATCH_ND and BATCH_TO_SPACE_ND;
+/// SPACE_TO_BATCH_ND and BATCH_TO_SPACE_ND, L2_NORMALIZATION;
 /// `tests/blob_format.rs` pins it). It lives beside the
 /// list because appending an op is the usual bump.
 pub const BLOB_VERSION: u32 = 27;
@@ -378,4 +380,5 @@ op_list! {
     SquaredDifferenceF32(SquaredDifferenceF32Op),
     SpaceToBatch(SpaceToBatchOp),
     BatchToSpace(BatchToSpaceOp),
+    L2Norm(L2NormOp),
 }

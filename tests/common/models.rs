@@ -12,8 +12,8 @@
 /// kiln runs over their inputs), concat_slices (concatenations kiln plans
 /// in place), resize and resize_bilinear (their float
 /// twins too), int8_unary (every int8 value through ABS, ELU and
-/// RSQRT), squared_difference, broadcast_to and space_batch (their float
-/// twins too) and
+/// RSQRT), squared_difference, broadcast_to, space_batch and l2_norm
+/// (their float twins too) and
 /// integer, whose tensors are plain int32).
 pub const OP_ZOO: &[&str] = &[
     "elementwise",
@@ -44,6 +44,7 @@ pub const OP_ZOO: &[&str] = &[
     "squared_difference",
     "broadcast_to",
     "space_batch",
+    "l2_norm",
 ];
 
 /// The project's float32 op-coverage fixtures (`make_schema_ops.py`): kiln
@@ -63,6 +64,7 @@ pub const FLOAT_ZOO: &[&str] = &[
     "squared_difference_float",
     "broadcast_to_float",
     "space_batch_float",
+    "l2_norm_float",
 ];
 
 /// The quantized models kiln must run bit-exact, with their file under

@@ -323,6 +323,7 @@ mod elementwise;
 mod fully_connected;
 mod gather;
 mod hard_swish;
+mod l2_norm;
 mod leaky_relu;
 mod lstm;
 mod mean;
@@ -356,6 +357,7 @@ pub use elementwise::*;
 pub use fully_connected::*;
 pub use gather::*;
 pub use hard_swish::*;
+pub use l2_norm::*;
 pub use leaky_relu::*;
 pub use lstm::*;
 pub use mean::*;
@@ -414,6 +416,7 @@ op_list! {
     SpaceDepth(SpaceDepth),
     BroadcastTo(BroadcastTo),
     SpaceBatch(SpaceBatch),
+    L2Normalization(L2Normalization),
     Gather(Gather),
     Cast(Cast),
     ArgExtreme(ArgExtreme),

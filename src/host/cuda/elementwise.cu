@@ -501,3 +501,67 @@ KILN_KERNEL(kiln_lookup) {
         ((i8*)arena(A, arena_bytes, s, op.output))[e] = table[x];
     }
 }
+
+// fixed_point::inv_sqrt_quantized_multiplier_exp: 1 / sqrt(x) as a Q31
+// multiplier and a left shift, by five Newton-Raphson steps in Q3.28.
+__device__ void inv_sqrt_multiplier(i32 x, i32* multiplier, i32* shift) {
+    if (x <= 1) {
+        *multiplier = KILN_I32_MAX;
+        *shift = 0;
+        return;
+    }
+    i32 s = 11;
+    while (x >= (1 << 29)) {
+        x /= 4;
+        s += 1;
+    }
+    const i32 pairs = (__clz(x) - 1) / 2 - 1;
+    s -= pairs;
+    x <<= 2 * pairs;
+    const i32 half_input = sat_mul_pot(x >> 1, -1);
+    const i32 half_three = (1 << 28) + (1 << 27);
+    i32 r = 1 << 28;
+    for (int k = 0; k < 5; k++) {
+        const i32 r3 = rescale(srdhm(srdhm(r, r), r), 9, 3);
+        r = rescale(wsub(srdhm(half_three, r), srdhm(half_input, r3)), 6, 3);
+    }
+    i32 m = srdhm(r, 1518500250);
+    if (s < 0) {
+        m = (i32)((u32)m << -s);
+        s = 0;
+    }
+    *multiplier = m;
+    *shift = -s;
+}
+
+// L2_NORMALIZATION, one row per item: int8 in TFLM's integer arithmetic
+// (the output in 1/128ths), float32 divided by the norm (at least 1e-6).
+KILN_KERNEL(kiln_l2_norm) {
+    const i64 rows = op.rows, depth = op.depth;
+    FOR_EACH(idx, rows * samples) {
+        const i64 s = idx / rows, row = idx % rows;
+        if (op.dtype == DType_I8) {
+            const i8* in = (const i8*)arena(A, arena_bytes, s, op.input) + row * depth;
+            i8* out = (i8*)arena(A, arena_bytes, s, op.output) + row * depth;
+            i32 sum = 0;
+            for (i64 k = 0; k < depth; k++) {
+                const i32 d = (i32)in[k] - op.input_zero_point;
+                sum += d * d;
+            }
+            i32 multiplier, shift;
+            inv_sqrt_multiplier(sum, &multiplier, &shift);
+            for (i64 k = 0; k < depth; k++) {
+                const i32 d = (i32)in[k] - op.input_zero_point;
+                out[k] = (i8)clamp_i32(mbqm(d, multiplier, shift + 7), -128, 127);
+            }
+        } else {
+            const float* in = (const float*)arena(A, arena_bytes, s, op.input) + row * depth;
+            float* out = (float*)arena(A, arena_bytes, s, op.output) + row * depth;
+            float sum = 0.0f;
+            for (i64 k = 0; k < depth; k++) sum += in[k] * in[k];
+            float norm = sqrtf(sum);
+            norm = norm > 1e-6f ? norm : 1e-6f;
+            for (i64 k = 0; k < depth; k++) out[k] = in[k] / norm;
+        }
+    }
+}
