@@ -240,6 +240,64 @@ pub fn inv_sqrt_quantized_multiplier_exp(mut input: i32) -> (i32, i32) {
     (multiplier, -shift)
 }
 
+/// `ln(x)` for `x ≥ 1` with `input_integer_bits` integer bits, with
+/// `output_integer_bits` integer bits (TFLite's
+/// `log_x_for_x_greater_than_or_equal_to_1`, which int8 LOG_SOFTMAX takes
+/// of its sum of exponentials): `x = 2^k · r` with `r` in `[1/√2, √2)`
+/// picked from two candidate shifts, then `k · ln 2` plus a rational
+/// approximation of `ln r` around `2^-1/4`, accumulated with one extra
+/// integer bit.
+pub fn log_x_for_x_greater_than_or_equal_to_1(
+    input: i32,
+    input_integer_bits: i32,
+    output_integer_bits: i32,
+) -> i32 {
+    const LOG_2: i32 = 1_488_522_236;
+    const SQRT_SQRT_HALF: i32 = 1_805_811_301;
+    const SQRT_HALF: i32 = 1_518_500_250;
+    const ONE_QUARTER: i32 = 536_870_912;
+    const ALPHA_N: i32 = 117_049_297;
+    const ALPHA_D: i32 = 127_690_142;
+    const ALPHA_I: i32 = 1_057_819_769;
+    const ALPHA_F: i32 = 638_450_708;
+    let accum_bits = output_integer_bits + 1;
+    let shifted_quarter = rescale(ONE_QUARTER, 0, accum_bits);
+    // The input's raw bits read as Q0.31: the shifts below find its power
+    // of two.
+    let z_a = input;
+    let z_a_headroom_plus_1 = (z_a as u32).leading_zeros() as i32;
+    let r_a_tmp = saturating_rounding_multiply_by_pot(z_a, z_a_headroom_plus_1 - 1);
+    let r_a = saturating_rounding_multiply_by_pot(mul(r_a_tmp, SQRT_HALF), 1);
+    let power = |headroom: i32| {
+        saturating_rounding_multiply_by_pot(input_integer_bits - headroom, 31 - accum_bits)
+    };
+    let z_a_pow_2_adj = power(z_a_headroom_plus_1).saturating_add(shifted_quarter);
+    // The same with the input premultiplied by sqrt(1/2).
+    let z_b = mul(z_a, SQRT_HALF);
+    let z_b_headroom = (z_b as u32).leading_zeros() as i32 - 1;
+    let r_b = saturating_rounding_multiply_by_pot(z_a, z_b_headroom);
+    let z_b_pow_2_adj = power(z_b_headroom).saturating_sub(shifted_quarter);
+    let r = r_a.min(r_b);
+    let z_pow_2_adj = z_a_pow_2_adj.max(z_b_pow_2_adj);
+    // ln(r) by a rational function of q = 2 (r - 2^-1/4).
+    let p = rounding_half_sum(r, SQRT_SQRT_HALF);
+    let q = r.wrapping_sub(SQRT_SQRT_HALF);
+    let q = q.wrapping_add(q);
+    let common_sq = mul(q, q);
+    let num = mul(q, r).wrapping_add(mul(mul(q, common_sq), ALPHA_N));
+    let denom_minus_one = mul(
+        p,
+        ALPHA_I
+            .wrapping_add(q)
+            .wrapping_add(mul(ALPHA_D, common_sq)),
+    )
+    .wrapping_add(mul(ALPHA_F, q));
+    let recip_denom = one_over_one_plus_x_for_x_in_0_1(denom_minus_one);
+    let num_scaled = rescale(num, 0, accum_bits);
+    let sum = mul(z_pow_2_adj, LOG_2).wrapping_add(mul(num_scaled, recip_denom));
+    rescale(sum, accum_bits, output_integer_bits)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -301,5 +359,17 @@ mod tests {
             assert!((got / want - 1.0).abs() < 1e-5, "{input}: {got} vs {want}");
         }
         assert_eq!(inv_sqrt_quantized_multiplier_exp(1), (i32::MAX, 0));
+    }
+
+    #[test]
+    fn log_is_accurate_from_one_up() {
+        for i in 0..400 {
+            let x = 1.0 + i as f64 * 0.9; // 1 .. 360, 12 integer bits
+            let got = to_f64(
+                log_x_for_x_greater_than_or_equal_to_1(from_f64(x, 12), 12, 5),
+                5,
+            );
+            assert!((got - x.ln()).abs() < 1e-6, "ln({x}) = {got}");
+        }
     }
 }

@@ -164,6 +164,7 @@ fn golden_models() -> Vec<(&'static str, PathBuf, PathBuf)> {
         "broadcast_to",
         "space_batch",
         "l2_norm",
+        "log_softmax",
         "in_place_chain",
         "concat_slices",
     ] {

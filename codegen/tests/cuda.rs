@@ -195,8 +195,8 @@ fn every_kernel_compiles_to_ptx_for_sm_80_and_sm_90() {
         // the CPU kernels round twice, so no kernel's own arithmetic may be
         // contracted into one. The only fused ops left are inside CUDA's
         // expf, tanhf, sqrtf, logf, sinf and cosf (explicit fmaf in its math
-        // library), which the float unary functions, LOGISTIC, SOFTMAX and
-        // TANH call; their outputs are compared with a
+        // library), which the float unary functions, LOGISTIC, SOFTMAX,
+        // LOG_SOFTMAX and TANH call; their outputs are compared with a
         // tolerance (`same_outputs`), as glibc's exp differs from libm's too.
         let mut function = "";
         let mut fused = std::collections::BTreeSet::new();
@@ -212,6 +212,7 @@ fn every_kernel_compiles_to_ptx_for_sm_80_and_sm_90() {
             "kiln_unary_f32(",
             "kiln_logistic_f32(",
             "kiln_softmax_f32(",
+            "kiln_log_softmax(",
             "kiln_tanh_f32(",
         ]
         .into();

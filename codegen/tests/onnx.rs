@@ -263,6 +263,27 @@ fn softmax_over_any_axis_matches_and_quantizes() {
     }
 }
 
+/// LogSoftmax over the last axis and over a middle one (between
+/// transposes) runs as LOG_SOFTMAX; quantized, in int8 with TFLM's fixed
+/// output parameters.
+#[test]
+fn log_softmax_matches_and_quantizes() {
+    let kinds = matches_onnx_reference("log_softmax");
+    let count = kinds.iter().filter(|&&k| k == "LOG_SOFTMAX").count();
+    assert_eq!(count, 2, "{kinds:?}");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/onnx_ops");
+    let (int8, summary) = quantize_fixture(&dir, "log_softmax");
+    for n in &int8.graph.nodes {
+        if n.kind.name() == "LOG_SOFTMAX" {
+            let out = &int8.graph.tensors[n.outputs[0]];
+            assert_eq!(out.dtype, kiln_codegen::ir::DataType::I8);
+        }
+    }
+    for layer in summary["sqnr"].as_array().unwrap() {
+        assert!(layer["db"].as_f64().unwrap() > 30.0, "{layer}");
+    }
+}
+
 /// Gemm with a transposed `A` (a TRANSPOSE before the layer) and with a
 /// matrix or column bias (an ADD after it); quantized, the layers run in
 /// int8.

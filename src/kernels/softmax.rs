@@ -1,14 +1,21 @@
 //! SOFTMAX, int8 in and int8 or int16 out, computed in fixed point exactly as TFLM's
 //! reference kernel (gemmlowp exp and reciprocal, 5 integer bits for the
-//! scaled differences, 12 for the sum).
+//! scaled differences, 12 for the sum), and LOG_SOFTMAX (the same sum of
+//! exponentials, its logarithm subtracted in 4 integer bits), with their
+//! float32 forms.
 //!
 //! Layer: kernels; a pure function over slices, uses `quant` and
 //! `fixed_point`, and `float_math` for the float32 exp.
 
 use super::float_math;
 use super::quantize::IntElement;
-use crate::fixed_point::{exp_on_negative_values, reciprocal, rescale};
-use crate::quant::{multiply_by_quantized_multiplier_greater_than_one, rounding_divide_by_pot};
+use crate::fixed_point::{
+    exp_on_negative_values, log_x_for_x_greater_than_or_equal_to_1, reciprocal, rescale,
+};
+use crate::quant::{
+    multiply_by_quantized_multiplier, multiply_by_quantized_multiplier_greater_than_one,
+    rounding_divide_by_pot,
+};
 use crate::wire::wire_struct;
 
 const SCALED_DIFF_INTEGER_BITS: i32 = 5;
@@ -102,6 +109,87 @@ pub fn softmax_f32(outer: usize, depth: usize, beta: f32, input: &[f32], output:
     }
 }
 
+wire_struct! {
+    /// int8 LOG_SOFTMAX: SOFTMAX's scaling of the differences, and its
+    /// inverse, which moves the smallest representable log-probability
+    /// back to a difference.
+    #[derive(Eq)]
+    pub struct LogSoftmaxParams {
+        pub softmax: SoftmaxParams,
+        /// `1 / (beta * input_scale)` as a Q31 multiplier with a right
+        /// shift (a shift of at most 0).
+        pub reverse_scaling_divisor: i32,
+        pub reverse_scaling_left_shift: i32,
+    }
+}
+
+/// The output's 4 integer bits: scale 16/256, zero point 127 (TFLM's).
+const LOG_OUTPUT_INTEGER_BITS: i32 = 4;
+
+/// TFLM's int8 LOG_SOFTMAX (`LogSoftmaxQuantized`): per row, the
+/// difference from the maximum in Q5.26, minus the logarithm of the sum
+/// of exponentials, in 1/16ths from 127 down; differences so negative that
+/// the result would leave the representable range give -128.
+pub fn log_softmax_s8(p: &LogSoftmaxParams, input: &[i8], output: &mut [i8]) {
+    let sp = &p.softmax;
+    let depth = sp.depth as usize;
+    for row in 0..sp.outer as usize {
+        let x = super::part(input, row * depth, depth);
+        let y = super::part_mut(output, row * depth, depth);
+        let max = x.iter().copied().max().unwrap_or(i8::MIN);
+        let diff = |v: i8| i32::from(v) - i32::from(max);
+        let in_q5 =
+            |d: i32| multiply_by_quantized_multiplier(d, sp.input_multiplier, sp.input_left_shift);
+        let mut sum_of_exps: i32 = 0;
+        for &v in x {
+            if diff(v) >= sp.diff_min {
+                let e = exp_on_negative_values(in_q5(diff(v)), SCALED_DIFF_INTEGER_BITS);
+                sum_of_exps = sum_of_exps.wrapping_add(rescale(e, 0, ACCUMULATION_INTEGER_BITS));
+            }
+        }
+        let log_sum = log_x_for_x_greater_than_or_equal_to_1(
+            sum_of_exps,
+            ACCUMULATION_INTEGER_BITS,
+            SCALED_DIFF_INTEGER_BITS,
+        );
+        let adjusted_diff_min =
+            sp.diff_min
+                .saturating_sub(1)
+                .max(multiply_by_quantized_multiplier(
+                    log_sum.wrapping_add(i32::MIN),
+                    p.reverse_scaling_divisor,
+                    p.reverse_scaling_left_shift,
+                ));
+        for (o, &v) in y.iter_mut().zip(x) {
+            *o = if diff(v) > adjusted_diff_min {
+                let shift = 31 - SCALED_DIFF_INTEGER_BITS - LOG_OUTPUT_INTEGER_BITS;
+                let out = rounding_divide_by_pot(in_q5(diff(v)).wrapping_sub(log_sum), shift);
+                out.wrapping_add(127).clamp(-128, 127) as i8
+            } else {
+                i8::MIN
+            };
+        }
+    }
+}
+
+/// Float32 LOG_SOFTMAX over rows (TFLM's float reference: each value minus
+/// the row maximum minus the logarithm of the sum of exponentials).
+pub fn log_softmax_f32(outer: usize, depth: usize, input: &[f32], output: &mut [f32]) {
+    for row in 0..outer {
+        let x = super::part(input, row * depth, depth);
+        let y = super::part_mut(output, row * depth, depth);
+        let max = x.iter().copied().fold(f32::MIN, f32::max);
+        let mut sum = 0f32;
+        for &v in x {
+            sum += float_math::exp(v - max);
+        }
+        let log_sum = libm::logf(sum);
+        for (o, &v) in y.iter_mut().zip(x) {
+            *o = v - max - log_sum;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,5 +238,28 @@ mod tests {
         let mut out = [0i8; 4];
         softmax_s8(&p, &[0, 0, 100, 100], &mut out);
         assert_eq!(out[..2], out[2..]);
+    }
+
+    #[test]
+    fn log_softmax_is_close_to_the_float_one() {
+        let input: [i8; 5] = [-128, -20, 0, 16, 127];
+        // Input scale 1/16: SOFTMAX's parameters, and their inverse,
+        // 2^(31 - 23) / 2^30 = 2^-22: one half shifted right by 21.
+        let p = LogSoftmaxParams {
+            softmax: params(5),
+            reverse_scaling_divisor: 1 << 30,
+            reverse_scaling_left_shift: -21,
+        };
+        let mut out = [0i8; 5];
+        log_softmax_s8(&p, &input, &mut out);
+        let exps: Vec<f64> = input.iter().map(|&v| (f64::from(v) / 16.0).exp()).collect();
+        let total: f64 = exps.iter().sum();
+        for (o, e) in out.iter().zip(&exps) {
+            let expected = ((e / total).ln() * 16.0 + 127.0).max(-128.0);
+            assert!((f64::from(*o) - expected).abs() <= 1.0, "{o} vs {expected}");
+        }
+        let mut floats = [0f32; 2];
+        log_softmax_f32(1, 2, &[1.0, 1.0], &mut floats);
+        assert!((floats[0] + core::f32::consts::LN_2).abs() < 1e-6);
     }
 }

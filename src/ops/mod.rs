@@ -291,7 +291,8 @@ macro_rules! op_list {
 /// and LEAKY_RELU; 26: RESIZE_NEAREST_NEIGHBOR,
 /// RESIZE_BILINEAR, the int8 LOOKUP table (ABS, ELU, RSQRT) and
 /// SQUARED_DIFFERENCE; 27: SLICE's zero step (BROADCAST_TO),
-/// SPACE_TO_BATCH_ND and BATCH_TO_SPACE_ND, L2_NORMALIZATION;
+/// SPACE_TO_BATCH_ND and BATCH_TO_SPACE_ND, L2_NORMALIZATION,
+/// LOG_SOFTMAX;
 /// `tests/blob_format.rs` pins it). It lives beside the
 /// list because appending an op is the usual bump.
 pub const BLOB_VERSION: u32 = 27;
@@ -381,4 +382,5 @@ op_list! {
     SpaceToBatch(SpaceToBatchOp),
     BatchToSpace(BatchToSpaceOp),
     L2Norm(L2NormOp),
+    LogSoftmax(LogSoftmaxOp),
 }

@@ -1,13 +1,15 @@
 //! SOFTMAX over the last axis, int8 to int8 or int16 (TFLM's fixed point)
-//! and float32.
+//! and float32, and LOG_SOFTMAX of int8 or float32.
 //!
 //! Layer: ops; uses `kernels::softmax`.
 
 use super::arena::{out_f32, out_i16, out_i8, split};
 use super::{Checker, OpDescriptor};
 use crate::error::Error;
-pub use crate::kernels::softmax::SoftmaxParams;
-use crate::kernels::softmax::{softmax_f32, softmax_s8, softmax_s8_to_s16};
+use crate::kernels::softmax::{
+    log_softmax_f32, log_softmax_s8, softmax_f32, softmax_s8, softmax_s8_to_s16,
+};
+pub use crate::kernels::softmax::{LogSoftmaxParams, SoftmaxParams};
 use crate::tensor::{DType, Span};
 use crate::wire::wire_struct;
 
@@ -131,5 +133,62 @@ impl OpDescriptor for SoftmaxF32Op {
             io.f32(self.input),
             out_f32(out),
         );
+    }
+}
+
+wire_struct! {
+    /// LOG_SOFTMAX of `dtype` values over rows (int8: output scale 16/256,
+    /// zero point 127; float32 reads only the geometry of `params`).
+    pub struct LogSoftmaxOp {
+        pub params: LogSoftmaxParams,
+        pub dtype: DType,
+        pub input: Span,
+        pub output: Span,
+    }
+}
+
+impl OpDescriptor for LogSoftmaxOp {
+    const NAME: &'static str = "LOG_SOFTMAX";
+
+    #[cfg(feature = "host")]
+    const CUDA_KERNEL: &'static str = "kiln_log_softmax";
+
+    #[cfg(feature = "host")]
+    fn cuda_items(&self) -> u64 {
+        u64::from(self.params.softmax.outer)
+    }
+
+    fn check(&self, c: &Checker) -> Result<(), Error> {
+        let p = &self.params;
+        match self.dtype {
+            DType::I8 => {
+                c.ensure(
+                    (-31..=0).contains(&p.reverse_scaling_left_shift),
+                    "log softmax shift out of range",
+                )?;
+                check_softmax(c, &p.softmax, self.input, self.output, DType::I8)
+            }
+            DType::F32 => {
+                let n = u64::from(p.softmax.outer) * u64::from(p.softmax.depth);
+                c.arena(self.input, n, DType::F32)?;
+                c.output(self.output, n, DType::F32, &[self.input])
+            }
+            _ => Err(c.fail("LOG_SOFTMAX of a type other than int8 or float32")),
+        }
+    }
+
+    #[inline(never)]
+    fn run(&self, arena: &mut [u8], _weights: &[u8]) {
+        let (io, out) = split(arena, self.output);
+        let p = &self.params;
+        match self.dtype {
+            DType::I8 => log_softmax_s8(p, io.i8(self.input), out_i8(out)),
+            _ => log_softmax_f32(
+                p.softmax.outer as usize,
+                p.softmax.depth as usize,
+                io.f32(self.input),
+                out_f32(out),
+            ),
+        }
     }
 }

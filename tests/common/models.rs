@@ -12,8 +12,8 @@
 /// kiln runs over their inputs), concat_slices (concatenations kiln plans
 /// in place), resize and resize_bilinear (their float
 /// twins too), int8_unary (every int8 value through ABS, ELU and
-/// RSQRT), squared_difference, broadcast_to, space_batch and l2_norm
-/// (their float twins too) and
+/// RSQRT), squared_difference, broadcast_to, space_batch, l2_norm and
+/// log_softmax (their float twins too) and
 /// integer, whose tensors are plain int32).
 pub const OP_ZOO: &[&str] = &[
     "elementwise",
@@ -45,6 +45,7 @@ pub const OP_ZOO: &[&str] = &[
     "broadcast_to",
     "space_batch",
     "l2_norm",
+    "log_softmax",
 ];
 
 /// The project's float32 op-coverage fixtures (`make_schema_ops.py`): kiln
@@ -65,6 +66,7 @@ pub const FLOAT_ZOO: &[&str] = &[
     "broadcast_to_float",
     "space_batch_float",
     "l2_norm_float",
+    "log_softmax_float",
 ];
 
 /// The quantized models kiln must run bit-exact, with their file under

@@ -396,6 +396,7 @@ op_list! {
     SquaredDifference(SquaredDifference),
     PRelu(PRelu),
     Softmax(Softmax),
+    LogSoftmax(LogSoftmax),
     Logistic(Logistic),
     Tanh(Tanh),
     Unary(Unary),

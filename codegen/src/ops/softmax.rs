@@ -1,11 +1,13 @@
 //! SOFTMAX over the last axis: int8 (TFLM's fixed point) to int8 (output
-//! scale 1/256, zero point -128) or to int16 (1/65536, -32768), and float32.
+//! scale 1/256, zero point -128) or to int16 (1/65536, -32768), and float32;
+//! LOG_SOFTMAX, which shares its preparation, in int8 and float32.
 //!
 //! Layer: ops; uses `lower` and `quantize::multiplier`.
 
 use kiln::graph::Op;
-use kiln::kernels::softmax::SoftmaxParams;
-use kiln::ops::{SoftmaxF32Op, SoftmaxOp, SoftmaxS16Op};
+use kiln::kernels::softmax::{LogSoftmaxParams, SoftmaxParams};
+use kiln::ops::{LogSoftmaxOp, SoftmaxF32Op, SoftmaxOp, SoftmaxS16Op};
+use kiln::tensor::DType;
 
 use super::{Dtypes, Formats, IrOp, OnnxConverter, Permuted, QuantRule};
 use crate::import::onnx::{Importer, OnnxNode, Step};
@@ -147,16 +149,28 @@ fn softmax_params(beta: f32, input_scale: f32) -> (i32, i32, i32) {
 /// flattens from `axis` on (default 1): the value is reshaped to two
 /// dimensions, which costs nothing.
 fn softmax_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
+    along_axis(cx, n, OpKind::Softmax(Softmax { beta: 1.0 }))
+}
+
+/// ONNX LogSoftmax: on axes as Softmax.
+fn log_softmax_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
+    along_axis(cx, n, OpKind::LogSoftmax(LogSoftmax))
+}
+
+/// `kind`, an op over the last axis, over ONNX axis attribute `axis`.
+fn along_axis(cx: &mut Importer, n: &OnnxNode, kind: OpKind) -> Step<()> {
     let x = cx.value(&n.inputs[0])?;
     let shape = cx.shape(x);
     let rank = shape.len();
     let axis = n.int("axis", if cx.opset < 13 { 1 } else { -1 });
     let axis = if axis < 0 { axis + rank as i64 } else { axis };
     if !(0..rank as i64).contains(&axis) {
-        return Err(format!("Softmax over axis {axis} of a rank-{rank} tensor"));
+        return Err(format!(
+            "{} over axis {axis} of a rank-{rank} tensor",
+            n.op_type
+        ));
     }
     let axis = axis as usize;
-    let kind = OpKind::Softmax(Softmax { beta: 1.0 });
     if axis + 1 == rank {
         return cx.unary_node(n, kind);
     }
@@ -184,10 +198,114 @@ fn softmax_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
     for (new, &old) in to_last.iter().enumerate() {
         back[old] = new;
     }
-    let moved = cx.relayout(x, &to_last, format!("{name} (axis last)"), "Softmax");
-    let out = cx.new_value(format!("{name} (softmax, axis last)"), cx.shape(moved));
+    let moved = cx.relayout(x, &to_last, format!("{name} (axis last)"), &n.op_type);
+    let out = cx.new_value(format!("{name} (axis last)"), cx.shape(moved));
     cx.push(kind, vec![Some(moved)], vec![out], &n.op_type);
-    let y = cx.relayout(out, &back, name.clone(), "Softmax");
+    let y = cx.relayout(out, &back, name.clone(), &n.op_type);
     cx.values.insert(name, y);
     Ok(())
+}
+
+/// LOG_SOFTMAX over the last axis (beta 1): int8 (TFLM's fixed point,
+/// output scale 16/256 and zero point 127) and float32.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LogSoftmax;
+
+impl LogSoftmax {
+    pub(crate) const FORMATS: Formats = Formats {
+        tflite: &[("LOG_SOFTMAX", |_| Ok(OpKind::LogSoftmax(LogSoftmax)))],
+        onnx: &[OnnxConverter {
+            op_type: "LogSoftmax",
+            inputs: 1,
+            convert: log_softmax_from_onnx,
+        }],
+        dtypes: Dtypes::INT8_FLOAT32,
+    };
+}
+
+/// TFLM fixes the int8 output's parameters: log-probabilities in 1/16ths
+/// from 127 (0) down to -128 (-15.9375).
+const LOG_SOFTMAX_OUTPUT: (f32, i32) = (16.0 / 256.0, 127);
+
+impl IrOp for LogSoftmax {
+    fn permuted(&self, _node: &Node, to_new: &[usize], _g: &mut Graph) -> Option<Permuted> {
+        let last = to_new.len().checked_sub(1)?;
+        (to_new[last] == last).then(|| Permuted {
+            kind: OpKind::LogSoftmax(*self),
+            data_inputs: vec![0],
+            params: vec![],
+            output: to_new.to_vec(),
+        })
+    }
+
+    fn name(&self) -> &'static str {
+        "LOG_SOFTMAX"
+    }
+
+    /// Painted on the `log_softmax` fixture on each core (the logarithm's
+    /// fixed point keeps more alive than SOFTMAX's reciprocal).
+    fn stack(&self, _g: &Graph, _node: &Node) -> Stack {
+        Stack::new(280, 240, 240, 248)
+    }
+
+    fn quantization(&self, _node: &Node) -> QuantRule {
+        QuantRule::FixedOutput {
+            scale: LOG_SOFTMAX_OUTPUT.0,
+            zero_point: i64::from(LOG_SOFTMAX_OUTPUT.1),
+        }
+    }
+
+    fn lower(&self, cx: &mut Lowering, node: &Node) -> Lowered<Option<Op>> {
+        let (input, out) = cx.input_output(node)?;
+        cx.same_elements(input, out)?;
+        let depth = *cx.shape(input).last().unwrap_or(&1);
+        let outer = cx.tensor(input).elements() / depth.max(1);
+        let (outer, depth) = (to_u32(outer)?, to_u32(depth)?);
+        let mut params = LogSoftmaxParams {
+            softmax: SoftmaxParams {
+                outer,
+                depth,
+                input_multiplier: 0,
+                input_left_shift: 0,
+                diff_min: 0,
+            },
+            reverse_scaling_divisor: 0,
+            reverse_scaling_left_shift: 0,
+        };
+        let dtype = if cx.is_float(node) {
+            DType::F32
+        } else {
+            cx.fixed_output(out, LOG_SOFTMAX_OUTPUT.0, LOG_SOFTMAX_OUTPUT.1)?;
+            let (input_scale, _) = cx.quant(input)?;
+            let (multiplier, left_shift, diff_min) = softmax_params(1.0, input_scale);
+            // TFLite's PreprocessLogSoftmaxScalingExp: the inverse of the
+            // input scaling, as a multiplier below one.
+            let reverse =
+                f64::from(1u32 << (31 - left_shift).clamp(0, 31)) / f64::from(multiplier.max(1));
+            let (divisor, shift) = quantize_multiplier(reverse);
+            if !(reverse < 1.0 && (-31..=0).contains(&shift)) {
+                return unsupported(format!(
+                    "int8 LOG_SOFTMAX with input scale {input_scale} (TFLM's reverse scaling is out of range)"
+                ));
+            }
+            params.softmax.input_multiplier = multiplier;
+            params.softmax.input_left_shift = left_shift;
+            params.softmax.diff_min = diff_min;
+            params.reverse_scaling_divisor = divisor;
+            params.reverse_scaling_left_shift = shift;
+            DType::I8
+        };
+        let data = if dtype == DType::F32 {
+            DataType::F32
+        } else {
+            DataType::I8
+        };
+        let (input, output) = cx.spans((input, out), data)?;
+        Ok(Some(Op::LogSoftmax(LogSoftmaxOp {
+            params,
+            dtype,
+            input,
+            output,
+        })))
+    }
 }

@@ -330,6 +330,83 @@ KILN_KERNEL(kiln_softmax_f32) {
 }
 
 
+// fixed_point::log_x_for_x_greater_than_or_equal_to_1 (TFLite's): ln(x)
+// for x >= 1 with `ib` integer bits, with `ob` integer bits.
+__device__ i32 log_x_at_least_1(i32 input, i32 ib, i32 ob) {
+    const i32 log_2 = 1488522236, sqrt_sqrt_half = 1805811301, sqrt_half = 1518500250;
+    const i32 alpha_n = 117049297, alpha_d = 127690142, alpha_i = 1057819769, alpha_f = 638450708;
+    const i32 accum = ob + 1;
+    const i32 shifted_quarter = rescale(536870912, 0, accum);
+    const i32 z_a = input;
+    const i32 z_a_headroom_plus_1 = z_a == 0 ? 32 : __clz(z_a);
+    const i32 r_a_tmp = sat_mul_pot(z_a, z_a_headroom_plus_1 - 1);
+    const i32 r_a = sat_mul_pot(srdhm(r_a_tmp, sqrt_half), 1);
+    const i32 z_a_pow_2_adj = sat_add(sat_mul_pot(ib - z_a_headroom_plus_1, 31 - accum), shifted_quarter);
+    const i32 z_b = srdhm(z_a, sqrt_half);
+    const i32 z_b_headroom = (z_b == 0 ? 32 : __clz(z_b)) - 1;
+    const i32 r_b = sat_mul_pot(z_a, z_b_headroom);
+    const i64 b_diff = (i64)sat_mul_pot(ib - z_b_headroom, 31 - accum) - shifted_quarter;
+    const i32 z_b_pow_2_adj = b_diff < KILN_I32_MIN ? KILN_I32_MIN : (b_diff > KILN_I32_MAX ? KILN_I32_MAX : (i32)b_diff);
+    const i32 r = r_a < r_b ? r_a : r_b;
+    const i32 z_pow_2_adj = z_a_pow_2_adj > z_b_pow_2_adj ? z_a_pow_2_adj : z_b_pow_2_adj;
+    const i32 p = rounding_half_sum(r, sqrt_sqrt_half);
+    i32 q = wsub(r, sqrt_sqrt_half);
+    q = wadd(q, q);
+    const i32 common_sq = srdhm(q, q);
+    const i32 num = wadd(srdhm(q, r), srdhm(srdhm(q, common_sq), alpha_n));
+    const i32 denom_minus_one = wadd(srdhm(p, wadd(wadd(alpha_i, q), srdhm(alpha_d, common_sq))), srdhm(alpha_f, q));
+    const i32 recip_denom = one_over_one_plus_x(denom_minus_one);
+    const i32 num_scaled = rescale(num, 0, accum);
+    return rescale(wadd(srdhm(z_pow_2_adj, log_2), srdhm(num_scaled, recip_denom)), accum, ob);
+}
+
+// LOG_SOFTMAX, one row per item: int8 in TFLM's fixed point (the sum of
+// exponentials as SOFTMAX's, its logarithm subtracted; output 16/256 from
+// 127), float32 as TFLM's float reference.
+KILN_KERNEL(kiln_log_softmax) {
+    const SoftmaxParams& p = op.params.softmax;
+    const i32 outer = p.outer, depth = p.depth, multiplier = p.input_multiplier, left_shift = p.input_left_shift;
+    FOR_EACH(idx, (i64)outer * samples) {
+        const i64 s = idx / outer, row = idx % outer;
+        if (op.dtype == DType_F32) {
+            const float* x = (const float*)arena(A, arena_bytes, s, op.input) + row * depth;
+            float* y = (float*)arena(A, arena_bytes, s, op.output) + row * depth;
+            float max = -3.402823466e38f;
+            for (i32 c = 0; c < depth; c++) max = x[c] > max ? x[c] : max;
+            float sum = 0.0f;
+            for (i32 c = 0; c < depth; c++) sum += expf(x[c] - max);
+            const float log_sum = logf(sum);
+            for (i32 c = 0; c < depth; c++) y[c] = x[c] - max - log_sum;
+            continue;
+        }
+        const i8* x = (const i8*)arena(A, arena_bytes, s, op.input) + row * depth;
+        i8* y = (i8*)arena(A, arena_bytes, s, op.output) + row * depth;
+        i32 max = -128;
+        for (i32 c = 0; c < depth; c++) max = x[c] > max ? x[c] : max;
+        i32 sum = 0;
+        for (i32 c = 0; c < depth; c++) {
+            const i32 diff = (i32)x[c] - max;
+            if (diff >= p.diff_min) {
+                sum = wadd(sum, rescale(exp_on_negative_values(mbqm(diff, multiplier, left_shift), 5), 0, 12));
+            }
+        }
+        const i32 log_sum = log_x_at_least_1(sum, 12, 5);
+        const i32 floor = p.diff_min == KILN_I32_MIN ? KILN_I32_MIN : p.diff_min - 1;
+        const i32 reverse = mbqm(wadd(log_sum, KILN_I32_MIN), op.params.reverse_scaling_divisor, op.params.reverse_scaling_left_shift);
+        const i32 adjusted_diff_min = floor > reverse ? floor : reverse;
+        for (i32 c = 0; c < depth; c++) {
+            const i32 diff = (i32)x[c] - max;
+            if (diff > adjusted_diff_min) {
+                const i32 out = rdbp(wsub(mbqm(diff, multiplier, left_shift), log_sum), 31 - 5 - 4);
+                y[c] = (i8)clamp_i32(wadd(out, 127), -128, 127);
+            } else {
+                y[c] = -128;
+            }
+        }
+    }
+}
+
+
 // SLICE: every output element copied from input coordinate
 // begin + coordinate * step, `element_size` bytes each.
 KILN_KERNEL(kiln_slice) {
