@@ -165,6 +165,7 @@ fn golden_models() -> Vec<(&'static str, PathBuf, PathBuf)> {
         "space_batch",
         "l2_norm",
         "log_softmax",
+        "add_n",
         "in_place_chain",
         "concat_slices",
     ] {

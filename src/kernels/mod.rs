@@ -12,6 +12,7 @@
 //! feature micromath's approximations.
 
 pub mod activation;
+pub mod add_n;
 pub mod arg_extreme;
 pub mod batch_matmul;
 pub mod cast;

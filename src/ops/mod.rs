@@ -16,6 +16,7 @@
 use crate::error::Error;
 use crate::wire::{Wire, WireType};
 
+mod add_n;
 mod arena;
 mod check;
 
@@ -61,6 +62,7 @@ mod transpose;
 mod transpose_conv2d;
 mod unary;
 
+pub use add_n::*;
 pub use arg_extreme::*;
 pub use batch_matmul::*;
 pub use cast::*;
@@ -292,7 +294,7 @@ macro_rules! op_list {
 /// RESIZE_BILINEAR, the int8 LOOKUP table (ABS, ELU, RSQRT) and
 /// SQUARED_DIFFERENCE; 27: SLICE's zero step (BROADCAST_TO),
 /// SPACE_TO_BATCH_ND and BATCH_TO_SPACE_ND, L2_NORMALIZATION,
-/// LOG_SOFTMAX;
+/// LOG_SOFTMAX, ADD_N;
 /// `tests/blob_format.rs` pins it). It lives beside the
 /// list because appending an op is the usual bump.
 pub const BLOB_VERSION: u32 = 27;
@@ -383,4 +385,5 @@ op_list! {
     BatchToSpace(BatchToSpaceOp),
     L2Norm(L2NormOp),
     LogSoftmax(LogSoftmaxOp),
+    AddN(AddNOp),
 }

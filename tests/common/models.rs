@@ -12,8 +12,8 @@
 /// kiln runs over their inputs), concat_slices (concatenations kiln plans
 /// in place), resize and resize_bilinear (their float
 /// twins too), int8_unary (every int8 value through ABS, ELU and
-/// RSQRT), squared_difference, broadcast_to, space_batch, l2_norm and
-/// log_softmax (their float twins too) and
+/// RSQRT), squared_difference, broadcast_to, space_batch, l2_norm,
+/// log_softmax and add_n (their float twins too) and
 /// integer, whose tensors are plain int32).
 pub const OP_ZOO: &[&str] = &[
     "elementwise",
@@ -46,6 +46,7 @@ pub const OP_ZOO: &[&str] = &[
     "space_batch",
     "l2_norm",
     "log_softmax",
+    "add_n",
 ];
 
 /// The project's float32 op-coverage fixtures (`make_schema_ops.py`): kiln
@@ -67,6 +68,7 @@ pub const FLOAT_ZOO: &[&str] = &[
     "space_batch_float",
     "l2_norm_float",
     "log_softmax_float",
+    "add_n_float",
 ];
 
 /// The quantized models kiln must run bit-exact, with their file under

@@ -310,6 +310,7 @@ pub(crate) fn onnx_converter(op_type: &str) -> Option<&'static OnnxConverter> {
 
 // The op files; each re-exports its types, so that generated code (and
 // every other module) finds them in `ops`.
+mod add_n;
 mod arg_extreme;
 mod batch_matmul;
 mod batch_norm;
@@ -344,6 +345,7 @@ mod transpose;
 mod transpose_conv2d;
 mod unary;
 
+pub use add_n::*;
 pub use arg_extreme::*;
 pub use batch_matmul::*;
 pub use batch_norm::*;
@@ -390,6 +392,7 @@ op_list! {
     AveragePool2d(AveragePool2d),
     MaxPool2d(MaxPool2d),
     Add(Add),
+    AddN(AddN),
     Mul(Mul),
     Sub(Sub),
     Div(Div),

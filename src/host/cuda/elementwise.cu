@@ -565,3 +565,28 @@ KILN_KERNEL(kiln_l2_norm) {
         }
     }
 }
+
+// ADD_N, one output value per item: int8 as TFLM (each input shifted left
+// by 20 and halved, the sum started from the halved input offset), float32
+// summed in input order.
+KILN_KERNEL(kiln_add_n) {
+    const i32 size = op.dtype == DType_I8 ? 1 : 4;
+    const i64 per_sample = op.output.len / size;
+    const AddNParams& p = op.params;
+    FOR_EACH(idx, per_sample * samples) {
+        const i64 s = idx / per_sample, e = idx % per_sample;
+        if (op.dtype == DType_I8) {
+            i32 sum = mbqm((i32)((u32)p.input_offset << 20), p.input_multiplier, p.input_shift);
+            for (u32 k = 0; k < op.count; k++) {
+                const i32 x = p.input_offset + ((const i8*)arena(A, arena_bytes, s, op.inputs[k]))[e];
+                sum = wadd(sum, mbqm((i32)((u32)x << 20), p.input_multiplier, p.input_shift));
+            }
+            const i32 out = sat_add(mbqm(sum, p.output_multiplier, p.output_shift), p.output_offset);
+            ((i8*)arena(A, arena_bytes, s, op.output))[e] = (i8)clamp_i32(out, -128, 127);
+        } else {
+            float sum = 0.0f;
+            for (u32 k = 0; k < op.count; k++) sum += ((const float*)arena(A, arena_bytes, s, op.inputs[k]))[e];
+            ((float*)arena(A, arena_bytes, s, op.output))[e] = sum;
+        }
+    }
+}
