@@ -166,6 +166,8 @@ fn golden_models() -> Vec<(&'static str, PathBuf, PathBuf)> {
         "l2_norm",
         "log_softmax",
         "add_n",
+        "gather_nd",
+        "gather_nd_ids",
         "in_place_chain",
         "concat_slices",
     ] {

@@ -1,5 +1,6 @@
-//! GATHER: slices of a table picked by int32 indices along one axis, for
-//! any element size (it only moves bytes: quantization unchanged).
+//! GATHER: slices of a table picked by int32 indices along one axis, and
+//! GATHER_ND: slices picked by tuples of indices into its leading axes,
+//! for any element size (they only move bytes: quantization unchanged).
 //!
 //! Layer: kernels; a pure function over byte slices.
 
@@ -68,6 +69,71 @@ pub fn gather(p: &GatherParams, table: &[u8], indices: &[i32], output: &mut [u8]
     }
 }
 
+/// The most leading table axes a GATHER_ND index tuple addresses (TFLM's
+/// `MAX_INDICES_ND`).
+pub const MAX_INDEX_DEPTH: usize = 5;
+
+wire_struct! {
+    /// The indices read as `[lookups, depth]`: each row a tuple into the
+    /// table's first `depth` axes (`dims`), which picks a slice of
+    /// `slice_bytes` (the remaining axes); the output is the slices in
+    /// order.
+    #[derive(Eq)]
+    pub struct GatherNdParams {
+        pub lookups: u32,
+        pub depth: u32,
+        /// The table's first `depth` dimensions (the rest unused).
+        pub dims: [u32; MAX_INDEX_DEPTH],
+        pub slice_bytes: u32,
+    }
+}
+
+impl GatherNdParams {
+    /// Slices in the table; saturating.
+    pub fn slices(&self) -> u64 {
+        let depth = (self.depth as usize).min(MAX_INDEX_DEPTH);
+        crate::tensor::element_count(self.dims[..depth].iter().map(|&d| u64::from(d)))
+    }
+
+    pub fn table_bytes(&self) -> u64 {
+        crate::tensor::element_count([self.slices(), u64::from(self.slice_bytes)])
+    }
+
+    pub fn output_bytes(&self) -> u64 {
+        crate::tensor::element_count([u64::from(self.lookups), u64::from(self.slice_bytes)])
+    }
+
+    /// The slice index tuple `tuple` picks, if every index lies inside
+    /// its axis.
+    pub fn slice_of(&self, tuple: &[i32]) -> Option<usize> {
+        let mut slice = 0usize;
+        for (&index, &dim) in tuple.iter().zip(&self.dims) {
+            let i = usize::try_from(index).ok().filter(|&i| i < dim as usize)?;
+            slice = slice * dim as usize + i;
+        }
+        Some(slice)
+    }
+}
+
+/// Output slice `k` is the table slice the `k`th index tuple picks; a
+/// tuple outside the table writes zeros (TFLM fails the inference there,
+/// and kiln's run cannot fail once the graph is checked).
+pub fn gather_nd(p: &GatherNdParams, table: &[u8], indices: &[i32], output: &mut [u8]) {
+    let (size, depth) = (
+        p.slice_bytes as usize,
+        (p.depth as usize).min(MAX_INDEX_DEPTH),
+    );
+    if size == 0 {
+        return;
+    }
+    for (k, out) in output.chunks_exact_mut(size).enumerate() {
+        match p.slice_of(super::part(indices, k * depth, depth)) {
+            Some(slice) => super::copy(out, super::part(table, slice * size, size)),
+            None => out.fill(0),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,5 +183,27 @@ mod tests {
         gather(&p, &[], &[], &mut []);
         assert_eq!(p.table_bytes(), 0);
         assert_eq!(p.output_bytes(), u64::from(u32::MAX) * u64::from(u32::MAX));
+    }
+
+    #[test]
+    fn gather_nd_picks_rows_and_elements() {
+        // A [2, 3] table: tuples of depth 2 pick elements, an outside one zero.
+        let mut p = GatherNdParams {
+            lookups: 3,
+            depth: 2,
+            dims: [2, 3, 0, 0, 0],
+            slice_bytes: 1,
+        };
+        let table = [10u8, 11, 12, 20, 21, 22];
+        let mut out = [9u8; 3];
+        gather_nd(&p, &table, &[1, 2, 0, 1, 2, 0], &mut out);
+        assert_eq!(out, [22, 11, 0]);
+        // Depth 1 picks whole rows.
+        p.depth = 1;
+        p.lookups = 2;
+        p.slice_bytes = 3;
+        let mut rows = [0u8; 6];
+        gather_nd(&p, &table, &[1, 0], &mut rows);
+        assert_eq!(rows, [20, 21, 22, 10, 11, 12]);
     }
 }

@@ -294,7 +294,7 @@ macro_rules! op_list {
 /// RESIZE_BILINEAR, the int8 LOOKUP table (ABS, ELU, RSQRT) and
 /// SQUARED_DIFFERENCE; 27: SLICE's zero step (BROADCAST_TO),
 /// SPACE_TO_BATCH_ND and BATCH_TO_SPACE_ND, L2_NORMALIZATION,
-/// LOG_SOFTMAX, ADD_N;
+/// LOG_SOFTMAX, ADD_N, GATHER_ND;
 /// `tests/blob_format.rs` pins it). It lives beside the
 /// list because appending an op is the usual bump.
 pub const BLOB_VERSION: u32 = 27;
@@ -386,4 +386,5 @@ op_list! {
     L2Norm(L2NormOp),
     LogSoftmax(LogSoftmaxOp),
     AddN(AddNOp),
+    GatherNd(GatherNdOp),
 }

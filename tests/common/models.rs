@@ -13,7 +13,8 @@
 /// in place), resize and resize_bilinear (their float
 /// twins too), int8_unary (every int8 value through ABS, ELU and
 /// RSQRT), squared_difference, broadcast_to, space_batch, l2_norm,
-/// log_softmax and add_n (their float twins too) and
+/// log_softmax, add_n and gather_nd (their float twins too), gather_nd_ids
+/// (int32 input index pairs) and
 /// integer, whose tensors are plain int32).
 pub const OP_ZOO: &[&str] = &[
     "elementwise",
@@ -47,6 +48,8 @@ pub const OP_ZOO: &[&str] = &[
     "l2_norm",
     "log_softmax",
     "add_n",
+    "gather_nd",
+    "gather_nd_ids",
 ];
 
 /// The project's float32 op-coverage fixtures (`make_schema_ops.py`): kiln
@@ -69,6 +72,7 @@ pub const FLOAT_ZOO: &[&str] = &[
     "l2_norm_float",
     "log_softmax_float",
     "add_n_float",
+    "gather_nd_float",
 ];
 
 /// The quantized models kiln must run bit-exact, with their file under

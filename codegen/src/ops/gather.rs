@@ -1,12 +1,12 @@
-//! GATHER (ONNX Gather) of int8 or int16 (quantization unchanged), plain
-//! integer or float32 values by int32 indices; the table or the indices may
-//! be a constant, copied into the weights.
+//! GATHER (ONNX Gather) and GATHER_ND of int8 or int16 (quantization
+//! unchanged), plain integer or float32 values by int32 indices; the table
+//! or the indices may be a constant, copied into the weights.
 //!
 //! Layer: ops; uses `lower`.
 
 use kiln::graph::Op;
-use kiln::kernels::gather::GatherParams;
-use kiln::ops::GatherOp;
+use kiln::kernels::gather::{GatherNdParams, GatherParams, MAX_INDEX_DEPTH};
+use kiln::ops::{GatherNdOp, GatherOp};
 
 use super::{Dtypes, Formats, IrOp, OnnxConverter, QuantRule};
 use crate::import::onnx::{Importer, OnnxNode, Step};
@@ -159,4 +159,87 @@ fn gather_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
         "Gather",
     );
     Ok(())
+}
+
+/// GATHER_ND: slices of input 0 picked by the index tuples along the last
+/// axis of input 1 (no batch dimensions: TFLM has none).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GatherNd;
+
+impl GatherNd {
+    pub(crate) const FORMATS: Formats = Formats {
+        tflite: &[("GATHER_ND", |_| Ok(OpKind::GatherNd(GatherNd)))],
+        onnx: &[],
+        dtypes: Dtypes::INT8_FLOAT32,
+    };
+}
+
+impl IrOp for GatherNd {
+    fn name(&self) -> &'static str {
+        "GATHER_ND"
+    }
+
+    fn quantization(&self, _node: &Node) -> QuantRule {
+        QuantRule::KeepsInputParameters
+    }
+
+    /// Painted on each core on the gather_nd fixtures (three GATHER_NDs
+    /// each).
+    fn stack(&self, _g: &Graph, _node: &Node) -> Stack {
+        Stack::new(160, 128, 128, 64)
+    }
+
+    fn lower(&self, cx: &mut Lowering, node: &Node) -> Lowered<Option<Op>> {
+        let (table, out) = cx.input_output(node)?;
+        let indices = cx.input(node, 1)?;
+        let (shape, index_shape) = (cx.shape(table).to_vec(), cx.shape(indices).to_vec());
+        let dtype = cx.dtype(table);
+        if ![1, 2, 4].contains(&dtype.size()) || dtype == DataType::F16 || cx.dtype(out) != dtype {
+            return unsupported(format!("GATHER_ND of {}", dtype.name()));
+        }
+        if cx.dtype(indices) != DataType::I32 {
+            return unsupported(format!(
+                "GATHER_ND indices of {} (kiln: int32)",
+                cx.dtype(indices).name()
+            ));
+        }
+        let Some((&depth, lookup_shape)) = index_shape.split_last() else {
+            return invalid("GATHER_ND with scalar indices");
+        };
+        if depth == 0 || depth > shape.len() || depth > MAX_INDEX_DEPTH {
+            return invalid(format!(
+                "GATHER_ND of {shape:?} by index tuples of {depth} (1 to {})",
+                shape.len().min(MAX_INDEX_DEPTH)
+            ));
+        }
+        let expected = [lookup_shape, &shape[depth..]].concat();
+        if cx.shape(out) != expected {
+            return invalid(format!(
+                "output shape {:?}, expected {expected:?}",
+                cx.shape(out)
+            ));
+        }
+        if cx.tensor(table).quantization.is_some() || cx.tensor(out).quantization.is_some() {
+            cx.same_quantization(table, out, "GATHER_ND")?;
+        }
+        let mut dims = [0; MAX_INDEX_DEPTH];
+        for (d, &len) in dims.iter_mut().zip(&shape[..depth]) {
+            *d = to_u32(len)?;
+        }
+        let params = GatherNdParams {
+            lookups: to_u32(saturating_elements(lookup_shape))?,
+            depth: to_u32(depth)?,
+            dims,
+            slice_bytes: to_u32(saturating_elements(&shape[depth..]) * dtype.size())?,
+        };
+        let (constant, table, indices) =
+            super::elementwise::two_operands(cx, (table, dtype), (indices, DataType::I32))?;
+        Ok(Some(Op::GatherNd(GatherNdOp {
+            params,
+            constant,
+            table,
+            indices,
+            output: cx.activation(out, dtype)?,
+        })))
+    }
 }

@@ -422,6 +422,7 @@ op_list! {
     SpaceBatch(SpaceBatch),
     L2Normalization(L2Normalization),
     Gather(Gather),
+    GatherNd(GatherNd),
     Cast(Cast),
     ArgExtreme(ArgExtreme),
     BatchNorm(BatchNorm),

@@ -486,6 +486,27 @@ KILN_KERNEL(kiln_gather) {
     }
 }
 
+// GATHER_ND, one output slice per item: the table slice its index tuple
+// picks, or zeros where the tuple leaves the table.
+KILN_KERNEL(kiln_gather_nd) {
+    const GatherNdParams& p = op.params;
+    const i64 lookups = p.lookups, size = p.slice_bytes, depth = p.depth;
+    FOR_EACH(idx, lookups * samples) {
+        const i64 s = idx / lookups, k = idx % lookups;
+        u8* sample = A + s * arena_bytes;
+        const u8* table = (op.constant == ConstantOperand_First ? W : sample) + op.table.offset;
+        const i32* indices = (const i32*)((op.constant == ConstantOperand_Second ? W : sample) + op.indices.offset) + k * depth;
+        i64 slice = 0;
+        bool inside = true;
+        for (i64 d = 0; d < depth; d++) {
+            inside = inside && indices[d] >= 0 && (u32)indices[d] < p.dims[d];
+            slice = slice * p.dims[d] + (inside ? indices[d] : 0);
+        }
+        u8* out = sample + op.output.offset + k * size;
+        for (i64 b = 0; b < size; b++) out[b] = inside ? table[slice * size + b] : 0;
+    }
+}
+
 // ARG_MAX and ARG_MIN: the first index along the axis of the extreme value
 // (a later value wins only when strictly beyond, so ties and NaNs keep the
 // first), for each (outer, inner).
