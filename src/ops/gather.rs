@@ -4,7 +4,7 @@
 //!
 //! Layer: ops; uses `kernels::gather`.
 
-use super::arena::{constant, split, ConstantOperand};
+use super::arena::{split, ConstantOperand, Inputs};
 use super::{Checker, OpDescriptor};
 use crate::error::Error;
 use crate::kernels::gather::{gather, gather_nd};
@@ -39,14 +39,8 @@ impl OpDescriptor for GatherOp {
         let p = &self.params;
         let index_count =
             crate::tensor::element_count([u64::from(p.batches), u64::from(p.indices)]);
-        match self.constant {
-            ConstantOperand::First => c.constant(self.table, p.table_bytes(), DType::I8, false)?,
-            _ => c.arena(self.table, p.table_bytes(), DType::I8)?,
-        }
-        match self.constant {
-            ConstantOperand::Second => c.constant(self.indices, index_count, DType::I32, false)?,
-            _ => c.arena(self.indices, index_count, DType::I32)?,
-        }
+        let operands = (self.constant, self.table, self.indices);
+        check_operands(c, operands, (p.table_bytes(), index_count))?;
         let arena = self.constant.arena_operands(self.table, self.indices);
         c.output(self.output, p.output_bytes(), DType::I8, &arena)
     }
@@ -54,14 +48,7 @@ impl OpDescriptor for GatherOp {
     #[inline(never)]
     fn run(&self, arena: &mut [u8], weights: &[u8]) {
         let (io, out) = split(arena, self.output);
-        let table = match self.constant {
-            ConstantOperand::First => constant(weights, self.table),
-            _ => io.bytes(self.table),
-        };
-        let indices = match self.constant {
-            ConstantOperand::Second => constant(weights, self.indices),
-            _ => io.i32(self.indices),
-        };
+        let (table, indices) = operands(&io, weights, (self.constant, self.table, self.indices));
         gather(&self.params, table, indices, out);
     }
 }
@@ -96,14 +83,8 @@ impl OpDescriptor for GatherNdOp {
             "GATHER_ND index depth out of range",
         )?;
         let index_count = crate::tensor::element_count([u64::from(p.lookups), u64::from(p.depth)]);
-        match self.constant {
-            ConstantOperand::First => c.constant(self.table, p.table_bytes(), DType::I8, false)?,
-            _ => c.arena(self.table, p.table_bytes(), DType::I8)?,
-        }
-        match self.constant {
-            ConstantOperand::Second => c.constant(self.indices, index_count, DType::I32, false)?,
-            _ => c.arena(self.indices, index_count, DType::I32)?,
-        }
+        let operands = (self.constant, self.table, self.indices);
+        check_operands(c, operands, (p.table_bytes(), index_count))?;
         let arena = self.constant.arena_operands(self.table, self.indices);
         c.output(self.output, p.output_bytes(), DType::I8, &arena)
     }
@@ -111,14 +92,47 @@ impl OpDescriptor for GatherNdOp {
     #[inline(never)]
     fn run(&self, arena: &mut [u8], weights: &[u8]) {
         let (io, out) = split(arena, self.output);
-        let table = match self.constant {
-            ConstantOperand::First => constant(weights, self.table),
-            _ => io.bytes(self.table),
-        };
-        let indices = match self.constant {
-            ConstantOperand::Second => constant(weights, self.indices),
-            _ => io.i32(self.indices),
-        };
+        let (table, indices) = operands(&io, weights, (self.constant, self.table, self.indices));
         gather_nd(&self.params, table, indices, out);
     }
+}
+
+/// A table and its int32 indices, `constant` saying which one lies in
+/// the weights: `(constant, table, indices)`.
+type Operands = (ConstantOperand, Span, Span);
+
+/// Both gathers' operand checks: a table of `table_bytes` and
+/// `index_count` int32 indices, each in the weights or the arena.
+fn check_operands(
+    c: &Checker,
+    (constant, table, indices): Operands,
+    (table_bytes, index_count): (u64, u64),
+) -> Result<(), Error> {
+    match constant {
+        ConstantOperand::First => c.constant(table, table_bytes, DType::I8, false)?,
+        _ => c.arena(table, table_bytes, DType::I8)?,
+    }
+    match constant {
+        ConstantOperand::Second => c.constant(indices, index_count, DType::I32, false),
+        _ => c.arena(indices, index_count, DType::I32),
+    }
+}
+
+/// Both gathers' operands, from the weights or the arena (inlined: each
+/// op keeps one frame, whose size the stack estimate counts).
+#[inline(always)]
+fn operands<'a>(
+    io: &'a Inputs<'a>,
+    weights: &'a [u8],
+    (constant, table, indices): Operands,
+) -> (&'a [u8], &'a [i32]) {
+    let table = match constant {
+        ConstantOperand::First => super::arena::constant(weights, table),
+        _ => io.bytes(table),
+    };
+    let indices = match constant {
+        ConstantOperand::Second => super::arena::constant(weights, indices),
+        _ => io.i32(indices),
+    };
+    (table, indices)
 }

@@ -10,7 +10,7 @@ use kiln::ops::{GatherNdOp, GatherOp};
 
 use super::{Dtypes, Formats, IrOp, OnnxConverter, QuantRule};
 use crate::import::onnx::{Importer, OnnxNode, Step};
-use crate::ir::{saturating_elements, DataType, Graph, Node, OpKind};
+use crate::ir::{saturating_elements, DataType, Graph, Node, OpKind, TensorId};
 use crate::lower::{invalid, to_u32, unsupported, Lowered, Lowering};
 use crate::stack::Stack;
 
@@ -62,16 +62,7 @@ impl IrOp for Gather {
         let (table, out) = cx.input_output(node)?;
         let indices = cx.input(node, 1)?;
         let (shape, index_shape) = (cx.shape(table).to_vec(), cx.shape(indices).to_vec());
-        let dtype = cx.dtype(table);
-        if ![1, 2, 4].contains(&dtype.size()) || dtype == DataType::F16 || cx.dtype(out) != dtype {
-            return unsupported(format!("GATHER of {}", dtype.name()));
-        }
-        if cx.dtype(indices) != DataType::I32 {
-            return unsupported(format!(
-                "GATHER indices of {} (kiln: int32)",
-                cx.dtype(indices).name()
-            ));
-        }
+        let dtype = value_type(cx, (table, indices, out), self.name())?;
         let from_end = |v: i64, rank: usize| if v < 0 { v + rank as i64 } else { v };
         let axis = usize::try_from(from_end(self.axis, shape.len())).ok();
         let batch = usize::try_from(from_end(self.batch_dims, index_shape.len())).ok();
@@ -97,9 +88,6 @@ impl IrOp for Gather {
                 cx.shape(out)
             ));
         }
-        if cx.tensor(table).quantization.is_some() || cx.tensor(out).quantization.is_some() {
-            cx.same_quantization(table, out, "GATHER")?;
-        }
         let params = GatherParams {
             batches: to_u32(saturating_elements(&shape[..batch]))?,
             outer: to_u32(saturating_elements(&shape[batch..axis]))?,
@@ -117,6 +105,29 @@ impl IrOp for Gather {
             output: cx.activation(out, dtype)?,
         })))
     }
+}
+
+/// The type both gathers move: the table's, of 1, 2 or 4 bytes, the
+/// output's too (with its quantization), picked by int32 indices.
+fn value_type(
+    cx: &Lowering,
+    (table, indices, out): (TensorId, TensorId, TensorId),
+    op: &str,
+) -> Lowered<DataType> {
+    let dtype = cx.dtype(table);
+    if ![1, 2, 4].contains(&dtype.size()) || dtype == DataType::F16 || cx.dtype(out) != dtype {
+        return unsupported(format!("{op} of {}", dtype.name()));
+    }
+    if cx.dtype(indices) != DataType::I32 {
+        return unsupported(format!(
+            "{op} indices of {} (kiln: int32)",
+            cx.dtype(indices).name()
+        ));
+    }
+    if cx.tensor(table).quantization.is_some() || cx.tensor(out).quantization.is_some() {
+        cx.same_quantization(table, out, op)?;
+    }
+    Ok(dtype)
 }
 
 /// ONNX Gather of a computed value by constant indices (negative ones
@@ -193,16 +204,7 @@ impl IrOp for GatherNd {
         let (table, out) = cx.input_output(node)?;
         let indices = cx.input(node, 1)?;
         let (shape, index_shape) = (cx.shape(table).to_vec(), cx.shape(indices).to_vec());
-        let dtype = cx.dtype(table);
-        if ![1, 2, 4].contains(&dtype.size()) || dtype == DataType::F16 || cx.dtype(out) != dtype {
-            return unsupported(format!("GATHER_ND of {}", dtype.name()));
-        }
-        if cx.dtype(indices) != DataType::I32 {
-            return unsupported(format!(
-                "GATHER_ND indices of {} (kiln: int32)",
-                cx.dtype(indices).name()
-            ));
-        }
+        let dtype = value_type(cx, (table, indices, out), self.name())?;
         let Some((&depth, lookup_shape)) = index_shape.split_last() else {
             return invalid("GATHER_ND with scalar indices");
         };
@@ -218,9 +220,6 @@ impl IrOp for GatherNd {
                 "output shape {:?}, expected {expected:?}",
                 cx.shape(out)
             ));
-        }
-        if cx.tensor(table).quantization.is_some() || cx.tensor(out).quantization.is_some() {
-            cx.same_quantization(table, out, "GATHER_ND")?;
         }
         let mut dims = [0; MAX_INDEX_DEPTH];
         for (d, &len) in dims.iter_mut().zip(&shape[..depth]) {
