@@ -116,8 +116,9 @@ wire_struct! {
     #[derive(Eq)]
     pub struct LogSoftmaxParams {
         pub softmax: SoftmaxParams,
-        /// `1 / (beta * input_scale)` as a Q31 multiplier with a right
-        /// shift (a shift of at most 0).
+        /// The inverse of the input scaling (`1 / (beta · input_scale ·
+        /// 2^26)`, Q5.26 back to input steps) as a Q31 multiplier and a
+        /// left shift of at most 0.
         pub reverse_scaling_divisor: i32,
         pub reverse_scaling_left_shift: i32,
     }

@@ -45,13 +45,19 @@ impl SpaceBatchParams {
     }
 
     /// Whether the shapes fit SPACE_TO_BATCH_ND: `block` batches for every
-    /// input batch, and the padded image exactly cut into blocks.
+    /// input batch, and the blocks cover the image after the padding above
+    /// and to the left (what lies beyond is padding too). Products
+    /// saturate: a hostile descriptor's sizes must not wrap into a match.
     pub fn fits_space_to_batch(&self) -> bool {
         let [n, h, w] = self.input_dims.map(u64::from);
         let [on, oh, ow] = self.output_dims.map(u64::from);
         let [bh, bw] = self.block.map(u64::from);
         let [top, left] = self.before.map(u64::from);
-        bh > 0 && bw > 0 && on == n * bh * bw && oh * bh >= h + top && ow * bw >= w + left
+        bh > 0
+            && bw > 0
+            && crate::tensor::element_count([n, bh, bw]) == on
+            && oh * bh >= h + top
+            && ow * bw >= w + left
     }
 
     /// Whether the shapes fit BATCH_TO_SPACE_ND: the input's batches are
@@ -61,7 +67,11 @@ impl SpaceBatchParams {
         let [on, oh, ow] = self.output_dims.map(u64::from);
         let [bh, bw] = self.block.map(u64::from);
         let [top, left] = self.before.map(u64::from);
-        bh > 0 && bw > 0 && n == on * bh * bw && oh + top <= h * bh && ow + left <= w * bw
+        bh > 0
+            && bw > 0
+            && crate::tensor::element_count([on, bh, bw]) == n
+            && oh + top <= h * bh
+            && ow + left <= w * bw
     }
 }
 
@@ -175,5 +185,25 @@ mod tests {
         assert_eq!(back, [1, 2, 3]);
         p.before = [0, 2];
         assert!(!p.fits_batch_to_space());
+    }
+
+    /// A block count whose product wraps 64 bits is refused, not matched.
+    #[test]
+    fn wrapping_block_counts_do_not_fit() {
+        let p = SpaceBatchParams {
+            input_dims: [0, 1, 1],
+            output_dims: [1 << 16, 1, 1],
+            pixel_bytes: 1,
+            block: [1 << 24, 1 << 24],
+            before: [0, 0],
+            pad_byte: 0,
+        };
+        assert!(!p.fits_batch_to_space());
+        let p = SpaceBatchParams {
+            input_dims: [1 << 16, 1, 1],
+            output_dims: [0, 1, 1],
+            ..p
+        };
+        assert!(!p.fits_space_to_batch());
     }
 }

@@ -52,10 +52,10 @@ impl OpDescriptor for AddNOp {
             matches!(self.dtype, DType::I8 | DType::F32),
             "ADD_N of a type other than int8 or float32",
         )?;
-        c.ensure(
-            (-127..=128).contains(&self.params.input_offset),
-            "ADD_N input zero point outside int8",
-        )?;
+        let p = &self.params;
+        c.offsets(&[p.input_offset, p.output_offset])?;
+        c.shift(p.input_shift)?;
+        c.shift(p.output_shift)?;
         let elements = u64::from(self.output.len) / self.dtype.size() as u64;
         for &input in self.inputs() {
             c.arena(input, elements, self.dtype)?;
