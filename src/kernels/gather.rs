@@ -103,21 +103,28 @@ impl GatherNdParams {
         crate::tensor::element_count([u64::from(self.lookups), u64::from(self.slice_bytes)])
     }
 
-    /// The slice index tuple `tuple` picks, if every index lies inside
-    /// its axis.
+    /// The slice index tuple `tuple` picks, as TFLM computes it: each
+    /// index times its axis's stride in slices, summed in an int32 (which
+    /// wraps where TFLM's would), and only the sum checked against the
+    /// table (so `[0, 5]` in a `[2, 3]` table is slice 5, as in TFLM).
+    /// `None` outside the table.
     pub fn slice_of(&self, tuple: &[i32]) -> Option<usize> {
-        let mut slice = 0usize;
-        for (&index, &dim) in tuple.iter().zip(&self.dims) {
-            let i = usize::try_from(index).ok().filter(|&i| i < dim as usize)?;
-            slice = slice * dim as usize + i;
+        let depth = tuple.len().min(MAX_INDEX_DEPTH);
+        let mut slice = 0i32;
+        let mut stride = 1i32;
+        for d in (0..depth).rev() {
+            slice = slice.wrapping_add(tuple[d].wrapping_mul(stride));
+            stride = stride.wrapping_mul(self.dims[d] as i32);
         }
-        Some(slice)
+        usize::try_from(slice)
+            .ok()
+            .filter(|&s| (s as u64) < self.slices())
     }
 }
 
 /// Output slice `k` is the table slice the `k`th index tuple picks; a
-/// tuple outside the table writes zeros (TFLM fails the inference there,
-/// and kiln's run cannot fail once the graph is checked).
+/// tuple whose slice lies outside the table writes zeros (TFLM fails the
+/// inference there, and kiln's run cannot fail once the graph is checked).
 pub fn gather_nd(p: &GatherNdParams, table: &[u8], indices: &[i32], output: &mut [u8]) {
     let (size, depth) = (
         p.slice_bytes as usize,
@@ -198,6 +205,10 @@ mod tests {
         let mut out = [9u8; 3];
         gather_nd(&p, &table, &[1, 2, 0, 1, 2, 0], &mut out);
         assert_eq!(out, [22, 11, 0]);
+        // Only the flat position is checked, as TFLM does: [0, 5] is
+        // element 5, [1, 3] lies past the table, [-1, 4] is element 1.
+        gather_nd(&p, &table, &[0, 5, 1, 3, -1, 4], &mut out);
+        assert_eq!(out, [22, 0, 11]);
         // Depth 1 picks whole rows.
         p.depth = 1;
         p.lookups = 2;

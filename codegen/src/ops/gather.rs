@@ -93,7 +93,9 @@ impl IrOp for Gather {
             outer: to_u32(saturating_elements(&shape[batch..axis]))?,
             axis: to_u32(shape[axis])?,
             indices: to_u32(saturating_elements(&index_shape[batch..]))?,
-            inner_bytes: to_u32(saturating_elements(&shape[axis + 1..]) * dtype.size())?,
+            inner_bytes: to_u32(
+                saturating_elements(&shape[axis + 1..]).saturating_mul(dtype.size()),
+            )?,
         };
         let (constant, table, indices) =
             super::elementwise::two_operands(cx, (table, dtype), (indices, DataType::I32))?;
@@ -197,7 +199,7 @@ impl IrOp for GatherNd {
     /// Painted on each core on the gather_nd fixtures (three GATHER_NDs
     /// each).
     fn stack(&self, _g: &Graph, _node: &Node) -> Stack {
-        Stack::new(160, 128, 128, 64)
+        Stack::new(232, 152, 152, 88)
     }
 
     fn lower(&self, cx: &mut Lowering, node: &Node) -> Lowered<Option<Op>> {
@@ -229,7 +231,7 @@ impl IrOp for GatherNd {
             lookups: to_u32(saturating_elements(lookup_shape))?,
             depth: to_u32(depth)?,
             dims,
-            slice_bytes: to_u32(saturating_elements(&shape[depth..]) * dtype.size())?,
+            slice_bytes: to_u32(saturating_elements(&shape[depth..]).saturating_mul(dtype.size()))?,
         };
         let (constant, table, indices) =
             super::elementwise::two_operands(cx, (table, dtype), (indices, DataType::I32))?;

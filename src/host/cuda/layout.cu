@@ -487,7 +487,7 @@ KILN_KERNEL(kiln_gather) {
 }
 
 // GATHER_ND, one output slice per item: the table slice its index tuple
-// picks, or zeros where the tuple leaves the table.
+// picks, or zeros where that slice lies outside the table.
 KILN_KERNEL(kiln_gather_nd) {
     const GatherNdParams& p = op.params;
     const i64 lookups = p.lookups, size = p.slice_bytes, depth = p.depth;
@@ -496,12 +496,16 @@ KILN_KERNEL(kiln_gather_nd) {
         u8* sample = A + s * arena_bytes;
         const u8* table = (op.constant == ConstantOperand_First ? W : sample) + op.table.offset;
         const i32* indices = (const i32*)((op.constant == ConstantOperand_Second ? W : sample) + op.indices.offset) + k * depth;
-        i64 slice = 0;
-        bool inside = true;
-        for (i64 d = 0; d < depth; d++) {
-            inside = inside && indices[d] >= 0 && (u32)indices[d] < p.dims[d];
-            slice = slice * p.dims[d] + (inside ? indices[d] : 0);
+        // As kernels::gather::GatherNdParams::slice_of: only the flat slice
+        // position is checked, as TFLM does.
+        i32 slice = 0, stride = 1;
+        i64 slices = 1;
+        for (i64 d = depth - 1; d >= 0; d--) {
+            slice = wadd(slice, (i32)((u32)indices[d] * (u32)stride));
+            stride = (i32)((u32)stride * p.dims[d]);
+            slices *= p.dims[d];
         }
+        const bool inside = slice >= 0 && (i64)slice < slices;
         u8* out = sample + op.output.offset + k * size;
         for (i64 b = 0; b < size; b++) out[b] = inside ? table[slice * size + b] : 0;
     }
