@@ -113,9 +113,6 @@ impl IrOp for Slice {
         {
             return invalid(format!("slice of {in_shape:?} to {:?}", cx.shape(out)));
         }
-        if matches!(dtype.size(), 0 | 8) || dtype == DataType::F16 {
-            return unsupported(format!("SLICE of {}", dtype.name()));
-        }
         if cx.tensor(input).quantization.is_some() || cx.tensor(out).quantization.is_some() {
             cx.same_quantization(input, out, "SLICE")?;
         }
@@ -145,6 +142,12 @@ pub(crate) fn strided_read(
     let rank = in_shape.len();
     if rank > MAX_RANK || out_shape.len() != rank || begin.len() != rank || step.len() != rank {
         return invalid(format!("slice of {in_shape:?} to {out_shape:?}"));
+    }
+    if matches!(dtype.size(), 0 | 8) || dtype == DataType::F16 {
+        return unsupported(format!(
+            "{} values (SLICE and BROADCAST_TO move 1, 2 or 4 bytes)",
+            dtype.name()
+        ));
     }
     let lead = MAX_RANK - rank;
     let mut params = SliceParams {

@@ -278,10 +278,14 @@ impl IrOp for LogSoftmax {
             cx.fixed_output(out, LOG_SOFTMAX_OUTPUT.0, LOG_SOFTMAX_OUTPUT.1)?;
             let (input_scale, _) = cx.quant(input)?;
             let (multiplier, left_shift, diff_min) = softmax_params(1.0, input_scale);
+            if depth >= 1 << 12 || !(0..=31).contains(&left_shift) {
+                return unsupported(format!(
+                    "int8 LOG_SOFTMAX over rows of {depth} values with input scale {input_scale} (TFLM's Q12 sum holds 4095 values, its scaling a shift of 0 to 31)"
+                ));
+            }
             // TFLite's PreprocessLogSoftmaxScalingExp: the inverse of the
             // input scaling, as a multiplier below one.
-            let reverse =
-                f64::from(1u32 << (31 - left_shift).clamp(0, 31)) / f64::from(multiplier.max(1));
+            let reverse = 2f64.powi(31 - left_shift) / f64::from(multiplier.max(1));
             let (divisor, shift) = quantize_multiplier(reverse);
             if !(reverse < 1.0 && (-31..=0).contains(&shift)) {
                 return unsupported(format!(
