@@ -270,7 +270,7 @@ mod tests {
             .iter()
             .find(|r| r.name == "UNIDIRECTIONAL_SEQUENCE_LSTM");
         assert_eq!(lstm.map(|r| (r.int8, r.float32)), Some(("yes", "no")));
-        let unsupported = rows.iter().find(|r| r.name == "GATHER_ND");
+        let unsupported = rows.iter().find(|r| r.name == "CUMSUM");
         assert_eq!(unsupported.map(|r| r.int8), Some("no"));
         let signal = rows.iter().filter(|r| r.name.starts_with("Signal")).count();
         assert_eq!(signal, 14, "TFLM's signal library");
