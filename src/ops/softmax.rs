@@ -52,7 +52,10 @@ fn check_softmax(
     output: Span,
     output_type: DType,
 ) -> Result<(), Error> {
-    // A row's sum of exponentials (each at most 2^19 in Q12.19) stays in i32.
+    // A row's sum of exponentials (each at most 2^19 in Q12.19) stays in
+    // i32; rows are not empty (billions of empty rows would pass the span
+    // checks and run for minutes: the fuzzer found one).
+    c.positive(&[p.depth])?;
     c.ensure(p.depth < 1 << 12 && p.diff_min <= 0, "softmax row too long")?;
     c.ensure(
         (0..=31).contains(&p.input_left_shift),
@@ -118,6 +121,7 @@ impl OpDescriptor for SoftmaxF32Op {
     }
 
     fn check(&self, c: &Checker) -> Result<(), Error> {
+        c.positive(&[self.depth])?;
         let n = u64::from(self.outer) * u64::from(self.depth);
         c.arena(self.input, n, DType::F32)?;
         c.output(self.output, n, DType::F32, &[self.input])
@@ -169,6 +173,7 @@ impl OpDescriptor for LogSoftmaxOp {
                 check_softmax(c, &p.softmax, self.input, self.output, DType::I8)
             }
             DType::F32 => {
+                c.positive(&[p.softmax.depth])?;
                 let n = u64::from(p.softmax.outer) * u64::from(p.softmax.depth);
                 c.arena(self.input, n, DType::F32)?;
                 c.output(self.output, n, DType::F32, &[self.input])
