@@ -1,9 +1,9 @@
 //! A stateful model remembers: run as a sequence on one executor, its
 //! outputs are TensorFlow Lite Micro's for the same sequence on one
 //! interpreter (state carried from run to run), for SVDF (int8 and
-//! float32) and LSTM layers (an int8 hidden and an int16 cell state), from the
-//! compiled graph and from its blob alike; `reset_state` forgets, and a
-//! graph bound afresh starts from the reset state.
+//! float32) and LSTM layers (an int8 hidden and an int16 cell state, and
+//! float32), from the compiled graph and from its blob alike; `reset_state`
+//! forgets, and a graph bound afresh starts from the reset state.
 
 mod common;
 
@@ -80,7 +80,13 @@ fn check_sequence(name: &str, graph: &kiln::Graph, what: &str) {
 
 #[test]
 fn state_carries_over_a_sequence_as_in_tflite_micro() {
-    for (name, states) in [("svdf", 2), ("svdf_float", 2), ("lstm", 4)] {
+    let models = [
+        ("svdf", 2),
+        ("svdf_float", 2),
+        ("lstm", 4),
+        ("lstm_float", 4),
+    ];
+    for (name, states) in models {
         let model = kiln_codegen::compile_file(&fixture().join(format!("{name}.tflite"))).unwrap();
         assert_eq!(model.state.len(), states, "{name}: its layers' states");
         check_sequence(name, &model.runtime_graph(), "compiled graph");

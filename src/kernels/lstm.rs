@@ -4,10 +4,13 @@
 //! input and of the hidden state) into int16 Q3.12, summed with
 //! saturation, then a table-based sigmoid or tanh into Q0.15; the cell and
 //! hidden updates are saturating elementwise products. No peephole, no
-//! projection, no layer norm, one scale per weight tensor.
+//! projection, no layer norm, one scale per weight tensor. And its float32
+//! twin, TFLM's float path of the same kernel: the same steps in float32,
+//! with `unary`'s LOGISTIC and TANH.
 //!
-//! Layer: kernels; a pure function over slices, uses `quant`.
+//! Layer: kernels; pure functions over slices, use `quant` and `unary`.
 
+use super::unary::UnaryFunction;
 use super::{at, part, part_mut};
 use crate::quant::{clamp_to_i8, multiply_by_quantized_multiplier};
 use crate::wire::wire_struct;
@@ -60,11 +63,18 @@ wire_struct! {
     }
 }
 
-impl LstmParams {
-    /// The scratch one run needs: four gates of `units` int16 values per
-    /// batch row.
+impl LstmShape {
+    /// The scratch one run needs: four gates of `units` values per batch
+    /// row.
     pub const fn scratch_elements(&self) -> u64 {
-        4 * self.shape.batches as u64 * self.shape.units as u64
+        4 * self.batches as u64 * self.units as u64
+    }
+}
+
+impl LstmParams {
+    /// The scratch one run of the int8 layer needs, in int16 values.
+    pub const fn scratch_elements(&self) -> u64 {
+        self.shape.scratch_elements()
     }
 }
 
@@ -286,6 +296,92 @@ pub fn lstm_s8(
                 b * time + t
             };
             step(p, weights, part(input, row * size, size), h, c, gates);
+            let out = part_mut(output, row * units, units);
+            if out.len() == h.len() {
+                out.copy_from_slice(h);
+            }
+        }
+    }
+}
+
+/// The weights of a float32 layer, laid out as [`LstmWeights`].
+pub struct LstmF32Weights<'w> {
+    pub input: &'w [f32],
+    pub recurrent: &'w [f32],
+    pub bias: &'w [f32],
+}
+
+/// Gate `g` of a float32 layer, in TFLM's order of operations: the input's
+/// fully connected layer with its bias, plus the hidden state's (each dot
+/// product summed from its first element), then the sigmoid, or tanh for
+/// the cell gate.
+fn gate_f32(s: &LstmShape, w: &LstmF32Weights, g: usize, x: &[f32], h: &[f32], out: &mut [f32]) {
+    let (size, units) = (s.input_size as usize, s.units as usize);
+    let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).fold(0.0f32, |acc, (&a, &b)| acc + a * b);
+    for (r, o) in out.iter_mut().enumerate() {
+        let row = g * units + r;
+        let from_input = dot(x, part(w.input, row * size, size)) + at(w.bias, row, 0.0);
+        let pre = from_input + dot(h, part(w.recurrent, row * units, units));
+        *o = match g {
+            2 => UnaryFunction::Tanh.at(pre),
+            _ => UnaryFunction::Logistic.at(pre),
+        };
+    }
+}
+
+/// One inference of a float32 LSTM layer, as TFLM's float kernel computes
+/// it: [`lstm_s8`]'s walk and layouts, with the cell state clipped to
+/// `[-cell_clip, cell_clip]` when `cell_clip` is positive. `scratch` holds
+/// `4 x units` floats per batch row.
+#[allow(clippy::too_many_arguments)]
+pub fn lstm_f32(
+    s: &LstmShape,
+    cell_clip: f32,
+    input: &[f32],
+    weights: &LstmF32Weights,
+    hidden: &mut [f32],
+    cell: &mut [f32],
+    scratch: &mut [f32],
+    output: &mut [f32],
+) {
+    let (batches, time) = (s.batches as usize, s.time as usize);
+    let (size, units) = (s.input_size as usize, s.units as usize);
+    for b in 0..batches {
+        let h = part_mut(hidden, b * units, units);
+        let c = part_mut(cell, b * units, units);
+        let gates = part_mut(scratch, b * 4 * units, 4 * units);
+        let (forget, rest) = gates.split_at_mut(units.min(gates.len()));
+        let (input_gate, rest) = rest.split_at_mut(units.min(rest.len()));
+        let (cell_gate, rest) = rest.split_at_mut(units.min(rest.len()));
+        let output_gate = part_mut(rest, 0, units);
+        for t in 0..time {
+            let row = if s.time_major {
+                t * batches + b
+            } else {
+                b * time + t
+            };
+            let x = part(input, row * size, size);
+            gate_f32(s, weights, 1, x, h, forget);
+            gate_f32(s, weights, 0, x, h, input_gate);
+            gate_f32(s, weights, 2, x, h, cell_gate);
+            for (((cv, &f), &i), &g) in c
+                .iter_mut()
+                .zip(&*forget)
+                .zip(&*input_gate)
+                .zip(&*cell_gate)
+            {
+                let v = *cv * f + i * g;
+                *cv = if cell_clip > 0.0 {
+                    v.min(cell_clip).max(-cell_clip)
+                } else {
+                    v
+                };
+            }
+            // The output gate still reads the old hidden state.
+            gate_f32(s, weights, 3, x, h, output_gate);
+            for ((hv, &cv), &o) in h.iter_mut().zip(&*c).zip(&*output_gate) {
+                *hv = UnaryFunction::Tanh.at(cv) * o;
+            }
             let out = part_mut(output, row * units, units);
             if out.len() == h.len() {
                 out.copy_from_slice(h);

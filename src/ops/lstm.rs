@@ -1,13 +1,14 @@
 //! UNIDIRECTIONAL_SEQUENCE_LSTM, int8 with an int16 cell state (TFLM's
-//! integer kernel): a stateful layer whose hidden and cell states are
-//! variable tensors of the graph, read and rewritten on every run.
+//! integer kernel), and float32: a stateful layer whose hidden and cell
+//! states are variable tensors of the graph, read and rewritten on every
+//! run.
 //!
 //! Layer: ops; uses `kernels::lstm`.
 
-use super::arena::{constant, disjoint, out_i16, out_i8};
+use super::arena::{constant, disjoint, out_f32, out_i16, out_i8};
 use super::{Checker, OpDescriptor};
 use crate::error::Error;
-use crate::kernels::lstm::{lstm_s8, LstmWeights};
+use crate::kernels::lstm::{lstm_f32, lstm_s8, LstmF32Weights, LstmWeights};
 pub use crate::kernels::lstm::{LstmGate, LstmParams, LstmShape};
 use crate::tensor::{DType, Span};
 use crate::wire::wire_struct;
@@ -46,8 +47,6 @@ impl OpDescriptor for LstmOp {
 
     fn check(&self, c: &Checker) -> Result<(), Error> {
         let p = &self.params;
-        let s = &p.shape;
-        c.positive(&[s.batches, s.time, s.input_size, s.units])?;
         c.offsets(&[p.input_offset, -p.hidden_zero_point])?;
         for g in &p.gates {
             c.shift(g.input_shift)?;
@@ -64,24 +63,24 @@ impl OpDescriptor for LstmOp {
             (0..=i32::from(i16::MAX)).contains(&p.cell_clip),
             "LSTM cell clip outside int16",
         )?;
-        let (rows, units) = (u64::from(s.batches) * u64::from(s.time), u64::from(s.units));
-        let state = u64::from(s.batches) * units;
-        c.arena(self.input, rows * u64::from(s.input_size), DType::I8)?;
-        c.constant(
-            self.input_weights,
-            4 * units * u64::from(s.input_size),
-            DType::I8,
-            false,
-        )?;
-        c.constant(self.recurrent_weights, 4 * units * units, DType::I8, false)?;
-        c.constant(self.bias, 4 * units, DType::I32, false)?;
-        c.output(self.hidden, state, DType::I8, &[self.input])?;
-        c.output(self.cell, state, DType::I16, &[self.input, self.hidden])?;
-        let written = [self.input, self.hidden, self.cell];
-        c.output(self.output, rows * units, DType::I8, &written)?;
-        let scratch = p.scratch_elements().saturating_mul(2);
-        let operands = [self.input, self.hidden, self.cell, self.output];
-        c.scratch(self.scratch, scratch as usize, &operands)
+        let spans = LstmSpans {
+            input: self.input,
+            input_weights: self.input_weights,
+            recurrent_weights: self.recurrent_weights,
+            bias: self.bias,
+            hidden: self.hidden,
+            cell: self.cell,
+            scratch: self.scratch,
+            output: self.output,
+        };
+        let types = [DType::I8, DType::I32, DType::I8, DType::I16];
+        check_spans(
+            c,
+            &p.shape,
+            &spans,
+            types,
+            p.scratch_elements().saturating_mul(2),
+        )
     }
 
     #[inline(never)]
@@ -107,6 +106,122 @@ impl OpDescriptor for LstmOp {
             out_i16(cell),
             out_i16(scratch),
             out_i8(output),
+        );
+    }
+}
+
+/// An LSTM layer's spans, for the checks both types share.
+struct LstmSpans {
+    input: Span,
+    input_weights: Span,
+    recurrent_weights: Span,
+    bias: Span,
+    hidden: Span,
+    cell: Span,
+    scratch: Span,
+    output: Span,
+}
+
+/// Checks `shape` and the spans: the input, weights and output of type
+/// `values`, the bias of type `bias`, the hidden state `hidden`, the cell
+/// state `cell`, and `scratch_bytes` of scratch.
+fn check_spans(
+    c: &Checker,
+    s: &LstmShape,
+    spans: &LstmSpans,
+    [values, bias, hidden, cell]: [DType; 4],
+    scratch_bytes: u64,
+) -> Result<(), Error> {
+    c.positive(&[s.batches, s.time, s.input_size, s.units])?;
+    let (rows, units) = (u64::from(s.batches) * u64::from(s.time), u64::from(s.units));
+    let state = u64::from(s.batches) * units;
+    let input_weights = 4 * units * u64::from(s.input_size);
+    c.arena(spans.input, rows * u64::from(s.input_size), values)?;
+    c.constant(spans.input_weights, input_weights, values, false)?;
+    c.constant(spans.recurrent_weights, 4 * units * units, values, false)?;
+    c.constant(spans.bias, 4 * units, bias, false)?;
+    c.output(spans.hidden, state, hidden, &[spans.input])?;
+    c.output(spans.cell, state, cell, &[spans.input, spans.hidden])?;
+    let written = [spans.input, spans.hidden, spans.cell];
+    c.output(spans.output, rows * units, hidden, &written)?;
+    let operands = [spans.input, spans.hidden, spans.cell, spans.output];
+    let scratch_bytes = usize::try_from(scratch_bytes).unwrap_or(usize::MAX);
+    c.scratch(spans.scratch, scratch_bytes, &operands)
+}
+
+wire_struct! {
+    /// float32 LSTM: its shape and cell clip (0: none), and its spans laid
+    /// out as the int8 layer's, every tensor float32 (the scratch
+    /// `LstmShape::scratch_elements` floats).
+    pub struct LstmF32Op {
+        pub shape: LstmShape,
+        pub cell_clip: f32,
+        pub input: Span,
+        pub input_weights: Span,
+        pub recurrent_weights: Span,
+        pub bias: Span,
+        pub hidden: Span,
+        pub cell: Span,
+        pub scratch: Span,
+        pub output: Span,
+    }
+}
+
+impl OpDescriptor for LstmF32Op {
+    const NAME: &'static str = "UNIDIRECTIONAL_SEQUENCE_LSTM (float32)";
+
+    #[cfg(feature = "host")]
+    const CUDA_KERNEL: &'static str = "kiln_lstm_f32";
+
+    /// One thread per sequence, as the int8 layer.
+    #[cfg(feature = "host")]
+    fn cuda_items(&self) -> u64 {
+        u64::from(self.shape.batches)
+    }
+
+    fn check(&self, c: &Checker) -> Result<(), Error> {
+        c.ensure(
+            self.cell_clip.is_finite() && self.cell_clip >= 0.0,
+            "LSTM cell clip negative or not finite",
+        )?;
+        let spans = LstmSpans {
+            input: self.input,
+            input_weights: self.input_weights,
+            recurrent_weights: self.recurrent_weights,
+            bias: self.bias,
+            hidden: self.hidden,
+            cell: self.cell,
+            scratch: self.scratch,
+            output: self.output,
+        };
+        let scratch = self.shape.scratch_elements().saturating_mul(4);
+        check_spans(c, &self.shape, &spans, [DType::F32; 4], scratch)
+    }
+
+    #[inline(never)]
+    fn run(&self, arena: &mut [u8], weights: &[u8]) {
+        let spans = [
+            self.input,
+            self.hidden,
+            self.cell,
+            self.scratch,
+            self.output,
+        ];
+        let [input, hidden, cell, scratch, output] = disjoint(arena, spans);
+        let weights = LstmF32Weights {
+            input: constant(weights, self.input_weights),
+            recurrent: constant(weights, self.recurrent_weights),
+            bias: constant(weights, self.bias),
+        };
+        lstm_f32(
+            &self.shape,
+            self.cell_clip,
+            out_f32(input),
+            &weights,
+            out_f32(hidden),
+            out_f32(cell),
+            out_f32(scratch),
+            out_f32(output),
         );
     }
 }

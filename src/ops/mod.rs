@@ -294,10 +294,10 @@ macro_rules! op_list {
 /// RESIZE_BILINEAR, the int8 LOOKUP table (ABS, ELU, RSQRT) and
 /// SQUARED_DIFFERENCE; 27: SLICE's zero step (BROADCAST_TO),
 /// SPACE_TO_BATCH_ND and BATCH_TO_SPACE_ND, L2_NORMALIZATION,
-/// LOG_SOFTMAX, ADD_N, GATHER_ND;
-/// `tests/blob_format.rs` pins it). It lives beside the
+/// LOG_SOFTMAX, ADD_N, GATHER_ND; 28: float32
+/// UNIDIRECTIONAL_SEQUENCE_LSTM; `tests/blob_format.rs` pins it). It lives beside the
 /// list because appending an op is the usual bump.
-pub const BLOB_VERSION: u32 = 27;
+pub const BLOB_VERSION: u32 = 28;
 
 op_list! {
     Conv2d(Conv2dOp),
@@ -387,4 +387,5 @@ op_list! {
     LogSoftmax(LogSoftmaxOp),
     AddN(AddNOp),
     GatherNd(GatherNdOp),
+    LstmF32(LstmF32Op),
 }

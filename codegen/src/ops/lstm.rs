@@ -1,12 +1,12 @@
 //! UNIDIRECTIONAL_SEQUENCE_LSTM: int8 with an int16 cell state, as TFLM's
-//! integer kernel (its 2023 `lstm_eval.h`) prepares and computes it. The
-//! hidden state (input 18) and cell state (input 19) are variable tensors
-//! of the graph.
+//! integer kernel (its 2023 `lstm_eval.h`) prepares and computes it, and
+//! float32. The hidden state (input 18) and cell state (input 19) are
+//! variable tensors of the graph.
 //!
 //! Layer: ops; uses `lower` and `quantize::multiplier`.
 
 use kiln::graph::Op;
-use kiln::ops::{LstmGate, LstmOp, LstmParams, LstmShape};
+use kiln::ops::{LstmF32Op, LstmGate, LstmOp, LstmParams, LstmShape};
 
 use super::{Dtypes, Formats, IrOp, QuantRule};
 use crate::import::tflite::{ReadResult, TfliteOp};
@@ -35,7 +35,7 @@ impl UnidirectionalSequenceLstm {
         dtypes: Dtypes {
             int8: true,
             int16: false,
-            float32: false,
+            float32: true,
             note: "int8 with an int16 cell state; no peephole, projection or layer norm",
             int8_names: &[],
         },
@@ -75,16 +75,21 @@ impl IrOp for UnidirectionalSequenceLstm {
         QuantRule::QuantizedOnly
     }
 
+    /// Four gates of `units` values per batch row: int16, or float32.
     fn scratch_bytes(&self, g: &Graph, node: &Node) -> usize {
         let state = node.input(18).map_or(0, |t| g.tensors[t].elements());
-        4 * state * 2
+        let width = match node.input(0).map(|t| g.tensors[t].dtype) {
+            Some(DataType::F32) => 4,
+            _ => 2,
+        };
+        4 * state * width
     }
 
     fn lower(&self, cx: &mut Lowering, node: &Node) -> Lowered<Option<Op>> {
         let (input, out) = cx.input_output(node)?;
-        if cx.dtype(input) != DataType::I8 {
+        if !matches!(cx.dtype(input), DataType::I8 | DataType::F32) {
             return unsupported(format!(
-                "{} UNIDIRECTIONAL_SEQUENCE_LSTM (kiln: int8 with an int16 cell state)",
+                "{} UNIDIRECTIONAL_SEQUENCE_LSTM (kiln: int8 with an int16 cell state, or float32)",
                 cx.dtype(input).name()
             ));
         }
@@ -116,12 +121,6 @@ impl IrOp for UnidirectionalSequenceLstm {
                 return invalid("an LSTM state (inputs 18 and 19) is not a variable tensor");
             }
         }
-        if cx.dtype(cell) != DataType::I16 {
-            return unsupported(format!(
-                "an LSTM cell state of {} (kiln: int16)",
-                cx.dtype(cell).name()
-            ));
-        }
         let shape = cx.shape(input).to_vec();
         let [d0, d1, size] = shape[..] else {
             return invalid(format!("LSTM input of shape {shape:?}, not rank 3"));
@@ -134,9 +133,34 @@ impl IrOp for UnidirectionalSequenceLstm {
         if cx.tensor(hidden).elements() != batches * units
             || cx.tensor(cell).elements() != batches * units
             || cx.tensor(out).elements() != batches * time * units
-            || cx.dtype(out) != DataType::I8
         {
             return invalid("LSTM state or output shapes do not fit its input and units");
+        }
+        let lstm_shape = LstmShape {
+            batches: to_u32(batches)?,
+            time: to_u32(time)?,
+            input_size: to_u32(size)?,
+            units: to_u32(units)?,
+            time_major: self.time_major,
+        };
+        let mut gate_tensors = [(0, 0, 0); 4];
+        for (g, tensors) in gate_tensors.iter_mut().enumerate() {
+            let (wx, wh) = (required(1 + g)?, required(5 + g)?);
+            if cx.shape(wx) != [units, size] || cx.shape(wh) != [units, units] {
+                return invalid("LSTM weights do not fit its input and units");
+            }
+            *tensors = (wx, wh, required(12 + g)?);
+        }
+        if cx.dtype(input) == DataType::F32 {
+            let operands = [input, hidden, cell, out];
+            return self.lower_f32(cx, lstm_shape, operands, gate_tensors);
+        }
+        if cx.dtype(cell) != DataType::I16 || cx.dtype(out) != DataType::I8 {
+            return unsupported(format!(
+                "an int8 LSTM with a {} cell state and a {} output (kiln: int16 and int8)",
+                cx.dtype(cell).name(),
+                cx.dtype(out).name()
+            ));
         }
 
         let (in_scale, in_zp) = cx.quant(input)?;
@@ -145,11 +169,7 @@ impl IrOp for UnidirectionalSequenceLstm {
         let mut gates = [LstmGate::default(); 4];
         let (mut input_weights, mut recurrent_weights) = (Vec::new(), Vec::new());
         let mut bias = Vec::new();
-        for (g, gate) in gates.iter_mut().enumerate() {
-            let (wx, wh, b) = (required(1 + g)?, required(5 + g)?, required(12 + g)?);
-            if cx.shape(wx) != [units, size] || cx.shape(wh) != [units, units] {
-                return invalid("LSTM weights do not fit its input and units");
-            }
+        for (gate, &(wx, wh, b)) in gates.iter_mut().zip(&gate_tensors) {
             // TFLM multiplies the two scales in double precision.
             let scale = |w: TensorId, x_scale: f32| -> Lowered<(i32, i32)> {
                 let (w_scale, w_zp) = cx.quant(w)?;
@@ -197,13 +217,7 @@ impl IrOp for UnidirectionalSequenceLstm {
         };
         Ok(Some(Op::Lstm(LstmOp {
             params: LstmParams {
-                shape: LstmShape {
-                    batches: to_u32(batches)?,
-                    time: to_u32(time)?,
-                    input_size: to_u32(size)?,
-                    units: to_u32(units)?,
-                    time_major: self.time_major,
-                },
+                shape: lstm_shape,
                 input_offset: -in_zp,
                 hidden_zero_point: hidden_zp,
                 gates,
@@ -240,6 +254,47 @@ impl IrOp for UnidirectionalSequenceLstm {
     /// specialized to one), whose deepest op it is.
     fn stack(&self, _g: &Graph, _node: &Node) -> Stack {
         Stack::new(644, 560, 560, 512)
+    }
+}
+
+impl UnidirectionalSequenceLstm {
+    /// The float32 layer: every operand float32, the four gates' weights
+    /// and biases gathered into one constant each, in gate order.
+    fn lower_f32(
+        &self,
+        cx: &mut Lowering,
+        shape: LstmShape,
+        [input, hidden, cell, out]: [TensorId; 4],
+        gate_tensors: [(TensorId, TensorId, TensorId); 4],
+    ) -> Lowered<Option<Op>> {
+        for t in [hidden, cell, out] {
+            if cx.dtype(t) != DataType::F32 {
+                return invalid("a float32 LSTM with a state or output that is not float32");
+            }
+        }
+        let (mut input_weights, mut recurrent_weights) = (Vec::new(), Vec::new());
+        let mut bias = Vec::new();
+        for (wx, wh, b) in gate_tensors {
+            input_weights.extend_from_slice(cx.weight_data(wx, DataType::F32)?);
+            recurrent_weights.extend_from_slice(cx.weight_data(wh, DataType::F32)?);
+            let b = cx.weight_data(b, DataType::F32)?;
+            if b.len() != shape.units as usize * 4 {
+                return invalid("an LSTM gate bias does not have one value per unit");
+            }
+            bias.extend_from_slice(b);
+        }
+        Ok(Some(Op::LstmF32(LstmF32Op {
+            shape,
+            cell_clip: self.cell_clip.max(0.0),
+            input: cx.activation(input, DataType::F32)?,
+            input_weights: cx.constant(&input_weights)?,
+            recurrent_weights: cx.constant(&recurrent_weights)?,
+            bias: cx.constant(&bias)?,
+            hidden: cx.activation(hidden, DataType::F32)?,
+            cell: cx.activation(cell, DataType::F32)?,
+            scratch: cx.scratch()?,
+            output: cx.activation(out, DataType::F32)?,
+        })))
     }
 }
 

@@ -590,3 +590,55 @@ KILN_KERNEL(kiln_add_n) {
         }
     }
 }
+
+
+// float32 LSTM (kernels::lstm::lstm_f32): kiln_lstm's walk in float32,
+// one thread per sequence of each sample; here because it takes its
+// LOGISTIC and TANH from unary_function.
+__device__ __forceinline__ void lstm_gate_f32(const LstmShape& p, const float* wx, const float* wh, const float* bias, i32 g,
+                                              const float* x, const float* h, float* out) {
+    for (i32 r = 0; r < p.units; r++) {
+        const i64 row = (i64)g * p.units + r;
+        float from_input = 0.0f;
+        for (i32 c = 0; c < p.input_size; c++) from_input += x[c] * wx[row * p.input_size + c];
+        from_input += bias[row];
+        float from_hidden = 0.0f;
+        for (i32 c = 0; c < p.units; c++) from_hidden += h[c] * wh[row * p.units + c];
+        const float pre = from_input + from_hidden;
+        out[r] = unary_function(g == 2 ? UnaryFunction_Tanh : UnaryFunction_Logistic, pre);
+    }
+}
+
+KILN_KERNEL(kiln_lstm_f32) {
+    const LstmShape& p = op.shape;
+    const i32 batches = p.batches, time = p.time, size = p.input_size, units = p.units;
+    const float* wx = (const float*)(W + op.input_weights.offset);
+    const float* wh = (const float*)(W + op.recurrent_weights.offset);
+    const float* bias = (const float*)(W + op.bias.offset);
+    const float clip = op.cell_clip;
+    FOR_EACH(idx, (i64)batches * samples) {
+        const i64 s = idx / batches;
+        const i32 b = (i32)(idx % batches);
+        float* h = (float*)arena(A, arena_bytes, s, op.hidden) + (i64)b * units;
+        float* c = (float*)arena(A, arena_bytes, s, op.cell) + (i64)b * units;
+        float* gates = (float*)arena(A, arena_bytes, s, op.scratch) + (i64)b * 4 * units;
+        float *forget = gates, *input = gates + units, *cell = gates + 2 * units, *output = gates + 3 * units;
+        for (i32 t = 0; t < time; t++) {
+            const i64 row = p.time_major ? (i64)t * batches + b : (i64)b * time + t;
+            const float* x = (const float*)arena(A, arena_bytes, s, op.input) + row * size;
+            lstm_gate_f32(p, wx, wh, bias, 1, x, h, forget);
+            lstm_gate_f32(p, wx, wh, bias, 0, x, h, input);
+            lstm_gate_f32(p, wx, wh, bias, 2, x, h, cell);
+            for (i32 r = 0; r < units; r++) {
+                const float v = c[r] * forget[r] + input[r] * cell[r];
+                c[r] = clip > 0.0f ? fmaxf(fminf(v, clip), -clip) : v;
+            }
+            lstm_gate_f32(p, wx, wh, bias, 3, x, h, output);
+            float* out = (float*)arena(A, arena_bytes, s, op.output) + row * units;
+            for (i32 r = 0; r < units; r++) {
+                h[r] = unary_function(UnaryFunction_Tanh, c[r]) * output[r];
+                out[r] = h[r];
+            }
+        }
+    }
+}
