@@ -139,3 +139,62 @@ fn state_spans_share_no_byte_with_any_other_tensor() {
         }
     }
 }
+
+/// A float32 stateful model quantized by kiln (calibrated on its fresh
+/// samples) keeps its SVDF and LSTM layers in float32 with float32 state
+/// between DEQUANTIZE and QUANTIZE, and follows the float model over the
+/// whole sequence (signal to quantization noise above 20 dB).
+#[test]
+fn quantized_float_stateful_models_keep_their_layers_in_float32() {
+    use kiln_codegen::npy::{NpyArray, NpyType};
+    use kiln_codegen::quantize::observer::ObserverKind;
+    for (name, layer) in [
+        ("svdf_float", "SVDF (float32)"),
+        ("lstm_float", "UNIDIRECTIONAL_SEQUENCE_LSTM (float32)"),
+    ] {
+        let path = fixture().join(format!("{name}.tflite"));
+        let dir = fixture().join(name);
+        let samples: Vec<_> = (0..8)
+            .map(|k| npy::read(&dir.join(format!("input_{k}.npy"))).unwrap())
+            .collect();
+        let mut shape = vec![samples.len()];
+        shape.extend_from_slice(&samples[0].shape);
+        let calibration = NpyArray {
+            dtype: NpyType::F32,
+            shape,
+            data: samples.iter().flat_map(|s| s.data.clone()).collect(),
+        };
+        let int8 = kiln_codegen::quantize_file(&path, &calibration, ObserverKind::MinMax)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let names: Vec<&str> = int8.ops.iter().map(kiln::Op::name).collect();
+        assert_eq!(
+            names.iter().filter(|&&n| n == layer).count(),
+            2,
+            "{names:?}"
+        );
+        assert!(names.contains(&"QUANTIZE"), "{name}: nothing runs in int8");
+        let float = kiln_codegen::compile_file(&path).unwrap();
+
+        let (float_graph, int8_graph) = (float.runtime_graph(), int8.runtime_graph());
+        let arena = |g: &kiln::Graph| vec![0u128; (g.arena_bytes as usize).div_ceil(16)];
+        let (mut a, mut b) = (arena(&float_graph), arena(&int8_graph));
+        let mut want = Executor::new(&float_graph, bytemuck::cast_slice_mut(&mut a)).unwrap();
+        let mut got = Executor::new(&int8_graph, bytemuck::cast_slice_mut(&mut b)).unwrap();
+        let (mut signal, mut noise) = (0f64, 0f64);
+        for (input, _) in sequence(name) {
+            want.set_input(0, &input).unwrap();
+            got.set_input(0, &input).unwrap();
+            want.run();
+            got.run();
+            let w = common::f32s(want.output(0).unwrap());
+            let g = common::f32s(got.output(0).unwrap());
+            for (w, g) in w.iter().zip(&g) {
+                signal += f64::from(*w).powi(2);
+                noise += f64::from(w - g).powi(2);
+            }
+        }
+        let sqnr = 10.0 * (signal / noise).log10();
+        println!("{name}: quantized by kiln, {sqnr:.1} dB over the sequence");
+        assert!(sqnr > 20.0, "{name}: {sqnr:.1} dB");
+    }
+}

@@ -71,8 +71,10 @@ impl IrOp for UnidirectionalSequenceLstm {
         )
     }
 
+    /// A float32 model quantized by kiln keeps this layer in float32
+    /// (its int8 kernel needs an int16 state kiln does not calibrate).
     fn quantization(&self, _node: &Node) -> QuantRule {
-        QuantRule::QuantizedOnly
+        QuantRule::Float
     }
 
     /// Four gates of `units` values per batch row: int16, or float32.

@@ -68,8 +68,10 @@ impl IrOp for Svdf {
         }
     }
 
+    /// A float32 model quantized by kiln keeps this layer in float32
+    /// (its int8 kernel needs an int16 state kiln does not calibrate).
     fn quantization(&self, _node: &Node) -> QuantRule {
-        QuantRule::QuantizedOnly
+        QuantRule::Float
     }
 
     fn lower(&self, cx: &mut Lowering, node: &Node) -> Lowered<Option<Op>> {

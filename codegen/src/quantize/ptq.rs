@@ -486,10 +486,14 @@ pub fn float_ops(g: &Graph) -> Vec<(&'static str, usize)> {
     counts
 }
 
-/// Tensors that only float ops touch: made by one and read only by them
-/// (and not a model output), so they need no int8 round trip.
+/// Tensors that only float ops touch: made by one (or a variable, the
+/// state of a float SVDF or LSTM) and read only by them (and not a model
+/// output), so they need no int8 round trip.
 fn float_only_tensors(g: &Graph, float_ops: &[bool]) -> Vec<bool> {
     let mut only_float = vec![false; g.tensors.len()];
+    for &v in &g.variables {
+        only_float[v] = true;
+    }
     for (i, node) in g.nodes.iter().enumerate() {
         for &o in &node.outputs {
             only_float[o] = float_ops[i];
