@@ -269,7 +269,10 @@ mod tests {
         let lstm = rows
             .iter()
             .find(|r| r.name == "UNIDIRECTIONAL_SEQUENCE_LSTM");
-        assert_eq!(lstm.map(|r| (r.int8, r.float32)), Some(("yes", "no")));
+        assert_eq!(
+            lstm.map(|r| (r.int8, r.int16, r.float32)),
+            Some(("yes", "no", "yes"))
+        );
         let unsupported = rows.iter().find(|r| r.name == "CUMSUM");
         assert_eq!(unsupported.map(|r| r.int8), Some("no"));
         let signal = rows.iter().filter(|r| r.name.starts_with("Signal")).count();
