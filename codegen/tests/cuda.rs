@@ -62,6 +62,11 @@ fn models() -> Vec<(String, PathBuf, Vec<PathBuf>)> {
             vec![repo().join("tests/fixtures/onnx_ops/where")],
         ),
         (
+            "onnx_lstm".to_string(),
+            repo().join("tests/fixtures/onnx_ops/lstm.onnx"),
+            vec![repo().join("tests/fixtures/onnx_ops/lstm")],
+        ),
+        (
             "svdf_float".to_string(),
             zoo.join("svdf_float.tflite"),
             vec![zoo.join("svdf_float")],

@@ -1191,3 +1191,35 @@ fn calibration_observes_a_concatenation_that_copies_nothing() {
         "{observer:?}"
     );
 }
+
+/// ONNX LSTM (PyTorch's `nn.LSTM` export): a sequence-first layer with a
+/// bias and zero initial states, and a batch-first one without a bias,
+/// every output (Y, Y_h, Y_c) used, run as kiln's float32
+/// UNIDIRECTIONAL_SEQUENCE_LSTM with states that start from zero on every
+/// run (the eight cases run one after another on one runner: a state left
+/// over from the last would change the next), and kept in float32 when
+/// the model is quantized.
+#[test]
+fn lstm_matches_the_onnx_reference_and_keeps_no_state() {
+    let kinds = matches_onnx_reference("lstm");
+    let count = kinds
+        .iter()
+        .filter(|&&k| k == "UNIDIRECTIONAL_SEQUENCE_LSTM")
+        .count();
+    assert_eq!(count, 2, "{kinds:?}");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/onnx_ops");
+    let compiled = kiln_codegen::compile_file(&dir.join("lstm.onnx")).unwrap();
+    assert!(compiled.state.is_empty(), "{:?}", compiled.state);
+    let (int8, summary) = quantize_fixture(&dir, "lstm");
+    let lstm_types: Vec<_> = int8
+        .graph
+        .nodes
+        .iter()
+        .filter(|n| n.kind.name() == "UNIDIRECTIONAL_SEQUENCE_LSTM")
+        .map(|n| int8.graph.tensors[n.outputs[0]].dtype)
+        .collect();
+    assert_eq!(lstm_types, [kiln_codegen::ir::DataType::F32; 2]);
+    let layers = summary["sqnr"].as_array().unwrap();
+    let output = layers.iter().find(|l| l["tensor"] == "y").unwrap();
+    assert!(output["db"].as_f64().unwrap() > 30.0, "{output}");
+}

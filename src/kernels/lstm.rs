@@ -304,6 +304,19 @@ pub fn lstm_s8(
     }
 }
 
+wire_struct! {
+    /// A float32 LSTM layer: its shape, its cell clip (the cell state is
+    /// clipped to `[-cell_clip, cell_clip]`; 0: not at all), and whether
+    /// each run starts from zero states (ONNX's LSTM without an initial
+    /// state) instead of the ones the last run left (TFLite's variable
+    /// tensors).
+    pub struct LstmF32Params {
+        pub shape: LstmShape,
+        pub cell_clip: f32,
+        pub fresh_state: bool,
+    }
+}
+
 /// The weights of a float32 layer, laid out as [`LstmWeights`].
 pub struct LstmF32Weights<'w> {
     pub input: &'w [f32],
@@ -330,13 +343,10 @@ fn gate_f32(s: &LstmShape, w: &LstmF32Weights, g: usize, x: &[f32], h: &[f32], o
 }
 
 /// One inference of a float32 LSTM layer, as TFLM's float kernel computes
-/// it: [`lstm_s8`]'s walk and layouts, with the cell state clipped to
-/// `[-cell_clip, cell_clip]` when `cell_clip` is positive. `scratch` holds
-/// `4 x units` floats per batch row.
-#[allow(clippy::too_many_arguments)]
+/// it: [`lstm_s8`]'s walk and layouts. `scratch` holds `4 x units` floats
+/// per batch row.
 pub fn lstm_f32(
-    s: &LstmShape,
-    cell_clip: f32,
+    p: &LstmF32Params,
     input: &[f32],
     weights: &LstmF32Weights,
     hidden: &mut [f32],
@@ -344,8 +354,13 @@ pub fn lstm_f32(
     scratch: &mut [f32],
     output: &mut [f32],
 ) {
+    let (s, cell_clip) = (&p.shape, p.cell_clip);
     let (batches, time) = (s.batches as usize, s.time as usize);
     let (size, units) = (s.input_size as usize, s.units as usize);
+    if p.fresh_state {
+        hidden.fill(0.0);
+        cell.fill(0.0);
+    }
     for b in 0..batches {
         let h = part_mut(hidden, b * units, units);
         let c = part_mut(cell, b * units, units);

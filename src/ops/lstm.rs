@@ -8,6 +8,7 @@
 use super::arena::{constant, disjoint, out_f32, out_i16, out_i8};
 use super::{Checker, OpDescriptor};
 use crate::error::Error;
+pub use crate::kernels::lstm::LstmF32Params;
 use crate::kernels::lstm::{lstm_f32, lstm_s8, LstmF32Weights, LstmWeights};
 pub use crate::kernels::lstm::{LstmGate, LstmParams, LstmShape};
 use crate::tensor::{DType, Span};
@@ -150,12 +151,13 @@ fn check_spans(
 }
 
 wire_struct! {
-    /// float32 LSTM: its shape and cell clip (0: none), and its spans laid
-    /// out as the int8 layer's, every tensor float32 (the scratch
-    /// `LstmShape::scratch_elements` floats).
+    /// float32 LSTM: its parameters, and its spans laid out as the int8
+    /// layer's, every tensor float32 (the scratch
+    /// `LstmShape::scratch_elements` floats). With `fresh_state` the
+    /// hidden and cell states are outputs of the run rather than variable
+    /// tensors.
     pub struct LstmF32Op {
-        pub shape: LstmShape,
-        pub cell_clip: f32,
+        pub params: LstmF32Params,
         pub input: Span,
         pub input_weights: Span,
         pub recurrent_weights: Span,
@@ -176,12 +178,13 @@ impl OpDescriptor for LstmF32Op {
     /// One thread per sequence, as the int8 layer.
     #[cfg(feature = "host")]
     fn cuda_items(&self) -> u64 {
-        u64::from(self.shape.batches)
+        u64::from(self.params.shape.batches)
     }
 
     fn check(&self, c: &Checker) -> Result<(), Error> {
+        let p = &self.params;
         c.ensure(
-            self.cell_clip.is_finite() && self.cell_clip >= 0.0,
+            p.cell_clip.is_finite() && p.cell_clip >= 0.0,
             "LSTM cell clip negative or not finite",
         )?;
         let spans = LstmSpans {
@@ -194,8 +197,8 @@ impl OpDescriptor for LstmF32Op {
             scratch: self.scratch,
             output: self.output,
         };
-        let scratch = self.shape.scratch_elements().saturating_mul(4);
-        check_spans(c, &self.shape, &spans, [DType::F32; 4], scratch)
+        let scratch = p.shape.scratch_elements().saturating_mul(4);
+        check_spans(c, &p.shape, &spans, [DType::F32; 4], scratch)
     }
 
     #[inline(never)]
@@ -214,8 +217,7 @@ impl OpDescriptor for LstmF32Op {
             bias: constant(weights, self.bias),
         };
         lstm_f32(
-            &self.shape,
-            self.cell_clip,
+            &self.params,
             out_f32(input),
             &weights,
             out_f32(hidden),

@@ -40,6 +40,10 @@ fn main() {
             "reduce_mean".into(),
             repo.join("tests/fixtures/onnx_ops/reduce_mean.onnx"),
         ),
+        (
+            "onnx_lstm".into(),
+            repo.join("tests/fixtures/onnx_ops/lstm.onnx"),
+        ),
     ];
     list.push((
         "op_zoo_svdf_float".into(),

@@ -1,14 +1,17 @@
 //! UNIDIRECTIONAL_SEQUENCE_LSTM: int8 with an int16 cell state, as TFLM's
 //! integer kernel (its 2023 `lstm_eval.h`) prepares and computes it, and
 //! float32. The hidden state (input 18) and cell state (input 19) are
-//! variable tensors of the graph.
+//! variable tensors of the graph; ONNX's LSTM (forward, float32) maps onto
+//! the same layer with states that start from zero on every run, outputs 1
+//! and 2 of the node.
 //!
 //! Layer: ops; uses `lower` and `quantize::multiplier`.
 
 use kiln::graph::Op;
-use kiln::ops::{LstmF32Op, LstmGate, LstmOp, LstmParams, LstmShape};
+use kiln::ops::{LstmF32Op, LstmF32Params, LstmGate, LstmOp, LstmParams, LstmShape};
 
-use super::{Dtypes, Formats, IrOp, QuantRule};
+use super::{Dtypes, Formats, IrOp, OnnxConverter, QuantRule};
+use crate::import::onnx::{Importer, OnnxNode, Step};
 use crate::import::tflite::{ReadResult, TfliteOp};
 use crate::ir::{DataType, Graph, Node, OpKind, TensorId};
 use crate::lower::{invalid, to_u32, unsupported, Lowered, Lowering};
@@ -26,12 +29,19 @@ pub struct UnidirectionalSequenceLstm {
     pub tanh: bool,
     pub cell_clip: f32,
     pub time_major: bool,
+    /// The states start from zero on every run and are the node's outputs
+    /// 1 and 2 (ONNX's LSTM), not variable tensors among its inputs.
+    pub fresh_state: bool,
 }
 
 impl UnidirectionalSequenceLstm {
     pub(crate) const FORMATS: Formats = Formats {
         tflite: &[("UNIDIRECTIONAL_SEQUENCE_LSTM", from_tflite)],
-        onnx: &[],
+        onnx: &[OnnxConverter {
+            op_type: "LSTM",
+            inputs: 3,
+            convert: lstm_from_onnx,
+        }],
         dtypes: Dtypes {
             int8: true,
             int16: false,
@@ -50,6 +60,7 @@ fn from_tflite(op: &mut TfliteOp) -> ReadResult<OpKind> {
             tanh: op.i8(0, 0)? == 4,
             cell_clip: op.f32(1, 0.0)?,
             time_major: op.bool(3)?,
+            fresh_state: false,
         },
     ))
 }
@@ -79,7 +90,9 @@ impl IrOp for UnidirectionalSequenceLstm {
 
     /// Four gates of `units` values per batch row: int16, or float32.
     fn scratch_bytes(&self, g: &Graph, node: &Node) -> usize {
-        let state = node.input(18).map_or(0, |t| g.tensors[t].elements());
+        let state = self
+            .states(node)
+            .map_or(0, |(h, _)| g.tensors[h].elements());
         let width = match node.input(0).map(|t| g.tensors[t].dtype) {
             Some(DataType::F32) => 4,
             _ => 2,
@@ -117,9 +130,14 @@ impl IrOp for UnidirectionalSequenceLstm {
                 Ok,
             )
         };
-        let (hidden, cell) = (required(18)?, required(19)?);
+        let Some((hidden, cell)) = self.states(node) else {
+            return unsupported("UNIDIRECTIONAL_SEQUENCE_LSTM without input 18 or 19 (its states)");
+        };
+        if self.fresh_state && cx.dtype(input) != DataType::F32 {
+            return unsupported("an LSTM whose state starts from zero on every run, in int8");
+        }
         for state in [hidden, cell] {
-            if !cx.graph().variables.contains(&state) {
+            if !self.fresh_state && !cx.graph().variables.contains(&state) {
                 return invalid("an LSTM state (inputs 18 and 19) is not a variable tensor");
             }
         }
@@ -128,8 +146,9 @@ impl IrOp for UnidirectionalSequenceLstm {
             return invalid(format!("LSTM input of shape {shape:?}, not rank 3"));
         };
         let (batches, time) = if self.time_major { (d1, d0) } else { (d0, d1) };
+        // [batches, units]; ONNX's [1, batches, units] or [batches, 1, units].
         let units = match cx.shape(hidden) {
-            [_, units, ..] => *units,
+            [.., units] if cx.shape(hidden).len() >= 2 => *units,
             other => return invalid(format!("LSTM hidden state of shape {other:?}")),
         };
         if cx.tensor(hidden).elements() != batches * units
@@ -260,6 +279,15 @@ impl IrOp for UnidirectionalSequenceLstm {
 }
 
 impl UnidirectionalSequenceLstm {
+    /// The hidden and cell states: inputs 18 and 19, or with a fresh state
+    /// outputs 1 and 2.
+    fn states(&self, node: &Node) -> Option<(TensorId, TensorId)> {
+        match self.fresh_state {
+            true => Some((*node.outputs.get(1)?, *node.outputs.get(2)?)),
+            false => Some((node.input(18)?, node.input(19)?)),
+        }
+    }
+
     /// The float32 layer: every operand float32, the four gates' weights
     /// and biases gathered into one constant each, in gate order.
     fn lower_f32(
@@ -286,8 +314,11 @@ impl UnidirectionalSequenceLstm {
             bias.extend_from_slice(b);
         }
         Ok(Some(Op::LstmF32(LstmF32Op {
-            shape,
-            cell_clip: self.cell_clip.max(0.0),
+            params: LstmF32Params {
+                shape,
+                cell_clip: self.cell_clip.max(0.0),
+                fresh_state: self.fresh_state,
+            },
             input: cx.activation(input, DataType::F32)?,
             input_weights: cx.constant(&input_weights)?,
             recurrent_weights: cx.constant(&recurrent_weights)?,
@@ -310,4 +341,146 @@ fn cell_scale(cx: &Lowering, cell: TensorId) -> Lowered<f32> {
             tensor.name
         )),
     }
+}
+
+/// ONNX's LSTM gate blocks (input, output, forget, cell) in TFLite's gate
+/// order (input, forget, cell, output).
+const ONNX_GATE: [usize; 4] = [0, 2, 3, 1];
+
+/// ONNX LSTM, forward, with its default activations and no peepholes: the
+/// float32 layer with states that start from zero (or the initial states,
+/// when they are constant zeros), its gates' weights and biases (`Wb + Rb`)
+/// reordered into TFLite's inputs. `Y` is the layer's output reshaped to
+/// ONNX's `[seq, 1, batch, hidden]` (`[batch, seq, 1, hidden]` with layout
+/// 1); `Y_h` and `Y_c` are its final states.
+fn lstm_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
+    let direction = n.string("direction").unwrap_or("forward");
+    if direction != "forward" {
+        return Err(format!("a {direction} LSTM (kiln: forward)"));
+    }
+    if let Some(a) = n.strings("activations") {
+        if a != ["Sigmoid", "Tanh", "Tanh"] {
+            return Err(format!(
+                "LSTM activations {a:?} (kiln: Sigmoid, Tanh, Tanh)"
+            ));
+        }
+    }
+    if n.attributes.contains_key("clip") || n.int("input_forget", 0) != 0 {
+        return Err("LSTM with clip or input_forget".into());
+    }
+    let present = |i: usize| n.inputs.get(i).is_some_and(|s| !s.is_empty());
+    if present(4) {
+        return Err("LSTM with sequence_lens".into());
+    }
+    if present(7) {
+        return Err("LSTM with peepholes (P)".into());
+    }
+    for (i, what) in [(5, "initial_h"), (6, "initial_c")] {
+        if present(i) {
+            let zero = cx.constant(&n.inputs[i]).ok().and_then(|t| t.f32s());
+            if !zero.is_some_and(|v| v.iter().all(|&x| x == 0.0)) {
+                return Err(format!("LSTM with an {what} that is not constant zeros"));
+            }
+        }
+    }
+    let batch_major = n.int("layout", 0) == 1;
+    let x = cx.value(&n.inputs[0])?;
+    let [d0, d1, size] = cx.shape(x)[..] else {
+        return Err(format!("LSTM input of shape {:?}, not rank 3", cx.shape(x)));
+    };
+    let (time, batches) = if batch_major { (d1, d0) } else { (d0, d1) };
+    let hidden = usize::try_from(n.int("hidden_size", 0)).unwrap_or(0);
+    let weights = |i: usize, cols: usize| -> Step<Vec<f32>> {
+        let t = cx.constant(&n.inputs[i])?;
+        let values = t.f32s().ok_or("LSTM weights must be float32")?;
+        if t.shape() != Some(vec![1, 4 * hidden, cols]) || hidden == 0 {
+            return Err(format!(
+                "LSTM weights '{}' of shape {:?}, not [1, {}, {cols}]",
+                n.inputs[i],
+                t.dims,
+                4 * hidden
+            ));
+        }
+        Ok(values)
+    };
+    let (w, r) = (weights(1, size)?, weights(2, hidden)?);
+    let b = match present(3) {
+        true => {
+            let t = cx.constant(&n.inputs[3])?;
+            let values = t.f32s().ok_or("LSTM bias must be float32")?;
+            if values.len() != 8 * hidden {
+                return Err(format!("LSTM bias of shape {:?}", t.dims));
+            }
+            values
+        }
+        false => vec![0.0; 8 * hidden],
+    };
+    let name = n.outputs[0].clone();
+    // Names for the tensors kiln adds: after the first output ONNX names.
+    let label = n
+        .outputs
+        .iter()
+        .find(|o| !o.is_empty())
+        .cloned()
+        .unwrap_or_default();
+    let mut inputs = vec![Some(x)];
+    for (kind, values, cols) in [("input", &w, size), ("recurrent", &r, hidden)] {
+        for (gate, &block) in ["input", "forget", "cell", "output"].iter().zip(&ONNX_GATE) {
+            let rows = &values[block * hidden * cols..(block + 1) * hidden * cols];
+            let t = cx.f32_constant(
+                format!("{label} {kind} to {gate}"),
+                vec![hidden, cols],
+                rows,
+            );
+            inputs.push(Some(t));
+        }
+    }
+    inputs.extend([None, None, None]);
+    for (gate, &block) in ["input", "forget", "cell", "output"].iter().zip(&ONNX_GATE) {
+        let sum: Vec<f32> = (0..hidden)
+            .map(|u| b[block * hidden + u] + b[(4 + block) * hidden + u])
+            .collect();
+        let t = cx.f32_constant(format!("{label} {gate} bias"), vec![hidden], &sum);
+        inputs.push(Some(t));
+    }
+    let sequence = if batch_major {
+        vec![batches, time, hidden]
+    } else {
+        vec![time, batches, hidden]
+    };
+    let out = cx.tensor(format!("{label} (sequence)"), sequence, DataType::F32, None);
+    let state_shape = if batch_major {
+        vec![batches, 1, hidden]
+    } else {
+        vec![1, batches, hidden]
+    };
+    let mut states = [0; 2];
+    for (k, state) in states.iter_mut().enumerate() {
+        *state = match n.outputs.get(k + 1).filter(|o| !o.is_empty()) {
+            Some(o) => cx.new_value(o.clone(), state_shape.clone()),
+            None => cx.tensor(
+                format!("{label} state {k}"),
+                state_shape.clone(),
+                DataType::F32,
+                None,
+            ),
+        };
+    }
+    let kind = OpKind::UnidirectionalSequenceLstm(UnidirectionalSequenceLstm {
+        tanh: true,
+        cell_clip: 0.0,
+        time_major: !batch_major,
+        fresh_state: true,
+    });
+    cx.push(kind, inputs, vec![out, states[0], states[1]], "LSTM");
+    if !name.is_empty() {
+        let y_shape = if batch_major {
+            vec![batches, time, 1, hidden]
+        } else {
+            vec![time, 1, batches, hidden]
+        };
+        let y = cx.reshaped(out, y_shape, name.clone());
+        cx.values.insert(name, y);
+    }
+    Ok(())
 }

@@ -610,12 +610,12 @@ __device__ __forceinline__ void lstm_gate_f32(const LstmShape& p, const float* w
 }
 
 KILN_KERNEL(kiln_lstm_f32) {
-    const LstmShape& p = op.shape;
+    const LstmShape& p = op.params.shape;
     const i32 batches = p.batches, time = p.time, size = p.input_size, units = p.units;
     const float* wx = (const float*)(W + op.input_weights.offset);
     const float* wh = (const float*)(W + op.recurrent_weights.offset);
     const float* bias = (const float*)(W + op.bias.offset);
-    const float clip = op.cell_clip;
+    const float clip = op.params.cell_clip;
     FOR_EACH(idx, (i64)batches * samples) {
         const i64 s = idx / batches;
         const i32 b = (i32)(idx % batches);
@@ -623,6 +623,9 @@ KILN_KERNEL(kiln_lstm_f32) {
         float* c = (float*)arena(A, arena_bytes, s, op.cell) + (i64)b * units;
         float* gates = (float*)arena(A, arena_bytes, s, op.scratch) + (i64)b * 4 * units;
         float *forget = gates, *input = gates + units, *cell = gates + 2 * units, *output = gates + 3 * units;
+        if (op.params.fresh_state) {
+            for (i32 r = 0; r < units; r++) h[r] = c[r] = 0.0f;
+        }
         for (i32 t = 0; t < time; t++) {
             const i64 row = p.time_major ? (i64)t * batches + b : (i64)b * time + t;
             const float* x = (const float*)arena(A, arena_bytes, s, op.input) + row * size;

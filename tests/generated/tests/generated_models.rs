@@ -123,12 +123,19 @@ fn generated_stateful_models_remember_a_sequence_as_tflite_micro_does() {
 }
 
 /// The float ONNX fixtures (constants in flash as binary-op operands, PAD
-/// with a value, MEAN): generated code within float rounding of ONNX's reference
+/// with a value, MEAN, LSTM with fresh states): generated code within float rounding of ONNX's reference
 /// evaluator, and bit-identical to the Executor on the same generated graph.
 #[test]
 fn generated_onnx_float_ops_match_the_onnx_reference() {
-    for name in ["onnx_ops", "shape_arith", "reduce_mean"] {
-        let dir = repo().join("tests/fixtures/onnx_ops").join(name);
+    // (generated model, fixture directory)
+    let fixtures = [
+        ("onnx_ops", "onnx_ops"),
+        ("shape_arith", "shape_arith"),
+        ("reduce_mean", "reduce_mean"),
+        ("onnx_lstm", "lstm"),
+    ];
+    for (name, fixture) in fixtures {
+        let dir = repo().join("tests/fixtures/onnx_ops").join(fixture);
         for k in 0..8 {
             let input = npy::read(&dir.join(format!("input_{k}.npy"))).unwrap().data;
             let got = kiln_generated_tests::run(name, &[&input]).unwrap();

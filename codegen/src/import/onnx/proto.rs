@@ -157,6 +157,7 @@ pub struct Attribute {
     pub s: Option<String>,
     pub ints: Vec<i64>,
     pub floats: Vec<f32>,
+    pub strings: Vec<String>,
     pub t: Option<OnnxTensor>,
 }
 
@@ -189,6 +190,9 @@ impl OnnxNode {
     pub fn string(&self, name: &str) -> Option<&str> {
         self.attributes.get(name).and_then(|a| a.s.as_deref())
     }
+    pub fn strings(&self, name: &str) -> Option<&[String]> {
+        self.attributes.get(name).map(|a| a.strings.as_slice())
+    }
 }
 
 pub fn parse_node(bytes: &[u8]) -> std::result::Result<OnnxNode, PbError> {
@@ -215,6 +219,10 @@ pub fn parse_node(bytes: &[u8]) -> std::result::Result<OnnxNode, PbError> {
                         (5, Value::Bytes(t)) => a.t = Some(parse_tensor(t)?),
                         (7, v) => push_floats(v, &mut a.floats)?,
                         (8, v) => push_ints(v, &mut a.ints)?,
+                        (9, v) => a.strings.extend(
+                            v.as_bytes()
+                                .map(|b| String::from_utf8_lossy(b).into_owned()),
+                        ),
                         _ => {}
                     }
                 }
