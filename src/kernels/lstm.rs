@@ -16,10 +16,11 @@ use crate::quant::{clamp_to_i8, multiply_by_quantized_multiplier};
 use crate::wire::wire_struct;
 
 wire_struct! {
-    /// The sizes of an LSTM layer: `batches` sequences of `time` steps of
-    /// `input_size` values, `units` cells; the input and output are
-    /// `[time, batches, ..]` when `time_major`, else `[batches, time, ..]`.
-    pub struct LstmShape {
+    /// The sizes of a recurrent layer (LSTM, GRU): `batches` sequences of
+    /// `time` steps of `input_size` values, `units` cells; the input and
+    /// output are `[time, batches, ..]` when `time_major`, else
+    /// `[batches, time, ..]`.
+    pub struct SequenceShape {
         pub batches: u32,
         pub time: u32,
         pub input_size: u32,
@@ -45,7 +46,7 @@ wire_struct! {
     /// (forget gate x cell, input gate x cell gate) and of the hidden state
     /// (output gate x tanh of the cell).
     pub struct LstmParams {
-        pub shape: LstmShape,
+        pub shape: SequenceShape,
         /// Minus the input zero point.
         pub input_offset: i32,
         pub hidden_zero_point: i32,
@@ -63,18 +64,33 @@ wire_struct! {
     }
 }
 
-impl LstmShape {
-    /// The scratch one run needs: four gates of `units` values per batch
-    /// row.
-    pub const fn scratch_elements(&self) -> u64 {
-        4 * self.batches as u64 * self.units as u64
+impl SequenceShape {
+    /// The values of one state: `units` per batch row.
+    pub const fn state_elements(&self) -> u64 {
+        self.batches as u64 * self.units as u64
     }
+
+    /// The input and output row of step `t` of sequence `b`.
+    #[inline(always)]
+    pub fn row(&self, b: usize, t: usize) -> usize {
+        if self.time_major {
+            t * self.batches as usize + b
+        } else {
+            b * self.time as usize + t
+        }
+    }
+}
+
+/// The scratch one LSTM run needs: four gates of `units` values per batch
+/// row (int16, or float32).
+pub const fn lstm_scratch_elements(shape: &SequenceShape) -> u64 {
+    4 * shape.state_elements()
 }
 
 impl LstmParams {
     /// The scratch one run of the int8 layer needs, in int16 values.
     pub const fn scratch_elements(&self) -> u64 {
-        self.shape.scratch_elements()
+        lstm_scratch_elements(&self.shape)
     }
 }
 
@@ -311,7 +327,7 @@ wire_struct! {
     /// state) instead of the ones the last run left (TFLite's variable
     /// tensors).
     pub struct LstmF32Params {
-        pub shape: LstmShape,
+        pub shape: SequenceShape,
         pub cell_clip: f32,
         pub fresh_state: bool,
     }
@@ -328,7 +344,14 @@ pub struct LstmF32Weights<'w> {
 /// fully connected layer with its bias, plus the hidden state's (each dot
 /// product summed from its first element), then the sigmoid, or tanh for
 /// the cell gate.
-fn gate_f32(s: &LstmShape, w: &LstmF32Weights, g: usize, x: &[f32], h: &[f32], out: &mut [f32]) {
+fn gate_f32(
+    s: &SequenceShape,
+    w: &LstmF32Weights,
+    g: usize,
+    x: &[f32],
+    h: &[f32],
+    out: &mut [f32],
+) {
     let (size, units) = (s.input_size as usize, s.units as usize);
     let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).fold(0.0f32, |acc, (&a, &b)| acc + a * b);
     for (r, o) in out.iter_mut().enumerate() {
@@ -370,11 +393,7 @@ pub fn lstm_f32(
         let (cell_gate, rest) = rest.split_at_mut(units.min(rest.len()));
         let output_gate = part_mut(rest, 0, units);
         for t in 0..time {
-            let row = if s.time_major {
-                t * batches + b
-            } else {
-                b * time + t
-            };
+            let row = s.row(b, t);
             let x = part(input, row * size, size);
             gate_f32(s, weights, 1, x, h, forget);
             gate_f32(s, weights, 0, x, h, input_gate);

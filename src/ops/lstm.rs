@@ -9,8 +9,8 @@ use super::arena::{constant, disjoint, out_f32, out_i16, out_i8};
 use super::{Checker, OpDescriptor};
 use crate::error::Error;
 pub use crate::kernels::lstm::LstmF32Params;
-use crate::kernels::lstm::{lstm_f32, lstm_s8, LstmF32Weights, LstmWeights};
-pub use crate::kernels::lstm::{LstmGate, LstmParams, LstmShape};
+use crate::kernels::lstm::{lstm_f32, lstm_s8, lstm_scratch_elements, LstmF32Weights, LstmWeights};
+pub use crate::kernels::lstm::{LstmGate, LstmParams, SequenceShape};
 use crate::tensor::{DType, Span};
 use crate::wire::wire_struct;
 
@@ -128,7 +128,7 @@ struct LstmSpans {
 /// state `cell`, and `scratch_bytes` of scratch.
 fn check_spans(
     c: &Checker,
-    s: &LstmShape,
+    s: &SequenceShape,
     spans: &LstmSpans,
     [values, bias, hidden, cell]: [DType; 4],
     scratch_bytes: u64,
@@ -153,7 +153,7 @@ fn check_spans(
 wire_struct! {
     /// float32 LSTM: its parameters, and its spans laid out as the int8
     /// layer's, every tensor float32 (the scratch
-    /// `LstmShape::scratch_elements` floats). With `fresh_state` the
+    /// `lstm_scratch_elements` floats). With `fresh_state` the
     /// hidden and cell states are outputs of the run rather than variable
     /// tensors.
     pub struct LstmF32Op {
@@ -197,7 +197,7 @@ impl OpDescriptor for LstmF32Op {
             scratch: self.scratch,
             output: self.output,
         };
-        let scratch = p.shape.scratch_elements().saturating_mul(4);
+        let scratch = lstm_scratch_elements(&p.shape).saturating_mul(4);
         check_spans(c, &p.shape, &spans, [DType::F32; 4], scratch)
     }
 

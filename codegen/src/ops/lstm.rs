@@ -8,7 +8,7 @@
 //! Layer: ops; uses `lower` and `quantize::multiplier`.
 
 use kiln::graph::Op;
-use kiln::ops::{LstmF32Op, LstmF32Params, LstmGate, LstmOp, LstmParams, LstmShape};
+use kiln::ops::{LstmF32Op, LstmF32Params, LstmGate, LstmOp, LstmParams, SequenceShape};
 
 use super::{Dtypes, Formats, IrOp, OnnxConverter, QuantRule};
 use crate::import::onnx::{Importer, OnnxNode, Step};
@@ -157,7 +157,7 @@ impl IrOp for UnidirectionalSequenceLstm {
         {
             return invalid("LSTM state or output shapes do not fit its input and units");
         }
-        let lstm_shape = LstmShape {
+        let lstm_shape = SequenceShape {
             batches: to_u32(batches)?,
             time: to_u32(time)?,
             input_size: to_u32(size)?,
@@ -293,7 +293,7 @@ impl UnidirectionalSequenceLstm {
     fn lower_f32(
         &self,
         cx: &mut Lowering,
-        shape: LstmShape,
+        shape: SequenceShape,
         [input, hidden, cell, out]: [TensorId; 4],
         gate_tensors: [(TensorId, TensorId, TensorId); 4],
     ) -> Lowered<Option<Op>> {

@@ -595,7 +595,7 @@ KILN_KERNEL(kiln_add_n) {
 // float32 LSTM (kernels::lstm::lstm_f32): kiln_lstm's walk in float32,
 // one thread per sequence of each sample; here because it takes its
 // LOGISTIC and TANH from unary_function.
-__device__ __forceinline__ void lstm_gate_f32(const LstmShape& p, const float* wx, const float* wh, const float* bias, i32 g,
+__device__ __forceinline__ void lstm_gate_f32(const SequenceShape& p, const float* wx, const float* wh, const float* bias, i32 g,
                                               const float* x, const float* h, float* out) {
     for (i32 r = 0; r < p.units; r++) {
         const i64 row = (i64)g * p.units + r;
@@ -610,7 +610,7 @@ __device__ __forceinline__ void lstm_gate_f32(const LstmShape& p, const float* w
 }
 
 KILN_KERNEL(kiln_lstm_f32) {
-    const LstmShape& p = op.params.shape;
+    const SequenceShape& p = op.params.shape;
     const i32 batches = p.batches, time = p.time, size = p.input_size, units = p.units;
     const float* wx = (const float*)(W + op.input_weights.offset);
     const float* wh = (const float*)(W + op.recurrent_weights.offset);
