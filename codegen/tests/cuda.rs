@@ -62,6 +62,11 @@ fn models() -> Vec<(String, PathBuf, Vec<PathBuf>)> {
             vec![repo().join("tests/fixtures/onnx_ops/where")],
         ),
         (
+            "onnx_gru".to_string(),
+            repo().join("tests/fixtures/onnx_ops/gru.onnx"),
+            vec![repo().join("tests/fixtures/onnx_ops/gru")],
+        ),
+        (
             "onnx_lstm".to_string(),
             repo().join("tests/fixtures/onnx_ops/lstm.onnx"),
             vec![repo().join("tests/fixtures/onnx_ops/lstm")],
@@ -201,7 +206,7 @@ fn every_kernel_compiles_to_ptx_for_sm_80_and_sm_90() {
         // contracted into one. The only fused ops left are inside CUDA's
         // expf, tanhf, sqrtf, logf, sinf and cosf (explicit fmaf in its math
         // library), which the float unary functions, LOGISTIC, SOFTMAX,
-        // LOG_SOFTMAX, TANH and the float LSTM call; their outputs are compared with a
+        // LOG_SOFTMAX, TANH and the float LSTM and GRU call; their outputs are compared with a
         // tolerance (`same_outputs`), as glibc's exp differs from libm's too.
         let mut function = "";
         let mut fused = std::collections::BTreeSet::new();
@@ -220,6 +225,7 @@ fn every_kernel_compiles_to_ptx_for_sm_80_and_sm_90() {
             "kiln_log_softmax(",
             "kiln_tanh_f32(",
             "kiln_lstm_f32(",
+            "kiln_gru_f32(",
         ]
         .into();
         let contracted: Vec<_> = fused.difference(&math_library).collect();

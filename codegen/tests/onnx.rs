@@ -1223,3 +1223,31 @@ fn lstm_matches_the_onnx_reference_and_keeps_no_state() {
     let output = layers.iter().find(|l| l["tensor"] == "y").unwrap();
     assert!(output["db"].as_f64().unwrap() > 30.0, "{output}");
 }
+
+/// ONNX GRU (PyTorch's `nn.GRU` export): a sequence-first layer with a
+/// bias, a zero initial state and `linear_before_reset`, and a batch-first
+/// one without a bias resetting before its recurrent layer; every output
+/// used; eight cases on one runner (no state carries over). Quantized, the
+/// GRUs stay float32.
+#[test]
+fn gru_matches_the_onnx_reference_and_keeps_no_state() {
+    let kinds = matches_onnx_reference("gru");
+    assert_eq!(
+        kinds.iter().filter(|&&k| k == "GRU").count(),
+        2,
+        "{kinds:?}"
+    );
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/onnx_ops");
+    let (int8, summary) = quantize_fixture(&dir, "gru");
+    let gru_types: Vec<_> = int8
+        .graph
+        .nodes
+        .iter()
+        .filter(|n| n.kind.name() == "GRU")
+        .map(|n| int8.graph.tensors[n.outputs[0]].dtype)
+        .collect();
+    assert_eq!(gru_types, [kiln_codegen::ir::DataType::F32; 2]);
+    let layers = summary["sqnr"].as_array().unwrap();
+    let output = layers.iter().find(|l| l["tensor"] == "y").unwrap();
+    assert!(output["db"].as_f64().unwrap() > 30.0, "{output}");
+}

@@ -24,6 +24,7 @@ pub mod elementwise;
 mod float_math;
 pub mod fully_connected;
 pub mod gather;
+pub mod gru;
 pub mod integer;
 pub mod l2_norm;
 pub mod lookup;

@@ -36,6 +36,7 @@ mod depthwise_conv2d;
 mod elementwise;
 mod fully_connected;
 mod gather;
+mod gru;
 mod hard_swish;
 mod in_place;
 mod integer;
@@ -73,6 +74,7 @@ pub use depthwise_conv2d::*;
 pub use elementwise::*;
 pub use fully_connected::*;
 pub use gather::*;
+pub use gru::*;
 pub use hard_swish::*;
 pub use in_place::*;
 pub use integer::*;
@@ -295,7 +297,7 @@ macro_rules! op_list {
 /// SQUARED_DIFFERENCE; 27: SLICE's zero step (BROADCAST_TO),
 /// SPACE_TO_BATCH_ND and BATCH_TO_SPACE_ND, L2_NORMALIZATION,
 /// LOG_SOFTMAX, ADD_N, GATHER_ND; 28: float32
-/// UNIDIRECTIONAL_SEQUENCE_LSTM; `tests/blob_format.rs` pins it). It lives beside the
+/// UNIDIRECTIONAL_SEQUENCE_LSTM, GRU; `tests/blob_format.rs` pins it). It lives beside the
 /// list because appending an op is the usual bump.
 pub const BLOB_VERSION: u32 = 28;
 
@@ -388,4 +390,5 @@ op_list! {
     AddN(AddNOp),
     GatherNd(GatherNdOp),
     LstmF32(LstmF32Op),
+    GruF32(GruF32Op),
 }

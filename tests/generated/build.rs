@@ -41,6 +41,10 @@ fn main() {
             repo.join("tests/fixtures/onnx_ops/reduce_mean.onnx"),
         ),
         (
+            "onnx_gru".into(),
+            repo.join("tests/fixtures/onnx_ops/gru.onnx"),
+        ),
+        (
             "onnx_lstm".into(),
             repo.join("tests/fixtures/onnx_ops/lstm.onnx"),
         ),

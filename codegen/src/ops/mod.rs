@@ -323,6 +323,7 @@ mod depthwise_conv2d;
 mod elementwise;
 mod fully_connected;
 mod gather;
+mod gru;
 mod hard_swish;
 mod l2_norm;
 mod leaky_relu;
@@ -358,6 +359,7 @@ pub use depthwise_conv2d::*;
 pub use elementwise::*;
 pub use fully_connected::*;
 pub use gather::*;
+pub use gru::*;
 pub use hard_swish::*;
 pub use l2_norm::*;
 pub use leaky_relu::*;
@@ -428,6 +430,7 @@ op_list! {
     BatchNorm(BatchNorm),
     Svdf(Svdf),
     UnidirectionalSequenceLstm(UnidirectionalSequenceLstm),
+    Gru(Gru),
 }
 
 #[cfg(test)]

@@ -645,3 +645,63 @@ KILN_KERNEL(kiln_lstm_f32) {
         }
     }
 }
+
+
+// float32 GRU (kernels::gru::gru_f32): one thread per sequence of each
+// sample, from a zero hidden state; LOGISTIC and TANH from unary_function.
+__device__ __forceinline__ void gru_layers(const SequenceShape& p, const float* wx, const float* wh, const float* bias,
+                                           i32 g, i32 r, const float* x, const float* h, float* from_input,
+                                           float* from_hidden) {
+    const i64 row = (i64)g * p.units + r;
+    float a = 0.0f;
+    for (i32 c = 0; c < p.input_size; c++) a += x[c] * wx[row * p.input_size + c];
+    *from_input = a + bias[row];
+    float b = 0.0f;
+    for (i32 c = 0; c < p.units; c++) b += h[c] * wh[row * p.units + c];
+    *from_hidden = b + bias[3 * (i64)p.units + row];
+}
+
+KILN_KERNEL(kiln_gru_f32) {
+    const SequenceShape& p = op.params.shape;
+    const i32 batches = p.batches, time = p.time, size = p.input_size, units = p.units;
+    const float* wx = (const float*)(W + op.input_weights.offset);
+    const float* wh = (const float*)(W + op.recurrent_weights.offset);
+    const float* bias = (const float*)(W + op.bias.offset);
+    FOR_EACH(idx, (i64)batches * samples) {
+        const i64 s = idx / batches;
+        const i32 b = (i32)(idx % batches);
+        float* h = (float*)arena(A, arena_bytes, s, op.hidden) + (i64)b * units;
+        float* buffers = (float*)arena(A, arena_bytes, s, op.scratch) + (i64)b * 4 * units;
+        float *update = buffers, *reset = buffers + units, *candidate = buffers + 2 * units;
+        float* reset_hidden = buffers + 3 * units;
+        for (i32 r = 0; r < units; r++) h[r] = 0.0f;
+        for (i32 t = 0; t < time; t++) {
+            const i64 row = p.time_major ? (i64)t * batches + b : (i64)b * time + t;
+            const float* x = (const float*)arena(A, arena_bytes, s, op.input) + row * size;
+            float fx, fh;
+            for (i32 r = 0; r < units; r++) {
+                gru_layers(p, wx, wh, bias, 0, r, x, h, &fx, &fh);
+                update[r] = unary_function(UnaryFunction_Logistic, fx + fh);
+                gru_layers(p, wx, wh, bias, 1, r, x, h, &fx, &fh);
+                reset[r] = unary_function(UnaryFunction_Logistic, fx + fh);
+            }
+            if (op.params.linear_before_reset) {
+                for (i32 r = 0; r < units; r++) {
+                    gru_layers(p, wx, wh, bias, 2, r, x, h, &fx, &fh);
+                    candidate[r] = unary_function(UnaryFunction_Tanh, fx + reset[r] * fh);
+                }
+            } else {
+                for (i32 r = 0; r < units; r++) reset_hidden[r] = reset[r] * h[r];
+                for (i32 r = 0; r < units; r++) {
+                    gru_layers(p, wx, wh, bias, 2, r, x, reset_hidden, &fx, &fh);
+                    candidate[r] = unary_function(UnaryFunction_Tanh, fx + fh);
+                }
+            }
+            float* out = (float*)arena(A, arena_bytes, s, op.output) + row * units;
+            for (i32 r = 0; r < units; r++) {
+                h[r] = (1.0f - update[r]) * candidate[r] + update[r] * h[r];
+                out[r] = h[r];
+            }
+        }
+    }
+}

@@ -1,0 +1,230 @@
+//! GRU (ONNX's; TFLite has no GRU op): float32, forward, every run from a
+//! zero hidden state, the reset gate applied before the recurrent layer or
+//! (`linear_before_reset`, as PyTorch exports its GRU) after it. Inputs:
+//! the sequence, the input weights `[3 units, input_size]`, the recurrent
+//! weights `[3 units, units]` and the biases `[6 units]`, in ONNX's gate
+//! order (update, reset, candidate); outputs: the sequence of hidden
+//! states and the last one.
+//!
+//! Layer: ops; uses `lower`.
+
+use kiln::graph::Op;
+use kiln::ops::{GruF32Op, GruF32Params, SequenceShape};
+
+use super::{Dtypes, Formats, IrOp, OnnxConverter, QuantRule};
+use crate::import::onnx::{Importer, OnnxNode, Step};
+use crate::ir::{DataType, Graph, Node, OpKind};
+use crate::lower::{invalid, to_u32, unsupported, Lowered, Lowering};
+use crate::stack::Stack;
+
+/// A GRU layer over a sequence `[time, batches, input_size]`
+/// (`time_major`) or `[batches, time, input_size]`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Gru {
+    pub linear_before_reset: bool,
+    pub time_major: bool,
+}
+
+impl Gru {
+    pub(crate) const FORMATS: Formats = Formats {
+        tflite: &[],
+        onnx: &[OnnxConverter {
+            op_type: "GRU",
+            inputs: 3,
+            convert: gru_from_onnx,
+        }],
+        dtypes: Dtypes::FLOAT32,
+    };
+}
+
+impl IrOp for Gru {
+    fn name(&self) -> &'static str {
+        "GRU"
+    }
+
+    fn attributes(&self) -> String {
+        let reset = if self.linear_before_reset {
+            "linear before reset"
+        } else {
+            "reset before linear"
+        };
+        format!(
+            "{reset}{}",
+            if self.time_major { ", time major" } else { "" }
+        )
+    }
+
+    /// No int8 kernel: a quantized model keeps it in float32.
+    fn quantization(&self, _node: &Node) -> QuantRule {
+        QuantRule::Float
+    }
+
+    /// Two gates, the candidate and the reset hidden state per batch row.
+    fn scratch_bytes(&self, g: &Graph, node: &Node) -> usize {
+        node.outputs
+            .get(1)
+            .map_or(0, |&h| 4 * g.tensors[h].elements() * 4)
+    }
+
+    fn lower(&self, cx: &mut Lowering, node: &Node) -> Lowered<Option<Op>> {
+        let (input, out) = cx.input_output(node)?;
+        let (Some(&hidden), [_, Some(w), Some(r), Some(b)]) =
+            (node.outputs.get(1), &node.inputs[..])
+        else {
+            return invalid("GRU without its weights, biases or hidden state");
+        };
+        if cx.dtype(input) != DataType::F32 {
+            return unsupported(format!("{} GRU (kiln: float32)", cx.dtype(input).name()));
+        }
+        let [d0, d1, size] = cx.shape(input)[..] else {
+            return invalid(format!(
+                "GRU input of shape {:?}, not rank 3",
+                cx.shape(input)
+            ));
+        };
+        let (time, batches) = if self.time_major { (d0, d1) } else { (d1, d0) };
+        let units = cx.tensor(hidden).elements() / batches.max(1);
+        if units == 0
+            || cx.shape(*w) != [3 * units, size]
+            || cx.shape(*r) != [3 * units, units]
+            || cx.tensor(*b).elements() != 6 * units
+            || cx.tensor(out).elements() != batches * time * units
+            || cx.dtype(out) != DataType::F32
+            || cx.dtype(hidden) != DataType::F32
+        {
+            return invalid("GRU weights, bias or outputs do not fit its input");
+        }
+        Ok(Some(Op::GruF32(GruF32Op {
+            params: GruF32Params {
+                shape: SequenceShape {
+                    batches: to_u32(batches)?,
+                    time: to_u32(time)?,
+                    input_size: to_u32(size)?,
+                    units: to_u32(units)?,
+                    time_major: self.time_major,
+                },
+                linear_before_reset: self.linear_before_reset,
+            },
+            input: cx.activation(input, DataType::F32)?,
+            input_weights: cx.copied_constant(*w, DataType::F32)?,
+            recurrent_weights: cx.copied_constant(*r, DataType::F32)?,
+            bias: cx.copied_constant(*b, DataType::F32)?,
+            hidden: cx.activation(hidden, DataType::F32)?,
+            scratch: cx.scratch()?,
+            output: cx.activation(out, DataType::F32)?,
+        })))
+    }
+
+    fn macs(&self, g: &Graph, node: &Node) -> u64 {
+        let dims = |i: usize| node.input(i).map_or(&[][..], |t| &g.tensors[t].shape[..]);
+        match (dims(0), dims(1), dims(2)) {
+            ([d0, d1, _], [gates, size], [_, units]) => (d0 * d1 * gates * (size + units)) as u64,
+            _ => 0,
+        }
+    }
+
+    /// Not painted (float32 models are not run on the emulated cores): the
+    /// int8 LSTM layer's figure, whose walk is the same.
+    fn stack(&self, _g: &Graph, _node: &Node) -> Stack {
+        Stack::new(644, 560, 560, 512)
+    }
+}
+
+/// ONNX GRU, forward, with its default activations: weights and biases
+/// as ONNX lays them out (absent biases are zeros), the initial state
+/// absent or constant zeros. `Y` is the layer's output reshaped to ONNX's
+/// `[seq, 1, batch, hidden]` (`[batch, seq, 1, hidden]` with layout 1);
+/// `Y_h` is its last hidden state.
+fn gru_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
+    let direction = n.string("direction").unwrap_or("forward");
+    if direction != "forward" {
+        return Err(format!("a {direction} GRU (kiln: forward)"));
+    }
+    if let Some(a) = n.strings("activations") {
+        if a != ["Sigmoid", "Tanh"] {
+            return Err(format!("GRU activations {a:?} (kiln: Sigmoid, Tanh)"));
+        }
+    }
+    if n.attributes.contains_key("clip") {
+        return Err("GRU with clip".into());
+    }
+    let present = |i: usize| n.inputs.get(i).is_some_and(|s| !s.is_empty());
+    if present(4) {
+        return Err("GRU with sequence_lens".into());
+    }
+    if present(5) {
+        let zero = cx.constant(&n.inputs[5]).ok().and_then(|t| t.f32s());
+        if !zero.is_some_and(|v| v.iter().all(|&x| x == 0.0)) {
+            return Err("GRU with an initial_h that is not constant zeros".into());
+        }
+    }
+    let batch_major = n.int("layout", 0) == 1;
+    let x = cx.value(&n.inputs[0])?;
+    let [d0, d1, size] = cx.shape(x)[..] else {
+        return Err(format!("GRU input of shape {:?}, not rank 3", cx.shape(x)));
+    };
+    let (time, batches) = if batch_major { (d1, d0) } else { (d0, d1) };
+    let hidden = usize::try_from(n.int("hidden_size", 0)).unwrap_or(0);
+    let label = n
+        .outputs
+        .iter()
+        .find(|o| !o.is_empty())
+        .cloned()
+        .unwrap_or_default();
+    let mut constant = |i: usize, shape: Vec<usize>, what: &str| -> Step<_> {
+        let values = match present(i) {
+            true => {
+                let t = cx.constant(&n.inputs[i])?;
+                let values = t
+                    .f32s()
+                    .ok_or_else(|| format!("GRU {what} must be float32"))?;
+                let elements: usize = shape.iter().product();
+                if values.len() != elements || hidden == 0 {
+                    return Err(format!(
+                        "GRU {what} of shape {:?}, not [1, {shape:?}]",
+                        t.dims
+                    ));
+                }
+                values
+            }
+            false => vec![0.0; shape.iter().product()],
+        };
+        Ok(cx.f32_constant(format!("{label} {what}"), shape, &values))
+    };
+    let w = constant(1, vec![3 * hidden, size], "input weights")?;
+    let r = constant(2, vec![3 * hidden, hidden], "recurrent weights")?;
+    let b = constant(3, vec![6 * hidden], "biases")?;
+    let sequence = match batch_major {
+        true => vec![batches, time, hidden],
+        false => vec![time, batches, hidden],
+    };
+    let out = cx.tensor(format!("{label} (sequence)"), sequence, DataType::F32, None);
+    let state_shape = match batch_major {
+        true => vec![batches, 1, hidden],
+        false => vec![1, batches, hidden],
+    };
+    let last = match n.outputs.get(1).filter(|o| !o.is_empty()) {
+        Some(o) => cx.new_value(o.clone(), state_shape),
+        None => cx.tensor(format!("{label} state"), state_shape, DataType::F32, None),
+    };
+    let kind = OpKind::Gru(Gru {
+        linear_before_reset: n.int("linear_before_reset", 0) != 0,
+        time_major: !batch_major,
+    });
+    cx.push(
+        kind,
+        vec![Some(x), Some(w), Some(r), Some(b)],
+        vec![out, last],
+        "GRU",
+    );
+    let name = n.outputs[0].clone();
+    if !name.is_empty() {
+        let y_shape = match batch_major {
+            true => vec![batches, time, 1, hidden],
+            false => vec![time, 1, batches, hidden],
+        };
+        let y = cx.reshaped(out, y_shape, name.clone());
+        cx.values.insert(name, y);
+    }
+    Ok(())
+}

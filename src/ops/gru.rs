@@ -1,0 +1,87 @@
+//! GRU in float32 (ONNX's; TFLite has none): a recurrent layer whose
+//! hidden state starts from zero on every run and ends as an output.
+//!
+//! Layer: ops; uses `kernels::gru`.
+
+use super::arena::{constant, disjoint, out_f32};
+use super::{Checker, OpDescriptor};
+use crate::error::Error;
+pub use crate::kernels::gru::GruF32Params;
+use crate::kernels::gru::{gru_f32, gru_scratch_elements, GruF32Weights};
+use crate::tensor::{DType, Span};
+use crate::wire::wire_struct;
+
+wire_struct! {
+    /// float32 GRU: the input and output sequences and the final hidden
+    /// state `[batches, units]` in the arena; the input weights `[3, units,
+    /// input_size]`, recurrent weights `[3, units, units]` and biases `[6,
+    /// units]` in the weights (ONNX's gate order and layout); scratch for
+    /// the gates (`gru_scratch_elements` floats).
+    pub struct GruF32Op {
+        pub params: GruF32Params,
+        pub input: Span,
+        pub input_weights: Span,
+        pub recurrent_weights: Span,
+        pub bias: Span,
+        pub hidden: Span,
+        pub scratch: Span,
+        pub output: Span,
+    }
+}
+
+impl OpDescriptor for GruF32Op {
+    const NAME: &'static str = "GRU (float32)";
+
+    #[cfg(feature = "host")]
+    const CUDA_KERNEL: &'static str = "kiln_gru_f32";
+
+    /// One thread per sequence: its steps are sequential in time.
+    #[cfg(feature = "host")]
+    fn cuda_items(&self) -> u64 {
+        u64::from(self.params.shape.batches)
+    }
+
+    fn check(&self, c: &Checker) -> Result<(), Error> {
+        let s = &self.params.shape;
+        c.positive(&[s.batches, s.time, s.input_size, s.units])?;
+        let (rows, units) = (u64::from(s.batches) * u64::from(s.time), u64::from(s.units));
+        let f32 = DType::F32;
+        c.arena(self.input, rows * u64::from(s.input_size), f32)?;
+        c.constant(
+            self.input_weights,
+            3 * units * u64::from(s.input_size),
+            f32,
+            false,
+        )?;
+        c.constant(self.recurrent_weights, 3 * units * units, f32, false)?;
+        c.constant(self.bias, 6 * units, f32, false)?;
+        c.output(self.hidden, s.state_elements(), f32, &[self.input])?;
+        c.output(self.output, rows * units, f32, &[self.input, self.hidden])?;
+        let scratch = gru_scratch_elements(s).saturating_mul(4);
+        let scratch = usize::try_from(scratch).unwrap_or(usize::MAX);
+        c.scratch(
+            self.scratch,
+            scratch,
+            &[self.input, self.hidden, self.output],
+        )
+    }
+
+    #[inline(never)]
+    fn run(&self, arena: &mut [u8], weights: &[u8]) {
+        let spans = [self.input, self.hidden, self.scratch, self.output];
+        let [input, hidden, scratch, output] = disjoint(arena, spans);
+        let weights = GruF32Weights {
+            input: constant(weights, self.input_weights),
+            recurrent: constant(weights, self.recurrent_weights),
+            bias: constant(weights, self.bias),
+        };
+        gru_f32(
+            &self.params,
+            out_f32(input),
+            &weights,
+            out_f32(hidden),
+            out_f32(scratch),
+            out_f32(output),
+        );
+    }
+}
