@@ -62,6 +62,11 @@ fn models() -> Vec<(String, PathBuf, Vec<PathBuf>)> {
             vec![repo().join("tests/fixtures/onnx_ops/where")],
         ),
         (
+            "gelu_norm".to_string(),
+            repo().join("tests/fixtures/onnx_ops/gelu_norm.onnx"),
+            vec![repo().join("tests/fixtures/onnx_ops/gelu_norm")],
+        ),
+        (
             "onnx_gru".to_string(),
             repo().join("tests/fixtures/onnx_ops/gru.onnx"),
             vec![repo().join("tests/fixtures/onnx_ops/gru")],

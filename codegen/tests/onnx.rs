@@ -1251,3 +1251,19 @@ fn gru_matches_the_onnx_reference_and_keeps_no_state() {
     let output = layers.iter().find(|l| l["tensor"] == "y").unwrap();
     assert!(output["db"].as_f64().unwrap() > 30.0, "{output}");
 }
+
+/// A layer norm and a GELU as PyTorch exports them unfused: Pow by 2 and
+/// by 0.5 become SQUARE and SQRT, Erf the float32 ERF; quantized, they
+/// stay float32 and the output keeps its precision.
+#[test]
+fn layer_norm_and_gelu_match_the_onnx_reference() {
+    let kinds = matches_onnx_reference("gelu_norm");
+    for op in ["SQUARE", "SQRT", "ERF"] {
+        assert!(kinds.contains(&op), "{op} not in {kinds:?}");
+    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/onnx_ops");
+    let (_, summary) = quantize_fixture(&dir, "gelu_norm");
+    let layers = summary["sqnr"].as_array().unwrap();
+    let output = layers.iter().find(|l| l["tensor"] == "y").unwrap();
+    assert!(output["db"].as_f64().unwrap() > 30.0, "{summary}");
+}

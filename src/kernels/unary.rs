@@ -1,6 +1,6 @@
 //! The float32 functions of one value (EXP, SQRT, RSQRT, LOG, ABS, NEG,
-//! SQUARE, SIN, COS, FLOOR, CEIL, ROUND, ELU, and float32 LOGISTIC and
-//! TANH): one kernel, the
+//! SQUARE, SIN, COS, FLOOR, CEIL, ROUND, ELU, float32 LOGISTIC and TANH,
+//! and ONNX's Erf): one kernel, the
 //! function a parameter. (Their int8 kernels, where TFLM has them, are
 //! elsewhere: LOGISTIC and TANH in `activation`.)
 //!
@@ -44,6 +44,8 @@ wire_enum! {
         Round = 13,
         /// `x`, or `e^x - 1` below zero (ELU).
         Elu = 14,
+        /// The error function (ONNX Erf, as PyTorch's GELU exports it).
+        Erf = 15,
     }
 }
 
@@ -71,6 +73,7 @@ impl UnaryFunction {
             UnaryFunction::Round => libm::rintf(x),
             UnaryFunction::Elu if x < 0.0 => libm::expm1f(x),
             UnaryFunction::Elu => x,
+            UnaryFunction::Erf => libm::erff(x),
         }
     }
 }
@@ -90,7 +93,8 @@ pub fn unary_f32(function: UnaryFunction, input: &[f32], output: &mut [f32]) {
         };
     }
     each!(
-        Exp, Sqrt, Rsqrt, Log, Abs, Neg, Square, Sin, Cos, Logistic, Tanh, Floor, Ceil, Round, Elu
+        Exp, Sqrt, Rsqrt, Log, Abs, Neg, Square, Sin, Cos, Logistic, Tanh, Floor, Ceil, Round, Elu,
+        Erf
     )
 }
 
@@ -121,6 +125,9 @@ mod tests {
             (UnaryFunction::Round, -3.5, -4.0),
             (UnaryFunction::Elu, -1.0, core::f32::consts::E.recip() - 1.0),
             (UnaryFunction::Elu, 2.0, 2.0),
+            (UnaryFunction::Erf, 0.0, 0.0),
+            (UnaryFunction::Erf, 1.0, 0.842_700_8),
+            (UnaryFunction::Erf, -4.0, -1.0),
         ];
         for (f, x, want) in cases {
             let mut out = [0.0];

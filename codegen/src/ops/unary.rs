@@ -1,7 +1,7 @@
 //! The float32 functions of one value: EXP, SQRT, RSQRT, LOG, ABS, NEG,
 //! SQUARE, SIN, COS, FLOOR, CEIL, ROUND and ELU (ONNX Exp, Sqrt, Log, Abs,
-//! Neg, Sin, Cos, Floor, Ceil, Round, Elu with alpha 1), one IR op with the
-//! function a field. TFLM runs them in float32, and ABS, RSQRT and ELU
+//! Neg, Sin, Cos, Floor, Ceil, Round, Elu with alpha 1, Erf, and Pow by a
+//! constant 2, 0.5 or -0.5), one IR op with the function a field. TFLM runs them in float32, and ABS, RSQRT and ELU
 //! also in int8: kiln runs those as a 256-entry table filled with TFLM's
 //! arithmetic. Post-training quantization keeps the others in float32,
 //! between DEQUANTIZE and QUANTIZE.
@@ -73,6 +73,12 @@ impl Unary {
                 1.0 => node(cx, n, UnaryFunction::Elu),
                 alpha => Err(format!("Elu alpha {alpha} (kiln: 1, as TFLite's ELU)")),
             }),
+            onnx("Erf", |cx, n| node(cx, n, UnaryFunction::Erf)),
+            OnnxConverter {
+                op_type: "Pow",
+                inputs: 2,
+                convert: pow_from_onnx,
+            },
         ],
         dtypes: Dtypes {
             int8_names: &["ABS", "ELU", "RSQRT"],
@@ -105,6 +111,8 @@ impl IrOp for Unary {
             UnaryFunction::Ceil => "CEIL",
             UnaryFunction::Round => "ROUND",
             UnaryFunction::Elu => "ELU",
+            // ONNX's; TFLite has no ERF.
+            UnaryFunction::Erf => "ERF",
         }
     }
 
@@ -213,4 +221,31 @@ fn int8_table(function: UnaryFunction, input: (f32, i32), output: (f32, i32)) ->
         _ => return None,
     };
     Some(std::array::from_fn(|b| result(i32::from(b as u8 as i8))))
+}
+
+/// ONNX Pow by a constant exponent: 2 is SQUARE (LayerNormalization as
+/// PyTorch exports it at opsets before 17), 0.5 SQRT, -0.5 RSQRT and 1 the
+/// input itself; other exponents are refused.
+fn pow_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
+    let exponent = cx
+        .constant(&n.inputs[1])
+        .ok()
+        .and_then(|t| {
+            t.f32s()
+                .or_else(|| t.i64s().map(|v| v.iter().map(|&e| e as f32).collect()))
+        })
+        .filter(|v| v.len() == 1)
+        .ok_or("Pow's exponent must be a constant scalar")?[0];
+    let function = match exponent {
+        2.0 => UnaryFunction::Square,
+        0.5 => UnaryFunction::Sqrt,
+        -0.5 => UnaryFunction::Rsqrt,
+        1.0 => {
+            let x = cx.value(&n.inputs[0])?;
+            cx.values.insert(n.outputs[0].clone(), x);
+            return Ok(());
+        }
+        e => return Err(format!("Pow by {e} (kiln: 2, 0.5, -0.5 or 1)")),
+    };
+    node(cx, n, function)
 }

@@ -307,6 +307,7 @@ __device__ __forceinline__ float unary_function(UnaryFunction f, float v) {
     case UnaryFunction_Ceil: return ceilf(v);
     case UnaryFunction_Round: return rintf(v);
     case UnaryFunction_Elu: return v < 0.0f ? expm1f(v) : v;
+    case UnaryFunction_Erf: return erff(v);
     default: return v;
     }
 }

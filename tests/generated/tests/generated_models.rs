@@ -123,7 +123,7 @@ fn generated_stateful_models_remember_a_sequence_as_tflite_micro_does() {
 }
 
 /// The float ONNX fixtures (constants in flash as binary-op operands, PAD
-/// with a value, MEAN, LSTM with fresh states, GRU): generated code within
+/// with a value, MEAN, LSTM with fresh states, GRU, ERF): generated code within
 /// float rounding of ONNX's reference evaluator, and bit-identical to the
 /// Executor on the same generated graph.
 #[test]
@@ -135,6 +135,7 @@ fn generated_onnx_float_ops_match_the_onnx_reference() {
         ("reduce_mean", "reduce_mean"),
         ("onnx_lstm", "lstm"),
         ("onnx_gru", "gru"),
+        ("gelu_norm", "gelu_norm"),
     ];
     for (name, fixture) in fixtures {
         let dir = repo().join("tests/fixtures/onnx_ops").join(fixture);
