@@ -1,6 +1,9 @@
-//! ADD and MUL, int8 with broadcasting (TFLM reference semantics).
+//! The broadcasting binary ops, with TFLM's reference semantics: ADD, SUB,
+//! MUL and SQUARED_DIFFERENCE in int8 and float32, PRELU, and DIV,
+//! FLOOR_DIV and FLOOR_MOD in float32.
 //!
-//! Layer: kernels; pure functions over slices, uses `quant` and `tensor`.
+//! Layer: kernels; pure functions over slices, use `quant`, `tensor` and
+//! `libm`.
 
 use crate::quant::multiply_by_quantized_multiplier;
 use crate::tensor::{FloatRange, MAX_RANK};
@@ -214,6 +217,42 @@ pub fn div_f32(b: &Broadcast, act: FloatRange, input1: &[f32], input2: &[f32], o
     b.map(input1, input2, output, |x, y| act.apply(x / y));
 }
 
+/// float32 FLOOR_DIV as TFLite's reference computes it: the quotient in
+/// double precision, floored (a float32 quotient could round up to the
+/// next integer).
+pub fn floor_div_f32(
+    b: &Broadcast,
+    act: FloatRange,
+    input1: &[f32],
+    input2: &[f32],
+    output: &mut [f32],
+) {
+    b.map(input1, input2, output, |x, y| {
+        act.apply(libm::floor(f64::from(x) / f64::from(y)) as f32)
+    });
+}
+
+/// float32 FLOOR_MOD as TFLite's reference computes it: the truncated
+/// remainder (`fmod`), moved by the divisor when their signs differ, so
+/// that it takes the divisor's sign.
+pub fn floor_mod_f32(
+    b: &Broadcast,
+    act: FloatRange,
+    input1: &[f32],
+    input2: &[f32],
+    output: &mut [f32],
+) {
+    b.map(input1, input2, output, |x, y| {
+        let truncated = libm::fmodf(x, y);
+        let floored = if truncated != 0.0 && ((y < 0.0) != (truncated < 0.0)) {
+            truncated + y
+        } else {
+            truncated
+        };
+        act.apply(floored)
+    });
+}
+
 /// ONNX PRelu: `x` where it is not negative, `x * slope` where it is; the
 /// slope broadcasts (per channel, usually).
 pub fn prelu_f32(b: &Broadcast, x: &[f32], slope: &[f32], output: &mut [f32]) {
@@ -346,6 +385,35 @@ mod tests {
         let mut out = [0i8; 6];
         mul_s8(&p, &[1, 2, 3, 4, 50, 60], &[0, 1, 2], &mut out);
         assert_eq!(out, [1, 2, 6, 8, 127, 127]);
+    }
+
+    /// Floored division and remainder of every sign, against exact
+    /// values (the remainder takes the divisor's sign), broadcasting a
+    /// row of divisors; a quotient that float32 would round up to 3 stays
+    /// below it.
+    #[test]
+    fn floor_div_and_mod_round_toward_minus_infinity() {
+        let flat = |n: u32| Broadcast {
+            output_dims: [1, 1, 1, 1, 1, n],
+            input1_strides: [0, 0, 0, 0, 0, 1],
+            input2_strides: [0, 0, 0, 0, 0, 1],
+            same_shape: true,
+        };
+        let (b, none) = (flat(4), FloatRange::NONE);
+        let x = [7.0, -7.0, 7.0, -7.0];
+        let y = [2.0, 2.0, -2.0, -2.0];
+        let mut out = [0.0; 4];
+        floor_div_f32(&b, none, &x, &y, &mut out);
+        assert_eq!(out, [3.0, -4.0, -4.0, 3.0]);
+        floor_mod_f32(&b, none, &x, &y, &mut out);
+        assert_eq!(out, [1.0, 1.0, -1.0, -1.0]);
+        // 3 - 2^-22 over 1 - 2^-24: 2.99999976 in exact arithmetic, 3.0
+        // once rounded to float32.
+        let (x, y) = (3.0f32 - 2f32.powi(-22), 1.0f32 - 2f32.powi(-24));
+        assert_eq!(x / y, 3.0);
+        let mut one = [0.0];
+        floor_div_f32(&flat(1), none, &[x], &[y], &mut one);
+        assert_eq!(one, [2.0]);
     }
 
     #[test]

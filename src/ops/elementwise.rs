@@ -8,7 +8,8 @@ use super::{Checker, OpDescriptor};
 use crate::arch;
 use crate::error::Error;
 use crate::kernels::elementwise::{
-    add_f32, div_f32, mul_f32, mul_s8, squared_difference_f32, squared_difference_s8, sub_f32,
+    add_f32, div_f32, floor_div_f32, floor_mod_f32, mul_f32, mul_s8, squared_difference_f32,
+    squared_difference_s8, sub_f32,
 };
 pub use crate::kernels::elementwise::{AddParams, Broadcast, MulParams};
 use crate::tensor::{DType, FloatRange, Span};
@@ -226,4 +227,8 @@ binary_f32! {
     DivF32Op "DIV (float32)" => div_f32, "kiln_div_f32";
     /// float32 SQUARED_DIFFERENCE.
     SquaredDifferenceF32Op "SQUARED_DIFFERENCE (float32)" => squared_difference_f32, "kiln_squared_difference_f32";
+    /// float32 FLOOR_DIV.
+    FloorDivF32Op "FLOOR_DIV (float32)" => floor_div_f32, "kiln_floor_div_f32";
+    /// float32 FLOOR_MOD.
+    FloorModF32Op "FLOOR_MOD (float32)" => floor_mod_f32, "kiln_floor_mod_f32";
 }

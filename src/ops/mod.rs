@@ -297,7 +297,8 @@ macro_rules! op_list {
 /// SQUARED_DIFFERENCE; 27: SLICE's zero step (BROADCAST_TO),
 /// SPACE_TO_BATCH_ND and BATCH_TO_SPACE_ND, L2_NORMALIZATION,
 /// LOG_SOFTMAX, ADD_N, GATHER_ND; 28: float32
-/// UNIDIRECTIONAL_SEQUENCE_LSTM, GRU; `tests/blob_format.rs` pins it). It lives beside the
+/// UNIDIRECTIONAL_SEQUENCE_LSTM, GRU, FLOOR_DIV, FLOOR_MOD;
+/// `tests/blob_format.rs` pins it). It lives beside the
 /// list because appending an op is the usual bump.
 pub const BLOB_VERSION: u32 = 28;
 
@@ -391,4 +392,6 @@ op_list! {
     GatherNd(GatherNdOp),
     LstmF32(LstmF32Op),
     GruF32(GruF32Op),
+    FloorDivF32(FloorDivF32Op),
+    FloorModF32(FloorModF32Op),
 }

@@ -75,6 +75,7 @@ pub const FLOAT_ZOO: &[&str] = &[
     "add_n_float",
     "gather_nd_float",
     "lstm_float",
+    "floor_div_mod",
 ];
 
 /// The quantized models kiln must run bit-exact, with their file under

@@ -1,15 +1,16 @@
 //! The broadcasting binary ops: ADD, SUB, MUL and SQUARED_DIFFERENCE (int8
-//! and float32) and DIV (float32), and what every binary op shares: numpy broadcasting onto the
-//! output, and an operand that may be a constant kept in the weights.
+//! and float32), DIV, FLOOR_DIV and FLOOR_MOD (float32), and what every
+//! binary op shares: numpy broadcasting onto the output, and an operand
+//! that may be a constant kept in the weights.
 //!
 //! Layer: ops; uses `lower` and `quantize::multiplier`.
 
 use kiln::graph::Op;
 use kiln::kernels::elementwise::{AddParams, Broadcast, MulParams};
 use kiln::ops::{
-    AddF32Op, AddOp, AddSubS8, BinaryF32, ConstantOperand, DivF32Op, IntegerBinaryOp,
-    IntegerFunction, IntegerParams, MulF32Op, MulOp, SquaredDifferenceF32Op, SquaredDifferenceOp,
-    SubF32Op, SubOp,
+    AddF32Op, AddOp, AddSubS8, BinaryF32, ConstantOperand, DivF32Op, FloorDivF32Op, FloorModF32Op,
+    IntegerBinaryOp, IntegerFunction, IntegerParams, MulF32Op, MulOp, SquaredDifferenceF32Op,
+    SquaredDifferenceOp, SubF32Op, SubOp,
 };
 use kiln::tensor::DType;
 use kiln::tensor::MAX_RANK;
@@ -87,6 +88,12 @@ impl IrOp for SquaredDifference {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Div {
     pub activation: Activation,
+}
+
+/// FLOOR_DIV, or with `modulo` FLOOR_MOD: float32 only, as in TFLM.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FloorDivMod {
+    pub modulo: bool,
 }
 
 impl Add {
@@ -316,6 +323,50 @@ impl IrOp for Mul {
             input2,
             output: cx.activation(out, DataType::I8)?,
         })))
+    }
+}
+
+impl FloorDivMod {
+    pub(crate) const FORMATS: Formats = Formats {
+        tflite: &[
+            ("FLOOR_DIV", |_| {
+                Ok(OpKind::FloorDivMod(FloorDivMod { modulo: false }))
+            }),
+            ("FLOOR_MOD", |_| {
+                Ok(OpKind::FloorDivMod(FloorDivMod { modulo: true }))
+            }),
+        ],
+        onnx: &[],
+        dtypes: Dtypes::FLOAT32_BETWEEN_QUANTIZE,
+    };
+}
+
+impl IrOp for FloorDivMod {
+    fn broadcasting(&self) -> bool {
+        true
+    }
+
+    fn name(&self) -> &'static str {
+        if self.modulo {
+            "FLOOR_MOD"
+        } else {
+            "FLOOR_DIV"
+        }
+    }
+
+    fn quantization(&self, _node: &Node) -> QuantRule {
+        QuantRule::Float
+    }
+
+    fn lower(&self, cx: &mut Lowering, node: &Node) -> Lowered<Option<Op>> {
+        if !cx.is_float(node) {
+            return unsupported(format!("{} of other types than float32", self.name()));
+        }
+        let binary = binary_f32(cx, node, Activation::None)?;
+        Ok(Some(match self.modulo {
+            true => Op::FloorModF32(FloorModF32Op { binary }),
+            false => Op::FloorDivF32(FloorDivF32Op { binary }),
+        }))
     }
 }
 

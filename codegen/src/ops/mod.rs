@@ -431,6 +431,7 @@ op_list! {
     Svdf(Svdf),
     UnidirectionalSequenceLstm(UnidirectionalSequenceLstm),
     Gru(Gru),
+    FloorDivMod(FloorDivMod),
 }
 
 #[cfg(test)]

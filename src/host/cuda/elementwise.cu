@@ -263,6 +263,21 @@ KILN_KERNEL(kiln_div_f32) {
     binary_f32(op.binary, W, A, arena_bytes, samples, [](float a, float b) { return a / b; });
 }
 
+// FLOOR_DIV and FLOOR_MOD as kernels::elementwise computes them (the
+// quotient in double precision; the remainder fmodf's, moved to the
+// divisor's sign).
+KILN_KERNEL(kiln_floor_div_f32) {
+    binary_f32(op.binary, W, A, arena_bytes, samples,
+               [](float a, float b) { return (float)floor((double)a / (double)b); });
+}
+
+KILN_KERNEL(kiln_floor_mod_f32) {
+    binary_f32(op.binary, W, A, arena_bytes, samples, [](float a, float b) {
+        const float m = fmodf(a, b);
+        return (m != 0.0f && ((b < 0.0f) != (m < 0.0f))) ? m + b : m;
+    });
+}
+
 // PRELU in float32: `alpha` is the (broadcast) slope of negative inputs.
 KILN_KERNEL(kiln_prelu_f32) {
     broadcast_binary<float>(op.broadcast, op.constant, op.input, op.alpha, op.output, W, A, arena_bytes, samples,
