@@ -1,8 +1,8 @@
 //! AVERAGE_POOL_2D and MAX_POOL_2D, int8 (TFLM reference semantics: the
 //! average counts only the taps inside the image and rounds half away from
-//! zero).
+//! zero) and float32, and L2_POOL_2D (float32, as TFLM has it).
 //!
-//! Layer: kernels; pure functions over slices, uses `tensor`.
+//! Layer: kernels; pure functions over slices, use `tensor` and `libm`.
 
 use crate::tensor::{FloatRange, Nhwc};
 use crate::wire::wire_struct;
@@ -127,29 +127,45 @@ pub fn max_pool_s8(p: &PoolParams, input: &[i8], output: &mut [i8]) {
     })
 }
 
-fn pool_f32(p: &PoolGeometry, act: FloatRange, input: &[f32], output: &mut [f32], average: bool) {
+/// What a float32 pool makes of its window's taps.
+#[derive(Clone, Copy, PartialEq)]
+enum FloatPool {
+    Average,
+    Max,
+    /// The root of the mean square (L2_POOL_2D).
+    L2,
+}
+
+fn pool_f32(p: &PoolGeometry, act: FloatRange, input: &[f32], output: &mut [f32], kind: FloatPool) {
     pool(p, input, output, |taps| {
-        let (mut total, mut max, mut count) = (0f32, f32::MIN, 0u32);
+        let (mut total, mut squares, mut max, mut count) = (0f32, 0f32, f32::MIN, 0u32);
         for v in taps {
             total += v;
+            squares += v * v;
             max = if v > max { v } else { max };
             count += 1;
         }
-        act.apply(if average {
-            total / count.max(1) as f32
-        } else {
-            max
+        act.apply(match kind {
+            FloatPool::Average => total / count.max(1) as f32,
+            FloatPool::Max => max,
+            FloatPool::L2 => libm::sqrtf(squares / count.max(1) as f32),
         })
     })
 }
 
 /// Float32 average pooling over the taps inside the image (TFLM's float reference).
 pub fn average_pool_f32(p: &PoolGeometry, act: FloatRange, input: &[f32], output: &mut [f32]) {
-    pool_f32(p, act, input, output, true)
+    pool_f32(p, act, input, output, FloatPool::Average)
 }
 
 pub fn max_pool_f32(p: &PoolGeometry, act: FloatRange, input: &[f32], output: &mut [f32]) {
-    pool_f32(p, act, input, output, false)
+    pool_f32(p, act, input, output, FloatPool::Max)
+}
+
+/// Float32 L2 pooling, as TFLite's reference `L2Pool`: the square root of
+/// the mean of the squares of the taps inside the image.
+pub fn l2_pool_f32(p: &PoolGeometry, act: FloatRange, input: &[f32], output: &mut [f32]) {
+    pool_f32(p, act, input, output, FloatPool::L2)
 }
 
 #[cfg(test)]

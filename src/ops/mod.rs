@@ -297,7 +297,7 @@ macro_rules! op_list {
 /// SQUARED_DIFFERENCE; 27: SLICE's zero step (BROADCAST_TO),
 /// SPACE_TO_BATCH_ND and BATCH_TO_SPACE_ND, L2_NORMALIZATION,
 /// LOG_SOFTMAX, ADD_N, GATHER_ND; 28: float32
-/// UNIDIRECTIONAL_SEQUENCE_LSTM, GRU, FLOOR_DIV, FLOOR_MOD;
+/// UNIDIRECTIONAL_SEQUENCE_LSTM, GRU, FLOOR_DIV, FLOOR_MOD, L2_POOL_2D;
 /// `tests/blob_format.rs` pins it). It lives beside the
 /// list because appending an op is the usual bump.
 pub const BLOB_VERSION: u32 = 28;
@@ -394,4 +394,5 @@ op_list! {
     GruF32(GruF32Op),
     FloorDivF32(FloorDivF32Op),
     FloorModF32(FloorModF32Op),
+    L2Pool2dF32(L2Pool2dF32Op),
 }

@@ -8,7 +8,7 @@ use super::check::Window;
 use super::{Checker, OpDescriptor};
 use crate::arch::{average_pool_s8, max_pool_s8};
 use crate::error::Error;
-use crate::kernels::pooling::{average_pool_f32, max_pool_f32};
+use crate::kernels::pooling::{average_pool_f32, l2_pool_f32, max_pool_f32};
 pub use crate::kernels::pooling::{PoolGeometry, PoolParams};
 use crate::tensor::{DType, FloatRange, Span};
 use crate::wire::wire_struct;
@@ -210,5 +210,35 @@ impl OpDescriptor for MaxPool2dF32Op {
         let p = &self.pool;
         let (io, out) = split(arena, p.output);
         max_pool_f32(&p.geometry, p.activation, io.f32(p.input), out_f32(out));
+    }
+}
+
+wire_struct! {
+    /// float32 L2_POOL_2D.
+    pub struct L2Pool2dF32Op {
+        pub pool: Pool2dF32,
+    }
+}
+
+impl OpDescriptor for L2Pool2dF32Op {
+    const NAME: &'static str = "L2_POOL_2D (float32)";
+
+    #[cfg(feature = "host")]
+    const CUDA_KERNEL: &'static str = "kiln_l2_pool2d_f32";
+
+    #[cfg(feature = "host")]
+    fn cuda_items(&self) -> u64 {
+        self.pool.geometry.output.elements()
+    }
+
+    fn check(&self, c: &Checker) -> Result<(), Error> {
+        self.pool.check(c)
+    }
+
+    #[inline(never)]
+    fn run(&self, arena: &mut [u8], _weights: &[u8]) {
+        let p = &self.pool;
+        let (io, out) = split(arena, p.output);
+        l2_pool_f32(&p.geometry, p.activation, io.f32(p.input), out_f32(out));
     }
 }

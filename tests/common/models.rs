@@ -76,6 +76,7 @@ pub const FLOAT_ZOO: &[&str] = &[
     "gather_nd_float",
     "lstm_float",
     "floor_div_mod",
+    "l2_pool",
 ];
 
 /// The quantized models kiln must run bit-exact, with their file under

@@ -432,6 +432,7 @@ op_list! {
     UnidirectionalSequenceLstm(UnidirectionalSequenceLstm),
     Gru(Gru),
     FloorDivMod(FloorDivMod),
+    L2Pool2d(L2Pool2d),
 }
 
 #[cfg(test)]

@@ -1,19 +1,20 @@
 //! AVERAGE_POOL_2D and MAX_POOL_2D, int8 (input and output share their
-//! quantization) and float32.
+//! quantization) and float32, and L2_POOL_2D (float32, as in TFLM).
 //!
 //! Layer: ops; uses `lower` and `quantize::multiplier`.
 
 use kiln::graph::Op;
 use kiln::kernels::pooling::{PoolGeometry, PoolParams};
 use kiln::ops::{
-    AveragePool2dF32Op, AveragePool2dOp, MaxPool2dF32Op, MaxPool2dOp, Pool2dF32, Pool2dS8,
+    AveragePool2dF32Op, AveragePool2dOp, L2Pool2dF32Op, MaxPool2dF32Op, MaxPool2dOp, Pool2dF32,
+    Pool2dS8,
 };
 
 use super::{Dtypes, Formats, IrOp, OnnxConverter, QuantRule};
 use crate::import::onnx::{bounded_attribute, pair, Importer, OnnxNode, Step};
 use crate::import::tflite::{ReadResult, TfliteOp};
 use crate::ir::{Activation, DataType, Graph, Node, OpKind, Padding, Pool2dAttrs};
-use crate::lower::{float_range, invalid, to_u32, Lowered, Lowering};
+use crate::lower::{float_range, invalid, to_u32, unsupported, Lowered, Lowering};
 use crate::quantize::multiplier::activation_range;
 use crate::stack::Stack;
 
@@ -24,6 +25,10 @@ pub struct AveragePool2d(pub Pool2dAttrs);
 /// MAX_POOL_2D.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct MaxPool2d(pub Pool2dAttrs);
+
+/// L2_POOL_2D: the root of the mean square of each window (float32).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct L2Pool2d(pub Pool2dAttrs);
 
 /// A pool's runtime descriptor, by its input's type.
 enum PoolDescriptor {
@@ -108,6 +113,46 @@ impl MaxPool2d {
         }],
         dtypes: Dtypes::INT8_FLOAT32,
     };
+}
+
+impl L2Pool2d {
+    pub(crate) const FORMATS: Formats = Formats {
+        tflite: &[("L2_POOL_2D", |op| {
+            Ok(OpKind::L2Pool2d(L2Pool2d(tflite_attrs(op)?)))
+        })],
+        onnx: &[],
+        dtypes: Dtypes::FLOAT32_BETWEEN_QUANTIZE,
+    };
+}
+
+impl IrOp for L2Pool2d {
+    fn name(&self) -> &'static str {
+        "L2_POOL_2D"
+    }
+
+    fn attributes(&self) -> String {
+        self.0.describe()
+    }
+
+    fn quantization(&self, _node: &Node) -> QuantRule {
+        QuantRule::Float
+    }
+
+    fn lower(&self, cx: &mut Lowering, node: &Node) -> Lowered<Option<Op>> {
+        if !cx.is_float(node) {
+            return unsupported("L2_POOL_2D of other types than float32");
+        }
+        Ok(Some(match lower_pool(cx, node, &self.0)? {
+            PoolDescriptor::F32(pool) => Op::L2Pool2dF32(L2Pool2dF32Op { pool }),
+            PoolDescriptor::S8(_) => return unsupported("int8 L2_POOL_2D"),
+        }))
+    }
+
+    /// The float average pool's walk: its int8 figure (float32 models are
+    /// not run on the emulated cores).
+    fn stack(&self, _g: &Graph, _node: &Node) -> Stack {
+        Stack::new(512, 448, 448, 388)
+    }
 }
 
 impl IrOp for AveragePool2d {

@@ -266,7 +266,8 @@ KILN_KERNEL(kiln_reduce_extreme_f32) {
 }
 
 
-__device__ void pool_f32(const Pool2dF32& o, u8* A, i64 arena_bytes, i32 samples, int average) {
+// `kind`: 0 max, 1 average, 2 L2 (the root of the mean square).
+__device__ void pool_f32(const Pool2dF32& o, u8* A, i64 arena_bytes, i32 samples, int kind) {
     const PoolGeometry& g = o.geometry;
     const i32 batches = g.input.batches, in_h = g.input.height, in_w = g.input.width, c = g.input.channels;
     const i32 out_h = g.output.height, out_w = g.output.width;
@@ -282,7 +283,7 @@ __device__ void pool_f32(const Pool2dF32& o, u8* A, i64 arena_bytes, i32 samples
         const i32 b = (i32)(e / out_h);
         const float* input = (const float*)arena(A, arena_bytes, s, o.input);
         const i32 y_origin = oy * sh - pt, x_origin = ox * sw - pl;
-        float total = 0.0f, best = -3.402823466e38f;
+        float total = 0.0f, squares = 0.0f, best = -3.402823466e38f;
         u32 count = 0;
         for (i32 ky = 0; ky < fh; ky++) {
             const i32 y = y_origin + ky * dh;
@@ -292,11 +293,13 @@ __device__ void pool_f32(const Pool2dF32& o, u8* A, i64 arena_bytes, i32 samples
                 if (x < 0 || x >= in_w) continue;
                 const float v = input[(((i64)b * in_h + y) * in_w + x) * c + ch];
                 total += v;
+                squares += v * v;
                 best = v > best ? v : best;
                 count++;
             }
         }
-        const float v = average ? total / (float)(count > 0 ? count : 1) : best;
+        const float n = (float)(count > 0 ? count : 1);
+        const float v = kind == 1 ? total / n : kind == 2 ? sqrtf(squares / n) : best;
         ((float*)arena(A, arena_bytes, s, o.output))[(((i64)b * out_h + oy) * out_w + ox) * c + ch] = clampf(v, o.activation);
     }
 }
@@ -307,6 +310,10 @@ KILN_KERNEL(kiln_average_pool2d_f32) {
 
 KILN_KERNEL(kiln_max_pool2d_f32) {
     pool_f32(op.pool, A, arena_bytes, samples, 0);
+}
+
+KILN_KERNEL(kiln_l2_pool2d_f32) {
+    pool_f32(op.pool, A, arena_bytes, samples, 2);
 }
 
 
