@@ -1267,3 +1267,17 @@ fn layer_norm_and_gelu_match_the_onnx_reference() {
     let output = layers.iter().find(|l| l["tensor"] == "y").unwrap();
     assert!(output["db"].as_f64().unwrap() > 30.0, "{summary}");
 }
+
+/// ONNX Sum of four same-shaped values runs as ADD_N (in ONNX's order of
+/// additions), the Sum of one value is that value; quantized, ADD_N stays
+/// float32.
+#[test]
+fn sum_runs_as_add_n() {
+    let kinds = matches_onnx_reference("sum");
+    assert_eq!(kinds.iter().filter(|&&k| k == "ADD_N").count(), 1, "{kinds:?}");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/onnx_ops");
+    let (_, summary) = quantize_fixture(&dir, "sum");
+    let layers = summary["sqnr"].as_array().unwrap();
+    let output = layers.iter().find(|l| l["tensor"] == "y").unwrap();
+    assert!(output["db"].as_f64().unwrap() > 30.0, "{summary}");
+}

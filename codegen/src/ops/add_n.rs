@@ -1,5 +1,6 @@
 //! ADD_N: the sum of up to ten same-shaped int8 or float32 inputs (int8
-//! ones sharing one scale and zero point, as TFLM requires).
+//! ones sharing one scale and zero point, as TFLM requires), and ONNX's
+//! Sum of same-shaped inputs.
 //!
 //! Layer: ops; uses `lower` and `quantize::multiplier`.
 
@@ -9,7 +10,8 @@ use kiln::ops::{AddNOp, MAX_ADD_N_INPUTS};
 use kiln::tensor::DType;
 use kiln::Span;
 
-use super::{Dtypes, Formats, IrOp, QuantRule};
+use super::{Dtypes, Formats, IrOp, OnnxConverter, QuantRule};
+use crate::import::onnx::{Importer, OnnxNode, Step};
 use crate::ir::{DataType, Graph, Node, OpKind, TensorId};
 use crate::lower::{invalid, unsupported, Lowered, Lowering};
 use crate::quantize::multiplier::quantize_multiplier;
@@ -22,7 +24,11 @@ pub struct AddN;
 impl AddN {
     pub(crate) const FORMATS: Formats = Formats {
         tflite: &[("ADD_N", |_| Ok(OpKind::AddN(AddN)))],
-        onnx: &[],
+        onnx: &[OnnxConverter {
+            op_type: "Sum",
+            inputs: 1,
+            convert: sum_from_onnx,
+        }],
         dtypes: Dtypes::INT8_FLOAT32,
     };
 }
@@ -117,4 +123,40 @@ fn params_s8(cx: &Lowering, inputs: &[TensorId], out: TensorId) -> Lowered<AddNP
         output_shift,
         output_offset: output_zero_point,
     })
+}
+
+/// ONNX Sum: ADD_N of its inputs, which must share one shape (ADD_N does
+/// not broadcast); the sum of one input is that input.
+fn sum_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
+    let inputs = n
+        .inputs
+        .iter()
+        .map(|i| cx.value(i))
+        .collect::<Step<Vec<TensorId>>>()?;
+    let shape = cx.shape(inputs[0]);
+    if let Some(&other) = inputs.iter().find(|&&t| cx.shape(t) != shape) {
+        return Err(format!(
+            "Sum of inputs of shapes {shape:?} and {:?} (kiln: one shape, as TFLite's ADD_N)",
+            cx.shape(other)
+        ));
+    }
+    if inputs.len() > MAX_ADD_N_INPUTS {
+        return Err(format!(
+            "Sum of {} inputs (kiln: up to {MAX_ADD_N_INPUTS})",
+            inputs.len()
+        ));
+    }
+    if let [only] = inputs[..] {
+        cx.values.insert(n.outputs[0].clone(), only);
+        return Ok(());
+    }
+    let out = cx.new_output(n, shape);
+    cx.g.tensors[out].dtype = cx.g.tensors[inputs[0]].dtype;
+    cx.push(
+        OpKind::AddN(AddN),
+        inputs.into_iter().map(Some).collect(),
+        vec![out],
+        "Sum",
+    );
+    Ok(())
 }
