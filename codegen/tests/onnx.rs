@@ -1274,7 +1274,11 @@ fn layer_norm_and_gelu_match_the_onnx_reference() {
 #[test]
 fn sum_runs_as_add_n() {
     let kinds = matches_onnx_reference("sum");
-    assert_eq!(kinds.iter().filter(|&&k| k == "ADD_N").count(), 1, "{kinds:?}");
+    assert_eq!(
+        kinds.iter().filter(|&&k| k == "ADD_N").count(),
+        1,
+        "{kinds:?}"
+    );
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/onnx_ops");
     let (_, summary) = quantize_fixture(&dir, "sum");
     let layers = summary["sqnr"].as_array().unwrap();

@@ -44,19 +44,18 @@ impl OpDescriptor for GruF32Op {
     fn check(&self, c: &Checker) -> Result<(), Error> {
         let s = &self.params.shape;
         c.positive(&[s.batches, s.time, s.input_size, s.units])?;
+        // Saturating: a forged shape must fail the span checks, not overflow.
         let (rows, units) = (u64::from(s.batches) * u64::from(s.time), u64::from(s.units));
-        let f32 = DType::F32;
-        c.arena(self.input, rows * u64::from(s.input_size), f32)?;
-        c.constant(
-            self.input_weights,
-            3 * units * u64::from(s.input_size),
-            f32,
-            false,
-        )?;
-        c.constant(self.recurrent_weights, 3 * units * units, f32, false)?;
+        let (size, f32) = (u64::from(s.input_size), DType::F32);
+        c.arena(self.input, rows.saturating_mul(size), f32)?;
+        let input_weights = units.saturating_mul(size).saturating_mul(3);
+        c.constant(self.input_weights, input_weights, f32, false)?;
+        let recurrent_weights = units.saturating_mul(units).saturating_mul(3);
+        c.constant(self.recurrent_weights, recurrent_weights, f32, false)?;
         c.constant(self.bias, 6 * units, f32, false)?;
         c.output(self.hidden, s.state_elements(), f32, &[self.input])?;
-        c.output(self.output, rows * units, f32, &[self.input, self.hidden])?;
+        let written = [self.input, self.hidden];
+        c.output(self.output, rows.saturating_mul(units), f32, &written)?;
         let scratch = gru_scratch_elements(s).saturating_mul(4);
         let scratch = usize::try_from(scratch).unwrap_or(usize::MAX);
         c.scratch(

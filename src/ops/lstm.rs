@@ -134,17 +134,19 @@ fn check_spans(
     scratch_bytes: u64,
 ) -> Result<(), Error> {
     c.positive(&[s.batches, s.time, s.input_size, s.units])?;
+    // Saturating: a forged shape must fail the span checks, not overflow.
     let (rows, units) = (u64::from(s.batches) * u64::from(s.time), u64::from(s.units));
-    let state = u64::from(s.batches) * units;
-    let input_weights = 4 * units * u64::from(s.input_size);
-    c.arena(spans.input, rows * u64::from(s.input_size), values)?;
+    let (size, state) = (u64::from(s.input_size), s.state_elements());
+    c.arena(spans.input, rows.saturating_mul(size), values)?;
+    let input_weights = units.saturating_mul(size).saturating_mul(4);
     c.constant(spans.input_weights, input_weights, values, false)?;
-    c.constant(spans.recurrent_weights, 4 * units * units, values, false)?;
+    let recurrent_weights = units.saturating_mul(units).saturating_mul(4);
+    c.constant(spans.recurrent_weights, recurrent_weights, values, false)?;
     c.constant(spans.bias, 4 * units, bias, false)?;
     c.output(spans.hidden, state, hidden, &[spans.input])?;
     c.output(spans.cell, state, cell, &[spans.input, spans.hidden])?;
     let written = [spans.input, spans.hidden, spans.cell];
-    c.output(spans.output, rows * units, hidden, &written)?;
+    c.output(spans.output, rows.saturating_mul(units), hidden, &written)?;
     let operands = [spans.input, spans.hidden, spans.cell, spans.output];
     let scratch_bytes = usize::try_from(scratch_bytes).unwrap_or(usize::MAX);
     c.scratch(spans.scratch, scratch_bytes, &operands)

@@ -12,8 +12,8 @@ use kiln::graph::Op;
 use kiln::ops::{GruF32Op, GruF32Params, SequenceShape};
 
 use super::{Dtypes, Formats, IrOp, OnnxConverter, QuantRule};
-use crate::import::onnx::{Importer, OnnxNode, Step};
-use crate::ir::{DataType, Graph, Node, OpKind};
+use crate::import::onnx::{onnx_sequence, present, Importer, OnnxNode, Step};
+use crate::ir::{DataType, Graph, Node, OpKind, TensorId};
 use crate::lower::{invalid, to_u32, unsupported, Lowered, Lowering};
 use crate::stack::Stack;
 
@@ -83,8 +83,9 @@ impl IrOp for Gru {
             ));
         };
         let (time, batches) = if self.time_major { (d0, d1) } else { (d1, d0) };
-        let units = cx.tensor(hidden).elements() / batches.max(1);
+        let units = cx.shape(hidden).last().copied().unwrap_or(0);
         if units == 0
+            || cx.tensor(hidden).elements() != batches * units
             || cx.shape(*w) != [3 * units, size]
             || cx.shape(*r) != [3 * units, units]
             || cx.tensor(*b).elements() != 6 * units
@@ -130,56 +131,21 @@ impl IrOp for Gru {
     }
 }
 
-/// ONNX GRU, forward, with its default activations: weights and biases
-/// as ONNX lays them out (absent biases are zeros), the initial state
-/// absent or constant zeros. `Y` is the layer's output reshaped to ONNX's
-/// `[seq, 1, batch, hidden]` (`[batch, seq, 1, hidden]` with layout 1);
+/// ONNX GRU (checked and read as `import::onnx::recurrent` describes):
+/// weights and biases as ONNX lays them out (absent biases are zeros);
 /// `Y_h` is its last hidden state.
 fn gru_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
-    let direction = n.string("direction").unwrap_or("forward");
-    if direction != "forward" {
-        return Err(format!("a {direction} GRU (kiln: forward)"));
-    }
-    if let Some(a) = n.strings("activations") {
-        if a != ["Sigmoid", "Tanh"] {
-            return Err(format!("GRU activations {a:?} (kiln: Sigmoid, Tanh)"));
-        }
-    }
-    if n.attributes.contains_key("clip") {
-        return Err("GRU with clip".into());
-    }
-    let present = |i: usize| n.inputs.get(i).is_some_and(|s| !s.is_empty());
-    if present(4) {
-        return Err("GRU with sequence_lens".into());
-    }
-    if present(5) {
-        let zero = cx.constant(&n.inputs[5]).ok().and_then(|t| t.f32s());
-        if !zero.is_some_and(|v| v.iter().all(|&x| x == 0.0)) {
-            return Err("GRU with an initial_h that is not constant zeros".into());
-        }
-    }
-    let batch_major = n.int("layout", 0) == 1;
-    let x = cx.value(&n.inputs[0])?;
-    let [d0, d1, size] = cx.shape(x)[..] else {
-        return Err(format!("GRU input of shape {:?}, not rank 3", cx.shape(x)));
-    };
-    let (time, batches) = if batch_major { (d1, d0) } else { (d0, d1) };
-    let hidden = usize::try_from(n.int("hidden_size", 0)).unwrap_or(0);
-    let label = n
-        .outputs
-        .iter()
-        .find(|o| !o.is_empty())
-        .cloned()
-        .unwrap_or_default();
-    let mut constant = |i: usize, shape: Vec<usize>, what: &str| -> Step<_> {
-        let values = match present(i) {
+    let seq = onnx_sequence(cx, n, "GRU", &["Sigmoid", "Tanh"], &[5])?;
+    let (size, hidden, label) = (seq.size, seq.hidden, seq.label.clone());
+    let mut constant = |i: usize, shape: Vec<usize>, what: &str| -> Step<TensorId> {
+        let elements: usize = shape.iter().product();
+        let values = match present(n, i) {
             true => {
                 let t = cx.constant(&n.inputs[i])?;
                 let values = t
                     .f32s()
                     .ok_or_else(|| format!("GRU {what} must be float32"))?;
-                let elements: usize = shape.iter().product();
-                if values.len() != elements || hidden == 0 {
+                if t.shape() != Some([&[1][..], &shape].concat()) || values.len() != elements {
                     return Err(format!(
                         "GRU {what} of shape {:?}, not [1, {shape:?}]",
                         t.dims
@@ -187,44 +153,25 @@ fn gru_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
                 }
                 values
             }
-            false => vec![0.0; shape.iter().product()],
+            false => vec![0.0; elements],
         };
         Ok(cx.f32_constant(format!("{label} {what}"), shape, &values))
     };
     let w = constant(1, vec![3 * hidden, size], "input weights")?;
     let r = constant(2, vec![3 * hidden, hidden], "recurrent weights")?;
     let b = constant(3, vec![6 * hidden], "biases")?;
-    let sequence = match batch_major {
-        true => vec![batches, time, hidden],
-        false => vec![time, batches, hidden],
-    };
-    let out = cx.tensor(format!("{label} (sequence)"), sequence, DataType::F32, None);
-    let state_shape = match batch_major {
-        true => vec![batches, 1, hidden],
-        false => vec![1, batches, hidden],
-    };
-    let last = match n.outputs.get(1).filter(|o| !o.is_empty()) {
-        Some(o) => cx.new_value(o.clone(), state_shape),
-        None => cx.tensor(format!("{label} state"), state_shape, DataType::F32, None),
-    };
+    let outputs = seq.outputs(cx, n, 1);
     let kind = OpKind::Gru(Gru {
         linear_before_reset: n.int("linear_before_reset", 0) != 0,
-        time_major: !batch_major,
+        time_major: !seq.batch_major,
     });
+    let sequence = outputs[0];
     cx.push(
         kind,
-        vec![Some(x), Some(w), Some(r), Some(b)],
-        vec![out, last],
+        vec![Some(seq.x), Some(w), Some(r), Some(b)],
+        outputs,
         "GRU",
     );
-    let name = n.outputs[0].clone();
-    if !name.is_empty() {
-        let y_shape = match batch_major {
-            true => vec![batches, time, 1, hidden],
-            false => vec![time, 1, batches, hidden],
-        };
-        let y = cx.reshaped(out, y_shape, name.clone());
-        cx.values.insert(name, y);
-    }
+    seq.publish_y(cx, n, sequence);
     Ok(())
 }

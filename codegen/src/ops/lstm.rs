@@ -11,7 +11,7 @@ use kiln::graph::Op;
 use kiln::ops::{LstmF32Op, LstmF32Params, LstmGate, LstmOp, LstmParams, SequenceShape};
 
 use super::{Dtypes, Formats, IrOp, OnnxConverter, QuantRule};
-use crate::import::onnx::{Importer, OnnxNode, Step};
+use crate::import::onnx::{onnx_sequence, present, Importer, OnnxNode, Step};
 use crate::import::tflite::{ReadResult, TfliteOp};
 use crate::ir::{DataType, Graph, Node, OpKind, TensorId};
 use crate::lower::{invalid, to_u32, unsupported, Lowered, Lowering};
@@ -316,7 +316,12 @@ impl UnidirectionalSequenceLstm {
         Ok(Some(Op::LstmF32(LstmF32Op {
             params: LstmF32Params {
                 shape,
-                cell_clip: self.cell_clip.max(0.0),
+                // TFLM clips only for a positive clip (an infinite one
+                // changes nothing).
+                cell_clip: match self.cell_clip.is_finite() && self.cell_clip > 0.0 {
+                    true => self.cell_clip,
+                    false => 0.0,
+                },
                 fresh_state: self.fresh_state,
             },
             input: cx.activation(input, DataType::F32)?,
@@ -347,53 +352,20 @@ fn cell_scale(cx: &Lowering, cell: TensorId) -> Lowered<f32> {
 /// order (input, forget, cell, output).
 const ONNX_GATE: [usize; 4] = [0, 2, 3, 1];
 
-/// ONNX LSTM, forward, with its default activations and no peepholes: the
-/// float32 layer with states that start from zero (or the initial states,
-/// when they are constant zeros), its gates' weights and biases (`Wb + Rb`)
-/// reordered into TFLite's inputs. `Y` is the layer's output reshaped to
-/// ONNX's `[seq, 1, batch, hidden]` (`[batch, seq, 1, hidden]` with layout
-/// 1); `Y_h` and `Y_c` are its final states.
+/// ONNX LSTM (checked and read as `import::onnx::recurrent` describes),
+/// without peepholes or `input_forget`: the float32 layer with states that
+/// start from zero, its gates' weights and biases (`Wb + Rb`) reordered
+/// into TFLite's inputs; `Y_h` and `Y_c` are its final states.
 fn lstm_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
-    let direction = n.string("direction").unwrap_or("forward");
-    if direction != "forward" {
-        return Err(format!("a {direction} LSTM (kiln: forward)"));
+    let seq = onnx_sequence(cx, n, "LSTM", &["Sigmoid", "Tanh", "Tanh"], &[5, 6])?;
+    if present(n, 7) || n.int("input_forget", 0) != 0 {
+        return Err("LSTM with peepholes (P) or input_forget".into());
     }
-    if let Some(a) = n.strings("activations") {
-        if a != ["Sigmoid", "Tanh", "Tanh"] {
-            return Err(format!(
-                "LSTM activations {a:?} (kiln: Sigmoid, Tanh, Tanh)"
-            ));
-        }
-    }
-    if n.attributes.contains_key("clip") || n.int("input_forget", 0) != 0 {
-        return Err("LSTM with clip or input_forget".into());
-    }
-    let present = |i: usize| n.inputs.get(i).is_some_and(|s| !s.is_empty());
-    if present(4) {
-        return Err("LSTM with sequence_lens".into());
-    }
-    if present(7) {
-        return Err("LSTM with peepholes (P)".into());
-    }
-    for (i, what) in [(5, "initial_h"), (6, "initial_c")] {
-        if present(i) {
-            let zero = cx.constant(&n.inputs[i]).ok().and_then(|t| t.f32s());
-            if !zero.is_some_and(|v| v.iter().all(|&x| x == 0.0)) {
-                return Err(format!("LSTM with an {what} that is not constant zeros"));
-            }
-        }
-    }
-    let batch_major = n.int("layout", 0) == 1;
-    let x = cx.value(&n.inputs[0])?;
-    let [d0, d1, size] = cx.shape(x)[..] else {
-        return Err(format!("LSTM input of shape {:?}, not rank 3", cx.shape(x)));
-    };
-    let (time, batches) = if batch_major { (d1, d0) } else { (d0, d1) };
-    let hidden = usize::try_from(n.int("hidden_size", 0)).unwrap_or(0);
+    let (size, hidden, label) = (seq.size, seq.hidden, seq.label.clone());
     let weights = |i: usize, cols: usize| -> Step<Vec<f32>> {
         let t = cx.constant(&n.inputs[i])?;
         let values = t.f32s().ok_or("LSTM weights must be float32")?;
-        if t.shape() != Some(vec![1, 4 * hidden, cols]) || hidden == 0 {
+        if t.shape() != Some(vec![1, 4 * hidden, cols]) {
             return Err(format!(
                 "LSTM weights '{}' of shape {:?}, not [1, {}, {cols}]",
                 n.inputs[i],
@@ -404,7 +376,7 @@ fn lstm_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
         Ok(values)
     };
     let (w, r) = (weights(1, size)?, weights(2, hidden)?);
-    let b = match present(3) {
+    let b = match present(n, 3) {
         true => {
             let t = cx.constant(&n.inputs[3])?;
             let values = t.f32s().ok_or("LSTM bias must be float32")?;
@@ -415,24 +387,12 @@ fn lstm_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
         }
         false => vec![0.0; 8 * hidden],
     };
-    let name = n.outputs[0].clone();
-    // Names for the tensors kiln adds: after the first output ONNX names.
-    let label = n
-        .outputs
-        .iter()
-        .find(|o| !o.is_empty())
-        .cloned()
-        .unwrap_or_default();
-    let mut inputs = vec![Some(x)];
+    let mut inputs = vec![Some(seq.x)];
     for (kind, values, cols) in [("input", &w, size), ("recurrent", &r, hidden)] {
         for (gate, &block) in ["input", "forget", "cell", "output"].iter().zip(&ONNX_GATE) {
             let rows = &values[block * hidden * cols..(block + 1) * hidden * cols];
-            let t = cx.f32_constant(
-                format!("{label} {kind} to {gate}"),
-                vec![hidden, cols],
-                rows,
-            );
-            inputs.push(Some(t));
+            let name = format!("{label} {kind} to {gate}");
+            inputs.push(Some(cx.f32_constant(name, vec![hidden, cols], rows)));
         }
     }
     inputs.extend([None, None, None]);
@@ -443,44 +403,15 @@ fn lstm_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
         let t = cx.f32_constant(format!("{label} {gate} bias"), vec![hidden], &sum);
         inputs.push(Some(t));
     }
-    let sequence = if batch_major {
-        vec![batches, time, hidden]
-    } else {
-        vec![time, batches, hidden]
-    };
-    let out = cx.tensor(format!("{label} (sequence)"), sequence, DataType::F32, None);
-    let state_shape = if batch_major {
-        vec![batches, 1, hidden]
-    } else {
-        vec![1, batches, hidden]
-    };
-    let mut states = [0; 2];
-    for (k, state) in states.iter_mut().enumerate() {
-        *state = match n.outputs.get(k + 1).filter(|o| !o.is_empty()) {
-            Some(o) => cx.new_value(o.clone(), state_shape.clone()),
-            None => cx.tensor(
-                format!("{label} state {k}"),
-                state_shape.clone(),
-                DataType::F32,
-                None,
-            ),
-        };
-    }
+    let outputs = seq.outputs(cx, n, 2);
     let kind = OpKind::UnidirectionalSequenceLstm(UnidirectionalSequenceLstm {
         tanh: true,
         cell_clip: 0.0,
-        time_major: !batch_major,
+        time_major: !seq.batch_major,
         fresh_state: true,
     });
-    cx.push(kind, inputs, vec![out, states[0], states[1]], "LSTM");
-    if !name.is_empty() {
-        let y_shape = if batch_major {
-            vec![batches, time, 1, hidden]
-        } else {
-            vec![time, 1, batches, hidden]
-        };
-        let y = cx.reshaped(out, y_shape, name.clone());
-        cx.values.insert(name, y);
-    }
+    let sequence = outputs[0];
+    cx.push(kind, inputs, outputs, "LSTM");
+    seq.publish_y(cx, n, sequence);
     Ok(())
 }

@@ -227,9 +227,13 @@ fn int8_table(function: UnaryFunction, input: (f32, i32), output: (f32, i32)) ->
 /// PyTorch exports it at opsets before 17), 0.5 SQRT, -0.5 RSQRT and 1 the
 /// input itself; other exponents are refused.
 fn pow_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
+    // One value, of no higher rank than the base (so that the output keeps
+    // the base's shape).
+    let rank = cx.value(&n.inputs[0]).map(|x| cx.shape(x).len())?;
     let exponent = cx
         .constant(&n.inputs[1])
         .ok()
+        .filter(|t| t.dims.len() <= rank)
         .and_then(|t| {
             t.f32s()
                 .or_else(|| t.i64s().map(|v| v.iter().map(|&e| e as f32).collect()))

@@ -17,6 +17,7 @@ mod context;
 mod one_d;
 mod proto;
 mod qdq;
+mod recurrent;
 mod shape_arith;
 
 use std::collections::HashMap;
@@ -25,6 +26,7 @@ use std::path::Path;
 pub(crate) use context::{bounded_attribute, nchw_to_nhwc, pair, Importer, Step, MAX_GEOMETRY};
 pub use proto::read_tensor_data;
 pub(crate) use proto::{Attribute, OnnxNode, OnnxTensor};
+pub(crate) use recurrent::{onnx_sequence, present};
 
 use super::protobuf::{fields, PbError, Value};
 use crate::error::{Error, Result, Unsupported};
