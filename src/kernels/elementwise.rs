@@ -243,7 +243,7 @@ pub fn floor_mod_f32(
     output: &mut [f32],
 ) {
     b.map(input1, input2, output, |x, y| {
-        let truncated = libm::fmodf(x, y);
+        let truncated = fmod(x, y);
         let floored = if truncated != 0.0 && ((y < 0.0) != (truncated < 0.0)) {
             truncated + y
         } else {
@@ -251,6 +251,38 @@ pub fn floor_mod_f32(
         };
         act.apply(floored)
     });
+}
+
+/// C's `fmodf`, exactly (`x - trunc(x / y) * y` without rounding), by
+/// long division of the significands: libm's links a panic path into
+/// firmware. NaN for an infinite or NaN `x` and a NaN or zero `y`.
+fn fmod(x: f32, y: f32) -> f32 {
+    let sign = x.to_bits() & 0x8000_0000;
+    let (ux, uy) = (x.to_bits() & 0x7fff_ffff, y.to_bits() & 0x7fff_ffff);
+    if ux >= 0x7f80_0000 || uy > 0x7f80_0000 || uy == 0 {
+        return f32::NAN;
+    }
+    if ux < uy {
+        return x;
+    }
+    // |v| = significand * 2^(exponent - 149), subnormals included.
+    let split = |bits: u32| match bits >> 23 {
+        0 => (u64::from(bits), 0),
+        e => (u64::from((bits & 0x7f_ffff) | 0x80_0000), e - 1),
+    };
+    let ((mx, ex), (my, ey)) = (split(ux), split(uy));
+    let mut r = mx.checked_rem(my).unwrap_or(0);
+    for _ in 0..ex.saturating_sub(ey) {
+        r <<= 1;
+        if r >= my {
+            r -= my;
+        }
+    }
+    // r < my < 2^24 and 2^(ey - 149) are exact in f64, as is their product
+    // in f32 (a multiple of the smallest subnormal, below |y|).
+    let scale = f64::from_bits(((i64::from(ey) - 149 + 1023) as u64) << 52);
+    let magnitude = (r as f64 * scale) as f32;
+    f32::from_bits(magnitude.to_bits() | sign)
 }
 
 /// ONNX PRelu: `x` where it is not negative, `x * slope` where it is; the
@@ -414,6 +446,38 @@ mod tests {
         let mut one = [0.0];
         floor_div_f32(&flat(1), none, &[x], &[y], &mut one);
         assert_eq!(one, [2.0]);
+    }
+
+    /// kiln's fmod is libm's, bit for bit, on random floats of every
+    /// magnitude (subnormals, huge quotients) and the special cases.
+    #[test]
+    fn fmod_is_libms_exactly() {
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            f32::from_bits(state as u32)
+        };
+        let cases = if cfg!(miri) { 200 } else { 200_000 };
+        for _ in 0..cases {
+            let (x, y) = (next(), next());
+            let (got, want) = (fmod(x, y), libm::fmodf(x, y));
+            assert!(
+                got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()),
+                "fmod({x:e}, {y:e}) = {got:e}, libm {want:e}"
+            );
+        }
+        for (x, y) in [
+            (7.0, 2.0),
+            (-7.0, 2.0),
+            (1.0, 0.0),
+            (f32::INFINITY, 1.0),
+            (1.0, f32::INFINITY),
+        ] {
+            let (got, want) = (fmod(x, y), libm::fmodf(x, y));
+            assert!(got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()));
+        }
     }
 
     #[test]
