@@ -32,6 +32,9 @@ pub fn validate(graph: &Graph) -> Result<(), Error> {
     }
     for (k, t) in graph.state.iter().enumerate() {
         c.arena(t.span, u64::from(t.span.len), DType::I8)?;
+        if !t.initial.is_empty() {
+            c.constant(t.initial, u64::from(t.span.len), DType::I8, false)?;
+        }
         let shared = graph.state.iter().take(k).any(|s| s.span.overlaps(&t.span));
         c.ensure(!shared, "two variable tensors share bytes")?;
     }
@@ -59,7 +62,7 @@ impl<'g, 'a> Executor<'g, 'a> {
             return Err(Error::ArenaMisaligned);
         }
         validate(graph)?;
-        reset_state(graph.state, arena);
+        reset_state(graph.state, graph.weights, arena);
         Ok(Executor { graph, arena })
     }
 
@@ -67,7 +70,7 @@ impl<'g, 'a> Executor<'g, 'a> {
     /// TFLite Micro interpreter starts: the next `run` remembers nothing
     /// of earlier ones.
     pub fn reset_state(&mut self) {
-        reset_state(self.graph.state, self.arena);
+        reset_state(self.graph.state, self.graph.weights, self.arena);
     }
 
     pub fn graph(&self) -> &Graph<'g> {

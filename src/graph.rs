@@ -33,23 +33,28 @@ impl TensorIo {
 
 wire_struct! {
     /// A variable tensor: state an op keeps from one inference to the next
-    /// (SVDF's memory of past frames, an LSTM's cell). Its bytes belong to
-    /// it alone for the whole life of the arena (the planner gives them no
-    /// other tensor), and a reset fills them with the byte `fill`, as
-    /// TFLite Micro's `ResetVariableTensors` does: an int8 tensor's zero
-    /// point, 0 for every other type.
+    /// (SVDF's memory of past frames, an LSTM's cell, a resource variable).
+    /// Its bytes belong to it alone for the whole life of the arena (the
+    /// planner gives them no other tensor). A reset writes its initial
+    /// value: the weight bytes `initial` when it has one (a resource
+    /// variable that the model's `CALL_ONCE` subgraph assigns a constant),
+    /// otherwise the byte `fill` everywhere, as TFLite Micro's
+    /// `ResetVariableTensors` does: an int8 tensor's zero point, 0 for
+    /// every other type.
     #[derive(Eq)]
     pub struct StateTensor {
         pub span: Span,
         pub fill: i8,
+        /// Empty, or exactly `span.len` bytes of the weights.
+        pub initial: Span,
     }
 }
 
 /// A compiled model: ops in execution order over one arena of `arena_bytes`
 /// bytes, and the constant bytes they reference (`weights`, in flash on a
-/// microcontroller, 16-byte aligned). A stateful model (SVDF, LSTM) also
-/// names its variable tensors (`state`), which survive from one run to the
-/// next until [`reset_state`] clears them.
+/// microcontroller, 16-byte aligned). A stateful model (SVDF, LSTM,
+/// resource variables) also names its variable tensors (`state`), which
+/// survive from one run to the next until [`reset_state`] resets them.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Graph<'a> {
     pub ops: &'a [Op],
@@ -60,15 +65,25 @@ pub struct Graph<'a> {
     pub weights: &'a [u8],
 }
 
-/// Fills every variable tensor of `state` with its reset value: what a
-/// fresh TFLite Micro interpreter starts from. Spans outside `arena` are
+/// Writes every variable tensor of `state` with its initial value (its
+/// `initial` bytes of `weights`, or its `fill` byte): what a fresh TFLite
+/// Micro interpreter starts from. Spans outside `arena` or `weights` are
 /// skipped (`exec::validate` refuses them).
-pub fn reset_state(state: &[StateTensor], arena: &mut [u8]) {
+pub fn reset_state(state: &[StateTensor], weights: &[u8], arena: &mut [u8]) {
+    let range = |s: Span| {
+        let start = s.offset as usize;
+        Some(start..start.checked_add(s.len as usize)?)
+    };
     for t in state {
-        let start = t.span.offset as usize;
-        let end = start.checked_add(t.span.len as usize);
-        if let Some(bytes) = end.and_then(|end| arena.get_mut(start..end)) {
+        let Some(bytes) = range(t.span).and_then(|r| arena.get_mut(r)) else {
+            continue;
+        };
+        if t.initial.is_empty() {
             bytes.fill(t.fill as u8);
+        } else if let Some(initial) = range(t.initial).and_then(|r| weights.get(r)) {
+            if initial.len() == bytes.len() {
+                bytes.copy_from_slice(initial);
+            }
         }
     }
 }

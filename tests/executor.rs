@@ -165,9 +165,10 @@ fn fast_kernels_refuse_what_they_cannot_run() {
     assert!(Executor::new(&model.runtime_graph(), bytes).is_ok());
 }
 
-/// Variable tensors start from their reset value when an executor binds,
-/// and `reset_state` restores it; a state span past the arena, or two that
-/// share bytes, are refused.
+/// Variable tensors start from their reset value (a fill byte, or initial
+/// bytes of the weights) when an executor binds, and `reset_state`
+/// restores it; a state span past the arena, two that share bytes, and an
+/// initial value outside the weights or of another size are refused.
 #[test]
 fn state_is_reset_when_binding_and_on_request() {
     use kiln::StateTensor;
@@ -179,10 +180,17 @@ fn state_is_reset_when_binding_and_on_request() {
         StateTensor {
             span: Span::new(0, 6),
             fill: -3,
+            initial: Span::EMPTY,
         },
         StateTensor {
             span: Span::new(16, 4),
             fill: 0,
+            initial: Span::EMPTY,
+        },
+        StateTensor {
+            span: Span::new(32, 4),
+            fill: 0,
+            initial: Span::new(4, 4),
         },
     ];
     let graph = kiln::Graph {
@@ -193,9 +201,13 @@ fn state_is_reset_when_binding_and_on_request() {
     assert_eq!(bytes[..6], [0xFD; 6]);
     assert_eq!(bytes[6..16], [0x55; 10], "bytes between states untouched");
     assert_eq!(bytes[16..20], [0; 4]);
-    bytes[..20].fill(7);
+    let weights = graph.weights;
+    assert_ne!(weights[4..8], [0x55; 4]);
+    assert_eq!(bytes[32..36], weights[4..8], "the initial value");
+    bytes[..40].fill(7);
     Executor::new(&graph, &mut bytes[..]).unwrap().reset_state();
     assert_eq!(bytes[..6], [0xFD; 6]);
+    assert_eq!(bytes[32..36], weights[4..8]);
 
     let refused = |state: &[StateTensor], reason: &str| {
         let graph = kiln::Graph {
@@ -209,11 +221,23 @@ fn state_is_reset_when_binding_and_on_request() {
     let past = StateTensor {
         span: Span::new(model.arena_bytes() as u32 - 2, 4),
         fill: 0,
+        initial: Span::EMPTY,
     };
     refused(&[past], "outside the arena");
     let overlapping = StateTensor {
         span: Span::new(4, 4),
         fill: 0,
+        initial: Span::EMPTY,
     };
     refused(&[state[0], overlapping], "share bytes");
+    let beyond = StateTensor {
+        initial: Span::new(weights.len() as u32 - 2, 4),
+        ..state[2]
+    };
+    refused(&[beyond], "outside the weights");
+    let shorter = StateTensor {
+        initial: Span::new(4, 3),
+        ..state[2]
+    };
+    refused(&[shorter], "does not match");
 }

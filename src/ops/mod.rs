@@ -298,9 +298,10 @@ macro_rules! op_list {
 /// SPACE_TO_BATCH_ND and BATCH_TO_SPACE_ND, L2_NORMALIZATION,
 /// LOG_SOFTMAX, ADD_N, GATHER_ND; 28: float32
 /// UNIDIRECTIONAL_SEQUENCE_LSTM, GRU, FLOOR_DIV, FLOOR_MOD, L2_POOL_2D;
-/// `tests/blob_format.rs` pins it). It lives beside the
+/// 29: a variable tensor's initial value (`StateTensor::initial`, for
+/// resource variables); `tests/blob_format.rs` pins it). It lives beside the
 /// list because appending an op is the usual bump.
-pub const BLOB_VERSION: u32 = 28;
+pub const BLOB_VERSION: u32 = 29;
 
 op_list! {
     Conv2d(Conv2dOp),

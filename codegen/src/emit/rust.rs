@@ -292,7 +292,7 @@ pub fn module(model: &CompiledModel, weights_file: &str) -> String {
     if model.state.is_empty() {
         s += "impl<'a> Model<'a> {\n    /// Binds the model to `arena`.\n    pub fn new(arena: &'a mut kiln::Arena<ARENA_BYTES>) -> Self {\n        Model { arena }\n    }\n\n";
     } else {
-        s += "impl<'a> Model<'a> {\n    /// Binds the model to `arena`, its state reset.\n    pub fn new(arena: &'a mut kiln::Arena<ARENA_BYTES>) -> Self {\n        let mut model = Model { arena };\n        model.reset_state();\n        model\n    }\n\n    /// Returns the state (`STATE`) to its reset values: the next `run`\n    /// remembers nothing of earlier ones.\n    pub fn reset_state(&mut self) {\n        kiln::graph::reset_state(&STATE, self.arena.bytes_mut());\n    }\n\n";
+        s += "impl<'a> Model<'a> {\n    /// Binds the model to `arena`, its state reset.\n    pub fn new(arena: &'a mut kiln::Arena<ARENA_BYTES>) -> Self {\n        let mut model = Model { arena };\n        model.reset_state();\n        model\n    }\n\n    /// Returns the state (`STATE`) to its reset values: the next `run`\n    /// remembers nothing of earlier ones.\n    pub fn reset_state(&mut self) {\n        kiln::graph::reset_state(&STATE, &WEIGHTS.0, self.arena.bytes_mut());\n    }\n\n";
     }
     let (ret, tail) = if single(&model.outputs) {
         let t = &model.outputs[0];

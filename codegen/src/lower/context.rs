@@ -365,6 +365,7 @@ impl<'g> Lowering<'g> {
         Ok(StateTensor {
             span: Span::new(to_u32(offset)?, to_u32(tensor.bytes())?),
             fill,
+            initial: Span::EMPTY,
         })
     }
 

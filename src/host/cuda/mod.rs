@@ -52,7 +52,7 @@ pub fn arena_image(
 ) -> Vec<u8> {
     let mut image = vec![0u8; n * arena_bytes];
     for arena in image.chunks_exact_mut(arena_bytes.max(1)) {
-        crate::graph::reset_state(graph.state, arena);
+        crate::graph::reset_state(graph.state, graph.weights, arena);
     }
     for (i, data) in inputs.iter().enumerate() {
         let span = graph.inputs[i].span;
