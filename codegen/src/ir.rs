@@ -302,6 +302,11 @@ pub struct Graph {
     /// writes that persists from one inference to the next, such as SVDF's
     /// memory. The planner keeps their bytes for them alone.
     pub variables: Vec<TensorId>,
+    /// The initial values of some variables (little-endian bytes, as many
+    /// as the variable has): what a TFLite model's `CALL_ONCE` subgraph
+    /// assigns its resource variables before the first inference. A
+    /// variable not listed starts from its reset fill (zero point or 0).
+    pub variable_init: Vec<(TensorId, Vec<u8>)>,
 }
 
 impl Graph {

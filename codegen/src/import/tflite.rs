@@ -435,6 +435,7 @@ impl Reader<'_> {
             inputs,
             outputs,
             variables,
+            variable_init: vec![],
         })
     }
 

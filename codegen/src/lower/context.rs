@@ -344,8 +344,10 @@ impl<'g> Lowering<'g> {
         }
     }
 
-    /// Variable tensor `t`'s bytes and its reset value (`StateTensor`).
-    pub(super) fn state_tensor(&self, t: TensorId) -> Lowered<StateTensor> {
+    /// Variable tensor `t`'s bytes and its reset value (`StateTensor`):
+    /// its initial value, copied into the weights, when the graph gives it
+    /// one.
+    pub(super) fn state_tensor(&mut self, t: TensorId) -> Lowered<StateTensor> {
         let tensor = self.tensor(t);
         let Some(offset) = self.plan.offset(t) else {
             return invalid(format!("'{}' has no place in the arena", tensor.name));
@@ -362,10 +364,22 @@ impl<'g> Lowering<'g> {
             }
             _ => 0,
         };
+        let span = Span::new(to_u32(offset)?, to_u32(tensor.bytes())?);
+        let graph = self.g;
+        let initial = match graph.variable_init.iter().find(|(v, _)| *v == t) {
+            Some((_, bytes)) if bytes.len() == span.len as usize => self.constant(bytes)?,
+            Some(_) => {
+                return invalid(format!(
+                    "the initial value of '{}' is not {} bytes",
+                    tensor.name, span.len
+                ))
+            }
+            None => Span::EMPTY,
+        };
         Ok(StateTensor {
-            span: Span::new(to_u32(offset)?, to_u32(tensor.bytes())?),
+            span,
             fill,
-            initial: Span::EMPTY,
+            initial,
         })
     }
 

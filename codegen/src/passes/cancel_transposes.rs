@@ -128,6 +128,7 @@ mod tests {
             inputs: vec![0],
             outputs: vec![3],
             variables: vec![],
+            variable_init: vec![],
         }
     }
 

@@ -303,6 +303,7 @@ mod tests {
             inputs: vec![0],
             outputs: vec![5],
             variables: vec![],
+            variable_init: vec![],
         };
         run(&mut g);
         let kinds: Vec<&str> = g.nodes.iter().map(|n| n.kind.name()).collect();
@@ -357,6 +358,7 @@ mod tests {
             inputs: vec![0, 1],
             outputs: vec![5],
             variables: vec![],
+            variable_init: vec![],
         };
         run(&mut g);
         let kinds: Vec<&str> = g.nodes.iter().map(|n| n.kind.name()).collect();
@@ -395,6 +397,7 @@ mod tests {
             inputs: vec![0],
             outputs: vec![3],
             variables: vec![],
+            variable_init: vec![],
         };
         run(&mut g);
         let kinds: Vec<&str> = g.nodes.iter().map(|n| n.kind.name()).collect();
@@ -421,6 +424,7 @@ mod tests {
             inputs: vec![0],
             outputs: vec![2],
             variables: vec![],
+            variable_init: vec![],
         };
         run(&mut g);
         let kinds: Vec<&str> = g.nodes.iter().map(|n| n.kind.name()).collect();

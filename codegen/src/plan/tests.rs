@@ -44,6 +44,7 @@ fn chain(sizes: [usize; 4]) -> Graph {
         inputs: vec![0],
         outputs: vec![3],
         variables: vec![],
+        variable_init: vec![],
     }
 }
 
@@ -299,6 +300,7 @@ fn a_shortcut_runs_before_the_branch_that_outlives_its_input() {
         inputs: vec![0],
         outputs: vec![4],
         variables: vec![],
+        variable_init: vec![],
     };
     assert_eq!(plan(&g).arena_bytes, 576);
     let (order, p) = schedule(&g, &[None; 4]);
@@ -387,6 +389,7 @@ fn random_graphs_never_collide() {
             inputs: vec![0],
             outputs: vec![count - 1],
             variables: vec![],
+            variable_init: vec![],
         };
         let p = plan(&g);
         assert_no_live_overlap(&g, &p);
@@ -549,6 +552,7 @@ fn random_plans_keep_every_tensor_until_it_is_read() {
             inputs: vec![0],
             outputs: vec![last, next(last + 1)],
             variables: vec![],
+            variable_init: vec![],
         };
         let p = plan_in_place(&g, &candidates);
         copies_nothing += p.copies_nothing.iter().filter(|&&c| c).count();

@@ -256,6 +256,7 @@ pub fn import_bytes(bytes: &[u8], path: &Path) -> Result<Graph> {
             inputs: vec![],
             outputs: vec![],
             variables: vec![],
+            variable_init: vec![],
         },
         values: HashMap::new(),
         constants: initializers
