@@ -80,6 +80,13 @@ fn write(to: CastType, v: Value, out: &mut [u8]) {
 
 /// Every `from` value of `input` as a `to` value in `output`.
 pub fn cast(from: CastType, to: CastType, input: &[u8], output: &mut [u8]) {
+    // To the same type: the bytes as they are (READ_VARIABLE and
+    // ASSIGN_VARIABLE copy this way).
+    if from == to {
+        let n = input.len().min(output.len());
+        output[..n].copy_from_slice(&input[..n]);
+        return;
+    }
     let chunks = input.chunks_exact(from.size());
     for (i, o) in chunks.zip(output.chunks_exact_mut(to.size())) {
         write(to, read(from, i), o);

@@ -284,8 +284,11 @@ fn lower_nodes(graph: &Graph, plan: &ArenaPlan) -> Result<LoweredNodes> {
     for (i, node) in graph.nodes.iter().enumerate() {
         cx.start_node(i);
         let runs_later = plan.fused_into(i).is_some();
-        match cx
-            .output(node)
+        let output = match node.kind.op().has_output() {
+            true => cx.output(node).map(|_| ()),
+            false => Ok(()),
+        };
+        match output
             .and_then(|_| node.kind.op().lower(&mut cx, node))
             .and_then(|op| match runs_later {
                 true => Ok(op),

@@ -154,6 +154,12 @@ pub trait IrOp: Debug {
         None
     }
 
+    /// Whether the op has an output (ASSIGN_VARIABLE has none: it writes
+    /// a variable, which is its input).
+    fn has_output(&self) -> bool {
+        true
+    }
+
     /// Whether the op's output is its input's bytes under another shape
     /// (RESHAPE): the planner gives both one buffer, nothing runs, and
     /// calibration observes one tensor for both.

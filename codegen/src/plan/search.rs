@@ -10,7 +10,7 @@
 use kiln::kernels::conv2d::ConvGeometry;
 
 use super::{align, plan_with, ArenaPlan, InPlace, Walk, ALIGNMENT};
-use crate::ir::Graph;
+use crate::ir::{Graph, TensorId};
 
 /// An op the planner may run in place.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -199,6 +199,7 @@ fn search(graph: &Graph, candidates: &[Option<Candidate>]) -> ArenaPlan {
 /// outputs and reads a tensor another op reads too (a residual block's
 /// shortcut, which, run before the block's second convolution, frees the
 /// block's input sooner), and the arena [`plan_in_place`] plans shrinks.
+/// Two ops that touch the same variable tensor never swap.
 /// The ops' results do not depend on their order. Returns the order of
 /// `graph`'s nodes (indices into them) and its plan.
 pub fn schedule(graph: &Graph, candidates: &[Option<Candidate>]) -> (Vec<usize>, ArenaPlan) {
@@ -233,11 +234,12 @@ pub fn schedule(graph: &Graph, candidates: &[Option<Candidate>]) -> (Vec<usize>,
         let mut improved = false;
         for k in 1..n {
             let (a, b) = (order[k - 1], order[k]);
-            let depends = graph.nodes[b]
-                .inputs
-                .iter()
-                .flatten()
-                .any(|t| graph.nodes[a].outputs.contains(t));
+            // Ops that touch one variable keep their order: READ_VARIABLE
+            // and ASSIGN_VARIABLE both take it as an input.
+            let touches = |i: usize, t: &TensorId| graph.nodes[i].inputs.contains(&Some(*t));
+            let depends = graph.nodes[b].inputs.iter().flatten().any(|t| {
+                graph.nodes[a].outputs.contains(t) || (graph.variables.contains(t) && touches(a, t))
+            });
             if depends || !shared(b) {
                 continue;
             }
