@@ -170,6 +170,7 @@ fn golden_models() -> Vec<(&'static str, PathBuf, PathBuf)> {
         "gather_nd_ids",
         "in_place_chain",
         "concat_slices",
+        "variables",
     ] {
         let zoo = fixtures().join("op_zoo");
         models.push((name, zoo.join(format!("{name}.tflite")), zoo.join(name)));

@@ -164,6 +164,30 @@ fn squared_difference_with_too_small_an_output_scale_is_refused() {
     );
 }
 
+/// Resource-variable models kiln cannot resolve at compile time are refused
+/// by name: CALL_ONCE after a variable is used (its subgraph would run
+/// later than kiln's initial values apply), a CALL_ONCE subgraph that
+/// computes, a variable read but never assigned.
+#[test]
+fn variable_models_kiln_cannot_resolve_are_refused_by_name() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/op_zoo");
+    for (variant, reason) in [
+        (
+            "late",
+            "CALL_ONCE: comes after a variable is read or assigned",
+        ),
+        ("computed", "subgraph 1 runs NEG"),
+        ("unassigned", "variable 'never' is read but never assigned"),
+    ] {
+        let path = dir.join(format!("variables_{variant}.tflite"));
+        let Err(err) = kiln_codegen::compile_file(&path) else {
+            panic!("{variant}: compiled");
+        };
+        let err = err.to_string();
+        assert!(err.contains(reason), "{variant}: {err}");
+    }
+}
+
 /// SPACE_TO_BATCH_ND pads with the real value 0 (the int8 zero point), as
 /// TFLite's kernel does; TFLM's pads with a parameter it never sets, so its
 /// outputs cannot serve here. Each of the four 2×2 blocks of the padded

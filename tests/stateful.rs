@@ -2,7 +2,9 @@
 //! outputs are TensorFlow Lite Micro's for the same sequence on one
 //! interpreter (state carried from run to run), for SVDF (int8 and
 //! float32) and LSTM layers (an int8 hidden and an int16 cell state, and
-//! float32), from the compiled graph and from its blob alike; `reset_state`
+//! float32) and resource variables (READ_VARIABLE, ASSIGN_VARIABLE, an
+//! initial value from CALL_ONCE's subgraph), from the compiled graph and
+//! from its blob alike; `reset_state`
 //! forgets, and a graph bound afresh starts from the reset state.
 
 mod common;
@@ -85,6 +87,8 @@ fn state_carries_over_a_sequence_as_in_tflite_micro() {
         ("svdf_float", 2),
         ("lstm", 4),
         ("lstm_float", 4),
+        ("variables", 3),
+        ("variables_float", 2),
     ];
     for (name, states) in models {
         let model = kiln_codegen::compile_file(&fixture().join(format!("{name}.tflite"))).unwrap();
@@ -93,7 +97,7 @@ fn state_carries_over_a_sequence_as_in_tflite_micro() {
 
         let blob = kiln_codegen::emit::blob::blob(&model);
         let blob = common::Aligned::new(&blob);
-        let loaded = kiln::blob::load::<8>(blob.bytes()).unwrap();
+        let loaded = kiln::blob::load::<16>(blob.bytes()).unwrap();
         assert_eq!(loaded.graph().state, &model.state[..]);
         check_sequence(name, &loaded.graph(), "blob");
     }
@@ -141,16 +145,19 @@ fn state_spans_share_no_byte_with_any_other_tensor() {
 }
 
 /// A float32 stateful model quantized by kiln (calibrated on its fresh
-/// samples) keeps its SVDF and LSTM layers in float32 with float32 state
+/// samples) keeps its SVDF and LSTM layers, and its resource variables, in
+/// float32 with float32 state
 /// between DEQUANTIZE and QUANTIZE, and follows the float model over the
 /// whole sequence (signal to quantization noise above 20 dB).
 #[test]
 fn quantized_float_stateful_models_keep_their_layers_in_float32() {
     use kiln_codegen::npy::{NpyArray, NpyType};
     use kiln_codegen::quantize::observer::ObserverKind;
-    for (name, layer) in [
-        ("svdf_float", "SVDF (float32)"),
-        ("lstm_float", "UNIDIRECTIONAL_SEQUENCE_LSTM (float32)"),
+    for (name, layer, count) in [
+        ("svdf_float", "SVDF (float32)", 2),
+        ("lstm_float", "UNIDIRECTIONAL_SEQUENCE_LSTM (float32)", 2),
+        // Three reads and two assignments, each a float32 copy.
+        ("variables_float", "CAST", 5),
     ] {
         let path = fixture().join(format!("{name}.tflite"));
         let dir = fixture().join(name);
@@ -169,7 +176,7 @@ fn quantized_float_stateful_models_keep_their_layers_in_float32() {
         let names: Vec<&str> = int8.ops.iter().map(kiln::Op::name).collect();
         assert_eq!(
             names.iter().filter(|&&n| n == layer).count(),
-            2,
+            count,
             "{names:?}"
         );
         assert!(names.contains(&"QUANTIZE"), "{name}: nothing runs in int8");

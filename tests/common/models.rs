@@ -5,7 +5,8 @@
 
 /// The project's op-coverage fixtures: `tests/fixtures/op_zoo/NAME.tflite`
 /// with TFLM's outputs in `NAME/` (made by `make_op_zoo.py`, and by
-/// `make_stateful.py` for svdf, lstm and int16_edges, `make_schema_ops.py`
+/// `make_stateful.py` for svdf, lstm, int16_edges and variables (resource
+/// variables, int8 and int16), `make_schema_ops.py`
 /// for sum, reduce_max, batch_matmul, compare_select, comparisons,
 /// mirror_pad, slices, layout, embedding (int32 input ids), arg_extremes
 /// (int32 indices out; its float twin too), in_place_chain (one-input ops
@@ -50,10 +51,11 @@ pub const OP_ZOO: &[&str] = &[
     "add_n",
     "gather_nd",
     "gather_nd_ids",
+    "variables",
 ];
 
 /// The project's float32 op-coverage fixtures (`make_schema_ops.py`, and
-/// `make_stateful.py` for lstm_float): kiln
+/// `make_stateful.py` for lstm_float and variables_float): kiln
 /// must match TFLM's outputs within float rounding (`floats_close`).
 pub const FLOAT_ZOO: &[&str] = &[
     "softmax_parts",
@@ -77,6 +79,7 @@ pub const FLOAT_ZOO: &[&str] = &[
     "lstm_float",
     "floor_div_mod",
     "l2_pool",
+    "variables_float",
 ];
 
 /// The quantized models kiln must run bit-exact, with their file under

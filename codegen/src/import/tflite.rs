@@ -6,6 +6,8 @@
 //! error, never a panic. All unsupported operators and options are collected
 //! and reported together.
 
+mod variables;
+
 use std::path::Path;
 
 use super::flatbuffer::{FbError, Table};
@@ -210,6 +212,7 @@ fn data_type(code: i8) -> DataType {
         9 => DataType::I8,
         10 => DataType::F64,
         17 => DataType::Other("int4"),
+        20 => DataType::Other("resource"),
         _ => DataType::Other("unknown"),
     }
 }
@@ -292,17 +295,6 @@ impl Reader<'_> {
         if subgraphs.is_empty() {
             return invalid("no subgraphs");
         }
-        if subgraphs.len() > 1 {
-            self.problems.push(Unsupported {
-                op_index: None,
-                op_name: "model".into(),
-                tensors: vec![],
-                reason: format!(
-                    "{} subgraphs (control flow); kiln runs single-subgraph models",
-                    subgraphs.len()
-                ),
-            });
-        }
         let buffers = model.vector(4, 4)?;
         let opcodes = match model.vector(1, 4)? {
             Some(v) => v
@@ -327,6 +319,24 @@ impl Reader<'_> {
                 }
                 tensors.push(tensor);
             }
+        }
+        let resolved = self.variables(subgraphs, &opcodes, buffers, &mut tensors)?;
+        variables.extend(&resolved.tensors);
+        // Other subgraphs than CALL_ONCE's are control flow (IF, WHILE).
+        let mut folded = resolved.init_subgraphs.clone();
+        folded.sort_unstable();
+        folded.dedup();
+        if subgraphs.len() > 1 + folded.len() {
+            self.problems.push(Unsupported {
+                op_index: None,
+                op_name: "model".into(),
+                tensors: vec![],
+                reason: format!(
+                    "{} subgraphs (control flow); kiln runs single-subgraph models, besides \
+                     CALL_ONCE's",
+                    subgraphs.len()
+                ),
+            });
         }
         let index = |v: i32, what: &str| -> ReadResult<TensorId> {
             match usize::try_from(v) {
@@ -359,9 +369,14 @@ impl Reader<'_> {
                         opcodes.len()
                     ));
                 };
+                let name = builtin_name(code, custom.as_deref());
+                // Resolved with the variables (`variables`): no node.
+                if name == "VAR_HANDLE" || name == "CALL_ONCE" {
+                    continue;
+                }
                 let op_inputs = op.vector(1, 4)?.map(|v| v.i32s()).unwrap_or_default();
                 let op_outputs = op.vector(2, 4)?.map(|v| v.i32s()).unwrap_or_default();
-                let op_inputs = op_inputs
+                let mut op_inputs = op_inputs
                     .iter()
                     .map(|&i| {
                         if i < 0 {
@@ -375,7 +390,12 @@ impl Reader<'_> {
                     .iter()
                     .map(|&i| index(i, &format!("op #{op_index}")))
                     .collect::<ReadResult<Vec<_>>>()?;
-                let name = builtin_name(code, custom.as_deref());
+                // READ_VARIABLE and ASSIGN_VARIABLE use the variable itself.
+                if let Some(Some(handle)) = op_inputs.first_mut() {
+                    if let Some(&variable) = resolved.handles.get(handle) {
+                        *handle = variable;
+                    }
+                }
                 let tensor_names: Vec<String> = op_inputs
                     .iter()
                     .flatten()
@@ -435,7 +455,7 @@ impl Reader<'_> {
             inputs,
             outputs,
             variables,
-            variable_init: vec![],
+            variable_init: resolved.initial,
         })
     }
 

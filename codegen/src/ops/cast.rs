@@ -22,7 +22,7 @@ impl Cast {
     };
 }
 
-fn cast_type(t: DataType) -> Option<CastType> {
+pub(super) fn cast_type(t: DataType) -> Option<CastType> {
     Some(match t {
         DataType::I8 => CastType::I8,
         DataType::I16 => CastType::I16,

@@ -351,6 +351,7 @@ mod svdf;
 mod transpose;
 mod transpose_conv2d;
 mod unary;
+mod variable;
 
 pub use add_n::*;
 pub use arg_extreme::*;
@@ -387,6 +388,7 @@ pub use svdf::*;
 pub use transpose::*;
 pub use transpose_conv2d::*;
 pub use unary::*;
+pub use variable::*;
 
 op_list! {
     Conv2d(Conv2d),
@@ -439,6 +441,7 @@ op_list! {
     Gru(Gru),
     FloorDivMod(FloorDivMod),
     L2Pool2d(L2Pool2d),
+    VariableAccess(VariableAccess),
 }
 
 #[cfg(test)]

@@ -74,10 +74,17 @@ fn generated_project_models_match_tflite_micro() {
 /// float32 within rounding), and `reset_state` forgets it.
 #[test]
 fn generated_stateful_models_remember_a_sequence_as_tflite_micro_does() {
-    for fixture in ["svdf", "svdf_float", "lstm", "lstm_float"] {
+    for fixture in [
+        "svdf",
+        "svdf_float",
+        "lstm",
+        "lstm_float",
+        "variables",
+        "variables_float",
+    ] {
         let name = format!("op_zoo_{fixture}");
         let same = |got: &[u8], want: &[u8]| match fixture {
-            "svdf_float" | "lstm_float" => {
+            "svdf_float" | "lstm_float" | "variables_float" => {
                 common::floats_close(&common::f32s(got), &common::f32s(want))
             }
             _ => got == want,
