@@ -188,6 +188,21 @@ fn variable_models_kiln_cannot_resolve_are_refused_by_name() {
     }
 }
 
+/// TFLM's hybrid EMBEDDING_LOOKUP (int8 rows dequantized to float32) is
+/// refused by name, not run as a lookup of int8 rows.
+#[test]
+fn hybrid_embedding_lookup_is_refused_by_name() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/op_zoo");
+    let Err(err) = kiln_codegen::compile_file(&dir.join("embedding_lookup_hybrid.tflite")) else {
+        panic!("compiled");
+    };
+    let err = err.to_string();
+    assert!(
+        err.contains("EMBEDDING_LOOKUP") && err.contains("hybrid"),
+        "{err}"
+    );
+}
+
 /// SPACE_TO_BATCH_ND pads with the real value 0 (the int8 zero point), as
 /// TFLite's kernel does; TFLM's pads with a parameter it never sets, so its
 /// outputs cannot serve here. Each of the four 2×2 blocks of the padded

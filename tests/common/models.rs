@@ -8,7 +8,8 @@
 /// `make_stateful.py` for svdf, lstm, int16_edges and variables (resource
 /// variables, int8 and int16), `make_schema_ops.py`
 /// for sum, reduce_max, batch_matmul, compare_select, comparisons,
-/// mirror_pad, slices, layout, embedding (int32 input ids), arg_extremes
+/// mirror_pad, slices, layout, embedding and embedding_lookup (int32
+/// input ids; its float twin too), arg_extremes
 /// (int32 indices out; its float twin too), in_place_chain (one-input ops
 /// kiln runs over their inputs), concat_slices (concatenations kiln plans
 /// in place), resize and resize_bilinear (their float
@@ -52,6 +53,7 @@ pub const OP_ZOO: &[&str] = &[
     "gather_nd",
     "gather_nd_ids",
     "variables",
+    "embedding_lookup",
 ];
 
 /// The project's float32 op-coverage fixtures (`make_schema_ops.py`, and
@@ -80,6 +82,7 @@ pub const FLOAT_ZOO: &[&str] = &[
     "floor_div_mod",
     "l2_pool",
     "variables_float",
+    "embedding_lookup_float",
 ];
 
 /// The quantized models kiln must run bit-exact, with their file under

@@ -1,6 +1,7 @@
-//! GATHER (ONNX Gather) and GATHER_ND of int8 or int16 (quantization
-//! unchanged), plain integer or float32 values by int32 indices; the table
-//! or the indices may be a constant, copied into the weights.
+//! GATHER (ONNX Gather, and EMBEDDING_LOOKUP, a GATHER of rows) and
+//! GATHER_ND of int8 or int16 (quantization unchanged), plain integer or
+//! float32 values by int32 indices; the table or the indices may be a
+//! constant, copied into the weights.
 //!
 //! Layer: ops; uses `lower`.
 
@@ -10,6 +11,7 @@ use kiln::ops::{GatherNdOp, GatherOp};
 
 use super::{Dtypes, Formats, IrOp, OnnxConverter, QuantRule};
 use crate::import::onnx::{Importer, OnnxNode, Step};
+use crate::import::tflite::{invalid as read_invalid, ReadResult, TfliteOp};
 use crate::ir::{saturating_elements, DataType, Graph, Node, OpKind, TensorId};
 use crate::lower::{invalid, to_u32, unsupported, Lowered, Lowering};
 use crate::stack::Stack;
@@ -25,12 +27,15 @@ pub struct Gather {
 
 impl Gather {
     pub(crate) const FORMATS: Formats = Formats {
-        tflite: &[("GATHER", |op| {
-            Ok(OpKind::Gather(Gather {
-                axis: op.i32(0, 0)?.into(),
-                batch_dims: op.i32(1, 0)?.into(),
-            }))
-        })],
+        tflite: &[
+            ("GATHER", |op| {
+                Ok(OpKind::Gather(Gather {
+                    axis: op.i32(0, 0)?.into(),
+                    batch_dims: op.i32(1, 0)?.into(),
+                }))
+            }),
+            ("EMBEDDING_LOOKUP", embedding_lookup_from_tflite),
+        ],
         onnx: &[OnnxConverter {
             op_type: "Gather",
             inputs: 2,
@@ -38,6 +43,31 @@ impl Gather {
         }],
         dtypes: Dtypes::INT8_FLOAT32,
     };
+}
+
+/// EMBEDDING_LOOKUP (ids, table): rows of the table, a GATHER along axis
+/// 0 with the operands in GATHER's order. TFLM's hybrid form, int8 rows
+/// dequantized to float32, is refused.
+fn embedding_lookup_from_tflite(op: &mut TfliteOp) -> ReadResult<OpKind> {
+    let [Some(ids), Some(table)] = op.inputs[..] else {
+        return read_invalid("EMBEDDING_LOOKUP takes ids and a table");
+    };
+    let (table_type, out_type) = match op.outputs[..] {
+        [out] => (op.tensors[table].dtype, op.tensors[out].dtype),
+        _ => return read_invalid("EMBEDDING_LOOKUP has one output"),
+    };
+    if table_type == DataType::I8 && out_type == DataType::F32 {
+        op.unsupported(
+            "int8 rows dequantized to float32 (TFLM's hybrid lookup); kiln looks up rows of the \
+             output's type"
+                .into(),
+        );
+    }
+    op.inputs = vec![Some(table), Some(ids)];
+    Ok(OpKind::Gather(Gather {
+        axis: 0,
+        batch_dims: 0,
+    }))
 }
 
 impl IrOp for Gather {
