@@ -35,18 +35,36 @@ pub fn add_n_s8<'a>(
     inputs: impl Iterator<Item = &'a [i8]> + Clone,
     output: &mut [i8],
 ) {
-    let scaled = |x: i32| {
-        let shifted = x.wrapping_mul(1 << ADD_N_LEFT_SHIFT);
-        multiply_by_quantized_multiplier(shifted, p.input_multiplier, p.input_shift)
-    };
     for (i, o) in output.iter_mut().enumerate() {
-        let mut sum = scaled(p.input_offset);
+        let mut sum = p.start();
         for input in inputs.clone() {
-            sum = sum.wrapping_add(scaled(p.input_offset + i32::from(at(input, i, 0))));
+            sum = sum.wrapping_add(p.scaled(at(input, i, 0)));
         }
-        let out = multiply_by_quantized_multiplier(sum, p.output_multiplier, p.output_shift)
-            .saturating_add(p.output_offset);
-        *o = out.clamp(-128, 127) as i8;
+        *o = p.output(sum);
+    }
+}
+
+impl AddNParams {
+    /// An input value shifted into the headroom and halved.
+    pub fn scaled(&self, x: i8) -> i32 {
+        self.scaled_offset(self.input_offset + i32::from(x))
+    }
+
+    /// Where TFLM starts a sum: the input offset alone, scaled.
+    pub fn start(&self) -> i32 {
+        self.scaled_offset(self.input_offset)
+    }
+
+    fn scaled_offset(&self, x: i32) -> i32 {
+        let shifted = x.wrapping_mul(1 << ADD_N_LEFT_SHIFT);
+        multiply_by_quantized_multiplier(shifted, self.input_multiplier, self.input_shift)
+    }
+
+    /// A sum of scaled inputs as an int8 output value.
+    pub fn output(&self, sum: i32) -> i8 {
+        let out = multiply_by_quantized_multiplier(sum, self.output_multiplier, self.output_shift)
+            .saturating_add(self.output_offset);
+        out.clamp(-128, 127) as i8
     }
 }
 

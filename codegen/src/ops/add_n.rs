@@ -95,8 +95,8 @@ impl IrOp for AddN {
 }
 
 /// TFLM's int8 preparation: every input at half its scale after the
-/// 20-bit shift, the sum back to the output's scale.
-fn params_s8(cx: &Lowering, inputs: &[TensorId], out: TensorId) -> Lowered<AddNParams> {
+/// 20-bit shift, the sum back to the output's scale (CUMSUM's too).
+pub(super) fn params_s8(cx: &Lowering, inputs: &[TensorId], out: TensorId) -> Lowered<AddNParams> {
     let (scale, zero_point) = cx.quant(inputs[0])?;
     for &input in &inputs[1..] {
         if cx.quant(input)? != (scale, zero_point) {
@@ -112,7 +112,7 @@ fn params_s8(cx: &Lowering, inputs: &[TensorId], out: TensorId) -> Lowered<AddNP
     let (output_multiplier, output_shift) = quantize_multiplier(output_real);
     if output_real >= 1.0 || output_shift > 0 {
         return invalid(format!(
-            "ADD_N's output scale {output_scale} is too small for input scale {scale} (TFLM requires its multiplier below one)"
+            "the sum's output scale {output_scale} is too small for input scale {scale} (TFLM requires its multiplier below one)"
         ));
     }
     Ok(AddNParams {
