@@ -19,6 +19,7 @@ pub mod cast;
 pub mod compare;
 pub mod concatenation;
 pub mod conv2d;
+pub mod cumsum;
 pub mod depthwise_conv2d;
 pub mod elementwise;
 mod float_math;

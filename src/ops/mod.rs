@@ -32,6 +32,7 @@ mod cast;
 mod compare;
 mod concatenation;
 mod conv2d;
+mod cumsum;
 mod depthwise_conv2d;
 mod elementwise;
 mod fully_connected;
@@ -70,6 +71,7 @@ pub use cast::*;
 pub use compare::*;
 pub use concatenation::*;
 pub use conv2d::*;
+pub use cumsum::*;
 pub use depthwise_conv2d::*;
 pub use elementwise::*;
 pub use fully_connected::*;
@@ -299,7 +301,7 @@ macro_rules! op_list {
 /// LOG_SOFTMAX, ADD_N, GATHER_ND; 28: float32
 /// UNIDIRECTIONAL_SEQUENCE_LSTM, GRU, FLOOR_DIV, FLOOR_MOD, L2_POOL_2D;
 /// 29: a variable tensor's initial value (`StateTensor::initial`, for
-/// resource variables); `tests/blob_format.rs` pins it). It lives beside the
+/// resource variables), CUMSUM; `tests/blob_format.rs` pins it). It lives beside the
 /// list because appending an op is the usual bump.
 pub const BLOB_VERSION: u32 = 29;
 
@@ -396,4 +398,5 @@ op_list! {
     FloorDivF32(FloorDivF32Op),
     FloorModF32(FloorModF32Op),
     L2Pool2dF32(L2Pool2dF32Op),
+    CumSum(CumSumOp),
 }

@@ -325,6 +325,7 @@ mod cast;
 mod compare;
 mod concatenation;
 mod conv2d;
+mod cumsum;
 mod depthwise_conv2d;
 mod elementwise;
 mod fully_connected;
@@ -362,6 +363,7 @@ pub use cast::*;
 pub use compare::*;
 pub use concatenation::*;
 pub use conv2d::*;
+pub use cumsum::*;
 pub use depthwise_conv2d::*;
 pub use elementwise::*;
 pub use fully_connected::*;
@@ -442,6 +444,7 @@ op_list! {
     FloorDivMod(FloorDivMod),
     L2Pool2d(L2Pool2d),
     VariableAccess(VariableAccess),
+    CumSum(CumSum),
 }
 
 #[cfg(test)]

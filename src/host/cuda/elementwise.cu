@@ -608,6 +608,38 @@ KILN_KERNEL(kiln_add_n) {
 }
 
 
+// CUMSUM (kernels::cumsum): one thread per running sum of each sample;
+// int8 with ADD_N's arithmetic, the sum started from the scaled offset.
+KILN_KERNEL(kiln_cumsum) {
+    const CumSumShape& sh = op.shape;
+    const AddNParams& p = op.params;
+    const i64 sums = (i64)sh.outer * sh.inner;
+    FOR_EACH(idx, sums * samples) {
+        const i64 s = idx / sums, r = idx % sums;
+        const i64 o = r / sh.inner, i = r % sh.inner;
+        const u8* in = arena(A, arena_bytes, s, op.input);
+        u8* out = arena(A, arena_bytes, s, op.output);
+        i32 sum = mbqm((i32)((u32)p.input_offset << 20), p.input_multiplier, p.input_shift);
+        float fsum = 0.0f;
+        for (u32 d = 0; d < sh.depth; d++) {
+            const i64 along = sh.reverse ? (i64)sh.depth - 1 - d : (i64)d;
+            const i64 k = (o * sh.depth + along) * sh.inner + i;
+            if (op.dtype == DType_I8) {
+                const i32 before = sum;
+                const i32 x = p.input_offset + ((const i8*)in)[k];
+                sum = wadd(sum, mbqm((i32)((u32)x << 20), p.input_multiplier, p.input_shift));
+                const i32 v = sat_add(mbqm(sh.exclusive ? before : sum, p.output_multiplier, p.output_shift), p.output_offset);
+                ((i8*)out)[k] = (i8)clamp_i32(v, -128, 127);
+            } else {
+                const float before = fsum;
+                fsum += ((const float*)in)[k];
+                ((float*)out)[k] = sh.exclusive ? before : fsum;
+            }
+        }
+    }
+}
+
+
 // float32 LSTM (kernels::lstm::lstm_f32): kiln_lstm's walk in float32,
 // one thread per sequence of each sample; here because it takes its
 // LOGISTIC and TANH from unary_function.
