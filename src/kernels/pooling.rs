@@ -138,17 +138,21 @@ enum FloatPool {
 
 fn pool_f32(p: &PoolGeometry, act: FloatRange, input: &[f32], output: &mut [f32], kind: FloatPool) {
     pool(p, input, output, |taps| {
-        let (mut total, mut squares, mut max, mut count) = (0f32, 0f32, f32::MIN, 0u32);
+        // One reduction per kind: the sum of the taps, of their squares,
+        // or their maximum (`kind` is a constant in each caller).
+        let (mut sum, mut max, mut count) = (0f32, f32::MIN, 0u32);
         for v in taps {
-            total += v;
-            squares += v * v;
-            max = if v > max { v } else { max };
+            match kind {
+                FloatPool::Average => sum += v,
+                FloatPool::L2 => sum += v * v,
+                FloatPool::Max => max = if v > max { v } else { max },
+            }
             count += 1;
         }
         act.apply(match kind {
-            FloatPool::Average => total / count.max(1) as f32,
+            FloatPool::Average => sum / count.max(1) as f32,
             FloatPool::Max => max,
-            FloatPool::L2 => libm::sqrtf(squares / count.max(1) as f32),
+            FloatPool::L2 => libm::sqrtf(sum / count.max(1) as f32),
         })
     })
 }

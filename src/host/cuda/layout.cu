@@ -283,7 +283,9 @@ __device__ void pool_f32(const Pool2dF32& o, u8* A, i64 arena_bytes, i32 samples
         const i32 b = (i32)(e / out_h);
         const float* input = (const float*)arena(A, arena_bytes, s, o.input);
         const i32 y_origin = oy * sh - pt, x_origin = ox * sw - pl;
-        float total = 0.0f, squares = 0.0f, best = -3.402823466e38f;
+        // One reduction per kind: the sum of the taps (1), of their
+        // squares (2), or their maximum (0).
+        float sum = 0.0f, best = -3.402823466e38f;
         u32 count = 0;
         for (i32 ky = 0; ky < fh; ky++) {
             const i32 y = y_origin + ky * dh;
@@ -292,14 +294,13 @@ __device__ void pool_f32(const Pool2dF32& o, u8* A, i64 arena_bytes, i32 samples
                 const i32 x = x_origin + kx * dw;
                 if (x < 0 || x >= in_w) continue;
                 const float v = input[(((i64)b * in_h + y) * in_w + x) * c + ch];
-                total += v;
-                squares += v * v;
-                best = v > best ? v : best;
+                if (kind == 0) best = v > best ? v : best;
+                else sum += kind == 2 ? v * v : v;
                 count++;
             }
         }
         const float n = (float)(count > 0 ? count : 1);
-        const float v = kind == 1 ? total / n : kind == 2 ? sqrtf(squares / n) : best;
+        const float v = kind == 1 ? sum / n : kind == 2 ? sqrtf(sum / n) : best;
         ((float*)arena(A, arena_bytes, s, o.output))[(((i64)b * out_h + oy) * out_w + ox) * c + ch] = clampf(v, o.activation);
     }
 }
