@@ -211,8 +211,8 @@ fn data_type(code: i8) -> DataType {
         8 => DataType::Other("complex64"),
         9 => DataType::I8,
         10 => DataType::F64,
+        13 => DataType::Other("resource"),
         17 => DataType::Other("int4"),
-        20 => DataType::Other("resource"),
         _ => DataType::Other("unknown"),
     }
 }
@@ -320,6 +320,9 @@ impl Reader<'_> {
                 tensors.push(tensor);
             }
         }
+        // The file's tensors: operators may refer to these, not to the
+        // variable tensors appended below.
+        let file_tensors = tensors.len();
         let resolved = self.variables(subgraphs, &opcodes, buffers, &mut tensors)?;
         variables.extend(&resolved.tensors);
         // Other subgraphs than CALL_ONCE's are control flow (IF, WHILE).
@@ -340,10 +343,9 @@ impl Reader<'_> {
         }
         let index = |v: i32, what: &str| -> ReadResult<TensorId> {
             match usize::try_from(v) {
-                Ok(i) if i < tensors.len() => Ok(i),
+                Ok(i) if i < file_tensors => Ok(i),
                 _ => invalid(format!(
-                    "{what} refers to tensor {v}, but there are {}",
-                    tensors.len()
+                    "{what} refers to tensor {v}, but there are {file_tensors}"
                 )),
             }
         };
@@ -390,10 +392,14 @@ impl Reader<'_> {
                     .iter()
                     .map(|&i| index(i, &format!("op #{op_index}")))
                     .collect::<ReadResult<Vec<_>>>()?;
-                // READ_VARIABLE and ASSIGN_VARIABLE use the variable itself.
-                if let Some(Some(handle)) = op_inputs.first_mut() {
-                    if let Some(&variable) = resolved.handles.get(handle) {
-                        *handle = variable;
+                // READ_VARIABLE and ASSIGN_VARIABLE use the variable itself
+                // (any other op given a handle sees a resource tensor, a
+                // type kiln runs nothing on).
+                if name == "READ_VARIABLE" || name == "ASSIGN_VARIABLE" {
+                    if let Some(Some(handle)) = op_inputs.first_mut() {
+                        if let Some(&variable) = resolved.handles.get(handle) {
+                            *handle = variable;
+                        }
                     }
                 }
                 let tensor_names: Vec<String> = op_inputs

@@ -24,6 +24,23 @@ pub enum VariableAccess {
     Assign,
 }
 
+/// A variable op with TFLM's operand counts, its input 0 a variable (a
+/// VAR_HANDLE the importer resolved).
+fn operands(
+    op: &mut TfliteOp,
+    inputs: usize,
+    outputs: usize,
+    access: VariableAccess,
+) -> ReadResult<OpKind> {
+    if op.inputs.len() != inputs || op.outputs.len() != outputs {
+        return read_invalid(format!(
+            "{} takes {inputs} inputs and {outputs} outputs",
+            access.name()
+        ));
+    }
+    Ok(OpKind::VariableAccess(access))
+}
+
 /// VAR_HANDLE and CALL_ONCE are resolved before ops convert.
 fn resolved_by_importer(_: &mut TfliteOp) -> ReadResult<OpKind> {
     read_invalid("VAR_HANDLE and CALL_ONCE are resolved with the model's variables")
@@ -32,11 +49,11 @@ fn resolved_by_importer(_: &mut TfliteOp) -> ReadResult<OpKind> {
 impl VariableAccess {
     pub(crate) const FORMATS: Formats = Formats {
         tflite: &[
-            ("READ_VARIABLE", |_| {
-                Ok(OpKind::VariableAccess(VariableAccess::Read))
+            ("READ_VARIABLE", |op| {
+                operands(op, 1, 1, VariableAccess::Read)
             }),
-            ("ASSIGN_VARIABLE", |_| {
-                Ok(OpKind::VariableAccess(VariableAccess::Assign))
+            ("ASSIGN_VARIABLE", |op| {
+                operands(op, 2, 0, VariableAccess::Assign)
             }),
             ("VAR_HANDLE", resolved_by_importer),
             ("CALL_ONCE", resolved_by_importer),

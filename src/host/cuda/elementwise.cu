@@ -485,6 +485,11 @@ KILN_KERNEL(kiln_cast) {
         const i64 s = idx / per_sample, e = idx % per_sample;
         const u8* in = arena(A, arena_bytes, s, op.input) + e * from_size;
         u8* out = arena(A, arena_bytes, s, op.output) + e * to_size;
+        // To the same type: the bytes as they are (READ_VARIABLE, ASSIGN_VARIABLE).
+        if (op.from == op.to) {
+            for (i32 k = 0; k < from_size; k++) out[k] = in[k];
+            continue;
+        }
         bool is_float = op.from == CastType_F32;
         float f = 0.0f;
         long long v = 0;
@@ -585,6 +590,18 @@ KILN_KERNEL(kiln_l2_norm) {
 // ADD_N, one output value per item: int8 as TFLM (each input shifted left
 // by 20 and halved, the sum started from the halved input offset), float32
 // summed in input order.
+// ADD_N's int8 arithmetic (AddNParams::{start, scaled, output}), which
+// CUMSUM shares: 20 bits of headroom, halved inputs, the sum started from
+// the halved input offset, rescaled to the output.
+__device__ __forceinline__ i32 add_n_scaled_offset(const AddNParams& p, i32 x) {
+    return mbqm((i32)((u32)x << 20), p.input_multiplier, p.input_shift);
+}
+__device__ __forceinline__ i32 add_n_start(const AddNParams& p) { return add_n_scaled_offset(p, p.input_offset); }
+__device__ __forceinline__ i32 add_n_scaled(const AddNParams& p, i8 x) { return add_n_scaled_offset(p, p.input_offset + x); }
+__device__ __forceinline__ i8 add_n_output(const AddNParams& p, i32 sum) {
+    return (i8)clamp_i32(sat_add(mbqm(sum, p.output_multiplier, p.output_shift), p.output_offset), -128, 127);
+}
+
 KILN_KERNEL(kiln_add_n) {
     const i32 size = op.dtype == DType_I8 ? 1 : 4;
     const i64 per_sample = op.output.len / size;
@@ -592,13 +609,11 @@ KILN_KERNEL(kiln_add_n) {
     FOR_EACH(idx, per_sample * samples) {
         const i64 s = idx / per_sample, e = idx % per_sample;
         if (op.dtype == DType_I8) {
-            i32 sum = mbqm((i32)((u32)p.input_offset << 20), p.input_multiplier, p.input_shift);
+            i32 sum = add_n_start(p);
             for (u32 k = 0; k < op.count; k++) {
-                const i32 x = p.input_offset + ((const i8*)arena(A, arena_bytes, s, op.inputs[k]))[e];
-                sum = wadd(sum, mbqm((i32)((u32)x << 20), p.input_multiplier, p.input_shift));
+                sum = wadd(sum, add_n_scaled(p, ((const i8*)arena(A, arena_bytes, s, op.inputs[k]))[e]));
             }
-            const i32 out = sat_add(mbqm(sum, p.output_multiplier, p.output_shift), p.output_offset);
-            ((i8*)arena(A, arena_bytes, s, op.output))[e] = (i8)clamp_i32(out, -128, 127);
+            ((i8*)arena(A, arena_bytes, s, op.output))[e] = add_n_output(p, sum);
         } else {
             float sum = 0.0f;
             for (u32 k = 0; k < op.count; k++) sum += ((const float*)arena(A, arena_bytes, s, op.inputs[k]))[e];
@@ -619,17 +634,15 @@ KILN_KERNEL(kiln_cumsum) {
         const i64 o = r / sh.inner, i = r % sh.inner;
         const u8* in = arena(A, arena_bytes, s, op.input);
         u8* out = arena(A, arena_bytes, s, op.output);
-        i32 sum = mbqm((i32)((u32)p.input_offset << 20), p.input_multiplier, p.input_shift);
+        i32 sum = add_n_start(p);
         float fsum = 0.0f;
         for (u32 d = 0; d < sh.depth; d++) {
             const i64 along = sh.reverse ? (i64)sh.depth - 1 - d : (i64)d;
             const i64 k = (o * sh.depth + along) * sh.inner + i;
             if (op.dtype == DType_I8) {
                 const i32 before = sum;
-                const i32 x = p.input_offset + ((const i8*)in)[k];
-                sum = wadd(sum, mbqm((i32)((u32)x << 20), p.input_multiplier, p.input_shift));
-                const i32 v = sat_add(mbqm(sh.exclusive ? before : sum, p.output_multiplier, p.output_shift), p.output_offset);
-                ((i8*)out)[k] = (i8)clamp_i32(v, -128, 127);
+                sum = wadd(sum, add_n_scaled(p, ((const i8*)in)[k]));
+                ((i8*)out)[k] = add_n_output(p, sh.exclusive ? before : sum);
             } else {
                 const float before = fsum;
                 fsum += ((const float*)in)[k];

@@ -71,14 +71,13 @@ fn raw_ops<'a>(sg: Table<'a>, opcodes: &[(i32, Option<String>)]) -> ReadResult<V
     Ok(out)
 }
 
-/// VAR_HANDLE's shared name (TFLM matches variables by it; an empty
-/// container matches any).
-fn shared_name(op: &RawOp) -> ReadResult<String> {
-    let name = match op.options {
-        Some(t) => t.string(1)?.unwrap_or(""),
-        None => "",
+/// VAR_HANDLE's container and shared name, which name one variable.
+fn handle_key(op: &RawOp) -> ReadResult<(String, String)> {
+    let (container, name) = match op.options {
+        Some(t) => (t.string(0)?.unwrap_or(""), t.string(1)?.unwrap_or("")),
+        None => ("", ""),
     };
-    Ok(name.to_owned())
+    Ok((container.to_owned(), name.to_owned()))
 }
 
 /// Tensor `i` of a subgraph of `count` tensors (`-1` and others outside
@@ -111,14 +110,15 @@ impl Reader<'_> {
     ) -> ReadResult<Variables> {
         let main = raw_ops(subgraphs.table(0)?, opcodes)?;
         let mut out = Variables::default();
-        let mut names: Vec<String> = Vec::new();
+        // Each variable's (container, shared name).
+        let mut names: Vec<(String, String)> = Vec::new();
         // The shared name each main-subgraph resource tensor stands for.
         let mut handle_name: HashMap<TensorId, usize> = HashMap::new();
         // Per shared name: the tensors read from it or assigned to it, in
         // op order, each with whether it is assigned.
         let mut uses: Vec<Vec<(TensorId, bool)>> = Vec::new();
         let mut accessed = false;
-        let name_index = |names: &mut Vec<String>, uses: &mut Vec<_>, name: String| {
+        let name_index = |names: &mut Vec<_>, uses: &mut Vec<_>, name: (String, String)| {
             names.iter().position(|n| *n == name).unwrap_or_else(|| {
                 names.push(name);
                 uses.push(Vec::new());
@@ -154,8 +154,7 @@ impl Reader<'_> {
                 }
                 "VAR_HANDLE" => {
                     let handle = index(op.outputs.first(), tensors.len(), "VAR_HANDLE")?;
-                    let name = shared_name(op)?;
-                    let k = name_index(&mut names, &mut uses, name);
+                    let k = name_index(&mut names, &mut uses, handle_key(op)?);
                     handle_name.insert(handle, k);
                 }
                 "READ_VARIABLE" | "ASSIGN_VARIABLE" => {
@@ -183,8 +182,8 @@ impl Reader<'_> {
             }
         }
 
-        // The constants CALL_ONCE's subgraphs assign, by shared name.
-        let mut initial: HashMap<String, Tensor> = HashMap::new();
+        // The constants CALL_ONCE's subgraphs assign, by variable.
+        let mut initial: HashMap<(String, String), Tensor> = HashMap::new();
         for &s in &out.init_subgraphs {
             let sg = subgraphs.table(s)?;
             let mut sg_tensors = Vec::new();
@@ -193,13 +192,13 @@ impl Reader<'_> {
                     sg_tensors.push(self.tensor(i, t?, buffers)?);
                 }
             }
-            let mut handles: HashMap<usize, String> = HashMap::new();
+            let mut handles: HashMap<usize, (String, String)> = HashMap::new();
             for (i, op) in raw_ops(sg, opcodes)?.iter().enumerate() {
                 let what = format!("subgraph {s} op #{i} {}", op.name);
                 match op.name.as_str() {
                     "VAR_HANDLE" => {
                         let handle = index(op.outputs.first(), sg_tensors.len(), &what)?;
-                        handles.insert(handle, shared_name(op)?);
+                        handles.insert(handle, handle_key(op)?);
                     }
                     "ASSIGN_VARIABLE" => {
                         let handle = index(op.inputs.first(), sg_tensors.len(), &what)?;
@@ -238,11 +237,12 @@ impl Reader<'_> {
         // One variable tensor per shared name the main subgraph uses: the
         // type, shape and quantization of the first tensor assigned to it
         // (whose zero point TFLM fills it with), else of its initial value.
-        for (k, name) in names.iter().enumerate() {
+        for (k, key) in names.iter().enumerate() {
             if uses[k].is_empty() {
                 continue;
             }
-            let init = initial.get(name);
+            let name = &key.1;
+            let init = initial.get(key);
             let first_assigned = uses[k].iter().find(|u| u.1).map(|u| &tensors[u.0]);
             let Some(template) = first_assigned.or(init) else {
                 self.variable_problem(
