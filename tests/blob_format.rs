@@ -18,6 +18,9 @@ use kiln::wire::Wire;
 use kiln::{Op, StateTensor, TensorIo, BLOB_VERSION};
 use kiln_codegen::npy;
 
+mod common;
+use common::OP_ZOO;
+
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
@@ -128,8 +131,9 @@ fn op_variants_are_only_ever_appended() {
     assert_eq!(now.len(), Op::VARIANTS.len());
 }
 
-/// The project's models whose blobs are pinned, with their TFLM samples
-/// (directory of `input_K.npy` files and outputs).
+/// The project's models whose blobs are pinned (the example and the int8
+/// op zoo), with their TFLM samples (directory of `input_K.npy` files and
+/// outputs).
 fn golden_models() -> Vec<(&'static str, PathBuf, PathBuf)> {
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let mut models = vec![(
@@ -137,41 +141,7 @@ fn golden_models() -> Vec<(&'static str, PathBuf, PathBuf)> {
         repo.join("examples/digits/digits_int8.tflite"),
         repo.join("examples/digits/samples"),
     )];
-    for name in [
-        "elementwise",
-        "reductions",
-        "activations",
-        "constants",
-        "transposed",
-        "svdf",
-        "lstm",
-        "int16_edges",
-        "sum",
-        "reduce_max",
-        "batch_matmul",
-        "compare_select",
-        "comparisons",
-        "mirror_pad",
-        "integer",
-        "slices",
-        "layout",
-        "embedding",
-        "arg_extremes",
-        "resize",
-        "resize_bilinear",
-        "int8_unary",
-        "squared_difference",
-        "broadcast_to",
-        "space_batch",
-        "l2_norm",
-        "log_softmax",
-        "add_n",
-        "gather_nd",
-        "gather_nd_ids",
-        "in_place_chain",
-        "concat_slices",
-        "variables",
-    ] {
+    for &name in OP_ZOO {
         let zoo = fixtures().join("op_zoo");
         models.push((name, zoo.join(format!("{name}.tflite")), zoo.join(name)));
     }

@@ -22,6 +22,7 @@ pub mod conv2d;
 pub mod cumsum;
 pub mod depthwise_conv2d;
 pub mod elementwise;
+pub mod fill;
 mod float_math;
 pub mod fully_connected;
 pub mod gather;

@@ -35,6 +35,7 @@ mod conv2d;
 mod cumsum;
 mod depthwise_conv2d;
 mod elementwise;
+mod fill;
 mod fully_connected;
 mod gather;
 mod gru;
@@ -74,6 +75,7 @@ pub use conv2d::*;
 pub use cumsum::*;
 pub use depthwise_conv2d::*;
 pub use elementwise::*;
+pub use fill::*;
 pub use fully_connected::*;
 pub use gather::*;
 pub use gru::*;
@@ -301,9 +303,10 @@ macro_rules! op_list {
 /// LOG_SOFTMAX, ADD_N, GATHER_ND; 28: float32
 /// UNIDIRECTIONAL_SEQUENCE_LSTM, GRU, FLOOR_DIV, FLOOR_MOD, L2_POOL_2D;
 /// 29: a variable tensor's initial value (`StateTensor::initial`, for
-/// resource variables), CUMSUM; `tests/blob_format.rs` pins it). It lives beside the
+/// resource variables), CUMSUM; 30: FILL (ZEROS_LIKE, SHAPE);
+/// `tests/blob_format.rs` pins it). It lives beside the
 /// list because appending an op is the usual bump.
-pub const BLOB_VERSION: u32 = 29;
+pub const BLOB_VERSION: u32 = 30;
 
 op_list! {
     Conv2d(Conv2dOp),
@@ -399,4 +402,5 @@ op_list! {
     FloorModF32(FloorModF32Op),
     L2Pool2dF32(L2Pool2dF32Op),
     CumSum(CumSumOp),
+    Fill(FillOp),
 }

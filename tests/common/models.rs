@@ -9,7 +9,7 @@
 /// variables, int8 and int16), `make_schema_ops.py`
 /// for sum, reduce_max, batch_matmul, compare_select, comparisons,
 /// mirror_pad, slices, layout, embedding and embedding_lookup (int32
-/// input ids; its float twin too), cumsum (its float twin too), arg_extremes
+/// input ids; its float twin too), cumsum and fill (their float twins too), arg_extremes
 /// (int32 indices out; its float twin too), in_place_chain (one-input ops
 /// kiln runs over their inputs), concat_slices (concatenations kiln plans
 /// in place), resize and resize_bilinear (their float
@@ -55,6 +55,7 @@ pub const OP_ZOO: &[&str] = &[
     "variables",
     "embedding_lookup",
     "cumsum",
+    "fill",
 ];
 
 /// The project's float32 op-coverage fixtures (`make_schema_ops.py`, and
@@ -85,6 +86,7 @@ pub const FLOAT_ZOO: &[&str] = &[
     "variables_float",
     "embedding_lookup_float",
     "cumsum_float",
+    "fill_float",
 ];
 
 /// The quantized models kiln must run bit-exact, with their file under

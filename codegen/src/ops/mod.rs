@@ -328,6 +328,7 @@ mod conv2d;
 mod cumsum;
 mod depthwise_conv2d;
 mod elementwise;
+mod fill;
 mod fully_connected;
 mod gather;
 mod gru;
@@ -366,6 +367,7 @@ pub use conv2d::*;
 pub use cumsum::*;
 pub use depthwise_conv2d::*;
 pub use elementwise::*;
+pub use fill::*;
 pub use fully_connected::*;
 pub use gather::*;
 pub use gru::*;
@@ -445,6 +447,7 @@ op_list! {
     L2Pool2d(L2Pool2d),
     VariableAccess(VariableAccess),
     CumSum(CumSum),
+    Fill(Fill),
 }
 
 #[cfg(test)]

@@ -688,3 +688,13 @@ KILN_KERNEL(kiln_resize_bilinear) {
 #undef KILN_AT
     }
 }
+
+// FILL (ZEROS_LIKE, SHAPE): the value's bytes repeated over the output.
+KILN_KERNEL(kiln_fill) {
+    const i64 per_sample = op.output.len;
+    const u8* value = W + op.value.offset;
+    FOR_EACH(idx, per_sample * samples) {
+        const i64 s = idx / per_sample, e = idx % per_sample;
+        arena(A, arena_bytes, s, op.output)[e] = value[e % op.value.len];
+    }
+}
