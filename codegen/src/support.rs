@@ -273,7 +273,7 @@ mod tests {
             lstm.map(|r| (r.int8, r.int16, r.float32)),
             Some(("yes", "no", "yes"))
         );
-        let unsupported = rows.iter().find(|r| r.name == "DYNAMIC_UPDATE_SLICE");
+        let unsupported = rows.iter().find(|r| r.name == "IF");
         assert_eq!(unsupported.map(|r| r.int8), Some("no"));
         let signal = rows.iter().filter(|r| r.name.starts_with("Signal")).count();
         assert_eq!(signal, 14, "TFLM's signal library");

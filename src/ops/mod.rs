@@ -34,6 +34,7 @@ mod concatenation;
 mod conv2d;
 mod cumsum;
 mod depthwise_conv2d;
+mod dynamic_update_slice;
 mod elementwise;
 mod fill;
 mod fully_connected;
@@ -74,6 +75,7 @@ pub use concatenation::*;
 pub use conv2d::*;
 pub use cumsum::*;
 pub use depthwise_conv2d::*;
+pub use dynamic_update_slice::*;
 pub use elementwise::*;
 pub use fill::*;
 pub use fully_connected::*;
@@ -303,7 +305,7 @@ macro_rules! op_list {
 /// LOG_SOFTMAX, ADD_N, GATHER_ND; 28: float32
 /// UNIDIRECTIONAL_SEQUENCE_LSTM, GRU, FLOOR_DIV, FLOOR_MOD, L2_POOL_2D;
 /// 29: a variable tensor's initial value (`StateTensor::initial`, for
-/// resource variables), CUMSUM; 30: FILL (ZEROS_LIKE, SHAPE);
+/// resource variables), CUMSUM; 30: FILL (ZEROS_LIKE, SHAPE), DYNAMIC_UPDATE_SLICE;
 /// `tests/blob_format.rs` pins it). It lives beside the
 /// list because appending an op is the usual bump.
 pub const BLOB_VERSION: u32 = 30;
@@ -403,4 +405,5 @@ op_list! {
     L2Pool2dF32(L2Pool2dF32Op),
     CumSum(CumSumOp),
     Fill(FillOp),
+    DynamicUpdateSlice(DynamicUpdateSliceOp),
 }

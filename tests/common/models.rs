@@ -9,7 +9,8 @@
 /// variables, int8 and int16), `make_schema_ops.py`
 /// for sum, reduce_max, batch_matmul, compare_select, comparisons,
 /// mirror_pad, slices, layout, embedding and embedding_lookup (int32
-/// input ids; its float twin too), cumsum and fill (their float twins too), arg_extremes
+/// input ids; its float twin too), cumsum, fill and dynamic_update_slice (their
+/// float twins too), arg_extremes
 /// (int32 indices out; its float twin too), in_place_chain (one-input ops
 /// kiln runs over their inputs), concat_slices (concatenations kiln plans
 /// in place), resize and resize_bilinear (their float
@@ -56,6 +57,7 @@ pub const OP_ZOO: &[&str] = &[
     "embedding_lookup",
     "cumsum",
     "fill",
+    "dynamic_update_slice",
 ];
 
 /// The project's float32 op-coverage fixtures (`make_schema_ops.py`, and
@@ -87,6 +89,7 @@ pub const FLOAT_ZOO: &[&str] = &[
     "embedding_lookup_float",
     "cumsum_float",
     "fill_float",
+    "dynamic_update_slice_float",
 ];
 
 /// The quantized models kiln must run bit-exact, with their file under

@@ -327,6 +327,7 @@ mod concatenation;
 mod conv2d;
 mod cumsum;
 mod depthwise_conv2d;
+mod dynamic_update_slice;
 mod elementwise;
 mod fill;
 mod fully_connected;
@@ -366,6 +367,7 @@ pub use concatenation::*;
 pub use conv2d::*;
 pub use cumsum::*;
 pub use depthwise_conv2d::*;
+pub use dynamic_update_slice::*;
 pub use elementwise::*;
 pub use fill::*;
 pub use fully_connected::*;
@@ -448,6 +450,7 @@ op_list! {
     VariableAccess(VariableAccess),
     CumSum(CumSum),
     Fill(Fill),
+    DynamicUpdateSlice(DynamicUpdateSlice),
 }
 
 #[cfg(test)]

@@ -698,3 +698,34 @@ KILN_KERNEL(kiln_fill) {
         arena(A, arena_bytes, s, op.output)[e] = value[e % op.value.len];
     }
 }
+
+// DYNAMIC_UPDATE_SLICE: each output byte from the update where its
+// coordinate lies in the block at the clamped starts, else the operand's.
+KILN_KERNEL(kiln_dynamic_update_slice) {
+    const UpdateSliceShape& p = op.shape;
+    const i64 per_sample = op.output.len;
+    const i32 size = p.element_size;
+    const i32 rank = op.starts.len / 4;
+    FOR_EACH(idx, per_sample * samples) {
+        const i64 s = idx / per_sample, e = idx % per_sample;
+        const i32* starts = op.constant_starts ? weights_i32(W, op.starts.offset)
+                                               : (const i32*)arena(A, arena_bytes, s, op.starts);
+        i64 rest = e / size, at = 0, stride = 1;
+        bool inside = true;
+        for (int d = 5; d >= 0; d--) {
+            const i64 coord = rest % (i64)p.operand[d];
+            rest /= (i64)p.operand[d];
+            const i64 room = (i64)p.operand[d] - (i64)p.update[d];
+            i64 start = d >= 6 - rank ? (i64)starts[d - (6 - rank)] : 0;
+            start = start > room ? room : start;
+            start = start < 0 ? 0 : start;
+            const i64 u = coord - start;
+            if (u < 0 || u >= (i64)p.update[d]) inside = false;
+            at += u * stride;
+            stride *= (i64)p.update[d];
+        }
+        const u8* update = op.constant_update ? W + op.update.offset : arena(A, arena_bytes, s, op.update);
+        const u8* from = inside ? update + at * size + e % size : arena(A, arena_bytes, s, op.operand) + e;
+        arena(A, arena_bytes, s, op.output)[e] = *from;
+    }
+}
