@@ -1,11 +1,12 @@
 //! The broadcasting binary ops, with TFLM's reference semantics: ADD, SUB,
-//! MUL and SQUARED_DIFFERENCE in int8 and float32, PRELU, and DIV,
+//! MUL, DIV and SQUARED_DIFFERENCE in int8 and float32, PRELU, and
 //! FLOOR_DIV and FLOOR_MOD in float32.
 //!
-//! Layer: kernels; pure functions over slices, use `quant`, `tensor` and
-//! `libm`.
+//! Layer: kernels; pure functions over slices, use `quant`, `fixed_point`,
+//! `tensor` and `libm`.
 
-use crate::quant::multiply_by_quantized_multiplier;
+use crate::fixed_point::reciprocal;
+use crate::quant::{multiply_by_quantized_multiplier, saturating_rounding_doubling_high_mul};
 use crate::tensor::{FloatRange, MAX_RANK};
 use crate::wire::wire_struct;
 
@@ -158,6 +159,67 @@ pub fn mul_s8(p: &MulParams, input1: &[i8], input2: &[i8], output: &mut [i8]) {
             .saturating_add(p.output_offset);
         v.max(p.activation_min).min(p.activation_max) as i8
     });
+}
+
+/// int8 DIV as TFLM's reference `DivElementwise`: the divisor's integer
+/// reciprocal (`GetReciprocal`), the numerator shifted by its headroom,
+/// both scaled by the output multiplier (which TFLM prepares as MUL's,
+/// from input 1's scale over input 2's times the output's). A divisor at
+/// its zero point gives an unspecified value (TFLM only debug-asserts it).
+pub fn div_s8(p: &MulParams, input1: &[i8], input2: &[i8], output: &mut [i8]) {
+    p.broadcast.map(input1, input2, output, |a, b| {
+        let q = quotient(
+            i32::from(a) + p.input1_offset,
+            i32::from(b) + p.input2_offset,
+            p.output_multiplier,
+            p.output_shift,
+        );
+        q.saturating_add(p.output_offset)
+            .max(p.activation_min)
+            .min(p.activation_max) as i8
+    });
+}
+
+/// `numerator / denominator` times the output multiplier, TFLM's steps.
+#[inline(always)]
+fn quotient(mut numerator: i32, mut denominator: i32, multiplier: i32, shift: i32) -> i32 {
+    if denominator < 0 {
+        numerator = numerator.wrapping_neg();
+        denominator = denominator.wrapping_neg();
+    }
+    let (inverse, reciprocal_shift) = reciprocal(denominator, 31);
+    let headroom = leading_sign_bits(numerator);
+    let unscaled = saturating_rounding_doubling_high_mul(
+        numerator.wrapping_mul(1i32.wrapping_shl(headroom as u32)),
+        inverse,
+    );
+    let exponent = reciprocal_shift + headroom - shift;
+    rounding_divide_by_pot_wide(
+        saturating_rounding_doubling_high_mul(unscaled, multiplier),
+        exponent,
+    )
+}
+
+/// `CountLeadingSignBits` as GCC builds it (`__builtin_clrsb`, 31 for 0).
+#[inline(always)]
+fn leading_sign_bits(x: i32) -> i32 {
+    let bits = if x < 0 { !x } else { x };
+    (bits.leading_zeros() as i32 - 1).max(0)
+}
+
+/// gemmlowp's `RoundingDivideByPOT` as TFLM's x86 build computes it for
+/// every exponent its DIV produces (TFLM's golden outputs hold them): past
+/// 31 (a small numerator over a large divisor; undefined in C++) its mask
+/// is all ones and the shift counts modulo 32, which rounds a small
+/// positive quotient to 1, not 0. Up to 31 it is the usual rounding shift.
+#[inline(always)]
+fn rounding_divide_by_pot_wide(x: i32, exponent: i32) -> i32 {
+    // The codegen keeps the exponent below 63 (`(1 << e) - 1` fits i64).
+    let exponent = exponent.clamp(0, 62);
+    let mask = ((1i64 << exponent) - 1) as i32;
+    let remainder = x & mask;
+    let threshold = (mask >> 1) + i32::from(x < 0);
+    (x >> (exponent & 31)) + i32::from(remainder > threshold)
 }
 
 wire_struct! {

@@ -1,5 +1,5 @@
-//! The broadcasting binary ops: ADD, SUB and MUL in int8, ADD, SUB, MUL and
-//! DIV in float32. Either operand may be a constant in the weights.
+//! The broadcasting binary ops: ADD, SUB, MUL and DIV in int8 and in
+//! float32. Either operand may be a constant in the weights.
 //!
 //! Layer: ops; uses `kernels::elementwise`.
 
@@ -8,8 +8,8 @@ use super::{Checker, OpDescriptor};
 use crate::arch;
 use crate::error::Error;
 use crate::kernels::elementwise::{
-    add_f32, div_f32, floor_div_f32, floor_mod_f32, mul_f32, mul_s8, squared_difference_f32,
-    squared_difference_s8, sub_f32,
+    add_f32, div_f32, div_s8, floor_div_f32, floor_mod_f32, mul_f32, mul_s8,
+    squared_difference_f32, squared_difference_s8, sub_f32,
 };
 pub use crate::kernels::elementwise::{AddParams, Broadcast, MulParams};
 use crate::tensor::{DType, FloatRange, Span};
@@ -102,49 +102,63 @@ add_like_s8! {
     SquaredDifferenceOp "SQUARED_DIFFERENCE" => squared_difference_s8, "kiln_squared_difference";
 }
 
-wire_struct! {
-    /// int8 MUL; one operand may be a constant in the weights.
-    pub struct MulOp {
-        pub params: MulParams,
-        pub constant: ConstantOperand,
-        pub input1: Span,
-        pub input2: Span,
-        pub output: Span,
-    }
+/// The int8 ops TFLM prepares as MUL (operand offsets, one output
+/// multiplier): a descriptor with their fields, its name, its kernel and
+/// its CUDA kernel. One operand may be a constant in the weights.
+macro_rules! mul_like_s8 {
+    ($($(#[$doc:meta])* $op:ident $name:literal => $kernel:path, $cuda:literal;)*) => {$(
+        wire_struct! {
+            $(#[$doc])*
+            pub struct $op {
+                pub params: MulParams,
+                pub constant: ConstantOperand,
+                pub input1: Span,
+                pub input2: Span,
+                pub output: Span,
+            }
+        }
+
+        impl OpDescriptor for $op {
+            const NAME: &'static str = $name;
+
+            #[cfg(feature = "host")]
+            const CUDA_KERNEL: &'static str = $cuda;
+
+            #[cfg(feature = "host")]
+            fn cuda_items(&self) -> u64 {
+                self.params.broadcast.elements()
+            }
+
+            fn check(&self, c: &Checker) -> Result<(), Error> {
+                let p = &self.params;
+                c.offsets(&[p.input1_offset, p.input2_offset, p.output_offset])?;
+                c.broadcast(
+                    &p.broadcast,
+                    (self.input1, self.input2),
+                    DType::I8,
+                    self.constant,
+                )?;
+                c.shift(p.output_shift)?;
+                c.range(p.activation_min, p.activation_max)?;
+                let arena = self.constant.arena_operands(self.input1, self.input2);
+                c.output(self.output, p.broadcast.elements(), DType::I8, &arena)
+            }
+
+            #[inline(never)]
+            fn run(&self, arena: &mut [u8], weights: &[u8]) {
+                let (io, out) = split(arena, self.output);
+                let (a, b) = operands(&io, weights, (self.input1, self.input2), self.constant);
+                $kernel(&self.params, a, b, out_i8(out));
+            }
+        }
+    )*};
 }
 
-impl OpDescriptor for MulOp {
-    const NAME: &'static str = "MUL";
-
-    #[cfg(feature = "host")]
-    const CUDA_KERNEL: &'static str = "kiln_mul";
-
-    #[cfg(feature = "host")]
-    fn cuda_items(&self) -> u64 {
-        self.params.broadcast.elements()
-    }
-
-    fn check(&self, c: &Checker) -> Result<(), Error> {
-        let p = &self.params;
-        c.offsets(&[p.input1_offset, p.input2_offset, p.output_offset])?;
-        c.broadcast(
-            &p.broadcast,
-            (self.input1, self.input2),
-            DType::I8,
-            self.constant,
-        )?;
-        c.shift(p.output_shift)?;
-        c.range(p.activation_min, p.activation_max)?;
-        let arena = self.constant.arena_operands(self.input1, self.input2);
-        c.output(self.output, p.broadcast.elements(), DType::I8, &arena)
-    }
-
-    #[inline(never)]
-    fn run(&self, arena: &mut [u8], weights: &[u8]) {
-        let (io, out) = split(arena, self.output);
-        let (a, b) = operands(&io, weights, (self.input1, self.input2), self.constant);
-        mul_s8(&self.params, a, b, out_i8(out));
-    }
+mul_like_s8! {
+    /// int8 MUL.
+    MulOp "MUL" => mul_s8, "kiln_mul";
+    /// int8 DIV (TFLM's integer reciprocal of the divisor).
+    DivOp "DIV" => div_s8, "kiln_div";
 }
 
 wire_struct! {

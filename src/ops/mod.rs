@@ -305,7 +305,8 @@ macro_rules! op_list {
 /// LOG_SOFTMAX, ADD_N, GATHER_ND; 28: float32
 /// UNIDIRECTIONAL_SEQUENCE_LSTM, GRU, FLOOR_DIV, FLOOR_MOD, L2_POOL_2D;
 /// 29: a variable tensor's initial value (`StateTensor::initial`, for
-/// resource variables), CUMSUM; 30: FILL (ZEROS_LIKE, SHAPE), DYNAMIC_UPDATE_SLICE;
+/// resource variables), CUMSUM; 30: FILL (ZEROS_LIKE, SHAPE), DYNAMIC_UPDATE_SLICE,
+/// int8 DIV;
 /// `tests/blob_format.rs` pins it). It lives beside the
 /// list because appending an op is the usual bump.
 pub const BLOB_VERSION: u32 = 30;
@@ -406,4 +407,5 @@ op_list! {
     CumSum(CumSumOp),
     Fill(FillOp),
     DynamicUpdateSlice(DynamicUpdateSliceOp),
+    Div(DivOp),
 }

@@ -10,7 +10,7 @@
 /// for sum, reduce_max, batch_matmul, compare_select, comparisons,
 /// mirror_pad, slices, layout, embedding and embedding_lookup (int32
 /// input ids; its float twin too), cumsum, fill and dynamic_update_slice (their
-/// float twins too), arg_extremes
+/// float twins too), div (int8: TFLM's integer reciprocal), arg_extremes
 /// (int32 indices out; its float twin too), in_place_chain (one-input ops
 /// kiln runs over their inputs), concat_slices (concatenations kiln plans
 /// in place), resize and resize_bilinear (their float
@@ -58,6 +58,7 @@ pub const OP_ZOO: &[&str] = &[
     "cumsum",
     "fill",
     "dynamic_update_slice",
+    "div",
 ];
 
 /// The project's float32 op-coverage fixtures (`make_schema_ops.py`, and

@@ -1,5 +1,5 @@
-//! The broadcasting binary ops: ADD, SUB, MUL and SQUARED_DIFFERENCE (int8
-//! and float32), DIV, FLOOR_DIV and FLOOR_MOD (float32), and what every
+//! The broadcasting binary ops: ADD, SUB, MUL, DIV and SQUARED_DIFFERENCE
+//! (int8 and float32), FLOOR_DIV and FLOOR_MOD (float32), and what every
 //! binary op shares: numpy broadcasting onto the output, and an operand
 //! that may be a constant kept in the weights.
 //!
@@ -8,9 +8,9 @@
 use kiln::graph::Op;
 use kiln::kernels::elementwise::{AddParams, Broadcast, MulParams};
 use kiln::ops::{
-    AddF32Op, AddOp, AddSubS8, BinaryF32, ConstantOperand, DivF32Op, FloorDivF32Op, FloorModF32Op,
-    IntegerBinaryOp, IntegerFunction, IntegerParams, MulF32Op, MulOp, SquaredDifferenceF32Op,
-    SquaredDifferenceOp, SubF32Op, SubOp,
+    AddF32Op, AddOp, AddSubS8, BinaryF32, ConstantOperand, DivF32Op, DivOp, FloorDivF32Op,
+    FloorModF32Op, IntegerBinaryOp, IntegerFunction, IntegerParams, MulF32Op, MulOp,
+    SquaredDifferenceF32Op, SquaredDifferenceOp, SubF32Op, SubOp,
 };
 use kiln::tensor::DType;
 use kiln::tensor::MAX_RANK;
@@ -176,7 +176,7 @@ impl Div {
                 cx.binary_node(n, kind)
             },
         }],
-        dtypes: Dtypes::FLOAT32_BETWEEN_QUANTIZE,
+        dtypes: Dtypes::INT8_FLOAT32,
     };
 }
 
@@ -301,29 +301,50 @@ impl IrOp for Mul {
             let op = integer_binary(cx, node, IntegerFunction::Mul, self.activation)?;
             return Ok(Some(op));
         }
-        let (a, b, out) = (cx.input(node, 0)?, cx.input(node, 1)?, cx.output(node)?);
-        let ((sa, za), (sb, zb), (so, zo)) = (cx.quant(a)?, cx.quant(b)?, cx.quant(out)?);
-        let (output_multiplier, output_shift) =
-            quantize_multiplier(f64::from(sa) * f64::from(sb) / f64::from(so));
-        let (activation_min, activation_max) = activation_range(self.activation, so, zo);
-        let (constant, input1, input2) = binary_operands(cx, a, b, DataType::I8)?;
+        let (params, constant, input1, input2, output) =
+            mul_like_s8(cx, node, self.activation, |sa, sb, so| sa * sb / so)?;
         Ok(Some(Op::Mul(MulOp {
-            params: MulParams {
-                broadcast: broadcast(cx, a, b, out)?,
-                input1_offset: -za,
-                input2_offset: -zb,
-                output_multiplier,
-                output_shift,
-                output_offset: zo,
-                activation_min,
-                activation_max,
-            },
+            params,
             constant,
             input1,
             input2,
-            output: cx.activation(out, DataType::I8)?,
+            output,
         })))
     }
+}
+
+/// The operands and parameters of an int8 op TFLM prepares as MUL (MUL,
+/// DIV): offsets, and one output multiplier, `real` of the input and
+/// output scales (in double precision, as TFLM computes it).
+fn mul_like_s8(
+    cx: &mut Lowering,
+    node: &Node,
+    activation: Activation,
+    real: impl Fn(f64, f64, f64) -> f64,
+) -> Lowered<(MulParams, ConstantOperand, Span, Span, Span)> {
+    let (a, b, out) = (cx.input(node, 0)?, cx.input(node, 1)?, cx.output(node)?);
+    let ((sa, za), (sb, zb), (so, zo)) = (cx.quant(a)?, cx.quant(b)?, cx.quant(out)?);
+    let (output_multiplier, output_shift) =
+        quantize_multiplier(real(f64::from(sa), f64::from(sb), f64::from(so)));
+    let (activation_min, activation_max) = activation_range(activation, so, zo);
+    let (constant, input1, input2) = binary_operands(cx, a, b, DataType::I8)?;
+    let params = MulParams {
+        broadcast: broadcast(cx, a, b, out)?,
+        input1_offset: -za,
+        input2_offset: -zb,
+        output_multiplier,
+        output_shift,
+        output_offset: zo,
+        activation_min,
+        activation_max,
+    };
+    Ok((
+        params,
+        constant,
+        input1,
+        input2,
+        cx.activation(out, DataType::I8)?,
+    ))
 }
 
 impl FloorDivMod {
@@ -383,16 +404,47 @@ impl IrOp for Div {
         "DIV"
     }
 
+    /// int8: painted on each core on the div fixture (the reciprocal's
+    /// Newton steps keep more in registers than MUL).
+    fn stack(&self, g: &Graph, node: &Node) -> Stack {
+        let float = node
+            .input(0)
+            .is_some_and(|t| g.tensors[t].dtype == DataType::F32);
+        if float {
+            return crate::stack::SMALL_OP;
+        }
+        Stack::new(360, 288, 320, 288)
+    }
+
+    /// A model kiln quantizes keeps its DIV in float32: an int8 divisor
+    /// near its zero point is a quotient out of any calibrated range.
     fn quantization(&self, _node: &Node) -> QuantRule {
         QuantRule::Float
     }
 
     fn lower(&self, cx: &mut Lowering, node: &Node) -> Lowered<Option<Op>> {
-        if !cx.is_float(node) {
-            return unsupported("int8 DIV (float32 only for now)");
+        if cx.is_float(node) {
+            let binary = binary_f32(cx, node, self.activation)?;
+            return Ok(Some(Op::DivF32(DivF32Op { binary })));
         }
-        let binary = binary_f32(cx, node, self.activation)?;
-        Ok(Some(Op::DivF32(DivF32Op { binary })))
+        let (params, constant, input1, input2, output) =
+            mul_like_s8(cx, node, self.activation, |sa, sb, so| sa / (sb * so))?;
+        // The kernel's last rounding shift is at most 38 - output_shift
+        // (headroom 31, a reciprocal of at most 255): TFLM's mask
+        // `(1 << shift) - 1` must fit 64 bits.
+        if params.output_shift < -24 {
+            return unsupported(format!(
+                "int8 DIV with an output multiplier below 2^-25 (output shift {})",
+                params.output_shift
+            ));
+        }
+        Ok(Some(Op::Div(DivOp {
+            params,
+            constant,
+            input1,
+            input2,
+            output,
+        })))
     }
 }
 

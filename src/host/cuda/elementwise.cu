@@ -83,6 +83,33 @@ KILN_KERNEL(kiln_mul) {
     });
 }
 
+// int8 DIV: TFLM's integer reciprocal of the divisor; past a shift of 31
+// the rounding shift keeps TFLM's x86 arithmetic (kernels::elementwise).
+__device__ i32 div_quotient(i32 a, i32 b, i32 multiplier, i32 shift) {
+    if (b < 0) { a = wneg(a); b = wneg(b); }
+    const i32 h = __clz((u32)b);
+    const i32 reciprocal_shift = 31 - h;
+    const i32 inverse = one_over_one_plus_x((i32)(((u32)b << (h & 31)) - (1u << 31)));
+    const i32 bits = a < 0 ? ~a : a;
+    const i32 headroom = bits == 0 ? 31 : __clz((u32)bits) - 1;
+    const i32 unscaled = srdhm((i32)((u32)a << headroom), inverse);
+    i32 e = reciprocal_shift + headroom - shift;
+    e = e < 0 ? 0 : (e > 62 ? 62 : e);
+    const i32 x = srdhm(unscaled, multiplier);
+    const i32 mask = (i32)((1LL << e) - 1);
+    const i32 rem = x & mask;
+    const i32 thr = (mask >> 1) + (x < 0 ? 1 : 0);
+    return (x >> (e & 31)) + (rem > thr ? 1 : 0);
+}
+
+KILN_KERNEL(kiln_div) {
+    const MulParams* p = &op.params;
+    broadcast_binary<i8>(p->broadcast, op.constant, op.input1, op.input2, op.output, W, A, arena_bytes, samples, [=](i8 a, i8 b) {
+        const i32 q = div_quotient((i32)a + p->input1_offset, (i32)b + p->input2_offset, p->output_multiplier, p->output_shift);
+        return (i8)clamp_i32(sat_add(q, p->output_offset), p->activation_min, p->activation_max);
+    });
+}
+
 // PRELU: the identity rescaling where the input is not negative, the input
 // times the (broadcast) slope rescaled where it is.
 KILN_KERNEL(kiln_prelu) {
