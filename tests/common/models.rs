@@ -10,7 +10,8 @@
 /// for sum, reduce_max, batch_matmul, compare_select, comparisons,
 /// mirror_pad, slices, layout, embedding and embedding_lookup (int32
 /// input ids; its float twin too), cumsum, fill and dynamic_update_slice (their
-/// float twins too), div (int8: TFLM's integer reciprocal), arg_extremes
+/// float twins too), div (int8: TFLM's integer reciprocal), int16_moves
+/// (TFLM's int16 data movement between QUANTIZEs), arg_extremes
 /// (int32 indices out; its float twin too), in_place_chain (one-input ops
 /// kiln runs over their inputs), concat_slices (concatenations kiln plans
 /// in place), resize and resize_bilinear (their float
@@ -59,6 +60,7 @@ pub const OP_ZOO: &[&str] = &[
     "fill",
     "dynamic_update_slice",
     "div",
+    "int16_moves",
 ];
 
 /// The project's float32 op-coverage fixtures (`make_schema_ops.py`, and

@@ -1,6 +1,6 @@
 //! CONCATENATION along any axis, and PACK (a concatenation along a new
-//! axis), of int8 values sharing one quantization (TFLM requires it) or of
-//! float32 values: a strided copy of bytes.
+//! axis), of int8 or int16 values sharing one quantization (TFLM requires
+//! it) or of float32 values: a strided copy of bytes.
 //!
 //! Layer: ops; uses `lower`.
 
@@ -37,7 +37,7 @@ impl Concatenation {
             inputs: 1,
             convert: concat_from_onnx,
         }],
-        dtypes: Dtypes::INT8_FLOAT32,
+        dtypes: Dtypes::INT8_INT16_FLOAT32,
     };
 }
 
@@ -74,10 +74,10 @@ impl IrOp for Concatenation {
 
     fn lower(&self, cx: &mut Lowering, node: &Node) -> Lowered<Option<Op>> {
         let out = cx.output(node)?;
-        let dtype = if cx.is_float(node) {
-            DataType::F32
-        } else {
-            DataType::I8
+        let dtype = match node.input(0).map(|t| cx.dtype(t)) {
+            Some(DataType::F32) => DataType::F32,
+            Some(DataType::I16) => DataType::I16,
+            _ => DataType::I8,
         };
         let shape = cx.shape(out).to_vec();
         let rank = shape.len() as i32;
@@ -101,7 +101,7 @@ impl IrOp for Concatenation {
         }
         let mut spans = [Span::EMPTY; MAX_CONCAT_INPUTS];
         for (slot, &t) in spans.iter_mut().zip(&inputs) {
-            if dtype == DataType::I8 && cx.quant(t)? != cx.quant(out)? {
+            if dtype != DataType::F32 && cx.tensor(t).quantization != cx.tensor(out).quantization {
                 return unsupported("inputs quantized differently from the output (TFLM requires equal scales for int8)");
             }
             *slot = cx.activation(t, dtype)?;

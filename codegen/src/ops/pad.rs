@@ -1,13 +1,13 @@
 //! PAD and PADV2 (constant mode): int8 with the zero point, as TFLM pads
-//! (a real zero), or PADV2's int8 value; float32 with any value (input 2,
-//! a scalar, or zero).
+//! (a real zero), or PADV2's int8 value; int16 (zero point 0) with zero or
+//! PADV2's int16 value; float32 with any value (input 2, a scalar, or
+//! zero).
 //!
 //! Layer: ops; uses `lower`.
 
 use kiln::graph::Op;
 use kiln::kernels::pad::{PadMode, PadParams};
 use kiln::ops::{PadF32Op, PadOp};
-use kiln::tensor::DType;
 
 use super::{Dtypes, Formats, IrOp, OnnxConverter, Permuted, QuantRule};
 use crate::import::onnx::{Importer, OnnxNode, Step};
@@ -53,7 +53,7 @@ impl Pad {
             inputs: 1,
             convert: pad_from_onnx,
         }],
-        dtypes: Dtypes::INT8_FLOAT32,
+        dtypes: Dtypes::INT8_INT16_FLOAT32,
     };
 }
 
@@ -159,32 +159,44 @@ impl IrOp for Pad {
                 output,
             })));
         }
-        cx.same_quantization(input, out, self.name())?;
-        // PADV2's value, an int8 already in the output's quantization, is
-        // used as stored (TFLM's pad.cc); a real-valued one (ONNX) is not.
+        // Quantized int8, or int16 (TFLM's 16x8 scheme: zero point 0).
+        let dtype = cx.dtype(input);
+        if dtype == DataType::I16 {
+            if cx.tensor(input).quantization != cx.tensor(out).quantization {
+                return unsupported("int16 PAD with different input and output quantization");
+            }
+        } else {
+            cx.same_quantization(input, out, self.name())?;
+        }
+        // PADV2's value, already in the output's quantization, is used as
+        // stored (TFLM's pad.cc); a real-valued one (ONNX) is not.
         let value = match node.input(2) {
             Some(v) if self.mode == PadMode::Constant => {
-                if cx.dtype(v) != DataType::I8 {
-                    return unsupported(
-                        "int8 PAD with a float pad value (TFLM pads int8 with the zero point or PADV2's int8 value)",
-                    );
+                if cx.dtype(v) != dtype {
+                    return unsupported(format!(
+                        "{} PAD with a {} pad value (TFLM pads with the zero point or PADV2's value of the input's type)",
+                        dtype.name(),
+                        cx.dtype(v).name()
+                    ));
                 }
                 // TFLM requires the value in the output's quantization.
-                if cx.tensor(v).quantization.is_some() {
+                if cx.tensor(v).quantization.is_some() && dtype == DataType::I8 {
                     cx.same_quantization(v, out, "PADV2's value")?;
                 }
-                match cx.weight_data(v, DataType::I8)? {
-                    &[b] => i32::from(b as i8),
-                    _ => return invalid("the pad value must be one int8"),
+                match *cx.weight_data(v, dtype)? {
+                    [b] => i32::from(b as i8),
+                    [a, b] => i32::from(i16::from_le_bytes([a, b])),
+                    _ => return invalid("the pad value must be one value"),
                 }
             }
+            _ if dtype == DataType::I16 => 0,
             _ => cx.quant(out)?.1,
         };
         let params = pad_params(cx, node, self.mode)?;
-        let (input, output) = cx.spans((input, out), DataType::I8)?;
+        let (input, output) = cx.spans((input, out), dtype)?;
         Ok(Some(Op::Pad(PadOp {
             params,
-            dtype: DType::I8,
+            dtype: super::elementwise::runtime_integer(dtype),
             value,
             input,
             output,

@@ -50,7 +50,7 @@ impl Slice {
                 convert: split_from_onnx,
             },
         ],
-        dtypes: Dtypes::INT8_FLOAT32,
+        dtypes: Dtypes::INT8_INT16_FLOAT32,
     };
 }
 
