@@ -30,6 +30,21 @@ pub fn rounding_divide_by_pot(x: i32, exponent: i32) -> i32 {
     (x >> exponent) + i32::from(remainder > threshold)
 }
 
+/// `rounding_divide_by_pot` as TFLM's x86 build computes it for every
+/// exponent its int8 DIV produces (TFLM's golden outputs hold them): past
+/// 31 (a small numerator over a large divisor; undefined in C++) its mask
+/// is all ones and the shift counts modulo 32, which rounds a small
+/// positive quotient to 1, not 0. Up to 31 it is the usual rounding shift.
+#[inline(always)]
+pub fn rounding_divide_by_pot_wide(x: i32, exponent: i32) -> i32 {
+    // The codegen keeps the exponent below 63 (`(1 << e) - 1` fits i64).
+    let exponent = exponent.clamp(0, 62);
+    let mask = ((1i64 << exponent) - 1) as i32;
+    let remainder = x & mask;
+    let threshold = (mask >> 1) + i32::from(x < 0);
+    (x >> (exponent & 31)) + i32::from(remainder > threshold)
+}
+
 /// Scales `x` by `multiplier * 2^shift / 2^31`: the requantization step of
 /// every int8 kernel. A positive `shift` is a left shift applied before the
 /// multiply, a negative one a rounding right shift after it.

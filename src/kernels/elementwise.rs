@@ -6,7 +6,10 @@
 //! `tensor` and `libm`.
 
 use crate::fixed_point::reciprocal;
-use crate::quant::{multiply_by_quantized_multiplier, saturating_rounding_doubling_high_mul};
+use crate::quant::{
+    multiply_by_quantized_multiplier, rounding_divide_by_pot_wide,
+    saturating_rounding_doubling_high_mul,
+};
 use crate::tensor::{FloatRange, MAX_RANK};
 use crate::wire::wire_struct;
 
@@ -189,10 +192,8 @@ fn quotient(mut numerator: i32, mut denominator: i32, multiplier: i32, shift: i3
     }
     let (inverse, reciprocal_shift) = reciprocal(denominator, 31);
     let headroom = leading_sign_bits(numerator);
-    let unscaled = saturating_rounding_doubling_high_mul(
-        numerator.wrapping_mul(1i32.wrapping_shl(headroom as u32)),
-        inverse,
-    );
+    let unscaled =
+        saturating_rounding_doubling_high_mul(numerator.wrapping_shl(headroom as u32), inverse);
     let exponent = reciprocal_shift + headroom - shift;
     rounding_divide_by_pot_wide(
         saturating_rounding_doubling_high_mul(unscaled, multiplier),
@@ -204,22 +205,7 @@ fn quotient(mut numerator: i32, mut denominator: i32, multiplier: i32, shift: i3
 #[inline(always)]
 fn leading_sign_bits(x: i32) -> i32 {
     let bits = if x < 0 { !x } else { x };
-    (bits.leading_zeros() as i32 - 1).max(0)
-}
-
-/// gemmlowp's `RoundingDivideByPOT` as TFLM's x86 build computes it for
-/// every exponent its DIV produces (TFLM's golden outputs hold them): past
-/// 31 (a small numerator over a large divisor; undefined in C++) its mask
-/// is all ones and the shift counts modulo 32, which rounds a small
-/// positive quotient to 1, not 0. Up to 31 it is the usual rounding shift.
-#[inline(always)]
-fn rounding_divide_by_pot_wide(x: i32, exponent: i32) -> i32 {
-    // The codegen keeps the exponent below 63 (`(1 << e) - 1` fits i64).
-    let exponent = exponent.clamp(0, 62);
-    let mask = ((1i64 << exponent) - 1) as i32;
-    let remainder = x & mask;
-    let threshold = (mask >> 1) + i32::from(x < 0);
-    (x >> (exponent & 31)) + i32::from(remainder > threshold)
+    bits.leading_zeros() as i32 - 1
 }
 
 wire_struct! {

@@ -101,8 +101,11 @@ impl IrOp for Concatenation {
         }
         let mut spans = [Span::EMPTY; MAX_CONCAT_INPUTS];
         for (slot, &t) in spans.iter_mut().zip(&inputs) {
-            if dtype != DataType::F32 && cx.tensor(t).quantization != cx.tensor(out).quantization {
-                return unsupported("inputs quantized differently from the output (TFLM requires equal scales for int8)");
+            // TFLM requires equal scales and zero points; plain integers
+            // (no quantization on either side) are copied as they are.
+            let plain = |t: TensorId| cx.tensor(t).quantization.is_none();
+            if dtype != DataType::F32 && !(plain(t) && plain(out)) {
+                cx.same_quantization(t, out, self.name())?;
             }
             *slot = cx.activation(t, dtype)?;
         }

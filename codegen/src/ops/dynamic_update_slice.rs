@@ -6,7 +6,6 @@
 
 use kiln::graph::Op;
 use kiln::ops::{DynamicUpdateSliceOp, UpdateSliceShape};
-use kiln::tensor::DType;
 
 use super::{Dtypes, Formats, IrOp, QuantRule};
 use crate::ir::{DataType, Graph, Node, OpKind};
@@ -47,12 +46,8 @@ impl IrOp for DynamicUpdateSlice {
         let (operand, out) = cx.input_output(node)?;
         let (update, starts) = (cx.input(node, 1)?, cx.input(node, 2)?);
         let dtype = cx.dtype(operand);
-        let stored = match dtype {
-            DataType::I8 => DType::I8,
-            DataType::I16 => DType::I16,
-            DataType::I32 => DType::I32,
-            DataType::F32 => DType::F32,
-            other => return unsupported(format!("DYNAMIC_UPDATE_SLICE of {}", other.name())),
+        let Some(stored) = super::elementwise::element_dtype(dtype) else {
+            return unsupported(format!("DYNAMIC_UPDATE_SLICE of {}", dtype.name()));
         };
         let (operand_shape, update_shape) = (cx.shape(operand), cx.shape(update));
         if cx.dtype(update) != dtype || cx.dtype(out) != dtype || cx.shape(out) != operand_shape {

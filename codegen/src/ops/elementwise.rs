@@ -429,12 +429,14 @@ impl IrOp for Div {
         }
         let (params, constant, input1, input2, output) =
             mul_like_s8(cx, node, self.activation, |sa, sb, so| sa / (sb * so))?;
-        // The kernel's last rounding shift is at most 38 - output_shift
-        // (headroom 31, a reciprocal of at most 255): TFLM's mask
-        // `(1 << shift) - 1` must fit 64 bits.
-        if params.output_shift < -24 {
+        // The kernel's last rounding shift lies between 23 - output_shift
+        // (an int8 numerator has at least 23 bits of headroom, a divisor of
+        // 1 no reciprocal shift) and 38 - output_shift (headroom 31, a
+        // divisor up to 255): TFLM's shift must not go negative, and its
+        // mask `(1 << shift) - 1` must fit 64 bits.
+        if !(-24..=23).contains(&params.output_shift) {
             return unsupported(format!(
-                "int8 DIV with an output multiplier below 2^-25 (output shift {})",
+                "int8 DIV with an output multiplier outside 2^-25..2^23 (output shift {})",
                 params.output_shift
             ));
         }
@@ -551,6 +553,18 @@ pub(crate) fn runtime_integer(dtype: DataType) -> DType {
         DataType::I16 => DType::I16,
         _ => DType::I32,
     }
+}
+
+/// The runtime element type of an int8, int16, int32 or float32 tensor
+/// (for the ops that move values of any of these types as they are).
+pub(crate) fn element_dtype(dtype: DataType) -> Option<DType> {
+    Some(match dtype {
+        DataType::I8 => DType::I8,
+        DataType::I16 => DType::I16,
+        DataType::I32 => DType::I32,
+        DataType::F32 => DType::F32,
+        _ => return None,
+    })
 }
 
 /// A plain-integer binary op on inputs 0 and 1 (`is_plain_integer`): the

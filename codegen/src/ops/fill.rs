@@ -78,13 +78,10 @@ impl Fill {
 
 /// The runtime type FILL writes `t` as (bool as its bytes).
 fn stored_as(t: DataType) -> Option<DType> {
-    Some(match t {
-        DataType::I8 | DataType::Bool => DType::I8,
-        DataType::I16 => DType::I16,
-        DataType::I32 => DType::I32,
-        DataType::F32 => DType::F32,
-        _ => return None,
-    })
+    match t {
+        DataType::Bool => Some(DType::I8),
+        other => super::elementwise::element_dtype(other),
+    }
 }
 
 impl IrOp for Fill {

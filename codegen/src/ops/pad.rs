@@ -138,16 +138,9 @@ impl IrOp for Pad {
         }
         if super::elementwise::is_plain_integer(cx, node) {
             let dtype = cx.dtype(input);
-            let value = match node
-                .input(2)
-                .map(|v| cx.weight_data(v, dtype))
-                .transpose()?
-            {
+            let value = match node.input(2) {
+                Some(v) => pad_value(cx, v, dtype)?,
                 None => 0,
-                Some(&[b]) => i32::from(b as i8),
-                Some(&[a, b]) => i32::from(i16::from_le_bytes([a, b])),
-                Some(&[a, b, c, d]) => i32::from_le_bytes([a, b, c, d]),
-                Some(_) => return invalid("the pad value must be one value"),
             };
             let params = pad_params(cx, node, self.mode)?;
             let (input, output) = cx.spans((input, out), dtype)?;
@@ -161,13 +154,7 @@ impl IrOp for Pad {
         }
         // Quantized int8, or int16 (TFLM's 16x8 scheme: zero point 0).
         let dtype = cx.dtype(input);
-        if dtype == DataType::I16 {
-            if cx.tensor(input).quantization != cx.tensor(out).quantization {
-                return unsupported("int16 PAD with different input and output quantization");
-            }
-        } else {
-            cx.same_quantization(input, out, self.name())?;
-        }
+        cx.same_quantization(input, out, self.name())?;
         // PADV2's value, already in the output's quantization, is used as
         // stored (TFLM's pad.cc); a real-valued one (ONNX) is not.
         let value = match node.input(2) {
@@ -183,11 +170,7 @@ impl IrOp for Pad {
                 if cx.tensor(v).quantization.is_some() && dtype == DataType::I8 {
                     cx.same_quantization(v, out, "PADV2's value")?;
                 }
-                match *cx.weight_data(v, dtype)? {
-                    [b] => i32::from(b as i8),
-                    [a, b] => i32::from(i16::from_le_bytes([a, b])),
-                    _ => return invalid("the pad value must be one value"),
-                }
+                pad_value(cx, v, dtype)?
             }
             _ if dtype == DataType::I16 => 0,
             _ => cx.quant(out)?.1,
@@ -201,6 +184,17 @@ impl IrOp for Pad {
             input,
             output,
         })))
+    }
+}
+
+/// PADV2's constant value (input 2), read as the one element of `dtype`
+/// it must be: a value of another length is refused, not reinterpreted.
+fn pad_value(cx: &Lowering, value: TensorId, dtype: DataType) -> Lowered<i32> {
+    match (dtype, cx.weight_data(value, dtype)?) {
+        (DataType::I8, &[b]) => Ok(i32::from(b as i8)),
+        (DataType::I16, &[a, b]) => Ok(i32::from(i16::from_le_bytes([a, b]))),
+        (DataType::I32, &[a, b, c, d]) => Ok(i32::from_le_bytes([a, b, c, d])),
+        _ => invalid(format!("the pad value must be one {}", dtype.name())),
     }
 }
 

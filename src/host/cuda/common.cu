@@ -56,6 +56,14 @@ __device__ __forceinline__ i32 rdbp(i32 x, i32 e) {
     i32 thr = (mask >> 1) + (x < 0 ? 1 : 0);
     return (x >> e) + (rem > thr ? 1 : 0);
 }
+// quant.rs's rounding_divide_by_pot_wide: TFLM's x86 arithmetic past 31.
+__device__ __forceinline__ i32 rdbp_wide(i32 x, i32 e) {
+    e = e < 0 ? 0 : (e > 62 ? 62 : e);
+    const i32 mask = (i32)((1LL << e) - 1);
+    const i32 rem = x & mask;
+    const i32 thr = (mask >> 1) + (x < 0 ? 1 : 0);
+    return (x >> (e & 31)) + (rem > thr ? 1 : 0);
+}
 __device__ __forceinline__ i32 mbqm(i32 x, i32 m, i32 s) {
     i32 ls = s > 0 ? s : 0;
     i32 rs = s > 0 ? 0 : -s;

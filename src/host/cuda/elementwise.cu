@@ -93,13 +93,7 @@ __device__ i32 div_quotient(i32 a, i32 b, i32 multiplier, i32 shift) {
     const i32 bits = a < 0 ? ~a : a;
     const i32 headroom = bits == 0 ? 31 : __clz((u32)bits) - 1;
     const i32 unscaled = srdhm((i32)((u32)a << headroom), inverse);
-    i32 e = reciprocal_shift + headroom - shift;
-    e = e < 0 ? 0 : (e > 62 ? 62 : e);
-    const i32 x = srdhm(unscaled, multiplier);
-    const i32 mask = (i32)((1LL << e) - 1);
-    const i32 rem = x & mask;
-    const i32 thr = (mask >> 1) + (x < 0 ? 1 : 0);
-    return (x >> (e & 31)) + (rem > thr ? 1 : 0);
+    return rdbp_wide(srdhm(unscaled, multiplier), reciprocal_shift + headroom - shift);
 }
 
 KILN_KERNEL(kiln_div) {
