@@ -58,6 +58,25 @@ pub fn multiply_by_quantized_multiplier(x: i32, multiplier: i32, shift: i32) -> 
     )
 }
 
+/// TFLite's 64-bit `MultiplyByQuantizedMultiplier`, which requantizes the
+/// int64 accumulators of the 16x8 layers: the multiplier rounded to 16
+/// bits, one rounding shift by `15 - shift` (the codegen writes shifts of
+/// -31 to 14; the clamp keeps a forged one defined), the result truncated
+/// to 32 bits as TFLM's cast does.
+#[inline(always)]
+pub fn multiply_by_quantized_multiplier_wide(x: i64, multiplier: i32, shift: i32) -> i32 {
+    let reduced = if multiplier < 0x7FFF_0000 {
+        (multiplier + (1 << 15)) >> 16
+    } else {
+        0x7FFF
+    };
+    let total_shift = (15 - shift).clamp(1, 62) as u32;
+    let rounded = x
+        .wrapping_mul(i64::from(reduced))
+        .wrapping_add(1 << (total_shift - 1));
+    (rounded >> total_shift) as i32
+}
+
 /// The variant used where the real multiplier is known to be at least one
 /// (softmax input scaling): a plain left shift, then the high multiply.
 #[inline(always)]
@@ -80,6 +99,29 @@ pub fn clamp_to_i8(x: i32, min: i32, max: i32) -> i8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_wide_multiply_rounds_halves_up_with_a_16_bit_multiplier() {
+        // 1.5 and -1.5 (3 × 2^40 × 0.5 × 2^-40): TFLite rounds both up.
+        assert_eq!(
+            multiply_by_quantized_multiplier_wide(3 << 40, 1 << 30, -40),
+            2
+        );
+        assert_eq!(
+            multiply_by_quantized_multiplier_wide(-3 << 40, 1 << 30, -40),
+            -1
+        );
+        // The multiplier keeps 16 bits: 0.5 + 2^-20 is 0.5.
+        assert_eq!(
+            multiply_by_quantized_multiplier_wide(1 << 20, (1 << 30) + (1 << 11), 0),
+            1 << 19
+        );
+        // Past 0x7FFF0000 it saturates at 0x7FFF.
+        assert_eq!(
+            multiply_by_quantized_multiplier_wide(1 << 15, i32::MAX, 0),
+            0x7FFF
+        );
+    }
 
     #[test]
     fn doubling_high_mul_rounds_half_away_from_zero() {

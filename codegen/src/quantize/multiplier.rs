@@ -89,9 +89,23 @@ pub fn fully_connected_multiplier(
 /// `CalculateActivationRangeQuantized` for int8: the fused activation's
 /// clamp in the output's quantized domain.
 pub fn activation_range(activation: Activation, scale: f32, zero_point: i32) -> (i32, i32) {
+    activation_range_within(activation, scale, zero_point, (-128, 127))
+}
+
+/// [`activation_range`] for int16 values (zero point 0, TFLite's 16x8
+/// scheme).
+pub fn activation_range_i16(activation: Activation, scale: f32) -> (i32, i32) {
+    activation_range_within(activation, scale, 0, (-32768, 32767))
+}
+
+fn activation_range_within(
+    activation: Activation,
+    scale: f32,
+    zero_point: i32,
+    (qmin, qmax): (i32, i32),
+) -> (i32, i32) {
     // Saturating: a hostile scale and zero point clamp as the exact sum.
     let quantize = |f: f32| ((f / scale).round() as i32).saturating_add(zero_point);
-    let (qmin, qmax) = (-128, 127);
     match activation {
         Activation::None => (qmin, qmax),
         Activation::Relu => (qmin.max(quantize(0.0)), qmax),

@@ -71,6 +71,15 @@ __device__ __forceinline__ i32 mbqm(i32 x, i32 m, i32 s) {
 }
 
 // fixed_point.rs
+// quant.rs's multiply_by_quantized_multiplier_wide (the 16x8 layers).
+__device__ __forceinline__ i32 mbqm_wide(i64 x, i32 m, i32 s) {
+    const i64 reduced = m < 0x7FFF0000 ? (i64)((m + (1 << 15)) >> 16) : 0x7FFF;
+    i32 total = 15 - s;
+    total = total < 1 ? 1 : (total > 62 ? 62 : total);
+    // Wrapping, as the Rust kernel's i64 arithmetic.
+    const unsigned long long rounded = (unsigned long long)x * (unsigned long long)reduced + (1ULL << (total - 1));
+    return (i32)(u32)(unsigned long long)((i64)rounded >> total);
+}
 __device__ __forceinline__ i32 sat_mul_pot(i32 x, i32 e) {
     if (e > 0) {
         i32 thr = (i32)((1LL << (31 - e)) - 1);
