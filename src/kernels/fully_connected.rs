@@ -1,10 +1,10 @@
-//! FULLY_CONNECTED, int8 with per-tensor or per-channel requantization (TFLM
-//! reference semantics).
+//! FULLY_CONNECTED, int8 with per-tensor or per-channel requantization,
+//! int16 (TFLite's 16x8 scheme) and float32 (TFLM reference semantics).
 //!
 //! Layer: kernels; a pure function over slices, uses `quant`.
 
 use super::{at, part, part_mut};
-use crate::quant::multiply_by_quantized_multiplier;
+use crate::quant::{multiply_by_quantized_multiplier, multiply_by_quantized_multiplier_wide};
 use crate::tensor::FloatRange;
 use crate::wire::wire_struct;
 
@@ -120,6 +120,77 @@ pub fn fully_connected_s8_finish(
 ) {
     for (oc, (o, &acc)) in output.iter_mut().zip(sums).enumerate() {
         *o = output_value(p, oc, acc, bias, multiplier, shift);
+    }
+}
+
+/// The bias of a 16x8 layer, whose type sets TFLM's accumulator: an int64
+/// bias (or none) sums in int64 and requantizes with the 64-bit multiply;
+/// an int32 bias sums in int32, wrapping, with the usual one.
+#[derive(Clone, Copy)]
+pub enum Bias16x8<'a> {
+    Narrow(&'a [i32]),
+    Wide(&'a [i64]),
+}
+
+impl Bias16x8<'_> {
+    /// Output channel `oc`'s exact sum of products, biased and requantized
+    /// as TFLM's accumulator type does it.
+    #[inline(always)]
+    pub fn requantize(self, oc: usize, products: i64, multiplier: &[i32], shift: &[i32]) -> i32 {
+        let q = if multiplier.len() > 1 { oc } else { 0 };
+        let (m, s) = (at(multiplier, q, 0), at(shift, q, 0));
+        match self {
+            // Wrapping i32 sums are the exact sum truncated.
+            Bias16x8::Narrow(bias) => multiply_by_quantized_multiplier(
+                (products as i32).wrapping_add(at(bias, oc, 0)),
+                m,
+                s,
+            ),
+            Bias16x8::Wide(bias) => {
+                multiply_by_quantized_multiplier_wide(products.wrapping_add(at(bias, oc, 0)), m, s)
+            }
+        }
+    }
+}
+
+wire_struct! {
+    /// An int16 fully connected layer (TFLite's 16x8 scheme: every zero
+    /// point is 0, so there are no offsets): its shape and clamp.
+    pub struct FullyConnectedS16Params {
+        pub shape: FullyConnectedShape,
+        pub activation_min: i32,
+        pub activation_max: i32,
+    }
+}
+
+/// int16 FULLY_CONNECTED (symmetric int8 weights `[output_depth,
+/// input_depth]`), as TFLM's reference `FullyConnected` for int16.
+/// `multiplier`/`shift` hold one entry (per-tensor) or one per output
+/// channel.
+pub fn fully_connected_s16(
+    p: &FullyConnectedS16Params,
+    input: &[i16],
+    filter: &[i8],
+    bias: Bias16x8,
+    multiplier: &[i32],
+    shift: &[i32],
+    output: &mut [i16],
+) {
+    let depth = p.shape.input_depth as usize;
+    let out_depth = p.shape.output_depth as usize;
+    for b in 0..p.shape.batches as usize {
+        let x = part(input, b * depth, depth);
+        let out = part_mut(output, b * out_depth, out_depth);
+        for (oc, o) in out.iter_mut().enumerate() {
+            let w = part(filter, oc * depth, depth);
+            let products: i64 = x
+                .iter()
+                .zip(w)
+                .map(|(&xv, &wv)| i64::from(i32::from(xv) * i32::from(wv)))
+                .sum();
+            let v = bias.requantize(oc, products, multiplier, shift);
+            *o = v.max(p.activation_min).min(p.activation_max) as i16;
+        }
     }
 }
 

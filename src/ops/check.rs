@@ -143,6 +143,22 @@ impl<'w> Checker<'w> {
         dtype: DType,
         optional: bool,
     ) -> Result<(), Error> {
+        self.constant_of_size(s, count, dtype.size(), optional)
+    }
+
+    /// [`Checker::constant`] of int64 values (the 16x8 layers' bias, which
+    /// no activation holds, so `DType` has no int64).
+    pub(crate) fn constant_i64(&self, s: Span, count: u64, optional: bool) -> Result<(), Error> {
+        self.constant_of_size(s, count, 8, optional)
+    }
+
+    fn constant_of_size(
+        &self,
+        s: Span,
+        count: u64,
+        size: usize,
+        optional: bool,
+    ) -> Result<(), Error> {
         // An absent constant is empty, but still sliced and cast at run
         // time: it too must lie in the weights, aligned.
         self.ensure(
@@ -150,13 +166,12 @@ impl<'w> Checker<'w> {
             "constant outside the weights",
         )?;
         self.ensure(
-            (optional && s.is_empty())
-                || u64::from(s.len) == count.saturating_mul(dtype.size() as u64),
+            (optional && s.is_empty()) || u64::from(s.len) == count.saturating_mul(size as u64),
             "constant size does not match its shape",
         )?;
         let address = self.weights.as_ptr() as usize + s.offset as usize;
         self.ensure(
-            address.is_multiple_of(dtype.size()),
+            address.is_multiple_of(size),
             "constant misaligned for its type",
         )
     }

@@ -1,14 +1,18 @@
-//! FULLY_CONNECTED, int8 (per-tensor or per-channel requantization) and
-//! float32.
+//! FULLY_CONNECTED, int8 (per-tensor or per-channel requantization), int16
+//! (16x8) and float32.
 //!
 //! Layer: ops; uses `kernels::fully_connected`.
 
-use super::arena::{constant, from_constant, out_f32, out_i8, split};
+use super::arena::{constant, from_constant, out_f32, out_i16, out_i8, split};
 use super::{Checker, OpDescriptor};
 use crate::arch::{fully_connected_s8_gemm, KernelChoice};
 use crate::error::Error;
-use crate::kernels::fully_connected::{fully_connected_f32, fully_connected_s8};
-pub use crate::kernels::fully_connected::{FullyConnectedParams, FullyConnectedShape};
+use crate::kernels::fully_connected::{
+    fully_connected_f32, fully_connected_s16, fully_connected_s8, Bias16x8,
+};
+pub use crate::kernels::fully_connected::{
+    FullyConnectedParams, FullyConnectedS16Params, FullyConnectedShape,
+};
 use crate::tensor::{DType, FloatRange, Span};
 use crate::wire::wire_struct;
 
@@ -119,6 +123,83 @@ impl OpDescriptor for FullyConnectedOp {
                 fully_connected_s8_gemm(&self.params, x, w, folded, m, s, out_i8(out));
             }
         }
+    }
+}
+
+wire_struct! {
+    /// int16 FULLY_CONNECTED (TFLite's 16x8 scheme): int16 input and
+    /// output, int8 weights, and an optional bias. TFLM accumulates in
+    /// int64 (`int64_accumulator`: the bias holds int64 values, or there is
+    /// none) or in int32 (an int32 bias). `multiplier` and `shift` hold one
+    /// i32 (per-tensor) or one per output channel.
+    pub struct FullyConnectedS16Op {
+        pub params: FullyConnectedS16Params,
+        pub int64_accumulator: bool,
+        pub input: Span,
+        pub filter: Span,
+        pub bias: Span,
+        pub multiplier: Span,
+        pub shift: Span,
+        pub output: Span,
+    }
+}
+
+impl OpDescriptor for FullyConnectedS16Op {
+    const NAME: &'static str = "FULLY_CONNECTED (int16)";
+
+    #[cfg(feature = "host")]
+    const CUDA_KERNEL: &'static str = "kiln_fully_connected_s16";
+
+    #[cfg(feature = "host")]
+    fn cuda_items(&self) -> u64 {
+        u64::from(self.params.shape.batches) * u64::from(self.params.shape.output_depth)
+    }
+
+    fn check(&self, c: &Checker) -> Result<(), Error> {
+        let p = &self.params;
+        let o = u64::from(p.shape.output_depth);
+        let (b, d) = (u64::from(p.shape.batches), u64::from(p.shape.input_depth));
+        // Products of int16 and int8 values: 2^22 each, exact in i64.
+        c.ensure(d < 1 << 24, "input depth too large")?;
+        let per_channel = self.multiplier.len as u64 == 4 * o && o > 1;
+        let n = if per_channel { o } else { 1 };
+        c.constant(self.multiplier, n, DType::I32, false)?;
+        c.constant(self.shift, n, DType::I32, false)?;
+        c.shifts(self.shift)?;
+        c.multipliers(self.multiplier)?;
+        c.ensure(
+            i32::from(i16::MIN) <= p.activation_min
+                && p.activation_min <= p.activation_max
+                && p.activation_max <= i32::from(i16::MAX),
+            "activation range outside int16",
+        )?;
+        c.arena(self.input, b * d, DType::I16)?;
+        c.constant(self.filter, o * d, DType::I8, false)?;
+        if self.int64_accumulator {
+            c.constant_i64(self.bias, o, true)?;
+        } else {
+            c.constant(self.bias, o, DType::I32, true)?;
+        }
+        c.output(self.output, b * o, DType::I16, &[self.input])
+    }
+
+    #[inline(never)]
+    fn run(&self, arena: &mut [u8], weights: &[u8]) {
+        let bias = if self.int64_accumulator {
+            Bias16x8::Wide(constant(weights, self.bias))
+        } else {
+            Bias16x8::Narrow(constant(weights, self.bias))
+        };
+        let (io, out) = split(arena, self.output);
+        fully_connected_s16(
+            &self.params,
+            io.i16(self.input),
+            constant(weights, self.filter),
+            bias,
+            constant(weights, self.multiplier),
+            constant(weights, self.shift),
+            out_i16(out),
+        );
     }
 }
 

@@ -306,10 +306,10 @@ macro_rules! op_list {
 /// UNIDIRECTIONAL_SEQUENCE_LSTM, GRU, FLOOR_DIV, FLOOR_MOD, L2_POOL_2D;
 /// 29: a variable tensor's initial value (`StateTensor::initial`, for
 /// resource variables), CUMSUM; 30: FILL (ZEROS_LIKE, SHAPE), DYNAMIC_UPDATE_SLICE,
-/// int8 DIV;
+/// int8 DIV; 31: int16 FULLY_CONNECTED;
 /// `tests/blob_format.rs` pins it). It lives beside the
 /// list because appending an op is the usual bump.
-pub const BLOB_VERSION: u32 = 30;
+pub const BLOB_VERSION: u32 = 31;
 
 op_list! {
     Conv2d(Conv2dOp),
@@ -408,4 +408,5 @@ op_list! {
     Fill(FillOp),
     DynamicUpdateSlice(DynamicUpdateSliceOp),
     Div(DivOp),
+    FullyConnectedS16(FullyConnectedS16Op),
 }

@@ -324,6 +324,45 @@ impl WeightsS8 {
     }
 }
 
+/// A 16x8 layer's weights (TFLite's int16 scheme): [`WeightsS8`] of a
+/// layer whose int16 input and output have zero point 0, and whether TFLM
+/// accumulates it in int64 (`true`: an int64 bias, or none) or in int32
+/// (an int32 bias).
+pub(crate) fn weights_16x8(
+    cx: &mut Lowering,
+    node: &Node,
+    channels: usize,
+) -> Lowered<(WeightsS8, bool)> {
+    let (input, out) = cx.input_output(node)?;
+    let filter = cx.input(node, 1)?;
+    if cx.dtype(out) != DataType::I16 || cx.dtype(filter) != DataType::I8 {
+        return unsupported(
+            "int16 input without int8 weights and an int16 output (TFLM's 16x8 layers)",
+        );
+    }
+    let (input_scale, input_zero_point) = cx.quant(input)?;
+    let (output_scale, output_zero_point) = cx.quant(out)?;
+    if input_zero_point != 0 || output_zero_point != 0 {
+        return unsupported(
+            "int16 values with a nonzero zero point (TFLite's 16x8 scheme has none)",
+        );
+    }
+    // TFLM's goldens settle the biasless case: int64 sums.
+    let wide = node.input(2).is_none_or(|b| cx.dtype(b) == DataType::I64);
+    let bias_type = if wide { DataType::I64 } else { DataType::I32 };
+    let scales = filter_scales(cx, filter, channels)?;
+    let weights = WeightsS8 {
+        input_scale,
+        input_zero_point,
+        output_scale,
+        output_zero_point,
+        scales,
+        filter: cx.copied_constant(filter, DataType::I8)?,
+        bias: cx.optional_constant(node.input(2), bias_type, channels)?,
+    };
+    Ok((weights, wide))
+}
+
 /// A symmetric int8 filter's scales: one, or one per output channel.
 fn filter_scales(cx: &Lowering, t: TensorId, channels: usize) -> Lowered<Vec<f32>> {
     let tensor = cx.tensor(t);

@@ -1,22 +1,25 @@
 //! FULLY_CONNECTED (and ONNX Gemm and MatMul with constant weights), int8
-//! with per-tensor or per-channel requantization, and float32.
+//! with per-tensor or per-channel requantization, int16 (16x8) and
+//! float32.
 //!
 //! Layer: ops; uses `lower`, the weighted-op lowering of `ops::conv2d` and
 //! `quantize::multiplier`.
 
 use kiln::arch::{folded_bias, KernelChoice};
 use kiln::graph::Op;
-use kiln::kernels::fully_connected::{FullyConnectedParams, FullyConnectedShape};
-use kiln::ops::{FullyConnectedF32Op, FullyConnectedOp};
+use kiln::kernels::fully_connected::{
+    FullyConnectedParams, FullyConnectedS16Params, FullyConnectedShape,
+};
+use kiln::ops::{FullyConnectedF32Op, FullyConnectedOp, FullyConnectedS16Op};
 
-use super::conv2d::{output_elements, WeightsS8};
+use super::conv2d::{output_elements, weights_16x8, WeightsS8};
 use super::{Dtypes, Formats, IrOp, OnnxConverter, QuantRule};
 use crate::import::onnx::{Importer, OnnxNode, Step};
 use crate::import::tflite::{ReadResult, TfliteOp};
 use crate::ir::{Activation, DataType, Graph, Node, OpKind};
-use crate::lower::{float_range, invalid, to_u32, Lowered, Lowering};
+use crate::lower::{float_range, invalid, to_u32, unsupported, Lowered, Lowering};
 use crate::quantize::multiplier::{
-    activation_range, fully_connected_multiplier, per_channel_multipliers,
+    activation_range, activation_range_i16, fully_connected_multiplier, per_channel_multipliers,
 };
 use crate::stack::Stack;
 
@@ -42,7 +45,7 @@ impl FullyConnected {
                 convert: gemm_from_onnx,
             },
         ],
-        dtypes: Dtypes::INT8_FLOAT32,
+        dtypes: Dtypes::INT8_INT16_FLOAT32,
     };
 }
 
@@ -91,13 +94,11 @@ impl IrOp for FullyConnected {
                 output: cx.activation(out, DataType::F32)?,
             })));
         }
+        if cx.dtype(input) == DataType::I16 {
+            return lower_s16(cx, node, shape, self.activation).map(Some);
+        }
         let w = WeightsS8::lower(cx, node, output_depth)?;
-        let (multipliers, shifts) = if w.scales.len() > 1 {
-            per_channel_multipliers(w.input_scale, &w.scales, w.output_scale, output_depth)
-        } else {
-            let (m, s) = fully_connected_multiplier(w.input_scale, w.scales[0], w.output_scale);
-            (vec![m], vec![s])
-        };
+        let (multipliers, shifts) = multipliers(&w, output_depth);
         let (activation_min, activation_max) =
             activation_range(self.activation, w.output_scale, w.output_zero_point);
         let kernel = int8_kernel(cx.graph(), node);
@@ -153,12 +154,62 @@ impl IrOp for FullyConnected {
     }
 
     fn stack(&self, g: &Graph, node: &Node) -> Stack {
+        let input = node.input(0).map(|t| g.tensors[t].dtype);
+        if input == Some(DataType::I16) {
+            // Painted on fully_connected_int16.
+            return Stack::new(296, 192, 192, 112);
+        }
         match int8_kernel(g, node) {
             // Painted on ad01 (the M0's on hello_world: ad01 does not fit).
             KernelChoice::Gemm => Stack::new(388, 372, 372, 216),
             _ => Stack::new(296, 192, 192, 96),
         }
     }
+}
+
+/// TFLM's requantization multipliers: per channel from double-precision
+/// scales, or one from the scales' single-precision product.
+fn multipliers(w: &WeightsS8, output_depth: usize) -> (Vec<i32>, Vec<i32>) {
+    if w.scales.len() > 1 {
+        per_channel_multipliers(w.input_scale, &w.scales, w.output_scale, output_depth)
+    } else {
+        let (m, s) = fully_connected_multiplier(w.input_scale, w.scales[0], w.output_scale);
+        (vec![m], vec![s])
+    }
+}
+
+/// int16 FULLY_CONNECTED (TFLite's 16x8 scheme), TFLM's reference kernel.
+fn lower_s16(
+    cx: &mut Lowering,
+    node: &Node,
+    shape: FullyConnectedShape,
+    activation: Activation,
+) -> Lowered<Op> {
+    let (input, out) = cx.input_output(node)?;
+    let (w, int64_accumulator) = weights_16x8(cx, node, shape.output_depth as usize)?;
+    let (multipliers, shifts) = multipliers(&w, shape.output_depth as usize);
+    // TFLite's 64-bit requantization shifts by 15 - shift, which must stay
+    // positive.
+    if int64_accumulator && shifts.iter().any(|&s| s > 14) {
+        return unsupported(
+            "int16 FULLY_CONNECTED with a requantization multiplier of 2^15 or more",
+        );
+    }
+    let (activation_min, activation_max) = activation_range_i16(activation, w.output_scale);
+    Ok(Op::FullyConnectedS16(FullyConnectedS16Op {
+        params: FullyConnectedS16Params {
+            shape,
+            activation_min,
+            activation_max,
+        },
+        int64_accumulator,
+        input: cx.activation(input, DataType::I16)?,
+        filter: w.filter,
+        bias: w.bias,
+        multiplier: cx.i32s(&multipliers)?,
+        shift: cx.i32s(&shifts)?,
+        output: cx.activation(out, DataType::I16)?,
+    }))
 }
 
 /// The implementation of an int8 FULLY_CONNECTED: four filter rows at a

@@ -403,6 +403,38 @@ KILN_KERNEL(kiln_depthwise_conv2d_f32) {
     }
 }
 
+// int16 (16x8) FULLY_CONNECTED: an int64 bias (or none) accumulates in int64
+// and requantizes with TFLite's 64-bit multiply; an int32 bias in int32.
+KILN_KERNEL(kiln_fully_connected_s16) {
+    const FullyConnectedS16Params& p = op.params;
+    const i32 batches = p.shape.batches, depth = p.shape.input_depth, out_depth = p.shape.output_depth;
+    const i32 per_channel = op.multiplier.len > 4;
+    const i8* filter = (const i8*)(W + op.filter.offset);
+    const i32* mult = weights_i32(W, op.multiplier.offset);
+    const i32* shift = weights_i32(W, op.shift.offset);
+    const i64 per_sample = (i64)batches * out_depth;
+    FOR_EACH(idx, per_sample * samples) {
+        const i64 s = idx / per_sample;
+        const i64 e = idx % per_sample;
+        const i32 oc = (i32)(e % out_depth);
+        const i32 b = (i32)(e / out_depth);
+        const i16* x = (const i16*)arena(A, arena_bytes, s, op.input) + (i64)b * depth;
+        const i8* w = filter + (i64)oc * depth;
+        i64 acc = 0;
+        for (i32 d = 0; d < depth; d++) acc += (i64)((i32)w[d] * (i32)x[d]);
+        const i32 q = per_channel ? oc : 0;
+        i32 v;
+        if (op.int64_accumulator) {
+            if (op.bias.len) acc += ((const i64*)(W + op.bias.offset))[oc];
+            v = mbqm_wide(acc, mult[q], shift[q]);
+        } else {
+            const i32 narrow = wadd((i32)(u32)(unsigned long long)acc, op.bias.len ? weights_i32(W, op.bias.offset)[oc] : 0);
+            v = mbqm(narrow, mult[q], shift[q]);
+        }
+        ((i16*)arena(A, arena_bytes, s, op.output))[e] = (i16)clamp_i32(v, p.activation_min, p.activation_max);
+    }
+}
+
 KILN_KERNEL(kiln_fully_connected_f32) {
     const i32 batches = op.shape.batches, depth = op.shape.input_depth, out_depth = op.shape.output_depth;
     const float* filter = (const float*)(W + op.filter.offset);
