@@ -1,5 +1,6 @@
 //! Convolutions, int8 with per-channel requantization (TFLM reference
-//! semantics) and float32: CONV_2D (grouped), and TRANSPOSE_CONV (ONNX
+//! semantics), int16 (16x8) and float32: CONV_2D (grouped), and
+//! TRANSPOSE_CONV (ONNX
 //! ConvTranspose) written as a gather: each output sums the input pixels
 //! whose scattered taps land on it, so every output is one independent sum
 //! in a fixed order (the CUDA kernels compute the same sums).
@@ -8,6 +9,7 @@
 
 use core::ops::Range;
 
+use super::fully_connected::Bias16x8;
 use super::{at, part, part_mut};
 use crate::quant::{clamp_to_i8, multiply_by_quantized_multiplier};
 use crate::tensor::{FloatRange, Nhwc};
@@ -245,6 +247,60 @@ pub fn conv2d_f32(
     bias: &[f32],
     output: &mut [f32],
 ) {
+    let dot = |mut total: f32, x: &[f32], w: &[f32]| {
+        for (&xv, &wv) in x.iter().zip(w) {
+            total += xv * wv;
+        }
+        total
+    };
+    convolve(g, (input, filter, output), 0f32, dot, |total, oc| {
+        act.apply(total + at(bias, oc, 0.0))
+    });
+}
+
+/// int16 CONV_2D (TFLite's 16x8 scheme: zero points 0, symmetric int8
+/// filter), TFLM's reference `ConvPerChannel` for int16: products summed
+/// exactly, then biased and requantized per channel as TFLM's accumulator
+/// type does it ([`Bias16x8`]), then clamped.
+pub fn conv2d_s16(
+    p: &Conv2dParams,
+    input: &[i16],
+    filter: &[i8],
+    bias: Bias16x8,
+    multiplier: &[i32],
+    shift: &[i32],
+    output: &mut [i16],
+) {
+    let dot = |mut acc: i64, x: &[i16], w: &[i8]| {
+        for (&xv, &wv) in x.iter().zip(w) {
+            acc += i64::from(i32::from(xv) * i32::from(wv));
+        }
+        acc
+    };
+    convolve(
+        &p.geometry,
+        (input, filter, output),
+        0i64,
+        dot,
+        |acc, oc| {
+            let v = bias.requantize(oc, acc, multiplier, shift);
+            v.max(p.activation_min).min(p.activation_max) as i16
+        },
+    );
+}
+
+/// The reference convolution's walk over every output element, in TFLM's
+/// order (grouped convolutions included): `dot` adds one tap's run of input
+/// channels times its filter run to the sum, which starts at `zero`;
+/// `finish` makes the output value from the sum and the output channel.
+#[inline(always)]
+fn convolve<X: Copy, W: Copy, O, A: Copy>(
+    g: &ConvGeometry,
+    (input, filter, output): (&[X], &[W], &mut [O]),
+    zero: A,
+    dot: impl Fn(A, &[X], &[W]) -> A,
+    finish: impl Fn(A, usize) -> O,
+) {
     let (in_h, in_w, in_c) = (
         g.input.height as usize,
         g.input.width as usize,
@@ -272,19 +328,17 @@ pub fn conv2d_f32(
                 let out_pixel = part_mut(output, g.output.index(b, out_y, out_x, 0), out_c);
                 for (oc, out) in out_pixel.iter_mut().enumerate() {
                     let ic0 = (oc / filters_per_group.max(1)) * f_c;
-                    let mut total = 0f32;
+                    let mut sum = zero;
                     for fy in fy0..fy1 {
                         let in_y = (in_y0 + (fy * g.dilation_height as usize) as isize) as usize;
                         for fx in fx0..fx1 {
                             let in_x = (in_x0 + (fx * g.dilation_width as usize) as isize) as usize;
                             let x = part(input, g.input.index(b, in_y, in_x, ic0), f_c);
                             let w = part(filter, ((oc * f_h + fy) * f_w + fx) * f_c, f_c);
-                            for (&xv, &wv) in x.iter().zip(w) {
-                                total += xv * wv;
-                            }
+                            sum = dot(sum, x, w);
                         }
                     }
-                    *out = act.apply(total + at(bias, oc, 0.0));
+                    *out = finish(sum, oc);
                 }
             }
         }

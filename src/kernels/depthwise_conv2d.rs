@@ -1,5 +1,5 @@
 //! DEPTHWISE_CONV_2D, int8 with per-channel requantization and any depth
-//! multiplier (TFLM reference semantics).
+//! multiplier, int16 (16x8) and float32 (TFLM reference semantics).
 //!
 //! Layer: kernels; a pure function over slices, uses `quant`, `tensor` and
 //! the tap-range helper of `conv2d`.
@@ -8,6 +8,7 @@ use core::ops::Range;
 
 use super::at;
 use super::conv2d::{valid_taps, Conv2dParams, ConvGeometry};
+use super::fully_connected::Bias16x8;
 use crate::tensor::FloatRange;
 
 /// Filter layout `[1, filter_height, filter_width, output_channels]`; output
@@ -93,6 +94,52 @@ pub fn depthwise_conv2d_f32(
     bias: &[f32],
     output: &mut [f32],
 ) {
+    depthwise_convolve(
+        g,
+        (input, filter, output),
+        0f32,
+        |total, x, w| total + x * w,
+        |total, oc| act.apply(total + at(bias, oc, 0.0)),
+    );
+}
+
+/// int16 DEPTHWISE_CONV_2D (TFLite's 16x8 scheme), TFLM's reference
+/// `DepthwiseConvPerChannel` for int16: exact sums, biased and requantized
+/// per channel as TFLM's accumulator type does it ([`Bias16x8`]).
+pub fn depthwise_conv2d_s16(
+    p: &Conv2dParams,
+    input: &[i16],
+    filter: &[i8],
+    bias: Bias16x8,
+    multiplier: &[i32],
+    shift: &[i32],
+    output: &mut [i16],
+) {
+    let product = |acc: i64, x: i16, w: i8| acc + i64::from(i32::from(x) * i32::from(w));
+    depthwise_convolve(
+        &p.geometry,
+        (input, filter, output),
+        0i64,
+        product,
+        |acc, oc| {
+            let v = bias.requantize(oc, acc, multiplier, shift);
+            v.max(p.activation_min).min(p.activation_max) as i16
+        },
+    );
+}
+
+/// The reference depthwise walk over every output element in TFLM's order:
+/// `product` adds one tap's input value times its filter value to the sum,
+/// which starts at `zero`; `finish` makes the output value from the sum
+/// and the output channel.
+#[inline(always)]
+fn depthwise_convolve<X: Copy + Default, W: Copy + Default, O, A: Copy>(
+    g: &ConvGeometry,
+    (input, filter, output): (&[X], &[W], &mut [O]),
+    zero: A,
+    product: impl Fn(A, X, W) -> A,
+    finish: impl Fn(A, usize) -> O,
+) {
     let (in_h, in_w, in_c) = (
         g.input.height as usize,
         g.input.width as usize,
@@ -115,19 +162,22 @@ pub fn depthwise_conv2d_f32(
                 for ic in 0..in_c {
                     for m in 0..dm {
                         let oc = ic * dm + m;
-                        let mut total = 0f32;
+                        let mut sum = zero;
                         for fy in fy0..fy1 {
                             let in_y =
                                 (in_y0 + (fy * g.dilation_height as usize) as isize) as usize;
                             for fx in fx0..fx1 {
                                 let in_x =
                                     (in_x0 + (fx * g.dilation_width as usize) as isize) as usize;
-                                total += at(input, g.input.index(b, in_y, in_x, ic), 0.0)
-                                    * at(filter, (fy * f_w + fx) * out_c + oc, 0.0);
+                                sum = product(
+                                    sum,
+                                    at(input, g.input.index(b, in_y, in_x, ic), X::default()),
+                                    at(filter, (fy * f_w + fx) * out_c + oc, W::default()),
+                                );
                             }
                         }
                         if let Some(out) = output.get_mut(g.output.index(b, out_y, out_x, oc)) {
-                            *out = act.apply(total + at(bias, oc, 0.0));
+                            *out = finish(sum, oc);
                         }
                     }
                 }

@@ -134,7 +134,8 @@ pub enum Bias16x8<'a> {
 
 impl Bias16x8<'_> {
     /// Output channel `oc`'s exact sum of products, biased and requantized
-    /// as TFLM's accumulator type does it.
+    /// as TFLM's accumulator type does it, by one multiplier or one per
+    /// channel.
     #[inline(always)]
     pub fn requantize(self, oc: usize, products: i64, multiplier: &[i32], shift: &[i32]) -> i32 {
         let q = if multiplier.len() > 1 { oc } else { 0 };

@@ -1,17 +1,19 @@
-//! CONV_2D, int8 and float32 (grouped convolutions included), and the
-//! descriptors every convolution shares: an int8 convolution's params and
-//! operands ([`Conv2dS8`]) and a float32 one's ([`Conv2dF32`]).
+//! CONV_2D, int8, int16 (16x8) and float32 (grouped convolutions
+//! included), and the descriptors every convolution shares: an int8
+//! convolution's params and operands ([`Conv2dS8`]), an int16 one's
+//! ([`Conv2dS16`]) and a float32 one's ([`Conv2dF32`]).
 //!
 //! Layer: ops; uses `kernels::conv2d`.
 
-use super::arena::{constant, from_constant, out_f32, out_i8, split, split_with_scratch};
+use super::arena::{constant, from_constant, out_f32, out_i16, out_i8, split, split_with_scratch};
 use super::{Checker, OpDescriptor};
 use core::ops::Range;
 
 use crate::arch::{conv2d_s8_gemm_rows, conv2d_scratch_bytes, filter_reach, KernelChoice};
 use crate::error::Error;
-use crate::kernels::conv2d::{conv2d_f32, conv2d_s8_rows};
+use crate::kernels::conv2d::{conv2d_f32, conv2d_s16, conv2d_s8_rows};
 pub use crate::kernels::conv2d::{Conv2dParams, ConvGeometry};
+use crate::kernels::fully_connected::Bias16x8;
 use crate::tensor::{DType, FloatRange, Span};
 use crate::wire::wire_struct;
 
@@ -40,6 +42,94 @@ wire_struct! {
         pub filter: Span,
         pub bias: Span,
         pub output: Span,
+    }
+}
+
+wire_struct! {
+    /// An int16 convolution (plain or depthwise; TFLite's 16x8 scheme):
+    /// int16 activations with zero point 0 (`params`' offsets are 0), an
+    /// int8 filter, per-channel requantization, and an optional bias of
+    /// int64 values (`int64_accumulator`: TFLM sums in int64, as it does
+    /// without a bias) or int32 ones (TFLM sums in int32).
+    pub struct Conv2dS16 {
+        pub params: Conv2dParams,
+        pub int64_accumulator: bool,
+        pub input: Span,
+        pub filter: Span,
+        pub bias: Span,
+        pub multiplier: Span,
+        pub shift: Span,
+        pub output: Span,
+    }
+}
+
+impl Conv2dS16 {
+    /// Operands and requantization of any int16 convolution, as
+    /// [`Conv2dS8::check_operands`].
+    pub(crate) fn check_operands(&self, c: &Checker) -> Result<(), Error> {
+        let p = &self.params;
+        let g = &p.geometry;
+        c.conv_shape(g)?;
+        c.ensure(
+            p.input_offset == 0 && p.output_offset == 0,
+            "int16 convolutions have no zero points",
+        )?;
+        let taps = u64::from(g.filter_height) * u64::from(g.filter_width);
+        // Products of int16 and int8 values (2^22 each) summed exactly.
+        c.ensure(
+            taps * u64::from(g.filter_channels) < 1 << 40,
+            "too many products per output",
+        )?;
+        let oc = u64::from(g.output.channels);
+        c.arena(self.input, g.input.elements(), DType::I16)?;
+        c.constant(
+            self.filter,
+            oc * taps * u64::from(g.filter_channels),
+            DType::I8,
+            false,
+        )?;
+        if self.int64_accumulator {
+            c.constant_i64(self.bias, oc, true)?;
+        } else {
+            c.constant(self.bias, oc, DType::I32, true)?;
+        }
+        c.constant(self.multiplier, oc, DType::I32, false)?;
+        c.constant(self.shift, oc, DType::I32, false)?;
+        c.shifts(self.shift)?;
+        c.multipliers(self.multiplier)?;
+        c.ensure(
+            i32::from(i16::MIN) <= p.activation_min
+                && p.activation_min <= p.activation_max
+                && p.activation_max <= i32::from(i16::MAX),
+            "activation range outside int16",
+        )?;
+        c.output(self.output, g.output.elements(), DType::I16, &[self.input])
+    }
+
+    /// Runs `kernel`, one of the int16 convolution kernels, on this
+    /// descriptor's operands.
+    #[inline(always)]
+    pub(crate) fn run_with(
+        &self,
+        arena: &mut [u8],
+        weights: &[u8],
+        kernel: impl FnOnce(&Conv2dParams, &[i16], &[i8], Bias16x8, &[i32], &[i32], &mut [i16]),
+    ) {
+        let bias = if self.int64_accumulator {
+            Bias16x8::Wide(constant(weights, self.bias))
+        } else {
+            Bias16x8::Narrow(constant(weights, self.bias))
+        };
+        let (io, out) = split(arena, self.output);
+        kernel(
+            &self.params,
+            io.i16(self.input),
+            constant(weights, self.filter),
+            bias,
+            constant(weights, self.multiplier),
+            constant(weights, self.shift),
+            out_i16(out),
+        );
     }
 }
 
@@ -258,5 +348,34 @@ impl OpDescriptor for Conv2dF32Op {
     #[inline(never)]
     fn run(&self, arena: &mut [u8], weights: &[u8]) {
         self.conv.run_with(arena, weights, conv2d_f32);
+    }
+}
+
+wire_struct! {
+    /// int16 (16x8) CONV_2D, TFLM's reference kernel.
+    pub struct Conv2dS16Op {
+        pub conv: Conv2dS16,
+    }
+}
+
+impl OpDescriptor for Conv2dS16Op {
+    const NAME: &'static str = "CONV_2D (int16)";
+
+    #[cfg(feature = "host")]
+    const CUDA_KERNEL: &'static str = "kiln_conv2d_s16";
+
+    #[cfg(feature = "host")]
+    fn cuda_items(&self) -> u64 {
+        self.conv.params.geometry.output.elements()
+    }
+
+    fn check(&self, c: &Checker) -> Result<(), Error> {
+        c.conv_windows(&self.conv.params.geometry)?;
+        self.conv.check_operands(c)
+    }
+
+    #[inline(never)]
+    fn run(&self, arena: &mut [u8], weights: &[u8]) {
+        self.conv.run_with(arena, weights, conv2d_s16);
     }
 }

@@ -1,17 +1,19 @@
-//! DEPTHWISE_CONV_2D, int8 and float32: a convolution with one input
+//! DEPTHWISE_CONV_2D, int8, int16 (16x8) and float32: a convolution with one input
 //! channel per filter (`filter_channels` 1) and any depth multiplier.
 //!
 //! Layer: ops; uses `kernels::depthwise_conv2d` and the convolution
 //! descriptors of `ops::conv2d`.
 
-use super::conv2d::{Conv2dF32, Conv2dS8};
+use super::conv2d::{Conv2dF32, Conv2dS16, Conv2dS8};
 use super::{Checker, OpDescriptor};
 use crate::arch::{self, KernelChoice};
 use crate::error::Error;
 use crate::kernels::conv2d::ConvGeometry;
 use core::ops::Range;
 
-use crate::kernels::depthwise_conv2d::{depthwise_conv2d_f32, depthwise_conv2d_s8_rows};
+use crate::kernels::depthwise_conv2d::{
+    depthwise_conv2d_f32, depthwise_conv2d_s16, depthwise_conv2d_s8_rows,
+};
 use crate::tensor::Span;
 use crate::wire::wire_struct;
 
@@ -119,5 +121,34 @@ impl OpDescriptor for DepthwiseConv2dF32Op {
     #[inline(never)]
     fn run(&self, arena: &mut [u8], weights: &[u8]) {
         self.conv.run_with(arena, weights, depthwise_conv2d_f32);
+    }
+}
+
+wire_struct! {
+    /// int16 (16x8) DEPTHWISE_CONV_2D, TFLM's reference kernel.
+    pub struct DepthwiseConv2dS16Op {
+        pub conv: Conv2dS16,
+    }
+}
+
+impl OpDescriptor for DepthwiseConv2dS16Op {
+    const NAME: &'static str = "DEPTHWISE_CONV_2D (int16)";
+
+    #[cfg(feature = "host")]
+    const CUDA_KERNEL: &'static str = "kiln_depthwise_conv2d_s16";
+
+    #[cfg(feature = "host")]
+    fn cuda_items(&self) -> u64 {
+        self.conv.params.geometry.output.elements()
+    }
+
+    fn check(&self, c: &Checker) -> Result<(), Error> {
+        check_depthwise(c, &self.conv.params.geometry)?;
+        self.conv.check_operands(c)
+    }
+
+    #[inline(never)]
+    fn run(&self, arena: &mut [u8], weights: &[u8]) {
+        self.conv.run_with(arena, weights, depthwise_conv2d_s16);
     }
 }

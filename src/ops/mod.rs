@@ -306,7 +306,7 @@ macro_rules! op_list {
 /// UNIDIRECTIONAL_SEQUENCE_LSTM, GRU, FLOOR_DIV, FLOOR_MOD, L2_POOL_2D;
 /// 29: a variable tensor's initial value (`StateTensor::initial`, for
 /// resource variables), CUMSUM; 30: FILL (ZEROS_LIKE, SHAPE), DYNAMIC_UPDATE_SLICE,
-/// int8 DIV; 31: int16 FULLY_CONNECTED;
+/// int8 DIV; 31: int16 FULLY_CONNECTED, CONV_2D and DEPTHWISE_CONV_2D;
 /// `tests/blob_format.rs` pins it). It lives beside the
 /// list because appending an op is the usual bump.
 pub const BLOB_VERSION: u32 = 31;
@@ -409,4 +409,6 @@ op_list! {
     DynamicUpdateSlice(DynamicUpdateSliceOp),
     Div(DivOp),
     FullyConnectedS16(FullyConnectedS16Op),
+    Conv2dS16(Conv2dS16Op),
+    DepthwiseConv2dS16(DepthwiseConv2dS16Op),
 }

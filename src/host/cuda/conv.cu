@@ -1,4 +1,4 @@
-// kiln's CUDA kernels: convolutions and fully connected layers, int8 and float32. Compiled after the generated declarations
+// kiln's CUDA kernels: convolutions and fully connected layers, int8, int16 and float32. Compiled after the generated declarations
 // and common.cu (see common.cu for the contract every kernel keeps).
 
 // The input coordinate filter tap `k` of output coordinate `o` reads, if any:
@@ -18,17 +18,18 @@ __device__ __forceinline__ bool conv_source(i32 o, i32 k, i32 stride, i32 dilati
 }
 
 // Every (grouped, plain or transposed) convolution kernel's walk over
-// geometry `g` with the operands of `o` (a Conv2dS8 or Conv2dF32): one
+// geometry `g` with the operands of `o` (a Conv2dS8, Conv2dS16 or Conv2dF32),
+// inputs of type T and filter values of type F: one
 // thread per output element; `dot(acc, x, w, fc)` adds one tap's channels,
 // `finish(output, index, oc, acc)` writes the output. Taps are visited in
 // the Rust kernels' order, so float sums round alike.
-template <bool Transposed, typename T, typename Acc, typename Conv, typename Dot, typename Finish>
+template <bool Transposed, typename T, typename F, typename Acc, typename Conv, typename Dot, typename Finish>
 __device__ __forceinline__ void conv_gather(const ConvGeometry& g, const Conv& o, const u8* W, u8* A, i64 arena_bytes, i32 samples, Dot dot, Finish finish) {
     const i32 batches = g.input.batches, in_h = g.input.height, in_w = g.input.width, in_c = g.input.channels;
     const i32 out_h = g.output.height, out_w = g.output.width, out_c = g.output.channels;
     const i32 fh = g.filter_height, fw = g.filter_width, fc = g.filter_channels, sh = g.stride_height, sw = g.stride_width;
     const i32 dh = g.dilation_height, dw = g.dilation_width, pt = g.padding_top, pl = g.padding_left;
-    const T* filter = (const T*)(W + o.filter.offset);
+    const F* filter = (const F*)(W + o.filter.offset);
     const i32 per_group = out_c / (in_c / fc);
     const i64 per_sample = (i64)batches * out_h * out_w * out_c;
     FOR_EACH(idx, per_sample * samples) {
@@ -64,7 +65,7 @@ __device__ __forceinline__ void conv_s8(const Conv2dS8& o, const u8* W, u8* A, i
     const i32* bias = o.bias.len ? weights_i32(W, o.bias.offset) : 0;
     const i32* mult = weights_i32(W, o.multiplier.offset);
     const i32* shift = weights_i32(W, o.shift.offset);
-    conv_gather<Transposed, i8, i32>(o.params.geometry, o, W, A, arena_bytes, samples,
+    conv_gather<Transposed, i8, i8, i32>(o.params.geometry, o, W, A, arena_bytes, samples,
         [=](i32& acc, const i8* x, const i8* w, i32 fc) {
             for (i32 c = 0; c < fc; c++) acc += (i32)w[c] * ((i32)x[c] + in_off);
         },
@@ -83,22 +84,18 @@ KILN_KERNEL(kiln_transpose_conv2d) {
     conv_s8<true>(op.conv, W, A, arena_bytes, samples);
 }
 
-// Depthwise: the geometry's filter_channels is 1; the depth multiplier is
-// output channels / input channels.
-KILN_KERNEL(kiln_depthwise_conv2d) {
-    const Conv2dS8& o = op.conv;
-    const ConvGeometry& g = o.params.geometry;
+// Every depthwise kernel's walk (filter_channels 1; the depth multiplier is
+// output channels / input channels) over the operands of `o`: one thread per
+// output element; `product(acc, x, w)` adds one tap, `finish(output, index,
+// oc, acc)` writes the output. Taps in the Rust kernels' order.
+template <typename T, typename F, typename Acc, typename Conv, typename Product, typename Finish>
+__device__ __forceinline__ void depthwise_gather(const ConvGeometry& g, const Conv& o, const u8* W, u8* A, i64 arena_bytes, i32 samples, Product product, Finish finish) {
     const i32 batches = g.input.batches, in_h = g.input.height, in_w = g.input.width, in_c = g.input.channels;
     const i32 out_h = g.output.height, out_w = g.output.width, out_c = g.output.channels;
     const i32 fh = g.filter_height, fw = g.filter_width, dm = out_c / (in_c > 1 ? in_c : 1);
     const i32 sh = g.stride_height, sw = g.stride_width, dh = g.dilation_height, dw = g.dilation_width;
     const i32 pt = g.padding_top, pl = g.padding_left;
-    const i32 in_off = o.params.input_offset, out_off = o.params.output_offset;
-    const i32 act_min = o.params.activation_min, act_max = o.params.activation_max;
-    const i8* filter = (const i8*)(W + o.filter.offset);
-    const i32* bias = o.bias.len ? weights_i32(W, o.bias.offset) : 0;
-    const i32* mult = weights_i32(W, o.multiplier.offset);
-    const i32* shift = weights_i32(W, o.shift.offset);
+    const F* filter = (const F*)(W + o.filter.offset);
     const i64 per_sample = (i64)batches * out_h * out_w * out_c;
     FOR_EACH(idx, per_sample * samples) {
         const i64 s = idx / per_sample;
@@ -108,24 +105,69 @@ KILN_KERNEL(kiln_depthwise_conv2d) {
         const i32 oy = (i32)(e % out_h);
         const i32 b = (i32)(e / out_h);
         const i32 ic = oc / dm;
-        const i8* input = (const i8*)arena(A, arena_bytes, s, o.input);
-        i8* output = (i8*)arena(A, arena_bytes, s, o.output);
-        i32 acc = 0;
+        const T* input = (const T*)arena(A, arena_bytes, s, o.input);
+        Acc acc = 0;
         for (i32 ky = 0; ky < fh; ky++) {
             const i32 iy = oy * sh - pt + ky * dh;
             if (iy < 0 || iy >= in_h) continue;
             for (i32 kx = 0; kx < fw; kx++) {
                 const i32 ix = ox * sw - pl + kx * dw;
                 if (ix < 0 || ix >= in_w) continue;
-                const i32 x = input[(((i64)b * in_h + iy) * in_w + ix) * in_c + ic];
-                const i32 w = filter[((i64)ky * fw + kx) * out_c + oc];
-                acc += w * (x + in_off);
+                product(acc, input[(((i64)b * in_h + iy) * in_w + ix) * in_c + ic], filter[((i64)ky * fw + kx) * out_c + oc]);
             }
         }
-        if (bias) acc = wadd(acc, bias[oc]);
-        const i32 v = sat_add(mbqm(acc, mult[oc], shift[oc]), out_off);
-        output[(((i64)b * out_h + oy) * out_w + ox) * out_c + oc] = (i8)clamp_i32(v, act_min, act_max);
+        finish(arena(A, arena_bytes, s, o.output), (((i64)b * out_h + oy) * out_w + ox) * out_c + oc, oc, acc);
     }
+}
+
+KILN_KERNEL(kiln_depthwise_conv2d) {
+    const Conv2dS8& o = op.conv;
+    const i32 in_off = o.params.input_offset, out_off = o.params.output_offset;
+    const i32 act_min = o.params.activation_min, act_max = o.params.activation_max;
+    const i32* bias = o.bias.len ? weights_i32(W, o.bias.offset) : 0;
+    const i32* mult = weights_i32(W, o.multiplier.offset);
+    const i32* shift = weights_i32(W, o.shift.offset);
+    depthwise_gather<i8, i8, i32>(o.params.geometry, o, W, A, arena_bytes, samples,
+        [=](i32& acc, i8 x, i8 w) { acc += (i32)w * ((i32)x + in_off); },
+        [=](u8* output, i64 at, i32 oc, i32 acc) {
+            if (bias) acc = wadd(acc, bias[oc]);
+            const i32 v = sat_add(mbqm(acc, mult[oc], shift[oc]), out_off);
+            ((i8*)output)[at] = (i8)clamp_i32(v, act_min, act_max);
+        });
+}
+
+// int16 (16x8) convolutions: exact int64 sums, then biased and requantized as
+// TFLM's accumulator type does it (kernels::fully_connected::Bias16x8).
+__device__ __forceinline__ i32 requantize_16x8(const Conv2dS16& o, const u8* W, i32 oc, i64 acc) {
+    const i32 m = weights_i32(W, o.multiplier.offset)[oc], sh = weights_i32(W, o.shift.offset)[oc];
+    if (o.int64_accumulator) {
+        if (o.bias.len) acc += ((const i64*)(W + o.bias.offset))[oc];
+        return mbqm_wide(acc, m, sh);
+    }
+    const i32 narrow = (i32)(u32)(unsigned long long)acc;
+    return mbqm(wadd(narrow, o.bias.len ? weights_i32(W, o.bias.offset)[oc] : 0), m, sh);
+}
+
+KILN_KERNEL(kiln_conv2d_s16) {
+    const Conv2dS16& o = op.conv;
+    const i32 act_min = o.params.activation_min, act_max = o.params.activation_max;
+    conv_gather<false, i16, i8, i64>(o.params.geometry, o, W, A, arena_bytes, samples,
+        [](i64& acc, const i16* x, const i8* w, i32 fc) {
+            for (i32 c = 0; c < fc; c++) acc += (i64)((i32)w[c] * (i32)x[c]);
+        },
+        [=](u8* output, i64 at, i32 oc, i64 acc) {
+            ((i16*)output)[at] = (i16)clamp_i32(requantize_16x8(o, W, oc, acc), act_min, act_max);
+        });
+}
+
+KILN_KERNEL(kiln_depthwise_conv2d_s16) {
+    const Conv2dS16& o = op.conv;
+    const i32 act_min = o.params.activation_min, act_max = o.params.activation_max;
+    depthwise_gather<i16, i8, i64>(o.params.geometry, o, W, A, arena_bytes, samples,
+        [](i64& acc, i16 x, i8 w) { acc += (i64)((i32)w * (i32)x); },
+        [=](u8* output, i64 at, i32 oc, i64 acc) {
+            ((i16*)output)[at] = (i16)clamp_i32(requantize_16x8(o, W, oc, acc), act_min, act_max);
+        });
 }
 
 // Per-tensor requantization (one multiplier and shift) unless the
@@ -351,7 +393,7 @@ template <bool Transposed>
 __device__ __forceinline__ void conv_f32(const Conv2dF32& o, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
     const float* bias = o.bias.len ? (const float*)(W + o.bias.offset) : 0;
     const FloatRange activation = o.activation;
-    conv_gather<Transposed, float, float>(o.geometry, o, W, A, arena_bytes, samples,
+    conv_gather<Transposed, float, float, float>(o.geometry, o, W, A, arena_bytes, samples,
         [](float& total, const float* x, const float* w, i32 fc) {
             for (i32 c = 0; c < fc; c++) total += x[c] * w[c];
         },
@@ -370,37 +412,13 @@ KILN_KERNEL(kiln_transpose_conv2d_f32) {
 
 KILN_KERNEL(kiln_depthwise_conv2d_f32) {
     const Conv2dF32& o = op.conv;
-    const ConvGeometry& g = o.geometry;
-    const i32 batches = g.input.batches, in_h = g.input.height, in_w = g.input.width, in_c = g.input.channels;
-    const i32 out_h = g.output.height, out_w = g.output.width, out_c = g.output.channels;
-    const i32 fh = g.filter_height, fw = g.filter_width, dm = out_c / (in_c > 1 ? in_c : 1);
-    const i32 sh = g.stride_height, sw = g.stride_width, dh = g.dilation_height, dw = g.dilation_width;
-    const i32 pt = g.padding_top, pl = g.padding_left;
-    const float* filter = (const float*)(W + o.filter.offset);
     const float* bias = o.bias.len ? (const float*)(W + o.bias.offset) : 0;
-    const i64 per_sample = (i64)batches * out_h * out_w * out_c;
-    FOR_EACH(idx, per_sample * samples) {
-        const i64 s = idx / per_sample;
-        i64 e = idx % per_sample;
-        const i32 oc = (i32)(e % out_c); e /= out_c;
-        const i32 ox = (i32)(e % out_w); e /= out_w;
-        const i32 oy = (i32)(e % out_h);
-        const i32 b = (i32)(e / out_h);
-        const i32 ic = oc / dm;
-        const float* input = (const float*)arena(A, arena_bytes, s, o.input);
-        float total = 0.0f;
-        for (i32 ky = 0; ky < fh; ky++) {
-            const i32 iy = oy * sh - pt + ky * dh;
-            if (iy < 0 || iy >= in_h) continue;
-            for (i32 kx = 0; kx < fw; kx++) {
-                const i32 ix = ox * sw - pl + kx * dw;
-                if (ix < 0 || ix >= in_w) continue;
-                total += input[(((i64)b * in_h + iy) * in_w + ix) * in_c + ic] * filter[((i64)ky * fw + kx) * out_c + oc];
-            }
-        }
-        const float v = total + (bias ? bias[oc] : 0.0f);
-        ((float*)arena(A, arena_bytes, s, o.output))[(((i64)b * out_h + oy) * out_w + ox) * out_c + oc] = clampf(v, o.activation);
-    }
+    const FloatRange activation = o.activation;
+    depthwise_gather<float, float, float>(o.geometry, o, W, A, arena_bytes, samples,
+        [](float& total, float x, float w) { total += x * w; },
+        [=](u8* output, i64 at, i32 oc, float total) {
+            ((float*)output)[at] = clampf(total + (bias ? bias[oc] : 0.0f), activation);
+        });
 }
 
 // int16 (16x8) FULLY_CONNECTED: an int64 bias (or none) accumulates in int64
