@@ -8,7 +8,7 @@
 use kiln::arch::{conv2d_scratch_bytes, KernelChoice};
 use kiln::graph::Op;
 use kiln::kernels::conv2d::{Conv2dParams, ConvGeometry};
-use kiln::ops::{Conv2dF32, Conv2dF32Op, Conv2dOp, Conv2dS8};
+use kiln::ops::{Conv2dF32, Conv2dF32Op, Conv2dOp, Conv2dS16, Conv2dS16Op, Conv2dS8};
 use kiln::tensor::Nhwc;
 use kiln::Span;
 
@@ -17,7 +17,9 @@ use crate::import::onnx::{bounded_attribute, nchw_to_nhwc, pair, Importer, OnnxN
 use crate::import::tflite::{ReadResult, TfliteOp};
 use crate::ir::{Activation, Conv2dAttrs, DataType, Graph, Node, OpKind, TensorId};
 use crate::lower::{float_range, invalid, to_u32, unsupported, Lowered, Lowering};
-use crate::quantize::multiplier::{activation_range, per_channel_multipliers};
+use crate::quantize::multiplier::{
+    activation_range, activation_range_i16, per_channel_multipliers,
+};
 use crate::stack::Stack;
 
 /// CONV_2D. Inputs: data, filter `[O, KH, KW, I / groups]`, optional bias.
@@ -34,7 +36,7 @@ impl Conv2d {
             inputs: 2,
             convert: conv_from_onnx,
         }],
-        dtypes: Dtypes::INT8_FLOAT32,
+        dtypes: Dtypes::INT8_INT16_FLOAT32,
     };
 }
 
@@ -61,6 +63,10 @@ impl IrOp for Conv2d {
         let (in_s, out_s) = (cx.nhwc(input)?, cx.nhwc(out)?);
         let fits = fc != 0 && (in_s.channels as usize).is_multiple_of(fc);
         let geometry = forward_geometry(&self.0, (in_s, out_s), &fshape, [kh, kw, fc], oc, fits)?;
+        if cx.dtype(input) == DataType::I16 {
+            let conv = lower_conv_s16(cx, node, geometry, self.0.activation)?;
+            return Ok(Some(Op::Conv2dS16(Conv2dS16Op { conv })));
+        }
         Ok(Some(
             match lower_conv(cx, node, geometry, self.0.activation)? {
                 ConvDescriptor::S8(conv) => Op::Conv2d(Conv2dOp {
@@ -263,6 +269,48 @@ pub(crate) fn lower_conv_laid_out(
         shift: cx.i32s(&shifts)?,
         output: cx.activation(out, DataType::I8)?,
     }))
+}
+
+/// An int16 (16x8) convolution's descriptor, plain or depthwise with
+/// `geometry` (TFLM's reference kernels; the filter as stored).
+pub(crate) fn lower_conv_s16(
+    cx: &mut Lowering,
+    node: &Node,
+    geometry: ConvGeometry,
+    activation: Activation,
+) -> Lowered<Conv2dS16> {
+    let (input, out) = cx.input_output(node)?;
+    let channels = geometry.output.channels as usize;
+    let (w, int64_accumulator) = weights_16x8(cx, node, channels)?;
+    let (multipliers, shifts) =
+        per_channel_multipliers(w.input_scale, &w.scales, w.output_scale, channels);
+    shifts_16x8(int64_accumulator, &shifts)?;
+    let (activation_min, activation_max) = activation_range_i16(activation, w.output_scale);
+    Ok(Conv2dS16 {
+        params: Conv2dParams {
+            geometry,
+            input_offset: 0,
+            output_offset: 0,
+            activation_min,
+            activation_max,
+        },
+        int64_accumulator,
+        input: cx.activation(input, DataType::I16)?,
+        filter: w.filter,
+        bias: w.bias,
+        multiplier: cx.i32s(&multipliers)?,
+        shift: cx.i32s(&shifts)?,
+        output: cx.activation(out, DataType::I16)?,
+    })
+}
+
+/// TFLite's 64-bit requantization shifts by `15 - shift`, which must stay
+/// positive: an int64-accumulating 16x8 layer needs every shift below 15.
+pub(crate) fn shifts_16x8(int64_accumulator: bool, shifts: &[i32]) -> Lowered<()> {
+    if int64_accumulator && shifts.iter().any(|&s| s > 14) {
+        return unsupported("an int16 layer with a requantization multiplier of 2^15 or more");
+    }
+    Ok(())
 }
 
 /// The int8 quantities of a weighted op (convolution or fully connected):

@@ -1,19 +1,20 @@
-//! DEPTHWISE_CONV_2D: one input channel per filter, any depth multiplier.
+//! DEPTHWISE_CONV_2D: one input channel per filter, any depth multiplier;
+//! int8, int16 (16x8) and float32.
 //!
 //! Layer: ops; uses the convolution lowering of `ops::conv2d`.
 
 use kiln::arch::{conv2d_scratch_bytes, KernelChoice};
 use kiln::graph::Op;
 use kiln::kernels::conv2d::ConvGeometry;
-use kiln::ops::{Conv2dOp, DepthwiseConv2dF32Op, DepthwiseConv2dOp};
+use kiln::ops::{Conv2dOp, DepthwiseConv2dF32Op, DepthwiseConv2dOp, DepthwiseConv2dS16Op};
 
 use super::conv2d::{
-    forward_geometry, lower_conv_laid_out, output_elements, tflite_attrs, ConvDescriptor,
-    FilterLayout,
+    forward_geometry, lower_conv_laid_out, lower_conv_s16, output_elements, tflite_attrs,
+    ConvDescriptor, FilterLayout,
 };
 use super::{Dtypes, Formats, IrOp, QuantRule};
 use crate::ir::{Conv2dAttrs, DataType, Graph, Node, OpKind};
-use crate::lower::{invalid, Lowered, Lowering};
+use crate::lower::{invalid, unsupported, Lowered, Lowering};
 use crate::stack::Stack;
 
 /// DEPTHWISE_CONV_2D. Inputs: data, filter `[1, KH, KW, O]`, optional bias.
@@ -30,7 +31,7 @@ impl DepthwiseConv2d {
         })],
         // ONNX writes a depthwise convolution as a grouped Conv (`ops::conv2d`).
         onnx: &[],
-        dtypes: Dtypes::INT8_FLOAT32,
+        dtypes: Dtypes::INT8_INT16_FLOAT32,
     };
 }
 
@@ -58,6 +59,18 @@ impl IrOp for DepthwiseConv2d {
         let in_c = in_s.channels as usize;
         let fits = in_c != 0 && oc % in_c == 0;
         let geometry = forward_geometry(&self.0, (in_s, out_s), &fshape, [kh, kw, 1], oc, fits)?;
+        if cx.dtype(input) == DataType::I16 {
+            // TFLM's int16 kernel reads its bias as int64 values whatever
+            // the type, and crashes without one: only an int64 bias gives
+            // outputs to match.
+            if node.input(2).is_none_or(|b| cx.dtype(b) != DataType::I64) {
+                return unsupported(
+                    "int16 DEPTHWISE_CONV_2D without an int64 bias (TFLM reads the bias as int64)",
+                );
+            }
+            let conv = lower_conv_s16(cx, node, geometry, self.0.activation)?;
+            return Ok(Some(Op::DepthwiseConv2dS16(DepthwiseConv2dS16Op { conv })));
+        }
         let kernel = int8_kernel(cx.graph(), node);
         let layout = if kernel == KernelChoice::Gemm {
             FilterLayout::DepthwiseAsConv

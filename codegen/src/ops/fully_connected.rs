@@ -12,12 +12,12 @@ use kiln::kernels::fully_connected::{
 };
 use kiln::ops::{FullyConnectedF32Op, FullyConnectedOp, FullyConnectedS16Op};
 
-use super::conv2d::{output_elements, weights_16x8, WeightsS8};
+use super::conv2d::{output_elements, shifts_16x8, weights_16x8, WeightsS8};
 use super::{Dtypes, Formats, IrOp, OnnxConverter, QuantRule};
 use crate::import::onnx::{Importer, OnnxNode, Step};
 use crate::import::tflite::{ReadResult, TfliteOp};
 use crate::ir::{Activation, DataType, Graph, Node, OpKind};
-use crate::lower::{float_range, invalid, to_u32, unsupported, Lowered, Lowering};
+use crate::lower::{float_range, invalid, to_u32, Lowered, Lowering};
 use crate::quantize::multiplier::{
     activation_range, activation_range_i16, fully_connected_multiplier, per_channel_multipliers,
 };
@@ -188,13 +188,7 @@ fn lower_s16(
     let (input, out) = cx.input_output(node)?;
     let (w, int64_accumulator) = weights_16x8(cx, node, shape.output_depth as usize)?;
     let (multipliers, shifts) = multipliers(&w, shape.output_depth as usize);
-    // TFLite's 64-bit requantization shifts by 15 - shift, which must stay
-    // positive.
-    if int64_accumulator && shifts.iter().any(|&s| s > 14) {
-        return unsupported(
-            "int16 FULLY_CONNECTED with a requantization multiplier of 2^15 or more",
-        );
-    }
+    shifts_16x8(int64_accumulator, &shifts)?;
     let (activation_min, activation_max) = activation_range_i16(activation, w.output_scale);
     Ok(Op::FullyConnectedS16(FullyConnectedS16Op {
         params: FullyConnectedS16Params {
