@@ -108,22 +108,56 @@ fn pool<T: Copy, O>(
 }
 
 pub fn average_pool_s8(p: &PoolParams, input: &[i8], output: &mut [i8]) {
+    average_pool_int(p, input, output, |v| v as i8)
+}
+
+pub fn max_pool_s8(p: &PoolParams, input: &[i8], output: &mut [i8]) {
+    max_pool_int(p, input, output, |v| v as i8)
+}
+
+/// int16 AVERAGE_POOL_2D (TFLM's int16 reference: int8's arithmetic).
+pub fn average_pool_s16(p: &PoolParams, input: &[i16], output: &mut [i16]) {
+    average_pool_int(p, input, output, |v| v as i16)
+}
+
+/// int16 MAX_POOL_2D.
+pub fn max_pool_s16(p: &PoolParams, input: &[i16], output: &mut [i16]) {
+    max_pool_int(p, input, output, |v| v as i16)
+}
+
+/// TFLM's integer average pool: the taps' sum divided by their count,
+/// rounded half away from zero, clamped, then `narrow`ed to the output type.
+#[inline(always)]
+fn average_pool_int<T: Copy + Into<i32>>(
+    p: &PoolParams,
+    input: &[T],
+    output: &mut [T],
+    narrow: impl Fn(i32) -> T,
+) {
     pool(&p.geometry, input, output, |taps| {
-        let (sum, count) = taps.fold((0i32, 0i32), |(s, n), v| (s + i32::from(v), n + 1));
+        let (sum, count) = taps.fold((0i32, 0i32), |(s, n), v| (s + v.into(), n + 1));
         // Round half away from zero, with C++ truncating division.
         let average = match count {
             ..=0 => 0,
             _ if sum > 0 => (sum + count / 2) / count,
             _ => (sum - count / 2) / count,
         };
-        average.max(p.activation_min).min(p.activation_max) as i8
+        narrow(average.max(p.activation_min).min(p.activation_max))
     })
 }
 
-pub fn max_pool_s8(p: &PoolParams, input: &[i8], output: &mut [i8]) {
+/// TFLM's integer max pool: the largest tap, clamped.
+#[inline(always)]
+fn max_pool_int<T: Copy + Into<i32>>(
+    p: &PoolParams,
+    input: &[T],
+    output: &mut [T],
+    narrow: impl Fn(i32) -> T,
+) {
     pool(&p.geometry, input, output, |taps| {
-        let max = taps.map(i32::from).max().unwrap_or(i32::from(i8::MIN));
-        max.max(p.activation_min).min(p.activation_max) as i8
+        // A window always has a tap (checked); the clamp floor stands in.
+        let max = taps.map(Into::into).max().unwrap_or(p.activation_min);
+        narrow(max.max(p.activation_min).min(p.activation_max))
     })
 }
 

@@ -306,7 +306,8 @@ macro_rules! op_list {
 /// UNIDIRECTIONAL_SEQUENCE_LSTM, GRU, FLOOR_DIV, FLOOR_MOD, L2_POOL_2D;
 /// 29: a variable tensor's initial value (`StateTensor::initial`, for
 /// resource variables), CUMSUM; 30: FILL (ZEROS_LIKE, SHAPE), DYNAMIC_UPDATE_SLICE,
-/// int8 DIV; 31: int16 FULLY_CONNECTED, CONV_2D and DEPTHWISE_CONV_2D;
+/// int8 DIV; 31: int16 FULLY_CONNECTED, CONV_2D, DEPTHWISE_CONV_2D,
+/// AVERAGE_POOL_2D and MAX_POOL_2D;
 /// `tests/blob_format.rs` pins it). It lives beside the
 /// list because appending an op is the usual bump.
 pub const BLOB_VERSION: u32 = 31;
@@ -411,4 +412,6 @@ op_list! {
     FullyConnectedS16(FullyConnectedS16Op),
     Conv2dS16(Conv2dS16Op),
     DepthwiseConv2dS16(DepthwiseConv2dS16Op),
+    AveragePool2dS16(AveragePool2dS16Op),
+    MaxPool2dS16(MaxPool2dS16Op),
 }

@@ -1,14 +1,16 @@
-//! AVERAGE_POOL_2D and MAX_POOL_2D, int8 and float32, and the pool
-//! descriptors they share ([`Pool2dS8`], [`Pool2dF32`]).
+//! AVERAGE_POOL_2D and MAX_POOL_2D, int8, int16 and float32, and the pool
+//! descriptors they share ([`Pool2dS8`], [`Pool2dS16`], [`Pool2dF32`]).
 //!
 //! Layer: ops; uses `kernels::pooling`.
 
-use super::arena::{out_f32, out_i8, split};
+use super::arena::{out_f32, out_i16, out_i8, split};
 use super::check::Window;
 use super::{Checker, OpDescriptor};
 use crate::arch::{average_pool_s8, max_pool_s8};
 use crate::error::Error;
-use crate::kernels::pooling::{average_pool_f32, l2_pool_f32, max_pool_f32};
+use crate::kernels::pooling::{
+    average_pool_f32, average_pool_s16, l2_pool_f32, max_pool_f32, max_pool_s16,
+};
 pub use crate::kernels::pooling::{PoolGeometry, PoolParams};
 use crate::tensor::{DType, FloatRange, Span};
 use crate::wire::wire_struct;
@@ -16,6 +18,16 @@ use crate::wire::wire_struct;
 wire_struct! {
     /// An int8 pool: a window over `input` (same quantization in and out).
     pub struct Pool2dS8 {
+        pub params: PoolParams,
+        pub input: Span,
+        pub output: Span,
+    }
+}
+
+wire_struct! {
+    /// An int16 pool (TFLite's 16x8 scheme: zero point 0, same scale in
+    /// and out).
+    pub struct Pool2dS16 {
         pub params: PoolParams,
         pub input: Span,
         pub output: Span,
@@ -84,6 +96,19 @@ impl Pool2dS8 {
             (self.input, self.output),
             DType::I8,
         )
+    }
+}
+
+impl Pool2dS16 {
+    fn check(&self, c: &Checker) -> Result<(), Error> {
+        let p = &self.params;
+        c.ensure(
+            i32::from(i16::MIN) <= p.activation_min
+                && p.activation_min <= p.activation_max
+                && p.activation_max <= i32::from(i16::MAX),
+            "activation range outside int16",
+        )?;
+        check_pool(c, &p.geometry, (self.input, self.output), DType::I16)
     }
 }
 
@@ -240,5 +265,65 @@ impl OpDescriptor for L2Pool2dF32Op {
         let p = &self.pool;
         let (io, out) = split(arena, p.output);
         l2_pool_f32(&p.geometry, p.activation, io.f32(p.input), out_f32(out));
+    }
+}
+
+wire_struct! {
+    /// int16 AVERAGE_POOL_2D.
+    pub struct AveragePool2dS16Op {
+        pub pool: Pool2dS16,
+    }
+}
+
+impl OpDescriptor for AveragePool2dS16Op {
+    const NAME: &'static str = "AVERAGE_POOL_2D (int16)";
+
+    #[cfg(feature = "host")]
+    const CUDA_KERNEL: &'static str = "kiln_average_pool2d_s16";
+
+    #[cfg(feature = "host")]
+    fn cuda_items(&self) -> u64 {
+        self.pool.params.geometry.output.elements()
+    }
+
+    fn check(&self, c: &Checker) -> Result<(), Error> {
+        self.pool.check(c)
+    }
+
+    #[inline(never)]
+    fn run(&self, arena: &mut [u8], _weights: &[u8]) {
+        let p = &self.pool;
+        let (io, out) = split(arena, p.output);
+        average_pool_s16(&p.params, io.i16(p.input), out_i16(out));
+    }
+}
+
+wire_struct! {
+    /// int16 MAX_POOL_2D.
+    pub struct MaxPool2dS16Op {
+        pub pool: Pool2dS16,
+    }
+}
+
+impl OpDescriptor for MaxPool2dS16Op {
+    const NAME: &'static str = "MAX_POOL_2D (int16)";
+
+    #[cfg(feature = "host")]
+    const CUDA_KERNEL: &'static str = "kiln_max_pool2d_s16";
+
+    #[cfg(feature = "host")]
+    fn cuda_items(&self) -> u64 {
+        self.pool.params.geometry.output.elements()
+    }
+
+    fn check(&self, c: &Checker) -> Result<(), Error> {
+        self.pool.check(c)
+    }
+
+    #[inline(never)]
+    fn run(&self, arena: &mut [u8], _weights: &[u8]) {
+        let p = &self.pool;
+        let (io, out) = split(arena, p.output);
+        max_pool_s16(&p.params, io.i16(p.input), out_i16(out));
     }
 }

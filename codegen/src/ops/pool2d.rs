@@ -1,13 +1,13 @@
-//! AVERAGE_POOL_2D and MAX_POOL_2D, int8 (input and output share their
-//! quantization) and float32, and L2_POOL_2D (float32, as in TFLM).
+//! AVERAGE_POOL_2D and MAX_POOL_2D, int8 and int16 (input and output share
+//! their quantization) and float32, and L2_POOL_2D (float32, as in TFLM).
 //!
 //! Layer: ops; uses `lower` and `quantize::multiplier`.
 
 use kiln::graph::Op;
 use kiln::kernels::pooling::{PoolGeometry, PoolParams};
 use kiln::ops::{
-    AveragePool2dF32Op, AveragePool2dOp, L2Pool2dF32Op, MaxPool2dF32Op, MaxPool2dOp, Pool2dF32,
-    Pool2dS8,
+    AveragePool2dF32Op, AveragePool2dOp, AveragePool2dS16Op, L2Pool2dF32Op, MaxPool2dF32Op,
+    MaxPool2dOp, MaxPool2dS16Op, Pool2dF32, Pool2dS16, Pool2dS8,
 };
 
 use super::{Dtypes, Formats, IrOp, OnnxConverter, QuantRule};
@@ -15,7 +15,7 @@ use crate::import::onnx::{bounded_attribute, pair, Importer, OnnxNode, Step};
 use crate::import::tflite::{ReadResult, TfliteOp};
 use crate::ir::{Activation, DataType, Graph, Node, OpKind, Padding, Pool2dAttrs};
 use crate::lower::{float_range, invalid, to_u32, unsupported, Lowered, Lowering};
-use crate::quantize::multiplier::activation_range;
+use crate::quantize::multiplier::{activation_range, activation_range_i16};
 use crate::stack::Stack;
 
 /// AVERAGE_POOL_2D.
@@ -33,6 +33,7 @@ pub struct L2Pool2d(pub Pool2dAttrs);
 /// A pool's runtime descriptor, by its input's type.
 enum PoolDescriptor {
     S8(Pool2dS8),
+    S16(Pool2dS16),
     F32(Pool2dF32),
 }
 
@@ -74,6 +75,24 @@ fn lower_pool(cx: &mut Lowering, node: &Node, a: &Pool2dAttrs) -> Lowered<PoolDe
     }
     cx.same_quantization(input, out, "pooling")?;
     let (scale, zero_point) = cx.quant(out)?;
+    if cx.dtype(input) == DataType::I16 {
+        if zero_point != 0 {
+            return unsupported(
+                "int16 pooling with a nonzero zero point (TFLite's 16x8 scheme has none)",
+            );
+        }
+        let (activation_min, activation_max) = activation_range_i16(a.activation, scale);
+        let (input, output) = cx.spans((input, out), DataType::I16)?;
+        return Ok(PoolDescriptor::S16(Pool2dS16 {
+            params: PoolParams {
+                geometry,
+                activation_min,
+                activation_max,
+            },
+            input,
+            output,
+        }));
+    }
     let (activation_min, activation_max) = activation_range(a.activation, scale, zero_point);
     let (input, output) = cx.spans((input, out), DataType::I8)?;
     Ok(PoolDescriptor::S8(Pool2dS8 {
@@ -97,7 +116,7 @@ impl AveragePool2d {
             inputs: 1,
             convert: pool_from_onnx,
         }],
-        dtypes: Dtypes::INT8_FLOAT32,
+        dtypes: Dtypes::INT8_INT16_FLOAT32,
     };
 }
 
@@ -111,7 +130,7 @@ impl MaxPool2d {
             inputs: 1,
             convert: pool_from_onnx,
         }],
-        dtypes: Dtypes::INT8_FLOAT32,
+        dtypes: Dtypes::INT8_INT16_FLOAT32,
     };
 }
 
@@ -145,13 +164,14 @@ impl IrOp for L2Pool2d {
         Ok(Some(match lower_pool(cx, node, &self.0)? {
             PoolDescriptor::F32(pool) => Op::L2Pool2dF32(L2Pool2dF32Op { pool }),
             PoolDescriptor::S8(_) => return unsupported("int8 L2_POOL_2D"),
+            PoolDescriptor::S16(_) => return unsupported("int16 L2_POOL_2D"),
         }))
     }
 
     /// The float average pool's walk: its int8 figure (float32 models are
     /// not run on the emulated cores).
-    fn stack(&self, _g: &Graph, _node: &Node) -> Stack {
-        Stack::new(512, 448, 448, 388)
+    fn stack(&self, g: &Graph, node: &Node) -> Stack {
+        int16_pool_stack(g, node).unwrap_or(Stack::new(512, 448, 448, 388))
     }
 }
 
@@ -171,12 +191,13 @@ impl IrOp for AveragePool2d {
     fn lower(&self, cx: &mut Lowering, node: &Node) -> Lowered<Option<Op>> {
         Ok(Some(match lower_pool(cx, node, &self.0)? {
             PoolDescriptor::S8(pool) => Op::AveragePool2d(AveragePool2dOp { pool }),
+            PoolDescriptor::S16(pool) => Op::AveragePool2dS16(AveragePool2dS16Op { pool }),
             PoolDescriptor::F32(pool) => Op::AveragePool2dF32(AveragePool2dF32Op { pool }),
         }))
     }
 
-    fn stack(&self, _g: &Graph, _node: &Node) -> Stack {
-        Stack::new(512, 448, 448, 388)
+    fn stack(&self, g: &Graph, node: &Node) -> Stack {
+        int16_pool_stack(g, node).unwrap_or(Stack::new(512, 448, 448, 388))
     }
 }
 
@@ -196,13 +217,20 @@ impl IrOp for MaxPool2d {
     fn lower(&self, cx: &mut Lowering, node: &Node) -> Lowered<Option<Op>> {
         Ok(Some(match lower_pool(cx, node, &self.0)? {
             PoolDescriptor::S8(pool) => Op::MaxPool2d(MaxPool2dOp { pool }),
+            PoolDescriptor::S16(pool) => Op::MaxPool2dS16(MaxPool2dS16Op { pool }),
             PoolDescriptor::F32(pool) => Op::MaxPool2dF32(MaxPool2dF32Op { pool }),
         }))
     }
 
-    fn stack(&self, _g: &Graph, _node: &Node) -> Stack {
-        Stack::new(480, 448, 448, 372)
+    fn stack(&self, g: &Graph, node: &Node) -> Stack {
+        int16_pool_stack(g, node).unwrap_or(Stack::new(480, 448, 448, 372))
     }
+}
+
+/// The int16 pools' frame, painted on pools_int16 (`None`: another type).
+fn int16_pool_stack(g: &Graph, node: &Node) -> Option<Stack> {
+    let input = node.input(0).map(|t| g.tensors[t].dtype);
+    (input == Some(DataType::I16)).then_some(Stack::new(560, 544, 544, 388))
 }
 
 /// A TFLite pool's options (Pool2DOptions).

@@ -1,7 +1,9 @@
-// kiln's CUDA kernels: pools, softmax, and ops that move values (concatenation, pad, mean, slice, transpose), int8 and float32. Compiled after the generated declarations
+// kiln's CUDA kernels: pools, softmax, and ops that move values (concatenation, pad, mean, slice, transpose), int8, int16 and float32. Compiled after the generated declarations
 // and common.cu (see common.cu for the contract every kernel keeps).
 
-__device__ void pool(const Pool2dS8& o, u8* A, i64 arena_bytes, i32 samples, int average) {
+// An integer pool (Pool2dS8 of int8 values, Pool2dS16 of int16 ones).
+template <typename T, typename Pool>
+__device__ void pool(const Pool& o, u8* A, i64 arena_bytes, i32 samples, int average) {
     const PoolGeometry& g = o.params.geometry;
     const i32 batches = g.input.batches, in_h = g.input.height, in_w = g.input.width, c = g.input.channels;
     const i32 out_h = g.output.height, out_w = g.output.width;
@@ -16,8 +18,8 @@ __device__ void pool(const Pool2dS8& o, u8* A, i64 arena_bytes, i32 samples, int
         const i32 ox = (i32)(e % out_w); e /= out_w;
         const i32 oy = (i32)(e % out_h);
         const i32 b = (i32)(e / out_h);
-        const i8* input = (const i8*)arena(A, arena_bytes, s, o.input);
-        i8* output = (i8*)arena(A, arena_bytes, s, o.output);
+        const T* input = (const T*)arena(A, arena_bytes, s, o.input);
+        T* output = (T*)arena(A, arena_bytes, s, o.output);
         const i32 y_origin = oy * sh - pt, x_origin = ox * sw - pl;
         i32 sum = 0, count = 0, best = -2147483647;
         int any = 0;
@@ -38,18 +40,26 @@ __device__ void pool(const Pool2dS8& o, u8* A, i64 arena_bytes, i32 samples, int
         if (average) {
             v = count == 0 ? 0 : (sum > 0 ? (sum + count / 2) / count : (sum - count / 2) / count);
         } else {
-            v = any ? best : -128;
+            v = any ? best : act_min;
         }
-        output[(((i64)b * out_h + oy) * out_w + ox) * c + ch] = (i8)clamp_i32(v, act_min, act_max);
+        output[(((i64)b * out_h + oy) * out_w + ox) * c + ch] = (T)clamp_i32(v, act_min, act_max);
     }
 }
 
 KILN_KERNEL(kiln_average_pool2d) {
-    pool(op.pool, A, arena_bytes, samples, 1);
+    pool<i8>(op.pool, A, arena_bytes, samples, 1);
 }
 
 KILN_KERNEL(kiln_max_pool2d) {
-    pool(op.pool, A, arena_bytes, samples, 0);
+    pool<i8>(op.pool, A, arena_bytes, samples, 0);
+}
+
+KILN_KERNEL(kiln_average_pool2d_s16) {
+    pool<i16>(op.pool, A, arena_bytes, samples, 1);
+}
+
+KILN_KERNEL(kiln_max_pool2d_s16) {
+    pool<i16>(op.pool, A, arena_bytes, samples, 0);
 }
 
 
