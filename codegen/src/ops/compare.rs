@@ -18,7 +18,7 @@ use super::elementwise::{binary_operands, broadcast, runtime_integer};
 use super::{Dtypes, Formats, IrOp, OnnxConverter, QuantRule};
 use crate::import::onnx::{Importer, OnnxNode, Step};
 use crate::ir::{Activation, DataType, Graph, Node, OpKind};
-use crate::lower::{unsupported, Lowered, Lowering};
+use crate::lower::{invalid, unsupported, Lowered, Lowering};
 use crate::quantize::multiplier::quantize_multiplier;
 use crate::stack::Stack;
 
@@ -113,7 +113,7 @@ impl MaxMin {
                 convert: |cx, n| max_min_from_onnx(cx, n, false),
             },
         ],
-        dtypes: Dtypes::INT8_FLOAT32,
+        dtypes: Dtypes::INT8_INT16_FLOAT32,
     };
 }
 
@@ -271,9 +271,13 @@ impl IrOp for MaxMin {
     }
 
     /// Painted on each core on the compare_select fixture (its deepest op);
-    /// plain integers on the integer fixture.
+    /// plain integers (and int16 values, which run on the same kernel) on
+    /// the integer fixture.
     fn stack(&self, g: &Graph, node: &Node) -> Stack {
-        if super::elementwise::plain_integer_node(g, node) {
+        let int16 = node
+            .input(0)
+            .is_some_and(|t| g.tensors[t].dtype == DataType::I16);
+        if int16 || super::elementwise::plain_integer_node(g, node) {
             return super::elementwise::PLAIN_INTEGER_STACK;
         }
         Stack::new(560, 532, 532, 256)
@@ -283,13 +287,25 @@ impl IrOp for MaxMin {
         let (a, b, out) = (cx.input(node, 0)?, cx.input(node, 1)?, cx.output(node)?);
         let b_cast = broadcast(cx, a, b, out)?;
         let maximum = self.maximum;
+        let function = if maximum {
+            IntegerFunction::Max
+        } else {
+            IntegerFunction::Min
+        };
         if super::elementwise::is_plain_integer(cx, node) {
-            let function = if maximum {
-                IntegerFunction::Max
-            } else {
-                IntegerFunction::Min
-            };
             let op = super::elementwise::integer_binary(cx, node, function, Activation::None)?;
+            return Ok(Some(op));
+        }
+        // int16 (zero point 0, one scale): the larger or smaller stored
+        // value, as TFLM compares them.
+        if cx.dtype(out) == DataType::I16 {
+            cx.same_quantization(a, out, self.name())?;
+            cx.same_quantization(b, out, self.name())?;
+            if cx.dtype(a) != DataType::I16 || cx.dtype(b) != DataType::I16 {
+                return invalid("MAXIMUM/MINIMUM inputs of another type than the output");
+            }
+            let full = (i32::from(i16::MIN), i32::from(i16::MAX));
+            let op = super::elementwise::integer_binary_of_values(cx, node, function, full)?;
             return Ok(Some(op));
         }
         if cx.dtype(out) == DataType::F32 {

@@ -592,6 +592,20 @@ pub(crate) fn integer_binary(
     if cx.tensor(b).quantization.is_some() || cx.tensor(out).quantization.is_some() {
         return unsupported("a quantized operand of a plain-integer op");
     }
+    integer_binary_of_values(cx, node, function, (activation_min, activation_max))
+}
+
+/// [`integer_binary`] of the stored values whatever their quantization
+/// (for ops that only select one, as int16 MAXIMUM and MINIMUM), clamped
+/// to `activation_min..=activation_max`.
+pub(crate) fn integer_binary_of_values(
+    cx: &mut Lowering,
+    node: &Node,
+    function: IntegerFunction,
+    (activation_min, activation_max): (i32, i32),
+) -> Lowered<Op> {
+    let (a, b, out) = (cx.input(node, 0)?, cx.input(node, 1)?, cx.output(node)?);
+    let dtype = cx.dtype(a);
     let (constant, input1, input2) = binary_operands(cx, a, b, dtype)?;
     Ok(Op::IntegerBinary(IntegerBinaryOp {
         params: IntegerParams {
