@@ -73,13 +73,20 @@ wire_struct! {
 }
 
 impl RequantizeParams {
-    /// One value, already offset by the input zero point.
+    /// One value, already offset by the input zero point, to int8.
     #[inline]
     fn apply(&self, centred: i32) -> i8 {
+        self.rescaled(centred) as i8
+    }
+
+    /// One value rescaled, offset and clamped (the clamp lies within the
+    /// output type's range).
+    #[inline]
+    fn rescaled(&self, centred: i32) -> i32 {
         multiply_by_quantized_multiplier(centred, self.multiplier, self.shift)
             .saturating_add(self.output_zero_point)
             .max(self.activation_min)
-            .min(self.activation_max) as i8
+            .min(self.activation_max)
     }
 }
 
@@ -98,13 +105,34 @@ pub fn leaky_relu_s8(
     input: &[i8],
     output: &mut [i8],
 ) {
+    leaky_relu_int(positive, negative, input, output, |v| v as i8)
+}
+
+/// int16 LEAKY_RELU (TFLM's int16 kernel: int8's arithmetic, zero points 0).
+pub fn leaky_relu_s16(
+    positive: &RequantizeParams,
+    negative: &RequantizeParams,
+    input: &[i16],
+    output: &mut [i16],
+) {
+    leaky_relu_int(positive, negative, input, output, |v| v as i16)
+}
+
+#[inline(always)]
+fn leaky_relu_int<T: Copy + Into<i32>>(
+    positive: &RequantizeParams,
+    negative: &RequantizeParams,
+    input: &[T],
+    output: &mut [T],
+    narrow: impl Fn(i32) -> T,
+) {
     for (o, &v) in output.iter_mut().zip(input) {
-        let centred = i32::from(v) - positive.input_zero_point;
-        *o = if centred >= 0 {
-            positive.apply(centred)
+        let centred = v.into() - positive.input_zero_point;
+        *o = narrow(if centred >= 0 {
+            positive.rescaled(centred)
         } else {
-            negative.apply(centred)
-        };
+            negative.rescaled(centred)
+        });
     }
 }
 

@@ -1,13 +1,13 @@
-//! LEAKY_RELU, int8 (two rescalings, as TFLM) and float32.
+//! LEAKY_RELU, int8 and int16 (two rescalings, as TFLM) and float32.
 //!
 //! Layer: ops; uses `kernels::activation` and the rescaling check of
 //! `ops::requantize`.
 
-use super::arena::{out_f32, out_i8, split};
+use super::arena::{out_f32, out_i16, out_i8, split};
 use super::requantize::{check_requantize, RequantizeParams};
 use super::{Checker, OpDescriptor};
 use crate::error::Error;
-use crate::kernels::activation::{leaky_relu_f32, leaky_relu_s8};
+use crate::kernels::activation::{leaky_relu_f32, leaky_relu_s16, leaky_relu_s8};
 use crate::tensor::{DType, Span};
 use crate::wire::wire_struct;
 
@@ -83,5 +83,56 @@ impl OpDescriptor for LeakyReluF32Op {
     fn run(&self, arena: &mut [u8], _weights: &[u8]) {
         let (io, out) = split(arena, self.output);
         leaky_relu_f32(self.alpha, io.f32(self.input), out_f32(out));
+    }
+}
+
+wire_struct! {
+    /// int16 LEAKY_RELU (TFLite's 16x8 scheme: zero points 0), rescaled
+    /// as [`LeakyReluOp`].
+    pub struct LeakyReluS16Op {
+        pub positive: RequantizeParams,
+        pub negative: RequantizeParams,
+        pub input: Span,
+        pub output: Span,
+    }
+}
+
+impl OpDescriptor for LeakyReluS16Op {
+    const NAME: &'static str = "LEAKY_RELU (int16)";
+
+    #[cfg(feature = "host")]
+    const CUDA_KERNEL: &'static str = "kiln_leaky_relu_s16";
+
+    #[cfg(feature = "host")]
+    fn cuda_items(&self) -> u64 {
+        u64::from(self.input.len / 2)
+    }
+
+    fn check(&self, c: &Checker) -> Result<(), Error> {
+        for p in [&self.positive, &self.negative] {
+            c.ensure(
+                p.input_zero_point == 0 && p.output_zero_point == 0,
+                "int16 values have no zero point",
+            )?;
+            c.shift(p.shift)?;
+            c.ensure(
+                i32::from(i16::MIN) <= p.activation_min
+                    && p.activation_min <= p.activation_max
+                    && p.activation_max <= i32::from(i16::MAX),
+                "activation range outside int16",
+            )?;
+        }
+        c.elementwise(self.input, DType::I16, self.output, DType::I16)
+    }
+
+    #[inline(never)]
+    fn run(&self, arena: &mut [u8], _weights: &[u8]) {
+        let (io, out) = split(arena, self.output);
+        leaky_relu_s16(
+            &self.positive,
+            &self.negative,
+            io.i16(self.input),
+            out_i16(out),
+        );
     }
 }

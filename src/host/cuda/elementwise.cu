@@ -162,16 +162,26 @@ KILN_KERNEL(kiln_requantize) {
 // LEAKY_RELU: the `positive` rescaling for inputs at or above the zero
 // point, the `negative` one for those below (both read the same input zero
 // point).
-KILN_KERNEL(kiln_leaky_relu) {
-    const i32 n = op.input.len, zp = op.positive.input_zero_point;
+// LEAKY_RELU of int8 (T = i8) or int16 (T = i16) values.
+template <typename T, typename Op>
+__device__ __forceinline__ void leaky_relu(const Op& op, u8* A, i64 arena_bytes, i32 samples) {
+    const i32 n = op.input.len / (i32)sizeof(T), zp = op.positive.input_zero_point;
     FOR_EACH(idx, (i64)n * samples) {
         const i64 s = idx / n;
         const i64 e = idx % n;
-        const i32 x = (i32)((const i8*)arena(A, arena_bytes, s, op.input))[e] - zp;
+        const i32 x = (i32)((const T*)arena(A, arena_bytes, s, op.input))[e] - zp;
         const RequantizeParams& r = x >= 0 ? op.positive : op.negative;
         const i32 v = sat_add(mbqm(x, r.multiplier, r.shift), r.output_zero_point);
-        ((i8*)arena(A, arena_bytes, s, op.output))[e] = (i8)clamp_i32(v, r.activation_min, r.activation_max);
+        ((T*)arena(A, arena_bytes, s, op.output))[e] = (T)clamp_i32(v, r.activation_min, r.activation_max);
     }
+}
+
+KILN_KERNEL(kiln_leaky_relu) {
+    leaky_relu<i8>(op, A, arena_bytes, samples);
+}
+
+KILN_KERNEL(kiln_leaky_relu_s16) {
+    leaky_relu<i16>(op, A, arena_bytes, samples);
 }
 
 // HARD_SWISH in TFLM's 16-bit fixed point.
