@@ -8,6 +8,7 @@
 //!
 //! Layer: ops; uses `tensor` and `wire`.
 
+use crate::kernels::fully_connected::Bias16x8;
 use crate::kernels::part_mut;
 use crate::tensor::Span;
 use crate::wire::wire_enum;
@@ -221,6 +222,15 @@ pub(crate) fn constant<T: bytemuck::Pod>(weights: &[u8], s: Span) -> &[T] {
 /// the fast kernels, which may read a few bytes past its span (checked).
 pub(crate) fn from_constant(weights: &[u8], s: Span) -> &[i8] {
     bytemuck::cast_slice(weights.get(s.offset as usize..).unwrap_or(&[]))
+}
+
+/// A 16x8 layer's bias (`Checker::bias_16x8`), typed as it accumulates.
+pub(crate) fn bias_16x8(weights: &[u8], s: Span, int64: bool) -> Bias16x8<'_> {
+    if int64 {
+        Bias16x8::Wide(constant(weights, s))
+    } else {
+        Bias16x8::Narrow(constant(weights, s))
+    }
 }
 
 pub(crate) fn out_i8(out: &mut [u8]) -> &mut [i8] {

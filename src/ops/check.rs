@@ -220,6 +220,24 @@ impl<'w> Checker<'w> {
         )
     }
 
+    /// A clamp within int16 (the int16 kernels' fused activations).
+    pub(crate) fn range_i16(&self, min: i32, max: i32) -> Result<(), Error> {
+        self.ensure(
+            i32::from(i16::MIN) <= min && min <= max && max <= i32::from(i16::MAX),
+            "activation range outside int16",
+        )
+    }
+
+    /// A 16x8 layer's optional bias of `count` values: int64 ones where it
+    /// accumulates in int64, else int32 ones.
+    pub(crate) fn bias_16x8(&self, s: Span, count: u64, int64: bool) -> Result<(), Error> {
+        if int64 {
+            self.constant_i64(s, count, true)
+        } else {
+            self.constant(s, count, DType::I32, true)
+        }
+    }
+
     pub(crate) fn shift(&self, shift: i32) -> Result<(), Error> {
         self.ensure(
             (-31..=30).contains(&shift),

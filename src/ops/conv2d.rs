@@ -5,7 +5,9 @@
 //!
 //! Layer: ops; uses `kernels::conv2d`.
 
-use super::arena::{constant, from_constant, out_f32, out_i16, out_i8, split, split_with_scratch};
+use super::arena::{
+    bias_16x8, constant, from_constant, out_f32, out_i16, out_i8, split, split_with_scratch,
+};
 use super::{Checker, OpDescriptor};
 use core::ops::Range;
 
@@ -88,21 +90,12 @@ impl Conv2dS16 {
             DType::I8,
             false,
         )?;
-        if self.int64_accumulator {
-            c.constant_i64(self.bias, oc, true)?;
-        } else {
-            c.constant(self.bias, oc, DType::I32, true)?;
-        }
+        c.bias_16x8(self.bias, oc, self.int64_accumulator)?;
         c.constant(self.multiplier, oc, DType::I32, false)?;
         c.constant(self.shift, oc, DType::I32, false)?;
         c.shifts(self.shift)?;
         c.multipliers(self.multiplier)?;
-        c.ensure(
-            i32::from(i16::MIN) <= p.activation_min
-                && p.activation_min <= p.activation_max
-                && p.activation_max <= i32::from(i16::MAX),
-            "activation range outside int16",
-        )?;
+        c.range_i16(p.activation_min, p.activation_max)?;
         c.output(self.output, g.output.elements(), DType::I16, &[self.input])
     }
 
@@ -115,11 +108,7 @@ impl Conv2dS16 {
         weights: &[u8],
         kernel: impl FnOnce(&Conv2dParams, &[i16], &[i8], Bias16x8, &[i32], &[i32], &mut [i16]),
     ) {
-        let bias = if self.int64_accumulator {
-            Bias16x8::Wide(constant(weights, self.bias))
-        } else {
-            Bias16x8::Narrow(constant(weights, self.bias))
-        };
+        let bias = bias_16x8(weights, self.bias, self.int64_accumulator);
         let (io, out) = split(arena, self.output);
         kernel(
             &self.params,

@@ -3,12 +3,12 @@
 //!
 //! Layer: ops; uses `kernels::fully_connected`.
 
-use super::arena::{constant, from_constant, out_f32, out_i16, out_i8, split};
+use super::arena::{bias_16x8, constant, from_constant, out_f32, out_i16, out_i8, split};
 use super::{Checker, OpDescriptor};
 use crate::arch::{fully_connected_s8_gemm, KernelChoice};
 use crate::error::Error;
 use crate::kernels::fully_connected::{
-    fully_connected_f32, fully_connected_s16, fully_connected_s8, Bias16x8,
+    fully_connected_f32, fully_connected_s16, fully_connected_s8,
 };
 pub use crate::kernels::fully_connected::{
     FullyConnectedParams, FullyConnectedS16Params, FullyConnectedShape,
@@ -167,29 +167,16 @@ impl OpDescriptor for FullyConnectedS16Op {
         c.constant(self.shift, n, DType::I32, false)?;
         c.shifts(self.shift)?;
         c.multipliers(self.multiplier)?;
-        c.ensure(
-            i32::from(i16::MIN) <= p.activation_min
-                && p.activation_min <= p.activation_max
-                && p.activation_max <= i32::from(i16::MAX),
-            "activation range outside int16",
-        )?;
+        c.range_i16(p.activation_min, p.activation_max)?;
         c.arena(self.input, b * d, DType::I16)?;
         c.constant(self.filter, o * d, DType::I8, false)?;
-        if self.int64_accumulator {
-            c.constant_i64(self.bias, o, true)?;
-        } else {
-            c.constant(self.bias, o, DType::I32, true)?;
-        }
+        c.bias_16x8(self.bias, o, self.int64_accumulator)?;
         c.output(self.output, b * o, DType::I16, &[self.input])
     }
 
     #[inline(never)]
     fn run(&self, arena: &mut [u8], weights: &[u8]) {
-        let bias = if self.int64_accumulator {
-            Bias16x8::Wide(constant(weights, self.bias))
-        } else {
-            Bias16x8::Narrow(constant(weights, self.bias))
-        };
+        let bias = bias_16x8(weights, self.bias, self.int64_accumulator);
         let (io, out) = split(arena, self.output);
         fully_connected_s16(
             &self.params,

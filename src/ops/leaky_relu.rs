@@ -115,12 +115,7 @@ impl OpDescriptor for LeakyReluS16Op {
                 "int16 values have no zero point",
             )?;
             c.shift(p.shift)?;
-            c.ensure(
-                i32::from(i16::MIN) <= p.activation_min
-                    && p.activation_min <= p.activation_max
-                    && p.activation_max <= i32::from(i16::MAX),
-                "activation range outside int16",
-            )?;
+            c.range_i16(p.activation_min, p.activation_max)?;
         }
         c.elementwise(self.input, DType::I16, self.output, DType::I16)
     }

@@ -102,12 +102,7 @@ impl Pool2dS8 {
 impl Pool2dS16 {
     fn check(&self, c: &Checker) -> Result<(), Error> {
         let p = &self.params;
-        c.ensure(
-            i32::from(i16::MIN) <= p.activation_min
-                && p.activation_min <= p.activation_max
-                && p.activation_max <= i32::from(i16::MAX),
-            "activation range outside int16",
-        )?;
+        c.range_i16(p.activation_min, p.activation_max)?;
         check_pool(c, &p.geometry, (self.input, self.output), DType::I16)
     }
 }
