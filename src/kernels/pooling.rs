@@ -135,7 +135,9 @@ fn average_pool_int<T: Copy + Into<i32>>(
     narrow: impl Fn(i32) -> T,
 ) {
     pool(&p.geometry, input, output, |taps| {
-        let (sum, count) = taps.fold((0i32, 0i32), |(s, n), v| (s + v.into(), n + 1));
+        // Wrapping, as TFLM's int32 sum does on a forged window of over
+        // 2^16 int16 taps (the checks allow 2^20).
+        let (sum, count) = taps.fold((0i32, 0i32), |(s, n), v| (s.wrapping_add(v.into()), n + 1));
         // Round half away from zero, with C++ truncating division.
         let average = match count {
             ..=0 => 0,

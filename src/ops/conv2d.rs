@@ -77,19 +77,12 @@ impl Conv2dS16 {
             "int16 convolutions have no zero points",
         )?;
         let taps = u64::from(g.filter_height) * u64::from(g.filter_width);
+        let products = taps.saturating_mul(u64::from(g.filter_channels));
         // Products of int16 and int8 values (2^22 each) summed exactly.
-        c.ensure(
-            taps * u64::from(g.filter_channels) < 1 << 40,
-            "too many products per output",
-        )?;
+        c.ensure(products < 1 << 40, "too many products per output")?;
         let oc = u64::from(g.output.channels);
         c.arena(self.input, g.input.elements(), DType::I16)?;
-        c.constant(
-            self.filter,
-            oc * taps * u64::from(g.filter_channels),
-            DType::I8,
-            false,
-        )?;
+        c.constant(self.filter, oc.saturating_mul(products), DType::I8, false)?;
         c.bias_16x8(self.bias, oc, self.int64_accumulator)?;
         c.constant(self.multiplier, oc, DType::I32, false)?;
         c.constant(self.shift, oc, DType::I32, false)?;

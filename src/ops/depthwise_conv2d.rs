@@ -144,6 +144,12 @@ impl OpDescriptor for DepthwiseConv2dS16Op {
 
     fn check(&self, c: &Checker) -> Result<(), Error> {
         check_depthwise(c, &self.conv.params.geometry)?;
+        // TFLM's int16 depthwise takes an int64 bias only (the codegen's
+        // rule); no int32-accumulating one exists to match.
+        c.ensure(
+            self.conv.int64_accumulator,
+            "an int16 depthwise convolution accumulates in int64",
+        )?;
         self.conv.check_operands(c)
     }
 

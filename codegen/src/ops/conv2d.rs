@@ -308,7 +308,7 @@ pub(crate) fn lower_conv_s16(
 /// positive: an int64-accumulating 16x8 layer needs every shift below 15.
 pub(crate) fn shifts_16x8(int64_accumulator: bool, shifts: &[i32]) -> Lowered<()> {
     if int64_accumulator && shifts.iter().any(|&s| s > 14) {
-        return unsupported("an int16 layer with a requantization multiplier of 2^15 or more");
+        return unsupported("an int16 layer with a requantization multiplier of 2^14 or more (TFLite's 64-bit rescaling shifts by 15 - shift)");
     }
     Ok(())
 }

@@ -136,12 +136,15 @@ KILN_KERNEL(kiln_depthwise_conv2d) {
         });
 }
 
-// int16 (16x8) convolutions: exact int64 sums, then biased and requantized as
-// TFLM's accumulator type does it (kernels::fully_connected::Bias16x8).
-__device__ __forceinline__ i32 requantize_16x8(const Conv2dS16& o, const u8* W, i32 oc, i64 acc) {
-    const i32 m = weights_i32(W, o.multiplier.offset)[oc], sh = weights_i32(W, o.shift.offset)[oc];
+// A 16x8 layer's (Conv2dS16's or FullyConnectedS16Op's) exact int64 sum for
+// output channel `oc`, biased and requantized by multiplier `q` as TFLM's
+// accumulator type does it (kernels::fully_connected::Bias16x8); additions
+// wrap, as Rust's.
+template <typename Op>
+__device__ __forceinline__ i32 requantize_16x8(const Op& o, const u8* W, i32 oc, i32 q, i64 acc) {
+    const i32 m = weights_i32(W, o.multiplier.offset)[q], sh = weights_i32(W, o.shift.offset)[q];
     if (o.int64_accumulator) {
-        if (o.bias.len) acc += ((const i64*)(W + o.bias.offset))[oc];
+        if (o.bias.len) acc = (i64)((unsigned long long)acc + (unsigned long long)((const i64*)(W + o.bias.offset))[oc]);
         return mbqm_wide(acc, m, sh);
     }
     const i32 narrow = (i32)(u32)(unsigned long long)acc;
@@ -156,7 +159,7 @@ KILN_KERNEL(kiln_conv2d_s16) {
             for (i32 c = 0; c < fc; c++) acc += (i64)((i32)w[c] * (i32)x[c]);
         },
         [=](u8* output, i64 at, i32 oc, i64 acc) {
-            ((i16*)output)[at] = (i16)clamp_i32(requantize_16x8(o, W, oc, acc), act_min, act_max);
+            ((i16*)output)[at] = (i16)clamp_i32(requantize_16x8(o, W, oc, oc, acc), act_min, act_max);
         });
 }
 
@@ -166,7 +169,7 @@ KILN_KERNEL(kiln_depthwise_conv2d_s16) {
     depthwise_gather<i16, i8, i64>(o.params.geometry, o, W, A, arena_bytes, samples,
         [](i64& acc, i16 x, i8 w) { acc += (i64)((i32)w * (i32)x); },
         [=](u8* output, i64 at, i32 oc, i64 acc) {
-            ((i16*)output)[at] = (i16)clamp_i32(requantize_16x8(o, W, oc, acc), act_min, act_max);
+            ((i16*)output)[at] = (i16)clamp_i32(requantize_16x8(o, W, oc, oc, acc), act_min, act_max);
         });
 }
 
@@ -428,8 +431,6 @@ KILN_KERNEL(kiln_fully_connected_s16) {
     const i32 batches = p.shape.batches, depth = p.shape.input_depth, out_depth = p.shape.output_depth;
     const i32 per_channel = op.multiplier.len > 4;
     const i8* filter = (const i8*)(W + op.filter.offset);
-    const i32* mult = weights_i32(W, op.multiplier.offset);
-    const i32* shift = weights_i32(W, op.shift.offset);
     const i64 per_sample = (i64)batches * out_depth;
     FOR_EACH(idx, per_sample * samples) {
         const i64 s = idx / per_sample;
@@ -440,15 +441,7 @@ KILN_KERNEL(kiln_fully_connected_s16) {
         const i8* w = filter + (i64)oc * depth;
         i64 acc = 0;
         for (i32 d = 0; d < depth; d++) acc += (i64)((i32)w[d] * (i32)x[d]);
-        const i32 q = per_channel ? oc : 0;
-        i32 v;
-        if (op.int64_accumulator) {
-            if (op.bias.len) acc += ((const i64*)(W + op.bias.offset))[oc];
-            v = mbqm_wide(acc, mult[q], shift[q]);
-        } else {
-            const i32 narrow = wadd((i32)(u32)(unsigned long long)acc, op.bias.len ? weights_i32(W, op.bias.offset)[oc] : 0);
-            v = mbqm(narrow, mult[q], shift[q]);
-        }
+        const i32 v = requantize_16x8(op, W, oc, per_channel ? oc : 0, acc);
         ((i16*)arena(A, arena_bytes, s, op.output))[e] = (i16)clamp_i32(v, p.activation_min, p.activation_max);
     }
 }

@@ -30,7 +30,7 @@ __device__ void pool(const Pool& o, u8* A, i64 arena_bytes, i32 samples, int ave
                 const i32 x = x_origin + kx * dw;
                 if (x < 0 || x >= in_w) continue;
                 const i32 v = input[(((i64)b * in_h + y) * in_w + x) * c + ch];
-                sum += v;
+                sum = wadd(sum, v);
                 count++;
                 if (!any || v > best) best = v;
                 any = 1;
