@@ -283,8 +283,12 @@ pub fn conv2d_s16(
         0i64,
         dot,
         |acc, oc| {
-            let v = bias.requantize(oc, acc, multiplier, shift);
-            v.max(p.activation_min).min(p.activation_max) as i16
+            bias.output_s16(
+                oc,
+                acc,
+                (multiplier, shift),
+                (p.activation_min, p.activation_max),
+            )
         },
     );
 }

@@ -122,8 +122,12 @@ pub fn depthwise_conv2d_s16(
         0i64,
         product,
         |acc, oc| {
-            let v = bias.requantize(oc, acc, multiplier, shift);
-            v.max(p.activation_min).min(p.activation_max) as i16
+            bias.output_s16(
+                oc,
+                acc,
+                (multiplier, shift),
+                (p.activation_min, p.activation_max),
+            )
         },
     );
 }

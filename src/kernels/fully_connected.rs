@@ -133,6 +133,21 @@ pub enum Bias16x8<'a> {
 }
 
 impl Bias16x8<'_> {
+    /// Output channel `oc`'s int16 value: [`Bias16x8::requantize`], then
+    /// clamped to `min..=max` (within int16).
+    #[inline(always)]
+    pub fn output_s16(
+        self,
+        oc: usize,
+        products: i64,
+        (multiplier, shift): (&[i32], &[i32]),
+        (min, max): (i32, i32),
+    ) -> i16 {
+        self.requantize(oc, products, multiplier, shift)
+            .max(min)
+            .min(max) as i16
+    }
+
     /// Output channel `oc`'s exact sum of products, biased and requantized
     /// as TFLM's accumulator type does it, by one multiplier or one per
     /// channel.
@@ -189,8 +204,8 @@ pub fn fully_connected_s16(
                 .zip(w)
                 .map(|(&xv, &wv)| i64::from(i32::from(xv) * i32::from(wv)))
                 .sum();
-            let v = bias.requantize(oc, products, multiplier, shift);
-            *o = v.max(p.activation_min).min(p.activation_max) as i16;
+            let clamp = (p.activation_min, p.activation_max);
+            *o = bias.output_s16(oc, products, (multiplier, shift), clamp);
         }
     }
 }
