@@ -16,7 +16,7 @@
 use kiln::arch::{conv2d_scratch_bytes, filter_reach, KernelChoice};
 use kiln::kernels::conv2d::{Conv2dParams, ConvGeometry};
 use kiln::ops::{
-    AddInPlaceOp, AddOp, AddParams, AddSubS8, Bands, Broadcast, Chunks, ConstantOperand,
+    AddInPlaceOp, AddOp, AddParams, AddSub, Bands, Broadcast, Chunks, ConstantOperand,
     Conv2dInPlaceOp, Conv2dIntoFullyConnectedOp, Conv2dOp, Conv2dS8, DepthwiseConv2dInPlaceOp,
     DepthwiseConv2dIntoFullyConnectedOp, DepthwiseConv2dOp, FullyConnectedOp, FullyConnectedParams,
     FullyConnectedShape, HardSwishInPlaceOp, HardSwishOp, HardSwishParams, LeakyReluInPlaceOp,
@@ -380,7 +380,7 @@ fn elementwise(rng: &mut Rng, kind: u32, n: u32, spans: [Span; 3], chunks: Optio
         return one_input(rng, kind, spans, chunks);
     }
     let [input1, input2, output] = spans;
-    let mut add = AddSubS8 {
+    let mut add = AddSub {
         params: AddParams {
             broadcast: flat(n),
             input1_offset: rng.range(-127, 128),

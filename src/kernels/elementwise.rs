@@ -1,11 +1,12 @@
 //! The broadcasting binary ops, with TFLM's reference semantics: ADD, SUB,
-//! MUL, DIV and SQUARED_DIFFERENCE in int8 and float32, PRELU, and
-//! FLOOR_DIV and FLOOR_MOD in float32.
+//! MUL, DIV and SQUARED_DIFFERENCE in int8 and float32, ADD and SUB in
+//! int16, PRELU, and FLOOR_DIV and FLOOR_MOD in float32.
 //!
 //! Layer: kernels; pure functions over slices, use `quant`, `fixed_point`,
 //! `tensor` and `libm`.
 
 use crate::fixed_point::reciprocal;
+use crate::kernels::quantize::IntElement;
 use crate::quant::{
     multiply_by_quantized_multiplier, rounding_divide_by_pot_wide,
     saturating_rounding_doubling_high_mul,
@@ -80,7 +81,8 @@ impl Broadcast {
 
 wire_struct! {
     /// Requantization of ADD and SUB: both inputs are brought to a common scale
-    /// with `left_shift` bits of headroom, summed (or subtracted), then scaled to
+    /// with `left_shift` bits of headroom (TFLM: 20 for int8, 15 for int16,
+    /// so that the sum fits 32 bits), summed (or subtracted), then scaled to
     /// the output.
     #[derive(Eq)]
     pub struct AddParams {
@@ -101,43 +103,55 @@ wire_struct! {
 }
 
 pub fn add_s8(p: &AddParams, input1: &[i8], input2: &[i8], output: &mut [i8]) {
-    add_or_sub_s8(p, input1, input2, output, i32::wrapping_add);
+    add_or_sub(p, input1, input2, output, i32::wrapping_add);
 }
 
 /// SUB: TFLM computes its parameters exactly as ADD's.
 pub fn sub_s8(p: &AddParams, input1: &[i8], input2: &[i8], output: &mut [i8]) {
-    add_or_sub_s8(p, input1, input2, output, i32::wrapping_sub);
+    add_or_sub(p, input1, input2, output, i32::wrapping_sub);
+}
+
+/// int16 ADD: TFLM's general-scale path (`AddGeneralParamScale`), int8's
+/// arithmetic on int16 values.
+pub fn add_s16(p: &AddParams, input1: &[i16], input2: &[i16], output: &mut [i16]) {
+    add_or_sub(p, input1, input2, output, i32::wrapping_add);
+}
+
+/// int16 SUB, as int16 ADD.
+pub fn sub_s16(p: &AddParams, input1: &[i16], input2: &[i16], output: &mut [i16]) {
+    add_or_sub(p, input1, input2, output, i32::wrapping_sub);
 }
 
 /// SQUARED_DIFFERENCE: TFLM prepares it as ADD, with 7 bits of headroom
 /// instead of 20 (the square of a difference must fit 32 bits), and
 /// squares the difference before the output's rescale.
 pub fn squared_difference_s8(p: &AddParams, input1: &[i8], input2: &[i8], output: &mut [i8]) {
-    add_or_sub_s8(p, input1, input2, output, |a, b| {
+    add_or_sub(p, input1, input2, output, |a, b| {
         let difference = a.wrapping_sub(b);
         difference.wrapping_mul(difference)
     });
 }
 
 // Inlined into ADD and SUB so that each keeps one stack frame, as before
-// they shared it (the Cortex-M4 RAM estimate counts frames).
+// they shared it (the Cortex-M4 RAM estimate counts frames). The clamp
+// lies within `T`'s range (the checks ensure it).
 #[inline(always)]
-fn add_or_sub_s8(
+fn add_or_sub<T: IntElement>(
     p: &AddParams,
-    input1: &[i8],
-    input2: &[i8],
-    output: &mut [i8],
+    input1: &[T],
+    input2: &[T],
+    output: &mut [T],
     combine: impl Fn(i32, i32) -> i32,
 ) {
     p.broadcast.map(input1, input2, output, |a, b| {
-        let x1 = (i32::from(a) + p.input1_offset) * (1 << p.left_shift);
-        let x2 = (i32::from(b) + p.input2_offset) * (1 << p.left_shift);
+        let x1 = (a.widen() + p.input1_offset) * (1 << p.left_shift);
+        let x2 = (b.widen() + p.input2_offset) * (1 << p.left_shift);
         let s1 = multiply_by_quantized_multiplier(x1, p.input1_multiplier, p.input1_shift);
         let s2 = multiply_by_quantized_multiplier(x2, p.input2_multiplier, p.input2_shift);
         let sum =
             multiply_by_quantized_multiplier(combine(s1, s2), p.output_multiplier, p.output_shift)
                 .saturating_add(p.output_offset);
-        sum.max(p.activation_min).min(p.activation_max) as i8
+        T::narrow(sum.max(p.activation_min).min(p.activation_max))
     });
 }
 

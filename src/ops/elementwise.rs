@@ -1,24 +1,25 @@
 //! The broadcasting binary ops: ADD, SUB, MUL and DIV in int8 and in
-//! float32. Either operand may be a constant in the weights.
+//! float32, ADD and SUB in int16. Either operand may be a constant in the
+//! weights.
 //!
 //! Layer: ops; uses `kernels::elementwise`.
 
-use super::arena::{operands, out_f32, out_i8, split, ConstantOperand};
+use super::arena::{operands, out_f32, out_i16, out_i8, split, ConstantOperand};
 use super::{Checker, OpDescriptor};
 use crate::arch;
 use crate::error::Error;
 use crate::kernels::elementwise::{
-    add_f32, div_f32, div_s8, floor_div_f32, floor_mod_f32, mul_f32, mul_s8,
-    squared_difference_f32, squared_difference_s8, sub_f32,
+    add_f32, add_s16, div_f32, div_s8, floor_div_f32, floor_mod_f32, mul_f32, mul_s8,
+    squared_difference_f32, squared_difference_s8, sub_f32, sub_s16,
 };
 pub use crate::kernels::elementwise::{AddParams, Broadcast, MulParams};
 use crate::tensor::{DType, FloatRange, Span};
 use crate::wire::wire_struct;
 
 wire_struct! {
-    /// int8 ADD or SUB (TFLM prepares both alike); one operand may be a
-    /// constant in the weights.
-    pub struct AddSubS8 {
+    /// Quantized (int8 or int16) ADD or SUB, which TFLM prepares alike;
+    /// one operand may be a constant in the weights.
+    pub struct AddSub {
         pub params: AddParams,
         pub constant: ConstantOperand,
         pub input1: Span,
@@ -27,46 +28,58 @@ wire_struct! {
     }
 }
 
-impl AddSubS8 {
-    fn check(&self, c: &Checker) -> Result<(), Error> {
+impl AddSub {
+    /// int8 operands, or int16 ones (zero points 0, and 15 bits of
+    /// headroom at most: the sum must fit 32 bits).
+    fn check(&self, c: &Checker, dtype: DType) -> Result<(), Error> {
         let p = &self.params;
-        c.offsets(&[p.input1_offset, p.input2_offset, p.output_offset])?;
+        let offsets = [p.input1_offset, p.input2_offset, p.output_offset];
+        if dtype == DType::I16 {
+            c.ensure(offsets == [0; 3], "int16 values have no zero point")?;
+            c.ensure((0..=15).contains(&p.left_shift), "left shift out of range")?;
+            c.range_i16(p.activation_min, p.activation_max)?;
+        } else {
+            c.offsets(&offsets)?;
+            c.ensure((0..=22).contains(&p.left_shift), "left shift out of range")?;
+            c.range(p.activation_min, p.activation_max)?;
+        }
         c.broadcast(
             &p.broadcast,
             (self.input1, self.input2),
-            DType::I8,
+            dtype,
             self.constant,
         )?;
-        c.ensure((0..=22).contains(&p.left_shift), "left shift out of range")?;
         for s in [p.input1_shift, p.input2_shift, p.output_shift] {
             c.shift(s)?;
         }
-        c.range(p.activation_min, p.activation_max)?;
         let arena = self.constant.arena_operands(self.input1, self.input2);
-        c.output(self.output, p.broadcast.elements(), DType::I8, &arena)
+        c.output(self.output, p.broadcast.elements(), dtype, &arena)
     }
 
+    /// `kernel` over the operands, writing the output `typed` views.
     #[inline(always)]
-    fn run_kernel(
+    fn run_kernel<T: bytemuck::Pod>(
         &self,
-        kernel: impl Fn(&AddParams, &[i8], &[i8], &mut [i8]),
+        kernel: impl Fn(&AddParams, &[T], &[T], &mut [T]),
+        typed: fn(&mut [u8]) -> &mut [T],
         arena: &mut [u8],
         weights: &[u8],
     ) {
         let (io, out) = split(arena, self.output);
         let (a, b) = operands(&io, weights, (self.input1, self.input2), self.constant);
-        kernel(&self.params, a, b, out_i8(out));
+        kernel(&self.params, a, b, typed(out));
     }
 }
 
-/// The int8 ops TFLM prepares as ADD: a descriptor holding an
-/// [`AddSubS8`], its name, its kernel and its CUDA kernel.
-macro_rules! add_like_s8 {
-    ($($(#[$doc:meta])* $op:ident $name:literal => $kernel:path, $cuda:literal;)*) => {$(
+/// The quantized ops TFLM prepares as ADD: a descriptor holding an
+/// [`AddSub`], its name, its element type and output view, its kernel and
+/// its CUDA kernel.
+macro_rules! add_like {
+    ($($(#[$doc:meta])* $op:ident $name:literal $dtype:ident $out:ident => $kernel:path, $cuda:literal;)*) => {$(
         wire_struct! {
             $(#[$doc])*
             pub struct $op {
-                pub add: AddSubS8,
+                pub add: AddSub,
             }
         }
 
@@ -82,24 +95,28 @@ macro_rules! add_like_s8 {
             }
 
             fn check(&self, c: &Checker) -> Result<(), Error> {
-                self.add.check(c)
+                self.add.check(c, DType::$dtype)
             }
 
             #[inline(never)]
             fn run(&self, arena: &mut [u8], weights: &[u8]) {
-                self.add.run_kernel($kernel, arena, weights);
+                self.add.run_kernel($kernel, $out, arena, weights);
             }
         }
     )*};
 }
 
-add_like_s8! {
+add_like! {
     /// int8 ADD.
-    AddOp "ADD" => arch::add_s8, "kiln_add";
+    AddOp "ADD" I8 out_i8 => arch::add_s8, "kiln_add";
     /// int8 SUB.
-    SubOp "SUB" => arch::sub_s8, "kiln_sub";
+    SubOp "SUB" I8 out_i8 => arch::sub_s8, "kiln_sub";
     /// int8 SQUARED_DIFFERENCE (prepared as ADD, with 7 bits of headroom).
-    SquaredDifferenceOp "SQUARED_DIFFERENCE" => squared_difference_s8, "kiln_squared_difference";
+    SquaredDifferenceOp "SQUARED_DIFFERENCE" I8 out_i8 => squared_difference_s8, "kiln_squared_difference";
+    /// int16 ADD (TFLite's 16x8 scheme: zero points 0, 15 bits of headroom).
+    AddS16Op "ADD (int16)" I16 out_i16 => add_s16, "kiln_add_s16";
+    /// int16 SUB.
+    SubS16Op "SUB (int16)" I16 out_i16 => sub_s16, "kiln_sub_s16";
 }
 
 /// The int8 ops TFLM prepares as MUL (operand offsets, one output

@@ -341,7 +341,7 @@ fn operand_chunks<'a>(
     (part(a, from, n), part(b, from, n))
 }
 
-/// The `Elementwise` of int8 ADD and SUB (one descriptor, `AddSubS8`,
+/// The `Elementwise` of int8 ADD and SUB (one descriptor, `AddSub`,
 /// and their kernels).
 macro_rules! add_or_sub {
     ($($op:ident => $kernel:path;)*) => {$(

@@ -1,5 +1,5 @@
 //! The broadcasting binary ops: ADD, SUB, MUL, DIV and SQUARED_DIFFERENCE
-//! (int8 and float32), FLOOR_DIV and FLOOR_MOD (float32), and what every
+//! (int8 and float32; ADD and SUB in int16 too), FLOOR_DIV and FLOOR_MOD (float32), and what every
 //! binary op shares: numpy broadcasting onto the output, and an operand
 //! that may be a constant kept in the weights.
 //!
@@ -8,9 +8,9 @@
 use kiln::graph::Op;
 use kiln::kernels::elementwise::{AddParams, Broadcast, MulParams};
 use kiln::ops::{
-    AddF32Op, AddOp, AddSubS8, BinaryF32, ConstantOperand, DivF32Op, DivOp, FloorDivF32Op,
+    AddF32Op, AddOp, AddS16Op, AddSub, BinaryF32, ConstantOperand, DivF32Op, DivOp, FloorDivF32Op,
     FloorModF32Op, IntegerBinaryOp, IntegerFunction, IntegerParams, MulF32Op, MulOp,
-    SquaredDifferenceF32Op, SquaredDifferenceOp, SubF32Op, SubOp,
+    SquaredDifferenceF32Op, SquaredDifferenceOp, SubF32Op, SubOp, SubS16Op,
 };
 use kiln::tensor::DType;
 use kiln::tensor::MAX_RANK;
@@ -19,7 +19,7 @@ use kiln::Span;
 use super::{Dtypes, Formats, IrOp, OnnxConverter, QuantRule};
 use crate::ir::{Activation, DataType, Graph, Node, OpKind, TensorId};
 use crate::lower::{float_range, invalid, to_u32, unsupported, Lowered, Lowering};
-use crate::quantize::multiplier::{activation_range, quantize_multiplier};
+use crate::quantize::multiplier::{activation_range, activation_range_i16, quantize_multiplier};
 use crate::stack::Stack;
 
 /// ADD.
@@ -79,7 +79,7 @@ impl IrOp for SquaredDifference {
                 binary,
             })));
         }
-        let add = add_like_s8(cx, node, Activation::None, Headroom::SquaredDifference)?;
+        let add = add_like(cx, node, Activation::None, Headroom::SquaredDifference)?;
         Ok(Some(Op::SquaredDifference(SquaredDifferenceOp { add })))
     }
 }
@@ -113,7 +113,7 @@ impl Add {
                 cx.binary_node(n, kind)
             },
         }],
-        dtypes: Dtypes::INT8_FLOAT32,
+        dtypes: Dtypes::INT8_INT16_FLOAT32,
     };
 }
 
@@ -134,7 +134,7 @@ impl Sub {
                 cx.binary_node(n, kind)
             },
         }],
-        dtypes: Dtypes::INT8_FLOAT32,
+        dtypes: Dtypes::INT8_INT16_FLOAT32,
     };
 }
 
@@ -210,13 +210,22 @@ impl IrOp for Add {
             let op = integer_binary(cx, node, IntegerFunction::Add, self.activation)?;
             return Ok(Some(op));
         }
-        let add = add_s8(cx, node, self.activation)?;
-        Ok(Some(Op::Add(AddOp { add })))
+        let add = add_sub(cx, node, self.activation)?;
+        Ok(Some(match cx.dtype(cx.input(node, 0)?) {
+            DataType::I16 => Op::AddS16(AddS16Op { add }),
+            _ => Op::Add(AddOp { add }),
+        }))
     }
 
     fn stack(&self, g: &Graph, node: &Node) -> Stack {
         if plain_integer_node(g, node) {
             return PLAIN_INTEGER_STACK;
+        }
+        if node
+            .input(0)
+            .is_some_and(|t| g.tensors[t].dtype == DataType::I16)
+        {
+            return ADD_SUB_INT16_STACK;
         }
         Stack::new(332, 208, 208, 208)
     }
@@ -252,13 +261,22 @@ impl IrOp for Sub {
             let op = integer_binary(cx, node, IntegerFunction::Sub, self.activation)?;
             return Ok(Some(op));
         }
-        let add = add_s8(cx, node, self.activation)?;
-        Ok(Some(Op::Sub(SubOp { add })))
+        let add = add_sub(cx, node, self.activation)?;
+        Ok(Some(match cx.dtype(cx.input(node, 0)?) {
+            DataType::I16 => Op::SubS16(SubS16Op { add }),
+            _ => Op::Sub(SubOp { add }),
+        }))
     }
 
     fn stack(&self, g: &Graph, node: &Node) -> Stack {
         if plain_integer_node(g, node) {
             return PLAIN_INTEGER_STACK;
+        }
+        if node
+            .input(0)
+            .is_some_and(|t| g.tensors[t].dtype == DataType::I16)
+        {
+            return ADD_SUB_INT16_STACK;
         }
         Stack::new(412, 288, 288, 288)
     }
@@ -461,26 +479,40 @@ enum Headroom {
     SquaredDifference,
 }
 
-/// int8 ADD or SUB, which TFLM prepares alike: both inputs brought to a
-/// common scale with 20 bits of headroom.
-fn add_s8(cx: &mut Lowering, node: &Node, activation: Activation) -> Lowered<AddSubS8> {
-    add_like_s8(cx, node, activation, Headroom::Sum)
+/// Quantized ADD or SUB, which TFLM prepares alike: both inputs brought
+/// to a common scale with 20 bits of headroom (int8) or 15 (int16).
+fn add_sub(cx: &mut Lowering, node: &Node, activation: Activation) -> Lowered<AddSub> {
+    add_like(cx, node, activation, Headroom::Sum)
 }
 
-/// The parameters of an ADD-like int8 op (ADD, SUB, SQUARED_DIFFERENCE),
+/// The parameters of an ADD-like quantized op (ADD, SUB, SQUARED_DIFFERENCE),
 /// as TFLM prepares each.
-fn add_like_s8(
+fn add_like(
     cx: &mut Lowering,
     node: &Node,
     activation: Activation,
     headroom: Headroom,
-) -> Lowered<AddSubS8> {
+) -> Lowered<AddSub> {
+    let (a, b, out) = (cx.input(node, 0)?, cx.input(node, 1)?, cx.output(node)?);
+    let dtype = cx.dtype(a);
+    let int16 = dtype == DataType::I16;
     let left_shift: i32 = match headroom {
+        Headroom::Sum if int16 => 15,
         Headroom::Sum => 20,
         Headroom::SquaredDifference => 7,
     };
-    let (a, b, out) = (cx.input(node, 0)?, cx.input(node, 1)?, cx.output(node)?);
     let ((sa, za), (sb, zb), (so, zo)) = (cx.quant(a)?, cx.quant(b)?, cx.quant(out)?);
+    if int16 {
+        if headroom == Headroom::SquaredDifference {
+            return unsupported("int16 SQUARED_DIFFERENCE");
+        }
+        if [za, zb, zo] != [0; 3] || cx.dtype(b) != dtype || cx.dtype(out) != dtype {
+            return unsupported(format!(
+                "int16 {} with a zero point or between types",
+                node.kind.name()
+            ));
+        }
+    }
     let twice_max_input_scale = 2.0 * f64::from(sa.max(sb));
     let (input1_multiplier, input1_shift) =
         quantize_multiplier(f64::from(sa) / twice_max_input_scale);
@@ -501,9 +533,14 @@ fn add_like_s8(
         ));
     }
     let (output_multiplier, output_shift) = quantize_multiplier(output_real);
-    let (activation_min, activation_max) = activation_range(activation, so, zo);
-    let (constant, input1, input2) = binary_operands(cx, a, b, DataType::I8)?;
-    Ok(AddSubS8 {
+    let (activation_min, activation_max) = if int16 {
+        activation_range_i16(activation, so)
+    } else {
+        activation_range(activation, so, zo)
+    };
+    let element = if int16 { DataType::I16 } else { DataType::I8 };
+    let (constant, input1, input2) = binary_operands(cx, a, b, element)?;
+    Ok(AddSub {
         params: AddParams {
             broadcast: broadcast(cx, a, b, out)?,
             input1_offset: -za,
@@ -522,7 +559,7 @@ fn add_like_s8(
         constant,
         input1,
         input2,
-        output: cx.activation(out, DataType::I8)?,
+        output: cx.activation(out, element)?,
     })
 }
 
@@ -541,6 +578,10 @@ pub(crate) fn plain_integer_node(g: &Graph, node: &Node) -> bool {
             && tensor.quantization.is_none()
     })
 }
+
+/// int16 ADD's and SUB's frame, painted on each core on the add_sub_int16
+/// fixture (which holds both: the larger).
+const ADD_SUB_INT16_STACK: Stack = Stack::new(444, 352, 352, 340);
 
 /// The plain-integer ops' frame (their kernels keep the loop in
 /// registers), painted on each core on the integer fixture.

@@ -45,33 +45,41 @@ __device__ __forceinline__ void broadcast_binary(const Broadcast& b, ConstantOpe
     }
 }
 
-// int8 ADD, SUB and SQUARED_DIFFERENCE: both inputs rescaled to a common
-// scale, added, subtracted or their difference squared, rescaled to the
-// output.
+// Quantized ADD, SUB and SQUARED_DIFFERENCE of int8 (T = i8) or int16
+// (T = i16) values: both inputs rescaled to a common scale, added,
+// subtracted or their difference squared, rescaled to the output.
 enum AddSubMode { AddMode, SubMode, SquaredDifferenceMode };
-template <AddSubMode Mode>
-__device__ __forceinline__ void add_sub_s8(const AddSubS8& o, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
+template <AddSubMode Mode, typename T = i8>
+__device__ __forceinline__ void add_sub(const AddSub& o, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
     const AddParams* p = &o.params;
-    broadcast_binary<i8>(p->broadcast, o.constant, o.input1, o.input2, o.output, W, A, arena_bytes, samples, [=](i8 a, i8 b) {
+    broadcast_binary<T>(p->broadcast, o.constant, o.input1, o.input2, o.output, W, A, arena_bytes, samples, [=](T a, T b) {
         const i32 s1 = mbqm(((i32)a + p->input1_offset) * (1 << p->left_shift), p->input1_multiplier, p->input1_shift);
         const i32 s2 = mbqm(((i32)b + p->input2_offset) * (1 << p->left_shift), p->input2_multiplier, p->input2_shift);
         const i32 d = wsub(s1, s2);
         const i32 combined = Mode == AddMode ? wadd(s1, s2) : Mode == SubMode ? d : (i32)((u32)d * (u32)d);
         const i32 v = sat_add(mbqm(combined, p->output_multiplier, p->output_shift), p->output_offset);
-        return (i8)clamp_i32(v, p->activation_min, p->activation_max);
+        return (T)clamp_i32(v, p->activation_min, p->activation_max);
     });
 }
 
 KILN_KERNEL(kiln_add) {
-    add_sub_s8<AddMode>(op.add, W, A, arena_bytes, samples);
+    add_sub<AddMode>(op.add, W, A, arena_bytes, samples);
 }
 
 KILN_KERNEL(kiln_sub) {
-    add_sub_s8<SubMode>(op.add, W, A, arena_bytes, samples);
+    add_sub<SubMode>(op.add, W, A, arena_bytes, samples);
 }
 
 KILN_KERNEL(kiln_squared_difference) {
-    add_sub_s8<SquaredDifferenceMode>(op.add, W, A, arena_bytes, samples);
+    add_sub<SquaredDifferenceMode>(op.add, W, A, arena_bytes, samples);
+}
+
+KILN_KERNEL(kiln_add_s16) {
+    add_sub<AddMode, i16>(op.add, W, A, arena_bytes, samples);
+}
+
+KILN_KERNEL(kiln_sub_s16) {
+    add_sub<SubMode, i16>(op.add, W, A, arena_bytes, samples);
 }
 
 KILN_KERNEL(kiln_mul) {

@@ -88,13 +88,13 @@ impl CudaPlan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::{AddOp, AddSubS8, HardSwishF32Op, SubOp};
+    use crate::ops::{AddOp, AddSub, HardSwishF32Op, SubOp};
     use crate::tensor::Span;
 
     #[test]
     fn lays_descriptors_out_aligned_with_their_kernels() {
         let mut sub = SubOp {
-            add: AddSubS8::default(),
+            add: AddSub::default(),
         };
         sub.add.params.broadcast.output_dims = [1, 1, 1, 2, 3, 4];
         sub.add.params.left_shift = 20;
