@@ -1,6 +1,6 @@
 //! The broadcasting binary ops, with TFLM's reference semantics: ADD, SUB,
-//! MUL, DIV and SQUARED_DIFFERENCE in int8 and float32, ADD and SUB in
-//! int16, PRELU, and FLOOR_DIV and FLOOR_MOD in float32.
+//! MUL, DIV and SQUARED_DIFFERENCE in int8 and float32, ADD, SUB and MUL
+//! in int16, PRELU, and FLOOR_DIV and FLOOR_MOD in float32.
 //!
 //! Layer: kernels; pure functions over slices, use `quant`, `fixed_point`,
 //! `tensor` and `libm`.
@@ -170,11 +170,22 @@ wire_struct! {
 }
 
 pub fn mul_s8(p: &MulParams, input1: &[i8], input2: &[i8], output: &mut [i8]) {
+    mul(p, input1, input2, output);
+}
+
+/// int16 MUL: int8's arithmetic (TFLM's `MulElementwise` serves both); the
+/// product of two int16 values fits 32 bits.
+pub fn mul_s16(p: &MulParams, input1: &[i16], input2: &[i16], output: &mut [i16]) {
+    mul(p, input1, input2, output);
+}
+
+#[inline(always)]
+fn mul<T: IntElement>(p: &MulParams, input1: &[T], input2: &[T], output: &mut [T]) {
     p.broadcast.map(input1, input2, output, |a, b| {
-        let product = (i32::from(a) + p.input1_offset) * (i32::from(b) + p.input2_offset);
+        let product = (a.widen() + p.input1_offset).wrapping_mul(b.widen() + p.input2_offset);
         let v = multiply_by_quantized_multiplier(product, p.output_multiplier, p.output_shift)
             .saturating_add(p.output_offset);
-        v.max(p.activation_min).min(p.activation_max) as i8
+        T::narrow(v.max(p.activation_min).min(p.activation_max))
     });
 }
 

@@ -1,5 +1,5 @@
 //! The broadcasting binary ops: ADD, SUB, MUL and DIV in int8 and in
-//! float32, ADD and SUB in int16. Either operand may be a constant in the
+//! float32, ADD, SUB and MUL in int16. Either operand may be a constant in the
 //! weights.
 //!
 //! Layer: ops; uses `kernels::elementwise`.
@@ -9,7 +9,7 @@ use super::{Checker, OpDescriptor};
 use crate::arch;
 use crate::error::Error;
 use crate::kernels::elementwise::{
-    add_f32, add_s16, div_f32, div_s8, floor_div_f32, floor_mod_f32, mul_f32, mul_s8,
+    add_f32, add_s16, div_f32, div_s8, floor_div_f32, floor_mod_f32, mul_f32, mul_s16, mul_s8,
     squared_difference_f32, squared_difference_s8, sub_f32, sub_s16,
 };
 pub use crate::kernels::elementwise::{AddParams, Broadcast, MulParams};
@@ -119,11 +119,12 @@ add_like! {
     SubS16Op "SUB (int16)" I16 out_i16 => sub_s16, "kiln_sub_s16";
 }
 
-/// The int8 ops TFLM prepares as MUL (operand offsets, one output
-/// multiplier): a descriptor with their fields, its name, its kernel and
-/// its CUDA kernel. One operand may be a constant in the weights.
-macro_rules! mul_like_s8 {
-    ($($(#[$doc:meta])* $op:ident $name:literal => $kernel:path, $cuda:literal;)*) => {$(
+/// The quantized ops TFLM prepares as MUL (operand offsets, one output
+/// multiplier): a descriptor with their fields, its name, its element type
+/// and output view, its kernel and its CUDA kernel. One operand may be a
+/// constant in the weights.
+macro_rules! mul_like {
+    ($($(#[$doc:meta])* $op:ident $name:literal $dtype:ident $out:ident => $kernel:path, $cuda:literal;)*) => {$(
         wire_struct! {
             $(#[$doc])*
             pub struct $op {
@@ -148,34 +149,42 @@ macro_rules! mul_like_s8 {
 
             fn check(&self, c: &Checker) -> Result<(), Error> {
                 let p = &self.params;
-                c.offsets(&[p.input1_offset, p.input2_offset, p.output_offset])?;
+                let offsets = [p.input1_offset, p.input2_offset, p.output_offset];
+                if DType::$dtype == DType::I16 {
+                    c.ensure(offsets == [0; 3], "int16 values have no zero point")?;
+                    c.range_i16(p.activation_min, p.activation_max)?;
+                } else {
+                    c.offsets(&offsets)?;
+                    c.range(p.activation_min, p.activation_max)?;
+                }
                 c.broadcast(
                     &p.broadcast,
                     (self.input1, self.input2),
-                    DType::I8,
+                    DType::$dtype,
                     self.constant,
                 )?;
                 c.shift(p.output_shift)?;
-                c.range(p.activation_min, p.activation_max)?;
                 let arena = self.constant.arena_operands(self.input1, self.input2);
-                c.output(self.output, p.broadcast.elements(), DType::I8, &arena)
+                c.output(self.output, p.broadcast.elements(), DType::$dtype, &arena)
             }
 
             #[inline(never)]
             fn run(&self, arena: &mut [u8], weights: &[u8]) {
                 let (io, out) = split(arena, self.output);
                 let (a, b) = operands(&io, weights, (self.input1, self.input2), self.constant);
-                $kernel(&self.params, a, b, out_i8(out));
+                $kernel(&self.params, a, b, $out(out));
             }
         }
     )*};
 }
 
-mul_like_s8! {
+mul_like! {
     /// int8 MUL.
-    MulOp "MUL" => mul_s8, "kiln_mul";
+    MulOp "MUL" I8 out_i8 => mul_s8, "kiln_mul";
     /// int8 DIV (TFLM's integer reciprocal of the divisor).
-    DivOp "DIV" => div_s8, "kiln_div";
+    DivOp "DIV" I8 out_i8 => div_s8, "kiln_div";
+    /// int16 MUL (TFLite's 16x8 scheme: zero points 0).
+    MulS16Op "MUL (int16)" I16 out_i16 => mul_s16, "kiln_mul_s16";
 }
 
 wire_struct! {

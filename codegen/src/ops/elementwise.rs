@@ -1,5 +1,5 @@
 //! The broadcasting binary ops: ADD, SUB, MUL, DIV and SQUARED_DIFFERENCE
-//! (int8 and float32; ADD and SUB in int16 too), FLOOR_DIV and FLOOR_MOD (float32), and what every
+//! (int8 and float32; ADD, SUB and MUL in int16 too), FLOOR_DIV and FLOOR_MOD (float32), and what every
 //! binary op shares: numpy broadcasting onto the output, and an operand
 //! that may be a constant kept in the weights.
 //!
@@ -9,7 +9,7 @@ use kiln::graph::Op;
 use kiln::kernels::elementwise::{AddParams, Broadcast, MulParams};
 use kiln::ops::{
     AddF32Op, AddOp, AddS16Op, AddSub, BinaryF32, ConstantOperand, DivF32Op, DivOp, FloorDivF32Op,
-    FloorModF32Op, IntegerBinaryOp, IntegerFunction, IntegerParams, MulF32Op, MulOp,
+    FloorModF32Op, IntegerBinaryOp, IntegerFunction, IntegerParams, MulF32Op, MulOp, MulS16Op,
     SquaredDifferenceF32Op, SquaredDifferenceOp, SubF32Op, SubOp, SubS16Op,
 };
 use kiln::tensor::DType;
@@ -155,7 +155,7 @@ impl Mul {
                 cx.binary_node(n, kind)
             },
         }],
-        dtypes: Dtypes::INT8_FLOAT32,
+        dtypes: Dtypes::INT8_INT16_FLOAT32,
     };
 }
 
@@ -287,9 +287,16 @@ impl IrOp for Mul {
         Some(&mut self.activation)
     }
 
+    /// int16: painted on each core on the mul_int16 fixture.
     fn stack(&self, g: &Graph, node: &Node) -> Stack {
         if plain_integer_node(g, node) {
             return PLAIN_INTEGER_STACK;
+        }
+        if node
+            .input(0)
+            .is_some_and(|t| g.tensors[t].dtype == DataType::I16)
+        {
+            return Stack::new(396, 436, 304, 280);
         }
         crate::stack::SMALL_OP
     }
@@ -320,7 +327,16 @@ impl IrOp for Mul {
             return Ok(Some(op));
         }
         let (params, constant, input1, input2, output) =
-            mul_like_s8(cx, node, self.activation, |sa, sb, so| sa * sb / so)?;
+            mul_like(cx, node, self.activation, |sa, sb, so| sa * sb / so)?;
+        if cx.dtype(cx.input(node, 0)?) == DataType::I16 {
+            return Ok(Some(Op::MulS16(MulS16Op {
+                params,
+                constant,
+                input1,
+                input2,
+                output,
+            })));
+        }
         Ok(Some(Op::Mul(MulOp {
             params,
             constant,
@@ -331,10 +347,11 @@ impl IrOp for Mul {
     }
 }
 
-/// The operands and parameters of an int8 op TFLM prepares as MUL (MUL,
-/// DIV): offsets, and one output multiplier, `real` of the input and
-/// output scales (in double precision, as TFLM computes it).
-fn mul_like_s8(
+/// The operands and parameters of a quantized op TFLM prepares as MUL
+/// (MUL; DIV in int8 only): offsets, and one output multiplier, `real` of
+/// the input and output scales (in double precision, as TFLM computes it).
+/// int16 operands have zero points 0 (TFLM requires it).
+fn mul_like(
     cx: &mut Lowering,
     node: &Node,
     activation: Activation,
@@ -342,10 +359,21 @@ fn mul_like_s8(
 ) -> Lowered<(MulParams, ConstantOperand, Span, Span, Span)> {
     let (a, b, out) = (cx.input(node, 0)?, cx.input(node, 1)?, cx.output(node)?);
     let ((sa, za), (sb, zb), (so, zo)) = (cx.quant(a)?, cx.quant(b)?, cx.quant(out)?);
+    let element = cx.dtype(a);
+    let (activation_min, activation_max) = if element == DataType::I16 {
+        if [za, zb, zo] != [0; 3] || cx.dtype(b) != element || cx.dtype(out) != element {
+            return unsupported(format!(
+                "int16 {} with a zero point or between types",
+                node.kind.name()
+            ));
+        }
+        activation_range_i16(activation, so)
+    } else {
+        activation_range(activation, so, zo)
+    };
     let (output_multiplier, output_shift) =
         quantize_multiplier(real(f64::from(sa), f64::from(sb), f64::from(so)));
-    let (activation_min, activation_max) = activation_range(activation, so, zo);
-    let (constant, input1, input2) = binary_operands(cx, a, b, DataType::I8)?;
+    let (constant, input1, input2) = binary_operands(cx, a, b, element)?;
     let params = MulParams {
         broadcast: broadcast(cx, a, b, out)?,
         input1_offset: -za,
@@ -361,7 +389,7 @@ fn mul_like_s8(
         constant,
         input1,
         input2,
-        cx.activation(out, DataType::I8)?,
+        cx.activation(out, element)?,
     ))
 }
 
@@ -445,8 +473,11 @@ impl IrOp for Div {
             let binary = binary_f32(cx, node, self.activation)?;
             return Ok(Some(Op::DivF32(DivF32Op { binary })));
         }
+        if cx.dtype(cx.input(node, 0)?) != DataType::I8 {
+            return unsupported("DIV of other types than int8 and float32 (as TFLM)");
+        }
         let (params, constant, input1, input2, output) =
-            mul_like_s8(cx, node, self.activation, |sa, sb, so| sa / (sb * so))?;
+            mul_like(cx, node, self.activation, |sa, sb, so| sa / (sb * so))?;
         // The kernel's last rounding shift lies between 23 - output_shift
         // (an int8 numerator has at least 23 bits of headroom, a divisor of
         // 1 no reciprocal shift) and 38 - output_shift (headroom 31, a

@@ -82,13 +82,23 @@ KILN_KERNEL(kiln_sub_s16) {
     add_sub<SubMode, i16>(op.add, W, A, arena_bytes, samples);
 }
 
-KILN_KERNEL(kiln_mul) {
+// Quantized MUL of int8 (T = i8) or int16 (T = i16) values.
+template <typename T, typename Op>
+__device__ __forceinline__ void mul(const Op& op, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
     const MulParams* p = &op.params;
-    broadcast_binary<i8>(p->broadcast, op.constant, op.input1, op.input2, op.output, W, A, arena_bytes, samples, [=](i8 a, i8 b) {
-        const i32 product = ((i32)a + p->input1_offset) * ((i32)b + p->input2_offset);
-        return (i8)clamp_i32(sat_add(mbqm(product, p->output_multiplier, p->output_shift), p->output_offset),
-                             p->activation_min, p->activation_max);
+    broadcast_binary<T>(p->broadcast, op.constant, op.input1, op.input2, op.output, W, A, arena_bytes, samples, [=](T a, T b) {
+        const i32 product = (i32)((u32)((i32)a + p->input1_offset) * (u32)((i32)b + p->input2_offset));
+        return (T)clamp_i32(sat_add(mbqm(product, p->output_multiplier, p->output_shift), p->output_offset),
+                            p->activation_min, p->activation_max);
     });
+}
+
+KILN_KERNEL(kiln_mul) {
+    mul<i8>(op, W, A, arena_bytes, samples);
+}
+
+KILN_KERNEL(kiln_mul_s16) {
+    mul<i16>(op, W, A, arena_bytes, samples);
 }
 
 // int8 DIV: TFLM's integer reciprocal of the divisor; past a shift of 31
