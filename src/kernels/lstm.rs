@@ -8,8 +8,10 @@
 //! twin, TFLM's float path of the same kernel: the same steps in float32,
 //! with `unary`'s LOGISTIC and TANH.
 //!
-//! Layer: kernels; pure functions over slices, use `quant` and `unary`.
+//! Layer: kernels; pure functions over slices, use `quant`, `unary` and
+//! `sigmoid_table`.
 
+use super::sigmoid_table::{logistic_q15, tanh_q15};
 use super::unary::UnaryFunction;
 use super::{at, part, part_mut};
 use crate::quant::{clamp_to_i8, multiply_by_quantized_multiplier};
@@ -94,88 +96,25 @@ impl LstmParams {
     }
 }
 
-/// TFLite's `sigmoid_table_uint16`: sigmoid(k / 24) in 0.16 fixed point,
-/// which its int16 LOGISTIC and TANH interpolate.
-const SIGMOID_TABLE: [u16; 256] = [
-    32768, 33451, 34133, 34813, 35493, 36169, 36843, 37513, 38180, 38841, 39498, 40149, 40794,
-    41432, 42064, 42688, 43304, 43912, 44511, 45102, 45683, 46255, 46817, 47369, 47911, 48443,
-    48964, 49475, 49975, 50464, 50942, 51409, 51865, 52311, 52745, 53169, 53581, 53983, 54374,
-    54755, 55125, 55485, 55834, 56174, 56503, 56823, 57133, 57433, 57724, 58007, 58280, 58544,
-    58800, 59048, 59288, 59519, 59743, 59959, 60168, 60370, 60565, 60753, 60935, 61110, 61279,
-    61441, 61599, 61750, 61896, 62036, 62172, 62302, 62428, 62549, 62666, 62778, 62886, 62990,
-    63090, 63186, 63279, 63368, 63454, 63536, 63615, 63691, 63765, 63835, 63903, 63968, 64030,
-    64090, 64148, 64204, 64257, 64308, 64357, 64405, 64450, 64494, 64536, 64576, 64614, 64652,
-    64687, 64721, 64754, 64786, 64816, 64845, 64873, 64900, 64926, 64950, 64974, 64997, 65019,
-    65039, 65060, 65079, 65097, 65115, 65132, 65149, 65164, 65179, 65194, 65208, 65221, 65234,
-    65246, 65258, 65269, 65280, 65291, 65301, 65310, 65319, 65328, 65337, 65345, 65352, 65360,
-    65367, 65374, 65381, 65387, 65393, 65399, 65404, 65410, 65415, 65420, 65425, 65429, 65433,
-    65438, 65442, 65445, 65449, 65453, 65456, 65459, 65462, 65465, 65468, 65471, 65474, 65476,
-    65479, 65481, 65483, 65485, 65488, 65489, 65491, 65493, 65495, 65497, 65498, 65500, 65501,
-    65503, 65504, 65505, 65507, 65508, 65509, 65510, 65511, 65512, 65513, 65514, 65515, 65516,
-    65517, 65517, 65518, 65519, 65520, 65520, 65521, 65522, 65522, 65523, 65523, 65524, 65524,
-    65525, 65525, 65526, 65526, 65526, 65527, 65527, 65528, 65528, 65528, 65529, 65529, 65529,
-    65529, 65530, 65530, 65530, 65530, 65531, 65531, 65531, 65531, 65531, 65532, 65532, 65532,
-    65532, 65532, 65532, 65533, 65533, 65533, 65533, 65533, 65533, 65533, 65533, 65534, 65534,
-    65534, 65534, 65534, 65534, 65534, 65534, 65534, 65534, 65535,
-];
-
-/// The table at `k` and the step to `k + 1` (`k < 255`).
-#[inline(always)]
-fn table(k: u32) -> (i32, i32) {
-    let a = i32::from(SIGMOID_TABLE[(k as usize).min(254)]);
-    let b = i32::from(SIGMOID_TABLE[(k as usize).min(254) + 1]);
-    (a, b - a)
+/// int16 LOGISTIC of a Q3.12 value into Q0.15, as TFLM's LSTM calls
+/// TFLite's reference `integer_ops::Logistic` (the input scale 2^-12: the
+/// table's multiplier 3, no shift).
+fn sigmoid_q3_12(x: i16) -> i16 {
+    logistic_q15(x, 3, 0)
 }
 
-/// int16 LOGISTIC of a Q3.12 value into Q0.15, as TFLite's reference
-/// `integer_ops::Logistic` with multiplier 0 (the input scale a power of
-/// two): the table interpolated in steps of 1/512.
-pub fn sigmoid_q3_12(x: i16) -> i16 {
-    let v = i32::from(x) * 3;
-    let a = v.unsigned_abs();
-    let k = a >> 9;
-    let r = if k >= 255 {
-        0x7FFF << 10
-    } else {
-        let (base, step) = table(k);
-        (base << 9) + (a & 0x1FF) as i32 * step
-    };
-    let r = if v >= 0 {
-        r + (1 << 9)
-    } else {
-        (1 << 25) - r + (1 << 9) - 1
-    };
-    (r >> 10) as i16
-}
-
-/// int16 TANH of a value scaled `2^power` into Q0.15, as TFLite's
-/// reference `integer_ops::Tanh` called by TFLM's LSTM (`lstm_internal::
-/// Tanh`): the input brought to Q3.12 times 3 (rounding when it shifts
-/// right), then the table interpolated in steps of 1/256. `power` is
-/// within -27..=2 (checked), so nothing overflows.
-pub fn tanh_q(x: i16, power: i32) -> i16 {
+/// int16 TANH of a value scaled `2^power` into Q0.15, as TFLM's LSTM
+/// calls TFLite's reference `integer_ops::Tanh` (`lstm_internal::Tanh`):
+/// a power-of-two scale, the input brought to Q3.12 times 3 by shifting
+/// left, or by a rounding shift right. `power` is within -27..=2
+/// (checked), so nothing overflows.
+fn tanh_q(x: i16, power: i32) -> i16 {
     let left = 12 + power;
-    let (multiplier, shift) = if left >= 0 {
-        (3 << left, 0)
+    if left >= 0 {
+        tanh_q15(x, 3 << left, 0)
     } else {
-        (3, -left)
-    };
-    let rounding = if shift > 0 { 1 << (shift - 1) } else { 0 };
-    let v = (i32::from(x) * multiplier + rounding) >> shift;
-    let a = v.unsigned_abs();
-    let k = a >> 8;
-    let r = if k >= 255 {
-        0xFFFF << 8
-    } else {
-        let (base, step) = table(k);
-        (base << 8) + (a & 0xFF) as i32 * step
-    };
-    let r = if v >= 0 {
-        r - (1 << 23) + (1 << 7)
-    } else {
-        -r + (1 << 23) + (1 << 7) - 1
-    };
-    (r >> 8) as i16
+        tanh_q15(x, 3, -left)
+    }
 }
 
 fn saturate_i16(v: i32) -> i16 {

@@ -38,6 +38,7 @@ pub mod pad;
 pub mod pooling;
 pub mod quantize;
 pub mod resize;
+pub mod sigmoid_table;
 pub mod slice;
 pub mod softmax;
 pub mod space_batch;
