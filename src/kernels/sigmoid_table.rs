@@ -2,7 +2,34 @@
 //! fixed point (`sigmoid_table_uint16`), interpolated. TFLM's int16
 //! LOGISTIC and TANH kernels and its integer LSTM's gates share it.
 //!
-//! Layer: kernels; pure functions over values, use nothing.
+//! Layer: kernels; pure functions over values and slices, use `wire`.
+
+use crate::wire::wire_struct;
+
+wire_struct! {
+    /// An int16 LOGISTIC's or TANH's input rescale to the table's scale,
+    /// `x * multiplier` rounded right by `shift` (TFLM's power-of-two case
+    /// already folded in: multiplier 3 << shift, shift 0).
+    #[derive(Eq)]
+    pub struct TableScale {
+        pub multiplier: i32,
+        pub shift: i32,
+    }
+}
+
+/// int16 LOGISTIC (zero points 0, output scale 2^-15), as TFLM.
+pub fn logistic_s16(p: &TableScale, input: &[i16], output: &mut [i16]) {
+    for (o, &x) in output.iter_mut().zip(input) {
+        *o = logistic_q15(x, p.multiplier, p.shift);
+    }
+}
+
+/// int16 TANH (zero points 0, output scale 2^-15), as TFLM.
+pub fn tanh_s16(p: &TableScale, input: &[i16], output: &mut [i16]) {
+    for (o, &x) in output.iter_mut().zip(input) {
+        *o = tanh_q15(x, p.multiplier, p.shift);
+    }
+}
 
 /// sigmoid(k / 24) in 0.16 fixed point, k = 0..=255, as TFLite ships it
 /// (within 1.2 of the exact values: a test recomputes them).

@@ -15,7 +15,7 @@ use crate::import::onnx::{onnx_sequence, present, Importer, OnnxNode, Step};
 use crate::import::tflite::{ReadResult, TfliteOp};
 use crate::ir::{DataType, Graph, Node, OpKind, TensorId};
 use crate::lower::{invalid, to_u32, unsupported, Lowered, Lowering};
-use crate::quantize::multiplier::quantize_multiplier;
+use crate::quantize::multiplier::{checked_log2, quantize_multiplier};
 use crate::stack::Stack;
 
 /// UNIDIRECTIONAL_SEQUENCE_LSTM. Inputs in TFLite's order: data, the four
@@ -228,8 +228,8 @@ impl IrOp for UnidirectionalSequenceLstm {
             GATE_OUTPUT_SCALE,
             f64::from(hidden_scale),
         );
-        // TFLM's CheckedLog2, in float32, rounded half away from zero.
-        let cell_scale_power = (cell_scale.ln() * (1.0f32 / 2f32.ln())).round() as i32;
+        // TFLM takes the rounded log2 of its CheckedLog2.
+        let (cell_scale_power, _) = checked_log2(cell_scale);
         let cell_clip = match self.cell_clip > 0.0 {
             true => {
                 (f64::from(self.cell_clip) / f64::from(cell_scale)).clamp(-32768.0, 32767.0) as i32

@@ -7,6 +7,14 @@
 
 use crate::ir::Activation;
 
+/// TFLite's `CheckedLog2`: log2 of `x` in float32, rounded half away from
+/// zero, and whether `x` is that power of two (within 1e-3 of the log).
+pub fn checked_log2(x: f32) -> (i32, bool) {
+    let log2 = x.ln() * (1.0f32 / 2f32.ln());
+    let rounded = log2.round();
+    (rounded as i32, (log2 - rounded).abs() < 1e-3)
+}
+
 /// `(mantissa, exponent)` with `x = mantissa * 2^exponent`, mantissa in
 /// `[0.5, 1)` (C's `frexp`).
 pub fn frexp(x: f64) -> (f64, i32) {
@@ -127,6 +135,14 @@ pub fn input_radius(integer_bits: i32, left_shift: i32) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn checked_log2_accepts_powers_of_two_within_its_tolerance() {
+        assert_eq!(checked_log2(2f32.powi(-15)), (-15, true));
+        assert_eq!(checked_log2(1.0 / 4097.0), (-12, true));
+        assert_eq!(checked_log2(1.0 / 5000.0), (-12, false));
+        assert_eq!(checked_log2(0.75), (0, false));
+    }
 
     #[test]
     fn frexp_matches_c() {

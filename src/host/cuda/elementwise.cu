@@ -815,3 +815,26 @@ KILN_KERNEL(kiln_gru_f32) {
         }
     }
 }
+
+// int16 LOGISTIC and TANH: the input rescaled to the sigmoid table's scale,
+// the table interpolated (common.cu).
+template <bool Tanh, typename Op>
+__device__ __forceinline__ void sigmoid_s16(const Op& op, u8* A, i64 arena_bytes, i32 samples) {
+    const SigmoidS16& o = op.sigmoid;
+    const i32 n = o.input.len / 2;
+    FOR_EACH(idx, (i64)n * samples) {
+        const i64 s = idx / n;
+        const i64 e = idx % n;
+        const i32 x = ((const i16*)arena(A, arena_bytes, s, o.input))[e];
+        const i32 y = Tanh ? tanh_q15(x, o.scale.multiplier, o.scale.shift) : logistic_q15(x, o.scale.multiplier, o.scale.shift);
+        ((i16*)arena(A, arena_bytes, s, o.output))[e] = (i16)y;
+    }
+}
+
+KILN_KERNEL(kiln_logistic_s16) {
+    sigmoid_s16<false>(op, A, arena_bytes, samples);
+}
+
+KILN_KERNEL(kiln_tanh_s16) {
+    sigmoid_s16<true>(op, A, arena_bytes, samples);
+}
