@@ -2,7 +2,7 @@
 //! GREATER, GREATER_EQUAL, EQUAL, NOT_EQUAL; ONNX Less, LessOrEqual,
 //! Greater, GreaterOrEqual, Equal) to a bool tensor, SELECT_V2 (ONNX
 //! Where), and MAXIMUM and MINIMUM (ONNX Max and Min); int8 with TFLM's
-//! arithmetic and float32.
+//! arithmetic and float32; SELECT_V2 of int16 values too.
 //!
 //! Layer: ops; uses `lower`, `quantize::multiplier` and the elementwise
 //! ops' broadcast and operand placement.
@@ -91,7 +91,7 @@ impl Select {
             inputs: 3,
             convert: select_from_onnx,
         }],
-        dtypes: Dtypes::INT8_FLOAT32,
+        dtypes: Dtypes::INT8_INT16_FLOAT32,
     };
 }
 
@@ -231,9 +231,14 @@ impl IrOp for Select {
             // Plain integers: the op moves them as they are.
             (runtime_integer(cx.dtype(out)), cx.dtype(out))
         } else {
+            // Quantized int8 or int16: TFLM moves the stored values.
             cx.same_quantization(a, out, "SELECT_V2")?;
             cx.same_quantization(b, out, "SELECT_V2")?;
-            (DType::I8, DataType::I8)
+            let dtype = cx.dtype(out);
+            if dtype != DataType::I16 && dtype != DataType::I8 {
+                return unsupported(format!("SELECT_V2 of quantized {dtype:?} values"));
+            }
+            (runtime_integer(dtype), dtype)
         };
         let (constant, input1, input2) = binary_operands(cx, a, b, dtype)?;
         Ok(Some(Op::Select(SelectOp {
