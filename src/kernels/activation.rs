@@ -96,6 +96,14 @@ pub fn requantize_s8(p: &RequantizeParams, input: &[i8], output: &mut [i8]) {
     }
 }
 
+/// int16 to int16 rescaling with a clamp: TFLM's int16 RELU
+/// (`ReluQuantized`) and RELU6 (a clamp of the stored values).
+pub fn requantize_s16(p: &RequantizeParams, input: &[i16], output: &mut [i16]) {
+    for (o, &v) in output.iter_mut().zip(input) {
+        *o = p.rescaled(i32::from(v) - p.input_zero_point) as i16;
+    }
+}
+
 /// LEAKY_RELU: the input rescaled by `positive` (the identity) where it is
 /// at or above its zero point, by `negative` (alpha) below it. Both share
 /// the zero points and the int8 clamp.

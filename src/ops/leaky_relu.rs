@@ -4,7 +4,7 @@
 //! `ops::requantize`.
 
 use super::arena::{out_f32, out_i16, out_i8, split};
-use super::requantize::{check_requantize, RequantizeParams};
+use super::requantize::{check_requantize, check_requantize_s16, RequantizeParams};
 use super::{Checker, OpDescriptor};
 use crate::error::Error;
 use crate::kernels::activation::{leaky_relu_f32, leaky_relu_s16, leaky_relu_s8};
@@ -110,12 +110,7 @@ impl OpDescriptor for LeakyReluS16Op {
 
     fn check(&self, c: &Checker) -> Result<(), Error> {
         for p in [&self.positive, &self.negative] {
-            c.ensure(
-                p.input_zero_point == 0 && p.output_zero_point == 0,
-                "int16 values have no zero point",
-            )?;
-            c.shift(p.shift)?;
-            c.range_i16(p.activation_min, p.activation_max)?;
+            check_requantize_s16(c, p)?;
         }
         c.elementwise(self.input, DType::I16, self.output, DType::I16)
     }

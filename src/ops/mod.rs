@@ -307,8 +307,8 @@ macro_rules! op_list {
 /// 29: a variable tensor's initial value (`StateTensor::initial`, for
 /// resource variables), CUMSUM; 30: FILL (ZEROS_LIKE, SHAPE), DYNAMIC_UPDATE_SLICE,
 /// int8 DIV; 31: int16 FULLY_CONNECTED, CONV_2D, DEPTHWISE_CONV_2D,
-/// AVERAGE_POOL_2D, MAX_POOL_2D, LEAKY_RELU, ADD, SUB, MUL, LOGISTIC and
-/// TANH;
+/// AVERAGE_POOL_2D, MAX_POOL_2D, LEAKY_RELU, ADD, SUB, MUL, LOGISTIC,
+/// TANH and REQUANTIZE (RELU, RELU6);
 /// `tests/blob_format.rs` pins it). It lives beside the
 /// list because appending an op is the usual bump.
 pub const BLOB_VERSION: u32 = 31;
@@ -421,4 +421,5 @@ op_list! {
     MulS16(MulS16Op),
     LogisticS16(LogisticS16Op),
     TanhS16(TanhS16Op),
+    RequantizeS16(RequantizeS16Op),
 }

@@ -1,14 +1,15 @@
 //! REQUANTIZE: int8 to int8 rescaling with a clamp, which runs QUANTIZE
-//! between int8 scales and the standalone RELU family in int8; and CLAMP,
-//! the standalone RELU family (and ONNX Clip) in float32.
+//! between int8 scales and the standalone RELU family in int8, and its
+//! int16 twin (RELU and RELU6); and CLAMP, the standalone RELU family (and
+//! ONNX Clip) in float32.
 //!
 //! Layer: ops; uses `kernels::activation`.
 
-use super::arena::{out_f32, out_i8, split};
+use super::arena::{out_f32, out_i16, out_i8, split};
 use super::{Checker, OpDescriptor};
 use crate::error::Error;
 pub use crate::kernels::activation::RequantizeParams;
-use crate::kernels::activation::{clamp_f32, requantize_s8};
+use crate::kernels::activation::{clamp_f32, requantize_s16, requantize_s8};
 use crate::tensor::{DType, FloatRange, Span};
 use crate::wire::wire_struct;
 
@@ -17,6 +18,17 @@ pub(crate) fn check_requantize(c: &Checker, p: &RequantizeParams) -> Result<(), 
     c.offsets(&[p.input_zero_point, p.output_zero_point])?;
     c.shift(p.shift)?;
     c.range(p.activation_min, p.activation_max)
+}
+
+/// Zero points (0: TFLite's 16x8 scheme), shift and clamp of one int16
+/// rescaling.
+pub(crate) fn check_requantize_s16(c: &Checker, p: &RequantizeParams) -> Result<(), Error> {
+    c.ensure(
+        p.input_zero_point == 0 && p.output_zero_point == 0,
+        "int16 values have no zero point",
+    )?;
+    c.shift(p.shift)?;
+    c.range_i16(p.activation_min, p.activation_max)
 }
 
 wire_struct! {
@@ -48,6 +60,38 @@ impl OpDescriptor for RequantizeOp {
     fn run(&self, arena: &mut [u8], _weights: &[u8]) {
         let (io, out) = split(arena, self.output);
         requantize_s8(&self.params, io.i8(self.input), out_i8(out));
+    }
+}
+
+wire_struct! {
+    /// int16 to int16 rescaling with a clamp (standalone RELU and RELU6).
+    pub struct RequantizeS16Op {
+        pub params: RequantizeParams,
+        pub input: Span,
+        pub output: Span,
+    }
+}
+
+impl OpDescriptor for RequantizeS16Op {
+    const NAME: &'static str = "REQUANTIZE (int16)";
+
+    #[cfg(feature = "host")]
+    const CUDA_KERNEL: &'static str = "kiln_requantize_s16";
+
+    #[cfg(feature = "host")]
+    fn cuda_items(&self) -> u64 {
+        u64::from(self.input.len / 2)
+    }
+
+    fn check(&self, c: &Checker) -> Result<(), Error> {
+        check_requantize_s16(c, &self.params)?;
+        c.elementwise(self.input, DType::I16, self.output, DType::I16)
+    }
+
+    #[inline(never)]
+    fn run(&self, arena: &mut [u8], _weights: &[u8]) {
+        let (io, out) = split(arena, self.output);
+        requantize_s16(&self.params, io.i16(self.input), out_i16(out));
     }
 }
 

@@ -1,19 +1,22 @@
-//! The standalone RELU family and ONNX Clip: in int8 a rescaling with a
-//! clamp (RELU) or a clamp of the input's bytes (RELU6 and CLIP, as TFLM's
-//! RELU6 computes it), in float32 a clamp.
+//! The standalone RELU family and ONNX Clip: in int8 and int16 a
+//! rescaling with a clamp (RELU) or a clamp of the input's stored values
+//! (RELU6 and CLIP, as TFLM's RELU6 computes it), in float32 a clamp.
 //!
 //! Layer: ops; uses `lower` and the rescaling of `ops::quantize`.
 
 use kiln::graph::Op;
 use kiln::kernels::activation::RequantizeParams;
-use kiln::ops::{ClampF32Op, RequantizeOp};
+use kiln::ops::{ClampF32Op, RequantizeOp, RequantizeS16Op};
 use kiln::tensor::FloatRange;
+use kiln::Span;
 
 use super::quantize::requantize;
 use super::{Dtypes, Formats, IrOp, MaxMin, OnnxConverter, QuantRule};
 use crate::import::onnx::{Importer, OnnxNode, Step};
-use crate::ir::{Activation, DataType, Node, OpKind, TensorId};
+use crate::ir::{Activation, DataType, Graph, Node, OpKind, TensorId};
 use crate::lower::{float_range, unsupported, Lowered, Lowering};
+use crate::quantize::multiplier::quantize_multiplier;
+use crate::stack::Stack;
 
 /// A standalone RELU, RELU6 or RELU_N1_TO_1.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -40,7 +43,7 @@ impl Relu {
             inputs: 1,
             convert: |cx, n| cx.unary_node(n, OpKind::Relu(Relu(Activation::Relu))),
         }],
-        dtypes: Dtypes::INT8_FLOAT32,
+        dtypes: Dtypes::INT8_INT16_FLOAT32,
     };
 }
 
@@ -73,9 +76,20 @@ impl IrOp for Relu {
         QuantRule::Calibrated
     }
 
+    /// int16: painted on each core on relu_int16 (else a small op's).
+    fn stack(&self, g: &Graph, node: &Node) -> Stack {
+        match node.input(0).map(|t| g.tensors[t].dtype) {
+            Some(DataType::I16) => Stack::new(160, 112, 112, 64),
+            _ => crate::stack::SMALL_OP,
+        }
+    }
+
     fn lower(&self, cx: &mut Lowering, node: &Node) -> Lowered<Option<Op>> {
         if cx.is_float(node) {
             return clamp_f32(cx, node, float_range(self.0));
+        }
+        if cx.dtype(cx.input(node, 0)?) == DataType::I16 {
+            return lower_s16(cx, node, self.0).map(Some);
         }
         Ok(Some(Op::Requantize(match self.0 {
             // TFLM's RELU6 clamps the input bytes to the input's own 0
@@ -142,27 +156,85 @@ fn clamp_f32(cx: &mut Lowering, node: &Node, range: FloatRange) -> Lowered<Optio
 /// An int8 clamp of the input's bytes to the reals `[lo, hi]` on the
 /// input's scale, with no rescaling.
 fn clamp_bytes(cx: &mut Lowering, node: &Node, lo: f32, hi: f32) -> Lowered<RequantizeOp> {
-    let (input, out) = cx.input_output(node)?;
-    cx.same_elements(input, out)?;
-    let (scale, zp) = cx.quant(input)?;
-    let bound = |b: f32| {
-        zp.saturating_add((b / scale).round() as i32)
-            .clamp(-128, 127)
-    };
-    let (input, output) = cx.spans((input, out), DataType::I8)?;
+    let (params, input, output) = clamp_values(cx, node, (lo, hi), DataType::I8)?;
     Ok(RequantizeOp {
-        params: RequantizeParams {
-            input_zero_point: 0,
-            output_zero_point: 0,
-            // 2^30 with a left shift of one multiplies by exactly 1.
-            multiplier: 1 << 30,
-            shift: 1,
-            activation_min: bound(lo),
-            activation_max: bound(hi),
-        },
+        params,
         input,
         output,
     })
+}
+
+/// A clamp of the input's stored values (int8 or int16, `dtype`) to the
+/// reals `[lo, hi]` on the input's scale, with no rescaling (TFLM's RELU6:
+/// the bounds rounded from float32 quotients).
+fn clamp_values(
+    cx: &mut Lowering,
+    node: &Node,
+    (lo, hi): (f32, f32),
+    dtype: DataType,
+) -> Lowered<(RequantizeParams, Span, Span)> {
+    let (input, out) = cx.input_output(node)?;
+    cx.same_elements(input, out)?;
+    let (scale, zp) = cx.quant(input)?;
+    let (min, max) = match dtype {
+        DataType::I16 => (i32::from(i16::MIN), i32::from(i16::MAX)),
+        _ => (-128, 127),
+    };
+    let bound = |b: f32| {
+        zp.saturating_add((b / scale).round() as i32)
+            .clamp(min, max)
+    };
+    let (input, output) = cx.spans((input, out), dtype)?;
+    let params = RequantizeParams {
+        input_zero_point: 0,
+        output_zero_point: 0,
+        // 2^30 with a left shift of one multiplies by exactly 1.
+        multiplier: 1 << 30,
+        shift: 1,
+        activation_min: bound(lo),
+        activation_max: bound(hi),
+    };
+    Ok((params, input, output))
+}
+
+/// int16 RELU and RELU6 (TFLite's 16x8 scheme: zero points 0): RELU
+/// rescales from the input's scale to the output's (TFLM's
+/// `ReluQuantized`, the multiplier in double precision) and clamps below
+/// at zero; RELU6 clamps the stored values, as for int8.
+fn lower_s16(cx: &mut Lowering, node: &Node, activation: Activation) -> Lowered<Op> {
+    let (input, out) = cx.input_output(node)?;
+    let ((in_scale, in_zp), (out_scale, out_zp)) = (cx.quant(input)?, cx.quant(out)?);
+    if in_zp != 0 || out_zp != 0 || cx.dtype(out) != DataType::I16 {
+        return unsupported("int16 RELU with a zero point or to another type");
+    }
+    let (params, input, output) = match activation {
+        Activation::Relu => {
+            cx.same_elements(input, out)?;
+            let (multiplier, shift) =
+                quantize_multiplier(f64::from(in_scale) / f64::from(out_scale));
+            let params = RequantizeParams {
+                input_zero_point: 0,
+                output_zero_point: 0,
+                multiplier,
+                shift,
+                activation_min: 0,
+                activation_max: i32::from(i16::MAX),
+            };
+            let (input, output) = cx.spans((input, out), DataType::I16)?;
+            (params, input, output)
+        }
+        Activation::Relu6 => clamp_values(cx, node, (0.0, 6.0), DataType::I16)?,
+        other => {
+            return unsupported(format!(
+                "standalone int16 {other:?} (TFLite Micro has no kernel to match)"
+            ))
+        }
+    };
+    Ok(Op::RequantizeS16(RequantizeS16Op {
+        params,
+        input,
+        output,
+    }))
 }
 
 /// ONNX Clip of a plain-integer tensor: MAXIMUM with the lower bound, then
