@@ -1,4 +1,5 @@
-//! QUANTIZE (float to int8) and DEQUANTIZE (int8 to float) at the edges of a
+//! QUANTIZE (float to int8 or int16) and DEQUANTIZE (int8 or int16 to
+//! float) at the edges of a
 //! model, with TFLM's rounding (half away from zero, in double precision);
 //! and QUANTIZE between integer widths (int8, int16, int32), TFLM's
 //! `Requantize`. QUANTIZE from int8 to int8 is `activation::requantize_s8`.
@@ -17,19 +18,39 @@ wire_struct! {
 }
 
 pub fn quantize_f32_to_s8(p: &AffineParams, input: &[f32], output: &mut [i8]) {
+    quantize_f32(p, input, output);
+}
+
+/// float32 to int16, as to int8 (TFLM's `AffineQuantize` serves both).
+pub fn quantize_f32_to_s16(p: &AffineParams, input: &[f32], output: &mut [i16]) {
+    quantize_f32(p, input, output);
+}
+
+#[inline(always)]
+fn quantize_f32<T: IntElement>(p: &AffineParams, input: &[f32], output: &mut [T]) {
     let scale = f64::from(p.scale);
     for (o, &v) in output.iter_mut().zip(input) {
         let q = libm::round(f64::from(v) / scale);
         // Saturating float-to-int conversion, then the zero point.
         let q = (q as i32).saturating_add(p.zero_point);
-        *o = q.clamp(-128, 127) as i8;
+        *o = T::narrow(q.clamp(T::MIN, T::MAX));
     }
 }
 
 pub fn dequantize_s8_to_f32(p: &AffineParams, input: &[i8], output: &mut [f32]) {
+    dequantize(p, input, output);
+}
+
+/// int16 to float32, as from int8.
+pub fn dequantize_s16_to_f32(p: &AffineParams, input: &[i16], output: &mut [f32]) {
+    dequantize(p, input, output);
+}
+
+#[inline(always)]
+fn dequantize<T: IntElement>(p: &AffineParams, input: &[T], output: &mut [f32]) {
     let scale = f64::from(p.scale);
     for (o, &v) in output.iter_mut().zip(input) {
-        *o = (scale * f64::from(i32::from(v) - p.zero_point)) as f32;
+        *o = (scale * f64::from(v.widen().wrapping_sub(p.zero_point))) as f32;
     }
 }
 

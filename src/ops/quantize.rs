@@ -8,7 +8,8 @@ use super::arena::{out_f32, out_i16, out_i32, out_i8, split, Inputs};
 use super::{Checker, OpDescriptor};
 use crate::error::Error;
 use crate::kernels::quantize::{
-    dequantize_s8_to_f32, quantize_f32_to_s8, requantize_int, IntElement,
+    dequantize_s16_to_f32, dequantize_s8_to_f32, quantize_f32_to_s16, quantize_f32_to_s8,
+    requantize_int, IntElement,
 };
 pub use crate::kernels::quantize::{AffineParams, IntRequantizeParams};
 use crate::tensor::{DType, Span};
@@ -73,6 +74,68 @@ impl OpDescriptor for DequantizeOp {
     fn run(&self, arena: &mut [u8], _weights: &[u8]) {
         let (io, out) = split(arena, self.output);
         dequantize_s8_to_f32(&self.params, io.i8(self.input), out_f32(out));
+    }
+}
+
+wire_struct! {
+    /// QUANTIZE from float32 to int16.
+    pub struct QuantizeS16Op {
+        pub params: AffineParams,
+        pub input: Span,
+        pub output: Span,
+    }
+}
+
+impl OpDescriptor for QuantizeS16Op {
+    const NAME: &'static str = "QUANTIZE (float32 to int16)";
+
+    #[cfg(feature = "host")]
+    const CUDA_KERNEL: &'static str = "kiln_quantize_s16";
+
+    #[cfg(feature = "host")]
+    fn cuda_items(&self) -> u64 {
+        u64::from(self.output.len / 2)
+    }
+
+    fn check(&self, c: &Checker) -> Result<(), Error> {
+        c.elementwise(self.input, DType::F32, self.output, DType::I16)
+    }
+
+    #[inline(never)]
+    fn run(&self, arena: &mut [u8], _weights: &[u8]) {
+        let (io, out) = split(arena, self.output);
+        quantize_f32_to_s16(&self.params, io.f32(self.input), out_i16(out));
+    }
+}
+
+wire_struct! {
+    /// DEQUANTIZE from int16 to float32.
+    pub struct DequantizeS16Op {
+        pub params: AffineParams,
+        pub input: Span,
+        pub output: Span,
+    }
+}
+
+impl OpDescriptor for DequantizeS16Op {
+    const NAME: &'static str = "DEQUANTIZE (int16)";
+
+    #[cfg(feature = "host")]
+    const CUDA_KERNEL: &'static str = "kiln_dequantize_s16";
+
+    #[cfg(feature = "host")]
+    fn cuda_items(&self) -> u64 {
+        u64::from(self.input.len / 2)
+    }
+
+    fn check(&self, c: &Checker) -> Result<(), Error> {
+        c.elementwise(self.input, DType::I16, self.output, DType::F32)
+    }
+
+    #[inline(never)]
+    fn run(&self, arena: &mut [u8], _weights: &[u8]) {
+        let (io, out) = split(arena, self.output);
+        dequantize_s16_to_f32(&self.params, io.i16(self.input), out_f32(out));
     }
 }
 

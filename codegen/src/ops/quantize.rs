@@ -9,7 +9,9 @@
 use kiln::graph::Op;
 use kiln::kernels::activation::RequantizeParams;
 use kiln::kernels::quantize::{AffineParams, IntRequantizeParams};
-use kiln::ops::{DequantizeOp, QuantizeOp, RequantizeIntOp, RequantizeOp};
+use kiln::ops::{
+    DequantizeOp, DequantizeS16Op, QuantizeOp, QuantizeS16Op, RequantizeIntOp, RequantizeOp,
+};
 use kiln::DType;
 
 use super::{Dtypes, Formats, IrOp, QuantRule};
@@ -36,7 +38,7 @@ impl Quantize {
             int8: true,
             int16: true,
             float32: true,
-            note: "float32 to int8; between int8, int16 and int32",
+            note: "float32 to int8 or int16; between int8, int16 and int32",
             int8_names: &[],
         },
     };
@@ -48,9 +50,9 @@ impl Dequantize {
         onnx: &[],
         dtypes: Dtypes {
             int8: true,
-            int16: false,
+            int16: true,
             float32: true,
-            note: "int8 to float32",
+            note: "int8 or int16 to float32",
             int8_names: &[],
         },
     };
@@ -71,11 +73,20 @@ impl IrOp for Quantize {
         Ok(Some(match cx.dtype(input) {
             DataType::F32 => {
                 let (scale, zero_point) = cx.quant(out)?;
-                Op::Quantize(QuantizeOp {
-                    params: AffineParams { scale, zero_point },
-                    input: cx.activation(input, DataType::F32)?,
-                    output: cx.activation(out, DataType::I8)?,
-                })
+                let params = AffineParams { scale, zero_point };
+                let input = cx.activation(input, DataType::F32)?;
+                match cx.dtype(out) {
+                    DataType::I16 => Op::QuantizeS16(QuantizeS16Op {
+                        params,
+                        input,
+                        output: cx.activation(out, DataType::I16)?,
+                    }),
+                    _ => Op::Quantize(QuantizeOp {
+                        params,
+                        input,
+                        output: cx.activation(out, DataType::I8)?,
+                    }),
+                }
             }
             DataType::I8 if cx.dtype(out) == DataType::I8 => {
                 Op::Requantize(requantize(cx, input, out, Activation::None)?)
@@ -88,6 +99,7 @@ impl IrOp for Quantize {
     fn stack(&self, g: &Graph, node: &Node) -> Stack {
         let dtype = |t: Option<TensorId>| t.map(|t| g.tensors[t].dtype);
         match (dtype(node.input(0)), dtype(node.outputs.first().copied())) {
+            (Some(DataType::F32), Some(DataType::I16)) => FLOAT_INT16_STACK,
             (Some(DataType::F32), _) | (Some(DataType::I8), Some(DataType::I8)) => {
                 crate::stack::SMALL_OP
             }
@@ -159,9 +171,20 @@ fn requantize_int(cx: &Lowering, input: TensorId, out: TensorId) -> Lowered<Op> 
     }))
 }
 
+/// QUANTIZE from float32 to int16 and DEQUANTIZE from int16: painted on
+/// each core on the quantize_int16 fixture (the deeper of the two).
+const FLOAT_INT16_STACK: Stack = Stack::new(212, 148, 152, 108);
+
 impl IrOp for Dequantize {
     fn name(&self) -> &'static str {
         "DEQUANTIZE"
+    }
+
+    fn stack(&self, g: &Graph, node: &Node) -> Stack {
+        match node.input(0).map(|t| g.tensors[t].dtype) {
+            Some(DataType::I16) => FLOAT_INT16_STACK,
+            _ => crate::stack::SMALL_OP,
+        }
     }
 
     fn quantization(&self, _node: &Node) -> QuantRule {
@@ -172,11 +195,20 @@ impl IrOp for Dequantize {
         let (input, out) = cx.input_output(node)?;
         cx.same_elements(input, out)?;
         let (scale, zero_point) = cx.quant(input)?;
-        Ok(Some(Op::Dequantize(DequantizeOp {
-            params: AffineParams { scale, zero_point },
-            input: cx.activation(input, DataType::I8)?,
-            output: cx.activation(out, DataType::F32)?,
-        })))
+        let params = AffineParams { scale, zero_point };
+        let output = cx.activation(out, DataType::F32)?;
+        Ok(Some(match cx.dtype(input) {
+            DataType::I16 => Op::DequantizeS16(DequantizeS16Op {
+                params,
+                input: cx.activation(input, DataType::I16)?,
+                output,
+            }),
+            _ => Op::Dequantize(DequantizeOp {
+                params,
+                input: cx.activation(input, DataType::I8)?,
+                output,
+            }),
+        }))
     }
 }
 

@@ -269,8 +269,11 @@ KILN_KERNEL(kiln_requantize_int) {
     }
 }
 
-KILN_KERNEL(kiln_quantize) {
-    const i32 n = op.output.len, zp = op.params.zero_point;
+// QUANTIZE from float32 to int8 (T = i8) or int16 (T = i16): round half
+// away from zero in double precision, then the zero point, saturating.
+template <typename T, typename Op>
+__device__ __forceinline__ void quantize(const Op& op, u8* A, i64 arena_bytes, i32 samples, i32 lo, i32 hi) {
+    const i32 n = op.output.len / (i32)sizeof(T), zp = op.params.zero_point;
     const double scale = (double)op.params.scale;
     FOR_EACH(idx, (i64)n * samples) {
         const i64 s = idx / n;
@@ -278,19 +281,37 @@ KILN_KERNEL(kiln_quantize) {
         const float v = ((const float*)arena(A, arena_bytes, s, op.input))[e];
         const double q = round((double)v / scale);
         i32 qi = q != q ? 0 : (q >= 2147483647.0 ? KILN_I32_MAX : (q <= -2147483648.0 ? KILN_I32_MIN : (i32)q));
-        ((i8*)arena(A, arena_bytes, s, op.output))[e] = (i8)clamp_i32(sat_add(qi, zp), -128, 127);
+        ((T*)arena(A, arena_bytes, s, op.output))[e] = (T)clamp_i32(sat_add(qi, zp), lo, hi);
     }
 }
 
-KILN_KERNEL(kiln_dequantize) {
-    const i32 n = op.input.len, zp = op.params.zero_point;
+KILN_KERNEL(kiln_quantize) {
+    quantize<i8>(op, A, arena_bytes, samples, -128, 127);
+}
+
+KILN_KERNEL(kiln_quantize_s16) {
+    quantize<i16>(op, A, arena_bytes, samples, -32768, 32767);
+}
+
+// DEQUANTIZE from int8 (T = i8) or int16 (T = i16) to float32.
+template <typename T, typename Op>
+__device__ __forceinline__ void dequantize(const Op& op, u8* A, i64 arena_bytes, i32 samples) {
+    const i32 n = op.input.len / (i32)sizeof(T), zp = op.params.zero_point;
     const double scale = (double)op.params.scale;
     FOR_EACH(idx, (i64)n * samples) {
         const i64 s = idx / n;
         const i64 e = idx % n;
-        const i32 v = ((const i8*)arena(A, arena_bytes, s, op.input))[e];
-        ((float*)arena(A, arena_bytes, s, op.output))[e] = (float)(scale * (double)(v - zp));
+        const i32 v = ((const T*)arena(A, arena_bytes, s, op.input))[e];
+        ((float*)arena(A, arena_bytes, s, op.output))[e] = (float)(scale * (double)wsub(v, zp));
     }
+}
+
+KILN_KERNEL(kiln_dequantize) {
+    dequantize<i8>(op, A, arena_bytes, samples);
+}
+
+KILN_KERNEL(kiln_dequantize_s16) {
+    dequantize<i16>(op, A, arena_bytes, samples);
 }
 
 
