@@ -1,10 +1,11 @@
-//! The reductions over any set of axes: MEAN and SUM, int8 (TFLM's
-//! requantized sum, one kernel for both) and float32, and REDUCE_MAX and
+//! The reductions over any set of axes: MEAN and SUM, int8 and int16
+//! (TFLM's requantized sum, one kernel for both) and float32, and REDUCE_MAX and
 //! REDUCE_MIN (one kernel, the extreme a parameter).
 //!
 //! Layer: kernels; a pure function over slices, uses `quant` and `tensor`.
 
 use crate::kernels::odometer::{advance, strides};
+use crate::kernels::quantize::IntElement;
 use crate::quant::multiply_by_quantized_multiplier;
 use crate::tensor::MAX_RANK;
 use crate::wire::{wire_enum, wire_struct};
@@ -46,13 +47,23 @@ wire_struct! {
 /// int8 MEAN and SUM: each output's sum of its reduced inputs, less the
 /// input zero point per element, requantized (TFLM computes SUM so too).
 pub fn mean_s8(p: &MeanParams, input: &[i8], output: &mut [i8]) {
+    mean_int(p, input, output);
+}
+
+/// int16 MEAN and SUM: int8's arithmetic (TFLM's templates serve both).
+pub fn mean_s16(p: &MeanParams, input: &[i16], output: &mut [i16]) {
+    mean_int(p, input, output);
+}
+
+#[inline(always)]
+fn mean_int<T: IntElement>(p: &MeanParams, input: &[T], output: &mut [T]) {
     let count = p.reduction.reduced_elements() as i32;
     reduce(
         &p.reduction,
         input,
         output,
         0i32,
-        |sum, x| sum + i32::from(x),
+        |sum, x| sum + x.widen(),
         |sum| {
             let v = multiply_by_quantized_multiplier(
                 sum - p.input_zero_point * count,
@@ -60,7 +71,7 @@ pub fn mean_s8(p: &MeanParams, input: &[i8], output: &mut [i8]) {
                 p.shift,
             )
             .saturating_add(p.output_zero_point);
-            v.clamp(-128, 127) as i8
+            T::narrow(v.clamp(T::MIN, T::MAX))
         },
     );
 }

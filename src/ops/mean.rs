@@ -1,13 +1,15 @@
-//! MEAN and SUM over any set of axes, int8 (TFLM's requantized sum, one
-//! op for both) and float32, and REDUCE_MAX, int8 and float32.
+//! MEAN and SUM over any set of axes, int8 and int16 (TFLM's requantized
+//! sum, one op for both) and float32, and REDUCE_MAX, int8 and float32.
 //!
 //! Layer: ops; uses `kernels::mean`.
 
-use super::arena::{out_f32, out_i8, split};
+use super::arena::{out_f32, out_i16, out_i8, split};
 use super::{Checker, OpDescriptor};
 use crate::error::Error;
 pub use crate::kernels::mean::Extreme;
-use crate::kernels::mean::{mean_f32, mean_s8, reduce_extreme_f32, reduce_extreme_s8, sum_f32};
+use crate::kernels::mean::{
+    mean_f32, mean_s16, mean_s8, reduce_extreme_f32, reduce_extreme_s8, sum_f32,
+};
 pub use crate::kernels::mean::{MeanParams, Reduction};
 use crate::tensor::{DType, Span};
 use crate::wire::wire_struct;
@@ -65,6 +67,45 @@ impl OpDescriptor for MeanOp {
     fn run(&self, arena: &mut [u8], _weights: &[u8]) {
         let (io, out) = split(arena, self.output);
         mean_s8(&self.params, io.i8(self.input), out_i8(out));
+    }
+}
+
+wire_struct! {
+    /// int16 MEAN and SUM (TFLite's 16x8 scheme: zero points 0).
+    pub struct MeanS16Op {
+        pub params: MeanParams,
+        pub input: Span,
+        pub output: Span,
+    }
+}
+
+impl OpDescriptor for MeanS16Op {
+    const NAME: &'static str = "MEAN (int16)";
+
+    #[cfg(feature = "host")]
+    const CUDA_KERNEL: &'static str = "kiln_mean_s16";
+
+    #[cfg(feature = "host")]
+    fn cuda_items(&self) -> u64 {
+        u64::from(self.output.len / 2)
+    }
+
+    fn check(&self, c: &Checker) -> Result<(), Error> {
+        let p = &self.params;
+        c.ensure(
+            p.input_zero_point == 0 && p.output_zero_point == 0,
+            "int16 values have no zero point",
+        )?;
+        c.shift(p.shift)?;
+        // The int32 sum of the reduced values stays exact.
+        let spans = (self.input, self.output);
+        check_reduction(c, &p.reduction, spans, DType::I16, 1 << 15)
+    }
+
+    #[inline(never)]
+    fn run(&self, arena: &mut [u8], _weights: &[u8]) {
+        let (io, out) = split(arena, self.output);
+        mean_s16(&self.params, io.i16(self.input), out_i16(out));
     }
 }
 

@@ -8,7 +8,7 @@
 use kiln::graph::Op;
 use kiln::kernels::mean::Extreme;
 use kiln::kernels::mean::{MeanParams, Reduction};
-use kiln::ops::{MeanF32Op, MeanOp, ReduceExtremeF32Op, ReduceExtremeOp, SumF32Op};
+use kiln::ops::{MeanF32Op, MeanOp, MeanS16Op, ReduceExtremeF32Op, ReduceExtremeOp, SumF32Op};
 
 use super::{Dtypes, Formats, IrOp, OnnxConverter, Permuted, QuantRule};
 use crate::import::onnx::{Attribute, Importer, OnnxNode, Step};
@@ -76,7 +76,8 @@ impl Reduce {
                 convert: global_average_pool_from_onnx,
             },
         ],
-        dtypes: Dtypes::INT8_FLOAT32,
+        // int16: MEAN and SUM (TFLM has no int16 REDUCE_MAX or REDUCE_MIN).
+        dtypes: Dtypes::INT8_INT16_FLOAT32,
     };
 }
 
@@ -147,6 +148,10 @@ impl IrOp for Reduce {
                 }),
             }));
         }
+        let int16 = cx.dtype(input) == DataType::I16;
+        if int16 && matches!(self.reducer, Reducer::Max | Reducer::Min) {
+            return unsupported(format!("int16 {} (TFLM has no such kernel)", self.name()));
+        }
         if matches!(self.reducer, Reducer::Max | Reducer::Min) {
             cx.same_quantization(input, out, self.name())?;
             let (input, output) = cx.spans((input, out), DataType::I8)?;
@@ -162,15 +167,31 @@ impl IrOp for Reduce {
             Reducer::Mean => mean_multiplier(si, so, reduction.reduced_elements().max(1)),
             _ => quantize_multiplier(f64::from(si) / f64::from(so)),
         };
+        let params = MeanParams {
+            reduction,
+            input_zero_point: zi,
+            output_zero_point: zo,
+            multiplier,
+            shift,
+        };
+        if int16 {
+            // TFLite's 16x8 scheme, as kiln's other int16 kernels.
+            if zi != 0 || zo != 0 || cx.dtype(out) != DataType::I16 {
+                return unsupported(format!(
+                    "int16 {} with a zero point or to another type",
+                    self.name()
+                ));
+            }
+            let (input, output) = cx.spans((input, out), DataType::I16)?;
+            return Ok(Some(Op::MeanS16(MeanS16Op {
+                params,
+                input,
+                output,
+            })));
+        }
         let (input, output) = cx.spans((input, out), DataType::I8)?;
         Ok(Some(Op::Mean(MeanOp {
-            params: MeanParams {
-                reduction,
-                input_zero_point: zi,
-                output_zero_point: zo,
-                multiplier,
-                shift,
-            },
+            params,
             input,
             output,
         })))

@@ -196,10 +196,11 @@ KILN_KERNEL(kiln_pad_f32) {
 // the requantization of MEAN and SUM, one for both) or float32 (q null),
 // which sums in float and, for a MEAN, divides by the count.
 enum Reducer { REDUCE_MEAN, REDUCE_SUM, REDUCE_MAX };
-template <bool Float, Reducer How>
+// Integer values are int8 (T = i8) or, for MEAN and SUM, int16 (T = i16).
+template <bool Float, Reducer How, typename T = i8>
 __device__ __forceinline__ void reduce(const Reduction& r, const MeanParams* q, Span input, Span output, u8* A, i64 arena_bytes, i32 samples,
                                        bool smallest = false) {
-    const i32 out_elements = output.len / (Float ? 4 : 1);
+    const i32 out_elements = output.len / (Float ? 4 : (i32)sizeof(T));
     i64 strides[6];
     i64 st = 1;
     for (int d = 5; d >= 0; d--) {
@@ -238,7 +239,7 @@ __device__ __forceinline__ void reduce(const Reduction& r, const MeanParams* q, 
                 fsum += v;
                 fmax = (smallest ? v < fmax : v > fmax) ? v : fmax;
             } else {
-                const i32 v = ((const i8*)x)[base + off];
+                const i32 v = ((const T*)x)[base + off];
                 sum += v;
                 imax = (smallest ? v < imax : v > imax) ? v : imax;
             }
@@ -250,13 +251,18 @@ __device__ __forceinline__ void reduce(const Reduction& r, const MeanParams* q, 
             ((i8*)arena(A, arena_bytes, s, output))[out_index] = (i8)imax;
         } else {
             const i32 v = sat_add(mbqm(sum - q->input_zero_point * count, q->multiplier, q->shift), q->output_zero_point);
-            ((i8*)arena(A, arena_bytes, s, output))[out_index] = (i8)clamp_i32(v, -128, 127);
+            const i32 lo = sizeof(T) == 1 ? -128 : -32768, hi = sizeof(T) == 1 ? 127 : 32767;
+            ((T*)arena(A, arena_bytes, s, output))[out_index] = (T)clamp_i32(v, lo, hi);
         }
     }
 }
 
 KILN_KERNEL(kiln_mean) {
     reduce<false, REDUCE_MEAN>(op.params.reduction, &op.params, op.input, op.output, A, arena_bytes, samples);
+}
+
+KILN_KERNEL(kiln_mean_s16) {
+    reduce<false, REDUCE_MEAN, i16>(op.params.reduction, &op.params, op.input, op.output, A, arena_bytes, samples);
 }
 
 KILN_KERNEL(kiln_mean_f32) {
