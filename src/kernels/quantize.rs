@@ -1,6 +1,6 @@
 //! QUANTIZE (float to int8 or int16) and DEQUANTIZE (int8 or int16 to
-//! float) at the edges of a
-//! model, with TFLM's rounding (half away from zero, in double precision);
+//! float) at the edges of a model, with TFLM's rounding (half away from
+//! zero; QUANTIZE's quotient in float32, DEQUANTIZE's product in double);
 //! and QUANTIZE between integer widths (int8, int16, int32), TFLM's
 //! `Requantize`. QUANTIZE from int8 to int8 is `activation::requantize_s8`.
 //!
@@ -28,9 +28,11 @@ pub fn quantize_f32_to_s16(p: &AffineParams, input: &[f32], output: &mut [i16]) 
 
 #[inline(always)]
 fn quantize_f32<T: IntElement>(p: &AffineParams, input: &[f32], output: &mut [T]) {
-    let scale = f64::from(p.scale);
     for (o, &v) in output.iter_mut().zip(input) {
-        let q = libm::round(f64::from(v) / scale);
+        // TFLM divides in float32 (`val / static_cast<float>(scale)`): a
+        // double-precision quotient rounds differently near .5 once the
+        // values reach int16's magnitudes.
+        let q = libm::roundf(v / p.scale);
         // Saturating float-to-int conversion, then the zero point.
         let q = (q as i32).saturating_add(p.zero_point);
         *o = T::narrow(q.clamp(T::MIN, T::MAX));
@@ -109,6 +111,19 @@ pub fn requantize_int<I: IntElement, O: IntElement>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quantize_divides_in_float32_as_tflm() {
+        // TFLM's int16 QUANTIZE gives -29781 here; the double-precision
+        // quotient (-29780.4999...) would round to -29780.
+        let p = AffineParams {
+            scale: 0.000_123_457,
+            zero_point: 0,
+        };
+        let mut out = [0i16];
+        quantize_f32_to_s16(&p, &[f32::from_bits(3_228_257_688)], &mut out);
+        assert_eq!(out, [-29781]);
+    }
 
     #[test]
     fn quantize_rounds_half_away_and_saturates() {

@@ -269,17 +269,18 @@ KILN_KERNEL(kiln_requantize_int) {
     }
 }
 
-// QUANTIZE from float32 to int8 (T = i8) or int16 (T = i16): round half
-// away from zero in double precision, then the zero point, saturating.
+// QUANTIZE from float32 to int8 (T = i8) or int16 (T = i16): the quotient
+// in float32 (as TFLM), rounded half away from zero, then the zero point,
+// saturating.
 template <typename T, typename Op>
 __device__ __forceinline__ void quantize(const Op& op, u8* A, i64 arena_bytes, i32 samples, i32 lo, i32 hi) {
     const i32 n = op.output.len / (i32)sizeof(T), zp = op.params.zero_point;
-    const double scale = (double)op.params.scale;
+    const float scale = op.params.scale;
     FOR_EACH(idx, (i64)n * samples) {
         const i64 s = idx / n;
         const i64 e = idx % n;
         const float v = ((const float*)arena(A, arena_bytes, s, op.input))[e];
-        const double q = round((double)v / scale);
+        const double q = (double)roundf(v / scale);
         i32 qi = q != q ? 0 : (q >= 2147483647.0 ? KILN_I32_MAX : (q <= -2147483648.0 ? KILN_I32_MIN : (i32)q));
         ((T*)arena(A, arena_bytes, s, op.output))[e] = (T)clamp_i32(sat_add(qi, zp), lo, hi);
     }
