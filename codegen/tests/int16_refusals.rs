@@ -69,6 +69,17 @@ fn int16_sigmoids_need_an_output_scale_of_two_to_the_minus_15() {
 }
 
 #[test]
+fn int16_add_to_a_scale_its_multiplier_cannot_reach_is_refused() {
+    // 15 bits of headroom: an output scale 2^15 times finer than the
+    // inputs' needs a multiplier of one or more, which TFLM refuses.
+    let mut g = import("add_sub_int16");
+    let t = tensor(&g, "sum");
+    g.tensors[t].quantization.as_mut().unwrap().scale = vec![1e-9];
+    let err = refusal(g);
+    assert!(err.contains("ADD's output scale"), "{err}");
+}
+
+#[test]
 fn int16_ops_tflite_micro_lacks_are_refused_by_name() {
     // MUL turned into DIV, SUM into REDUCE_MAX: TFLM has neither in int16.
     let mut g = import("mul_int16");

@@ -557,9 +557,10 @@ fn add_like(
                 / (headroom_scale * headroom_scale * f64::from(so))
         }
     };
-    if headroom == Headroom::SquaredDifference && output_real >= 1.0 {
+    if output_real >= 1.0 {
+        let name = node.kind.name();
         return invalid(format!(
-            "SQUARED_DIFFERENCE's output scale {so} is too small for input scales {sa} and {sb} \
+            "{name}'s output scale {so} is too small for input scales {sa} and {sb} \
              (TFLM requires its multiplier below one)"
         ));
     }

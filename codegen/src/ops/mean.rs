@@ -175,7 +175,15 @@ impl IrOp for Reduce {
             shift,
         };
         if int16 {
-            // TFLite's 16x8 scheme, as kiln's other int16 kernels.
+            // TFLite's 16x8 scheme, as kiln's other int16 kernels; the
+            // int32 sum is exact for fewer than 2^15 values (the runtime
+            // checks it).
+            if params.reduction.reduced_elements() >= 1 << 15 {
+                return unsupported(format!(
+                    "int16 {} over 2^15 values or more (the int32 sum could wrap)",
+                    self.name()
+                ));
+            }
             if zi != 0 || zo != 0 || cx.dtype(out) != DataType::I16 {
                 return unsupported(format!(
                     "int16 {} with a zero point or to another type",
