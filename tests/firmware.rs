@@ -169,7 +169,7 @@ fn runs_on(target: &str, name: &str) -> bool {
 /// Arena + stack measured on the device is what `kiln inspect` predicts
 /// for its core (`ram_bytes_estimate_by_core`): within 10 %, as the memory
 /// issue asks, on every model; an op-coverage fixture may be over-predicted
-/// by up to 25 %.
+/// by up to 25 % or 128 bytes.
 fn ram_matches_the_prediction(target: &str, model: &Path, result: &str) -> Result<(), String> {
     let field = |key: &str| -> u64 {
         result
@@ -194,13 +194,17 @@ fn ram_matches_the_prediction(target: &str, model: &Path, result: &str) -> Resul
     // An op-coverage fixture is one or a few ops, each specialized by
     // link-time optimization for its one call site, and its RAM is mostly
     // stack: its frames come in under the per-op figure, which holds the
-    // frame of the same op with several callers. Over-predicting is safe;
+    // frame of the same op with several callers. Specialization saves
+    // bytes, not a fraction: the int8 MEAN's frame is 172 bytes on the
+    // RV32 with several callers and 68 with one (the reductions fixture,
+    // a 304-byte arena). So a fixture may be over-predicted by 25 % or by
+    // 128 bytes, whichever is more. Over-predicting is safe;
     // under-predicting would leave a user's stack too small.
     let fixture = model
         .file_stem()
         .is_some_and(|stem| common::OP_ZOO.iter().any(|n| stem == *n));
     let limit = if fixture && predicted >= measured {
-        0.25
+        f64::max(0.25, 128.0 / measured as f64)
     } else {
         0.10
     };
