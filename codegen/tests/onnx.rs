@@ -90,21 +90,29 @@ fn batch_norm_is_folded_and_layout_handled() {
 
 /// Runs `tests/fixtures/onnx_ops/<name>.onnx` on its eight cases (written by
 /// ONNX's reference evaluator, see the scripts beside them) and compares
-/// within float rounding. Returns the kinds of the compiled graph's nodes.
+/// within float rounding: `output_N.npy`, or `output_N_K.npy` for each
+/// output K of a model with several. Returns the kinds of the compiled
+/// graph's nodes.
 fn matches_onnx_reference(name: &str) -> Vec<&'static str> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/onnx_ops");
     let compiled = kiln_codegen::compile_file(&dir.join(format!("{name}.onnx"))).unwrap();
     let mut runner = kiln_codegen::run::HostRunner::new(&compiled);
     for i in 0..8 {
         let input = npy::read(&dir.join(format!("{name}/input_{i}.npy"))).unwrap();
-        let expected = npy::read(&dir.join(format!("{name}/output_{i}.npy"))).unwrap();
         let got = runner.run(&[input]).unwrap();
-        assert_eq!(got[0].shape, expected.shape);
-        for (j, (g, e)) in got[0].to_f64().iter().zip(expected.to_f64()).enumerate() {
-            assert!(
-                (g - e).abs() <= 1e-5 * e.abs().max(1.0),
-                "{name} case {i} element {j}: kiln {g}, ONNX reference {e}"
-            );
+        for (k, got) in got.iter().enumerate() {
+            let file = match compiled.graph.outputs.len() {
+                1 => format!("{name}/output_{i}.npy"),
+                _ => format!("{name}/output_{i}_{k}.npy"),
+            };
+            let expected = npy::read(&dir.join(file)).unwrap();
+            assert_eq!(got.shape, expected.shape, "{name} case {i} output {k}");
+            for (j, (g, e)) in got.to_f64().iter().zip(expected.to_f64()).enumerate() {
+                assert!(
+                    (g - e).abs() <= 1e-5 * e.abs().max(1.0),
+                    "{name} case {i} output {k} element {j}: kiln {g}, ONNX reference {e}"
+                );
+            }
         }
     }
     compiled.graph.nodes.iter().map(|n| n.kind.name()).collect()
@@ -354,6 +362,48 @@ fn where_max_min_and_comparisons_match_and_quantize() {
     for layer in summary["sqnr"].as_array().unwrap() {
         assert!(layer["db"].as_f64().unwrap() > 25.0, "{layer}");
     }
+}
+
+/// ArgMax over a convolution's channels (the axis kept, as a segmentation
+/// head's) and ArgMin over its last axis (dropped) run as ARG_MAX and
+/// ARG_MIN, ties going to the first index as ONNX's do, with int32
+/// indices; quantized, they compare the int8 scores.
+#[test]
+fn arg_max_and_arg_min_match_and_quantize() {
+    let kinds = matches_onnx_reference("arg_extreme");
+    for op in ["ARG_MAX", "ARG_MIN"] {
+        assert!(kinds.contains(&op), "{op} not in {kinds:?}");
+    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/onnx_ops");
+    let (int8, _) = quantize_fixture(&dir, "arg_extreme");
+    // The inputs (steps of 0.5) are not on the int8 grid, so a tie may
+    // break the other way; nearly every index still agrees.
+    let mut runner = kiln_codegen::run::HostRunner::new(&int8);
+    let (mut same, mut total) = (0, 0);
+    for i in 0..8 {
+        let input = npy::read(&dir.join(format!("arg_extreme/input_{i}.npy"))).unwrap();
+        for (k, got) in runner.run(&[input]).unwrap().iter().enumerate() {
+            let file = format!("arg_extreme/output_{i}_{k}.npy");
+            let expected = npy::read(&dir.join(file)).unwrap();
+            assert_eq!(got.shape, expected.shape);
+            let pairs = got.to_f64().into_iter().zip(expected.to_f64());
+            same += pairs.clone().filter(|(g, e)| g == e).count();
+            total += pairs.count();
+        }
+    }
+    assert!(
+        same * 100 >= total * 95,
+        "{same} of {total} int8 indices agree"
+    );
+    let mut arg_ops = 0;
+    for n in &int8.graph.nodes {
+        if matches!(n.kind.name(), "ARG_MAX" | "ARG_MIN") {
+            let input = int8.graph.tensors[n.inputs[0].unwrap()].dtype;
+            assert_eq!(input, kiln_codegen::ir::DataType::I8, "{}", n.kind.name());
+            arg_ops += 1;
+        }
+    }
+    assert_eq!(arg_ops, 2);
 }
 
 /// Abs, Sqrt, Log, Neg, Sin, Cos, Exp, Floor, Ceil, Round and Elu run as
@@ -1284,4 +1334,36 @@ fn sum_runs_as_add_n() {
     let layers = summary["sqnr"].as_array().unwrap();
     let output = layers.iter().find(|l| l["tensor"] == "y").unwrap();
     assert!(output["db"].as_f64().unwrap() > 30.0, "{summary}");
+}
+
+/// An INT attribute (AttributeProto: name, i, type INT).
+fn int_attribute(name: &str, value: i64) -> Vec<u8> {
+    let mut a = Vec::new();
+    field(&mut a, 1, name.as_bytes());
+    a.push(0x18); // i
+    varint(&mut a, value as u64);
+    a.extend([0xa0, 0x01]); // type
+    varint(&mut a, 2);
+    a
+}
+
+/// ArgMax taking the last extreme, and an axis past the rank, are refused
+/// with the reason.
+#[test]
+fn arg_max_forms_kiln_does_not_take_are_clear_errors() {
+    for (attribute, value, expected) in [
+        ("select_last_index", 1, "select_last_index 1"),
+        ("axis", 2, "axis 2 out of range for rank 2"),
+        ("axis", -3, "axis -3 out of range for rank 2"),
+    ] {
+        let mut n = node("ArgMax", &["x"], &["y"]);
+        field(&mut n, 5, &int_attribute(attribute, value));
+        let m = model(
+            &[n],
+            value_info("x", 1, &[2, 4]),
+            value_info("y", 7, &[1, 4]),
+        );
+        let e = import(&m).unwrap_err().to_string();
+        assert!(e.contains(expected), "{e}");
+    }
 }

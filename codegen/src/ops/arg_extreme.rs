@@ -1,8 +1,8 @@
 //! ARG_MAX and ARG_MIN over one constant axis, of int8 (the quantized
 //! values' order is the reals'), int16, plain int32 or float32 values, to
-//! int32 indices.
+//! int32 indices; ONNX's ArgMax and ArgMin become them.
 //!
-//! Layer: ops; uses `lower`.
+//! Layer: ops; uses `lower` and `import::onnx`.
 
 use kiln::graph::Op;
 use kiln::kernels::arg_extreme::ArgExtremeParams;
@@ -10,7 +10,8 @@ use kiln::kernels::mean::Extreme;
 use kiln::ops::ArgExtremeOp;
 use kiln::tensor::DType;
 
-use super::{Dtypes, Formats, IrOp, QuantRule};
+use super::{Dtypes, Formats, IrOp, OnnxConverter, QuantRule};
+use crate::import::onnx::{Importer, OnnxNode, Step};
 use crate::ir::{saturating_elements, DataType, Graph, Node, OpKind};
 use crate::lower::{invalid, to_u32, unsupported, Lowered, Lowering};
 use crate::stack::Stack;
@@ -35,7 +36,18 @@ impl ArgExtreme {
                 }))
             }),
         ],
-        onnx: &[],
+        onnx: &[
+            OnnxConverter {
+                op_type: "ArgMax",
+                inputs: 1,
+                convert: |cx, n| arg_extreme_from_onnx(cx, n, Extreme::Max),
+            },
+            OnnxConverter {
+                op_type: "ArgMin",
+                inputs: 1,
+                convert: |cx, n| arg_extreme_from_onnx(cx, n, Extreme::Min),
+            },
+        ],
         dtypes: Dtypes::INT8_FLOAT32,
     };
 }
@@ -105,4 +117,58 @@ impl IrOp for ArgExtreme {
             output: cx.activation(out, DataType::I32)?,
         })))
     }
+}
+
+/// ONNX's ArgMax or ArgMin: the op over `axis` (default 0), then, unless
+/// `keepdims` is 0, a RESHAPE that keeps the axis as 1. Its indices are
+/// int32 (TFLite's type; ONNX's are int64). The kernel takes the first
+/// extreme, as ONNX's default `select_last_index` 0 does; the last is
+/// refused.
+fn arg_extreme_from_onnx(cx: &mut Importer, n: &OnnxNode, extreme: Extreme) -> Step<()> {
+    if n.int("select_last_index", 0) != 0 {
+        return Err("select_last_index 1 (kiln takes the first extreme's index)".into());
+    }
+    let x = cx.value(&n.inputs[0])?;
+    let shape = cx.shape(x);
+    let rank = shape.len() as i64;
+    let axis = n.int("axis", 0);
+    let a = usize::try_from(if axis < 0 { axis + rank } else { axis })
+        .ok()
+        .filter(|&a| (a as i64) < rank)
+        .ok_or_else(|| format!("axis {axis} out of range for rank {rank}"))?;
+    let name = n.outputs[0].clone();
+    let axis_id = cx.tensor(
+        format!("{name} (axis)"),
+        vec![1],
+        DataType::I32,
+        Some((a as i32).to_le_bytes().to_vec()),
+    );
+    let dropped: Vec<usize> = [&shape[..a], &shape[a + 1..]].concat();
+    let keep_dims = n.int("keepdims", 1) != 0;
+    let indices = if keep_dims {
+        cx.tensor(
+            format!("{name} (axis dropped)"),
+            dropped,
+            DataType::I32,
+            None,
+        )
+    } else {
+        let t = cx.new_output(n, dropped);
+        cx.g.tensors[t].dtype = DataType::I32;
+        t
+    };
+    let kind = OpKind::ArgExtreme(ArgExtreme { extreme });
+    cx.push(
+        kind,
+        vec![Some(x), Some(axis_id)],
+        vec![indices],
+        &n.op_type,
+    );
+    if keep_dims {
+        let mut kept = shape;
+        kept[a] = 1;
+        let t = cx.reshaped(indices, kept, name.clone());
+        cx.values.insert(name, t);
+    }
+    Ok(())
 }

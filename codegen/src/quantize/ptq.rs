@@ -439,10 +439,15 @@ pub fn quantize(
 
     keep_float(&mut g, &float_ops);
 
-    // Float interface: QUANTIZE after each input, DEQUANTIZE before each output.
+    // Float interface: QUANTIZE after each input, DEQUANTIZE before each
+    // output; plain integer and bool ones (ArgMax's indices) stay as they are.
+    let real = |g: &Graph, t: usize| matches!(g.tensors[t].dtype, DataType::F32 | DataType::I8);
     let mut prologue = Vec::new();
     for i in 0..g.inputs.len() {
         let original = g.inputs[i];
+        if !real(&g, original) {
+            continue;
+        }
         g.inputs[i] = float_twin(&mut g, original, "float");
         prologue.push(conversion(
             OpKind::Quantize(Quantize),
@@ -452,6 +457,9 @@ pub fn quantize(
     }
     for i in 0..g.outputs.len() {
         let original = g.outputs[i];
+        if !real(&g, original) {
+            continue;
+        }
         g.outputs[i] = float_twin(&mut g, original, "float");
         g.nodes.push(conversion(
             OpKind::Dequantize(Dequantize),
