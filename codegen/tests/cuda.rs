@@ -67,6 +67,16 @@ fn models() -> Vec<(String, PathBuf, Vec<PathBuf>)> {
             vec![repo().join("tests/fixtures/onnx_ops/gelu_norm")],
         ),
         (
+            "arg_extreme".to_string(),
+            repo().join("tests/fixtures/onnx_ops/arg_extreme.onnx"),
+            vec![repo().join("tests/fixtures/onnx_ops/arg_extreme")],
+        ),
+        (
+            "layer_norm".to_string(),
+            repo().join("tests/fixtures/onnx_ops/layer_norm.onnx"),
+            vec![repo().join("tests/fixtures/onnx_ops/layer_norm")],
+        ),
+        (
             "onnx_gru".to_string(),
             repo().join("tests/fixtures/onnx_ops/gru.onnx"),
             vec![repo().join("tests/fixtures/onnx_ops/gru")],

@@ -1318,6 +1318,24 @@ fn layer_norm_and_gelu_match_the_onnx_reference() {
     assert!(output["db"].as_f64().unwrap() > 30.0, "{summary}");
 }
 
+/// LayerNormalization (opset 17) over the last axis with a bias and over
+/// the last two without one runs as the means and arithmetic it is
+/// defined by; quantized, the output keeps its precision.
+#[test]
+fn layer_normalization_matches_and_quantizes() {
+    let kinds = matches_onnx_reference("layer_norm");
+    let count = |k: &str| kinds.iter().filter(|&&x| x == k).count();
+    assert_eq!(count("MEAN"), 4, "{kinds:?}");
+    assert_eq!(count("RSQRT"), 2, "{kinds:?}");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/onnx_ops");
+    let (_, summary) = quantize_fixture(&dir, "layer_norm");
+    let layers = summary["sqnr"].as_array().unwrap();
+    for output in ["y", "z"] {
+        let layer = layers.iter().find(|l| l["tensor"] == output).unwrap();
+        assert!(layer["db"].as_f64().unwrap() > 25.0, "{layer}");
+    }
+}
+
 /// ONNX Sum of four same-shaped values runs as ADD_N (in ONNX's order of
 /// additions), the Sum of one value is that value; quantized, ADD_N stays
 /// float32.
@@ -1362,6 +1380,35 @@ fn arg_max_forms_kiln_does_not_take_are_clear_errors() {
             &[n],
             value_info("x", 1, &[2, 4]),
             value_info("y", 7, &[1, 4]),
+        );
+        let e = import(&m).unwrap_err().to_string();
+        assert!(e.contains(expected), "{e}");
+    }
+}
+
+/// LayerNormalization's training outputs, a stash type other than float32
+/// and an axis past the rank are refused with the reason.
+#[test]
+fn layer_norm_forms_kiln_does_not_take_are_clear_errors() {
+    let scale = initializer("s", 1, &[4], &[0u8; 16]);
+    /// Outputs, an attribute, the error.
+    type Case<'a> = (&'a [&'a str], Option<(&'a str, i64)>, &'a str);
+    let cases: [Case; 4] = [
+        (&["y", "mean"], None, "the Mean and InvStdDev outputs"),
+        (&["y", "", "inv"], None, "the Mean and InvStdDev outputs"),
+        (&["y"], Some(("stash_type", 11)), "stash_type other than 1"),
+        (&["y"], Some(("axis", 2)), "axis 2 out of range for rank 2"),
+    ];
+    for (outputs, attribute, expected) in cases {
+        let mut n = node("LayerNormalization", &["x", "s"], outputs);
+        if let Some((name, value)) = attribute {
+            field(&mut n, 5, &int_attribute(name, value));
+        }
+        let m = model_with(
+            &[n],
+            std::slice::from_ref(&scale),
+            value_info("x", 1, &[2, 4]),
+            value_info("y", 1, &[2, 4]),
         );
         let e = import(&m).unwrap_err().to_string();
         assert!(e.contains(expected), "{e}");

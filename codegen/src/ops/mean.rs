@@ -12,7 +12,7 @@ use kiln::ops::{MeanF32Op, MeanOp, MeanS16Op, ReduceExtremeF32Op, ReduceExtremeO
 
 use super::{Dtypes, Formats, IrOp, OnnxConverter, Permuted, QuantRule};
 use crate::import::onnx::{Attribute, Importer, OnnxNode, Step};
-use crate::ir::{DataType, Graph, Node, OpKind};
+use crate::ir::{DataType, Graph, Node, OpKind, TensorId};
 use crate::lower::{invalid, padded_dims, unsupported, Lowered, Lowering};
 use crate::quantize::multiplier::quantize_multiplier;
 use crate::stack::Stack;
@@ -70,6 +70,12 @@ impl Reduce {
             onnx_reduce!("ReduceSum", Sum),
             onnx_reduce!("ReduceMax", Max),
             onnx_reduce!("ReduceMin", Min),
+            // A layer norm is two means and the arithmetic between them.
+            OnnxConverter {
+                op_type: "LayerNormalization",
+                inputs: 2,
+                convert: crate::import::onnx::layer_normalization,
+            },
             OnnxConverter {
                 op_type: "GlobalAveragePool",
                 inputs: 1,
@@ -348,11 +354,34 @@ fn reduce_from_onnx(cx: &mut Importer, n: &OnnxNode, reducer: Reducer) -> Step<(
     }
     axes.sort_unstable();
     axes.dedup();
-    let shape = cx.shape(x);
-    let out_shape: Vec<usize> = shape
+    let name = n.outputs[0].clone();
+    push_reduce(
+        cx,
+        Reduce { reducer, keep_dims },
+        x,
+        &axes,
+        name,
+        &n.op_type,
+    );
+    Ok(())
+}
+
+/// `reduce` of `x` over `axes` (sorted, distinct, in range), as the new
+/// float32 value `name`; an ONNX LayerNormalization's means come from here
+/// too.
+pub(crate) fn push_reduce(
+    cx: &mut Importer,
+    reduce: Reduce,
+    x: TensorId,
+    axes: &[usize],
+    name: String,
+    source: &str,
+) -> TensorId {
+    let out_shape: Vec<usize> = cx
+        .shape(x)
         .iter()
         .enumerate()
-        .filter_map(|(d, &len)| match (axes.contains(&d), keep_dims) {
+        .filter_map(|(d, &len)| match (axes.contains(&d), reduce.keep_dims) {
             (false, _) => Some(len),
             (true, true) => Some(1),
             (true, false) => None,
@@ -363,19 +392,15 @@ fn reduce_from_onnx(cx: &mut Importer, n: &OnnxNode, reducer: Reducer) -> Step<(
         .flat_map(|&a| (a as i32).to_le_bytes())
         .collect();
     let axes_id = cx.tensor(
-        format!("{} (axes)", n.outputs[0]),
+        format!("{name} (axes)"),
         vec![axes.len()],
         DataType::I32,
         Some(axes_bytes),
     );
-    let out = cx.new_output(n, out_shape);
-    cx.push(
-        OpKind::Reduce(Reduce { reducer, keep_dims }),
-        vec![Some(x), Some(axes_id)],
-        vec![out],
-        &n.op_type,
-    );
-    Ok(())
+    let out = cx.new_value(name, out_shape);
+    let kind = OpKind::Reduce(reduce);
+    cx.push(kind, vec![Some(x), Some(axes_id)], vec![out], source);
+    out
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@
 //! attribute is reported at once.
 
 mod context;
+mod layer_norm;
 mod one_d;
 mod proto;
 mod qdq;
@@ -24,6 +25,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 pub(crate) use context::{bounded_attribute, nchw_to_nhwc, pair, Importer, Step, MAX_GEOMETRY};
+pub(crate) use layer_norm::layer_normalization;
 pub use proto::read_tensor_data;
 pub(crate) use proto::{Attribute, OnnxNode, OnnxTensor};
 pub(crate) use recurrent::{onnx_sequence, present};
