@@ -48,6 +48,7 @@ impl UnidirectionalSequenceLstm {
             float32: true,
             note: "int8 with an int16 cell state; no peephole, projection or layer norm",
             int8_names: &[],
+            int16_names: &[],
         },
     };
 }

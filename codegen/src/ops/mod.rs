@@ -48,16 +48,21 @@ pub struct Dtypes {
     /// value) that run in int8 although the family, `int8`, does not; the
     /// note is the family's and does not apply to them.
     pub int8_names: &'static [&'static str],
+    /// Members that run in int16 although the family, `int16`, does not.
+    pub int16_names: &'static [&'static str],
 }
 
 impl Dtypes {
     /// The types of family member `name`.
     pub fn of(self, name: &str) -> Dtypes {
-        if self.int8 || !self.int8_names.contains(&name) {
+        let int8 = !self.int8 && self.int8_names.contains(&name);
+        let int16 = !self.int16 && self.int16_names.contains(&name);
+        if !int8 && !int16 {
             return self;
         }
         Dtypes {
-            int8: true,
+            int8: self.int8 || int8,
+            int16: self.int16 || int16,
             note: "",
             ..self
         }
@@ -69,6 +74,7 @@ impl Dtypes {
         float32: true,
         note: "",
         int8_names: &[],
+        int16_names: &[],
     };
 
     /// A kernel that moves bytes: any quantized or float type.
@@ -78,6 +84,7 @@ impl Dtypes {
         float32: true,
         note: "",
         int8_names: &[],
+        int16_names: &[],
     };
 
     /// A float32 kernel only: in an int8 model the op runs in float32
@@ -88,6 +95,7 @@ impl Dtypes {
         float32: true,
         note: "int8 models run it in float32 between DEQUANTIZE and QUANTIZE",
         int8_names: &[],
+        int16_names: &[],
     };
 
     /// A float32 op that only ONNX models have (folded before lowering).
@@ -97,6 +105,7 @@ impl Dtypes {
         float32: true,
         note: "",
         int8_names: &[],
+        int16_names: &[],
     };
 }
 

@@ -40,6 +40,7 @@ impl Quantize {
             float32: true,
             note: "float32 to int8 or int16; between int8, int16 and int32",
             int8_names: &[],
+            int16_names: &[],
         },
     };
 }
@@ -54,6 +55,7 @@ impl Dequantize {
             float32: true,
             note: "int8 or int16 to float32",
             int8_names: &[],
+            int16_names: &[],
         },
     };
 }

@@ -51,6 +51,7 @@ impl Reshape {
             float32: true,
             note: "no copy: the output is the input's bytes",
             int8_names: &[],
+            int16_names: &[],
         },
     };
 }

@@ -44,6 +44,7 @@ impl Softmax {
             float32: true,
             note: "int16: the output of an int8 SOFTMAX",
             int8_names: &[],
+            int16_names: &[],
         },
     };
 }

@@ -36,6 +36,7 @@ impl Svdf {
             float32: true,
             note: "int8 with int16 time weights and state",
             int8_names: &[],
+            int16_names: &[],
         },
     };
 }

@@ -82,6 +82,7 @@ impl Unary {
         ],
         dtypes: Dtypes {
             int8_names: &["ABS", "ELU", "RSQRT"],
+            int16_names: &[],
             ..Dtypes::FLOAT32_BETWEEN_QUANTIZE
         },
     };

@@ -65,6 +65,7 @@ impl VariableAccess {
             float32: true,
             note: "CALL_ONCE's subgraph may only assign constants (the variables' initial values)",
             int8_names: &[],
+            int16_names: &[],
         },
     };
 }
