@@ -48,6 +48,7 @@ fn int16_arithmetic_with_a_zero_point_is_refused() {
         ("relu_int16", "relu", "RELU"),
         ("mean_int16", "mean_0", "MEAN"),
         ("sigmoid_int16", "logistic_0", "LOGISTIC"),
+        ("abs_int16", "abs", "ABS"),
     ] {
         let mut g = import(fixture);
         set_zero_point(&mut g, tensor_name, 5);

@@ -104,6 +104,15 @@ pub fn requantize_s16(p: &RequantizeParams, input: &[i16], output: &mut [i16]) {
     }
 }
 
+/// int16 ABS: |x - input zero point| rescaled with a clamp (TFLM's
+/// `AbsEvalQuantized`; at equal scales its multiplier is the identity,
+/// `(1 << 30, 1)`, exact on every int16 magnitude).
+pub fn abs_s16(p: &RequantizeParams, input: &[i16], output: &mut [i16]) {
+    for (o, &v) in output.iter_mut().zip(input) {
+        *o = p.rescaled((i32::from(v) - p.input_zero_point).abs()) as i16;
+    }
+}
+
 /// LEAKY_RELU: the input rescaled by `positive` (the identity) where it is
 /// at or above its zero point, by `negative` (alpha) below it. Both share
 /// the zero points and the int8 clamp.

@@ -1,7 +1,8 @@
 //! REQUANTIZE: int8 to int8 rescaling with a clamp, which runs QUANTIZE
 //! between int8 scales and the standalone RELU family in int8, and its
-//! int16 twin (RELU and RELU6); and CLAMP, the standalone RELU family (and
-//! ONNX Clip) in float32.
+//! int16 twin (RELU and RELU6) and int16 ABS (a rescaling of the
+//! magnitude); and CLAMP, the standalone RELU family (and ONNX Clip) in
+//! float32.
 //!
 //! Layer: ops; uses `kernels::activation`.
 
@@ -9,7 +10,7 @@ use super::arena::{out_f32, out_i16, out_i8, split};
 use super::{Checker, OpDescriptor};
 use crate::error::Error;
 pub use crate::kernels::activation::RequantizeParams;
-use crate::kernels::activation::{clamp_f32, requantize_s16, requantize_s8};
+use crate::kernels::activation::{abs_s16, clamp_f32, requantize_s16, requantize_s8};
 use crate::tensor::{DType, FloatRange, Span};
 use crate::wire::wire_struct;
 
@@ -92,6 +93,39 @@ impl OpDescriptor for RequantizeS16Op {
     fn run(&self, arena: &mut [u8], _weights: &[u8]) {
         let (io, out) = split(arena, self.output);
         requantize_s16(&self.params, io.i16(self.input), out_i16(out));
+    }
+}
+
+wire_struct! {
+    /// int16 ABS: the magnitude, rescaled with a clamp (int8 ABS is a
+    /// table, `LookupOp`).
+    pub struct AbsS16Op {
+        pub params: RequantizeParams,
+        pub input: Span,
+        pub output: Span,
+    }
+}
+
+impl OpDescriptor for AbsS16Op {
+    const NAME: &'static str = "ABS (int16)";
+
+    #[cfg(feature = "host")]
+    const CUDA_KERNEL: &'static str = "kiln_abs_s16";
+
+    #[cfg(feature = "host")]
+    fn cuda_items(&self) -> u64 {
+        u64::from(self.input.len / 2)
+    }
+
+    fn check(&self, c: &Checker) -> Result<(), Error> {
+        check_requantize_s16(c, &self.params)?;
+        c.elementwise(self.input, DType::I16, self.output, DType::I16)
+    }
+
+    #[inline(never)]
+    fn run(&self, arena: &mut [u8], _weights: &[u8]) {
+        let (io, out) = split(arena, self.output);
+        abs_s16(&self.params, io.i16(self.input), out_i16(out));
     }
 }
 

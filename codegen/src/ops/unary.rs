@@ -3,19 +3,21 @@
 //! Neg, Sin, Cos, Floor, Ceil, Round, Elu with alpha 1, Erf, and Pow by a
 //! constant 2, 0.5 or -0.5), one IR op with the function a field. TFLM runs them in float32, and ABS, RSQRT and ELU
 //! also in int8: kiln runs those as a 256-entry table filled with TFLM's
-//! arithmetic. Post-training quantization keeps the others in float32,
-//! between DEQUANTIZE and QUANTIZE.
+//! arithmetic; int16 ABS is a rescaling of the magnitude. Post-training
+//! quantization keeps the others in float32, between DEQUANTIZE and
+//! QUANTIZE.
 //!
 //! Layer: ops; uses `lower` and `quantize::multiplier`.
 
 use kiln::graph::Op;
-use kiln::ops::{LookupOp, UnaryF32Op, UnaryFunction};
+use kiln::ops::{AbsS16Op, LookupOp, RequantizeParams, UnaryF32Op, UnaryFunction};
 
 use super::{Dtypes, Formats, IrOp, OnnxConverter, QuantRule};
 use crate::import::onnx::{Importer, OnnxNode, Step};
-use crate::ir::{DataType, Node, OpKind};
+use crate::ir::{DataType, Graph, Node, OpKind, TensorId};
 use crate::lower::{unsupported, Lowered, Lowering};
 use crate::quantize::multiplier::quantize_multiplier;
+use crate::stack::Stack;
 use kiln::fixed_point::inv_sqrt_quantized_multiplier_exp;
 use kiln::quant::multiply_by_quantized_multiplier;
 
@@ -82,7 +84,7 @@ impl Unary {
         ],
         dtypes: Dtypes {
             int8_names: &["ABS", "ELU", "RSQRT"],
-            int16_names: &[],
+            int16_names: &["ABS"],
             ..Dtypes::FLOAT32_BETWEEN_QUANTIZE
         },
     };
@@ -91,6 +93,18 @@ impl Unary {
 impl IrOp for Unary {
     fn broadcasting(&self) -> bool {
         true
+    }
+
+    /// int16 ABS's frame, painted on each core on the abs_int16 fixture
+    /// (three calls); the rest take the small-op figure.
+    fn stack(&self, g: &Graph, node: &Node) -> Stack {
+        let int16 = node
+            .input(0)
+            .is_some_and(|t| g.tensors[t].dtype == DataType::I16);
+        match self.0 {
+            UnaryFunction::Abs if int16 => Stack::new(160, 112, 104, 64),
+            _ => crate::stack::SMALL_OP,
+        }
     }
 
     fn name(&self) -> &'static str {
@@ -128,6 +142,9 @@ impl IrOp for Unary {
     fn lower(&self, cx: &mut Lowering, node: &Node) -> Lowered<Option<Op>> {
         let (input, out) = cx.input_output(node)?;
         cx.same_elements(input, out)?;
+        if self.0 == UnaryFunction::Abs && cx.dtype(input) == DataType::I16 {
+            return abs_s16(cx, input, out).map(Some);
+        }
         if cx.dtype(input) == DataType::I8 && cx.dtype(out) == DataType::I8 {
             if let Some(table) = int8_table(self.0, cx.quant(input)?, cx.quant(out)?) {
                 let (input, output) = cx.spans((input, out), DataType::I8)?;
@@ -152,6 +169,36 @@ impl IrOp for Unary {
             output,
         })))
     }
+}
+
+/// int16 ABS (TFLite's 16x8 scheme: zero points 0): TFLM's int8
+/// arithmetic, |x| rescaled by the ratio of the scales (taken in single
+/// precision) and clamped; at equal scales the multiplier is the identity.
+fn abs_s16(cx: &mut Lowering, input: TensorId, out: TensorId) -> Lowered<Op> {
+    let ((in_scale, in_zp), (out_scale, out_zp)) = (cx.quant(input)?, cx.quant(out)?);
+    if in_zp != 0 || out_zp != 0 || cx.dtype(out) != DataType::I16 {
+        return unsupported("int16 ABS with a zero point or to another type");
+    }
+    let (multiplier, shift) = quantize_multiplier(f64::from(in_scale / out_scale));
+    if !(-31..=30).contains(&shift) {
+        return unsupported(format!(
+            "int16 ABS from scale {in_scale} to {out_scale} (no int32 shift holds their ratio)"
+        ));
+    }
+    let params = RequantizeParams {
+        input_zero_point: 0,
+        output_zero_point: 0,
+        multiplier,
+        shift,
+        activation_min: i32::from(i16::MIN),
+        activation_max: i32::from(i16::MAX),
+    };
+    let (input, output) = cx.spans((input, out), DataType::I16)?;
+    Ok(Op::AbsS16(AbsS16Op {
+        params,
+        input,
+        output,
+    }))
 }
 
 /// The int8 results of `function` for every input byte (index `b` holds

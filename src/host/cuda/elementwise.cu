@@ -165,16 +165,18 @@ KILN_KERNEL(kiln_tanh) {
     sigmoid_like(op.sigmoid, A, arena_bytes, samples, 1);
 }
 
-// Rescaling with a clamp, of int8 (T = i8) or int16 (T = i16) values.
+// Rescaling with a clamp, of int8 (T = i8) or int16 (T = i16) values, of
+// the values themselves or (magnitude = 1, int16 ABS) of their magnitude.
 template <typename T, typename Op>
-__device__ __forceinline__ void requantize(const Op& op, u8* A, i64 arena_bytes, i32 samples) {
+__device__ __forceinline__ void requantize(const Op& op, u8* A, i64 arena_bytes, i32 samples,
+                                           int magnitude = 0) {
     const RequantizeParams& p = op.params;
     const i32 n = op.input.len / (i32)sizeof(T);
     FOR_EACH(idx, (i64)n * samples) {
         const i64 s = idx / n;
         const i64 e = idx % n;
-        const i32 x = (i32)((const T*)arena(A, arena_bytes, s, op.input))[e];
-        const i32 v = sat_add(mbqm(x - p.input_zero_point, p.multiplier, p.shift), p.output_zero_point);
+        const i32 x = (i32)((const T*)arena(A, arena_bytes, s, op.input))[e] - p.input_zero_point;
+        const i32 v = sat_add(mbqm(magnitude && x < 0 ? -x : x, p.multiplier, p.shift), p.output_zero_point);
         ((T*)arena(A, arena_bytes, s, op.output))[e] = (T)clamp_i32(v, p.activation_min, p.activation_max);
     }
 }
@@ -185,6 +187,10 @@ KILN_KERNEL(kiln_requantize) {
 
 KILN_KERNEL(kiln_requantize_s16) {
     requantize<i16>(op, A, arena_bytes, samples);
+}
+
+KILN_KERNEL(kiln_abs_s16) {
+    requantize<i16>(op, A, arena_bytes, samples, 1);
 }
 
 // LEAKY_RELU: the `positive` rescaling for inputs at or above the zero
