@@ -49,6 +49,11 @@ fn int16_arithmetic_with_a_zero_point_is_refused() {
         ("mean_int16", "mean_0", "MEAN"),
         ("sigmoid_int16", "logistic_0", "LOGISTIC"),
         ("abs_int16", "abs", "ABS"),
+        (
+            "squared_difference_int16",
+            "from the row",
+            "SQUARED_DIFFERENCE",
+        ),
     ] {
         let mut g = import(fixture);
         set_zero_point(&mut g, tensor_name, 5);

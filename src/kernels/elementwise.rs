@@ -126,10 +126,20 @@ pub fn sub_s16(p: &AddParams, input1: &[i16], input2: &[i16], output: &mut [i16]
 /// instead of 20 (the square of a difference must fit 32 bits), and
 /// squares the difference before the output's rescale.
 pub fn squared_difference_s8(p: &AddParams, input1: &[i8], input2: &[i8], output: &mut [i8]) {
-    add_or_sub(p, input1, input2, output, |a, b| {
-        let difference = a.wrapping_sub(b);
-        difference.wrapping_mul(difference)
-    });
+    add_or_sub(p, input1, input2, output, square_of_difference);
+}
+
+/// int16 SQUARED_DIFFERENCE: int8's arithmetic with no headroom (TFLM's
+/// `left_shift` 0: the inputs' common scale halves them, so the square
+/// of their difference stays within 2^30).
+pub fn squared_difference_s16(p: &AddParams, input1: &[i16], input2: &[i16], output: &mut [i16]) {
+    add_or_sub(p, input1, input2, output, square_of_difference);
+}
+
+#[inline(always)]
+fn square_of_difference(a: i32, b: i32) -> i32 {
+    let difference = a.wrapping_sub(b);
+    difference.wrapping_mul(difference)
 }
 
 // Inlined into ADD and SUB so that each keeps one stack frame, as before

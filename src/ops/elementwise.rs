@@ -10,7 +10,7 @@ use crate::arch;
 use crate::error::Error;
 use crate::kernels::elementwise::{
     add_f32, add_s16, div_f32, div_s8, floor_div_f32, floor_mod_f32, mul_f32, mul_s16, mul_s8,
-    squared_difference_f32, squared_difference_s8, sub_f32, sub_s16,
+    squared_difference_f32, squared_difference_s16, squared_difference_s8, sub_f32, sub_s16,
 };
 pub use crate::kernels::elementwise::{AddParams, Broadcast, MulParams};
 use crate::tensor::{DType, FloatRange, Span};
@@ -117,6 +117,8 @@ add_like! {
     AddS16Op "ADD (int16)" I16 out_i16 => add_s16, "kiln_add_s16";
     /// int16 SUB.
     SubS16Op "SUB (int16)" I16 out_i16 => sub_s16, "kiln_sub_s16";
+    /// int16 SQUARED_DIFFERENCE (zero points 0, no headroom).
+    SquaredDifferenceS16Op "SQUARED_DIFFERENCE (int16)" I16 out_i16 => squared_difference_s16, "kiln_squared_difference_s16";
 }
 
 /// The quantized ops TFLM prepares as MUL (operand offsets, one output

@@ -309,7 +309,7 @@ macro_rules! op_list {
 /// int8 DIV; 31: int16 FULLY_CONNECTED, CONV_2D, DEPTHWISE_CONV_2D,
 /// AVERAGE_POOL_2D, MAX_POOL_2D, LEAKY_RELU, ADD, SUB, MUL, LOGISTIC,
 /// TANH, REQUANTIZE (RELU, RELU6), QUANTIZE from float32, DEQUANTIZE and
-/// MEAN (SUM) and ABS;
+/// MEAN (SUM), ABS and SQUARED_DIFFERENCE;
 /// `tests/blob_format.rs` pins it). It lives beside the
 /// list because appending an op is the usual bump.
 pub const BLOB_VERSION: u32 = 31;
@@ -427,4 +427,5 @@ op_list! {
     DequantizeS16(DequantizeS16Op),
     MeanS16(MeanS16Op),
     AbsS16(AbsS16Op),
+    SquaredDifferenceS16(SquaredDifferenceS16Op),
 }

@@ -10,7 +10,7 @@ use kiln::kernels::elementwise::{AddParams, Broadcast, MulParams};
 use kiln::ops::{
     AddF32Op, AddOp, AddS16Op, AddSub, BinaryF32, ConstantOperand, DivF32Op, DivOp, FloorDivF32Op,
     FloorModF32Op, IntegerBinaryOp, IntegerFunction, IntegerParams, MulF32Op, MulOp, MulS16Op,
-    SquaredDifferenceF32Op, SquaredDifferenceOp, SubF32Op, SubOp, SubS16Op,
+    SquaredDifferenceF32Op, SquaredDifferenceOp, SquaredDifferenceS16Op, SubF32Op, SubOp, SubS16Op,
 };
 use kiln::tensor::DType;
 use kiln::tensor::MAX_RANK;
@@ -50,7 +50,7 @@ impl SquaredDifference {
             Ok(OpKind::SquaredDifference(SquaredDifference))
         })],
         onnx: &[],
-        dtypes: Dtypes::INT8_FLOAT32,
+        dtypes: Dtypes::INT8_INT16_FLOAT32,
     };
 }
 
@@ -63,8 +63,15 @@ impl IrOp for SquaredDifference {
         "SQUARED_DIFFERENCE"
     }
 
-    /// Painted on each core on the squared_difference fixture.
-    fn stack(&self, _g: &Graph, _node: &Node) -> Stack {
+    /// Painted on each core on the squared_difference and
+    /// squared_difference_int16 fixtures.
+    fn stack(&self, g: &Graph, node: &Node) -> Stack {
+        if node
+            .input(0)
+            .is_some_and(|t| g.tensors[t].dtype == DataType::I16)
+        {
+            return Stack::new(396, 308, 308, 280);
+        }
         Stack::new(340, 268, 268, 232)
     }
 
@@ -80,6 +87,11 @@ impl IrOp for SquaredDifference {
             })));
         }
         let add = add_like(cx, node, Activation::None, Headroom::SquaredDifference)?;
+        if cx.dtype(cx.input(node, 0)?) == DataType::I16 {
+            return Ok(Some(Op::SquaredDifferenceS16(SquaredDifferenceS16Op {
+                add,
+            })));
+        }
         Ok(Some(Op::SquaredDifference(SquaredDifferenceOp { add })))
     }
 }
@@ -504,9 +516,9 @@ impl IrOp for Div {
 enum Headroom {
     /// ADD and SUB: 20 bits.
     Sum,
-    /// SQUARED_DIFFERENCE: 7 bits (the square of a difference must fit 32
-    /// bits), the output's multiplier taking the square of the common
-    /// scale and required below one.
+    /// SQUARED_DIFFERENCE: 7 bits for int8, none for int16 (the square of
+    /// a difference must fit 32 bits), the output's multiplier taking the
+    /// square of the common scale and required below one.
     SquaredDifference,
 }
 
@@ -530,19 +542,15 @@ fn add_like(
     let left_shift: i32 = match headroom {
         Headroom::Sum if int16 => 15,
         Headroom::Sum => 20,
+        Headroom::SquaredDifference if int16 => 0,
         Headroom::SquaredDifference => 7,
     };
     let ((sa, za), (sb, zb), (so, zo)) = (cx.quant(a)?, cx.quant(b)?, cx.quant(out)?);
-    if int16 {
-        if headroom == Headroom::SquaredDifference {
-            return unsupported("int16 SQUARED_DIFFERENCE");
-        }
-        if [za, zb, zo] != [0; 3] || cx.dtype(b) != dtype || cx.dtype(out) != dtype {
-            return unsupported(format!(
-                "int16 {} with a zero point or between types",
-                node.kind.name()
-            ));
-        }
+    if int16 && ([za, zb, zo] != [0; 3] || cx.dtype(b) != dtype || cx.dtype(out) != dtype) {
+        return unsupported(format!(
+            "int16 {} with a zero point or between types",
+            node.kind.name()
+        ));
     }
     let twice_max_input_scale = 2.0 * f64::from(sa.max(sb));
     let (input1_multiplier, input1_shift) =

@@ -82,6 +82,10 @@ KILN_KERNEL(kiln_sub_s16) {
     add_sub<SubMode, i16>(op.add, W, A, arena_bytes, samples);
 }
 
+KILN_KERNEL(kiln_squared_difference_s16) {
+    add_sub<SquaredDifferenceMode, i16>(op.add, W, A, arena_bytes, samples);
+}
+
 // Quantized MUL of int8 (T = i8) or int16 (T = i16) values.
 template <typename T, typename Op>
 __device__ __forceinline__ void mul(const Op& op, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
