@@ -1,10 +1,11 @@
 //! BATCH_MATMUL: a matrix product per batch, the batch dimensions
 //! broadcast; int8 (TFLM's reference: the FULLY_CONNECTED arithmetic on
-//! both operands' zero points, requantized per tensor) and float32.
+//! both operands' zero points, requantized per tensor), int16 (64-bit
+//! sums) and float32.
 //!
 //! Layer: kernels; a pure function over slices, uses `quant` and `wire`.
 
-use crate::quant::multiply_by_quantized_multiplier;
+use crate::quant::{multiply_by_quantized_multiplier, multiply_by_quantized_multiplier_wide};
 use crate::wire::wire_struct;
 
 /// Batch dimensions a product broadcasts over (TFLM: ranks up to 5).
@@ -113,6 +114,20 @@ pub fn batch_matmul_s8(p: &BatchMatMulParams, lhs: &[i8], rhs: &[i8], output: &m
     });
 }
 
+/// int16 (zero points 0): TFLM's int16 template, the products summed in
+/// 64 bits (exact) and requantized by TFLite's 64-bit
+/// `MultiplyByQuantizedMultiplier`, clamped to int16.
+pub fn batch_matmul_s16(p: &BatchMatMulParams, lhs: &[i16], rhs: &[i16], output: &mut [i16]) {
+    matmul(&p.geometry, lhs, rhs, output, |pairs| {
+        let total = pairs.fold(0i64, |sum, (l, r)| {
+            sum.wrapping_add(i64::from(l) * i64::from(r))
+        });
+        let v = multiply_by_quantized_multiplier_wide(total, p.multiplier, p.shift)
+            .saturating_add(p.output_zero_point);
+        v.clamp(i32::from(i16::MIN), i32::from(i16::MAX)) as i16
+    });
+}
+
 /// float32: the products summed in depth order, as TFLM's reference adds.
 pub fn batch_matmul_f32(g: &MatMulGeometry, lhs: &[f32], rhs: &[f32], output: &mut [f32]) {
     matmul(g, lhs, rhs, output, |pairs| {
@@ -174,5 +189,29 @@ mod tests {
         // (3 - 1) * (4 + 2) + (5 - 1) * (-2 + 2) = 12 -> 6 + 5.
         batch_matmul_s8(&p, &[3, 5], &[4, -2], &mut out);
         assert_eq!(out, [11]);
+    }
+
+    #[test]
+    fn int16_sums_past_the_int32_range() {
+        // 3 * 32767^2 = 3,221,028,867 overflows i32; times 2^-30 it is
+        // 2.9998, which rounds to 3.
+        let p = BatchMatMulParams {
+            geometry: MatMulGeometry {
+                batches: [1, 1, 1],
+                lhs_strides: [0; MAX_BATCH_DIMS],
+                rhs_strides: [0; MAX_BATCH_DIMS],
+                rows: 1,
+                depth: 3,
+                cols: 1,
+                adj_x: false,
+                adj_y: false,
+            },
+            multiplier: 1 << 30,
+            shift: -29,
+            ..Default::default()
+        };
+        let mut out = [0i16; 1];
+        batch_matmul_s16(&p, &[i16::MAX; 3], &[i16::MAX; 3], &mut out);
+        assert_eq!(out, [3]);
     }
 }

@@ -1,13 +1,13 @@
-//! BATCH_MATMUL, int8 and float32. Either operand may be a constant in the
+//! BATCH_MATMUL, int8, int16 and float32. Either operand may be a constant in the
 //! weights (an ONNX MatMul with a batched constant); both may be
 //! activations (attention's query times key).
 //!
 //! Layer: ops; uses `kernels::batch_matmul`.
 
-use super::arena::{operands, out_f32, out_i8, split, ConstantOperand};
+use super::arena::{operands, out_f32, out_i16, out_i8, split, ConstantOperand};
 use super::{Checker, OpDescriptor};
 use crate::error::Error;
-use crate::kernels::batch_matmul::{batch_matmul_f32, batch_matmul_s8};
+use crate::kernels::batch_matmul::{batch_matmul_f32, batch_matmul_s16, batch_matmul_s8};
 pub use crate::kernels::batch_matmul::{BatchMatMulParams, MatMulGeometry, MAX_BATCH_DIMS};
 use crate::tensor::{DType, Span};
 use crate::wire::wire_struct;
@@ -24,7 +24,7 @@ fn check_matmul(
     c.positive(&[g.rows, g.depth, g.cols])?;
     c.positive(&g.batches)?;
     let (rows, depth, cols) = (u64::from(g.rows), u64::from(g.depth), u64::from(g.cols));
-    // The int32 sum of one output stays exact.
+    // The int32 sum of one int8 output stays exact (int16 sums in 64 bits).
     c.ensure(depth < 1 << 16, "product depth out of range")?;
     let size = dtype.size() as u64;
     let operand = |span: Span, strides, matrix: u64, is_constant: bool| {
@@ -91,6 +91,48 @@ impl OpDescriptor for BatchMatMulOp {
         let (io, out) = split(arena, self.output);
         let (lhs, rhs) = operands(&io, weights, (self.lhs, self.rhs), self.constant);
         batch_matmul_s8(&self.params, lhs, rhs, out_i8(out));
+    }
+}
+
+wire_struct! {
+    /// int16 BATCH_MATMUL (TFLite's 16x8 scheme: zero points 0; 64-bit
+    /// sums).
+    pub struct BatchMatMulS16Op {
+        pub params: BatchMatMulParams,
+        pub constant: ConstantOperand,
+        pub lhs: Span,
+        pub rhs: Span,
+        pub output: Span,
+    }
+}
+
+impl OpDescriptor for BatchMatMulS16Op {
+    const NAME: &'static str = "BATCH_MATMUL (int16)";
+
+    #[cfg(feature = "host")]
+    const CUDA_KERNEL: &'static str = "kiln_batch_matmul_s16";
+
+    #[cfg(feature = "host")]
+    fn cuda_items(&self) -> u64 {
+        u64::from(self.output.len / 2)
+    }
+
+    fn check(&self, c: &Checker) -> Result<(), Error> {
+        let p = &self.params;
+        c.ensure(
+            p.lhs_zero_point == 0 && p.rhs_zero_point == 0 && p.output_zero_point == 0,
+            "int16 values have no zero point",
+        )?;
+        c.shift(p.shift)?;
+        let spans = (self.lhs, self.rhs, self.output);
+        check_matmul(c, &p.geometry, spans, self.constant, DType::I16)
+    }
+
+    #[inline(never)]
+    fn run(&self, arena: &mut [u8], weights: &[u8]) {
+        let (io, out) = split(arena, self.output);
+        let (lhs, rhs) = operands(&io, weights, (self.lhs, self.rhs), self.constant);
+        batch_matmul_s16(&self.params, lhs, rhs, out_i16(out));
     }
 }
 

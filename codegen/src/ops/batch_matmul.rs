@@ -7,7 +7,7 @@
 
 use kiln::graph::Op;
 use kiln::kernels::batch_matmul::{BatchMatMulParams, MatMulGeometry, MAX_BATCH_DIMS};
-use kiln::ops::{BatchMatMulF32Op, BatchMatMulOp};
+use kiln::ops::{BatchMatMulF32Op, BatchMatMulOp, BatchMatMulS16Op};
 
 use super::elementwise::binary_operands;
 use super::{Dtypes, Formats, IrOp, QuantRule};
@@ -36,7 +36,7 @@ impl BatchMatMul {
         // ONNX MatMul is FULLY_CONNECTED's converter, which hands over here
         // (`matmul_from_onnx`) when the weight is not a 2-D constant.
         onnx: &[],
-        dtypes: Dtypes::INT8_FLOAT32,
+        dtypes: Dtypes::INT8_INT16_FLOAT32,
     };
 }
 
@@ -66,8 +66,15 @@ impl IrOp for BatchMatMul {
         (g.tensors[out].elements() * depth) as u64
     }
 
-    /// Painted on each core on the batch_matmul fixture.
-    fn stack(&self, _g: &Graph, _node: &Node) -> Stack {
+    /// Painted on each core on the batch_matmul and batch_matmul_int16
+    /// fixtures.
+    fn stack(&self, g: &Graph, node: &Node) -> Stack {
+        if node
+            .input(0)
+            .is_some_and(|t| g.tensors[t].dtype == DataType::I16)
+        {
+            return Stack::new(228, 328, 332, 148);
+        }
         Stack::new(256, 320, 320, 160)
     }
 
@@ -86,16 +93,35 @@ impl IrOp for BatchMatMul {
         }
         let ((sa, za), (sb, zb), (so, zo)) = (cx.quant(a)?, cx.quant(b)?, cx.quant(out)?);
         let (multiplier, shift) = fully_connected_multiplier(sa, sb, so);
+        let params = BatchMatMulParams {
+            geometry,
+            lhs_zero_point: za,
+            rhs_zero_point: zb,
+            output_zero_point: zo,
+            multiplier,
+            shift,
+        };
+        // int16 (TFLite's 16x8 scheme): both operands and the output
+        // int16, zero points 0, sums in 64 bits.
+        if cx.dtype(a) == DataType::I16 {
+            if [za, zb, zo] != [0; 3]
+                || cx.dtype(b) != DataType::I16
+                || cx.dtype(out) != DataType::I16
+            {
+                return unsupported("int16 BATCH_MATMUL with a zero point or between types");
+            }
+            let (constant, lhs, rhs) = binary_operands(cx, a, b, DataType::I16)?;
+            return Ok(Some(Op::BatchMatMulS16(BatchMatMulS16Op {
+                params,
+                constant,
+                lhs,
+                rhs,
+                output: cx.activation(out, DataType::I16)?,
+            })));
+        }
         let (constant, lhs, rhs) = binary_operands(cx, a, b, DataType::I8)?;
         Ok(Some(Op::BatchMatMul(BatchMatMulOp {
-            params: BatchMatMulParams {
-                geometry,
-                lhs_zero_point: za,
-                rhs_zero_point: zb,
-                output_zero_point: zo,
-                multiplier,
-                shift,
-            },
+            params,
             constant,
             lhs,
             rhs,

@@ -414,9 +414,11 @@ KILN_KERNEL(kiln_fully_connected_f32) {
 }
 
 // BATCH_MATMUL: one thread per output value, the batch dimensions
-// broadcast through the operands' strides; int8 (`q` its zero points and
-// requantization) or float32 (q null), summed in depth order.
-template <bool Float>
+// broadcast through the operands' strides; int8 or int16 (`q` its zero
+// points and requantization; int16 sums in 64 bits) or float32 (q null),
+// summed in depth order.
+enum MatMulKind { MatMulInt8, MatMulFloat, MatMulInt16 };
+template <MatMulKind Kind>
 __device__ __forceinline__ void batch_matmul(const MatMulGeometry& g, const BatchMatMulParams* q, ConstantOperand constant, Span lhs, Span rhs, Span output,
                                              const u8* W, u8* A, i64 arena_bytes, i32 samples) {
     const i32 rows = g.rows, depth = g.depth, cols = g.cols;
@@ -437,15 +439,20 @@ __device__ __forceinline__ void batch_matmul(const MatMulGeometry& g, const Batc
         const u8* l = (constant == ConstantOperand_First ? W : sample) + lhs.offset;
         const u8* x = (constant == ConstantOperand_Second ? W : sample) + rhs.offset;
         i32 total = 0;
+        i64 wide = 0;
         float ftotal = 0.0f;
         for (i32 d = 0; d < depth; d++) {
             const i64 li = lhs_base + (g.adj_x ? (i64)d * rows + r : (i64)r * depth + d);
             const i64 ri = rhs_base + (g.adj_y ? (i64)c * depth + d : (i64)d * cols + c);
-            if (Float) ftotal += ((const float*)l)[li] * ((const float*)x)[ri];
+            if (Kind == MatMulFloat) ftotal += ((const float*)l)[li] * ((const float*)x)[ri];
+            else if (Kind == MatMulInt16) wide += (i64)((const i16*)l)[li] * (i64)((const i16*)x)[ri];
             else total = wadd(total, ((i32)((const i8*)l)[li] - q->lhs_zero_point) * ((i32)((const i8*)x)[ri] - q->rhs_zero_point));
         }
-        if (Float) {
+        if (Kind == MatMulFloat) {
             ((float*)(A + s * arena_bytes + output.offset))[out_index] = ftotal;
+        } else if (Kind == MatMulInt16) {
+            const i32 v = sat_add(mbqm_wide(wide, q->multiplier, q->shift), q->output_zero_point);
+            ((i16*)(A + s * arena_bytes + output.offset))[out_index] = (i16)clamp_i32(v, -32768, 32767);
         } else {
             const i32 v = sat_add(mbqm(total, q->multiplier, q->shift), q->output_zero_point);
             ((i8*)(A + s * arena_bytes + output.offset))[out_index] = (i8)clamp_i32(v, -128, 127);
@@ -454,9 +461,13 @@ __device__ __forceinline__ void batch_matmul(const MatMulGeometry& g, const Batc
 }
 
 KILN_KERNEL(kiln_batch_matmul) {
-    batch_matmul<false>(op.params.geometry, &op.params, op.constant, op.lhs, op.rhs, op.output, W, A, arena_bytes, samples);
+    batch_matmul<MatMulInt8>(op.params.geometry, &op.params, op.constant, op.lhs, op.rhs, op.output, W, A, arena_bytes, samples);
+}
+
+KILN_KERNEL(kiln_batch_matmul_s16) {
+    batch_matmul<MatMulInt16>(op.params.geometry, &op.params, op.constant, op.lhs, op.rhs, op.output, W, A, arena_bytes, samples);
 }
 
 KILN_KERNEL(kiln_batch_matmul_f32) {
-    batch_matmul<true>(op.geometry, 0, op.constant, op.lhs, op.rhs, op.output, W, A, arena_bytes, samples);
+    batch_matmul<MatMulFloat>(op.geometry, 0, op.constant, op.lhs, op.rhs, op.output, W, A, arena_bytes, samples);
 }
