@@ -55,6 +55,7 @@ fn int16_arithmetic_with_a_zero_point_is_refused() {
             "SQUARED_DIFFERENCE",
         ),
         ("batch_matmul_int16", "x xT", "BATCH_MATMUL"),
+        ("prelu_int16", "prelu by row", "PRELU"),
     ] {
         let mut g = import(fixture);
         set_zero_point(&mut g, tensor_name, 5);

@@ -261,15 +261,27 @@ wire_struct! {
 }
 
 pub fn prelu_s8(p: &PReluParams, input: &[i8], alpha: &[i8], output: &mut [i8]) {
+    prelu_int(p, input, alpha, output);
+}
+
+/// int16 PRELU with int8 slopes (TFLM's template on int16 values: the
+/// same arithmetic, the product of an int16 and an int8 value within
+/// int32).
+pub fn prelu_s16(p: &PReluParams, input: &[i16], alpha: &[i8], output: &mut [i16]) {
+    prelu_int(p, input, alpha, output);
+}
+
+#[inline(always)]
+fn prelu_int<T: IntElement>(p: &PReluParams, input: &[T], alpha: &[i8], output: &mut [T]) {
     p.broadcast.map(input, alpha, output, |x, alpha| {
-        let x = i32::from(x) + p.input_offset;
+        let x = x.widen() + p.input_offset;
         let v = if x >= 0 {
             multiply_by_quantized_multiplier(x, p.identity_multiplier, p.identity_shift)
         } else {
             let slope = i32::from(alpha) + p.alpha_offset;
             multiply_by_quantized_multiplier(x * slope, p.alpha_multiplier, p.alpha_shift)
         };
-        v.saturating_add(p.output_offset).clamp(-128, 127) as i8
+        T::narrow(v.saturating_add(p.output_offset).clamp(T::MIN, T::MAX))
     });
 }
 

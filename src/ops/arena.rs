@@ -282,18 +282,29 @@ impl ConstantOperand {
 pub(crate) fn operands<'a, T: bytemuck::Pod>(
     inputs: &'a Inputs<'_>,
     weights: &'a [u8],
-    (first, second): (Span, Span),
+    spans: (Span, Span),
     constant: ConstantOperand,
 ) -> (&'a [T], &'a [T]) {
-    let pick = |s: Span, in_weights: bool| -> &'a [T] {
-        if in_weights {
-            self::constant(weights, s)
-        } else {
-            typed(inputs.bytes(s))
-        }
+    typed_operands(inputs, weights, spans, constant)
+}
+
+/// [`operands`] of two types (int16 PRELU's int8 slopes).
+#[inline(always)]
+pub(crate) fn typed_operands<'a, A: bytemuck::Pod, B: bytemuck::Pod>(
+    inputs: &'a Inputs<'_>,
+    weights: &'a [u8],
+    (first, second): (Span, Span),
+    constant: ConstantOperand,
+) -> (&'a [A], &'a [B]) {
+    let first = if constant == ConstantOperand::First {
+        self::constant(weights, first)
+    } else {
+        typed(inputs.bytes(first))
     };
-    (
-        pick(first, constant == ConstantOperand::First),
-        pick(second, constant == ConstantOperand::Second),
-    )
+    let second = if constant == ConstantOperand::Second {
+        self::constant(weights, second)
+    } else {
+        typed(inputs.bytes(second))
+    };
+    (first, second)
 }

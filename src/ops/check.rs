@@ -356,8 +356,20 @@ impl<'w> Checker<'w> {
     pub(crate) fn broadcast(
         &self,
         b: &Broadcast,
-        (first, second): (Span, Span),
+        spans: (Span, Span),
         dtype: DType,
+        constant: ConstantOperand,
+    ) -> Result<(), Error> {
+        self.broadcast_typed(b, spans, (dtype, dtype), constant)
+    }
+
+    /// [`Checker::broadcast`] of operands of two types (int16 PRELU's
+    /// int8 slopes).
+    pub(crate) fn broadcast_typed(
+        &self,
+        b: &Broadcast,
+        (first, second): (Span, Span),
+        (first_type, second_type): (DType, DType),
         constant: ConstantOperand,
     ) -> Result<(), Error> {
         let reach = |strides: &[u32; MAX_RANK]| -> u64 {
@@ -368,17 +380,17 @@ impl<'w> Checker<'w> {
                     sum.saturating_add(u64::from(d.saturating_sub(1)) * u64::from(s))
                 })
         };
-        let size = dtype.size() as u64;
-        let (n1, n2) = (u64::from(first.len) / size, u64::from(second.len) / size);
-        let operand = |span: Span, elements: u64, is_constant: bool| {
+        let elements = |span: Span, dtype: DType| u64::from(span.len) / dtype.size() as u64;
+        let (n1, n2) = (elements(first, first_type), elements(second, second_type));
+        let operand = |span: Span, elements: u64, dtype: DType, is_constant: bool| {
             if is_constant {
                 self.constant(span, elements, dtype, false)
             } else {
                 self.arena(span, elements, dtype)
             }
         };
-        operand(first, n1, constant == ConstantOperand::First)?;
-        operand(second, n2, constant == ConstantOperand::Second)?;
+        operand(first, n1, first_type, constant == ConstantOperand::First)?;
+        operand(second, n2, second_type, constant == ConstantOperand::Second)?;
         if b.same_shape {
             self.ensure(
                 n1 == b.elements() && n2 == b.elements(),

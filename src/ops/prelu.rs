@@ -1,14 +1,15 @@
-//! PRELU, int8 and float32: `x` where it is not negative, `x * alpha` where
-//! it is; `alpha` (the slopes) broadcasts and may be a constant.
+//! PRELU, int8, int16 (with int8 slopes) and float32: `x` where it is not
+//! negative, `x * alpha` where it is; `alpha` (the slopes) broadcasts and
+//! may be a constant.
 //!
 //! Layer: ops; uses `kernels::elementwise`.
 
-use super::arena::{operands, out_f32, out_i8, split, ConstantOperand};
+use super::arena::{operands, out_f32, out_i16, out_i8, split, typed_operands, ConstantOperand};
 use super::elementwise::Broadcast;
 use super::{Checker, OpDescriptor};
 use crate::error::Error;
 pub use crate::kernels::elementwise::PReluParams;
-use crate::kernels::elementwise::{prelu_f32, prelu_s8};
+use crate::kernels::elementwise::{prelu_f32, prelu_s16, prelu_s8};
 use crate::tensor::{DType, Span};
 use crate::wire::wire_struct;
 
@@ -18,10 +19,10 @@ fn check_operands(
     c: &Checker,
     broadcast: &Broadcast,
     (input, alpha, output): (Span, Span, Span),
-    dtype: DType,
+    (dtype, alpha_type): (DType, DType),
     constant: ConstantOperand,
 ) -> Result<(), Error> {
-    c.broadcast(broadcast, (input, alpha), dtype, constant)?;
+    c.broadcast_typed(broadcast, (input, alpha), (dtype, alpha_type), constant)?;
     let arena = constant.arena_operands(input, alpha);
     c.output(output, broadcast.elements(), dtype, &arena)
 }
@@ -59,7 +60,13 @@ impl OpDescriptor for PReluOp {
             "PRELU's input is a constant",
         )?;
         let spans = (self.input, self.alpha, self.output);
-        check_operands(c, &p.broadcast, spans, DType::I8, self.constant)
+        check_operands(
+            c,
+            &p.broadcast,
+            spans,
+            (DType::I8, DType::I8),
+            self.constant,
+        )
     }
 
     #[inline(never)]
@@ -67,6 +74,61 @@ impl OpDescriptor for PReluOp {
         let (io, out) = split(arena, self.output);
         let (x, alpha) = operands(&io, weights, (self.input, self.alpha), self.constant);
         prelu_s8(&self.params, x, alpha, out_i8(out));
+    }
+}
+
+wire_struct! {
+    /// int16 PRELU (TFLite's 16x8 scheme: the input and output zero points
+    /// 0) with int8 slopes.
+    pub struct PReluS16Op {
+        pub params: PReluParams,
+        pub constant: ConstantOperand,
+        pub input: Span,
+        pub alpha: Span,
+        pub output: Span,
+    }
+}
+
+impl OpDescriptor for PReluS16Op {
+    const NAME: &'static str = "PRELU (int16)";
+
+    #[cfg(feature = "host")]
+    const CUDA_KERNEL: &'static str = "kiln_prelu_s16";
+
+    #[cfg(feature = "host")]
+    fn cuda_items(&self) -> u64 {
+        self.params.broadcast.elements()
+    }
+
+    fn check(&self, c: &Checker) -> Result<(), Error> {
+        let p = &self.params;
+        c.ensure(
+            p.input_offset == 0 && p.output_offset == 0,
+            "int16 values have no zero point",
+        )?;
+        c.offsets(&[p.alpha_offset])?;
+        c.shift(p.identity_shift)?;
+        c.shift(p.alpha_shift)?;
+        c.ensure(
+            self.constant != ConstantOperand::First,
+            "PRELU's input is a constant",
+        )?;
+        let spans = (self.input, self.alpha, self.output);
+        check_operands(
+            c,
+            &p.broadcast,
+            spans,
+            (DType::I16, DType::I8),
+            self.constant,
+        )
+    }
+
+    #[inline(never)]
+    fn run(&self, arena: &mut [u8], weights: &[u8]) {
+        let (io, out) = split(arena, self.output);
+        let spans = (self.input, self.alpha);
+        let (x, alpha) = typed_operands(&io, weights, spans, self.constant);
+        prelu_s16(&self.params, x, alpha, out_i16(out));
     }
 }
 
@@ -94,7 +156,8 @@ impl OpDescriptor for PReluF32Op {
 
     fn check(&self, c: &Checker) -> Result<(), Error> {
         let spans = (self.input, self.alpha, self.output);
-        check_operands(c, &self.broadcast, spans, DType::F32, self.constant)
+        let types = (DType::F32, DType::F32);
+        check_operands(c, &self.broadcast, spans, types, self.constant)
     }
 
     #[inline(never)]

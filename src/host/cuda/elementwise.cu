@@ -26,10 +26,11 @@ __device__ i64 broadcast_elements(const Broadcast& b) {
     return n;
 }
 
-// Every broadcasting binary kernel's walk: `first` and `second` are the
-// operands, one of which may lie in the weights (`constant`); `f(a, b)` is
-// the output element, of type Out (a comparison's bool byte) or T.
-template <typename T, typename Out = T, typename F>
+// Every broadcasting binary kernel's walk: `first` (of type T) and
+// `second` (U, T unless named) are the operands, one of which may lie in
+// the weights (`constant`); `f(a, b)` is the output element, of type Out
+// (a comparison's bool byte) or T.
+template <typename T, typename Out = T, typename U = T, typename F>
 __device__ __forceinline__ void broadcast_binary(const Broadcast& b, ConstantOperand constant, Span first, Span second, Span output,
                                                  const u8* W, u8* A, i64 arena_bytes, i32 samples, F f) {
     const i64 per_sample = broadcast_elements(b);
@@ -40,7 +41,7 @@ __device__ __forceinline__ void broadcast_binary(const Broadcast& b, ConstantOpe
         broadcast_indices(b, e, &ia, &ib);
         const u8* sample = A + s * arena_bytes;
         const T x = ((const T*)((constant == ConstantOperand_First ? W : sample) + first.offset))[ia];
-        const T y = ((const T*)((constant == ConstantOperand_Second ? W : sample) + second.offset))[ib];
+        const U y = ((const U*)((constant == ConstantOperand_Second ? W : sample) + second.offset))[ib];
         ((Out*)(A + s * arena_bytes + output.offset))[e] = f(x, y);
     }
 }
@@ -126,16 +127,27 @@ KILN_KERNEL(kiln_div) {
     });
 }
 
-// PRELU: the identity rescaling where the input is not negative, the input
-// times the (broadcast) slope rescaled where it is.
-KILN_KERNEL(kiln_prelu) {
+// PRELU of int8 (T = i8) or int16 (T = i16) values with int8 slopes: the
+// identity rescaling where the input is not negative, the input times the
+// (broadcast) slope rescaled where it is.
+template <typename T, typename Op>
+__device__ __forceinline__ void prelu(const Op& op, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
     const PReluParams* p = &op.params;
-    broadcast_binary<i8>(p->broadcast, op.constant, op.input, op.alpha, op.output, W, A, arena_bytes, samples, [=](i8 input, i8 alpha) {
+    const i32 lo = sizeof(T) == 1 ? -128 : -32768, hi = sizeof(T) == 1 ? 127 : 32767;
+    broadcast_binary<T, T, i8>(p->broadcast, op.constant, op.input, op.alpha, op.output, W, A, arena_bytes, samples, [=](T input, i8 alpha) {
         const i32 x = (i32)input + p->input_offset;
         const i32 v = x >= 0 ? mbqm(x, p->identity_multiplier, p->identity_shift)
                              : mbqm(x * ((i32)alpha + p->alpha_offset), p->alpha_multiplier, p->alpha_shift);
-        return (i8)clamp_i32(sat_add(v, p->output_offset), -128, 127);
+        return (T)clamp_i32(sat_add(v, p->output_offset), lo, hi);
     });
+}
+
+KILN_KERNEL(kiln_prelu) {
+    prelu<i8>(op, W, A, arena_bytes, samples);
+}
+
+KILN_KERNEL(kiln_prelu_s16) {
+    prelu<i16>(op, W, A, arena_bytes, samples);
 }
 
 
