@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use kiln_codegen::ir::{Graph, OpKind};
+use kiln_codegen::ir::{DataType, Graph, OpKind};
 use kiln_codegen::ops::Reducer;
 
 fn fixture(name: &str) -> PathBuf {
@@ -114,4 +114,27 @@ fn int16_ops_tflite_micro_lacks_are_refused_by_name() {
     reduce.reducer = Reducer::Max;
     let err = refusal(g);
     assert!(err.contains("int16 REDUCE_MAX"), "{err}");
+}
+
+/// TFLM's int16 TRANSPOSE_CONV reads its bias as int64 values (the pip
+/// package reads an int32 one so too, which gives garbage): kiln refuses
+/// an int32 bias.
+#[test]
+fn int16_transpose_conv_with_an_int32_bias_is_refused() {
+    let mut g = import("transpose_conv_int16");
+    let t = tensor(&g, "bias 0");
+    let narrowed: Vec<u8> = g.tensors[t]
+        .data
+        .as_ref()
+        .unwrap()
+        .chunks(8)
+        .flat_map(|c| (i64::from_le_bytes(c.try_into().unwrap()) as i32).to_le_bytes())
+        .collect();
+    g.tensors[t].dtype = DataType::I32;
+    g.tensors[t].data = Some(narrowed);
+    let err = refusal(g);
+    assert!(
+        err.contains("int16 TRANSPOSE_CONV with a bias other than int64"),
+        "{err}"
+    );
 }

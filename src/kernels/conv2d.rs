@@ -486,6 +486,35 @@ pub fn transpose_conv2d_s8(
     );
 }
 
+/// int16 TRANSPOSE_CONV (TFLM's 16x8 reference: int64 accumulation with
+/// an int64 bias, the 64-bit requantization per channel). TFLM scatters
+/// into an int64 scratch buffer; the gather adds the same integers.
+pub fn transpose_conv2d_s16(
+    p: &Conv2dParams,
+    input: &[i16],
+    filter: &[i8],
+    bias: Bias16x8,
+    multiplier: &[i32],
+    shift: &[i32],
+    output: &mut [i16],
+) {
+    let f_c = p.geometry.filter_channels as usize;
+    gather(
+        &p.geometry,
+        |acc: &mut i64, i, w| {
+            for (&xv, &wv) in part(input, i, f_c).iter().zip(part(filter, w, f_c)) {
+                *acc += i64::from(i32::from(xv) * i32::from(wv));
+            }
+        },
+        |acc, o, oc| {
+            if let Some(out) = output.get_mut(o) {
+                let range = (p.activation_min, p.activation_max);
+                *out = bias.output_s16(oc, acc, (multiplier, shift), range);
+            }
+        },
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,13 +1,15 @@
-//! TRANSPOSE_CONV (ONNX ConvTranspose), int8 and float32, on the
+//! TRANSPOSE_CONV (ONNX ConvTranspose), int8, int16 and float32, on the
 //! convolution descriptors of `ops::conv2d`: the geometry is that of the
 //! equivalent forward convolution read backwards (see `kernels::conv2d`).
 //!
 //! Layer: ops; uses `kernels::conv2d`.
 
-use super::conv2d::{Conv2dF32, Conv2dS8};
+use super::conv2d::{Conv2dF32, Conv2dS16, Conv2dS8};
 use super::{Checker, OpDescriptor};
 use crate::error::Error;
-use crate::kernels::conv2d::{transpose_conv2d_f32, transpose_conv2d_s8, ConvGeometry};
+use crate::kernels::conv2d::{
+    transpose_conv2d_f32, transpose_conv2d_s16, transpose_conv2d_s8, ConvGeometry,
+};
 use crate::wire::wire_struct;
 
 /// A transposed convolution's coordinates stay far from overflow on 32-bit
@@ -63,6 +65,40 @@ impl OpDescriptor for TransposeConv2dOp {
             .run_rows(arena, weights, rows, |p, _, i, f, b, m, s, o| {
                 transpose_conv2d_s8(p, i, f, b, m, s, o)
             });
+    }
+}
+
+wire_struct! {
+    /// int16 (16x8) TRANSPOSE_CONV: int64 sums, an int64 bias or none.
+    pub struct TransposeConv2dS16Op {
+        pub conv: Conv2dS16,
+    }
+}
+
+impl OpDescriptor for TransposeConv2dS16Op {
+    const NAME: &'static str = "TRANSPOSE_CONV (int16)";
+
+    #[cfg(feature = "host")]
+    const CUDA_KERNEL: &'static str = "kiln_transpose_conv2d_s16";
+
+    #[cfg(feature = "host")]
+    fn cuda_items(&self) -> u64 {
+        self.conv.params.geometry.output.elements()
+    }
+
+    fn check(&self, c: &Checker) -> Result<(), Error> {
+        check_reach(c, &self.conv.params.geometry)?;
+        // TFLM's int16 kernel sums in int64 whatever the bias.
+        c.ensure(
+            self.conv.int64_accumulator,
+            "int16 TRANSPOSE_CONV sums in int64",
+        )?;
+        self.conv.check_operands(c)
+    }
+
+    #[inline(never)]
+    fn run(&self, arena: &mut [u8], weights: &[u8]) {
+        self.conv.run_with(arena, weights, transpose_conv2d_s16);
     }
 }
 

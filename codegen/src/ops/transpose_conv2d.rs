@@ -4,15 +4,15 @@
 //! Layer: ops; uses the convolution lowering of `ops::conv2d`.
 
 use kiln::graph::Op;
-use kiln::ops::{TransposeConv2dF32Op, TransposeConv2dOp};
+use kiln::ops::{TransposeConv2dF32Op, TransposeConv2dOp, TransposeConv2dS16Op};
 
-use super::conv2d::{geometry, lower_conv, ConvDescriptor};
+use super::conv2d::{geometry, lower_conv, lower_conv_s16, ConvDescriptor};
 use super::{Dtypes, Formats, IrOp, OnnxConverter, QuantRule};
 use crate::import::onnx::{bounded_attribute, pair, Importer, OnnxNode, Step, MAX_GEOMETRY};
 use crate::import::tflite::invalid as read_invalid;
 use crate::import::tflite::{ReadResult, TfliteOp};
-use crate::ir::{Activation, Conv2dAttrs, Graph, Node, OpKind, Padding};
-use crate::lower::{invalid, Lowered, Lowering};
+use crate::ir::{Activation, Conv2dAttrs, DataType, Graph, Node, OpKind, Padding};
+use crate::lower::{invalid, unsupported, Lowered, Lowering};
 use crate::stack::Stack;
 
 /// TRANSPOSE_CONV. Inputs: data, filter `[O, KH, KW, I / groups]`,
@@ -29,7 +29,7 @@ impl TransposeConv2d {
             inputs: 2,
             convert: conv_transpose_from_onnx,
         }],
-        dtypes: Dtypes::INT8_FLOAT32,
+        dtypes: Dtypes::INT8_INT16_FLOAT32,
     };
 }
 
@@ -68,6 +68,15 @@ impl IrOp for TransposeConv2d {
             ));
         }
         let geometry = geometry(&self.0, (in_s, out_s), [kh, kw, fc], [pad_top, pad_left])?;
+        if cx.dtype(input) == DataType::I16 {
+            // TFLM's int16 kernel sums in int64 and reads its bias as
+            // int64 values (the pip package reads an int32 bias so too).
+            if node.input(2).is_some_and(|b| cx.dtype(b) != DataType::I64) {
+                return unsupported("int16 TRANSPOSE_CONV with a bias other than int64");
+            }
+            let conv = lower_conv_s16(cx, node, geometry, self.0.activation)?;
+            return Ok(Some(Op::TransposeConv2dS16(TransposeConv2dS16Op { conv })));
+        }
         Ok(Some(
             match lower_conv(cx, node, geometry, self.0.activation)? {
                 ConvDescriptor::S8(conv) => Op::TransposeConv2d(TransposeConv2dOp { conv }),
@@ -85,7 +94,14 @@ impl IrOp for TransposeConv2d {
         (pixels * f.iter().product::<usize>()) as u64
     }
 
-    fn stack(&self, _g: &Graph, _node: &Node) -> Stack {
+    /// int16: painted on each core on the transpose_conv_int16 fixture.
+    fn stack(&self, g: &Graph, node: &Node) -> Stack {
+        if node
+            .input(0)
+            .is_some_and(|t| g.tensors[t].dtype == DataType::I16)
+        {
+            return Stack::new(328, 284, 284, 212);
+        }
         Stack::new(380, 304, 304, 236)
     }
 }

@@ -151,16 +151,26 @@ __device__ __forceinline__ i32 requantize_16x8(const Op& o, const u8* W, i32 oc,
     return mbqm(wadd(narrow, o.bias.len ? weights_i32(W, o.bias.offset)[oc] : 0), m, sh);
 }
 
-KILN_KERNEL(kiln_conv2d_s16) {
-    const Conv2dS16& o = op.conv;
+// int16 (16x8) CONV_2D and TRANSPOSE_CONV: exact int64 sums, biased and
+// requantized as the bias type sets (a transposed one always sums in int64).
+template <bool Transposed>
+__device__ __forceinline__ void conv_s16(const Conv2dS16& o, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
     const i32 act_min = o.params.activation_min, act_max = o.params.activation_max;
-    conv_gather<false, i16, i8, i64>(o.params.geometry, o, W, A, arena_bytes, samples,
+    conv_gather<Transposed, i16, i8, i64>(o.params.geometry, o, W, A, arena_bytes, samples,
         [](i64& acc, const i16* x, const i8* w, i32 fc) {
             for (i32 c = 0; c < fc; c++) acc += (i64)((i32)w[c] * (i32)x[c]);
         },
         [=](u8* output, i64 at, i32 oc, i64 acc) {
             ((i16*)output)[at] = (i16)clamp_i32(requantize_16x8(o, W, oc, oc, acc), act_min, act_max);
         });
+}
+
+KILN_KERNEL(kiln_conv2d_s16) {
+    conv_s16<false>(op.conv, W, A, arena_bytes, samples);
+}
+
+KILN_KERNEL(kiln_transpose_conv2d_s16) {
+    conv_s16<true>(op.conv, W, A, arena_bytes, samples);
 }
 
 KILN_KERNEL(kiln_depthwise_conv2d_s16) {
