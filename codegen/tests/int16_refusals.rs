@@ -138,3 +138,17 @@ fn int16_transpose_conv_with_an_int32_bias_is_refused() {
         "{err}"
     );
 }
+
+/// TFLM's int16 SOFTMAX writes probabilities in Q0.15: another output
+/// scale is refused.
+#[test]
+fn int16_softmax_to_another_scale_is_refused() {
+    let mut g = import("softmax_int16");
+    let t = tensor(&g, "softmax");
+    g.tensors[t].quantization.as_mut().unwrap().scale = vec![1.0 / 65536.0];
+    let err = refusal(g);
+    assert!(
+        err.contains("int16 SOFTMAX") && err.contains("1/32768"),
+        "{err}"
+    );
+}

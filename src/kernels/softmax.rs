@@ -1,8 +1,9 @@
 //! SOFTMAX, int8 in and int8 or int16 out, computed in fixed point exactly as TFLM's
 //! reference kernel (gemmlowp exp and reciprocal, 5 integer bits for the
-//! scaled differences, 12 for the sum), and LOG_SOFTMAX (the same sum of
-//! exponentials, its logarithm subtracted in 4 integer bits), with their
-//! float32 forms.
+//! scaled differences, 12 for the sum), int16 in and out (TFLM's
+//! `SoftmaxInt16`: two interpolated 513-entry tables), and LOG_SOFTMAX (the
+//! same sum of exponentials, its logarithm subtracted in 4 integer bits),
+//! with their float32 forms.
 //!
 //! Layer: kernels; a pure function over slices, uses `quant` and
 //! `fixed_point`, and `float_math` for the float32 exp.
@@ -87,6 +88,79 @@ fn softmax_from_s8<T: IntElement>(p: &SoftmaxParams, input: &[i8], output: &mut 
                 }
                 None => T::MIN,
             });
+        }
+    }
+}
+
+wire_struct! {
+    /// int16 SOFTMAX (int16 in with zero point 0; int16 out, scale
+    /// 1/32768, zero point 0).
+    #[derive(Eq)]
+    pub struct SoftmaxInt16Params {
+        /// Number of rows; softmax runs over each row of `depth` elements.
+        pub outer: u32,
+        pub depth: u32,
+        /// `input_scale * beta / (10 / 65535)`: a difference from the row
+        /// maximum onto the exponential table's steps (its inputs span
+        /// [-10, 0]).
+        pub input_multiplier: i32,
+        pub input_shift: i32,
+    }
+}
+
+/// The length of each of int16 SOFTMAX's tables: 512 steps and the end
+/// point, which only sets the last step's slope.
+pub const INT16_TABLE_LEN: usize = 513;
+
+/// TFLite's `generic_int16_table_lookup`: the table's value at `value`'s
+/// top 9 bits, plus the slope to the next entry times its low 7 bits
+/// (rounded), in int16 arithmetic as TFLite's.
+#[inline]
+fn int16_table_lookup(value: i16, table: &[i16]) -> i16 {
+    let index = (256 + (i32::from(value) >> 7)) as usize;
+    let offset = i32::from(value) & 0x7f;
+    let base = super::at(table, index, 0);
+    let slope = i32::from(super::at(table, index + 1, 0).wrapping_sub(base));
+    let delta = (slope * offset + 64) >> 7;
+    (i32::from(base) + delta) as i16
+}
+
+/// TFLM's int16 SOFTMAX (`SoftmaxInt16`): per row, each difference from
+/// the maximum scaled onto [-32768, 32767] and looked up in `exp_table`
+/// (exp over [-10, 0] in Q0.15), their sum normalized and looked up in
+/// `reciprocal_table` (1 / (1 + x) over [0, 1]), each exponential times
+/// that reciprocal, rounded back to Q0.15. TFLM keeps the exponentials in
+/// a scratch row; kiln looks each up again, which gives the same values.
+pub fn softmax_s16(
+    p: &SoftmaxInt16Params,
+    (exp_table, reciprocal_table): (&[i16], &[i16]),
+    input: &[i16],
+    output: &mut [i16],
+) {
+    let depth = p.depth as usize;
+    for row in 0..p.outer as usize {
+        let x = super::part(input, row * depth, depth);
+        let y = super::part_mut(output, row * depth, depth);
+        let max = x.iter().copied().max().unwrap_or(i16::MIN);
+        let exp = |v: i16| -> i32 {
+            let diff = i32::from(v) - i32::from(max);
+            let scaled = multiply_by_quantized_multiplier(diff, p.input_multiplier, p.input_shift);
+            let symmetric = scaled.saturating_add(32767).clamp(-32768, 32767) as i16;
+            i32::from(int16_table_lookup(symmetric, exp_table))
+        };
+        let sum = x.iter().fold(0i32, |sum, &v| sum.wrapping_add(exp(v)));
+        // At least the maximum's own exponential (about 1 << 15): 1 to 17.
+        // The clamp keeps a forged table's shifts defined.
+        let headroom_plus_one = (sum as u32).leading_zeros().clamp(1, 30);
+        let shifted = ((i64::from(sum) << (headroom_plus_one - 1)) + (1 << 13)) >> 14;
+        let symmetric = (shifted as i32)
+            .wrapping_sub((1 << 15) + (1 << 16))
+            .clamp(-32768, 32767) as i16;
+        let reciprocal = i64::from(int16_table_lookup(symmetric, reciprocal_table));
+        let right_shift = 31 - headroom_plus_one;
+        for (o, &v) in y.iter_mut().zip(x) {
+            let product = i64::from(exp(v)) * reciprocal + (1 << (right_shift - 1));
+            *o = (product >> right_shift).clamp(0, 32767) as i16;
         }
     }
 }

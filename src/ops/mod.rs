@@ -309,8 +309,8 @@ macro_rules! op_list {
 /// int8 DIV; 31: int16 FULLY_CONNECTED, CONV_2D, DEPTHWISE_CONV_2D,
 /// AVERAGE_POOL_2D, MAX_POOL_2D, LEAKY_RELU, ADD, SUB, MUL, LOGISTIC,
 /// TANH, REQUANTIZE (RELU, RELU6), QUANTIZE from float32, DEQUANTIZE and
-/// MEAN (SUM), ABS, SQUARED_DIFFERENCE, BATCH_MATMUL, PRELU and
-/// TRANSPOSE_CONV;
+/// MEAN (SUM), ABS, SQUARED_DIFFERENCE, BATCH_MATMUL, PRELU,
+/// TRANSPOSE_CONV and SOFTMAX;
 /// `tests/blob_format.rs` pins it). It lives beside the
 /// list because appending an op is the usual bump.
 pub const BLOB_VERSION: u32 = 31;
@@ -432,4 +432,5 @@ op_list! {
     BatchMatMulS16(BatchMatMulS16Op),
     PReluS16(PReluS16Op),
     TransposeConv2dS16(TransposeConv2dS16Op),
+    SoftmaxInt16(SoftmaxInt16Op),
 }

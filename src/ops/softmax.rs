@@ -1,15 +1,18 @@
-//! SOFTMAX over the last axis, int8 to int8 or int16 (TFLM's fixed point)
-//! and float32, and LOG_SOFTMAX of int8 or float32.
+//! SOFTMAX over the last axis, int8 to int8 or int16 (TFLM's fixed point),
+//! int16 to int16 (TFLM's tables) and float32, and LOG_SOFTMAX of int8 or
+//! float32.
 //!
 //! Layer: ops; uses `kernels::softmax`.
 
-use super::arena::{out_f32, out_i16, out_i8, split};
+use super::arena::{constant, out_f32, out_i16, out_i8, split};
 use super::{Checker, OpDescriptor};
 use crate::error::Error;
 use crate::kernels::softmax::{
-    log_softmax_f32, log_softmax_s8, softmax_f32, softmax_s8, softmax_s8_to_s16,
+    log_softmax_f32, log_softmax_s8, softmax_f32, softmax_s16, softmax_s8, softmax_s8_to_s16,
 };
-pub use crate::kernels::softmax::{LogSoftmaxParams, SoftmaxParams};
+pub use crate::kernels::softmax::{
+    LogSoftmaxParams, SoftmaxInt16Params, SoftmaxParams, INT16_TABLE_LEN,
+};
 use crate::tensor::{DType, Span};
 use crate::wire::wire_struct;
 
@@ -95,6 +98,54 @@ impl OpDescriptor for SoftmaxS16Op {
     fn run(&self, arena: &mut [u8], _weights: &[u8]) {
         let (io, out) = split(arena, self.output);
         softmax_s8_to_s16(&self.params, io.i8(self.input), out_i16(out));
+    }
+}
+
+wire_struct! {
+    /// int16 SOFTMAX (int16 in and out, TFLM's `SoftmaxInt16`): its two
+    /// tables live in the weights.
+    pub struct SoftmaxInt16Op {
+        pub params: SoftmaxInt16Params,
+        pub exp_table: Span,
+        pub reciprocal_table: Span,
+        pub input: Span,
+        pub output: Span,
+    }
+}
+
+impl OpDescriptor for SoftmaxInt16Op {
+    const NAME: &'static str = "SOFTMAX (int16)";
+
+    #[cfg(feature = "host")]
+    const CUDA_KERNEL: &'static str = "kiln_softmax_int16";
+
+    #[cfg(feature = "host")]
+    fn cuda_items(&self) -> u64 {
+        u64::from(self.params.outer)
+    }
+
+    fn check(&self, c: &Checker) -> Result<(), Error> {
+        let p = &self.params;
+        c.positive(&[p.depth])?;
+        // A row's int32 sum of exponentials (each below 2^15) stays exact.
+        c.ensure(p.depth < 1 << 16, "softmax row too long")?;
+        c.shift(p.input_shift)?;
+        let len = INT16_TABLE_LEN as u64;
+        c.constant(self.exp_table, len, DType::I16, false)?;
+        c.constant(self.reciprocal_table, len, DType::I16, false)?;
+        let n = u64::from(p.outer) * u64::from(p.depth);
+        c.arena(self.input, n, DType::I16)?;
+        c.output(self.output, n, DType::I16, &[self.input])
+    }
+
+    #[inline(never)]
+    fn run(&self, arena: &mut [u8], weights: &[u8]) {
+        let (io, out) = split(arena, self.output);
+        let tables = (
+            constant(weights, self.exp_table),
+            constant(weights, self.reciprocal_table),
+        );
+        softmax_s16(&self.params, tables, io.i16(self.input), out_i16(out));
     }
 }
 

@@ -1,17 +1,20 @@
 //! SOFTMAX over the last axis: int8 (TFLM's fixed point) to int8 (output
-//! scale 1/256, zero point -128) or to int16 (1/65536, -32768), and float32;
-//! LOG_SOFTMAX, which shares its preparation, in int8 and float32.
+//! scale 1/256, zero point -128) or to int16 (1/65536, -32768), int16 to
+//! int16 (TFLM's tables, built here), and float32; LOG_SOFTMAX, which
+//! shares its preparation, in int8 and float32.
 //!
 //! Layer: ops; uses `lower` and `quantize::multiplier`.
 
 use kiln::graph::Op;
-use kiln::kernels::softmax::{LogSoftmaxParams, SoftmaxParams};
-use kiln::ops::{LogSoftmaxOp, SoftmaxF32Op, SoftmaxOp, SoftmaxS16Op};
+use kiln::kernels::softmax::{
+    LogSoftmaxParams, SoftmaxInt16Params, SoftmaxParams, INT16_TABLE_LEN,
+};
+use kiln::ops::{LogSoftmaxOp, SoftmaxF32Op, SoftmaxInt16Op, SoftmaxOp, SoftmaxS16Op};
 use kiln::tensor::DType;
 
 use super::{Dtypes, Formats, IrOp, OnnxConverter, Permuted, QuantRule};
 use crate::import::onnx::{Importer, OnnxNode, Step};
-use crate::ir::{DataType, Graph, Node, OpKind};
+use crate::ir::{DataType, Graph, Node, OpKind, TensorId};
 use crate::lower::{to_u32, unsupported, Lowered, Lowering};
 use crate::quantize::multiplier::{input_radius, quantize_multiplier};
 use crate::stack::Stack;
@@ -42,7 +45,7 @@ impl Softmax {
             int8: true,
             int16: true,
             float32: true,
-            note: "int16: the output of an int8 SOFTMAX",
+            note: "",
             int8_names: &[],
             int16_names: &[],
         },
@@ -91,6 +94,9 @@ impl IrOp for Softmax {
                 output,
             })));
         }
+        if cx.dtype(input) == DataType::I16 {
+            return lower_s16(cx, self.beta, (input, out), (outer, depth)).map(Some);
+        }
         let (input_scale, _) = cx.quant(input)?;
         let (input_multiplier, input_left_shift, diff_min) = softmax_params(self.beta, input_scale);
         let params = SoftmaxParams {
@@ -122,12 +128,78 @@ impl IrOp for Softmax {
         })))
     }
 
+    /// int16 to int16: painted on each core on the softmax_int16 fixture.
     fn stack(&self, g: &Graph, node: &Node) -> Stack {
-        match node.outputs.first().map(|&t| g.tensors[t].dtype) {
-            Some(DataType::I16) => crate::stack::INT16_EDGES,
+        let dtype = |t: Option<TensorId>| t.map(|t| g.tensors[t].dtype);
+        match (dtype(node.input(0)), dtype(node.outputs.first().copied())) {
+            (Some(DataType::I16), _) => Stack::new(196, 128, 128, 108),
+            (_, Some(DataType::I16)) => crate::stack::INT16_EDGES,
             _ => crate::stack::SMALL_OP,
         }
     }
+}
+
+/// int16 SOFTMAX (TFLM's `SoftmaxInt16`): the input's zero point 0, the
+/// output's scale 1/32768 and zero point 0; the differences scaled by
+/// `input_scale * beta` (a single-precision product, as TFLM's) over the
+/// exponential table's range, 10 / 65535 per step, and TFLM's two tables.
+fn lower_s16(
+    cx: &mut Lowering,
+    beta: f32,
+    (input, out): (TensorId, TensorId),
+    (outer, depth): (u32, u32),
+) -> Lowered<Op> {
+    let ((in_scale, in_zp), (out_scale, out_zp)) = (cx.quant(input)?, cx.quant(out)?);
+    let exact_output = (out_scale - 1.0 / 32768.0).abs() <= 1e-3 / 32768.0 && out_zp == 0;
+    if cx.dtype(out) != DataType::I16 || in_zp != 0 || !exact_output {
+        return unsupported(format!(
+            "int16 SOFTMAX with input zero point {in_zp} to {} scale {out_scale}, zero point \
+             {out_zp}; TFLM requires int16 with zero point 0, scale 1/32768",
+            cx.dtype(out).name()
+        ));
+    }
+    let (input_multiplier, input_shift) =
+        quantize_multiplier(f64::from(in_scale * beta) / (10.0 / 65535.0));
+    let exp_table = int16_table(f32::exp, -10.0, 0.0);
+    let reciprocal_table = int16_table(|x| 1.0 / (1.0 + x), 0.0, 1.0);
+    Ok(Op::SoftmaxInt16(SoftmaxInt16Op {
+        params: SoftmaxInt16Params {
+            outer,
+            depth,
+            input_multiplier,
+            input_shift,
+        },
+        exp_table: cx.constant(bytemuck::cast_slice(&exp_table))?,
+        reciprocal_table: cx.constant(bytemuck::cast_slice(&reciprocal_table))?,
+        input: cx.activation(input, DataType::I16)?,
+        output: cx.activation(out, DataType::I16)?,
+    }))
+}
+
+/// TFLite's `gen_lut` for an int16 table, in single precision as TFLM
+/// builds it: `func` at 512 steps over `[min, max]` in Q0.15, each entry
+/// less half the error that interpolating to its step's midpoint makes,
+/// then `func(max)`, which only sets the last step's slope.
+fn int16_table(func: impl Fn(f32) -> f32, min: f32, max: f32) -> [i16; INT16_TABLE_LEN] {
+    let steps = INT16_TABLE_LEN - 1;
+    let step = (max - min) / steps as f32;
+    let half_step = step / 2.0;
+    // 65536 values over the outputs' range [-1, 1].
+    let scale = 32768.0f32;
+    let clamp = |v: f32| v.clamp(-32768.0, 32767.0) as i16;
+    let mut table = [0i16; INT16_TABLE_LEN];
+    for (i, entry) in table.iter_mut().take(steps).enumerate() {
+        let x = min + i as f32 * step;
+        let value = func(x);
+        let midpoint = func(x + half_step);
+        let next = func(min + (i + 1) as f32 * step);
+        let sample = (value * scale).round();
+        let interpolated = ((next * scale + sample) / 2.0).round();
+        let bias = ((interpolated - (midpoint * scale).round()) / 2.0).round();
+        *entry = clamp(sample - bias);
+    }
+    table[steps] = clamp((func(max) * scale).round());
+    table
 }
 
 /// TFLM's int8 SOFTMAX preparation: `(input_multiplier, input_left_shift,
@@ -312,5 +384,30 @@ impl IrOp for LogSoftmax {
             input,
             output,
         })))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::int16_table;
+
+    /// The tables' ends and shape: exp rises from exp(-10) to 1 (clamped
+    /// to 32767), 1 / (1 + x) falls from 1 to one half; interpolating
+    /// between entries stays within a step of the function.
+    #[test]
+    fn int16_tables_span_their_functions() {
+        let exp = int16_table(f32::exp, -10.0, 0.0);
+        assert_eq!(exp[512], 32767);
+        assert!(exp[0] <= 2, "{}", exp[0]);
+        assert!(exp.windows(2).all(|w| w[0] <= w[1]));
+        let reciprocal = int16_table(|x| 1.0 / (1.0 + x), 0.0, 1.0);
+        assert_eq!((reciprocal[0], reciprocal[512]), (32767, 16384));
+        assert!(reciprocal.windows(2).all(|w| w[0] >= w[1]));
+        for i in 0..512 {
+            let midpoint = (i32::from(reciprocal[i]) + i32::from(reciprocal[i + 1])) / 2;
+            let x = (i as f32 + 0.5) / 512.0;
+            let exact = 32768.0 / (1.0 + x);
+            assert!((midpoint as f32 - exact).abs() <= 1.5, "step {i}");
+        }
     }
 }

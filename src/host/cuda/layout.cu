@@ -110,6 +110,49 @@ KILN_KERNEL(kiln_softmax_s16) {
     softmax_from_s8<i16, 16, -32768, 32767>(op.params, op.input, op.output, A, arena_bytes, samples);
 }
 
+// TFLite's generic_int16_table_lookup: the entry at the top 9 bits plus
+// the slope to the next one times the low 7 bits, rounded.
+__device__ __forceinline__ i32 int16_table_lookup(i32 value, const i16* table) {
+    const i32 index = 256 + (value >> 7), offset = value & 0x7f;
+    const i32 base = table[index];
+    const i32 slope = (i16)(table[index + 1] - table[index]);
+    return (i16)(base + ((slope * offset + 64) >> 7));
+}
+
+// int16 SOFTMAX (kernels::softmax::softmax_s16): exponentials from one
+// table, the reciprocal of their sum from the other.
+KILN_KERNEL(kiln_softmax_int16) {
+    const SoftmaxInt16Params& p = op.params;
+    const i16* exp_table = (const i16*)(W + op.exp_table.offset);
+    const i16* reciprocal_table = (const i16*)(W + op.reciprocal_table.offset);
+    const i32 outer = p.outer, depth = p.depth;
+    FOR_EACH(idx, (i64)outer * samples) {
+        const i64 s = idx / outer;
+        const i64 row = idx % outer;
+        const i16* x = (const i16*)arena(A, arena_bytes, s, op.input) + row * depth;
+        i16* y = (i16*)arena(A, arena_bytes, s, op.output) + row * depth;
+        i32 max = -32768;
+        for (i32 c = 0; c < depth; c++) max = x[c] > max ? x[c] : max;
+        i32 sum = 0;
+        for (i32 c = 0; c < depth; c++) {
+            const i32 scaled = sat_add(mbqm((i32)x[c] - max, p.input_multiplier, p.input_shift), 32767);
+            sum = wadd(sum, int16_table_lookup(clamp_i32(scaled, -32768, 32767), exp_table));
+        }
+        i32 h = sum == 0 ? 32 : __clz(sum);
+        h = h < 1 ? 1 : h > 30 ? 30 : h;
+        const i64 shifted = (((i64)sum << (h - 1)) + (1 << 13)) >> 14;
+        const i32 symmetric = clamp_i32(wsub((i32)shifted, (1 << 15) + (1 << 16)), -32768, 32767);
+        const i64 reciprocal = int16_table_lookup(symmetric, reciprocal_table);
+        const i32 right_shift = 31 - h;
+        for (i32 c = 0; c < depth; c++) {
+            const i32 scaled = sat_add(mbqm((i32)x[c] - max, p.input_multiplier, p.input_shift), 32767);
+            const i64 e = int16_table_lookup(clamp_i32(scaled, -32768, 32767), exp_table);
+            const i64 v = (e * reciprocal + ((i64)1 << (right_shift - 1))) >> right_shift;
+            y[c] = (i16)(v < 0 ? 0 : v > 32767 ? 32767 : v);
+        }
+    }
+}
+
 
 // Rows of the first `count` inputs side by side, byte by byte.
 KILN_KERNEL(kiln_concatenation) {
