@@ -44,6 +44,7 @@ pub mod softmax;
 pub mod space_batch;
 pub mod svdf;
 pub mod transpose;
+pub mod transpose_conv2d;
 pub mod unary;
 
 /// `len` values of `s` from `start`, or none if they do not all lie in `s`.

@@ -2,13 +2,14 @@
 //! convolution descriptors of `ops::conv2d`: the geometry is that of the
 //! equivalent forward convolution read backwards (see `kernels::conv2d`).
 //!
-//! Layer: ops; uses `kernels::conv2d`.
+//! Layer: ops; uses `kernels::conv2d` and `kernels::transpose_conv2d`.
 
 use super::conv2d::{Conv2dF32, Conv2dS16, Conv2dS8};
 use super::{Checker, OpDescriptor};
 use crate::error::Error;
-use crate::kernels::conv2d::{
-    transpose_conv2d_f32, transpose_conv2d_s16, transpose_conv2d_s8, ConvGeometry,
+use crate::kernels::conv2d::ConvGeometry;
+use crate::kernels::transpose_conv2d::{
+    transpose_conv2d_f32, transpose_conv2d_s16, transpose_conv2d_s8,
 };
 use crate::wire::wire_struct;
 

@@ -1,5 +1,5 @@
 //! The broadcasting binary ops: ADD, SUB, MUL, DIV and SQUARED_DIFFERENCE
-//! (int8 and float32; ADD, SUB and MUL in int16 too), FLOOR_DIV and FLOOR_MOD (float32), and what every
+//! (int8 and float32; all but DIV in int16 too), and what every
 //! binary op shares: numpy broadcasting onto the output, and an operand
 //! that may be a constant kept in the weights.
 //!
@@ -8,8 +8,8 @@
 use kiln::graph::Op;
 use kiln::kernels::elementwise::{AddParams, Broadcast, MulParams};
 use kiln::ops::{
-    AddF32Op, AddOp, AddS16Op, AddSub, BinaryF32, ConstantOperand, DivF32Op, DivOp, FloorDivF32Op,
-    FloorModF32Op, IntegerBinaryOp, IntegerFunction, IntegerParams, MulF32Op, MulOp, MulS16Op,
+    AddF32Op, AddOp, AddS16Op, AddSub, BinaryF32, ConstantOperand, DivF32Op, DivOp,
+    IntegerBinaryOp, IntegerFunction, IntegerParams, MulF32Op, MulOp, MulS16Op,
     SquaredDifferenceF32Op, SquaredDifferenceOp, SquaredDifferenceS16Op, SubF32Op, SubOp, SubS16Op,
 };
 use kiln::tensor::DType;
@@ -100,12 +100,6 @@ impl IrOp for SquaredDifference {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Div {
     pub activation: Activation,
-}
-
-/// FLOOR_DIV, or with `modulo` FLOOR_MOD: float32 only, as in TFLM.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct FloorDivMod {
-    pub modulo: bool,
 }
 
 impl Add {
@@ -405,50 +399,6 @@ fn mul_like(
     ))
 }
 
-impl FloorDivMod {
-    pub(crate) const FORMATS: Formats = Formats {
-        tflite: &[
-            ("FLOOR_DIV", |_| {
-                Ok(OpKind::FloorDivMod(FloorDivMod { modulo: false }))
-            }),
-            ("FLOOR_MOD", |_| {
-                Ok(OpKind::FloorDivMod(FloorDivMod { modulo: true }))
-            }),
-        ],
-        onnx: &[],
-        dtypes: Dtypes::FLOAT32_BETWEEN_QUANTIZE,
-    };
-}
-
-impl IrOp for FloorDivMod {
-    fn broadcasting(&self) -> bool {
-        true
-    }
-
-    fn name(&self) -> &'static str {
-        if self.modulo {
-            "FLOOR_MOD"
-        } else {
-            "FLOOR_DIV"
-        }
-    }
-
-    fn quantization(&self, _node: &Node) -> QuantRule {
-        QuantRule::Float
-    }
-
-    fn lower(&self, cx: &mut Lowering, node: &Node) -> Lowered<Option<Op>> {
-        if !cx.is_float(node) {
-            return unsupported(format!("{} of other types than float32", self.name()));
-        }
-        let binary = binary_f32(cx, node, Activation::None)?;
-        Ok(Some(match self.modulo {
-            true => Op::FloorModF32(FloorModF32Op { binary }),
-            false => Op::FloorDivF32(FloorDivF32Op { binary }),
-        }))
-    }
-}
-
 impl IrOp for Div {
     fn fused_activation(&mut self) -> Option<&mut Activation> {
         Some(&mut self.activation)
@@ -704,7 +654,11 @@ pub(crate) fn integer_binary_of_values(
 }
 
 /// A float32 binary op on inputs 0 and 1.
-fn binary_f32(cx: &mut Lowering, node: &Node, activation: Activation) -> Lowered<BinaryF32> {
+pub(crate) fn binary_f32(
+    cx: &mut Lowering,
+    node: &Node,
+    activation: Activation,
+) -> Lowered<BinaryF32> {
     let (a, b, out) = (cx.input(node, 0)?, cx.input(node, 1)?, cx.output(node)?);
     let (constant, input1, input2) = binary_operands(cx, a, b, DataType::F32)?;
     Ok(BinaryF32 {
