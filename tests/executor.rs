@@ -241,3 +241,43 @@ fn state_is_reset_when_binding_and_on_request() {
     };
     refused(&[shorter], "does not match");
 }
+
+/// A resize whose pixels hold no values reaches no byte, so the span checks
+/// pass; billions of such pixels would run for hours. It is refused.
+#[test]
+fn a_resize_of_empty_pixels_is_refused() {
+    let model = kiln_codegen::compile_file(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/op_zoo/resize.tflite"),
+    )
+    .unwrap();
+    let mut a = arena(model.arena_bytes());
+    let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut a);
+    let mut ops = model.ops.clone();
+    let (index, params) = ops
+        .iter_mut()
+        .enumerate()
+        .find_map(|(i, op)| match op {
+            Op::ResizeNearest(r) => {
+                // Spans of no bytes, as empty pixels need.
+                r.input.len = 0;
+                r.output.len = 0;
+                Some((i, &mut r.params))
+            }
+            _ => None,
+        })
+        .expect("the resize fixture has a RESIZE_NEAREST_NEIGHBOR");
+    params.depth = 0;
+    params.batches = 1 << 10;
+    params.output_height = 1 << 12;
+    params.output_width = 1 << 12;
+    let graph = kiln::Graph {
+        ops: &ops,
+        ..model.runtime_graph()
+    };
+    let err = Executor::new(&graph, bytes).err().unwrap();
+    assert!(
+        err.to_string()
+            .contains(&format!("invalid graph at op #{index}")),
+        "{err}"
+    );
+}

@@ -115,7 +115,9 @@ fn check_resize(
     input: Span,
     output: Span,
 ) -> Result<(), Error> {
-    c.positive(&[p.input_height, p.input_width])?;
+    // A pixel holds values: billions of empty output pixels would pass the
+    // span checks and run for hours (the fuzzer found one).
+    c.positive(&[p.input_height, p.input_width, p.depth])?;
     c.ensure(
         !(p.align_corners && p.half_pixel_centers),
         "align_corners and half_pixel_centers both set",
