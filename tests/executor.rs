@@ -242,10 +242,10 @@ fn state_is_reset_when_binding_and_on_request() {
     refused(&[shorter], "does not match");
 }
 
-/// A resize whose pixels hold no values reaches no byte, so the span checks
-/// pass; billions of such pixels would run for hours. It is refused.
-#[test]
-fn a_resize_of_empty_pixels_is_refused() {
+/// Compiles the resize fixture, lets `edit` change its RESIZE_NEAREST_NEIGHBOR
+/// (whose spans it has emptied), and returns the error `Executor::new` gives
+/// with the index of the op it names.
+fn resize_refusal(edit: impl FnOnce(&mut kiln::kernels::resize::ResizeParams)) -> (usize, String) {
     let model = kiln_codegen::compile_file(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/op_zoo/resize.tflite"),
     )
@@ -258,7 +258,7 @@ fn a_resize_of_empty_pixels_is_refused() {
         .enumerate()
         .find_map(|(i, op)| match op {
             Op::ResizeNearest(r) => {
-                // Spans of no bytes, as empty pixels need.
+                // Spans of no bytes, as tensors of no values need.
                 r.input.len = 0;
                 r.output.len = 0;
                 Some((i, &mut r.params))
@@ -266,18 +266,44 @@ fn a_resize_of_empty_pixels_is_refused() {
             _ => None,
         })
         .expect("the resize fixture has a RESIZE_NEAREST_NEIGHBOR");
-    params.depth = 0;
-    params.batches = 1 << 10;
-    params.output_height = 1 << 12;
-    params.output_width = 1 << 12;
+    edit(params);
     let graph = kiln::Graph {
         ops: &ops,
         ..model.runtime_graph()
     };
-    let err = Executor::new(&graph, bytes).err().unwrap();
+    let err = Executor::new(&graph, bytes).err().expect("refused");
+    (index, err.to_string())
+}
+
+/// A resize whose pixels hold no values reaches no byte, so the span checks
+/// pass; billions of such pixels would run for hours. It is refused.
+#[test]
+fn a_resize_of_empty_pixels_is_refused() {
+    let (index, err) = resize_refusal(|p| {
+        p.depth = 0;
+        p.batches = 1 << 10;
+        p.output_height = 1 << 12;
+        p.output_width = 1 << 12;
+    });
     assert!(
-        err.to_string()
-            .contains(&format!("invalid graph at op #{index}")),
+        err.contains(&format!("invalid graph at op #{index}")),
         "{err}"
     );
+    assert!(err.contains("zero stride, dilation or size"), "{err}");
+}
+
+/// Any op's tensor of no values is refused, whichever dimension is zero:
+/// the others could still drive its loops.
+#[test]
+fn an_empty_tensor_is_refused() {
+    let (index, err) = resize_refusal(|p| {
+        p.batches = 0;
+        p.output_height = 1 << 12;
+        p.output_width = 1 << 12;
+    });
+    assert!(
+        err.contains(&format!("invalid graph at op #{index}")),
+        "{err}"
+    );
+    assert!(err.contains("empty tensor"), "{err}");
 }

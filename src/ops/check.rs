@@ -87,6 +87,10 @@ impl<'w> Checker<'w> {
 
     /// An arena tensor of `elements` values of `dtype`.
     pub(crate) fn arena(&self, s: Span, elements: u64, dtype: DType) -> Result<(), Error> {
+        // An empty tensor reaches no byte, so every span check would pass
+        // while its shape's other dimensions drive loops of any length (a
+        // resize of empty pixels ran for hours under the fuzzer).
+        self.ensure(elements > 0, "empty tensor")?;
         self.ensure(
             s.end() <= self.arena_bytes || self.is_unstored(&s),
             "tensor outside the arena",
