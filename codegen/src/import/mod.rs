@@ -3,6 +3,7 @@
 //! Layer: import; uses `ir` and `error`.
 
 mod flatbuffer;
+mod flexbuffer;
 pub mod onnx;
 pub mod protobuf;
 pub mod tflite;

@@ -11,6 +11,7 @@ mod variables;
 use std::path::Path;
 
 use super::flatbuffer::{FbError, Table};
+use super::flexbuffer;
 use crate::error::{Error, Result, Unsupported};
 use crate::ir::*;
 
@@ -408,7 +409,13 @@ impl Reader<'_> {
                     .chain(&op_outputs)
                     .map(|&t| tensors[t].name.clone())
                     .collect();
-                let Some(convert) = crate::ops::tflite_converter(&name) else {
+                // A custom operator's converter goes by its custom code
+                // (TFLM's signal library: "SignalWindow", ...).
+                let converter_name = match custom {
+                    Some(custom) if code == CUSTOM => custom.as_str(),
+                    _ => name.as_str(),
+                };
+                let Some(convert) = crate::ops::tflite_converter(converter_name) else {
                     self.problems.push(Unsupported {
                         op_index: Some(op_index),
                         op_name: name.clone(),
@@ -419,6 +426,8 @@ impl Reader<'_> {
                 };
                 let mut reading = TfliteOp {
                     options: op.table(4)?,
+                    custom_options: op.vector(5, 1)?.map_or(&[][..], |v| v.bytes()),
+                    custom_format: op.i8(6, 0)?,
                     inputs: op_inputs,
                     outputs: op_outputs,
                     tensors: &tensors,
@@ -592,6 +601,9 @@ impl Reader<'_> {
 /// other problem of the model.
 pub struct TfliteOp<'a> {
     options: Option<Table<'a>>,
+    /// A custom operator's options, and their format (0: FLEXBUFFERS).
+    custom_options: &'a [u8],
+    custom_format: i8,
     /// `None` for an optional input that is absent (TFLite's -1).
     pub inputs: Vec<Option<TensorId>>,
     pub outputs: Vec<TensorId>,
@@ -624,6 +636,34 @@ impl TfliteOp<'_> {
 
     pub fn bool(&self, slot: usize) -> ReadResult<bool> {
         Ok(self.options.map_or(Ok(false), |t| t.bool(slot, false))?)
+    }
+
+    /// A custom operator's options: the FlexBuffer map TFLM's kernels read.
+    pub fn custom_options(&self) -> ReadResult<flexbuffer::Map<'_>> {
+        if self.custom_format != 0 {
+            return invalid(format!(
+                "custom options in format {}, not FLEXBUFFERS",
+                self.custom_format
+            ));
+        }
+        flexbuffer::Map::root(self.custom_options)
+            .or_else(|e| invalid(format!("custom options: {e}")))
+    }
+
+    /// Integer option `key` of a custom operator, which must be present.
+    pub fn custom_int(&self, key: &str) -> ReadResult<i64> {
+        let map = self.custom_options()?;
+        match map.get(key) {
+            Ok(Some(v)) => match v.as_i64() {
+                Some(v) => Ok(v),
+                None => invalid(format!("custom option '{key}' is {v:?}, not an integer")),
+            },
+            Ok(None) => invalid(format!(
+                "custom option '{key}' is missing (the options hold {:?})",
+                map.keys().unwrap_or_default()
+            )),
+            Err(e) => invalid(format!("custom option '{key}': {e}")),
+        }
     }
 
     /// A strictly positive integer option (a stride, a filter size).
