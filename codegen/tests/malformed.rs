@@ -349,3 +349,35 @@ fn wrong_input_data_is_a_clear_error() {
     ];
     assert_cli_error(&args, "takes 1 input(s), 2 given");
 }
+
+/// A custom operator's options (a FlexBuffer) that do not say what its
+/// kernel needs are named in the error: a missing key, a corrupted buffer.
+#[test]
+fn unreadable_custom_options_are_named() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/op_zoo/signal_window.tflite");
+    let bytes = std::fs::read(path).unwrap();
+    let key = b"shift\0";
+    let at: Vec<usize> = (0..bytes.len() - key.len())
+        .filter(|&i| &bytes[i..i + key.len()] == key)
+        .collect();
+    assert_eq!(at.len(), 2, "one options buffer per SignalWindow");
+    let import = |b: &[u8]| {
+        kiln_codegen::import::tflite::import_bytes(b, Path::new("window.tflite"))
+            .map(|_| ())
+            .unwrap_err()
+            .to_string()
+    };
+
+    let mut renamed = bytes.clone();
+    renamed[at[0] + 3] = b'g';
+    let err = import(&renamed);
+    assert!(err.contains("custom option 'shift' is missing"), "{err}");
+    assert!(err.contains("shigt"), "{err}");
+
+    // Each buffer is 16 bytes from its key; the last is the root's width.
+    let mut corrupt = bytes.clone();
+    corrupt[at[1] + 15] = 3;
+    let err = import(&corrupt);
+    assert!(err.contains("custom options: a root width of 3 bytes"), "{err}");
+}

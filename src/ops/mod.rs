@@ -56,6 +56,7 @@ mod requantize;
 mod residual;
 mod resize;
 mod sigmoid;
+mod signal_window;
 mod slice;
 mod softmax;
 mod space_batch;
@@ -97,6 +98,7 @@ pub use requantize::*;
 pub use residual::*;
 pub use resize::*;
 pub use sigmoid::*;
+pub use signal_window::*;
 pub use slice::*;
 pub use softmax::*;
 pub use space_batch::*;
@@ -310,10 +312,10 @@ macro_rules! op_list {
 /// AVERAGE_POOL_2D, MAX_POOL_2D, LEAKY_RELU, ADD, SUB, MUL, LOGISTIC,
 /// TANH, REQUANTIZE (RELU, RELU6), QUANTIZE from float32, DEQUANTIZE and
 /// MEAN (SUM), ABS, SQUARED_DIFFERENCE, BATCH_MATMUL, PRELU,
-/// TRANSPOSE_CONV and SOFTMAX;
+/// TRANSPOSE_CONV and SOFTMAX; 32: the signal library's SignalWindow;
 /// `tests/blob_format.rs` pins it). It lives beside the
 /// list because appending an op is the usual bump.
-pub const BLOB_VERSION: u32 = 31;
+pub const BLOB_VERSION: u32 = 32;
 
 op_list! {
     Conv2d(Conv2dOp),
@@ -433,4 +435,5 @@ op_list! {
     PReluS16(PReluS16Op),
     TransposeConv2dS16(TransposeConv2dS16Op),
     SoftmaxInt16(SoftmaxInt16Op),
+    SignalWindow(SignalWindowOp),
 }

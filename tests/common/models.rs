@@ -17,7 +17,7 @@
 /// add_sub_int16, mul_int16, sigmoid_int16, select_int16, relu_int16,
 /// quantize_int16 (float32 in), mean_int16, abs_int16, squared_difference_int16,
 /// batch_matmul_int16, prelu_int16 (int8 slopes), transpose_conv_int16,
-/// softmax_int16,
+/// softmax_int16, signal_window (TFLM's signal library, plain int16),
 /// arg_extremes
 /// (int32 indices out; its float twin too), in_place_chain (one-input ops
 /// kiln runs over their inputs), concat_slices (concatenations kiln plans
@@ -86,6 +86,7 @@ pub const OP_ZOO: &[&str] = &[
     "prelu_int16",
     "transpose_conv_int16",
     "softmax_int16",
+    "signal_window",
 ];
 
 /// The project's float32 op-coverage fixtures (`make_schema_ops.py`, and

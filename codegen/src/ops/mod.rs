@@ -356,6 +356,7 @@ mod relu;
 mod reshape;
 mod resize;
 mod sigmoid;
+mod signal_window;
 pub(crate) mod slice;
 mod softmax;
 mod space_batch;
@@ -397,6 +398,7 @@ pub use relu::*;
 pub use reshape::*;
 pub use resize::*;
 pub use sigmoid::*;
+pub use signal_window::*;
 pub use slice::*;
 pub use softmax::*;
 pub use space_batch::*;
@@ -462,6 +464,7 @@ op_list! {
     CumSum(CumSum),
     Fill(Fill),
     DynamicUpdateSlice(DynamicUpdateSlice),
+    SignalWindow(SignalWindow),
 }
 
 #[cfg(test)]
@@ -486,8 +489,16 @@ mod tests {
                 assert!(!names[..i].contains(name), "{name} registered twice");
             }
         }
+        let custom = |name: &&str| {
+            crate::support::TFLM_OPS
+                .iter()
+                .any(|(n, kind, _)| n == name && *kind == crate::support::Kind::Custom)
+        };
         for name in &tflite {
-            assert!(BUILTIN_NAMES.contains(name), "{name} is no TFLite builtin");
+            assert!(
+                BUILTIN_NAMES.contains(name) || custom(name),
+                "{name} is no TFLite builtin nor a custom op TFLM registers"
+            );
         }
         assert!(
             tflite.len() >= 25 && onnx.len() >= 30,

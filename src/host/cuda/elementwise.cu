@@ -626,6 +626,20 @@ KILN_KERNEL(kiln_lookup) {
     }
 }
 
+// SignalWindow: frames of int16 samples times the window, shifted right
+// (arithmetically) and saturated (kernels::signal_window).
+KILN_KERNEL(kiln_signal_window) {
+    const i64 per_sample = op.input.len / 2;
+    const i64 frame = op.window.len / 2;
+    const i16* window = (const i16*)(W + op.window.offset);
+    FOR_EACH(idx, per_sample * samples) {
+        const i64 s = idx / per_sample, e = idx % per_sample;
+        const i32 x = ((const i16*)arena(A, arena_bytes, s, op.input))[e];
+        const i32 raw = (x * (i32)window[e % frame]) >> op.shift;
+        ((i16*)arena(A, arena_bytes, s, op.output))[e] = (i16)(raw < -32768 ? -32768 : raw > 32767 ? 32767 : raw);
+    }
+}
+
 // fixed_point::inv_sqrt_quantized_multiplier_exp: 1 / sqrt(x) as a Q31
 // multiplier and a left shift, by five Newton-Raphson steps in Q3.28.
 __device__ void inv_sqrt_multiplier(i32 x, i32* multiplier, i32* shift) {
