@@ -98,6 +98,16 @@ impl Dtypes {
         int16_names: &[],
     };
 
+    /// An int16 kernel only (TFLM's signal library, on plain int16 samples).
+    pub const INT16: Dtypes = Dtypes {
+        int8: false,
+        int16: true,
+        float32: false,
+        note: "",
+        int8_names: &[],
+        int16_names: &[],
+    };
+
     /// A float32 op that only ONNX models have (folded before lowering).
     pub const FLOAT32: Dtypes = Dtypes {
         int8: false,

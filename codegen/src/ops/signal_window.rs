@@ -36,14 +36,7 @@ impl SignalWindow {
             }))
         })],
         onnx: &[],
-        dtypes: Dtypes {
-            int8: false,
-            int16: true,
-            float32: false,
-            note: "",
-            int8_names: &[],
-            int16_names: &[],
-        },
+        dtypes: Dtypes::INT16,
     };
 }
 
