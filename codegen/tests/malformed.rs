@@ -354,8 +354,8 @@ fn wrong_input_data_is_a_clear_error() {
 /// kernel needs are named in the error: a missing key, a corrupted buffer.
 #[test]
 fn unreadable_custom_options_are_named() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/fixtures/op_zoo/signal_window.tflite");
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/op_zoo/signal_window.tflite");
     let bytes = std::fs::read(path).unwrap();
     let key = b"shift\0";
     let at: Vec<usize> = (0..bytes.len() - key.len())
@@ -379,5 +379,8 @@ fn unreadable_custom_options_are_named() {
     let mut corrupt = bytes.clone();
     corrupt[at[1] + 15] = 3;
     let err = import(&corrupt);
-    assert!(err.contains("custom options: a root width of 3 bytes"), "{err}");
+    assert!(
+        err.contains("custom options: a root width of 3 bytes"),
+        "{err}"
+    );
 }

@@ -17,7 +17,9 @@
 /// add_sub_int16, mul_int16, sigmoid_int16, select_int16, relu_int16,
 /// quantize_int16 (float32 in), mean_int16, abs_int16, squared_difference_int16,
 /// batch_matmul_int16, prelu_int16 (int8 slopes), transpose_conv_int16,
-/// softmax_int16, signal_window (TFLM's signal library, plain int16),
+/// softmax_int16, signal_window and signal_fft_auto_scale (TFLM's signal
+/// library, plain int16; the shift, its second output, in
+/// signal_fft_auto_scale_shift),
 /// arg_extremes
 /// (int32 indices out; its float twin too), in_place_chain (one-input ops
 /// kiln runs over their inputs), concat_slices (concatenations kiln plans
@@ -87,6 +89,8 @@ pub const OP_ZOO: &[&str] = &[
     "transpose_conv_int16",
     "softmax_int16",
     "signal_window",
+    "signal_fft_auto_scale",
+    "signal_fft_auto_scale_shift",
 ];
 
 /// The project's float32 op-coverage fixtures (`make_schema_ops.py`, and

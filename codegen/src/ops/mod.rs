@@ -366,6 +366,7 @@ mod relu;
 mod reshape;
 mod resize;
 mod sigmoid;
+mod signal_fft_auto_scale;
 mod signal_window;
 pub(crate) mod slice;
 mod softmax;
@@ -408,6 +409,7 @@ pub use relu::*;
 pub use reshape::*;
 pub use resize::*;
 pub use sigmoid::*;
+pub use signal_fft_auto_scale::*;
 pub use signal_window::*;
 pub use slice::*;
 pub use softmax::*;
@@ -475,6 +477,7 @@ op_list! {
     Fill(Fill),
     DynamicUpdateSlice(DynamicUpdateSlice),
     SignalWindow(SignalWindow),
+    SignalFftAutoScale(SignalFftAutoScale),
 }
 
 #[cfg(test)]

@@ -640,6 +640,30 @@ KILN_KERNEL(kiln_signal_window) {
     }
 }
 
+// SignalFftAutoScale: TFLM's int16 running maximum magnitude (-32768
+// negates to itself), the shift that fills 16 bits, and the frame or the
+// shift (kernels::signal_fft_auto_scale).
+KILN_KERNEL(kiln_signal_fft_auto_scale) {
+    const i64 n = op.input.len / 2;
+    FOR_EACH(s, (i64)samples) {
+        const i16* x = (const i16*)arena(A, arena_bytes, s, op.input);
+        i16 max = 0;
+        for (i64 i = 0; i < n; i++) {
+            if (x[i] > max) max = x[i];
+            else if (-(i32)x[i] > (i32)max) max = (i16)(-(i32)x[i]);
+        }
+        const u32 widened = (u32)(i32)max;
+        const i32 msb = widened == 0 ? 32 : 32 - __clz(widened);
+        const i32 bits = 16 - 1 - msb > 0 ? 16 - 1 - msb : 0;
+        if (op.scale_bits) {
+            *(i32*)arena(A, arena_bytes, s, op.output) = bits;
+        } else {
+            i16* y = (i16*)arena(A, arena_bytes, s, op.output);
+            for (i64 i = 0; i < n; i++) y[i] = (i16)((i32)x[i] * (1 << bits));
+        }
+    }
+}
+
 // fixed_point::inv_sqrt_quantized_multiplier_exp: 1 / sqrt(x) as a Q31
 // multiplier and a left shift, by five Newton-Raphson steps in Q3.28.
 __device__ void inv_sqrt_multiplier(i32 x, i32* multiplier, i32* shift) {
