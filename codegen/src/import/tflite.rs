@@ -433,9 +433,18 @@ impl Reader<'_> {
                     tensors: &tensors,
                     problems: Vec::new(),
                     per_output: Vec::new(),
+                    states: Vec::new(),
                 };
                 let kind = convert(&mut reading)?;
-                for reason in reading.problems {
+                let TfliteOp {
+                    inputs: mut node_inputs,
+                    outputs: node_outputs,
+                    problems,
+                    per_output,
+                    states,
+                    ..
+                } = reading;
+                for reason in problems {
                     self.problems.push(Unsupported {
                         op_index: Some(op_index),
                         op_name: name.clone(),
@@ -443,18 +452,32 @@ impl Reader<'_> {
                         reason,
                     });
                 }
-                if reading.per_output.is_empty() {
+                // State the operator keeps itself (TFLM allocates it in the
+                // kernel's Prepare): a variable tensor of its own, read and
+                // written as the node's last inputs.
+                for (what, shape, dtype) in states {
+                    node_inputs.push(Some(tensors.len()));
+                    variables.push(tensors.len());
+                    tensors.push(Tensor {
+                        name: format!("{name} #{op_index} {what}"),
+                        shape,
+                        dtype,
+                        quantization: None,
+                        data: None,
+                    });
+                }
+                if per_output.is_empty() {
                     nodes.push(Node {
                         kind,
-                        inputs: reading.inputs,
-                        outputs: reading.outputs,
+                        inputs: node_inputs,
+                        outputs: node_outputs,
                         source_name: name,
                     });
                 } else {
-                    for (kind, output) in reading.per_output.into_iter().zip(reading.outputs) {
+                    for (kind, output) in per_output.into_iter().zip(node_outputs) {
                         nodes.push(Node {
                             kind,
-                            inputs: reading.inputs.clone(),
+                            inputs: node_inputs.clone(),
                             outputs: vec![output],
                             source_name: name.clone(),
                         });
@@ -611,6 +634,8 @@ pub struct TfliteOp<'a> {
     problems: Vec<String>,
     /// Set by [`TfliteOp::one_node_per_output`].
     per_output: Vec<OpKind>,
+    /// Set by [`TfliteOp::state`].
+    states: Vec<(&'static str, Vec<usize>, DataType)>,
 }
 
 /// Converts one TFLite operator to the IR.
@@ -719,6 +744,14 @@ impl TfliteOp<'_> {
         }
         self.per_output = kinds;
         Ok(self.per_output[0].clone())
+    }
+
+    /// The operator keeps state of `shape` from one inference to the next,
+    /// which the model has no tensor for (TFLM's signal library allocates
+    /// it in the kernel): the importer adds a variable tensor, zero at
+    /// reset, as the node's next input.
+    pub fn state(&mut self, what: &'static str, shape: Vec<usize>, dtype: DataType) {
+        self.states.push((what, shape, dtype));
     }
 
     /// The tensor of input `i`, if the operator has that input.
