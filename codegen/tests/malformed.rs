@@ -384,3 +384,27 @@ fn unreadable_custom_options_are_named() {
         "{err}"
     );
 }
+
+/// A delay line of no samples would have no state: it is refused by name.
+#[test]
+fn a_delay_of_no_samples_is_refused() {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/op_zoo/signal_delay.tflite");
+    let mut bytes = std::fs::read(path).unwrap();
+    let key = b"delay_length\0";
+    let at = (0..bytes.len() - key.len())
+        .find(|&i| &bytes[i..i + key.len()] == key)
+        .unwrap();
+    // The key, the keys vector (length, offset), the map's three header
+    // bytes, then its one value: a delay of 5 or 3 samples.
+    let value = at + key.len() + 2 + 3;
+    assert!([3, 5].contains(&bytes[value]), "{}", bytes[value]);
+    bytes[value] = 0;
+    let err = kiln_codegen::import::tflite::import_bytes(&bytes, Path::new("delay.tflite"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("a delay of 0 samples (kiln: at least 1)"),
+        "{err}"
+    );
+}

@@ -39,6 +39,7 @@ pub mod pooling;
 pub mod quantize;
 pub mod resize;
 pub mod sigmoid_table;
+pub mod signal_delay;
 pub mod signal_fft_auto_scale;
 pub mod signal_window;
 pub mod slice;

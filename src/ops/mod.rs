@@ -56,6 +56,7 @@ mod requantize;
 mod residual;
 mod resize;
 mod sigmoid;
+mod signal_delay;
 mod signal_fft_auto_scale;
 mod signal_window;
 mod slice;
@@ -99,6 +100,7 @@ pub use requantize::*;
 pub use residual::*;
 pub use resize::*;
 pub use sigmoid::*;
+pub use signal_delay::*;
 pub use signal_fft_auto_scale::*;
 pub use signal_window::*;
 pub use slice::*;
@@ -314,8 +316,8 @@ macro_rules! op_list {
 /// AVERAGE_POOL_2D, MAX_POOL_2D, LEAKY_RELU, ADD, SUB, MUL, LOGISTIC,
 /// TANH, REQUANTIZE (RELU, RELU6), QUANTIZE from float32, DEQUANTIZE and
 /// MEAN (SUM), ABS, SQUARED_DIFFERENCE, BATCH_MATMUL, PRELU,
-/// TRANSPOSE_CONV and SOFTMAX; 32: the signal library's SignalWindow and
-/// SignalFftAutoScale;
+/// TRANSPOSE_CONV and SOFTMAX; 32: the signal library's SignalWindow,
+/// SignalFftAutoScale and SignalDelay;
 /// `tests/blob_format.rs` pins it). It lives beside the
 /// list because appending an op is the usual bump.
 pub const BLOB_VERSION: u32 = 32;
@@ -440,4 +442,5 @@ op_list! {
     SoftmaxInt16(SoftmaxInt16Op),
     SignalWindow(SignalWindowOp),
     SignalFftAutoScale(SignalFftAutoScaleOp),
+    SignalDelay(SignalDelayOp),
 }

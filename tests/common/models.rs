@@ -19,7 +19,8 @@
 /// batch_matmul_int16, prelu_int16 (int8 slopes), transpose_conv_int16,
 /// softmax_int16, signal_window and signal_fft_auto_scale (TFLM's signal
 /// library, plain int16; the shift, its second output, in
-/// signal_fft_auto_scale_shift),
+/// signal_fft_auto_scale_shift; signal_delay, whose state is the kernel's
+/// own),
 /// arg_extremes
 /// (int32 indices out; its float twin too), in_place_chain (one-input ops
 /// kiln runs over their inputs), concat_slices (concatenations kiln plans
@@ -91,6 +92,7 @@ pub const OP_ZOO: &[&str] = &[
     "signal_window",
     "signal_fft_auto_scale",
     "signal_fft_auto_scale_shift",
+    "signal_delay",
 ];
 
 /// The project's float32 op-coverage fixtures (`make_schema_ops.py`, and

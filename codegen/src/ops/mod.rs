@@ -366,6 +366,7 @@ mod relu;
 mod reshape;
 mod resize;
 mod sigmoid;
+mod signal_delay;
 mod signal_fft_auto_scale;
 mod signal_window;
 pub(crate) mod slice;
@@ -409,6 +410,7 @@ pub use relu::*;
 pub use reshape::*;
 pub use resize::*;
 pub use sigmoid::*;
+pub use signal_delay::*;
 pub use signal_fft_auto_scale::*;
 pub use signal_window::*;
 pub use slice::*;
@@ -478,6 +480,7 @@ op_list! {
     DynamicUpdateSlice(DynamicUpdateSlice),
     SignalWindow(SignalWindow),
     SignalFftAutoScale(SignalFftAutoScale),
+    SignalDelay(SignalDelay),
 }
 
 #[cfg(test)]

@@ -664,6 +664,25 @@ KILN_KERNEL(kiln_signal_fft_auto_scale) {
     }
 }
 
+// SignalDelay: each row of samples `delay` late, the owed samples kept in
+// the state (kernels::signal_delay). One thread per row: the state moves
+// in order, reading ahead of what it writes.
+KILN_KERNEL(kiln_signal_delay) {
+    const i64 frame = op.frame, delay = op.delay;
+    const i64 rows = op.input.len / 2 / frame;
+    FOR_EACH(idx, rows * samples) {
+        const i64 s = idx / rows, r = idx % rows;
+        const i16* x = (const i16*)arena(A, arena_bytes, s, op.input) + r * frame;
+        i16* owed = (i16*)arena(A, arena_bytes, s, op.state) + r * delay;
+        i16* y = (i16*)arena(A, arena_bytes, s, op.output) + r * frame;
+        for (i64 i = 0; i < frame; i++) y[i] = i < delay ? owed[i] : x[i - delay];
+        for (i64 j = 0; j < delay; j++) {
+            const i64 i = frame + j;
+            owed[j] = i < delay ? owed[i] : x[i - delay];
+        }
+    }
+}
+
 // fixed_point::inv_sqrt_quantized_multiplier_exp: 1 / sqrt(x) as a Q31
 // multiplier and a left shift, by five Newton-Raphson steps in Q3.28.
 __device__ void inv_sqrt_multiplier(i32 x, i32* multiplier, i32* shift) {
