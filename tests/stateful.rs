@@ -92,6 +92,8 @@ fn state_carries_over_a_sequence_as_in_tflite_micro() {
         // TFLM's signal library keeps a delay line's state in the kernel;
         // kiln adds a variable tensor per delay.
         ("signal_delay", 2),
+        ("signal_overlap_add", 1),
+        ("signal_overlap_add_float", 1),
     ];
     for (name, states) in models {
         let model = kiln_codegen::compile_file(&fixture().join(format!("{name}.tflite"))).unwrap();

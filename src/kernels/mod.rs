@@ -41,6 +41,7 @@ pub mod resize;
 pub mod sigmoid_table;
 pub mod signal_delay;
 pub mod signal_fft_auto_scale;
+pub mod signal_overlap_add;
 pub mod signal_window;
 pub mod slice;
 pub mod softmax;

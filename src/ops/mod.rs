@@ -58,6 +58,7 @@ mod resize;
 mod sigmoid;
 mod signal_delay;
 mod signal_fft_auto_scale;
+mod signal_overlap_add;
 mod signal_window;
 mod slice;
 mod softmax;
@@ -102,6 +103,7 @@ pub use resize::*;
 pub use sigmoid::*;
 pub use signal_delay::*;
 pub use signal_fft_auto_scale::*;
+pub use signal_overlap_add::*;
 pub use signal_window::*;
 pub use slice::*;
 pub use softmax::*;
@@ -317,7 +319,7 @@ macro_rules! op_list {
 /// TANH, REQUANTIZE (RELU, RELU6), QUANTIZE from float32, DEQUANTIZE and
 /// MEAN (SUM), ABS, SQUARED_DIFFERENCE, BATCH_MATMUL, PRELU,
 /// TRANSPOSE_CONV and SOFTMAX; 32: the signal library's SignalWindow,
-/// SignalFftAutoScale and SignalDelay;
+/// SignalFftAutoScale, SignalDelay and SignalOverlapAdd;
 /// `tests/blob_format.rs` pins it). It lives beside the
 /// list because appending an op is the usual bump.
 pub const BLOB_VERSION: u32 = 32;
@@ -443,4 +445,5 @@ op_list! {
     SignalWindow(SignalWindowOp),
     SignalFftAutoScale(SignalFftAutoScaleOp),
     SignalDelay(SignalDelayOp),
+    SignalOverlapAdd(SignalOverlapAddOp),
 }

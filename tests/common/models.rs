@@ -19,8 +19,8 @@
 /// batch_matmul_int16, prelu_int16 (int8 slopes), transpose_conv_int16,
 /// softmax_int16, signal_window and signal_fft_auto_scale (TFLM's signal
 /// library, plain int16; the shift, its second output, in
-/// signal_fft_auto_scale_shift; signal_delay, whose state is the kernel's
-/// own),
+/// signal_fft_auto_scale_shift; signal_delay and signal_overlap_add, whose
+/// state is the kernel's own),
 /// arg_extremes
 /// (int32 indices out; its float twin too), in_place_chain (one-input ops
 /// kiln runs over their inputs), concat_slices (concatenations kiln plans
@@ -93,6 +93,7 @@ pub const OP_ZOO: &[&str] = &[
     "signal_fft_auto_scale",
     "signal_fft_auto_scale_shift",
     "signal_delay",
+    "signal_overlap_add",
 ];
 
 /// The project's float32 op-coverage fixtures (`make_schema_ops.py`, and
@@ -125,6 +126,7 @@ pub const FLOAT_ZOO: &[&str] = &[
     "cumsum_float",
     "fill_float",
     "dynamic_update_slice_float",
+    "signal_overlap_add_float",
 ];
 
 /// The quantized models kiln must run bit-exact, with their file under

@@ -368,6 +368,7 @@ mod resize;
 mod sigmoid;
 mod signal_delay;
 mod signal_fft_auto_scale;
+mod signal_overlap_add;
 mod signal_window;
 pub(crate) mod slice;
 mod softmax;
@@ -412,6 +413,7 @@ pub use resize::*;
 pub use sigmoid::*;
 pub use signal_delay::*;
 pub use signal_fft_auto_scale::*;
+pub use signal_overlap_add::*;
 pub use signal_window::*;
 pub use slice::*;
 pub use softmax::*;
@@ -481,6 +483,7 @@ op_list! {
     SignalWindow(SignalWindow),
     SignalFftAutoScale(SignalFftAutoScale),
     SignalDelay(SignalDelay),
+    SignalOverlapAdd(SignalOverlapAdd),
 }
 
 #[cfg(test)]

@@ -683,6 +683,39 @@ KILN_KERNEL(kiln_signal_delay) {
     }
 }
 
+// SignalOverlapAdd: each row's frames summed into its stream, int16
+// saturating or float32, the owed tail kept in the state
+// (kernels::signal_overlap_add). One thread per row: frames add in order.
+template <typename T>
+__device__ void overlap_add(const kiln_signal_overlap_add_descriptor& op, u8* A, i64 arena_bytes, i32 samples) {
+    const i64 frame = op.frame, step = op.step, frames = op.frames;
+    const i64 rows = op.state.len / (i64)sizeof(T) / frame;
+    FOR_EACH(idx, rows * samples) {
+        const i64 s = idx / rows, r = idx % rows;
+        const T* x = (const T*)arena(A, arena_bytes, s, op.input) + r * frames * frame;
+        T* buffer = (T*)arena(A, arena_bytes, s, op.state) + r * frame;
+        T* y = (T*)arena(A, arena_bytes, s, op.output) + r * frames * step;
+        for (i64 f = 0; f < frames; f++) {
+            for (i64 i = 0; i < frame; i++) {
+                if (sizeof(T) == 2) {
+                    const i32 sum = (i32)x[f * frame + i] + (i32)buffer[i];
+                    buffer[i] = (T)(sum < -32768 ? -32768 : sum > 32767 ? 32767 : sum);
+                } else {
+                    buffer[i] = buffer[i] + x[f * frame + i];
+                }
+            }
+            for (i64 i = 0; i < step; i++) y[f * step + i] = buffer[i];
+            for (i64 i = 0; i + step < frame; i++) buffer[i] = buffer[i + step];
+            for (i64 i = frame - step; i < frame; i++) buffer[i] = (T)0;
+        }
+    }
+}
+
+KILN_KERNEL(kiln_signal_overlap_add) {
+    if (op.dtype == DType_F32) overlap_add<float>(op, A, arena_bytes, samples);
+    else overlap_add<i16>(op, A, arena_bytes, samples);
+}
+
 // fixed_point::inv_sqrt_quantized_multiplier_exp: 1 / sqrt(x) as a Q31
 // multiplier and a left shift, by five Newton-Raphson steps in Q3.28.
 __device__ void inv_sqrt_multiplier(i32 x, i32* multiplier, i32* shift) {
