@@ -456,6 +456,15 @@ impl Reader<'_> {
                 // kernel's Prepare): a variable tensor of its own, read and
                 // written as the node's last inputs.
                 for (what, shape, dtype) in states {
+                    if checked_elements(&shape).is_none() {
+                        self.problems.push(Unsupported {
+                            op_index: Some(op_index),
+                            op_name: name.clone(),
+                            tensors: tensor_names.clone(),
+                            reason: format!("a {what} of shape {shape:?}: too large"),
+                        });
+                        continue;
+                    }
                     node_inputs.push(Some(tensors.len()));
                     variables.push(tensors.len());
                     tensors.push(Tensor {
