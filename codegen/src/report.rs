@@ -196,8 +196,16 @@ pub fn inspect_text(report: &Value) -> String {
             .collect();
         s += &format!("{label}: {}\n", list.join("; "));
     }
+    // The op column fits the longest name (a custom op's, such as
+    // CUSTOM(SignalFftAutoScale)), so the columns after it stay aligned.
+    let op_width = report["ops"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|op| op["op"].as_str().map_or(0, str::len))
+        .fold(18, usize::max);
     s += &format!(
-        "\n{:>3}  {:<18} {:<34} {:<24} {:>12}  {}\n",
+        "\n{:>3}  {:<op_width$} {:<34} {:<24} {:>12}  {}\n",
         "#", "op", "attributes", "output", "MACs", "kernel (scratch)"
     );
     for op in report["ops"].as_array().into_iter().flatten() {
@@ -243,7 +251,7 @@ pub fn inspect_text(report: &Value) -> String {
             None => kernel,
         };
         s += &format!(
-            "{:>3}  {:<18} {:<34} {:<24} {:>12}  {kernel}\n",
+            "{:>3}  {:<op_width$} {:<34} {:<24} {:>12}  {kernel}\n",
             num(&op["index"]),
             op["op"].as_str().unwrap_or(""),
             op["attributes"].as_str().unwrap_or(""),

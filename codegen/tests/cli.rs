@@ -628,3 +628,23 @@ fn ops_prints_the_matrix_docs_ops_md_holds() {
     let supported = json["builtin"]["supported"].as_u64().unwrap();
     assert!(table.starts_with(&format!("kiln runs {supported} of TFLM's")));
 }
+
+/// The op table stays aligned when an op's name is longer than the usual
+/// column (a custom op's, CUSTOM(SignalFftAutoScale)).
+#[test]
+fn inspect_aligns_long_op_names() {
+    let model = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/op_zoo/signal_fft_auto_scale.tflite");
+    let text = kiln(&["inspect", model.to_str().unwrap()]);
+    let header = text.lines().find(|l| l.contains("attributes")).unwrap();
+    let column = header.find("attributes").unwrap();
+    let rows: Vec<&str> = text
+        .lines()
+        .filter(|l| l.trim_start().starts_with(|c: char| c.is_ascii_digit()))
+        .filter(|l| l.contains("CUSTOM(SignalFftAutoScale)"))
+        .collect();
+    assert_eq!(rows.len(), 2, "{text}");
+    for row in rows {
+        assert_eq!(row.find("the "), Some(column), "{text}");
+    }
+}
