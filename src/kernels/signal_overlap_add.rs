@@ -59,10 +59,13 @@ pub fn overlap_add<T: OverlapSample>(
                 *o = b;
             }
             // The samples not yet complete move to the front; zeros follow.
-            buffer.copy_within(step.min(frame).., 0);
-            let kept = frame.saturating_sub(step);
-            for b in buffer.iter_mut().skip(kept) {
-                *b = T::default();
+            // Each reads `step` ahead of the one written, so in order, in
+            // place (and by `get`, so that no path can panic).
+            for i in 0..buffer.len() {
+                let v = buffer.get(i + step).copied().unwrap_or_default();
+                if let Some(b) = buffer.get_mut(i) {
+                    *b = v;
+                }
             }
         }
     }

@@ -79,7 +79,7 @@ impl IrOp for SignalOverlapAdd {
 
     /// Its frame, painted on each core on the signal_overlap_add fixture.
     fn stack(&self, _g: &Graph, _node: &Node) -> Stack {
-        Stack::new(232, 196, 196, 152)
+        Stack::new(160, 148, 148, 112)
     }
 
     fn lower(&self, cx: &mut Lowering, node: &Node) -> Lowered<Option<Op>> {
