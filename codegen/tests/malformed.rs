@@ -408,3 +408,26 @@ fn a_delay_of_no_samples_is_refused() {
         "{err}"
     );
 }
+
+/// A state input that is not a variable tensor (here, a delay line whose
+/// importer-added state lost its variable mark) is refused by name, since
+/// nothing would keep it across runs or reset it.
+#[test]
+fn a_state_that_is_no_variable_is_refused() {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/op_zoo/signal_delay.tflite");
+    let mut graph = kiln_codegen::import::tflite::import_file(&path).unwrap();
+    assert!(
+        !graph.variables.is_empty(),
+        "the delay's state is a variable"
+    );
+    let state = graph.variables.remove(0);
+    let name = graph.tensors[state].name.clone();
+    let err = kiln_codegen::compile(graph).err().unwrap().to_string();
+    assert!(
+        err.contains(&format!(
+            "the state (input 1) is the non-variable tensor '{name}'"
+        )),
+        "{err}"
+    );
+}

@@ -133,6 +133,20 @@ impl<'g> Lowering<'g> {
         }
     }
 
+    /// Input `i`, which must be a variable tensor: state the op keeps
+    /// across runs (its own, or one the importer added for a kernel that
+    /// holds state, see `TfliteOp::state`).
+    pub fn state(&self, node: &Node, i: usize) -> Lowered<TensorId> {
+        let t = self.input(node, i)?;
+        if !self.g.variables.contains(&t) {
+            return invalid(format!(
+                "the state (input {i}) is the non-variable tensor '{}'",
+                self.tensor(t).name
+            ));
+        }
+        Ok(t)
+    }
+
     pub fn output(&self, node: &Node) -> Lowered<TensorId> {
         match node.outputs.first() {
             Some(&t) => Ok(t),

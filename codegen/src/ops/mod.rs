@@ -108,6 +108,13 @@ impl Dtypes {
         int16_names: &[],
     };
 
+    /// An int16 and a float32 kernel (TFLM's signal library ops that also
+    /// take float32 samples).
+    pub const INT16_FLOAT32: Dtypes = Dtypes {
+        float32: true,
+        ..Dtypes::INT16
+    };
+
     /// A float32 op that only ONNX models have (folded before lowering).
     pub const FLOAT32: Dtypes = Dtypes {
         int8: false,

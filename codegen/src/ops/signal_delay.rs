@@ -13,7 +13,7 @@ use kiln::ops::SignalDelayOp;
 use super::{Dtypes, Formats, IrOp, QuantRule};
 use crate::import::tflite::invalid as invalid_file;
 use crate::ir::{DataType, Graph, Node, OpKind};
-use crate::lower::{invalid, to_u32, unsupported, Lowered, Lowering};
+use crate::lower::{to_u32, unsupported, Lowered, Lowering};
 use crate::stack::Stack;
 
 /// SignalDelay. Inputs: samples, the delay line's state `[rows, delay]`.
@@ -70,10 +70,7 @@ impl IrOp for SignalDelay {
     }
 
     fn lower(&self, cx: &mut Lowering, node: &Node) -> Lowered<Option<Op>> {
-        let (x, state, out) = (cx.input(node, 0)?, cx.input(node, 1)?, cx.output(node)?);
-        if !cx.graph().variables.contains(&state) {
-            return invalid("the SignalDelay state (input 1) is not a variable tensor");
-        }
+        let (x, state, out) = (cx.input(node, 0)?, cx.state(node, 1)?, cx.output(node)?);
         let frame = cx.shape(x).last().copied().unwrap_or(1);
         let rows = cx.tensor(x).elements().checked_div(frame).unwrap_or(0);
         if cx.shape(out) != cx.shape(x) || cx.tensor(state).elements() != rows * self.delay as usize

@@ -15,7 +15,7 @@ use kiln::tensor::DType;
 use super::{Dtypes, Formats, IrOp, QuantRule};
 use crate::import::tflite::invalid as invalid_file;
 use crate::ir::{DataType, Graph, Node, OpKind};
-use crate::lower::{invalid, to_u32, unsupported, Lowered, Lowering};
+use crate::lower::{to_u32, unsupported, Lowered, Lowering};
 use crate::stack::Stack;
 
 /// SignalOverlapAdd. Inputs: frames `[..., frames, frame]`, the state
@@ -51,14 +51,7 @@ impl SignalOverlapAdd {
             Ok(OpKind::SignalOverlapAdd(SignalOverlapAdd { step }))
         })],
         onnx: &[],
-        dtypes: Dtypes {
-            int8: false,
-            int16: true,
-            float32: true,
-            note: "",
-            int8_names: &[],
-            int16_names: &[],
-        },
+        dtypes: Dtypes::INT16_FLOAT32,
     };
 }
 
@@ -83,10 +76,7 @@ impl IrOp for SignalOverlapAdd {
     }
 
     fn lower(&self, cx: &mut Lowering, node: &Node) -> Lowered<Option<Op>> {
-        let (x, state, out) = (cx.input(node, 0)?, cx.input(node, 1)?, cx.output(node)?);
-        if !cx.graph().variables.contains(&state) {
-            return invalid("the SignalOverlapAdd state (input 1) is not a variable tensor");
-        }
+        let (x, state, out) = (cx.input(node, 0)?, cx.state(node, 1)?, cx.output(node)?);
         let (dtype, element) = match cx.dtype(x) {
             DataType::I16 => (DType::I16, DataType::I16),
             DataType::F32 => (DType::F32, DataType::F32),

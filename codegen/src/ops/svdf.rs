@@ -77,15 +77,12 @@ impl IrOp for Svdf {
 
     fn lower(&self, cx: &mut Lowering, node: &Node) -> Lowered<Option<Op>> {
         let (input, out) = cx.input_output(node)?;
-        let (feature, time, state) = (cx.input(node, 1)?, cx.input(node, 2)?, cx.input(node, 4)?);
+        let (feature, time, state) = (cx.input(node, 1)?, cx.input(node, 2)?, cx.state(node, 4)?);
         if !matches!(cx.dtype(input), DataType::I8 | DataType::F32) {
             return unsupported(format!(
                 "{} SVDF (kiln: int8 input with int16 state, or float32)",
                 cx.dtype(input).name()
             ));
-        }
-        if !cx.graph().variables.contains(&state) {
-            return invalid("the SVDF state (input 4) is not a variable tensor");
         }
         let ([batches, input_size], [filters, feature_size], [time_filters, memory]) = (
             dims2(cx.shape(input))?,
