@@ -22,20 +22,17 @@ pub fn delay_s16(frame: usize, input: &[i16], state: &mut [i16], output: &mut [i
         );
         let owed = crate::kernels::part_mut(state, r * delay, delay);
         // Sample `i` of state-then-input.
+        let joined = |owed: &[i16], i: usize| match i.checked_sub(delay) {
+            None => owed.get(i).copied().unwrap_or(0),
+            Some(k) => x.get(k).copied().unwrap_or(0),
+        };
         for (i, out) in y.iter_mut().enumerate() {
-            *out = match i.checked_sub(delay) {
-                None => owed.get(i).copied().unwrap_or(0),
-                Some(k) => x.get(k).copied().unwrap_or(0),
-            };
+            *out = joined(owed, i);
         }
         // The new state is samples frame.. of state-then-input: reading
         // ahead of the sample being written, so in place and in order.
         for j in 0..delay {
-            let i = frame + j;
-            let v = match i.checked_sub(delay) {
-                None => owed.get(i).copied().unwrap_or(0),
-                Some(k) => x.get(k).copied().unwrap_or(0),
-            };
+            let v = joined(owed, frame + j);
             if let Some(s) = owed.get_mut(j) {
                 *s = v;
             }

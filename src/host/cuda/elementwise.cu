@@ -686,6 +686,13 @@ KILN_KERNEL(kiln_signal_delay) {
 // SignalOverlapAdd: each row's frames summed into its stream, int16
 // saturating or float32, the owed tail kept in the state
 // (kernels::signal_overlap_add). One thread per row: frames add in order.
+// int16 samples add with saturation, float32 ones plainly.
+__device__ i16 overlap_sum(i16 a, i16 b) {
+    const i32 sum = (i32)a + (i32)b;
+    return (i16)(sum < -32768 ? -32768 : sum > 32767 ? 32767 : sum);
+}
+__device__ float overlap_sum(float a, float b) { return a + b; }
+
 template <typename T>
 __device__ void overlap_add(const kiln_signal_overlap_add_descriptor& op, u8* A, i64 arena_bytes, i32 samples) {
     const i64 frame = op.frame, step = op.step, frames = op.frames;
@@ -696,14 +703,7 @@ __device__ void overlap_add(const kiln_signal_overlap_add_descriptor& op, u8* A,
         T* buffer = (T*)arena(A, arena_bytes, s, op.state) + r * frame;
         T* y = (T*)arena(A, arena_bytes, s, op.output) + r * frames * step;
         for (i64 f = 0; f < frames; f++) {
-            for (i64 i = 0; i < frame; i++) {
-                if (sizeof(T) == 2) {
-                    const i32 sum = (i32)x[f * frame + i] + (i32)buffer[i];
-                    buffer[i] = (T)(sum < -32768 ? -32768 : sum > 32767 ? 32767 : sum);
-                } else {
-                    buffer[i] = buffer[i] + x[f * frame + i];
-                }
-            }
+            for (i64 i = 0; i < frame; i++) buffer[i] = overlap_sum(buffer[i], x[f * frame + i]);
             for (i64 i = 0; i < step; i++) y[f * step + i] = buffer[i];
             for (i64 i = 0; i + step < frame; i++) buffer[i] = buffer[i + step];
             for (i64 i = frame - step; i < frame; i++) buffer[i] = (T)0;
