@@ -58,6 +58,8 @@ wire_enum! {
         I16 = 1,
         I32 = 2,
         F32 = 3,
+        /// Plain unsigned values (TFLM's signal library).
+        U32 = 4,
     }
 }
 
@@ -66,7 +68,7 @@ impl DType {
         match self {
             DType::I8 => 1,
             DType::I16 => 2,
-            DType::I32 | DType::F32 => 4,
+            DType::I32 | DType::F32 | DType::U32 => 4,
         }
     }
 }

@@ -110,6 +110,7 @@ fn dtype_name(d: kiln::DType) -> &'static str {
         kiln::DType::I16 => "int16",
         kiln::DType::I32 => "int32",
         kiln::DType::F32 => "float32",
+        kiln::DType::U32 => "uint32",
     }
 }
 

@@ -21,6 +21,9 @@ pub enum DataType {
     I16,
     I32,
     I64,
+    /// Unsigned 32-bit values (TFLM's signal library: energies, filter bank
+    /// channels).
+    U32,
     Bool,
     /// Any other type, by its name in the source format.
     Other(&'static str),
@@ -32,7 +35,7 @@ impl DataType {
         match self {
             DataType::I8 | DataType::U8 | DataType::Bool => 1,
             DataType::F16 | DataType::I16 => 2,
-            DataType::F32 | DataType::I32 => 4,
+            DataType::F32 | DataType::I32 | DataType::U32 => 4,
             DataType::F64 | DataType::I64 => 8,
             DataType::Other(_) => 0,
         }
@@ -48,6 +51,7 @@ impl DataType {
             DataType::I16 => "int16",
             DataType::I32 => "int32",
             DataType::I64 => "int64",
+            DataType::U32 => "uint32",
             DataType::Bool => "bool",
             DataType::Other(name) => name,
         }

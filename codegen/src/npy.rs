@@ -1,7 +1,7 @@
 //! Reading and writing NumPy `.npy` files, the data interface of the CLI.
 //!
 //! Layer: io helper of the CLI; uses only `std`. Supports the little-endian
-//! numeric types models take and give (int8/16/32/64, uint8, float32/64) in
+//! numeric types models take and give (int8/16/32/64, uint8/32, float32/64) in
 //! C order, format versions 1 to 3.
 
 use std::path::Path;
@@ -15,6 +15,7 @@ pub enum NpyType {
     I16,
     I32,
     I64,
+    U32,
     F32,
     F64,
 }
@@ -27,6 +28,7 @@ impl NpyType {
             NpyType::I16 => "<i2",
             NpyType::I32 => "<i4",
             NpyType::I64 => "<i8",
+            NpyType::U32 => "<u4",
             NpyType::F32 => "<f4",
             NpyType::F64 => "<f8",
         }
@@ -39,6 +41,7 @@ impl NpyType {
             "<i2" => NpyType::I16,
             "<i4" => NpyType::I32,
             "<i8" => NpyType::I64,
+            "<u4" => NpyType::U32,
             "<f4" => NpyType::F32,
             "<f8" => NpyType::F64,
             _ => return None,
@@ -49,7 +52,7 @@ impl NpyType {
         match self {
             NpyType::I8 | NpyType::U8 => 1,
             NpyType::I16 => 2,
-            NpyType::I32 | NpyType::F32 => 4,
+            NpyType::I32 | NpyType::U32 | NpyType::F32 => 4,
             NpyType::I64 | NpyType::F64 => 8,
         }
     }
@@ -85,6 +88,10 @@ impl NpyArray {
             NpyType::I64 => d
                 .chunks_exact(8)
                 .map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")) as f64)
+                .collect(),
+            NpyType::U32 => d
+                .chunks_exact(4)
+                .map(|c| f64::from(u32::from_le_bytes([c[0], c[1], c[2], c[3]])))
                 .collect(),
             NpyType::F32 => d
                 .chunks_exact(4)
@@ -267,6 +274,18 @@ mod tests {
             data: [1.5f32.to_le_bytes(), (-2f32).to_le_bytes()].concat(),
         };
         assert_eq!(parse(&to_bytes(&s)).unwrap(), s);
+        // uint32 (the signal library's energies) keeps values above i32::MAX.
+        let u = NpyArray {
+            dtype: NpyType::U32,
+            shape: vec![2],
+            data: [u32::MAX.to_le_bytes(), 7u32.to_le_bytes()].concat(),
+        };
+        assert!(String::from_utf8_lossy(&to_bytes(&u)).contains("'<u4'"));
+        assert_eq!(parse(&to_bytes(&u)).unwrap(), u);
+        assert_eq!(
+            parse(&to_bytes(&u)).unwrap().to_f64(),
+            vec![4294967295.0, 7.0]
+        );
     }
 
     #[test]

@@ -87,8 +87,10 @@ impl<'m> HostRunner<'m> {
     }
 }
 
-fn npy_type(d: DType) -> NpyType {
+/// The `.npy` element type of a model input or output.
+pub(crate) fn npy_type(d: DType) -> NpyType {
     match d {
+        DType::U32 => NpyType::U32,
         DType::I8 => NpyType::I8,
         DType::I16 => NpyType::I16,
         DType::I32 => NpyType::I32,

@@ -174,12 +174,7 @@ pub fn validate(
         "inferences_per_second": samples as f64 / seconds.max(1e-9),
     });
     let values = NpyArray {
-        dtype: match out_io.dtype {
-            DType::F32 => NpyType::F32,
-            DType::I16 => NpyType::I16,
-            DType::I32 => NpyType::I32,
-            DType::I8 => NpyType::I8,
-        },
+        dtype: crate::run::npy_type(out_io.dtype),
         shape: vec![outputs.len() / out_io.dtype.size()],
         data: outputs.clone(),
     }

@@ -35,6 +35,10 @@ impl OpDescriptor for ArgExtremeOp {
     fn check(&self, c: &Checker) -> Result<(), Error> {
         let p = &self.params;
         c.positive(&[p.axis])?;
+        c.ensure(
+            self.dtype != DType::U32,
+            "ARG_MAX or ARG_MIN of uint32 values",
+        )?;
         let rows = crate::tensor::element_count([u64::from(p.outer), u64::from(p.inner)]);
         let elements = crate::tensor::element_count([rows, u64::from(p.axis)]);
         c.arena(self.input, elements, self.dtype)?;
@@ -50,6 +54,8 @@ impl OpDescriptor for ArgExtremeOp {
             DType::I16 => arg_extreme(p, io.i16(self.input), out),
             DType::I32 => arg_extreme(p, io.i32(self.input), out),
             DType::F32 => arg_extreme(p, io.f32(self.input), out),
+            // Refused by the check.
+            DType::U32 => {}
         }
     }
 }

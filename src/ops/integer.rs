@@ -40,8 +40,8 @@ impl OpDescriptor for IntegerBinaryOp {
 
     fn check(&self, c: &Checker) -> Result<(), Error> {
         c.ensure(
-            self.dtype != DType::F32,
-            "a plain-integer op on float32 values",
+            matches!(self.dtype, DType::I8 | DType::I16 | DType::I32),
+            "a plain-integer op on other than int8, int16 or int32 values",
         )?;
         let b = &self.params.broadcast;
         c.broadcast(b, (self.input1, self.input2), self.dtype, self.constant)?;
@@ -67,7 +67,7 @@ impl OpDescriptor for IntegerBinaryOp {
                 integer_binary::<i32>(&self.params, a, b, out_i32(out));
             }
             // Refused by the check.
-            DType::F32 => {}
+            DType::F32 | DType::U32 => {}
         }
     }
 }
@@ -99,8 +99,8 @@ impl OpDescriptor for IntegerCompareOp {
 
     fn check(&self, c: &Checker) -> Result<(), Error> {
         c.ensure(
-            self.dtype != DType::F32,
-            "a plain-integer comparison of float32 values",
+            matches!(self.dtype, DType::I8 | DType::I16 | DType::I32),
+            "a plain-integer comparison of other than int8, int16 or int32 values",
         )?;
         let b = &self.broadcast;
         c.broadcast(b, (self.input1, self.input2), self.dtype, self.constant)?;
@@ -127,7 +127,7 @@ impl OpDescriptor for IntegerCompareOp {
                 compare_values::<i32>(b, kind, x, y, out);
             }
             // Refused by the check.
-            DType::F32 => {}
+            DType::F32 | DType::U32 => {}
         }
     }
 }

@@ -319,10 +319,10 @@ macro_rules! op_list {
 /// TANH, REQUANTIZE (RELU, RELU6), QUANTIZE from float32, DEQUANTIZE and
 /// MEAN (SUM), ABS, SQUARED_DIFFERENCE, BATCH_MATMUL, PRELU,
 /// TRANSPOSE_CONV and SOFTMAX; 32: the signal library's SignalWindow,
-/// SignalFftAutoScale, SignalDelay and SignalOverlapAdd;
-/// `tests/blob_format.rs` pins it). It lives beside the
+/// SignalFftAutoScale, SignalDelay and SignalOverlapAdd; 33: uint32
+/// tensors; `tests/blob_format.rs` pins it). It lives beside the
 /// list because appending an op is the usual bump.
-pub const BLOB_VERSION: u32 = 32;
+pub const BLOB_VERSION: u32 = 33;
 
 op_list! {
     Conv2d(Conv2dOp),

@@ -49,7 +49,10 @@ impl OpDescriptor for ResizeNearestOp {
         match self.dtype {
             DType::I8 => resize_nearest(p, io.i8(self.input), out_i8(out)),
             DType::I16 => resize_nearest(p, io.i16(self.input), out_i16(out)),
-            DType::I32 | DType::F32 => resize_nearest(p, io.f32(self.input), out_f32(out)),
+            // Four-byte values move as their bits.
+            DType::I32 | DType::U32 | DType::F32 => {
+                resize_nearest(p, io.f32(self.input), out_f32(out))
+            }
         }
     }
 }

@@ -110,12 +110,7 @@ fn main() {
                 } else {
                     format!("INPUT{i}_LEN")
                 };
-                let ty = match io.dtype {
-                    kiln::DType::F32 => "f32",
-                    kiln::DType::I8 => "i8",
-                    kiln::DType::I16 => "i16",
-                    kiln::DType::I32 => "i32",
-                };
+                let ty = kiln_codegen::emit::rust::rust_type(io.dtype);
                 format!("&typed::<{ty}, {{ {len} }}>(inputs[{i}])?")
             })
             .collect();

@@ -14,19 +14,21 @@ use kiln::{DType, TensorIo};
 
 use crate::lower::CompiledModel;
 
-/// The Rust type of an element of `dtype`.
-fn rust_type(dtype: DType) -> &'static str {
+/// The Rust type of an element of `dtype` (also what the firmware suites
+/// and the generated-code tests name their cases' arrays by).
+pub fn rust_type(dtype: DType) -> &'static str {
     match dtype {
         DType::I8 => "i8",
         DType::I16 => "i16",
         DType::I32 => "i32",
         DType::F32 => "f32",
+        DType::U32 => "u32",
     }
 }
 
 /// A zero of `dtype` as a literal: the fallback of `kiln::exec::array_at`,
 /// a branch the generated compile-time span checks rule out.
-fn zero_literal(dtype: DType) -> &'static str {
+pub fn zero_literal(dtype: DType) -> &'static str {
     match dtype {
         DType::F32 => "0.0",
         _ => "0",

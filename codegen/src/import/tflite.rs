@@ -212,7 +212,10 @@ fn data_type(code: i8) -> DataType {
         8 => DataType::Other("complex64"),
         9 => DataType::I8,
         10 => DataType::F64,
+        12 => DataType::Other("uint64"),
         13 => DataType::Other("resource"),
+        15 => DataType::U32,
+        16 => DataType::Other("uint16"),
         17 => DataType::Other("int4"),
         _ => DataType::Other("unknown"),
     }

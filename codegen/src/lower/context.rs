@@ -404,6 +404,7 @@ impl<'g> Lowering<'g> {
             DataType::F32 => DType::F32,
             DataType::I16 => DType::I16,
             DataType::I32 => DType::I32,
+            DataType::U32 => DType::U32,
             other => return unsupported(format!("{} model inputs and outputs", other.name())),
         };
         if tensor.shape.len() > MAX_RANK {

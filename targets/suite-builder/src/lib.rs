@@ -48,15 +48,6 @@ fn cases_in(dir: &Path) -> Vec<Case> {
     cases
 }
 
-fn rust_type(d: DType) -> &'static str {
-    match d {
-        DType::I8 => "i8",
-        DType::I16 => "i16",
-        DType::I32 => "i32",
-        DType::F32 => "f32",
-    }
-}
-
 /// Generates `$OUT_DIR/suite.rs`. Panics with the codegen's message on any
 /// error: a build script has no better way to fail.
 pub fn generate() {
@@ -157,9 +148,9 @@ pub fn generate() {
         } else {
             format!("INPUT{i}_LEN")
         };
-        let ty = rust_type(io.dtype);
+        let ty = kiln_codegen::emit::rust::rust_type(io.dtype);
         writeln!(s, "static INPUT{i}: kiln::Aligned<[u8; CASES * model::{len} * core::mem::size_of::<{ty}>()]> = kiln::Aligned(*include_bytes!(concat!(env!(\"OUT_DIR\"), \"/input{i}.bin\")));").unwrap();
-        args.push(format!("kiln::exec::array_at::<{ty}, {{ model::{len} }}>(&INPUT{i}.0, case * model::{len} * core::mem::size_of::<{ty}>()).unwrap_or(&[{zero}; model::{len}])", zero = if ty == "f32" { "0.0" } else { "0" }));
+        args.push(format!("kiln::exec::array_at::<{ty}, {{ model::{len} }}>(&INPUT{i}.0, case * model::{len} * core::mem::size_of::<{ty}>()).unwrap_or(&[{zero}; model::{len}])", zero = kiln_codegen::emit::rust::zero_literal(io.dtype)));
     }
     writeln!(s, "static EXPECTED: [u8; CASES * {out_bytes}] = *include_bytes!(concat!(env!(\"OUT_DIR\"), \"/expected.bin\"));").unwrap();
     let sample_bytes = (0..n_inputs)
@@ -195,7 +186,7 @@ pub fn generate() {
         false => format!("{on}.reset_state();\n        "),
     };
     if from_blob {
-        let out_ty = rust_type(generated.outputs[0].dtype);
+        let out_ty = kiln_codegen::emit::rust::rust_type(generated.outputs[0].dtype);
         let input_args: Vec<String> = generated
             .inputs
             .iter()

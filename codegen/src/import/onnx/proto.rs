@@ -287,7 +287,7 @@ pub fn data_type(code: i32) -> DataType {
         10 => DataType::F16,
         11 => DataType::F64,
         4 => DataType::Other("uint16"),
-        12 => DataType::Other("uint32"),
+        12 => DataType::U32,
         13 => DataType::Other("uint64"),
         _ => DataType::Other("onnx type"),
     }
