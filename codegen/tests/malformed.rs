@@ -431,3 +431,25 @@ fn a_state_that_is_no_variable_is_refused() {
         "{err}"
     );
 }
+
+/// Energies of bins the spectrum does not have, or of a reversed range,
+/// are refused by name (TFLM would read and write past its tensors).
+#[test]
+fn energies_outside_the_spectrum_are_refused() {
+    use kiln_codegen::ir::OpKind;
+    use kiln_codegen::ops::SignalEnergy;
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/op_zoo/signal_energy.tflite");
+    for (start, end) in [(0, 10), (5, 4), (-1, 3)] {
+        let mut graph = kiln_codegen::import::tflite::import_file(&path).unwrap();
+        assert_eq!(graph.nodes.len(), 1);
+        graph.nodes[0].kind = OpKind::SignalEnergy(SignalEnergy { start, end });
+        let err = kiln_codegen::compile(graph).err().unwrap().to_string();
+        assert!(
+            err.contains(&format!(
+                "energies of bins {start}..{end} of a spectrum of 9"
+            )),
+            "{err}"
+        );
+    }
+}

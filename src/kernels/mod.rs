@@ -40,6 +40,7 @@ pub mod quantize;
 pub mod resize;
 pub mod sigmoid_table;
 pub mod signal_delay;
+pub mod signal_energy;
 pub mod signal_fft_auto_scale;
 pub mod signal_overlap_add;
 pub mod signal_window;

@@ -249,6 +249,10 @@ pub(crate) fn out_i32(out: &mut [u8]) -> &mut [i32] {
     typed_mut(out)
 }
 
+pub(crate) fn out_u32(out: &mut [u8]) -> &mut [u32] {
+    typed_mut(out)
+}
+
 wire_enum! {
     /// Which operand of a binary op is a constant in the weights rather than
     /// a value in the arena. PyTorch exports `(x - mean) / std` that way,

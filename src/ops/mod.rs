@@ -57,6 +57,7 @@ mod residual;
 mod resize;
 mod sigmoid;
 mod signal_delay;
+mod signal_energy;
 mod signal_fft_auto_scale;
 mod signal_overlap_add;
 mod signal_window;
@@ -102,6 +103,7 @@ pub use residual::*;
 pub use resize::*;
 pub use sigmoid::*;
 pub use signal_delay::*;
+pub use signal_energy::*;
 pub use signal_fft_auto_scale::*;
 pub use signal_overlap_add::*;
 pub use signal_window::*;
@@ -320,7 +322,7 @@ macro_rules! op_list {
 /// MEAN (SUM), ABS, SQUARED_DIFFERENCE, BATCH_MATMUL, PRELU,
 /// TRANSPOSE_CONV and SOFTMAX; 32: the signal library's SignalWindow,
 /// SignalFftAutoScale, SignalDelay and SignalOverlapAdd; 33: uint32
-/// tensors; `tests/blob_format.rs` pins it). It lives beside the
+/// tensors and SignalEnergy; `tests/blob_format.rs` pins it). It lives beside the
 /// list because appending an op is the usual bump.
 pub const BLOB_VERSION: u32 = 33;
 
@@ -446,4 +448,5 @@ op_list! {
     SignalFftAutoScale(SignalFftAutoScaleOp),
     SignalDelay(SignalDelayOp),
     SignalOverlapAdd(SignalOverlapAddOp),
+    SignalEnergy(SignalEnergyOp),
 }

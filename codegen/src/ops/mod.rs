@@ -374,6 +374,7 @@ mod reshape;
 mod resize;
 mod sigmoid;
 mod signal_delay;
+mod signal_energy;
 mod signal_fft_auto_scale;
 mod signal_overlap_add;
 mod signal_window;
@@ -419,6 +420,7 @@ pub use reshape::*;
 pub use resize::*;
 pub use sigmoid::*;
 pub use signal_delay::*;
+pub use signal_energy::*;
 pub use signal_fft_auto_scale::*;
 pub use signal_overlap_add::*;
 pub use signal_window::*;
@@ -491,6 +493,7 @@ op_list! {
     SignalFftAutoScale(SignalFftAutoScale),
     SignalDelay(SignalDelay),
     SignalOverlapAdd(SignalOverlapAdd),
+    SignalEnergy(SignalEnergy),
 }
 
 #[cfg(test)]

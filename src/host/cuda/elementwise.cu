@@ -626,6 +626,20 @@ KILN_KERNEL(kiln_lookup) {
     }
 }
 
+// SignalEnergy: each complex int16 bin's squared magnitude as uint32, over
+// bins start..end, 0 elsewhere (kernels::signal_energy).
+KILN_KERNEL(kiln_signal_energy) {
+    const i64 bins = op.output.len / 4;
+    const i64 start = op.start, end = op.end;
+    FOR_EACH(idx, bins * samples) {
+        const i64 s = idx / bins, i = idx % bins;
+        const i16* x = (const i16*)arena(A, arena_bytes, s, op.input) + 2 * i;
+        const i32 re = x[0], im = x[1];
+        ((u32*)arena(A, arena_bytes, s, op.output))[i] =
+            i >= start && i < end ? (u32)(re * re) + (u32)(im * im) : 0u;
+    }
+}
+
 // SignalWindow: frames of int16 samples times the window, shifted right
 // (arithmetically) and saturated (kernels::signal_window).
 KILN_KERNEL(kiln_signal_window) {
