@@ -157,8 +157,8 @@ enum Command {
     },
     /// Print which operators kiln runs: every op TensorFlow Lite Micro
     /// registers (builtins and its signal library), with kiln's status for
-    /// int8, int16 and float32 activations beside TFLM's (docs/ops.md is
-    /// this output)
+    /// int8, int16, float32 and other types (the signal library's uint32
+    /// and uint64) beside TFLM's (docs/ops.md is this output)
     Ops {
         /// Print JSON (builtin and custom counts, and one entry per op)
         #[arg(long)]

@@ -21,128 +21,129 @@ use Kind::{Builtin, Custom};
 /// The ops TFLM's `MicroMutableOpResolver` registers
 /// (`tensorflow/lite/micro/micro_mutable_op_resolver.h` at tflite-micro
 /// 0cc6f983, 2025), and the activation types its reference kernel takes:
-/// `y`, `n` or `?` (not determined, or not a data op) for int8, int16 and
-/// float32, read from each kernel's `Eval`.
+/// `y`, `n` or `?` (not determined, or not a data op) for int8, int16,
+/// float32 and other types (the signal library's uint32 and uint64
+/// channels), read from each kernel's `Eval`.
 pub const TFLM_OPS: &[(&str, Kind, &str)] = &[
-    ("ABS", Builtin, "yyy"),
-    ("ADD", Builtin, "yyy"),
-    ("ADD_N", Builtin, "yny"),
-    ("ARG_MAX", Builtin, "yny"),
-    ("ARG_MIN", Builtin, "yny"),
-    ("ASSIGN_VARIABLE", Builtin, "yyy"),
-    ("AVERAGE_POOL_2D", Builtin, "yyy"),
-    ("BATCH_MATMUL", Builtin, "yyy"),
-    ("BATCH_TO_SPACE_ND", Builtin, "yny"),
-    ("BROADCAST_ARGS", Builtin, "nnn"),
-    ("BROADCAST_TO", Builtin, "yyy"),
-    ("CALL_ONCE", Builtin, "???"),
-    ("CAST", Builtin, "yyy"),
-    ("CEIL", Builtin, "nny"),
-    ("CONCATENATION", Builtin, "yyy"),
-    ("CONV_2D", Builtin, "yyy"),
-    ("COS", Builtin, "nny"),
-    ("CUMSUM", Builtin, "yny"),
-    ("DEPTHWISE_CONV_2D", Builtin, "yyy"),
-    ("DEPTH_TO_SPACE", Builtin, "yny"),
-    ("DEQUANTIZE", Builtin, "yyy"),
-    ("DIV", Builtin, "yny"),
-    ("DYNAMIC_UPDATE_SLICE", Builtin, "yyy"),
-    ("ELU", Builtin, "yny"),
-    ("EMBEDDING_LOOKUP", Builtin, "yny"),
-    ("EQUAL", Builtin, "yny"),
-    ("EXP", Builtin, "nny"),
-    ("EXPAND_DIMS", Builtin, "yyy"),
-    ("FILL", Builtin, "yny"),
-    ("FLOOR", Builtin, "nny"),
-    ("FLOOR_DIV", Builtin, "nny"),
-    ("FLOOR_MOD", Builtin, "nny"),
-    ("FULLY_CONNECTED", Builtin, "yyy"),
-    ("GATHER", Builtin, "yny"),
-    ("GATHER_ND", Builtin, "yny"),
-    ("GREATER", Builtin, "y?y"),
-    ("GREATER_EQUAL", Builtin, "yny"),
-    ("HARD_SWISH", Builtin, "yny"),
-    ("IF", Builtin, "yyy"),
-    ("L2_NORMALIZATION", Builtin, "yny"),
-    ("L2_POOL_2D", Builtin, "nny"),
-    ("LEAKY_RELU", Builtin, "yyy"),
-    ("LESS", Builtin, "yny"),
-    ("LESS_EQUAL", Builtin, "yny"),
-    ("LOG", Builtin, "nny"),
-    ("LOGICAL_AND", Builtin, "nnn"),
-    ("LOGICAL_NOT", Builtin, "nnn"),
-    ("LOGICAL_OR", Builtin, "nnn"),
-    ("LOGISTIC", Builtin, "yyy"),
-    ("LOG_SOFTMAX", Builtin, "yny"),
-    ("MAXIMUM", Builtin, "yyy"),
-    ("MAX_POOL_2D", Builtin, "yyy"),
-    ("MEAN", Builtin, "yyy"),
-    ("MINIMUM", Builtin, "yyy"),
-    ("MIRROR_PAD", Builtin, "yny"),
-    ("MUL", Builtin, "yyy"),
-    ("NEG", Builtin, "nny"),
-    ("NOT_EQUAL", Builtin, "yny"),
-    ("PACK", Builtin, "yyy"),
-    ("PAD", Builtin, "yyy"),
-    ("PADV2", Builtin, "yyy"),
-    ("PRELU", Builtin, "yyy"),
-    ("QUANTIZE", Builtin, "yyy"),
-    ("READ_VARIABLE", Builtin, "yyy"),
-    ("REDUCE_ALL", Builtin, "nnn"),
-    ("REDUCE_MAX", Builtin, "yny"),
-    ("REDUCE_MIN", Builtin, "yny"),
-    ("RELU", Builtin, "yyy"),
-    ("RELU6", Builtin, "yyy"),
-    ("RESHAPE", Builtin, "yyy"),
-    ("RESIZE_BILINEAR", Builtin, "yny"),
-    ("RESIZE_NEAREST_NEIGHBOR", Builtin, "yyy"),
-    ("REVERSE_V2", Builtin, "yyy"),
-    ("ROUND", Builtin, "nny"),
-    ("RSQRT", Builtin, "yny"),
-    ("SELECT_V2", Builtin, "yyy"),
-    ("SHAPE", Builtin, "yyy"),
-    ("SIN", Builtin, "nny"),
-    ("SLICE", Builtin, "yyy"),
-    ("SOFTMAX", Builtin, "yyy"),
-    ("SPACE_TO_BATCH_ND", Builtin, "yny"),
-    ("SPACE_TO_DEPTH", Builtin, "yny"),
-    ("SPLIT", Builtin, "yyy"),
-    ("SPLIT_V", Builtin, "yyy"),
-    ("SQRT", Builtin, "nny"),
-    ("SQUARE", Builtin, "nny"),
-    ("SQUARED_DIFFERENCE", Builtin, "yyy"),
-    ("SQUEEZE", Builtin, "yyy"),
-    ("STRIDED_SLICE", Builtin, "yyy"),
-    ("SUB", Builtin, "yyy"),
-    ("SUM", Builtin, "yyy"),
-    ("SVDF", Builtin, "yny"),
-    ("TANH", Builtin, "yyy"),
-    ("TRANSPOSE", Builtin, "yyy"),
-    ("TRANSPOSE_CONV", Builtin, "yyy"),
-    ("UNIDIRECTIONAL_SEQUENCE_LSTM", Builtin, "yyy"),
-    ("UNPACK", Builtin, "yyy"),
-    ("VAR_HANDLE", Builtin, "???"),
-    ("WHILE", Builtin, "yyy"),
-    ("ZEROS_LIKE", Builtin, "yny"),
-    ("BasicClassifier", Custom, "nnn"),
-    ("CIRCULAR_BUFFER", Custom, "ynn"),
-    ("ethos-u", Custom, "???"),
-    ("SignalDelay", Custom, "nyn"),
-    ("SignalEnergy", Custom, "nyn"),
-    ("SignalFftAutoScale", Custom, "nyn"),
-    ("SignalFilterBank", Custom, "nnn"),
-    ("SignalFilterBankLog", Custom, "nnn"),
-    ("SignalFilterBankSpectralSubtraction", Custom, "nnn"),
-    ("SignalFilterBankSquareRoot", Custom, "nnn"),
-    ("SignalFramer", Custom, "nyn"),
-    ("SignalIrfft", Custom, "nyy"),
-    ("SignalOverlapAdd", Custom, "nyy"),
-    ("SignalPCAN", Custom, "nnn"),
-    ("SignalRfft", Custom, "nyy"),
-    ("SignalStacker", Custom, "nyn"),
-    ("SignalWindow", Custom, "nyn"),
-    ("TFLite_Detection_PostProcess", Custom, "nny"),
-    ("TFLM_DECODE", Custom, "yyy"),
+    ("ABS", Builtin, "yyyn"),
+    ("ADD", Builtin, "yyyn"),
+    ("ADD_N", Builtin, "ynyn"),
+    ("ARG_MAX", Builtin, "ynyn"),
+    ("ARG_MIN", Builtin, "ynyn"),
+    ("ASSIGN_VARIABLE", Builtin, "yyyn"),
+    ("AVERAGE_POOL_2D", Builtin, "yyyn"),
+    ("BATCH_MATMUL", Builtin, "yyyn"),
+    ("BATCH_TO_SPACE_ND", Builtin, "ynyn"),
+    ("BROADCAST_ARGS", Builtin, "nnnn"),
+    ("BROADCAST_TO", Builtin, "yyyn"),
+    ("CALL_ONCE", Builtin, "???n"),
+    ("CAST", Builtin, "yyyn"),
+    ("CEIL", Builtin, "nnyn"),
+    ("CONCATENATION", Builtin, "yyyn"),
+    ("CONV_2D", Builtin, "yyyn"),
+    ("COS", Builtin, "nnyn"),
+    ("CUMSUM", Builtin, "ynyn"),
+    ("DEPTHWISE_CONV_2D", Builtin, "yyyn"),
+    ("DEPTH_TO_SPACE", Builtin, "ynyn"),
+    ("DEQUANTIZE", Builtin, "yyyn"),
+    ("DIV", Builtin, "ynyn"),
+    ("DYNAMIC_UPDATE_SLICE", Builtin, "yyyn"),
+    ("ELU", Builtin, "ynyn"),
+    ("EMBEDDING_LOOKUP", Builtin, "ynyn"),
+    ("EQUAL", Builtin, "ynyn"),
+    ("EXP", Builtin, "nnyn"),
+    ("EXPAND_DIMS", Builtin, "yyyn"),
+    ("FILL", Builtin, "ynyn"),
+    ("FLOOR", Builtin, "nnyn"),
+    ("FLOOR_DIV", Builtin, "nnyn"),
+    ("FLOOR_MOD", Builtin, "nnyn"),
+    ("FULLY_CONNECTED", Builtin, "yyyn"),
+    ("GATHER", Builtin, "ynyn"),
+    ("GATHER_ND", Builtin, "ynyn"),
+    ("GREATER", Builtin, "y?yn"),
+    ("GREATER_EQUAL", Builtin, "ynyn"),
+    ("HARD_SWISH", Builtin, "ynyn"),
+    ("IF", Builtin, "yyyn"),
+    ("L2_NORMALIZATION", Builtin, "ynyn"),
+    ("L2_POOL_2D", Builtin, "nnyn"),
+    ("LEAKY_RELU", Builtin, "yyyn"),
+    ("LESS", Builtin, "ynyn"),
+    ("LESS_EQUAL", Builtin, "ynyn"),
+    ("LOG", Builtin, "nnyn"),
+    ("LOGICAL_AND", Builtin, "nnnn"),
+    ("LOGICAL_NOT", Builtin, "nnnn"),
+    ("LOGICAL_OR", Builtin, "nnnn"),
+    ("LOGISTIC", Builtin, "yyyn"),
+    ("LOG_SOFTMAX", Builtin, "ynyn"),
+    ("MAXIMUM", Builtin, "yyyn"),
+    ("MAX_POOL_2D", Builtin, "yyyn"),
+    ("MEAN", Builtin, "yyyn"),
+    ("MINIMUM", Builtin, "yyyn"),
+    ("MIRROR_PAD", Builtin, "ynyn"),
+    ("MUL", Builtin, "yyyn"),
+    ("NEG", Builtin, "nnyn"),
+    ("NOT_EQUAL", Builtin, "ynyn"),
+    ("PACK", Builtin, "yyyn"),
+    ("PAD", Builtin, "yyyn"),
+    ("PADV2", Builtin, "yyyn"),
+    ("PRELU", Builtin, "yyyn"),
+    ("QUANTIZE", Builtin, "yyyn"),
+    ("READ_VARIABLE", Builtin, "yyyn"),
+    ("REDUCE_ALL", Builtin, "nnnn"),
+    ("REDUCE_MAX", Builtin, "ynyn"),
+    ("REDUCE_MIN", Builtin, "ynyn"),
+    ("RELU", Builtin, "yyyn"),
+    ("RELU6", Builtin, "yyyn"),
+    ("RESHAPE", Builtin, "yyyn"),
+    ("RESIZE_BILINEAR", Builtin, "ynyn"),
+    ("RESIZE_NEAREST_NEIGHBOR", Builtin, "yyyn"),
+    ("REVERSE_V2", Builtin, "yyyn"),
+    ("ROUND", Builtin, "nnyn"),
+    ("RSQRT", Builtin, "ynyn"),
+    ("SELECT_V2", Builtin, "yyyn"),
+    ("SHAPE", Builtin, "yyyn"),
+    ("SIN", Builtin, "nnyn"),
+    ("SLICE", Builtin, "yyyn"),
+    ("SOFTMAX", Builtin, "yyyn"),
+    ("SPACE_TO_BATCH_ND", Builtin, "ynyn"),
+    ("SPACE_TO_DEPTH", Builtin, "ynyn"),
+    ("SPLIT", Builtin, "yyyn"),
+    ("SPLIT_V", Builtin, "yyyn"),
+    ("SQRT", Builtin, "nnyn"),
+    ("SQUARE", Builtin, "nnyn"),
+    ("SQUARED_DIFFERENCE", Builtin, "yyyn"),
+    ("SQUEEZE", Builtin, "yyyn"),
+    ("STRIDED_SLICE", Builtin, "yyyn"),
+    ("SUB", Builtin, "yyyn"),
+    ("SUM", Builtin, "yyyn"),
+    ("SVDF", Builtin, "ynyn"),
+    ("TANH", Builtin, "yyyn"),
+    ("TRANSPOSE", Builtin, "yyyn"),
+    ("TRANSPOSE_CONV", Builtin, "yyyn"),
+    ("UNIDIRECTIONAL_SEQUENCE_LSTM", Builtin, "yyyn"),
+    ("UNPACK", Builtin, "yyyn"),
+    ("VAR_HANDLE", Builtin, "???n"),
+    ("WHILE", Builtin, "yyyn"),
+    ("ZEROS_LIKE", Builtin, "ynyn"),
+    ("BasicClassifier", Custom, "nnnn"),
+    ("CIRCULAR_BUFFER", Custom, "ynnn"),
+    ("ethos-u", Custom, "????"),
+    ("SignalDelay", Custom, "nynn"),
+    ("SignalEnergy", Custom, "nynn"),
+    ("SignalFftAutoScale", Custom, "nynn"),
+    ("SignalFilterBank", Custom, "nnny"),
+    ("SignalFilterBankLog", Custom, "nnny"),
+    ("SignalFilterBankSpectralSubtraction", Custom, "nnny"),
+    ("SignalFilterBankSquareRoot", Custom, "nnny"),
+    ("SignalFramer", Custom, "nynn"),
+    ("SignalIrfft", Custom, "nyyn"),
+    ("SignalOverlapAdd", Custom, "nyyn"),
+    ("SignalPCAN", Custom, "nnny"),
+    ("SignalRfft", Custom, "nyyn"),
+    ("SignalStacker", Custom, "nynn"),
+    ("SignalWindow", Custom, "nynn"),
+    ("TFLite_Detection_PostProcess", Custom, "nnyn"),
+    ("TFLM_DECODE", Custom, "yyyn"),
 ];
 
 /// One row of the matrix: per type, "yes" (kiln runs it), "no" (TFLM
@@ -155,13 +156,15 @@ pub struct Row {
     pub int8: &'static str,
     pub int16: &'static str,
     pub float32: &'static str,
+    /// Types outside the three (which the note names).
+    pub other: &'static str,
     pub note: &'static str,
 }
 
 impl Row {
     /// Whether kiln runs the op in some type.
     pub fn supported(&self) -> bool {
-        [self.int8, self.int16, self.float32].contains(&"yes")
+        [self.int8, self.int16, self.float32, self.other].contains(&"yes")
     }
 }
 
@@ -170,7 +173,7 @@ impl Row {
 pub fn matrix() -> Vec<Row> {
     let tflite_only = crate::ops::tflite_names()
         .filter(|n| !TFLM_OPS.iter().any(|(t, _, _)| t == n))
-        .map(|n| (n, Builtin, "xxx"));
+        .map(|n| (n, Builtin, "xxxx"));
     TFLM_OPS
         .iter()
         .copied()
@@ -194,6 +197,7 @@ pub fn matrix() -> Vec<Row> {
                 int8: cell(0, |d| d.int8),
                 int16: cell(1, |d| d.int16),
                 float32: cell(2, |d| d.float32),
+                other: cell(3, |d| d.other),
                 note: match TFLM_OPS.iter().any(|(t, _, _)| *t == name) {
                     true => kiln.map_or("", |d| d.note),
                     false => "TFLite only: TFLM registers no kernel",
@@ -218,7 +222,7 @@ pub fn markdown() -> String {
     let mut s = format!(
         "kiln runs {builtins} of TFLM's {all_builtins} builtin ops and {customs} of its {all_customs} custom ops.\n\
          yes: kiln runs it; no: TFLM does, kiln not yet; -: TFLM has no such kernel.\n\n\
-         | op | kind | int8 | int16 | float32 | note |\n| --- | --- | --- | --- | --- | --- |\n"
+         | op | kind | int8 | int16 | float32 | other | note |\n| --- | --- | --- | --- | --- | --- | --- |\n"
     );
     for r in &rows {
         let kind = match r.kind {
@@ -227,8 +231,8 @@ pub fn markdown() -> String {
         };
         let _ = writeln!(
             s,
-            "| {} | {kind} | {} | {} | {} | {} |",
-            r.name, r.int8, r.int16, r.float32, r.note
+            "| {} | {kind} | {} | {} | {} | {} | {} |",
+            r.name, r.int8, r.int16, r.float32, r.other, r.note
         );
     }
     s
@@ -248,6 +252,7 @@ pub fn json() -> serde_json::Value {
             "int8": r.int8,
             "int16": r.int16,
             "float32": r.float32,
+            "other": r.other,
             "note": r.note,
         })).collect::<Vec<_>>(),
     })
@@ -275,6 +280,13 @@ mod tests {
         );
         let unsupported = rows.iter().find(|r| r.name == "IF");
         assert_eq!(unsupported.map(|r| r.int8), Some("no"));
+        // The signal library's uint32 and uint64 ops have a column of their
+        // own, outside int8, int16 and float32.
+        let log = rows.iter().find(|r| r.name == "SignalFilterBankLog");
+        assert!(
+            log.is_some_and(|r| (r.int8, r.int16, r.float32) == ("-", "-", "-") && r.other != "-"),
+            "{log:?}"
+        );
         let signal = rows.iter().filter(|r| r.name.starts_with("Signal")).count();
         assert_eq!(signal, 14, "TFLM's signal library");
     }

@@ -46,6 +46,7 @@ impl UnidirectionalSequenceLstm {
             int8: true,
             int16: false,
             float32: true,
+            other: false,
             note: "int8 with an int16 cell state; no peephole, projection or layer norm",
             int8_names: &[],
             int16_names: &[],

@@ -42,6 +42,9 @@ pub struct Dtypes {
     pub int8: bool,
     pub int16: bool,
     pub float32: bool,
+    /// Runs in the types outside those three that TFLM's kernel takes (the
+    /// signal library's uint32 and uint64 channels), which the note names.
+    pub other: bool,
     /// What the three marks leave out, or an empty string.
     pub note: &'static str,
     /// Members of a family that share one IR op (the functions of one
@@ -72,6 +75,7 @@ impl Dtypes {
         int8: true,
         int16: false,
         float32: true,
+        other: false,
         note: "",
         int8_names: &[],
         int16_names: &[],
@@ -82,6 +86,7 @@ impl Dtypes {
         int8: true,
         int16: true,
         float32: true,
+        other: false,
         note: "",
         int8_names: &[],
         int16_names: &[],
@@ -93,6 +98,7 @@ impl Dtypes {
         int8: false,
         int16: false,
         float32: true,
+        other: false,
         note: "int8 models run it in float32 between DEQUANTIZE and QUANTIZE",
         int8_names: &[],
         int16_names: &[],
@@ -103,6 +109,7 @@ impl Dtypes {
         int8: false,
         int16: true,
         float32: false,
+        other: false,
         note: "",
         int8_names: &[],
         int16_names: &[],
@@ -120,6 +127,7 @@ impl Dtypes {
         int8: false,
         int16: false,
         float32: true,
+        other: false,
         note: "",
         int8_names: &[],
         int16_names: &[],

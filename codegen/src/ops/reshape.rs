@@ -49,6 +49,7 @@ impl Reshape {
             int8: true,
             int16: true,
             float32: true,
+            other: false,
             note: "no copy: the output is the input's bytes",
             int8_names: &[],
             int16_names: &[],

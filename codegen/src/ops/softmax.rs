@@ -45,6 +45,7 @@ impl Softmax {
             int8: true,
             int16: true,
             float32: true,
+            other: false,
             note: "",
             int8_names: &[],
             int16_names: &[],

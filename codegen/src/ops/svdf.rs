@@ -34,6 +34,7 @@ impl Svdf {
             int8: true,
             int16: false,
             float32: true,
+            other: false,
             note: "int8 with int16 time weights and state",
             int8_names: &[],
             int16_names: &[],

@@ -63,6 +63,7 @@ impl VariableAccess {
             int8: true,
             int16: true,
             float32: true,
+            other: false,
             note: "CALL_ONCE's subgraph may only assign constants (the variables' initial values)",
             int8_names: &[],
             int16_names: &[],
