@@ -52,6 +52,10 @@ impl Inputs<'_> {
     pub(crate) fn i32(&self, s: Span) -> &[i32] {
         typed(self.bytes(s))
     }
+
+    pub(crate) fn u32(&self, s: Span) -> &[u32] {
+        typed(self.bytes(s))
+    }
 }
 
 /// `bytes` as `T`s, or empty if they are misaligned or not a whole number
