@@ -307,3 +307,32 @@ fn an_empty_tensor_is_refused() {
     );
     assert!(err.contains("empty tensor"), "{err}");
 }
+
+/// A log whose input correction would shift a uint32 by 32 bits or more
+/// (undefined in TFLM's C) is refused when the graph is bound, as a
+/// corrupted blob could carry one.
+#[test]
+fn a_log_correction_of_32_bits_is_refused() {
+    let model = kiln_codegen::compile_file(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/op_zoo/signal_filter_bank_log.tflite"),
+    )
+    .unwrap();
+    let mut a = arena(model.arena_bytes());
+    let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut a);
+    let mut ops = model.ops.clone();
+    match ops.first_mut() {
+        Some(Op::SignalFilterBankLog(log)) => log.correction_bits = 32,
+        other => panic!("the fixture is one SignalFilterBankLog, not {other:?}"),
+    }
+    let graph = kiln::Graph {
+        ops: &ops,
+        ..model.runtime_graph()
+    };
+    let err = Executor::new(&graph, bytes).err().expect("refused");
+    assert!(
+        err.to_string()
+            .contains("log input correction of 32 bits or more"),
+        "{err}"
+    );
+}

@@ -59,6 +59,7 @@ mod sigmoid;
 mod signal_delay;
 mod signal_energy;
 mod signal_fft_auto_scale;
+mod signal_filter_bank_log;
 mod signal_overlap_add;
 mod signal_window;
 mod slice;
@@ -105,6 +106,7 @@ pub use sigmoid::*;
 pub use signal_delay::*;
 pub use signal_energy::*;
 pub use signal_fft_auto_scale::*;
+pub use signal_filter_bank_log::*;
 pub use signal_overlap_add::*;
 pub use signal_window::*;
 pub use slice::*;
@@ -322,7 +324,7 @@ macro_rules! op_list {
 /// MEAN (SUM), ABS, SQUARED_DIFFERENCE, BATCH_MATMUL, PRELU,
 /// TRANSPOSE_CONV and SOFTMAX; 32: the signal library's SignalWindow,
 /// SignalFftAutoScale, SignalDelay and SignalOverlapAdd; 33: uint32
-/// tensors and SignalEnergy; `tests/blob_format.rs` pins it). It lives beside the
+/// tensors, SignalEnergy and SignalFilterBankLog; `tests/blob_format.rs` pins it). It lives beside the
 /// list because appending an op is the usual bump.
 pub const BLOB_VERSION: u32 = 33;
 
@@ -449,4 +451,5 @@ op_list! {
     SignalDelay(SignalDelayOp),
     SignalOverlapAdd(SignalOverlapAddOp),
     SignalEnergy(SignalEnergyOp),
+    SignalFilterBankLog(SignalFilterBankLogOp),
 }

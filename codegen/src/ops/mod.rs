@@ -384,6 +384,7 @@ mod sigmoid;
 mod signal_delay;
 mod signal_energy;
 mod signal_fft_auto_scale;
+mod signal_filter_bank_log;
 mod signal_overlap_add;
 mod signal_window;
 pub(crate) mod slice;
@@ -430,6 +431,7 @@ pub use sigmoid::*;
 pub use signal_delay::*;
 pub use signal_energy::*;
 pub use signal_fft_auto_scale::*;
+pub use signal_filter_bank_log::*;
 pub use signal_overlap_add::*;
 pub use signal_window::*;
 pub use slice::*;
@@ -502,6 +504,7 @@ op_list! {
     SignalDelay(SignalDelay),
     SignalOverlapAdd(SignalOverlapAdd),
     SignalEnergy(SignalEnergy),
+    SignalFilterBankLog(SignalFilterBankLog),
 }
 
 #[cfg(test)]
