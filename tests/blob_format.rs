@@ -201,10 +201,13 @@ fn assert_reencodes(blob: &[u8], name: &str) {
     }
 }
 
-fn run(graph: &kiln::Graph, input: &Path) -> Vec<u8> {
+fn run(graph: &kiln::Graph, inputs: &[PathBuf]) -> Vec<u8> {
+    assert!(!inputs.is_empty(), "a sample without inputs");
     let mut arena = vec![0u128; (graph.arena_bytes as usize).div_ceil(16)];
     let mut exec = kiln::Executor::new(graph, bytemuck::cast_slice_mut(&mut arena)).unwrap();
-    exec.set_input(0, &npy::read(input).unwrap().data).unwrap();
+    for (i, input) in inputs.iter().enumerate() {
+        exec.set_input(i, &npy::read(input).unwrap().data).unwrap();
+    }
     exec.run();
     exec.output(0).unwrap().to_vec()
 }
@@ -226,7 +229,7 @@ fn golden_blobs_decode_reencode_and_run_to_tflm_outputs() {
         let outputs = npy::read_outputs(&samples).unwrap();
         assert!(!outputs.is_empty(), "{name}: no samples");
         for (k, expected) in outputs.iter().enumerate() {
-            let got = run(&graph, &samples.join(format!("input_{k}.npy")));
+            let got = run(&graph, &common::sample_inputs(&samples, k));
             assert_eq!(got, expected.data, "{name}: sample {k}");
         }
     }

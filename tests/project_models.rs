@@ -28,8 +28,12 @@ fn op_zoo_matches_tflite_micro_byte_for_byte() {
         let outputs = npy::read_outputs(&dir.join(name)).unwrap();
         assert_eq!(outputs.len(), 8);
         for (k, expected) in outputs.iter().enumerate() {
-            let input = npy::read(&dir.join(name).join(format!("input_{k}.npy"))).unwrap();
-            let got = runner.run(&[input]).unwrap();
+            let inputs: Vec<_> = common::sample_inputs(&dir.join(name), k)
+                .iter()
+                .map(|p| npy::read(p).unwrap())
+                .collect();
+            assert!(!inputs.is_empty(), "{name}: no inputs for sample {k}");
+            let got = runner.run(&inputs).unwrap();
             assert_eq!(got[0].dtype, expected.dtype, "{name} sample {k}");
             assert_eq!(got[0].data, expected.data, "{name} sample {k}");
         }

@@ -49,15 +49,7 @@ pub fn cases(shared: &Path, model: &str) -> Vec<Case> {
             if !output.exists() {
                 break;
             }
-            let single = dir.join(format!("input_{k}.npy"));
-            let inputs = if single.exists() {
-                vec![single]
-            } else {
-                (0..)
-                    .map(|i| dir.join(format!("input_{k}_{i}.npy")))
-                    .take_while(|p| p.exists())
-                    .collect()
-            };
+            let inputs = sample_inputs(&dir, k);
             assert!(!inputs.is_empty(), "no inputs for {}", output.display());
             cases.push(Case { inputs, output });
         }
@@ -69,6 +61,19 @@ pub fn cases(shared: &Path, model: &str) -> Vec<Case> {
         shared.join("golden").join(model).display()
     );
     cases
+}
+
+/// Sample `k`'s inputs in `dir`: `input_k.npy`, or `input_k_i.npy` for
+/// each input of a model that takes several (none if neither exists).
+pub fn sample_inputs(dir: &Path, k: usize) -> Vec<PathBuf> {
+    let single = dir.join(format!("input_{k}.npy"));
+    if single.exists() {
+        return vec![single];
+    }
+    (0..)
+        .map(|i| dir.join(format!("input_{k}_{i}.npy")))
+        .take_while(|p| p.exists())
+        .collect()
 }
 
 /// TFLite Micro's arena head for a model, from its golden summary.

@@ -61,7 +61,7 @@ fn generated_project_models_match_tflite_micro() {
         for (k, expected) in outputs.iter().enumerate() {
             check(
                 &format!("op_zoo_{zoo}"),
-                &[dir.join(format!("input_{k}.npy"))],
+                &common::sample_inputs(&dir, k),
                 &expected.data,
                 &format!("sample {k}"),
             );
