@@ -453,3 +453,21 @@ fn energies_outside_the_spectrum_are_refused() {
         );
     }
 }
+
+/// A PCAN gain lookup too short for noise estimates of 32 bits (TFLM would
+/// read past it) is refused by name.
+#[test]
+fn a_short_pcan_gain_lookup_is_refused() {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/op_zoo/signal_pcan.tflite");
+    let mut graph = kiln_codegen::import::tflite::import_file(&path).unwrap();
+    let lut = graph.nodes[0].inputs[2].expect("a gain lookup");
+    let t = &mut graph.tensors[lut];
+    t.shape = vec![124];
+    t.data.as_mut().unwrap().truncate(248);
+    let err = kiln_codegen::compile(graph).err().unwrap().to_string();
+    assert!(
+        err.contains("a gain lookup of shape [124] (TFLM: 125 coefficients"),
+        "{err}"
+    );
+}

@@ -44,6 +44,7 @@ pub mod signal_energy;
 pub mod signal_fft_auto_scale;
 pub mod signal_filter_bank_log;
 pub mod signal_overlap_add;
+pub mod signal_pcan;
 pub mod signal_window;
 pub mod slice;
 pub mod softmax;

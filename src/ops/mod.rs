@@ -61,6 +61,7 @@ mod signal_energy;
 mod signal_fft_auto_scale;
 mod signal_filter_bank_log;
 mod signal_overlap_add;
+mod signal_pcan;
 mod signal_window;
 mod slice;
 mod softmax;
@@ -108,6 +109,7 @@ pub use signal_energy::*;
 pub use signal_fft_auto_scale::*;
 pub use signal_filter_bank_log::*;
 pub use signal_overlap_add::*;
+pub use signal_pcan::*;
 pub use signal_window::*;
 pub use slice::*;
 pub use softmax::*;
@@ -324,7 +326,8 @@ macro_rules! op_list {
 /// MEAN (SUM), ABS, SQUARED_DIFFERENCE, BATCH_MATMUL, PRELU,
 /// TRANSPOSE_CONV and SOFTMAX; 32: the signal library's SignalWindow,
 /// SignalFftAutoScale, SignalDelay and SignalOverlapAdd; 33: uint32
-/// tensors, SignalEnergy and SignalFilterBankLog; `tests/blob_format.rs` pins it). It lives beside the
+/// tensors, SignalEnergy, SignalFilterBankLog and SignalPCAN;
+/// `tests/blob_format.rs` pins it). It lives beside the
 /// list because appending an op is the usual bump.
 pub const BLOB_VERSION: u32 = 33;
 
@@ -452,4 +455,5 @@ op_list! {
     SignalOverlapAdd(SignalOverlapAddOp),
     SignalEnergy(SignalEnergyOp),
     SignalFilterBankLog(SignalFilterBankLogOp),
+    SignalPcan(SignalPcanOp),
 }

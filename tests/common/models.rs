@@ -21,7 +21,8 @@
 /// library, plain int16; the shift, its second output, in
 /// signal_fft_auto_scale_shift; signal_delay and signal_overlap_add, whose
 /// state is the kernel's own; signal_energy, uint32 energies out;
-/// signal_filter_bank_log, uint32 channels in),
+/// signal_filter_bank_log, uint32 channels in; signal_pcan, two uint32
+/// inputs),
 /// arg_extremes
 /// (int32 indices out; its float twin too), in_place_chain (one-input ops
 /// kiln runs over their inputs), concat_slices (concatenations kiln plans
@@ -97,6 +98,7 @@ pub const OP_ZOO: &[&str] = &[
     "signal_overlap_add",
     "signal_energy",
     "signal_filter_bank_log",
+    "signal_pcan",
 ];
 
 /// The project's float32 op-coverage fixtures (`make_schema_ops.py`, and

@@ -386,6 +386,7 @@ mod signal_energy;
 mod signal_fft_auto_scale;
 mod signal_filter_bank_log;
 mod signal_overlap_add;
+mod signal_pcan;
 mod signal_window;
 pub(crate) mod slice;
 mod softmax;
@@ -433,6 +434,7 @@ pub use signal_energy::*;
 pub use signal_fft_auto_scale::*;
 pub use signal_filter_bank_log::*;
 pub use signal_overlap_add::*;
+pub use signal_pcan::*;
 pub use signal_window::*;
 pub use slice::*;
 pub use softmax::*;
@@ -505,6 +507,7 @@ op_list! {
     SignalOverlapAdd(SignalOverlapAdd),
     SignalEnergy(SignalEnergy),
     SignalFilterBankLog(SignalFilterBankLog),
+    SignalPcan(SignalPcan),
 }
 
 #[cfg(test)]

@@ -676,6 +676,35 @@ KILN_KERNEL(kiln_signal_filter_bank_log) {
     }
 }
 
+// SignalPCAN (kernels::signal_pcan): each channel times the gain of its
+// noise estimate (a quadratic in the 10 bits below the estimate's leading
+// one), shifted, kept to uint32, then shrunk (x^2/4 below 2, x - 1 above).
+__device__ i16 pcan_gain(u32 x, const i16* lut) {
+    if (x <= 2) return lut[x];
+    const i32 interval = 32 - __clz(x);
+    const i16* c = lut + 4 * interval - 6;
+    const i32 frac = (i32)((interval < 11 ? x << (11 - interval) : x >> (interval - 11)) & 0x3ff);
+    i32 result = ((i32)c[2] * frac) >> 5;
+    result = (i32)((u32)result + ((u32)(i32)c[1] << 5));
+    result = (i32)((u32)result * (u32)frac);
+    result = (i32)((u32)result + (1u << 14)) >> 15;
+    return (i16)(result + c[0]);
+}
+
+KILN_KERNEL(kiln_signal_pcan) {
+    const i64 channels = op.output.len / 4;
+    const i16* lut = (const i16*)(W + op.gain_lut.offset);
+    FOR_EACH(idx, channels * samples) {
+        const i64 s = idx / channels, i = idx % channels;
+        const u32 x = ((const u32*)arena(A, arena_bytes, s, op.input))[i];
+        const u32 noise = ((const u32*)arena(A, arena_bytes, s, op.noise))[i];
+        const u32 gain = (u32)(i32)pcan_gain(noise, lut);
+        const u32 snr = (u32)(((unsigned long long)x * gain) >> op.snr_shift);
+        ((u32*)arena(A, arena_bytes, s, op.output))[i] =
+            snr < (2u << 12) ? (snr * snr) >> 20 : (snr >> 6) - (1u << 6);
+    }
+}
+
 // SignalWindow: frames of int16 samples times the window, shifted right
 // (arithmetically) and saturated (kernels::signal_window).
 KILN_KERNEL(kiln_signal_window) {
