@@ -60,6 +60,8 @@ wire_enum! {
         F32 = 3,
         /// Plain unsigned values (TFLM's signal library).
         U32 = 4,
+        /// Plain unsigned values (the signal library's filter-bank sums).
+        U64 = 5,
     }
 }
 
@@ -69,6 +71,7 @@ impl DType {
             DType::I8 => 1,
             DType::I16 => 2,
             DType::I32 | DType::F32 | DType::U32 => 4,
+            DType::U64 => 8,
         }
     }
 }

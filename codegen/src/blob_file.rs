@@ -111,6 +111,7 @@ fn dtype_name(d: kiln::DType) -> &'static str {
         kiln::DType::I32 => "int32",
         kiln::DType::F32 => "float32",
         kiln::DType::U32 => "uint32",
+        kiln::DType::U64 => "uint64",
     }
 }
 

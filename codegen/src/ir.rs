@@ -24,6 +24,8 @@ pub enum DataType {
     /// Unsigned 32-bit values (TFLM's signal library: energies, filter bank
     /// channels).
     U32,
+    /// Unsigned 64-bit values (the signal library's filter-bank sums).
+    U64,
     Bool,
     /// Any other type, by its name in the source format.
     Other(&'static str),
@@ -36,7 +38,7 @@ impl DataType {
             DataType::I8 | DataType::U8 | DataType::Bool => 1,
             DataType::F16 | DataType::I16 => 2,
             DataType::F32 | DataType::I32 | DataType::U32 => 4,
-            DataType::F64 | DataType::I64 => 8,
+            DataType::F64 | DataType::I64 | DataType::U64 => 8,
             DataType::Other(_) => 0,
         }
     }
@@ -52,6 +54,7 @@ impl DataType {
             DataType::I32 => "int32",
             DataType::I64 => "int64",
             DataType::U32 => "uint32",
+            DataType::U64 => "uint64",
             DataType::Bool => "bool",
             DataType::Other(name) => name,
         }

@@ -1,7 +1,7 @@
 //! Reading and writing NumPy `.npy` files, the data interface of the CLI.
 //!
 //! Layer: io helper of the CLI; uses only `std`. Supports the little-endian
-//! numeric types models take and give (int8/16/32/64, uint8/32, float32/64) in
+//! numeric types models take and give (int8/16/32/64, uint8/32/64, float32/64) in
 //! C order, format versions 1 to 3.
 
 use std::path::Path;
@@ -16,6 +16,7 @@ pub enum NpyType {
     I32,
     I64,
     U32,
+    U64,
     F32,
     F64,
 }
@@ -29,6 +30,7 @@ impl NpyType {
             NpyType::I32 => "<i4",
             NpyType::I64 => "<i8",
             NpyType::U32 => "<u4",
+            NpyType::U64 => "<u8",
             NpyType::F32 => "<f4",
             NpyType::F64 => "<f8",
         }
@@ -42,6 +44,7 @@ impl NpyType {
             "<i4" => NpyType::I32,
             "<i8" => NpyType::I64,
             "<u4" => NpyType::U32,
+            "<u8" => NpyType::U64,
             "<f4" => NpyType::F32,
             "<f8" => NpyType::F64,
             _ => return None,
@@ -53,7 +56,7 @@ impl NpyType {
             NpyType::I8 | NpyType::U8 => 1,
             NpyType::I16 => 2,
             NpyType::I32 | NpyType::U32 | NpyType::F32 => 4,
-            NpyType::I64 | NpyType::F64 => 8,
+            NpyType::I64 | NpyType::U64 | NpyType::F64 => 8,
         }
     }
 }
@@ -92,6 +95,10 @@ impl NpyArray {
             NpyType::U32 => d
                 .chunks_exact(4)
                 .map(|c| f64::from(u32::from_le_bytes([c[0], c[1], c[2], c[3]])))
+                .collect(),
+            NpyType::U64 => d
+                .chunks_exact(8)
+                .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")) as f64)
                 .collect(),
             NpyType::F32 => d
                 .chunks_exact(4)
@@ -285,6 +292,16 @@ mod tests {
         assert_eq!(
             parse(&to_bytes(&u)).unwrap().to_f64(),
             vec![4294967295.0, 7.0]
+        );
+        let w = NpyArray {
+            dtype: NpyType::U64,
+            shape: vec![1],
+            data: (1u64 << 40).to_le_bytes().to_vec(),
+        };
+        assert!(String::from_utf8_lossy(&to_bytes(&w)).contains("'<u8'"));
+        assert_eq!(
+            parse(&to_bytes(&w)).unwrap().to_f64(),
+            vec![(1u64 << 40) as f64]
         );
     }
 

@@ -91,6 +91,7 @@ impl<'m> HostRunner<'m> {
 pub(crate) fn npy_type(d: DType) -> NpyType {
     match d {
         DType::U32 => NpyType::U32,
+        DType::U64 => NpyType::U64,
         DType::I8 => NpyType::I8,
         DType::I16 => NpyType::I16,
         DType::I32 => NpyType::I32,

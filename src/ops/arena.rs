@@ -56,6 +56,10 @@ impl Inputs<'_> {
     pub(crate) fn u32(&self, s: Span) -> &[u32] {
         typed(self.bytes(s))
     }
+
+    pub(crate) fn u64(&self, s: Span) -> &[u64] {
+        typed(self.bytes(s))
+    }
 }
 
 /// `bytes` as `T`s, or empty if they are misaligned or not a whole number
@@ -254,6 +258,10 @@ pub(crate) fn out_i32(out: &mut [u8]) -> &mut [i32] {
 }
 
 pub(crate) fn out_u32(out: &mut [u8]) -> &mut [u32] {
+    typed_mut(out)
+}
+
+pub(crate) fn out_u64(out: &mut [u8]) -> &mut [u64] {
     typed_mut(out)
 }
 

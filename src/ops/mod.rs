@@ -325,8 +325,8 @@ macro_rules! op_list {
 /// TANH, REQUANTIZE (RELU, RELU6), QUANTIZE from float32, DEQUANTIZE and
 /// MEAN (SUM), ABS, SQUARED_DIFFERENCE, BATCH_MATMUL, PRELU,
 /// TRANSPOSE_CONV and SOFTMAX; 32: the signal library's SignalWindow,
-/// SignalFftAutoScale, SignalDelay and SignalOverlapAdd; 33: uint32
-/// tensors, SignalEnergy, SignalFilterBankLog and SignalPCAN;
+/// SignalFftAutoScale, SignalDelay and SignalOverlapAdd; 33: uint32 and
+/// uint64 tensors, SignalEnergy, SignalFilterBankLog and SignalPCAN;
 /// `tests/blob_format.rs` pins it). It lives beside the
 /// list because appending an op is the usual bump.
 pub const BLOB_VERSION: u32 = 33;

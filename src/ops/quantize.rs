@@ -152,13 +152,13 @@ wire_struct! {
 }
 
 /// The range of a quantized integer type's values (`None` for float32 and
-/// for uint32, which TFLite never quantizes).
+/// for the unsigned types, which TFLite never quantizes).
 fn int_range(dtype: DType) -> Option<(i64, i64)> {
     match dtype {
         DType::I8 => Some((i8::MIN.into(), i8::MAX.into())),
         DType::I16 => Some((i16::MIN.into(), i16::MAX.into())),
         DType::I32 => Some((i32::MIN.into(), i32::MAX.into())),
-        DType::F32 | DType::U32 => None,
+        DType::F32 | DType::U32 | DType::U64 => None,
     }
 }
 
@@ -170,7 +170,7 @@ fn requantize_into<I: IntElement>(op: &RequantizeIntOp, input: &[I], out: &mut [
         DType::I16 => requantize_int(p, input, out_i16(out)),
         DType::I32 => requantize_int(p, input, out_i32(out)),
         // `check` refuses them.
-        DType::F32 | DType::U32 => {}
+        DType::F32 | DType::U32 | DType::U64 => {}
     }
 }
 
@@ -180,7 +180,7 @@ impl RequantizeIntOp {
             DType::I8 => requantize_into(self, io.i8(self.input), out),
             DType::I16 => requantize_into(self, io.i16(self.input), out),
             DType::I32 => requantize_into(self, io.i32(self.input), out),
-            DType::F32 | DType::U32 => {}
+            DType::F32 | DType::U32 | DType::U64 => {}
         }
     }
 }
@@ -201,7 +201,7 @@ impl OpDescriptor for RequantizeIntOp {
         let (Some((in_min, in_max)), Some((out_min, out_max))) =
             (int_range(self.input_type), int_range(self.output_type))
         else {
-            return Err(c.fail("QUANTIZE between integer types on a float32 or uint32 tensor"));
+            return Err(c.fail("QUANTIZE between integer types on a float32 or unsigned tensor"));
         };
         c.ensure(
             (in_min..=in_max).contains(&i64::from(p.input_zero_point))

@@ -53,6 +53,8 @@ impl OpDescriptor for ResizeNearestOp {
             DType::I32 | DType::U32 | DType::F32 => {
                 resize_nearest(p, io.f32(self.input), out_f32(out))
             }
+            // Refused by the check.
+            DType::U64 => {}
         }
     }
 }
@@ -121,6 +123,7 @@ fn check_resize(
     // Empty pixels (depth 0) are refused by `Checker::arena`, as every
     // empty tensor is.
     c.positive(&[p.input_height, p.input_width])?;
+    c.ensure(dtype != DType::U64, "RESIZE of uint64 values")?;
     c.ensure(
         !(p.align_corners && p.half_pixel_centers),
         "align_corners and half_pixel_centers both set",

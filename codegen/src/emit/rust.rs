@@ -23,6 +23,7 @@ pub fn rust_type(dtype: DType) -> &'static str {
         DType::I32 => "i32",
         DType::F32 => "f32",
         DType::U32 => "u32",
+        DType::U64 => "u64",
     }
 }
 

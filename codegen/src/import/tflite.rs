@@ -212,7 +212,7 @@ fn data_type(code: i8) -> DataType {
         8 => DataType::Other("complex64"),
         9 => DataType::I8,
         10 => DataType::F64,
-        12 => DataType::Other("uint64"),
+        12 => DataType::U64,
         13 => DataType::Other("resource"),
         15 => DataType::U32,
         16 => DataType::Other("uint16"),

@@ -405,6 +405,7 @@ impl<'g> Lowering<'g> {
             DataType::I16 => DType::I16,
             DataType::I32 => DType::I32,
             DataType::U32 => DType::U32,
+            DataType::U64 => DType::U64,
             other => return unsupported(format!("{} model inputs and outputs", other.name())),
         };
         if tensor.shape.len() > MAX_RANK {

@@ -288,7 +288,7 @@ pub fn data_type(code: i32) -> DataType {
         11 => DataType::F64,
         4 => DataType::Other("uint16"),
         12 => DataType::U32,
-        13 => DataType::Other("uint64"),
+        13 => DataType::U64,
         _ => DataType::Other("onnx type"),
     }
 }
