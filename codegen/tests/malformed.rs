@@ -471,3 +471,27 @@ fn a_short_pcan_gain_lookup_is_refused() {
         "{err}"
     );
 }
+
+/// Square roots scaled down by 32 bits or more (undefined in TFLM's C), or
+/// by a computed number of bits, are refused by name.
+#[test]
+fn square_roots_scaled_down_too_far_or_by_computed_bits_are_refused() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/op_zoo/signal_filter_bank_square_root.tflite");
+    let graph = kiln_codegen::import::tflite::import_file(&path).unwrap();
+    let bits = graph.nodes[0].inputs[1].expect("scale bits");
+    let mut far = graph.clone();
+    far.tensors[bits].data = Some(32i32.to_le_bytes().to_vec());
+    let err = kiln_codegen::compile(far).err().unwrap().to_string();
+    assert!(
+        err.contains("scaling square roots down by 32 bits"),
+        "{err}"
+    );
+    let mut computed = graph;
+    computed.tensors[bits].data = None;
+    let err = kiln_codegen::compile(computed).err().unwrap().to_string();
+    assert!(
+        err.contains("scaled down by a computed number of bits"),
+        "{err}"
+    );
+}

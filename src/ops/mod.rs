@@ -60,6 +60,7 @@ mod signal_delay;
 mod signal_energy;
 mod signal_fft_auto_scale;
 mod signal_filter_bank_log;
+mod signal_filter_bank_square_root;
 mod signal_overlap_add;
 mod signal_pcan;
 mod signal_window;
@@ -108,6 +109,7 @@ pub use signal_delay::*;
 pub use signal_energy::*;
 pub use signal_fft_auto_scale::*;
 pub use signal_filter_bank_log::*;
+pub use signal_filter_bank_square_root::*;
 pub use signal_overlap_add::*;
 pub use signal_pcan::*;
 pub use signal_window::*;
@@ -326,7 +328,8 @@ macro_rules! op_list {
 /// MEAN (SUM), ABS, SQUARED_DIFFERENCE, BATCH_MATMUL, PRELU,
 /// TRANSPOSE_CONV and SOFTMAX; 32: the signal library's SignalWindow,
 /// SignalFftAutoScale, SignalDelay and SignalOverlapAdd; 33: uint32 and
-/// uint64 tensors, SignalEnergy, SignalFilterBankLog and SignalPCAN;
+/// uint64 tensors, SignalEnergy, SignalFilterBankLog, SignalPCAN and
+/// SignalFilterBankSquareRoot;
 /// `tests/blob_format.rs` pins it). It lives beside the
 /// list because appending an op is the usual bump.
 pub const BLOB_VERSION: u32 = 33;
@@ -456,4 +459,5 @@ op_list! {
     SignalEnergy(SignalEnergyOp),
     SignalFilterBankLog(SignalFilterBankLogOp),
     SignalPcan(SignalPcanOp),
+    SignalFilterBankSquareRoot(SignalFilterBankSquareRootOp),
 }

@@ -385,6 +385,7 @@ mod signal_delay;
 mod signal_energy;
 mod signal_fft_auto_scale;
 mod signal_filter_bank_log;
+mod signal_filter_bank_square_root;
 mod signal_overlap_add;
 mod signal_pcan;
 mod signal_window;
@@ -433,6 +434,7 @@ pub use signal_delay::*;
 pub use signal_energy::*;
 pub use signal_fft_auto_scale::*;
 pub use signal_filter_bank_log::*;
+pub use signal_filter_bank_square_root::*;
 pub use signal_overlap_add::*;
 pub use signal_pcan::*;
 pub use signal_window::*;
@@ -508,6 +510,7 @@ op_list! {
     SignalEnergy(SignalEnergy),
     SignalFilterBankLog(SignalFilterBankLog),
     SignalPcan(SignalPcan),
+    SignalFilterBankSquareRoot(SignalFilterBankSquareRoot),
 }
 
 #[cfg(test)]

@@ -31,6 +31,7 @@ static Dim3 blockIdx = {0}, threadIdx = {0}, blockDim = {5}, gridDim = {3};
 #define __device__
 #define __forceinline__ inline
 static inline int __clz(int x) { return x == 0 ? 32 : __builtin_clz((unsigned)x); }
+static inline int __clzll(long long x) { return x == 0 ? 64 : __builtin_clzll((unsigned long long)x); }
 using std::round;
 
 #include "kiln_kernels.cu"

@@ -705,6 +705,35 @@ KILN_KERNEL(kiln_signal_pcan) {
     }
 }
 
+// SignalFilterBankSquareRoot (kernels::signal_filter_bank_square_root): the
+// rounded square root of each uint64 channel, digit by digit (below 2^32 in
+// TFLM's 32-bit way, never rounding past 65535), shifted right.
+__device__ unsigned long long sqrt_digits(unsigned long long x, int top, unsigned long long limit) {
+    unsigned long long root = 0;
+    for (unsigned long long bit = 1ull << top; bit > 0; bit >>= 2) {
+        if (x >= root + bit) {
+            x -= root + bit;
+            root = (root >> 1) + bit;
+        } else {
+            root >>= 1;
+        }
+    }
+    return root + (x > root && root != limit ? 1 : 0);
+}
+
+KILN_KERNEL(kiln_signal_filter_bank_square_root) {
+    const i64 channels = op.output.len / 4;
+    FOR_EACH(idx, channels * samples) {
+        const i64 s = idx / channels, i = idx % channels;
+        const unsigned long long x = ((const unsigned long long*)arena(A, arena_bytes, s, op.input))[i];
+        u32 root;
+        if (x == 0) root = 0;
+        else if ((x >> 32) == 0) root = (u32)sqrt_digits(x, 31 - (__clz((u32)x) | 1), 0xffffull);
+        else root = (u32)sqrt_digits(x, 63 - (__clzll(x) | 1), 0xffffffffull);
+        ((u32*)arena(A, arena_bytes, s, op.output))[i] = root >> op.scale_down_bits;
+    }
+}
+
 // SignalWindow: frames of int16 samples times the window, shifted right
 // (arithmetically) and saturated (kernels::signal_window).
 KILN_KERNEL(kiln_signal_window) {

@@ -1,0 +1,50 @@
+//! SignalFilterBankSquareRoot, of TFLM's signal library: uint64
+//! filter-bank channels to their square roots in uint32.
+//!
+//! Layer: ops; uses `kernels::signal_filter_bank_square_root`.
+
+use super::arena::{out_u32, split};
+use super::{Checker, OpDescriptor};
+use crate::error::Error;
+use crate::kernels::signal_filter_bank_square_root::filter_bank_square_root;
+use crate::tensor::{DType, Span};
+use crate::wire::wire_struct;
+
+wire_struct! {
+    /// `input` (uint64 channels) to `output` (uint32): each one's rounded
+    /// square root, shifted right by `scale_down_bits`.
+    pub struct SignalFilterBankSquareRootOp {
+        pub scale_down_bits: u32,
+        pub input: Span,
+        pub output: Span,
+    }
+}
+
+impl OpDescriptor for SignalFilterBankSquareRootOp {
+    const NAME: &'static str = "SignalFilterBankSquareRoot";
+
+    #[cfg(feature = "host")]
+    const CUDA_KERNEL: &'static str = "kiln_signal_filter_bank_square_root";
+
+    #[cfg(feature = "host")]
+    fn cuda_items(&self) -> u64 {
+        u64::from(self.output.len / 4)
+    }
+
+    fn check(&self, c: &Checker) -> Result<(), Error> {
+        c.ensure(
+            self.scale_down_bits < 32,
+            "square root scaled down by 32 bits or more",
+        )?;
+        let channels = u64::from(self.output.len / 4);
+        c.arena(self.input, channels, DType::U64)?;
+        c.output(self.output, channels, DType::U32, &[self.input])
+    }
+
+    #[inline(never)]
+    fn run(&self, arena: &mut [u8], _weights: &[u8]) {
+        let (io, out) = split(arena, self.output);
+        let input = io.u64(self.input);
+        filter_bank_square_root(self.scale_down_bits, input, out_u32(out));
+    }
+}
