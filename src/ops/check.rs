@@ -206,13 +206,17 @@ impl<'w> Checker<'w> {
         )
     }
 
+    /// The constants at `s` (checked by [`Checker::constant`] first), for
+    /// checks of the values themselves.
+    pub(crate) fn constants<T: bytemuck::Pod>(&self, s: Span) -> &'w [T] {
+        super::arena::constant::<T>(self.weights, s)
+    }
+
     /// Every requantization multiplier at `s` is non-negative, as
     /// `quantize_multiplier` writes them (the fast paths rely on it).
     pub(crate) fn multipliers(&self, s: Span) -> Result<(), Error> {
         self.ensure(
-            super::arena::constant::<i32>(self.weights, s)
-                .iter()
-                .all(|&m| m >= 0),
+            self.constants::<i32>(s).iter().all(|&m| m >= 0),
             "negative requantization multiplier",
         )
     }
@@ -251,7 +255,7 @@ impl<'w> Checker<'w> {
 
     /// Every per-channel shift stored in the weights at `s`.
     pub(crate) fn shifts(&self, s: Span) -> Result<(), Error> {
-        for &v in super::arena::constant::<i32>(self.weights, s) {
+        for &v in self.constants::<i32>(s) {
             self.shift(v)?;
         }
         Ok(())
