@@ -495,3 +495,23 @@ fn square_roots_scaled_down_too_far_or_by_computed_bits_are_refused() {
         "{err}"
     );
 }
+
+/// Filter bank tables whose bands read past the energies or the weights
+/// (TFLM would read out of bounds) are refused by name.
+#[test]
+fn filter_bank_bands_outside_their_tables_are_refused() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/op_zoo/signal_filter_bank.tflite");
+    let graph = kiln_codegen::import::tflite::import_file(&path).unwrap();
+    let widths = graph.nodes[0].inputs[5].expect("channel widths");
+    for width in [40i16, -1] {
+        let mut g = graph.clone();
+        let data = g.tensors[widths].data.as_mut().unwrap();
+        data[12..14].copy_from_slice(&width.to_le_bytes());
+        let err = kiln_codegen::compile(g).err().unwrap().to_string();
+        assert!(
+            err.contains("read outside 33 energies or their weights"),
+            "{err}"
+        );
+    }
+}

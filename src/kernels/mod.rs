@@ -42,6 +42,7 @@ pub mod sigmoid_table;
 pub mod signal_delay;
 pub mod signal_energy;
 pub mod signal_fft_auto_scale;
+pub mod signal_filter_bank;
 pub mod signal_filter_bank_log;
 pub mod signal_filter_bank_square_root;
 pub mod signal_overlap_add;

@@ -59,6 +59,7 @@ mod sigmoid;
 mod signal_delay;
 mod signal_energy;
 mod signal_fft_auto_scale;
+mod signal_filter_bank;
 mod signal_filter_bank_log;
 mod signal_filter_bank_square_root;
 mod signal_overlap_add;
@@ -108,6 +109,7 @@ pub use sigmoid::*;
 pub use signal_delay::*;
 pub use signal_energy::*;
 pub use signal_fft_auto_scale::*;
+pub use signal_filter_bank::*;
 pub use signal_filter_bank_log::*;
 pub use signal_filter_bank_square_root::*;
 pub use signal_overlap_add::*;
@@ -329,7 +331,7 @@ macro_rules! op_list {
 /// TRANSPOSE_CONV and SOFTMAX; 32: the signal library's SignalWindow,
 /// SignalFftAutoScale, SignalDelay and SignalOverlapAdd; 33: uint32 and
 /// uint64 tensors, SignalEnergy, SignalFilterBankLog, SignalPCAN and
-/// SignalFilterBankSquareRoot;
+/// SignalFilterBankSquareRoot and SignalFilterBank;
 /// `tests/blob_format.rs` pins it). It lives beside the
 /// list because appending an op is the usual bump.
 pub const BLOB_VERSION: u32 = 33;
@@ -460,4 +462,5 @@ op_list! {
     SignalFilterBankLog(SignalFilterBankLogOp),
     SignalPcan(SignalPcanOp),
     SignalFilterBankSquareRoot(SignalFilterBankSquareRootOp),
+    SignalFilterBank(SignalFilterBankOp),
 }

@@ -22,7 +22,8 @@
 /// signal_fft_auto_scale_shift; signal_delay and signal_overlap_add, whose
 /// state is the kernel's own; signal_energy, uint32 energies out;
 /// signal_filter_bank_log, uint32 channels in; signal_pcan, two uint32
-/// inputs; signal_filter_bank_square_root, uint64 channels in),
+/// inputs; signal_filter_bank_square_root, uint64 channels in;
+/// signal_filter_bank, uint64 channels out),
 /// arg_extremes
 /// (int32 indices out; its float twin too), in_place_chain (one-input ops
 /// kiln runs over their inputs), concat_slices (concatenations kiln plans
@@ -100,6 +101,7 @@ pub const OP_ZOO: &[&str] = &[
     "signal_filter_bank_log",
     "signal_pcan",
     "signal_filter_bank_square_root",
+    "signal_filter_bank",
 ];
 
 /// The project's float32 op-coverage fixtures (`make_schema_ops.py`, and

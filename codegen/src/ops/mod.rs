@@ -384,6 +384,7 @@ mod sigmoid;
 mod signal_delay;
 mod signal_energy;
 mod signal_fft_auto_scale;
+mod signal_filter_bank;
 mod signal_filter_bank_log;
 mod signal_filter_bank_square_root;
 mod signal_overlap_add;
@@ -433,6 +434,7 @@ pub use sigmoid::*;
 pub use signal_delay::*;
 pub use signal_energy::*;
 pub use signal_fft_auto_scale::*;
+pub use signal_filter_bank::*;
 pub use signal_filter_bank_log::*;
 pub use signal_filter_bank_square_root::*;
 pub use signal_overlap_add::*;
@@ -511,6 +513,7 @@ op_list! {
     SignalFilterBankLog(SignalFilterBankLog),
     SignalPcan(SignalPcan),
     SignalFilterBankSquareRoot(SignalFilterBankSquareRoot),
+    SignalFilterBank(SignalFilterBank),
 }
 
 #[cfg(test)]

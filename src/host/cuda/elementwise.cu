@@ -734,6 +734,34 @@ KILN_KERNEL(kiln_signal_filter_bank_square_root) {
     }
 }
 
+// SignalFilterBank (kernels::signal_filter_bank): uint32 energies summed
+// into uint64 channels, each band's bins weighted into its channel and
+// unweighted into the next, wrapping in uint64 (one thread per sample).
+KILN_KERNEL(kiln_signal_filter_bank) {
+    typedef unsigned long long u64;
+    const i64 channels = op.output.len / 8;
+    const i16* weights = (const i16*)(W + op.weights.offset);
+    const i16* unweights = (const i16*)(W + op.unweights.offset);
+    const i16* freq_starts = (const i16*)(W + op.frequency_starts.offset);
+    const i16* weight_starts = (const i16*)(W + op.weight_starts.offset);
+    const i16* widths = (const i16*)(W + op.widths.offset);
+    FOR_EACH(s, (i64)samples) {
+        const u32* energy = (const u32*)arena(A, arena_bytes, s, op.input);
+        u64* out = (u64*)arena(A, arena_bytes, s, op.output);
+        u64 weighted = 0, unweighted = 0;
+        for (i64 band = 0; band <= channels; band++) {
+            for (i32 j = 0; j < widths[band]; j++) {
+                const u64 e = energy[freq_starts[band] + j];
+                weighted += (u64)(long long)weights[weight_starts[band] + j] * e;
+                unweighted += (u64)(long long)unweights[weight_starts[band] + j] * e;
+            }
+            if (band > 0) out[band - 1] = weighted;
+            weighted = unweighted;
+            unweighted = 0;
+        }
+    }
+}
+
 // SignalWindow: frames of int16 samples times the window, shifted right
 // (arithmetically) and saturated (kernels::signal_window).
 KILN_KERNEL(kiln_signal_window) {
