@@ -245,7 +245,7 @@ impl<'g> Lowering<'g> {
             }
             None if matches!(
                 tensor.dtype,
-                DataType::U8 | DataType::I64 | DataType::Other(_)
+                DataType::U8 | DataType::U32 | DataType::U64 | DataType::I64 | DataType::Other(_)
             ) =>
             {
                 unsupported(format!(
