@@ -61,7 +61,7 @@ impl IrOp for TransposeConv2d {
         if out_s.channels as usize != oc
             || fc == 0
             || !in_c.is_multiple_of(fc)
-            || oc % (in_c / fc) != 0
+            || oc.checked_rem(in_c / fc) != Some(0)
         {
             return invalid(format!(
                 "filter {fshape:?} does not fit input {in_s:?} and output {out_s:?}"
