@@ -29,6 +29,7 @@ pub mod fully_connected;
 pub mod gather;
 pub mod gru;
 pub mod integer;
+pub mod kiss_fft;
 pub mod l2_norm;
 pub mod lookup;
 pub mod lstm;
