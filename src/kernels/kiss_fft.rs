@@ -194,17 +194,19 @@ impl<T: FftScalar> Cpx<T> {
     }
 }
 
-/// The most stages an FFT can have: each radix is at least 2, so an FFT
-/// of up to 2^32 points has at most 32.
-const MAX_STAGES: usize = 32;
+/// The most stages kiln runs: each radix is at least 2, so every FFT of up
+/// to 2^16 points (a real FFT of 2^17) has at most 16.
+const MAX_STAGES: usize = 16;
 
 /// kissfft's factorization of `n` (`kf_factor`): powers of 4 first, then
 /// 2, then odd numbers up; once the candidate exceeds the square root of
-/// `n`, the rest is one factor. `len` radices, outermost first.
+/// `n`, the rest is one factor. `len` radices, outermost first; `whole`
+/// is false if they ran past `MAX_STAGES` before reaching `n`.
 #[derive(Clone, Copy, Debug)]
 pub struct Factors {
     pub radices: [u32; MAX_STAGES],
     pub len: usize,
+    pub whole: bool,
 }
 
 impl Factors {
@@ -212,6 +214,7 @@ impl Factors {
         let mut f = Factors {
             radices: [0; MAX_STAGES],
             len: 0,
+            whole: false,
         };
         let floor_sqrt = n.isqrt();
         let mut rest = n;
@@ -233,6 +236,7 @@ impl Factors {
             }
             f.len += 1;
             if rest <= 1 {
+                f.whole = true;
                 break;
             }
         }
@@ -244,10 +248,11 @@ impl Factors {
         crate::kernels::part(&self.radices, 0, self.len)
     }
 
-    /// Whether every radix has a butterfly here (1, 2, 3, 4 or 5; kissfft's
-    /// generic one for larger primes needs a scratch buffer per call).
+    /// Whether kiln runs this FFT: at most `MAX_STAGES` stages, each of a
+    /// radix with a butterfly here (1, 2, 3, 4 or 5; kissfft's generic one
+    /// for larger primes needs a scratch buffer per call).
     pub fn supported(&self) -> bool {
-        self.radices().iter().all(|&p| (1..=5).contains(&p))
+        self.whole && self.radices().iter().all(|&p| (1..=5).contains(&p))
     }
 }
 
@@ -305,14 +310,14 @@ pub fn fft<T: FftScalar>(
     // lengths (digit `s` weighs `m_s`, the length below stage `s`), takes
     // input `j`, the same digits weighing the strides `p_0 ... p_(s-1)`.
     // Counted up digit by digit, innermost fastest, without a division.
-    let mut digits = [0u32; MAX_STAGES];
+    let mut digits = [0u8; MAX_STAGES];
     let mut j = 0usize;
     for k in 0..n {
         out.set(k, input(j));
         for ((d, &p), &stride) in digits.iter_mut().zip(radices).zip(&strides).rev() {
             *d += 1;
             j += stride;
-            if *d < p {
+            if u32::from(*d) < p {
                 break;
             }
             *d = 0;
@@ -361,6 +366,7 @@ struct Stage {
     fstride: usize,
 }
 
+#[inline(never)]
 fn butterfly2<T: FftScalar>(at: Stage, tw: &[T], out: &mut Bins<T>) {
     let Stage { base, m, fstride } = at;
     for u in 0..m {
@@ -372,6 +378,7 @@ fn butterfly2<T: FftScalar>(at: Stage, tw: &[T], out: &mut Bins<T>) {
     }
 }
 
+#[inline(never)]
 fn butterfly3<T: FftScalar>(at: Stage, tw: &[T], out: &mut Bins<T>) {
     let Stage { base, m, fstride } = at;
     let epi3 = twiddle(tw, fstride * m);
@@ -409,6 +416,7 @@ fn butterfly3<T: FftScalar>(at: Stage, tw: &[T], out: &mut Bins<T>) {
     }
 }
 
+#[inline(never)]
 fn butterfly4<T: FftScalar>(at: Stage, tw: &[T], inverse: bool, out: &mut Bins<T>) {
     let Stage { base, m, fstride } = at;
     for u in 0..m {
@@ -444,6 +452,7 @@ fn butterfly4<T: FftScalar>(at: Stage, tw: &[T], inverse: bool, out: &mut Bins<T
     }
 }
 
+#[inline(never)]
 fn butterfly5<T: FftScalar>(at: Stage, tw: &[T], out: &mut Bins<T>) {
     let Stage { base, m, fstride } = at;
     let ya = twiddle(tw, fstride * m);
@@ -504,6 +513,8 @@ mod tests {
         assert_eq!(radices(14), [2, 7]);
         assert!(!Factors::of(14).supported());
         assert!(Factors::of(240).supported());
+        assert!(Factors::of(1 << 16).supported());
+        assert!(!Factors::of(3u32.pow(17)).supported());
     }
 
     /// kissfft's float twiddles for an `n`-point forward FFT.
