@@ -23,7 +23,8 @@ use Kind::{Builtin, Custom};
 /// 0cc6f983, 2025), and the activation types its reference kernel takes:
 /// `y`, `n` or `?` (not determined, or not a data op) for int8, int16,
 /// float32 and other types (the signal library's uint32 and uint64
-/// channels), read from each kernel's `Eval`.
+/// channels, and the int32 build of its FFTs), read from each kernel's
+/// `Eval`.
 pub const TFLM_OPS: &[(&str, Kind, &str)] = &[
     ("ABS", Builtin, "yyyn"),
     ("ADD", Builtin, "yyyn"),
@@ -136,10 +137,10 @@ pub const TFLM_OPS: &[(&str, Kind, &str)] = &[
     ("SignalFilterBankSpectralSubtraction", Custom, "nnny"),
     ("SignalFilterBankSquareRoot", Custom, "nnny"),
     ("SignalFramer", Custom, "nynn"),
-    ("SignalIrfft", Custom, "nyyn"),
+    ("SignalIrfft", Custom, "nyyy"),
     ("SignalOverlapAdd", Custom, "nyyn"),
     ("SignalPCAN", Custom, "nnny"),
-    ("SignalRfft", Custom, "nyyn"),
+    ("SignalRfft", Custom, "nyyy"),
     ("SignalStacker", Custom, "nynn"),
     ("SignalWindow", Custom, "nynn"),
     ("TFLite_Detection_PostProcess", Custom, "nnyn"),
