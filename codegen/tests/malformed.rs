@@ -515,3 +515,36 @@ fn filter_bank_bands_outside_their_tables_are_refused() {
         );
     }
 }
+
+/// Real FFTs kissfft cannot run (an odd length), kiln does not (a half
+/// length with a prime factor above 5), or whose frames do not fit (longer
+/// than the FFT, or a spectrum of the wrong length) are refused by name.
+#[test]
+fn real_ffts_of_lengths_kiln_cannot_run_are_refused() {
+    use kiln_codegen::ir::OpKind;
+    use kiln_codegen::ops::SignalRfft;
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/op_zoo/signal_rfft.tflite");
+    for (fft_length, message) in [
+        (63, "a real FFT of 63 points (kissfft: an even length)"),
+        (0, "a real FFT of 0 points"),
+        (
+            112,
+            "a real FFT of 112 points: kiln runs lengths whose half factors into 2, 3 and 5",
+        ),
+        (
+            48,
+            "a real FFT of 48 points from frames of shape [3, 50] to [3, 66]",
+        ),
+        (
+            128,
+            "a real FFT of 128 points from frames of shape [3, 50] to [3, 66]",
+        ),
+    ] {
+        let mut graph = kiln_codegen::import::tflite::import_file(&path).unwrap();
+        assert_eq!(graph.nodes.len(), 2);
+        graph.nodes[0].kind = OpKind::SignalRfft(SignalRfft { fft_length });
+        let err = kiln_codegen::compile(graph).err().unwrap().to_string();
+        assert!(err.contains(message), "{fft_length}: {err}");
+    }
+}

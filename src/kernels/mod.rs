@@ -48,6 +48,7 @@ pub mod signal_filter_bank_log;
 pub mod signal_filter_bank_square_root;
 pub mod signal_overlap_add;
 pub mod signal_pcan;
+pub mod signal_rfft;
 pub mod signal_window;
 pub mod slice;
 pub mod softmax;

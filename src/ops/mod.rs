@@ -64,6 +64,7 @@ mod signal_filter_bank_log;
 mod signal_filter_bank_square_root;
 mod signal_overlap_add;
 mod signal_pcan;
+mod signal_rfft;
 mod signal_window;
 mod slice;
 mod softmax;
@@ -114,6 +115,7 @@ pub use signal_filter_bank_log::*;
 pub use signal_filter_bank_square_root::*;
 pub use signal_overlap_add::*;
 pub use signal_pcan::*;
+pub use signal_rfft::*;
 pub use signal_window::*;
 pub use slice::*;
 pub use softmax::*;
@@ -331,10 +333,10 @@ macro_rules! op_list {
 /// TRANSPOSE_CONV and SOFTMAX; 32: the signal library's SignalWindow,
 /// SignalFftAutoScale, SignalDelay and SignalOverlapAdd; 33: uint32 and
 /// uint64 tensors, SignalEnergy, SignalFilterBankLog, SignalPCAN and
-/// SignalFilterBankSquareRoot and SignalFilterBank;
+/// SignalFilterBankSquareRoot and SignalFilterBank; 34: SignalRfft;
 /// `tests/blob_format.rs` pins it). It lives beside the
 /// list because appending an op is the usual bump.
-pub const BLOB_VERSION: u32 = 33;
+pub const BLOB_VERSION: u32 = 34;
 
 op_list! {
     Conv2d(Conv2dOp),
@@ -463,4 +465,5 @@ op_list! {
     SignalPcan(SignalPcanOp),
     SignalFilterBankSquareRoot(SignalFilterBankSquareRootOp),
     SignalFilterBank(SignalFilterBankOp),
+    SignalRfft(SignalRfftOp),
 }

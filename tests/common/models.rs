@@ -23,7 +23,8 @@
 /// state is the kernel's own; signal_energy, uint32 energies out;
 /// signal_filter_bank_log, uint32 channels in; signal_pcan, two uint32
 /// inputs; signal_filter_bank_square_root, uint64 channels in;
-/// signal_filter_bank, uint64 channels out),
+/// signal_filter_bank, uint64 channels out; signal_rfft and
+/// signal_rfft_int32, kissfft's fixed-point real FFTs),
 /// arg_extremes
 /// (int32 indices out; its float twin too), in_place_chain (one-input ops
 /// kiln runs over their inputs), concat_slices (concatenations kiln plans
@@ -102,6 +103,8 @@ pub const OP_ZOO: &[&str] = &[
     "signal_pcan",
     "signal_filter_bank_square_root",
     "signal_filter_bank",
+    "signal_rfft",
+    "signal_rfft_int32",
 ];
 
 /// The project's float32 op-coverage fixtures (`make_schema_ops.py`, and
@@ -135,6 +138,7 @@ pub const FLOAT_ZOO: &[&str] = &[
     "fill_float",
     "dynamic_update_slice_float",
     "signal_overlap_add_float",
+    "signal_rfft_float",
 ];
 
 /// The quantized models kiln must run bit-exact, with their file under

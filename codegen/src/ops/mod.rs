@@ -389,6 +389,7 @@ mod signal_filter_bank_log;
 mod signal_filter_bank_square_root;
 mod signal_overlap_add;
 mod signal_pcan;
+mod signal_rfft;
 mod signal_window;
 pub(crate) mod slice;
 mod softmax;
@@ -439,6 +440,7 @@ pub use signal_filter_bank_log::*;
 pub use signal_filter_bank_square_root::*;
 pub use signal_overlap_add::*;
 pub use signal_pcan::*;
+pub use signal_rfft::*;
 pub use signal_window::*;
 pub use slice::*;
 pub use softmax::*;
@@ -514,6 +516,7 @@ op_list! {
     SignalPcan(SignalPcan),
     SignalFilterBankSquareRoot(SignalFilterBankSquareRoot),
     SignalFilterBank(SignalFilterBank),
+    SignalRfft(SignalRfft),
 }
 
 #[cfg(test)]

@@ -762,6 +762,214 @@ KILN_KERNEL(kiln_signal_filter_bank) {
     }
 }
 
+// SignalRfft (kernels::kiss_fft, kernels::signal_rfft): kissfft's real
+// FFT in its int16, int32 and float32 builds, one thread per frame. Fft<T>
+// holds a build's arithmetic: the fixed-point ones wrap where C's int
+// arithmetic, stored back, truncates; their products round in Q15 or Q31.
+template <typename T> struct Fft;
+template <> struct Fft<i16> {
+    static __device__ i16 add(i16 a, i16 b) { return (i16)(a + b); }
+    static __device__ i16 sub(i16 a, i16 b) { return (i16)(a - b); }
+    static __device__ i16 neg(i16 a) { return (i16)(-a); }
+    static __device__ i16 round(i32 x) { return (i16)((i32)((u32)x + (1u << 14)) >> 15); }
+    static __device__ i16 mul(i16 a, i16 b) { return round((i32)a * b); }
+    static __device__ i16 mul_sub(i16 a, i16 b, i16 c, i16 d) { return round((i32)((u32)((i32)a * b) - (u32)((i32)c * d))); }
+    static __device__ i16 mul_add(i16 a, i16 b, i16 c, i16 d) { return round((i32)((u32)((i32)a * b) + (u32)((i32)c * d))); }
+    static __device__ i16 div(i16 a, i32 k) { return mul(a, (i16)(32767 / k)); }
+    static __device__ i16 half(i16 a) { return (i16)(a >> 1); }
+    static __device__ i16 half_sum(i16 a, i16 b) { return (i16)(((i32)a + b) >> 1); }
+    static __device__ i16 half_diff(i16 a, i16 b) { return (i16)(((i32)a - b) >> 1); }
+};
+template <> struct Fft<i32> {
+    typedef long long i64w;
+    typedef unsigned long long u64w;
+    static __device__ i32 add(i32 a, i32 b) { return (i32)((u32)a + (u32)b); }
+    static __device__ i32 sub(i32 a, i32 b) { return (i32)((u32)a - (u32)b); }
+    static __device__ i32 neg(i32 a) { return (i32)(0u - (u32)a); }
+    static __device__ i32 round(i64w x) { return (i32)((i64w)((u64w)x + (1ull << 30)) >> 31); }
+    static __device__ i32 mul(i32 a, i32 b) { return round((i64w)a * b); }
+    static __device__ i32 mul_sub(i32 a, i32 b, i32 c, i32 d) { return round((i64w)((u64w)((i64w)a * b) - (u64w)((i64w)c * d))); }
+    static __device__ i32 mul_add(i32 a, i32 b, i32 c, i32 d) { return round((i64w)((u64w)((i64w)a * b) + (u64w)((i64w)c * d))); }
+    static __device__ i32 div(i32 a, i32 k) { return mul(a, KILN_I32_MAX / k); }
+    static __device__ i32 half(i32 a) { return a >> 1; }
+    static __device__ i32 half_sum(i32 a, i32 b) { return add(a, b) >> 1; }
+    static __device__ i32 half_diff(i32 a, i32 b) { return sub(a, b) >> 1; }
+};
+template <> struct Fft<float> {
+    static __device__ float add(float a, float b) { return a + b; }
+    static __device__ float sub(float a, float b) { return a - b; }
+    static __device__ float neg(float a) { return -a; }
+    static __device__ float mul(float a, float b) { return a * b; }
+    static __device__ float mul_sub(float a, float b, float c, float d) { return a * b - c * d; }
+    static __device__ float mul_add(float a, float b, float c, float d) { return a * b + c * d; }
+    static __device__ float div(float a, i32) { return a; }
+    static __device__ float half(float a) { return a * 0.5f; }
+    static __device__ float half_sum(float a, float b) { return (a + b) * 0.5f; }
+    static __device__ float half_diff(float a, float b) { return (a - b) * 0.5f; }
+};
+
+template <typename T> struct Cx { T r, i; };
+template <typename T> __device__ Cx<T> c_add(Cx<T> a, Cx<T> b) { return {Fft<T>::add(a.r, b.r), Fft<T>::add(a.i, b.i)}; }
+template <typename T> __device__ Cx<T> c_sub(Cx<T> a, Cx<T> b) { return {Fft<T>::sub(a.r, b.r), Fft<T>::sub(a.i, b.i)}; }
+template <typename T> __device__ Cx<T> c_mul(Cx<T> a, Cx<T> b) {
+    return {Fft<T>::mul_sub(a.r, b.r, a.i, b.i), Fft<T>::mul_add(a.r, b.i, a.i, b.r)};
+}
+template <typename T> __device__ Cx<T> c_div(Cx<T> a, i32 k) { return {Fft<T>::div(a.r, k), Fft<T>::div(a.i, k)}; }
+
+// kissfft's butterflies over `f`: p runs of m points; twiddles every fstride-th.
+template <typename T> __device__ void kiss_bfly2(Cx<T>* f, const Cx<T>* tw, i64 fstride, i64 m) {
+    for (i64 u = 0; u < m; u++) {
+        const Cx<T> a = c_div(f[u], 2), b = c_div(f[u + m], 2);
+        const Cx<T> t = c_mul(b, tw[u * fstride]);
+        f[u + m] = c_sub(a, t);
+        f[u] = c_add(a, t);
+    }
+}
+
+template <typename T> __device__ void kiss_bfly3(Cx<T>* f, const Cx<T>* tw, i64 fstride, i64 m) {
+    typedef Fft<T> F;
+    const Cx<T> epi3 = tw[fstride * m];
+    for (i64 u = 0; u < m; u++) {
+        const Cx<T> f0 = c_div(f[u], 3), f1 = c_div(f[u + m], 3), f2 = c_div(f[u + 2 * m], 3);
+        const Cx<T> s1 = c_mul(f1, tw[u * fstride]), s2 = c_mul(f2, tw[2 * u * fstride]);
+        const Cx<T> s3 = c_add(s1, s2);
+        Cx<T> s0 = c_sub(s1, s2);
+        const Cx<T> o1 = {F::sub(f0.r, F::half(s3.r)), F::sub(f0.i, F::half(s3.i))};
+        s0 = {F::mul(s0.r, epi3.i), F::mul(s0.i, epi3.i)};
+        f[u] = c_add(f0, s3);
+        f[u + 2 * m] = {F::add(o1.r, s0.i), F::sub(o1.i, s0.r)};
+        f[u + m] = {F::sub(o1.r, s0.i), F::add(o1.i, s0.r)};
+    }
+}
+
+template <typename T> __device__ void kiss_bfly4(Cx<T>* f, const Cx<T>* tw, i64 fstride, i64 m, bool inverse) {
+    typedef Fft<T> F;
+    for (i64 u = 0; u < m; u++) {
+        Cx<T> f0 = c_div(f[u], 4);
+        const Cx<T> f1 = c_div(f[u + m], 4), f2 = c_div(f[u + 2 * m], 4), f3 = c_div(f[u + 3 * m], 4);
+        const Cx<T> s0 = c_mul(f1, tw[u * fstride]), s1 = c_mul(f2, tw[2 * u * fstride]), s2 = c_mul(f3, tw[3 * u * fstride]);
+        const Cx<T> s5 = c_sub(f0, s1);
+        f0 = c_add(f0, s1);
+        const Cx<T> s3 = c_add(s0, s2), s4 = c_sub(s0, s2);
+        f[u + 2 * m] = c_sub(f0, s3);
+        f[u] = c_add(f0, s3);
+        const Cx<T> minus = {F::add(s5.r, s4.i), F::sub(s5.i, s4.r)};
+        const Cx<T> plus = {F::sub(s5.r, s4.i), F::add(s5.i, s4.r)};
+        f[u + m] = inverse ? plus : minus;
+        f[u + 3 * m] = inverse ? minus : plus;
+    }
+}
+
+template <typename T> __device__ void kiss_bfly5(Cx<T>* f, const Cx<T>* tw, i64 fstride, i64 m) {
+    typedef Fft<T> F;
+    const Cx<T> ya = tw[fstride * m], yb = tw[fstride * 2 * m];
+    for (i64 u = 0; u < m; u++) {
+        const Cx<T> s0 = c_div(f[u], 5);
+        const Cx<T> s1 = c_mul(c_div(f[u + m], 5), tw[u * fstride]);
+        const Cx<T> s2 = c_mul(c_div(f[u + 2 * m], 5), tw[2 * u * fstride]);
+        const Cx<T> s3 = c_mul(c_div(f[u + 3 * m], 5), tw[3 * u * fstride]);
+        const Cx<T> s4 = c_mul(c_div(f[u + 4 * m], 5), tw[4 * u * fstride]);
+        const Cx<T> s7 = c_add(s1, s4), s10 = c_sub(s1, s4), s8 = c_add(s2, s3), s9 = c_sub(s2, s3);
+        const Cx<T> o0 = {F::add(s0.r, F::add(s7.r, s8.r)), F::add(s0.i, F::add(s7.i, s8.i))};
+        const Cx<T> s5 = {F::add(F::add(s0.r, F::mul(s7.r, ya.r)), F::mul(s8.r, yb.r)),
+                          F::add(F::add(s0.i, F::mul(s7.i, ya.r)), F::mul(s8.i, yb.r))};
+        const Cx<T> s6 = {F::add(F::mul(s10.i, ya.i), F::mul(s9.i, yb.i)),
+                          F::sub(F::neg(F::mul(s10.r, ya.i)), F::mul(s9.r, yb.i))};
+        const Cx<T> s11 = {F::add(F::add(s0.r, F::mul(s7.r, yb.r)), F::mul(s8.r, ya.r)),
+                           F::add(F::add(s0.i, F::mul(s7.i, yb.r)), F::mul(s8.i, ya.r))};
+        const Cx<T> s12 = {F::add(F::neg(F::mul(s10.i, yb.i)), F::mul(s9.i, ya.i)),
+                           F::sub(F::mul(s10.r, yb.i), F::mul(s9.r, ya.i))};
+        f[u] = o0;
+        f[u + m] = c_sub(s5, s6);
+        f[u + 4 * m] = c_add(s5, s6);
+        f[u + 2 * m] = c_add(s11, s12);
+        f[u + 3 * m] = c_sub(s11, s12);
+    }
+}
+
+// kiss_fft of the n points x[2j], x[2j + 1] (zero at and past x_len) into
+// out: the leaves placed by a mixed-radix counter, then the stages bottom up.
+template <typename T>
+__device__ void kiss_fft(i64 n, const Cx<T>* tw, bool inverse, const T* x, i64 x_len, Cx<T>* out) {
+    u32 radices[32], digits[32];
+    i64 strides[32];
+    int stages = 0;
+    {
+        const u32 floor_sqrt = (u32)sqrt((double)n);
+        u32 rest = (u32)n, p = 4;
+        do {
+            while (rest % p) {
+                p = p == 4 ? 2 : p == 2 ? 3 : p + 2;
+                if (p > floor_sqrt) p = rest;
+            }
+            rest /= p;
+            radices[stages++] = p;
+        } while (rest > 1 && stages < 32);
+    }
+    i64 stride = 1;
+    for (int s = 0; s < stages; s++) {
+        strides[s] = stride;
+        digits[s] = 0;
+        stride *= radices[s];
+    }
+    i64 j = 0;
+    for (i64 k = 0; k < n; k++) {
+        out[k] = {2 * j < x_len ? x[2 * j] : (T)0, 2 * j + 1 < x_len ? x[2 * j + 1] : (T)0};
+        for (int s = stages - 1; s >= 0; s--) {
+            digits[s]++;
+            j += strides[s];
+            if (digits[s] < radices[s]) break;
+            digits[s] = 0;
+            j -= radices[s] * strides[s];
+        }
+    }
+    for (int s = stages - 1; s >= 0; s--) {
+        const i64 p = radices[s], fstride = strides[s], m = n / (fstride * p);
+        for (i64 b = 0; b < fstride; b++) {
+            Cx<T>* f = out + b * p * m;
+            switch (p) {
+                case 2: kiss_bfly2(f, tw, fstride, m); break;
+                case 3: kiss_bfly3(f, tw, fstride, m); break;
+                case 4: kiss_bfly4(f, tw, fstride, m, inverse); break;
+                case 5: kiss_bfly5(f, tw, fstride, m); break;
+                default: f[0] = c_div(f[0], 1); break;
+            }
+        }
+    }
+}
+
+template <typename T>
+__device__ void signal_rfft(const kiln_signal_rfft_descriptor& op, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
+    typedef Fft<T> F;
+    const i64 length = op.fft_length, n = length / 2, frame = op.input_length;
+    const i64 frames = op.input.len / (i64)sizeof(T) / frame;
+    const Cx<T>* inner = (const Cx<T>*)(W + op.twiddles.offset);
+    const Cx<T>* split = inner + n;
+    FOR_EACH(idx, frames * samples) {
+        const i64 s = idx / frames, fr = idx % frames;
+        const T* x = (const T*)arena(A, arena_bytes, s, op.input) + fr * frame;
+        Cx<T>* y = (Cx<T>*)((T*)arena(A, arena_bytes, s, op.output) + fr * (length + 2));
+        kiss_fft<T>(n, inner, false, x, frame, y);
+        const Cx<T> dc = c_div(y[0], 2);
+        y[0] = {F::add(dc.r, dc.i), (T)0};
+        y[n] = {F::sub(dc.r, dc.i), (T)0};
+        for (i64 k = 1; k <= n / 2; k++) {
+            const Cx<T> fpk = c_div(y[k], 2);
+            const Cx<T> fpnk = c_div(Cx<T>{y[n - k].r, F::neg(y[n - k].i)}, 2);
+            const Cx<T> f1k = c_add(fpk, fpnk), f2k = c_sub(fpk, fpnk);
+            const Cx<T> tw = c_mul(f2k, split[k - 1]);
+            y[k] = {F::half_sum(f1k.r, tw.r), F::half_sum(f1k.i, tw.i)};
+            y[n - k] = {F::half_diff(f1k.r, tw.r), F::half_diff(tw.i, f1k.i)};
+        }
+    }
+}
+
+KILN_KERNEL(kiln_signal_rfft) {
+    if (op.dtype == DType_I32) signal_rfft<i32>(op, W, A, arena_bytes, samples);
+    else if (op.dtype == DType_F32) signal_rfft<float>(op, W, A, arena_bytes, samples);
+    else signal_rfft<i16>(op, W, A, arena_bytes, samples);
+}
+
 // SignalWindow: frames of int16 samples times the window, shifted right
 // (arithmetically) and saturated (kernels::signal_window).
 KILN_KERNEL(kiln_signal_window) {

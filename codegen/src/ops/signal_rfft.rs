@@ -1,0 +1,139 @@
+//! SignalRfft, the real FFT of TFLM's signal library (a custom operator):
+//! frames of real samples along the last axis, zero-padded to
+//! `fft_length`, to their `fft_length / 2 + 1` complex bins (real and
+//! imaginary parts interleaved), in int16, int32 or float32, as kissfft
+//! computes them. Audio front ends take it between the window and the
+//! energy. kissfft's twiddles, which TFLM computes into its arena at
+//! start-up, are computed here and kept in flash.
+//!
+//! Layer: ops; uses `lower` and the TFLite importer's custom options.
+
+use std::f64::consts::PI;
+
+use kiln::graph::Op;
+use kiln::kernels::kiss_fft::Factors;
+use kiln::ops::SignalRfftOp;
+use kiln::tensor::DType;
+
+use super::{Dtypes, Formats, IrOp, QuantRule};
+use crate::ir::{DataType, Graph, Node, OpKind};
+use crate::lower::{invalid, to_u32, unsupported, Lowered, Lowering};
+use crate::stack::Stack;
+
+/// SignalRfft of `fft_length` points. Input: frames `[..., samples]`;
+/// output: `[..., fft_length + 2]`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SignalRfft {
+    pub fft_length: i64,
+}
+
+impl SignalRfft {
+    pub(crate) const FORMATS: Formats = Formats {
+        tflite: &[("SignalRfft", |op| {
+            Ok(OpKind::SignalRfft(SignalRfft {
+                fft_length: op.custom_int("fft_length")?,
+            }))
+        })],
+        onnx: &[],
+        dtypes: Dtypes {
+            other: true,
+            note: "other: int32 (kissfft's three builds)",
+            ..Dtypes::INT16_FLOAT32
+        },
+    };
+}
+
+impl IrOp for SignalRfft {
+    fn name(&self) -> &'static str {
+        "SignalRfft"
+    }
+
+    fn attributes(&self) -> String {
+        format!("{} points", self.fft_length)
+    }
+
+    /// A float32 kernel besides the fixed-point ones: an int8 model keeps
+    /// it in float32.
+    fn quantization(&self, _node: &Node) -> QuantRule {
+        QuantRule::Float
+    }
+
+    /// Its frame, painted on each core on the signal_rfft fixtures (the
+    /// larger of int16's and int32's).
+    fn stack(&self, _g: &Graph, _node: &Node) -> Stack {
+        Stack::new(772, 608, 604, 616)
+    }
+
+    fn lower(&self, cx: &mut Lowering, node: &Node) -> Lowered<Option<Op>> {
+        let (x, out) = cx.input_output(node)?;
+        let (dtype, element) = match (cx.dtype(x), cx.dtype(out)) {
+            (DataType::I16, DataType::I16) => (DType::I16, DataType::I16),
+            (DataType::I32, DataType::I32) => (DType::I32, DataType::I32),
+            (DataType::F32, DataType::F32) => (DType::F32, DataType::F32),
+            (a, b) => {
+                return unsupported(format!(
+                    "a real FFT of {} samples to {} bins (TFLM: both int16, int32 or float32)",
+                    a.name(),
+                    b.name()
+                ))
+            }
+        };
+        let length = self.fft_length;
+        let half = u32::try_from(length / 2).unwrap_or(0);
+        if length < 2 || length % 2 != 0 || half == 0 {
+            return invalid(format!(
+                "a real FFT of {length} points (kissfft: an even length)"
+            ));
+        }
+        if !Factors::of(half).supported() {
+            return unsupported(format!(
+                "a real FFT of {length} points: kiln runs lengths whose half factors into 2, 3 and 5 (kissfft's generic butterfly for larger primes allocates)"
+            ));
+        }
+        let (shape, out_shape) = (cx.shape(x).to_vec(), cx.shape(out).to_vec());
+        let (Some((&frame, outer)), Some((&bins, out_outer))) =
+            (shape.split_last(), out_shape.split_last())
+        else {
+            return unsupported("a real FFT of a scalar");
+        };
+        let length = length as usize;
+        if outer != out_outer || bins != length + 2 || frame == 0 || frame > length {
+            return invalid(format!(
+                "a real FFT of {length} points from frames of shape {shape:?} to {out_shape:?} (TFLM: frames of 1 to {length} samples, each to {} values)",
+                length + 2
+            ));
+        }
+        let twiddles = cx.constant(&twiddles(length, dtype))?;
+        Ok(Some(Op::SignalRfft(SignalRfftOp {
+            dtype,
+            fft_length: to_u32(length)?,
+            input_length: to_u32(frame)?,
+            input: cx.activation(x, element)?,
+            twiddles,
+            output: cx.activation(out, element)?,
+        })))
+    }
+}
+
+/// kissfft's twiddles for a real FFT of `fft_length` points, as
+/// `kiss_fftr_alloc` computes them (in double, then rounded to the build's
+/// scalar: `floor(0.5 + max * cos)` in fixed point): the half-length
+/// complex FFT's `e^(-2πik/n)`, then the `n / 2` that split its result,
+/// `e^(-πi((k+1)/n + 1/2))`; little-endian bytes.
+fn twiddles(fft_length: usize, dtype: DType) -> Vec<u8> {
+    let n = fft_length / 2;
+    let inner = (0..n).map(|i| -2.0 * PI * i as f64 / n as f64);
+    let split = (0..n / 2).map(|i| -PI * ((i + 1) as f64 / n as f64 + 0.5));
+    let mut bytes = Vec::new();
+    for v in inner
+        .chain(split)
+        .flat_map(|phase| [phase.cos(), phase.sin()])
+    {
+        match dtype {
+            DType::I16 => bytes.extend(((0.5 + 32767.0 * v).floor() as i16).to_le_bytes()),
+            DType::I32 => bytes.extend(((0.5 + 2147483647.0 * v).floor() as i32).to_le_bytes()),
+            _ => bytes.extend((v as f32).to_le_bytes()),
+        }
+    }
+    bytes
+}
