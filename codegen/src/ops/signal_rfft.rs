@@ -103,7 +103,7 @@ impl IrOp for SignalRfft {
                 length + 2
             ));
         }
-        let twiddles = cx.constant(&twiddles(length, dtype))?;
+        let twiddles = cx.constant(&twiddles(length, dtype, false))?;
         Ok(Some(Op::SignalRfft(SignalRfftOp {
             dtype,
             fft_length: to_u32(length)?,
@@ -115,24 +115,25 @@ impl IrOp for SignalRfft {
     }
 }
 
-/// kissfft's twiddles for a real FFT of `fft_length` points, as
-/// `kiss_fftr_alloc` computes them (in double, then rounded to the build's
-/// scalar: `floor(0.5 + max * cos)` in fixed point): the half-length
-/// complex FFT's `e^(-2πik/n)`, then the `n / 2` that split its result,
-/// `e^(-πi((k+1)/n + 1/2))`; little-endian bytes.
-fn twiddles(fft_length: usize, dtype: DType) -> Vec<u8> {
+/// kissfft's twiddles for a real FFT of `fft_length` points, forward or
+/// `inverse`, as `kiss_fftr_alloc` computes them (in double, the phase
+/// negated for the inverse, then rounded to the build's scalar:
+/// `floor(0.5 + max * cos)` in fixed point): the half-length complex FFT's
+/// `e^(∓2πik/n)`, then the `n / 2` that split its result (or fold the
+/// inverse's input), `e^(∓πi((k+1)/n + 1/2))`; little-endian bytes.
+pub(crate) fn twiddles(fft_length: usize, dtype: DType, inverse: bool) -> Vec<u8> {
     let n = fft_length / 2;
     let inner = (0..n).map(|i| -2.0 * PI * i as f64 / n as f64);
     let split = (0..n / 2).map(|i| -PI * ((i + 1) as f64 / n as f64 + 0.5));
+    let direction = if inverse { -1.0 } else { 1.0 };
     let mut bytes = Vec::new();
-    for v in inner
-        .chain(split)
-        .flat_map(|phase| [phase.cos(), phase.sin()])
-    {
-        match dtype {
-            DType::I16 => bytes.extend(((0.5 + 32767.0 * v).floor() as i16).to_le_bytes()),
-            DType::I32 => bytes.extend(((0.5 + 2147483647.0 * v).floor() as i32).to_le_bytes()),
-            _ => bytes.extend((v as f32).to_le_bytes()),
+    for phase in inner.chain(split).map(|phase| phase * direction) {
+        for v in [phase.cos(), phase.sin()] {
+            match dtype {
+                DType::I16 => bytes.extend(((0.5 + 32767.0 * v).floor() as i16).to_le_bytes()),
+                DType::I32 => bytes.extend(((0.5 + 2147483647.0 * v).floor() as i32).to_le_bytes()),
+                _ => bytes.extend((v as f32).to_le_bytes()),
+            }
         }
     }
     bytes
