@@ -548,3 +548,34 @@ fn real_ffts_of_lengths_kiln_cannot_run_are_refused() {
         assert!(err.contains(message), "{fft_length}: {err}");
     }
 }
+
+/// Inverse FFTs of lengths kiln cannot run, or whose spectra or samples
+/// do not fit, are refused by name.
+#[test]
+fn inverse_ffts_of_lengths_kiln_cannot_run_are_refused() {
+    use kiln_codegen::ir::OpKind;
+    use kiln_codegen::ops::SignalIrfft;
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/op_zoo/signal_irfft.tflite");
+    for (fft_length, message) in [
+        (
+            241,
+            "an inverse FFT of 241 points (kissfft: an even length)",
+        ),
+        (-2, "an inverse FFT of -2 points"),
+        (
+            224,
+            "an inverse FFT of 224 points: kiln runs lengths whose half factors into 2, 3 and 5",
+        ),
+        (
+            120,
+            "an inverse FFT of 120 points from spectra of shape [2, 242] to [2, 240]",
+        ),
+    ] {
+        let mut graph = kiln_codegen::import::tflite::import_file(&path).unwrap();
+        assert_eq!(graph.nodes.len(), 1);
+        graph.nodes[0].kind = OpKind::SignalIrfft(SignalIrfft { fft_length });
+        let err = kiln_codegen::compile(graph).err().unwrap().to_string();
+        assert!(err.contains(message), "{fft_length}: {err}");
+    }
+}

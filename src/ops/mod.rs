@@ -62,6 +62,7 @@ mod signal_fft_auto_scale;
 mod signal_filter_bank;
 mod signal_filter_bank_log;
 mod signal_filter_bank_square_root;
+mod signal_irfft;
 mod signal_overlap_add;
 mod signal_pcan;
 mod signal_rfft;
@@ -113,6 +114,7 @@ pub use signal_fft_auto_scale::*;
 pub use signal_filter_bank::*;
 pub use signal_filter_bank_log::*;
 pub use signal_filter_bank_square_root::*;
+pub use signal_irfft::*;
 pub use signal_overlap_add::*;
 pub use signal_pcan::*;
 pub use signal_rfft::*;
@@ -333,7 +335,8 @@ macro_rules! op_list {
 /// TRANSPOSE_CONV and SOFTMAX; 32: the signal library's SignalWindow,
 /// SignalFftAutoScale, SignalDelay and SignalOverlapAdd; 33: uint32 and
 /// uint64 tensors, SignalEnergy, SignalFilterBankLog, SignalPCAN and
-/// SignalFilterBankSquareRoot and SignalFilterBank; 34: SignalRfft;
+/// SignalFilterBankSquareRoot and SignalFilterBank; 34: SignalRfft,
+/// SignalIrfft;
 /// `tests/blob_format.rs` pins it). It lives beside the
 /// list because appending an op is the usual bump.
 pub const BLOB_VERSION: u32 = 34;
@@ -466,4 +469,5 @@ op_list! {
     SignalFilterBankSquareRoot(SignalFilterBankSquareRootOp),
     SignalFilterBank(SignalFilterBankOp),
     SignalRfft(SignalRfftOp),
+    SignalIrfft(SignalIrfftOp),
 }

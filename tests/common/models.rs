@@ -24,7 +24,8 @@
 /// signal_filter_bank_log, uint32 channels in; signal_pcan, two uint32
 /// inputs; signal_filter_bank_square_root, uint64 channels in;
 /// signal_filter_bank, uint64 channels out; signal_rfft and
-/// signal_rfft_int32, kissfft's fixed-point real FFTs),
+/// signal_rfft_int32, kissfft's fixed-point real FFTs, and signal_irfft
+/// and signal_irfft_int32, their inverses),
 /// arg_extremes
 /// (int32 indices out; its float twin too), in_place_chain (one-input ops
 /// kiln runs over their inputs), concat_slices (concatenations kiln plans
@@ -105,6 +106,8 @@ pub const OP_ZOO: &[&str] = &[
     "signal_filter_bank",
     "signal_rfft",
     "signal_rfft_int32",
+    "signal_irfft",
+    "signal_irfft_int32",
 ];
 
 /// The project's float32 op-coverage fixtures (`make_schema_ops.py`, and
@@ -139,6 +142,7 @@ pub const FLOAT_ZOO: &[&str] = &[
     "dynamic_update_slice_float",
     "signal_overlap_add_float",
     "signal_rfft_float",
+    "signal_irfft_float",
 ];
 
 /// The quantized models kiln must run bit-exact, with their file under

@@ -387,6 +387,7 @@ mod signal_fft_auto_scale;
 mod signal_filter_bank;
 mod signal_filter_bank_log;
 mod signal_filter_bank_square_root;
+mod signal_irfft;
 mod signal_overlap_add;
 mod signal_pcan;
 mod signal_rfft;
@@ -438,6 +439,7 @@ pub use signal_fft_auto_scale::*;
 pub use signal_filter_bank::*;
 pub use signal_filter_bank_log::*;
 pub use signal_filter_bank_square_root::*;
+pub use signal_irfft::*;
 pub use signal_overlap_add::*;
 pub use signal_pcan::*;
 pub use signal_rfft::*;
@@ -517,6 +519,7 @@ op_list! {
     SignalFilterBankSquareRoot(SignalFilterBankSquareRoot),
     SignalFilterBank(SignalFilterBank),
     SignalRfft(SignalRfft),
+    SignalIrfft(SignalIrfft),
 }
 
 #[cfg(test)]

@@ -970,6 +970,47 @@ KILN_KERNEL(kiln_signal_rfft) {
     else signal_rfft<i16>(op, W, A, arena_bytes, samples);
 }
 
+// SignalIrfft (kernels::signal_irfft): the spectrum folded into the
+// half-length FFT's input (the op's scratch), its inverse FFT, and TFLM's
+// division by the length in float32. One thread per sample: its frames
+// share the scratch.
+template <typename T> __device__ T irfft_unscale(T v, i64) { return v; }
+template <> __device__ float irfft_unscale<float>(float v, i64 length) { return v / (float)length; }
+
+template <typename T>
+__device__ void signal_irfft(const kiln_signal_irfft_descriptor& op, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
+    typedef Fft<T> F;
+    const i64 length = op.fft_length, n = length / 2;
+    const i64 frames = op.output.len / (i64)sizeof(T) / length;
+    const Cx<T>* inner = (const Cx<T>*)(W + op.twiddles.offset);
+    const Cx<T>* fold = inner + n;
+    FOR_EACH(s, (i64)samples) {
+        Cx<T>* z = (Cx<T>*)arena(A, arena_bytes, s, op.scratch);
+        for (i64 fr = 0; fr < frames; fr++) {
+            const Cx<T>* bins = (const Cx<T>*)((const T*)arena(A, arena_bytes, s, op.input) + fr * (length + 2));
+            T* y = (T*)arena(A, arena_bytes, s, op.output) + fr * length;
+            z[0] = c_div(Cx<T>{F::add(bins[0].r, bins[n].r), F::sub(bins[0].r, bins[n].r)}, 2);
+            for (i64 k = 1; k <= n / 2; k++) {
+                const Cx<T> fk = c_div(bins[k], 2);
+                const Cx<T> fnkc = c_div(Cx<T>{bins[n - k].r, F::neg(bins[n - k].i)}, 2);
+                const Cx<T> fek = c_add(fk, fnkc);
+                const Cx<T> fok = c_mul(c_sub(fk, fnkc), fold[k - 1]);
+                z[k] = c_add(fek, fok);
+                const Cx<T> d = c_sub(fek, fok);
+                z[n - k] = Cx<T>{d.r, F::neg(d.i)};
+            }
+            kiss_fft<T>(n, inner, true, (const T*)z, 2 * n, (Cx<T>*)y);
+            for (i64 i = 0; i < length; i++) y[i] = irfft_unscale<T>(y[i], length);
+        }
+    }
+}
+
+KILN_KERNEL(kiln_signal_irfft) {
+    if (op.dtype == DType_I32) signal_irfft<i32>(op, W, A, arena_bytes, samples);
+    else if (op.dtype == DType_F32) signal_irfft<float>(op, W, A, arena_bytes, samples);
+    else signal_irfft<i16>(op, W, A, arena_bytes, samples);
+}
+
 // SignalWindow: frames of int16 samples times the window, shifted right
 // (arithmetically) and saturated (kernels::signal_window).
 KILN_KERNEL(kiln_signal_window) {
