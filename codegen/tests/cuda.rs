@@ -182,6 +182,27 @@ fn stacked(model: &kiln_codegen::CompiledModel, samples: &[Vec<u8>]) -> Vec<Vec<
     per_input
 }
 
+/// Each sample's outputs after running `graph` twice on one executor (the
+/// second run from the state the first left), stacked per output.
+fn run_twice(graph: &kiln::Graph, inputs: &[&[u8]], samples: usize) -> Vec<Vec<u8>> {
+    let mut outputs = vec![Vec::new(); graph.outputs.len()];
+    let mut arena = vec![0u128; (graph.arena_bytes as usize).div_ceil(16)];
+    for k in 0..samples {
+        arena.fill(0);
+        let mut exec = kiln::Executor::new(graph, bytemuck::cast_slice_mut(&mut arena)).unwrap();
+        for (i, input) in inputs.iter().enumerate() {
+            let len = input.len() / samples;
+            exec.set_input(i, &input[k * len..][..len]).unwrap();
+        }
+        exec.run();
+        exec.run();
+        for (o, out) in outputs.iter_mut().enumerate() {
+            out.extend_from_slice(exec.output(o).unwrap());
+        }
+    }
+    outputs
+}
+
 /// int8 outputs must be identical; float32 ones may differ only where
 /// exp/tanh come from a different math library (CUDA's or glibc's vs libm).
 fn same_outputs(graph: &kiln::Graph, a: &[Vec<u8>], b: &[Vec<u8>]) -> bool {
@@ -284,13 +305,16 @@ fn build_host_driver(dir: &Path) -> Option<PathBuf> {
     }
 }
 
-/// Runs a graph's CUDA plan through the CPU build of the kernels.
+/// Runs a graph's CUDA plan through the CPU build of the kernels, `runs`
+/// times over one arena image (a stateful graph's later runs read the
+/// state the earlier ones left).
 fn run_kernels_on_cpu(
     exe: &Path,
     dir: &Path,
     graph: &kiln::Graph,
     inputs: &[&[u8]],
     samples: usize,
+    runs: usize,
 ) -> Vec<Vec<u8>> {
     let plan = cuda::plan::plan(graph);
     let arena_bytes = plan.arena_bytes;
@@ -302,8 +326,8 @@ fn run_kernels_on_cpu(
     job.extend(&plan.params);
     job.extend(u64le(graph.weights.len()));
     job.extend(graph.weights);
-    job.extend(u64le(plan.launches.len()));
-    for l in &plan.launches {
+    job.extend(u64le(plan.launches.len() * runs));
+    for l in plan.launches.iter().cycle().take(plan.launches.len() * runs) {
         job.extend(u64le(l.kernel.len()));
         job.extend(l.kernel.as_bytes());
         job.extend(u64le(l.params.start));
@@ -351,11 +375,21 @@ fn cuda_kernels_run_on_the_cpu_match_the_rust_kernels() {
         let per_input = stacked(&model, &samples);
         let refs: Vec<&[u8]> = per_input.iter().map(Vec::as_slice).collect();
         let cpu = batch::run_batch(&graph, &refs, samples.len(), 0).unwrap();
-        let emulated = run_kernels_on_cpu(&exe, &dir, &graph, &refs, samples.len());
+        let emulated = run_kernels_on_cpu(&exe, &dir, &graph, &refs, samples.len(), 1);
         assert!(
             same_outputs(&graph, &emulated, &cpu),
             "{name}: the CUDA kernels disagree with the Rust kernels"
         );
+        if !graph.state.is_empty() {
+            // A second run reads the state the first left: the kernels'
+            // updates of it must agree too.
+            let emulated = run_kernels_on_cpu(&exe, &dir, &graph, &refs, samples.len(), 2);
+            let cpu = run_twice(&graph, &refs, samples.len());
+            assert!(
+                same_outputs(&graph, &emulated, &cpu),
+                "{name}: the CUDA kernels' second run, from the state the first left, disagrees with the Rust kernels'"
+            );
+        }
         println!("{name}: {} samples, CUDA C == Rust", samples.len());
     }
     let unused: Vec<_> = Op::CUDA_KERNELS
@@ -517,7 +551,7 @@ fn kernels_match_the_rust_kernels_on_a_graph_built_by_hand() {
     }
     let data: [&[u8]; 2] = [&floats, &ints];
     let cpu = batch::run_batch(&graph, &data, samples, 0).unwrap();
-    let emulated = run_kernels_on_cpu(&exe, &dir, &graph, &data, samples);
+    let emulated = run_kernels_on_cpu(&exe, &dir, &graph, &data, samples, 1);
     // exp and tanh come from different math libraries; the rest is exact.
     for o in 0..2 {
         assert!(
