@@ -327,7 +327,12 @@ fn run_kernels_on_cpu(
     job.extend(u64le(graph.weights.len()));
     job.extend(graph.weights);
     job.extend(u64le(plan.launches.len() * runs));
-    for l in plan.launches.iter().cycle().take(plan.launches.len() * runs) {
+    for l in plan
+        .launches
+        .iter()
+        .cycle()
+        .take(plan.launches.len() * runs)
+    {
         job.extend(u64le(l.kernel.len()));
         job.extend(l.kernel.as_bytes());
         job.extend(u64le(l.params.start));

@@ -579,3 +579,43 @@ fn inverse_ffts_of_lengths_kiln_cannot_run_are_refused() {
         assert!(err.contains(message), "{fft_length}: {err}");
     }
 }
+
+/// A spectral subtraction shifted by more bits than its values have (TFLM
+/// shifts past the width, which C leaves undefined), or whose channel
+/// count differs from its tensors', is refused by name.
+#[test]
+fn spectral_subtractions_kiln_cannot_run_are_refused() {
+    use kiln_codegen::ir::OpKind;
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/op_zoo/signal_spectral_subtraction.tflite");
+    let graph = kiln_codegen::import::tflite::import_file(&path).unwrap();
+    let OpKind::SignalSpectralSubtraction(op) = graph.nodes[0].kind else {
+        panic!("not a spectral subtraction: {:?}", graph.nodes[0].kind);
+    };
+    let cases = [
+        (
+            kiln_codegen::ops::SignalSpectralSubtraction {
+                smoothing_bits: 32,
+                ..op
+            },
+            "smoothing bits 32 and spectral subtraction bits 14",
+        ),
+        (
+            kiln_codegen::ops::SignalSpectralSubtraction {
+                subtraction_bits: -1,
+                ..op
+            },
+            "smoothing bits 10 and spectral subtraction bits -1",
+        ),
+        (
+            kiln_codegen::ops::SignalSpectralSubtraction { channels: 13, ..op },
+            "a spectral subtraction of 13 channels on a tensor of shape [12]",
+        ),
+    ];
+    for (kind, message) in cases {
+        let mut g = graph.clone();
+        g.nodes[0].kind = OpKind::SignalSpectralSubtraction(kind);
+        let err = kiln_codegen::compile(g).err().unwrap().to_string();
+        assert!(err.contains(message), "{err}");
+    }
+}

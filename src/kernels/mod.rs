@@ -50,6 +50,7 @@ pub mod signal_irfft;
 pub mod signal_overlap_add;
 pub mod signal_pcan;
 pub mod signal_rfft;
+pub mod signal_spectral_subtraction;
 pub mod signal_window;
 pub mod slice;
 pub mod softmax;

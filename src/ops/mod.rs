@@ -66,6 +66,7 @@ mod signal_irfft;
 mod signal_overlap_add;
 mod signal_pcan;
 mod signal_rfft;
+mod signal_spectral_subtraction;
 mod signal_window;
 mod slice;
 mod softmax;
@@ -118,6 +119,7 @@ pub use signal_irfft::*;
 pub use signal_overlap_add::*;
 pub use signal_pcan::*;
 pub use signal_rfft::*;
+pub use signal_spectral_subtraction::*;
 pub use signal_window::*;
 pub use slice::*;
 pub use softmax::*;
@@ -336,7 +338,7 @@ macro_rules! op_list {
 /// SignalFftAutoScale, SignalDelay and SignalOverlapAdd; 33: uint32 and
 /// uint64 tensors, SignalEnergy, SignalFilterBankLog, SignalPCAN and
 /// SignalFilterBankSquareRoot and SignalFilterBank; 34: SignalRfft,
-/// SignalIrfft;
+/// SignalIrfft, SignalFilterBankSpectralSubtraction;
 /// `tests/blob_format.rs` pins it). It lives beside the
 /// list because appending an op is the usual bump.
 pub const BLOB_VERSION: u32 = 34;
@@ -470,4 +472,5 @@ op_list! {
     SignalFilterBank(SignalFilterBankOp),
     SignalRfft(SignalRfftOp),
     SignalIrfft(SignalIrfftOp),
+    SignalSpectralSubtraction(SignalSpectralSubtractionOp),
 }

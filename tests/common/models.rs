@@ -25,7 +25,9 @@
 /// inputs; signal_filter_bank_square_root, uint64 channels in;
 /// signal_filter_bank, uint64 channels out; signal_rfft and
 /// signal_rfft_int32, kissfft's fixed-point real FFTs, and signal_irfft
-/// and signal_irfft_int32, their inverses),
+/// and signal_irfft_int32, their inverses; signal_spectral_subtraction and
+/// signal_spectral_subtraction_noise, each one of the op's two outputs
+/// (make_stateful.py)),
 /// arg_extremes
 /// (int32 indices out; its float twin too), in_place_chain (one-input ops
 /// kiln runs over their inputs), concat_slices (concatenations kiln plans
@@ -108,6 +110,8 @@ pub const OP_ZOO: &[&str] = &[
     "signal_rfft_int32",
     "signal_irfft",
     "signal_irfft_int32",
+    "signal_spectral_subtraction",
+    "signal_spectral_subtraction_noise",
 ];
 
 /// The project's float32 op-coverage fixtures (`make_schema_ops.py`, and

@@ -391,6 +391,7 @@ mod signal_irfft;
 mod signal_overlap_add;
 mod signal_pcan;
 mod signal_rfft;
+mod signal_spectral_subtraction;
 mod signal_window;
 pub(crate) mod slice;
 mod softmax;
@@ -443,6 +444,7 @@ pub use signal_irfft::*;
 pub use signal_overlap_add::*;
 pub use signal_pcan::*;
 pub use signal_rfft::*;
+pub use signal_spectral_subtraction::*;
 pub use signal_window::*;
 pub use slice::*;
 pub use softmax::*;
@@ -520,6 +522,7 @@ op_list! {
     SignalFilterBank(SignalFilterBank),
     SignalRfft(SignalRfft),
     SignalIrfft(SignalIrfft),
+    SignalSpectralSubtraction(SignalSpectralSubtraction),
 }
 
 #[cfg(test)]

@@ -1011,6 +1011,34 @@ KILN_KERNEL(kiln_signal_irfft) {
     else signal_irfft<i16>(op, W, A, arena_bytes, samples);
 }
 
+// SignalFilterBankSpectralSubtraction
+// (kernels::signal_spectral_subtraction): each uint32 channel less its
+// running noise estimate (state, updated), the estimates copied to the
+// second output; one thread per channel.
+KILN_KERNEL(kiln_signal_spectral_subtraction) {
+    typedef unsigned long long u64;
+    const i64 channels = op.input.len / 4;
+    const u32 bits = op.subtraction_bits & 63, shift = op.smoothing_bits & 31;
+    FOR_EACH(idx, channels * samples) {
+        const i64 s = idx / channels, i = idx % channels;
+        const u32 x = ((const u32*)arena(A, arena_bytes, s, op.input))[i];
+        u32* noise = (u32*)arena(A, arena_bytes, s, op.state) + i;
+        const u32 smoothing = i % 2 == 0 ? op.smoothing : op.alternate_smoothing;
+        const u32 one_minus = i % 2 == 0 ? op.one_minus_smoothing : op.alternate_one_minus_smoothing;
+        const u32 scaled = x << shift;
+        *noise = (u32)(((u64)scaled * smoothing + (u64)*noise * one_minus) >> bits);
+        u32 estimate = *noise;
+        if (estimate > scaled) {
+            estimate = scaled;
+            if (op.clamping) *noise = estimate;
+        }
+        const u32 floor = (u32)(((u64)x * op.min_signal_remaining) >> bits);
+        const u32 subtracted = (scaled - estimate) >> shift;
+        ((u32*)arena(A, arena_bytes, s, op.output))[i] = subtracted > floor ? subtracted : floor;
+        ((u32*)arena(A, arena_bytes, s, op.noise_output))[i] = *noise;
+    }
+}
+
 // SignalWindow: frames of int16 samples times the window, shifted right
 // (arithmetically) and saturated (kernels::signal_window).
 KILN_KERNEL(kiln_signal_window) {
