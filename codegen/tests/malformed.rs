@@ -619,3 +619,37 @@ fn spectral_subtractions_kiln_cannot_run_are_refused() {
         assert!(err.contains(message), "{err}");
     }
 }
+
+/// Framers kiln cannot run (empty frames or steps, a prefilled framer
+/// stepping past its frames, for which TFLM would write a negative count of
+/// zeros) or whose samples are not whole steps are refused by name.
+#[test]
+fn framers_kiln_cannot_run_are_refused() {
+    use kiln_codegen::ir::OpKind;
+    use kiln_codegen::ops::SignalFramer;
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/op_zoo/signal_framer.tflite");
+    for (size, step, message) in [
+        (
+            0,
+            3,
+            "frames of 0 samples by steps of 3, prefilled (kiln: positive",
+        ),
+        (5, 0, "frames of 5 samples by steps of 0, prefilled"),
+        (2, 3, "frames of 2 samples by steps of 3, prefilled"),
+        (
+            5,
+            5,
+            "frames of 5 by 5 from samples of shape [2, 12] to [2, 4, 5]",
+        ),
+    ] {
+        let mut graph = kiln_codegen::import::tflite::import_file(&path).unwrap();
+        graph.nodes[0].kind = OpKind::SignalFramer(SignalFramer {
+            size,
+            step,
+            prefill: true,
+        });
+        let err = kiln_codegen::compile(graph).err().unwrap().to_string();
+        assert!(err.contains(message), "{size} by {step}: {err}");
+    }
+}

@@ -46,6 +46,7 @@ pub mod signal_fft_auto_scale;
 pub mod signal_filter_bank;
 pub mod signal_filter_bank_log;
 pub mod signal_filter_bank_square_root;
+pub mod signal_framer;
 pub mod signal_irfft;
 pub mod signal_overlap_add;
 pub mod signal_pcan;

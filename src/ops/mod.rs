@@ -62,6 +62,7 @@ mod signal_fft_auto_scale;
 mod signal_filter_bank;
 mod signal_filter_bank_log;
 mod signal_filter_bank_square_root;
+mod signal_framer;
 mod signal_irfft;
 mod signal_overlap_add;
 mod signal_pcan;
@@ -115,6 +116,7 @@ pub use signal_fft_auto_scale::*;
 pub use signal_filter_bank::*;
 pub use signal_filter_bank_log::*;
 pub use signal_filter_bank_square_root::*;
+pub use signal_framer::*;
 pub use signal_irfft::*;
 pub use signal_overlap_add::*;
 pub use signal_pcan::*;
@@ -338,7 +340,7 @@ macro_rules! op_list {
 /// SignalFftAutoScale, SignalDelay and SignalOverlapAdd; 33: uint32 and
 /// uint64 tensors, SignalEnergy, SignalFilterBankLog, SignalPCAN and
 /// SignalFilterBankSquareRoot and SignalFilterBank; 34: SignalRfft,
-/// SignalIrfft, SignalFilterBankSpectralSubtraction;
+/// SignalIrfft, SignalFilterBankSpectralSubtraction, SignalFramer;
 /// `tests/blob_format.rs` pins it). It lives beside the
 /// list because appending an op is the usual bump.
 pub const BLOB_VERSION: u32 = 34;
@@ -473,4 +475,5 @@ op_list! {
     SignalRfft(SignalRfftOp),
     SignalIrfft(SignalIrfftOp),
     SignalSpectralSubtraction(SignalSpectralSubtractionOp),
+    SignalFramer(SignalFramerOp),
 }

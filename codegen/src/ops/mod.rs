@@ -387,6 +387,7 @@ mod signal_fft_auto_scale;
 mod signal_filter_bank;
 mod signal_filter_bank_log;
 mod signal_filter_bank_square_root;
+mod signal_framer;
 mod signal_irfft;
 mod signal_overlap_add;
 mod signal_pcan;
@@ -440,6 +441,7 @@ pub use signal_fft_auto_scale::*;
 pub use signal_filter_bank::*;
 pub use signal_filter_bank_log::*;
 pub use signal_filter_bank_square_root::*;
+pub use signal_framer::*;
 pub use signal_irfft::*;
 pub use signal_overlap_add::*;
 pub use signal_pcan::*;
@@ -523,6 +525,7 @@ op_list! {
     SignalRfft(SignalRfft),
     SignalIrfft(SignalIrfft),
     SignalSpectralSubtraction(SignalSpectralSubtraction),
+    SignalFramer(SignalFramer),
 }
 
 #[cfg(test)]

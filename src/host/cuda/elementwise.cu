@@ -1039,6 +1039,46 @@ KILN_KERNEL(kiln_signal_spectral_subtraction) {
     }
 }
 
+// SignalFramer (kernels::signal_framer): int16 samples cut into
+// overlapping frames; each row's state is its count of samples held and
+// its tail, the stream's last samples. One thread per sample: its rows
+// share the flag saying whether every frame was whole.
+KILN_KERNEL(kiln_signal_framer) {
+    const i64 size = op.size, step = op.step, frames = op.frames;
+    const i64 tail = (size + step - 1) / step * step - step;
+    const i64 rows = op.state.len / 2 / (tail + 1);
+    FOR_EACH(s, (i64)samples) {
+        const i16* input = (const i16*)arena(A, arena_bytes, s, op.input);
+        i16* state = (i16*)arena(A, arena_bytes, s, op.state);
+        i16* output = (i16*)arena(A, arena_bytes, s, op.output);
+        bool whole = true;
+        for (i64 r = 0; r < rows; r++) {
+            i16* count = state + r * (tail + 1);
+            i16* buffer = count + 1;
+            for (i64 f = 0; f < frames; f++) {
+                const i16* fresh = input + (r * frames + f) * step;
+                i16* out = output + (r * frames + f) * size;
+                const i64 held = op.prefill ? size - step : (i64)(unsigned short)*count;
+                if (held + step >= size) {
+                    for (i64 j = 0; j < size; j++) {
+                        const i64 i = tail - held + j;
+                        out[j] = i < tail ? buffer[i] : fresh[i - tail];
+                    }
+                } else {
+                    whole = false;
+                    for (i64 j = 0; j < size; j++) out[j] = 0;
+                    *count = (i16)(held + step);
+                }
+                for (i64 i = 0; i < tail; i++) {
+                    const i64 k = i + step;
+                    buffer[i] = k < tail ? buffer[k] : fresh[k - tail];
+                }
+            }
+        }
+        *(u8*)arena(A, arena_bytes, s, op.valid) = whole ? 1 : 0;
+    }
+}
+
 // SignalWindow: frames of int16 samples times the window, shifted right
 // (arithmetically) and saturated (kernels::signal_window).
 KILN_KERNEL(kiln_signal_window) {
