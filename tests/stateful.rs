@@ -98,6 +98,8 @@ fn state_carries_over_a_sequence_as_in_tflite_micro() {
         ("signal_spectral_subtraction_noise", 1),
         ("signal_framer", 1),
         ("signal_framer_valid", 1),
+        ("signal_stacker", 1),
+        ("signal_stacker_valid", 1),
     ];
     for (name, states) in models {
         let model = kiln_codegen::compile_file(&fixture().join(format!("{name}.tflite"))).unwrap();

@@ -182,9 +182,14 @@ fn stacked(model: &kiln_codegen::CompiledModel, samples: &[Vec<u8>]) -> Vec<Vec<
     per_input
 }
 
-/// Each sample's outputs after running `graph` twice on one executor (the
-/// second run from the state the first left), stacked per output.
-fn run_twice(graph: &kiln::Graph, inputs: &[&[u8]], samples: usize) -> Vec<Vec<u8>> {
+/// Each sample's outputs after running `graph` `runs` times on one
+/// executor (each run from the state the last left), stacked per output.
+fn run_repeatedly(
+    graph: &kiln::Graph,
+    inputs: &[&[u8]],
+    samples: usize,
+    runs: usize,
+) -> Vec<Vec<u8>> {
     let mut outputs = vec![Vec::new(); graph.outputs.len()];
     let mut arena = vec![0u128; (graph.arena_bytes as usize).div_ceil(16)];
     for k in 0..samples {
@@ -194,8 +199,9 @@ fn run_twice(graph: &kiln::Graph, inputs: &[&[u8]], samples: usize) -> Vec<Vec<u
             let len = input.len() / samples;
             exec.set_input(i, &input[k * len..][..len]).unwrap();
         }
-        exec.run();
-        exec.run();
+        for _ in 0..runs {
+            exec.run();
+        }
         for (o, out) in outputs.iter_mut().enumerate() {
             out.extend_from_slice(exec.output(o).unwrap());
         }
@@ -386,13 +392,14 @@ fn cuda_kernels_run_on_the_cpu_match_the_rust_kernels() {
             "{name}: the CUDA kernels disagree with the Rust kernels"
         );
         if !graph.state.is_empty() {
-            // A second run reads the state the first left: the kernels'
-            // updates of it must agree too.
-            let emulated = run_kernels_on_cpu(&exe, &dir, &graph, &refs, samples.len(), 2);
-            let cpu = run_twice(&graph, &refs, samples.len());
+            // Later runs read the state the earlier ones left: the kernels'
+            // updates of it must agree too (four runs: a stacker by steps
+            // of 3 first drops frames on the third).
+            let emulated = run_kernels_on_cpu(&exe, &dir, &graph, &refs, samples.len(), 4);
+            let cpu = run_repeatedly(&graph, &refs, samples.len(), 4);
             assert!(
                 same_outputs(&graph, &emulated, &cpu),
-                "{name}: the CUDA kernels' second run, from the state the first left, disagrees with the Rust kernels'"
+                "{name}: the CUDA kernels' fourth run, from the state the first three left, disagrees with the Rust kernels'"
             );
         }
         println!("{name}: {} samples, CUDA C == Rust", samples.len());

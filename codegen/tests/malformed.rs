@@ -653,3 +653,42 @@ fn framers_kiln_cannot_run_are_refused() {
         assert!(err.contains(message), "{size} by {step}: {err}");
     }
 }
+
+/// Stackers whose step lies outside their window (TFLM's circular buffer
+/// asserts it, and without asserts loses its place), with negative
+/// context, or whose frames do not have their channels are refused by
+/// name.
+#[test]
+fn stackers_kiln_cannot_run_are_refused() {
+    use kiln_codegen::ir::OpKind;
+    use kiln_codegen::ops::SignalStacker;
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/op_zoo/signal_stacker.tflite");
+    let graph = kiln_codegen::import::tflite::import_file(&path).unwrap();
+    let OpKind::SignalStacker(op) = graph.nodes[0].kind else {
+        panic!("not a stacker: {:?}", graph.nodes[0].kind);
+    };
+    for (kind, message) in [
+        (
+            SignalStacker { step: 4, ..op },
+            "a stacker of context 2 left and 0 right by steps of 4",
+        ),
+        (
+            SignalStacker { step: 0, ..op },
+            "a stacker of context 2 left and 0 right by steps of 0",
+        ),
+        (
+            SignalStacker { left: -1, ..op },
+            "a stacker of context -1 left and 0 right by steps of 1",
+        ),
+        (
+            SignalStacker { channels: 5, ..op },
+            "a stacker of 5 channels from a frame of shape [6] to [18]",
+        ),
+    ] {
+        let mut g = graph.clone();
+        g.nodes[0].kind = OpKind::SignalStacker(kind);
+        let err = kiln_codegen::compile(g).err().unwrap().to_string();
+        assert!(err.contains(message), "{err}");
+    }
+}

@@ -52,6 +52,7 @@ pub mod signal_overlap_add;
 pub mod signal_pcan;
 pub mod signal_rfft;
 pub mod signal_spectral_subtraction;
+pub mod signal_stacker;
 pub mod signal_window;
 pub mod slice;
 pub mod softmax;

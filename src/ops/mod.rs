@@ -68,6 +68,7 @@ mod signal_overlap_add;
 mod signal_pcan;
 mod signal_rfft;
 mod signal_spectral_subtraction;
+mod signal_stacker;
 mod signal_window;
 mod slice;
 mod softmax;
@@ -122,6 +123,7 @@ pub use signal_overlap_add::*;
 pub use signal_pcan::*;
 pub use signal_rfft::*;
 pub use signal_spectral_subtraction::*;
+pub use signal_stacker::*;
 pub use signal_window::*;
 pub use slice::*;
 pub use softmax::*;
@@ -340,7 +342,8 @@ macro_rules! op_list {
 /// SignalFftAutoScale, SignalDelay and SignalOverlapAdd; 33: uint32 and
 /// uint64 tensors, SignalEnergy, SignalFilterBankLog, SignalPCAN and
 /// SignalFilterBankSquareRoot and SignalFilterBank; 34: SignalRfft,
-/// SignalIrfft, SignalFilterBankSpectralSubtraction, SignalFramer;
+/// SignalIrfft, SignalFilterBankSpectralSubtraction, SignalFramer,
+/// SignalStacker;
 /// `tests/blob_format.rs` pins it). It lives beside the
 /// list because appending an op is the usual bump.
 pub const BLOB_VERSION: u32 = 34;
@@ -476,4 +479,5 @@ op_list! {
     SignalIrfft(SignalIrfftOp),
     SignalSpectralSubtraction(SignalSpectralSubtractionOp),
     SignalFramer(SignalFramerOp),
+    SignalStacker(SignalStackerOp),
 }

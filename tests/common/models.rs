@@ -27,8 +27,8 @@
 /// signal_rfft_int32, kissfft's fixed-point real FFTs, and signal_irfft
 /// and signal_irfft_int32, their inverses; signal_spectral_subtraction and
 /// signal_spectral_subtraction_noise, each one of the op's two outputs, and
-/// signal_framer and signal_framer_valid, a framer's frames and its bool
-/// (make_stateful.py)),
+/// signal_framer and signal_framer_valid, a framer's frames and its bool,
+/// and signal_stacker and signal_stacker_valid, a stacker's (make_stateful.py)),
 /// arg_extremes
 /// (int32 indices out; its float twin too), in_place_chain (one-input ops
 /// kiln runs over their inputs), concat_slices (concatenations kiln plans
@@ -115,6 +115,8 @@ pub const OP_ZOO: &[&str] = &[
     "signal_spectral_subtraction_noise",
     "signal_framer",
     "signal_framer_valid",
+    "signal_stacker",
+    "signal_stacker_valid",
 ];
 
 /// The project's float32 op-coverage fixtures (`make_schema_ops.py`, and

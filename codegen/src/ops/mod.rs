@@ -393,6 +393,7 @@ mod signal_overlap_add;
 mod signal_pcan;
 mod signal_rfft;
 mod signal_spectral_subtraction;
+mod signal_stacker;
 mod signal_window;
 pub(crate) mod slice;
 mod softmax;
@@ -447,6 +448,7 @@ pub use signal_overlap_add::*;
 pub use signal_pcan::*;
 pub use signal_rfft::*;
 pub use signal_spectral_subtraction::*;
+pub use signal_stacker::*;
 pub use signal_window::*;
 pub use slice::*;
 pub use softmax::*;
@@ -526,6 +528,7 @@ op_list! {
     SignalIrfft(SignalIrfft),
     SignalSpectralSubtraction(SignalSpectralSubtraction),
     SignalFramer(SignalFramer),
+    SignalStacker(SignalStacker),
 }
 
 #[cfg(test)]

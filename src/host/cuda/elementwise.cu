@@ -1079,6 +1079,37 @@ KILN_KERNEL(kiln_signal_framer) {
     }
 }
 
+// SignalStacker (kernels::signal_stacker): a frame of int16 channels
+// joins the last window - 1 (state: a count, then those frames); a window
+// comes out once enough are held. One thread per sample.
+KILN_KERNEL(kiln_signal_stacker) {
+    const i64 channels = op.input.len / 2, window = op.window;
+    const i64 kept = (window - 1) * channels;
+    FOR_EACH(s, (i64)samples) {
+        const i16* x = (const i16*)arena(A, arena_bytes, s, op.input);
+        i16* count = (i16*)arena(A, arena_bytes, s, op.state);
+        i16* tail = count + 1;
+        i16* out = (i16*)arena(A, arena_bytes, s, op.output);
+        i64 held;
+        if (*count == 0) {
+            const i64 start = kept - (i64)op.left * channels;
+            for (i64 i = start > 0 ? start : 0; i < kept; i++) tail[i] = x[(i - start) % channels];
+            held = (i64)op.left + 1;
+        } else {
+            held = (i64)(unsigned short)*count;
+        }
+        const bool whole = held >= window;
+        for (i64 i = 0; i < window * channels; i++) out[i] = whole ? (i < kept ? tail[i] : x[i - kept]) : (i16)0;
+        for (i64 i = 0; i < kept; i++) {
+            const i64 k = i + channels;
+            tail[i] = k < kept ? tail[k] : x[k - kept];
+        }
+        if (whole) held -= op.step;
+        *count = (i16)(held + 1);
+        *(u8*)arena(A, arena_bytes, s, op.valid) = whole ? 1 : 0;
+    }
+}
+
 // SignalWindow: frames of int16 samples times the window, shifted right
 // (arithmetically) and saturated (kernels::signal_window).
 KILN_KERNEL(kiln_signal_window) {
