@@ -55,10 +55,12 @@ pub fn framer(shape: FramerShape, input: &[i16], state: &mut [i16], output: &mut
                 None => at(buffer, i, 0),
                 Some(j) => at(new, j, 0),
             };
+            // At most the tail: more only in a state forged or corrupted
+            // in the arena, which must not make the kernel panic.
             let held = if prefill {
                 size - step
             } else {
-                *count as u16 as usize
+                (*count as u16 as usize).min(tail)
             };
             let out = part_mut(output, (r * frames + f) * size, size);
             if held + step >= size {

@@ -48,7 +48,8 @@ pub fn stacker(shape: StackerShape, input: &[i16], state: &mut [i16], output: &m
         }
         left + 1
     } else {
-        *count as u16 as usize
+        // At most a window: more only in a forged or corrupted state.
+        (*count as u16 as usize).min(window)
     };
     let whole = held >= window;
     for (i, o) in output.iter_mut().enumerate() {
