@@ -30,8 +30,9 @@ pub struct SignalIrfft {
 impl SignalIrfft {
     pub(crate) const FORMATS: Formats = Formats {
         tflite: &[("SignalIrfft", |op| {
+            // TFLM's FlexbufferWrapper reads it as int32.
             Ok(OpKind::SignalIrfft(SignalIrfft {
-                fft_length: op.custom_int("fft_length")?,
+                fft_length: i64::from(op.custom_int("fft_length")? as i32),
             }))
         })],
         onnx: &[],
@@ -66,7 +67,9 @@ impl IrOp for SignalIrfft {
             .copied()
             .flatten()
             .map_or(4, |x| g.tensors[x].dtype.size());
-        usize::try_from(self.fft_length).unwrap_or(0) * size
+        usize::try_from(self.fft_length)
+            .unwrap_or(0)
+            .saturating_mul(size)
     }
 
     /// Its frame, painted on each core on the signal_irfft fixtures (the

@@ -30,8 +30,9 @@ pub struct SignalRfft {
 impl SignalRfft {
     pub(crate) const FORMATS: Formats = Formats {
         tflite: &[("SignalRfft", |op| {
+            // TFLM's FlexbufferWrapper reads it as int32.
             Ok(OpKind::SignalRfft(SignalRfft {
-                fft_length: op.custom_int("fft_length")?,
+                fft_length: i64::from(op.custom_int("fft_length")? as i32),
             }))
         })],
         onnx: &[],
