@@ -86,6 +86,7 @@ fn state_carries_over_a_sequence_as_in_tflite_micro() {
         ("svdf", 2),
         ("svdf_float", 2),
         ("lstm", 4),
+        ("lstm_int16", 4),
         ("lstm_float", 4),
         ("variables", 3),
         ("variables_float", 2),

@@ -1,7 +1,8 @@
 //! UNIDIRECTIONAL_SEQUENCE_LSTM with TFLM's integer arithmetic (its 2023
-//! kernel, `lstm_eval.h`): int8 input, weights and hidden state, int16
-//! cell state, int32 bias. Each gate is two fully connected layers (of the
-//! input and of the hidden state) into int16 Q3.12, summed with
+//! kernel, `lstm_eval.h`): int8 or int16 input and hidden state, int8
+//! weights, int16 cell state; int32 biases and sums for int8, int64 for
+//! int16 (the 16x8 scheme). Each gate is two fully connected layers (of
+//! the input and of the hidden state) into int16 Q3.12, summed with
 //! saturation, then a table-based sigmoid or tanh into Q0.15; the cell and
 //! hidden updates are saturating elementwise products. No peephole, no
 //! projection, no layer norm, one scale per weight tensor. And its float32
@@ -14,7 +15,7 @@
 use super::sigmoid_table::{logistic_q15, tanh_q15};
 use super::unary::UnaryFunction;
 use super::{at, part, part_mut};
-use crate::quant::{clamp_to_i8, multiply_by_quantized_multiplier};
+use crate::quant::{multiply_by_quantized_multiplier, multiply_by_quantized_multiplier_wide};
 use crate::wire::wire_struct;
 
 wire_struct! {
@@ -43,7 +44,7 @@ wire_struct! {
 }
 
 wire_struct! {
-    /// An int8 LSTM layer: its shape, its gates in TFLite's order (input,
+    /// An integer LSTM layer: its shape, its gates in TFLite's order (input,
     /// forget, cell, output), and the requantizations of the cell update
     /// (forget gate x cell, input gate x cell gate) and of the hidden state
     /// (output gate x tanh of the cell).
@@ -90,7 +91,7 @@ pub const fn lstm_scratch_elements(shape: &SequenceShape) -> u64 {
 }
 
 impl LstmParams {
-    /// The scratch one run of the int8 layer needs, in int16 values.
+    /// The scratch one run of the integer layer needs, in int16 values.
     pub const fn scratch_elements(&self) -> u64 {
         lstm_scratch_elements(&self.shape)
     }
@@ -121,44 +122,103 @@ fn saturate_i16(v: i32) -> i16 {
     v.max(i16::MIN.into()).min(i16::MAX.into()) as i16
 }
 
-/// `Σ w (x + offset)`, wrapping as TFLM's int32 arithmetic does.
-#[inline(always)]
-fn dot(x: &[i8], offset: i32, w: &[i8]) -> i32 {
-    let mut acc: i32 = 0;
-    for (&xv, &wv) in x.iter().zip(w) {
-        acc = acc.wrapping_add(i32::from(wv).wrapping_mul(i32::from(xv) + offset));
+/// The activation types of TFLM's integer LSTM, as its `EvalLstm` is
+/// instantiated: int8 with int32 biases, and int16 (16x8) with int64 biases.
+pub trait LstmActivation: Copy + Into<i32> {
+    /// The gate biases' type, which is also the sums'.
+    type Bias: Copy + Default;
+
+    /// A gate's fully connected layer over one row, `Σ w (x + offset) +
+    /// bias`, requantized by `multiplier` and `shift` as TFLite's reference
+    /// `FullyConnected` does for this type.
+    fn gate_sum(
+        x: &[Self],
+        offset: i32,
+        w: &[i8],
+        bias: Self::Bias,
+        multiplier: i32,
+        shift: i32,
+    ) -> i32;
+
+    /// `v` clamped to this type.
+    fn saturate(v: i32) -> Self;
+}
+
+impl LstmActivation for i8 {
+    type Bias = i32;
+
+    /// Summed in int32, wrapping as TFLM's int32 arithmetic does.
+    #[inline(always)]
+    fn gate_sum(x: &[i8], offset: i32, w: &[i8], bias: i32, multiplier: i32, shift: i32) -> i32 {
+        let mut acc: i32 = 0;
+        for (&xv, &wv) in x.iter().zip(w) {
+            acc = acc.wrapping_add(i32::from(wv).wrapping_mul(i32::from(xv) + offset));
+        }
+        multiply_by_quantized_multiplier(acc.wrapping_add(bias), multiplier, shift)
     }
-    acc
+
+    fn saturate(v: i32) -> i8 {
+        v.max(i8::MIN.into()).min(i8::MAX.into()) as i8
+    }
+}
+
+impl LstmActivation for i16 {
+    type Bias = i64;
+
+    /// Summed in int64 (each product in int32), then TFLite's 64-bit
+    /// requantization.
+    #[inline(always)]
+    fn gate_sum(x: &[i16], offset: i32, w: &[i8], bias: i64, multiplier: i32, shift: i32) -> i32 {
+        let mut acc: i64 = 0;
+        for (&xv, &wv) in x.iter().zip(w) {
+            let product = i32::from(wv).wrapping_mul(i32::from(xv) + offset);
+            acc = acc.wrapping_add(i64::from(product));
+        }
+        multiply_by_quantized_multiplier_wide(acc.wrapping_add(bias), multiplier, shift)
+    }
+
+    fn saturate(v: i32) -> i16 {
+        saturate_i16(v)
+    }
 }
 
 /// The weights of one layer: per gate (input, forget, cell, output), the
 /// input weights `[units, input_size]`, the recurrent weights `[units,
 /// units]` and the bias `[units]`, each kind back to back in gate order.
-pub struct LstmWeights<'w> {
+pub struct LstmWeights<'w, B> {
     pub input: &'w [i8],
     pub recurrent: &'w [i8],
-    pub bias: &'w [i32],
+    pub bias: &'w [B],
 }
 
 /// Gate `g`'s values for input row `x` and hidden state `h` (before any
 /// update of this step), into `out` (Q0.15): sigmoid, or tanh for the cell
 /// gate.
-fn gate(p: &LstmParams, w: &LstmWeights, g: usize, x: &[i8], h: &[i8], out: &mut [i16]) {
+fn gate<A: LstmActivation>(
+    p: &LstmParams,
+    w: &LstmWeights<A::Bias>,
+    g: usize,
+    x: &[A],
+    h: &[A],
+    out: &mut [i16],
+) {
     let (size, units) = (p.shape.input_size as usize, p.shape.units as usize);
     let q = &p.gates[g % 4];
     for (r, o) in out.iter_mut().enumerate() {
         let row = g * units + r;
-        let from_input = dot(x, p.input_offset, part(w.input, row * size, size))
-            .wrapping_add(at(w.bias, row, 0));
-        let from_input =
-            multiply_by_quantized_multiplier(from_input, q.input_multiplier, q.input_shift);
-        let from_hidden = dot(
+        let from_input = A::gate_sum(
+            x,
+            p.input_offset,
+            part(w.input, row * size, size),
+            at(w.bias, row, A::Bias::default()),
+            q.input_multiplier,
+            q.input_shift,
+        );
+        let from_hidden = A::gate_sum(
             h,
             -p.hidden_zero_point,
             part(w.recurrent, row * units, units),
-        );
-        let from_hidden = multiply_by_quantized_multiplier(
-            from_hidden,
+            A::Bias::default(),
             q.recurrent_multiplier,
             q.recurrent_shift,
         );
@@ -174,11 +234,11 @@ fn gate(p: &LstmParams, w: &LstmWeights, g: usize, x: &[i8], h: &[i8], out: &mut
 /// One time step of one sequence: input row `x`, hidden state `h` and
 /// cell state `c` (updated in place), the four gates' buffers in
 /// `scratch` (`4 x units`).
-fn step(
+fn step<A: LstmActivation>(
     p: &LstmParams,
-    w: &LstmWeights,
-    x: &[i8],
-    h: &mut [i8],
+    w: &LstmWeights<A::Bias>,
+    x: &[A],
+    h: &mut [A],
     c: &mut [i16],
     scratch: &mut [i16],
 ) {
@@ -217,24 +277,25 @@ fn step(
             p.output_shift,
         )
         .wrapping_add(p.hidden_zero_point);
-        *hv = clamp_to_i8(v, -128, 127);
+        *hv = A::saturate(v);
     }
 }
 
-/// One inference of an int8 LSTM layer, as TFLM's `EvalLstm` computes it:
-/// each sequence row steps through time from the state it holds (`hidden`
-/// `[batches, units]`, `cell` `[batches, units]`, updated in place and
-/// kept for the next inference), each step's hidden state copied to the
-/// output. `scratch` holds `4 x units` int16 per batch row.
+/// One inference of an integer LSTM layer (int8 or int16 activations), as
+/// TFLM's `EvalLstm` computes it: each sequence row steps through time
+/// from the state it holds (`hidden` `[batches, units]`, `cell` `[batches,
+/// units]`, updated in place and kept for the next inference), each step's
+/// hidden state copied to the output. `scratch` holds `4 x units` int16
+/// per batch row.
 #[allow(clippy::too_many_arguments)]
-pub fn lstm_s8(
+pub fn lstm_integer<A: LstmActivation>(
     p: &LstmParams,
-    input: &[i8],
-    weights: &LstmWeights,
-    hidden: &mut [i8],
+    input: &[A],
+    weights: &LstmWeights<A::Bias>,
+    hidden: &mut [A],
     cell: &mut [i16],
     scratch: &mut [i16],
-    output: &mut [i8],
+    output: &mut [A],
 ) {
     let s = &p.shape;
     let (batches, time) = (s.batches as usize, s.time as usize);
@@ -244,12 +305,7 @@ pub fn lstm_s8(
         let c = part_mut(cell, b * units, units);
         let gates = part_mut(scratch, b * 4 * units, 4 * units);
         for t in 0..time {
-            // Rows of the input and output: [batches, time] or [time, batches].
-            let row = if s.time_major {
-                t * batches + b
-            } else {
-                b * time + t
-            };
+            let row = s.row(b, t);
             step(p, weights, part(input, row * size, size), h, c, gates);
             let out = part_mut(output, row * units, units);
             if out.len() == h.len() {
@@ -305,7 +361,7 @@ fn gate_f32(
 }
 
 /// One inference of a float32 LSTM layer, as TFLM's float kernel computes
-/// it: [`lstm_s8`]'s walk and layouts. `scratch` holds `4 x units` floats
+/// it: [`lstm_integer`]'s walk and layouts. `scratch` holds `4 x units` floats
 /// per batch row.
 pub fn lstm_f32(
     p: &LstmF32Params,

@@ -1,5 +1,5 @@
-//! UNIDIRECTIONAL_SEQUENCE_LSTM, int8 with an int16 cell state (TFLM's
-//! integer kernel), and float32: a stateful layer whose hidden and cell
+//! UNIDIRECTIONAL_SEQUENCE_LSTM, int8 or int16 with an int16 cell state
+//! (TFLM's integer kernel), and float32: a stateful layer whose hidden and cell
 //! states are variable tensors of the graph, read and rewritten on every
 //! run.
 //!
@@ -9,20 +9,25 @@ use super::arena::{constant, disjoint, out_f32, out_i16, out_i8};
 use super::{Checker, OpDescriptor};
 use crate::error::Error;
 pub use crate::kernels::lstm::LstmF32Params;
-use crate::kernels::lstm::{lstm_f32, lstm_s8, lstm_scratch_elements, LstmF32Weights, LstmWeights};
+use crate::kernels::lstm::{
+    lstm_f32, lstm_integer, lstm_scratch_elements, LstmF32Weights, LstmWeights,
+};
 pub use crate::kernels::lstm::{LstmGate, LstmParams, SequenceShape};
 use crate::tensor::{DType, Span};
 use crate::wire::wire_struct;
 
 wire_struct! {
-    /// int8 LSTM: the input and output sequences in the arena; the four
-    /// gates' input weights `[4, units, input_size]`, recurrent weights
-    /// `[4, units, units]` (int8) and biases `[4, units]` (int32) in the
-    /// weights, in gate order; the hidden state `[batches, units]` (int8)
-    /// and cell state `[batches, units]` (int16), variable tensors; and
-    /// scratch for the gates (`LstmParams::scratch_elements` int16).
+    /// Integer LSTM, its input, output and hidden state of type
+    /// `activation`: int8, or int16 (16x8, zero points 0). The input and
+    /// output sequences in the arena; the four gates' input weights `[4,
+    /// units, input_size]`, recurrent weights `[4, units, units]` (int8)
+    /// and biases `[4, units]` (int32, or int64 for int16) in the weights,
+    /// in gate order; the hidden state `[batches, units]` and cell state
+    /// `[batches, units]` (int16), variable tensors; and scratch for the
+    /// gates (`LstmParams::scratch_elements` int16).
     pub struct LstmOp {
         pub params: LstmParams,
+        pub activation: DType,
         pub input: Span,
         pub input_weights: Span,
         pub recurrent_weights: Span,
@@ -68,13 +73,28 @@ impl OpDescriptor for LstmOp {
             input: self.input,
             input_weights: self.input_weights,
             recurrent_weights: self.recurrent_weights,
-            bias: self.bias,
             hidden: self.hidden,
             cell: self.cell,
             scratch: self.scratch,
             output: self.output,
         };
-        let types = [DType::I8, DType::I32, DType::I8, DType::I16];
+        // The bias, whose type depends on the activations'.
+        let bias_count = 4 * u64::from(p.shape.units);
+        let types = match self.activation {
+            DType::I8 => {
+                c.constant(self.bias, bias_count, DType::I32, false)?;
+                [DType::I8, DType::I8, DType::I8, DType::I16]
+            }
+            DType::I16 => {
+                c.ensure(
+                    p.input_offset == 0 && p.hidden_zero_point == 0,
+                    "int16 LSTM with a zero point",
+                )?;
+                c.constant_i64(self.bias, bias_count, false)?;
+                [DType::I16, DType::I8, DType::I16, DType::I16]
+            }
+            _ => return Err(c.fail("LSTM activations neither int8 nor int16")),
+        };
         check_spans(
             c,
             &p.shape,
@@ -94,20 +114,39 @@ impl OpDescriptor for LstmOp {
             self.output,
         ];
         let [input, hidden, cell, scratch, output] = disjoint(arena, spans);
-        let weights = LstmWeights {
-            input: constant(weights, self.input_weights),
-            recurrent: constant(weights, self.recurrent_weights),
-            bias: constant(weights, self.bias),
-        };
-        lstm_s8(
-            &self.params,
-            out_i8(input),
-            &weights,
-            out_i8(hidden),
-            out_i16(cell),
-            out_i16(scratch),
-            out_i8(output),
+        let (input_weights, recurrent_weights) = (
+            constant(weights, self.input_weights),
+            constant(weights, self.recurrent_weights),
         );
+        let bias = self.bias;
+        match self.activation {
+            DType::I16 => lstm_integer::<i16>(
+                &self.params,
+                out_i16(input),
+                &LstmWeights {
+                    input: input_weights,
+                    recurrent: recurrent_weights,
+                    bias: constant(weights, bias),
+                },
+                out_i16(hidden),
+                out_i16(cell),
+                out_i16(scratch),
+                out_i16(output),
+            ),
+            _ => lstm_integer::<i8>(
+                &self.params,
+                out_i8(input),
+                &LstmWeights {
+                    input: input_weights,
+                    recurrent: recurrent_weights,
+                    bias: constant(weights, bias),
+                },
+                out_i8(hidden),
+                out_i16(cell),
+                out_i16(scratch),
+                out_i8(output),
+            ),
+        }
     }
 }
 
@@ -116,21 +155,21 @@ struct LstmSpans {
     input: Span,
     input_weights: Span,
     recurrent_weights: Span,
-    bias: Span,
     hidden: Span,
     cell: Span,
     scratch: Span,
     output: Span,
 }
 
-/// Checks `shape` and the spans: the input, weights and output of type
-/// `values`, the bias of type `bias`, the hidden state `hidden`, the cell
-/// state `cell`, and `scratch_bytes` of scratch.
+/// Checks `shape` and the spans (but the bias, whose type the caller
+/// knows): the input of type `values`, the weights of type `weights`, the
+/// hidden state and output of type `hidden`, the cell state `cell`, and
+/// `scratch_bytes` of scratch.
 fn check_spans(
     c: &Checker,
     s: &SequenceShape,
     spans: &LstmSpans,
-    [values, bias, hidden, cell]: [DType; 4],
+    [values, weights, hidden, cell]: [DType; 4],
     scratch_bytes: u64,
 ) -> Result<(), Error> {
     c.positive(&[s.batches, s.time, s.input_size, s.units])?;
@@ -139,10 +178,9 @@ fn check_spans(
     let (size, state) = (u64::from(s.input_size), s.state_elements());
     c.arena(spans.input, rows.saturating_mul(size), values)?;
     let input_weights = units.saturating_mul(size).saturating_mul(4);
-    c.constant(spans.input_weights, input_weights, values, false)?;
+    c.constant(spans.input_weights, input_weights, weights, false)?;
     let recurrent_weights = units.saturating_mul(units).saturating_mul(4);
-    c.constant(spans.recurrent_weights, recurrent_weights, values, false)?;
-    c.constant(spans.bias, 4 * units, bias, false)?;
+    c.constant(spans.recurrent_weights, recurrent_weights, weights, false)?;
     c.output(spans.hidden, state, hidden, &[spans.input])?;
     c.output(spans.cell, state, cell, &[spans.input, spans.hidden])?;
     let written = [spans.input, spans.hidden, spans.cell];
@@ -193,13 +231,14 @@ impl OpDescriptor for LstmF32Op {
             input: self.input,
             input_weights: self.input_weights,
             recurrent_weights: self.recurrent_weights,
-            bias: self.bias,
             hidden: self.hidden,
             cell: self.cell,
             scratch: self.scratch,
             output: self.output,
         };
         let scratch = lstm_scratch_elements(&p.shape).saturating_mul(4);
+        let bias_count = 4 * u64::from(p.shape.units);
+        c.constant(self.bias, bias_count, DType::F32, false)?;
         check_spans(c, &p.shape, &spans, [DType::F32; 4], scratch)
     }
 

@@ -343,10 +343,11 @@ macro_rules! op_list {
 /// uint64 tensors, SignalEnergy, SignalFilterBankLog, SignalPCAN and
 /// SignalFilterBankSquareRoot and SignalFilterBank; 34: SignalRfft,
 /// SignalIrfft, SignalFilterBankSpectralSubtraction, SignalFramer,
-/// SignalStacker;
+/// SignalStacker; 35: int16 UNIDIRECTIONAL_SEQUENCE_LSTM (the LSTM's
+/// activation type);
 /// `tests/blob_format.rs` pins it). It lives beside the
 /// list because appending an op is the usual bump.
-pub const BLOB_VERSION: u32 = 34;
+pub const BLOB_VERSION: u32 = 35;
 
 op_list! {
     Conv2d(Conv2dOp),

@@ -5,7 +5,7 @@
 
 /// The project's op-coverage fixtures: `tests/fixtures/op_zoo/NAME.tflite`
 /// with TFLM's outputs in `NAME/` (made by `make_op_zoo.py`, and by
-/// `make_stateful.py` for svdf, lstm, int16_edges and variables (resource
+/// `make_stateful.py` for svdf, lstm, lstm_int16, int16_edges and variables (resource
 /// variables, int8 and int16), `make_schema_ops.py`
 /// for sum, reduce_max, batch_matmul, compare_select, comparisons,
 /// mirror_pad, slices, layout, embedding and embedding_lookup (int32
@@ -46,6 +46,7 @@ pub const OP_ZOO: &[&str] = &[
     "transposed",
     "svdf",
     "lstm",
+    "lstm_int16",
     "int16_edges",
     "sum",
     "reduce_max",

@@ -1,4 +1,5 @@
-//! UNIDIRECTIONAL_SEQUENCE_LSTM: int8 with an int16 cell state, as TFLM's
+//! UNIDIRECTIONAL_SEQUENCE_LSTM: int8 or int16 (16x8) with an int16 cell
+//! state, as TFLM's
 //! integer kernel (its 2023 `lstm_eval.h`) prepares and computes it, and
 //! float32. The hidden state (input 18) and cell state (input 19) are
 //! variable tensors of the graph; ONNX's LSTM (forward, float32) maps onto
@@ -17,6 +18,7 @@ use crate::ir::{DataType, Graph, Node, OpKind, TensorId};
 use crate::lower::{invalid, to_u32, unsupported, Lowered, Lowering};
 use crate::quantize::multiplier::{checked_log2, quantize_multiplier};
 use crate::stack::Stack;
+use kiln::tensor::DType;
 
 /// UNIDIRECTIONAL_SEQUENCE_LSTM. Inputs in TFLite's order: data, the four
 /// input weights and four recurrent weights (input, forget, cell, output
@@ -44,10 +46,10 @@ impl UnidirectionalSequenceLstm {
         }],
         dtypes: Dtypes {
             int8: true,
-            int16: false,
+            int16: true,
             float32: true,
             other: false,
-            note: "int8 with an int16 cell state; no peephole, projection or layer norm",
+            note: "int16 cell state; no peephole, projection or layer norm",
             int8_names: &[],
             int16_names: &[],
         },
@@ -104,9 +106,10 @@ impl IrOp for UnidirectionalSequenceLstm {
 
     fn lower(&self, cx: &mut Lowering, node: &Node) -> Lowered<Option<Op>> {
         let (input, out) = cx.input_output(node)?;
-        if !matches!(cx.dtype(input), DataType::I8 | DataType::F32) {
+        let values = cx.dtype(input);
+        if !matches!(values, DataType::I8 | DataType::I16 | DataType::F32) {
             return unsupported(format!(
-                "{} UNIDIRECTIONAL_SEQUENCE_LSTM (kiln: int8 with an int16 cell state, or float32)",
+                "{} UNIDIRECTIONAL_SEQUENCE_LSTM (kiln: int8 or int16 with an int16 cell state, or float32)",
                 cx.dtype(input).name()
             ));
         }
@@ -178,16 +181,29 @@ impl IrOp for UnidirectionalSequenceLstm {
             let operands = [input, hidden, cell, out];
             return self.lower_f32(cx, lstm_shape, operands, gate_tensors);
         }
-        if cx.dtype(cell) != DataType::I16 || cx.dtype(out) != DataType::I8 {
+        if cx.dtype(cell) != DataType::I16 || cx.dtype(out) != values || cx.dtype(hidden) != values
+        {
             return unsupported(format!(
-                "an int8 LSTM with a {} cell state and a {} output (kiln: int16 and int8)",
+                "a {0} LSTM with a {1} cell state, a {2} hidden state and a {3} output (kiln: int16, {0} and {0})",
+                values.name(),
                 cx.dtype(cell).name(),
+                cx.dtype(hidden).name(),
                 cx.dtype(out).name()
             ));
         }
+        // TFLM's EvalLstm: int32 biases for int8, int64 ones for int16.
+        let (activation, bias_type) = match values {
+            DataType::I16 => (DType::I16, DataType::I64),
+            _ => (DType::I8, DataType::I32),
+        };
 
         let (in_scale, in_zp) = cx.quant(input)?;
         let (hidden_scale, hidden_zp) = cx.quant(hidden)?;
+        if activation == DType::I16 && (in_zp != 0 || hidden_zp != 0) {
+            return unsupported(
+                "an int16 LSTM with a nonzero zero point (TFLite's 16x8 scheme has none)",
+            );
+        }
         let cell_scale = cell_scale(cx, cell)?;
         let mut gates = [LstmGate::default(); 4];
         let (mut input_weights, mut recurrent_weights) = (Vec::new(), Vec::new());
@@ -211,8 +227,8 @@ impl IrOp for UnidirectionalSequenceLstm {
             (gate.recurrent_multiplier, gate.recurrent_shift) = scale(wh, hidden_scale)?;
             input_weights.extend_from_slice(cx.weight_data(wx, DataType::I8)?);
             recurrent_weights.extend_from_slice(cx.weight_data(wh, DataType::I8)?);
-            let b = cx.weight_data(b, DataType::I32)?;
-            if b.len() != units * 4 {
+            let b = cx.weight_data(b, bias_type)?;
+            if b.len() != units * bias_type.size() {
                 return invalid("an LSTM gate bias does not have one value per unit");
             }
             bias.extend_from_slice(b);
@@ -239,6 +255,7 @@ impl IrOp for UnidirectionalSequenceLstm {
             false => 0,
         };
         Ok(Some(Op::Lstm(LstmOp {
+            activation,
             params: LstmParams {
                 shape: lstm_shape,
                 input_offset: -in_zp,
@@ -253,14 +270,14 @@ impl IrOp for UnidirectionalSequenceLstm {
                 cell_scale_power,
                 cell_clip,
             },
-            input: cx.activation(input, DataType::I8)?,
+            input: cx.activation(input, values)?,
             input_weights: cx.constant(&input_weights)?,
             recurrent_weights: cx.constant(&recurrent_weights)?,
             bias: cx.constant(&bias)?,
-            hidden: cx.activation(hidden, DataType::I8)?,
+            hidden: cx.activation(hidden, values)?,
             cell: cx.activation(cell, DataType::I16)?,
             scratch: cx.scratch()?,
-            output: cx.activation(out, DataType::I8)?,
+            output: cx.activation(out, values)?,
         })))
     }
 
@@ -272,11 +289,12 @@ impl IrOp for UnidirectionalSequenceLstm {
         }
     }
 
-    /// Painted on each emulated core in generated code, the LSTM fixture
-    /// (`tests/fixtures/op_zoo/lstm`: two layers, so the kernel is not
-    /// specialized to one), whose deepest op it is.
+    /// Painted on each emulated core in generated code, the larger of the
+    /// LSTM fixtures' (`tests/fixtures/op_zoo/lstm` and `lstm_int16`: two
+    /// layers each, so the kernel is not specialized to one), whose
+    /// deepest op it is.
     fn stack(&self, _g: &Graph, _node: &Node) -> Stack {
-        Stack::new(644, 560, 560, 512)
+        Stack::new(532, 460, 460, 444)
     }
 }
 

@@ -295,37 +295,54 @@ __device__ i32 lstm_tanh(i32 x, i32 power) {
     return left >= 0 ? tanh_q15(x, 3 << left, 0) : tanh_q15(x, 3, -left);
 }
 
-__device__ void lstm_gate(const LstmParams& p, const i8* wx, const i8* wh, const i32* bias, i32 g,
-                          const i8* x, const i8* h, i16* out) {
+// One gate's fully connected layer over one row, as TFLM instantiates it:
+// int8 values sum in int32 (wrapping) with an int32 bias, int16 ones in
+// int64 with an int64 bias and the 64-bit requantization.
+__device__ __forceinline__ i32 lstm_sum(const i8* x, i32 offset, const i8* w, i32 n, i32 bias, i32 m, i32 s) {
+    i32 a = 0;
+    for (i32 d = 0; d < n; d++) a = wadd(a, (i32)w[d] * ((i32)x[d] + offset));
+    return mbqm(wadd(a, bias), m, s);
+}
+
+__device__ __forceinline__ i32 lstm_sum(const i16* x, i32 offset, const i8* w, i32 n, i64 bias, i32 m, i32 s) {
+    i64 a = 0;
+    for (i32 d = 0; d < n; d++) a += (i64)((i32)w[d] * ((i32)x[d] + offset));
+    return mbqm_wide(a + bias, m, s);
+}
+
+template <typename T, typename Bias>
+__device__ void lstm_gate(const LstmParams& p, const i8* wx, const i8* wh, const Bias* bias, i32 g,
+                          const T* x, const T* h, i16* out) {
     const i32 size = p.shape.input_size, units = p.shape.units;
     const LstmGate& q = p.gates[g];
     for (i32 r = 0; r < units; r++) {
         const i64 row = (i64)g * units + r;
-        i32 a = 0, b = 0;
-        for (i32 d = 0; d < size; d++) a = wadd(a, (i32)wx[row * size + d] * ((i32)x[d] + p.input_offset));
-        a = wadd(a, bias[row]);
-        for (i32 d = 0; d < units; d++) b = wadd(b, (i32)wh[row * units + d] * ((i32)h[d] - p.hidden_zero_point));
-        const i32 pre = sat16(sat16(mbqm(a, q.input_multiplier, q.input_shift)) + sat16(mbqm(b, q.recurrent_multiplier, q.recurrent_shift)));
+        const i32 a = lstm_sum(x, p.input_offset, wx + row * size, size, bias[row], q.input_multiplier, q.input_shift);
+        const i32 b = lstm_sum(h, -p.hidden_zero_point, wh + row * units, units, (Bias)0, q.recurrent_multiplier, q.recurrent_shift);
+        const i32 pre = sat16(sat16(a) + sat16(b));
         out[r] = (i16)(g == 2 ? lstm_tanh(pre, -12) : lstm_sigmoid(pre));
     }
 }
 
-KILN_KERNEL(kiln_lstm) {
+// The integer LSTM over activations T (int8, or int16 with int64 biases).
+template <typename T, typename Bias>
+__device__ void lstm_integer(const LstmOp& op, const u8* W, u8* A, i64 arena_bytes, i32 samples) {
     const LstmParams& p = op.params;
     const i32 batches = p.shape.batches, time = p.shape.time, size = p.shape.input_size, units = p.shape.units;
+    const i32 lo = sizeof(T) == 1 ? -128 : -32768, hi = sizeof(T) == 1 ? 127 : 32767;
     const i8* wx = (const i8*)(W + op.input_weights.offset);
     const i8* wh = (const i8*)(W + op.recurrent_weights.offset);
-    const i32* bias = weights_i32(W, op.bias.offset);
+    const Bias* bias = (const Bias*)(W + op.bias.offset);
     FOR_EACH(idx, (i64)batches * samples) {
         const i64 s = idx / batches;
         const i32 b = (i32)(idx % batches);
-        i8* h = (i8*)arena(A, arena_bytes, s, op.hidden) + (i64)b * units;
+        T* h = (T*)arena(A, arena_bytes, s, op.hidden) + (i64)b * units;
         i16* c = (i16*)arena(A, arena_bytes, s, op.cell) + (i64)b * units;
         i16* gates = (i16*)arena(A, arena_bytes, s, op.scratch) + (i64)b * 4 * units;
         i16 *forget = gates, *input = gates + units, *cell = gates + 2 * units, *output = gates + 3 * units;
         for (i32 t = 0; t < time; t++) {
             const i64 row = p.shape.time_major ? (i64)t * batches + b : (i64)b * time + t;
-            const i8* x = (const i8*)arena(A, arena_bytes, s, op.input) + row * size;
+            const T* x = (const T*)arena(A, arena_bytes, s, op.input) + row * size;
             lstm_gate(p, wx, wh, bias, 1, x, h, forget);
             lstm_gate(p, wx, wh, bias, 0, x, h, input);
             lstm_gate(p, wx, wh, bias, 2, x, h, cell);
@@ -337,14 +354,19 @@ KILN_KERNEL(kiln_lstm) {
                 c[r] = (i16)v;
             }
             lstm_gate(p, wx, wh, bias, 3, x, h, output);
-            i8* out = (i8*)arena(A, arena_bytes, s, op.output) + row * units;
+            T* out = (T*)arena(A, arena_bytes, s, op.output) + row * units;
             for (i32 r = 0; r < units; r++) {
                 const i32 th = lstm_tanh(c[r], p.cell_scale_power);
-                h[r] = (i8)clamp_i32(wadd(mbqm(th * output[r], p.output_multiplier, p.output_shift), p.hidden_zero_point), -128, 127);
+                h[r] = (T)clamp_i32(wadd(mbqm(th * output[r], p.output_multiplier, p.output_shift), p.hidden_zero_point), lo, hi);
                 out[r] = h[r];
             }
         }
     }
+}
+
+KILN_KERNEL(kiln_lstm) {
+    if (op.activation == DType_I16) lstm_integer<i16, i64>(op, W, A, arena_bytes, samples);
+    else lstm_integer<i8, i32>(op, W, A, arena_bytes, samples);
 }
 
 

@@ -78,6 +78,7 @@ fn generated_stateful_models_remember_a_sequence_as_tflite_micro_does() {
         "svdf",
         "svdf_float",
         "lstm",
+        "lstm_int16",
         "lstm_float",
         "variables",
         "variables_float",
