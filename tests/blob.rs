@@ -128,13 +128,14 @@ fn length_tampering_is_refused() {
 /// deliberate forgery would: the decoder and the graph validation must
 /// still refuse anything that does not fit, and nothing may panic, neither
 /// loading nor running what was accepted. Covers every op kind of the digits
-/// model and the op-coverage fixtures.
+/// model and the op-coverage fixtures, int8 and float32.
 #[test]
 fn forged_contents_with_valid_checksums_never_panic() {
     let zoo = repo().join("tests/fixtures/op_zoo");
     let models = std::iter::once(repo().join("examples/digits/digits_int8.tflite")).chain(
         common::OP_ZOO
             .iter()
+            .chain(common::FLOAT_ZOO)
             .map(|z| zoo.join(format!("{z}.tflite"))),
     );
     for path in models {

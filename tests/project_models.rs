@@ -106,8 +106,12 @@ fn float_op_zoo_matches_tflite_micro_within_rounding() {
         let outputs = npy::read_outputs(&dir.join(name)).unwrap();
         assert_eq!(outputs.len(), 8);
         for (k, expected) in outputs.iter().enumerate() {
-            let input = npy::read(&dir.join(name).join(format!("input_{k}.npy"))).unwrap();
-            let got = runner.run(&[input]).unwrap();
+            let inputs: Vec<_> = common::sample_inputs(&dir.join(name), k)
+                .iter()
+                .map(|p| npy::read(p).unwrap())
+                .collect();
+            assert!(!inputs.is_empty(), "{name}: no inputs for sample {k}");
+            let got = runner.run(&inputs).unwrap();
             let (got, want) = (common::f32s(&got[0].data), common::f32s(&expected.data));
             assert!(common::floats_close(&got, &want), "{name} sample {k}");
         }

@@ -703,6 +703,33 @@ impl TfliteOp<'_> {
         }
     }
 
+    /// Number option `key` of a custom operator, which must be present: a
+    /// float, or an integer (FlexBuffers' `AsFloat` converts either).
+    pub fn custom_f32(&self, key: &str) -> ReadResult<f32> {
+        let map = self.custom_options()?;
+        match map.get(key) {
+            Ok(Some(flexbuffer::Value::Float(v))) => Ok(v as f32),
+            Ok(Some(v)) => match v.as_i64() {
+                Some(v) => Ok(v as f32),
+                None => invalid(format!("custom option '{key}' is {v:?}, not a number")),
+            },
+            Ok(None) => invalid(format!(
+                "custom option '{key}' is missing (the options hold {:?})",
+                map.keys().unwrap_or_default()
+            )),
+            Err(e) => invalid(format!("custom option '{key}': {e}")),
+        }
+    }
+
+    /// Integer option `key` of a custom operator, or `default` where it is
+    /// absent or null (TFLM's `IsNull` test before reading one).
+    pub fn custom_int_or(&self, key: &str, default: i64) -> ReadResult<i64> {
+        match self.custom_options()?.get(key) {
+            Ok(None | Some(flexbuffer::Value::Null)) => Ok(default),
+            _ => self.custom_int(key),
+        }
+    }
+
     /// A strictly positive integer option (a stride, a filter size).
     pub fn positive(&self, slot: usize, default: i32, what: &str) -> ReadResult<usize> {
         let v = self.i32(slot, default)?;

@@ -179,8 +179,13 @@ fn generated_float_op_zoo_matches_tflite_micro_within_rounding() {
     for &zoo in common::FLOAT_ZOO {
         let dir = repo().join("tests/fixtures/op_zoo").join(zoo);
         for (k, want) in npy::read_outputs(&dir).unwrap().iter().enumerate() {
-            let input = npy::read(&dir.join(format!("input_{k}.npy"))).unwrap().data;
-            let got = kiln_generated_tests::run(&format!("op_zoo_{zoo}"), &[&input]).unwrap();
+            let inputs: Vec<Vec<u8>> = common::sample_inputs(&dir, k)
+                .iter()
+                .map(|p| npy::read(p).unwrap().data)
+                .collect();
+            assert!(!inputs.is_empty(), "{zoo}: no inputs for sample {k}");
+            let inputs: Vec<&[u8]> = inputs.iter().map(Vec::as_slice).collect();
+            let got = kiln_generated_tests::run(&format!("op_zoo_{zoo}"), &inputs).unwrap();
             assert!(
                 common::floats_close(&common::f32s(&got), &common::f32s(&want.data)),
                 "{zoo}: sample {k} differs from TFLM"
