@@ -692,3 +692,67 @@ fn stackers_kiln_cannot_run_are_refused() {
         assert!(err.contains(message), "{err}");
     }
 }
+
+/// Detection post-processes kiln would not run as TFLM does are refused by
+/// name: fast NMS with two classes per detection (TFLM writes past its
+/// outputs), IoU thresholds outside (0, 1] (TFLM fails the inference),
+/// regular NMS of no detections per class, and score columns that are
+/// neither the classes nor one more.
+#[test]
+fn detection_postprocesses_kiln_cannot_run_are_refused() {
+    use kiln_codegen::ir::OpKind;
+    use kiln_codegen::ops::DetectionPostProcess;
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/op_zoo/detection_postprocess.tflite");
+    let graph = kiln_codegen::import::tflite::import_file(&path).unwrap();
+    let OpKind::DetectionPostProcess(op) = graph.nodes[0].kind else {
+        panic!("not a detection post-process: {:?}", graph.nodes[0].kind);
+    };
+    for (kind, message) in [
+        (
+            DetectionPostProcess {
+                max_classes_per_detection: 2,
+                ..op
+            },
+            "fast NMS with 2 classes per detection",
+        ),
+        (
+            DetectionPostProcess {
+                iou_threshold: 0.0,
+                ..op
+            },
+            "an IoU threshold of 0",
+        ),
+        (
+            DetectionPostProcess {
+                iou_threshold: f32::NAN,
+                ..op
+            },
+            "an IoU threshold of NaN",
+        ),
+        (
+            DetectionPostProcess {
+                regular: true,
+                detections_per_class: 0,
+                ..op
+            },
+            "regular NMS of no detections per class",
+        ),
+        (
+            DetectionPostProcess { classes: 2, ..op },
+            "4 score columns for 2 classes",
+        ),
+        (
+            DetectionPostProcess {
+                max_detections: 5,
+                ..op
+            },
+            "detection outputs of other than 5 rows",
+        ),
+    ] {
+        let mut g = graph.clone();
+        g.nodes[0].kind = OpKind::DetectionPostProcess(kind);
+        let err = kiln_codegen::compile(g).err().unwrap().to_string();
+        assert!(err.contains(message), "{err}");
+    }
+}

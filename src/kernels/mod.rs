@@ -21,6 +21,7 @@ pub mod concatenation;
 pub mod conv2d;
 pub mod cumsum;
 pub mod depthwise_conv2d;
+pub mod detection_postprocess;
 pub mod dynamic_update_slice;
 pub mod elementwise;
 pub mod fill;

@@ -34,6 +34,7 @@ mod concatenation;
 mod conv2d;
 mod cumsum;
 mod depthwise_conv2d;
+mod detection_postprocess;
 mod dynamic_update_slice;
 mod elementwise;
 mod fill;
@@ -89,6 +90,7 @@ pub use concatenation::*;
 pub use conv2d::*;
 pub use cumsum::*;
 pub use depthwise_conv2d::*;
+pub use detection_postprocess::*;
 pub use dynamic_update_slice::*;
 pub use elementwise::*;
 pub use fill::*;
@@ -344,7 +346,7 @@ macro_rules! op_list {
 /// SignalFilterBankSquareRoot and SignalFilterBank; 34: SignalRfft,
 /// SignalIrfft, SignalFilterBankSpectralSubtraction, SignalFramer,
 /// SignalStacker; 35: int16 UNIDIRECTIONAL_SEQUENCE_LSTM (the LSTM's
-/// activation type);
+/// activation type), TFLite_Detection_PostProcess;
 /// `tests/blob_format.rs` pins it). It lives beside the
 /// list because appending an op is the usual bump.
 pub const BLOB_VERSION: u32 = 35;
@@ -481,4 +483,5 @@ op_list! {
     SignalSpectralSubtraction(SignalSpectralSubtractionOp),
     SignalFramer(SignalFramerOp),
     SignalStacker(SignalStackerOp),
+    DetectionPostProcess(DetectionPostProcessOp),
 }

@@ -153,6 +153,8 @@ pub const FLOAT_ZOO: &[&str] = &[
     "signal_overlap_add_float",
     "signal_rfft_float",
     "signal_irfft_float",
+    "detection_postprocess",
+    "detection_postprocess_regular",
 ];
 
 /// The quantized models kiln must run bit-exact, with their file under

@@ -361,6 +361,7 @@ mod concatenation;
 mod conv2d;
 mod cumsum;
 mod depthwise_conv2d;
+mod detection_postprocess;
 mod dynamic_update_slice;
 mod elementwise;
 mod fill;
@@ -416,6 +417,7 @@ pub use concatenation::*;
 pub use conv2d::*;
 pub use cumsum::*;
 pub use depthwise_conv2d::*;
+pub use detection_postprocess::*;
 pub use dynamic_update_slice::*;
 pub use elementwise::*;
 pub use fill::*;
@@ -529,6 +531,7 @@ op_list! {
     SignalSpectralSubtraction(SignalSpectralSubtraction),
     SignalFramer(SignalFramer),
     SignalStacker(SignalStacker),
+    DetectionPostProcess(DetectionPostProcess),
 }
 
 #[cfg(test)]

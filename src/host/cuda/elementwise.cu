@@ -1466,3 +1466,138 @@ KILN_KERNEL(kiln_logistic_s16) {
 KILN_KERNEL(kiln_tanh_s16) {
     sigmoid_s16<true>(op, A, arena_bytes, samples);
 }
+
+// TFLite_Detection_PostProcess (kernels::detection_postprocess): one
+// thread per sample. Boxes decoded in double as TFLM does, candidates
+// sorted best first by a stable bottom-up merge sort, greedy suppression;
+// regular NMS merges each class's survivors into the best so far (earlier
+// first among equal scores), fast NMS ranks boxes by their best class.
+__device__ __forceinline__ float det_max(float a, float b) { return a < b ? b : a; }
+__device__ __forceinline__ float det_min(float a, float b) { return b < a ? b : a; }
+
+__device__ float det_iou(const float* d, u32 i, u32 j) {
+    const float* a = d + (i64)i * 4;
+    const float* b = d + (i64)j * 4;
+    const float area_i = (a[2] - a[0]) * (a[3] - a[1]);
+    const float area_j = (b[2] - b[0]) * (b[3] - b[1]);
+    if (area_i <= 0.0f || area_j <= 0.0f) return 0.0f;
+    const float y0 = det_max(a[0], b[0]), x0 = det_max(a[1], b[1]);
+    const float y1 = det_min(a[2], b[2]), x1 = det_min(a[3], b[3]);
+    const float inter = det_max(y1 - y0, 0.0f) * det_max(x1 - x0, 0.0f);
+    return inter / (area_i + area_j - inter);
+}
+
+// The boxes scoring at least the threshold, best first, suppressed
+// greedily: at most `limit` into `selected`; returns how many.
+__device__ i64 det_suppress(const DetectionParams& p, const float* d, const float* scores, u32* order, u32* tmp,
+                            u32* selected, i64 limit) {
+    i64 kept = 0;
+    for (i64 b = 0; b < (i64)p.boxes; b++)
+        if (scores[b] >= p.score_threshold) order[kept++] = (u32)b;
+    for (i64 width = 1; width < kept; width *= 2) {
+        for (i64 lo = 0; lo < kept; lo += 2 * width) {
+            const i64 mid = lo + width < kept ? lo + width : kept;
+            const i64 hi = lo + 2 * width < kept ? lo + 2 * width : kept;
+            i64 i = lo, j = mid;
+            for (i64 k = lo; k < hi; k++) {
+                if (j < hi && (i >= mid || scores[order[j]] > scores[order[i]])) tmp[k] = order[j++];
+                else tmp[k] = order[i++];
+            }
+        }
+        for (i64 k = 0; k < kept; k++) order[k] = tmp[k];
+    }
+    if (limit > kept) limit = kept;
+    i64 count = 0;
+    for (i64 i = 0; i < kept && count < limit; i++) {
+        const u32 a = order[i];
+        if (a == 0xFFFFFFFFu) continue;
+        selected[count++] = a;
+        for (i64 j = i + 1; j < kept; j++)
+            if (order[j] != 0xFFFFFFFFu && det_iou(d, a, order[j]) > p.iou_threshold) order[j] = 0xFFFFFFFFu;
+    }
+    return count;
+}
+
+KILN_KERNEL(kiln_detection_postprocess) {
+    const DetectionParams& p = op.params;
+    const i64 boxes = p.boxes, columns = (i64)p.classes + p.label_offset, max = p.max_detections;
+    const float* anchors = (const float*)(W + op.anchors.offset);
+    FOR_EACH(s, (i64)samples) {
+        const float* enc = (const float*)arena(A, arena_bytes, s, op.encodings);
+        const float* cls = (const float*)arena(A, arena_bytes, s, op.scores);
+        float* decoded = (float*)arena(A, arena_bytes, s, op.scratch);
+        float* scores = decoded + 4 * boxes;
+        u32* order = (u32*)(scores + boxes);
+        u32* tmp = order + boxes;
+        u32* selected = tmp + boxes;
+        float* best_scores = (float*)(selected + boxes);
+        u32* best_boxes = (u32*)(best_scores + max);
+        u32* best_classes = best_boxes + max;
+        float* out_boxes = (float*)arena(A, arena_bytes, s, op.boxes);
+        float* out_classes = (float*)arena(A, arena_bytes, s, op.classes);
+        float* out_scores = (float*)arena(A, arena_bytes, s, op.detection_scores);
+        for (i64 b = 0; b < boxes; b++) {
+            const float* e = enc + b * p.box_stride;
+            const float* a = anchors + b * 4;
+            const float y = (float)((double)e[0] / (double)p.scales[0] * (double)a[2] + (double)a[0]);
+            const float x = (float)((double)e[1] / (double)p.scales[1] * (double)a[3] + (double)a[1]);
+            const float hh = (float)(0.5 * exp((double)e[2] / (double)p.scales[2]) * (double)a[2]);
+            const float hw = (float)(0.5 * exp((double)e[3] / (double)p.scales[3]) * (double)a[3]);
+            float* o = decoded + 4 * b;
+            o[0] = y - hh;
+            o[1] = x - hw;
+            o[2] = y + hh;
+            o[3] = x + hw;
+        }
+        for (i64 i = 0; i < 4 * max; i++) out_boxes[i] = 0.0f;
+        for (i64 i = 0; i < max; i++) out_classes[i] = out_scores[i] = 0.0f;
+        i64 found = 0;
+        if (p.regular) {
+            for (u32 c = 0; c < p.classes; c++) {
+                for (i64 b = 0; b < boxes; b++) scores[b] = cls[b * columns + c + p.label_offset];
+                const i64 kept = det_suppress(p, decoded, scores, order, tmp, selected, p.detections_per_class);
+                for (i64 k = 0; k < kept; k++) {
+                    const u32 b = selected[k];
+                    const float v = scores[b];
+                    i64 pos = 0;
+                    while (pos < found && best_scores[pos] >= v) pos++;
+                    if (pos >= max) break;
+                    found = found + 1 < max ? found + 1 : max;
+                    for (i64 m = found - 1; m > pos; m--) {
+                        best_scores[m] = best_scores[m - 1];
+                        best_boxes[m] = best_boxes[m - 1];
+                        best_classes[m] = best_classes[m - 1];
+                    }
+                    best_scores[pos] = v;
+                    best_boxes[pos] = b;
+                    best_classes[pos] = c;
+                }
+            }
+            for (i64 r = 0; r < found; r++) {
+                for (i64 k = 0; k < 4; k++) out_boxes[4 * r + k] = decoded[4 * (i64)best_boxes[r] + k];
+                out_classes[r] = (float)best_classes[r];
+                out_scores[r] = best_scores[r];
+            }
+        } else {
+            for (i64 b = 0; b < boxes; b++) {
+                const float* row = cls + b * columns + p.label_offset;
+                float v = row[0];
+                for (u32 c = 1; c < p.classes; c++)
+                    if (row[c] > v) v = row[c];
+                scores[b] = v;
+            }
+            found = det_suppress(p, decoded, scores, order, tmp, selected, max);
+            for (i64 r = 0; r < found; r++) {
+                const u32 b = selected[r];
+                const float* row = cls + (i64)b * columns + p.label_offset;
+                u32 best = 0;
+                for (u32 c = 1; c < p.classes; c++)
+                    if (row[c] > row[best]) best = c;
+                for (i64 k = 0; k < 4; k++) out_boxes[4 * r + k] = decoded[4 * (i64)b + k];
+                out_classes[r] = (float)best;
+                out_scores[r] = row[best];
+            }
+        }
+        *(float*)arena(A, arena_bytes, s, op.count) = (float)found;
+    }
+}
