@@ -17,6 +17,20 @@ mod common;
 use kiln_codegen::npy;
 use kiln_codegen::run::HostRunner;
 
+/// Sample `k`'s inputs in a fixture folder (one file per graph input).
+fn read_sample(dir: &Path, k: usize) -> Vec<npy::NpyArray> {
+    let inputs: Vec<_> = common::sample_inputs(dir, k)
+        .iter()
+        .map(|p| npy::read(p).unwrap())
+        .collect();
+    assert!(
+        !inputs.is_empty(),
+        "{}: no inputs for sample {k}",
+        dir.display()
+    );
+    inputs
+}
+
 #[test]
 fn op_zoo_matches_tflite_micro_byte_for_byte() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/op_zoo");
@@ -28,11 +42,7 @@ fn op_zoo_matches_tflite_micro_byte_for_byte() {
         let outputs = npy::read_outputs(&dir.join(name)).unwrap();
         assert_eq!(outputs.len(), 8);
         for (k, expected) in outputs.iter().enumerate() {
-            let inputs: Vec<_> = common::sample_inputs(&dir.join(name), k)
-                .iter()
-                .map(|p| npy::read(p).unwrap())
-                .collect();
-            assert!(!inputs.is_empty(), "{name}: no inputs for sample {k}");
+            let inputs = read_sample(&dir.join(name), k);
             let got = runner.run(&inputs).unwrap();
             assert_eq!(got[0].dtype, expected.dtype, "{name} sample {k}");
             assert_eq!(got[0].data, expected.data, "{name} sample {k}");
@@ -106,11 +116,7 @@ fn float_op_zoo_matches_tflite_micro_within_rounding() {
         let outputs = npy::read_outputs(&dir.join(name)).unwrap();
         assert_eq!(outputs.len(), 8);
         for (k, expected) in outputs.iter().enumerate() {
-            let inputs: Vec<_> = common::sample_inputs(&dir.join(name), k)
-                .iter()
-                .map(|p| npy::read(p).unwrap())
-                .collect();
-            assert!(!inputs.is_empty(), "{name}: no inputs for sample {k}");
+            let inputs = read_sample(&dir.join(name), k);
             let got = runner.run(&inputs).unwrap();
             let (got, want) = (common::f32s(&got[0].data), common::f32s(&expected.data));
             assert!(common::floats_close(&got, &want), "{name} sample {k}");
