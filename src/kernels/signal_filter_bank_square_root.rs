@@ -5,7 +5,7 @@
 //! Layer: kernels; uses nothing.
 
 /// Each channel's square root (`sqrt64`) shifted right by `scale_down_bits`
-/// (< 32).
+/// (its low 5 bits: a computed shift can hold anything).
 pub fn filter_bank_square_root(scale_down_bits: u32, input: &[u64], output: &mut [u32]) {
     for (&x, y) in input.iter().zip(output) {
         *y = sqrt64(x) >> (scale_down_bits & 31);

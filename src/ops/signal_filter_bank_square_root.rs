@@ -1,5 +1,7 @@
 //! SignalFilterBankSquareRoot, of TFLM's signal library: uint64
-//! filter-bank channels to their square roots in uint32.
+//! filter-bank channels to their square roots in uint32, scaled down by a
+//! constant number of bits or by one computed in the graph (an audio front
+//! end's SignalFftAutoScale shift).
 //!
 //! Layer: ops; uses `kernels::signal_filter_bank_square_root`.
 
@@ -12,10 +14,13 @@ use crate::wire::wire_struct;
 
 wire_struct! {
     /// `input` (uint64 channels) to `output` (uint32): each one's rounded
-    /// square root, shifted right by `scale_down_bits`.
+    /// square root, shifted right by `scale_down_bits`, or where `bits` is
+    /// not empty by the int32 it holds in the arena (its low 5 bits, as
+    /// the constant's: TFLM shifts a uint32 by it).
     pub struct SignalFilterBankSquareRootOp {
         pub scale_down_bits: u32,
         pub input: Span,
+        pub bits: Span,
         pub output: Span,
     }
 }
@@ -38,13 +43,19 @@ impl OpDescriptor for SignalFilterBankSquareRootOp {
         )?;
         let channels = u64::from(self.output.len / 4);
         c.arena(self.input, channels, DType::U64)?;
-        c.output(self.output, channels, DType::U32, &[self.input])
+        if !self.bits.is_empty() {
+            c.arena(self.bits, 1, DType::I32)?;
+        }
+        c.output(self.output, channels, DType::U32, &[self.input, self.bits])
     }
 
     #[inline(never)]
     fn run(&self, arena: &mut [u8], _weights: &[u8]) {
         let (io, out) = split(arena, self.output);
-        let input = io.u64(self.input);
-        filter_bank_square_root(self.scale_down_bits, input, out_u32(out));
+        let bits = match io.i32(self.bits).first() {
+            Some(&computed) => computed as u32,
+            None => self.scale_down_bits,
+        };
+        filter_bank_square_root(bits, io.u64(self.input), out_u32(out));
     }
 }

@@ -118,6 +118,7 @@ pub const OP_ZOO: &[&str] = &[
     "signal_framer_valid",
     "signal_stacker",
     "signal_stacker_valid",
+    "audio_front_end",
 ];
 
 /// The project's float32 op-coverage fixtures (`make_schema_ops.py`, and

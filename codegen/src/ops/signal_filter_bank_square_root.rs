@@ -7,6 +7,7 @@
 
 use kiln::graph::Op;
 use kiln::ops::SignalFilterBankSquareRootOp;
+use kiln::tensor::Span;
 
 use super::{Dtypes, Formats, IrOp, QuantRule};
 use crate::ir::{DataType, Graph, Node, OpKind};
@@ -59,16 +60,21 @@ impl IrOp for SignalFilterBankSquareRoot {
                 cx.shape(out)
             ));
         }
-        let scale_down_bits = match cx.tensor(bits).data_i32().as_deref() {
-            Some(&[b]) if (0..32).contains(&b) => b as u32,
+        // A constant, or an int32 scalar the graph computes (an audio
+        // front end's SignalFftAutoScale shift), read at run time.
+        let (scale_down_bits, computed) = match cx.tensor(bits).data_i32().as_deref() {
+            Some(&[b]) if (0..32).contains(&b) => (b as u32, Span::EMPTY),
             Some(&[b]) => {
                 return unsupported(format!(
                     "scaling square roots down by {b} bits (TFLM shifts a uint32 by 0 to 31)"
                 ))
             }
+            None if cx.dtype(bits) == DataType::I32 && cx.tensor(bits).elements() == 1 => {
+                (0, cx.activation(bits, DataType::I32)?)
+            }
             _ => {
                 return unsupported(
-                    "square roots scaled down by a computed number of bits (kiln: a constant int32 scalar)",
+                    "square roots scaled down by other than one int32 (TFLM: an int32 scalar)",
                 )
             }
         };
@@ -76,6 +82,7 @@ impl IrOp for SignalFilterBankSquareRoot {
             SignalFilterBankSquareRootOp {
                 scale_down_bits,
                 input: cx.activation(x, DataType::U64)?,
+                bits: computed,
                 output: cx.activation(out, DataType::U32)?,
             },
         )))

@@ -730,7 +730,8 @@ KILN_KERNEL(kiln_signal_filter_bank_square_root) {
         if (x == 0) root = 0;
         else if ((x >> 32) == 0) root = (u32)sqrt_digits(x, 31 - (__clz((u32)x) | 1), 0xffffull);
         else root = (u32)sqrt_digits(x, 63 - (__clzll(x) | 1), 0xffffffffull);
-        ((u32*)arena(A, arena_bytes, s, op.output))[i] = root >> op.scale_down_bits;
+        const u32 bits = op.bits.len ? (u32)*(const i32*)arena(A, arena_bytes, s, op.bits) : op.scale_down_bits;
+        ((u32*)arena(A, arena_bytes, s, op.output))[i] = root >> (bits & 31);
     }
 }
 
