@@ -5,9 +5,9 @@
 //! Layer: ops; uses `kernels::signal_irfft`.
 
 use super::arena::{constant, out_f32, out_i16, out_i32, split_two};
+use super::signal_rfft::check_fft;
 use super::{Checker, OpDescriptor};
 use crate::error::Error;
-use crate::kernels::kiss_fft::Factors;
 use crate::kernels::signal_irfft::irfft;
 use crate::tensor::{DType, Span};
 use crate::wire::wire_struct;
@@ -42,19 +42,7 @@ impl OpDescriptor for SignalIrfftOp {
     }
 
     fn check(&self, c: &Checker) -> Result<(), Error> {
-        c.ensure(
-            matches!(self.dtype, DType::I16 | DType::I32 | DType::F32),
-            "inverse FFT of other than int16, int32 or float32",
-        )?;
-        let n = self.fft_length / 2;
-        c.ensure(
-            n > 0 && self.fft_length.is_multiple_of(2),
-            "inverse FFT of an odd length",
-        )?;
-        c.ensure(
-            Factors::of(n).supported(),
-            "inverse FFT whose half length has a prime factor above 5",
-        )?;
+        check_fft(c, self.dtype, self.fft_length, self.twiddles)?;
         let size = self.dtype.size() as u64;
         let samples = u64::from(self.output.len) / size;
         let length = u64::from(self.fft_length);
@@ -64,7 +52,6 @@ impl OpDescriptor for SignalIrfftOp {
         )?;
         let frames = samples.checked_div(length).unwrap_or(0);
         c.arena(self.input, frames * (length + 2), self.dtype)?;
-        c.constant(self.twiddles, 2 * u64::from(n + n / 2), self.dtype, false)?;
         let scratch = usize::try_from(length * size).unwrap_or(usize::MAX);
         c.scratch(self.scratch, scratch, &[self.input, self.output])?;
         c.output(self.output, samples, self.dtype, &[self.input])

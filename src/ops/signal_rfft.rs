@@ -53,19 +53,7 @@ impl OpDescriptor for SignalRfftOp {
     }
 
     fn check(&self, c: &Checker) -> Result<(), Error> {
-        c.ensure(
-            matches!(self.dtype, DType::I16 | DType::I32 | DType::F32),
-            "real FFT of other than int16, int32 or float32",
-        )?;
-        let n = self.fft_length / 2;
-        c.ensure(
-            n > 0 && self.fft_length.is_multiple_of(2),
-            "real FFT of an odd length",
-        )?;
-        c.ensure(
-            Factors::of(n).supported(),
-            "real FFT whose half length has a prime factor above 5",
-        )?;
+        check_fft(c, self.dtype, self.fft_length, self.twiddles)?;
         c.ensure(
             (1..=self.fft_length).contains(&self.input_length),
             "real FFT frames longer than the FFT",
@@ -78,7 +66,6 @@ impl OpDescriptor for SignalRfftOp {
         )?;
         let frames = samples / u64::from(self.input_length);
         c.arena(self.input, samples, self.dtype)?;
-        c.constant(self.twiddles, 2 * u64::from(n + n / 2), self.dtype, false)?;
         let out = frames * (u64::from(self.fft_length) + 2);
         c.output(self.output, out, self.dtype, &[self.input])
     }
@@ -108,4 +95,29 @@ impl OpDescriptor for SignalRfftOp {
             ),
         }
     }
+}
+
+/// The checks both directions of the real FFT share: kissfft's element
+/// types, an even length whose half factors into radices 2 to 5, and the
+/// twiddles for it (`n` of the half-length FFT, `n / 2` of the split).
+pub(super) fn check_fft(
+    c: &Checker,
+    dtype: DType,
+    fft_length: u32,
+    twiddles: Span,
+) -> Result<(), Error> {
+    c.ensure(
+        matches!(dtype, DType::I16 | DType::I32 | DType::F32),
+        "FFT of other than int16, int32 or float32",
+    )?;
+    let n = fft_length / 2;
+    c.ensure(
+        n > 0 && fft_length.is_multiple_of(2),
+        "FFT of an odd length",
+    )?;
+    c.ensure(
+        Factors::of(n).supported(),
+        "FFT whose half length has a prime factor above 5",
+    )?;
+    c.constant(twiddles, 2 * u64::from(n + n / 2), dtype, false)
 }

@@ -10,13 +10,11 @@
 //! Layer: ops; uses `lower` and the TFLite importer's custom options.
 
 use kiln::graph::Op;
-use kiln::kernels::kiss_fft::Factors;
 use kiln::ops::SignalIrfftOp;
-use kiln::tensor::DType;
 
-use super::signal_rfft::twiddles;
+use super::signal_rfft::{fft_build, twiddles};
 use super::{Dtypes, Formats, IrOp, QuantRule};
-use crate::ir::{DataType, Graph, Node, OpKind};
+use crate::ir::{Graph, Node, OpKind};
 use crate::lower::{invalid, to_u32, unsupported, Lowered, Lowering};
 use crate::stack::Stack;
 
@@ -80,37 +78,13 @@ impl IrOp for SignalIrfft {
 
     fn lower(&self, cx: &mut Lowering, node: &Node) -> Lowered<Option<Op>> {
         let (x, out) = cx.input_output(node)?;
-        let (dtype, element) = match (cx.dtype(x), cx.dtype(out)) {
-            (DataType::I16, DataType::I16) => (DType::I16, DataType::I16),
-            (DataType::I32, DataType::I32) => (DType::I32, DataType::I32),
-            (DataType::F32, DataType::F32) => (DType::F32, DataType::F32),
-            (a, b) => {
-                return unsupported(format!(
-                    "an inverse FFT of {} bins to {} samples (TFLM: both int16, int32 or float32)",
-                    a.name(),
-                    b.name()
-                ))
-            }
-        };
-        let length = self.fft_length;
-        let half = u32::try_from(length / 2).unwrap_or(0);
-        if length < 2 || length % 2 != 0 || half == 0 {
-            return invalid(format!(
-                "an inverse FFT of {length} points (kissfft: an even length)"
-            ));
-        }
-        if !Factors::of(half).supported() {
-            return unsupported(format!(
-                "an inverse FFT of {length} points: kiln runs lengths whose half factors into 2, 3 and 5 (kissfft's generic butterfly for larger primes allocates)"
-            ));
-        }
+        let (dtype, element, length) = fft_build(cx, x, out, self.fft_length, "an inverse FFT")?;
         let (shape, out_shape) = (cx.shape(x).to_vec(), cx.shape(out).to_vec());
         let (Some((&bins, outer)), Some((&samples, out_outer))) =
             (shape.split_last(), out_shape.split_last())
         else {
             return unsupported("an inverse FFT of a scalar");
         };
-        let length = length as usize;
         if outer != out_outer || bins != length + 2 || samples != length {
             return invalid(format!(
                 "an inverse FFT of {length} points from spectra of shape {shape:?} to {out_shape:?} (TFLM: {} values, {} bins, to {length} samples each)",

@@ -16,7 +16,7 @@ use kiln::ops::SignalRfftOp;
 use kiln::tensor::DType;
 
 use super::{Dtypes, Formats, IrOp, QuantRule};
-use crate::ir::{DataType, Graph, Node, OpKind};
+use crate::ir::{DataType, Graph, Node, OpKind, TensorId};
 use crate::lower::{invalid, to_u32, unsupported, Lowered, Lowering};
 use crate::stack::Stack;
 
@@ -71,37 +71,13 @@ impl IrOp for SignalRfft {
 
     fn lower(&self, cx: &mut Lowering, node: &Node) -> Lowered<Option<Op>> {
         let (x, out) = cx.input_output(node)?;
-        let (dtype, element) = match (cx.dtype(x), cx.dtype(out)) {
-            (DataType::I16, DataType::I16) => (DType::I16, DataType::I16),
-            (DataType::I32, DataType::I32) => (DType::I32, DataType::I32),
-            (DataType::F32, DataType::F32) => (DType::F32, DataType::F32),
-            (a, b) => {
-                return unsupported(format!(
-                    "a real FFT of {} samples to {} bins (TFLM: both int16, int32 or float32)",
-                    a.name(),
-                    b.name()
-                ))
-            }
-        };
-        let length = self.fft_length;
-        let half = u32::try_from(length / 2).unwrap_or(0);
-        if length < 2 || length % 2 != 0 || half == 0 {
-            return invalid(format!(
-                "a real FFT of {length} points (kissfft: an even length)"
-            ));
-        }
-        if !Factors::of(half).supported() {
-            return unsupported(format!(
-                "a real FFT of {length} points: kiln runs lengths whose half factors into 2, 3 and 5 (kissfft's generic butterfly for larger primes allocates)"
-            ));
-        }
+        let (dtype, element, length) = fft_build(cx, x, out, self.fft_length, "a real FFT")?;
         let (shape, out_shape) = (cx.shape(x).to_vec(), cx.shape(out).to_vec());
         let (Some((&frame, outer)), Some((&bins, out_outer))) =
             (shape.split_last(), out_shape.split_last())
         else {
             return unsupported("a real FFT of a scalar");
         };
-        let length = length as usize;
         if outer != out_outer || bins != length + 2 || frame == 0 || frame > length {
             return invalid(format!(
                 "a real FFT of {length} points from frames of shape {shape:?} to {out_shape:?} (TFLM: frames of 1 to {length} samples, each to {} values)",
@@ -118,6 +94,44 @@ impl IrOp for SignalRfft {
             output: cx.activation(out, element)?,
         })))
     }
+}
+
+/// What both directions of the real FFT check before their shapes: one
+/// element type on both sides (int16, int32 or float32: kissfft's builds),
+/// and an even length whose half kissfft factors into radices 2 to 5.
+/// `what` names the op in errors. Returns the runtime type, the IR type
+/// and the length.
+pub(crate) fn fft_build(
+    cx: &Lowering,
+    x: TensorId,
+    out: TensorId,
+    length: i64,
+    what: &str,
+) -> Lowered<(DType, DataType, usize)> {
+    let (dtype, element) = match (cx.dtype(x), cx.dtype(out)) {
+        (DataType::I16, DataType::I16) => (DType::I16, DataType::I16),
+        (DataType::I32, DataType::I32) => (DType::I32, DataType::I32),
+        (DataType::F32, DataType::F32) => (DType::F32, DataType::F32),
+        (a, b) => {
+            return unsupported(format!(
+                "{what} of {} values to {} values (TFLM: both int16, int32 or float32)",
+                a.name(),
+                b.name()
+            ))
+        }
+    };
+    let half = u32::try_from(length / 2).unwrap_or(0);
+    if length < 2 || length % 2 != 0 || half == 0 {
+        return invalid(format!(
+            "{what} of {length} points (kissfft: an even length)"
+        ));
+    }
+    if !Factors::of(half).supported() {
+        return unsupported(format!(
+            "{what} of {length} points: kiln runs lengths whose half factors into 2, 3 and 5 (kissfft's generic butterfly for larger primes allocates)"
+        ));
+    }
+    Ok((dtype, element, length as usize))
 }
 
 /// kissfft's twiddles for a real FFT of `fft_length` points, forward or
