@@ -3,9 +3,11 @@
 //! non-maximum suppression over the class scores, into the best
 //! `max_detections` boxes with their classes and scores.
 //!
-//! Decoding follows TFLM to the letter: each centre and half size in double
-//! precision (the half sizes through `exp`), rounded to float32, then the
-//! corners in float32. Suppression keeps the boxes scoring at least the
+//! Decoding follows TFLM's order of operations: each centre and half size
+//! in double precision (the half sizes through `exp`), rounded to float32,
+//! then the corners in float32. `libm`'s `exp` may differ from a C
+//! library's in the last bit, which the float32 rounding almost always
+//! hides; float outputs are compared within rounding. Suppression keeps the boxes scoring at least the
 //! threshold, best first (equal scores in box order, as TFLM's stable merge
 //! sort leaves them), and drops every later box whose intersection over
 //! union with a kept one exceeds the threshold. Regular NMS does that per
@@ -64,14 +66,18 @@ pub struct DetectionScratch<'a> {
     pub decoded: &'a mut [f32],
     /// `[boxes]` the scores suppression ranks by.
     pub scores: &'a mut [f32],
-    /// `[boxes]` candidates, best first; then `[boxes]` for the merge sort.
+    /// `[boxes]` candidates, best first.
     pub order: &'a mut [u32],
+    /// `[boxes]` the merge sort's other half.
     pub sort: &'a mut [u32],
     /// `[boxes]` the boxes one suppression keeps, best first.
     pub selected: &'a mut [u32],
-    /// Regular NMS: `[max_detections]` best so far, over classes.
+    /// Regular NMS: the scores of the `[max_detections]` best so far,
+    /// over classes.
     pub best_scores: &'a mut [f32],
+    /// Their boxes.
     pub best_boxes: &'a mut [u32],
+    /// Their classes.
     pub best_classes: &'a mut [u32],
 }
 

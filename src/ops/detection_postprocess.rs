@@ -55,6 +55,11 @@ impl OpDescriptor for DetectionPostProcessOp {
             p.iou_threshold > 0.0 && p.iou_threshold <= 1.0,
             "detection IoU threshold outside (0, 1]",
         )?;
+        // Both inputs are read through views of their own.
+        c.ensure(
+            !self.encodings.overlaps(&self.scores),
+            "detection box encodings and scores share bytes",
+        )?;
         let (boxes, detections) = (u64::from(p.boxes), u64::from(p.max_detections));
         let encodings = boxes.saturating_mul(u64::from(p.box_stride));
         c.arena(self.encodings, encodings, DType::F32)?;

@@ -36,7 +36,7 @@ impl DetectionPostProcess {
         tflite: &[("TFLite_Detection_PostProcess", from_tflite)],
         onnx: &[],
         dtypes: Dtypes {
-            note: "fast NMS with one class per detection",
+            note: "regular NMS; fast NMS of one class per detection",
             ..Dtypes::FLOAT32_BETWEEN_QUANTIZE
         },
     };
@@ -97,8 +97,12 @@ impl IrOp for DetectionPostProcess {
             .input(0)
             .and_then(|t| g.tensors[t].shape.get(1).copied())
             .unwrap_or(0);
-        let detections = usize::try_from(self.max_detections).unwrap_or(0);
-        4 * (8 * boxes + 3 * detections)
+        let params = DetectionParams {
+            boxes: u32::try_from(boxes).unwrap_or(0),
+            max_detections: u32::try_from(self.max_detections).unwrap_or(0),
+            ..DetectionParams::default()
+        };
+        usize::try_from(4 * params.scratch_words()).unwrap_or(usize::MAX)
     }
 
     /// Painted on each emulated core, the larger of its two fixtures'
@@ -129,7 +133,8 @@ impl IrOp for DetectionPostProcess {
                 "TFLite_Detection_PostProcess on other than float32 tensors (TFLM: float32 only)",
             );
         }
-        if !self.regular && self.max_classes_per_detection != 1 {
+        // TFLM's fast NMS reports min(max_classes_per_detection, classes).
+        if !self.regular && self.max_classes_per_detection.min(self.classes) != 1 {
             return unsupported(format!(
                 "fast NMS with {} classes per detection (TFLM's kernel writes past its outputs for more than one; kiln: 1, or use_regular_nms)",
                 self.max_classes_per_detection
