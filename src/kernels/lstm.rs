@@ -15,7 +15,9 @@
 use super::sigmoid_table::{logistic_q15, tanh_q15};
 use super::unary::UnaryFunction;
 use super::{at, part, part_mut};
-use crate::quant::{multiply_by_quantized_multiplier, multiply_by_quantized_multiplier_wide};
+use crate::quant::{
+    clamp_to_i8, multiply_by_quantized_multiplier, multiply_by_quantized_multiplier_wide,
+};
 use crate::wire::wire_struct;
 
 wire_struct! {
@@ -124,7 +126,7 @@ fn saturate_i16(v: i32) -> i16 {
 
 /// The activation types of TFLM's integer LSTM, as its `EvalLstm` is
 /// instantiated: int8 with int32 biases, and int16 (16x8) with int64 biases.
-pub trait LstmActivation: Copy + Into<i32> {
+pub trait LstmActivation: Copy {
     /// The gate biases' type, which is also the sums'.
     type Bias: Copy + Default;
 
@@ -158,7 +160,7 @@ impl LstmActivation for i8 {
     }
 
     fn saturate(v: i32) -> i8 {
-        v.max(i8::MIN.into()).min(i8::MAX.into()) as i8
+        clamp_to_i8(v, -128, 127)
     }
 }
 
@@ -422,6 +424,16 @@ pub fn lstm_f32(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An int16 gate sums in int64: a bias past 2^31 survives, and the
+    /// 64-bit requantization rounds it (sum 8 * 32767 * 127 + 5e9, halved
+    /// and shifted right by 4: (5 033 291 272 + 16) >> 5).
+    #[test]
+    fn int16_gates_sum_in_int64() {
+        let (x, w) = ([32767i16; 8], [127i8; 8]);
+        let got = <i16 as LstmActivation>::gate_sum(&x, 0, &w, 5_000_000_000, 1 << 30, -4);
+        assert_eq!(got, 157_290_352);
+    }
 
     /// Over every int16 input: sigmoid rises from 11 to 32757 (never
     /// reaching 0 or 1) through 16384 at 0, and tanh of Q3.12 is odd.

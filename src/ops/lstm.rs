@@ -17,8 +17,8 @@ use crate::tensor::{DType, Span};
 use crate::wire::wire_struct;
 
 wire_struct! {
-    /// Integer LSTM, its input, output and hidden state of type
-    /// `activation`: int8, or int16 (16x8, zero points 0). The input and
+    /// Integer LSTM: its input, output and hidden state all int8, or all
+    /// int16 (16x8, zero points 0), as `activation` says. The input and
     /// output sequences in the arena; the four gates' input weights `[4,
     /// units, input_size]`, recurrent weights `[4, units, units]` (int8)
     /// and biases `[4, units]` (int32, or int64 for int16) in the weights,
@@ -53,7 +53,9 @@ impl OpDescriptor for LstmOp {
 
     fn check(&self, c: &Checker) -> Result<(), Error> {
         let p = &self.params;
-        c.offsets(&[p.input_offset, -p.hidden_zero_point])?;
+        // Wrapping: a forged i32::MIN stays out of range instead of
+        // overflowing.
+        c.offsets(&[p.input_offset, p.hidden_zero_point.wrapping_neg()])?;
         for g in &p.gates {
             c.shift(g.input_shift)?;
             c.shift(g.recurrent_shift)?;

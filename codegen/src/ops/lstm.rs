@@ -139,7 +139,9 @@ impl IrOp for UnidirectionalSequenceLstm {
             return unsupported("UNIDIRECTIONAL_SEQUENCE_LSTM without input 18 or 19 (its states)");
         };
         if self.fresh_state && cx.dtype(input) != DataType::F32 {
-            return unsupported("an LSTM whose state starts from zero on every run, in int8");
+            return unsupported(
+                "an integer LSTM whose state starts from zero on every run (kiln: float32 only)",
+            );
         }
         for state in [hidden, cell] {
             if !self.fresh_state && !cx.graph().variables.contains(&state) {

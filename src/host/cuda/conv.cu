@@ -306,8 +306,9 @@ __device__ __forceinline__ i32 lstm_sum(const i8* x, i32 offset, const i8* w, i3
 
 __device__ __forceinline__ i32 lstm_sum(const i16* x, i32 offset, const i8* w, i32 n, i64 bias, i32 m, i32 s) {
     i64 a = 0;
-    for (i32 d = 0; d < n; d++) a += (i64)((i32)w[d] * ((i32)x[d] + offset));
-    return mbqm_wide(a + bias, m, s);
+    // Wrapping, as Rust's (signed overflow is undefined in C++).
+    for (i32 d = 0; d < n; d++) a = (i64)((unsigned long long)a + (unsigned long long)(i64)((i32)w[d] * ((i32)x[d] + offset)));
+    return mbqm_wide((i64)((unsigned long long)a + (unsigned long long)bias), m, s);
 }
 
 template <typename T, typename Bias>
