@@ -346,7 +346,8 @@ macro_rules! op_list {
 /// SignalFilterBankSquareRoot and SignalFilterBank; 34: SignalRfft,
 /// SignalIrfft, SignalFilterBankSpectralSubtraction, SignalFramer,
 /// SignalStacker; 35: int16 UNIDIRECTIONAL_SEQUENCE_LSTM (the LSTM's
-/// activation type), TFLite_Detection_PostProcess;
+/// activation type), TFLite_Detection_PostProcess,
+/// SignalFilterBankSquareRoot's computed shift (its bits span);
 /// `tests/blob_format.rs` pins it). It lives beside the
 /// list because appending an op is the usual bump.
 pub const BLOB_VERSION: u32 = 35;

@@ -15,8 +15,9 @@ use crate::wire::wire_struct;
 wire_struct! {
     /// `input` (uint64 channels) to `output` (uint32): each one's rounded
     /// square root, shifted right by `scale_down_bits`, or where `bits` is
-    /// not empty by the int32 it holds in the arena (its low 5 bits, as
-    /// the constant's: TFLM shifts a uint32 by it).
+    /// not empty by the int32 it holds in the arena. Only its low 5 bits
+    /// count: kiln's choice, since C leaves a uint32 shifted by 32 or more
+    /// undefined (valid front ends shift by 0 to 15).
     pub struct SignalFilterBankSquareRootOp {
         pub scale_down_bits: u32,
         pub input: Span,
