@@ -87,6 +87,11 @@ fn models() -> Vec<(String, PathBuf, Vec<PathBuf>)> {
             vec![repo().join("tests/fixtures/onnx_ops/lstm")],
         ),
         (
+            "onnx_rnn_directions".to_string(),
+            repo().join("tests/fixtures/onnx_ops/rnn_directions.onnx"),
+            vec![repo().join("tests/fixtures/onnx_ops/rnn_directions")],
+        ),
+        (
             "svdf_float".to_string(),
             zoo.join("svdf_float.tflite"),
             vec![zoo.join("svdf_float")],

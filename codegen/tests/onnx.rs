@@ -1302,6 +1302,37 @@ fn gru_matches_the_onnx_reference_and_keeps_no_state() {
     assert!(output["db"].as_f64().unwrap() > 30.0, "{output}");
 }
 
+/// LSTM and GRU in the directions ONNX has: bidirectional (PyTorch's
+/// `bidirectional=True` export, every output named), reverse, batch first
+/// and sequence first, with and without `Y` named. Each direction is one
+/// forward layer; a backward one reads its input reversed in time and,
+/// where `Y` is used, its sequence is reversed back.
+#[test]
+fn recurrent_layers_in_every_direction_match_the_onnx_reference() {
+    let kinds = matches_onnx_reference("rnn_directions");
+    let count = |k: &str| kinds.iter().filter(|&&x| x == k).count();
+    // LSTMs: two directions + a reverse one; GRUs: a reverse one + two.
+    assert_eq!(count("UNIDIRECTIONAL_SEQUENCE_LSTM"), 3, "{kinds:?}");
+    assert_eq!(count("GRU"), 3, "{kinds:?}");
+    // Inputs reversed: the LSTMs' x twice, the GRUs' input twice; outputs
+    // reversed back: the two LSTMs' and the reverse GRU's `Y` (the
+    // bidirectional GRU's `Y` is unused).
+    assert_eq!(count("SLICE"), 7, "{kinds:?}");
+    // Quantized, the layers stay float32 and the output keeps its precision.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/onnx_ops");
+    let (int8, summary) = quantize_fixture(&dir, "rnn_directions");
+    let recurrent = |n: &&kiln_codegen::ir::Node| {
+        ["UNIDIRECTIONAL_SEQUENCE_LSTM", "GRU"].contains(&n.kind.name())
+    };
+    let types: Vec<_> = (int8.graph.nodes.iter().filter(recurrent))
+        .map(|n| int8.graph.tensors[n.outputs[0]].dtype)
+        .collect();
+    assert_eq!(types, [kiln_codegen::ir::DataType::F32; 6]);
+    let layers = summary["sqnr"].as_array().unwrap();
+    let output = layers.iter().find(|l| l["tensor"] == "y").unwrap();
+    assert!(output["db"].as_f64().unwrap() > 30.0, "{output}");
+}
+
 /// A layer norm and a GELU as PyTorch exports them unfused: Pow by 2 and
 /// by 0.5 become SQUARE and SQRT, Erf the float32 ERF; quantized, they
 /// stay float32 and the output keeps its precision.

@@ -52,6 +52,10 @@ fn main() {
             "onnx_lstm".into(),
             repo.join("tests/fixtures/onnx_ops/lstm.onnx"),
         ),
+        (
+            "onnx_rnn_directions".into(),
+            repo.join("tests/fixtures/onnx_ops/rnn_directions.onnx"),
+        ),
     ];
     list.push((
         "op_zoo_svdf_float".into(),

@@ -1,4 +1,5 @@
-//! GRU (ONNX's; TFLite has no GRU op): float32, forward, every run from a
+//! GRU (ONNX's; TFLite has no GRU op): float32, one direction (ONNX's
+//! reverse and bidirectional GRUs are built of these), every run from a
 //! zero hidden state, the reset gate applied before the recurrent layer or
 //! (`linear_before_reset`, as PyTorch exports its GRU) after it. Inputs:
 //! the sequence, the input weights `[3 units, input_size]`, the recurrent
@@ -12,8 +13,8 @@ use kiln::graph::Op;
 use kiln::ops::{GruF32Op, GruF32Params, SequenceShape};
 
 use super::{Dtypes, Formats, IrOp, OnnxConverter, QuantRule};
-use crate::import::onnx::{onnx_sequence, present, Importer, OnnxNode, Step};
-use crate::ir::{DataType, Graph, Node, OpKind, TensorId};
+use crate::import::onnx::{block, onnx_sequence, present, Direction, Importer, OnnxNode, Step};
+use crate::ir::{DataType, Graph, Node, OpKind};
 use crate::lower::{invalid, to_u32, unsupported, Lowered, Lowering};
 use crate::stack::Stack;
 
@@ -132,46 +133,48 @@ impl IrOp for Gru {
 }
 
 /// ONNX GRU (checked and read as `import::onnx::recurrent` describes):
-/// weights and biases as ONNX lays them out (absent biases are zeros);
-/// `Y_h` is its last hidden state.
+/// per direction, weights and biases as ONNX lays them out (absent biases
+/// are zeros); `Y_h` is its last hidden state.
 fn gru_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
     let seq = onnx_sequence(cx, n, "GRU", &["Sigmoid", "Tanh"], &[5])?;
-    let (size, hidden, label) = (seq.size, seq.hidden, seq.label.clone());
-    let mut constant = |i: usize, shape: Vec<usize>, what: &str| -> Step<TensorId> {
-        let elements: usize = shape.iter().product();
-        let values = match present(n, i) {
-            true => {
-                let t = cx.constant(&n.inputs[i])?;
-                let values = t
-                    .f32s()
-                    .ok_or_else(|| format!("GRU {what} must be float32"))?;
-                if t.shape() != Some([&[1][..], &shape].concat()) || values.len() != elements {
-                    return Err(format!(
-                        "GRU {what} of shape {:?}, not [1, {shape:?}]",
-                        t.dims
-                    ));
-                }
-                values
-            }
-            false => vec![0.0; elements],
-        };
-        Ok(cx.f32_constant(format!("{label} {what}"), shape, &values))
+    let (size, hidden, directions) = (seq.size, seq.hidden, seq.directions);
+    let constant = |i: usize, shape: &[usize], what: &str| -> Step<Vec<f32>> {
+        let elements = directions * shape.iter().product::<usize>();
+        if !present(n, i) {
+            return Ok(vec![0.0; elements]);
+        }
+        let t = cx.constant(&n.inputs[i])?;
+        let values = t
+            .f32s()
+            .ok_or_else(|| format!("GRU {what} must be float32"))?;
+        if t.shape() != Some([&[directions][..], shape].concat()) || values.len() != elements {
+            return Err(format!(
+                "GRU {what} of shape {:?}, not [{directions}, {shape:?}]",
+                t.dims
+            ));
+        }
+        Ok(values)
     };
-    let w = constant(1, vec![3 * hidden, size], "input weights")?;
-    let r = constant(2, vec![3 * hidden, hidden], "recurrent weights")?;
-    let b = constant(3, vec![6 * hidden], "biases")?;
-    let outputs = seq.outputs(cx, n, 1);
-    let kind = OpKind::Gru(Gru {
-        linear_before_reset: n.int("linear_before_reset", 0) != 0,
-        time_major: !seq.batch_major,
-    });
-    let sequence = outputs[0];
-    cx.push(
-        kind,
-        vec![Some(seq.x), Some(w), Some(r), Some(b)],
-        outputs,
-        "GRU",
-    );
-    seq.publish_y(cx, n, sequence);
-    Ok(())
+    let w = constant(1, &[3 * hidden, size], "input weights")?;
+    let r = constant(2, &[3 * hidden, hidden], "recurrent weights")?;
+    let b = constant(3, &[6 * hidden], "biases")?;
+    let linear_before_reset = n.int("linear_before_reset", 0) != 0;
+    seq.build(cx, n, 1, |cx, d: &Direction| {
+        let mut inputs = vec![Some(d.x)];
+        for (values, shape, what) in [
+            (&w, vec![3 * hidden, size], "input weights"),
+            (&r, vec![3 * hidden, hidden], "recurrent weights"),
+            (&b, vec![6 * hidden], "biases"),
+        ] {
+            let values = block(values, directions, d.index);
+            let name = format!("{} {what}", d.label);
+            inputs.push(Some(cx.f32_constant(name, shape, values)));
+        }
+        let kind = OpKind::Gru(Gru {
+            linear_before_reset,
+            time_major: !seq.batch_major,
+        });
+        cx.push(kind, inputs, d.outputs.clone(), "GRU");
+        Ok(())
+    })
 }

@@ -2,9 +2,9 @@
 //! state, as TFLM's
 //! integer kernel (its 2023 `lstm_eval.h`) prepares and computes it, and
 //! float32. The hidden state (input 18) and cell state (input 19) are
-//! variable tensors of the graph; ONNX's LSTM (forward, float32) maps onto
-//! the same layer with states that start from zero on every run, outputs 1
-//! and 2 of the node.
+//! variable tensors of the graph; each direction of ONNX's LSTM (float32)
+//! maps onto the same layer with states that start from zero on every run,
+//! outputs 1 and 2 of the node.
 //!
 //! Layer: ops; uses `lower` and `quantize::multiplier`.
 
@@ -12,7 +12,7 @@ use kiln::graph::Op;
 use kiln::ops::{LstmF32Op, LstmF32Params, LstmGate, LstmOp, LstmParams, SequenceShape};
 
 use super::{Dtypes, Formats, IrOp, OnnxConverter, QuantRule};
-use crate::import::onnx::{onnx_sequence, present, Importer, OnnxNode, Step};
+use crate::import::onnx::{block, onnx_sequence, present, Direction, Importer, OnnxNode, Step};
 use crate::import::tflite::{ReadResult, TfliteOp};
 use crate::ir::{DataType, Graph, Node, OpKind, TensorId};
 use crate::lower::{invalid, to_u32, unsupported, Lowered, Lowering};
@@ -375,21 +375,22 @@ fn cell_scale(cx: &Lowering, cell: TensorId) -> Lowered<f32> {
 const ONNX_GATE: [usize; 4] = [0, 2, 3, 1];
 
 /// ONNX LSTM (checked and read as `import::onnx::recurrent` describes),
-/// without peepholes or `input_forget`: the float32 layer with states that
-/// start from zero, its gates' weights and biases (`Wb + Rb`) reordered
-/// into TFLite's inputs; `Y_h` and `Y_c` are its final states.
+/// without peepholes or `input_forget`: per direction, the float32 layer
+/// with states that start from zero, its gates' weights and biases (`Wb +
+/// Rb`) reordered into TFLite's inputs; `Y_h` and `Y_c` are its final
+/// states.
 fn lstm_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
     let seq = onnx_sequence(cx, n, "LSTM", &["Sigmoid", "Tanh", "Tanh"], &[5, 6])?;
     if present(n, 7) || n.int("input_forget", 0) != 0 {
         return Err("LSTM with peepholes (P) or input_forget".into());
     }
-    let (size, hidden, label) = (seq.size, seq.hidden, seq.label.clone());
+    let (size, hidden, directions) = (seq.size, seq.hidden, seq.directions);
     let weights = |i: usize, cols: usize| -> Step<Vec<f32>> {
         let t = cx.constant(&n.inputs[i])?;
         let values = t.f32s().ok_or("LSTM weights must be float32")?;
-        if t.shape() != Some(vec![1, 4 * hidden, cols]) {
+        if t.shape() != Some(vec![directions, 4 * hidden, cols]) {
             return Err(format!(
-                "LSTM weights '{}' of shape {:?}, not [1, {}, {cols}]",
+                "LSTM weights '{}' of shape {:?}, not [{directions}, {}, {cols}]",
                 n.inputs[i],
                 t.dims,
                 4 * hidden
@@ -402,38 +403,42 @@ fn lstm_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
         true => {
             let t = cx.constant(&n.inputs[3])?;
             let values = t.f32s().ok_or("LSTM bias must be float32")?;
-            if values.len() != 8 * hidden {
+            if values.len() != directions * 8 * hidden {
                 return Err(format!("LSTM bias of shape {:?}", t.dims));
             }
             values
         }
-        false => vec![0.0; 8 * hidden],
+        false => vec![0.0; directions * 8 * hidden],
     };
-    let mut inputs = vec![Some(seq.x)];
-    for (kind, values, cols) in [("input", &w, size), ("recurrent", &r, hidden)] {
-        for (gate, &block) in ["input", "forget", "cell", "output"].iter().zip(&ONNX_GATE) {
-            let rows = &values[block * hidden * cols..(block + 1) * hidden * cols];
-            let name = format!("{label} {kind} to {gate}");
-            inputs.push(Some(cx.f32_constant(name, vec![hidden, cols], rows)));
+    seq.build(cx, n, 2, |cx, d: &Direction| {
+        let (w, r) = (
+            block(&w, directions, d.index),
+            block(&r, directions, d.index),
+        );
+        let b = block(&b, directions, d.index);
+        let mut inputs = vec![Some(d.x)];
+        for (kind, values, cols) in [("input", w, size), ("recurrent", r, hidden)] {
+            for (gate, &block) in ["input", "forget", "cell", "output"].iter().zip(&ONNX_GATE) {
+                let rows = &values[block * hidden * cols..(block + 1) * hidden * cols];
+                let name = format!("{} {kind} to {gate}", d.label);
+                inputs.push(Some(cx.f32_constant(name, vec![hidden, cols], rows)));
+            }
         }
-    }
-    inputs.extend([None, None, None]);
-    for (gate, &block) in ["input", "forget", "cell", "output"].iter().zip(&ONNX_GATE) {
-        let sum: Vec<f32> = (0..hidden)
-            .map(|u| b[block * hidden + u] + b[(4 + block) * hidden + u])
-            .collect();
-        let t = cx.f32_constant(format!("{label} {gate} bias"), vec![hidden], &sum);
-        inputs.push(Some(t));
-    }
-    let outputs = seq.outputs(cx, n, 2);
-    let kind = OpKind::UnidirectionalSequenceLstm(UnidirectionalSequenceLstm {
-        tanh: true,
-        cell_clip: 0.0,
-        time_major: !seq.batch_major,
-        fresh_state: true,
-    });
-    let sequence = outputs[0];
-    cx.push(kind, inputs, outputs, "LSTM");
-    seq.publish_y(cx, n, sequence);
-    Ok(())
+        inputs.extend([None, None, None]);
+        for (gate, &block) in ["input", "forget", "cell", "output"].iter().zip(&ONNX_GATE) {
+            let sum: Vec<f32> = (0..hidden)
+                .map(|u| b[block * hidden + u] + b[(4 + block) * hidden + u])
+                .collect();
+            let t = cx.f32_constant(format!("{} {gate} bias", d.label), vec![hidden], &sum);
+            inputs.push(Some(t));
+        }
+        let kind = OpKind::UnidirectionalSequenceLstm(UnidirectionalSequenceLstm {
+            tanh: true,
+            cell_clip: 0.0,
+            time_major: !seq.batch_major,
+            fresh_state: true,
+        });
+        cx.push(kind, inputs, d.outputs.clone(), "LSTM");
+        Ok(())
+    })
 }

@@ -131,9 +131,10 @@ fn generated_stateful_models_remember_a_sequence_as_tflite_micro_does() {
 }
 
 /// The float ONNX fixtures (constants in flash as binary-op operands, PAD
-/// with a value, MEAN, LSTM with fresh states, GRU, ERF): generated code within
-/// float rounding of ONNX's reference evaluator, and bit-identical to the
-/// Executor on the same generated graph.
+/// with a value, MEAN, LSTM with fresh states, GRU, recurrent layers in
+/// every direction, ERF): generated code within float rounding of ONNX's
+/// reference evaluator, and bit-identical to the Executor on the same
+/// generated graph.
 #[test]
 fn generated_onnx_float_ops_match_the_onnx_reference() {
     // (generated model, fixture directory)
@@ -143,6 +144,7 @@ fn generated_onnx_float_ops_match_the_onnx_reference() {
         ("reduce_mean", "reduce_mean"),
         ("onnx_lstm", "lstm"),
         ("onnx_gru", "gru"),
+        ("onnx_rnn_directions", "rnn_directions"),
         ("gelu_norm", "gelu_norm"),
     ];
     for (name, fixture) in fixtures {

@@ -28,7 +28,7 @@ pub(crate) use context::{bounded_attribute, nchw_to_nhwc, pair, Importer, Step, 
 pub(crate) use layer_norm::layer_normalization;
 pub use proto::read_tensor_data;
 pub(crate) use proto::{Attribute, OnnxNode, OnnxTensor};
-pub(crate) use recurrent::{onnx_sequence, present};
+pub(crate) use recurrent::{block, onnx_sequence, present, Direction};
 
 use super::protobuf::{fields, PbError, Value};
 use crate::error::{Error, Result, Unsupported};

@@ -1,17 +1,25 @@
 //! What ONNX's recurrent layers (LSTM, GRU) share as kiln imports them:
-//! forward only, the default activations, no clip and no `sequence_lens`,
+//! any direction, the default activations, no clip and no `sequence_lens`,
 //! initial states absent or constant zeros (every run starts from zero);
 //! the input read as `[seq, batch, input]` or, with layout 1, `[batch,
-//! seq, input]`; `Y` the layer's output reshaped to ONNX's `[seq, 1,
-//! batch, hidden]` (`[batch, seq, 1, hidden]`), the final states its
-//! other outputs.
+//! seq, input]`.
+//!
+//! Each direction is one of kiln's forward layers: a `reverse` one reads
+//! the input reversed in time and its sequence of hidden states is
+//! reversed back, so `Y[t]` is the state after step `t` and its final
+//! state the one after step 0, as ONNX defines them. `Y` is the
+//! directions' sequences stacked into ONNX's `[seq, directions, batch,
+//! hidden]` (`[batch, seq, directions, hidden]`), each final state output
+//! the directions' states stacked into `[directions, batch, hidden]`
+//! (`[batch, directions, hidden]`).
 //!
 //! Layer: import (part of the ONNX importer); uses `context`, `proto` and
 //! `ir`.
 
 use super::context::{Importer, Step};
 use super::proto::OnnxNode;
-use crate::ir::{DataType, TensorId};
+use crate::ir::{Activation, DataType, OpKind, TensorId};
+use crate::ops::{Concatenation, Slice};
 
 /// A recurrent node's input and sizes, once its attributes are checked.
 pub(crate) struct OnnxSequence {
@@ -22,7 +30,24 @@ pub(crate) struct OnnxSequence {
     pub batches: usize,
     pub size: usize,
     pub hidden: usize,
+    /// 1, or 2 for a bidirectional layer.
+    pub directions: usize,
+    /// A one-direction layer that walks the sequence backwards.
+    reverse: bool,
     /// Names for the tensors kiln adds: after the first output ONNX names.
+    pub label: String,
+}
+
+/// One direction of a layer, as the op building it sees it.
+pub(crate) struct Direction {
+    /// Which block of ONNX's weights and biases (their first axis) it uses.
+    pub index: usize,
+    /// Its input: the node's, reversed in time for a backward direction.
+    pub x: TensorId,
+    /// Its forward layer's outputs: the sequence of hidden states, then
+    /// the final states.
+    pub outputs: Vec<TensorId>,
+    /// Names for its tensors.
     pub label: String,
 }
 
@@ -36,13 +61,16 @@ pub(crate) fn onnx_sequence(
     activations: &[&str],
     initial_states: &[usize],
 ) -> Step<OnnxSequence> {
-    let direction = n.string("direction").unwrap_or("forward");
-    if direction != "forward" {
-        return Err(format!("a {direction} {op} (kiln: forward)"));
-    }
+    let (directions, reverse) = match n.string("direction").unwrap_or("forward") {
+        "forward" => (1, false),
+        "reverse" => (1, true),
+        "bidirectional" => (2, false),
+        other => return Err(format!("{op} direction '{other}'")),
+    };
     if let Some(a) = n.strings("activations") {
-        if a != activations {
-            return Err(format!("{op} activations {a:?} (kiln: {activations:?})"));
+        let expected: Vec<&str> = activations.repeat(directions);
+        if a != expected {
+            return Err(format!("{op} activations {a:?} (kiln: {expected:?})"));
         }
     }
     if n.attributes.contains_key("clip") {
@@ -85,6 +113,8 @@ pub(crate) fn onnx_sequence(
         batches,
         size,
         hidden,
+        directions,
+        reverse,
         label,
     })
 }
@@ -94,26 +124,108 @@ pub(crate) fn present(n: &OnnxNode, i: usize) -> bool {
     n.inputs.get(i).is_some_and(|s| !s.is_empty())
 }
 
+/// Direction `d`'s block of a constant holding one block per direction.
+pub(crate) fn block<T>(values: &[T], directions: usize, d: usize) -> &[T] {
+    let len = values.len() / directions.max(1);
+    &values[d * len..(d + 1) * len]
+}
+
 impl OnnxSequence {
-    /// The layer's outputs: the sequence of hidden states in kiln's layout
-    /// (time major unless batch major), then `states` final states, each
-    /// ONNX's output `1 + k` where it names one.
-    pub(crate) fn outputs(&self, cx: &mut Importer, n: &OnnxNode, states: usize) -> Vec<TensorId> {
-        let (label, hidden) = (&self.label, self.hidden);
+    /// Builds the layer: `layer` pushes one direction's forward layer
+    /// (with `states` final states), and this wires the directions into
+    /// ONNX's outputs `Y`, then `states` final states (outputs `1 + k`),
+    /// where the node names them.
+    pub(crate) fn build(
+        &self,
+        cx: &mut Importer,
+        n: &OnnxNode,
+        states: usize,
+        mut layer: impl FnMut(&mut Importer, &Direction) -> Step<()>,
+    ) -> Step<()> {
+        let named = |i: usize| n.outputs.get(i).filter(|o| !o.is_empty()).cloned();
+        let mut sequences = Vec::new();
+        let mut finals = vec![Vec::new(); states];
+        for index in 0..self.directions {
+            let backward = self.reverse || index == 1;
+            let label = match (self.directions, backward) {
+                (1, false) => self.label.clone(),
+                (1, true) => format!("{} reverse", self.label),
+                (_, false) => format!("{} forward", self.label),
+                (_, true) => format!("{} backward", self.label),
+            };
+            let x = match backward {
+                true => self.time_reversed(cx, self.x, format!("{label} (input reversed)")),
+                false => self.x,
+            };
+            let outputs = self.layer_outputs(cx, n, states, &label);
+            let direction = Direction {
+                index,
+                x,
+                outputs,
+                label,
+            };
+            layer(cx, &direction)?;
+            let sequence = direction.outputs[0];
+            sequences.push(match backward && named(0).is_some() {
+                true => {
+                    let name = format!("{} (sequence in order)", direction.label);
+                    self.time_reversed(cx, sequence, name)
+                }
+                false => sequence,
+            });
+            for (k, state) in finals.iter_mut().enumerate() {
+                state.push(direction.outputs[1 + k]);
+            }
+        }
+        let (time, batches, hidden, dirs) = (self.time, self.batches, self.hidden, self.directions);
+        if let Some(y) = named(0) {
+            let (axis, shape) = match self.batch_major {
+                true => (2, vec![batches, time, dirs, hidden]),
+                false => (1, vec![time, dirs, batches, hidden]),
+            };
+            self.stacked(cx, sequences, axis, shape, y);
+        }
+        if dirs > 1 {
+            let (axis, shape) = match self.batch_major {
+                true => (1, vec![batches, dirs, hidden]),
+                false => (0, vec![dirs, batches, hidden]),
+            };
+            for (k, state) in finals.into_iter().enumerate() {
+                if let Some(name) = named(1 + k) {
+                    self.stacked(cx, state, axis, shape.clone(), name);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A direction's outputs: its sequence of hidden states in kiln's
+    /// layout (time major unless batch major), then `states` final states
+    /// `[1, batch, hidden]` (`[batch, 1, hidden]`); a one-direction
+    /// layer's states are ONNX's outputs themselves where it names them.
+    fn layer_outputs(
+        &self,
+        cx: &mut Importer,
+        n: &OnnxNode,
+        states: usize,
+        label: &str,
+    ) -> Vec<TensorId> {
+        let (time, batches, hidden) = (self.time, self.batches, self.hidden);
         let sequence = match self.batch_major {
-            true => vec![self.batches, self.time, hidden],
-            false => vec![self.time, self.batches, hidden],
+            true => vec![batches, time, hidden],
+            false => vec![time, batches, hidden],
         };
         let mut outputs =
             vec![cx.tensor(format!("{label} (sequence)"), sequence, DataType::F32, None)];
         let state_shape = match self.batch_major {
-            true => vec![self.batches, 1, hidden],
-            false => vec![1, self.batches, hidden],
+            true => vec![batches, 1, hidden],
+            false => vec![1, batches, hidden],
         };
         for k in 0..states {
-            outputs.push(match n.outputs.get(k + 1).filter(|o| !o.is_empty()) {
-                Some(o) => cx.new_value(o.clone(), state_shape.clone()),
-                None => {
+            let onnx_name = n.outputs.get(k + 1).filter(|o| !o.is_empty());
+            outputs.push(match onnx_name {
+                Some(o) if self.directions == 1 => cx.new_value(o.clone(), state_shape.clone()),
+                _ => {
                     let name = format!("{label} state {k}");
                     cx.tensor(name, state_shape.clone(), DataType::F32, None)
                 }
@@ -122,18 +234,48 @@ impl OnnxSequence {
         outputs
     }
 
-    /// ONNX's `Y` (where the node names it): the sequence of hidden states
-    /// `sequence` reshaped to ONNX's layout.
-    pub(crate) fn publish_y(&self, cx: &mut Importer, n: &OnnxNode, sequence: TensorId) {
-        let name = n.outputs[0].clone();
-        if name.is_empty() {
-            return;
-        }
-        let shape = match self.batch_major {
-            true => vec![self.batches, self.time, 1, self.hidden],
-            false => vec![self.time, 1, self.batches, self.hidden],
+    /// `v` (`[seq, batch, ..]`, or batch major `[batch, seq, ..]`) with
+    /// its time axis reversed, as a new tensor `name`.
+    fn time_reversed(&self, cx: &mut Importer, v: TensorId, name: String) -> TensorId {
+        let shape = cx.shape(v);
+        let axis = usize::from(self.batch_major);
+        let mut begin = vec![0; shape.len()];
+        let mut step = vec![1; shape.len()];
+        begin[axis] = shape[axis].saturating_sub(1);
+        step[axis] = -1;
+        let t = cx.tensor(name, shape, DataType::F32, None);
+        let kind = OpKind::Slice(Slice {
+            begin,
+            step,
+            dropped: 0,
+        });
+        cx.push(kind, vec![Some(v)], vec![t], "reverse in time");
+        t
+    }
+
+    /// The ONNX value `name` of shape `shape`: `parts` (one per direction)
+    /// joined along `axis`, the directions' axis (one direction: reshaped).
+    fn stacked(
+        &self,
+        cx: &mut Importer,
+        parts: Vec<TensorId>,
+        axis: usize,
+        shape: Vec<usize>,
+        name: String,
+    ) {
+        let v = match parts[..] {
+            [one] => cx.reshaped(one, shape, name.clone()),
+            _ => {
+                let v = cx.tensor(name.clone(), shape, DataType::F32, None);
+                let kind = OpKind::Concatenation(Concatenation {
+                    axis: axis as i32,
+                    activation: Activation::None,
+                });
+                let inputs = parts.into_iter().map(Some).collect();
+                cx.push(kind, inputs, vec![v], "stack directions");
+                v
+            }
         };
-        let y = cx.reshaped(sequence, shape, name.clone());
-        cx.values.insert(name, y);
+        cx.values.insert(name, v);
     }
 }
