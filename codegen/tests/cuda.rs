@@ -92,6 +92,11 @@ fn models() -> Vec<(String, PathBuf, Vec<PathBuf>)> {
             vec![repo().join("tests/fixtures/onnx_ops/rnn_directions")],
         ),
         (
+            "onnx_rnn_initial_states".to_string(),
+            repo().join("tests/fixtures/onnx_ops/rnn_initial_states.onnx"),
+            vec![repo().join("tests/fixtures/onnx_ops/rnn_initial_states")],
+        ),
+        (
             "svdf_float".to_string(),
             zoo.join("svdf_float.tflite"),
             vec![zoo.join("svdf_float")],

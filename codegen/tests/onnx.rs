@@ -98,8 +98,15 @@ fn matches_onnx_reference(name: &str) -> Vec<&'static str> {
     let compiled = kiln_codegen::compile_file(&dir.join(format!("{name}.onnx"))).unwrap();
     let mut runner = kiln_codegen::run::HostRunner::new(&compiled);
     for i in 0..8 {
-        let input = npy::read(&dir.join(format!("{name}/input_{i}.npy"))).unwrap();
-        let got = runner.run(&[input]).unwrap();
+        // One input: input_N.npy; several: input_N_K.npy.
+        let inputs: Vec<_> = match compiled.graph.inputs.len() {
+            1 => vec![format!("{name}/input_{i}.npy")],
+            count => (0..count)
+                .map(|k| format!("{name}/input_{i}_{k}.npy"))
+                .collect(),
+        };
+        let inputs = inputs.iter().map(|f| npy::read(&dir.join(f)).unwrap());
+        let got = runner.run(&inputs.collect::<Vec<_>>()).unwrap();
         for (k, got) in got.iter().enumerate() {
             let file = match compiled.graph.outputs.len() {
                 1 => format!("{name}/output_{i}.npy"),
@@ -1331,6 +1338,47 @@ fn recurrent_layers_in_every_direction_match_the_onnx_reference() {
     let layers = summary["sqnr"].as_array().unwrap();
     let output = layers.iter().find(|l| l["tensor"] == "y").unwrap();
     assert!(output["db"].as_f64().unwrap() > 30.0, "{output}");
+}
+
+/// Recurrent layers whose initial states are inputs of the graph
+/// (PyTorch's `lstm(x, (h0, c0))`): a bidirectional LSTM, each direction
+/// starting from its slice of h0 and c0, and a batch-first LSTM from h1
+/// and a zero cell state. Every run starts from the states it is given:
+/// the eight cases run one after another on one runner.
+#[test]
+fn recurrent_layers_start_from_initial_states_given_as_inputs() {
+    let kinds = matches_onnx_reference("rnn_initial_states");
+    let count = |k: &str| kinds.iter().filter(|&&x| x == k).count();
+    assert_eq!(count("UNIDIRECTIONAL_SEQUENCE_LSTM"), 3, "{kinds:?}");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/onnx_ops");
+    let compiled = kiln_codegen::compile_file(&dir.join("rnn_initial_states.onnx")).unwrap();
+    assert_eq!(compiled.graph.inputs.len(), 4);
+    assert!(compiled.state.is_empty(), "{:?}", compiled.state);
+}
+
+/// A constant initial state other than zeros is refused by name (kiln
+/// starts from zeros or from a value of the graph).
+#[test]
+fn a_nonzero_constant_initial_state_is_refused() {
+    let mut lstm = node("LSTM", &["x", "w", "r", "", "", "h0"], &["y"]);
+    // The attribute hidden_size = 1 (AttributeProto: name, i, type INT).
+    let mut attribute = Vec::new();
+    field(&mut attribute, 1, b"hidden_size");
+    attribute.extend([0x18, 1, 0xa0, 0x01, 2]);
+    field(&mut lstm, 5, &attribute);
+    let weights = |name| initializer(name, 1, &[1, 4, 1], &[0; 16]);
+    let h0 = initializer("h0", 1, &[1, 1, 1], &0.5f32.to_le_bytes());
+    let bytes = model_with(
+        &[lstm],
+        &[weights("w"), weights("r"), h0],
+        value_info("x", 1, &[1, 1, 1]),
+        value_info("y", 1, &[1, 1, 1, 1]),
+    );
+    let error = import(&bytes).unwrap_err().to_string();
+    assert!(
+        error.contains("constant initial state that is not zeros"),
+        "{error}"
+    );
 }
 
 /// A layer norm and a GELU as PyTorch exports them unfused: Pow by 2 and

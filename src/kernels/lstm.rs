@@ -320,9 +320,9 @@ pub fn lstm_integer<A: LstmActivation>(
 wire_struct! {
     /// A float32 LSTM layer: its shape, its cell clip (the cell state is
     /// clipped to `[-cell_clip, cell_clip]`; 0: not at all), and whether
-    /// each run starts from zero states (ONNX's LSTM without an initial
-    /// state) instead of the ones the last run left (TFLite's variable
-    /// tensors).
+    /// each run starts from states the op sets (ONNX's LSTM: zeros, or
+    /// initial states it is given) instead of the ones the last run left
+    /// (TFLite's variable tensors).
     pub struct LstmF32Params {
         pub shape: SequenceShape,
         pub cell_clip: f32,
@@ -363,8 +363,9 @@ fn gate_f32(
 }
 
 /// One inference of a float32 LSTM layer, as TFLM's float kernel computes
-/// it: [`lstm_integer`]'s walk and layouts. `scratch` holds `4 x units` floats
-/// per batch row.
+/// it: [`lstm_integer`]'s walk and layouts, from the `hidden` and `cell`
+/// states it is given (left holding the last step's). `scratch` holds `4 x
+/// units` floats per batch row.
 pub fn lstm_f32(
     p: &LstmF32Params,
     input: &[f32],
@@ -377,10 +378,6 @@ pub fn lstm_f32(
     let (s, cell_clip) = (&p.shape, p.cell_clip);
     let (batches, time) = (s.batches as usize, s.time as usize);
     let (size, units) = (s.input_size as usize, s.units as usize);
-    if p.fresh_state {
-        hidden.fill(0.0);
-        cell.fill(0.0);
-    }
     for b in 0..batches {
         let h = part_mut(hidden, b * units, units);
         let c = part_mut(cell, b * units, units);

@@ -198,6 +198,16 @@ pub(crate) fn move_bytes(arena: &mut [u8], from: Span, to: u32) {
     }
 }
 
+/// A recurrent layer's state at the start of a run that carries none
+/// over: the bytes of `initial` where the model gives one, zeros where it
+/// does not (`initial` empty).
+pub(crate) fn start_state(arena: &mut [u8], initial: Span, state: Span) {
+    match initial.len {
+        0 => part_mut(arena, state.offset as usize, state.len as usize).fill(0),
+        _ => move_bytes(arena, initial, state.offset),
+    }
+}
+
 /// Moves the `kept` bytes of `window` that start `shift` bytes in to its
 /// start (the two ranges may overlap): in pieces of `shift` bytes, each
 /// copied just below the piece after it. Out-of-range lengths copy

@@ -5,7 +5,7 @@
 //!
 //! Layer: ops; uses `kernels::lstm`.
 
-use super::arena::{constant, disjoint, out_f32, out_i16, out_i8};
+use super::arena::{constant, disjoint, out_f32, out_i16, out_i8, start_state};
 use super::{Checker, OpDescriptor};
 use crate::error::Error;
 pub use crate::kernels::lstm::LstmF32Params;
@@ -197,7 +197,9 @@ wire_struct! {
     /// layer's, every tensor float32 (the scratch
     /// `lstm_scratch_elements` floats). With `fresh_state` the
     /// hidden and cell states are outputs of the run rather than variable
-    /// tensors.
+    /// tensors, and each run starts them from `initial_hidden` and
+    /// `initial_cell` (inputs of the run), or from zeros where those are
+    /// empty.
     pub struct LstmF32Op {
         pub params: LstmF32Params,
         pub input: Span,
@@ -208,6 +210,8 @@ wire_struct! {
         pub cell: Span,
         pub scratch: Span,
         pub output: Span,
+        pub initial_hidden: Span,
+        pub initial_cell: Span,
     }
 }
 
@@ -241,11 +245,28 @@ impl OpDescriptor for LstmF32Op {
         let scratch = lstm_scratch_elements(&p.shape).saturating_mul(4);
         let bias_count = 4 * u64::from(p.shape.units);
         c.constant(self.bias, bias_count, DType::F32, false)?;
-        check_spans(c, &p.shape, &spans, [DType::F32; 4], scratch)
+        check_spans(c, &p.shape, &spans, [DType::F32; 4], scratch)?;
+        let initial = [self.initial_hidden, self.initial_cell];
+        for (given, state) in initial.into_iter().zip([self.hidden, self.cell]) {
+            if given.len != 0 {
+                c.ensure(p.fresh_state, "LSTM initial state of a carried-over state")?;
+                c.arena(given, p.shape.state_elements(), DType::F32)?;
+                c.output(state, p.shape.state_elements(), DType::F32, &initial)?;
+            }
+        }
+        Ok(())
     }
 
     #[inline(never)]
     fn run(&self, arena: &mut [u8], weights: &[u8]) {
+        if self.params.fresh_state {
+            start_state(arena, self.initial_hidden, self.hidden);
+            start_state(arena, self.initial_cell, self.cell);
+        }
+        if self.params.fresh_state {
+            start_state(arena, self.initial_hidden, self.hidden);
+            start_state(arena, self.initial_cell, self.cell);
+        }
         let spans = [
             self.input,
             self.hidden,

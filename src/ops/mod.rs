@@ -347,10 +347,11 @@ macro_rules! op_list {
 /// SignalIrfft, SignalFilterBankSpectralSubtraction, SignalFramer,
 /// SignalStacker; 35: int16 UNIDIRECTIONAL_SEQUENCE_LSTM (the LSTM's
 /// activation type), TFLite_Detection_PostProcess,
-/// SignalFilterBankSquareRoot's computed shift (its bits span);
+/// SignalFilterBankSquareRoot's computed shift (its bits span); 36: the
+/// float32 LSTM's and GRU's initial states (ONNX's, inputs of the run);
 /// `tests/blob_format.rs` pins it). It lives beside the
 /// list because appending an op is the usual bump.
-pub const BLOB_VERSION: u32 = 35;
+pub const BLOB_VERSION: u32 = 36;
 
 op_list! {
     Conv2d(Conv2dOp),

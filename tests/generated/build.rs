@@ -56,6 +56,10 @@ fn main() {
             "onnx_rnn_directions".into(),
             repo.join("tests/fixtures/onnx_ops/rnn_directions.onnx"),
         ),
+        (
+            "onnx_rnn_initial_states".into(),
+            repo.join("tests/fixtures/onnx_ops/rnn_initial_states.onnx"),
+        ),
     ];
     list.push((
         "op_zoo_svdf_float".into(),

@@ -18,7 +18,7 @@ use crate::ir::{DataType, Graph, Node, OpKind, TensorId};
 use crate::lower::{invalid, to_u32, unsupported, Lowered, Lowering};
 use crate::quantize::multiplier::{checked_log2, quantize_multiplier};
 use crate::stack::Stack;
-use kiln::tensor::DType;
+use kiln::tensor::{DType, Span};
 
 /// UNIDIRECTIONAL_SEQUENCE_LSTM. Inputs in TFLite's order: data, the four
 /// input weights and four recurrent weights (input, forget, cell, output
@@ -31,8 +31,9 @@ pub struct UnidirectionalSequenceLstm {
     pub tanh: bool,
     pub cell_clip: f32,
     pub time_major: bool,
-    /// The states start from zero on every run and are the node's outputs
-    /// 1 and 2 (ONNX's LSTM), not variable tensors among its inputs.
+    /// The states start afresh on every run and are the node's outputs 1
+    /// and 2 (ONNX's LSTM), not variable tensors among its inputs: from
+    /// inputs 18 and 19 where given (initial states), else from zeros.
     pub fresh_state: bool,
 }
 
@@ -181,7 +182,8 @@ impl IrOp for UnidirectionalSequenceLstm {
         }
         if cx.dtype(input) == DataType::F32 {
             let operands = [input, hidden, cell, out];
-            return self.lower_f32(cx, lstm_shape, operands, gate_tensors);
+            let initial = self.initial_states(cx, node)?;
+            return self.lower_f32(cx, lstm_shape, operands, gate_tensors, initial);
         }
         if cx.dtype(cell) != DataType::I16 || cx.dtype(out) != values || cx.dtype(hidden) != values
         {
@@ -310,6 +312,25 @@ impl UnidirectionalSequenceLstm {
         }
     }
 
+    /// With a fresh state, the initial hidden and cell states each run
+    /// starts from (inputs 18 and 19; absent: zeros), each as big as its
+    /// state.
+    fn initial_states(&self, cx: &mut Lowering, node: &Node) -> Lowered<[Span; 2]> {
+        let mut spans = [Span::EMPTY; 2];
+        let Some((hidden, cell)) = self.states(node).filter(|_| self.fresh_state) else {
+            return Ok(spans);
+        };
+        for (span, (i, state)) in spans.iter_mut().zip([(18, hidden), (19, cell)]) {
+            if let Some(initial) = node.input(i) {
+                if cx.tensor(initial).elements() != cx.tensor(state).elements() {
+                    return invalid("an LSTM initial state not the size of its state");
+                }
+                *span = cx.activation(initial, DataType::F32)?;
+            }
+        }
+        Ok(spans)
+    }
+
     /// The float32 layer: every operand float32, the four gates' weights
     /// and biases gathered into one constant each, in gate order.
     fn lower_f32(
@@ -318,6 +339,7 @@ impl UnidirectionalSequenceLstm {
         shape: SequenceShape,
         [input, hidden, cell, out]: [TensorId; 4],
         gate_tensors: [(TensorId, TensorId, TensorId); 4],
+        [initial_hidden, initial_cell]: [Span; 2],
     ) -> Lowered<Option<Op>> {
         for t in [hidden, cell, out] {
             if cx.dtype(t) != DataType::F32 {
@@ -354,6 +376,8 @@ impl UnidirectionalSequenceLstm {
             cell: cx.activation(cell, DataType::F32)?,
             scratch: cx.scratch()?,
             output: cx.activation(out, DataType::F32)?,
+            initial_hidden,
+            initial_cell,
         })))
     }
 }
@@ -376,7 +400,8 @@ const ONNX_GATE: [usize; 4] = [0, 2, 3, 1];
 
 /// ONNX LSTM (checked and read as `import::onnx::recurrent` describes),
 /// without peepholes or `input_forget`: per direction, the float32 layer
-/// with states that start from zero, its gates' weights and biases (`Wb +
+/// with states that start afresh on every run (from the initial states,
+/// inputs 18 and 19), its gates' weights and biases (`Wb +
 /// Rb`) reordered into TFLite's inputs; `Y_h` and `Y_c` are its final
 /// states.
 fn lstm_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
@@ -432,6 +457,9 @@ fn lstm_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
             let t = cx.f32_constant(format!("{} {gate} bias", d.label), vec![hidden], &sum);
             inputs.push(Some(t));
         }
+        // No projection; then the initial states (inputs 18 and 19).
+        inputs.extend([None, None]);
+        inputs.extend(d.initial.iter().copied());
         let kind = OpKind::UnidirectionalSequenceLstm(UnidirectionalSequenceLstm {
             tanh: true,
             cell_clip: 0.0,

@@ -1363,7 +1363,15 @@ KILN_KERNEL(kiln_lstm_f32) {
         float* gates = (float*)arena(A, arena_bytes, s, op.scratch) + (i64)b * 4 * units;
         float *forget = gates, *input = gates + units, *cell = gates + 2 * units, *output = gates + 3 * units;
         if (op.params.fresh_state) {
-            for (i32 r = 0; r < units; r++) h[r] = c[r] = 0.0f;
+            // The initial states where the op has them (ops::arena::start_state), else zeros.
+            const float* h0 = op.initial_hidden.len == 0 ? nullptr
+                : (const float*)arena(A, arena_bytes, s, op.initial_hidden) + (i64)b * units;
+            const float* c0 = op.initial_cell.len == 0 ? nullptr
+                : (const float*)arena(A, arena_bytes, s, op.initial_cell) + (i64)b * units;
+            for (i32 r = 0; r < units; r++) {
+                h[r] = h0 ? h0[r] : 0.0f;
+                c[r] = c0 ? c0[r] : 0.0f;
+            }
         }
         for (i32 t = 0; t < time; t++) {
             const i64 row = p.time_major ? (i64)t * batches + b : (i64)b * time + t;

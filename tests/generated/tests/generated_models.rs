@@ -145,13 +145,15 @@ fn generated_onnx_float_ops_match_the_onnx_reference() {
         ("onnx_lstm", "lstm"),
         ("onnx_gru", "gru"),
         ("onnx_rnn_directions", "rnn_directions"),
+        ("onnx_rnn_initial_states", "rnn_initial_states"),
         ("gelu_norm", "gelu_norm"),
     ];
     for (name, fixture) in fixtures {
         let dir = repo().join("tests/fixtures/onnx_ops").join(fixture);
         for k in 0..8 {
-            let input = npy::read(&dir.join(format!("input_{k}.npy"))).unwrap().data;
-            let got = kiln_generated_tests::run(name, &[&input]).unwrap();
+            let inputs = onnx_inputs(&dir, k);
+            let inputs: Vec<&[u8]> = inputs.iter().map(Vec::as_slice).collect();
+            let got = kiln_generated_tests::run(name, &inputs).unwrap();
             let expected = npy::read(&dir.join(format!("output_{k}.npy"))).unwrap();
             let got = common::f32s(&got);
             let want = common::f32s(&expected.data);
@@ -167,11 +169,27 @@ fn generated_onnx_float_ops_match_the_onnx_reference() {
             let mut arena = vec![0u128; (graph.arena_bytes as usize).div_ceil(16)];
             let mut exec =
                 kiln::Executor::new(graph, bytemuck::cast_slice_mut(&mut arena)).unwrap();
-            exec.set_input(0, &input).unwrap();
+            for (i, input) in inputs.iter().enumerate() {
+                exec.set_input(i, input).unwrap();
+            }
             exec.run();
             assert_eq!(common::f32s(exec.output(0).unwrap()), got);
         }
     }
+}
+
+/// Case `k`'s inputs of an ONNX fixture: `input_K.npy`, or with several
+/// inputs `input_K_I.npy` for each I.
+fn onnx_inputs(dir: &Path, k: usize) -> Vec<Vec<u8>> {
+    let one = dir.join(format!("input_{k}.npy"));
+    if one.exists() {
+        return vec![npy::read(&one).unwrap().data];
+    }
+    (0..)
+        .map(|i| dir.join(format!("input_{k}_{i}.npy")))
+        .take_while(|f| f.exists())
+        .map(|f| npy::read(&f).unwrap().data)
+        .collect()
 }
 
 /// The float32 op-coverage fixtures: generated code within float rounding

@@ -1,7 +1,8 @@
 //! What ONNX's recurrent layers (LSTM, GRU) share as kiln imports them:
-//! any direction, the default activations, no clip and no `sequence_lens`,
-//! initial states absent or constant zeros (every run starts from zero);
-//! the input read as `[seq, batch, input]` or, with layout 1, `[batch,
+//! any direction, the default activations, no clip and no `sequence_lens`;
+//! every run starts from the initial states, values of the graph (its
+//! inputs, say), or zeros where they are absent or constant zeros. The
+//! input is read as `[seq, batch, input]` or, with layout 1, `[batch,
 //! seq, input]`.
 //!
 //! Each direction is one of kiln's forward layers: a `reverse` one reads
@@ -34,6 +35,10 @@ pub(crate) struct OnnxSequence {
     pub directions: usize,
     /// A one-direction layer that walks the sequence backwards.
     reverse: bool,
+    /// The initial states ONNX gives as values (`[directions, batch,
+    /// hidden]`, batch major `[batch, directions, hidden]`), in the order
+    /// of the op's states; `None`: zeros.
+    initial: Vec<Option<TensorId>>,
     /// Names for the tensors kiln adds: after the first output ONNX names.
     pub label: String,
 }
@@ -47,6 +52,9 @@ pub(crate) struct Direction {
     /// Its forward layer's outputs: the sequence of hidden states, then
     /// the final states.
     pub outputs: Vec<TensorId>,
+    /// The states it starts from (`None`: zeros), shaped as its final
+    /// states.
+    pub initial: Vec<Option<TensorId>>,
     /// Names for its tensors.
     pub label: String,
 }
@@ -79,16 +87,6 @@ pub(crate) fn onnx_sequence(
     if present(n, 4) {
         return Err(format!("{op} with sequence_lens"));
     }
-    for &i in initial_states {
-        if present(n, i) {
-            let zero = cx.constant(&n.inputs[i]).ok().and_then(|t| t.f32s());
-            if !zero.is_some_and(|v| v.iter().all(|&x| x == 0.0)) {
-                return Err(format!(
-                    "{op} with an initial state that is not constant zeros"
-                ));
-            }
-        }
-    }
     let batch_major = n.int("layout", 0) == 1;
     let x = cx.value(&n.inputs[0])?;
     let [d0, d1, size] = cx.shape(x)[..] else {
@@ -100,6 +98,21 @@ pub(crate) fn onnx_sequence(
         return Err(format!("{op} hidden_size {}", n.int("hidden_size", 0)));
     }
     let (time, batches) = if batch_major { (d1, d0) } else { (d0, d1) };
+    let state_shape = match batch_major {
+        true => vec![batches, directions, hidden],
+        false => vec![directions, batches, hidden],
+    };
+    let mut initial = Vec::new();
+    for &i in initial_states {
+        initial.push(match present(n, i) {
+            false => None,
+            true => initial_state(cx, &n.inputs[i], op, &state_shape)?,
+        });
+    }
+    // The GRU's kernel starts from zeros only (until it takes an initial state).
+    if op == "GRU" && initial.iter().any(Option::is_some) {
+        return Err("GRU with an initial state that is not constant zeros".into());
+    }
     let label = n
         .outputs
         .iter()
@@ -115,8 +128,31 @@ pub(crate) fn onnx_sequence(
         hidden,
         directions,
         reverse,
+        initial,
         label,
     })
+}
+
+/// An initial state `name` of shape `shape`: `None` for constant zeros, a
+/// value of the graph as it is; any other constant is refused.
+fn initial_state(cx: &Importer, name: &str, op: &str, shape: &[usize]) -> Step<Option<TensorId>> {
+    if let Ok(t) = cx.constant(name) {
+        return match t.f32s() {
+            Some(v) if v.iter().all(|&x| x == 0.0) => Ok(None),
+            _ => Err(format!(
+                "{op} with a constant initial state that is not zeros (kiln: zeros, or a value \
+                 of the graph such as an input)"
+            )),
+        };
+    }
+    let v = cx.value(name)?;
+    if cx.shape(v) != shape || cx.g.tensors[v].dtype != DataType::F32 {
+        return Err(format!(
+            "{op} initial state '{name}' of shape {:?}, not float32 {shape:?}",
+            cx.shape(v)
+        ));
+    }
+    Ok(Some(v))
 }
 
 /// Whether optional input `i` of `n` is given.
@@ -158,10 +194,14 @@ impl OnnxSequence {
                 false => self.x,
             };
             let outputs = self.layer_outputs(cx, n, states, &label);
+            let initial = (self.initial.iter())
+                .map(|s| s.map(|s| self.direction_state(cx, s, index, &label)))
+                .collect();
             let direction = Direction {
                 index,
                 x,
                 outputs,
+                initial,
                 label,
             };
             layer(cx, &direction)?;
@@ -232,6 +272,34 @@ impl OnnxSequence {
             });
         }
         outputs
+    }
+
+    /// Direction `index`'s part of the initial state `v`: all of it for
+    /// one direction, else a slice along the directions' axis.
+    fn direction_state(
+        &self,
+        cx: &mut Importer,
+        v: TensorId,
+        index: usize,
+        label: &str,
+    ) -> TensorId {
+        if self.directions == 1 {
+            return v;
+        }
+        let axis = usize::from(self.batch_major);
+        let mut shape = cx.shape(v);
+        let mut begin = vec![0; shape.len()];
+        begin[axis] = index;
+        shape[axis] = 1;
+        let name = format!("{label} initial {}", cx.g.tensors[v].name);
+        let t = cx.tensor(name, shape, DataType::F32, None);
+        let kind = OpKind::Slice(Slice {
+            begin,
+            step: vec![1; 3],
+            dropped: 0,
+        });
+        cx.push(kind, vec![Some(v)], vec![t], "direction's initial state");
+        t
     }
 
     /// `v` (`[seq, batch, ..]`, or batch major `[batch, seq, ..]`) with
