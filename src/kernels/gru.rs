@@ -64,9 +64,9 @@ fn layers(
     (from_input, from_hidden)
 }
 
-/// One inference of a GRU layer: each sequence steps through time from a
-/// zero `hidden` state (`[batches, units]`, left holding the last step's),
-/// each step's hidden state copied to the output.
+/// One inference of a GRU layer: each sequence steps through time from the
+/// `hidden` state it is given (`[batches, units]`, left holding the last
+/// step's), each step's hidden state copied to the output.
 pub fn gru_f32(
     p: &GruF32Params,
     input: &[f32],
@@ -79,7 +79,6 @@ pub fn gru_f32(
     let (size, units) = (s.input_size as usize, s.units as usize);
     let sigmoid = |v: f32| UnaryFunction::Logistic.at(v);
     let tanh = |v: f32| UnaryFunction::Tanh.at(v);
-    hidden.fill(0.0);
     for b in 0..s.batches as usize {
         let h = part_mut(hidden, b * units, units);
         let buffers = part_mut(scratch, b * 4 * units, 4 * units);

@@ -1,9 +1,10 @@
 //! GRU in float32 (ONNX's; TFLite has none): a recurrent layer whose
-//! hidden state starts from zero on every run and ends as an output.
+//! hidden state starts afresh on every run (from an initial state, or
+//! zeros) and ends as an output.
 //!
 //! Layer: ops; uses `kernels::gru`.
 
-use super::arena::{constant, disjoint, out_f32};
+use super::arena::{constant, disjoint, out_f32, start_state};
 use super::{Checker, OpDescriptor};
 use crate::error::Error;
 pub use crate::kernels::gru::GruF32Params;
@@ -26,6 +27,9 @@ wire_struct! {
         pub hidden: Span,
         pub scratch: Span,
         pub output: Span,
+        /// The state each run starts from (an input of the run, `[batches,
+        /// units]`); empty: zeros.
+        pub initial_hidden: Span,
     }
 }
 
@@ -53,20 +57,25 @@ impl OpDescriptor for GruF32Op {
         let recurrent_weights = units.saturating_mul(units).saturating_mul(3);
         c.constant(self.recurrent_weights, recurrent_weights, f32, false)?;
         c.constant(self.bias, 6 * units, f32, false)?;
-        c.output(self.hidden, s.state_elements(), f32, &[self.input])?;
-        let written = [self.input, self.hidden];
+        if self.initial_hidden.len != 0 {
+            c.arena(self.initial_hidden, s.state_elements(), f32)?;
+        }
+        let read = [self.input, self.initial_hidden];
+        c.output(self.hidden, s.state_elements(), f32, &read)?;
+        let written = [self.input, self.initial_hidden, self.hidden];
         c.output(self.output, rows.saturating_mul(units), f32, &written)?;
         let scratch = gru_scratch_elements(s).saturating_mul(4);
         let scratch = usize::try_from(scratch).unwrap_or(usize::MAX);
         c.scratch(
             self.scratch,
             scratch,
-            &[self.input, self.hidden, self.output],
+            &[self.input, self.initial_hidden, self.hidden, self.output],
         )
     }
 
     #[inline(never)]
     fn run(&self, arena: &mut [u8], weights: &[u8]) {
+        start_state(arena, self.initial_hidden, self.hidden);
         let spans = [self.input, self.hidden, self.scratch, self.output];
         let [input, hidden, scratch, output] = disjoint(arena, spans);
         let weights = GruF32Weights {

@@ -1,16 +1,18 @@
 //! GRU (ONNX's; TFLite has no GRU op): float32, one direction (ONNX's
-//! reverse and bidirectional GRUs are built of these), every run from a
-//! zero hidden state, the reset gate applied before the recurrent layer or
-//! (`linear_before_reset`, as PyTorch exports its GRU) after it. Inputs:
-//! the sequence, the input weights `[3 units, input_size]`, the recurrent
-//! weights `[3 units, units]` and the biases `[6 units]`, in ONNX's gate
-//! order (update, reset, candidate); outputs: the sequence of hidden
+//! reverse and bidirectional GRUs are built of these), every run from the
+//! initial hidden state or zeros, the reset gate applied before the
+//! recurrent layer or (`linear_before_reset`, as PyTorch exports its GRU)
+//! after it. Inputs: the sequence, the input weights `[3 units,
+//! input_size]`, the recurrent weights `[3 units, units]` and the biases
+//! `[6 units]`, in ONNX's gate order (update, reset, candidate), and the
+//! initial hidden state (absent: zeros); outputs: the sequence of hidden
 //! states and the last one.
 //!
 //! Layer: ops; uses `lower`.
 
 use kiln::graph::Op;
 use kiln::ops::{GruF32Op, GruF32Params, SequenceShape};
+use kiln::tensor::Span;
 
 use super::{Dtypes, Formats, IrOp, OnnxConverter, QuantRule};
 use crate::import::onnx::{block, onnx_sequence, present, Direction, Importer, OnnxNode, Step};
@@ -69,10 +71,17 @@ impl IrOp for Gru {
 
     fn lower(&self, cx: &mut Lowering, node: &Node) -> Lowered<Option<Op>> {
         let (input, out) = cx.input_output(node)?;
-        let (Some(&hidden), [_, Some(w), Some(r), Some(b)]) =
+        let (Some(&hidden), [_, Some(w), Some(r), Some(b), initial @ ..]) =
             (node.outputs.get(1), &node.inputs[..])
         else {
             return invalid("GRU without its weights, biases or hidden state");
+        };
+        let initial_hidden = match initial {
+            [] | [None] => Span::EMPTY,
+            [Some(h0)] if cx.tensor(*h0).elements() == cx.tensor(hidden).elements() => {
+                cx.activation(*h0, DataType::F32)?
+            }
+            _ => return invalid("a GRU initial state not the size of its state"),
         };
         if cx.dtype(input) != DataType::F32 {
             return unsupported(format!("{} GRU (kiln: float32)", cx.dtype(input).name()));
@@ -114,6 +123,7 @@ impl IrOp for Gru {
             hidden: cx.activation(hidden, DataType::F32)?,
             scratch: cx.scratch()?,
             output: cx.activation(out, DataType::F32)?,
+            initial_hidden,
         })))
     }
 
@@ -134,7 +144,7 @@ impl IrOp for Gru {
 
 /// ONNX GRU (checked and read as `import::onnx::recurrent` describes):
 /// per direction, weights and biases as ONNX lays them out (absent biases
-/// are zeros); `Y_h` is its last hidden state.
+/// are zeros) and the initial state; `Y_h` is its last hidden state.
 fn gru_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
     let seq = onnx_sequence(cx, n, "GRU", &["Sigmoid", "Tanh"], &[5])?;
     let (size, hidden, directions) = (seq.size, seq.hidden, seq.directions);
@@ -170,6 +180,7 @@ fn gru_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
             let name = format!("{} {what}", d.label);
             inputs.push(Some(cx.f32_constant(name, shape, values)));
         }
+        inputs.extend(d.initial.iter().copied());
         let kind = OpKind::Gru(Gru {
             linear_before_reset,
             time_major: !seq.batch_major,

@@ -1395,7 +1395,8 @@ KILN_KERNEL(kiln_lstm_f32) {
 
 
 // float32 GRU (kernels::gru::gru_f32): one thread per sequence of each
-// sample, from a zero hidden state; LOGISTIC and TANH from unary_function.
+// sample, from its initial hidden state or zeros (ops::arena::start_state);
+// LOGISTIC and TANH from unary_function.
 __device__ __forceinline__ void gru_layers(const SequenceShape& p, const float* wx, const float* wh, const float* bias,
                                            i32 g, i32 r, const float* x, const float* h, float* from_input,
                                            float* from_hidden) {
@@ -1421,7 +1422,9 @@ KILN_KERNEL(kiln_gru_f32) {
         float* buffers = (float*)arena(A, arena_bytes, s, op.scratch) + (i64)b * 4 * units;
         float *update = buffers, *reset = buffers + units, *candidate = buffers + 2 * units;
         float* reset_hidden = buffers + 3 * units;
-        for (i32 r = 0; r < units; r++) h[r] = 0.0f;
+        const float* h0 = op.initial_hidden.len == 0 ? nullptr
+            : (const float*)arena(A, arena_bytes, s, op.initial_hidden) + (i64)b * units;
+        for (i32 r = 0; r < units; r++) h[r] = h0 ? h0[r] : 0.0f;
         for (i32 t = 0; t < time; t++) {
             const i64 row = p.time_major ? (i64)t * batches + b : (i64)b * time + t;
             const float* x = (const float*)arena(A, arena_bytes, s, op.input) + row * size;

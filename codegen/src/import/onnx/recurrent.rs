@@ -109,10 +109,6 @@ pub(crate) fn onnx_sequence(
             true => initial_state(cx, &n.inputs[i], op, &state_shape)?,
         });
     }
-    // The GRU's kernel starts from zeros only (until it takes an initial state).
-    if op == "GRU" && initial.iter().any(Option::is_some) {
-        return Err("GRU with an initial state that is not constant zeros".into());
-    }
     let label = n
         .outputs
         .iter()
