@@ -411,7 +411,7 @@ fn a_delay_of_no_samples_is_refused() {
 
 /// A state input that is not a variable tensor (here, a delay line whose
 /// importer-added state lost its variable mark) is refused by name, since
-/// nothing would keep it across runs or reset it.
+/// nothing would write it, keep it across runs or reset it.
 #[test]
 fn a_state_that_is_no_variable_is_refused() {
     let path =
@@ -424,10 +424,13 @@ fn a_state_that_is_no_variable_is_refused() {
     let state = graph.variables.remove(0);
     let name = graph.tensors[state].name.clone();
     let err = kiln_codegen::compile(graph).err().unwrap().to_string();
+    // Nothing writes it before the delay reads it: the dataflow check
+    // names it first (the op's own check, "the state (input 1) is the
+    // non-variable tensor", is behind it).
     assert!(
         err.contains(&format!(
-            "the state (input 1) is the non-variable tensor '{name}'"
-        )),
+            "reads tensor '{name}', which is neither a constant"
+        )) && err.contains("nor a variable"),
         "{err}"
     );
 }
@@ -757,4 +760,40 @@ fn detection_postprocesses_kiln_cannot_run_are_refused() {
         let err = kiln_codegen::compile(g).err().unwrap().to_string();
         assert!(err.contains(message), "{err}");
     }
+}
+
+/// A tensor that an op reads but nothing gives a value (a constant whose
+/// data the file lacks, or an output of a later op) is refused by name at
+/// the tool, instead of being read as arena bytes nobody wrote.
+#[test]
+fn a_tensor_read_but_never_written_is_refused() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/op_zoo/svdf.tflite");
+    let graph = kiln_codegen::import::tflite::import_file(&path).unwrap();
+    assert!(kiln_codegen::compile(graph.clone()).is_ok());
+
+    // A constant (a weight of the first op) without its data.
+    let mut dropped = graph.clone();
+    let weight = (dropped.nodes[0].inputs.iter().flatten().copied())
+        .find(|&t| dropped.tensors[t].is_constant())
+        .expect("the first op reads a constant");
+    dropped.tensors[weight].data = None;
+    let name = dropped.tensors[weight].name.clone();
+    let err = kiln_codegen::compile(dropped).err().unwrap().to_string();
+    assert!(
+        err.contains(&format!(
+            "op #0 SVDF reads tensor '{name}', which is neither"
+        )),
+        "{err}"
+    );
+
+    // The ops out of order: the last one first, reading what the others
+    // have not written yet.
+    let mut reordered = graph;
+    let last = reordered.nodes.pop().unwrap();
+    reordered.nodes.insert(0, last);
+    let err = kiln_codegen::compile(reordered).err().unwrap().to_string();
+    assert!(
+        err.contains("op #0") && err.contains("no earlier op writes"),
+        "{err}"
+    );
 }

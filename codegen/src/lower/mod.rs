@@ -81,6 +81,7 @@ impl CompiledModel {
 /// scheduled and those walks chosen (`plan::schedule`), with the final
 /// plan.
 pub fn compile(mut graph: Graph) -> Result<CompiledModel> {
+    check_dataflow(&graph)?;
     let plan = plan::plan(&graph);
     check_arena(&graph, &plan)?;
     let first = lower_nodes(&graph, &plan)?;
@@ -247,6 +248,37 @@ pub fn in_place_candidates(nodes: usize, ops: &[Op], op_nodes: &[usize]) -> Vec<
         }
     }
     candidates
+}
+
+/// Every tensor an op reads holds values when it runs: a constant, a graph
+/// input, a variable, or the output of an earlier op. Anything else (a
+/// constant whose data the file lacks, an op reading an output of a later
+/// one) would read arena bytes nobody wrote.
+fn check_dataflow(graph: &Graph) -> Result<()> {
+    let mut written = vec![false; graph.tensors.len()];
+    for &t in graph.inputs.iter().chain(&graph.variables) {
+        written[t] = true;
+    }
+    for (i, node) in graph.nodes.iter().enumerate() {
+        for t in node.inputs.iter().flatten().copied() {
+            let tensor = &graph.tensors[t];
+            if !written[t] && !tensor.is_constant() {
+                return Err(Error::Invalid {
+                    path: graph.source.clone(),
+                    detail: format!(
+                        "op #{i} {} reads tensor '{}', which is neither a constant (no data), \
+                         a graph input nor a variable, and no earlier op writes",
+                        node.kind.name(),
+                        tensor.name
+                    ),
+                });
+            }
+        }
+        for &t in &node.outputs {
+            written[t] = true;
+        }
+    }
+    Ok(())
 }
 
 fn check_arena(graph: &Graph, plan: &ArenaPlan) -> Result<()> {
