@@ -81,6 +81,31 @@ pub struct DetectionScratch<'a> {
     pub best_classes: &'a mut [u32],
 }
 
+impl<'a> DetectionScratch<'a> {
+    /// The parts of `words` (`p.scratch_words()` of them), in this
+    /// struct's order; a shorter buffer gives shorter parts.
+    pub fn split(p: &DetectionParams, words: &'a mut [u32]) -> Self {
+        let (b, d) = (p.boxes as usize, p.max_detections as usize);
+        let mut rest = words;
+        let mut next = |len: usize| {
+            let all = core::mem::take(&mut rest);
+            let (part, tail) = all.split_at_mut(len.min(all.len()));
+            rest = tail;
+            part
+        };
+        DetectionScratch {
+            decoded: bytemuck::cast_slice_mut(next(4 * b)),
+            scores: bytemuck::cast_slice_mut(next(b)),
+            order: next(b),
+            sort: next(b),
+            selected: next(b),
+            best_scores: bytemuck::cast_slice_mut(next(d)),
+            best_boxes: next(d),
+            best_classes: next(d),
+        }
+    }
+}
+
 /// The op's four outputs: boxes `[max_detections, 4]`, classes and scores
 /// `[max_detections]`, and the number of detections `[1]`, all float32.
 pub struct Detections<'a> {
@@ -368,24 +393,8 @@ mod tests {
         ];
         let encodings = [0.0; 16];
         let mut words = vec![0u32; p.scratch_words() as usize];
-        let (b, d) = (p.boxes as usize, p.max_detections as usize);
-        let (decoded, rest) = words.split_at_mut(4 * b);
-        let (scores_w, rest) = rest.split_at_mut(b);
-        let (order, rest) = rest.split_at_mut(b);
-        let (sort, rest) = rest.split_at_mut(b);
-        let (selected, rest) = rest.split_at_mut(b);
-        let (best_scores, rest) = rest.split_at_mut(d);
-        let (best_boxes, best_classes) = rest.split_at_mut(d);
-        let mut s = DetectionScratch {
-            decoded: bytemuck::cast_slice_mut(decoded),
-            scores: bytemuck::cast_slice_mut(scores_w),
-            order,
-            sort,
-            selected,
-            best_scores: bytemuck::cast_slice_mut(best_scores),
-            best_boxes,
-            best_classes,
-        };
+        let d = p.max_detections as usize;
+        let mut s = DetectionScratch::split(p, &mut words);
         let (mut boxes, mut classes, mut out_scores, mut count) =
             (vec![9.0; 4 * d], vec![9.0; d], vec![9.0; d], [9.0]);
         let mut out = Detections {

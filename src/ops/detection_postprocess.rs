@@ -110,25 +110,7 @@ impl OpDescriptor for DetectionPostProcessOp {
         ];
         let [encodings, scores, scratch, boxes, classes, detection_scores, count] =
             disjoint(arena, spans);
-        // The scratch's parts, in DetectionScratch's order (4-byte words).
-        let (b, d) = (4 * p.boxes as usize, 4 * p.max_detections as usize);
-        let mut rest = scratch;
-        let mut next = |bytes: usize| {
-            let all = core::mem::take(&mut rest);
-            let (part, tail) = all.split_at_mut(bytes.min(all.len()));
-            rest = tail;
-            part
-        };
-        let mut s = DetectionScratch {
-            decoded: out_f32(next(4 * b)),
-            scores: out_f32(next(b)),
-            order: out_u32(next(b)),
-            sort: out_u32(next(b)),
-            selected: out_u32(next(b)),
-            best_scores: out_f32(next(d)),
-            best_boxes: out_u32(next(d)),
-            best_classes: out_u32(next(d)),
-        };
+        let mut s = DetectionScratch::split(p, out_u32(scratch));
         let mut out = Detections {
             boxes: out_f32(boxes),
             classes: out_f32(classes),
