@@ -9,7 +9,7 @@
 //! Layer: kernels; pure functions over slices, uses `kernels::add_n`.
 
 use super::add_n::AddNParams;
-use super::at;
+use super::{at, set};
 use crate::wire::wire_struct;
 
 wire_struct! {
@@ -58,9 +58,11 @@ pub fn cumsum_s8(p: &AddNParams, shape: &CumSumShape, input: &[i8], output: &mut
         }
         let before = sum;
         sum = sum.wrapping_add(p.scaled(at(input, k, 0)));
-        if let Some(o) = output.get_mut(k) {
-            *o = p.output(if shape.exclusive { before } else { sum });
-        }
+        set(
+            output,
+            k,
+            p.output(if shape.exclusive { before } else { sum }),
+        );
     });
 }
 
@@ -73,9 +75,7 @@ pub fn cumsum_f32(shape: &CumSumShape, input: &[f32], output: &mut [f32]) {
         }
         let before = sum;
         sum += at(input, k, 0.0);
-        if let Some(o) = output.get_mut(k) {
-            *o = if shape.exclusive { before } else { sum };
-        }
+        set(output, k, if shape.exclusive { before } else { sum });
     });
 }
 

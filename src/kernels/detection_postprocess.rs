@@ -24,7 +24,7 @@
 //!
 //! Layer: kernels; pure functions over slices, use `libm`.
 
-use super::{at, part, part_mut};
+use super::{at, part, part_mut, set};
 use crate::wire::wire_struct;
 
 wire_struct! {
@@ -117,12 +117,6 @@ pub struct Detections<'a> {
 
 /// A suppressed candidate in [`DetectionScratch::order`].
 const SUPPRESSED: u32 = u32::MAX;
-
-fn set<T>(s: &mut [T], i: usize, v: T) {
-    if let Some(slot) = s.get_mut(i) {
-        *slot = v;
-    }
-}
 
 /// C++'s `std::max<float>` and `std::min<float>` (which keep the first
 /// argument unless the comparison holds), for NaN parity with TFLM.

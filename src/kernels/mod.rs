@@ -82,6 +82,14 @@ pub(crate) fn at<T: Copy>(s: &[T], i: usize, fallback: T) -> T {
     s.get(i).copied().unwrap_or(fallback)
 }
 
+/// `s[i] = v`, or nothing past its end.
+#[inline(always)]
+pub(crate) fn set<T>(s: &mut [T], i: usize, v: T) {
+    if let Some(slot) = s.get_mut(i) {
+        *slot = v;
+    }
+}
+
 /// Copies `src` into `dst` as far as both reach: `copy_from_slice` without
 /// its panic on unequal lengths (which the checks exclude).
 #[inline(always)]

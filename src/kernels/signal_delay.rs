@@ -3,7 +3,9 @@
 //! of the row kept as state for the next inference (TFLM's circular buffer
 //! of `frame + delay` samples, primed with `delay` zeros).
 //!
-//! Layer: kernels; uses nothing.
+//! Layer: kernels; uses the kernels' `set`.
+
+use super::set;
 
 /// One inference of the delay line: `input` and `output` in rows of
 /// `frame` samples, `state` in rows of `delay` (the samples still owed).
@@ -33,9 +35,7 @@ pub fn delay_s16(frame: usize, input: &[i16], state: &mut [i16], output: &mut [i
         // ahead of the sample being written, so in place and in order.
         for j in 0..delay {
             let v = joined(owed, frame + j);
-            if let Some(s) = owed.get_mut(j) {
-                *s = v;
-            }
+            set(owed, j, v);
         }
     }
 }

@@ -5,7 +5,7 @@
 //!
 //! Layer: kernels; uses nothing.
 
-use super::{at, part, part_mut};
+use super::{at, part, part_mut, set};
 
 /// Frames of `size` samples, `step` new ones each, `frames` per row per
 /// call. With `prefill` the stream starts after `size - step` zeros (every
@@ -78,9 +78,7 @@ pub fn framer(shape: FramerShape, input: &[i16], state: &mut [i16], output: &mut
             // write, so in place).
             for i in 0..tail {
                 let v = stream(buffer, i + step);
-                if let Some(b) = buffer.get_mut(i) {
-                    *b = v;
-                }
+                set(buffer, i, v);
             }
         }
     }

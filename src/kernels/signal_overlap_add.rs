@@ -3,7 +3,9 @@
 //! stream, `step` new samples per frame. Each row keeps the tail of the
 //! frames it has added, `frame` samples, as state.
 //!
-//! Layer: kernels; uses nothing.
+//! Layer: kernels; uses the kernels' `set`.
+
+use super::set;
 
 /// A sample type of the overlap-add: int16 adds saturating, as TFLM
 /// clamps the int32 sum; float32 adds as floats do.
@@ -63,9 +65,7 @@ pub fn overlap_add<T: OverlapSample>(
             // place (and by `get`, so that no path can panic).
             for i in 0..buffer.len() {
                 let v = buffer.get(i + step).copied().unwrap_or_default();
-                if let Some(b) = buffer.get_mut(i) {
-                    *b = v;
-                }
+                set(buffer, i, v);
             }
         }
     }

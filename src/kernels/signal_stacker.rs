@@ -7,7 +7,7 @@
 //!
 //! Layer: kernels; uses nothing.
 
-use super::{at, part};
+use super::{at, part, set};
 
 /// Frames of `channels` values, `window = left + 1 + right` of them per
 /// output, `step` dropped after each.
@@ -58,9 +58,7 @@ pub fn stacker(shape: StackerShape, input: &[i16], state: &mut [i16], output: &m
     // Slide the tail along by a frame (each read lies ahead of the write).
     for i in 0..kept {
         let v = stream(tail, i + channels);
-        if let Some(t) = tail.get_mut(i) {
-            *t = v;
-        }
+        set(tail, i, v);
     }
     let held = if whole { held - step } else { held };
     *count = (held + 1) as i16;
