@@ -128,16 +128,23 @@ fn length_tampering_is_refused() {
 /// deliberate forgery would: the decoder and the graph validation must
 /// still refuse anything that does not fit, and nothing may panic, neither
 /// loading nor running what was accepted. Covers every op kind of the digits
-/// model and the op-coverage fixtures, int8 and float32.
+/// model and the op-coverage fixtures, int8 and float32, and the recurrent
+/// ONNX fixtures.
 #[test]
 fn forged_contents_with_valid_checksums_never_panic() {
     let zoo = repo().join("tests/fixtures/op_zoo");
-    let models = std::iter::once(repo().join("examples/digits/digits_int8.tflite")).chain(
-        common::OP_ZOO
-            .iter()
-            .chain(common::FLOAT_ZOO)
-            .map(|z| zoo.join(format!("{z}.tflite"))),
-    );
+    // The recurrent ONNX fixtures: their float32 LSTM and GRU read initial
+    // states (spans no TFLite model gives).
+    let recurrent = ["rnn_directions", "rnn_initial_states"]
+        .map(|n| repo().join(format!("tests/fixtures/onnx_ops/{n}.onnx")));
+    let models = std::iter::once(repo().join("examples/digits/digits_int8.tflite"))
+        .chain(
+            common::OP_ZOO
+                .iter()
+                .chain(common::FLOAT_ZOO)
+                .map(|z| zoo.join(format!("{z}.tflite"))),
+        )
+        .chain(recurrent);
     for path in models {
         let model = kiln_codegen::compile_file(&path).unwrap();
         let blob = kiln_codegen::emit::blob::blob(&model);

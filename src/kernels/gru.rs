@@ -4,8 +4,8 @@
 //! `n` a tanh, and the hidden state becomes `(1 - z) n + z h`. The
 //! candidate applies the reset gate before its recurrent layer, or with
 //! `linear_before_reset` (PyTorch's GRU) after it, to the layer's output
-//! with its bias. Every run starts from a zero hidden state, as an ONNX GRU
-//! without an initial state does.
+//! with its bias. A run starts from the hidden state it is given (the op
+//! sets it: ONNX's initial state, or zeros).
 //!
 //! Layer: kernels; a pure function over slices, uses `unary` and `lstm`'s
 //! sequence shape.

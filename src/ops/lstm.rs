@@ -1,7 +1,8 @@
 //! UNIDIRECTIONAL_SEQUENCE_LSTM, int8 or int16 with an int16 cell state
 //! (TFLM's integer kernel), and float32: a stateful layer whose hidden and cell
 //! states are variable tensors of the graph, read and rewritten on every
-//! run.
+//! run; or, in float32 with `fresh_state` (ONNX's LSTM), outputs that each
+//! run starts afresh, from initial states or zeros.
 //!
 //! Layer: ops; uses `kernels::lstm`.
 
@@ -246,23 +247,30 @@ impl OpDescriptor for LstmF32Op {
         let bias_count = 4 * u64::from(p.shape.units);
         c.constant(self.bias, bias_count, DType::F32, false)?;
         check_spans(c, &p.shape, &spans, [DType::F32; 4], scratch)?;
-        let initial = [self.initial_hidden, self.initial_cell];
-        for (given, state) in initial.into_iter().zip([self.hidden, self.cell]) {
+        // The initial states are read while every other span is written
+        // (on a GPU, by other threads): apart from all of them.
+        let (s, state) = (&p.shape, p.shape.state_elements());
+        for given in [self.initial_hidden, self.initial_cell] {
             if given.len != 0 {
                 c.ensure(p.fresh_state, "LSTM initial state of a carried-over state")?;
-                c.arena(given, p.shape.state_elements(), DType::F32)?;
-                c.output(state, p.shape.state_elements(), DType::F32, &initial)?;
+                c.arena(given, state, DType::F32)?;
             }
         }
-        Ok(())
+        let read = [self.input, self.initial_hidden, self.initial_cell];
+        c.output(self.hidden, state, DType::F32, &read)?;
+        c.output(self.cell, state, DType::F32, &read)?;
+        let rows = u64::from(s.batches) * u64::from(s.time);
+        let outputs = rows.saturating_mul(u64::from(s.units));
+        c.output(self.output, outputs, DType::F32, &read)?;
+        c.scratch(
+            self.scratch,
+            usize::try_from(scratch).unwrap_or(usize::MAX),
+            &read,
+        )
     }
 
     #[inline(never)]
     fn run(&self, arena: &mut [u8], weights: &[u8]) {
-        if self.params.fresh_state {
-            start_state(arena, self.initial_hidden, self.hidden);
-            start_state(arena, self.initial_cell, self.cell);
-        }
         if self.params.fresh_state {
             start_state(arena, self.initial_hidden, self.hidden);
             start_state(arena, self.initial_cell, self.cell);

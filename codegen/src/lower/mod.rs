@@ -251,7 +251,8 @@ pub fn in_place_candidates(nodes: usize, ops: &[Op], op_nodes: &[usize]) -> Vec<
 }
 
 /// Every tensor an op reads holds values when it runs: a constant, a graph
-/// input, a variable, or the output of an earlier op. Anything else (a
+/// input, a variable, the output of an earlier op, or nothing at all (no
+/// elements). Anything else (a
 /// constant whose data the file lacks, an op reading an output of a later
 /// one) would read arena bytes nobody wrote.
 fn check_dataflow(graph: &Graph) -> Result<()> {
@@ -262,7 +263,9 @@ fn check_dataflow(graph: &Graph) -> Result<()> {
     for (i, node) in graph.nodes.iter().enumerate() {
         for t in node.inputs.iter().flatten().copied() {
             let tensor = &graph.tensors[t];
-            if !written[t] && !tensor.is_constant() {
+            // A tensor of no elements (an empty shape constant, which
+            // TFLite files store without data) has nothing to read.
+            if !written[t] && !tensor.is_constant() && tensor.elements() > 0 {
                 return Err(Error::Invalid {
                     path: graph.source.clone(),
                     detail: format!(

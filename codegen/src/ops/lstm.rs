@@ -3,8 +3,9 @@
 //! integer kernel (its 2023 `lstm_eval.h`) prepares and computes it, and
 //! float32. The hidden state (input 18) and cell state (input 19) are
 //! variable tensors of the graph; each direction of ONNX's LSTM (float32)
-//! maps onto the same layer with states that start from zero on every run,
-//! outputs 1 and 2 of the node.
+//! maps onto the same layer with states that start afresh on every run
+//! (from initial states, inputs 18 and 19, or zeros), outputs 1 and 2 of
+//! the node.
 //!
 //! Layer: ops; uses `lower` and `quantize::multiplier`.
 
