@@ -831,3 +831,35 @@ fn an_empty_tensor_without_data_is_no_unwritten_read() {
     let err = kiln_codegen::compile(graph).err().unwrap().to_string();
     assert!(err.contains("which is neither a constant"), "{err}");
 }
+
+/// A TFLM_DECODE whose ancillary data names an encoding kiln does not
+/// decode (here Huffman, type 1) or is cut short is refused by name at
+/// import, with the tensor it would have decoded.
+#[test]
+fn decode_data_kiln_cannot_read_is_refused() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/op_zoo/decode.tflite");
+    let bytes = std::fs::read(&path).unwrap();
+    // The first DECODE metadata header: LUT (0), version 1, two reserved
+    // bytes, LUT version 1, then params, stride and nine zeros.
+    let at = (0..bytes.len() - 16)
+        .find(|&i| bytes[i..i + 5] == [0, 1, 0, 0, 1] && bytes[i + 7..i + 16] == [0; 9])
+        .expect("decode.tflite holds a DECODE header");
+    let import = |b: &[u8]| {
+        kiln_codegen::import::tflite::import_bytes(b, Path::new("decode.tflite"))
+            .unwrap_err()
+            .to_string()
+    };
+    let mut huffman = bytes.clone();
+    huffman[at] = 1;
+    let err = import(&huffman);
+    assert!(
+        err.contains("TFLM_DECODE of '") && err.contains("Huffman"),
+        "{err}"
+    );
+    let mut version = bytes.clone();
+    version[at + 1] = 2;
+    assert!(import(&version).contains("metadata version 2"));
+    let mut no_bits = bytes;
+    no_bits[at + 5] &= 0xf8;
+    assert!(import(&no_bits).contains("indices of 0 bits"));
+}

@@ -119,6 +119,7 @@ pub const OP_ZOO: &[&str] = &[
     "signal_stacker",
     "signal_stacker_valid",
     "audio_front_end",
+    "decode",
 ];
 
 /// The project's float32 op-coverage fixtures (`make_schema_ops.py`, and
@@ -156,6 +157,7 @@ pub const FLOAT_ZOO: &[&str] = &[
     "signal_irfft_float",
     "detection_postprocess",
     "detection_postprocess_regular",
+    "decode_float",
 ];
 
 /// The quantized models kiln must run bit-exact, with their file under

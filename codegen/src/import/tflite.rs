@@ -455,6 +455,20 @@ impl Reader<'_> {
                         reason,
                     });
                 }
+                // TFLM_DECODE: folded into the constants it decodes.
+                if let OpKind::Decode(_) = kind {
+                    if let Err(reason) =
+                        crate::ops::fold_decode(&node_inputs, &node_outputs, &mut tensors)
+                    {
+                        self.problems.push(Unsupported {
+                            op_index: Some(op_index),
+                            op_name: name.clone(),
+                            tensors: tensor_names.clone(),
+                            reason,
+                        });
+                    }
+                    continue;
+                }
                 // State the operator keeps itself (TFLM allocates it in the
                 // kernel's Prepare): a variable tensor of its own, read and
                 // written as the node's last inputs.

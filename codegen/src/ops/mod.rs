@@ -360,6 +360,7 @@ mod compare;
 mod concatenation;
 mod conv2d;
 mod cumsum;
+mod decode;
 mod depthwise_conv2d;
 mod detection_postprocess;
 mod dynamic_update_slice;
@@ -416,6 +417,7 @@ pub use compare::*;
 pub use concatenation::*;
 pub use conv2d::*;
 pub use cumsum::*;
+pub use decode::*;
 pub use depthwise_conv2d::*;
 pub use detection_postprocess::*;
 pub use dynamic_update_slice::*;
@@ -532,6 +534,7 @@ op_list! {
     SignalFramer(SignalFramer),
     SignalStacker(SignalStacker),
     DetectionPostProcess(DetectionPostProcess),
+    Decode(Decode),
 }
 
 #[cfg(test)]
