@@ -80,6 +80,7 @@ impl OpDescriptor for LstmOp {
             cell: self.cell,
             scratch: self.scratch,
             output: self.output,
+            initial: [Span::EMPTY; 2],
         };
         // The bias, whose type depends on the activations'.
         let bias_count = 4 * u64::from(p.shape.units);
@@ -162,6 +163,9 @@ struct LstmSpans {
     cell: Span,
     scratch: Span,
     output: Span,
+    /// The states a fresh-state run starts from (empty: zeros; always
+    /// empty for variable states).
+    initial: [Span; 2],
 }
 
 /// Checks `shape` and the spans (but the bias, whose type the caller
@@ -184,11 +188,24 @@ fn check_spans(
     c.constant(spans.input_weights, input_weights, weights, false)?;
     let recurrent_weights = units.saturating_mul(units).saturating_mul(4);
     c.constant(spans.recurrent_weights, recurrent_weights, weights, false)?;
-    c.output(spans.hidden, state, hidden, &[spans.input])?;
-    c.output(spans.cell, state, cell, &[spans.input, spans.hidden])?;
-    let written = [spans.input, spans.hidden, spans.cell];
+    // The initial states are read while every other span is written (on
+    // a GPU, by other threads): apart from all of them.
+    let [h0, c0] = spans.initial;
+    for (given, dtype) in [(h0, hidden), (c0, cell)] {
+        if given.len != 0 {
+            c.arena(given, state, dtype)?;
+        }
+    }
+    c.output(spans.hidden, state, hidden, &[spans.input, h0, c0])?;
+    c.output(
+        spans.cell,
+        state,
+        cell,
+        &[spans.input, h0, c0, spans.hidden],
+    )?;
+    let written = [spans.input, h0, c0, spans.hidden, spans.cell];
     c.output(spans.output, rows.saturating_mul(units), hidden, &written)?;
-    let operands = [spans.input, spans.hidden, spans.cell, spans.output];
+    let operands = [spans.input, h0, c0, spans.hidden, spans.cell, spans.output];
     let scratch_bytes = usize::try_from(scratch_bytes).unwrap_or(usize::MAX);
     c.scratch(spans.scratch, scratch_bytes, &operands)
 }
@@ -242,31 +259,17 @@ impl OpDescriptor for LstmF32Op {
             cell: self.cell,
             scratch: self.scratch,
             output: self.output,
+            initial: [self.initial_hidden, self.initial_cell],
         };
         let scratch = lstm_scratch_elements(&p.shape).saturating_mul(4);
         let bias_count = 4 * u64::from(p.shape.units);
         c.constant(self.bias, bias_count, DType::F32, false)?;
-        check_spans(c, &p.shape, &spans, [DType::F32; 4], scratch)?;
-        // The initial states are read while every other span is written
-        // (on a GPU, by other threads): apart from all of them.
-        let (s, state) = (&p.shape, p.shape.state_elements());
-        for given in [self.initial_hidden, self.initial_cell] {
-            if given.len != 0 {
-                c.ensure(p.fresh_state, "LSTM initial state of a carried-over state")?;
-                c.arena(given, state, DType::F32)?;
-            }
-        }
-        let read = [self.input, self.initial_hidden, self.initial_cell];
-        c.output(self.hidden, state, DType::F32, &read)?;
-        c.output(self.cell, state, DType::F32, &read)?;
-        let rows = u64::from(s.batches) * u64::from(s.time);
-        let outputs = rows.saturating_mul(u64::from(s.units));
-        c.output(self.output, outputs, DType::F32, &read)?;
-        c.scratch(
-            self.scratch,
-            usize::try_from(scratch).unwrap_or(usize::MAX),
-            &read,
-        )
+        let given = self.initial_hidden.len != 0 || self.initial_cell.len != 0;
+        c.ensure(
+            p.fresh_state || !given,
+            "LSTM initial state of a carried-over state",
+        )?;
+        check_spans(c, &p.shape, &spans, [DType::F32; 4], scratch)
     }
 
     #[inline(never)]

@@ -283,38 +283,16 @@ impl OnnxSequence {
             return v;
         }
         let axis = usize::from(self.batch_major);
-        let mut shape = cx.shape(v);
-        let mut begin = vec![0; shape.len()];
-        begin[axis] = index;
-        shape[axis] = 1;
         let name = format!("{label} initial {}", cx.g.tensors[v].name);
-        let t = cx.tensor(name, shape, DataType::F32, None);
-        let kind = OpKind::Slice(Slice {
-            begin,
-            step: vec![1; 3],
-            dropped: 0,
-        });
-        cx.push(kind, vec![Some(v)], vec![t], "direction's initial state");
-        t
+        sliced(cx, v, (axis, index, 1), name, "direction's initial state")
     }
 
     /// `v` (`[seq, batch, ..]`, or batch major `[batch, seq, ..]`) with
     /// its time axis reversed, as a new tensor `name`.
     fn time_reversed(&self, cx: &mut Importer, v: TensorId, name: String) -> TensorId {
-        let shape = cx.shape(v);
         let axis = usize::from(self.batch_major);
-        let mut begin = vec![0; shape.len()];
-        let mut step = vec![1; shape.len()];
-        begin[axis] = shape[axis].saturating_sub(1);
-        step[axis] = -1;
-        let t = cx.tensor(name, shape, DataType::F32, None);
-        let kind = OpKind::Slice(Slice {
-            begin,
-            step,
-            dropped: 0,
-        });
-        cx.push(kind, vec![Some(v)], vec![t], "reverse in time");
-        t
+        let last = cx.shape(v)[axis].saturating_sub(1);
+        sliced(cx, v, (axis, last, -1), name, "reverse in time")
     }
 
     /// The ONNX value `name` of shape `shape`: `parts` (one per direction)
@@ -342,4 +320,32 @@ impl OnnxSequence {
         };
         cx.values.insert(name, v);
     }
+}
+
+/// `v` cut along one axis, `(axis, begin, step)`: a step of -1 walks the
+/// whole axis backwards from `begin`, a step of 1 takes the one element at
+/// `begin`; every other axis whole. A SLICE into a new tensor `name`.
+fn sliced(
+    cx: &mut Importer,
+    v: TensorId,
+    (axis, begin, step): (usize, usize, i64),
+    name: String,
+    source: &str,
+) -> TensorId {
+    let mut shape = cx.shape(v);
+    let mut starts = vec![0; shape.len()];
+    let mut steps = vec![1; shape.len()];
+    starts[axis] = begin;
+    steps[axis] = step;
+    if step == 1 {
+        shape[axis] = 1;
+    }
+    let t = cx.tensor(name, shape, DataType::F32, None);
+    let kind = OpKind::Slice(Slice {
+        begin: starts,
+        step: steps,
+        dropped: 0,
+    });
+    cx.push(kind, vec![Some(v)], vec![t], source);
+    t
 }
