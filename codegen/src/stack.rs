@@ -119,7 +119,11 @@ pub const INT16_EDGES: Stack = Stack::new(188, 108, 108, 168);
 /// by link-time optimization for their constants (the geometry in each
 /// op's descriptor), which takes hundreds of bytes off the frame of the
 /// large convolution kernels: digits' one depthwise layer and two
-/// convolutions, micro_speech's one depthwise layer.
+/// convolutions, micro_speech's one depthwise layer. The matrix product
+/// keeps its inner trip count opaque to that specialization: unrolled
+/// whole for a known small count, its micro-kernel would spill far more
+/// (1 320 bytes painted on the RV32 for an RGB first layer, the
+/// `conv_rgb` fixture), so the frame would depend on the geometry.
 pub const FEW_CALLERS: usize = 2;
 
 /// The frame of a convolution kernel (the matrix product, the blocked

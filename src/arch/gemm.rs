@@ -137,7 +137,11 @@ pub fn conv2d_s8_rows(
     // The output row length as a divisor the compiler knows is not zero.
     let row_len = out_w.max(1);
     let k = g.filter_height as usize * g.filter_width as usize * g.filter_channels as usize;
-    let groups = k.div_ceil(4);
+    // Opaque to link-time specialization: with the trip count known (a
+    // layer called from one site), LLVM unrolls the micro-kernel whole and
+    // spills its accumulators (a 1.3 KiB frame on the RV32 for an RGB
+    // first layer), so the frame would depend on the geometry.
+    let groups = core::hint::black_box(k.div_ceil(4));
     let mut cols = Columns::<2> {
         slots: part_mut(scratch, 0, 2 * padded(k)),
     };

@@ -120,6 +120,7 @@ pub const OP_ZOO: &[&str] = &[
     "signal_stacker_valid",
     "audio_front_end",
     "decode",
+    "conv_rgb",
 ];
 
 /// The project's float32 op-coverage fixtures (`make_schema_ops.py`, and
