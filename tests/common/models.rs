@@ -121,6 +121,7 @@ pub const OP_ZOO: &[&str] = &[
     "audio_front_end",
     "decode",
     "conv_rgb",
+    "if",
 ];
 
 /// The project's float32 op-coverage fixtures (`make_schema_ops.py`, and
@@ -130,6 +131,7 @@ pub const FLOAT_ZOO: &[&str] = &[
     "softmax_parts",
     "batch_matmul_float",
     "compare_select_float",
+    "if_float",
     "comparisons_float",
     "mirror_pad_float",
     "float_unary",

@@ -7,6 +7,7 @@
 //! and reported together.
 
 mod custom_options;
+mod subgraph;
 mod variables;
 
 use std::path::Path;
@@ -329,22 +330,6 @@ impl Reader<'_> {
         let file_tensors = tensors.len();
         let resolved = self.variables(subgraphs, &opcodes, buffers, &mut tensors)?;
         variables.extend(&resolved.tensors);
-        // Other subgraphs than CALL_ONCE's are control flow (IF, WHILE).
-        let mut folded = resolved.init_subgraphs.clone();
-        folded.sort_unstable();
-        folded.dedup();
-        if subgraphs.len() > 1 + folded.len() {
-            self.problems.push(Unsupported {
-                op_index: None,
-                op_name: "model".into(),
-                tensors: vec![],
-                reason: format!(
-                    "{} subgraphs (control flow); kiln runs single-subgraph models, besides \
-                     CALL_ONCE's",
-                    subgraphs.len()
-                ),
-            });
-        }
         let index = |v: i32, what: &str| -> ReadResult<TensorId> {
             match usize::try_from(v) {
                 Ok(i) if i < file_tensors => Ok(i),
@@ -364,153 +349,24 @@ impl Reader<'_> {
             .map(|&i| index(i, "a subgraph output"))
             .collect::<ReadResult<Vec<_>>>()?;
 
-        let mut nodes = Vec::new();
-        if let Some(ops) = sg.vector(3, 4)? {
-            for (op_index, op) in ops.tables().enumerate() {
-                let op = op?;
-                let opcode_index = op.u32(0, 0)? as usize;
-                let Some(&(code, ref custom)) = opcodes.get(opcode_index) else {
-                    return invalid(format!(
-                        "op #{op_index} uses opcode {opcode_index}, but there are {}",
-                        opcodes.len()
-                    ));
-                };
-                let name = builtin_name(code, custom.as_deref());
-                // Resolved with the variables (`variables`): no node.
-                if name == "VAR_HANDLE" || name == "CALL_ONCE" {
-                    continue;
-                }
-                let op_inputs = op.vector(1, 4)?.map(|v| v.i32s()).unwrap_or_default();
-                let op_outputs = op.vector(2, 4)?.map(|v| v.i32s()).unwrap_or_default();
-                let mut op_inputs = op_inputs
-                    .iter()
-                    .map(|&i| {
-                        if i < 0 {
-                            Ok(None)
-                        } else {
-                            index(i, &format!("op #{op_index}")).map(Some)
-                        }
-                    })
-                    .collect::<ReadResult<Vec<_>>>()?;
-                let op_outputs = op_outputs
-                    .iter()
-                    .map(|&i| index(i, &format!("op #{op_index}")))
-                    .collect::<ReadResult<Vec<_>>>()?;
-                // READ_VARIABLE and ASSIGN_VARIABLE use the variable itself
-                // (any other op given a handle sees a resource tensor, a
-                // type kiln runs nothing on).
-                if name == "READ_VARIABLE" || name == "ASSIGN_VARIABLE" {
-                    if let Some(Some(handle)) = op_inputs.first_mut() {
-                        if let Some(&variable) = resolved.handles.get(handle) {
-                            *handle = variable;
-                        }
-                    }
-                }
-                let tensor_names: Vec<String> = op_inputs
-                    .iter()
-                    .flatten()
-                    .chain(&op_outputs)
-                    .map(|&t| tensors[t].name.clone())
-                    .collect();
-                // A custom operator's converter goes by its custom code
-                // (TFLM's signal library: "SignalWindow", ...).
-                let converter_name = match custom {
-                    Some(custom) if code == CUSTOM => custom.as_str(),
-                    _ => name.as_str(),
-                };
-                let Some(convert) = crate::ops::tflite_converter(converter_name) else {
-                    self.problems.push(Unsupported {
-                        op_index: Some(op_index),
-                        op_name: name.clone(),
-                        tensors: tensor_names,
-                        reason: "operator not supported by kiln".into(),
-                    });
-                    continue;
-                };
-                let mut reading = TfliteOp {
-                    options: op.table(4)?,
-                    custom_options: op.vector(5, 1)?.map_or(&[][..], |v| v.bytes()),
-                    custom_format: op.i8(6, 0)?,
-                    inputs: op_inputs,
-                    outputs: op_outputs,
-                    tensors: &tensors,
-                    problems: Vec::new(),
-                    per_output: Vec::new(),
-                    states: Vec::new(),
-                };
-                let kind = convert(&mut reading)?;
-                let TfliteOp {
-                    inputs: mut node_inputs,
-                    outputs: node_outputs,
-                    problems,
-                    per_output,
-                    states,
-                    ..
-                } = reading;
-                for reason in problems {
-                    self.problems.push(Unsupported {
-                        op_index: Some(op_index),
-                        op_name: name.clone(),
-                        tensors: tensor_names.clone(),
-                        reason,
-                    });
-                }
-                // TFLM_DECODE: folded into the constants it decodes.
-                if let OpKind::Decode(_) = kind {
-                    if let Err(reason) =
-                        crate::ops::fold_decode(&node_inputs, &node_outputs, &mut tensors)
-                    {
-                        self.problems.push(Unsupported {
-                            op_index: Some(op_index),
-                            op_name: name.clone(),
-                            tensors: tensor_names.clone(),
-                            reason,
-                        });
-                    }
-                    continue;
-                }
-                // State the operator keeps itself (TFLM allocates it in the
-                // kernel's Prepare): a variable tensor of its own, read and
-                // written as the node's last inputs.
-                for (what, shape, dtype) in states {
-                    if checked_elements(&shape).is_none() {
-                        self.problems.push(Unsupported {
-                            op_index: Some(op_index),
-                            op_name: name.clone(),
-                            tensors: tensor_names.clone(),
-                            reason: format!("a {what} of shape {shape:?}: too large"),
-                        });
-                        continue;
-                    }
-                    node_inputs.push(Some(tensors.len()));
-                    variables.push(tensors.len());
-                    tensors.push(Tensor {
-                        name: format!("{name} #{op_index} {what}"),
-                        shape,
-                        dtype,
-                        quantization: None,
-                        data: None,
-                    });
-                }
-                if per_output.is_empty() {
-                    nodes.push(Node {
-                        kind,
-                        inputs: node_inputs,
-                        outputs: node_outputs,
-                        source_name: name,
-                    });
-                } else {
-                    for (kind, output) in per_output.into_iter().zip(node_outputs) {
-                        nodes.push(Node {
-                            kind,
-                            inputs: node_inputs.clone(),
-                            outputs: vec![output],
-                            source_name: name.clone(),
-                        });
-                    }
-                }
-            }
-        }
+        let parts = subgraph::ModelParts {
+            subgraphs,
+            opcodes: &opcodes,
+            buffers,
+            handles: &resolved.handles,
+        };
+        let mut g = subgraph::Reading {
+            tensors,
+            variables,
+            nodes: Vec::new(),
+        };
+        let main: Vec<TensorId> = (0..file_tensors).collect();
+        self.operators(&parts, 0, &main, &mut vec![], &mut g)?;
+        let subgraph::Reading {
+            tensors,
+            variables,
+            nodes,
+        } = g;
         let _ = self.path;
         Ok(Graph {
             source: self.path.to_owned(),

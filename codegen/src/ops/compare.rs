@@ -1,8 +1,9 @@
 //! The ops that compare values: the comparisons (TFLite LESS, LESS_EQUAL,
 //! GREATER, GREATER_EQUAL, EQUAL, NOT_EQUAL; ONNX Less, LessOrEqual,
 //! Greater, GreaterOrEqual, Equal) to a bool tensor, SELECT_V2 (ONNX
-//! Where), and MAXIMUM and MINIMUM (ONNX Max and Min); int8 with TFLM's
-//! arithmetic and float32; SELECT_V2 of int16 values too.
+//! Where; and TFLite's IF, whose branches the importer inlines with a
+//! SELECT_V2 per output), and MAXIMUM and MINIMUM (ONNX Max and Min); int8
+//! with TFLM's arithmetic and float32; SELECT_V2 of int16 values too.
 //!
 //! Layer: ops; uses `lower`, `quantize::multiplier` and the elementwise
 //! ops' broadcast and operand placement.
@@ -85,7 +86,13 @@ impl Comparison {
 
 impl Select {
     pub(crate) const FORMATS: Formats = Formats {
-        tflite: &[("SELECT_V2", |_| Ok(OpKind::Select(Select)))],
+        tflite: &[
+            ("SELECT_V2", |_| Ok(OpKind::Select(Select))),
+            // `import::tflite`'s subgraph reading inlines both branches.
+            ("IF", |_| {
+                crate::import::tflite::invalid("IF is inlined where it is read")
+            }),
+        ],
         onnx: &[OnnxConverter {
             op_type: "Where",
             inputs: 3,
