@@ -122,6 +122,7 @@ pub const OP_ZOO: &[&str] = &[
     "decode",
     "conv_rgb",
     "if",
+    "if_nested",
 ];
 
 /// The project's float32 op-coverage fixtures (`make_schema_ops.py`, and
