@@ -33,6 +33,11 @@ pub(super) struct Reading {
     pub nodes: Vec<Node>,
 }
 
+/// How deep IFs may nest in branches, and how many ops the graph may hold
+/// once they are inlined.
+const MAX_NESTING: usize = 8;
+const MAX_INLINED_OPS: usize = 100_000;
+
 /// An operator's place: its subgraph and index there.
 #[derive(Clone, Copy)]
 struct Site {
@@ -296,6 +301,16 @@ impl Reader<'_> {
             let reason = format!("runs subgraph {b}, which contains it");
             self.problem(at, "IF", names(g), reason);
             return Ok(());
+        }
+        // Each level of nesting can double the ops (both branches of an IF
+        // may hold the same nested IF): bounded, so that a forged file
+        // cannot exhaust the tool's memory or stack.
+        if inlining.len() >= MAX_NESTING || g.nodes.len() > MAX_INLINED_OPS {
+            return invalid(format!(
+                "op #{} IF: IFs nested more than {MAX_NESTING} deep, or more than \
+                 {MAX_INLINED_OPS} ops once their branches are inlined",
+                at.op
+            ));
         }
         let mut results = Vec::new();
         for b in branches {
