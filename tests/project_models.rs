@@ -220,15 +220,20 @@ fn hybrid_embedding_lookup_is_refused_by_name() {
 /// IF is read by inlining both branches, so kiln refuses what it cannot
 /// inline, by name: a branch that is the subgraph holding the IF, and a
 /// branch reading an operand at other parameters than the operand's (TFLM
-/// copies the bytes, which the branch then reads differently); and IFs
-/// nested so deep that inlining them would take the tool's memory.
+/// copies the bytes, which the branch then reads differently), a branch
+/// writing an operand (TFLM writes the branch's copy), a constant
+/// condition; and IFs nested so deep or so wide that inlining them would
+/// take the tool's time and memory.
 #[test]
 fn if_branches_kiln_cannot_inline_are_refused_by_name() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/op_zoo");
     for (model, reason) in [
         ("if_recursive", "op #3 IF [first > 0, input, constant, sum or difference, a or max]: runs subgraph 0, which contains it"),
         ("if_requantized", "op #3 IF: operand 'input' differs from subgraph 1's input 'a'"),
-        ("if_deep", "op #0 IF: IFs nested more than 8 deep"),
+        ("if_deep", "op #0 of subgraph 8 IF: IFs nested more than 8 deep"),
+        ("if_wide", "op #7 of subgraph 3 IF: its branches, and those of the IFs they hold, inline more than 1000000"),
+        ("if_writes_operand", "MAXIMUM (op #0 of subgraph 1): writes an operand of its IF"),
+        ("if_constant_condition", "op #3 IF [always, input, constant, sum or difference, a or max]: a constant condition"),
     ] {
         let Err(err) = kiln_codegen::compile_file(&dir.join(format!("{model}.tflite"))) else {
             panic!("{model} compiled");

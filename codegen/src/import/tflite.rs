@@ -359,13 +359,20 @@ impl Reader<'_> {
             tensors,
             variables,
             nodes: Vec::new(),
+            inlined: 0,
         };
         let main: Vec<TensorId> = (0..file_tensors).collect();
-        self.operators(&parts, 0, &main, &mut vec![], &mut g)?;
+        let scope = subgraph::Scope {
+            subgraph: 0,
+            map: &main,
+            first_own: 0,
+        };
+        self.operators(&parts, &scope, &mut vec![], &mut g)?;
         let subgraph::Reading {
             tensors,
             variables,
             nodes,
+            ..
         } = g;
         let _ = self.path;
         Ok(Graph {

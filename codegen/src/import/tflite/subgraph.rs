@@ -31,12 +31,27 @@ pub(super) struct Reading {
     pub tensors: Vec<Tensor>,
     pub variables: Vec<TensorId>,
     pub nodes: Vec<Node>,
+    /// The work inlining has taken: each branch's tensors, ops and
+    /// constant bytes (a KiB counting one), against [`MAX_INLINED`].
+    pub inlined: usize,
 }
 
-/// How deep IFs may nest in branches, and how many ops the graph may hold
-/// once they are inlined.
+/// How deep IFs may nest in branches, and how much inlining may take: both
+/// branches of an IF may hold the same nested IFs, and a flatbuffer may
+/// point many tensors at one buffer, so a forged file of a few kilobytes
+/// could otherwise exhaust the tool's time, memory or stack.
 const MAX_NESTING: usize = 8;
-const MAX_INLINED_OPS: usize = 100_000;
+const MAX_INLINED: usize = 1_000_000;
+
+/// The subgraph being read: its index, the graph tensor of each of its
+/// tensors, and the first graph tensor it owns (a branch's operands are
+/// the IF's, which it may read but not write: TFLM writes only the
+/// branch's copy).
+pub(super) struct Scope<'m> {
+    pub subgraph: usize,
+    pub map: &'m [TensorId],
+    pub first_own: TensorId,
+}
 
 /// An operator's place: its subgraph and index there.
 #[derive(Clone, Copy)]
@@ -45,19 +60,28 @@ struct Site {
     op: usize,
 }
 
+impl std::fmt::Display for Site {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.subgraph {
+            0 => write!(f, "op #{}", self.op),
+            s => write!(f, "op #{} of subgraph {s}", self.op),
+        }
+    }
+}
+
 impl Reader<'_> {
-    /// Reads the operators of subgraph `s` into `g.nodes`. `map` gives the
-    /// graph tensor of each of the subgraph's tensors; `inlining` lists the
-    /// branch subgraphs being inlined around this one (empty for the main
-    /// subgraph), so that an IF reaching its own subgraph is refused.
+    /// Reads the operators of subgraph `scope` into `g.nodes`. `inlining`
+    /// lists the branch subgraphs being inlined around this one (empty for
+    /// the main subgraph), so that an IF reaching its own subgraph is
+    /// refused.
     pub(super) fn operators(
         &mut self,
         parts: &ModelParts,
-        s: usize,
-        map: &[TensorId],
+        scope: &Scope,
         inlining: &mut Vec<usize>,
         g: &mut Reading,
     ) -> ReadResult<()> {
+        let (s, map) = (scope.subgraph, scope.map);
         let index = |v: i32, what: &str| -> ReadResult<TensorId> {
             match usize::try_from(v).ok().and_then(|i| map.get(i)) {
                 Some(&t) => Ok(t),
@@ -114,6 +138,11 @@ impl Reader<'_> {
                 .iter()
                 .map(|&i| index(i, &format!("op #{op_index}")))
                 .collect::<ReadResult<Vec<_>>>()?;
+            if in_branch && op_outputs.iter().any(|&t| t < scope.first_own) {
+                let reason = "writes an operand of its IF: TFLM writes only the branch's copy";
+                self.problem(at, &name, vec![], reason.into());
+                continue;
+            }
             if name == "IF" {
                 self.predicated_if(
                     parts,
@@ -267,89 +296,115 @@ impl Reader<'_> {
                 Ok(b) if b < parts.subgraphs.len() => b,
                 _ => {
                     return invalid(format!(
-                        "op #{} IF runs subgraph {v}, but there are {}",
-                        at.op,
+                        "{} IF runs subgraph {v}, but there are {}",
+                        at,
                         parts.subgraphs.len()
                     ))
                 }
             };
         }
         let Some((&Some(condition), operands)) = inputs.split_first() else {
-            return invalid(format!("op #{} IF has no condition", at.op));
+            return invalid(format!("{at} IF has no condition"));
         };
         let Some(operands) = operands.iter().copied().collect::<Option<Vec<_>>>() else {
-            return invalid(format!("op #{} IF has an absent operand", at.op));
+            return invalid(format!("{at} IF has an absent operand"));
         };
         let names = |g: &Reading| {
             let operands = inputs.iter().flatten().chain(outputs);
             operands.map(|&t| g.tensors[t].name.clone()).collect()
         };
         let c = &g.tensors[condition];
-        if c.dtype != DataType::Bool || c.elements() != 1 {
-            let reason = format!(
+        let refusal = if c.dtype != DataType::Bool || c.elements() != 1 {
+            Some(format!(
                 "a condition of {} values of {}: kiln takes one bool (TFLM reads the first)",
                 c.elements(),
                 c.dtype.name()
-            );
-            self.problem(at, "IF", names(g), reason);
-            return Ok(());
-        }
-        if let Some(&b) = branches
+            ))
+        } else if c.is_constant() {
+            Some("a constant condition".into())
+        } else if let Some(&b) = branches
             .iter()
             .find(|&&b| b == at.subgraph || b == 0 || inlining.contains(&b))
         {
-            let reason = format!("runs subgraph {b}, which contains it");
+            Some(format!("runs subgraph {b}, which contains it"))
+        } else if let Some(&v) = operands.iter().find(|v| g.variables.contains(v)) {
+            // The branch would update the variable itself, taken or not.
+            Some(format!(
+                "passes variable '{}' to its branches: kiln runs both",
+                g.tensors[v].name
+            ))
+        } else {
+            outputs.iter().find_map(|&o| {
+                let o = &g.tensors[o];
+                let kept = matches!(o.dtype, DataType::I8 | DataType::I16 | DataType::F32);
+                (!kept || o.elements() == 0 || o.shape.len() < c.shape.len()).then(|| {
+                    format!(
+                        "output '{}' of {} {:?}: kiln selects int8, int16 and float32 \
+                         values, of at least the condition's rank",
+                        o.name,
+                        o.dtype.name(),
+                        o.shape
+                    )
+                })
+            })
+        };
+        if let Some(reason) = refusal {
             self.problem(at, "IF", names(g), reason);
             return Ok(());
         }
-        // Each level of nesting can double the ops (both branches of an IF
-        // may hold the same nested IF): bounded, so that a forged file
-        // cannot exhaust the tool's memory or stack.
-        if inlining.len() >= MAX_NESTING || g.nodes.len() > MAX_INLINED_OPS {
+        if inlining.len() >= MAX_NESTING {
             return invalid(format!(
-                "op #{} IF: IFs nested more than {MAX_NESTING} deep, or more than \
-                 {MAX_INLINED_OPS} ops once their branches are inlined",
-                at.op
+                "{} IF: IFs nested more than {MAX_NESTING} deep",
+                at
             ));
         }
+        // Both branches, so that the problems of each are reported.
         let mut results = Vec::new();
         for b in branches {
-            match self.branch(parts, at, b, &operands, inlining, g)? {
-                Some(r) if r.len() == outputs.len() => results.push(r),
-                Some(r) => {
+            let r = self.branch(parts, at, b, &operands, inlining, g)?;
+            if let Some(r) = &r {
+                if r.len() != outputs.len() {
                     return invalid(format!(
-                        "op #{} IF has {} outputs, but subgraph {b} gives {}",
-                        at.op,
+                        "{} IF has {} outputs, but subgraph {b} gives {}",
+                        at,
                         outputs.len(),
                         r.len()
-                    ))
+                    ));
                 }
-                None => return Ok(()),
             }
+            results.push(r);
         }
+        let [Some(then), Some(other)] = &results[..] else {
+            return Ok(());
+        };
         for (k, &out) in outputs.iter().enumerate() {
-            let (then, other) = (results[0][k], results[1][k]);
+            let (then, other) = (then[k], other[k]);
             // TFLM copies the branch's bytes into the output as they are.
             let o = &g.tensors[out];
             let differs = [then, other].into_iter().find(|&t| {
                 let t = &g.tensors[t];
                 (t.dtype, &t.shape, &t.quantization) != (o.dtype, &o.shape, &o.quantization)
             });
-            if let Some(t) = differs {
-                let reason = format!(
+            let reason = match differs {
+                Some(t) => format!(
                     "output {k}: '{}' of its branch differs from '{}' in type, shape or \
                      quantization",
                     g.tensors[t].name, o.name
-                );
-                self.problem(at, "IF", names(g), reason);
-                continue;
-            }
-            g.nodes.push(Node {
-                kind: OpKind::Select(crate::ops::Select),
-                inputs: vec![Some(condition), Some(then), Some(other)],
-                outputs: vec![out],
-                source_name: "IF".into(),
-            });
+                ),
+                None if g.tensors[then].is_constant() && g.tensors[other].is_constant() => {
+                    format!("output {k}: both branches give a constant")
+                }
+                None => {
+                    g.nodes.push(Node {
+                        kind: OpKind::Select(crate::ops::Select),
+                        inputs: vec![Some(condition), Some(then), Some(other)],
+                        outputs: vec![out],
+                        source_name: "IF".into(),
+                    });
+                    continue;
+                }
+            };
+            self.problem(at, "IF", names(g), reason);
         }
         Ok(())
     }
@@ -372,8 +427,8 @@ impl Reader<'_> {
         let outputs = sg.vector(2, 4)?.map(|v| v.i32s()).unwrap_or_default();
         if inputs.len() != operands.len() {
             return invalid(format!(
-                "op #{} IF passes {} operands to subgraph {b}, which takes {}",
-                at.op,
+                "{} IF passes {} operands to subgraph {b}, which takes {}",
+                at,
                 operands.len(),
                 inputs.len()
             ));
@@ -382,12 +437,36 @@ impl Reader<'_> {
             Some(name) if !name.is_empty() => name.to_owned(),
             _ => format!("subgraph {b}"),
         };
-        let mut map = Vec::new();
-        for (i, t) in sg.vector(0, 4)?.iter().flat_map(|v| v.tables()).enumerate() {
+        let tensors = sg.vector(0, 4)?;
+        let count = tensors.as_ref().map_or(0, |v| v.len());
+        let ops = sg.vector(3, 4)?.map_or(0, |v| v.len());
+        // Which operand each of the branch's tensors is, if any.
+        let mut operand_of = vec![None; count];
+        for (k, &i) in inputs.iter().enumerate() {
+            match usize::try_from(i).ok().and_then(|i| operand_of.get_mut(i)) {
+                Some(slot @ None) => *slot = Some(operands[k]),
+                _ => {
+                    return invalid(format!(
+                        "subgraph {b}'s input {k} is tensor {i}: out of range or repeated"
+                    ))
+                }
+            }
+        }
+        g.inlined += 1 + count + ops;
+        let mut map = Vec::with_capacity(count);
+        let first_own = g.tensors.len();
+        for (i, t) in tensors.iter().flat_map(|v| v.tables()).enumerate() {
             let t = t?;
             let mut tensor = self.tensor(i, t, parts.buffers)?;
-            let operand = inputs.iter().position(|&x| usize::try_from(x) == Ok(i));
-            match operand.map(|k| operands[k]) {
+            g.inlined += tensor.data.as_ref().map_or(0, |d| d.len() / 1024);
+            if g.inlined > MAX_INLINED {
+                return invalid(format!(
+                    "{} IF: its branches, and those of the IFs they hold, inline more \
+                     than {MAX_INLINED} tensors and ops",
+                    at
+                ));
+            }
+            match operand_of[i] {
                 // TFLM copies the operand's bytes into the branch's input.
                 Some(o) => {
                     let outer = &g.tensors[o];
@@ -418,7 +497,12 @@ impl Reader<'_> {
         }
         let problems = self.problems.len();
         inlining.push(b);
-        self.operators(parts, b, &map, inlining, g)?;
+        let scope = Scope {
+            subgraph: b,
+            map: &map,
+            first_own,
+        };
+        self.operators(parts, &scope, inlining, g)?;
         inlining.pop();
         if self.problems.len() > problems {
             return Ok(None);
