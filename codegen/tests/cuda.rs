@@ -62,6 +62,11 @@ fn models() -> Vec<(String, PathBuf, Vec<PathBuf>)> {
             vec![repo().join("tests/fixtures/onnx_ops/where")],
         ),
         (
+            "if".to_string(),
+            repo().join("tests/fixtures/onnx_ops/if.onnx"),
+            vec![repo().join("tests/fixtures/onnx_ops/if")],
+        ),
+        (
             "gelu_norm".to_string(),
             repo().join("tests/fixtures/onnx_ops/gelu_norm.onnx"),
             vec![repo().join("tests/fixtures/onnx_ops/gelu_norm")],

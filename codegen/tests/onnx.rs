@@ -125,6 +125,28 @@ fn matches_onnx_reference(name: &str) -> Vec<&'static str> {
     compiled.graph.nodes.iter().map(|n| n.kind.name()).collect()
 }
 
+/// If, as PyTorch exports a scripted `if`: both branches inlined (reading
+/// the outer input by name, each defining a value of the same name), a
+/// Where per output; an If on a constant converts only the branch it takes
+/// (the other holds a Hardmax, which kiln does not import, so the model
+/// would be refused). An If whose branches give different shapes is
+/// refused by name.
+#[test]
+fn if_matches_the_onnx_reference_evaluator() {
+    let kinds = matches_onnx_reference("if");
+    let selects = kinds.iter().filter(|k| **k == "SELECT_V2").count();
+    assert_eq!(selects, 2, "{kinds:?}");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/onnx_ops");
+    let Err(err) = kiln_codegen::compile_file(&dir.join("if_shapes.onnx")) else {
+        panic!("if_shapes.onnx compiled");
+    };
+    let err = err.to_string();
+    assert!(
+        err.contains("If") && err.contains("the branches give shapes [2, 3, 4] and [1, 1, 1]"),
+        "{err}"
+    );
+}
+
 /// Sub, Div, PRelu, LeakyRelu, HardSigmoid, HardSwish, Clip and an unfolded
 /// BatchNormalization, with per-channel broadcasting of constants.
 #[test]

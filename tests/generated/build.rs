@@ -41,6 +41,10 @@ fn main() {
             repo.join("tests/fixtures/onnx_ops/reduce_mean.onnx"),
         ),
         (
+            "onnx_if".into(),
+            repo.join("tests/fixtures/onnx_ops/if.onnx"),
+        ),
+        (
             "gelu_norm".into(),
             repo.join("tests/fixtures/onnx_ops/gelu_norm.onnx"),
         ),

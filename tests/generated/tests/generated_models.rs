@@ -132,7 +132,7 @@ fn generated_stateful_models_remember_a_sequence_as_tflite_micro_does() {
 
 /// The float ONNX fixtures (constants in flash as binary-op operands, PAD
 /// with a value, MEAN, LSTM with fresh states, GRU, recurrent layers in
-/// every direction, ERF): generated code within float rounding of ONNX's
+/// every direction, ERF, If): generated code within float rounding of ONNX's
 /// reference evaluator, and bit-identical to the Executor on the same
 /// generated graph.
 #[test]
@@ -147,6 +147,7 @@ fn generated_onnx_float_ops_match_the_onnx_reference() {
         ("onnx_rnn_directions", "rnn_directions"),
         ("onnx_rnn_initial_states", "rnn_initial_states"),
         ("gelu_norm", "gelu_norm"),
+        ("onnx_if", "if"),
     ];
     for (name, fixture) in fixtures {
         let dir = repo().join("tests/fixtures/onnx_ops").join(fixture);

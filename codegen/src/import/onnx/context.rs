@@ -41,6 +41,8 @@ pub(crate) struct Importer<'a> {
     /// The scales of dequantized integer constants, by the float constant's name.
     pub weight_quantization: HashMap<String, Quantization>,
     pub problems: Vec<Unsupported>,
+    /// How many If branches are being converted around the current node.
+    pub nesting: usize,
 }
 
 pub(crate) type Step<T> = std::result::Result<T, String>;

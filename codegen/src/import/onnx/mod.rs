@@ -7,13 +7,15 @@
 //! layout; an op that only runs in NHWC is wrapped in transposes);
 //! `shape_arith` folds integer shape computations into constants; `one_d`
 //! runs 1-D convolutions and pools as 2-D ones of height one; `qdq`
-//! reads pre-quantized models. Each op's converter lives in its file under
-//! `ops/`, registered by ONNX op type. After import the passes move the
+//! reads pre-quantized models; `if_branches` inlines If's branches. Each
+//! op's converter lives in its file under `ops/`, registered by ONNX op
+//! type. After import the passes move the
 //! transposes until they cancel (NCHW to NHWC), fold batch normalization
 //! into the conv or Gemm before it and fuse Relus. Every unsupported op or
 //! attribute is reported at once.
 
 mod context;
+mod if_branches;
 mod layer_norm;
 mod one_d;
 mod proto;
@@ -82,6 +84,7 @@ fn convert(imp: &mut Importer, n: &OnnxNode) -> Step<()> {
             Ok(())
         }
         "CastLike" => cast_like(imp, n),
+        "If" => if_branches::if_node(imp, n),
         "QuantizeLinear" => imp.quantize_linear(n),
         "DequantizeLinear" => imp.dequantize_linear(n),
         "QLinearConv" | "QLinearMatMul" | "QLinearAdd" | "QLinearMul" | "ConvInteger"
@@ -269,6 +272,7 @@ pub fn import_bytes(bytes: &[u8], path: &Path) -> Result<Graph> {
         quantized: HashMap::new(),
         weight_quantization: HashMap::new(),
         problems: vec![],
+        nesting: 0,
     };
     // Constant nodes become constants (a tensor, or one of the scalar and
     // list forms ONNX's function bodies write).

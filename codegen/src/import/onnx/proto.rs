@@ -159,6 +159,8 @@ pub struct Attribute {
     pub floats: Vec<f32>,
     pub strings: Vec<String>,
     pub t: Option<OnnxTensor>,
+    /// A graph attribute (If's branches), undecoded.
+    pub g: Option<Vec<u8>>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -217,6 +219,7 @@ pub fn parse_node(bytes: &[u8]) -> std::result::Result<OnnxNode, PbError> {
                                 .map(|b| String::from_utf8_lossy(b).into_owned())
                         }
                         (5, Value::Bytes(t)) => a.t = Some(parse_tensor(t)?),
+                        (6, Value::Bytes(g)) => a.g = Some(g.to_vec()),
                         (7, v) => push_floats(v, &mut a.floats)?,
                         (8, v) => push_ints(v, &mut a.ints)?,
                         (9, v) => a.strings.extend(
