@@ -64,6 +64,17 @@ fn cargo_run(folder: &str, profile: &str, envs: &[(&str, &str)]) -> String {
 
 /// `cargo_run` in the checkout at `root` (this one, or a baseline's).
 fn cargo_run_in(root: &Path, folder: &str, profile: &str, envs: &[(&str, &str)]) -> String {
+    try_cargo_run_in(root, folder, profile, envs).unwrap_or_else(|e| fail(e))
+}
+
+/// [`cargo_run_in`], its failure returned (a baseline revision that cannot
+/// build a model it predates).
+fn try_cargo_run_in(
+    root: &Path,
+    folder: &str,
+    profile: &str,
+    envs: &[(&str, &str)],
+) -> Result<String, String> {
     let mut cmd = Command::new("cargo");
     cmd.args(["run", "--locked", "-q", "--profile", profile])
         .current_dir(root.join("targets").join(folder))
@@ -72,15 +83,15 @@ fn cargo_run_in(root: &Path, folder: &str, profile: &str, envs: &[(&str, &str)])
     for (k, v) in envs {
         cmd.env(k, v);
     }
-    let out = cmd.output().unwrap_or_else(|e| fail(format!("cargo: {e}")));
+    let out = cmd.output().map_err(|e| format!("cargo: {e}"))?;
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     if !out.status.success() {
-        fail(format!(
+        return Err(format!(
             "{folder} {envs:?} failed:\n{stdout}\n{}",
             String::from_utf8_lossy(&out.stderr)
         ));
     }
-    stdout
+    Ok(stdout)
 }
 
 /// text + data of a firmware image, in bytes.
@@ -534,20 +545,20 @@ fn bench_cores(args: &[String]) {
         digits.join("digits_int8.tflite"),
         digits.join("samples"),
     ));
-    let instructions = |root: &Path, core: &str, model: &Path, cases: &Path| -> u64 {
+    let instructions = |root: &Path, core: &str, model: &Path, cases: &Path| {
         let envs = [
             ("KILN_MODEL", model.to_str().unwrap()),
             ("KILN_CASES", cases.to_str().unwrap()),
             ("KILN_MAX_CASES", "1"),
         ];
-        let text = cargo_run_in(root, core, "release", &envs);
+        let text = try_cargo_run_in(root, core, "release", &envs)?;
         if !text.contains("RESULT PASS") {
-            fail(format!(
+            return Err(format!(
                 "{} did not pass on {core}:\n{text}",
                 model.display()
             ));
         }
-        num(&fields(&text, "RESULT "), "instructions")
+        Ok(num(&fields(&text, "RESULT "), "instructions"))
     };
     let mut md = String::new();
     let rev = baseline.clone().unwrap_or_default();
@@ -565,10 +576,14 @@ fn bench_cores(args: &[String]) {
                 continue;
             }
             eprintln!("measuring {name} on {core} ...");
-            let now = instructions(&repo(), core, model, cases);
-            let before = baseline_root
-                .as_ref()
-                .map(|root| instructions(root, core, model, cases));
+            let now = instructions(&repo(), core, model, cases).unwrap_or_else(|e| fail(e));
+            // A model the baseline predates (an op it lacks) gets no
+            // baseline figure.
+            let before = baseline_root.as_ref().and_then(|root| {
+                instructions(root, core, model, cases)
+                    .map_err(|_| eprintln!("  {name}: the baseline cannot run it"))
+                    .ok()
+            });
             let (before_cell, ratio_cell) = match before {
                 Some(b) => (b.to_string(), ratio(now, b)),
                 None => ("-".to_string(), "-".to_string()),
