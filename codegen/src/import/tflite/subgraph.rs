@@ -265,7 +265,7 @@ impl Reader<'_> {
     fn problem(&mut self, at: Site, name: &str, tensors: Vec<String>, reason: String) {
         let (op_index, op_name) = match at.subgraph {
             0 => (Some(at.op), name.to_owned()),
-            s => (None, format!("{name} (op #{} of subgraph {s})", at.op)),
+            _ => (None, format!("{name} ({at})")),
         };
         self.problems.push(Unsupported {
             op_index,
@@ -381,10 +381,9 @@ impl Reader<'_> {
             let (then, other) = (then[k], other[k]);
             // TFLM copies the branch's bytes into the output as they are.
             let o = &g.tensors[out];
-            let differs = [then, other].into_iter().find(|&t| {
-                let t = &g.tensors[t];
-                (t.dtype, &t.shape, &t.quantization) != (o.dtype, &o.shape, &o.quantization)
-            });
+            let differs = [then, other]
+                .into_iter()
+                .find(|&t| !same_bytes_meaning(&g.tensors[t], o));
             let reason = match differs {
                 Some(t) => format!(
                     "output {k}: '{}' of its branch differs from '{}' in type, shape or \
@@ -470,9 +469,7 @@ impl Reader<'_> {
                 // TFLM copies the operand's bytes into the branch's input.
                 Some(o) => {
                     let outer = &g.tensors[o];
-                    let same = (outer.dtype, &outer.shape, &outer.quantization)
-                        == (tensor.dtype, &tensor.shape, &tensor.quantization);
-                    if !same {
+                    if !same_bytes_meaning(outer, &tensor) {
                         let reason = format!(
                             "operand '{}' differs from subgraph {b}'s input '{}' in type, \
                              shape or quantization",
@@ -520,4 +517,11 @@ impl Reader<'_> {
             .collect::<ReadResult<_>>()
             .map(Some)
     }
+}
+
+/// Whether bytes copied from one tensor into the other (as TFLM's IF copies
+/// operands in and results out) mean the same values: the same type, shape
+/// and quantization.
+fn same_bytes_meaning(a: &Tensor, b: &Tensor) -> bool {
+    (a.dtype, &a.shape, &a.quantization) == (b.dtype, &b.shape, &b.quantization)
 }
