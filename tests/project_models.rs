@@ -231,9 +231,31 @@ fn if_branches_kiln_cannot_inline_are_refused_by_name() {
         ("if_recursive", "op #3 IF [first > 0, input, constant, sum or difference, a or max]: runs subgraph 0, which contains it"),
         ("if_requantized", "op #3 IF: operand 'input' differs from subgraph 1's input 'a'"),
         ("if_deep", "op #0 of subgraph 8 IF: IFs nested more than 8 deep"),
-        ("if_wide", "op #7 of subgraph 3 IF: its branches, and those of the IFs they hold, inline more than 1000000"),
+        ("if_wide", "op #7 of subgraph 3 IF: its subgraphs, and those of the IFs and WHILEs they hold, inline more than 1000000"),
         ("if_writes_operand", "MAXIMUM (op #0 of subgraph 1): writes an operand of its IF"),
         ("if_constant_condition", "op #3 IF [always, input, constant, sum or difference, a or max]: a constant condition"),
+    ] {
+        let Err(err) = kiln_codegen::compile_file(&dir.join(format!("{model}.tflite"))) else {
+            panic!("{model} compiled");
+        };
+        let err = err.to_string();
+        assert!(err.contains(reason), "{model}: {err}");
+    }
+}
+
+/// WHILE is unrolled, so kiln refuses by name the loops it cannot count
+/// when compiling: one that stops on computed values (a `tf.while_loop`
+/// doubling its input until the sum reaches 100), one whose body never
+/// moves its counter, and Keras's `return_sequences`, whose tensor list
+/// changes shape from pass to pass.
+#[test]
+fn while_loops_kiln_cannot_unroll_are_refused_by_name() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/op_zoo");
+    for (model, reason) in [
+        ("while_computed", "op #0 WHILE [x, Identity]: its condition depends on values computed at run time"),
+        ("while_endless", "op #0 WHILE [start, input, zero state, final counter, final input, final state]: runs more than 1000 passes"),
+        ("while_rnn_sequence_float", "SLICE (op #9 of subgraph 2)"),
+        ("while_rnn_sequence_float", "shapes that change from pass to pass"),
     ] {
         let Err(err) = kiln_codegen::compile_file(&dir.join(format!("{model}.tflite"))) else {
             panic!("{model} compiled");

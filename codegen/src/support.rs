@@ -278,7 +278,7 @@ mod tests {
             greater.map(|r| (r.int8, r.int16, r.float32)),
             Some(("yes", "no", "yes"))
         );
-        let unsupported = rows.iter().find(|r| r.name == "WHILE");
+        let unsupported = rows.iter().find(|r| r.name == "CIRCULAR_BUFFER");
         assert_eq!(unsupported.map(|r| r.int8), Some("no"));
         // The signal library's uint32 and uint64 ops have a column of their
         // own, outside int8, int16 and float32.

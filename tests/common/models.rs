@@ -123,16 +123,21 @@ pub const OP_ZOO: &[&str] = &[
     "conv_rgb",
     "if",
     "if_nested",
+    "while",
+    "while_int16",
 ];
 
 /// The project's float32 op-coverage fixtures (`make_schema_ops.py`, and
-/// `make_stateful.py` for lstm_float and variables_float): kiln
+/// `make_stateful.py` for lstm_float and variables_float, `make_keras_rnn.py`
+/// for while_rnn_float and while_gru_float, Keras RNNs as WHILE loops): kiln
 /// must match TFLM's outputs within float rounding (`floats_close`).
 pub const FLOAT_ZOO: &[&str] = &[
     "softmax_parts",
     "batch_matmul_float",
     "compare_select_float",
     "if_float",
+    "while_rnn_float",
+    "while_gru_float",
     "comparisons_float",
     "mirror_pad_float",
     "float_unary",

@@ -7,8 +7,10 @@
 //! and reported together.
 
 mod custom_options;
+mod fold;
 mod subgraph;
 mod variables;
+mod while_loop;
 
 use std::path::Path;
 
@@ -367,7 +369,7 @@ impl Reader<'_> {
             map: &main,
             first_own: 0,
         };
-        self.operators(&parts, &scope, &mut vec![], &mut g)?;
+        self.operators(&parts, &scope, &mut Vec::new(), &mut g)?;
         let subgraph::Reading {
             tensors,
             variables,

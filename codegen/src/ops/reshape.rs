@@ -22,6 +22,11 @@ impl Reshape {
             ("RESHAPE", |_| Ok(OpKind::Reshape(Reshape))),
             ("SQUEEZE", |_| Ok(OpKind::Reshape(Reshape))),
             ("EXPAND_DIMS", |_| Ok(OpKind::Reshape(Reshape))),
+            // `import::tflite`'s subgraph reading unrolls the loop; each
+            // output is then the last pass's value under another name.
+            ("WHILE", |_| {
+                crate::import::tflite::invalid("WHILE is unrolled where it is read")
+            }),
         ],
         onnx: &[
             OnnxConverter {

@@ -4,6 +4,7 @@
 //! gives TFLM's bytes (its IF runs one branch, copying bytes in and out)
 //! because kiln's kernels are total (a branch not taken cannot fail) and a
 //! branch may not keep state (refused), at the cost of running both.
+//! WHILE inlines its subgraphs too (`while_loop`).
 //!
 //! Layer: import; uses the flatbuffer reader, `ir` and the ops'
 //! converters (`ops::tflite_converter`).
@@ -11,7 +12,8 @@
 use std::collections::HashMap;
 
 use super::super::flatbuffer::{Table, Vector};
-use super::{builtin_name, invalid, ReadResult, Reader, TfliteOp, CUSTOM};
+use super::fold::fold_constant_op;
+use super::{builtin_name, invalid, ReadError, ReadResult, Reader, TfliteOp, CUSTOM};
 use crate::error::Unsupported;
 use crate::ir::*;
 
@@ -36,12 +38,26 @@ pub(super) struct Reading {
     pub inlined: usize,
 }
 
-/// How deep IFs may nest in branches, and how much inlining may take: both
-/// branches of an IF may hold the same nested IFs, and a flatbuffer may
-/// point many tensors at one buffer, so a forged file of a few kilobytes
-/// could otherwise exhaust the tool's time, memory or stack.
-const MAX_NESTING: usize = 8;
+/// How deep IFs and WHILEs may nest in inlined subgraphs, and how much
+/// inlining may take: both branches of an IF may hold the same nested IFs,
+/// a loop may run many times, and a flatbuffer may point many tensors at
+/// one buffer, so a forged file of a few kilobytes could otherwise exhaust
+/// the tool's time, memory or stack.
+pub(super) const MAX_NESTING: usize = 8;
 const MAX_INLINED: usize = 1_000_000;
+
+/// A subgraph being inlined: its index and the op inlining it ("IF" or
+/// "WHILE").
+pub(super) type Inlining = Vec<(usize, &'static str)>;
+
+/// Why an op that keeps or writes state cannot sit in a subgraph the op
+/// `by` inlines.
+fn inlined_state(by: &str) -> &'static str {
+    match by {
+        "IF" => "kiln runs both branches",
+        _ => "kiln unrolls the loop, each pass getting its own copy",
+    }
+}
 
 /// The subgraph being read: its index, the graph tensor of each of its
 /// tensors, and the first graph tensor it owns (a branch's operands are
@@ -55,9 +71,9 @@ pub(super) struct Scope<'m> {
 
 /// An operator's place: its subgraph and index there.
 #[derive(Clone, Copy)]
-struct Site {
-    subgraph: usize,
-    op: usize,
+pub(super) struct Site {
+    pub subgraph: usize,
+    pub op: usize,
 }
 
 impl std::fmt::Display for Site {
@@ -71,14 +87,14 @@ impl std::fmt::Display for Site {
 
 impl Reader<'_> {
     /// Reads the operators of subgraph `scope` into `g.nodes`. `inlining`
-    /// lists the branch subgraphs being inlined around this one (empty for
-    /// the main subgraph), so that an IF reaching its own subgraph is
+    /// lists the subgraphs being inlined around this one (empty for the
+    /// main subgraph), so that an IF or WHILE reaching its own subgraph is
     /// refused.
     pub(super) fn operators(
         &mut self,
         parts: &ModelParts,
         scope: &Scope,
-        inlining: &mut Vec<usize>,
+        inlining: &mut Inlining,
         g: &mut Reading,
     ) -> ReadResult<()> {
         let (s, map) = (scope.subgraph, scope.map);
@@ -108,14 +124,15 @@ impl Reader<'_> {
                 ));
             };
             let name = builtin_name(code, custom.as_deref());
-            let in_branch = s != 0;
+            // The op inlining this subgraph, if any.
+            let inlined_by = inlining.last().map(|&(_, by)| by);
             let variable_op = matches!(
                 name.as_str(),
                 "VAR_HANDLE" | "CALL_ONCE" | "READ_VARIABLE" | "ASSIGN_VARIABLE"
             );
-            if in_branch && variable_op {
-                let reason = "a variable op in a branch of an IF: kiln runs both branches";
-                self.problem(at, &name, vec![], reason.into());
+            if let (Some(by), true) = (inlined_by, variable_op) {
+                let reason = format!("a variable op in a subgraph of {by}: {}", inlined_state(by));
+                self.problem(at, &name, vec![], reason);
                 continue;
             }
             // Resolved with the variables (`variables`): no node.
@@ -138,10 +155,19 @@ impl Reader<'_> {
                 .iter()
                 .map(|&i| index(i, &format!("op #{op_index}")))
                 .collect::<ReadResult<Vec<_>>>()?;
-            if in_branch && op_outputs.iter().any(|&t| t < scope.first_own) {
-                let reason = "writes an operand of its IF: TFLM writes only the branch's copy";
-                self.problem(at, &name, vec![], reason.into());
-                continue;
+            if let Some(by) = inlined_by {
+                if op_outputs.iter().any(|&t| t < scope.first_own) {
+                    let reason = format!(
+                        "writes an operand of its {by}: TFLM writes only the subgraph's copy"
+                    );
+                    self.problem(at, &name, vec![], reason);
+                    continue;
+                }
+                // Loop counters and conditions, which WHILE must know.
+                let options = op.table(4)?;
+                if fold_constant_op(&name, options, &op_inputs, &op_outputs, &mut g.tensors) {
+                    continue;
+                }
             }
             if name == "IF" {
                 self.predicated_if(
@@ -153,6 +179,11 @@ impl Reader<'_> {
                     inlining,
                     g,
                 )?;
+                continue;
+            }
+            if name == "WHILE" {
+                let options = op.table(4)?;
+                self.unrolled_while(parts, at, options, &op_inputs, &op_outputs, inlining, g)?;
                 continue;
             }
             // READ_VARIABLE and ASSIGN_VARIABLE use the variable itself
@@ -193,7 +224,21 @@ impl Reader<'_> {
                 per_output: Vec::new(),
                 states: Vec::new(),
             };
-            let kind = convert(&mut reading)?;
+            let kind = match convert(&mut reading) {
+                // A loop's ops see one pass's values: a shape that changes
+                // from pass to pass is not in the file, so the op reads as
+                // inconsistent; kiln cannot unroll it.
+                Err(ReadError::Invalid(detail)) if inlined_by == Some("WHILE") => {
+                    let reason = format!(
+                        "{detail}: in a WHILE kiln unrolls, shapes that change from pass \
+                         to pass (such as the tensor list Keras writes for \
+                         return_sequences) are not supported"
+                    );
+                    self.problem(at, &name, tensor_names, reason);
+                    continue;
+                }
+                kind => kind?,
+            };
             let TfliteOp {
                 inputs: mut node_inputs,
                 outputs: node_outputs,
@@ -218,9 +263,11 @@ impl Reader<'_> {
             // kernel's Prepare): a variable tensor of its own, read and
             // written as the node's last inputs.
             for (what, shape, dtype) in states {
-                if in_branch {
-                    let reason =
-                        format!("keeps a {what} in a branch of an IF: kiln runs both branches");
+                if let Some(by) = inlined_by {
+                    let reason = format!(
+                        "keeps a {what} in a subgraph of {by}: {}",
+                        inlined_state(by)
+                    );
                     self.problem(at, &name, tensor_names.clone(), reason);
                     continue;
                 }
@@ -262,7 +309,7 @@ impl Reader<'_> {
 
     /// Records a problem of the operator at `at` (one in a branch named
     /// with its subgraph, its index being that subgraph's).
-    fn problem(&mut self, at: Site, name: &str, tensors: Vec<String>, reason: String) {
+    pub(super) fn problem(&mut self, at: Site, name: &str, tensors: Vec<String>, reason: String) {
         let (op_index, op_name) = match at.subgraph {
             0 => (Some(at.op), name.to_owned()),
             _ => (None, format!("{name} ({at})")),
@@ -285,24 +332,11 @@ impl Reader<'_> {
         options: Option<Table>,
         inputs: &[Option<TensorId>],
         outputs: &[TensorId],
-        inlining: &mut Vec<usize>,
+        inlining: &mut Inlining,
         g: &mut Reading,
     ) -> ReadResult<()> {
         // IfOptions: then_subgraph_index, else_subgraph_index.
-        let mut branches = [0; 2];
-        for (slot, branch) in branches.iter_mut().enumerate() {
-            let v = options.map_or(Ok(0), |t| t.i32(slot, 0))?;
-            *branch = match usize::try_from(v) {
-                Ok(b) if b < parts.subgraphs.len() => b,
-                _ => {
-                    return invalid(format!(
-                        "{} IF runs subgraph {v}, but there are {}",
-                        at,
-                        parts.subgraphs.len()
-                    ))
-                }
-            };
-        }
+        let branches = subgraph_indices(parts, at, "IF", options)?;
         let Some((&Some(condition), operands)) = inputs.split_first() else {
             return invalid(format!("{at} IF has no condition"));
         };
@@ -322,10 +356,7 @@ impl Reader<'_> {
             ))
         } else if c.is_constant() {
             Some("a constant condition".into())
-        } else if let Some(&b) = branches
-            .iter()
-            .find(|&&b| b == at.subgraph || b == 0 || inlining.contains(&b))
-        {
+        } else if let Some(&b) = branches.iter().find(|&&b| contains(at, b, inlining)) {
             Some(format!("runs subgraph {b}, which contains it"))
         } else if let Some(&v) = operands.iter().find(|v| g.variables.contains(v)) {
             // The branch would update the variable itself, taken or not.
@@ -361,7 +392,7 @@ impl Reader<'_> {
         // Both branches, so that the problems of each are reported.
         let mut results = Vec::new();
         for b in branches {
-            let r = self.branch(parts, at, b, &operands, inlining, g)?;
+            let r = self.branch(parts, (at, "IF"), b, &operands, inlining, g)?;
             if let Some(r) = &r {
                 if r.len() != outputs.len() {
                     return invalid(format!(
@@ -408,17 +439,17 @@ impl Reader<'_> {
         Ok(())
     }
 
-    /// Inlines branch subgraph `b` of the IF at `at` on `operands`: its
-    /// inputs are the operands, its other tensors new in the graph (named
-    /// after the subgraph). Returns the graph tensors of its outputs, or
-    /// `None` where a problem is recorded.
-    fn branch(
+    /// Inlines subgraph `b` of the op `by` (IF or WHILE) at `at` on
+    /// `operands`: its inputs are the operands, its other tensors new in
+    /// the graph (named after the subgraph). Returns the graph tensors of
+    /// its outputs, or `None` where a problem is recorded.
+    pub(super) fn branch(
         &mut self,
         parts: &ModelParts,
-        at: Site,
+        (at, by): (Site, &'static str),
         b: usize,
         operands: &[TensorId],
-        inlining: &mut Vec<usize>,
+        inlining: &mut Inlining,
         g: &mut Reading,
     ) -> ReadResult<Option<Vec<TensorId>>> {
         let sg = parts.subgraphs.table(b)?;
@@ -426,7 +457,7 @@ impl Reader<'_> {
         let outputs = sg.vector(2, 4)?.map(|v| v.i32s()).unwrap_or_default();
         if inputs.len() != operands.len() {
             return invalid(format!(
-                "{} IF passes {} operands to subgraph {b}, which takes {}",
+                "{} {by} passes {} operands to subgraph {b}, which takes {}",
                 at,
                 operands.len(),
                 inputs.len()
@@ -460,8 +491,8 @@ impl Reader<'_> {
             g.inlined += tensor.data.as_ref().map_or(0, |d| d.len() / 1024);
             if g.inlined > MAX_INLINED {
                 return invalid(format!(
-                    "{} IF: its branches, and those of the IFs they hold, inline more \
-                     than {MAX_INLINED} tensors and ops",
+                    "{} {by}: its subgraphs, and those of the IFs and WHILEs they hold, \
+                     inline more than {MAX_INLINED} tensors and ops",
                     at
                 ));
             }
@@ -475,7 +506,7 @@ impl Reader<'_> {
                              shape or quantization",
                             outer.name, tensor.name
                         );
-                        self.problem(at, "IF", vec![], reason);
+                        self.problem(at, by, vec![], reason);
                         return Ok(None);
                     }
                     map.push(o);
@@ -483,7 +514,7 @@ impl Reader<'_> {
                 None => {
                     if t.bool(5, false)? {
                         let reason = format!("subgraph {b} holds a variable tensor");
-                        self.problem(at, "IF", vec![], reason);
+                        self.problem(at, by, vec![], reason);
                         return Ok(None);
                     }
                     tensor.name = format!("{prefix}/{}", tensor.name);
@@ -493,7 +524,7 @@ impl Reader<'_> {
             }
         }
         let problems = self.problems.len();
-        inlining.push(b);
+        inlining.push((b, by));
         let scope = Scope {
             subgraph: b,
             map: &map,
@@ -519,9 +550,39 @@ impl Reader<'_> {
     }
 }
 
+/// The two subgraph indices of an IF's or WHILE's options (then and else;
+/// condition and body), each checked to be in the model.
+pub(super) fn subgraph_indices(
+    parts: &ModelParts,
+    at: Site,
+    by: &str,
+    options: Option<Table>,
+) -> ReadResult<[usize; 2]> {
+    let mut indices = [0; 2];
+    for (slot, index) in indices.iter_mut().enumerate() {
+        let v = options.map_or(Ok(0), |t| t.i32(slot, 0))?;
+        *index = match usize::try_from(v) {
+            Ok(b) if b < parts.subgraphs.len() => b,
+            _ => {
+                return invalid(format!(
+                    "{at} {by} runs subgraph {v}, but there are {}",
+                    parts.subgraphs.len()
+                ))
+            }
+        };
+    }
+    Ok(indices)
+}
+
+/// Whether subgraph `b`, run by the op at `at`, contains that op: it is
+/// the main subgraph, the op's own, or one inlined around it.
+pub(super) fn contains(at: Site, b: usize, inlining: &Inlining) -> bool {
+    b == at.subgraph || b == 0 || inlining.iter().any(|&(s, _)| s == b)
+}
+
 /// Whether bytes copied from one tensor into the other (as TFLM's IF copies
 /// operands in and results out) mean the same values: the same type, shape
 /// and quantization.
-fn same_bytes_meaning(a: &Tensor, b: &Tensor) -> bool {
+pub(super) fn same_bytes_meaning(a: &Tensor, b: &Tensor) -> bool {
     (a.dtype, &a.shape, &a.quantization) == (b.dtype, &b.shape, &b.quantization)
 }

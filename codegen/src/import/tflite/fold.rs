@@ -1,0 +1,139 @@
+//! Integer and bool arithmetic on constants, computed while reading: the
+//! loop counters and conditions of a WHILE (`while_loop`), which kiln must
+//! know at compile time to unroll the loop. Only int32 and bool values are
+//! folded, whose arithmetic is exact (int32 wraps as TFLM's does in
+//! practice), so a folded value is the one TFLM computes; quantized values
+//! are left to the kernels.
+//!
+//! Layer: import; uses the flatbuffer reader and `ir`.
+
+use super::super::flatbuffer::Table;
+use crate::ir::*;
+
+/// Computes the op `name` when all its inputs are int32 or bool constants
+/// of one shape (or one value, broadcast): the output gets the values as
+/// its data. Returns whether it did; an op it does not know, or one with a
+/// fused activation, is left to its converter.
+pub(super) fn fold_constant_op(
+    name: &str,
+    options: Option<Table>,
+    inputs: &[Option<TensorId>],
+    outputs: &[TensorId],
+    tensors: &mut [Tensor],
+) -> bool {
+    let (Some(values), &[out]) = (constant_operands(inputs, tensors), outputs) else {
+        return false;
+    };
+    // ADD, SUB and MUL options all start with the fused activation.
+    let activation = options.map_or(Ok(0), |t| t.i8(0, 0)).unwrap_or(1);
+    let arithmetic = |f: fn(i32, i32) -> i32| -> Option<Vec<Value>> {
+        (activation == 0).then(|| zip(&values, |a, b| Some(Value::I32(f(a.int()?, b.int()?)))))?
+    };
+    let compare =
+        |f: fn(i32, i32) -> bool| zip(&values, |a, b| Some(Value::Bool(f(a.int()?, b.int()?))));
+    let logic =
+        |f: fn(bool, bool) -> bool| zip(&values, |a, b| Some(Value::Bool(f(a.bool()?, b.bool()?))));
+    let result = match name {
+        "ADD" => arithmetic(i32::wrapping_add),
+        "SUB" => arithmetic(i32::wrapping_sub),
+        "MUL" => arithmetic(i32::wrapping_mul),
+        "LESS" => compare(|a, b| a < b),
+        "LESS_EQUAL" => compare(|a, b| a <= b),
+        "GREATER" => compare(|a, b| a > b),
+        "GREATER_EQUAL" => compare(|a, b| a >= b),
+        "EQUAL" => compare(|a, b| a == b),
+        "NOT_EQUAL" => compare(|a, b| a != b),
+        "LOGICAL_AND" => logic(|a, b| a && b),
+        "LOGICAL_OR" => logic(|a, b| a || b),
+        "LOGICAL_NOT" => match &values[..] {
+            [a] => a.iter().map(|v| Some(Value::Bool(!v.bool()?))).collect(),
+            _ => None,
+        },
+        _ => None,
+    };
+    let Some(result) = result else {
+        return false;
+    };
+    let o = &mut tensors[out];
+    let dtype = match result.first() {
+        Some(Value::I32(_)) | None if o.dtype == DataType::I32 => DataType::I32,
+        Some(Value::Bool(_)) | None if o.dtype == DataType::Bool => DataType::Bool,
+        _ => return false,
+    };
+    if o.is_constant() || o.elements() != result.len() || dtype != o.dtype {
+        return false;
+    }
+    o.data = Some(
+        result
+            .iter()
+            .flat_map(|v| match *v {
+                Value::I32(x) => x.to_le_bytes().to_vec(),
+                Value::Bool(b) => vec![u8::from(b)],
+            })
+            .collect(),
+    );
+    true
+}
+
+/// A folded value.
+#[derive(Clone, Copy)]
+enum Value {
+    I32(i32),
+    Bool(bool),
+}
+
+impl Value {
+    fn int(self) -> Option<i32> {
+        match self {
+            Value::I32(x) => Some(x),
+            Value::Bool(_) => None,
+        }
+    }
+
+    fn bool(self) -> Option<bool> {
+        match self {
+            Value::Bool(b) => Some(b),
+            Value::I32(_) => None,
+        }
+    }
+}
+
+/// The values of every input, when all are present int32 or bool
+/// constants.
+fn constant_operands(inputs: &[Option<TensorId>], tensors: &[Tensor]) -> Option<Vec<Vec<Value>>> {
+    inputs
+        .iter()
+        .map(|&t| {
+            let t = &tensors[t?];
+            let data = t.data.as_ref()?;
+            match t.dtype {
+                DataType::I32 if data.len() == 4 * t.elements() => Some(
+                    data.chunks_exact(4)
+                        .map(|c| Value::I32(i32::from_le_bytes([c[0], c[1], c[2], c[3]])))
+                        .collect(),
+                ),
+                DataType::Bool if data.len() == t.elements() => {
+                    Some(data.iter().map(|&b| Value::Bool(b != 0)).collect())
+                }
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// A binary op on two operands of one length, or one of them a single
+/// value (broadcast); `None` for other shapes or types.
+fn zip(values: &[Vec<Value>], f: impl Fn(Value, Value) -> Option<Value>) -> Option<Vec<Value>> {
+    let [a, b] = values else {
+        return None;
+    };
+    let n = match (a.len(), b.len()) {
+        (x, y) if x == y => x,
+        (1, y) => y,
+        (x, 1) => x,
+        _ => return None,
+    };
+    (0..n)
+        .map(|i| f(a[i.min(a.len() - 1)], b[i.min(b.len() - 1)]))
+        .collect()
+}
