@@ -398,13 +398,12 @@ fn plan_with(graph: &Graph, in_place: &[Option<InPlace>]) -> ArenaPlan {
     let mut slice = vec![false; n];
     let mut copies_nothing = vec![false; graph.nodes.len()];
     let variable_root = |r: TensorId| graph.variables.iter().any(|&v| root[v] == r);
-    let root_bytes = |r: TensorId| {
-        (0..n)
-            .filter(|&t| root[t] == r)
-            .map(|t| graph.tensors[t].bytes())
-            .max()
-            .unwrap_or(0)
-    };
+    // A root's bytes: those of the largest tensor it holds.
+    let mut largest = vec![0; n];
+    for t in 0..n {
+        largest[root[t]] = largest[root[t]].max(graph.tensors[t].bytes());
+    }
+    let root_bytes = |r: TensorId| largest[r];
     // Each in place, in node order, so that a root's group is settled
     // before a later op places something relative to it.
     for (i, node) in graph.nodes.iter().enumerate() {
@@ -554,11 +553,7 @@ fn plan_with(graph: &Graph, in_place: &[Option<InPlace>]) -> ArenaPlan {
     for r in 0..n {
         if let Some((first, last)) = life[r] {
             // A buffer is as large as the largest tensor it holds.
-            let bytes = (0..n)
-                .filter(|&t| root[t] == r)
-                .map(|t| graph.tensors[t].bytes())
-                .max()
-                .unwrap_or(0);
+            let bytes = root_bytes(r);
             buffer_of_root[r] = Some(buffers.len());
             buffers.push(Buffer {
                 root: Some(r),
@@ -607,8 +602,16 @@ fn plan_with(graph: &Graph, in_place: &[Option<InPlace>]) -> ArenaPlan {
         .collect();
     let activation_bytes = align(place(&mut activations));
     let arena_bytes = place(&mut buffers);
+    // The buffers alive at each op.
+    let mut alive: Vec<Vec<usize>> = vec![Vec::new(); end + 1];
+    for (i, b) in buffers.iter().enumerate() {
+        let last = b.last.min(end);
+        for ops in alive.get_mut(b.first..=last).into_iter().flatten() {
+            ops.push(i);
+        }
+    }
     let (peak_op, lower_bound_bytes) = (0..=end)
-        .map(|at| (at, live_bytes(&buffers, at)))
+        .map(|at| (at, live_bytes(&buffers, &alive[at])))
         .max_by_key(|&(at, bytes)| (bytes, std::cmp::Reverse(at)))
         .unwrap_or((0, 0));
 
@@ -655,11 +658,12 @@ fn plan_with(graph: &Graph, in_place: &[Option<InPlace>]) -> ArenaPlan {
     }
 }
 
-/// The bytes alive at op `at`: per group, the span its live buffers cover
+/// The bytes alive at an op (`alive`: the buffers alive there): per group,
+/// the span its live buffers cover
 /// (a buffer and the one written over it count once).
-fn live_bytes(buffers: &[Buffer], at: usize) -> usize {
+fn live_bytes(buffers: &[Buffer], alive: &[usize]) -> usize {
     let mut spans: std::collections::BTreeMap<usize, (isize, isize)> = Default::default();
-    for b in buffers.iter().filter(|b| b.first <= at && at <= b.last) {
+    for b in alive.iter().map(|&i| &buffers[i]) {
         let (lo, hi) = (b.rel, b.rel + b.bytes as isize);
         let span = spans.entry(b.group).or_insert((lo, hi));
         *span = (span.0.min(lo), span.1.max(hi));

@@ -22,10 +22,11 @@ pub(super) fn place(buffers: &mut [Buffer]) -> usize {
     by_size.sort_by_key(|g| (std::cmp::Reverse(largest(g)), earliest(g)));
     let mut by_birth = groups;
     by_birth.sort_by_key(|g| (earliest(g), std::cmp::Reverse(largest(g))));
+    let meets = Meetings::of(buffers);
     let mut other = buffers.to_vec();
     let (size_first, birth_first) = (
-        place_in_order(buffers, &by_size),
-        place_in_order(&mut other, &by_birth),
+        place_in_order(buffers, &by_size, &meets),
+        place_in_order(&mut other, &by_birth, &meets),
     );
     if birth_first < size_first {
         buffers.clone_from_slice(&other);
@@ -35,8 +36,64 @@ pub(super) fn place(buffers: &mut [Buffer]) -> usize {
     }
 }
 
-fn place_in_order(buffers: &mut [Buffer], order: &[Vec<usize>]) -> usize {
-    let mut placed: Vec<usize> = Vec::new();
+/// For each buffer of some bytes, the others of some bytes alive at an op
+/// while it is: a buffer can meet only those, few in a long graph of
+/// short-lived tensors (a loop unrolled over its time steps), so placing
+/// costs far less than checking every placed buffer.
+struct Meetings {
+    /// Buffer `b`'s are `list[start[b]..start[b + 1]]`.
+    start: Vec<usize>,
+    list: Vec<usize>,
+}
+
+impl Meetings {
+    fn of(buffers: &[Buffer]) -> Meetings {
+        let steps = buffers.iter().map(|b| b.last + 1).max().unwrap_or(0);
+        let sized = || buffers.iter().enumerate().filter(|(_, b)| b.bytes > 0);
+        // The buffers alive at each op, as one list in op order.
+        let mut at_start = vec![0; steps + 1];
+        for (_, b) in sized() {
+            for at in b.first..=b.last {
+                at_start[at + 1] += 1;
+            }
+        }
+        for at in 0..steps {
+            at_start[at + 1] += at_start[at];
+        }
+        let mut alive = vec![0; at_start[steps]];
+        let mut next = at_start.clone();
+        for (i, b) in sized() {
+            for at in b.first..=b.last {
+                alive[next[at]] = i;
+                next[at] += 1;
+            }
+        }
+        // The buffer a meeting was last listed for: one alive at several
+        // ops is listed once.
+        let mut listed = vec![usize::MAX; buffers.len()];
+        let mut start = vec![0; buffers.len() + 1];
+        let mut list = Vec::new();
+        for (i, b) in buffers.iter().enumerate() {
+            if b.bytes > 0 {
+                for &p in (b.first..=b.last).flat_map(|at| &alive[at_start[at]..at_start[at + 1]]) {
+                    if p != i && listed[p] != i {
+                        listed[p] = i;
+                        list.push(p);
+                    }
+                }
+            }
+            start[i + 1] = list.len();
+        }
+        Meetings { start, list }
+    }
+
+    fn of_buffer(&self, b: usize) -> &[usize] {
+        &self.list[self.start[b]..self.start[b + 1]]
+    }
+}
+
+fn place_in_order(buffers: &mut [Buffer], order: &[Vec<usize>], meets: &Meetings) -> usize {
+    let mut placed = vec![false; buffers.len()];
     let mut arena_bytes = 0;
     for members in order {
         // The group's origin may not put any member below offset 0.
@@ -45,13 +102,11 @@ fn place_in_order(buffers: &mut [Buffer], order: &[Vec<usize>]) -> usize {
         let mut busy: Vec<(isize, isize)> = Vec::new();
         for &m in members {
             let b = &buffers[m];
-            for &p in &placed {
+            for &p in meets.of_buffer(m).iter().filter(|&&p| placed[p]) {
                 let q = &buffers[p];
-                if q.first <= b.last && b.first <= q.last && b.bytes > 0 && q.bytes > 0 {
-                    let start = q.offset as isize - b.rel - b.bytes as isize;
-                    let stop = (q.offset + q.bytes) as isize - b.rel;
-                    busy.push((start, stop));
-                }
+                let start = q.offset as isize - b.rel - b.bytes as isize;
+                let stop = (q.offset + q.bytes) as isize - b.rel;
+                busy.push((start, stop));
             }
         }
         busy.sort();
@@ -73,7 +128,7 @@ fn place_in_order(buffers: &mut [Buffer], order: &[Vec<usize>]) -> usize {
             let b = &mut buffers[m];
             b.offset = (origin + b.rel) as usize;
             arena_bytes = arena_bytes.max(b.offset + b.bytes);
-            placed.push(m);
+            placed[m] = true;
         }
     }
     arena_bytes

@@ -194,6 +194,9 @@ fn search(graph: &Graph, candidates: &[Option<Candidate>]) -> ArenaPlan {
     best
 }
 
+/// What [`schedule`] may spend: swaps tried times ops.
+const SCHEDULE_WORK: usize = 4096;
+
 /// Reorders ops where that lowers the arena: of two adjacent ops, the
 /// later moves before the earlier when it does not read the earlier's
 /// outputs and reads a tensor another op reads too (a residual block's
@@ -230,6 +233,12 @@ pub fn schedule(graph: &Graph, candidates: &[Option<Candidate>]) -> (Vec<usize>,
     };
     let mut order: Vec<usize> = (0..n).collect();
     let mut best = plan_in_place(graph, candidates);
+    // Each swap tried plans the whole graph again, which costs more than
+    // its square in ops: the swaps tried are bounded so that the work
+    // stays near linear in ops (the models of ../shared try at most four;
+    // a GRU unrolled over its time steps, hundreds of ops, would try
+    // hundreds, for minutes).
+    let mut tries = SCHEDULE_WORK / n.max(1);
     for _ in 0..3 {
         let mut improved = false;
         for k in 1..n {
@@ -243,6 +252,10 @@ pub fn schedule(graph: &Graph, candidates: &[Option<Candidate>]) -> (Vec<usize>,
             if depends || !shared(b) {
                 continue;
             }
+            if tries == 0 {
+                break;
+            }
+            tries -= 1;
             order.swap(k - 1, k);
             let p = in_order(&order);
             if p.arena_bytes < best.arena_bytes {
