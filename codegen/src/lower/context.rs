@@ -4,6 +4,8 @@
 //!
 //! Layer: lower; uses `ir`, `plan` and the runtime's `tensor`.
 
+use std::collections::HashMap;
+
 use kiln::graph::{StateTensor, TensorIo};
 use kiln::tensor::{FloatRange, Nhwc, MAX_RANK};
 use kiln::{DType, Span};
@@ -69,6 +71,8 @@ pub struct Lowering<'g> {
     /// Index of the node being lowered.
     node: usize,
     weights: Vec<u8>,
+    /// Where each constant's bytes already are in `weights`.
+    written: HashMap<Vec<u8>, Span>,
     problems: Vec<Unsupported>,
 }
 
@@ -79,6 +83,7 @@ impl<'g> Lowering<'g> {
             plan,
             node: 0,
             weights: Vec::new(),
+            written: HashMap::new(),
             problems: Vec::new(),
         }
     }
@@ -288,11 +293,18 @@ impl<'g> Lowering<'g> {
     }
 
     /// Appends constant bytes to the weights, 16-byte aligned.
+    /// Lays out a constant in the weights, once: ops given the same bytes
+    /// (the layers of each pass of an unrolled loop) share them in flash.
     pub fn constant(&mut self, bytes: &[u8]) -> Lowered<Span> {
+        if let Some(&span) = self.written.get(bytes) {
+            return Ok(span);
+        }
         let offset = self.weights.len().div_ceil(plan::ALIGNMENT) * plan::ALIGNMENT;
         self.weights.resize(offset, 0);
         self.weights.extend_from_slice(bytes);
-        Ok(Span::new(to_u32(offset)?, to_u32(bytes.len())?))
+        let span = Span::new(to_u32(offset)?, to_u32(bytes.len())?);
+        self.written.insert(bytes.to_vec(), span);
+        Ok(span)
     }
 
     pub fn i32s(&mut self, values: &[i32]) -> Lowered<Span> {

@@ -16,6 +16,8 @@
 //!
 //! Layer: quantize; uses `ir` and `observer`.
 
+use std::collections::HashMap;
+
 use crate::error::{Error, Result};
 use crate::ir::{DataType, Graph, Node, OpKind, Quantization, Tensor, TensorId};
 use crate::ops::{Dequantize, QuantRule, Quantize};
@@ -258,6 +260,8 @@ pub fn quantize(
     }
     let nodes = g.nodes.clone();
     let shared = shared_groups(&g);
+    let mut shared_filters: HashMap<TensorId, (Vec<u8>, Quantization)> = HashMap::new();
+    let mut float_biases: HashMap<TensorId, Vec<f32>> = HashMap::new();
     // Ops kiln has no int8 kernel for: they stay float32 (see `keep_float`).
     let mut float_ops = vec![false; nodes.len()];
     for (index, node) in nodes.iter().enumerate() {
@@ -270,17 +274,45 @@ pub fn quantize(
                 let filter = node
                     .input(1)
                     .ok_or_else(|| invalid(format!("op #{index} has no filter")))?;
-                if g.tensors[filter].dtype != DataType::F32 || !g.tensors[filter].is_constant() {
-                    return Err(invalid(format!(
-                        "op #{index}: filter must be a float32 constant"
-                    )));
-                }
-                let (data, q) = quantize_weights(&g.tensors[filter], axis);
+                // Layers may share a filter (each pass of an unrolled
+                // loop): quantized once, from its values alone.
+                let (data, q) = match shared_filters.get(&filter) {
+                    Some(done) => done.clone(),
+                    None => {
+                        let f = &g.tensors[filter];
+                        if f.dtype != DataType::F32 || !f.is_constant() {
+                            return Err(invalid(format!(
+                                "op #{index}: filter must be a float32 constant"
+                            )));
+                        }
+                        let done = quantize_weights(f, axis);
+                        shared_filters.insert(filter, done.clone());
+                        done
+                    }
+                };
                 let input_scale = quant_of(&g, input)
                     .map(|q| q.scale[0])
                     .ok_or_else(|| invalid(format!("op #{index}: input not calibrated")))?;
-                if let Some(bias) = node.input(2) {
-                    let values = g.tensors[bias].data_f32();
+                if let Some(mut bias) = node.input(2) {
+                    // A shared bias takes each layer's input scale: the
+                    // second layer and later get a copy of their own.
+                    let values = match float_biases.get(&bias) {
+                        Some(values) => {
+                            let copy = Tensor {
+                                name: format!("{} (op #{index})", g.tensors[bias].name),
+                                ..g.tensors[bias].clone()
+                            };
+                            bias = g.tensors.len();
+                            g.tensors.push(copy);
+                            g.nodes[index].inputs[2] = Some(bias);
+                            values.clone()
+                        }
+                        None => {
+                            let values = g.tensors[bias].data_f32();
+                            float_biases.insert(bias, values.clone());
+                            values
+                        }
+                    };
                     let scales: Vec<f32> = q.scale.iter().map(|&s| input_scale * s).collect();
                     let data: Vec<u8> = values
                         .iter()
