@@ -243,6 +243,61 @@ fn if_branches_kiln_cannot_inline_are_refused_by_name() {
     }
 }
 
+/// A Keras GRU that kiln unrolls quantizes like any other float model:
+/// the passes of the loop share their filters (quantized once; each pass's
+/// biases take that pass's input scale) rather than each pass its own
+/// copy, and the int8 model follows the float one (signal to quantization noise above 20 dB
+/// on the fixtures' samples, which calibrate it).
+#[test]
+fn unrolled_grus_quantize_with_shared_filters() {
+    use kiln_codegen::npy::{NpyArray, NpyType};
+    use kiln_codegen::quantize::observer::ObserverKind;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/op_zoo");
+    for name in ["while_gru_float", "while_gru_stacked_float"] {
+        let path = dir.join(format!("{name}.tflite"));
+        let samples: Vec<_> = (0..8).map(|k| read_sample(&dir.join(name), k)).collect();
+        let mut shape = vec![samples.len()];
+        shape.extend_from_slice(&samples[0][0].shape);
+        let calibration = NpyArray {
+            dtype: NpyType::F32,
+            shape,
+            data: samples.iter().flat_map(|s| s[0].data.clone()).collect(),
+        };
+        let int8 = kiln_codegen::quantize_file(&path, &calibration, ObserverKind::MinMax)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let float = kiln_codegen::compile_file(&path).unwrap();
+        // Per GRU, two filters (the input's and the state's) for all passes.
+        let graph = &int8.graph;
+        let fully_connected = || {
+            graph
+                .nodes
+                .iter()
+                .filter(|n| n.source_name == "FULLY_CONNECTED")
+        };
+        let filters: std::collections::BTreeSet<_> =
+            fully_connected().filter_map(|n| n.input(1)).collect();
+        let grus = if name.contains("stacked") { 2 } else { 1 };
+        assert_eq!(fully_connected().count(), grus * 12 + 1, "{name}");
+        assert_eq!(filters.len(), grus * 2 + 1, "{name}: filters {filters:?}");
+        assert!(filters
+            .iter()
+            .all(|&f| graph.tensors[f].dtype == kiln_codegen::ir::DataType::I8));
+        let (mut want, mut got) = (HostRunner::new(&float), HostRunner::new(&int8));
+        let (mut signal, mut noise) = (0f64, 0f64);
+        for inputs in &samples {
+            let w = common::f32s(&want.run(inputs).unwrap()[0].data);
+            let g = common::f32s(&got.run(inputs).unwrap()[0].data);
+            for (w, g) in w.iter().zip(&g) {
+                signal += f64::from(*w).powi(2);
+                noise += f64::from(w - g).powi(2);
+            }
+        }
+        let sqnr = 10.0 * (signal / noise).log10();
+        println!("{name}: quantized by kiln, {sqnr:.1} dB");
+        assert!(sqnr > 20.0, "{name}: {sqnr:.1} dB");
+    }
+}
+
 /// WHILE is unrolled, so kiln refuses by name the loops it cannot count
 /// when compiling: one that stops on computed values (a `tf.while_loop`
 /// doubling its input until the sum reaches 100), one whose body never
@@ -254,8 +309,6 @@ fn while_loops_kiln_cannot_unroll_are_refused_by_name() {
     for (model, reason) in [
         ("while_computed", "op #0 WHILE [x, Identity]: its condition depends on values computed at run time"),
         ("while_endless", "op #0 WHILE [start, input, zero state, final counter, final input, final state]: runs more than 1000 passes"),
-        ("while_rnn_sequence_float", "SLICE (op #9 of subgraph 2)"),
-        ("while_rnn_sequence_float", "shapes that change from pass to pass"),
     ] {
         let Err(err) = kiln_codegen::compile_file(&dir.join(format!("{model}.tflite"))) else {
             panic!("{model} compiled");

@@ -138,6 +138,8 @@ pub const FLOAT_ZOO: &[&str] = &[
     "if_float",
     "while_rnn_float",
     "while_gru_float",
+    "while_rnn_sequence_float",
+    "while_gru_stacked_float",
     "comparisons_float",
     "mirror_pad_float",
     "float_unary",

@@ -8,6 +8,7 @@
 
 mod custom_options;
 mod fold;
+mod pass_shapes;
 mod subgraph;
 mod variables;
 mod while_loop;
@@ -362,6 +363,8 @@ impl Reader<'_> {
             variables,
             nodes: Vec::new(),
             inlined: 0,
+            pass_shapes: Default::default(),
+            constants: Default::default(),
         };
         let main: Vec<TensorId> = (0..file_tensors).collect();
         let scope = subgraph::Scope {

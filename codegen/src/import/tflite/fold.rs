@@ -45,6 +45,17 @@ pub(super) fn fold_constant_op(
         "NOT_EQUAL" => compare(|a, b| a != b),
         "LOGICAL_AND" => logic(|a, b| a && b),
         "LOGICAL_OR" => logic(|a, b| a || b),
+        // The same values under the output's shape (the elements are
+        // checked below).
+        "RESHAPE" => values.first().cloned(),
+        // Along the first axis, the values one operand after the other
+        // (ConcatenationOptions: axis, then the fused activation).
+        "CONCATENATION" => {
+            let axis = options.map_or(Ok(0), |t| t.i32(0, 0)).unwrap_or(-1);
+            let activation = options.map_or(Ok(0), |t| t.i8(1, 0)).unwrap_or(1);
+            let first_axis = axis == 0 || i64::from(axis) == -(tensors[out].shape.len() as i64);
+            (first_axis && activation == 0).then(|| values.concat())
+        }
         "LOGICAL_NOT" => match &values[..] {
             [a] => a.iter().map(|v| Some(Value::Bool(!v.bool()?))).collect(),
             _ => None,

@@ -13,6 +13,7 @@ use std::collections::HashMap;
 
 use super::super::flatbuffer::{Table, Vector};
 use super::fold::fold_constant_op;
+use super::pass_shapes::PassShapes;
 use super::{builtin_name, invalid, ReadError, ReadResult, Reader, TfliteOp, CUSTOM};
 use crate::error::Unsupported;
 use crate::ir::*;
@@ -36,6 +37,12 @@ pub(super) struct Reading {
     /// The work inlining has taken: each branch's tensors, ops and
     /// constant bytes (a KiB counting one), against [`MAX_INLINED`].
     pub inlined: usize,
+    /// Shapes of unrolled WHILE passes that the file leaves open.
+    pub pass_shapes: PassShapes,
+    /// The graph tensor of each constant of an inlined subgraph (its index
+    /// and the tensor's), read once: every pass of a loop, and both
+    /// branches when an IF names one subgraph twice, share its weights.
+    pub constants: HashMap<(usize, usize), TensorId>,
 }
 
 /// How deep IFs and WHILEs may nest in inlined subgraphs, and how much
@@ -166,6 +173,10 @@ impl Reader<'_> {
                 // Loop counters and conditions, which WHILE must know.
                 let options = op.table(4)?;
                 if fold_constant_op(&name, options, &op_inputs, &op_outputs, &mut g.tensors) {
+                    continue;
+                }
+                let (shapes, tensors) = (&mut g.pass_shapes, &mut g.tensors[..]);
+                if shapes.settle(&name, options, &mut op_inputs, &op_outputs, tensors)? {
                     continue;
                 }
             }
@@ -488,6 +499,7 @@ impl Reader<'_> {
         for (i, t) in tensors.iter().flat_map(|v| v.tables()).enumerate() {
             let t = t?;
             let mut tensor = self.tensor(i, t, parts.buffers)?;
+            let variable = t.bool(5, false)?;
             g.inlined += tensor.data.as_ref().map_or(0, |d| d.len() / 1024);
             if g.inlined > MAX_INLINED {
                 return invalid(format!(
@@ -511,13 +523,27 @@ impl Reader<'_> {
                     }
                     map.push(o);
                 }
+                None if tensor.is_constant() && !variable => {
+                    let id = *g.constants.entry((b, i)).or_insert(g.tensors.len());
+                    if id == g.tensors.len() {
+                        tensor.name = format!("{prefix}/{}", tensor.name);
+                        g.tensors.push(tensor);
+                    }
+                    map.push(id);
+                }
                 None => {
-                    if t.bool(5, false)? {
+                    if variable {
                         let reason = format!("subgraph {b} holds a variable tensor");
                         self.problem(at, by, vec![], reason);
                         return Ok(None);
                     }
                     tensor.name = format!("{prefix}/{}", tensor.name);
+                    // TensorFlow leaves open the shapes of a loop's tensor
+                    // list (`pass_shapes`).
+                    let signature = t.vector(7, 4)?.map(|v| v.i32s()).unwrap_or_default();
+                    if by == "WHILE" && signature.contains(&-1) {
+                        g.pass_shapes.open.insert(g.tensors.len());
+                    }
                     map.push(g.tensors.len());
                     g.tensors.push(tensor);
                 }
