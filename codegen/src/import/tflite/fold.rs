@@ -1,6 +1,7 @@
 //! Integer and bool arithmetic on constants, computed while reading: the
 //! loop counters and conditions of a WHILE (`while_loop`), which kiln must
-//! know at compile time to unroll the loop. Only int32 and bool values are
+//! know at compile time to unroll the loop, and the slice bounds a tensor
+//! list's writes compute from the counter (`pass_shapes`). Only int32 and bool values are
 //! folded, whose arithmetic is exact (int32 wraps as TFLM's does in
 //! practice), so a folded value is the one TFLM computes; quantized values
 //! are left to the kernels.

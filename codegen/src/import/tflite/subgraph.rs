@@ -237,13 +237,13 @@ impl Reader<'_> {
             };
             let kind = match convert(&mut reading) {
                 // A loop's ops see one pass's values: a shape that changes
-                // from pass to pass is not in the file, so the op reads as
-                // inconsistent; kiln cannot unroll it.
+                // from pass to pass, where the file gives it as fixed, reads
+                // as inconsistent (`pass_shapes` settles the open ones).
                 Err(ReadError::Invalid(detail)) if inlined_by == Some("WHILE") => {
                     let reason = format!(
-                        "{detail}: in a WHILE kiln unrolls, shapes that change from pass \
-                         to pass (such as the tensor list Keras writes for \
-                         return_sequences) are not supported"
+                        "{detail}: in a WHILE kiln unrolls, a shape that changes from \
+                         pass to pass must be left open in the file (-1 in its shape \
+                         signature), as TensorFlow leaves a tensor list's"
                     );
                     self.problem(at, &name, tensor_names, reason);
                     continue;
