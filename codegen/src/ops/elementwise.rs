@@ -240,13 +240,11 @@ impl IrOp for Add {
         if let Some(shared) = shared_float_kernel(g, node) {
             return shared;
         }
-        let int8_adds = g.nodes.iter().filter(|n| {
-            matches!(n.kind, OpKind::Add(_))
-                && !plain_integer_node(g, n)
-                && n.input(0)
-                    .is_some_and(|t| g.tensors[t].dtype == DataType::I8)
-        });
-        let riscv32 = if int8_adds.count() > 1 { 280 } else { 208 };
+        let riscv32 = if kernel_callers(g, node) > 1 {
+            280
+        } else {
+            208
+        };
         Stack::new(332, 208, 208, riscv32)
     }
 }
@@ -258,13 +256,22 @@ impl IrOp for Add {
 /// on the stack (516 bytes on the M4). Painted on the while_gru_float
 /// fixture, a GRU over six steps, each pass a copy of its layers.
 fn shared_float_kernel(g: &Graph, node: &Node) -> Option<Stack> {
-    let float = |n: &Node| {
-        n.input(0)
-            .is_some_and(|t| g.tensors[t].dtype == DataType::F32)
-    };
-    let same = |n: &&Node| std::mem::discriminant(&n.kind) == std::mem::discriminant(&node.kind);
-    let callers = g.nodes.iter().filter(same).filter(|n| float(n)).count();
-    (float(node) && callers > 1).then_some(Stack::new(828, 672, 672, 396))
+    let float = node
+        .input(0)
+        .is_some_and(|t| g.tensors[t].dtype == DataType::F32);
+    (float && kernel_callers(g, node) > 1).then_some(Stack::new(828, 672, 672, 396))
+}
+
+/// How many layers of the model run `node`'s kernel: nodes of its op and
+/// input type (plain integer ones, a kernel of their own, apart).
+fn kernel_callers(g: &Graph, node: &Node) -> usize {
+    let dtype = |n: &Node| n.input(0).map(|t| g.tensors[t].dtype);
+    let plain = plain_integer_node(g, node);
+    g.nodes
+        .iter()
+        .filter(|n| std::mem::discriminant(&n.kind) == std::mem::discriminant(&node.kind))
+        .filter(|n| dtype(n) == dtype(node) && plain_integer_node(g, n) == plain)
+        .count()
 }
 
 impl IrOp for Sub {
