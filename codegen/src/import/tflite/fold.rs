@@ -22,7 +22,17 @@ pub(super) fn fold_constant_op(
     outputs: &[TensorId],
     tensors: &mut [Tensor],
 ) -> bool {
-    let (Some(values), &[out]) = (constant_operands(inputs, tensors), outputs) else {
+    // Counters and bounds are a few values: larger constants, or ops of
+    // many operands, are left alone (a forged file could otherwise make
+    // folding take any memory).
+    let &[out] = outputs else {
+        return false;
+    };
+    let small = |t: &Option<TensorId>| t.is_some_and(|t| tensors[t].elements() <= MAX_FOLDED);
+    if inputs.len() > MAX_OPERANDS || !inputs.iter().all(small) || !small(&Some(out)) {
+        return false;
+    }
+    let Some(values) = constant_operands(inputs, tensors) else {
         return false;
     };
     // ADD, SUB and MUL options all start with the fused activation.
@@ -67,12 +77,11 @@ pub(super) fn fold_constant_op(
         return false;
     };
     let o = &mut tensors[out];
-    let dtype = match result.first() {
-        Some(Value::I32(_)) | None if o.dtype == DataType::I32 => DataType::I32,
-        Some(Value::Bool(_)) | None if o.dtype == DataType::Bool => DataType::Bool,
-        _ => return false,
+    let of_output_type = |v: &Value| match v {
+        Value::I32(_) => o.dtype == DataType::I32,
+        Value::Bool(_) => o.dtype == DataType::Bool,
     };
-    if o.is_constant() || o.elements() != result.len() || dtype != o.dtype {
+    if o.is_constant() || o.elements() != result.len() || !result.iter().all(of_output_type) {
         return false;
     }
     o.data = Some(
@@ -86,6 +95,11 @@ pub(super) fn fold_constant_op(
     );
     true
 }
+
+/// The most values an operand or result of a folded op holds, and the
+/// most operands it takes.
+const MAX_FOLDED: usize = 1024;
+const MAX_OPERANDS: usize = 16;
 
 /// A folded value.
 #[derive(Clone, Copy)]
@@ -148,4 +162,79 @@ fn zip(values: &[Vec<Value>], f: impl Fn(Value, Value) -> Option<Value>) -> Opti
     (0..n)
         .map(|i| f(a[i.min(a.len() - 1)], b[i.min(b.len() - 1)]))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn constant(dtype: DataType, shape: &[usize], data: Option<Vec<u8>>) -> Tensor {
+        Tensor {
+            name: String::new(),
+            shape: shape.to_vec(),
+            dtype,
+            quantization: None,
+            data,
+        }
+    }
+
+    fn ints(values: &[i32]) -> Option<Vec<u8>> {
+        Some(values.iter().flat_map(|v| v.to_le_bytes()).collect())
+    }
+
+    /// The counter's step and comparison fold; what could mislead or
+    /// exhaust folding (operands of two types in one CONCATENATION, large
+    /// constants) is left to the converters.
+    #[test]
+    fn folds_counters_and_leaves_the_rest() {
+        let mut t = vec![
+            constant(DataType::I32, &[], ints(&[4])),
+            constant(DataType::I32, &[], ints(&[1])),
+            constant(DataType::I32, &[], None),
+            constant(DataType::Bool, &[], None),
+        ];
+        assert!(fold_constant_op(
+            "ADD",
+            None,
+            &[Some(0), Some(1)],
+            &[2],
+            &mut t
+        ));
+        assert_eq!(t[2].data_i32(), Some(vec![5]));
+        assert!(fold_constant_op(
+            "LESS",
+            None,
+            &[Some(2), Some(0)],
+            &[3],
+            &mut t
+        ));
+        assert_eq!(t[3].data, Some(vec![0]));
+
+        let mut t = vec![
+            constant(DataType::I32, &[1], ints(&[7])),
+            constant(DataType::Bool, &[1], Some(vec![1])),
+            constant(DataType::I32, &[2], None),
+        ];
+        assert!(!fold_constant_op(
+            "CONCATENATION",
+            None,
+            &[Some(0), Some(1)],
+            &[2],
+            &mut t
+        ));
+        assert_eq!(t[2].data, None);
+
+        let big = MAX_FOLDED + 1;
+        let mut t = vec![
+            constant(DataType::I32, &[big], ints(&vec![1; big])),
+            constant(DataType::I32, &[big], None),
+        ];
+        assert!(!fold_constant_op(
+            "ADD",
+            None,
+            &[Some(0), Some(0)],
+            &[1],
+            &mut t
+        ));
+    }
 }

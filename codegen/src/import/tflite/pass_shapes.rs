@@ -67,15 +67,20 @@ impl PassShapes {
                     a if (-rank..0).contains(&a) => (a + rank) as usize,
                     a => return invalid(format!("CONCATENATION on axis {a} of rank {rank}")),
                 };
-                shape[axis] = inputs
-                    .iter()
-                    .flatten()
-                    .map(|&t| tensors[t].shape.get(axis).copied().unwrap_or(0))
-                    .sum();
+                let along = inputs.iter().flatten().try_fold(0usize, |sum, &t| {
+                    sum.checked_add(tensors[t].shape.get(axis).copied().unwrap_or(0))
+                });
+                match along {
+                    Some(along) => shape[axis] = along,
+                    None => return invalid("CONCATENATION of too many elements"),
+                }
                 shape
             }
             _ => return Ok(false),
         };
+        if checked_elements(&shape).is_none() {
+            return invalid(format!("{name} to shape {shape:?}: too large"));
+        }
         let empty = shape.contains(&0);
         tensors[out].shape = shape;
         if empty {
@@ -100,7 +105,9 @@ fn slice_shape(input: &[usize], begin: &[i32], size: &[i32]) -> ReadResult<Vec<u
             let b = usize::try_from(b).ok().filter(|&b| b <= dim);
             let s = match (b, s) {
                 (Some(b), -1) => Some(dim - b),
-                (Some(b), s) => usize::try_from(s).ok().filter(|&s| b + s <= dim),
+                (Some(b), s) => usize::try_from(s)
+                    .ok()
+                    .filter(|&s| b.checked_add(s).is_some_and(|end| end <= dim)),
                 (None, _) => None,
             };
             match s {

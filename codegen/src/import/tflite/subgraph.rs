@@ -163,6 +163,14 @@ impl Reader<'_> {
                 .map(|&i| index(i, &format!("op #{op_index}")))
                 .collect::<ReadResult<Vec<_>>>()?;
             if let Some(by) = inlined_by {
+                // Each pass maps and names every operand again.
+                g.inlined += op_inputs.len() + op_outputs.len();
+                if g.inlined > MAX_INLINED {
+                    return invalid(format!(
+                        "{at} {name}: the subgraphs {by} inlines, and those of the IFs \
+                         and WHILEs they hold, take more than {MAX_INLINED} operands"
+                    ));
+                }
                 if op_outputs.iter().any(|&t| t < scope.first_own) {
                     let reason = format!(
                         "writes an operand of its {by}: TFLM writes only the subgraph's copy"
@@ -170,9 +178,13 @@ impl Reader<'_> {
                     self.problem(at, &name, vec![], reason);
                     continue;
                 }
-                // Loop counters and conditions, which WHILE must know.
+                // Loop counters and conditions, which WHILE must know (an
+                // IF alone keeps its ops, whose condition it selects on).
                 let options = op.table(4)?;
-                if fold_constant_op(&name, options, &op_inputs, &op_outputs, &mut g.tensors) {
+                let in_loop = inlining.iter().any(|&(_, by)| by == "WHILE");
+                if in_loop
+                    && fold_constant_op(&name, options, &op_inputs, &op_outputs, &mut g.tensors)
+                {
                     continue;
                 }
                 let (shapes, tensors) = (&mut g.pass_shapes, &mut g.tensors[..]);
