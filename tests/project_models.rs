@@ -217,6 +217,16 @@ fn hybrid_embedding_lookup_is_refused_by_name() {
     );
 }
 
+/// Op-coverage fixture `model` fails to compile with `reason` in its error.
+fn assert_refused(model: &str, reason: &str) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/op_zoo");
+    let Err(err) = kiln_codegen::compile_file(&dir.join(format!("{model}.tflite"))) else {
+        panic!("{model} compiled");
+    };
+    let err = err.to_string();
+    assert!(err.contains(reason), "{model}: {err}");
+}
+
 /// IF is read by inlining both branches, so kiln refuses what it cannot
 /// inline, by name: a branch that is the subgraph holding the IF, and a
 /// branch reading an operand at other parameters than the operand's (TFLM
@@ -226,7 +236,6 @@ fn hybrid_embedding_lookup_is_refused_by_name() {
 /// take the tool's time and memory.
 #[test]
 fn if_branches_kiln_cannot_inline_are_refused_by_name() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/op_zoo");
     for (model, reason) in [
         ("if_recursive", "op #3 IF [first > 0, input, constant, sum or difference, a or max]: runs subgraph 0, which contains it"),
         ("if_requantized", "op #3 IF: operand 'input' differs from subgraph 1's input 'a'"),
@@ -235,11 +244,7 @@ fn if_branches_kiln_cannot_inline_are_refused_by_name() {
         ("if_writes_operand", "MAXIMUM (op #0 of subgraph 1): writes an operand of its IF"),
         ("if_constant_condition", "op #3 IF [always, input, constant, sum or difference, a or max]: a constant condition"),
     ] {
-        let Err(err) = kiln_codegen::compile_file(&dir.join(format!("{model}.tflite"))) else {
-            panic!("{model} compiled");
-        };
-        let err = err.to_string();
-        assert!(err.contains(reason), "{model}: {err}");
+        assert_refused(model, reason);
     }
 }
 
@@ -305,18 +310,13 @@ fn an_unrolled_gru_quantizes_with_shared_filters() {
 /// the file gives one fixed shape (TensorFlow leaves such shapes open).
 #[test]
 fn while_loops_kiln_cannot_unroll_are_refused_by_name() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/op_zoo");
     for (model, reason) in [
         ("while_computed", "op #0 WHILE [x, Identity]: its condition depends on values computed at run time"),
         ("while_endless", "op #0 WHILE [start, input, zero state, final counter, final input, final state]: runs more than 1000 passes"),
         ("while_growing", "SLICE (op #8 of subgraph 2)"),
         ("while_growing", "a shape that changes from pass to pass must be left open"),
     ] {
-        let Err(err) = kiln_codegen::compile_file(&dir.join(format!("{model}.tflite"))) else {
-            panic!("{model} compiled");
-        };
-        let err = err.to_string();
-        assert!(err.contains(reason), "{model}: {err}");
+        assert_refused(model, reason);
     }
 }
 
