@@ -195,7 +195,7 @@ fn search(graph: &Graph, candidates: &[Option<Candidate>]) -> ArenaPlan {
 }
 
 /// What [`schedule`] may spend: swaps tried times the square of the ops.
-const SCHEDULE_WORK: usize = 1 << 21;
+const SCHEDULE_WORK: usize = 1 << 18;
 
 /// Reorders ops where that lowers the arena: of two adjacent ops, the
 /// later moves before the earlier when it does not read the earlier's
@@ -237,7 +237,7 @@ pub fn schedule(graph: &Graph, candidates: &[Option<Candidate>]) -> (Vec<usize>,
     // about the square of the ops: the swaps tried are bounded so that a
     // long graph does not take minutes (a GRU unrolled over its time
     // steps, thousands of ops, would try hundreds). Graphs of up to about
-    // ninety ops try every swap, as before (the models of ../shared try
+    // forty ops try every swap, as before (the models of ../shared try
     // at most four).
     let mut tries = SCHEDULE_WORK / n.max(1).pow(2);
     for _ in 0..3 {
