@@ -123,8 +123,10 @@ impl Reader<'_> {
             // TFLM reads the first value of the first output.
             let c = condition.first().map(|&t| &g.tensors[t]);
             let go_on = match c {
+                // A constant's buffer may be shorter than its shape in a
+                // forged file: no first value is no constant.
                 Some(c) if c.dtype == DataType::Bool && c.elements() > 0 => {
-                    c.data.as_ref().map(|d| d[0] != 0)
+                    c.data.as_ref().and_then(|d| d.first()).map(|&b| b != 0)
                 }
                 _ => {
                     return invalid(format!(
