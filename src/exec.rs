@@ -41,6 +41,29 @@ pub fn validate(graph: &Graph) -> Result<(), Error> {
     Ok(())
 }
 
+/// How a run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ran {
+    /// Every op ran: the outputs are this run's.
+    Complete,
+    /// An op ended the run before the graph's last op, as TFLite Micro's
+    /// CIRCULAR_BUFFER does until its period of inputs has come (TFLM's
+    /// `kTfLiteAbort`). The state moved on; the outputs are still those
+    /// of an earlier run, or meaningless.
+    EndedEarly,
+}
+
+/// Why a batch of independent samples cannot run a model that
+/// [`can_end_early`], for the host tools' errors.
+pub const ENDS_FRESH_RUNS_EARLY: &str = "the model's CIRCULAR_BUFFER lets the rest of the graph run only every few calls, so a run from the reset state (each sample of a batch, each call of `kiln run`) ends early: run it as a sequence on one kiln::Executor";
+
+/// Whether some runs of `graph` end early ([`Ran::EndedEarly`]); if so,
+/// the first run after a reset does, so a graph whose samples are
+/// independent (each from the reset state) can only run as a sequence.
+pub fn can_end_early(graph: &Graph) -> bool {
+    graph.ops.iter().any(|op| op.can_end_run())
+}
+
 /// A graph bound to an arena: checked once, then run any number of times.
 /// A stateful model's variable tensors start from their reset values and
 /// carry over from one `run` to the next until [`Executor::reset_state`].
@@ -111,11 +134,17 @@ impl<'g, 'a> Executor<'g, 'a> {
         self.set_input(index, bytemuck::cast_slice(values))
     }
 
-    /// Runs every op in order. Infallible: everything was checked in `new`.
-    pub fn run(&mut self) {
+    /// Runs every op in order, unless one ends the run early (only a
+    /// model with a CIRCULAR_BUFFER does: [`can_end_early`]). Infallible:
+    /// everything was checked in `new`.
+    pub fn run(&mut self) -> Ran {
         for op in self.graph.ops {
             op.run(self.arena, self.graph.weights);
+            if op.ends_run(self.arena) {
+                return Ran::EndedEarly;
+            }
         }
+        Ran::Complete
     }
 
     /// Runs op `index` alone (for profiling; `run` runs them all). An

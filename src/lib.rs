@@ -76,7 +76,7 @@ pub mod tensor;
 pub mod wire;
 
 pub use error::{BlobError, Error};
-pub use exec::Executor;
+pub use exec::{Executor, Ran};
 pub use graph::{Aligned, Graph, Op, StateTensor, TensorIo};
 pub use ops::BLOB_VERSION;
 pub use tensor::{DType, Quantization, Span};

@@ -67,7 +67,14 @@ impl<'m> HostRunner<'m> {
                 error,
             })?;
         }
-        exec.run();
+        if exec.run() == kiln::Ran::EndedEarly {
+            // Each call starts from the reset state, so such a model never
+            // gets past its CIRCULAR_BUFFER here.
+            return Err(Error::Data {
+                path,
+                detail: kiln::exec::ENDS_FRESH_RUNS_EARLY.into(),
+            });
+        }
         graph
             .outputs
             .iter()

@@ -12,8 +12,11 @@ use super::HostError;
 use crate::{Executor, Graph};
 
 /// Checks that `inputs` hold `samples` samples for each model input
-/// (samples back to back).
+/// (samples back to back), and that independent samples can run at all.
 pub fn check_inputs(graph: &Graph, inputs: &[&[u8]], samples: usize) -> Result<(), HostError> {
+    if crate::exec::can_end_early(graph) {
+        return Err(HostError::EndsEarly);
+    }
     if inputs.len() != graph.inputs.len() {
         return Err(HostError::Inputs(std::format!(
             "the model takes {} input(s), {} given",

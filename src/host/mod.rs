@@ -30,6 +30,10 @@ pub enum HostError {
     OutOfMemory(String),
     /// Any other CUDA error.
     Cuda(String),
+    /// The model ends a run from the reset state early (a CIRCULAR_BUFFER
+    /// that lets the graph run every few calls), so independent samples
+    /// give no outputs: it runs only as a sequence on one `Executor`.
+    EndsEarly,
 }
 
 impl fmt::Display for HostError {
@@ -43,6 +47,7 @@ impl fmt::Display for HostError {
             HostError::Compile(log) => write!(f, "CUDA kernels failed to compile:\n{log}"),
             HostError::OutOfMemory(s) => write!(f, "out of GPU memory: {s} (try a smaller --batch)"),
             HostError::Cuda(s) => write!(f, "CUDA error: {s}"),
+            HostError::EndsEarly => f.write_str(crate::exec::ENDS_FRESH_RUNS_EARLY),
         }
     }
 }

@@ -190,6 +190,20 @@ pub trait OpDescriptor: Wire {
     /// kernel's stack frame the same in every model, which is what lets
     /// `kiln inspect` predict the stack an inference needs.
     fn run(&self, arena: &mut [u8], weights: &[u8]);
+
+    /// Whether the op, having just run, ended this run early: the ops
+    /// after it must not run (TFLite Micro's `kTfLiteAbort`; only
+    /// CIRCULAR_BUFFER does it). Reads the op's state in `arena`.
+    fn ends_run(&self, _arena: &[u8]) -> bool {
+        false
+    }
+
+    /// Whether the op ends any run early; if it does, it ends the first
+    /// run after a reset. Generated code checks [`Self::ends_run`] only
+    /// after such ops.
+    fn can_end_run(&self) -> bool {
+        false
+    }
 }
 
 /// Defines [`Op`] from the list of `Variant(Descriptor)` pairs.
@@ -260,6 +274,20 @@ macro_rules! op_list {
             pub fn run(&self, arena: &mut [u8], weights: &[u8]) {
                 match self {
                     $( Op::$variant(o) => o.run(arena, weights), )*
+                }
+            }
+
+            /// Whether it ended this run early (see [`OpDescriptor::ends_run`]).
+            pub fn ends_run(&self, arena: &[u8]) -> bool {
+                match self {
+                    $( Op::$variant(o) => o.ends_run(arena), )*
+                }
+            }
+
+            /// Whether it ends any run early (see [`OpDescriptor::can_end_run`]).
+            pub fn can_end_run(&self) -> bool {
+                match self {
+                    $( Op::$variant(o) => o.can_end_run(), )*
                 }
             }
 

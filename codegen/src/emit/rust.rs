@@ -197,7 +197,16 @@ pub fn module(model: &CompiledModel, weights_file: &str) -> String {
             "        OP_{k}.run(arena, weights); // {}",
             node.source_name
         );
+        if op.can_end_run() {
+            calls +=
+                "        if OP_{k}.ends_run(arena) {\n            return ENDED_EARLY;\n        }\n"
+                    .replace("{k}", &k.to_string())
+                    .as_str();
+        }
     }
+    // A model with a CIRCULAR_BUFFER ends some runs early: its `run` says
+    // whether this one completed.
+    let ends_early = model.ops.iter().any(|op| op.can_end_run());
     let _ = writeln!(
         s,
         "\n/// The ops in execution order, as data (for `kiln::Executor`)."
@@ -297,21 +306,45 @@ pub fn module(model: &CompiledModel, weights_file: &str) -> String {
     } else {
         s += "impl<'a> Model<'a> {\n    /// Binds the model to `arena`, its state reset.\n    pub fn new(arena: &'a mut kiln::Arena<ARENA_BYTES>) -> Self {\n        let mut model = Model { arena };\n        model.reset_state();\n        model\n    }\n\n    /// Returns the state (`STATE`) to its reset values: the next `run`\n    /// remembers nothing of earlier ones.\n    pub fn reset_state(&mut self) {\n        kiln::graph::reset_state(&STATE, &WEIGHTS.0, self.arena.bytes_mut());\n    }\n\n";
     }
-    let (ret, tail) = if single(&model.outputs) {
+    let (ret, mut tail, early) = if single(&model.outputs) {
         let t = &model.outputs[0];
         (
             format!(" -> &[{}; OUTPUT_LEN]", rust_type(t.dtype)),
             format!(
-                "        kiln::exec::array_at(arena, OUTPUT_OFFSET).unwrap_or(&[{}; OUTPUT_LEN])\n",
+                "kiln::exec::array_at(arena, OUTPUT_OFFSET).unwrap_or(&[{}; OUTPUT_LEN])",
                 zero_literal(t.dtype)
             ),
+            "None",
         )
     } else {
-        (String::new(), String::new())
+        (String::new(), String::new(), "kiln::Ran::EndedEarly")
     };
+    let (ret, doc) = match (ends_early, ret.is_empty()) {
+        (false, _) => (ret, "Runs one inference."),
+        (true, false) => {
+            tail = format!("Some({tail})");
+            (
+                format!(" -> Option<{}>", ret.trim_start_matches(" -> ")),
+                "Runs one inference: its output, or `None` when the CIRCULAR_BUFFER\n    /// ended the run early (it lets the rest of the graph run every few calls;\n    /// its state moved on).",
+            )
+        }
+        (true, true) => {
+            tail = "kiln::Ran::Complete".into();
+            (
+                " -> kiln::Ran".into(),
+                "Runs one inference, unless the CIRCULAR_BUFFER ended it early (it\n    /// lets the rest of the graph run every few calls; its state moved on).",
+            )
+        }
+    };
+    let tail = if tail.is_empty() {
+        tail
+    } else {
+        format!("        {tail}\n")
+    };
+    let calls = calls.replace("ENDED_EARLY", early);
     let _ = writeln!(
         s,
-        "    /// Runs one inference.\n    pub fn run(&mut self, {}){ret} {{",
+        "    /// {doc}\n    pub fn run(&mut self, {}){ret} {{",
         in_params.join(", ")
     );
     s += "        let arena = self.arena.bytes_mut();\n        #[allow(unused_variables)]\n        let weights: &[u8] = &WEIGHTS.0;\n";
