@@ -3,7 +3,8 @@
 //! interpreter (state carried from run to run), for SVDF (int8 and
 //! float32) and LSTM layers (an int8 hidden and an int16 cell state, and
 //! float32) and resource variables (READ_VARIABLE, ASSIGN_VARIABLE, an
-//! initial value from CALL_ONCE's subgraph), from the compiled graph and
+//! initial value from CALL_ONCE's subgraph) and CIRCULAR_BUFFER (its runs
+//! that end early, the same as TFLM's), from the compiled graph and
 //! from its blob alike; `reset_state`
 //! forgets, and a graph bound afresh starts from the reset state.
 
@@ -11,25 +12,34 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use kiln::Executor;
+use kiln::{Executor, Ran};
 use kiln_codegen::npy;
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/op_zoo")
 }
 
-/// The sequence TFLM ran on one interpreter of fixture `name`: inputs and
-/// outputs in order.
-fn sequence(name: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
+/// The sequence TFLM ran on one interpreter of fixture `name`: inputs,
+/// outputs, and whether each step ran whole (`complete.npy`, where TFLM
+/// ended some early; every step otherwise).
+fn sequence(name: &str) -> Vec<(Vec<u8>, Vec<u8>, Ran)> {
     let dir = fixture().join(name).join("sequence");
     let outputs = npy::read_outputs(&dir).unwrap();
     assert!(outputs.len() >= 8, "a sequence of {}", outputs.len());
+    let complete = dir.join("complete.npy");
+    let complete = complete
+        .exists()
+        .then(|| npy::read(&complete).unwrap().data);
     outputs
         .into_iter()
         .enumerate()
         .map(|(k, out)| {
             let input = npy::read(&dir.join(format!("input_{k}.npy"))).unwrap();
-            (input.data, out.data)
+            let ran = match complete.as_ref().map(|c| c[k]) {
+                Some(0) => Ran::EndedEarly,
+                _ => Ran::Complete,
+            };
+            (input.data, out.data, ran)
         })
         .collect()
 }
@@ -50,32 +60,44 @@ fn check_sequence(name: &str, graph: &kiln::Graph, what: &str) {
     let mut arena = vec![0u128; (graph.arena_bytes as usize).div_ceil(16)];
     let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut arena);
     let mut exec = Executor::new(graph, bytes).unwrap();
-    for (k, (input, expected)) in steps.iter().enumerate() {
+    for (k, (input, expected, ran)) in steps.iter().enumerate() {
         exec.set_input(0, input).unwrap();
-        exec.run();
+        assert_eq!(
+            exec.run(),
+            *ran,
+            "{name}, {what}: step {k} of the sequence ran otherwise than in TFLM"
+        );
+        // A step TFLM ended early left its output as it was: nothing to
+        // compare.
         assert!(
-            same(graph, exec.output(0).unwrap(), expected),
+            *ran == Ran::EndedEarly || same(graph, exec.output(0).unwrap(), expected),
             "{name}, {what}: step {k} of the sequence differs from TFLM"
         );
     }
-    // The last input again, after a reset: what a fresh interpreter gives,
-    // which is not what it gave at the end of the sequence.
-    let (last_input, last_output) = steps.last().unwrap();
+    // The last whole step's input again, after a reset: what a fresh
+    // interpreter gives, which is not what it gave in the sequence. (A
+    // model that ends its first run early gets its first steps again.)
+    let last = steps.iter().rposition(|s| s.2 == Ran::Complete).unwrap();
+    let first = steps.iter().position(|s| s.2 == Ran::Complete).unwrap();
+    let replay = |exec: &mut Executor| {
+        let from = last - first;
+        for (k, (input, _, _)) in steps[from..=last].iter().enumerate() {
+            exec.set_input(0, input).unwrap();
+            assert_eq!(exec.run(), steps[k].2, "{name}, {what}: after a reset");
+        }
+        exec.output(0).unwrap().to_vec()
+    };
     exec.reset_state();
-    exec.set_input(0, last_input).unwrap();
-    exec.run();
-    let after_reset = exec.output(0).unwrap().to_vec();
+    let after_reset = replay(&mut exec);
     assert!(
-        !same(graph, &after_reset, last_output),
+        !same(graph, &after_reset, &steps[last].1),
         "{name}, {what}: the state had no effect"
     );
     let mut other = vec![0u128; arena.len()];
     let mut exec = Executor::new(graph, bytemuck::cast_slice_mut(&mut other)).unwrap();
-    exec.set_input(0, last_input).unwrap();
-    exec.run();
     assert_eq!(
-        exec.output(0).unwrap(),
-        &after_reset[..],
+        replay(&mut exec),
+        after_reset,
         "{name}, {what}: reset_state is not a fresh start"
     );
 }
@@ -104,6 +126,11 @@ fn state_carries_over_a_sequence_as_in_tflite_micro() {
         // A whole audio front end: the framer's, the spectral
         // subtraction's and the stacker's state.
         ("audio_front_end", 3),
+        // TFLM's CIRCULAR_BUFFER keeps its slots in its output (a variable
+        // tensor in the file), kiln in a state tensor of its own, with the
+        // count of calls; the strided model ends every other run early.
+        ("circular_buffer", 3),
+        ("circular_buffer_strided", 6),
     ];
     for (name, states) in models {
         let model = kiln_codegen::compile_file(&fixture().join(format!("{name}.tflite"))).unwrap();
@@ -203,7 +230,7 @@ fn quantized_float_stateful_models_keep_their_layers_in_float32() {
         let mut want = Executor::new(&float_graph, bytemuck::cast_slice_mut(&mut a)).unwrap();
         let mut got = Executor::new(&int8_graph, bytemuck::cast_slice_mut(&mut b)).unwrap();
         let (mut signal, mut noise) = (0f64, 0f64);
-        for (input, _) in sequence(name) {
+        for (input, _, _) in sequence(name) {
             want.set_input(0, &input).unwrap();
             got.set_input(0, &input).unwrap();
             want.run();
@@ -219,4 +246,24 @@ fn quantized_float_stateful_models_keep_their_layers_in_float32() {
         println!("{name}: quantized by kiln, {sqnr:.1} dB over the sequence");
         assert!(sqnr > 20.0, "{name}: {sqnr:.1} dB");
     }
+}
+
+/// A model whose CIRCULAR_BUFFER ends every run from the reset state early
+/// cannot run independent samples: `kiln run` (one fresh run per call) and
+/// a host batch (each sample from the reset state) say why, rather than
+/// hand back outputs no run computed.
+#[test]
+fn a_strided_stream_refuses_independent_samples() {
+    let path = fixture().join("circular_buffer_strided.tflite");
+    let model = kiln_codegen::compile_file(&path).unwrap();
+    let input = npy::read(&fixture().join("circular_buffer_strided/sequence/input_0.npy")).unwrap();
+    let mut runner = kiln_codegen::run::HostRunner::new(&model);
+    let error = runner.run(std::slice::from_ref(&input)).unwrap_err();
+    assert!(error.to_string().contains("CIRCULAR_BUFFER"), "{error}");
+    let graph = model.runtime_graph();
+    let error = kiln::host::batch::run_batch(&graph, &[&input.data], 1, 1).unwrap_err();
+    assert!(matches!(error, kiln::host::HostError::EndsEarly), "{error}");
+    assert!(kiln::exec::can_end_early(&graph));
+    let plain = kiln_codegen::compile_file(&fixture().join("circular_buffer.tflite")).unwrap();
+    assert!(!kiln::exec::can_end_early(&plain.runtime_graph()));
 }

@@ -53,6 +53,10 @@ pub struct Generated {
     /// Its variable tensors: non-empty for a stateful model, whose
     /// generated `Model` then has `reset_state`.
     pub state: Vec<kiln::StateTensor>,
+    /// Whether some runs end early (a CIRCULAR_BUFFER that lets the graph
+    /// run every few calls): the generated `Model::run` then returns an
+    /// `Option` of the output (a `kiln::Ran` for several outputs).
+    pub ends_early: bool,
 }
 
 /// A Rust identifier from a file stem: `kws-ref.model` becomes `kws_ref_model`.
@@ -191,6 +195,7 @@ pub fn write_module(model: &CompiledModel, dir: &Path, name: &str) -> Result<Gen
         inputs: model.inputs.clone(),
         outputs: model.outputs.clone(),
         state: model.state.clone(),
+        ends_early: model.ops.iter().any(|op| op.can_end_run()),
     })
 }
 

@@ -19,10 +19,12 @@ use crate::wire::{Wire, WireType};
 mod add_n;
 mod arena;
 mod check;
+mod circular_buffer;
 
 pub use crate::arch::KernelChoice;
 pub use arena::ConstantOperand;
 pub use check::Checker;
+pub use circular_buffer::*;
 
 // The op files; each re-exports its types, so that generated code (and
 // every other module) finds them in `ops`.
@@ -377,9 +379,10 @@ macro_rules! op_list {
 /// activation type), TFLite_Detection_PostProcess,
 /// SignalFilterBankSquareRoot's computed shift (its bits span); 36: the
 /// float32 LSTM's and GRU's initial states (ONNX's, inputs of the run);
+/// 37: CIRCULAR_BUFFER;
 /// `tests/blob_format.rs` pins it). It lives beside the
 /// list because appending an op is the usual bump.
-pub const BLOB_VERSION: u32 = 36;
+pub const BLOB_VERSION: u32 = 37;
 
 op_list! {
     Conv2d(Conv2dOp),
@@ -514,4 +517,5 @@ op_list! {
     SignalFramer(SignalFramerOp),
     SignalStacker(SignalStackerOp),
     DetectionPostProcess(DetectionPostProcessOp),
+    CircularBuffer(CircularBufferOp),
 }

@@ -125,6 +125,7 @@ pub const OP_ZOO: &[&str] = &[
     "if_nested",
     "while",
     "while_int16",
+    "circular_buffer",
 ];
 
 /// The project's float32 op-coverage fixtures (`make_schema_ops.py`, and

@@ -69,6 +69,10 @@ fn main() {
         "op_zoo_svdf_float".into(),
         repo.join("tests/fixtures/op_zoo/svdf_float.tflite"),
     ));
+    list.push((
+        "op_zoo_circular_buffer_strided".into(),
+        repo.join("tests/fixtures/op_zoo/circular_buffer_strided.tflite"),
+    ));
     list.extend(models::OP_ZOO.iter().chain(models::FLOAT_ZOO).map(|zoo| {
         (
             format!("op_zoo_{zoo}"),
@@ -126,12 +130,21 @@ fn main() {
                 format!("&typed::<{ty}, {{ {len} }}>(inputs[{i}])?")
             })
             .collect();
+        // A model whose runs may end early returns `None` then: an empty
+        // output here.
+        let output = |call: &str| {
+            if g.ends_early {
+                format!("{call}.map_or_else(Vec::new, |o| bytemuck::cast_slice(o).to_vec())")
+            } else {
+                format!("bytemuck::cast_slice({call}).to_vec()")
+            }
+        };
         // Each module runs itself: one function per model keeps the stack
         // frame of `run` small with thousands of models.
         writeln!(
             src,
-            "pub mod {module} {{\n    include!(concat!(env!(\"OUT_DIR\"), \"/{name}.rs\"));\n    #[allow(unused_imports)]\n    use super::typed;\n    pub fn run_bytes(inputs: &[&[u8]]) -> Option<Vec<u8>> {{\n        let mut arena = Box::new(kiln::Arena::<ARENA_BYTES>::new());\n        let mut model = Model::new(&mut arena);\n        Some(bytemuck::cast_slice(model.run({})).to_vec())\n    }}\n}}",
-            args.join(", ")
+            "pub mod {module} {{\n    include!(concat!(env!(\"OUT_DIR\"), \"/{name}.rs\"));\n    #[allow(unused_imports)]\n    use super::typed;\n    pub fn run_bytes(inputs: &[&[u8]]) -> Option<Vec<u8>> {{\n        let mut arena = Box::new(kiln::Arena::<ARENA_BYTES>::new());\n        let mut model = Model::new(&mut arena);\n        Some({})\n    }}\n}}",
+            output(&format!("model.run({})", args.join(", ")))
         )
         .unwrap();
         // A stateful model also runs a sequence on one `Model`, state
@@ -139,9 +152,10 @@ fn main() {
         // `reset_state`.
         if !g.state.is_empty() {
             let sample_args = args.join(", ").replace("inputs[", "sample[");
+            let step = output(&format!("model.run({sample_args})"));
             writeln!(
                 src,
-                "pub mod {module}_sequence {{\n    use super::{module}::*;\n    #[allow(unused_imports)]\n    use super::typed;\n    pub fn run(samples: &[Vec<&[u8]>]) -> Option<Vec<Vec<u8>>> {{\n        let mut arena = Box::new(kiln::Arena::<ARENA_BYTES>::new());\n        let mut model = Model::new(&mut arena);\n        let mut outputs = Vec::new();\n        for sample in samples {{\n            outputs.push(bytemuck::cast_slice(model.run({sample_args})).to_vec());\n        }}\n        model.reset_state();\n        let sample = samples.first()?;\n        outputs.push(bytemuck::cast_slice(model.run({sample_args})).to_vec());\n        Some(outputs)\n    }}\n}}"
+                "pub mod {module}_sequence {{\n    use super::{module}::*;\n    #[allow(unused_imports)]\n    use super::typed;\n    pub fn run(samples: &[Vec<&[u8]>]) -> Option<Vec<Vec<u8>>> {{\n        let mut arena = Box::new(kiln::Arena::<ARENA_BYTES>::new());\n        let mut model = Model::new(&mut arena);\n        let mut outputs = Vec::new();\n        for sample in samples {{\n            outputs.push({step});\n        }}\n        model.reset_state();\n        let sample = samples.first()?;\n        outputs.push({step});\n        Some(outputs)\n    }}\n}}"
             )
             .unwrap();
             writeln!(

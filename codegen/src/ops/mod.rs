@@ -115,6 +115,13 @@ impl Dtypes {
         int16_names: &[],
     };
 
+    /// An int8 kernel only (TFLM's CIRCULAR_BUFFER).
+    pub const INT8: Dtypes = Dtypes {
+        int8: true,
+        int16: false,
+        ..Dtypes::INT16
+    };
+
     /// An int16 and a float32 kernel (TFLM's signal library ops that also
     /// take float32 samples).
     pub const INT16_FLOAT32: Dtypes = Dtypes {
@@ -356,6 +363,7 @@ mod batch_matmul;
 mod batch_norm;
 mod broadcast_to;
 mod cast;
+mod circular_buffer;
 mod compare;
 mod concatenation;
 mod conv2d;
@@ -413,6 +421,7 @@ pub use batch_matmul::*;
 pub use batch_norm::*;
 pub use broadcast_to::*;
 pub use cast::*;
+pub use circular_buffer::*;
 pub use compare::*;
 pub use concatenation::*;
 pub use conv2d::*;
@@ -535,6 +544,7 @@ op_list! {
     SignalStacker(SignalStacker),
     DetectionPostProcess(DetectionPostProcess),
     Decode(Decode),
+    CircularBuffer(CircularBuffer),
 }
 
 #[cfg(test)]

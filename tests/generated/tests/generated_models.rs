@@ -82,6 +82,7 @@ fn generated_stateful_models_remember_a_sequence_as_tflite_micro_does() {
         "lstm_float",
         "variables",
         "variables_float",
+        "circular_buffer",
     ] {
         let name = format!("op_zoo_{fixture}");
         let same = |got: &[u8], want: &[u8]| match fixture {
@@ -128,6 +129,32 @@ fn generated_stateful_models_remember_a_sequence_as_tflite_micro_does() {
             .count();
         assert!(remembered > 0, "{name}: no step depends on the state");
     }
+}
+
+/// A streaming model's generated `Model::run` returns `None` on the runs
+/// its CIRCULAR_BUFFER ends early, exactly those TFLM ended (kTfLiteAbort),
+/// and TFLM's output on the others.
+#[test]
+fn generated_strided_stream_ends_the_runs_tflite_micro_ends() {
+    let dir = repo().join("tests/fixtures/op_zoo/circular_buffer_strided/sequence");
+    let expected = npy::read_outputs(&dir).unwrap();
+    let complete = npy::read(&dir.join("complete.npy")).unwrap().data;
+    let inputs: Vec<Vec<u8>> = (0..expected.len())
+        .map(|k| npy::read(&dir.join(format!("input_{k}.npy"))).unwrap().data)
+        .collect();
+    let samples: Vec<Vec<&[u8]>> = inputs.iter().map(|i| vec![&i[..]]).collect();
+    let got = kiln_generated_tests::run_sequence("op_zoo_circular_buffer_strided", &samples)
+        .expect("built with a sequence runner");
+    for (k, want) in expected.iter().enumerate() {
+        if complete[k] == 0 {
+            assert!(got[k].is_empty(), "step {k}: TFLM ended it early");
+        } else {
+            assert_eq!(got[k], want.data, "step {k} differs from TFLM");
+        }
+    }
+    assert!(complete.contains(&0) && complete.contains(&1));
+    // After reset_state the first run ends early again.
+    assert!(got[expected.len()].is_empty());
 }
 
 /// The float ONNX fixtures (constants in flash as binary-op operands, PAD

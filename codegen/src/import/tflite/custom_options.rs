@@ -20,6 +20,11 @@ impl TfliteOp<'_> {
             .or_else(|e| invalid(format!("custom options: {e}")))
     }
 
+    /// Whether the custom operator has options at all.
+    pub fn custom_options_given(&self) -> bool {
+        !self.custom_options.is_empty()
+    }
+
     /// Integer option `key` of a custom operator, which must be present.
     pub fn custom_int(&self, key: &str) -> ReadResult<i64> {
         let map = self.custom_options()?;
