@@ -3,8 +3,9 @@
 //! `slots` slots (the oldest drops out), and only every `period`-th call
 //! lets the rest of the graph run; the others end the run early (TFLM's
 //! `kTfLiteAbort`), which [`crate::exec::Ran::EndedEarly`] reports. The
-//! buffer and the count of calls live in the arena's state region (zero
-//! at reset), so they carry from one run to the next.
+//! buffer is the op's output, and it and the count of calls live in the
+//! arena's state region (zero at reset), so they carry from one run to
+//! the next.
 //!
 //! Layer: ops; uses `tensor` and `wire`.
 
@@ -15,16 +16,15 @@ use crate::tensor::{DType, Span};
 use crate::wire::wire_struct;
 
 wire_struct! {
-    /// `input` (one slot of `slot` bytes) shifted into `buffer` (`slots`
-    /// slots, the newest last), which `output` then copies; `calls` (one
-    /// int32) counts the calls since the graph last ran on: at `period`
-    /// it runs on, and the count starts again at zero.
+    /// `input` (one slot of `slot` bytes) shifted into `output` (`slots`
+    /// slots, the newest last; state); `calls` (one int32, state) counts
+    /// the calls since the graph last ran on: at `period` it runs on, and
+    /// the count starts again at zero.
     pub struct CircularBufferOp {
         pub slot: u32,
         pub slots: u32,
         pub period: u32,
         pub input: Span,
-        pub buffer: Span,
         pub calls: Span,
         pub output: Span,
     }
@@ -49,29 +49,19 @@ impl OpDescriptor for CircularBufferOp {
         let buffered = slot * u64::from(self.slots);
         c.arena(self.input, slot, DType::I8)?;
         // The state is written: it shares no byte with the input, nor the
-        // output with either.
-        c.output(self.buffer, buffered, DType::I8, &[self.input])?;
-        c.output(self.calls, 1, DType::I32, &[self.input, self.buffer])?;
-        c.output(
-            self.output,
-            buffered,
-            DType::I8,
-            &[self.input, self.buffer, self.calls],
-        )
+        // count with the slots.
+        c.output(self.calls, 1, DType::I32, &[self.input])?;
+        c.output(self.output, buffered, DType::I8, &[self.input, self.calls])
     }
 
     #[inline(never)]
     fn run(&self, arena: &mut [u8], _weights: &[u8]) {
-        let [input, buffer, calls, output] =
-            disjoint(arena, [self.input, self.buffer, self.calls, self.output]);
-        if let Some(kept) = buffer.len().checked_sub(input.len()) {
-            buffer.copy_within(input.len().., 0);
-            if let Some(newest) = buffer.get_mut(kept..) {
+        let [input, calls, slots] = disjoint(arena, [self.input, self.calls, self.output]);
+        if let Some(kept) = slots.len().checked_sub(input.len()) {
+            slots.copy_within(input.len().., 0);
+            if let Some(newest) = slots.get_mut(kept..) {
                 newest.copy_from_slice(input);
             }
-        }
-        if output.len() == buffer.len() {
-            output.copy_from_slice(buffer);
         }
         if let Some(count) = out_i32(calls).first_mut() {
             // A negative count (a user wrote over the state) counts as zero.

@@ -530,6 +530,8 @@ pub struct TfliteOp<'a> {
     per_output: Vec<OpKind>,
     /// Set by [`TfliteOp::state`].
     states: Vec<(&'static str, Vec<usize>, DataType)>,
+    /// Set by [`TfliteOp::output_is_state`].
+    output_state: bool,
 }
 
 /// Converts one TFLite operator to the IR.
@@ -618,6 +620,15 @@ impl TfliteOp<'_> {
     /// reset, as the node's next input.
     pub fn state(&mut self, what: &'static str, shape: Vec<usize>, dtype: DataType) {
         self.states.push((what, shape, dtype));
+    }
+
+    /// The operator keeps its first output from one inference to the next
+    /// and updates it (CIRCULAR_BUFFER's slots, which streaming models mark
+    /// as a variable tensor so that TFLM's planner leaves it alone): the
+    /// importer makes that output a variable tensor, zero at reset, if the
+    /// file did not.
+    pub fn output_is_state(&mut self) {
+        self.output_state = true;
     }
 
     /// The tensor of input `i`, if the operator has that input.

@@ -152,6 +152,19 @@ impl<'g> Lowering<'g> {
         Ok(t)
     }
 
+    /// The output, which must be a variable tensor: state the op keeps
+    /// and updates (see `TfliteOp::output_is_state`).
+    pub fn output_state(&self, node: &Node) -> Lowered<TensorId> {
+        let t = self.output(node)?;
+        if !self.g.variables.contains(&t) {
+            return invalid(format!(
+                "the output '{}' is not a variable tensor",
+                self.tensor(t).name
+            ));
+        }
+        Ok(t)
+    }
+
     pub fn output(&self, node: &Node) -> Lowered<TensorId> {
         match node.outputs.first() {
             Some(&t) => Ok(t),

@@ -3,9 +3,10 @@
 //! to the last `slots` slots `[1, slots, width, depth]`, and only every
 //! `cycles_max`-th call lets the rest of the graph run (the others end the
 //! run early). TFLM keeps the count in the kernel and the slots in the
-//! output tensor; kiln gives the node two variable tensors for them (its
-//! inputs 1 and 2, added by the importer), zero at reset, and copies the
-//! slots to the output.
+//! output tensor, which streaming models mark as a variable tensor; kiln
+//! keeps the slots there too (the importer makes the output a variable
+//! tensor if the file did not) and gives the node a variable tensor for
+//! the count (its input 1, added by the importer), both zero at reset.
 //!
 //! Layer: ops; uses `lower` and the TFLite importer's custom options and
 //! op state.
@@ -19,8 +20,8 @@ use crate::ir::{DataType, Graph, Node, OpKind};
 use crate::lower::{to_u32, unsupported, Lowered, Lowering};
 use crate::stack::Stack;
 
-/// CIRCULAR_BUFFER. Inputs: the slot, the buffered slots (state), the
-/// count of calls (state).
+/// CIRCULAR_BUFFER. Inputs: the slot, the count of calls (state); its
+/// output, the slots, is state too.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct CircularBuffer {
     /// TFLM's `cycles_max`: the graph runs on every `period`-th call.
@@ -34,16 +35,19 @@ impl CircularBuffer {
             // shape and from how many buffers it prepared before, in any
             // model of the process: kiln asks for it instead.
             let period = if op.custom_options_given() {
-                op.custom_int("cycles_max")?
+                Some(op.custom_int("cycles_max")?)
             } else {
-                0
+                None
             };
-            let period = match u32::try_from(period) {
-                Ok(p) if p > 0 && p <= i32::MAX as u32 => p,
+            let period = match period.map(u32::try_from) {
+                Some(Ok(p)) if p > 0 && p <= i32::MAX as u32 => p,
                 _ => {
+                    let given = period.map_or("no cycles_max option".into(), |p| {
+                        format!("a cycles_max of {p}")
+                    });
                     op.unsupported(format!(
-                        "a cycles_max of {period} (TFLM then guesses the period from the \
-                         output's shape; give it as the custom option cycles_max, at least 1)"
+                        "{given} (TFLM then guesses the period from the output's shape; \
+                         kiln needs it as the custom option cycles_max, at least 1)"
                     ));
                     1
                 }
@@ -54,11 +58,10 @@ impl CircularBuffer {
                     op.outputs.len()
                 ));
             }
-            let Some(&out) = op.outputs.first() else {
+            if op.outputs.is_empty() {
                 return invalid_file("CIRCULAR_BUFFER without its output");
-            };
-            let elements = op.tensors[out].shape.iter().product::<usize>();
-            op.state("circular buffer", vec![elements], DataType::I8);
+            }
+            op.output_is_state();
             op.state("circular buffer calls", vec![1], DataType::I32);
             Ok(OpKind::CircularBuffer(CircularBuffer { period }))
         })],
@@ -82,20 +85,19 @@ impl IrOp for CircularBuffer {
     }
 
     /// Its frame as `opprof` paints it from the circular_buffer fixture's
-    /// blob (212 bytes on the M4 and M33, 176 on the RV32), plus the 16
+    /// blob (176 bytes on the M4 and M33, 144 on the RV32), plus the 16
     /// bytes by which FULLY_CONNECTED's generated-code figure exceeds its
     /// own there; the M0 (whose opprof build overflows its flash) as the
     /// M4 plus FULLY_CONNECTED's 16 bytes between those two cores.
     fn stack(&self, _g: &Graph, _node: &Node) -> Stack {
-        Stack::new(244, 228, 228, 192)
+        Stack::new(208, 192, 192, 160)
     }
 
     fn lower(&self, cx: &mut Lowering, node: &Node) -> Lowered<Option<Op>> {
-        let (x, buffer, calls, out) = (
+        let (x, calls, out) = (
             cx.input(node, 0)?,
             cx.state(node, 1)?,
-            cx.state(node, 2)?,
-            cx.output(node)?,
+            cx.output_state(node)?,
         );
         // TFLM's shapes: a slot [1, 1, width, depth] into [1, slots, width,
         // depth]. Its kernel moves the whole buffer as one batch.
@@ -110,15 +112,14 @@ impl IrOp for CircularBuffer {
             return unsupported(format!("a slot of shape {xs:?} into {os:?}"));
         }
         let (slot, slots) = (xs[2] * xs[3], os[1]);
-        if cx.tensor(buffer).elements() != slot * slots || cx.tensor(calls).elements() != 1 {
-            return unsupported("state of another size than the output's");
+        if cx.tensor(calls).elements() != 1 {
+            return unsupported("a count of calls of more than one value");
         }
         Ok(Some(Op::CircularBuffer(CircularBufferOp {
             slot: to_u32(slot)?,
             slots: to_u32(slots)?,
             period: self.period,
             input: cx.activation(x, DataType::I8)?,
-            buffer: cx.activation(buffer, DataType::I8)?,
             calls: cx.activation(calls, DataType::I32)?,
             output: cx.activation(out, DataType::I8)?,
         })))

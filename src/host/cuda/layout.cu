@@ -789,20 +789,18 @@ KILN_KERNEL(kiln_dynamic_update_slice) {
     }
 }
 
-// CIRCULAR_BUFFER: the input shifted into the buffer (its state), which
-// the output copies; the count of calls moves on (ops::circular_buffer).
-// One thread per sample: the buffer moves in order. Whether the run goes
-// on is the host's to decide (every sample starts from the reset state,
-// so all of them agree).
+// CIRCULAR_BUFFER: the input shifted into the output, the buffer (its
+// state); the count of calls moves on (ops::circular_buffer). One thread
+// per sample: the buffer moves in order. Whether the run goes on is the
+// host's to decide (every sample starts from the reset state, so all of
+// them agree).
 KILN_KERNEL(kiln_circular_buffer) {
-    const i64 slot = op.slot, kept = (i64)op.buffer.len - slot;
+    const i64 slot = op.slot, kept = (i64)op.output.len - slot;
     FOR_EACH(s, (i64)samples) {
         const u8* x = arena(A, arena_bytes, s, op.input);
-        u8* buffer = arena(A, arena_bytes, s, op.buffer);
-        u8* y = arena(A, arena_bytes, s, op.output);
-        for (i64 i = 0; i < kept; i++) buffer[i] = buffer[i + slot];
-        for (i64 i = 0; i < slot; i++) buffer[kept + i] = x[i];
-        for (i64 i = 0; i < (i64)op.buffer.len; i++) y[i] = buffer[i];
+        u8* slots = arena(A, arena_bytes, s, op.output);
+        for (i64 i = 0; i < kept; i++) slots[i] = slots[i + slot];
+        for (i64 i = 0; i < slot; i++) slots[kept + i] = x[i];
         i32* calls = (i32*)arena(A, arena_bytes, s, op.calls);
         const i64 next = (*calls < 0 ? 0 : (i64)*calls) + 1;
         *calls = next >= (i64)op.period ? 0 : (i32)next;

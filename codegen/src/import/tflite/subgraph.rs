@@ -246,6 +246,7 @@ impl Reader<'_> {
                 problems: Vec::new(),
                 per_output: Vec::new(),
                 states: Vec::new(),
+                output_state: false,
             };
             let kind = match convert(&mut reading) {
                 // A loop's ops see one pass's values: a shape that changes
@@ -268,6 +269,7 @@ impl Reader<'_> {
                 problems,
                 per_output,
                 states,
+                output_state,
                 ..
             } = reading;
             for reason in problems {
@@ -308,6 +310,17 @@ impl Reader<'_> {
                     quantization: None,
                     data: None,
                 });
+            }
+            if let Some(&out) = node_outputs.first().filter(|_| output_state) {
+                if let Some(by) = inlined_by {
+                    let reason = format!(
+                        "keeps its output in a subgraph of {by}: {}",
+                        inlined_state(by)
+                    );
+                    self.problem(at, &name, tensor_names.clone(), reason);
+                } else if !g.variables.contains(&out) {
+                    g.variables.push(out);
+                }
             }
             if per_output.is_empty() {
                 g.nodes.push(Node {
