@@ -92,6 +92,11 @@ fn models() -> Vec<(String, PathBuf, Vec<PathBuf>)> {
             vec![repo().join("tests/fixtures/onnx_ops/lstm")],
         ),
         (
+            "onnx_lstm_peepholes".to_string(),
+            repo().join("tests/fixtures/onnx_ops/lstm_peepholes.onnx"),
+            vec![repo().join("tests/fixtures/onnx_ops/lstm_peepholes")],
+        ),
+        (
             "onnx_rnn_directions".to_string(),
             repo().join("tests/fixtures/onnx_ops/rnn_directions.onnx"),
             vec![repo().join("tests/fixtures/onnx_ops/rnn_directions")],

@@ -1303,6 +1303,35 @@ fn lstm_matches_the_onnx_reference_and_keeps_no_state() {
     assert!(output["db"].as_f64().unwrap() > 30.0, "{output}");
 }
 
+/// ONNX LSTM with peepholes (`P`, which PyTorch cannot export), every
+/// direction's reordered into the input, forget and output gates, and a
+/// constant `sequence_lens` giving each sequence its whole length: the
+/// reference evaluator's outputs, which the peepholes change (the script
+/// checks that). A `sequence_lens` that cuts a sequence short is refused
+/// by name.
+#[test]
+fn lstm_peepholes_match_the_onnx_reference() {
+    let kinds = matches_onnx_reference("lstm_peepholes");
+    let count = kinds
+        .iter()
+        .filter(|&&k| k == "UNIDIRECTIONAL_SEQUENCE_LSTM")
+        .count();
+    assert_eq!(count, 2, "one layer per direction: {kinds:?}");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/onnx_ops");
+    let compiled = kiln_codegen::compile_file(&dir.join("lstm_peepholes.onnx")).unwrap();
+    let peepholes = compiled
+        .ops
+        .iter()
+        .filter(|op| matches!(op, kiln::graph::Op::LstmF32(o) if o.peephole.len == 4 * 9))
+        .count();
+    assert_eq!(peepholes, 2, "three peepholes of three units per direction");
+    let error = kiln_codegen::compile_file(&dir.join("lstm_peepholes_short.onnx"))
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(error.contains("sequence_lens"), "{error}");
+}
+
 /// ONNX GRU (PyTorch's `nn.GRU` export): a sequence-first layer with a
 /// bias, a zero initial state and `linear_before_reset`, and a batch-first
 /// one without a bias resetting before its recurrent layer; every output

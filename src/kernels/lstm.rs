@@ -335,26 +335,45 @@ pub struct LstmF32Weights<'w> {
     pub input: &'w [f32],
     pub recurrent: &'w [f32],
     pub bias: &'w [f32],
+    /// Peepholes (ONNX's `P`): `units` weights each of the cell state into
+    /// the input, forget and output gates, in that order; empty for none.
+    pub peephole: &'w [f32],
 }
 
 /// Gate `g` of a float32 layer, in TFLM's order of operations: the input's
 /// fully connected layer with its bias, plus the hidden state's (each dot
-/// product summed from its first element), then the sigmoid, or tanh for
-/// the cell gate.
+/// product summed from its first element), then the peephole's product
+/// with the cell state `cell` (the input and forget gates read the old
+/// one, the output gate the new), then the sigmoid, or tanh for the cell
+/// gate.
 fn gate_f32(
     s: &SequenceShape,
     w: &LstmF32Weights,
     g: usize,
     x: &[f32],
     h: &[f32],
+    cell: &[f32],
     out: &mut [f32],
 ) {
     let (size, units) = (s.input_size as usize, s.units as usize);
     let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).fold(0.0f32, |acc, (&a, &b)| acc + a * b);
+    // The peephole block of this gate: input, forget, output (none for
+    // the cell gate, or without peepholes).
+    let peephole = match g {
+        0 => Some(0),
+        1 => Some(1),
+        3 => Some(2),
+        _ => None,
+    }
+    .filter(|_| !w.peephole.is_empty())
+    .map(|k| part(w.peephole, k * units, units));
     for (r, o) in out.iter_mut().enumerate() {
         let row = g * units + r;
         let from_input = dot(x, part(w.input, row * size, size)) + at(w.bias, row, 0.0);
-        let pre = from_input + dot(h, part(w.recurrent, row * units, units));
+        let mut pre = from_input + dot(h, part(w.recurrent, row * units, units));
+        if let Some(p) = peephole {
+            pre += at(p, r, 0.0) * at(cell, r, 0.0);
+        }
         *o = match g {
             2 => UnaryFunction::Tanh.at(pre),
             _ => UnaryFunction::Logistic.at(pre),
@@ -389,9 +408,9 @@ pub fn lstm_f32(
         for t in 0..time {
             let row = s.row(b, t);
             let x = part(input, row * size, size);
-            gate_f32(s, weights, 1, x, h, forget);
-            gate_f32(s, weights, 0, x, h, input_gate);
-            gate_f32(s, weights, 2, x, h, cell_gate);
+            gate_f32(s, weights, 1, x, h, c, forget);
+            gate_f32(s, weights, 0, x, h, c, input_gate);
+            gate_f32(s, weights, 2, x, h, c, cell_gate);
             for (((cv, &f), &i), &g) in c
                 .iter_mut()
                 .zip(&*forget)
@@ -405,8 +424,9 @@ pub fn lstm_f32(
                     v
                 };
             }
-            // The output gate still reads the old hidden state.
-            gate_f32(s, weights, 3, x, h, output_gate);
+            // The output gate still reads the old hidden state (and the
+            // new cell state).
+            gate_f32(s, weights, 3, x, h, c, output_gate);
             for ((hv, &cv), &o) in h.iter_mut().zip(&*c).zip(&*output_gate) {
                 *hv = UnaryFunction::Tanh.at(cv) * o;
             }

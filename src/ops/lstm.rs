@@ -230,6 +230,9 @@ wire_struct! {
         pub output: Span,
         pub initial_hidden: Span,
         pub initial_cell: Span,
+        /// Peephole weights (`3 x units`: into the input, forget and
+        /// output gates), or empty.
+        pub peephole: Span,
     }
 }
 
@@ -264,6 +267,8 @@ impl OpDescriptor for LstmF32Op {
         let scratch = lstm_scratch_elements(&p.shape).saturating_mul(4);
         let bias_count = 4 * u64::from(p.shape.units);
         c.constant(self.bias, bias_count, DType::F32, false)?;
+        let peepholes = 3 * u64::from(p.shape.units);
+        c.constant(self.peephole, peepholes, DType::F32, true)?;
         let given = self.initial_hidden.len != 0 || self.initial_cell.len != 0;
         c.ensure(
             p.fresh_state || !given,
@@ -290,6 +295,7 @@ impl OpDescriptor for LstmF32Op {
             input: constant(weights, self.input_weights),
             recurrent: constant(weights, self.recurrent_weights),
             bias: constant(weights, self.bias),
+            peephole: constant(weights, self.peephole),
         };
         lstm_f32(
             &self.params,

@@ -57,6 +57,10 @@ fn main() {
             repo.join("tests/fixtures/onnx_ops/lstm.onnx"),
         ),
         (
+            "onnx_lstm_peepholes".into(),
+            repo.join("tests/fixtures/onnx_ops/lstm_peepholes.onnx"),
+        ),
+        (
             "onnx_rnn_directions".into(),
             repo.join("tests/fixtures/onnx_ops/rnn_directions.onnx"),
         ),

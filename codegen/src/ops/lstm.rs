@@ -51,7 +51,7 @@ impl UnidirectionalSequenceLstm {
             int16: true,
             float32: true,
             other: false,
-            note: "int16 cell state; no peephole, projection or layer norm",
+            note: "int16 cell state; no projection or layer norm; peepholes in float32 (ONNX)",
             int8_names: &[],
             int16_names: &[],
         },
@@ -61,6 +61,10 @@ impl UnidirectionalSequenceLstm {
 /// `UnidirectionalSequenceLSTMOptions`: activation, cell clip, projection
 /// clip, time major.
 fn from_tflite(op: &mut TfliteOp) -> ReadResult<OpKind> {
+    // TFLM's kernels have no peepholes, so no reference to hold kiln's to.
+    if (9..12).any(|i| op.input_tensor(i).is_some()) {
+        op.unsupported("peephole weights (TFLM's kernels have none)".into());
+    }
     Ok(OpKind::UnidirectionalSequenceLstm(
         UnidirectionalSequenceLstm {
             tanh: op.i8(0, 0)? == 4,
@@ -115,11 +119,15 @@ impl IrOp for UnidirectionalSequenceLstm {
                 cx.dtype(input).name()
             ));
         }
-        for (range, what) in [
-            (9..12, "peephole weights"),
-            (16..18, "a projection"),
-            (20..24, "layer normalization"),
-        ] {
+        // Peepholes (ONNX's): all three, in float32 only (TFLM's kernels,
+        // integer and float, have none).
+        let peepholes: Vec<TensorId> = (9..12).filter_map(|i| node.input(i)).collect();
+        if !peepholes.is_empty() && (values != DataType::F32 || peepholes.len() != 3) {
+            return unsupported(
+                "UNIDIRECTIONAL_SEQUENCE_LSTM with peephole weights (kiln: all three, in float32)",
+            );
+        }
+        for (range, what) in [(16..18, "a projection"), (20..24, "layer normalization")] {
             if range.clone().any(|i| node.input(i).is_some()) {
                 return unsupported(format!("UNIDIRECTIONAL_SEQUENCE_LSTM with {what}"));
             }
@@ -184,7 +192,8 @@ impl IrOp for UnidirectionalSequenceLstm {
         if cx.dtype(input) == DataType::F32 {
             let operands = [input, hidden, cell, out];
             let initial = self.initial_states(cx, node)?;
-            return self.lower_f32(cx, lstm_shape, operands, gate_tensors, initial);
+            let gates = (gate_tensors, peepholes);
+            return self.lower_f32(cx, lstm_shape, operands, gates, initial);
         }
         if cx.dtype(cell) != DataType::I16 || cx.dtype(out) != values || cx.dtype(hidden) != values
         {
@@ -333,13 +342,15 @@ impl UnidirectionalSequenceLstm {
     }
 
     /// The float32 layer: every operand float32, the four gates' weights
-    /// and biases gathered into one constant each, in gate order.
+    /// and biases gathered into one constant each, in gate order, and the
+    /// peepholes (none, or into the input, forget and output gates) into
+    /// another.
     fn lower_f32(
         &self,
         cx: &mut Lowering,
         shape: SequenceShape,
         [input, hidden, cell, out]: [TensorId; 4],
-        gate_tensors: [(TensorId, TensorId, TensorId); 4],
+        (gate_tensors, peephole_tensors): ([(TensorId, TensorId, TensorId); 4], Vec<TensorId>),
         [initial_hidden, initial_cell]: [Span; 2],
     ) -> Lowered<Option<Op>> {
         for t in [hidden, cell, out] {
@@ -358,6 +369,18 @@ impl UnidirectionalSequenceLstm {
             }
             bias.extend_from_slice(b);
         }
+        let mut peephole = Vec::new();
+        for p in peephole_tensors {
+            let p = cx.weight_data(p, DataType::F32)?;
+            if p.len() != shape.units as usize * 4 {
+                return invalid("an LSTM peephole does not have one weight per unit");
+            }
+            peephole.extend_from_slice(p);
+        }
+        let peephole = match peephole.is_empty() {
+            true => Span::EMPTY,
+            false => cx.constant(&peephole)?,
+        };
         Ok(Some(Op::LstmF32(LstmF32Op {
             params: LstmF32Params {
                 shape,
@@ -379,6 +402,7 @@ impl UnidirectionalSequenceLstm {
             output: cx.activation(out, DataType::F32)?,
             initial_hidden,
             initial_cell,
+            peephole,
         })))
     }
 }
@@ -400,15 +424,15 @@ fn cell_scale(cx: &Lowering, cell: TensorId) -> Lowered<f32> {
 const ONNX_GATE: [usize; 4] = [0, 2, 3, 1];
 
 /// ONNX LSTM (checked and read as `import::onnx::recurrent` describes),
-/// without peepholes or `input_forget`: per direction, the float32 layer
+/// without `input_forget`: per direction, the float32 layer
 /// with states that start afresh on every run (from the initial states,
 /// inputs 18 and 19), its gates' weights and biases (`Wb +
-/// Rb`) reordered into TFLite's inputs; `Y_h` and `Y_c` are its final
-/// states.
+/// Rb`) and peepholes reordered into TFLite's inputs; `Y_h` and `Y_c` are
+/// its final states.
 fn lstm_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
     let seq = onnx_sequence(cx, n, "LSTM", &["Sigmoid", "Tanh", "Tanh"], &[5, 6])?;
-    if present(n, 7) || n.int("input_forget", 0) != 0 {
-        return Err("LSTM with peepholes (P) or input_forget".into());
+    if n.int("input_forget", 0) != 0 {
+        return Err("LSTM with input_forget".into());
     }
     let (size, hidden, directions) = (seq.size, seq.hidden, seq.directions);
     let weights = |i: usize, cols: usize| -> Step<Vec<f32>> {
@@ -436,6 +460,18 @@ fn lstm_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
         }
         false => vec![0.0; directions * 8 * hidden],
     };
+    // Peepholes: per direction, into the input, output and forget gates.
+    let peepholes = match present(n, 7) {
+        true => {
+            let t = cx.constant(&n.inputs[7])?;
+            let values = t.f32s().ok_or("LSTM peepholes must be float32")?;
+            if values.len() != directions * 3 * hidden {
+                return Err(format!("LSTM peepholes (P) of shape {:?}", t.dims));
+            }
+            Some(values)
+        }
+        false => None,
+    };
     seq.build(cx, n, 2, |cx, d: &Direction| {
         let (w, r) = (
             block(&w, directions, d.index),
@@ -450,7 +486,19 @@ fn lstm_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
                 inputs.push(Some(cx.f32_constant(name, vec![hidden, cols], rows)));
             }
         }
-        inputs.extend([None, None, None]);
+        match &peepholes {
+            // TFLite's inputs 9 to 11: into the input, forget and output
+            // gates (ONNX's blocks 0, 2 and 1).
+            Some(p) => {
+                let p = block(p, directions, d.index);
+                for (gate, block) in [("input", 0), ("forget", 2), ("output", 1)] {
+                    let values = &p[block * hidden..(block + 1) * hidden];
+                    let name = format!("{} cell to {gate}", d.label);
+                    inputs.push(Some(cx.f32_constant(name, vec![hidden], values)));
+                }
+            }
+            None => inputs.extend([None, None, None]),
+        }
         for (gate, &block) in ["input", "forget", "cell", "output"].iter().zip(&ONNX_GATE) {
             let sum: Vec<f32> = (0..hidden)
                 .map(|u| b[block * hidden + u] + b[(4 + block) * hidden + u])

@@ -1335,15 +1335,19 @@ KILN_KERNEL(kiln_cumsum) {
 // one thread per sequence of each sample; here because it takes its
 // LOGISTIC and TANH from unary_function.
 __device__ __forceinline__ void lstm_gate_f32(const SequenceShape& p, const float* wx, const float* wh, const float* bias, i32 g,
-                                              const float* x, const float* h, float* out) {
+                                              const float* x, const float* h, const float* peephole, const float* c, float* out) {
+    // The peephole block of this gate (kernels::lstm::gate_f32): input,
+    // forget, output; none for the cell gate.
+    const i32 block = g == 0 ? 0 : g == 1 ? 1 : g == 3 ? 2 : -1;
     for (i32 r = 0; r < p.units; r++) {
         const i64 row = (i64)g * p.units + r;
         float from_input = 0.0f;
-        for (i32 c = 0; c < p.input_size; c++) from_input += x[c] * wx[row * p.input_size + c];
+        for (i32 k = 0; k < p.input_size; k++) from_input += x[k] * wx[row * p.input_size + k];
         from_input += bias[row];
         float from_hidden = 0.0f;
-        for (i32 c = 0; c < p.units; c++) from_hidden += h[c] * wh[row * p.units + c];
-        const float pre = from_input + from_hidden;
+        for (i32 k = 0; k < p.units; k++) from_hidden += h[k] * wh[row * p.units + k];
+        float pre = from_input + from_hidden;
+        if (peephole && block >= 0) pre += peephole[(i64)block * p.units + r] * c[r];
         out[r] = unary_function(g == 2 ? UnaryFunction_Tanh : UnaryFunction_Logistic, pre);
     }
 }
@@ -1354,6 +1358,7 @@ KILN_KERNEL(kiln_lstm_f32) {
     const float* wx = (const float*)(W + op.input_weights.offset);
     const float* wh = (const float*)(W + op.recurrent_weights.offset);
     const float* bias = (const float*)(W + op.bias.offset);
+    const float* peephole = op.peephole.len == 0 ? nullptr : (const float*)(W + op.peephole.offset);
     const float clip = op.params.cell_clip;
     FOR_EACH(idx, (i64)batches * samples) {
         const i64 s = idx / batches;
@@ -1376,14 +1381,14 @@ KILN_KERNEL(kiln_lstm_f32) {
         for (i32 t = 0; t < time; t++) {
             const i64 row = p.time_major ? (i64)t * batches + b : (i64)b * time + t;
             const float* x = (const float*)arena(A, arena_bytes, s, op.input) + row * size;
-            lstm_gate_f32(p, wx, wh, bias, 1, x, h, forget);
-            lstm_gate_f32(p, wx, wh, bias, 0, x, h, input);
-            lstm_gate_f32(p, wx, wh, bias, 2, x, h, cell);
+            lstm_gate_f32(p, wx, wh, bias, 1, x, h, peephole, c, forget);
+            lstm_gate_f32(p, wx, wh, bias, 0, x, h, peephole, c, input);
+            lstm_gate_f32(p, wx, wh, bias, 2, x, h, peephole, c, cell);
             for (i32 r = 0; r < units; r++) {
                 const float v = c[r] * forget[r] + input[r] * cell[r];
                 c[r] = clip > 0.0f ? fmaxf(fminf(v, clip), -clip) : v;
             }
-            lstm_gate_f32(p, wx, wh, bias, 3, x, h, output);
+            lstm_gate_f32(p, wx, wh, bias, 3, x, h, peephole, c, output);
             float* out = (float*)arena(A, arena_bytes, s, op.output) + row * units;
             for (i32 r = 0; r < units; r++) {
                 h[r] = unary_function(UnaryFunction_Tanh, c[r]) * output[r];

@@ -170,6 +170,7 @@ fn generated_onnx_float_ops_match_the_onnx_reference() {
         ("shape_arith", "shape_arith"),
         ("reduce_mean", "reduce_mean"),
         ("onnx_lstm", "lstm"),
+        ("onnx_lstm_peepholes", "lstm_peepholes"),
         ("onnx_gru", "gru"),
         ("onnx_rnn_directions", "rnn_directions"),
         ("onnx_rnn_initial_states", "rnn_initial_states"),

@@ -1,5 +1,6 @@
 //! What ONNX's recurrent layers (LSTM, GRU) share as kiln imports them:
-//! any direction, the default activations, no clip and no `sequence_lens`;
+//! any direction, the default activations, no clip, and a `sequence_lens`
+//! only where it gives every sequence its whole length;
 //! every run starts from the initial states, values of the graph (its
 //! inputs, say), or zeros where they are absent or constant zeros. The
 //! input is read as `[seq, batch, input]` or, with layout 1, `[batch,
@@ -84,9 +85,6 @@ pub(crate) fn onnx_sequence(
     if n.attributes.contains_key("clip") {
         return Err(format!("{op} with clip"));
     }
-    if present(n, 4) {
-        return Err(format!("{op} with sequence_lens"));
-    }
     let batch_major = n.int("layout", 0) == 1;
     let x = cx.value(&n.inputs[0])?;
     let [d0, d1, size] = cx.shape(x)[..] else {
@@ -98,6 +96,20 @@ pub(crate) fn onnx_sequence(
         return Err(format!("{op} hidden_size {}", n.int("hidden_size", 0)));
     }
     let (time, batches) = if batch_major { (d1, d0) } else { (d0, d1) };
+    // sequence_lens: only where it gives every sequence its whole length
+    // (what exporters write when they fill it in), which changes nothing.
+    if present(n, 4) {
+        let lens = cx.constant(&n.inputs[4]).ok().and_then(|t| t.i64s());
+        let whole = lens.as_ref().is_some_and(|l| {
+            l.len() == batches && l.iter().all(|&t| usize::try_from(t) == Ok(time))
+        });
+        if !whole {
+            return Err(format!(
+                "{op} with sequence_lens {lens:?} (kiln: a constant that gives every one of the \
+                 {batches} sequences its {time} steps)"
+            ));
+        }
+    }
     let state_shape = match batch_major {
         true => vec![batches, directions, hidden],
         false => vec![directions, batches, hidden],
