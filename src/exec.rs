@@ -46,10 +46,10 @@ pub fn validate(graph: &Graph) -> Result<(), Error> {
 pub enum Ran {
     /// Every op ran: the outputs are this run's.
     Complete,
-    /// An op ended the run before the graph's last op, as TFLite Micro's
-    /// CIRCULAR_BUFFER does until its period of inputs has come (TFLM's
-    /// `kTfLiteAbort`). The state moved on; the outputs are still those
-    /// of an earlier run, or meaningless.
+    /// An op ended the run, as TFLite Micro's CIRCULAR_BUFFER does until
+    /// its period of inputs has come (TFLM's `kTfLiteAbort`): the ops after
+    /// it did not run. The state moved on; the outputs are still those of
+    /// an earlier run, or meaningless.
     EndedEarly,
 }
 

@@ -288,3 +288,15 @@ fn circular_buffer_keeps_an_unmarked_output_and_needs_its_period() {
         "{error}"
     );
 }
+
+/// TFLite LSTM peepholes are refused by name: TFLM's kernels have none, so
+/// no reference would hold kiln's float32 ones (ONNX's are checked against
+/// ONNX's reference, `codegen/tests/onnx.rs`).
+#[test]
+fn tflite_lstm_peepholes_are_refused_by_name() {
+    let error = kiln_codegen::compile_file(&fixture().join("lstm_float_peepholes.tflite"))
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(error.contains("peephole weights"), "{error}");
+}

@@ -4,7 +4,8 @@
 //! lets the rest of the graph run; the others end the run early (TFLM's
 //! `kTfLiteAbort`), which [`crate::exec::Ran::EndedEarly`] reports. The
 //! buffer is the op's output, and it and the count of calls live in the
-//! arena's state region (zero at reset), so they carry from one run to
+//! arena's state region (at reset the slots hold the output's zero point
+//! and the count is zero), so they carry from one run to
 //! the next.
 //!
 //! Layer: ops; uses `tensor` and `wire`.

@@ -6,7 +6,8 @@
 //! output tensor, which streaming models mark as a variable tensor; kiln
 //! keeps the slots there too (the importer makes the output a variable
 //! tensor if the file did not) and gives the node a variable tensor for
-//! the count (its input 1, added by the importer), both zero at reset.
+//! the count (its input 1, added by the importer); at reset the slots
+//! hold the output's zero point and the count is zero.
 //!
 //! Layer: ops; uses `lower` and the TFLite importer's custom options and
 //! op state.
@@ -34,17 +35,17 @@ impl CircularBuffer {
             // Without the option TFLM guesses the period from the output's
             // shape and from how many buffers it prepared before, in any
             // model of the process: kiln asks for it instead.
-            let period = if op.custom_options_given() {
-                Some(op.custom_int("cycles_max")?)
-            } else {
-                None
+            let period = match op.custom_options_given() {
+                true => op.custom_int_or("cycles_max", 0)?,
+                false => 0,
             };
-            let period = match period.map(u32::try_from) {
-                Some(Ok(p)) if p > 0 && p <= i32::MAX as u32 => p,
+            let period = match u32::try_from(period) {
+                Ok(p) if p > 0 && p <= i32::MAX as u32 => p,
                 _ => {
-                    let given = period.map_or("no cycles_max option".into(), |p| {
-                        format!("a cycles_max of {p}")
-                    });
+                    let given = match period {
+                        0 => "no cycles_max option".into(),
+                        p => format!("a cycles_max of {p}"),
+                    };
                     op.unsupported(format!(
                         "{given} (TFLM then guesses the period from the output's shape; \
                          kiln needs it as the custom option cycles_max, at least 1)"
