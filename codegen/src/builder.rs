@@ -195,7 +195,7 @@ pub fn write_module(model: &CompiledModel, dir: &Path, name: &str) -> Result<Gen
         inputs: model.inputs.clone(),
         outputs: model.outputs.clone(),
         state: model.state.clone(),
-        ends_early: model.ops.iter().any(|op| op.can_end_run()),
+        ends_early: kiln::exec::can_end_early(&model.runtime_graph()),
     })
 }
 

@@ -180,6 +180,13 @@ pub fn module(model: &CompiledModel, weights_file: &str) -> String {
     }
     let _ = writeln!(s, "{UNUSED_OK}static WEIGHTS: kiln::Aligned<[u8; WEIGHTS_BYTES]> = kiln::Aligned(*include_bytes!(\"{weights_file}\"));\n");
 
+    // A model with a CIRCULAR_BUFFER ends some runs early: its `run` says
+    // whether this one completed, checked after each op that can end it.
+    let ends_early = kiln::exec::can_end_early(&model.runtime_graph());
+    let early = match single(&model.outputs) {
+        true => "None",
+        false => "kiln::Ran::EndedEarly",
+    };
     let mut variants = Vec::new();
     let mut calls = String::new();
     for (k, op) in model.ops.iter().enumerate() {
@@ -198,15 +205,12 @@ pub fn module(model: &CompiledModel, weights_file: &str) -> String {
             node.source_name
         );
         if op.can_end_run() {
-            calls +=
-                "        if OP_{k}.ends_run(arena) {\n            return ENDED_EARLY;\n        }\n"
-                    .replace("{k}", &k.to_string())
-                    .as_str();
+            let _ = writeln!(
+                calls,
+                "        if OP_{k}.ends_run(arena) {{\n            return {early};\n        }}"
+            );
         }
     }
-    // A model with a CIRCULAR_BUFFER ends some runs early: its `run` says
-    // whether this one completed.
-    let ends_early = model.ops.iter().any(|op| op.can_end_run());
     let _ = writeln!(
         s,
         "\n/// The ops in execution order, as data (for `kiln::Executor`)."
@@ -306,7 +310,7 @@ pub fn module(model: &CompiledModel, weights_file: &str) -> String {
     } else {
         s += "impl<'a> Model<'a> {\n    /// Binds the model to `arena`, its state reset.\n    pub fn new(arena: &'a mut kiln::Arena<ARENA_BYTES>) -> Self {\n        let mut model = Model { arena };\n        model.reset_state();\n        model\n    }\n\n    /// Returns the state (`STATE`) to its reset values: the next `run`\n    /// remembers nothing of earlier ones.\n    pub fn reset_state(&mut self) {\n        kiln::graph::reset_state(&STATE, &WEIGHTS.0, self.arena.bytes_mut());\n    }\n\n";
     }
-    let (ret, mut tail, early) = if single(&model.outputs) {
+    let (ret, mut tail) = if single(&model.outputs) {
         let t = &model.outputs[0];
         (
             format!(" -> &[{}; OUTPUT_LEN]", rust_type(t.dtype)),
@@ -314,10 +318,9 @@ pub fn module(model: &CompiledModel, weights_file: &str) -> String {
                 "kiln::exec::array_at(arena, OUTPUT_OFFSET).unwrap_or(&[{}; OUTPUT_LEN])",
                 zero_literal(t.dtype)
             ),
-            "None",
         )
     } else {
-        (String::new(), String::new(), "kiln::Ran::EndedEarly")
+        (String::new(), String::new())
     };
     let (ret, doc) = match (ends_early, ret.is_empty()) {
         (false, _) => (ret, "Runs one inference."),
@@ -341,7 +344,6 @@ pub fn module(model: &CompiledModel, weights_file: &str) -> String {
     } else {
         format!("        {tail}\n")
     };
-    let calls = calls.replace("ENDED_EARLY", early);
     let _ = writeln!(
         s,
         "    /// {doc}\n    pub fn run(&mut self, {}){ret} {{",

@@ -626,8 +626,7 @@ impl TfliteOp<'_> {
     /// and updates it (CIRCULAR_BUFFER's slots, which streaming models mark
     /// as a variable tensor so that TFLM's planner leaves it alone): the
     /// importer makes that output a variable tensor (its zero point at
-    /// reset) if the
-    /// file did not.
+    /// reset) if the file did not.
     pub fn output_is_state(&mut self) {
         self.output_state = true;
     }
