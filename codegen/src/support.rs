@@ -22,7 +22,7 @@ use Kind::{Builtin, Custom};
 /// (`tensorflow/lite/micro/micro_mutable_op_resolver.h` at tflite-micro
 /// 0cc6f983, 2025), and the activation types its reference kernel takes:
 /// `y`, `n` or `?` (not determined, or not a data op) for int8, int16,
-/// float32 and other types (the signal library's uint32 and uint64
+/// float32 and other types (bool, the signal library's uint32 and uint64
 /// channels, and the int32 build of its FFTs), read from each kernel's
 /// `Eval`.
 pub const TFLM_OPS: &[(&str, Kind, &str)] = &[
@@ -71,9 +71,9 @@ pub const TFLM_OPS: &[(&str, Kind, &str)] = &[
     ("LESS", Builtin, "ynyn"),
     ("LESS_EQUAL", Builtin, "ynyn"),
     ("LOG", Builtin, "nnyn"),
-    ("LOGICAL_AND", Builtin, "nnnn"),
-    ("LOGICAL_NOT", Builtin, "nnnn"),
-    ("LOGICAL_OR", Builtin, "nnnn"),
+    ("LOGICAL_AND", Builtin, "nnny"),
+    ("LOGICAL_NOT", Builtin, "nnny"),
+    ("LOGICAL_OR", Builtin, "nnny"),
     ("LOGISTIC", Builtin, "yyyn"),
     ("LOG_SOFTMAX", Builtin, "ynyn"),
     ("MAXIMUM", Builtin, "yyyn"),
@@ -90,7 +90,7 @@ pub const TFLM_OPS: &[(&str, Kind, &str)] = &[
     ("PRELU", Builtin, "yyyn"),
     ("QUANTIZE", Builtin, "yyyn"),
     ("READ_VARIABLE", Builtin, "yyyn"),
-    ("REDUCE_ALL", Builtin, "nnnn"),
+    ("REDUCE_ALL", Builtin, "nnny"),
     ("REDUCE_MAX", Builtin, "ynyn"),
     ("REDUCE_MIN", Builtin, "ynyn"),
     ("RELU", Builtin, "yyyn"),
@@ -292,6 +292,14 @@ mod tests {
             log.is_some_and(|r| (r.int8, r.int16, r.float32) == ("-", "-", "-") && r.other != "-"),
             "{log:?}"
         );
+        // TFLM's logical ops take bools, which kiln runs as bytes of 0 or 1.
+        for name in ["LOGICAL_AND", "LOGICAL_OR", "LOGICAL_NOT", "REDUCE_ALL"] {
+            let row = rows.iter().find(|r| r.name == name);
+            assert!(
+                row.is_some_and(|r| r.other == "yes" && r.note == "bool"),
+                "{row:?}"
+            );
+        }
         let signal = rows.iter().filter(|r| r.name.starts_with("Signal")).count();
         assert_eq!(signal, 14, "TFLM's signal library");
     }

@@ -7,7 +7,8 @@
 /// with TFLM's outputs in `NAME/` (made by `make_op_zoo.py`, and by
 /// `make_stateful.py` for svdf, lstm, lstm_int16, int16_edges and variables (resource
 /// variables, int8 and int16), `make_schema_ops.py`
-/// for sum, reduce_max, batch_matmul, compare_select, comparisons,
+/// for sum, reduce_max, batch_matmul, compare_select, comparisons, logical
+/// (LOGICAL_AND, LOGICAL_OR, LOGICAL_NOT and REDUCE_ALL on bools),
 /// mirror_pad, slices, layout, embedding and embedding_lookup (int32
 /// input ids; its float twin too), cumsum, fill and dynamic_update_slice (their
 /// float twins too), div (int8: TFLM's integer reciprocal), int16_moves
@@ -53,6 +54,7 @@ pub const OP_ZOO: &[&str] = &[
     "batch_matmul",
     "compare_select",
     "comparisons",
+    "logical",
     "mirror_pad",
     "integer",
     "slices",

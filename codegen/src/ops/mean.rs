@@ -215,7 +215,7 @@ impl IrOp for Reduce {
 /// The frame of an int8 reduction (MEAN, SUM, REDUCE_MAX: the reduction
 /// walk keeps its odometers in registers), painted on each core on the
 /// sum and reduce_max fixtures; a float32 one takes the small-op figure.
-fn reduction_stack(g: &Graph, node: &Node) -> Stack {
+pub(super) fn reduction_stack(g: &Graph, node: &Node) -> Stack {
     match node.outputs.first().map(|&t| g.tensors[t].dtype) {
         Some(DataType::F32) | None => crate::stack::SMALL_OP,
         Some(_) => Stack::new(264, 208, 208, 176),
@@ -268,7 +268,7 @@ fn permuted_reduction(
 }
 
 /// Which axes a reduction reduces (input 1: int32 axes).
-fn reduction(cx: &Lowering, node: &Node) -> Lowered<Reduction> {
+pub(super) fn reduction(cx: &Lowering, node: &Node) -> Lowered<Reduction> {
     let (input, out) = cx.input_output(node)?;
     let axes = cx.input(node, 1)?;
     let Some(axes) = cx.tensor(axes).data_i32() else {

@@ -381,6 +381,7 @@ mod gru;
 mod hard_swish;
 mod l2_norm;
 mod leaky_relu;
+mod logical;
 mod lstm;
 mod mean;
 mod pad;
@@ -439,6 +440,7 @@ pub use gru::*;
 pub use hard_swish::*;
 pub use l2_norm::*;
 pub use leaky_relu::*;
+pub use logical::*;
 pub use lstm::*;
 pub use mean::*;
 pub use pad::*;
@@ -480,6 +482,8 @@ op_list! {
     FullyConnected(FullyConnected),
     BatchMatMul(BatchMatMul),
     Comparison(Comparison),
+    Logical(Logical),
+    ReduceAll(ReduceAll),
     Select(Select),
     MaxMin(MaxMin),
     AveragePool2d(AveragePool2d),
