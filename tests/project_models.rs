@@ -217,6 +217,18 @@ fn hybrid_embedding_lookup_is_refused_by_name() {
     );
 }
 
+/// BROADCAST_ARGS runs where kiln knows its shapes when compiling
+/// (constants, SHAPE outputs); a shape fed in at run time, and TFLM's
+/// int64 shapes, are refused by name.
+#[test]
+fn broadcast_args_kiln_cannot_compute_is_refused_by_name() {
+    assert_refused(
+        "broadcast_args_computed",
+        "BROADCAST_ARGS of a shape computed from values",
+    );
+    assert_refused("broadcast_args_int64", "BROADCAST_ARGS of int64 shapes");
+}
+
 /// Op-coverage fixture `model` fails to compile with `reason` in its error.
 fn assert_refused(model: &str, reason: &str) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/op_zoo");

@@ -22,9 +22,9 @@ use Kind::{Builtin, Custom};
 /// (`tensorflow/lite/micro/micro_mutable_op_resolver.h` at tflite-micro
 /// 0cc6f983, 2025), and the activation types its reference kernel takes:
 /// `y`, `n` or `?` (not determined, or not a data op) for int8, int16,
-/// float32 and other types (bool, the signal library's uint32 and uint64
-/// channels, and the int32 build of its FFTs), read from each kernel's
-/// `Eval`.
+/// float32 and other types (bool, BROADCAST_ARGS' int32 shapes, the
+/// signal library's uint32 and uint64 channels, and the int32 build of its
+/// FFTs), read from each kernel's `Eval`.
 pub const TFLM_OPS: &[(&str, Kind, &str)] = &[
     ("ABS", Builtin, "yyyn"),
     ("ADD", Builtin, "yyyn"),
@@ -35,7 +35,7 @@ pub const TFLM_OPS: &[(&str, Kind, &str)] = &[
     ("AVERAGE_POOL_2D", Builtin, "yyyn"),
     ("BATCH_MATMUL", Builtin, "yyyn"),
     ("BATCH_TO_SPACE_ND", Builtin, "ynyn"),
-    ("BROADCAST_ARGS", Builtin, "nnnn"),
+    ("BROADCAST_ARGS", Builtin, "nnny"),
     ("BROADCAST_TO", Builtin, "yyyn"),
     ("CALL_ONCE", Builtin, "???n"),
     ("CAST", Builtin, "yyyn"),

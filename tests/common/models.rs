@@ -9,6 +9,7 @@
 /// variables, int8 and int16), `make_schema_ops.py`
 /// for sum, reduce_max, batch_matmul, compare_select, comparisons, logical
 /// (LOGICAL_AND, LOGICAL_OR, LOGICAL_NOT and REDUCE_ALL on bools),
+/// broadcast_args (int32 shapes, from SHAPE and constants),
 /// mirror_pad, slices, layout, embedding and embedding_lookup (int32
 /// input ids; its float twin too), cumsum, fill and dynamic_update_slice (their
 /// float twins too), div (int8: TFLM's integer reciprocal), int16_moves
@@ -55,6 +56,7 @@ pub const OP_ZOO: &[&str] = &[
     "compare_select",
     "comparisons",
     "logical",
+    "broadcast_args",
     "mirror_pad",
     "integer",
     "slices",

@@ -1,8 +1,9 @@
-//! FILL, ZEROS_LIKE and SHAPE: outputs whose values do not depend on the
-//! values of the input (one value repeated, zeros, the input's dimensions,
-//! which are static). They run as the FILL kernel, which repeats a constant
-//! from the weights over the output; a FILL of a computed value is a
-//! broadcast of it instead (BROADCAST_TO's slice).
+//! FILL, ZEROS_LIKE, SHAPE and BROADCAST_ARGS: outputs whose values do not
+//! depend on the values of the input (one value repeated, zeros, the
+//! input's dimensions, which are static, two such shapes broadcast). They
+//! run as the FILL kernel, which repeats a constant from the weights over
+//! the output; a FILL of a computed value is a broadcast of it instead
+//! (BROADCAST_TO's slice).
 //!
 //! Layer: ops; uses `lower` and `ops::slice`.
 
@@ -31,6 +32,12 @@ pub enum Fill {
     /// SHAPE: the input's dimensions, as int32.
     Shape,
 }
+
+/// BROADCAST_ARGS: the shape two shapes (inputs 0 and 1, int32) broadcast
+/// to. kiln's shapes are static, so each is a constant or a SHAPE's output
+/// and the result is known when compiling.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BroadcastArgs;
 
 /// TFLite FILL (dims, value): checks a constant dims against the output's
 /// shape, then keeps only the value.
@@ -76,6 +83,29 @@ impl Fill {
     };
 }
 
+impl BroadcastArgs {
+    pub(crate) const FORMATS: Formats = Formats {
+        tflite: &[("BROADCAST_ARGS", |_| {
+            Ok(OpKind::BroadcastArgs(BroadcastArgs))
+        })],
+        onnx: &[],
+        dtypes: Dtypes {
+            int8: false,
+            int16: false,
+            float32: false,
+            other: true,
+            note: "int32 shapes (TFLM's int64 ones refused by name)",
+            int8_names: &[],
+            int16_names: &[],
+        },
+    };
+}
+
+/// SHAPE's and BROADCAST_ARGS' frame (the FILL kernel), painted on each
+/// core on the broadcast_args fixture, whose deepest op (a plain-integer
+/// ADD) takes as much.
+const SHAPE_STACK: Stack = super::elementwise::PLAIN_INTEGER_STACK;
+
 /// The runtime type FILL writes `t` as (bool as its bytes).
 fn stored_as(t: DataType) -> Option<DType> {
     match t {
@@ -103,10 +133,10 @@ impl IrOp for Fill {
     /// (its figure); a constant the small FILL kernel.
     fn stack(&self, g: &Graph, node: &Node) -> Stack {
         let computed = node.input(0).is_some_and(|t| !g.tensors[t].is_constant());
-        if *self == Fill::Value && computed {
-            Stack::new(224, 208, 208, 160)
-        } else {
-            SMALL_OP
+        match self {
+            Fill::Value if computed => Stack::new(224, 208, 208, 160),
+            Fill::Shape => SHAPE_STACK,
+            _ => SMALL_OP,
         }
     }
 
@@ -166,5 +196,103 @@ impl IrOp for Fill {
             value: cx.constant(&value)?,
             output: cx.activation(out, out_type)?,
         })))
+    }
+}
+
+/// The values of shape tensor `t`: a constant's, or the dimensions of the
+/// tensor a SHAPE op reads (static in kiln).
+fn shape_values(cx: &Lowering, t: usize) -> Lowered<Vec<i32>> {
+    if cx.dtype(t) != DataType::I32 {
+        let dtype = cx.dtype(t).name();
+        return unsupported(format!(
+            "BROADCAST_ARGS of {dtype} shapes (kiln takes int32)"
+        ));
+    }
+    if let Some(values) = cx.tensor(t).data_i32() {
+        return Ok(values);
+    }
+    let g = cx.graph();
+    let shape_of = g
+        .nodes
+        .iter()
+        .find(|n| n.outputs.contains(&t) && n.kind == OpKind::Fill(Fill::Shape))
+        .and_then(|n| n.input(0));
+    match shape_of {
+        Some(input) => cx
+            .shape(input)
+            .iter()
+            .map(|&d| to_u32(d).map(|d| d as i32))
+            .collect(),
+        None => unsupported(
+            "BROADCAST_ARGS of a shape computed from values (kiln takes constants and SHAPE outputs)",
+        ),
+    }
+}
+
+/// Numpy's broadcast of two shapes (aligned on their last dimensions), as
+/// TFLite's BroadcastArgs: a dimension of 1 takes the other's, others must
+/// be equal.
+fn broadcast_shapes(a: &[i32], b: &[i32]) -> Option<Vec<i32>> {
+    let rank = a.len().max(b.len());
+    let at = |s: &[i32], i: usize| (i + s.len()).checked_sub(rank).map_or(1, |j| s[j]);
+    (0..rank)
+        .map(|i| match (at(a, i), at(b, i)) {
+            (x, y) if x == y => Some(x),
+            (1, y) => Some(y),
+            (x, 1) => Some(x),
+            _ => None,
+        })
+        .collect()
+}
+
+impl IrOp for BroadcastArgs {
+    fn name(&self) -> &'static str {
+        "BROADCAST_ARGS"
+    }
+
+    /// int32 shapes: nothing to quantize.
+    fn quantization(&self, _node: &Node) -> QuantRule {
+        QuantRule::ConstantOperands
+    }
+
+    fn stack(&self, _g: &Graph, _node: &Node) -> Stack {
+        SHAPE_STACK
+    }
+
+    fn lower(&self, cx: &mut Lowering, node: &Node) -> Lowered<Option<Op>> {
+        let (a, b, out) = (cx.input(node, 0)?, cx.input(node, 1)?, cx.output(node)?);
+        let (sa, sb) = (shape_values(cx, a)?, shape_values(cx, b)?);
+        let Some(shape) = broadcast_shapes(&sa, &sb) else {
+            return invalid(format!(
+                "BROADCAST_ARGS of {sa:?} and {sb:?}, which do not broadcast"
+            ));
+        };
+        if cx.dtype(out) != DataType::I32 || cx.tensor(out).elements() != shape.len() {
+            return invalid(format!(
+                "BROADCAST_ARGS's output does not hold the int32 shape {shape:?}"
+            ));
+        }
+        if shape.is_empty() {
+            return unsupported("BROADCAST_ARGS of two rank-0 shapes");
+        }
+        let value: Vec<u8> = shape.iter().flat_map(|d| d.to_le_bytes()).collect();
+        Ok(Some(Op::Fill(FillOp {
+            dtype: DType::I32,
+            value: cx.constant(&value)?,
+            output: cx.activation(out, DataType::I32)?,
+        })))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::broadcast_shapes;
+
+    #[test]
+    fn shapes_broadcast_as_numpy_does() {
+        assert_eq!(broadcast_shapes(&[2, 1, 3], &[4, 1]), Some(vec![2, 4, 3]));
+        assert_eq!(broadcast_shapes(&[5], &[3, 1, 5]), Some(vec![3, 1, 5]));
+        assert_eq!(broadcast_shapes(&[], &[2]), Some(vec![2]));
+        assert_eq!(broadcast_shapes(&[2, 3], &[3, 3]), None);
     }
 }

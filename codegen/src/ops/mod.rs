@@ -516,6 +516,7 @@ op_list! {
     Transpose(Transpose),
     SpaceDepth(SpaceDepth),
     BroadcastTo(BroadcastTo),
+    BroadcastArgs(BroadcastArgs),
     SpaceBatch(SpaceBatch),
     L2Normalization(L2Normalization),
     Gather(Gather),
