@@ -229,6 +229,16 @@ fn broadcast_args_kiln_cannot_compute_is_refused_by_name() {
     assert_refused("broadcast_args_int64", "BROADCAST_ARGS of int64 shapes");
 }
 
+/// A constant index outside the scores, where TFLM's BasicClassifier (and
+/// GATHER) fails every inference, is refused when compiling.
+#[test]
+fn a_basic_classifier_target_past_the_scores_is_refused() {
+    assert_refused(
+        "basic_classifier_out_of_range",
+        "GATHER index 10 outside an axis of 10 (TFLM fails the inference)",
+    );
+}
+
 /// Op-coverage fixture `model` fails to compile with `reason` in its error.
 fn assert_refused(model: &str, reason: &str) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/op_zoo");

@@ -126,7 +126,7 @@ pub const TFLM_OPS: &[(&str, Kind, &str)] = &[
     ("VAR_HANDLE", Builtin, "???n"),
     ("WHILE", Builtin, "yyyn"),
     ("ZEROS_LIKE", Builtin, "ynyn"),
-    ("BasicClassifier", Custom, "nnnn"),
+    ("BasicClassifier", Custom, "nnny"),
     ("CIRCULAR_BUFFER", Custom, "ynnn"),
     ("ethos-u", Custom, "????"),
     ("SignalDelay", Custom, "nynn"),

@@ -528,11 +528,17 @@ pub struct TfliteOp<'a> {
     problems: Vec<String>,
     /// Set by [`TfliteOp::one_node_per_output`].
     per_output: Vec<OpKind>,
+    /// Set by [`TfliteOp::runs_as`].
+    chain: Vec<ChainNode>,
     /// Set by [`TfliteOp::state`].
     states: Vec<(&'static str, Vec<usize>, DataType)>,
     /// Set by [`TfliteOp::output_is_state`].
     output_state: bool,
 }
+
+/// One IR node of an operator that runs as several ([`TfliteOp::runs_as`]):
+/// its kind, inputs and outputs, each one of the operator's tensors.
+pub type ChainNode = (OpKind, Vec<Option<TensorId>>, Vec<TensorId>);
 
 /// Converts one TFLite operator to the IR.
 pub type TfliteConverter = fn(&mut TfliteOp) -> ReadResult<OpKind>;
@@ -612,6 +618,36 @@ impl TfliteOp<'_> {
         }
         self.per_output = kinds;
         Ok(self.per_output[0].clone())
+    }
+
+    /// The operator runs as `nodes`, in order, each reading and writing
+    /// the operator's own tensors (one output may feed a later node: TFLM's
+    /// BasicClassifier is a GATHER whose output a comparison reads). Returns
+    /// the first node's kind, which the converter returns (the reader then
+    /// uses `nodes` instead).
+    pub fn runs_as(&mut self, nodes: Vec<ChainNode>) -> ReadResult<OpKind> {
+        // Each node reads what the operator reads or an earlier node wrote,
+        // and writes outputs of the operator's.
+        let mut written: Vec<TensorId> = Vec::new();
+        let mut tensors_are_own = true;
+        for (_, inputs, outputs) in &nodes {
+            let readable = |t: &TensorId| self.inputs.contains(&Some(*t)) || written.contains(t);
+            tensors_are_own &= inputs.iter().flatten().all(readable);
+            tensors_are_own &= outputs.iter().all(|o| self.outputs.contains(o));
+            written.extend(outputs);
+        }
+        let every_output_written = self
+            .outputs
+            .iter()
+            .all(|o| nodes.iter().any(|(_, _, outputs)| outputs.contains(o)));
+        match nodes.first() {
+            Some((kind, _, _)) if tensors_are_own && every_output_written => {
+                let kind = kind.clone();
+                self.chain = nodes;
+                Ok(kind)
+            }
+            _ => invalid("an operator run as nodes that do not follow from its tensors"),
+        }
     }
 
     /// The operator keeps state of `shape` from one inference to the next,

@@ -142,8 +142,13 @@ impl IrOp for Comparison {
         QuantRule::ConstantOperands
     }
 
-    /// Painted on each core on the comparisons fixture.
-    fn stack(&self, _g: &Graph, _node: &Node) -> Stack {
+    /// Painted on each core on the comparisons fixture; plain integers
+    /// on the basic_classifier fixture (whose deepest op, a plain-integer
+    /// comparison, takes the plain-integer ops' figure).
+    fn stack(&self, g: &Graph, node: &Node) -> Stack {
+        if super::elementwise::plain_integer_node(g, node) {
+            return super::elementwise::PLAIN_INTEGER_STACK;
+        }
         COMPARE_STACK
     }
 

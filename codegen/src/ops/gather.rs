@@ -127,6 +127,19 @@ impl IrOp for Gather {
                 saturating_elements(&shape[axis + 1..]).saturating_mul(dtype.size()),
             )?,
         };
+        // A constant index outside the axis fails every inference in TFLM
+        // (kiln's kernel would write zeros): refused when compiling.
+        let constant_indices = cx.tensor(indices).data_i32().unwrap_or_default();
+        if let Some(i) = constant_indices
+            .iter()
+            .find(|&&i| usize::try_from(i).map_or(true, |i| i >= shape[axis]))
+        {
+            return invalid(format!(
+                "{} index {i} outside an axis of {} (TFLM fails the inference)",
+                self.name(),
+                shape[axis]
+            ));
+        }
         let (constant, table, indices) =
             super::elementwise::two_operands(cx, (table, dtype), (indices, DataType::I32))?;
         Ok(Some(Op::Gather(GatherOp {

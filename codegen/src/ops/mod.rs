@@ -359,6 +359,7 @@ pub(crate) fn onnx_converter(op_type: &str) -> Option<&'static OnnxConverter> {
 // every other module) finds them in `ops`.
 mod add_n;
 mod arg_extreme;
+mod basic_classifier;
 mod batch_matmul;
 mod batch_norm;
 mod broadcast_to;
@@ -418,6 +419,7 @@ mod variable;
 
 pub use add_n::*;
 pub use arg_extreme::*;
+pub use basic_classifier::*;
 pub use batch_matmul::*;
 pub use batch_norm::*;
 pub use broadcast_to::*;
@@ -520,6 +522,7 @@ op_list! {
     SpaceBatch(SpaceBatch),
     L2Normalization(L2Normalization),
     Gather(Gather),
+    BasicClassifier(BasicClassifier),
     GatherNd(GatherNd),
     Cast(Cast),
     ArgExtreme(ArgExtreme),

@@ -245,6 +245,7 @@ impl Reader<'_> {
                 tensors: &g.tensors,
                 problems: Vec::new(),
                 per_output: Vec::new(),
+                chain: Vec::new(),
                 states: Vec::new(),
                 output_state: false,
             };
@@ -268,6 +269,7 @@ impl Reader<'_> {
                 outputs: node_outputs,
                 problems,
                 per_output,
+                chain,
                 states,
                 output_state,
                 ..
@@ -322,7 +324,16 @@ impl Reader<'_> {
                     g.variables.push(out);
                 }
             }
-            if per_output.is_empty() {
+            if !chain.is_empty() {
+                for (kind, inputs, outputs) in chain {
+                    g.nodes.push(Node {
+                        kind,
+                        inputs,
+                        outputs,
+                        source_name: name.clone(),
+                    });
+                }
+            } else if per_output.is_empty() {
                 g.nodes.push(Node {
                     kind,
                     inputs: node_inputs,
