@@ -62,13 +62,16 @@ wire_enum! {
         U32 = 4,
         /// Plain unsigned values (the signal library's filter-bank sums).
         U64 = 5,
+        /// Bools, one byte each, 0 or 1 (a model output: the comparisons'
+        /// and logical ops' results, which ops read and write as int8).
+        Bool = 6,
     }
 }
 
 impl DType {
     pub const fn size(self) -> usize {
         match self {
-            DType::I8 => 1,
+            DType::I8 | DType::Bool => 1,
             DType::I16 => 2,
             DType::I32 | DType::F32 | DType::U32 => 4,
             DType::U64 => 8,

@@ -229,6 +229,13 @@ fn broadcast_args_kiln_cannot_compute_is_refused_by_name() {
     assert_refused("broadcast_args_int64", "BROADCAST_ARGS of int64 shapes");
 }
 
+/// A model's bool outputs run (basic_classifier's); a bool input, whose
+/// bytes could hold other values than 0 and 1, is refused by name.
+#[test]
+fn bool_model_inputs_are_refused_by_name() {
+    assert_refused("bool_input", "bool model inputs");
+}
+
 /// A constant index outside the scores, where TFLM's BasicClassifier (and
 /// GATHER) fails every inference, is refused when compiling.
 #[test]

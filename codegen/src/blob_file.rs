@@ -112,11 +112,12 @@ fn dtype_name(d: kiln::DType) -> &'static str {
         kiln::DType::F32 => "float32",
         kiln::DType::U32 => "uint32",
         kiln::DType::U64 => "uint64",
+        kiln::DType::Bool => "bool",
     }
 }
 
 fn io_json(index: usize, t: &kiln::TensorIo) -> Value {
-    let quantized = t.dtype != kiln::DType::F32;
+    let quantized = !matches!(t.dtype, kiln::DType::F32 | kiln::DType::Bool);
     json!({
         "index": index,
         "shape": t.shape(),

@@ -1,7 +1,8 @@
 //! Reading and writing NumPy `.npy` files, the data interface of the CLI.
 //!
 //! Layer: io helper of the CLI; uses only `std`. Supports the little-endian
-//! numeric types models take and give (int8/16/32/64, uint8/32/64, float32/64) in
+//! numeric types models take and give (int8/16/32/64, uint8/32/64, float32/64,
+//! bool) in
 //! C order, format versions 1 to 3.
 
 use std::path::Path;
@@ -19,6 +20,7 @@ pub enum NpyType {
     U64,
     F32,
     F64,
+    Bool,
 }
 
 impl NpyType {
@@ -33,6 +35,7 @@ impl NpyType {
             NpyType::U64 => "<u8",
             NpyType::F32 => "<f4",
             NpyType::F64 => "<f8",
+            NpyType::Bool => "|b1",
         }
     }
 
@@ -47,13 +50,14 @@ impl NpyType {
             "<u8" => NpyType::U64,
             "<f4" => NpyType::F32,
             "<f8" => NpyType::F64,
+            "|b1" | "b1" => NpyType::Bool,
             _ => return None,
         })
     }
 
     pub fn size(self) -> usize {
         match self {
-            NpyType::I8 | NpyType::U8 => 1,
+            NpyType::I8 | NpyType::U8 | NpyType::Bool => 1,
             NpyType::I16 => 2,
             NpyType::I32 | NpyType::U32 | NpyType::F32 => 4,
             NpyType::I64 | NpyType::U64 | NpyType::F64 => 8,
@@ -80,6 +84,7 @@ impl NpyArray {
         match self.dtype {
             NpyType::I8 => d.iter().map(|&b| f64::from(b as i8)).collect(),
             NpyType::U8 => d.iter().map(|&b| f64::from(b)).collect(),
+            NpyType::Bool => d.iter().map(|&b| f64::from(u8::from(b != 0))).collect(),
             NpyType::I16 => d
                 .chunks_exact(2)
                 .map(|c| f64::from(i16::from_le_bytes([c[0], c[1]])))

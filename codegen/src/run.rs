@@ -99,6 +99,7 @@ pub(crate) fn npy_type(d: DType) -> NpyType {
     match d {
         DType::U32 => NpyType::U32,
         DType::U64 => NpyType::U64,
+        DType::Bool => NpyType::Bool,
         DType::I8 => NpyType::I8,
         DType::I16 => NpyType::I16,
         DType::I32 => NpyType::I32,

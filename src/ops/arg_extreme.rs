@@ -36,8 +36,8 @@ impl OpDescriptor for ArgExtremeOp {
         let p = &self.params;
         c.positive(&[p.axis])?;
         c.ensure(
-            !matches!(self.dtype, DType::U32 | DType::U64),
-            "ARG_MAX or ARG_MIN of unsigned values",
+            !matches!(self.dtype, DType::U32 | DType::U64 | DType::Bool),
+            "ARG_MAX or ARG_MIN of unsigned values or bools",
         )?;
         let rows = crate::tensor::element_count([u64::from(p.outer), u64::from(p.inner)]);
         let elements = crate::tensor::element_count([rows, u64::from(p.axis)]);
@@ -55,7 +55,7 @@ impl OpDescriptor for ArgExtremeOp {
             DType::I32 => arg_extreme(p, io.i32(self.input), out),
             DType::F32 => arg_extreme(p, io.f32(self.input), out),
             // Refused by the check.
-            DType::U32 | DType::U64 => {}
+            DType::U32 | DType::U64 | DType::Bool => {}
         }
     }
 }

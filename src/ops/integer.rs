@@ -67,7 +67,7 @@ impl OpDescriptor for IntegerBinaryOp {
                 integer_binary::<i32>(&self.params, a, b, out_i32(out));
             }
             // Refused by the check.
-            DType::F32 | DType::U32 | DType::U64 => {}
+            DType::F32 | DType::U32 | DType::U64 | DType::Bool => {}
         }
     }
 }
@@ -127,7 +127,7 @@ impl OpDescriptor for IntegerCompareOp {
                 compare_values::<i32>(b, kind, x, y, out);
             }
             // Refused by the check.
-            DType::F32 | DType::U32 | DType::U64 => {}
+            DType::F32 | DType::U32 | DType::U64 | DType::Bool => {}
         }
     }
 }

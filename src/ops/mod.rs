@@ -382,7 +382,7 @@ macro_rules! op_list {
 /// 37: CIRCULAR_BUFFER, the float32 LSTM's peepholes;
 /// `tests/blob_format.rs` pins it). It lives beside the
 /// list because appending an op is the usual bump.
-pub const BLOB_VERSION: u32 = 37;
+pub const BLOB_VERSION: u32 = 38;
 
 op_list! {
     Conv2d(Conv2dOp),

@@ -57,7 +57,7 @@ impl OpDescriptor for PadOp {
             DType::I8 => i8::try_from(self.value).is_ok(),
             DType::I16 => i16::try_from(self.value).is_ok(),
             DType::I32 => true,
-            DType::F32 | DType::U32 | DType::U64 => false,
+            DType::F32 | DType::U32 | DType::U64 | DType::Bool => false,
         };
         c.ensure(fits, "an integer PAD whose value is not of its type")?;
         check_pad(c, &self.params, (self.input, self.output), self.dtype)
@@ -72,7 +72,7 @@ impl OpDescriptor for PadOp {
             DType::I16 => pad(p, v as i16, io.i16(self.input), out_i16(out)),
             DType::I32 => pad(p, v, io.i32(self.input), out_i32(out)),
             // Refused by the check.
-            DType::F32 | DType::U32 | DType::U64 => {}
+            DType::F32 | DType::U32 | DType::U64 | DType::Bool => {}
         }
     }
 }

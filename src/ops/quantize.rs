@@ -158,7 +158,7 @@ fn int_range(dtype: DType) -> Option<(i64, i64)> {
         DType::I8 => Some((i8::MIN.into(), i8::MAX.into())),
         DType::I16 => Some((i16::MIN.into(), i16::MAX.into())),
         DType::I32 => Some((i32::MIN.into(), i32::MAX.into())),
-        DType::F32 | DType::U32 | DType::U64 => None,
+        DType::F32 | DType::U32 | DType::U64 | DType::Bool => None,
     }
 }
 
@@ -170,7 +170,7 @@ fn requantize_into<I: IntElement>(op: &RequantizeIntOp, input: &[I], out: &mut [
         DType::I16 => requantize_int(p, input, out_i16(out)),
         DType::I32 => requantize_int(p, input, out_i32(out)),
         // `check` refuses them.
-        DType::F32 | DType::U32 | DType::U64 => {}
+        DType::F32 | DType::U32 | DType::U64 | DType::Bool => {}
     }
 }
 
@@ -180,7 +180,7 @@ impl RequantizeIntOp {
             DType::I8 => requantize_into(self, io.i8(self.input), out),
             DType::I16 => requantize_into(self, io.i16(self.input), out),
             DType::I32 => requantize_into(self, io.i32(self.input), out),
-            DType::F32 | DType::U32 | DType::U64 => {}
+            DType::F32 | DType::U32 | DType::U64 | DType::Bool => {}
         }
     }
 }

@@ -54,7 +54,7 @@ impl OpDescriptor for ResizeNearestOp {
                 resize_nearest(p, io.f32(self.input), out_f32(out))
             }
             // Refused by the check.
-            DType::U64 => {}
+            DType::U64 | DType::Bool => {}
         }
     }
 }
@@ -123,7 +123,10 @@ fn check_resize(
     // Empty pixels (depth 0) are refused by `Checker::arena`, as every
     // empty tensor is.
     c.positive(&[p.input_height, p.input_width])?;
-    c.ensure(dtype != DType::U64, "RESIZE of uint64 values")?;
+    c.ensure(
+        !matches!(dtype, DType::U64 | DType::Bool),
+        "RESIZE of uint64 values or bools",
+    )?;
     c.ensure(
         !(p.align_corners && p.half_pixel_centers),
         "align_corners and half_pixel_centers both set",

@@ -10,7 +10,8 @@
 /// for sum, reduce_max, batch_matmul, compare_select, comparisons, logical
 /// (LOGICAL_AND, LOGICAL_OR, LOGICAL_NOT and REDUCE_ALL on bools),
 /// broadcast_args (int32 shapes, from SHAPE and constants),
-/// basic_classifier_scores (TFLM's BasicClassifier, its target scores),
+/// basic_classifier and basic_classifier_scores (TFLM's BasicClassifier, each
+/// of its two outputs),
 /// mirror_pad, slices, layout, embedding and embedding_lookup (int32
 /// input ids; its float twin too), cumsum, fill and dynamic_update_slice (their
 /// float twins too), div (int8: TFLM's integer reciprocal), int16_moves
@@ -58,6 +59,7 @@ pub const OP_ZOO: &[&str] = &[
     "comparisons",
     "logical",
     "broadcast_args",
+    "basic_classifier",
     "basic_classifier_scores",
     "mirror_pad",
     "integer",

@@ -15,9 +15,11 @@ use kiln::{DType, TensorIo};
 use crate::lower::CompiledModel;
 
 /// The Rust type of an element of `dtype` (also what the firmware suites
-/// and the generated-code tests name their cases' arrays by).
+/// and the generated-code tests name their cases' arrays by): bools as
+/// bytes of 0 or 1, which is how the arena holds them.
 pub fn rust_type(dtype: DType) -> &'static str {
     match dtype {
+        DType::Bool => "u8",
         DType::I8 => "i8",
         DType::I16 => "i16",
         DType::I32 => "i32",

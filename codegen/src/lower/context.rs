@@ -422,9 +422,16 @@ impl<'g> Lowering<'g> {
         })
     }
 
-    pub(super) fn tensor_io(&self, t: TensorId) -> Lowered<TensorIo> {
+    /// Model input or output `t` (`is_input`): bools are outputs only, as
+    /// the comparisons and logical ops give them (an input's bytes could
+    /// hold other values than 0 and 1, which TFLM leaves undefined).
+    pub(super) fn tensor_io(&self, t: TensorId, is_input: bool) -> Lowered<TensorIo> {
         let tensor = self.tensor(t);
         let dtype = match tensor.dtype {
+            DataType::Bool if is_input => {
+                return unsupported("bool model inputs (bool outputs are supported)")
+            }
+            DataType::Bool => DType::Bool,
             DataType::I8 => DType::I8,
             DataType::F32 => DType::F32,
             DataType::I16 => DType::I16,

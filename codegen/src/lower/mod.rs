@@ -344,9 +344,9 @@ fn lower_nodes(graph: &Graph, plan: &ArenaPlan) -> Result<LoweredNodes> {
             }
         }
     }
-    let io = |ids: &[TensorId], cx: &mut Lowering| -> Vec<TensorIo> {
+    let io = |ids: &[TensorId], is_input: bool, cx: &mut Lowering| -> Vec<TensorIo> {
         ids.iter()
-            .filter_map(|&t| match cx.tensor_io(t) {
+            .filter_map(|&t| match cx.tensor_io(t, is_input) {
                 Ok(io) => Some(io),
                 Err(Problem::Unsupported(reason)) | Err(Problem::Invalid(reason)) => {
                     cx.record(Unsupported {
@@ -360,8 +360,8 @@ fn lower_nodes(graph: &Graph, plan: &ArenaPlan) -> Result<LoweredNodes> {
             })
             .collect()
     };
-    let inputs = io(&graph.inputs, &mut cx);
-    let outputs = io(&graph.outputs, &mut cx);
+    let inputs = io(&graph.inputs, true, &mut cx);
+    let outputs = io(&graph.outputs, false, &mut cx);
     let state = graph
         .variables
         .iter()
