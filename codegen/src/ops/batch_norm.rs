@@ -2,7 +2,9 @@
 //! along `axis`, `(x - mean) * gamma / sqrt(variance + epsilon) + beta`.
 //! It exists only between import and the passes: `passes::fold_batch_norm`
 //! folds it into the op before it or turns it into MUL and ADD, so it never
-//! reaches lowering.
+//! reaches lowering. In training mode the batch's own statistics
+//! normalize, which the ONNX importer writes out as the ops they are made
+//! of (`import::onnx::batch_norm_training`).
 //!
 //! Layer: ops; uses `ir` and the ONNX importer's context.
 
@@ -74,10 +76,13 @@ impl IrOp for BatchNorm {
 }
 
 fn from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
-    if n.int("training_mode", 0) != 0 || n.outputs.iter().skip(1).any(|o| !o.is_empty()) {
+    if n.int("training_mode", 0) != 0 {
+        return crate::import::onnx::batch_norm_training(cx, n);
+    }
+    if n.outputs.iter().skip(1).any(|o| !o.is_empty()) {
         return Err(
-            "training-mode batch normalization (running statistics as outputs); \
-             export the model in eval mode"
+            "batch normalization with statistics as outputs outside training mode \
+             (opsets before 14); export the model in eval mode"
                 .into(),
         );
     }

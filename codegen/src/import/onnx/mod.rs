@@ -14,6 +14,7 @@
 //! into the conv or Gemm before it and fuse Relus. Every unsupported op or
 //! attribute is reported at once.
 
+mod batch_norm_training;
 mod context;
 mod if_branches;
 mod layer_norm;
@@ -26,6 +27,7 @@ mod shape_arith;
 use std::collections::HashMap;
 use std::path::Path;
 
+pub(crate) use batch_norm_training::batch_norm_training;
 pub(crate) use context::{bounded_attribute, nchw_to_nhwc, pair, Importer, Step, MAX_GEOMETRY};
 pub(crate) use layer_norm::layer_normalization;
 pub use proto::read_tensor_data;
