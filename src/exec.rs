@@ -22,6 +22,10 @@ pub fn validate(graph: &Graph) -> Result<(), Error> {
         op.check(&Checker::new(i, arena_bytes, graph.weights))?;
     }
     let c = Checker::new(graph.ops.len(), arena_bytes, graph.weights);
+    for t in graph.inputs {
+        // An input's bytes could hold other values than 0 and 1.
+        c.ensure(t.dtype != DType::Bool, "a bool model input")?;
+    }
     for t in graph.inputs.iter().chain(graph.outputs) {
         c.ensure(
             t.rank as usize <= MAX_RANK,

@@ -123,6 +123,16 @@ fn corrupted_graphs_are_rejected_when_binding() {
     };
     let err = Executor::new(&graph, bytes).err().unwrap();
     assert!(err.to_string().contains("invalid graph at op #0"), "{err}");
+
+    // A bool model input (the codegen never writes one).
+    let mut inputs = model.inputs.clone();
+    inputs[0].dtype = kiln::DType::Bool;
+    let graph = kiln::Graph {
+        inputs: &inputs,
+        ..model.runtime_graph()
+    };
+    let err = Executor::new(&graph, bytes).err().unwrap();
+    assert!(err.to_string().contains("a bool model input"), "{err}");
 }
 
 /// The kernel a layer names is checked with its own needs: scratch that is

@@ -237,12 +237,17 @@ fn bool_model_inputs_are_refused_by_name() {
 }
 
 /// A constant index outside the scores, where TFLM's BasicClassifier (and
-/// GATHER) fails every inference, is refused when compiling.
+/// GATHER) fails every inference, is refused when compiling, and so are
+/// indices fed in at run time (kiln's run cannot fail as TFLM's would).
 #[test]
-fn a_basic_classifier_target_past_the_scores_is_refused() {
+fn basic_classifier_targets_kiln_cannot_check_are_refused() {
     assert_refused(
         "basic_classifier_out_of_range",
         "GATHER index 10 outside an axis of 10 (TFLM fails the inference)",
+    );
+    assert_refused(
+        "basic_classifier_computed_indices",
+        "BasicClassifier with target indices computed at run time",
     );
 }
 

@@ -510,7 +510,8 @@ fn print_output(index: usize, out: &NpyArray, q: &kiln::Quantization) {
         out.shape,
         shown.join(", ")
     );
-    if values.len() > 1 {
+    // Bools are flags, not scores of classes.
+    if values.len() > 1 && out.dtype != npy::NpyType::Bool {
         let top = kiln::argmax(&values);
         let real = if q.scale > 0.0 && out.dtype == npy::NpyType::I8 {
             format!(

@@ -379,7 +379,8 @@ macro_rules! op_list {
 /// activation type), TFLite_Detection_PostProcess,
 /// SignalFilterBankSquareRoot's computed shift (its bits span); 36: the
 /// float32 LSTM's and GRU's initial states (ONNX's, inputs of the run);
-/// 37: CIRCULAR_BUFFER, the float32 LSTM's peepholes;
+/// 37: CIRCULAR_BUFFER, the float32 LSTM's peepholes; 38: bool model
+/// outputs (`DType::Bool`);
 /// `tests/blob_format.rs` pins it). It lives beside the
 /// list because appending an op is the usual bump.
 pub const BLOB_VERSION: u32 = 38;

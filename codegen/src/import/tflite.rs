@@ -530,6 +530,8 @@ pub struct TfliteOp<'a> {
     per_output: Vec<OpKind>,
     /// Set by [`TfliteOp::runs_as`].
     chain: Vec<ChainNode>,
+    /// Set by [`TfliteOp::intermediate`]: ids from `tensors.len()` on.
+    intermediates: Vec<Tensor>,
     /// Set by [`TfliteOp::state`].
     states: Vec<(&'static str, Vec<usize>, DataType)>,
     /// Set by [`TfliteOp::output_is_state`].
@@ -627,13 +629,16 @@ impl TfliteOp<'_> {
     /// uses `nodes` instead).
     pub fn runs_as(&mut self, nodes: Vec<ChainNode>) -> ReadResult<OpKind> {
         // Each node reads what the operator reads or an earlier node wrote,
-        // and writes outputs of the operator's.
+        // and writes outputs of the operator's or its intermediates.
+        let own_ids = self.tensors.len()..self.tensors.len() + self.intermediates.len();
         let mut written: Vec<TensorId> = Vec::new();
         let mut tensors_are_own = true;
         for (_, inputs, outputs) in &nodes {
             let readable = |t: &TensorId| self.inputs.contains(&Some(*t)) || written.contains(t);
             tensors_are_own &= inputs.iter().flatten().all(readable);
-            tensors_are_own &= outputs.iter().all(|o| self.outputs.contains(o));
+            tensors_are_own &= outputs
+                .iter()
+                .all(|o| self.outputs.contains(o) || own_ids.contains(o));
             written.extend(outputs);
         }
         let every_output_written = self
@@ -648,6 +653,19 @@ impl TfliteOp<'_> {
             }
             _ => invalid("an operator run as nodes that do not follow from its tensors"),
         }
+    }
+
+    /// A tensor of the operator's own between the nodes it runs as
+    /// ([`TfliteOp::runs_as`]), which the reader adds to the graph: its id.
+    pub fn intermediate(&mut self, name: String, shape: Vec<usize>, dtype: DataType) -> TensorId {
+        self.intermediates.push(Tensor {
+            name,
+            shape,
+            dtype,
+            quantization: None,
+            data: None,
+        });
+        self.tensors.len() + self.intermediates.len() - 1
     }
 
     /// The operator keeps state of `shape` from one inference to the next,

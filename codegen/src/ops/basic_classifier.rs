@@ -1,9 +1,10 @@
 //! TFLM's BasicClassifier custom op: the scores (int32, one dimension) of
 //! some target classes, picked by index, and whether each reaches its
 //! threshold. It is a GATHER and a GREATER_EQUAL, and the importer reads it
-//! as those two nodes (`TfliteOp::runs_as`), so it has no kernel of its
-//! own: the plain-integer GATHER writes the picked scores (output 1), which
-//! the plain-integer comparison reads against the thresholds (output 0).
+//! as those two nodes (`TfliteOp::runs_as`; a RESHAPE first flattens
+//! two-dimensional scores), so it has no kernel of its own: the
+//! plain-integer GATHER writes the picked scores (output 1), which the
+//! plain-integer comparison reads against the thresholds (output 0).
 //!
 //! Layer: ops; uses the TFLite reader's converter context and the
 //! GATHER and comparison ops.
@@ -11,7 +12,7 @@
 use kiln::graph::Op;
 use kiln::kernels::compare::CompareKind;
 
-use super::{Comparison, Dtypes, Formats, Gather, IrOp, QuantRule};
+use super::{Comparison, Dtypes, Formats, Gather, IrOp, QuantRule, Reshape};
 use crate::import::tflite::{invalid, ReadResult, TfliteOp};
 use crate::ir::{DataType, Node, OpKind};
 use crate::lower::{invalid as invalid_lowering, Lowered, Lowering};
@@ -30,16 +31,17 @@ impl BasicClassifier {
             int16: false,
             float32: false,
             other: true,
-            note: "int32 scores, bool detections",
+            note: "int32 scores, bool detections; constant target indices",
             int8_names: &[],
             int16_names: &[],
         },
     };
 }
 
-/// Checks TFLM's Prepare (one dimension each, int32 scores, indices and
-/// thresholds, as many targets as thresholds and outputs; bool detections)
-/// and splits the op in two.
+/// Checks TFLM's Prepare (scores of one dimension, or two as hotword
+/// models give them, read flattened; one-dimensional indices, thresholds
+/// and outputs of one length; int32 but for the bool detections) and
+/// splits the op in two (after a RESHAPE of two-dimensional scores).
 fn basic_classifier_from_tflite(op: &mut TfliteOp) -> ReadResult<OpKind> {
     let (&[Some(scores), Some(indices), Some(thresholds)], &[detected, picked]) =
         (op.inputs.as_slice(), op.outputs.as_slice())
@@ -47,11 +49,11 @@ fn basic_classifier_from_tflite(op: &mut TfliteOp) -> ReadResult<OpKind> {
         return invalid("BasicClassifier takes 3 inputs and 2 outputs");
     };
     let t = |id: usize| &op.tensors[id];
-    if [scores, indices, thresholds, detected, picked]
+    let one_dimension = [indices, thresholds, detected, picked]
         .iter()
-        .any(|&id| t(id).shape.len() != 1)
-    {
-        return invalid("BasicClassifier's tensors have one dimension each");
+        .all(|&id| t(id).shape.len() == 1);
+    if !one_dimension || !(1..=2).contains(&t(scores).shape.len()) {
+        return invalid("BasicClassifier takes scores of one or two dimensions, the rest of one");
     }
     let targets = t(indices).shape[0];
     if [thresholds, detected, picked]
@@ -70,23 +72,40 @@ fn basic_classifier_from_tflite(op: &mut TfliteOp) -> ReadResult<OpKind> {
             "BasicClassifier takes plain int32 scores, indices and thresholds, and gives bools",
         );
     }
-    op.runs_as(vec![
-        (
-            OpKind::Gather(Gather {
-                axis: 0,
-                batch_dims: 0,
-            }),
-            vec![Some(scores), Some(indices)],
-            vec![picked],
-        ),
-        (
-            OpKind::Comparison(Comparison {
-                kind: CompareKind::GreaterEqual,
-            }),
-            vec![Some(picked), Some(thresholds)],
-            vec![detected],
-        ),
-    ])
+    // TFLM fails the inference on an index outside the scores, which
+    // kiln's run cannot do: constant indices are checked when compiling.
+    if !t(indices).is_constant() {
+        op.unsupported(
+            "BasicClassifier with target indices computed at run time (kiln takes constants)"
+                .into(),
+        );
+    }
+    let mut nodes = Vec::new();
+    let flat = if t(scores).shape.len() == 2 {
+        let count = t(scores).elements();
+        let name = format!("{} (flattened)", t(scores).name);
+        let flat = op.intermediate(name, vec![count], DataType::I32);
+        nodes.push((OpKind::Reshape(Reshape), vec![Some(scores)], vec![flat]));
+        flat
+    } else {
+        scores
+    };
+    nodes.push((
+        OpKind::Gather(Gather {
+            axis: 0,
+            batch_dims: 0,
+        }),
+        vec![Some(flat), Some(indices)],
+        vec![picked],
+    ));
+    nodes.push((
+        OpKind::Comparison(Comparison {
+            kind: CompareKind::GreaterEqual,
+        }),
+        vec![Some(picked), Some(thresholds)],
+        vec![detected],
+    ));
+    op.runs_as(nodes)
 }
 
 impl IrOp for BasicClassifier {

@@ -142,9 +142,11 @@ impl IrOp for Comparison {
         QuantRule::ConstantOperands
     }
 
-    /// Painted on each core on the comparisons fixture; plain integers
-    /// on the basic_classifier fixture (whose deepest op, a plain-integer
-    /// comparison, takes the plain-integer ops' figure).
+    /// Painted on each core on the comparisons fixture. Plain integers
+    /// take the plain-integer ops' figure: the integer comparison's own
+    /// frame, as `opprof` paints it from the basic_classifier blob, is that
+    /// figure on the M4, M33 and RV32 (88, 88, 64 bytes; the M0's opprof
+    /// overflows its flash, and the whole fixture paints 160 there).
     fn stack(&self, g: &Graph, node: &Node) -> Stack {
         if super::elementwise::plain_integer_node(g, node) {
             return super::elementwise::PLAIN_INTEGER_STACK;

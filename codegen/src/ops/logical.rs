@@ -4,8 +4,8 @@
 //! 1, AND is the minimum, OR the maximum, NOT one minus the value and ALL
 //! the minimum over the axes, so they lower to the plain-integer binary op
 //! and the int8 REDUCE_MIN, whose kernels (host, CUDA, every core) they
-//! share; the binary ones clamp to 0..=1, so a stray byte of a forged file
-//! still reads as a bool.
+//! share; the binary ones clamp to 0..=1, and a constant operand is copied
+//! as 0 or 1, so a stray byte of a file still reads as a bool.
 //!
 //! Layer: ops; uses `lower` and the elementwise ops' and reductions'
 //! operand placement.
@@ -15,6 +15,7 @@ use kiln::kernels::mean::Extreme;
 use kiln::ops::{
     ConstantOperand, IntegerBinaryOp, IntegerFunction, IntegerParams, ReduceExtremeOp,
 };
+use kiln::tensor::Span;
 use kiln::DType;
 
 use super::elementwise::{binary_operands, broadcast, PLAIN_INTEGER_STACK};
@@ -101,6 +102,35 @@ fn bool_tensor(cx: &Lowering, t: usize, what: &str) -> Lowered<()> {
     }
 }
 
+/// The operands of LOGICAL_AND or LOGICAL_OR as `binary_operands` places
+/// them, a constant one copied as bytes of 0 or 1 (a file's bool is true
+/// wherever it is not zero; the kernel compares bytes as int8).
+fn bool_operands(cx: &mut Lowering, a: usize, b: usize) -> Lowered<(ConstantOperand, Span, Span)> {
+    let normalized = |cx: &mut Lowering, t: usize| -> Lowered<Span> {
+        let bytes: Vec<u8> = cx
+            .weight_data(t, DataType::Bool)?
+            .iter()
+            .map(|&byte| u8::from(byte != 0))
+            .collect();
+        cx.constant(&bytes)
+    };
+    let is_constant = |cx: &Lowering, t: usize| cx.tensor(t).is_constant();
+    match (is_constant(cx, a), is_constant(cx, b)) {
+        (true, false) => Ok((
+            ConstantOperand::First,
+            normalized(cx, a)?,
+            cx.activation(b, DataType::Bool)?,
+        )),
+        (false, true) => Ok((
+            ConstantOperand::Second,
+            cx.activation(a, DataType::Bool)?,
+            normalized(cx, b)?,
+        )),
+        // Two activations, or two constants (which it refuses).
+        _ => binary_operands(cx, a, b, DataType::Bool),
+    }
+}
+
 impl IrOp for Logical {
     fn name(&self) -> &'static str {
         match self.logic {
@@ -135,7 +165,7 @@ impl IrOp for Logical {
                     Logic::And => IntegerFunction::Min,
                     _ => IntegerFunction::Max,
                 };
-                let operands = binary_operands(cx, a, b, DataType::Bool)?;
+                let operands = bool_operands(cx, a, b)?;
                 (function, broadcast(cx, a, b, out)?, operands)
             }
             // 1 - x, the 1 a constant broadcast over x.

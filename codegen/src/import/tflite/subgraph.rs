@@ -246,6 +246,7 @@ impl Reader<'_> {
                 problems: Vec::new(),
                 per_output: Vec::new(),
                 chain: Vec::new(),
+                intermediates: Vec::new(),
                 states: Vec::new(),
                 output_state: false,
             };
@@ -270,10 +271,13 @@ impl Reader<'_> {
                 problems,
                 per_output,
                 chain,
+                intermediates,
                 states,
                 output_state,
                 ..
             } = reading;
+            // The ids `TfliteOp::intermediate` gave, before any other tensor.
+            g.tensors.extend(intermediates);
             for reason in problems {
                 self.problem(at, &name, tensor_names.clone(), reason);
             }
