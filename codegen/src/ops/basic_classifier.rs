@@ -26,15 +26,7 @@ impl BasicClassifier {
     pub(crate) const FORMATS: Formats = Formats {
         tflite: &[("BasicClassifier", basic_classifier_from_tflite)],
         onnx: &[],
-        dtypes: Dtypes {
-            int8: false,
-            int16: false,
-            float32: false,
-            other: true,
-            note: "int32 scores, bool detections; constant target indices",
-            int8_names: &[],
-            int16_names: &[],
-        },
+        dtypes: Dtypes::other("int32 scores, bool detections; constant target indices"),
     };
 }
 

@@ -75,6 +75,22 @@ impl IrOp for BatchNorm {
     }
 }
 
+/// A BatchNormalization's scale, B, mean and variance (inputs 1 to 4):
+/// float32 constants of one length, the channels'.
+pub(crate) fn batch_norm_parameters(cx: &Importer, n: &OnnxNode) -> Step<Vec<Vec<f32>>> {
+    let params: Vec<Vec<f32>> = n.inputs[1..5]
+        .iter()
+        .map(|name| {
+            cx.constant(name)
+                .and_then(|t| t.f32s().ok_or_else(|| "parameters must be float32".into()))
+        })
+        .collect::<Step<_>>()?;
+    if params.iter().any(|p| p.len() != params[0].len()) {
+        return Err("batch-norm parameters differ in length".into());
+    }
+    Ok(params)
+}
+
 fn from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
     if n.int("training_mode", 0) != 0 {
         return crate::import::onnx::batch_norm_training(cx, n);
@@ -87,17 +103,8 @@ fn from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
         );
     }
     let x = cx.value(&n.inputs[0])?;
-    let params: Vec<Vec<f32>> = n.inputs[1..5]
-        .iter()
-        .map(|name| {
-            cx.constant(name)
-                .and_then(|t| t.f32s().ok_or_else(|| "parameters must be float32".into()))
-        })
-        .collect::<Step<_>>()?;
+    let params = batch_norm_parameters(cx, n)?;
     let channels = params[0].len();
-    if params.iter().any(|p| p.len() != channels) {
-        return Err("batch-norm parameters differ in length".into());
-    }
     let shape = cx.shape(x);
     if shape.len() < 2 {
         return Err(format!("batch norm of a rank-{} input", shape.len()));

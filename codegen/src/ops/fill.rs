@@ -89,15 +89,7 @@ impl BroadcastArgs {
             Ok(OpKind::BroadcastArgs(BroadcastArgs))
         })],
         onnx: &[],
-        dtypes: Dtypes {
-            int8: false,
-            int16: false,
-            float32: false,
-            other: true,
-            note: "int32 shapes (TFLM's int64 ones refused by name)",
-            int8_names: &[],
-            int16_names: &[],
-        },
+        dtypes: Dtypes::other("int32 shapes (TFLM's int64 ones refused by name)"),
     };
 }
 

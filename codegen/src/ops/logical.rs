@@ -47,15 +47,7 @@ pub struct ReduceAll {
 }
 
 /// TFLM's logical kernels take bool tensors only: the "other" column.
-const BOOL: Dtypes = Dtypes {
-    int8: false,
-    int16: false,
-    float32: false,
-    other: true,
-    note: "bool",
-    int8_names: &[],
-    int16_names: &[],
-};
+const BOOL: Dtypes = Dtypes::other("bool");
 
 macro_rules! logical {
     ($logic:ident) => {

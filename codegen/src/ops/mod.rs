@@ -129,6 +129,20 @@ impl Dtypes {
         ..Dtypes::INT16
     };
 
+    /// Only types outside int8, int16 and float32 (bools, int32 shapes),
+    /// which `note` names.
+    pub const fn other(note: &'static str) -> Dtypes {
+        Dtypes {
+            int8: false,
+            int16: false,
+            float32: false,
+            other: true,
+            note,
+            int8_names: &[],
+            int16_names: &[],
+        }
+    }
+
     /// A float32 op that only ONNX models have (folded before lowering).
     pub const FLOAT32: Dtypes = Dtypes {
         int8: false,

@@ -10,10 +10,10 @@
 //! `ir` and the IR ops of `ops`.
 
 use super::context::{Importer, Step};
+use super::layer_norm::standardize;
 use super::proto::OnnxNode;
 use crate::ir::{Activation, OpKind};
-use crate::ops::{push_reduce, Add, Mul, Reduce, Reducer, Sub, Unary};
-use kiln::ops::UnaryFunction;
+use crate::ops::{push_reduce, Add, Mul, Reduce, Reducer};
 
 /// Converts a training-mode BatchNormalization: inputs X, scale, B,
 /// input_mean and input_var (constants, one value per channel); outputs Y
@@ -28,16 +28,11 @@ pub(crate) fn batch_norm_training(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
         return Err(format!("batch norm of a rank-{} input", shape.len()));
     }
     let channels = shape[1];
-    let params: Vec<Vec<f32>> = n.inputs[1..5]
-        .iter()
-        .map(|name| {
-            cx.constant(name)
-                .and_then(|t| t.f32s().ok_or_else(|| "parameters must be float32".into()))
-        })
-        .collect::<Step<_>>()?;
-    if params.iter().any(|p| p.len() != channels) {
+    let params = crate::ops::batch_norm_parameters(cx, n)?;
+    if params[0].len() != channels {
         return Err(format!(
-            "batch-norm parameters of another length than the {channels} channels of {shape:?}"
+            "{} batch-norm channels for an input of shape {shape:?}",
+            params[0].len()
         ));
     }
     let axes: Vec<usize> = (0..shape.len()).filter(|&d| d != 1).collect();
@@ -47,53 +42,19 @@ pub(crate) fn batch_norm_training(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
     let step = |what: &str| format!("{y} ({what})");
     let source = |what: &str| format!("BatchNormalization.{what}");
     let plain = Activation::None;
-    let (add, sub, mul) = (
+    let (add, mul) = (
         OpKind::Add(Add { activation: plain }),
-        OpKind::Sub(Sub { activation: plain }),
         OpKind::Mul(Mul { activation: plain }),
     );
-    let mean = |keep_dims| Reduce {
+    // The batch's statistics per channel, for the running ones.
+    let flat_mean = Reduce {
         reducer: Reducer::Mean,
-        keep_dims,
+        keep_dims: false,
     };
 
-    let mu = push_reduce(cx, mean(true), x, &axes, step("mean"), &source("mean"));
-    let centred = cx.binary(sub, x, mu, step("centred"), &source("centre"))?;
-    let squared = cx.new_value(step("squared"), shape.clone());
-    let square = OpKind::Unary(Unary(UnaryFunction::Square));
-    cx.push(
-        square,
-        vec![Some(centred)],
-        vec![squared],
-        &source("square"),
-    );
-    let variance = push_reduce(
-        cx,
-        mean(true),
-        squared,
-        &axes,
-        step("variance"),
-        &source("variance"),
-    );
     let epsilon = n.float("epsilon", 1e-5);
-    let epsilon = cx.f32_constant(step("epsilon"), vec![], &[epsilon]);
-    let shifted = cx.binary(
-        add.clone(),
-        variance,
-        epsilon,
-        step("variance + epsilon"),
-        &source("+eps"),
-    )?;
-    let inverse = cx.new_value(step("inverse deviation"), cx.shape(shifted).to_vec());
-    let rsqrt = OpKind::Unary(Unary(UnaryFunction::Rsqrt));
-    cx.push(rsqrt, vec![Some(shifted)], vec![inverse], &source("rsqrt"));
-    let normalized = cx.binary(
-        mul.clone(),
-        centred,
-        inverse,
-        step("normalized"),
-        &source("norm"),
-    )?;
+    let squared = standardize(cx, x, &axes, epsilon, &step, &source)?;
+    let normalized = cx.value(&step("normalized"))?;
     let scale = cx.f32_constant(step("scale"), per_channel.clone(), &params[0]);
     let scaled = cx.binary(
         mul.clone(),
@@ -114,7 +75,7 @@ pub(crate) fn batch_norm_training(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
             continue;
         };
         let what = |w: &str| format!("{name} ({w})");
-        let batch = push_reduce(cx, mean(false), of, &axes, what("batch"), &source("mean"));
+        let batch = push_reduce(cx, flat_mean, of, &axes, what("batch"), &source("mean"));
         let weight = cx.f32_constant(what("1 - momentum"), vec![], &[1.0 - momentum]);
         let weighted = cx.binary(
             mul.clone(),

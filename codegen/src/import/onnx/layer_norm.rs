@@ -10,7 +10,7 @@
 
 use super::context::{Importer, Step};
 use super::proto::OnnxNode;
-use crate::ir::{Activation, OpKind};
+use crate::ir::{Activation, OpKind, TensorId};
 use crate::ops::{push_reduce, Add, Mul, Reduce, Reducer, Sub, Unary};
 use kiln::ops::UnaryFunction;
 
@@ -39,52 +39,13 @@ pub(crate) fn layer_normalization(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
     // Each op says which step of the layer norm it is, within `kiln
     // inspect`'s column.
     let source = |what: &str| format!("LayerNorm.{what}");
-    let mean = Reduce {
-        reducer: Reducer::Mean,
-        keep_dims: true,
-    };
-    let plain = Activation::None;
-
-    let mu = push_reduce(cx, mean, x, &axes, step("mean"), &source("mean"));
-    let sub = OpKind::Sub(Sub { activation: plain });
-    let centred = cx.binary(sub, x, mu, step("centred"), &source("centre"))?;
-    let squared = cx.new_value(step("squared"), cx.shape(centred));
-    let square = OpKind::Unary(Unary(UnaryFunction::Square));
-    cx.push(
-        square,
-        vec![Some(centred)],
-        vec![squared],
-        &source("square"),
-    );
-    let variance = push_reduce(
-        cx,
-        mean,
-        squared,
-        &axes,
-        step("variance"),
-        &source("variance"),
-    );
     let epsilon = n.float("epsilon", 1e-5);
-    let epsilon = cx.f32_constant(step("epsilon"), vec![], &[epsilon]);
-    let add = OpKind::Add(Add { activation: plain });
-    let shifted = cx.binary(
-        add.clone(),
-        variance,
-        epsilon,
-        step("variance + epsilon"),
-        &source("+eps"),
-    )?;
-    let inverse = cx.new_value(step("inverse deviation"), cx.shape(shifted));
-    let rsqrt = OpKind::Unary(Unary(UnaryFunction::Rsqrt));
-    cx.push(rsqrt, vec![Some(shifted)], vec![inverse], &source("rsqrt"));
-    let mul = OpKind::Mul(Mul { activation: plain });
-    cx.binary(
-        mul.clone(),
-        centred,
-        inverse,
-        step("normalized"),
-        &source("norm"),
-    )?;
+    standardize(cx, x, &axes, epsilon, &step, &source)?;
+    let plain = Activation::None;
+    let (add, mul) = (
+        OpKind::Add(Add { activation: plain }),
+        OpKind::Mul(Mul { activation: plain }),
+    );
 
     // Scale and bias are initializers or values, broadcast over the
     // normalized axes.
@@ -100,4 +61,59 @@ pub(crate) fn layer_normalization(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
         }
     }
     Ok(())
+}
+
+/// The ops of a standardization over `axes`, as ONNX's references write
+/// LayerNormalization and training-mode BatchNormalization: the mean (kept
+/// dimensions), the centred values, their squares, the mean of those, that
+/// plus `epsilon` to the power -0.5 (RSQRT: ONNX's Reciprocal of Sqrt,
+/// rounded alike), and the product, named `step("normalized")`. Returns
+/// the squares (whose mean is the variance), for statistics of the batch.
+pub(super) fn standardize(
+    cx: &mut Importer,
+    x: TensorId,
+    axes: &[usize],
+    epsilon: f32,
+    step: &dyn Fn(&str) -> String,
+    source: &dyn Fn(&str) -> String,
+) -> Step<TensorId> {
+    let mean = Reduce {
+        reducer: Reducer::Mean,
+        keep_dims: true,
+    };
+    let plain = Activation::None;
+    let mu = push_reduce(cx, mean, x, axes, step("mean"), &source("mean"));
+    let sub = OpKind::Sub(Sub { activation: plain });
+    let centred = cx.binary(sub, x, mu, step("centred"), &source("centre"))?;
+    let squared = cx.new_value(step("squared"), cx.shape(centred));
+    let square = OpKind::Unary(Unary(UnaryFunction::Square));
+    cx.push(
+        square,
+        vec![Some(centred)],
+        vec![squared],
+        &source("square"),
+    );
+    let variance = push_reduce(
+        cx,
+        mean,
+        squared,
+        axes,
+        step("variance"),
+        &source("variance"),
+    );
+    let epsilon = cx.f32_constant(step("epsilon"), vec![], &[epsilon]);
+    let add = OpKind::Add(Add { activation: plain });
+    let shifted = cx.binary(
+        add,
+        variance,
+        epsilon,
+        step("variance + epsilon"),
+        &source("+eps"),
+    )?;
+    let inverse = cx.new_value(step("inverse deviation"), cx.shape(shifted));
+    let rsqrt = OpKind::Unary(Unary(UnaryFunction::Rsqrt));
+    cx.push(rsqrt, vec![Some(shifted)], vec![inverse], &source("rsqrt"));
+    let mul = OpKind::Mul(Mul { activation: plain });
+    cx.binary(mul, centred, inverse, step("normalized"), &source("norm"))?;
+    Ok(squared)
 }
