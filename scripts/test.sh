@@ -11,6 +11,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-qemu.sh
 
+# A run from a fresh clone never reuses incremental state, and needs line
+# tables (for backtraces) but no variables' debug info: together they were
+# 9.5 GB of the tests' 11 GB debug build, and a CI machine's disk is not ours
+# to fill (measured: `du -sh target/debug` after `cargo test --no-run`).
+if [ -n "${CI:-}" ]; then
+  export CARGO_INCREMENTAL=0 CARGO_PROFILE_DEV_DEBUG=line-tables-only
+fi
+
 targets=(thumbv7em-none-eabihf thumbv6m-none-eabi thumbv8m.main-none-eabihf riscv32imac-unknown-none-elf riscv32imc-unknown-none-elf)
 installed=$(rustup target list --installed)
 for t in "${targets[@]}"; do
