@@ -28,12 +28,6 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-fn temp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("kiln-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
-
 /// Runs `kiln run` on one sample and returns the written output bytes.
 fn run_cli(model: &Path, inputs: &[PathBuf], out: &Path) -> (String, Vec<u8>) {
     let mut args = vec!["run".to_string(), model.display().to_string()];
@@ -50,6 +44,7 @@ fn run_cli(model: &Path, inputs: &[PathBuf], out: &Path) -> (String, Vec<u8>) {
 
 #[test]
 fn run_matches_tflm_on_the_example_model() {
+    let scratch = common::ScratchDir::new("cli");
     let dir = repo().join("examples/digits");
     let outputs = npy::read_outputs(&dir.join("samples")).unwrap();
     assert_eq!(outputs.len(), 8);
@@ -57,7 +52,7 @@ fn run_matches_tflm_on_the_example_model() {
         let (stdout, got) = run_cli(
             &dir.join("digits_int8.tflite"),
             &[dir.join(format!("samples/input_{k}.npy"))],
-            &temp(&format!("digit{k}.npy")),
+            &scratch.join(format!("digit{k}.npy")),
         );
         assert_eq!(got, expected.data, "sample {k}");
         assert!(stdout.contains("top class: "), "{stdout}");
@@ -66,6 +61,7 @@ fn run_matches_tflm_on_the_example_model() {
 
 #[test]
 fn run_matches_tflm_on_every_shared_golden() {
+    let scratch = common::ScratchDir::new("cli");
     let Some(shared) = common::shared_dir(&repo()) else {
         return;
     };
@@ -75,7 +71,7 @@ fn run_matches_tflm_on_every_shared_golden() {
             let (_, got) = run_cli(
                 &shared.join("models").join(file),
                 &case.inputs,
-                &temp(&format!("{name}.npy")),
+                &scratch.join(format!("{name}.npy")),
             );
             assert_eq!(
                 got,
@@ -90,8 +86,8 @@ fn run_matches_tflm_on_every_shared_golden() {
 }
 
 /// Compiles `model` with `--blob` and returns the blob's path.
-fn compile_blob(model: &Path, name: &str) -> PathBuf {
-    let dir = temp(&format!("blob-{name}"));
+fn compile_blob(scratch: &Path, model: &Path, name: &str) -> PathBuf {
+    let dir = scratch.join(format!("blob-{name}"));
     kiln(&[
         "compile",
         model.to_str().unwrap(),
@@ -109,8 +105,9 @@ fn compile_blob(model: &Path, name: &str) -> PathBuf {
 /// `../shared`, the first sample of every shared int8 model.
 #[test]
 fn run_on_a_blob_gives_its_model_bytes() {
+    let scratch = common::ScratchDir::new("cli");
     let examples = repo().join("examples");
-    let float_input = temp("float_digit.npy");
+    let float_input = scratch.join("float_digit.npy");
     let image = npy::read(&examples.join("onnx/data/test_x.npy")).unwrap();
     npy::write(
         &float_input,
@@ -139,9 +136,9 @@ fn run_on_a_blob_gives_its_model_bytes() {
         }
     }
     for (k, (model, inputs)) in cases.iter().enumerate() {
-        let blob = compile_blob(model, &format!("model{k}"));
-        let (model_stdout, model_bytes) = run_cli(model, inputs, &temp("from-model.npy"));
-        let (blob_stdout, blob_bytes) = run_cli(&blob, inputs, &temp("from-blob.npy"));
+        let blob = compile_blob(&scratch, model, &format!("model{k}"));
+        let (model_stdout, model_bytes) = run_cli(model, inputs, &scratch.join("from-model.npy"));
+        let (blob_stdout, blob_bytes) = run_cli(&blob, inputs, &scratch.join("from-blob.npy"));
         assert_eq!(blob_bytes, model_bytes, "{model:?}");
         assert_eq!(blob_stdout.lines().next(), model_stdout.lines().next());
     }
@@ -151,8 +148,9 @@ fn run_on_a_blob_gives_its_model_bytes() {
 /// inputs, outputs, arena and constants of its model's `inspect`.
 #[test]
 fn inspect_on_a_blob_shows_what_its_model_compiled_to() {
+    let scratch = common::ScratchDir::new("cli");
     let model = repo().join("examples/digits/digits_int8.tflite");
-    let blob = compile_blob(&model, "digits");
+    let blob = compile_blob(&scratch, &model, "digits");
     let json = |path: &Path| -> serde_json::Value {
         serde_json::from_str(&kiln(&["inspect", "--json", path.to_str().unwrap()])).unwrap()
     };
@@ -191,7 +189,9 @@ fn inspect_on_a_blob_shows_what_its_model_compiled_to() {
 /// output file.
 #[test]
 fn a_damaged_blob_is_a_clear_error() {
+    let scratch = common::ScratchDir::new("cli");
     let blob = compile_blob(
+        &scratch,
         &repo().join("examples/digits/digits_int8.tflite"),
         "damaged",
     );
@@ -200,7 +200,7 @@ fn a_damaged_blob_is_a_clear_error() {
     bytes[middle] ^= 0x10;
     std::fs::write(&blob, &bytes).unwrap();
     let input = repo().join("examples/digits/samples/input_0.npy");
-    let output = temp("never-written.npy");
+    let output = scratch.join("never-written.npy");
     let _ = std::fs::remove_file(&output);
     for args in [
         vec!["inspect", blob.to_str().unwrap()],
@@ -232,7 +232,8 @@ fn a_damaged_blob_is_a_clear_error() {
 /// model's bytes, and is refused with another key.
 #[test]
 fn signed_blobs_verify_with_their_key_only() {
-    let dir = temp("signing");
+    let scratch = common::ScratchDir::new("cli");
+    let dir = scratch.join("signing");
     let _ = std::fs::remove_dir_all(&dir);
     let keygen = kiln(&["keygen", "-o", dir.to_str().unwrap()]);
     assert!(
@@ -266,7 +267,7 @@ fn signed_blobs_verify_with_their_key_only() {
     assert!(unchecked.contains("signature: not checked"), "{unchecked}");
 
     let input = repo().join("examples/digits/samples/input_6.npy");
-    let out = temp("signed-out.npy");
+    let out = scratch.join("signed-out.npy");
     kiln(&[
         "run",
         blob.to_str().unwrap(),
@@ -277,7 +278,11 @@ fn signed_blobs_verify_with_their_key_only() {
         "--output",
         out.to_str().unwrap(),
     ]);
-    let (_, from_model) = run_cli(&model, std::slice::from_ref(&input), &temp("model-out.npy"));
+    let (_, from_model) = run_cli(
+        &model,
+        std::slice::from_ref(&input),
+        &scratch.join("model-out.npy"),
+    );
     assert_eq!(npy::read(&out).unwrap().data, from_model);
 
     let other = dir.join("other.pub");
@@ -380,7 +385,8 @@ fn a_kernel_few_layers_call_gets_the_specialized_stack_figure() {
 
 #[test]
 fn compile_writes_a_module_and_its_weights() {
-    let dir = temp("compiled");
+    let scratch = common::ScratchDir::new("cli");
+    let dir = scratch.join("compiled");
     let out = kiln(&[
         "compile",
         repo()
@@ -411,11 +417,12 @@ fn help_explains_every_command() {
 
 #[test]
 fn compile_calibrate_quantizes_a_float_model() {
+    let scratch = common::ScratchDir::new("cli");
     let Some(shared) = common::shared_dir(&repo()) else {
         return;
     };
     let model = shared.join("models/tflm/hello_world_float.tflite");
-    let calib = temp("calib.npy");
+    let calib = scratch.join("calib.npy");
     let data: Vec<u8> = (0..100)
         .flat_map(|i| (i as f32 * 0.0628).to_le_bytes())
         .collect();
@@ -429,7 +436,7 @@ fn compile_calibrate_quantizes_a_float_model() {
     )
     .unwrap();
     for observer in ["min-max", "percentile", "mse"] {
-        let dir = temp(&format!("quantized-{observer}"));
+        let dir = scratch.join(format!("quantized-{observer}"));
         let out = kiln(&[
             "compile",
             model.to_str().unwrap(),
@@ -477,6 +484,7 @@ fn compile_calibrate_quantizes_a_float_model() {
 /// each observer) and a pre-quantized (QDQ) one.
 #[test]
 fn builder_writes_what_compile_writes() {
+    let scratch = common::ScratchDir::new("cli");
     let onnx = repo().join("examples/onnx");
     let calibration = onnx.join("data/calibration.npy");
     let cases = [
@@ -490,8 +498,8 @@ fn builder_writes_what_compile_writes() {
     ];
     for (k, (model, observer)) in cases.into_iter().enumerate() {
         let model = onnx.join(model);
-        let cli_dir = temp(&format!("builder-cli-{k}"));
-        let builder_dir = temp(&format!("builder-lib-{k}"));
+        let cli_dir = scratch.join(format!("builder-cli-{k}"));
+        let builder_dir = scratch.join(format!("builder-lib-{k}"));
         let mut args = vec![
             "compile".to_string(),
             model.display().to_string(),
@@ -529,9 +537,10 @@ fn builder_writes_what_compile_writes() {
 /// compares its float ops with its int8 model.
 #[test]
 fn qdq_onnx_compiles_inspects_and_validates_as_int8() {
+    let scratch = common::ScratchDir::new("cli");
     let examples = repo().join("examples/onnx");
     let model = examples.join("digits_cnn_qdq.onnx");
-    let dir = temp("qdq");
+    let dir = scratch.join("qdq");
     let out = kiln(&[
         "compile",
         model.to_str().unwrap(),

@@ -389,8 +389,7 @@ fn run_kernels_on_cpu(
 
 #[test]
 fn cuda_kernels_run_on_the_cpu_match_the_rust_kernels() {
-    let dir = std::env::temp_dir().join(format!("kiln-cuda-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::ScratchDir::new("cuda");
     let Some(exe) = build_host_driver(&dir) else {
         return;
     };
@@ -450,8 +449,7 @@ fn kernels_match_the_rust_kernels_on_a_graph_built_by_hand() {
     };
     use kiln::tensor::{DType, FloatRange, Nhwc, Quantization, Span};
 
-    let dir = std::env::temp_dir().join(format!("kiln-cuda-by-hand-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::ScratchDir::new("cuda-by-hand");
     let Some(exe) = build_host_driver(&dir) else {
         return;
     };
@@ -668,6 +666,7 @@ fn missing_cuda_is_an_error_not_a_panic() {
         cuda::CudaRunner::new(&graph).err(),
         Some(HostError::NoDriver)
     );
+    let data = validate_data();
     let out = Command::new(env!("CARGO_BIN_EXE_kiln"))
         .args([
             "validate",
@@ -677,7 +676,7 @@ fn missing_cuda_is_an_error_not_a_panic() {
                 .unwrap(),
             "--data",
         ])
-        .arg(validate_data())
+        .arg(data.join("x.npy"))
         .args(["--device", "cuda"])
         .output()
         .unwrap();
@@ -691,9 +690,8 @@ fn missing_cuda_is_an_error_not_a_panic() {
 }
 
 /// The digits samples stacked as `kiln validate` takes them, with labels.
-fn validate_data() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("kiln-validate-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+fn validate_data() -> common::ScratchDir {
+    let dir = common::ScratchDir::new("validate");
     let samples = repo().join("examples/digits/samples");
     let mut data = Vec::new();
     let mut labels = Vec::new();
@@ -728,13 +726,13 @@ fn validate_data() -> PathBuf {
         },
     )
     .unwrap();
-    dir.join("x.npy")
+    dir
 }
 
 #[test]
 fn validate_reports_accuracy_and_throughput_on_the_cpu() {
-    let x = validate_data();
-    let y = x.with_file_name("y.npy");
+    let data = validate_data();
+    let (x, y) = (data.join("x.npy"), data.join("y.npy"));
     let model = repo().join("examples/digits/digits_int8.tflite");
     let out = Command::new(env!("CARGO_BIN_EXE_kiln"))
         .args([

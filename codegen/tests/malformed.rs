@@ -9,6 +9,9 @@ use std::process::Command;
 use flatbuffers::{FlatBufferBuilder, WIPOffset};
 use kiln_codegen::{npy, Error};
 
+#[path = "../../tests/common/mod.rs"]
+mod common;
+
 fn kiln(args: &[&str]) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_kiln"))
         .args(args)
@@ -21,10 +24,8 @@ fn kiln(args: &[&str]) -> (bool, String, String) {
     )
 }
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("kiln-test-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+fn temp_dir(name: &str) -> common::ScratchDir {
+    common::ScratchDir::new(&format!("malformed-{name}"))
 }
 
 /// The project's own example model: always present, no `../shared` needed.

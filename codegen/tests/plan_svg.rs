@@ -31,9 +31,9 @@ struct Drawn {
 
 /// Checks the picture of `model`'s plan; says whether the plan tiles.
 fn check(model: &Path) -> bool {
-    let svg_path = std::env::temp_dir().join(format!(
-        "kiln-plan-{}-{}.svg",
-        std::process::id(),
+    let scratch = common::ScratchDir::new("plan");
+    let svg_path = scratch.join(format!(
+        "{}.svg",
         model.file_stem().unwrap().to_string_lossy()
     ));
     let out = Command::new(env!("CARGO_BIN_EXE_kiln"))

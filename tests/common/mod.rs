@@ -95,6 +95,38 @@ pub fn tflm_variable_bytes(shared: &Path, model: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// A directory of the test's own under the system's temporary directory,
+/// removed with everything in it when dropped (also when the test fails), so
+/// that test runs leave nothing behind: CI machines run the suite many times
+/// on one disk, and a CUDA test's host driver alone is 25 MB.
+pub struct ScratchDir(PathBuf);
+
+impl ScratchDir {
+    /// `kiln-<purpose>-<process>-<n>`, unique among this process's tests.
+    pub fn new(purpose: &str) -> Self {
+        static COUNT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("kiln-{purpose}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create a scratch directory");
+        ScratchDir(dir)
+    }
+}
+
+impl std::ops::Deref for ScratchDir {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// Bytes copied to a 16-byte aligned buffer, as flash holds a blob.
 pub struct Aligned(Vec<u128>, usize);
 
