@@ -109,6 +109,26 @@ pub fn checked_elements(shape: &[usize]) -> Option<usize> {
         .filter(|&n| n <= MAX_ELEMENTS)
 }
 
+/// The numpy broadcast of `shapes`: aligned on their last dimensions, each
+/// dimension the length they all have where it is not 1 (and 1 where every
+/// one has 1); `None` where two lengths other than 1 differ. Every importer
+/// and op that broadcasts computes its output shape here.
+pub fn broadcast_shape(shapes: &[&[usize]]) -> Option<Vec<usize>> {
+    let rank = shapes.iter().map(|s| s.len()).max().unwrap_or(0);
+    let mut out = vec![1; rank];
+    for shape in shapes {
+        for (o, &len) in out[rank - shape.len()..].iter_mut().zip(*shape) {
+            match (*o, len) {
+                (1, _) => *o = len,
+                (_, 1) => {}
+                (a, b) if a == b => {}
+                _ => return None,
+            }
+        }
+    }
+    Some(out)
+}
+
 /// The element count of `shape`, saturating at `usize::MAX`: shapes that
 /// converters compute from a model's attributes and constants may be
 /// hostile, and must be compared, not wrapped.
@@ -334,5 +354,23 @@ impl Graph {
             }
         }
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::broadcast_shape;
+
+    #[test]
+    fn shapes_broadcast_as_numpy_does() {
+        assert_eq!(broadcast_shape(&[&[2, 1, 3], &[4, 1]]), Some(vec![2, 4, 3]));
+        assert_eq!(broadcast_shape(&[&[5], &[3, 1, 5]]), Some(vec![3, 1, 5]));
+        assert_eq!(broadcast_shape(&[&[], &[2]]), Some(vec![2]));
+        assert_eq!(broadcast_shape(&[&[2, 3], &[3, 3]]), None);
+        // Three shapes (ONNX Where), and numpy's zero-length dimensions.
+        assert_eq!(broadcast_shape(&[&[1, 4], &[3, 1], &[4]]), Some(vec![3, 4]));
+        assert_eq!(broadcast_shape(&[&[0, 1], &[1, 5]]), Some(vec![0, 5]));
+        assert_eq!(broadcast_shape(&[&[0], &[3]]), None);
+        assert_eq!(broadcast_shape(&[]), Some(vec![]));
     }
 }

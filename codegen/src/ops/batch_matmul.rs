@@ -12,7 +12,7 @@ use kiln::ops::{BatchMatMulF32Op, BatchMatMulOp, BatchMatMulS16Op};
 use super::elementwise::binary_operands;
 use super::{Dtypes, Formats, IrOp, QuantRule};
 use crate::import::onnx::{Importer, OnnxNode, Step};
-use crate::ir::{DataType, Graph, Node, OpKind};
+use crate::ir::{broadcast_shape, DataType, Graph, Node, OpKind};
 use crate::lower::{invalid, to_u32, unsupported, Lowered, Lowering};
 use crate::quantize::multiplier::fully_connected_multiplier;
 use crate::stack::Stack;
@@ -166,15 +166,11 @@ fn geometry(
         d
     };
     let (bl, br) = (batch(lhs), batch(rhs));
-    let mut batches = [1usize; MAX_BATCH_DIMS];
-    for i in 0..MAX_BATCH_DIMS {
-        if bl[i] != br[i] && bl[i] != 1 && br[i] != 1 {
-            return invalid(format!(
-                "BATCH_MATMUL batches of {lhs:?} and {rhs:?} do not broadcast"
-            ));
-        }
-        batches[i] = bl[i].max(br[i]);
-    }
+    let Some(batches) = broadcast_shape(&[&bl, &br]) else {
+        return invalid(format!(
+            "BATCH_MATMUL batches of {lhs:?} and {rhs:?} do not broadcast"
+        ));
+    };
     let strides = |d: [usize; MAX_BATCH_DIMS], matrix: usize| -> Lowered<[u32; MAX_BATCH_DIMS]> {
         let mut s = [0u32; MAX_BATCH_DIMS];
         let mut stride = matrix;
@@ -210,6 +206,13 @@ fn geometry(
     })
 }
 
+/// A shape of rank two or more as its batch dimensions and its matrix's
+/// rows and columns.
+fn matrices(shape: &[usize]) -> (&[usize], [usize; 2]) {
+    let (batch, matrix) = shape.split_at(shape.len() - 2);
+    (batch, [matrix[0], matrix[1]])
+}
+
 /// ONNX MatMul as numpy's matmul: a 1-D operand gains a unit dimension
 /// (rows for `A`, columns for `B`), which the result then drops; batch
 /// dimensions broadcast. `B` may be an activation or a constant.
@@ -226,27 +229,18 @@ pub(crate) fn matmul_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
     if sb.len() == 1 {
         b = cx.reshaped(b, vec![sb[0], 1], format!("{name} (B as a column)"));
     }
+    // Both have two dimensions or more now: matrices, after their batches.
     let (la, lb) = (cx.shape(a), cx.shape(b));
-    let rank = la.len().max(lb.len());
-    let pad = |s: &[usize]| -> Vec<usize> {
-        std::iter::repeat_n(1, rank - s.len())
-            .chain(s.iter().copied())
-            .collect()
-    };
-    let (pa, pb) = (pad(&la), pad(&lb));
-    if pa[rank - 1] != pb[rank - 2] {
+    let ((batch_a, [rows, depth]), (batch_b, [depth_b, cols])) = (matrices(&la), matrices(&lb));
+    if depth != depth_b {
         return Err(format!("MatMul of {sa:?} and {sb:?}: depths differ"));
     }
-    let mut shape = Vec::with_capacity(rank);
-    for i in 0..rank - 2 {
-        if pa[i] != pb[i] && pa[i] != 1 && pb[i] != 1 {
-            return Err(format!(
-                "MatMul batches of {sa:?} and {sb:?} do not broadcast"
-            ));
-        }
-        shape.push(pa[i].max(pb[i]));
-    }
-    shape.extend([pa[rank - 2], pb[rank - 1]]);
+    let Some(mut shape) = broadcast_shape(&[batch_a, batch_b]) else {
+        return Err(format!(
+            "MatMul batches of {sa:?} and {sb:?} do not broadcast"
+        ));
+    };
+    shape.extend([rows, cols]);
     let kind = OpKind::BatchMatMul(BatchMatMul {
         adj_x: false,
         adj_y: false,

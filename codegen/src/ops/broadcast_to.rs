@@ -10,7 +10,7 @@ use super::slice::strided_read;
 use super::{Dtypes, Formats, IrOp, OnnxConverter, QuantRule};
 use crate::import::onnx::{Importer, OnnxNode, Step};
 use crate::import::tflite::{invalid as invalid_model, ReadResult, TfliteOp};
-use crate::ir::{Graph, Node, OpKind};
+use crate::ir::{broadcast_shape, Graph, Node, OpKind};
 use crate::lower::{invalid, Lowered, Lowering};
 use crate::stack::Stack;
 
@@ -113,22 +113,12 @@ fn expand_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
         .i64s()
         .ok_or("Expand's shape must be an integer constant")?;
     let shape = cx.shape(x);
-    let rank = shape.len().max(target.len());
-    let padded = padded_to(&shape, rank).unwrap_or_default();
-    let mut out = Vec::with_capacity(rank);
-    for (d, &from) in padded.iter().enumerate() {
-        let to = match d.checked_sub(rank - target.len()) {
-            Some(t) => usize::try_from(target[t])
-                .map_err(|_| format!("Expand to a negative length {}", target[t]))?,
-            None => 1,
-        };
-        out.push(match (from, to) {
-            _ if from == to => from,
-            (1, _) => to,
-            (_, 1) => from,
-            _ => return Err(format!("{shape:?} does not expand to {target:?}")),
-        });
-    }
+    let lengths = target
+        .iter()
+        .map(|&d| usize::try_from(d).map_err(|_| format!("Expand to a negative length {d}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let out = broadcast_shape(&[&shape, &lengths])
+        .ok_or_else(|| format!("{shape:?} does not expand to {target:?}"))?;
     let out = cx.new_output(n, out);
     cx.g.tensors[out].dtype = cx.g.tensors[x].dtype;
     cx.push(

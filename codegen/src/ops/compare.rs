@@ -18,7 +18,7 @@ use kiln::DType;
 use super::elementwise::{binary_operands, broadcast, runtime_integer};
 use super::{Dtypes, Formats, IrOp, OnnxConverter, QuantRule};
 use crate::import::onnx::{Importer, OnnxNode, Step};
-use crate::ir::{Activation, DataType, Graph, Node, OpKind};
+use crate::ir::{broadcast_shape, Activation, DataType, Graph, Node, OpKind};
 use crate::lower::{invalid, unsupported, Lowered, Lowering};
 use crate::quantize::multiplier::quantize_multiplier;
 use crate::stack::Stack;
@@ -369,17 +369,9 @@ fn select_from_onnx(cx: &mut Importer, n: &OnnxNode) -> Step<()> {
     }
     let (a, b) = cx.binary_operands(&n.inputs[1], &n.inputs[2])?;
     let shapes = [cx.shape(condition), cx.shape(a), cx.shape(b)];
-    let rank = shapes.iter().map(Vec::len).max().unwrap_or(0);
-    let mut shape = vec![1usize; rank];
-    for s in &shapes {
-        for (d, &len) in s.iter().enumerate() {
-            let o = &mut shape[rank - s.len() + d];
-            if *o != len && *o != 1 && len != 1 {
-                return Err(format!("Where of shapes {shapes:?} does not broadcast"));
-            }
-            *o = (*o).max(len);
-        }
-    }
+    let Some(shape) = broadcast_shape(&[&shapes[0], &shapes[1], &shapes[2]]) else {
+        return Err(format!("Where of shapes {shapes:?} does not broadcast"));
+    };
     let out = cx.new_output(n, shape);
     cx.g.tensors[out].dtype = cx.result_type(a);
     cx.push(

@@ -14,7 +14,7 @@ use kiln::tensor::DType;
 use super::slice::strided_read;
 use super::{Dtypes, Formats, IrOp, QuantRule};
 use crate::import::tflite::{invalid as read_invalid, ReadResult, TfliteOp};
-use crate::ir::{DataType, Graph, Node, OpKind};
+use crate::ir::{broadcast_shape, DataType, Graph, Node, OpKind};
 use crate::lower::{invalid, to_u32, unsupported, Lowered, Lowering};
 use crate::stack::{Stack, SMALL_OP};
 
@@ -225,16 +225,10 @@ fn shape_values(cx: &Lowering, t: usize) -> Lowered<Vec<i32>> {
 /// TFLite's BroadcastArgs: a dimension of 1 takes the other's, others must
 /// be equal.
 fn broadcast_shapes(a: &[i32], b: &[i32]) -> Option<Vec<i32>> {
-    let rank = a.len().max(b.len());
-    let at = |s: &[i32], i: usize| (i + s.len()).checked_sub(rank).map_or(1, |j| s[j]);
-    (0..rank)
-        .map(|i| match (at(a, i), at(b, i)) {
-            (x, y) if x == y => Some(x),
-            (1, y) => Some(y),
-            (x, 1) => Some(x),
-            _ => None,
-        })
-        .collect()
+    let lengths =
+        |s: &[i32]| -> Option<Vec<usize>> { s.iter().map(|&d| usize::try_from(d).ok()).collect() };
+    let shape = broadcast_shape(&[&lengths(a)?, &lengths(b)?])?;
+    shape.into_iter().map(|d| i32::try_from(d).ok()).collect()
 }
 
 impl IrOp for BroadcastArgs {
@@ -286,5 +280,6 @@ mod tests {
         assert_eq!(broadcast_shapes(&[5], &[3, 1, 5]), Some(vec![3, 1, 5]));
         assert_eq!(broadcast_shapes(&[], &[2]), Some(vec![2]));
         assert_eq!(broadcast_shapes(&[2, 3], &[3, 3]), None);
+        assert_eq!(broadcast_shapes(&[-1], &[3]), None);
     }
 }

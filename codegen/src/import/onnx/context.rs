@@ -174,20 +174,9 @@ impl Importer<'_> {
         source: &str,
     ) -> Step<TensorId> {
         let (sa, sb) = (self.shape(a), self.shape(b));
-        let rank = sa.len().max(sb.len());
-        let pad = |s: &[usize]| -> Vec<usize> {
-            std::iter::repeat_n(1, rank - s.len())
-                .chain(s.iter().copied())
-                .collect()
+        let Some(out_shape) = broadcast_shape(&[&sa, &sb]) else {
+            return Err(format!("shapes {sa:?} and {sb:?} do not broadcast"));
         };
-        let (pa, pb) = (pad(&sa), pad(&sb));
-        let mut out_shape = Vec::with_capacity(rank);
-        for (x, y) in pa.iter().zip(&pb) {
-            if x != y && *x != 1 && *y != 1 {
-                return Err(format!("shapes {sa:?} and {sb:?} do not broadcast"));
-            }
-            out_shape.push(*x.max(y));
-        }
         let out = self.new_value(name, out_shape);
         self.g.tensors[out].dtype = self.result_type(a);
         self.push(kind, vec![Some(a), Some(b)], vec![out], source);
