@@ -526,9 +526,7 @@ pub struct TfliteOp<'a> {
     pub outputs: Vec<TensorId>,
     pub tensors: &'a [Tensor],
     problems: Vec<String>,
-    /// Set by [`TfliteOp::one_node_per_output`].
-    per_output: Vec<OpKind>,
-    /// Set by [`TfliteOp::runs_as`].
+    /// Set by [`TfliteOp::runs_as`] (and [`TfliteOp::one_node_per_output`]).
     chain: Vec<ChainNode>,
     /// Set by [`TfliteOp::intermediate`]: ids from `tensors.len()` on.
     intermediates: Vec<Tensor>,
@@ -608,8 +606,9 @@ impl TfliteOp<'_> {
 
     /// The operator runs as one node per output, each reading the same
     /// inputs (SPLIT and UNPACK: a slice each); `kinds[k]` computes output
-    /// `k`. Returns the first, which the converter returns (the reader then
-    /// uses `kinds` instead).
+    /// `k`: a chain ([`TfliteOp::runs_as`]) whose nodes all read the
+    /// operator's inputs. Returns the first kind, which the converter
+    /// returns.
     pub fn one_node_per_output(&mut self, kinds: Vec<OpKind>) -> ReadResult<OpKind> {
         if kinds.len() != self.outputs.len() || kinds.is_empty() {
             return invalid(format!(
@@ -618,15 +617,21 @@ impl TfliteOp<'_> {
                 kinds.len()
             ));
         }
-        self.per_output = kinds;
-        Ok(self.per_output[0].clone())
+        let nodes = kinds
+            .into_iter()
+            .zip(&self.outputs)
+            .map(|(kind, &output)| (kind, self.inputs.clone(), vec![output]))
+            .collect();
+        self.runs_as(nodes)
     }
 
     /// The operator runs as `nodes`, in order, each reading and writing
     /// the operator's own tensors (one output may feed a later node: TFLM's
     /// BasicClassifier is a GATHER whose output a comparison reads). Returns
     /// the first node's kind, which the converter returns (the reader then
-    /// uses `nodes` instead).
+    /// uses `nodes` instead). Such an operator keeps no state of its own
+    /// ([`TfliteOp::state`] applies to single nodes): the reader refuses
+    /// both together.
     pub fn runs_as(&mut self, nodes: Vec<ChainNode>) -> ReadResult<OpKind> {
         // Each node reads what the operator reads or an earlier node wrote,
         // and writes outputs of the operator's or its intermediates.

@@ -244,7 +244,6 @@ impl Reader<'_> {
                 outputs: op_outputs,
                 tensors: &g.tensors,
                 problems: Vec::new(),
-                per_output: Vec::new(),
                 chain: Vec::new(),
                 intermediates: Vec::new(),
                 states: Vec::new(),
@@ -269,7 +268,6 @@ impl Reader<'_> {
                 inputs: mut node_inputs,
                 outputs: node_outputs,
                 problems,
-                per_output,
                 chain,
                 intermediates,
                 states,
@@ -288,6 +286,13 @@ impl Reader<'_> {
                 {
                     self.problem(at, &name, tensor_names.clone(), reason);
                 }
+                continue;
+            }
+            // State belongs to one node; an operator read as several has
+            // none (no converter gives both).
+            if !chain.is_empty() && (!states.is_empty() || output_state) {
+                let reason = "kiln reads it as several nodes, which cannot keep state".into();
+                self.problem(at, &name, tensor_names, reason);
                 continue;
             }
             // State the operator keeps itself (TFLM allocates it in the
@@ -328,16 +333,7 @@ impl Reader<'_> {
                     g.variables.push(out);
                 }
             }
-            if !chain.is_empty() {
-                for (kind, inputs, outputs) in chain {
-                    g.nodes.push(Node {
-                        kind,
-                        inputs,
-                        outputs,
-                        source_name: name.clone(),
-                    });
-                }
-            } else if per_output.is_empty() {
+            if chain.is_empty() {
                 g.nodes.push(Node {
                     kind,
                     inputs: node_inputs,
@@ -345,11 +341,11 @@ impl Reader<'_> {
                     source_name: name,
                 });
             } else {
-                for (kind, output) in per_output.into_iter().zip(node_outputs) {
+                for (kind, inputs, outputs) in chain {
                     g.nodes.push(Node {
                         kind,
-                        inputs: node_inputs.clone(),
-                        outputs: vec![output],
+                        inputs,
+                        outputs,
                         source_name: name.clone(),
                     });
                 }
