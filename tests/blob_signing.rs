@@ -19,20 +19,16 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// A key pair in a temporary directory (fresh randomness, as `kiln keygen`).
-fn keys(name: &str) -> (PathBuf, [u8; 32]) {
-    // One folder per call: the tests run in parallel.
-    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir =
-        std::env::temp_dir().join(format!("kiln-signing-{}-{call}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+/// A key pair in a scratch directory of its own (fresh randomness, as
+/// `kiln keygen`), which holds the secret key file while it lives.
+fn keys(name: &str) -> (common::ScratchDir, PathBuf, [u8; 32]) {
+    let dir = common::ScratchDir::new(&format!("signing-{name}"));
     let pair = kiln_codegen::signing::keygen(&dir, name).unwrap();
     assert_eq!(
         kiln_codegen::signing::read_key(&pair.public_file).unwrap(),
         pair.public_key
     );
-    (pair.secret_file, pair.public_key)
+    (dir, pair.secret_file, pair.public_key)
 }
 
 fn digits_blob() -> Vec<u8> {
@@ -42,7 +38,7 @@ fn digits_blob() -> Vec<u8> {
 }
 
 fn signed_digits() -> (Vec<u8>, Vec<u8>, [u8; 32]) {
-    let (secret, public) = keys("owner");
+    let (_keys, secret, public) = keys("owner");
     let blob = digits_blob();
     let signed = kiln_codegen::signing::sign_blob(&blob, &secret).unwrap();
     (blob, signed, public)
@@ -129,7 +125,7 @@ fn weights_swapped_with_the_crc_recomputed_are_refused() {
 #[test]
 fn a_valid_blob_signed_by_another_key_is_refused() {
     let (_, signed, public) = signed_digits();
-    let (other_secret, other_public) = keys("stranger");
+    let (_other_keys, other_secret, other_public) = keys("stranger");
     let blob = digits_blob();
     let by_stranger = kiln_codegen::signing::sign_blob(&blob, &other_secret).unwrap();
     assert_eq!(refusal(&by_stranger, &other_public), None);
