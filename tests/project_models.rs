@@ -103,6 +103,37 @@ fn concatenations_and_slices_of_contiguous_runs_copy_nothing() {
     assert_eq!(views, ["UNPACK", "UNPACK"]);
 }
 
+/// The channel-concatenation fixture lays its first concatenation over its
+/// last input (the first is read after it) and its second over its first,
+/// so neither needs its inputs' bytes beside its output (the byte check
+/// above is then of the rows spread in place).
+#[test]
+fn concatenations_along_channels_lie_over_an_input() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/op_zoo");
+    let model = kiln_codegen::compile_file(&dir.join("concat_channels.tflite")).unwrap();
+    let over: Vec<u32> = (model.ops.iter())
+        .filter_map(|op| match op {
+            kiln::Op::ConcatenationInPlace(o) => Some(o.over),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(over, [2, 0], "{:?}", model.ops);
+    // Out of place the last concatenation needs its two inputs and its
+    // output at once; over its first input, one input fewer. The first
+    // would need its three inputs and its output.
+    let tensor = 8 * 8 * 4;
+    let copied = kiln_codegen::plan::plan(&model.graph);
+    assert_eq!(copied.lower_bound_bytes, 8 * tensor);
+    assert_eq!(model.arena_bytes(), 5 * tensor);
+    // `kiln inspect` says so.
+    let report = kiln_codegen::report::inspect_json(&model.graph, Some(&model), None);
+    let text = kiln_codegen::report::inspect_text(&report);
+    for end in ["last", "first"] {
+        let line = format!("over its {end} input (its rows spread in place)");
+        assert!(text.contains(&line), "{text}");
+    }
+}
+
 /// The float32 fixtures (EXP, SUM and REDUCE_MAX among them) within float
 /// rounding of TFLM's float reference.
 #[test]

@@ -108,6 +108,9 @@ pub fn inspect_json(
                         "over_input": over_input,
                         "from_op": i - 1,
                     }),
+                    Walk::Expand { last } => {
+                        json!({"over_input": if last { "last" } else { "first" }})
+                    }
                     Walk::Slices | Walk::View => json!({}),
                 };
                 json!({"walk": walk, "output_offset_from_input": how.delta, "buffer_bytes": how.buffer_bytes})
@@ -241,6 +244,10 @@ pub fn inspect_text(report: &Value) -> String {
             Some(bytes) if walk["chunk_elements"].is_u64() => {
                 format!("{kernel}, in place ({bytes} B chunks)")
             }
+            Some(_) if walk["over_input"].is_string() => format!(
+                "{kernel}, over its {} input (its rows spread in place)",
+                walk["over_input"].as_str().unwrap_or_default()
+            ),
             Some(bytes) => format!("{kernel}, in place ({bytes} B bands)"),
             None if op["copies_nothing"].is_string() => {
                 format!(

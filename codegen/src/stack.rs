@@ -19,7 +19,7 @@
 //! its descriptor, unspecialized, with an op slot of its own on top.
 
 use crate::ir::{Graph, Node};
-use crate::plan::ArenaPlan;
+use crate::plan::{ArenaPlan, Walk};
 
 /// A core kiln's firmware targets run on (`targets/<name>`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -162,9 +162,10 @@ pub fn op_frames(g: &Graph, plan: &ArenaPlan) -> Vec<Stack> {
             let own = (i.saturating_sub(2)..i)
                 .filter(|&p| plan.fused_into(p) == Some(i))
                 .fold(frame(i), |f, p| f.max(frame(p)));
-            match plan.bands(i) {
+            match plan.bands(i).map(|(how, _)| how.walk) {
+                // A concatenation over its input moves rows in its own op.
+                Some(Walk::Expand { .. }) | None => own,
                 Some(_) => own.plus(WALK),
-                None => own,
             }
         })
         .collect()

@@ -163,11 +163,17 @@ fn the_plan_picture_matches_the_plan_on_the_example() {
 }
 
 /// Fixtures whose plans put tensors inside others: one-input ops in
-/// place, concatenations whose inputs lie in their output, slices that
-/// lie in their input.
+/// place, concatenations whose inputs lie in their output or that lie
+/// over an input, slices that lie in their input.
 #[test]
 fn the_plan_picture_matches_the_plan_with_tensors_inside_others() {
-    for name in ["in_place_chain", "concat_slices", "layout", "reductions"] {
+    for name in [
+        "in_place_chain",
+        "concat_slices",
+        "concat_channels",
+        "layout",
+        "reductions",
+    ] {
         assert!(!check(
             &repo().join(format!("tests/fixtures/op_zoo/{name}.tflite"))
         ));

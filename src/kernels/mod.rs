@@ -90,6 +90,18 @@ pub(crate) fn set<T>(s: &mut [T], i: usize, v: T) {
     }
 }
 
+/// Copies `len` values of `s` from `from` to `to`, the two ranges possibly
+/// overlapping (`memmove`); ranges past the end of `s` copy nothing.
+#[inline(always)]
+pub(crate) fn move_within<T: Copy>(s: &mut [T], from: usize, to: usize, len: usize) {
+    let (Some(from_end), Some(to_end)) = (from.checked_add(len), to.checked_add(len)) else {
+        return;
+    };
+    if from_end <= s.len() && to_end <= s.len() {
+        s.copy_within(from..from_end, to);
+    }
+}
+
 /// Copies `src` into `dst` as far as both reach: `copy_from_slice` without
 /// its panic on unequal lengths (which the checks exclude).
 #[inline(always)]

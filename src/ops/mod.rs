@@ -380,10 +380,11 @@ macro_rules! op_list {
 /// SignalFilterBankSquareRoot's computed shift (its bits span); 36: the
 /// float32 LSTM's and GRU's initial states (ONNX's, inputs of the run);
 /// 37: CIRCULAR_BUFFER, the float32 LSTM's peepholes; 38: bool model
-/// outputs (`DType::Bool`);
+/// outputs (`DType::Bool`); 39: CONCATENATION over its first or last
+/// input;
 /// `tests/blob_format.rs` pins it). It lives beside the
 /// list because appending an op is the usual bump.
-pub const BLOB_VERSION: u32 = 38;
+pub const BLOB_VERSION: u32 = 39;
 
 op_list! {
     Conv2d(Conv2dOp),
@@ -519,4 +520,5 @@ op_list! {
     SignalStacker(SignalStackerOp),
     DetectionPostProcess(DetectionPostProcessOp),
     CircularBuffer(CircularBufferOp),
+    ConcatenationInPlace(ConcatenationInPlaceOp),
 }

@@ -36,7 +36,8 @@
 /// arg_extremes
 /// (int32 indices out; its float twin too), in_place_chain (one-input ops
 /// kiln runs over their inputs), concat_slices (concatenations kiln plans
-/// in place), resize and resize_bilinear (their float
+/// in place), concat_channels (concatenations along channels that lie over
+/// an input), resize and resize_bilinear (their float
 /// twins too), int8_unary (every int8 value through ABS, ELU and
 /// RSQRT), squared_difference, broadcast_to, space_batch, l2_norm,
 /// log_softmax, add_n and gather_nd (their float twins too), gather_nd_ids
@@ -70,6 +71,7 @@ pub const OP_ZOO: &[&str] = &[
     "arg_extremes_float",
     "in_place_chain",
     "concat_slices",
+    "concat_channels",
     "resize",
     "resize_bilinear",
     "int8_unary",

@@ -18,9 +18,9 @@ use std::path::PathBuf;
 
 use kiln::graph::{Op, StateTensor, TensorIo};
 use kiln::ops::{
-    in_chunks, Bands, Chunks, Conv2dInPlaceOp, Conv2dIntoFullyConnectedOp, Conv2dOp,
-    DepthwiseConv2dInPlaceOp, DepthwiseConv2dIntoFullyConnectedOp, Residual, ResidualBlockOp,
-    Stream, TiledLayer, TiledPairOp, Tiles,
+    in_chunks, Bands, Chunks, ConcatenationInPlaceOp, Conv2dInPlaceOp, Conv2dIntoFullyConnectedOp,
+    Conv2dOp, DepthwiseConv2dInPlaceOp, DepthwiseConv2dIntoFullyConnectedOp, Residual,
+    ResidualBlockOp, Stream, TiledLayer, TiledPairOp, Tiles,
 };
 use kiln::tensor::Span;
 
@@ -224,7 +224,9 @@ pub fn in_place_candidates(nodes: usize, ops: &[Op], op_nodes: &[usize]) -> Vec<
                 Op::DepthwiseConv2dInPlace(o) => {
                     Some(Candidate::Convolution(o.op.conv.params.geometry))
                 }
-                Op::Concatenation(o) if o.outer == 1 => Some(Candidate::Concatenation),
+                Op::Concatenation(o) => Some(Candidate::Concatenation {
+                    contiguous: o.outer == 1,
+                }),
                 Op::Slice(o) => crate::ops::slice::contiguous_offset(&o.params)
                     .map(|offset| Candidate::View { offset }),
                 op => kiln::ops::chunked_elements(op)
@@ -486,6 +488,10 @@ fn in_place(plan: &ArenaPlan, node: usize, op: Option<Op>, fused: Vec<Op>) -> Lo
         (Some(Op::DepthwiseConv2d(op)), Walk::Bands { rows, lag }) => {
             let bands = Bands { buffer, rows, lag };
             Op::DepthwiseConv2dInPlace(DepthwiseConv2dInPlaceOp { op, bands })
+        }
+        (Some(Op::Concatenation(op)), Walk::Expand { last }) => {
+            let over = if last { op.count.saturating_sub(1) } else { 0 };
+            Op::ConcatenationInPlace(ConcatenationInPlaceOp { op, over })
         }
         (Some(op), Walk::Chunks { elements }) => match in_chunks(op, Chunks { buffer, elements }) {
             Some(op) => op,

@@ -20,7 +20,9 @@
 //! Concatenated in place: a concatenation whose inputs each fill one
 //! contiguous run of its output has every input planned inside the output,
 //! at its slice ([`Walk::Slices`]); the producers write there and the
-//! concatenation runs no op.
+//! concatenation runs no op. Along any other axis, a concatenation may
+//! lie over its first or last input where that input dies there
+//! ([`Walk::Expand`]), which it spreads apart to make room for the others.
 //!
 //! Streamed: a convolution whose output only the next op, a fully
 //! connected layer, reads may pass that output to it a band of rows at a
@@ -116,6 +118,10 @@ pub enum Walk {
     /// 1): each input is planned inside the output, at its slice, so that
     /// its producer writes it there, and nothing runs (no buffer).
     Slices,
+    /// A concatenation whose output lies over its first input (at the
+    /// output's start) or, `last`, over its last (at its end), which dies
+    /// there (`kiln::ops::ConcatenationInPlaceOp`): no buffer.
+    Expand { last: bool },
     /// A slice whose output is one contiguous run of its input's bytes,
     /// `delta` bytes from the input's start: the output is planned there,
     /// inside the input, and nothing runs (no buffer).
@@ -183,7 +189,11 @@ impl ArenaPlan {
             Some((how, _)) => match how.walk {
                 Walk::Stream { .. } | Walk::Tiled { .. } => j == node + 1,
                 Walk::Residual { .. } => true,
-                Walk::Bands { .. } | Walk::Chunks { .. } | Walk::Slices | Walk::View => false,
+                Walk::Bands { .. }
+                | Walk::Chunks { .. }
+                | Walk::Expand { .. }
+                | Walk::Slices
+                | Walk::View => false,
             },
             None => false,
         })
@@ -492,13 +502,29 @@ fn plan_with(graph: &Graph, in_place: &[Option<InPlace>]) -> ArenaPlan {
             // An output root joins its input root's group, `delta` bytes
             // on, when the input's buffer dies at that op: a convolution
             // writes over its data input, an elementwise op over either
-            // operand as large as its output.
-            Walk::Bands { .. } | Walk::Chunks { .. } => {
+            // operand as large as its output, a concatenation over its
+            // first or last input where no other operand is that input.
+            Walk::Bands { .. } | Walk::Chunks { .. } | Walk::Expand { .. } => {
                 let Some(&output) = node.outputs.first() else {
                     continue;
                 };
                 let elementwise = matches!(how.walk, Walk::Chunks { .. });
-                let operands: &[usize] = if elementwise { &[0, 1] } else { &[0] };
+                let last_input = [node.inputs.len().saturating_sub(1)];
+                let operands: &[usize] = match how.walk {
+                    Walk::Chunks { .. } => &[0, 1],
+                    Walk::Expand { last: true } => &last_input,
+                    _ => &[0],
+                };
+                let read_once = |input: TensorId| {
+                    !matches!(how.walk, Walk::Expand { .. })
+                        || node
+                            .inputs
+                            .iter()
+                            .flatten()
+                            .filter(|&&t| root[t] == root[input])
+                            .count()
+                            == 1
+                };
                 let ro = root[output];
                 let born_here =
                     life[ro].is_some_and(|(first, _)| first == i) && ro == output && !slice[ro];
@@ -522,6 +548,7 @@ fn plan_with(graph: &Graph, in_place: &[Option<InPlace>]) -> ArenaPlan {
                             && ri != ro
                             && !slice[ri]
                             && !slices_alive(ri)
+                            && read_once(input)
                             && (!elementwise
                                 || graph.tensors[input].bytes() == graph.tensors[output].bytes())
                     });

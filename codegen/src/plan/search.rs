@@ -45,9 +45,11 @@ pub enum Candidate {
         first: ConvGeometry,
         second: ConvGeometry,
     },
-    /// A concatenation (a plain copy of bytes) whose inputs each fill one
-    /// contiguous run of its output: they may be planned in its output.
-    Concatenation,
+    /// A concatenation (a plain copy of bytes). With `contiguous`, its
+    /// inputs each fill one contiguous run of its output: they may be
+    /// planned in its output. Along any axis, its output may lie over its
+    /// first or last input.
+    Concatenation { contiguous: bool },
     /// A slice (a plain copy of bytes) whose output is one contiguous run
     /// of its input, `offset` bytes from its start: it may be planned there.
     View { offset: u32 },
@@ -130,11 +132,32 @@ fn search(graph: &Graph, candidates: &[Option<Candidate>]) -> ArenaPlan {
                     .filter_map(|over| tiled_walk(&first, &second, over))
                     .chain(band_walk(&second))
                     .collect(),
-                Candidate::Concatenation => vec![InPlace {
-                    walk: Walk::Slices,
-                    delta: 0,
-                    buffer_bytes: 0,
-                }],
+                Candidate::Concatenation { contiguous } => {
+                    let node = graph.nodes.get(i)?;
+                    let bytes = |t: Option<&Option<TensorId>>| {
+                        t.copied().flatten().map_or(0, |t| graph.tensors[t].bytes())
+                    };
+                    let output = node
+                        .outputs
+                        .first()
+                        .map_or(0, |&t| graph.tensors[t].bytes());
+                    let last = bytes(node.inputs.last()) as isize - output as isize;
+                    let slices = (Walk::Slices, 0);
+                    let expand = [
+                        (Walk::Expand { last: false }, 0),
+                        (Walk::Expand { last: true }, last),
+                    ];
+                    contiguous
+                        .then_some(slices)
+                        .into_iter()
+                        .chain(expand)
+                        .map(|(walk, delta)| InPlace {
+                            walk,
+                            delta,
+                            buffer_bytes: 0,
+                        })
+                        .collect()
+                }
                 Candidate::View { offset } => vec![InPlace {
                     walk: Walk::View,
                     delta: offset as isize,

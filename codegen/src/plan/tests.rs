@@ -420,7 +420,8 @@ fn concatenation() -> OpKind {
     })
 }
 
-const SLICES: Option<Candidate> = Some(Candidate::Concatenation);
+const SLICES: Option<Candidate> = Some(Candidate::Concatenation { contiguous: true });
+const ROWS: Option<Candidate> = Some(Candidate::Concatenation { contiguous: false });
 
 #[test]
 fn a_concatenation_plans_its_inputs_in_its_output() {
@@ -444,6 +445,51 @@ fn a_concatenation_plans_its_inputs_in_its_output() {
     assert_eq!(copied.lower_bound_bytes, 512);
     assert_eq!(p.lower_bound_bytes, 320);
     assert_eq!(p.arena_bytes, 320);
+}
+
+#[test]
+fn a_concatenation_along_rows_lies_over_an_input_that_dies_there() {
+    // b = f(a), c = f(a), d = concat(b, c) along an inner axis: d lies
+    // over b (or c), which it spreads apart, and needs no bytes beside it.
+    let mut g = chain([64, 128, 128, 256]);
+    g.nodes = vec![
+        node(OpKind::Logistic(crate::ops::Logistic), &[0], &[1]),
+        node(OpKind::Logistic(crate::ops::Logistic), &[0], &[2]),
+        node(concatenation(), &[1, 2], &[3]),
+    ];
+    let copied = plan(&g);
+    let p = plan_in_place(&g, &[None, None, ROWS]);
+    assert_no_live_overlap(&g, &p);
+    let Some((how, _)) = p.in_place[2] else {
+        panic!("copied: {p:?}");
+    };
+    let d = p.offset(3).unwrap();
+    match how.walk {
+        Walk::Expand { last: false } => assert_eq!(p.offset(1), Some(d)),
+        Walk::Expand { last: true } => assert_eq!(p.offset(2), Some(d + 128)),
+        walk => panic!("{walk:?}"),
+    }
+    // At the concatenation b, c and d were alive (512 bytes); now c and d
+    // are, or a, b and c before it (320).
+    assert_eq!(copied.lower_bound_bytes, 512);
+    assert_eq!(p.arena_bytes, 384);
+    simulate(&g, &p, &[1, 1, 4]);
+    // d cannot lie over b while b is read after it; over c it may.
+    g.tensors.push(tensor("e", 128));
+    g.nodes
+        .push(node(OpKind::Logistic(crate::ops::Logistic), &[1], &[4]));
+    g.outputs = vec![3, 4];
+    for (last, delta, lies_over) in [(false, 0, false), (true, -128, true)] {
+        let mut how = vec![None; 4];
+        how[2] = Some(InPlace {
+            walk: Walk::Expand { last },
+            delta,
+            buffer_bytes: 0,
+        });
+        let p = plan_with(&g, &how);
+        assert_eq!(p.in_place[2].is_some(), lies_over, "{p:?}");
+        simulate(&g, &p, &[1, 1, 4, 1]);
+    }
 }
 
 #[test]
@@ -476,12 +522,14 @@ fn concatenations_in_place_refuse_what_they_cannot_hold() {
     assert_eq!((b.last, d.first), (2, 2));
 }
 
-/// Random graphs of one-input ops, ADDs, slices and concatenations, with every op
-/// a candidate, run on an arena of tags: each op checks that every input
-/// still holds its bytes (a concatenation's output, its inputs' bytes in
-/// order) and writes its output's tag; the model's outputs are checked at
-/// the end. An in-place elementwise op reads element by element before it
-/// writes, as its chunks do.
+/// Random graphs of one-input ops, ADDs, slices and concatenations (of
+/// 1, 2, 4, 8 or 16 rows), with every op a candidate, run on an arena of
+/// tags: each op checks that every input still holds its bytes and writes
+/// its output's bytes (its tag; a concatenation's, its inputs' rows
+/// interleaved), and the model's outputs are checked at the end. An
+/// in-place elementwise op reads element by element before it writes, as
+/// its chunks do; a concatenation over its input spreads that input's rows
+/// and then copies the others from the arena, as its op does.
 #[test]
 fn random_plans_keep_every_tensor_until_it_is_read() {
     let mut seed = 777u64;
@@ -491,12 +539,14 @@ fn random_plans_keep_every_tensor_until_it_is_read() {
             .wrapping_add(1442695040888963407);
         (seed >> 33) as usize % m
     };
-    let mut copies_nothing = 0;
+    let (mut copies_nothing, mut expanded) = (0, 0);
     for _ in 0..300 {
         let mut tensors = vec![tensor("t0", 16 * (1 + next(8)))];
         let mut nodes = Vec::new();
         let mut candidates = Vec::new();
+        let mut rows = Vec::new();
         for out in 1..2 + next(10) {
+            let mut outer = 1;
             let (kind, inputs, bytes, candidate) = match next(4) {
                 0 => {
                     let a = next(out);
@@ -545,12 +595,22 @@ fn random_plans_keep_every_tensor_until_it_is_read() {
                 _ => {
                     let inputs: Vec<usize> = (0..1 + next(3)).map(|_| next(out)).collect();
                     let bytes = inputs.iter().map(|&t| tensors[t].bytes()).sum();
-                    (concatenation(), inputs, bytes, SLICES)
+                    // As many rows as every input splits into.
+                    outer = 1 << next(5);
+                    while inputs
+                        .iter()
+                        .any(|&t| !tensors[t].bytes().is_multiple_of(outer))
+                    {
+                        outer /= 2;
+                    }
+                    let candidate = if outer == 1 { SLICES } else { ROWS };
+                    (concatenation(), inputs, bytes, candidate)
                 }
             };
             tensors.push(tensor(&format!("t{out}"), bytes));
             nodes.push(node(kind, &inputs, &[out]));
             candidates.push(candidate);
+            rows.push(outer);
         }
         let last = tensors.len() - 1;
         let g = Graph {
@@ -564,12 +624,14 @@ fn random_plans_keep_every_tensor_until_it_is_read() {
         };
         let p = plan_in_place(&g, &candidates);
         copies_nothing += p.copies_nothing.iter().filter(|&&c| c).count();
-        simulate(&g, &p);
+        expanded += (p.in_place.iter().flatten())
+            .filter(|(how, _)| matches!(how.walk, Walk::Expand { .. }))
+            .count();
+        simulate(&g, &p, &rows);
         // And with every candidate asked to run in place, as the search
         // may never combine them.
-        let every: Vec<Option<InPlace>> = candidates
-            .iter()
-            .map(|c| {
+        let every: Vec<Option<InPlace>> = (candidates.iter().enumerate())
+            .map(|(i, c)| {
                 c.map(|c| {
                     let (walk, delta) = match c {
                         Candidate::Elementwise { elements } => (
@@ -579,9 +641,20 @@ fn random_plans_keep_every_tensor_until_it_is_read() {
                             0,
                         ),
                         Candidate::View { offset } => (Walk::View, offset as isize),
-                        _ => (Walk::Slices, 0),
+                        Candidate::Concatenation { contiguous: true } => (Walk::Slices, 0),
+                        _ => {
+                            let n = &g.nodes[i];
+                            let bytes = |t: usize| g.tensors[t].bytes() as isize;
+                            let last = n.inputs.len().is_multiple_of(2);
+                            let under = n.inputs[if last { n.inputs.len() - 1 } else { 0 }];
+                            let delta = bytes(under.unwrap()) - bytes(n.outputs[0]);
+                            (Walk::Expand { last }, if last { delta } else { 0 })
+                        }
                     };
-                    let buffer_bytes = if delta == 0 { 16 } else { 0 };
+                    let buffer_bytes = match walk {
+                        Walk::Chunks { .. } => 16,
+                        _ => 0,
+                    };
                     InPlace {
                         walk,
                         delta,
@@ -590,35 +663,41 @@ fn random_plans_keep_every_tensor_until_it_is_read() {
                 })
             })
             .collect();
-        simulate(&g, &plan_with(&g, &every));
+        simulate(&g, &plan_with(&g, &every), &rows);
     }
     assert!(
         copies_nothing > 100,
         "{copies_nothing} concatenations and slices in place"
     );
+    assert!(expanded > 30, "{expanded} concatenations over an input");
 }
 
-/// Runs `p` on an arena of tags (see the test above).
-fn simulate(g: &Graph, p: &ArenaPlan) {
-    // The bytes each tensor holds, as tags: its own id, or for a
-    // concatenation in place its inputs' bytes, for a slice in place its
+/// Runs `p` on an arena of tags (see the test above); `rows` holds each
+/// concatenation's rows.
+fn simulate(g: &Graph, p: &ArenaPlan, rows: &[usize]) {
+    // The bytes each tensor holds, as tags: its id and the byte's index, or for a
+    // concatenation its inputs' rows in turn, for a slice in place its
     // run of its input's.
     let mut expected: Vec<Vec<usize>> = Vec::new();
     for t in 0..g.tensors.len() {
         let producer = g.nodes.iter().position(|n| n.outputs[0] == t);
-        let bytes = match producer.filter(|&i| p.copies_nothing[i]) {
-            Some(i) => match &g.nodes[i].kind {
-                OpKind::Slice(s) => {
-                    let input = &expected[g.nodes[i].input(0).unwrap()];
-                    input[s.begin[0]..][..g.tensors[t].bytes()].to_vec()
+        let bytes = match producer.map(|i| (i, &g.nodes[i].kind)) {
+            Some((i, OpKind::Slice(s))) if p.copies_nothing[i] => {
+                let input = &expected[g.nodes[i].input(0).unwrap()];
+                input[s.begin[0]..][..g.tensors[t].bytes()].to_vec()
+            }
+            Some((i, OpKind::Concatenation(_))) => {
+                let mut bytes = Vec::new();
+                for row in 0..rows[i] {
+                    for s in &g.nodes[i].inputs {
+                        let input = &expected[s.unwrap()];
+                        let len = input.len() / rows[i];
+                        bytes.extend_from_slice(&input[row * len..][..len]);
+                    }
                 }
-                _ => g.nodes[i]
-                    .inputs
-                    .iter()
-                    .flat_map(|s| expected[s.unwrap()].clone())
-                    .collect(),
-            },
-            None => vec![t; g.tensors[t].bytes()],
+                bytes
+            }
+            _ => (0..g.tensors[t].bytes()).map(|k| t << 20 | k).collect(),
         };
         expected.push(bytes);
     }
@@ -649,11 +728,39 @@ fn simulate(g: &Graph, p: &ArenaPlan) {
             let b = &p.buffers[b];
             arena[b.offset..b.offset + b.bytes].fill(usize::MAX - 1);
         }
-        // A concatenation or slice in place runs nothing: its bytes are
-        // there already.
-        match p.copies_nothing[i] {
-            true => check(&arena, n.outputs[0], &format!("op {i} (in place)")),
-            false => write(&mut arena, n.outputs[0]),
+        let out = n.outputs[0];
+        match p.in_place[i].map(|(how, _)| how.walk) {
+            // A concatenation or slice in place runs nothing: its bytes
+            // are there already.
+            _ if p.copies_nothing[i] => check(&arena, out, &format!("op {i} (in place)")),
+            Some(Walk::Expand { last }) => {
+                let at = |t: usize| p.offset(t).unwrap();
+                let row_of = |t: usize| g.tensors[t].bytes() / rows[i];
+                let over = if last { n.inputs.len() - 1 } else { 0 };
+                let under = n.inputs[over].unwrap();
+                let (in_row, out_row) = (row_of(under), row_of(out));
+                let column = if last { out_row - in_row } else { 0 };
+                let mut spread = |row: usize| {
+                    let from = at(under) + row * in_row;
+                    arena.copy_within(from..from + in_row, at(out) + row * out_row + column);
+                };
+                match last {
+                    true => (0..rows[i]).for_each(&mut spread),
+                    false => (0..rows[i]).rev().for_each(&mut spread),
+                }
+                let mut column = 0;
+                for (k, s) in n.inputs.iter().enumerate() {
+                    let t = s.unwrap();
+                    for row in (0..rows[i]).filter(|_| k != over) {
+                        let from = at(t) + row * row_of(t);
+                        let to = at(out) + row * out_row + column;
+                        arena.copy_within(from..from + row_of(t), to);
+                    }
+                    column += row_of(t);
+                }
+                check(&arena, out, &format!("op {i} (over its input)"));
+            }
+            _ => write(&mut arena, out),
         }
     }
     for &t in &g.outputs {
@@ -683,10 +790,10 @@ fn a_slice_of_one_run_of_its_input_is_planned_inside_it() {
     assert!(p.copies_nothing[0]);
     assert_eq!(p.offset(1), p.offset(0).map(|a| a + 16));
     assert!(p.in_place[1].is_none(), "c written over a while b is read");
-    simulate(&g, &p);
+    simulate(&g, &p, &[1; 3]);
     // Once b is read before c runs, c may write over a.
     g.nodes.swap(1, 2);
     let p = plan_in_place(&g, &[view, None, c]);
     assert!(p.copies_nothing[0] && p.in_place[2].is_some(), "{p:?}");
-    simulate(&g, &p);
+    simulate(&g, &p, &[1; 3]);
 }
