@@ -864,3 +864,35 @@ fn decode_data_kiln_cannot_read_is_refused() {
     no_bits[at + 5] &= 0xf8;
     assert!(import(&no_bits).contains("indices of 0 bits"));
 }
+
+/// A bool constant's byte other than 0 or 1 (a file's bool is true
+/// wherever it is not zero) is read as 1, so that no op's kernel, which
+/// compares bool bytes as integers, sees it: the logical fixture with a
+/// true byte of its constant written as 2 reads as the fixture itself.
+#[test]
+fn a_bool_constant_reads_as_zero_or_one() {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/op_zoo/logical.tflite");
+    let bytes = std::fs::read(&path).unwrap();
+    let graph = kiln_codegen::import::tflite::import_bytes(&bytes, &path).unwrap();
+    let bools = |g: &kiln_codegen::ir::Graph| -> Vec<Vec<u8>> {
+        (g.tensors.iter())
+            .filter(|t| t.dtype == kiln_codegen::ir::DataType::Bool)
+            .filter_map(|t| t.data.clone())
+            .collect()
+    };
+    let constant = (bools(&graph).into_iter())
+        .find(|d| d.contains(&1) && d.len() > 2)
+        .expect("the fixture has a bool constant with a true value");
+    // Its bytes in the file (the buffer holds them as they are), one true
+    // byte made 2.
+    let at = (bytes.windows(constant.len()))
+        .position(|w| w == &constant[..])
+        .expect("the constant's buffer");
+    let mut patched = bytes.clone();
+    let one = at + constant.iter().position(|&b| b == 1).unwrap();
+    patched[one] = 2;
+    let read = kiln_codegen::import::tflite::import_bytes(&patched, &path).unwrap();
+    assert_eq!(bools(&read), bools(&graph));
+    assert!(bools(&read).iter().flatten().all(|&b| b <= 1));
+}

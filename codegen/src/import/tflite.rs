@@ -484,6 +484,13 @@ impl Reader<'_> {
             }
             _ => None,
         };
+        // A file's bool is true wherever it is not zero; kiln's kernels
+        // compare bool bytes as integers, so a constant holds 0 or 1 from
+        // here on, for every op that reads it.
+        let data = match dtype {
+            DataType::Bool => data.map(|d| d.into_iter().map(|b| u8::from(b != 0)).collect()),
+            _ => data,
+        };
         // TFLM ignores parameters on float tensors; in the IR they would
         // read as the model's own choice for quantizing them (see `Tensor`).
         let quantization = quantization.filter(|_| dtype != DataType::F32);

@@ -15,7 +15,6 @@ use kiln::kernels::mean::Extreme;
 use kiln::ops::{
     ConstantOperand, IntegerBinaryOp, IntegerFunction, IntegerParams, ReduceExtremeOp,
 };
-use kiln::tensor::Span;
 use kiln::DType;
 
 use super::elementwise::{binary_operands, broadcast, PLAIN_INTEGER_STACK};
@@ -94,35 +93,6 @@ fn bool_tensor(cx: &Lowering, t: usize, what: &str) -> Lowered<()> {
     }
 }
 
-/// The operands of LOGICAL_AND or LOGICAL_OR as `binary_operands` places
-/// them, a constant one copied as bytes of 0 or 1 (a file's bool is true
-/// wherever it is not zero; the kernel compares bytes as int8).
-fn bool_operands(cx: &mut Lowering, a: usize, b: usize) -> Lowered<(ConstantOperand, Span, Span)> {
-    let normalized = |cx: &mut Lowering, t: usize| -> Lowered<Span> {
-        let bytes: Vec<u8> = cx
-            .weight_data(t, DataType::Bool)?
-            .iter()
-            .map(|&byte| u8::from(byte != 0))
-            .collect();
-        cx.constant(&bytes)
-    };
-    let is_constant = |cx: &Lowering, t: usize| cx.tensor(t).is_constant();
-    match (is_constant(cx, a), is_constant(cx, b)) {
-        (true, false) => Ok((
-            ConstantOperand::First,
-            normalized(cx, a)?,
-            cx.activation(b, DataType::Bool)?,
-        )),
-        (false, true) => Ok((
-            ConstantOperand::Second,
-            cx.activation(a, DataType::Bool)?,
-            normalized(cx, b)?,
-        )),
-        // Two activations, or two constants (which it refuses).
-        _ => binary_operands(cx, a, b, DataType::Bool),
-    }
-}
-
 impl IrOp for Logical {
     fn name(&self) -> &'static str {
         match self.logic {
@@ -157,7 +127,8 @@ impl IrOp for Logical {
                     Logic::And => IntegerFunction::Min,
                     _ => IntegerFunction::Max,
                 };
-                let operands = bool_operands(cx, a, b)?;
+                // Bool constants hold 0 or 1 (the reader makes them so).
+                let operands = binary_operands(cx, a, b, DataType::Bool)?;
                 (function, broadcast(cx, a, b, out)?, operands)
             }
             // 1 - x, the 1 a constant broadcast over x.
