@@ -9,7 +9,7 @@
 //! Layer: ops; uses `tensor` and `wire`.
 
 use crate::kernels::fully_connected::Bias16x8;
-use crate::kernels::part_mut;
+use crate::kernels::{move_within, part_mut};
 use crate::tensor::Span;
 use crate::wire::wire_enum;
 
@@ -209,26 +209,10 @@ pub(crate) fn start_state(arena: &mut [u8], initial: Span, state: Span) {
 }
 
 /// Moves the `kept` bytes of `window` that start `shift` bytes in to its
-/// start (the two ranges may overlap): in pieces of `shift` bytes, each
-/// copied just below the piece after it. Out-of-range lengths copy
-/// nothing (the checks exclude them).
+/// start (the two ranges may overlap). Out-of-range lengths copy nothing
+/// (the checks exclude them).
 pub(crate) fn slide(window: &mut [u8], shift: usize, kept: usize) {
-    if shift == 0 || shift.saturating_add(kept) > window.len() {
-        return;
-    }
-    let mut at = 0;
-    while at < kept {
-        let n = shift.min(kept - at);
-        let Some(rest) = window.get_mut(at..) else {
-            return;
-        };
-        let (below, from) = split_at(rest, shift);
-        let (to, from) = (part_mut(below, 0, n), part_mut(from, 0, n));
-        if to.len() == from.len() {
-            to.copy_from_slice(from);
-        }
-        at += n;
-    }
+    move_within(window, shift, 0, kept);
 }
 
 /// A typed view of a constant in the weights.

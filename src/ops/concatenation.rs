@@ -130,16 +130,14 @@ impl OpDescriptor for ConcatenationInPlaceOp {
 
     #[cfg(feature = "host")]
     fn gpu_steps(&self, spill: u32) -> Option<super::GpuSteps> {
-        let mut op = self.op;
-        let output = op.output;
-        op.output = Span::new(spill, output.len);
-        let copy = super::SliceOp::copy(op.output, output);
-        Some(super::GpuSteps {
-            ops: [super::Op::Concatenation(op), super::Op::Slice(copy)]
-                .into_iter()
-                .collect(),
-            spilled_bytes: output.len,
-        })
+        let output: fn(&mut ConcatenationOp) -> &mut Span = |op| &mut op.output;
+        let concatenation = super::Op::Concatenation;
+        Some(super::in_place::spilled(
+            self.op,
+            output,
+            spill,
+            concatenation,
+        ))
     }
 
     fn check(&self, c: &Checker) -> Result<(), Error> {

@@ -213,12 +213,7 @@ macro_rules! convolution_in_place {
 
             #[cfg(feature = "host")]
             fn gpu_steps(&self, spill: u32) -> Option<super::GpuSteps> {
-                let mut op = self.op;
-                let copy = spill_copy(&mut op.conv, spill);
-                Some(super::GpuSteps {
-                    ops: [super::Op::$variant(op), copy].into_iter().collect(),
-                    spilled_bytes: op.conv.output.len,
-                })
+                Some(spilled(self.op, |op| &mut op.conv.output, spill, super::Op::$variant))
             }
 
             fn kernel(&self) -> KernelChoice {
@@ -249,14 +244,25 @@ convolution_in_place! {
     Conv2dInPlaceOp(Conv2dOp) Conv2d;
 }
 
-/// Points `conv`'s output at `spill` (past the arena) and returns the SLICE
-/// that copies it back to where it was: a GPU computes every output at
-/// once, so it cannot overwrite an input it is still reading.
+/// How a GPU runs an op that writes over its own input: `op` (its
+/// out-of-place form), with `output` pointed at `spill` (past the arena),
+/// then a SLICE that copies it back to where it was. A GPU computes every
+/// output at once, so it cannot overwrite an input it is still reading.
 #[cfg(feature = "host")]
-fn spill_copy(conv: &mut Conv2dS8, spill: u32) -> super::Op {
-    let output = conv.output;
-    conv.output = Span::new(spill, output.len);
-    super::Op::Slice(super::SliceOp::copy(conv.output, output))
+pub(super) fn spilled<T>(
+    mut op: T,
+    output: fn(&mut T) -> &mut Span,
+    spill: u32,
+    variant: impl FnOnce(T) -> super::Op,
+) -> super::GpuSteps {
+    let out = output(&mut op);
+    let back = *out;
+    *out = Span::new(spill, back.len);
+    let copy = super::SliceOp::copy(*out, back);
+    super::GpuSteps {
+        ops: [variant(op), super::Op::Slice(copy)].into_iter().collect(),
+        spilled_bytes: back.len,
+    }
 }
 
 wire_struct! {
@@ -453,16 +459,7 @@ macro_rules! elementwise_in_place {
 
             #[cfg(feature = "host")]
             fn gpu_steps(&self, spill: u32) -> Option<super::GpuSteps> {
-                let mut op = self.op;
-                let output = *op.output();
-                *op.output() = Span::new(spill, output.len);
-                let copy = super::SliceOp::copy(Span::new(spill, output.len), output);
-                Some(super::GpuSteps {
-                    ops: [super::Op::$variant(op), super::Op::Slice(copy)]
-                        .into_iter()
-                        .collect(),
-                    spilled_bytes: output.len,
-                })
+                Some(spilled(self.op, $op::output, spill, super::Op::$variant))
             }
 
             fn check(&self, c: &Checker) -> Result<(), Error> {

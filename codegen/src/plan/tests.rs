@@ -420,19 +420,25 @@ fn concatenation() -> OpKind {
     })
 }
 
-const SLICES: Option<Candidate> = Some(Candidate::Concatenation { contiguous: true });
-const ROWS: Option<Candidate> = Some(Candidate::Concatenation { contiguous: false });
-
-#[test]
-fn a_concatenation_plans_its_inputs_in_its_output() {
-    // b = f(a), c = f(a), d = concat(b, c): b and c are written at their
-    // slices of d, and the concatenation copies nothing.
+/// b = f(a), c = f(a), d = concat(b, c), of 64, 128, 128 and 256 bytes.
+fn two_activations_concatenated() -> Graph {
     let mut g = chain([64, 128, 128, 256]);
     g.nodes = vec![
         node(OpKind::Logistic(crate::ops::Logistic), &[0], &[1]),
         node(OpKind::Logistic(crate::ops::Logistic), &[0], &[2]),
         node(concatenation(), &[1, 2], &[3]),
     ];
+    g
+}
+
+const SLICES: Option<Candidate> = Some(Candidate::Concatenation { contiguous: true });
+const ROWS: Option<Candidate> = Some(Candidate::Concatenation { contiguous: false });
+
+#[test]
+fn a_concatenation_plans_its_inputs_in_its_output() {
+    // b and c are written at their slices of d, and the concatenation
+    // copies nothing.
+    let g = two_activations_concatenated();
     let copied = plan(&g);
     let p = plan_in_place(&g, &[None, None, SLICES]);
     assert_no_live_overlap(&g, &p);
@@ -449,14 +455,9 @@ fn a_concatenation_plans_its_inputs_in_its_output() {
 
 #[test]
 fn a_concatenation_along_rows_lies_over_an_input_that_dies_there() {
-    // b = f(a), c = f(a), d = concat(b, c) along an inner axis: d lies
-    // over b (or c), which it spreads apart, and needs no bytes beside it.
-    let mut g = chain([64, 128, 128, 256]);
-    g.nodes = vec![
-        node(OpKind::Logistic(crate::ops::Logistic), &[0], &[1]),
-        node(OpKind::Logistic(crate::ops::Logistic), &[0], &[2]),
-        node(concatenation(), &[1, 2], &[3]),
-    ];
+    // Along an inner axis: d lies over b (or c), which it spreads apart,
+    // and needs no bytes beside it.
+    let mut g = two_activations_concatenated();
     let copied = plan(&g);
     let p = plan_in_place(&g, &[None, None, ROWS]);
     assert_no_live_overlap(&g, &p);
