@@ -89,6 +89,7 @@ const RENAMED_IN_PLACE: &[(&str, &str, u32)] = &[
     ("TanhF32", "Cast", 23),
     ("ReduceMax", "ReduceExtreme", 23),
     ("ReduceMaxF32", "ReduceExtremeF32", 23),
+    ("TiledPair", "TiledChain", 40),
 ];
 
 #[test]

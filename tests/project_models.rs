@@ -134,6 +134,55 @@ fn concatenations_along_channels_lie_over_an_input() {
     }
 }
 
+/// The inverted-bottleneck fixture runs each of its two MobileNetV2 blocks
+/// (widen, depthwise, narrow) as one tiled chain of three convolutions,
+/// so that neither wide tensor is ever stored (the byte check above is
+/// then of the chains' bands): less arena than the same planner finds
+/// when offered pairs of layers only, which must store one of them.
+#[test]
+fn inverted_bottlenecks_run_as_tiled_chains_of_three() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/op_zoo");
+    let model = kiln_codegen::compile_file(&dir.join("inverted_bottleneck.tflite")).unwrap();
+    let chains: Vec<u32> = (model.ops.iter())
+        .filter_map(|op| match op {
+            kiln::Op::TiledChain(o) => Some(o.count),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(chains, [3, 3], "{:?}", model.ops);
+    assert_eq!(model.ops.len(), 2);
+    // The widest tensor (12 rows of 8 pixels of 24 channels) is never
+    // stored; the arena is less than the input, one of those and the
+    // first block's output.
+    let (input, wide, narrow) = (12 * 8 * 4, 12 * 8 * 24, 12 * 8 * 8);
+    assert!(
+        model.arena_bytes() < input + narrow + wide / 2,
+        "{}",
+        model.arena_bytes()
+    );
+    // Offered pairs only (the compiled ops read back as candidates), the
+    // planner stores a wide tensor.
+    let g = &model.graph;
+    let pairs: Vec<_> =
+        kiln_codegen::lower::in_place_candidates(g.nodes.len(), &model.ops, &model.op_nodes)
+            .into_iter()
+            .map(|c| c.map(|c| c.with_chains_of(2, false)))
+            .collect();
+    let paired = kiln_codegen::plan::plan_in_place(g, &pairs);
+    assert!(paired.arena_bytes >= wide, "{}", paired.arena_bytes);
+    assert!(model.arena_bytes() < paired.arena_bytes);
+    // `kiln inspect` says so, and that tiling recomputes nothing.
+    let report = kiln_codegen::report::inspect_json(g, Some(&model), None);
+    assert_eq!(report["tiling"]["extra_macs"], 0);
+    let text = kiln_codegen::report::inspect_text(&report);
+    for line in [
+        "tiled with #0 to #1 in bands",
+        "tiled with #3 to #4 in bands",
+    ] {
+        assert!(text.contains(line), "{text}");
+    }
+}
+
 /// The float32 fixtures (EXP, SUM and REDUCE_MAX among them) within float
 /// rounding of TFLM's float reference.
 #[test]

@@ -17,22 +17,26 @@ pub fn macs(g: &Graph, node: &crate::ir::Node) -> u64 {
     node.kind.op().macs(g, node)
 }
 
-/// The MACs tiled pairs compute beyond their two layers': each pair's
-/// first-layer rows computed (`kiln::ops::first_rows_computed`, the
-/// window's own moves) past the layer's height, at that layer's MACs per
-/// row.
+/// The MACs tiled chains compute beyond their layers': each layer's rows
+/// computed (`kiln::ops::chain_walk`, the windows' own moves) past its
+/// height, at that layer's MACs per row.
 fn tiling_extra_macs(g: &Graph, compiled: &CompiledModel) -> u64 {
-    let pairs = compiled.ops.iter().zip(&compiled.op_nodes);
-    pairs
+    let chains = compiled.ops.iter().zip(&compiled.op_nodes);
+    chains
         .filter_map(|(op, &node)| match op {
-            kiln::Op::TiledPair(o) => Some((o, node.checked_sub(1)?)),
+            kiln::Op::TiledChain(o) => Some((o, node)),
             _ => None,
         })
-        .map(|(o, first)| {
-            let height = u64::from(o.first.op.conv.params.geometry.output.height.max(1));
-            let second = &o.second.op.conv.params.geometry;
-            let computed = u64::from(kiln::ops::first_rows_computed(second, o.walk.rows));
-            computed.saturating_sub(height) * (macs(g, &g.nodes[first]) / height)
+        .flat_map(|(o, last)| {
+            let (geometries, count) = o.geometries();
+            let walk = kiln::ops::chain_walk(&geometries[..count], o.walk.rows, false);
+            let first = (last + 1).saturating_sub(count);
+            (0..count).map(move |j| {
+                let height = u64::from(geometries[j].output.height.max(1));
+                let computed = walk.map_or(height, |w| u64::from(w.rows_computed[j]));
+                let per_row = g.nodes.get(first + j).map_or(0, |n| macs(g, n)) / height;
+                computed.saturating_sub(height) * per_row
+            })
         })
         .sum()
 }
@@ -102,11 +106,12 @@ pub fn inspect_json(
                         "band_bytes": band_bytes,
                         "from_op": i - 2,
                     }),
-                    Walk::Tiled { rows, window_bytes, over_input } => json!({
+                    Walk::Tiled { rows, layers, windows, over_input } => json!({
                         "tiled_rows": rows,
-                        "window_bytes": window_bytes,
+                        "layers": layers,
+                        "windows_bytes": &windows[..layers as usize - 1],
                         "over_input": over_input,
-                        "from_op": i - 1,
+                        "from_op": i + 1 - layers as usize,
                     }),
                     Walk::Expand { last } => {
                         json!({"over_input": if last { "last" } else { "first" }})
@@ -236,11 +241,23 @@ pub fn inspect_text(report: &Value) -> String {
                 "{kernel}, residual block from #{} in bands ({bytes} B window, band and sum)",
                 num(&walk["from_op"])
             ),
-            Some(bytes) if walk["tiled_rows"].is_u64() => format!(
-                "{kernel}, tiled with #{} in bands of {} rows ({bytes} B window)",
-                num(&walk["from_op"]),
-                num(&walk["tiled_rows"])
-            ),
+            Some(bytes) if walk["tiled_rows"].is_u64() => {
+                let from = walk["from_op"].as_u64().unwrap_or_default();
+                let to = op["index"].as_u64().unwrap_or_default().saturating_sub(1);
+                let with = match from == to {
+                    true => format!("#{from}"),
+                    false => format!("#{from} to #{to}"),
+                };
+                let windows = match walk["layers"].as_u64() {
+                    Some(2) => "window".to_string(),
+                    _ => "windows".to_string(),
+                };
+                format!(
+                    "{kernel}, tiled with {with} in bands of {} row{} ({bytes} B {windows})",
+                    num(&walk["tiled_rows"]),
+                    if walk["tiled_rows"] == 1 { "" } else { "s" }
+                )
+            }
             Some(bytes) if walk["chunk_elements"].is_u64() => {
                 format!("{kernel}, in place ({bytes} B chunks)")
             }
@@ -276,7 +293,7 @@ pub fn inspect_text(report: &Value) -> String {
     let tiling = &report["tiling"];
     if tiling.is_object() {
         s += &format!(
-            "tiled pairs:           {} bytes of arena saved ({} untiled), {} extra MACs (halo rows are kept, not recomputed)\n",
+            "tiled chains:          {} bytes of arena saved ({} untiled), {} extra MACs (halo rows are kept, not recomputed)\n",
             num(&tiling["saved_bytes"]),
             num(&tiling["untiled_arena_bytes"]),
             num(&tiling["extra_macs"])

@@ -142,10 +142,18 @@ pub fn few_callers(g: &Graph, calls: impl Fn(&Node) -> bool) -> bool {
 /// with a band's descriptor.
 pub const WALK: Stack = Stack::new(112, 96, 112, 112);
 
+/// What a tiled chain (`kiln::ops::TiledChainOp`) adds below its deepest
+/// layer's frame: the chain's `run` (its windows and their moves), the
+/// call that computes a window's rows, and the layer's row dispatch, each
+/// a frame of its own. Painted on the `inverted_bottleneck` fixture (two
+/// chains of three) on each emulated core, less its layers' frames.
+pub const TILED: Stack = Stack::new(888, 828, 828, 800);
+
 /// The stack each op of the plan needs on each core: its own frame and
 /// the call chain above it. A stream runs its convolution's kernel inside
 /// the fully connected layer's op, a residual block its convolutions'
-/// inside the ADD's, so those frames count at the op that runs them (and
+/// inside the ADD's, a tiled chain its layers inside the last one's, so
+/// those frames count at the op that runs them (and
 /// the fused ops' own entries are theirs alone).
 pub fn op_frames(g: &Graph, plan: &ArenaPlan) -> Vec<Stack> {
     let frame = |i: usize| {
@@ -165,6 +173,7 @@ pub fn op_frames(g: &Graph, plan: &ArenaPlan) -> Vec<Stack> {
             match plan.bands(i).map(|(how, _)| how.walk) {
                 // A concatenation over its input moves rows in its own op.
                 Some(Walk::Expand { .. }) | None => own,
+                Some(Walk::Tiled { .. }) => own.plus(TILED),
                 Some(_) => own.plus(WALK),
             }
         })

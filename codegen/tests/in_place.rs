@@ -9,9 +9,9 @@
 //! streamed into a fully connected layer (`kiln::ops::Stream`) computes the
 //! bytes of the two ops, and a misplaced stream is refused; a residual
 //! block streamed in bands (`kiln::ops::ResidualBlockOp`) computes the
-//! bytes of its three ops; and so does a tiled pair of convolutions
-//! (`kiln::ops::TiledPairOp`) the bytes of its two, computing each row of
-//! the first layer's output once.
+//! bytes of its three ops; and so does a tiled chain of convolutions
+//! (`kiln::ops::TiledChainOp`) the bytes of its two or three, computing
+//! each row of every layer's output once.
 
 use kiln::arch::{conv2d_scratch_bytes, filter_reach, KernelChoice};
 use kiln::kernels::conv2d::{Conv2dParams, ConvGeometry};
@@ -22,7 +22,8 @@ use kiln::ops::{
     FullyConnectedShape, HardSwishInPlaceOp, HardSwishOp, HardSwishParams, LeakyReluInPlaceOp,
     LeakyReluOp, LogisticInPlaceOp, LogisticOp, MulInPlaceOp, MulOp, MulParams,
     RequantizeInPlaceOp, RequantizeOp, RequantizeParams, Residual, ResidualBlockOp, SigmoidParams,
-    SigmoidS8, Stream, SubInPlaceOp, SubOp, TanhInPlaceOp, TanhOp, TiledLayer, TiledPairOp, Tiles,
+    SigmoidS8, Stream, SubInPlaceOp, SubOp, TanhInPlaceOp, TanhOp, TiledChainOp, TiledLayer, Tiles,
+    MAX_TILED_LAYERS,
 };
 use kiln::tensor::{Nhwc, Span};
 use kiln::{Graph, Op};
@@ -812,6 +813,30 @@ fn same_size(rng: &mut Rng, h: u32, w: u32, channels: u32, out: u32) -> ConvGeom
     }
 }
 
+/// An int8 convolution of `params` with constants at `constants` (filter,
+/// bias, multiplier, shift) reading `io[0]` into `io[1]` with scratch
+/// `io[2]`.
+fn conv_op(
+    params: Conv2dParams,
+    [filter, bias, multiplier, shift]: [Span; 4],
+    kernel: KernelChoice,
+    io: [Span; 3],
+) -> Conv2dOp {
+    Conv2dOp {
+        conv: Conv2dS8 {
+            params,
+            input: io[0],
+            filter,
+            bias,
+            multiplier,
+            shift,
+            output: io[1],
+        },
+        kernel,
+        scratch: io[2],
+    }
+}
+
 /// Appends `more` (16-byte words) to `weights`, returning `spans` moved to
 /// where they now lie.
 fn append(weights: &mut Vec<u128>, more: Vec<u128>, spans: [Span; 4]) -> [Span; 4] {
@@ -857,22 +882,7 @@ fn streamed_residual_blocks_compute_the_bytes_of_their_three_ops() {
             activation_max: 127,
         };
         let (p1, p2) = (params(&mut rng, g1), params(&mut rng, g2));
-        let conv =
-            |p: Conv2dParams, [filter, bias, multiplier, shift]: [Span; 4], k, io: [Span; 3]| {
-                Conv2dOp {
-                    conv: Conv2dS8 {
-                        params: p,
-                        input: io[0],
-                        filter,
-                        bias,
-                        multiplier,
-                        shift,
-                        output: io[1],
-                    },
-                    kernel: k,
-                    scratch: io[2],
-                }
-            };
+        let conv = conv_op;
         let input_first = rng.below(2) == 0;
         let seed = rng.0;
         let add = |rng: &mut Rng, input: Span, branch: Span, output: Span| {
@@ -986,75 +996,81 @@ fn streamed_residual_blocks_compute_the_bytes_of_their_three_ops() {
     assert!(refusals > 10, "only {refusals} overwriting walks tried");
 }
 
-/// A tiled pair (`kiln::ops::TiledPairOp`: a convolution or depthwise
-/// convolution, then another over its output, run in bands) computes the
-/// bytes of its two ops run one after the other, on random geometries and
-/// with every kernel each layer has: with its output over the first
-/// layer's input where the walk allows (`window_rows`), and apart from it,
-/// in the planner's bands (`plan::tiled_walk`) and in others. Its check
-/// refuses an output over the input where a band would overwrite input a
-/// later band reads, and a window a row short.
+/// A tiled chain (`kiln::ops::TiledChainOp`: two or three convolutions or
+/// depthwise convolutions, each over the one before's output, run in
+/// bands) computes the bytes of its ops run one after the other, on
+/// random geometries and with every kernel each layer has: with its
+/// output over the first layer's input where the walk allows
+/// (`chain_walk`), and apart from it, in the planner's bands
+/// (`plan::tiled_walk`) and in others. Its check refuses an output over
+/// the input where a band would overwrite input a later band reads, and
+/// any window a row short.
 #[test]
-fn tiled_pairs_compute_the_bytes_of_their_two_ops() {
+fn tiled_chains_compute_the_bytes_of_their_ops() {
     let mut rng = Rng(0x711e_d0a1);
     let (mut cases, mut over, mut refusals) = (0, 0, 0);
-    while cases < 400 {
-        let (d1, d2) = (rng.below(2) == 0, rng.below(2) == 0);
-        let Some(g1) = geometry(&mut rng, d1) else {
+    let mut by_length = [0; MAX_TILED_LAYERS + 1];
+    while cases < 500 {
+        let count = 2 + rng.below(MAX_TILED_LAYERS as u32 - 1) as usize;
+        let depthwise: Vec<bool> = (0..count).map(|_| rng.below(2) == 0).collect();
+        let mut g: Vec<ConvGeometry> = Vec::new();
+        for &d in &depthwise {
+            let next = match g.last() {
+                None => geometry(&mut rng, d),
+                Some(before) => geometry_over(&mut rng, before.output, d),
+            };
+            match next {
+                Some(next) => g.push(next),
+                None => break,
+            }
+        }
+        if g.len() < count {
             continue;
-        };
-        let Some(g2) = geometry_over(&mut rng, g1.output, d2) else {
-            continue;
-        };
+        }
         let kernel = |rng: &mut Rng, depthwise: bool| match (depthwise, rng.below(2)) {
             (true, 0) => KernelChoice::Reference,
             (true, _) => KernelChoice::DepthwiseBlocked,
             (false, 0) => KernelChoice::Reference,
             (false, _) => KernelChoice::Gemm,
         };
-        let (k1, k2) = (kernel(&mut rng, d1), kernel(&mut rng, d2));
+        let kernels: Vec<KernelChoice> = depthwise.iter().map(|&d| kernel(&mut rng, d)).collect();
         let mut weights = Vec::new();
-        let (more, spans) = constants(&mut rng, &g1);
-        let [f1, b1, m1, s1] = append(&mut weights, more, spans);
-        let (more, spans) = constants(&mut rng, &g2);
-        let [f2, b2, m2, s2] = append(&mut weights, more, spans);
+        let constants: Vec<[Span; 4]> = g
+            .iter()
+            .map(|g| {
+                let (more, spans) = constants(&mut rng, g);
+                append(&mut weights, more, spans)
+            })
+            .collect();
         let scratch_bytes = |g: &ConvGeometry, k| match k {
             KernelChoice::Gemm => align(conv2d_scratch_bytes(g)) as u32,
             _ => 0,
         };
-        let (n, hidden_bytes, out_bytes) = (
-            g1.input.elements() as u32,
-            g1.output.elements() as u32,
-            g2.output.elements() as u32,
-        );
-        let params = |rng: &mut Rng, g: ConvGeometry| Conv2dParams {
-            geometry: g,
-            input_offset: rng.range(-127, 128),
-            output_offset: rng.range(-128, 127),
-            activation_min: rng.range(-128, -100),
-            activation_max: 127,
-        };
-        let (p1, p2) = (params(&mut rng, g1), params(&mut rng, g2));
-        let layer = |depthwise: bool,
-                     p: Conv2dParams,
-                     [filter, bias, multiplier, shift]: [Span; 4],
-                     kernel,
-                     io: [Span; 3]| TiledLayer {
-            depthwise,
-            op: Conv2dOp {
-                conv: Conv2dS8 {
-                    params: p,
-                    input: io[0],
-                    filter,
-                    bias,
-                    multiplier,
-                    shift,
-                    output: io[1],
-                },
-                kernel,
-                // A depthwise layer's is empty (its kernel takes none).
-                scratch: if depthwise { Span::default() } else { io[2] },
-            },
+        let n = g[0].input.elements() as u32;
+        let out_bytes = g[count - 1].output.elements() as u32;
+        let params: Vec<Conv2dParams> = g
+            .iter()
+            .map(|&g| Conv2dParams {
+                geometry: g,
+                input_offset: rng.range(-127, 128),
+                output_offset: rng.range(-128, 127),
+                activation_min: rng.range(-128, -100),
+                activation_max: 127,
+            })
+            .collect();
+        // Layer `j` reading `io[0]` into `io[1]`, with scratch `io[2]`.
+        let layer = |j: usize, [input, output, scratch]: [Span; 3]| {
+            // A depthwise layer's scratch is empty (its kernel takes none).
+            let scratch = if depthwise[j] {
+                Span::default()
+            } else {
+                scratch
+            };
+            let io = [input, output, scratch];
+            TiledLayer {
+                depthwise: depthwise[j],
+                op: conv_op(params[j], constants[j], kernels[j], io),
+            }
         };
         let alone = |l: TiledLayer| match l.depthwise {
             true => Op::DepthwiseConv2d(DepthwiseConv2dOp {
@@ -1065,36 +1081,40 @@ fn tiled_pairs_compute_the_bytes_of_their_two_ops() {
         };
         let fill: Vec<u8> = (0..n).map(|_| rng.next() as u8).collect();
 
-        // The two ops: input, hidden, output and scratch apart.
+        // The ops one after the other: every tensor and scratch apart.
         let mut at = 0u32;
         let mut next = |bytes: u32| {
             let s = Span::new(at, bytes);
             at = align((at + bytes) as usize) as u32;
             s
         };
-        let (input, hidden, output) = (next(n), next(hidden_bytes), next(out_bytes));
-        let (sc1, sc2) = (next(scratch_bytes(&g1, k1)), next(scratch_bytes(&g2, k2)));
+        let tensors: Vec<Span> = std::iter::once(n)
+            .chain(g.iter().map(|g| g.output.elements() as u32))
+            .map(&mut next)
+            .collect();
+        let scratch: Vec<Span> = (0..count)
+            .map(|j| next(scratch_bytes(&g[j], kernels[j])))
+            .collect();
         let mut arena = vec![0u8; at as usize];
-        arena[input.range()].copy_from_slice(&fill);
-        let first = layer(d1, p1, [f1, b1, m1, s1], k1, [input, hidden, sc1]);
-        let second = layer(d2, p2, [f2, b2, m2, s2], k2, [hidden, output, sc2]);
-        for op in [alone(first), alone(second)] {
-            run(op, &mut arena, &weights).unwrap_or_else(|e| panic!("{g1:?} {g2:?}: {e}"));
+        arena[tensors[0].range()].copy_from_slice(&fill);
+        for j in 0..count {
+            let op = alone(layer(j, [tensors[j], tensors[j + 1], scratch[j]]));
+            run(op, &mut arena, &weights).unwrap_or_else(|e| panic!("{g:?}: {e}"));
         }
-        let expected = arena[output.range()].to_vec();
+        let expected = arena[tensors[count].range()].to_vec();
 
         // Tiled: the input (the output over it, or apart), scratch and
-        // window; the first layer's output is never stored.
+        // windows; no output but the last is ever stored.
         let over_input = rng.below(3) != 0;
-        let rows = match (rng.below(2), tiled_walk(&g1, &g2, over_input)) {
+        let rows = match (rng.below(2), tiled_walk(&g, over_input)) {
             (0, Some(walk)) => match walk.walk {
                 Walk::Tiled { rows, .. } => rows,
                 other => panic!("{other:?}"),
             },
-            _ => 1 + rng.below(g2.output.height),
+            _ => 1 + rng.below(g[count - 1].output.height),
         };
-        let window_rows = kiln::ops::window_rows(&g1, &g2, rows, over_input);
-        let row = g1.output.width * g1.output.channels;
+        let walk = kiln::ops::chain_walk(&g, rows, over_input);
+        let row = |j: usize| g[j].output.width * g[j].output.channels;
         let mut at = 0u32;
         let mut next = |bytes: u32| {
             let s = Span::new(at, bytes);
@@ -1107,57 +1127,87 @@ fn tiled_pairs_compute_the_bytes_of_their_two_ops() {
             true => Span::new(input.offset, out_bytes),
             false => next(out_bytes),
         };
-        let (sc1, sc2) = (next(scratch_bytes(&g1, k1)), next(scratch_bytes(&g2, k2)));
+        let scratch: Vec<Span> = (0..count)
+            .map(|j| next(scratch_bytes(&g[j], kernels[j])))
+            .collect();
         let words = |bytes: u32| bytes.div_ceil(4) * 4;
-        let window = next(words(window_rows.unwrap_or(g1.output.height) * row));
+        let mut windows = [Span::default(); MAX_TILED_LAYERS - 1];
+        for (j, window) in windows.iter_mut().enumerate().take(count - 1) {
+            let most = walk.map_or(g[j].output.height, |w| w.window_rows[j]);
+            *window = next(words(most * row(j)));
+        }
         let arena_bytes = at as usize;
-        // Never stored: named past the arena's end.
-        let hidden = Span::new(arena_bytes as u32, hidden_bytes);
-        let pair = |window: Span| {
-            Op::TiledPair(TiledPairOp {
-                first: layer(d1, p1, [f1, b1, m1, s1], k1, [input, hidden, sc1]),
-                second: layer(d2, p2, [f2, b2, m2, s2], k2, [hidden, output, sc2]),
-                walk: Tiles { window, rows },
+        // Never stored: named past the arena's end, each its own.
+        let mut hidden = Vec::new();
+        let mut past = arena_bytes as u32;
+        for gj in &g[..count - 1] {
+            let bytes = gj.output.elements() as u32;
+            hidden.push(Span::new(past, bytes));
+            past = align((past + bytes) as usize) as u32;
+        }
+        let chain = |windows: [Span; MAX_TILED_LAYERS - 1]| {
+            let mut layers = [TiledLayer::default(); MAX_TILED_LAYERS];
+            for (j, l) in layers.iter_mut().enumerate().take(count) {
+                let from = if j == 0 { input } else { hidden[j - 1] };
+                let to = if j + 1 == count { output } else { hidden[j] };
+                *l = layer(j, [from, to, scratch[j]]);
+            }
+            Op::TiledChain(TiledChainOp {
+                layers,
+                count: count as u32,
+                walk: Tiles { windows, rows },
             })
         };
         let mut arena = vec![0x5au8; arena_bytes];
         arena[input.range()].copy_from_slice(&fill);
-        let result = run(pair(window), &mut arena, &weights);
-        let Some(window_rows) = window_rows else {
-            assert!(result.is_err(), "{g1:?} {g2:?} rows {rows}: accepted");
+        let result = run(chain(windows), &mut arena, &weights);
+        let Some(walk) = walk else {
+            assert!(result.is_err(), "{g:?} rows {rows}: accepted");
             refusals += 1;
             continue;
         };
-        result.unwrap_or_else(|e| panic!("{g1:?} {g2:?} rows {rows}: {e}"));
+        result.unwrap_or_else(|e| panic!("{g:?} rows {rows}: {e}"));
         assert_eq!(
             arena[output.range()],
             expected[..],
-            "{g1:?} {g2:?} {k1:?} {k2:?} rows {rows} over input {over_input}"
+            "{g:?} {kernels:?} rows {rows} over input {over_input}"
         );
         if over_input {
             over += 1;
         }
-        // Each first-layer row a band reads is computed once: the window's
-        // moves count no row twice (no MAC recomputed), and never more
-        // rows than the layer has.
-        let read: std::collections::BTreeSet<u32> = (0..g2.output.height.div_ceil(rows))
-            .filter_map(|k| g2.input_rows(k * rows..((k + 1) * rows).min(g2.output.height)))
+        by_length[count] += 1;
+        // No row is computed twice (no MAC recomputed): no layer computes
+        // more rows than it has, and the last window computes just the
+        // rows the bands read.
+        for j in 0..count {
+            assert!(
+                walk.rows_computed[j] <= g[j].output.height,
+                "{g:?} rows {rows}"
+            );
+        }
+        let last = &g[count - 1];
+        let read: std::collections::BTreeSet<u32> = (0..last.output.height.div_ceil(rows))
+            .filter_map(|k| last.input_rows(k * rows..((k + 1) * rows).min(last.output.height)))
             .flatten()
             .collect();
-        let computed = kiln::ops::first_rows_computed(&g2, rows);
-        assert_eq!(computed, read.len() as u32, "{g2:?} rows {rows}");
-        assert!(computed <= g1.output.height);
-        // A window a row short is refused.
-        let short = Span::new(window.offset, ((window_rows - 1) * row) / 4 * 4);
-        if short.len > 0 {
+        assert_eq!(walk.rows_computed[count - 2], read.len() as u32, "{g:?}");
+        // Any window a row short is refused.
+        let j = rng.below(count as u32 - 1) as usize;
+        let mut short = windows;
+        short[j] = Span::new(
+            windows[j].offset,
+            ((walk.window_rows[j] - 1) * row(j)) / 4 * 4,
+        );
+        if short[j].len > 0 {
             let mut arena = vec![0u8; arena_bytes];
             assert!(
-                run(pair(short), &mut arena, &weights).is_err(),
-                "{g1:?} {g2:?} rows {rows}: a short window accepted"
+                run(chain(short), &mut arena, &weights).is_err(),
+                "{g:?} rows {rows}: window {j} short accepted"
             );
         }
         cases += 1;
     }
-    assert!(over > 150, "only {over} pairs wrote over their input");
+    assert!(over > 200, "only {over} chains wrote over their input");
     assert!(refusals > 2, "only {refusals} overwriting walks tried");
+    assert!(by_length[2..].iter().all(|&n| n > 100), "{by_length:?}");
 }

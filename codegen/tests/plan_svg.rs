@@ -180,6 +180,14 @@ fn the_plan_picture_matches_the_plan_with_tensors_inside_others() {
     }
 }
 
+/// A fixture whose convolutions run as tiled chains: their windows are
+/// drawn, and the saving reported.
+#[test]
+fn the_plan_picture_matches_the_plan_with_tiled_chains() {
+    let model = repo().join("tests/fixtures/op_zoo/inverted_bottleneck.tflite");
+    assert!(check(&model), "not tiled");
+}
+
 #[test]
 fn the_plan_picture_matches_the_plan_on_every_shared_model() {
     let Some(shared) = common::shared_dir(&repo()) else {

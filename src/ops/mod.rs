@@ -381,10 +381,11 @@ macro_rules! op_list {
 /// float32 LSTM's and GRU's initial states (ONNX's, inputs of the run);
 /// 37: CIRCULAR_BUFFER, the float32 LSTM's peepholes; 38: bool model
 /// outputs (`DType::Bool`); 39: CONCATENATION over its first or last
-/// input;
+/// input; 40: tiled chains of two or three convolutions in place of tiled
+/// pairs;
 /// `tests/blob_format.rs` pins it). It lives beside the
 /// list because appending an op is the usual bump.
-pub const BLOB_VERSION: u32 = 39;
+pub const BLOB_VERSION: u32 = 40;
 
 op_list! {
     Conv2d(Conv2dOp),
@@ -457,7 +458,7 @@ op_list! {
     IntegerBinary(IntegerBinaryOp),
     IntegerCompare(IntegerCompareOp),
     ArgExtreme(ArgExtremeOp),
-    TiledPair(TiledPairOp),
+    TiledChain(TiledChainOp),
     RequantizeInPlace(RequantizeInPlaceOp),
     LogisticInPlace(LogisticInPlaceOp),
     TanhInPlace(TanhInPlaceOp),

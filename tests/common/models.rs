@@ -37,7 +37,8 @@
 /// (int32 indices out; its float twin too), in_place_chain (one-input ops
 /// kiln runs over their inputs), concat_slices (concatenations kiln plans
 /// in place), concat_channels (concatenations along channels that lie over
-/// an input), resize and resize_bilinear (their float
+/// an input), inverted_bottleneck (two MobileNetV2 blocks kiln tiles as
+/// chains of three convolutions), resize and resize_bilinear (their float
 /// twins too), int8_unary (every int8 value through ABS, ELU and
 /// RSQRT), squared_difference, broadcast_to, space_batch, l2_norm,
 /// log_softmax, add_n and gather_nd (their float twins too), gather_nd_ids
@@ -72,6 +73,7 @@ pub const OP_ZOO: &[&str] = &[
     "in_place_chain",
     "concat_slices",
     "concat_channels",
+    "inverted_bottleneck",
     "resize",
     "resize_bilinear",
     "int8_unary",

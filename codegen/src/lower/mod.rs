@@ -20,7 +20,7 @@ use kiln::graph::{Op, StateTensor, TensorIo};
 use kiln::ops::{
     in_chunks, Bands, Chunks, ConcatenationInPlaceOp, Conv2dInPlaceOp, Conv2dIntoFullyConnectedOp,
     Conv2dOp, DepthwiseConv2dInPlaceOp, DepthwiseConv2dIntoFullyConnectedOp, Residual,
-    ResidualBlockOp, Stream, TiledLayer, TiledPairOp, Tiles,
+    ResidualBlockOp, Stream, TiledChainOp, TiledLayer, Tiles,
 };
 use kiln::tensor::Span;
 
@@ -163,16 +163,25 @@ pub fn in_place_candidates(nodes: usize, ops: &[Op], op_nodes: &[usize]) -> Vec<
             elements,
         })
     };
-    // A tiled pair: a convolution over the output of the one before it.
+    // A tiled chain: a convolution over the output of the one before it,
+    // and the one before that: up to three.
     let convolution = |op: &Op| match op {
         Op::Conv2d(o) => Some(o.conv),
         Op::DepthwiseConv2d(o) => Some(o.conv),
         _ => None,
     };
-    let pair = |first: &kiln::ops::Conv2dS8, second: &kiln::ops::Conv2dS8| {
-        (first.output == second.input).then_some(Candidate::Pair {
-            first: first.params.geometry,
-            second: second.params.geometry,
+    let chain = |convolutions: &[kiln::ops::Conv2dS8]| {
+        let wired = convolutions
+            .windows(2)
+            .all(|pair| pair[0].output == pair[1].input);
+        let mut layers = [Default::default(); kiln::ops::MAX_TILED_LAYERS];
+        for (g, conv) in layers.iter_mut().zip(convolutions) {
+            *g = conv.params.geometry;
+        }
+        let count = convolutions.len().min(layers.len());
+        (wired && count >= 2).then_some(Candidate::Chain {
+            layers,
+            count: count as u32,
         })
     };
     let mut candidates = vec![None; nodes];
@@ -200,18 +209,36 @@ pub fn in_place_candidates(nodes: usize, ops: &[Op], op_nodes: &[usize]) -> Vec<
             }
             continue;
         }
-        if let Op::TiledPair(o) = op {
-            candidates[node] = pair(&o.first.op.conv, &o.second.op.conv);
-            if let Some(slot) = node.checked_sub(1).and_then(|p| candidates.get_mut(p)) {
-                *slot = Some(Candidate::Convolution(o.first.op.conv.params.geometry));
+        if let Op::TiledChain(o) = op {
+            let layers: Vec<_> = o.layers().iter().map(|l| l.op.conv).collect();
+            candidates[node] = chain(&layers);
+            for (back, layer) in (1..layers.len()).zip(layers.iter().rev().skip(1)) {
+                if let Some(slot) = node.checked_sub(back).and_then(|p| candidates.get_mut(p)) {
+                    *slot = Some(Candidate::Convolution(layer.params.geometry));
+                }
             }
             continue;
         }
-        let candidate = match (op, before.and_then(convolution)) {
-            (Op::Conv2d(o), Some(first)) => pair(&first, &o.conv),
-            (Op::DepthwiseConv2d(o), Some(first)) => pair(&first, &o.conv),
-            _ => None,
+        // The convolutions before this one, each read by the next, nearest
+        // first, as long as each reads the one before's output.
+        let mut layers = match convolution(op) {
+            Some(last) => vec![last],
+            None => Vec::new(),
         };
+        for back in 1..kiln::ops::MAX_TILED_LAYERS {
+            let Some(earlier) = at(back).and_then(convolution) else {
+                break;
+            };
+            if layers
+                .last()
+                .is_none_or(|l: &kiln::ops::Conv2dS8| l.input != earlier.output)
+            {
+                break;
+            }
+            layers.push(earlier);
+        }
+        layers.reverse();
+        let candidate = chain(&layers);
         let candidate = candidate.or_else(|| match (op, before) {
             (Op::FullyConnected(fc), Some(Op::Conv2d(o))) => stream(&o.conv, fc),
             (Op::FullyConnected(fc), Some(Op::DepthwiseConv2d(o))) => stream(&o.conv, fc),
@@ -461,22 +488,34 @@ fn in_place(plan: &ArenaPlan, node: usize, op: Option<Op>, fused: Vec<Op>) -> Lo
         })));
     }
     if let Walk::Tiled {
-        rows, window_bytes, ..
+        rows,
+        layers: count,
+        windows,
+        ..
     } = how.walk
     {
-        let (Some(first), Some(second)) = (
-            fused.first().and_then(tiled_layer),
-            op.as_ref().and_then(tiled_layer),
-        ) else {
-            return invalid("the planner tiled a pair of ops that are not convolutions");
-        };
+        let mut layers = [TiledLayer::default(); kiln::ops::MAX_TILED_LAYERS];
+        let all: Option<Vec<TiledLayer>> = fused.iter().chain(&op).map(tiled_layer).collect();
+        match all {
+            Some(all) if all.len() == count as usize && all.len() <= layers.len() => {
+                layers[..all.len()].copy_from_slice(&all);
+            }
+            _ => return invalid("the planner tiled a chain of ops that are not convolutions"),
+        }
+        // The windows lie one after another in the buffer.
+        let mut spans = [Span::default(); kiln::ops::MAX_TILED_LAYERS - 1];
+        let mut at = buffer.offset;
+        for (span, &bytes) in spans.iter_mut().zip(&windows).take(count as usize - 1) {
+            *span = Span::new(at, bytes);
+            at += bytes;
+        }
         let walk = Tiles {
-            window: Span::new(buffer.offset, window_bytes),
+            windows: spans,
             rows,
         };
-        return Ok(Some(Op::TiledPair(TiledPairOp {
-            first,
-            second,
+        return Ok(Some(Op::TiledChain(TiledChainOp {
+            layers,
+            count,
             walk,
         })));
     }
@@ -501,7 +540,7 @@ fn in_place(plan: &ArenaPlan, node: usize, op: Option<Op>, fused: Vec<Op>) -> Lo
     }))
 }
 
-/// A convolution as one layer of a tiled pair.
+/// A convolution as one layer of a tiled chain.
 fn tiled_layer(op: &Op) -> Option<TiledLayer> {
     match *op {
         Op::Conv2d(op) => Some(TiledLayer {

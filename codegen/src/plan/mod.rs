@@ -102,15 +102,17 @@ pub enum Walk {
         window_bytes: u32,
         band_bytes: u32,
     },
-    /// A convolution that runs the convolution before it (whose output
-    /// only it reads) in bands of `rows` of its own output rows
-    /// (`kiln::ops::TiledPairOp`): the first output is never stored, its
-    /// rows kept in a window of `window_bytes` (the buffer) while read.
-    /// With `over_input`, the output may take the first layer's input's
-    /// place, where that input dies.
+    /// A convolution that runs the `layers - 1` convolutions before it
+    /// (each one's output read by the next alone) in bands of `rows` of
+    /// its own output rows (`kiln::ops::TiledChainOp`): their outputs are
+    /// never stored, their rows kept in windows of `windows` bytes (one
+    /// after another in the buffer) while read. With `over_input`, the
+    /// output may take the first layer's input's place, where that input
+    /// dies.
     Tiled {
         rows: u32,
-        window_bytes: u32,
+        layers: u32,
+        windows: [u32; kiln::ops::MAX_TILED_LAYERS - 1],
         over_input: bool,
     },
     /// A concatenation whose inputs each lie in one contiguous run of its
@@ -158,7 +160,7 @@ pub struct ArenaPlan {
     pub peak_op: usize,
     /// What the arena would need if no two tensors shared bytes.
     pub unshared_bytes: usize,
-    /// Where convolution pairs run tiled: the arena the same search plans
+    /// Where convolution chains run tiled: the arena the same search plans
     /// without them (tiles keep their halo rows, so tiling computes no
     /// MAC twice and this is all it trades).
     pub untiled_arena_bytes: Option<usize>,
@@ -182,13 +184,14 @@ impl ArenaPlan {
     }
 
     /// The node whose op runs node `node`'s too: the fully connected layer
-    /// a convolution streams into, or the ADD of a residual block that
-    /// runs its two convolutions.
+    /// a convolution streams into, the ADD of a residual block that runs
+    /// its two convolutions, or the last layer of a tiled chain.
     pub fn fused_into(&self, node: usize) -> Option<usize> {
-        (node + 1..=node + 2).find(|&j| match self.bands(j) {
+        (node + 1..node + kiln::ops::MAX_TILED_LAYERS).find(|&j| match self.bands(j) {
             Some((how, _)) => match how.walk {
-                Walk::Stream { .. } | Walk::Tiled { .. } => j == node + 1,
-                Walk::Residual { .. } => true,
+                Walk::Stream { .. } => j == node + 1,
+                Walk::Tiled { layers, .. } => j - node < layers as usize,
+                Walk::Residual { .. } => j <= node + 2,
                 Walk::Bands { .. }
                 | Walk::Chunks { .. }
                 | Walk::Expand { .. }
@@ -269,42 +272,54 @@ fn plan_with(graph: &Graph, in_place: &[Option<InPlace>]) -> ArenaPlan {
     let mut scratch_at: Vec<usize> = (0..graph.nodes.len()).collect();
     let mut group: Vec<usize> = (0..n).collect();
     let mut rel: Vec<isize> = vec![0; n];
-    // Roots a tiled pair or a residual block writes over, or whose bytes
+    // Roots a tiled chain or a residual block writes over, or whose bytes
     // it writes (a concatenation leaves those alone).
     let mut grouped = vec![false; n];
     for (j, node) in graph.nodes.iter().enumerate() {
         let Some(how) = in_place.get(j).copied().flatten() else {
             continue;
         };
-        if let Walk::Tiled { over_input, .. } = how.walk {
-            // The first layer's output is never stored; its input lives
-            // on to here, and the output takes its place if it dies here.
-            let Some(p) = j.checked_sub(1) else {
+        if let Walk::Tiled {
+            over_input, layers, ..
+        } = how.walk
+        {
+            // The earlier layers' outputs are never stored; the first
+            // layer's input lives on to here, and the output takes its
+            // place if it dies here.
+            let Some(p) = (j + 1).checked_sub(layers as usize).filter(|_| layers >= 2) else {
                 continue;
             };
             let first = &graph.nodes[p];
-            let (Some(x), Some(&t1), Some(read), Some(&d)) = (
-                first.input(0),
-                first.outputs.first(),
-                node.input(0),
-                node.outputs.first(),
-            ) else {
+            let (Some(x), Some(&d)) = (first.input(0), node.outputs.first()) else {
                 continue;
             };
-            let (rx, r1, rd) = (root[x], root[t1], root[d]);
-            if root[read] == r1
-                && rx != r1
-                && rd == d
+            let (rx, rd) = (root[x], root[d]);
+            // Each layer's output, read by the next layer alone.
+            let hidden: Option<Vec<TensorId>> = (p..j)
+                .map(|k| {
+                    let t = *graph.nodes[k].outputs.first()?;
+                    let read = graph.nodes[k + 1].input(0)?;
+                    let r = root[t];
+                    let alone =
+                        root[read] == r && r != rx && r != rd && life[r] == Some((k, k + 1));
+                    alone.then_some(r)
+                })
+                .collect();
+            let Some(hidden) = hidden else {
+                continue;
+            };
+            if rd == d
                 && rd != rx
                 && !graph.tensors[x].is_constant()
                 && !streamed[rx]
-                && ran_in_place[p].is_none()
-                && life[r1] == Some((p, j))
+                && (p..j).all(|k| ran_in_place[k].is_none())
                 && life[rd].is_some_and(|(first, _)| first == j)
             {
-                life[r1] = None;
-                streamed[r1] = true;
-                scratch_at[p] = j;
+                for (k, &r) in (p..j).zip(&hidden) {
+                    life[r] = None;
+                    streamed[r] = true;
+                    scratch_at[k] = j;
+                }
                 let dies = life[rx].is_some_and(|(_, last)| last == p);
                 life[rx] = life[rx].map(|(first, last)| (first, last.max(j)));
                 if over_input && dies {
@@ -395,7 +410,7 @@ fn plan_with(graph: &Graph, in_place: &[Option<InPlace>]) -> ArenaPlan {
     // then write straight into the output, and the concatenation copies
     // nothing. Every input must fill its root alone (no other tensor under
     // another shape is larger), be stored, and be written over by no
-    // tiled pair or residual block.
+    // tiled chain or residual block.
     //
     // Views: a slice's output that is one contiguous run of its input is
     // planned inside the input's buffer, `delta` bytes on, in its group,

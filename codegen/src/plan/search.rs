@@ -1,11 +1,11 @@
 //! Which ops run in place, streamed, tiled or as a residual block, and in
 //! which order: the candidates a lowering offers, each one's walk (bands
-//! of a convolution, chunks of an elementwise op, a stream, a tiled pair's
-//! or a residual block's window), and the searches that keep those, and
+//! of a convolution, chunks of an elementwise op, a stream, a tiled chain's
+//! or a residual block's windows), and the searches that keep those, and
 //! the op order, for which the planned arena shrinks.
 //!
 //! Layer: plan; uses `ir`, the runtime's convolution geometry and walk
-//! rules (`kiln::ops::window_rows`), and the planner ([`super::plan_with`]).
+//! rules (`kiln::ops::chain_walk`), and the planner ([`super::plan_with`]).
 
 use kiln::kernels::conv2d::ConvGeometry;
 
@@ -37,13 +37,14 @@ pub enum Candidate {
         second: ConvGeometry,
         elements: u32,
     },
-    /// An int8 convolution (plain or depthwise) of one batch, of geometry
-    /// `second`, over the output of the op before it, an int8 convolution
-    /// of one batch of geometry `first`: a pair that may run tiled. It
-    /// may also run in place alone (as `Convolution`).
-    Pair {
-        first: ConvGeometry,
-        second: ConvGeometry,
+    /// An int8 convolution (plain or depthwise) of one batch, the last of
+    /// `layers[..count]` (two or three), each over the output of the one
+    /// before it alone: a chain that may run tiled. It may also run in
+    /// place alone (as `Convolution`), or tiled with fewer layers before
+    /// it ([`Candidate::with_chains_of`]).
+    Chain {
+        layers: [ConvGeometry; kiln::ops::MAX_TILED_LAYERS],
+        count: u32,
     },
     /// A concatenation (a plain copy of bytes). With `contiguous`, its
     /// inputs each fill one contiguous run of its output: they may be
@@ -53,6 +54,31 @@ pub enum Candidate {
     /// A slice (a plain copy of bytes) whose output is one contiguous run
     /// of its input, `offset` bytes from its start: it may be planned there.
     View { offset: u32 },
+}
+
+impl Candidate {
+    /// This candidate with its chain cut to its last `layers` layers (a
+    /// plain convolution below two); with `exactly`, a shorter chain
+    /// becomes a plain convolution too.
+    pub fn with_chains_of(self, layers: usize, exactly: bool) -> Candidate {
+        let Candidate::Chain { layers: all, count } = self else {
+            return self;
+        };
+        let count = (count as usize).min(all.len());
+        let last = Candidate::Convolution(all[count.saturating_sub(1)]);
+        match layers.min(count) {
+            0 | 1 => last,
+            m if exactly && m < layers => last,
+            m => {
+                let mut kept = [ConvGeometry::default(); kiln::ops::MAX_TILED_LAYERS];
+                kept[..m].copy_from_slice(&all[count - m..count]);
+                Candidate::Chain {
+                    layers: kept,
+                    count: m as u32,
+                }
+            }
+        }
+    }
 }
 
 /// Elements per chunk of an in-place elementwise op: the buffer's size,
@@ -65,36 +91,49 @@ pub(super) const CHUNK_ELEMENTS: u32 = 256;
 /// arena does not grow, then each is toggled while that lowers the arena or
 /// keeps it with fewer layers in place.
 ///
-/// The greedy search can settle on a worse arena when tiled pairs are
-/// offered (a pair taken early keeps later layers from running in place),
-/// so it also runs with each pair's second layer a plain convolution
-/// candidate, and the smaller arena wins (without pairs on a tie: tiling
-/// costs a little time).
+/// The greedy search can settle on a worse arena when tiled chains are
+/// offered (a chain taken early keeps later layers from running in place,
+/// or from ending a longer chain), so it runs once with each chain's last
+/// layer a plain convolution candidate, then, for each chain length, with
+/// the chains cut to at most that length and with only the chains of
+/// exactly that length, and the smallest arena wins (the first found on a
+/// tie, so the fewer layers tiled: tiling costs a little time).
 pub fn plan_in_place(graph: &Graph, candidates: &[Option<Candidate>]) -> ArenaPlan {
-    let untiled: Vec<Option<Candidate>> = candidates
-        .iter()
-        .map(|c| match c {
-            Some(Candidate::Pair { second, .. }) => Some(Candidate::Convolution(*second)),
-            c => *c,
-        })
-        .collect();
+    let cut = |layers: usize, exactly: bool| -> Vec<Option<Candidate>> {
+        candidates
+            .iter()
+            .map(|c| c.map(|c| c.with_chains_of(layers, exactly)))
+            .collect()
+    };
+    let untiled = cut(1, false);
     let without = search(graph, &untiled);
-    if untiled == candidates {
-        return without;
+    let mut best: Option<ArenaPlan> = None;
+    let mut tried = vec![untiled];
+    for layers in 2..=kiln::ops::MAX_TILED_LAYERS {
+        for exactly in [false, true] {
+            let offered = cut(layers, exactly);
+            if tried.contains(&offered) {
+                continue;
+            }
+            let with = search(graph, &offered);
+            tried.push(offered);
+            let tiled = with
+                .in_place
+                .iter()
+                .flatten()
+                .any(|(how, _)| matches!(how.walk, Walk::Tiled { .. }));
+            let smallest = best.as_ref().map_or(without.arena_bytes, |b| b.arena_bytes);
+            if tiled && with.arena_bytes < smallest {
+                best = Some(with);
+            }
+        }
     }
-    let with = search(graph, candidates);
-    let tiled = with
-        .in_place
-        .iter()
-        .flatten()
-        .any(|(how, _)| matches!(how.walk, Walk::Tiled { .. }));
-    if with.arena_bytes < without.arena_bytes && tiled {
-        ArenaPlan {
+    match best {
+        Some(with) => ArenaPlan {
             untiled_arena_bytes: Some(without.arena_bytes),
             ..with
-        }
-    } else {
-        without
+        },
+        None => without,
     }
 }
 
@@ -127,11 +166,11 @@ fn search(graph: &Graph, candidates: &[Option<Candidate>]) -> ArenaPlan {
                     .into_iter()
                     .chain([chunks(elements)])
                     .collect(),
-                Candidate::Pair { first, second } => [true, false]
-                    .into_iter()
-                    .filter_map(|over| tiled_walk(&first, &second, over))
-                    .chain(band_walk(&second))
-                    .collect(),
+                Candidate::Chain { layers, count } => {
+                    let layers = layers.get(..count as usize)?;
+                    let untiled = layers.last().and_then(band_walk);
+                    tiled_walks(layers).into_iter().chain(untiled).collect()
+                }
                 Candidate::Concatenation { contiguous } => {
                     let node = graph.nodes.get(i)?;
                     let bytes = |t: Option<&Option<TensorId>>| {
@@ -392,29 +431,54 @@ pub fn residual_walk(first: &ConvGeometry, second: &ConvGeometry) -> Option<InPl
     })
 }
 
-/// A tiled pair's walk: bands of `band_rows` rows of the second layer's
-/// output, and the window the first layer's rows need then
-/// (`kiln::ops::window_rows`), with the output over the first layer's
-/// input (`over_input`) or apart from it; `None` when the pair cannot run
-/// in bands that way.
-pub fn tiled_walk(
-    first: &ConvGeometry,
-    second: &ConvGeometry,
-    over_input: bool,
-) -> Option<InPlace> {
-    if first.input.batches != 1 || second.input.batches != 1 {
+/// A tiled chain's walk: bands of `band_rows` rows of the last layer's
+/// output, and the windows the earlier layers' rows need then
+/// (`kiln::ops::chain_walk`), with the output over the first layer's
+/// input (`over_input`) or apart from it; `None` when the chain cannot
+/// run in bands that way.
+pub fn tiled_walk(layers: &[ConvGeometry], over_input: bool) -> Option<InPlace> {
+    tiled_walk_in(layers, band_rows(layers.last()?), over_input)
+}
+
+/// The ways a tiled chain may walk, the faster first: in `band_rows`
+/// bands, then a row at a time, whose windows are smaller (a strided
+/// layer's window holds the rows a band reads); each with the output
+/// over the input, then apart.
+fn tiled_walks(layers: &[ConvGeometry]) -> Vec<InPlace> {
+    let Some(last) = layers.last() else {
+        return Vec::new();
+    };
+    let mut ways = Vec::new();
+    for rows in [band_rows(last), 1] {
+        for over_input in [true, false] {
+            let way = tiled_walk_in(layers, rows, over_input);
+            if let Some(way) = way.filter(|w| !ways.contains(w)) {
+                ways.push(way);
+            }
+        }
+    }
+    ways
+}
+
+/// A tiled chain's walk in bands of `rows` rows (as [`tiled_walk`]).
+fn tiled_walk_in(layers: &[ConvGeometry], rows: u32, over_input: bool) -> Option<InPlace> {
+    if layers.iter().any(|g| g.input.batches != 1) {
         return None;
     }
-    let rows = band_rows(second);
-    let most = kiln::ops::window_rows(first, second, rows, over_input)?;
-    let window = align((most * second.input.width * second.input.channels) as usize);
+    let walk = kiln::ops::chain_walk(layers, rows, over_input)?;
+    let mut windows = [0u32; kiln::ops::MAX_TILED_LAYERS - 1];
+    for (j, g) in layers.iter().take(layers.len() - 1).enumerate() {
+        let row = g.output.width * g.output.channels;
+        windows[j] = align((walk.window_rows[j] * row) as usize) as u32;
+    }
     Some(InPlace {
         walk: Walk::Tiled {
             rows,
-            window_bytes: window as u32,
+            layers: layers.len() as u32,
+            windows,
             over_input,
         },
         delta: 0,
-        buffer_bytes: window,
+        buffer_bytes: windows.iter().map(|&w| w as usize).sum(),
     })
 }

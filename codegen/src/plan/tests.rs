@@ -1,5 +1,5 @@
 //! The planner's unit tests: placements, in-place groups, streams,
-//! residual blocks, tiled pairs and the schedule on small hand-built
+//! residual blocks, tiled chains and the schedule on small hand-built
 //! graphs.
 
 use super::*;
@@ -237,12 +237,72 @@ fn a_residual_block_keeps_its_input_and_a_few_rows() {
     assert_eq!(p.arena_bytes, 256 + 48 + 32 + 32, "{p:?}");
 }
 
+/// A chain candidate of `layers`.
+fn tiled_chain(layers: &[ConvGeometry]) -> Candidate {
+    let mut all = [ConvGeometry::default(); kiln::ops::MAX_TILED_LAYERS];
+    all[..layers.len()].copy_from_slice(layers);
+    Candidate::Chain {
+        layers: all,
+        count: layers.len() as u32,
+    }
+}
+
+#[test]
+fn a_tiled_chain_stores_neither_wide_tensor_of_an_inverted_bottleneck() {
+    // a -> b -> c -> d: a pointwise layer widens 64 one-pixel rows from 4
+    // to 16 channels, a 3x1 layer keeps them at 16, a pointwise layer
+    // narrows them back to 4: MobileNetV2's inverted bottleneck. A pair
+    // stores b or c (1,024 bytes); the chain of three stores neither.
+    let g = chain([256, 1024, 1024, 256]);
+    let widen = pointwise(64, 4, 16);
+    let middle = ConvGeometry {
+        filter_height: 3,
+        padding_top: 1,
+        ..pointwise(64, 16, 16)
+    };
+    let narrow = pointwise(64, 16, 4);
+    let all = tiled_chain(&[widen, middle, narrow]);
+    let candidates = [None, Some(all.with_chains_of(2, false)), Some(all)];
+    let p = plan_in_place(&g, &candidates);
+    assert_no_live_overlap(&g, &p);
+    let (how, _) = p.bands(2).unwrap();
+    let Walk::Tiled {
+        layers,
+        windows,
+        over_input,
+        ..
+    } = how.walk
+    else {
+        panic!("{how:?}");
+    };
+    assert_eq!((layers, over_input), (3, true));
+    assert!(windows[0] > 0 && windows[1] > 0, "{windows:?}");
+    assert_eq!(how.buffer_bytes, (windows[0] + windows[1]) as usize);
+    assert_eq!((p.offset(1), p.offset(2)), (None, None));
+    assert_eq!(p.offset(3), p.offset(0));
+    assert_eq!((p.fused_into(0), p.fused_into(1)), (Some(2), Some(2)));
+    assert_eq!(p.fused_into(2), None);
+    assert_eq!(p.arena_bytes, 256 + how.buffer_bytes, "{p:?}");
+    assert!(p.untiled_arena_bytes.is_some_and(|b| b >= 1024 + 256));
+    // Offered pairs only, one wide tensor is stored.
+    let pairs: Vec<_> = candidates
+        .iter()
+        .map(|c| c.map(|c| c.with_chains_of(2, false)))
+        .collect();
+    let p2 = plan_in_place(&g, &pairs);
+    assert_no_live_overlap(&g, &p2);
+    assert!(p2.arena_bytes >= 1024, "{p2:?}");
+    assert!(p.arena_bytes < p2.arena_bytes);
+}
+
 #[test]
 fn a_tiled_pair_never_stores_its_widest_tensor() {
     // a -> b -> c -> d: a pointwise layer widens 64 one-pixel rows from 4
     // to 16 channels, then a 3x1 layer of stride 2 narrows them to 32
-    // rows of 4. Tiled, b is never stored: each band of 8 rows of c reads
-    // 17 rows of b at most (a 272-byte window), and c takes a's place.
+    // rows of 4. Tiled, b is never stored: in the kernels' bands of 8 rows,
+    // a band of c reads 17 rows of b (a 272-byte window); a row at a time,
+    // 3 rows (48 bytes), which the search keeps as the smaller arena; and
+    // c takes a's place.
     let mut g = chain([256, 1024, 128, 128]);
     g.nodes[1].kind = g.nodes[0].kind.clone();
     let first = pointwise(64, 4, 16);
@@ -253,17 +313,31 @@ fn a_tiled_pair_never_stores_its_widest_tensor() {
         padding_top: 1,
         ..pointwise(64, 16, 4)
     };
-    let pair = Candidate::Pair { first, second };
+    let pair = tiled_chain(&[first, second]);
     let p = plan_in_place(&g, &[None, Some(pair), None]);
     assert_no_live_overlap(&g, &p);
     let (how, _) = p.bands(1).unwrap();
     assert_eq!(
         how.walk,
         Walk::Tiled {
-            rows: 8,
-            window_bytes: 272,
+            rows: 1,
+            layers: 2,
+            windows: [48, 0],
             over_input: true
         }
+    );
+    let eight = tiled_walk(&[first, second], true).unwrap();
+    assert_eq!(
+        (eight.walk, eight.buffer_bytes),
+        (
+            Walk::Tiled {
+                rows: 8,
+                layers: 2,
+                windows: [272, 0],
+                over_input: true
+            },
+            272
+        )
     );
     assert_eq!(p.offset(1), None);
     assert_eq!(p.offset(2), p.offset(0));
@@ -271,7 +345,7 @@ fn a_tiled_pair_never_stores_its_widest_tensor() {
     assert_eq!(p.fused_into(1), None);
     // a (and c over it) and the window, against a and b in place (1024
     // bytes and bands) without tiling.
-    assert_eq!(p.arena_bytes, 256 + 272, "{p:?}");
+    assert_eq!(p.arena_bytes, 256 + 48, "{p:?}");
     // A pair whose first input lives on keeps its output apart.
     g.nodes[2].inputs.push(Some(0));
     let p = plan_in_place(&g, &[None, Some(pair), None]);
