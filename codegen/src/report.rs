@@ -114,7 +114,7 @@ pub fn inspect_json(
                         "from_op": i + 1 - layers as usize,
                     }),
                     Walk::Expand { last } => {
-                        json!({"over_input": if last { "last" } else { "first" }})
+                        json!({"lies_over_input": if last { "last" } else { "first" }})
                     }
                     Walk::Slices | Walk::View => json!({}),
                 };
@@ -261,9 +261,9 @@ pub fn inspect_text(report: &Value) -> String {
             Some(bytes) if walk["chunk_elements"].is_u64() => {
                 format!("{kernel}, in place ({bytes} B chunks)")
             }
-            Some(_) if walk["over_input"].is_string() => format!(
+            Some(_) if walk["lies_over_input"].is_string() => format!(
                 "{kernel}, over its {} input (its rows spread in place)",
-                walk["over_input"].as_str().unwrap_or_default()
+                walk["lies_over_input"].as_str().unwrap_or_default()
             ),
             Some(bytes) => format!("{kernel}, in place ({bytes} B bands)"),
             None if op["copies_nothing"].is_string() => {

@@ -170,10 +170,12 @@ pub fn op_frames(g: &Graph, plan: &ArenaPlan) -> Vec<Stack> {
             let own = (i.saturating_sub(2)..i)
                 .filter(|&p| plan.fused_into(p) == Some(i))
                 .fold(frame(i), |f, p| f.max(frame(p)));
-            match plan.bands(i).map(|(how, _)| how.walk) {
-                // A concatenation over its input moves rows in its own op.
-                Some(Walk::Expand { .. }) | None => own,
-                Some(Walk::Tiled { .. }) => own.plus(TILED),
+            match plan.bands(i).map(|(how, _)| how) {
+                // A walk without a buffer (a concatenation over its input)
+                // moves bytes in its own op.
+                Some(how) if how.buffer_bytes == 0 => own,
+                None => own,
+                Some(how) if matches!(how.walk, Walk::Tiled { .. }) => own.plus(TILED),
                 Some(_) => own.plus(WALK),
             }
         })
